@@ -1,0 +1,263 @@
+//! The audit trail's hash chain: canonical bytes of a record and the chain rules.
+//!
+//! Every record carries `prev_hash` = SHA-256 of the previous record's canonical bytes (the first
+//! record's predecessor is 64 zeros), and `hash` = SHA-256 of its own. Editing a record breaks the
+//! next record's `prev_hash`; deleting or re-ordering records breaks the sequence or the chain;
+//! cutting the tail is caught by the head kept in `audit_head` (and by signed anchors).
+//!
+//! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
+//! share them (no delimiter ambiguity), and they are computed from the stored text exactly as
+//! stored: nothing is re-serialised before hashing.
+//!
+//! # Security notes
+//! Records name the actor, the operation id, the order, the token serial and the certificate
+//! serial, and carry JSON details. They never contain a PIN, an SO PIN or key material; callers
+//! build details from non-secret facts only (see the secret-scan test).
+
+use sha2::{Digest, Sha256};
+
+/// Predecessor hash of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Who: an operator name, or `station:<id>` for automated work.
+    pub actor: String,
+    /// The CLI invocation or job this belongs to.
+    pub operation_id: String,
+    /// What happened (`order.imported`, `order.approved`, `provision.step.done`, ...).
+    pub action: String,
+    /// The order concerned.
+    pub order_no: Option<String>,
+    /// The token concerned.
+    pub token_serial: Option<String>,
+    /// The certificate concerned.
+    pub cert_serial: Option<String>,
+    /// Further non-secret facts, JSON text.
+    pub details: String,
+    /// Hash of the previous record.
+    pub prev_hash: String,
+    /// Hash of this record.
+    pub hash: String,
+}
+
+fn put(buf: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        Some(b) => {
+            buf.extend_from_slice(&(b.len() as u32).to_be_bytes());
+            buf.extend_from_slice(b);
+        }
+        None => buf.extend_from_slice(&u32::MAX.to_be_bytes()),
+    }
+}
+
+impl AuditRecord {
+    /// The canonical bytes: a version tag, then every field but `hash`, length-prefixed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(256 + self.details.len());
+        buf.extend_from_slice(b"keystation-audit-v1");
+        buf.extend_from_slice(&self.seq.to_be_bytes());
+        put(&mut buf, Some(self.at.as_bytes()));
+        put(&mut buf, Some(self.actor.as_bytes()));
+        put(&mut buf, Some(self.operation_id.as_bytes()));
+        put(&mut buf, Some(self.action.as_bytes()));
+        put(&mut buf, self.order_no.as_deref().map(str::as_bytes));
+        put(&mut buf, self.token_serial.as_deref().map(str::as_bytes));
+        put(&mut buf, self.cert_serial.as_deref().map(str::as_bytes));
+        put(&mut buf, Some(self.details.as_bytes()));
+        put(&mut buf, Some(self.prev_hash.as_bytes()));
+        buf
+    }
+
+    /// SHA-256 of the canonical bytes, lower-case hex.
+    pub fn compute_hash(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_bytes()))
+    }
+}
+
+/// The first problem found walking a chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    /// A sequence number is missing or out of order (deleted or re-ordered records).
+    #[error(
+        "audit record at position {position} has seq {found}, expected {expected} (a record was deleted or re-ordered)"
+    )]
+    Sequence {
+        /// 1-based position in the listing.
+        position: usize,
+        /// The seq expected there.
+        expected: i64,
+        /// The seq found.
+        found: i64,
+    },
+    /// The record's own hash does not match its content (the record was edited).
+    #[error("audit record {seq} was altered: its content no longer matches its hash")]
+    Content {
+        /// The altered record.
+        seq: i64,
+    },
+    /// The record does not point at its predecessor (the predecessor was edited or replaced).
+    #[error("audit record {seq} does not follow record {prev}: the chain is broken there")]
+    Link {
+        /// The record whose `prev_hash` is wrong.
+        seq: i64,
+        /// Its predecessor.
+        prev: i64,
+    },
+    /// The chain ends before (or after) the recorded head (records cut from the end).
+    #[error("the chain ends at record {last} but the head says {head_seq}")]
+    Head {
+        /// Last seq found.
+        last: i64,
+        /// Seq recorded in the head.
+        head_seq: i64,
+    },
+}
+
+/// Walks records in seq order and returns the first break. `head` is the stored head (seq, hash).
+pub fn verify_chain(records: &[AuditRecord], head: (i64, &str)) -> Result<(), ChainBreak> {
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut last = 0i64;
+    for (i, r) in records.iter().enumerate() {
+        let expected = last + 1;
+        if r.seq != expected {
+            return Err(ChainBreak::Sequence {
+                position: i + 1,
+                expected,
+                found: r.seq,
+            });
+        }
+        if r.prev_hash != prev_hash {
+            // If the predecessor's content was edited, its own hash check failed first; reaching
+            // here means a predecessor was swapped wholesale (hash recomputed by the forger).
+            return Err(ChainBreak::Link {
+                seq: r.seq,
+                prev: last,
+            });
+        }
+        let h = r.compute_hash();
+        if h != r.hash {
+            return Err(ChainBreak::Content { seq: r.seq });
+        }
+        prev_hash = h;
+        last = r.seq;
+    }
+    if last != head.0 || (last > 0 && prev_hash != head.1) {
+        return Err(ChainBreak::Head {
+            last,
+            head_seq: head.0,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        let mut prev = GENESIS_HASH.to_string();
+        for seq in 1..=n {
+            let mut r = AuditRecord {
+                seq,
+                at: format!("2026-11-24T05:00:0{seq}.000000Z"),
+                actor: "op".into(),
+                operation_id: "op-1".into(),
+                action: "order.imported".into(),
+                order_no: Some(format!("O{seq}")),
+                token_serial: None,
+                cert_serial: None,
+                details: "{}".into(),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            r.hash = r.compute_hash();
+            prev = r.hash.clone();
+            out.push(r);
+        }
+        out
+    }
+
+    fn head(c: &[AuditRecord]) -> (i64, String) {
+        c.last()
+            .map(|r| (r.seq, r.hash.clone()))
+            .unwrap_or((0, GENESIS_HASH.into()))
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let c = chain(5);
+        let (s, h) = head(&c);
+        assert_eq!(verify_chain(&c, (s, &h)), Ok(()));
+        assert_eq!(verify_chain(&[], (0, GENESIS_HASH)), Ok(()));
+    }
+
+    #[test]
+    fn edited_record_is_named() {
+        let mut c = chain(5);
+        let (s, h) = head(&c);
+        c[2].details = "{\"x\":1}".into();
+        assert_eq!(
+            verify_chain(&c, (s, &h)),
+            Err(ChainBreak::Content { seq: 3 })
+        );
+    }
+
+    #[test]
+    fn rehashed_forgery_breaks_the_link() {
+        let mut c = chain(5);
+        let (s, h) = head(&c);
+        c[2].actor = "mallory".into();
+        c[2].hash = c[2].compute_hash();
+        assert_eq!(
+            verify_chain(&c, (s, &h)),
+            Err(ChainBreak::Link { seq: 4, prev: 3 })
+        );
+    }
+
+    #[test]
+    fn deleted_and_reordered_records_are_found() {
+        let c = chain(5);
+        let (s, h) = head(&c);
+        let mut deleted = c.clone();
+        deleted.remove(1);
+        assert!(matches!(
+            verify_chain(&deleted, (s, &h)),
+            Err(ChainBreak::Sequence {
+                expected: 2,
+                found: 3,
+                ..
+            })
+        ));
+        let mut swapped = c.clone();
+        swapped.swap(1, 2);
+        assert!(matches!(
+            verify_chain(&swapped, (s, &h)),
+            Err(ChainBreak::Sequence { .. })
+        ));
+        let truncated = &c[..4];
+        assert_eq!(
+            verify_chain(truncated, (s, &h)),
+            Err(ChainBreak::Head {
+                last: 4,
+                head_seq: 5
+            })
+        );
+    }
+
+    #[test]
+    fn canonical_bytes_distinguish_none_from_empty() {
+        let c = chain(1);
+        let mut a = c[0].clone();
+        let mut b = c[0].clone();
+        a.token_serial = None;
+        b.token_serial = Some(String::new());
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+    }
+}

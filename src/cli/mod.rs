@@ -1,0 +1,109 @@
+//! The `keystation` command line: argument parsing ([`opts`]) apart from handlers.
+//!
+//! Exit codes: 0 ok; 2 bad input (every violation printed, `field: message` per line, or JSON
+//! with `--json`), also clap's usage errors; 1 any other failure. Data goes to stdout, diagnostics
+//! to stderr; `--json` makes stdout machine-readable in both success and failure.
+
+mod audit;
+mod init;
+pub mod opts;
+mod orders;
+mod output;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::Violation;
+use crate::station::Station;
+use clap::Parser;
+use opts::{Cli, Command};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// What a command can fail with, as the CLI reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input is wrong: exit 2 with every violation.
+    #[error("invalid input")]
+    Invalid(Vec<Violation>),
+    /// A usage problem without a field (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else (exit 1).
+    #[error(transparent)]
+    Failure(#[from] anyhow::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Invalid(_) | CliError::Usage(_) => 2,
+            CliError::Failure(_) => 1,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::OrderNotFound(_) | S::Illegal { .. } | S::StateConflict { .. } => {
+                CliError::Usage(e.to_string())
+            }
+            other => CliError::Failure(other.into()),
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let json = cli.json;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(e.into()))
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::report_error(&e, json);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr; the level comes from `KEYSTATION_LOG` (e.g. `debug`, `keystation=trace`),
+/// default `warn`. Nothing secret is ever logged at any level.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSTATION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init(args) => init::run(&args, cli.json).await,
+        Command::Order(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            orders::run(&station, cmd, cli.json).await
+        }
+        Command::Audit(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            audit::run(&station, cmd, cli.json).await
+        }
+    }
+}
+
+async fn open_station(config: Option<&std::path::Path>) -> Result<Station, CliError> {
+    let path =
+        config.ok_or_else(|| CliError::Usage(crate::config::ConfigError::Missing.to_string()))?;
+    let cfg = Config::load(path).map_err(|e| CliError::Usage(e.to_string()))?;
+    Station::open(cfg, Arc::new(SystemClock))
+        .await
+        .map_err(|e| CliError::Failure(e.into()))
+}

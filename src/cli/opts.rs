@@ -1,0 +1,112 @@
+//! Command-line definitions (clap). Handlers live in the sibling modules; nothing here acts.
+//!
+//! PINs never appear as arguments: commands that need one prompt for it or read `--pin-file`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// keystation — provisioning station for a CA back office.
+#[derive(Debug, Parser)]
+#[command(name = "keystation", version, about, long_about = None)]
+pub struct Cli {
+    /// Station configuration file (station.toml).
+    #[arg(long, global = true, env = "KEYSTATION_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a station in DIR: station.toml, database, SoftHSM token directory.
+    Init(InitArgs),
+    /// Take in, list, show and review certificate orders.
+    #[command(subcommand)]
+    Order(OrderCmd),
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// `keystation init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory of the new station (created if missing; must not hold a station yet).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Station id (default: station-01).
+    #[arg(long, default_value = "station-01")]
+    pub station_id: String,
+    /// Database URL instead of the SQLite file in DIR (e.g. postgres://...).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// `keystation order ...`
+#[derive(Debug, Subcommand)]
+pub enum OrderCmd {
+    /// Import an order application (one JSON object or an array); all-or-nothing.
+    Import {
+        /// The application JSON file; document paths are relative to it.
+        file: PathBuf,
+        /// Operator performing the import.
+        #[arg(long)]
+        operator: Option<String>,
+        /// Accept a failing USCC checksum (legal early codes), recording this reason.
+        #[arg(long, value_name = "REASON", requires = "operator")]
+        accept_uscc_checksum: Option<String>,
+    },
+    /// List orders, oldest first.
+    List {
+        /// Only orders in this state (Submitted, Approved, ...).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one order, normalised, with its documents and history.
+    Show {
+        /// Order number.
+        order_no: String,
+    },
+    /// Approve a submitted order.
+    Approve {
+        /// Order number.
+        order_no: String,
+        /// Reviewing operator.
+        #[arg(long)]
+        operator: String,
+        /// Optional note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a submitted order.
+    Reject {
+        /// Order number.
+        order_no: String,
+        /// Reviewing operator.
+        #[arg(long)]
+        operator: String,
+        /// Why (sent to the applicant).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `keystation audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Verify the hash chain; names the first bad record.
+    Verify,
+    /// Show audit records.
+    Show {
+        /// Only records of this order.
+        #[arg(long)]
+        order: Option<String>,
+    },
+}

@@ -1,0 +1,222 @@
+//! `keystation order ...` handlers.
+
+use super::opts::OrderCmd;
+use super::{CliError, output};
+use crate::domain::{OrderEvent, OrderState, Violation};
+use crate::station::Station;
+use crate::station::intake::{ImportOptions, IntakeError};
+use crate::store::{AuditFilter, Review};
+
+pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<(), CliError> {
+    match cmd {
+        OrderCmd::Import {
+            file,
+            operator,
+            accept_uscc_checksum,
+        } => {
+            let opts = ImportOptions {
+                operator,
+                uscc_checksum_override: accept_uscc_checksum,
+            };
+            let report = station
+                .import_orders(&file, &opts)
+                .await
+                .map_err(|e| match e {
+                    IntakeError::Invalid(vs) => CliError::Invalid(vs),
+                    IntakeError::File { .. } => CliError::Usage(e.to_string()),
+                    IntakeError::Store(s) => CliError::from(s),
+                })?;
+            if json {
+                return output::json(&report);
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {}: {} [{}]", w.field, w.message, w.code);
+            }
+            for no in &report.imported {
+                println!("imported {no}");
+            }
+            Ok(())
+        }
+        OrderCmd::List { state } => {
+            let state = state
+                .map(|s| {
+                    OrderState::parse(&s).ok_or_else(|| {
+                        CliError::Invalid(vec![Violation {
+                            field: "--state".into(),
+                            code: "enum_invalid",
+                            message: format!(
+                                "{s:?} is not a state: {}",
+                                OrderState::ALL.map(OrderState::as_str).join(", ")
+                            ),
+                            severity: crate::domain::Severity::Error,
+                        }])
+                    })
+                })
+                .transpose()?;
+            let orders = station.store.list_orders(state).await?;
+            if json {
+                return output::json(&orders);
+            }
+            let rows: Vec<Vec<String>> = orders
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.order_no.clone(),
+                        o.state.to_string(),
+                        o.company_name.clone(),
+                        o.uscc.clone(),
+                        o.auth_method.clone(),
+                        o.submitted_at.clone(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "ORDER",
+                    "STATE",
+                    "COMPANY",
+                    "USCC",
+                    "AUTH METHOD",
+                    "SUBMITTED",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        OrderCmd::Show { order_no } => {
+            let rec = station
+                .store
+                .order(&order_no)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no order {order_no}")))?;
+            let history = station
+                .store
+                .audit_records(&AuditFilter {
+                    order_no: Some(order_no.clone()),
+                })
+                .await?;
+            if json {
+                let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Failure(e.into()))?;
+                v["history"] = serde_json::to_value(
+                    history
+                        .iter()
+                        .map(|r| serde_json::json!({"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action}))
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| CliError::Failure(e.into()))?;
+                return output::json(&v);
+            }
+            let o = &rec.order;
+            println!("order        {}", o.order_no);
+            println!("state        {}", rec.state);
+            println!("company      {} ({})", o.company.name, o.company.uscc);
+            if let Some(reason) = &rec.uscc_override_reason {
+                println!("             USCC checksum accepted by override: {reason}");
+            }
+            println!("legal rep    {} {}", o.legal_rep.name, o.legal_rep.mobile);
+            println!(
+                "handler      {} {} {}",
+                o.handler.name, o.handler.mobile, o.handler.email
+            );
+            println!(
+                "product      {:?} key, {} year(s), seals: {:?}",
+                o.product.key_role, o.product.years, o.product.seal_service
+            );
+            println!("pin channel  {:?}", o.auth_method.delivery_channel());
+            println!(
+                "ship to      {} {} {}",
+                o.shipping.province, o.shipping.city, o.shipping.address
+            );
+            println!("submitted    {}", rec.submitted_at);
+            if let Some(by) = &rec.reviewed_by {
+                println!(
+                    "reviewed     by {by} at {} {}",
+                    rec.reviewed_at.as_deref().unwrap_or("?"),
+                    rec.review_reason.as_deref().unwrap_or("")
+                );
+            }
+            for a in &rec.attachments {
+                println!(
+                    "{:<12} {} {} ({} bytes, sha256 {})",
+                    a.role, a.kind, a.file_name, a.size, a.sha256
+                );
+            }
+            for r in &history {
+                println!("history      #{} {} {} {}", r.seq, r.at, r.actor, r.action);
+            }
+            Ok(())
+        }
+        OrderCmd::Approve {
+            order_no,
+            operator,
+            reason,
+        } => {
+            review(
+                station,
+                &order_no,
+                OrderEvent::Approve,
+                operator,
+                reason,
+                json,
+            )
+            .await
+        }
+        OrderCmd::Reject {
+            order_no,
+            operator,
+            reason,
+        } => {
+            if reason.trim().is_empty() {
+                return Err(CliError::Invalid(vec![Violation {
+                    field: "--reason".into(),
+                    code: "required",
+                    message: "a rejection needs a reason".into(),
+                    severity: crate::domain::Severity::Error,
+                }]));
+            }
+            review(
+                station,
+                &order_no,
+                OrderEvent::Reject,
+                operator,
+                Some(reason),
+                json,
+            )
+            .await
+        }
+    }
+}
+
+async fn review(
+    station: &Station,
+    order_no: &str,
+    event: OrderEvent,
+    operator: String,
+    reason: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    if operator.trim().is_empty() {
+        return Err(CliError::Usage(
+            "--operator must name the reviewing operator".into(),
+        ));
+    }
+    let actor = station.operator_actor(&operator);
+    let state = station
+        .store
+        .review(
+            order_no,
+            &Review {
+                event,
+                operator: operator.clone(),
+                reason,
+            },
+            &actor,
+            station.clock.now(),
+        )
+        .await?;
+    if json {
+        return output::json(&serde_json::json!({ "order_no": order_no, "state": state }));
+    }
+    println!("{order_no} {state}");
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Printing: JSON for machines, aligned text for people.
+
+use super::CliError;
+use serde::Serialize;
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Failure(e.into()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Prints rows as a left-aligned table (widths by character count, good enough for CJK mixed
+/// with ASCII in a terminal that renders CJK double-width: we count CJK as two columns).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let width = |s: &str| -> usize {
+        s.chars()
+            .map(|c| {
+                if (c as u32) >= 0x1100 && is_wide(c) {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum()
+    };
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(width(cell));
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(widths[i].saturating_sub(width(c)) + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF |
+        0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 |
+        0xFFE0..=0xFFE6)
+}
+
+/// Reports a failed command: stderr for people; with `--json` also a JSON error on stdout.
+pub fn report_error(e: &CliError, as_json: bool) {
+    match e {
+        CliError::Invalid(vs) => {
+            if as_json {
+                let _ = json(&serde_json::json!({ "error": "invalid_input", "violations": vs }));
+            }
+            for v in vs {
+                let field = if v.field.is_empty() {
+                    "(file)"
+                } else {
+                    v.field.as_str()
+                };
+                eprintln!("{field}: {} [{}]", v.message, v.code);
+            }
+        }
+        CliError::Usage(msg) => {
+            if as_json {
+                let _ = json(&serde_json::json!({ "error": "usage", "message": msg }));
+            }
+            eprintln!("error: {msg}");
+        }
+        CliError::Failure(err) => {
+            if as_json {
+                let _ =
+                    json(&serde_json::json!({ "error": "failure", "message": format!("{err:#}") }));
+            }
+            eprintln!("error: {err:#}");
+        }
+    }
+}

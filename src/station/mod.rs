@@ -1,0 +1,59 @@
+//! Orchestration: the jobs an operator or a batch runs, built from the domain, the store and
+//! (later) the token, CA, seal and delivery modules.
+//!
+//! A [`Station`] bundles what every job needs: configuration, store, clock and the identity under
+//! which it acts. Jobs never read the wall clock or the environment themselves.
+
+pub mod intake;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{Actor, Store};
+use std::sync::Arc;
+
+/// A running station: configuration, database, clock.
+#[derive(Debug, Clone)]
+pub struct Station {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Database.
+    pub store: Store,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Station {
+    /// Opens the station's database (applying migrations).
+    pub async fn open(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Station, crate::store::StoreError> {
+        let store = Store::connect(&config.database_url()).await?;
+        Ok(Station {
+            config: Arc::new(config),
+            store,
+            clock,
+        })
+    }
+
+    /// The actor for automated work of this station, with a fresh operation id.
+    pub fn station_actor(&self) -> Actor {
+        Actor {
+            name: format!("station:{}", self.config.station.id),
+            operation_id: new_operation_id(),
+        }
+    }
+
+    /// The actor for an operator's command, with a fresh operation id.
+    pub fn operator_actor(&self, operator: &str) -> Actor {
+        Actor {
+            name: operator.to_string(),
+            operation_id: new_operation_id(),
+        }
+    }
+}
+
+/// A fresh operation id (UUID v4 from the OS CSPRNG).
+pub fn new_operation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

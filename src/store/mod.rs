@@ -1,0 +1,289 @@
+//! Storage: orders, documents, journal, audit trail — the ONLY module that speaks SQL.
+//!
+//! One query text serves both backends through sqlx's `Any` driver (runtime-checked queries,
+//! `$n` placeholders, which SQLite also understands); each backend has its own migrations,
+//! embedded in the binary (`migrations/sqlite`, `migrations/postgres`). Timestamps are fixed-width
+//! RFC 3339 UTC text and booleans 0/1 integers, so both backends store identical values.
+//!
+//! Invariants:
+//! - every state change is ONE transaction together with its audit record ([`Tx::audit`]);
+//! - every writing transaction first touches the `audit_head` row ([`Store::begin_write`]): that
+//!   serialises writers on both backends and fixes the audit chain's order;
+//! - nothing secret is ever written here: PINs only as vault-sealed blobs (later tables).
+
+mod audit_log;
+mod orders;
+
+pub use audit_log::AuditFilter;
+pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
+
+use crate::audit::{AuditRecord, GENESIS_HASH};
+use crate::clock::format_utc;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Row, Transaction};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (embedded default).
+    Sqlite,
+    /// PostgreSQL server (several stations share one queue).
+    Postgres,
+}
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error during `context`.
+    #[error("database error while {context}: {source}")]
+    Db {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An order with this number already exists.
+    #[error("order {0} already exists")]
+    DuplicateOrder(String),
+    /// No order with this number.
+    #[error("no order {0}")]
+    OrderNotFound(String),
+    /// The order changed under us (another operator or station acted first).
+    #[error("order {order_no} is {actual}, not {expected}: another operator or station changed it")]
+    StateConflict {
+        /// The order.
+        order_no: String,
+        /// The state we acted on.
+        expected: crate::domain::OrderState,
+        /// The state it is in now.
+        actual: crate::domain::OrderState,
+    },
+    /// The domain refused the transition.
+    #[error("order {order_no}: {source}")]
+    Illegal {
+        /// The order.
+        order_no: String,
+        /// Why.
+        source: crate::domain::order::IllegalTransition,
+    },
+    /// Stored data that does not parse (a bug or tampering); names what.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Shorthand for mapping sqlx errors with a context.
+pub(crate) trait DbContext<T> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Db { context, source })
+    }
+}
+
+/// The station's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Who does something and as part of which operation; goes into every audit record.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Operator name, or `station:<id>` for automated work.
+    pub name: String,
+    /// Operation id (one per CLI invocation or job).
+    pub operation_id: String,
+}
+
+/// An audit record to append (seq, hashes and time are filled in by the store).
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    /// What happened.
+    pub action: String,
+    /// Order concerned.
+    pub order_no: Option<String>,
+    /// Token concerned.
+    pub token_serial: Option<String>,
+    /// Certificate concerned.
+    pub cert_serial: Option<String>,
+    /// Non-secret details.
+    pub details: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// An entry about an order.
+    pub fn order(action: &str, order_no: &str, details: serde_json::Value) -> Self {
+        AuditEntry {
+            action: action.to_string(),
+            order_no: Some(order_no.to_string()),
+            details,
+            ..AuditEntry::default()
+        }
+    }
+}
+
+/// A writing transaction that holds the audit head.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    now: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tx {
+    /// Appends an audit record inside this transaction, chained to the current head.
+    pub async fn audit(&mut self, actor: &Actor, entry: AuditEntry) -> Result<i64, StoreError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *self.inner)
+            .await
+            .ctx("reading the audit head")?;
+        let prev_seq: i64 = head.try_get("seq").ctx("reading the audit head")?;
+        let prev_hash: String = head.try_get("hash").ctx("reading the audit head")?;
+        let mut rec = AuditRecord {
+            seq: prev_seq + 1,
+            at: format_utc(self.now),
+            actor: actor.name.clone(),
+            operation_id: actor.operation_id.clone(),
+            action: entry.action,
+            order_no: entry.order_no,
+            token_serial: entry.token_serial,
+            cert_serial: entry.cert_serial,
+            details: entry.details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = rec.compute_hash();
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, actor, operation_id, action, order_no, token_serial, \
+             cert_serial, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(rec.seq)
+        .bind(&rec.at)
+        .bind(&rec.actor)
+        .bind(&rec.operation_id)
+        .bind(&rec.action)
+        .bind(&rec.order_no)
+        .bind(&rec.token_serial)
+        .bind(&rec.cert_serial)
+        .bind(&rec.details)
+        .bind(&rec.prev_hash)
+        .bind(&rec.hash)
+        .execute(&mut *self.inner)
+        .await
+        .ctx("appending an audit record")?;
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(rec.seq)
+            .bind(&rec.hash)
+            .execute(&mut *self.inner)
+            .await
+            .ctx("advancing the audit head")?;
+        Ok(rec.seq)
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.inner.commit().await.ctx("committing")
+    }
+
+    /// The transaction's timestamp (one instant for everything it writes).
+    pub fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL: readers never block the writer; FULL sync: a committed step survives
+                    // a power cut; busy_timeout: a second writer waits instead of failing.
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(url).await.ctx("connecting to the database")?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("src/store/migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("src/store/migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a writing transaction: takes the audit head row first (see module docs).
+    pub async fn begin_write(&self, now: OffsetDateTime) -> Result<Tx, StoreError> {
+        let mut inner = self.pool.begin().await.ctx("beginning a transaction")?;
+        sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
+            .bind(format_utc(now))
+            .execute(&mut *inner)
+            .await
+            .ctx("locking the audit head")?;
+        Ok(Tx { inner, now })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The hash a fresh chain starts from (re-exported for tests and `audit verify`).
+pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;

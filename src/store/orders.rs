@@ -1,0 +1,457 @@
+//! Orders and their attachments.
+
+use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx};
+use crate::clock::format_utc;
+use crate::domain::order::{Order, OrderEvent, OrderState};
+use crate::domain::validate::Violation;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An attachment to store with a new order.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// `document` or `seal`.
+    pub role: &'static str,
+    /// Document or seal kind name.
+    pub kind: &'static str,
+    /// File name as given in the application.
+    pub file_name: String,
+    /// Media type recognised from the content.
+    pub media_type: &'static str,
+    /// The bytes.
+    pub content: Vec<u8>,
+}
+
+/// A validated order ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// The normalised order.
+    pub order: Order,
+    /// Warnings shown at import.
+    pub warnings: Vec<Violation>,
+    /// Recorded reason of a USCC checksum override.
+    pub uscc_override_reason: Option<String>,
+    /// Documents and seal pictures.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// Stored facts about an attachment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttachmentMeta {
+    /// `document` or `seal`.
+    pub role: String,
+    /// Kind name.
+    pub kind: String,
+    /// File name as given.
+    pub file_name: String,
+    /// Media type.
+    pub media_type: String,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+}
+
+/// A review decision.
+#[derive(Debug, Clone)]
+pub struct Review {
+    /// Approve or reject.
+    pub event: OrderEvent,
+    /// Reviewing operator.
+    pub operator: String,
+    /// Reason (required for a rejection).
+    pub reason: Option<String>,
+}
+
+/// An order as stored, with its life so far.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderRecord {
+    /// The normalised order.
+    pub order: Order,
+    /// Current state.
+    pub state: OrderState,
+    /// Import time.
+    pub submitted_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Reviewing operator.
+    pub reviewed_by: Option<String>,
+    /// Review time.
+    pub reviewed_at: Option<String>,
+    /// Review reason.
+    pub review_reason: Option<String>,
+    /// USCC checksum override reason.
+    pub uscc_override_reason: Option<String>,
+    /// Warnings recorded at import.
+    pub warnings: serde_json::Value,
+    /// Attachments.
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// A line of an order listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrderSummary {
+    /// Order number.
+    pub order_no: String,
+    /// State.
+    pub state: OrderState,
+    /// Company name.
+    pub company_name: String,
+    /// USCC.
+    pub uscc: String,
+    /// Auth method (PIN channel).
+    pub auth_method: String,
+    /// Import time.
+    pub submitted_at: String,
+}
+
+fn parse_state(s: &str) -> Result<OrderState, StoreError> {
+    OrderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown order state {s:?}")))
+}
+
+fn enum_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Stores new orders in ONE transaction (all or nothing), each with an `order.imported`
+    /// audit record. A number that already exists fails the whole batch with
+    /// [`StoreError::DuplicateOrder`].
+    pub async fn insert_orders(
+        &self,
+        orders: &[NewOrder],
+        actor: &Actor,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write(now).await?;
+        for new in orders {
+            insert_order(&mut tx, new, actor).await?;
+        }
+        crate::failpoint!("import.before_commit");
+        tx.commit().await
+    }
+
+    /// Order numbers among `order_nos` that already exist.
+    pub async fn existing_orders(&self, order_nos: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for no in order_nos {
+            let row = sqlx::query("SELECT order_no FROM orders WHERE order_no = $1")
+                .bind(no)
+                .fetch_optional(self.pool())
+                .await
+                .ctx("looking up order numbers")?;
+            if row.is_some() {
+                found.push(no.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// One order with its attachments' metadata.
+    pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT order_json, state, submitted_at, updated_at, reviewed_by, reviewed_at, \
+             review_reason, uscc_override_reason, warnings_json FROM orders WHERE order_no = $1",
+        )
+        .bind(order_no)
+        .fetch_optional(self.pool())
+        .await
+        .ctx("reading an order")?
+        else {
+            return Ok(None);
+        };
+        let get = |c: &'static str| -> Result<Option<String>, StoreError> {
+            row.try_get::<Option<String>, _>(c).ctx("reading an order")
+        };
+        let json = get("order_json")?.unwrap_or_default();
+        let order: Order = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("order {order_no}: {e}")))?;
+        let warnings = serde_json::from_str(&get("warnings_json")?.unwrap_or_default())
+            .unwrap_or(serde_json::Value::Array(vec![]));
+        let attachments = sqlx::query(
+            "SELECT a.role, a.kind, a.file_name, a.media_type, a.sha256, b.size \
+             FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
+             WHERE a.order_no = $1 ORDER BY a.role, a.kind",
+        )
+        .bind(order_no)
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading attachments")?
+        .iter()
+        .map(|r| -> Result<AttachmentMeta, sqlx::Error> {
+            Ok(AttachmentMeta {
+                role: r.try_get("role")?,
+                kind: r.try_get("kind")?,
+                file_name: r.try_get("file_name")?,
+                media_type: r.try_get("media_type")?,
+                sha256: r.try_get("sha256")?,
+                size: r.try_get("size")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("reading attachments")?;
+        Ok(Some(OrderRecord {
+            order,
+            state: parse_state(&get("state")?.unwrap_or_default())?,
+            submitted_at: get("submitted_at")?.unwrap_or_default(),
+            updated_at: get("updated_at")?.unwrap_or_default(),
+            reviewed_by: get("reviewed_by")?,
+            reviewed_at: get("reviewed_at")?,
+            review_reason: get("review_reason")?,
+            uscc_override_reason: get("uscc_override_reason")?,
+            warnings,
+            attachments,
+        }))
+    }
+
+    /// Orders, optionally in one state, oldest first (FIFO).
+    pub async fn list_orders(
+        &self,
+        state: Option<OrderState>,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        let rows = match state {
+            Some(s) => {
+                sqlx::query(
+                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
+                     FROM orders WHERE state = $1 ORDER BY submitted_at, order_no",
+                )
+                .bind(s.as_str())
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(
+                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
+                     FROM orders ORDER BY submitted_at, order_no",
+                )
+                .fetch_all(self.pool())
+                .await
+            }
+        }
+        .ctx("listing orders")?;
+        rows.iter().map(summary).collect()
+    }
+
+    /// The content of an attachment.
+    pub async fn attachment_content(
+        &self,
+        order_no: &str,
+        role: &str,
+        kind: &str,
+    ) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.role, a.kind, a.file_name, a.media_type, a.sha256, b.size, b.content \
+             FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
+             WHERE a.order_no = $1 AND a.role = $2 AND a.kind = $3",
+        )
+        .bind(order_no)
+        .bind(role)
+        .bind(kind)
+        .fetch_optional(self.pool())
+        .await
+        .ctx("reading an attachment")?;
+        let Some(r) = row else { return Ok(None) };
+        let meta = AttachmentMeta {
+            role: r.try_get("role").ctx("reading an attachment")?,
+            kind: r.try_get("kind").ctx("reading an attachment")?,
+            file_name: r.try_get("file_name").ctx("reading an attachment")?,
+            media_type: r.try_get("media_type").ctx("reading an attachment")?,
+            sha256: r.try_get("sha256").ctx("reading an attachment")?,
+            size: r.try_get("size").ctx("reading an attachment")?,
+        };
+        let content: Vec<u8> = r.try_get("content").ctx("reading an attachment")?;
+        // Content addressing doubles as an integrity check of what we hand to the seal maker.
+        if hex::encode(Sha256::digest(&content)) != meta.sha256 {
+            return Err(StoreError::Corrupt(format!(
+                "attachment {role}/{kind} of order {order_no} does not match its SHA-256"
+            )));
+        }
+        Ok(Some((meta, content)))
+    }
+
+    /// Records a review decision (approve / reject) with its audit record.
+    pub async fn review(
+        &self,
+        order_no: &str,
+        review: &Review,
+        actor: &Actor,
+        now: time::OffsetDateTime,
+    ) -> Result<OrderState, StoreError> {
+        let mut tx = self.begin_write(now).await?;
+        let to = transition(&mut tx, order_no, None, review.event).await?;
+        sqlx::query(
+            "UPDATE orders SET reviewed_by = $1, reviewed_at = $2, review_reason = $3 WHERE order_no = $4",
+        )
+        .bind(&review.operator)
+        .bind(format_utc(now))
+        .bind(&review.reason)
+        .bind(order_no)
+        .execute(tx.conn())
+        .await
+        .ctx("recording a review")?;
+        let action = match review.event {
+            OrderEvent::Approve => "order.approved",
+            _ => "order.rejected",
+        };
+        tx.audit(
+            actor,
+            AuditEntry::order(
+                action,
+                order_no,
+                serde_json::json!({ "operator": review.operator, "reason": review.reason }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(to)
+    }
+}
+
+/// Applies `event` to an order inside `tx`: reads the state, asks the domain for the next one,
+/// and writes it only if nobody changed the order meanwhile. `expected`, when given, must be the
+/// current state (callers that decided on a state they read earlier).
+pub(crate) async fn transition(
+    tx: &mut Tx,
+    order_no: &str,
+    expected: Option<OrderState>,
+    event: OrderEvent,
+) -> Result<OrderState, StoreError> {
+    let row = sqlx::query("SELECT state FROM orders WHERE order_no = $1")
+        .bind(order_no)
+        .fetch_optional(tx.conn())
+        .await
+        .ctx("reading an order state")?
+        .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+    let from = parse_state(
+        &row.try_get::<String, _>("state")
+            .ctx("reading an order state")?,
+    )?;
+    if let Some(expected) = expected {
+        if expected != from {
+            return Err(StoreError::StateConflict {
+                order_no: order_no.to_string(),
+                expected,
+                actual: from,
+            });
+        }
+    }
+    let to = from.apply(event).map_err(|source| StoreError::Illegal {
+        order_no: order_no.to_string(),
+        source,
+    })?;
+    let done = sqlx::query(
+        "UPDATE orders SET state = $1, updated_at = $2, version = version + 1 \
+         WHERE order_no = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(format_utc(tx.now()))
+    .bind(order_no)
+    .bind(from.as_str())
+    .execute(tx.conn())
+    .await
+    .ctx("changing an order state")?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::StateConflict {
+            order_no: order_no.to_string(),
+            expected: from,
+            actual: from,
+        });
+    }
+    Ok(to)
+}
+
+async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), StoreError> {
+    let o = &new.order;
+    let now = format_utc(tx.now());
+    let exists = sqlx::query("SELECT 1 AS one FROM orders WHERE order_no = $1")
+        .bind(&o.order_no)
+        .fetch_optional(tx.conn())
+        .await
+        .ctx("checking for a duplicate order")?;
+    if exists.is_some() {
+        return Err(StoreError::DuplicateOrder(o.order_no.clone()));
+    }
+    let json = serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let warnings =
+        serde_json::to_string(&new.warnings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO orders (order_no, state, auth_method, company_name, uscc, order_json, \
+         warnings_json, uscc_override_reason, submitted_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&o.order_no)
+    .bind(OrderState::Submitted.as_str())
+    .bind(enum_name(&o.auth_method))
+    .bind(&o.company.name)
+    .bind(&o.company.uscc)
+    .bind(json)
+    .bind(warnings)
+    .bind(&new.uscc_override_reason)
+    .bind(&now)
+    .bind(&now)
+    .execute(tx.conn())
+    .await
+    .ctx("inserting an order")?;
+    let mut hashes = Vec::new();
+    for a in &new.attachments {
+        let sha = hex::encode(Sha256::digest(&a.content));
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, content) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&sha)
+        .bind(a.content.len() as i64)
+        .bind(&a.content)
+        .execute(tx.conn())
+        .await
+        .ctx("storing a document")?;
+        sqlx::query(
+            "INSERT INTO attachments (order_no, role, kind, file_name, media_type, sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&o.order_no)
+        .bind(a.role)
+        .bind(a.kind)
+        .bind(&a.file_name)
+        .bind(a.media_type)
+        .bind(&sha)
+        .execute(tx.conn())
+        .await
+        .ctx("storing an attachment")?;
+        hashes.push(serde_json::json!({ "role": a.role, "kind": a.kind, "sha256": sha }));
+    }
+    tx.audit(
+        actor,
+        AuditEntry::order(
+            "order.imported",
+            &o.order_no,
+            serde_json::json!({
+                "uscc": o.company.uscc,
+                "auth_method": enum_name(&o.auth_method),
+                "uscc_override_reason": new.uscc_override_reason,
+                "warnings": new.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+                "attachments": hashes,
+            }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+fn summary(r: &AnyRow) -> Result<OrderSummary, StoreError> {
+    let get = |c: &'static str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c).ctx("listing orders")
+    };
+    Ok(OrderSummary {
+        order_no: get("order_no")?,
+        state: parse_state(&get("state")?)?,
+        company_name: get("company_name")?,
+        uscc: get("uscc")?,
+        auth_method: get("auth_method")?,
+        submitted_at: get("submitted_at")?,
+    })
+}

@@ -1,0 +1,3 @@
+//! Integration tests: ONE binary; each file under tests/it/ is a module.
+
+mod sms;
