@@ -29,3 +29,4 @@ pub mod failpoint;
 pub mod seal;
 pub mod station;
 pub mod store;
+pub mod token;

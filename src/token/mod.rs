@@ -1,0 +1,166 @@
+//! PKCS#11 tokens through cryptoki — the ONLY module that names cryptoki.
+//!
+//! - [`module`]: load a PKCS#11 module once per process, list tokens, select them by serial or
+//!   label (never by slot number: SoftHSM renumbers slots between processes);
+//! - [`session`]: sessions and logins that honour the PIN flags before trying a PIN;
+//! - [`objects`]: key pairs generated on the token, certificates and data objects;
+//! - [`signer`]: an rcgen `SigningKey` whose private key never leaves the token;
+//! - [`vault`]: the station's vault token — SO PIN derivation (HMAC) and PIN sealing (AES-GCM),
+//!   both computed inside the HSM.
+//!
+//! All functions here are blocking; async callers run them on blocking threads.
+//!
+//! # Security notes
+//! - Private keys are generated with `CKA_SENSITIVE` and without `CKA_EXTRACTABLE`: they cannot
+//!   leave the token, and the tests check the attributes read back from it.
+//! - PINs enter this module only as [`crate::domain::Pin`] / [`crate::domain::SoPin`] and leave
+//!   it only towards `C_Login`, `C_InitToken`, `C_InitPIN` and the vault's AES-GCM input.
+//! - Errors name the token (serial and label) and the PKCS#11 function that failed, never a PIN.
+//! - A login is refused before any attempt when the token reports the PIN locked or on its final
+//!   try: a station must never be what locks a customer's key.
+
+pub mod module;
+pub mod objects;
+pub mod session;
+pub mod signer;
+pub mod vault;
+
+pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
+pub use objects::{KeyPairInfo, ObjectSummary, PrivateKeyAttributes};
+pub use session::{TokenSession, UserKind};
+pub use signer::TokenSigner;
+pub use vault::{SealedPin, Vault};
+
+use cryptoki::error::{Error as CkError, RvError};
+
+/// Errors of token operations. Each names the token and, for PKCS#11 failures, the function.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The PKCS#11 module could not be loaded or initialised.
+    #[error("cannot load PKCS#11 module {path}: {reason}")]
+    Load {
+        /// Module path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// No module path given and none found in the usual places.
+    #[error(
+        "no PKCS#11 module: set pkcs11.module in station.toml (SoftHSM2 not found in {searched})"
+    )]
+    NoModule {
+        /// Paths that were tried.
+        searched: String,
+    },
+    /// A PKCS#11 function returned an error.
+    #[error("token {token}: {function} failed: {rv}")]
+    Pkcs11 {
+        /// The token (serial and label).
+        token: String,
+        /// The PKCS#11 function, e.g. `C_GenerateKeyPair`.
+        function: String,
+        /// The return value.
+        rv: RvError,
+    },
+    /// No token matches the selector.
+    #[error("no token with {0}")]
+    NotFound(String),
+    /// Several tokens match the selector (labels are not unique).
+    #[error("several tokens match {selector}: {serials}; select by serial")]
+    Ambiguous {
+        /// The selector.
+        selector: String,
+        /// Serials of the matches.
+        serials: String,
+    },
+    /// A wrong PIN was presented (the token's retry counter went down).
+    #[error("token {token}: wrong {user} PIN")]
+    PinIncorrect {
+        /// The token.
+        token: String,
+        /// User or SO.
+        user: UserKind,
+    },
+    /// The PIN is locked; unlock needs the SO (user PIN) or a token reset (SO PIN).
+    #[error("token {token}: the {user} PIN is locked{hint}")]
+    PinLocked {
+        /// The token.
+        token: String,
+        /// User or SO.
+        user: UserKind,
+        /// What the operator can do.
+        hint: &'static str,
+    },
+    /// One wrong PIN away from locking: the station refuses to try.
+    #[error(
+        "token {token}: the {user} PIN is on its final try; the station will not risk locking it (an operator must check the token)"
+    )]
+    PinFinalTry {
+        /// The token.
+        token: String,
+        /// User or SO.
+        user: UserKind,
+    },
+    /// The token disappeared (pulled out, module error).
+    #[error("token {token} is no longer present ({function}): re-insert it and resume the order")]
+    Removed {
+        /// The token.
+        token: String,
+        /// The function that noticed.
+        function: String,
+    },
+    /// The token has no room for another object.
+    #[error("token {token} is full ({function}): use a token with more free memory")]
+    Full {
+        /// The token.
+        token: String,
+        /// The function that failed.
+        function: String,
+    },
+    /// The token's content is not what the station expects.
+    #[error("token {token}: {what}")]
+    Unexpected {
+        /// The token.
+        token: String,
+        /// What.
+        what: String,
+    },
+}
+
+impl TokenError {
+    /// Wraps a cryptoki error for `token`, classifying the cases an operator must act on.
+    pub(crate) fn from_ck(token: &str, e: CkError) -> TokenError {
+        match e {
+            CkError::Pkcs11(rv, function) => {
+                let function = format!("C_{function:?}");
+                match rv {
+                    RvError::TokenNotPresent
+                    | RvError::DeviceRemoved
+                    | RvError::TokenNotRecognized
+                    | RvError::SlotIdInvalid => TokenError::Removed {
+                        token: token.to_string(),
+                        function,
+                    },
+                    RvError::DeviceMemory => TokenError::Full {
+                        token: token.to_string(),
+                        function,
+                    },
+                    rv => TokenError::Pkcs11 {
+                        token: token.to_string(),
+                        function,
+                        rv,
+                    },
+                }
+            }
+            other => TokenError::Unexpected {
+                token: token.to_string(),
+                what: other.to_string(),
+            },
+        }
+    }
+
+    /// True when the token vanished (an order is then resumable once it is back).
+    pub fn is_removed(&self) -> bool {
+        matches!(self, TokenError::Removed { .. })
+    }
+}

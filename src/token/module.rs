@@ -1,0 +1,321 @@
+//! Loading a PKCS#11 module and finding tokens.
+//!
+//! `C_Initialize` runs once per module per process (PKCS#11 allows no second call); the loaded
+//! module is shared by every thread. Tokens are found by serial number or label, never by slot
+//! id, and a [`Token`] re-finds its slot by serial before each use, so a renumbering or a token
+//! moved to another reader does not make the station write to the wrong key.
+
+use super::TokenError;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::slot::Slot;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Where Debian and friends install SoftHSM2, the default module.
+pub const SOFTHSM_PATHS: &[&str] = &[
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+];
+
+/// A loaded, initialised PKCS#11 module.
+#[derive(Clone)]
+pub struct Pkcs11Module {
+    ctx: Pkcs11,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Pkcs11Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11Module")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn loaded() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    LOADED.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// How to pick a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// By serial number (unique per token).
+    Serial(String),
+    /// By label (the order number for customers' keys; the configured label for station tokens).
+    Label(String),
+}
+
+impl TokenSelector {
+    /// `SERIAL|LABEL` as typed by an operator: a match on serial wins over a label match.
+    pub fn either(s: &str) -> Vec<TokenSelector> {
+        vec![
+            TokenSelector::Serial(s.to_string()),
+            TokenSelector::Label(s.to_string()),
+        ]
+    }
+}
+
+impl fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSelector::Serial(s) => write!(f, "serial {s}"),
+            TokenSelector::Label(l) => write!(f, "label {l:?}"),
+        }
+    }
+}
+
+/// What a token says about itself (`C_GetTokenInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Serial number (empty on a SoftHSM blank slot until `C_InitToken`).
+    pub serial: String,
+    /// Label.
+    pub label: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Model.
+    pub model: String,
+    /// `CKF_TOKEN_INITIALIZED`.
+    pub initialized: bool,
+    /// `CKF_USER_PIN_INITIALIZED`.
+    pub user_pin_initialized: bool,
+    /// `CKF_LOGIN_REQUIRED`.
+    pub login_required: bool,
+    /// `CKF_USER_PIN_COUNT_LOW`.
+    pub user_pin_count_low: bool,
+    /// `CKF_USER_PIN_FINAL_TRY`.
+    pub user_pin_final_try: bool,
+    /// `CKF_USER_PIN_LOCKED`.
+    pub user_pin_locked: bool,
+    /// `CKF_SO_PIN_COUNT_LOW`.
+    pub so_pin_count_low: bool,
+    /// `CKF_SO_PIN_FINAL_TRY`.
+    pub so_pin_final_try: bool,
+    /// `CKF_SO_PIN_LOCKED`.
+    pub so_pin_locked: bool,
+    /// PIN length limits.
+    pub min_pin_len: usize,
+    /// PIN length limits.
+    pub max_pin_len: usize,
+    /// Free private memory, when the token reports it.
+    pub free_private_memory: Option<usize>,
+    /// Slot id in this process (diagnostics only: never used to select a token).
+    pub slot_id: u64,
+}
+
+impl TokenInfo {
+    /// "serial S (label L)" or "blank token in slot N", for messages.
+    pub fn display_name(&self) -> String {
+        if self.serial.is_empty() {
+            format!("blank token in slot {}", self.slot_id)
+        } else if self.label.is_empty() {
+            format!("serial {}", self.serial)
+        } else {
+            format!("serial {} ({})", self.serial, self.label)
+        }
+    }
+
+    /// A token the station may initialise: not initialised at all.
+    pub fn is_blank(&self) -> bool {
+        !self.initialized
+    }
+}
+
+impl Pkcs11Module {
+    /// Loads and initialises `path` (default: SoftHSM2) once per process.
+    pub fn load(path: Option<&Path>) -> Result<Pkcs11Module, TokenError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => SOFTHSM_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .ok_or_else(|| TokenError::NoModule {
+                    searched: SOFTHSM_PATHS.join(", "),
+                })?,
+        };
+        let mut map = loaded().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ctx) = map.get(&path) {
+            return Ok(Pkcs11Module {
+                ctx: ctx.clone(),
+                path,
+            });
+        }
+        let load_err = |e: cryptoki::error::Error| TokenError::Load {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let ctx = Pkcs11::new(&path).map_err(load_err)?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(load_err)?;
+        map.insert(path.clone(), ctx.clone());
+        Ok(Pkcs11Module { ctx, path })
+    }
+
+    /// The module's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn ctx(&self) -> &Pkcs11 {
+        &self.ctx
+    }
+
+    /// Every token present, in slot order.
+    pub fn tokens(&self) -> Result<Vec<Token>, TokenError> {
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| TokenError::from_ck("(slot list)", e))?;
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            match self.info(slot) {
+                Ok(info) => out.push(Token {
+                    module: self.clone(),
+                    slot,
+                    info,
+                }),
+                // A token pulled out between the slot list and its info: skip it.
+                Err(TokenError::Removed { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn info(&self, slot: Slot) -> Result<TokenInfo, TokenError> {
+        let ti = self
+            .ctx
+            .get_token_info(slot)
+            .map_err(|e| TokenError::from_ck(&format!("in slot {}", slot.id()), e))?;
+        Ok(TokenInfo {
+            serial: ti.serial_number().trim().to_string(),
+            label: ti.label().trim().to_string(),
+            manufacturer: ti.manufacturer_id().trim().to_string(),
+            model: ti.model().trim().to_string(),
+            initialized: ti.token_initialized(),
+            user_pin_initialized: ti.user_pin_initialized(),
+            login_required: ti.login_required(),
+            user_pin_count_low: ti.user_pin_count_low(),
+            user_pin_final_try: ti.user_pin_final_try(),
+            user_pin_locked: ti.user_pin_locked(),
+            so_pin_count_low: ti.so_pin_count_low(),
+            so_pin_final_try: ti.so_pin_final_try(),
+            so_pin_locked: ti.so_pin_locked(),
+            min_pin_len: ti.min_pin_length(),
+            max_pin_len: ti.max_pin_length(),
+            free_private_memory: ti.free_private_memory(),
+            slot_id: slot.id(),
+        })
+    }
+
+    /// The one token matching any of `selectors`, tried in order (serial before label).
+    pub fn find(&self, selectors: &[TokenSelector]) -> Result<Token, TokenError> {
+        let tokens = self.tokens()?;
+        for sel in selectors {
+            let matches: Vec<&Token> = tokens
+                .iter()
+                .filter(|t| match sel {
+                    TokenSelector::Serial(s) => !t.info.serial.is_empty() && &t.info.serial == s,
+                    TokenSelector::Label(l) => t.info.initialized && &t.info.label == l,
+                })
+                .collect();
+            match matches.as_slice() {
+                [] => continue,
+                [one] => return Ok((*one).clone()),
+                many => {
+                    return Err(TokenError::Ambiguous {
+                        selector: sel.to_string(),
+                        serials: many
+                            .iter()
+                            .map(|t| t.info.serial.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        Err(TokenError::NotFound(
+            selectors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ))
+    }
+
+    /// The first blank (uninitialised) token, if any.
+    pub fn first_blank(&self) -> Result<Option<Token>, TokenError> {
+        Ok(self.tokens()?.into_iter().find(|t| t.info.is_blank()))
+    }
+}
+
+/// A token found in the module, with the facts read when it was found.
+#[derive(Clone)]
+pub struct Token {
+    module: Pkcs11Module,
+    slot: Slot,
+    info: TokenInfo,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token").field("info", &self.info).finish()
+    }
+}
+
+impl Token {
+    /// What the token said when last read.
+    pub fn info(&self) -> &TokenInfo {
+        &self.info
+    }
+
+    /// Name for messages.
+    pub fn name(&self) -> String {
+        self.info.display_name()
+    }
+
+    pub(crate) fn module(&self) -> &Pkcs11Module {
+        &self.module
+    }
+
+    /// Re-reads the token's info; for an initialised token, also makes sure the same token (by
+    /// serial) is still in the slot, and follows it if it moved.
+    pub fn refresh(&mut self) -> Result<&TokenInfo, TokenError> {
+        if self.info.serial.is_empty() {
+            // A blank slot has no identity but its slot; after C_InitToken it gains a serial.
+            self.info = self.module.info(self.slot)?;
+            return Ok(&self.info);
+        }
+        match self.module.info(self.slot) {
+            Ok(info) if info.serial == self.info.serial => {
+                self.info = info;
+                Ok(&self.info)
+            }
+            _ => {
+                let found = self
+                    .module
+                    .find(&[TokenSelector::Serial(self.info.serial.clone())])
+                    .map_err(|e| match e {
+                        TokenError::NotFound(_) => TokenError::Removed {
+                            token: self.name(),
+                            function: "C_GetTokenInfo".into(),
+                        },
+                        other => other,
+                    })?;
+                *self = found;
+                Ok(&self.info)
+            }
+        }
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        self.slot
+    }
+}

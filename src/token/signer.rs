@@ -1,0 +1,195 @@
+//! An rcgen `SigningKey` whose private key stays on the token.
+//!
+//! rcgen builds the to-be-signed bytes (CSR, certificate, CRL) and hands them to
+//! [`TokenSigner::sign`]; the token signs. ECDSA: the SHA-256 digest is computed here and signed
+//! with `CKM_ECDSA` (SoftHSM and many USB keys lack `CKM_ECDSA_SHA256`), and the raw `r || s`
+//! the token returns is re-encoded as the DER `ECDSA-Sig-Value` X.509 expects. RSA:
+//! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is.
+
+use super::TokenError;
+use super::objects::KeyPairInfo;
+use super::session::TokenSession;
+use crate::config::KeyAlgorithm;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::ObjectHandle;
+use der::Encode;
+use der::asn1::UintRef;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A token key usable wherever rcgen wants a `SigningKey`.
+pub struct TokenSigner {
+    session: TokenSession,
+    key: ObjectHandle,
+    public: KeyPairInfo,
+}
+
+impl fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("token", &self.session.name())
+            .field("key_id", &hex::encode(&self.public.id))
+            .finish()
+    }
+}
+
+#[derive(der::Sequence)]
+struct EcdsaSigValue<'a> {
+    r: UintRef<'a>,
+    s: UintRef<'a>,
+}
+
+/// Re-encodes a raw `r || s` ECDSA signature as DER.
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let (r, s) = raw.split_at(raw.len() / 2);
+    EcdsaSigValue {
+        r: UintRef::new(r)?,
+        s: UintRef::new(s)?,
+    }
+    .to_der()
+}
+
+impl TokenSigner {
+    /// A signer over the private key with `public.id` in a user-logged-in `session`.
+    pub fn new(session: TokenSession, public: KeyPairInfo) -> Result<TokenSigner, TokenError> {
+        let key = session
+            .find_private_key(&public.id)?
+            .ok_or_else(|| TokenError::Unexpected {
+                token: session.name(),
+                what: format!("no private key with CKA_ID {}", hex::encode(&public.id)),
+            })?;
+        Ok(TokenSigner {
+            session,
+            key,
+            public,
+        })
+    }
+
+    /// A signer over the private key labelled `label` whose public half has the same CKA_ID.
+    pub fn by_label(
+        session: TokenSession,
+        label: &str,
+        algorithm: KeyAlgorithm,
+    ) -> Result<TokenSigner, TokenError> {
+        let key =
+            session
+                .find_private_key_by_label(label)?
+                .ok_or_else(|| TokenError::Unexpected {
+                    token: session.name(),
+                    what: format!("no private key labelled {label:?}"),
+                })?;
+        let id = session.key_id(key)?;
+        let public = session.public_key(&id, algorithm)?;
+        Ok(TokenSigner {
+            session,
+            key,
+            public,
+        })
+    }
+
+    /// The key pair's public facts.
+    pub fn public(&self) -> &KeyPairInfo {
+        &self.public
+    }
+
+    /// The session (to write the resulting certificate on the same token).
+    pub fn session(&self) -> &TokenSession {
+        &self.session
+    }
+
+    /// Gives the session back.
+    pub fn into_session(self) -> TokenSession {
+        self.session
+    }
+
+    /// Signs `msg` on the token; X.509 signature encoding.
+    pub fn sign_message(&self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
+        match self.public.algorithm {
+            KeyAlgorithm::EcdsaP256 => {
+                let digest = Sha256::digest(msg);
+                let raw = self.session.ck(self.session.session.sign(
+                    &Mechanism::Ecdsa,
+                    self.key,
+                    &digest,
+                ))?;
+                if raw.len() != 64 {
+                    return Err(TokenError::Unexpected {
+                        token: self.session.name(),
+                        what: format!("ECDSA P-256 signature of {} bytes", raw.len()),
+                    });
+                }
+                ecdsa_raw_to_der(&raw).map_err(|e| TokenError::Unexpected {
+                    token: self.session.name(),
+                    what: format!("encoding the ECDSA signature: {e}"),
+                })
+            }
+            KeyAlgorithm::Rsa2048 => {
+                self.session.ck(self
+                    .session
+                    .session
+                    .sign(&Mechanism::Sha256RsaPkcs, self.key, msg))
+            }
+        }
+    }
+}
+
+impl TokenSession {
+    pub(crate) fn key_id(&self, key: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+        use cryptoki::object::{Attribute, AttributeType};
+        let attrs = self.ck(self.session.get_attributes(key, &[AttributeType::Id]))?;
+        attrs
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Id(id) => Some(id),
+                _ => None,
+            })
+            .ok_or_else(|| TokenError::Unexpected {
+                token: self.name(),
+                what: "the private key has no CKA_ID".into(),
+            })
+    }
+}
+
+impl rcgen::PublicKeyData for TokenSigner {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public.public_raw
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.public.algorithm {
+            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+impl rcgen::SigningKey for TokenSigner {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.sign_message(msg).map_err(|e| {
+            // rcgen's error type cannot carry ours; log the cause (no secrets in it) before
+            // it collapses into RemoteKeyError.
+            tracing::error!(error = %e, "token signing failed");
+            rcgen::Error::RemoteKeyError
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn raw_ecdsa_signature_becomes_positive_der_integers() {
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80; // high bit set: needs a 0x00 pad to stay positive
+        raw[32] = 0x00; // leading zeros must be stripped
+        raw[33] = 0x01;
+        let der = ecdsa_raw_to_der(&raw).unwrap();
+        assert_eq!(der[0], 0x30);
+        assert_eq!(&der[2..5], &[0x02, 33, 0x00]);
+        let s_start = 2 + 2 + 33;
+        assert_eq!(der[s_start], 0x02);
+        assert_eq!(der[s_start + 1], 31);
+    }
+}

@@ -1,0 +1,145 @@
+//! The vault token: secrets the station derives and seals inside an HSM.
+//!
+//! Keys (created by `keystation init`, never extractable, sensitive, private):
+//! - `keystation:so-pin-hmac` — HMAC-SHA256 key: SO PIN = f(HMAC(key, "keystation/so-pin/v1" ‖
+//!   identity)). The SO PIN of a customer's token is never stored and can always be re-derived
+//!   from the token identity recorded with the order.
+//! - `keystation:pin-seal-aes` — AES-256 key: a user PIN is sealed with AES-GCM (12-byte IV from
+//!   the token's RNG, 128-bit tag); the additional data binds the sealed PIN to its order and
+//!   token, so a sealed blob moved to another row fails to open.
+//! - `keystation:receipt-hmac` — HMAC-SHA256 key: the MAC of a delivered message, kept as the
+//!   receipt that proves what was sent without keeping the message.
+//!
+//! # Security notes
+//! The plaintext of a sealed PIN exists only in zeroizing memory between generation and sealing,
+//! and between unsealing and sending. Sealed blobs are safe to store: without the vault token and
+//! the station PIN they reveal nothing.
+
+use super::TokenError;
+use super::module::Token;
+use super::objects::SecretKeyKind;
+use super::session::TokenSession;
+use crate::domain::{Pin, SoPin};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use std::fmt;
+use zeroize::Zeroizing;
+
+const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
+const PIN_SEAL_KEY: &str = "keystation:pin-seal-aes";
+const RECEIPT_KEY: &str = "keystation:receipt-hmac";
+const SEALED_MAGIC: &[u8; 4] = b"KSP1";
+const IV_LEN: usize = 12;
+
+/// A user PIN sealed by the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPin(pub Vec<u8>);
+
+impl fmt::Debug for SealedPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedPin({} bytes)", self.0.len())
+    }
+}
+
+/// A logged-in session on the vault token.
+#[derive(Debug)]
+pub struct Vault {
+    session: TokenSession,
+}
+
+impl Vault {
+    /// Logs in to the vault token with the station's PIN.
+    pub fn open(token: &mut Token, station_pin: &Pin) -> Result<Vault, TokenError> {
+        Ok(Vault {
+            session: token.login_user(station_pin)?,
+        })
+    }
+
+    /// Creates the vault keys (at `keystation init`). Refuses if any exists already.
+    pub fn create_keys(&self) -> Result<(), TokenError> {
+        for label in [SO_PIN_KEY, PIN_SEAL_KEY, RECEIPT_KEY] {
+            if self.session.secret_key(label).is_ok() {
+                return Err(TokenError::Unexpected {
+                    token: self.session.name(),
+                    what: format!("vault key {label:?} already exists"),
+                });
+            }
+        }
+        self.session
+            .generate_secret_key(SecretKeyKind::HmacSha256, SO_PIN_KEY)?;
+        self.session
+            .generate_secret_key(SecretKeyKind::Aes256, PIN_SEAL_KEY)?;
+        self.session
+            .generate_secret_key(SecretKeyKind::HmacSha256, RECEIPT_KEY)?;
+        Ok(())
+    }
+
+    fn hmac(&self, key_label: &str, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let key = self.session.secret_key(key_label)?;
+        self.session
+            .ck(self.session.session.sign(&Mechanism::Sha256Hmac, key, data))
+    }
+
+    /// Derives the SO PIN of the token with `identity` (see the provisioning docs for what the
+    /// identity is). Deterministic: the same identity always gives the same SO PIN.
+    pub fn derive_so_pin(&self, identity: &str) -> Result<SoPin, TokenError> {
+        let mut input = b"keystation/so-pin/v1\0".to_vec();
+        input.extend_from_slice(identity.as_bytes());
+        let mac = Zeroizing::new(self.hmac(SO_PIN_KEY, &input)?);
+        SoPin::from_mac(&mac).ok_or_else(|| TokenError::Unexpected {
+            token: self.session.name(),
+            what: "the HMAC is too short for an SO PIN".into(),
+        })
+    }
+
+    /// MAC of a delivered message under the receipt key (hex).
+    pub fn receipt_mac(&self, data: &[u8]) -> Result<String, TokenError> {
+        let mut input = b"keystation/receipt/v1\0".to_vec();
+        input.extend_from_slice(data);
+        Ok(hex::encode(self.hmac(RECEIPT_KEY, &input)?))
+    }
+
+    /// Seals `pin` with AES-GCM inside the vault; `aad` binds it to its order and token.
+    pub fn seal_pin(&self, pin: &Pin, aad: &[u8]) -> Result<SealedPin, TokenError> {
+        let key = self.session.secret_key(PIN_SEAL_KEY)?;
+        let mut iv = self.session.random(IV_LEN)?;
+        let iv_copy = iv.clone();
+        let params = GcmParams::new(&mut iv, aad, 128u64.into())
+            .map_err(|e| TokenError::from_ck(&self.session.name(), e))?;
+        // Exposed to the vault's AES-GCM only: sealing is what makes storing it acceptable.
+        let ct = self.session.ck(self.session.session.encrypt(
+            &Mechanism::AesGcm(params),
+            key,
+            pin.expose_secret().as_bytes(),
+        ))?;
+        let mut out = SEALED_MAGIC.to_vec();
+        out.extend_from_slice(&iv_copy);
+        out.extend_from_slice(&ct);
+        Ok(SealedPin(out))
+    }
+
+    /// Opens a sealed PIN; fails if the blob or `aad` was altered.
+    pub fn unseal_pin(&self, sealed: &SealedPin, aad: &[u8]) -> Result<Pin, TokenError> {
+        let bad = || TokenError::Unexpected {
+            token: self.session.name(),
+            what: "sealed PIN is malformed or does not belong to this order and token".into(),
+        };
+        let blob = &sealed.0;
+        if blob.len() < SEALED_MAGIC.len() + IV_LEN + 16 || !blob.starts_with(SEALED_MAGIC) {
+            return Err(bad());
+        }
+        let mut iv = blob[4..4 + IV_LEN].to_vec();
+        let ct = &blob[4 + IV_LEN..];
+        let key = self.session.secret_key(PIN_SEAL_KEY)?;
+        let params = GcmParams::new(&mut iv, aad, 128u64.into())
+            .map_err(|e| TokenError::from_ck(&self.session.name(), e))?;
+        let plain = Zeroizing::new(
+            self.session
+                .session
+                .decrypt(&Mechanism::AesGcm(params), key, ct)
+                .map_err(|_| bad())?,
+        );
+        let text = std::str::from_utf8(&plain).map_err(|_| bad())?;
+        Ok(Pin::from_secret(Zeroizing::new(text.to_string())))
+    }
+}
