@@ -94,6 +94,9 @@ pub struct Config {
     /// User PIN policy.
     #[serde(default)]
     pub pin: PinPolicy,
+    /// Electronic seals.
+    #[serde(default)]
+    pub seal: SealSection,
     /// Directory the config file is in (not a key of the file).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -224,6 +227,55 @@ impl Default for ProductSection {
     }
 }
 
+/// `[seal]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSection {
+    /// `vid` of the SES_Header (IA5, identifies the seal system vendor).
+    #[serde(default = "default_vid")]
+    pub vendor_id: String,
+    /// Label of the seal-maker key on the CA token.
+    #[serde(default = "default_maker_key")]
+    pub maker_key_label: String,
+    /// The seal maker's certificate (PEM), issued by the station's CA at `init`.
+    #[serde(default = "default_maker_cert")]
+    pub maker_certificate: PathBuf,
+    /// Printed size of the company seal, millimetres (42 for joint-stock / state-owned).
+    #[serde(default = "default_company_mm")]
+    pub company_mm: (u32, u32),
+    /// Printed size of the legal representative's seal, millimetres.
+    #[serde(default = "default_legal_rep_mm")]
+    pub legal_rep_mm: (u32, u32),
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        SealSection {
+            vendor_id: default_vid(),
+            maker_key_label: default_maker_key(),
+            maker_certificate: default_maker_cert(),
+            company_mm: default_company_mm(),
+            legal_rep_mm: default_legal_rep_mm(),
+        }
+    }
+}
+
+fn default_vid() -> String {
+    "KEYSTATION".into()
+}
+fn default_maker_key() -> String {
+    "seal-maker".into()
+}
+fn default_maker_cert() -> PathBuf {
+    PathBuf::from("ca/seal-maker.pem")
+}
+fn default_company_mm() -> (u32, u32) {
+    (40, 40)
+}
+fn default_legal_rep_mm() -> (u32, u32) {
+    (20, 20)
+}
+
 fn dot() -> PathBuf {
     PathBuf::from(".")
 }
@@ -309,6 +361,23 @@ impl Config {
                 key: "station.id",
                 message: "must not be empty".into(),
             });
+        }
+        if self.seal.vendor_id.is_empty() || !self.seal.vendor_id.is_ascii() {
+            return Err(ConfigError::Value {
+                key: "seal.vendor_id",
+                message: "must be non-empty ASCII (an IA5String in the seal header)".into(),
+            });
+        }
+        for (key, (w, h)) in [
+            ("seal.company_mm", self.seal.company_mm),
+            ("seal.legal_rep_mm", self.seal.legal_rep_mm),
+        ] {
+            if !(1..=200).contains(&w) || !(1..=200).contains(&h) {
+                return Err(ConfigError::Value {
+                    key,
+                    message: format!("{w}x{h} mm is not a plausible seal size"),
+                });
+            }
         }
         self.pin.validate().map_err(|e| ConfigError::Value {
             key: "pin.length",

@@ -20,6 +20,7 @@
 //! - [`config`], [`clock`], [`failpoint`]: configuration, injected time, crash-test hooks.
 
 pub mod audit;
+pub mod ca;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,10 +1,107 @@
-//! `keystation init --dir DIR`: a new station directory.
+//! `keystation init --dir DIR`: a new station directory and its HSM material.
+//!
+//! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
+//! failed init never leaves a directory that looks like a working station.
 
 use super::opts::InitArgs;
 use super::{CliError, output};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EXAMPLE};
-use crate::store::Store;
+use crate::domain::pin::{PinAlphabet, PinPolicy};
+use crate::domain::{Pin, SoPin};
+use crate::station::hsm::{read_pin_file, write_secret_file};
+use crate::station::init::create_station_material;
+use crate::store::{Actor, AuditEntry, Store};
+use crate::token::Pkcs11Module;
 use anyhow::Context;
+use std::io::IsTerminal;
+use zeroize::Zeroizing;
+
+/// The USB key catalogue copied into a new station.
+const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
+
+fn prompt_twice(what: &str) -> Result<Zeroizing<String>, CliError> {
+    let first = Zeroizing::new(
+        rpassword::prompt_password(format!("{what}: ")).map_err(|e| CliError::Failure(e.into()))?,
+    );
+    let again = Zeroizing::new(
+        rpassword::prompt_password(format!("{what} (again): "))
+            .map_err(|e| CliError::Failure(e.into()))?,
+    );
+    if first != again {
+        return Err(CliError::Usage(format!("the two {what} entries differ")));
+    }
+    Ok(first)
+}
+
+fn check_len(what: &str, s: &str) -> Result<(), CliError> {
+    if s.chars().count() < 8 || s.len() > 64 {
+        return Err(CliError::Usage(format!(
+            "{what} must have 8 to 64 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Station PIN and SO PIN from files, prompts, or the generator.
+fn station_pins(args: &InitArgs) -> Result<(Pin, SoPin), CliError> {
+    if args.generate_pins {
+        let policy = PinPolicy {
+            length: 16,
+            alphabet: PinAlphabet::Unambiguous,
+        };
+        let mut rng = rand::TryRngCore::unwrap_err(rand::rngs::OsRng);
+        let user = Pin::generate(&policy, &mut rng);
+        let so = Pin::generate(&policy, &mut rng);
+        return Ok((
+            user,
+            SoPin::from_secret(Zeroizing::new(so.expose_secret().to_string())),
+        ));
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let user = match &args.pin_file {
+        Some(p) => read_any_pin_file(p)?,
+        None if interactive => prompt_twice("station PIN (user PIN of the CA and vault tokens)")?,
+        None => {
+            return Err(CliError::Usage(
+                "no terminal to ask for the station PIN: give --pin-file FILE and --so-pin-file FILE, or --generate-pins"
+                    .into(),
+            ));
+        }
+    };
+    let so = match &args.so_pin_file {
+        Some(p) => read_any_pin_file(p)?,
+        None if interactive => prompt_twice("SO PIN of the CA and vault tokens")?,
+        None => {
+            return Err(CliError::Usage(
+                "no terminal to ask for the SO PIN: give --so-pin-file FILE, or --generate-pins"
+                    .into(),
+            ));
+        }
+    };
+    check_len("the station PIN", &user)?;
+    check_len("the SO PIN", &so)?;
+    Ok((Pin::from_secret(user), SoPin::from_secret(so)))
+}
+
+/// An operator's PIN file given on the command line: its mode is the operator's business (the
+/// station's own copy is 0600), only its content matters.
+fn read_any_pin_file(p: &std::path::Path) -> Result<Zeroizing<String>, CliError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(p)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?,
+    );
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string();
+    if line.is_empty() {
+        return Err(CliError::Usage(format!("{} is empty", p.display())));
+    }
+    Ok(Zeroizing::new(line))
+}
 
 pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
     let dir = &args.dir;
@@ -16,6 +113,7 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
             config_path.display()
         )));
     }
+    let (station_pin, so_pin) = station_pins(args)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut text = EXAMPLE.replace(
         "id = \"station-01\"",
@@ -25,6 +123,12 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
         text = text.replace(
             "url = \"sqlite://station.db?mode=rwc\"",
             &format!("url = {url:?}"),
+        );
+    }
+    if let Some(alg) = &args.ca_algorithm {
+        text = text.replace(
+            "key_algorithm = \"ecdsa-p256\"                   # or \"rsa-2048\"",
+            &format!("key_algorithm = {alg:?}"),
         );
     }
     let dir_abs =
@@ -43,18 +147,82 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
         ),
     )
     .context("writing softhsm2.conf")?;
+    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
+    if !usb.exists() {
+        std::fs::write(&usb, USB_TOKENS).with_context(|| format!("writing {}", usb.display()))?;
+    }
+    let pin_path = cfg.path(&cfg.pkcs11.pin_file);
+    if pin_path.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists already; remove it or choose another directory",
+            pin_path.display()
+        )));
+    }
+    // The station PIN is stored in the station's PIN file (0600 in a 0700 directory) — see the
+    // README's "Secrets" section for why that is where an HSM-backed service keeps it.
+    write_secret_file(&pin_path, station_pin.expose_secret())
+        .with_context(|| format!("writing {}", pin_path.display()))?;
+    // Read back through the same checks the station applies at every start.
+    let station_pin = read_pin_file(&pin_path).map_err(|e| CliError::Failure(e.into()))?;
+
     let store = Store::connect(&cfg.database_url())
         .await
         .context("creating the database")?;
+    let clock = SystemClock;
+    let now = clock.now();
+    let (summary, _) = tokio::task::block_in_place(|| {
+        let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+        create_station_material(&cfg, &module, &station_pin, &so_pin, now)
+            .map_err(anyhow::Error::from)
+    })
+    .map_err(CliError::Failure)?;
+    drop(so_pin);
+
+    let actor = Actor {
+        name: format!("station:{}", cfg.station.id),
+        operation_id: crate::station::new_operation_id(),
+    };
+    let mut tx = store.begin_write(now).await?;
+    tx.put_material("ca_fingerprint", &summary.ca_fingerprint)
+        .await?;
+    tx.put_material("ca_token_serial", &summary.ca_token_serial)
+        .await?;
+    tx.put_material("vault_token_serial", &summary.vault_token_serial)
+        .await?;
+    tx.put_material("seal_maker_fingerprint", &summary.seal_maker_fingerprint)
+        .await?;
+    tx.audit(
+        &actor,
+        AuditEntry {
+            action: "station.initialized".into(),
+            token_serial: Some(summary.ca_token_serial.clone()),
+            details: serde_json::to_value(&summary).map_err(|e| CliError::Failure(e.into()))?,
+            ..AuditEntry::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
     store.close().await;
+
     std::fs::write(&config_path, text)
         .with_context(|| format!("writing {}", config_path.display()))?;
     if json {
         return output::json(&serde_json::json!({
-            "config": config_path, "database": cfg.database_url(),
+            "config": config_path, "database": cfg.database_url(), "material": summary,
+            "ca_certificate": cfg.path(&cfg.ca.certificate),
         }));
     }
     println!("station created: {}", config_path.display());
+    println!(
+        "CA certificate:  {} ({})",
+        cfg.path(&cfg.ca.certificate).display(),
+        summary.ca_subject
+    );
+    println!("                 sha256 {}", summary.ca_fingerprint);
+    println!(
+        "CA token {} / vault token {}",
+        summary.ca_token_serial, summary.vault_token_serial
+    );
     println!(
         "next: keystation --config {} order import FILE.json",
         config_path.display()

@@ -9,6 +9,8 @@ mod init;
 pub mod opts;
 mod orders;
 mod output;
+mod provision;
+mod tokens;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -58,6 +60,7 @@ impl From<crate::store::StoreError> for CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    select_softhsm_config(&cli);
     let json = cli.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,6 +72,27 @@ pub fn main() -> ExitCode {
         Err(e) => {
             output::report_error(&e, json);
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// SoftHSM reads its configuration from `SOFTHSM2_CONF` once, when the module is initialised.
+/// A station keeps its own SoftHSM configuration (`pkcs11.softhsm2_conf`), exported here.
+fn select_softhsm_config(cli: &Cli) {
+    let conf = match &cli.command {
+        Command::Init(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
+        _ => cli
+            .config
+            .as_deref()
+            .and_then(|p| Config::load(p).ok())
+            .and_then(|c| c.pkcs11.softhsm2_conf.as_ref().map(|p| c.path(p))),
+    };
+    if let Some(conf) = conf {
+        // SAFETY: called from `main` before the runtime or any other thread exists, so nothing
+        // can read the environment concurrently. The value is a path, not a secret.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("SOFTHSM2_CONF", conf);
         }
     }
 }
@@ -95,6 +119,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
             audit::run(&station, cmd, cli.json).await
+        }
+        Command::Token(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            tokens::run(&station, cmd, cli.json).await
+        }
+        Command::Provision(args) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            provision::run(&station, &args, cli.json).await
         }
     }
 }

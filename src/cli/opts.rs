@@ -33,6 +33,32 @@ pub enum Command {
     /// Read and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// PKCS#11 tokens (and matching USB keys).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Provision an approved order onto a token (resumes an interrupted one).
+    Provision(ProvisionArgs),
+}
+
+/// `keystation token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// List tokens: serial, label, model, flags, and the order each is bound to.
+    List,
+}
+
+/// `keystation provision`
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Order number.
+    pub order_no: String,
+    /// Token to use, by serial or label (default: the order's bound token, else the first blank).
+    #[arg(long, value_name = "SERIAL|LABEL")]
+    pub token: Option<String>,
+    /// Start the token over from C_InitToken even where the journal would continue (revokes the
+    /// certificate already on it).
+    #[arg(long)]
+    pub reinit: bool,
 }
 
 /// `keystation init`
@@ -47,6 +73,19 @@ pub struct InitArgs {
     /// Database URL instead of the SQLite file in DIR (e.g. postgres://...).
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// File holding the station PIN (user PIN of the CA and vault tokens); default: prompt.
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+    /// File holding the SO PIN of the CA and vault tokens; default: prompt. Not stored.
+    #[arg(long, value_name = "FILE")]
+    pub so_pin_file: Option<PathBuf>,
+    /// Generate both PINs (unattended set-ups, demos): the station PIN goes to the station's
+    /// PIN file (mode 0600); the SO PIN is used once and not kept.
+    #[arg(long, conflicts_with_all = ["pin_file", "so_pin_file"])]
+    pub generate_pins: bool,
+    /// Key algorithm of the CA created by init.
+    #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048"])]
+    pub ca_algorithm: Option<String>,
 }
 
 /// `keystation order ...`

@@ -15,6 +15,9 @@
 //!   encoded `critical FALSE`, and a `certList` that disagrees with `certListType` are all errors;
 //! - nothing here panics on input bytes: seals and pictures come from outside the station.
 
+/// `CKA_APPLICATION` of seal data objects on a token.
+pub const SEAL_APPLICATION: &str = "GB/T 38540 SESeal";
+
 pub mod picture;
 pub mod sesseal;
 pub mod verify;

@@ -13,9 +13,11 @@
 
 mod audit_log;
 mod orders;
+mod provision;
 
 pub use audit_log::AuditFilter;
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
+pub use provision::{Binding, CertificateRecord, StepRecord};
 
 use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
@@ -72,6 +74,9 @@ pub enum StoreError {
         /// Why.
         source: crate::domain::order::IllegalTransition,
     },
+    /// The token is already bound to another order (or the order to another token).
+    #[error("token {0} is already bound to an order")]
+    TokenInUse(String),
     /// Stored data that does not parse (a bug or tampering); names what.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

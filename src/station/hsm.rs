@@ -1,0 +1,213 @@
+//! The station's HSM context: the PKCS#11 module, the station PIN, the CA and vault tokens.
+//!
+//! # Security notes
+//! The station PIN (user PIN of the CA and vault tokens) is read from `pkcs11.pin_file`, a file
+//! the station user alone may read (mode 0600; anything looser is refused), as every HSM-backed
+//! service keeps its PIN: the HSM protects the keys, the file system protects the PIN, and the
+//! PIN never appears on a command line, in the environment or in a log. It is held in a
+//! zeroizing [`Pin`].
+
+use crate::config::Config;
+use crate::domain::Pin;
+use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
+use std::path::Path;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Errors setting up the HSM context.
+#[derive(Debug, thiserror::Error)]
+pub enum HsmError {
+    /// The PIN file is missing, unreadable, empty or too open.
+    #[error("station PIN file {path}: {reason}")]
+    PinFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The CA certificate file is missing or not PEM/DER.
+    #[error("CA certificate {path}: {reason}")]
+    CaCertificate {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A token operation failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// Reads a PIN file: one line, mode 0600 (or stricter) on Unix.
+pub fn read_pin_file(path: &Path) -> Result<Pin, HsmError> {
+    let err = |reason: String| HsmError::PinFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "readable by group or others (mode {mode:o}); run chmod 600 on it"
+            )));
+        }
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(err("empty".into()));
+    }
+    Ok(Pin::from_secret(Zeroizing::new(line.to_string())))
+}
+
+/// Writes a secret to a new file with mode 0600 (its directory 0700), refusing to overwrite.
+pub fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Loads a certificate from PEM or DER.
+pub fn read_certificate(path: &Path) -> Result<Vec<u8>, HsmError> {
+    let err = |reason: String| HsmError::CaCertificate {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    if bytes.starts_with(b"-----BEGIN") {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| err(e.to_string()))?;
+        Ok(pem.contents)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// PEM text of a DER certificate.
+pub fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// The station's HSM material, ready to use.
+#[derive(Clone)]
+pub struct Hsm {
+    module: Pkcs11Module,
+    station_pin: Arc<Pin>,
+    config: Arc<Config>,
+    ca_cert_der: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hsm")
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hsm {
+    /// Loads the module, reads the station PIN and the CA certificate.
+    pub fn open(config: Arc<Config>) -> Result<Hsm, HsmError> {
+        let module = Pkcs11Module::load(config.pkcs11.module.as_deref())?;
+        let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
+        let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
+        Ok(Hsm {
+            module,
+            station_pin: Arc::new(station_pin),
+            config,
+            ca_cert_der: Arc::new(ca_cert_der),
+        })
+    }
+
+    /// Assembles a context from parts (used by `init`, which creates them).
+    pub fn from_parts(
+        module: Pkcs11Module,
+        station_pin: Pin,
+        config: Arc<Config>,
+        ca_cert_der: Vec<u8>,
+    ) -> Hsm {
+        Hsm {
+            module,
+            station_pin: Arc::new(station_pin),
+            config,
+            ca_cert_der: Arc::new(ca_cert_der),
+        }
+    }
+
+    /// The PKCS#11 module of customers' tokens.
+    pub fn module(&self) -> &Pkcs11Module {
+        &self.module
+    }
+
+    /// The CA certificate (DER).
+    pub fn ca_cert_der(&self) -> &[u8] {
+        &self.ca_cert_der
+    }
+
+    fn station_token(&self, label: &str) -> Result<Token, TokenError> {
+        self.module.find(&[TokenSelector::Label(label.to_string())])
+    }
+
+    /// A logged-in vault session.
+    pub fn vault(&self) -> Result<Vault, TokenError> {
+        let mut t = self.station_token(&self.config.vault.token_label)?;
+        Vault::open(&mut t, &self.station_pin)
+    }
+
+    /// A signer over a key of the CA token.
+    pub fn ca_token_signer(&self, key_label: &str) -> Result<TokenSigner, TokenError> {
+        let mut t = self.station_token(&self.config.ca.token_label)?;
+        let session = t.login_user(&self.station_pin)?;
+        TokenSigner::by_label(session, key_label, self.config.ca.key_algorithm)
+    }
+
+    /// The issuing CA's signer, checked to match the CA certificate (a wrong key label or a
+    /// swapped token must not sign anything).
+    pub fn ca_signer(&self) -> Result<TokenSigner, TokenError> {
+        let signer = self.ca_token_signer(&self.config.ca.key_label)?;
+        let cert_spki = x509_parser::parse_x509_certificate(&self.ca_cert_der)
+            .map(|(_, c)| c.public_key().raw.to_vec())
+            .map_err(|e| TokenError::Unexpected {
+                token: self.config.ca.token_label.clone(),
+                what: format!("the CA certificate does not parse: {e}"),
+            })?;
+        if cert_spki != signer.public().spki_der {
+            return Err(TokenError::Unexpected {
+                token: self.config.ca.token_label.clone(),
+                what: format!(
+                    "key {:?} does not match the CA certificate {}",
+                    self.config.ca.key_label,
+                    self.config.ca.certificate.display()
+                ),
+            });
+        }
+        Ok(signer)
+    }
+}

@@ -1,0 +1,177 @@
+//! Creating the station's HSM material (`keystation init`).
+//!
+//! - CA token (label `ca.token_label`): the issuing CA's key pair (generated on the token,
+//!   non-extractable) and its self-signed certificate, exported to `ca.certificate` (PEM); the
+//!   seal-maker key pair with its certificate issued by that CA (`seal.maker_certificate`).
+//! - Vault token (label `vault.token_label`): the HMAC key deriving customers' SO PINs, the
+//!   AES key sealing user PINs, the HMAC key of delivery receipts.
+//!
+//! Both tokens take the station PIN as user PIN. Their SO PIN comes from the operator (prompt or
+//! file) and is not stored by the station.
+
+use super::hsm::certificate_pem;
+use crate::ca::profile::{
+    CaProfile, issue_seal_maker_cert, maker_cert_params, self_signed_ca, self_signed_ca_params,
+    serial_from_random,
+};
+use crate::config::Config;
+use crate::domain::{Pin, SoPin};
+use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use time::OffsetDateTime;
+
+/// Errors creating the station material.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A station token with this label exists already.
+    #[error(
+        "a token labelled {0:?} already exists: this PKCS#11 module already holds a station (remove it or use other labels)"
+    )]
+    Exists(String),
+    /// No blank token to make a station token from.
+    #[error(
+        "no blank token for the {0} token (SoftHSM: check softhsm2.conf; HSM: create a partition)"
+    )]
+    NoBlank(&'static str),
+    /// A token operation failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Certificate creation failed.
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    /// Writing the certificate files failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The OS random generator failed.
+    #[error("OS random generator: {0}")]
+    Random(String),
+}
+
+/// What `init` created, for the operator and the audit trail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MaterialSummary {
+    /// CA token serial.
+    pub ca_token_serial: String,
+    /// Vault token serial.
+    pub vault_token_serial: String,
+    /// CA certificate SHA-256 fingerprint.
+    pub ca_fingerprint: String,
+    /// CA certificate subject.
+    pub ca_subject: String,
+    /// Seal-maker certificate fingerprint.
+    pub seal_maker_fingerprint: String,
+}
+
+fn random16() -> Result<[u8; 16], InitError> {
+    let mut b = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut b)
+        .map_err(|e| InitError::Random(e.to_string()))?;
+    Ok(b)
+}
+
+fn new_station_token(
+    module: &Pkcs11Module,
+    label: &str,
+    what: &'static str,
+    so_pin: &SoPin,
+    station_pin: &Pin,
+) -> Result<Token, InitError> {
+    match module.find(&[TokenSelector::Label(label.to_string())]) {
+        Ok(_) => return Err(InitError::Exists(label.to_string())),
+        Err(TokenError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut t = module.first_blank()?.ok_or(InitError::NoBlank(what))?;
+    t.init_token(so_pin, label)?;
+    t.login_so(so_pin)?.init_user_pin(station_pin)?;
+    t.refresh()?;
+    Ok(t)
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), InitError> {
+    let io = |source| InitError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)
+}
+
+/// Creates the CA and vault tokens and their keys (blocking).
+pub fn create_station_material(
+    cfg: &Config,
+    module: &Pkcs11Module,
+    station_pin: &Pin,
+    so_pin: &SoPin,
+    now: OffsetDateTime,
+) -> Result<(MaterialSummary, Vec<u8>), InitError> {
+    // CA token: CA key, self-signed certificate.
+    let mut ca_token = new_station_token(module, &cfg.ca.token_label, "CA", so_pin, station_pin)?;
+    let session = ca_token.login_user(station_pin)?;
+    let ca_key =
+        session.generate_key_pair(cfg.ca.key_algorithm, &random16()?, &cfg.ca.key_label)?;
+    let ca_signer = TokenSigner::new(session, ca_key.clone())?;
+    let profile = CaProfile {
+        common_name: cfg.ca.common_name.clone(),
+        organization: cfg.ca.organization.clone(),
+        validity_years: cfg.ca.validity_years,
+        crl_url: cfg.ca.crl_url.clone(),
+    };
+    let params = self_signed_ca_params(&profile, now, serial_from_random(random16()?))?;
+    let ca_cert = self_signed_ca(&params, &ca_signer)?;
+    ca_signer
+        .session()
+        .write_certificate(&ca_key.id, &cfg.ca.key_label, &ca_cert)?;
+    write_file(&cfg.path(&cfg.ca.certificate), &certificate_pem(&ca_cert))?;
+
+    // Seal maker: its own key on the CA token, certificate issued by the CA.
+    let maker_key = ca_signer.session().generate_key_pair(
+        cfg.ca.key_algorithm,
+        &random16()?,
+        &cfg.seal.maker_key_label,
+    )?;
+    let maker_params = maker_cert_params(
+        &cfg.station.id,
+        &cfg.ca.organization,
+        now,
+        cfg.ca.validity_years,
+        &serial_from_random(random16()?),
+        &cfg.ca.crl_url,
+    )?;
+    let maker_cert =
+        issue_seal_maker_cert(&maker_params, &maker_key.spki_der, &ca_cert, &ca_signer)?;
+    ca_signer
+        .session()
+        .write_certificate(&maker_key.id, &cfg.seal.maker_key_label, &maker_cert)?;
+    write_file(
+        &cfg.path(&cfg.seal.maker_certificate),
+        &certificate_pem(&maker_cert),
+    )?;
+    drop(ca_signer);
+
+    // Vault token: derivation, sealing and receipt keys.
+    let mut vault_token =
+        new_station_token(module, &cfg.vault.token_label, "vault", so_pin, station_pin)?;
+    Vault::open(&mut vault_token, station_pin)?.create_keys()?;
+
+    let summary = crate::ca::profile::cert_summary(&ca_cert)?;
+    Ok((
+        MaterialSummary {
+            ca_token_serial: ca_token.info().serial.clone(),
+            vault_token_serial: vault_token.info().serial.clone(),
+            ca_fingerprint: summary.sha256_fingerprint,
+            ca_subject: summary.subject,
+            seal_maker_fingerprint: crate::ca::profile::sha256_fingerprint(&maker_cert),
+        },
+        ca_cert,
+    ))
+}

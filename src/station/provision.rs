@@ -1,0 +1,1150 @@
+//! Provisioning one approved order onto one token.
+//!
+//! Steps, each journaled in the database before (`started`) and after (`done`/`failed`) it runs,
+//! with an audit record each time:
+//!
+//! 1. `claim` — Approved/Failed → Provisioning; the order gets a token binding;
+//! 2. `init_token` — `C_InitToken(label = order number, SO PIN)`; the SO PIN is derived in the
+//!    vault as HMAC(vault key, token identity) and never stored. The identity is recorded BEFORE
+//!    the token is touched: `serial:<serial>` for a blank token that already has a factory serial
+//!    (real USB keys), `blank:<binding id>` for a blank slot without one (SoftHSM's uninitialised
+//!    slot gets its serial only at `C_InitToken`); the binding later also records that serial,
+//!    so the SO PIN of any token the station made can be re-derived from the database;
+//! 3. `init_pin` — a user PIN from the OS CSPRNG (policy from config), set with `C_InitPIN`,
+//!    sealed in the vault (AES-GCM, AAD = order + token) and stored only sealed;
+//! 4. `generate_key` — the key pair, generated ON the token, private key non-extractable;
+//! 5. `issue_certificate` — a CSR signed on the token, verified (proof of possession), the unit
+//!    certificate issued by the CA key (in its own token). The serial is RESERVED in the database
+//!    before the CA signs, so no signed certificate can ever be unknown to the station;
+//! 6. `write_certificate` — the certificate written to the token under the key's `CKA_ID`;
+//! 7. `write_seals` — GB/T 38540 seals as data objects (for orders with a seal service);
+//! 8. `finish` — Provisioning → Provisioned.
+//!
+//! Recovery: if a run stops before `write_certificate` is done (crash, pulled token, error), the
+//! next run starts a new attempt from `init_token`: the token is re-initialised (wiping the half
+//! made key) and every certificate reserved or issued for the order but not on a token is revoked
+//! (recorded in `revocations`), never left valid. After `write_certificate`, a re-run continues
+//! with the remaining steps; `--reinit` forces the full restart (and revokes the certificate that
+//! was on the token).
+
+use super::Station;
+use super::hsm::Hsm;
+use crate::ca::profile::{cert_summary, issue_unit_certificate, serial_from_random, verify_csr};
+use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
+use crate::failpoint::{InjectedFailure, check as failpoint};
+use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, StoreError, Tx};
+use crate::token::{KeyPairInfo, Token, TokenError, TokenSelector, TokenSigner, Vault};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use serde_json::json;
+use std::collections::HashSet;
+use std::fmt;
+
+/// The steps of a provisioning job, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Claim the order and bind a token.
+    Claim,
+    /// `C_InitToken`.
+    InitToken,
+    /// `C_InitPIN` + sealing.
+    InitPin,
+    /// `C_GenerateKeyPair`.
+    GenerateKey,
+    /// CSR on the token, certificate from the CA.
+    IssueCertificate,
+    /// Certificate onto the token.
+    WriteCertificate,
+    /// Seals onto the token.
+    WriteSeals,
+    /// Provisioned.
+    Finish,
+}
+
+impl Step {
+    /// Every step after the claim, in order.
+    pub const AFTER_CLAIM: [Step; 7] = [
+        Step::InitToken,
+        Step::InitPin,
+        Step::GenerateKey,
+        Step::IssueCertificate,
+        Step::WriteCertificate,
+        Step::WriteSeals,
+        Step::Finish,
+    ];
+
+    /// Journal name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Claim => "claim",
+            Step::InitToken => "init_token",
+            Step::InitPin => "init_pin",
+            Step::GenerateKey => "generate_key",
+            Step::IssueCertificate => "issue_certificate",
+            Step::WriteCertificate => "write_certificate",
+            Step::WriteSeals => "write_seals",
+            Step::Finish => "finish",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Journaled as started.
+    Started,
+    /// Done.
+    Done,
+    /// Skipped (already done in this attempt).
+    Skipped,
+    /// Failed.
+    Failed,
+}
+
+/// Live step output (CLI lines, progress bars, the workstation screen).
+pub trait Progress: Send + Sync {
+    /// A step of `order_no` changed phase.
+    fn step(&self, order_no: &str, step: Step, phase: Phase);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn step(&self, _: &str, _: Step, _: Phase) {}
+}
+
+/// Why provisioning did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// No such order.
+    #[error("no order {0}")]
+    NotFound(String),
+    /// The order is not in a state that can be provisioned.
+    #[error("order {order_no} is {state}: {hint}")]
+    State {
+        /// The order.
+        order_no: String,
+        /// Its state.
+        state: OrderState,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Another station holds the order.
+    #[error("order {order_no} is being provisioned by station {station}")]
+    ClaimedElsewhere {
+        /// The order.
+        order_no: String,
+        /// The other station.
+        station: String,
+    },
+    /// The chosen token cannot be used for this order; nothing on it was changed.
+    #[error("token {token} refused for order {order_no}: {reason}")]
+    TokenRefused {
+        /// The token.
+        token: String,
+        /// The order.
+        order_no: String,
+        /// Why.
+        reason: String,
+    },
+    /// No blank token is present.
+    #[error("no blank token present for order {0}: insert a blank USB key (or give --token)")]
+    NoBlankToken(String),
+    /// A step failed; the order is Failed and a re-run resumes it.
+    #[error("order {order_no}, step {step}: {source}")]
+    Step {
+        /// The order.
+        order_no: String,
+        /// The step.
+        step: Step,
+        /// The cause.
+        #[source]
+        source: StepError,
+    },
+    /// The database failed outside a step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The cause of a failed step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A token operation failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The CA refused or failed.
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Seal data could not be built.
+    #[error(transparent)]
+    Seal(#[from] crate::seal::SealError),
+    /// An injected failure (tests).
+    #[error(transparent)]
+    Injected(#[from] InjectedFailure),
+    /// The OS random generator failed.
+    #[error("OS random generator: {0}")]
+    Random(String),
+    /// Inconsistent records.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl ProvisionError {
+    /// True when the token was pulled out (the order waits for it, resumable).
+    pub fn token_removed(&self) -> bool {
+        matches!(self, ProvisionError::Step { source: StepError::Token(t), .. } if t.is_removed())
+    }
+}
+
+/// What to provision.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionRequest {
+    /// The order.
+    pub order_no: String,
+    /// The token (serial or label); default: the bound one, else the first blank token.
+    pub token: Option<String>,
+    /// Start the token over even where the journal would continue.
+    pub reinit: bool,
+}
+
+/// The result of a provisioning run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProvisionReport {
+    /// The order.
+    pub order_no: String,
+    /// Token serial.
+    pub token_serial: String,
+    /// Token label.
+    pub token_label: String,
+    /// Key algorithm.
+    pub key_algorithm: String,
+    /// CKA_ID, hex.
+    pub key_id: String,
+    /// Certificate serial, hex.
+    pub certificate_serial: String,
+    /// Certificate SHA-256 fingerprint.
+    pub certificate_fingerprint: String,
+    /// Certificate validity end.
+    pub not_after: String,
+    /// Seal labels written.
+    pub seals: Vec<String>,
+    /// Steps run in this invocation.
+    pub steps_run: Vec<String>,
+    /// Attempt number.
+    pub attempt: i64,
+    /// Certificates revoked by this run (superseded, never on a token).
+    pub revoked: Vec<String>,
+}
+
+/// Serialises choosing a blank token and initialising it: a SoftHSM blank slot has no identity
+/// until `C_InitToken`, so two workers must not pick the same one.
+fn blank_token_lock() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// Runs blocking token work without stalling the async runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], StepError> {
+    let mut b = [0u8; N];
+    OsRng
+        .try_fill_bytes(&mut b)
+        .map_err(|e| StepError::Random(e.to_string()))?;
+    Ok(b)
+}
+
+/// The AAD binding a sealed PIN to its order and token.
+pub fn pin_aad(order_no: &str, token_serial: &str) -> Vec<u8> {
+    format!("keystation/pin/v1|order={order_no}|token={token_serial}").into_bytes()
+}
+
+struct Job<'a> {
+    station: &'a Station,
+    hsm: &'a Hsm,
+    progress: &'a dyn Progress,
+    actor: Actor,
+    order: Order,
+    binding: Binding,
+    attempt: i64,
+    token: Option<Token>,
+    so_pin: Option<SoPin>,
+    pin: Option<Pin>,
+    vault: Option<Vault>,
+    key: Option<KeyPairInfo>,
+    cert: Option<CertificateRecord>,
+    seals: Vec<String>,
+    steps_run: Vec<String>,
+    revoked: Vec<String>,
+}
+
+impl Station {
+    /// Provisions (or resumes) one order. See the module docs.
+    pub async fn provision(
+        &self,
+        hsm: &Hsm,
+        req: &ProvisionRequest,
+        progress: &dyn Progress,
+    ) -> Result<ProvisionReport, ProvisionError> {
+        let no = req.order_no.as_str();
+        let rec = self
+            .store
+            .order(no)
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(no.to_string()))?;
+        let hint = match rec.state {
+            OrderState::Approved | OrderState::Failed | OrderState::Provisioning => None,
+            OrderState::Submitted => Some("it must be approved first"),
+            OrderState::Rejected => Some("it was rejected"),
+            OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered => {
+                Some("it is already provisioned")
+            }
+            OrderState::Revoked => Some("its certificate was revoked"),
+        };
+        if let Some(hint) = hint {
+            return Err(ProvisionError::State {
+                order_no: no.to_string(),
+                state: rec.state,
+                hint,
+            });
+        }
+        let existing = self.store.active_binding(no).await?;
+        if let Some(b) = &existing {
+            if b.station_id != self.config.station.id {
+                return Err(ProvisionError::ClaimedElsewhere {
+                    order_no: no.to_string(),
+                    station: b.station_id.clone(),
+                });
+            }
+        }
+        let mut token = None;
+        if let Some(sel) = &req.token {
+            let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
+                ProvisionError::TokenRefused {
+                    token: sel.clone(),
+                    order_no: no.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            self.check_token_usable(&t, no, existing.as_ref()).await?;
+            token = Some(t);
+        }
+
+        let actor = self.station_actor();
+        let (last_attempt, journal) = self.store.journal(no).await?;
+        let done: HashSet<String> = journal
+            .iter()
+            .filter(|s| s.status == "done")
+            .map(|s| s.step.clone())
+            .collect();
+        let continue_journal =
+            !req.reinit && existing.is_some() && done.contains(Step::WriteCertificate.name());
+        let attempt = if continue_journal {
+            last_attempt
+        } else {
+            last_attempt + 1
+        };
+
+        // Claim: state, binding and journal in one transaction.
+        let binding = {
+            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            if rec.state != OrderState::Provisioning {
+                tx.transition(no, Some(rec.state), OrderEvent::Claim)
+                    .await?;
+            }
+            let binding = match existing {
+                Some(b) => b,
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let b = Binding {
+                        so_identity: format!("blank:{id}"),
+                        binding_id: id,
+                        order_no: no.to_string(),
+                        station_id: self.config.station.id.clone(),
+                        token_serial: None,
+                        token_label: no.to_string(),
+                        key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
+                        key_id: None,
+                        public_key: None,
+                        bound_at: crate::clock::format_utc(tx.now()),
+                    };
+                    tx.insert_binding(&b).await?;
+                    b
+                }
+            };
+            tx.step_started(no, attempt, Step::Claim.name()).await?;
+            tx.step_finished(no, attempt, Step::Claim.name(), "done", None)
+                .await?;
+            tx.audit(
+                &actor,
+                AuditEntry {
+                    action: "provision.claimed".into(),
+                    order_no: Some(no.to_string()),
+                    token_serial: binding.token_serial.clone(),
+                    details: json!({
+                        "attempt": attempt,
+                        "binding_id": binding.binding_id,
+                        "so_identity": binding.so_identity,
+                        "resume": continue_journal,
+                        "reinit": req.reinit,
+                    }),
+                    ..AuditEntry::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            binding
+        };
+        progress.step(no, Step::Claim, Phase::Done);
+
+        let mut job = Job {
+            station: self,
+            hsm,
+            progress,
+            actor,
+            order: rec.order,
+            binding,
+            attempt,
+            token,
+            so_pin: None,
+            pin: None,
+            vault: None,
+            key: None,
+            cert: None,
+            seals: Vec::new(),
+            steps_run: vec![Step::Claim.name().to_string()],
+            revoked: Vec::new(),
+        };
+        let result = job.run(continue_journal, req.reinit, &done).await;
+        match result {
+            Ok(()) => job.report(),
+            Err((step, source)) => {
+                progress.step(no, step, Phase::Failed);
+                let err = ProvisionError::Step {
+                    order_no: no.to_string(),
+                    step,
+                    source,
+                };
+                job.record_failure(step, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Refuses a token that belongs to another order, or that the station did not make.
+    async fn check_token_usable(
+        &self,
+        t: &Token,
+        order_no: &str,
+        binding: Option<&Binding>,
+    ) -> Result<(), ProvisionError> {
+        let info = t.info();
+        let refuse = |reason: String| ProvisionError::TokenRefused {
+            token: info.display_name(),
+            order_no: order_no.to_string(),
+            reason,
+        };
+        if !info.serial.is_empty() {
+            if let Some(other) = self.store.binding_of_token(&info.serial).await? {
+                if other.order_no != order_no {
+                    return Err(refuse(format!("it is bound to order {}", other.order_no)));
+                }
+            }
+        }
+        if let Some(b) = binding {
+            if let Some(serial) = &b.token_serial {
+                if serial != &info.serial {
+                    return Err(refuse(format!(
+                        "order {order_no} is bound to token {serial}; re-insert that token"
+                    )));
+                }
+            }
+        }
+        if info.initialized {
+            let ours = binding.is_some_and(|b| {
+                b.token_serial.as_deref() == Some(info.serial.as_str())
+                    || (b.token_serial.is_none() && info.label == order_no)
+            });
+            if !ours {
+                return Err(refuse(format!(
+                    "it is initialised (label {:?}) and was not made for this order by this station; \
+                     the station will not erase it",
+                    info.label
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+type StepResult<T> = Result<T, (Step, StepError)>;
+
+trait AtStep<T> {
+    fn at(self, step: Step) -> StepResult<T>;
+}
+
+impl<T, E: Into<StepError>> AtStep<T> for Result<T, E> {
+    fn at(self, step: Step) -> StepResult<T> {
+        self.map_err(|e| (step, e.into()))
+    }
+}
+
+impl Job<'_> {
+    fn no(&self) -> &str {
+        &self.order.order_no
+    }
+
+    async fn run(
+        &mut self,
+        continue_journal: bool,
+        reinit: bool,
+        done: &HashSet<String>,
+    ) -> StepResult<()> {
+        if continue_journal {
+            self.load_for_continuation().await?;
+        } else {
+            self.revoke_unwritten(reinit).await.at(Step::InitToken)?;
+        }
+        for step in Step::AFTER_CLAIM {
+            if continue_journal && done.contains(step.name()) {
+                self.progress.step(self.no(), step, Phase::Skipped);
+                continue;
+            }
+            self.begin(step).await.at(step)?;
+            match step {
+                Step::InitToken => self.init_token().await,
+                Step::InitPin => self.init_pin().await,
+                Step::GenerateKey => self.generate_key().await,
+                Step::IssueCertificate => self.issue_certificate().await,
+                Step::WriteCertificate => self.write_certificate().await,
+                Step::WriteSeals => self.write_seals().await,
+                Step::Finish => self.finish().await,
+                Step::Claim => Ok(()),
+            }
+            .at(step)?;
+            self.steps_run.push(step.name().to_string());
+            self.progress.step(self.no(), step, Phase::Done);
+        }
+        Ok(())
+    }
+
+    /// Journals `step` as started (and runs its `.started` failpoint).
+    async fn begin(&mut self, step: Step) -> Result<(), StepError> {
+        let no = self.no().to_string();
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        tx.step_started(&no, self.attempt, step.name()).await?;
+        tx.audit(
+            &self.actor,
+            self.entry(
+                &format!("provision.{step}.started"),
+                json!({"attempt": self.attempt}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.progress.step(&no, step, Phase::Started);
+        failpoint(&format!("provision.{step}.started"))?;
+        Ok(())
+    }
+
+    /// Journals `step` as done, together with what `extra` records, in one transaction.
+    async fn done(
+        &mut self,
+        step: Step,
+        details: serde_json::Value,
+        extra: impl AsyncFnOnce(&mut Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StepError> {
+        failpoint(&format!("provision.{step}.before_done"))?;
+        let no = self.no().to_string();
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        extra(&mut tx).await?;
+        tx.step_finished(
+            &no,
+            self.attempt,
+            step.name(),
+            "done",
+            Some(&details.to_string()),
+        )
+        .await?;
+        tx.audit(
+            &self.actor,
+            self.entry(&format!("provision.{step}.done"), details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn entry(&self, action: &str, details: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            action: action.to_string(),
+            order_no: Some(self.order.order_no.clone()),
+            token_serial: self.binding.token_serial.clone(),
+            cert_serial: self.cert.as_ref().map(|c| c.serial.clone()),
+            details,
+        }
+    }
+
+    async fn record_failure(&mut self, step: Step, err: &ProvisionError) {
+        let no = self.no().to_string();
+        let message = err.to_string();
+        let result: Result<(), StoreError> = async {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            tx.step_finished(&no, self.attempt, step.name(), "failed", Some(&message))
+                .await?;
+            tx.transition(&no, Some(OrderState::Provisioning), OrderEvent::Fail)
+                .await?;
+            tx.audit(
+                &self.actor,
+                self.entry(
+                    "provision.failed",
+                    json!({"step": step.name(), "error": message, "attempt": self.attempt,
+                           "token_removed": err.token_removed()}),
+                ),
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            // The order stays Provisioning with the step "started": a re-run resumes it anyway.
+            tracing::error!(order = %no, error = %e, "could not record the provisioning failure");
+        }
+    }
+
+    fn vault(&mut self) -> Result<&Vault, StepError> {
+        if self.vault.is_none() {
+            let v = blocking(|| self.hsm.vault())?;
+            self.vault = Some(v);
+        }
+        self.vault
+            .as_ref()
+            .ok_or_else(|| StepError::Inconsistent("vault session missing".into()))
+    }
+
+    fn so_pin(&mut self) -> Result<&SoPin, StepError> {
+        if self.so_pin.is_none() {
+            let identity = self.binding.so_identity.clone();
+            let so = blocking(|| {
+                self.vault()?
+                    .derive_so_pin(&identity)
+                    .map_err(StepError::from)
+            })?;
+            self.so_pin = Some(so);
+        }
+        self.so_pin
+            .as_ref()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))
+    }
+
+    /// The bound token, found by serial (or by label after a crash inside `C_InitToken`).
+    fn bound_token(&mut self) -> Result<&mut Token, StepError> {
+        if self.token.is_none() {
+            let selectors = match &self.binding.token_serial {
+                Some(s) => vec![TokenSelector::Serial(s.clone())],
+                None => vec![TokenSelector::Label(self.order.order_no.clone())],
+            };
+            let t = blocking(|| self.hsm.module().find(&selectors))?;
+            self.token = Some(t);
+        }
+        self.token
+            .as_mut()
+            .ok_or_else(|| StepError::Inconsistent("token missing".into()))
+    }
+
+    fn token_serial(&self) -> Result<String, StepError> {
+        self.binding
+            .token_serial
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("the binding has no token serial".into()))
+    }
+
+    fn user_pin(&mut self) -> Result<&Pin, StepError> {
+        if self.pin.is_none() {
+            return Err(StepError::Inconsistent("user PIN not available".into()));
+        }
+        self.pin
+            .as_ref()
+            .ok_or_else(|| StepError::Inconsistent("user PIN missing".into()))
+    }
+
+    /// Revokes certificates of this order that are reserved or issued but not on a token
+    /// (`including_on_token`: also the one on the token, when the token is being started over).
+    async fn revoke_unwritten(&mut self, including_on_token: bool) -> Result<(), StepError> {
+        let certs = self.station.store.certificates_of_order(self.no()).await?;
+        for c in certs {
+            let revoke = match c.status.as_str() {
+                "reserved" | "issued" => true,
+                "on_token" => including_on_token,
+                _ => false,
+            };
+            if !revoke {
+                continue;
+            }
+            let no = self.no().to_string();
+            let detail = if c.status == "on_token" {
+                "the token was started over (--reinit)"
+            } else {
+                "issued (or reserved) but never written to its token; superseded by a new attempt"
+            };
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            tx.revoke_certificate(&c.serial, &no, "superseded", detail, &self.actor.name)
+                .await?;
+            tx.audit(
+                &self.actor,
+                AuditEntry {
+                    action: "certificate.revoked".into(),
+                    order_no: Some(no.clone()),
+                    token_serial: c.token_serial.clone(),
+                    cert_serial: Some(c.serial.clone()),
+                    details: json!({"reason": "superseded", "detail": detail, "previous_status": c.status}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            self.revoked.push(c.serial);
+        }
+        Ok(())
+    }
+
+    async fn load_for_continuation(&mut self) -> StepResult<()> {
+        let step = Step::WriteSeals;
+        let serial = self.token_serial().at(step)?;
+        let (sealed_serial, sealed) = self
+            .station
+            .store
+            .sealed_pin(self.no())
+            .await
+            .at(step)?
+            .ok_or_else(|| StepError::Inconsistent("no sealed PIN for a provisioned token".into()))
+            .at(step)?;
+        if sealed_serial != serial {
+            return Err((
+                step,
+                StepError::Inconsistent("the sealed PIN belongs to another token".into()),
+            ));
+        }
+        let aad = pin_aad(self.no(), &serial);
+        let pin = blocking(|| {
+            self.vault()?
+                .unseal_pin(&crate::token::SealedPin(sealed), &aad)
+                .map_err(StepError::from)
+        })
+        .at(step)?;
+        self.pin = Some(pin);
+        self.cert = self
+            .station
+            .store
+            .certificates_of_order(self.no())
+            .await
+            .at(step)?
+            .into_iter()
+            .find(|c| c.status == "on_token");
+        let alg = self.station.config.product.key_algorithm;
+        let key_id = self
+            .binding
+            .key_id
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("the binding has no key id".into()))
+            .at(step)?;
+        let id = hex::decode(&key_id)
+            .map_err(|_| StepError::Inconsistent("stored key id is not hex".into()))
+            .at(step)?;
+        let pin = self.user_pin().at(step)?.expose_secret().to_string();
+        let pin = Pin::from_secret(zeroize::Zeroizing::new(pin));
+        let key = blocking(|| -> Result<KeyPairInfo, StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_user(&pin)?;
+            Ok(s.public_key(&id, alg)?)
+        })
+        .at(step)?;
+        self.key = Some(key);
+        Ok(())
+    }
+
+    async fn init_token(&mut self) -> Result<(), StepError> {
+        let _guard = blank_token_lock().lock().await;
+        // Choose the token: the bound one, else the requested one, else the first blank.
+        let token = match (&self.binding.token_serial, &self.token) {
+            (Some(_), _) => self.bound_token()?.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => {
+                let mine = blocking(|| {
+                    self.hsm
+                        .module()
+                        .find(&[TokenSelector::Label(self.order.order_no.clone())])
+                });
+                match mine {
+                    // A crash inside C_InitToken left our label on a token: it is ours.
+                    Ok(t) => t,
+                    Err(TokenError::NotFound(_)) => blocking(|| self.hsm.module().first_blank())?
+                        .ok_or_else(|| {
+                        StepError::Token(TokenError::NotFound(
+                            "a blank token (insert a blank USB key)".into(),
+                        ))
+                    })?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.station
+            .check_token_usable(&token, self.no(), Some(&self.binding))
+            .await
+            .map_err(|e| StepError::Inconsistent(e.to_string()))?;
+        // A blank token with a factory serial: the SO PIN derives from that serial. Recorded
+        // BEFORE the token is touched, so a crash inside C_InitToken can still re-derive it.
+        if self.binding.token_serial.is_none()
+            && !token.info().serial.is_empty()
+            && token.info().is_blank()
+        {
+            let serial = token.info().serial.clone();
+            let identity = format!("serial:{serial}");
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            tx.set_binding_identity(&self.binding.binding_id, &identity, &serial)
+                .await?;
+            tx.commit().await?;
+            self.binding.so_identity = identity;
+            self.binding.token_serial = Some(serial);
+            self.so_pin = None;
+        }
+        self.token = Some(token);
+        self.so_pin()?;
+        failpoint("provision.init_token.before_init")?;
+        let label = self.order.order_no.clone();
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let result = blocking(|| -> Result<String, StepError> {
+            let t = self.bound_token()?;
+            t.init_token(&so, &label)?;
+            Ok(t.info().serial.clone())
+        });
+        self.so_pin = Some(so);
+        let serial = result?;
+        let binding_id = self.binding.binding_id.clone();
+        self.binding.token_serial = Some(serial.clone());
+        self.done(
+            Step::InitToken,
+            json!({"token_serial": serial, "label": label, "so_identity": self.binding.so_identity}),
+            async |tx: &mut Tx| tx.set_binding_serial(&binding_id, &serial).await,
+        )
+        .await
+    }
+
+    async fn init_pin(&mut self) -> Result<(), StepError> {
+        let serial = self.token_serial()?;
+        let policy = self.station.config.pin;
+        let pin = Pin::generate(&policy, &mut OsRng.unwrap_err());
+        self.so_pin()?;
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let r = blocking(|| -> Result<(), StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_so(&so)?;
+            s.init_user_pin(&pin)?;
+            Ok(())
+        });
+        self.so_pin = Some(so);
+        r?;
+        let aad = pin_aad(self.no(), &serial);
+        let sealed = blocking(|| self.vault()?.seal_pin(&pin, &aad).map_err(StepError::from))?;
+        self.pin = Some(pin);
+        let no = self.no().to_string();
+        self.done(
+            Step::InitPin,
+            json!({"pin_length": policy.length, "alphabet": policy.alphabet, "sealed_bytes": sealed.0.len()}),
+            async |tx: &mut Tx| tx.put_sealed_pin(&no, &serial, &sealed.0).await,
+        )
+        .await
+    }
+
+    async fn generate_key(&mut self) -> Result<(), StepError> {
+        let alg = self.station.config.product.key_algorithm;
+        let id = random_bytes::<16>()?.to_vec();
+        let label = self.order.order_no.clone();
+        let pin = Pin::from_secret(zeroize::Zeroizing::new(
+            self.user_pin()?.expose_secret().to_string(),
+        ));
+        let key = blocking(|| -> Result<KeyPairInfo, StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_user(&pin)?;
+            Ok(s.generate_key_pair(alg, &id, &label)?)
+        })?;
+        let binding_id = self.binding.binding_id.clone();
+        let id_hex = hex::encode(&key.id);
+        let spki = key.spki_der.clone();
+        self.binding.key_id = Some(id_hex.clone());
+        self.binding.public_key = Some(spki.clone());
+        self.key = Some(key);
+        self.done(
+            Step::GenerateKey,
+            json!({"algorithm": alg.as_str(), "key_id": id_hex, "extractable": false, "sensitive": true}),
+            async |tx: &mut Tx| tx.set_binding_key(&binding_id, &id_hex, &spki).await,
+        )
+        .await
+    }
+
+    async fn issue_certificate(&mut self) -> Result<(), StepError> {
+        let serial_bytes = serial_from_random(random_bytes::<16>()?);
+        let serial_hex = hex::encode(serial_bytes);
+        let token_serial = self.token_serial()?;
+        // Reserve the serial before the CA signs anything with it.
+        let reserved = CertificateRecord {
+            serial: serial_hex.clone(),
+            order_no: self.no().to_string(),
+            binding_id: self.binding.binding_id.clone(),
+            token_serial: Some(token_serial),
+            der: Vec::new(),
+            fingerprint_sha256: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            status: "reserved".into(),
+            issued_at: crate::clock::format_utc(self.station.clock.now()),
+        };
+        {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            tx.insert_certificate(&reserved).await?;
+            tx.audit(
+                &self.actor,
+                AuditEntry {
+                    cert_serial: Some(serial_hex.clone()),
+                    ..self.entry("certificate.serial_reserved", json!({}))
+                },
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no key pair".into()))?;
+        let pin = Pin::from_secret(zeroize::Zeroizing::new(
+            self.user_pin()?.expose_secret().to_string(),
+        ));
+        let company = self.order.company.name.clone();
+        let csr_der = blocking(|| -> Result<Vec<u8>, StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_user(&pin)?;
+            let signer = TokenSigner::new(s, key.clone())?;
+            let mut params = rcgen::CertificateParams::default();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, company.as_str());
+            let csr = params
+                .serialize_request(&signer)
+                .map_err(|e| StepError::Inconsistent(format!("CSR on the token: {e}")))?;
+            Ok(csr.der().to_vec())
+        })?;
+        let csr = verify_csr(&csr_der)?;
+        if csr.spki_der != key.spki_der {
+            return Err(StepError::Inconsistent(
+                "the CSR's public key is not the token key's".into(),
+            ));
+        }
+        let now = self.station.clock.now();
+        let crl_url = self.station.config.ca.crl_url.clone();
+        let order = self.order.clone();
+        let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
+            let ca = self.hsm.ca_signer()?;
+            Ok(issue_unit_certificate(
+                &order,
+                &csr.spki_der,
+                self.hsm.ca_cert_der(),
+                &ca,
+                &serial_bytes,
+                now,
+                &crl_url,
+            )?)
+        })?;
+        let summary = cert_summary(&cert_der)?;
+        let mut rec = reserved;
+        rec.der = cert_der;
+        rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
+        rec.not_before = crate::clock::format_utc(summary.not_before);
+        rec.not_after = crate::clock::format_utc(summary.not_after);
+        rec.status = "issued".into();
+        self.cert = Some(rec.clone());
+        self.done(
+            Step::IssueCertificate,
+            json!({"serial": rec.serial, "fingerprint_sha256": rec.fingerprint_sha256,
+                   "not_before": rec.not_before, "not_after": rec.not_after, "subject": summary.subject}),
+            async |tx: &mut Tx| tx.certificate_issued(&rec).await,
+        )
+        .await
+    }
+
+    async fn write_certificate(&mut self) -> Result<(), StepError> {
+        let cert = self
+            .cert
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no key pair".into()))?;
+        let pin = Pin::from_secret(zeroize::Zeroizing::new(
+            self.user_pin()?.expose_secret().to_string(),
+        ));
+        let label = self.order.order_no.clone();
+        blocking(|| -> Result<(), StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_user(&pin)?;
+            s.write_certificate(&key.id, &label, &cert.der)?;
+            Ok(())
+        })?;
+        let serial = cert.serial.clone();
+        if let Some(c) = self.cert.as_mut() {
+            c.status = "on_token".into();
+        }
+        self.done(
+            Step::WriteCertificate,
+            json!({"serial": serial, "key_id": hex::encode(&key.id)}),
+            async |tx: &mut Tx| tx.certificate_on_token(&serial).await,
+        )
+        .await
+    }
+
+    async fn write_seals(&mut self) -> Result<(), StepError> {
+        let kinds = self.order.seals_on_key();
+        let mut labels = Vec::new();
+        if !kinds.is_empty() {
+            let cert = self
+                .cert
+                .clone()
+                .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
+            let seals =
+                super::seals::build_order_seals(self.station, self.hsm, &self.order, &cert.der)
+                    .await?;
+            let key_id = self.binding.key_id.clone().unwrap_or_default();
+            let id = hex::decode(&key_id)
+                .map_err(|_| StepError::Inconsistent("stored key id is not hex".into()))?;
+            let pin = Pin::from_secret(zeroize::Zeroizing::new(
+                self.user_pin()?.expose_secret().to_string(),
+            ));
+            labels = blocking(|| -> Result<Vec<String>, StepError> {
+                let t = self.bound_token()?;
+                let s = t.login_user(&pin)?;
+                let mut labels = Vec::new();
+                for seal in &seals {
+                    let label = seal.label();
+                    // A re-run after a crash inside this step: replace, never duplicate.
+                    s.destroy_labelled(crate::token::objects::ObjectClassName::Data, &label)?;
+                    s.write_data(
+                        crate::seal::SEAL_APPLICATION,
+                        &label,
+                        Some(&id),
+                        &seal.der,
+                        true,
+                    )?;
+                    labels.push(label);
+                }
+                Ok(labels)
+            })?;
+        }
+        self.seals = labels.clone();
+        self.done(
+            Step::WriteSeals,
+            json!({"seals": labels}),
+            async |_tx: &mut Tx| Ok(()),
+        )
+        .await
+    }
+
+    async fn finish(&mut self) -> Result<(), StepError> {
+        let no = self.no().to_string();
+        failpoint("provision.finish.before_done")?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        tx.step_finished(&no, self.attempt, Step::Finish.name(), "done", None)
+            .await?;
+        tx.transition(
+            &no,
+            Some(OrderState::Provisioning),
+            OrderEvent::CompleteProvisioning,
+        )
+        .await?;
+        tx.audit(
+            &self.actor,
+            self.entry(
+                "order.provisioned",
+                json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn report(&self) -> Result<ProvisionReport, ProvisionError> {
+        let cert = self.cert.clone().unwrap_or(CertificateRecord {
+            serial: String::new(),
+            order_no: String::new(),
+            binding_id: String::new(),
+            token_serial: None,
+            der: vec![],
+            fingerprint_sha256: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            status: String::new(),
+            issued_at: String::new(),
+        });
+        Ok(ProvisionReport {
+            order_no: self.order.order_no.clone(),
+            token_serial: self.binding.token_serial.clone().unwrap_or_default(),
+            token_label: self.binding.token_label.clone(),
+            key_algorithm: self.binding.key_algorithm.clone(),
+            key_id: self.binding.key_id.clone().unwrap_or_default(),
+            certificate_serial: cert.serial,
+            certificate_fingerprint: cert.fingerprint_sha256,
+            not_after: cert.not_after,
+            seals: self.seals.clone(),
+            steps_run: self.steps_run.clone(),
+            attempt: self.attempt,
+            revoked: self.revoked.clone(),
+        })
+    }
+}

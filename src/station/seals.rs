@@ -1,0 +1,129 @@
+//! Building an order's GB/T 38540 seals: pictures from the store, normalised, signed by the
+//! station's seal-maker key (on the CA token, certificate issued by the station's CA).
+
+use super::Station;
+use super::hsm::{Hsm, read_certificate};
+use super::provision::StepError;
+use crate::ca::profile::cert_summary;
+use crate::domain::{Order, SealKind};
+use crate::seal::{SealError, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture};
+use crate::token::TokenSigner;
+use const_oid::ObjectIdentifier;
+
+/// A seal ready for the token.
+#[derive(Debug, Clone)]
+pub struct BuiltSeal {
+    /// Which seal.
+    pub kind: SealKind,
+    /// DER `SESeal`.
+    pub der: Vec<u8>,
+}
+
+impl BuiltSeal {
+    /// The token object label: `seal:company` / `seal:legal_rep`.
+    pub fn label(&self) -> String {
+        format!("seal:{}", self.kind.as_str())
+    }
+}
+
+/// The seal-maker key in the HSM, with its certificate.
+struct HsmSealSigner {
+    signer: TokenSigner,
+    cert_der: Vec<u8>,
+    oid: ObjectIdentifier,
+}
+
+impl SealSigner for HsmSealSigner {
+    fn maker_cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    fn algorithm_oid(&self) -> ObjectIdentifier {
+        self.oid
+    }
+
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.signer
+            .sign_message(data)
+            .map_err(|e| SealError::Signer(e.to_string()))
+    }
+}
+
+/// Builds every seal the order's key must carry.
+pub async fn build_order_seals(
+    station: &Station,
+    hsm: &Hsm,
+    order: &Order,
+    company_cert_der: &[u8],
+) -> Result<Vec<BuiltSeal>, StepError> {
+    let cfg = &station.config;
+    let cert = cert_summary(company_cert_der)?;
+    let mut pictures = Vec::new();
+    for kind in order.seals_on_key() {
+        let (_, bytes) = station
+            .store
+            .attachment_content(&order.order_no, "seal", kind.as_str())
+            .await?
+            .ok_or_else(|| {
+                StepError::Inconsistent(format!(
+                    "order {} has no {} seal picture",
+                    order.order_no,
+                    kind.as_str()
+                ))
+            })?;
+        pictures.push((*kind, bytes));
+    }
+    let maker_cert = read_certificate(&cfg.path(&cfg.seal.maker_certificate))
+        .map_err(|e| StepError::Inconsistent(e.to_string()))?;
+    let oid = match cfg.ca.key_algorithm {
+        crate::config::KeyAlgorithm::EcdsaP256 => crate::seal::OID_ECDSA_WITH_SHA256,
+        crate::config::KeyAlgorithm::Rsa2048 => crate::seal::OID_SHA256_WITH_RSA,
+    };
+    tokio::task::block_in_place(|| -> Result<Vec<BuiltSeal>, StepError> {
+        let signer = HsmSealSigner {
+            signer: hsm.ca_token_signer(&cfg.seal.maker_key_label)?,
+            cert_der: maker_cert,
+            oid,
+        };
+        let mut out = Vec::new();
+        for (kind, bytes) in pictures {
+            let picture = normalize_seal_picture(&bytes)?;
+            let (seal_type, name, (w, h), tag) = match kind {
+                SealKind::Company => (
+                    SealType::Organisation,
+                    order.company.name.clone(),
+                    cfg.seal.company_mm,
+                    "C",
+                ),
+                SealKind::LegalRep => (
+                    SealType::Personal,
+                    order.legal_rep.name.clone(),
+                    cfg.seal.legal_rep_mm,
+                    "L",
+                ),
+            };
+            let spec = SealSpec {
+                seal_type,
+                // Unique per seal: vendor, order, kind, and the certificate serial it binds to.
+                es_id: format!(
+                    "{}-{}-{tag}-{}",
+                    cfg.seal.vendor_id, order.order_no, cert.serial_hex
+                ),
+                vid: cfg.seal.vendor_id.clone(),
+                name,
+                company_cert_der: company_cert_der.to_vec(),
+                create_date: cert.not_before,
+                valid_start: cert.not_before,
+                valid_end: cert.not_after,
+                picture_png: picture.png,
+                width_mm: w,
+                height_mm: h,
+            };
+            out.push(BuiltSeal {
+                kind,
+                der: build_seal(&spec, &signer)?,
+            });
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,555 @@
+//! Provisioning records: token bindings, the step journal, certificates, sealed PINs.
+
+use super::orders::transition;
+use super::{DbContext, Store, StoreError, Tx};
+use crate::clock::format_utc;
+use crate::domain::{OrderEvent, OrderState};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An order's binding to a token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Binding {
+    /// Binding id (UUID).
+    pub binding_id: String,
+    /// The order.
+    pub order_no: String,
+    /// The station that claimed it.
+    pub station_id: String,
+    /// What the token's SO PIN is derived from.
+    pub so_identity: String,
+    /// The token's serial, once known.
+    pub token_serial: Option<String>,
+    /// The label given to the token (the order number).
+    pub token_label: String,
+    /// Key algorithm (config spelling).
+    pub key_algorithm: String,
+    /// CKA_ID of the key pair, hex.
+    pub key_id: Option<String>,
+    /// SubjectPublicKeyInfo of the key pair.
+    #[serde(skip)]
+    pub public_key: Option<Vec<u8>>,
+    /// When bound.
+    pub bound_at: String,
+}
+
+/// A certificate the CA issued.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateRecord {
+    /// Serial, hex.
+    pub serial: String,
+    /// The order.
+    pub order_no: String,
+    /// The binding it was issued for.
+    pub binding_id: String,
+    /// The token it is meant for.
+    pub token_serial: Option<String>,
+    /// DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    /// SHA-256 fingerprint, hex.
+    pub fingerprint_sha256: String,
+    /// Validity start (RFC 3339).
+    pub not_before: String,
+    /// Validity end (RFC 3339).
+    pub not_after: String,
+    /// `issued`, `on_token` or `revoked`.
+    pub status: String,
+    /// When issued.
+    pub issued_at: String,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepRecord {
+    /// Attempt number (a restart from the beginning opens a new attempt).
+    pub attempt: i64,
+    /// Step name.
+    pub step: String,
+    /// `started`, `done` or `failed`.
+    pub status: String,
+    /// When started.
+    pub started_at: String,
+    /// When finished.
+    pub finished_at: Option<String>,
+    /// Error or facts.
+    pub detail: Option<String>,
+}
+
+fn binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
+    Ok(Binding {
+        binding_id: r.try_get("binding_id")?,
+        order_no: r.try_get("order_no")?,
+        station_id: r.try_get("station_id")?,
+        so_identity: r.try_get("so_identity")?,
+        token_serial: r.try_get("token_serial")?,
+        token_label: r.try_get("token_label")?,
+        key_algorithm: r.try_get("key_algorithm")?,
+        key_id: r.try_get("key_id")?,
+        public_key: r.try_get("public_key")?,
+        bound_at: r.try_get("bound_at")?,
+    })
+}
+
+fn certificate(r: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+    Ok(CertificateRecord {
+        serial: r.try_get("serial")?,
+        order_no: r.try_get("order_no")?,
+        binding_id: r.try_get("binding_id")?,
+        token_serial: r.try_get("token_serial")?,
+        der: r.try_get("der")?,
+        fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        status: r.try_get("status")?,
+        issued_at: r.try_get("issued_at")?,
+    })
+}
+
+const BINDING_COLUMNS: &str = "binding_id, order_no, station_id, so_identity, token_serial, token_label, \
+     key_algorithm, key_id, public_key, bound_at";
+const CERT_COLUMNS: &str = "serial, order_no, binding_id, token_serial, der, fingerprint_sha256, not_before, \
+     not_after, status, issued_at";
+
+impl Tx {
+    /// Applies an order event inside this transaction (see [`transition`]).
+    pub async fn transition(
+        &mut self,
+        order_no: &str,
+        expected: Option<OrderState>,
+        event: OrderEvent,
+    ) -> Result<OrderState, StoreError> {
+        transition(self, order_no, expected, event).await
+    }
+
+    /// Journals a step as started (a new row, or a retried step restarted).
+    pub async fn step_started(
+        &mut self,
+        order_no: &str,
+        attempt: i64,
+        step: &str,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "INSERT INTO provision_steps (order_no, attempt, step, status, started_at) \
+             VALUES ($1, $2, $3, 'started', $4) \
+             ON CONFLICT (order_no, attempt, step) DO UPDATE SET status = 'started', \
+             started_at = $4, finished_at = NULL, detail = NULL",
+        )
+        .bind(order_no)
+        .bind(attempt)
+        .bind(step)
+        .bind(&now)
+        .execute(self.conn())
+        .await
+        .ctx("journaling a step start")?;
+        Ok(())
+    }
+
+    /// Journals a step as finished (`done` or `failed`).
+    pub async fn step_finished(
+        &mut self,
+        order_no: &str,
+        attempt: i64,
+        step: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "UPDATE provision_steps SET status = $1, finished_at = $2, detail = $3 \
+             WHERE order_no = $4 AND attempt = $5 AND step = $6",
+        )
+        .bind(status)
+        .bind(&now)
+        .bind(detail)
+        .bind(order_no)
+        .bind(attempt)
+        .bind(step)
+        .execute(self.conn())
+        .await
+        .ctx("journaling a step end")?;
+        Ok(())
+    }
+
+    /// Creates an order's binding.
+    pub async fn insert_binding(&mut self, b: &Binding) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO token_bindings (binding_id, order_no, station_id, so_identity, token_serial, \
+             token_label, key_algorithm, key_id, public_key, bound_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&b.binding_id)
+        .bind(&b.order_no)
+        .bind(&b.station_id)
+        .bind(&b.so_identity)
+        .bind(&b.token_serial)
+        .bind(&b.token_label)
+        .bind(&b.key_algorithm)
+        .bind(&b.key_id)
+        .bind(&b.public_key)
+        .bind(&b.bound_at)
+        .execute(self.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::TokenInUse(
+                b.token_serial.clone().unwrap_or_else(|| b.order_no.clone()),
+            ),
+            _ => StoreError::Db {
+                context: "binding a token",
+                source: e,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// Releases an order's active binding (rollback, or a token that gave up).
+    pub async fn release_binding(
+        &mut self,
+        binding_id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "UPDATE token_bindings SET released_at = $1, release_reason = $2 \
+             WHERE binding_id = $3 AND released_at IS NULL",
+        )
+        .bind(&now)
+        .bind(reason)
+        .bind(binding_id)
+        .execute(self.conn())
+        .await
+        .ctx("releasing a binding")?;
+        Ok(())
+    }
+
+    /// Records the SO PIN identity and factory serial of a blank token, before it is initialised.
+    pub async fn set_binding_identity(
+        &mut self,
+        binding_id: &str,
+        so_identity: &str,
+        serial: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE token_bindings SET so_identity = $1, token_serial = $2 WHERE binding_id = $3",
+        )
+        .bind(so_identity)
+        .bind(serial)
+        .bind(binding_id)
+        .execute(self.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::TokenInUse(serial.to_string())
+            }
+            _ => StoreError::Db {
+                context: "recording a token identity",
+                source: e,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// Records the serial a token got (SoftHSM: at `C_InitToken`).
+    pub async fn set_binding_serial(
+        &mut self,
+        binding_id: &str,
+        serial: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE token_bindings SET token_serial = $1 WHERE binding_id = $2")
+            .bind(serial)
+            .bind(binding_id)
+            .execute(self.conn())
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    StoreError::TokenInUse(serial.to_string())
+                }
+                _ => StoreError::Db {
+                    context: "recording a token serial",
+                    source: e,
+                },
+            })?;
+        Ok(())
+    }
+
+    /// Records the key pair generated on the token.
+    pub async fn set_binding_key(
+        &mut self,
+        binding_id: &str,
+        key_id_hex: &str,
+        spki_der: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE token_bindings SET key_id = $1, public_key = $2 WHERE binding_id = $3")
+            .bind(key_id_hex)
+            .bind(spki_der)
+            .bind(binding_id)
+            .execute(self.conn())
+            .await
+            .ctx("recording a key pair")?;
+        Ok(())
+    }
+
+    /// Stores (or replaces) the vault-sealed user PIN of an order.
+    pub async fn put_sealed_pin(
+        &mut self,
+        order_no: &str,
+        token_serial: &str,
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "INSERT INTO sealed_pins (order_no, token_serial, sealed, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (order_no) DO UPDATE SET token_serial = $2, sealed = $3, created_at = $4",
+        )
+        .bind(order_no)
+        .bind(token_serial)
+        .bind(sealed)
+        .bind(&now)
+        .execute(self.conn())
+        .await
+        .ctx("storing a sealed PIN")?;
+        Ok(())
+    }
+
+    /// Records an issued certificate (status `issued`, not yet on the token).
+    pub async fn insert_certificate(&mut self, c: &CertificateRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO certificates (serial, order_no, binding_id, token_serial, der, fingerprint_sha256, \
+             not_before, not_after, status, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&c.serial)
+        .bind(&c.order_no)
+        .bind(&c.binding_id)
+        .bind(&c.token_serial)
+        .bind(&c.der)
+        .bind(&c.fingerprint_sha256)
+        .bind(&c.not_before)
+        .bind(&c.not_after)
+        .bind(&c.status)
+        .bind(&c.issued_at)
+        .execute(self.conn())
+        .await
+        .ctx("recording a certificate")?;
+        Ok(())
+    }
+
+    /// Fills in a reserved certificate once the CA has signed it (status `issued`).
+    pub async fn certificate_issued(&mut self, c: &CertificateRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE certificates SET der = $1, fingerprint_sha256 = $2, not_before = $3, not_after = $4, \
+             status = 'issued' WHERE serial = $5 AND status = 'reserved'",
+        )
+        .bind(&c.der)
+        .bind(&c.fingerprint_sha256)
+        .bind(&c.not_before)
+        .bind(&c.not_after)
+        .bind(&c.serial)
+        .execute(self.conn())
+        .await
+        .ctx("recording an issued certificate")?;
+        Ok(())
+    }
+
+    /// Marks a certificate as written to its token.
+    pub async fn certificate_on_token(&mut self, serial: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE certificates SET status = 'on_token' WHERE serial = $1 AND status = 'issued'",
+        )
+        .bind(serial)
+        .execute(self.conn())
+        .await
+        .ctx("marking a certificate on its token")?;
+        Ok(())
+    }
+
+    /// Revokes a certificate: status + a revocations row.
+    pub async fn revoke_certificate(
+        &mut self,
+        serial: &str,
+        order_no: &str,
+        reason: &str,
+        detail: &str,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query("UPDATE certificates SET status = 'revoked' WHERE serial = $1")
+            .bind(serial)
+            .execute(self.conn())
+            .await
+            .ctx("revoking a certificate")?;
+        sqlx::query(
+            "INSERT INTO revocations (serial, order_no, reason, detail, revoked_at, revoked_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (serial) DO NOTHING",
+        )
+        .bind(serial)
+        .bind(order_no)
+        .bind(reason)
+        .bind(detail)
+        .bind(&now)
+        .bind(by)
+        .execute(self.conn())
+        .await
+        .ctx("recording a revocation")?;
+        Ok(())
+    }
+
+    /// Writes a station material fact (CA certificate fingerprint, key labels).
+    pub async fn put_material(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO station_material (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = $2",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.conn())
+        .await
+        .ctx("recording station material")?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The active binding of an order.
+    pub async fn active_binding(&self, order_no: &str) -> Result<Option<Binding>, StoreError> {
+        let sql = format!(
+            "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE order_no = $1 AND released_at IS NULL"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(order_no)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a binding")?
+            .map(|r| binding(&r))
+            .transpose()
+            .ctx("reading a binding")
+    }
+
+    /// The active binding of a token, by serial.
+    pub async fn binding_of_token(&self, serial: &str) -> Result<Option<Binding>, StoreError> {
+        let sql = format!(
+            "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE token_serial = $1 AND released_at IS NULL"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a binding")?
+            .map(|r| binding(&r))
+            .transpose()
+            .ctx("reading a binding")
+    }
+
+    /// Every active binding (for `token list` and `check`).
+    pub async fn active_bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        let sql = format!(
+            "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE released_at IS NULL ORDER BY bound_at"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading bindings")?
+            .iter()
+            .map(binding)
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading bindings")
+    }
+
+    /// The journal of an order's latest attempt (attempt 0 when none).
+    pub async fn journal(&self, order_no: &str) -> Result<(i64, Vec<StepRecord>), StoreError> {
+        let row = sqlx::query("SELECT MAX(attempt) AS a FROM provision_steps WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_one(self.pool())
+            .await
+            .ctx("reading the journal")?;
+        let attempt: Option<i64> = row.try_get("a").ctx("reading the journal")?;
+        let Some(attempt) = attempt else {
+            return Ok((0, vec![]));
+        };
+        let rows = sqlx::query(
+            "SELECT attempt, step, status, started_at, finished_at, detail FROM provision_steps \
+             WHERE order_no = $1 AND attempt = $2 ORDER BY started_at, step",
+        )
+        .bind(order_no)
+        .bind(attempt)
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading the journal")?;
+        let steps = rows
+            .iter()
+            .map(|r| -> Result<StepRecord, sqlx::Error> {
+                Ok(StepRecord {
+                    attempt: r.try_get("attempt")?,
+                    step: r.try_get("step")?,
+                    status: r.try_get("status")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading the journal")?;
+        Ok((attempt, steps))
+    }
+
+    /// Certificates issued for an order, oldest first.
+    pub async fn certificates_of_order(
+        &self,
+        order_no: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = $1 ORDER BY issued_at, serial"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(order_no)
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading certificates")?
+            .iter()
+            .map(certificate)
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading certificates")
+    }
+
+    /// Every certificate (for `check`).
+    pub async fn all_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at, serial");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading certificates")?
+            .iter()
+            .map(certificate)
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading certificates")
+    }
+
+    /// The sealed PIN of an order: (token serial, blob).
+    pub async fn sealed_pin(
+        &self,
+        order_no: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a sealed PIN")?;
+        row.map(|r| -> Result<(String, Vec<u8>), sqlx::Error> {
+            Ok((r.try_get("token_serial")?, r.try_get("sealed")?))
+        })
+        .transpose()
+        .ctx("reading a sealed PIN")
+    }
+
+    /// A station material fact.
+    pub async fn material(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM station_material WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading station material")?;
+        row.map(|r| r.try_get::<String, _>("value"))
+            .transpose()
+            .ctx("reading station material")
+    }
+}
