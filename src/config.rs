@@ -56,6 +56,7 @@ pub enum KeyAlgorithm {
     /// ECDSA on NIST P-256 with SHA-256 (default; PKCS#11 has no standard SM2 mechanism).
     EcdsaP256,
     /// RSA 2048 with PKCS#1 v1.5 SHA-256 signatures.
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
 }
 
@@ -463,6 +464,15 @@ mod tests {
         assert_eq!(cfg.version, 1);
         assert_eq!(cfg.database_url(), "sqlite:///srv/ks/station.db?mode=rwc");
         assert_eq!(cfg.pin, PinPolicy::default());
+    }
+
+    #[test]
+    fn key_algorithm_spellings() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let v = serde_json::to_value(alg).unwrap();
+            assert_eq!(v, alg.as_str());
+            assert_eq!(serde_json::from_value::<KeyAlgorithm>(v).unwrap(), alg);
+        }
     }
 
     #[test]

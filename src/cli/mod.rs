@@ -10,6 +10,7 @@ pub mod opts;
 mod orders;
 mod output;
 mod provision;
+mod seal;
 mod tokens;
 
 use crate::clock::SystemClock;
@@ -30,6 +31,10 @@ pub enum CliError {
     /// A usage problem without a field (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// A negative verdict whose report was already printed (exit 1, one line on stderr; with
+    /// `--json` stdout holds only the report).
+    #[error("{0}")]
+    Verdict(String),
     /// Anything else (exit 1).
     #[error(transparent)]
     Failure(#[from] anyhow::Error),
@@ -39,7 +44,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Invalid(_) | CliError::Usage(_) => 2,
-            CliError::Failure(_) => 1,
+            CliError::Failure(_) | CliError::Verdict(_) => 1,
         }
     }
 }
@@ -123,6 +128,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
             tokens::run(&station, cmd, cli.json).await
+        }
+        Command::Seal(cmd) => {
+            let cfg = match cli.config.as_deref() {
+                Some(p) => Some(Config::load(p).map_err(|e| CliError::Usage(e.to_string()))?),
+                None => None,
+            };
+            seal::run(cfg.as_ref(), cmd, cli.json).await
         }
         Command::Provision(args) => {
             let station = open_station(cli.config.as_deref()).await?;

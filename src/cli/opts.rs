@@ -38,6 +38,40 @@ pub enum Command {
     Token(TokenCmd),
     /// Provision an approved order onto a token (resumes an interrupted one).
     Provision(ProvisionArgs),
+    /// Electronic seals (GB/T 38540 SESeal): show those on a token, verify a seal file.
+    #[command(subcommand)]
+    Seal(SealCmd),
+}
+
+/// `keystation seal ...`
+#[derive(Debug, Subcommand)]
+pub enum SealCmd {
+    /// Show and verify the seals on a token (asks for the token's user PIN).
+    Show {
+        /// Token serial or label.
+        #[arg(long, value_name = "SERIAL|LABEL")]
+        token: String,
+        /// Read the user PIN from this file instead of asking.
+        #[arg(long, value_name = "FILE")]
+        pin_file: Option<PathBuf>,
+        /// Write each seal's DER and picture into this directory.
+        #[arg(long, value_name = "DIR")]
+        export_dir: Option<PathBuf>,
+    },
+    /// Verify a DER seal file: structure, maker signature, maker certificate, dates.
+    Verify {
+        /// The SESeal DER file.
+        file: PathBuf,
+        /// CA certificate (PEM or DER); default: the station's.
+        #[arg(long, value_name = "CA.pem")]
+        ca: Option<PathBuf>,
+        /// Also check that the seal's certList holds the certificate on this token.
+        #[arg(long, value_name = "SERIAL|LABEL")]
+        token: Option<String>,
+        /// Write the seal picture (PNG) here.
+        #[arg(long, value_name = "FILE.png")]
+        export_picture: Option<PathBuf>,
+    },
 }
 
 /// `keystation token ...`

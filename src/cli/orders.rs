@@ -95,15 +95,20 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     order_no: Some(order_no.clone()),
                 })
                 .await?;
+            let binding = station.store.active_binding(&order_no).await?;
+            let certificates = station.store.certificates_of_order(&order_no).await?;
             if json {
                 let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Failure(e.into()))?;
-                v["history"] = serde_json::to_value(
+                v["token"] =
+                    serde_json::to_value(&binding).map_err(|e| CliError::Failure(e.into()))?;
+                v["certificates"] =
+                    serde_json::to_value(&certificates).map_err(|e| CliError::Failure(e.into()))?;
+                v["history"] = serde_json::Value::Array(
                     history
                         .iter()
                         .map(|r| serde_json::json!({"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action}))
-                        .collect::<Vec<_>>(),
-                )
-                .map_err(|e| CliError::Failure(e.into()))?;
+                        .collect(),
+                );
                 return output::json(&v);
             }
             let o = &rec.order;
@@ -133,6 +138,21 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     "reviewed     by {by} at {} {}",
                     rec.reviewed_at.as_deref().unwrap_or("?"),
                     rec.review_reason.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(b) = &binding {
+                println!(
+                    "token        serial {} (label {}), key {} CKA_ID {}",
+                    b.token_serial.as_deref().unwrap_or("(not yet initialised)"),
+                    b.token_label,
+                    b.key_algorithm,
+                    b.key_id.as_deref().unwrap_or("-")
+                );
+            }
+            for c in &certificates {
+                println!(
+                    "certificate  serial {} [{}] valid to {} sha256 {}",
+                    c.serial, c.status, c.not_after, c.fingerprint_sha256
                 );
             }
             for a in &rec.attachments {

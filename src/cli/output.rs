@@ -77,6 +77,7 @@ pub fn report_error(e: &CliError, as_json: bool) {
             }
             eprintln!("error: {msg}");
         }
+        CliError::Verdict(msg) => eprintln!("{msg}"),
         CliError::Failure(err) => {
             if as_json {
                 let _ =

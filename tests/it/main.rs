@@ -3,6 +3,9 @@
 // A failing unwrap IS the test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod provision;
+mod seals;
 mod sms;
 mod softhsm;
+mod station;
 mod token;

@@ -1,0 +1,599 @@
+//! Issue 3: an approved order provisioned onto a real SoftHSM token — key on the token and
+//! non-extractable, CA-issued certificate with the unit profile, written back under the key's
+//! CKA_ID; PINs recoverable only through the vault; failures at every step resumable without
+//! orphan certificates; tokens of other orders untouched.
+
+use crate::station::{TestStation, child_station, open_station, order_json, pkcs11_tool};
+use serde_json::Value;
+use std::process::Command;
+use x509_parser::prelude::*;
+
+fn provision(st: &TestStation, no: &str) -> Value {
+    st.json(&["provision", no])
+}
+
+fn write_der(st: &TestStation, name: &str, der: &[u8]) -> std::path::PathBuf {
+    let p = st.dir.path().join(name);
+    std::fs::write(&p, der).unwrap();
+    p
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Reads the certificate with `key_id` off the token (public object, no login).
+fn token_cert(st: &TestStation, label: &str, key_id: &str) -> Vec<u8> {
+    let out_file = st.dir.path().join(format!("{label}-cert.der"));
+    let out = pkcs11_tool(
+        st,
+        &[
+            "--token-label",
+            label,
+            "--read-object",
+            "--type",
+            "cert",
+            "--id",
+            key_id,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(out_file).unwrap()
+}
+
+fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
+    let label = report["token_label"].as_str().unwrap();
+    let key_id = report["key_id"].as_str().unwrap();
+    let der = token_cert(st, label, key_id);
+
+    // The token's certificate is the one the database recorded.
+    let show = st.json(&["order", "show", label]);
+    let certs = show["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    assert_eq!(certs[0]["status"], "on_token");
+    assert_eq!(certs[0]["serial"], report["certificate_serial"]);
+    assert_eq!(show["token"]["token_serial"], report["token_serial"]);
+    assert_eq!(
+        certs[0]["fingerprint_sha256"].as_str().unwrap(),
+        keystation::ca::profile::sha256_fingerprint(&der)
+    );
+
+    // openssl, independently.
+    let cert_file = write_der(st, "unit.der", &der);
+    let pem = st.dir.path().join("unit.pem");
+    let (ok, msg) = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        cert_file.to_str().unwrap(),
+        "-out",
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{msg}");
+    let ca = st.path().join("ca/ca.pem");
+    let (ok, msg) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok && msg.contains(": OK"), "openssl verify: {msg}");
+    let (ok, text) = openssl(&[
+        "x509",
+        "-in",
+        pem.to_str().unwrap(),
+        "-noout",
+        "-text",
+        "-nameopt",
+        "utf8,sep_comma_plus",
+    ]);
+    assert!(ok, "{text}");
+    for needle in [
+        "O=北京示例科技有限公司",
+        "CN=北京示例科技有限公司",
+        "OU=信息部",
+        "ST=北京市",
+        "serialNumber=91110000600037341L",
+        "X509v3 Key Usage: critical",
+        "Digital Signature, Non Repudiation",
+        "TLS Web Client Authentication, E-mail Protection",
+        "URI:http://crl.keystation.invalid/unit-ca.crl",
+        "1.2.156.10260.4.1.4",
+        "X509v3 Authority Key Identifier",
+        "X509v3 Subject Key Identifier",
+        "15:59:59",
+    ] {
+        assert!(
+            text.contains(needle),
+            "openssl x509 -text lacks {needle:?}:\n{text}"
+        );
+    }
+
+    // x509-parser, field by field.
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let (_, ca_pem) = parse_x509_pem(&ca_pem).unwrap();
+    let ca_cert = ca_pem.contents;
+    let (_, ca_x) = X509Certificate::from_der(&ca_cert).unwrap();
+    assert_eq!(cert.issuer().as_raw(), ca_x.subject().as_raw());
+    assert!(cert.raw_serial().len() >= 8, "serial of at least 64 bits");
+    assert!(cert.raw_serial()[0] & 0x80 == 0, "positive serial");
+    let not_after = cert.validity().not_after.to_datetime();
+    assert_eq!(
+        (not_after.hour(), not_after.minute(), not_after.second()),
+        (15, 59, 59)
+    );
+    let nb = cert.validity().not_before.to_datetime();
+    let nb_bj = nb.to_offset(keystation::clock::BEIJING);
+    let na_bj = not_after.to_offset(keystation::clock::BEIJING);
+    assert_eq!(na_bj.year(), nb_bj.year() + 1);
+    assert_eq!(
+        (na_bj.month(), na_bj.day()),
+        (nb_bj.month(), nb_bj.day()),
+        "same calendar day a year later"
+    );
+    let uscc = cert
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "1.2.156.10260.4.1.4")
+        .expect("USCC extension");
+    assert!(!uscc.critical);
+    assert!(uscc.value.ends_with(b"91110000600037341L"));
+    let ku = cert.key_usage().unwrap().unwrap();
+    assert!(ku.critical && ku.value.digital_signature() && ku.value.non_repudiation());
+    assert!(!ku.value.key_cert_sign() && !ku.value.key_encipherment());
+    let eku = cert.extended_key_usage().unwrap().unwrap();
+    assert!(eku.value.client_auth && eku.value.email_protection && !eku.value.server_auth);
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let ca_ski = ca_x
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(aki.0, ca_ski.0);
+    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
+    assert_eq!(
+        sig_oid,
+        if rsa {
+            "1.2.840.113549.1.1.11"
+        } else {
+            "1.2.840.10045.4.3.2"
+        }
+    );
+
+    // The certificate's public key IS the token's public key.
+    let pub_file = st.dir.path().join("pub.der");
+    let out = pkcs11_tool(
+        st,
+        &[
+            "--token-label",
+            label,
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--id",
+            key_id,
+            "-o",
+            pub_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&pub_file).unwrap(), cert.public_key().raw);
+
+    // Certificate and public key objects share the key's CKA_ID (public listing, no login).
+    let out = pkcs11_tool(st, &["--token-label", label, "--list-objects"], None);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        listing.matches(&format!("ID:         {key_id}")).count(),
+        2,
+        "{listing}"
+    );
+    assert!(listing.contains("Certificate Object"));
+}
+
+/// The half of the test that needs the PINs: runs in a child bound to the station's SoftHSM.
+fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
+    let (rt, station, hsm) = open_station(dir);
+    let binding = rt
+        .block_on(station.store.active_binding(order_no))
+        .unwrap()
+        .unwrap();
+    let serial = binding.token_serial.clone().unwrap();
+    let (sealed_serial, sealed) = rt
+        .block_on(station.store.sealed_pin(order_no))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sealed_serial, serial);
+    let pin = rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            let v = hsm.vault().unwrap();
+            let pin = v
+                .unseal_pin(
+                    &keystation::token::SealedPin(sealed),
+                    &keystation::station::provision::pin_aad(order_no, &serial),
+                )
+                .unwrap();
+            let so = v.derive_so_pin(&binding.so_identity).unwrap();
+            (
+                pin.expose_secret().to_string(),
+                so.expose_secret().to_string(),
+            )
+        })
+    });
+    let (user_pin, so_pin) = pin;
+    let module = crate::station::softhsm_module();
+    let tool = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = Command::new("pkcs11-tool");
+        c.arg("--module")
+            .arg(module)
+            .args(["--token-label", order_no])
+            .args(args);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // The unsealed user PIN logs in; the private key is there, sensitive and never extractable.
+    let out = tool(
+        &[
+            "--login",
+            "--pin",
+            "env:P",
+            "--list-objects",
+            "--type",
+            "privkey",
+        ],
+        &[("P", &user_pin)],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "user login failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Private Key Object"), "{text}");
+    assert!(
+        text.contains("sensitive") && text.contains("never extractable"),
+        "{text}"
+    );
+    // A wrong PIN is refused (so the login above proved something).
+    let out = tool(
+        &["--login", "--pin", "env:P", "--list-objects"],
+        &[("P", "not-the-pin")],
+    );
+    assert!(!out.status.success());
+    // The SO PIN re-derived from the recorded identity logs in as SO (an SO login needs a
+    // read-write session; "change the SO PIN to itself" is the one pkcs11-tool operation that
+    // opens one without changing the token).
+    let so_login = |pin: &str| {
+        tool(
+            &[
+                "--login",
+                "--login-type",
+                "so",
+                "--so-pin",
+                "env:S",
+                "--change-pin",
+                "--new-pin",
+                "env:S",
+            ],
+            &[("S", pin)],
+        )
+    };
+    let out = so_login(&so_pin);
+    assert!(
+        out.status.success(),
+        "SO login failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!so_login("not-the-so-pin").status.success());
+    // The key attributes, read through the library as well.
+    rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            let mut t = hsm
+                .module()
+                .find(&[keystation::token::TokenSelector::Serial(serial.clone())])
+                .unwrap();
+            let pin =
+                keystation::domain::Pin::from_secret(zeroize::Zeroizing::new(user_pin.clone()));
+            let s = t.login_user(&pin).unwrap();
+            let id = hex::decode(binding.key_id.as_deref().unwrap()).unwrap();
+            let key = s.find_private_key(&id).unwrap().unwrap();
+            let a = s.private_key_attributes(key).unwrap();
+            assert!(
+                a.sensitive && !a.extractable && a.never_extractable && a.token && a.private,
+                "{a:?}"
+            );
+            // Export attempt: C_GetAttributeValue(CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1)
+            // must be refused with CKR_ATTRIBUTE_SENSITIVE. (pkcs11-tool cannot even try: it
+            // does not read private keys at all, so it is no independent witness here.)
+            assert!(s.private_value_is_protected(key).unwrap());
+        })
+    });
+    // No plaintext PIN anywhere in the database files.
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("station.db") {
+            let bytes = std::fs::read(&p).unwrap();
+            for secret in [&user_pin, &so_pin] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{name} contains a PIN in clear"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn provisioned_token_holds_a_non_extractable_key_and_a_ca_issued_unit_certificate() {
+    if let Some(dir) = child_station() {
+        check_pins_in_child(&dir, "P-EC-1");
+        return;
+    }
+    let st = TestStation::new();
+    st.import_approved(&order_json(
+        "P-EC-1",
+        "legal_rep_phone",
+        "company_and_legal_rep",
+        "main",
+    ));
+    let report = provision(&st, "P-EC-1");
+    assert_eq!(report["key_algorithm"], "ecdsa-p256");
+    assert_eq!(
+        st.json(&["order", "show", "P-EC-1"])["state"],
+        "Provisioned"
+    );
+    check_profile(&st, &report, false);
+    st.run_child(
+        "provision::provisioned_token_holds_a_non_extractable_key_and_a_ca_issued_unit_certificate",
+        &[],
+    );
+}
+
+#[test]
+fn rsa_2048_ca_and_keys_work_the_same_way() {
+    if let Some(dir) = child_station() {
+        check_pins_in_child(&dir, "P-RSA-1");
+        return;
+    }
+    let st = TestStation::with_args(&["--ca-algorithm", "rsa-2048"]);
+    let cfg = std::fs::read_to_string(st.config()).unwrap();
+    let cfg = cfg.replace(
+        "[product]\nkey_algorithm = \"ecdsa-p256\"",
+        "[product]\nkey_algorithm = \"rsa-2048\"",
+    );
+    std::fs::write(st.config(), cfg).unwrap();
+    st.import_approved(&order_json("P-RSA-1", "legal_rep_phone", "company", "main"));
+    let report = provision(&st, "P-RSA-1");
+    assert_eq!(report["key_algorithm"], "rsa-2048");
+    check_profile(&st, &report, true);
+    st.run_child("provision::rsa_2048_ca_and_keys_work_the_same_way", &[]);
+}
+
+/// Certificates of an order by status, and the revocations recorded in the audit trail.
+fn cert_statuses(st: &TestStation, no: &str) -> (Vec<String>, usize) {
+    let show = st.json(&["order", "show", no]);
+    let statuses = show["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_string())
+        .collect();
+    let audit = st.json(&["audit", "show", "--order", no]);
+    let revocations = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "certificate.revoked")
+        .count();
+    (statuses, revocations)
+}
+
+#[test]
+fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate() {
+    let st = TestStation::new();
+    let points = [
+        "provision.init_token.started",
+        "provision.init_token.before_init",
+        "provision.init_token.before_done",
+        "provision.init_pin.started",
+        "provision.init_pin.before_done",
+        "provision.generate_key.started",
+        "provision.generate_key.before_done",
+        "provision.issue_certificate.started",
+        "provision.issue_certificate.before_done",
+        "provision.write_certificate.started",
+        "provision.write_certificate.before_done",
+        "provision.write_seals.started",
+        "provision.write_seals.before_done",
+        "provision.finish.started",
+        "provision.finish.before_done",
+    ];
+    for (i, point) in points.iter().enumerate() {
+        let no = format!("F-{i:02}");
+        st.import_approved(&order_json(
+            &no,
+            "legal_rep_phone",
+            "company_and_legal_rep",
+            "main",
+        ));
+        let failing = st.run(
+            &["provision", &no],
+            &[("KEYSTATION_FAILPOINTS", &format!("{point}=error"))],
+        );
+        assert_eq!(
+            failing.status.code(),
+            Some(1),
+            "{point}: {}",
+            String::from_utf8_lossy(&failing.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&failing.stderr).contains("injected failure"),
+            "{point}"
+        );
+        assert_eq!(
+            st.json(&["order", "show", &no])["state"],
+            "Failed",
+            "{point}"
+        );
+
+        let report = provision(&st, &no);
+        let show = st.json(&["order", "show", &no]);
+        assert_eq!(show["state"], "Provisioned", "{point}");
+        let (statuses, revocations) = cert_statuses(&st, &no);
+        // Exactly one live certificate, on the token; everything else revoked and recorded.
+        assert_eq!(
+            statuses.iter().filter(|s| *s == "on_token").count(),
+            1,
+            "{point}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| s == "on_token" || s == "revoked"),
+            "{point}: orphan certificate left: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| *s == "revoked").count(),
+            revocations,
+            "{point}"
+        );
+        if point.starts_with("provision.issue_certificate.before_done") {
+            assert_eq!(
+                revocations, 1,
+                "the signed-but-unrecorded certificate must be revoked"
+            );
+        }
+        // The token holds exactly one certificate: the live one.
+        let der = token_cert(&st, &no, report["key_id"].as_str().unwrap());
+        assert_eq!(
+            keystation::ca::profile::sha256_fingerprint(&der),
+            report["certificate_fingerprint"].as_str().unwrap(),
+            "{point}"
+        );
+        let out = pkcs11_tool(
+            &st,
+            &["--token-label", &no, "--list-objects", "--type", "cert"],
+            None,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .matches("Certificate Object")
+                .count(),
+            1,
+            "{point}"
+        );
+    }
+    let (ok, msg) = {
+        let out = st.run(&["audit", "verify"], &[]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert!(ok, "{msg}");
+}
+
+#[test]
+fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
+    let st = TestStation::new();
+    st.import_approved(&order_json("B-A", "legal_rep_phone", "company", "main"));
+    st.import_approved(&order_json("B-B", "legal_rep_phone", "company", "main"));
+    let a = provision(&st, "B-A");
+    let serial_a = a["token_serial"].as_str().unwrap().to_string();
+    let before = pkcs11_tool(&st, &["--token-label", "B-A", "--list-objects"], None);
+    let audit_before = st
+        .json(&["audit", "show", "--order", "B-A"])
+        .as_array()
+        .unwrap()
+        .len();
+
+    let refused = st.run(&["provision", "B-B", "--token", &serial_a], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(&serial_a) && err.contains("bound to order B-A"),
+        "{err}"
+    );
+
+    let after = pkcs11_tool(&st, &["--token-label", "B-A", "--list-objects"], None);
+    assert_eq!(
+        before.stdout, after.stdout,
+        "the other order's token changed"
+    );
+    assert_eq!(st.json(&["order", "show", "B-A"])["state"], "Provisioned");
+    assert_eq!(
+        st.json(&["order", "show", "B-B"])["state"],
+        "Approved",
+        "nothing was claimed"
+    );
+    assert_eq!(
+        st.json(&["audit", "show", "--order", "B-A"])
+            .as_array()
+            .unwrap()
+            .len(),
+        audit_before
+    );
+
+    // A token initialised outside the station is refused as well.
+    let free = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "FOREIGN",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "12345678",
+        ])
+        .env("SOFTHSM2_CONF", st.softhsm_conf())
+        .output()
+        .unwrap();
+    assert!(
+        free.status.success(),
+        "{}",
+        String::from_utf8_lossy(&free.stderr)
+    );
+    let refused = st.run(&["provision", "B-B", "--token", "FOREIGN"], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("will not erase it"));
+
+    // The order still provisions on a blank token.
+    let b = provision(&st, "B-B");
+    assert_ne!(b["token_serial"].as_str().unwrap(), serial_a);
+}

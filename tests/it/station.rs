@@ -1,0 +1,233 @@
+//! A real station for tests: created and driven through the `keystation` binary, each test with
+//! its own directory (database, SoftHSM token directory, CA, spool...).
+//!
+//! Library code that must touch the station's tokens (e.g. unsealing a PIN from the vault to log
+//! in with `pkcs11-tool`) runs in a child process of this test binary whose `SOFTHSM2_CONF` is the
+//! station's ([`TestStation::run_child`]): SoftHSM reads its configuration once per process.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn keystation() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_keystation"))
+}
+
+/// A station in a temp directory.
+pub struct TestStation {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStation {
+    /// `keystation init --dir <tmp>/st --generate-pins`.
+    pub fn new() -> TestStation {
+        Self::with_args(&[])
+    }
+
+    /// `init` with extra arguments (e.g. `--ca-algorithm rsa-2048`).
+    pub fn with_args(extra: &[&str]) -> TestStation {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = dir.path().join("st");
+        let out = keystation()
+            .arg("init")
+            .arg("--dir")
+            .arg(&st)
+            .arg("--generate-pins")
+            .args(extra)
+            .output()
+            .expect("running keystation init");
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestStation { dir }
+    }
+
+    /// The station directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("st")
+    }
+
+    /// station.toml.
+    pub fn config(&self) -> PathBuf {
+        self.path().join("station.toml")
+    }
+
+    /// The station's SoftHSM configuration.
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.path().join("softhsm2.conf")
+    }
+
+    /// Runs `keystation --config <station> ARGS` (extra env pairs optional).
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = keystation();
+        c.arg("--config").arg(self.config()).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("running keystation")
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, &[]);
+        assert!(
+            out.status.success(),
+            "keystation {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command with `--json` that must succeed; returns the parsed stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let text = self.ok(&a);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+    }
+
+    /// Writes an order application (with its pictures) under the station's temp dir; returns
+    /// the JSON file path.
+    pub fn write_order(&self, order: &Value) -> PathBuf {
+        let no = order["order_no"].as_str().unwrap_or("order");
+        let d = self.dir.path().join("applications").join(no);
+        std::fs::create_dir_all(&d).expect("application dir");
+        let seals = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seals");
+        for f in ["company.png", "legal_rep.jpg"] {
+            std::fs::copy(seals.join(f), d.join(f)).expect("copy picture");
+        }
+        let file = d.join("order.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(order).expect("json"))
+            .expect("write order");
+        file
+    }
+
+    /// Imports and approves an order.
+    pub fn import_approved(&self, order: &Value) {
+        let file = self.write_order(order);
+        self.ok(&["order", "import", file.to_str().expect("utf-8 path")]);
+        let no = order["order_no"].as_str().expect("order_no");
+        self.ok(&["order", "approve", no, "--operator", "reviewer"]);
+    }
+
+    /// Runs the test `test_path` (module path within the test binary, e.g.
+    /// `provision::my_test`) again in a child process bound to this station's SoftHSM, with
+    /// `KS_STATION_DIR` set; the child detects itself with [`child_station`].
+    pub fn run_child(&self, test_path: &str, env: &[(&str, &str)]) {
+        let mut c = Command::new(std::env::current_exe().expect("test binary"));
+        c.args([test_path, "--exact", "--nocapture", "--test-threads=1"])
+            .env("SOFTHSM2_CONF", self.softhsm_conf())
+            .env("KS_STATION_DIR", self.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("spawning the child test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child {test_path} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// In a child started by [`TestStation::run_child`]: the station directory.
+pub fn child_station() -> Option<PathBuf> {
+    std::env::var_os("KS_STATION_DIR").map(PathBuf::from)
+}
+
+/// Library access to a station from a child process: config, store, HSM.
+pub fn open_station(
+    dir: &Path,
+) -> (
+    tokio::runtime::Runtime,
+    keystation::station::Station,
+    keystation::station::hsm::Hsm,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cfg = keystation::config::Config::load(&dir.join("station.toml")).expect("config");
+    let station = rt
+        .block_on(keystation::station::Station::open(
+            cfg,
+            std::sync::Arc::new(keystation::clock::SystemClock),
+        ))
+        .expect("station");
+    let hsm = rt
+        .block_on(async {
+            tokio::task::block_in_place(|| {
+                keystation::station::hsm::Hsm::open(station.config.clone())
+            })
+        })
+        .expect("hsm");
+    (rt, station, hsm)
+}
+
+/// A valid order application. `auth`: legal_rep_phone | legal_rep_bank_card | corporate_transfer;
+/// `seals`: company_and_legal_rep | company | none; `role`: main | secondary.
+pub fn order_json(no: &str, auth: &str, seals: &str, role: &str) -> Value {
+    let mut docs = vec![
+        json!({"kind": "business_license", "file": "company.png"}),
+        json!({"kind": "handler_id_front", "file": "company.png"}),
+        json!({"kind": "handler_id_back", "file": "company.png"}),
+        json!({"kind": "power_of_attorney", "file": "company.png"}),
+    ];
+    if role == "main" && seals != "none" {
+        docs.push(json!({"kind": "seal_collection_form", "file": "company.png"}));
+    }
+    let pictures: Vec<Value> = match seals {
+        "company_and_legal_rep" => vec![
+            json!({"kind": "company", "picture": "company.png"}),
+            json!({"kind": "legal_rep", "picture": "legal_rep.jpg"}),
+        ],
+        "company" => vec![json!({"kind": "company", "picture": "company.png"})],
+        _ => vec![],
+    };
+    let mut o = json!({
+        "order_no": no,
+        "auth_method": auth,
+        "company": {"name": "北京示例科技有限公司", "uscc": "91110000600037341L", "department": "信息部"},
+        "legal_rep": {"name": "张三", "mobile": "13800138000", "id_type": "resident_id", "id_number": "11010519491231002X"},
+        "product": {"key_role": role, "years": 1, "seal_service": seals},
+        "invoice": {"title": "北京示例科技有限公司", "taxpayer_id": "91110000600037341L"},
+        "handler": {"name": "李四", "mobile": "13900139000", "id_type": "resident_id", "id_number": "110108200001011237", "email": "li.si@example.com"},
+        "shipping": {"province": "北京市", "city": "北京市", "address": "海淀区某路1号"},
+        "documents": docs,
+        "seals": pictures,
+    });
+    if auth == "corporate_transfer" {
+        o["corporate_account"] = json!({"account_name": "北京示例科技有限公司", "account_number": "110060149018800012345", "bank_name": "中国银行北京分行"});
+    }
+    o
+}
+
+/// `pkcs11-tool` on the station's SoftHSM; `pin` goes through the environment, never argv.
+pub fn pkcs11_tool(st: &TestStation, args: &[&str], pin: Option<&str>) -> Output {
+    let mut c = Command::new("pkcs11-tool");
+    c.arg("--module")
+        .arg(softhsm_module())
+        .args(args)
+        .env("SOFTHSM2_CONF", st.softhsm_conf());
+    if let Some(p) = pin {
+        c.args(["--login", "--pin", "env:KS_TEST_PIN"])
+            .env("KS_TEST_PIN", p);
+    }
+    c.output()
+        .expect("pkcs11-tool must be installed (scripts/setup.sh installs opensc)")
+}
+
+/// The SoftHSM module path (as the station finds it).
+pub fn softhsm_module() -> &'static str {
+    keystation::token::module::SOFTHSM_PATHS
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .expect("SoftHSM2 must be installed (scripts/setup.sh)")
+}
