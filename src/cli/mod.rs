@@ -12,6 +12,7 @@ mod output;
 mod provision;
 mod seal;
 mod tokens;
+mod workstation;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -135,6 +136,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 None => None,
             };
             seal::run(cfg.as_ref(), cmd, cli.json).await
+        }
+        Command::Station(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            workstation::run(&station, cmd).await
         }
         Command::Provision(args) => {
             let station = open_station(cli.config.as_deref()).await?;

@@ -41,6 +41,29 @@ pub enum Command {
     /// Electronic seals (GB/T 38540 SESeal): show those on a token, verify a seal file.
     #[command(subcommand)]
     Seal(SealCmd),
+    /// Workstation mode for an operator at a desk.
+    #[command(subcommand)]
+    Station(StationCmd),
+}
+
+/// `keystation station ...`
+#[derive(Debug, Subcommand)]
+pub enum StationCmd {
+    /// Watch for USB keys; provision the next approved order onto each blank key inserted.
+    Watch {
+        /// Provision this order on the next blank key (default: oldest approved first).
+        #[arg(long)]
+        order: Option<String>,
+        /// Stop after one key.
+        #[arg(long)]
+        once: bool,
+        /// Answer yes to every confirmation (unattended desks; the operator still sees each line).
+        #[arg(long)]
+        yes: bool,
+        /// Token poll interval in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+    },
 }
 
 /// `keystation seal ...`
@@ -84,10 +107,23 @@ pub enum TokenCmd {
 /// `keystation provision`
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
-    /// Order number.
-    pub order_no: String,
+    /// Order number (or --all-approved).
+    #[arg(
+        required_unless_present = "all_approved",
+        conflicts_with = "all_approved"
+    )]
+    pub order_no: Option<String>,
+    /// Provision every approved order (and resume this station's interrupted ones), concurrently.
+    #[arg(long)]
+    pub all_approved: bool,
+    /// Concurrent workers for --all-approved (one token each at a time).
+    #[arg(long, default_value_t = 2, requires = "all_approved")]
+    pub workers: usize,
+    /// At most N orders for --all-approved.
+    #[arg(long, value_name = "N", requires = "all_approved")]
+    pub limit: Option<usize>,
     /// Token to use, by serial or label (default: the order's bound token, else the first blank).
-    #[arg(long, value_name = "SERIAL|LABEL")]
+    #[arg(long, value_name = "SERIAL|LABEL", conflicts_with = "all_approved")]
     pub token: Option<String>,
     /// Start the token over from C_InitToken even where the journal would continue (revokes the
     /// certificate already on it).

@@ -1,10 +1,16 @@
-//! `keystation provision` handler.
+//! `keystation provision` handler: one order, or a concurrent batch.
 
 use super::opts::ProvisionArgs;
 use super::{CliError, output};
 use crate::station::Station;
+use crate::station::batch::{BatchOptions, BatchProgress};
 use crate::station::hsm::Hsm;
-use crate::station::provision::{Phase, Progress, ProvisionError, ProvisionRequest, Step};
+use crate::station::provision::{
+    Phase, Progress, ProvisionError, ProvisionReport, ProvisionRequest, Step,
+};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// One line per step on stderr (stdout stays for the result).
 struct StepLines;
@@ -21,9 +27,71 @@ impl Progress for StepLines {
     }
 }
 
+/// Batch progress: an indicatif bar on a terminal, a line per order otherwise.
+struct BatchLines {
+    bar: Option<indicatif::ProgressBar>,
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl Progress for BatchLines {
+    fn step(&self, order_no: &str, step: Step, phase: Phase) {
+        if let (Some(bar), Phase::Started) = (&self.bar, phase) {
+            bar.set_message(format!("{order_no}: {step}"));
+        }
+    }
+}
+
+impl BatchProgress for BatchLines {
+    fn begin(&self, total: usize) {
+        self.total.store(total, Ordering::SeqCst);
+        match &self.bar {
+            Some(bar) => bar.set_length(total as u64),
+            None => eprintln!("provisioning {total} order(s)"),
+        }
+    }
+
+    fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        let total = self.total.load(Ordering::SeqCst);
+        let line = match result {
+            Ok(r) => format!(
+                "[{n}/{total}] {order_no} ok: token {} certificate {}",
+                r.token_serial, r.certificate_serial
+            ),
+            Err(e) => format!("[{n}/{total}] {order_no} FAILED: {e}"),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                if result.is_err() {
+                    bar.println(line);
+                }
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 pub(super) fn hsm_of(station: &Station) -> Result<Hsm, CliError> {
     tokio::task::block_in_place(|| Hsm::open(station.config.clone()))
         .map_err(|e| CliError::Failure(e.into()))
+}
+
+/// Ctrl-C sets `stop`; a second Ctrl-C exits at once (the journal makes that safe to resume).
+pub(super) fn stop_on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("stopping: {what} (Ctrl-C again to quit now; the journal resumes it)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
 }
 
 pub(super) async fn run(
@@ -32,8 +100,15 @@ pub(super) async fn run(
     json: bool,
 ) -> Result<(), CliError> {
     let hsm = hsm_of(station)?;
+    if args.all_approved {
+        return batch(station, &hsm, args, json).await;
+    }
+    let order_no = args
+        .order_no
+        .clone()
+        .ok_or_else(|| CliError::Usage("give an ORDER_NO or --all-approved".into()))?;
     let req = ProvisionRequest {
-        order_no: args.order_no.clone(),
+        order_no,
         token: args.token.clone(),
         reinit: args.reinit,
     };
@@ -72,4 +147,72 @@ pub(super) async fn run(
         println!("revoked      {r} (issued in an interrupted attempt, never on a token)");
     }
     Ok(())
+}
+
+async fn batch(
+    station: &Station,
+    hsm: &Hsm,
+    args: &ProvisionArgs,
+    json: bool,
+) -> Result<(), CliError> {
+    if args.workers == 0 {
+        return Err(CliError::Usage("--workers must be at least 1".into()));
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let progress = Arc::new(BatchLines {
+        bar,
+        done: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+    });
+    let stop = stop_on_ctrl_c("finishing the orders in flight, taking no new ones");
+    let summary = station
+        .provision_batch(
+            hsm,
+            BatchOptions {
+                workers: args.workers,
+                limit: args.limit,
+            },
+            progress.clone(),
+            stop,
+        )
+        .await?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    if json {
+        output::json(&summary)?;
+    } else {
+        println!(
+            "provisioned {} order(s), {} failed, {} not started{}",
+            summary.ok.len(),
+            summary.failed.len(),
+            summary.not_started.len(),
+            if summary.stopped { " (stopped)" } else { "" }
+        );
+        for (no, why) in &summary.failed {
+            println!("  FAILED {no}: {why}");
+        }
+        if !summary.not_started.is_empty() && !summary.stopped {
+            println!(
+                "  not started (no blank token left): {}",
+                summary.not_started.join(", ")
+            );
+        }
+    }
+    if summary.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Verdict(format!(
+            "{} order(s) failed; each is kept and resumable with `keystation provision ORDER`",
+            summary.failed.len()
+        )))
+    }
 }

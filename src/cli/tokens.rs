@@ -32,12 +32,30 @@ pub(super) async fn run(station: &Station, cmd: TokenCmd, json: bool) -> Result<
                 };
                 rows.push((i.clone(), role));
             }
+            // USB devices of known key models, beside the PKCS#11 view.
+            let usb = crate::token::usb::UsbCatalog::load(cfg.path(&cfg.pkcs11.usb_tokens))
+                .and_then(|c| crate::token::usb::list_usb_keys(&c));
+            let usb_json = match &usb {
+                Ok(keys) => {
+                    serde_json::json!({"available": true, "devices": keys.iter().map(|k| serde_json::json!({
+                    "bus": k.bus, "address": k.address,
+                    "vendor_id": format!("{:04x}", k.vendor_id), "product_id": format!("{:04x}", k.product_id),
+                    "model": k.model.as_ref().map(|m| m.model.clone()),
+                    "vendor": k.model.as_ref().map(|m| m.vendor.clone()),
+                    "pkcs11_module": k.model.as_ref().map(|m| m.pkcs11_module.display().to_string()),
+                    "serial": k.serial,
+                })).collect::<Vec<_>>()})
+                }
+                Err(e) => serde_json::json!({"available": false, "reason": e.to_string()}),
+            };
             if json {
                 let v: Vec<_> = rows
                     .iter()
                     .map(|(i, role)| serde_json::json!({"token": i, "role": role}))
                     .collect();
-                return output::json(&serde_json::json!({"module": module.path(), "tokens": v}));
+                return output::json(
+                    &serde_json::json!({"module": module.path(), "tokens": v, "usb": usb_json}),
+                );
             }
             let table: Vec<Vec<String>> = rows
                 .iter()
@@ -77,6 +95,16 @@ pub(super) async fn run(station: &Station, cmd: TokenCmd, json: bool) -> Result<
                 .collect();
             println!("PKCS#11 module {}", module.path().display());
             output::table(&["SERIAL", "LABEL", "MODEL", "FLAGS", "ROLE"], &table);
+            match usb {
+                Ok(keys) if keys.is_empty() => println!("\nUSB: no known key model plugged in"),
+                Ok(keys) => {
+                    println!("\nUSB keys:");
+                    for k in keys {
+                        println!("  {k}");
+                    }
+                }
+                Err(e) => println!("\n{e}"),
+            }
             Ok(())
         }
     }

@@ -4,11 +4,13 @@
 //! A [`Station`] bundles what every job needs: configuration, store, clock and the identity under
 //! which it acts. Jobs never read the wall clock or the environment themselves.
 
+pub mod batch;
 pub mod hsm;
 pub mod init;
 pub mod intake;
 pub mod provision;
 pub mod seals;
+pub mod workstation;
 
 use crate::clock::Clock;
 use crate::config::Config;

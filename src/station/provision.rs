@@ -284,7 +284,9 @@ struct Job<'a> {
     token: Option<Token>,
     so_pin: Option<SoPin>,
     pin: Option<Pin>,
-    vault: Option<Vault>,
+    /// In a Mutex only to make the job `Sync` (cryptoki sessions are `Send`, not `Sync`); it is
+    /// reached through `&mut self` (`get_mut`), never locked.
+    vault: Option<std::sync::Mutex<Vault>>,
     key: Option<KeyPairInfo>,
     cert: Option<CertificateRecord>,
     seals: Vec<String>,
@@ -331,6 +333,7 @@ impl Station {
                 });
             }
         }
+        let mut existing = existing;
         let mut token = None;
         if let Some(sel) = &req.token {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
@@ -340,8 +343,40 @@ impl Station {
                     reason: e.to_string(),
                 }
             })?;
-            self.check_token_usable(&t, no, existing.as_ref()).await?;
+            let moving = existing.as_ref().is_some_and(|b| {
+                b.token_serial.is_some()
+                    && b.token_serial.as_deref() != Some(t.info().serial.as_str())
+            });
+            if moving && req.reinit {
+                // The order's token is lost or broken: start over on another one. The old
+                // binding is released and its certificates revoked (they are on no usable token).
+                self.check_token_usable(&t, no, None).await?;
+                if let Some(old) = existing.take() {
+                    self.release_binding(
+                        &old,
+                        &format!("replaced by token {}", t.info().display_name()),
+                    )
+                    .await?;
+                }
+            } else {
+                self.check_token_usable(&t, no, existing.as_ref()).await?;
+            }
             token = Some(t);
+        } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
+            // Nothing bound yet: refuse early, before the order is claimed, when no blank
+            // token is there (the init step re-selects under the blank-token lock anyway).
+            let mine =
+                blocking(|| hsm.module().find(&[TokenSelector::Label(no.to_string())])).is_ok();
+            let blank = blocking(|| hsm.module().first_blank())
+                .map_err(|e| ProvisionError::Step {
+                    order_no: no.to_string(),
+                    step: Step::Claim,
+                    source: e.into(),
+                })?
+                .is_some();
+            if !mine && !blank {
+                return Err(ProvisionError::NoBlankToken(no.to_string()));
+            }
         }
 
         let actor = self.station_actor();
@@ -445,6 +480,44 @@ impl Station {
         }
     }
 
+    /// Releases a binding whose token is being replaced: its certificates are revoked.
+    async fn release_binding(&self, b: &Binding, reason: &str) -> Result<(), ProvisionError> {
+        let actor = self.station_actor();
+        let certs = self.store.certificates_of_order(&b.order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        for c in certs {
+            if c.binding_id == b.binding_id && c.status != "revoked" {
+                tx.revoke_certificate(&c.serial, &b.order_no, "superseded", reason, &actor.name)
+                    .await?;
+                tx.audit(
+                    &actor,
+                    AuditEntry {
+                        action: "certificate.revoked".into(),
+                        order_no: Some(b.order_no.clone()),
+                        token_serial: c.token_serial.clone(),
+                        cert_serial: Some(c.serial.clone()),
+                        details: json!({"reason": "superseded", "detail": reason, "previous_status": c.status}),
+                    },
+                )
+                .await?;
+            }
+        }
+        tx.release_binding(&b.binding_id, reason).await?;
+        tx.audit(
+            &actor,
+            AuditEntry {
+                action: "provision.token_released".into(),
+                order_no: Some(b.order_no.clone()),
+                token_serial: b.token_serial.clone(),
+                details: json!({"binding_id": b.binding_id, "reason": reason}),
+                ..AuditEntry::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Refuses a token that belongs to another order, or that the station did not make.
     async fn check_token_usable(
         &self,
@@ -469,7 +542,8 @@ impl Station {
             if let Some(serial) = &b.token_serial {
                 if serial != &info.serial {
                     return Err(refuse(format!(
-                        "order {order_no} is bound to token {serial}; re-insert that token"
+                        "order {order_no} is bound to token {serial}; re-insert that token, or start \
+                         over on this one with --reinit (the old token's certificate is revoked)"
                     )));
                 }
             }
@@ -561,7 +635,14 @@ impl Job<'_> {
         .await?;
         tx.commit().await?;
         self.progress.step(&no, step, Phase::Started);
-        failpoint(&format!("provision.{step}.started"))?;
+        self.failpoint(&format!("provision.{step}.started"))
+    }
+
+    /// A failpoint, also addressable for this order alone as `NAME@ORDER_NO` (batch tests fail
+    /// exactly one order among many).
+    fn failpoint(&self, name: &str) -> Result<(), StepError> {
+        failpoint(name)?;
+        failpoint(&format!("{name}@{}", self.order.order_no))?;
         Ok(())
     }
 
@@ -572,7 +653,7 @@ impl Job<'_> {
         details: serde_json::Value,
         extra: impl AsyncFnOnce(&mut Tx) -> Result<(), StoreError>,
     ) -> Result<(), StepError> {
-        failpoint(&format!("provision.{step}.before_done"))?;
+        self.failpoint(&format!("provision.{step}.before_done"))?;
         let no = self.no().to_string();
         let mut tx = self
             .station
@@ -641,11 +722,13 @@ impl Job<'_> {
     fn vault(&mut self) -> Result<&Vault, StepError> {
         if self.vault.is_none() {
             let v = blocking(|| self.hsm.vault())?;
-            self.vault = Some(v);
+            self.vault = Some(std::sync::Mutex::new(v));
         }
-        self.vault
-            .as_ref()
-            .ok_or_else(|| StepError::Inconsistent("vault session missing".into()))
+        let v = self
+            .vault
+            .as_mut()
+            .ok_or_else(|| StepError::Inconsistent("vault session missing".into()))?;
+        Ok(v.get_mut().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn so_pin(&mut self) -> Result<&SoPin, StepError> {
@@ -843,7 +926,7 @@ impl Job<'_> {
         }
         self.token = Some(token);
         self.so_pin()?;
-        failpoint("provision.init_token.before_init")?;
+        self.failpoint("provision.init_token.before_init")?;
         let label = self.order.order_no.clone();
         let so = self
             .so_pin
@@ -1093,7 +1176,7 @@ impl Job<'_> {
 
     async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().to_string();
-        failpoint("provision.finish.before_done")?;
+        self.failpoint("provision.finish.before_done")?;
         let mut tx = self
             .station
             .store

@@ -23,6 +23,7 @@ pub mod module;
 pub mod objects;
 pub mod session;
 pub mod signer;
+pub mod usb;
 pub mod vault;
 
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};

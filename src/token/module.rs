@@ -190,10 +190,21 @@ impl Pkcs11Module {
     }
 
     fn info(&self, slot: Slot) -> Result<TokenInfo, TokenError> {
-        let ti = self
-            .ctx
-            .get_token_info(slot)
-            .map_err(|e| TokenError::from_ck(&format!("in slot {}", slot.id()), e))?;
+        let ti = self.ctx.get_token_info(slot).map_err(|e| {
+            let name = format!("in slot {}", slot.id());
+            match e {
+                // A token that cannot even describe itself is gone (SoftHSM answers
+                // CKR_GENERAL_ERROR once its directory is removed; readers vary).
+                cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::GeneralError | cryptoki::error::RvError::DeviceError,
+                    f,
+                ) => TokenError::Removed {
+                    token: name,
+                    function: format!("C_{f:?}"),
+                },
+                other => TokenError::from_ck(&name, other),
+            }
+        })?;
         Ok(TokenInfo {
             serial: ti.serial_number().trim().to_string(),
             label: ti.label().trim().to_string(),
@@ -317,5 +328,38 @@ impl Token {
 
     pub(crate) fn slot(&self) -> Slot {
         self.slot
+    }
+
+    /// Turns a failed call into a [`TokenError`], recognising a token that is no longer there:
+    /// modules report a pulled key in many ways (`CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`,
+    /// SoftHSM's `CKR_GENERAL_ERROR`, a dead session), so on any of those the slot is asked again
+    /// and a token that no longer answers with the same serial is reported as removed.
+    pub(crate) fn explain(&self, e: cryptoki::error::Error) -> TokenError {
+        use cryptoki::error::{Error as CkError, RvError};
+        if let CkError::Pkcs11(
+            RvError::GeneralError
+            | RvError::DeviceError
+            | RvError::FunctionFailed
+            | RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent,
+            function,
+        ) = &e
+        {
+            let still_here = self
+                .module
+                .ctx
+                .get_token_info(self.slot)
+                .map(|ti| ti.serial_number().trim() == self.info.serial)
+                .unwrap_or(false);
+            if !still_here {
+                return TokenError::Removed {
+                    token: self.name(),
+                    function: format!("C_{function:?}"),
+                };
+            }
+        }
+        TokenError::from_ck(&self.name(), e)
     }
 }

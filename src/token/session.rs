@@ -66,7 +66,7 @@ impl Token {
         self.module()
             .ctx()
             .init_token(self.slot(), &pin, label)
-            .map_err(|e| login_error(&name, UserKind::So, e))?;
+            .map_err(|e| self.login_failure(UserKind::So, e))?;
         self.refresh()?;
         Ok(())
     }
@@ -78,7 +78,7 @@ impl Token {
             .module()
             .ctx()
             .open_rw_session(self.slot())
-            .map_err(|e| TokenError::from_ck(&self.name(), e))?;
+            .map_err(|e| self.explain(e))?;
         Ok(TokenSession {
             session,
             token: self.clone(),
@@ -142,6 +142,17 @@ fn login_error(token: &str, user: UserKind, e: CkError) -> TokenError {
     }
 }
 
+impl Token {
+    fn login_failure(&self, user: UserKind, e: CkError) -> TokenError {
+        match e {
+            CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLocked, _) => {
+                login_error(&self.name(), user, e)
+            }
+            other => self.explain(other),
+        }
+    }
+}
+
 impl TokenSession {
     /// The token of this session.
     pub fn token(&self) -> &Token {
@@ -184,7 +195,7 @@ impl TokenSession {
         match self.session.login(ut, Some(&auth)) {
             Ok(()) => Ok(()),
             Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-            Err(e) => Err(login_error(&name, user, e)),
+            Err(e) => Err(self.token.login_failure(user, e)),
         }
     }
 
@@ -192,21 +203,17 @@ impl TokenSession {
     pub fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError> {
         // Exposed to C_InitPIN only: setting it on the token is the point.
         let auth = AuthPin::from(pin.expose_secret().to_string());
-        self.session
-            .init_pin(&auth)
-            .map_err(|e| TokenError::from_ck(&self.name(), e))
+        self.ck(self.session.init_pin(&auth))
     }
 
     /// `C_GenerateRandom` from the token's RNG.
     pub fn random(&self, len: usize) -> Result<Vec<u8>, TokenError> {
         let mut buf = vec![0u8; len];
-        self.session
-            .generate_random_slice(&mut buf)
-            .map_err(|e| TokenError::from_ck(&self.name(), e))?;
+        self.ck(self.session.generate_random_slice(&mut buf))?;
         Ok(buf)
     }
 
     pub(crate) fn ck<T>(&self, r: Result<T, CkError>) -> Result<T, TokenError> {
-        r.map_err(|e| TokenError::from_ck(&self.name(), e))
+        r.map_err(|e| self.token.explain(e))
     }
 }

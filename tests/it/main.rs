@@ -3,9 +3,11 @@
 // A failing unwrap IS the test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod provision;
 mod seals;
 mod sms;
 mod softhsm;
 mod station;
 mod token;
+mod workstation;

@@ -1,0 +1,81 @@
+//! Issue 6: batch issuance over many tokens; one injected failure does not stop the others.
+
+use crate::station::{TestStation, order_json};
+
+#[test]
+fn batch_provisions_many_orders_concurrently_and_a_failure_stops_only_its_order() {
+    let st = TestStation::new();
+    let orders: Vec<String> = (0..8).map(|i| format!("BATCH-{i:02}")).collect();
+    for (i, no) in orders.iter().enumerate() {
+        let seals = ["company_and_legal_rep", "company", "none"][i % 3];
+        st.import_approved(&order_json(no, "legal_rep_phone", seals, "main"));
+    }
+    let out = st.run(
+        &["provision", "--all-approved", "--workers", "3", "--json"],
+        &[(
+            "KEYSTATION_FAILPOINTS",
+            "provision.generate_key.started@BATCH-03=error",
+        )],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["ok"].as_array().unwrap().len(), 7, "{summary}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0][0], "BATCH-03");
+    assert!(failed[0][1].as_str().unwrap().contains("injected failure"));
+
+    let mut serials = std::collections::HashSet::new();
+    for no in &orders {
+        let show = st.json(&["order", "show", no]);
+        if no == "BATCH-03" {
+            assert_eq!(show["state"], "Failed");
+            continue;
+        }
+        assert_eq!(show["state"], "Provisioned", "{no}");
+        assert!(
+            serials.insert(show["token"]["token_serial"].as_str().unwrap().to_string()),
+            "one token per order"
+        );
+    }
+    // The failed order is resumable on its own.
+    assert_eq!(st.json(&["provision", "BATCH-03"])["order_no"], "BATCH-03");
+    assert_eq!(
+        st.json(&["order", "show", "BATCH-03"])["state"],
+        "Provisioned"
+    );
+    st.ok(&["audit", "verify"]);
+
+    // Nothing left: a second batch has nothing to do and succeeds.
+    let again = st.json(&["provision", "--all-approved"]);
+    assert_eq!(again["ok"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn batch_limit_takes_the_oldest_orders_first() {
+    let st = TestStation::new();
+    for no in ["LIM-1", "LIM-2", "LIM-3"] {
+        st.import_approved(&order_json(no, "legal_rep_phone", "none", "main"));
+    }
+    let s = st.json(&[
+        "provision",
+        "--all-approved",
+        "--limit",
+        "2",
+        "--workers",
+        "1",
+    ]);
+    let done: Vec<&str> = s["ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["order_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, ["LIM-1", "LIM-2"]);
+    assert_eq!(st.json(&["order", "show", "LIM-3"])["state"], "Approved");
+}
