@@ -156,6 +156,87 @@ pub fn verify_chain(records: &[AuditRecord], head: (i64, &str)) -> Result<(), Ch
     Ok(())
 }
 
+/// A signed anchor of the chain head.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Anchor {
+    /// The record it covers.
+    pub seq: i64,
+    /// That record's hash.
+    pub head_hash: String,
+    /// When it was signed.
+    pub at: String,
+    /// Who signed (the station).
+    pub actor: String,
+    /// DER ECDSA signature, hex.
+    pub signature: String,
+}
+
+/// The bytes an anchor signature covers.
+pub fn anchor_message(seq: i64, head_hash: &str, at: &str) -> Vec<u8> {
+    let mut m = b"keystation-audit-anchor-v1\0".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    put(&mut m, Some(head_hash.as_bytes()));
+    put(&mut m, Some(at.as_bytes()));
+    m
+}
+
+/// A problem with an anchor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorBreak {
+    /// The anchor's signature does not verify under the station's anchor key.
+    #[error("audit anchor at record {seq} has an invalid signature")]
+    Signature {
+        /// The anchored record.
+        seq: i64,
+    },
+    /// The anchored record is missing or has another hash (the trail was rewritten).
+    #[error(
+        "audit record {seq} no longer matches its signed anchor (the trail was rewritten up to there)"
+    )]
+    Mismatch {
+        /// The anchored record.
+        seq: i64,
+    },
+}
+
+/// Verifies signed anchors against the records (in seq order) and the anchor key (SPKI DER).
+pub fn verify_anchors(
+    records: &[AuditRecord],
+    anchors: &[Anchor],
+    anchor_spki: &[u8],
+) -> Result<(), AnchorBreak> {
+    use x509_parser::prelude::FromDer;
+    for a in anchors {
+        let sig_ok = hex::decode(&a.signature).ok().is_some_and(|sig| {
+            x509_parser::x509::SubjectPublicKeyInfo::from_der(anchor_spki).is_ok_and(|(_, spki)| {
+                let alg = x509_parser::x509::AlgorithmIdentifier::new(
+                    x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
+                    None,
+                );
+                let bits = x509_parser::der_parser::asn1_rs::BitString::new(0, &sig);
+                x509_parser::verify::verify_signature(
+                    &spki,
+                    &alg,
+                    &bits,
+                    &anchor_message(a.seq, &a.head_hash, &a.at),
+                )
+                .is_ok()
+            })
+        });
+        if !sig_ok {
+            return Err(AnchorBreak::Signature { seq: a.seq });
+        }
+        let matches = records
+            .iter()
+            .find(|r| r.seq == a.seq)
+            .is_some_and(|r| r.hash == a.head_hash && r.compute_hash() == a.head_hash);
+        if !matches {
+            return Err(AnchorBreak::Mismatch { seq: a.seq });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

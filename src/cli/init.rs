@@ -191,6 +191,8 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
         .await?;
     tx.put_material("seal_maker_fingerprint", &summary.seal_maker_fingerprint)
         .await?;
+    tx.put_material("audit_anchor_spki", &summary.audit_anchor_spki)
+        .await?;
     tx.audit(
         &actor,
         AuditEntry {
@@ -202,6 +204,27 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
     )
     .await?;
     tx.commit().await?;
+    // The first anchor covers the station's birth.
+    let station = crate::station::Station {
+        config: std::sync::Arc::new(cfg.clone()),
+        store: store.clone(),
+        clock: std::sync::Arc::new(SystemClock),
+    };
+    let ca_der = crate::station::hsm::read_certificate(&cfg.path(&cfg.ca.certificate))
+        .map_err(|e| CliError::Failure(e.into()))?;
+    let hsm = tokio::task::block_in_place(|| -> Result<_, crate::token::TokenError> {
+        Ok(crate::station::hsm::Hsm::from_parts(
+            Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
+            station_pin,
+            std::sync::Arc::new(cfg.clone()),
+            ca_der,
+        ))
+    })
+    .map_err(|e| CliError::Failure(e.into()))?;
+    station
+        .anchor_audit(&hsm)
+        .await
+        .map_err(|e| CliError::Failure(e.into()))?;
     store.close().await;
 
     std::fs::write(&config_path, text)

@@ -210,8 +210,10 @@ pub enum OrderCmd {
 /// `keystation audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Verify the hash chain; names the first bad record.
+    /// Verify the hash chain and its signed anchors; names the first bad record.
     Verify,
+    /// Sign the current head of the chain with the vault's anchor key.
+    Anchor,
     /// Show audit records.
     Show {
         /// Only records of this order.

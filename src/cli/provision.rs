@@ -73,6 +73,14 @@ impl BatchProgress for BatchLines {
     }
 }
 
+/// Anchors the audit trail after a job; a failure is reported, not fatal (the next job or
+/// `keystation audit anchor` anchors the same head).
+pub(super) async fn anchor_quietly(station: &Station, hsm: &Hsm) {
+    if let Err(e) = station.anchor_audit(hsm).await {
+        eprintln!("warning: the audit trail could not be anchored: {e}");
+    }
+}
+
 pub(super) fn hsm_of(station: &Station) -> Result<Hsm, CliError> {
     tokio::task::block_in_place(|| Hsm::open(station.config.clone()))
         .map_err(|e| CliError::Failure(e.into()))
@@ -112,17 +120,16 @@ pub(super) async fn run(
         token: args.token.clone(),
         reinit: args.reinit,
     };
-    let report = station
-        .provision(&hsm, &req, &StepLines)
-        .await
-        .map_err(|e| match e {
-            ProvisionError::NotFound(_)
-            | ProvisionError::State { .. }
-            | ProvisionError::TokenRefused { .. }
-            | ProvisionError::ClaimedElsewhere { .. }
-            | ProvisionError::NoBlankToken(_) => CliError::Usage(e.to_string()),
-            other => CliError::Failure(other.into()),
-        })?;
+    let result = station.provision(&hsm, &req, &StepLines).await;
+    anchor_quietly(station, &hsm).await;
+    let report = result.map_err(|e| match e {
+        ProvisionError::NotFound(_)
+        | ProvisionError::State { .. }
+        | ProvisionError::TokenRefused { .. }
+        | ProvisionError::ClaimedElsewhere { .. }
+        | ProvisionError::NoBlankToken(_) => CliError::Usage(e.to_string()),
+        other => CliError::Failure(other.into()),
+    })?;
     if json {
         return output::json(&report);
     }
@@ -184,6 +191,7 @@ async fn batch(
             stop,
         )
         .await?;
+    anchor_quietly(station, hsm).await;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }

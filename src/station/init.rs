@@ -4,7 +4,7 @@
 //!   non-extractable) and its self-signed certificate, exported to `ca.certificate` (PEM); the
 //!   seal-maker key pair with its certificate issued by that CA (`seal.maker_certificate`).
 //! - Vault token (label `vault.token_label`): the HMAC key deriving customers' SO PINs, the
-//!   AES key sealing user PINs, the HMAC key of delivery receipts.
+//!   AES key sealing user PINs, the HMAC key of delivery receipts, the audit anchor key pair.
 //!
 //! Both tokens take the station PIN as user PIN. Their SO PIN comes from the operator (prompt or
 //! file) and is not stored by the station.
@@ -66,6 +66,8 @@ pub struct MaterialSummary {
     pub ca_subject: String,
     /// Seal-maker certificate fingerprint.
     pub seal_maker_fingerprint: String,
+    /// SubjectPublicKeyInfo of the audit anchor key (hex), for `audit verify`.
+    pub audit_anchor_spki: String,
 }
 
 fn random16() -> Result<[u8; 16], InitError> {
@@ -161,7 +163,10 @@ pub fn create_station_material(
     // Vault token: derivation, sealing and receipt keys.
     let mut vault_token =
         new_station_token(module, &cfg.vault.token_label, "vault", so_pin, station_pin)?;
-    Vault::open(&mut vault_token, station_pin)?.create_keys()?;
+    let vault = Vault::open(&mut vault_token, station_pin)?;
+    vault.create_keys()?;
+    let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);
+    drop(vault);
 
     let summary = crate::ca::profile::cert_summary(&ca_cert)?;
     Ok((
@@ -171,6 +176,7 @@ pub fn create_station_material(
             ca_fingerprint: summary.sha256_fingerprint,
             ca_subject: summary.subject,
             seal_maker_fingerprint: crate::ca::profile::sha256_fingerprint(&maker_cert),
+            audit_anchor_spki,
         },
         ca_cert,
     ))

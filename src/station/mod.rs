@@ -4,6 +4,7 @@
 //! A [`Station`] bundles what every job needs: configuration, store, clock and the identity under
 //! which it acts. Jobs never read the wall clock or the environment themselves.
 
+pub mod anchor;
 pub mod batch;
 pub mod hsm;
 pub mod init;

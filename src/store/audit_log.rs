@@ -1,7 +1,7 @@
 //! Reading the audit trail back (appending is [`super::Tx::audit`]).
 
 use super::{DbContext, Store, StoreError};
-use crate::audit::AuditRecord;
+use crate::audit::{Anchor, AuditRecord};
 use sqlx::Row;
 
 /// Which audit records to read.
@@ -63,5 +63,44 @@ impl Store {
             r.try_get("seq").ctx("reading the audit head")?,
             r.try_get("hash").ctx("reading the audit head")?,
         ))
+    }
+}
+
+impl Store {
+    /// Records a signed anchor of the chain head.
+    pub async fn insert_anchor(&self, a: &Anchor) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_anchors (seq, head_hash, at, actor, signature) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(a.seq)
+        .bind(&a.head_hash)
+        .bind(&a.at)
+        .bind(&a.actor)
+        .bind(&a.signature)
+        .execute(self.pool())
+        .await
+        .ctx("recording an audit anchor")?;
+        Ok(())
+    }
+
+    /// Every anchor, in seq order.
+    pub async fn anchors(&self) -> Result<Vec<Anchor>, StoreError> {
+        sqlx::query("SELECT seq, head_hash, at, actor, signature FROM audit_anchors ORDER BY seq")
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading audit anchors")?
+            .iter()
+            .map(|r| -> Result<Anchor, sqlx::Error> {
+                Ok(Anchor {
+                    seq: r.try_get("seq")?,
+                    head_hash: r.try_get("head_hash")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading audit anchors")
     }
 }

@@ -134,6 +134,34 @@ impl TokenSigner {
 }
 
 impl TokenSession {
+    /// Signs `msg` with `key` on the token, returning the signature as X.509 encodes it.
+    pub(crate) fn sign_x509(
+        &self,
+        key: ObjectHandle,
+        algorithm: KeyAlgorithm,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, TokenError> {
+        match algorithm {
+            KeyAlgorithm::EcdsaP256 => {
+                let digest = Sha256::digest(msg);
+                let raw = self.ck(self.session.sign(&Mechanism::Ecdsa, key, &digest))?;
+                if raw.len() != 64 {
+                    return Err(TokenError::Unexpected {
+                        token: self.name(),
+                        what: format!("ECDSA P-256 signature of {} bytes", raw.len()),
+                    });
+                }
+                ecdsa_raw_to_der(&raw).map_err(|e| TokenError::Unexpected {
+                    token: self.name(),
+                    what: format!("encoding the ECDSA signature: {e}"),
+                })
+            }
+            KeyAlgorithm::Rsa2048 => {
+                self.ck(self.session.sign(&Mechanism::Sha256RsaPkcs, key, msg))
+            }
+        }
+    }
+
     pub(crate) fn key_id(&self, key: ObjectHandle) -> Result<Vec<u8>, TokenError> {
         use cryptoki::object::{Attribute, AttributeType};
         let attrs = self.ck(self.session.get_attributes(key, &[AttributeType::Id]))?;

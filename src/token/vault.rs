@@ -9,6 +9,9 @@
 //!   token, so a sealed blob moved to another row fails to open.
 //! - `keystation:receipt-hmac` — HMAC-SHA256 key: the MAC of a delivered message, kept as the
 //!   receipt that proves what was sent without keeping the message.
+//! - `keystation:audit-anchor` — ECDSA P-256 key pair: signs the head of the audit hash chain
+//!   from time to time, so a rewritten trail (even one re-hashed end to end) no longer matches a
+//!   signature only the HSM could make.
 //!
 //! # Security notes
 //! The plaintext of a sealed PIN exists only in zeroizing memory between generation and sealing,
@@ -19,6 +22,7 @@ use super::TokenError;
 use super::module::Token;
 use super::objects::SecretKeyKind;
 use super::session::TokenSession;
+use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
@@ -28,6 +32,7 @@ use zeroize::Zeroizing;
 const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
 const PIN_SEAL_KEY: &str = "keystation:pin-seal-aes";
 const RECEIPT_KEY: &str = "keystation:receipt-hmac";
+const ANCHOR_KEY: &str = "keystation:audit-anchor";
 const SEALED_MAGIC: &[u8; 4] = b"KSP1";
 const IV_LEN: usize = 12;
 
@@ -71,7 +76,32 @@ impl Vault {
             .generate_secret_key(SecretKeyKind::Aes256, PIN_SEAL_KEY)?;
         self.session
             .generate_secret_key(SecretKeyKind::HmacSha256, RECEIPT_KEY)?;
+        self.session.generate_key_pair(
+            KeyAlgorithm::EcdsaP256,
+            ANCHOR_KEY.as_bytes(),
+            ANCHOR_KEY,
+        )?;
         Ok(())
+    }
+
+    /// The SubjectPublicKeyInfo of the audit anchor key (recorded at init, used by verifiers).
+    pub fn anchor_public_key(&self) -> Result<Vec<u8>, TokenError> {
+        Ok(self
+            .session
+            .public_key(ANCHOR_KEY.as_bytes(), KeyAlgorithm::EcdsaP256)?
+            .spki_der)
+    }
+
+    /// Signs `msg` with the audit anchor key (ECDSA P-256 / SHA-256, DER signature).
+    pub fn sign_anchor(&self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let key = self
+            .session
+            .find_private_key_by_label(ANCHOR_KEY)?
+            .ok_or_else(|| TokenError::Unexpected {
+                token: self.session.name(),
+                what: format!("no private key labelled {ANCHOR_KEY:?}"),
+            })?;
+        self.session.sign_x509(key, KeyAlgorithm::EcdsaP256, msg)
     }
 
     fn hmac(&self, key_label: &str, data: &[u8]) -> Result<Vec<u8>, TokenError> {

@@ -3,6 +3,7 @@
 // A failing unwrap IS the test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod batch;
 mod provision;
 mod seals;
