@@ -141,6 +141,42 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let station = open_station(cli.config.as_deref()).await?;
             workstation::run(&station, cmd).await
         }
+        Command::Check => {
+            let station = open_station(cli.config.as_deref()).await?;
+            let hsm = provision::hsm_of(&station)?;
+            let report = station.check(&hsm).await?;
+            if cli.json {
+                output::json(&report)?;
+            } else {
+                for f in &report.findings {
+                    let level = match f.level {
+                        crate::station::check::Level::Violation => "VIOLATION",
+                        crate::station::check::Level::Note => "note",
+                    };
+                    println!(
+                        "{level:<9} {:<20} {:<16} {}",
+                        f.rule,
+                        f.order_no.as_deref().unwrap_or("-"),
+                        f.message
+                    );
+                }
+                println!(
+                    "checked {} orders, {} tokens: {}",
+                    report.orders,
+                    report.tokens_checked,
+                    if report.ok() {
+                        "all invariants hold"
+                    } else {
+                        "INVARIANTS BROKEN"
+                    }
+                );
+            }
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(CliError::Verdict("station invariants are broken".into()))
+            }
+        }
         Command::Provision(args) => {
             let station = open_station(cli.config.as_deref()).await?;
             provision::run(&station, &args, cli.json).await

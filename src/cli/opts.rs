@@ -44,6 +44,8 @@ pub enum Command {
     /// Workstation mode for an operator at a desk.
     #[command(subcommand)]
     Station(StationCmd),
+    /// Check the station's invariants against the database and the tokens (exit 1 on a violation).
+    Check,
 }
 
 /// `keystation station ...`

@@ -6,6 +6,7 @@
 
 pub mod anchor;
 pub mod batch;
+pub mod check;
 pub mod hsm;
 pub mod init;
 pub mod intake;

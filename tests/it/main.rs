@@ -5,6 +5,7 @@
 
 mod audit;
 mod batch;
+mod crash;
 mod provision;
 mod seals;
 mod sms;

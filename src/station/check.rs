@@ -1,0 +1,336 @@
+//! `keystation check`: the station's invariants, checked against the database and the tokens.
+//!
+//! - every active order's state agrees with its token: a provisioned order's token (when present)
+//!   holds its public key and exactly its certificate under the key's CKA_ID, and — while the PIN
+//!   is still sealed, so the station can log in — its private key and its seals;
+//! - no token is bound to two orders;
+//! - every certificate the CA signed is either on its token or revoked (a reserved or issued one
+//!   may only exist while its order's job is unfinished, and is then revoked on resume);
+//! - every undelivered PIN exists exactly once, sealed, and opens in the vault; no delivered PIN
+//!   still exists.
+//!
+//! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
+
+use super::Station;
+use super::hsm::Hsm;
+use super::provision::pin_aad;
+use crate::domain::OrderState;
+use crate::store::StoreError;
+use crate::token::{SealedPin, TokenSelector};
+use std::collections::HashMap;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// An invariant is broken.
+    Violation,
+    /// Worth knowing (unfinished job, token not present), not wrong.
+    Note,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// Violation or note.
+    pub level: Level,
+    /// Stable rule name.
+    pub rule: &'static str,
+    /// The order concerned.
+    pub order_no: Option<String>,
+    /// What was found.
+    pub message: String,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Orders looked at.
+    pub orders: usize,
+    /// Tokens looked at (present in the module).
+    pub tokens_checked: usize,
+    /// Findings.
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// True when no invariant is broken.
+    pub fn ok(&self) -> bool {
+        !self.findings.iter().any(|f| f.level == Level::Violation)
+    }
+
+    fn add(&mut self, level: Level, rule: &'static str, order_no: &str, message: String) {
+        self.findings.push(Finding {
+            level,
+            rule,
+            order_no: (!order_no.is_empty()).then(|| order_no.to_string()),
+            message,
+        });
+    }
+}
+
+impl Station {
+    /// Checks every invariant (see the module docs).
+    pub async fn check(&self, hsm: &Hsm) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        let orders = self.store.list_orders(None).await?;
+        report.orders = orders.len();
+        let bindings = self.store.active_bindings().await?;
+        let mut by_serial: HashMap<&str, Vec<&str>> = HashMap::new();
+        for b in &bindings {
+            if let Some(s) = &b.token_serial {
+                by_serial.entry(s).or_default().push(&b.order_no);
+            }
+        }
+        for (serial, orders) in &by_serial {
+            if orders.len() > 1 {
+                report.add(
+                    Level::Violation,
+                    "token_bound_twice",
+                    "",
+                    format!("token {serial} is bound to orders {}", orders.join(", ")),
+                );
+            }
+        }
+        let states: HashMap<String, OrderState> = orders
+            .iter()
+            .map(|o| (o.order_no.clone(), o.state))
+            .collect();
+
+        for c in self.store.all_certificates().await? {
+            let state = states.get(&c.order_no).copied();
+            match c.status.as_str() {
+                "reserved" | "issued"
+                    if state == Some(OrderState::Provisioning)
+                        || state == Some(OrderState::Failed) =>
+                {
+                    report.add(
+                        Level::Note,
+                        "certificate_pending",
+                        &c.order_no,
+                        format!(
+                            "certificate {} is {} but not on a token; the order's job is unfinished \
+                             and revokes it when resumed",
+                            c.serial, c.status
+                        ),
+                    );
+                }
+                "reserved" | "issued" => report.add(
+                    Level::Violation,
+                    "certificate_orphan",
+                    &c.order_no,
+                    format!(
+                        "certificate {} is {} but neither on its token nor revoked",
+                        c.serial, c.status
+                    ),
+                ),
+                _ => {}
+            }
+        }
+
+        for o in &orders {
+            let no = o.order_no.as_str();
+            let sealed = self.store.sealed_pin(no).await?;
+            let delivered_or_closed = matches!(
+                o.state,
+                OrderState::PinDelivered | OrderState::Revoked | OrderState::Rejected
+            );
+            if delivered_or_closed && sealed.is_some() {
+                report.add(
+                    Level::Violation,
+                    "pin_not_destroyed",
+                    no,
+                    format!("order is {} but its sealed PIN still exists", o.state),
+                );
+            }
+            match o.state {
+                OrderState::Provisioning | OrderState::Failed => {
+                    let (_, journal) = self.store.journal(no).await?;
+                    let last = journal
+                        .iter()
+                        .rev()
+                        .find(|s| s.status != "done")
+                        .or(journal.last())
+                        .map(|s| format!("{} ({})", s.step, s.status))
+                        .unwrap_or_else(|| "claim".into());
+                    report.add(
+                        Level::Note,
+                        "job_unfinished",
+                        no,
+                        format!(
+                            "provisioning stopped at {last}; `keystation provision {no}` resumes it"
+                        ),
+                    );
+                }
+                OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered => {
+                    let needs_pin = o.state != OrderState::PinDelivered;
+                    if needs_pin && sealed.is_none() {
+                        report.add(
+                            Level::Violation,
+                            "pin_missing",
+                            no,
+                            "the PIN is not delivered yet but no sealed PIN exists".into(),
+                        );
+                    }
+                    self.check_token(hsm, no, o.state, sealed, &mut report)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(report)
+    }
+
+    async fn check_token(
+        &self,
+        hsm: &Hsm,
+        no: &str,
+        state: OrderState,
+        sealed: Option<(String, Vec<u8>)>,
+        report: &mut CheckReport,
+    ) -> Result<(), StoreError> {
+        let Some(b) = self.store.active_binding(no).await? else {
+            report.add(
+                Level::Violation,
+                "binding_missing",
+                no,
+                format!("order is {state} but bound to no token"),
+            );
+            return Ok(());
+        };
+        let (Some(serial), Some(key_id)) = (b.token_serial.clone(), b.key_id.clone()) else {
+            report.add(
+                Level::Violation,
+                "binding_incomplete",
+                no,
+                "the binding has no token serial or key".into(),
+            );
+            return Ok(());
+        };
+        let live: Vec<_> = self
+            .store
+            .certificates_of_order(no)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == "on_token")
+            .collect();
+        if live.len() != 1 {
+            report.add(
+                Level::Violation,
+                "certificate_count",
+                no,
+                format!("{} live certificates (exactly one expected)", live.len()),
+            );
+            return Ok(());
+        }
+        let cert = &live[0];
+        let order = self.store.order(no).await?.map(|r| r.order);
+        let expected_seals = order.as_ref().map(|o| o.seals_on_key().len()).unwrap_or(0);
+        let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
+        let alg = self.config.product.key_algorithm;
+        let outcome = tokio::task::block_in_place(
+            || -> Result<Vec<(Level, &'static str, String)>, crate::token::TokenError> {
+                let mut out = Vec::new();
+                let mut t = match hsm.module().find(&[TokenSelector::Serial(serial.clone())]) {
+                    Ok(t) => t,
+                    Err(crate::token::TokenError::NotFound(_)) => {
+                        // Shipped keys are away by design; an unplugged provisioned key is not
+                        // wrong either: noted, not a violation.
+                        out.push((
+                            Level::Note,
+                            "token_absent",
+                            format!("token {serial} is not present (state {state}); not checked"),
+                        ));
+                        return Ok(out);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if t.info().label != no {
+                    out.push((
+                        Level::Violation,
+                        "token_label",
+                        format!("token {serial} is labelled {:?}", t.info().label),
+                    ));
+                }
+                let s = t.open()?;
+                let on_token = s.certificates(&key_id_bytes)?;
+                if on_token != [cert.der.clone()] {
+                    out.push((
+                    Level::Violation,
+                    "token_certificate",
+                    format!("token {serial} does not hold exactly certificate {} under CKA_ID {key_id}", cert.serial),
+                ));
+                }
+                match s.public_key(&key_id_bytes, alg) {
+                    Ok(k) if Some(&k.spki_der) == b.public_key.as_ref() => {}
+                    Ok(_) => out.push((
+                        Level::Violation,
+                        "token_key",
+                        format!("token {serial}'s public key is not the recorded one"),
+                    )),
+                    Err(_) => out.push((
+                        Level::Violation,
+                        "token_key",
+                        format!("token {serial} holds no public key {key_id}"),
+                    )),
+                }
+                drop(s);
+                // With the sealed PIN the station can look inside: private key and seals.
+                if let Some((pin_serial, blob)) = &sealed {
+                    if pin_serial != &serial {
+                        out.push((
+                            Level::Violation,
+                            "pin_token",
+                            "the sealed PIN belongs to another token".into(),
+                        ));
+                        return Ok(out);
+                    }
+                    let pin = match hsm
+                        .vault()?
+                        .unseal_pin(&SealedPin(blob.clone()), &pin_aad(no, &serial))
+                    {
+                        Ok(p) => p,
+                        Err(_) => {
+                            out.push((
+                                Level::Violation,
+                                "pin_unseal",
+                                "the sealed PIN does not open for this order and token".into(),
+                            ));
+                            return Ok(out);
+                        }
+                    };
+                    let s = t.login_user(&pin)?;
+                    if s.find_private_key(&key_id_bytes)?.is_none() {
+                        out.push((
+                            Level::Violation,
+                            "token_private_key",
+                            format!("token {serial} lost its private key"),
+                        ));
+                    }
+                    let seals = s.data_objects(crate::seal::SEAL_APPLICATION)?.len();
+                    if seals != expected_seals {
+                        out.push((
+                            Level::Violation,
+                            "token_seals",
+                            format!(
+                                "token {serial} holds {seals} seals, {expected_seals} expected"
+                            ),
+                        ));
+                    }
+                }
+                Ok(out)
+            },
+        );
+        match outcome {
+            Ok(findings) => {
+                report.tokens_checked +=
+                    usize::from(!findings.iter().any(|(_, r, _)| *r == "token_absent"));
+                for (level, rule, msg) in findings {
+                    report.add(level, rule, no, msg);
+                }
+            }
+            Err(e) => report.add(Level::Violation, "token_unreadable", no, e.to_string()),
+        }
+        Ok(())
+    }
+}
