@@ -23,6 +23,7 @@ pub mod module;
 pub mod objects;
 pub mod session;
 pub mod signer;
+mod sim;
 pub mod usb;
 pub mod vault;
 

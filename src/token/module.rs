@@ -205,7 +205,7 @@ impl Pkcs11Module {
                 other => TokenError::from_ck(&name, other),
             }
         })?;
-        Ok(TokenInfo {
+        let mut info = TokenInfo {
             serial: ti.serial_number().trim().to_string(),
             label: ti.label().trim().to_string(),
             manufacturer: ti.manufacturer_id().trim().to_string(),
@@ -223,7 +223,9 @@ impl Pkcs11Module {
             max_pin_len: ti.max_pin_length(),
             free_private_memory: ti.free_private_memory(),
             slot_id: slot.id(),
-        })
+        };
+        super::sim::apply_flags(&mut info);
+        Ok(info)
     }
 
     /// The one token matching any of `selectors`, tried in order (serial before label).

@@ -151,6 +151,7 @@ impl TokenSession {
             ),
         };
         public.extend(common_pub);
+        self.room_for_objects(2)?;
         let (pub_handle, _priv_handle) = self.ck(self
             .session
             .generate_key_pair(&mechanism, &public, &private))?;
@@ -345,6 +346,7 @@ impl TokenSession {
         label: &str,
         cert_der: &[u8],
     ) -> Result<ObjectHandle, TokenError> {
+        self.room_for_objects(1)?;
         let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
             .map_err(|e| self.unexpected(&format!("certificate to write does not parse: {e}")))?;
         let serial_der = UintRef::new(cert.raw_serial())
@@ -417,6 +419,7 @@ impl TokenSession {
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Value(value.to_vec()),
         ];
+        self.room_for_objects(1)?;
         if let Some(id) = key_id {
             let mut with_id = template.clone();
             with_id.push(Attribute::Id(id.to_vec()));

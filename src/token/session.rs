@@ -66,8 +66,15 @@ impl Token {
         self.module()
             .ctx()
             .init_token(self.slot(), &pin, label)
-            .map_err(|e| self.login_failure(UserKind::So, e))?;
+            .map_err(|e| {
+                let err = self.login_failure(UserKind::So, e);
+                if matches!(err, TokenError::PinIncorrect { .. }) {
+                    super::sim::login_result(&self.info().serial, UserKind::So, false);
+                }
+                err
+            })?;
         self.refresh()?;
+        super::sim::token_reset(&self.info().serial);
         Ok(())
     }
 
@@ -191,19 +198,54 @@ impl TokenSession {
             UserKind::User => UserType::User,
             UserKind::So => UserType::So,
         };
+        let serial = info.serial.clone();
+        if super::sim::locked(&serial, user) {
+            return Err(login_error(
+                &name,
+                user,
+                CkError::Pkcs11(RvError::PinLocked, cryptoki::context::Function::Login),
+            ));
+        }
         let auth = AuthPin::from(pin.to_string());
-        match self.session.login(ut, Some(&auth)) {
+        let result = match self.session.login(ut, Some(&auth)) {
             Ok(()) => Ok(()),
             Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(e) => Err(self.token.login_failure(user, e)),
+        };
+        match &result {
+            Ok(()) => super::sim::login_result(&serial, user, true),
+            Err(TokenError::PinIncorrect { .. }) => super::sim::login_result(&serial, user, false),
+            Err(_) => {}
         }
+        result
     }
 
     /// `C_InitPIN` (in an SO session): sets the user PIN.
     pub fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError> {
         // Exposed to C_InitPIN only: setting it on the token is the point.
         let auth = AuthPin::from(pin.expose_secret().to_string());
-        self.ck(self.session.init_pin(&auth))
+        self.ck(self.session.init_pin(&auth))?;
+        super::sim::user_pin_reset(&self.token.info().serial);
+        Ok(())
+    }
+
+    /// Refuses to create one more object on a token that has no room left (only the fault
+    /// simulator knows capacities; real modules answer `CKR_DEVICE_MEMORY` themselves).
+    pub(crate) fn room_for_objects(&self, n: usize) -> Result<(), TokenError> {
+        let Some(max) = super::sim::max_objects(&self.token.info().serial) else {
+            return Ok(());
+        };
+        let present = self.ck(self.session.find_objects(&[]))?.len();
+        if present + n > max {
+            return Err(TokenError::from_ck(
+                &self.name(),
+                CkError::Pkcs11(
+                    RvError::DeviceMemory,
+                    cryptoki::context::Function::CreateObject,
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// `C_GenerateRandom` from the token's RNG.

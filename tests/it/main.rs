@@ -12,4 +12,5 @@ mod sms;
 mod softhsm;
 mod station;
 mod token;
+mod token_faults;
 mod workstation;
