@@ -258,7 +258,9 @@ impl DocumentReader {
         match &self.canonical_base {
             Some(base) if canonical.starts_with(base) => {}
             _ => {
-                return FileFacts::PathRejected("the path leads outside the order file's directory");
+                return FileFacts::PathRejected(
+                    "the path leads outside the order file's directory",
+                );
             }
         }
         match read_bounded(&canonical, MAX_DOCUMENT_BYTES) {
