@@ -3,6 +3,7 @@
 use super::opts::AuditCmd;
 use super::{CliError, output};
 use crate::audit::verify_chain;
+use crate::domain::normalize;
 use crate::station::Station;
 use crate::store::AuditFilter;
 
@@ -38,7 +39,10 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
         AuditCmd::Show { order } => {
             let records = station
                 .store
-                .audit_records(&AuditFilter { order_no: order })
+                .audit_records(&AuditFilter {
+                    // Typed by an operator: same spelling rules as at intake.
+                    order_no: order.as_deref().map(normalize::order_no),
+                })
                 .await?;
             if json {
                 return output::json(&records);
