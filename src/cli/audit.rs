@@ -26,14 +26,11 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
                     }
                     Ok(())
                 }
-                Err(brk) => {
-                    if json {
-                        output::json(&serde_json::json!({"ok": false, "error": brk.to_string()}))?;
-                    }
-                    Err(CliError::Failure(anyhow::anyhow!(
-                        "audit trail broken: {brk}"
-                    )))
-                }
+                // With --json the failure is reported once, in the shape every command uses
+                // (`{"error": "failure", "message": ...}`): stdout stays ONE JSON document.
+                Err(brk) => Err(CliError::Failure(anyhow::anyhow!(
+                    "audit trail broken: {brk}"
+                ))),
             }
         }
         AuditCmd::Show { order } => {
