@@ -7,4 +7,5 @@ mod crash_import;
 mod fixtures;
 mod intake_cli;
 mod sms;
+mod store;
 mod support;

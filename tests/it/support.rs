@@ -116,7 +116,8 @@ pub fn keystation() -> Command {
 /// A station created by `keystation init --dir` in a temporary directory.
 #[derive(Debug)]
 pub struct Station {
-    pub dir: tempfile::TempDir,
+    /// Keeps the temporary directory (station and database) alive.
+    _tmp: tempfile::TempDir,
     pub config: PathBuf,
 }
 
@@ -144,7 +145,7 @@ impl Station {
         Run::from_output(out).expect_code(0);
         let config = station_dir.join("station.toml");
         assert!(config.is_file(), "init wrote no {}", config.display());
-        Station { dir, config }
+        Station { _tmp: dir, config }
     }
 
     /// A command against this station (`--config` set), not yet run.
