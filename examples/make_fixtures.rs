@@ -906,7 +906,7 @@ fn business_license() -> RgbImage {
     }
     for gy in 0..27 {
         for gx in 0..27 {
-            let inside_finder = (gx < 8 && gy < 8) || (gx > 18 && gy < 8) || (gx < 8 && gy > 18);
+            let inside_finder = (gy < 8 && !(8..=18).contains(&gx)) || (gx < 8 && gy > 18);
             if !inside_finder && m.below(2) == 0 {
                 fill(&mut img, 40 + gx * 3, 300 + gy * 3, 3, 3, INK);
             }
