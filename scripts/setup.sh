@@ -3,32 +3,76 @@
 #
 #   - system packages: SoftHSM2 (tokens), OpenSC (pkcs11-tool, the independent token checker),
 #     libxml2-utils (xmllint, the ISO 20022 schema checker), OpenSSL, PostgreSQL (second store
-#     backend), libusb + pkg-config (USB key detection through rusb);
+#     backend), libusb + pkg-config (USB key detection through rusb), a C toolchain (ring and the
+#     bundled SQLite compile C code) and curl;
+#   - a Rust toolchain (rustup, stable, with rustfmt and clippy) when cargo is missing or older
+#     than the package's rust-version; scripts/test.sh and scripts/demo.sh pick it up from
+#     ~/.cargo/bin;
 #   - a running local PostgreSQL cluster with a superuser role for the current OS user, reached
 #     over the Unix socket with peer authentication, so no password exists anywhere.
 #
-# Safe to run again: packages already present are skipped and a running cluster is left alone.
+# Safe to run again: packages already present are skipped, an adequate toolchain is kept, and a
+# running cluster the current user can already use is left alone (then no root is needed).
 set -euo pipefail
 
-need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config ca-certificates)
+min_rust="1.85"   # Cargo.toml rust-version (edition 2024)
+
+as_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: $1 needs root: run scripts/setup.sh as root (or sudo)" >&2
+    exit 1
+  fi
+}
+
+need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config
+           ca-certificates build-essential curl)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
+  as_root "installing ${missing[*]}"
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo not found; install a Rust toolchain >= 1.85 (edition 2024) with rustup first" >&2
-  exit 1
+# Rust: rustup's stable toolchain unless an adequate cargo is already on PATH (or in ~/.cargo).
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+rust_ok() {
+  command -v cargo >/dev/null 2>&1 || return 1
+  local v
+  v=$(cargo --version | awk '{print $2}')
+  [ "$(printf '%s\n%s\n' "$min_rust" "$v" | sort -V | head -n1)" = "$min_rust" ]
+}
+if ! rust_ok; then
+  if command -v rustup >/dev/null 2>&1; then
+    echo "setup: updating the Rust toolchain (need >= $min_rust)"
+    rustup toolchain install stable --profile minimal --component rustfmt,clippy
+    rustup default stable
+  else
+    echo "setup: installing Rust (rustup, stable, minimal profile + rustfmt, clippy)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+      sh -s -- -y --no-modify-path --profile minimal --component rustfmt,clippy
+  fi
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+  rust_ok || { echo "setup: cargo >= $min_rust still not available" >&2; exit 1; }
 fi
 
-# PostgreSQL: start the distribution's default cluster if it is not running.
-if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ]; then
+# PostgreSQL: start the distribution's default cluster if it is not running, and give the
+# current OS user a role (peer authentication over /var/run/postgresql).
+pg_usable() {
+  psql "postgres:///postgres?host=/var/run/postgresql" -qAtc \
+    "select 1 from pg_roles where rolname = current_user and (rolsuper or rolcreatedb)" \
+    2>/dev/null | grep -q 1
+}
+if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ] && ! pg_usable; then
+  as_root "starting PostgreSQL and creating a role for $(id -un)"
   ver=$(ls /usr/lib/postgresql | sort -V | tail -n1)
   if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
     pg_createcluster "$ver" main >/dev/null
@@ -50,5 +94,6 @@ if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ]; then
   if ! su postgres -c "psql -qAtc \"select 1 from pg_database where datname='$me'\"" | grep -q 1; then
     su postgres -c "psql -qc 'create database \"$me\" owner \"$me\"'" >/dev/null
   fi
+  pg_usable || { echo "setup: PostgreSQL still not usable by $me" >&2; exit 1; }
 fi
 echo "setup: ok"

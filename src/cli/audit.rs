@@ -3,6 +3,7 @@
 use super::opts::AuditCmd;
 use super::{CliError, output};
 use crate::audit::{verify_anchors, verify_chain};
+use crate::domain::normalize;
 use crate::station::Station;
 use crate::store::AuditFilter;
 
@@ -45,10 +46,14 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
                     Ok(())
                 }
                 Err(brk) => {
+                    // One JSON document, in the failure shape every command uses.
+                    let message = format!("audit trail broken: {brk}");
                     if json {
-                        output::json(&serde_json::json!({"ok": false, "error": brk}))?;
+                        output::json(
+                            &serde_json::json!({"ok": false, "error": "failure", "message": message}),
+                        )?;
                     }
-                    Err(CliError::Verdict(format!("audit trail broken: {brk}")))
+                    Err(CliError::Verdict(message))
                 }
             }
         }
@@ -70,7 +75,10 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
         AuditCmd::Show { order } => {
             let records = station
                 .store
-                .audit_records(&AuditFilter { order_no: order })
+                .audit_records(&AuditFilter {
+                    // Typed by an operator: same spelling rules as at intake.
+                    order_no: order.as_deref().map(normalize::order_no),
+                })
                 .await?;
             if json {
                 return output::json(&records);

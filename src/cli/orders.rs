@@ -2,6 +2,7 @@
 
 use super::opts::OrderCmd;
 use super::{CliError, output};
+use crate::domain::normalize;
 use crate::domain::{OrderEvent, OrderState, Violation};
 use crate::station::Station;
 use crate::station::intake::{ImportOptions, IntakeError};
@@ -84,6 +85,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             Ok(())
         }
         OrderCmd::Show { order_no } => {
+            let order_no = normalize::order_no(&order_no);
             let rec = station
                 .store
                 .order(&order_no)
@@ -215,6 +217,7 @@ async fn review(
     reason: Option<String>,
     json: bool,
 ) -> Result<(), CliError> {
+    let order_no = &normalize::order_no(order_no);
     if operator.trim().is_empty() {
         return Err(CliError::Usage(
             "--operator must name the reviewing operator".into(),

@@ -42,6 +42,12 @@ pub fn code(s: &str) -> String {
         .collect()
 }
 
+/// An order number: width-folded, trimmed, upper-cased. Applied at intake AND to every order
+/// number an operator types later (`order show ks-demo-0001`), so both name the same order.
+pub fn order_no(s: &str) -> String {
+    fold_width(s).trim().to_uppercase()
+}
+
 /// A digit string such as an account number: width-folded, spaces and hyphens removed.
 pub fn digits(s: &str) -> String {
     fold_width(s)
@@ -87,6 +93,11 @@ mod tests {
             "北京某某科技有限公司（分公司）"
         );
         assert_eq!(text("Acme \t  Ltd"), "Acme Ltd");
+    }
+
+    #[test]
+    fn order_numbers_fold_trim_and_upper_case() {
+        assert_eq!(order_no(" ks-demo-０００1 "), "KS-DEMO-0001");
     }
 
     #[test]

@@ -479,7 +479,7 @@ impl Norm {
         match self {
             Norm::Text => normalize::text(s),
             Norm::Code => normalize::code(s),
-            Norm::OrderNo => normalize::fold_width(s).trim().to_uppercase(),
+            Norm::OrderNo => normalize::order_no(s),
             Norm::Digits => normalize::digits(s),
             Norm::Email => normalize::email(s),
             Norm::Phone => normalize::phone(s),

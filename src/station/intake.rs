@@ -61,7 +61,13 @@ impl Station {
         path: &Path,
         opts: &ImportOptions,
     ) -> Result<ImportReport, IntakeError> {
-        if opts.uscc_checksum_override.is_some() && opts.operator.is_none() {
+        // A blank name names nobody: it must not satisfy the override's accountability rule.
+        let operator = opts
+            .operator
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty());
+        if opts.uscc_checksum_override.is_some() && operator.is_none() {
             return Err(IntakeError::Invalid(vec![Violation {
                 field: "--operator".into(),
                 code: "required",
@@ -179,7 +185,7 @@ impl Station {
             return Err(IntakeError::Invalid(violations));
         }
 
-        let actor = match &opts.operator {
+        let actor = match operator {
             Some(op) => self.operator_actor(op),
             None => self.station_actor(),
         };

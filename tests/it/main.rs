@@ -6,11 +6,16 @@
 mod audit;
 mod batch;
 mod crash;
+mod crash_import;
+mod fixtures;
+mod intake_cli;
 mod provision;
 mod seals;
 mod sms;
 mod softhsm;
 mod station;
+mod store;
+mod support;
 mod token;
 mod token_faults;
 mod workstation;

@@ -13,7 +13,7 @@ fn provision(st: &TestStation, no: &str) -> Value {
 }
 
 fn write_der(st: &TestStation, name: &str, der: &[u8]) -> std::path::PathBuf {
-    let p = st.dir.path().join(name);
+    let p = st.tmp().join(name);
     std::fs::write(&p, der).unwrap();
     p
 }
@@ -35,7 +35,7 @@ fn openssl(args: &[&str]) -> (bool, String) {
 
 /// Reads the certificate with `key_id` off the token (public object, no login).
 fn token_cert(st: &TestStation, label: &str, key_id: &str) -> Vec<u8> {
-    let out_file = st.dir.path().join(format!("{label}-cert.der"));
+    let out_file = st.tmp().join(format!("{label}-cert.der"));
     let out = pkcs11_tool(
         st,
         &[
@@ -78,7 +78,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
 
     // openssl, independently.
     let cert_file = write_der(st, "unit.der", &der);
-    let pem = st.dir.path().join("unit.pem");
+    let pem = st.tmp().join("unit.pem");
     let (ok, msg) = openssl(&[
         "x509",
         "-inform",
@@ -191,7 +191,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
     );
 
     // The certificate's public key IS the token's public key.
-    let pub_file = st.dir.path().join("pub.der");
+    let pub_file = st.tmp().join("pub.der");
     let out = pkcs11_tool(
         st,
         &[

@@ -9,50 +9,39 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The binary under test.
-pub fn keystation() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_keystation"))
-}
+pub use crate::support::keystation;
 
-/// A station in a temp directory.
+/// A station for provisioning-level tests: [`crate::support::Station`] plus conveniences.
 pub struct TestStation {
-    pub dir: tempfile::TempDir,
+    inner: crate::support::Station,
 }
 
 impl TestStation {
-    /// `keystation init --dir <tmp>/st --generate-pins`.
+    /// `keystation init --dir <tmp>/station --generate-pins`.
     pub fn new() -> TestStation {
         Self::with_args(&[])
     }
 
     /// `init` with extra arguments (e.g. `--ca-algorithm rsa-2048`).
     pub fn with_args(extra: &[&str]) -> TestStation {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let st = dir.path().join("st");
-        let out = keystation()
-            .arg("init")
-            .arg("--dir")
-            .arg(&st)
-            .arg("--generate-pins")
-            .args(extra)
-            .output()
-            .expect("running keystation init");
-        assert!(
-            out.status.success(),
-            "init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        TestStation { dir }
+        TestStation {
+            inner: crate::support::Station::init(extra),
+        }
+    }
+
+    /// The temporary directory around the station (room for test files).
+    pub fn tmp(&self) -> &Path {
+        self.inner.tmp()
     }
 
     /// The station directory.
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join("st")
+        self.inner.dir()
     }
 
     /// station.toml.
     pub fn config(&self) -> PathBuf {
-        self.path().join("station.toml")
+        self.inner.config.clone()
     }
 
     /// The station's SoftHSM configuration.
@@ -95,7 +84,7 @@ impl TestStation {
     /// the JSON file path.
     pub fn write_order(&self, order: &Value) -> PathBuf {
         let no = order["order_no"].as_str().unwrap_or("order");
-        let d = self.dir.path().join("applications").join(no);
+        let d = self.tmp().join("applications").join(no);
         std::fs::create_dir_all(&d).expect("application dir");
         let seals = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seals");
         for f in ["company.png", "legal_rep.jpg"] {

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn sim_file(st: &TestStation) -> PathBuf {
-    st.dir.path().join("token-sim.json")
+    st.tmp().join("token-sim.json")
 }
 
 fn set_sim(st: &TestStation, state: serde_json::Value) {
@@ -75,7 +75,7 @@ fn pin_retry_flags_are_honoured_before_any_login_attempt() {
         &st,
         json!({"tokens": {serial.clone(): {"max_user_tries": 3, "user_tries_left": 3}}}),
     );
-    let wrong = wrong_pin_file(st.dir.path());
+    let wrong = wrong_pin_file(st.tmp());
     let show = [
         "seal",
         "show",

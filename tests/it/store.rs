@@ -1,0 +1,706 @@
+//! The store suite, ONE set of cases run against both backends: an embedded SQLite file and a
+//! fresh database on the local PostgreSQL server (never skipped: see `support::PgDatabase`).
+//!
+//! Each case is an `async fn(&Db)`; `store_suite!` instantiates every case twice, as
+//! `store::sqlite::<case>` and `store::postgres::<case>`.
+
+use crate::support::{PgDatabase, order_fixtures};
+use keystation::audit::{GENESIS_HASH, verify_chain};
+use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};
+use keystation::store::{
+    Actor, AuditEntry, AuditFilter, Backend, NewAttachment, NewOrder, Review, Store, StoreError,
+};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+use time::OffsetDateTime;
+use time::macros::{date, datetime};
+
+const T0: OffsetDateTime = datetime!(2026-11-24 02:00:00 UTC);
+
+/// One backend's database, a store connected to it, and what keeps it alive.
+struct Db {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgDatabase>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/station.db?mode=rwc", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        Db {
+            store,
+            url,
+            _dir: Some(dir),
+            _pg: None,
+        }
+    }
+
+    async fn postgres() -> Db {
+        let pg = PgDatabase::create().await;
+        let store = Store::connect(&pg.url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        Db {
+            store,
+            url: pg.url.clone(),
+            _dir: None,
+            _pg: Some(pg),
+        }
+    }
+
+    /// A second, independent connection pool to the same database (another station or CLI).
+    async fn another_store(&self) -> Store {
+        Store::connect(&self.url).await.unwrap()
+    }
+
+    /// Runs raw SQL on a separate connection, as someone with database access would.
+    async fn raw(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await?;
+        let done = sqlx::query(sql).execute(&mut conn).await;
+        conn.close().await?;
+        Ok(done?.rows_affected())
+    }
+
+    async fn count(&self, table: &'static str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.unwrap();
+        let sql = match table {
+            "orders" => "SELECT COUNT(*) AS n FROM orders",
+            "blobs" => "SELECT COUNT(*) AS n FROM blobs",
+            "attachments" => "SELECT COUNT(*) AS n FROM attachments",
+            "audit_events" => "SELECT COUNT(*) AS n FROM audit_events",
+            other => panic!("no table {other} in this test"),
+        };
+        let row = sqlx::query(sql).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        sqlx::Row::get::<i64, _>(&row, "n")
+    }
+
+    /// The whole audit chain verifies against the stored head; returns the actions in order.
+    async fn chain_actions(&self) -> Vec<String> {
+        let records = self
+            .store
+            .audit_records(&AuditFilter::default())
+            .await
+            .unwrap();
+        let (seq, hash) = self.store.audit_head().await.unwrap();
+        verify_chain(&records, (seq, &hash)).unwrap();
+        records.into_iter().map(|r| r.action).collect()
+    }
+}
+
+fn operator(name: &str) -> Actor {
+    Actor {
+        name: name.to_string(),
+        operation_id: format!("op-{name}"),
+    }
+}
+
+/// The valid fixture `index` (0..3) under order number `order_no`, validated and normalised by
+/// the domain, with its real document and seal bytes.
+fn sample(index: usize, order_no: &str) -> NewOrder {
+    let dir = order_fixtures().join("valid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[index]).unwrap()).unwrap();
+    json["order_no"] = serde_json::json!(order_no);
+    let ctx = ValidationContext {
+        today: date!(2026 - 11 - 24),
+        uscc_checksum_override: None,
+    };
+    let read = |rel: &str| std::fs::read(dir.join(rel)).unwrap();
+    let valid = validate_order(&json, &ctx, &mut |rel| {
+        let bytes = read(rel);
+        keystation::domain::FileFacts::Found {
+            size: bytes.len() as u64,
+            image: ImageType::sniff(&bytes),
+        }
+    })
+    .unwrap();
+    let mut attachments = Vec::new();
+    for d in &valid.order.documents {
+        attachments.push(attachment(
+            "document",
+            d.kind.as_str(),
+            &d.file,
+            read(&d.file),
+        ));
+    }
+    for s in &valid.order.seals {
+        attachments.push(attachment(
+            "seal",
+            s.kind.as_str(),
+            &s.picture,
+            read(&s.picture),
+        ));
+    }
+    NewOrder {
+        order: valid.order,
+        warnings: valid.warnings,
+        uscc_override_reason: None,
+        attachments,
+    }
+}
+
+fn attachment(
+    role: &'static str,
+    kind: &'static str,
+    file: &str,
+    content: Vec<u8>,
+) -> NewAttachment {
+    NewAttachment {
+        role,
+        kind,
+        file_name: file.to_string(),
+        media_type: ImageType::sniff(&content).unwrap().media_type(),
+        content,
+    }
+}
+
+fn approve(by: &str) -> Review {
+    Review {
+        event: OrderEvent::Approve,
+        operator: by.to_string(),
+        reason: None,
+    }
+}
+
+fn reject(by: &str, why: &str) -> Review {
+    Review {
+        event: OrderEvent::Reject,
+        operator: by.to_string(),
+        reason: Some(why.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases.
+
+async fn insert_and_read_back_equal(db: &Db) {
+    let new = sample(0, "KS-ST-0001");
+    db.store
+        .insert_orders(std::slice::from_ref(&new), &operator("intake"), T0)
+        .await
+        .unwrap();
+    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    assert_eq!(rec.order, new.order);
+    assert_eq!(rec.state, OrderState::Submitted);
+    assert_eq!(rec.submitted_at, "2026-11-24T02:00:00.000000Z");
+    assert_eq!(rec.updated_at, rec.submitted_at);
+    assert_eq!(rec.reviewed_by, None);
+    assert_eq!(rec.uscc_override_reason, None);
+    assert_eq!(rec.warnings, serde_json::json!([]));
+    assert_eq!(rec.attachments.len(), new.attachments.len());
+    for a in &new.attachments {
+        let meta = rec
+            .attachments
+            .iter()
+            .find(|m| m.role == a.role && m.kind == a.kind)
+            .unwrap();
+        assert_eq!(meta.file_name, a.file_name);
+        assert_eq!(meta.media_type, a.media_type);
+        assert_eq!(meta.size, a.content.len() as i64);
+        assert_eq!(meta.sha256, hex::encode(Sha256::digest(&a.content)));
+    }
+    assert!(db.store.order("KS-ST-9999").await.unwrap().is_none());
+    assert_eq!(
+        db.store
+            .existing_orders(&["KS-ST-0001".into(), "KS-ST-9999".into()])
+            .await
+            .unwrap(),
+        ["KS-ST-0001"]
+    );
+}
+
+async fn duplicate_order_is_rejected_and_changes_nothing(db: &Db) {
+    let new = sample(0, "KS-ST-0001");
+    db.store
+        .insert_orders(std::slice::from_ref(&new), &operator("intake"), T0)
+        .await
+        .unwrap();
+    let head = db.store.audit_head().await.unwrap();
+    let again = sample(2, "KS-ST-0001");
+    let err = db
+        .store
+        .insert_orders(&[again], &operator("intake"), T0 + time::Duration::hours(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateOrder(no) if no == "KS-ST-0001"),
+        "{err:?}"
+    );
+    // The first order is untouched, no audit record was added.
+    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    assert_eq!(rec.order, new.order);
+    assert_eq!(db.store.audit_head().await.unwrap(), head);
+    assert_eq!(db.count("orders").await, 1);
+}
+
+async fn list_by_state_is_fifo(db: &Db) {
+    // Arrival order deliberately differs from order-number order.
+    for (i, no) in ["KS-ST-0002", "KS-ST-0001", "KS-ST-0003"]
+        .iter()
+        .enumerate()
+    {
+        db.store
+            .insert_orders(
+                &[sample(i, no)],
+                &operator("intake"),
+                T0 + time::Duration::minutes(i as i64),
+            )
+            .await
+            .unwrap();
+    }
+    let numbers = |list: Vec<keystation::store::OrderSummary>| {
+        list.into_iter().map(|o| o.order_no).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(db.store.list_orders(None).await.unwrap()),
+        ["KS-ST-0002", "KS-ST-0001", "KS-ST-0003"]
+    );
+    db.store
+        .review(
+            "KS-ST-0001",
+            &approve("alice"),
+            &operator("alice"),
+            T0 + time::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(
+            db.store
+                .list_orders(Some(OrderState::Submitted))
+                .await
+                .unwrap()
+        ),
+        ["KS-ST-0002", "KS-ST-0003"]
+    );
+    assert_eq!(
+        numbers(
+            db.store
+                .list_orders(Some(OrderState::Approved))
+                .await
+                .unwrap()
+        ),
+        ["KS-ST-0001"]
+    );
+    assert!(
+        db.store
+            .list_orders(Some(OrderState::Shipped))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let summary = &db.store.list_orders(None).await.unwrap()[0];
+    assert_eq!(summary.company_name, "北京星河数智科技有限公司");
+    assert_eq!(summary.uscc, "91110000600037341L");
+    assert_eq!(summary.auth_method, "legal_rep_phone");
+}
+
+async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
+    db.store
+        .insert_orders(
+            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
+            &operator("intake"),
+            T0,
+        )
+        .await
+        .unwrap();
+    let t1 = T0 + time::Duration::hours(3);
+    let to = db
+        .store
+        .review("KS-ST-0001", &approve("alice"), &operator("alice"), t1)
+        .await
+        .unwrap();
+    assert_eq!(to, OrderState::Approved);
+    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    assert_eq!(rec.state, OrderState::Approved);
+    assert_eq!(rec.reviewed_by.as_deref(), Some("alice"));
+    assert_eq!(
+        rec.reviewed_at.as_deref(),
+        Some("2026-11-24T05:00:00.000000Z")
+    );
+    assert_eq!(rec.updated_at, "2026-11-24T05:00:00.000000Z");
+
+    let history = db
+        .store
+        .audit_records(&AuditFilter {
+            order_no: Some("KS-ST-0001".into()),
+        })
+        .await
+        .unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.action, "order.approved");
+    assert_eq!(last.actor, "alice");
+    assert_eq!(last.operation_id, "op-alice");
+    assert_eq!(
+        last.at, rec.updated_at,
+        "one instant for the change and its record"
+    );
+
+    // Proof of atomicity: make the audit append fail (a record already occupies the next seq,
+    // planted behind the store's back). The state change must roll back with it.
+    db.raw(
+        "INSERT INTO audit_events (seq, at, actor, operation_id, action, details, prev_hash, hash) \
+         VALUES (4, 'x', 'x', 'x', 'planted', '{}', 'x', 'x')",
+    )
+    .await
+    .unwrap();
+    let err = db
+        .store
+        .review(
+            "KS-ST-0002",
+            &reject("bob", "stamp missing"),
+            &operator("bob"),
+            t1,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
+    let rec = db.store.order("KS-ST-0002").await.unwrap().unwrap();
+    assert_eq!(
+        rec.state,
+        OrderState::Submitted,
+        "state changed without its audit record"
+    );
+    assert_eq!(rec.reviewed_by, None);
+    assert_eq!(rec.review_reason, None);
+    assert_eq!(db.store.audit_head().await.unwrap().0, 3);
+}
+
+async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
+    db.store
+        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
+        .await
+        .unwrap();
+    db.store
+        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
+        .await
+        .unwrap();
+    let before = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let head = db.store.audit_head().await.unwrap();
+    let later = T0 + time::Duration::days(1);
+
+    for review in [approve("bob"), reject("bob", "changed my mind")] {
+        let err = db
+            .store
+            .review("KS-ST-0001", &review, &operator("bob"), later)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::Illegal { order_no, source }
+                    if order_no == "KS-ST-0001" && source.from == OrderState::Approved
+            ),
+            "{err:?}"
+        );
+    }
+    let err = db
+        .store
+        .review("KS-ST-0404", &approve("bob"), &operator("bob"), later)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OrderNotFound(_)), "{err:?}");
+
+    let after = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    assert_eq!(after.state, OrderState::Approved);
+    assert_eq!(after.reviewed_by, before.reviewed_by);
+    assert_eq!(after.reviewed_at, before.reviewed_at);
+    assert_eq!(after.review_reason, None);
+    assert_eq!(after.updated_at, before.updated_at);
+    assert_eq!(db.store.audit_head().await.unwrap(), head);
+}
+
+async fn concurrent_approvals_of_one_order_exactly_one_wins(db: &Db) {
+    // Two stores with their own connections: two operators' CLIs, or two stations.
+    let other = db.another_store().await;
+    let orders: Vec<NewOrder> = (0..6)
+        .map(|i| sample(i % 3, &format!("KS-RACE-{i:04}")))
+        .collect();
+    db.store
+        .insert_orders(&orders, &operator("intake"), T0)
+        .await
+        .unwrap();
+    for new in &orders {
+        let no = new.order.order_no.clone();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let race = |store: Store, who: &'static str| {
+            let (no, barrier) = (no.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.review(&no, &approve(who), &operator(who), T0).await
+            })
+        };
+        let a = race(db.store.clone(), "alice");
+        let b = race(other.clone(), "bob");
+        let results = [a.await.unwrap(), b.await.unwrap()];
+        let winners: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(winners.len(), 1, "{no}: {results:?}");
+        let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert!(
+            matches!(
+                loser,
+                StoreError::Illegal { .. } | StoreError::StateConflict { .. }
+            ),
+            "{no}: {loser:?}"
+        );
+        let rec = db.store.order(&no).await.unwrap().unwrap();
+        assert_eq!(rec.state, OrderState::Approved);
+        let approvals = db
+            .store
+            .audit_records(&AuditFilter {
+                order_no: Some(no.clone()),
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action == "order.approved")
+            .collect::<Vec<_>>();
+        assert_eq!(approvals.len(), 1, "{no}");
+        assert_eq!(Some(&approvals[0].actor), rec.reviewed_by.as_ref());
+    }
+    let actions = db.chain_actions().await;
+    assert_eq!(actions.len(), 12);
+    other.close().await;
+}
+
+async fn attachments_round_trip_with_sha256(db: &Db) {
+    let first = sample(0, "KS-ST-0001");
+    let second = sample(1, "KS-ST-0002"); // same documents, one seal
+    db.store
+        .insert_orders(&[first.clone(), second.clone()], &operator("intake"), T0)
+        .await
+        .unwrap();
+    for new in [&first, &second] {
+        for a in &new.attachments {
+            let (meta, content) = db
+                .store
+                .attachment_content(&new.order.order_no, a.role, a.kind)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(content, a.content, "{} {}", a.role, a.kind);
+            assert_eq!(meta.sha256, hex::encode(Sha256::digest(&content)));
+            assert_eq!(meta.size, content.len() as i64);
+            assert_eq!(meta.media_type, a.media_type);
+        }
+    }
+    assert!(
+        db.store
+            .attachment_content("KS-ST-0002", "seal", "legal_rep")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Content-addressed: the shared pictures are stored once.
+    let distinct: std::collections::BTreeSet<_> = first
+        .attachments
+        .iter()
+        .chain(&second.attachments)
+        .map(|a| Sha256::digest(&a.content))
+        .collect();
+    assert_eq!(db.count("blobs").await, distinct.len() as i64);
+    assert_eq!(
+        db.count("attachments").await,
+        (first.attachments.len() + second.attachments.len()) as i64
+    );
+
+    // A stored picture altered behind the store's back is caught on read, never handed out.
+    let tamper = match db.store.backend() {
+        Backend::Sqlite => "UPDATE blobs SET content = X'89504E470D0A1A0A00'",
+        Backend::Postgres => "UPDATE blobs SET content = decode('89504e470d0a1a0a00', 'hex')",
+    };
+    db.raw(tamper).await.unwrap();
+    let err = db
+        .store
+        .attachment_content("KS-ST-0001", "document", "business_license")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+async fn audit_chain_verifies(db: &Db) {
+    assert!(db.chain_actions().await.is_empty());
+    assert_eq!(
+        db.store.audit_head().await.unwrap(),
+        (0, GENESIS_HASH.to_string())
+    );
+    db.store
+        .insert_orders(
+            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
+            &operator("intake"),
+            T0,
+        )
+        .await
+        .unwrap();
+    db.store
+        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
+        .await
+        .unwrap();
+    db.store
+        .review(
+            "KS-ST-0002",
+            &reject("bob", "licence expired"),
+            &operator("bob"),
+            T0,
+        )
+        .await
+        .unwrap();
+    // Any other writer appends to the same chain through a transaction.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.audit(
+        &operator("carol"),
+        AuditEntry::order(
+            "order.note",
+            "KS-ST-0002",
+            serde_json::json!({"note": "called"}),
+        ),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        db.chain_actions().await,
+        [
+            "order.imported",
+            "order.imported",
+            "order.approved",
+            "order.rejected",
+            "order.note"
+        ]
+    );
+    let records = db
+        .store
+        .audit_records(&AuditFilter::default())
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    let rejected: serde_json::Value = serde_json::from_str(&records[3].details).unwrap();
+    assert_eq!(rejected["reason"], "licence expired");
+    // The verifier is not a rubber stamp: the same records with one edit fail.
+    let mut edited = records.clone();
+    edited[1].actor = "mallory".into();
+    let (seq, hash) = db.store.audit_head().await.unwrap();
+    assert!(verify_chain(&edited, (seq, &hash)).is_err());
+}
+
+async fn audit_events_are_append_only(db: &Db) {
+    db.store
+        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
+        .await
+        .unwrap();
+    let before = db
+        .store
+        .audit_records(&AuditFilter::default())
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1",
+        "UPDATE audit_events SET details = '{}'",
+        "DELETE FROM audit_events WHERE seq = 1",
+        "DELETE FROM audit_events",
+    ] {
+        let err = db.raw(sql).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    if db.store.backend() == Backend::Postgres {
+        // Row triggers do not fire on TRUNCATE; a statement trigger must refuse it too.
+        let err = db.raw("TRUNCATE audit_events").await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "TRUNCATE: {err}");
+    }
+    let after = db
+        .store
+        .audit_records(&AuditFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(db.chain_actions().await, ["order.imported"]);
+}
+
+async fn failed_batch_rolls_back_completely(db: &Db) {
+    // The second order of the batch collides with the first: nothing of the batch may remain,
+    // not the first order, its attachments, its blobs, nor its audit record.
+    let batch = [sample(0, "KS-ST-0001"), sample(2, "KS-ST-0001")];
+    let err = db
+        .store
+        .insert_orders(&batch, &operator("intake"), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateOrder(_)), "{err:?}");
+    for table in ["orders", "attachments", "blobs", "audit_events"] {
+        assert_eq!(db.count(table).await, 0, "{table}");
+    }
+    assert_eq!(
+        db.store.audit_head().await.unwrap(),
+        (0, GENESIS_HASH.to_string())
+    );
+
+    // A transaction dropped without commit (an error path returning early) leaves nothing.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.audit(
+        &operator("carol"),
+        AuditEntry::order("order.note", "KS-ST-0001", serde_json::json!({})),
+    )
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(db.count("audit_events").await, 0);
+
+    // And the store is usable afterwards.
+    db.store
+        .insert_orders(&batch[..1], &operator("intake"), T0)
+        .await
+        .unwrap();
+    assert_eq!(db.chain_actions().await, ["order.imported"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation: every case on both backends.
+
+macro_rules! store_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::Db::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::Db::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    insert_and_read_back_equal,
+    duplicate_order_is_rejected_and_changes_nothing,
+    list_by_state_is_fifo,
+    review_changes_state_and_audits_in_one_transaction,
+    illegal_transition_is_refused_and_changes_nothing,
+    concurrent_approvals_of_one_order_exactly_one_wins,
+    attachments_round_trip_with_sha256,
+    audit_chain_verifies,
+    audit_events_are_append_only,
+    failed_batch_rolls_back_completely,
+);
