@@ -5,7 +5,9 @@
 //! - `abort`: the process aborts on the spot (no destructors, no commit) — a crash;
 //! - `pause`: prints `keystation: failpoint NAME reached` on stderr and sleeps until killed, so a
 //!   harness can SIGKILL it at exactly that point;
-//! - `error`: [`check`] returns an [`InjectedFailure`] — an ordinary failure of that step.
+//! - `error`: [`check`] returns an [`InjectedFailure`] — an ordinary failure of that step;
+//! - `sleepN`: prints the same line, sleeps N milliseconds, and goes on (a test does something to
+//!   the world meanwhile, e.g. restarts the database).
 //!
 //! Release builds compile every failpoint out (`cfg(debug_assertions)`): the env variable has no
 //! effect on a production binary. The variable carries no secret.
@@ -40,7 +42,15 @@ pub fn check(name: &str) -> Result<(), InjectedFailure> {
                 }
             }
             "error" => return Err(InjectedFailure(name.to_string())),
-            _ => {}
+            other => {
+                if let Some(ms) = other
+                    .strip_prefix("sleep")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    eprintln!("keystation: failpoint {name} reached");
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+            }
         }
     }
     Ok(())

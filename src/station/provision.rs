@@ -32,7 +32,7 @@ use super::hsm::Hsm;
 use crate::ca::profile::{cert_summary, issue_unit_certificate, serial_from_random, verify_csr};
 use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
 use crate::failpoint::{InjectedFailure, check as failpoint};
-use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, StoreError, Tx};
+use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, Retry, StoreError, Tx};
 use crate::token::{KeyPairInfo, Token, TokenError, TokenSelector, TokenSigner, Vault};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
@@ -395,55 +395,62 @@ impl Station {
         };
 
         // Claim: state, binding and journal in one transaction.
-        let binding = {
-            let mut tx = self.store.begin_write(self.clock.now()).await?;
-            if rec.state != OrderState::Provisioning {
-                tx.transition(no, Some(rec.state), OrderEvent::Claim)
-                    .await?;
-            }
-            let binding = match existing {
-                Some(b) => b,
-                None => {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let b = Binding {
-                        so_identity: format!("blank:{id}"),
-                        binding_id: id,
-                        order_no: no.to_string(),
-                        station_id: self.config.station.id.clone(),
-                        token_serial: None,
-                        token_label: no.to_string(),
-                        key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
-                        key_id: None,
-                        public_key: None,
-                        bound_at: crate::clock::format_utc(tx.now()),
-                    };
-                    tx.insert_binding(&b).await?;
-                    b
+        let insert_binding = existing.is_none();
+        let binding = match existing {
+            Some(b) => b,
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                Binding {
+                    so_identity: format!("blank:{id}"),
+                    binding_id: id,
+                    order_no: no.to_string(),
+                    station_id: self.config.station.id.clone(),
+                    token_serial: None,
+                    token_label: no.to_string(),
+                    key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
+                    key_id: None,
+                    public_key: None,
+                    bound_at: crate::clock::format_utc(self.clock.now()),
                 }
-            };
-            tx.step_started(no, attempt, Step::Claim.name()).await?;
-            tx.step_finished(no, attempt, Step::Claim.name(), "done", None)
-                .await?;
-            tx.audit(
-                &actor,
-                AuditEntry {
-                    action: "provision.claimed".into(),
-                    order_no: Some(no.to_string()),
-                    token_serial: binding.token_serial.clone(),
-                    details: json!({
-                        "attempt": attempt,
-                        "binding_id": binding.binding_id,
-                        "so_identity": binding.so_identity,
-                        "resume": continue_journal,
-                        "reinit": req.reinit,
-                    }),
-                    ..AuditEntry::default()
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            binding
+            }
         };
+        let claimed = AuditEntry {
+            action: "provision.claimed".into(),
+            order_no: Some(no.to_string()),
+            token_serial: binding.token_serial.clone(),
+            details: json!({
+                "attempt": attempt,
+                "binding_id": binding.binding_id,
+                "so_identity": binding.so_identity,
+                "resume": continue_journal,
+                "reinit": req.reinit,
+            }),
+            ..AuditEntry::default()
+        };
+        let mut writes = Vec::new();
+        if rec.state != OrderState::Provisioning {
+            writes.push(Write::Transition {
+                order_no: no.to_string(),
+                expected: Some(rec.state),
+                event: OrderEvent::Claim,
+            });
+        }
+        if insert_binding {
+            writes.push(Write::InsertBinding(Box::new(binding.clone())));
+        }
+        writes.push(Write::StepStarted {
+            order_no: no.to_string(),
+            attempt,
+            step: Step::Claim,
+        });
+        writes.push(Write::StepFinished {
+            order_no: no.to_string(),
+            attempt,
+            step: Step::Claim,
+            status: "done",
+            detail: None,
+        });
+        commit(self, &actor, &writes, &[claimed]).await?;
         progress.step(no, Step::Claim, Phase::Done);
 
         let mut job = Job {
@@ -484,37 +491,32 @@ impl Station {
     async fn release_binding(&self, b: &Binding, reason: &str) -> Result<(), ProvisionError> {
         let actor = self.station_actor();
         let certs = self.store.certificates_of_order(&b.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        for c in certs {
-            if c.binding_id == b.binding_id && c.status != "revoked" {
-                tx.revoke_certificate(&c.serial, &b.order_no, "superseded", reason, &actor.name)
-                    .await?;
-                tx.audit(
-                    &actor,
-                    AuditEntry {
-                        action: "certificate.revoked".into(),
-                        order_no: Some(b.order_no.clone()),
-                        token_serial: c.token_serial.clone(),
-                        cert_serial: Some(c.serial.clone()),
-                        details: json!({"reason": "superseded", "detail": reason, "previous_status": c.status}),
-                    },
-                )
-                .await?;
-            }
+        let mut writes = Vec::new();
+        let mut audits = Vec::new();
+        for c in certs
+            .iter()
+            .filter(|c| c.binding_id == b.binding_id && c.status != "revoked")
+        {
+            writes.push(Write::RevokeCertificate {
+                serial: c.serial.clone(),
+                order_no: b.order_no.clone(),
+                detail: reason.to_string(),
+                by: actor.name.clone(),
+            });
+            audits.push(revoked_entry(c, reason));
         }
-        tx.release_binding(&b.binding_id, reason).await?;
-        tx.audit(
-            &actor,
-            AuditEntry {
-                action: "provision.token_released".into(),
-                order_no: Some(b.order_no.clone()),
-                token_serial: b.token_serial.clone(),
-                details: json!({"binding_id": b.binding_id, "reason": reason}),
-                ..AuditEntry::default()
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        writes.push(Write::ReleaseBinding {
+            binding_id: b.binding_id.clone(),
+            reason: reason.to_string(),
+        });
+        audits.push(AuditEntry {
+            action: "provision.token_released".into(),
+            order_no: Some(b.order_no.clone()),
+            token_serial: b.token_serial.clone(),
+            details: json!({"binding_id": b.binding_id, "reason": reason}),
+            ..AuditEntry::default()
+        });
+        commit(self, &actor, &writes, &audits).await?;
         Ok(())
     }
 
@@ -566,6 +568,161 @@ impl Station {
 }
 
 type StepResult<T> = Result<T, (Step, StepError)>;
+
+/// One database write of the provisioning job. A step's writes and audit records are
+/// committed together by [`commit`], which retries the whole transaction when the database
+/// fails transiently (a restart, a lost connection, SQLite busy) — every write here can be
+/// applied again.
+enum Write {
+    StepStarted {
+        order_no: String,
+        attempt: i64,
+        step: Step,
+    },
+    StepFinished {
+        order_no: String,
+        attempt: i64,
+        step: Step,
+        status: &'static str,
+        detail: Option<String>,
+    },
+    Transition {
+        order_no: String,
+        expected: Option<OrderState>,
+        event: OrderEvent,
+    },
+    InsertBinding(Box<Binding>),
+    ReleaseBinding {
+        binding_id: String,
+        reason: String,
+    },
+    BindingIdentity {
+        binding_id: String,
+        identity: String,
+        serial: String,
+    },
+    BindingSerial {
+        binding_id: String,
+        serial: String,
+    },
+    SealedPin {
+        order_no: String,
+        serial: String,
+        sealed: Vec<u8>,
+    },
+    BindingKey {
+        binding_id: String,
+        key_id_hex: String,
+        spki: Vec<u8>,
+    },
+    InsertCertificate(Box<CertificateRecord>),
+    CertificateIssued(Box<CertificateRecord>),
+    CertificateOnToken(String),
+    RevokeCertificate {
+        serial: String,
+        order_no: String,
+        detail: String,
+        by: String,
+    },
+}
+
+impl Write {
+    async fn apply(&self, tx: &mut Tx) -> Result<(), StoreError> {
+        match self {
+            Write::StepStarted {
+                order_no,
+                attempt,
+                step,
+            } => tx.step_started(order_no, *attempt, step.name()).await,
+            Write::StepFinished {
+                order_no,
+                attempt,
+                step,
+                status,
+                detail,
+            } => {
+                tx.step_finished(order_no, *attempt, step.name(), status, detail.as_deref())
+                    .await
+            }
+            Write::Transition {
+                order_no,
+                expected,
+                event,
+            } => tx.transition(order_no, *expected, *event).await.map(|_| ()),
+            Write::InsertBinding(b) => tx.insert_binding(b).await,
+            Write::ReleaseBinding { binding_id, reason } => {
+                tx.release_binding(binding_id, reason).await
+            }
+            Write::BindingIdentity {
+                binding_id,
+                identity,
+                serial,
+            } => tx.set_binding_identity(binding_id, identity, serial).await,
+            Write::BindingSerial { binding_id, serial } => {
+                tx.set_binding_serial(binding_id, serial).await
+            }
+            Write::SealedPin {
+                order_no,
+                serial,
+                sealed,
+            } => tx.put_sealed_pin(order_no, serial, sealed).await,
+            Write::BindingKey {
+                binding_id,
+                key_id_hex,
+                spki,
+            } => tx.set_binding_key(binding_id, key_id_hex, spki).await,
+            Write::InsertCertificate(rec) => tx.insert_certificate(rec).await,
+            Write::CertificateIssued(rec) => tx.certificate_issued(rec).await,
+            Write::CertificateOnToken(serial) => tx.certificate_on_token(serial).await,
+            Write::RevokeCertificate {
+                serial,
+                order_no,
+                detail,
+                by,
+            } => {
+                tx.revoke_certificate(serial, order_no, "superseded", detail, by)
+                    .await
+            }
+        }
+    }
+}
+
+/// Commits `writes` and `audits` in one transaction, retrying it after transient failures.
+async fn commit(
+    station: &Station,
+    actor: &Actor,
+    writes: &[Write],
+    audits: &[AuditEntry],
+) -> Result<(), StoreError> {
+    let mut retry = Retry::new();
+    loop {
+        let r: Result<(), StoreError> = async {
+            let mut tx = station.store.begin_write(station.clock.now()).await?;
+            for w in writes {
+                w.apply(&mut tx).await?;
+            }
+            for a in audits {
+                tx.audit(actor, a.clone()).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if retry.again(&r).await {
+            continue;
+        }
+        return r;
+    }
+}
+
+fn revoked_entry(c: &CertificateRecord, detail: &str) -> AuditEntry {
+    AuditEntry {
+        action: "certificate.revoked".into(),
+        order_no: Some(c.order_no.clone()),
+        token_serial: c.token_serial.clone(),
+        cert_serial: Some(c.serial.clone()),
+        details: json!({"reason": "superseded", "detail": detail, "previous_status": c.status}),
+    }
+}
 
 trait AtStep<T> {
     fn at(self, step: Step) -> StepResult<T>;
@@ -619,21 +776,16 @@ impl Job<'_> {
     /// Journals `step` as started (and runs its `.started` failpoint).
     async fn begin(&mut self, step: Step) -> Result<(), StepError> {
         let no = self.no().to_string();
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.step_started(&no, self.attempt, step.name()).await?;
-        tx.audit(
-            &self.actor,
-            self.entry(
-                &format!("provision.{step}.started"),
-                json!({"attempt": self.attempt}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let entry = self.entry(
+            &format!("provision.{step}.started"),
+            json!({"attempt": self.attempt}),
+        );
+        let started = Write::StepStarted {
+            order_no: no.clone(),
+            attempt: self.attempt,
+            step,
+        };
+        commit(self.station, &self.actor, &[started], &[entry]).await?;
         self.progress.step(&no, step, Phase::Started);
         self.failpoint(&format!("provision.{step}.started"))
     }
@@ -651,30 +803,19 @@ impl Job<'_> {
         &mut self,
         step: Step,
         details: serde_json::Value,
-        extra: impl AsyncFnOnce(&mut Tx) -> Result<(), StoreError>,
+        extra: Option<Write>,
     ) -> Result<(), StepError> {
         self.failpoint(&format!("provision.{step}.before_done"))?;
-        let no = self.no().to_string();
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        extra(&mut tx).await?;
-        tx.step_finished(
-            &no,
-            self.attempt,
-            step.name(),
-            "done",
-            Some(&details.to_string()),
-        )
-        .await?;
-        tx.audit(
-            &self.actor,
-            self.entry(&format!("provision.{step}.done"), details),
-        )
-        .await?;
-        tx.commit().await?;
+        let finished = Write::StepFinished {
+            order_no: self.no().to_string(),
+            attempt: self.attempt,
+            step,
+            status: "done",
+            detail: Some(details.to_string()),
+        };
+        let entry = self.entry(&format!("provision.{step}.done"), details);
+        let writes: Vec<Write> = extra.into_iter().chain([finished]).collect();
+        commit(self.station, &self.actor, &writes, &[entry]).await?;
         Ok(())
     }
 
@@ -691,28 +832,26 @@ impl Job<'_> {
     async fn record_failure(&mut self, step: Step, err: &ProvisionError) {
         let no = self.no().to_string();
         let message = err.to_string();
-        let result: Result<(), StoreError> = async {
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            tx.step_finished(&no, self.attempt, step.name(), "failed", Some(&message))
-                .await?;
-            tx.transition(&no, Some(OrderState::Provisioning), OrderEvent::Fail)
-                .await?;
-            tx.audit(
-                &self.actor,
-                self.entry(
-                    "provision.failed",
-                    json!({"step": step.name(), "error": message, "attempt": self.attempt,
-                           "token_removed": err.token_removed()}),
-                ),
-            )
-            .await?;
-            tx.commit().await
-        }
-        .await;
+        let writes = [
+            Write::StepFinished {
+                order_no: no.clone(),
+                attempt: self.attempt,
+                step,
+                status: "failed",
+                detail: Some(message.clone()),
+            },
+            Write::Transition {
+                order_no: no.clone(),
+                expected: Some(OrderState::Provisioning),
+                event: OrderEvent::Fail,
+            },
+        ];
+        let entry = self.entry(
+            "provision.failed",
+            json!({"step": step.name(), "error": message, "attempt": self.attempt,
+                   "token_removed": err.token_removed()}),
+        );
+        let result = commit(self.station, &self.actor, &writes, &[entry]).await;
         if let Err(e) = result {
             // The order stays Provisioning with the step "started": a re-run resumes it anyway.
             tracing::error!(order = %no, error = %e, "could not record the provisioning failure");
@@ -796,25 +935,19 @@ impl Job<'_> {
             } else {
                 "issued (or reserved) but never written to its token; superseded by a new attempt"
             };
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            tx.revoke_certificate(&c.serial, &no, "superseded", detail, &self.actor.name)
-                .await?;
-            tx.audit(
+            let revoke = Write::RevokeCertificate {
+                serial: c.serial.clone(),
+                order_no: no.clone(),
+                detail: detail.to_string(),
+                by: self.actor.name.clone(),
+            };
+            commit(
+                self.station,
                 &self.actor,
-                AuditEntry {
-                    action: "certificate.revoked".into(),
-                    order_no: Some(no.clone()),
-                    token_serial: c.token_serial.clone(),
-                    cert_serial: Some(c.serial.clone()),
-                    details: json!({"reason": "superseded", "detail": detail, "previous_status": c.status}),
-                },
+                &[revoke],
+                &[revoked_entry(&c, detail)],
             )
             .await?;
-            tx.commit().await?;
             self.revoked.push(c.serial);
         }
         Ok(())
@@ -912,14 +1045,12 @@ impl Job<'_> {
         {
             let serial = token.info().serial.clone();
             let identity = format!("serial:{serial}");
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            tx.set_binding_identity(&self.binding.binding_id, &identity, &serial)
-                .await?;
-            tx.commit().await?;
+            let write = Write::BindingIdentity {
+                binding_id: self.binding.binding_id.clone(),
+                identity: identity.clone(),
+                serial: serial.clone(),
+            };
+            commit(self.station, &self.actor, &[write], &[]).await?;
             self.binding.so_identity = identity;
             self.binding.token_serial = Some(serial);
             self.so_pin = None;
@@ -944,7 +1075,7 @@ impl Job<'_> {
         self.done(
             Step::InitToken,
             json!({"token_serial": serial, "label": label, "so_identity": self.binding.so_identity}),
-            async |tx: &mut Tx| tx.set_binding_serial(&binding_id, &serial).await,
+            Some(Write::BindingSerial { binding_id, serial }),
         )
         .await
     }
@@ -973,7 +1104,7 @@ impl Job<'_> {
         self.done(
             Step::InitPin,
             json!({"pin_length": policy.length, "alphabet": policy.alphabet, "sealed_bytes": sealed.0.len()}),
-            async |tx: &mut Tx| tx.put_sealed_pin(&no, &serial, &sealed.0).await,
+            Some(Write::SealedPin { order_no: no, serial, sealed: sealed.0 }),
         )
         .await
     }
@@ -999,7 +1130,7 @@ impl Job<'_> {
         self.done(
             Step::GenerateKey,
             json!({"algorithm": alg.as_str(), "key_id": id_hex, "extractable": false, "sensitive": true}),
-            async |tx: &mut Tx| tx.set_binding_key(&binding_id, &id_hex, &spki).await,
+            Some(Write::BindingKey { binding_id, key_id_hex: id_hex, spki }),
         )
         .await
     }
@@ -1021,23 +1152,12 @@ impl Job<'_> {
             status: "reserved".into(),
             issued_at: crate::clock::format_utc(self.station.clock.now()),
         };
-        {
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            tx.insert_certificate(&reserved).await?;
-            tx.audit(
-                &self.actor,
-                AuditEntry {
-                    cert_serial: Some(serial_hex.clone()),
-                    ..self.entry("certificate.serial_reserved", json!({}))
-                },
-            )
-            .await?;
-            tx.commit().await?;
-        }
+        let entry = AuditEntry {
+            cert_serial: Some(serial_hex.clone()),
+            ..self.entry("certificate.serial_reserved", json!({}))
+        };
+        let write = Write::InsertCertificate(Box::new(reserved.clone()));
+        commit(self.station, &self.actor, &[write], &[entry]).await?;
         let key = self
             .key
             .clone()
@@ -1092,7 +1212,7 @@ impl Job<'_> {
             Step::IssueCertificate,
             json!({"serial": rec.serial, "fingerprint_sha256": rec.fingerprint_sha256,
                    "not_before": rec.not_before, "not_after": rec.not_after, "subject": summary.subject}),
-            async |tx: &mut Tx| tx.certificate_issued(&rec).await,
+            Some(Write::CertificateIssued(Box::new(rec))),
         )
         .await
     }
@@ -1123,7 +1243,7 @@ impl Job<'_> {
         self.done(
             Step::WriteCertificate,
             json!({"serial": serial, "key_id": hex::encode(&key.id)}),
-            async |tx: &mut Tx| tx.certificate_on_token(&serial).await,
+            Some(Write::CertificateOnToken(serial)),
         )
         .await
     }
@@ -1166,39 +1286,32 @@ impl Job<'_> {
             })?;
         }
         self.seals = labels.clone();
-        self.done(
-            Step::WriteSeals,
-            json!({"seals": labels}),
-            async |_tx: &mut Tx| Ok(()),
-        )
-        .await
+        self.done(Step::WriteSeals, json!({"seals": labels}), None)
+            .await
     }
 
     async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().to_string();
         self.failpoint("provision.finish.before_done")?;
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.step_finished(&no, self.attempt, Step::Finish.name(), "done", None)
-            .await?;
-        tx.transition(
-            &no,
-            Some(OrderState::Provisioning),
-            OrderEvent::CompleteProvisioning,
-        )
-        .await?;
-        tx.audit(
-            &self.actor,
-            self.entry(
-                "order.provisioned",
-                json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let writes = [
+            Write::StepFinished {
+                order_no: no.clone(),
+                attempt: self.attempt,
+                step: Step::Finish,
+                status: "done",
+                detail: None,
+            },
+            Write::Transition {
+                order_no: no.clone(),
+                expected: Some(OrderState::Provisioning),
+                event: OrderEvent::CompleteProvisioning,
+            },
+        ];
+        let entry = self.entry(
+            "order.provisioned",
+            json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
+        );
+        commit(self.station, &self.actor, &writes, &[entry]).await?;
         Ok(())
     }
 

@@ -82,6 +82,86 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// True for failures that go away by themselves: the database restarting or unreachable for
+    /// a moment, a lost connection, SQLite busy or locked, a serialisation conflict. A whole
+    /// transaction may be retried after one of these ([`Store::transaction`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db { source, .. } => transient(source),
+            _ => false,
+        }
+    }
+}
+
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, connection
+            // exceptions, serialisation failure, deadlock.
+            Some("57P01" | "57P02" | "57P03" | "08000" | "08001" | "08003" | "08004" | "08006" | "40001" | "40P01")
+            // SQLite: BUSY, LOCKED and their extended codes.
+            | Some("5" | "6" | "261" | "262" | "517" | "773")
+        ),
+        _ => false,
+    }
+}
+
+/// Retrying a whole transaction after a transient failure, for up to two minutes with backoff:
+///
+/// ```ignore
+/// let mut retry = Retry::new();
+/// loop {
+///     let r = async { let mut tx = store.begin_write(now).await?; /* writes */ tx.commit().await }.await;
+///     if retry.again(&r).await { continue; }
+///     break r;
+/// }
+/// ```
+///
+/// The transaction is run again from the start, so it must only write what it can write again
+/// (values computed before it). A commit whose acknowledgement is lost may be applied twice; every
+/// write of the station is idempotent except the audit append, which then shows the step twice.
+#[derive(Debug)]
+pub struct Retry {
+    started: std::time::Instant,
+    delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry::new()
+    }
+}
+
+impl Retry {
+    /// How long a transient failure is retried.
+    pub const FOR: Duration = Duration::from_secs(120);
+
+    /// A fresh retry budget.
+    pub fn new() -> Retry {
+        Retry {
+            started: std::time::Instant::now(),
+            delay: Duration::from_millis(200),
+        }
+    }
+
+    /// After a transient failure (and while the budget lasts): waits, then true — run again.
+    pub async fn again<T>(&mut self, result: &Result<T, StoreError>) -> bool {
+        match result {
+            Err(e) if e.is_transient() && self.started.elapsed() < Self::FOR => {
+                tracing::warn!(error = %e, "database unavailable; retrying the transaction");
+                tokio::time::sleep(self.delay).await;
+                self.delay = (self.delay * 2).min(Duration::from_secs(5));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for mapping sqlx errors with a context.
 pub(crate) trait DbContext<T> {
     fn ctx(self, context: &'static str) -> Result<T, StoreError>;

@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod crash;
 mod crash_import;
+mod db_faults;
 mod fixtures;
 mod intake_cli;
 mod provision;
