@@ -4,10 +4,12 @@
 //! A [`Station`] bundles what every job needs: configuration, store, clock and the identity under
 //! which it acts. Jobs never read the wall clock or the environment themselves.
 
+pub mod delivery;
 pub mod hsm;
 pub mod init;
 pub mod intake;
 pub mod provision;
+pub mod revoke;
 pub mod seals;
 
 use crate::clock::Clock;

@@ -1115,6 +1115,17 @@ impl Job<'_> {
             ),
         )
         .await?;
+        // Outbox: with `delivery.trigger = "on_provisioned"` the PIN delivery is queued in the
+        // same transaction that makes the order Provisioned.
+        if self.station.config.delivery.trigger == crate::config::DeliveryTrigger::OnProvisioned {
+            super::delivery::queue_delivery(
+                &mut tx,
+                &self.actor,
+                &self.order,
+                &self.binding.station_id,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -144,6 +144,25 @@ impl SpoolChannel {
         }
     }
 
+    /// Removes the temp files that an interrupted send of `delivery_id` left behind (a crash
+    /// between writing and publishing: they hold the PIN and were never published). Returns how
+    /// many were removed; a published `{delivery_id}.json` is never touched.
+    pub fn remove_stale_temps(&self, delivery_id: &str) -> usize {
+        let prefix = format!(".{delivery_id}.");
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(&prefix) && name.ends_with(".tmp")
+            })
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     pub(super) async fn query(&self, sms: &OutgoingSms) -> QueryOutcome {
         let path = self.final_path(sms.delivery_id());
         match tokio::fs::try_exists(&path).await {
