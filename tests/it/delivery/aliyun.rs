@@ -1,5 +1,6 @@
 //! `delivery.sms.kind = "aliyun"` against the loopback fake of Dysmsapi, which checks every
 //! request's signature with its own implementation: the station's worker, not just the channel.
+//! And `kind = "webhook"` against the fake signed-webhook gateway.
 
 use super::*;
 use crate::sms::fake_sms_gateway::{AliyunScript, FakeAliyun};
@@ -85,6 +86,8 @@ async fn wrong_signature_is_the_providers_error_and_goes_to_the_operator() {
 async fn throttling_and_5xx_are_retried_with_growing_backoff_then_sent() {
     let fake = FakeAliyun::start(KEY_ID, SECRET).await;
     let st = aliyun_station(&fake, 5).await;
+    // 2 s, then 4 s: wide enough that "not due yet" holds on a loaded machine.
+    st.set("retry_initial_secs", "2");
     let (no, _) = queued_sms(&st).await;
     fake.script(AliyunScript::Throttle);
     fake.script(AliyunScript::ServerError);
@@ -100,14 +103,14 @@ async fn throttling_and_5xx_are_retried_with_growing_backoff_then_sent() {
             .contains("isv.BUSINESS_LIMIT_CONTROL")
     );
     let gap1 = seconds_between(&d["attempt_log"][0]["finished_at"], &d["next_attempt_at"]);
-    assert!((0.9..1.5).contains(&gap1), "first backoff {gap1}s");
+    assert!((1.99..2.01).contains(&gap1), "first backoff {gap1}s");
 
     // Not due yet: an immediate pass sends nothing.
     let run = st.deliver_once().await;
     assert!(run["events"].as_array().unwrap().is_empty(), "{run:#}");
     assert_eq!(fake.send_requests(), 1);
 
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     st.deliver_once().await;
     let d = st.delivery(&no).await;
     assert_eq!(d["state"], "queued");
@@ -117,9 +120,9 @@ async fn throttling_and_5xx_are_retried_with_growing_backoff_then_sent() {
         "{d:#}"
     );
     let gap2 = seconds_between(&d["attempt_log"][1]["finished_at"], &d["next_attempt_at"]);
-    assert!((1.9..2.5).contains(&gap2), "second backoff {gap2}s");
+    assert!((3.99..4.01).contains(&gap2), "second backoff {gap2}s");
 
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     st.deliver_once().await;
     let d = st.delivery(&no).await;
     assert_eq!(d["state"], "confirmed", "{d:#}");
@@ -188,7 +191,7 @@ async fn a_timeout_is_never_resent_blindly_the_provider_is_asked() {
 async fn a_lost_request_waits_for_the_indexing_delay_then_goes_to_the_operator() {
     let fake = FakeAliyun::start(KEY_ID, SECRET).await;
     let st = aliyun_station(&fake, 1).await;
-    st.set("query_delay_secs", "2");
+    st.set("query_delay_secs", "5");
     let (no, id) = queued_sms(&st).await;
     fake.script(AliyunScript::Lost(Duration::from_secs(3)));
 
@@ -204,7 +207,15 @@ async fn a_lost_request_waits_for_the_indexing_delay_then_goes_to_the_operator()
         "not due before the delay"
     );
 
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let sending_at = keystation::clock::parse_utc(d["sending_at"].as_str().unwrap()).unwrap();
+    let due = sending_at + Duration::from_secs(5);
+    assert_eq!(
+        d["next_attempt_at"],
+        keystation::clock::format_utc(due).as_str()
+    );
+    let wait = due - keystation::clock::Clock::now(&keystation::clock::SystemClock);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(300))
+        .await;
     st.deliver_once().await;
     let d = st.delivery(&no).await;
     assert_eq!(d["state"], "needs_operator", "{d:#}");
@@ -258,4 +269,63 @@ async fn delivery_report_mode_confirms_on_the_carriers_receipt() {
     assert_eq!(st.delivery(&no).await["state"], "confirmed");
     assert_eq!(st.order_state(&no).await, "PinDelivered");
     assert_eq!(fake.send_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_unknown_outcome_goes_to_the_operator_and_the_gateway_deduplicates_a_retry() {
+    use crate::sms::fake_sms_gateway::{FakeWebhook, WebhookScript};
+    let fake = FakeWebhook::start(b"webhook-shared-secret").await;
+    let st = TestStation::init().await;
+    st.set("kind", "\"webhook\"");
+    st.append(&format!(
+        "[delivery.sms.webhook]\nurl = \"{}\"\nconnect_timeout_secs = 2\nrequest_timeout_secs = 1\n",
+        fake.url
+    ));
+    st.secret_file("secrets/sms-webhook.secret", "webhook-shared-secret");
+
+    // Accepted = confirmed (the gateway de-duplicates, there is no receipt to wait for).
+    let (a, _) = queued_sms(&st).await;
+    st.deliver_once().await;
+    let d = st.delivery(&a).await;
+    assert_eq!(d["state"], "confirmed", "{d:#}");
+    assert_eq!(d["provider_id"], "wh-1");
+
+    // The gateway takes the message but answers too late: the outcome is unknown and a webhook
+    // cannot be asked, so an operator decides; a retry re-sends the same Idempotency-Key and the
+    // gateway answers with the message it already has.
+    let b = st
+        .provisioned(sms_order("BJ20261124-0003", "13700137000"))
+        .await;
+    st.ok(&["ship", &b, "--tracking", "SF3"]).await;
+    fake.script(WebhookScript::Hang(Duration::from_secs(3)));
+    st.deliver_once().await;
+    assert_eq!(st.delivery(&b).await["state"], "sending");
+    st.deliver_once().await;
+    let d = st.delivery(&b).await;
+    assert_eq!(d["state"], "needs_operator", "{d:#}");
+    assert_eq!(fake.received().len(), 2);
+    let id = d["id"].as_str().unwrap().to_string();
+    st.ok(&["deliver", "retry", &id, "--operator", "op1"]).await;
+    st.deliver_once().await;
+    let d = st.delivery(&b).await;
+    assert_eq!(d["state"], "confirmed", "{d:#}");
+    assert_eq!(
+        d["provider_id"], "wh-2",
+        "the gateway's id of the first request"
+    );
+    assert_eq!(fake.received().len(), 2, "the gateway has it once");
+    assert_eq!(fake.rejected_signatures(), 0);
+    let pin = fake.received()[1].body["text"]
+        .as_str()
+        .unwrap()
+        .split("密码:")
+        .nth(1)
+        .unwrap()
+        .split('，')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_pin_opens_token(&st, &b, &pin);
+    assert!(!st.logs().contains(&pin));
+    assert!(files_containing(&st.data_dir(), pin.as_bytes(), &[]).is_empty());
 }
