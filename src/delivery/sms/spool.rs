@@ -291,6 +291,29 @@ mod tests {
     }
 
     #[test]
+    fn stale_temps_of_one_delivery_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".d1.n1.tmp",
+            ".d1.n2.tmp",
+            ".d10.n1.tmp",
+            "d1.json",
+            ".other",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let channel =
+            SpoolChannel::new(dir.path(), Arc::new(super::super::SystemStamps::default()));
+        assert_eq!(channel.remove_stale_temps("d1"), 2);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".d10.n1.tmp", ".other", "d1.json"]);
+    }
+
+    #[test]
     fn failure_names_step_and_path_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
