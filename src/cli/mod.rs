@@ -5,6 +5,7 @@
 //! to stderr; `--json` makes stdout machine-readable in both success and failure.
 
 mod audit;
+mod deliver;
 mod init;
 pub mod opts;
 mod orders;
@@ -50,13 +51,26 @@ impl CliError {
     }
 }
 
+impl From<crate::station::delivery::DeliveryError> for CliError {
+    fn from(e: crate::station::delivery::DeliveryError) -> Self {
+        if e.is_usage() {
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Failure(e.into())
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for CliError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError as S;
         match e {
-            S::OrderNotFound(_) | S::Illegal { .. } | S::StateConflict { .. } => {
-                CliError::Usage(e.to_string())
-            }
+            S::OrderNotFound(_)
+            | S::Illegal { .. }
+            | S::StateConflict { .. }
+            | S::AlreadyShipped(_)
+            | S::DeliveryNotFound(_)
+            | S::DeliveryConflict { .. } => CliError::Usage(e.to_string()),
             other => CliError::Failure(other.into()),
         }
     }
@@ -180,6 +194,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Provision(args) => {
             let station = open_station(cli.config.as_deref()).await?;
             provision::run(&station, &args, cli.json).await
+        }
+        Command::Ship(args) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            deliver::ship(&station, &args, cli.json).await
+        }
+        Command::Deliver(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            deliver::run(&station, cmd, cli.json).await
+        }
+        Command::Bank(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            deliver::bank(&station, cmd, cli.json).await
         }
     }
 }

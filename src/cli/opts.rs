@@ -46,6 +46,14 @@ pub enum Command {
     Station(StationCmd),
     /// Check the station's invariants against the database and the tokens (exit 1 on a violation).
     Check,
+    /// Record that an order's key left with a courier (queues its PIN delivery by default).
+    Ship(ShipArgs),
+    /// PIN delivery: run the worker, list deliveries, retry or cancel one.
+    #[command(subcommand)]
+    Deliver(DeliverCmd),
+    /// The bank's files: import pain.002 status reports and camt.054 notifications.
+    #[command(subcommand)]
+    Bank(BankCmd),
 }
 
 /// `keystation station ...`
@@ -96,6 +104,80 @@ pub enum SealCmd {
         /// Write the seal picture (PNG) here.
         #[arg(long, value_name = "FILE.png")]
         export_picture: Option<PathBuf>,
+    },
+}
+
+/// `keystation ship`
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// Order number.
+    pub order_no: String,
+    /// The courier's tracking number.
+    #[arg(long, value_name = "NO")]
+    pub tracking: String,
+    /// The courier.
+    #[arg(long, value_name = "NAME")]
+    pub carrier: Option<String>,
+    /// Operator recording the shipment (default: the station).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+/// `keystation deliver ...`
+#[derive(Debug, Subcommand)]
+pub enum DeliverCmd {
+    /// Send due PIN deliveries (SMS, bank files); resolves interrupted ones first.
+    Run {
+        /// One pass over what is due, then exit (default: keep polling until Ctrl-C).
+        #[arg(long)]
+        once: bool,
+    },
+    /// List deliveries and their states.
+    Status {
+        /// Only this order's deliveries.
+        #[arg(long, value_name = "ORDER_NO")]
+        order: Option<String>,
+        /// Only deliveries in this state (queued, sending, sent, confirmed, failed,
+        /// needs_operator, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Put a failed / needs_operator delivery back in the queue.
+    Retry {
+        /// Delivery id.
+        id: String,
+        /// Operator deciding the retry.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// Bank only: the bank confirmed that the emitted transfer did NOT happen; cancel this
+        /// delivery and queue a new transfer (new EndToEndId, new file).
+        #[arg(long)]
+        force_new_transfer: bool,
+    },
+    /// Abandon a queued, failed or needs_operator delivery.
+    Cancel {
+        /// Delivery id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Operator deciding it.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+    },
+}
+
+/// `keystation bank ...`
+#[derive(Debug, Subcommand)]
+pub enum BankCmd {
+    /// Import a pain.002 or camt.054 file from the bank (idempotent; unknown references are
+    /// reported, never guessed).
+    Import {
+        /// The file (from the inbound directory it is moved to inbound/processed/ afterwards).
+        file: PathBuf,
+        /// Operator importing it (default: the station).
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
     },
 }
 
@@ -195,6 +277,22 @@ pub enum OrderCmd {
         /// Optional note.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Revoke an order's certificate: records the revocation, cancels its pending PIN delivery
+    /// and destroys its sealed PIN.
+    Revoke {
+        /// Order number.
+        order_no: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn.
+        #[arg(long)]
+        reason: String,
+        /// Free-text detail recorded with the revocation.
+        #[arg(long)]
+        detail: Option<String>,
+        /// Operator revoking it.
+        #[arg(long)]
+        operator: String,
     },
     /// Reject a submitted order.
     Reject {

@@ -168,6 +168,33 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             }
             Ok(())
         }
+        OrderCmd::Revoke {
+            order_no,
+            reason,
+            detail,
+            operator,
+        } => {
+            let report = station
+                .revoke_order(&order_no, &reason, detail.as_deref(), &operator)
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!("{order_no} Revoked (was {})", report.from);
+            for c in &report.certificates {
+                println!("certificate  {c} revoked ({reason})");
+            }
+            for d in &report.deliveries_cancelled {
+                println!("delivery     {d} cancelled");
+            }
+            for d in &report.deliveries_in_flight {
+                println!("delivery     {d} may already be out (sending/sent): check it");
+            }
+            if report.sealed_pin_destroyed {
+                println!("sealed PIN   destroyed");
+            }
+            Ok(())
+        }
         OrderCmd::Approve {
             order_no,
             operator,

@@ -1,15 +1,17 @@
-//! The business, pure: orders, their validation and lifecycle, PINs.
+//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
 //! exhaustively and every other module depends on this one, never the reverse.
 
+pub mod delivery;
 pub mod ids;
 pub mod normalize;
 pub mod order;
 pub mod pin;
 pub mod validate;
 
+pub use delivery::{DeliveryEvent, DeliveryState};
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SoPin};
 pub use validate::{FileFacts, Severity, Validated, ValidationContext, Violation, validate_order};

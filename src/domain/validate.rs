@@ -23,7 +23,7 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1_572_864;
 /// Longest order number: PKCS#11 token labels are 32 bytes and the order number is the label.
 pub const MAX_ORDER_NO_LEN: usize = 32;
 /// X.509 upper bound for O, OU and CN (RFC 5280 ub-organization-name etc.), in characters.
-const MAX_DN_NAME: usize = 64;
+pub const MAX_DN_NAME: usize = 64;
 /// X.509 upper bound for ST and L.
 const MAX_DN_PLACE: usize = 128;
 const MAX_TEXT: usize = 256;

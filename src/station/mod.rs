@@ -7,10 +7,12 @@
 pub mod anchor;
 pub mod batch;
 pub mod check;
+pub mod delivery;
 pub mod hsm;
 pub mod init;
 pub mod intake;
 pub mod provision;
+pub mod revoke;
 pub mod seals;
 pub mod workstation;
 

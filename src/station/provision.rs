@@ -450,7 +450,8 @@ impl Station {
             status: "done",
             detail: None,
         });
-        commit(self, &actor, &writes, &[claimed]).await?;
+        writes.push(Write::Audit(Box::new(claimed)));
+        commit(self, &actor, &writes).await?;
         progress.step(no, Step::Claim, Phase::Done);
 
         let mut job = Job {
@@ -492,7 +493,6 @@ impl Station {
         let actor = self.station_actor();
         let certs = self.store.certificates_of_order(&b.order_no).await?;
         let mut writes = Vec::new();
-        let mut audits = Vec::new();
         for c in certs
             .iter()
             .filter(|c| c.binding_id == b.binding_id && c.status != "revoked")
@@ -503,20 +503,20 @@ impl Station {
                 detail: reason.to_string(),
                 by: actor.name.clone(),
             });
-            audits.push(revoked_entry(c, reason));
+            writes.push(Write::Audit(Box::new(revoked_entry(c, reason))));
         }
         writes.push(Write::ReleaseBinding {
             binding_id: b.binding_id.clone(),
             reason: reason.to_string(),
         });
-        audits.push(AuditEntry {
+        writes.push(Write::Audit(Box::new(AuditEntry {
             action: "provision.token_released".into(),
             order_no: Some(b.order_no.clone()),
             token_serial: b.token_serial.clone(),
             details: json!({"binding_id": b.binding_id, "reason": reason}),
             ..AuditEntry::default()
-        });
-        commit(self, &actor, &writes, &audits).await?;
+        })));
+        commit(self, &actor, &writes).await?;
         Ok(())
     }
 
@@ -624,10 +624,16 @@ enum Write {
         detail: String,
         by: String,
     },
+    QueueDelivery {
+        order: Box<Order>,
+        station_id: String,
+    },
+    /// An audit record, appended at its place in the transaction.
+    Audit(Box<AuditEntry>),
 }
 
 impl Write {
-    async fn apply(&self, tx: &mut Tx) -> Result<(), StoreError> {
+    async fn apply(&self, tx: &mut Tx, actor: &Actor) -> Result<(), StoreError> {
         match self {
             Write::StepStarted {
                 order_no,
@@ -683,26 +689,25 @@ impl Write {
                 tx.revoke_certificate(serial, order_no, "superseded", detail, by)
                     .await
             }
+            Write::Audit(entry) => tx.audit(actor, (**entry).clone()).await.map(|_| ()),
+            Write::QueueDelivery { order, station_id } => {
+                super::delivery::queue_delivery(tx, actor, order, station_id)
+                    .await
+                    .map(|_| ())
+            }
         }
     }
 }
 
-/// Commits `writes` and `audits` in one transaction, retrying it after transient failures.
-async fn commit(
-    station: &Station,
-    actor: &Actor,
-    writes: &[Write],
-    audits: &[AuditEntry],
-) -> Result<(), StoreError> {
+/// Commits `writes` (audit records among them, in order) in one transaction, retrying it after
+/// transient failures.
+async fn commit(station: &Station, actor: &Actor, writes: &[Write]) -> Result<(), StoreError> {
     let mut retry = Retry::new();
     loop {
         let r: Result<(), StoreError> = async {
             let mut tx = station.store.begin_write(station.clock.now()).await?;
             for w in writes {
-                w.apply(&mut tx).await?;
-            }
-            for a in audits {
-                tx.audit(actor, a.clone()).await?;
+                w.apply(&mut tx, actor).await?;
             }
             tx.commit().await
         }
@@ -785,7 +790,12 @@ impl Job<'_> {
             attempt: self.attempt,
             step,
         };
-        commit(self.station, &self.actor, &[started], &[entry]).await?;
+        commit(
+            self.station,
+            &self.actor,
+            &[started, Write::Audit(Box::new(entry))],
+        )
+        .await?;
         self.progress.step(&no, step, Phase::Started);
         self.failpoint(&format!("provision.{step}.started"))
     }
@@ -814,8 +824,9 @@ impl Job<'_> {
             detail: Some(details.to_string()),
         };
         let entry = self.entry(&format!("provision.{step}.done"), details);
-        let writes: Vec<Write> = extra.into_iter().chain([finished]).collect();
-        commit(self.station, &self.actor, &writes, &[entry]).await?;
+        let mut writes: Vec<Write> = extra.into_iter().chain([finished]).collect();
+        writes.push(Write::Audit(Box::new(entry)));
+        commit(self.station, &self.actor, &writes).await?;
         Ok(())
     }
 
@@ -832,7 +843,7 @@ impl Job<'_> {
     async fn record_failure(&mut self, step: Step, err: &ProvisionError) {
         let no = self.no().to_string();
         let message = err.to_string();
-        let writes = [
+        let mut writes = vec![
             Write::StepFinished {
                 order_no: no.clone(),
                 attempt: self.attempt,
@@ -851,7 +862,8 @@ impl Job<'_> {
             json!({"step": step.name(), "error": message, "attempt": self.attempt,
                    "token_removed": err.token_removed()}),
         );
-        let result = commit(self.station, &self.actor, &writes, &[entry]).await;
+        writes.push(Write::Audit(Box::new(entry)));
+        let result = commit(self.station, &self.actor, &writes).await;
         if let Err(e) = result {
             // The order stays Provisioning with the step "started": a re-run resumes it anyway.
             tracing::error!(order = %no, error = %e, "could not record the provisioning failure");
@@ -941,13 +953,8 @@ impl Job<'_> {
                 detail: detail.to_string(),
                 by: self.actor.name.clone(),
             };
-            commit(
-                self.station,
-                &self.actor,
-                &[revoke],
-                &[revoked_entry(&c, detail)],
-            )
-            .await?;
+            let entry = Write::Audit(Box::new(revoked_entry(&c, detail)));
+            commit(self.station, &self.actor, &[revoke, entry]).await?;
             self.revoked.push(c.serial);
         }
         Ok(())
@@ -1050,7 +1057,7 @@ impl Job<'_> {
                 identity: identity.clone(),
                 serial: serial.clone(),
             };
-            commit(self.station, &self.actor, &[write], &[]).await?;
+            commit(self.station, &self.actor, &[write]).await?;
             self.binding.so_identity = identity;
             self.binding.token_serial = Some(serial);
             self.so_pin = None;
@@ -1157,7 +1164,12 @@ impl Job<'_> {
             ..self.entry("certificate.serial_reserved", json!({}))
         };
         let write = Write::InsertCertificate(Box::new(reserved.clone()));
-        commit(self.station, &self.actor, &[write], &[entry]).await?;
+        commit(
+            self.station,
+            &self.actor,
+            &[write, Write::Audit(Box::new(entry))],
+        )
+        .await?;
         let key = self
             .key
             .clone()
@@ -1293,7 +1305,11 @@ impl Job<'_> {
     async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().to_string();
         self.failpoint("provision.finish.before_done")?;
-        let writes = [
+        let provisioned = self.entry(
+            "order.provisioned",
+            json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
+        );
+        let mut writes = vec![
             Write::StepFinished {
                 order_no: no.clone(),
                 attempt: self.attempt,
@@ -1306,12 +1322,17 @@ impl Job<'_> {
                 expected: Some(OrderState::Provisioning),
                 event: OrderEvent::CompleteProvisioning,
             },
+            Write::Audit(Box::new(provisioned)),
         ];
-        let entry = self.entry(
-            "order.provisioned",
-            json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
-        );
-        commit(self.station, &self.actor, &writes, &[entry]).await?;
+        // Outbox: with `delivery.trigger = "on_provisioned"` the PIN delivery is queued in the
+        // same transaction that makes the order Provisioned.
+        if self.station.config.delivery.trigger == crate::config::DeliveryTrigger::OnProvisioned {
+            writes.push(Write::QueueDelivery {
+                order: Box::new(self.order.clone()),
+                station_id: self.binding.station_id.clone(),
+            });
+        }
+        commit(self.station, &self.actor, &writes).await?;
         Ok(())
     }
 

@@ -9,13 +9,16 @@
 //! - every state change is ONE transaction together with its audit record ([`Tx::audit`]);
 //! - every writing transaction first touches the `audit_head` row ([`Store::begin_write`]): that
 //!   serialises writers on both backends and fixes the audit chain's order;
-//! - nothing secret is ever written here: PINs only as vault-sealed blobs (later tables).
+//! - nothing secret is ever written here: PINs only as vault-sealed blobs, destroyed once
+//!   their delivery is confirmed; a delivered message only as its vault HMAC.
 
 mod audit_log;
+mod delivery;
 mod orders;
 mod provision;
 
 pub use audit_log::AuditFilter;
+pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord};
 
@@ -77,6 +80,23 @@ pub enum StoreError {
     /// The token is already bound to another order (or the order to another token).
     #[error("token {0} is already bound to an order")]
     TokenInUse(String),
+    /// The order has a shipment already.
+    #[error("order {0} was already shipped")]
+    AlreadyShipped(String),
+    /// The order already has a delivery that is not cancelled.
+    #[error("order {0} already has a PIN delivery")]
+    DeliveryExists(String),
+    /// No delivery with this id.
+    #[error("no delivery {0}")]
+    DeliveryNotFound(String),
+    /// The delivery changed under us (another worker or operator acted first).
+    #[error("delivery {id} is no longer {expected}: another worker or operator changed it")]
+    DeliveryConflict {
+        /// The delivery.
+        id: String,
+        /// The state we acted on.
+        expected: crate::domain::DeliveryState,
+    },
     /// Stored data that does not parse (a bug or tampering); names what.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -8,6 +8,7 @@ mod batch;
 mod crash;
 mod crash_import;
 mod db_faults;
+mod delivery;
 mod fixtures;
 mod intake_cli;
 mod provision;

@@ -144,6 +144,25 @@ impl SpoolChannel {
         }
     }
 
+    /// Removes the temp files that an interrupted send of `delivery_id` left behind (a crash
+    /// between writing and publishing: they hold the PIN and were never published). Returns how
+    /// many were removed; a published `{delivery_id}.json` is never touched.
+    pub fn remove_stale_temps(&self, delivery_id: &str) -> usize {
+        let prefix = format!(".{delivery_id}.");
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(&prefix) && name.ends_with(".tmp")
+            })
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     pub(super) async fn query(&self, sms: &OutgoingSms) -> QueryOutcome {
         let path = self.final_path(sms.delivery_id());
         match tokio::fs::try_exists(&path).await {
@@ -269,6 +288,29 @@ mod tests {
         );
         assert_eq!(fs::read(&final_path).unwrap(), b"first");
         assert!(!temp.exists());
+    }
+
+    #[test]
+    fn stale_temps_of_one_delivery_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".d1.n1.tmp",
+            ".d1.n2.tmp",
+            ".d10.n1.tmp",
+            "d1.json",
+            ".other",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let channel =
+            SpoolChannel::new(dir.path(), Arc::new(super::super::SystemStamps::default()));
+        assert_eq!(channel.remove_stale_temps("d1"), 2);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".d10.n1.tmp", ".other", "d1.json"]);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum AliyunScript {
     Hang(Duration),
     /// Answer `isv.MOBILE_NUMBER_ILLEGAL`, record nothing.
     InvalidNumber,
+    /// Record nothing and answer only after this long (past the client timeout): the request
+    /// was lost on the provider's side, the client cannot tell.
+    Lost(Duration),
 }
 
 /// A message the fake Aliyun accepted.
@@ -356,6 +359,12 @@ fn send_sms(inner: &mut AliyunInner, p: &BTreeMap<String, String>) -> SendResult
         AliyunScript::ServerError => {
             return SendResult::Now(
                 (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response(),
+            );
+        }
+        AliyunScript::Lost(d) => {
+            return SendResult::After(
+                d,
+                (StatusCode::GATEWAY_TIMEOUT, "upstream lost it").into_response(),
             );
         }
         AliyunScript::Normal | AliyunScript::Hang(_) => {}

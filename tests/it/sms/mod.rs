@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod aliyun;
-mod fake_sms_gateway;
+pub mod fake_sms_gateway;
 mod secrecy;
 mod spool;
 mod webhook;

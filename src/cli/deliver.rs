@@ -1,0 +1,238 @@
+//! `keystation ship`, `keystation deliver ...`, `keystation bank import` handlers.
+
+use super::opts::{BankCmd, DeliverCmd, ShipArgs};
+use super::provision::hsm_of;
+use super::{CliError, output};
+use crate::domain::{DeliveryState, Severity, Violation};
+use crate::station::Station;
+use crate::station::delivery::{DeliveryChannels, ShipRequest};
+use crate::store::DeliveryFilter;
+
+pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Result<(), CliError> {
+    let report = station
+        .ship(&ShipRequest {
+            order_no: args.order_no.clone(),
+            tracking_no: args.tracking.clone(),
+            carrier: args.carrier.clone(),
+            operator: args.operator.clone(),
+        })
+        .await?;
+    if json {
+        return output::json(&report);
+    }
+    println!(
+        "{} {} (tracking {}{})",
+        report.order_no,
+        report.state,
+        report.shipment.tracking_no,
+        report
+            .shipment
+            .carrier
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default()
+    );
+    if let Some(id) = &report.delivery_id {
+        println!("PIN delivery {id} queued");
+    }
+    Ok(())
+}
+
+pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Result<(), CliError> {
+    match cmd {
+        DeliverCmd::Run { once } => {
+            let hsm = hsm_of(station)?;
+            let channels = DeliveryChannels::from_config(&station.config, station.clock.clone())?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            if !once {
+                tokio::spawn(async move {
+                    wait_for_stop_signal().await;
+                    eprintln!("stopping after the current delivery...");
+                    let _ = stop_tx.send(true);
+                });
+            }
+            let report = station.deliver_run(&hsm, &channels, once, stop_rx).await?;
+            if json {
+                return output::json(&report);
+            }
+            for e in &report.events {
+                println!(
+                    "{} {} {:<4} {} -> {}: {}",
+                    e.delivery_id, e.order_no, e.channel, e.from, e.to, e.note
+                );
+            }
+            if report.events.is_empty() {
+                eprintln!("nothing was due");
+            }
+            Ok(())
+        }
+        DeliverCmd::Status { order, state } => {
+            let state = state
+                .map(|s| {
+                    DeliveryState::parse(&s).ok_or_else(|| {
+                        CliError::Invalid(vec![Violation {
+                            field: "--state".into(),
+                            code: "enum_invalid",
+                            message: format!(
+                                "{s:?} is not a delivery state: {}",
+                                DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
+                            ),
+                            severity: Severity::Error,
+                        }])
+                    })
+                })
+                .transpose()?;
+            let list = station
+                .deliveries(&DeliveryFilter {
+                    order_no: order,
+                    state,
+                })
+                .await?;
+            if json {
+                let mut out = Vec::with_capacity(list.len());
+                for d in &list {
+                    let mut v = serde_json::to_value(d).map_err(|e| CliError::Failure(e.into()))?;
+                    v["attempt_log"] =
+                        serde_json::to_value(station.store.delivery_attempts(&d.id).await?)
+                            .map_err(|e| CliError::Failure(e.into()))?;
+                    out.push(v);
+                }
+                return output::json(&out);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.id.clone(),
+                        d.order_no.clone(),
+                        crate::domain::delivery::channel_name(d.channel).to_string(),
+                        d.state.to_string(),
+                        d.destination_masked.clone(),
+                        d.attempts.to_string(),
+                        match d.state {
+                            DeliveryState::Queued | DeliveryState::Sending => {
+                                d.next_attempt_at.clone()
+                            }
+                            _ => d.updated_at.clone(),
+                        },
+                        d.provider_id
+                            .clone()
+                            .or_else(|| d.cancel_reason.clone())
+                            .or_else(|| d.last_error.clone())
+                            .unwrap_or_default()
+                            .chars()
+                            .take(100)
+                            .collect(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "ID",
+                    "ORDER",
+                    "CHANNEL",
+                    "STATE",
+                    "TO",
+                    "ATTEMPTS",
+                    "NEXT / UPDATED",
+                    "PROVIDER ID / NOTE",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        DeliverCmd::Retry {
+            id,
+            operator,
+            force_new_transfer,
+        } => {
+            let report = station
+                .retry_delivery(&id, &operator, force_new_transfer)
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            match &report.superseded {
+                Some(old) => println!(
+                    "delivery {old} cancelled (superseded); new transfer {} queued",
+                    report.delivery_id
+                ),
+                None => println!("delivery {} queued", report.delivery_id),
+            }
+            Ok(())
+        }
+        DeliverCmd::Cancel {
+            id,
+            reason,
+            operator,
+        } => {
+            let d = station.cancel_delivery(&id, &reason, &operator).await?;
+            if json {
+                return output::json(&d);
+            }
+            println!("delivery {} {}", d.id, d.state);
+            Ok(())
+        }
+    }
+}
+
+pub(super) async fn bank(station: &Station, cmd: BankCmd, json: bool) -> Result<(), CliError> {
+    match cmd {
+        BankCmd::Import { file, operator } => {
+            let report = station.bank_import(&file, operator.as_deref()).await?;
+            if json {
+                return output::json(&report);
+            }
+            println!(
+                "{} {} {} (sha256 {})",
+                report.kind,
+                report.message_id,
+                report.file.display(),
+                report.sha256
+            );
+            for c in &report.changes {
+                println!(
+                    "{} {} {} -> {} ({})",
+                    c.delivery_id,
+                    c.end_to_end_id.as_deref().unwrap_or("-"),
+                    c.from,
+                    c.to,
+                    c.code
+                );
+            }
+            for p in &report.pending {
+                println!("pending  {}: {}", p.reference, p.note);
+            }
+            for p in &report.problems {
+                eprintln!("warning: {}: {}", p.reference, p.note);
+            }
+            if let Some(to) = &report.moved_to {
+                println!("moved to {}", to.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM (service managers).
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,556 @@
+//! PIN delivery records: shipments, the delivery outbox and its attempt journal.
+//!
+//! Writers read a delivery inside their transaction, decide with the domain
+//! ([`crate::domain::DeliveryState::apply`]) and write it back with [`Tx::save_delivery`], which
+//! only succeeds if the row is still in the state that was read (optimistic check on top of the
+//! writer serialisation of [`Store::begin_write`]).
+
+use super::{DbContext, Store, StoreError, Tx};
+use crate::clock::format_utc;
+use crate::domain::DeliveryState;
+use crate::domain::delivery::{channel_name, parse_channel};
+use crate::domain::order::DeliveryChannel;
+use crate::domain::{Order, OrderState};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A key handed to a courier.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shipment {
+    /// The order.
+    pub order_no: String,
+    /// The courier's tracking number.
+    pub tracking_no: String,
+    /// The courier.
+    pub carrier: Option<String>,
+    /// When.
+    pub shipped_at: String,
+    /// Who recorded it.
+    pub shipped_by: String,
+}
+
+/// One PIN delivery as stored (nothing secret: the destination is masked, the message is only
+/// its HMAC).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// UUID; also the SMS `OutId` and spool file name.
+    pub id: String,
+    /// The order.
+    pub order_no: String,
+    /// The station whose vault sealed the PIN (only it can send it).
+    pub station_id: String,
+    /// SMS or bank transfer.
+    #[serde(serialize_with = "ser_channel")]
+    pub channel: DeliveryChannel,
+    /// Where it is.
+    pub state: DeliveryState,
+    /// `138****8000` or `****1234`.
+    pub destination_masked: String,
+    /// Sends since queued (or since the last operator retry).
+    pub attempts: i64,
+    /// Not before this time (RFC 3339).
+    pub next_attempt_at: String,
+    /// The provider's reference (BizId, gateway id, spool file, bank file).
+    pub provider_id: Option<String>,
+    /// Bank: `EndToEndId`.
+    pub end_to_end_id: Option<String>,
+    /// Bank: `MsgId` (= `PmtInfId`) of the pain.001 carrying it.
+    pub bank_message_id: Option<String>,
+    /// Bank: file name in the outbound directory.
+    pub bank_file: Option<String>,
+    /// The last error, for the operator.
+    pub last_error: Option<String>,
+    /// Vault HMAC of the message (the receipt).
+    pub message_hmac: Option<String>,
+    /// When the current / last send began.
+    pub sending_at: Option<String>,
+    /// When the channel took it.
+    pub sent_at: Option<String>,
+    /// When confirmed.
+    pub confirmed_at: Option<String>,
+    /// Why cancelled.
+    pub cancel_reason: Option<String>,
+    /// The delivery that replaced this one (`--force-new-transfer`).
+    pub superseded_by: Option<String>,
+    /// When queued.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+fn ser_channel<S: serde::Serializer>(c: &DeliveryChannel, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(channel_name(*c))
+}
+
+/// One contact with a channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptRecord {
+    /// Position in the delivery's journal, from 1.
+    pub seq: i64,
+    /// `send`, `file`, `query`, `recover`, `import`.
+    pub kind: String,
+    /// Written before the contact.
+    pub started_at: String,
+    /// Written after it (absent: the process stopped in between).
+    pub finished_at: Option<String>,
+    /// What happened.
+    pub outcome: Option<String>,
+    /// The provider's reference, when it gave one.
+    pub provider_id: Option<String>,
+    /// Why it failed (never the message).
+    pub error: Option<String>,
+}
+
+/// A delivery to queue.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// UUID.
+    pub id: String,
+    /// The order.
+    pub order_no: String,
+    /// The station whose vault sealed the PIN.
+    pub station_id: String,
+    /// The channel.
+    pub channel: DeliveryChannel,
+    /// Masked destination.
+    pub destination_masked: String,
+    /// Bank: the transfer's `EndToEndId`.
+    pub end_to_end_id: Option<String>,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Only this order's.
+    pub order_no: Option<String>,
+    /// Only in this state.
+    pub state: Option<DeliveryState>,
+}
+
+const COLUMNS: &str = "id, order_no, station_id, channel, state, destination_masked, attempts, \
+     next_attempt_at, provider_id, end_to_end_id, bank_message_id, bank_file, last_error, \
+     message_hmac, sending_at, sent_at, confirmed_at, cancel_reason, superseded_by, created_at, \
+     updated_at";
+
+fn delivery(r: &AnyRow) -> Result<DeliveryRecord, StoreError> {
+    let get = |c: &'static str| -> Result<Option<String>, StoreError> {
+        r.try_get::<Option<String>, _>(c).ctx("reading a delivery")
+    };
+    let req = |c: &'static str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c).ctx("reading a delivery")
+    };
+    let channel = req("channel")?;
+    let state = req("state")?;
+    Ok(DeliveryRecord {
+        id: req("id")?,
+        order_no: req("order_no")?,
+        station_id: req("station_id")?,
+        channel: parse_channel(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown delivery channel {channel:?}")))?,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown delivery state {state:?}")))?,
+        destination_masked: req("destination_masked")?,
+        attempts: r.try_get("attempts").ctx("reading a delivery")?,
+        next_attempt_at: req("next_attempt_at")?,
+        provider_id: get("provider_id")?,
+        end_to_end_id: get("end_to_end_id")?,
+        bank_message_id: get("bank_message_id")?,
+        bank_file: get("bank_file")?,
+        last_error: get("last_error")?,
+        message_hmac: get("message_hmac")?,
+        sending_at: get("sending_at")?,
+        sent_at: get("sent_at")?,
+        confirmed_at: get("confirmed_at")?,
+        cancel_reason: get("cancel_reason")?,
+        superseded_by: get("superseded_by")?,
+        created_at: req("created_at")?,
+        updated_at: req("updated_at")?,
+    })
+}
+
+fn attempt(r: &AnyRow) -> Result<AttemptRecord, sqlx::Error> {
+    Ok(AttemptRecord {
+        seq: r.try_get("seq")?,
+        kind: r.try_get("kind")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        outcome: r.try_get("outcome")?,
+        provider_id: r.try_get("provider_id")?,
+        error: r.try_get("error")?,
+    })
+}
+
+fn parse_order_state(s: &str) -> Result<OrderState, StoreError> {
+    OrderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown order state {s:?}")))
+}
+
+impl Tx {
+    /// The current state of an order, read inside this transaction.
+    pub async fn order_state(&mut self, order_no: &str) -> Result<OrderState, StoreError> {
+        let row = sqlx::query("SELECT state FROM orders WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_optional(self.conn())
+            .await
+            .ctx("reading an order state")?
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+        parse_order_state(
+            &row.try_get::<String, _>("state")
+                .ctx("reading an order state")?,
+        )
+    }
+
+    /// The order itself, read inside this transaction.
+    pub async fn order_in_tx(&mut self, order_no: &str) -> Result<Order, StoreError> {
+        let row = sqlx::query("SELECT order_json FROM orders WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_optional(self.conn())
+            .await
+            .ctx("reading an order")?
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+        let json: String = row.try_get("order_json").ctx("reading an order")?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("order {order_no}: {e}")))
+    }
+
+    /// Records a shipment; [`StoreError::AlreadyShipped`] if the order has one.
+    pub async fn insert_shipment(&mut self, s: &Shipment) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO shipments (order_no, tracking_no, carrier, shipped_at, shipped_by) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.order_no)
+        .bind(&s.tracking_no)
+        .bind(&s.carrier)
+        .bind(&s.shipped_at)
+        .bind(&s.shipped_by)
+        .execute(self.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::AlreadyShipped(s.order_no.clone())
+            }
+            _ => StoreError::Db {
+                context: "recording a shipment",
+                source: e,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// How many deliveries (in any state) an order has.
+    pub async fn delivery_count(&mut self, order_no: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_one(self.conn())
+            .await
+            .ctx("counting deliveries")?;
+        row.try_get::<i64, _>("n").ctx("counting deliveries")
+    }
+
+    /// Whether an order still has its sealed PIN.
+    pub async fn has_sealed_pin(&mut self, order_no: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT order_no FROM sealed_pins WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_optional(self.conn())
+            .await
+            .ctx("looking for a sealed PIN")?;
+        Ok(row.is_some())
+    }
+
+    /// Destroys an order's sealed PIN (delivery confirmed, or certificate revoked).
+    pub async fn delete_sealed_pin(&mut self, order_no: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sealed_pins WHERE order_no = $1")
+            .bind(order_no)
+            .execute(self.conn())
+            .await
+            .ctx("destroying a sealed PIN")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Queues a delivery (state `queued`, due now). An order has at most one delivery that is
+    /// not cancelled: a second one is [`StoreError::DeliveryExists`].
+    pub async fn insert_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "INSERT INTO deliveries (id, order_no, station_id, channel, state, destination_masked, \
+             attempts, next_attempt_at, end_to_end_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $7, $7)",
+        )
+        .bind(&d.id)
+        .bind(&d.order_no)
+        .bind(&d.station_id)
+        .bind(channel_name(d.channel))
+        .bind(DeliveryState::Queued.as_str())
+        .bind(&d.destination_masked)
+        .bind(&now)
+        .bind(&d.end_to_end_id)
+        .execute(self.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::DeliveryExists(d.order_no.clone())
+            }
+            _ => StoreError::Db {
+                context: "queuing a delivery",
+                source: e,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// A delivery, read inside this transaction.
+    pub async fn delivery(&mut self, id: &str) -> Result<DeliveryRecord, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .ctx("reading a delivery")?
+            .ok_or_else(|| StoreError::DeliveryNotFound(id.to_string()))?;
+        delivery(&row)
+    }
+
+    /// Writes back every mutable column of `d`, provided the row is still in `expected` (the
+    /// state it was read in). Stamps `updated_at`.
+    pub async fn save_delivery(
+        &mut self,
+        d: &DeliveryRecord,
+        expected: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = $3, provider_id = $4, \
+             end_to_end_id = $5, bank_message_id = $6, bank_file = $7, last_error = $8, \
+             message_hmac = $9, sending_at = $10, sent_at = $11, confirmed_at = $12, \
+             cancel_reason = $13, superseded_by = $14, updated_at = $15 \
+             WHERE id = $16 AND state = $17",
+        )
+        .bind(d.state.as_str())
+        .bind(d.attempts)
+        .bind(&d.next_attempt_at)
+        .bind(&d.provider_id)
+        .bind(&d.end_to_end_id)
+        .bind(&d.bank_message_id)
+        .bind(&d.bank_file)
+        .bind(&d.last_error)
+        .bind(&d.message_hmac)
+        .bind(&d.sending_at)
+        .bind(&d.sent_at)
+        .bind(&d.confirmed_at)
+        .bind(&d.cancel_reason)
+        .bind(&d.superseded_by)
+        .bind(&now)
+        .bind(&d.id)
+        .bind(expected.as_str())
+        .execute(self.conn())
+        .await
+        .ctx("updating a delivery")?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::DeliveryConflict {
+                id: d.id.clone(),
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    /// Journals the start of a contact with the channel; returns its sequence number.
+    pub async fn attempt_started(
+        &mut self,
+        delivery_id: &str,
+        kind: &str,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS last FROM delivery_attempts WHERE delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_one(self.conn())
+        .await
+        .ctx("journaling a delivery attempt")?;
+        let seq = row
+            .try_get::<i64, _>("last")
+            .ctx("journaling a delivery attempt")?
+            + 1;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, seq, kind, started_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(delivery_id)
+        .bind(seq)
+        .bind(kind)
+        .bind(format_utc(self.now()))
+        .execute(self.conn())
+        .await
+        .ctx("journaling a delivery attempt")?;
+        Ok(seq)
+    }
+
+    /// Journals the end of a contact.
+    pub async fn attempt_finished(
+        &mut self,
+        delivery_id: &str,
+        seq: i64,
+        outcome: &str,
+        provider_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE delivery_attempts SET finished_at = $1, outcome = $2, provider_id = $3, error = $4 \
+             WHERE delivery_id = $5 AND seq = $6",
+        )
+        .bind(format_utc(self.now()))
+        .bind(outcome)
+        .bind(provider_id)
+        .bind(error)
+        .bind(delivery_id)
+        .bind(seq)
+        .execute(self.conn())
+        .await
+        .ctx("journaling a delivery attempt")?;
+        Ok(())
+    }
+
+    /// Journals a finished contact in one go (queries, restart checks, imports).
+    pub async fn attempt_record(
+        &mut self,
+        delivery_id: &str,
+        kind: &str,
+        outcome: &str,
+        provider_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let seq = self.attempt_started(delivery_id, kind).await?;
+        self.attempt_finished(delivery_id, seq, outcome, provider_id, error)
+            .await?;
+        Ok(seq)
+    }
+}
+
+impl Store {
+    /// One delivery.
+    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a delivery")?
+            .map(|r| delivery(&r))
+            .transpose()
+    }
+
+    /// Deliveries, oldest first.
+    pub async fn deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        // Empty strings never match: one query text for every combination of filters.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE ($1 = '' OR order_no = $1) \
+             AND ($2 = '' OR state = $2) ORDER BY created_at, id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.order_no.clone().unwrap_or_default())
+            .bind(filter.state.map(|s| s.as_str()).unwrap_or_default())
+            .fetch_all(self.pool())
+            .await
+            .ctx("listing deliveries")?
+            .iter()
+            .map(delivery)
+            .collect()
+    }
+
+    /// Deliveries of `station_id` in `state` that are due at `now`, oldest first.
+    pub async fn due_deliveries(
+        &self,
+        station_id: &str,
+        state: DeliveryState,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE station_id = $1 AND state = $2 \
+             AND next_attempt_at <= $3 ORDER BY next_attempt_at, created_at, id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(station_id)
+            .bind(state.as_str())
+            .bind(format_utc(now))
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading due deliveries")?
+            .iter()
+            .map(delivery)
+            .collect()
+    }
+
+    /// The delivery of a transfer, by its `EndToEndId`.
+    pub async fn delivery_by_end_to_end_id(
+        &self,
+        end_to_end_id: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE end_to_end_id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(end_to_end_id)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a delivery")?
+            .map(|r| delivery(&r))
+            .transpose()
+    }
+
+    /// The deliveries carried by one pain.001 (by its `MsgId`).
+    pub async fn deliveries_by_bank_message(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE bank_message_id = $1 ORDER BY created_at, id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(message_id)
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading deliveries")?
+            .iter()
+            .map(delivery)
+            .collect()
+    }
+
+    /// The attempt journal of a delivery.
+    pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        sqlx::query(
+            "SELECT seq, kind, started_at, finished_at, outcome, provider_id, error \
+             FROM delivery_attempts WHERE delivery_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading delivery attempts")?
+        .iter()
+        .map(attempt)
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("reading delivery attempts")
+    }
+
+    /// The shipment of an order.
+    pub async fn shipment(&self, order_no: &str) -> Result<Option<Shipment>, StoreError> {
+        let row = sqlx::query(
+            "SELECT order_no, tracking_no, carrier, shipped_at, shipped_by FROM shipments \
+             WHERE order_no = $1",
+        )
+        .bind(order_no)
+        .fetch_optional(self.pool())
+        .await
+        .ctx("reading a shipment")?;
+        row.map(|r| -> Result<Shipment, sqlx::Error> {
+            Ok(Shipment {
+                order_no: r.try_get("order_no")?,
+                tracking_no: r.try_get("tracking_no")?,
+                carrier: r.try_get("carrier")?,
+                shipped_at: r.try_get("shipped_at")?,
+                shipped_by: r.try_get("shipped_by")?,
+            })
+        })
+        .transpose()
+        .ctx("reading a shipment")
+    }
+}

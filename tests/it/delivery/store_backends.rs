@@ -1,0 +1,275 @@
+//! The delivery queries of the store, run against both backends with one query text: SQLite
+//! (a temp file) and PostgreSQL (a throwaway database on the local server, dropped afterwards).
+//! The PostgreSQL server is `KEYSTATION_TEST_POSTGRES` (default: the local server's socket, peer
+//! authentication as the current user); without one the test fails unless
+//! `KEYSTATION_SKIP_POSTGRES` is set.
+
+use super::*;
+use keystation::domain::delivery::mask_phone;
+use keystation::domain::order::DeliveryChannel;
+use keystation::domain::{
+    DeliveryState, FileFacts, ImageType, OrderEvent, OrderState, ValidationContext, validate_order,
+};
+use keystation::store::{
+    Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
+};
+use sqlx::Connection;
+
+fn now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-24 06:00 UTC)
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "test".into(),
+        operation_id: "op-1".into(),
+    }
+}
+
+fn new_order(no: &str) -> NewOrder {
+    let ctx = ValidationContext {
+        today: time::macros::date!(2026 - 11 - 24),
+        uscc_checksum_override: None,
+    };
+    let valid = validate_order(&sms_order(no, "13800138000"), &ctx, &mut |_| {
+        FileFacts::Found {
+            size: 1000,
+            image: Some(ImageType::Png),
+        }
+    })
+    .unwrap();
+    NewOrder {
+        order: valid.order,
+        warnings: vec![],
+        uscc_override_reason: None,
+        attachments: vec![],
+    }
+}
+
+fn new_delivery(id: &str, no: &str) -> NewDelivery {
+    NewDelivery {
+        id: id.into(),
+        order_no: no.into(),
+        station_id: "station-01".into(),
+        channel: DeliveryChannel::BankTransfer,
+        destination_masked: mask_phone("13800138000"),
+        end_to_end_id: Some(format!("KS{id}")),
+    }
+}
+
+async fn exercise(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let no = "BJ20261124-0009";
+    store
+        .insert_orders(&[new_order(no)], &actor(), now())
+        .await
+        .unwrap();
+    let mut tx = store.begin_write(now()).await.unwrap();
+    for e in [
+        OrderEvent::Approve,
+        OrderEvent::Claim,
+        OrderEvent::CompleteProvisioning,
+    ] {
+        tx.transition(no, None, e).await.unwrap();
+    }
+    tx.put_sealed_pin(no, "SERIAL1", b"sealed-blob")
+        .await
+        .unwrap();
+    tx.insert_shipment(&Shipment {
+        order_no: no.into(),
+        tracking_no: "SF1".into(),
+        carrier: None,
+        shipped_at: "2026-11-24T06:00:00.000000Z".into(),
+        shipped_by: "op".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.delivery_count(no).await.unwrap(), 0);
+    assert!(tx.has_sealed_pin(no).await.unwrap());
+    tx.insert_delivery(&new_delivery("d-1", no)).await.unwrap();
+    assert_eq!(tx.order_state(no).await.unwrap(), OrderState::Provisioned);
+    assert_eq!(tx.order_in_tx(no).await.unwrap().order_no, no);
+    tx.commit().await.unwrap();
+
+    // One shipment and one live delivery per order (each refusal in its own transaction: a
+    // failed statement ends a PostgreSQL transaction).
+    let mut tx = store.begin_write(now()).await.unwrap();
+    let dup = tx
+        .insert_shipment(&Shipment {
+            order_no: no.into(),
+            tracking_no: "SF2".into(),
+            carrier: None,
+            shipped_at: "x".into(),
+            shipped_by: "op".into(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::AlreadyShipped(_))), "{dup:?}");
+    drop(tx);
+    let mut tx = store.begin_write(now()).await.unwrap();
+    let dup = tx.insert_delivery(&new_delivery("d-2", no)).await;
+    assert!(matches!(dup, Err(StoreError::DeliveryExists(_))), "{dup:?}");
+    drop(tx);
+
+    // Due now, not before.
+    let due = store
+        .due_deliveries("station-01", DeliveryState::Queued, now())
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(
+        store
+            .due_deliveries(
+                "station-01",
+                DeliveryState::Queued,
+                now() - time::Duration::SECOND
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .due_deliveries("station-02", DeliveryState::Queued, now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the sealing station sends"
+    );
+
+    // Optimistic write-back, attempt journal.
+    let mut tx = store.begin_write(now()).await.unwrap();
+    let mut d = tx.delivery("d-1").await.unwrap();
+    d.state = DeliveryState::Sending;
+    d.attempts = 1;
+    d.bank_file = Some("KSd-1.xml".into());
+    d.bank_message_id = Some("MSG1".into());
+    tx.save_delivery(&d, DeliveryState::Queued).await.unwrap();
+    let seq = tx.attempt_started("d-1", "file").await.unwrap();
+    assert_eq!(seq, 1);
+    tx.attempt_finished("d-1", seq, "written", Some("KSd-1.xml"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.attempt_record("d-1", "import", "confirmed", None, None)
+            .await
+            .unwrap(),
+        2
+    );
+    let stale = tx.save_delivery(&d, DeliveryState::Queued).await;
+    assert!(
+        matches!(stale, Err(StoreError::DeliveryConflict { .. })),
+        "{stale:?}"
+    );
+    tx.commit().await.unwrap();
+
+    let by_e2e = store
+        .delivery_by_end_to_end_id("KSd-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_e2e.state, DeliveryState::Sending);
+    assert_eq!(by_e2e.attempts, 1);
+    assert_eq!(
+        store
+            .deliveries_by_bank_message("MSG1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let attempts = store.delivery_attempts("d-1").await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].outcome.as_deref(), Some("written"));
+    let filtered = store
+        .deliveries(&DeliveryFilter {
+            order_no: Some(no.into()),
+            state: Some(DeliveryState::Sending),
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert!(
+        store
+            .deliveries(&DeliveryFilter {
+                order_no: None,
+                state: Some(DeliveryState::Confirmed),
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .deliveries(&DeliveryFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.shipment(no).await.unwrap().unwrap().tracking_no,
+        "SF1"
+    );
+
+    // A cancelled delivery no longer blocks a new one; the sealed PIN can be destroyed.
+    let mut tx = store.begin_write(now()).await.unwrap();
+    let mut d = tx.delivery("d-1").await.unwrap();
+    d.state = DeliveryState::Cancelled;
+    tx.save_delivery(&d, DeliveryState::Sending).await.unwrap();
+    tx.insert_delivery(&new_delivery("d-3", no)).await.unwrap();
+    assert_eq!(tx.delivery_count(no).await.unwrap(), 2);
+    assert!(tx.delete_sealed_pin(no).await.unwrap());
+    assert!(!tx.has_sealed_pin(no).await.unwrap());
+    tx.commit().await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn delivery_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("s.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn delivery_queries_on_postgres() {
+    let admin_url = std::env::var("KEYSTATION_TEST_POSTGRES").unwrap_or_else(|_| {
+        // Peer authentication: connect as the OS user running the tests.
+        let user = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        format!("postgres:///postgres?host=/var/run/postgresql&user={user}")
+    });
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("KEYSTATION_SKIP_POSTGRES").is_some() => {
+            eprintln!("SKIPPED (KEYSTATION_SKIP_POSTGRES): no PostgreSQL at {admin_url}: {e}");
+            return;
+        }
+        Err(e) => panic!(
+            "no PostgreSQL at {admin_url}: {e} (set KEYSTATION_TEST_POSTGRES, or \
+             KEYSTATION_SKIP_POSTGRES=1 to skip)"
+        ),
+    };
+    let db = format!("ks_delivery_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = admin_url.replacen("/postgres", &format!("/{db}"), 1);
+    let result = tokio::spawn(async move { exercise(&url).await }).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
