@@ -106,6 +106,16 @@ fn certificate(r: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
     })
 }
 
+/// A unique-index violation on token_bindings means the token (or the order) is already bound.
+fn token_in_use(e: sqlx::Error, token: &str, context: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::TokenInUse(token.to_string())
+        }
+        _ => StoreError::Db { context, source: e },
+    }
+}
+
 const BINDING_COLUMNS: &str = "binding_id, order_no, station_id, so_identity, token_serial, token_label, \
      key_algorithm, key_id, public_key, bound_at";
 const CERT_COLUMNS: &str = "serial, order_no, binding_id, token_serial, der, fingerprint_sha256, not_before, \
@@ -191,14 +201,9 @@ impl Tx {
         .bind(&b.bound_at)
         .execute(self.conn())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::TokenInUse(
-                b.token_serial.clone().unwrap_or_else(|| b.order_no.clone()),
-            ),
-            _ => StoreError::Db {
-                context: "binding a token",
-                source: e,
-            },
+        .map_err(|e| {
+            let token = b.token_serial.as_deref().unwrap_or(&b.order_no);
+            token_in_use(e, token, "binding a token")
         })?;
         Ok(())
     }
@@ -238,15 +243,7 @@ impl Tx {
         .bind(binding_id)
         .execute(self.conn())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::TokenInUse(serial.to_string())
-            }
-            _ => StoreError::Db {
-                context: "recording a token identity",
-                source: e,
-            },
-        })?;
+        .map_err(|e| token_in_use(e, serial, "recording a token identity"))?;
         Ok(())
     }
 
@@ -261,15 +258,7 @@ impl Tx {
             .bind(binding_id)
             .execute(self.conn())
             .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                    StoreError::TokenInUse(serial.to_string())
-                }
-                _ => StoreError::Db {
-                    context: "recording a token serial",
-                    source: e,
-                },
-            })?;
+            .map_err(|e| token_in_use(e, serial, "recording a token serial"))?;
         Ok(())
     }
 

@@ -3,16 +3,10 @@
 //! found; the append-only triggers refuse ordinary edits.
 
 use crate::station::{TestStation, order_json};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 
 fn sqlite(st: &TestStation) -> (tokio::runtime::Runtime, SqliteConnection) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = format!("sqlite://{}", st.path().join("station.db").display());
-    let conn = rt.block_on(SqliteConnection::connect(&url)).unwrap();
-    (rt, conn)
+    st.sqlite()
 }
 
 fn exec(rt: &tokio::runtime::Runtime, conn: &mut SqliteConnection, sql: &str) {

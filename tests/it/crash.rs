@@ -121,19 +121,13 @@ fn killing_provisioning_at_every_step_loses_nothing() {
 
 #[test]
 fn check_reports_each_broken_invariant() {
-    use sqlx::Connection;
     let st = TestStation::new();
     for no in ["C-1", "C-2", "C-3"] {
         st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
         st.ok(&["provision", no]);
     }
     check_ok(&st, "fresh station");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = format!("sqlite://{}", st.path().join("station.db").display());
-    let mut db = rt.block_on(sqlx::SqliteConnection::connect(&url)).unwrap();
+    let (rt, mut db) = st.sqlite();
     let sql = |db: &mut sqlx::SqliteConnection, q: &str| {
         rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(q.to_string())).execute(db))
             .unwrap();

@@ -35,28 +35,7 @@ fn openssl(args: &[&str]) -> (bool, String) {
 
 /// Reads the certificate with `key_id` off the token (public object, no login).
 fn token_cert(st: &TestStation, label: &str, key_id: &str) -> Vec<u8> {
-    let out_file = st.tmp().join(format!("{label}-cert.der"));
-    let out = pkcs11_tool(
-        st,
-        &[
-            "--token-label",
-            label,
-            "--read-object",
-            "--type",
-            "cert",
-            "--id",
-            key_id,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(out_file).unwrap()
+    st.read_object(label, "cert", key_id)
 }
 
 fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
@@ -191,28 +170,10 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
     );
 
     // The certificate's public key IS the token's public key.
-    let pub_file = st.tmp().join("pub.der");
-    let out = pkcs11_tool(
-        st,
-        &[
-            "--token-label",
-            label,
-            "--read-object",
-            "--type",
-            "pubkey",
-            "--id",
-            key_id,
-            "-o",
-            pub_file.to_str().unwrap(),
-        ],
-        None,
+    assert_eq!(
+        st.read_object(label, "pubkey", key_id),
+        cert.public_key().raw
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(std::fs::read(&pub_file).unwrap(), cert.public_key().raw);
 
     // Certificate and public key objects share the key's CKA_ID (public listing, no login).
     let out = pkcs11_tool(st, &["--token-label", label, "--list-objects"], None);
@@ -227,34 +188,13 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
 
 /// The half of the test that needs the PINs: runs in a child bound to the station's SoftHSM.
 fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
+    let (user_pin, so_pin) = crate::station::unseal_pins(dir, order_no);
     let (rt, station, hsm) = open_station(dir);
     let binding = rt
         .block_on(station.store.active_binding(order_no))
         .unwrap()
         .unwrap();
     let serial = binding.token_serial.clone().unwrap();
-    let (sealed_serial, sealed) = rt
-        .block_on(station.store.sealed_pin(order_no))
-        .unwrap()
-        .unwrap();
-    assert_eq!(sealed_serial, serial);
-    let pin = rt.block_on(async {
-        tokio::task::block_in_place(|| {
-            let v = hsm.vault().unwrap();
-            let pin = v
-                .unseal_pin(
-                    &keystation::token::SealedPin(sealed),
-                    &keystation::station::provision::pin_aad(order_no, &serial),
-                )
-                .unwrap();
-            let so = v.derive_so_pin(&binding.so_identity).unwrap();
-            (
-                pin.expose_secret().to_string(),
-                so.expose_secret().to_string(),
-            )
-        })
-    });
-    let (user_pin, so_pin) = pin;
     let module = crate::station::softhsm_module();
     let tool = |args: &[&str], envs: &[(&str, &str)]| {
         let mut c = Command::new("pkcs11-tool");
@@ -428,23 +368,7 @@ fn cert_statuses(st: &TestStation, no: &str) -> (Vec<String>, usize) {
 #[test]
 fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate() {
     let st = TestStation::new();
-    let points = [
-        "provision.init_token.started",
-        "provision.init_token.before_init",
-        "provision.init_token.before_done",
-        "provision.init_pin.started",
-        "provision.init_pin.before_done",
-        "provision.generate_key.started",
-        "provision.generate_key.before_done",
-        "provision.issue_certificate.started",
-        "provision.issue_certificate.before_done",
-        "provision.write_certificate.started",
-        "provision.write_certificate.before_done",
-        "provision.write_seals.started",
-        "provision.write_seals.before_done",
-        "provision.finish.started",
-        "provision.finish.before_done",
-    ];
+    let points = crate::crash::PROVISION_POINTS;
     for (i, point) in points.iter().enumerate() {
         let no = format!("F-{i:02}");
         st.import_approved(&order_json(
@@ -570,25 +494,7 @@ fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
     );
 
     // A token initialised outside the station is refused as well.
-    let free = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "FOREIGN",
-            "--so-pin",
-            "12345678",
-            "--pin",
-            "12345678",
-        ])
-        .env("SOFTHSM2_CONF", st.softhsm_conf())
-        .output()
-        .unwrap();
-    assert!(
-        free.status.success(),
-        "{}",
-        String::from_utf8_lossy(&free.stderr)
-    );
+    st.foreign_token("FOREIGN");
     let refused = st.run(&["provision", "B-B", "--token", "FOREIGN"], &[]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("will not erase it"));

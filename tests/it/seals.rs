@@ -2,32 +2,13 @@
 //! objects, read back and verified; tampered copies rejected; openssl decodes the documented
 //! structure.
 
-use crate::station::{
-    TestStation, child_station, keystation, open_station, order_json, pkcs11_tool,
-};
+use crate::station::{TestStation, child_station, keystation, order_json, pkcs11_tool};
 use std::path::Path;
 use std::process::Command;
 
 /// Unseals the order's user PIN (child process only) into a 0600 file for `--pin-file`.
 fn pin_file_for(dir: &Path, order_no: &str, out: &Path) -> String {
-    let (rt, station, hsm) = open_station(dir);
-    let (serial, sealed) = rt
-        .block_on(station.store.sealed_pin(order_no))
-        .unwrap()
-        .unwrap();
-    let pin = rt.block_on(async {
-        tokio::task::block_in_place(|| {
-            hsm.vault()
-                .unwrap()
-                .unseal_pin(
-                    &keystation::token::SealedPin(sealed),
-                    &keystation::station::provision::pin_aad(order_no, &serial),
-                )
-                .unwrap()
-                .expose_secret()
-                .to_string()
-        })
-    });
+    let (pin, _) = crate::station::unseal_pins(dir, order_no);
     keystation::station::hsm::write_secret_file(out, &pin).unwrap();
     pin
 }

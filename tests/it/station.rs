@@ -44,6 +44,68 @@ impl TestStation {
         self.inner.config.clone()
     }
 
+    /// A direct connection to the station's SQLite database (for tests playing an attacker or a
+    /// second process), with its own runtime.
+    pub fn sqlite(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("sqlite://{}", self.path().join("station.db").display());
+        let conn = rt.block_on(sqlx::SqliteConnection::connect(&url)).unwrap();
+        (rt, conn)
+    }
+
+    /// A token initialised outside the station (softhsm2-util), labelled `label`.
+    pub fn foreign_token(&self, label: &str) {
+        let out = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "12345678",
+                "--pin",
+                "12345678",
+            ])
+            .env("SOFTHSM2_CONF", self.softhsm_conf())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Reads a public object off a token with pkcs11-tool (`kind`: cert, pubkey).
+    pub fn read_object(&self, label: &str, kind: &str, key_id: &str) -> Vec<u8> {
+        let file = self.tmp().join(format!("{label}-{kind}-{key_id}.der"));
+        let out = pkcs11_tool(
+            self,
+            &[
+                "--token-label",
+                label,
+                "--read-object",
+                "--type",
+                kind,
+                "--id",
+                key_id,
+                "-o",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(file).unwrap()
+    }
+
     /// The station's SoftHSM configuration.
     pub fn softhsm_conf(&self) -> PathBuf {
         self.path().join("softhsm2.conf")
@@ -219,4 +281,36 @@ pub fn softhsm_module() -> &'static str {
         .iter()
         .find(|p| Path::new(p).exists())
         .expect("SoftHSM2 must be installed (scripts/setup.sh)")
+}
+
+/// In a child process bound to the station: the order's user PIN unsealed from the vault, and
+/// its SO PIN re-derived (test-only access to what the station otherwise only sends out).
+pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
+    let (rt, station, hsm) = open_station(dir);
+    let binding = rt
+        .block_on(station.store.active_binding(order_no))
+        .unwrap()
+        .unwrap();
+    let serial = binding.token_serial.clone().unwrap();
+    let (sealed_serial, sealed) = rt
+        .block_on(station.store.sealed_pin(order_no))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sealed_serial, serial);
+    rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            let v = hsm.vault().unwrap();
+            let pin = v
+                .unseal_pin(
+                    &keystation::token::SealedPin(sealed),
+                    &keystation::station::provision::pin_aad(order_no, &serial),
+                )
+                .unwrap();
+            let so = v.derive_so_pin(&binding.so_identity).unwrap();
+            (
+                pin.expose_secret().to_string(),
+                so.expose_secret().to_string(),
+            )
+        })
+    })
 }

@@ -185,7 +185,6 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
 
 #[test]
 fn a_wrong_so_pin_is_a_clear_error_and_nothing_is_lost() {
-    use sqlx::Connection;
     let st = TestStation::new();
     st.import_approved(&order_json("TF-3", "legal_rep_phone", "none", "main"));
     let out = st.run(
@@ -197,12 +196,7 @@ fn a_wrong_so_pin_is_a_clear_error_and_nothing_is_lost() {
     );
     assert_eq!(out.status.code(), Some(1));
     // The recorded SO PIN identity is damaged (e.g. a bad restore): the derived SO PIN is wrong.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = format!("sqlite://{}", st.path().join("station.db").display());
-    let mut db = rt.block_on(sqlx::SqliteConnection::connect(&url)).unwrap();
+    let (rt, mut db) = st.sqlite();
     let identity: (String,) = rt
         .block_on(
             sqlx::query_as("SELECT so_identity FROM token_bindings WHERE order_no = 'TF-3'")

@@ -160,21 +160,7 @@ fn workstation_provisions_blank_keys_refuses_foreign_ones_and_survives_a_pulled_
     let st = TestStation::new();
     st.import_approved(&order_json("W-1", "legal_rep_phone", "company", "main"));
     st.import_approved(&order_json("W-2", "legal_rep_phone", "none", "main"));
-    let foreign = std::process::Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "FOREIGN",
-            "--so-pin",
-            "12345678",
-            "--pin",
-            "12345678",
-        ])
-        .env("SOFTHSM2_CONF", st.softhsm_conf())
-        .output()
-        .unwrap();
-    assert!(foreign.status.success());
+    st.foreign_token("FOREIGN");
     st.run_child(
         "workstation::workstation_provisions_blank_keys_refuses_foreign_ones_and_survives_a_pulled_key",
         &[],
