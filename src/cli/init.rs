@@ -103,7 +103,45 @@ fn read_any_pin_file(p: &std::path::Path) -> Result<Zeroizing<String>, CliError>
     Ok(Zeroizing::new(line))
 }
 
+/// What `init` created.
+pub(super) struct Created {
+    pub config_path: std::path::PathBuf,
+    pub config: Config,
+    pub summary: crate::station::init::MaterialSummary,
+}
+
 pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
+    let Created {
+        config_path,
+        config: cfg,
+        summary,
+    } = create(args).await?;
+    if json {
+        return output::json(&serde_json::json!({
+            "config": config_path, "database": cfg.database_url(), "material": summary,
+            "ca_certificate": cfg.path(&cfg.ca.certificate),
+        }));
+    }
+    println!("station created: {}", config_path.display());
+    println!(
+        "CA certificate:  {} ({})",
+        cfg.path(&cfg.ca.certificate).display(),
+        summary.ca_subject
+    );
+    println!("                 sha256 {}", summary.ca_fingerprint);
+    println!(
+        "CA token {} / vault token {}",
+        summary.ca_token_serial, summary.vault_token_serial
+    );
+    println!(
+        "next: keystation --config {} order import FILE.json",
+        config_path.display()
+    );
+    Ok(())
+}
+
+/// Creates a station (see the module docs); `init` and `demo` share it.
+pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
     let dir = &args.dir;
     let config_path = dir.join("station.toml");
     if config_path.exists() {
@@ -229,26 +267,9 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
 
     std::fs::write(&config_path, text)
         .with_context(|| format!("writing {}", config_path.display()))?;
-    if json {
-        return output::json(&serde_json::json!({
-            "config": config_path, "database": cfg.database_url(), "material": summary,
-            "ca_certificate": cfg.path(&cfg.ca.certificate),
-        }));
-    }
-    println!("station created: {}", config_path.display());
-    println!(
-        "CA certificate:  {} ({})",
-        cfg.path(&cfg.ca.certificate).display(),
-        summary.ca_subject
-    );
-    println!("                 sha256 {}", summary.ca_fingerprint);
-    println!(
-        "CA token {} / vault token {}",
-        summary.ca_token_serial, summary.vault_token_serial
-    );
-    println!(
-        "next: keystation --config {} order import FILE.json",
-        config_path.display()
-    );
-    Ok(())
+    Ok(Created {
+        config_path,
+        config: cfg,
+        summary,
+    })
 }

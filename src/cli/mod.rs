@@ -6,6 +6,7 @@
 
 mod audit;
 mod deliver;
+mod demo;
 mod init;
 pub mod opts;
 mod orders;
@@ -101,6 +102,7 @@ pub fn main() -> ExitCode {
 fn select_softhsm_config(cli: &Cli) {
     let conf = match &cli.command {
         Command::Init(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
+        Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
         _ => cli
             .config
             .as_deref()
@@ -132,6 +134,7 @@ fn init_tracing() {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.json).await,
+        Command::Demo(args) => demo::run(&args, cli.json).await,
         Command::Order(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
             orders::run(&station, cmd, cli.json).await

@@ -25,6 +25,9 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole pipeline on embedded defaults in DIR: init, import, approve, provision, ship,
+    /// deliver PINs (with a simulated bank); safe to re-run.
+    Demo(DemoArgs),
     /// Create a station in DIR: station.toml, database, SoftHSM token directory.
     Init(InitArgs),
     /// Take in, list, show and review certificate orders.
@@ -213,6 +216,20 @@ pub struct ProvisionArgs {
     /// certificate already on it).
     #[arg(long)]
     pub reinit: bool,
+}
+
+/// `keystation demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory of the demo station (created; a previous demo there is continued).
+    #[arg(long, value_name = "DIR", default_value = "demo-station")]
+    pub dir: PathBuf,
+    /// Generate N valid orders instead of the three fixture orders.
+    #[arg(long, value_name = "N")]
+    pub orders: Option<usize>,
+    /// Provisioning workers.
+    #[arg(long, value_name = "W", default_value_t = 2)]
+    pub workers: usize,
 }
 
 /// `keystation init`

@@ -8,6 +8,7 @@ pub mod anchor;
 pub mod batch;
 pub mod check;
 pub mod delivery;
+pub mod demo;
 pub mod hsm;
 pub mod init;
 pub mod intake;

@@ -364,7 +364,10 @@ impl Station {
             token = Some(t);
         } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
             // Nothing bound yet: refuse early, before the order is claimed, when no blank
-            // token is there (the init step re-selects under the blank-token lock anyway).
+            // token is there (the init step re-selects under the blank-token lock anyway). The
+            // lock is held for the look too: another worker's C_InitToken in progress must not
+            // make the slot list look blank-less.
+            let _guard = blank_token_lock().lock().await;
             let mine =
                 blocking(|| hsm.module().find(&[TokenSelector::Label(no.to_string())])).is_ok();
             let blank = blocking(|| hsm.module().first_blank())

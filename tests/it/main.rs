@@ -9,6 +9,7 @@ mod crash;
 mod crash_import;
 mod db_faults;
 mod delivery;
+mod demo;
 mod fixtures;
 mod intake_cli;
 mod provision;

@@ -1,0 +1,194 @@
+//! `keystation demo --dir DIR`: the main job, end to end, on embedded defaults.
+
+use super::opts::{DemoArgs, InitArgs};
+use super::provision::hsm_of;
+use super::{CliError, output};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::station::Station;
+use crate::station::demo::DemoOptions;
+use std::sync::Arc;
+
+/// Marks a directory as a demo station, so a re-run continues it and nothing else is touched.
+const MARKER: &str = ".keystation-demo";
+
+pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
+    let dir = &args.dir;
+    let marker = dir.join(MARKER);
+    let occupied = dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if occupied && !marker.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists and is not a keystation demo; refusing to touch it (give another --dir)",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Failure(e.into()))?;
+    if !marker.exists() {
+        std::fs::write(
+            &marker,
+            "a keystation demo station (keystation demo); safe to delete with this directory\n",
+        )
+        .map_err(|e| CliError::Failure(e.into()))?;
+    }
+    let config_path = dir.join("station.toml");
+    if config_path.exists() {
+        eprintln!("demo: continuing the demo station in {}", dir.display());
+    } else {
+        eprintln!(
+            "demo: creating a station in {} (SoftHSM tokens, SQLite, spool and bank directories)",
+            dir.display()
+        );
+        super::init::create(&InitArgs {
+            dir: dir.clone(),
+            station_id: "demo-station".into(),
+            database_url: None,
+            pin_file: None,
+            so_pin_file: None,
+            generate_pins: true,
+            ca_algorithm: None,
+        })
+        .await?;
+    }
+    let cfg = Config::load(&config_path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let station = Station::open(cfg, Arc::new(SystemClock))
+        .await
+        .map_err(|e| CliError::Failure(e.into()))?;
+    let hsm = hsm_of(&station)?;
+    let say: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|line: &str| eprintln!("demo: {line}"));
+    let report = station
+        .run_demo(
+            &hsm,
+            DemoOptions {
+                generated: args.orders,
+                workers: args.workers,
+            },
+            say,
+        )
+        .await
+        .map_err(|e| CliError::Failure(e.into()))?;
+    let data = station.config.data_dir();
+    if json {
+        output::json(&serde_json::json!({"dir": data, "report": report}))?;
+    } else {
+        if report.already_ran {
+            println!(
+                "The demo already ran in {}: every order is PinDelivered.\n",
+                data.display()
+            );
+        }
+        let rows: Vec<Vec<String>> = report
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.order_no.clone(),
+                    r.company.clone(),
+                    r.token_serial.clone().unwrap_or_else(|| "-".into()),
+                    r.certificate_serial.clone().unwrap_or_else(|| "-".into()),
+                    r.seals.to_string(),
+                    r.channel.clone(),
+                    r.delivery.clone().unwrap_or_else(|| "-".into()),
+                    r.state.to_string(),
+                ]
+            })
+            .collect();
+        let shown = if rows.len() > 40 {
+            &rows[..40]
+        } else {
+            &rows[..]
+        };
+        output::table(
+            &[
+                "ORDER",
+                "COMPANY",
+                "TOKEN",
+                "CERTIFICATE",
+                "SEALS",
+                "PIN CHANNEL",
+                "DELIVERY",
+                "STATE",
+            ],
+            shown,
+        );
+        if rows.len() > shown.len() {
+            println!(
+                "... and {} more (keystation --config {} order list)",
+                rows.len() - shown.len(),
+                config_path.display()
+            );
+        }
+        let cfg = &station.config;
+        println!();
+        println!("where things are:");
+        println!("  station config      {}", config_path.display());
+        println!("  database            {}", cfg.database_url());
+        println!(
+            "  CA certificate      {}",
+            cfg.path(&cfg.ca.certificate).display()
+        );
+        println!(
+            "  SoftHSM tokens      {} (SOFTHSM2_CONF={})",
+            data.join("tokens").display(),
+            data.join("softhsm2.conf").display()
+        );
+        println!(
+            "  SMS spool (PINs)    {}",
+            cfg.path(&cfg.delivery.sms.spool_dir).display()
+        );
+        println!(
+            "  bank outbound       {} (pain.001, the PIN is in RmtInf/Ustrd)",
+            cfg.path(&cfg.delivery.bank.outbound_dir).display()
+        );
+        println!(
+            "  bank inbound        {} (the simulated bank's pain.002)",
+            cfg.path(&cfg.delivery.bank.inbound_dir).display()
+        );
+        if let Some(r) = report.rows.iter().find(|r| r.message_file.is_some()) {
+            println!();
+            println!(
+                "inspect a key (log in with the PIN from its message, e.g. {}):",
+                r.message_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            println!(
+                "  SOFTHSM2_CONF={} pkcs11-tool --module {} --token-label {} --login --list-objects",
+                data.join("softhsm2.conf").display(),
+                hsm.module().path().display(),
+                r.order_no
+            );
+            println!(
+                "  keystation --config {} seal show --token {}",
+                config_path.display(),
+                r.order_no
+            );
+        }
+        println!(
+            "  keystation --config {} check      # invariants",
+            config_path.display()
+        );
+        println!(
+            "  keystation --config {} audit verify",
+            config_path.display()
+        );
+    }
+    if report.complete {
+        Ok(())
+    } else {
+        let missing: Vec<&str> = report
+            .rows
+            .iter()
+            .filter(|r| r.state != crate::domain::OrderState::PinDelivered)
+            .map(|r| r.order_no.as_str())
+            .collect();
+        Err(CliError::Verdict(format!(
+            "demo incomplete: {} order(s) not PinDelivered ({}); re-run to continue",
+            missing.len(),
+            missing.join(", ")
+        )))
+    }
+}

@@ -1,0 +1,576 @@
+//! `keystation demo`: the whole pipeline on one station, with the embedded fixture orders (or N
+//! generated ones): import → approve → provision (batch) → ship → deliver PINs → the demo's
+//! SIMULATED bank accepts the transfers (pain.002 ACSC written into the inbound directory and
+//! imported, exactly as a real bank's answer would be) → every order PinDelivered.
+//!
+//! Everything runs through the same station code an operator uses; only the bank is played by
+//! the demo. Re-running continues where a previous run stopped and says when there is nothing
+//! left to do.
+
+use super::Station;
+use super::batch::{BatchOptions, BatchProgress};
+use super::hsm::Hsm;
+use super::provision::{Phase, Progress, ProvisionReport, Step};
+use crate::delivery::bank::{
+    Pain002Report, PaymentInfoStatus, TxStatus, TxStatusCode, write_pain002,
+};
+use crate::domain::{DeliveryChannel, DeliveryState, OrderEvent, OrderState};
+use crate::station::delivery::{DeliveryChannels, ShipRequest};
+use crate::station::intake::ImportOptions;
+use crate::store::{DeliveryFilter, Review};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// The fixture orders and their pictures, embedded so the demo runs anywhere.
+const FIXTURES: &[(&str, &[u8])] = &[
+    (
+        "0001_main-key_two-seals_legal-rep-phone.json",
+        include_bytes!("../../fixtures/orders/valid/0001_main-key_two-seals_legal-rep-phone.json"),
+    ),
+    (
+        "0002_main-key_company-seal_corporate-transfer.json",
+        include_bytes!(
+            "../../fixtures/orders/valid/0002_main-key_company-seal_corporate-transfer.json"
+        ),
+    ),
+    (
+        "0003_secondary-key_no-seals_legal-rep-bank-card.json",
+        include_bytes!(
+            "../../fixtures/orders/valid/0003_secondary-key_no-seals_legal-rep-bank-card.json"
+        ),
+    ),
+];
+const PICTURES: &[(&str, &[u8])] = &[
+    (
+        "docs/business_license.png",
+        include_bytes!("../../fixtures/orders/valid/docs/business_license.png"),
+    ),
+    (
+        "docs/handler_id_back.jpg",
+        include_bytes!("../../fixtures/orders/valid/docs/handler_id_back.jpg"),
+    ),
+    (
+        "docs/handler_id_front.jpg",
+        include_bytes!("../../fixtures/orders/valid/docs/handler_id_front.jpg"),
+    ),
+    (
+        "docs/power_of_attorney.png",
+        include_bytes!("../../fixtures/orders/valid/docs/power_of_attorney.png"),
+    ),
+    (
+        "docs/seal_collection_form.png",
+        include_bytes!("../../fixtures/orders/valid/docs/seal_collection_form.png"),
+    ),
+    (
+        "seals/company.png",
+        include_bytes!("../../fixtures/orders/valid/seals/company.png"),
+    ),
+    (
+        "seals/legal_rep.jpg",
+        include_bytes!("../../fixtures/orders/valid/seals/legal_rep.jpg"),
+    ),
+];
+
+/// Errors of the demo.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Writing the demo's files failed.
+    #[error("demo files: {0}")]
+    Io(#[from] std::io::Error),
+    /// A station step failed.
+    #[error("{step}: {message}")]
+    Step {
+        /// Which stage of the demo.
+        step: &'static str,
+        /// What failed.
+        message: String,
+    },
+}
+
+fn step_err(step: &'static str) -> impl Fn(String) -> DemoError {
+    move |message| DemoError::Step { step, message }
+}
+
+/// Options of a demo run.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    /// Generate this many valid orders instead of the three fixture orders.
+    pub generated: Option<usize>,
+    /// Provisioning workers.
+    pub workers: usize,
+}
+
+/// One order in the summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoRow {
+    /// Order number.
+    pub order_no: String,
+    /// Company.
+    pub company: String,
+    /// Order state.
+    pub state: OrderState,
+    /// Token serial.
+    pub token_serial: Option<String>,
+    /// Certificate serial.
+    pub certificate_serial: Option<String>,
+    /// Seals on the key.
+    pub seals: usize,
+    /// PIN channel.
+    pub channel: String,
+    /// Delivery state.
+    pub delivery: Option<String>,
+    /// Where the PIN went (the intended message file).
+    pub message_file: Option<PathBuf>,
+}
+
+/// The outcome of a demo run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoReport {
+    /// Orders of the demo.
+    pub rows: Vec<DemoRow>,
+    /// True when every order reached PinDelivered.
+    pub complete: bool,
+    /// True when a previous run had already finished everything.
+    pub already_ran: bool,
+}
+
+/// Writes `n` generated valid orders (one array file) into `dir`; returns the file.
+fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
+    let auths = [
+        "legal_rep_phone",
+        "corporate_transfer",
+        "legal_rep_bank_card",
+    ];
+    let services = ["company_and_legal_rep", "company", "none"];
+    let mut orders = Vec::with_capacity(n);
+    for i in 0..n {
+        // A valid USCC per company: region 110108, organisation digits from the index.
+        let first17 = format!("91110108{:09}", 100_000 + i);
+        let check = crate::domain::ids::uscc_check_char(&first17).unwrap_or('0');
+        let uscc = format!("{first17}{check}");
+        let auth = auths[i % 3];
+        let service = services[(i / 3) % 3];
+        let mut docs = vec![
+            json!({"kind": "business_license", "file": "docs/business_license.png"}),
+            json!({"kind": "handler_id_front", "file": "docs/handler_id_front.jpg"}),
+            json!({"kind": "handler_id_back", "file": "docs/handler_id_back.jpg"}),
+            json!({"kind": "power_of_attorney", "file": "docs/power_of_attorney.png"}),
+        ];
+        let mut seals = vec![];
+        if service != "none" {
+            docs.push(
+                json!({"kind": "seal_collection_form", "file": "docs/seal_collection_form.png"}),
+            );
+            seals.push(json!({"kind": "company", "picture": "seals/company.png"}));
+        }
+        if service == "company_and_legal_rep" {
+            seals.push(json!({"kind": "legal_rep", "picture": "seals/legal_rep.jpg"}));
+        }
+        let mobile = format!("139{:08}", 10_000_000 + i);
+        let mut o = json!({
+            "order_no": format!("KS-GEN-{:05}", i + 1),
+            "auth_method": auth,
+            "company": {"name": format!("北京示例{}科技有限公司", i + 1), "uscc": uscc},
+            "legal_rep": {"name": "王芳", "mobile": mobile, "id_type": "resident_id", "id_number": "440305198512310026"},
+            "product": {"key_role": "main", "years": 1, "seal_service": service},
+            "invoice": {"title": format!("北京示例{}科技有限公司", i + 1), "taxpayer_id": uscc},
+            "handler": {"name": "赵磊", "mobile": "13600136000", "id_type": "resident_id", "id_number": "110108200001011237", "email": "ops@example.com"},
+            "shipping": {"province": "北京市", "city": "北京市", "address": format!("海淀区示例路{}号", i + 1)},
+            "documents": docs,
+            "seals": seals,
+        });
+        if auth == "corporate_transfer" {
+            o["corporate_account"] = json!({
+                "account_name": format!("北京示例{}科技有限公司", i + 1),
+                "account_number": format!("6222{:012}", 100_000 + i),
+                "bank_name": "中国工商银行北京海淀支行",
+            });
+        }
+        orders.push(o);
+    }
+    let file = dir.join(format!("generated-{n}.json"));
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&Value::Array(orders)).unwrap_or_default(),
+    )?;
+    Ok(file)
+}
+
+/// One line per order on the given sink.
+struct Lines(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Progress for Lines {
+    fn step(&self, _: &str, _: Step, _: Phase) {}
+}
+
+impl BatchProgress for Lines {
+    fn begin(&self, total: usize) {
+        (self.0)(&format!("provisioning {total} order(s)"));
+    }
+
+    fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
+        (self.0)(&match result {
+            Ok(r) => format!(
+                "  {order_no}: token {} certificate {} seals [{}]",
+                r.token_serial,
+                r.certificate_serial,
+                r.seals.join(", ")
+            ),
+            Err(e) => format!("  {order_no}: FAILED {e}"),
+        });
+    }
+}
+
+impl Station {
+    /// Runs (or continues) the demo in this station's data directory.
+    pub async fn run_demo(
+        &self,
+        hsm: &Hsm,
+        opts: DemoOptions,
+        say: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<DemoReport, DemoError> {
+        let apps = self.config.data_dir().join("applications");
+        for (name, bytes) in PICTURES {
+            let p = apps.join(name);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            if !p.exists() {
+                std::fs::write(&p, bytes)?;
+            }
+        }
+        let mut files = Vec::new();
+        match opts.generated {
+            Some(n) => {
+                let f = apps.join(format!("generated-{n}.json"));
+                files.push(if f.exists() {
+                    f
+                } else {
+                    generated_orders(&apps, n)?
+                });
+            }
+            None => {
+                for (name, bytes) in FIXTURES {
+                    let p = apps.join(name);
+                    if !p.exists() {
+                        std::fs::write(&p, bytes)?;
+                    }
+                    files.push(p);
+                }
+            }
+        }
+
+        // 1. Intake: files whose orders are already in are not imported again.
+        let mut order_nos = Vec::new();
+        for f in &files {
+            let value: Value =
+                serde_json::from_slice(&std::fs::read(f)?).map_err(|e| DemoError::Step {
+                    step: "import",
+                    message: e.to_string(),
+                })?;
+            let numbers: Vec<String> = match &value {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|o| o["order_no"].as_str().map(str::to_string))
+                    .collect(),
+                o => o["order_no"]
+                    .as_str()
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            };
+            let numbers: Vec<String> = numbers
+                .iter()
+                .map(|n| {
+                    crate::domain::normalize::fold_width(n)
+                        .trim()
+                        .to_uppercase()
+                })
+                .collect();
+            let existing = self
+                .store
+                .existing_orders(&numbers)
+                .await
+                .map_err(|e| step_err("import")(e.to_string()))?;
+            if existing.len() < numbers.len() {
+                let r = self
+                    .import_orders(
+                        f,
+                        &ImportOptions {
+                            operator: Some("demo-intake".into()),
+                            uscc_checksum_override: None,
+                        },
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        crate::station::intake::IntakeError::Invalid(vs) => step_err("import")(
+                            vs.iter()
+                                .map(|v| format!("{}: {}", v.field, v.message))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ),
+                        other => step_err("import")(other.to_string()),
+                    })?;
+                say(&format!(
+                    "imported {} order(s) from {}",
+                    r.imported.len(),
+                    f.display()
+                ));
+            }
+            order_nos.extend(numbers);
+        }
+
+        // 2. Review.
+        let mut approved = 0;
+        for no in &order_nos {
+            let state = self
+                .store
+                .order(no)
+                .await
+                .map_err(|e| step_err("review")(e.to_string()))?
+                .map(|r| r.state);
+            if state == Some(OrderState::Submitted) {
+                let actor = self.operator_actor("demo-reviewer");
+                self.store
+                    .review(
+                        no,
+                        &Review {
+                            event: OrderEvent::Approve,
+                            operator: "demo-reviewer".into(),
+                            reason: Some("demo".into()),
+                        },
+                        &actor,
+                        self.clock.now(),
+                    )
+                    .await
+                    .map_err(|e| step_err("review")(e.to_string()))?;
+                approved += 1;
+            }
+        }
+        if approved > 0 {
+            say(&format!(
+                "approved {approved} order(s) (operator demo-reviewer)"
+            ));
+        }
+
+        let before: Vec<OrderState> = self.states(&order_nos).await?;
+        let already_ran =
+            !before.is_empty() && before.iter().all(|s| *s == OrderState::PinDelivered);
+
+        // 3. Provisioning, each order onto its own fresh SoftHSM token.
+        let waiting = before
+            .iter()
+            .any(|s| matches!(s, OrderState::Approved | OrderState::Provisioning));
+        if waiting {
+            let lines = Arc::new(Lines(say.clone()));
+            let summary = self
+                .provision_batch(
+                    hsm,
+                    BatchOptions {
+                        workers: opts.workers.max(1),
+                        limit: None,
+                    },
+                    lines,
+                    Arc::new(AtomicBool::new(false)),
+                )
+                .await
+                .map_err(|e| step_err("provision")(e.to_string()))?;
+            say(&format!(
+                "provisioned {} order(s), {} failed",
+                summary.ok.len(),
+                summary.failed.len()
+            ));
+            let _ = self.anchor_audit(hsm).await;
+        }
+
+        // 4. Shipping (queues each PIN delivery in the same transaction).
+        for (i, no) in order_nos.iter().enumerate() {
+            if self
+                .store
+                .order(no)
+                .await
+                .map_err(|e| step_err("ship")(e.to_string()))?
+                .map(|r| r.state)
+                == Some(OrderState::Provisioned)
+            {
+                self.ship(&ShipRequest {
+                    order_no: no.clone(),
+                    tracking_no: format!("SF{:010}", 1_000_000 + i),
+                    carrier: Some("SF Express (demo)".into()),
+                    operator: Some("demo-shipping".into()),
+                })
+                .await
+                .map_err(|e| step_err("ship")(e.to_string()))?;
+            }
+        }
+
+        // 5. PIN delivery: SMS into the spool, pain.001 files into the bank's outbound directory.
+        let channels = DeliveryChannels::from_config(&self.config, self.clock.clone())
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let run = self
+            .deliver_run(hsm, &channels, true, stop_rx)
+            .await
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        if !run.events.is_empty() {
+            say(&format!(
+                "delivery: {} message(s) handed to their channel",
+                run.events.len()
+            ));
+        }
+
+        // 6. The demo plays the bank: it accepts every transfer it received.
+        self.simulated_bank(&say).await?;
+        let _ = self.anchor_audit(hsm).await;
+
+        // 7. The summary.
+        let mut rows = Vec::new();
+        for no in &order_nos {
+            rows.push(self.demo_row(no).await?);
+        }
+        let complete = rows.iter().all(|r| r.state == OrderState::PinDelivered);
+        Ok(DemoReport {
+            rows,
+            complete,
+            already_ran,
+        })
+    }
+
+    async fn states(&self, order_nos: &[String]) -> Result<Vec<OrderState>, DemoError> {
+        let mut out = Vec::new();
+        for no in order_nos {
+            if let Some(r) = self
+                .store
+                .order(no)
+                .await
+                .map_err(|e| step_err("status")(e.to_string()))?
+            {
+                out.push(r.state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Plays the bank: for every pain.001 the station sent and nobody answered yet, writes the
+    /// bank's pain.002 acceptance (ACSC) into the inbound directory and imports it.
+    async fn simulated_bank(&self, say: &Arc<dyn Fn(&str) + Send + Sync>) -> Result<(), DemoError> {
+        let sent = self
+            .store
+            .deliveries(&DeliveryFilter {
+                order_no: None,
+                state: Some(DeliveryState::Sent),
+            })
+            .await
+            .map_err(|e| step_err("bank")(e.to_string()))?;
+        let mut by_message: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for d in sent
+            .iter()
+            .filter(|d| d.channel == DeliveryChannel::BankTransfer)
+        {
+            if let (Some(msg), Some(e2e)) = (&d.bank_message_id, &d.end_to_end_id) {
+                by_message.entry(msg.clone()).or_default().push(e2e.clone());
+            }
+        }
+        let inbound = self.config.path(&self.config.delivery.bank.inbound_dir);
+        std::fs::create_dir_all(&inbound)?;
+        for (msg, e2es) in by_message {
+            let report = Pain002Report {
+                message_id: format!("DEMOBANK-{}", &msg[..msg.len().min(20)]),
+                original_message_id: msg.clone(),
+                group_status: None,
+                group_reason_code: None,
+                group_reason_text: None,
+                payment_infos: vec![PaymentInfoStatus {
+                    original_payment_info_id: msg.clone(),
+                    status: None,
+                    reason_code: None,
+                    reason_text: None,
+                }],
+                transactions: e2es
+                    .iter()
+                    .map(|e| TxStatus {
+                        original_payment_info_id: msg.clone(),
+                        original_instruction_id: Some(e.clone()),
+                        original_end_to_end_id: Some(e.clone()),
+                        status: TxStatusCode::Acsc,
+                        reason_code: None,
+                        reason_text: None,
+                    })
+                    .collect(),
+            };
+            let xml = write_pain002(&report, self.clock.now())
+                .map_err(|e| step_err("bank")(e.to_string()))?;
+            let file = inbound.join(format!("demo-simulated-bank-{msg}.pain002.xml"));
+            std::fs::write(&file, xml)?;
+            say(&format!(
+                "[simulated bank] accepted {} transfer(s) of message {msg}: {}",
+                e2es.len(),
+                file.display()
+            ));
+            self.bank_import(&file, Some("demo-simulated-bank"))
+                .await
+                .map_err(|e| step_err("bank")(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn demo_row(&self, no: &str) -> Result<DemoRow, DemoError> {
+        let err = step_err("summary");
+        let rec = self
+            .store
+            .order(no)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| err(format!("no order {no}")))?;
+        let binding = self
+            .store
+            .active_binding(no)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let cert = self
+            .store
+            .certificates_of_order(no)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .into_iter()
+            .find(|c| c.status == "on_token");
+        let delivery = self
+            .store
+            .deliveries(&DeliveryFilter {
+                order_no: Some(no.to_string()),
+                state: None,
+            })
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .into_iter()
+            .rfind(|d| d.state != DeliveryState::Cancelled);
+        let message_file = delivery.as_ref().and_then(|d| match d.channel {
+            DeliveryChannel::Sms => Some(
+                self.config
+                    .path(&self.config.delivery.sms.spool_dir)
+                    .join(format!("{}.json", d.id)),
+            ),
+            DeliveryChannel::BankTransfer => d.bank_file.as_ref().map(|f| {
+                self.config
+                    .path(&self.config.delivery.bank.outbound_dir)
+                    .join(f)
+            }),
+        });
+        Ok(DemoRow {
+            order_no: no.to_string(),
+            company: rec.order.company.name.clone(),
+            state: rec.state,
+            token_serial: binding.and_then(|b| b.token_serial),
+            certificate_serial: cert.map(|c| c.serial),
+            seals: rec.order.seals_on_key().len(),
+            channel: match rec.order.auth_method.delivery_channel() {
+                DeliveryChannel::Sms => "SMS".into(),
+                DeliveryChannel::BankTransfer => "bank transfer".into(),
+            },
+            delivery: delivery.map(|d| d.state.as_str().to_string()),
+            message_file,
+        })
+    }
+}
