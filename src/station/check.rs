@@ -7,7 +7,9 @@
 //! - every certificate the CA signed is either on its token or revoked (a reserved or issued one
 //!   may only exist while its order's job is unfinished, and is then revoked on resume);
 //! - every undelivered PIN exists exactly once, sealed, and opens in the vault; no delivered PIN
-//!   still exists.
+//!   still exists;
+//! - no bank transfer was emitted twice: no two pain.001 files in the outbound directory carry
+//!   one EndToEndId, and no order has two live bank deliveries that each emitted a file.
 //!
 //! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
 
@@ -128,6 +130,8 @@ impl Station {
             }
         }
 
+        self.check_transfers(&mut report).await?;
+
         for o in &orders {
             let no = o.order_no.as_str();
             let sealed = self.store.sealed_pin(no).await?;
@@ -179,6 +183,66 @@ impl Station {
             }
         }
         Ok(report)
+    }
+
+    /// No bank transfer emitted twice (see the module docs).
+    async fn check_transfers(&self, report: &mut CheckReport) -> Result<(), StoreError> {
+        use crate::domain::{DeliveryChannel, DeliveryState};
+        let deliveries = self
+            .store
+            .deliveries(&crate::store::DeliveryFilter::default())
+            .await?;
+        let mut emitted: HashMap<&str, usize> = HashMap::new();
+        for d in &deliveries {
+            if d.channel == DeliveryChannel::BankTransfer
+                && d.bank_file.is_some()
+                && d.state != DeliveryState::Cancelled
+            {
+                *emitted.entry(d.order_no.as_str()).or_default() += 1;
+            }
+        }
+        for (order, n) in emitted {
+            if n > 1 {
+                report.add(
+                    Level::Violation,
+                    "transfer_twice",
+                    order,
+                    format!("{n} live bank deliveries emitted a transfer for this order"),
+                );
+            }
+        }
+        let outbound = self.config.path(&self.config.delivery.bank.outbound_dir);
+        let files: Vec<Vec<u8>> = std::fs::read_dir(&outbound)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+                    .filter_map(|p| std::fs::read(p).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for d in &deliveries {
+            let Some(e2e) = &d.end_to_end_id else {
+                continue;
+            };
+            let tag = format!("<EndToEndId>{e2e}</EndToEndId>");
+            let copies = files
+                .iter()
+                .filter(|f| f.windows(tag.len()).any(|w| w == tag.as_bytes()))
+                .count();
+            if copies > 1 {
+                report.add(
+                    Level::Violation,
+                    "transfer_twice",
+                    &d.order_no,
+                    format!(
+                        "{copies} pain.001 files in {} carry EndToEndId {e2e}",
+                        outbound.display()
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn check_token(

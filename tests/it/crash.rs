@@ -194,3 +194,125 @@ fn check_reports_each_broken_invariant() {
         "{violations:?}"
     );
 }
+
+/// How a delivery killed at a point must end after a restart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AfterRestart {
+    /// Delivered exactly once.
+    Delivered,
+    /// Left to an operator: the outcome cannot be known, so nothing is sent again.
+    NeedsOperator,
+}
+
+#[test]
+fn killing_delivery_at_every_step_loses_nothing_and_sends_nothing_twice() {
+    for (point, auth, expected) in [
+        (
+            "deliver.sms.before_send",
+            "legal_rep_phone",
+            AfterRestart::Delivered,
+        ),
+        (
+            "deliver.sms.after_send",
+            "legal_rep_phone",
+            AfterRestart::Delivered,
+        ),
+        (
+            "deliver.bank.before_write",
+            "corporate_transfer",
+            AfterRestart::NeedsOperator,
+        ),
+        (
+            "deliver.bank.after_write",
+            "corporate_transfer",
+            AfterRestart::Delivered,
+        ),
+    ] {
+        let st = TestStation::new();
+        let no = "KD-1";
+        st.import_approved(&order_json(no, auth, "company", "main"));
+        st.ok(&["provision", no]);
+        st.ok(&["ship", no, "--tracking", "SF0001"]);
+        kill_at(&st, &["deliver", "run", "--once"], point);
+        check_ok(&st, &format!("after kill at {point}"));
+        st.ok(&["deliver", "run", "--once"]);
+
+        let status = st.json(&["deliver", "status"]);
+        let d = status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["order_no"] == no)
+            .unwrap()
+            .clone();
+        let outbound = st.path().join("bank/outbound");
+        let bank_files = |e2e: &str| {
+            std::fs::read_dir(&outbound)
+                .map(|dir| {
+                    dir.filter_map(Result::ok)
+                        .filter(|e| {
+                            std::fs::read_to_string(e.path())
+                                .unwrap_or_default()
+                                .contains(&format!("<EndToEndId>{e2e}</EndToEndId>"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        match (auth, expected) {
+            ("corporate_transfer", AfterRestart::Delivered) => {
+                let e2e = d["end_to_end_id"].as_str().unwrap();
+                assert_eq!(bank_files(e2e), 1, "{point}: exactly one transfer file");
+                assert_eq!(d["state"], "sent", "{point}: {d}");
+                let msg = d["bank_message_id"].as_str().unwrap();
+                let report =
+                    crate::delivery::pain002_file(st.tmp(), "ack.xml", msg, &[(e2e, "ACSC", None)]);
+                st.ok(&["bank", "import", report.to_str().unwrap()]);
+                assert_eq!(
+                    st.json(&["order", "show", no])["state"],
+                    "PinDelivered",
+                    "{point}"
+                );
+                check_ok(&st, &format!("after restarting from {point}"));
+                // check would notice a second transfer file for the same payment.
+                let file = outbound.join(d["bank_file"].as_str().unwrap());
+                let copy = outbound.join("copy-of-the-transfer.xml");
+                std::fs::copy(&file, &copy).unwrap();
+                let out = st.run(&["check"], &[]);
+                assert_eq!(out.status.code(), Some(1));
+                assert!(String::from_utf8_lossy(&out.stdout).contains("transfer_twice"));
+                std::fs::remove_file(copy).unwrap();
+            }
+            ("corporate_transfer", AfterRestart::NeedsOperator) => {
+                let e2e = d["end_to_end_id"].as_str().unwrap();
+                assert_eq!(d["state"], "needs_operator", "{point}: {d}");
+                assert_eq!(
+                    bank_files(e2e),
+                    0,
+                    "{point}: no file may appear after the crash"
+                );
+                assert_eq!(
+                    st.json(&["order", "show", no])["state"],
+                    "Shipped",
+                    "{point}"
+                );
+            }
+            (_, _) => {
+                assert_eq!(d["state"], "confirmed", "{point}: {d}");
+                let spool = st.path().join("spool/sms");
+                let files: Vec<_> = std::fs::read_dir(&spool)
+                    .unwrap()
+                    .filter_map(Result::ok)
+                    .collect();
+                assert_eq!(files.len(), 1, "{point}: exactly one SMS");
+                assert_eq!(
+                    st.json(&["order", "show", no])["state"],
+                    "PinDelivered",
+                    "{point}"
+                );
+            }
+        }
+        check_ok(&st, &format!("after restarting from {point}"));
+        st.ok(&["audit", "verify"]);
+    }
+}

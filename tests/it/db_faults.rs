@@ -242,3 +242,85 @@ fn a_busy_sqlite_database_is_waited_for() {
     assert_eq!(st.json(&["order", "show", "BUSY-2"])["state"], "Submitted");
     st.ok(&["audit", "verify"]);
 }
+
+/// A tiny tmpfs mounted over a directory (root only), unmounted on drop.
+struct TinyFs(PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &Path) -> Option<TinyFs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_spool_disk_leaves_the_delivery_queued() {
+    let st = TestStation::new();
+    let cfg = std::fs::read_to_string(st.config()).unwrap();
+    std::fs::write(
+        st.config(),
+        cfg.replace("retry_initial_secs = 30", "retry_initial_secs = 1"),
+    )
+    .unwrap();
+    st.import_approved(&order_json("DF-1", "legal_rep_phone", "none", "main"));
+    st.ok(&["provision", "DF-1"]);
+    st.ok(&["ship", "DF-1", "--tracking", "SF1"]);
+
+    let spool = st.path().join("spool/sms");
+    let tiny = TinyFs::mount(&spool);
+    let filler = spool.join("filler");
+    match &tiny {
+        // A real full disk: a 16 KiB filesystem filled to the last byte.
+        Some(_) => {
+            let _ = std::fs::write(&filler, vec![0u8; 64 * 1024]);
+        }
+        None => eprintln!("mount not permitted here: the spool cannot be written at all instead"),
+    }
+    if tiny.is_none() {
+        std::fs::remove_dir_all(&spool).unwrap();
+        std::os::unix::fs::symlink("/sys/kernel", &spool).unwrap();
+    }
+    st.ok(&["deliver", "run", "--once"]);
+    let d = st.json(&["deliver", "status", "--order", "DF-1"]);
+    let d = &d.as_array().unwrap()[0];
+    assert_eq!(d["state"], "queued", "{d}");
+    assert_eq!(d["attempts"], 1);
+    if tiny.is_some() {
+        let why = d["last_error"].as_str().unwrap_or("");
+        assert!(
+            why.contains("disk full") || why.contains("No space"),
+            "{why}"
+        );
+    }
+    assert_eq!(st.json(&["order", "show", "DF-1"])["state"], "Shipped");
+    st.ok(&["check"]); // the sealed PIN is still there, nothing lost
+
+    // Space again: the next pass delivers it.
+    match &tiny {
+        Some(_) => std::fs::remove_file(&filler).unwrap(),
+        None => {
+            std::fs::remove_file(&spool).unwrap();
+            std::fs::create_dir_all(&spool).unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    st.ok(&["deliver", "run", "--once"]);
+    assert_eq!(st.json(&["order", "show", "DF-1"])["state"], "PinDelivered");
+    let sms: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(sms.len(), 1, "exactly one message");
+    drop(tiny);
+}
