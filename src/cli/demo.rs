@@ -49,6 +49,9 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             so_pin_file: None,
             generate_pins: true,
             ca_algorithm: None,
+            existing_ca_cert: None,
+            ca_token_label: None,
+            ca_key_label: None,
         })
         .await?;
     }

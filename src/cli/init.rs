@@ -169,6 +169,24 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
             &format!("key_algorithm = {alg:?}"),
         );
     }
+    for (key, value) in [
+        (
+            "token_label = \"keystation-ca\"",
+            args.ca_token_label.as_deref(),
+        ),
+        ("key_label = \"issuing-ca\"", args.ca_key_label.as_deref()),
+    ] {
+        if let Some(v) = value {
+            let name = key.split(' ').next().unwrap_or(key);
+            text = text.replacen(key, &format!("{name} = {v:?}"), 1);
+        }
+    }
+    let existing_ca = match &args.existing_ca_cert {
+        Some(p) => Some(
+            crate::station::hsm::read_certificate(p).map_err(|e| CliError::Usage(e.to_string()))?,
+        ),
+        None => None,
+    };
     let dir_abs =
         std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
     // Validate before writing: a bad --station-id or URL must not leave a half-made station.
@@ -210,7 +228,11 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
     let now = clock.now();
     let (summary, _) = tokio::task::block_in_place(|| {
         let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
-        create_station_material(&cfg, &module, &station_pin, &so_pin, now)
+        let source = match &existing_ca {
+            Some(der) => crate::station::init::CaSource::Existing(der),
+            None => crate::station::init::CaSource::Create,
+        };
+        create_station_material(&cfg, &module, &station_pin, &so_pin, now, source)
             .map_err(anyhow::Error::from)
     })
     .map_err(CliError::Failure)?;

@@ -254,9 +254,19 @@ pub struct InitArgs {
     /// PIN file (mode 0600); the SO PIN is used once and not kept.
     #[arg(long, conflicts_with_all = ["pin_file", "so_pin_file"])]
     pub generate_pins: bool,
-    /// Key algorithm of the CA created by init.
+    /// Key algorithm of the CA created by init (or of the existing CA's key).
     #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048"])]
     pub ca_algorithm: Option<String>,
+    /// Use an existing CA instead of creating one: its certificate (PEM or DER). Its key is on
+    /// the token --ca-token-label under --ca-key-label, and the station PIN is that token's PIN.
+    #[arg(long, value_name = "CA.pem", requires = "pin_file")]
+    pub existing_ca_cert: Option<PathBuf>,
+    /// Label of the existing CA's token (default keystation-ca).
+    #[arg(long, value_name = "LABEL", requires = "existing_ca_cert")]
+    pub ca_token_label: Option<String>,
+    /// Label of the existing CA's key (default issuing-ca).
+    #[arg(long, value_name = "LABEL", requires = "existing_ca_cert")]
+    pub ca_key_label: Option<String>,
 }
 
 /// `keystation order ...`

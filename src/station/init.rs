@@ -34,6 +34,9 @@ pub enum InitError {
         "no blank token for the {0} token (SoftHSM: check softhsm2.conf; HSM: create a partition)"
     )]
     NoBlank(&'static str),
+    /// The existing CA given to `init` is not usable.
+    #[error("existing CA: {0}")]
+    ExistingCa(String),
     /// A token operation failed.
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -108,52 +111,127 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), InitError> {
     std::fs::write(path, text).map_err(io)
 }
 
-/// Creates the CA and vault tokens and their keys (blocking).
+/// Where the issuing CA comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum CaSource<'a> {
+    /// A new CA: key pair generated on a new CA token, self-signed certificate.
+    Create,
+    /// An existing CA: its certificate (DER), its key on the existing token `ca.token_label`
+    /// under `ca.key_label`, whose user PIN is the station PIN.
+    Existing(&'a [u8]),
+}
+
+/// Creates (or adopts) the CA, and creates the vault token and their keys (blocking).
 pub fn create_station_material(
     cfg: &Config,
     module: &Pkcs11Module,
     station_pin: &Pin,
     so_pin: &SoPin,
     now: OffsetDateTime,
+    ca: CaSource<'_>,
 ) -> Result<(MaterialSummary, Vec<u8>), InitError> {
-    // CA token: CA key, self-signed certificate.
-    let mut ca_token = new_station_token(module, &cfg.ca.token_label, "CA", so_pin, station_pin)?;
-    let session = ca_token.login_user(station_pin)?;
-    let ca_key =
-        session.generate_key_pair(cfg.ca.key_algorithm, &random16()?, &cfg.ca.key_label)?;
-    let ca_signer = TokenSigner::new(session, ca_key.clone())?;
-    let profile = CaProfile {
-        common_name: cfg.ca.common_name.clone(),
-        organization: cfg.ca.organization.clone(),
-        validity_years: cfg.ca.validity_years,
-        crl_url: cfg.ca.crl_url.clone(),
+    let (mut ca_token, ca_signer, ca_cert) = match ca {
+        CaSource::Create => {
+            // CA token: CA key, self-signed certificate.
+            let mut ca_token =
+                new_station_token(module, &cfg.ca.token_label, "CA", so_pin, station_pin)?;
+            let session = ca_token.login_user(station_pin)?;
+            let ca_key =
+                session.generate_key_pair(cfg.ca.key_algorithm, &random16()?, &cfg.ca.key_label)?;
+            let ca_signer = TokenSigner::new(session, ca_key.clone())?;
+            let profile = CaProfile {
+                common_name: cfg.ca.common_name.clone(),
+                organization: cfg.ca.organization.clone(),
+                validity_years: cfg.ca.validity_years,
+                crl_url: cfg.ca.crl_url.clone(),
+            };
+            let params = self_signed_ca_params(&profile, now, serial_from_random(random16()?))?;
+            let ca_cert = self_signed_ca(&params, &ca_signer)?;
+            ca_signer
+                .session()
+                .write_certificate(&ca_key.id, &cfg.ca.key_label, &ca_cert)?;
+            (ca_token, ca_signer, ca_cert)
+        }
+        CaSource::Existing(cert) => {
+            let mut ca_token = module.find(&[TokenSelector::Label(cfg.ca.token_label.clone())])?;
+            let session = ca_token.login_user(station_pin)?;
+            let ca_signer =
+                TokenSigner::by_label(session, &cfg.ca.key_label, cfg.ca.key_algorithm)?;
+            // The key must be the certificate's (its public half), and it must be a CA.
+            let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
+                InitError::ExistingCa(format!("the CA certificate does not parse: {e}"))
+            })?;
+            if parsed.public_key().raw != ca_signer.public().spki_der.as_slice() {
+                return Err(InitError::ExistingCa(format!(
+                    "key {:?} on token {:?} is not the key of the given CA certificate",
+                    cfg.ca.key_label, cfg.ca.token_label
+                )));
+            }
+            if !parsed.is_ca() {
+                return Err(InitError::ExistingCa(
+                    "the given certificate is not a CA certificate".into(),
+                ));
+            }
+            (ca_token, ca_signer, cert.to_vec())
+        }
     };
-    let params = self_signed_ca_params(&profile, now, serial_from_random(random16()?))?;
-    let ca_cert = self_signed_ca(&params, &ca_signer)?;
-    ca_signer
-        .session()
-        .write_certificate(&ca_key.id, &cfg.ca.key_label, &ca_cert)?;
     write_file(&cfg.path(&cfg.ca.certificate), &certificate_pem(&ca_cert))?;
 
-    // Seal maker: its own key on the CA token, certificate issued by the CA.
-    let maker_key = ca_signer.session().generate_key_pair(
-        cfg.ca.key_algorithm,
-        &random16()?,
-        &cfg.seal.maker_key_label,
-    )?;
-    let maker_params = maker_cert_params(
-        &cfg.station.id,
-        &cfg.ca.organization,
-        now,
-        cfg.ca.validity_years,
-        &serial_from_random(random16()?),
-        &cfg.ca.crl_url,
-    )?;
-    let maker_cert =
-        issue_seal_maker_cert(&maker_params, &maker_key.spki_der, &ca_cert, &ca_signer)?;
-    ca_signer
+    // Seal maker: its own key on the CA token, certificate issued by the CA. An existing CA
+    // token may already hold one (another station of the same CA): it is reused when its
+    // certificate was issued by this CA, never duplicated.
+    let existing_maker = ca_signer
         .session()
-        .write_certificate(&maker_key.id, &cfg.seal.maker_key_label, &maker_cert)?;
+        .find_private_key_by_label(&cfg.seal.maker_key_label)?
+        .map(|_| {
+            ca_signer
+                .session()
+                .certificate_by_label(&cfg.seal.maker_key_label)
+        })
+        .transpose()?
+        .flatten();
+    let maker_cert = match existing_maker {
+        Some(cert) => {
+            let issued_here = x509_parser::parse_x509_certificate(&cert)
+                .ok()
+                .zip(x509_parser::parse_x509_certificate(&ca_cert).ok())
+                .is_some_and(|((_, m), (_, c))| {
+                    m.issuer().as_raw() == c.subject().as_raw()
+                        && m.verify_signature(Some(c.public_key())).is_ok()
+                });
+            if !issued_here {
+                return Err(InitError::ExistingCa(format!(
+                    "the CA token already holds a key {:?} whose certificate this CA did not issue; \
+                     choose another seal.maker_key_label",
+                    cfg.seal.maker_key_label
+                )));
+            }
+            cert
+        }
+        None => {
+            let maker_key = ca_signer.session().generate_key_pair(
+                cfg.ca.key_algorithm,
+                &random16()?,
+                &cfg.seal.maker_key_label,
+            )?;
+            let maker_params = maker_cert_params(
+                &cfg.station.id,
+                &cfg.ca.organization,
+                now,
+                cfg.ca.validity_years,
+                &serial_from_random(random16()?),
+                &cfg.ca.crl_url,
+            )?;
+            let maker_cert =
+                issue_seal_maker_cert(&maker_params, &maker_key.spki_der, &ca_cert, &ca_signer)?;
+            ca_signer.session().write_certificate(
+                &maker_key.id,
+                &cfg.seal.maker_key_label,
+                &maker_cert,
+            )?;
+            maker_cert
+        }
+    };
     write_file(
         &cfg.path(&cfg.seal.maker_certificate),
         &certificate_pem(&maker_cert),
@@ -168,6 +246,7 @@ pub fn create_station_material(
     let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);
     drop(vault);
 
+    ca_token.refresh()?;
     let summary = crate::ca::profile::cert_summary(&ca_cert)?;
     Ok((
         MaterialSummary {

@@ -503,3 +503,149 @@ fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
     let b = provision(&st, "B-B");
     assert_ne!(b["token_serial"].as_str().unwrap(), serial_a);
 }
+
+/// The SoftHSM directory of the token labelled `label` under `tokens`.
+fn token_dir_labelled(tokens: &std::path::Path, label: &str) -> std::path::PathBuf {
+    std::fs::read_dir(tokens)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| {
+            std::fs::read(d.join("token.object"))
+                .is_ok_and(|b| b.windows(label.len()).any(|w| w == label.as_bytes()))
+        })
+        .unwrap_or_else(|| panic!("no token {label} under {}", tokens.display()))
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn init_can_adopt_an_existing_ca_and_refuses_a_mismatched_one() {
+    // Station A made a CA; station B is given A's certificate and (a copy of) A's CA token, as a
+    // second station of one CA would be given access to the CA's HSM partition.
+    let a = TestStation::new();
+    let b_dir = a.tmp().join("b");
+    let ca_token = token_dir_labelled(&a.path().join("tokens"), "keystation-ca");
+    copy_tree(
+        &ca_token,
+        &b_dir.join("tokens").join(ca_token.file_name().unwrap()),
+    );
+    let so = a.tmp().join("so.pin");
+    keystation::station::hsm::write_secret_file(&so, "an-so-pin-for-b").unwrap();
+    let a_pin = a.path().join("secrets/station-hsm.pin");
+    let a_ca = a.path().join("ca/ca.pem");
+    let out = crate::station::keystation()
+        .args(["init", "--dir"])
+        .arg(&b_dir)
+        .arg("--existing-ca-cert")
+        .arg(&a_ca)
+        .arg("--pin-file")
+        .arg(&a_pin)
+        .arg("--so-pin-file")
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(b_dir.join("ca/ca.pem")).unwrap(),
+        std::fs::read(&a_ca).unwrap()
+    );
+
+    // B issues under A's CA.
+    let b_order = order_json("EXT-1", "legal_rep_phone", "company", "main");
+    let app = a.write_order(&b_order);
+    let b = |args: &[&str]| {
+        let o = crate::station::keystation()
+            .arg("--config")
+            .arg(b_dir.join("station.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    b(&["order", "import", app.to_str().unwrap()]);
+    b(&["order", "approve", "EXT-1", "--operator", "r"]);
+    let report: Value = serde_json::from_str(&b(&["provision", "EXT-1", "--json"])).unwrap();
+    let label = report["token_label"].as_str().unwrap();
+    let key_id = report["key_id"].as_str().unwrap();
+    let cert = {
+        let file = a.tmp().join("ext-cert.der");
+        let o = Command::new("pkcs11-tool")
+            .arg("--module")
+            .arg(crate::station::softhsm_module())
+            .args([
+                "--token-label",
+                label,
+                "--read-object",
+                "--type",
+                "cert",
+                "--id",
+                key_id,
+                "-o",
+            ])
+            .arg(&file)
+            .env("SOFTHSM2_CONF", b_dir.join("softhsm2.conf"))
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        file
+    };
+    let pem = a.tmp().join("ext-cert.pem");
+    let (ok, msg) = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        cert.to_str().unwrap(),
+        "-out",
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{msg}");
+    let (ok, msg) = openssl(&[
+        "verify",
+        "-CAfile",
+        a_ca.to_str().unwrap(),
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok && msg.contains("OK"), "{msg}");
+    b(&["check"]);
+
+    // A certificate that is not the token key's is refused, and no station is created.
+    let c_dir = a.tmp().join("c");
+    copy_tree(
+        &ca_token,
+        &c_dir.join("tokens").join(ca_token.file_name().unwrap()),
+    );
+    let out = crate::station::keystation()
+        .args(["init", "--dir"])
+        .arg(&c_dir)
+        .arg("--existing-ca-cert")
+        .arg(a.path().join("ca/seal-maker.pem"))
+        .arg("--pin-file")
+        .arg(&a_pin)
+        .arg("--so-pin-file")
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("existing CA"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!c_dir.join("station.toml").exists());
+}
