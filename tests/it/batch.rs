@@ -79,3 +79,59 @@ fn batch_limit_takes_the_oldest_orders_first() {
     assert_eq!(done, ["LIM-1", "LIM-2"]);
     assert_eq!(st.json(&["order", "show", "LIM-3"])["state"], "Approved");
 }
+
+#[test]
+fn ctrl_c_finishes_the_order_in_hand_and_starts_no_other() {
+    use std::io::{BufRead, BufReader};
+    let st = TestStation::new();
+    for no in ["SIG-1", "SIG-2", "SIG-3"] {
+        st.import_approved(&order_json(no, "legal_rep_phone", "none", "main"));
+    }
+    let mut child = crate::station::keystation()
+        .arg("--config")
+        .arg(st.config())
+        .args(["provision", "--all-approved", "--workers", "1"])
+        .env(
+            "KEYSTATION_FAILPOINTS",
+            "provision.generate_key.started@SIG-1=sleep1500",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        if line
+            .unwrap()
+            .contains("failpoint provision.generate_key.started@SIG-1 reached")
+        {
+            break;
+        }
+    }
+    // Ctrl-C while SIG-1 is in the middle of its job.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", rest.join("\n"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(stopped)"), "{stdout}");
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+    assert_eq!(
+        st.json(&["order", "show", "SIG-1"])["state"],
+        "Provisioned",
+        "the order in hand is finished"
+    );
+    for no in ["SIG-2", "SIG-3"] {
+        assert_eq!(
+            st.json(&["order", "show", no])["state"],
+            "Approved",
+            "{no} was started"
+        );
+    }
+    st.ok(&["check"]);
+}
