@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod hsm;
 pub mod init;
+pub mod input_file;
 pub mod intake;
 pub mod provision;
 pub mod seals;
