@@ -77,7 +77,7 @@ impl Station {
             IntakeError::Invalid(vec![Violation {
                 field: String::new(),
                 code: "json_invalid",
-                message: format!("not valid JSON: {e}"),
+                message: format!("{}: not valid JSON: {e}", path.display()),
                 severity: Severity::Error,
             }])
         })?;
