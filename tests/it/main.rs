@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod batch;
+mod fuzz_seeds;
 mod provision;
 mod seals;
 mod sms;
