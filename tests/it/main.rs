@@ -5,6 +5,7 @@
 
 mod batch;
 mod fuzz_seeds;
+mod hostile;
 mod provision;
 mod seals;
 mod sms;
