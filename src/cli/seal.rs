@@ -5,8 +5,11 @@ use super::{CliError, output};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Pin;
-use crate::seal::{SealReport, SesCertList, generalized_time_to_offset, verify_seal};
+use crate::seal::{
+    MAX_SEAL_FILE_BYTES, SealReport, SesCertList, generalized_time_to_offset, verify_seal,
+};
 use crate::station::hsm::{read_certificate, read_pin_file};
+use crate::station::input_file::read_bounded;
 use crate::token::{Pkcs11Module, TokenSelector};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -150,7 +153,7 @@ pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Resul
             token,
             export_picture: picture,
         } => {
-            let der = std::fs::read(&file)
+            let der = read_bounded(&file, MAX_SEAL_FILE_BYTES)
                 .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
             let ca_der = read_certificate(&ca_path(cfg, ca.as_deref())?)
                 .map_err(|e| CliError::Usage(e.to_string()))?;

@@ -752,7 +752,10 @@ impl<'a, 'v> Reader<'a, 'v> {
             ),
             FileFacts::Missing => ("file_missing", format!("{path}: no such file")),
             FileFacts::PathRejected(why) => ("file_path", format!("{path}: {why}")),
-            FileFacts::Unreadable => ("file_unreadable", format!("{path}: cannot be read")),
+            FileFacts::Unreadable => (
+                "file_unreadable",
+                format!("{path}: cannot be read (not a regular file, or no permission)"),
+            ),
         };
         self.violation(field, code, message);
         false

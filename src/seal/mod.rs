@@ -18,6 +18,11 @@
 /// `CKA_APPLICATION` of seal data objects on a token.
 pub const SEAL_APPLICATION: &str = "GB/T 38540 SESeal";
 
+/// Largest seal file `keystation seal verify` reads. A station seal is a few KiB (a picture of
+/// at most 600x600 px plus two certificates) and a USB key holds a few hundred KiB in all, so
+/// 4 MiB leaves room for other makers' seals while a hostile file is refused unread.
+pub const MAX_SEAL_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 pub mod picture;
 pub mod sesseal;
 pub mod verify;

@@ -7,11 +7,11 @@
 //! taken in whole or not at all.
 
 use super::Station;
+use super::input_file::{InputFileError, read_bounded};
 use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation, validate_order};
 use crate::domain::{ImageType, ValidationContext};
 use crate::store::{NewAttachment, NewOrder, StoreError};
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 /// Largest application JSON file accepted.
@@ -75,16 +75,15 @@ impl Station {
                 severity: Severity::Error,
             }]));
         }
-        let bytes =
-            read_bounded(path, MAX_ORDER_FILE_BYTES).map_err(|message| IntakeError::File {
-                path: path.to_path_buf(),
-                message,
-            })?;
+        let bytes = read_bounded(path, MAX_ORDER_FILE_BYTES).map_err(|e| IntakeError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             IntakeError::Invalid(vec![Violation {
                 field: String::new(),
                 code: "json_invalid",
-                message: format!("not valid JSON: {e}"),
+                message: format!("{}: not valid JSON: {e}", path.display()),
                 severity: Severity::Error,
             }])
         })?;
@@ -279,8 +278,8 @@ impl DocumentReader {
                 self.read.insert(rel.to_string(), (bytes, image));
                 facts
             }
-            Err(msg) if msg == TOO_LARGE => FileFacts::TooLarge,
-            Err(_) => FileFacts::Unreadable,
+            Err(InputFileError::TooLarge { .. }) => FileFacts::TooLarge,
+            Err(InputFileError::NotRegularFile | InputFileError::Io(_)) => FileFacts::Unreadable,
         }
     }
 
@@ -307,26 +306,4 @@ impl DocumentReader {
         }
         out
     }
-}
-
-const TOO_LARGE: &str = "too large";
-
-/// Reads a regular file of at most `limit` bytes without ever reading more than `limit + 1`.
-fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let meta = f.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > limit {
-        return Err(TOO_LARGE.into());
-    }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    if buf.len() as u64 > limit {
-        return Err(TOO_LARGE.into());
-    }
-    Ok(buf)
 }

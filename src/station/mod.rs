@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod demo;
 pub mod hsm;
 pub mod init;
+pub mod input_file;
 pub mod intake;
 pub mod provision;
 pub mod revoke;

@@ -11,6 +11,8 @@ mod db_faults;
 mod delivery;
 mod demo;
 mod fixtures;
+mod fuzz_seeds;
+mod hostile;
 mod intake_cli;
 mod provision;
 mod seals;

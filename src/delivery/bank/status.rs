@@ -480,6 +480,8 @@ fn non_empty(text: Option<String>, path: &[&str]) -> Result<String, BankError> {
 struct ReasonBuilder {
     code: Option<String>,
     texts: Vec<String>,
+    /// Characters of `texts` joined with spaces, i.e. of what [`Self::text`] returns.
+    joined_chars: usize,
 }
 
 impl ReasonBuilder {
@@ -488,6 +490,22 @@ impl ReasonBuilder {
         if self.code.is_none() {
             self.code = Some(code);
         }
+    }
+
+    /// Adds an `AddtlInf` line. Each line is already bounded by `MAX_EXTRACTED_CHARS`, but the
+    /// lines repeat without limit and are joined into ONE extracted value, so the bound applies
+    /// to the joined text too.
+    fn add_text(&mut self, text: String, path: &[&str]) -> Result<(), BankError> {
+        let joined = self.joined_chars + usize::from(!self.texts.is_empty()) + text.chars().count();
+        if joined > MAX_EXTRACTED_CHARS {
+            return Err(BankError::InvalidValue {
+                path: path.join("/"),
+                reason: format!("lines longer than {MAX_EXTRACTED_CHARS} characters in all"),
+            });
+        }
+        self.joined_chars = joined;
+        self.texts.push(text);
+        Ok(())
     }
 
     fn text(&self) -> Option<String> {
@@ -684,10 +702,7 @@ impl Handler for Pain002Builder {
                 self.reason(level)?.add_code(value);
                 Ok(())
             }
-            P2Field::ReasonText(level) => {
-                self.reason(level)?.texts.push(value);
-                Ok(())
-            }
+            P2Field::ReasonText(level) => self.reason(level)?.add_text(value, path),
         }
     }
 }
@@ -1631,6 +1646,51 @@ mod tests {
             parse_pain002(b""),
             Err(BankError::Truncated { open: 0 })
         ));
+    }
+
+    #[test]
+    fn reason_lines_are_bounded_in_all_not_only_each() {
+        // Each `AddtlInf` was bounded, but the lines repeat and are joined into one value, so a
+        // 10 MiB document could make the station store a 10 MiB reason text. The `bank_status`
+        // fuzz target asserts the bound on every extracted value; its regression seed is
+        // tests/fuzz/seeds/bank_status/regression-reason-lines-over-bound.xml.
+        let doc = |lines: usize, tx: bool| {
+            let reason = format!(
+                "<StsRsnInf>{}</StsRsnInf>",
+                format!("<AddtlInf>{}</AddtlInf>", "x".repeat(100)).repeat(lines)
+            );
+            let (group, block) = if tx {
+                (
+                    String::new(),
+                    format!(
+                        "<OrgnlPmtInfAndSts><OrgnlPmtInfId>P1</OrgnlPmtInfId>\
+                         <TxInfAndSts><OrgnlEndToEndId>E1</OrgnlEndToEndId><TxSts>RJCT</TxSts>\
+                         {reason}</TxInfAndSts></OrgnlPmtInfAndSts>"
+                    ),
+                )
+            } else {
+                (reason, String::new())
+            };
+            pain002_doc(&format!(
+                "<OrgnlGrpInfAndSts><OrgnlMsgId>O1</OrgnlMsgId>\
+                 <OrgnlMsgNmId>pain.001.001.10</OrgnlMsgNmId><GrpSts>RJCT</GrpSts>{group}\
+                 </OrgnlGrpInfAndSts>{block}"
+            ))
+        };
+        // 10 lines of 100 characters joined by 9 spaces: 1009, within the bound.
+        let ok = parse_pain002(doc(10, false).as_bytes()).unwrap();
+        assert_eq!(ok.group_reason_text.unwrap().chars().count(), 1009);
+        let ok = parse_pain002(doc(10, true).as_bytes()).unwrap();
+        assert_eq!(ok.transactions[0].reason_text.as_ref().unwrap().len(), 1009);
+        // 11 lines: 1110 characters in all.
+        for tx in [false, true] {
+            let e = err_of(parse_pain002(doc(11, tx).as_bytes()));
+            assert!(
+                matches!(&e, BankError::InvalidValue { path, .. } if path.ends_with("StsRsnInf/AddtlInf")),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("in all"), "{e}");
+        }
     }
 
     #[test]
