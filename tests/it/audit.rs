@@ -14,6 +14,15 @@ fn exec(rt: &tokio::runtime::Runtime, conn: &mut SqliteConnection, sql: &str) {
         .unwrap();
 }
 
+/// The attacker has the database file: the append-only triggers are no obstacle to them.
+fn drop_append_only_guards(rt: &tokio::runtime::Runtime, conn: &mut SqliteConnection) {
+    exec(
+        rt,
+        conn,
+        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;",
+    );
+}
+
 fn verify(st: &TestStation) -> (bool, String) {
     let out = st.run(&["audit", "verify"], &[]);
     (
@@ -56,11 +65,7 @@ fn one_changed_byte_is_found_and_named() {
     let st = station_with_history();
     let (rt, mut conn) = sqlite(&st);
     // The attacker has the database file: triggers are no obstacle.
-    exec(
-        &rt,
-        &mut conn,
-        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;",
-    );
+    drop_append_only_guards(&rt, &mut conn);
     // One byte of record 5: a character of its action name.
     exec(
         &rt,
@@ -76,11 +81,7 @@ fn one_changed_byte_is_found_and_named() {
 fn a_rehashed_forgery_is_caught_by_the_signed_anchor() {
     let st = station_with_history();
     let (rt, mut conn) = sqlite(&st);
-    exec(
-        &rt,
-        &mut conn,
-        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;",
-    );
+    drop_append_only_guards(&rt, &mut conn);
     // Edit record 4 and recompute every hash after it, and the head: the chain is consistent.
     let rows: Vec<(i64,)> = rt
         .block_on(sqlx::query_as("SELECT seq FROM audit_events ORDER BY seq").fetch_all(&mut conn))
@@ -135,11 +136,7 @@ fn a_rehashed_forgery_is_caught_by_the_signed_anchor() {
 fn deleted_and_reordered_records_are_found() {
     let st = station_with_history();
     let (rt, mut conn) = sqlite(&st);
-    exec(
-        &rt,
-        &mut conn,
-        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;",
-    );
+    drop_append_only_guards(&rt, &mut conn);
     exec(&rt, &mut conn, "DELETE FROM audit_events WHERE seq = 7");
     let (ok, text) = verify(&st);
     assert!(!ok);
@@ -150,11 +147,7 @@ fn deleted_and_reordered_records_are_found() {
 
     let st = station_with_history();
     let (rt, mut conn) = sqlite(&st);
-    exec(
-        &rt,
-        &mut conn,
-        "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;",
-    );
+    drop_append_only_guards(&rt, &mut conn);
     exec(
         &rt,
         &mut conn,
