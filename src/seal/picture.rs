@@ -109,7 +109,7 @@ pub fn normalize_seal_picture(bytes: &[u8]) -> Result<NormalizedPicture, SealErr
 
     let (width_px, height_px) = cropped.dimensions();
     let mut png = Vec::new();
-    PngEncoder::new_with_quality(&mut png, CompressionType::Best, PngFilter::Adaptive)
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, PngFilter::Adaptive)
         .write_image(
             cropped.as_raw(),
             width_px,

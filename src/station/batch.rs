@@ -30,6 +30,8 @@ pub struct BatchOptions {
 pub trait BatchProgress: Progress {
     /// The batch starts with `total` orders.
     fn begin(&self, total: usize);
+    /// A worker takes `order_no` (before any work on it).
+    fn started(&self, _order_no: &str) {}
     /// An order finished (either way).
     fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>);
 }
@@ -111,6 +113,7 @@ impl Station {
                         token: None,
                         reinit: false,
                     };
+                    progress.started(&order_no);
                     let result = station.provision(&hsm, &req, progress.as_ref()).await;
                     let mut s = summary.lock().await;
                     match result {

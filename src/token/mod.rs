@@ -19,6 +19,7 @@
 //! - A login is refused before any attempt when the token reports the PIN locked or on its final
 //!   try: a station must never be what locks a customer's key.
 
+pub mod floor;
 pub mod module;
 pub mod objects;
 pub mod session;

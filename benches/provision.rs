@@ -1,0 +1,928 @@
+//! Provisioning benchmark: keystation's full job against the raw PKCS#11 floor and against an
+//! operator's shell pipeline (`benches/operator.sh`: pkcs11-tool + openssl + the libp11
+//! engine), per token, on fresh SoftHSM2 stores on tmpfs and on disk, EC P-256 and RSA-2048,
+//! in ONE run. See BENCHMARKS.md for how to read the figures.
+//!
+//! `cargo bench --bench provision` runs it in full (sizes from `KEYSTATION_BENCH_TOKENS`,
+//! default 50; `KEYSTATION_BENCH_PREFILL`, default 500; `KEYSTATION_BENCH_BATCH`, default 1000).
+//! Without `--bench` (as `cargo test --all-targets` runs every target) it is a smoke pass:
+//! tiny sizes, every path exercised and checked, no figure claimed.
+//!
+//! Every measurement runs in its own child process (this executable again, `--child ...`) on a
+//! new station directory — its own SoftHSM store (CA and vault tokens made by `keystation init`),
+//! its own SQLite database — so each starts with one `C_Initialize` on a fresh store, as a
+//! station process does.
+
+use keystation::config::{Config, KeyAlgorithm};
+use keystation::domain::pin::{PinAlphabet, PinPolicy};
+use keystation::domain::{OrderEvent, OrderState, Pin, SoPin};
+use keystation::station::Station;
+use keystation::station::batch::{BatchOptions, BatchProgress};
+use keystation::station::hsm::{Hsm, read_certificate, read_pin_file};
+use keystation::station::intake::ImportOptions;
+use keystation::station::provision::{Phase, Progress, ProvisionReport, Step};
+use keystation::store::Review;
+use keystation::token::Pkcs11Module;
+use keystation::token::floor::{FloorCa, FloorInput, prefill, provision_floor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use zeroize::Zeroizing;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const KEYSTATION: &str = env!("CARGO_BIN_EXE_keystation");
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+/// The data object the floor and the script write; keystation writes its seal (see BENCHMARKS.md).
+const DATA_LEN: usize = 20 * 1024;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.iter().position(|a| a == "--child") {
+        Some(i) => child(&args[i + 1..]),
+        None => parent(args.iter().any(|a| a == "--bench")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is measured.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Medium {
+    Tmpfs,
+    Disk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Subject {
+    Floor,
+    Keystation,
+    Script,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Plan {
+    subject: Subject,
+    algorithm: String,
+    medium: Medium,
+    /// Tokens already in the store before the measured ones.
+    prefill: usize,
+    tokens: usize,
+    workers: usize,
+}
+
+impl Plan {
+    fn name(&self) -> String {
+        let who = match self.subject {
+            Subject::Keystation => format!("keystation-{}w", self.workers),
+            s => format!("{s:?}").to_lowercase(),
+        };
+        format!(
+            "{who}/{}/{:?}/prefill{}",
+            self.algorithm, self.medium, self.prefill
+        )
+        .to_lowercase()
+    }
+}
+
+/// What a child reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Samples {
+    /// Per-token time, ms (keystation: from a worker taking the order to the order Provisioned).
+    per_token_ms: Vec<f64>,
+    /// Whole run, s.
+    wall_s: f64,
+    /// Peak resident set of the child, KiB.
+    peak_rss_kib: u64,
+    /// (tokens done, resident KiB) along the run (keystation only).
+    rss_kib: Vec<(usize, u64)>,
+    /// Median time per journaled step, ms (keystation only).
+    step_median_ms: Vec<(String, f64)>,
+    /// Skipped, and why.
+    skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Stats {
+    n: usize,
+    median_ms: f64,
+    p95_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    tokens_per_s: f64,
+}
+
+fn stats(s: &Samples) -> Option<Stats> {
+    if s.per_token_ms.is_empty() {
+        return None;
+    }
+    let mut v = s.per_token_ms.clone();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Some(Stats {
+        n: v.len(),
+        median_ms: at(0.5),
+        p95_ms: at(0.95),
+        min_ms: v[0],
+        max_ms: v[v.len() - 1],
+        tokens_per_s: if s.wall_s > 0.0 {
+            v.len() as f64 / s.wall_s
+        } else {
+            0.0
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: plans, station directories, the table and the JSON.
+
+fn env_usize(name: &str, default: usize) -> Result<usize, BoxError> {
+    match std::env::var(name) {
+        Ok(v) => Ok(v
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number"))?),
+        Err(_) => Ok(default),
+    }
+}
+
+fn parent(full: bool) -> Result<(), BoxError> {
+    let (tokens, prefill_n, batch) = if full {
+        (
+            env_usize("KEYSTATION_BENCH_TOKENS", 50)?,
+            env_usize("KEYSTATION_BENCH_PREFILL", 500)?,
+            env_usize("KEYSTATION_BENCH_BATCH", 1000)?,
+        )
+    } else {
+        (3, 5, 6)
+    };
+    let algorithms: &[&str] = if full {
+        &["ecdsa-p256", "rsa-2048"]
+    } else {
+        &["ecdsa-p256"]
+    };
+    let media: &[Medium] = if full {
+        &[Medium::Tmpfs, Medium::Disk]
+    } else {
+        &[Medium::Tmpfs]
+    };
+    let script_tools = script_tools();
+    if let Err(why) = &script_tools {
+        println!("script: SKIPPED, {why}");
+    }
+
+    let mut plans = Vec::new();
+    for alg in algorithms {
+        for &medium in media {
+            let p = |subject, workers, prefill| Plan {
+                subject,
+                algorithm: alg.to_string(),
+                medium,
+                prefill,
+                tokens,
+                workers,
+            };
+            plans.push(p(Subject::Floor, 1, 0));
+            plans.push(p(Subject::Keystation, 1, 0));
+            plans.push(p(Subject::Keystation, 2, 0));
+            plans.push(p(Subject::Script, 1, 0));
+            if *alg == "ecdsa-p256" {
+                plans.push(p(Subject::Floor, 1, prefill_n));
+                plans.push(p(Subject::Keystation, 1, prefill_n));
+                plans.push(p(Subject::Script, 1, prefill_n));
+            }
+        }
+    }
+    let memory_plan = Plan {
+        subject: Subject::Keystation,
+        algorithm: "ecdsa-p256".into(),
+        medium: Medium::Tmpfs,
+        prefill: 0,
+        tokens: batch,
+        workers: 2,
+    };
+
+    let mut results: Vec<(Plan, Samples)> = Vec::new();
+    let started = Instant::now();
+    for plan in plans.iter().chain([&memory_plan]) {
+        let name = plan.name();
+        eprint!("bench: {name:<44} ");
+        let samples = if plan.subject == Subject::Script {
+            match &script_tools {
+                Ok(()) => measure(plan)?,
+                Err(why) => Samples {
+                    skipped: Some(why.clone()),
+                    ..Samples::default()
+                },
+            }
+        } else {
+            measure(plan)?
+        };
+        match (stats(&samples), &samples.skipped) {
+            (_, Some(why)) => eprintln!("skipped: {why}"),
+            (Some(s), None) => eprintln!(
+                "median {:8.1} ms  p95 {:8.1}  {:7.1} tokens/s",
+                s.median_ms, s.p95_ms, s.tokens_per_s
+            ),
+            (None, None) => return Err(format!("{name}: no sample").into()),
+        }
+        if !full && samples.skipped.is_none() && samples.per_token_ms.len() != plan.tokens {
+            return Err(format!(
+                "{name}: {} of {} tokens measured",
+                samples.per_token_ms.len(),
+                plan.tokens
+            )
+            .into());
+        }
+        results.push((plan.clone(), samples));
+    }
+    let report = report(&results, &memory_plan, full);
+    print_report(&report);
+    let out = PathBuf::from(MANIFEST).join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let file = out.join(if full {
+        "provision.json"
+    } else {
+        "provision-smoke.json"
+    });
+    let mut doc = report;
+    doc["total_s"] = json!(started.elapsed().as_secs_f64());
+    doc["machine"] = machine();
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc)?)?;
+    println!("\nwritten: {}", file.display());
+    if !full {
+        println!("(smoke pass: sizes too small for figures; run `cargo bench --bench provision`)");
+    }
+    Ok(())
+}
+
+fn machine() -> Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let softhsm = Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "softhsm": softhsm,
+        "loadavg_at_end": read("/proc/loadavg").trim(),
+    })
+}
+
+fn medium_root(medium: Medium) -> PathBuf {
+    match medium {
+        Medium::Tmpfs => PathBuf::from("/dev/shm/keystation-bench"),
+        Medium::Disk => PathBuf::from(MANIFEST).join("target/bench/stores"),
+    }
+}
+
+/// A new station (CA and vault tokens, database) for one measurement.
+fn new_station(plan: &Plan) -> Result<PathBuf, BoxError> {
+    let root = medium_root(plan.medium);
+    std::fs::create_dir_all(&root)?;
+    let dir = root.join(plan.name().replace('/', "_"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let out = Command::new(KEYSTATION)
+        .args(["init", "--generate-pins", "--station-id", "bench"])
+        .args(["--ca-algorithm", &plan.algorithm])
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "keystation init failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let toml = dir.join("station.toml");
+    let text = std::fs::read_to_string(&toml)?;
+    let marker = "key_algorithm = \"ecdsa-p256\"                   # key pair generated on customers' USB keys";
+    if !text.contains(marker) {
+        return Err("station.toml: the [product] key_algorithm line moved".into());
+    }
+    std::fs::write(
+        &toml,
+        text.replace(
+            marker,
+            &format!("key_algorithm = {:?}", plan.algorithm.as_str()),
+        ),
+    )?;
+    Ok(dir)
+}
+
+fn run_child(dir: &Path, args: &[String]) -> Result<Samples, BoxError> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--child")
+        .args(args)
+        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("child {} failed", args.join(" ")).into());
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn measure(plan: &Plan) -> Result<Samples, BoxError> {
+    let dir = new_station(plan)?;
+    let d = dir.display().to_string();
+    if plan.prefill > 0 {
+        run_child(&dir, &["prefill".into(), d.clone(), plan.prefill.to_string()])?;
+    }
+    let samples = match plan.subject {
+        Subject::Script => script(plan, &dir)?,
+        _ => run_child(&dir, &[serde_json::to_string(plan)?, d])?,
+    };
+    if std::env::var_os("KEYSTATION_BENCH_KEEP").is_none() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(samples)
+}
+
+fn script_path() -> PathBuf {
+    PathBuf::from(MANIFEST).join("benches/operator.sh")
+}
+
+fn script_tools() -> Result<(), String> {
+    let out = Command::new("bash")
+        .arg(script_path())
+        .arg("--check-tools")
+        .output()
+        .map_err(|e| format!("cannot run bash: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The operator's pipeline, one process tree per token, against the station's CA token.
+fn script(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
+    let cfg = Config::load(&dir.join("station.toml"))?;
+    let data = dir.join("data-20k.bin");
+    std::fs::write(&data, data_object())?;
+    let work = dir.join("script-work");
+    std::fs::create_dir_all(&work)?;
+    let module = cfg
+        .pkcs11
+        .module
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+    let alg = match plan.algorithm.as_str() {
+        "rsa-2048" => "rsa",
+        _ => "ec",
+    };
+    let mut samples = Samples::default();
+    let all = Instant::now();
+    for i in 0..plan.tokens {
+        let t = Instant::now();
+        let out = Command::new("bash")
+            .arg(script_path())
+            .arg("--module")
+            .arg(&module)
+            .args(["--ca-token", &cfg.ca.token_label, "--ca-key", &cfg.ca.key_label])
+            .arg("--ca-cert")
+            .arg(cfg.path(&cfg.ca.certificate))
+            .arg("--ca-pin-file")
+            .arg(cfg.path(&cfg.pkcs11.pin_file))
+            .args(["--alg", alg])
+            .arg("--data")
+            .arg(&data)
+            .arg("--work")
+            .arg(&work)
+            .args(["--label", &format!("SCRIPT-{i:05}")])
+            .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+            .stdin(Stdio::null())
+            .output()?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if !out.status.success() {
+            return Err(format!(
+                "operator.sh failed on token {i}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        samples.per_token_ms.push(ms);
+    }
+    samples.wall_s = all.elapsed().as_secs_f64();
+    Ok(samples)
+}
+
+fn data_object() -> Vec<u8> {
+    (0..DATA_LEN)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+fn find<'a>(
+    results: &'a [(Plan, Samples)],
+    f: impl Fn(&Plan) -> bool,
+) -> Option<(&'a Plan, Stats)> {
+    results
+        .iter()
+        .find(|(p, s)| f(p) && s.skipped.is_none())
+        .and_then(|(p, s)| stats(s).map(|st| (p, st)))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    let mut groups: Vec<(String, Medium)> = Vec::new();
+    for (p, _) in results {
+        if !groups.contains(&(p.algorithm.clone(), p.medium)) {
+            groups.push((p.algorithm.clone(), p.medium));
+        }
+    }
+    for (p, s) in results {
+        if p.tokens == memory.tokens && p.workers == memory.workers && p.subject == memory.subject
+        {
+            continue;
+        }
+        rows.push(json!({
+            "name": p.name(), "subject": p.subject, "algorithm": p.algorithm,
+            "medium": p.medium, "prefill": p.prefill, "workers": p.workers,
+            "stats": stats(s), "skipped": s.skipped, "peak_rss_kib": s.peak_rss_kib,
+            "step_median_ms": s.step_median_ms,
+        }));
+    }
+    for (alg, medium) in &groups {
+        let get = |subject: Subject, workers: usize, prefill: usize| {
+            find(results, |p| {
+                p.subject == subject
+                    && p.workers == workers
+                    && p.prefill == prefill
+                    && &p.algorithm == alg
+                    && p.medium == *medium
+                    && !(p.tokens == memory.tokens && p.workers == memory.workers)
+            })
+        };
+        let floor = get(Subject::Floor, 1, 0).map(|(_, s)| s.median_ms);
+        let ks1 = get(Subject::Keystation, 1, 0).map(|(_, s)| s);
+        let ks2 = get(Subject::Keystation, 2, 0).map(|(_, s)| s);
+        let script = get(Subject::Script, 1, 0).map(|(_, s)| s.median_ms);
+        let prefill = results
+            .iter()
+            .map(|(p, _)| p.prefill)
+            .max()
+            .unwrap_or(0);
+        let ks_full = get(Subject::Keystation, 1, prefill)
+            .filter(|_| prefill > 0)
+            .map(|(_, s)| s.median_ms);
+        let floor_full = get(Subject::Floor, 1, prefill)
+            .filter(|_| prefill > 0)
+            .map(|(_, s)| s.median_ms);
+        let script_full = get(Subject::Script, 1, prefill)
+            .filter(|_| prefill > 0)
+            .map(|(_, s)| s.median_ms);
+        let ks1_median = ks1.as_ref().map(|s| s.median_ms);
+        ratios.push(json!({
+            "algorithm": alg, "medium": medium,
+            "keystation_over_floor": ratio(ks1_median, floor),
+            "script_over_keystation": ratio(script, ks1_median),
+            "two_workers_throughput_gain": ratio(ks2.as_ref().map(|s| s.tokens_per_s), ks1.as_ref().map(|s| s.tokens_per_s)),
+            "prefilled_store": if prefill > 0 && ks_full.is_some() { json!({
+                "tokens_already_in_store": prefill,
+                "keystation_full_over_empty": ratio(ks_full, ks1_median),
+                "floor_full_over_empty": ratio(floor_full, floor),
+                "script_full_over_empty": ratio(script_full, script),
+                "script_full_over_keystation_full": ratio(script_full, ks_full),
+            }) } else { Value::Null },
+        }));
+    }
+    let mem = results
+        .iter()
+        .find(|(p, _)| {
+            p.tokens == memory.tokens
+                && p.workers == memory.workers
+                && p.subject == memory.subject
+                && p.medium == memory.medium
+        })
+        .map(|(p, s)| {
+            json!({
+                "tokens": p.tokens, "workers": p.workers, "algorithm": p.algorithm,
+                "medium": p.medium, "peak_rss_kib": s.peak_rss_kib, "rss_kib": s.rss_kib,
+                "stats": stats(s),
+            })
+        });
+    json!({"full": full, "rows": rows, "ratios": ratios, "memory": mem})
+}
+
+fn fmt_ratio(v: &Value) -> String {
+    v.as_f64()
+        .map(|r| format!("{r:.2}x"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_report(r: &Value) {
+    println!(
+        "\n{:<44} {:>5} {:>10} {:>10} {:>19} {:>9}",
+        "per token", "n", "median ms", "p95 ms", "min-max ms", "tokens/s"
+    );
+    for row in r["rows"].as_array().into_iter().flatten() {
+        let name = row["name"].as_str().unwrap_or("");
+        match row["stats"].as_object() {
+            Some(s) => println!(
+                "{:<44} {:>5} {:>10.1} {:>10.1} {:>19} {:>9.1}",
+                name,
+                s["n"],
+                s["median_ms"].as_f64().unwrap_or(0.0),
+                s["p95_ms"].as_f64().unwrap_or(0.0),
+                format!(
+                    "{:.1}-{:.1}",
+                    s["min_ms"].as_f64().unwrap_or(0.0),
+                    s["max_ms"].as_f64().unwrap_or(0.0)
+                ),
+                s["tokens_per_s"].as_f64().unwrap_or(0.0),
+            ),
+            None => println!(
+                "{:<44} skipped: {}",
+                name,
+                row["skipped"].as_str().unwrap_or("")
+            ),
+        }
+    }
+    println!(
+        "\n{:<11} {:<6} {:>10} {:>11} {:>10} {:>13} {:>12} {:>13}",
+        "algorithm",
+        "store",
+        "ks/floor",
+        "script/ks",
+        "2w gain",
+        "ks full/empty",
+        "script full",
+        "script/ks full"
+    );
+    for x in r["ratios"].as_array().into_iter().flatten() {
+        let pf = &x["prefilled_store"];
+        println!(
+            "{:<11} {:<6} {:>10} {:>11} {:>10} {:>13} {:>12} {:>13}",
+            x["algorithm"].as_str().unwrap_or(""),
+            x["medium"].as_str().unwrap_or(""),
+            fmt_ratio(&x["keystation_over_floor"]),
+            fmt_ratio(&x["script_over_keystation"]),
+            fmt_ratio(&x["two_workers_throughput_gain"]),
+            fmt_ratio(&pf["keystation_full_over_empty"]),
+            fmt_ratio(&pf["script_full_over_empty"]),
+            fmt_ratio(&pf["script_full_over_keystation_full"]),
+        );
+    }
+    if let Some(steps) = r["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|row| {
+            row["subject"] == "keystation"
+                && row["workers"] == 1
+                && row["prefill"] == 0
+                && row["medium"] == "tmpfs"
+        })
+        .and_then(|row| row["step_median_ms"].as_array())
+    {
+        let line: Vec<String> = steps
+            .iter()
+            .filter_map(|s| Some(format!("{} {:.2}", s[0].as_str()?, s[1].as_f64()?)))
+            .collect();
+        println!(
+            "\nkeystation, EC P-256, tmpfs, 1 worker, median ms per step: {}",
+            line.join(", ")
+        );
+    }
+    if let Some(m) = r["memory"].as_object() {
+        let rss: Vec<String> = m["rss_kib"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some(format!("{}:{}", p[0].as_u64()?, p[1].as_u64()? / 1024)))
+            .collect();
+        println!(
+            "\nmemory, batch of {} tokens ({} workers): peak RSS {} MiB; RSS (tokens done:MiB) {}",
+            m["tokens"],
+            m["workers"],
+            m["peak_rss_kib"].as_u64().unwrap_or(0) / 1024,
+            rss.join(" ")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children: one measurement each, in a process that starts on the station's store.
+
+fn child(args: &[String]) -> Result<(), BoxError> {
+    let samples = match args {
+        [kind, dir, n] if kind == "prefill" => child_prefill(Path::new(dir), n.parse()?)?,
+        [plan, dir] => {
+            let plan: Plan = serde_json::from_str(plan)?;
+            match plan.subject {
+                Subject::Floor => child_floor(&plan, Path::new(dir))?,
+                Subject::Keystation => child_keystation(&plan, Path::new(dir))?,
+                Subject::Script => return Err("the script runs from the parent".into()),
+            }
+        }
+        _ => return Err(format!("bad child arguments {args:?}").into()),
+    };
+    println!("{}", serde_json::to_string(&samples)?);
+    Ok(())
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn throwaway_pins() -> (SoPin, Pin) {
+    let policy = PinPolicy {
+        length: 16,
+        alphabet: PinAlphabet::Unambiguous,
+    };
+    let mut rng = rand::TryRngCore::unwrap_err(rand::rngs::OsRng);
+    let so = Pin::generate(&policy, &mut rng);
+    let user = Pin::generate(&policy, &mut rng);
+    (
+        SoPin::from_secret(Zeroizing::new(so.expose_secret().to_string())),
+        user,
+    )
+}
+
+fn child_prefill(dir: &Path, n: usize) -> Result<Samples, BoxError> {
+    let cfg = Config::load(&dir.join("station.toml"))?;
+    let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+    let (so, user) = throwaway_pins();
+    let t = Instant::now();
+    prefill(&module, n, &so, &user)?;
+    Ok(Samples {
+        wall_s: t.elapsed().as_secs_f64(),
+        ..Samples::default()
+    })
+}
+
+fn algorithm(name: &str) -> KeyAlgorithm {
+    match name {
+        "rsa-2048" => KeyAlgorithm::Rsa2048,
+        _ => KeyAlgorithm::EcdsaP256,
+    }
+}
+
+fn child_floor(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
+    let cfg = Config::load(&dir.join("station.toml"))?;
+    let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+    let station_pin = read_pin_file(&cfg.path(&cfg.pkcs11.pin_file))?;
+    let ca = FloorCa::open(
+        &module,
+        &cfg.ca.token_label,
+        &cfg.ca.key_label,
+        &station_pin,
+        cfg.ca.key_algorithm,
+    )?;
+    let cert = read_certificate(&cfg.path(&cfg.ca.certificate))?;
+    let subject = x509_parser::parse_x509_certificate(&cert)
+        .map_err(|e| format!("CA certificate: {e}"))?
+        .1
+        .subject()
+        .as_raw()
+        .to_vec();
+    let data = data_object();
+    // Sizes of the real thing: a CSR's to-be-signed part (~250 B EC, ~500 B RSA) and a unit
+    // certificate's (~700 B).
+    let csr_tbs = vec![0x30u8; 500];
+    let cert_tbs = vec![0x30u8; 700];
+    let mut samples = Samples::default();
+    let all = Instant::now();
+    for i in 0..plan.tokens {
+        let (so, user) = throwaway_pins();
+        let label = format!("FLOOR-{i:05}");
+        let t = Instant::now();
+        provision_floor(
+            &module,
+            &ca,
+            &so,
+            &user,
+            &FloorInput {
+                algorithm: algorithm(&plan.algorithm),
+                label: &label,
+                csr_tbs: &csr_tbs,
+                cert_tbs: &cert_tbs,
+                cert_der: &cert,
+                cert_subject: &subject,
+                data: &data,
+            },
+        )?;
+        samples.per_token_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    samples.wall_s = all.elapsed().as_secs_f64();
+    samples.peak_rss_kib = rss_kib("VmHWM:");
+    Ok(samples)
+}
+
+/// Orders for the benchmark: the demo's generated orders, each with a company seal whose
+/// picture (15 KB) makes a seal data object of about the floor's 20 KB.
+fn bench_orders(apps: &Path, n: usize) -> Result<PathBuf, BoxError> {
+    keystation::station::demo::write_pictures(apps)?;
+    let file = keystation::station::demo::generated_orders(apps, n)?;
+    let mut orders: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+    for o in orders.as_array_mut().into_iter().flatten() {
+        o["product"]["seal_service"] = json!("company");
+        o["seals"] = json!([{"kind": "company", "picture": "seals/legal_rep.jpg"}]);
+        let docs = o["documents"].as_array_mut().ok_or("documents")?;
+        if !docs.iter().any(|d| d["kind"] == "seal_collection_form") {
+            docs.push(
+                json!({"kind": "seal_collection_form", "file": "docs/seal_collection_form.png"}),
+            );
+        }
+    }
+    std::fs::write(&file, serde_json::to_vec(&orders)?)?;
+    Ok(file)
+}
+
+#[derive(Default)]
+struct Timings {
+    started: HashMap<String, Instant>,
+    per_token_ms: Vec<f64>,
+    step_started: HashMap<(String, Step), Instant>,
+    steps: HashMap<Step, Vec<f64>>,
+    rss: Vec<(usize, u64)>,
+    failed: Vec<String>,
+    sample_every: usize,
+}
+
+struct Recorder(Mutex<Timings>);
+
+impl Recorder {
+    fn with<T>(&self, f: impl FnOnce(&mut Timings) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Progress for Recorder {
+    fn step(&self, order_no: &str, step: Step, phase: Phase) {
+        let now = Instant::now();
+        self.with(|t| match phase {
+            Phase::Started => {
+                t.step_started.insert((order_no.to_string(), step), now);
+            }
+            Phase::Done => {
+                if let Some(s) = t.step_started.remove(&(order_no.to_string(), step)) {
+                    t.steps
+                        .entry(step)
+                        .or_default()
+                        .push((now - s).as_secs_f64() * 1e3);
+                }
+            }
+            Phase::Skipped | Phase::Failed => {}
+        });
+    }
+}
+
+impl BatchProgress for Recorder {
+    fn begin(&self, _total: usize) {}
+
+    fn started(&self, order_no: &str) {
+        let now = Instant::now();
+        self.with(|t| t.started.insert(order_no.to_string(), now));
+    }
+
+    fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
+        let now = Instant::now();
+        self.with(|t| {
+            match result {
+                Ok(_) => {
+                    if let Some(s) = t.started.remove(order_no) {
+                        t.per_token_ms.push((now - s).as_secs_f64() * 1e3);
+                    }
+                }
+                Err(e) => t.failed.push(format!("{order_no}: {e}")),
+            }
+            if t.sample_every > 0 && t.per_token_ms.len() % t.sample_every == 0 {
+                let n = t.per_token_ms.len();
+                t.rss.push((n, rss_kib("VmRSS:")));
+            }
+        });
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let cfg = Config::load(&dir.join("station.toml"))?;
+        let station = Station::open(cfg, Arc::new(keystation::clock::SystemClock)).await?;
+        let file = bench_orders(&dir.join("applications"), plan.tokens)?;
+        station
+            .import_orders(
+                &file,
+                &ImportOptions {
+                    operator: Some("bench-intake".into()),
+                    uscc_checksum_override: None,
+                },
+            )
+            .await?;
+        for o in station
+            .store
+            .list_orders(Some(OrderState::Submitted))
+            .await?
+        {
+            let actor = station.operator_actor("bench-reviewer");
+            station
+                .store
+                .review(
+                    &o.order_no,
+                    &Review {
+                        event: OrderEvent::Approve,
+                        operator: "bench-reviewer".into(),
+                        reason: Some("benchmark".into()),
+                    },
+                    &actor,
+                    station.clock.now(),
+                )
+                .await?;
+        }
+        let hsm = tokio::task::block_in_place(|| Hsm::open(station.config.clone()))?;
+        let recorder = Arc::new(Recorder(Mutex::new(Timings {
+            sample_every: (plan.tokens / 10).max(1),
+            ..Timings::default()
+        })));
+        let all = Instant::now();
+        let summary = station
+            .provision_batch(
+                &hsm,
+                BatchOptions {
+                    workers: plan.workers,
+                    limit: None,
+                },
+                recorder.clone(),
+                Arc::new(AtomicBool::new(false)),
+            )
+            .await?;
+        let wall_s = all.elapsed().as_secs_f64();
+        let mut t = recorder.with(std::mem::take);
+        if !summary.failed.is_empty() || summary.ok.len() != plan.tokens {
+            return Err(format!(
+                "{} of {} provisioned; failed: {:?}; not started: {}",
+                summary.ok.len(),
+                plan.tokens,
+                t.failed,
+                summary.not_started.len()
+            )
+            .into());
+        }
+        let mut steps: Vec<(String, f64)> = Step::AFTER_CLAIM
+            .iter()
+            .filter_map(|s| {
+                let v = t.steps.get_mut(s)?;
+                Some((s.name().to_string(), median(v)))
+            })
+            .collect();
+        steps.retain(|(_, ms)| *ms > 0.0);
+        Ok::<_, BoxError>(Samples {
+            per_token_ms: t.per_token_ms,
+            wall_s,
+            peak_rss_kib: rss_kib("VmHWM:"),
+            rss_kib: t.rss,
+            step_median_ms: steps,
+            skipped: None,
+        })
+    })
+}
