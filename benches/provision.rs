@@ -353,7 +353,10 @@ fn measure(plan: &Plan) -> Result<Samples, BoxError> {
     let dir = new_station(plan)?;
     let d = dir.display().to_string();
     if plan.prefill > 0 {
-        run_child(&dir, &["prefill".into(), d.clone(), plan.prefill.to_string()])?;
+        run_child(
+            &dir,
+            &["prefill".into(), d.clone(), plan.prefill.to_string()],
+        )?;
     }
     let samples = match plan.subject {
         Subject::Script => script(plan, &dir)?,
@@ -406,7 +409,12 @@ fn script(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
             .arg(script_path())
             .arg("--module")
             .arg(&module)
-            .args(["--ca-token", &cfg.ca.token_label, "--ca-key", &cfg.ca.key_label])
+            .args([
+                "--ca-token",
+                &cfg.ca.token_label,
+                "--ca-key",
+                &cfg.ca.key_label,
+            ])
             .arg("--ca-cert")
             .arg(cfg.path(&cfg.ca.certificate))
             .arg("--ca-pin-file")
@@ -467,8 +475,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
         }
     }
     for (p, s) in results {
-        if p.tokens == memory.tokens && p.workers == memory.workers && p.subject == memory.subject
-        {
+        if p.tokens == memory.tokens && p.workers == memory.workers && p.subject == memory.subject {
             continue;
         }
         rows.push(json!({
@@ -493,11 +500,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
         let ks1 = get(Subject::Keystation, 1, 0).map(|(_, s)| s);
         let ks2 = get(Subject::Keystation, 2, 0).map(|(_, s)| s);
         let script = get(Subject::Script, 1, 0).map(|(_, s)| s.median_ms);
-        let prefill = results
-            .iter()
-            .map(|(p, _)| p.prefill)
-            .max()
-            .unwrap_or(0);
+        let prefill = results.iter().map(|(p, _)| p.prefill).max().unwrap_or(0);
         let ks_full = get(Subject::Keystation, 1, prefill)
             .filter(|_| prefill > 0)
             .map(|(_, s)| s.median_ms);

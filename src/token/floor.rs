@@ -220,9 +220,7 @@ pub fn prefill(
         let slot = blank_slot(module)?;
         ctx.init_token(slot, &so, &label).map_err(ck(&label))?;
         let session = ctx.open_rw_session(slot).map_err(ck(&label))?;
-        session
-            .login(UserType::So, Some(&so))
-            .map_err(ck(&label))?;
+        session.login(UserType::So, Some(&so)).map_err(ck(&label))?;
         session.init_pin(&user).map_err(ck(&label))?;
         session.logout().map_err(ck(&label))?;
         session
