@@ -263,9 +263,29 @@ impl Pkcs11Module {
         ))
     }
 
-    /// The first blank (uninitialised) token, if any.
+    /// A blank (uninitialised) token, if any. Slots are searched from the LAST one, reading
+    /// token info only until a blank one is found: SoftHSM keeps its one blank slot at the end
+    /// of a list that grows with every token the station made, and a station with hundreds of
+    /// tokens must not read them all for every order.
     pub fn first_blank(&self) -> Result<Option<Token>, TokenError> {
-        Ok(self.tokens()?.into_iter().find(|t| t.info.is_blank()))
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| TokenError::from_ck("(slot list)", e))?;
+        for slot in slots.into_iter().rev() {
+            match self.info(slot) {
+                Ok(info) if info.is_blank() => {
+                    return Ok(Some(Token {
+                        module: self.clone(),
+                        slot,
+                        info,
+                    }));
+                }
+                Ok(_) | Err(TokenError::Removed { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 }
 
