@@ -115,6 +115,98 @@ pub fn certificate_pem(der: &[u8]) -> String {
     out
 }
 
+/// Something a [`Pool`] keeps: a logged-in session on a station token.
+pub trait Pooled: Send {
+    /// Still open and logged in.
+    fn is_alive(&self) -> bool;
+}
+
+impl Pooled for Vault {
+    fn is_alive(&self) -> bool {
+        Vault::is_alive(self)
+    }
+}
+
+impl Pooled for TokenSigner {
+    fn is_alive(&self) -> bool {
+        TokenSigner::is_alive(self)
+    }
+}
+
+/// Logged-in sessions on a station token (vault, CA), kept open between jobs: a process logs in
+/// to its station tokens once, not once per order, and never re-finds them among hundreds of
+/// customers' tokens. One session per concurrent user; a session found dead (token pulled,
+/// module reset) when taken is dropped and a new one opened.
+struct Pool<T> {
+    idle: std::sync::Mutex<Vec<T>>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T: Pooled> Pool<T> {
+    fn take(
+        &self,
+        open: impl FnOnce() -> Result<T, TokenError>,
+    ) -> Result<Lease<'_, T>, TokenError> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(item) if item.is_alive() => {
+                    return Ok(Lease {
+                        item: Some(item),
+                        pool: self,
+                    });
+                }
+                Some(_) => continue,
+                None => {
+                    return Ok(Lease {
+                        item: Some(open()?),
+                        pool: self,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A session taken from a [`Pool`]; back to the pool when dropped.
+pub struct Lease<'a, T: Pooled> {
+    item: Option<T>,
+    pool: &'a Pool<T>,
+}
+
+impl<T: Pooled> std::fmt::Debug for Lease<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
+impl<T: Pooled> std::ops::Deref for Lease<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // Only `drop` takes the item out.
+        self.item.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl<T: Pooled> Drop for Lease<'_, T> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(item);
+        }
+    }
+}
+
 /// The station's HSM material, ready to use.
 #[derive(Clone)]
 pub struct Hsm {
@@ -122,6 +214,15 @@ pub struct Hsm {
     station_pin: Arc<Pin>,
     config: Arc<Config>,
     ca_cert_der: Arc<Vec<u8>>,
+    sessions: Arc<Sessions>,
+}
+
+/// The pools of one station process.
+#[derive(Default)]
+struct Sessions {
+    vault: Pool<Vault>,
+    ca: Pool<TokenSigner>,
+    seal_maker: Pool<TokenSigner>,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -143,6 +244,7 @@ impl Hsm {
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
+            sessions: Arc::default(),
         })
     }
 
@@ -158,6 +260,7 @@ impl Hsm {
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
+            sessions: Arc::default(),
         }
     }
 
@@ -175,22 +278,36 @@ impl Hsm {
         self.module.find(&[TokenSelector::Label(label.to_string())])
     }
 
-    /// A logged-in vault session.
-    pub fn vault(&self) -> Result<Vault, TokenError> {
-        let mut t = self.station_token(&self.config.vault.token_label)?;
-        Vault::open(&mut t, &self.station_pin)
+    /// A logged-in vault session (kept open for the next caller when dropped).
+    pub fn vault(&self) -> Result<Lease<'_, Vault>, TokenError> {
+        self.sessions.vault.take(|| {
+            let mut t = self.station_token(&self.config.vault.token_label)?;
+            Vault::open(&mut t, &self.station_pin)
+        })
     }
 
-    /// A signer over a key of the CA token.
+    /// A signer over a key of the CA token (not pooled: for the rare keys other than the
+    /// issuing CA's and the seal maker's).
     pub fn ca_token_signer(&self, key_label: &str) -> Result<TokenSigner, TokenError> {
         let mut t = self.station_token(&self.config.ca.token_label)?;
         let session = t.login_user(&self.station_pin)?;
         TokenSigner::by_label(session, key_label, self.config.ca.key_algorithm)
     }
 
-    /// The issuing CA's signer, checked to match the CA certificate (a wrong key label or a
-    /// swapped token must not sign anything).
-    pub fn ca_signer(&self) -> Result<TokenSigner, TokenError> {
+    /// The seal maker's signer (on the CA token), kept open between jobs.
+    pub fn seal_maker_signer(&self) -> Result<Lease<'_, TokenSigner>, TokenError> {
+        self.sessions
+            .seal_maker
+            .take(|| self.ca_token_signer(&self.config.seal.maker_key_label))
+    }
+
+    /// The issuing CA's signer, checked to match the CA certificate when its session is opened
+    /// (a wrong key label or a swapped token must not sign anything); kept open between jobs.
+    pub fn ca_signer(&self) -> Result<Lease<'_, TokenSigner>, TokenError> {
+        self.sessions.ca.take(|| self.open_ca_signer())
+    }
+
+    fn open_ca_signer(&self) -> Result<TokenSigner, TokenError> {
         let signer = self.ca_token_signer(&self.config.ca.key_label)?;
         let cert_spki = x509_parser::parse_x509_certificate(&self.ca_cert_der)
             .map(|(_, c)| c.public_key().raw.to_vec())

@@ -2,7 +2,7 @@
 //! station's seal-maker key (on the CA token, certificate issued by the station's CA).
 
 use super::Station;
-use super::hsm::{Hsm, read_certificate};
+use super::hsm::{Hsm, Lease, read_certificate};
 use super::provision::StepError;
 use crate::ca::profile::cert_summary;
 use crate::domain::{Order, SealKind};
@@ -27,13 +27,13 @@ impl BuiltSeal {
 }
 
 /// The seal-maker key in the HSM, with its certificate.
-struct HsmSealSigner {
-    signer: TokenSigner,
+struct HsmSealSigner<'a> {
+    signer: Lease<'a, TokenSigner>,
     cert_der: Vec<u8>,
     oid: ObjectIdentifier,
 }
 
-impl SealSigner for HsmSealSigner {
+impl SealSigner for HsmSealSigner<'_> {
     fn maker_cert_der(&self) -> &[u8] {
         &self.cert_der
     }
@@ -81,7 +81,7 @@ pub async fn build_order_seals(
     };
     tokio::task::block_in_place(|| -> Result<Vec<BuiltSeal>, StepError> {
         let signer = HsmSealSigner {
-            signer: hsm.ca_token_signer(&cfg.seal.maker_key_label)?,
+            signer: hsm.seal_maker_signer()?,
             cert_der: maker_cert,
             oid,
         };

@@ -47,6 +47,18 @@ impl fmt::Debug for TokenSession {
     }
 }
 
+impl TokenSession {
+    /// True while the session is open and logged in as the user (`C_GetSessionInfo`): a
+    /// session kept between jobs is checked with this before it is used again.
+    pub fn is_user_session(&self) -> bool {
+        use cryptoki::session::SessionState;
+        matches!(
+            self.session.get_session_info().map(|i| i.session_state()),
+            Ok(SessionState::RwUser | SessionState::RoUser)
+        )
+    }
+}
+
 impl Token {
     /// `C_InitToken`: (re-)initialises the token with `label`, erasing every object on it.
     /// Returns the token's info afterwards (a SoftHSM blank slot gains its serial here).

@@ -97,6 +97,11 @@ impl TokenSigner {
         &self.session
     }
 
+    /// True while the signer's session is open and logged in.
+    pub fn is_alive(&self) -> bool {
+        self.session.is_user_session()
+    }
+
     /// Gives the session back.
     pub fn into_session(self) -> TokenSession {
         self.session

@@ -60,6 +60,11 @@ impl Vault {
         })
     }
 
+    /// True while the vault session is open and logged in.
+    pub fn is_alive(&self) -> bool {
+        self.session.is_user_session()
+    }
+
     /// Creates the vault keys (at `keystation init`). Refuses if any exists already.
     pub fn create_keys(&self) -> Result<(), TokenError> {
         for label in [SO_PIN_KEY, PIN_SEAL_KEY, RECEIPT_KEY] {
