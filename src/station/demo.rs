@@ -136,8 +136,24 @@ pub struct DemoReport {
     pub already_ran: bool,
 }
 
-/// Writes `n` generated valid orders (one array file) into `dir`; returns the file.
-fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
+/// Writes the fixture pictures (documents and seal pictures) the generated orders reference into
+/// `dir` (`docs/…`, `seals/…`), leaving files that exist already alone.
+pub fn write_fixture_pictures(dir: &Path) -> std::io::Result<()> {
+    for (name, bytes) in PICTURES {
+        let p = dir.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        if !p.exists() {
+            std::fs::write(&p, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `n` generated valid orders (one array file `generated-<n>.json`) into `dir`; returns
+/// the file. Their documents are the fixture pictures ([`write_fixture_pictures`]) next to it.
+pub fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
     let auths = [
         "legal_rep_phone",
         "corporate_transfer",
@@ -232,15 +248,7 @@ impl Station {
         say: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<DemoReport, DemoError> {
         let apps = self.config.data_dir().join("applications");
-        for (name, bytes) in PICTURES {
-            let p = apps.join(name);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            if !p.exists() {
-                std::fs::write(&p, bytes)?;
-            }
-        }
+        write_fixture_pictures(&apps)?;
         let mut files = Vec::new();
         match opts.generated {
             Some(n) => {
