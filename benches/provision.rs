@@ -757,7 +757,7 @@ fn child_floor(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
 /// Orders for the benchmark: the demo's generated orders, each with a company seal whose
 /// picture (15 KB) makes a seal data object of about the floor's 20 KB.
 fn bench_orders(apps: &Path, n: usize) -> Result<PathBuf, BoxError> {
-    keystation::station::demo::write_pictures(apps)?;
+    keystation::station::demo::write_fixture_pictures(apps)?;
     let file = keystation::station::demo::generated_orders(apps, n)?;
     let mut orders: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
     for o in orders.as_array_mut().into_iter().flatten() {

@@ -136,8 +136,23 @@ pub struct DemoReport {
     pub already_ran: bool,
 }
 
-/// Writes `n` generated valid orders (one array file) into `dir`; returns the file. The
-/// pictures they name are written by [`write_pictures`].
+/// Writes the fixture pictures (documents and seal pictures) the generated orders reference into
+/// `dir` (`docs/…`, `seals/…`), leaving files that exist already alone.
+pub fn write_fixture_pictures(dir: &Path) -> std::io::Result<()> {
+    for (name, bytes) in PICTURES {
+        let p = dir.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        if !p.exists() {
+            std::fs::write(&p, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `n` generated valid orders (one array file `generated-<n>.json`) into `dir`; returns
+/// the file. Their documents are the fixture pictures ([`write_fixture_pictures`]) next to it.
 pub fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
     let auths = [
         "legal_rep_phone",
@@ -199,21 +214,6 @@ pub fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
     Ok(file)
 }
 
-/// Writes the fixture documents and seal pictures under `dir` (`docs/…`, `seals/…`), where the
-/// fixture and generated orders expect them; existing files are kept.
-pub fn write_pictures(dir: &Path) -> std::io::Result<()> {
-    for (name, bytes) in PICTURES {
-        let p = dir.join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        if !p.exists() {
-            std::fs::write(&p, bytes)?;
-        }
-    }
-    Ok(())
-}
-
 /// One line per order on the given sink.
 struct Lines(Arc<dyn Fn(&str) + Send + Sync>);
 
@@ -248,7 +248,7 @@ impl Station {
         say: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<DemoReport, DemoError> {
         let apps = self.config.data_dir().join("applications");
-        write_pictures(&apps)?;
+        write_fixture_pictures(&apps)?;
         let mut files = Vec::new();
         match opts.generated {
             Some(n) => {
