@@ -263,6 +263,24 @@ impl Pkcs11Module {
         ))
     }
 
+    /// The token with `serial` if it sits in the slot SoftHSM gives it: SoftHSM moves a token it
+    /// has just initialised to a slot numbered after the serial's last 8 hex digits. One token
+    /// info read instead of one per token in the store; `None` (then callers search every slot)
+    /// on any other module or when the guess is wrong.
+    fn probe_serial_slot(&self, serial: &str) -> Option<Token> {
+        let tail = serial.get(serial.len().checked_sub(8)?..)?;
+        let id = u64::from_str_radix(tail, 16).ok()?;
+        [id, id & 0x7FFF_FFFF].into_iter().find_map(|id| {
+            let slot = Slot::try_from(id).ok()?;
+            let info = self.info(slot).ok()?;
+            (info.serial == serial).then(|| Token {
+                module: self.clone(),
+                slot,
+                info,
+            })
+        })
+    }
+
     /// A blank (uninitialised) token, if any. Slots are searched from the LAST one, reading
     /// token info only until a blank one is found: SoftHSM keeps its one blank slot at the end
     /// of a list that grows with every token the station made, and a station with hundreds of
@@ -332,6 +350,10 @@ impl Token {
                 Ok(&self.info)
             }
             _ => {
+                if let Some(found) = self.module.probe_serial_slot(&self.info.serial) {
+                    *self = found;
+                    return Ok(&self.info);
+                }
                 let found = self
                     .module
                     .find(&[TokenSelector::Serial(self.info.serial.clone())])
