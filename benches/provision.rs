@@ -448,10 +448,7 @@ fn data_object() -> Vec<u8> {
         .collect()
 }
 
-fn find<'a>(
-    results: &'a [(Plan, Samples)],
-    f: impl Fn(&Plan) -> bool,
-) -> Option<(&'a Plan, Stats)> {
+fn find(results: &[(Plan, Samples)], f: impl Fn(&Plan) -> bool) -> Option<(&Plan, Stats)> {
     results
         .iter()
         .find(|(p, s)| f(p) && s.skipped.is_none())
