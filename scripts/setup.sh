@@ -2,7 +2,8 @@
 # Idempotent set-up of everything keystation needs on a Debian machine (run as root).
 #
 #   - system packages: SoftHSM2 (tokens), OpenSC (pkcs11-tool, the independent token checker),
-#     libxml2-utils (xmllint, the ISO 20022 schema checker), OpenSSL, PostgreSQL (second store
+#     libxml2-utils (xmllint, the ISO 20022 schema checker), OpenSSL (and its libp11 PKCS#11
+#     engine, for the benchmark's operator script), PostgreSQL (second store
 #     backend), libusb + pkg-config (USB key detection through rusb), a C toolchain (ring and the
 #     bundled SQLite compile C code) and curl;
 #   - a Rust toolchain (rustup, stable, with rustfmt and clippy) when cargo is missing or older
@@ -25,7 +26,8 @@ as_root() {
 }
 
 need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config
-           ca-certificates build-essential curl)
+           ca-certificates build-essential curl
+           libengine-pkcs11-openssl)   # the libp11 engine: benches/operator.sh, the benchmark's baseline
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
