@@ -102,6 +102,28 @@ fn blank_slot(module: &Pkcs11Module) -> Result<cryptoki::slot::Slot, TokenError>
         .ok_or_else(|| TokenError::NotFound("a blank token".into()))
 }
 
+/// `C_InitToken`, then one session: SO login, `C_InitPIN`, logout, user login.
+fn init_and_login(
+    module: &Pkcs11Module,
+    slot: cryptoki::slot::Slot,
+    so_pin: &SoPin,
+    pin: &Pin,
+    label: &str,
+) -> Result<Session, TokenError> {
+    let ctx = module.ctx();
+    let so = AuthPin::from(so_pin.expose_secret().to_string());
+    let user = AuthPin::from(pin.expose_secret().to_string());
+    ctx.init_token(slot, &so, label).map_err(ck(label))?;
+    let session = ctx.open_rw_session(slot).map_err(ck(label))?;
+    session.login(UserType::So, Some(&so)).map_err(ck(label))?;
+    session.init_pin(&user).map_err(ck(label))?;
+    session.logout().map_err(ck(label))?;
+    session
+        .login(UserType::User, Some(&user))
+        .map_err(ck(label))?;
+    Ok(session)
+}
+
 /// What one floor run writes.
 #[derive(Debug, Clone, Copy)]
 pub struct FloorInput<'a> {
@@ -132,19 +154,7 @@ pub fn provision_floor(
 ) -> Result<String, TokenError> {
     let ctx = module.ctx();
     let slot = blank_slot(module)?;
-    let so = AuthPin::from(so_pin.expose_secret().to_string());
-    let user = AuthPin::from(pin.expose_secret().to_string());
-    ctx.init_token(slot, &so, input.label)
-        .map_err(ck(input.label))?;
-    let session = ctx.open_rw_session(slot).map_err(ck(input.label))?;
-    session
-        .login(UserType::So, Some(&so))
-        .map_err(ck(input.label))?;
-    session.init_pin(&user).map_err(ck(input.label))?;
-    session.logout().map_err(ck(input.label))?;
-    session
-        .login(UserType::User, Some(&user))
-        .map_err(ck(input.label))?;
+    let session = init_and_login(module, slot, so_pin, pin, input.label)?;
     let id = vec![0x01u8; 20];
     let (mechanism, mut public) = match input.algorithm {
         KeyAlgorithm::EcdsaP256 => (
@@ -212,20 +222,10 @@ pub fn prefill(
     so_pin: &SoPin,
     pin: &Pin,
 ) -> Result<(), TokenError> {
-    let ctx = module.ctx();
-    let so = AuthPin::from(so_pin.expose_secret().to_string());
-    let user = AuthPin::from(pin.expose_secret().to_string());
     for i in 0..n {
         let label = format!("PREFILL-{i:05}");
         let slot = blank_slot(module)?;
-        ctx.init_token(slot, &so, &label).map_err(ck(&label))?;
-        let session = ctx.open_rw_session(slot).map_err(ck(&label))?;
-        session.login(UserType::So, Some(&so)).map_err(ck(&label))?;
-        session.init_pin(&user).map_err(ck(&label))?;
-        session.logout().map_err(ck(&label))?;
-        session
-            .login(UserType::User, Some(&user))
-            .map_err(ck(&label))?;
+        let session = init_and_login(module, slot, so_pin, pin, &label)?;
         session
             .generate_key_pair(
                 &Mechanism::EccKeyPairGen,
