@@ -1,7 +1,8 @@
 //! Provisioning one approved order onto one token.
 //!
 //! Steps, each journaled in the database before (`started`) and after (`done`/`failed`) it runs,
-//! with an audit record each time:
+//! with an audit record each time (grouped into five transactions per order, committed where a
+//! crash must not lose what came before: see `durable_before`):
 //!
 //! 1. `claim` — Approved/Failed → Provisioning; the order gets a token binding;
 //! 2. `init_token` — `C_InitToken(label = order number, SO PIN)`; the SO PIN is derived in the
@@ -850,8 +851,8 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Journals `step` as done, together with what `extra` records, in one transaction — the
-    /// next step's "started" one (see `pending`).
+    /// Journals `step` as done, with what `extra` records; committed with the next durable
+    /// point (see [`durable_before`]).
     async fn done(
         &mut self,
         step: Step,
