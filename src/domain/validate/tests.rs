@@ -1,0 +1,280 @@
+//! Unit tests of [`super::validate_order`].
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+use serde_json::json;
+use time::macros::date;
+
+fn ctx() -> ValidationContext {
+    ValidationContext {
+        today: date!(2026 - 11 - 24),
+        uscc_checksum_override: None,
+    }
+}
+
+fn png_probe(_: &str) -> FileFacts {
+    FileFacts::Found {
+        size: 1000,
+        image: Some(ImageType::Png),
+    }
+}
+
+fn valid() -> Value {
+    json!({
+        "order_no": "bj20261124-0001",
+        "auth_method": "legal_rep_phone",
+        "company": { "name": " 北京示例科技有限公司 ", "uscc": "9111 0000 6000 3734 1l", "department": "信息部" },
+        "legal_rep": { "name": "张三", "mobile": "+86 138-0013-8000", "id_type": "resident_id", "id_number": "11010519491231002x" },
+        "product": { "key_role": "main", "years": 1, "seal_service": "company_and_legal_rep" },
+        "invoice": { "title": "北京示例科技有限公司", "taxpayer_id": "91110000600037341L" },
+        "handler": { "name": "李四", "mobile": "13900139000", "id_type": "resident_id", "id_number": "110108200001011237", "email": "li.si@Example.com" },
+        "shipping": { "province": "北京市", "city": "北京市", "address": "海淀区某路1号" },
+        "documents": [
+            { "kind": "business_license", "file": "a.png" },
+            { "kind": "handler_id_front", "file": "b.png" },
+            { "kind": "handler_id_back", "file": "c.png" },
+            { "kind": "power_of_attorney", "file": "d.png" },
+            { "kind": "seal_collection_form", "file": "e.png" }
+        ],
+        "seals": [
+            { "kind": "company", "picture": "s1.png" },
+            { "kind": "legal_rep", "picture": "s2.png" }
+        ]
+    })
+}
+
+fn errors(v: &Value) -> Vec<(String, &'static str)> {
+    match validate_order(v, &ctx(), &mut png_probe) {
+        Ok(_) => vec![],
+        Err(vs) => vs
+            .into_iter()
+            .filter(|v| v.severity == Severity::Error)
+            .map(|v| (v.field, v.code))
+            .collect(),
+    }
+}
+
+#[test]
+fn valid_order_is_normalised() {
+    let v = validate_order(&valid(), &ctx(), &mut png_probe).unwrap();
+    let o = v.order;
+    assert_eq!(o.order_no, "BJ20261124-0001");
+    assert_eq!(o.company.name, "北京示例科技有限公司");
+    assert_eq!(o.company.uscc, "91110000600037341L");
+    assert_eq!(o.legal_rep.mobile, "13800138000");
+    assert_eq!(o.legal_rep.id_number, "11010519491231002X");
+    assert_eq!(o.handler.email, "li.si@example.com");
+    assert!(v.warnings.is_empty());
+}
+
+#[test]
+fn all_violations_are_reported_at_once() {
+    let mut v = valid();
+    v["company"]["uscc"] = json!("91110000600037341M");
+    v["legal_rep"]["mobile"] = json!("12345678901");
+    v["handler"]["email"] = json!("nobody");
+    v["shipping"].as_object_mut().unwrap().remove("city");
+    v["extra"] = json!(1);
+    let errs = errors(&v);
+    for expected in [
+        ("company.uscc".to_string(), "uscc_checksum"),
+        ("legal_rep.mobile".to_string(), "mobile_invalid"),
+        ("handler.email".to_string(), "email_invalid"),
+        ("shipping.city".to_string(), "required"),
+        ("extra".to_string(), "unknown_field"),
+    ] {
+        assert!(errs.contains(&expected), "{expected:?} missing in {errs:?}");
+    }
+    assert_eq!(errs.len(), 5, "{errs:?}");
+}
+
+#[test]
+fn uscc_checksum_override_needs_a_reason_and_only_covers_checksum() {
+    let mut v = valid();
+    v["company"]["uscc"] = json!("91350100M0001TGQXM");
+    v["invoice"]["taxpayer_id"] = json!("91350100M0001TGQXM");
+    let mut c = ctx();
+    assert!(validate_order(&v, &c, &mut png_probe).is_err());
+    c.uscc_checksum_override = Some("   ".into());
+    assert!(validate_order(&v, &c, &mut png_probe).is_err());
+    c.uscc_checksum_override = Some("early pilot code, licence checked".into());
+    let ok = validate_order(&v, &c, &mut png_probe).unwrap();
+    assert_eq!(
+        ok.uscc_override_reason.as_deref(),
+        Some("early pilot code, licence checked")
+    );
+    assert_eq!(ok.warnings[0].code, "uscc_checksum_overridden");
+    // The override never covers a malformed code.
+    v["company"]["uscc"] = json!("91A10000600037341L");
+    assert!(validate_order(&v, &c, &mut png_probe).is_err());
+}
+
+#[test]
+fn taxpayer_mismatch_is_a_warning() {
+    let mut v = valid();
+    v["invoice"]["taxpayer_id"] = json!("91310115MA1K3BTP2B");
+    let ok = validate_order(&v, &ctx(), &mut png_probe).unwrap();
+    assert_eq!(ok.warnings.len(), 1);
+    assert_eq!(ok.warnings[0].code, "taxpayer_id_mismatch");
+    assert_eq!(ok.warnings[0].severity, Severity::Warning);
+}
+
+#[test]
+fn corporate_account_exactly_for_corporate_transfer() {
+    let mut v = valid();
+    v["auth_method"] = json!("corporate_transfer");
+    assert_eq!(errors(&v), vec![("corporate_account".into(), "required")]);
+    v["corporate_account"] =
+        json!({"account_name": "x", "account_number": "1234-5678-9012", "bank_name": "工商银行"});
+    assert_eq!(errors(&v), vec![]);
+    v["corporate_account"]["account_number"] = json!("1234567");
+    assert_eq!(
+        errors(&v),
+        vec![(
+            "corporate_account.account_number".into(),
+            "account_number_invalid"
+        )]
+    );
+    v["auth_method"] = json!("legal_rep_phone");
+    assert_eq!(
+        errors(&v),
+        vec![("corporate_account".into(), "not_allowed")]
+    );
+}
+
+#[test]
+fn resident_id_rules_name_the_field() {
+    let mut v = valid();
+    v["legal_rep"]["id_number"] = json!("110105491231002");
+    v["handler"]["id_number"] = json!("310115197002290035");
+    assert_eq!(
+        errors(&v),
+        vec![
+            ("legal_rep.id_number".into(), "id_legacy_15"),
+            ("handler.id_number".into(), "id_date_invalid")
+        ]
+    );
+}
+
+#[test]
+fn documents_are_checked_by_content_size_and_completeness() {
+    let mut v = valid();
+    v["documents"].as_array_mut().unwrap().remove(3);
+    let mut probe = |p: &str| match p {
+        "a.png" => FileFacts::Found {
+            size: MAX_DOCUMENT_BYTES + 1,
+            image: Some(ImageType::Png),
+        },
+        "b.png" => FileFacts::Found {
+            size: 10,
+            image: None,
+        },
+        "c.png" => FileFacts::Missing,
+        "s2.png" => FileFacts::Found {
+            size: 10,
+            image: Some(ImageType::Gif),
+        },
+        _ => png_probe(p),
+    };
+    let errs: Vec<_> = validate_order(&v, &ctx(), &mut probe)
+        .unwrap_err()
+        .into_iter()
+        .map(|v| (v.field, v.code))
+        .collect();
+    assert_eq!(
+        errs,
+        vec![
+            ("documents[0].file".into(), "file_too_large"),
+            ("documents[1].file".into(), "file_type"),
+            ("documents[2].file".into(), "file_missing"),
+            ("documents".into(), "document_missing"),
+            ("seals[1].picture".into(), "file_type"),
+        ]
+    );
+}
+
+#[test]
+fn secondary_key_needs_no_seal_form_and_no_seals() {
+    let mut v = valid();
+    v["product"] = json!({"key_role": "secondary", "years": 1, "seal_service": "none"});
+    v["documents"].as_array_mut().unwrap().pop();
+    assert_eq!(
+        errors(&v),
+        vec![
+            ("seals[0].kind".into(), "seal_unexpected"),
+            ("seals[1].kind".into(), "seal_unexpected")
+        ]
+    );
+    v["seals"] = json!([]);
+    assert_eq!(errors(&v), vec![]);
+    v["product"]["seal_service"] = json!("company");
+    assert_eq!(
+        errors(&v),
+        vec![("product.seal_service".into(), "seal_service_secondary")]
+    );
+}
+
+#[test]
+fn seal_pictures_exactly_for_the_service() {
+    let mut v = valid();
+    v["product"]["seal_service"] = json!("company");
+    assert_eq!(
+        errors(&v),
+        vec![("seals[1].kind".into(), "seal_unexpected")]
+    );
+    v["seals"] = json!([]);
+    assert_eq!(errors(&v), vec![("seals".into(), "seal_missing")]);
+}
+
+#[test]
+fn wrong_types_and_enums() {
+    let mut v = valid();
+    v["product"]["years"] = json!("one");
+    v["auth_method"] = json!("carrier_pigeon");
+    v["company"] = json!("acme");
+    assert_eq!(
+        errors(&v),
+        vec![
+            ("auth_method".into(), "enum_invalid"),
+            ("company".into(), "wrong_type"),
+            ("product.years".into(), "wrong_type"),
+        ]
+    );
+    v["product"]["years"] = json!(9);
+    assert!(errors(&v).contains(&("product.years".into(), "years_unsupported")));
+}
+
+#[test]
+fn order_number_must_fit_a_token_label() {
+    let mut v = valid();
+    v["order_no"] = json!("A".repeat(33));
+    assert_eq!(errors(&v), vec![("order_no".into(), "order_no_invalid")]);
+    v["order_no"] = json!("ORDER/1");
+    assert_eq!(errors(&v), vec![("order_no".into(), "order_no_invalid")]);
+}
+
+#[test]
+fn control_characters_and_length_limits() {
+    let mut v = valid();
+    v["company"]["name"] = json!("Acme\u{0007}Ltd");
+    v["company"]["department"] = json!("部".repeat(65));
+    assert_eq!(
+        errors(&v),
+        vec![
+            ("company.name".into(), "invalid_characters"),
+            ("company.department".into(), "too_long")
+        ]
+    );
+}
+
+#[test]
+fn not_an_object() {
+    let errs = validate_order(&json!([1]), &ctx(), &mut png_probe).unwrap_err();
+    assert_eq!(errs[0].code, "wrong_type");
+}
+
+#[test]
+fn prefixing_for_arrays() {
+    let v = Violation::error("company.uscc", "x", "m").prefixed("[2]");
+    assert_eq!(v.field, "[2].company.uscc");
+}
