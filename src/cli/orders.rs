@@ -1,8 +1,14 @@
 //! `keystation order ...` handlers.
+//!
+//! Human output never prints stored text raw: an order stored before today's intake rules may
+//! hold a bidirectional override or an escape sequence, which a terminal would obey. Every value
+//! that came from outside goes through [`escape_for_display`] (`\u{202E}`); `--json` output is
+//! JSON-escaped by serde and left as stored.
 
 use super::opts::OrderCmd;
 use super::{CliError, output};
 use crate::domain::normalize;
+use crate::domain::text::escape_for_display as shown;
 use crate::domain::{OrderEvent, OrderState, Violation};
 use crate::station::Station;
 use crate::station::intake::{ImportOptions, IntakeError};
@@ -31,7 +37,12 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 return output::json(&report);
             }
             for w in &report.warnings {
-                eprintln!("warning: {}: {} [{}]", w.field, w.message, w.code);
+                eprintln!(
+                    "warning: {}: {} [{}]",
+                    shown(&w.field),
+                    shown(&w.message),
+                    w.code
+                );
             }
             for no in &report.imported {
                 println!("imported {no}");
@@ -61,14 +72,16 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             let rows: Vec<Vec<String>> = orders
                 .iter()
                 .map(|o| {
-                    vec![
-                        o.order_no.clone(),
-                        o.state.to_string(),
-                        o.company_name.clone(),
-                        o.uscc.clone(),
-                        o.auth_method.clone(),
-                        o.submitted_at.clone(),
+                    [
+                        o.order_no.as_str(),
+                        &o.state.to_string(),
+                        &o.company_name,
+                        &o.uscc,
+                        &o.auth_method,
+                        &o.submitted_at,
                     ]
+                    .map(|cell| shown(cell).into_owned())
+                    .to_vec()
                 })
                 .collect();
             output::table(
@@ -114,16 +127,29 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 return output::json(&v);
             }
             let o = &rec.order;
-            println!("order        {}", o.order_no);
+            println!("order        {}", shown(&o.order_no));
             println!("state        {}", rec.state);
-            println!("company      {} ({})", o.company.name, o.company.uscc);
+            println!(
+                "company      {} ({})",
+                shown(&o.company.name),
+                shown(&o.company.uscc)
+            );
             if let Some(reason) = &rec.uscc_override_reason {
-                println!("             USCC checksum accepted by override: {reason}");
+                println!(
+                    "             USCC checksum accepted by override: {}",
+                    shown(reason)
+                );
             }
-            println!("legal rep    {} {}", o.legal_rep.name, o.legal_rep.mobile);
+            println!(
+                "legal rep    {} {}",
+                shown(&o.legal_rep.name),
+                shown(&o.legal_rep.mobile)
+            );
             println!(
                 "handler      {} {} {}",
-                o.handler.name, o.handler.mobile, o.handler.email
+                shown(&o.handler.name),
+                shown(&o.handler.mobile),
+                shown(&o.handler.email)
             );
             println!(
                 "product      {:?} key, {} year(s), seals: {:?}",
@@ -132,21 +158,24 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             println!("pin channel  {:?}", o.auth_method.delivery_channel());
             println!(
                 "ship to      {} {} {}",
-                o.shipping.province, o.shipping.city, o.shipping.address
+                shown(&o.shipping.province),
+                shown(&o.shipping.city),
+                shown(&o.shipping.address)
             );
             println!("submitted    {}", rec.submitted_at);
             if let Some(by) = &rec.reviewed_by {
                 println!(
-                    "reviewed     by {by} at {} {}",
+                    "reviewed     by {} at {} {}",
+                    shown(by),
                     rec.reviewed_at.as_deref().unwrap_or("?"),
-                    rec.review_reason.as_deref().unwrap_or("")
+                    shown(rec.review_reason.as_deref().unwrap_or(""))
                 );
             }
             if let Some(b) = &binding {
                 println!(
                     "token        serial {} (label {}), key {} CKA_ID {}",
-                    b.token_serial.as_deref().unwrap_or("(not yet initialised)"),
-                    b.token_label,
+                    shown(b.token_serial.as_deref().unwrap_or("(not yet initialised)")),
+                    shown(&b.token_label),
                     b.key_algorithm,
                     b.key_id.as_deref().unwrap_or("-")
                 );
@@ -160,11 +189,21 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             for a in &rec.attachments {
                 println!(
                     "{:<12} {} {} ({} bytes, sha256 {})",
-                    a.role, a.kind, a.file_name, a.size, a.sha256
+                    a.role,
+                    a.kind,
+                    shown(&a.file_name),
+                    a.size,
+                    a.sha256
                 );
             }
             for r in &history {
-                println!("history      #{} {} {} {}", r.seq, r.at, r.actor, r.action);
+                println!(
+                    "history      #{} {} {} {}",
+                    r.seq,
+                    r.at,
+                    shown(&r.actor),
+                    r.action
+                );
             }
             Ok(())
         }

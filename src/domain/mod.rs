@@ -9,6 +9,7 @@ pub mod ids;
 pub mod normalize;
 pub mod order;
 pub mod pin;
+pub mod text;
 pub mod validate;
 
 pub use delivery::{DeliveryEvent, DeliveryState};

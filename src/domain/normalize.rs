@@ -5,9 +5,15 @@
 //!   full-width characters folded to ASCII, surrounding space trimmed, and for the identifiers
 //!   the separators people type (spaces, hyphens) removed and letters upper-cased. Two spellings
 //!   of one code must compare equal, so they are stored in one canonical form.
-//! - **names and addresses**: only trimmed and with runs of white space collapsed. Chinese legal
+//! - **names and addresses**: NFC-normalised (one spelling of `é`, of a CJK compatibility
+//!   ideograph), trimmed, and with runs of white space collapsed. Never width-folded: Chinese legal
 //!   names are written with full-width punctuation (`（分公司）`); folding it would change the name
-//!   that goes into the certificate away from the one on the business licence.
+//!   that goes into the certificate away from the one on the business licence. NFC leaves
+//!   full-width forms alone (they are compatibility, not canonical, equivalents).
+//!
+//! Which characters a normalised text may then hold is [`super::text`]'s business.
+
+use unicode_normalization::UnicodeNormalization;
 
 /// Folds full-width ASCII variants (U+FF01..U+FF5E) and the ideographic space (U+3000) to ASCII.
 pub fn fold_width(s: &str) -> String {
@@ -20,10 +26,11 @@ pub fn fold_width(s: &str) -> String {
         .collect()
 }
 
-/// A free-text field (name, address): trimmed, inner white space runs collapsed to one space.
+/// A free-text field (name, address): NFC, trimmed, inner white space runs collapsed to one space.
 pub fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
+    let nfc: String = s.nfc().collect();
+    let mut out = String::with_capacity(nfc.len());
+    for word in nfc.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -93,6 +100,18 @@ mod tests {
             "北京某某科技有限公司（分公司）"
         );
         assert_eq!(text("Acme \t  Ltd"), "Acme Ltd");
+    }
+
+    #[test]
+    fn names_are_nfc_and_keep_their_width() {
+        // e + COMBINING ACUTE ACCENT composes; a CJK compatibility ideograph maps to the unified
+        // one; full-width brackets and letters stay full-width.
+        assert_eq!(
+            text("Jose\u{301} ＡＢＣ（分公司）"),
+            "Jos\u{E9} ＡＢＣ（分公司）"
+        );
+        assert_eq!(text("\u{F900}"), "\u{8C48}");
+        assert_eq!(text("\u{3000}张\u{00A0}\u{00A0}三\u{2028}"), "张 三");
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //!
 //! Files (documents, seal pictures) are probed through a callback so this module stays pure: the
 //! caller reads the bytes (bounded) and reports [`FileFacts`]; this module decides what is
-//! acceptable.
+//! acceptable. Which characters a text field may hold is [`super::text`]'s rule; anything of the
+//! input quoted back in a message (a key, a value, a path) is escaped for display there.
 
 use super::ids::{self, ResidentIdError, TaxpayerIdError, UsccError};
 use super::normalize;
 use super::order::*;
+use super::text::{self, TextKind, escape_for_display};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -254,8 +256,8 @@ pub fn validate_order(
                         None
                     }
                 });
-        let address_phone = i.opt_name("address_phone", MAX_TEXT);
-        let bank_account = i.opt_name("bank_account", MAX_TEXT);
+        let address_phone = i.opt_text("address_phone", MAX_TEXT);
+        let bank_account = i.opt_text("bank_account", MAX_TEXT);
         i.finish(&["title", "taxpayer_id", "address_phone", "bank_account"]);
         Some(Invoice {
             title: title?,
@@ -295,7 +297,7 @@ pub fn validate_order(
     let shipping = r.object("shipping", |s| {
         let province = s.name("province", MAX_DN_PLACE);
         let city = s.name("city", MAX_DN_PLACE);
-        let address = s.name("address", MAX_TEXT);
+        let address = s.text("address", MAX_TEXT);
         s.finish(&["province", "city", "address"]);
         Some(Shipping {
             province: province?,
@@ -466,6 +468,8 @@ pub fn validate_order(
 /// How a string field is normalised before it is checked.
 #[derive(Clone, Copy)]
 enum Norm {
+    /// A name ([`TextKind::Name`]): text normalisation, then the name rules.
+    Name,
     Text,
     Code,
     OrderNo,
@@ -477,7 +481,7 @@ enum Norm {
 impl Norm {
     fn apply(self, s: &str) -> String {
         match self {
-            Norm::Text => normalize::text(s),
+            Norm::Name | Norm::Text => normalize::text(s),
             Norm::Code => normalize::code(s),
             Norm::OrderNo => normalize::order_no(s),
             Norm::Digits => normalize::digits(s),
@@ -521,6 +525,7 @@ impl<'a, 'v> Reader<'a, 'v> {
             .cloned()
             .collect();
         for k in unknown {
+            let k = escape_for_display(&k).into_owned();
             self.violation(&k, "unknown_field", "not a field of an order application");
         }
     }
@@ -541,19 +546,19 @@ impl<'a, 'v> Reader<'a, 'v> {
         }
     }
 
-    fn checked(&mut self, key: &str, value: String, required: bool) -> Option<String> {
+    fn checked(&mut self, key: &str, value: String, norm: Norm, required: bool) -> Option<String> {
         if value.is_empty() {
             if required {
                 self.violation(key, "required", "required (empty after trimming)");
             }
             return None;
         }
-        if value.chars().any(char::is_control) {
-            self.violation(
-                key,
-                "invalid_characters",
-                "control characters are not allowed",
-            );
+        let kind = match norm {
+            Norm::Name => TextKind::Name,
+            _ => TextKind::Free,
+        };
+        if let Err(p) = text::check(&value, kind) {
+            self.violation(key, p.code, p.message);
             return None;
         }
         Some(value)
@@ -561,12 +566,12 @@ impl<'a, 'v> Reader<'a, 'v> {
 
     fn string(&mut self, key: &str, norm: Norm) -> Option<String> {
         let raw = self.raw_string(key, true)?;
-        self.checked(key, norm.apply(raw), true)
+        self.checked(key, norm.apply(raw), norm, true)
     }
 
     fn opt_string(&mut self, key: &str, norm: Norm) -> Option<String> {
         let raw = self.raw_string(key, false)?;
-        self.checked(key, norm.apply(raw), false)
+        self.checked(key, norm.apply(raw), norm, false)
     }
 
     fn bounded(&mut self, key: &str, value: Option<String>, max: usize) -> Option<String> {
@@ -584,11 +589,22 @@ impl<'a, 'v> Reader<'a, 'v> {
     }
 
     fn name(&mut self, key: &str, max: usize) -> Option<String> {
-        let v = self.string(key, Norm::Text);
+        let v = self.string(key, Norm::Name);
         self.bounded(key, v, max)
     }
 
     fn opt_name(&mut self, key: &str, max: usize) -> Option<String> {
+        let v = self.opt_string(key, Norm::Name);
+        self.bounded(key, v, max)
+    }
+
+    /// Free text such as an address ([`TextKind::Free`]).
+    fn text(&mut self, key: &str, max: usize) -> Option<String> {
+        let v = self.string(key, Norm::Text);
+        self.bounded(key, v, max)
+    }
+
+    fn opt_text(&mut self, key: &str, max: usize) -> Option<String> {
         let v = self.opt_string(key, Norm::Text);
         self.bounded(key, v, max)
     }
@@ -620,7 +636,11 @@ impl<'a, 'v> Reader<'a, 'v> {
                 self.violation(
                     key,
                     "enum_invalid",
-                    format!("\"{v}\" is not one of: {}", allowed.join(", ")),
+                    format!(
+                        "\"{}\" is not one of: {}",
+                        escape_for_display(&v),
+                        allowed.join(", ")
+                    ),
                 );
                 None
             }
@@ -713,7 +733,8 @@ impl<'a, 'v> Reader<'a, 'v> {
         }
     }
 
-    /// Checks one referenced file: present, readable, an accepted image type, not too large.
+    /// Checks one referenced file: a clean path, present, readable, an accepted image type, not
+    /// too large.
     fn file(
         &mut self,
         field: &str,
@@ -721,6 +742,10 @@ impl<'a, 'v> Reader<'a, 'v> {
         accepted: &[ImageType],
         probe: &mut dyn FnMut(&str) -> FileFacts,
     ) -> bool {
+        if let Err(p) = text::check(path, TextKind::Free) {
+            self.violation(field, p.code, p.message);
+            return false;
+        }
         let (code, message) = match probe(path) {
             FileFacts::Found { size, image } => match image {
                 _ if size > MAX_DOCUMENT_BYTES => (

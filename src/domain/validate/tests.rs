@@ -278,3 +278,89 @@ fn prefixing_for_arrays() {
     let v = Violation::error("company.uscc", "x", "m").prefixed("[2]");
     assert_eq!(v.field, "[2].company.uscc");
 }
+
+#[test]
+fn names_follow_the_name_rules_and_addresses_the_free_text_rules() {
+    let mut v = valid();
+    v["company"]["name"] = json!("北京星河科技有限公司😀");
+    v["legal_rep"]["name"] = json!("\u{200B}\u{200B}");
+    v["handler"]["name"] = json!("·");
+    v["invoice"]["title"] = json!("北京\u{E000}科技");
+    v["shipping"]["city"] = json!("北京\u{E0041}市");
+    v["company"]["department"] = json!("信息部\u{202E}");
+    // Free text: symbols are fine, invisible characters are not.
+    v["shipping"]["address"] = json!("海淀区某路1号 #502 ★");
+    v["invoice"]["address_phone"] = json!("北京\u{2066}海淀");
+    let errs = validate_order(&v, &ctx(), &mut png_probe).unwrap_err();
+    let found: Vec<(&str, &str)> = errs.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert_eq!(
+        found,
+        [
+            ("company.name", "name_character"),
+            ("company.department", "invisible_character"),
+            ("legal_rep.name", "invisible_character"),
+            ("invoice.title", "private_use_character"),
+            ("invoice.address_phone", "invisible_character"),
+            ("handler.name", "name_no_letter"),
+            ("shipping.city", "invisible_character"),
+        ]
+    );
+    for (e, cp) in errs.iter().zip([
+        "U+1F600", "U+202E", "U+200B", "U+E000", "U+2066", "", "U+E0041",
+    ]) {
+        assert!(e.message.contains(cp), "{e:?}");
+        assert!(
+            !e.message.contains(['\u{202E}', '\u{2066}', '\u{200B}']),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn names_are_stored_nfc_with_their_full_width_punctuation() {
+    let mut v = valid();
+    v["company"]["name"] = json!("Jose\u{301}（北京）科技有限公司");
+    v["legal_rep"]["name"] = json!("阿沛·阿旺晋美");
+    let o = validate_order(&v, &ctx(), &mut png_probe).unwrap().order;
+    assert_eq!(o.company.name, "Jos\u{E9}（北京）科技有限公司");
+    assert_eq!(o.legal_rep.name, "阿沛·阿旺晋美");
+}
+
+#[test]
+fn codes_and_paths_refuse_invisible_characters_before_anything_else() {
+    let mut v = valid();
+    v["company"]["uscc"] = json!("91110000600037341L\u{200B}");
+    v["documents"][0]["file"] = json!("scan\u{202E}gnp.exe");
+    let mut probed = Vec::new();
+    let mut probe = |p: &str| {
+        probed.push(p.to_string());
+        png_probe(p)
+    };
+    let errs = validate_order(&v, &ctx(), &mut probe).unwrap_err();
+    let found: Vec<(&str, &str)> = errs.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert_eq!(
+        found,
+        [
+            ("company.uscc", "invisible_character"),
+            ("documents[0].file", "invisible_character"),
+        ]
+    );
+    // The file was never looked for.
+    assert!(!probed.iter().any(|p| p.contains('\u{202E}')), "{probed:?}");
+}
+
+#[test]
+fn input_quoted_in_fields_and_messages_is_escaped() {
+    let mut v = valid();
+    v["company"]["fax\u{202E}"] = json!(1);
+    v["auth_method"] = json!("sms\u{1B}[2J");
+    let errs = validate_order(&v, &ctx(), &mut png_probe).unwrap_err();
+    let unknown = errs.iter().find(|e| e.code == "unknown_field").unwrap();
+    assert_eq!(unknown.field, "company.fax\\u{202E}");
+    let bad_enum = errs.iter().find(|e| e.code == "enum_invalid").unwrap();
+    assert!(
+        bad_enum.message.starts_with("\"sms\\u{001B}[2j\""),
+        "{}",
+        bad_enum.message
+    );
+}
