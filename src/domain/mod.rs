@@ -4,6 +4,7 @@
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
 //! exhaustively and every other module depends on this one, never the reverse.
 
+pub mod application_json;
 pub mod delivery;
 pub mod ids;
 pub mod normalize;
@@ -15,4 +16,7 @@ pub mod validate;
 pub use delivery::{DeliveryEvent, DeliveryState};
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SoPin};
-pub use validate::{FileFacts, Severity, Validated, ValidationContext, Violation, validate_order};
+pub use validate::{
+    FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,
+    validate_order,
+};

@@ -105,6 +105,36 @@ pub enum FileFacts {
     PathRejected(&'static str),
     /// Exists but could not be read (permissions, not a regular file...).
     Unreadable,
+    /// A seal picture of an accepted type that provisioning could not use.
+    BadPicture(PictureProblem),
+}
+
+/// What a referenced file is for: a seal picture is decoded and normalised at intake, a
+/// document only checked by type and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    /// A document scan (`documents[i].file`).
+    Document,
+    /// A seal impression (`seals[i].picture`).
+    SealPicture,
+}
+
+/// Why a seal picture cannot become a seal (what `seal::normalize_seal_picture` refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PictureProblem {
+    /// The declared dimensions exceed the bound, or decoding would need too much memory.
+    TooLarge {
+        /// Declared width, px.
+        width: u32,
+        /// Declared height, px.
+        height: u32,
+        /// Largest accepted side, px.
+        max_side: u32,
+    },
+    /// No seal ink remains once the background is removed (blank, all white, transparent).
+    Empty,
+    /// The bytes do not decode (corrupt, truncated); the decoder's reason.
+    Unreadable(String),
 }
 
 /// Context of one validation: today's date (for birth dates) and operator overrides.
@@ -128,11 +158,11 @@ pub struct Validated {
 }
 
 /// Validates one order application. `probe` is called once per referenced file path (as written
-/// in the JSON) and reports what is there.
+/// in the JSON) and reports what is there, for that use.
 pub fn validate_order(
     value: &Value,
     ctx: &ValidationContext,
-    probe: &mut dyn FnMut(&str) -> FileFacts,
+    probe: &mut dyn FnMut(&str, FileUse) -> FileFacts,
 ) -> Result<Validated, Vec<Violation>> {
     let mut out = Vec::new();
     let Some(root) = value.as_object() else {
@@ -588,6 +618,7 @@ impl<'a, 'v> Reader<'a, 'v> {
         Some(value)
     }
 
+    /// A name that goes into a certificate, a seal or a message ([`TextKind::Name`]).
     fn name(&mut self, key: &str, max: usize) -> Option<String> {
         let v = self.string(key, Norm::Name);
         self.bounded(key, v, max)
@@ -734,19 +765,23 @@ impl<'a, 'v> Reader<'a, 'v> {
     }
 
     /// Checks one referenced file: a clean path, present, readable, an accepted image type, not
-    /// too large.
+    /// too large, and a seal picture that normalises.
     fn file(
         &mut self,
         field: &str,
         path: &str,
-        accepted: &[ImageType],
-        probe: &mut dyn FnMut(&str) -> FileFacts,
+        use_: FileUse,
+        probe: &mut dyn FnMut(&str, FileUse) -> FileFacts,
     ) -> bool {
         if let Err(p) = text::check(path, TextKind::Free) {
             self.violation(field, p.code, p.message);
             return false;
         }
-        let (code, message) = match probe(path) {
+        let accepted: &[ImageType] = match use_ {
+            FileUse::Document => &[ImageType::Gif, ImageType::Jpeg, ImageType::Png],
+            FileUse::SealPicture => &[ImageType::Jpeg, ImageType::Png],
+        };
+        let (code, message) = match probe(path, use_) {
             FileFacts::Found { size, image } => match image {
                 _ if size > MAX_DOCUMENT_BYTES => (
                     "file_too_large",
@@ -781,6 +816,25 @@ impl<'a, 'v> Reader<'a, 'v> {
                 "file_unreadable",
                 format!("{path}: cannot be read (not a regular file, or no permission)"),
             ),
+            FileFacts::BadPicture(PictureProblem::TooLarge {
+                width,
+                height,
+                max_side,
+            }) => (
+                "picture_too_large",
+                format!("{path}: {width}x{height} px, the limit is {max_side} px per side"),
+            ),
+            FileFacts::BadPicture(PictureProblem::Empty) => (
+                "picture_empty",
+                format!(
+                    "{path}: no red seal impression remains once the background is removed \
+                     (a blank, all-white or transparent picture)"
+                ),
+            ),
+            FileFacts::BadPicture(PictureProblem::Unreadable(why)) => (
+                "picture_unreadable",
+                format!("{path}: does not decode as a picture: {why}"),
+            ),
         };
         self.violation(field, code, message);
         false
@@ -789,7 +843,7 @@ impl<'a, 'v> Reader<'a, 'v> {
     fn documents(
         &mut self,
         product: Option<&Option<Product>>,
-        probe: &mut dyn FnMut(&str) -> FileFacts,
+        probe: &mut dyn FnMut(&str, FileUse) -> FileFacts,
     ) -> Option<Vec<DocumentRef>> {
         let items = self.array("documents")?;
         let mut docs = Vec::new();
@@ -822,12 +876,7 @@ impl<'a, 'v> Reader<'a, 'v> {
                 ok = false;
             }
             let field = format!("{key}.file");
-            if !self.file(
-                &field,
-                &file,
-                &[ImageType::Gif, ImageType::Jpeg, ImageType::Png],
-                probe,
-            ) {
+            if !self.file(&field, &file, FileUse::Document, probe) {
                 ok = false;
             }
             docs.push(DocumentRef { kind, file });
@@ -855,7 +904,7 @@ impl<'a, 'v> Reader<'a, 'v> {
     fn seals(
         &mut self,
         product: Option<&Option<Product>>,
-        probe: &mut dyn FnMut(&str) -> FileFacts,
+        probe: &mut dyn FnMut(&str, FileUse) -> FileFacts,
     ) -> Option<Vec<SealPictureRef>> {
         let items = self.array("seals")?;
         let mut seals = Vec::new();
@@ -905,7 +954,7 @@ impl<'a, 'v> Reader<'a, 'v> {
                 }
             }
             let field = format!("{key}.picture");
-            if !self.file(&field, &picture, &[ImageType::Jpeg, ImageType::Png], probe) {
+            if !self.file(&field, &picture, FileUse::SealPicture, probe) {
                 ok = false;
             }
             seals.push(SealPictureRef { kind, picture });

@@ -4,15 +4,22 @@
 //! Pipeline of [`normalize_seal_picture`]:
 //! 1. detect the format by magic bytes: PNG and JPEG are decoded; GIF, BMP, WebP, TIFF are
 //!    recognised and refused as unsupported; anything else is unreadable;
-//! 2. refuse a side above [`MAX_INPUT_SIDE`] px before decoding, and decode under
-//!    [`image::Limits`] (side bound plus [`MAX_DECODE_ALLOC`] bytes), so a hostile file declaring
-//!    huge dimensions cannot make the station allocate without bound (worst case: the decoded
-//!    buffer within `MAX_DECODE_ALLOC` plus its RGBA8 copy, at most 256 MiB for 8000x8000);
-//! 3. apply the EXIF orientation (phone photos), convert to RGBA8;
-//! 4. keep only the seal ink (see "Ink thresholds"), everything else becomes fully transparent;
-//! 5. crop to the bounding box of the remaining pixels plus a small margin;
+//! 2. read the header only and refuse a side above [`MAX_INPUT_SIDE`] px, naming the declared
+//!    dimensions, before any pixel buffer exists; then decode under [`image::Limits`] (side
+//!    bound plus [`MAX_DECODE_ALLOC`] bytes), so a hostile file declaring huge dimensions cannot
+//!    make the station allocate without bound;
+//! 3. apply the EXIF orientation (phone photos);
+//! 4. find the bounding box of the seal ink (see "Ink thresholds") on the decoded pixels, and
+//!    refuse a picture without any ([`SealError::EmptyPicture`]: blank, all white, transparent);
+//! 5. crop to that box plus a small margin, convert the crop to RGBA8 and keep only the ink:
+//!    everything else becomes fully transparent. Cropping before converting keeps the worst
+//!    case at the decoded buffer (within `MAX_DECODE_ALLOC`) plus an RGBA8 copy of the crop;
+//!    a blank picture costs only the decoded buffer;
 //! 6. downscale (Lanczos3, aspect kept) so the long side is at most [`MAX_OUTPUT_SIDE`] px;
 //! 7. encode as PNG RGBA.
+//!
+//! The intake runs this same function on every seal picture of an order (`station::intake`),
+//! so a picture that provisioning could not use is refused before the order exists.
 //!
 //! Ink thresholds (on 8-bit channels, `dominance = r - max(g, b)`):
 //! - `r >= INK_MIN_RED (100)` and `dominance >= INK_FULL_DOMINANCE (60)`: seal ink, colour and
@@ -33,7 +40,7 @@ use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngDecoder, PngEncoder};
 use image::imageops::FilterType;
 use image::{
-    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, Limits,
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, Limits, Pixel,
     metadata::Orientation,
 };
 
@@ -71,31 +78,25 @@ enum PictureFormat {
 /// Normalises a PNG or JPEG seal impression; see the module docs for every step and threshold.
 pub fn normalize_seal_picture(bytes: &[u8]) -> Result<NormalizedPicture, SealError> {
     let format = detect_format(bytes)?;
-    let mut rgba = decode_bounded(bytes, format)?.into_rgba8();
-
-    let mut bounds: Option<(u32, u32, u32, u32)> = None; // min_x, min_y, max_x, max_y
-    for (x, y, pixel) in rgba.enumerate_pixels_mut() {
-        *pixel = keep_ink(*pixel);
-        if pixel.0[3] > 0 {
-            bounds = Some(match bounds {
-                None => (x, y, x, y),
-                Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
-            });
-        }
-    }
-    let (x0, y0, x1, y1) = bounds.ok_or(SealError::EmptyPicture)?;
+    let decoded = decode_bounded(bytes, format)?;
+    let (x0, y0, x1, y1) = ink_bounds(&decoded).ok_or(SealError::EmptyPicture)?;
 
     // Margin: 2 % of the impression's long side, at least 2 px, so the resampling filter has
     // transparent pixels to fade into and the rim is not clipped.
     let long = (x1 - x0 + 1).max(y1 - y0 + 1);
     let margin = (long / 50).max(2);
-    let (width, height) = rgba.dimensions();
+    let (width, height) = (decoded.width(), decoded.height());
     let left = x0.saturating_sub(margin);
     let top = y0.saturating_sub(margin);
     let right = x1.saturating_add(margin).min(width - 1);
     let bottom = y1.saturating_add(margin).min(height - 1);
-    let mut cropped =
-        image::imageops::crop_imm(&rgba, left, top, right - left + 1, bottom - top + 1).to_image();
+    let mut cropped = decoded
+        .crop_imm(left, top, right - left + 1, bottom - top + 1)
+        .into_rgba8();
+    drop(decoded);
+    for pixel in cropped.pixels_mut() {
+        *pixel = keep_ink(*pixel);
+    }
 
     let (cw, ch) = cropped.dimensions();
     let long_side = cw.max(ch);
@@ -161,11 +162,31 @@ fn limits() -> Limits {
 
 fn decode_bounded(bytes: &[u8], format: PictureFormat) -> Result<DynamicImage, SealError> {
     let unreadable = |e: ImageError| SealError::UnreadablePicture(e.to_string());
+    // The PNG decoder checks the side limits inside its constructor, where a refusal cannot say
+    // which dimensions it refused: the IHDR chunk (always first) is read here to name them.
+    if format == PictureFormat::Png {
+        if let Some((width, height)) = png_dimensions(bytes) {
+            if width > MAX_INPUT_SIDE || height > MAX_INPUT_SIDE {
+                return Err(SealError::PictureTooLarge {
+                    width,
+                    height,
+                    max_side: MAX_INPUT_SIDE,
+                });
+            }
+        }
+    }
     // Header-only construction: no pixel buffer is allocated yet.
     let mut decoder: Box<dyn ImageDecoder + '_> = match format {
         PictureFormat::Png => Box::new(
             PngDecoder::with_limits(Cursor::new(bytes), limits()).map_err(|e| match e {
-                ImageError::Limits(_) => too_large_unknown(),
+                ImageError::Limits(_) => {
+                    let (width, height) = png_dimensions(bytes).unwrap_or((0, 0));
+                    SealError::PictureTooLarge {
+                        width,
+                        height,
+                        max_side: MAX_INPUT_SIDE,
+                    }
+                }
                 other => unreadable(other),
             })?,
         ),
@@ -206,13 +227,40 @@ fn decode_bounded(bytes: &[u8], format: PictureFormat) -> Result<DynamicImage, S
     Ok(image)
 }
 
-/// The PNG decoder reads the header inside its constructor, so a limit hit there comes before
-/// the dimensions are known to us.
-fn too_large_unknown() -> SealError {
-    SealError::PictureTooLarge {
-        width: 0,
-        height: 0,
-        max_side: MAX_INPUT_SIDE,
+/// Width and height declared by a PNG's IHDR chunk, which the format requires to come first.
+fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    (bytes.get(12..16)? == b"IHDR").then_some(())?;
+    Some((be(16)?, be(20)?))
+}
+
+/// Bounding box `(min_x, min_y, max_x, max_y)` of the pixels [`keep_ink`] keeps, if any. Reads
+/// 8-bit RGB and RGBA in place (every JPEG and most PNGs); other layouts through an RGBA8 copy
+/// that is dropped before the crop is made.
+fn ink_bounds(image: &DynamicImage) -> Option<(u32, u32, u32, u32)> {
+    fn scan(
+        pixels: impl Iterator<Item = (u32, u32, image::Rgba<u8>)>,
+    ) -> Option<(u32, u32, u32, u32)> {
+        pixels
+            .filter(|(_, _, p)| keep_ink(*p).0[3] > 0)
+            .fold(None, |bounds, (x, y, _)| {
+                Some(match bounds {
+                    None => (x, y, x, y),
+                    Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
+                })
+            })
+    }
+    match image {
+        DynamicImage::ImageRgb8(img) => {
+            scan(img.enumerate_pixels().map(|(x, y, p)| (x, y, p.to_rgba())))
+        }
+        DynamicImage::ImageRgba8(img) => scan(img.enumerate_pixels().map(|(x, y, p)| (x, y, *p))),
+        other => {
+            let rgba = other.to_rgba8();
+            scan(rgba.enumerate_pixels().map(|(x, y, p)| (x, y, *p)))
+        }
     }
 }
 
@@ -437,10 +485,16 @@ mod tests {
             }
             !crc
         }
-        let err = normalize_seal_picture(&png_with_size(9000, 9000)).unwrap_err();
-        assert!(matches!(err, SealError::PictureTooLarge { .. }), "{err}");
-        let err = normalize_seal_picture(&png_with_size(100, 8001)).unwrap_err();
-        assert!(matches!(err, SealError::PictureTooLarge { .. }), "{err}");
+        // The message names the declared dimensions (it used to say "0x0 px").
+        for (w, h) in [(9000, 9000), (100, 8001), (20_000, 20_000)] {
+            let err = normalize_seal_picture(&png_with_size(w, h)).unwrap_err();
+            assert!(
+                matches!(err, SealError::PictureTooLarge { width, height, max_side: 8000 }
+                    if (width, height) == (w, h)),
+                "{err}"
+            );
+            assert!(err.to_string().contains(&format!("{w}x{h} px")), "{err}");
+        }
     }
 
     #[test]

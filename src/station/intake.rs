@@ -5,12 +5,21 @@
 //! document paths must stay inside the application's directory (no absolute paths, no `..`, no
 //! symlink escapes), and nothing is stored unless EVERY order of the file is valid — a file is
 //! taken in whole or not at all.
+//!
+//! The JSON is read strictly ([`parse_application`]: a leading BOM skipped, duplicate keys
+//! refused). Every seal picture is run through the very normalisation provisioning will apply
+//! ([`normalize_seal_picture`], bounded in memory before decoding), so a picture that could not
+//! become a seal (too large, blank, corrupt) is refused here, naming its field, and never
+//! reaches a token.
 
 use super::Station;
 use super::input_file::{InputFileError, read_bounded};
+use crate::domain::application_json::{ApplicationJsonError, parse_application};
 use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation, validate_order};
-use crate::domain::{ImageType, ValidationContext};
+use crate::domain::{FileUse, ImageType, PictureProblem, ValidationContext};
+use crate::seal::{SealError, normalize_seal_picture};
 use crate::store::{NewAttachment, NewOrder, StoreError};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
@@ -79,13 +88,14 @@ impl Station {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            IntakeError::Invalid(vec![Violation {
+        let value = parse_application(&bytes).map_err(|e| match e {
+            ApplicationJsonError::Syntax(e) => IntakeError::Invalid(vec![Violation {
                 field: String::new(),
                 code: "json_invalid",
                 message: format!("{}: not valid JSON: {e}", path.display()),
                 severity: Severity::Error,
-            }])
+            }]),
+            ApplicationJsonError::DuplicateKeys(vs) => IntakeError::Invalid(vs),
         })?;
         let base = path
             .parent()
@@ -113,6 +123,7 @@ impl Station {
         let mut warnings = Vec::new();
         let mut new_orders = Vec::new();
         let mut seen_numbers = BTreeSet::new();
+        let mut pictures = PictureVerdicts::default();
         for (i, item) in items.iter().enumerate() {
             let prefix = if prefixed {
                 format!("[{i}]")
@@ -120,8 +131,8 @@ impl Station {
                 String::new()
             };
             let locate = |v: Violation| if prefixed { v.prefixed(&prefix) } else { v };
-            let mut files = DocumentReader::new(&base);
-            match validate_order(item, &ctx, &mut |p| files.probe(p)) {
+            let mut files = DocumentReader::new(&base, &mut pictures);
+            match validate_order(item, &ctx, &mut |p, u| files.probe(p, u)) {
                 Ok(valid) => {
                     if !seen_numbers.insert(valid.order.order_no.clone()) {
                         violations.push(locate(Violation {
@@ -213,23 +224,71 @@ impl Station {
     }
 }
 
+/// What normalising each distinct seal picture of one import gave, by SHA-256 of its bytes: a
+/// picture shared by many orders of a file (a batch from one customer) is decoded once.
+#[derive(Default)]
+struct PictureVerdicts(HashMap<[u8; 32], Option<PictureProblem>>);
+
+impl PictureVerdicts {
+    /// `None` when provisioning will be able to make a seal of `bytes`.
+    fn check(&mut self, bytes: &[u8]) -> Option<PictureProblem> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        self.0
+            .entry(digest)
+            .or_insert_with(|| match normalize_seal_picture(bytes) {
+                Ok(_) => None,
+                Err(SealError::PictureTooLarge {
+                    width,
+                    height,
+                    max_side,
+                }) => Some(PictureProblem::TooLarge {
+                    width,
+                    height,
+                    max_side,
+                }),
+                Err(SealError::EmptyPicture) => Some(PictureProblem::Empty),
+                Err(e) => Some(PictureProblem::Unreadable(e.to_string())),
+            })
+            .clone()
+    }
+}
+
 /// Reads an application's documents, remembering the bytes of those that pass the path rules.
-struct DocumentReader {
+struct DocumentReader<'p> {
     base: PathBuf,
     canonical_base: Option<PathBuf>,
     read: HashMap<String, (Vec<u8>, Option<ImageType>)>,
+    pictures: &'p mut PictureVerdicts,
 }
 
-impl DocumentReader {
-    fn new(base: &Path) -> Self {
+impl<'p> DocumentReader<'p> {
+    fn new(base: &Path, pictures: &'p mut PictureVerdicts) -> Self {
         DocumentReader {
             base: base.to_path_buf(),
             canonical_base: std::fs::canonicalize(base).ok(),
             read: HashMap::new(),
+            pictures,
         }
     }
 
-    fn probe(&mut self, rel: &str) -> FileFacts {
+    /// What is at `rel`; for a seal picture of an accepted type, also whether it normalises.
+    fn probe(&mut self, rel: &str, use_: FileUse) -> FileFacts {
+        let facts = self.read_file(rel);
+        if use_ == FileUse::SealPicture {
+            if let (
+                FileFacts::Found { .. },
+                Some((bytes, Some(ImageType::Png | ImageType::Jpeg))),
+            ) = (&facts, self.read.get(rel))
+            {
+                if let Some(problem) = self.pictures.check(bytes) {
+                    return FileFacts::BadPicture(problem);
+                }
+            }
+        }
+        facts
+    }
+
+    fn read_file(&mut self, rel: &str) -> FileFacts {
         if let Some((bytes, image)) = self.read.get(rel) {
             return FileFacts::Found {
                 size: bytes.len() as u64,

@@ -118,7 +118,7 @@ fn sample(index: usize, order_no: &str) -> NewOrder {
         uscc_checksum_override: None,
     };
     let read = |rel: &str| std::fs::read(dir.join(rel)).unwrap();
-    let valid = validate_order(&json, &ctx, &mut |rel| {
+    let valid = validate_order(&json, &ctx, &mut |rel, _| {
         let bytes = read(rel);
         keystation::domain::FileFacts::Found {
             size: bytes.len() as u64,

@@ -12,7 +12,7 @@ fn ctx() -> ValidationContext {
     }
 }
 
-fn png_probe(_: &str) -> FileFacts {
+fn png_probe(_: &str, _: FileUse) -> FileFacts {
     FileFacts::Found {
         size: 1000,
         image: Some(ImageType::Png),
@@ -160,7 +160,7 @@ fn resident_id_rules_name_the_field() {
 fn documents_are_checked_by_content_size_and_completeness() {
     let mut v = valid();
     v["documents"].as_array_mut().unwrap().remove(3);
-    let mut probe = |p: &str| match p {
+    let mut probe = |p: &str, u: FileUse| match p {
         "a.png" => FileFacts::Found {
             size: MAX_DOCUMENT_BYTES + 1,
             image: Some(ImageType::Png),
@@ -174,7 +174,7 @@ fn documents_are_checked_by_content_size_and_completeness() {
             size: 10,
             image: Some(ImageType::Gif),
         },
-        _ => png_probe(p),
+        _ => png_probe(p, u),
     };
     let errs: Vec<_> = validate_order(&v, &ctx(), &mut probe)
         .unwrap_err()
@@ -332,9 +332,9 @@ fn codes_and_paths_refuse_invisible_characters_before_anything_else() {
     v["company"]["uscc"] = json!("91110000600037341L\u{200B}");
     v["documents"][0]["file"] = json!("scan\u{202E}gnp.exe");
     let mut probed = Vec::new();
-    let mut probe = |p: &str| {
+    let mut probe = |p: &str, u: FileUse| {
         probed.push(p.to_string());
-        png_probe(p)
+        png_probe(p, u)
     };
     let errs = validate_order(&v, &ctx(), &mut probe).unwrap_err();
     let found: Vec<(&str, &str)> = errs.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -363,4 +363,53 @@ fn input_quoted_in_fields_and_messages_is_escaped() {
         "{}",
         bad_enum.message
     );
+}
+
+#[test]
+fn seal_pictures_are_probed_as_such_and_their_problems_named() {
+    let mut v = valid();
+    // The same file as a document and as a seal picture: only the seal use decodes it.
+    v["documents"][0]["file"] = json!("s1.png");
+    let mut uses = Vec::new();
+    let mut probe = |p: &str, u: FileUse| {
+        uses.push((p.to_string(), u));
+        match (p, u) {
+            ("s1.png", FileUse::SealPicture) => FileFacts::BadPicture(PictureProblem::TooLarge {
+                width: 20_000,
+                height: 20_000,
+                max_side: 8000,
+            }),
+            ("s2.png", FileUse::SealPicture) => FileFacts::BadPicture(PictureProblem::Empty),
+            _ => png_probe(p, u),
+        }
+    };
+    let errs = validate_order(&v, &ctx(), &mut probe).unwrap_err();
+    let found: Vec<(&str, &str)> = errs.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert_eq!(
+        found,
+        [
+            ("seals[0].picture", "picture_too_large"),
+            ("seals[1].picture", "picture_empty")
+        ]
+    );
+    assert!(
+        errs[0].message.contains("20000x20000 px"),
+        "{}",
+        errs[0].message
+    );
+    assert!(uses.contains(&("s1.png".into(), FileUse::Document)));
+    assert!(uses.contains(&("s1.png".into(), FileUse::SealPicture)));
+
+    let mut corrupt = |p: &str, u: FileUse| match u {
+        FileUse::SealPicture => {
+            FileFacts::BadPicture(PictureProblem::Unreadable("unexpected end of file".into()))
+        }
+        FileUse::Document => png_probe(p, u),
+    };
+    let errs = validate_order(&valid(), &ctx(), &mut corrupt).unwrap_err();
+    assert!(
+        errs.iter().all(|e| e.code == "picture_unreadable"),
+        "{errs:?}"
+    );
+    assert_eq!(errs.len(), 2);
 }

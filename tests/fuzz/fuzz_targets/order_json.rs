@@ -1,5 +1,5 @@
-//! Order import: arbitrary bytes through the same steps as `keystation order import` — JSON
-//! parsing, then `validate_order` on the object (or on each element of an array) — with a file
+//! Order import: arbitrary bytes through the same steps as `keystation order import` — strict
+//! JSON parsing (`parse_application`: BOM, duplicate keys), then `validate_order` on the object (or on each element of an array) — with a file
 //! probe that invents what it finds at each path from the path itself (no filesystem access), so
 //! the fuzzer can steer every `FileFacts` branch by choosing paths.
 //!
@@ -8,13 +8,16 @@
 #![no_main]
 
 use keystation::domain::validate::MAX_DOCUMENT_BYTES;
-use keystation::domain::{FileFacts, ImageType, Severity, ValidationContext, validate_order};
+use keystation::domain::application_json::{ApplicationJsonError, parse_application};
+use keystation::domain::{
+    FileFacts, FileUse, ImageType, PictureProblem, Severity, ValidationContext, validate_order,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use time::macros::date;
 
 /// What a document reader could report for `path`, chosen by the path's spelling.
-fn probe(path: &str) -> FileFacts {
+fn probe(path: &str, use_: FileUse) -> FileFacts {
     let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -29,6 +32,21 @@ fn probe(path: &str) -> FileFacts {
     }
     if path.starts_with("huge") {
         return FileFacts::TooLarge;
+    }
+    if use_ == FileUse::SealPicture {
+        if path.starts_with("blank") {
+            return FileFacts::BadPicture(PictureProblem::Empty);
+        }
+        if path.starts_with("giant") {
+            return FileFacts::BadPicture(PictureProblem::TooLarge {
+                width: 20_000,
+                height: 20_000,
+                max_side: 8000,
+            });
+        }
+        if path.starts_with("corrupt") {
+            return FileFacts::BadPicture(PictureProblem::Unreadable("truncated".to_owned()));
+        }
     }
     let image = match path.rsplit('.').next() {
         Some("png") => Some(ImageType::Png),
@@ -70,8 +88,13 @@ fn check_one(item: &Value, ctx: &ValidationContext) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<Value>(data) else {
-        return;
+    let value = match parse_application(data) {
+        Ok(value) => value,
+        Err(ApplicationJsonError::DuplicateKeys(dups)) => {
+            assert!(!dups.is_empty(), "duplicate keys reported without a violation");
+            return;
+        }
+        Err(ApplicationJsonError::Syntax(_)) => return,
     };
     let ctx = ValidationContext {
         today: date!(2025 - 06 - 01),

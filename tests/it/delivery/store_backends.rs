@@ -31,7 +31,7 @@ fn new_order(no: &str) -> NewOrder {
         today: time::macros::date!(2026 - 11 - 24),
         uscc_checksum_override: None,
     };
-    let valid = validate_order(&sms_order(no, "13800138000"), &ctx, &mut |_| {
+    let valid = validate_order(&sms_order(no, "13800138000"), &ctx, &mut |_, _| {
         FileFacts::Found {
             size: 1000,
             image: Some(ImageType::Png),
