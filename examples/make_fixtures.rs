@@ -23,6 +23,10 @@
 //!   produce. `invalid/docs/power_of_attorney.pdf` and `invalid/seals/company.gif` are real
 //!   files of the wrong type. `file_too_large.json` names `docs/too_large.png`, which is NOT
 //!   committed (1.5 MiB of nothing): the test writes it into its temporary copy.
+//! - `invalid/bad_seals/`: seal pictures of an accepted type that cannot become a seal:
+//!   `huge.png`, a complete 20000x20000 PNG (1-bit palette, a red square on white, about 60 KB:
+//!   decoded it would take 1.2 GB) and `blank.png`, a scan with black print and no red ink.
+//!   `duplicate_key.json` is written as text, since a JSON value cannot hold a key twice.
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -30,6 +34,7 @@ use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::error::Error;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -70,6 +75,8 @@ pub fn write_fixtures(root: &Path) -> Res<Vec<PathBuf>> {
     // Wrong-type files for `file_type.json` / `seal_file_type.json`: real PDF and GIF bytes.
     w.bytes("invalid/docs/power_of_attorney.pdf", MINIMAL_PDF.as_bytes())?;
     w.bytes("invalid/seals/company.gif", &ONE_PIXEL_GIF)?;
+    w.bytes("invalid/bad_seals/huge.png", &huge_png(HUGE_SIDE)?)?;
+    w.bytes("invalid/bad_seals/blank.png", &png(&blank_scan())?)?;
 
     w.json(
         "valid/0001_main-key_two-seals_legal-rep-phone.json",
@@ -91,6 +98,7 @@ pub fn write_fixtures(root: &Path) -> Res<Vec<PathBuf>> {
         match case.body {
             Body::Order(make) => w.json(&format!("invalid/{file}"), &make(&no))?,
             Body::Raw(text) => w.bytes(&format!("invalid/{file}"), text.as_bytes())?,
+            Body::Text(make) => w.bytes(&format!("invalid/{file}"), make(&no).as_bytes())?,
         }
         let list: Vec<Value> = case
             .expected
@@ -319,6 +327,8 @@ enum Body {
     Order(Box<dyn Fn(&str) -> Value>),
     /// Written as is (not an order object at all).
     Raw(&'static str),
+    /// Text built from the order number (JSON that no `Value` can hold).
+    Text(Box<dyn Fn(&str) -> String>),
 }
 
 struct Case {
@@ -629,6 +639,87 @@ fn invalid_cases() -> Vec<Case> {
             "years_unsupported",
             edit(bj, |v| v["product"]["years"] = json!(5)),
             &[("product.years", "years_unsupported")],
+        ),
+        // Issue 12: text and pictures that must be refused at intake. Appended, not sorted in,
+        // so the order numbers of the cases above stay what they were.
+        case(
+            "bidi_override",
+            // Shows as "北京星河数智科技有限公司" in a terminal that obeys U+202E.
+            edit(bj, |v| {
+                v["company"]["name"] = json!("北京星河数智科技\u{202E}司公限有");
+            }),
+            &[("company.name", "invisible_character")],
+        ),
+        case(
+            "zero_width_name",
+            edit(bj, |v| {
+                v["legal_rep"]["name"] = json!("\u{200B}\u{200B}\u{200B}");
+            }),
+            &[("legal_rep.name", "invisible_character")],
+        ),
+        case(
+            "tag_character",
+            // "CN" in tag characters: invisible, yet carried into every copy of the name.
+            edit(bj, |v| {
+                v["handler"]["name"] = json!("李晓梅\u{E0043}\u{E004E}");
+            }),
+            &[("handler.name", "invisible_character")],
+        ),
+        case(
+            "private_use_character",
+            edit(bj, |v| {
+                v["invoice"]["title"] = json!("北京星河数智科技\u{E000}有限公司");
+            }),
+            &[("invoice.title", "private_use_character")],
+        ),
+        case(
+            "unassigned_character",
+            edit(bj, |v| {
+                v["company"]["department"] = json!("信息技术部\u{0378}");
+            }),
+            &[("company.department", "unassigned_character")],
+        ),
+        case(
+            "name_character",
+            edit(bj, |v| {
+                v["company"]["name"] = json!("北京星河数智科技有限公司😀");
+            }),
+            &[("company.name", "name_character")],
+        ),
+        case(
+            "name_no_letter",
+            edit(bj, |v| v["legal_rep"]["name"] = json!("·")),
+            &[("legal_rep.name", "name_no_letter")],
+        ),
+        case(
+            "duplicate_key",
+            Body::Text(Box::new(|no| {
+                let mut text = String::new();
+                pretty(&mut text, &order_beijing(no), 0);
+                text.push('\n');
+                // A second company name after the first: serde_json alone would keep this one.
+                let genuine = "\"name\": \"北京星河数智科技有限公司\",";
+                text.replacen(
+                    genuine,
+                    &format!("{genuine}\n    \"name\": \"北京星河数智科技有限公司（伪）\","),
+                    1,
+                )
+            })),
+            &[("company.name", "duplicate_key")],
+        ),
+        case(
+            "picture_too_large",
+            edit(bj, |v| {
+                v["seals"][0]["picture"] = json!("bad_seals/huge.png")
+            }),
+            &[("seals[0].picture", "picture_too_large")],
+        ),
+        case(
+            "picture_empty",
+            edit(bj, |v| {
+                v["seals"][1]["picture"] = json!("bad_seals/blank.png")
+            }),
+            &[("seals[1].picture", "picture_empty")],
         ),
     ]
 }
@@ -1014,6 +1105,64 @@ fn seal_collection_form() -> RgbImage {
     frame(&mut img, 260, 320, 90, 90, 6, RED);
     for (gx, gy) in [(272, 332), (312, 332), (272, 372), (312, 372)] {
         glyph(&mut img, &mut m, gx, gy, 26, RED);
+    }
+    img
+}
+
+/// Side of `bad_seals/huge.png`, in pixels.
+pub const HUGE_SIDE: u32 = 20_000;
+
+/// A complete, valid PNG of `side` x `side` pixels, 1-bit palette (white, seal red), with a red
+/// square in the middle: a real seal picture but for its size. Written row by row through zlib,
+/// so neither this program nor the file holds the decoded image (50 MB at 1 bit, 1.2 GB as RGB).
+fn huge_png(side: u32) -> Res<Vec<u8>> {
+    use flate2::{Compression, write::ZlibEncoder};
+    let row_bytes = usize::try_from(side.div_ceil(8))?;
+    let blank = vec![0u8; row_bytes + 1]; // filter byte "none", then palette index 0 (white)
+    let mut inked = blank.clone();
+    let (ink_from, ink_to) = (side / 2 - 200, side / 2 + 200);
+    for x in ink_from..ink_to {
+        inked[1 + usize::try_from(x / 8)?] |= 0x80 >> (x % 8);
+    }
+    let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+    for y in 0..side {
+        z.write_all(if (ink_from..ink_to).contains(&y) {
+            &inked
+        } else {
+            &blank
+        })?;
+    }
+    let idat = z.finish()?;
+
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8; 4], data: &[u8]| -> Res<()> {
+        out.extend(u32::try_from(data.len())?.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+        Ok(())
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend([1, 3, 0, 0, 0]); // bit depth 1, palette, deflate, no filter, no interlace
+    chunk(b"IHDR", &ihdr)?;
+    chunk(b"PLTE", &[0xFF, 0xFF, 0xFF, RED.0[0], RED.0[1], RED.0[2]])?;
+    chunk(b"IDAT", &idat)?;
+    chunk(b"IEND", &[])?;
+    Ok(out)
+}
+
+/// A scan of the seal collection form's blank side: black print, no seal impression.
+fn blank_scan() -> RgbImage {
+    let mut img = RgbImage::from_pixel(420, 594, Rgb([255, 255, 255]));
+    let mut m = Marks(0x626c_616e_6b5f_7363);
+    text(&mut img, &mut m, 120, 36, 24, 7, INK);
+    for row in 0..12 {
+        text(&mut img, &mut m, 36, 100 + row * 30, 12, 20, GREY);
     }
     img
 }

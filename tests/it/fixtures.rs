@@ -131,3 +131,62 @@ fn expected_json_names_every_invalid_fixture_and_nothing_else() {
         }
     }
 }
+
+#[test]
+fn bad_seal_pictures_are_what_they_claim() {
+    use std::io::Read;
+    let dir = order_fixtures().join("invalid/bad_seals");
+
+    // huge.png: a complete PNG declaring 20000x20000, whose image data inflates to exactly the
+    // declared rows (read through, never held), with red ink: refused for its size alone.
+    let huge = std::fs::read(dir.join("huge.png")).unwrap();
+    assert!(huge.len() < 64 * 1024, "{} bytes", huge.len());
+    let side = make_fixtures::HUGE_SIDE;
+    let dims = image::ImageReader::new(std::io::Cursor::new(&huge))
+        .with_guessed_format()
+        .unwrap()
+        .into_dimensions()
+        .unwrap();
+    assert_eq!(dims, (side, side));
+    let mut chunks = Vec::new();
+    let mut at = 8;
+    while at + 8 <= huge.len() {
+        let len = u32::from_be_bytes(huge[at..at + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&huge[at + 4..at + 8]).into_owned();
+        chunks.push((kind, huge[at + 8..at + 8 + len].to_vec()));
+        at += 12 + len;
+    }
+    let kinds: Vec<&str> = chunks.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["IHDR", "PLTE", "IDAT", "IEND"]);
+    assert_eq!(
+        &chunks[1].1[3..],
+        &[205, 35, 40],
+        "the second colour is seal red"
+    );
+    let mut rows = flate2::read::ZlibDecoder::new(chunks[2].1.as_slice());
+    let (mut total, mut inked, mut buf) = (0u64, 0u64, vec![0u8; 1 << 16]);
+    loop {
+        let n = rows.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        inked += buf[..n].iter().filter(|b| **b != 0).count() as u64;
+    }
+    assert_eq!(total, u64::from(side) * (u64::from(side.div_ceil(8)) + 1));
+    assert!(inked > 0, "no red pixel");
+
+    // blank.png: a small real picture with print on it, and no pixel the seal ink rule keeps.
+    let blank = image::open(dir.join("blank.png")).unwrap().into_rgb8();
+    assert!(blank.width() >= 200 && blank.height() >= 200);
+    assert!(
+        blank.pixels().any(|p| p.0[0] < 100),
+        "a blank page, not a scan"
+    );
+    assert!(
+        blank
+            .pixels()
+            .all(|p| i32::from(p.0[0]) - i32::from(p.0[1].max(p.0[2])) <= 20),
+        "blank.png has red ink"
+    );
+}
