@@ -14,6 +14,7 @@ mod fixtures;
 mod fuzz_seeds;
 mod hostile;
 mod intake_cli;
+mod intake_input;
 mod provision;
 mod seals;
 mod sms;
