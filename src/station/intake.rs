@@ -247,6 +247,7 @@ impl PictureVerdicts {
                     max_side,
                 }),
                 Err(SealError::EmptyPicture) => Some(PictureProblem::Empty),
+                Err(SealError::UnreadablePicture(why)) => Some(PictureProblem::Unreadable(why)),
                 Err(e) => Some(PictureProblem::Unreadable(e.to_string())),
             })
             .clone()

@@ -212,8 +212,18 @@ fn pictures_provisioning_could_not_use_are_refused_at_import_in_bounded_memory()
     for f in ["huge.png", "blank.png"] {
         std::fs::copy(bad.join(f), bundle.path().join("seals").join(f)).unwrap();
     }
-    // A complete 20000x20000 picture (1.2 GB decoded), and a scan with no seal impression.
+    // A PNG cut in half: right signature and header, no image.
+    let png = std::fs::read(bundle.path().join("seals/company.png")).unwrap();
+    std::fs::write(bundle.path().join("seals/cut.png"), &png[..png.len() / 2]).unwrap();
+    // A complete 20000x20000 picture (1.2 GB decoded), a scan with no seal impression, and the
+    // truncated one.
     for (seal, picture, code, says) in [
+        (
+            0,
+            "seals/cut.png",
+            "picture_unreadable",
+            "does not decode as a picture",
+        ),
         (
             0,
             "seals/huge.png",
