@@ -15,7 +15,8 @@
 //! appended and no other station sharing the database (and the vault) anchors meanwhile.
 //! 1. the head is read and checked against the vault's held anchor (above);
 //! 2. the vault signs the head;
-//! 3. the vault's held anchor advances to the head (never backwards: [`crate::token::Vault::advance_held_anchor`]);
+//! 3. the vault's held anchor advances to the head, never backwards
+//!    ([`crate::token::Vault::advance_held_anchor`]);
 //! 4. the signed anchor is recorded in the database, and the transaction commits.
 //!
 //! The vault is written first. Interrupted between 3 and 4, the vault holds record N while the
@@ -109,7 +110,7 @@ impl Station {
             return Ok(AnchorOutcome::NothingNew { seq, head_hash });
         }
         let anchor = match existing {
-            // Signed before the vault held anchors (or by an interrupted run): the vault catches up.
+            // Signed before the vault held anchors, or by an interrupted run: the vault catches up.
             Some(a) => a,
             None => {
                 let at = format_utc(self.clock.now());

@@ -14,10 +14,10 @@
 //!   signature only the HSM could make.
 //!
 //! Object (private `CKO_DATA`, application `keystation:audit`):
-//! - `keystation:audit-anchor-held` — the latest anchored audit record (seq, hash, time). It lives
-//!   here rather than in the database because a database writer could delete the last records
-//!   together with their signed anchors; only a holder of the station PIN can change this object.
-//!   It only moves forward ([`Vault::advance_held_anchor`]): a new object is written before the
+//! - `keystation:audit-anchor-held` — the latest anchored audit record (seq, hash, time). It
+//!   lives here rather than in the database because a database writer could delete the last
+//!   records together with their signed anchors; only a holder of the station PIN can change
+//!   this object. It only moves forward ([`Vault::advance_held_anchor`]): a new object is written before the
 //!   old one is destroyed, and of several the latest counts.
 //!
 //! # Security notes
