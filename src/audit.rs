@@ -3,7 +3,13 @@
 //! Every record carries `prev_hash` = SHA-256 of the previous record's canonical bytes (the first
 //! record's predecessor is 64 zeros), and `hash` = SHA-256 of its own. Editing a record breaks the
 //! next record's `prev_hash`; deleting or re-ordering records breaks the sequence or the chain;
-//! cutting the tail is caught by the head kept in `audit_head` (and by signed anchors).
+//! cutting the tail is caught by the anchor the vault HSM holds (see below); `audit_head` alone
+//! only catches a careless cut, since whoever can delete records can also rewrite the head.
+//!
+//! Anchors: the head (seq, hash) is signed by the vault's anchor key and recorded in the
+//! database, and the latest anchored (seq, hash) is also kept in the vault HSM itself, where a
+//! database writer cannot roll it back. Every signed anchor must match the chain at its seq; the
+//! HSM-held one must too, and records missing after it are a truncation ([`verify_held_anchor`]).
 //!
 //! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
 //! share them (no delimiter ambiguity), and they are computed from the stored text exactly as
@@ -121,8 +127,18 @@ pub enum ChainBreak {
 
 /// Walks records in seq order and returns the first break. `head` is the stored head (seq, hash).
 pub fn verify_chain(records: &[AuditRecord], head: (i64, &str)) -> Result<(), ChainBreak> {
-    let mut prev_hash = GENESIS_HASH.to_string();
-    let mut last = 0i64;
+    verify_chain_after(records, (0, GENESIS_HASH), head)
+}
+
+/// Like [`verify_chain`] for the part of a chain after the record `after` (seq, hash): `records`
+/// are the records following it, which must link to it and end at `head`.
+pub fn verify_chain_after(
+    records: &[AuditRecord],
+    after: (i64, &str),
+    head: (i64, &str),
+) -> Result<(), ChainBreak> {
+    let mut prev_hash = after.1.to_string();
+    let mut last = after.0;
     for (i, r) in records.iter().enumerate() {
         let expected = last + 1;
         if r.seq != expected {
@@ -189,7 +205,7 @@ pub enum AnchorBreak {
         /// The anchored record.
         seq: i64,
     },
-    /// The anchored record is missing or has another hash (the trail was rewritten).
+    /// The anchored record has another hash (the trail was rewritten).
     #[error(
         "audit record {seq} no longer matches its signed anchor (the trail was rewritten up to there)"
     )]
@@ -197,48 +213,151 @@ pub enum AnchorBreak {
         /// The anchored record.
         seq: i64,
     },
+    /// The record the vault HSM holds as anchored has another hash (the trail was rewritten).
+    #[error(
+        "audit record {seq} no longer matches the anchor held by the vault HSM (the trail was \
+         rewritten up to there)"
+    )]
+    HeldMismatch {
+        /// The anchored record.
+        seq: i64,
+    },
+    /// Records that were anchored are gone from the end of the chain.
+    #[error(
+        "the trail was truncated: {} ({holder} covers record {anchored}, hash {anchored_hash}, but \
+         the chain ends at record {last})",
+        missing_records(*last, *anchored)
+    )]
+    Truncated {
+        /// The last record left.
+        last: i64,
+        /// The last record anchored.
+        anchored: i64,
+        /// Its hash.
+        anchored_hash: String,
+        /// Who says so: the vault HSM, or a signed anchor in the database.
+        holder: &'static str,
+    },
+    /// A signed anchor is newer than the one the vault holds: the vault's copy went backwards.
+    #[error(
+        "the signed anchor of record {seq} is newer than the anchor held by the vault HSM (record \
+         {held}): the vault's anchor was rolled back or replaced"
+    )]
+    HeldBehind {
+        /// The newest signed anchor.
+        seq: i64,
+        /// What the vault holds.
+        held: i64,
+    },
 }
 
-/// Verifies signed anchors against the records (in seq order) and the anchor key (SPKI DER).
+/// The holder named by [`AnchorBreak::Truncated`] for the vault's anchor.
+pub const HELD_BY_VAULT: &str = "the anchor held by the vault HSM";
+
+/// "record 18 is missing", "records 15 to 18 are missing".
+fn missing_records(last: i64, anchored: i64) -> String {
+    if anchored == last + 1 {
+        format!("record {anchored} is missing")
+    } else {
+        format!("records {} to {anchored} are missing", last + 1)
+    }
+}
+
+/// True when the anchor's signature verifies under the anchor key (SPKI DER).
+fn anchor_signature_ok(a: &Anchor, anchor_spki: &[u8]) -> bool {
+    use x509_parser::prelude::FromDer;
+    hex::decode(&a.signature).ok().is_some_and(|sig| {
+        x509_parser::x509::SubjectPublicKeyInfo::from_der(anchor_spki).is_ok_and(|(_, spki)| {
+            let alg = x509_parser::x509::AlgorithmIdentifier::new(
+                x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
+                None,
+            );
+            let bits = x509_parser::der_parser::asn1_rs::BitString::new(0, &sig);
+            x509_parser::verify::verify_signature(
+                &spki,
+                &alg,
+                &bits,
+                &anchor_message(a.seq, &a.head_hash, &a.at),
+            )
+            .is_ok()
+        })
+    })
+}
+
+/// Verifies every signed anchor (in seq order, the first problem wins) against the anchor key
+/// (SPKI DER) and against the chain at its own seq: each anchor, not only the latest, must match
+/// the record it covers. `records` are in seq order.
 pub fn verify_anchors(
     records: &[AuditRecord],
     anchors: &[Anchor],
     anchor_spki: &[u8],
 ) -> Result<(), AnchorBreak> {
-    use x509_parser::prelude::FromDer;
-    for a in anchors {
-        let sig_ok = hex::decode(&a.signature).ok().is_some_and(|sig| {
-            x509_parser::x509::SubjectPublicKeyInfo::from_der(anchor_spki).is_ok_and(|(_, spki)| {
-                let alg = x509_parser::x509::AlgorithmIdentifier::new(
-                    x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
-                    None,
-                );
-                let bits = x509_parser::der_parser::asn1_rs::BitString::new(0, &sig);
-                x509_parser::verify::verify_signature(
-                    &spki,
-                    &alg,
-                    &bits,
-                    &anchor_message(a.seq, &a.head_hash, &a.at),
-                )
-                .is_ok()
-            })
-        });
-        if !sig_ok {
+    let last = records.last().map_or(0, |r| r.seq);
+    let mut sorted: Vec<&Anchor> = anchors.iter().collect();
+    sorted.sort_by_key(|a| a.seq);
+    for a in sorted {
+        if !anchor_signature_ok(a, anchor_spki) {
             return Err(AnchorBreak::Signature { seq: a.seq });
         }
-        let matches = records
-            .iter()
-            .find(|r| r.seq == a.seq)
-            .is_some_and(|r| r.hash == a.head_hash && r.compute_hash() == a.head_hash);
-        if !matches {
+        if a.seq > last {
+            return Err(AnchorBreak::Truncated {
+                last,
+                anchored: a.seq,
+                anchored_hash: a.head_hash.clone(),
+                holder: "a signed anchor",
+            });
+        }
+        if !record_matches(records, a.seq, &a.head_hash) {
             return Err(AnchorBreak::Mismatch { seq: a.seq });
         }
     }
     Ok(())
 }
 
+/// True when the record `seq` is there, with `hash` both stored and recomputed.
+fn record_matches(records: &[AuditRecord], seq: i64, hash: &str) -> bool {
+    records
+        .iter()
+        .find(|r| r.seq == seq)
+        .is_some_and(|r| r.hash == hash && r.compute_hash() == hash)
+}
+
+/// Verifies the chain against the anchor the vault HSM holds (seq, hash): the record is there
+/// with that hash (else rewritten, or truncated when the chain ends before it), and no signed
+/// anchor is newer (the vault is written before the database, so it is never behind).
+/// `None`: the vault holds no anchor yet (a station from before the vault kept one).
+pub fn verify_held_anchor(
+    records: &[AuditRecord],
+    anchors: &[Anchor],
+    held: Option<(i64, &str)>,
+) -> Result<(), AnchorBreak> {
+    let Some((held_seq, held_hash)) = held else {
+        return Ok(());
+    };
+    let last = records.last().map_or(0, |r| r.seq);
+    if held_seq > last {
+        return Err(AnchorBreak::Truncated {
+            last,
+            anchored: held_seq,
+            anchored_hash: held_hash.to_string(),
+            holder: HELD_BY_VAULT,
+        });
+    }
+    if held_seq > 0 && !record_matches(records, held_seq, held_hash) {
+        return Err(AnchorBreak::HeldMismatch { seq: held_seq });
+    }
+    match anchors.iter().map(|a| a.seq).max() {
+        Some(newest) if newest > held_seq => Err(AnchorBreak::HeldBehind {
+            seq: newest,
+            held: held_seq,
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn chain(n: i64) -> Vec<AuditRecord> {
@@ -340,5 +459,87 @@ mod tests {
         a.token_serial = None;
         b.token_serial = Some(String::new());
         assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+    }
+
+    fn anchor_of(r: &AuditRecord) -> Anchor {
+        Anchor {
+            seq: r.seq,
+            head_hash: r.hash.clone(),
+            at: "2026-11-24T05:00:00.000000Z".into(),
+            actor: "station:t".into(),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_chain_extends_its_held_record() {
+        let c = chain(6);
+        let (s, h) = head(&c);
+        assert_eq!(
+            verify_chain_after(&c[3..], (3, &c[2].hash), (s, &h)),
+            Ok(())
+        );
+        assert_eq!(verify_chain_after(&[], (6, &h), (s, &h)), Ok(()));
+        // The held record itself was re-hashed: its successor no longer links to the held hash.
+        assert_eq!(
+            verify_chain_after(&c[3..], (3, &c[1].hash), (s, &h)),
+            Err(ChainBreak::Link { seq: 4, prev: 3 })
+        );
+        // Nothing after the held record, but the head claims another hash for it.
+        assert!(matches!(
+            verify_chain_after(&[], (6, &c[4].hash), (s, &h)),
+            Err(ChainBreak::Head { .. })
+        ));
+    }
+
+    #[test]
+    fn the_held_anchor_finds_truncation_and_rewrites() {
+        let c = chain(8);
+        let held = (8, c[7].hash.clone());
+        let held = Some((held.0, held.1.as_str()));
+        assert_eq!(verify_held_anchor(&c, &[], held), Ok(()));
+        assert_eq!(verify_held_anchor(&c, &[], None), Ok(()));
+        let cut = &c[..5];
+        let err = verify_held_anchor(cut, &[], held).unwrap_err();
+        assert_eq!(
+            err,
+            AnchorBreak::Truncated {
+                last: 5,
+                anchored: 8,
+                anchored_hash: c[7].hash.clone(),
+                holder: HELD_BY_VAULT,
+            }
+        );
+        assert!(
+            err.to_string().contains("records 6 to 8 are missing"),
+            "{err}"
+        );
+        let one = verify_held_anchor(&c[..7], &[], held).unwrap_err();
+        assert!(one.to_string().contains("record 8 is missing"), "{one}");
+        assert!(matches!(
+            verify_held_anchor(&[], &[], held),
+            Err(AnchorBreak::Truncated { last: 0, .. })
+        ));
+        let mut rewritten = c.clone();
+        rewritten[7].actor = "mallory".into();
+        rewritten[7].hash = rewritten[7].compute_hash();
+        assert_eq!(
+            verify_held_anchor(&rewritten, &[], held),
+            Err(AnchorBreak::HeldMismatch { seq: 8 })
+        );
+    }
+
+    #[test]
+    fn a_signed_anchor_past_the_held_one_means_the_vault_went_back() {
+        let c = chain(8);
+        let held = Some((5, c[4].hash.as_str()));
+        assert_eq!(
+            verify_held_anchor(&c, &[anchor_of(&c[2]), anchor_of(&c[4])], held),
+            Ok(())
+        );
+        assert_eq!(
+            verify_held_anchor(&c, &[anchor_of(&c[4]), anchor_of(&c[6])], held),
+            Err(AnchorBreak::HeldBehind { seq: 7, held: 5 })
+        );
     }
 }

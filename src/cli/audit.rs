@@ -1,74 +1,90 @@
 //! `keystation audit ...` handlers.
 
 use super::opts::AuditCmd;
+use super::provision::hsm_of;
 use super::{CliError, output};
-use crate::audit::{verify_anchors, verify_chain};
 use crate::domain::normalize;
 use crate::station::Station;
+use crate::station::anchor::AnchorOutcome;
 use crate::store::AuditFilter;
+
+/// Anchors the audit trail at the end of a command that may have changed state (it opens the
+/// vault only when the head is not anchored yet). A failure is a warning, not the command's
+/// failure: its own work is committed, and the next command or `keystation audit anchor`
+/// anchors the same head. A refusal means the trail is broken; the warning says so.
+pub(super) async fn anchor_after_change(station: &Station) {
+    let warn = |e: &dyn std::fmt::Display| {
+        eprintln!("warning: the audit trail could not be anchored: {e}");
+    };
+    match station.audit_needs_anchor().await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => return warn(&e),
+    }
+    let hsm = match hsm_of(station) {
+        Ok(h) => h,
+        Err(e) => return warn(&e),
+    };
+    if let Err(e) = station.anchor_audit(&hsm).await {
+        warn(&e);
+    }
+}
 
 pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         AuditCmd::Verify => {
-            let records = station.store.audit_records(&AuditFilter::default()).await?;
-            let (head_seq, head_hash) = station.store.audit_head().await?;
-            let anchors = station.store.anchors().await?;
-            let spki = station
-                .store
-                .material("audit_anchor_spki")
-                .await?
-                .and_then(|h| hex::decode(h).ok());
-            let result = verify_chain(&records, (head_seq, &head_hash))
-                .map_err(|e| e.to_string())
-                .and_then(|()| match &spki {
-                    Some(k) => verify_anchors(&records, &anchors, k).map_err(|e| e.to_string()),
-                    None if anchors.is_empty() => Ok(()),
-                    None => Err("anchors exist but the station has no anchor key on record".into()),
-                });
-            let anchored = anchors.last().map(|a| a.seq).unwrap_or(0);
-            match result {
-                Ok(()) => {
-                    if json {
-                        output::json(&serde_json::json!({
-                            "ok": true, "records": records.len(), "head": head_hash,
-                            "anchors": anchors.len(), "last_anchored_seq": anchored,
-                            "unanchored_records": head_seq - anchored,
-                        }))?;
-                    } else {
-                        println!(
-                            "audit trail intact: {} records, head {head_hash}; {} signed anchors, \
-                             last at record {anchored} ({} records since)",
-                            records.len(),
-                            anchors.len(),
-                            head_seq - anchored
-                        );
-                    }
-                    Ok(())
+            let hsm = hsm_of(station)?;
+            let verdict = station
+                .verify_audit(&hsm)
+                .await
+                .map_err(|e| CliError::Failure(e.into()))?;
+            if let Some(problem) = &verdict.problem {
+                // One JSON document, in the failure shape every command uses.
+                let message = format!("audit trail broken: {problem}");
+                if json {
+                    output::json(
+                        &serde_json::json!({"ok": false, "error": "failure", "message": message}),
+                    )?;
                 }
-                Err(brk) => {
-                    // One JSON document, in the failure shape every command uses.
-                    let message = format!("audit trail broken: {brk}");
-                    if json {
-                        output::json(
-                            &serde_json::json!({"ok": false, "error": "failure", "message": message}),
-                        )?;
-                    }
-                    Err(CliError::Verdict(message))
-                }
+                return Err(CliError::Verdict(message));
             }
+            if json {
+                return output::json(&verdict);
+            }
+            println!(
+                "audit trail intact: {} records, head {}; {} signed anchors, last anchored record \
+                 {} ({} records since); {}",
+                verdict.records,
+                verdict.head,
+                verdict.anchors,
+                verdict.last_anchored_seq,
+                verdict.unanchored_records,
+                match &verdict.hsm_anchor {
+                    Some(h) => format!("the vault HSM holds the anchor of record {}", h.seq),
+                    None => "the vault HSM holds no anchor yet (`keystation audit anchor` \
+                             places one)"
+                        .into(),
+                }
+            );
+            Ok(())
         }
         AuditCmd::Anchor => {
-            let hsm = super::provision::hsm_of(station)?;
-            let anchor = station
+            let hsm = hsm_of(station)?;
+            let outcome = station
                 .anchor_audit(&hsm)
                 .await
                 .map_err(|e| CliError::Failure(e.into()))?;
             if json {
-                return output::json(&anchor);
+                return output::json(&outcome);
             }
-            match anchor {
-                Some(a) => println!("anchored audit record {} ({})", a.seq, a.head_hash),
-                None => println!("the head is anchored already"),
+            match outcome {
+                AnchorOutcome::Anchored(a) => {
+                    println!("anchored audit record {} ({})", a.seq, a.head_hash)
+                }
+                AnchorOutcome::NothingNew { seq, .. } => println!(
+                    "nothing new to anchor: record {seq}, the head, is anchored already \
+                     (signed, and held by the vault HSM)"
+                ),
             }
             Ok(())
         }

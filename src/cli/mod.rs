@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::domain::Violation;
 use crate::station::Station;
 use clap::Parser;
-use opts::{Cli, Command};
+use opts::{Cli, Command, DeliverCmd, OrderCmd};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -130,14 +130,21 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line. A command that may change state ends by anchoring the audit
+/// trail ([`audit::anchor_after_change`]), whether it succeeded or not: a failed job may have
+/// committed steps before it failed.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.json).await,
         Command::Demo(args) => demo::run(&args, cli.json).await,
         Command::Order(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
-            orders::run(&station, cmd, cli.json).await
+            let changes = !matches!(cmd, OrderCmd::List { .. } | OrderCmd::Show { .. });
+            let result = orders::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
         }
         Command::Audit(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
@@ -156,7 +163,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Station(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
-            workstation::run(&station, cmd).await
+            let result = workstation::run(&station, cmd).await;
+            audit::anchor_after_change(&station).await;
+            result
         }
         Command::Check => {
             let station = open_station(cli.config.as_deref()).await?;
@@ -196,19 +205,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Provision(args) => {
             let station = open_station(cli.config.as_deref()).await?;
-            provision::run(&station, &args, cli.json).await
+            let result = provision::run(&station, &args, cli.json).await;
+            audit::anchor_after_change(&station).await;
+            result
         }
         Command::Ship(args) => {
             let station = open_station(cli.config.as_deref()).await?;
-            deliver::ship(&station, &args, cli.json).await
+            let result = deliver::ship(&station, &args, cli.json).await;
+            audit::anchor_after_change(&station).await;
+            result
         }
         Command::Deliver(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
-            deliver::run(&station, cmd, cli.json).await
+            let changes = !matches!(cmd, DeliverCmd::Status { .. });
+            let result = deliver::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
         }
         Command::Bank(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
-            deliver::bank(&station, cmd, cli.json).await
+            let result = deliver::bank(&station, cmd, cli.json).await;
+            audit::anchor_after_change(&station).await;
+            result
         }
     }
 }

@@ -73,14 +73,6 @@ impl BatchProgress for BatchLines {
     }
 }
 
-/// Anchors the audit trail after a job; a failure is reported, not fatal (the next job or
-/// `keystation audit anchor` anchors the same head).
-pub(super) async fn anchor_quietly(station: &Station, hsm: &Hsm) {
-    if let Err(e) = station.anchor_audit(hsm).await {
-        eprintln!("warning: the audit trail could not be anchored: {e}");
-    }
-}
-
 pub(super) fn hsm_of(station: &Station) -> Result<Hsm, CliError> {
     tokio::task::block_in_place(|| Hsm::open(station.config.clone()))
         .map_err(|e| CliError::Failure(e.into()))
@@ -121,7 +113,6 @@ pub(super) async fn run(
         reinit: args.reinit,
     };
     let result = station.provision(&hsm, &req, &StepLines).await;
-    anchor_quietly(station, &hsm).await;
     let report = result.map_err(|e| match e {
         ProvisionError::NotFound(_)
         | ProvisionError::State { .. }
@@ -191,7 +182,6 @@ async fn batch(
             stop,
         )
         .await?;
-    anchor_quietly(station, hsm).await;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }

@@ -1,13 +1,41 @@
-//! Anchoring the audit trail: the chain head signed by the vault's anchor key.
+//! Anchoring the audit trail: the chain head signed by the vault's anchor key, recorded in the
+//! database, and held by the vault HSM itself, where a database writer cannot roll it back.
 //!
-//! Called after every job that opens the HSM (provisioning, batches, deliveries, init) and by
-//! `keystation audit anchor` (for a cron job), so the unsigned tail of the trail stays short.
+//! Run at the end of every command that changes state (the CLI calls [`Station::anchor_audit`]
+//! once the command's own transactions are committed), after each pass of the delivery worker
+//! and each order at a desk ([`Station::anchor_if_needed`]), and by `keystation audit anchor`,
+//! so the unanchored tail of the trail is at most one command or unit of work long.
+//!
+//! A head is anchored only if the trail extends what the vault holds: the vault's record is still
+//! there with its hash, and every record after it links to it. A truncated or rewritten trail is
+//! refused, never signed.
+//!
+//! # Order of the writes
+//! One anchoring runs inside a writing transaction, which holds the audit head: no record is
+//! appended and no other station sharing the database (and the vault) anchors meanwhile.
+//! 1. the head is read and checked against the vault's held anchor (above);
+//! 2. the vault signs the head;
+//! 3. the vault's held anchor advances to the head, never backwards
+//!    ([`crate::token::Vault::advance_held_anchor`]);
+//! 4. the signed anchor is recorded in the database, and the transaction commits.
+//!
+//! The vault is written first. Interrupted between 3 and 4, the vault holds record N while the
+//! database has no signed anchor of N: N was committed before this transaction took the head, so
+//! `audit verify` finds it with the held hash and reports no break, and the next anchoring
+//! records the missing signed anchor. Writing the database first would leave, in that window,
+//! records anchored only in the database, which is what an attacker with the file deletes. So
+//! the vault is never behind the newest signed anchor, and `audit verify` reports a signed anchor
+//! newer than the vault's as a rolled-back vault.
 
 use super::Station;
 use super::hsm::Hsm;
-use crate::audit::{Anchor, anchor_message};
+use crate::audit::{
+    Anchor, AnchorBreak, AuditRecord, HELD_BY_VAULT, anchor_message, verify_anchors, verify_chain,
+    verify_chain_after, verify_held_anchor,
+};
 use crate::clock::format_utc;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
+use crate::token::HeldAnchor;
 
 /// Errors of anchoring.
 #[derive(Debug, thiserror::Error)]
@@ -18,26 +46,142 @@ pub enum AnchorError {
     /// The vault failed.
     #[error(transparent)]
     Token(#[from] crate::token::TokenError),
+    /// The trail does not extend what the vault holds (or is broken): it is not signed.
+    #[error("refusing to anchor the audit trail: {0}; run `keystation audit verify`")]
+    Refused(String),
+}
+
+/// What an anchoring did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AnchorOutcome {
+    /// The head is anchored now: this call signed it, or brought the vault's held anchor up to
+    /// an anchor signed before.
+    Anchored(Anchor),
+    /// Nothing new to anchor: the head was anchored already, in the database and in the vault.
+    NothingNew {
+        /// The head.
+        seq: i64,
+        /// Its hash.
+        head_hash: String,
+    },
 }
 
 impl Station {
-    /// Signs the current chain head unless it is anchored already; returns the new anchor.
-    pub async fn anchor_audit(&self, hsm: &Hsm) -> Result<Option<Anchor>, AnchorError> {
-        let (seq, head_hash) = self.store.audit_head().await?;
-        if seq == 0 || self.store.anchors().await?.iter().any(|a| a.seq == seq) {
-            return Ok(None);
+    /// True when the head is not covered by the newest signed anchor (a cheap look at the
+    /// database; commands call it before opening the vault for nothing).
+    pub async fn audit_needs_anchor(&self) -> Result<bool, StoreError> {
+        let (seq, hash) = self.store.audit_head().await?;
+        let latest = self.store.latest_anchor().await?;
+        Ok(seq > 0 && latest.is_none_or(|a| a.seq != seq || a.head_hash != hash))
+    }
+
+    /// Anchors the head unless the newest signed anchor covers it already: for long-running
+    /// jobs (the delivery worker, a desk) after each unit of work. A failure is logged, not
+    /// returned: the work is committed, and the next anchoring covers the same head.
+    pub async fn anchor_if_needed(&self, hsm: &Hsm) {
+        let result = match self.audit_needs_anchor().await {
+            Ok(true) => self.anchor_audit(hsm).await.map(|_| ()),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the audit trail could not be anchored");
         }
-        let at = format_utc(self.clock.now());
-        let msg = anchor_message(seq, &head_hash, &at);
-        let signature = tokio::task::block_in_place(|| hsm.vault()?.sign_anchor(&msg))?;
-        let anchor = Anchor {
+    }
+
+    /// Anchors the current chain head (see the module docs for the checks and the order of the
+    /// writes).
+    pub async fn anchor_audit(&self, hsm: &Hsm) -> Result<AnchorOutcome, AnchorError> {
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let outcome = self.anchor_in(&mut tx, hsm).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn anchor_in(&self, tx: &mut Tx, hsm: &Hsm) -> Result<AnchorOutcome, AnchorError> {
+        let (seq, head_hash) = tx.audit_head().await?;
+        let held = tokio::task::block_in_place(|| hsm.vault()?.held_anchor())?;
+        self.check_extends_held(tx, held.as_ref(), (seq, &head_hash))
+            .await?;
+        let existing = tx.anchor_at(seq).await?;
+        let vault_current = held.as_ref().is_some_and(|h| h.seq == seq);
+        if seq == 0 || (vault_current && existing.is_some()) {
+            return Ok(AnchorOutcome::NothingNew { seq, head_hash });
+        }
+        let anchor = match existing {
+            // Signed before the vault held anchors, or by an interrupted run: the vault catches up.
+            Some(a) => a,
+            None => {
+                let at = format_utc(self.clock.now());
+                let msg = anchor_message(seq, &head_hash, &at);
+                let signature = tokio::task::block_in_place(|| hsm.vault()?.sign_anchor(&msg))?;
+                Anchor {
+                    seq,
+                    head_hash: head_hash.clone(),
+                    at,
+                    actor: format!("station:{}", self.config.station.id),
+                    signature: hex::encode(signature),
+                }
+            }
+        };
+        let next = HeldAnchor {
             seq,
             head_hash,
-            at,
-            actor: format!("station:{}", self.config.station.id),
-            signature: hex::encode(signature),
+            at: anchor.at.clone(),
         };
-        self.store.insert_anchor(&anchor).await?;
-        Ok(Some(anchor))
+        tokio::task::block_in_place(|| hsm.vault()?.advance_held_anchor(&next))?;
+        crate::failpoint!("anchor.after_vault");
+        tx.insert_anchor(&anchor).await?;
+        Ok(AnchorOutcome::Anchored(anchor))
+    }
+
+    /// Refuses a head that does not extend the vault's held anchor. Only the records from the
+    /// held one on are read: the held hash covers everything before it. With nothing held yet
+    /// (a new station, or one from before the vault kept its anchor) the whole trail and its
+    /// signed anchors are checked once.
+    async fn check_extends_held(
+        &self,
+        tx: &mut Tx,
+        held: Option<&HeldAnchor>,
+        head: (i64, &str),
+    ) -> Result<(), AnchorError> {
+        let refused = |e: &dyn std::fmt::Display| AnchorError::Refused(e.to_string());
+        match held {
+            Some(h) => {
+                let tail: Vec<AuditRecord> = tx.audit_records_from(h.seq).await?;
+                if tail.is_empty() {
+                    return Err(refused(&AnchorBreak::Truncated {
+                        last: head.0.min(h.seq - 1),
+                        anchored: h.seq,
+                        anchored_hash: h.head_hash.clone(),
+                        holder: HELD_BY_VAULT,
+                    }));
+                }
+                verify_held_anchor(&tail, &[], Some((h.seq, &h.head_hash)))
+                    .map_err(|e| refused(&e))?;
+                let rest = tail.get(1..).unwrap_or_default();
+                verify_chain_after(rest, (h.seq, &h.head_hash), head).map_err(|e| refused(&e))
+            }
+            None => {
+                let records = tx.audit_records_from(1).await?;
+                verify_chain(&records, head).map_err(|e| refused(&e))?;
+                let anchors = self.store.anchors().await?;
+                if anchors.is_empty() {
+                    return Ok(());
+                }
+                let spki = self
+                    .store
+                    .material("audit_anchor_spki")
+                    .await?
+                    .and_then(|h| hex::decode(h).ok())
+                    .ok_or_else(|| {
+                        AnchorError::Refused(
+                            "anchors exist but the station has no anchor key on record".into(),
+                        )
+                    })?;
+                verify_anchors(&records, &anchors, &spki).map_err(|e| refused(&e))
+            }
+        }
     }
 }

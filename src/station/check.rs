@@ -10,6 +10,7 @@
 //!   still exists;
 //! - no bank transfer was emitted twice: no two pain.001 files in the outbound directory carry
 //!   one EndToEndId, and no order has two live bank deliveries that each emitted a file.
+//! - every order has a history in the audit trail (at least the record of its import).
 //!
 //! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
 
@@ -131,6 +132,16 @@ impl Station {
         }
 
         self.check_transfers(&mut report).await?;
+        for no in self.store.orders_without_audit().await? {
+            report.add(
+                Level::Violation,
+                "audit_history_missing",
+                &no,
+                "the order has no audit record (it had at least its import's): its history was \
+                 removed from the trail"
+                    .into(),
+            );
+        }
 
         for o in &orders {
             let no = o.order_no.as_str();

@@ -5,6 +5,7 @@
 //! which it acts. Jobs never read the wall clock or the environment themselves.
 
 pub mod anchor;
+pub mod audit_verify;
 pub mod batch;
 pub mod check;
 pub mod delivery;

@@ -362,6 +362,7 @@ impl Station {
                 summary.interrupted.push(order_no.to_string());
             }
         }
+        self.anchor_if_needed(hsm).await;
     }
 }
 

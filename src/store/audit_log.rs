@@ -1,8 +1,42 @@
-//! Reading the audit trail back (appending is [`super::Tx::audit`]).
+//! Reading the audit trail back (appending is [`super::Tx::audit`]), and its signed anchors.
 
-use super::{DbContext, Store, StoreError};
+use super::{DbContext, Store, StoreError, Tx};
 use crate::audit::{Anchor, AuditRecord};
 use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const RECORD_COLUMNS: &str = "seq, at, actor, operation_id, action, order_no, token_serial, \
+                              cert_serial, details, prev_hash, hash";
+
+fn record_of(r: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        operation_id: r.try_get("operation_id")?,
+        action: r.try_get("action")?,
+        order_no: r.try_get("order_no")?,
+        token_serial: r.try_get("token_serial")?,
+        cert_serial: r.try_get("cert_serial")?,
+        details: r.try_get("details")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn anchor_of(r: &AnyRow) -> Result<Anchor, sqlx::Error> {
+    Ok(Anchor {
+        seq: r.try_get("seq")?,
+        head_hash: r.try_get("head_hash")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        signature: r.try_get("signature")?,
+    })
+}
+
+fn head_of(r: &AnyRow) -> Result<(i64, String), sqlx::Error> {
+    Ok((r.try_get("seq")?, r.try_get("hash")?))
+}
 
 /// Which audit records to read.
 #[derive(Debug, Clone, Default)]
@@ -18,37 +52,25 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = match &filter.order_no {
-            Some(no) => sqlx::query(
-                "SELECT seq, at, actor, operation_id, action, order_no, token_serial, cert_serial, \
-                     details, prev_hash, hash FROM audit_events WHERE order_no = $1 ORDER BY seq",
-            )
-            .bind(no)
-            .fetch_all(self.pool())
-            .await,
-            None => sqlx::query(
-                "SELECT seq, at, actor, operation_id, action, order_no, token_serial, cert_serial, \
-                     details, prev_hash, hash FROM audit_events ORDER BY seq",
-            )
-            .fetch_all(self.pool())
-            .await,
+            Some(no) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {RECORD_COLUMNS} FROM audit_events WHERE order_no = $1 ORDER BY seq"
+                )))
+                .bind(no)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {RECORD_COLUMNS} FROM audit_events ORDER BY seq"
+                )))
+                .fetch_all(self.pool())
+                .await
+            }
         }
         .ctx("reading the audit trail")?;
         rows.iter()
-            .map(|r| -> Result<AuditRecord, sqlx::Error> {
-                Ok(AuditRecord {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    operation_id: r.try_get("operation_id")?,
-                    action: r.try_get("action")?,
-                    order_no: r.try_get("order_no")?,
-                    token_serial: r.try_get("token_serial")?,
-                    cert_serial: r.try_get("cert_serial")?,
-                    details: r.try_get("details")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
+            .map(record_of)
             .collect::<Result<Vec<_>, _>>()
             .ctx("reading the audit trail")
     }
@@ -59,31 +81,26 @@ impl Store {
             .fetch_one(self.pool())
             .await
             .ctx("reading the audit head")?;
-        Ok((
-            r.try_get("seq").ctx("reading the audit head")?,
-            r.try_get("hash").ctx("reading the audit head")?,
-        ))
+        head_of(&r).ctx("reading the audit head")
+    }
+
+    /// Orders with no audit record at all (every order has at least its import's).
+    pub async fn orders_without_audit(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.order_no FROM orders o WHERE NOT EXISTS \
+             (SELECT 1 FROM audit_events e WHERE e.order_no = o.order_no) ORDER BY o.order_no",
+        )
+        .fetch_all(self.pool())
+        .await
+        .ctx("looking for orders without audit records")?;
+        rows.iter()
+            .map(|r| r.try_get("order_no"))
+            .collect::<Result<Vec<String>, _>>()
+            .ctx("looking for orders without audit records")
     }
 }
 
 impl Store {
-    /// Records a signed anchor of the chain head.
-    pub async fn insert_anchor(&self, a: &Anchor) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_anchors (seq, head_hash, at, actor, signature) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (seq) DO NOTHING",
-        )
-        .bind(a.seq)
-        .bind(&a.head_hash)
-        .bind(&a.at)
-        .bind(&a.actor)
-        .bind(&a.signature)
-        .execute(self.pool())
-        .await
-        .ctx("recording an audit anchor")?;
-        Ok(())
-    }
-
     /// Every anchor, in seq order.
     pub async fn anchors(&self) -> Result<Vec<Anchor>, StoreError> {
         sqlx::query("SELECT seq, head_hash, at, actor, signature FROM audit_anchors ORDER BY seq")
@@ -91,16 +108,81 @@ impl Store {
             .await
             .ctx("reading audit anchors")?
             .iter()
-            .map(|r| -> Result<Anchor, sqlx::Error> {
-                Ok(Anchor {
-                    seq: r.try_get("seq")?,
-                    head_hash: r.try_get("head_hash")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
+            .map(anchor_of)
             .collect::<Result<Vec<_>, _>>()
             .ctx("reading audit anchors")
+    }
+
+    /// The newest signed anchor, if any.
+    pub async fn latest_anchor(&self) -> Result<Option<Anchor>, StoreError> {
+        sqlx::query(
+            "SELECT seq, head_hash, at, actor, signature FROM audit_anchors \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await
+        .ctx("reading audit anchors")?
+        .as_ref()
+        .map(anchor_of)
+        .transpose()
+        .ctx("reading audit anchors")
+    }
+}
+
+/// Anchoring runs in a writing transaction: it holds the audit head, so no record is appended
+/// and no other station anchors meanwhile.
+impl Tx {
+    /// The head of the chain, as this transaction sees it.
+    pub async fn audit_head(&mut self) -> Result<(i64, String), StoreError> {
+        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .ctx("reading the audit head")?;
+        head_of(&r).ctx("reading the audit head")
+    }
+
+    /// Audit records from `seq` on, in chain order.
+    pub async fn audit_records_from(&mut self, seq: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq"
+        )))
+        .bind(seq)
+        .fetch_all(self.conn())
+        .await
+        .ctx("reading the audit trail")?
+        .iter()
+        .map(record_of)
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("reading the audit trail")
+    }
+
+    /// The signed anchor of record `seq`, if any.
+    pub async fn anchor_at(&mut self, seq: i64) -> Result<Option<Anchor>, StoreError> {
+        sqlx::query("SELECT seq, head_hash, at, actor, signature FROM audit_anchors WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(self.conn())
+            .await
+            .ctx("reading audit anchors")?
+            .as_ref()
+            .map(anchor_of)
+            .transpose()
+            .ctx("reading audit anchors")
+    }
+
+    /// Records a signed anchor of the chain head (a second one for the same record is ignored).
+    pub async fn insert_anchor(&mut self, a: &Anchor) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_anchors (seq, head_hash, at, actor, signature) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(a.seq)
+        .bind(&a.head_hash)
+        .bind(&a.at)
+        .bind(&a.actor)
+        .bind(&a.signature)
+        .execute(self.conn())
+        .await
+        .ctx("recording an audit anchor")?;
+        Ok(())
     }
 }

@@ -32,7 +32,7 @@ pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
 pub use objects::{KeyPairInfo, ObjectSummary, PrivateKeyAttributes};
 pub use session::{TokenSession, UserKind};
 pub use signer::TokenSigner;
-pub use vault::{SealedPin, Vault};
+pub use vault::{HeldAnchor, SealedPin, Vault};
 
 use cryptoki::error::{Error as CkError, RvError};
 

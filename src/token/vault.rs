@@ -13,6 +13,13 @@
 //!   from time to time, so a rewritten trail (even one re-hashed end to end) no longer matches a
 //!   signature only the HSM could make.
 //!
+//! Object (private `CKO_DATA`, application `keystation:audit`):
+//! - `keystation:audit-anchor-held` — the latest anchored audit record (seq, hash, time). It
+//!   lives here rather than in the database because a database writer could delete the last
+//!   records together with their signed anchors; only a holder of the station PIN can change
+//!   this object. It only moves forward ([`Vault::advance_held_anchor`]): a new object is written before the
+//!   old one is destroyed, and of several the latest counts.
+//!
 //! # Security notes
 //! The plaintext of a sealed PIN exists only in zeroizing memory between generation and sealing,
 //! and between unsealing and sending. Sealed blobs are safe to store: without the vault token and
@@ -26,6 +33,7 @@ use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -33,6 +41,9 @@ const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
 const PIN_SEAL_KEY: &str = "keystation:pin-seal-aes";
 const RECEIPT_KEY: &str = "keystation:receipt-hmac";
 const ANCHOR_KEY: &str = "keystation:audit-anchor";
+const HELD_ANCHOR_APPLICATION: &str = "keystation:audit";
+const HELD_ANCHOR_LABEL: &str = "keystation:audit-anchor-held";
+const HELD_ANCHOR_MAGIC: &str = "keystation-held-anchor-v1";
 const SEALED_MAGIC: &[u8; 4] = b"KSP1";
 const IV_LEN: usize = 12;
 
@@ -43,6 +54,47 @@ pub struct SealedPin(pub Vec<u8>);
 impl fmt::Debug for SealedPin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SealedPin({} bytes)", self.0.len())
+    }
+}
+
+/// The latest anchored audit record, as the vault holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldAnchor {
+    /// The anchored record.
+    pub seq: i64,
+    /// Its hash (hex).
+    pub head_hash: String,
+    /// When it was anchored (RFC 3339 UTC).
+    pub at: String,
+}
+
+impl HeldAnchor {
+    fn encode(&self) -> Vec<u8> {
+        format!(
+            "{HELD_ANCHOR_MAGIC}\nseq={}\nhash={}\nat={}\n",
+            self.seq, self.head_hash, self.at
+        )
+        .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<HeldAnchor> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != HELD_ANCHOR_MAGIC {
+            return None;
+        }
+        let seq = lines.next()?.strip_prefix("seq=")?.parse().ok()?;
+        let head_hash = lines.next()?.strip_prefix("hash=")?;
+        let at = lines.next()?.strip_prefix("at=")?;
+        let well_formed = seq > 0
+            && head_hash.len() == 64
+            && head_hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && lines.next().is_none();
+        well_formed.then(|| HeldAnchor {
+            seq,
+            head_hash: head_hash.to_string(),
+            at: at.to_string(),
+        })
     }
 }
 
@@ -107,6 +159,90 @@ impl Vault {
                 what: format!("no private key labelled {ANCHOR_KEY:?}"),
             })?;
         self.session.sign_x509(key, KeyAlgorithm::EcdsaP256, msg)
+    }
+
+    /// The anchor the vault holds; `None` before the first anchor. Several copies (two stations
+    /// creating it at once) resolve to the latest; an unreadable one is an error, never `None`.
+    pub fn held_anchor(&self) -> Result<Option<HeldAnchor>, TokenError> {
+        let mut latest: Option<HeldAnchor> = None;
+        for (label, value) in self.session.data_objects(HELD_ANCHOR_APPLICATION)? {
+            if label != HELD_ANCHOR_LABEL {
+                continue;
+            }
+            let held = HeldAnchor::decode(&value).ok_or_else(|| TokenError::Unexpected {
+                token: self.session.name(),
+                what: format!("the held audit anchor {HELD_ANCHOR_LABEL:?} is malformed"),
+            })?;
+            if latest.as_ref().is_none_or(|l| held.seq > l.seq) {
+                latest = Some(held);
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Moves the held anchor forward to `next`, never backwards: when the vault already holds a
+    /// later record (another station sharing this vault anchored after us), it is kept. The same
+    /// seq with another hash is refused (two trails claim one record). Returns what the vault
+    /// holds afterwards.
+    ///
+    /// Callers serialise this read-compare-write (the station holds the database's audit head
+    /// lock around it); the comparison keeps the anchor monotonic even if one did not.
+    pub fn advance_held_anchor(&self, next: &HeldAnchor) -> Result<HeldAnchor, TokenError> {
+        match self.held_anchor()? {
+            Some(held) if held.seq > next.seq => Ok(held),
+            Some(held) if held.seq == next.seq => {
+                if held.head_hash == next.head_hash {
+                    Ok(held)
+                } else {
+                    Err(TokenError::Unexpected {
+                        token: self.session.name(),
+                        what: format!(
+                            "the vault holds another hash for audit record {}; refusing to \
+                             replace it",
+                            held.seq
+                        ),
+                    })
+                }
+            }
+            _ => {
+                // New object first, then the old ones go: interrupted in between, the vault holds
+                // both and [`Vault::held_anchor`] reads the later, so it never goes back.
+                let value = next.encode();
+                self.session.write_data(
+                    HELD_ANCHOR_APPLICATION,
+                    HELD_ANCHOR_LABEL,
+                    None,
+                    &value,
+                    true,
+                )?;
+                self.destroy_held_anchors_except(&value)?;
+                Ok(next.clone())
+            }
+        }
+    }
+
+    /// Destroys every held-anchor object but one holding `keep`. Modules may refuse to change
+    /// `CKA_VALUE` in place (SoftHSM does), so the held anchor is replaced, not updated.
+    fn destroy_held_anchors_except(&self, keep: &[u8]) -> Result<(), TokenError> {
+        let s = &self.session;
+        let handles = s.ck(s.session.find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Application(HELD_ANCHOR_APPLICATION.as_bytes().to_vec()),
+            Attribute::Label(HELD_ANCHOR_LABEL.as_bytes().to_vec()),
+        ]))?;
+        let mut kept = false;
+        for h in handles {
+            let value = s.ck(s.session.get_attributes(h, &[AttributeType::Value]))?;
+            let holds_keep = value
+                .iter()
+                .any(|a| matches!(a, Attribute::Value(v) if v.as_slice() == keep));
+            if holds_keep && !kept {
+                kept = true;
+            } else {
+                s.ck(s.session.destroy_object(h))?;
+            }
+        }
+        Ok(())
     }
 
     fn hmac(&self, key_label: &str, data: &[u8]) -> Result<Vec<u8>, TokenError> {
@@ -176,5 +312,40 @@ impl Vault {
         );
         let text = std::str::from_utf8(&plain).map_err(|_| bad())?;
         Ok(Pin::from_secret(Zeroizing::new(text.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn held() -> HeldAnchor {
+        HeldAnchor {
+            seq: 42,
+            head_hash: "ab".repeat(32),
+            at: "2026-11-24T05:00:00.000000Z".into(),
+        }
+    }
+
+    #[test]
+    fn held_anchor_round_trips() {
+        assert_eq!(HeldAnchor::decode(&held().encode()), Some(held()));
+    }
+
+    #[test]
+    fn malformed_held_anchors_are_refused() {
+        let good = String::from_utf8(held().encode()).unwrap();
+        for bad in [
+            good.replace(HELD_ANCHOR_MAGIC, "keystation-held-anchor-v0"),
+            good.replace("seq=42", "seq=-1"),
+            good.replace("seq=42", "seq=x"),
+            good.replace(&"ab".repeat(32), "abcd"),
+            good.replace(&"ab".repeat(32), &"zz".repeat(32)),
+            format!("{good}extra\n"),
+            String::new(),
+        ] {
+            assert_eq!(HeldAnchor::decode(bad.as_bytes()), None, "{bad:?}");
+        }
     }
 }

@@ -668,6 +668,77 @@ async fn failed_batch_rolls_back_completely(db: &Db) {
     assert_eq!(db.chain_actions().await, ["order.imported"]);
 }
 
+async fn orders_without_audit_records_are_found(db: &Db) {
+    db.store
+        .insert_orders(
+            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
+            &operator("intake"),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert!(db.store.orders_without_audit().await.unwrap().is_empty());
+    // Someone with the database drops the append-only guard and removes one order's history.
+    db.raw(match db.store.backend() {
+        Backend::Sqlite => "DROP TRIGGER audit_events_append_only_delete",
+        Backend::Postgres => "DROP TRIGGER audit_events_append_only ON audit_events",
+    })
+    .await
+    .unwrap();
+    db.raw("DELETE FROM audit_events WHERE order_no = 'KS-ST-0002'")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.orders_without_audit().await.unwrap(),
+        ["KS-ST-0002"]
+    );
+}
+
+async fn anchors_are_read_and_written_under_the_audit_head(db: &Db) {
+    db.store
+        .insert_orders(
+            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
+            &operator("intake"),
+            T0,
+        )
+        .await
+        .unwrap();
+    db.store
+        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
+        .await
+        .unwrap();
+    assert_eq!(db.store.latest_anchor().await.unwrap(), None);
+    let head = db.store.audit_head().await.unwrap();
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    assert_eq!(tx.audit_head().await.unwrap(), head);
+    let tail = tx.audit_records_from(2).await.unwrap();
+    assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(tail.last().unwrap().hash, head.1);
+    assert_eq!(tx.anchor_at(head.0).await.unwrap(), None);
+    let anchor = keystation::audit::Anchor {
+        seq: head.0,
+        head_hash: head.1.clone(),
+        at: "2026-11-24T02:00:00.000000Z".into(),
+        actor: "station:test".into(),
+        signature: "3045".into(),
+    };
+    tx.insert_anchor(&anchor).await.unwrap();
+    // A second anchor of the same record (another station, a retried run) is ignored.
+    tx.insert_anchor(&keystation::audit::Anchor {
+        signature: "3046".into(),
+        ..anchor.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.anchor_at(head.0).await.unwrap(), Some(anchor.clone()));
+    tx.commit().await.unwrap();
+    assert_eq!(
+        db.store.latest_anchor().await.unwrap(),
+        Some(anchor.clone())
+    );
+    assert_eq!(db.store.anchors().await.unwrap(), [anchor]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case on both backends.
 
@@ -703,4 +774,6 @@ store_suite!(
     audit_chain_verifies,
     audit_events_are_append_only,
     failed_batch_rolls_back_completely,
+    orders_without_audit_records_are_found,
+    anchors_are_read_and_written_under_the_audit_head,
 );

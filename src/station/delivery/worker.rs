@@ -223,6 +223,7 @@ impl Station {
                 }
             }
             w.report.passes += 1;
+            self.anchor_if_needed(hsm).await;
             if once || *stop.borrow() {
                 break;
             }
