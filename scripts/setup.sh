@@ -16,7 +16,7 @@
 # running cluster the current user can already use is left alone (then no root is needed).
 set -euo pipefail
 
-min_rust="1.85"   # Cargo.toml rust-version (edition 2024)
+min_rust="1.87"   # Cargo.toml rust-version (edition 2024; the test token's sm2/p256 0.14 need 1.87)
 
 as_root() {
   if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,8 @@
 //! - [`objects`]: key pairs generated on the token, certificates and data objects;
 //! - [`signer`]: an rcgen `SigningKey` whose private key never leaves the token;
 //! - [`vault`]: the station's vault token — SO PIN derivation (HMAC) and PIN sealing (AES-GCM),
-//!   both computed inside the HSM.
+//!   both computed inside the HSM;
+//! - [`vendor`]: the vendor mechanism table (SM2 codes and behaviour per PKCS#11 module).
 //!
 //! All functions here are blocking; async callers run them on blocking threads.
 //!
@@ -27,6 +28,7 @@ pub mod signer;
 mod sim;
 pub mod usb;
 pub mod vault;
+pub mod vendor;
 
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
 pub use objects::{KeyPairInfo, ObjectSummary, PrivateKeyAttributes};

@@ -22,6 +22,7 @@ mod softhsm;
 mod station;
 mod store;
 mod support;
+mod testtoken;
 mod token;
 mod token_faults;
 mod workstation;
