@@ -71,7 +71,8 @@ impl From<crate::store::StoreError> for CliError {
             | S::StateConflict { .. }
             | S::AlreadyShipped(_)
             | S::DeliveryNotFound(_)
-            | S::DeliveryConflict { .. } => CliError::Usage(e.to_string()),
+            | S::DeliveryConflict { .. }
+            | S::LeaseHeld { .. } => CliError::Usage(e.to_string()),
             other => CliError::Failure(other.into()),
         }
     }
