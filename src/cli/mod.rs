@@ -5,6 +5,7 @@
 //! to stderr; `--json` makes stdout machine-readable in both success and failure.
 
 mod audit;
+mod certs;
 mod deliver;
 mod demo;
 mod init;
@@ -147,6 +148,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
             tokens::run(&station, cmd, cli.json).await
+        }
+        Command::Cert(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            certs::run(&station, cmd, cli.json).await
         }
         Command::Seal(cmd) => {
             let cfg = match cli.config.as_deref() {

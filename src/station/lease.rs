@@ -15,12 +15,14 @@
 //! write over its successor.
 
 use super::Station;
-use crate::domain::lease::{LeaseHolder, LeaseKind, Liveness, renew_interval};
+use crate::domain::lease::{
+    Lease, LeaseDecision, LeaseHolder, LeaseKind, Liveness, decide, renew_interval,
+};
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 /// Where and as what this process runs (read once).
 #[derive(Debug, Clone)]
@@ -95,6 +97,13 @@ pub fn probe(holder: &LeaseHolder) -> Liveness {
             None => Liveness::Unknown,
         },
     }
+}
+
+/// True when `lease` keeps every other job out at `now`: it has not expired and its holder may
+/// still run (a look; taking a lease decides for good, in its transaction).
+pub fn keeps_others_out(lease: &Lease, now: OffsetDateTime) -> bool {
+    // No other job's lease id is empty: this asks as a job that does not hold it.
+    decide(Some(lease), "", now, probe(&lease.holder)) == LeaseDecision::Refuse
 }
 
 impl Station {

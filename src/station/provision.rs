@@ -30,9 +30,9 @@
 
 use super::Station;
 use super::hsm::{Hsm, Lease};
-use super::lease::{KeptLease, probe};
+use super::lease::{KeptLease, keeps_others_out, probe};
 use crate::ca::profile::{cert_summary, issue_unit_certificate, serial_from_random, verify_csr};
-use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, decide};
+use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
 use crate::failpoint::{InjectedFailure, check as failpoint};
 use crate::store::{
@@ -389,10 +389,8 @@ impl Station {
         }
         // A look at the lease before anything else: a live holder's order is refused before
         // its tokens are even listed. The claim transaction decides for good.
-        let lease_id = uuid::Uuid::new_v4().to_string();
         if let Some(l) = self.store.lease(LeaseKind::Provision, no).await? {
-            let now = self.clock.now();
-            if decide(Some(&l), &lease_id, now, probe(&l.holder)) == LeaseDecision::Refuse {
+            if keeps_others_out(&l, self.clock.now()) {
                 return Err(ProvisionError::Held {
                     order_no: no.to_string(),
                     holder: l.holder.to_string(),
@@ -514,6 +512,7 @@ impl Station {
         // The claim: the lease first (refused while a live process holds it), then the order
         // as it was read (another process may have moved it on since), then the rest.
         let holder = self.lease_holder();
+        let lease_id = uuid::Uuid::new_v4().to_string();
         let mut writes = vec![
             Write::TakeLease {
                 order_no: no.to_string(),

@@ -5,6 +5,7 @@
 
 mod audit;
 mod batch;
+mod cert_revoke;
 mod crash;
 mod crash_import;
 mod db_faults;
