@@ -2,10 +2,13 @@
 //!
 //! A lease names its holder — the station, a per-process instance id, and where that process runs
 //! (host, pid, process start) — and an expiry. The holder renews it while the job runs and
-//! deletes it when the job ends. Another process may take the job only when the lease is free,
-//! expired, or its holder is known to be gone (a process on this same host that no longer
-//! exists). Each job holds its lease under a fresh `lease_id`, the fencing token: a write of the
-//! job commits only while the lease still carries that id.
+//! deletes it when the job ends. Another job may take it over when its holder is known to be gone
+//! (a process on this same host that no longer exists), or — when nothing can be known of the
+//! holder (another host) — once it expired. A holder verified to run on this host keeps it even
+//! past the expiry: its job may be in the middle of a token operation, which no database fence
+//! can stop, and the operator who finds it hung is told its pid. Each job holds its lease under a
+//! fresh `lease_id`, the fencing token: a write of the job commits only while the lease still
+//! carries that id.
 //!
 //! Pure: the caller reads the clock and probes the holder's liveness; this module decides.
 
@@ -74,12 +77,13 @@ pub struct Lease {
 /// What is known about whether a lease's holder still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
-    /// It runs (or it is this very process).
+    /// Another process on this host, seen running.
     Alive,
-    /// It is known not to run any more (same host: no such process, or another one under its
-    /// pid).
+    /// It is known not to run any more (same host: no such process, a zombie, or another
+    /// process under its pid).
     Gone,
-    /// It runs elsewhere: only the expiry tells.
+    /// Nothing can be known (another host, a process hidden from this one, or this very process,
+    /// whose other job may have ended in a panic): only the expiry tells.
     Unknown,
 }
 
@@ -87,7 +91,7 @@ pub enum Liveness {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TakeoverReason {
-    /// Its holder did not renew it in time.
+    /// Its holder, of which nothing can be known, did not renew it in time.
     Expired,
     /// Its holder is known to be gone (killed, crashed) before the expiry.
     HolderGone,
@@ -114,14 +118,15 @@ pub fn decide(
     now: OffsetDateTime,
     liveness: Liveness,
 ) -> LeaseDecision {
-    match current {
-        None => LeaseDecision::Take,
-        Some(l) if l.lease_id == lease_id => LeaseDecision::Keep,
-        Some(l) if now >= l.expires_at => LeaseDecision::TakeOver(TakeoverReason::Expired),
-        Some(_) if liveness == Liveness::Gone => {
-            LeaseDecision::TakeOver(TakeoverReason::HolderGone)
+    match (current, liveness) {
+        (None, _) => LeaseDecision::Take,
+        (Some(l), _) if l.lease_id == lease_id => LeaseDecision::Keep,
+        (Some(_), Liveness::Gone) => LeaseDecision::TakeOver(TakeoverReason::HolderGone),
+        (Some(_), Liveness::Alive) => LeaseDecision::Refuse,
+        (Some(l), Liveness::Unknown) if now >= l.expires_at => {
+            LeaseDecision::TakeOver(TakeoverReason::Expired)
         }
-        Some(_) => LeaseDecision::Refuse,
+        (Some(_), Liveness::Unknown) => LeaseDecision::Refuse,
     }
 }
 
@@ -191,16 +196,26 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_lease_is_taken_over_even_from_a_holder_that_seems_alive() {
+    fn an_expired_lease_of_an_unknown_holder_is_taken_over_at_its_expiry() {
         // At the very instant of expiry the holder has lost it: renewals come every third.
         let held = lease(NOW);
-        for l in [Liveness::Alive, Liveness::Unknown, Liveness::Gone] {
-            assert_eq!(
-                decide(Some(&held), "mine", NOW, l),
-                LeaseDecision::TakeOver(TakeoverReason::Expired),
-                "{l:?}"
-            );
-        }
+        assert_eq!(
+            decide(Some(&held), "mine", NOW, Liveness::Unknown),
+            LeaseDecision::TakeOver(TakeoverReason::Expired)
+        );
+        assert_eq!(
+            decide(Some(&held), "mine", NOW, Liveness::Gone),
+            LeaseDecision::TakeOver(TakeoverReason::HolderGone)
+        );
+    }
+
+    #[test]
+    fn a_holder_seen_running_on_this_host_keeps_even_an_expired_lease() {
+        let held = lease(NOW - Duration::hours(1));
+        assert_eq!(
+            decide(Some(&held), "mine", NOW, Liveness::Alive),
+            LeaseDecision::Refuse
+        );
     }
 
     #[test]

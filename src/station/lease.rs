@@ -6,7 +6,9 @@
 //! reboot is another "host") with the pid and the kernel's start time of the process. A holder on
 //! this same host is probed through `/proc`: no such process, a zombie, or another process under
 //! its pid (a different start time) means it is gone, and its lease is taken over at once — a
-//! SIGKILLed `provision` blocks nothing. A holder elsewhere is judged by its lease's expiry alone.
+//! SIGKILLed `provision` blocks nothing; a process seen running keeps its lease. A holder
+//! elsewhere (or hidden from this process, or this process itself) is judged by its lease's
+//! expiry alone.
 //!
 //! While a job runs, a background task renews its lease every third of `station.lease_secs`; a
 //! renewal that finds the lease gone marks it lost, and the job stops at its next step. Every
@@ -81,14 +83,21 @@ pub fn parse_proc_stat(text: &str) -> Option<(char, u64)> {
 /// Whether `holder` still runs, as far as this process can tell.
 pub fn probe(holder: &LeaseHolder) -> Liveness {
     let me = process_identity();
-    if holder.instance_id == me.instance_id {
-        return Liveness::Alive;
-    }
-    if holder.host != me.host {
+    // Another job of this very process: it may have ended in a panic without releasing.
+    if holder.instance_id == me.instance_id || holder.host != me.host {
         return Liveness::Unknown;
     }
     match std::fs::read_to_string(format!("/proc/{}/stat", holder.pid)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Liveness::Gone,
+        // /proc mounted with hidepid hides other users' processes: only a signal probe tells
+        // "no such process" from "not yours to see".
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match rustix::process::Pid::from_raw(i32::try_from(holder.pid).unwrap_or(0))
+                .map(rustix::process::test_kill_process)
+            {
+                Some(Err(rustix::io::Errno::SRCH)) => Liveness::Gone,
+                _ => Liveness::Unknown,
+            }
+        }
         Err(_) => Liveness::Unknown,
         Ok(text) => match parse_proc_stat(&text) {
             Some(('Z' | 'X' | 'x', _)) => Liveness::Gone,
@@ -217,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn this_process_reads_as_alive_and_a_vanished_one_on_this_host_as_gone() {
+    fn a_running_process_reads_as_alive_and_a_vanished_one_on_this_host_as_gone() {
         let me = process_identity();
         // /proc/self/stat parses here (Linux): the start time is known.
         assert_ne!(me.process_start, "unknown");
@@ -228,9 +237,15 @@ mod tests {
             pid,
             process_start: start.into(),
         };
+        // This very process: another of its jobs may have died in a panic; the expiry tells.
         assert_eq!(
-            probe(&holder(&me.instance_id, "elsewhere", 1, "0")),
-            Liveness::Alive
+            probe(&holder(
+                &me.instance_id,
+                &me.host,
+                me.pid,
+                &me.process_start
+            )),
+            Liveness::Unknown
         );
         // Another instance under this very pid and start time: that process runs (it is us).
         assert_eq!(
@@ -242,7 +257,8 @@ mod tests {
             probe(&holder("other", &me.host, me.pid, "1")),
             Liveness::Gone
         );
-        // A pid above the kernel's maximum (4194304) never exists.
+        // A pid above the kernel's maximum (4194304) never exists, nor does a pid 0 holder.
+        assert_eq!(probe(&holder("other", &me.host, 0, "1")), Liveness::Unknown);
         assert_eq!(
             probe(&holder("other", &me.host, 4_194_305, "1")),
             Liveness::Gone
