@@ -200,6 +200,12 @@ impl KeptLease {
     pub fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
+
+    /// Stops the background renewal (before the commit that releases the lease, which a late
+    /// renewal would otherwise report as lost). The job's own commits still renew it.
+    pub fn stop_renewing(&self) {
+        self.renewal.abort();
+    }
 }
 
 impl Drop for KeptLease {

@@ -4,7 +4,8 @@
 //! with an audit record each time (grouped into five transactions per order, committed where a
 //! crash must not lose what came before: see `durable_before`):
 //!
-//! 1. `claim` — Approved/Failed → Provisioning; the order gets a token binding;
+//! 1. `claim` — the order's lease is taken (one live process per order, see [`super::lease`]),
+//!    Approved/Failed → Provisioning; the order gets a token binding;
 //! 2. `init_token` — `C_InitToken(label = order number, SO PIN)`; the SO PIN is derived in the
 //!    vault as HMAC(vault key, token identity) and never stored. The identity is recorded BEFORE
 //!    the token is touched: `serial:<serial>` for a blank token that already has a factory serial
@@ -227,8 +228,9 @@ impl ProvisionError {
         matches!(self, ProvisionError::Step { source: StepError::Token(t), .. } if t.is_removed())
     }
 
-    /// True when another process or station has the order (it holds it, or moved it on after
-    /// the caller looked): nothing was done, and nothing of this caller's failed.
+    /// For a caller that listed the order as provisionable (a batch): true when another process
+    /// or station has it (holds it, or moved it on since it was listed). Nothing was done, and
+    /// nothing of this caller's failed.
     pub fn taken_elsewhere(&self) -> bool {
         matches!(
             self,
@@ -1091,6 +1093,7 @@ impl Job<'_> {
                    "token_removed": err.token_removed()}),
         );
         writes.push(Write::Audit(Box::new(entry)));
+        self.lease.stop_renewing();
         let result = commit(self.station, &self.actor, &writes, self.fence(true)).await;
         if let Err(e) = result {
             // The order stays Provisioning with the step "started": a re-run resumes it anyway.
@@ -1543,6 +1546,8 @@ impl Job<'_> {
     async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().to_string();
         self.failpoint("provision.finish.before_done")?;
+        // The last commit releases the lease: no renewal may come after it.
+        self.lease.stop_renewing();
         let provisioned = self.entry(
             "order.provisioned",
             json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),

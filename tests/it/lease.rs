@@ -20,6 +20,44 @@ fn pg_station() -> (TestStation, Option<PgDatabase>) {
     (st, Some(db))
 }
 
+/// Leases of 3 s, renewed every second (the shortest the configuration allows).
+fn short_leases(st: &TestStation) {
+    let text = std::fs::read_to_string(st.config()).unwrap();
+    assert!(text.contains("lease_secs = 30"), "{text}");
+    std::fs::write(
+        st.config(),
+        text.replace("lease_secs = 30", "lease_secs = 3"),
+    )
+    .unwrap();
+}
+
+/// Runs `sql` (with `order_no` as `$1`) on the station's database, as another process with
+/// access to it would; returns the rows' first columns as text.
+fn sql(st: &TestStation, db: Option<&PgDatabase>, sql: &str, order_no: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let url = db.map_or_else(
+        || format!("sqlite://{}", st.path().join("station.db").display()),
+        |d| d.url.clone(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .bind(order_no)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
+            .collect()
+    })
+}
+
 fn spawn(st: &TestStation, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut c = keystation();
     c.arg("--config")
@@ -135,11 +173,21 @@ fn paused_at(st: &TestStation, no: &str, point: &str) -> Child {
     child
 }
 
-fn live_holder_refused_then_killed_holder_resumed(st: &TestStation) {
+fn live_holder_refused_then_killed_holder_resumed(st: &TestStation, db: Option<&PgDatabase>) {
     let no = "HOLD-1";
+    short_leases(st);
     st.import_approved(&order_json(no, "legal_rep_phone", "none", "main"));
     st.import_approved(&order_json("HOLD-2", "legal_rep_phone", "none", "main"));
     let mut holder = paused_at(st, no, "provision.generate_key.started");
+
+    // While its job is stuck inside a step, the holder renews its lease in the background.
+    let renewed = "SELECT renewed_at FROM leases WHERE subject = $1 AND renewed_at > acquired_at";
+    let mut waited = 0;
+    while sql(st, db, renewed, no).is_empty() {
+        assert!(waited < 300, "the lease was never renewed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
 
     // A second process is refused while the holder lives: exit 2, naming the holder.
     let out = st.run(&["provision", no], &[]);
@@ -196,14 +244,83 @@ fn live_holder_refused_then_killed_holder_resumed(st: &TestStation) {
 
 #[test]
 fn a_live_holder_is_refused_and_a_killed_one_resumed_sqlite() {
-    let (st, _db) = sqlite_station();
-    live_holder_refused_then_killed_holder_resumed(&st);
+    let (st, db) = sqlite_station();
+    live_holder_refused_then_killed_holder_resumed(&st, db.as_ref());
 }
 
 #[test]
 fn a_live_holder_is_refused_and_a_killed_one_resumed_postgres() {
-    let (st, _db) = pg_station();
-    live_holder_refused_then_killed_holder_resumed(&st);
+    let (st, db) = pg_station();
+    live_holder_refused_then_killed_holder_resumed(&st, db.as_ref());
+}
+
+fn a_holder_that_lost_its_lease_writes_nothing_more(st: &TestStation, db: Option<&PgDatabase>) {
+    let no = "FENCE-1";
+    short_leases(st);
+    st.import_approved(&order_json(no, "legal_rep_phone", "none", "main"));
+    // The holder stops for 5 s inside generate_key; meanwhile its lease is taken from it, as a
+    // station that found it expired would (issue 14): the row now carries another job's id.
+    let mut holder = spawn(
+        st,
+        &["provision", no],
+        &[(
+            "KEYSTATION_FAILPOINTS",
+            "provision.generate_key.started=sleep5000",
+        )],
+    );
+    let stderr = holder.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let marker = "failpoint provision.generate_key.started reached";
+    assert!(lines.by_ref().any(|l| l.contains(marker)));
+    let stolen = sql(
+        st,
+        db,
+        "UPDATE leases SET lease_id = 'taken-over' WHERE subject = $1 RETURNING lease_id",
+        no,
+    );
+    assert_eq!(stolen, ["taken-over"]);
+    let rest: Vec<String> = lines.collect();
+    let status = holder.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("the lease on {no} was lost"))),
+        "{rest:?}"
+    );
+    // Nothing after the takeover reached the database: no certificate reserved, no step done
+    // after the claim (init_token and init_pin waited in the group commit the fence refused),
+    // no failure recorded over the new holder's order.
+    let certs = sql(
+        st,
+        db,
+        "SELECT serial FROM certificates WHERE order_no = $1",
+        no,
+    );
+    assert_eq!(certs, Vec::<String>::new());
+    let done = sql(
+        st,
+        db,
+        "SELECT step FROM provision_steps WHERE order_no = $1 AND status = 'done' ORDER BY step",
+        no,
+    );
+    assert_eq!(done, ["claim"]);
+    assert_eq!(st.json(&["order", "show", no])["state"], "Provisioning");
+    // The "other station" never came: its lease names the dead holder, so this station resumes.
+    report_matches_database(st, &st.json(&["provision", no]));
+    check_passes(st, "after the fenced holder's order was resumed");
+    st.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn a_holder_that_lost_its_lease_writes_nothing_more_sqlite() {
+    let (st, db) = sqlite_station();
+    a_holder_that_lost_its_lease_writes_nothing_more(&st, db.as_ref());
+}
+
+#[test]
+fn a_holder_that_lost_its_lease_writes_nothing_more_postgres() {
+    let (st, db) = pg_station();
+    a_holder_that_lost_its_lease_writes_nothing_more(&st, db.as_ref());
 }
 
 fn two_batches_over_twenty_orders(st: &TestStation) {
