@@ -498,6 +498,8 @@ impl Station {
                 }
             }
         };
+        let holder = self.lease_holder();
+        let lease_id = uuid::Uuid::new_v4().to_string();
         let claimed = AuditEntry {
             action: "provision.claimed".into(),
             order_no: Some(no.to_string()),
@@ -508,13 +510,12 @@ impl Station {
                 "so_identity": binding.so_identity,
                 "resume": continue_journal,
                 "reinit": req.reinit,
+                "lease": {"lease_id": lease_id, "holder": holder},
             }),
             ..AuditEntry::default()
         };
         // The claim: the lease first (refused while a live process holds it), then the order
         // as it was read (another process may have moved it on since), then the rest.
-        let holder = self.lease_holder();
-        let lease_id = uuid::Uuid::new_v4().to_string();
         let mut writes = vec![
             Write::TakeLease {
                 order_no: no.to_string(),
