@@ -115,6 +115,14 @@ pub struct StationSection {
     /// Data directory; relative paths elsewhere are resolved against it.
     #[serde(default = "dot")]
     pub data_dir: PathBuf,
+    /// Seconds a job's lease holds unless renewed (renewed every third of it while the job
+    /// runs): how long a crashed holder on another host keeps its order from the others.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    30
 }
 
 /// `[database]`
@@ -664,6 +672,13 @@ impl Config {
                 message: "must not be empty".into(),
             });
         }
+        let leases = crate::domain::lease::MIN_LEASE_SECS..=crate::domain::lease::MAX_LEASE_SECS;
+        if !leases.contains(&self.station.lease_secs) {
+            return Err(ConfigError::Value {
+                key: "station.lease_secs",
+                message: format!("must be {} to {} seconds", leases.start(), leases.end()),
+            });
+        }
         if self.seal.vendor_id.is_empty() || !self.seal.vendor_id.is_ascii() {
             return Err(ConfigError::Value {
                 key: "seal.vendor_id",
@@ -905,6 +920,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn lease_length_defaults_to_thirty_seconds_and_is_bounded() {
+        let minimal = "version = 1\n[station]\nid = \"s\"\n[database]\nurl = \"sqlite://x.db\"\n";
+        let cfg = Config::parse(minimal, Path::new("/")).unwrap();
+        assert_eq!(cfg.station.lease_secs, 30);
+        assert_eq!(
+            Config::parse(EXAMPLE, Path::new("/"))
+                .unwrap()
+                .station
+                .lease_secs,
+            30
+        );
+        for bad in ["2", "3601"] {
+            let text = minimal.replace("id = \"s\"", &format!("id = \"s\"\nlease_secs = {bad}"));
+            assert!(
+                matches!(
+                    Config::parse(&text, Path::new("/")),
+                    Err(ConfigError::Value {
+                        key: "station.lease_secs",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

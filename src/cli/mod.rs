@@ -5,6 +5,7 @@
 //! to stderr; `--json` makes stdout machine-readable in both success and failure.
 
 mod audit;
+mod certs;
 mod deliver;
 mod demo;
 mod init;
@@ -71,7 +72,8 @@ impl From<crate::store::StoreError> for CliError {
             | S::StateConflict { .. }
             | S::AlreadyShipped(_)
             | S::DeliveryNotFound(_)
-            | S::DeliveryConflict { .. } => CliError::Usage(e.to_string()),
+            | S::DeliveryConflict { .. }
+            | S::LeaseHeld { .. } => CliError::Usage(e.to_string()),
             other => CliError::Failure(other.into()),
         }
     }
@@ -153,6 +155,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;
             tokens::run(&station, cmd, cli.json).await
+        }
+        Command::Cert(cmd) => {
+            let station = open_station(cli.config.as_deref()).await?;
+            certs::run(&station, cmd, cli.json).await
         }
         Command::Seal(cmd) => {
             let cfg = match cli.config.as_deref() {

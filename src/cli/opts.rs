@@ -39,6 +39,9 @@ pub enum Command {
     /// PKCS#11 tokens (and matching USB keys).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Certificates the station issued: revoke one by its serial.
+    #[command(subcommand)]
+    Cert(CertCmd),
     /// Provision an approved order onto a token (resumes an interrupted one).
     Provision(ProvisionArgs),
     /// Electronic seals (GB/T 38540 SESeal): show those on a token, verify a seal file.
@@ -181,6 +184,26 @@ pub enum BankCmd {
         /// Operator importing it (default: the station).
         #[arg(long, value_name = "NAME")]
         operator: Option<String>,
+    },
+}
+
+/// `keystation cert ...`
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// Revoke ONE certificate (e.g. a duplicate `check` reports); its order keeps its state.
+    Revoke {
+        /// Certificate serial in hex, as `order show` lists it (upper case and colons accepted).
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn.
+        #[arg(long)]
+        reason: String,
+        /// Free-text detail recorded with the revocation.
+        #[arg(long)]
+        detail: Option<String>,
+        /// Operator revoking it.
+        #[arg(long)]
+        operator: String,
     },
 }
 

@@ -51,6 +51,19 @@ impl BatchProgress for BatchLines {
         }
     }
 
+    fn skipped(&self, order_no: &str, why: &str) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        let total = self.total.load(Ordering::SeqCst);
+        let line = format!("[{n}/{total}] {order_no} skipped: {why}");
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
         let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
         let total = self.total.load(Ordering::SeqCst);
@@ -118,7 +131,9 @@ pub(super) async fn run(
         | ProvisionError::State { .. }
         | ProvisionError::TokenRefused { .. }
         | ProvisionError::ClaimedElsewhere { .. }
+        | ProvisionError::Held { .. }
         | ProvisionError::NoBlankToken(_) => CliError::Usage(e.to_string()),
+        ProvisionError::Store(e) => e.into(),
         other => CliError::Failure(other.into()),
     })?;
     if json {
@@ -189,14 +204,18 @@ async fn batch(
         output::json(&summary)?;
     } else {
         println!(
-            "provisioned {} order(s), {} failed, {} not started{}",
+            "provisioned {} order(s), {} failed, {} skipped, {} not started{}",
             summary.ok.len(),
             summary.failed.len(),
+            summary.skipped.len(),
             summary.not_started.len(),
             if summary.stopped { " (stopped)" } else { "" }
         );
         for (no, why) in &summary.failed {
             println!("  FAILED {no}: {why}");
+        }
+        for (no, why) in &summary.skipped {
+            println!("  skipped {no}: {why}");
         }
         if !summary.not_started.is_empty() && !summary.stopped {
             println!(

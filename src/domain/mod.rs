@@ -1,4 +1,4 @@
-//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries.
+//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
@@ -7,6 +7,7 @@
 pub mod application_json;
 pub mod delivery;
 pub mod ids;
+pub mod lease;
 pub mod normalize;
 pub mod order;
 pub mod pin;

@@ -6,6 +6,10 @@
 //! serialised by the provisioning job itself. A failure of one order is recorded (the order is
 //! Failed, resumable) and never stops the others. A stop request (Ctrl-C) lets every worker
 //! finish the order in hand — its steps are journaled — and take no new one.
+//!
+//! Another process may work the same queue (a second batch, a single `provision`, a desk): an
+//! order it holds (its lease, see [`super::lease`]) or moved on after this batch listed it is
+//! skipped — reported apart, never as a failure of this batch.
 
 use super::Station;
 use super::hsm::Hsm;
@@ -34,6 +38,8 @@ pub trait BatchProgress: Progress {
     fn started(&self, _order_no: &str) {}
     /// An order finished (either way).
     fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>);
+    /// An order was left alone: another process holds it or moved it on (`why`).
+    fn skipped(&self, _order_no: &str, _why: &str) {}
 }
 
 /// The outcome of a batch.
@@ -43,6 +49,8 @@ pub struct BatchSummary {
     pub ok: Vec<ProvisionReport>,
     /// Orders that failed, with the reason (each is Failed and resumable).
     pub failed: Vec<(String, String)>,
+    /// Orders left to another process that holds them or moved them on, with the reason.
+    pub skipped: Vec<(String, String)>,
     /// Orders not started (stop requested, or no blank token left).
     pub not_started: Vec<String>,
     /// A stop was requested.
@@ -125,6 +133,11 @@ impl Station {
                             // Out of blank keys: this order was not touched; stop taking more.
                             no_blank.store(true, Ordering::SeqCst);
                             s.not_started.push(order_no);
+                        }
+                        Err(e) if e.taken_elsewhere() => {
+                            let msg = e.to_string();
+                            progress.skipped(&order_no, &msg);
+                            s.skipped.push((order_no, msg));
                         }
                         Err(e) => {
                             let msg = e.to_string();

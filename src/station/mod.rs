@@ -14,6 +14,7 @@ pub mod hsm;
 pub mod init;
 pub mod input_file;
 pub mod intake;
+pub mod lease;
 pub mod provision;
 pub mod revoke;
 pub mod seals;

@@ -4,7 +4,8 @@
 //! with an audit record each time (grouped into five transactions per order, committed where a
 //! crash must not lose what came before: see `durable_before`):
 //!
-//! 1. `claim` — Approved/Failed → Provisioning; the order gets a token binding;
+//! 1. `claim` — the order's lease is taken (one live process per order, see [`super::lease`]),
+//!    Approved/Failed → Provisioning; the order gets a token binding;
 //! 2. `init_token` — `C_InitToken(label = order number, SO PIN)`; the SO PIN is derived in the
 //!    vault as HMAC(vault key, token identity) and never stored. The identity is recorded BEFORE
 //!    the token is touched: `serial:<serial>` for a blank token that already has a factory serial
@@ -30,10 +31,14 @@
 
 use super::Station;
 use super::hsm::{Hsm, Lease};
+use super::lease::{KeptLease, keeps_others_out, probe};
 use crate::ca::profile::{cert_summary, issue_unit_certificate, serial_from_random, verify_csr};
+use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
 use crate::failpoint::{InjectedFailure, check as failpoint};
-use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, Retry, StoreError, Tx};
+use crate::store::{
+    Actor, AuditEntry, Binding, CertificateRecord, LeaseRequest, Retry, StoreError, Tx,
+};
 use crate::token::{
     KeyPairInfo, Token, TokenError, TokenSelector, TokenSession, TokenSigner, Vault,
 };
@@ -149,6 +154,19 @@ pub enum ProvisionError {
         /// The other station.
         station: String,
     },
+    /// Another process that may still run holds the order's lease (see [`super::lease`]).
+    #[error(
+        "order {order_no} is being provisioned by {holder}; run this again once that process has \
+         ended (its lease runs to {expires_at} and is renewed while it works)"
+    )]
+    Held {
+        /// The order.
+        order_no: String,
+        /// Who holds it.
+        holder: String,
+        /// Until when, unless renewed.
+        expires_at: String,
+    },
     /// The chosen token cannot be used for this order; nothing on it was changed.
     #[error("token {token} refused for order {order_no}: {reason}")]
     TokenRefused {
@@ -208,6 +226,51 @@ impl ProvisionError {
     /// True when the token was pulled out (the order waits for it, resumable).
     pub fn token_removed(&self) -> bool {
         matches!(self, ProvisionError::Step { source: StepError::Token(t), .. } if t.is_removed())
+    }
+
+    /// For a caller that listed the order as provisionable (a batch): true when another process
+    /// or station has it (holds it, or moved it on since it was listed). Nothing was done, and
+    /// nothing of this caller's failed.
+    pub fn taken_elsewhere(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::Held { .. }
+                | ProvisionError::ClaimedElsewhere { .. }
+                | ProvisionError::State { .. }
+        )
+    }
+
+    /// The claim transaction found the lease held, or the order changed since it was read.
+    fn at_claim(order_no: &str, e: StoreError) -> ProvisionError {
+        match e {
+            StoreError::LeaseHeld {
+                holder, expires_at, ..
+            } => ProvisionError::Held {
+                order_no: order_no.to_string(),
+                holder,
+                expires_at,
+            },
+            StoreError::StateConflict { actual, .. } => ProvisionError::State {
+                order_no: order_no.to_string(),
+                state: actual,
+                hint: not_provisionable(actual)
+                    .unwrap_or("another process worked on it meanwhile; run this again"),
+            },
+            other => ProvisionError::Store(other),
+        }
+    }
+}
+
+/// Why an order in `state` cannot be provisioned; `None` when it can.
+fn not_provisionable(state: OrderState) -> Option<&'static str> {
+    match state {
+        OrderState::Approved | OrderState::Failed | OrderState::Provisioning => None,
+        OrderState::Submitted => Some("it must be approved first"),
+        OrderState::Rejected => Some("it was rejected"),
+        OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered => {
+            Some("it is already provisioned")
+        }
+        OrderState::Revoked => Some("its certificate was revoked"),
     }
 }
 
@@ -301,6 +364,8 @@ struct Job<'a> {
     /// Journal and audit records written but not yet committed (group commit, see
     /// [`durable_before`]).
     pending: Vec<Write>,
+    /// The order's lease, renewed in the background and by each commit of the job.
+    lease: KeptLease,
 }
 
 impl Station {
@@ -317,21 +382,23 @@ impl Station {
             .order(no)
             .await?
             .ok_or_else(|| ProvisionError::NotFound(no.to_string()))?;
-        let hint = match rec.state {
-            OrderState::Approved | OrderState::Failed | OrderState::Provisioning => None,
-            OrderState::Submitted => Some("it must be approved first"),
-            OrderState::Rejected => Some("it was rejected"),
-            OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered => {
-                Some("it is already provisioned")
-            }
-            OrderState::Revoked => Some("its certificate was revoked"),
-        };
-        if let Some(hint) = hint {
+        if let Some(hint) = not_provisionable(rec.state) {
             return Err(ProvisionError::State {
                 order_no: no.to_string(),
                 state: rec.state,
                 hint,
             });
+        }
+        // A look at the lease before anything else: a live holder's order is refused before
+        // its tokens are even listed. The claim transaction decides for good.
+        if let Some(l) = self.store.lease(LeaseKind::Provision, no).await? {
+            if keeps_others_out(&l, self.clock.now()) {
+                return Err(ProvisionError::Held {
+                    order_no: no.to_string(),
+                    holder: l.holder.to_string(),
+                    expires_at: crate::clock::format_utc(l.expires_at),
+                });
+            }
         }
         let existing = self.store.active_binding(no).await?;
         if let Some(b) = &existing {
@@ -344,6 +411,8 @@ impl Station {
         }
         let mut existing = existing;
         let mut token = None;
+        // Writes that must commit with the claim (releasing a binding being replaced).
+        let mut claim_writes = Vec::new();
         if let Some(sel) = &req.token {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
                 ProvisionError::TokenRefused {
@@ -361,11 +430,12 @@ impl Station {
                 // binding is released and its certificates revoked (they are on no usable token).
                 self.check_token_usable(&t, no, None).await?;
                 if let Some(old) = existing.take() {
-                    self.release_binding(
-                        &old,
-                        &format!("replaced by token {}", t.info().display_name()),
-                    )
-                    .await?;
+                    claim_writes = self
+                        .release_binding(
+                            &old,
+                            &format!("replaced by token {}", t.info().display_name()),
+                        )
+                        .await?;
                 }
             } else {
                 self.check_token_usable(&t, no, existing.as_ref()).await?;
@@ -428,6 +498,8 @@ impl Station {
                 }
             }
         };
+        let holder = self.lease_holder();
+        let lease_id = uuid::Uuid::new_v4().to_string();
         let claimed = AuditEntry {
             action: "provision.claimed".into(),
             order_no: Some(no.to_string()),
@@ -438,10 +510,25 @@ impl Station {
                 "so_identity": binding.so_identity,
                 "resume": continue_journal,
                 "reinit": req.reinit,
+                "lease": {"lease_id": lease_id, "holder": holder},
             }),
             ..AuditEntry::default()
         };
-        let mut writes = Vec::new();
+        // The claim: the lease first (refused while a live process holds it), then the order
+        // as it was read (another process may have moved it on since), then the rest.
+        let mut writes = vec![
+            Write::TakeLease {
+                order_no: no.to_string(),
+                lease_id: lease_id.clone(),
+                holder: Box::new(holder),
+                ttl: self.lease_ttl(),
+            },
+            Write::ExpectState {
+                order_no: no.to_string(),
+                state: rec.state,
+            },
+        ];
+        writes.append(&mut claim_writes);
         if rec.state != OrderState::Provisioning {
             writes.push(Write::Transition {
                 order_no: no.to_string(),
@@ -465,7 +552,10 @@ impl Station {
             detail: None,
         });
         writes.push(Write::Audit(Box::new(claimed)));
-        commit(self, &actor, &writes).await?;
+        commit(self, &actor, &writes, None)
+            .await
+            .map_err(|e| ProvisionError::at_claim(no, e))?;
+        let lease = KeptLease::start(self, LeaseKind::Provision, no, &lease_id);
         progress.step(no, Step::Claim, Phase::Done);
 
         let mut job = Job {
@@ -487,6 +577,7 @@ impl Station {
             steps_run: vec![Step::Claim.name().to_string()],
             revoked: Vec::new(),
             pending: Vec::new(),
+            lease,
         };
         let result = job.run(continue_journal, req.reinit, &done).await;
         match result {
@@ -504,8 +595,13 @@ impl Station {
         }
     }
 
-    /// Releases a binding whose token is being replaced: its certificates are revoked.
-    async fn release_binding(&self, b: &Binding, reason: &str) -> Result<(), ProvisionError> {
+    /// The writes releasing a binding whose token is being replaced: its certificates are
+    /// revoked. They commit with the claim, under its lease.
+    async fn release_binding(
+        &self,
+        b: &Binding,
+        reason: &str,
+    ) -> Result<Vec<Write>, ProvisionError> {
         let actor = self.station_actor();
         let certs = self.store.certificates_of_order(&b.order_no).await?;
         let mut writes = Vec::new();
@@ -532,8 +628,7 @@ impl Station {
             details: json!({"binding_id": b.binding_id, "reason": reason}),
             ..AuditEntry::default()
         })));
-        commit(self, &actor, &writes).await?;
-        Ok(())
+        Ok(writes)
     }
 
     /// Refuses a token that belongs to another order, or that the station did not make.
@@ -603,6 +698,18 @@ fn durable_before(step: Step) -> bool {
 /// fails transiently (a restart, a lost connection, SQLite busy) — every write here can be
 /// applied again.
 enum Write {
+    /// Takes the order's lease (first in the claim transaction); a takeover is audited.
+    TakeLease {
+        order_no: String,
+        lease_id: String,
+        holder: Box<LeaseHolder>,
+        ttl: time::Duration,
+    },
+    /// The order is still in the state the claim was decided on.
+    ExpectState {
+        order_no: String,
+        state: OrderState,
+    },
     StepStarted {
         order_no: String,
         attempt: i64,
@@ -664,6 +771,47 @@ enum Write {
 impl Write {
     async fn apply(&self, tx: &mut Tx, actor: &Actor) -> Result<(), StoreError> {
         match self {
+            Write::TakeLease {
+                order_no,
+                lease_id,
+                holder,
+                ttl,
+            } => {
+                let want = LeaseRequest {
+                    kind: LeaseKind::Provision,
+                    subject: order_no,
+                    lease_id,
+                    holder,
+                    ttl: *ttl,
+                };
+                let taken = tx.take_lease(&want, &probe).await?;
+                if let (LeaseDecision::TakeOver(reason), Some(previous)) =
+                    (taken.decision, taken.previous)
+                {
+                    let entry = AuditEntry::order(
+                        "provision.lease_taken_over",
+                        order_no,
+                        json!({
+                            "reason": reason,
+                            "previous": previous.holder,
+                            "previous_expires_at": crate::clock::format_utc(previous.expires_at),
+                        }),
+                    );
+                    tx.audit(actor, entry).await?;
+                }
+                Ok(())
+            }
+            Write::ExpectState { order_no, state } => {
+                let actual = tx.order_state(order_no).await?;
+                if actual != *state {
+                    return Err(StoreError::StateConflict {
+                        order_no: order_no.clone(),
+                        expected: *state,
+                        actual,
+                    });
+                }
+                Ok(())
+            }
             Write::StepStarted {
                 order_no,
                 attempt,
@@ -728,15 +876,38 @@ impl Write {
     }
 }
 
+/// A job's hold on its order, checked by each of its commits (see [`super::lease`]).
+struct Fence<'a> {
+    order_no: &'a str,
+    lease_id: &'a str,
+    /// The job ends with this commit: the lease is released with it.
+    release: bool,
+}
+
 /// Commits `writes` (audit records among them, in order) in one transaction, retrying it after
-/// transient failures.
-async fn commit(station: &Station, actor: &Actor, writes: &[Write]) -> Result<(), StoreError> {
+/// transient failures. With a `fence` the transaction first renews the job's lease, and fails
+/// without writing anything when the lease is no longer the job's.
+async fn commit(
+    station: &Station,
+    actor: &Actor,
+    writes: &[Write],
+    fence: Option<Fence<'_>>,
+) -> Result<(), StoreError> {
     let mut retry = Retry::new();
     loop {
         let r: Result<(), StoreError> = async {
             let mut tx = station.store.begin_write(station.clock.now()).await?;
+            if let Some(f) = &fence {
+                let kind = LeaseKind::Provision;
+                tx.renew_lease(kind, f.order_no, f.lease_id, station.lease_ttl())
+                    .await?;
+            }
             for w in writes {
                 w.apply(&mut tx, actor).await?;
+            }
+            if let Some(f) = fence.as_ref().filter(|f| f.release) {
+                tx.release_lease(LeaseKind::Provision, f.order_no, f.lease_id)
+                    .await?;
             }
             tx.commit().await
         }
@@ -771,6 +942,17 @@ impl<T, E: Into<StepError>> AtStep<T> for Result<T, E> {
 impl Job<'_> {
     fn no(&self) -> &str {
         &self.order.order_no
+    }
+
+    /// The job's lease for a commit (`last`: the job ends, the lease is released). A value of
+    /// its own, not a method that commits: a job is not `Sync`, so `&self` must not be held
+    /// across an await.
+    fn fence(&self, last: bool) -> Option<Fence<'_>> {
+        Some(Fence {
+            order_no: &self.order.order_no,
+            lease_id: self.lease.lease_id(),
+            release: last,
+        })
     }
 
     async fn run(
@@ -810,6 +992,9 @@ impl Job<'_> {
     /// Journals `step` as started (and runs its `.started` failpoint).
     async fn begin(&mut self, step: Step) -> Result<(), StepError> {
         let no = self.no().to_string();
+        if self.lease.lost() {
+            return Err(StoreError::LeaseLost { subject: no }.into());
+        }
         let entry = self.entry(
             &format!("provision.{step}.started"),
             json!({"attempt": self.attempt}),
@@ -835,7 +1020,7 @@ impl Job<'_> {
         let mut writes = std::mem::take(&mut self.pending);
         let waiting = writes.len();
         writes.extend(more);
-        let r = commit(self.station, &self.actor, &writes).await;
+        let r = commit(self.station, &self.actor, &writes, self.fence(false)).await;
         if r.is_err() {
             writes.truncate(waiting);
             self.pending = writes;
@@ -909,7 +1094,8 @@ impl Job<'_> {
                    "token_removed": err.token_removed()}),
         );
         writes.push(Write::Audit(Box::new(entry)));
-        let result = commit(self.station, &self.actor, &writes).await;
+        self.lease.stop_renewing();
+        let result = commit(self.station, &self.actor, &writes, self.fence(true)).await;
         if let Err(e) = result {
             // The order stays Provisioning with the step "started": a re-run resumes it anyway.
             tracing::error!(order = %no, error = %e, "could not record the provisioning failure");
@@ -1019,7 +1205,13 @@ impl Job<'_> {
                 by: self.actor.name.clone(),
             };
             let entry = Write::Audit(Box::new(revoked_entry(&c, detail)));
-            commit(self.station, &self.actor, &[revoke, entry]).await?;
+            commit(
+                self.station,
+                &self.actor,
+                &[revoke, entry],
+                self.fence(false),
+            )
+            .await?;
             self.revoked.push(c.serial);
         }
         Ok(())
@@ -1355,6 +1547,8 @@ impl Job<'_> {
     async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().to_string();
         self.failpoint("provision.finish.before_done")?;
+        // The last commit releases the lease: no renewal may come after it.
+        self.lease.stop_renewing();
         let provisioned = self.entry(
             "order.provisioned",
             json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
@@ -1383,7 +1577,7 @@ impl Job<'_> {
                 station_id: self.binding.station_id.clone(),
             });
         }
-        commit(self.station, &self.actor, &writes).await?;
+        commit(self.station, &self.actor, &writes, self.fence(true)).await?;
         Ok(())
     }
 

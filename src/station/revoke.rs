@@ -7,9 +7,18 @@
 //! channel (queued, failed, needs_operator) cancelled, the sealed PIN destroyed, one audit record.
 //! A delivery already `sending` or `sent` is left as it is (the message may be out) and reported.
 //! Publishing the CRL is not part of this command.
+//!
+//! Revoking ONE certificate (`keystation cert revoke SERIAL`) is the operator's way out of what
+//! `check` finds — a second live certificate of an order (a duplicate issuance), a certificate
+//! left on a token the order no longer uses. The order keeps its state. Refused (exit 2): an
+//! unknown or already revoked serial; a certificate whose order a live process is provisioning
+//! (its lease); and the only certificate on an order's token, which would leave the order
+//! without one (that is `order revoke`, or for an interrupted order `provision --reinit`).
 
 use super::Station;
 use super::delivery::DeliveryError;
+use super::lease::keeps_others_out;
+use crate::domain::lease::LeaseKind;
 use crate::domain::{DeliveryEvent, DeliveryState, OrderEvent, OrderState};
 use crate::store::{AuditEntry, DeliveryFilter};
 use serde_json::json;
@@ -41,7 +50,144 @@ pub struct RevokeReport {
     pub sealed_pin_destroyed: bool,
 }
 
+/// What revoking one certificate did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertificateRevokeReport {
+    /// The certificate (hex serial).
+    pub serial: String,
+    /// Its order.
+    pub order_no: String,
+    /// The token it was meant for.
+    pub token_serial: Option<String>,
+    /// Its status before (`reserved`, `issued`, `on_token`).
+    pub previous_status: String,
+    /// RFC 5280 reason.
+    pub reason: String,
+    /// Who revoked it.
+    pub revoked_by: String,
+    /// The order's certificates still live afterwards.
+    pub still_live: Vec<String>,
+}
+
+/// Checks the common arguments of a revocation.
+fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), DeliveryError> {
+    if !REVOCATION_REASONS.contains(&reason) {
+        return Err(DeliveryError::Invalid {
+            field: "--reason",
+            message: format!(
+                "{reason:?} is not an RFC 5280 reason: {}",
+                REVOCATION_REASONS.join(", ")
+            ),
+        });
+    }
+    if operator.trim().is_empty() {
+        return Err(DeliveryError::Invalid {
+            field: "--operator",
+            message: "must name the operator".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A serial as the station stores it (lower-case hex) from how an operator may copy it
+/// (`openssl` prints upper case, some tools with colons).
+fn normalise_serial(serial: &str) -> Result<String, DeliveryError> {
+    let s: String = serial
+        .trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(DeliveryError::Invalid {
+            field: "SERIAL",
+            message: format!("{serial:?} is not a hexadecimal certificate serial"),
+        });
+    }
+    Ok(s)
+}
+
 impl Station {
+    /// Revokes the one certificate `serial`. See the module docs.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: &str,
+        detail: Option<&str>,
+        operator: &str,
+    ) -> Result<CertificateRevokeReport, DeliveryError> {
+        check_reason_and_operator(reason, operator)?;
+        let serial = normalise_serial(serial)?;
+        let actor = self.operator_actor(operator);
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let certs = tx.certificates_beside(&serial).await?;
+        let Some(cert) = certs.iter().find(|c| c.serial == serial).cloned() else {
+            return Err(DeliveryError::Invalid {
+                field: "SERIAL",
+                message: format!("no certificate {serial} was issued by this station"),
+            });
+        };
+        let no = cert.order_no.clone();
+        if cert.status == "revoked" {
+            return Err(DeliveryError::Refused(format!(
+                "certificate {serial} (order {no}) is already revoked"
+            )));
+        }
+        if let Some(l) = tx.lease(LeaseKind::Provision, &no).await? {
+            if keeps_others_out(&l, tx.now()) {
+                return Err(DeliveryError::Refused(format!(
+                    "order {no} is being provisioned by {}: revoke its certificate once that \
+                     process has ended",
+                    l.holder
+                )));
+            }
+        }
+        let on_token = certs.iter().filter(|c| c.status == "on_token").count();
+        let state = tx.order_state(&no).await?;
+        if cert.status == "on_token" && on_token == 1 && state != OrderState::Revoked {
+            let way = if matches!(state, OrderState::Provisioning | OrderState::Failed) {
+                format!("start its token over with `keystation provision {no} --reinit`")
+            } else {
+                format!("withdraw the order with `keystation order revoke {no}`")
+            };
+            return Err(DeliveryError::Refused(format!(
+                "certificate {serial} is the only certificate on order {no}'s token ({state}): \
+                 revoking it alone would leave the order without one; {way}"
+            )));
+        }
+        let detail = detail.unwrap_or("revoked by an operator");
+        tx.revoke_certificate(&serial, &no, reason, detail, operator)
+            .await?;
+        tx.audit(
+            &actor,
+            AuditEntry {
+                action: "certificate.revoked".into(),
+                order_no: Some(no.clone()),
+                token_serial: cert.token_serial.clone(),
+                cert_serial: Some(serial.clone()),
+                details: json!({
+                    "reason": reason, "detail": detail, "previous_status": cert.status,
+                    "order_state": state,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CertificateRevokeReport {
+            still_live: certs
+                .iter()
+                .filter(|c| c.serial != serial && c.status != "revoked")
+                .map(|c| c.serial.clone())
+                .collect(),
+            serial,
+            order_no: no,
+            token_serial: cert.token_serial,
+            previous_status: cert.status,
+            reason: reason.to_string(),
+            revoked_by: operator.to_string(),
+        })
+    }
+
     /// Revokes `order_no`'s certificate(s). See the module docs.
     pub async fn revoke_order(
         &self,
@@ -50,21 +196,7 @@ impl Station {
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
-        if !REVOCATION_REASONS.contains(&reason) {
-            return Err(DeliveryError::Invalid {
-                field: "--reason",
-                message: format!(
-                    "{reason:?} is not an RFC 5280 reason: {}",
-                    REVOCATION_REASONS.join(", ")
-                ),
-            });
-        }
-        if operator.trim().is_empty() {
-            return Err(DeliveryError::Invalid {
-                field: "--operator",
-                message: "must name the operator".into(),
-            });
-        }
+        check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
         let deliveries = self
@@ -131,5 +263,53 @@ impl Station {
             deliveries_in_flight: in_flight,
             sealed_pin_destroyed: destroyed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_taken_as_openssl_or_pkcs11_tool_print_them() {
+        assert_eq!(
+            normalise_serial(" 0A:1b:FF ").ok().as_deref(),
+            Some("0a1bff")
+        );
+        assert_eq!(
+            normalise_serial("663392F9").ok().as_deref(),
+            Some("663392f9")
+        );
+        for bad in ["", ":", "0x12", "12 34", "xyz"] {
+            assert!(
+                matches!(
+                    normalise_serial(bad),
+                    Err(DeliveryError::Invalid {
+                        field: "SERIAL",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reasons_are_rfc_5280_names_and_the_operator_is_named() {
+        assert!(check_reason_and_operator("superseded", "alice").is_ok());
+        assert!(matches!(
+            check_reason_and_operator("duplicate", "alice"),
+            Err(DeliveryError::Invalid {
+                field: "--reason",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_reason_and_operator("superseded", " "),
+            Err(DeliveryError::Invalid {
+                field: "--operator",
+                ..
+            })
+        ));
     }
 }

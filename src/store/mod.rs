@@ -14,11 +14,13 @@
 
 mod audit_log;
 mod delivery;
+mod lease;
 mod orders;
 mod provision;
 
 pub use audit_log::AuditFilter;
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
+pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord};
 
@@ -100,6 +102,22 @@ pub enum StoreError {
     /// Stored data that does not parse (a bug or tampering); names what.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Another process that may still run holds the job's lease.
+    #[error("{subject} is being worked on by {holder} (its lease runs to {expires_at})")]
+    LeaseHeld {
+        /// The job's subject (the order number).
+        subject: String,
+        /// Who holds it.
+        holder: String,
+        /// Until when, unless renewed.
+        expires_at: String,
+    },
+    /// The job's lease is no longer its own (it expired and another process took it over).
+    #[error("the lease on {subject} was lost: another process took the job over")]
+    LeaseLost {
+        /// The job's subject (the order number).
+        subject: String,
+    },
 }
 
 impl StoreError {

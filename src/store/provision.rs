@@ -383,6 +383,27 @@ impl Tx {
         Ok(())
     }
 
+    /// The certificates of the order holding certificate `serial` (none when no certificate has
+    /// that serial), read inside this transaction.
+    pub async fn certificates_beside(
+        &mut self,
+        serial: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = \
+             (SELECT order_no FROM certificates WHERE serial = $1) ORDER BY issued_at, serial"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(serial)
+            .fetch_all(self.conn())
+            .await
+            .ctx("reading certificates")?
+            .iter()
+            .map(certificate)
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading certificates")
+    }
+
     /// Writes a station material fact (CA certificate fingerprint, key labels).
     pub async fn put_material(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
         sqlx::query(

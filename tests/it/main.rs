@@ -5,6 +5,7 @@
 
 mod audit;
 mod batch;
+mod cert_revoke;
 mod crash;
 mod crash_import;
 mod db_faults;
@@ -15,6 +16,7 @@ mod fuzz_seeds;
 mod hostile;
 mod intake_cli;
 mod intake_input;
+mod lease;
 mod provision;
 mod seals;
 mod sms;

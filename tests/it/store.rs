@@ -6,9 +6,11 @@
 
 use crate::support::{PgDatabase, order_fixtures};
 use keystation::audit::{GENESIS_HASH, verify_chain};
+use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
 use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};
 use keystation::store::{
-    Actor, AuditEntry, AuditFilter, Backend, NewAttachment, NewOrder, Review, Store, StoreError,
+    Actor, AuditEntry, AuditFilter, Backend, LeaseRequest, LeaseTaken, NewAttachment, NewOrder,
+    Review, Store, StoreError,
 };
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -739,6 +741,165 @@ async fn anchors_are_read_and_written_under_the_audit_head(db: &Db) {
     assert_eq!(db.store.anchors().await.unwrap(), [anchor]);
 }
 
+fn holder(name: &str) -> LeaseHolder {
+    LeaseHolder {
+        station_id: "station-01".into(),
+        instance_id: format!("instance-{name}"),
+        host: format!("desk-{name}:boot:pid:[1]"),
+        pid: 4242,
+        process_start: "1".into(),
+    }
+}
+
+/// `lease_id` of `who` takes the lease on order KS-LEASE at `at` (30 s), the holder judged `seen`.
+async fn take(
+    store: &Store,
+    who: &LeaseHolder,
+    lease_id: &str,
+    at: OffsetDateTime,
+    seen: Liveness,
+) -> Result<LeaseTaken, StoreError> {
+    let mut tx = store.begin_write(at).await?;
+    let want = LeaseRequest {
+        kind: LeaseKind::Provision,
+        subject: "KS-LEASE",
+        lease_id,
+        holder: who,
+        ttl: time::Duration::seconds(30),
+    };
+    let taken = tx.take_lease(&want, &move |_: &LeaseHolder| seen).await?;
+    tx.commit().await?;
+    Ok(taken)
+}
+
+async fn renew(store: &Store, lease_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    let mut tx = store.begin_write(at).await?;
+    tx.renew_lease(
+        LeaseKind::Provision,
+        "KS-LEASE",
+        lease_id,
+        time::Duration::seconds(30),
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
+    use time::Duration;
+    let (a, b) = (holder("a"), holder("b"));
+    let s = &db.store;
+    let taken = take(s, &a, "job-a", T0, Liveness::Unknown).await.unwrap();
+    assert_eq!(taken.decision, LeaseDecision::Take);
+    // Another process, while the holder may run: refused, naming the holder.
+    let err = take(
+        s,
+        &b,
+        "job-b",
+        T0 + Duration::seconds(10),
+        Liveness::Unknown,
+    )
+    .await
+    .unwrap_err();
+    match &err {
+        StoreError::LeaseHeld {
+            subject, holder, ..
+        } => {
+            assert_eq!(subject, "KS-LEASE");
+            assert!(holder.contains("pid 4242 on desk-a"), "{holder}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Renewed at +10 s, it holds to +40 s: still refused at +35 s.
+    renew(s, "job-a", T0 + Duration::seconds(10)).await.unwrap();
+    let err = take(s, &b, "job-b", T0 + Duration::seconds(35), Liveness::Alive).await;
+    assert!(matches!(err, Err(StoreError::LeaseHeld { .. })), "{err:?}");
+    // The same job asking again keeps it.
+    let kept = take(s, &a, "job-a", T0 + Duration::seconds(36), Liveness::Alive)
+        .await
+        .unwrap();
+    assert_eq!(kept.decision, LeaseDecision::Keep);
+    // Its holder known gone: taken over before the expiry, the previous holder named.
+    let over = take(s, &b, "job-b", T0 + Duration::seconds(37), Liveness::Gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        over.decision,
+        LeaseDecision::TakeOver(TakeoverReason::HolderGone)
+    );
+    assert_eq!(over.previous.unwrap().holder, a);
+    // The old job is fenced off: its renewal fails, its release changes nothing.
+    let lost = renew(s, "job-a", T0 + Duration::seconds(38)).await;
+    assert!(
+        matches!(lost, Err(StoreError::LeaseLost { .. })),
+        "{lost:?}"
+    );
+    let mut tx = s.begin_write(T0 + Duration::seconds(38)).await.unwrap();
+    tx.release_lease(LeaseKind::Provision, "KS-LEASE", "job-a")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let now = s
+        .lease(LeaseKind::Provision, "KS-LEASE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.lease_id.as_str(), &now.holder), ("job-b", &b));
+    assert_eq!(now.expires_at, T0 + Duration::seconds(67));
+    // Not renewed, it expires: a holder seen running on this host keeps it all the same, one
+    // of which nothing is known loses it at that instant.
+    let alive = take(s, &a, "job-c", T0 + Duration::seconds(90), Liveness::Alive).await;
+    assert!(
+        matches!(alive, Err(StoreError::LeaseHeld { .. })),
+        "{alive:?}"
+    );
+    let expired = take(
+        s,
+        &a,
+        "job-c",
+        T0 + Duration::seconds(67),
+        Liveness::Unknown,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        expired.decision,
+        LeaseDecision::TakeOver(TakeoverReason::Expired)
+    );
+    // Released by its job, the lease is gone.
+    let mut tx = s.begin_write(T0 + Duration::seconds(68)).await.unwrap();
+    tx.release_lease(LeaseKind::Provision, "KS-LEASE", "job-c")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.lease(LeaseKind::Provision, "KS-LEASE").await.unwrap(),
+        None
+    );
+}
+
+async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let store = db.another_store().await;
+        tasks.spawn(async move {
+            let who = holder(&i.to_string());
+            take(&store, &who, &format!("job-{i}"), T0, Liveness::Unknown).await
+        });
+    }
+    let mut won = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(t) => {
+                assert_eq!(t.decision, LeaseDecision::Take);
+                won += 1;
+            }
+            Err(StoreError::LeaseHeld { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case on both backends.
 
@@ -776,4 +937,6 @@ store_suite!(
     failed_batch_rolls_back_completely,
     orders_without_audit_records_are_found,
     anchors_are_read_and_written_under_the_audit_head,
+    a_lease_holds_until_it_expires_or_its_holder_is_gone,
+    concurrent_lease_takers_exactly_one_wins,
 );

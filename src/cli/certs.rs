@@ -1,0 +1,37 @@
+//! `keystation cert ...` handlers.
+
+use super::opts::CertCmd;
+use super::{CliError, output};
+use crate::station::Station;
+
+pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(), CliError> {
+    match cmd {
+        CertCmd::Revoke {
+            serial,
+            reason,
+            detail,
+            operator,
+        } => {
+            let report = station
+                .revoke_certificate(&serial, &reason, detail.as_deref(), &operator)
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!(
+                "certificate  {} revoked ({}; was {})",
+                report.serial, report.reason, report.previous_status
+            );
+            println!(
+                "order        {} (token {})",
+                report.order_no,
+                report.token_serial.as_deref().unwrap_or("-")
+            );
+            match report.still_live.as_slice() {
+                [] => println!("still live   none"),
+                live => println!("still live   {}", live.join(", ")),
+            }
+            Ok(())
+        }
+    }
+}
