@@ -3,9 +3,9 @@
 //! protection). Judging what is found is the caller's business (`keystation check`).
 
 use super::TokenError;
-use super::keys::{KeyUsage, PrivateKeyAttributes};
+use super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind};
 use super::session::TokenSession;
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use std::fmt;
 
 /// The class of an object found on a token, including classes the station never writes.
@@ -46,7 +46,38 @@ impl From<ObjectClass> for ObjectKind {
             ObjectClass::PUBLIC_KEY => ObjectKind::PublicKey,
             ObjectClass::PRIVATE_KEY => ObjectKind::PrivateKey,
             ObjectClass::SECRET_KEY => ObjectKind::SecretKey,
+            // `CK_ULONG` is 32 bits wide on some platforms.
+            #[allow(clippy::useless_conversion)]
             other => ObjectKind::Other(u64::from(*other)),
+        }
+    }
+}
+
+/// The type of a key found on a token (`CKA_KEY_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `CKK_EC`.
+    Ec,
+    /// `CKK_RSA`.
+    Rsa,
+    /// `CKK_GENERIC_SECRET` (the vault's HMAC keys).
+    GenericSecret,
+    /// `CKK_AES`.
+    Aes,
+    /// Any other type (its `CKK_` value).
+    Other(u64),
+}
+
+impl From<KeyType> for KeyKind {
+    fn from(t: KeyType) -> Self {
+        match t {
+            KeyType::EC => KeyKind::Ec,
+            KeyType::RSA => KeyKind::Rsa,
+            KeyType::GENERIC_SECRET => KeyKind::GenericSecret,
+            KeyType::AES => KeyKind::Aes,
+            // `CK_ULONG` is 32 bits wide on some platforms.
+            #[allow(clippy::useless_conversion)]
+            other => KeyKind::Other(u64::from(*other)),
         }
     }
 }
@@ -66,6 +97,8 @@ pub struct TokenObject {
     pub private: bool,
     /// `CKA_VALUE` of a certificate or data object (keys' values are never read).
     pub value: Option<Vec<u8>>,
+    /// The type of a key.
+    pub key_type: Option<KeyKind>,
     /// The usages of a key.
     pub usage: Option<KeyUsage>,
     /// The protection attributes of a private key.
@@ -73,6 +106,22 @@ pub struct TokenObject {
 }
 
 impl TokenObject {
+    /// The usages the station gives a key of this class and type, the only ones it may carry:
+    /// an asymmetric key signs (private half) or verifies (public half); an HMAC key signs and
+    /// verifies MACs; an AES key encrypts and decrypts. `None` for anything else (not a key, or
+    /// a key of a type the station never makes).
+    pub fn required_usage(&self) -> Option<KeyUsage> {
+        match (self.kind, self.key_type?) {
+            (ObjectKind::PrivateKey, KeyKind::Ec | KeyKind::Rsa) => Some(KeyUsage::SIGN),
+            (ObjectKind::PublicKey, KeyKind::Ec | KeyKind::Rsa) => Some(KeyUsage::VERIFY),
+            (ObjectKind::SecretKey, KeyKind::GenericSecret) => {
+                Some(SecretKeyKind::HmacSha256.usage())
+            }
+            (ObjectKind::SecretKey, KeyKind::Aes) => Some(SecretKeyKind::Aes256.usage()),
+            _ => None,
+        }
+    }
+
     /// How a message names the object: `data object "seal:company"`, `certificate (CKA_ID 01ab)`.
     pub fn describe(&self) -> String {
         let mut out = self.kind.to_string();
@@ -127,6 +176,7 @@ impl TokenSession {
             application: None,
             private: false,
             value: None,
+            key_type: None,
             usage: None,
             protection: None,
         };
@@ -155,11 +205,18 @@ impl TokenSession {
                         .unwrap_or_default(),
                 );
             }
-            ObjectKind::PrivateKey => {
+            ObjectKind::PublicKey | ObjectKind::PrivateKey | ObjectKind::SecretKey => {
+                let key_type =
+                    self.ck(self.session.get_attributes(h, &[AttributeType::KeyType]))?;
+                o.key_type = key_type.into_iter().find_map(|a| match a {
+                    Attribute::KeyType(t) => Some(t.into()),
+                    _ => None,
+                });
                 o.usage = Some(self.key_usage(h)?);
-                o.protection = Some(self.private_key_attributes(h)?);
+                if o.kind == ObjectKind::PrivateKey {
+                    o.protection = Some(self.private_key_attributes(h)?);
+                }
             }
-            ObjectKind::PublicKey | ObjectKind::SecretKey => o.usage = Some(self.key_usage(h)?),
             ObjectKind::Other(_) => {}
         }
         Ok(o)

@@ -120,7 +120,7 @@ impl TokenSession {
             Attribute::Id(id.to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
         ];
-        private.extend(KeyUsage::SIGN.template(KeyClass::PrivateKey));
+        private.extend(KeyUsage::SIGN.template(KeyClass::Private));
         let (mechanism, mut public) = match algorithm {
             KeyAlgorithm::EcdsaP256 => (
                 Mechanism::EccKeyPairGen,
@@ -140,7 +140,7 @@ impl TokenSession {
             Attribute::Id(id.to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
         ]);
-        public.extend(KeyUsage::VERIFY.template(KeyClass::PublicKey));
+        public.extend(KeyUsage::VERIFY.template(KeyClass::Public));
         self.room_for_objects(2)?;
         let (pub_handle, _priv_handle) = self.ck(self
             .session
@@ -365,7 +365,7 @@ impl TokenSession {
             Attribute::Extractable(false),
             Attribute::Label(label.as_bytes().to_vec()),
         ];
-        template.extend(kind.usage().template(KeyClass::SecretKey));
+        template.extend(kind.usage().template(KeyClass::Secret));
         self.ck(self.session.generate_key(&mechanism, &template))
     }
 
@@ -414,9 +414,9 @@ impl SecretKeyKind {
 /// The key classes, for which usage attributes a template may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum KeyClass {
-    PublicKey,
-    PrivateKey,
-    SecretKey,
+    Public,
+    Private,
+    Secret,
 }
 
 /// What a key may be used for: its PKCS#11 usage attributes.
@@ -502,19 +502,19 @@ impl KeyUsage {
     pub(super) fn template(&self, class: KeyClass) -> Vec<Attribute> {
         let mut out = vec![Attribute::Derive(self.derive)];
         match class {
-            KeyClass::PublicKey => out.extend([
+            KeyClass::Public => out.extend([
                 Attribute::Verify(self.verify),
                 Attribute::VerifyRecover(self.verify_recover),
                 Attribute::Encrypt(self.encrypt),
                 Attribute::Wrap(self.wrap),
             ]),
-            KeyClass::PrivateKey => out.extend([
+            KeyClass::Private => out.extend([
                 Attribute::Sign(self.sign),
                 Attribute::SignRecover(self.sign_recover),
                 Attribute::Decrypt(self.decrypt),
                 Attribute::Unwrap(self.unwrap),
             ]),
-            KeyClass::SecretKey => out.extend([
+            KeyClass::Secret => out.extend([
                 Attribute::Sign(self.sign),
                 Attribute::Verify(self.verify),
                 Attribute::Encrypt(self.encrypt),

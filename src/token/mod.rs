@@ -35,7 +35,7 @@ pub mod usb;
 pub mod vault;
 pub mod vendor;
 
-pub use inventory::{ObjectKind, TokenObject};
+pub use inventory::{KeyKind, ObjectKind, TokenObject};
 pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
 pub use session::{TokenSession, UserKind};
