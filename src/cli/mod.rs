@@ -161,11 +161,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             certs::run(&station, cmd, cli.json).await
         }
         Command::Seal(cmd) => {
-            let cfg = match cli.config.as_deref() {
-                Some(p) => Some(Config::load(p).map_err(|e| CliError::Usage(e.to_string()))?),
+            // Without a station (`seal verify FILE --ca CA.pem`) a seal is judged on its own;
+            // with one, also against the revocations the station recorded.
+            let station = match cli.config.as_deref() {
+                Some(p) => Some(open_station(Some(p)).await?),
                 None => None,
             };
-            seal::run(cfg.as_ref(), cmd, cli.json).await
+            seal::run(station.as_ref(), cmd, cli.json).await
         }
         Command::Station(cmd) => {
             let station = open_station(cli.config.as_deref()).await?;

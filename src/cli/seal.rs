@@ -1,4 +1,5 @@
-//! `keystation seal ...` handlers: read seals off a token, verify seal files.
+//! `keystation seal ...` handlers: read seals off a token, verify seal files (through the
+//! station when there is one, so that its revocations count).
 
 use super::opts::SealCmd;
 use super::{CliError, output};
@@ -8,6 +9,7 @@ use crate::domain::Pin;
 use crate::seal::{
     MAX_SEAL_FILE_BYTES, SealReport, SesCertList, generalized_time_to_offset, verify_seal,
 };
+use crate::station::Station;
 use crate::station::hsm::{read_certificate, read_pin_file};
 use crate::station::input_file::read_bounded;
 use crate::token::{Pkcs11Module, TokenSelector};
@@ -144,8 +146,28 @@ fn export_picture(report: &SealReport, path: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::Failure(anyhow::anyhow!("writing {}: {e}", path.display())))
 }
 
-pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Result<(), CliError> {
-    let now = SystemClock.now();
+/// Verifies a seal: as the station sees it when there is one, else against the CA alone.
+async fn verify(
+    station: Option<&Station>,
+    der: &[u8],
+    ca_der: &[u8],
+    token_cert: Option<&[u8]>,
+) -> Result<SealReport, CliError> {
+    match station {
+        Some(st) => st
+            .verify_seal(der, ca_der, token_cert)
+            .await
+            .map_err(|e| CliError::Failure(e.into())),
+        None => Ok(verify_seal(der, ca_der, token_cert, SystemClock.now())),
+    }
+}
+
+pub(super) async fn run(
+    station: Option<&Station>,
+    cmd: SealCmd,
+    json: bool,
+) -> Result<(), CliError> {
+    let cfg = station.map(|s| &*s.config);
     match cmd {
         SealCmd::Verify {
             file,
@@ -161,7 +183,7 @@ pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Resul
                 Some(sel) => Some(token_certificate(&module(cfg)?, sel)?),
                 None => None,
             };
-            let report = verify_seal(&der, &ca_der, token_cert.as_deref(), now);
+            let report = verify(station, &der, &ca_der, token_cert.as_deref()).await?;
             if let Some(p) = &picture {
                 export_picture(&report, p)?;
             }
@@ -209,10 +231,12 @@ pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Resul
                 })
                 .map_err(|e| CliError::Failure(e.into()))?;
             let mut out = Vec::new();
-            let mut all_valid = !seals.is_empty();
+            let mut failed = Vec::new();
             for (label, der) in &seals {
-                let report = verify_seal(der, &ca_der, Some(&cert), now);
-                all_valid &= report.is_valid();
+                let report = verify(station, der, &ca_der, Some(&cert)).await?;
+                if !report.is_valid() {
+                    failed.push(format!("{label} failed {}", report.failed().join(", ")));
+                }
                 if let Some(dir) = &export_dir {
                     std::fs::create_dir_all(dir).map_err(|e| CliError::Failure(e.into()))?;
                     let base = label.replace(':', "_");
@@ -224,6 +248,7 @@ pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Resul
                 v["label"] = serde_json::Value::String(label.clone());
                 out.push(v);
             }
+            let all_valid = !seals.is_empty() && failed.is_empty();
             if json {
                 output::json(
                     &serde_json::json!({"token": token, "seals": out, "valid": all_valid}),
@@ -236,11 +261,12 @@ pub(super) async fn run(cfg: Option<&Config>, cmd: SealCmd, json: bool) -> Resul
                     print_human(v["label"].as_str().unwrap_or(""), v);
                 }
             }
-            if all_valid || seals.is_empty() {
+            if failed.is_empty() {
                 Ok(())
             } else {
                 Err(CliError::Verdict(format!(
-                    "a seal on token {token} is NOT valid"
+                    "a seal on token {token} is NOT valid: {}",
+                    failed.join("; ")
                 )))
             }
         }

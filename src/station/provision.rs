@@ -1507,41 +1507,37 @@ impl Job<'_> {
     }
 
     async fn write_seals(&mut self) -> Result<(), StepError> {
-        let kinds = self.order.seals_on_key();
-        let mut labels = Vec::new();
-        if !kinds.is_empty() {
-            let cert = self
-                .cert
-                .clone()
-                .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
-            let seals =
+        let seals = match self.order.seals_on_key() {
+            [] => Vec::new(),
+            _ => {
+                let cert = self
+                    .cert
+                    .clone()
+                    .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
                 super::seals::build_order_seals(self.station, self.hsm, &self.order, &cert.der)
-                    .await?;
-            let key_id = self.binding.key_id.clone().unwrap_or_default();
-            let id = hex::decode(&key_id)
-                .map_err(|_| StepError::Inconsistent("stored key id is not hex".into()))?;
-            labels = blocking(|| -> Result<Vec<String>, StepError> {
-                let s = self.user_session()?;
-                let mut labels = Vec::new();
-                for seal in &seals {
-                    let label = seal.label();
-                    // A re-run after a crash inside this step: replace, never duplicate.
-                    s.destroy_labelled(crate::token::objects::ObjectClassName::Data, &label)?;
-                    s.write_data(
-                        crate::seal::SEAL_APPLICATION,
-                        &label,
-                        Some(&id),
-                        &seal.der,
-                        true,
-                    )?;
-                    labels.push(label);
-                }
-                Ok(labels)
-            })?;
-        }
+                    .await?
+            }
+        };
+        let (labels, removed) = blocking(|| -> Result<(Vec<String>, usize), StepError> {
+            let s = self.user_session()?;
+            // Seals are the only data objects on a customer's token: whatever is there is a
+            // previous attempt's (a crash inside this step) and is replaced, never duplicated.
+            let removed = s.destroy_all(crate::token::objects::ObjectClassName::Data)?;
+            let mut labels = Vec::new();
+            for seal in &seals {
+                let label = seal.label();
+                s.write_data(crate::seal::SEAL_APPLICATION, &label, &seal.der, true)?;
+                labels.push(label);
+            }
+            Ok((labels, removed))
+        })?;
         self.seals = labels.clone();
-        self.done(Step::WriteSeals, json!({"seals": labels}), None)
-            .await
+        self.done(
+            Step::WriteSeals,
+            json!({"seals": labels, "replaced_data_objects": removed}),
+            None,
+        )
+        .await
     }
 
     async fn finish(&mut self) -> Result<(), StepError> {

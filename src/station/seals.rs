@@ -1,12 +1,17 @@
-//! Building an order's GB/T 38540 seals: pictures from the store, normalised, signed by the
-//! station's seal-maker key (on the CA token, certificate issued by the station's CA).
+//! An order's GB/T 38540 seals: built from the store's pictures, normalised, signed by the
+//! station's seal-maker key (on the CA token, certificate issued by the station's CA); and any
+//! seal verified as the station sees it, which includes the revocations it recorded.
 
 use super::Station;
 use super::hsm::{Hsm, Lease, read_certificate};
 use super::provision::StepError;
 use crate::ca::profile::cert_summary;
 use crate::domain::{Order, SealKind};
-use crate::seal::{SealError, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture};
+use crate::seal::{
+    SealError, SealReport, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture,
+    verify_seal,
+};
+use crate::store::StoreError;
 use crate::token::TokenSigner;
 use const_oid::ObjectIdentifier;
 
@@ -20,10 +25,15 @@ pub struct BuiltSeal {
 }
 
 impl BuiltSeal {
-    /// The token object label: `seal:company` / `seal:legal_rep`.
+    /// The token object label (see [`seal_label`]).
     pub fn label(&self) -> String {
-        format!("seal:{}", self.kind.as_str())
+        seal_label(self.kind)
     }
+}
+
+/// The label of a seal's data object on the token: `seal:company` / `seal:legal_rep`.
+pub fn seal_label(kind: SealKind) -> String {
+    format!("seal:{}", kind.as_str())
 }
 
 /// The seal-maker key in the HSM, with its certificate.
@@ -126,4 +136,38 @@ pub async fn build_order_seals(
         }
         Ok(out)
     })
+}
+
+impl Station {
+    /// Verifies a seal against `ca_der` (and the token's certificate, when given) at the
+    /// station's clock, like [`verify_seal`], and adds `company_revocation`: a seal whose
+    /// company certificate the station revoked is not valid, and the report says when, by whom
+    /// and why it was revoked.
+    pub async fn verify_seal(
+        &self,
+        der: &[u8],
+        ca_der: &[u8],
+        token_cert_der: Option<&[u8]>,
+    ) -> Result<SealReport, StoreError> {
+        let mut report = verify_seal(der, ca_der, token_cert_der, self.clock.now());
+        let mut revoked = Vec::new();
+        for (i, cert) in report.company_certificates().into_iter().enumerate() {
+            // A certificate that does not parse already fails `company_certificate`.
+            let Ok(summary) = cert_summary(cert) else {
+                continue;
+            };
+            if let Some(r) = self.store.revocation(&summary.serial_hex).await? {
+                revoked.push(format!(
+                    "certList[{i}] (serial {}) was revoked at {} by {}: {}{}",
+                    r.serial,
+                    r.revoked_at,
+                    r.revoked_by,
+                    r.reason,
+                    r.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                ));
+            }
+        }
+        report.record_revocations(&revoked);
+        Ok(report)
+    }
 }

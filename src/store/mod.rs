@@ -17,12 +17,14 @@ mod delivery;
 mod lease;
 mod orders;
 mod provision;
+mod revocations;
 
 pub use audit_log::AuditFilter;
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord};
+pub use revocations::RevocationRecord;
 
 use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;

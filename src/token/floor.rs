@@ -10,8 +10,8 @@
 //!
 //! Not used by the station itself.
 
+use super::keys::P256_PARAMS;
 use super::module::Pkcs11Module;
-use super::objects::P256_PARAMS;
 use super::{TokenError, TokenSelector};
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};

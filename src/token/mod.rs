@@ -3,7 +3,9 @@
 //! - [`module`]: load a PKCS#11 module once per process, list tokens, select them by serial or
 //!   label (never by slot number: SoftHSM renumbers slots between processes);
 //! - [`session`]: sessions and logins that honour the PIN flags before trying a PIN;
-//! - [`objects`]: key pairs generated on the token, certificates and data objects;
+//! - [`keys`]: key pairs and secret keys generated on the token, each with exactly its usages;
+//! - [`objects`]: certificates and data objects;
+//! - [`inventory`]: everything on a token read back, for audits;
 //! - [`signer`]: an rcgen `SigningKey` whose private key never leaves the token;
 //! - [`vault`]: the station's vault token — SO PIN derivation (HMAC) and PIN sealing (AES-GCM),
 //!   both computed inside the HSM;
@@ -13,7 +15,8 @@
 //!
 //! # Security notes
 //! - Private keys are generated with `CKA_SENSITIVE` and without `CKA_EXTRACTABLE`: they cannot
-//!   leave the token, and the tests check the attributes read back from it.
+//!   leave the token, and the tests check the attributes read back from it. Every key gets
+//!   exactly the usages its job needs, each usage attribute set explicitly (see [`keys`]).
 //! - PINs enter this module only as [`crate::domain::Pin`] / [`crate::domain::SoPin`] and leave
 //!   it only towards `C_Login`, `C_InitToken`, `C_InitPIN` and the vault's AES-GCM input.
 //! - Errors name the token (serial and label) and the PKCS#11 function that failed, never a PIN.
@@ -21,6 +24,8 @@
 //!   try: a station must never be what locks a customer's key.
 
 pub mod floor;
+pub mod inventory;
+pub mod keys;
 pub mod module;
 pub mod objects;
 pub mod session;
@@ -30,8 +35,9 @@ pub mod usb;
 pub mod vault;
 pub mod vendor;
 
+pub use inventory::{KeyKind, ObjectKind, TokenObject};
+pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
-pub use objects::{KeyPairInfo, ObjectSummary, PrivateKeyAttributes};
 pub use session::{TokenSession, UserKind};
 pub use signer::TokenSigner;
 pub use vault::{HeldAnchor, SealedPin, Vault};

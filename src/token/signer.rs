@@ -7,7 +7,7 @@
 //! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is.
 
 use super::TokenError;
-use super::objects::KeyPairInfo;
+use super::keys::KeyPairInfo;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use cryptoki::mechanism::Mechanism;

@@ -26,8 +26,8 @@
 //! the station PIN they reveal nothing.
 
 use super::TokenError;
+use super::keys::SecretKeyKind;
 use super::module::Token;
-use super::objects::SecretKeyKind;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
@@ -141,6 +141,11 @@ impl Vault {
         Ok(())
     }
 
+    /// Every object on the vault token (for `keystation check`: each key's usages).
+    pub fn inventory(&self) -> Result<Vec<super::TokenObject>, TokenError> {
+        self.session.inventory()
+    }
+
     /// The SubjectPublicKeyInfo of the audit anchor key (recorded at init, used by verifiers).
     pub fn anchor_public_key(&self) -> Result<Vec<u8>, TokenError> {
         Ok(self
@@ -211,7 +216,6 @@ impl Vault {
                 self.session.write_data(
                     HELD_ANCHOR_APPLICATION,
                     HELD_ANCHOR_LABEL,
-                    None,
                     &value,
                     true,
                 )?;

@@ -900,6 +900,43 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
     assert_eq!(won, 1);
 }
 
+async fn revocations_are_read_back_as_recorded(db: &Db) {
+    db.store
+        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
+        .await
+        .unwrap();
+    let cert = keystation::store::CertificateRecord {
+        serial: "4a0b".into(),
+        order_no: "KS-ST-0001".into(),
+        binding_id: "b-1".into(),
+        token_serial: Some("T-1".into()),
+        der: vec![0x30, 0x00],
+        fingerprint_sha256: "00".into(),
+        not_before: "2026-11-24T02:00:00.000000Z".into(),
+        not_after: "2027-11-24T15:59:59.000000Z".into(),
+        status: "on_token".into(),
+        issued_at: "2026-11-24T02:00:00.000000Z".into(),
+    };
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_certificate(&cert).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.store.revocation("4a0b").await.unwrap(), None);
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.revoke_certificate("4a0b", "KS-ST-0001", "keyCompromise", "lost key", "林芳")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let r = db.store.revocation("4a0b").await.unwrap().unwrap();
+    assert_eq!(
+        (r.serial.as_str(), r.order_no.as_str(), r.reason.as_str()),
+        ("4a0b", "KS-ST-0001", "keyCompromise")
+    );
+    assert_eq!(r.detail.as_deref(), Some("lost key"));
+    assert_eq!(r.revoked_by, "林芳");
+    assert_eq!(r.revoked_at, "2026-11-24T02:00:00.000000Z");
+    assert_eq!(db.store.revocation("4a0c").await.unwrap(), None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case on both backends.
 
@@ -939,4 +976,5 @@ store_suite!(
     anchors_are_read_and_written_under_the_audit_head,
     a_lease_holds_until_it_expires_or_its_holder_is_gone,
     concurrent_lease_takers_exactly_one_wins,
+    revocations_are_read_back_as_recorded,
 );

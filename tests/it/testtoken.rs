@@ -798,8 +798,8 @@ fn keystation_token_layer_provisions_a_p256_key_on_the_test_token() {
     pk.verify(b"tbs", &sig).unwrap();
     let s = signer.into_session();
 
-    // A certificate under the key's CKA_ID, and a data object: PKCS#11 gives data objects no
-    // CKA_ID, so the token refuses it and the layer writes the object without it.
+    // A certificate under the key's CKA_ID, and a data object (PKCS#11 gives data objects no
+    // CKA_ID, so the layer never offers one).
     let ca = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["kstoken.test".into()])
         .unwrap()
@@ -807,23 +807,22 @@ fn keystation_token_layer_provisions_a_p256_key_on_the_test_token() {
         .unwrap();
     s.write_certificate(b"k1", "company", cert.der()).unwrap();
     assert_eq!(s.certificates(b"k1").unwrap(), vec![cert.der().to_vec()]);
-    let (_, with_id) = s
-        .write_data("keystation", "seal-1", Some(b"k1"), b"seal", false)
+    s.write_data("keystation", "seal-1", b"seal", false)
         .unwrap();
-    assert!(!with_id);
     assert_eq!(
         s.data_objects("keystation").unwrap(),
         vec![("seal-1".to_string(), b"seal".to_vec())]
     );
     assert_eq!(s.random(32).unwrap().len(), 32);
-    let classes: Vec<String> = s
-        .list_objects()
+    let mut classes: Vec<String> = s
+        .inventory()
         .unwrap()
         .into_iter()
-        .map(|o| o.class)
+        .map(|o| o.kind.to_string())
         .collect();
+    classes.sort();
     assert_eq!(
         classes,
-        ["certificate", "data", "private_key", "public_key"]
+        ["certificate", "data object", "private key", "public key"]
     );
 }

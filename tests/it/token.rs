@@ -6,7 +6,9 @@
 use crate::softhsm_test;
 use keystation::config::KeyAlgorithm;
 use keystation::domain::{Pin, SoPin};
-use keystation::token::{Pkcs11Module, TokenError, TokenSelector, TokenSigner, Vault};
+use keystation::token::{
+    KeyUsage, ObjectKind, Pkcs11Module, TokenError, TokenSelector, TokenSigner, Vault,
+};
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
@@ -57,6 +59,16 @@ softhsm_test!(
                 s.private_value_is_protected(key).unwrap(),
                 "the token handed out key material"
             );
+            // Exactly the usages of a signing key, read back: nothing left to SoftHSM's
+            // defaults (which would add wrap/unwrap, and encrypt on the public half).
+            for o in s.inventory().unwrap().iter().filter(|o| o.id == id) {
+                let expected = match o.kind {
+                    ObjectKind::PrivateKey => KeyUsage::SIGN,
+                    ObjectKind::PublicKey => KeyUsage::VERIFY,
+                    other => panic!("unexpected {other}"),
+                };
+                assert_eq!(o.usage, Some(expected), "{alg:?} {}", o.describe());
+            }
             // The signature made on the token verifies with the public key read from it.
             let signer = TokenSigner::new(s, kp.clone()).unwrap();
             let msg = b"to be signed";
@@ -109,6 +121,31 @@ softhsm_test!(
         let vault = Vault::open(&mut t, &pin("station-pin")).unwrap();
         vault.create_keys().unwrap();
         assert!(vault.create_keys().is_err(), "keys are created once");
+        // Each vault key has exactly its usages: MAC keys sign/verify, the sealing key
+        // encrypts/decrypts, the anchor key pair signs/verifies.
+        let keys = vault.inventory().unwrap();
+        let usage_of = |label: &str, kind: ObjectKind| {
+            keys.iter()
+                .find(|o| o.label == label && o.kind == kind)
+                .and_then(|o| o.usage)
+                .unwrap_or_else(|| panic!("{label} {kind}: {keys:?}"))
+                .names()
+        };
+        for label in ["keystation:so-pin-hmac", "keystation:receipt-hmac"] {
+            assert_eq!(usage_of(label, ObjectKind::SecretKey), ["sign", "verify"]);
+        }
+        assert_eq!(
+            usage_of("keystation:pin-seal-aes", ObjectKind::SecretKey),
+            ["encrypt", "decrypt"]
+        );
+        assert_eq!(
+            usage_of("keystation:audit-anchor", ObjectKind::PrivateKey),
+            ["sign"]
+        );
+        assert_eq!(
+            usage_of("keystation:audit-anchor", ObjectKind::PublicKey),
+            ["verify"]
+        );
         let a = vault.derive_so_pin("serial:ABC").unwrap();
         let b = vault.derive_so_pin("serial:ABC").unwrap();
         let c = vault.derive_so_pin("serial:ABD").unwrap();
@@ -156,25 +193,25 @@ softhsm_test!(
         let s = signer.into_session();
         s.write_certificate(b"id-7", "company", cert.der()).unwrap();
         assert_eq!(s.certificates(b"id-7").unwrap(), vec![cert.der().to_vec()]);
-        let (_, id_stored) = s
-            .write_data(
-                "GB/T 38540 SESeal",
-                "seal:company",
-                Some(b"id-7"),
-                b"\x30\x00",
-                true,
-            )
+        s.write_data("GB/T 38540 SESeal", "seal:company", b"\x30\x00", true)
             .unwrap();
-        // SoftHSM follows PKCS#11: data objects have no CKA_ID.
-        assert!(!id_stored);
-        let objs = s.list_objects().unwrap();
-        for class in ["certificate", "private_key", "public_key"] {
+        let objs = s.inventory().unwrap();
+        for kind in [
+            ObjectKind::Certificate,
+            ObjectKind::PrivateKey,
+            ObjectKind::PublicKey,
+        ] {
             let o = objs
                 .iter()
-                .find(|o| o.class == class)
-                .unwrap_or_else(|| panic!("{class}: {objs:?}"));
-            assert_eq!(o.id, hex::encode(b"id-7"), "{o:?}");
+                .find(|o| o.kind == kind)
+                .unwrap_or_else(|| panic!("{kind}: {objs:?}"));
+            assert_eq!(o.id, b"id-7", "{o:?}");
         }
+        // Exactly the one data object written: a refused attribute left nothing behind.
+        let data: Vec<_> = objs.iter().filter(|o| o.kind == ObjectKind::Data).collect();
+        assert_eq!(data.len(), 1, "{data:?}");
+        assert_eq!(data[0].label, "seal:company");
+        assert!(data[0].private);
         assert_eq!(
             s.data_objects("GB/T 38540 SESeal").unwrap(),
             vec![("seal:company".to_string(), b"\x30\x00".to_vec())]

@@ -1,8 +1,10 @@
 //! `keystation check`: the station's invariants, checked against the database and the tokens.
 //!
 //! - every active order's state agrees with its token: a provisioned order's token (when present)
-//!   holds its public key and exactly its certificate under the key's CKA_ID, and — while the PIN
-//!   is still sealed, so the station can log in — its private key and its seals;
+//!   holds exactly what provisioning wrote and nothing else — its certificate, its key pair with
+//!   exactly its usages and, while the PIN is still sealed so the station can log in, its valid
+//!   seals ([`token`] reads the token, [`token_content`] judges it);
+//! - every key on the station's CA and vault tokens has exactly its usages ([`station_keys`]);
 //! - no token is bound to two orders;
 //! - every certificate the CA signed is either on its token or revoked (a reserved or issued one
 //!   may only exist while its order's job is unfinished, and is then revoked on resume);
@@ -14,13 +16,16 @@
 //!
 //! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
 
+mod station_keys;
+mod token;
+mod token_content;
+
 use super::Station;
-use super::hsm::Hsm;
-use super::provision::pin_aad;
+use super::hsm::{Hsm, read_certificate};
 use crate::domain::OrderState;
 use crate::store::StoreError;
-use crate::token::{SealedPin, TokenSelector};
 use std::collections::HashMap;
+use token::StationMaterial;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -142,6 +147,8 @@ impl Station {
                     .into(),
             );
         }
+        self.check_station_keys(hsm, &mut report);
+        let material = self.station_material(hsm, &mut report);
 
         for o in &orders {
             let no = o.order_no.as_str();
@@ -187,7 +194,7 @@ impl Station {
                             "the PIN is not delivered yet but no sealed PIN exists".into(),
                         );
                     }
-                    self.check_token(hsm, no, o.state, sealed, &mut report)
+                    self.check_token(hsm, &material, no, o.state, sealed, &mut report)
                         .await?;
                 }
                 _ => {}
@@ -256,156 +263,22 @@ impl Station {
         Ok(())
     }
 
-    async fn check_token(
-        &self,
-        hsm: &Hsm,
-        no: &str,
-        state: OrderState,
-        sealed: Option<(String, Vec<u8>)>,
-        report: &mut CheckReport,
-    ) -> Result<(), StoreError> {
-        let Some(b) = self.store.active_binding(no).await? else {
-            report.add(
-                Level::Violation,
-                "binding_missing",
-                no,
-                format!("order is {state} but bound to no token"),
-            );
-            return Ok(());
-        };
-        let (Some(serial), Some(key_id)) = (b.token_serial.clone(), b.key_id.clone()) else {
-            report.add(
-                Level::Violation,
-                "binding_incomplete",
-                no,
-                "the binding has no token serial or key".into(),
-            );
-            return Ok(());
-        };
-        let live: Vec<_> = self
-            .store
-            .certificates_of_order(no)
-            .await?
-            .into_iter()
-            .filter(|c| c.status == "on_token")
-            .collect();
-        if live.len() != 1 {
-            report.add(
-                Level::Violation,
-                "certificate_count",
-                no,
-                format!("{} live certificates (exactly one expected)", live.len()),
-            );
-            return Ok(());
-        }
-        let cert = &live[0];
-        let order = self.store.order(no).await?.map(|r| r.order);
-        let expected_seals = order.as_ref().map(|o| o.seals_on_key().len()).unwrap_or(0);
-        let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
-        let alg = self.config.product.key_algorithm;
-        let outcome = tokio::task::block_in_place(
-            || -> Result<Vec<(Level, &'static str, String)>, crate::token::TokenError> {
-                let mut out = Vec::new();
-                let mut t = match hsm.module().find(&[TokenSelector::Serial(serial.clone())]) {
-                    Ok(t) => t,
-                    Err(crate::token::TokenError::NotFound(_)) => {
-                        // Shipped keys are away by design; an unplugged provisioned key is not
-                        // wrong either: noted, not a violation.
-                        out.push((
-                            Level::Note,
-                            "token_absent",
-                            format!("token {serial} is not present (state {state}); not checked"),
-                        ));
-                        return Ok(out);
-                    }
-                    Err(e) => return Err(e),
-                };
-                if t.info().label != no {
-                    out.push((
-                        Level::Violation,
-                        "token_label",
-                        format!("token {serial} is labelled {:?}", t.info().label),
-                    ));
-                }
-                let s = t.open()?;
-                let on_token = s.certificates(&key_id_bytes)?;
-                if on_token != [cert.der.clone()] {
-                    out.push((
+    /// The CA and seal-maker certificates the tokens' contents are judged against.
+    fn station_material(&self, hsm: &Hsm, report: &mut CheckReport) -> StationMaterial {
+        let maker_path = self.config.path(&self.config.seal.maker_certificate);
+        let maker_der = read_certificate(&maker_path)
+            .map_err(|e| {
+                report.add(
                     Level::Violation,
-                    "token_certificate",
-                    format!("token {serial} does not hold exactly certificate {} under CKA_ID {key_id}", cert.serial),
-                ));
-                }
-                match s.public_key(&key_id_bytes, alg) {
-                    Ok(k) if Some(&k.spki_der) == b.public_key.as_ref() => {}
-                    Ok(_) => out.push((
-                        Level::Violation,
-                        "token_key",
-                        format!("token {serial}'s public key is not the recorded one"),
-                    )),
-                    Err(_) => out.push((
-                        Level::Violation,
-                        "token_key",
-                        format!("token {serial} holds no public key {key_id}"),
-                    )),
-                }
-                drop(s);
-                // With the sealed PIN the station can look inside: private key and seals.
-                if let Some((pin_serial, blob)) = &sealed {
-                    if pin_serial != &serial {
-                        out.push((
-                            Level::Violation,
-                            "pin_token",
-                            "the sealed PIN belongs to another token".into(),
-                        ));
-                        return Ok(out);
-                    }
-                    let pin = match hsm
-                        .vault()?
-                        .unseal_pin(&SealedPin(blob.clone()), &pin_aad(no, &serial))
-                    {
-                        Ok(p) => p,
-                        Err(_) => {
-                            out.push((
-                                Level::Violation,
-                                "pin_unseal",
-                                "the sealed PIN does not open for this order and token".into(),
-                            ));
-                            return Ok(out);
-                        }
-                    };
-                    let s = t.login_user(&pin)?;
-                    if s.find_private_key(&key_id_bytes)?.is_none() {
-                        out.push((
-                            Level::Violation,
-                            "token_private_key",
-                            format!("token {serial} lost its private key"),
-                        ));
-                    }
-                    let seals = s.data_objects(crate::seal::SEAL_APPLICATION)?.len();
-                    if seals != expected_seals {
-                        out.push((
-                            Level::Violation,
-                            "token_seals",
-                            format!(
-                                "token {serial} holds {seals} seals, {expected_seals} expected"
-                            ),
-                        ));
-                    }
-                }
-                Ok(out)
-            },
-        );
-        match outcome {
-            Ok(findings) => {
-                report.tokens_checked +=
-                    usize::from(!findings.iter().any(|(_, r, _)| *r == "token_absent"));
-                for (level, rule, msg) in findings {
-                    report.add(level, rule, no, msg);
-                }
-            }
-            Err(e) => report.add(Level::Violation, "token_unreadable", no, e.to_string()),
+                    "station_maker_certificate",
+                    "",
+                    format!("{e}: seals cannot be checked against their maker"),
+                );
+            })
+            .ok();
+        StationMaterial {
+            ca_der: hsm.ca_cert_der().to_vec(),
+            maker_der,
         }
-        Ok(())
     }
 }

@@ -1,0 +1,183 @@
+//! `check` on one order's token: the binding and live certificate the database records, then
+//! the token read back — every public object, and with the sealed PIN (the key not yet
+//! delivered) every private one too — judged by [`super::token_content`].
+
+use super::token_content::{Expected, Found, Verdict, judge};
+use super::{CheckReport, Level};
+use crate::config::KeyAlgorithm;
+use crate::domain::OrderState;
+use crate::station::Station;
+use crate::station::hsm::Hsm;
+use crate::station::provision::pin_aad;
+use crate::store::StoreError;
+use crate::token::{SealedPin, TokenError, TokenSelector};
+
+/// What reading the token gave.
+enum TokenRead {
+    /// Not plugged in: noted, not judged.
+    Absent,
+    /// Read; `pin` holds what stopped a user login, if anything did.
+    Read { found: Found, pin: Option<Verdict> },
+}
+
+/// What `check` needs to know of the station itself, read once per run.
+pub(super) struct StationMaterial {
+    /// The CA certificate (DER).
+    pub ca_der: Vec<u8>,
+    /// The seal-maker certificate (DER), when readable.
+    pub maker_der: Option<Vec<u8>>,
+}
+
+impl Station {
+    pub(super) async fn check_token(
+        &self,
+        hsm: &Hsm,
+        material: &StationMaterial,
+        no: &str,
+        state: OrderState,
+        sealed: Option<(String, Vec<u8>)>,
+        report: &mut CheckReport,
+    ) -> Result<(), StoreError> {
+        let Some(b) = self.store.active_binding(no).await? else {
+            report.add(
+                Level::Violation,
+                "binding_missing",
+                no,
+                format!("order is {state} but bound to no token"),
+            );
+            return Ok(());
+        };
+        let (Some(serial), Some(key_id)) = (b.token_serial.clone(), b.key_id.clone()) else {
+            report.add(
+                Level::Violation,
+                "binding_incomplete",
+                no,
+                "the binding has no token serial or key".into(),
+            );
+            return Ok(());
+        };
+        let live: Vec<_> = self
+            .store
+            .certificates_of_order(no)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == "on_token")
+            .collect();
+        let [cert] = live.as_slice() else {
+            report.add(
+                Level::Violation,
+                "certificate_count",
+                no,
+                format!("{} live certificates (exactly one expected)", live.len()),
+            );
+            return Ok(());
+        };
+        let order = self.store.order(no).await?.map(|r| r.order);
+        let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
+        let alg = [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048]
+            .into_iter()
+            .find(|a| a.as_str() == b.key_algorithm)
+            .unwrap_or(self.config.product.key_algorithm);
+        let read = tokio::task::block_in_place(|| {
+            read_token(hsm, no, &serial, &key_id_bytes, alg, sealed.as_ref())
+        });
+        let (found, pin) = match read {
+            Ok(TokenRead::Absent) => {
+                // Shipped keys are away by design; an unplugged provisioned key is not wrong
+                // either: noted, not a violation.
+                report.add(
+                    Level::Note,
+                    "token_absent",
+                    no,
+                    format!("token {serial} is not present (state {state}); not checked"),
+                );
+                return Ok(());
+            }
+            Ok(TokenRead::Read { found, pin }) => (found, pin),
+            Err(e) => {
+                report.add(Level::Violation, "token_unreadable", no, e.to_string());
+                return Ok(());
+            }
+        };
+        report.tokens_checked += 1;
+        if let Some((level, rule, message)) = pin {
+            report.add(level, rule, no, message);
+        }
+        let expected = Expected {
+            serial: &serial,
+            label: no,
+            key_id: &key_id_bytes,
+            cert_serial: &cert.serial,
+            cert_der: &cert.der,
+            spki: b.public_key.as_deref(),
+            seals: order.as_ref().map(|o| o.seals_on_key()).unwrap_or_default(),
+            ca_der: &material.ca_der,
+            maker_der: material.maker_der.as_deref(),
+            now: self.clock.now(),
+        };
+        for (level, rule, message) in judge(&expected, &found) {
+            report.add(level, rule, no, message);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the token with `serial` (blocking): logged in as the user when the sealed PIN opens
+/// for this order and token, else what is public.
+fn read_token(
+    hsm: &Hsm,
+    no: &str,
+    serial: &str,
+    key_id: &[u8],
+    alg: KeyAlgorithm,
+    sealed: Option<&(String, Vec<u8>)>,
+) -> Result<TokenRead, TokenError> {
+    let mut t = match hsm
+        .module()
+        .find(&[TokenSelector::Serial(serial.to_string())])
+    {
+        Ok(t) => t,
+        Err(TokenError::NotFound(_)) => return Ok(TokenRead::Absent),
+        Err(e) => return Err(e),
+    };
+    let label = t.info().label.clone();
+    let pin = match sealed {
+        None => Err((
+            Level::Note,
+            "token_private_unchecked",
+            format!(
+                "token {serial}: the PIN is delivered, so the objects behind it (private key, \
+                 seals) were not checked"
+            ),
+        )),
+        Some((pin_serial, _)) if pin_serial != serial => Err((
+            Level::Violation,
+            "pin_token",
+            "the sealed PIN belongs to another token".into(),
+        )),
+        Some((_, blob)) => hsm
+            .vault()?
+            .unseal_pin(&SealedPin(blob.clone()), &pin_aad(no, serial))
+            .map_err(|_| {
+                (
+                    Level::Violation,
+                    "pin_unseal",
+                    "the sealed PIN does not open for this order and token".to_string(),
+                )
+            }),
+    };
+    let (session, pin) = match pin {
+        Ok(pin) => (t.login_user(&pin)?, None),
+        Err(finding) => (t.open()?, Some(finding)),
+    };
+    let found = Found {
+        label,
+        spki: session
+            .public_key(key_id, alg)
+            .map(|k| k.spki_der)
+            .map_err(|e| e.to_string()),
+        objects: session.inventory()?,
+        logged_in: pin.is_none(),
+    };
+    Ok(TokenRead::Read { found, pin })
+}
