@@ -142,10 +142,10 @@ pub fn write_fixture_pictures(dir: &Path) -> std::io::Result<()> {
     for (name, bytes) in PICTURES {
         let p = dir.join(name);
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+            crate::private_files::create_dir(d)?;
         }
         if !p.exists() {
-            std::fs::write(&p, bytes)?;
+            crate::private_files::write_file(&p, bytes)?;
         }
     }
     Ok(())
@@ -207,9 +207,9 @@ pub fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
         orders.push(o);
     }
     let file = dir.join(format!("generated-{n}.json"));
-    std::fs::write(
+    crate::private_files::write_file(
         &file,
-        serde_json::to_vec_pretty(&Value::Array(orders)).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&Value::Array(orders)).unwrap_or_default(),
     )?;
     Ok(file)
 }
@@ -263,7 +263,7 @@ impl Station {
                 for (name, bytes) in FIXTURES {
                     let p = apps.join(name);
                     if !p.exists() {
-                        std::fs::write(&p, bytes)?;
+                        crate::private_files::write_file(&p, bytes)?;
                     }
                     files.push(p);
                 }
@@ -482,7 +482,7 @@ impl Station {
             }
         }
         let inbound = self.config.path(&self.config.delivery.bank.inbound_dir);
-        std::fs::create_dir_all(&inbound)?;
+        crate::private_files::create_dir(&inbound)?;
         for (msg, e2es) in by_message {
             let report = Pain002Report {
                 message_id: format!("DEMOBANK-{}", &msg[..msg.len().min(20)]),
@@ -511,7 +511,7 @@ impl Station {
             let xml = write_pain002(&report, self.clock.now())
                 .map_err(|e| step_err("bank")(e.to_string()))?;
             let file = inbound.join(format!("demo-simulated-bank-{msg}.pain002.xml"));
-            std::fs::write(&file, xml)?;
+            crate::private_files::write_file(&file, xml.as_bytes())?;
             say(&format!(
                 "[simulated bank] accepted {} transfer(s) of message {msg}: {}",
                 e2es.len(),

@@ -474,6 +474,18 @@ impl Station {
             path: target.display().to_string(),
             source,
         })?;
+        // The bank's file names the companies' accounts: private like everything the station
+        // keeps, whatever mode the bank's agent wrote it with.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| DeliveryError::Io {
+                    what: "restricting the mode of",
+                    path: target.display().to_string(),
+                    source,
+                },
+            )?;
+        }
         Ok(Some(target))
     }
 }

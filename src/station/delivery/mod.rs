@@ -80,6 +80,9 @@ pub enum DeliveryError {
         /// Why.
         reason: String,
     },
+    /// A spool or bank directory is open to group or others.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::private_files::NotPrivate),
     /// Another `deliver run` holds this station's worker lock.
     #[error("another `deliver run` is active for this station (lock {0})")]
     Locked(String),
