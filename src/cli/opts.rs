@@ -277,6 +277,13 @@ pub struct InitArgs {
     /// PIN file (mode 0600); the SO PIN is used once and not kept.
     #[arg(long, conflicts_with_all = ["pin_file", "so_pin_file"])]
     pub generate_pins: bool,
+    /// Organisation (O) of the CA created by init; without it the CA is named as a demo
+    /// ("keystation Demo CA") and init says so.
+    #[arg(long, value_name = "NAME")]
+    pub ca_organization: Option<String>,
+    /// Common name (CN) of the CA created by init; without it the demo name is used.
+    #[arg(long, value_name = "NAME")]
+    pub ca_common_name: Option<String>,
     /// Key algorithm of the CA created by init (or of the existing CA's key).
     #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048"])]
     pub ca_algorithm: Option<String>,

@@ -26,7 +26,7 @@ use super::{DeliveryError, apply, confirm_in_tx, order_is_deliverable};
 use crate::clock::{Clock, format_utc, parse_utc};
 use crate::config::{AliyunConfirm, Config, SmsKind};
 use crate::delivery::bank::{
-    Agent, CreditTransfer, PaymentBatch, end_to_end_id, render_memo, write_pain001,
+    Agent, CreditTransfer, PaymentBatch, end_to_end_id, order_reference, render_memo, write_pain001,
 };
 use crate::delivery::sms::{
     AliyunChannel, AliyunConfig, AliyunCredentials, OutgoingSms, QueryOutcome, SendOutcome,
@@ -157,15 +157,6 @@ fn outcome_name(o: &SendOutcome) -> &'static str {
         SendOutcome::Permanent { .. } => "permanent",
         SendOutcome::Unknown { .. } => "unknown",
     }
-}
-
-/// The last letters and digits of the order number, for a memo's `{order_ref}`.
-fn order_ref(order_no: &str, len: usize) -> String {
-    let alnum: Vec<char> = order_no
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    alnum[alnum.len().saturating_sub(len)..].iter().collect()
 }
 
 /// A rendered SMS and its receipt MAC.
@@ -386,7 +377,16 @@ impl Worker<'_> {
         let Some(e2e) = d.end_to_end_id.clone() else {
             return Ok(Err(Unpreparable("the delivery has no EndToEndId".into())));
         };
-        let reference = order_ref(&order.order_no, bank.memo_order_ref_len);
+        let reference = match order_reference(&order.order_no, bank.memo_order_ref_len) {
+            Ok(r) => r,
+            // Only a template with {order_ref} needs one.
+            Err(_) if !bank.memo_template.contains("{order_ref}") => String::new(),
+            Err(e) => {
+                return Ok(Err(Unpreparable(format!(
+                    "the memo cannot be rendered: {e}"
+                ))));
+            }
+        };
         let agent_name = match &account.branch {
             Some(b) => format!("{}{}", account.bank_name, b),
             None => account.bank_name.clone(),
@@ -1249,17 +1249,5 @@ impl Worker<'_> {
         tx.commit().await?;
         self.event(&cur, from, note);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_refs_are_the_last_letters_and_digits() {
-        assert_eq!(order_ref("BJ20261124-0001", 5), "40001");
-        assert_eq!(order_ref("A-1", 5), "A1");
-        assert_eq!(order_ref("", 5), "");
     }
 }
