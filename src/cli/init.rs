@@ -349,6 +349,7 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
