@@ -351,7 +351,8 @@ pub enum OrderCmd {
         #[arg(long)]
         operator: String,
     },
-    /// Reject a submitted order.
+    /// Reject a submitted order, or give up a failed one (its certificates are revoked, its token
+    /// binding released, its sealed PIN destroyed).
     Reject {
         /// Order number.
         order_no: String,

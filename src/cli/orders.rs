@@ -273,15 +273,32 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     severity: crate::domain::Severity::Error,
                 }]));
             }
-            review(
-                station,
-                &order_no,
-                OrderEvent::Reject,
-                operator,
-                Some(reason),
-                json,
-            )
-            .await
+            let order_no = normalize::order_no(&order_no);
+            if operator.trim().is_empty() {
+                return Err(CliError::Usage(
+                    "--operator must name the reviewing operator".into(),
+                ));
+            }
+            let report = station
+                .reject_order(&order_no, operator.trim(), reason.trim())
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!("{order_no} {} (was {})", report.state, report.from);
+            for c in &report.certificates_revoked {
+                println!(
+                    "certificate  {c} revoked ({})",
+                    crate::station::review::REJECTION_REVOCATION_REASON
+                );
+            }
+            if let Some(b) = &report.binding_released {
+                println!("token        binding {b} released");
+            }
+            if report.sealed_pin_destroyed {
+                println!("sealed PIN   destroyed");
+            }
+            Ok(())
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod input_file;
 pub mod intake;
 pub mod lease;
 pub mod provision;
+pub mod review;
 pub mod revoke;
 pub mod seals;
 pub mod workstation;
