@@ -83,6 +83,39 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Removes a file that held a secret (a PIN in a spool or bank file): its bytes are overwritten
+/// with zeros and synced first, unless another name links to the same file (an agent that
+/// collected it with `link(2)`: that copy is the agent's, and zeroing would destroy it). Then the
+/// name is removed and the directory synced. `false` when the file did not exist.
+///
+/// Overwriting is a best effort against someone reading the freed blocks of a plain file system;
+/// a copy-on-write or journalled file system, or an SSD's remapping, may keep the old blocks.
+/// The 0700 directory is what keeps others out while the file exists.
+pub fn erase_file(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if meta.is_file() && meta.nlink() == 1 {
+        let mut f = OpenOptions::new().write(true).open(path)?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = meta.len();
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+    }
+    fs::remove_file(path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir).and_then(|d| d.sync_all())?;
+    }
+    Ok(true)
+}
+
 /// Gives a SQLite database file (`sqlite://PATH?...`) and its `-wal` / `-shm` files mode 0600.
 /// SQLite creates the `-wal` and `-shm` files with the mode of the database file, so this holds
 /// for them from then on too. Other URLs (PostgreSQL) have no file here.
@@ -144,6 +177,29 @@ mod tests {
             0o600
         );
         assert!(too_open(&fs::metadata(&f).unwrap()).is_none());
+    }
+
+    #[test]
+    fn erased_files_are_zeroed_unless_someone_else_links_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("pin.json");
+        fs::write(&f, "PIN Ab3k9Qz7").unwrap();
+        // Keep a handle: it still sees the inode's bytes after the name is gone.
+        let mut held = fs::File::open(&f).unwrap();
+        assert!(erase_file(&f).unwrap());
+        assert!(!f.exists());
+        let mut after = Vec::new();
+        std::io::Read::read_to_end(&mut held, &mut after).unwrap();
+        assert_eq!(after, vec![0u8; "PIN Ab3k9Qz7".len()]);
+        assert!(!erase_file(&f).unwrap());
+
+        // An agent's hard link keeps its content.
+        let g = tmp.path().join("pain.xml");
+        let agents = tmp.path().join("agent-copy.xml");
+        fs::write(&g, "memo").unwrap();
+        fs::hard_link(&g, &agents).unwrap();
+        assert!(erase_file(&g).unwrap());
+        assert_eq!(fs::read_to_string(&agents).unwrap(), "memo");
     }
 
     #[test]

@@ -140,12 +140,22 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             data.join("softhsm2.conf").display()
         );
         println!(
-            "  SMS spool (PINs)    {}",
+            "  SMS spool           {} (the gateway's receipts; the station's copies of the \
+             messages are removed once confirmed)",
             cfg.path(&cfg.delivery.sms.spool_dir).display()
         );
         println!(
-            "  bank outbound       {} (pain.001, the PIN is in RmtInf/Ustrd)",
+            "  SMS as received     {} (simulated gateway: the PINs)",
+            data.join(crate::station::demo::peers::GATEWAY_DIR)
+                .display()
+        );
+        println!(
+            "  bank outbound       {} (pain.001 until the bank confirms it)",
             cfg.path(&cfg.delivery.bank.outbound_dir).display()
+        );
+        println!(
+            "  bank as received    {} (simulated bank: pain.001, the PIN is in RmtInf/Ustrd)",
+            data.join(crate::station::demo::peers::BANK_DIR).display()
         );
         println!(
             "  bank inbound        {} (the simulated bank's pain.002)",

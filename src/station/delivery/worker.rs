@@ -12,16 +12,19 @@
 //!    queued again with backoff, or needs_operator. An unknown outcome leaves it `sending`: in
 //!    doubt, resolved by asking the channel at the next pass, never by sending again.
 //!
-//! Channel confirmation: spool and webhook confirm on acceptance (the file is published / the
-//! gateway took it, and de-duplicates); Aliyun confirms on acceptance unless
-//! `confirm = "delivery_report"`, in which case the delivery stays `sent` until
+//! Channel confirmation: the webhook confirms on acceptance (the gateway took it, and
+//! de-duplicates); the spool confirms on the gateway agent's receipt (`{id}.sent`, see
+//! `delivery::sms::spool`), checked at every pass without unsealing anything; Aliyun confirms on
+//! acceptance unless `confirm = "delivery_report"`, in which case the delivery stays `sent` until
 //! `QuerySendDetails` reports the carrier's receipt. A bank transfer stays `sent` until
-//! `keystation bank import` reads the bank's pain.002 / camt.054.
+//! `keystation bank import` reads the bank's pain.002 / camt.054. Once confirmed, the station's
+//! own copy of a spool message or pain.001 is removed (`station_copies`).
 //!
 //! Failpoints (debug builds): `deliver.sms.before_send`, `deliver.sms.after_send`,
 //! `deliver.bank.before_write`, `deliver.bank.after_write`.
 
 use super::files::{self, PublishError};
+use super::station_copies::remove_spool_message;
 use super::{DeliveryError, apply, confirm_in_tx, order_is_deliverable};
 use crate::clock::{Clock, format_utc, parse_utc};
 use crate::config::{AliyunConfirm, Config, SmsKind};
@@ -30,7 +33,7 @@ use crate::delivery::bank::{
 };
 use crate::delivery::sms::{
     AliyunChannel, AliyunConfig, AliyunCredentials, OutgoingSms, QueryOutcome, SendOutcome,
-    SmsChannel, SmsTemplate, SpoolChannel, SystemStamps, WebhookChannel, WebhookConfig,
+    SmsChannel, SmsTemplate, SpoolChannel, SpoolState, SystemStamps, WebhookChannel, WebhookConfig,
 };
 use crate::domain::delivery::{backoff, channel_name};
 use crate::domain::order::DeliveryChannel;
@@ -115,7 +118,19 @@ impl DeliveryChannels {
     }
 
     fn confirms_on_acceptance(&self) -> bool {
-        !(self.sms_kind == SmsKind::Aliyun && self.aliyun_confirm == AliyunConfirm::DeliveryReport)
+        match self.sms_kind {
+            SmsKind::Webhook => true,
+            SmsKind::Spool => false,
+            SmsKind::Aliyun => self.aliyun_confirm != AliyunConfirm::DeliveryReport,
+        }
+    }
+
+    /// The spool channel, when SMS go through one.
+    pub fn spool(&self) -> Option<&SpoolChannel> {
+        match &self.sms {
+            SmsChannel::Spool(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
@@ -143,6 +158,35 @@ pub struct RunReport {
     pub passes: u32,
     /// Every state change, in order.
     pub events: Vec<RunEvent>,
+    /// The deliveries this run touched that did not reach their channel: the last change of
+    /// each left it queued for a retry, in doubt (`sending`), failed or needing an operator.
+    pub unfinished: Vec<RunEvent>,
+}
+
+impl RunReport {
+    /// The last event of each delivery whose final state this run is not "reached its
+    /// channel" (sent, confirmed) or "settled" (cancelled).
+    fn unfinished_deliveries(events: &[RunEvent]) -> Vec<RunEvent> {
+        let mut last: Vec<&RunEvent> = Vec::new();
+        for e in events {
+            match last.iter_mut().find(|l| l.delivery_id == e.delivery_id) {
+                Some(slot) => *slot = e,
+                None => last.push(e),
+            }
+        }
+        last.into_iter()
+            .filter(|e| {
+                matches!(
+                    e.to,
+                    DeliveryState::Queued
+                        | DeliveryState::Sending
+                        | DeliveryState::Failed
+                        | DeliveryState::NeedsOperator
+                )
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 /// Runs blocking vault work without stalling the async runtime.
@@ -195,6 +239,13 @@ impl Station {
     ) -> Result<RunReport, DeliveryError> {
         let _lock =
             super::WorkerLock::acquire(&self.config.data_dir().join("delivery-worker.lock"))?;
+        // Copies a crash left behind after their delivery was settled.
+        let swept = self
+            .sweep_station_copies(channels.spool(), &channels.outbound_dir)
+            .await?;
+        if swept > 0 {
+            tracing::info!(swept, "removed station copies of settled deliveries");
+        }
         let mut w = Worker {
             station: self,
             hsm,
@@ -226,6 +277,7 @@ impl Station {
                 break;
             }
         }
+        w.report.unfinished = RunReport::unfinished_deliveries(&w.report.events);
         Ok(w.report)
     }
 }
@@ -301,7 +353,11 @@ impl Worker<'_> {
                 if *stop.borrow() {
                     return Ok(());
                 }
-                self.poll_delivery_report(d).await?;
+                if self.channels.spool().is_some() {
+                    self.poll_spool_receipt(d).await?;
+                } else {
+                    self.poll_delivery_report(d).await?;
+                }
             }
         }
         Ok(())
@@ -693,10 +749,16 @@ impl Worker<'_> {
         } else {
             cur.state = apply(from, DeliveryEvent::Accepted)?;
             cur.last_error = None;
-            // Only Aliyun delivery reports are polled; a bank transfer waits for `bank import`.
-            cur.next_attempt_at = format_utc(
-                tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-            );
+            // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
+            // are polled with backoff; a bank transfer waits for `bank import`.
+            let spool_sms = cur.channel == DeliveryChannel::Sms && self.channels.spool().is_some();
+            cur.next_attempt_at = if spool_sms {
+                format_utc(tx.now())
+            } else {
+                format_utc(
+                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
+                )
+            };
             tx.save_delivery(cur, from).await?;
             tx.audit(
                 &self.actor,
@@ -964,6 +1026,67 @@ impl Worker<'_> {
             }
         };
         tx.commit().await?;
+        if let (DeliveryState::Confirmed, Some(spool)) = (cur.state, self.channels.spool()) {
+            remove_spool_message(spool, &cur.id);
+        }
+        self.event(&cur, from, note);
+        Ok(())
+    }
+
+    /// A spool SMS in `sent`: confirmed once the gateway agent's receipt is there, then the
+    /// station's copy of the message is removed. Nothing is unsealed to look.
+    async fn poll_spool_receipt(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
+        let Some(spool) = self.channels.spool() else {
+            return Ok(());
+        };
+        let state = match spool.state(&d.id) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, error = %e, "cannot look for the spool receipt");
+                return Ok(());
+            }
+        };
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let mut cur = tx.delivery(&d.id).await?;
+        let from = cur.state;
+        if from != DeliveryState::Sent {
+            return Ok(());
+        }
+        let note = match state {
+            SpoolState::Received { gateway_id } => {
+                let receipt = format!("{}{}", cur.id, crate::delivery::sms::spool::RECEIPT_SUFFIX);
+                tx.attempt_record(&cur.id, "receipt", "delivered", Some(&receipt), None)
+                    .await?;
+                confirm_in_tx(
+                    &mut tx,
+                    &self.actor,
+                    &mut cur,
+                    from,
+                    json!({"confirmed_by": "gateway agent receipt", "receipt": receipt,
+                           "gateway_id": gateway_id}),
+                )
+                .await?;
+                "the gateway agent's receipt is in the spool".to_string()
+            }
+            SpoolState::Waiting => return Ok(()),
+            SpoolState::Missing => {
+                // Taken without a receipt (yet): an agent writes the receipt before it removes
+                // the message. Said once, for the operator; the receipt still confirms it.
+                let why = "the spool message is gone but the gateway agent wrote no receipt: \
+                           ask the agent whether it sent the SMS"
+                    .to_string();
+                if cur.last_error.as_deref() == Some(why.as_str()) {
+                    return Ok(());
+                }
+                cur.last_error = Some(why.clone());
+                tx.save_delivery(&cur, from).await?;
+                tx.commit().await?;
+                tracing::warn!(delivery = %cur.id, "{why}");
+                return Ok(());
+            }
+        };
+        tx.commit().await?;
+        remove_spool_message(spool, &cur.id);
         self.event(&cur, from, note);
         Ok(())
     }
