@@ -280,3 +280,33 @@ async fn a_revoked_orders_pin_is_never_sent() {
     assert!(certs.iter().all(|c| c.status == "revoked"));
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_message_taken_without_a_receipt_is_reported_and_waits_for_it() {
+    let st = TestStation::init().await;
+    let no = st
+        .provisioned(sms_order("BJ20261124-0009", "13800138000"))
+        .await;
+    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    st.deliver_once().await;
+    let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
+    // An agent that breaks the contract: it removes the message without a receipt.
+    let message = st.data_dir().join(format!("spool/sms/{id}.json"));
+    std::fs::remove_file(&message).unwrap();
+    st.deliver_once().await;
+    let d = st.delivery(&no).await;
+    assert_eq!(
+        d["state"], "sent",
+        "never sent again, never confirmed blindly: {d:#}"
+    );
+    assert!(
+        d["last_error"].as_str().unwrap().contains("no receipt"),
+        "{d:#}"
+    );
+    assert!(!message.exists(), "not published again");
+    // Its receipt, late, still confirms it.
+    std::fs::write(st.data_dir().join(format!("spool/sms/{id}.sent")), "{}").unwrap();
+    st.deliver_once().await;
+    assert_eq!(st.delivery(&no).await["state"], "confirmed");
+    assert_eq!(st.order_state(&no).await, "PinDelivered");
+}

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// What `deliver status` shows for a spool message gone without its receipt.
+const TAKEN_WITHOUT_RECEIPT: &str = "the spool message is gone but the gateway agent wrote no \
+     receipt: ask the agent whether it sent the SMS";
+
 impl Worker<'_> {
     pub(super) async fn send_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
         let Some((order, sealed)) = self.load(&d).await? else {
@@ -267,6 +271,15 @@ impl Worker<'_> {
                 return Ok(());
             }
         };
+        // Looked at every pass: a waiting message, or a missing one already reported, costs a
+        // file lookup and no write transaction.
+        match &state {
+            SpoolState::Waiting => return Ok(()),
+            SpoolState::Missing if d.last_error.as_deref() == Some(TAKEN_WITHOUT_RECEIPT) => {
+                return Ok(());
+            }
+            _ => {}
+        }
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut cur = tx.delivery(&d.id).await?;
         let from = cur.state;
@@ -293,16 +306,10 @@ impl Worker<'_> {
             SpoolState::Missing => {
                 // Taken without a receipt (yet): an agent writes the receipt before it removes
                 // the message. Said once, for the operator; the receipt still confirms it.
-                let why = "the spool message is gone but the gateway agent wrote no receipt: \
-                           ask the agent whether it sent the SMS"
-                    .to_string();
-                if cur.last_error.as_deref() == Some(why.as_str()) {
-                    return Ok(());
-                }
-                cur.last_error = Some(why.clone());
+                cur.last_error = Some(TAKEN_WITHOUT_RECEIPT.to_string());
                 tx.save_delivery(&cur, from).await?;
                 tx.commit().await?;
-                tracing::warn!(delivery = %cur.id, "{why}");
+                tracing::warn!(delivery = %cur.id, "{TAKEN_WITHOUT_RECEIPT}");
                 return Ok(());
             }
         };
