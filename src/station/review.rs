@@ -10,6 +10,8 @@
 //! token it made for another order, so an operator wipes it before it goes back to stock.
 
 use super::Station;
+use super::lease::keeps_others_out;
+use crate::domain::lease::LeaseKind;
 use crate::domain::{OrderEvent, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 use serde_json::json;
@@ -46,6 +48,17 @@ impl Station {
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
+        // A Failed order's job has stopped; a process that still holds its lease (one that
+        // may yet resume it) is waited for, as `cert revoke` does.
+        if let Some(l) = tx.lease(LeaseKind::Provision, order_no).await? {
+            if keeps_others_out(&l, tx.now()) {
+                return Err(StoreError::LeaseHeld {
+                    subject: format!("order {order_no}"),
+                    holder: l.holder.to_string(),
+                    expires_at: crate::clock::format_utc(l.expires_at),
+                });
+            }
+        }
         let from = tx.order_state(order_no).await?;
         // `Some(from)`: a provisioning job that claims the order meanwhile makes this fail
         // instead of rejecting an order that is being worked on.
