@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 /// The config format this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
+/// The name of a station's configuration file in its directory (found there when no
+/// `--config` is given).
+pub const FILE_NAME: &str = "station.toml";
+
 /// The example configuration that `keystation init` starts from.
 pub const EXAMPLE: &str = include_str!("../hsm-config/station.example.toml");
 
@@ -42,9 +46,11 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
-    /// No config file was given and `KEYSTATION_CONFIG` is not set.
+    /// No config file was given, `KEYSTATION_CONFIG` is not set and the current directory has
+    /// no `station.toml`.
     #[error(
-        "no configuration: pass --config FILE or set KEYSTATION_CONFIG (create one with `keystation init --dir DIR`)"
+        "no configuration: pass --config FILE, set KEYSTATION_CONFIG, or run from the station's \
+         directory (./station.toml); create one with `keystation init --dir DIR`"
     )]
     Missing,
 }
@@ -464,14 +470,14 @@ pub struct BankSection {
     /// `DbtrAgt/FinInstnId/BICFI`.
     #[serde(default = "default_debtor_agent_bic")]
     pub debtor_agent_bic: Option<String>,
-    /// Memo with `{pin}` and optionally `{order_ref}` (the last `memo_order_ref_len` letters
-    /// and digits of the order number).
+    /// Memo with `{pin}` and optionally `{order_ref}` (the last `memo_order_ref_len` digits of
+    /// the order number, digits only: see `delivery::bank::memo`).
     #[serde(default = "default_memo_template")]
     pub memo_template: String,
     /// Bound of a rendered memo in UTF-8 bytes (Chinese banks: about 40).
     #[serde(default = "default_memo_max_bytes")]
     pub memo_max_bytes: usize,
-    /// Characters of the order number shown as `{order_ref}` (1..=16).
+    /// Digits of the order number shown as `{order_ref}` (1..=16).
     #[serde(default = "default_memo_order_ref_len")]
     pub memo_order_ref_len: usize,
     /// false: one pain.001 per delivery; true: one per `deliver run` pass.

@@ -17,7 +17,8 @@
 //! - [`store`]: SQLite / PostgreSQL, the only SQL; [`audit`]: the hash-chained audit trail;
 //! - [`station`]: orchestration of intake, provisioning and delivery jobs;
 //! - [`cli`]: the `keystation` command line;
-//! - [`config`], [`clock`], [`failpoint`]: configuration, injected time, crash-test hooks.
+//! - [`config`], [`clock`], [`failpoint`]: configuration, injected time, crash-test hooks;
+//! - [`private_files`]: the station's files and directories, readable by its own user only.
 
 pub mod audit;
 pub mod ca;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod failpoint;
+pub mod private_files;
 pub mod seal;
 pub mod station;
 pub mod store;

@@ -53,16 +53,31 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             }
             let report = station.deliver_run(&hsm, &channels, once, stop_rx).await?;
             if json {
-                return output::json(&report);
+                output::json(&report)?;
+            } else {
+                for e in &report.events {
+                    println!(
+                        "{} {} {:<4} {} -> {}: {}",
+                        e.delivery_id, e.order_no, e.channel, e.from, e.to, e.note
+                    );
+                }
+                if report.events.is_empty() {
+                    eprintln!("nothing was due");
+                }
             }
-            for e in &report.events {
-                println!(
-                    "{} {} {:<4} {} -> {}: {}",
-                    e.delivery_id, e.order_no, e.channel, e.from, e.to, e.note
-                );
-            }
-            if report.events.is_empty() {
-                eprintln!("nothing was due");
+            // `--once` is what scripts and timers run: its exit code says whether everything
+            // that was due reached its channel (0) or something is left (1).
+            if once && !report.unfinished.is_empty() {
+                let left: Vec<String> = report
+                    .unfinished
+                    .iter()
+                    .map(|e| format!("{} ({}, {})", e.delivery_id, e.order_no, e.to))
+                    .collect();
+                return Err(CliError::Verdict(format!(
+                    "{} delivery(ies) not sent: {}; see `keystation deliver status`",
+                    left.len(),
+                    left.join(", ")
+                )));
             }
             Ok(())
         }
@@ -161,6 +176,26 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             }
             Ok(())
         }
+        DeliverCmd::Requeue {
+            order_no,
+            operator,
+            not_delivered,
+        } => {
+            let order_no = crate::domain::normalize::order_no(&order_no);
+            let report = station
+                .requeue_delivery(&order_no, &operator, not_delivered)
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!(
+                "delivery {} queued for {} (after cancelled {})",
+                report.delivery_id,
+                report.order_no,
+                report.replaces.join(", ")
+            );
+            Ok(())
+        }
         DeliverCmd::Cancel {
             id,
             reason,
@@ -208,6 +243,9 @@ pub(super) async fn bank(station: &Station, cmd: BankCmd, json: bool) -> Result<
             }
             if let Some(to) = &report.moved_to {
                 println!("moved to {}", to.display());
+            }
+            for f in &report.removed_bank_files {
+                println!("removed the station's copy of {f} (every transfer in it is settled)");
             }
             Ok(())
         }

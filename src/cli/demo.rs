@@ -25,15 +25,15 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| CliError::Failure(e.into()))?;
+    crate::private_files::create_dir(dir).map_err(|e| CliError::Failure(e.into()))?;
     if !marker.exists() {
-        std::fs::write(
+        crate::private_files::write_file(
             &marker,
-            "a keystation demo station (keystation demo); safe to delete with this directory\n",
+            b"a keystation demo station (keystation demo); safe to delete with this directory\n",
         )
         .map_err(|e| CliError::Failure(e.into()))?;
     }
-    let config_path = dir.join("station.toml");
+    let config_path = dir.join(crate::config::FILE_NAME);
     if config_path.exists() {
         eprintln!("demo: continuing the demo station in {}", dir.display());
     } else {
@@ -48,6 +48,8 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             pin_file: None,
             so_pin_file: None,
             generate_pins: true,
+            ca_organization: None,
+            ca_common_name: None,
             ca_algorithm: None,
             existing_ca_cert: None,
             ca_token_label: None,
@@ -138,12 +140,22 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             data.join("softhsm2.conf").display()
         );
         println!(
-            "  SMS spool (PINs)    {}",
+            "  SMS spool           {} (the gateway's receipts; the station's copies of the \
+             messages are removed once confirmed)",
             cfg.path(&cfg.delivery.sms.spool_dir).display()
         );
         println!(
-            "  bank outbound       {} (pain.001, the PIN is in RmtInf/Ustrd)",
+            "  SMS as received     {} (simulated gateway: the PINs)",
+            data.join(crate::station::demo::peers::GATEWAY_DIR)
+                .display()
+        );
+        println!(
+            "  bank outbound       {} (pain.001 until the bank confirms it)",
             cfg.path(&cfg.delivery.bank.outbound_dir).display()
+        );
+        println!(
+            "  bank as received    {} (simulated bank: pain.001, the PIN is in RmtInf/Ustrd)",
+            data.join(crate::station::demo::peers::BANK_DIR).display()
         );
         println!(
             "  bank inbound        {} (the simulated bank's pain.002)",

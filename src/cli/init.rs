@@ -4,35 +4,22 @@
 //! failed init never leaves a directory that looks like a working station.
 
 use super::opts::InitArgs;
-use super::{CliError, output};
+use super::{CliError, output, pin_input};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EXAMPLE};
 use crate::domain::pin::{PinAlphabet, PinPolicy};
-use crate::domain::{Pin, SoPin};
+use crate::domain::{Pin, SoPin, Violation};
+use crate::private_files;
 use crate::station::hsm::{read_pin_file, write_secret_file};
 use crate::station::init::create_station_material;
 use crate::store::{Actor, AuditEntry, Store};
 use crate::token::Pkcs11Module;
 use anyhow::Context;
-use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
 use zeroize::Zeroizing;
 
 /// The USB key catalogue copied into a new station.
 const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
-
-fn prompt_twice(what: &str) -> Result<Zeroizing<String>, CliError> {
-    let first = Zeroizing::new(
-        rpassword::prompt_password(format!("{what}: ")).map_err(|e| CliError::Failure(e.into()))?,
-    );
-    let again = Zeroizing::new(
-        rpassword::prompt_password(format!("{what} (again): "))
-            .map_err(|e| CliError::Failure(e.into()))?,
-    );
-    if first != again {
-        return Err(CliError::Usage(format!("the two {what} entries differ")));
-    }
-    Ok(first)
-}
 
 fn check_len(what: &str, s: &str) -> Result<(), CliError> {
     if s.chars().count() < 8 || s.len() > 64 {
@@ -58,49 +45,23 @@ fn station_pins(args: &InitArgs) -> Result<(Pin, SoPin), CliError> {
             SoPin::from_secret(Zeroizing::new(so.expose_secret().to_string())),
         ));
     }
-    let interactive = std::io::stdin().is_terminal();
     let user = match &args.pin_file {
-        Some(p) => read_any_pin_file(p)?,
-        None if interactive => prompt_twice("station PIN (user PIN of the CA and vault tokens)")?,
-        None => {
-            return Err(CliError::Usage(
-                "no terminal to ask for the station PIN: give --pin-file FILE and --so-pin-file FILE, or --generate-pins"
-                    .into(),
-            ));
-        }
+        Some(p) => pin_input::read_file(p, "station PIN")?,
+        None => pin_input::prompt_twice(
+            "station PIN (user PIN of the CA and vault tokens)",
+            "--pin-file FILE and --so-pin-file FILE, or --generate-pins",
+        )?,
     };
     let so = match &args.so_pin_file {
-        Some(p) => read_any_pin_file(p)?,
-        None if interactive => prompt_twice("SO PIN of the CA and vault tokens")?,
-        None => {
-            return Err(CliError::Usage(
-                "no terminal to ask for the SO PIN: give --so-pin-file FILE, or --generate-pins"
-                    .into(),
-            ));
-        }
+        Some(p) => pin_input::read_file(p, "SO PIN")?,
+        None => pin_input::prompt_twice(
+            "SO PIN of the CA and vault tokens",
+            "--so-pin-file FILE, or --generate-pins",
+        )?,
     };
     check_len("the station PIN", &user)?;
     check_len("the SO PIN", &so)?;
     Ok((Pin::from_secret(user), SoPin::from_secret(so)))
-}
-
-/// An operator's PIN file given on the command line: its mode is the operator's business (the
-/// station's own copy is 0600), only its content matters.
-fn read_any_pin_file(p: &std::path::Path) -> Result<Zeroizing<String>, CliError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(p)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?,
-    );
-    let line = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('\r')
-        .to_string();
-    if line.is_empty() {
-        return Err(CliError::Usage(format!("{} is empty", p.display())));
-    }
-    Ok(Zeroizing::new(line))
 }
 
 /// What `init` created.
@@ -108,6 +69,48 @@ pub(super) struct Created {
     pub config_path: std::path::PathBuf,
     pub config: Config,
     pub summary: crate::station::init::MaterialSummary,
+    /// Keys of `station.toml` still holding a demonstration value ([`demo_values`]).
+    pub demo_values: Vec<String>,
+}
+
+/// The comment that marks a demonstration value in `station.example.toml`.
+const DEMO_MARK: &str = "# DEMO";
+
+/// `text` with the first `key = ...` line (a demonstration value and its comment) replaced by
+/// `key = "value"`, the value written as a TOML string.
+fn set_value(text: &str, key: &str, value: &str) -> String {
+    let prefix = format!("{key} =");
+    let mut done = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if !done && line.starts_with(&prefix) {
+            done = true;
+            out.push_str(&format!(
+                "{key} = {}",
+                toml::Value::String(value.to_string())
+            ));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The dotted keys of `text` whose line still carries the [`DEMO_MARK`].
+fn demo_values(text: &str) -> Vec<String> {
+    let mut table = String::new();
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name.to_string();
+        } else if line.contains(DEMO_MARK) && !line.starts_with('#') {
+            if let Some((key, _)) = line.split_once('=') {
+                found.push(format!("{table}.{}", key.trim()));
+            }
+        }
+    }
+    found
 }
 
 pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
@@ -115,11 +118,32 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
         config_path,
         config: cfg,
         summary,
+        demo_values,
     } = create(args).await?;
+    if !demo_values.is_empty() {
+        // A plain init makes a working station with demonstration names and a demonstration
+        // bank account: say so, every time, rather than let them reach production unnoticed.
+        eprintln!(
+            "warning: {} holds demonstration values (marked \"{DEMO_MARK}\"): {}",
+            config_path.display(),
+            demo_values.join(", ")
+        );
+        if demo_values
+            .iter()
+            .any(|k| k == "ca.organization" || k == "ca.common_name")
+        {
+            eprintln!(
+                "warning: the CA certificate is named \"{}\"; for a real CA run init again with \
+                 --ca-organization NAME --ca-common-name NAME (the name is in the certificate)",
+                cfg.ca.organization
+            );
+        }
+        eprintln!("warning: replace the others in station.toml before production");
+    }
     if json {
         return output::json(&serde_json::json!({
             "config": config_path, "database": cfg.database_url(), "material": summary,
-            "ca_certificate": cfg.path(&cfg.ca.certificate),
+            "ca_certificate": cfg.path(&cfg.ca.certificate), "demo_values": demo_values,
         }));
     }
     println!("station created: {}", config_path.display());
@@ -143,7 +167,7 @@ pub(super) async fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
 /// Creates a station (see the module docs); `init` and `demo` share it.
 pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
     let dir = &args.dir;
-    let config_path = dir.join("station.toml");
+    let config_path = dir.join(crate::config::FILE_NAME);
     if config_path.exists() {
         return Err(CliError::Usage(format!(
             "{} already exists: this directory holds a station (use --config {})",
@@ -152,7 +176,6 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
         )));
     }
     let (station_pin, so_pin) = station_pins(args)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut text = EXAMPLE.replace(
         "id = \"station-01\"",
         &format!("id = {:?}", args.station_id),
@@ -162,6 +185,26 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
             "url = \"sqlite://station.db?mode=rwc\"",
             &format!("url = {url:?}"),
         );
+    }
+    for (key, option, value) in [
+        ("common_name", "--ca-common-name", &args.ca_common_name),
+        ("organization", "--ca-organization", &args.ca_organization),
+    ] {
+        if let Some(v) = value {
+            // The CA's names go into its certificate: the intake's rules for names apply.
+            let name = crate::domain::normalize::text(v);
+            crate::domain::text::check(&name, crate::domain::text::TextKind::Name).map_err(
+                |p| {
+                    CliError::Invalid(vec![Violation {
+                        field: option.into(),
+                        code: p.code,
+                        message: p.message,
+                        severity: crate::domain::Severity::Error,
+                    }])
+                },
+            )?;
+            text = set_value(&text, key, &name);
+        }
     }
     if let Some(alg) = &args.ca_algorithm {
         text = text.replace(
@@ -191,21 +234,28 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
         std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
     // Validate before writing: a bad --station-id or URL must not leave a half-made station.
     let cfg = Config::parse(&text, &dir_abs).map_err(|e| CliError::Usage(e.to_string()))?;
+    // The data directory holds personal data and secrets: 0700, also when it existed already
+    // (the operator named it as the station's).
+    private_files::create_dir(&dir_abs)
+        .and_then(|()| std::fs::set_permissions(&dir_abs, std::fs::Permissions::from_mode(0o700)))
+        .with_context(|| format!("creating {}", dir_abs.display()))?;
     let tokens = dir_abs.join("tokens");
-    std::fs::create_dir_all(&tokens).with_context(|| format!("creating {}", tokens.display()))?;
-    std::fs::write(
-        dir_abs.join("softhsm2.conf"),
+    private_files::create_dir(&tokens).with_context(|| format!("creating {}", tokens.display()))?;
+    private_files::write_file(
+        &dir_abs.join("softhsm2.conf"),
         format!(
             "# SoftHSM2 configuration of this station (SOFTHSM2_CONF={}/softhsm2.conf)\n\
              directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
             dir_abs.display(),
             tokens.display()
-        ),
+        )
+        .as_bytes(),
     )
     .context("writing softhsm2.conf")?;
     let usb = cfg.path(&cfg.pkcs11.usb_tokens);
     if !usb.exists() {
-        std::fs::write(&usb, USB_TOKENS).with_context(|| format!("writing {}", usb.display()))?;
+        private_files::write_file(&usb, USB_TOKENS.as_bytes())
+            .with_context(|| format!("writing {}", usb.display()))?;
     }
     let pin_path = cfg.path(&cfg.pkcs11.pin_file);
     if pin_path.exists() {
@@ -287,11 +337,37 @@ pub(super) async fn create(args: &InitArgs) -> Result<Created, CliError> {
         .map_err(|e| CliError::Failure(e.into()))?;
     store.close().await;
 
-    std::fs::write(&config_path, text)
+    private_files::write_file(&config_path, text.as_bytes())
         .with_context(|| format!("writing {}", config_path.display()))?;
     Ok(Created {
         config_path,
         config: cfg,
         summary,
+        demo_values: demo_values(&text),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_example_marks_its_demo_values_and_set_value_clears_the_mark() {
+        let all = demo_values(EXAMPLE);
+        for key in [
+            "ca.common_name",
+            "ca.organization",
+            "delivery.bank.debtor_account",
+            "delivery.sms.sign_name",
+        ] {
+            assert!(all.iter().any(|k| k == key), "{key} not marked: {all:?}");
+        }
+        let named = set_value(EXAMPLE, "organization", "北京某某CA \"有限\"公司");
+        let left = demo_values(&named);
+        assert!(!left.iter().any(|k| k == "ca.organization"), "{left:?}");
+        assert_eq!(left.len(), all.len() - 1);
+        let cfg = Config::parse(&named, std::path::Path::new("/tmp")).unwrap();
+        assert_eq!(cfg.ca.organization, "北京某某CA \"有限\"公司");
+    }
 }

@@ -4,6 +4,18 @@
 //! with `--json`), also clap's usage errors; 1 any other failure. Data goes to stdout, diagnostics
 //! to stderr; `--json` makes stdout machine-readable in both success and failure.
 
+/// The CLI's `println!`: this definition shadows the standard macro in every module below, so
+/// all output goes through [`output::print_line`], which ends quietly when the reader of a pipe
+/// went away (`| head`) instead of panicking as the standard macro does.
+macro_rules! println {
+    () => {
+        $crate::cli::output::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::print_line(format_args!($($arg)*))
+    };
+}
+
 mod audit;
 mod certs;
 mod deliver;
@@ -12,6 +24,7 @@ mod init;
 pub mod opts;
 mod orders;
 mod output;
+mod pin_input;
 mod provision;
 mod seal;
 mod tokens;
@@ -81,6 +94,7 @@ impl From<crate::store::StoreError> for CliError {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::private_files::restrict_umask();
     let cli = Cli::parse();
     init_tracing();
     select_softhsm_config(&cli);
@@ -90,6 +104,10 @@ pub fn main() -> ExitCode {
         .build()
         .map_err(|e| CliError::Failure(e.into()))
         .and_then(|rt| rt.block_on(run(cli)));
+    let result = result.and_then(|()| match output::stdout_error() {
+        Some(e) => Err(CliError::Failure(anyhow::anyhow!("writing to stdout: {e}"))),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -105,10 +123,8 @@ fn select_softhsm_config(cli: &Cli) {
     let conf = match &cli.command {
         Command::Init(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
         Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
-        _ => cli
-            .config
-            .as_deref()
-            .and_then(|p| Config::load(p).ok())
+        _ => config_path(cli.config.as_deref())
+            .and_then(|p| Config::load(&p).ok())
             .and_then(|c| c.pkcs11.softhsm2_conf.as_ref().map(|p| c.path(p))),
     };
     if let Some(conf) = conf {
@@ -122,13 +138,18 @@ fn select_softhsm_config(cli: &Cli) {
 }
 
 /// Logs go to stderr; the level comes from `KEYSTATION_LOG` (e.g. `debug`, `keystation=trace`),
-/// default `warn`. Nothing secret is ever logged at any level.
+/// default `warn`. Nothing secret is ever logged at any level. Colours only on a terminal (and
+/// never with `NO_COLOR` set): a log redirected to a file holds plain text.
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSTATION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
@@ -163,8 +184,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Seal(cmd) => {
             // Without a station (`seal verify FILE --ca CA.pem`) a seal is judged on its own;
             // with one, also against the revocations the station recorded.
-            let station = match cli.config.as_deref() {
-                Some(p) => Some(open_station(Some(p)).await?),
+            let station = match config_path(cli.config.as_deref()) {
+                Some(p) => Some(open_station(Some(&p)).await?),
                 None => None,
             };
             seal::run(station.as_ref(), cmd, cli.json).await
@@ -241,10 +262,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// The configuration file: `--config`, else `KEYSTATION_CONFIG` (clap reads both into
+/// `explicit`), else `station.toml` in the current directory — where `init --dir .` puts it.
+fn config_path(explicit: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let here = std::path::Path::new(crate::config::FILE_NAME);
+            here.is_file().then(|| here.to_path_buf())
+        }
+    }
+}
+
 async fn open_station(config: Option<&std::path::Path>) -> Result<Station, CliError> {
-    let path =
-        config.ok_or_else(|| CliError::Usage(crate::config::ConfigError::Missing.to_string()))?;
-    let cfg = Config::load(path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let path = config_path(config)
+        .ok_or_else(|| CliError::Usage(crate::config::ConfigError::Missing.to_string()))?;
+    let cfg = Config::load(&path).map_err(|e| CliError::Usage(e.to_string()))?;
     Station::open(cfg, Arc::new(SystemClock))
         .await
         .map_err(|e| CliError::Failure(e.into()))

@@ -54,7 +54,7 @@ pub enum Command {
     Check,
     /// Record that an order's key left with a courier (queues its PIN delivery by default).
     Ship(ShipArgs),
-    /// PIN delivery: run the worker, list deliveries, retry or cancel one.
+    /// PIN delivery: run the worker, list deliveries, retry, cancel or requeue.
     #[command(subcommand)]
     Deliver(DeliverCmd),
     /// The bank's files: import pain.002 status reports and camt.054 notifications.
@@ -133,6 +133,9 @@ pub struct ShipArgs {
 #[derive(Debug, Subcommand)]
 pub enum DeliverCmd {
     /// Send due PIN deliveries (SMS, bank files); resolves interrupted ones first.
+    ///
+    /// With --once: exit 0 when every delivery that was due reached its channel (or nothing was
+    /// due), 1 when one is left queued for a retry, in doubt, failed or needing an operator.
     Run {
         /// One pass over what is due, then exit (default: keep polling until Ctrl-C).
         #[arg(long)]
@@ -159,6 +162,19 @@ pub enum DeliverCmd {
         /// delivery and queue a new transfer (new EndToEndId, new file).
         #[arg(long)]
         force_new_transfer: bool,
+    },
+    /// Queue a new delivery for an order whose deliveries were all cancelled (it is still
+    /// Provisioned or Shipped, with its sealed PIN).
+    Requeue {
+        /// Order number.
+        order_no: String,
+        /// Operator deciding it.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// The gateway or bank confirmed that a cancelled delivery which reached it did NOT
+        /// reach the customer (required when one may have; recorded in the audit trail).
+        #[arg(long)]
+        not_delivered: bool,
     },
     /// Abandon a queued, failed or needs_operator delivery.
     Cancel {
@@ -277,6 +293,13 @@ pub struct InitArgs {
     /// PIN file (mode 0600); the SO PIN is used once and not kept.
     #[arg(long, conflicts_with_all = ["pin_file", "so_pin_file"])]
     pub generate_pins: bool,
+    /// Organisation (O) of the CA created by init; without it the CA is named as a demo
+    /// ("keystation Demo CA") and init says so.
+    #[arg(long, value_name = "NAME")]
+    pub ca_organization: Option<String>,
+    /// Common name (CN) of the CA created by init; without it the demo name is used.
+    #[arg(long, value_name = "NAME")]
+    pub ca_common_name: Option<String>,
     /// Key algorithm of the CA created by init (or of the existing CA's key).
     #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048"])]
     pub ca_algorithm: Option<String>,
@@ -344,7 +367,8 @@ pub enum OrderCmd {
         #[arg(long)]
         operator: String,
     },
-    /// Reject a submitted order.
+    /// Reject a submitted order, or give up a failed one (its certificates are revoked, its token
+    /// binding released, its sealed PIN destroyed).
     Reject {
         /// Order number.
         order_no: String,

@@ -12,7 +12,7 @@ use crate::domain::text::escape_for_display as shown;
 use crate::domain::{OrderEvent, OrderState, Violation};
 use crate::station::Station;
 use crate::station::intake::{ImportOptions, IntakeError};
-use crate::store::{AuditFilter, Review};
+use crate::store::{AuditFilter, DeliveryFilter, DeliveryRecord, Review};
 
 pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<(), CliError> {
     match cmd {
@@ -112,12 +112,20 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 .await?;
             let binding = station.store.active_binding(&order_no).await?;
             let certificates = station.store.certificates_of_order(&order_no).await?;
+            let deliveries = station
+                .deliveries(&DeliveryFilter {
+                    order_no: Some(order_no.clone()),
+                    state: None,
+                })
+                .await?;
             if json {
                 let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Failure(e.into()))?;
                 v["token"] =
                     serde_json::to_value(&binding).map_err(|e| CliError::Failure(e.into()))?;
                 v["certificates"] =
                     serde_json::to_value(&certificates).map_err(|e| CliError::Failure(e.into()))?;
+                v["deliveries"] =
+                    serde_json::to_value(&deliveries).map_err(|e| CliError::Failure(e.into()))?;
                 v["history"] = serde_json::Value::Array(
                     history
                         .iter()
@@ -185,6 +193,9 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     "certificate  serial {} [{}] valid to {} sha256 {}",
                     c.serial, c.status, c.not_after, c.fingerprint_sha256
                 );
+            }
+            for d in &deliveries {
+                println!("{}", delivery_line(d));
             }
             for a in &rec.attachments {
                 println!(
@@ -262,15 +273,32 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     severity: crate::domain::Severity::Error,
                 }]));
             }
-            review(
-                station,
-                &order_no,
-                OrderEvent::Reject,
-                operator,
-                Some(reason),
-                json,
-            )
-            .await
+            let order_no = normalize::order_no(&order_no);
+            if operator.trim().is_empty() {
+                return Err(CliError::Usage(
+                    "--operator must name the reviewing operator".into(),
+                ));
+            }
+            let report = station
+                .reject_order(&order_no, operator.trim(), reason.trim())
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!("{order_no} {} (was {})", report.state, report.from);
+            for c in &report.certificates_revoked {
+                println!(
+                    "certificate  {c} revoked ({})",
+                    crate::station::review::REJECTION_REVOCATION_REASON
+                );
+            }
+            if let Some(b) = &report.binding_released {
+                println!("token        binding {b} released");
+            }
+            if report.sealed_pin_destroyed {
+                println!("sealed PIN   destroyed");
+            }
+            Ok(())
         }
     }
 }
@@ -308,4 +336,30 @@ async fn review(
     }
     println!("{order_no} {state}");
     Ok(())
+}
+
+/// One delivery of an order, for `order show`: where its PIN went (or is going) and what an
+/// operator can read about it (provider reference, cancel reason, last error).
+fn delivery_line(d: &DeliveryRecord) -> String {
+    let mut line = format!(
+        "delivery     {} {} {} to {} (attempts {}, updated {})",
+        d.id,
+        crate::domain::delivery::channel_name(d.channel),
+        d.state,
+        d.destination_masked,
+        d.attempts,
+        d.updated_at
+    );
+    for (label, value) in [
+        ("provider id", &d.provider_id),
+        ("EndToEndId", &d.end_to_end_id),
+        ("cancelled", &d.cancel_reason),
+        ("superseded by", &d.superseded_by),
+        ("last error", &d.last_error),
+    ] {
+        if let Some(v) = value {
+            line.push_str(&format!("; {label}: {}", shown(v)));
+        }
+    }
+    line
 }

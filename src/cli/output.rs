@@ -1,7 +1,61 @@
-//! Printing: JSON for machines, aligned text for people.
+//! Printing: JSON for machines, aligned text for people, and the one writer of stdout.
+//!
+//! Every line a command prints goes through [`print_line`] (the CLI's `println!` is routed there,
+//! see `cli/mod.rs`): when the reader of a pipe goes away (`keystation order list | head -1`)
+//! the rest of the output is dropped quietly and the command still finishes its work and exits
+//! with its own code; the standard `println!` would panic with a backtrace instead.
 
 use super::CliError;
 use serde::Serialize;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once stdout could not be written: nothing more is written to it.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+/// A write error other than a closed pipe (a full disk behind a redirection): reported at exit.
+static STDOUT_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+/// Writes one line to stdout. A closed pipe ends the output silently; any other write error
+/// ends it too and is reported by [`stdout_error`] when the command has finished.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            if let Ok(mut slot) = STDOUT_ERROR.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+/// Why stdout could not be written, unless its reader simply went away.
+pub fn stdout_error() -> Option<String> {
+    STDOUT_ERROR.lock().ok().and_then(|slot| slot.clone())
+}
+
+/// An error and its causes as one line. A cause whose text its parent already shows (an error
+/// type that prints its source in its own message, as `"{path}: {source}"` does) is not repeated:
+/// `anyhow`'s `{:#}` would print "reading F: No such file: No such file".
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
@@ -79,11 +133,11 @@ pub fn report_error(e: &CliError, as_json: bool) {
         }
         CliError::Verdict(msg) => eprintln!("{msg}"),
         CliError::Failure(err) => {
+            let text = error_text(err);
             if as_json {
-                let _ =
-                    json(&serde_json::json!({ "error": "failure", "message": format!("{err:#}") }));
+                let _ = json(&serde_json::json!({ "error": "failure", "message": text }));
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {text}");
         }
     }
 }

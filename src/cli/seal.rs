@@ -10,11 +10,10 @@ use crate::seal::{
     MAX_SEAL_FILE_BYTES, SealReport, SesCertList, generalized_time_to_offset, verify_seal,
 };
 use crate::station::Station;
-use crate::station::hsm::{read_certificate, read_pin_file};
+use crate::station::hsm::read_certificate;
 use crate::station::input_file::read_bounded;
 use crate::token::{Pkcs11Module, TokenSelector};
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
 
 fn module(cfg: Option<&Config>) -> Result<Pkcs11Module, CliError> {
     Pkcs11Module::load(cfg.and_then(|c| c.pkcs11.module.as_deref()))
@@ -211,13 +210,11 @@ pub(super) async fn run(
             let cfg = cfg.ok_or_else(|| CliError::Usage("seal show needs --config".into()))?;
             let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate))
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            let pin = match &pin_file {
-                Some(p) => read_pin_file(p).map_err(|e| CliError::Usage(e.to_string()))?,
-                None => Pin::from_secret(Zeroizing::new(
-                    rpassword::prompt_password(format!("user PIN of token {token}: "))
-                        .map_err(|e| CliError::Failure(e.into()))?,
-                )),
-            };
+            let what = format!("user PIN of token {token}");
+            let pin = Pin::from_secret(match &pin_file {
+                Some(p) => super::pin_input::read_file(p, &what)?,
+                None => super::pin_input::prompt(&what, "--pin-file FILE")?,
+            });
             let module = module(Some(cfg))?;
             /// The token's certificate and its seal objects (label, DER).
             type TokenSeals = (Vec<u8>, Vec<(String, Vec<u8>)>);

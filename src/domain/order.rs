@@ -331,7 +331,7 @@ pub enum OrderState {
     Submitted,
     /// Approved by an operator; may be provisioned.
     Approved,
-    /// Rejected by an operator (terminal).
+    /// Rejected by an operator (terminal): at review, or after provisioning failed.
     Rejected,
     /// A station has claimed it and is writing a token.
     Provisioning,
@@ -353,7 +353,8 @@ pub enum OrderState {
 pub enum OrderEvent {
     /// Review passed.
     Approve,
-    /// Review failed.
+    /// Review failed; or an operator gives up a failed order (its certificates are revoked
+    /// and its token released in the same transaction).
     Reject,
     /// A station takes the order to provision it (also: resume a failed one).
     Claim,
@@ -400,12 +401,16 @@ impl OrderState {
     /// `Ship` on `PinDelivered` is allowed and keeps the state: with `delivery.trigger =
     /// "on_provisioned"` the PIN may arrive before the key is shipped, and shipping must still be
     /// recorded. Whether a key was already shipped is a fact of the shipment record, not a state.
+    ///
+    /// `Reject` on `Failed`: an order whose provisioning cannot succeed (the applicant's data or
+    /// documents turn out wrong, the key is gone) is not left to be resumed forever. Its PIN was
+    /// never delivered, so Rejected stays a state where no PIN and no live certificate exist.
     pub fn apply(self, event: OrderEvent) -> Result<OrderState, IllegalTransition> {
         use OrderEvent as E;
         use OrderState as S;
         let to = match (self, event) {
             (S::Submitted, E::Approve) => S::Approved,
-            (S::Submitted, E::Reject) => S::Rejected,
+            (S::Submitted | S::Failed, E::Reject) => S::Rejected,
             (S::Approved | S::Failed, E::Claim) => S::Provisioning,
             (S::Provisioning, E::CompleteProvisioning) => S::Provisioned,
             (S::Provisioning, E::Fail) => S::Failed,
@@ -507,6 +512,25 @@ mod tests {
     }
 
     #[test]
+    fn failed_orders_can_be_rejected_but_nothing_later() {
+        assert_eq!(
+            OrderState::Failed.apply(OrderEvent::Reject),
+            Ok(OrderState::Rejected)
+        );
+        for s in [
+            OrderState::Approved,
+            OrderState::Provisioning,
+            OrderState::Provisioned,
+            OrderState::Shipped,
+            OrderState::PinDelivered,
+            OrderState::Revoked,
+            OrderState::Rejected,
+        ] {
+            assert!(s.apply(OrderEvent::Reject).is_err(), "{s} accepted Reject");
+        }
+    }
+
+    #[test]
     fn state_names_round_trip() {
         for s in OrderState::ALL {
             assert_eq!(OrderState::parse(s.as_str()), Some(s));
@@ -563,6 +587,26 @@ mod tests {
                     Err(err) => {
                         prop_assert_eq!(err.from, s);
                     }
+                }
+            }
+        }
+
+        /// Reject is accepted only at review or after a failure, and a rejected order never
+        /// had its PIN delivered.
+        #[test]
+        fn rejection_comes_from_review_or_failure_and_never_after_delivery(
+            path in proptest::collection::vec(proptest::sample::select(EVENTS.to_vec()), 0..30)
+        ) {
+            let mut s = OrderState::Submitted;
+            let mut delivered = false;
+            for e in path {
+                if let Ok(next) = s.apply(e) {
+                    if e == OrderEvent::Reject {
+                        prop_assert!(matches!(s, OrderState::Submitted | OrderState::Failed), "{} rejected", s);
+                        prop_assert!(!delivered);
+                    }
+                    delivered |= next == OrderState::PinDelivered;
+                    s = next;
                 }
             }
         }

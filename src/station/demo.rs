@@ -1,19 +1,20 @@
 //! `keystation demo`: the whole pipeline on one station, with the embedded fixture orders (or N
 //! generated ones): import → approve → provision (batch) → ship → deliver PINs → the demo's
-//! SIMULATED bank accepts the transfers (pain.002 ACSC written into the inbound directory and
-//! imported, exactly as a real bank's answer would be) → every order PinDelivered.
+//! SIMULATED gateway agent sends the SMS and writes its receipts, the SIMULATED bank accepts the
+//! transfers (pain.002 ACSC written into the inbound directory and imported, exactly as a real
+//! bank's answer would be) → every order PinDelivered, the station's copies of the messages
+//! removed.
 //!
-//! Everything runs through the same station code an operator uses; only the bank is played by
-//! the demo. Re-running continues where a previous run stopped and says when there is nothing
-//! left to do.
+//! Everything runs through the same station code an operator uses; only the gateway and the bank
+//! are played by the demo ([`peers`]). Re-running continues where a previous run stopped and says
+//! when there is nothing left to do.
+
+pub mod peers;
 
 use super::Station;
 use super::batch::{BatchOptions, BatchProgress};
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionReport, Step};
-use crate::delivery::bank::{
-    Pain002Report, PaymentInfoStatus, TxStatus, TxStatusCode, write_pain002,
-};
 use crate::domain::{DeliveryChannel, DeliveryState, OrderEvent, OrderState};
 use crate::station::delivery::{DeliveryChannels, ShipRequest};
 use crate::station::intake::ImportOptions;
@@ -142,10 +143,10 @@ pub fn write_fixture_pictures(dir: &Path) -> std::io::Result<()> {
     for (name, bytes) in PICTURES {
         let p = dir.join(name);
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+            crate::private_files::create_dir(d)?;
         }
         if !p.exists() {
-            std::fs::write(&p, bytes)?;
+            crate::private_files::write_file(&p, bytes)?;
         }
     }
     Ok(())
@@ -207,9 +208,9 @@ pub fn generated_orders(dir: &Path, n: usize) -> Result<PathBuf, DemoError> {
         orders.push(o);
     }
     let file = dir.join(format!("generated-{n}.json"));
-    std::fs::write(
+    crate::private_files::write_file(
         &file,
-        serde_json::to_vec_pretty(&Value::Array(orders)).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&Value::Array(orders)).unwrap_or_default(),
     )?;
     Ok(file)
 }
@@ -263,7 +264,7 @@ impl Station {
                 for (name, bytes) in FIXTURES {
                     let p = apps.join(name);
                     if !p.exists() {
-                        std::fs::write(&p, bytes)?;
+                        crate::private_files::write_file(&p, bytes)?;
                     }
                     files.push(p);
                 }
@@ -429,8 +430,21 @@ impl Station {
             ));
         }
 
-        // 6. The demo plays the bank: it accepts every transfer it received.
+        // 6. The demo plays the gateway agent and the bank: the SMS go out with their receipts,
+        //    every transfer is accepted; a second pass confirms the SMS by their receipts.
+        self.simulated_gateway(&say).await?;
         self.simulated_bank(&say).await?;
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let confirmed = self
+            .deliver_run(hsm, &channels, true, stop_rx)
+            .await
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        if !confirmed.events.is_empty() {
+            say(&format!(
+                "delivery: {} SMS confirmed by the gateway's receipts",
+                confirmed.events.len()
+            ));
+        }
         let _ = self.anchor_audit(hsm).await;
 
         // 7. The summary.
@@ -459,69 +473,6 @@ impl Station {
             }
         }
         Ok(out)
-    }
-
-    /// Plays the bank: for every pain.001 the station sent and nobody answered yet, writes the
-    /// bank's pain.002 acceptance (ACSC) into the inbound directory and imports it.
-    async fn simulated_bank(&self, say: &Arc<dyn Fn(&str) + Send + Sync>) -> Result<(), DemoError> {
-        let sent = self
-            .store
-            .deliveries(&DeliveryFilter {
-                order_no: None,
-                state: Some(DeliveryState::Sent),
-            })
-            .await
-            .map_err(|e| step_err("bank")(e.to_string()))?;
-        let mut by_message: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for d in sent
-            .iter()
-            .filter(|d| d.channel == DeliveryChannel::BankTransfer)
-        {
-            if let (Some(msg), Some(e2e)) = (&d.bank_message_id, &d.end_to_end_id) {
-                by_message.entry(msg.clone()).or_default().push(e2e.clone());
-            }
-        }
-        let inbound = self.config.path(&self.config.delivery.bank.inbound_dir);
-        std::fs::create_dir_all(&inbound)?;
-        for (msg, e2es) in by_message {
-            let report = Pain002Report {
-                message_id: format!("DEMOBANK-{}", &msg[..msg.len().min(20)]),
-                original_message_id: msg.clone(),
-                group_status: None,
-                group_reason_code: None,
-                group_reason_text: None,
-                payment_infos: vec![PaymentInfoStatus {
-                    original_payment_info_id: msg.clone(),
-                    status: None,
-                    reason_code: None,
-                    reason_text: None,
-                }],
-                transactions: e2es
-                    .iter()
-                    .map(|e| TxStatus {
-                        original_payment_info_id: msg.clone(),
-                        original_instruction_id: Some(e.clone()),
-                        original_end_to_end_id: Some(e.clone()),
-                        status: TxStatusCode::Acsc,
-                        reason_code: None,
-                        reason_text: None,
-                    })
-                    .collect(),
-            };
-            let xml = write_pain002(&report, self.clock.now())
-                .map_err(|e| step_err("bank")(e.to_string()))?;
-            let file = inbound.join(format!("demo-simulated-bank-{msg}.pain002.xml"));
-            std::fs::write(&file, xml)?;
-            say(&format!(
-                "[simulated bank] accepted {} transfer(s) of message {msg}: {}",
-                e2es.len(),
-                file.display()
-            ));
-            self.bank_import(&file, Some("demo-simulated-bank"))
-                .await
-                .map_err(|e| step_err("bank")(e.to_string()))?;
-        }
-        Ok(())
     }
 
     async fn demo_row(&self, no: &str) -> Result<DemoRow, DemoError> {
@@ -554,17 +505,10 @@ impl Station {
             .map_err(|e| err(e.to_string()))?
             .into_iter()
             .rfind(|d| d.state != DeliveryState::Cancelled);
+        // The message as the company received it: the simulated peers' copies.
         let message_file = delivery.as_ref().and_then(|d| match d.channel {
-            DeliveryChannel::Sms => Some(
-                self.config
-                    .path(&self.config.delivery.sms.spool_dir)
-                    .join(format!("{}.json", d.id)),
-            ),
-            DeliveryChannel::BankTransfer => d.bank_file.as_ref().map(|f| {
-                self.config
-                    .path(&self.config.delivery.bank.outbound_dir)
-                    .join(f)
-            }),
+            DeliveryChannel::Sms => Some(self.demo_gateway_copy(&d.id)),
+            DeliveryChannel::BankTransfer => d.bank_file.as_ref().map(|f| self.demo_bank_copy(f)),
         });
         Ok(DemoRow {
             order_no: no.to_string(),

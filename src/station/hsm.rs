@@ -33,27 +33,26 @@ pub enum HsmError {
         /// Why.
         reason: String,
     },
+    /// The directory of the PIN file is open to group or others.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::private_files::NotPrivate),
     /// A token operation failed.
     #[error(transparent)]
     Token(#[from] TokenError),
 }
 
-/// Reads a PIN file: one line, mode 0600 (or stricter) on Unix.
+/// Reads the station PIN file: one line, mode 0600 (or stricter), in a directory of mode 0700.
 pub fn read_pin_file(path: &Path) -> Result<Pin, HsmError> {
     let err = |reason: String| HsmError::PinFile {
         path: path.display().to_string(),
         reason,
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(err(format!(
-                "readable by group or others (mode {mode:o}); run chmod 600 on it"
-            )));
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private_files::check_dir(dir, "directory of the station PIN file")?;
+    }
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if let Some(reason) = crate::private_files::too_open(&meta) {
+        return Err(err(reason));
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');

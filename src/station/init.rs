@@ -106,9 +106,9 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), InitError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::private_files::create_dir(dir).map_err(io)?;
     }
-    std::fs::write(path, text).map_err(io)
+    crate::private_files::write_file(path, text.as_bytes()).map_err(io)
 }
 
 /// Where the issuing CA comes from.

@@ -16,6 +16,7 @@ pub mod input_file;
 pub mod intake;
 pub mod lease;
 pub mod provision;
+pub mod review;
 pub mod revoke;
 pub mod seals;
 pub mod workstation;
@@ -36,12 +37,22 @@ pub struct Station {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Why a station could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory is missing or open to group or others (it holds personal data).
+    #[error(transparent)]
+    NotPrivate(#[from] crate::private_files::NotPrivate),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
 impl Station {
-    /// Opens the station's database (applying migrations).
-    pub async fn open(
-        config: Config,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Station, crate::store::StoreError> {
+    /// Opens the station: its data directory must be private (mode 0700, like the station PIN
+    /// file's 0600), then the database is opened (applying migrations).
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Station, OpenError> {
+        crate::private_files::check_dir(&config.data_dir(), "data directory")?;
         let store = Store::connect(&config.database_url()).await?;
         Ok(Station {
             config: Arc::new(config),

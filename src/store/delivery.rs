@@ -459,6 +459,22 @@ impl Store {
             .collect()
     }
 
+    /// The deliveries whose transfer is in the bank file `file` (one, or a batch).
+    pub async fn deliveries_in_bank_file(
+        &self,
+        file: &str,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE bank_file = $1 ORDER BY id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(file)
+            .fetch_all(self.pool())
+            .await
+            .ctx("listing the deliveries of a bank file")?
+            .iter()
+            .map(delivery)
+            .collect()
+    }
+
     /// Deliveries of `station_id` in `state` that are due at `now`, oldest first.
     pub async fn due_deliveries(
         &self,

@@ -363,6 +363,10 @@ impl Store {
             });
         }
         let pool = opts.connect(url).await.ctx("connecting to the database")?;
+        // Personal data: the database file (and the -wal / -shm SQLite derives from it) 0600.
+        crate::private_files::restrict_sqlite_files(url).map_err(|e| {
+            StoreError::Corrupt(format!("cannot restrict the database file's mode: {e}"))
+        })?;
         let store = Store { pool, backend };
         store.migrate().await?;
         Ok(store)

@@ -283,16 +283,7 @@ impl Store {
     ) -> Result<OrderState, StoreError> {
         let mut tx = self.begin_write(now).await?;
         let to = transition(&mut tx, order_no, None, review.event).await?;
-        sqlx::query(
-            "UPDATE orders SET reviewed_by = $1, reviewed_at = $2, review_reason = $3 WHERE order_no = $4",
-        )
-        .bind(&review.operator)
-        .bind(format_utc(now))
-        .bind(&review.reason)
-        .bind(order_no)
-        .execute(tx.conn())
-        .await
-        .ctx("recording a review")?;
+        tx.record_review(order_no, review).await?;
         let action = match review.event {
             OrderEvent::Approve => "order.approved",
             _ => "order.rejected",
@@ -308,6 +299,27 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(to)
+    }
+}
+
+impl Tx {
+    /// Records who reviewed an order, when and why (approval or rejection).
+    pub async fn record_review(
+        &mut self,
+        order_no: &str,
+        review: &Review,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE orders SET reviewed_by = $1, reviewed_at = $2, review_reason = $3 WHERE order_no = $4",
+        )
+        .bind(&review.operator)
+        .bind(format_utc(self.now()))
+        .bind(&review.reason)
+        .bind(order_no)
+        .execute(self.conn())
+        .await
+        .ctx("recording a review")?;
+        Ok(())
     }
 }
 

@@ -249,8 +249,9 @@ struct TinyFs(PathBuf);
 impl TinyFs {
     fn mount(dir: &Path) -> Option<TinyFs> {
         std::fs::create_dir_all(dir).unwrap();
+        // mode=0700: the station refuses a spool directory others may open.
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs"])
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
@@ -288,10 +289,18 @@ fn a_full_spool_disk_leaves_the_delivery_queued() {
         None => eprintln!("mount not permitted here: the spool cannot be written at all instead"),
     }
     if tiny.is_none() {
+        // A private directory nobody can create files in (mode 0500).
         std::fs::remove_dir_all(&spool).unwrap();
-        std::os::unix::fs::symlink("/sys/kernel", &spool).unwrap();
+        std::os::unix::fs::symlink("/proc/self/fd", &spool).unwrap();
     }
-    st.ok(&["deliver", "run", "--once"]);
+    // Nothing could be sent: exit 1.
+    let out = st.run(&["deliver", "run", "--once"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d = st.json(&["deliver", "status", "--order", "DF-1"]);
     let d = &d.as_array().unwrap()[0];
     assert_eq!(d["state"], "queued", "{d}");
@@ -310,17 +319,19 @@ fn a_full_spool_disk_leaves_the_delivery_queued() {
     match &tiny {
         Some(_) => std::fs::remove_file(&filler).unwrap(),
         None => {
+            use std::os::unix::fs::DirBuilderExt;
             std::fs::remove_file(&spool).unwrap();
-            std::fs::create_dir_all(&spool).unwrap();
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&spool)
+                .unwrap();
         }
     }
     std::thread::sleep(Duration::from_millis(1500));
     st.ok(&["deliver", "run", "--once"]);
+    let taken = crate::delivery::gateway_agent_takes(&spool, &st.tmp().join("gateway-agent"));
+    assert_eq!(taken.len(), 1, "exactly one message");
+    st.ok(&["deliver", "run", "--once"]);
     assert_eq!(st.json(&["order", "show", "DF-1"])["state"], "PinDelivered");
-    let sms: Vec<_> = std::fs::read_dir(&spool)
-        .unwrap()
-        .filter_map(Result::ok)
-        .collect();
-    assert_eq!(sms.len(), 1, "exactly one message");
     drop(tiny);
 }

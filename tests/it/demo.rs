@@ -79,14 +79,16 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
         "{orders:?}"
     );
 
-    // The PINs, as delivered: SMS spool files and the pain.001 memo.
+    // The PINs, as delivered: the messages as the simulated gateway and bank received them.
+    // The station's own copies (spool, outbound) are gone once confirmed: the scan below finds
+    // each PIN in its one received message and nowhere else.
     let mut delivered: Vec<(String, String, PathBuf)> = Vec::new(); // (order, pin, message file)
-    for f in files_under(&dir.join("spool/sms")) {
+    for f in files_under(&dir.join("simulated-sms-gateway")) {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         let pin = pin_in(v["text"].as_str().unwrap()).unwrap();
         delivered.push((v["order_no"].as_str().unwrap().to_string(), pin, f));
     }
-    for f in files_under(&dir.join("bank/outbound")) {
+    for f in files_under(&dir.join("simulated-bank")) {
         let xml = std::fs::read_to_string(&f).unwrap();
         let memo = xml
             .split("<Ustrd>")

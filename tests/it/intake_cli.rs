@@ -267,7 +267,8 @@ fn review_records_operator_and_reason_and_refuses_illegal_transitions() {
         .json();
     assert_eq!(
         rejected,
-        json!({"order_no": "KS-DEMO-0002", "state": "Rejected"})
+        json!({"order_no": "KS-DEMO-0002", "state": "Rejected", "from": "Submitted",
+               "certificates_revoked": [], "binding_released": null, "sealed_pin_destroyed": false})
     );
     let shown = station.show("KS-DEMO-0002");
     assert_eq!(shown["reviewed_by"], "李娜");

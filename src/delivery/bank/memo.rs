@@ -4,6 +4,11 @@
 //! most once). Templates are checked when configured ([`check_memo_template`]) so that a bad
 //! template is refused at start-up, not when a PIN is already waiting to be delivered.
 //!
+//! The order reference ([`order_reference`]) is the last digits of the order number, digits
+//! only: a reference cut out of letters and digits (`KS-DEMO-0002` gave `O0002`) puts a letter
+//! O next to zeros, or an I next to ones, on a bank statement read by eye. The PIN next to it is
+//! drawn from an alphabet without 0/O and 1/l/I, so the memo as a whole reads one way only.
+//!
 //! Invariants:
 //! - a rendered memo is at most `max_bytes` bytes of UTF-8 whenever [`check_memo_template`]
 //!   accepts the template for the PIN and order-reference lengths used;
@@ -91,9 +96,24 @@ pub enum MemoError {
     InvalidPin,
     /// The order reference is invalid for a memo.
     #[error(
-        "order reference must be 1 to {MAX_ORDER_REF_LEN} ASCII letters, digits or `-` when the template uses {{order_ref}}"
+        "order reference must be 1 to {MAX_ORDER_REF_LEN} digits when the template uses {{order_ref}}"
     )]
     InvalidOrderRef,
+    /// The order number has no digit to show as `{order_ref}`.
+    #[error(
+        "the order number has no digit to show as {{order_ref}}: use a memo template without {{order_ref}}"
+    )]
+    NoOrderDigits,
+}
+
+/// The `{order_ref}` of `order_no`: its last `len` digits (all of them when it has fewer; see the
+/// module documentation for why digits only). An order number without a digit has none.
+pub fn order_reference(order_no: &str, len: usize) -> Result<String, MemoError> {
+    let digits: Vec<char> = order_no.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return Err(MemoError::NoOrderDigits);
+    }
+    Ok(digits[digits.len().saturating_sub(len)..].iter().collect())
 }
 
 /// Whether `c` may appear in a bank memo: ASCII letters, digits, space and `- . , : / ( ) + ?`
@@ -223,8 +243,9 @@ fn rendered_len(
 }
 
 /// Renders the memo for one delivery. The PIN must be ASCII letters/digits (the station's PIN
-/// alphabets are); the order reference ASCII letters, digits or `-` (ignored when the template
-/// does not use it). Fails, without revealing either value, when the result would not fit.
+/// alphabets are); the order reference digits, as [`order_reference`] makes it (ignored when the
+/// template does not use it). Fails, without revealing either value, when the result would not
+/// fit.
 pub fn render_memo(
     template: &str,
     pin: &str,
@@ -238,9 +259,7 @@ pub fn render_memo(
     if shape.has_order_ref
         && (order_ref.is_empty()
             || order_ref.len() > MAX_ORDER_REF_LEN
-            || !order_ref
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            || !order_ref.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(MemoError::InvalidOrderRef);
     }
@@ -298,8 +317,8 @@ mod tests {
     #[test]
     fn default_template_fits_40_bytes_with_8_char_pin() {
         check_memo_template(DEFAULT_MEMO_TEMPLATE, 8, 5, DEFAULT_MAX_MEMO_BYTES).unwrap();
-        let memo = render_memo(DEFAULT_MEMO_TEMPLATE, "Ab3k9Qz7", "A1234", 40).unwrap();
-        assert_eq!(memo.as_str(), "PIN Ab3k9Qz7 REF A1234 CHANGE AT 1ST USE");
+        let memo = render_memo(DEFAULT_MEMO_TEMPLATE, "Ab3k9Qz7", "40001", 40).unwrap();
+        assert_eq!(memo.as_str(), "PIN Ab3k9Qz7 REF 40001 CHANGE AT 1ST USE");
         assert!(memo.len() <= 40);
         // One more character of order reference does not fit.
         assert_eq!(
@@ -394,6 +413,11 @@ mod tests {
             render_memo(DEFAULT_MEMO_TEMPLATE, "Ab3k9Qz7", "A&1", 40).unwrap_err(),
             MemoError::InvalidOrderRef
         );
+        // Letters are refused: an O next to zeros reads two ways on a statement.
+        assert_eq!(
+            render_memo(DEFAULT_MEMO_TEMPLATE, "Ab3k9Qz7", "O0002", 40).unwrap_err(),
+            MemoError::InvalidOrderRef
+        );
         // The order reference is ignored when the template does not use it.
         assert_eq!(
             render_memo("PIN {pin}", "Ab3k9Qz7", "", 40)
@@ -401,6 +425,28 @@ mod tests {
                 .as_str(),
             "PIN Ab3k9Qz7"
         );
+    }
+
+    #[test]
+    fn order_references_are_the_last_digits() {
+        // The demo's numbering: the reference used to be "O0002" (a letter O, then zeros).
+        assert_eq!(order_reference("KS-DEMO-0002", 5).unwrap(), "0002");
+        assert_eq!(order_reference("BJ20261124-0001", 5).unwrap(), "40001");
+        assert_eq!(order_reference("SH20261124-0002", 3).unwrap(), "002");
+        assert_eq!(order_reference("A-1", 5).unwrap(), "1");
+        assert_eq!(
+            order_reference("KS-DEMO-IOU", 5),
+            Err(MemoError::NoOrderDigits)
+        );
+        assert_eq!(order_reference("", 5), Err(MemoError::NoOrderDigits));
+        let memo = render_memo(
+            DEFAULT_MEMO_TEMPLATE,
+            "Ab3k9Qz7",
+            &order_reference("KS-DEMO-0002", 5).unwrap(),
+            40,
+        )
+        .unwrap();
+        assert_eq!(memo.as_str(), "PIN Ab3k9Qz7 REF 0002 CHANGE AT 1ST USE");
     }
 
     #[test]
@@ -444,7 +490,7 @@ mod tests {
         fn rendered_memo_never_exceeds_max_bytes(
             template in template_strategy(),
             pin in "[A-Za-z0-9]{1,16}",
-            order_ref in "[A-Z0-9-]{1,16}",
+            order_ref in "[0-9]{1,16}",
             max_bytes in 0usize..80,
         ) {
             let checked = check_memo_template(&template, pin.len(), order_ref.len(), max_bytes);
@@ -454,6 +500,28 @@ mod tests {
                 prop_assert!(memo.len() <= max_bytes);
                 prop_assert!(memo.contains(pin.as_str()));
                 prop_assert!(memo.chars().all(is_memo_safe_char));
+            }
+        }
+
+        /// A reference is digits only, at most `len` of them, and the order number's digits end
+        /// with it: it can be read one way and found in the order number.
+        #[test]
+        fn order_references_are_unambiguous_suffixes(
+            order_no in "[A-Z0-9_-]{1,40}",
+            len in 1usize..=16,
+        ) {
+            let digits: String = order_no.chars().filter(char::is_ascii_digit).collect();
+            match order_reference(&order_no, len) {
+                Ok(r) => {
+                    prop_assert!(!r.is_empty() && r.len() <= len);
+                    prop_assert!(r.bytes().all(|b| b.is_ascii_digit()));
+                    prop_assert!(digits.ends_with(&r));
+                    prop_assert_eq!(r.len(), digits.len().min(len));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, MemoError::NoOrderDigits);
+                    prop_assert!(digits.is_empty());
+                }
             }
         }
     }

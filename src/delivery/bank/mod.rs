@@ -33,7 +33,7 @@ pub mod status;
 
 pub use memo::{
     DEFAULT_MAX_MEMO_BYTES, DEFAULT_MAX_MEMO_CJK_CHARS, DEFAULT_MEMO_TEMPLATE, MemoError,
-    check_memo_template, end_to_end_id, memo_gbk_bytes, render_memo,
+    check_memo_template, end_to_end_id, memo_gbk_bytes, order_reference, render_memo,
 };
 pub use pain001::{Agent, CreditTransfer, PaymentBatch, write_pain001};
 pub use status::{

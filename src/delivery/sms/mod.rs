@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 
 pub use aliyun::{AliyunChannel, AliyunConfig, AliyunCredentials};
 pub use message::{SmsText, check_template, render, segments};
-pub use spool::SpoolChannel;
+pub use spool::{SpoolChannel, SpoolState};
 pub use webhook::{WebhookChannel, WebhookConfig, verify_webhook_signature};
 
 /// Longest reason string handed back to the caller; provider answers can be arbitrarily long.

@@ -1,7 +1,15 @@
 //! Spool channel: one JSON file per message in a directory, for a gateway agent to send.
 //!
 //! Responsibility: publish `{spool_dir}/{delivery_id}.json` with the fields `delivery_id`, `to`,
-//! `order_no`, `text`, `created_at` (RFC 3339), mode 0600.
+//! `order_no`, `text`, `created_at` (RFC 3339), mode 0600; read the agent's receipt; remove the
+//! station's copy once the agent has its own.
+//!
+//! The agent contract (README, "PIN delivery"): the agent reads `{delivery_id}.json`, hands the
+//! SMS to its carrier, THEN writes the receipt `{delivery_id}.sent` (atomically: a temp name and
+//! `rename`; any content up to 4 KiB without the message, e.g. `{"gateway_id": "..."}`), and
+//! keeps no copy of the text. The receipt is what confirms the delivery (as a webhook gateway's
+//! 2xx does); the station then overwrites and removes `{delivery_id}.json`, so no clear PIN stays
+//! in the spool. The receipt stays: it is the evidence that the message went out.
 //!
 //! Invariants:
 //! - Atomic: the agent never sees a partial file. The record is written to a hidden temp file in the
@@ -11,8 +19,9 @@
 //!   `Accepted`. Publication uses `link(2)` (which fails if the target exists) rather than
 //!   `rename(2)` (which silently replaces it), so even two concurrent senders of the same delivery
 //!   cannot overwrite each other; the temp name is then unlinked.
-//! - The agent contract: the agent must leave `{delivery_id}.json` in place (recording its own
-//!   progress elsewhere); idempotency and `query` rely on the file's presence.
+//! - Idempotency and `query` rely on the message file or its receipt: an agent may remove
+//!   `{delivery_id}.json` only after writing `{delivery_id}.sent`. A delivery with a receipt is
+//!   never published again.
 //! - IO failures (disk full, permissions, missing directory) are `Retryable` with the step and the
 //!   directory named; no temp file is left behind on failure.
 //!
@@ -37,6 +46,34 @@ use super::{
 pub struct SpoolChannel {
     dir: PathBuf,
     stamps: Arc<dyn RequestStamps>,
+}
+
+/// Suffix of a message file.
+pub const MESSAGE_SUFFIX: &str = ".json";
+/// Suffix of the agent's receipt.
+pub const RECEIPT_SUFFIX: &str = ".sent";
+/// At most this much of a receipt is read.
+const MAX_RECEIPT_BYTES: u64 = 4096;
+
+/// Where one delivery stands in the spool directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolState {
+    /// The agent's receipt is there: it sent the message (its own reference, if it gave one).
+    Received {
+        /// `gateway_id` from the receipt, if it is a JSON object with one.
+        gateway_id: Option<String>,
+    },
+    /// The message waits for the agent.
+    Waiting,
+    /// Neither the message nor a receipt: never published, or taken without a receipt.
+    Missing,
+}
+
+fn is_plain_name(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The on-disk record. Borrowed from the message, serialized only into a zeroizing buffer.
@@ -83,7 +120,74 @@ impl SpoolChannel {
     /// Final path of a delivery's file. `delivery_id` is restricted to `[A-Za-z0-9_-]` by
     /// [`OutgoingSms::new`], so it cannot escape the directory.
     fn final_path(&self, delivery_id: &str) -> PathBuf {
-        self.dir.join(format!("{delivery_id}.json"))
+        self.dir.join(format!("{delivery_id}{MESSAGE_SUFFIX}"))
+    }
+
+    /// Path of the agent's receipt for a delivery.
+    fn receipt_path(&self, delivery_id: &str) -> PathBuf {
+        self.dir.join(format!("{delivery_id}{RECEIPT_SUFFIX}"))
+    }
+
+    /// Where a delivery stands in the spool. `delivery_id` must be one the station made (a
+    /// UUID); anything with a path separator is never looked up.
+    pub fn state(&self, delivery_id: &str) -> io::Result<SpoolState> {
+        if !is_plain_name(delivery_id) {
+            return Ok(SpoolState::Missing);
+        }
+        match File::open(self.receipt_path(delivery_id)) {
+            Ok(f) => {
+                use std::io::Read;
+                let mut text = String::new();
+                f.take(MAX_RECEIPT_BYTES).read_to_string(&mut text).ok();
+                let gateway_id = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["gateway_id"].as_str().map(str::to_string))
+                    .filter(|id| id.len() <= 128 && !id.chars().any(char::is_control));
+                return Ok(SpoolState::Received { gateway_id });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match fs::symlink_metadata(self.final_path(delivery_id)) {
+            Ok(_) => Ok(SpoolState::Waiting),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SpoolState::Missing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Overwrites and removes the station's copy of a delivery's message (see
+    /// [`crate::private_files::erase_file`]); `false` when there was none. The agent's receipt,
+    /// if any, stays as the station's evidence, made private like everything the station keeps
+    /// (the agent may have written it with a looser mode).
+    pub fn remove_message(&self, delivery_id: &str) -> io::Result<bool> {
+        if !is_plain_name(delivery_id) {
+            return Ok(false);
+        }
+        let removed = crate::private_files::erase_file(&self.final_path(delivery_id))?;
+        match fs::set_permissions(
+            self.receipt_path(delivery_id),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        ) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Ok(removed)
+    }
+
+    /// The delivery ids of the messages in the spool (`*.json`, not temp files).
+    pub fn message_ids(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name.strip_suffix(MESSAGE_SUFFIX) {
+                if is_plain_name(id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
     }
 
     pub(super) async fn send(&self, sms: &OutgoingSms) -> SendOutcome {
@@ -128,6 +232,10 @@ impl SpoolChannel {
         let temp_path = self.dir.join(format!(".{}.{nonce}.tmp", sms.delivery_id()));
         let dir = self.dir.clone();
         let provider_id = format!("{}.json", sms.delivery_id());
+        // The agent sent it already (and may have removed the message): never publish again.
+        if self.receipt_path(sms.delivery_id()).exists() {
+            return SendOutcome::Accepted { provider_id };
+        }
         // File IO blocks (fsync especially): keep it off the async worker threads.
         let joined = tokio::task::spawn_blocking(move || {
             publish_atomically(&dir, &temp_path, &final_path, &bytes)
@@ -164,14 +272,13 @@ impl SpoolChannel {
     }
 
     pub(super) async fn query(&self, sms: &OutgoingSms) -> QueryOutcome {
-        let path = self.final_path(sms.delivery_id());
-        match tokio::fs::try_exists(&path).await {
-            Ok(true) => QueryOutcome::Accepted {
-                provider_id: format!("{}.json", sms.delivery_id()),
-            },
-            Ok(false) => QueryOutcome::NotFound,
+        let provider_id = format!("{}.json", sms.delivery_id());
+        match self.state(sms.delivery_id()) {
+            Ok(SpoolState::Received { .. }) => QueryOutcome::Delivered { provider_id },
+            Ok(SpoolState::Waiting) => QueryOutcome::Accepted { provider_id },
+            Ok(SpoolState::Missing) => QueryOutcome::NotFound,
             Err(e) => QueryOutcome::Failed {
-                reason: format!("spool: cannot check {}: {e}", path.display()),
+                reason: format!("spool: cannot check {}: {e}", self.dir.display()),
             },
         }
     }
@@ -311,6 +418,41 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, [".d10.n1.tmp", ".other", "d1.json"]);
+    }
+
+    #[test]
+    fn receipts_confirm_and_the_station_copy_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let channel =
+            SpoolChannel::new(dir.path(), Arc::new(super::super::SystemStamps::default()));
+        assert_eq!(channel.state("d1").unwrap(), SpoolState::Missing);
+        fs::write(dir.path().join("d1.json"), b"{\"text\":\"PIN\"}").unwrap();
+        fs::write(dir.path().join("d2.json"), b"x").unwrap();
+        assert_eq!(channel.message_ids().unwrap(), ["d1", "d2"]);
+        assert_eq!(channel.state("d1").unwrap(), SpoolState::Waiting);
+        fs::write(dir.path().join("d1.sent"), b"{\"gateway_id\":\"GW-7\"}").unwrap();
+        assert_eq!(
+            channel.state("d1").unwrap(),
+            SpoolState::Received {
+                gateway_id: Some("GW-7".into())
+            }
+        );
+        assert!(channel.remove_message("d1").unwrap());
+        assert!(!channel.remove_message("d1").unwrap());
+        assert!(!dir.path().join("d1.json").exists());
+        // The receipt stays, and still says the message went out.
+        assert!(matches!(
+            channel.state("d1").unwrap(),
+            SpoolState::Received { .. }
+        ));
+        // A receipt that is not JSON still counts; names that could escape are never read.
+        fs::write(dir.path().join("d2.sent"), b"ok").unwrap();
+        assert_eq!(
+            channel.state("d2").unwrap(),
+            SpoolState::Received { gateway_id: None }
+        );
+        assert_eq!(channel.state("../d2").unwrap(), SpoolState::Missing);
+        assert!(!channel.remove_message("../d2").unwrap());
     }
 
     #[test]

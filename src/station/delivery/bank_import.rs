@@ -93,6 +93,9 @@ pub struct ImportReport {
     pub problems: Vec<ImportNote>,
     /// Where the file was moved (imported from the inbound directory).
     pub moved_to: Option<PathBuf>,
+    /// pain.001 files of the outbound directory whose transfers are now all settled: the
+    /// station's copies, overwritten and removed (the bank has its own).
+    pub removed_bank_files: Vec<String>,
 }
 
 enum Parsed {
@@ -279,6 +282,26 @@ impl Station {
         .await?;
         tx.commit().await?;
         let moved_to = self.file_away(path)?;
+        // The bank has the transfers it answered for: the station's pain.001 copies go once
+        // every transfer in them is settled (station_copies).
+        let outbound = self.config.path(&self.config.delivery.bank.outbound_dir);
+        let mut bank_files = std::collections::BTreeSet::new();
+        for c in &changes {
+            if let Some(f) = self
+                .store
+                .delivery(&c.delivery_id)
+                .await?
+                .and_then(|d| d.bank_file)
+            {
+                bank_files.insert(f);
+            }
+        }
+        let mut removed_bank_files = Vec::new();
+        for f in bank_files {
+            if self.remove_settled_bank_file(&outbound, &f).await? {
+                removed_bank_files.push(f);
+            }
+        }
         Ok(ImportReport {
             file: path.to_path_buf(),
             sha256,
@@ -288,6 +311,7 @@ impl Station {
             pending,
             problems,
             moved_to,
+            removed_bank_files,
         })
     }
 
@@ -474,6 +498,18 @@ impl Station {
             path: target.display().to_string(),
             source,
         })?;
+        // The bank's file names the companies' accounts: private like everything the station
+        // keeps, whatever mode the bank's agent wrote it with.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| DeliveryError::Io {
+                    what: "restricting the mode of",
+                    path: target.display().to_string(),
+                    source,
+                },
+            )?;
+        }
         Ok(Some(target))
     }
 }

@@ -64,17 +64,13 @@ impl WorkerLock {
 
 /// Reads a channel credential: the first line of a file only the station user may read.
 pub(super) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, DeliveryError> {
-    use std::os::unix::fs::PermissionsExt;
     let err = |reason: String| DeliveryError::SecretFile {
         path: path.display().to_string(),
         reason,
     };
     let meta = fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(err(format!(
-            "readable by group or others (mode {mode:o}); run chmod 600 on it"
-        )));
+    if let Some(reason) = crate::private_files::too_open(&meta) {
+        return Err(err(reason));
     }
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
@@ -84,21 +80,17 @@ pub(super) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Deliver
     Ok(Zeroizing::new(line.to_string()))
 }
 
-/// Creates a directory the worker writes into (mode 0700 when it creates it).
+/// Creates a directory the worker writes into (mode 0700), or requires the existing one to be
+/// private: spool and bank files hold PINs in clear until they are collected.
 pub(super) fn ensure_dir(path: &Path) -> Result<(), DeliveryError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| DeliveryError::Io {
+    if !path.is_dir() {
+        crate::private_files::create_dir(path).map_err(|source| DeliveryError::Io {
             what: "creating directory",
             path: path.display().to_string(),
             source,
-        })
+        })?;
+    }
+    Ok(crate::private_files::check_dir(path, "delivery directory")?)
 }
 
 /// The temp name under which `name` is prepared in its directory.

@@ -22,9 +22,12 @@
 
 pub mod bank_import;
 mod files;
+pub mod operator;
+mod station_copies;
 pub mod worker;
 
 pub use files::WorkerLock;
+pub use operator::{RequeueReport, RetryReport};
 pub use worker::{DeliveryChannels, RunEvent, RunReport};
 
 use super::Station;
@@ -80,6 +83,9 @@ pub enum DeliveryError {
         /// Why.
         reason: String,
     },
+    /// A spool or bank directory is open to group or others.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::private_files::NotPrivate),
     /// Another `deliver run` holds this station's worker lock.
     #[error("another `deliver run` is active for this station (lock {0})")]
     Locked(String),
@@ -278,16 +284,11 @@ pub struct ShipReport {
     pub delivery_id: Option<String>,
 }
 
-/// What an operator's retry did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RetryReport {
-    /// The delivery now queued (a new one after `--force-new-transfer`).
-    pub delivery_id: String,
-    /// The delivery it replaces, after `--force-new-transfer`.
-    pub superseded: Option<String>,
-}
-
-fn check_label(field: &'static str, value: &str, max: usize) -> Result<(), DeliveryError> {
+pub(super) fn check_label(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), DeliveryError> {
     if value.trim().is_empty() {
         return Err(DeliveryError::Invalid {
             field,
@@ -380,168 +381,4 @@ impl Station {
     ) -> Result<Vec<DeliveryRecord>, DeliveryError> {
         Ok(self.store.deliveries(filter).await?)
     }
-
-    /// `keystation deliver retry`: puts a `failed` / `needs_operator` delivery back in the
-    /// queue with a fresh attempt budget.
-    ///
-    /// - SMS: only if no provider ever accepted the message (then it is never sent again
-    ///   automatically; cancel it instead).
-    /// - Bank: only if no pain.001 was ever emitted for it. Otherwise only with
-    ///   `force_new_transfer`, which the operator gives after the bank confirmed that no
-    ///   transfer happened: the delivery is cancelled as superseded and a NEW delivery (new
-    ///   `EndToEndId`, new file) is queued, so no file name or reference is ever reused.
-    pub async fn retry_delivery(
-        &self,
-        id: &str,
-        operator: &str,
-        force_new_transfer: bool,
-    ) -> Result<RetryReport, DeliveryError> {
-        check_label("--operator", operator, 64)?;
-        let actor = self.operator_actor(operator);
-        let attempts = self.store.delivery_attempts(id).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut d = tx.delivery(id).await?;
-        let before = d.state;
-        if !matches!(before, DeliveryState::Failed | DeliveryState::NeedsOperator) {
-            return Err(DeliveryError::Refused(format!(
-                "delivery {id} is {before}: only a failed or needs_operator delivery can be retried"
-            )));
-        }
-        let order_state = tx.order_state(&d.order_no).await?;
-        if !order_is_deliverable(order_state) {
-            return Err(DeliveryError::Refused(format!(
-                "order {} is {order_state}: its PIN is not delivered any more; cancel the delivery",
-                d.order_no
-            )));
-        }
-        if !tx.has_sealed_pin(&d.order_no).await? {
-            return Err(DeliveryError::Refused(format!(
-                "order {} has no sealed PIN any more: nothing can be sent",
-                d.order_no
-            )));
-        }
-        let now = crate::clock::format_utc(tx.now());
-        let report = match d.channel {
-            DeliveryChannel::Sms => {
-                let accepted = d.provider_id.is_some()
-                    || attempts
-                        .iter()
-                        .any(|a| matches!(a.outcome.as_deref(), Some("accepted" | "found")));
-                if accepted {
-                    return Err(DeliveryError::Refused(format!(
-                        "delivery {id}: the SMS provider accepted this message ({}); a message \
-                         accepted by a provider is never sent again: cancel it instead",
-                        d.provider_id.as_deref().unwrap_or("provider id unknown")
-                    )));
-                }
-                if force_new_transfer {
-                    return Err(DeliveryError::Invalid {
-                        field: "--force-new-transfer",
-                        message: "only applies to bank deliveries".into(),
-                    });
-                }
-                requeue(&mut d, &now)?;
-                tx.save_delivery(&d, before).await?;
-                RetryReport {
-                    delivery_id: d.id.clone(),
-                    superseded: None,
-                }
-            }
-            DeliveryChannel::BankTransfer => match (&d.bank_file, force_new_transfer) {
-                (None, _) => {
-                    requeue(&mut d, &now)?;
-                    tx.save_delivery(&d, before).await?;
-                    RetryReport {
-                        delivery_id: d.id.clone(),
-                        superseded: None,
-                    }
-                }
-                (Some(file), false) => {
-                    return Err(DeliveryError::Refused(format!(
-                        "delivery {id}: the pain.001 file {file} was emitted (or may have been); \
-                         a transfer is sent at most once. Ask the bank whether transfer {} \
-                         happened; if it did not, re-run with --force-new-transfer",
-                        d.end_to_end_id.as_deref().unwrap_or("?")
-                    )));
-                }
-                (Some(_), true) => {
-                    let order = tx.order_in_tx(&d.order_no).await?;
-                    d.state = apply(d.state, DeliveryEvent::Cancel)?;
-                    d.cancel_reason = Some(format!(
-                        "superseded on {operator}'s confirmation that the bank made no transfer"
-                    ));
-                    // The old row must stop being live before the new one is inserted.
-                    tx.save_delivery(&d, before).await?;
-                    let new_id = queue_delivery(&mut tx, &actor, &order, &d.station_id).await?;
-                    d.superseded_by = Some(new_id.clone());
-                    tx.save_delivery(&d, DeliveryState::Cancelled).await?;
-                    RetryReport {
-                        delivery_id: new_id,
-                        superseded: Some(id.to_string()),
-                    }
-                }
-            },
-        };
-        tx.audit(
-            &actor,
-            AuditEntry::order(
-                "delivery.retried",
-                &d.order_no,
-                json!({
-                    "delivery_id": id,
-                    "from": before,
-                    "force_new_transfer": force_new_transfer,
-                    "queued": report.delivery_id,
-                    "superseded": report.superseded,
-                }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    /// `keystation deliver cancel`: abandons a queued, failed or needs_operator delivery.
-    pub async fn cancel_delivery(
-        &self,
-        id: &str,
-        reason: &str,
-        operator: &str,
-    ) -> Result<DeliveryRecord, DeliveryError> {
-        check_label("--reason", reason, 500)?;
-        check_label("--operator", operator, 64)?;
-        let actor = self.operator_actor(operator);
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut d = tx.delivery(id).await?;
-        let before = d.state;
-        d.state = before.apply(DeliveryEvent::Cancel).map_err(|_| {
-            DeliveryError::Refused(format!(
-                "delivery {id} is {before}: only a queued, failed or needs_operator delivery can be \
-                 cancelled (a sent one waits for its confirmation or rejection)"
-            ))
-        })?;
-        d.cancel_reason = Some(reason.trim().to_string());
-        tx.save_delivery(&d, before).await?;
-        tx.audit(
-            &actor,
-            AuditEntry::order(
-                "delivery.cancelled",
-                &d.order_no,
-                json!({"delivery_id": id, "from": before, "reason": d.cancel_reason}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(d)
-    }
-}
-
-fn requeue(d: &mut DeliveryRecord, now: &str) -> Result<(), StoreError> {
-    d.state = apply(d.state, DeliveryEvent::OperatorRetry)?;
-    d.attempts = 0;
-    d.next_attempt_at = now.to_string();
-    d.last_error = None;
-    d.bank_file = None;
-    d.bank_message_id = None;
-    Ok(())
 }

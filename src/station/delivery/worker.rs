@@ -12,25 +12,32 @@
 //!    queued again with backoff, or needs_operator. An unknown outcome leaves it `sending`: in
 //!    doubt, resolved by asking the channel at the next pass, never by sending again.
 //!
-//! Channel confirmation: spool and webhook confirm on acceptance (the file is published / the
-//! gateway took it, and de-duplicates); Aliyun confirms on acceptance unless
-//! `confirm = "delivery_report"`, in which case the delivery stays `sent` until
+//! Channel confirmation: the webhook confirms on acceptance (the gateway took it, and
+//! de-duplicates); the spool confirms on the gateway agent's receipt (`{id}.sent`, see
+//! `delivery::sms::spool`), checked at every pass without unsealing anything; Aliyun confirms on
+//! acceptance unless `confirm = "delivery_report"`, in which case the delivery stays `sent` until
 //! `QuerySendDetails` reports the carrier's receipt. A bank transfer stays `sent` until
-//! `keystation bank import` reads the bank's pain.002 / camt.054.
+//! `keystation bank import` reads the bank's pain.002 / camt.054. Once confirmed, the station's
+//! own copy of a spool message or pain.001 is removed (`station_copies`).
 //!
 //! Failpoints (debug builds): `deliver.sms.before_send`, `deliver.sms.after_send`,
 //! `deliver.bank.before_write`, `deliver.bank.after_write`.
+//!
+//! This file holds the run, its report and the transactions both channels share; the channels'
+//! set-up, the preparation of a message (the only place the PIN is in clear), and each
+//! channel's sending and recovery live in the submodules `channels`, `prepare`, `sms`, `bank`.
 
 use super::files::{self, PublishError};
+use super::station_copies::remove_spool_message;
 use super::{DeliveryError, apply, confirm_in_tx, order_is_deliverable};
 use crate::clock::{Clock, format_utc, parse_utc};
 use crate::config::{AliyunConfirm, Config, SmsKind};
 use crate::delivery::bank::{
-    Agent, CreditTransfer, PaymentBatch, end_to_end_id, render_memo, write_pain001,
+    Agent, CreditTransfer, PaymentBatch, end_to_end_id, order_reference, render_memo, write_pain001,
 };
 use crate::delivery::sms::{
     AliyunChannel, AliyunConfig, AliyunCredentials, OutgoingSms, QueryOutcome, SendOutcome,
-    SmsChannel, SmsTemplate, SpoolChannel, SystemStamps, WebhookChannel, WebhookConfig,
+    SmsChannel, SmsTemplate, SpoolChannel, SpoolState, SystemStamps, WebhookChannel, WebhookConfig,
 };
 use crate::domain::delivery::{backoff, channel_name};
 use crate::domain::order::DeliveryChannel;
@@ -45,79 +52,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The configured channels, built once per `deliver run`.
-#[derive(Debug)]
-pub struct DeliveryChannels {
-    sms: SmsChannel,
-    sms_kind: SmsKind,
-    template: SmsTemplate,
-    aliyun_confirm: AliyunConfirm,
-    query_delay: Duration,
-    outbound_dir: PathBuf,
-}
+mod bank;
+mod channels;
+mod prepare;
+mod sms;
 
-impl DeliveryChannels {
-    /// Builds the channels from `[delivery]`: reads the credential files (mode 0600), checks the
-    /// endpoints, creates the spool and bank directories. The templates were checked when the
-    /// configuration was loaded.
-    pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, DeliveryError> {
-        let d = &config.delivery;
-        let stamps = Arc::new(SystemStamps(clock));
-        let sms = match d.sms.kind {
-            SmsKind::Spool => {
-                let dir = config.path(&d.sms.spool_dir);
-                files::ensure_dir(&dir)?;
-                SmsChannel::Spool(SpoolChannel::new(dir, stamps))
-            }
-            SmsKind::Aliyun => {
-                let a = d.sms.aliyun.as_ref().ok_or(DeliveryError::Invalid {
-                    field: "delivery.sms.aliyun",
-                    message: "missing".into(),
-                })?;
-                let secret = files::read_secret_file(&config.path(&a.access_key_secret_file))?;
-                let mut c = AliyunConfig::new(&d.sms.sign_name, &a.template_code);
-                c.endpoint = a.endpoint.clone();
-                c.region_id = a.region.clone();
-                c.connect_timeout = Duration::from_secs(a.connect_timeout_secs);
-                c.request_timeout = Duration::from_secs(a.request_timeout_secs);
-                let creds = AliyunCredentials {
-                    access_key_id: a.access_key_id.clone(),
-                    access_key_secret: secret,
-                };
-                SmsChannel::Aliyun(AliyunChannel::new(c, creds, stamps)?)
-            }
-            SmsKind::Webhook => {
-                let w = d.sms.webhook.as_ref().ok_or(DeliveryError::Invalid {
-                    field: "delivery.sms.webhook",
-                    message: "missing".into(),
-                })?;
-                let secret = files::read_secret_file(&config.path(&w.secret_file))?;
-                let mut c = WebhookConfig::new(&w.url, secret);
-                c.connect_timeout = Duration::from_secs(w.connect_timeout_secs);
-                c.request_timeout = Duration::from_secs(w.request_timeout_secs);
-                SmsChannel::Webhook(WebhookChannel::new(c, stamps)?)
-            }
-        };
-        let outbound_dir = config.path(&d.bank.outbound_dir);
-        files::ensure_dir(&outbound_dir)?;
-        files::ensure_dir(&config.path(&d.bank.inbound_dir))?;
-        Ok(DeliveryChannels {
-            sms,
-            sms_kind: d.sms.kind,
-            template: SmsTemplate {
-                sign_name: d.sms.sign_name.clone(),
-                body: d.sms.template.clone(),
-            },
-            aliyun_confirm: d.sms.aliyun.as_ref().map(|a| a.confirm).unwrap_or_default(),
-            query_delay: Duration::from_secs(d.sms.query_delay_secs),
-            outbound_dir,
-        })
-    }
-
-    fn confirms_on_acceptance(&self) -> bool {
-        !(self.sms_kind == SmsKind::Aliyun && self.aliyun_confirm == AliyunConfirm::DeliveryReport)
-    }
-}
+pub use channels::DeliveryChannels;
 
 /// One state change made by the worker.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -143,6 +83,35 @@ pub struct RunReport {
     pub passes: u32,
     /// Every state change, in order.
     pub events: Vec<RunEvent>,
+    /// The deliveries this run touched that did not reach their channel: the last change of
+    /// each left it queued for a retry, in doubt (`sending`), failed or needing an operator.
+    pub unfinished: Vec<RunEvent>,
+}
+
+impl RunReport {
+    /// The last event of each delivery whose final state this run is not "reached its
+    /// channel" (sent, confirmed) or "settled" (cancelled).
+    fn unfinished_deliveries(events: &[RunEvent]) -> Vec<RunEvent> {
+        let mut last: Vec<&RunEvent> = Vec::new();
+        for e in events {
+            match last.iter_mut().find(|l| l.delivery_id == e.delivery_id) {
+                Some(slot) => *slot = e,
+                None => last.push(e),
+            }
+        }
+        last.into_iter()
+            .filter(|e| {
+                matches!(
+                    e.to,
+                    DeliveryState::Queued
+                        | DeliveryState::Sending
+                        | DeliveryState::Failed
+                        | DeliveryState::NeedsOperator
+                )
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 /// Runs blocking vault work without stalling the async runtime.
@@ -157,15 +126,6 @@ fn outcome_name(o: &SendOutcome) -> &'static str {
         SendOutcome::Permanent { .. } => "permanent",
         SendOutcome::Unknown { .. } => "unknown",
     }
-}
-
-/// The last letters and digits of the order number, for a memo's `{order_ref}`.
-fn order_ref(order_no: &str, len: usize) -> String {
-    let alnum: Vec<char> = order_no
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    alnum[alnum.len().saturating_sub(len)..].iter().collect()
 }
 
 /// A rendered SMS and its receipt MAC.
@@ -204,6 +164,13 @@ impl Station {
     ) -> Result<RunReport, DeliveryError> {
         let _lock =
             super::WorkerLock::acquire(&self.config.data_dir().join("delivery-worker.lock"))?;
+        // Copies a crash left behind after their delivery was settled.
+        let swept = self
+            .sweep_station_copies(channels.spool(), &channels.outbound_dir)
+            .await?;
+        if swept > 0 {
+            tracing::info!(swept, "removed station copies of settled deliveries");
+        }
         let mut w = Worker {
             station: self,
             hsm,
@@ -235,6 +202,7 @@ impl Station {
                 break;
             }
         }
+        w.report.unfinished = RunReport::unfinished_deliveries(&w.report.events);
         Ok(w.report)
     }
 }
@@ -310,132 +278,14 @@ impl Worker<'_> {
                 if *stop.borrow() {
                     return Ok(());
                 }
-                self.poll_delivery_report(d).await?;
+                if self.channels.spool().is_some() {
+                    self.poll_spool_receipt(d).await?;
+                } else {
+                    self.poll_delivery_report(d).await?;
+                }
             }
         }
         Ok(())
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Preparing a message: the only place the PIN is in clear.
-    // -----------------------------------------------------------------------------------------
-
-    /// Unseals the order's PIN and hands it to `build` (inside the vault session). Errors of the
-    /// vault itself (token missing, login) stop the run; a blob that does not open is the
-    /// delivery's problem.
-    fn with_pin<T>(
-        &self,
-        order_no: &str,
-        sealed: &(String, Vec<u8>),
-        build: impl FnOnce(&Vault, &str) -> Result<T, Unpreparable>,
-    ) -> Result<Result<T, Unpreparable>, DeliveryError> {
-        blocking(|| {
-            let vault = self.hsm.vault()?;
-            let aad = pin_aad(order_no, &sealed.0);
-            let pin = match vault.unseal_pin(&SealedPin(sealed.1.clone()), &aad) {
-                Ok(p) => p,
-                Err(e @ TokenError::Unexpected { .. }) => {
-                    return Ok(Err(Unpreparable(format!(
-                        "the sealed PIN does not open: {e}"
-                    ))));
-                }
-                Err(e) => return Err(DeliveryError::Token(e)),
-            };
-            // Exposed to render the one message that carries it; `pin` is zeroized on drop.
-            Ok(build(&vault, pin.expose_secret()))
-        })
-    }
-
-    fn prepare_sms(
-        &self,
-        d: &DeliveryRecord,
-        order: &Order,
-        sealed: &(String, Vec<u8>),
-    ) -> Result<Result<PreparedSms, Unpreparable>, DeliveryError> {
-        let template = &self.channels.template;
-        self.with_pin(&order.order_no, sealed, |vault, pin| {
-            let sms = OutgoingSms::new(
-                &d.id,
-                &order.legal_rep.mobile,
-                &order.order_no,
-                &order.company.name,
-                pin,
-                template,
-            )
-            .map_err(|e| Unpreparable(format!("the SMS cannot be built: {e}")))?;
-            let mac = vault
-                // Exposed to the vault's HMAC only: the receipt proves what was sent.
-                .receipt_mac(sms.text().expose_secret().as_bytes())
-                .map_err(|e| Unpreparable(format!("the receipt MAC failed: {e}")))?;
-            Ok(PreparedSms { sms, mac })
-        })
-    }
-
-    fn prepare_transfer(
-        &self,
-        d: &DeliveryRecord,
-        order: &Order,
-        sealed: &(String, Vec<u8>),
-    ) -> Result<Result<PreparedTransfer, Unpreparable>, DeliveryError> {
-        let bank = &self.station.config.delivery.bank;
-        let Some(account) = order.corporate_account.as_ref() else {
-            return Ok(Err(Unpreparable(
-                "the order has no corporate account".into(),
-            )));
-        };
-        let Some(e2e) = d.end_to_end_id.clone() else {
-            return Ok(Err(Unpreparable("the delivery has no EndToEndId".into())));
-        };
-        let reference = order_ref(&order.order_no, bank.memo_order_ref_len);
-        let agent_name = match &account.branch {
-            Some(b) => format!("{}{}", account.bank_name, b),
-            None => account.bank_name.clone(),
-        };
-        self.with_pin(&order.order_no, sealed, |vault, pin| {
-            let memo = render_memo(&bank.memo_template, pin, &reference, bank.memo_max_bytes)
-                .map_err(|e| Unpreparable(format!("the memo cannot be rendered: {e}")))?;
-            let mac = vault
-                .receipt_mac(memo.as_bytes())
-                .map_err(|e| Unpreparable(format!("the receipt MAC failed: {e}")))?;
-            Ok(PreparedTransfer {
-                delivery: d.clone(),
-                transfer: CreditTransfer {
-                    instruction_id: e2e.clone(),
-                    end_to_end_id: e2e,
-                    amount_fen: 1,
-                    creditor_name: account.account_name.clone(),
-                    creditor_account: account.account_number.clone(),
-                    creditor_agent: Agent {
-                        bic: None,
-                        name: Some(agent_name),
-                    },
-                    memo,
-                },
-                mac,
-            })
-        })
-    }
-
-    fn batch(&self, message_id: &str, transfers: Vec<CreditTransfer>) -> PaymentBatch {
-        let bank = &self.station.config.delivery.bank;
-        let now = self.now().to_offset(crate::clock::BEIJING);
-        PaymentBatch {
-            message_id: message_id.to_string(),
-            created_at: now,
-            initiating_party: bank
-                .initiating_party
-                .clone()
-                .unwrap_or_else(|| bank.debtor_name.clone()),
-            debtor_name: bank.debtor_name.clone(),
-            debtor_account: bank.debtor_account.clone(),
-            debtor_agent: Agent {
-                bic: bank.debtor_agent_bic.clone(),
-                name: bank.debtor_agent_name.clone(),
-            },
-            requested_execution_date: now.date(),
-            payment_info_id: message_id.to_string(),
-            transfers,
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -693,10 +543,16 @@ impl Worker<'_> {
         } else {
             cur.state = apply(from, DeliveryEvent::Accepted)?;
             cur.last_error = None;
-            // Only Aliyun delivery reports are polled; a bank transfer waits for `bank import`.
-            cur.next_attempt_at = format_utc(
-                tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-            );
+            // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
+            // are polled with backoff; a bank transfer waits for `bank import`.
+            let spool_sms = cur.channel == DeliveryChannel::Sms && self.channels.spool().is_some();
+            cur.next_attempt_at = if spool_sms {
+                format_utc(tx.now())
+            } else {
+                format_utc(
+                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
+                )
+            };
             tx.save_delivery(cur, from).await?;
             tx.audit(
                 &self.actor,
@@ -712,554 +568,11 @@ impl Worker<'_> {
         Ok(())
     }
 
-    // -----------------------------------------------------------------------------------------
-    // SMS
-    // -----------------------------------------------------------------------------------------
-
-    async fn send_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let Some((order, sealed)) = self.load(&d).await? else {
-            return Ok(());
-        };
-        let prepared = match self.prepare_sms(&d, &order, &sealed)? {
-            Ok(p) => p,
-            Err(Unpreparable(reason)) => return self.fail_queued(&d, reason).await,
-        };
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let Some((mut cur, seq)) = self
-            .claim_in_tx(&mut tx, &d, &prepared.mac, "send", None)
-            .await?
-        else {
-            tx.commit().await?;
-            return Ok(());
-        };
-        tx.commit().await?;
-        crate::failpoint!("deliver.sms.before_send");
-        let outcome = self.channels.sms.send(&prepared.sms).await;
-        crate::failpoint!("deliver.sms.after_send");
-        drop(prepared);
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        cur = tx.delivery(&cur.id).await?;
-        let from = cur.state;
-        if from != DeliveryState::Sending {
-            // Changed while the message travelled (cannot happen through this station's
-            // commands, which leave `sending` alone): keep the journal, change nothing else.
-            let provider_id = match &outcome {
-                SendOutcome::Accepted { provider_id } => Some(provider_id.as_str()),
-                _ => None,
-            };
-            tx.attempt_finished(&cur.id, seq, outcome_name(&outcome), provider_id, None)
-                .await?;
-            tx.commit().await?;
-            tracing::warn!(delivery = %cur.id, state = %from, "delivery changed during the send");
-            return Ok(());
-        }
-        let note = match &outcome {
-            SendOutcome::Accepted { provider_id } => {
-                tx.attempt_finished(&cur.id, seq, "accepted", Some(provider_id), None)
-                    .await?;
-                let confirmed = self.channels.confirms_on_acceptance();
-                let evidence =
-                    json!({"confirmed_by": "provider acceptance", "attempt": cur.attempts});
-                self.accepted_in_tx(&mut tx, &mut cur, provider_id, confirmed, evidence)
-                    .await?;
-                format!("accepted by the provider as {provider_id}")
-            }
-            SendOutcome::Retryable { reason } => {
-                tx.attempt_finished(&cur.id, seq, "retryable", None, Some(reason))
-                    .await?;
-                self.retry_or_escalate(&mut tx, &mut cur, reason).await?;
-                reason.clone()
-            }
-            SendOutcome::Permanent { reason } => {
-                tx.attempt_finished(&cur.id, seq, "permanent", None, Some(reason))
-                    .await?;
-                self.escalate_in_tx(&mut tx, &mut cur, reason.clone())
-                    .await?;
-                reason.clone()
-            }
-            SendOutcome::Unknown { reason } => {
-                // In doubt: stays `sending`, due at once; the next pass asks the provider.
-                tx.attempt_finished(&cur.id, seq, "unknown", None, Some(reason))
-                    .await?;
-                cur.last_error = Some(format!(
-                    "outcome unknown, the provider will be asked: {reason}"
-                ));
-                tx.save_delivery(&cur, from).await?;
-                tx.audit(
-                    &self.actor,
-                    AuditEntry::order(
-                        "delivery.in_doubt",
-                        &cur.order_no,
-                        json!({"delivery_id": cur.id, "reason": reason}),
-                    ),
-                )
-                .await?;
-                format!("outcome unknown: {reason}")
-            }
-        };
-        tx.commit().await?;
-        self.event(&cur, from, note);
-        Ok(())
-    }
-
-    /// The provider has a message whose send outcome was unknown: it is never sent again.
-    async fn found_in_tx(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        cur: &mut DeliveryRecord,
-        provider_id: &str,
-        delivered: bool,
-    ) -> Result<String, DeliveryError> {
-        tx.attempt_record(&cur.id, "query", "found", Some(provider_id), None)
-            .await?;
-        let confirmed = delivered || self.channels.confirms_on_acceptance();
-        self.accepted_in_tx(
-            tx,
-            cur,
-            provider_id,
-            confirmed,
-            json!({"confirmed_by": "provider query after an unknown outcome", "delivered": delivered}),
-        )
-        .await?;
-        Ok(format!(
-            "the provider has it ({provider_id}); not sent again"
-        ))
-    }
-
     /// A delivery in `sending` with no send in flight (crash, timeout): ask, never resend.
     async fn resolve_in_doubt(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
         match d.channel {
             DeliveryChannel::BankTransfer => self.resolve_bank(d).await,
             DeliveryChannel::Sms => self.resolve_sms(d).await,
         }
-    }
-
-    async fn resolve_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let from = d.state;
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
-        let sealed = self.station.store.sealed_pin(&d.order_no).await?;
-        let prepared = match &sealed {
-            Some(sealed) => self.prepare_sms(&d, &rec.order, sealed)?,
-            None => Err(Unpreparable("the order has no sealed PIN".into())),
-        };
-        let sent_at = d
-            .sending_at
-            .as_deref()
-            .and_then(parse_utc)
-            .unwrap_or_else(|| self.now());
-        let query = match prepared {
-            Ok(p) => Ok(self.channels.sms.query(&p.sms, sent_at).await),
-            Err(u) => Err(u),
-        };
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sending {
-            return Ok(());
-        }
-        let query = match query {
-            Ok(q) => q,
-            Err(Unpreparable(reason)) => {
-                let why = format!(
-                    "outcome unknown and the provider cannot be asked: {reason}; an operator decides"
-                );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                tx.commit().await?;
-                self.event(&cur, from, why);
-                return Ok(());
-            }
-        };
-        let age = tx.now() - sent_at;
-        let note = match query {
-            QueryOutcome::Delivered { provider_id } => {
-                self.found_in_tx(&mut tx, &mut cur, &provider_id, true)
-                    .await?
-            }
-            QueryOutcome::Accepted { provider_id } => {
-                self.found_in_tx(&mut tx, &mut cur, &provider_id, false)
-                    .await?
-            }
-            QueryOutcome::Undelivered {
-                provider_id,
-                reason,
-            } => {
-                tx.attempt_record(
-                    &cur.id,
-                    "query",
-                    "undelivered",
-                    Some(&provider_id),
-                    Some(&reason),
-                )
-                .await?;
-                cur.provider_id = Some(provider_id.clone());
-                let why = format!(
-                    "the provider accepted it ({provider_id}) but the carrier reported {reason}; \
-                     it is not sent again automatically"
-                );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
-            }
-            QueryOutcome::NotFound if self.channels.sms_kind == SmsKind::Spool => {
-                // The spool directory is the provider: no file means nothing was published.
-                if let SmsChannel::Spool(spool) = &self.channels.sms {
-                    let removed = spool.remove_stale_temps(&cur.id);
-                    if removed > 0 {
-                        tracing::warn!(delivery = %cur.id, removed, "removed unpublished spool temp files of an interrupted send");
-                    }
-                }
-                tx.attempt_record(&cur.id, "query", "not_found", None, None)
-                    .await?;
-                self.requeue_or_escalate(
-                    &mut tx,
-                    &mut cur,
-                    "interrupted before the spool file was published",
-                    false,
-                )
-                .await?;
-                "no spool file: never published, queued again".to_string()
-            }
-            QueryOutcome::NotFound => {
-                tx.attempt_record(&cur.id, "query", "not_found", None, None)
-                    .await?;
-                let delay = time::Duration::try_from(self.channels.query_delay)
-                    .unwrap_or(time::Duration::MAX);
-                if age >= delay {
-                    let why = "outcome unknown and the provider has no record of it after its \
-                               indexing delay; an operator decides (`deliver retry` sends it again)"
-                        .to_string();
-                    self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                    why
-                } else {
-                    cur.next_attempt_at = format_utc(sent_at + delay);
-                    cur.last_error = Some(
-                        "outcome unknown; the provider has no record yet, asking again after its indexing delay"
-                            .into(),
-                    );
-                    tx.save_delivery(&cur, from).await?;
-                    "not found yet; asking again later".to_string()
-                }
-            }
-            QueryOutcome::Unsupported => {
-                tx.attempt_record(&cur.id, "query", "unsupported", None, None)
-                    .await?;
-                let why = "outcome unknown and this channel cannot be asked; an operator decides \
-                           (the webhook gateway de-duplicates on Idempotency-Key, so `deliver retry` \
-                           cannot deliver it twice there)"
-                    .to_string();
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
-            }
-            QueryOutcome::Failed { reason } => {
-                tx.attempt_record(&cur.id, "query", "failed", None, Some(&reason))
-                    .await?;
-                cur.next_attempt_at = format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                );
-                cur.last_error = Some(format!(
-                    "outcome unknown; asking the provider failed: {reason}"
-                ));
-                tx.save_delivery(&cur, from).await?;
-                format!("query failed: {reason}")
-            }
-        };
-        tx.commit().await?;
-        self.event(&cur, from, note);
-        Ok(())
-    }
-
-    /// Aliyun with `confirm = "delivery_report"`: a sent SMS is confirmed by the carrier's
-    /// receipt.
-    async fn poll_delivery_report(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let from = d.state;
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
-        let Some(sealed) = self.station.store.sealed_pin(&d.order_no).await? else {
-            return Ok(());
-        };
-        let Ok(prepared) = self.prepare_sms(&d, &rec.order, &sealed)? else {
-            return Ok(());
-        };
-        let sent_at = d
-            .sending_at
-            .as_deref()
-            .and_then(parse_utc)
-            .unwrap_or_else(|| self.now());
-        let query = self.channels.sms.query(&prepared.sms, sent_at).await;
-        drop(prepared);
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sent {
-            return Ok(());
-        }
-        let note = match query {
-            QueryOutcome::Delivered { provider_id } => {
-                tx.attempt_record(&cur.id, "query", "delivered", Some(&provider_id), None)
-                    .await?;
-                confirm_in_tx(
-                    &mut tx,
-                    &self.actor,
-                    &mut cur,
-                    from,
-                    json!({"confirmed_by": "carrier delivery report"}),
-                )
-                .await?;
-                "carrier delivery report received".to_string()
-            }
-            QueryOutcome::Undelivered {
-                provider_id,
-                reason,
-            } => {
-                tx.attempt_record(
-                    &cur.id,
-                    "query",
-                    "undelivered",
-                    Some(&provider_id),
-                    Some(&reason),
-                )
-                .await?;
-                let why = format!(
-                    "the carrier reported {reason}; the provider accepted it, so it is not sent again automatically"
-                );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
-            }
-            other => {
-                let outcome = match &other {
-                    QueryOutcome::Failed { reason } => format!("query failed: {reason}"),
-                    _ => "no delivery report yet".to_string(),
-                };
-                cur.next_attempt_at = format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                );
-                tx.save_delivery(&cur, from).await?;
-                tx.commit().await?;
-                tracing::debug!(delivery = %cur.id, %outcome, "delivery report pending");
-                return Ok(());
-            }
-        };
-        tx.commit().await?;
-        self.event(&cur, from, note);
-        Ok(())
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Bank
-    // -----------------------------------------------------------------------------------------
-
-    /// Emits one pain.001 for `due` (one delivery, or all of them with `bank.batch`).
-    async fn send_bank(&mut self, due: Vec<DeliveryRecord>) -> Result<(), DeliveryError> {
-        let mut prepared = Vec::new();
-        for d in due {
-            let Some((order, sealed)) = self.load(&d).await? else {
-                continue;
-            };
-            match self.prepare_transfer(&d, &order, &sealed)? {
-                Ok(p) => {
-                    // Checked alone first, so one unusable transfer never blocks a batch.
-                    let probe = self.batch(&end_to_end_id(&d.id), vec![p.transfer.clone()]);
-                    match write_pain001(&probe) {
-                        Ok(_) => prepared.push(p),
-                        Err(e) => {
-                            self.fail_queued(
-                                &d,
-                                format!("the transfer is not valid ISO 20022: {e}"),
-                            )
-                            .await?
-                        }
-                    }
-                }
-                Err(Unpreparable(reason)) => self.fail_queued(&d, reason).await?,
-            }
-        }
-        if prepared.is_empty() {
-            return Ok(());
-        }
-        let message_id = if prepared.len() == 1 && !self.station.config.delivery.bank.batch {
-            prepared[0].transfer.end_to_end_id.clone()
-        } else {
-            format!("KB{}", uuid::Uuid::new_v4().simple()).to_uppercase()
-        };
-        let file_name = format!("{message_id}.xml");
-
-        // Record `sending` and the file name BEFORE the file exists.
-        let mut claimed = Vec::new();
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        for p in prepared {
-            if let Some((cur, seq)) = self
-                .claim_in_tx(
-                    &mut tx,
-                    &p.delivery,
-                    &p.mac,
-                    "file",
-                    Some((&file_name, &message_id)),
-                )
-                .await?
-            {
-                claimed.push((cur, seq, p.transfer));
-            }
-        }
-        tx.commit().await?;
-        if claimed.is_empty() {
-            return Ok(());
-        }
-        let batch = self.batch(
-            &message_id,
-            claimed.iter().map(|(_, _, t)| t.clone()).collect(),
-        );
-        let document = write_pain001(&batch);
-        drop(batch);
-        crate::failpoint!("deliver.bank.before_write");
-        let published = match &document {
-            Ok(doc) => {
-                let dir = self.channels.outbound_dir.clone();
-                blocking(|| files::publish_new_file(&dir, &file_name, doc.as_bytes())).map_err(
-                    |e| match e {
-                        PublishError::NotPublished(e) => {
-                            format!("the file could not be written: {e}")
-                        }
-                        PublishError::AlreadyExists => "a file of that name already exists in the \
-                             outbound directory; nothing was written over it"
-                            .to_string(),
-                    },
-                )
-            }
-            Err(e) => Err(format!("the pain.001 could not be built: {e}")),
-        };
-        let already_exists = matches!(&published, Err(m) if m.contains("already exists"));
-        drop(document);
-        crate::failpoint!("deliver.bank.after_write");
-
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut events = Vec::new();
-        for (claimed_row, seq, _) in claimed {
-            let mut cur = tx.delivery(&claimed_row.id).await?;
-            let from = cur.state;
-            if from != DeliveryState::Sending {
-                // Settled meanwhile (a bank report imported while the file was written).
-                let outcome = if published.is_ok() {
-                    "written"
-                } else {
-                    "not_written"
-                };
-                tx.attempt_finished(&cur.id, seq, outcome, Some(&file_name), None)
-                    .await?;
-                continue;
-            }
-            match &published {
-                Ok(()) => {
-                    tx.attempt_finished(&cur.id, seq, "written", Some(&file_name), None)
-                        .await?;
-                    let evidence = json!({"bank_file": file_name, "message_id": message_id,
-                                          "end_to_end_id": cur.end_to_end_id});
-                    self.accepted_in_tx(&mut tx, &mut cur, &file_name, false, evidence)
-                        .await?;
-                    events.push((cur, from, format!("pain.001 {file_name} emitted")));
-                }
-                Err(reason) if already_exists => {
-                    // Someone else's file under our deterministic name: never overwrite, never
-                    // guess.
-                    tx.attempt_finished(&cur.id, seq, "refused", None, Some(reason))
-                        .await?;
-                    self.escalate_in_tx(&mut tx, &mut cur, reason.clone())
-                        .await?;
-                    events.push((cur, from, reason.clone()));
-                }
-                Err(reason) => {
-                    // Nothing was published: the file never existed, so sending it later is
-                    // not a second transfer.
-                    tx.attempt_finished(&cur.id, seq, "retryable", None, Some(reason))
-                        .await?;
-                    cur.bank_file = None;
-                    cur.bank_message_id = None;
-                    self.retry_or_escalate(&mut tx, &mut cur, reason).await?;
-                    events.push((cur, from, reason.clone()));
-                }
-            }
-        }
-        tx.commit().await?;
-        for (cur, from, note) in events {
-            self.event(&cur, from, note);
-        }
-        Ok(())
-    }
-
-    /// A bank delivery found in `sending`: the file name was recorded before the file was
-    /// written. Present -> emitted (`sent`); absent -> nobody can tell whether it was never
-    /// written or already collected by the bank's agent: the operator asks the bank. Never a
-    /// second file.
-    async fn resolve_bank(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let from = d.state;
-        let dir = self.channels.outbound_dir.clone();
-        let present = d
-            .bank_file
-            .as_ref()
-            .map(|f| {
-                let removed = files::remove_stale_temp(&dir, f);
-                if removed {
-                    tracing::warn!(delivery = %d.id, file = %f, "removed an unpublished temp file of an interrupted attempt");
-                }
-                dir.join(f).is_file()
-            });
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sending {
-            return Ok(());
-        }
-        let note = match (present, cur.bank_file.clone()) {
-            (Some(true), Some(file)) => {
-                tx.attempt_record(&cur.id, "recover", "found", Some(&file), None)
-                    .await?;
-                let evidence = json!({"bank_file": file, "recovered": true,
-                                      "message_id": cur.bank_message_id,
-                                      "end_to_end_id": cur.end_to_end_id});
-                self.accepted_in_tx(&mut tx, &mut cur, &file, false, evidence)
-                    .await?;
-                format!(
-                    "pain.001 {file} found after an interruption: emitted once, not written again"
-                )
-            }
-            (Some(false), Some(file)) => {
-                tx.attempt_record(&cur.id, "recover", "not_found", Some(&file), None)
-                    .await?;
-                let why = format!(
-                    "interrupted while emitting {file}, which is not in the outbound directory: it \
-                     was either never written or already collected by the bank's agent. Ask the \
-                     bank about EndToEndId {}; then `bank import` its status, or `deliver retry \
-                     --force-new-transfer` if no transfer happened",
-                    cur.end_to_end_id.as_deref().unwrap_or("?")
-                );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
-            }
-            _ => {
-                tx.attempt_record(&cur.id, "recover", "no_file_recorded", None, None)
-                    .await?;
-                self.requeue_or_escalate(
-                    &mut tx,
-                    &mut cur,
-                    "interrupted before a file was chosen",
-                    false,
-                )
-                .await?;
-                "no file was recorded: nothing emitted, queued again".to_string()
-            }
-        };
-        tx.commit().await?;
-        self.event(&cur, from, note);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_refs_are_the_last_letters_and_digits() {
-        assert_eq!(order_ref("BJ20261124-0001", 5), "40001");
-        assert_eq!(order_ref("A-1", 5), "A1");
-        assert_eq!(order_ref("", 5), "");
     }
 }

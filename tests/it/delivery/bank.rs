@@ -117,8 +117,14 @@ async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retrie
     assert_eq!(old["state"], "cancelled");
     assert_eq!(old["superseded_by"], new_id.as_str());
     st.deliver_once().await;
+    // The rejected transfer's file is settled (its only transfer failed at the bank): the
+    // station's copy is gone. The new transfer has a new file.
     let files = st.files_in("bank/outbound");
-    assert_eq!(files.len(), 2, "a new file for the new transfer: {files:?}");
+    assert_eq!(files.len(), 1, "a new file for the new transfer: {files:?}");
+    assert_ne!(
+        files[0].file_name().unwrap().to_string_lossy(),
+        format!("{e2e}.xml")
+    );
     for f in &files {
         xmllint(f, "pain.001.001.10.xsd");
     }

@@ -139,10 +139,10 @@ async fn spool_crashes_resolve_from_the_spool_directory() {
     assert!(st.files_in("spool/sms").is_empty());
     st.deliver_once().await;
     let d = st.delivery(&a).await;
-    assert_eq!(d["state"], "confirmed", "{d:#}");
+    assert_eq!(d["state"], "sent", "{d:#}");
     assert_eq!(st.files_in("spool/sms").len(), 1);
 
-    // Crash after the file was published: found at restart, confirmed, not written again.
+    // Crash after the file was published: found at restart, not written again.
     let b = st
         .provisioned(sms_order("BJ20261124-0002", "13700137000"))
         .await;
@@ -160,12 +160,43 @@ async fn spool_crashes_resolve_from_the_spool_directory() {
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     st.deliver_once().await;
     let d = st.delivery(&b).await;
-    assert_eq!(d["state"], "confirmed", "{d:#}");
+    assert_eq!(d["state"], "sent", "{d:#}");
     assert_eq!(st.files_in("spool/sms").len(), 2);
     assert_eq!(
         std::fs::metadata(&file).unwrap().modified().unwrap(),
         before
     );
+    // The agent acknowledges both; they are confirmed and the station's copies removed.
+    let agent = st.dir.path().join("gateway-agent");
+    assert_eq!(
+        gateway_agent_takes(&st.data_dir().join("spool/sms"), &agent).len(),
+        2
+    );
+    st.deliver_once().await;
+    for no in [&a, &b] {
+        assert_eq!(st.delivery(no).await["state"], "confirmed");
+    }
+    let left: Vec<PathBuf> = st
+        .files_in("spool/sms")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Crash after publishing, and the agent took the message (receipt written, message
+    // removed, as the contract allows) before the restart: the receipt confirms it, nothing
+    // is published again.
+    let c = st
+        .provisioned(sms_order("BJ20261124-0003", "13600136000"))
+        .await;
+    st.ok(&["ship", &c, "--tracking", "SF3"]).await;
+    kill_at(&st, "deliver.sms.after_send").await;
+    let id = st.delivery(&c).await["id"].as_str().unwrap().to_string();
+    gateway_agent_takes(&st.data_dir().join("spool/sms"), &agent);
+    std::fs::remove_file(st.data_dir().join(format!("spool/sms/{id}.json"))).unwrap();
+    st.deliver_once().await;
+    assert_eq!(st.delivery(&c).await["state"], "confirmed");
+    assert!(!st.data_dir().join(format!("spool/sms/{id}.json")).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,4 +279,34 @@ async fn a_revoked_orders_pin_is_never_sent() {
     let certs = store.certificates_of_order(&bank).await.unwrap();
     assert!(certs.iter().all(|c| c.status == "revoked"));
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_message_taken_without_a_receipt_is_reported_and_waits_for_it() {
+    let st = TestStation::init().await;
+    let no = st
+        .provisioned(sms_order("BJ20261124-0009", "13800138000"))
+        .await;
+    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    st.deliver_once().await;
+    let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
+    // An agent that breaks the contract: it removes the message without a receipt.
+    let message = st.data_dir().join(format!("spool/sms/{id}.json"));
+    std::fs::remove_file(&message).unwrap();
+    st.deliver_once().await;
+    let d = st.delivery(&no).await;
+    assert_eq!(
+        d["state"], "sent",
+        "never sent again, never confirmed blindly: {d:#}"
+    );
+    assert!(
+        d["last_error"].as_str().unwrap().contains("no receipt"),
+        "{d:#}"
+    );
+    assert!(!message.exists(), "not published again");
+    // Its receipt, late, still confirms it.
+    std::fs::write(st.data_dir().join(format!("spool/sms/{id}.sent")), "{}").unwrap();
+    st.deliver_once().await;
+    assert_eq!(st.delivery(&no).await["state"], "confirmed");
+    assert_eq!(st.order_state(&no).await, "PinDelivered");
 }

@@ -1,6 +1,7 @@
 //! The whole cycle on one station: provision -> ship -> deliver run --once -> PinDelivered, by
-//! SMS (spool) and by bank transfer (pain.001, confirmed by a pain.002 ACSC), then a scan of
-//! everything the station wrote for the PINs.
+//! SMS (spool, confirmed by the gateway agent's receipt) and by bank transfer (pain.001,
+//! confirmed by a pain.002 ACSC), then a scan of everything the station wrote for the PINs: once
+//! confirmed, the station keeps no copy of a message (issue 12, item 6).
 
 use super::*;
 
@@ -45,16 +46,31 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     let run = st.deliver_once().await;
     assert_eq!(run["events"].as_array().unwrap().len(), 2, "{run:#}");
 
-    // SMS: spool file published, confirmed on acceptance, order PinDelivered.
+    // SMS: spool file published; it waits for the gateway agent's receipt.
     let sms = st.delivery(&sms_no).await;
-    assert_eq!(sms["state"], "confirmed", "{sms:#}");
-    assert_eq!(st.order_state(&sms_no).await, "PinDelivered");
+    assert_eq!(sms["state"], "sent", "{sms:#}");
+    assert_eq!(st.order_state(&sms_no).await, "Shipped");
     let spool = st.files_in("spool/sms");
     assert_eq!(spool.len(), 1, "{spool:?}");
-    let sms_pin = pin_in_spool_file(&spool[0]);
-    assert_eq!(sms_pin.len(), 8);
     let hmac = sms["message_hmac"].as_str().unwrap();
     assert_eq!(hmac.len(), 64, "HMAC-SHA256 hex");
+    // The agent takes it (its own copy, outside the station) and writes its receipt; the next
+    // pass confirms it and removes the station's copy.
+    let agent = st.dir.path().join("gateway-agent");
+    let taken = gateway_agent_takes(&st.data_dir().join("spool/sms"), &agent);
+    assert_eq!(taken.len(), 1);
+    let sms_pin = pin_in_spool_file(&taken[0]);
+    assert_eq!(sms_pin.len(), 8);
+    let run = st.deliver_once().await;
+    assert_eq!(run["events"][0]["to"], "confirmed", "{run:#}");
+    assert_eq!(st.delivery(&sms_no).await["state"], "confirmed");
+    assert_eq!(st.order_state(&sms_no).await, "PinDelivered");
+    let spool: Vec<String> = st
+        .files_in("spool/sms")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(spool, [format!("{}.sent", sms["id"].as_str().unwrap())]);
 
     // Bank: one pain.001, valid against the official schema, waiting for the bank.
     let bank = st.delivery(&bank_no).await;
@@ -66,6 +82,9 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     let bank_pins = pins_in_pain001(&outbound[0]);
     assert_eq!(bank_pins.len(), 1);
     let bank_pin = bank_pins[0].clone();
+    // The bank's agent uploads it: the bank's copy.
+    let banks_copy = agent.join("bank.pain001.xml");
+    std::fs::copy(&outbound[0], &banks_copy).unwrap();
     let e2e = bank["end_to_end_id"].as_str().unwrap();
     let msg_id = bank["bank_message_id"].as_str().unwrap();
     assert_eq!(
@@ -78,13 +97,14 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     assert_pin_opens_token(&st, &sms_no, &sms_pin);
     assert_pin_opens_token(&st, &bank_no, &bank_pin);
 
-    // A second pass finds nothing to do: nothing is ever sent twice.
+    // A further pass finds nothing to do: nothing is ever sent twice.
     let run = st.deliver_once().await;
     assert!(run["events"].as_array().unwrap().is_empty(), "{run:#}");
     assert_eq!(st.files_in("spool/sms").len(), 1);
     assert_eq!(st.files_in("bank/outbound").len(), 1);
 
-    // The bank answers ACSC: confirmed, PinDelivered, the file moves to processed/.
+    // The bank answers ACSC: confirmed, PinDelivered, the file moves to processed/, and the
+    // station's copy of the pain.001 is removed (the bank has its own).
     let inbound = st.data_dir().join("bank/inbound");
     let status = pain002_file(&inbound, "status-1.xml", msg_id, &[(e2e, "ACSC", None)]);
     let imported = st
@@ -103,6 +123,11 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     );
     assert_eq!(imported["changes"][0]["to"], "confirmed");
     assert!(imported["moved_to"].as_str().unwrap().contains("processed"));
+    assert_eq!(
+        imported["removed_bank_files"],
+        serde_json::json!([format!("{e2e}.xml")])
+    );
+    assert!(st.files_in("bank/outbound").is_empty());
     assert!(!status.exists());
     assert_eq!(st.delivery(&bank_no).await["state"], "confirmed");
     assert_eq!(st.order_state(&bank_no).await, "PinDelivered");
@@ -151,22 +176,19 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
         .await;
     assert_eq!(retry.status.code(), Some(2));
 
-    // The PINs exist only in the one intended message each: not in the database (SQLite file,
-    // WAL, SHM), not in the logs (trace level), not in any other file of the data directory.
+    // The PINs exist only in the one message each that the gateway and the bank received:
+    // nowhere in the data directory once confirmed (not the spool, not outbound, not the
+    // database's SQLite file, WAL or SHM), not in the logs (trace level).
     let logs = st.logs();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "logs were captured at trace level"
     );
-    for (pin, intended) in [(&sms_pin, &spool[0]), (&bank_pin, &outbound[0])] {
+    for (pin, received) in [(&sms_pin, &taken[0]), (&bank_pin, &banks_copy)] {
         assert!(!logs.contains(pin.as_str()), "PIN {pin} found in the logs");
-        let leaks = files_containing(
-            &st.data_dir(),
-            pin.as_bytes(),
-            std::slice::from_ref(intended),
-        );
+        let leaks = files_containing(&st.data_dir(), pin.as_bytes(), &[]);
         assert!(leaks.is_empty(), "PIN found in {leaks:?}");
-        let text = std::fs::read_to_string(intended).unwrap();
+        let text = std::fs::read_to_string(received).unwrap();
         assert_eq!(text.matches(pin.as_str()).count(), 1);
     }
     // And no temp file was left behind.
@@ -198,6 +220,11 @@ async fn on_provisioned_trigger_queues_in_the_provisioning_transaction() {
         .unwrap();
     assert_eq!(actions[provisioned + 1], "delivery.queued", "{actions:?}");
 
+    st.deliver_once().await;
+    gateway_agent_takes(
+        &st.data_dir().join("spool/sms"),
+        &st.dir.path().join("gateway-agent"),
+    );
     st.deliver_once().await;
     assert_eq!(st.delivery(&no).await["state"], "confirmed");
     assert_eq!(st.order_state(&no).await, "PinDelivered");

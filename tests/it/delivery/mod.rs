@@ -201,8 +201,24 @@ impl TestStation {
             .to_string()
     }
 
+    /// `deliver run --once --json`. Its exit code must say what the report says: 0 when every
+    /// delivery it touched reached its channel, 1 when one is left (`unfinished`).
     pub async fn deliver_once(&self) -> Value {
-        self.json(&["deliver", "run", "--once"]).await
+        let out = self.run(&["--json", "deliver", "run", "--once"]).await;
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "deliver run --once printed no report ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let left = !report["unfinished"].as_array().unwrap().is_empty();
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(left)),
+            "exit code of deliver run --once for {report:#}"
+        );
+        report
     }
 
     /// The station database through the library (for what no command shows).
@@ -264,6 +280,34 @@ pub fn bank_order(order_no: &str) -> Value {
       ],
       "seals": [ { "kind": "company", "picture": "c.png" } ]
     })
+}
+
+/// Plays the SMS gateway agent of the spool contract: each message in `spool` without a
+/// receipt is taken (copied into `agent_dir`, the agent's own copy, outside the station) and
+/// acknowledged with its receipt `{id}.sent`. Returns the agent's copies, in name order.
+pub fn gateway_agent_takes(spool: &Path, agent_dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(agent_dir).unwrap();
+    let mut taken = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    for name in names {
+        let id = name.trim_end_matches(".json");
+        let receipt = spool.join(format!("{id}.sent"));
+        if receipt.exists() {
+            continue;
+        }
+        let copy = agent_dir.join(&name);
+        std::fs::copy(spool.join(&name), &copy).unwrap();
+        let temp = spool.join(format!(".{id}.sent.tmp"));
+        std::fs::write(&temp, format!("{{\"gateway_id\": \"GW-{id}\"}}")).unwrap();
+        std::fs::rename(&temp, &receipt).unwrap();
+        taken.push(copy);
+    }
+    taken
 }
 
 /// The PIN in a spool file's text (`...密码:PIN，...`).

@@ -1,0 +1,400 @@
+//! SMS deliveries: send, resolve one in doubt by asking the channel (never by sending again),
+//! and confirm a sent one by the spool agent's receipt or the carrier's delivery report.
+
+use super::*;
+
+/// What `deliver status` shows for a spool message gone without its receipt.
+const TAKEN_WITHOUT_RECEIPT: &str = "the spool message is gone but the gateway agent wrote no \
+     receipt: ask the agent whether it sent the SMS";
+
+impl Worker<'_> {
+    pub(super) async fn send_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
+        let Some((order, sealed)) = self.load(&d).await? else {
+            return Ok(());
+        };
+        let prepared = match self.prepare_sms(&d, &order, &sealed)? {
+            Ok(p) => p,
+            Err(Unpreparable(reason)) => return self.fail_queued(&d, reason).await,
+        };
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let Some((mut cur, seq)) = self
+            .claim_in_tx(&mut tx, &d, &prepared.mac, "send", None)
+            .await?
+        else {
+            tx.commit().await?;
+            return Ok(());
+        };
+        tx.commit().await?;
+        crate::failpoint!("deliver.sms.before_send");
+        let outcome = self.channels.sms.send(&prepared.sms).await;
+        crate::failpoint!("deliver.sms.after_send");
+        drop(prepared);
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        cur = tx.delivery(&cur.id).await?;
+        let from = cur.state;
+        if from != DeliveryState::Sending {
+            // Changed while the message travelled (cannot happen through this station's
+            // commands, which leave `sending` alone): keep the journal, change nothing else.
+            let provider_id = match &outcome {
+                SendOutcome::Accepted { provider_id } => Some(provider_id.as_str()),
+                _ => None,
+            };
+            tx.attempt_finished(&cur.id, seq, outcome_name(&outcome), provider_id, None)
+                .await?;
+            tx.commit().await?;
+            tracing::warn!(delivery = %cur.id, state = %from, "delivery changed during the send");
+            return Ok(());
+        }
+        let note = match &outcome {
+            SendOutcome::Accepted { provider_id } => {
+                tx.attempt_finished(&cur.id, seq, "accepted", Some(provider_id), None)
+                    .await?;
+                let confirmed = self.channels.confirms_on_acceptance();
+                let evidence =
+                    json!({"confirmed_by": "provider acceptance", "attempt": cur.attempts});
+                self.accepted_in_tx(&mut tx, &mut cur, provider_id, confirmed, evidence)
+                    .await?;
+                format!("accepted by the provider as {provider_id}")
+            }
+            SendOutcome::Retryable { reason } => {
+                tx.attempt_finished(&cur.id, seq, "retryable", None, Some(reason))
+                    .await?;
+                self.retry_or_escalate(&mut tx, &mut cur, reason).await?;
+                reason.clone()
+            }
+            SendOutcome::Permanent { reason } => {
+                tx.attempt_finished(&cur.id, seq, "permanent", None, Some(reason))
+                    .await?;
+                self.escalate_in_tx(&mut tx, &mut cur, reason.clone())
+                    .await?;
+                reason.clone()
+            }
+            SendOutcome::Unknown { reason } => {
+                // In doubt: stays `sending`, due at once; the next pass asks the provider.
+                tx.attempt_finished(&cur.id, seq, "unknown", None, Some(reason))
+                    .await?;
+                cur.last_error = Some(format!(
+                    "outcome unknown, the provider will be asked: {reason}"
+                ));
+                tx.save_delivery(&cur, from).await?;
+                tx.audit(
+                    &self.actor,
+                    AuditEntry::order(
+                        "delivery.in_doubt",
+                        &cur.order_no,
+                        json!({"delivery_id": cur.id, "reason": reason}),
+                    ),
+                )
+                .await?;
+                format!("outcome unknown: {reason}")
+            }
+        };
+        tx.commit().await?;
+        self.event(&cur, from, note);
+        Ok(())
+    }
+
+    /// The provider has a message whose send outcome was unknown: it is never sent again.
+    async fn found_in_tx(
+        &mut self,
+        tx: &mut crate::store::Tx,
+        cur: &mut DeliveryRecord,
+        provider_id: &str,
+        delivered: bool,
+    ) -> Result<String, DeliveryError> {
+        tx.attempt_record(&cur.id, "query", "found", Some(provider_id), None)
+            .await?;
+        let confirmed = delivered || self.channels.confirms_on_acceptance();
+        self.accepted_in_tx(
+            tx,
+            cur,
+            provider_id,
+            confirmed,
+            json!({"confirmed_by": "provider query after an unknown outcome", "delivered": delivered}),
+        )
+        .await?;
+        Ok(format!(
+            "the provider has it ({provider_id}); not sent again"
+        ))
+    }
+
+    pub(super) async fn resolve_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
+        let from = d.state;
+        let Some(rec) = self.station.store.order(&d.order_no).await? else {
+            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
+        };
+        let sealed = self.station.store.sealed_pin(&d.order_no).await?;
+        let prepared = match &sealed {
+            Some(sealed) => self.prepare_sms(&d, &rec.order, sealed)?,
+            None => Err(Unpreparable("the order has no sealed PIN".into())),
+        };
+        let sent_at = d
+            .sending_at
+            .as_deref()
+            .and_then(parse_utc)
+            .unwrap_or_else(|| self.now());
+        let query = match prepared {
+            Ok(p) => Ok(self.channels.sms.query(&p.sms, sent_at).await),
+            Err(u) => Err(u),
+        };
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let mut cur = tx.delivery(&d.id).await?;
+        if cur.state != DeliveryState::Sending {
+            return Ok(());
+        }
+        let query = match query {
+            Ok(q) => q,
+            Err(Unpreparable(reason)) => {
+                let why = format!(
+                    "outcome unknown and the provider cannot be asked: {reason}; an operator decides"
+                );
+                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
+                tx.commit().await?;
+                self.event(&cur, from, why);
+                return Ok(());
+            }
+        };
+        let age = tx.now() - sent_at;
+        let note = match query {
+            QueryOutcome::Delivered { provider_id } => {
+                self.found_in_tx(&mut tx, &mut cur, &provider_id, true)
+                    .await?
+            }
+            QueryOutcome::Accepted { provider_id } => {
+                self.found_in_tx(&mut tx, &mut cur, &provider_id, false)
+                    .await?
+            }
+            QueryOutcome::Undelivered {
+                provider_id,
+                reason,
+            } => {
+                tx.attempt_record(
+                    &cur.id,
+                    "query",
+                    "undelivered",
+                    Some(&provider_id),
+                    Some(&reason),
+                )
+                .await?;
+                cur.provider_id = Some(provider_id.clone());
+                let why = format!(
+                    "the provider accepted it ({provider_id}) but the carrier reported {reason}; \
+                     it is not sent again automatically"
+                );
+                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
+                why
+            }
+            QueryOutcome::NotFound if self.channels.sms_kind == SmsKind::Spool => {
+                // The spool directory is the provider: no file means nothing was published.
+                if let SmsChannel::Spool(spool) = &self.channels.sms {
+                    let removed = spool.remove_stale_temps(&cur.id);
+                    if removed > 0 {
+                        tracing::warn!(delivery = %cur.id, removed, "removed unpublished spool temp files of an interrupted send");
+                    }
+                }
+                tx.attempt_record(&cur.id, "query", "not_found", None, None)
+                    .await?;
+                self.requeue_or_escalate(
+                    &mut tx,
+                    &mut cur,
+                    "interrupted before the spool file was published",
+                    false,
+                )
+                .await?;
+                "no spool file: never published, queued again".to_string()
+            }
+            QueryOutcome::NotFound => {
+                tx.attempt_record(&cur.id, "query", "not_found", None, None)
+                    .await?;
+                let delay = time::Duration::try_from(self.channels.query_delay)
+                    .unwrap_or(time::Duration::MAX);
+                if age >= delay {
+                    let why = "outcome unknown and the provider has no record of it after its \
+                               indexing delay; an operator decides (`deliver retry` sends it again)"
+                        .to_string();
+                    self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
+                    why
+                } else {
+                    cur.next_attempt_at = format_utc(sent_at + delay);
+                    cur.last_error = Some(
+                        "outcome unknown; the provider has no record yet, asking again after its indexing delay"
+                            .into(),
+                    );
+                    tx.save_delivery(&cur, from).await?;
+                    "not found yet; asking again later".to_string()
+                }
+            }
+            QueryOutcome::Unsupported => {
+                tx.attempt_record(&cur.id, "query", "unsupported", None, None)
+                    .await?;
+                let why = "outcome unknown and this channel cannot be asked; an operator decides \
+                           (the webhook gateway de-duplicates on Idempotency-Key, so `deliver retry` \
+                           cannot deliver it twice there)"
+                    .to_string();
+                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
+                why
+            }
+            QueryOutcome::Failed { reason } => {
+                tx.attempt_record(&cur.id, "query", "failed", None, Some(&reason))
+                    .await?;
+                cur.next_attempt_at = format_utc(
+                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
+                );
+                cur.last_error = Some(format!(
+                    "outcome unknown; asking the provider failed: {reason}"
+                ));
+                tx.save_delivery(&cur, from).await?;
+                format!("query failed: {reason}")
+            }
+        };
+        tx.commit().await?;
+        if let (DeliveryState::Confirmed, Some(spool)) = (cur.state, self.channels.spool()) {
+            remove_spool_message(spool, &cur.id);
+        }
+        self.event(&cur, from, note);
+        Ok(())
+    }
+
+    /// A spool SMS in `sent`: confirmed once the gateway agent's receipt is there, then the
+    /// station's copy of the message is removed. Nothing is unsealed to look.
+    pub(super) async fn poll_spool_receipt(
+        &mut self,
+        d: DeliveryRecord,
+    ) -> Result<(), DeliveryError> {
+        let Some(spool) = self.channels.spool() else {
+            return Ok(());
+        };
+        let state = match spool.state(&d.id) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, error = %e, "cannot look for the spool receipt");
+                return Ok(());
+            }
+        };
+        // Looked at every pass: a waiting message, or a missing one already reported, costs a
+        // file lookup and no write transaction.
+        match &state {
+            SpoolState::Waiting => return Ok(()),
+            SpoolState::Missing if d.last_error.as_deref() == Some(TAKEN_WITHOUT_RECEIPT) => {
+                return Ok(());
+            }
+            _ => {}
+        }
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let mut cur = tx.delivery(&d.id).await?;
+        let from = cur.state;
+        if from != DeliveryState::Sent {
+            return Ok(());
+        }
+        let note = match state {
+            SpoolState::Received { gateway_id } => {
+                let receipt = format!("{}{}", cur.id, crate::delivery::sms::spool::RECEIPT_SUFFIX);
+                tx.attempt_record(&cur.id, "receipt", "delivered", Some(&receipt), None)
+                    .await?;
+                confirm_in_tx(
+                    &mut tx,
+                    &self.actor,
+                    &mut cur,
+                    from,
+                    json!({"confirmed_by": "gateway agent receipt", "receipt": receipt,
+                           "gateway_id": gateway_id}),
+                )
+                .await?;
+                "the gateway agent's receipt is in the spool".to_string()
+            }
+            SpoolState::Waiting => return Ok(()),
+            SpoolState::Missing => {
+                // Taken without a receipt (yet): an agent writes the receipt before it removes
+                // the message. Said once, for the operator; the receipt still confirms it.
+                cur.last_error = Some(TAKEN_WITHOUT_RECEIPT.to_string());
+                tx.save_delivery(&cur, from).await?;
+                tx.commit().await?;
+                tracing::warn!(delivery = %cur.id, "{TAKEN_WITHOUT_RECEIPT}");
+                return Ok(());
+            }
+        };
+        tx.commit().await?;
+        remove_spool_message(spool, &cur.id);
+        self.event(&cur, from, note);
+        Ok(())
+    }
+
+    /// Aliyun with `confirm = "delivery_report"`: a sent SMS is confirmed by the carrier's
+    /// receipt.
+    pub(super) async fn poll_delivery_report(
+        &mut self,
+        d: DeliveryRecord,
+    ) -> Result<(), DeliveryError> {
+        let from = d.state;
+        let Some(rec) = self.station.store.order(&d.order_no).await? else {
+            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
+        };
+        let Some(sealed) = self.station.store.sealed_pin(&d.order_no).await? else {
+            return Ok(());
+        };
+        let Ok(prepared) = self.prepare_sms(&d, &rec.order, &sealed)? else {
+            return Ok(());
+        };
+        let sent_at = d
+            .sending_at
+            .as_deref()
+            .and_then(parse_utc)
+            .unwrap_or_else(|| self.now());
+        let query = self.channels.sms.query(&prepared.sms, sent_at).await;
+        drop(prepared);
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let mut cur = tx.delivery(&d.id).await?;
+        if cur.state != DeliveryState::Sent {
+            return Ok(());
+        }
+        let note = match query {
+            QueryOutcome::Delivered { provider_id } => {
+                tx.attempt_record(&cur.id, "query", "delivered", Some(&provider_id), None)
+                    .await?;
+                confirm_in_tx(
+                    &mut tx,
+                    &self.actor,
+                    &mut cur,
+                    from,
+                    json!({"confirmed_by": "carrier delivery report"}),
+                )
+                .await?;
+                "carrier delivery report received".to_string()
+            }
+            QueryOutcome::Undelivered {
+                provider_id,
+                reason,
+            } => {
+                tx.attempt_record(
+                    &cur.id,
+                    "query",
+                    "undelivered",
+                    Some(&provider_id),
+                    Some(&reason),
+                )
+                .await?;
+                let why = format!(
+                    "the carrier reported {reason}; the provider accepted it, so it is not sent again automatically"
+                );
+                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
+                why
+            }
+            other => {
+                let outcome = match &other {
+                    QueryOutcome::Failed { reason } => format!("query failed: {reason}"),
+                    _ => "no delivery report yet".to_string(),
+                };
+                cur.next_attempt_at = format_utc(
+                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
+                );
+                tx.save_delivery(&cur, from).await?;
+                tx.commit().await?;
+                tracing::debug!(delivery = %cur.id, %outcome, "delivery report pending");
+                return Ok(());
+            }
+        };
+        tx.commit().await?;
+        self.event(&cur, from, note);
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Rejecting an order (`keystation order reject`): at review, or after its provisioning failed.
+//!
+//! A Submitted order is rejected by recording the review. A Failed order may already have a
+//! token bound, a sealed PIN and certificates (reserved, issued, or on its token): rejecting it
+//! cleans all of that up in the same transaction as the state change, as `order revoke` and
+//! `provision --reinit` do for theirs — every certificate not yet revoked is revoked
+//! (`privilegeWithdrawn`, the operator and reason recorded), the token binding is released, the
+//! sealed PIN is destroyed, and one audit record lists what was done. The token itself is not
+//! touched (it may be gone, which is often why the order failed); the station never reuses a
+//! token it made for another order, so an operator wipes it before it goes back to stock.
+
+use super::Station;
+use super::lease::keeps_others_out;
+use crate::domain::lease::LeaseKind;
+use crate::domain::{OrderEvent, OrderState};
+use crate::store::{AuditEntry, Review, StoreError};
+use serde_json::json;
+
+/// The RFC 5280 reason recorded for the certificates of a rejected order.
+pub const REJECTION_REVOCATION_REASON: &str = "privilegeWithdrawn";
+
+/// What a rejection did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RejectReport {
+    /// The order.
+    pub order_no: String,
+    /// Its state before (Submitted or Failed).
+    pub from: OrderState,
+    /// Its state now (Rejected).
+    pub state: OrderState,
+    /// Certificates revoked with the rejection.
+    pub certificates_revoked: Vec<String>,
+    /// The token binding released, if the order had one.
+    pub binding_released: Option<String>,
+    /// Whether a sealed PIN was destroyed.
+    pub sealed_pin_destroyed: bool,
+}
+
+impl Station {
+    /// Rejects `order_no` (Submitted or Failed). See the module docs.
+    pub async fn reject_order(
+        &self,
+        order_no: &str,
+        operator: &str,
+        reason: &str,
+    ) -> Result<RejectReport, StoreError> {
+        let actor = self.operator_actor(operator);
+        let certs = self.store.certificates_of_order(order_no).await?;
+        let binding = self.store.active_binding(order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        // A Failed order's job has stopped; a process that still holds its lease (one that
+        // may yet resume it) is waited for, as `cert revoke` does.
+        if let Some(l) = tx.lease(LeaseKind::Provision, order_no).await? {
+            if keeps_others_out(&l, tx.now()) {
+                return Err(StoreError::LeaseHeld {
+                    subject: format!("order {order_no}"),
+                    holder: l.holder.to_string(),
+                    expires_at: crate::clock::format_utc(l.expires_at),
+                });
+            }
+        }
+        let from = tx.order_state(order_no).await?;
+        // `Some(from)`: a provisioning job that claims the order meanwhile makes this fail
+        // instead of rejecting an order that is being worked on.
+        let state = tx
+            .transition(order_no, Some(from), OrderEvent::Reject)
+            .await?;
+        tx.record_review(
+            order_no,
+            &Review {
+                event: OrderEvent::Reject,
+                operator: operator.to_string(),
+                reason: Some(reason.to_string()),
+            },
+        )
+        .await?;
+        let mut revoked = Vec::new();
+        for c in certs.iter().filter(|c| c.status != "revoked") {
+            tx.revoke_certificate(
+                &c.serial,
+                order_no,
+                REJECTION_REVOCATION_REASON,
+                &format!("order rejected: {reason}"),
+                operator,
+            )
+            .await?;
+            revoked.push(c.serial.clone());
+        }
+        let released = match &binding {
+            Some(b) => {
+                tx.release_binding(&b.binding_id, "order rejected").await?;
+                Some(b.binding_id.clone())
+            }
+            None => None,
+        };
+        let destroyed = tx.delete_sealed_pin(order_no).await?;
+        tx.audit(
+            &actor,
+            AuditEntry {
+                action: "order.rejected".into(),
+                order_no: Some(order_no.to_string()),
+                token_serial: binding.as_ref().and_then(|b| b.token_serial.clone()),
+                details: json!({
+                    "operator": operator, "reason": reason, "from": from,
+                    "certificates_revoked": revoked, "binding_released": released,
+                    "sealed_pin_destroyed": destroyed,
+                }),
+                ..AuditEntry::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RejectReport {
+            order_no: order_no.to_string(),
+            from,
+            state,
+            certificates_revoked: revoked,
+            binding_released: released,
+            sealed_pin_destroyed: destroyed,
+        })
+    }
+}
