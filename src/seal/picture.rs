@@ -125,9 +125,11 @@ pub fn normalize_seal_picture(bytes: &[u8]) -> Result<NormalizedPicture, SealErr
     })
 }
 
+/// The eight bytes every PNG file starts with.
+pub(super) const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+
 fn detect_format(bytes: &[u8]) -> Result<PictureFormat, SealError> {
-    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    if bytes.starts_with(PNG) {
+    if bytes.starts_with(&PNG_SIGNATURE) {
         return Ok(PictureFormat::Png);
     }
     if bytes.starts_with(&[0xff, 0xd8, 0xff]) {

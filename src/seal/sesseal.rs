@@ -38,8 +38,6 @@
 //! - GeneralizedTime values are whole seconds in UTC (`YYYYMMDDHHMMSSZ`), as DER requires;
 //!   sub-second parts of input times are truncated.
 
-use std::time::Duration;
-
 use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString, PrintableString};
 use der::{
@@ -49,13 +47,11 @@ use der::{
 use time::OffsetDateTime;
 
 use super::SealError;
-
-/// `ecdsa-with-SHA256` (RFC 5758): the signature is a DER `ECDSA-Sig-Value`.
-pub const OID_ECDSA_WITH_SHA256: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-/// `sha256WithRSAEncryption` (RFC 4055): the signature is PKCS#1 v1.5.
-pub const OID_SHA256_WITH_RSA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+use super::picture::PNG_SIGNATURE;
+use crate::x509::{
+    OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, generalized_time, parse_certificate,
+    verify_with_certificate,
+};
 
 /// Value of `SES_Header.id`.
 pub const SEAL_HEADER_ID: &str = "ES";
@@ -63,8 +59,6 @@ pub const SEAL_HEADER_ID: &str = "ES";
 pub const SEAL_VERSION: i64 = 4;
 /// Value of `SES_ESPictrueInfo.type` for the pictures this station makes.
 pub const PICTURE_TYPE_PNG: &str = "PNG";
-
-const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
 
 /// `SESeal`: the seal information, the maker's certificate, and the maker's signature over both.
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
@@ -443,18 +437,16 @@ pub fn build_seal(spec: &SealSpec, signer: &dyn SealSigner) -> Result<Vec<u8>, S
         });
     }
     let maker_cert_der = signer.maker_cert_der();
-    super::verify::parse_certificate(maker_cert_der).map_err(|reason| {
-        SealError::InvalidCertificate {
-            which: "maker_cert_der",
-            reason,
-        }
+    parse_certificate(maker_cert_der).map_err(|reason| SealError::InvalidCertificate {
+        which: "maker_cert_der",
+        reason,
     })?;
     let e_seal_info = seal_info_from_spec(spec)?;
     let cert = octets("maker_cert_der", maker_cert_der)?;
 
     let tbs = tbs_der(&e_seal_info, &cert, &sign_alg_id)?;
     let signature = signer.sign(&tbs)?;
-    super::verify::verify_maker_signature(maker_cert_der, &sign_alg_id, &tbs, &signature)
+    verify_with_certificate(maker_cert_der, &sign_alg_id, &tbs, &signature)
         .map_err(SealError::SignatureSelfCheck)?;
 
     let seal = SesSeal {
@@ -501,11 +493,9 @@ fn seal_info_from_spec(spec: &SealSpec) -> Result<SesSealInfo, SealError> {
             format!("{} is after valid_end {}", spec.valid_start, spec.valid_end),
         ));
     }
-    super::verify::parse_certificate(&spec.company_cert_der).map_err(|reason| {
-        SealError::InvalidCertificate {
-            which: "company_cert_der",
-            reason,
-        }
+    parse_certificate(&spec.company_cert_der).map_err(|reason| SealError::InvalidCertificate {
+        which: "company_cert_der",
+        reason,
     })?;
 
     Ok(SesSealInfo {
@@ -536,22 +526,6 @@ fn seal_info_from_spec(spec: &SealSpec) -> Result<SesSealInfo, SealError> {
     })
 }
 
-/// Converts a GeneralizedTime of a parsed seal to an `OffsetDateTime` (UTC).
-pub fn generalized_time_to_offset(t: &GeneralizedTime) -> Result<OffsetDateTime, SealError> {
-    i64::try_from(t.to_unix_duration().as_secs())
-        .ok()
-        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-        .ok_or_else(|| invalid("GeneralizedTime", "out of range".to_owned()))
-}
-
-fn generalized_time(field: &'static str, t: OffsetDateTime) -> Result<GeneralizedTime, SealError> {
-    // Whole seconds only: DER GeneralizedTime has no fraction here (module docs).
-    let secs = u64::try_from(t.unix_timestamp())
-        .map_err(|_| invalid(field, format!("{t} is before 1970-01-01")))?;
-    GeneralizedTime::from_unix_duration(Duration::from_secs(secs))
-        .map_err(|e| invalid(field, format!("{t} is not a GeneralizedTime: {e}")))
-}
-
 fn ia5(field: &'static str, s: &str) -> Result<Ia5String, SealError> {
     Ia5String::new(s).map_err(|_| invalid(field, format!("{s:?} is not an IA5 (ASCII) string")))
 }
@@ -570,6 +544,7 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+    use std::time::Duration;
 
     fn gt(secs: u64) -> GeneralizedTime {
         GeneralizedTime::from_unix_duration(Duration::from_secs(secs)).unwrap()
