@@ -104,16 +104,10 @@ pub fn self_signed_ca_params(
             reason: "must not be zero".into(),
         });
     }
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, printable_name("C", "CN", 2)?);
-    dn.push(
-        DnType::OrganizationName,
-        utf8_name("CA organization", &profile.organization, UB_NAME)?,
-    );
-    dn.push(
-        DnType::CommonName,
-        utf8_name("CA common name", &profile.common_name, UB_NAME)?,
-    );
+    let dn = chinese_org_name(
+        ("CA organization", &profile.organization),
+        ("CA common name", &profile.common_name),
+    )?;
 
     let mut params = CertificateParams::default();
     params.not_before = x509_instant("notBefore", now)?;
@@ -147,16 +141,10 @@ pub fn maker_cert_params(
             reason: "must not be empty".into(),
         });
     }
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, printable_name("C", "CN", 2)?);
-    dn.push(
-        DnType::OrganizationName,
-        utf8_name("seal maker organization", organization, UB_NAME)?,
-    );
-    dn.push(
-        DnType::CommonName,
-        utf8_name("station name", &format!("{station} Seal Maker"), UB_NAME)?,
-    );
+    let dn = chinese_org_name(
+        ("seal maker organization", organization),
+        ("station name", &format!("{station} Seal Maker")),
+    )?;
     end_entity_params(dn, now, validity_years, serial, crl_url, Vec::new())
 }
 
@@ -237,6 +225,25 @@ pub fn unit_cert_params(
         ExtendedKeyUsagePurpose::EmailProtection,
     ];
     Ok(params)
+}
+
+/// `C=CN, O=<organization>, CN=<common name>`, the name of the CA and of the seal maker; each
+/// value given with the field an error names.
+fn chinese_org_name(
+    (organization_field, organization): (&'static str, &str),
+    (common_name_field, common_name): (&'static str, &str),
+) -> Result<DistinguishedName, CaError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, printable_name("C", "CN", 2)?);
+    dn.push(
+        DnType::OrganizationName,
+        utf8_name(organization_field, organization, UB_NAME)?,
+    );
+    dn.push(
+        DnType::CommonName,
+        utf8_name(common_name_field, common_name, UB_NAME)?,
+    );
+    Ok(dn)
 }
 
 /// Common part of the end-entity profiles (unit certificate, seal maker).

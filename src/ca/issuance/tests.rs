@@ -211,16 +211,18 @@ fn external_openssl_ca() {
     // Issue an hour into the CA's life, read from the certificate, not from the clock.
     let now = parse(&ca_der).validity().not_before.to_datetime() + time::Duration::hours(1);
     let spki = p256().subject_public_key_info();
-    let der = issue_unit_certificate(
-        &sample_order(),
-        &spki,
-        &ca_der,
-        &key,
-        &[0x44; 16],
-        now,
-        CRL_URL,
-    )
-    .unwrap();
+    let issue = |ca_der: &[u8], key: &KeyPair| {
+        issue_unit_certificate(
+            &sample_order(),
+            &spki,
+            ca_der,
+            key,
+            &[0x44; 16],
+            now,
+            CRL_URL,
+        )
+    };
+    let der = issue(&ca_der, &key).unwrap();
     assert_eq!(
         parse(&der).issuer().as_raw(),
         parse(&ca_der).subject().as_raw()
@@ -231,16 +233,7 @@ fn external_openssl_ca() {
     assert!(ok, "{out}{err}");
 
     let (key, ca_der) = make("two-ou", "/C=CN/O=Org/OU=A/OU=B/CN=Two OU CA");
-    let err = issue_unit_certificate(
-        &sample_order(),
-        &spki,
-        &ca_der,
-        &key,
-        &[0x44; 16],
-        now,
-        CRL_URL,
-    )
-    .unwrap_err();
+    let err = issue(&ca_der, &key).unwrap_err();
     assert!(
         matches!(&err, CaError::CaCertificate(m) if m.contains("repeats")),
         "{err}"
