@@ -55,26 +55,9 @@ pub enum ConfigError {
     Missing,
 }
 
-/// Key algorithms the station can generate on PKCS#11 tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeyAlgorithm {
-    /// ECDSA on NIST P-256 with SHA-256 (default; PKCS#11 has no standard SM2 mechanism).
-    EcdsaP256,
-    /// RSA 2048 with PKCS#1 v1.5 SHA-256 signatures.
-    #[serde(rename = "rsa-2048")]
-    Rsa2048,
-}
-
-impl KeyAlgorithm {
-    /// Config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
-            KeyAlgorithm::Rsa2048 => "rsa-2048",
-        }
-    }
-}
+/// Key algorithms the station can generate on PKCS#11 tokens; one enum for the crate, in
+/// `domain`.
+pub use crate::domain::KeyAlgorithm;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]

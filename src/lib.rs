@@ -15,6 +15,8 @@
 //! Module map (dependency direction: `domain` <- everything <- `station` <- `cli`):
 //! - [`domain`]: pure business rules (orders, validation, lifecycle, PINs);
 //! - [`store`]: SQLite / PostgreSQL, the only SQL; [`audit`]: the hash-chained audit trail;
+//! - [`ca`]: the issuing CA; [`seal`]: GB/T 38540 seals; [`x509`]: the X.509 rules both share;
+//! - [`token`]: PKCS#11 tokens (the only cryptoki); [`usb`]: USB keys on the bus, beside it;
 //! - [`station`]: orchestration of intake, provisioning and delivery jobs;
 //! - [`cli`]: the `keystation` command line;
 //! - [`config`], [`clock`], [`failpoint`]: configuration, injected time, crash-test hooks;
@@ -33,3 +35,5 @@ pub mod seal;
 pub mod station;
 pub mod store;
 pub mod token;
+pub mod usb;
+pub mod x509;

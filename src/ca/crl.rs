@@ -8,9 +8,8 @@
 //! CRL number, are the store's (the revocations table); this module only encodes and signs.
 
 use super::CaError;
-use super::profile::{
-    check_key_matches_ca, checked_serial, minimal_unsigned, parse_issuing_ca, rfc3339, x509_instant,
-};
+use super::issuance::{check_key_matches_ca, parse_issuing_ca};
+use crate::x509::{checked_serial, minimal_unsigned, rfc3339, x509_instant};
 pub use rcgen::RevocationReason;
 use rcgen::{
     CertificateRevocationListParams, Issuer, KeyIdMethod, KeyUsagePurpose, RevokedCertParams,
@@ -134,7 +133,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::ca::profile::issue_unit_certificate;
+    use crate::ca::issuance::issue_unit_certificate;
     use crate::ca::testkit::{
         CRL_URL, MislabelledToken, beijing, make_ca, openssl, openssl_ok, p256, rsa, sample_order,
         write_pem,

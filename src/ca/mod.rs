@@ -1,4 +1,15 @@
-//! The issuing CA: certificate profiles (self-signed CA, seal maker, unit certificate) and CRLs.
+//! The issuing CA: certificate profiles (self-signed CA, seal maker, unit certificate), CSR
+//! checks, issuance and CRLs.
+//!
+//! Rooms, in the order of an issuance:
+//! - [`csr`]: the PKCS#10 request, the keys the CA accepts, proof of possession;
+//! - [`profile`]: what each certificate contains (subject, extensions, validity), as parameters;
+//! - [`issuance`]: signing with the CA key, serials, the checks before and after signing, and
+//!   certificates read back for records;
+//! - [`crl`]: revocation lists signed by the same key.
+//!
+//! The X.509 rules they share with the seals (certificate parsing, serials, key identifiers, name
+//! values, instants) are in [`crate::x509`].
 //!
 //! The CA's private key never leaves its PKCS#11 token: every function here signs through an
 //! [`rcgen::SigningKey`], so the same code runs with a token-backed signer in the station and
@@ -15,6 +26,8 @@
 //!   (which asserts on out-of-range dates) is never fed a value it would panic on.
 
 pub mod crl;
+pub mod csr;
+pub mod issuance;
 pub mod profile;
 
 /// Everything that can go wrong while building, signing or reading CA artefacts.
@@ -81,6 +94,15 @@ pub enum CaError {
     /// A certificate given for display or inspection cannot be parsed.
     #[error("certificate: cannot parse: {0}")]
     CertificateMalformed(String),
+}
+
+impl From<crate::x509::InvalidValue> for CaError {
+    fn from(e: crate::x509::InvalidValue) -> Self {
+        CaError::InvalidInput {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,19 +2,28 @@
 //! order with Chinese names, and a runner for the real `openssl` CLI (the independent checker).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::ca::profile::{CaProfile, self_signed_ca, self_signed_ca_params};
+use crate::ca::issuance::self_signed_ca;
+use crate::ca::profile::{CaProfile, self_signed_ca_params};
 use crate::domain::{
     AuthMethod, Company, Handler, IdType, Invoice, KeyRole, LegalRep, Order, Product, SealService,
     Shipping,
 };
+use crate::x509::parse_certificate;
 use rcgen::{
-    KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, PublicKeyData, SignatureAlgorithm, SigningKey,
+    CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
+    PublicKeyData, SignatureAlgorithm, SigningKey,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use x509_parser::certificate::X509Certificate;
 
 pub(crate) const CRL_URL: &str = "http://crl.example-ca.cn/unit.crl";
+
+/// 16 serial bytes with the top bit set, so DER must add a 0x00 to keep it positive.
+pub(crate) const HIGH_BIT_SERIAL: [u8; 16] = [
+    0x9a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f,
+];
 
 /// A software ECDSA P-256 key (what a token's default key looks like to rcgen).
 pub(crate) fn p256() -> KeyPair {
@@ -125,6 +134,28 @@ pub(crate) fn write_pem(dir: &Path, name: &str, kind: &str, der: &[u8]) -> PathB
     pem_path
 }
 
+/// `openssl verify -x509_strict` of the PEM certificate `cert_pem` against the PEM CA
+/// `ca_pem` at the instant `at`, with `extra` options (e.g. `-purpose sslclient`).
+pub(crate) fn openssl_verify(
+    ca_pem: &Path,
+    cert_pem: &Path,
+    at: OffsetDateTime,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let at = epoch(at);
+    let mut args = vec![
+        "verify",
+        "-x509_strict",
+        "-attime",
+        &at,
+        "-CAfile",
+        ca_pem.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(cert_pem.to_str().unwrap());
+    openssl(&args)
+}
+
 /// A token whose public-key object belongs to the CA certificate but whose private key (the one
 /// the configured label points to) does not: the misconfiguration only a signature check after
 /// signing can see. With `public == private` it is an honest token (the control case).
@@ -167,4 +198,24 @@ pub(crate) fn make_ca(key: &KeyPair, issuance: OffsetDateTime) -> Vec<u8> {
     )
     .unwrap();
     self_signed_ca(&params, key).unwrap()
+}
+
+/// A CSR whose own subject claims to be someone else entirely.
+pub(crate) fn csr_of(key: &KeyPair) -> Vec<u8> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Mallory Holdings");
+    params.serialize_request(key).unwrap().der().to_vec()
+}
+
+/// An instant as `openssl -attime` takes it.
+fn epoch(t: OffsetDateTime) -> String {
+    t.unix_timestamp().to_string()
+}
+
+/// Parses a DER certificate the test expects to be well-formed.
+pub(crate) fn parse(der: &[u8]) -> X509Certificate<'_> {
+    parse_certificate(der).unwrap()
 }

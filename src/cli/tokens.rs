@@ -33,8 +33,8 @@ pub(super) async fn run(station: &Station, cmd: TokenCmd, json: bool) -> Result<
                 rows.push((i.clone(), role));
             }
             // USB devices of known key models, beside the PKCS#11 view.
-            let usb = crate::token::usb::UsbCatalog::load(cfg.path(&cfg.pkcs11.usb_tokens))
-                .and_then(|c| crate::token::usb::list_usb_keys(&c));
+            let usb = crate::usb::UsbCatalog::load(cfg.path(&cfg.pkcs11.usb_tokens))
+                .and_then(|c| crate::usb::list_usb_keys(&c));
             let usb_json = match &usb {
                 Ok(keys) => {
                     serde_json::json!({"available": true, "devices": keys.iter().map(|k| serde_json::json!({

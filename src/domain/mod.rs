@@ -7,6 +7,7 @@
 pub mod application_json;
 pub mod delivery;
 pub mod ids;
+pub mod key_algorithm;
 pub mod lease;
 pub mod normalize;
 pub mod order;
@@ -15,6 +16,7 @@ pub mod text;
 pub mod validate;
 
 pub use delivery::{DeliveryEvent, DeliveryState};
+pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SoPin};
 pub use validate::{

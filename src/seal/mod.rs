@@ -27,13 +27,22 @@ pub mod picture;
 pub mod sesseal;
 pub mod verify;
 
+pub use crate::x509::{OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, generalized_time_to_offset};
 pub use picture::{NormalizedPicture, normalize_seal_picture};
 pub use sesseal::{
-    CertDigestObj, ExtData, OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, SealSigner, SealSpec,
-    SealType, SesCertList, SesEsPictureInfo, SesEsPropertyInfo, SesHeader, SesSeal, SesSealInfo,
-    build_seal, generalized_time_to_offset, parse_seal,
+    CertDigestObj, ExtData, SealSigner, SealSpec, SealType, SesCertList, SesEsPictureInfo,
+    SesEsPropertyInfo, SesHeader, SesSeal, SesSealInfo, build_seal, parse_seal,
 };
 pub use verify::{SealCheck, SealReport, verify_seal};
+
+impl From<crate::x509::InvalidValue> for SealError {
+    fn from(e: crate::x509::InvalidValue) -> Self {
+        SealError::InvalidField {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
 
 /// Errors of the seal module. Each message names the offending field or input.
 #[derive(Debug, thiserror::Error)]

@@ -22,21 +22,11 @@
 //!
 //! [`SealReport::is_valid`] is true only when every check passed and `structure` ran.
 
-use const_oid::ObjectIdentifier;
-use ring::signature::{self, VerificationAlgorithm};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
 
-use super::sesseal::{
-    OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, SesCertList, SesSeal, parse_seal,
-};
-
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const OID_CURVE_P256: &str = "1.2.840.10045.3.1.7";
-const OID_CURVE_P384: &str = "1.3.132.0.34";
-const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+use super::sesseal::{SesCertList, SesSeal, parse_seal};
+use crate::x509::{parse_certificate, verify_with_key};
 
 /// One named verification step.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,68 +156,6 @@ pub fn verify_seal(
     }
     report.seal = Some(seal);
     report
-}
-
-/// Parses one DER X.509 certificate and rejects bytes after it.
-pub(crate) fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, String> {
-    match X509Certificate::from_der(der) {
-        Ok(([], cert)) => Ok(cert),
-        Ok((rest, _)) => Err(format!(
-            "{} trailing bytes after the certificate",
-            rest.len()
-        )),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Verifies `signature` over `data` with the key of the DER certificate `cert_der`.
-pub(crate) fn verify_maker_signature(
-    cert_der: &[u8],
-    alg: &ObjectIdentifier,
-    data: &[u8],
-    signature: &[u8],
-) -> Result<(), String> {
-    let cert = parse_certificate(cert_der)?;
-    verify_with_key(cert.public_key(), alg, data, signature)
-}
-
-fn verify_with_key(
-    spki: &SubjectPublicKeyInfo<'_>,
-    alg: &ObjectIdentifier,
-    data: &[u8],
-    signature: &[u8],
-) -> Result<(), String> {
-    let key_alg = spki.algorithm.algorithm.to_id_string();
-    let verifier: &dyn VerificationAlgorithm = if *alg == OID_ECDSA_WITH_SHA256 {
-        if key_alg != OID_EC_PUBLIC_KEY {
-            return Err(format!(
-                "signAlgID is ecdsa-with-SHA256 but the key is {key_alg}"
-            ));
-        }
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .map(|oid| oid.to_id_string());
-        match curve.as_deref() {
-            Some(OID_CURVE_P256) => &signature::ECDSA_P256_SHA256_ASN1,
-            Some(OID_CURVE_P384) => &signature::ECDSA_P384_SHA256_ASN1,
-            other => return Err(format!("unsupported EC curve {other:?}")),
-        }
-    } else if *alg == OID_SHA256_WITH_RSA {
-        if key_alg != OID_RSA_ENCRYPTION {
-            return Err(format!(
-                "signAlgID is sha256WithRSAEncryption but the key is {key_alg}"
-            ));
-        }
-        &signature::RSA_PKCS1_2048_8192_SHA256
-    } else {
-        return Err(format!("unsupported signAlgID {alg}"));
-    };
-    signature::UnparsedPublicKey::new(verifier, &spki.subject_public_key.data)
-        .verify(data, signature)
-        .map_err(|_| "signature does not verify".to_owned())
 }
 
 fn both<'r, 'c>(

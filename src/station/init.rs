@@ -10,10 +10,8 @@
 //! file) and is not stored by the station.
 
 use super::hsm::certificate_pem;
-use crate::ca::profile::{
-    CaProfile, issue_seal_maker_cert, maker_cert_params, self_signed_ca, self_signed_ca_params,
-    serial_from_random,
-};
+use crate::ca::issuance::{issue_seal_maker_cert, self_signed_ca, serial_from_random};
+use crate::ca::profile::{CaProfile, maker_cert_params, self_signed_ca_params};
 use crate::config::Config;
 use crate::domain::{Pin, SoPin};
 use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
@@ -247,14 +245,14 @@ pub fn create_station_material(
     drop(vault);
 
     ca_token.refresh()?;
-    let summary = crate::ca::profile::cert_summary(&ca_cert)?;
+    let summary = crate::ca::issuance::cert_summary(&ca_cert)?;
     Ok((
         MaterialSummary {
             ca_token_serial: ca_token.info().serial.clone(),
             vault_token_serial: vault_token.info().serial.clone(),
             ca_fingerprint: summary.sha256_fingerprint,
             ca_subject: summary.subject,
-            seal_maker_fingerprint: crate::ca::profile::sha256_fingerprint(&maker_cert),
+            seal_maker_fingerprint: crate::x509::sha256_fingerprint(&maker_cert),
             audit_anchor_spki,
         },
         ca_cert,

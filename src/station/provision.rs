@@ -32,7 +32,8 @@
 use super::Station;
 use super::hsm::{Hsm, Lease};
 use super::lease::{KeptLease, keeps_others_out, probe};
-use crate::ca::profile::{cert_summary, issue_unit_certificate, serial_from_random, verify_csr};
+use crate::ca::csr::verify_csr;
+use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
 use crate::failpoint::{InjectedFailure, check as failpoint};

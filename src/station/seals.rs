@@ -5,7 +5,7 @@
 use super::Station;
 use super::hsm::{Hsm, Lease, read_certificate};
 use super::provision::StepError;
-use crate::ca::profile::cert_summary;
+use crate::ca::issuance::cert_summary;
 use crate::domain::{Order, SealKind};
 use crate::seal::{
     SealError, SealReport, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture,

@@ -11,8 +11,8 @@ use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionRequest, Step};
 use crate::domain::OrderState;
 use crate::store::StoreError;
-use crate::token::usb::{UsbCatalog, UsbEvent, UsbKey};
 use crate::token::{Pkcs11Module, TokenInfo};
+use crate::usb::{UsbCatalog, UsbEvent, UsbKey};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -373,6 +373,6 @@ pub fn start_usb_watch(
 ) -> Result<Receiver<UsbEvent>, String> {
     let catalog = UsbCatalog::load(catalog_path).map_err(|e| e.to_string())?;
     let (tx, rx) = std::sync::mpsc::channel();
-    crate::token::usb::watch(catalog, tx, stop).map_err(|e| e.to_string())?;
+    crate::usb::watch(catalog, tx, stop).map_err(|e| e.to_string())?;
     Ok(rx)
 }

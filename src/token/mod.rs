@@ -31,7 +31,6 @@ pub mod objects;
 pub mod session;
 pub mod signer;
 mod sim;
-pub mod usb;
 pub mod vault;
 pub mod vendor;
 

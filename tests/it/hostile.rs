@@ -359,7 +359,7 @@ fn seal_verify_refuses_huge_and_endless_files_in_bounded_memory() {
 
 // --- bank status readers ----------------------------------------------------------------------
 
-/// The unit tests in `delivery::bank::status` refuse a DOCTYPE, an XXE in `pain.002` and 100
+/// The unit tests in `delivery::bank::xml_reader` refuse a DOCTYPE, an XXE in `pain.002` and 100
 /// levels of nesting; this adds the sizes and the reader they leave out: 100 000 levels (no
 /// recursion, no stack overflow, refused at level 64) and the XXE and billion-laughs documents
 /// against the `camt.054` reader too.

@@ -52,7 +52,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
     assert_eq!(show["token"]["token_serial"], report["token_serial"]);
     assert_eq!(
         certs[0]["fingerprint_sha256"].as_str().unwrap(),
-        keystation::ca::profile::sha256_fingerprint(&der)
+        keystation::x509::sha256_fingerprint(&der)
     );
 
     // openssl, independently.
@@ -425,7 +425,7 @@ fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate()
         // The token holds exactly one certificate: the live one.
         let der = token_cert(&st, &no, report["key_id"].as_str().unwrap());
         assert_eq!(
-            keystation::ca::profile::sha256_fingerprint(&der),
+            keystation::x509::sha256_fingerprint(&der),
             report["certificate_fingerprint"].as_str().unwrap(),
             "{point}"
         );

@@ -6,8 +6,10 @@
 //! the ISO 20022 messages of that exchange:
 //!
 //! - [`pain001`]: writes the `pain.001.001.10` customer credit transfer initiation;
-//! - [`status`]: reads the bank's `pain.002.001.11` status report and `camt.054.001.08`
-//!   debit/credit notification, and writes `pain.002` for the demo's simulated bank;
+//! - [`pain002`]: reads the bank's `pain.002.001.11` payment status report;
+//! - [`camt054`]: reads the bank's `camt.054.001.08` debit/credit notification;
+//! - `xml_reader`: the hardened XML reader under both readers (limits, no DTD, no entities);
+//! - [`simulated_bank`]: the bank's side, for the demo and tests: writes `pain.002`;
 //! - [`memo`]: the memo template (`{pin}`, `{order_ref}`), its size and character checks, and the
 //!   deterministic `EndToEndId` derived from a delivery id.
 //!
@@ -27,19 +29,22 @@
 //! - The memo is visible to everyone who reads the company's statements: the default template
 //!   tells the holder to change the PIN at first use.
 
+pub mod camt054;
 pub mod memo;
 pub mod pain001;
-pub mod status;
+pub mod pain002;
+pub mod simulated_bank;
+mod xml_reader;
+mod xml_writer;
 
+pub use camt054::{BookedTx, Camt054Report, CreditDebit, EntryStatus, parse_camt054};
 pub use memo::{
     DEFAULT_MAX_MEMO_BYTES, DEFAULT_MAX_MEMO_CJK_CHARS, DEFAULT_MEMO_TEMPLATE, MemoError,
     check_memo_template, end_to_end_id, memo_gbk_bytes, order_reference, render_memo,
 };
 pub use pain001::{Agent, CreditTransfer, PaymentBatch, write_pain001};
-pub use status::{
-    BookedTx, Camt054Report, CreditDebit, EntryStatus, Pain002Report, PaymentInfoStatus, TxStatus,
-    TxStatusCode, parse_camt054, parse_pain002, write_pain002,
-};
+pub use pain002::{Pain002Report, PaymentInfoStatus, TxStatus, TxStatusCode, parse_pain002};
+pub use simulated_bank::write_pain002;
 
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -360,6 +365,29 @@ pub(crate) mod test_support {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
     }
+
+    /// Schema file of the payment status report.
+    pub const PAIN002: &str = "pain.002.001.11.xsd";
+    /// Schema file of the debit/credit notification.
+    pub const CAMT054: &str = "camt.054.001.08.xsd";
+
+    /// The error of a call that must fail.
+    pub fn err_of<T: std::fmt::Debug>(r: Result<T, super::BankError>) -> super::BankError {
+        r.unwrap_err()
+    }
+
+    /// A `pain.002` document (message `M1`) whose report holds `body` after its group header.
+    pub fn pain002_doc(body: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"{}\"><CstmrPmtStsRpt>\
+             <GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-03-05T10:00:00+08:00</CreDtTm></GrpHdr>{body}\
+             </CstmrPmtStsRpt></Document>",
+            super::PAIN002_NAMESPACE
+        )
+    }
+
+    /// An `OrgnlGrpInfAndSts` block naming message `O1`.
+    pub const ORIGINAL_GROUP: &str = "<OrgnlGrpInfAndSts><OrgnlMsgId>O1</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>";
 
     /// Reads a fixture under `fixtures/bank/`.
     pub fn fixture(name: &str) -> Vec<u8> {

@@ -32,9 +32,10 @@ use std::fmt;
 use std::io;
 
 use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::xml_writer::{end, leaf, start};
 use super::{
     BankError, PAIN001_NAMESPACE, check_account, check_bic, check_reference, check_text,
     format_date, format_date_time, invalid,
@@ -271,20 +272,6 @@ fn escape_secret_text(text: &str) -> Zeroizing<String> {
         }
     }
     out
-}
-
-fn start(w: &mut Writer<SecretSink>, name: &str) -> io::Result<()> {
-    w.write_event(Event::Start(BytesStart::new(name)))
-}
-
-fn end(w: &mut Writer<SecretSink>, name: &str) -> io::Result<()> {
-    w.write_event(Event::End(BytesEnd::new(name)))
-}
-
-fn leaf(w: &mut Writer<SecretSink>, name: &str, text: &str) -> io::Result<()> {
-    w.create_element(name)
-        .write_text_content(BytesText::new(text))
-        .map(|_| ())
 }
 
 fn account(w: &mut Writer<SecretSink>, name: &str, id: &str) -> io::Result<()> {

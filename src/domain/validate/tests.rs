@@ -413,3 +413,66 @@ fn seal_pictures_are_probed_as_such_and_their_problems_named() {
     );
     assert_eq!(errs.len(), 2);
 }
+
+/// Each section validator reports the violations of its own part only, and `validate_order`
+/// reports exactly theirs, in form order.
+#[test]
+fn section_validators_compose_in_form_order() {
+    let mut v = valid();
+    v["order_no"] = json!("A/B");
+    v["company"]["uscc"] = json!("91110000600037341M");
+    v["legal_rep"]["mobile"] = json!("12345678901");
+    v["product"]["years"] = json!(9);
+    v["invoice"]["taxpayer_id"] = json!("12");
+    v["handler"]["email"] = json!("nobody");
+    v["shipping"]["city"] = json!("");
+    v["corporate_account"] = json!({"account_number": "1"});
+    v["documents"][0]["kind"] = json!("selfie");
+    v["seals"][0]["kind"] = json!("stamp");
+    v["extra"] = json!(1);
+    let root = v.as_object().unwrap();
+    let c = ctx();
+    let fields = |vs: Vec<Violation>| vs.into_iter().map(|v| v.field).collect::<Vec<_>>();
+    let product = sections::product(root);
+    let company = sections::company(root);
+    let per_section = [
+        fields(sections::order_no(root).violations),
+        fields(sections::auth_method(root).violations),
+        fields(company.violations),
+        fields(sections::legal_rep(root, &c).violations),
+        fields(product.violations),
+        fields(sections::invoice(root).violations),
+        fields(sections::handler(root, &c).violations),
+        fields(sections::mailing(root).violations),
+        fields(sections::bank_account(root, Some(AuthMethod::LegalRepPhone)).violations),
+        fields(attachments::documents(root, product.value.as_ref(), &mut png_probe).violations),
+        fields(attachments::seals(root, product.value.as_ref(), &mut png_probe).violations),
+        fields(sections::known_sections(root)),
+        fields(sections::uscc(company.value.as_ref(), &c).violations),
+    ];
+    let expected: [&[&str]; 13] = [
+        &["order_no"],
+        &[],
+        &[],
+        &["legal_rep.mobile"],
+        &["product.years"],
+        &["invoice.taxpayer_id"],
+        &["handler.email"],
+        &["shipping.city"],
+        &["corporate_account"],
+        &["documents[0].kind"],
+        &["seals[0].kind"],
+        &["extra"],
+        // The company parsed, so its check character is checked across sections.
+        &["company.uscc"],
+    ];
+    for (got, want) in per_section.iter().zip(expected) {
+        assert_eq!(got, want);
+    }
+    let all: Vec<String> = validate_order(&v, &c, &mut png_probe)
+        .unwrap_err()
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(all, per_section.concat());
+}

@@ -3,7 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::seal::{SealError, SealSigner, SealSpec, SealType, build_seal};
+use crate::seal::{
+    OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, SealError, SealSigner, SealSpec, SealType,
+    build_seal,
+};
+use const_oid::ObjectIdentifier;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,
 };
