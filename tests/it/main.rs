@@ -15,6 +15,7 @@ mod fuzz_seeds;
 mod hostile;
 mod intake_cli;
 mod intake_input;
+mod pg;
 mod provision;
 mod seals;
 mod sms;
