@@ -34,7 +34,7 @@
 //! - [`station/`](station): orchestration: intake, provisioning, sealing, delivery jobs, batch
 //!   runs, recovery after a crash;
 //! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`);
-//! - [`failpoint.rs`](failpoint): crash-test hooks, compiled out of release builds;
+//! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled out of release builds;
 //! - `main.rs`: the binary, a thin shell over [`cli`].
 
 pub mod audit;
