@@ -18,6 +18,10 @@
 #[allow(dead_code)]
 #[path = "../tests/it/sms/fake_sms_gateway.rs"]
 mod fake_sms_gateway;
+// The test suite's PostgreSQL harness: the same server (`KEYSTATION_TEST_PG`), and no skipping.
+#[allow(dead_code)]
+#[path = "../tests/it/pg.rs"]
+mod pg;
 
 use fake_sms_gateway::FakeWebhook;
 use keystation::clock::SystemClock;
@@ -114,63 +118,6 @@ async fn bench_import(config: &Path, root: &Path, n: usize) -> Duration {
     assert_eq!(stored.len(), n, "every order stored as Submitted");
     station.store.close().await;
     elapsed
-}
-
-/// The PostgreSQL server of the test suite (`KEYSTATION_TEST_PG`, by default the local cluster
-/// over its Unix socket with peer authentication, as `scripts/setup.sh` sets it up).
-fn pg_admin_url() -> String {
-    std::env::var("KEYSTATION_TEST_PG")
-        .unwrap_or_else(|_| "postgres:///postgres?host=/var/run/postgresql".to_string())
-}
-
-/// `admin_url` with its database name replaced by `name` (as tests/it/support.rs does).
-fn database_url(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
-    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
-    let mut url = format!("{scheme}://{authority}/{name}");
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
-}
-
-/// A throw-away database `ks_bench_<uuid>`; `Err` says why PostgreSQL is not reachable.
-async fn pg_create() -> Result<(String, String), String> {
-    use sqlx::Connection;
-    let admin_url = pg_admin_url();
-    let name = format!("ks_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .map_err(|e| format!("{admin_url}: {e}"))?;
-    // `name` is `ks_bench_` + hex digits: nothing to inject.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await
-        .map_err(|e| format!("creating {name} on {admin_url}: {e}"))?;
-    let _ = admin.close().await;
-    Ok((name.clone(), database_url(&admin_url, &name)))
-}
-
-async fn pg_drop(name: &str) {
-    use sqlx::Connection;
-    let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await else {
-        eprintln!("warning: could not drop benchmark database {name}");
-        return;
-    };
-    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await;
-    if let Err(e) = dropped {
-        eprintln!("warning: could not drop benchmark database {name}: {e}");
-    }
-    let _ = admin.close().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,15 +340,10 @@ fn main() {
         let sqlite =
             bench_import(&sqlite_config, &disk.path().join("orders-sqlite"), n_orders).await;
 
-        let pg = match pg_create().await {
-            Ok((name, url)) => {
-                let config =
-                    init_station(&disk.path().join("import-pg"), &["--database-url", &url]);
-                let t = bench_import(&config, &disk.path().join("orders-pg"), n_orders).await;
-                pg_drop(&name).await;
-                Ok(t)
-            }
-            Err(why) => Err(why),
+        let pg = {
+            let db = pg::PgDatabase::create().await;
+            let config = init_station(&disk.path().join("import-pg"), &["--database-url", &db.url]);
+            bench_import(&config, &disk.path().join("orders-pg"), n_orders).await
         };
 
         let sms = bench_sms(&sms_config, &disk.path().join("orders-sms"), n_messages).await;
@@ -415,17 +357,12 @@ fn main() {
         sqlite,
         "orders/s",
     )];
-    match &pg {
-        Ok(t) => rows.push((
-            "import + validation, PostgreSQL".to_string(),
-            n_orders,
-            *t,
-            "orders/s",
-        )),
-        Err(why) => {
-            println!("import + validation, PostgreSQL: skipped: PostgreSQL not reachable ({why})")
-        }
-    }
+    rows.push((
+        "import + validation, PostgreSQL".to_string(),
+        n_orders,
+        pg,
+        "orders/s",
+    ));
     rows.push((
         "SMS delivery, webhook (loopback)".to_string(),
         n_messages,
@@ -455,10 +392,7 @@ fn main() {
         "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "loadavg_at_start": load.trim(),
         "import_sqlite": figure(n_orders, sqlite),
-        "import_postgres": match &pg {
-            Ok(t) => figure(n_orders, *t),
-            Err(why) => json!({"skipped": format!("PostgreSQL not reachable ({why})")}),
-        },
+        "import_postgres": figure(n_orders, pg),
         "sms_webhook": figure(n_messages, sms.deliver),
         "sms_setup_seconds": sms.setup.as_secs_f64(),
     });

@@ -154,7 +154,7 @@ fn init_tracing() {
 }
 
 /// Runs a parsed command line. A command that may change state ends by anchoring the audit
-/// trail ([`audit::anchor_after_change`]), whether it succeeded or not: a failed job may have
+/// trail (`audit::anchor_after_change`), whether it succeeded or not: a failed job may have
 /// committed steps before it failed.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

@@ -21,7 +21,10 @@ pub enum UsccError {
     /// Positions 3-8 (the administrative region) must be digits (1-based position).
     Region(usize),
     /// The 18th character does not match the check computed over the first 17.
-    Checksum { expected: char },
+    Checksum {
+        /// The check character the first 17 compute to.
+        expected: char,
+    },
 }
 
 fn uscc_value(c: u8) -> Option<u32> {
@@ -78,7 +81,10 @@ pub enum ResidentIdError {
     /// Positions 1-17 must be digits, position 18 a digit or `X` (1-based position).
     Charset(usize),
     /// Wrong check character.
-    Checksum { expected: char },
+    Checksum {
+        /// The check character the first 17 digits compute to.
+        expected: char,
+    },
     /// Birth date is not a calendar date.
     DateInvalid,
     /// Birth date is after today.

@@ -114,7 +114,7 @@ pub fn certificate_pem(der: &[u8]) -> String {
     out
 }
 
-/// Something a [`Pool`] keeps: a logged-in session on a station token.
+/// Something a `Pool` keeps: a logged-in session on a station token.
 pub trait Pooled: Send {
     /// Still open and logged in.
     fn is_alive(&self) -> bool;
@@ -174,7 +174,7 @@ impl<T: Pooled> Pool<T> {
     }
 }
 
-/// A session taken from a [`Pool`]; back to the pool when dropped.
+/// A session taken from a `Pool`; back to the pool when dropped.
 pub struct Lease<'a, T: Pooled> {
     item: Option<T>,
     pool: &'a Pool<T>,

@@ -125,7 +125,7 @@ pub enum StoreError {
 impl StoreError {
     /// True for failures that go away by themselves: the database restarting or unreachable for
     /// a moment, a lost connection, SQLite busy or locked, a serialisation conflict. A whole
-    /// transaction may be retried after one of these ([`Store::transaction`]).
+    /// transaction may be retried after one of these ([`Retry`]).
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db { source, .. } => transient(source),

@@ -122,7 +122,7 @@ const CERT_COLUMNS: &str = "serial, order_no, binding_id, token_serial, der, fin
      not_after, status, issued_at";
 
 impl Tx {
-    /// Applies an order event inside this transaction (see [`transition`]).
+    /// Applies an order event inside this transaction (see `orders::transition`).
     pub async fn transition(
         &mut self,
         order_no: &str,

@@ -1,7 +1,7 @@
 //! An rcgen `SigningKey` whose private key stays on the token.
 //!
 //! rcgen builds the to-be-signed bytes (CSR, certificate, CRL) and hands them to
-//! [`TokenSigner::sign`]; the token signs. ECDSA: the SHA-256 digest is computed here and signed
+//! [`TokenSigner`]'s `rcgen::SigningKey::sign`; the token signs. ECDSA: the SHA-256 digest is computed here and signed
 //! with `CKM_ECDSA` (SoftHSM and many USB keys lack `CKM_ECDSA_SHA256`), and the raw `r || s`
 //! the token returns is re-encoded as the DER `ECDSA-Sig-Value` X.509 expects. RSA:
 //! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is.

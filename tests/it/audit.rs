@@ -8,8 +8,8 @@
 //! state anchors; an anchoring interrupted between the vault and the database is neither a false
 //! break nor a gap; `check` flags an order whose history is gone from the trail.
 
+use crate::pg::PgDatabase;
 use crate::station::{TestStation, order_json};
-use crate::support::PgDatabase;
 use serde_json::Value;
 use sqlx::Connection;
 

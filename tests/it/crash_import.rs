@@ -3,7 +3,8 @@
 //! and on PostgreSQL. Afterwards nothing is stored, the audit trail verifies, and the same file
 //! imports completely.
 
-use crate::support::{PgDatabase, Station, valid_bundle, valid_orders, write_order};
+use crate::pg::PgDatabase;
+use crate::support::{Station, valid_bundle, valid_orders, write_order};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;

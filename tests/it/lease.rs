@@ -3,8 +3,8 @@
 //! per order; a process that holds an order's lease is refused to others while it lives, and a
 //! SIGKILLed holder's order is resumed at once. SQLite and PostgreSQL alike.
 
+use crate::pg::PgDatabase;
 use crate::station::{TestStation, keystation, order_json};
-use crate::support::PgDatabase;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};

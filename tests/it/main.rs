@@ -21,6 +21,7 @@ mod intake_input;
 mod lease;
 mod newcomer;
 mod operator_dead_ends;
+mod pg;
 mod provision;
 mod seals;
 mod sms;

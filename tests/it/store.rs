@@ -1,10 +1,11 @@
 //! The store suite, ONE set of cases run against both backends: an embedded SQLite file and a
-//! fresh database on the local PostgreSQL server (never skipped: see `support::PgDatabase`).
+//! fresh database on the local PostgreSQL server (never skipped: see `pg::PgDatabase`).
 //!
 //! Each case is an `async fn(&Db)`; `store_suite!` instantiates every case twice, as
 //! `store::sqlite::<case>` and `store::postgres::<case>`.
 
-use crate::support::{PgDatabase, order_fixtures};
+use crate::pg::PgDatabase;
+use crate::support::order_fixtures;
 use keystation::audit::{GENESIS_HASH, verify_chain};
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
 use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};

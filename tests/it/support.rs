@@ -1,8 +1,5 @@
-//! Shared test machinery: a throw-away station driven through the real `keystation` binary, and
-//! a fresh PostgreSQL database per test on the local server.
-//!
-//! PostgreSQL is not optional: when the server cannot be reached the test FAILS and says how to
-//! start it (`scripts/setup.sh`), so a green run always means both store backends were tested.
+//! Shared test machinery: a throw-away station driven through the real `keystation` binary.
+//! (A fresh PostgreSQL database per test: [`crate::pg`].)
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -130,7 +127,7 @@ impl Station {
         Station::init(&[])
     }
 
-    /// A station whose database is `url` (e.g. a [`PgDatabase`]).
+    /// A station whose database is `url` (e.g. a [`crate::pg::PgDatabase`]).
     pub fn with_database(url: &str) -> Station {
         Station::init(&["--database-url", url])
     }
@@ -230,126 +227,4 @@ impl Station {
             .cloned()
             .collect()
     }
-}
-
-/// The server the PostgreSQL tests use: `KEYSTATION_TEST_PG`, by default the local cluster over
-/// its Unix socket with peer authentication (what `scripts/setup.sh` sets up).
-pub fn pg_admin_url() -> String {
-    std::env::var("KEYSTATION_TEST_PG")
-        .unwrap_or_else(|_| "postgres:///postgres?host=/var/run/postgresql".to_string())
-}
-
-/// A fresh database `ks_test_<uuid>` on the test server, dropped when this value is dropped
-/// (also when the test panicked).
-#[derive(Debug)]
-pub struct PgDatabase {
-    /// URL of the new database.
-    pub url: String,
-    name: String,
-    admin_url: String,
-}
-
-impl PgDatabase {
-    /// Creates the database; panics with set-up instructions when the server is unreachable.
-    pub async fn create() -> PgDatabase {
-        use sqlx::Connection;
-        let admin_url = pg_admin_url();
-        let name = format!("ks_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is unreachable at {admin_url}: {e}\n\
-                 The store suite runs on SQLite AND PostgreSQL and never skips one. Run \
-                 scripts/setup.sh (as root) to install and start the local server, or point \
-                 KEYSTATION_TEST_PG at a server where this user may create databases."
-                )
-            });
-        // `name` is `ks_test_` + hex digits: nothing to inject.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("creating database {name} on {admin_url}: {e}"));
-        admin.close().await.unwrap();
-        let url = database_url(&admin_url, &name);
-        PgDatabase {
-            url,
-            name,
-            admin_url,
-        }
-    }
-
-    /// Creates the database from synchronous code.
-    pub fn create_blocking() -> PgDatabase {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(PgDatabase::create())
-    }
-}
-
-/// `admin_url` with its database name replaced by `name`.
-fn database_url(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let (scheme, rest) = base
-        .split_once("://")
-        .unwrap_or_else(|| panic!("KEYSTATION_TEST_PG {admin_url:?} is not a postgres:// URL"));
-    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
-    let mut url = format!("{scheme}://{authority}/{name}");
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside (or outside) some test's runtime: use a thread with its own runtime.
-        // FORCE ends connections a test (or a killed keystation) left behind.
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut admin = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await
-                .map_err(|e| e.to_string())?;
-                admin.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
-            panic!("could not drop test database {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-#[test]
-fn database_url_replaces_only_the_database_name() {
-    assert_eq!(
-        database_url("postgres:///postgres?host=/var/run/postgresql", "ks_test_1"),
-        "postgres:///ks_test_1?host=/var/run/postgresql"
-    );
-    assert_eq!(
-        database_url("postgres://u:p@db.internal:5433/postgres", "ks_test_1"),
-        "postgres://u:p@db.internal:5433/ks_test_1"
-    );
-    assert_eq!(
-        database_url("postgresql://db.internal", "x"),
-        "postgresql://db.internal/x"
-    );
 }

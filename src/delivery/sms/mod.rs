@@ -522,6 +522,7 @@ fn http_client(
             reason: "must be greater than zero".to_owned(),
         });
     }
+    install_ring_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
@@ -530,6 +531,18 @@ fn http_client(
         .map_err(|e| SmsError::HttpClient {
             reason: error_chain(&e),
         })
+}
+
+/// Makes ring the process's rustls crypto provider, before an HTTP client is built.
+///
+/// reqwest is compiled with `rustls-no-provider` (no aws-lc: ring is the station's one crypto
+/// stack), so it takes the process-wide default provider and panics when there is none. It is
+/// installed here, where every HTTP client is built, rather than in `main`, so that every caller
+/// of the library (tests, benchmarks) gets it as well.
+fn install_ring_tls_provider() {
+    // `Err` only when a provider is installed already: a previous call, or a library user's
+    // choice, which is theirs to make. ring is the only provider compiled in.
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Classifies a transport-level failure of an HTTP send.

@@ -1,10 +1,9 @@
 //! The delivery queries of the store, run against both backends with one query text: SQLite
 //! (a temp file) and PostgreSQL (a throwaway database on the local server, dropped afterwards).
-//! The PostgreSQL server is `KEYSTATION_TEST_POSTGRES` (default: the local server's socket, peer
-//! authentication as the current user); without one the test fails unless
-//! `KEYSTATION_SKIP_POSTGRES` is set.
+//! The PostgreSQL database comes from the one harness, [`crate::pg`]: never skipped.
 
 use super::*;
+use crate::pg::PgDatabase;
 use keystation::domain::delivery::mask_phone;
 use keystation::domain::order::DeliveryChannel;
 use keystation::domain::{
@@ -13,7 +12,6 @@ use keystation::domain::{
 use keystation::store::{
     Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
 };
-use sqlx::Connection;
 
 fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-24 06:00 UTC)
@@ -236,40 +234,6 @@ async fn delivery_queries_on_sqlite() {
 
 #[tokio::test]
 async fn delivery_queries_on_postgres() {
-    let admin_url = std::env::var("KEYSTATION_TEST_POSTGRES").unwrap_or_else(|_| {
-        // Peer authentication: connect as the OS user running the tests.
-        let user = std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        format!("postgres:///postgres?host=/var/run/postgresql&user={user}")
-    });
-    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("KEYSTATION_SKIP_POSTGRES").is_some() => {
-            eprintln!("SKIPPED (KEYSTATION_SKIP_POSTGRES): no PostgreSQL at {admin_url}: {e}");
-            return;
-        }
-        Err(e) => panic!(
-            "no PostgreSQL at {admin_url}: {e} (set KEYSTATION_TEST_POSTGRES, or \
-             KEYSTATION_SKIP_POSTGRES=1 to skip)"
-        ),
-    };
-    let db = format!("ks_delivery_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = admin_url.replacen("/postgres", &format!("/{db}"), 1);
-    let result = tokio::spawn(async move { exercise(&url).await }).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {db} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    let db = PgDatabase::create().await;
+    exercise(&db.url).await;
 }

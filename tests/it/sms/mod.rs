@@ -7,6 +7,7 @@ mod aliyun;
 pub mod fake_sms_gateway;
 mod secrecy;
 mod spool;
+mod tls;
 mod webhook;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,7 +9,7 @@
 //!
 //! Everything is behind one mutex ([`with_module`]): PKCS#11 calls from several threads are
 //! serialised, except the simulated device time, which is spent per token (see
-//! [`Module::device`]).
+//! [`Slot::device`]).
 
 use crate::attrs::Attributes;
 use crate::config::Config;

@@ -32,6 +32,7 @@ const FORMAT: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct StoredObject {
     attributes: BTreeMap<String, String>,
+    /// A private key's value, sealed with the token key; `None` for any other object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Sealed>,
 }
@@ -67,15 +68,23 @@ impl StoredObject {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenFile {
+    /// Version of this file's layout; a file of another version is refused.
     pub format: u32,
+    /// The token's serial number (`CK_TOKEN_INFO.serialNumber`), also its directory's name.
     pub serial: String,
+    /// The label given at `C_InitToken`.
     pub label: String,
+    /// The SO PIN's record.
     pub so_pin: PinRecord,
+    /// The SO PIN's wrong-PIN counter.
     pub so_tries: PinCounter,
+    /// The user PIN's record; `None` until `C_InitPIN`.
     pub user_pin: Option<PinRecord>,
+    /// The user PIN's wrong-PIN counter.
     pub user_tries: PinCounter,
     /// Object ids are never reused, so a handle can never name a successor object.
     pub next_object: u64,
+    /// The token's objects by id.
     pub objects: BTreeMap<u64, StoredObject>,
 }
 
