@@ -19,7 +19,8 @@ use crate::domain::Violation;
 use crate::station::OperationId;
 use crate::station::error_code::{self as ec, Coded, ErrorCode};
 
-/// A failed command, as the CLI reports it.
+/// A failed command, as the CLI reports it: `error[E-CODE]: message (operation ID)` on stderr,
+/// its causes under it, and with `--json` one document with `code` and `operation_id` on stdout.
 #[derive(Debug)]
 pub struct CliError {
     code: ErrorCode,

@@ -3,7 +3,7 @@
 //! Exit codes: 0 ok; 2 bad input (every violation printed, `field: message` per line, or JSON
 //! with `--json`), also clap's usage errors; 1 any other failure. Data goes to stdout, diagnostics
 //! to stderr; `--json` makes stdout machine-readable in both success and failure. Every error is
-//! printed with its stable code and the command's operation id ([`error`]).
+//! printed with its stable code and the command's operation id (see [`CliError`]).
 //!
 //! The CLI is a front of [`crate::station::Station`]: it names `station`, `domain` and `config`
 //! only, never the store, the tokens or SQL (a test greps for it), and does no blocking PKCS#11

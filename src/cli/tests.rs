@@ -5,15 +5,22 @@
 
 use std::path::{Path, PathBuf};
 
+/// Every `.rs` file under `src/cli`, subfolders included, but this one (it names what it
+/// forbids).
 fn cli_sources() -> Vec<(PathBuf, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let this = root.join("tests.rs");
     let mut out = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let p = e.unwrap().path();
-        // This file names what it forbids.
-        if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("tests.rs") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            out.push((p, text));
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") && p != this {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
         }
     }
     assert!(out.len() > 10, "src/cli not found: {out:?}");

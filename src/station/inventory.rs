@@ -3,8 +3,8 @@
 
 use super::Station;
 use crate::store::StoreError;
-use crate::usb::{UsbCatalog, UsbKey, list_usb_keys};
 use crate::token::{Pkcs11Module, TokenError, TokenInfo};
+use crate::usb::{UsbCatalog, UsbKey, list_usb_keys};
 use serde::Serialize;
 use std::path::PathBuf;
 
