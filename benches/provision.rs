@@ -15,13 +15,12 @@
 
 use keystation::config::{Config, KeyAlgorithm};
 use keystation::domain::pin::{PinAlphabet, PinPolicy};
-use keystation::domain::{OrderEvent, OrderState, Pin, SoPin};
+use keystation::domain::{OrderState, Pin, SoPin};
 use keystation::station::Station;
 use keystation::station::batch::{BatchOptions, BatchProgress};
-use keystation::station::hsm::{Hsm, read_certificate, read_pin_file};
+use keystation::station::hsm::{read_certificate, read_pin_file};
 use keystation::station::intake::ImportOptions;
 use keystation::station::provision::{Phase, Progress, ProvisionReport, Step};
-use keystation::store::Review;
 use keystation::token::Pkcs11Module;
 use keystation::token::floor::{FloorCa, FloorInput, prefill, provision_floor};
 use serde::{Deserialize, Serialize};
@@ -859,27 +858,12 @@ fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
                 },
             )
             .await?;
-        for o in station
-            .store
-            .list_orders(Some(OrderState::Submitted))
-            .await?
-        {
-            let actor = station.operator_actor("bench-reviewer");
+        for o in station.list_orders(Some(OrderState::Submitted)).await? {
             station
-                .store
-                .review(
-                    &o.order_no,
-                    &Review {
-                        event: OrderEvent::Approve,
-                        operator: "bench-reviewer".into(),
-                        reason: Some("benchmark".into()),
-                    },
-                    &actor,
-                    station.clock.now(),
-                )
+                .approve_order(&o.order_no, "bench-reviewer", Some("benchmark"))
                 .await?;
         }
-        let hsm = tokio::task::block_in_place(|| Hsm::open(station.config.clone()))?;
+        let hsm = station.open_hsm().await?;
         let recorder = Arc::new(Recorder(Mutex::new(Timings {
             sample_every: (plan.tokens / 10).max(1),
             ..Timings::default()

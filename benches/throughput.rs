@@ -26,15 +26,13 @@ mod pg;
 use fake_sms_gateway::FakeWebhook;
 use keystation::clock::SystemClock;
 use keystation::config::Config;
-use keystation::domain::{DeliveryState, OrderEvent, OrderState};
-use keystation::station::Station;
+use keystation::domain::{DeliveryState, OrderState};
 use keystation::station::batch::{BatchOptions, BatchProgress};
-use keystation::station::delivery::{DeliveryChannels, ShipRequest};
+use keystation::station::delivery::ShipRequest;
 use keystation::station::demo::{generated_orders, write_fixture_pictures};
-use keystation::station::hsm::Hsm;
 use keystation::station::intake::ImportOptions;
 use keystation::station::provision::{Phase, Progress, ProvisionReport, Step};
-use keystation::store::{DeliveryFilter, Review};
+use keystation::station::{DeliveryFilter, Station};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,12 +109,11 @@ async fn bench_import(config: &Path, root: &Path, n: usize) -> Duration {
     let elapsed = t.elapsed();
     assert_eq!(report.imported.len(), n, "every order imported");
     let stored = station
-        .store
         .list_orders(Some(OrderState::Submitted))
         .await
         .unwrap();
     assert_eq!(stored.len(), n, "every order stored as Submitted");
-    station.store.close().await;
+    station.close().await;
     elapsed
 }
 
@@ -192,7 +189,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     let fake = FakeWebhook::start(WEBHOOK_SECRET.as_bytes()).await;
     use_webhook(config, &fake.url);
     let station = open_station(config).await;
-    let hsm = Hsm::open(station.config.clone()).expect("opening the station's HSM");
+    let hsm = station.open_hsm().await.expect("opening the station's HSM");
 
     let setup = Instant::now();
     let file = sms_order_file(root, n);
@@ -200,20 +197,9 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
         .import_orders(&file, &ImportOptions::default())
         .await
         .expect("importing");
-    let reviewer = station.operator_actor("bench-reviewer");
     for no in &report.imported {
         station
-            .store
-            .review(
-                no,
-                &Review {
-                    event: OrderEvent::Approve,
-                    operator: "bench-reviewer".into(),
-                    reason: None,
-                },
-                &reviewer,
-                station.clock.now(),
-            )
+            .approve_order(no, "bench-reviewer", None)
             .await
             .unwrap();
     }
@@ -244,8 +230,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     }
     let setup = setup.elapsed();
 
-    let channels = DeliveryChannels::from_config(&station.config, station.clock.clone())
-        .expect("building the channels");
+    let channels = station.delivery_channels().expect("building the channels");
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let t = Instant::now();
     let run = station
@@ -257,8 +242,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     // Correctness: every delivery confirmed once, every message at the gateway exactly once.
     assert_eq!(run.events.len(), n, "one state change per delivery");
     let confirmed = station
-        .store
-        .deliveries(&DeliveryFilter {
+        .delivery_status(&DeliveryFilter {
             order_no: None,
             state: Some(DeliveryState::Confirmed),
         })
@@ -270,12 +254,11 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     assert_eq!(fake.requests(), n, "no message sent twice");
     assert_eq!(fake.rejected_signatures(), 0);
     let orders = station
-        .store
         .list_orders(Some(OrderState::PinDelivered))
         .await
         .unwrap();
     assert_eq!(orders.len(), n, "every order PinDelivered");
-    station.store.close().await;
+    station.close().await;
     SmsFigures { setup, deliver }
 }
 

@@ -21,6 +21,7 @@ pub const EXAMPLE: &str = include_str!("../hsm-config/station.example.toml");
 
 /// Errors reading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
@@ -53,6 +54,18 @@ pub enum ConfigError {
          directory (./station.toml); create one with `keystation init --dir DIR`"
     )]
     Missing,
+}
+
+impl crate::error_code::Coded for ConfigError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            ConfigError::Read { .. } | ConfigError::Parse { .. } | ConfigError::Value { .. } => {
+                ec::CONFIG_INVALID
+            }
+            ConfigError::Missing => ec::CONFIG_MISSING,
+        }
+    }
 }
 
 /// Key algorithms the station can generate on PKCS#11 tokens; one enum for the crate, in

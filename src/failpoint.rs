@@ -17,6 +17,13 @@
 #[error("injected failure at failpoint {0}")]
 pub struct InjectedFailure(pub String);
 
+impl crate::error_code::Coded for InjectedFailure {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        ec::INJECTED_FAILURE
+    }
+}
+
 /// Evaluates the failpoint `name`.
 #[cfg(debug_assertions)]
 pub fn check(name: &str) -> Result<(), InjectedFailure> {

@@ -34,8 +34,11 @@
 //! - [`store/`](store): SQLite and PostgreSQL, the only SQL; one migration set per backend;
 //! - [`audit.rs`](audit): the audit trail's hash chain (canonical bytes, chain rules);
 //! - [`station/`](station): orchestration: intake, provisioning, sealing, delivery jobs, batch
-//!   runs, recovery after a crash;
-//! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`);
+//!   runs, recovery after a crash; the one door of every front (one operation id per command);
+//! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`); it
+//!   names `station`, `domain` and `config` only;
+//! - [`error_code/`](error_code): the stable code of every error, as operators and scripts read
+//!   it (the README's table is checked against it);
 //! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled out of release builds;
 //! - [`private_files.rs`](private_files): the station's files and directories, its own user's only;
 //! - `main.rs`: the binary, a thin shell over [`cli`].
@@ -47,6 +50,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod error_code;
 pub mod failpoint;
 pub mod private_files;
 pub mod seal;

@@ -29,6 +29,13 @@ pub struct NotPrivate {
     pub reason: String,
 }
 
+impl crate::error_code::Coded for NotPrivate {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        ec::NOT_PRIVATE
+    }
+}
+
 /// Sets the process umask to 077 (no permission for group or others on anything created).
 pub fn restrict_umask() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));

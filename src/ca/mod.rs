@@ -35,6 +35,7 @@ pub mod profile;
 /// Messages name the offending field or input; none contains key material or a PIN (the CA
 /// module never sees a PIN).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CaError {
     /// An order, profile or configuration value cannot go into a certificate or CRL as it is.
     #[error("invalid {field}: {reason}")]
@@ -101,6 +102,22 @@ impl From<crate::x509::InvalidValue> for CaError {
         CaError::InvalidInput {
             field: e.field,
             reason: e.reason,
+        }
+    }
+}
+
+impl crate::error_code::Coded for CaError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            CaError::InvalidInput { .. } => ec::CA_INPUT,
+            CaError::CsrMalformed(_) | CaError::CsrSignature(_) => ec::CSR_INVALID,
+            CaError::UnsupportedKey { .. } => ec::UNSUPPORTED_KEY,
+            CaError::CaCertificate(_) => ec::CA_CERTIFICATE,
+            CaError::Rcgen { .. } => ec::CA_SIGNING,
+            CaError::CaKeyMismatch { .. } => ec::CA_KEY_MISMATCH,
+            CaError::SelfCheck { .. } => ec::CA_SELF_CHECK,
+            CaError::CertificateMalformed(_) => ec::CERTIFICATE_MALFORMED,
         }
     }
 }

@@ -1,52 +1,37 @@
 //! `keystation audit ...` handlers.
 
 use super::opts::AuditCmd;
-use super::provision::hsm_of;
 use super::{CliError, output};
 use crate::domain::normalize;
 use crate::station::Station;
 use crate::station::anchor::AnchorOutcome;
-use crate::store::AuditFilter;
+use crate::station::error_code as ec;
 
 /// Anchors the audit trail at the end of a command that may have changed state (it opens the
 /// vault only when the head is not anchored yet). A failure is a warning, not the command's
 /// failure: its own work is committed, and the next command or `keystation audit anchor`
 /// anchors the same head. A refusal means the trail is broken; the warning says so.
 pub(super) async fn anchor_after_change(station: &Station) {
-    let warn = |e: &dyn std::fmt::Display| {
+    if let Err(e) = station.anchor_after_change().await {
         eprintln!("warning: the audit trail could not be anchored: {e}");
-    };
-    match station.audit_needs_anchor().await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => return warn(&e),
-    }
-    let hsm = match hsm_of(station) {
-        Ok(h) => h,
-        Err(e) => return warn(&e),
-    };
-    if let Err(e) = station.anchor_audit(&hsm).await {
-        warn(&e);
     }
 }
 
 pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         AuditCmd::Verify => {
-            let hsm = hsm_of(station)?;
-            let verdict = station
-                .verify_audit(&hsm)
-                .await
-                .map_err(|e| CliError::Failure(e.into()))?;
+            let hsm = station.open_hsm().await?;
+            let verdict = station.verify_audit(&hsm).await?;
             if let Some(problem) = &verdict.problem {
                 // One JSON document, in the failure shape every command uses.
                 let message = format!("audit trail broken: {problem}");
                 if json {
-                    output::json(
-                        &serde_json::json!({"ok": false, "error": "failure", "message": message}),
-                    )?;
+                    output::json(&serde_json::json!({
+                        "ok": false, "error": "failure", "code": ec::AUDIT_BROKEN,
+                        "message": message, "operation_id": station.operation().id(),
+                    }))?;
                 }
-                return Err(CliError::Verdict(message));
+                return Err(CliError::verdict(ec::AUDIT_BROKEN, message));
             }
             if json {
                 return output::json(&verdict);
@@ -69,11 +54,8 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
             Ok(())
         }
         AuditCmd::Anchor => {
-            let hsm = hsm_of(station)?;
-            let outcome = station
-                .anchor_audit(&hsm)
-                .await
-                .map_err(|e| CliError::Failure(e.into()))?;
+            let hsm = station.open_hsm().await?;
+            let outcome = station.anchor_audit(&hsm).await?;
             if json {
                 return output::json(&outcome);
             }
@@ -89,13 +71,9 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
             Ok(())
         }
         AuditCmd::Show { order } => {
-            let records = station
-                .store
-                .audit_records(&AuditFilter {
-                    // Typed by an operator: same spelling rules as at intake.
-                    order_no: order.as_deref().map(normalize::order_no),
-                })
-                .await?;
+            // Typed by an operator: same spelling rules as at intake.
+            let order = order.as_deref().map(normalize::order_no);
+            let records = station.audit_records(order.as_deref()).await?;
             if json {
                 return output::json(&records);
             }

@@ -1,12 +1,12 @@
 //! `keystation ship`, `keystation deliver ...`, `keystation bank import` handlers.
 
 use super::opts::{BankCmd, DeliverCmd, ShipArgs};
-use super::provision::hsm_of;
+use super::signals::wait_for_stop_signal;
 use super::{CliError, output};
 use crate::domain::{DeliveryState, Severity, Violation};
-use crate::station::Station;
-use crate::station::delivery::{DeliveryChannels, ShipRequest};
-use crate::store::DeliveryFilter;
+use crate::station::delivery::ShipRequest;
+use crate::station::error_code as ec;
+use crate::station::{DeliveryFilter, Station};
 
 pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Result<(), CliError> {
     let report = station
@@ -41,8 +41,8 @@ pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Resu
 pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         DeliverCmd::Run { once } => {
-            let hsm = hsm_of(station)?;
-            let channels = DeliveryChannels::from_config(&station.config, station.clock.clone())?;
+            let hsm = station.open_hsm().await?;
+            let channels = station.delivery_channels()?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             if !once {
                 tokio::spawn(async move {
@@ -73,11 +73,14 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                     .iter()
                     .map(|e| format!("{} ({}, {})", e.delivery_id, e.order_no, e.to))
                     .collect();
-                return Err(CliError::Verdict(format!(
-                    "{} delivery(ies) not sent: {}; see `keystation deliver status`",
-                    left.len(),
-                    left.join(", ")
-                )));
+                return Err(CliError::verdict(
+                    ec::DELIVERY_UNSENT,
+                    format!(
+                        "{} delivery(ies) not sent: {}; see `keystation deliver status`",
+                        left.len(),
+                        left.join(", ")
+                    ),
+                ));
             }
             Ok(())
         }
@@ -85,37 +88,33 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             let state = state
                 .map(|s| {
                     DeliveryState::parse(&s).ok_or_else(|| {
-                        CliError::Invalid(vec![Violation {
-                            field: "--state".into(),
-                            code: "enum_invalid",
-                            message: format!(
-                                "{s:?} is not a delivery state: {}",
-                                DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
-                            ),
-                            severity: Severity::Error,
-                        }])
+                        CliError::invalid(
+                            "invalid --state",
+                            vec![Violation {
+                                field: "--state".into(),
+                                code: "enum_invalid",
+                                message: format!(
+                                    "{s:?} is not a delivery state: {}",
+                                    DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
+                                ),
+                                severity: Severity::Error,
+                            }],
+                        )
                     })
                 })
                 .transpose()?;
             let list = station
-                .deliveries(&DeliveryFilter {
+                .delivery_status(&DeliveryFilter {
                     order_no: order,
                     state,
                 })
                 .await?;
             if json {
-                let mut out = Vec::with_capacity(list.len());
-                for d in &list {
-                    let mut v = serde_json::to_value(d).map_err(|e| CliError::Failure(e.into()))?;
-                    v["attempt_log"] =
-                        serde_json::to_value(station.store.delivery_attempts(&d.id).await?)
-                            .map_err(|e| CliError::Failure(e.into()))?;
-                    out.push(v);
-                }
-                return output::json(&out);
+                return output::json(&list);
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
+                .map(|s| &s.delivery)
                 .map(|d| {
                     vec![
                         d.id.clone(),
@@ -249,28 +248,5 @@ pub(super) async fn bank(station: &Station, cmd: BankCmd, json: bool) -> Result<
             }
             Ok(())
         }
-    }
-}
-
-/// Ctrl-C, or SIGTERM (service managers).
-async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

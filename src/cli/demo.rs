@@ -1,67 +1,50 @@
 //! `keystation demo --dir DIR`: the main job, end to end, on embedded defaults.
 
 use super::opts::{DemoArgs, InitArgs};
-use super::provision::hsm_of;
 use super::{CliError, output};
-use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::station::Station;
 use crate::station::demo::DemoOptions;
+use crate::station::error_code as ec;
+use crate::station::setup::claim_demo_dir;
+use crate::station::{OperationContext, Station};
 use std::sync::Arc;
 
-/// Marks a directory as a demo station, so a re-run continues it and nothing else is touched.
-const MARKER: &str = ".keystation-demo";
-
-pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
+pub(super) async fn run(
+    args: &DemoArgs,
+    json: bool,
+    operation: &OperationContext,
+) -> Result<(), CliError> {
     let dir = &args.dir;
-    let marker = dir.join(MARKER);
-    let occupied = dir.exists()
-        && std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true);
-    if occupied && !marker.exists() {
-        return Err(CliError::Usage(format!(
-            "{} exists and is not a keystation demo; refusing to touch it (give another --dir)",
-            dir.display()
-        )));
-    }
-    crate::private_files::create_dir(dir).map_err(|e| CliError::Failure(e.into()))?;
-    if !marker.exists() {
-        crate::private_files::write_file(
-            &marker,
-            b"a keystation demo station (keystation demo); safe to delete with this directory\n",
-        )
-        .map_err(|e| CliError::Failure(e.into()))?;
-    }
     let config_path = dir.join(crate::config::FILE_NAME);
-    if config_path.exists() {
+    if claim_demo_dir(dir)? {
         eprintln!("demo: continuing the demo station in {}", dir.display());
     } else {
         eprintln!(
             "demo: creating a station in {} (SoftHSM tokens, SQLite, spool and bank directories)",
             dir.display()
         );
-        super::init::create(&InitArgs {
-            dir: dir.clone(),
-            station_id: "demo-station".into(),
-            database_url: None,
-            pin_file: None,
-            so_pin_file: None,
-            generate_pins: true,
-            ca_organization: None,
-            ca_common_name: None,
-            ca_algorithm: None,
-            existing_ca_cert: None,
-            ca_token_label: None,
-            ca_key_label: None,
-        })
+        super::init::create(
+            &InitArgs {
+                dir: dir.clone(),
+                station_id: "demo-station".into(),
+                database_url: None,
+                pin_file: None,
+                so_pin_file: None,
+                generate_pins: true,
+                ca_organization: None,
+                ca_common_name: None,
+                ca_algorithm: None,
+                existing_ca_cert: None,
+                ca_token_label: None,
+                ca_key_label: None,
+            },
+            operation,
+        )
         .await?;
     }
-    let cfg = Config::load(&config_path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let station = Station::open(cfg, Arc::new(SystemClock))
-        .await
-        .map_err(|e| CliError::Failure(e.into()))?;
-    let hsm = hsm_of(&station)?;
+    let cfg = Config::load(&config_path)?;
+    let station = Station::open_for(cfg, operation).await?;
+    let hsm = station.open_hsm().await?;
     let say: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|line: &str| eprintln!("demo: {line}"));
     let report = station
         .run_demo(
@@ -72,9 +55,9 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             },
             say,
         )
-        .await
-        .map_err(|e| CliError::Failure(e.into()))?;
-    let data = station.config.data_dir();
+        .await?;
+    let cfg = station.config();
+    let data = cfg.data_dir();
     if json {
         output::json(&serde_json::json!({"dir": data, "report": report}))?;
     } else {
@@ -125,7 +108,6 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
                 config_path.display()
             );
         }
-        let cfg = &station.config;
         println!();
         println!("where things are:");
         println!("  station config      {}", config_path.display());
@@ -173,7 +155,7 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             println!(
                 "  SOFTHSM2_CONF={} pkcs11-tool --module {} --token-label {} --login --list-objects",
                 data.join("softhsm2.conf").display(),
-                hsm.module().path().display(),
+                hsm.module_path().display(),
                 r.order_no
             );
             println!(
@@ -200,10 +182,13 @@ pub(super) async fn run(args: &DemoArgs, json: bool) -> Result<(), CliError> {
             .filter(|r| r.state != crate::domain::OrderState::PinDelivered)
             .map(|r| r.order_no.as_str())
             .collect();
-        Err(CliError::Verdict(format!(
-            "demo incomplete: {} order(s) not PinDelivered ({}); re-run to continue",
-            missing.len(),
-            missing.join(", ")
-        )))
+        Err(CliError::verdict(
+            ec::DEMO_INCOMPLETE,
+            format!(
+                "demo incomplete: {} order(s) not PinDelivered ({}); re-run to continue",
+                missing.len(),
+                missing.join(", ")
+            ),
+        ))
     }
 }

@@ -2,7 +2,12 @@
 //!
 //! Exit codes: 0 ok; 2 bad input (every violation printed, `field: message` per line, or JSON
 //! with `--json`), also clap's usage errors; 1 any other failure. Data goes to stdout, diagnostics
-//! to stderr; `--json` makes stdout machine-readable in both success and failure.
+//! to stderr; `--json` makes stdout machine-readable in both success and failure. Every error is
+//! printed with its stable code and the command's operation id (see [`CliError`]).
+//!
+//! The CLI is a front of [`crate::station::Station`]: it names `station`, `domain` and `config`
+//! only, never the store, the tokens or SQL (a test greps for it), and does no blocking PKCS#11
+//! work itself. Each invocation is one [`OperationContext`].
 
 /// The CLI's `println!`: this definition shadows the standard macro in every module below, so
 /// all output goes through [`output::print_line`], which ends quietly when the reader of a pipe
@@ -20,6 +25,7 @@ mod audit;
 mod certs;
 mod deliver;
 mod demo;
+mod error;
 mod init;
 pub mod opts;
 mod orders;
@@ -27,91 +33,42 @@ mod output;
 mod pin_input;
 mod provision;
 mod seal;
+mod signals;
 mod tokens;
 mod workstation;
 
-use crate::clock::SystemClock;
+pub use error::CliError;
+
 use crate::config::Config;
-use crate::domain::Violation;
-use crate::station::Station;
+use crate::station::error_code as ec;
+use crate::station::{OperationContext, Station};
 use clap::Parser;
 use opts::{Cli, Command, DeliverCmd, OrderCmd};
 use std::process::ExitCode;
-use std::sync::Arc;
-
-/// What a command can fail with, as the CLI reports it.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The input is wrong: exit 2 with every violation.
-    #[error("invalid input")]
-    Invalid(Vec<Violation>),
-    /// A usage problem without a field (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// A negative verdict whose report was already printed (exit 1, one line on stderr; with
-    /// `--json` stdout holds only the report).
-    #[error("{0}")]
-    Verdict(String),
-    /// Anything else (exit 1).
-    #[error(transparent)]
-    Failure(#[from] anyhow::Error),
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Invalid(_) | CliError::Usage(_) => 2,
-            CliError::Failure(_) | CliError::Verdict(_) => 1,
-        }
-    }
-}
-
-impl From<crate::station::delivery::DeliveryError> for CliError {
-    fn from(e: crate::station::delivery::DeliveryError) -> Self {
-        if e.is_usage() {
-            CliError::Usage(e.to_string())
-        } else {
-            CliError::Failure(e.into())
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for CliError {
-    fn from(e: crate::store::StoreError) -> Self {
-        use crate::store::StoreError as S;
-        match e {
-            S::OrderNotFound(_)
-            | S::Illegal { .. }
-            | S::StateConflict { .. }
-            | S::AlreadyShipped(_)
-            | S::DeliveryNotFound(_)
-            | S::DeliveryConflict { .. }
-            | S::LeaseHeld { .. } => CliError::Usage(e.to_string()),
-            other => CliError::Failure(other.into()),
-        }
-    }
-}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    crate::private_files::restrict_umask();
+    crate::station::restrict_umask();
     let cli = Cli::parse();
     init_tracing();
     select_softhsm_config(&cli);
     let json = cli.json;
+    // One operation per invocation: its id is in every audit record this command writes and in
+    // the error it may print.
+    let operation = OperationContext::new();
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Failure(e.into()))
-        .and_then(|rt| rt.block_on(run(cli)));
+        .map_err(|e| error::io_error("starting the async runtime".into(), e))
+        .and_then(|rt| rt.block_on(run(cli, &operation)));
     let result = result.and_then(|()| match output::stdout_error() {
-        Some(e) => Err(CliError::Failure(anyhow::anyhow!("writing to stdout: {e}"))),
+        Some(e) => Err(CliError::new(ec::OUTPUT, format!("writing to stdout: {e}"))),
         None => Ok(()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            output::report_error(&e, json);
+            error::report(&e, json, operation.id());
             ExitCode::from(e.exit_code())
         }
     }
@@ -153,15 +110,16 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Runs a parsed command line. A command that may change state ends by anchoring the audit
-/// trail (`audit::anchor_after_change`), whether it succeeded or not: a failed job may have
-/// committed steps before it failed.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+/// Runs a parsed command line as `operation`. A command that may change state ends by
+/// anchoring the audit trail (`audit::anchor_after_change`), whether it succeeded or not: a
+/// failed job may have committed steps before it failed.
+pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError> {
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Init(args) => init::run(&args, cli.json).await,
-        Command::Demo(args) => demo::run(&args, cli.json).await,
+        Command::Init(args) => init::run(&args, cli.json, operation).await,
+        Command::Demo(args) => demo::run(&args, cli.json, operation).await,
         Command::Order(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let changes = !matches!(cmd, OrderCmd::List { .. } | OrderCmd::Show { .. });
             let result = orders::run(&station, cmd, cli.json).await;
             if changes {
@@ -170,82 +128,50 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             result
         }
         Command::Audit(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             audit::run(&station, cmd, cli.json).await
         }
         Command::Token(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             tokens::run(&station, cmd, cli.json).await
         }
         Command::Cert(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             certs::run(&station, cmd, cli.json).await
         }
         Command::Seal(cmd) => {
             // Without a station (`seal verify FILE --ca CA.pem`) a seal is judged on its own;
             // with one, also against the revocations the station recorded.
-            let station = match config_path(cli.config.as_deref()) {
-                Some(p) => Some(open_station(Some(&p)).await?),
+            let station = match config_path(config) {
+                Some(p) => Some(open_station(Some(&p), operation).await?),
                 None => None,
             };
             seal::run(station.as_ref(), cmd, cli.json).await
         }
         Command::Station(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let result = workstation::run(&station, cmd).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Check => {
-            let station = open_station(cli.config.as_deref()).await?;
-            let hsm = provision::hsm_of(&station)?;
-            let report = station.check(&hsm).await?;
-            if cli.json {
-                output::json(&report)?;
-            } else {
-                for f in &report.findings {
-                    let level = match f.level {
-                        crate::station::check::Level::Violation => "VIOLATION",
-                        crate::station::check::Level::Note => "note",
-                    };
-                    println!(
-                        "{level:<9} {:<20} {:<16} {}",
-                        f.rule,
-                        f.order_no.as_deref().unwrap_or("-"),
-                        f.message
-                    );
-                }
-                println!(
-                    "checked {} orders, {} tokens: {}",
-                    report.orders,
-                    report.tokens_checked,
-                    if report.ok() {
-                        "all invariants hold"
-                    } else {
-                        "INVARIANTS BROKEN"
-                    }
-                );
-            }
-            if report.ok() {
-                Ok(())
-            } else {
-                Err(CliError::Verdict("station invariants are broken".into()))
-            }
+            let station = open_station(config, operation).await?;
+            check(&station, cli.json).await
         }
         Command::Provision(args) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let result = provision::run(&station, &args, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Ship(args) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let result = deliver::ship(&station, &args, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Deliver(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let changes = !matches!(cmd, DeliverCmd::Status { .. });
             let result = deliver::run(&station, cmd, cli.json).await;
             if changes {
@@ -254,11 +180,51 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             result
         }
         Command::Bank(cmd) => {
-            let station = open_station(cli.config.as_deref()).await?;
+            let station = open_station(config, operation).await?;
             let result = deliver::bank(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
+    }
+}
+
+/// `keystation check`: the invariants against the database and the tokens.
+async fn check(station: &Station, json: bool) -> Result<(), CliError> {
+    let hsm = station.open_hsm().await?;
+    let report = station.check(&hsm).await?;
+    if json {
+        output::json(&report)?;
+    } else {
+        for f in &report.findings {
+            let level = match f.level {
+                crate::station::check::Level::Violation => "VIOLATION",
+                crate::station::check::Level::Note => "note",
+            };
+            println!(
+                "{level:<9} {:<20} {:<16} {}",
+                f.rule,
+                f.order_no.as_deref().unwrap_or("-"),
+                f.message
+            );
+        }
+        println!(
+            "checked {} orders, {} tokens: {}",
+            report.orders,
+            report.tokens_checked,
+            if report.ok() {
+                "all invariants hold"
+            } else {
+                "INVARIANTS BROKEN"
+            }
+        );
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(CliError::verdict(
+            ec::CHECK_VIOLATION,
+            "station invariants are broken",
+        ))
     }
 }
 
@@ -274,11 +240,14 @@ fn config_path(explicit: Option<&std::path::Path>) -> Option<std::path::PathBuf>
     }
 }
 
-async fn open_station(config: Option<&std::path::Path>) -> Result<Station, CliError> {
-    let path = config_path(config)
-        .ok_or_else(|| CliError::Usage(crate::config::ConfigError::Missing.to_string()))?;
-    let cfg = Config::load(&path).map_err(|e| CliError::Usage(e.to_string()))?;
-    Station::open(cfg, Arc::new(SystemClock))
-        .await
-        .map_err(|e| CliError::Failure(e.into()))
+async fn open_station(
+    config: Option<&std::path::Path>,
+    operation: &OperationContext,
+) -> Result<Station, CliError> {
+    let path = config_path(config).ok_or(crate::config::ConfigError::Missing)?;
+    let cfg = Config::load(&path)?;
+    Ok(Station::open_for(cfg, operation).await?)
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,10 +9,9 @@ use super::opts::OrderCmd;
 use super::{CliError, output};
 use crate::domain::normalize;
 use crate::domain::text::escape_for_display as shown;
-use crate::domain::{OrderEvent, OrderState, Violation};
-use crate::station::Station;
+use crate::domain::{OrderState, Violation};
 use crate::station::intake::{ImportOptions, IntakeError};
-use crate::store::{AuditFilter, DeliveryFilter, DeliveryRecord, Review};
+use crate::station::{DeliveryRecord, Station};
 
 pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<(), CliError> {
     match cmd {
@@ -29,9 +28,11 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 .import_orders(&file, &opts)
                 .await
                 .map_err(|e| match e {
-                    IntakeError::Invalid(vs) => CliError::Invalid(vs),
-                    IntakeError::File { .. } => CliError::Usage(e.to_string()),
-                    IntakeError::Store(s) => CliError::from(s),
+                    IntakeError::Invalid(vs) => CliError::invalid(
+                        format!("{} violation(s); nothing was imported", vs.len()),
+                        vs,
+                    ),
+                    other => CliError::from(other),
                 })?;
             if json {
                 return output::json(&report);
@@ -53,19 +54,22 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             let state = state
                 .map(|s| {
                     OrderState::parse(&s).ok_or_else(|| {
-                        CliError::Invalid(vec![Violation {
-                            field: "--state".into(),
-                            code: "enum_invalid",
-                            message: format!(
-                                "{s:?} is not a state: {}",
-                                OrderState::ALL.map(OrderState::as_str).join(", ")
-                            ),
-                            severity: crate::domain::Severity::Error,
-                        }])
+                        CliError::invalid(
+                            "invalid --state",
+                            vec![Violation {
+                                field: "--state".into(),
+                                code: "enum_invalid",
+                                message: format!(
+                                    "{s:?} is not a state: {}",
+                                    OrderState::ALL.map(OrderState::as_str).join(", ")
+                                ),
+                                severity: crate::domain::Severity::Error,
+                            }],
+                        )
                     })
                 })
                 .transpose()?;
-            let orders = station.store.list_orders(state).await?;
+            let orders = station.list_orders(state).await?;
             if json {
                 return output::json(&orders);
             }
@@ -99,41 +103,11 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
         }
         OrderCmd::Show { order_no } => {
             let order_no = normalize::order_no(&order_no);
-            let rec = station
-                .store
-                .order(&order_no)
-                .await?
-                .ok_or_else(|| CliError::Usage(format!("no order {order_no}")))?;
-            let history = station
-                .store
-                .audit_records(&AuditFilter {
-                    order_no: Some(order_no.clone()),
-                })
-                .await?;
-            let binding = station.store.active_binding(&order_no).await?;
-            let certificates = station.store.certificates_of_order(&order_no).await?;
-            let deliveries = station
-                .deliveries(&DeliveryFilter {
-                    order_no: Some(order_no.clone()),
-                    state: None,
-                })
-                .await?;
+            let details = station.order_details(&order_no).await?;
             if json {
-                let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Failure(e.into()))?;
-                v["token"] =
-                    serde_json::to_value(&binding).map_err(|e| CliError::Failure(e.into()))?;
-                v["certificates"] =
-                    serde_json::to_value(&certificates).map_err(|e| CliError::Failure(e.into()))?;
-                v["deliveries"] =
-                    serde_json::to_value(&deliveries).map_err(|e| CliError::Failure(e.into()))?;
-                v["history"] = serde_json::Value::Array(
-                    history
-                        .iter()
-                        .map(|r| serde_json::json!({"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action}))
-                        .collect(),
-                );
-                return output::json(&v);
+                return output::json(&details);
             }
+            let rec = &details.record;
             let o = &rec.order;
             println!("order        {}", shown(&o.order_no));
             println!("state        {}", rec.state);
@@ -179,7 +153,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     shown(rec.review_reason.as_deref().unwrap_or(""))
                 );
             }
-            if let Some(b) = &binding {
+            if let Some(b) = &details.token {
                 println!(
                     "token        serial {} (label {}), key {} CKA_ID {}",
                     shown(b.token_serial.as_deref().unwrap_or("(not yet initialised)")),
@@ -188,13 +162,13 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     b.key_id.as_deref().unwrap_or("-")
                 );
             }
-            for c in &certificates {
+            for c in &details.certificates {
                 println!(
                     "certificate  serial {} [{}] valid to {} sha256 {}",
                     c.serial, c.status, c.not_after, c.fingerprint_sha256
                 );
             }
-            for d in &deliveries {
+            for d in &details.deliveries {
                 println!("{}", delivery_line(d));
             }
             for a in &rec.attachments {
@@ -207,7 +181,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     a.sha256
                 );
             }
-            for r in &history {
+            for r in &details.history {
                 println!(
                     "history      #{} {} {} {}",
                     r.seq,
@@ -249,34 +223,27 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             order_no,
             operator,
             reason,
-        } => {
-            review(
-                station,
-                &order_no,
-                OrderEvent::Approve,
-                operator,
-                reason,
-                json,
-            )
-            .await
-        }
+        } => review(station, &order_no, operator, reason, json).await,
         OrderCmd::Reject {
             order_no,
             operator,
             reason,
         } => {
             if reason.trim().is_empty() {
-                return Err(CliError::Invalid(vec![Violation {
-                    field: "--reason".into(),
-                    code: "required",
-                    message: "a rejection needs a reason".into(),
-                    severity: crate::domain::Severity::Error,
-                }]));
+                return Err(CliError::invalid(
+                    "invalid --reason",
+                    vec![Violation {
+                        field: "--reason".into(),
+                        code: "required",
+                        message: "a rejection needs a reason".into(),
+                        severity: crate::domain::Severity::Error,
+                    }],
+                ));
             }
             let order_no = normalize::order_no(&order_no);
             if operator.trim().is_empty() {
-                return Err(CliError::Usage(
-                    "--operator must name the reviewing operator".into(),
+                return Err(CliError::usage(
+                    "--operator must name the reviewing operator",
                 ));
             }
             let report = station
@@ -306,30 +273,18 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
 async fn review(
     station: &Station,
     order_no: &str,
-    event: OrderEvent,
     operator: String,
     reason: Option<String>,
     json: bool,
 ) -> Result<(), CliError> {
     let order_no = &normalize::order_no(order_no);
     if operator.trim().is_empty() {
-        return Err(CliError::Usage(
-            "--operator must name the reviewing operator".into(),
+        return Err(CliError::usage(
+            "--operator must name the reviewing operator",
         ));
     }
-    let actor = station.operator_actor(&operator);
     let state = station
-        .store
-        .review(
-            order_no,
-            &Review {
-                event,
-                operator: operator.clone(),
-                reason,
-            },
-            &actor,
-            station.clock.now(),
-        )
+        .approve_order(order_no, &operator, reason.as_deref())
         .await?;
     if json {
         return output::json(&serde_json::json!({ "order_no": order_no, "state": state }));

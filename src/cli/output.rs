@@ -5,7 +5,8 @@
 //! the rest of the output is dropped quietly and the command still finishes its work and exits
 //! with its own code; the standard `println!` would panic with a backtrace instead.
 
-use super::CliError;
+use super::error::CliError;
+use crate::station::error_code as ec;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::Mutex;
@@ -42,24 +43,10 @@ pub fn stdout_error() -> Option<String> {
     STDOUT_ERROR.lock().ok().and_then(|slot| slot.clone())
 }
 
-/// An error and its causes as one line. A cause whose text its parent already shows (an error
-/// type that prints its source in its own message, as `"{path}: {source}"` does) is not repeated:
-/// `anyhow`'s `{:#}` would print "reading F: No such file: No such file".
-pub fn error_text(err: &anyhow::Error) -> String {
-    let mut text = err.to_string();
-    for cause in err.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
-}
-
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Failure(e.into()))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::new(ec::OUTPUT, format!("serialising the output: {e}")))?;
     println!("{text}");
     Ok(())
 }
@@ -107,37 +94,4 @@ fn is_wide(c: char) -> bool {
         0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF |
         0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 |
         0xFFE0..=0xFFE6)
-}
-
-/// Reports a failed command: stderr for people; with `--json` also a JSON error on stdout.
-pub fn report_error(e: &CliError, as_json: bool) {
-    match e {
-        CliError::Invalid(vs) => {
-            if as_json {
-                let _ = json(&serde_json::json!({ "error": "invalid_input", "violations": vs }));
-            }
-            for v in vs {
-                let field = if v.field.is_empty() {
-                    "(file)"
-                } else {
-                    v.field.as_str()
-                };
-                eprintln!("{field}: {} [{}]", v.message, v.code);
-            }
-        }
-        CliError::Usage(msg) => {
-            if as_json {
-                let _ = json(&serde_json::json!({ "error": "usage", "message": msg }));
-            }
-            eprintln!("error: {msg}");
-        }
-        CliError::Verdict(msg) => eprintln!("{msg}"),
-        CliError::Failure(err) => {
-            let text = error_text(err);
-            if as_json {
-                let _ = json(&serde_json::json!({ "error": "failure", "message": text }));
-            }
-            eprintln!("error: {text}");
-        }
-    }
 }

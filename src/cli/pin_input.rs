@@ -7,6 +7,8 @@
 //! station's own PIN file is checked by `station::hsm::read_pin_file`).
 
 use super::CliError;
+use super::error::io_error;
+use crate::station::error_code as ec;
 use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -16,7 +18,8 @@ use zeroize::Zeroizing;
 pub(super) fn prompt(what: &str, instead: &str) -> Result<Zeroizing<String>, CliError> {
     require_terminal(what, instead)?;
     Ok(Zeroizing::new(
-        rpassword::prompt_password(format!("{what}: ")).map_err(|e| CliError::Failure(e.into()))?,
+        rpassword::prompt_password(format!("{what}: "))
+            .map_err(|e| io_error(format!("asking for the {what}"), e))?,
     ))
 }
 
@@ -25,7 +28,10 @@ pub(super) fn prompt_twice(what: &str, instead: &str) -> Result<Zeroizing<String
     let first = prompt(what, instead)?;
     let again = prompt(&format!("{what} (again)"), instead)?;
     if first != again {
-        return Err(CliError::Usage(format!("the two {what} entries differ")));
+        return Err(CliError::new(
+            ec::PIN_INPUT,
+            format!("the two {what} entries differ"),
+        ));
     }
     Ok(first)
 }
@@ -34,19 +40,20 @@ fn require_terminal(what: &str, instead: &str) -> Result<(), CliError> {
     if std::io::stdin().is_terminal() {
         Ok(())
     } else {
-        Err(CliError::Usage(format!(
-            "no terminal to ask for the {what}: give {instead}"
-        )))
+        Err(CliError::new(
+            ec::PIN_INPUT,
+            format!("no terminal to ask for the {what}: give {instead}"),
+        ))
     }
 }
 
 /// The first line of `path`, which holds the `what` (e.g. "user PIN of token T").
 pub(super) fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        CliError::Usage(format!(
-            "PIN file {} ({what}): cannot read it: {e}",
-            path.display()
-        ))
+        CliError::new(
+            ec::PIN_INPUT,
+            format!("PIN file {} ({what}): cannot read it: {e}", path.display()),
+        )
     })?);
     let line = text
         .lines()
@@ -55,10 +62,10 @@ pub(super) fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>, Cl
         .trim_end_matches('\r')
         .to_string();
     if line.is_empty() {
-        return Err(CliError::Usage(format!(
-            "PIN file {} ({what}) is empty",
-            path.display()
-        )));
+        return Err(CliError::new(
+            ec::PIN_INPUT,
+            format!("PIN file {} ({what}) is empty", path.display()),
+        ));
     }
     Ok(Zeroizing::new(line))
 }

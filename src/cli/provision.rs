@@ -1,16 +1,16 @@
 //! `keystation provision` handler: one order, or a concurrent batch.
 
 use super::opts::ProvisionArgs;
+use super::signals::stop_on_ctrl_c;
 use super::{CliError, output};
 use crate::station::Station;
 use crate::station::batch::{BatchOptions, BatchProgress};
+use crate::station::error_code as ec;
 use crate::station::hsm::Hsm;
-use crate::station::provision::{
-    Phase, Progress, ProvisionError, ProvisionReport, ProvisionRequest, Step,
-};
+use crate::station::provision::{Phase, Progress, ProvisionReport, ProvisionRequest, Step};
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One line per step on stderr (stdout stays for the result).
 struct StepLines;
@@ -86,56 +86,25 @@ impl BatchProgress for BatchLines {
     }
 }
 
-pub(super) fn hsm_of(station: &Station) -> Result<Hsm, CliError> {
-    tokio::task::block_in_place(|| Hsm::open(station.config.clone()))
-        .map_err(|e| CliError::Failure(e.into()))
-}
-
-/// Ctrl-C sets `stop`; a second Ctrl-C exits at once (the journal makes that safe to resume).
-pub(super) fn stop_on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-            eprintln!("stopping: {what} (Ctrl-C again to quit now; the journal resumes it)");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-    stop
-}
-
 pub(super) async fn run(
     station: &Station,
     args: &ProvisionArgs,
     json: bool,
 ) -> Result<(), CliError> {
-    let hsm = hsm_of(station)?;
+    let hsm = station.open_hsm().await?;
     if args.all_approved {
         return batch(station, &hsm, args, json).await;
     }
     let order_no = args
         .order_no
         .clone()
-        .ok_or_else(|| CliError::Usage("give an ORDER_NO or --all-approved".into()))?;
+        .ok_or_else(|| CliError::usage("give an ORDER_NO or --all-approved"))?;
     let req = ProvisionRequest {
         order_no,
         token: args.token.clone(),
         reinit: args.reinit,
     };
-    let result = station.provision(&hsm, &req, &StepLines).await;
-    let report = result.map_err(|e| match e {
-        ProvisionError::NotFound(_)
-        | ProvisionError::State { .. }
-        | ProvisionError::TokenRefused { .. }
-        | ProvisionError::ClaimedElsewhere { .. }
-        | ProvisionError::Held { .. }
-        | ProvisionError::NoBlankToken(_) => CliError::Usage(e.to_string()),
-        ProvisionError::Store(e) => e.into(),
-        other => CliError::Failure(other.into()),
-    })?;
+    let report = station.provision(&hsm, &req, &StepLines).await?;
     if json {
         return output::json(&report);
     }
@@ -169,7 +138,7 @@ async fn batch(
     json: bool,
 ) -> Result<(), CliError> {
     if args.workers == 0 {
-        return Err(CliError::Usage("--workers must be at least 1".into()));
+        return Err(CliError::usage("--workers must be at least 1"));
     }
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -227,9 +196,12 @@ async fn batch(
     if summary.failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Verdict(format!(
-            "{} order(s) failed; each is kept and resumable with `keystation provision ORDER`",
-            summary.failed.len()
-        )))
+        Err(CliError::verdict(
+            ec::PROVISION_BATCH,
+            format!(
+                "{} order(s) failed; each is kept and resumable with `keystation provision ORDER`",
+                summary.failed.len()
+            ),
+        ))
     }
 }

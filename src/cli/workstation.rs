@@ -2,9 +2,9 @@
 
 use super::CliError;
 use super::opts::StationCmd;
-use super::provision::{hsm_of, stop_on_ctrl_c};
+use super::signals::stop_on_ctrl_c;
 use crate::station::Station;
-use crate::station::workstation::{Desk, PolledDesk, WatchOptions, start_usb_watch};
+use crate::station::workstation::{Desk, WatchOptions};
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
@@ -41,17 +41,12 @@ pub(super) async fn run(station: &Station, cmd: StationCmd) -> Result<(), CliErr
             yes,
             poll_ms,
         } => {
-            let hsm = hsm_of(station)?;
+            let hsm = station.open_hsm().await?;
             let stop = stop_on_ctrl_c("leaving workstation mode");
-            let catalog = station.config.path(&station.config.pkcs11.usb_tokens);
-            let usb = match start_usb_watch(&catalog, stop.clone()) {
-                Ok(rx) => Some(rx),
-                Err(why) => {
-                    println!("{why} — watching PKCS#11 tokens only");
-                    None
-                }
-            };
-            let mut events = PolledDesk::new(hsm.module().clone(), usb);
+            let (mut events, usb_unavailable) = station.desk_events(&hsm, stop.clone());
+            if let Some(why) = usb_unavailable {
+                println!("{why} — watching PKCS#11 tokens only");
+            }
             let opts = WatchOptions {
                 order,
                 once,

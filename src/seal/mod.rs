@@ -46,6 +46,7 @@ impl From<crate::x509::InvalidValue> for SealError {
 
 /// Errors of the seal module. Each message names the offending field or input.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SealError {
     /// A field of a [`SealSpec`] (or of a hand-built structure) breaks the `SESeal` profile.
     #[error("seal field `{field}` is invalid: {reason}")]
@@ -112,4 +113,22 @@ pub enum SealError {
     /// Encoding the normalised picture as PNG failed.
     #[error("cannot encode the normalised seal picture as PNG: {0}")]
     PictureEncode(String),
+}
+
+impl crate::error_code::Coded for SealError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            SealError::InvalidField { .. }
+            | SealError::Der { .. }
+            | SealError::UnsupportedAlgorithm { .. }
+            | SealError::InvalidCertificate { .. } => ec::SEAL_DATA,
+            SealError::Signer(_) | SealError::SignatureSelfCheck(_) => ec::SEAL_SIGNING,
+            SealError::UnreadablePicture(_)
+            | SealError::UnsupportedPictureFormat { .. }
+            | SealError::EmptyPicture
+            | SealError::PictureTooLarge { .. }
+            | SealError::PictureEncode(_) => ec::SEAL_PICTURE,
+        }
+    }
 }

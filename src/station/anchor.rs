@@ -1,8 +1,8 @@
 //! Anchoring the audit trail: the chain head signed by the vault's anchor key, recorded in the
 //! database, and held by the vault HSM itself, where a database writer cannot roll it back.
 //!
-//! Run at the end of every command that changes state (the CLI calls [`Station::anchor_audit`]
-//! once the command's own transactions are committed), after each pass of the delivery worker
+//! Run at the end of every command that changes state (a front calls
+//! [`Station::anchor_after_change`] once the command's own transactions are committed), after each pass of the delivery worker
 //! and each order at a desk ([`Station::anchor_if_needed`]), and by `keystation audit anchor`,
 //! so the unanchored tail of the trail is at most one command or unit of work long.
 //!
@@ -39,7 +39,11 @@ use crate::token::HeldAnchor;
 
 /// Errors of anchoring.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnchorError {
+    /// The HSM context (vault token, station PIN) could not be opened.
+    #[error(transparent)]
+    Hsm(#[from] super::hsm::HsmError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -74,6 +78,17 @@ impl Station {
         let (seq, hash) = self.store.audit_head().await?;
         let latest = self.store.latest_anchor().await?;
         Ok(seq > 0 && latest.is_none_or(|a| a.seq != seq || a.head_hash != hash))
+    }
+
+    /// Anchors the head at the end of a command that may have changed state, opening the vault
+    /// only when the head is not anchored yet. The caller reports a failure as a warning: the
+    /// command's own work is committed, and the next command anchors the same head.
+    pub async fn anchor_after_change(&self) -> Result<(), AnchorError> {
+        if !self.audit_needs_anchor().await? {
+            return Ok(());
+        }
+        let hsm = self.open_hsm().await?;
+        self.anchor_audit(&hsm).await.map(|_| ())
     }
 
     /// Anchors the head unless the newest signed anchor covers it already: for long-running

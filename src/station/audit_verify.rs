@@ -14,6 +14,7 @@ use crate::token::{HeldAnchor, TokenError};
 
 /// Errors that keep the verification from reaching a verdict.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuditVerifyError {
     /// The database failed.
     #[error(transparent)]

@@ -76,6 +76,7 @@ const PICTURES: &[(&str, &[u8])] = &[
 
 /// Errors of the demo.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DemoError {
     /// Writing the demo's files failed.
     #[error("demo files: {0}")]

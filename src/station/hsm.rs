@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 /// Errors setting up the HSM context.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HsmError {
     /// The PIN file is missing, unreadable, empty or too open.
     #[error("station PIN file {path}: {reason}")]
@@ -261,6 +262,11 @@ impl Hsm {
             ca_cert_der: Arc::new(ca_cert_der),
             sessions: Arc::default(),
         }
+    }
+
+    /// The PKCS#11 module's file (for the operator: `pkcs11-tool --module`).
+    pub fn module_path(&self) -> &Path {
+        self.module.path()
     }
 
     /// The PKCS#11 module of customers' tokens.

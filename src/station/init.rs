@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 
 /// Errors creating the station material.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InitError {
     /// A station token with this label exists already.
     #[error(

@@ -14,6 +14,7 @@ use std::path::Path;
 
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InputFileError {
     /// The file is larger than the limit; reading stopped there.
     #[error("larger than the limit of {limit} bytes")]

@@ -28,6 +28,7 @@ pub const MAX_ORDER_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why an import did not happen.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IntakeError {
     /// The application has violations; nothing was stored. Every violation is listed.
     #[error("{} violation(s); nothing was imported", .0.len())]

@@ -1,8 +1,14 @@
-//! Orchestration: the jobs an operator or a batch runs, built from the domain, the store and
-//! (later) the token, CA, seal and delivery modules.
+//! Orchestration: the jobs an operator or a batch runs, built from the domain, the store, the
+//! tokens, the CA, the seals and the delivery channels.
 //!
-//! A [`Station`] bundles what every job needs: configuration, store, clock and the identity under
-//! which it acts. Jobs never read the wall clock or the environment themselves.
+//! [`Station`] is the one door. A front (the command line, the coming console) opens one per
+//! command, bound to that command's [`OperationContext`], and calls its query and command
+//! methods; the configuration, the database and the clock stay inside. Every audit record the
+//! command writes carries the context's operation id, and so does every error the front prints
+//! (with the error's stable [`error_code`]), so an operator can find the records of a failed
+//! command. Jobs never read the wall clock or the environment themselves.
+//!
+//! Blocking PKCS#11 work crosses into async inside the station's methods, never in a front.
 
 pub mod anchor;
 pub mod audit_verify;
@@ -10,35 +16,53 @@ pub mod batch;
 pub mod check;
 pub mod delivery;
 pub mod demo;
+mod error_codes;
 pub mod hsm;
 pub mod init;
 pub mod input_file;
 pub mod intake;
+pub mod inventory;
 pub mod lease;
+pub mod operation;
 pub mod provision;
+pub mod queries;
 pub mod review;
 pub mod revoke;
+pub mod seal_inspection;
 pub mod seals;
+pub mod setup;
 pub mod workstation;
 
-use crate::clock::Clock;
+pub use crate::error_code;
+/// Sets the process's umask so that every file the station creates is private (fronts call it
+/// first thing).
+pub use crate::private_files::restrict_umask;
+/// Records the fronts show as they are.
+pub use crate::store::{
+    AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OrderRecord,
+    OrderSummary,
+};
+pub use operation::{OperationContext, OperationId};
+
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::store::{Actor, Store};
+use delivery::{DeliveryChannels, DeliveryError};
+use hsm::{Hsm, HsmError};
 use std::sync::Arc;
 
-/// A running station: configuration, database, clock.
+/// A running station, acting for one operation: configuration, database, clock.
 #[derive(Debug, Clone)]
 pub struct Station {
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// Database.
-    pub store: Store,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    operation: OperationContext,
 }
 
 /// Why a station could not be opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The data directory is missing or open to group or others (it holds personal data).
     #[error(transparent)]
@@ -50,7 +74,8 @@ pub enum OpenError {
 
 impl Station {
     /// Opens the station: its data directory must be private (mode 0700, like the station PIN
-    /// file's 0600), then the database is opened (applying migrations).
+    /// file's 0600), then the database is opened (applying migrations). It acts for a new
+    /// operation; [`Station::for_operation`] binds it to another.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Station, OpenError> {
         crate::private_files::check_dir(&config.data_dir(), "data directory")?;
         let store = Store::connect(&config.database_url()).await?;
@@ -58,27 +83,68 @@ impl Station {
             config: Arc::new(config),
             store,
             clock,
+            operation: OperationContext::new(),
         })
     }
 
-    /// The actor for automated work of this station, with a fresh operation id.
+    /// Opens the station on the system clock for the command `operation` (what a front does).
+    pub async fn open_for(
+        config: Config,
+        operation: &OperationContext,
+    ) -> Result<Station, OpenError> {
+        let station = Station::open(config, Arc::new(SystemClock)).await?;
+        Ok(station.for_operation(operation))
+    }
+
+    /// The same station acting for `operation` (a console opens the station once and binds it
+    /// to each request).
+    pub fn for_operation(&self, operation: &OperationContext) -> Station {
+        Station {
+            operation: operation.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The operation this station acts for.
+    pub fn operation(&self) -> &OperationContext {
+        &self.operation
+    }
+
+    /// The configuration (read-only).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Closes the database connections (at the end of a process that opened many stations).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Opens the station's HSM context: CA and vault tokens, the station PIN, the CA
+    /// certificate (see [`Hsm::open`]).
+    pub async fn open_hsm(&self) -> Result<Hsm, HsmError> {
+        let config = self.config.clone();
+        tokio::task::block_in_place(|| Hsm::open(config))
+    }
+
+    /// The PIN delivery channels, as the configuration sets them up.
+    pub fn delivery_channels(&self) -> Result<DeliveryChannels, DeliveryError> {
+        DeliveryChannels::from_config(&self.config, self.clock.clone())
+    }
+
+    /// The actor for automated work of this station, in the bound operation.
     pub fn station_actor(&self) -> Actor {
         Actor {
             name: format!("station:{}", self.config.station.id),
-            operation_id: new_operation_id(),
+            operation_id: self.operation.id().to_string(),
         }
     }
 
-    /// The actor for an operator's command, with a fresh operation id.
+    /// The actor for an operator's command, in the bound operation.
     pub fn operator_actor(&self, operator: &str) -> Actor {
         Actor {
             name: operator.to_string(),
-            operation_id: new_operation_id(),
+            operation_id: self.operation.id().to_string(),
         }
     }
-}
-
-/// A fresh operation id (UUID v4 from the OS CSPRNG).
-pub fn new_operation_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }

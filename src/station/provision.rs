@@ -133,6 +133,7 @@ impl Progress for Silent {
 
 /// Why provisioning did not complete.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProvisionError {
     /// No such order.
     #[error("no order {0}")]
@@ -199,6 +200,7 @@ pub enum ProvisionError {
 
 /// The cause of a failed step.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StepError {
     /// A token operation failed.
     #[error(transparent)]

@@ -1,4 +1,5 @@
-//! Rejecting an order (`keystation order reject`): at review, or after its provisioning failed.
+//! Reviewing an order: approving a submitted one (`keystation order approve`), and rejecting one
+//! (`keystation order reject`) at review or after its provisioning failed.
 //!
 //! A Submitted order is rejected by recording the review. A Failed order may already have a
 //! token bound, a sealed PIN and certificates (reserved, issued, or on its token): rejecting it
@@ -37,6 +38,29 @@ pub struct RejectReport {
 }
 
 impl Station {
+    /// Approves the Submitted order `order_no`: the review (operator, optional note) and its
+    /// audit record in one transaction. Returns the new state.
+    pub async fn approve_order(
+        &self,
+        order_no: &str,
+        operator: &str,
+        reason: Option<&str>,
+    ) -> Result<OrderState, StoreError> {
+        let review = Review {
+            event: OrderEvent::Approve,
+            operator: operator.to_string(),
+            reason: reason.map(str::to_string),
+        };
+        self.store
+            .review(
+                order_no,
+                &review,
+                &self.operator_actor(operator),
+                self.clock.now(),
+            )
+            .await
+    }
+
     /// Rejects `order_no` (Submitted or Failed). See the module docs.
     pub async fn reject_order(
         &self,

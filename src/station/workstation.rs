@@ -366,6 +366,20 @@ impl Station {
     }
 }
 
+impl Station {
+    /// The desk's real events: `hsm`'s PKCS#11 tokens polled, merged with USB hotplug events
+    /// of the key models in the station's catalogue until `stop`. When USB cannot be watched,
+    /// the second value says why (the desk then watches PKCS#11 tokens only).
+    pub fn desk_events(&self, hsm: &Hsm, stop: Arc<AtomicBool>) -> (PolledDesk, Option<String>) {
+        let catalog = self.config.path(&self.config.pkcs11.usb_tokens);
+        let (usb, unavailable) = match start_usb_watch(&catalog, stop) {
+            Ok(rx) => (Some(rx), None),
+            Err(why) => (None, Some(why)),
+        };
+        (PolledDesk::new(hsm.module().clone(), usb), unavailable)
+    }
+}
+
 /// Starts USB hotplug watching; `Err` text for the operator when USB is unavailable.
 pub fn start_usb_watch(
     catalog_path: &std::path::Path,

@@ -45,6 +45,7 @@ pub enum Backend {
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The database reported an error during `context`.
     #[error("database error while {context}: {source}")]
@@ -120,6 +121,28 @@ pub enum StoreError {
         /// The job's subject (the order number).
         subject: String,
     },
+}
+
+impl crate::error_code::Coded for StoreError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            StoreError::Db { .. } => ec::DB,
+            StoreError::Migrate(_) => ec::DB_MIGRATION,
+            StoreError::DuplicateOrder(_) => ec::ORDER_EXISTS,
+            StoreError::OrderNotFound(_) => ec::ORDER_NOT_FOUND,
+            StoreError::StateConflict { .. } => ec::ORDER_CHANGED,
+            StoreError::Illegal { .. } => ec::ORDER_TRANSITION,
+            StoreError::TokenInUse(_) => ec::TOKEN_IN_USE,
+            StoreError::AlreadyShipped(_) => ec::ORDER_SHIPPED,
+            StoreError::DeliveryExists(_) => ec::DELIVERY_EXISTS,
+            StoreError::DeliveryNotFound(_) => ec::DELIVERY_NOT_FOUND,
+            StoreError::DeliveryConflict { .. } => ec::DELIVERY_CHANGED,
+            StoreError::Corrupt(_) => ec::STORE_CORRUPT,
+            StoreError::LeaseHeld { .. } => ec::LEASE_HELD,
+            StoreError::LeaseLost { .. } => ec::LEASE_LOST,
+        }
+    }
 }
 
 impl StoreError {

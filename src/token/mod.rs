@@ -45,6 +45,7 @@ use cryptoki::error::{Error as CkError, RvError};
 
 /// Errors of token operations. Each names the token and, for PKCS#11 failures, the function.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// The PKCS#11 module could not be loaded or initialised.
     #[error("cannot load PKCS#11 module {path}: {reason}")]
@@ -135,6 +136,24 @@ pub enum TokenError {
         /// What.
         what: String,
     },
+}
+
+impl crate::error_code::Coded for TokenError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            TokenError::Load { .. } | TokenError::NoModule { .. } => ec::PKCS11_MODULE,
+            TokenError::Pkcs11 { .. } => ec::PKCS11,
+            TokenError::NotFound(_) => ec::TOKEN_NOT_FOUND,
+            TokenError::Ambiguous { .. } => ec::TOKEN_AMBIGUOUS,
+            TokenError::PinIncorrect { .. } => ec::PIN_INCORRECT,
+            TokenError::PinLocked { .. } => ec::PIN_LOCKED,
+            TokenError::PinFinalTry { .. } => ec::PIN_FINAL_TRY,
+            TokenError::Removed { .. } => ec::TOKEN_REMOVED,
+            TokenError::Full { .. } => ec::TOKEN_FULL,
+            TokenError::Unexpected { .. } => ec::TOKEN_UNEXPECTED,
+        }
+    }
 }
 
 impl TokenError {

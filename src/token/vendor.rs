@@ -125,6 +125,7 @@ struct RawTable {
 
 /// Why the table cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VendorError {
     /// The file could not be read.
     #[error("cannot read vendor table {path}: {source}")]
@@ -162,6 +163,18 @@ pub enum VendorError {
         /// What is wrong.
         problem: String,
     },
+}
+
+impl crate::error_code::Coded for VendorError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            VendorError::Read { .. }
+            | VendorError::Syntax { .. }
+            | VendorError::Version { .. }
+            | VendorError::Entry { .. } => ec::VENDOR_TABLE,
+        }
+    }
 }
 
 /// The validated table.

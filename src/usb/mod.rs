@@ -62,6 +62,7 @@ use std::path::PathBuf;
 
 /// Errors of the USB module.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UsbError {
     /// The catalogue file could not be read.
     #[error("cannot read USB token catalogue {path}: {source}")]
@@ -148,4 +149,19 @@ pub enum UsbError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl crate::error_code::Coded for UsbError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            UsbError::CatalogRead { .. }
+            | UsbError::CatalogSyntax { .. }
+            | UsbError::UnsupportedVersion { .. }
+            | UsbError::BadId { .. }
+            | UsbError::EmptyField { .. }
+            | UsbError::DuplicateId { .. } => ec::USB_CATALOG,
+            UsbError::Unavailable { .. } | UsbError::WatchThread { .. } => ec::USB_UNAVAILABLE,
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod intake_cli;
 mod intake_input;
 mod lease;
 mod newcomer;
+mod operation_id;
 mod operator_dead_ends;
 mod pg;
 mod provision;

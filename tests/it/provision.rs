@@ -191,8 +191,9 @@ fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
     let (user_pin, so_pin) = crate::station::unseal_pins(dir, order_no);
     let (rt, station, hsm) = open_station(dir);
     let binding = rt
-        .block_on(station.store.active_binding(order_no))
+        .block_on(station.order_details(order_no))
         .unwrap()
+        .token
         .unwrap();
     let serial = binding.token_serial.clone().unwrap();
     let module = crate::station::softhsm_module();

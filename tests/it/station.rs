@@ -212,13 +212,7 @@ pub fn open_station(
             std::sync::Arc::new(keystation::clock::SystemClock),
         ))
         .expect("station");
-    let hsm = rt
-        .block_on(async {
-            tokio::task::block_in_place(|| {
-                keystation::station::hsm::Hsm::open(station.config.clone())
-            })
-        })
-        .expect("hsm");
+    let hsm = rt.block_on(station.open_hsm()).expect("hsm");
     (rt, station, hsm)
 }
 
@@ -288,14 +282,18 @@ pub fn softhsm_module() -> &'static str {
 pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
     let (rt, station, hsm) = open_station(dir);
     let binding = rt
-        .block_on(station.store.active_binding(order_no))
+        .block_on(station.order_details(order_no))
         .unwrap()
+        .token
         .unwrap();
     let serial = binding.token_serial.clone().unwrap();
-    let (sealed_serial, sealed) = rt
-        .block_on(station.store.sealed_pin(order_no))
-        .unwrap()
+    // The sealed PIN is nothing a front reads: straight from the database.
+    let store = rt
+        .block_on(keystation::store::Store::connect(
+            &station.config().database_url(),
+        ))
         .unwrap();
+    let (sealed_serial, sealed) = rt.block_on(store.sealed_pin(order_no)).unwrap().unwrap();
     assert_eq!(sealed_serial, serial);
     rt.block_on(async {
         tokio::task::block_in_place(|| {

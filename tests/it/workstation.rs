@@ -130,7 +130,7 @@ fn child(dir: &Path) {
         "{lines}"
     );
     assert!(lines.contains("Order W-2 is kept and resumable"), "{lines}");
-    let rec = rt.block_on(station.store.order("W-2")).unwrap().unwrap();
+    let rec = rt.block_on(station.order("W-2")).unwrap().unwrap();
     assert_eq!(rec.state, keystation::domain::OrderState::Failed);
 
     // 3. The key goes back in; a fresh station process (as after re-plugging) resumes the order.
@@ -147,7 +147,7 @@ fn child(dir: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rec = rt.block_on(station.store.order("W-2")).unwrap().unwrap();
+    let rec = rt.block_on(station.order("W-2")).unwrap().unwrap();
     assert_eq!(rec.state, keystation::domain::OrderState::Provisioned);
 }
 

@@ -52,6 +52,7 @@ const MAX_ORDER_REF_LEN: usize = 16;
 
 /// Memo template and rendering errors. None carries the PIN, the order reference or the memo.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemoError {
     /// The template has no `{pin}` placeholder.
     #[error("memo template has no {{pin}} placeholder")]
@@ -104,6 +105,23 @@ pub enum MemoError {
         "the order number has no digit to show as {{order_ref}}: use a memo template without {{order_ref}}"
     )]
     NoOrderDigits,
+}
+
+impl crate::error_code::Coded for MemoError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            MemoError::MissingPin
+            | MemoError::RepeatedPlaceholder { .. }
+            | MemoError::UnknownPlaceholder { .. }
+            | MemoError::UnsafeCharacter { .. }
+            | MemoError::SurroundingSpace
+            | MemoError::TooLong { .. }
+            | MemoError::InvalidPin
+            | MemoError::InvalidOrderRef
+            | MemoError::NoOrderDigits => ec::BANK_MEMO,
+        }
+    }
 }
 
 /// The `{order_ref}` of `order_no`: its last `len` digits (all of them when it has fewer; see the

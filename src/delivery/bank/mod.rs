@@ -64,6 +64,7 @@ pub const CAMT054_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.054.001
 
 /// Errors of the ISO 20022 writers and readers. No variant carries the value of a field.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BankError {
     /// An input of a writer violates a schema facet or a business rule.
     #[error("field `{field}`: {reason}")]
@@ -174,6 +175,30 @@ pub enum BankError {
     /// Writing to the in-memory buffer failed (only on allocation-level failures).
     #[error("could not write the XML document: {0}")]
     Write(#[from] std::io::Error),
+}
+
+impl crate::error_code::Coded for BankError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            BankError::InputTooLarge { .. }
+            | BankError::InvalidUtf8 { .. }
+            | BankError::UnsupportedDeclaration { .. }
+            | BankError::ForbiddenCharacter { .. }
+            | BankError::DtdRefused { .. }
+            | BankError::UndefinedEntity { .. }
+            | BankError::TooDeep { .. }
+            | BankError::WrongDocument { .. }
+            | BankError::Truncated { .. }
+            | BankError::ContentOutsideRoot { .. }
+            | BankError::Malformed { .. } => ec::BANK_XML,
+            BankError::InvalidField { .. }
+            | BankError::MissingElement { .. }
+            | BankError::DuplicateElement { .. }
+            | BankError::InvalidValue { .. } => ec::BANK_CONTENT,
+            BankError::Write(_) => ec::IO,
+        }
+    }
 }
 
 /// Largest number of characters the readers accept in any element they extract (the schemas'

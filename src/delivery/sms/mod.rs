@@ -47,6 +47,7 @@ const MAX_REASON_CHARS: usize = 300;
 /// Send failures are not errors but [`SendOutcome`]s, because the caller's decision (retry, give up,
 /// query) depends on which kind of failure it was.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SmsError {
     /// The template has no `{pin}` placeholder, so the message would not deliver the PIN.
     #[error("SMS template: has no {{pin}} placeholder")]
@@ -116,6 +117,25 @@ pub enum SmsError {
         /// The underlying error.
         reason: String,
     },
+}
+
+impl crate::error_code::Coded for SmsError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code as ec;
+        match self {
+            SmsError::TemplateMissingPin
+            | SmsError::TemplateUnknownPlaceholder { .. }
+            | SmsError::TemplateStrayBrace { .. }
+            | SmsError::TemplateTooLong { .. }
+            | SmsError::InvalidSignName { .. }
+            | SmsError::InvalidConfig { .. } => ec::SMS_CHANNEL,
+            SmsError::EmptyPin | SmsError::InvalidDeliveryId { .. } | SmsError::InvalidPhone => {
+                ec::SMS_MESSAGE
+            }
+            SmsError::HttpClient { .. } => ec::SMS_CLIENT,
+            SmsError::Randomness { .. } => ec::RANDOM,
+        }
+    }
 }
 
 /// Where channels get the current time and per-request nonces. Injected so tests control them

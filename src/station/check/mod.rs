@@ -3,8 +3,8 @@
 //! - every active order's state agrees with its token: a provisioned order's token (when present)
 //!   holds exactly what provisioning wrote and nothing else — its certificate, its key pair with
 //!   exactly its usages and, while the PIN is still sealed so the station can log in, its valid
-//!   seals ([`token`] reads the token, [`token_content`] judges it);
-//! - every key on the station's CA and vault tokens has exactly its usages ([`station_keys`]);
+//!   seals (`token` reads the token, `token_content` judges it);
+//! - every key on the station's CA and vault tokens has exactly its usages (`station_keys`);
 //! - no token is bound to two orders;
 //! - every certificate the CA signed is either on its token or revoked (a reserved or issued one
 //!   may only exist while its order's job is unfinished, and is then revoked on resume);

@@ -44,6 +44,7 @@ use serde_json::json;
 
 /// Why a delivery operation did not happen.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DeliveryError {
     /// The database failed (or refused a conflicting change).
     #[error(transparent)]

@@ -1,0 +1,389 @@
+//! Making a station (`keystation init --dir DIR`, and the demo's first run): its directory,
+//! `station.toml`, the SoftHSM configuration, the station PIN file, the database, the HSM
+//! material ([`super::init`]), the first audit record and the first anchor.
+//!
+//! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
+//! failed init never leaves a directory that looks like a working station.
+
+use super::hsm::{Hsm, HsmError, read_certificate, read_pin_file, write_secret_file};
+use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
+use super::{OperationContext, Station};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, EXAMPLE};
+use crate::domain::{Pin, Severity, SoPin, Violation};
+use crate::private_files;
+use crate::store::{AuditEntry, Store, StoreError};
+use crate::token::{Pkcs11Module, TokenError};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The USB key catalogue copied into a new station.
+const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
+
+/// The comment that marks a demonstration value in `station.example.toml`.
+pub const DEMO_MARK: &str = "# DEMO";
+
+/// Marks a directory as a demo station, so a re-run continues it and nothing else is touched.
+const DEMO_MARKER: &str = ".keystation-demo";
+
+/// What the new station is to be.
+#[derive(Debug, Clone, Default)]
+pub struct NewStation {
+    /// Its directory (created if missing; must not hold a station yet).
+    pub dir: PathBuf,
+    /// Station id.
+    pub station_id: String,
+    /// Database URL instead of the SQLite file in the directory.
+    pub database_url: Option<String>,
+    /// Organisation (O) of a CA created here; none: the demo name.
+    pub ca_organization: Option<String>,
+    /// Common name (CN) of a CA created here; none: the demo name.
+    pub ca_common_name: Option<String>,
+    /// Key algorithm of the CA (`ecdsa-p256`, `rsa-2048`).
+    pub ca_algorithm: Option<String>,
+    /// An existing CA's certificate to adopt instead of creating a CA.
+    pub existing_ca_cert: Option<PathBuf>,
+    /// Label of the existing CA's token.
+    pub ca_token_label: Option<String>,
+    /// Label of the existing CA's key.
+    pub ca_key_label: Option<String>,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// `station.toml`.
+    pub config_path: PathBuf,
+    /// Its content, parsed.
+    pub config: Config,
+    /// The HSM material.
+    pub summary: MaterialSummary,
+    /// Keys of `station.toml` still holding a demonstration value ([`DEMO_MARK`]).
+    pub demo_values: Vec<String>,
+}
+
+/// Why a station could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The directory already holds a station, a PIN file, or (for a demo) something else.
+    #[error("{0}")]
+    DirectoryTaken(String),
+    /// A value given for the station is invalid (each violation names its option).
+    #[error("{} invalid value(s)", .0.len())]
+    Invalid(Vec<Violation>),
+    /// The configuration made from the values does not parse.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The existing CA's certificate file cannot be used.
+    #[error(transparent)]
+    ExistingCaFile(HsmError),
+    /// The station PIN file just written, or the CA certificate just made, does not read back.
+    #[error(transparent)]
+    Hsm(HsmError),
+    /// A file or directory could not be made.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        what: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The database could not be created.
+    #[error("creating the database: {0}")]
+    Database(#[source] StoreError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HSM material could not be made.
+    #[error(transparent)]
+    Material(#[from] InitError),
+    /// The PKCS#11 module could not be loaded.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The record of the station's material would not serialise.
+    #[error("recording the station's material: {0}")]
+    Details(#[from] serde_json::Error),
+    /// The first anchor of the audit trail failed.
+    #[error(transparent)]
+    Anchor(#[from] super::anchor::AnchorError),
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
+    move |source| SetupError::Io { what, source }
+}
+
+/// Refuses a directory that holds a station already (its `station.toml`).
+pub fn check_free(dir: &Path) -> Result<(), SetupError> {
+    let config_path = dir.join(crate::config::FILE_NAME);
+    if config_path.exists() {
+        return Err(SetupError::DirectoryTaken(format!(
+            "{} already exists: this directory holds a station (use --config {})",
+            config_path.display(),
+            config_path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Claims `dir` for a demo station: creates it, or accepts it when it is empty or a demo
+/// station already. Returns true when it holds a demo station's configuration (a re-run).
+pub fn claim_demo_dir(dir: &Path) -> Result<bool, SetupError> {
+    let marker = dir.join(DEMO_MARKER);
+    let occupied = dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if occupied && !marker.exists() {
+        return Err(SetupError::DirectoryTaken(format!(
+            "{} exists and is not a keystation demo; refusing to touch it (give another --dir)",
+            dir.display()
+        )));
+    }
+    private_files::create_dir(dir).map_err(io(format!("creating {}", dir.display())))?;
+    if !marker.exists() {
+        private_files::write_file(
+            &marker,
+            b"a keystation demo station (keystation demo); safe to delete with this directory\n",
+        )
+        .map_err(io(format!("writing {}", marker.display())))?;
+    }
+    Ok(dir.join(crate::config::FILE_NAME).exists())
+}
+
+/// `text` with the first `key = ...` line (a demonstration value and its comment) replaced by
+/// `key = "value"`, the value written as a TOML string.
+fn set_value(text: &str, key: &str, value: &str) -> String {
+    let prefix = format!("{key} =");
+    let mut done = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if !done && line.starts_with(&prefix) {
+            done = true;
+            out.push_str(&format!(
+                "{key} = {}",
+                toml::Value::String(value.to_string())
+            ));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The dotted keys of `text` whose line still carries the [`DEMO_MARK`].
+fn demo_values(text: &str) -> Vec<String> {
+    let mut table = String::new();
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name.to_string();
+        } else if line.contains(DEMO_MARK) && !line.starts_with('#') {
+            if let Some((key, _)) = line.split_once('=') {
+                found.push(format!("{table}.{}", key.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// The text of the new station's `station.toml`.
+fn config_text(req: &NewStation) -> Result<String, SetupError> {
+    let mut text = EXAMPLE.replace("id = \"station-01\"", &format!("id = {:?}", req.station_id));
+    if let Some(url) = &req.database_url {
+        text = text.replace(
+            "url = \"sqlite://station.db?mode=rwc\"",
+            &format!("url = {url:?}"),
+        );
+    }
+    for (key, option, value) in [
+        ("common_name", "--ca-common-name", &req.ca_common_name),
+        ("organization", "--ca-organization", &req.ca_organization),
+    ] {
+        if let Some(v) = value {
+            // The CA's names go into its certificate: the intake's rules for names apply.
+            let name = crate::domain::normalize::text(v);
+            crate::domain::text::check(&name, crate::domain::text::TextKind::Name).map_err(
+                |p| {
+                    SetupError::Invalid(vec![Violation {
+                        field: option.into(),
+                        code: p.code,
+                        message: p.message,
+                        severity: Severity::Error,
+                    }])
+                },
+            )?;
+            text = set_value(&text, key, &name);
+        }
+    }
+    if let Some(alg) = &req.ca_algorithm {
+        text = text.replace(
+            "key_algorithm = \"ecdsa-p256\"                   # or \"rsa-2048\"",
+            &format!("key_algorithm = {alg:?}"),
+        );
+    }
+    for (key, value) in [
+        (
+            "token_label = \"keystation-ca\"",
+            req.ca_token_label.as_deref(),
+        ),
+        ("key_label = \"issuing-ca\"", req.ca_key_label.as_deref()),
+    ] {
+        if let Some(v) = value {
+            let name = key.split(' ').next().unwrap_or(key);
+            text = text.replacen(key, &format!("{name} = {v:?}"), 1);
+        }
+    }
+    Ok(text)
+}
+
+/// Creates a station (see the module docs), acting for `operation`. The SO PIN is used for the
+/// station tokens and dropped; the station PIN goes to the station's PIN file.
+pub async fn create_station(
+    req: &NewStation,
+    station_pin: Pin,
+    so_pin: SoPin,
+    operation: &OperationContext,
+) -> Result<Created, SetupError> {
+    let dir = &req.dir;
+    check_free(dir)?;
+    let config_path = dir.join(crate::config::FILE_NAME);
+    let text = config_text(req)?;
+    let existing_ca = match &req.existing_ca_cert {
+        Some(p) => Some(read_certificate(p).map_err(SetupError::ExistingCaFile)?),
+        None => None,
+    };
+    let dir_abs = std::path::absolute(dir).map_err(io(format!("resolving {}", dir.display())))?;
+    // Validate before writing: a bad --station-id or URL must not leave a half-made station.
+    let cfg = Config::parse(&text, &dir_abs)?;
+    // The data directory holds personal data and secrets: 0700, also when it existed already
+    // (the operator named it as the station's).
+    private_files::create_dir(&dir_abs)
+        .and_then(|()| std::fs::set_permissions(&dir_abs, std::fs::Permissions::from_mode(0o700)))
+        .map_err(io(format!("creating {}", dir_abs.display())))?;
+    let tokens = dir_abs.join("tokens");
+    private_files::create_dir(&tokens).map_err(io(format!("creating {}", tokens.display())))?;
+    private_files::write_file(
+        &dir_abs.join("softhsm2.conf"),
+        format!(
+            "# SoftHSM2 configuration of this station (SOFTHSM2_CONF={}/softhsm2.conf)\n\
+             directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            dir_abs.display(),
+            tokens.display()
+        )
+        .as_bytes(),
+    )
+    .map_err(io("writing softhsm2.conf".into()))?;
+    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
+    if !usb.exists() {
+        private_files::write_file(&usb, USB_TOKENS.as_bytes())
+            .map_err(io(format!("writing {}", usb.display())))?;
+    }
+    let pin_path = cfg.path(&cfg.pkcs11.pin_file);
+    if pin_path.exists() {
+        return Err(SetupError::DirectoryTaken(format!(
+            "{} exists already; remove it or choose another directory",
+            pin_path.display()
+        )));
+    }
+    // The station PIN is stored in the station's PIN file (0600 in a 0700 directory) — see the
+    // README's "Secrets" section for why that is where an HSM-backed service keeps it.
+    write_secret_file(&pin_path, station_pin.expose_secret())
+        .map_err(io(format!("writing {}", pin_path.display())))?;
+    drop(station_pin);
+    // Read back through the same checks the station applies at every start.
+    let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
+
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .map_err(SetupError::Database)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let summary = tokio::task::block_in_place(|| -> Result<MaterialSummary, SetupError> {
+        let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+        let source = match &existing_ca {
+            Some(der) => CaSource::Existing(der),
+            None => CaSource::Create,
+        };
+        let (summary, _) =
+            create_station_material(&cfg, &module, &station_pin, &so_pin, now, source)?;
+        Ok(summary)
+    })?;
+    drop(so_pin);
+
+    let station = Station {
+        config: Arc::new(cfg.clone()),
+        store: store.clone(),
+        clock,
+        operation: operation.clone(),
+    };
+    let mut tx = store.begin_write(now).await?;
+    for (name, value) in [
+        ("ca_fingerprint", &summary.ca_fingerprint),
+        ("ca_token_serial", &summary.ca_token_serial),
+        ("vault_token_serial", &summary.vault_token_serial),
+        ("seal_maker_fingerprint", &summary.seal_maker_fingerprint),
+        ("audit_anchor_spki", &summary.audit_anchor_spki),
+    ] {
+        tx.put_material(name, value).await?;
+    }
+    tx.audit(
+        &station.station_actor(),
+        AuditEntry {
+            action: "station.initialized".into(),
+            token_serial: Some(summary.ca_token_serial.clone()),
+            details: serde_json::to_value(&summary)?,
+            ..AuditEntry::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // The first anchor covers the station's birth.
+    let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
+    let hsm = tokio::task::block_in_place(|| -> Result<Hsm, TokenError> {
+        Ok(Hsm::from_parts(
+            Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
+            station_pin,
+            Arc::new(cfg.clone()),
+            ca_der,
+        ))
+    })?;
+    station.anchor_audit(&hsm).await?;
+    store.close().await;
+
+    private_files::write_file(&config_path, text.as_bytes())
+        .map_err(io(format!("writing {}", config_path.display())))?;
+    Ok(Created {
+        config_path,
+        config: cfg,
+        summary,
+        demo_values: demo_values(&text),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_example_marks_its_demo_values_and_set_value_clears_the_mark() {
+        let all = demo_values(EXAMPLE);
+        for key in [
+            "ca.common_name",
+            "ca.organization",
+            "delivery.bank.debtor_account",
+            "delivery.sms.sign_name",
+        ] {
+            assert!(all.iter().any(|k| k == key), "{key} not marked: {all:?}");
+        }
+        let named = set_value(EXAMPLE, "organization", "北京某某CA \"有限\"公司");
+        let left = demo_values(&named);
+        assert!(!left.iter().any(|k| k == "ca.organization"), "{left:?}");
+        assert_eq!(left.len(), all.len() - 1);
+        let cfg = Config::parse(&named, Path::new("/tmp")).unwrap();
+        assert_eq!(cfg.ca.organization, "北京某某CA \"有限\"公司");
+    }
+}
