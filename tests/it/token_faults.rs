@@ -3,7 +3,8 @@
 //! never locks or fills up, so a locking/full token is simulated by the token layer's test-only
 //! fault simulator (`KEYSTATION_TOKEN_SIM`, PKCS#11 flags and return values; debug builds only).
 
-use crate::station::{TestStation, order_json};
+use crate::station::{TestStation, full_order, order_json};
+use crate::support::items;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,7 @@ fn token_flags(st: &TestStation, label: &str) -> serde_json::Value {
         &[("KEYSTATION_TOKEN_SIM", sim.to_str().unwrap())],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["tokens"]
-        .as_array()
-        .unwrap()
+    items(&v["tokens"])
         .iter()
         .find(|t| t["token"]["label"] == label)
         .unwrap()["token"]
@@ -227,12 +226,7 @@ fn a_full_token_is_a_clear_error_and_the_order_resumes() {
     let st = TestStation::new();
     // Every customer token holds at most 4 objects: key pair + certificate + ONE seal.
     set_sim(&st, json!({"tokens": {"*": {"max_objects": 4}}}));
-    st.import_approved(&order_json(
-        "TF-4",
-        "legal_rep_phone",
-        "company_and_legal_rep",
-        "main",
-    ));
+    st.import_approved(&full_order("TF-4"));
     let (code, text) = run(&st, &["provision", "TF-4"]);
     assert_eq!(code, Some(1));
     assert!(
