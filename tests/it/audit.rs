@@ -28,10 +28,7 @@ impl Attacker {
             .unwrap()
             .database_url();
         sqlx::any::install_default_drivers();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::support::runtime();
         let conn = rt.block_on(sqlx::AnyConnection::connect(&url)).unwrap();
         Attacker {
             rt,

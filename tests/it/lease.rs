@@ -41,10 +41,7 @@ fn sql(st: &TestStation, db: Option<&PgDatabase>, sql: &str, order_no: &str) -> 
         || format!("sqlite://{}", st.path().join("station.db").display()),
         |d| d.url.clone(),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     rt.block_on(async {
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))

@@ -49,10 +49,7 @@ impl TestStation {
     /// second process), with its own runtime.
     pub fn sqlite(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
         use sqlx::Connection;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::support::runtime();
         let url = format!("sqlite://{}", self.path().join("station.db").display());
         let conn = rt.block_on(sqlx::SqliteConnection::connect(&url)).unwrap();
         (rt, conn)
@@ -322,6 +319,23 @@ impl TestStation {
             "{context}: invariants broken: {report:#}"
         );
         report
+    }
+
+    /// `provision NO` with an injected failure at failpoint `point`: exits 1; returns the run.
+    #[track_caller]
+    pub fn provision_failing_at(&self, order_no: &str, point: &str) -> Output {
+        let failpoint = format!("{point}=error");
+        let out = self.run(
+            &["provision", order_no],
+            &[("KEYSTATION_FAILPOINTS", &failpoint)],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
     }
 
     /// The violations `check --json` reports; its exit code must say whether there are any

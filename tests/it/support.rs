@@ -364,3 +364,12 @@ pub fn error_violations(report: &Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A single-threaded runtime for a test's own blocking calls into async code (a second
+/// connection to the station's database, say).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
