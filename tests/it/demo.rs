@@ -2,7 +2,7 @@
 //! leaves are read with pkcs11-tool and logged in to with the PINs as delivered; and with trace
 //! logging on, no PIN appears anywhere the station wrote except the intended message.
 
-use crate::delivery::all_files as files_under;
+use crate::delivery::{all_files as files_under, memos_in_pain001};
 use crate::station::{keystation, keystation_at, softhsm_module};
 use crate::support::{assert_success, items, run_ok, stdout_json};
 use std::path::PathBuf;
@@ -70,14 +70,7 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
         delivered.push((v["order_no"].as_str().unwrap().to_string(), pin, f));
     }
     for f in files_under(&dir.join("simulated-bank")) {
-        let xml = std::fs::read_to_string(&f).unwrap();
-        let memo = xml
-            .split("<Ustrd>")
-            .nth(1)
-            .unwrap()
-            .split("</Ustrd>")
-            .next()
-            .unwrap();
+        let memo = memos_in_pain001(&f).remove(0);
         let order = orders
             .iter()
             .find(|o| o["auth_method"] == "corporate_transfer")
@@ -85,7 +78,7 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
             .as_str()
             .unwrap()
             .to_string();
-        delivered.push((order, pin_in(memo).unwrap(), f));
+        delivered.push((order, pin_in(&memo).unwrap(), f));
     }
     assert_eq!(delivered.len(), 3, "{delivered:?}");
 

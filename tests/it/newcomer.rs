@@ -3,7 +3,7 @@
 //! demonstration values in a production station.toml, `./station.toml`, an order's deliveries
 //! in `order show`, and a memo reference that mixes the letter O with zeros.
 
-use crate::delivery::{TestStation as DeliveryStation, bank_order};
+use crate::delivery::{TestStation as DeliveryStation, bank_order, memos_in_pain001};
 use crate::support::{Station, items, keystation, run_ok, stdout_json};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -232,14 +232,7 @@ async fn the_memo_reference_is_digits_only() {
     st.shipped(bank_order("KS-DEMO-0002"), "SF1").await;
     st.deliver_once().await;
     let files = st.files_in("bank/outbound");
-    let xml = std::fs::read_to_string(&files[0]).unwrap();
-    let memo = xml
-        .split("<Ustrd>")
-        .nth(1)
-        .unwrap()
-        .split("</Ustrd>")
-        .next()
-        .unwrap();
+    let memo = memos_in_pain001(&files[0]).remove(0);
     let reference = memo
         .split(" REF ")
         .nth(1)

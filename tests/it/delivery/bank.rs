@@ -17,6 +17,15 @@ async fn shipped_bank_orders(st: &TestStation, n: usize) -> Vec<String> {
     out
 }
 
+/// One bank order shipped and its transfer written: the order, its delivery, the EndToEndId.
+async fn transfer_sent(st: &TestStation) -> (String, Value, String) {
+    let no = shipped_bank_orders(st, 1).await.remove(0);
+    st.deliver_once().await;
+    let d = st.delivery(&no).await;
+    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    (no, d, e2e)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_mode_writes_one_valid_file_and_a_group_status_confirms_all() {
     let st = TestStation::init().await;
@@ -75,10 +84,7 @@ async fn batch_mode_writes_one_valid_file_and_a_group_status_confirms_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retries_it() {
     let st = TestStation::init().await;
-    let no = shipped_bank_orders(&st, 1).await.remove(0);
-    st.deliver_once().await;
-    let d = st.delivery(&no).await;
-    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    let (no, d, e2e) = transfer_sent(&st).await;
     let inbound = st.data_dir().join("bank/inbound");
     let status = pain002_file(
         &inbound,
@@ -143,10 +149,7 @@ async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retrie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camt054_booked_debit_confirms_and_mismatching_references_change_nothing() {
     let st = TestStation::init().await;
-    let no = shipped_bank_orders(&st, 1).await.remove(0);
-    st.deliver_once().await;
-    let d = st.delivery(&no).await;
-    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    let (no, d, e2e) = transfer_sent(&st).await;
     let inbound = st.data_dir().join("bank/inbound");
 
     // Wrong amount: reported, nothing changes.

@@ -333,15 +333,20 @@ pub fn pin_in_spool_file(path: &Path) -> String {
     after.split('，').next().unwrap().to_string()
 }
 
-/// The PINs in the memos (`<Ustrd>PIN xxxx REF ...</Ustrd>`) of a pain.001.
-pub fn pins_in_pain001(path: &Path) -> Vec<String> {
+/// The memos (`<Ustrd>PIN xxxx REF ...</Ustrd>`) of a pain.001, in order.
+pub fn memos_in_pain001(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     text.split("<Ustrd>")
         .skip(1)
-        .map(|s| {
-            let memo = s.split("</Ustrd>").next().unwrap();
-            memo.split_whitespace().nth(1).unwrap().to_string()
-        })
+        .map(|s| s.split("</Ustrd>").next().unwrap().to_string())
+        .collect()
+}
+
+/// The PINs in the memos of a pain.001.
+pub fn pins_in_pain001(path: &Path) -> Vec<String> {
+    memos_in_pain001(path)
+        .iter()
+        .map(|memo| memo.split_whitespace().nth(1).unwrap().to_string())
         .collect()
 }
 
