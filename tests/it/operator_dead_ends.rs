@@ -13,14 +13,7 @@ fn a_failed_order_can_be_rejected_its_certificate_revoked_and_its_token_released
     st.import_approved(&order_json("DE-1", "legal_rep_phone", "company", "main"));
     // Provisioning fails after the certificate is on the token: the order is Failed with a
     // token bound, a sealed PIN and a live certificate.
-    let out = st.run(
-        &["provision", "DE-1"],
-        &[(
-            "KEYSTATION_FAILPOINTS",
-            "provision.write_seals.started=error",
-        )],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    st.provision_failing_at("DE-1", "provision.write_seals.started");
     let before = st.json(&["order", "show", "DE-1"]);
     assert_eq!(before["state"], "Failed");
     assert!(before["token"].is_object(), "{before:#}");

@@ -362,16 +362,7 @@ fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate()
     for (i, point) in points.iter().enumerate() {
         let no = format!("F-{i:02}");
         st.import_approved(&full_order(&no));
-        let failing = st.run(
-            &["provision", &no],
-            &[("KEYSTATION_FAILPOINTS", &format!("{point}=error"))],
-        );
-        assert_eq!(
-            failing.status.code(),
-            Some(1),
-            "{point}: {}",
-            String::from_utf8_lossy(&failing.stderr)
-        );
+        let failing = st.provision_failing_at(&no, point);
         assert!(
             String::from_utf8_lossy(&failing.stderr).contains("injected failure"),
             "{point}"

@@ -142,14 +142,7 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
     for no in ["TF-2A", "TF-2B"] {
         st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
         // Stop after the certificate is on the token: resuming needs a user login.
-        let out = st.run(
-            &["provision", no],
-            &[(
-                "KEYSTATION_FAILPOINTS",
-                "provision.write_seals.started=error",
-            )],
-        );
-        assert_eq!(out.status.code(), Some(1));
+        st.provision_failing_at(no, "provision.write_seals.started");
     }
     let (a, b) = (serial_of(&st, "TF-2A"), serial_of(&st, "TF-2B"));
     set_sim(
@@ -186,14 +179,7 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
 fn a_wrong_so_pin_is_a_clear_error_and_nothing_is_lost() {
     let st = TestStation::new();
     st.import_approved(&order_json("TF-3", "legal_rep_phone", "none", "main"));
-    let out = st.run(
-        &["provision", "TF-3"],
-        &[(
-            "KEYSTATION_FAILPOINTS",
-            "provision.generate_key.started=error",
-        )],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    st.provision_failing_at("TF-3", "provision.generate_key.started");
     // The recorded SO PIN identity is damaged (e.g. a bad restore): the derived SO PIN is wrong.
     let (rt, mut db) = st.sqlite();
     let identity: (String,) = rt
