@@ -2,7 +2,7 @@
 //! output, normalisation, the audit trail, and the all-or-nothing rule.
 
 use crate::support::{
-    Station, copy_dir, error_violations, fields, items, keystation, order_fixtures, strings,
+    Run, Station, copy_dir, error_violations, fields, items, keystation, order_fixtures, strings,
     valid_bundle, valid_orders, write_order,
 };
 use keystation::domain::validate::MAX_DOCUMENT_BYTES;
@@ -25,6 +25,17 @@ fn has_violation_line(stderr: &str, field: &str, code: &str) -> bool {
     stderr
         .lines()
         .any(|l| l.starts_with(&format!("{field}: ")) && l.ends_with(&format!("[{code}]")))
+}
+
+/// Exit 2, with a `FIELD: ... [CODE]` line in stderr.
+#[track_caller]
+fn refused_naming(run: &Run, field: &str, code: &str) {
+    run.expect_code(2);
+    assert!(
+        has_violation_line(&run.stderr, field, code),
+        "{}",
+        run.stderr
+    );
 }
 
 fn order_value(index: usize) -> Value {
@@ -257,12 +268,7 @@ fn review_records_operator_and_reason_and_refuses_illegal_transitions() {
         "--reason",
         "  ",
     ]);
-    no_reason.expect_code(2);
-    assert!(
-        has_violation_line(&no_reason.stderr, "--reason", "required"),
-        "{}",
-        no_reason.stderr
-    );
+    refused_naming(&no_reason, "--reason", "required");
     station
         .run(&["order", "approve", "KS-DEMO-0003", "--operator", " "])
         .expect_code(2);
@@ -335,12 +341,7 @@ fn uscc_checksum_override_needs_operator_and_reason_and_is_recorded() {
     let reason = "early pilot code; licence checked against SAMR record";
 
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "company.uscc", "uscc_checksum"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "company.uscc", "uscc_checksum");
     // No override without an operator who answers for it.
     station
         .import(&path, &["--accept-uscc-checksum", reason])
@@ -387,12 +388,7 @@ fn uscc_checksum_override_needs_operator_and_reason_and_is_recorded() {
         &path,
         &["--accept-uscc-checksum", reason, "--operator", "林芳"],
     );
-    malformed.expect_code(2);
-    assert!(
-        has_violation_line(&malformed.stderr, "company.uscc", "uscc_region"),
-        "{}",
-        malformed.stderr
-    );
+    refused_naming(&malformed, "company.uscc", "uscc_region");
 }
 
 #[test]
@@ -404,12 +400,7 @@ fn duplicate_order_numbers_are_refused() {
 
     // The same file again.
     let again = station.import(&path, &[]);
-    again.expect_code(2);
-    assert!(
-        has_violation_line(&again.stderr, "order_no", "order_no_duplicate"),
-        "{}",
-        again.stderr
-    );
+    refused_naming(&again, "order_no", "order_no_duplicate");
 
     // Another order under another spelling of the same number.
     let mut other = order_value(2);
@@ -423,12 +414,7 @@ fn duplicate_order_numbers_are_refused() {
     let array = json!([order_value(1), second]);
     let path = write_order(bundle.path(), "twice.json", &array);
     let twice = station.import(&path, &[]);
-    twice.expect_code(2);
-    assert!(
-        has_violation_line(&twice.stderr, "[1].order_no", "order_no_duplicate"),
-        "{}",
-        twice.stderr
-    );
+    refused_naming(&twice, "[1].order_no", "order_no_duplicate");
 
     assert_eq!(station.order_numbers(), ["KS-DEMO-0001"]);
     assert_eq!(station.audit_verifies(), 1);
@@ -482,12 +468,7 @@ fn array_import_is_all_or_nothing() {
     orders[2]["legal_rep"]["mobile"] = json!("1380013800");
     let path = write_order(bundle.path(), "batch.json", &Value::Array(orders.clone()));
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "[2].legal_rep.mobile", "mobile_invalid"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "[2].legal_rep.mobile", "mobile_invalid");
     assert!(
         station.list().is_empty(),
         "a partly invalid array stored orders"
@@ -537,12 +518,7 @@ fn documents_of_exactly_1_5_mib_are_accepted_one_byte_more_is_not() {
     order["documents"][0]["file"] = json!("docs/over_limit.png");
     let path = write_order(bundle.path(), "over.json", &order);
     let over = station.import(&path, &[]);
-    over.expect_code(2);
-    assert!(
-        has_violation_line(&over.stderr, "documents[0].file", "file_too_large"),
-        "{}",
-        over.stderr
-    );
+    refused_naming(&over, "documents[0].file", "file_too_large");
 }
 
 #[test]
@@ -563,12 +539,7 @@ fn a_symlink_out_of_the_order_directory_is_refused() {
     order["documents"][0]["file"] = json!("docs/escape.png");
     let path = write_order(bundle.path(), "escape.json", &order);
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "documents[0].file", "file_path"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "documents[0].file", "file_path");
 
     // A link that stays inside the directory is just another name for the file.
     order["documents"][0]["file"] = json!("docs/alias.png");
