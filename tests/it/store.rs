@@ -162,23 +162,19 @@ fn sample(index: usize, order_no: &str) -> NewOrder {
         }
     })
     .unwrap();
-    let mut attachments = Vec::new();
-    for d in &valid.order.documents {
-        attachments.push(attachment(
-            "document",
-            d.kind.as_str(),
-            &d.file,
-            read(&d.file),
-        ));
-    }
-    for s in &valid.order.seals {
-        attachments.push(attachment(
-            "seal",
-            s.kind.as_str(),
-            &s.picture,
-            read(&s.picture),
-        ));
-    }
+    let order = &valid.order;
+    let documents = order
+        .documents
+        .iter()
+        .map(|d| ("document", d.kind.as_str(), &d.file));
+    let seals = order
+        .seals
+        .iter()
+        .map(|s| ("seal", s.kind.as_str(), &s.picture));
+    let attachments = documents
+        .chain(seals)
+        .map(|(role, kind, file)| attachment(role, kind, file, read(file)))
+        .collect();
     NewOrder {
         order: valid.order,
         warnings: valid.warnings,
@@ -733,21 +729,16 @@ async fn release(store: &Store, lease_id: &str, at: OffsetDateTime) {
 }
 
 async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
-    use time::Duration;
+    // Seconds after T0.
+    let at = |secs: i64| T0 + time::Duration::seconds(secs);
     let (a, b) = (holder("a"), holder("b"));
     let s = &db.store;
     let taken = take(s, &a, "job-a", T0, Liveness::Unknown).await.unwrap();
     assert_eq!(taken.decision, LeaseDecision::Take);
     // Another process, while the holder may run: refused, naming the holder.
-    let err = take(
-        s,
-        &b,
-        "job-b",
-        T0 + Duration::seconds(10),
-        Liveness::Unknown,
-    )
-    .await
-    .unwrap_err();
+    let err = take(s, &b, "job-b", at(10), Liveness::Unknown)
+        .await
+        .unwrap_err();
     match &err {
         StoreError::LeaseHeld {
             subject, holder, ..
@@ -758,59 +749,49 @@ async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
         other => panic!("{other:?}"),
     }
     // Renewed at +10 s, it holds to +40 s: still refused at +35 s.
-    renew(s, "job-a", T0 + Duration::seconds(10)).await.unwrap();
-    let err = take(s, &b, "job-b", T0 + Duration::seconds(35), Liveness::Alive).await;
+    renew(s, "job-a", at(10)).await.unwrap();
+    let err = take(s, &b, "job-b", at(35), Liveness::Alive).await;
     assert!(matches!(err, Err(StoreError::LeaseHeld { .. })), "{err:?}");
     // The same job asking again keeps it.
-    let kept = take(s, &a, "job-a", T0 + Duration::seconds(36), Liveness::Alive)
-        .await
-        .unwrap();
+    let kept = take(s, &a, "job-a", at(36), Liveness::Alive).await.unwrap();
     assert_eq!(kept.decision, LeaseDecision::Keep);
     // Its holder known gone: taken over before the expiry, the previous holder named.
-    let over = take(s, &b, "job-b", T0 + Duration::seconds(37), Liveness::Gone)
-        .await
-        .unwrap();
+    let over = take(s, &b, "job-b", at(37), Liveness::Gone).await.unwrap();
     assert_eq!(
         over.decision,
         LeaseDecision::TakeOver(TakeoverReason::HolderGone)
     );
     assert_eq!(over.previous.unwrap().holder, a);
     // The old job is fenced off: its renewal fails, its release changes nothing.
-    let lost = renew(s, "job-a", T0 + Duration::seconds(38)).await;
+    let lost = renew(s, "job-a", at(38)).await;
     assert!(
         matches!(lost, Err(StoreError::LeaseLost { .. })),
         "{lost:?}"
     );
-    release(s, "job-a", T0 + Duration::seconds(38)).await;
+    release(s, "job-a", at(38)).await;
     let now = s
         .lease(LeaseKind::Provision, "KS-LEASE")
         .await
         .unwrap()
         .unwrap();
     assert_eq!((now.lease_id.as_str(), &now.holder), ("job-b", &b));
-    assert_eq!(now.expires_at, T0 + Duration::seconds(67));
+    assert_eq!(now.expires_at, at(67));
     // Not renewed, it expires: a holder seen running on this host keeps it all the same, one
     // of which nothing is known loses it at that instant.
-    let alive = take(s, &a, "job-c", T0 + Duration::seconds(90), Liveness::Alive).await;
+    let alive = take(s, &a, "job-c", at(90), Liveness::Alive).await;
     assert!(
         matches!(alive, Err(StoreError::LeaseHeld { .. })),
         "{alive:?}"
     );
-    let expired = take(
-        s,
-        &a,
-        "job-c",
-        T0 + Duration::seconds(67),
-        Liveness::Unknown,
-    )
-    .await
-    .unwrap();
+    let expired = take(s, &a, "job-c", at(67), Liveness::Unknown)
+        .await
+        .unwrap();
     assert_eq!(
         expired.decision,
         LeaseDecision::TakeOver(TakeoverReason::Expired)
     );
     // Released by its job, the lease is gone.
-    release(s, "job-c", T0 + Duration::seconds(68)).await;
+    release(s, "job-c", at(68)).await;
     assert_eq!(
         s.lease(LeaseKind::Provision, "KS-LEASE").await.unwrap(),
         None
