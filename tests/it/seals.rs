@@ -98,20 +98,13 @@ fn child_checks(dir: &Path) {
     let pin_file = work.join("user.pin");
     pin_file_for(dir, "S-BOTH", &pin_file);
     let export = work.join("export");
-    let out = run_ok(&mut keystation_at(
-        dir,
-        &[
-            "seal",
-            "show",
-            "--token",
-            "S-BOTH",
-            "--pin-file",
-            pin_file.to_str().unwrap(),
-            "--export-dir",
-            export.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    let out = run_ok(
+        keystation_at(dir, &["seal", "show", "--token", "S-BOTH", "--json"])
+            .arg("--pin-file")
+            .arg(&pin_file)
+            .arg("--export-dir")
+            .arg(&export),
+    );
     let v = stdout_json(&out);
     assert_eq!(v["valid"], true, "{v}");
     let seals = items(&v["seals"]);

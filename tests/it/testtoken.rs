@@ -74,6 +74,16 @@ impl TestToken {
         )
     }
 
+    /// `pkcs11-tool --sign` with key `id` of token `label`, logged in as the user, over the file
+    /// `msg` into the file `sig`; `how` names the mechanism and format.
+    fn sign(&self, label: &str, id: &str, how: &[&str], msg: &Path, sig: &Path) {
+        let (msg, sig) = (msg.to_str().unwrap(), sig.to_str().unwrap());
+        let mut args = vec!["--token-label", label, "--login", "--sign", "--id", id];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["-i", msg, "-o", sig]);
+        self.ok(&args, Some(USER_PIN), None);
+    }
+
     /// Initialises the blank token as `label` with a user PIN, all through pkcs11-tool.
     fn init(&self, label: &str) {
         self.ok(
@@ -186,26 +196,8 @@ fn pkcs11_tool_initialises_the_token_and_signs_with_a_p256_key_openssl_verifies(
     let msg = tt.path("msg.txt");
     std::fs::write(&msg, b"a bid to sign").unwrap();
     let sig = tt.path("msg.sig");
-    tt.ok(
-        &[
-            "--token-label",
-            "Company A",
-            "--login",
-            "--sign",
-            "--id",
-            "01",
-            "-m",
-            "ECDSA-SHA256",
-            "--signature-format",
-            "openssl",
-            "-i",
-            msg.to_str().unwrap(),
-            "-o",
-            sig.to_str().unwrap(),
-        ],
-        Some(USER_PIN),
-        None,
-    );
+    let sign = ["-m", "ECDSA-SHA256", "--signature-format", "openssl"];
+    tt.sign("Company A", "01", &sign, &msg, &sig);
     let pub_der = tt.path("pub.der");
     tt.ok(
         &[
@@ -496,24 +488,7 @@ fn sm2_sign(tt: &TestToken, msg: &Path) -> Vec<u8> {
     );
     let sig = tt.path("sm2.sig");
     let mech = format!("{:#x}", codes.sign_mechanism);
-    tt.ok(
-        &[
-            "--token-label",
-            "SM2",
-            "--login",
-            "--sign",
-            "--id",
-            &hex::encode("sm2"),
-            "-m",
-            &mech,
-            "-i",
-            msg.to_str().unwrap(),
-            "-o",
-            sig.to_str().unwrap(),
-        ],
-        Some(USER_PIN),
-        None,
-    );
+    tt.sign("SM2", &hex::encode("sm2"), &["-m", &mech], msg, &sig);
     let raw = std::fs::read(&sig).unwrap();
     if raw.len() == 64 {
         keystation::token::signer::ecdsa_raw_to_der(&raw).unwrap()
@@ -644,32 +619,17 @@ fn wrong_user_pins_lock_the_token_for_real_and_the_so_unlocks_it() {
     tt.init("Lockable");
     assert!(!token_flags(&tt, "Lockable").contains("count low"));
 
-    let e = login_error(&tt, "Lockable", "wrong-pin-1");
-    assert!(e.contains("CKR_PIN_INCORRECT"), "{e}");
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("user PIN count low") && !f.contains("final"),
-        "{f}"
-    );
-
-    let e = login_error(&tt, "Lockable", "wrong-pin-2");
-    assert!(e.contains("CKR_PIN_INCORRECT"), "{e}");
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("final user PIN try") && !f.contains("locked"),
-        "{f}"
-    );
-
-    let e = login_error(&tt, "Lockable", "wrong-pin-3");
-    assert!(
-        e.contains("CKR_PIN_INCORRECT"),
-        "the try that locks is still a wrong PIN: {e}"
-    );
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("user PIN locked") && !f.contains("final user PIN try"),
-        "{f}"
-    );
+    // Each try is a wrong PIN, the one that locks included; the flags count down.
+    for (wrong, flag, not_yet) in [
+        ("wrong-pin-1", "user PIN count low", "final"),
+        ("wrong-pin-2", "final user PIN try", "locked"),
+        ("wrong-pin-3", "user PIN locked", "final user PIN try"),
+    ] {
+        let e = login_error(&tt, "Lockable", wrong);
+        assert!(e.contains("CKR_PIN_INCORRECT"), "{wrong}: {e}");
+        let f = token_flags(&tt, "Lockable");
+        assert!(f.contains(flag) && !f.contains(not_yet), "{wrong}: {f}");
+    }
 
     // Locked for real: the right PIN is refused without being tried.
     let e = login_error(&tt, "Lockable", USER_PIN);
