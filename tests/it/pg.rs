@@ -40,7 +40,11 @@ impl PgDatabase {
 
     /// Creates the database from synchronous code.
     pub fn create_blocking() -> PgDatabase {
-        crate::support::runtime().block_on(PgDatabase::create())
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(PgDatabase::create())
     }
 
     /// Creates a database on the server of `admin_url`.
@@ -148,7 +152,11 @@ fn an_unreachable_server_fails_and_says_how_to_fix_it() {
     // A socket directory with no server in it: the connection is refused at once.
     let nowhere = format!("postgres:///postgres?host={}", dir.path().display());
     let failed = std::thread::spawn(move || {
-        crate::support::runtime().block_on(PgDatabase::create_on(&nowhere))
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(PgDatabase::create_on(&nowhere))
     })
     .join()
     .expect_err("creating a database on a server that is not there must fail");
