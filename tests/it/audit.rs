@@ -10,6 +10,7 @@
 
 use crate::pg::PgDatabase;
 use crate::station::{TestStation, order_json};
+use crate::support::items;
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -27,10 +28,7 @@ impl Attacker {
             .unwrap()
             .database_url();
         sqlx::any::install_default_drivers();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::support::runtime();
         let conn = rt.block_on(sqlx::AnyConnection::connect(&url)).unwrap();
         Attacker {
             rt,
@@ -131,14 +129,21 @@ fn append_only_triggers_refuse_edits() {
     assert!(r.unwrap_err().to_string().contains("append-only"));
 }
 
-#[test]
-fn one_changed_byte_is_found_and_named() {
+/// `verify` on a station with history after `sql` ran with the append-only guards dropped.
+fn verify_after_edit(sql: &str) -> (bool, String) {
     let st = station_with_history();
     let mut db = Attacker::of(&st);
     db.drop_append_only_guards();
+    db.exec(sql);
+    verify(&st)
+}
+
+#[test]
+fn one_changed_byte_is_found_and_named() {
     // One byte of record 5: a character of its action name.
-    db.exec("UPDATE audit_events SET action = 'X' || substr(action, 2) WHERE seq = 5");
-    let (ok, text) = verify(&st);
+    let (ok, text) = verify_after_edit(
+        "UPDATE audit_events SET action = 'X' || substr(action, 2) WHERE seq = 5",
+    );
     assert!(!ok, "tampering went unnoticed: {text}");
     assert!(text.contains("audit record 5 was altered"), "{text}");
 }
@@ -205,24 +210,16 @@ fn a_rehashed_forgery_is_caught_by_the_signed_anchor() {
 
 #[test]
 fn deleted_and_reordered_records_are_found() {
-    let st = station_with_history();
-    let mut db = Attacker::of(&st);
-    db.drop_append_only_guards();
-    db.exec("DELETE FROM audit_events WHERE seq = 7");
-    let (ok, text) = verify(&st);
+    let (ok, text) = verify_after_edit("DELETE FROM audit_events WHERE seq = 7");
     assert!(!ok);
     assert!(
         text.contains("expected 7") && text.contains("deleted or re-ordered"),
         "{text}"
     );
 
-    let st = station_with_history();
-    let mut db = Attacker::of(&st);
-    db.drop_append_only_guards();
-    db.exec(
+    let (ok, text) = verify_after_edit(
         "UPDATE audit_events SET seq = -1 WHERE seq = 8; UPDATE audit_events SET seq = 8 WHERE seq = 9; UPDATE audit_events SET seq = 9 WHERE seq = -1;",
     );
-    let (ok, text) = verify(&st);
     assert!(!ok);
     assert!(
         text.contains("record 8") || text.contains("record 9"),
@@ -464,9 +461,7 @@ fn check_flags_an_order_without_audit_records() {
     let out = st.run(&["--json", "check"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let flagged: Vec<&Value> = report["findings"]
-        .as_array()
-        .unwrap()
+    let flagged: Vec<&Value> = items(&report["findings"])
         .iter()
         .filter(|f| f["rule"] == "audit_history_missing")
         .collect();

@@ -1,6 +1,7 @@
 //! Issue 6: batch issuance over many tokens; one injected failure does not stop the others.
 
 use crate::station::{TestStation, order_json};
+use crate::support::strings;
 
 #[test]
 fn batch_provisions_many_orders_concurrently_and_a_failure_stops_only_its_order() {
@@ -70,12 +71,7 @@ fn batch_limit_takes_the_oldest_orders_first() {
         "--workers",
         "1",
     ]);
-    let done: Vec<&str> = s["ok"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["order_no"].as_str().unwrap())
-        .collect();
+    let done: Vec<&str> = strings(&s["ok"], "order_no");
     assert_eq!(done, ["LIM-1", "LIM-2"]);
     assert_eq!(st.json(&["order", "show", "LIM-3"])["state"], "Approved");
 }

@@ -4,30 +4,8 @@
 //! provisioned order (exit 2), and `check` then no longer reports the duplicate.
 
 use crate::station::{TestStation, order_json};
+use crate::support::{audit_records, items};
 use serde_json::Value;
-
-fn violations(st: &TestStation) -> Vec<(String, String)> {
-    let out = st.run(&["check", "--json"], &[]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let clean = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|f| f["level"] != "violation");
-    assert_eq!(out.status.success(), clean, "{report:#}");
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["level"] == "violation")
-        .map(|f| {
-            (
-                f["order_no"].as_str().unwrap_or("").to_string(),
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 fn revoke<'a>(serial: &'a str, reason: &'a str, operator: &'a str) -> [&'a str; 7] {
     [
@@ -73,7 +51,9 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
     )
     .unwrap();
     assert!(
-        violations(&st).contains(&(no.into(), "certificate_count".into())),
+        st.violations()
+            .iter()
+            .any(|v| v.is(no, "certificate_count")),
         "check must see the duplicate"
     );
 
@@ -134,12 +114,8 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
     expected.sort();
     assert_eq!(rows, expected);
     let audit = st.json(&["audit", "show", "--order", no]);
-    let record = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|r| r["action"] == "certificate.revoked")
+    let record = audit_records(&audit, "certificate.revoked")
+        .pop()
         .unwrap_or_else(|| panic!("no audit record: {audit:#}"))
         .clone();
     assert_eq!(record["actor"], "alice");
@@ -147,7 +123,7 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
     assert_eq!(st.json(&["order", "show", no])["state"], "Provisioned");
 
     // check no longer reports the duplicate: all invariants hold.
-    assert_eq!(violations(&st), vec![]);
+    assert_eq!(st.violations(), vec![]);
     st.ok(&["check"]);
 
     // Again: already revoked. The only certificate on the order's token: refused, with the way.
@@ -157,9 +133,7 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
         "already revoked",
     );
     refused(&st, &revoke(&kept, "superseded", "alice"), "order revoke");
-    let live: Vec<Value> = st.json(&["order", "show", no])["certificates"]
-        .as_array()
-        .unwrap()
+    let live: Vec<Value> = items(&st.json(&["order", "show", no])["certificates"])
         .iter()
         .filter(|c| c["status"] == "on_token")
         .cloned()

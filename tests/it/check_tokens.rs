@@ -4,7 +4,8 @@
 //! `pkcs11-tool`, the independent tool an operator (or an attacker) would use.
 
 use crate::crash::kill_at;
-use crate::station::{TestStation, child_station, order_json, softhsm_module, unseal_pins};
+use crate::station::{TestStation, full_order, order_json, softhsm_module, unseal_pins};
+use crate::support::{assert_success, items, run_ok, stdout_json};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,26 +13,20 @@ use std::process::{Command, Output};
 /// `pkcs11-tool` on token `label`, logged in with `pin` (passed through the environment), in a
 /// child process whose `SOFTHSM2_CONF` is the station's.
 fn tool(label: &str, pin: &str, args: &[&str]) -> Output {
-    let out = Command::new("pkcs11-tool")
-        .arg("--module")
-        .arg(softhsm_module())
-        .args([
-            "--token-label",
-            label,
-            "--login",
-            "--pin",
-            "env:KS_TEST_PIN",
-        ])
-        .args(args)
-        .env("KS_TEST_PIN", pin)
-        .output()
-        .expect("pkcs11-tool must be installed (scripts/setup.sh installs opensc)");
-    assert!(
-        out.status.success(),
-        "pkcs11-tool {args:?} on {label}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(
+        Command::new("pkcs11-tool")
+            .arg("--module")
+            .arg(softhsm_module())
+            .args([
+                "--token-label",
+                label,
+                "--login",
+                "--pin",
+                "env:KS_TEST_PIN",
+            ])
+            .args(args)
+            .env("KS_TEST_PIN", pin),
+    )
 }
 
 fn user_pin(dir: &Path, order_no: &str) -> String {
@@ -44,26 +39,6 @@ fn key_id(st: &TestStation, no: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-/// The violations of `check --json` as (order, rule, message); asserts check failed with 1.
-fn violations(st: &TestStation) -> Vec<(String, String, String)> {
-    let out = st.run(&["check", "--json"], &[]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1), "check passed: {report:#}");
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["level"] == "violation")
-        .map(|f| {
-            (
-                f["order_no"].as_str().unwrap_or("").to_string(),
-                f["rule"].as_str().unwrap().to_string(),
-                f["message"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Child half of [`check_finds_what_was_done_to_each_token`]: the tampering, with the PINs.
@@ -196,27 +171,15 @@ fn user_session(label: &str, pin: &str, f: impl FnOnce(&cryptoki::session::Sessi
 
 #[test]
 fn check_finds_what_was_done_to_each_token() {
-    if let Some(dir) = child_station() {
-        tamper(&dir);
+    let Some(st) = TestStation::unless_child(&[], tamper) else {
         return;
-    }
-    let st = TestStation::new();
-    let mut other = order_json(
-        "T-OTHER",
-        "legal_rep_phone",
-        "company_and_legal_rep",
-        "main",
-    );
+    };
+    let mut other = full_order("T-OTHER");
     other["company"]["name"] = "上海浦江云链信息技术有限公司".into();
     other["invoice"]["title"] = "上海浦江云链信息技术有限公司".into();
     st.import_approved(&other);
     for no in ["T-SWAP", "T-CERT", "T-DEL", "T-USAGE"] {
-        st.import_approved(&order_json(
-            no,
-            "legal_rep_phone",
-            "company_and_legal_rep",
-            "main",
-        ));
+        st.import_approved(&full_order(no));
     }
     for no in ["T-OTHER", "T-SWAP", "T-CERT", "T-DEL", "T-USAGE"] {
         st.ok(&["provision", no]);
@@ -235,13 +198,13 @@ fn check_finds_what_was_done_to_each_token() {
         &[("KS_OTHER_KEY_ID", &other_id)],
     );
 
-    let found = violations(&st);
+    let found = st.violations();
     let has = |no: &str, rule: &str, text: &str| {
         let token = serial(no);
         assert!(
             found
                 .iter()
-                .any(|(o, r, m)| o == no && r == rule && m.contains(&token) && m.contains(text)),
+                .any(|v| v.is(no, rule) && v.message.contains(&token) && v.message.contains(text)),
             "no {rule} naming token {token} and {text:?} for {no}: {found:#?}"
         );
     };
@@ -250,7 +213,7 @@ fn check_finds_what_was_done_to_each_token() {
     has("T-DEL", "token_seals", "seal:legal_rep");
     has("T-USAGE", "token_key_usage", "may sign, unwrap");
     // The untouched token, and the copy's source, are fine.
-    assert!(!found.iter().any(|(o, _, _)| o == "T-OTHER"), "{found:#?}");
+    assert!(!found.iter().any(|v| v.order_no == "T-OTHER"), "{found:#?}");
     // The operator's view names the token too, and says the invariants are broken.
     let out = st.run(&["check"], &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -329,19 +292,12 @@ fn plant_or_inspect(dir: &Path) {
 
 #[test]
 fn provisioning_leaves_only_its_objects_even_after_a_resumed_crash() {
-    if let Some(dir) = child_station() {
-        plant_or_inspect(&dir);
+    let Some(st) = TestStation::unless_child(&[], plant_or_inspect) else {
         return;
-    }
-    let st = TestStation::new();
+    };
     let child = "check_tokens::provisioning_leaves_only_its_objects_even_after_a_resumed_crash";
     for no in ["E-PLAIN", "E-CRASH", "E-OLD"] {
-        st.import_approved(&order_json(
-            no,
-            "legal_rep_phone",
-            "company_and_legal_rep",
-            "main",
-        ));
+        st.import_approved(&full_order(no));
     }
     st.ok(&["provision", "E-PLAIN"]);
     // Killed once the seals are on the token but before the step is recorded: the resumed
@@ -376,11 +332,9 @@ fn write_pin_file(dir: &Path) {
 
 #[test]
 fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
-    if let Some(dir) = child_station() {
-        write_pin_file(&dir);
+    let Some(st) = TestStation::unless_child(&[], write_pin_file) else {
         return;
-    }
-    let st = TestStation::new();
+    };
     st.import_approved(&order_json("V-1", "legal_rep_phone", "company", "main"));
     st.ok(&["provision", "V-1"]);
     st.run_child(
@@ -402,11 +356,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
         st.run(&args, &[])
     };
     let before = show(&["--export-dir", export.to_str().unwrap(), "--json"]);
-    assert!(
-        before.status.success(),
-        "{}",
-        String::from_utf8_lossy(&before.stderr)
-    );
+    assert_success(&before, "seal show");
     let seal = export.join("seal_company.der");
     let verify = || {
         st.run(
@@ -433,9 +383,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
         "林芳",
     ]);
     let revoked_check = |v: &Value| -> String {
-        let check = v["checks"]
-            .as_array()
-            .unwrap()
+        let check = items(&v["checks"])
             .iter()
             .find(|c| c["name"] == "company_revocation")
             .unwrap_or_else(|| panic!("no company_revocation check: {v:#}"));
@@ -445,7 +393,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
 
     let after = show(&["--json"]);
     assert_eq!(after.status.code(), Some(1), "revoked seal accepted");
-    let v: Value = serde_json::from_slice(&after.stdout).unwrap();
+    let v = stdout_json(&after);
     assert_eq!(v["valid"], false);
     let detail = revoked_check(&v["seals"][0]);
     assert!(
@@ -457,7 +405,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
 
     let after = verify();
     assert_eq!(after.status.code(), Some(1), "revoked seal accepted");
-    let v: Value = serde_json::from_slice(&after.stdout).unwrap();
+    let v = stdout_json(&after);
     assert_eq!(v["valid"], false);
     assert!(revoked_check(&v).contains("keyCompromise"));
     // The human verdict says so too.

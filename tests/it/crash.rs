@@ -1,7 +1,8 @@
 //! Issue 7: crash safety proven by killing the real binary (SIGKILL) at every journaled step of
 //! provisioning, restarting it, and checking the invariants with `keystation check`.
 
-use crate::station::{TestStation, keystation, order_json};
+use crate::station::{TestStation, full_order, keystation, order_json};
+use crate::support::{assert_success, items};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -58,38 +59,16 @@ pub fn kill_at(st: &TestStation, args: &[&str], point: &str) {
     );
 }
 
-fn check_ok(st: &TestStation, context: &str) -> serde_json::Value {
-    let out = st.run(&["check", "--json"], &[]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{context}: check printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(
-        out.status.success(),
-        "{context}: invariants broken: {report:#}"
-    );
-    report
-}
-
 #[test]
 fn killing_provisioning_at_every_step_loses_nothing() {
     let st = TestStation::new();
     for (i, point) in PROVISION_POINTS.iter().enumerate() {
         let no = format!("K-{i:02}");
-        st.import_approved(&order_json(
-            &no,
-            "legal_rep_phone",
-            "company_and_legal_rep",
-            "main",
-        ));
+        st.import_approved(&full_order(&no));
         kill_at(&st, &["provision", &no], point);
         // Right after the crash the invariants hold (work in progress is only noted) ...
-        let report = check_ok(&st, &format!("after kill at {point}"));
-        let notes: Vec<&str> = report["findings"]
-            .as_array()
-            .unwrap()
+        let report = st.check_passes(&format!("after kill at {point}"));
+        let notes: Vec<&str> = items(&report["findings"])
             .iter()
             .filter(|f| f["order_no"] == no.as_str())
             .map(|f| f["rule"].as_str().unwrap())
@@ -97,20 +76,14 @@ fn killing_provisioning_at_every_step_loses_nothing() {
         assert!(notes.contains(&"job_unfinished"), "{point}: {notes:?}");
         // ... and a restart finishes the order.
         let out = st.run(&["provision", &no, "--json"], &[]);
-        assert!(
-            out.status.success(),
-            "{point}: resume failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("{point}: resume"));
         assert_eq!(
             st.json(&["order", "show", &no])["state"],
             "Provisioned",
             "{point}"
         );
-        let report = check_ok(&st, &format!("after resuming from {point}"));
-        let left: Vec<&serde_json::Value> = report["findings"]
-            .as_array()
-            .unwrap()
+        let report = st.check_passes(&format!("after resuming from {point}"));
+        let left: Vec<&serde_json::Value> = items(&report["findings"])
             .iter()
             .filter(|f| f["order_no"] == no.as_str())
             .collect();
@@ -126,7 +99,7 @@ fn check_reports_each_broken_invariant() {
         st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
         st.ok(&["provision", no]);
     }
-    check_ok(&st, "fresh station");
+    st.check_passes("fresh station");
     let (rt, mut db) = st.sqlite();
     let sql = |db: &mut sqlx::SqliteConnection, q: &str| {
         rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(q.to_string())).execute(db))
@@ -157,42 +130,19 @@ fn check_reports_each_broken_invariant() {
         ],
         None,
     );
-    assert!(
-        del.status.success(),
-        "{}",
-        String::from_utf8_lossy(&del.stderr)
-    );
-    let out = st.run(&["check", "--json"], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let violations: Vec<(String, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["level"] == "violation")
-        .map(|f| {
-            (
-                f["order_no"].as_str().unwrap_or("").to_string(),
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert!(
-        violations.contains(&("C-1".into(), "pin_missing".into())),
-        "{violations:?}"
-    );
-    assert!(
-        violations.contains(&("C-2".into(), "certificate_orphan".into())),
-        "{violations:?}"
-    );
-    assert!(
-        violations.contains(&("C-2".into(), "certificate_count".into())),
-        "{violations:?}"
-    );
-    assert!(
-        violations.contains(&("C-3".into(), "token_certificate".into())),
-        "{violations:?}"
-    );
+    assert_success(&del, "pkcs11-tool --delete-object");
+    let violations = st.violations();
+    for (no, rule) in [
+        ("C-1", "pin_missing"),
+        ("C-2", "certificate_orphan"),
+        ("C-2", "certificate_count"),
+        ("C-3", "token_certificate"),
+    ] {
+        assert!(
+            violations.iter().any(|v| v.is(no, rule)),
+            "no {rule} for {no}: {violations:#?}"
+        );
+    }
 }
 
 /// How a delivery killed at a point must end after a restart.
@@ -234,7 +184,7 @@ fn killing_delivery_at_every_step_loses_nothing_and_sends_nothing_twice() {
         st.ok(&["provision", no]);
         st.ok(&["ship", no, "--tracking", "SF0001"]);
         kill_at(&st, &["deliver", "run", "--once"], point);
-        check_ok(&st, &format!("after kill at {point}"));
+        st.check_passes(&format!("after kill at {point}"));
         // Exit 1 when the restart leaves the delivery to an operator, 0 when it went out.
         let restart = st.run(&["deliver", "run", "--once"], &[]);
         assert_eq!(
@@ -245,9 +195,7 @@ fn killing_delivery_at_every_step_loses_nothing_and_sends_nothing_twice() {
         );
 
         let status = st.json(&["deliver", "status"]);
-        let d = status
-            .as_array()
-            .unwrap()
+        let d = items(&status)
             .iter()
             .find(|d| d["order_no"] == no)
             .unwrap()
@@ -286,7 +234,7 @@ fn killing_delivery_at_every_step_loses_nothing_and_sends_nothing_twice() {
                     !file.exists(),
                     "{point}: the confirmed transfer's copy is removed"
                 );
-                check_ok(&st, &format!("after restarting from {point}"));
+                st.check_passes(&format!("after restarting from {point}"));
                 // check would notice two transfer files for the same payment.
                 let copies = [outbound.join("copy-1.xml"), outbound.join("copy-2.xml")];
                 for c in &copies {
@@ -328,7 +276,7 @@ fn killing_delivery_at_every_step_loses_nothing_and_sends_nothing_twice() {
                 );
             }
         }
-        check_ok(&st, &format!("after restarting from {point}"));
+        st.check_passes(&format!("after restarting from {point}"));
         st.ok(&["audit", "verify"]);
     }
 }

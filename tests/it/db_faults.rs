@@ -201,10 +201,7 @@ fn hold_sqlite_lock(db: &Path, for_how_long: Duration) -> std::thread::JoinHandl
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
         use sqlx::Connection;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::support::runtime();
         rt.block_on(async {
             let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
             sqlx::raw_sql("BEGIN EXCLUSIVE")

@@ -2,22 +2,11 @@
 //! leaves are read with pkcs11-tool and logged in to with the PINs as delivered; and with trace
 //! logging on, no PIN appears anywhere the station wrote except the intended message.
 
-use crate::station::{keystation, softhsm_module};
-use std::path::{Path, PathBuf};
+use crate::delivery::{all_files as files_under, memos_in_pain001};
+use crate::station::{keystation, keystation_at, softhsm_module};
+use crate::support::{assert_success, items, run_ok, stdout_json};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -47,11 +36,7 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
         .output()
         .unwrap();
     let logs = [out.stdout.clone(), out.stderr.clone()].concat();
-    assert!(
-        out.status.success(),
-        "demo failed:\n{}",
-        String::from_utf8_lossy(&logs)
-    );
+    assert_success(&out, "keystation demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("pkcs11-tool") && stdout.contains("SOFTHSM2_CONF="),
@@ -64,15 +49,11 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
     );
 
     // Every fixture order reached PinDelivered.
-    let config = dir.join("station.toml");
-    let list = keystation()
-        .arg("--config")
-        .arg(&config)
-        .args(["order", "list", "--json"])
-        .output()
-        .unwrap();
-    let orders: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let orders = orders.as_array().unwrap();
+    let orders = stdout_json(&run_ok(&mut keystation_at(
+        &dir,
+        &["order", "list", "--json"],
+    )));
+    let orders = items(&orders);
     assert_eq!(orders.len(), 3);
     assert!(
         orders.iter().all(|o| o["state"] == "PinDelivered"),
@@ -89,14 +70,7 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
         delivered.push((v["order_no"].as_str().unwrap().to_string(), pin, f));
     }
     for f in files_under(&dir.join("simulated-bank")) {
-        let xml = std::fs::read_to_string(&f).unwrap();
-        let memo = xml
-            .split("<Ustrd>")
-            .nth(1)
-            .unwrap()
-            .split("</Ustrd>")
-            .next()
-            .unwrap();
+        let memo = memos_in_pain001(&f).remove(0);
         let order = orders
             .iter()
             .find(|o| o["auth_method"] == "corporate_transfer")
@@ -104,33 +78,28 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
             .as_str()
             .unwrap()
             .to_string();
-        delivered.push((order, pin_in(memo).unwrap(), f));
+        delivered.push((order, pin_in(&memo).unwrap(), f));
     }
     assert_eq!(delivered.len(), 3, "{delivered:?}");
 
     // Each key is readable with pkcs11-tool and opens with the PIN its message carried.
     for (order, pin, _) in &delivered {
-        let out = Command::new("pkcs11-tool")
-            .arg("--module")
-            .arg(softhsm_module())
-            .args([
-                "--token-label",
-                order,
-                "--login",
-                "--pin",
-                "env:P",
-                "--list-objects",
-            ])
-            .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
-            .env("P", pin)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{order}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            Command::new("pkcs11-tool")
+                .arg("--module")
+                .arg(softhsm_module())
+                .args([
+                    "--token-label",
+                    order,
+                    "--login",
+                    "--pin",
+                    "env:P",
+                    "--list-objects",
+                ])
+                .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+                .env("P", pin),
         );
+        let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.contains("Private Key Object") && text.contains("Certificate Object"),
             "{order}: {text}"
@@ -174,18 +143,8 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
     }
 
     // The invariants hold and the trail verifies.
-    for args in [["check"], ["audit"]] {
-        let mut c = keystation();
-        c.arg("--config").arg(&config).args(args);
-        if args[0] == "audit" {
-            c.arg("verify");
-        }
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
+    for args in [&["check"][..], &["audit", "verify"][..]] {
+        run_ok(&mut keystation_at(&dir, args));
     }
 
     // Re-running is safe: it says the demo already ran.
@@ -214,19 +173,15 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
 fn the_demo_with_200_generated_orders_and_2_workers_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo200");
-    let out = keystation()
-        .args(["demo", "--dir"])
-        .arg(&dir)
-        .args(["--orders", "200", "--workers", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["report"]["rows"].as_array().unwrap();
+    let out = run_ok(keystation().args(["demo", "--dir"]).arg(&dir).args([
+        "--orders",
+        "200",
+        "--workers",
+        "2",
+        "--json",
+    ]));
+    let v = stdout_json(&out);
+    let rows = items(&v["report"]["rows"]);
     assert_eq!(rows.len(), 200);
     assert!(
         rows.iter().all(|r| r["state"] == "PinDelivered"),
@@ -237,15 +192,5 @@ fn the_demo_with_200_generated_orders_and_2_workers_completes() {
         .map(|r| r["token_serial"].as_str().unwrap())
         .collect();
     assert_eq!(tokens.len(), 200, "one token per order");
-    let check = keystation()
-        .arg("--config")
-        .arg(dir.join("station.toml"))
-        .arg("check")
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    run_ok(&mut keystation_at(&dir, &["check"]));
 }

@@ -139,38 +139,32 @@ async fn a_loose_data_pin_or_delivery_directory_is_refused() {
     };
     st.ok(&["order", "list"]).await;
 
-    // The data directory, as `init` made it, then opened up.
-    chmod(&data, 0o755);
-    let out = st.run(&["order", "list"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("data directory") && err.contains("mode 755") && err.contains("chmod 700"),
-        "{err}"
-    );
-    chmod(&data, 0o700);
-
-    // The station PIN file's directory (the PIN file itself is 0600).
-    chmod(&data.join("secrets"), 0o755);
-    let out = st.run(&["check"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("secrets") && err.contains("chmod 700"),
-        "{err}"
-    );
-    chmod(&data.join("secrets"), 0o700);
-
-    // A spool directory others may open is refused before anything is written into it.
     std::fs::create_dir_all(data.join("spool/sms")).unwrap();
-    chmod(&data.join("spool/sms"), 0o755);
-    let out = st.run(&["deliver", "run", "--once"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("delivery directory") && err.contains("spool"),
-        "{err}"
-    );
     chmod(&data.join("spool/sms"), 0o700);
+    for (dir, args, says) in [
+        // The data directory, as `init` made it, then opened up.
+        (
+            data.clone(),
+            &["order", "list"][..],
+            &["data directory", "mode 755", "chmod 700"][..],
+        ),
+        // The station PIN file's directory (the PIN file itself is 0600).
+        (data.join("secrets"), &["check"], &["secrets", "chmod 700"]),
+        // A spool directory others may open is refused before anything is written into it.
+        (
+            data.join("spool/sms"),
+            &["deliver", "run", "--once"],
+            &["delivery directory", "spool"],
+        ),
+    ] {
+        chmod(&dir, 0o755);
+        let out = st.run(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for said in says {
+            assert!(err.contains(said), "{args:?}: {err}");
+        }
+        chmod(&dir, 0o700);
+    }
     st.ok(&["deliver", "run", "--once"]).await;
 }

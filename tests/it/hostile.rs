@@ -95,6 +95,19 @@ fn order_dir(st: &TestStation, no: &str) -> (PathBuf, Value) {
 }
 
 /// Rewrites the order in `dir` with `documents[0].file` set to `path`.
+/// The order imported with `path` as its first document is refused, saying each of `needles`.
+#[track_caller]
+fn first_document_refused(
+    st: &TestStation,
+    dir: &Path,
+    order: &Value,
+    path: &str,
+    needles: &[&str],
+) {
+    let file = with_first_document(dir, order, path);
+    assert_refused(st, &import(st, &file), needles);
+}
+
 fn with_first_document(dir: &Path, order: &Value, path: &str) -> PathBuf {
     let mut order = order.clone();
     order["documents"][0]["file"] = Value::String(path.to_owned());
@@ -200,11 +213,11 @@ fn document_over_1_5_mib_is_refused() {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.resize(2 * 1024 * 1024, 0);
     std::fs::write(dir.join("big.png"), &png).unwrap();
-    let file = with_first_document(&dir, &order, "big.png");
-    let out = import(&st, &file);
-    assert_refused(
+    first_document_refused(
         &st,
-        &out,
+        &dir,
+        &order,
+        "big.png",
         &[
             "documents[0].file: big.png: larger than 1.5 MiB",
             "[file_too_large]",
@@ -220,11 +233,11 @@ fn fifo_and_dev_zero_documents_neither_hang_nor_read_forever() {
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero.png")).unwrap();
 
     // A FIFO nobody writes to: opening it for reading would wait forever.
-    let file = with_first_document(&dir, &order, "pipe.png");
-    let out = import(&st, &file);
-    assert_refused(
+    first_document_refused(
         &st,
-        &out,
+        &dir,
+        &order,
+        "pipe.png",
         &[
             "documents[0].file: pipe.png: cannot be read",
             "[file_unreadable]",
@@ -232,11 +245,11 @@ fn fifo_and_dev_zero_documents_neither_hang_nor_read_forever() {
     );
 
     // An endless device behind a symlink: refused by the path rule, never read.
-    let file = with_first_document(&dir, &order, "zero.png");
-    let out = import(&st, &file);
-    assert_refused(
+    first_document_refused(
         &st,
-        &out,
+        &dir,
+        &order,
+        "zero.png",
         &["documents[0].file: zero.png: the path leads outside"],
     );
 

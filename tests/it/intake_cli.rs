@@ -2,7 +2,8 @@
 //! output, normalisation, the audit trail, and the all-or-nothing rule.
 
 use crate::support::{
-    Station, copy_dir, keystation, order_fixtures, valid_bundle, valid_orders, write_order,
+    Run, Station, copy_dir, error_violations, fields, items, keystation, order_fixtures, strings,
+    valid_bundle, valid_orders, write_order,
 };
 use keystation::domain::validate::MAX_DOCUMENT_BYTES;
 use serde_json::{Value, json};
@@ -18,33 +19,23 @@ fn padded_png(path: &Path, size: u64) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// (field, code) pairs of the error-severity violations in an `--json` failure report.
-fn error_pairs(report: &Value) -> BTreeSet<(String, String)> {
-    assert_eq!(report["error"], "invalid_input", "{report}");
-    report["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["severity"] == "error")
-        .map(|v| {
-            assert!(
-                !v["message"].as_str().unwrap().is_empty(),
-                "a violation without a message: {v}"
-            );
-            (
-                v["field"].as_str().unwrap().to_string(),
-                v["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// The stderr line of a violation: `field: message [code]` (an empty field prints as `(file)`).
 fn has_violation_line(stderr: &str, field: &str, code: &str) -> bool {
     let field = if field.is_empty() { "(file)" } else { field };
     stderr
         .lines()
         .any(|l| l.starts_with(&format!("{field}: ")) && l.ends_with(&format!("[{code}]")))
+}
+
+/// Exit 2, with a `FIELD: ... [CODE]` line in stderr.
+#[track_caller]
+fn refused_naming(run: &Run, field: &str, code: &str) {
+    run.expect_code(2);
+    assert!(
+        has_violation_line(&run.stderr, field, code),
+        "{}",
+        run.stderr
+    );
 }
 
 fn order_value(index: usize) -> Value {
@@ -97,7 +88,8 @@ fn every_invalid_fixture_exits_2_and_names_each_violated_field() {
         // Machines: exit 2 and exactly the expected errors as JSON on stdout; one rule per file.
         let machine = station.run(&["--json", "order", "import", path.to_str().unwrap()]);
         assert_eq!(machine.code, Some(2), "{file}: {machine:?}");
-        assert_eq!(error_pairs(&machine.json()), want, "{file}");
+        let found: BTreeSet<_> = error_violations(&machine.json()).into_iter().collect();
+        assert_eq!(found, want, "{file}");
     }
 
     // Nothing of any of them was stored or audited.
@@ -124,22 +116,16 @@ fn valid_fixtures_import_and_list_oldest_first() {
 
     let list = station.list();
     assert_eq!(station.order_numbers(), numbers);
-    let summary: Vec<(&str, &str, &str)> = list
+    let summary: Vec<[&str; 3]> = list
         .iter()
-        .map(|o| {
-            (
-                o["state"].as_str().unwrap(),
-                o["uscc"].as_str().unwrap(),
-                o["auth_method"].as_str().unwrap(),
-            )
-        })
+        .map(|o| fields(o, ["state", "uscc", "auth_method"]))
         .collect();
     assert_eq!(
         summary,
         [
-            ("Submitted", "91110000600037341L", "legal_rep_phone"),
-            ("Submitted", "91310115MA1K3BTP2B", "corporate_transfer"),
-            ("Submitted", "9144030071526726XG", "legal_rep_bank_card"),
+            ["Submitted", "91110000600037341L", "legal_rep_phone"],
+            ["Submitted", "91310115MA1K3BTP2B", "corporate_transfer"],
+            ["Submitted", "9144030071526726XG", "legal_rep_bank_card"],
         ]
     );
     assert_eq!(station.audit_verifies(), 3);
@@ -198,12 +184,7 @@ fn show_returns_the_normalised_order_with_its_documents() {
         assert_eq!(a["sha256"], hex::encode(Sha256::digest(&bytes)), "{a}");
         assert_eq!(a["size"], bytes.len(), "{a}");
     }
-    let history: Vec<&str> = shown["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
+    let history: Vec<&str> = strings(&shown["history"], "action");
     assert_eq!(history, ["order.imported"]);
 
     // The people's view shows the same normalised values.
@@ -287,12 +268,7 @@ fn review_records_operator_and_reason_and_refuses_illegal_transitions() {
         "--reason",
         "  ",
     ]);
-    no_reason.expect_code(2);
-    assert!(
-        has_violation_line(&no_reason.stderr, "--reason", "required"),
-        "{}",
-        no_reason.stderr
-    );
+    refused_naming(&no_reason, "--reason", "required");
     station
         .run(&["order", "approve", "KS-DEMO-0003", "--operator", " "])
         .expect_code(2);
@@ -334,22 +310,16 @@ fn review_records_operator_and_reason_and_refuses_illegal_transitions() {
     // Exactly one audit record per change that happened; refused attempts left none.
     assert_eq!(station.audit_verifies(), 5);
     let audit = station.audit();
-    let reviews: Vec<(&str, &str, &str)> = audit
+    let reviews: Vec<[&str; 3]> = audit
         .iter()
         .filter(|r| r["action"] != "order.imported")
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap(),
-                r["actor"].as_str().unwrap(),
-                r["order_no"].as_str().unwrap(),
-            )
-        })
+        .map(|r| fields(r, ["action", "actor", "order_no"]))
         .collect();
     assert_eq!(
         reviews,
         [
-            ("order.approved", "张伟", "KS-DEMO-0001"),
-            ("order.rejected", "李娜", "KS-DEMO-0002"),
+            ["order.approved", "张伟", "KS-DEMO-0001"],
+            ["order.rejected", "李娜", "KS-DEMO-0002"],
         ]
     );
     let details: Value = serde_json::from_str(audit[4]["details"].as_str().unwrap()).unwrap();
@@ -371,12 +341,7 @@ fn uscc_checksum_override_needs_operator_and_reason_and_is_recorded() {
     let reason = "early pilot code; licence checked against SAMR record";
 
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "company.uscc", "uscc_checksum"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "company.uscc", "uscc_checksum");
     // No override without an operator who answers for it.
     station
         .import(&path, &["--accept-uscc-checksum", reason])
@@ -402,9 +367,7 @@ fn uscc_checksum_override_needs_operator_and_reason_and_is_recorded() {
     assert_eq!(shown["order"]["company"]["uscc"], "91350100M0001TGQXM");
     assert_eq!(shown["uscc_override_reason"], reason);
     assert!(
-        shown["warnings"]
-            .as_array()
-            .unwrap()
+        items(&shown["warnings"])
             .iter()
             .any(|w| w["code"] == "uscc_checksum_overridden"),
         "{shown}"
@@ -425,12 +388,7 @@ fn uscc_checksum_override_needs_operator_and_reason_and_is_recorded() {
         &path,
         &["--accept-uscc-checksum", reason, "--operator", "林芳"],
     );
-    malformed.expect_code(2);
-    assert!(
-        has_violation_line(&malformed.stderr, "company.uscc", "uscc_region"),
-        "{}",
-        malformed.stderr
-    );
+    refused_naming(&malformed, "company.uscc", "uscc_region");
 }
 
 #[test]
@@ -442,12 +400,7 @@ fn duplicate_order_numbers_are_refused() {
 
     // The same file again.
     let again = station.import(&path, &[]);
-    again.expect_code(2);
-    assert!(
-        has_violation_line(&again.stderr, "order_no", "order_no_duplicate"),
-        "{}",
-        again.stderr
-    );
+    refused_naming(&again, "order_no", "order_no_duplicate");
 
     // Another order under another spelling of the same number.
     let mut other = order_value(2);
@@ -461,12 +414,7 @@ fn duplicate_order_numbers_are_refused() {
     let array = json!([order_value(1), second]);
     let path = write_order(bundle.path(), "twice.json", &array);
     let twice = station.import(&path, &[]);
-    twice.expect_code(2);
-    assert!(
-        has_violation_line(&twice.stderr, "[1].order_no", "order_no_duplicate"),
-        "{}",
-        twice.stderr
-    );
+    refused_naming(&twice, "[1].order_no", "order_no_duplicate");
 
     assert_eq!(station.order_numbers(), ["KS-DEMO-0001"]);
     assert_eq!(station.audit_verifies(), 1);
@@ -520,12 +468,7 @@ fn array_import_is_all_or_nothing() {
     orders[2]["legal_rep"]["mobile"] = json!("1380013800");
     let path = write_order(bundle.path(), "batch.json", &Value::Array(orders.clone()));
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "[2].legal_rep.mobile", "mobile_invalid"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "[2].legal_rep.mobile", "mobile_invalid");
     assert!(
         station.list().is_empty(),
         "a partly invalid array stored orders"
@@ -564,9 +507,7 @@ fn documents_of_exactly_1_5_mib_are_accepted_one_byte_more_is_not() {
     let path = write_order(bundle.path(), "at.json", &order);
     station.import(&path, &[]).expect_code(0);
     let shown = station.show("KS-DEMO-0003");
-    let licence = shown["attachments"]
-        .as_array()
-        .unwrap()
+    let licence = items(&shown["attachments"])
         .iter()
         .find(|a| a["kind"] == "business_license")
         .unwrap()
@@ -577,12 +518,7 @@ fn documents_of_exactly_1_5_mib_are_accepted_one_byte_more_is_not() {
     order["documents"][0]["file"] = json!("docs/over_limit.png");
     let path = write_order(bundle.path(), "over.json", &order);
     let over = station.import(&path, &[]);
-    over.expect_code(2);
-    assert!(
-        has_violation_line(&over.stderr, "documents[0].file", "file_too_large"),
-        "{}",
-        over.stderr
-    );
+    refused_naming(&over, "documents[0].file", "file_too_large");
 }
 
 #[test]
@@ -603,12 +539,7 @@ fn a_symlink_out_of_the_order_directory_is_refused() {
     order["documents"][0]["file"] = json!("docs/escape.png");
     let path = write_order(bundle.path(), "escape.json", &order);
     let refused = station.import(&path, &[]);
-    refused.expect_code(2);
-    assert!(
-        has_violation_line(&refused.stderr, "documents[0].file", "file_path"),
-        "{}",
-        refused.stderr
-    );
+    refused_naming(&refused, "documents[0].file", "file_path");
 
     // A link that stays inside the directory is just another name for the file.
     order["documents"][0]["file"] = json!("docs/alias.png");

@@ -4,7 +4,7 @@
 //! point named, and nothing imported; a BOM-prefixed file imports.
 
 use crate::support::{
-    Station, keystation, order_fixtures, valid_bundle, valid_orders, write_order,
+    Station, error_violations, keystation, order_fixtures, valid_bundle, valid_orders, write_order,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -35,18 +35,7 @@ fn refused(station: &Station, order: &Value, field: &str, code: &str, needles: &
     let machine = station.run(&["--json", "order", "import", path.to_str().unwrap()]);
     machine.expect_code(2);
     let report = machine.json();
-    let errors: Vec<(String, String)> = report["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["severity"] == "error")
-        .map(|v| {
-            (
-                v["field"].as_str().unwrap().to_string(),
-                v["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let errors = error_violations(&report);
     assert_eq!(errors, [(field.to_string(), code.to_string())], "{report}");
     assert!(station.list().is_empty(), "something was imported");
     line

@@ -5,6 +5,7 @@
 
 use crate::pg::PgDatabase;
 use crate::station::{TestStation, keystation, order_json};
+use crate::support::{audit_record, items, stdout_json, strings};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -40,10 +41,7 @@ fn sql(st: &TestStation, db: Option<&PgDatabase>, sql: &str, order_no: &str) -> 
         || format!("sqlite://{}", st.path().join("station.db").display()),
         |d| d.url.clone(),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     rt.block_on(async {
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
@@ -71,25 +69,9 @@ fn spawn(st: &TestStation, args: &[&str], env: &[(&str, &str)]) -> Child {
     c.spawn().expect("spawn keystation")
 }
 
-/// `check --json` must pass; returns the report.
-#[track_caller]
-fn check_passes(st: &TestStation, context: &str) -> Value {
-    let out = st.run(&["check", "--json"], &[]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{context}: check printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(out.status.success(), "{context}: {report:#}");
-    report
-}
-
 /// The order's certificates that are not revoked, from `order show`.
 fn live_certificates(st: &TestStation, no: &str) -> Vec<Value> {
-    st.json(&["order", "show", no])["certificates"]
-        .as_array()
-        .unwrap()
+    items(&st.json(&["order", "show", no])["certificates"])
         .iter()
         .filter(|c| c["status"] != "revoked")
         .cloned()
@@ -112,7 +94,10 @@ fn report_matches_database(st: &TestStation, report: &Value) {
     assert_eq!(live[0]["status"], "on_token", "{no}");
 }
 
-fn two_provision_processes_on_one_order(st: &TestStation) {
+fn two_provision_processes_on_one_order_issue_one_certificate(
+    st: &TestStation,
+    _: Option<&PgDatabase>,
+) {
     let no = "RACE-1";
     st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
     let a = spawn(st, &["--json", "provision", no], &[]);
@@ -137,20 +122,8 @@ fn two_provision_processes_on_one_order(st: &TestStation) {
     }
     assert_eq!(provisioned, 1, "exactly one process provisions the order");
     assert_eq!(live_certificates(st, no).len(), 1);
-    check_passes(st, "after two processes");
+    st.check_passes("after two processes");
     st.ok(&["audit", "verify"]);
-}
-
-#[test]
-fn two_provision_processes_on_one_order_issue_one_certificate_sqlite() {
-    let (st, _db) = sqlite_station();
-    two_provision_processes_on_one_order(&st);
-}
-
-#[test]
-fn two_provision_processes_on_one_order_issue_one_certificate_postgres() {
-    let (st, _db) = pg_station();
-    two_provision_processes_on_one_order(&st);
 }
 
 /// Starts `provision NO` paused at `point` (a live holder); returns it once it got there.
@@ -173,7 +146,7 @@ fn paused_at(st: &TestStation, no: &str, point: &str) -> Child {
     child
 }
 
-fn live_holder_refused_then_killed_holder_resumed(st: &TestStation, db: Option<&PgDatabase>) {
+fn a_live_holder_is_refused_and_a_killed_one_resumed(st: &TestStation, db: Option<&PgDatabase>) {
     let no = "HOLD-1";
     short_leases(st);
     st.import_approved(&order_json(no, "legal_rep_phone", "none", "main"));
@@ -197,22 +170,9 @@ fn live_holder_refused_then_killed_holder_resumed(st: &TestStation, db: Option<&
     assert!(stderr.contains(&format!("pid {}", holder.id())), "{stderr}");
 
     // A batch skips the held order (not a failure of its own) and does the rest.
-    let out = st.run(&["--json", "provision", "--all-approved"], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = st.json(&["provision", "--all-approved"]);
     assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
-    let ok: Vec<&str> = summary["ok"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["order_no"].as_str().unwrap())
-        .collect();
-    assert_eq!(ok, ["HOLD-2"], "{summary}");
+    assert_eq!(strings(&summary["ok"], "order_no"), ["HOLD-2"], "{summary}");
     let skipped = summary["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{summary}");
     assert_eq!(skipped[0][0], no, "{summary}");
@@ -224,14 +184,9 @@ fn live_holder_refused_then_killed_holder_resumed(st: &TestStation, db: Option<&
     holder.wait().unwrap();
     let report = st.json(&["provision", no]);
     report_matches_database(st, &report);
-    check_passes(st, "after resuming the killed holder's order");
+    st.check_passes("after resuming the killed holder's order");
     let audit = st.json(&["audit", "show", "--order", no]);
-    let taken_over = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["action"] == "provision.lease_taken_over")
-        .unwrap_or_else(|| panic!("no takeover record: {audit:#}"));
+    let taken_over = audit_record(&audit, "provision.lease_taken_over");
     let details: Value = serde_json::from_str(taken_over["details"].as_str().unwrap()).unwrap();
     assert_eq!(details["reason"], "holder_gone", "{details}");
     assert_eq!(
@@ -240,18 +195,6 @@ fn live_holder_refused_then_killed_holder_resumed(st: &TestStation, db: Option<&
         "{details}"
     );
     st.ok(&["audit", "verify"]);
-}
-
-#[test]
-fn a_live_holder_is_refused_and_a_killed_one_resumed_sqlite() {
-    let (st, db) = sqlite_station();
-    live_holder_refused_then_killed_holder_resumed(&st, db.as_ref());
-}
-
-#[test]
-fn a_live_holder_is_refused_and_a_killed_one_resumed_postgres() {
-    let (st, db) = pg_station();
-    live_holder_refused_then_killed_holder_resumed(&st, db.as_ref());
 }
 
 fn a_holder_that_lost_its_lease_writes_nothing_more(st: &TestStation, db: Option<&PgDatabase>) {
@@ -307,23 +250,14 @@ fn a_holder_that_lost_its_lease_writes_nothing_more(st: &TestStation, db: Option
     assert_eq!(st.json(&["order", "show", no])["state"], "Provisioning");
     // The "other station" never came: its lease names the dead holder, so this station resumes.
     report_matches_database(st, &st.json(&["provision", no]));
-    check_passes(st, "after the fenced holder's order was resumed");
+    st.check_passes("after the fenced holder's order was resumed");
     st.ok(&["audit", "verify"]);
 }
 
-#[test]
-fn a_holder_that_lost_its_lease_writes_nothing_more_sqlite() {
-    let (st, db) = sqlite_station();
-    a_holder_that_lost_its_lease_writes_nothing_more(&st, db.as_ref());
-}
-
-#[test]
-fn a_holder_that_lost_its_lease_writes_nothing_more_postgres() {
-    let (st, db) = pg_station();
-    a_holder_that_lost_its_lease_writes_nothing_more(&st, db.as_ref());
-}
-
-fn two_batches_over_twenty_orders(st: &TestStation) {
+fn two_concurrent_batches_issue_one_certificate_per_order(
+    st: &TestStation,
+    _: Option<&PgDatabase>,
+) {
     let orders: Vec<String> = (0..20).map(|i| format!("DUO-{i:02}")).collect();
     for (i, no) in orders.iter().enumerate() {
         let seals = ["company", "none"][i % 2];
@@ -338,13 +272,13 @@ fn two_batches_over_twenty_orders(st: &TestStation) {
     for (i, out) in outs.iter().enumerate() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "batch {i}: {stderr}");
-        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let summary = stdout_json(out);
         assert_eq!(
             summary["failed"],
             serde_json::json!([]),
             "batch {i}: {summary}"
         );
-        for r in summary["ok"].as_array().unwrap() {
+        for r in items(&summary["ok"]) {
             let no = r["order_no"].as_str().unwrap().to_string();
             assert!(
                 by_batch.insert(no.clone(), i).is_none(),
@@ -352,7 +286,7 @@ fn two_batches_over_twenty_orders(st: &TestStation) {
             );
             report_matches_database(st, r);
         }
-        for s in summary["skipped"].as_array().unwrap() {
+        for s in items(&summary["skipped"]) {
             skipped_somewhere.insert(s[0].as_str().unwrap().to_string());
         }
         // The per-order line a batch prints names the token the database bound.
@@ -378,18 +312,32 @@ fn two_batches_over_twenty_orders(st: &TestStation) {
             "{no} skipped but never provisioned"
         );
     }
-    check_passes(st, "after two concurrent batches");
+    st.check_passes("after two concurrent batches");
     st.ok(&["audit", "verify"]);
 }
 
-#[test]
-fn two_concurrent_batches_issue_one_certificate_per_order_sqlite() {
-    let (st, _db) = sqlite_station();
-    two_batches_over_twenty_orders(&st);
+/// Every case on both backends: `lease::sqlite::<case>` and `lease::postgres::<case>`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        on_both_backends!(@ sqlite, sqlite_station, $($case),*);
+        on_both_backends!(@ postgres, pg_station, $($case),*);
+    };
+    (@ $backend:ident, $station:ident, $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $case() {
+                    let (st, db) = super::$station();
+                    super::$case(&st, db.as_ref());
+                }
+            )*
+        }
+    };
 }
 
-#[test]
-fn two_concurrent_batches_issue_one_certificate_per_order_postgres() {
-    let (st, _db) = pg_station();
-    two_batches_over_twenty_orders(&st);
-}
+on_both_backends!(
+    two_provision_processes_on_one_order_issue_one_certificate,
+    a_live_holder_is_refused_and_a_killed_one_resumed,
+    a_holder_that_lost_its_lease_writes_nothing_more,
+    two_concurrent_batches_issue_one_certificate_per_order,
+);

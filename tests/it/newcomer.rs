@@ -3,8 +3,8 @@
 //! demonstration values in a production station.toml, `./station.toml`, an order's deliveries
 //! in `order show`, and a memo reference that mixes the letter O with zeros.
 
-use crate::delivery::{TestStation as DeliveryStation, bank_order, sms_order};
-use crate::support::{Station, keystation};
+use crate::delivery::{TestStation as DeliveryStation, bank_order, memos_in_pain001};
+use crate::support::{Station, items, keystation, run_ok, stdout_json};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
@@ -88,15 +88,10 @@ fn a_log_written_to_a_file_has_no_colour_codes() {
 #[test]
 fn commands_find_station_toml_in_the_current_directory() {
     let st = Station::sqlite();
-    let here = keystation()
-        .args(["--json", "order", "list"])
-        .current_dir(st.dir())
-        .output()
-        .unwrap();
-    assert!(
-        here.status.success(),
-        "{}",
-        String::from_utf8_lossy(&here.stderr)
+    let here = run_ok(
+        keystation()
+            .args(["--json", "order", "list"])
+            .current_dir(st.dir()),
     );
     assert_eq!(String::from_utf8_lossy(&here.stdout).trim(), "[]");
     // Elsewhere, without --config: exit 2, and the message says where it looked.
@@ -170,26 +165,19 @@ fn a_plain_init_says_which_values_are_demonstration_values() {
     assert!(line.contains("# DEMO"), "{line}");
 
     // Named at init: the CA certificate carries the names, and init no longer flags them.
-    let named = keystation()
-        .args(["--json", "init", "--generate-pins", "--dir"])
-        .arg(tmp.path().join("named"))
-        .args([
-            "--ca-organization",
-            "北京某某数字认证有限公司",
-            "--ca-common-name",
-            "北京某某单位证书CA",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        named.status.success(),
-        "{}",
-        String::from_utf8_lossy(&named.stderr)
+    let named = run_ok(
+        keystation()
+            .args(["--json", "init", "--generate-pins", "--dir"])
+            .arg(tmp.path().join("named"))
+            .args([
+                "--ca-organization",
+                "北京某某数字认证有限公司",
+                "--ca-common-name",
+                "北京某某单位证书CA",
+            ]),
     );
-    let v: serde_json::Value = serde_json::from_slice(&named.stdout).unwrap();
-    let flagged: Vec<&str> = v["demo_values"]
-        .as_array()
-        .unwrap()
+    let v = stdout_json(&named);
+    let flagged: Vec<&str> = items(&v["demo_values"])
         .iter()
         .map(|k| k.as_str().unwrap())
         .collect();
@@ -214,10 +202,7 @@ fn a_plain_init_says_which_values_are_demonstration_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_show_lists_the_orders_deliveries() {
     let st = DeliveryStation::init().await;
-    let no = st
-        .provisioned(sms_order("NC20261124-0001", "13800138000"))
-        .await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped_sms("NC20261124-0001").await;
     let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
 
     let shown = st.json(&["order", "show", &no]).await;
@@ -244,18 +229,10 @@ async fn order_show_lists_the_orders_deliveries() {
 async fn the_memo_reference_is_digits_only() {
     let st = DeliveryStation::init().await;
     // The demo's numbering: the last five letters and digits were "O0002".
-    let no = st.provisioned(bank_order("KS-DEMO-0002")).await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    st.shipped(bank_order("KS-DEMO-0002"), "SF1").await;
     st.deliver_once().await;
     let files = st.files_in("bank/outbound");
-    let xml = std::fs::read_to_string(&files[0]).unwrap();
-    let memo = xml
-        .split("<Ustrd>")
-        .nth(1)
-        .unwrap()
-        .split("</Ustrd>")
-        .next()
-        .unwrap();
+    let memo = memos_in_pain001(&files[0]).remove(0);
     let reference = memo
         .split(" REF ")
         .nth(1)

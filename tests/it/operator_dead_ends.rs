@@ -2,8 +2,9 @@
 //! says what happened — rejecting a Failed order, queueing a new delivery after a cancelled one
 //! (still exactly once), and `deliver run --once` failing when nothing could be sent.
 
-use crate::delivery::{TestStation as DeliveryStation, bank_order, gateway_agent_takes, sms_order};
+use crate::delivery::{TestStation as DeliveryStation, bank_order, gateway_agent_takes};
 use crate::station::{TestStation, order_json};
+use crate::support::{audit_record, items};
 use serde_json::Value;
 
 #[test]
@@ -12,14 +13,7 @@ fn a_failed_order_can_be_rejected_its_certificate_revoked_and_its_token_released
     st.import_approved(&order_json("DE-1", "legal_rep_phone", "company", "main"));
     // Provisioning fails after the certificate is on the token: the order is Failed with a
     // token bound, a sealed PIN and a live certificate.
-    let out = st.run(
-        &["provision", "DE-1"],
-        &[(
-            "KEYSTATION_FAILPOINTS",
-            "provision.write_seals.started=error",
-        )],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    st.provision_failing_at("DE-1", "provision.write_seals.started");
     let before = st.json(&["order", "show", "DE-1"]);
     assert_eq!(before["state"], "Failed");
     assert!(before["token"].is_object(), "{before:#}");
@@ -53,9 +47,7 @@ fn a_failed_order_can_be_rejected_its_certificate_revoked_and_its_token_released
     assert_eq!(after["reviewed_by"], "审核员");
     assert!(after["token"].is_null(), "binding released: {after:#}");
     assert!(
-        after["certificates"]
-            .as_array()
-            .unwrap()
+        items(&after["certificates"])
             .iter()
             .all(|c| c["status"] == "revoked"),
         "{after:#}"
@@ -68,12 +60,7 @@ fn a_failed_order_can_be_rejected_its_certificate_revoked_and_its_token_released
     st.ok(&["check"]);
     st.ok(&["audit", "verify"]);
     let audit = st.json(&["audit", "show", "--order", "DE-1"]);
-    let rec = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["action"] == "order.rejected")
-        .expect("an order.rejected record");
+    let rec = audit_record(&audit, "order.rejected");
     assert_eq!(rec["actor"], "审核员");
 }
 
@@ -91,10 +78,7 @@ async fn deliver_once(st: &DeliveryStation) -> (Option<i32>, Value, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_sms_delivery_can_be_requeued_and_is_delivered_once() {
     let st = DeliveryStation::init().await;
-    let no = st
-        .provisioned(sms_order("DE20261124-0002", "13800138000"))
-        .await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped_sms("DE20261124-0002").await;
     let first = st.delivery(&no).await["id"].as_str().unwrap().to_string();
     // No new delivery while one is live.
     let live = st
@@ -158,8 +142,7 @@ async fn a_cancelled_sms_delivery_can_be_requeued_and_is_delivered_once() {
 async fn a_cancelled_transfer_the_bank_had_is_requeued_only_when_the_operator_says_it_did_not_arrive()
  {
     let st = DeliveryStation::init().await;
-    let no = st.provisioned(bank_order("DE20261124-0003")).await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped(bank_order("DE20261124-0003"), "SF1").await;
     deliver_once(&st).await;
     let d = st.delivery(&no).await;
     let id = d["id"].as_str().unwrap().to_string();
@@ -217,12 +200,7 @@ async fn a_cancelled_transfer_the_bank_had_is_requeued_only_when_the_operator_sa
     );
     st.ok(&["check"]).await; // one live transfer for the order
     let audit = st.json(&["audit", "show", "--order", &no]).await;
-    let rec = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["action"] == "delivery.requeued")
-        .expect("a delivery.requeued record");
+    let rec = audit_record(&audit, "delivery.requeued");
     let details: Value = serde_json::from_str(rec["details"].as_str().unwrap()).unwrap();
     assert_eq!(details["declared_not_delivered"], serde_json::json!([id]));
     assert_eq!(rec["actor"], "op1");
@@ -242,10 +220,7 @@ async fn deliver_run_once_exits_1_when_something_due_was_not_sent() {
     st.set("max_attempts", "1");
     st.secret_file("secrets/sms-webhook.secret", "a-webhook-secret");
     st.append("[delivery.sms.webhook]\nurl = \"http://127.0.0.1:9/send\"\nsecret_file = \"secrets/sms-webhook.secret\"\nconnect_timeout_secs = 2\nrequest_timeout_secs = 2\n");
-    let no = st
-        .provisioned(sms_order("DE20261124-0004", "13800138000"))
-        .await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped_sms("DE20261124-0004").await;
     let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
     let (code, report, stderr) = deliver_once(&st).await;
     assert_eq!(code, Some(1), "{report:#}");

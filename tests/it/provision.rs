@@ -3,8 +3,12 @@
 //! CKA_ID; PINs recoverable only through the vault; failures at every step resumable without
 //! orphan certificates; tokens of other orders untouched.
 
-use crate::station::{TestStation, child_station, open_station, order_json, pkcs11_tool};
+use crate::station::{
+    TestStation, full_order, keystation_at, open_station, order_json, pkcs11_tool,
+};
+use crate::support::{assert_success, audit_records, items, run_ok, stdout_json, strings};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use x509_parser::prelude::*;
 
@@ -12,7 +16,7 @@ fn provision(st: &TestStation, no: &str) -> Value {
     st.json(&["provision", no])
 }
 
-fn write_der(st: &TestStation, name: &str, der: &[u8]) -> std::path::PathBuf {
+fn write_der(st: &TestStation, name: &str, der: &[u8]) -> PathBuf {
     let p = st.tmp().join(name);
     std::fs::write(&p, der).unwrap();
     p
@@ -33,6 +37,36 @@ fn openssl(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `openssl x509`: the DER certificate `der` as PEM in `pem`.
+fn pem_of(der: &Path, pem: &Path) {
+    run_ok(
+        Command::new("openssl")
+            .args(["x509", "-inform", "DER", "-in"])
+            .arg(der)
+            .arg("-out")
+            .arg(pem),
+    );
+}
+
+/// `openssl verify`: the PEM certificate `pem` chains to the CA certificate `ca`.
+fn assert_verifies(ca: &Path, pem: &Path) {
+    let (ok, msg) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok && msg.contains(": OK"), "openssl verify: {msg}");
+}
+
+/// The first extension of `cert` that `pick` takes.
+fn extension<T>(cert: &X509Certificate, pick: impl Fn(&ParsedExtension) -> Option<T>) -> T {
+    cert.extensions()
+        .iter()
+        .find_map(|e| pick(e.parsed_extension()))
+        .expect("the extension")
+}
+
 /// Reads the certificate with `key_id` off the token (public object, no login).
 fn token_cert(st: &TestStation, label: &str, key_id: &str) -> Vec<u8> {
     st.read_object(label, "cert", key_id)
@@ -45,7 +79,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
 
     // The token's certificate is the one the database recorded.
     let show = st.json(&["order", "show", label]);
-    let certs = show["certificates"].as_array().unwrap();
+    let certs = items(&show["certificates"]);
     assert_eq!(certs.len(), 1, "{certs:?}");
     assert_eq!(certs[0]["status"], "on_token");
     assert_eq!(certs[0]["serial"], report["certificate_serial"]);
@@ -58,24 +92,9 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
     // openssl, independently.
     let cert_file = write_der(st, "unit.der", &der);
     let pem = st.tmp().join("unit.pem");
-    let (ok, msg) = openssl(&[
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        cert_file.to_str().unwrap(),
-        "-out",
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{msg}");
+    pem_of(&cert_file, &pem);
     let ca = st.path().join("ca/ca.pem");
-    let (ok, msg) = openssl(&[
-        "verify",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok && msg.contains(": OK"), "openssl verify: {msg}");
+    assert_verifies(&ca, &pem);
     let (ok, text) = openssl(&[
         "x509",
         "-in",
@@ -142,23 +161,17 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
     assert!(!ku.value.key_cert_sign() && !ku.value.key_encipherment());
     let eku = cert.extended_key_usage().unwrap().unwrap();
     assert!(eku.value.client_auth && eku.value.email_protection && !eku.value.server_auth);
-    let aki = cert
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.clone(),
-            _ => None,
-        })
-        .unwrap();
-    let ca_ski = ca_x
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(aki.0, ca_ski.0);
+    let aki = extension(&cert, |p| match p {
+        ParsedExtension::AuthorityKeyIdentifier(a) => {
+            a.key_identifier.as_ref().map(|k| k.0.to_vec())
+        }
+        _ => None,
+    });
+    let ca_ski = extension(&ca_x, |p| match p {
+        ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+        _ => None,
+    });
+    assert_eq!(aki, ca_ski);
     let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
     assert_eq!(
         sig_oid,
@@ -187,7 +200,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
 }
 
 /// The half of the test that needs the PINs: runs in a child bound to the station's SoftHSM.
-fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
+fn check_pins_in_child(dir: &Path, order_no: &str) {
     let (user_pin, so_pin) = crate::station::unseal_pins(dir, order_no);
     let (rt, station, hsm) = open_station(dir);
     let binding = rt
@@ -221,11 +234,7 @@ fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
         &[("P", &user_pin)],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "user login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "user login");
     assert!(text.contains("Private Key Object"), "{text}");
     assert!(
         text.contains("sensitive") && text.contains("never extractable"),
@@ -255,12 +264,7 @@ fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
             &[("S", pin)],
         )
     };
-    let out = so_login(&so_pin);
-    assert!(
-        out.status.success(),
-        "SO login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&so_login(&so_pin), "SO login");
     assert!(!so_login("not-the-so-pin").status.success());
     // The key attributes, read through the library as well.
     rt.block_on(async {
@@ -303,17 +307,10 @@ fn check_pins_in_child(dir: &std::path::Path, order_no: &str) {
 
 #[test]
 fn provisioned_token_holds_a_non_extractable_key_and_a_ca_issued_unit_certificate() {
-    if let Some(dir) = child_station() {
-        check_pins_in_child(&dir, "P-EC-1");
+    let Some(st) = TestStation::unless_child(&[], |dir| check_pins_in_child(dir, "P-EC-1")) else {
         return;
-    }
-    let st = TestStation::new();
-    st.import_approved(&order_json(
-        "P-EC-1",
-        "legal_rep_phone",
-        "company_and_legal_rep",
-        "main",
-    ));
+    };
+    st.import_approved(&full_order("P-EC-1"));
     let report = provision(&st, "P-EC-1");
     assert_eq!(report["key_algorithm"], "ecdsa-p256");
     assert_eq!(
@@ -329,11 +326,11 @@ fn provisioned_token_holds_a_non_extractable_key_and_a_ca_issued_unit_certificat
 
 #[test]
 fn rsa_2048_ca_and_keys_work_the_same_way() {
-    if let Some(dir) = child_station() {
-        check_pins_in_child(&dir, "P-RSA-1");
+    let Some(st) = TestStation::unless_child(&["--ca-algorithm", "rsa-2048"], |dir| {
+        check_pins_in_child(dir, "P-RSA-1")
+    }) else {
         return;
-    }
-    let st = TestStation::with_args(&["--ca-algorithm", "rsa-2048"]);
+    };
     let cfg = std::fs::read_to_string(st.config()).unwrap();
     let cfg = cfg.replace(
         "[product]\nkey_algorithm = \"ecdsa-p256\"",
@@ -350,20 +347,13 @@ fn rsa_2048_ca_and_keys_work_the_same_way() {
 /// Certificates of an order by status, and the revocations recorded in the audit trail.
 fn cert_statuses(st: &TestStation, no: &str) -> (Vec<String>, usize) {
     let show = st.json(&["order", "show", no]);
-    let statuses = show["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["status"].as_str().unwrap().to_string())
-        .collect();
+    let statuses = strings(&show["certificates"], "status");
     let audit = st.json(&["audit", "show", "--order", no]);
-    let revocations = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == "certificate.revoked")
-        .count();
-    (statuses, revocations)
+    let revocations = audit_records(&audit, "certificate.revoked").len();
+    (
+        statuses.into_iter().map(String::from).collect(),
+        revocations,
+    )
 }
 
 #[test]
@@ -372,22 +362,8 @@ fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate()
     let points = crate::crash::PROVISION_POINTS;
     for (i, point) in points.iter().enumerate() {
         let no = format!("F-{i:02}");
-        st.import_approved(&order_json(
-            &no,
-            "legal_rep_phone",
-            "company_and_legal_rep",
-            "main",
-        ));
-        let failing = st.run(
-            &["provision", &no],
-            &[("KEYSTATION_FAILPOINTS", &format!("{point}=error"))],
-        );
-        assert_eq!(
-            failing.status.code(),
-            Some(1),
-            "{point}: {}",
-            String::from_utf8_lossy(&failing.stderr)
-        );
+        st.import_approved(&full_order(&no));
+        let failing = st.provision_failing_at(&no, point);
         assert!(
             String::from_utf8_lossy(&failing.stderr).contains("injected failure"),
             "{point}"
@@ -443,14 +419,7 @@ fn a_failure_at_any_step_is_resumed_and_leaves_no_unrevoked_orphan_certificate()
             "{point}"
         );
     }
-    let (ok, msg) = {
-        let out = st.run(&["audit", "verify"], &[]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    assert!(ok, "{msg}");
+    st.ok(&["audit", "verify"]);
 }
 
 #[test]
@@ -461,11 +430,7 @@ fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
     let a = provision(&st, "B-A");
     let serial_a = a["token_serial"].as_str().unwrap().to_string();
     let before = pkcs11_tool(&st, &["--token-label", "B-A", "--list-objects"], None);
-    let audit_before = st
-        .json(&["audit", "show", "--order", "B-A"])
-        .as_array()
-        .unwrap()
-        .len();
+    let audit_before = items(&st.json(&["audit", "show", "--order", "B-A"])).len();
 
     let refused = st.run(&["provision", "B-B", "--token", &serial_a], &[]);
     assert_eq!(refused.status.code(), Some(2));
@@ -487,10 +452,7 @@ fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
         "nothing was claimed"
     );
     assert_eq!(
-        st.json(&["audit", "show", "--order", "B-A"])
-            .as_array()
-            .unwrap()
-            .len(),
+        items(&st.json(&["audit", "show", "--order", "B-A"])).len(),
         audit_before
     );
 
@@ -506,7 +468,7 @@ fn a_token_bound_to_another_order_is_refused_and_left_untouched() {
 }
 
 /// The SoftHSM directory of the token labelled `label` under `tokens`.
-fn token_dir_labelled(tokens: &std::path::Path, label: &str) -> std::path::PathBuf {
+fn token_dir_labelled(tokens: &Path, label: &str) -> PathBuf {
     std::fs::read_dir(tokens)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -517,7 +479,7 @@ fn token_dir_labelled(tokens: &std::path::Path, label: &str) -> std::path::PathB
         .unwrap_or_else(|| panic!("no token {label} under {}", tokens.display()))
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -540,22 +502,20 @@ fn init_can_adopt_an_existing_ca_and_refuses_a_mismatched_one() {
     keystation::station::hsm::write_secret_file(&so, "an-so-pin-for-b").unwrap();
     let a_pin = a.path().join("secrets/station-hsm.pin");
     let a_ca = a.path().join("ca/ca.pem");
-    let out = crate::station::keystation()
-        .args(["init", "--dir"])
-        .arg(&b_dir)
-        .arg("--existing-ca-cert")
-        .arg(&a_ca)
-        .arg("--pin-file")
-        .arg(&a_pin)
-        .arg("--so-pin-file")
-        .arg(&so)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let init_adopting = |dir: &Path, ca_cert: &Path| {
+        crate::station::keystation()
+            .args(["init", "--dir"])
+            .arg(dir)
+            .arg("--existing-ca-cert")
+            .arg(ca_cert)
+            .arg("--pin-file")
+            .arg(&a_pin)
+            .arg("--so-pin-file")
+            .arg(&so)
+            .output()
+            .unwrap()
+    };
+    assert_success(&init_adopting(&b_dir, &a_ca), "init --existing-ca-cert");
     assert_eq!(
         std::fs::read(b_dir.join("ca/ca.pem")).unwrap(),
         std::fs::read(&a_ca).unwrap()
@@ -564,65 +524,36 @@ fn init_can_adopt_an_existing_ca_and_refuses_a_mismatched_one() {
     // B issues under A's CA.
     let b_order = order_json("EXT-1", "legal_rep_phone", "company", "main");
     let app = a.write_order(&b_order);
-    let b = |args: &[&str]| {
-        let o = crate::station::keystation()
-            .arg("--config")
-            .arg(b_dir.join("station.toml"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let b = |args: &[&str]| run_ok(&mut keystation_at(&b_dir, args));
     b(&["order", "import", app.to_str().unwrap()]);
     b(&["order", "approve", "EXT-1", "--operator", "r"]);
-    let report: Value = serde_json::from_str(&b(&["provision", "EXT-1", "--json"])).unwrap();
+    let report = stdout_json(&b(&["provision", "EXT-1", "--json"]));
     let label = report["token_label"].as_str().unwrap();
     let key_id = report["key_id"].as_str().unwrap();
     let cert = {
         let file = a.tmp().join("ext-cert.der");
-        let o = Command::new("pkcs11-tool")
-            .arg("--module")
-            .arg(crate::station::softhsm_module())
-            .args([
-                "--token-label",
-                label,
-                "--read-object",
-                "--type",
-                "cert",
-                "--id",
-                key_id,
-                "-o",
-            ])
-            .arg(&file)
-            .env("SOFTHSM2_CONF", b_dir.join("softhsm2.conf"))
-            .output()
-            .unwrap();
-        assert!(o.status.success());
+        run_ok(
+            Command::new("pkcs11-tool")
+                .arg("--module")
+                .arg(crate::station::softhsm_module())
+                .args([
+                    "--token-label",
+                    label,
+                    "--read-object",
+                    "--type",
+                    "cert",
+                    "--id",
+                    key_id,
+                    "-o",
+                ])
+                .arg(&file)
+                .env("SOFTHSM2_CONF", b_dir.join("softhsm2.conf")),
+        );
         file
     };
     let pem = a.tmp().join("ext-cert.pem");
-    let (ok, msg) = openssl(&[
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        cert.to_str().unwrap(),
-        "-out",
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{msg}");
-    let (ok, msg) = openssl(&[
-        "verify",
-        "-CAfile",
-        a_ca.to_str().unwrap(),
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok && msg.contains("OK"), "{msg}");
+    pem_of(&cert, &pem);
+    assert_verifies(&a_ca, &pem);
     b(&["check"]);
 
     // A certificate that is not the token key's is refused, and no station is created.
@@ -631,17 +562,7 @@ fn init_can_adopt_an_existing_ca_and_refuses_a_mismatched_one() {
         &ca_token,
         &c_dir.join("tokens").join(ca_token.file_name().unwrap()),
     );
-    let out = crate::station::keystation()
-        .args(["init", "--dir"])
-        .arg(&c_dir)
-        .arg("--existing-ca-cert")
-        .arg(a.path().join("ca/seal-maker.pem"))
-        .arg("--pin-file")
-        .arg(&a_pin)
-        .arg("--so-pin-file")
-        .arg(&so)
-        .output()
-        .unwrap();
+    let out = init_adopting(&c_dir, &a.path().join("ca/seal-maker.pem"));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("existing CA"),

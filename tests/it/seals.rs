@@ -2,7 +2,8 @@
 //! objects, read back and verified; tampered copies rejected; openssl decodes the documented
 //! structure.
 
-use crate::station::{TestStation, child_station, keystation, order_json, pkcs11_tool};
+use crate::station::{TestStation, keystation_at, order_json, pkcs11_tool};
+use crate::support::{assert_success, items, run_ok, stdout_json, strings};
 use std::path::Path;
 use std::process::Command;
 
@@ -11,15 +12,6 @@ fn pin_file_for(dir: &Path, order_no: &str, out: &Path) -> String {
     let (pin, _) = crate::station::unseal_pins(dir, order_no);
     keystation::station::hsm::write_secret_file(out, &pin).unwrap();
     pin
-}
-
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    keystation()
-        .arg("--config")
-        .arg(dir.join("station.toml"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// The (depth, type) rows `openssl asn1parse` must print for an SESeal, in the order of
@@ -52,15 +44,10 @@ const SESEAL_ROWS: &[(u32, &str)] = &[
 ];
 
 fn asn1_rows(file: &Path) -> Vec<(u32, String)> {
-    let out = Command::new("openssl")
-        .args(["asn1parse", "-inform", "DER", "-in"])
-        .arg(file)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new("openssl")
+            .args(["asn1parse", "-inform", "DER", "-in"])
+            .arg(file),
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -90,17 +77,12 @@ fn flip(src: &Path, dst: &Path, at: usize) {
 }
 
 fn verify_fails_on(dir: &Path, file: &Path, check: &str) {
-    let out = run(dir, &["seal", "verify", file.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "tampered seal accepted: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let failed: Vec<&str> = v["checks"]
-        .as_array()
-        .unwrap()
+    let out = keystation_at(dir, &["seal", "verify", file.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "tampered seal accepted: {v:#}");
+    let failed: Vec<&str> = items(&v["checks"])
         .iter()
         .filter(|c| c["ok"] == false)
         .map(|c| c["name"].as_str().unwrap())
@@ -116,30 +98,20 @@ fn child_checks(dir: &Path) {
     let pin_file = work.join("user.pin");
     pin_file_for(dir, "S-BOTH", &pin_file);
     let export = work.join("export");
-    let out = run(
-        dir,
-        &[
-            "seal",
-            "show",
-            "--token",
-            "S-BOTH",
-            "--pin-file",
-            pin_file.to_str().unwrap(),
-            "--export-dir",
-            export.to_str().unwrap(),
-            "--json",
-        ],
+    let out = run_ok(
+        keystation_at(dir, &["seal", "show", "--token", "S-BOTH", "--json"])
+            .arg("--pin-file")
+            .arg(&pin_file)
+            .arg("--export-dir")
+            .arg(&export),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stdout_json(&out);
     assert_eq!(v["valid"], true, "{v}");
-    let seals = v["seals"].as_array().unwrap();
-    let labels: Vec<&str> = seals.iter().map(|s| s["label"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["seal:company", "seal:legal_rep"]);
+    let seals = items(&v["seals"]);
+    assert_eq!(
+        strings(&v["seals"], "label"),
+        ["seal:company", "seal:legal_rep"]
+    );
     let company = &seals[0]["fields"];
     assert_eq!(company["type"], 1);
     assert_eq!(company["name"], "北京示例科技有限公司");
@@ -154,16 +126,10 @@ fn child_checks(dir: &Path) {
     assert_ne!(company["es_id"], legal["es_id"], "esID unique per seal");
     // Every check passed, including that certList holds the certificate on this token.
     for s in seals {
-        for c in s["checks"].as_array().unwrap() {
+        for c in items(&s["checks"]) {
             assert_eq!(c["ok"], true, "{c}");
         }
-        assert!(
-            s["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|c| c["name"] == "token_certificate")
-        );
+        assert!(strings(&s["checks"], "name").contains(&"token_certificate"));
     }
 
     let der = export.join("seal_company.der");
@@ -182,16 +148,13 @@ fn child_checks(dir: &Path) {
     assert_eq!(rows, expected);
 
     // seal verify accepts the seal as read from the token ...
-    let out = run(
+    let out = keystation_at(
         dir,
         &["seal", "verify", der.to_str().unwrap(), "--token", "S-BOTH"],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )
+    .output()
+    .unwrap();
+    assert_success(&out, "seal verify");
     assert!(String::from_utf8_lossy(&out.stdout).contains("VALID"));
     // ... and rejects a copy with one flipped byte in the picture, the signature or the dates.
     let bytes = std::fs::read(&der).unwrap();
@@ -228,30 +191,17 @@ fn child_checks(dir: &Path) {
 
 #[test]
 fn provisioned_token_holds_verifiable_seals_and_tampering_is_detected() {
-    if let Some(dir) = child_station() {
-        child_checks(&dir);
+    let Some(st) = TestStation::unless_child(&[], child_checks) else {
         return;
+    };
+    for (no, auth, seals, role) in [
+        ("S-BOTH", "legal_rep_phone", "company_and_legal_rep", "main"),
+        ("S-COMP", "corporate_transfer", "company", "main"),
+        ("S-NONE", "legal_rep_phone", "none", "main"),
+        ("S-SEC", "legal_rep_bank_card", "none", "secondary"),
+    ] {
+        st.import_approved(&order_json(no, auth, seals, role));
     }
-    let st = TestStation::new();
-    st.import_approved(&order_json(
-        "S-BOTH",
-        "legal_rep_phone",
-        "company_and_legal_rep",
-        "main",
-    ));
-    st.import_approved(&order_json(
-        "S-COMP",
-        "corporate_transfer",
-        "company",
-        "main",
-    ));
-    st.import_approved(&order_json("S-NONE", "legal_rep_phone", "none", "main"));
-    st.import_approved(&order_json(
-        "S-SEC",
-        "legal_rep_bank_card",
-        "none",
-        "secondary",
-    ));
     for (no, expected) in [
         ("S-BOTH", vec!["seal:company", "seal:legal_rep"]),
         ("S-COMP", vec!["seal:company"]),
@@ -259,13 +209,7 @@ fn provisioned_token_holds_verifiable_seals_and_tampering_is_detected() {
         ("S-SEC", vec![]),
     ] {
         let r = st.json(&["provision", no]);
-        let seals: Vec<&str> = r["seals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
-        assert_eq!(seals, expected, "{no}");
+        assert_eq!(r["seals"], serde_json::json!(expected), "{no}");
     }
     // Seal objects are private: without a login pkcs11-tool sees none.
     let out = pkcs11_tool(

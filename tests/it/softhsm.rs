@@ -6,7 +6,6 @@
 //! fails if the child fails, with the child's output.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 /// A fresh SoftHSM configuration in a temp dir; returns (dir guard, conf path).
 pub fn fresh_softhsm() -> (tempfile::TempDir, PathBuf) {
@@ -38,18 +37,12 @@ pub fn in_softhsm_child(test_path: &str, body: impl FnOnce()) {
         .split_once("::")
         .map(|(_, rest)| rest)
         .unwrap_or(test_path);
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env("KS_SOFTHSM_CHILD", "1")
-        .output()
-        .expect("spawning the test child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child test {name} failed ({}):\n{stdout}\n{stderr}",
-        out.status
+    crate::support::run_child_test(
+        name,
+        [
+            ("SOFTHSM2_CONF", conf.as_os_str()),
+            ("KS_SOFTHSM_CHILD", "1".as_ref()),
+        ],
     );
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use crate::support::keystation;
+use crate::support::{assert_success, items, run_ok, stdout_json};
 
 /// A station for provisioning-level tests: [`crate::support::Station`] plus conveniences.
 pub struct TestStation {
@@ -48,10 +49,7 @@ impl TestStation {
     /// second process), with its own runtime.
     pub fn sqlite(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
         use sqlx::Connection;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::support::runtime();
         let url = format!("sqlite://{}", self.path().join("station.db").display());
         let conn = rt.block_on(sqlx::SqliteConnection::connect(&url)).unwrap();
         (rt, conn)
@@ -59,24 +57,19 @@ impl TestStation {
 
     /// A token initialised outside the station (softhsm2-util), labelled `label`.
     pub fn foreign_token(&self, label: &str) {
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                "12345678",
-                "--pin",
-                "12345678",
-            ])
-            .env("SOFTHSM2_CONF", self.softhsm_conf())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new("softhsm2-util")
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    label,
+                    "--so-pin",
+                    "12345678",
+                    "--pin",
+                    "12345678",
+                ])
+                .env("SOFTHSM2_CONF", self.softhsm_conf()),
         );
     }
 
@@ -98,11 +91,7 @@ impl TestStation {
             ],
             None,
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "pkcs11-tool --read-object");
         std::fs::read(file).unwrap()
     }
 
@@ -124,13 +113,7 @@ impl TestStation {
     /// Runs a command that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args, &[]);
-        assert!(
-            out.status.success(),
-            "keystation {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("keystation {args:?}"));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -170,19 +153,16 @@ impl TestStation {
     /// `provision::my_test`) again in a child process bound to this station's SoftHSM, with
     /// `KS_STATION_DIR` set; the child detects itself with [`child_station`].
     pub fn run_child(&self, test_path: &str, env: &[(&str, &str)]) {
-        let mut c = Command::new(std::env::current_exe().expect("test binary"));
-        c.args([test_path, "--exact", "--nocapture", "--test-threads=1"])
-            .env("SOFTHSM2_CONF", self.softhsm_conf())
-            .env("KS_STATION_DIR", self.path());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let out = c.output().expect("spawning the child test");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "child {test_path} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let station = [
+            ("SOFTHSM2_CONF", self.softhsm_conf()),
+            ("KS_STATION_DIR", self.path()),
+        ];
+        crate::support::run_child_test(
+            test_path,
+            station
+                .iter()
+                .map(|(k, v)| (*k, v.as_os_str()))
+                .chain(env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(v)))),
         );
     }
 }
@@ -311,4 +291,98 @@ pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
             )
         })
     })
+}
+
+impl TestStation {
+    /// The parent half of a test that runs again in a child bound to the station's SoftHSM
+    /// ([`TestStation::run_child`]): in the child, runs `child` on the station directory and
+    /// gives `None`; in the parent, a new station (`init` with `extra` arguments).
+    pub fn unless_child(extra: &[&str], child: impl FnOnce(&Path)) -> Option<TestStation> {
+        match child_station() {
+            Some(dir) => {
+                child(&dir);
+                None
+            }
+            None => Some(Self::with_args(extra)),
+        }
+    }
+
+    /// `check --json` must pass (`context` says when, in a failure); returns its report.
+    #[track_caller]
+    pub fn check_passes(&self, context: &str) -> Value {
+        let out = self.run(&["check", "--json"], &[]);
+        let report = stdout_json(&out);
+        assert!(
+            out.status.success(),
+            "{context}: invariants broken: {report:#}"
+        );
+        report
+    }
+
+    /// `provision NO` with an injected failure at failpoint `point`: exits 1; returns the run.
+    #[track_caller]
+    pub fn provision_failing_at(&self, order_no: &str, point: &str) -> Output {
+        let failpoint = format!("{point}=error");
+        let out = self.run(
+            &["provision", order_no],
+            &[("KEYSTATION_FAILPOINTS", &failpoint)],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The violations `check --json` reports; its exit code must say whether there are any
+    /// (0 none, 1 some).
+    #[track_caller]
+    pub fn violations(&self) -> Vec<Violation> {
+        let out = self.run(&["check", "--json"], &[]);
+        let report = stdout_json(&out);
+        let found: Vec<Violation> = items(&report["findings"])
+            .iter()
+            .filter(|f| f["level"] == "violation")
+            .map(|f| Violation {
+                order_no: f["order_no"].as_str().unwrap_or("").to_string(),
+                rule: f["rule"].as_str().unwrap().to_string(),
+                message: f["message"].as_str().unwrap().to_string(),
+            })
+            .collect();
+        let code = if found.is_empty() { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{report:#}");
+        found
+    }
+}
+
+/// A broken invariant, as `check --json` names it.
+#[derive(Debug, PartialEq)]
+pub struct Violation {
+    /// Empty for a station-wide finding.
+    pub order_no: String,
+    pub rule: String,
+    pub message: String,
+}
+
+impl Violation {
+    /// Whether this is `rule` broken by order `order_no`.
+    pub fn is(&self, order_no: &str, rule: &str) -> bool {
+        self.order_no == order_no && self.rule == rule
+    }
+}
+
+/// `keystation --config DIR/station.toml ARGS`, not yet run (for a child working on the
+/// station directory `dir`).
+pub fn keystation_at(dir: &Path, args: &[&str]) -> Command {
+    let mut c = keystation();
+    c.arg("--config").arg(dir.join("station.toml")).args(args);
+    c
+}
+
+/// The fullest order: main key, company and legal representative seals, PIN by SMS to the legal
+/// representative's phone.
+pub fn full_order(no: &str) -> Value {
+    order_json(no, "legal_rep_phone", "company_and_legal_rep", "main")
 }

@@ -83,13 +83,46 @@ impl Db {
         sqlx::Row::get::<i64, _>(&row, "n")
     }
 
-    /// The whole audit chain verifies against the stored head; returns the actions in order.
-    async fn chain_actions(&self) -> Vec<String> {
-        let records = self
-            .store
-            .audit_records(&AuditFilter::default())
+    /// Inserts `orders` as the intake does, at `at`.
+    async fn import(&self, orders: &[NewOrder], at: OffsetDateTime) {
+        self.store
+            .insert_orders(orders, &operator("intake"), at)
             .await
             .unwrap();
+    }
+
+    /// The reviewer named in `review` records it at `at`.
+    async fn review(
+        &self,
+        order_no: &str,
+        review: &Review,
+        at: OffsetDateTime,
+    ) -> Result<OrderState, StoreError> {
+        self.store
+            .review(order_no, review, &operator(&review.operator), at)
+            .await
+    }
+
+    /// KS-ST-0001 and KS-ST-0002 imported at T0 (fixtures 0 and 1), the first approved by alice.
+    async fn two_orders_first_approved(&self) {
+        self.import(&[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")], T0)
+            .await;
+        self.review("KS-ST-0001", &approve("alice"), T0)
+            .await
+            .unwrap();
+    }
+
+    /// Every audit record, in chain order.
+    async fn audit_all(&self) -> Vec<keystation::audit::AuditRecord> {
+        self.store
+            .audit_records(&AuditFilter::default())
+            .await
+            .unwrap()
+    }
+
+    /// The whole audit chain verifies against the stored head; returns the actions in order.
+    async fn chain_actions(&self) -> Vec<String> {
+        let records = self.audit_all().await;
         let (seq, hash) = self.store.audit_head().await.unwrap();
         verify_chain(&records, (seq, &hash)).unwrap();
         records.into_iter().map(|r| r.action).collect()
@@ -129,23 +162,19 @@ fn sample(index: usize, order_no: &str) -> NewOrder {
         }
     })
     .unwrap();
-    let mut attachments = Vec::new();
-    for d in &valid.order.documents {
-        attachments.push(attachment(
-            "document",
-            d.kind.as_str(),
-            &d.file,
-            read(&d.file),
-        ));
-    }
-    for s in &valid.order.seals {
-        attachments.push(attachment(
-            "seal",
-            s.kind.as_str(),
-            &s.picture,
-            read(&s.picture),
-        ));
-    }
+    let order = &valid.order;
+    let documents = order
+        .documents
+        .iter()
+        .map(|d| ("document", d.kind.as_str(), &d.file));
+    let seals = order
+        .seals
+        .iter()
+        .map(|s| ("seal", s.kind.as_str(), &s.picture));
+    let attachments = documents
+        .chain(seals)
+        .map(|(role, kind, file)| attachment(role, kind, file, read(file)))
+        .collect();
     NewOrder {
         order: valid.order,
         warnings: valid.warnings,
@@ -190,10 +219,7 @@ fn reject(by: &str, why: &str) -> Review {
 
 async fn insert_and_read_back_equal(db: &Db) {
     let new = sample(0, "KS-ST-0001");
-    db.store
-        .insert_orders(std::slice::from_ref(&new), &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(std::slice::from_ref(&new), T0).await;
     let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
     assert_eq!(rec.order, new.order);
     assert_eq!(rec.state, OrderState::Submitted);
@@ -226,10 +252,7 @@ async fn insert_and_read_back_equal(db: &Db) {
 
 async fn duplicate_order_is_rejected_and_changes_nothing(db: &Db) {
     let new = sample(0, "KS-ST-0001");
-    db.store
-        .insert_orders(std::slice::from_ref(&new), &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(std::slice::from_ref(&new), T0).await;
     let head = db.store.audit_head().await.unwrap();
     let again = sample(2, "KS-ST-0001");
     let err = db
@@ -254,14 +277,8 @@ async fn list_by_state_is_fifo(db: &Db) {
         .iter()
         .enumerate()
     {
-        db.store
-            .insert_orders(
-                &[sample(i, no)],
-                &operator("intake"),
-                T0 + time::Duration::minutes(i as i64),
-            )
-            .await
-            .unwrap();
+        db.import(&[sample(i, no)], T0 + time::Duration::minutes(i as i64))
+            .await;
     }
     let numbers = |list: Vec<keystation::store::OrderSummary>| {
         list.into_iter().map(|o| o.order_no).collect::<Vec<_>>()
@@ -270,15 +287,13 @@ async fn list_by_state_is_fifo(db: &Db) {
         numbers(db.store.list_orders(None).await.unwrap()),
         ["KS-ST-0002", "KS-ST-0001", "KS-ST-0003"]
     );
-    db.store
-        .review(
-            "KS-ST-0001",
-            &approve("alice"),
-            &operator("alice"),
-            T0 + time::Duration::hours(1),
-        )
-        .await
-        .unwrap();
+    db.review(
+        "KS-ST-0001",
+        &approve("alice"),
+        T0 + time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         numbers(
             db.store
@@ -311,18 +326,11 @@ async fn list_by_state_is_fifo(db: &Db) {
 }
 
 async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
-    db.store
-        .insert_orders(
-            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
-            &operator("intake"),
-            T0,
-        )
-        .await
-        .unwrap();
+    db.import(&[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")], T0)
+        .await;
     let t1 = T0 + time::Duration::hours(3);
     let to = db
-        .store
-        .review("KS-ST-0001", &approve("alice"), &operator("alice"), t1)
+        .review("KS-ST-0001", &approve("alice"), t1)
         .await
         .unwrap();
     assert_eq!(to, OrderState::Approved);
@@ -360,13 +368,7 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
     .await
     .unwrap();
     let err = db
-        .store
-        .review(
-            "KS-ST-0002",
-            &reject("bob", "stamp missing"),
-            &operator("bob"),
-            t1,
-        )
+        .review("KS-ST-0002", &reject("bob", "stamp missing"), t1)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
@@ -382,12 +384,8 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
 }
 
 async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
-    db.store
-        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
-        .await
-        .unwrap();
-    db.store
-        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    db.review("KS-ST-0001", &approve("alice"), T0)
         .await
         .unwrap();
     let before = db.store.order("KS-ST-0001").await.unwrap().unwrap();
@@ -395,11 +393,7 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
     let later = T0 + time::Duration::days(1);
 
     for review in [approve("bob"), reject("bob", "changed my mind")] {
-        let err = db
-            .store
-            .review("KS-ST-0001", &review, &operator("bob"), later)
-            .await
-            .unwrap_err();
+        let err = db.review("KS-ST-0001", &review, later).await.unwrap_err();
         assert!(
             matches!(
                 &err,
@@ -410,8 +404,7 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
         );
     }
     let err = db
-        .store
-        .review("KS-ST-0404", &approve("bob"), &operator("bob"), later)
+        .review("KS-ST-0404", &approve("bob"), later)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::OrderNotFound(_)), "{err:?}");
@@ -431,10 +424,7 @@ async fn concurrent_approvals_of_one_order_exactly_one_wins(db: &Db) {
     let orders: Vec<NewOrder> = (0..6)
         .map(|i| sample(i % 3, &format!("KS-RACE-{i:04}")))
         .collect();
-    db.store
-        .insert_orders(&orders, &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(&orders, T0).await;
     for new in &orders {
         let no = new.order.order_no.clone();
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
@@ -481,10 +471,7 @@ async fn concurrent_approvals_of_one_order_exactly_one_wins(db: &Db) {
 async fn attachments_round_trip_with_sha256(db: &Db) {
     let first = sample(0, "KS-ST-0001");
     let second = sample(1, "KS-ST-0002"); // same documents, one seal
-    db.store
-        .insert_orders(&[first.clone(), second.clone()], &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(&[first.clone(), second.clone()], T0).await;
     for new in [&first, &second] {
         for a in &new.attachments {
             let (meta, content) = db
@@ -539,25 +526,8 @@ async fn audit_chain_verifies(db: &Db) {
         db.store.audit_head().await.unwrap(),
         (0, GENESIS_HASH.to_string())
     );
-    db.store
-        .insert_orders(
-            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
-            &operator("intake"),
-            T0,
-        )
-        .await
-        .unwrap();
-    db.store
-        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
-        .await
-        .unwrap();
-    db.store
-        .review(
-            "KS-ST-0002",
-            &reject("bob", "licence expired"),
-            &operator("bob"),
-            T0,
-        )
+    db.two_orders_first_approved().await;
+    db.review("KS-ST-0002", &reject("bob", "licence expired"), T0)
         .await
         .unwrap();
     // Any other writer appends to the same chain through a transaction.
@@ -584,11 +554,7 @@ async fn audit_chain_verifies(db: &Db) {
             "order.note"
         ]
     );
-    let records = db
-        .store
-        .audit_records(&AuditFilter::default())
-        .await
-        .unwrap();
+    let records = db.audit_all().await;
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
     assert_eq!(records[0].prev_hash, GENESIS_HASH);
@@ -602,15 +568,8 @@ async fn audit_chain_verifies(db: &Db) {
 }
 
 async fn audit_events_are_append_only(db: &Db) {
-    db.store
-        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
-        .await
-        .unwrap();
-    let before = db
-        .store
-        .audit_records(&AuditFilter::default())
-        .await
-        .unwrap();
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    let before = db.audit_all().await;
     for sql in [
         "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1",
         "UPDATE audit_events SET details = '{}'",
@@ -625,11 +584,7 @@ async fn audit_events_are_append_only(db: &Db) {
         let err = db.raw("TRUNCATE audit_events").await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "TRUNCATE: {err}");
     }
-    let after = db
-        .store
-        .audit_records(&AuditFilter::default())
-        .await
-        .unwrap();
+    let after = db.audit_all().await;
     assert_eq!(before, after);
     assert_eq!(db.chain_actions().await, ["order.imported"]);
 }
@@ -664,22 +619,13 @@ async fn failed_batch_rolls_back_completely(db: &Db) {
     assert_eq!(db.count("audit_events").await, 0);
 
     // And the store is usable afterwards.
-    db.store
-        .insert_orders(&batch[..1], &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(&batch[..1], T0).await;
     assert_eq!(db.chain_actions().await, ["order.imported"]);
 }
 
 async fn orders_without_audit_records_are_found(db: &Db) {
-    db.store
-        .insert_orders(
-            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
-            &operator("intake"),
-            T0,
-        )
-        .await
-        .unwrap();
+    db.import(&[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")], T0)
+        .await;
     assert!(db.store.orders_without_audit().await.unwrap().is_empty());
     // Someone with the database drops the append-only guard and removes one order's history.
     db.raw(match db.store.backend() {
@@ -698,18 +644,7 @@ async fn orders_without_audit_records_are_found(db: &Db) {
 }
 
 async fn anchors_are_read_and_written_under_the_audit_head(db: &Db) {
-    db.store
-        .insert_orders(
-            &[sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002")],
-            &operator("intake"),
-            T0,
-        )
-        .await
-        .unwrap();
-    db.store
-        .review("KS-ST-0001", &approve("alice"), &operator("alice"), T0)
-        .await
-        .unwrap();
+    db.two_orders_first_approved().await;
     assert_eq!(db.store.latest_anchor().await.unwrap(), None);
     let head = db.store.audit_head().await.unwrap();
     let mut tx = db.store.begin_write(T0).await.unwrap();
@@ -785,22 +720,25 @@ async fn renew(store: &Store, lease_id: &str, at: OffsetDateTime) -> Result<(), 
     tx.commit().await
 }
 
+async fn release(store: &Store, lease_id: &str, at: OffsetDateTime) {
+    let mut tx = store.begin_write(at).await.unwrap();
+    tx.release_lease(LeaseKind::Provision, "KS-LEASE", lease_id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
-    use time::Duration;
+    // Seconds after T0.
+    let at = |secs: i64| T0 + time::Duration::seconds(secs);
     let (a, b) = (holder("a"), holder("b"));
     let s = &db.store;
     let taken = take(s, &a, "job-a", T0, Liveness::Unknown).await.unwrap();
     assert_eq!(taken.decision, LeaseDecision::Take);
     // Another process, while the holder may run: refused, naming the holder.
-    let err = take(
-        s,
-        &b,
-        "job-b",
-        T0 + Duration::seconds(10),
-        Liveness::Unknown,
-    )
-    .await
-    .unwrap_err();
+    let err = take(s, &b, "job-b", at(10), Liveness::Unknown)
+        .await
+        .unwrap_err();
     match &err {
         StoreError::LeaseHeld {
             subject, holder, ..
@@ -811,67 +749,49 @@ async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
         other => panic!("{other:?}"),
     }
     // Renewed at +10 s, it holds to +40 s: still refused at +35 s.
-    renew(s, "job-a", T0 + Duration::seconds(10)).await.unwrap();
-    let err = take(s, &b, "job-b", T0 + Duration::seconds(35), Liveness::Alive).await;
+    renew(s, "job-a", at(10)).await.unwrap();
+    let err = take(s, &b, "job-b", at(35), Liveness::Alive).await;
     assert!(matches!(err, Err(StoreError::LeaseHeld { .. })), "{err:?}");
     // The same job asking again keeps it.
-    let kept = take(s, &a, "job-a", T0 + Duration::seconds(36), Liveness::Alive)
-        .await
-        .unwrap();
+    let kept = take(s, &a, "job-a", at(36), Liveness::Alive).await.unwrap();
     assert_eq!(kept.decision, LeaseDecision::Keep);
     // Its holder known gone: taken over before the expiry, the previous holder named.
-    let over = take(s, &b, "job-b", T0 + Duration::seconds(37), Liveness::Gone)
-        .await
-        .unwrap();
+    let over = take(s, &b, "job-b", at(37), Liveness::Gone).await.unwrap();
     assert_eq!(
         over.decision,
         LeaseDecision::TakeOver(TakeoverReason::HolderGone)
     );
     assert_eq!(over.previous.unwrap().holder, a);
     // The old job is fenced off: its renewal fails, its release changes nothing.
-    let lost = renew(s, "job-a", T0 + Duration::seconds(38)).await;
+    let lost = renew(s, "job-a", at(38)).await;
     assert!(
         matches!(lost, Err(StoreError::LeaseLost { .. })),
         "{lost:?}"
     );
-    let mut tx = s.begin_write(T0 + Duration::seconds(38)).await.unwrap();
-    tx.release_lease(LeaseKind::Provision, "KS-LEASE", "job-a")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    release(s, "job-a", at(38)).await;
     let now = s
         .lease(LeaseKind::Provision, "KS-LEASE")
         .await
         .unwrap()
         .unwrap();
     assert_eq!((now.lease_id.as_str(), &now.holder), ("job-b", &b));
-    assert_eq!(now.expires_at, T0 + Duration::seconds(67));
+    assert_eq!(now.expires_at, at(67));
     // Not renewed, it expires: a holder seen running on this host keeps it all the same, one
     // of which nothing is known loses it at that instant.
-    let alive = take(s, &a, "job-c", T0 + Duration::seconds(90), Liveness::Alive).await;
+    let alive = take(s, &a, "job-c", at(90), Liveness::Alive).await;
     assert!(
         matches!(alive, Err(StoreError::LeaseHeld { .. })),
         "{alive:?}"
     );
-    let expired = take(
-        s,
-        &a,
-        "job-c",
-        T0 + Duration::seconds(67),
-        Liveness::Unknown,
-    )
-    .await
-    .unwrap();
+    let expired = take(s, &a, "job-c", at(67), Liveness::Unknown)
+        .await
+        .unwrap();
     assert_eq!(
         expired.decision,
         LeaseDecision::TakeOver(TakeoverReason::Expired)
     );
     // Released by its job, the lease is gone.
-    let mut tx = s.begin_write(T0 + Duration::seconds(68)).await.unwrap();
-    tx.release_lease(LeaseKind::Provision, "KS-LEASE", "job-c")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    release(s, "job-c", at(68)).await;
     assert_eq!(
         s.lease(LeaseKind::Provision, "KS-LEASE").await.unwrap(),
         None
@@ -902,10 +822,7 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
 }
 
 async fn revocations_are_read_back_as_recorded(db: &Db) {
-    db.store
-        .insert_orders(&[sample(0, "KS-ST-0001")], &operator("intake"), T0)
-        .await
-        .unwrap();
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
     let cert = keystation::store::CertificateRecord {
         serial: "4a0b".into(),
         order_no: "KS-ST-0001".into(),

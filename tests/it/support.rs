@@ -228,3 +228,148 @@ impl Station {
             .collect()
     }
 }
+
+/// Runs `cmd`, which must exit 0: the binary under test or an independent checker (openssl,
+/// pkcs11-tool, xmllint...). A failure names the command and shows both streams.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let line = command_line(cmd);
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run {line} ({e}); scripts/setup.sh installs the tools"),
+    };
+    assert_success(&out, &line);
+    out
+}
+
+/// `out` is a success; otherwise the test fails with `context` and both streams.
+#[track_caller]
+pub fn assert_success(out: &Output, context: &str) {
+    assert!(
+        out.status.success(),
+        "{context}: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The program and its arguments (never the environment, where tests pass PINs).
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Stdout parsed as JSON.
+#[track_caller]
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The elements of the JSON array `v`; the test fails if `v` is not an array.
+#[track_caller]
+pub fn items(v: &Value) -> &[Value] {
+    match v.as_array() {
+        Some(a) => a,
+        None => panic!("not a JSON array: {v:#}"),
+    }
+}
+
+/// The string field `key` of every element of the JSON array `v`, in order.
+#[track_caller]
+pub fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
+    items(v)
+        .iter()
+        .map(|e| match e[key].as_str() {
+            Some(s) => s,
+            None => panic!("no string {key} in {e:#}"),
+        })
+        .collect()
+}
+
+/// The records of `audit show --json` output with action `action`, in chain order.
+pub fn audit_records<'a>(audit: &'a Value, action: &str) -> Vec<&'a Value> {
+    items(audit)
+        .iter()
+        .filter(|r| r["action"] == action)
+        .collect()
+}
+
+/// The first record of `audit show --json` output with action `action`; the test fails if none.
+#[track_caller]
+pub fn audit_record<'a>(audit: &'a Value, action: &str) -> &'a Value {
+    match audit_records(audit, action).first() {
+        Some(r) => r,
+        None => panic!("no {action} record in {audit:#}"),
+    }
+}
+
+/// Runs the test `name` (its path below the crate, as libtest names it) of this binary again,
+/// alone, in a child process with `env`; the child must pass it.
+#[track_caller]
+pub fn run_child_test<K, V>(name: &str, env: impl IntoIterator<Item = (K, V)>)
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(env)
+        .output()
+        .expect("spawning the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child test {name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The string fields `keys` of the JSON object `v`, in that order.
+#[track_caller]
+pub fn fields<'a, const N: usize>(v: &'a Value, keys: [&str; N]) -> [&'a str; N] {
+    keys.map(|k| match v[k].as_str() {
+        Some(s) => s,
+        None => panic!("no string {k} in {v:#}"),
+    })
+}
+
+/// (field, code) of each error-severity violation of an `order import --json` refusal, in
+/// order; each must carry a message.
+#[track_caller]
+pub fn error_violations(report: &Value) -> Vec<(String, String)> {
+    assert_eq!(report["error"], "invalid_input", "{report}");
+    items(&report["violations"])
+        .iter()
+        .filter(|v| v["severity"] == "error")
+        .map(|v| {
+            assert!(
+                !v["message"].as_str().unwrap().is_empty(),
+                "a violation without a message: {v}"
+            );
+            (
+                v["field"].as_str().unwrap().to_string(),
+                v["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A single-threaded runtime for a test's own blocking calls into async code (a second
+/// connection to the station's database, say).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

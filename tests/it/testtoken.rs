@@ -6,6 +6,7 @@
 //! process of this test binary with its own configuration (as `softhsm::in_softhsm_child`).
 //! PINs reach pkcs11-tool through the environment (`--pin env:...`), never argv.
 
+use crate::support::assert_success;
 use keystation::token::vendor::{DigestBy, VendorTable};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -65,13 +66,22 @@ impl TestToken {
     /// Like [`TestToken::tool`], failing the test unless it succeeds; returns stdout+stderr.
     fn ok(&self, args: &[&str], pin: Option<&str>, so_pin: Option<&str>) -> String {
         let out = self.tool(args, pin, so_pin);
-        let text = format!(
+        assert_success(&out, &format!("pkcs11-tool {args:?}"));
+        format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "pkcs11-tool {args:?} failed:\n{text}");
-        text
+        )
+    }
+
+    /// `pkcs11-tool --sign` with key `id` of token `label`, logged in as the user, over the file
+    /// `msg` into the file `sig`; `how` names the mechanism and format.
+    fn sign(&self, label: &str, id: &str, how: &[&str], msg: &Path, sig: &Path) {
+        let (msg, sig) = (msg.to_str().unwrap(), sig.to_str().unwrap());
+        let mut args = vec!["--token-label", label, "--login", "--sign", "--id", id];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["-i", msg, "-o", sig]);
+        self.ok(&args, Some(USER_PIN), None);
     }
 
     /// Initialises the blank token as `label` with a user PIN, all through pkcs11-tool.
@@ -98,17 +108,12 @@ impl TestToken {
     /// Runs the test `name` (module path below `it::`) again in a child process bound to this
     /// token store; the child runs the body behind `if child() {...}`.
     fn run_child(&self, name: &str) {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--nocapture", "--test-threads=1"])
-            .env("KSTOKEN_CONF", &self.conf)
-            .env(CHILD, self.dir.path())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "child {name} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::run_child_test(
+            name,
+            [
+                ("KSTOKEN_CONF", self.conf.as_os_str()),
+                (CHILD, self.dir.path().as_os_str()),
+            ],
         );
     }
 }
@@ -191,26 +196,8 @@ fn pkcs11_tool_initialises_the_token_and_signs_with_a_p256_key_openssl_verifies(
     let msg = tt.path("msg.txt");
     std::fs::write(&msg, b"a bid to sign").unwrap();
     let sig = tt.path("msg.sig");
-    tt.ok(
-        &[
-            "--token-label",
-            "Company A",
-            "--login",
-            "--sign",
-            "--id",
-            "01",
-            "-m",
-            "ECDSA-SHA256",
-            "--signature-format",
-            "openssl",
-            "-i",
-            msg.to_str().unwrap(),
-            "-o",
-            sig.to_str().unwrap(),
-        ],
-        Some(USER_PIN),
-        None,
-    );
+    let sign = ["-m", "ECDSA-SHA256", "--signature-format", "openssl"];
+    tt.sign("Company A", "01", &sign, &msg, &sig);
     let pub_der = tt.path("pub.der");
     tt.ok(
         &[
@@ -238,7 +225,7 @@ fn pkcs11_tool_initialises_the_token_and_signs_with_a_p256_key_openssl_verifies(
         "-out",
         pub_pem.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{o:?}");
+    assert_success(&o, "openssl");
     let verify = |sig: &Path| {
         openssl(&[
             "dgst",
@@ -291,7 +278,7 @@ fn certificates_and_data_objects_are_stored_and_read_back() {
         "-out",
         cert.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{o:?}");
+    assert_success(&o, "openssl");
     tt.ok(
         &[
             "--token-label",
@@ -501,24 +488,7 @@ fn sm2_sign(tt: &TestToken, msg: &Path) -> Vec<u8> {
     );
     let sig = tt.path("sm2.sig");
     let mech = format!("{:#x}", codes.sign_mechanism);
-    tt.ok(
-        &[
-            "--token-label",
-            "SM2",
-            "--login",
-            "--sign",
-            "--id",
-            &hex::encode("sm2"),
-            "-m",
-            &mech,
-            "-i",
-            msg.to_str().unwrap(),
-            "-o",
-            sig.to_str().unwrap(),
-        ],
-        Some(USER_PIN),
-        None,
-    );
+    tt.sign("SM2", &hex::encode("sm2"), &["-m", &mech], msg, &sig);
     let raw = std::fs::read(&sig).unwrap();
     if raw.len() == 64 {
         keystation::token::signer::ecdsa_raw_to_der(&raw).unwrap()
@@ -548,7 +518,15 @@ fn sm2_verify(tt: &TestToken, msg: &Path, der_sig: &[u8], distid: &str) -> Outpu
     ])
 }
 
-fn sm2_round_trip(tt: &TestToken, test: &str) -> Vec<u8> {
+/// Test `test` on a token configured with `conf`: an SM2 key pair made on it (in a child, which
+/// gets `None`), a signature OpenSSL verifies with the default ID and no other; the signature as
+/// the token returned it.
+fn sm2_round_trip(conf: &str, test: &str) -> Option<Vec<u8>> {
+    if let Some(dir) = child() {
+        generate_sm2_key_in_child(&dir);
+        return None;
+    }
+    let tt = &TestToken::new(conf);
     tt.init("SM2");
     // pkcs11-tool 0.23 knows no SM2 curve: it can only send CKK_EC with P-256 parameters,
     // which the SM2 mechanism refuses. The key pair is made through cryptoki in a child.
@@ -592,33 +570,23 @@ fn sm2_round_trip(tt: &TestToken, test: &str) -> Vec<u8> {
             .status
             .success()
     );
-    std::fs::read(tt.path("sm2.sig")).unwrap()
+    Some(std::fs::read(tt.path("sm2.sig")).unwrap())
 }
 
 #[test]
 fn sm2_signatures_made_on_the_token_verify_with_openssl_and_the_default_id() {
-    if let Some(dir) = child() {
-        return generate_sm2_key_in_child(&dir);
+    let test = "testtoken::sm2_signatures_made_on_the_token_verify_with_openssl_and_the_default_id";
+    if let Some(as_returned) = sm2_round_trip("", test) {
+        assert_eq!(as_returned.len(), 64, "raw r‖s by default");
     }
-    let tt = TestToken::new("");
-    let as_returned = sm2_round_trip(
-        &tt,
-        "testtoken::sm2_signatures_made_on_the_token_verify_with_openssl_and_the_default_id",
-    );
-    assert_eq!(as_returned.len(), 64, "raw r‖s by default");
 }
 
 #[test]
 fn sm2_signatures_come_out_der_encoded_when_configured_as_tass_does() {
-    if let Some(dir) = child() {
-        return generate_sm2_key_in_child(&dir);
+    let test = "testtoken::sm2_signatures_come_out_der_encoded_when_configured_as_tass_does";
+    if let Some(as_returned) = sm2_round_trip("[sm2]\nsignature = \"der\"\n", test) {
+        assert_eq!(as_returned[0], 0x30, "a DER SEQUENCE");
     }
-    let tt = TestToken::new("[sm2]\nsignature = \"der\"\n");
-    let as_returned = sm2_round_trip(
-        &tt,
-        "testtoken::sm2_signatures_come_out_der_encoded_when_configured_as_tass_does",
-    );
-    assert_eq!(as_returned[0], 0x30, "a DER SEQUENCE");
 }
 
 /// The token flags pkcs11-tool prints for the token labelled `label`.
@@ -651,32 +619,17 @@ fn wrong_user_pins_lock_the_token_for_real_and_the_so_unlocks_it() {
     tt.init("Lockable");
     assert!(!token_flags(&tt, "Lockable").contains("count low"));
 
-    let e = login_error(&tt, "Lockable", "wrong-pin-1");
-    assert!(e.contains("CKR_PIN_INCORRECT"), "{e}");
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("user PIN count low") && !f.contains("final"),
-        "{f}"
-    );
-
-    let e = login_error(&tt, "Lockable", "wrong-pin-2");
-    assert!(e.contains("CKR_PIN_INCORRECT"), "{e}");
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("final user PIN try") && !f.contains("locked"),
-        "{f}"
-    );
-
-    let e = login_error(&tt, "Lockable", "wrong-pin-3");
-    assert!(
-        e.contains("CKR_PIN_INCORRECT"),
-        "the try that locks is still a wrong PIN: {e}"
-    );
-    let f = token_flags(&tt, "Lockable");
-    assert!(
-        f.contains("user PIN locked") && !f.contains("final user PIN try"),
-        "{f}"
-    );
+    // Each try is a wrong PIN, the one that locks included; the flags count down.
+    for (wrong, flag, not_yet) in [
+        ("wrong-pin-1", "user PIN count low", "final"),
+        ("wrong-pin-2", "final user PIN try", "locked"),
+        ("wrong-pin-3", "user PIN locked", "final user PIN try"),
+    ] {
+        let e = login_error(&tt, "Lockable", wrong);
+        assert!(e.contains("CKR_PIN_INCORRECT"), "{wrong}: {e}");
+        let f = token_flags(&tt, "Lockable");
+        assert!(f.contains(flag) && !f.contains(not_yet), "{wrong}: {f}");
+    }
 
     // Locked for real: the right PIN is refused without being tried.
     let e = login_error(&tt, "Lockable", USER_PIN);
@@ -778,16 +731,7 @@ fn keystation_token_layer_provisions_a_p256_key_on_the_test_token() {
         .generate_key_pair(KeyAlgorithm::EcdsaP256, b"k1", "company")
         .unwrap();
     let key = s.find_private_key(b"k1").unwrap().unwrap();
-    let a = s.private_key_attributes(key).unwrap();
-    assert!(
-        a.token && a.private && a.sensitive && a.sign && a.local,
-        "{a:?}"
-    );
-    assert!(
-        !a.extractable && a.never_extractable && a.always_sensitive,
-        "{a:?}"
-    );
-    assert!(s.private_value_is_protected(key).unwrap());
+    crate::token::assert_made_on_the_token(&s, key);
 
     let signer = TokenSigner::new(s, kp.clone()).unwrap();
     let sig = signer.sign_message(b"tbs").unwrap();

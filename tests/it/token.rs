@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::softhsm_test;
+use cryptoki::object::ObjectHandle;
 use keystation::config::KeyAlgorithm;
 use keystation::domain::{Pin, SoPin};
 use keystation::token::{
@@ -35,6 +36,25 @@ fn new_token(module: &Pkcs11Module, label: &str, user: &str) -> keystation::toke
     t
 }
 
+/// The private key `key` was generated on the token and can never leave it: a signing key,
+/// sensitive, never extractable, and its value refused when asked for.
+#[track_caller]
+pub fn assert_made_on_the_token(s: &keystation::token::TokenSession, key: ObjectHandle) {
+    let a = s.private_key_attributes(key).unwrap();
+    assert!(
+        a.token && a.private && a.sensitive && a.sign && a.local,
+        "{a:?}"
+    );
+    assert!(
+        !a.extractable && a.never_extractable && a.always_sensitive,
+        "{a:?}"
+    );
+    assert!(
+        s.private_value_is_protected(key).unwrap(),
+        "the token handed out key material"
+    );
+}
+
 softhsm_test!(
     fn key_pairs_are_generated_on_the_token_and_never_leave_it() {
         let module = Pkcs11Module::load(None).unwrap();
@@ -46,19 +66,7 @@ softhsm_test!(
             let s = t.login_user(&pin("user-pin-1")).unwrap();
             let kp = s.generate_key_pair(alg, id, "company").unwrap();
             let key = s.find_private_key(id).unwrap().unwrap();
-            let a = s.private_key_attributes(key).unwrap();
-            assert!(
-                a.token && a.private && a.sensitive && a.sign && a.local,
-                "{a:?}"
-            );
-            assert!(
-                !a.extractable && a.never_extractable && a.always_sensitive,
-                "{a:?}"
-            );
-            assert!(
-                s.private_value_is_protected(key).unwrap(),
-                "the token handed out key material"
-            );
+            assert_made_on_the_token(&s, key);
             // Exactly the usages of a signing key, read back: nothing left to SoftHSM's
             // defaults (which would add wrap/unwrap, and encrypt on the public half).
             for o in s.inventory().unwrap().iter().filter(|o| o.id == id) {

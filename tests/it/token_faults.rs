@@ -3,7 +3,8 @@
 //! never locks or fills up, so a locking/full token is simulated by the token layer's test-only
 //! fault simulator (`KEYSTATION_TOKEN_SIM`, PKCS#11 flags and return values; debug builds only).
 
-use crate::station::{TestStation, order_json};
+use crate::station::{TestStation, full_order, order_json};
+use crate::support::items;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,7 @@ fn token_flags(st: &TestStation, label: &str) -> serde_json::Value {
         &[("KEYSTATION_TOKEN_SIM", sim.to_str().unwrap())],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["tokens"]
-        .as_array()
-        .unwrap()
+    items(&v["tokens"])
         .iter()
         .find(|t| t["token"]["label"] == label)
         .unwrap()["token"]
@@ -143,14 +142,7 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
     for no in ["TF-2A", "TF-2B"] {
         st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
         // Stop after the certificate is on the token: resuming needs a user login.
-        let out = st.run(
-            &["provision", no],
-            &[(
-                "KEYSTATION_FAILPOINTS",
-                "provision.write_seals.started=error",
-            )],
-        );
-        assert_eq!(out.status.code(), Some(1));
+        st.provision_failing_at(no, "provision.write_seals.started");
     }
     let (a, b) = (serial_of(&st, "TF-2A"), serial_of(&st, "TF-2B"));
     set_sim(
@@ -187,14 +179,7 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
 fn a_wrong_so_pin_is_a_clear_error_and_nothing_is_lost() {
     let st = TestStation::new();
     st.import_approved(&order_json("TF-3", "legal_rep_phone", "none", "main"));
-    let out = st.run(
-        &["provision", "TF-3"],
-        &[(
-            "KEYSTATION_FAILPOINTS",
-            "provision.generate_key.started=error",
-        )],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    st.provision_failing_at("TF-3", "provision.generate_key.started");
     // The recorded SO PIN identity is damaged (e.g. a bad restore): the derived SO PIN is wrong.
     let (rt, mut db) = st.sqlite();
     let identity: (String,) = rt
@@ -227,12 +212,7 @@ fn a_full_token_is_a_clear_error_and_the_order_resumes() {
     let st = TestStation::new();
     // Every customer token holds at most 4 objects: key pair + certificate + ONE seal.
     set_sim(&st, json!({"tokens": {"*": {"max_objects": 4}}}));
-    st.import_approved(&order_json(
-        "TF-4",
-        "legal_rep_phone",
-        "company_and_legal_rep",
-        "main",
-    ));
+    st.import_approved(&full_order("TF-4"));
     let (code, text) = run(&st, &["provision", "TF-4"]);
     assert_eq!(code, Some(1));
     assert!(

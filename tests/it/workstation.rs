@@ -1,7 +1,8 @@
 //! Issue 6: workstation logic with an injected event source — a blank key appearing, a non-blank
 //! key appearing, a key pulled out mid-provisioning (clear message, order resumable).
 
-use crate::station::{TestStation, child_station, keystation, open_station, order_json};
+use crate::station::{TestStation, keystation, open_station, order_json};
+use crate::support::{items, run_ok};
 use keystation::station::workstation::{Desk, DeskEvent, DeskEvents, WatchOptions};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,30 @@ impl Desk for RecordingDesk {
     }
 }
 
+impl RecordingDesk {
+    fn new(pull_key_when: Option<(&'static str, PathBuf)>) -> RecordingDesk {
+        RecordingDesk {
+            lines: Mutex::new(vec![]),
+            pull_key_when,
+            pulled: Mutex::new(None),
+        }
+    }
+
+    /// Everything said so far, one line each.
+    fn said(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Asserts that every one of `lines` was said.
+    #[track_caller]
+    fn assert_said(&self, lines: &[&str]) {
+        let said = self.said();
+        for line in lines {
+            assert!(said.contains(line), "{line:?} not said:\n{said}");
+        }
+    }
+}
+
 fn newest_token_dir(tokens: &Path) -> PathBuf {
     std::fs::read_dir(tokens)
         .unwrap()
@@ -80,51 +105,38 @@ fn child(dir: &Path) {
     };
 
     // 1. A blank key appears: the oldest approved order goes onto it; a foreign key is refused.
-    let desk = RecordingDesk {
-        lines: Mutex::new(vec![]),
-        pull_key_when: None,
-        pulled: Mutex::new(None),
+    let watch = |desk: &RecordingDesk, batches: Vec<Vec<DeskEvent>>| {
+        stop.store(false, Ordering::SeqCst);
+        let mut script = Script {
+            batches: VecDeque::from(batches),
+            stop: stop.clone(),
+        };
+        rt.block_on(station.watch(&hsm, &mut script, desk, &opts, stop.clone()))
+            .unwrap()
     };
-    let mut script = Script {
-        batches: VecDeque::from(vec![
+    let desk = RecordingDesk::new(None);
+    let summary = watch(
+        &desk,
+        vec![
             vec![DeskEvent::TokenInserted(blank())],
             vec![DeskEvent::TokenInserted(foreign.clone())],
-        ]),
-        stop: stop.clone(),
-    };
-    let summary = rt
-        .block_on(station.watch(&hsm, &mut script, &desk, &opts, stop.clone()))
-        .unwrap();
+        ],
+    );
     assert_eq!(summary.provisioned, ["W-1"]);
-    let lines = desk.lines.lock().unwrap().join("\n");
-    assert!(lines.contains("next order W-1"), "{lines}");
-    assert!(
-        lines.contains("W-1: write_certificate done"),
-        "live step output: {lines}"
-    );
-    assert!(lines.contains("You may remove the key now"), "{lines}");
-    assert!(
-        lines.contains("is not blank and was not made by this station"),
-        "{lines}"
-    );
+    // The live step output, the way out, and the foreign key refused.
+    desk.assert_said(&[
+        "next order W-1",
+        "W-1: write_certificate done",
+        "You may remove the key now",
+        "is not blank and was not made by this station",
+    ]);
 
     // 2. The next key is pulled out while its key pair is being generated.
     let tokens = dir.join("tokens");
-    let desk = RecordingDesk {
-        lines: Mutex::new(vec![]),
-        pull_key_when: Some(("W-2: generate_key ...", tokens.clone())),
-        pulled: Mutex::new(None),
-    };
-    stop.store(false, Ordering::SeqCst);
-    let mut script = Script {
-        batches: VecDeque::from(vec![vec![DeskEvent::TokenInserted(blank())]]),
-        stop: stop.clone(),
-    };
-    let summary = rt
-        .block_on(station.watch(&hsm, &mut script, &desk, &opts, stop.clone()))
-        .unwrap();
+    let desk = RecordingDesk::new(Some(("W-2: generate_key ...", tokens.clone())));
+    let summary = watch(&desk, vec![vec![DeskEvent::TokenInserted(blank())]]);
     assert_eq!(summary.interrupted, ["W-2"]);
-    let lines = desk.lines.lock().unwrap().join("\n");
+    let lines = desk.said();
     assert!(
         lines.contains("the key was removed during provisioning"),
         "{lines}"
@@ -136,16 +148,11 @@ fn child(dir: &Path) {
     // 3. The key goes back in; a fresh station process (as after re-plugging) resumes the order.
     let (away, back) = desk.pulled.lock().unwrap().take().unwrap();
     std::fs::rename(away, back).unwrap();
-    let out = keystation()
-        .arg("--config")
-        .arg(dir.join("station.toml"))
-        .args(["provision", "W-2", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        keystation()
+            .arg("--config")
+            .arg(dir.join("station.toml"))
+            .args(["provision", "W-2", "--json"]),
     );
     let rec = rt.block_on(station.order("W-2")).unwrap().unwrap();
     assert_eq!(rec.state, keystation::domain::OrderState::Provisioned);
@@ -153,11 +160,9 @@ fn child(dir: &Path) {
 
 #[test]
 fn workstation_provisions_blank_keys_refuses_foreign_ones_and_survives_a_pulled_key() {
-    if let Some(dir) = child_station() {
-        child(&dir);
+    let Some(st) = TestStation::unless_child(&[], child) else {
         return;
-    }
-    let st = TestStation::new();
+    };
     st.import_approved(&order_json("W-1", "legal_rep_phone", "company", "main"));
     st.import_approved(&order_json("W-2", "legal_rep_phone", "none", "main"));
     st.foreign_token("FOREIGN");
@@ -167,9 +172,7 @@ fn workstation_provisions_blank_keys_refuses_foreign_ones_and_survives_a_pulled_
     );
     // The foreign token was left alone.
     let listing = st.json(&["token", "list"]);
-    let foreign = listing["tokens"]
-        .as_array()
-        .unwrap()
+    let foreign = items(&listing["tokens"])
         .iter()
         .find(|t| t["token"]["label"] == "FOREIGN")
         .unwrap();

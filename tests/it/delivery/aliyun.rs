@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::sms::fake_sms_gateway::{AliyunScript, FakeAliyun};
+use crate::support::strings;
 use std::time::Duration;
 
 const KEY_ID: &str = "LTAI5tStationKey";
@@ -26,8 +27,7 @@ async fn aliyun_station(fake: &FakeAliyun, request_timeout_secs: u64) -> TestSta
 
 /// Provisions and ships one SMS order; returns (order, delivery id).
 async fn queued_sms(st: &TestStation) -> (String, String) {
-    let no = st.provisioned(sms_order(SMS_ORDER, "13912345678")).await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped(sms_order(SMS_ORDER, "13912345678"), "SF1").await;
     let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
     (no, id)
 }
@@ -127,12 +127,7 @@ async fn throttling_and_5xx_are_retried_with_growing_backoff_then_sent() {
     let d = st.delivery(&no).await;
     assert_eq!(d["state"], "confirmed", "{d:#}");
     assert_eq!(d["attempts"], 3);
-    let outcomes: Vec<&str> = d["attempt_log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes: Vec<&str> = strings(&d["attempt_log"], "outcome");
     assert_eq!(outcomes, ["retryable", "retryable", "accepted"]);
     assert_eq!(fake.accepted().len(), 1);
     assert_eq!(fake.send_requests(), 3);
@@ -235,13 +230,7 @@ async fn a_crash_after_the_provider_accepted_is_resolved_by_asking() {
     let st = aliyun_station(&fake, 5).await;
     let (no, _) = queued_sms(&st).await;
 
-    let out = st
-        .run_env(
-            &["deliver", "run", "--once"],
-            &[("KEYSTATION_FAILPOINTS", "deliver.sms.after_send=abort")],
-        )
-        .await;
-    assert!(!out.status.success(), "the worker was meant to crash");
+    st.deliver_aborted_at("deliver.sms.after_send").await;
     assert_eq!(fake.accepted().len(), 1);
     assert_eq!(st.delivery(&no).await["state"], "sending");
 
@@ -294,9 +283,8 @@ async fn webhook_unknown_outcome_goes_to_the_operator_and_the_gateway_deduplicat
     // cannot be asked, so an operator decides; a retry re-sends the same Idempotency-Key and the
     // gateway answers with the message it already has.
     let b = st
-        .provisioned(sms_order("BJ20261124-0003", "13700137000"))
+        .shipped(sms_order("BJ20261124-0003", "13700137000"), "SF3")
         .await;
-    st.ok(&["ship", &b, "--tracking", "SF3"]).await;
     fake.script(WebhookScript::Hang(Duration::from_secs(3)));
     st.deliver_once().await;
     assert_eq!(st.delivery(&b).await["state"], "sending");

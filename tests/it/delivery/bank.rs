@@ -2,6 +2,7 @@
 //! per pass), and what the bank's pain.002 / camt.054 answers do — and do not — change.
 
 use super::*;
+use crate::support::{audit_records, items};
 
 /// Provisions and ships `n` bank orders; returns their numbers.
 async fn shipped_bank_orders(st: &TestStation, n: usize) -> Vec<String> {
@@ -14,6 +15,15 @@ async fn shipped_bank_orders(st: &TestStation, n: usize) -> Vec<String> {
         out.push(no);
     }
     out
+}
+
+/// One bank order shipped and its transfer written: the order, its delivery, the EndToEndId.
+async fn transfer_sent(st: &TestStation) -> (String, Value, String) {
+    let no = shipped_bank_orders(st, 1).await.remove(0);
+    st.deliver_once().await;
+    let d = st.delivery(&no).await;
+    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    (no, d, e2e)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,10 +84,7 @@ async fn batch_mode_writes_one_valid_file_and_a_group_status_confirms_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retries_it() {
     let st = TestStation::init().await;
-    let no = shipped_bank_orders(&st, 1).await.remove(0);
-    st.deliver_once().await;
-    let d = st.delivery(&no).await;
-    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    let (no, d, e2e) = transfer_sent(&st).await;
     let inbound = st.data_dir().join("bank/inbound");
     let status = pain002_file(
         &inbound,
@@ -133,9 +140,7 @@ async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retrie
     assert_ne!(new["end_to_end_id"], e2e.as_str(), "a new EndToEndId");
     let audit = st.json(&["audit", "show", "--order", &no]).await;
     assert!(
-        audit
-            .as_array()
-            .unwrap()
+        items(&audit)
             .iter()
             .any(|r| r["action"] == "delivery.retried" && r["actor"] == "op1")
     );
@@ -144,23 +149,12 @@ async fn a_rejection_fails_the_delivery_and_only_a_confirmed_new_transfer_retrie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camt054_booked_debit_confirms_and_mismatching_references_change_nothing() {
     let st = TestStation::init().await;
-    let no = shipped_bank_orders(&st, 1).await.remove(0);
-    st.deliver_once().await;
-    let d = st.delivery(&no).await;
-    let e2e = d["end_to_end_id"].as_str().unwrap().to_string();
+    let (no, d, e2e) = transfer_sent(&st).await;
     let inbound = st.data_dir().join("bank/inbound");
 
     // Wrong amount: reported, nothing changes.
     let wrong = camt054_file(&inbound, "amount.xml", &e2e, "0.02");
-    let r = st.json(&["bank", "import", wrong.to_str().unwrap()]).await;
-    assert!(r["changes"].as_array().unwrap().is_empty());
-    assert!(
-        r["problems"][0]["note"]
-            .as_str()
-            .unwrap()
-            .contains("not 0.01 CNY"),
-        "{r:#}"
-    );
+    st.bank_import_refused(&wrong, "not 0.01 CNY").await;
     // Unknown EndToEndId, in a pain.002: reported, nothing changes.
     let unknown = pain002_file(
         &inbound,
@@ -168,16 +162,7 @@ async fn camt054_booked_debit_confirms_and_mismatching_references_change_nothing
         "KS-NOT-OURS-0001",
         &[("KSNOTOURS0001", "ACSC", None)],
     );
-    let r = st
-        .json(&["bank", "import", unknown.to_str().unwrap()])
-        .await;
-    assert!(r["changes"].as_array().unwrap().is_empty());
-    assert!(
-        r["problems"][0]["note"]
-            .as_str()
-            .unwrap()
-            .contains("unknown EndToEndId")
-    );
+    st.bank_import_refused(&unknown, "unknown EndToEndId").await;
     // Our EndToEndId under another message id: a mismatch, never guessed.
     let mismatch = pain002_file(
         &inbound,
@@ -185,17 +170,7 @@ async fn camt054_booked_debit_confirms_and_mismatching_references_change_nothing
         "KS-OTHER-MSG-01",
         &[(&e2e, "ACSC", None)],
     );
-    let r = st
-        .json(&["bank", "import", mismatch.to_str().unwrap()])
-        .await;
-    assert!(r["changes"].as_array().unwrap().is_empty());
-    assert!(
-        r["problems"][0]["note"]
-            .as_str()
-            .unwrap()
-            .contains("does not match"),
-        "{r:#}"
-    );
+    st.bank_import_refused(&mismatch, "does not match").await;
     // Pending status: stays sent.
     let pending = pain002_file(
         &inbound,
@@ -221,12 +196,7 @@ async fn camt054_booked_debit_confirms_and_mismatching_references_change_nothing
             .all(|p| p.ends_with("processed"))
     );
     let audit = st.json(&["audit", "show"]).await;
-    let imports = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == "bank.imported")
-        .count();
+    let imports = audit_records(&audit, "bank.imported").len();
     assert_eq!(imports, 5);
 
     // Not a bank file at all: exit 2, nothing changes.

@@ -38,8 +38,7 @@ async fn kill_at(st: &TestStation, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_bank_file_was_written_never_makes_a_second_file() {
     let st = TestStation::init().await;
-    let no = st.provisioned(bank_order(BANK_ORDER)).await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped(bank_order(BANK_ORDER), "SF1").await;
 
     // Killed after the file is published, before the station records it.
     kill_at(&st, "deliver.bank.after_write").await;
@@ -79,15 +78,8 @@ async fn killed_after_the_bank_file_was_written_never_makes_a_second_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_before_the_bank_file_was_written_goes_to_the_operator_never_a_second_file() {
     let st = TestStation::init().await;
-    let no = st.provisioned(bank_order(BANK_ORDER)).await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
-    let out = st
-        .run_env(
-            &["deliver", "run", "--once"],
-            &[("KEYSTATION_FAILPOINTS", "deliver.bank.before_write=abort")],
-        )
-        .await;
-    assert!(!out.status.success());
+    let no = st.shipped(bank_order(BANK_ORDER), "SF1").await;
+    st.deliver_aborted_at("deliver.bank.before_write").await;
     assert!(st.files_in("bank/outbound").is_empty());
 
     // The file name was recorded but there is no file: never written, or already collected by
@@ -121,20 +113,11 @@ async fn crashed_before_the_bank_file_was_written_goes_to_the_operator_never_a_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spool_crashes_resolve_from_the_spool_directory() {
     let st = TestStation::init().await;
-    let a = st
-        .provisioned(sms_order("BJ20261124-0001", "13800138000"))
-        .await;
-    st.ok(&["ship", &a, "--tracking", "SF1"]).await;
+    let a = st.shipped_sms("BJ20261124-0001").await;
 
     // Crash after the claim, before the file: the spool has no file, so nothing was published;
     // the restart sends it (once).
-    let out = st
-        .run_env(
-            &["deliver", "run", "--once"],
-            &[("KEYSTATION_FAILPOINTS", "deliver.sms.before_send=abort")],
-        )
-        .await;
-    assert!(!out.status.success());
+    st.deliver_aborted_at("deliver.sms.before_send").await;
     assert_eq!(st.delivery(&a).await["state"], "sending");
     assert!(st.files_in("spool/sms").is_empty());
     st.deliver_once().await;
@@ -144,9 +127,8 @@ async fn spool_crashes_resolve_from_the_spool_directory() {
 
     // Crash after the file was published: found at restart, not written again.
     let b = st
-        .provisioned(sms_order("BJ20261124-0002", "13700137000"))
+        .shipped(sms_order("BJ20261124-0002", "13700137000"), "SF2")
         .await;
-    st.ok(&["ship", &b, "--tracking", "SF2"]).await;
     kill_at(&st, "deliver.sms.after_send").await;
     assert_eq!(st.delivery(&b).await["state"], "sending");
     let spool = st.files_in("spool/sms");
@@ -187,9 +169,8 @@ async fn spool_crashes_resolve_from_the_spool_directory() {
     // removed, as the contract allows) before the restart: the receipt confirms it, nothing
     // is published again.
     let c = st
-        .provisioned(sms_order("BJ20261124-0003", "13600136000"))
+        .shipped(sms_order("BJ20261124-0003", "13600136000"), "SF3")
         .await;
-    st.ok(&["ship", &c, "--tracking", "SF3"]).await;
     kill_at(&st, "deliver.sms.after_send").await;
     let id = st.delivery(&c).await["id"].as_str().unwrap().to_string();
     gateway_agent_takes(&st.data_dir().join("spool/sms"), &agent);
@@ -284,10 +265,7 @@ async fn a_revoked_orders_pin_is_never_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spool_message_taken_without_a_receipt_is_reported_and_waits_for_it() {
     let st = TestStation::init().await;
-    let no = st
-        .provisioned(sms_order("BJ20261124-0009", "13800138000"))
-        .await;
-    st.ok(&["ship", &no, "--tracking", "SF1"]).await;
+    let no = st.shipped_sms("BJ20261124-0009").await;
     st.deliver_once().await;
     let id = st.delivery(&no).await["id"].as_str().unwrap().to_string();
     // An agent that breaks the contract: it removes the message without a receipt.

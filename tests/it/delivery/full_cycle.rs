@@ -4,6 +4,7 @@
 //! confirmed, the station keeps no copy of a message (issue 12, item 6).
 
 use super::*;
+use crate::support::{audit_record, strings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
@@ -134,17 +135,8 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
 
     // Idempotent: importing the same report again changes nothing and says so.
     let processed = PathBuf::from(imported["moved_to"].as_str().unwrap());
-    let again = st
-        .json(&["bank", "import", processed.to_str().unwrap()])
+    st.bank_import_refused(&processed, "already confirmed")
         .await;
-    assert!(again["changes"].as_array().unwrap().is_empty());
-    assert!(
-        again["problems"][0]["note"]
-            .as_str()
-            .unwrap()
-            .contains("already confirmed"),
-        "{again:#}"
-    );
 
     // Sealed PINs destroyed; the receipts are in the audit trail; the chain verifies.
     let store = st.store().await;
@@ -152,12 +144,7 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     assert!(store.sealed_pin(&bank_no).await.unwrap().is_none());
     store.close().await;
     let audit = st.json(&["audit", "show", "--order", &bank_no]).await;
-    let receipt = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["action"] == "delivery.confirmed")
-        .expect("a delivery.confirmed record");
+    let receipt = audit_record(&audit, "delivery.confirmed");
     let details: Value = serde_json::from_str(receipt["details"].as_str().unwrap()).unwrap();
     assert_eq!(details["receipt"]["channel"], "bank");
     assert_eq!(details["receipt"]["destination"], "****5671");
@@ -208,12 +195,7 @@ async fn on_provisioned_trigger_queues_in_the_provisioning_transaction() {
     let d = st.delivery(&no).await;
     assert_eq!(d["state"], "queued");
     let audit = st.json(&["audit", "show", "--order", &no]).await;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = strings(&audit, "action");
     let provisioned = actions
         .iter()
         .position(|a| *a == "order.provisioned")

@@ -13,6 +13,7 @@ mod faults;
 mod full_cycle;
 mod store_backends;
 
+use crate::support::{assert_success, items, run_ok, stdout_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -48,11 +49,7 @@ impl TestStation {
             .output()
             .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "keystation init");
         TestStation {
             config: st.join("station.toml"),
             dir,
@@ -128,14 +125,7 @@ impl TestStation {
     /// Runs and requires success; returns stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
-        assert!(
-            out.status.success(),
-            "keystation {} failed ({}):\n{}\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("keystation {}", args.join(" ")));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -166,13 +156,44 @@ impl TestStation {
         no
     }
 
+    /// [`TestStation::provisioned`], then shipped with `tracking`: its delivery is queued.
+    pub async fn shipped(&self, order: Value, tracking: &str) -> String {
+        let no = self.provisioned(order).await;
+        self.ok(&["ship", &no, "--tracking", tracking]).await;
+        no
+    }
+
+    /// An SMS order to the usual phone, provisioned and shipped.
+    pub async fn shipped_sms(&self, order_no: &str) -> String {
+        self.shipped(sms_order(order_no, "13800138000"), "SF1")
+            .await
+    }
+
+    /// `deliver run --once` killed by an `abort` failpoint at `point`.
+    pub async fn deliver_aborted_at(&self, point: &str) {
+        let failpoint = format!("{point}=abort");
+        let out = self
+            .run_env(
+                &["deliver", "run", "--once"],
+                &[("KEYSTATION_FAILPOINTS", &failpoint)],
+            )
+            .await;
+        assert!(!out.status.success(), "the worker was meant to crash");
+    }
+
+    /// `bank import FILE` changes nothing and reports a problem whose note says `note`.
+    pub async fn bank_import_refused(&self, file: &Path, note: &str) {
+        let r = self.json(&["bank", "import", file.to_str().unwrap()]).await;
+        assert!(items(&r["changes"]).is_empty(), "{r:#}");
+        assert!(
+            r["problems"][0]["note"].as_str().unwrap().contains(note),
+            "{r:#}"
+        );
+    }
+
     /// The deliveries of an order, with their attempt logs.
     pub async fn deliveries(&self, order_no: &str) -> Vec<Value> {
-        self.json(&["deliver", "status", "--order", order_no])
-            .await
-            .as_array()
-            .unwrap()
-            .clone()
+        items(&self.json(&["deliver", "status", "--order", order_no]).await).to_vec()
     }
 
     /// The one live (not cancelled) delivery of an order.
@@ -205,14 +226,8 @@ impl TestStation {
     /// delivery it touched reached its channel, 1 when one is left (`unfinished`).
     pub async fn deliver_once(&self) -> Value {
         let out = self.run(&["--json", "deliver", "run", "--once"]).await;
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "deliver run --once printed no report ({e}): {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        let left = !report["unfinished"].as_array().unwrap().is_empty();
+        let report = stdout_json(&out);
+        let left = !items(&report["unfinished"]).is_empty();
         assert_eq!(
             out.status.code(),
             Some(i32::from(left)),
@@ -318,66 +333,54 @@ pub fn pin_in_spool_file(path: &Path) -> String {
     after.split('，').next().unwrap().to_string()
 }
 
-/// The PINs in the memos (`<Ustrd>PIN xxxx REF ...</Ustrd>`) of a pain.001.
-pub fn pins_in_pain001(path: &Path) -> Vec<String> {
+/// The memos (`<Ustrd>PIN xxxx REF ...</Ustrd>`) of a pain.001, in order.
+pub fn memos_in_pain001(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     text.split("<Ustrd>")
         .skip(1)
-        .map(|s| {
-            let memo = s.split("</Ustrd>").next().unwrap();
-            memo.split_whitespace().nth(1).unwrap().to_string()
-        })
+        .map(|s| s.split("</Ustrd>").next().unwrap().to_string())
+        .collect()
+}
+
+/// The PINs in the memos of a pain.001.
+pub fn pins_in_pain001(path: &Path) -> Vec<String> {
+    memos_in_pain001(path)
+        .iter()
+        .map(|memo| memo.split_whitespace().nth(1).unwrap().to_string())
         .collect()
 }
 
 /// Validates a document with xmllint against an official schema; fails the test if xmllint is
 /// missing.
 pub fn xmllint(path: &Path, schema: &str) {
-    let out = std::process::Command::new("xmllint")
-        .arg("--noout")
-        .arg("--nonet")
-        .arg("--schema")
-        .arg(fixtures().join("iso20022").join(schema))
-        .arg(path)
-        .output()
-        .expect("xmllint must be installed (package libxml2-utils)");
-    assert!(
-        out.status.success(),
-        "{} does not validate against {schema}:\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--nonet")
+            .arg("--schema")
+            .arg(fixtures().join("iso20022").join(schema))
+            .arg(path),
     );
 }
 
 /// Logs in to an order's token with `pin` (pkcs11-tool): the delivered PIN is the token's.
 pub fn assert_pin_opens_token(station: &TestStation, order_no: &str, pin: &str) {
-    let module = [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-    .expect("SoftHSM module");
-    let out = std::process::Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", station.data_dir().join("softhsm2.conf"))
-        .args([
-            "--module",
-            module,
-            "--token-label",
-            order_no,
-            "--login",
-            "--pin",
-            pin,
-            "--list-objects",
-            "--type",
-            "privkey",
-        ])
-        .output()
-        .expect("pkcs11-tool (package opensc)");
-    assert!(
-        out.status.success(),
-        "the delivered PIN does not open token {order_no}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", station.data_dir().join("softhsm2.conf"))
+            .env("KS_TEST_PIN", pin)
+            .args([
+                "--module",
+                crate::station::softhsm_module(),
+                "--token-label",
+                order_no,
+                "--login",
+                "--pin",
+                "env:KS_TEST_PIN",
+                "--list-objects",
+                "--type",
+                "privkey",
+            ]),
     );
 }
 

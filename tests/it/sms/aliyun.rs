@@ -9,7 +9,7 @@ use keystation::delivery::sms::{
 use zeroize::Zeroizing;
 
 use crate::sms::fake_sms_gateway::{AliyunScript, FakeAliyun};
-use crate::sms::{FixedStamps, PHONE, PIN, assert_no_secret, fixed_now, reason, sms};
+use crate::sms::{FixedStamps, PHONE, PIN, assert_no_secret, assert_outcome, fixed_now, sms};
 
 const KEY_ID: &str = "LTAI5tFakeKeyId";
 const SECRET: &str = "fake-secret-Hx8*~ 9";
@@ -62,10 +62,7 @@ async fn every_request_uses_a_fresh_nonce() {
     let ch = channel(&fake);
     for i in 0..3 {
         let outcome = ch.send(&sms(&format!("dlv-n{i}"))).await;
-        assert!(
-            matches!(outcome, SendOutcome::Accepted { .. }),
-            "{outcome:?}"
-        );
+        assert_outcome(&outcome, "accepted", "");
     }
     assert_eq!(fake.accepted().len(), 3);
 }
@@ -77,14 +74,7 @@ async fn wrong_secret_is_permanent_and_names_signature_does_not_match() {
     let outcome = channel_to(&fake.endpoint, "not-the-secret", Duration::from_secs(5))
         .send(&msg)
         .await;
-    assert!(
-        matches!(outcome, SendOutcome::Permanent { .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        reason(&outcome).contains("SignatureDoesNotMatch"),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "permanent", "SignatureDoesNotMatch");
     assert!(fake.accepted().is_empty());
     // The fake echoed its string to sign, with the encoded PIN, in Message: it must not leak.
     assert_no_secret(&outcome, &msg);
@@ -94,14 +84,7 @@ async fn wrong_secret_is_permanent_and_names_signature_does_not_match() {
 async fn unknown_access_key_is_permanent() {
     let fake = FakeAliyun::start("LTAIsomeoneelse", SECRET).await;
     let outcome = channel(&fake).send(&sms("dlv-0003")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Permanent { .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        reason(&outcome).contains("InvalidAccessKeyId.NotFound"),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "permanent", "InvalidAccessKeyId.NotFound");
 }
 
 #[tokio::test]
@@ -111,21 +94,11 @@ async fn throttle_is_retryable_and_a_later_attempt_succeeds() {
     let ch = channel(&fake);
     let msg = sms("dlv-0004");
     let outcome = ch.send(&msg).await;
-    assert!(
-        matches!(outcome, SendOutcome::Retryable { .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        reason(&outcome).contains("isv.BUSINESS_LIMIT_CONTROL"),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "retryable", "isv.BUSINESS_LIMIT_CONTROL");
     assert!(fake.accepted().is_empty());
     assert_no_secret(&outcome, &msg);
     let outcome = ch.send(&msg).await;
-    assert!(
-        matches!(outcome, SendOutcome::Accepted { .. }),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "accepted", "");
     assert_eq!(fake.accepted().len(), 1);
 }
 
@@ -134,11 +107,7 @@ async fn server_error_is_retryable() {
     let fake = FakeAliyun::start(KEY_ID, SECRET).await;
     fake.script(AliyunScript::ServerError);
     let outcome = channel(&fake).send(&sms("dlv-0005")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Retryable { .. }),
-        "{outcome:?}"
-    );
-    assert!(reason(&outcome).contains("500"), "{outcome:?}");
+    assert_outcome(&outcome, "retryable", "500");
     assert!(fake.accepted().is_empty());
 }
 
@@ -147,14 +116,7 @@ async fn invalid_number_is_permanent() {
     let fake = FakeAliyun::start(KEY_ID, SECRET).await;
     fake.script(AliyunScript::InvalidNumber);
     let outcome = channel(&fake).send(&sms("dlv-0006")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Permanent { .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        reason(&outcome).contains("isv.MOBILE_NUMBER_ILLEGAL"),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "permanent", "isv.MOBILE_NUMBER_ILLEGAL");
 }
 
 #[tokio::test]
@@ -171,11 +133,7 @@ async fn connection_refused_is_retryable() {
         Duration::from_secs(5),
     );
     let outcome = ch.send(&sms("dlv-0007")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Retryable { .. }),
-        "{outcome:?}"
-    );
-    assert!(reason(&outcome).contains("connect"), "{outcome:?}");
+    assert_outcome(&outcome, "retryable", "connect");
 }
 
 #[tokio::test]
@@ -186,10 +144,7 @@ async fn hang_is_unknown_and_query_finds_the_message_without_a_resend() {
     let msg = sms("dlv-0008");
     let sent_at = fixed_now();
     let outcome = ch.send(&msg).await;
-    assert!(
-        matches!(outcome, SendOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "unknown", "");
     assert_no_secret(&outcome, &msg);
     // The provider did take it: a blind resend would deliver the PIN twice.
     assert_eq!(fake.accepted().len(), 1);
@@ -216,10 +171,7 @@ async fn query_pages_through_the_day() {
     let ch = channel(&fake);
     for i in 0..55 {
         let outcome = ch.send(&sms(&format!("dlv-p{i:02}"))).await;
-        assert!(
-            matches!(outcome, SendOutcome::Accepted { .. }),
-            "{outcome:?}"
-        );
+        assert_outcome(&outcome, "accepted", "");
     }
     let before = fake.query_requests();
     let found = ch.query(&sms("dlv-p54"), fixed_now()).await;
@@ -270,10 +222,7 @@ async fn awkward_characters_are_signed_like_aliyun_does() {
     )
     .unwrap();
     let outcome = channel(&fake).send(&msg).await;
-    assert!(
-        matches!(outcome, SendOutcome::Accepted { .. }),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "accepted", "");
     let a = &fake.accepted()[0];
     assert_eq!(a.params["company"], company);
     assert_eq!(a.params["order_no"], "O 1+2");

@@ -90,6 +90,20 @@ pub fn assert_no_secret<T: std::fmt::Debug>(value: &T, sms: &OutgoingSms) {
     assert!(!dbg.contains("请首次使用时修改"), "text leaked: {dbg}");
 }
 
+/// `outcome` is of `kind` (accepted, retryable, permanent, unknown) and its reason (for an
+/// accepted one, the provider's id) contains `says`.
+#[track_caller]
+pub fn assert_outcome(outcome: &SendOutcome, kind: &str, says: &str) {
+    let actual = match outcome {
+        SendOutcome::Accepted { .. } => "accepted",
+        SendOutcome::Retryable { .. } => "retryable",
+        SendOutcome::Permanent { .. } => "permanent",
+        SendOutcome::Unknown { .. } => "unknown",
+    };
+    assert_eq!(actual, kind, "{outcome:?}");
+    assert!(reason(outcome).contains(says), "{outcome:?}");
+}
+
 pub fn reason(outcome: &SendOutcome) -> &str {
     match outcome {
         SendOutcome::Accepted { provider_id } => provider_id,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use keystation::delivery::sms::{QueryOutcome, SendOutcome, SmsChannel, SpoolChannel};
 
-use crate::sms::{FixedStamps, PHONE, assert_no_secret, fixed_now, reason, sms, sms_with_pin};
+use crate::sms::{
+    FixedStamps, PHONE, assert_no_secret, assert_outcome, fixed_now, reason, sms, sms_with_pin,
+};
 
 fn channel(dir: &Path) -> SmsChannel {
     SmsChannel::Spool(SpoolChannel::new(
@@ -69,10 +71,7 @@ async fn second_send_of_a_delivery_does_not_rewrite_the_file() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     // Same delivery id, different PIN: it must not replace what the agent may already be sending.
     let outcome = ch.send(&sms_with_pin("dlv-s002", "Other9PIN")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Accepted { .. }),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "accepted", "");
     let after = fs::metadata(&path).unwrap();
     assert_eq!(fs::read(&path).unwrap(), content);
     assert_eq!(before.ino(), after.ino());
@@ -95,10 +94,7 @@ async fn concurrent_sends_of_one_delivery_publish_exactly_one_complete_file() {
     }
     for t in tasks {
         let outcome = t.await.unwrap();
-        assert!(
-            matches!(outcome, SendOutcome::Accepted { .. }),
-            "{outcome:?}"
-        );
+        assert_outcome(&outcome, "accepted", "");
     }
     assert_eq!(entries(dir.path()), vec!["dlv-s003.json"]);
     let record: serde_json::Value =
@@ -143,10 +139,7 @@ async fn unwritable_spool_dir_is_retryable() {
     };
     let msg = sms("dlv-s005");
     let outcome = channel(&unwritable).send(&msg).await;
-    assert!(
-        matches!(outcome, SendOutcome::Retryable { .. }),
-        "{outcome:?}"
-    );
+    assert_outcome(&outcome, "retryable", "");
     let why = reason(&outcome);
     assert!(why.contains(&unwritable.display().to_string()), "{why}");
     assert!(why.contains("not writable"), "{why}");
@@ -160,10 +153,6 @@ async fn missing_spool_dir_is_retryable_and_named() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("not-created");
     let outcome = channel(&dir).send(&sms("dlv-s006")).await;
-    assert!(
-        matches!(outcome, SendOutcome::Retryable { .. }),
-        "{outcome:?}"
-    );
-    assert!(reason(&outcome).contains("not-created"), "{outcome:?}");
+    assert_outcome(&outcome, "retryable", "not-created");
     assert!(entries(parent.path()).is_empty());
 }

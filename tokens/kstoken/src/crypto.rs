@@ -9,6 +9,13 @@ use crate::session::Operation;
 use cryptoki_sys::*;
 use std::sync::{Arc, Mutex};
 
+/// The two operations a session can have under way at once.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Sign,
+    Verify,
+}
+
 /// Spends the configured device time of `op` on the token of session `s`, outside the module
 /// lock: other tokens keep working, while this token, like a real key, does one thing at a time.
 pub fn device_time(s: CK_SESSION_HANDLE, op: SlowOp) -> Result<(), CK_RV> {
@@ -133,6 +140,55 @@ impl Module {
         })
     }
 
+    /// The slot of session `s` for an operation of kind `purpose`.
+    fn operation(
+        &mut self,
+        s: CK_SESSION_HANDLE,
+        purpose: Purpose,
+    ) -> Result<&mut Option<Operation>, CK_RV> {
+        let session = self.session(s)?;
+        Ok(match purpose {
+            Purpose::Sign => &mut session.sign,
+            Purpose::Verify => &mut session.verify,
+        })
+    }
+
+    /// `C_SignInit` / `C_VerifyInit`: one operation of each kind at a time per session.
+    fn init_operation(
+        &mut self,
+        s: CK_SESSION_HANDLE,
+        purpose: Purpose,
+        mechanism: CK_MECHANISM_TYPE,
+        parameter: &[u8],
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<(), CK_RV> {
+        if self.operation(s, purpose)?.is_some() {
+            return Err(CKR_OPERATION_ACTIVE);
+        }
+        let (class, usage) = match purpose {
+            Purpose::Sign => (CKO_PRIVATE_KEY, CKA_SIGN),
+            Purpose::Verify => (CKO_PUBLIC_KEY, CKA_VERIFY),
+        };
+        let op = self.start(s, mechanism, parameter, key, class, usage)?;
+        *self.operation(s, purpose)? = Some(op);
+        Ok(())
+    }
+
+    /// `C_SignUpdate` / `C_VerifyUpdate`: more data for the active operation.
+    fn update_operation(
+        &mut self,
+        s: CK_SESSION_HANDLE,
+        purpose: Purpose,
+        data: &[u8],
+    ) -> Result<(), CK_RV> {
+        let op = self
+            .operation(s, purpose)?
+            .as_mut()
+            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
+        op.data.extend_from_slice(data);
+        Ok(())
+    }
+
     /// `C_SignInit`.
     pub fn sign_init(
         &mut self,
@@ -141,23 +197,12 @@ impl Module {
         parameter: &[u8],
         key: CK_OBJECT_HANDLE,
     ) -> Result<(), CK_RV> {
-        if self.session(s)?.sign.is_some() {
-            return Err(CKR_OPERATION_ACTIVE);
-        }
-        let op = self.start(s, mechanism, parameter, key, CKO_PRIVATE_KEY, CKA_SIGN)?;
-        self.session(s)?.sign = Some(op);
-        Ok(())
+        self.init_operation(s, Purpose::Sign, mechanism, parameter, key)
     }
 
     /// `C_SignUpdate`.
     pub fn sign_update(&mut self, s: CK_SESSION_HANDLE, data: &[u8]) -> Result<(), CK_RV> {
-        let op = self
-            .session(s)?
-            .sign
-            .as_mut()
-            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        op.data.extend_from_slice(data);
-        Ok(())
+        self.update_operation(s, Purpose::Sign, data)
     }
 
     /// The length a signature of the active operation needs (for a size query).
@@ -192,23 +237,12 @@ impl Module {
         parameter: &[u8],
         key: CK_OBJECT_HANDLE,
     ) -> Result<(), CK_RV> {
-        if self.session(s)?.verify.is_some() {
-            return Err(CKR_OPERATION_ACTIVE);
-        }
-        let op = self.start(s, mechanism, parameter, key, CKO_PUBLIC_KEY, CKA_VERIFY)?;
-        self.session(s)?.verify = Some(op);
-        Ok(())
+        self.init_operation(s, Purpose::Verify, mechanism, parameter, key)
     }
 
     /// `C_VerifyUpdate`.
     pub fn verify_update(&mut self, s: CK_SESSION_HANDLE, data: &[u8]) -> Result<(), CK_RV> {
-        let op = self
-            .session(s)?
-            .verify
-            .as_mut()
-            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        op.data.extend_from_slice(data);
-        Ok(())
+        self.update_operation(s, Purpose::Verify, data)
     }
 
     /// Finishes the active verification; the operation ends either way.

@@ -3,7 +3,7 @@
 //! Every function here is `unsafe extern "C"`: its caller (a PKCS#11 application) promises
 //! the pointer arguments follow the PKCS#11 v2.40 contracts; each body checks them for null.
 
-use super::{array, bytes, guard, put};
+use super::{array, bytes, guard, put, put_list};
 use crate::config::SlowOp;
 use crate::crypto::device_time;
 use crate::mechanisms::mechanism_list;
@@ -77,22 +77,8 @@ pub(super) unsafe extern "C" fn C_GetSlotList(
 ) -> CK_RV {
     guard(|| {
         let slots = with_module(|m| Ok(m.slot_list(present != CK_FALSE)))?;
-        if count.is_null() {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        // SAFETY: non-null; readable and writable by the caller's contract.
-        let room = unsafe { *count } as usize;
-        // SAFETY: as above.
-        unsafe { *count = slots.len() as CK_ULONG };
-        if list.is_null() {
-            return Ok(());
-        }
-        if room < slots.len() {
-            return Err(CKR_BUFFER_TOO_SMALL);
-        }
-        // SAFETY: `list` holds `room >= slots.len()` slot ids (the caller's contract).
-        unsafe { std::ptr::copy_nonoverlapping(slots.as_ptr(), list, slots.len()) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put_list(&slots, list, count) }
     })
 }
 
@@ -129,22 +115,8 @@ pub(super) unsafe extern "C" fn C_GetMechanismList(
     guard(|| {
         with_module(|m| m.slot(slot).map(drop))?;
         let mechs: Vec<CK_MECHANISM_TYPE> = mechanism_list().into_iter().map(|(m, _)| m).collect();
-        if count.is_null() {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        // SAFETY: non-null; readable and writable by the caller's contract.
-        let room = unsafe { *count } as usize;
-        // SAFETY: as above.
-        unsafe { *count = mechs.len() as CK_ULONG };
-        if list.is_null() {
-            return Ok(());
-        }
-        if room < mechs.len() {
-            return Err(CKR_BUFFER_TOO_SMALL);
-        }
-        // SAFETY: `list` holds `room >= mechs.len()` entries (the caller's contract).
-        unsafe { std::ptr::copy_nonoverlapping(mechs.as_ptr(), list, mechs.len()) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put_list(&mechs, list, count) }
     })
 }
 

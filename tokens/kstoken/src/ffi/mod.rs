@@ -31,15 +31,8 @@ fn guard(body: impl FnOnce() -> Result<(), CK_RV>) -> CK_RV {
 /// # Safety
 /// `p` must be null or point to `len` readable bytes that stay valid and unchanged for `'a`.
 unsafe fn bytes<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8], CK_RV> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(CKR_ARGUMENTS_BAD);
-    }
-    let len = usize::try_from(len).map_err(|_| CKR_ARGUMENTS_BAD)?;
-    // SAFETY: non-null, and the caller promises `len` readable bytes (PKCS#11 buffer contract).
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+    // SAFETY: forwarded from this function's contract (PKCS#11 buffer contract).
+    unsafe { array(p, len) }
 }
 
 /// The `n` entries of the array at `p`.
@@ -56,6 +49,31 @@ unsafe fn array<'a, T>(p: *const T, n: CK_ULONG) -> Result<&'a [T], CK_RV> {
     let n = usize::try_from(n).map_err(|_| CKR_ARGUMENTS_BAD)?;
     // SAFETY: non-null, and the caller promises `n` initialised entries.
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
+}
+
+/// Hands `items` out the PKCS#11 way: `*count` set to their number; copied into `list` unless
+/// it is null (the caller asks for the size first), `CKR_BUFFER_TOO_SMALL` when `*count` said
+/// there was less room.
+///
+/// # Safety
+/// `count` must be valid for reads and writes; `list` null or valid for `*count` entries.
+unsafe fn put_list<T: Copy>(items: &[T], list: *mut T, count: *mut CK_ULONG) -> Result<(), CK_RV> {
+    if count.is_null() {
+        return Err(CKR_ARGUMENTS_BAD);
+    }
+    // SAFETY: non-null; readable and writable by the caller's contract.
+    let room = unsafe { *count } as usize;
+    // SAFETY: as above.
+    unsafe { *count = items.len() as CK_ULONG };
+    if list.is_null() {
+        return Ok(());
+    }
+    if room < items.len() {
+        return Err(CKR_BUFFER_TOO_SMALL);
+    }
+    // SAFETY: `list` holds `room >= items.len()` entries (the caller's contract).
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), list, items.len()) };
+    Ok(())
 }
 
 /// A template (`CK_ATTRIBUTE` array with values) as attributes.
