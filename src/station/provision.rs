@@ -40,6 +40,7 @@ use crate::failpoint::{InjectedFailure, check as failpoint};
 use crate::store::{
     Actor, AuditEntry, Binding, CertificateRecord, LeaseRequest, Retry, StoreError, Tx,
 };
+use crate::token::vault::pin_aad;
 use crate::token::{
     KeyPairInfo, Token, TokenError, TokenSelector, TokenSession, TokenSigner, Vault,
 };
@@ -225,6 +226,24 @@ pub enum StepError {
     Inconsistent(String),
 }
 
+/// A seal failure is a step failure of the same kind: a token, CA, database or seal error keeps
+/// its kind (a pulled token stays recognisable, see [`ProvisionError::token_removed`]); a missing
+/// picture or maker certificate is inconsistent records.
+impl From<super::seals::SealsError> for StepError {
+    fn from(e: super::seals::SealsError) -> Self {
+        use super::seals::SealsError as E;
+        match e {
+            E::Token(t) => StepError::Token(t),
+            E::Ca(c) => StepError::Ca(c),
+            E::Store(s) => StepError::Store(s),
+            E::Seal(s) => StepError::Seal(s),
+            other @ (E::MissingPicture { .. } | E::MakerCertificate(_)) => {
+                StepError::Inconsistent(other.to_string())
+            }
+        }
+    }
+}
+
 impl ProvisionError {
     /// True when the token was pulled out (the order waits for it, resumable).
     pub fn token_removed(&self) -> bool {
@@ -335,11 +354,6 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], StepError> {
         .try_fill_bytes(&mut b)
         .map_err(|e| StepError::Random(e.to_string()))?;
     Ok(b)
-}
-
-/// The AAD binding a sealed PIN to its order and token.
-pub fn pin_aad(order_no: &str, token_serial: &str) -> Vec<u8> {
-    format!("keystation/pin/v1|order={order_no}|token={token_serial}").into_bytes()
 }
 
 struct Job<'a> {

@@ -8,8 +8,8 @@ use crate::config::KeyAlgorithm;
 use crate::domain::OrderState;
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::station::provision::pin_aad;
 use crate::store::StoreError;
+use crate::token::vault::pin_aad;
 use crate::token::{SealedPin, TokenError, TokenSelector};
 
 /// What reading the token gave.
