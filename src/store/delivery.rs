@@ -1,15 +1,18 @@
 //! PIN delivery records: shipments, the delivery outbox and its attempt journal.
 //!
-//! Writers read a delivery inside their transaction, decide with the domain
-//! ([`crate::domain::DeliveryState::apply`]) and write it back with [`Tx::save_delivery`], which
-//! only succeeds if the row is still in the state that was read (optimistic check on top of the
-//! writer serialisation of [`Store::begin_write`]).
+//! A delivery changes like an order does: writers read it inside their transaction, then
+//! [`Tx::transition_delivery`] applies the domain's state machine
+//! ([`crate::domain::DeliveryState::apply`]), the fields that go with the move and its audit
+//! record, and writes the row back only if it is still in the state that was read (optimistic
+//! check on top of the writer serialisation of [`Store::begin_write`]). Fields that change
+//! without a move (when the delivery is due next, what the operator reads) go through
+//! [`Tx::update_delivery`], which keeps the state as it is. Nothing else writes a delivery.
 
-use super::{DbContext, Store, StoreError, Tx};
+use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
-use crate::domain::DeliveryState;
 use crate::domain::delivery::{channel_name, parse_channel};
 use crate::domain::order::DeliveryChannel;
+use crate::domain::{DeliveryEvent, DeliveryState};
 use crate::domain::{Order, OrderState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -116,6 +119,22 @@ pub struct NewDelivery {
     pub destination_masked: String,
     /// Bank: the transfer's `EndToEndId`.
     pub end_to_end_id: Option<String>,
+}
+
+/// The audit record of a delivery change, about the delivery's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAudit {
+    /// What happened (`delivery.cancelled`, `delivery.sent`, ...).
+    pub action: &'static str,
+    /// Non-secret details.
+    pub details: serde_json::Value,
+}
+
+impl DeliveryAudit {
+    /// An audit record `action` with `details`.
+    pub fn new(action: &'static str, details: serde_json::Value) -> Self {
+        DeliveryAudit { action, details }
+    }
 }
 
 /// Which deliveries to list.
@@ -310,9 +329,70 @@ impl Tx {
         delivery(&row)
     }
 
+    /// Applies `event` to `d` (read in this transaction) through the domain's table, lets
+    /// `change` set the fields that go with the move and name its audit record, then writes the
+    /// row back — only if it is still in the state it was read in, else
+    /// [`StoreError::DeliveryConflict`] — and appends the audit record, all in this transaction.
+    /// Returns the state `d` left. An event the state does not allow is refused before anything
+    /// is written; `change` may not move the state itself.
+    pub async fn transition_delivery(
+        &mut self,
+        actor: &Actor,
+        d: &mut DeliveryRecord,
+        event: DeliveryEvent,
+        change: impl FnOnce(&mut DeliveryRecord) -> Option<DeliveryAudit>,
+    ) -> Result<DeliveryState, StoreError> {
+        let from = d.state;
+        // Callers decide on the state they read; a move the table refuses here is a bug, and
+        // nothing is written.
+        let to = from
+            .apply(event)
+            .map_err(|e| StoreError::Corrupt(format!("refused delivery move of {}: {e}", d.id)))?;
+        d.state = to;
+        let audit = change(d);
+        self.write_delivery(actor, d, from, to, audit).await?;
+        Ok(from)
+    }
+
+    /// Like [`Self::transition_delivery`] for fields that change without a move: `d` stays in
+    /// its state.
+    pub async fn update_delivery(
+        &mut self,
+        actor: &Actor,
+        d: &mut DeliveryRecord,
+        change: impl FnOnce(&mut DeliveryRecord) -> Option<DeliveryAudit>,
+    ) -> Result<(), StoreError> {
+        let state = d.state;
+        let audit = change(d);
+        self.write_delivery(actor, d, state, state, audit).await
+    }
+
+    /// Writes `d` (read in `from`, now in `to`) back and appends its audit record.
+    async fn write_delivery(
+        &mut self,
+        actor: &Actor,
+        d: &DeliveryRecord,
+        from: DeliveryState,
+        to: DeliveryState,
+        audit: Option<DeliveryAudit>,
+    ) -> Result<(), StoreError> {
+        if d.state != to {
+            return Err(StoreError::Corrupt(format!(
+                "delivery {} was moved to {} beside the state machine (expected {to})",
+                d.id, d.state
+            )));
+        }
+        self.save_delivery(d, from).await?;
+        if let Some(a) = audit {
+            self.audit(actor, AuditEntry::order(a.action, &d.order_no, a.details))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Writes back every mutable column of `d`, provided the row is still in `expected` (the
     /// state it was read in). Stamps `updated_at`.
-    pub async fn save_delivery(
+    async fn save_delivery(
         &mut self,
         d: &DeliveryRecord,
         expected: DeliveryState,

@@ -229,7 +229,7 @@ impl Station {
                 );
             }
         }
-        let outbound = self.config.path(&self.config.delivery.bank.outbound_dir);
+        let outbound = crate::station::delivery::DeliveryPaths::resolve(&self.config).outbound_dir;
         let files: Vec<Vec<u8>> = std::fs::read_dir(&outbound)
             .map(|dir| {
                 dir.filter_map(Result::ok)

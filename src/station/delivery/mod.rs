@@ -26,7 +26,7 @@ pub mod operator;
 mod station_copies;
 pub mod worker;
 
-pub use files::WorkerLock;
+pub use files::{DeliveryPaths, WorkerLock};
 pub use operator::{RequeueReport, RetryReport};
 pub use worker::{DeliveryChannels, RunEvent, RunReport};
 
@@ -35,9 +35,10 @@ use crate::delivery::bank::{BankError, end_to_end_id};
 use crate::delivery::sms::SmsError;
 use crate::domain::delivery::{channel_name, mask_account, mask_phone};
 use crate::domain::order::DeliveryChannel;
-use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderEvent, OrderState};
+use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
 use crate::store::{
-    Actor, AuditEntry, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment, StoreError, Tx,
+    Actor, AuditEntry, DeliveryAudit, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment,
+    StoreError, Tx,
 };
 use crate::token::TokenError;
 use serde_json::json;
@@ -186,8 +187,8 @@ pub(crate) async fn queue_delivery(
     Ok(id)
 }
 
-/// Confirms `d` (read in `tx` in state `expected`) in `tx`: delivery `confirmed`, order
-/// `PinDelivered`, sealed PIN destroyed, receipt audited. `evidence` says what confirmed it.
+/// Confirms `d` (read in `tx`) in `tx`: delivery `confirmed`, order `PinDelivered`, sealed PIN
+/// destroyed, receipt audited. `evidence` says what confirmed it.
 ///
 /// If the order can no longer become PinDelivered (revoked while the message travelled), the
 /// delivery is still confirmed (the company has the PIN) and the sealed PIN still destroyed; the
@@ -196,7 +197,6 @@ pub(crate) async fn confirm_in_tx(
     tx: &mut Tx,
     actor: &Actor,
     d: &mut DeliveryRecord,
-    expected: DeliveryState,
     evidence: serde_json::Value,
 ) -> Result<(), StoreError> {
     let now = crate::clock::format_utc(tx.now());
@@ -214,19 +214,15 @@ pub(crate) async fn confirm_in_tx(
             "order is {order_state}: its state is left unchanged"
         ))
     };
-    d.state = apply(d.state, DeliveryEvent::Confirm)?;
-    d.confirmed_at = Some(now.clone());
-    if d.sent_at.is_none() {
-        d.sent_at = Some(now.clone());
-    }
-    d.last_error = None;
-    tx.save_delivery(d, expected).await?;
     let destroyed = tx.delete_sealed_pin(&d.order_no).await?;
-    tx.audit(
-        actor,
-        AuditEntry::order(
+    tx.transition_delivery(actor, d, DeliveryEvent::Confirm, |d| {
+        d.confirmed_at = Some(now.clone());
+        if d.sent_at.is_none() {
+            d.sent_at = Some(now.clone());
+        }
+        d.last_error = None;
+        Some(DeliveryAudit::new(
             "delivery.confirmed",
-            &d.order_no,
             json!({
                 "delivery_id": d.id,
                 "receipt": {
@@ -242,21 +238,11 @@ pub(crate) async fn confirm_in_tx(
                 "sealed_pin_destroyed": destroyed,
                 "order_note": order_note,
             }),
-        ),
-    )
+        ))
+    })
     .await?;
     tracing::info!(delivery = %d.id, order = %d.order_no, "delivery confirmed, sealed PIN destroyed");
     Ok(())
-}
-
-/// Applies a delivery event through the domain's table; an illegal move is a conflict.
-pub(crate) fn apply(
-    state: DeliveryState,
-    event: DeliveryEvent,
-) -> Result<DeliveryState, StoreError> {
-    state
-        .apply(event)
-        .map_err(|e| StoreError::Corrupt(format!("refused delivery move: {e}")))
 }
 
 /// What `keystation ship` asks for.

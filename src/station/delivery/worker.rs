@@ -29,27 +29,22 @@
 
 use super::files::{self, PublishError};
 use super::station_copies::remove_spool_message;
-use super::{DeliveryError, apply, confirm_in_tx, order_is_deliverable};
-use crate::clock::{Clock, format_utc, parse_utc};
-use crate::config::{AliyunConfirm, Config, SmsKind};
+use super::{DeliveryError, confirm_in_tx, order_is_deliverable};
+use crate::clock::{format_utc, parse_utc};
+use crate::config::SmsKind;
 use crate::delivery::bank::{
     Agent, CreditTransfer, PaymentBatch, end_to_end_id, order_reference, render_memo, write_pain001,
 };
-use crate::delivery::sms::{
-    AliyunChannel, AliyunConfig, AliyunCredentials, OutgoingSms, QueryOutcome, SendOutcome,
-    SmsChannel, SmsTemplate, SpoolChannel, SpoolState, SystemStamps, WebhookChannel, WebhookConfig,
-};
-use crate::domain::delivery::{backoff, channel_name};
+use crate::delivery::sms::{OutgoingSms, QueryOutcome, SendOutcome, SmsChannel, SpoolState};
+use crate::domain::delivery::channel_name;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::store::{Actor, AuditEntry, DeliveryRecord, StoreError};
+use crate::store::{Actor, DeliveryAudit, DeliveryRecord, StoreError, Tx};
 use crate::token::vault::pin_aad;
 use crate::token::{SealedPin, TokenError, Vault};
 use serde_json::json;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 mod bank;
@@ -166,7 +161,7 @@ impl Station {
             super::WorkerLock::acquire(&self.config.data_dir().join("delivery-worker.lock"))?;
         // Copies a crash left behind after their delivery was settled.
         let swept = self
-            .sweep_station_copies(channels.spool(), &channels.outbound_dir)
+            .sweep_station_copies(channels.spool(), &channels.paths.outbound_dir)
             .await?;
         if swept > 0 {
             tracing::info!(swept, "removed station copies of settled deliveries");
@@ -178,7 +173,7 @@ impl Station {
             actor: self.station_actor(),
             report: RunReport::default(),
         };
-        let poll = Duration::from_secs(self.config.delivery.poll_interval_secs);
+        let poll = channels.poll_interval;
         loop {
             match w.pass(&stop).await {
                 Ok(()) => {}
@@ -250,7 +245,7 @@ impl Worker<'_> {
         let (bank, sms): (Vec<_>, Vec<_>) = queued
             .into_iter()
             .partition(|d| d.channel == DeliveryChannel::BankTransfer);
-        if self.station.config.delivery.bank.batch {
+        if self.channels.bank.batch {
             if !bank.is_empty() {
                 self.send_bank(bank).await?;
             }
@@ -326,23 +321,32 @@ impl Worker<'_> {
         if cur.state != DeliveryState::Queued {
             return Ok(());
         }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Cancel)?;
-        cur.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
-        tx.save_delivery(&cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.cancelled",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": cur.cancel_reason, "order_state": order_state}),
-            ),
-        )
-        .await?;
+        let from = self
+            .cancel_for_order_in_tx(&mut tx, &mut cur, order_state)
+            .await?;
         tx.commit().await?;
         let note = cur.cancel_reason.clone().unwrap_or_default();
         self.event(&cur, from, note);
         Ok(())
+    }
+
+    /// `cur` (queued) is cancelled in `tx`: its order is `order_state`, which receives no PIN.
+    async fn cancel_for_order_in_tx(
+        &mut self,
+        tx: &mut Tx,
+        cur: &mut DeliveryRecord,
+        order_state: OrderState,
+    ) -> Result<DeliveryState, DeliveryError> {
+        let from = tx
+            .transition_delivery(&self.actor, cur, DeliveryEvent::Cancel, |d| {
+                d.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
+                Some(DeliveryAudit::new(
+                    "delivery.cancelled",
+                    json!({"delivery_id": d.id, "reason": d.cancel_reason, "order_state": order_state}),
+                ))
+            })
+            .await?;
+        Ok(from)
     }
 
     /// A queued delivery that cannot be prepared: failed (no channel was contacted), for the
@@ -357,19 +361,15 @@ impl Worker<'_> {
         if cur.state != DeliveryState::Queued {
             return Ok(());
         }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Reject)?;
-        cur.last_error = Some(format!("not sent: {reason}"));
-        tx.save_delivery(&cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.failed",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": reason, "channel_contacted": false}),
-            ),
-        )
-        .await?;
+        let from = tx
+            .transition_delivery(&self.actor, &mut cur, DeliveryEvent::Reject, |d| {
+                d.last_error = Some(format!("not sent: {reason}"));
+                Some(DeliveryAudit::new(
+                    "delivery.failed",
+                    json!({"delivery_id": d.id, "reason": reason, "channel_contacted": false}),
+                ))
+            })
+            .await?;
         tx.commit().await?;
         self.event(&cur, from, reason);
         Ok(())
@@ -380,7 +380,7 @@ impl Worker<'_> {
     /// the delivery was cancelled (order revoked meanwhile) or taken by someone else.
     async fn claim_in_tx(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         d: &DeliveryRecord,
         mac: &str,
         kind: &str,
@@ -391,53 +391,38 @@ impl Worker<'_> {
             return Ok(None);
         }
         let order_state = tx.order_state(&cur.order_no).await?;
-        let now = format_utc(tx.now());
         if !order_is_deliverable(order_state) {
-            let from = cur.state;
-            cur.state = apply(from, DeliveryEvent::Cancel)?;
-            cur.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
-            tx.save_delivery(&cur, from).await?;
-            tx.audit(
-                &self.actor,
-                AuditEntry::order(
-                    "delivery.cancelled",
-                    &cur.order_no,
-                    json!({"delivery_id": cur.id, "reason": cur.cancel_reason, "order_state": order_state}),
-                ),
-            )
-            .await?;
+            let from = self
+                .cancel_for_order_in_tx(tx, &mut cur, order_state)
+                .await?;
             let note = cur.cancel_reason.clone().unwrap_or_default();
             self.event(&cur, from, note);
             return Ok(None);
         }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Claim)?;
-        cur.attempts += 1;
-        cur.sending_at = Some(now.clone());
-        // Due at once: if this process dies mid-send, the next pass resolves the doubt.
-        cur.next_attempt_at = now;
-        cur.message_hmac = Some(mac.to_string());
-        if let Some((file, message_id)) = bank_file {
-            cur.bank_file = Some(file.to_string());
-            cur.bank_message_id = Some(message_id.to_string());
-        }
-        tx.save_delivery(&cur, from).await?;
-        let seq = tx.attempt_started(&cur.id, kind).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
+        let now = format_utc(tx.now());
+        tx.transition_delivery(&self.actor, &mut cur, DeliveryEvent::Claim, |d| {
+            d.attempts += 1;
+            d.sending_at = Some(now.clone());
+            // Due at once: if this process dies mid-send, the next pass resolves the doubt.
+            d.next_attempt_at = now;
+            d.message_hmac = Some(mac.to_string());
+            if let Some((file, message_id)) = bank_file {
+                d.bank_file = Some(file.to_string());
+                d.bank_message_id = Some(message_id.to_string());
+            }
+            Some(DeliveryAudit::new(
                 "delivery.sending",
-                &cur.order_no,
                 json!({
-                    "delivery_id": cur.id,
-                    "channel": channel_name(cur.channel),
-                    "destination": cur.destination_masked,
-                    "attempt": cur.attempts,
-                    "bank_file": cur.bank_file,
+                    "delivery_id": d.id,
+                    "channel": channel_name(d.channel),
+                    "destination": d.destination_masked,
+                    "attempt": d.attempts,
+                    "bank_file": d.bank_file,
                 }),
-            ),
-        )
+            ))
+        })
         .await?;
+        let seq = tx.attempt_started(&cur.id, kind).await?;
         Ok(Some((cur, seq)))
     }
 
@@ -445,7 +430,7 @@ impl Worker<'_> {
     /// once the attempts are used up. `cur` is in `sending`.
     async fn retry_or_escalate(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         cur: &mut DeliveryRecord,
         reason: &str,
     ) -> Result<(), DeliveryError> {
@@ -456,48 +441,39 @@ impl Worker<'_> {
     /// interrupted send that provably sent nothing: the channel did not fail).
     async fn requeue_or_escalate(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         cur: &mut DeliveryRecord,
         reason: &str,
         with_backoff: bool,
     ) -> Result<(), DeliveryError> {
-        let cfg = &self.station.config.delivery;
-        let from = cur.state;
+        let policy = &self.channels.retry;
         let attempts = u32::try_from(cur.attempts).unwrap_or(u32::MAX);
-        if attempts >= cfg.max_attempts {
-            cur.state = apply(from, DeliveryEvent::Escalate)?;
-            cur.last_error = Some(format!(
-                "gave up after {attempts} attempt(s); last: {reason}"
-            ));
+        let now = tx.now();
+        let (event, action) = if attempts >= policy.max_attempts {
+            (DeliveryEvent::Escalate, "delivery.needs_operator")
         } else {
-            cur.state = apply(from, DeliveryEvent::RetryLater)?;
-            let delay = if with_backoff {
-                backoff(
-                    attempts,
-                    Duration::from_secs(cfg.retry_initial_secs),
-                    Duration::from_secs(cfg.retry_max_secs),
-                )
-            } else {
-                Duration::ZERO
-            };
-            cur.next_attempt_at = format_utc(tx.now() + delay);
-            cur.last_error = Some(reason.to_string());
-        }
-        tx.save_delivery(cur, from).await?;
-        let action = if cur.state == DeliveryState::Queued {
-            "delivery.retry_scheduled"
-        } else {
-            "delivery.needs_operator"
+            (DeliveryEvent::RetryLater, "delivery.retry_scheduled")
         };
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
+        tx.transition_delivery(&self.actor, cur, event, |d| {
+            if event == DeliveryEvent::Escalate {
+                d.last_error = Some(format!(
+                    "gave up after {attempts} attempt(s); last: {reason}"
+                ));
+            } else {
+                let delay = if with_backoff {
+                    policy.delay_after(attempts)
+                } else {
+                    Duration::ZERO
+                };
+                d.next_attempt_at = format_utc(now + delay);
+                d.last_error = Some(reason.to_string());
+            }
+            Some(DeliveryAudit::new(
                 action,
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "attempt": cur.attempts, "reason": cur.last_error,
-                       "next_attempt_at": cur.next_attempt_at}),
-            ),
-        )
+                json!({"delivery_id": d.id, "attempt": d.attempts, "reason": d.last_error,
+                       "next_attempt_at": d.next_attempt_at}),
+            ))
+        })
         .await?;
         Ok(())
     }
@@ -505,22 +481,17 @@ impl Worker<'_> {
     /// `cur` (in `from`) goes to the operator with `reason`.
     async fn escalate_in_tx(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         cur: &mut DeliveryRecord,
         reason: String,
     ) -> Result<(), DeliveryError> {
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Escalate)?;
-        cur.last_error = Some(reason);
-        tx.save_delivery(cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
+        tx.transition_delivery(&self.actor, cur, DeliveryEvent::Escalate, |d| {
+            d.last_error = Some(reason);
+            Some(DeliveryAudit::new(
                 "delivery.needs_operator",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": cur.last_error}),
-            ),
-        )
+                json!({"delivery_id": d.id, "reason": d.last_error}),
+            ))
+        })
         .await?;
         Ok(())
     }
@@ -529,42 +500,35 @@ impl Worker<'_> {
     /// delivery report.
     async fn accepted_in_tx(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         cur: &mut DeliveryRecord,
         provider_id: &str,
         confirmed: bool,
         evidence: serde_json::Value,
     ) -> Result<(), DeliveryError> {
-        let from = cur.state;
         cur.provider_id = Some(provider_id.to_string());
         cur.sent_at = Some(format_utc(tx.now()));
         if confirmed {
-            confirm_in_tx(tx, &self.actor, cur, from, evidence).await?;
-        } else {
-            cur.state = apply(from, DeliveryEvent::Accepted)?;
-            cur.last_error = None;
-            // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
-            // are polled with backoff; a bank transfer waits for `bank import`.
-            let spool_sms = cur.channel == DeliveryChannel::Sms && self.channels.spool().is_some();
-            cur.next_attempt_at = if spool_sms {
-                format_utc(tx.now())
-            } else {
-                format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                )
-            };
-            tx.save_delivery(cur, from).await?;
-            tx.audit(
-                &self.actor,
-                AuditEntry::order(
-                    "delivery.sent",
-                    &cur.order_no,
-                    json!({"delivery_id": cur.id, "provider_id": provider_id,
-                           "message_hmac": cur.message_hmac, "evidence": evidence}),
-                ),
-            )
-            .await?;
+            return Ok(confirm_in_tx(tx, &self.actor, cur, evidence).await?);
         }
+        // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
+        // are polled with backoff; a bank transfer waits for `bank import`.
+        let spool_sms = cur.channel == DeliveryChannel::Sms && self.channels.spool().is_some();
+        let next_attempt_at = if spool_sms {
+            format_utc(tx.now())
+        } else {
+            format_utc(tx.now() + self.channels.retry.initial)
+        };
+        tx.transition_delivery(&self.actor, cur, DeliveryEvent::Accepted, |d| {
+            d.last_error = None;
+            d.next_attempt_at = next_attempt_at;
+            Some(DeliveryAudit::new(
+                "delivery.sent",
+                json!({"delivery_id": d.id, "provider_id": provider_id,
+                       "message_hmac": d.message_hmac, "evidence": evidence}),
+            ))
+        })
+        .await?;
         Ok(())
     }
 
