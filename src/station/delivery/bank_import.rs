@@ -14,7 +14,9 @@
 //! SHA-256, in the same transaction as the changes). A file imported from the inbound directory
 //! is moved to `inbound/processed/` afterwards.
 
-use super::{DeliveryError, DeliveryPaths, confirm_in_tx};
+use super::error::DeliveryError;
+use super::files::DeliveryPaths;
+use super::outbox::confirm_in_tx;
 use crate::delivery::bank::{
     BankError, Camt054Report, CreditDebit, EntryStatus, MAX_INPUT_BYTES, Pain002Report,
     TxStatusCode, parse_camt054, parse_pain002,

@@ -7,7 +7,7 @@
 //! fsynced, then published with `link(2)` — which fails instead of replacing an existing file —
 //! and the temp name removed. A temp file left by a crash is removed by the worker at start-up.
 
-use super::DeliveryError;
+use super::error::DeliveryError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

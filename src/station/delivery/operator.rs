@@ -3,7 +3,9 @@
 //! exactly-once rules of the module above: nothing a channel may have delivered is sent again
 //! unless the operator states, after asking the gateway or the bank, that it was not.
 
-use super::{DeliveryError, DeliveryPaths, check_label, order_is_deliverable, queue_delivery};
+use super::error::{DeliveryError, check_label};
+use super::files::DeliveryPaths;
+use super::outbox::{order_is_deliverable, queue_delivery};
 use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState};

@@ -3,8 +3,8 @@
 //! webhook) with its template, the pain.001 settings, and the retry policy. The worker reads
 //! them from here, never from the configuration again.
 
+use super::super::error::DeliveryError;
 use super::super::files::{self, DeliveryPaths};
-use super::DeliveryError;
 use crate::clock::Clock;
 use crate::config::{AliyunConfirm, BankSection, Config, SmsKind};
 use crate::delivery::sms::{
