@@ -3,9 +3,12 @@
 //! transaction that takes the lease, moves the order to Provisioning, binds a token and journals
 //! the claim. Nothing is written when a check fails.
 
+use super::error::ProvisionError;
 use super::error::not_provisionable;
 use super::journal::{Resume, Write, commit, revoked_entry};
-use super::{ProvisionError, ProvisionRequest, Step, blank_token_lock, blocking};
+use super::report::ProvisionRequest;
+use super::step::Step;
+use super::token_access::{blank_token_lock, blocking};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{Order, OrderEvent, OrderState};
 use crate::station::Station;

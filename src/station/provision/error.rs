@@ -2,7 +2,7 @@
 //! failed step. A failed step leaves the order Failed (or Provisioning when even that could not
 //! be recorded): a re-run resumes it.
 
-use super::Step;
+use super::step::Step;
 use crate::domain::OrderState;
 use crate::failpoint::InjectedFailure;
 use crate::station::seals::SealsError;

@@ -3,8 +3,11 @@
 //! started, as done, or as failed, with the order's lease checked at each commit.
 
 use super::claim::Claimed;
+use super::error::{ProvisionError, StepError};
 use super::journal::{Fence, Resume, Write, commit, durable_before};
-use super::{Phase, Progress, ProvisionError, ProvisionReport, Step, StepError, blocking};
+use super::report::{ProvisionReport, ProvisionRequest};
+use super::step::{Phase, Progress, Step};
+use super::token_access::blocking;
 use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
@@ -353,6 +356,34 @@ impl Job<'_> {
             steps_run: self.steps_run.clone(),
             attempt: self.attempt,
             revoked: self.revoked.clone(),
+        }
+    }
+}
+
+impl Station {
+    /// Provisions (or resumes) one order. See the [`provision`](crate::station::provision)
+    /// module docs.
+    pub async fn provision(
+        &self,
+        hsm: &Hsm,
+        req: &ProvisionRequest,
+        progress: &dyn Progress,
+    ) -> Result<ProvisionReport, ProvisionError> {
+        let claimed = self.claim(hsm, req).await?;
+        progress.step(&req.order_no, Step::Claim, Phase::Done);
+        let mut job = Job::new(self, hsm, progress, claimed);
+        match job.run().await {
+            Ok(()) => Ok(job.report()),
+            Err((step, source)) => {
+                progress.step(&req.order_no, step, Phase::Failed);
+                let err = ProvisionError::Step {
+                    order_no: req.order_no.clone(),
+                    step,
+                    source,
+                };
+                job.record_failure(step, &err).await;
+                Err(err)
+            }
         }
     }
 }

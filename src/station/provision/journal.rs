@@ -2,7 +2,7 @@
 //! crash must not lose what came before ([`durable_before`]), every commit fenced by the order's
 //! lease; and the pure decisions on what a new run continues, redoes or revokes.
 
-use super::Step;
+use super::step::Step;
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{Order, OrderEvent, OrderState};
 use crate::station::Station;

@@ -7,7 +7,7 @@ use super::*;
 
 impl Worker<'_> {
     /// Reads what a send needs; `None` when the delivery was settled here instead (order no
-    /// longer deliverable -> cancelled; no sealed PIN -> needs_operator).
+    /// longer deliverable -> cancelled; no sealed PIN -> failed).
     pub(super) async fn load(
         &mut self,
         d: &DeliveryRecord,

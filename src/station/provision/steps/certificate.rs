@@ -2,9 +2,11 @@
 //! signed on the token and checked, the certificate issued by the CA key) and
 //! `write_certificate` (onto the token, beside its key).
 
+use super::super::error::StepError;
 use super::super::job::Job;
 use super::super::journal::Write;
-use super::super::{Step, StepError, blocking};
+use super::super::step::Step;
+use super::super::token_access::blocking;
 use super::random_bytes;
 use crate::ca::csr::verify_csr;
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};

@@ -1,9 +1,11 @@
 //! The last steps: `write_seals` (the order's GB/T 38540 seals as data objects) and `finish`
 //! (Provisioned, with the PIN delivery queued in the same transaction when so configured).
 
+use super::super::error::StepError;
 use super::super::job::Job;
 use super::super::journal::{Write, commit};
-use super::super::{Step, StepError, blocking};
+use super::super::step::Step;
+use super::super::token_access::blocking;
 use crate::config::DeliveryTrigger;
 use crate::domain::{OrderEvent, OrderState};
 use crate::station::seals::build_order_seals;

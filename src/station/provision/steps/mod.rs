@@ -8,7 +8,7 @@ mod finish;
 mod resume;
 mod token;
 
-use super::StepError;
+use super::error::StepError;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 

@@ -1,9 +1,11 @@
 //! What a run does before the steps: a new attempt revokes the certificates the last one left
 //! off its token; a continued attempt reloads what the remaining steps need.
 
+use super::super::error::StepError;
 use super::super::job::{AtStep, Job, StepResult};
 use super::super::journal::{Write, commit, revoked_entry, superseded};
-use super::super::{Step, StepError, blocking};
+use super::super::step::Step;
+use super::super::token_access::blocking;
 use crate::token::vault::pin_aad;
 use crate::token::{KeyPairInfo, SealedPin};
 

@@ -1,9 +1,11 @@
 //! The token's own steps: `init_token` (label and derived SO PIN), `init_pin` (a fresh user PIN,
 //! sealed in the vault) and `generate_key` (the key pair, made on the token).
 
+use super::super::error::StepError;
 use super::super::job::Job;
 use super::super::journal::Write;
-use super::super::{Step, StepError, blank_token_lock, blocking};
+use super::super::step::Step;
+use super::super::token_access::{blank_token_lock, blocking};
 use super::random_bytes;
 use crate::domain::Pin;
 use crate::token::vault::pin_aad;
