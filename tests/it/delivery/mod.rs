@@ -12,6 +12,7 @@ mod bank;
 mod faults;
 mod full_cycle;
 mod store_backends;
+mod store_transitions;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
