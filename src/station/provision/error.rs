@@ -34,7 +34,7 @@ pub enum ProvisionError {
         /// The other station.
         station: String,
     },
-    /// Another process that may still run holds the order's lease (see [`super::lease`]).
+    /// Another process that may still run holds the order's lease (see [`crate::station::lease`]).
     #[error(
         "order {order_no} is being provisioned by {holder}; run this again once that process has \
          ended (its lease runs to {expires_at} and is renewed while it works)"

@@ -2,7 +2,7 @@
 //!
 //! Steps, each journaled in the database before (`started`) and after (`done`/`failed`) it runs,
 //! with an audit record each time (grouped into five transactions per order, committed where a
-//! crash must not lose what came before: see [`journal::durable_before`]):
+//! crash must not lose what came before: see `journal::durable_before`):
 //!
 //! 1. `claim` — the order's lease is taken (one live process per order, see [`super::lease`]),
 //!    Approved/Failed → Provisioning; the order gets a token binding;
