@@ -334,7 +334,10 @@ impl Tx {
     /// row back — only if it is still in the state it was read in, else
     /// [`StoreError::DeliveryConflict`] — and appends the audit record, all in this transaction.
     /// Returns the state `d` left. An event the state does not allow is refused before anything
-    /// is written; `change` may not move the state itself.
+    /// is written; `change` may not move the state itself. `change` returns `None` only when the
+    /// caller's own record of the operation, in the same transaction, names this move
+    /// (`order.revoked` lists the deliveries it cancelled; `delivery.retried` the transfer it
+    /// superseded).
     pub async fn transition_delivery(
         &mut self,
         actor: &Actor,
