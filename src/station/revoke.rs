@@ -227,17 +227,16 @@ impl Station {
         for d in &deliveries {
             let mut cur = tx.delivery(&d.id).await?;
             let before = cur.state;
-            match before.apply(DeliveryEvent::Cancel) {
-                Ok(to) => {
-                    cur.state = to;
-                    cur.cancel_reason = Some(format!("order revoked ({reason})"));
-                    tx.save_delivery(&cur, before).await?;
-                    cancelled.push(cur.id.clone());
-                }
-                Err(_) if matches!(before, DeliveryState::Sending | DeliveryState::Sent) => {
-                    in_flight.push(cur.id.clone());
-                }
-                Err(_) => {}
+            if before.apply(DeliveryEvent::Cancel).is_ok() {
+                // Recorded by `order.revoked` below, which lists the deliveries it cancelled.
+                tx.transition_delivery(&actor, &mut cur, DeliveryEvent::Cancel, |d| {
+                    d.cancel_reason = Some(format!("order revoked ({reason})"));
+                    None
+                })
+                .await?;
+                cancelled.push(cur.id.clone());
+            } else if matches!(before, DeliveryState::Sending | DeliveryState::Sent) {
+                in_flight.push(cur.id.clone());
             }
         }
         let destroyed = tx.delete_sealed_pin(order_no).await?;

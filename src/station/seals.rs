@@ -3,8 +3,8 @@
 //! seal verified as the station sees it, which includes the revocations it recorded.
 
 use super::Station;
-use super::hsm::{Hsm, Lease, read_certificate};
-use super::provision::StepError;
+use super::hsm::{Hsm, HsmError, Lease, read_certificate};
+use crate::ca::CaError;
 use crate::ca::issuance::cert_summary;
 use crate::domain::{Order, SealKind};
 use crate::seal::{
@@ -12,8 +12,36 @@ use crate::seal::{
     verify_seal,
 };
 use crate::store::StoreError;
-use crate::token::TokenSigner;
+use crate::token::{TokenError, TokenSigner};
 use const_oid::ObjectIdentifier;
+
+/// Why an order's seals could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SealsError {
+    /// The company certificate does not parse.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The seal-maker key on the CA token failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A seal could not be built or signed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The order calls for a seal whose picture the store does not have.
+    #[error("order {order_no} has no {kind} seal picture")]
+    MissingPicture {
+        /// The order.
+        order_no: String,
+        /// Which seal (`company`, `legal_rep`).
+        kind: &'static str,
+    },
+    /// The seal maker's certificate file cannot be read.
+    #[error(transparent)]
+    MakerCertificate(#[from] HsmError),
+}
 
 /// A seal ready for the token.
 #[derive(Debug, Clone)]
@@ -65,7 +93,7 @@ pub async fn build_order_seals(
     hsm: &Hsm,
     order: &Order,
     company_cert_der: &[u8],
-) -> Result<Vec<BuiltSeal>, StepError> {
+) -> Result<Vec<BuiltSeal>, SealsError> {
     let cfg = &station.config;
     let cert = cert_summary(company_cert_der)?;
     let mut pictures = Vec::new();
@@ -74,22 +102,18 @@ pub async fn build_order_seals(
             .store
             .attachment_content(&order.order_no, "seal", kind.as_str())
             .await?
-            .ok_or_else(|| {
-                StepError::Inconsistent(format!(
-                    "order {} has no {} seal picture",
-                    order.order_no,
-                    kind.as_str()
-                ))
+            .ok_or_else(|| SealsError::MissingPicture {
+                order_no: order.order_no.clone(),
+                kind: kind.as_str(),
             })?;
         pictures.push((*kind, bytes));
     }
-    let maker_cert = read_certificate(&cfg.path(&cfg.seal.maker_certificate))
-        .map_err(|e| StepError::Inconsistent(e.to_string()))?;
+    let maker_cert = read_certificate(&cfg.path(&cfg.seal.maker_certificate))?;
     let oid = match cfg.ca.key_algorithm {
         crate::config::KeyAlgorithm::EcdsaP256 => crate::seal::OID_ECDSA_WITH_SHA256,
         crate::config::KeyAlgorithm::Rsa2048 => crate::seal::OID_SHA256_WITH_RSA,
     };
-    tokio::task::block_in_place(|| -> Result<Vec<BuiltSeal>, StepError> {
+    tokio::task::block_in_place(|| -> Result<Vec<BuiltSeal>, SealsError> {
         let signer = HsmSealSigner {
             signer: hsm.seal_maker_signer()?,
             cert_der: maker_cert,

@@ -20,7 +20,9 @@ mod provision;
 mod revocations;
 
 pub use audit_log::AuditFilter;
-pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
+pub use delivery::{
+    AttemptRecord, DeliveryAudit, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment,
+};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord};

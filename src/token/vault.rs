@@ -47,6 +47,13 @@ const HELD_ANCHOR_MAGIC: &str = "keystation-held-anchor-v1";
 const SEALED_MAGIC: &[u8; 4] = b"KSP1";
 const IV_LEN: usize = 12;
 
+/// The additional data a user PIN is sealed with ([`Vault::seal_pin`]): its order and the
+/// token it opens, so a sealed blob moved to another order or token does not open. Provisioning
+/// seals with it, delivery and `check` unseal with it: one definition for all three.
+pub fn pin_aad(order_no: &str, token_serial: &str) -> Vec<u8> {
+    format!("keystation/pin/v1|order={order_no}|token={token_serial}").into_bytes()
+}
+
 /// A user PIN sealed by the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedPin(pub Vec<u8>);

@@ -281,7 +281,7 @@ pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
             let pin = v
                 .unseal_pin(
                     &keystation::token::SealedPin(sealed),
-                    &keystation::station::provision::pin_aad(order_no, &serial),
+                    &keystation::token::vault::pin_aad(order_no, &serial),
                 )
                 .unwrap();
             let so = v.derive_so_pin(&binding.so_identity).unwrap();

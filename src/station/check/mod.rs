@@ -16,9 +16,12 @@
 //!
 //! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
 
+mod report;
 mod station_keys;
 mod token;
 mod token_content;
+
+pub use report::{CheckReport, Finding, Level};
 
 use super::Station;
 use super::hsm::{Hsm, read_certificate};
@@ -26,56 +29,6 @@ use crate::domain::OrderState;
 use crate::store::StoreError;
 use std::collections::HashMap;
 use token::StationMaterial;
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// An invariant is broken.
-    Violation,
-    /// Worth knowing (unfinished job, token not present), not wrong.
-    Note,
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// Violation or note.
-    pub level: Level,
-    /// Stable rule name.
-    pub rule: &'static str,
-    /// The order concerned.
-    pub order_no: Option<String>,
-    /// What was found.
-    pub message: String,
-}
-
-/// The result of a check.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CheckReport {
-    /// Orders looked at.
-    pub orders: usize,
-    /// Tokens looked at (present in the module).
-    pub tokens_checked: usize,
-    /// Findings.
-    pub findings: Vec<Finding>,
-}
-
-impl CheckReport {
-    /// True when no invariant is broken.
-    pub fn ok(&self) -> bool {
-        !self.findings.iter().any(|f| f.level == Level::Violation)
-    }
-
-    fn add(&mut self, level: Level, rule: &'static str, order_no: &str, message: String) {
-        self.findings.push(Finding {
-            level,
-            rule,
-            order_no: (!order_no.is_empty()).then(|| order_no.to_string()),
-            message,
-        });
-    }
-}
 
 impl Station {
     /// Checks every invariant (see the module docs).
@@ -229,7 +182,7 @@ impl Station {
                 );
             }
         }
-        let outbound = self.config.path(&self.config.delivery.bank.outbound_dir);
+        let outbound = crate::station::delivery::DeliveryPaths::resolve(&self.config).outbound_dir;
         let files: Vec<Vec<u8>> = std::fs::read_dir(&outbound)
             .map(|dir| {
                 dir.filter_map(Result::ok)

@@ -2,8 +2,8 @@
 //! on the vault token carries exactly the usages the station gives keys of its kind, and every
 //! private key is protected as the station generates them.
 
+use super::report::{CheckReport, Level};
 use super::token_content::{protection_violation, usage_violation};
-use super::{CheckReport, Level};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::token::{ObjectKind, TokenError, TokenObject};

@@ -2,14 +2,14 @@
 //! the token read back — every public object, and with the sealed PIN (the key not yet
 //! delivered) every private one too — judged by [`super::token_content`].
 
+use super::report::{CheckReport, Level};
 use super::token_content::{Expected, Found, Verdict, judge};
-use super::{CheckReport, Level};
 use crate::config::KeyAlgorithm;
 use crate::domain::OrderState;
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::station::provision::pin_aad;
 use crate::store::StoreError;
+use crate::token::vault::pin_aad;
 use crate::token::{SealedPin, TokenError, TokenSelector};
 
 /// What reading the token gave.

@@ -11,7 +11,7 @@
 //! - nothing else: any other object (a foreign certificate, an extra key, an empty data object
 //!   left by a failed write) is a violation naming it.
 
-use super::Level;
+use super::report::Level;
 use crate::domain::SealKind;
 use crate::seal::{SEAL_APPLICATION, SealType, verify_seal};
 use crate::station::seals::seal_label;

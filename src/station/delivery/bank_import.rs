@@ -14,14 +14,16 @@
 //! SHA-256, in the same transaction as the changes). A file imported from the inbound directory
 //! is moved to `inbound/processed/` afterwards.
 
-use super::{DeliveryError, confirm_in_tx};
+use super::error::DeliveryError;
+use super::files::DeliveryPaths;
+use super::outbox::confirm_in_tx;
 use crate::delivery::bank::{
     BankError, Camt054Report, CreditDebit, EntryStatus, MAX_INPUT_BYTES, Pain002Report,
     TxStatusCode, parse_camt054, parse_pain002,
 };
 use crate::domain::{DeliveryEvent, DeliveryState};
 use crate::station::Station;
-use crate::store::{AuditEntry, DeliveryRecord};
+use crate::store::{AuditEntry, DeliveryAudit, DeliveryRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -204,7 +206,7 @@ impl Station {
                     DeliveryState::Sending | DeliveryState::Sent | DeliveryState::NeedsOperator => {
                         tx.attempt_record(&cur.id, "import", "confirmed", Some(&message_id), None)
                             .await?;
-                        confirm_in_tx(&mut tx, &actor, &mut cur, from, evidence).await?;
+                        confirm_in_tx(&mut tx, &actor, &mut cur, evidence).await?;
                         changes.push(ImportChange {
                             delivery_id: cur.id.clone(),
                             order_no: cur.order_no.clone(),
@@ -229,21 +231,17 @@ impl Station {
                     DeliveryState::Sending | DeliveryState::Sent | DeliveryState::NeedsOperator => {
                         tx.attempt_record(&cur.id, "import", "rejected", Some(&message_id), Some(reason))
                             .await?;
-                        cur.state = super::apply(from, DeliveryEvent::Reject)?;
-                        cur.last_error = Some(format!(
-                            "the bank rejected the transfer: {reason}; no transfer happened — \
-                             fix the cause, then `deliver retry --force-new-transfer` or cancel"
-                        ));
-                        tx.save_delivery(&cur, from).await?;
-                        tx.audit(
-                            &actor,
-                            AuditEntry::order(
+                        tx.transition_delivery(&actor, &mut cur, DeliveryEvent::Reject, |d| {
+                            d.last_error = Some(format!(
+                                "the bank rejected the transfer: {reason}; no transfer happened — \
+                                 fix the cause, then `deliver retry --force-new-transfer` or cancel"
+                            ));
+                            Some(DeliveryAudit::new(
                                 "delivery.rejected",
-                                &cur.order_no,
-                                json!({"delivery_id": cur.id, "end_to_end_id": cur.end_to_end_id,
+                                json!({"delivery_id": d.id, "end_to_end_id": d.end_to_end_id,
                                        "reason": reason, "evidence": evidence}),
-                            ),
-                        )
+                            ))
+                        })
                         .await?;
                         changes.push(ImportChange {
                             delivery_id: cur.id.clone(),
@@ -284,7 +282,7 @@ impl Station {
         let moved_to = self.file_away(path)?;
         // The bank has the transfers it answered for: the station's pain.001 copies go once
         // every transfer in them is settled (station_copies).
-        let outbound = self.config.path(&self.config.delivery.bank.outbound_dir);
+        let outbound = DeliveryPaths::resolve(&self.config).outbound_dir;
         let mut bank_files = std::collections::BTreeSet::new();
         for c in &changes {
             if let Some(f) = self
@@ -465,7 +463,7 @@ impl Station {
     /// Moves a file imported from the inbound directory to `inbound/processed/` (never over an
     /// existing file). Files imported from elsewhere stay where they are.
     fn file_away(&self, path: &Path) -> Result<Option<PathBuf>, DeliveryError> {
-        let inbound = self.config.path(&self.config.delivery.bank.inbound_dir);
+        let inbound = DeliveryPaths::resolve(&self.config).inbound_dir;
         let (Ok(inbound), Some(parent)) = (
             std::fs::canonicalize(&inbound),
             path.parent().and_then(|p| {

@@ -1,5 +1,5 @@
-//! Files of the delivery worker: its lock, credential files, and the atomic, never-overwriting
-//! publication of a bank file.
+//! Files of the delivery worker: its directories (resolved once, [`DeliveryPaths`]), its lock,
+//! credential files, and the atomic, never-overwriting publication of a bank file.
 //!
 //! # Security notes
 //! A pain.001 holds PINs in its memos: it is created with mode 0600 (never wider first), written
@@ -7,12 +7,37 @@
 //! fsynced, then published with `link(2)` — which fails instead of replacing an existing file —
 //! and the temp name removed. A temp file left by a crash is removed by the worker at start-up.
 
-use super::DeliveryError;
+use super::error::DeliveryError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
+
+/// The directories of PIN delivery, resolved against the station's data directory: where the
+/// station's delivery code and `check` read their configured (possibly relative) paths. (The
+/// demo's simulated gateway and bank read them as the agents would, from the configuration.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPaths {
+    /// SMS spool (`delivery.sms.spool_dir`).
+    pub spool_dir: PathBuf,
+    /// Where pain.001 files go (`delivery.bank.outbound_dir`).
+    pub outbound_dir: PathBuf,
+    /// Where the bank's pain.002 / camt.054 arrive (`delivery.bank.inbound_dir`).
+    pub inbound_dir: PathBuf,
+}
+
+impl DeliveryPaths {
+    /// Resolves `[delivery]`'s directories.
+    pub fn resolve(config: &crate::config::Config) -> DeliveryPaths {
+        let d = &config.delivery;
+        DeliveryPaths {
+            spool_dir: config.path(&d.sms.spool_dir),
+            outbound_dir: config.path(&d.bank.outbound_dir),
+            inbound_dir: config.path(&d.bank.inbound_dir),
+        }
+    }
+}
 
 /// Holds the station's delivery-worker lock (an exclusive `flock` on a file in the data
 /// directory) for as long as it lives, so two `deliver run` of one station never work at once:

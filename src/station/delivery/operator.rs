@@ -3,12 +3,14 @@
 //! exactly-once rules of the module above: nothing a channel may have delivered is sent again
 //! unless the operator states, after asking the gateway or the bank, that it was not.
 
-use super::{DeliveryError, apply, check_label, order_is_deliverable, queue_delivery};
+use super::error::{DeliveryError, check_label};
+use super::files::DeliveryPaths;
+use super::outbox::{order_is_deliverable, queue_delivery};
 use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState};
 use crate::station::Station;
-use crate::store::{AuditEntry, DeliveryRecord, StoreError};
+use crate::store::{AuditEntry, DeliveryAudit, DeliveryRecord};
 use serde_json::json;
 
 /// What an operator's retry did.
@@ -176,6 +178,28 @@ impl Station {
             )));
         }
         let now = crate::clock::format_utc(tx.now());
+        // The one record of the operator's retry; on the superseded path it also stands for the
+        // old delivery's cancellation (written in the same transaction).
+        let retried = |queued: &str, superseded: Option<&str>| {
+            DeliveryAudit::new(
+                "delivery.retried",
+                json!({
+                    "delivery_id": id,
+                    "from": before,
+                    "force_new_transfer": force_new_transfer,
+                    "queued": queued,
+                    "superseded": superseded,
+                }),
+            )
+        };
+        let requeue = |d: &mut DeliveryRecord| {
+            d.attempts = 0;
+            d.next_attempt_at = now.clone();
+            d.last_error = None;
+            d.bank_file = None;
+            d.bank_message_id = None;
+            Some(retried(&d.id, None))
+        };
         let report = match d.channel {
             DeliveryChannel::Sms => {
                 let accepted = d.provider_id.is_some()
@@ -195,8 +219,8 @@ impl Station {
                         message: "only applies to bank deliveries".into(),
                     });
                 }
-                requeue(&mut d, &now)?;
-                tx.save_delivery(&d, before).await?;
+                tx.transition_delivery(&actor, &mut d, DeliveryEvent::OperatorRetry, requeue)
+                    .await?;
                 RetryReport {
                     delivery_id: d.id.clone(),
                     superseded: None,
@@ -204,8 +228,8 @@ impl Station {
             }
             DeliveryChannel::BankTransfer => match (&d.bank_file, force_new_transfer) {
                 (None, _) => {
-                    requeue(&mut d, &now)?;
-                    tx.save_delivery(&d, before).await?;
+                    tx.transition_delivery(&actor, &mut d, DeliveryEvent::OperatorRetry, requeue)
+                        .await?;
                     RetryReport {
                         delivery_id: d.id.clone(),
                         superseded: None,
@@ -221,15 +245,22 @@ impl Station {
                 }
                 (Some(_), true) => {
                     let order = tx.order_in_tx(&d.order_no).await?;
-                    d.state = apply(d.state, DeliveryEvent::Cancel)?;
-                    d.cancel_reason = Some(format!(
-                        "superseded on {operator}'s confirmation that the bank made no transfer"
-                    ));
-                    // The old row must stop being live before the new one is inserted.
-                    tx.save_delivery(&d, before).await?;
+                    // The old row must stop being live before the new one is inserted; the
+                    // `delivery.retried` record below, naming both, is this move's record.
+                    tx.transition_delivery(&actor, &mut d, DeliveryEvent::Cancel, |d| {
+                        d.cancel_reason = Some(format!(
+                            "superseded on {operator}'s confirmation that the bank made no \
+                             transfer"
+                        ));
+                        None
+                    })
+                    .await?;
                     let new_id = queue_delivery(&mut tx, &actor, &order, &d.station_id).await?;
-                    d.superseded_by = Some(new_id.clone());
-                    tx.save_delivery(&d, DeliveryState::Cancelled).await?;
+                    tx.update_delivery(&actor, &mut d, |d| {
+                        d.superseded_by = Some(new_id.clone());
+                        Some(retried(&new_id, Some(id)))
+                    })
+                    .await?;
                     RetryReport {
                         delivery_id: new_id,
                         superseded: Some(id.to_string()),
@@ -237,21 +268,6 @@ impl Station {
                 }
             },
         };
-        tx.audit(
-            &actor,
-            AuditEntry::order(
-                "delivery.retried",
-                &d.order_no,
-                json!({
-                    "delivery_id": id,
-                    "from": before,
-                    "force_new_transfer": force_new_transfer,
-                    "queued": report.delivery_id,
-                    "superseded": report.superseded,
-                }),
-            ),
-        )
-        .await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -269,43 +285,30 @@ impl Station {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut d = tx.delivery(id).await?;
         let before = d.state;
-        d.state = before.apply(DeliveryEvent::Cancel).map_err(|_| {
-            DeliveryError::Refused(format!(
+        if before.apply(DeliveryEvent::Cancel).is_err() {
+            return Err(DeliveryError::Refused(format!(
                 "delivery {id} is {before}: only a queued, failed or needs_operator delivery can be \
                  cancelled (a sent one waits for its confirmation or rejection)"
-            ))
-        })?;
-        d.cancel_reason = Some(reason.trim().to_string());
-        tx.save_delivery(&d, before).await?;
-        tx.audit(
-            &actor,
-            AuditEntry::order(
+            )));
+        }
+        tx.transition_delivery(&actor, &mut d, DeliveryEvent::Cancel, |d| {
+            d.cancel_reason = Some(reason.trim().to_string());
+            Some(DeliveryAudit::new(
                 "delivery.cancelled",
-                &d.order_no,
                 json!({"delivery_id": id, "from": before, "reason": d.cancel_reason}),
-            ),
-        )
+            ))
+        })
         .await?;
         tx.commit().await?;
         // A message still waiting in the spool is withdrawn, so a requeued delivery cannot be
         // doubled by this one (see station_copies).
         if d.channel == DeliveryChannel::Sms && self.config.delivery.sms.kind == SmsKind::Spool {
             let spool = crate::delivery::sms::SpoolChannel::new(
-                self.config.path(&self.config.delivery.sms.spool_dir),
+                DeliveryPaths::resolve(&self.config).spool_dir,
                 std::sync::Arc::new(crate::delivery::sms::SystemStamps(self.clock.clone())),
             );
             super::station_copies::remove_spool_message(&spool, &d.id);
         }
         Ok(d)
     }
-}
-
-fn requeue(d: &mut DeliveryRecord, now: &str) -> Result<(), StoreError> {
-    d.state = apply(d.state, DeliveryEvent::OperatorRetry)?;
-    d.attempts = 0;
-    d.next_attempt_at = now.to_string();
-    d.last_error = None;
-    d.bank_file = None;
-    d.bank_message_id = None;
-    Ok(())
 }

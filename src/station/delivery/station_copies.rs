@@ -16,7 +16,7 @@
 //! The removal follows the transaction that settled the delivery. A crash in between leaves the
 //! copy for [`Station::sweep_station_copies`], which every `deliver run` starts with.
 
-use super::DeliveryError;
+use super::error::DeliveryError;
 use crate::delivery::sms::SpoolChannel;
 use crate::domain::DeliveryState;
 use crate::station::Station;

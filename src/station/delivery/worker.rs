@@ -23,39 +23,37 @@
 //! Failpoints (debug builds): `deliver.sms.before_send`, `deliver.sms.after_send`,
 //! `deliver.bank.before_write`, `deliver.bank.after_write`.
 //!
-//! This file holds the run, its report and the transactions both channels share; the channels'
-//! set-up, the preparation of a message (the only place the PIN is in clear), and each
-//! channel's sending and recovery live in the submodules `channels`, `prepare`, `sms`, `bank`.
+//! This file holds the run, its passes and its report; the channels' set-up, the preparation of
+//! a message (the only place the PIN is in clear), each channel's sending and recovery, and the
+//! transactions both channels share live in the submodules `channels`, `prepare`, `sms`, `bank`
+//! and `transitions`.
 
+use super::error::DeliveryError;
 use super::files::{self, PublishError};
+use super::outbox::{confirm_in_tx, order_is_deliverable};
 use super::station_copies::remove_spool_message;
-use super::{DeliveryError, apply, confirm_in_tx, order_is_deliverable};
-use crate::clock::{Clock, format_utc, parse_utc};
-use crate::config::{AliyunConfirm, Config, SmsKind};
+use crate::clock::{format_utc, parse_utc};
+use crate::config::SmsKind;
 use crate::delivery::bank::{
     Agent, CreditTransfer, PaymentBatch, end_to_end_id, order_reference, render_memo, write_pain001,
 };
-use crate::delivery::sms::{
-    AliyunChannel, AliyunConfig, AliyunCredentials, OutgoingSms, QueryOutcome, SendOutcome,
-    SmsChannel, SmsTemplate, SpoolChannel, SpoolState, SystemStamps, WebhookChannel, WebhookConfig,
-};
-use crate::domain::delivery::{backoff, channel_name};
+use crate::delivery::sms::{OutgoingSms, QueryOutcome, SendOutcome, SmsChannel, SpoolState};
+use crate::domain::delivery::channel_name;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::station::provision::pin_aad;
-use crate::store::{Actor, AuditEntry, DeliveryRecord, StoreError};
+use crate::store::{Actor, DeliveryAudit, DeliveryRecord, StoreError, Tx};
+use crate::token::vault::pin_aad;
 use crate::token::{SealedPin, TokenError, Vault};
 use serde_json::json;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 mod bank;
 mod channels;
 mod prepare;
 mod sms;
+mod transitions;
 
 pub use channels::DeliveryChannels;
 
@@ -163,10 +161,10 @@ impl Station {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<RunReport, DeliveryError> {
         let _lock =
-            super::WorkerLock::acquire(&self.config.data_dir().join("delivery-worker.lock"))?;
+            files::WorkerLock::acquire(&self.config.data_dir().join("delivery-worker.lock"))?;
         // Copies a crash left behind after their delivery was settled.
         let swept = self
-            .sweep_station_copies(channels.spool(), &channels.outbound_dir)
+            .sweep_station_copies(channels.spool(), &channels.paths.outbound_dir)
             .await?;
         if swept > 0 {
             tracing::info!(swept, "removed station copies of settled deliveries");
@@ -178,7 +176,7 @@ impl Station {
             actor: self.station_actor(),
             report: RunReport::default(),
         };
-        let poll = Duration::from_secs(self.config.delivery.poll_interval_secs);
+        let poll = channels.poll_interval;
         loop {
             match w.pass(&stop).await {
                 Ok(()) => {}
@@ -250,7 +248,7 @@ impl Worker<'_> {
         let (bank, sms): (Vec<_>, Vec<_>) = queued
             .into_iter()
             .partition(|d| d.channel == DeliveryChannel::BankTransfer);
-        if self.station.config.delivery.bank.batch {
+        if self.channels.bank.batch {
             if !bank.is_empty() {
                 self.send_bank(bank).await?;
             }
@@ -284,286 +282,6 @@ impl Worker<'_> {
                     self.poll_delivery_report(d).await?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Small transactions shared by both channels.
-    // -----------------------------------------------------------------------------------------
-
-    /// Reads what a send needs; `None` when the delivery was settled here instead (order no
-    /// longer deliverable -> cancelled; no sealed PIN -> needs_operator).
-    async fn load(
-        &mut self,
-        d: &DeliveryRecord,
-    ) -> Result<Option<(Order, (String, Vec<u8>))>, DeliveryError> {
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
-        if !order_is_deliverable(rec.state) {
-            self.cancel_for_order(d, rec.state).await?;
-            return Ok(None);
-        }
-        match self.station.store.sealed_pin(&d.order_no).await? {
-            Some(sealed) => Ok(Some((rec.order, sealed))),
-            None => {
-                self.fail_queued(d, "the order has no sealed PIN: nothing can be sent".into())
-                    .await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// A queued delivery whose order may not receive its PIN any more: cancelled, never sent.
-    async fn cancel_for_order(
-        &mut self,
-        d: &DeliveryRecord,
-        order_state: OrderState,
-    ) -> Result<(), DeliveryError> {
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Queued {
-            return Ok(());
-        }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Cancel)?;
-        cur.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
-        tx.save_delivery(&cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.cancelled",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": cur.cancel_reason, "order_state": order_state}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        let note = cur.cancel_reason.clone().unwrap_or_default();
-        self.event(&cur, from, note);
-        Ok(())
-    }
-
-    /// A queued delivery that cannot be prepared: failed (no channel was contacted), for the
-    /// operator to fix and retry, or cancel.
-    async fn fail_queued(
-        &mut self,
-        d: &DeliveryRecord,
-        reason: String,
-    ) -> Result<(), DeliveryError> {
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Queued {
-            return Ok(());
-        }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Reject)?;
-        cur.last_error = Some(format!("not sent: {reason}"));
-        tx.save_delivery(&cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.failed",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": reason, "channel_contacted": false}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        self.event(&cur, from, reason);
-        Ok(())
-    }
-
-    /// Claims `d` (must still be queued, its order deliverable) inside `tx`: `sending`, one more
-    /// attempt, the receipt MAC, an attempt journal row. Returns the journal row, or `None` when
-    /// the delivery was cancelled (order revoked meanwhile) or taken by someone else.
-    async fn claim_in_tx(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        d: &DeliveryRecord,
-        mac: &str,
-        kind: &str,
-        bank_file: Option<(&str, &str)>,
-    ) -> Result<Option<(DeliveryRecord, i64)>, DeliveryError> {
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Queued {
-            return Ok(None);
-        }
-        let order_state = tx.order_state(&cur.order_no).await?;
-        let now = format_utc(tx.now());
-        if !order_is_deliverable(order_state) {
-            let from = cur.state;
-            cur.state = apply(from, DeliveryEvent::Cancel)?;
-            cur.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
-            tx.save_delivery(&cur, from).await?;
-            tx.audit(
-                &self.actor,
-                AuditEntry::order(
-                    "delivery.cancelled",
-                    &cur.order_no,
-                    json!({"delivery_id": cur.id, "reason": cur.cancel_reason, "order_state": order_state}),
-                ),
-            )
-            .await?;
-            let note = cur.cancel_reason.clone().unwrap_or_default();
-            self.event(&cur, from, note);
-            return Ok(None);
-        }
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Claim)?;
-        cur.attempts += 1;
-        cur.sending_at = Some(now.clone());
-        // Due at once: if this process dies mid-send, the next pass resolves the doubt.
-        cur.next_attempt_at = now;
-        cur.message_hmac = Some(mac.to_string());
-        if let Some((file, message_id)) = bank_file {
-            cur.bank_file = Some(file.to_string());
-            cur.bank_message_id = Some(message_id.to_string());
-        }
-        tx.save_delivery(&cur, from).await?;
-        let seq = tx.attempt_started(&cur.id, kind).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.sending",
-                &cur.order_no,
-                json!({
-                    "delivery_id": cur.id,
-                    "channel": channel_name(cur.channel),
-                    "destination": cur.destination_masked,
-                    "attempt": cur.attempts,
-                    "bank_file": cur.bank_file,
-                }),
-            ),
-        )
-        .await?;
-        Ok(Some((cur, seq)))
-    }
-
-    /// After a failure that sent nothing: back to the queue with backoff, or to the operator
-    /// once the attempts are used up. `cur` is in `sending`.
-    async fn retry_or_escalate(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        cur: &mut DeliveryRecord,
-        reason: &str,
-    ) -> Result<(), DeliveryError> {
-        self.requeue_or_escalate(tx, cur, reason, true).await
-    }
-
-    /// Like [`Self::retry_or_escalate`]; without `backoff` the delivery is due at once (an
-    /// interrupted send that provably sent nothing: the channel did not fail).
-    async fn requeue_or_escalate(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        cur: &mut DeliveryRecord,
-        reason: &str,
-        with_backoff: bool,
-    ) -> Result<(), DeliveryError> {
-        let cfg = &self.station.config.delivery;
-        let from = cur.state;
-        let attempts = u32::try_from(cur.attempts).unwrap_or(u32::MAX);
-        if attempts >= cfg.max_attempts {
-            cur.state = apply(from, DeliveryEvent::Escalate)?;
-            cur.last_error = Some(format!(
-                "gave up after {attempts} attempt(s); last: {reason}"
-            ));
-        } else {
-            cur.state = apply(from, DeliveryEvent::RetryLater)?;
-            let delay = if with_backoff {
-                backoff(
-                    attempts,
-                    Duration::from_secs(cfg.retry_initial_secs),
-                    Duration::from_secs(cfg.retry_max_secs),
-                )
-            } else {
-                Duration::ZERO
-            };
-            cur.next_attempt_at = format_utc(tx.now() + delay);
-            cur.last_error = Some(reason.to_string());
-        }
-        tx.save_delivery(cur, from).await?;
-        let action = if cur.state == DeliveryState::Queued {
-            "delivery.retry_scheduled"
-        } else {
-            "delivery.needs_operator"
-        };
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                action,
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "attempt": cur.attempts, "reason": cur.last_error,
-                       "next_attempt_at": cur.next_attempt_at}),
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// `cur` (in `from`) goes to the operator with `reason`.
-    async fn escalate_in_tx(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        cur: &mut DeliveryRecord,
-        reason: String,
-    ) -> Result<(), DeliveryError> {
-        let from = cur.state;
-        cur.state = apply(from, DeliveryEvent::Escalate)?;
-        cur.last_error = Some(reason);
-        tx.save_delivery(cur, from).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry::order(
-                "delivery.needs_operator",
-                &cur.order_no,
-                json!({"delivery_id": cur.id, "reason": cur.last_error}),
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// `cur` (in `sending`) reached the provider: confirmed at once, or `sent` awaiting the
-    /// delivery report.
-    async fn accepted_in_tx(
-        &mut self,
-        tx: &mut crate::store::Tx,
-        cur: &mut DeliveryRecord,
-        provider_id: &str,
-        confirmed: bool,
-        evidence: serde_json::Value,
-    ) -> Result<(), DeliveryError> {
-        let from = cur.state;
-        cur.provider_id = Some(provider_id.to_string());
-        cur.sent_at = Some(format_utc(tx.now()));
-        if confirmed {
-            confirm_in_tx(tx, &self.actor, cur, from, evidence).await?;
-        } else {
-            cur.state = apply(from, DeliveryEvent::Accepted)?;
-            cur.last_error = None;
-            // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
-            // are polled with backoff; a bank transfer waits for `bank import`.
-            let spool_sms = cur.channel == DeliveryChannel::Sms && self.channels.spool().is_some();
-            cur.next_attempt_at = if spool_sms {
-                format_utc(tx.now())
-            } else {
-                format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                )
-            };
-            tx.save_delivery(cur, from).await?;
-            tx.audit(
-                &self.actor,
-                AuditEntry::order(
-                    "delivery.sent",
-                    &cur.order_no,
-                    json!({"delivery_id": cur.id, "provider_id": provider_id,
-                           "message_hmac": cur.message_hmac, "evidence": evidence}),
-                ),
-            )
-            .await?;
         }
         Ok(())
     }

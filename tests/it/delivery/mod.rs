@@ -12,6 +12,7 @@ mod bank;
 mod faults;
 mod full_cycle;
 mod store_backends;
+mod store_transitions;
 
 use crate::support::{assert_success, items, run_ok, stdout_json};
 use serde_json::Value;

@@ -7,24 +7,25 @@ use crate::pg::PgDatabase;
 use keystation::domain::delivery::mask_phone;
 use keystation::domain::order::DeliveryChannel;
 use keystation::domain::{
-    DeliveryState, FileFacts, ImageType, OrderEvent, OrderState, ValidationContext, validate_order,
+    DeliveryEvent, DeliveryState, FileFacts, ImageType, OrderEvent, OrderState, ValidationContext,
+    validate_order,
 };
 use keystation::store::{
-    Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
+    Actor, DeliveryAudit, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
 };
 
-fn now() -> time::OffsetDateTime {
+pub(super) fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-24 06:00 UTC)
 }
 
-fn actor() -> Actor {
+pub(super) fn actor() -> Actor {
     Actor {
         name: "test".into(),
         operation_id: "op-1".into(),
     }
 }
 
-fn new_order(no: &str) -> NewOrder {
+pub(super) fn new_order(no: &str) -> NewOrder {
     let ctx = ValidationContext {
         today: time::macros::date!(2026 - 11 - 24),
         uscc_checksum_override: None,
@@ -44,7 +45,7 @@ fn new_order(no: &str) -> NewOrder {
     }
 }
 
-fn new_delivery(id: &str, no: &str) -> NewDelivery {
+pub(super) fn new_delivery(id: &str, no: &str) -> NewDelivery {
     NewDelivery {
         id: id.into(),
         order_no: no.into(),
@@ -137,11 +138,18 @@ async fn exercise(url: &str) {
     // Optimistic write-back, attempt journal.
     let mut tx = store.begin_write(now()).await.unwrap();
     let mut d = tx.delivery("d-1").await.unwrap();
-    d.state = DeliveryState::Sending;
-    d.attempts = 1;
-    d.bank_file = Some("KSd-1.xml".into());
-    d.bank_message_id = Some("MSG1".into());
-    tx.save_delivery(&d, DeliveryState::Queued).await.unwrap();
+    let mut read_before = d.clone();
+    tx.transition_delivery(&actor(), &mut d, DeliveryEvent::Claim, |d| {
+        d.attempts = 1;
+        d.bank_file = Some("KSd-1.xml".into());
+        d.bank_message_id = Some("MSG1".into());
+        Some(DeliveryAudit::new(
+            "delivery.sending",
+            serde_json::json!({}),
+        ))
+    })
+    .await
+    .unwrap();
     let seq = tx.attempt_started("d-1", "file").await.unwrap();
     assert_eq!(seq, 1);
     tx.attempt_finished("d-1", seq, "written", Some("KSd-1.xml"), None)
@@ -153,7 +161,10 @@ async fn exercise(url: &str) {
             .unwrap(),
         2
     );
-    let stale = tx.save_delivery(&d, DeliveryState::Queued).await;
+    // A copy read in `queued` before the claim: the row is no longer in that state.
+    let stale = tx
+        .transition_delivery(&actor(), &mut read_before, DeliveryEvent::Claim, |_| None)
+        .await;
     assert!(
         matches!(stale, Err(StoreError::DeliveryConflict { .. })),
         "{stale:?}"
@@ -212,8 +223,12 @@ async fn exercise(url: &str) {
     // A cancelled delivery no longer blocks a new one; the sealed PIN can be destroyed.
     let mut tx = store.begin_write(now()).await.unwrap();
     let mut d = tx.delivery("d-1").await.unwrap();
-    d.state = DeliveryState::Cancelled;
-    tx.save_delivery(&d, DeliveryState::Sending).await.unwrap();
+    for event in [DeliveryEvent::Escalate, DeliveryEvent::Cancel] {
+        tx.transition_delivery(&actor(), &mut d, event, |_| None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(d.state, DeliveryState::Cancelled);
     tx.insert_delivery(&new_delivery("d-3", no)).await.unwrap();
     assert_eq!(tx.delivery_count(no).await.unwrap(), 2);
     assert!(tx.delete_sealed_pin(no).await.unwrap());

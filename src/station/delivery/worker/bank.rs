@@ -36,7 +36,7 @@ impl Worker<'_> {
         if prepared.is_empty() {
             return Ok(());
         }
-        let message_id = if prepared.len() == 1 && !self.station.config.delivery.bank.batch {
+        let message_id = if prepared.len() == 1 && !self.channels.bank.batch {
             prepared[0].transfer.end_to_end_id.clone()
         } else {
             format!("KB{}", uuid::Uuid::new_v4().simple()).to_uppercase()
@@ -73,7 +73,7 @@ impl Worker<'_> {
         crate::failpoint!("deliver.bank.before_write");
         let published = match &document {
             Ok(doc) => {
-                let dir = self.channels.outbound_dir.clone();
+                let dir = self.channels.paths.outbound_dir.clone();
                 blocking(|| files::publish_new_file(&dir, &file_name, doc.as_bytes())).map_err(
                     |e| match e {
                         PublishError::NotPublished(e) => {
@@ -151,7 +151,7 @@ impl Worker<'_> {
     /// second file.
     pub(super) async fn resolve_bank(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
         let from = d.state;
-        let dir = self.channels.outbound_dir.clone();
+        let dir = self.channels.paths.outbound_dir.clone();
         let present = d
             .bank_file
             .as_ref()

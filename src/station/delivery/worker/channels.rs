@@ -1,7 +1,38 @@
-//! The channels a `deliver run` sends through, built once from `[delivery]`: the SMS channel
-//! (spool, Aliyun, webhook) with its template, and the bank's outbound directory.
+//! The channels a `deliver run` sends through, built once from `[delivery]`: the directories
+//! resolved against the data directory ([`DeliveryPaths`]), the SMS channel (spool, Aliyun,
+//! webhook) with its template, the pain.001 settings, and the retry policy. The worker reads
+//! them from here, never from the configuration again.
 
-use super::*;
+use super::super::error::DeliveryError;
+use super::super::files::{self, DeliveryPaths};
+use crate::clock::Clock;
+use crate::config::{AliyunConfirm, BankSection, Config, SmsKind};
+use crate::delivery::sms::{
+    AliyunChannel, AliyunConfig, AliyunCredentials, SmsChannel, SmsTemplate, SpoolChannel,
+    SystemStamps, WebhookChannel, WebhookConfig,
+};
+use crate::domain::delivery::backoff;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// When a send that failed without reaching its channel is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RetryPolicy {
+    /// Sends before a delivery goes to the operator.
+    pub max_attempts: u32,
+    /// Delay after the first failure; also how long a sent message waits before its delivery
+    /// report is asked for again.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// The delay after `attempts` failed sends.
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        backoff(attempts, self.initial, self.max)
+    }
+}
 
 /// The configured channels, built once per `deliver run`.
 #[derive(Debug)]
@@ -11,21 +42,28 @@ pub struct DeliveryChannels {
     pub(super) template: SmsTemplate,
     pub(super) aliyun_confirm: AliyunConfirm,
     pub(super) query_delay: Duration,
-    pub(super) outbound_dir: PathBuf,
+    /// The spool, outbound and inbound directories, resolved.
+    pub(super) paths: DeliveryPaths,
+    /// What a pain.001 says about the debtor and the memo, and whether a pass batches (its
+    /// directories are in `paths`).
+    pub(super) bank: BankSection,
+    pub(super) retry: RetryPolicy,
+    /// Between two passes of a long-running worker.
+    pub(super) poll_interval: Duration,
 }
 
 impl DeliveryChannels {
-    /// Builds the channels from `[delivery]`: reads the credential files (mode 0600), checks the
-    /// endpoints, creates the spool and bank directories. The templates were checked when the
-    /// configuration was loaded.
+    /// Builds the channels from `[delivery]`: resolves the directories, reads the credential
+    /// files (mode 0600), checks the endpoints, creates the spool and bank directories. The
+    /// templates were checked when the configuration was loaded.
     pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, DeliveryError> {
         let d = &config.delivery;
+        let paths = DeliveryPaths::resolve(config);
         let stamps = Arc::new(SystemStamps(clock));
         let sms = match d.sms.kind {
             SmsKind::Spool => {
-                let dir = config.path(&d.sms.spool_dir);
-                files::ensure_dir(&dir)?;
-                SmsChannel::Spool(SpoolChannel::new(dir, stamps))
+                files::ensure_dir(&paths.spool_dir)?;
+                SmsChannel::Spool(SpoolChannel::new(paths.spool_dir.clone(), stamps))
             }
             SmsKind::Aliyun => {
                 let a = d.sms.aliyun.as_ref().ok_or(DeliveryError::Invalid {
@@ -56,9 +94,8 @@ impl DeliveryChannels {
                 SmsChannel::Webhook(WebhookChannel::new(c, stamps)?)
             }
         };
-        let outbound_dir = config.path(&d.bank.outbound_dir);
-        files::ensure_dir(&outbound_dir)?;
-        files::ensure_dir(&config.path(&d.bank.inbound_dir))?;
+        files::ensure_dir(&paths.outbound_dir)?;
+        files::ensure_dir(&paths.inbound_dir)?;
         Ok(DeliveryChannels {
             sms,
             sms_kind: d.sms.kind,
@@ -68,7 +105,14 @@ impl DeliveryChannels {
             },
             aliyun_confirm: d.sms.aliyun.as_ref().map(|a| a.confirm).unwrap_or_default(),
             query_delay: Duration::from_secs(d.sms.query_delay_secs),
-            outbound_dir,
+            paths,
+            bank: d.bank.clone(),
+            retry: RetryPolicy {
+                max_attempts: d.max_attempts,
+                initial: Duration::from_secs(d.retry_initial_secs),
+                max: Duration::from_secs(d.retry_max_secs),
+            },
+            poll_interval: Duration::from_secs(d.poll_interval_secs),
         })
     }
 

@@ -62,7 +62,7 @@ impl Worker<'_> {
         order: &Order,
         sealed: &(String, Vec<u8>),
     ) -> Result<Result<PreparedTransfer, Unpreparable>, DeliveryError> {
-        let bank = &self.station.config.delivery.bank;
+        let bank = &self.channels.bank;
         let Some(account) = order.corporate_account.as_ref() else {
             return Ok(Err(Unpreparable(
                 "the order has no corporate account".into(),
@@ -111,7 +111,7 @@ impl Worker<'_> {
     }
 
     pub(super) fn batch(&self, message_id: &str, transfers: Vec<CreditTransfer>) -> PaymentBatch {
-        let bank = &self.station.config.delivery.bank;
+        let bank = &self.channels.bank;
         let now = self.now().to_offset(crate::clock::BEIJING);
         PaymentBatch {
             message_id: message_id.to_string(),

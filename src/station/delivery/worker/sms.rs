@@ -73,18 +73,15 @@ impl Worker<'_> {
                 // In doubt: stays `sending`, due at once; the next pass asks the provider.
                 tx.attempt_finished(&cur.id, seq, "unknown", None, Some(reason))
                     .await?;
-                cur.last_error = Some(format!(
-                    "outcome unknown, the provider will be asked: {reason}"
-                ));
-                tx.save_delivery(&cur, from).await?;
-                tx.audit(
-                    &self.actor,
-                    AuditEntry::order(
+                tx.update_delivery(&self.actor, &mut cur, |d| {
+                    d.last_error = Some(format!(
+                        "outcome unknown, the provider will be asked: {reason}"
+                    ));
+                    Some(DeliveryAudit::new(
                         "delivery.in_doubt",
-                        &cur.order_no,
-                        json!({"delivery_id": cur.id, "reason": reason}),
-                    ),
-                )
+                        json!({"delivery_id": d.id, "reason": reason}),
+                    ))
+                })
                 .await?;
                 format!("outcome unknown: {reason}")
             }
@@ -97,7 +94,7 @@ impl Worker<'_> {
     /// The provider has a message whose send outcome was unknown: it is never sent again.
     async fn found_in_tx(
         &mut self,
-        tx: &mut crate::store::Tx,
+        tx: &mut Tx,
         cur: &mut DeliveryRecord,
         provider_id: &str,
         delivered: bool,
@@ -215,12 +212,16 @@ impl Worker<'_> {
                     self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
                     why
                 } else {
-                    cur.next_attempt_at = format_utc(sent_at + delay);
-                    cur.last_error = Some(
-                        "outcome unknown; the provider has no record yet, asking again after its indexing delay"
-                            .into(),
-                    );
-                    tx.save_delivery(&cur, from).await?;
+                    tx.update_delivery(&self.actor, &mut cur, |d| {
+                        d.next_attempt_at = format_utc(sent_at + delay);
+                        d.last_error = Some(
+                            "outcome unknown; the provider has no record yet, asking again after \
+                             its indexing delay"
+                                .into(),
+                        );
+                        None
+                    })
+                    .await?;
                     "not found yet; asking again later".to_string()
                 }
             }
@@ -237,13 +238,15 @@ impl Worker<'_> {
             QueryOutcome::Failed { reason } => {
                 tx.attempt_record(&cur.id, "query", "failed", None, Some(&reason))
                     .await?;
-                cur.next_attempt_at = format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                );
-                cur.last_error = Some(format!(
-                    "outcome unknown; asking the provider failed: {reason}"
-                ));
-                tx.save_delivery(&cur, from).await?;
+                let next_attempt_at = format_utc(tx.now() + self.channels.retry.initial);
+                tx.update_delivery(&self.actor, &mut cur, |d| {
+                    d.next_attempt_at = next_attempt_at;
+                    d.last_error = Some(format!(
+                        "outcome unknown; asking the provider failed: {reason}"
+                    ));
+                    None
+                })
+                .await?;
                 format!("query failed: {reason}")
             }
         };
@@ -295,7 +298,6 @@ impl Worker<'_> {
                     &mut tx,
                     &self.actor,
                     &mut cur,
-                    from,
                     json!({"confirmed_by": "gateway agent receipt", "receipt": receipt,
                            "gateway_id": gateway_id}),
                 )
@@ -306,8 +308,11 @@ impl Worker<'_> {
             SpoolState::Missing => {
                 // Taken without a receipt (yet): an agent writes the receipt before it removes
                 // the message. Said once, for the operator; the receipt still confirms it.
-                cur.last_error = Some(TAKEN_WITHOUT_RECEIPT.to_string());
-                tx.save_delivery(&cur, from).await?;
+                tx.update_delivery(&self.actor, &mut cur, |d| {
+                    d.last_error = Some(TAKEN_WITHOUT_RECEIPT.to_string());
+                    None
+                })
+                .await?;
                 tx.commit().await?;
                 tracing::warn!(delivery = %cur.id, "{TAKEN_WITHOUT_RECEIPT}");
                 return Ok(());
@@ -355,7 +360,6 @@ impl Worker<'_> {
                     &mut tx,
                     &self.actor,
                     &mut cur,
-                    from,
                     json!({"confirmed_by": "carrier delivery report"}),
                 )
                 .await?;
@@ -384,10 +388,12 @@ impl Worker<'_> {
                     QueryOutcome::Failed { reason } => format!("query failed: {reason}"),
                     _ => "no delivery report yet".to_string(),
                 };
-                cur.next_attempt_at = format_utc(
-                    tx.now() + Duration::from_secs(self.station.config.delivery.retry_initial_secs),
-                );
-                tx.save_delivery(&cur, from).await?;
+                let next_attempt_at = format_utc(tx.now() + self.channels.retry.initial);
+                tx.update_delivery(&self.actor, &mut cur, |d| {
+                    d.next_attempt_at = next_attempt_at;
+                    None
+                })
+                .await?;
                 tx.commit().await?;
                 tracing::debug!(delivery = %cur.id, %outcome, "delivery report pending");
                 return Ok(());

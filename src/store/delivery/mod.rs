@@ -1,9 +1,21 @@
 //! PIN delivery records: shipments, the delivery outbox and its attempt journal.
 //!
-//! Writers read a delivery inside their transaction, decide with the domain
-//! ([`crate::domain::DeliveryState::apply`]) and write it back with [`Tx::save_delivery`], which
-//! only succeeds if the row is still in the state that was read (optimistic check on top of the
-//! writer serialisation of [`Store::begin_write`]).
+//! A delivery changes like an order does: writers read it inside their transaction, then
+//! [`Tx::transition_delivery`] applies the domain's state machine
+//! ([`crate::domain::DeliveryState::apply`]), the fields that go with the move and its audit
+//! record, and writes the row back only if it is still in the state that was read (optimistic
+//! check on top of the writer serialisation of [`Store::begin_write`]). Fields that change
+//! without a move (when the delivery is due next, what the operator reads) go through
+//! [`Tx::update_delivery`], which keeps the state as it is. Nothing else writes a delivery.
+//!
+//! Rooms: `transition` (a delivery's moves: the one writer of a row after it is queued),
+//! `attempts` (the attempt journal); here the records, queueing, and the reads.
+
+mod attempts;
+mod transition;
+
+pub use attempts::AttemptRecord;
+pub use transition::DeliveryAudit;
 
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
@@ -82,25 +94,6 @@ fn ser_channel<S: serde::Serializer>(c: &DeliveryChannel, s: S) -> Result<S::Ok,
     s.serialize_str(channel_name(*c))
 }
 
-/// One contact with a channel.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AttemptRecord {
-    /// Position in the delivery's journal, from 1.
-    pub seq: i64,
-    /// `send`, `file`, `query`, `recover`, `import`.
-    pub kind: String,
-    /// Written before the contact.
-    pub started_at: String,
-    /// Written after it (absent: the process stopped in between).
-    pub finished_at: Option<String>,
-    /// What happened.
-    pub outcome: Option<String>,
-    /// The provider's reference, when it gave one.
-    pub provider_id: Option<String>,
-    /// Why it failed (never the message).
-    pub error: Option<String>,
-}
-
 /// A delivery to queue.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -165,18 +158,6 @@ fn delivery(r: &AnyRow) -> Result<DeliveryRecord, StoreError> {
         superseded_by: get("superseded_by")?,
         created_at: req("created_at")?,
         updated_at: req("updated_at")?,
-    })
-}
-
-fn attempt(r: &AnyRow) -> Result<AttemptRecord, sqlx::Error> {
-    Ok(AttemptRecord {
-        seq: r.try_get("seq")?,
-        kind: r.try_get("kind")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        outcome: r.try_get("outcome")?,
-        provider_id: r.try_get("provider_id")?,
-        error: r.try_get("error")?,
     })
 }
 
@@ -309,120 +290,6 @@ impl Tx {
             .ok_or_else(|| StoreError::DeliveryNotFound(id.to_string()))?;
         delivery(&row)
     }
-
-    /// Writes back every mutable column of `d`, provided the row is still in `expected` (the
-    /// state it was read in). Stamps `updated_at`.
-    pub async fn save_delivery(
-        &mut self,
-        d: &DeliveryRecord,
-        expected: DeliveryState,
-    ) -> Result<(), StoreError> {
-        let now = format_utc(self.now());
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = $3, provider_id = $4, \
-             end_to_end_id = $5, bank_message_id = $6, bank_file = $7, last_error = $8, \
-             message_hmac = $9, sending_at = $10, sent_at = $11, confirmed_at = $12, \
-             cancel_reason = $13, superseded_by = $14, updated_at = $15 \
-             WHERE id = $16 AND state = $17",
-        )
-        .bind(d.state.as_str())
-        .bind(d.attempts)
-        .bind(&d.next_attempt_at)
-        .bind(&d.provider_id)
-        .bind(&d.end_to_end_id)
-        .bind(&d.bank_message_id)
-        .bind(&d.bank_file)
-        .bind(&d.last_error)
-        .bind(&d.message_hmac)
-        .bind(&d.sending_at)
-        .bind(&d.sent_at)
-        .bind(&d.confirmed_at)
-        .bind(&d.cancel_reason)
-        .bind(&d.superseded_by)
-        .bind(&now)
-        .bind(&d.id)
-        .bind(expected.as_str())
-        .execute(self.conn())
-        .await
-        .ctx("updating a delivery")?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::DeliveryConflict {
-                id: d.id.clone(),
-                expected,
-            });
-        }
-        Ok(())
-    }
-
-    /// Journals the start of a contact with the channel; returns its sequence number.
-    pub async fn attempt_started(
-        &mut self,
-        delivery_id: &str,
-        kind: &str,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM delivery_attempts WHERE delivery_id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_one(self.conn())
-        .await
-        .ctx("journaling a delivery attempt")?;
-        let seq = row
-            .try_get::<i64, _>("last")
-            .ctx("journaling a delivery attempt")?
-            + 1;
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, seq, kind, started_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(delivery_id)
-        .bind(seq)
-        .bind(kind)
-        .bind(format_utc(self.now()))
-        .execute(self.conn())
-        .await
-        .ctx("journaling a delivery attempt")?;
-        Ok(seq)
-    }
-
-    /// Journals the end of a contact.
-    pub async fn attempt_finished(
-        &mut self,
-        delivery_id: &str,
-        seq: i64,
-        outcome: &str,
-        provider_id: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE delivery_attempts SET finished_at = $1, outcome = $2, provider_id = $3, error = $4 \
-             WHERE delivery_id = $5 AND seq = $6",
-        )
-        .bind(format_utc(self.now()))
-        .bind(outcome)
-        .bind(provider_id)
-        .bind(error)
-        .bind(delivery_id)
-        .bind(seq)
-        .execute(self.conn())
-        .await
-        .ctx("journaling a delivery attempt")?;
-        Ok(())
-    }
-
-    /// Journals a finished contact in one go (queries, restart checks, imports).
-    pub async fn attempt_record(
-        &mut self,
-        delivery_id: &str,
-        kind: &str,
-        outcome: &str,
-        provider_id: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<i64, StoreError> {
-        let seq = self.attempt_started(delivery_id, kind).await?;
-        self.attempt_finished(delivery_id, seq, outcome, provider_id, error)
-            .await?;
-        Ok(seq)
-    }
 }
 
 impl Store {
@@ -529,22 +396,6 @@ impl Store {
             .iter()
             .map(delivery)
             .collect()
-    }
-
-    /// The attempt journal of a delivery.
-    pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        sqlx::query(
-            "SELECT seq, kind, started_at, finished_at, outcome, provider_id, error \
-             FROM delivery_attempts WHERE delivery_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await
-        .ctx("reading delivery attempts")?
-        .iter()
-        .map(attempt)
-        .collect::<Result<Vec<_>, _>>()
-        .ctx("reading delivery attempts")
     }
 
     /// The shipment of an order.

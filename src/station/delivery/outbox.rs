@@ -1,0 +1,130 @@
+//! The outbox: a delivery queued in the transaction of the state change that calls for it, and
+//! confirmed in one transaction with the order, the sealed PIN and the receipt.
+
+use crate::delivery::bank::end_to_end_id;
+use crate::domain::delivery::{channel_name, mask_account, mask_phone};
+use crate::domain::order::DeliveryChannel;
+use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
+use crate::store::{Actor, AuditEntry, DeliveryAudit, DeliveryRecord, NewDelivery, StoreError, Tx};
+use serde_json::json;
+
+/// Order states in which a PIN may be sent: the key exists and is not revoked.
+pub(crate) fn order_is_deliverable(state: OrderState) -> bool {
+    matches!(state, OrderState::Provisioned | OrderState::Shipped)
+}
+
+/// Where the PIN of `order` goes, masked: the legal representative's mobile or the corporate
+/// account.
+fn masked_destination(order: &Order) -> Result<String, StoreError> {
+    match order.auth_method.delivery_channel() {
+        DeliveryChannel::Sms => Ok(mask_phone(&order.legal_rep.mobile)),
+        DeliveryChannel::BankTransfer => order
+            .corporate_account
+            .as_ref()
+            .map(|a| mask_account(&a.account_number))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "order {} uses corporate_transfer but has no corporate account",
+                    order.order_no
+                ))
+            }),
+    }
+}
+
+/// Queues the PIN delivery of `order` inside `tx` (the outbox half of a state change) and
+/// audits it. `station_id` is the station whose vault sealed the PIN: only it can send it.
+pub(crate) async fn queue_delivery(
+    tx: &mut Tx,
+    actor: &Actor,
+    order: &Order,
+    station_id: &str,
+) -> Result<String, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let channel = order.auth_method.delivery_channel();
+    let e2e = match channel {
+        DeliveryChannel::BankTransfer => Some(end_to_end_id(&id)),
+        DeliveryChannel::Sms => None,
+    };
+    let new = NewDelivery {
+        id: id.clone(),
+        order_no: order.order_no.clone(),
+        station_id: station_id.to_string(),
+        channel,
+        destination_masked: masked_destination(order)?,
+        end_to_end_id: e2e.clone(),
+    };
+    tx.insert_delivery(&new).await?;
+    tx.audit(
+        actor,
+        AuditEntry::order(
+            "delivery.queued",
+            &order.order_no,
+            json!({
+                "delivery_id": id,
+                "channel": channel_name(channel),
+                "destination": new.destination_masked,
+                "end_to_end_id": e2e,
+            }),
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Confirms `d` (read in `tx`) in `tx`: delivery `confirmed`, order `PinDelivered`, sealed PIN
+/// destroyed, receipt audited. `evidence` says what confirmed it.
+///
+/// If the order can no longer become PinDelivered (revoked while the message travelled), the
+/// delivery is still confirmed (the company has the PIN) and the sealed PIN still destroyed; the
+/// receipt notes the order's state.
+pub(crate) async fn confirm_in_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    d: &mut DeliveryRecord,
+    evidence: serde_json::Value,
+) -> Result<(), StoreError> {
+    let now = crate::clock::format_utc(tx.now());
+    let order_state = tx.order_state(&d.order_no).await?;
+    let order_note = if order_state.apply(OrderEvent::ConfirmPinDelivery).is_ok() {
+        tx.transition(
+            &d.order_no,
+            Some(order_state),
+            OrderEvent::ConfirmPinDelivery,
+        )
+        .await?;
+        None
+    } else {
+        Some(format!(
+            "order is {order_state}: its state is left unchanged"
+        ))
+    };
+    let destroyed = tx.delete_sealed_pin(&d.order_no).await?;
+    tx.transition_delivery(actor, d, DeliveryEvent::Confirm, |d| {
+        d.confirmed_at = Some(now.clone());
+        if d.sent_at.is_none() {
+            d.sent_at = Some(now.clone());
+        }
+        d.last_error = None;
+        Some(DeliveryAudit::new(
+            "delivery.confirmed",
+            json!({
+                "delivery_id": d.id,
+                "receipt": {
+                    "channel": channel_name(d.channel),
+                    "destination": d.destination_masked,
+                    "provider_id": d.provider_id,
+                    "end_to_end_id": d.end_to_end_id,
+                    "sent_at": d.sent_at,
+                    "confirmed_at": now,
+                    "message_hmac": d.message_hmac,
+                },
+                "evidence": evidence,
+                "sealed_pin_destroyed": destroyed,
+                "order_note": order_note,
+            }),
+        ))
+    })
+    .await?;
+    tracing::info!(delivery = %d.id, order = %d.order_no, "delivery confirmed, sealed PIN destroyed");
+    Ok(())
+}

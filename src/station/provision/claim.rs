@@ -1,0 +1,418 @@
+//! The claim: what is checked before the order is touched (its state, a live holder of its
+//! lease, the station it is bound to, the token asked for or a blank one present), then one
+//! transaction that takes the lease, moves the order to Provisioning, binds a token and journals
+//! the claim. Nothing is written when a check fails.
+
+use super::error::ProvisionError;
+use super::error::not_provisionable;
+use super::journal::{Resume, Write, commit, revoked_entry};
+use super::report::ProvisionRequest;
+use super::step::Step;
+use super::token_access::{blank_token_lock, blocking};
+use crate::domain::lease::LeaseKind;
+use crate::domain::{Order, OrderEvent, OrderState};
+use crate::station::Station;
+use crate::station::hsm::Hsm;
+use crate::station::lease::{KeptLease, keeps_others_out};
+use crate::store::{Actor, AuditEntry, Binding};
+use crate::token::{Token, TokenInfo, TokenSelector};
+use serde_json::json;
+
+/// What the claim hands to the job.
+pub(super) struct Claimed {
+    /// The station's actor, for every record of the run.
+    pub actor: Actor,
+    /// The order as read before the claim.
+    pub order: Order,
+    /// The order's token binding (new, or the one it had).
+    pub binding: Binding,
+    /// The token asked for, already found.
+    pub token: Option<Token>,
+    /// Where the journal is picked up.
+    pub resume: Resume,
+    /// The token is started over even where the journal would continue.
+    pub reinit: bool,
+    /// The order's lease, now held and renewed in the background.
+    pub lease: KeptLease,
+}
+
+impl Station {
+    /// Claims `req`'s order for a provisioning run (see the module docs).
+    pub(super) async fn claim(
+        &self,
+        hsm: &Hsm,
+        req: &ProvisionRequest,
+    ) -> Result<Claimed, ProvisionError> {
+        let no = req.order_no.as_str();
+        let rec = self
+            .store
+            .order(no)
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(no.to_string()))?;
+        if let Some(hint) = not_provisionable(rec.state) {
+            return Err(ProvisionError::State {
+                order_no: no.to_string(),
+                state: rec.state,
+                hint,
+            });
+        }
+        // A look at the lease before anything else: a live holder's order is refused before
+        // its tokens are even listed. The claim transaction decides for good.
+        if let Some(l) = self.store.lease(LeaseKind::Provision, no).await? {
+            if keeps_others_out(&l, self.clock.now()) {
+                return Err(ProvisionError::Held {
+                    order_no: no.to_string(),
+                    holder: l.holder.to_string(),
+                    expires_at: crate::clock::format_utc(l.expires_at),
+                });
+            }
+        }
+        let existing = self.store.active_binding(no).await?;
+        if let Some(b) = &existing {
+            if b.station_id != self.config.station.id {
+                return Err(ProvisionError::ClaimedElsewhere {
+                    order_no: no.to_string(),
+                    station: b.station_id.clone(),
+                });
+            }
+        }
+        let mut existing = existing;
+        let mut token = None;
+        // Writes that must commit with the claim (releasing a binding being replaced).
+        let mut claim_writes = Vec::new();
+        if let Some(sel) = &req.token {
+            let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
+                ProvisionError::TokenRefused {
+                    token: sel.clone(),
+                    order_no: no.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let moving = existing.as_ref().is_some_and(|b| {
+                b.token_serial.is_some()
+                    && b.token_serial.as_deref() != Some(t.info().serial.as_str())
+            });
+            if moving && req.reinit {
+                // The order's token is lost or broken: start over on another one. The old
+                // binding is released and its certificates revoked (they are on no usable token).
+                self.check_token_usable(&t, no, None).await?;
+                if let Some(old) = existing.take() {
+                    claim_writes = self
+                        .release_binding(
+                            &old,
+                            &format!("replaced by token {}", t.info().display_name()),
+                        )
+                        .await?;
+                }
+            } else {
+                self.check_token_usable(&t, no, existing.as_ref()).await?;
+            }
+            token = Some(t);
+        } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
+            // Nothing bound yet: refuse early, before the order is claimed, when no blank
+            // token is there (the init step re-selects under the blank-token lock anyway). The
+            // lock is held for the look too: another worker's C_InitToken in progress must not
+            // make the slot list look blank-less.
+            let _guard = blank_token_lock().lock().await;
+            // A token labelled for this order can only exist after an earlier claim (a crash
+            // inside C_InitToken): without a binding there is nothing to look for.
+            let mine = existing.is_some()
+                && blocking(|| hsm.module().find(&[TokenSelector::Label(no.to_string())])).is_ok();
+            let blank = blocking(|| hsm.module().first_blank())
+                .map_err(|e| ProvisionError::Step {
+                    order_no: no.to_string(),
+                    step: Step::Claim,
+                    source: e.into(),
+                })?
+                .is_some();
+            if !mine && !blank {
+                return Err(ProvisionError::NoBlankToken(no.to_string()));
+            }
+        }
+
+        let actor = self.station_actor();
+        let (last_attempt, journal) = self.store.journal(no).await?;
+        let resume = Resume::plan(last_attempt, &journal, req.reinit, existing.is_some());
+        let attempt = resume.attempt;
+
+        // Claim: state, binding and journal in one transaction.
+        let insert_binding = existing.is_none();
+        let binding = match existing {
+            Some(b) => b,
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                Binding {
+                    so_identity: format!("blank:{id}"),
+                    binding_id: id,
+                    order_no: no.to_string(),
+                    station_id: self.config.station.id.clone(),
+                    token_serial: None,
+                    token_label: no.to_string(),
+                    key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
+                    key_id: None,
+                    public_key: None,
+                    bound_at: crate::clock::format_utc(self.clock.now()),
+                }
+            }
+        };
+        let holder = self.lease_holder();
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let claimed = AuditEntry {
+            action: "provision.claimed".into(),
+            order_no: Some(no.to_string()),
+            token_serial: binding.token_serial.clone(),
+            details: json!({
+                "attempt": attempt,
+                "binding_id": binding.binding_id,
+                "so_identity": binding.so_identity,
+                "resume": resume.continues,
+                "reinit": req.reinit,
+                "lease": {"lease_id": lease_id, "holder": holder},
+            }),
+            ..AuditEntry::default()
+        };
+        // The claim: the lease first (refused while a live process holds it), then the order
+        // as it was read (another process may have moved it on since), then the rest.
+        let mut writes = vec![
+            Write::TakeLease {
+                order_no: no.to_string(),
+                lease_id: lease_id.clone(),
+                holder: Box::new(holder),
+                ttl: self.lease_ttl(),
+            },
+            Write::ExpectState {
+                order_no: no.to_string(),
+                state: rec.state,
+            },
+        ];
+        writes.append(&mut claim_writes);
+        if rec.state != OrderState::Provisioning {
+            writes.push(Write::Transition {
+                order_no: no.to_string(),
+                expected: Some(rec.state),
+                event: OrderEvent::Claim,
+            });
+        }
+        if insert_binding {
+            writes.push(Write::InsertBinding(Box::new(binding.clone())));
+        }
+        writes.push(Write::StepStarted {
+            order_no: no.to_string(),
+            attempt,
+            step: Step::Claim,
+        });
+        writes.push(Write::StepFinished {
+            order_no: no.to_string(),
+            attempt,
+            step: Step::Claim,
+            status: "done",
+            detail: None,
+        });
+        writes.push(Write::Audit(Box::new(claimed)));
+        commit(self, &actor, &writes, None)
+            .await
+            .map_err(|e| ProvisionError::at_claim(no, e))?;
+        let lease = KeptLease::start(self, LeaseKind::Provision, no, &lease_id);
+        Ok(Claimed {
+            actor,
+            order: rec.order,
+            binding,
+            token,
+            resume,
+            reinit: req.reinit,
+            lease,
+        })
+    }
+
+    /// The writes releasing a binding whose token is being replaced: its certificates are
+    /// revoked. They commit with the claim, under its lease.
+    async fn release_binding(
+        &self,
+        b: &Binding,
+        reason: &str,
+    ) -> Result<Vec<Write>, ProvisionError> {
+        let actor = self.station_actor();
+        let certs = self.store.certificates_of_order(&b.order_no).await?;
+        let mut writes = Vec::new();
+        for c in certs
+            .iter()
+            .filter(|c| c.binding_id == b.binding_id && c.status != "revoked")
+        {
+            writes.push(Write::RevokeCertificate {
+                serial: c.serial.clone(),
+                order_no: b.order_no.clone(),
+                detail: reason.to_string(),
+                by: actor.name.clone(),
+            });
+            writes.push(Write::Audit(Box::new(revoked_entry(c, reason))));
+        }
+        writes.push(Write::ReleaseBinding {
+            binding_id: b.binding_id.clone(),
+            reason: reason.to_string(),
+        });
+        writes.push(Write::Audit(Box::new(AuditEntry {
+            action: "provision.token_released".into(),
+            order_no: Some(b.order_no.clone()),
+            token_serial: b.token_serial.clone(),
+            details: json!({"binding_id": b.binding_id, "reason": reason}),
+            ..AuditEntry::default()
+        })));
+        Ok(writes)
+    }
+
+    /// Refuses a token that belongs to another order, or that the station did not make (see
+    /// [`token_refusal`]).
+    pub(super) async fn check_token_usable(
+        &self,
+        t: &Token,
+        order_no: &str,
+        binding: Option<&Binding>,
+    ) -> Result<(), ProvisionError> {
+        let info = t.info();
+        let bound_to = match info.serial.as_str() {
+            "" => None,
+            serial => self
+                .store
+                .binding_of_token(serial)
+                .await?
+                .map(|other| other.order_no),
+        };
+        match token_refusal(info, order_no, binding, bound_to.as_deref()) {
+            None => Ok(()),
+            Some(reason) => Err(ProvisionError::TokenRefused {
+                token: info.display_name(),
+                order_no: order_no.to_string(),
+                reason,
+            }),
+        }
+    }
+}
+
+/// Why the token `info` may not be provisioned for `order_no` (whose binding is `binding`, and
+/// which the token's own binding, if any, names as `bound_to`); `None` when it may. A token of
+/// another order is refused, as is a token other than the one the order is bound to, and an
+/// initialised token the station did not make for this order: it is never erased.
+fn token_refusal(
+    info: &TokenInfo,
+    order_no: &str,
+    binding: Option<&Binding>,
+    bound_to: Option<&str>,
+) -> Option<String> {
+    if let Some(other) = bound_to.filter(|other| *other != order_no) {
+        return Some(format!("it is bound to order {other}"));
+    }
+    if let Some(serial) = binding.and_then(|b| b.token_serial.as_ref()) {
+        if serial != &info.serial {
+            return Some(format!(
+                "order {order_no} is bound to token {serial}; re-insert that token, or start \
+                 over on this one with --reinit (the old token's certificate is revoked)"
+            ));
+        }
+    }
+    if info.initialized {
+        let ours = binding.is_some_and(|b| {
+            b.token_serial.as_deref() == Some(info.serial.as_str())
+                || (b.token_serial.is_none() && info.label == order_no)
+        });
+        if !ours {
+            return Some(format!(
+                "it is initialised (label {:?}) and was not made for this order by this station; \
+                 the station will not erase it",
+                info.label
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(serial: &str, label: &str, initialized: bool) -> TokenInfo {
+        TokenInfo {
+            serial: serial.into(),
+            label: label.into(),
+            manufacturer: "test".into(),
+            model: "test".into(),
+            initialized,
+            user_pin_initialized: initialized,
+            login_required: true,
+            user_pin_count_low: false,
+            user_pin_final_try: false,
+            user_pin_locked: false,
+            so_pin_count_low: false,
+            so_pin_final_try: false,
+            so_pin_locked: false,
+            min_pin_len: 4,
+            max_pin_len: 255,
+            free_private_memory: None,
+            slot_id: 0,
+        }
+    }
+
+    fn binding(serial: Option<&str>) -> Binding {
+        Binding {
+            binding_id: "b-1".into(),
+            order_no: "KS1".into(),
+            station_id: "station-01".into(),
+            so_identity: "blank:b-1".into(),
+            token_serial: serial.map(str::to_string),
+            token_label: "KS1".into(),
+            key_algorithm: "ecdsa-p256".into(),
+            key_id: None,
+            public_key: None,
+            bound_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_blank_token_is_usable_for_a_new_order() {
+        assert_eq!(
+            token_refusal(&token("", "", false), "KS1", None, None),
+            None
+        );
+        assert_eq!(
+            token_refusal(&token("A1", "", false), "KS1", None, None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_token_bound_to_another_order_is_refused() {
+        let refusal = token_refusal(&token("A1", "KS2", true), "KS1", None, Some("KS2"));
+        assert_eq!(refusal.as_deref(), Some("it is bound to order KS2"));
+        // Its own order's binding is no refusal.
+        let b = binding(Some("A1"));
+        assert_eq!(
+            token_refusal(&token("A1", "KS1", true), "KS1", Some(&b), Some("KS1")),
+            None
+        );
+    }
+
+    #[test]
+    fn an_order_bound_to_a_token_refuses_any_other() {
+        let b = binding(Some("A1"));
+        let refusal = token_refusal(&token("B2", "", false), "KS1", Some(&b), None);
+        assert!(
+            refusal
+                .as_deref()
+                .is_some_and(|r| r.starts_with("order KS1 is bound to token A1;")),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn an_initialised_token_is_erased_only_when_the_station_made_it_for_the_order() {
+        let foreign = token("C3", "someone else's", true);
+        assert!(token_refusal(&foreign, "KS1", None, None).is_some());
+        assert!(token_refusal(&foreign, "KS1", Some(&binding(None)), None).is_some());
+        // A crash inside C_InitToken: the binding has no serial yet, the label is the order's.
+        let ours = token("C3", "KS1", true);
+        assert_eq!(
+            token_refusal(&ours, "KS1", Some(&binding(None)), None),
+            None
+        );
+        assert!(token_refusal(&ours, "KS1", None, None).is_some());
+    }
+}

@@ -1,0 +1,241 @@
+//! Why a provisioning run stopped: the run's error as the caller sees it, and the cause of a
+//! failed step. A failed step leaves the order Failed (or Provisioning when even that could not
+//! be recorded): a re-run resumes it.
+
+use super::step::Step;
+use crate::domain::OrderState;
+use crate::failpoint::InjectedFailure;
+use crate::station::seals::SealsError;
+use crate::store::StoreError;
+use crate::token::TokenError;
+
+/// Why provisioning did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// No such order.
+    #[error("no order {0}")]
+    NotFound(String),
+    /// The order is not in a state that can be provisioned.
+    #[error("order {order_no} is {state}: {hint}")]
+    State {
+        /// The order.
+        order_no: String,
+        /// Its state.
+        state: OrderState,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Another station holds the order.
+    #[error("order {order_no} is being provisioned by station {station}")]
+    ClaimedElsewhere {
+        /// The order.
+        order_no: String,
+        /// The other station.
+        station: String,
+    },
+    /// Another process that may still run holds the order's lease (see [`crate::station::lease`]).
+    #[error(
+        "order {order_no} is being provisioned by {holder}; run this again once that process has \
+         ended (its lease runs to {expires_at} and is renewed while it works)"
+    )]
+    Held {
+        /// The order.
+        order_no: String,
+        /// Who holds it.
+        holder: String,
+        /// Until when, unless renewed.
+        expires_at: String,
+    },
+    /// The chosen token cannot be used for this order; nothing on it was changed.
+    #[error("token {token} refused for order {order_no}: {reason}")]
+    TokenRefused {
+        /// The token.
+        token: String,
+        /// The order.
+        order_no: String,
+        /// Why.
+        reason: String,
+    },
+    /// No blank token is present.
+    #[error("no blank token present for order {0}: insert a blank USB key (or give --token)")]
+    NoBlankToken(String),
+    /// A step failed; the order is Failed and a re-run resumes it.
+    #[error("order {order_no}, step {step}: {source}")]
+    Step {
+        /// The order.
+        order_no: String,
+        /// The step.
+        step: Step,
+        /// The cause.
+        #[source]
+        source: StepError,
+    },
+    /// The database failed outside a step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The cause of a failed step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// A token operation failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The CA refused or failed.
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Seal data could not be built.
+    #[error(transparent)]
+    Seal(#[from] crate::seal::SealError),
+    /// An injected failure (tests).
+    #[error(transparent)]
+    Injected(#[from] InjectedFailure),
+    /// The OS random generator failed.
+    #[error("OS random generator: {0}")]
+    Random(String),
+    /// Inconsistent records.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// A seal failure is a step failure of the same kind: a token, CA, database or seal error keeps
+/// its kind (a pulled token stays recognisable, see [`ProvisionError::token_removed`]); a missing
+/// picture or maker certificate is inconsistent records.
+impl From<SealsError> for StepError {
+    fn from(e: SealsError) -> Self {
+        use SealsError as E;
+        match e {
+            E::Token(t) => StepError::Token(t),
+            E::Ca(c) => StepError::Ca(c),
+            E::Store(s) => StepError::Store(s),
+            E::Seal(s) => StepError::Seal(s),
+            other @ (E::MissingPicture { .. } | E::MakerCertificate(_)) => {
+                StepError::Inconsistent(other.to_string())
+            }
+        }
+    }
+}
+
+impl ProvisionError {
+    /// True when the token was pulled out (the order waits for it, resumable).
+    pub fn token_removed(&self) -> bool {
+        matches!(self, ProvisionError::Step { source: StepError::Token(t), .. } if t.is_removed())
+    }
+
+    /// For a caller that listed the order as provisionable (a batch): true when another process
+    /// or station has it (holds it, or moved it on since it was listed). Nothing was done, and
+    /// nothing of this caller's failed.
+    pub fn taken_elsewhere(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::Held { .. }
+                | ProvisionError::ClaimedElsewhere { .. }
+                | ProvisionError::State { .. }
+        )
+    }
+
+    /// The claim transaction found the lease held, or the order changed since it was read.
+    pub(super) fn at_claim(order_no: &str, e: StoreError) -> ProvisionError {
+        match e {
+            StoreError::LeaseHeld {
+                holder, expires_at, ..
+            } => ProvisionError::Held {
+                order_no: order_no.to_string(),
+                holder,
+                expires_at,
+            },
+            StoreError::StateConflict { actual, .. } => ProvisionError::State {
+                order_no: order_no.to_string(),
+                state: actual,
+                hint: not_provisionable(actual)
+                    .unwrap_or("another process worked on it meanwhile; run this again"),
+            },
+            other => ProvisionError::Store(other),
+        }
+    }
+}
+
+/// Why an order in `state` cannot be provisioned; `None` when it can.
+pub(super) fn not_provisionable(state: OrderState) -> Option<&'static str> {
+    match state {
+        OrderState::Approved | OrderState::Failed | OrderState::Provisioning => None,
+        OrderState::Submitted => Some("it must be approved first"),
+        OrderState::Rejected => Some("it was rejected"),
+        OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered => {
+            Some("it is already provisioned")
+        }
+        OrderState::Revoked => Some("its certificate was revoked"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_approved_failed_or_interrupted_orders_are_provisioned() {
+        for state in OrderState::ALL {
+            let can = not_provisionable(state).is_none();
+            let expected = matches!(
+                state,
+                OrderState::Approved | OrderState::Failed | OrderState::Provisioning
+            );
+            assert_eq!(can, expected, "{state}");
+        }
+    }
+
+    #[test]
+    fn the_claim_names_who_holds_the_order_or_what_moved_it() {
+        let held = ProvisionError::at_claim(
+            "KS1",
+            StoreError::LeaseHeld {
+                subject: "KS1".into(),
+                holder: "station-02 pid 7".into(),
+                expires_at: "2026-01-01T00:00:00Z".into(),
+            },
+        );
+        assert!(
+            matches!(&held, ProvisionError::Held { holder, .. } if holder == "station-02 pid 7")
+        );
+        assert!(held.taken_elsewhere());
+        let moved = ProvisionError::at_claim(
+            "KS1",
+            StoreError::StateConflict {
+                order_no: "KS1".into(),
+                expected: OrderState::Approved,
+                actual: OrderState::Provisioned,
+            },
+        );
+        assert!(
+            matches!(&moved, ProvisionError::State { state: OrderState::Provisioned, hint, .. }
+                if *hint == "it is already provisioned"),
+            "{moved:?}"
+        );
+        assert!(moved.taken_elsewhere());
+        // Another failure is the caller's own: not "taken elsewhere".
+        let other = ProvisionError::at_claim("KS1", StoreError::OrderNotFound("KS1".into()));
+        assert!(matches!(other, ProvisionError::Store(_)));
+        assert!(!other.taken_elsewhere());
+    }
+
+    #[test]
+    fn a_seal_failure_keeps_its_kind() {
+        let missing = StepError::from(SealsError::MissingPicture {
+            order_no: "KS1".into(),
+            kind: "company",
+        });
+        assert!(
+            matches!(&missing, StepError::Inconsistent(m) if m == "order KS1 has no company seal picture")
+        );
+        let store = StepError::from(SealsError::Store(StoreError::OrderNotFound("KS1".into())));
+        assert!(matches!(
+            store,
+            StepError::Store(StoreError::OrderNotFound(_))
+        ));
+    }
+}

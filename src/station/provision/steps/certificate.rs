@@ -1,0 +1,127 @@
+//! The certificate's steps: `issue_certificate` (the serial reserved before the CA signs, a CSR
+//! signed on the token and checked, the certificate issued by the CA key) and
+//! `write_certificate` (onto the token, beside its key).
+
+use super::super::error::StepError;
+use super::super::job::Job;
+use super::super::journal::Write;
+use super::super::step::Step;
+use super::super::token_access::blocking;
+use super::random_bytes;
+use crate::ca::csr::verify_csr;
+use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
+use crate::store::{AuditEntry, CertificateRecord};
+use crate::token::TokenSigner;
+use serde_json::json;
+
+impl Job<'_> {
+    pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
+        let serial_bytes = serial_from_random(random_bytes::<16>()?);
+        let serial_hex = hex::encode(serial_bytes);
+        let token_serial = self.token_serial()?;
+        // Reserve the serial before the CA signs anything with it.
+        let reserved = CertificateRecord {
+            serial: serial_hex.clone(),
+            order_no: self.no().to_string(),
+            binding_id: self.binding.binding_id.clone(),
+            token_serial: Some(token_serial),
+            der: Vec::new(),
+            fingerprint_sha256: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            status: "reserved".into(),
+            issued_at: crate::clock::format_utc(self.station.clock.now()),
+        };
+        let entry = AuditEntry {
+            cert_serial: Some(serial_hex.clone()),
+            ..self.entry("certificate.serial_reserved", json!({}))
+        };
+        let write = Write::InsertCertificate(Box::new(reserved.clone()));
+        self.flush(vec![write, Write::Audit(Box::new(entry))])
+            .await?;
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no key pair".into()))?;
+        let company = self.order.company.name.clone();
+        let csr_der = blocking(|| -> Result<Vec<u8>, StepError> {
+            self.user_session()?;
+            let s = self
+                .session
+                .take()
+                .ok_or_else(|| StepError::Inconsistent("token session missing".into()))?;
+            let signer = TokenSigner::new(s, key.clone())?;
+            let mut params = rcgen::CertificateParams::default();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, company.as_str());
+            let csr = params.serialize_request(&signer);
+            self.session = Some(signer.into_session());
+            let csr = csr.map_err(|e| StepError::Inconsistent(format!("CSR on the token: {e}")))?;
+            Ok(csr.der().to_vec())
+        })?;
+        let csr = verify_csr(&csr_der)?;
+        if csr.spki_der != key.spki_der {
+            return Err(StepError::Inconsistent(
+                "the CSR's public key is not the token key's".into(),
+            ));
+        }
+        let now = self.station.clock.now();
+        let crl_url = self.station.config.ca.crl_url.clone();
+        let order = self.order.clone();
+        let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
+            let ca = self.hsm.ca_signer()?;
+            Ok(issue_unit_certificate(
+                &order,
+                &csr.spki_der,
+                self.hsm.ca_cert_der(),
+                &*ca,
+                &serial_bytes,
+                now,
+                &crl_url,
+            )?)
+        })?;
+        let summary = cert_summary(&cert_der)?;
+        let mut rec = reserved;
+        rec.der = cert_der;
+        rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
+        rec.not_before = crate::clock::format_utc(summary.not_before);
+        rec.not_after = crate::clock::format_utc(summary.not_after);
+        rec.status = "issued".into();
+        self.cert = Some(rec.clone());
+        self.done(
+            Step::IssueCertificate,
+            json!({"serial": rec.serial, "fingerprint_sha256": rec.fingerprint_sha256,
+                   "not_before": rec.not_before, "not_after": rec.not_after, "subject": summary.subject}),
+            Some(Write::CertificateIssued(Box::new(rec))),
+        )
+        .await
+    }
+
+    pub(in super::super) async fn write_certificate(&mut self) -> Result<(), StepError> {
+        let cert = self
+            .cert
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("no key pair".into()))?;
+        let label = self.order.order_no.clone();
+        blocking(|| -> Result<(), StepError> {
+            self.user_session()?
+                .write_certificate(&key.id, &label, &cert.der)?;
+            Ok(())
+        })?;
+        let serial = cert.serial.clone();
+        if let Some(c) = self.cert.as_mut() {
+            c.status = "on_token".into();
+        }
+        self.done(
+            Step::WriteCertificate,
+            json!({"serial": serial, "key_id": hex::encode(&key.id)}),
+            Some(Write::CertificateOnToken(serial)),
+        )
+        .await
+    }
+}

@@ -1,0 +1,84 @@
+//! The last steps: `write_seals` (the order's GB/T 38540 seals as data objects) and `finish`
+//! (Provisioned, with the PIN delivery queued in the same transaction when so configured).
+
+use super::super::error::StepError;
+use super::super::job::Job;
+use super::super::journal::{Write, commit};
+use super::super::step::Step;
+use super::super::token_access::blocking;
+use crate::config::DeliveryTrigger;
+use crate::domain::{OrderEvent, OrderState};
+use crate::station::seals::build_order_seals;
+use serde_json::json;
+
+impl Job<'_> {
+    pub(in super::super) async fn write_seals(&mut self) -> Result<(), StepError> {
+        let seals = match self.order.seals_on_key() {
+            [] => Vec::new(),
+            _ => {
+                let cert = self
+                    .cert
+                    .clone()
+                    .ok_or_else(|| StepError::Inconsistent("no certificate".into()))?;
+                build_order_seals(self.station, self.hsm, &self.order, &cert.der).await?
+            }
+        };
+        let (labels, removed) = blocking(|| -> Result<(Vec<String>, usize), StepError> {
+            let s = self.user_session()?;
+            // Seals are the only data objects on a customer's token: whatever is there is a
+            // previous attempt's (a crash inside this step) and is replaced, never duplicated.
+            let removed = s.destroy_all(crate::token::objects::ObjectClassName::Data)?;
+            let mut labels = Vec::new();
+            for seal in &seals {
+                let label = seal.label();
+                s.write_data(crate::seal::SEAL_APPLICATION, &label, &seal.der, true)?;
+                labels.push(label);
+            }
+            Ok((labels, removed))
+        })?;
+        self.seals = labels.clone();
+        self.done(
+            Step::WriteSeals,
+            json!({"seals": labels, "replaced_data_objects": removed}),
+            None,
+        )
+        .await
+    }
+
+    pub(in super::super) async fn finish(&mut self) -> Result<(), StepError> {
+        let no = self.no().to_string();
+        self.failpoint("provision.finish.before_done")?;
+        // The last commit releases the lease: no renewal may come after it.
+        self.lease.stop_renewing();
+        let provisioned = self.entry(
+            "order.provisioned",
+            json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
+        );
+        let mut writes = std::mem::take(&mut self.pending);
+        writes.extend([
+            Write::StepFinished {
+                order_no: no.clone(),
+                attempt: self.attempt,
+                step: Step::Finish,
+                status: "done",
+                detail: None,
+            },
+            Write::Transition {
+                order_no: no.clone(),
+                expected: Some(OrderState::Provisioning),
+                event: OrderEvent::CompleteProvisioning,
+            },
+            Write::Audit(Box::new(provisioned)),
+        ]);
+        // Outbox: with `delivery.trigger = "on_provisioned"` the PIN delivery is queued in the
+        // same transaction that makes the order Provisioned.
+        if self.station.config.delivery.trigger == DeliveryTrigger::OnProvisioned {
+            writes.push(Write::QueueDelivery {
+                order: Box::new(self.order.clone()),
+                station_id: self.binding.station_id.clone(),
+            });
+        }
+        commit(self.station, &self.actor, &writes, self.fence(true)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! The token's own steps: `init_token` (label and derived SO PIN), `init_pin` (a fresh user PIN,
+//! sealed in the vault) and `generate_key` (the key pair, made on the token).
+
+use super::super::error::StepError;
+use super::super::job::Job;
+use super::super::journal::Write;
+use super::super::step::Step;
+use super::super::token_access::{blank_token_lock, blocking};
+use super::random_bytes;
+use crate::domain::Pin;
+use crate::token::vault::pin_aad;
+use crate::token::{KeyPairInfo, TokenError, TokenSelector};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use serde_json::json;
+
+impl Job<'_> {
+    pub(in super::super) async fn init_token(&mut self) -> Result<(), StepError> {
+        let _guard = blank_token_lock().lock().await;
+        // Choose the token: the bound one, else the requested one, else the first blank.
+        let token = match (&self.binding.token_serial, &self.token) {
+            (Some(_), _) => self.bound_token()?.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => {
+                // Only an earlier attempt can have left our label on a token (a crash inside
+                // C_InitToken); the first attempt need not read every token's label.
+                let mine = if self.attempt > 1 {
+                    blocking(|| {
+                        self.hsm
+                            .module()
+                            .find(&[TokenSelector::Label(self.order.order_no.clone())])
+                    })
+                } else {
+                    Err(TokenError::NotFound(self.order.order_no.clone()))
+                };
+                match mine {
+                    // A crash inside C_InitToken left our label on a token: it is ours.
+                    Ok(t) => t,
+                    Err(TokenError::NotFound(_)) => blocking(|| self.hsm.module().first_blank())?
+                        .ok_or_else(|| {
+                        StepError::Token(TokenError::NotFound(
+                            "a blank token (insert a blank USB key)".into(),
+                        ))
+                    })?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.station
+            .check_token_usable(&token, self.no(), Some(&self.binding))
+            .await
+            .map_err(|e| StepError::Inconsistent(e.to_string()))?;
+        // A blank token with a factory serial: the SO PIN derives from that serial. Recorded
+        // BEFORE the token is touched, so a crash inside C_InitToken can still re-derive it.
+        if self.binding.token_serial.is_none()
+            && !token.info().serial.is_empty()
+            && token.info().is_blank()
+        {
+            let serial = token.info().serial.clone();
+            let identity = format!("serial:{serial}");
+            let write = Write::BindingIdentity {
+                binding_id: self.binding.binding_id.clone(),
+                identity: identity.clone(),
+                serial: serial.clone(),
+            };
+            self.flush(vec![write]).await?;
+            self.binding.so_identity = identity;
+            self.binding.token_serial = Some(serial);
+            self.so_pin = None;
+        }
+        self.token = Some(token);
+        self.so_pin()?;
+        self.failpoint("provision.init_token.before_init")?;
+        let label = self.order.order_no.clone();
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let result = blocking(|| -> Result<String, StepError> {
+            let t = self.bound_token()?;
+            t.init_token(&so, &label)?;
+            Ok(t.info().serial.clone())
+        });
+        self.so_pin = Some(so);
+        let serial = result?;
+        let binding_id = self.binding.binding_id.clone();
+        self.binding.token_serial = Some(serial.clone());
+        self.done(
+            Step::InitToken,
+            json!({"token_serial": serial, "label": label, "so_identity": self.binding.so_identity}),
+            Some(Write::BindingSerial { binding_id, serial }),
+        )
+        .await
+    }
+
+    pub(in super::super) async fn init_pin(&mut self) -> Result<(), StepError> {
+        let serial = self.token_serial()?;
+        let policy = self.station.config.pin;
+        let pin = Pin::generate(&policy, &mut OsRng.unwrap_err());
+        self.so_pin()?;
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let r = blocking(|| -> Result<(), StepError> {
+            let t = self.bound_token()?;
+            let s = t.login_so(&so)?;
+            s.init_user_pin(&pin)?;
+            Ok(())
+        });
+        self.so_pin = Some(so);
+        r?;
+        let aad = pin_aad(self.no(), &serial);
+        let sealed = blocking(|| self.vault()?.seal_pin(&pin, &aad).map_err(StepError::from))?;
+        self.pin = Some(pin);
+        let no = self.no().to_string();
+        self.done(
+            Step::InitPin,
+            json!({"pin_length": policy.length, "alphabet": policy.alphabet, "sealed_bytes": sealed.0.len()}),
+            Some(Write::SealedPin { order_no: no, serial, sealed: sealed.0 }),
+        )
+        .await
+    }
+
+    pub(in super::super) async fn generate_key(&mut self) -> Result<(), StepError> {
+        let alg = self.station.config.product.key_algorithm;
+        let id = random_bytes::<16>()?.to_vec();
+        let label = self.order.order_no.clone();
+        let key = blocking(|| -> Result<KeyPairInfo, StepError> {
+            Ok(self.user_session()?.generate_key_pair(alg, &id, &label)?)
+        })?;
+        let binding_id = self.binding.binding_id.clone();
+        let id_hex = hex::encode(&key.id);
+        let spki = key.spki_der.clone();
+        self.binding.key_id = Some(id_hex.clone());
+        self.binding.public_key = Some(spki.clone());
+        self.key = Some(key);
+        self.done(
+            Step::GenerateKey,
+            json!({"algorithm": alg.as_str(), "key_id": id_hex, "extractable": false, "sensitive": true}),
+            Some(Write::BindingKey { binding_id, key_id_hex: id_hex, spki }),
+        )
+        .await
+    }
+}
