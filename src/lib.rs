@@ -21,7 +21,8 @@
 //!
 //! - [`domain/`](domain): the business, pure (no IO, no async): orders and their state machine,
 //!   validation, PINs, PIN deliveries;
-//! - [`config.rs`](config): `station.toml`, versioned and strict;
+//! - [`config/`](config): `station.toml`, versioned and strict: its sections, their defaults
+//!   and the rules checked at load;
 //! - [`clock.rs`](clock): time as a parameter, the one reader of the wall clock;
 //! - [`token/`](token): PKCS#11 tokens through cryptoki, the only module that names it; the
 //!   vault (SO PIN derivation, PIN sealing);
