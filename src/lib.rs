@@ -40,7 +40,8 @@
 //!   names `station`, `domain` and `config` only;
 //! - [`error_code/`](error_code): the stable code of every error, as operators and scripts read
 //!   it (the README's table is checked against it);
-//! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled out of release builds;
+//! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled only into test builds (the
+//!   `test-hooks` feature);
 //! - [`private_files.rs`](private_files): the station's files and directories, its own user's only;
 //! - `main.rs`: the binary, a thin shell over [`cli`].
 
