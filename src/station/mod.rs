@@ -48,7 +48,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::store::{Actor, Store};
 use delivery::{DeliveryChannels, DeliveryError};
-use hsm::{Hsm, HsmError};
+use hsm::{Hsm, HsmError, blocking};
 use std::sync::Arc;
 
 /// A running station, acting for one operation: configuration, database, clock.
@@ -124,7 +124,7 @@ impl Station {
     /// certificate (see [`Hsm::open`]).
     pub async fn open_hsm(&self) -> Result<Hsm, HsmError> {
         let config = self.config.clone();
-        tokio::task::block_in_place(|| Hsm::open(config))
+        blocking(|| Hsm::open(config))
     }
 
     /// The PIN delivery channels, as the configuration sets them up.

@@ -5,7 +5,7 @@
 //! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
 //! failed init never leaves a directory that looks like a working station.
 
-use super::hsm::{Hsm, HsmError, read_certificate, read_pin_file, write_secret_file};
+use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
 use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
 use super::{OperationContext, Station};
 use crate::clock::{Clock, SystemClock};
@@ -301,7 +301,7 @@ pub async fn create_station(
         .map_err(SetupError::Database)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
-    let summary = tokio::task::block_in_place(|| -> Result<MaterialSummary, SetupError> {
+    let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
         let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
         let source = match &existing_ca {
             Some(der) => CaSource::Existing(der),
@@ -342,7 +342,7 @@ pub async fn create_station(
     tx.commit().await?;
     // The first anchor covers the station's birth.
     let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
-    let hsm = tokio::task::block_in_place(|| -> Result<Hsm, TokenError> {
+    let hsm = blocking(|| -> Result<Hsm, TokenError> {
         Ok(Hsm::from_parts(
             Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
             station_pin,
