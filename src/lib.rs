@@ -24,6 +24,8 @@
 //! - [`config/`](config): `station.toml`, versioned and strict: its sections, their defaults
 //!   and the rules checked at load;
 //! - [`clock.rs`](clock): time as a parameter, the one reader of the wall clock;
+//! - [`random.rs`](random): randomness as a parameter (key ids, serials, PINs), the OS CSPRNG in
+//!   production;
 //! - [`token/`](token): PKCS#11 tokens through cryptoki, the only module that names it; the
 //!   vault (SO PIN derivation, PIN sealing);
 //! - [`usb/`](usb): USB keys on the bus (catalogue, matching, hotplug), beside `token`;
@@ -55,6 +57,7 @@ pub mod domain;
 pub mod error_code;
 pub mod failpoint;
 pub mod private_files;
+pub mod random;
 pub mod seal;
 pub mod station;
 pub mod store;

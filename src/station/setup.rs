@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::{Pin, Severity, SoPin, Violation};
 use crate::private_files;
+use crate::random::{OsRandom, Random};
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError};
 use std::os::unix::fs::PermissionsExt;
@@ -300,6 +301,7 @@ pub async fn create_station(
         .await
         .map_err(SetupError::Database)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let random: Arc<dyn Random> = Arc::new(OsRandom);
     let now = clock.now();
     let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
         let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
@@ -307,8 +309,15 @@ pub async fn create_station(
             Some(der) => CaSource::Existing(der),
             None => CaSource::Create,
         };
-        let (summary, _) =
-            create_station_material(&cfg, &module, &station_pin, &so_pin, now, source)?;
+        let (summary, _) = create_station_material(
+            &cfg,
+            &module,
+            &station_pin,
+            &so_pin,
+            now,
+            random.as_ref(),
+            source,
+        )?;
         Ok(summary)
     })?;
     drop(so_pin);
@@ -317,6 +326,7 @@ pub async fn create_station(
         config: Arc::new(cfg.clone()),
         store: store.clone(),
         clock,
+        random,
         operation: operation.clone(),
     };
     let mut tx = store.begin_write(now).await?;
