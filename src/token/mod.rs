@@ -31,6 +31,8 @@
 //!   try: a station must never be what locks a customer's key.
 
 pub mod backend;
+#[cfg(test)]
+mod fake;
 #[cfg(feature = "bench-floor")]
 pub mod floor;
 pub mod inventory;

@@ -320,3 +320,6 @@ impl Token {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

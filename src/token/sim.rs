@@ -339,3 +339,6 @@ impl SessionBackend for SimulatedSession {
         self.inner.decrypt(key, gcm, data)
     }
 }
+
+#[cfg(test)]
+mod tests;
