@@ -6,11 +6,11 @@
 //! creates and destroys objects, signs, and seals with AES-GCM. The list comes from what the
 //! station calls: everything else of PKCS#11 stays out.
 //!
-//! The cryptoki implementation is [`super::pkcs11`]; every policy that does not depend on the
-//! module (finding a token by serial or label, refusing a login on a locked PIN, the templates'
-//! meaning, ECDSA signature encoding, the vault's formats) lives above the seam, in
-//! [`super::module`], [`super::session`], [`super::signer`] and [`super::vault`], and so holds for
-//! any backend. A decorator (the test builds' fault simulator) wraps a backend at the one place
+//! The cryptoki implementation is the private `token::pkcs11`; every policy that does not
+//! depend on the module (finding a token by serial or label, refusing a login on a locked PIN,
+//! the templates' meaning, ECDSA signature encoding, the vault's formats) lives above the seam,
+//! in [`super::module`], [`super::session`], [`super::signer`] and [`super::vault`], and so
+//! holds for any backend. A decorator (the test builds' fault simulator) wraps a backend at the one place
 //! a module is opened, [`super::Pkcs11Module::load`].
 //!
 //! # Security notes
