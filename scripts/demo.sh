@@ -11,9 +11,9 @@
 # with the same DIR it continues, or says the demo already ran; a DIR holding anything else is
 # refused, never overwritten. Exit 0 only if every order reached PinDelivered.
 #
-# Why the dev build (`cargo run`): the test command builds it already, and a release build is a
-# second full compile of every dependency on a small machine for a job that takes seconds.
-# Failpoints compiled into dev builds do nothing unless KEYSTATION_FAILPOINTS is set.
+# Why the dev build (`cargo run`): it shares every dependency the test command compiled, and a
+# release build is a second full compile of all of them on a small machine for a job that takes
+# seconds. It has no test hooks (failpoints, token fault simulator): only test builds do.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -9,8 +9,9 @@
 //! - `sleepN`: prints the same line, sleeps N milliseconds, and goes on (a test does something to
 //!   the world meanwhile, e.g. restarts the database).
 //!
-//! Release builds compile every failpoint out (`cfg(debug_assertions)`): the env variable has no
-//! effect on a production binary. The variable carries no secret.
+//! Failpoints exist only with the `test-hooks` feature, which test builds alone turn on (see
+//! `Cargo.toml`); every other build, release or not, compiles them out and ignores the
+//! variable. The variable carries no secret.
 
 /// A failure injected by a failpoint with action `error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +26,7 @@ impl crate::error_code::Coded for InjectedFailure {
 }
 
 /// Evaluates the failpoint `name`.
-#[cfg(debug_assertions)]
+#[cfg(feature = "test-hooks")]
 pub fn check(name: &str) -> Result<(), InjectedFailure> {
     let Ok(spec) = std::env::var("KEYSTATION_FAILPOINTS") else {
         return Ok(());
@@ -63,8 +64,8 @@ pub fn check(name: &str) -> Result<(), InjectedFailure> {
     Ok(())
 }
 
-/// Release builds: failpoints do not exist.
-#[cfg(not(debug_assertions))]
+/// Builds without the `test-hooks` feature: failpoints do not exist.
+#[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn check(_name: &str) -> Result<(), InjectedFailure> {
     Ok(())

@@ -21,8 +21,11 @@
 //!
 //! - [`domain/`](domain): the business, pure (no IO, no async): orders and their state machine,
 //!   validation, PINs, PIN deliveries;
-//! - [`config.rs`](config): `station.toml`, versioned and strict;
+//! - [`config/`](config): `station.toml`, versioned and strict: its sections, their defaults
+//!   and the rules checked at load;
 //! - [`clock.rs`](clock): time as a parameter, the one reader of the wall clock;
+//! - [`random.rs`](random): randomness as a parameter (key ids, serials, PINs), the OS CSPRNG in
+//!   production;
 //! - [`token/`](token): PKCS#11 tokens through cryptoki, the only module that names it; the
 //!   vault (SO PIN derivation, PIN sealing);
 //! - [`usb/`](usb): USB keys on the bus (catalogue, matching, hotplug), beside `token`;
@@ -39,7 +42,8 @@
 //!   names `station`, `domain` and `config` only;
 //! - [`error_code/`](error_code): the stable code of every error, as operators and scripts read
 //!   it (the README's table is checked against it);
-//! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled out of release builds;
+//! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled only into test builds (the
+//!   `test-hooks` feature);
 //! - [`private_files.rs`](private_files): the station's files and directories, its own user's only;
 //! - `main.rs`: the binary, a thin shell over [`cli`].
 
@@ -53,6 +57,7 @@ pub mod domain;
 pub mod error_code;
 pub mod failpoint;
 pub mod private_files;
+pub mod random;
 pub mod seal;
 pub mod station;
 pub mod store;

@@ -116,7 +116,7 @@ impl Station {
 
     async fn anchor_in(&self, tx: &mut Tx, hsm: &Hsm) -> Result<AnchorOutcome, AnchorError> {
         let (seq, head_hash) = tx.audit_head().await?;
-        let held = tokio::task::block_in_place(|| hsm.vault()?.held_anchor())?;
+        let held = crate::station::hsm::blocking(|| hsm.vault()?.held_anchor())?;
         self.check_extends_held(tx, held.as_ref(), (seq, &head_hash))
             .await?;
         let existing = tx.anchor_at(seq).await?;
@@ -130,7 +130,7 @@ impl Station {
             None => {
                 let at = format_utc(self.clock.now());
                 let msg = anchor_message(seq, &head_hash, &at);
-                let signature = tokio::task::block_in_place(|| hsm.vault()?.sign_anchor(&msg))?;
+                let signature = crate::station::hsm::blocking(|| hsm.vault()?.sign_anchor(&msg))?;
                 Anchor {
                     seq,
                     head_hash: head_hash.clone(),
@@ -145,7 +145,7 @@ impl Station {
             head_hash,
             at: anchor.at.clone(),
         };
-        tokio::task::block_in_place(|| hsm.vault()?.advance_held_anchor(&next))?;
+        crate::station::hsm::blocking(|| hsm.vault()?.advance_held_anchor(&next))?;
         crate::failpoint!("anchor.after_vault");
         tx.insert_anchor(&anchor).await?;
         Ok(AnchorOutcome::Anchored(anchor))

@@ -60,7 +60,7 @@ impl Station {
             .material("audit_anchor_spki")
             .await?
             .and_then(|h| hex::decode(h).ok());
-        let held = tokio::task::block_in_place(|| hsm.vault()?.held_anchor())?;
+        let held = crate::station::hsm::blocking(|| hsm.vault()?.held_anchor())?;
         let problem = verify_chain(&records, (head_seq, &head))
             .map_err(|e| e.to_string())
             .and_then(|()| match &spki {

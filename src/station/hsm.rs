@@ -14,6 +14,17 @@ use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+/// Runs blocking work from async code without stalling the runtime: the one place where the
+/// station's async code crosses into PKCS#11 (every function of [`crate::token`] blocks), and
+/// into the file and USB work done alongside it. Fronts never block: they call the station.
+///
+/// `block_in_place` rather than `spawn_blocking`: the work borrows the caller's state (sessions
+/// leased from the pools, the job's token), and the multi-threaded runtime moves the worker's
+/// other tasks elsewhere meanwhile.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 /// Errors setting up the HSM context.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -14,9 +14,8 @@ use crate::ca::issuance::{issue_seal_maker_cert, self_signed_ca, serial_from_ran
 use crate::ca::profile::{CaProfile, maker_cert_params, self_signed_ca_params};
 use crate::config::Config;
 use crate::domain::{Pin, SoPin};
+use crate::random::Random;
 use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 use time::OffsetDateTime;
 
 /// Errors creating the station material.
@@ -72,12 +71,10 @@ pub struct MaterialSummary {
     pub audit_anchor_spki: String,
 }
 
-fn random16() -> Result<[u8; 16], InitError> {
-    let mut b = [0u8; 16];
-    OsRng
-        .try_fill_bytes(&mut b)
-        .map_err(|e| InitError::Random(e.to_string()))?;
-    Ok(b)
+fn random16(random: &dyn Random) -> Result<[u8; 16], InitError> {
+    random
+        .bytes::<16>()
+        .map_err(|e| InitError::Random(e.to_string()))
 }
 
 fn new_station_token(
@@ -120,13 +117,15 @@ pub enum CaSource<'a> {
     Existing(&'a [u8]),
 }
 
-/// Creates (or adopts) the CA, and creates the vault token and their keys (blocking).
+/// Creates (or adopts) the CA, and creates the vault token and their keys (blocking). Key ids
+/// and certificate serials come from `random`.
 pub fn create_station_material(
     cfg: &Config,
     module: &Pkcs11Module,
     station_pin: &Pin,
     so_pin: &SoPin,
     now: OffsetDateTime,
+    random: &dyn Random,
     ca: CaSource<'_>,
 ) -> Result<(MaterialSummary, Vec<u8>), InitError> {
     let (mut ca_token, ca_signer, ca_cert) = match ca {
@@ -135,8 +134,11 @@ pub fn create_station_material(
             let mut ca_token =
                 new_station_token(module, &cfg.ca.token_label, "CA", so_pin, station_pin)?;
             let session = ca_token.login_user(station_pin)?;
-            let ca_key =
-                session.generate_key_pair(cfg.ca.key_algorithm, &random16()?, &cfg.ca.key_label)?;
+            let ca_key = session.generate_key_pair(
+                cfg.ca.key_algorithm,
+                &random16(random)?,
+                &cfg.ca.key_label,
+            )?;
             let ca_signer = TokenSigner::new(session, ca_key.clone())?;
             let profile = CaProfile {
                 common_name: cfg.ca.common_name.clone(),
@@ -144,7 +146,8 @@ pub fn create_station_material(
                 validity_years: cfg.ca.validity_years,
                 crl_url: cfg.ca.crl_url.clone(),
             };
-            let params = self_signed_ca_params(&profile, now, serial_from_random(random16()?))?;
+            let params =
+                self_signed_ca_params(&profile, now, serial_from_random(random16(random)?))?;
             let ca_cert = self_signed_ca(&params, &ca_signer)?;
             ca_signer
                 .session()
@@ -210,7 +213,7 @@ pub fn create_station_material(
         None => {
             let maker_key = ca_signer.session().generate_key_pair(
                 cfg.ca.key_algorithm,
-                &random16()?,
+                &random16(random)?,
                 &cfg.seal.maker_key_label,
             )?;
             let maker_params = maker_cert_params(
@@ -218,7 +221,7 @@ pub fn create_station_material(
                 &cfg.ca.organization,
                 now,
                 cfg.ca.validity_years,
-                &serial_from_random(random16()?),
+                &serial_from_random(random16(random)?),
                 &cfg.ca.crl_url,
             )?;
             let maker_cert =

@@ -102,7 +102,7 @@ impl Station {
     pub async fn token_listing(&self) -> Result<TokenListing, InventoryError> {
         let cfg = &self.config;
         let (module, infos) =
-            tokio::task::block_in_place(|| -> Result<(PathBuf, Vec<TokenInfo>), TokenError> {
+            super::hsm::blocking(|| -> Result<(PathBuf, Vec<TokenInfo>), TokenError> {
                 let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
                 let infos = module.tokens()?.iter().map(|t| t.info().clone()).collect();
                 Ok((module.path().to_path_buf(), infos))

@@ -46,17 +46,19 @@ pub use operation::{OperationContext, OperationId};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::random::{OsRandom, Random};
 use crate::store::{Actor, Store};
 use delivery::{DeliveryChannels, DeliveryError};
-use hsm::{Hsm, HsmError};
+use hsm::{Hsm, HsmError, blocking};
 use std::sync::Arc;
 
-/// A running station, acting for one operation: configuration, database, clock.
+/// A running station, acting for one operation: configuration, database, clock, random source.
 #[derive(Debug, Clone)]
 pub struct Station {
     config: Arc<Config>,
     store: Store,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
     operation: OperationContext,
 }
 
@@ -83,8 +85,15 @@ impl Station {
             config: Arc::new(config),
             store,
             clock,
+            random: Arc::new(OsRandom),
             operation: OperationContext::new(),
         })
+    }
+
+    /// The same station drawing its randomness from `random` (tests:
+    /// [`crate::random::SeededRandom`]); [`Station::open`] gives it the OS CSPRNG.
+    pub fn with_random(self, random: Arc<dyn Random>) -> Station {
+        Station { random, ..self }
     }
 
     /// Opens the station on the system clock for the command `operation` (what a front does).
@@ -124,7 +133,7 @@ impl Station {
     /// certificate (see [`Hsm::open`]).
     pub async fn open_hsm(&self) -> Result<Hsm, HsmError> {
         let config = self.config.clone();
-        tokio::task::block_in_place(|| Hsm::open(config))
+        blocking(|| Hsm::open(config))
     }
 
     /// The PIN delivery channels, as the configuration sets them up.

@@ -6,7 +6,7 @@
 //! alone at the system clock.
 
 use super::Station;
-use super::hsm::{HsmError, read_certificate};
+use super::hsm::{HsmError, blocking, read_certificate};
 use super::input_file::{InputFileError, read_bounded};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -134,7 +134,7 @@ impl Station {
         let ca_der = read_certificate(&self.config.path(&self.config.ca.certificate))
             .map_err(SealInspectionError::CaFile)?;
         let cfg = &self.config;
-        let (cert, seals) = tokio::task::block_in_place(|| -> Result<_, TokenError> {
+        let (cert, seals) = blocking(|| -> Result<_, TokenError> {
             let module = pkcs11_module(Some(cfg))?;
             let mut t = module.find(&TokenSelector::either(token))?;
             let label = t.info().label.clone();
@@ -161,7 +161,7 @@ fn pkcs11_module(cfg: Option<&Config>) -> Result<Pkcs11Module, TokenError> {
 
 /// The certificate on a token (public: no login needed).
 fn token_certificate(cfg: Option<&Config>, sel: &str) -> Result<Vec<u8>, TokenError> {
-    tokio::task::block_in_place(|| {
+    blocking(|| {
         let module = pkcs11_module(cfg)?;
         let mut t = module.find(&TokenSelector::either(sel))?;
         let label = t.info().label.clone();

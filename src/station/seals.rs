@@ -113,7 +113,7 @@ pub async fn build_order_seals(
         crate::config::KeyAlgorithm::EcdsaP256 => crate::seal::OID_ECDSA_WITH_SHA256,
         crate::config::KeyAlgorithm::Rsa2048 => crate::seal::OID_SHA256_WITH_RSA,
     };
-    tokio::task::block_in_place(|| -> Result<Vec<BuiltSeal>, SealsError> {
+    crate::station::hsm::blocking(|| -> Result<Vec<BuiltSeal>, SealsError> {
         let signer = HsmSealSigner {
             signer: hsm.seal_maker_signer()?,
             cert_der: maker_cert,

@@ -5,13 +5,14 @@
 //! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
 //! failed init never leaves a directory that looks like a working station.
 
-use super::hsm::{Hsm, HsmError, read_certificate, read_pin_file, write_secret_file};
+use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
 use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
 use super::{OperationContext, Station};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::{Pin, Severity, SoPin, Violation};
 use crate::private_files;
+use crate::random::{OsRandom, Random};
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError};
 use std::os::unix::fs::PermissionsExt;
@@ -300,15 +301,23 @@ pub async fn create_station(
         .await
         .map_err(SetupError::Database)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let random: Arc<dyn Random> = Arc::new(OsRandom);
     let now = clock.now();
-    let summary = tokio::task::block_in_place(|| -> Result<MaterialSummary, SetupError> {
+    let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
         let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
         let source = match &existing_ca {
             Some(der) => CaSource::Existing(der),
             None => CaSource::Create,
         };
-        let (summary, _) =
-            create_station_material(&cfg, &module, &station_pin, &so_pin, now, source)?;
+        let (summary, _) = create_station_material(
+            &cfg,
+            &module,
+            &station_pin,
+            &so_pin,
+            now,
+            random.as_ref(),
+            source,
+        )?;
         Ok(summary)
     })?;
     drop(so_pin);
@@ -317,6 +326,7 @@ pub async fn create_station(
         config: Arc::new(cfg.clone()),
         store: store.clone(),
         clock,
+        random,
         operation: operation.clone(),
     };
     let mut tx = store.begin_write(now).await?;
@@ -342,7 +352,7 @@ pub async fn create_station(
     tx.commit().await?;
     // The first anchor covers the station's birth.
     let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
-    let hsm = tokio::task::block_in_place(|| -> Result<Hsm, TokenError> {
+    let hsm = blocking(|| -> Result<Hsm, TokenError> {
         Ok(Hsm::from_parts(
             Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
             station_pin,

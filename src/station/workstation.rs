@@ -200,7 +200,7 @@ impl Station {
         let mut summary = WatchSummary::default();
         desk.say("waiting for USB keys (Ctrl-C to stop)");
         while !stop.load(Ordering::SeqCst) {
-            let batch = tokio::task::block_in_place(|| events.poll(opts.poll_interval));
+            let batch = crate::station::hsm::blocking(|| events.poll(opts.poll_interval));
             for ev in batch {
                 let handled = self.handle(hsm, ev, desk, opts, &mut summary).await?;
                 if handled && opts.once {

@@ -8,10 +8,12 @@
 //! token (a certificate-sized input, CA session opened once), `C_CreateObject` (certificate),
 //! `C_CreateObject` (a data object, 20 KB in the benchmark), `C_CloseSession`.
 //!
-//! Not used by the station itself.
+//! Not used by the station itself, and not part of its API: compiled only with the
+//! `bench-floor` feature, which the package's dev-dependency on itself turns on for its
+//! benchmarks (and tests).
 
-use super::keys::P256_PARAMS;
 use super::module::Pkcs11Module;
+use super::pkcs11::{P256_PARAMS, context, slot as slot_of};
 use super::{TokenError, TokenSelector};
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
@@ -59,9 +61,8 @@ impl FloorCa {
         algorithm: KeyAlgorithm,
     ) -> Result<FloorCa, TokenError> {
         let token = module.find(&[TokenSelector::Label(token_label.to_string())])?;
-        let session = module
-            .ctx()
-            .open_rw_session(token.slot())
+        let session = context(module.path())?
+            .open_rw_session(slot_of(token.info().slot_id)?)
             .map_err(ck(token_label))?;
         session
             .login(
@@ -88,7 +89,7 @@ impl FloorCa {
 
 /// The blank slot: SoftHSM lists it last, a reader set anywhere; searched from the end.
 fn blank_slot(module: &Pkcs11Module) -> Result<cryptoki::slot::Slot, TokenError> {
-    let ctx = module.ctx();
+    let ctx = context(module.path())?;
     let slots = ctx.get_slots_with_token().map_err(ck("(slot list)"))?;
     slots
         .iter()
@@ -110,7 +111,7 @@ fn init_and_login(
     pin: &Pin,
     label: &str,
 ) -> Result<Session, TokenError> {
-    let ctx = module.ctx();
+    let ctx = context(module.path())?;
     let so = AuthPin::from(so_pin.expose_secret().to_string());
     let user = AuthPin::from(pin.expose_secret().to_string());
     ctx.init_token(slot, &so, label).map_err(ck(label))?;
@@ -152,7 +153,7 @@ pub fn provision_floor(
     pin: &Pin,
     input: &FloorInput<'_>,
 ) -> Result<String, TokenError> {
-    let ctx = module.ctx();
+    let ctx = context(module.path())?;
     let slot = blank_slot(module)?;
     let session = init_and_login(module, slot, so_pin, pin, input.label)?;
     let id = vec![0x01u8; 20];

@@ -3,9 +3,9 @@
 //! protection). Judging what is found is the caller's business (`keystation check`).
 
 use super::TokenError;
+use super::backend::ObjectQuery;
 use super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind};
 use super::session::TokenSession;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use std::fmt;
 
 /// The class of an object found on a token, including classes the station never writes.
@@ -38,21 +38,6 @@ impl fmt::Display for ObjectKind {
     }
 }
 
-impl From<ObjectClass> for ObjectKind {
-    fn from(c: ObjectClass) -> Self {
-        match c {
-            ObjectClass::DATA => ObjectKind::Data,
-            ObjectClass::CERTIFICATE => ObjectKind::Certificate,
-            ObjectClass::PUBLIC_KEY => ObjectKind::PublicKey,
-            ObjectClass::PRIVATE_KEY => ObjectKind::PrivateKey,
-            ObjectClass::SECRET_KEY => ObjectKind::SecretKey,
-            // `CK_ULONG` is 32 bits wide on some platforms.
-            #[allow(clippy::useless_conversion)]
-            other => ObjectKind::Other(u64::from(*other)),
-        }
-    }
-}
-
 /// The type of a key found on a token (`CKA_KEY_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -66,20 +51,6 @@ pub enum KeyKind {
     Aes,
     /// Any other type (its `CKK_` value).
     Other(u64),
-}
-
-impl From<KeyType> for KeyKind {
-    fn from(t: KeyType) -> Self {
-        match t {
-            KeyType::EC => KeyKind::Ec,
-            KeyType::RSA => KeyKind::Rsa,
-            KeyType::GENERIC_SECRET => KeyKind::GenericSecret,
-            KeyType::AES => KeyKind::Aes,
-            // `CK_ULONG` is 32 bits wide on some platforms.
-            #[allow(clippy::useless_conversion)]
-            other => KeyKind::Other(u64::from(*other)),
-        }
-    }
 }
 
 /// One object on a token, as read back.
@@ -149,76 +120,12 @@ impl TokenSession {
     /// Every object this session sees (public ones without a login, private ones too after a
     /// user login), in the order label, class.
     pub fn inventory(&self) -> Result<Vec<TokenObject>, TokenError> {
-        let handles = self.ck(self.session.find_objects(&[]))?;
+        let handles = self.backend.find(&ObjectQuery::default())?;
         let mut out = Vec::with_capacity(handles.len());
         for h in handles {
-            out.push(self.read_object(h)?);
+            out.push(self.backend.object(h)?);
         }
         out.sort_by(|a, b| (&a.label, a.kind.to_string()).cmp(&(&b.label, b.kind.to_string())));
         Ok(out)
-    }
-
-    fn read_object(&self, h: ObjectHandle) -> Result<TokenObject, TokenError> {
-        let attrs = self.ck(self.session.get_attributes(
-            h,
-            &[
-                AttributeType::Class,
-                AttributeType::Label,
-                AttributeType::Id,
-                AttributeType::Application,
-                AttributeType::Private,
-            ],
-        ))?;
-        let mut o = TokenObject {
-            kind: ObjectKind::Other(u64::MAX),
-            label: String::new(),
-            id: Vec::new(),
-            application: None,
-            private: false,
-            value: None,
-            key_type: None,
-            usage: None,
-            protection: None,
-        };
-        for a in attrs {
-            match a {
-                Attribute::Class(c) => o.kind = c.into(),
-                Attribute::Label(l) => o.label = String::from_utf8_lossy(&l).into_owned(),
-                Attribute::Id(i) => o.id = i,
-                Attribute::Application(a) => {
-                    o.application = Some(String::from_utf8_lossy(&a).into_owned());
-                }
-                Attribute::Private(p) => o.private = p,
-                _ => {}
-            }
-        }
-        match o.kind {
-            ObjectKind::Certificate | ObjectKind::Data => {
-                let value = self.ck(self.session.get_attributes(h, &[AttributeType::Value]))?;
-                o.value = Some(
-                    value
-                        .into_iter()
-                        .find_map(|a| match a {
-                            Attribute::Value(v) => Some(v),
-                            _ => None,
-                        })
-                        .unwrap_or_default(),
-                );
-            }
-            ObjectKind::PublicKey | ObjectKind::PrivateKey | ObjectKind::SecretKey => {
-                let key_type =
-                    self.ck(self.session.get_attributes(h, &[AttributeType::KeyType]))?;
-                o.key_type = key_type.into_iter().find_map(|a| match a {
-                    Attribute::KeyType(t) => Some(t.into()),
-                    _ => None,
-                });
-                o.usage = Some(self.key_usage(h)?);
-                if o.kind == ObjectKind::PrivateKey {
-                    o.protection = Some(self.private_key_attributes(h)?);
-                }
-            }
-            ObjectKind::Other(_) => {}
-        }
-        Ok(o)
     }
 }

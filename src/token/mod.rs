@@ -1,6 +1,10 @@
 //! PKCS#11 tokens through cryptoki — the ONLY module that names cryptoki.
 //!
-//! - [`module`]: load a PKCS#11 module once per process, list tokens, select them by serial or
+//! - [`backend`]: the token seam, what the station needs of a module and of a session (find,
+//!   init, login, generate, sign, create, read and destroy objects), as two traits;
+//! - `pkcs11`: the seam's cryptoki implementation (templates, attributes, mechanisms), the one
+//!   place that calls cryptoki (with the benchmarks' raw floor);
+//! - [`module`]: open a PKCS#11 module once per process, list tokens, select them by serial or
 //!   label (never by slot number: SoftHSM renumbers slots between processes);
 //! - [`session`]: sessions and logins that honour the PIN flags before trying a PIN;
 //! - [`keys`]: key pairs and secret keys generated on the token, each with exactly its usages;
@@ -9,9 +13,12 @@
 //! - [`signer`]: an rcgen `SigningKey` whose private key never leaves the token;
 //! - [`vault`]: the station's vault token — SO PIN derivation (HMAC) and PIN sealing (AES-GCM),
 //!   both computed inside the HSM;
-//! - [`vendor`]: the vendor mechanism table (SM2 codes and behaviour per PKCS#11 module).
+//! - [`vendor`]: the vendor mechanism table (SM2 codes and behaviour per PKCS#11 module);
+//! - `sim` (`test-hooks` feature): the fault simulator, a decorator over a backend that locks
+//!   PINs and fills tokens; `floor` (`bench-floor` feature): the benchmark's raw PKCS#11 floor.
 //!
-//! All functions here are blocking; async callers run them on blocking threads.
+//! All functions here are blocking; async callers cross into them at the station's one boundary
+//! (`crate::station::hsm::blocking`).
 //!
 //! # Security notes
 //! - Private keys are generated with `CKA_SENSITIVE` and without `CKA_EXTRACTABLE`: they cannot
@@ -23,17 +30,24 @@
 //! - A login is refused before any attempt when the token reports the PIN locked or on its final
 //!   try: a station must never be what locks a customer's key.
 
+pub mod backend;
+#[cfg(test)]
+mod fake;
+#[cfg(feature = "bench-floor")]
 pub mod floor;
 pub mod inventory;
 pub mod keys;
 pub mod module;
 pub mod objects;
+mod pkcs11;
 pub mod session;
 pub mod signer;
+#[cfg(feature = "test-hooks")]
 mod sim;
 pub mod vault;
 pub mod vendor;
 
+pub use backend::{ObjectRef, SessionBackend, TokenBackend};
 pub use inventory::{KeyKind, ObjectKind, TokenObject};
 pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};

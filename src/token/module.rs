@@ -1,17 +1,16 @@
-//! Loading a PKCS#11 module and finding tokens.
+//! Opening a PKCS#11 module and finding tokens.
 //!
-//! `C_Initialize` runs once per module per process (PKCS#11 allows no second call); the loaded
-//! module is shared by every thread. Tokens are found by serial number or label, never by slot
-//! id, and a [`Token`] re-finds its slot by serial before each use, so a renumbering or a token
-//! moved to another reader does not make the station write to the wrong key.
+//! [`Pkcs11Module::load`] is the one place a token backend is opened (and, in test builds, the
+//! one place the fault simulator is put around it). Tokens are found by serial number or label,
+//! never by slot id, and a [`Token`] re-finds its slot by serial before each use, so a
+//! renumbering or a token moved to another reader does not make the station write to the wrong
+//! key.
 
 use super::TokenError;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::slot::Slot;
-use std::collections::HashMap;
+use super::backend::TokenBackend;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Arc;
 
 /// Where Debian and friends install SoftHSM2, the default module.
 pub const SOFTHSM_PATHS: &[&str] = &[
@@ -22,10 +21,10 @@ pub const SOFTHSM_PATHS: &[&str] = &[
     "/usr/lib64/pkcs11/libsofthsm2.so",
 ];
 
-/// A loaded, initialised PKCS#11 module.
+/// A loaded, initialised PKCS#11 module, behind the token seam.
 #[derive(Clone)]
 pub struct Pkcs11Module {
-    ctx: Pkcs11,
+    backend: Arc<dyn TokenBackend>,
     path: PathBuf,
 }
 
@@ -35,11 +34,6 @@ impl fmt::Debug for Pkcs11Module {
             .field("path", &self.path)
             .finish()
     }
-}
-
-fn loaded() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    LOADED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// How to pick a token.
@@ -129,6 +123,10 @@ impl TokenInfo {
 
 impl Pkcs11Module {
     /// Loads and initialises `path` (default: SoftHSM2) once per process.
+    ///
+    /// This is where the station opens its token backend: the cryptoki implementation, and in
+    /// builds with the `test-hooks` feature the fault simulator around it when
+    /// `KEYSTATION_TOKEN_SIM` names its state file.
     pub fn load(path: Option<&Path>) -> Result<Pkcs11Module, TokenError> {
         let path = match path {
             Some(p) => p.to_path_buf(),
@@ -140,22 +138,16 @@ impl Pkcs11Module {
                     searched: SOFTHSM_PATHS.join(", "),
                 })?,
         };
-        let mut map = loaded().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ctx) = map.get(&path) {
-            return Ok(Pkcs11Module {
-                ctx: ctx.clone(),
-                path,
-            });
-        }
-        let load_err = |e: cryptoki::error::Error| TokenError::Load {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let ctx = Pkcs11::new(&path).map_err(load_err)?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(load_err)?;
-        map.insert(path.clone(), ctx.clone());
-        Ok(Pkcs11Module { ctx, path })
+        let backend: Arc<dyn TokenBackend> = Arc::new(super::pkcs11::CryptokiBackend::load(&path)?);
+        #[cfg(feature = "test-hooks")]
+        let backend = super::sim::around(backend);
+        Ok(Pkcs11Module { backend, path })
+    }
+
+    /// A module over another backend (`path` names it in messages): what a test stands behind
+    /// the seam with.
+    pub fn with_backend(backend: Arc<dyn TokenBackend>, path: PathBuf) -> Pkcs11Module {
+        Pkcs11Module { backend, path }
     }
 
     /// The module's path.
@@ -163,16 +155,13 @@ impl Pkcs11Module {
         &self.path
     }
 
-    pub(crate) fn ctx(&self) -> &Pkcs11 {
-        &self.ctx
+    pub(crate) fn backend(&self) -> &dyn TokenBackend {
+        self.backend.as_ref()
     }
 
     /// Every token present, in slot order.
     pub fn tokens(&self) -> Result<Vec<Token>, TokenError> {
-        let slots = self
-            .ctx
-            .get_slots_with_token()
-            .map_err(|e| TokenError::from_ck("(slot list)", e))?;
+        let slots = self.backend.slots()?;
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
             match self.info(slot) {
@@ -189,43 +178,8 @@ impl Pkcs11Module {
         Ok(out)
     }
 
-    fn info(&self, slot: Slot) -> Result<TokenInfo, TokenError> {
-        let ti = self.ctx.get_token_info(slot).map_err(|e| {
-            let name = format!("in slot {}", slot.id());
-            match e {
-                // A token that cannot even describe itself is gone (SoftHSM answers
-                // CKR_GENERAL_ERROR once its directory is removed; readers vary).
-                cryptoki::error::Error::Pkcs11(
-                    cryptoki::error::RvError::GeneralError | cryptoki::error::RvError::DeviceError,
-                    f,
-                ) => TokenError::Removed {
-                    token: name,
-                    function: format!("C_{f:?}"),
-                },
-                other => TokenError::from_ck(&name, other),
-            }
-        })?;
-        let mut info = TokenInfo {
-            serial: ti.serial_number().trim().to_string(),
-            label: ti.label().trim().to_string(),
-            manufacturer: ti.manufacturer_id().trim().to_string(),
-            model: ti.model().trim().to_string(),
-            initialized: ti.token_initialized(),
-            user_pin_initialized: ti.user_pin_initialized(),
-            login_required: ti.login_required(),
-            user_pin_count_low: ti.user_pin_count_low(),
-            user_pin_final_try: ti.user_pin_final_try(),
-            user_pin_locked: ti.user_pin_locked(),
-            so_pin_count_low: ti.so_pin_count_low(),
-            so_pin_final_try: ti.so_pin_final_try(),
-            so_pin_locked: ti.so_pin_locked(),
-            min_pin_len: ti.min_pin_length(),
-            max_pin_len: ti.max_pin_length(),
-            free_private_memory: ti.free_private_memory(),
-            slot_id: slot.id(),
-        };
-        super::sim::apply_flags(&mut info);
-        Ok(info)
+    fn info(&self, slot: u64) -> Result<TokenInfo, TokenError> {
+        self.backend.token_info(slot)
     }
 
     /// The one token matching any of `selectors`, tried in order (serial before label).
@@ -270,8 +224,7 @@ impl Pkcs11Module {
     fn probe_serial_slot(&self, serial: &str) -> Option<Token> {
         let tail = serial.get(serial.len().checked_sub(8)?..)?;
         let id = u64::from_str_radix(tail, 16).ok()?;
-        [id, id & 0x7FFF_FFFF].into_iter().find_map(|id| {
-            let slot = Slot::try_from(id).ok()?;
+        [id, id & 0x7FFF_FFFF].into_iter().find_map(|slot| {
             let info = self.info(slot).ok()?;
             (info.serial == serial).then(|| Token {
                 module: self.clone(),
@@ -286,10 +239,7 @@ impl Pkcs11Module {
     /// of a list that grows with every token the station made, and a station with hundreds of
     /// tokens must not read them all for every order.
     pub fn first_blank(&self) -> Result<Option<Token>, TokenError> {
-        let slots = self
-            .ctx
-            .get_slots_with_token()
-            .map_err(|e| TokenError::from_ck("(slot list)", e))?;
+        let slots = self.backend.slots()?;
         for slot in slots.into_iter().rev() {
             match self.info(slot) {
                 Ok(info) if info.is_blank() => {
@@ -311,7 +261,7 @@ impl Pkcs11Module {
 #[derive(Clone)]
 pub struct Token {
     module: Pkcs11Module,
-    slot: Slot,
+    slot: u64,
     info: TokenInfo,
 }
 
@@ -369,41 +319,7 @@ impl Token {
             }
         }
     }
-
-    pub(crate) fn slot(&self) -> Slot {
-        self.slot
-    }
-
-    /// Turns a failed call into a [`TokenError`], recognising a token that is no longer there:
-    /// modules report a pulled key in many ways (`CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`,
-    /// SoftHSM's `CKR_GENERAL_ERROR`, a dead session), so on any of those the slot is asked again
-    /// and a token that no longer answers with the same serial is reported as removed.
-    pub(crate) fn explain(&self, e: cryptoki::error::Error) -> TokenError {
-        use cryptoki::error::{Error as CkError, RvError};
-        if let CkError::Pkcs11(
-            RvError::GeneralError
-            | RvError::DeviceError
-            | RvError::FunctionFailed
-            | RvError::SessionHandleInvalid
-            | RvError::SessionClosed
-            | RvError::DeviceRemoved
-            | RvError::TokenNotPresent,
-            function,
-        ) = &e
-        {
-            let still_here = self
-                .module
-                .ctx
-                .get_token_info(self.slot)
-                .map(|ti| ti.serial_number().trim() == self.info.serial)
-                .unwrap_or(false);
-            if !still_here {
-                return TokenError::Removed {
-                    token: self.name(),
-                    function: format!("C_{function:?}"),
-                };
-            }
-        }
-        TokenError::from_ck(&self.name(), e)
-    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,11 +8,9 @@
 //! out every other worker's session too.
 
 use super::TokenError;
+use super::backend::{Credential, SessionBackend};
 use super::module::Token;
 use crate::domain::{Pin, SoPin};
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
 use std::fmt;
 
 /// Which PIN.
@@ -35,8 +33,8 @@ impl fmt::Display for UserKind {
 
 /// An open read-write session on one token.
 pub struct TokenSession {
-    pub(crate) session: Session,
-    pub(crate) token: Token,
+    pub(super) backend: Box<dyn SessionBackend>,
+    token: Token,
 }
 
 impl fmt::Debug for TokenSession {
@@ -51,17 +49,13 @@ impl TokenSession {
     /// True while the session is open and logged in as the user (`C_GetSessionInfo`): a
     /// session kept between jobs is checked with this before it is used again.
     pub fn is_user_session(&self) -> bool {
-        use cryptoki::session::SessionState;
-        matches!(
-            self.session.get_session_info().map(|i| i.session_state()),
-            Ok(SessionState::RwUser | SessionState::RoUser)
-        )
+        self.backend.is_user_session()
     }
 }
 
 impl Token {
     /// `C_InitToken`: (re-)initialises the token with `label`, erasing every object on it.
-    /// Returns the token's info afterwards (a SoftHSM blank slot gains its serial here).
+    /// Afterwards the token's info is read again (a SoftHSM blank slot gains its serial here).
     pub fn init_token(&mut self, so_pin: &SoPin, label: &str) -> Result<(), TokenError> {
         let name = self.name();
         let info = self.refresh()?.clone();
@@ -73,33 +67,17 @@ impl Token {
                 info.so_pin_final_try,
             )?;
         }
-        // Exposed to C_InitToken only: the SO PIN's one purpose.
-        let pin = AuthPin::from(so_pin.expose_secret().to_string());
-        self.module()
-            .ctx()
-            .init_token(self.slot(), &pin, label)
-            .map_err(|e| {
-                let err = self.login_failure(UserKind::So, e);
-                if matches!(err, TokenError::PinIncorrect { .. }) {
-                    super::sim::login_result(&self.info().serial, UserKind::So, false);
-                }
-                err
-            })?;
+        self.module().backend().init_token(&info, so_pin, label)?;
         self.refresh()?;
-        super::sim::token_reset(&self.info().serial);
         Ok(())
     }
 
     /// Opens a read-write session (following the token if its slot changed).
     pub fn open(&mut self) -> Result<TokenSession, TokenError> {
         self.refresh()?;
-        let session = self
-            .module()
-            .ctx()
-            .open_rw_session(self.slot())
-            .map_err(|e| self.explain(e))?;
+        let backend = self.module().backend().open_session(self.info())?;
         Ok(TokenSession {
-            session,
+            backend,
             token: self.clone(),
         })
     }
@@ -107,14 +85,14 @@ impl Token {
     /// Opens a session logged in as the user.
     pub fn login_user(&mut self, pin: &Pin) -> Result<TokenSession, TokenError> {
         let s = self.open()?;
-        s.login(UserKind::User, pin.expose_secret())?;
+        s.login(Credential::User(pin))?;
         Ok(s)
     }
 
     /// Opens a session logged in as the SO.
     pub fn login_so(&mut self, so_pin: &SoPin) -> Result<TokenSession, TokenError> {
         let s = self.open()?;
-        s.login(UserKind::So, so_pin.expose_secret())?;
+        s.login(Credential::So(so_pin))?;
         Ok(s)
     }
 }
@@ -146,32 +124,6 @@ fn refuse_if_unsafe(
     Ok(())
 }
 
-fn login_error(token: &str, user: UserKind, e: CkError) -> TokenError {
-    match e {
-        CkError::Pkcs11(RvError::PinIncorrect, _) => TokenError::PinIncorrect {
-            token: token.to_string(),
-            user,
-        },
-        CkError::Pkcs11(RvError::PinLocked, _) => TokenError::PinLocked {
-            token: token.to_string(),
-            user,
-            hint: "",
-        },
-        other => TokenError::from_ck(token, other),
-    }
-}
-
-impl Token {
-    fn login_failure(&self, user: UserKind, e: CkError) -> TokenError {
-        match e {
-            CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLocked, _) => {
-                login_error(&self.name(), user, e)
-            }
-            other => self.explain(other),
-        }
-    }
-}
-
 impl TokenSession {
     /// The token of this session.
     pub fn token(&self) -> &Token {
@@ -183,9 +135,10 @@ impl TokenSession {
         self.token.name()
     }
 
-    fn login(&self, user: UserKind, pin: &str) -> Result<(), TokenError> {
+    fn login(&self, credential: Credential<'_>) -> Result<(), TokenError> {
         let name = self.name();
         let info = self.token.info();
+        let user = credential.user();
         match user {
             UserKind::User => {
                 refuse_if_unsafe(&name, user, info.user_pin_locked, info.user_pin_final_try)?;
@@ -206,68 +159,16 @@ impl TokenSession {
                 }
             }
         }
-        let ut = match user {
-            UserKind::User => UserType::User,
-            UserKind::So => UserType::So,
-        };
-        let serial = info.serial.clone();
-        if super::sim::locked(&serial, user) {
-            return Err(login_error(
-                &name,
-                user,
-                CkError::Pkcs11(RvError::PinLocked, cryptoki::context::Function::Login),
-            ));
-        }
-        let auth = AuthPin::from(pin.to_string());
-        let result = match self.session.login(ut, Some(&auth)) {
-            Ok(()) => Ok(()),
-            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-            Err(e) => Err(self.token.login_failure(user, e)),
-        };
-        match &result {
-            Ok(()) => super::sim::login_result(&serial, user, true),
-            Err(TokenError::PinIncorrect { .. }) => super::sim::login_result(&serial, user, false),
-            Err(_) => {}
-        }
-        result
+        self.backend.login(credential)
     }
 
     /// `C_InitPIN` (in an SO session): sets the user PIN.
     pub fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError> {
-        // Exposed to C_InitPIN only: setting it on the token is the point.
-        let auth = AuthPin::from(pin.expose_secret().to_string());
-        self.ck(self.session.init_pin(&auth))?;
-        super::sim::user_pin_reset(&self.token.info().serial);
-        Ok(())
-    }
-
-    /// Refuses to create one more object on a token that has no room left (only the fault
-    /// simulator knows capacities; real modules answer `CKR_DEVICE_MEMORY` themselves).
-    pub(crate) fn room_for_objects(&self, n: usize) -> Result<(), TokenError> {
-        let Some(max) = super::sim::max_objects(&self.token.info().serial) else {
-            return Ok(());
-        };
-        let present = self.ck(self.session.find_objects(&[]))?.len();
-        if present + n > max {
-            return Err(TokenError::from_ck(
-                &self.name(),
-                CkError::Pkcs11(
-                    RvError::DeviceMemory,
-                    cryptoki::context::Function::CreateObject,
-                ),
-            ));
-        }
-        Ok(())
+        self.backend.init_user_pin(pin)
     }
 
     /// `C_GenerateRandom` from the token's RNG.
     pub fn random(&self, len: usize) -> Result<Vec<u8>, TokenError> {
-        let mut buf = vec![0u8; len];
-        self.ck(self.session.generate_random_slice(&mut buf))?;
-        Ok(buf)
-    }
-
-    pub(crate) fn ck<T>(&self, r: Result<T, CkError>) -> Result<T, TokenError> {
-        r.map_err(|e| self.token.explain(e))
+        self.backend.random(len)
     }
 }

@@ -7,11 +7,10 @@
 //! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is.
 
 use super::TokenError;
+use super::backend::{ObjectRef, SignMechanism};
 use super::keys::KeyPairInfo;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::ObjectHandle;
 use der::Encode;
 use der::asn1::UintRef;
 use sha2::{Digest, Sha256};
@@ -20,7 +19,7 @@ use std::fmt;
 /// A token key usable wherever rcgen wants a `SigningKey`.
 pub struct TokenSigner {
     session: TokenSession,
-    key: ObjectHandle,
+    key: ObjectRef,
     public: KeyPairInfo,
 }
 
@@ -109,32 +108,7 @@ impl TokenSigner {
 
     /// Signs `msg` on the token; X.509 signature encoding.
     pub fn sign_message(&self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
-        match self.public.algorithm {
-            KeyAlgorithm::EcdsaP256 => {
-                let digest = Sha256::digest(msg);
-                let raw = self.session.ck(self.session.session.sign(
-                    &Mechanism::Ecdsa,
-                    self.key,
-                    &digest,
-                ))?;
-                if raw.len() != 64 {
-                    return Err(TokenError::Unexpected {
-                        token: self.session.name(),
-                        what: format!("ECDSA P-256 signature of {} bytes", raw.len()),
-                    });
-                }
-                ecdsa_raw_to_der(&raw).map_err(|e| TokenError::Unexpected {
-                    token: self.session.name(),
-                    what: format!("encoding the ECDSA signature: {e}"),
-                })
-            }
-            KeyAlgorithm::Rsa2048 => {
-                self.session.ck(self
-                    .session
-                    .session
-                    .sign(&Mechanism::Sha256RsaPkcs, self.key, msg))
-            }
-        }
+        self.session.sign_x509(self.key, self.public.algorithm, msg)
     }
 }
 
@@ -142,14 +116,14 @@ impl TokenSession {
     /// Signs `msg` with `key` on the token, returning the signature as X.509 encodes it.
     pub(crate) fn sign_x509(
         &self,
-        key: ObjectHandle,
+        key: ObjectRef,
         algorithm: KeyAlgorithm,
         msg: &[u8],
     ) -> Result<Vec<u8>, TokenError> {
         match algorithm {
             KeyAlgorithm::EcdsaP256 => {
                 let digest = Sha256::digest(msg);
-                let raw = self.ck(self.session.sign(&Mechanism::Ecdsa, key, &digest))?;
+                let raw = self.backend.sign(key, SignMechanism::Ecdsa, &digest)?;
                 if raw.len() != 64 {
                     return Err(TokenError::Unexpected {
                         token: self.name(),
@@ -161,25 +135,8 @@ impl TokenSession {
                     what: format!("encoding the ECDSA signature: {e}"),
                 })
             }
-            KeyAlgorithm::Rsa2048 => {
-                self.ck(self.session.sign(&Mechanism::Sha256RsaPkcs, key, msg))
-            }
+            KeyAlgorithm::Rsa2048 => self.backend.sign(key, SignMechanism::Sha256RsaPkcs, msg),
         }
-    }
-
-    pub(crate) fn key_id(&self, key: ObjectHandle) -> Result<Vec<u8>, TokenError> {
-        use cryptoki::object::{Attribute, AttributeType};
-        let attrs = self.ck(self.session.get_attributes(key, &[AttributeType::Id]))?;
-        attrs
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::Id(id) => Some(id),
-                _ => None,
-            })
-            .ok_or_else(|| TokenError::Unexpected {
-                token: self.name(),
-                what: "the private key has no CKA_ID".into(),
-            })
     }
 }
 

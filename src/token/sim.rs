@@ -1,5 +1,5 @@
-//! A fault-simulating layer over real tokens, for tests: PIN retry counters with the PKCS#11
-//! flags and return values of a token that locks, and a token that fills up.
+//! A fault-simulating decorator over a token backend, for tests: PIN retry counters with the
+//! PKCS#11 flags and return values of a token that locks, and a token that fills up.
 //!
 //! SoftHSM never locks a PIN and never runs out of memory; real USB keys do both. So that the
 //! station's handling of `CKF_USER_PIN_COUNT_LOW`, `CKF_USER_PIN_FINAL_TRY`, `CKR_PIN_LOCKED` and
@@ -11,40 +11,59 @@
 //! - `C_InitPIN` (SO unlock) resets the user counter, `C_InitToken` everything;
 //! - creating an object beyond `max_objects` answers `CKR_DEVICE_MEMORY`.
 //!
-//! Compiled only into debug builds: a release binary ignores the variable entirely.
+//! Compiled only with the `test-hooks` feature (test builds); [`around`] puts it around the
+//! backend where [`super::Pkcs11Module::load`] opens it. A release build ignores the variable.
 //! State: `{"tokens": {"<serial>" | "*": {"max_user_tries": 3, "user_tries_left": 3,
 //! "max_so_tries": 3, "so_tries_left": 3, "max_objects": 10}}}` (`*` = any other token).
 
-#[cfg(debug_assertions)]
-mod imp {
-    use super::super::module::TokenInfo;
-    use super::super::session::UserKind;
-    use serde::{Deserialize, Serialize};
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
+use super::TokenError;
+use super::backend::{
+    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism, TokenBackend,
+};
+use super::inventory::TokenObject;
+use super::keys::SecretKeyKind;
+use super::module::TokenInfo;
+use super::session::UserKind;
+use crate::domain::{KeyAlgorithm, Pin, SoPin};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    struct TokenSim {
-        max_user_tries: Option<u32>,
-        user_tries_left: Option<u32>,
-        max_so_tries: Option<u32>,
-        so_tries_left: Option<u32>,
-        max_objects: Option<usize>,
+/// `inner`, behind the simulator when `KEYSTATION_TOKEN_SIM` names a state file; else `inner`.
+pub(crate) fn around(inner: Arc<dyn TokenBackend>) -> Arc<dyn TokenBackend> {
+    match std::env::var_os("KEYSTATION_TOKEN_SIM") {
+        Some(path) => Arc::new(SimulatedFaults {
+            inner,
+            state: StateFile(PathBuf::from(path)),
+        }),
+        None => inner,
     }
+}
 
-    #[derive(Debug, Default, Serialize, Deserialize)]
-    struct State {
-        tokens: BTreeMap<String, TokenSim>,
-    }
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TokenSim {
+    max_user_tries: Option<u32>,
+    user_tries_left: Option<u32>,
+    max_so_tries: Option<u32>,
+    so_tries_left: Option<u32>,
+    max_objects: Option<usize>,
+}
 
-    fn path() -> Option<PathBuf> {
-        std::env::var_os("KEYSTATION_TOKEN_SIM").map(PathBuf::from)
-    }
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    tokens: BTreeMap<String, TokenSim>,
+}
 
-    fn load() -> Option<(PathBuf, State)> {
-        let p = path()?;
-        let text = std::fs::read_to_string(&p).ok()?;
-        Some((p, serde_json::from_str(&text).unwrap_or_default()))
+/// The simulator's state, in a file that the test and every station process share. A missing
+/// or unreadable file simulates nothing.
+#[derive(Debug, Clone)]
+struct StateFile(PathBuf);
+
+impl StateFile {
+    fn load(&self) -> Option<State> {
+        let text = std::fs::read_to_string(&self.0).ok()?;
+        Some(serde_json::from_str(&text).unwrap_or_default())
     }
 
     fn entry<'a>(state: &'a mut State, serial: &str) -> Option<&'a mut TokenSim> {
@@ -57,27 +76,29 @@ mod imp {
         Some(state.tokens.entry(serial.to_string()).or_insert(template))
     }
 
-    fn update(serial: &str, f: impl FnOnce(&mut TokenSim)) {
+    fn update(&self, serial: &str, f: impl FnOnce(&mut TokenSim)) {
         if serial.is_empty() {
             return;
         }
-        let Some((p, mut state)) = load() else { return };
-        if let Some(t) = entry(&mut state, serial) {
+        let Some(mut state) = self.load() else { return };
+        if let Some(t) = StateFile::entry(&mut state, serial) {
             f(t);
             if let Ok(text) = serde_json::to_string_pretty(&state) {
-                let _ = std::fs::write(p, text);
+                let _ = std::fs::write(&self.0, text);
             }
         }
     }
 
-    fn read(serial: &str) -> Option<TokenSim> {
-        let (_, mut state) = load()?;
-        entry(&mut state, serial).cloned()
+    fn read(&self, serial: &str) -> Option<TokenSim> {
+        let mut state = self.load()?;
+        StateFile::entry(&mut state, serial).cloned()
     }
 
     /// Overlays the simulated PIN flags on real token info.
-    pub fn apply_flags(info: &mut TokenInfo) {
-        let Some(t) = read(&info.serial) else { return };
+    fn apply_flags(&self, info: &mut TokenInfo) {
+        let Some(t) = self.read(&info.serial) else {
+            return;
+        };
         if let (Some(max), Some(left)) = (t.max_user_tries, t.user_tries_left) {
             info.user_pin_count_low |= left < max;
             info.user_pin_final_try |= left == 1;
@@ -91,16 +112,16 @@ mod imp {
     }
 
     /// True when the simulated PIN is locked (the token answers CKR_PIN_LOCKED untried).
-    pub fn locked(serial: &str, user: UserKind) -> bool {
-        read(serial).is_some_and(|t| match user {
+    fn locked(&self, serial: &str, user: UserKind) -> bool {
+        self.read(serial).is_some_and(|t| match user {
             UserKind::User => t.user_tries_left == Some(0),
             UserKind::So => t.so_tries_left == Some(0),
         })
     }
 
     /// Records a login outcome.
-    pub fn login_result(serial: &str, user: UserKind, ok: bool) {
-        update(serial, |t| {
+    fn login_result(&self, serial: &str, user: UserKind, ok: bool) {
+        self.update(serial, |t| {
             let (max, left) = match user {
                 UserKind::User => (t.max_user_tries, &mut t.user_tries_left),
                 UserKind::So => (t.max_so_tries, &mut t.so_tries_left),
@@ -112,38 +133,212 @@ mod imp {
     }
 
     /// `C_InitPIN` unlocks the user PIN.
-    pub fn user_pin_reset(serial: &str) {
-        update(serial, |t| t.user_tries_left = t.max_user_tries);
+    fn user_pin_reset(&self, serial: &str) {
+        self.update(serial, |t| t.user_tries_left = t.max_user_tries);
     }
 
     /// `C_InitToken` resets everything.
-    pub fn token_reset(serial: &str) {
-        update(serial, |t| {
+    fn token_reset(&self, serial: &str) {
+        self.update(serial, |t| {
             t.user_tries_left = t.max_user_tries;
             t.so_tries_left = t.max_so_tries;
         });
     }
 
     /// The simulated object capacity, if any.
-    pub fn max_objects(serial: &str) -> Option<usize> {
-        read(serial).and_then(|t| t.max_objects)
+    fn max_objects(&self, serial: &str) -> Option<usize> {
+        self.read(serial).and_then(|t| t.max_objects)
     }
 }
 
-#[cfg(not(debug_assertions))]
-mod imp {
-    use super::super::module::TokenInfo;
-    use super::super::session::UserKind;
-    pub fn apply_flags(_: &mut TokenInfo) {}
-    pub fn locked(_: &str, _: UserKind) -> bool {
-        false
+/// A backend whose tokens lock and fill up as the state file says.
+#[derive(Debug)]
+struct SimulatedFaults {
+    inner: Arc<dyn TokenBackend>,
+    state: StateFile,
+}
+
+impl TokenBackend for SimulatedFaults {
+    fn slots(&self) -> Result<Vec<u64>, TokenError> {
+        self.inner.slots()
     }
-    pub fn login_result(_: &str, _: UserKind, _: bool) {}
-    pub fn user_pin_reset(_: &str) {}
-    pub fn token_reset(_: &str) {}
-    pub fn max_objects(_: &str) -> Option<usize> {
-        None
+
+    fn token_info(&self, slot: u64) -> Result<TokenInfo, TokenError> {
+        let mut info = self.inner.token_info(slot)?;
+        self.state.apply_flags(&mut info);
+        Ok(info)
+    }
+
+    fn init_token(&self, token: &TokenInfo, so_pin: &SoPin, label: &str) -> Result<(), TokenError> {
+        match self.inner.init_token(token, so_pin, label) {
+            Ok(()) => {
+                // A blank slot gains its serial here: the counters reset are the new token's.
+                let serial = if token.serial.is_empty() {
+                    self.inner
+                        .token_info(token.slot_id)
+                        .map(|i| i.serial)
+                        .unwrap_or_default()
+                } else {
+                    token.serial.clone()
+                };
+                self.state.token_reset(&serial);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, TokenError::PinIncorrect { .. }) {
+                    self.state.login_result(&token.serial, UserKind::So, false);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn open_session(&self, token: &TokenInfo) -> Result<Box<dyn SessionBackend>, TokenError> {
+        Ok(Box::new(SimulatedSession {
+            inner: self.inner.open_session(token)?,
+            state: self.state.clone(),
+            serial: token.serial.clone(),
+            name: token.display_name(),
+        }))
     }
 }
 
-pub(crate) use imp::*;
+/// A session on a simulated token.
+struct SimulatedSession {
+    inner: Box<dyn SessionBackend>,
+    state: StateFile,
+    serial: String,
+    name: String,
+}
+
+impl SimulatedSession {
+    /// Refuses to create `n` more objects on a token that has no room left for them.
+    fn room_for_objects(&self, n: usize) -> Result<(), TokenError> {
+        let Some(max) = self.state.max_objects(&self.serial) else {
+            return Ok(());
+        };
+        let present = self.inner.find(&ObjectQuery::default())?.len();
+        if present + n > max {
+            return Err(TokenError::Full {
+                token: self.name.clone(),
+                function: "C_CreateObject".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl SessionBackend for SimulatedSession {
+    fn is_user_session(&self) -> bool {
+        self.inner.is_user_session()
+    }
+
+    fn login(&self, credential: Credential<'_>) -> Result<(), TokenError> {
+        let user = credential.user();
+        if self.state.locked(&self.serial, user) {
+            return Err(TokenError::PinLocked {
+                token: self.name.clone(),
+                user,
+                hint: "",
+            });
+        }
+        let result = self.inner.login(credential);
+        match &result {
+            Ok(()) => self.state.login_result(&self.serial, user, true),
+            Err(TokenError::PinIncorrect { .. }) => {
+                self.state.login_result(&self.serial, user, false);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError> {
+        self.inner.init_user_pin(pin)?;
+        self.state.user_pin_reset(&self.serial);
+        Ok(())
+    }
+
+    fn random(&self, len: usize) -> Result<Vec<u8>, TokenError> {
+        self.inner.random(len)
+    }
+
+    fn generate_key_pair(
+        &self,
+        algorithm: KeyAlgorithm,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectRef, ObjectRef), TokenError> {
+        self.room_for_objects(2)?;
+        self.inner.generate_key_pair(algorithm, id, label)
+    }
+
+    fn generate_secret_key(
+        &self,
+        kind: SecretKeyKind,
+        label: &str,
+    ) -> Result<ObjectRef, TokenError> {
+        self.inner.generate_secret_key(kind, label)
+    }
+
+    fn find(&self, query: &ObjectQuery<'_>) -> Result<Vec<ObjectRef>, TokenError> {
+        self.inner.find(query)
+    }
+
+    fn object(&self, object: ObjectRef) -> Result<TokenObject, TokenError> {
+        self.inner.object(object)
+    }
+
+    fn public_key(&self, key: ObjectRef, algorithm: KeyAlgorithm) -> Result<Vec<u8>, TokenError> {
+        self.inner.public_key(key, algorithm)
+    }
+
+    fn value_is_protected(&self, key: ObjectRef) -> Result<bool, TokenError> {
+        self.inner.value_is_protected(key)
+    }
+
+    fn create_certificate(
+        &self,
+        id: &[u8],
+        label: &str,
+        cert_der: &[u8],
+    ) -> Result<ObjectRef, TokenError> {
+        self.room_for_objects(1)?;
+        self.inner.create_certificate(id, label, cert_der)
+    }
+
+    fn create_data(
+        &self,
+        application: &str,
+        label: &str,
+        value: &[u8],
+        private: bool,
+    ) -> Result<ObjectRef, TokenError> {
+        self.room_for_objects(1)?;
+        self.inner.create_data(application, label, value, private)
+    }
+
+    fn destroy(&self, object: ObjectRef) -> Result<(), TokenError> {
+        self.inner.destroy(object)
+    }
+
+    fn sign(
+        &self,
+        key: ObjectRef,
+        mechanism: SignMechanism,
+        data: &[u8],
+    ) -> Result<Vec<u8>, TokenError> {
+        self.inner.sign(key, mechanism, data)
+    }
+
+    fn encrypt(&self, key: ObjectRef, gcm: AesGcm<'_>, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.inner.encrypt(key, gcm, data)
+    }
+
+    fn decrypt(&self, key: ObjectRef, gcm: AesGcm<'_>, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.inner.decrypt(key, gcm, data)
+    }
+}
+
+#[cfg(test)]
+mod tests;

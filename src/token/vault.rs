@@ -26,14 +26,13 @@
 //! the station PIN they reveal nothing.
 
 use super::TokenError;
+use super::backend::{AesGcm, ObjectQuery, SignMechanism};
 use super::keys::SecretKeyKind;
 use super::module::Token;
+use super::objects::ObjectClassName;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -236,21 +235,18 @@ impl Vault {
     /// `CKA_VALUE` in place (SoftHSM does), so the held anchor is replaced, not updated.
     fn destroy_held_anchors_except(&self, keep: &[u8]) -> Result<(), TokenError> {
         let s = &self.session;
-        let handles = s.ck(s.session.find_objects(&[
-            Attribute::Class(ObjectClass::DATA),
-            Attribute::Application(HELD_ANCHOR_APPLICATION.as_bytes().to_vec()),
-            Attribute::Label(HELD_ANCHOR_LABEL.as_bytes().to_vec()),
-        ]))?;
+        let handles = s.backend.find(
+            &ObjectQuery::class(ObjectClassName::Data)
+                .application(HELD_ANCHOR_APPLICATION)
+                .label(HELD_ANCHOR_LABEL),
+        )?;
         let mut kept = false;
         for h in handles {
-            let value = s.ck(s.session.get_attributes(h, &[AttributeType::Value]))?;
-            let holds_keep = value
-                .iter()
-                .any(|a| matches!(a, Attribute::Value(v) if v.as_slice() == keep));
+            let holds_keep = s.backend.object(h)?.value.as_deref() == Some(keep);
             if holds_keep && !kept {
                 kept = true;
             } else {
-                s.ck(s.session.destroy_object(h))?;
+                s.backend.destroy(h)?;
             }
         }
         Ok(())
@@ -259,7 +255,8 @@ impl Vault {
     fn hmac(&self, key_label: &str, data: &[u8]) -> Result<Vec<u8>, TokenError> {
         let key = self.session.secret_key(key_label)?;
         self.session
-            .ck(self.session.session.sign(&Mechanism::Sha256Hmac, key, data))
+            .backend
+            .sign(key, SignMechanism::Sha256Hmac, data)
     }
 
     /// Derives the SO PIN of the token with `identity` (see the provisioning docs for what the
@@ -284,18 +281,15 @@ impl Vault {
     /// Seals `pin` with AES-GCM inside the vault; `aad` binds it to its order and token.
     pub fn seal_pin(&self, pin: &Pin, aad: &[u8]) -> Result<SealedPin, TokenError> {
         let key = self.session.secret_key(PIN_SEAL_KEY)?;
-        let mut iv = self.session.random(IV_LEN)?;
-        let iv_copy = iv.clone();
-        let params = GcmParams::new(&mut iv, aad, 128u64.into())
-            .map_err(|e| TokenError::from_ck(&self.session.name(), e))?;
+        let iv = self.session.random(IV_LEN)?;
         // Exposed to the vault's AES-GCM only: sealing is what makes storing it acceptable.
-        let ct = self.session.ck(self.session.session.encrypt(
-            &Mechanism::AesGcm(params),
+        let ct = self.session.backend.encrypt(
             key,
+            AesGcm { iv: &iv, aad },
             pin.expose_secret().as_bytes(),
-        ))?;
+        )?;
         let mut out = SEALED_MAGIC.to_vec();
-        out.extend_from_slice(&iv_copy);
+        out.extend_from_slice(&iv);
         out.extend_from_slice(&ct);
         Ok(SealedPin(out))
     }
@@ -310,15 +304,13 @@ impl Vault {
         if blob.len() < SEALED_MAGIC.len() + IV_LEN + 16 || !blob.starts_with(SEALED_MAGIC) {
             return Err(bad());
         }
-        let mut iv = blob[4..4 + IV_LEN].to_vec();
+        let iv = &blob[4..4 + IV_LEN];
         let ct = &blob[4 + IV_LEN..];
         let key = self.session.secret_key(PIN_SEAL_KEY)?;
-        let params = GcmParams::new(&mut iv, aad, 128u64.into())
-            .map_err(|e| TokenError::from_ck(&self.session.name(), e))?;
         let plain = Zeroizing::new(
             self.session
-                .session
-                .decrypt(&Mechanism::AesGcm(params), key, ct)
+                .backend
+                .decrypt(key, AesGcm { iv, aad }, ct)
                 .map_err(|_| bad())?,
         );
         let text = std::str::from_utf8(&plain).map_err(|_| bad())?;

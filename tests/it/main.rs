@@ -24,6 +24,7 @@ mod operation_id;
 mod operator_dead_ends;
 mod pg;
 mod provision;
+mod random_source;
 mod seals;
 mod sms;
 mod softhsm;

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::softhsm_test;
-use cryptoki::object::ObjectHandle;
 use keystation::config::KeyAlgorithm;
 use keystation::domain::{Pin, SoPin};
 use keystation::token::{
@@ -39,7 +38,10 @@ fn new_token(module: &Pkcs11Module, label: &str, user: &str) -> keystation::toke
 /// The private key `key` was generated on the token and can never leave it: a signing key,
 /// sensitive, never extractable, and its value refused when asked for.
 #[track_caller]
-pub fn assert_made_on_the_token(s: &keystation::token::TokenSession, key: ObjectHandle) {
+pub fn assert_made_on_the_token(
+    s: &keystation::token::TokenSession,
+    key: keystation::token::ObjectRef,
+) {
     let a = s.private_key_attributes(key).unwrap();
     assert!(
         a.token && a.private && a.sensitive && a.sign && a.local,

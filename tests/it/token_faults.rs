@@ -1,7 +1,8 @@
 //! Issue 7: token faults. PIN retry flags honoured before any login attempt, a locked PIN, a
 //! wrong SO PIN, a full token: each a clear error, the order resumable, nothing lost. SoftHSM
 //! never locks or fills up, so a locking/full token is simulated by the token layer's test-only
-//! fault simulator (`KEYSTATION_TOKEN_SIM`, PKCS#11 flags and return values; debug builds only).
+//! fault simulator (`KEYSTATION_TOKEN_SIM`, PKCS#11 flags and return values; test builds only,
+//! the `test-hooks` feature).
 
 use crate::station::{TestStation, full_order, order_json};
 use crate::support::items;

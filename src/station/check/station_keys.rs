@@ -18,7 +18,7 @@ impl Station {
             ("the vault token", |hsm| hsm.vault()?.inventory()),
         ];
         for (name, read) in tokens {
-            let objects = match tokio::task::block_in_place(|| read(hsm)) {
+            let objects = match crate::station::hsm::blocking(|| read(hsm)) {
                 Ok(objects) => objects,
                 Err(e) => {
                     report.add(

@@ -78,7 +78,7 @@ impl Station {
             .into_iter()
             .find(|a| a.as_str() == b.key_algorithm)
             .unwrap_or(self.config.product.key_algorithm);
-        let read = tokio::task::block_in_place(|| {
+        let read = crate::station::hsm::blocking(|| {
             read_token(hsm, no, &serial, &key_id_bytes, alg, sealed.as_ref())
         });
         let (found, pin) = match read {

@@ -42,7 +42,7 @@ use crate::domain::delivery::channel_name;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
 use crate::station::Station;
-use crate::station::hsm::Hsm;
+use crate::station::hsm::{Hsm, blocking};
 use crate::store::{Actor, DeliveryAudit, DeliveryRecord, StoreError, Tx};
 use crate::token::vault::pin_aad;
 use crate::token::{SealedPin, TokenError, Vault};
@@ -110,11 +110,6 @@ impl RunReport {
             .cloned()
             .collect()
     }
-}
-
-/// Runs blocking vault work without stalling the async runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 fn outcome_name(o: &SendOutcome) -> &'static str {

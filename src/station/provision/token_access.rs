@@ -1,5 +1,6 @@
-//! How a job reaches tokens from async code: blocking PKCS#11 calls kept off the runtime's
-//! reactor, and the one lock under which a blank token is chosen and initialised.
+//! How a job reaches tokens from async code: blocking PKCS#11 calls through the station's one
+//! boundary ([`crate::station::hsm::blocking`]), and the one lock under which a blank token is
+//! chosen and initialised.
 
 /// Serialises choosing a blank token and initialising it: a SoftHSM blank slot has no identity
 /// until `C_InitToken`, so two workers must not pick the same one.
@@ -8,7 +9,5 @@ pub(super) fn blank_token_lock() -> &'static tokio::sync::Mutex<()> {
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
-/// Runs blocking token work without stalling the async runtime.
-pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
+/// Blocking token work crosses into async at the station's one boundary.
+pub(super) use crate::station::hsm::blocking;

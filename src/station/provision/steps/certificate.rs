@@ -16,7 +16,7 @@ use serde_json::json;
 
 impl Job<'_> {
     pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
-        let serial_bytes = serial_from_random(random_bytes::<16>()?);
+        let serial_bytes = serial_from_random(random_bytes::<16>(self.station.random.as_ref())?);
         let serial_hex = hex::encode(serial_bytes);
         let token_serial = self.token_serial()?;
         // Reserve the serial before the CA signs anything with it.

@@ -9,14 +9,11 @@ mod resume;
 mod token;
 
 use super::error::StepError;
-use rand::TryRngCore;
-use rand::rngs::OsRng;
+use crate::random::Random;
 
-/// `N` bytes from the OS random generator (key ids, certificate serials).
-fn random_bytes<const N: usize>() -> Result<[u8; N], StepError> {
-    let mut b = [0u8; N];
-    OsRng
-        .try_fill_bytes(&mut b)
-        .map_err(|e| StepError::Random(e.to_string()))?;
-    Ok(b)
+/// `N` bytes from the station's random source (key ids, certificate serials).
+fn random_bytes<const N: usize>(random: &dyn Random) -> Result<[u8; N], StepError> {
+    random
+        .bytes::<N>()
+        .map_err(|e| StepError::Random(e.to_string()))
 }

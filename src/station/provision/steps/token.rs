@@ -10,8 +10,6 @@ use super::random_bytes;
 use crate::domain::Pin;
 use crate::token::vault::pin_aad;
 use crate::token::{KeyPairInfo, TokenError, TokenSelector};
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 use serde_json::json;
 
 impl Job<'_> {
@@ -96,7 +94,7 @@ impl Job<'_> {
     pub(in super::super) async fn init_pin(&mut self) -> Result<(), StepError> {
         let serial = self.token_serial()?;
         let policy = self.station.config.pin;
-        let pin = Pin::generate(&policy, &mut OsRng.unwrap_err());
+        let pin = Pin::generate(&policy, &mut self.station.random.rng());
         self.so_pin()?;
         let so = self
             .so_pin
@@ -124,7 +122,7 @@ impl Job<'_> {
 
     pub(in super::super) async fn generate_key(&mut self) -> Result<(), StepError> {
         let alg = self.station.config.product.key_algorithm;
-        let id = random_bytes::<16>()?.to_vec();
+        let id = random_bytes::<16>(self.station.random.as_ref())?.to_vec();
         let label = self.order.order_no.clone();
         let key = blocking(|| -> Result<KeyPairInfo, StepError> {
             Ok(self.user_session()?.generate_key_pair(alg, &id, &label)?)

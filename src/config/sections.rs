@@ -1,0 +1,225 @@
+//! The station's own tables of `station.toml` — `[station]`, `[database]`, `[pkcs11]`, `[ca]`,
+//! `[vault]`, `[product]`, `[seal]` — and the default of every key that has one.
+
+use crate::domain::KeyAlgorithm;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[station]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationSection {
+    /// Name of this station in audit records and job leases.
+    pub id: String,
+    /// Data directory; relative paths elsewhere are resolved against it.
+    #[serde(default = "dot")]
+    pub data_dir: PathBuf,
+    /// Seconds a job's lease holds unless renewed (renewed every third of it while the job
+    /// runs): how long a crashed holder on another host keeps its order from the others.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    30
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://station.db` (relative to the data dir) or `postgres://...`.
+    pub url: String,
+}
+
+/// `[pkcs11]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// Path of the PKCS#11 module; default: SoftHSM2 in its usual Debian locations.
+    pub module: Option<PathBuf>,
+    /// SoftHSM only: its configuration file (exported as `SOFTHSM2_CONF` for the module).
+    pub softhsm2_conf: Option<PathBuf>,
+    /// File holding the user PIN of the CA and vault tokens (mode 0600, see README "Secrets").
+    #[serde(default = "default_pin_file")]
+    pub pin_file: PathBuf,
+    /// USB key models (vendor/product id -> model, module).
+    #[serde(default = "default_usb_tokens")]
+    pub usb_tokens: PathBuf,
+}
+
+impl Default for Pkcs11Section {
+    fn default() -> Self {
+        Pkcs11Section {
+            module: None,
+            softhsm2_conf: None,
+            pin_file: default_pin_file(),
+            usb_tokens: default_usb_tokens(),
+        }
+    }
+}
+
+/// `[ca]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// Label of the token holding the CA key.
+    #[serde(default = "default_ca_token")]
+    pub token_label: String,
+    /// Label (and CKA_LABEL) of the CA private key on that token.
+    #[serde(default = "default_ca_key")]
+    pub key_label: String,
+    /// Algorithm of a CA key created by `init`.
+    #[serde(default = "default_alg")]
+    pub key_algorithm: KeyAlgorithm,
+    /// CA certificate (PEM), written by `init` or provided for an existing CA.
+    #[serde(default = "default_ca_cert")]
+    pub certificate: PathBuf,
+    /// Subject CN of a CA created by `init`.
+    #[serde(default = "default_ca_cn")]
+    pub common_name: String,
+    /// Subject O of a CA created by `init`.
+    #[serde(default = "default_ca_org")]
+    pub organization: String,
+    /// CRL distribution point put into issued certificates.
+    #[serde(default = "default_crl_url")]
+    pub crl_url: String,
+    /// Validity of a CA certificate created by `init`, in years.
+    #[serde(default = "default_ca_years")]
+    pub validity_years: u8,
+}
+
+impl Default for CaSection {
+    fn default() -> Self {
+        CaSection {
+            token_label: default_ca_token(),
+            key_label: default_ca_key(),
+            key_algorithm: default_alg(),
+            certificate: default_ca_cert(),
+            common_name: default_ca_cn(),
+            organization: default_ca_org(),
+            crl_url: default_crl_url(),
+            validity_years: default_ca_years(),
+        }
+    }
+}
+
+/// `[vault]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// Label of the vault token.
+    #[serde(default = "default_vault_token")]
+    pub token_label: String,
+}
+
+impl Default for VaultSection {
+    fn default() -> Self {
+        VaultSection {
+            token_label: default_vault_token(),
+        }
+    }
+}
+
+/// `[product]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSection {
+    /// Algorithm of the company key pair generated on the USB key.
+    #[serde(default = "default_alg")]
+    pub key_algorithm: KeyAlgorithm,
+}
+
+impl Default for ProductSection {
+    fn default() -> Self {
+        ProductSection {
+            key_algorithm: default_alg(),
+        }
+    }
+}
+
+/// `[seal]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSection {
+    /// `vid` of the SES_Header (IA5, identifies the seal system vendor).
+    #[serde(default = "default_vid")]
+    pub vendor_id: String,
+    /// Label of the seal-maker key on the CA token.
+    #[serde(default = "default_maker_key")]
+    pub maker_key_label: String,
+    /// The seal maker's certificate (PEM), issued by the station's CA at `init`.
+    #[serde(default = "default_maker_cert")]
+    pub maker_certificate: PathBuf,
+    /// Printed size of the company seal, millimetres (42 for joint-stock / state-owned).
+    #[serde(default = "default_company_mm")]
+    pub company_mm: (u32, u32),
+    /// Printed size of the legal representative's seal, millimetres.
+    #[serde(default = "default_legal_rep_mm")]
+    pub legal_rep_mm: (u32, u32),
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        SealSection {
+            vendor_id: default_vid(),
+            maker_key_label: default_maker_key(),
+            maker_certificate: default_maker_cert(),
+            company_mm: default_company_mm(),
+            legal_rep_mm: default_legal_rep_mm(),
+        }
+    }
+}
+
+fn default_vid() -> String {
+    "KEYSTATION".into()
+}
+fn default_maker_key() -> String {
+    "seal-maker".into()
+}
+fn default_maker_cert() -> PathBuf {
+    PathBuf::from("ca/seal-maker.pem")
+}
+fn default_company_mm() -> (u32, u32) {
+    (40, 40)
+}
+fn default_legal_rep_mm() -> (u32, u32) {
+    (20, 20)
+}
+
+pub(super) fn dot() -> PathBuf {
+    PathBuf::from(".")
+}
+fn default_pin_file() -> PathBuf {
+    PathBuf::from("secrets/station-hsm.pin")
+}
+fn default_usb_tokens() -> PathBuf {
+    PathBuf::from("usb-tokens.toml")
+}
+fn default_ca_token() -> String {
+    "keystation-ca".into()
+}
+fn default_ca_key() -> String {
+    "issuing-ca".into()
+}
+fn default_alg() -> KeyAlgorithm {
+    KeyAlgorithm::EcdsaP256
+}
+fn default_ca_cert() -> PathBuf {
+    PathBuf::from("ca/ca.pem")
+}
+fn default_ca_cn() -> String {
+    "keystation Demo Unit Certificate CA".into()
+}
+fn default_ca_org() -> String {
+    "keystation Demo CA".into()
+}
+fn default_crl_url() -> String {
+    "http://crl.keystation.invalid/unit-ca.crl".into()
+}
+fn default_ca_years() -> u8 {
+    10
+}
+fn default_vault_token() -> String {
+    "keystation-vault".into()
+}

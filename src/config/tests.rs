@@ -1,0 +1,162 @@
+//! Unit tests of the configuration: the example file, defaults, and each rule of `check`.
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+#[test]
+fn example_config_parses() {
+    let cfg = Config::parse(EXAMPLE, Path::new("/srv/ks")).unwrap();
+    assert_eq!(cfg.version, 1);
+    assert_eq!(cfg.database_url(), "sqlite:///srv/ks/station.db?mode=rwc");
+    assert_eq!(cfg.pin, PinPolicy::default());
+}
+
+#[test]
+fn key_algorithm_spellings() {
+    for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+        let v = serde_json::to_value(alg).unwrap();
+        assert_eq!(v, alg.as_str());
+        assert_eq!(serde_json::from_value::<KeyAlgorithm>(v).unwrap(), alg);
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let text = EXAMPLE.replace("[database]", "[database]\nurll = \"x\"");
+    let err = Config::parse(&text, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("urll"), "{err}");
+}
+
+#[test]
+fn lease_length_defaults_to_thirty_seconds_and_is_bounded() {
+    let minimal = "version = 1\n[station]\nid = \"s\"\n[database]\nurl = \"sqlite://x.db\"\n";
+    let cfg = Config::parse(minimal, Path::new("/")).unwrap();
+    assert_eq!(cfg.station.lease_secs, 30);
+    assert_eq!(
+        Config::parse(EXAMPLE, Path::new("/"))
+            .unwrap()
+            .station
+            .lease_secs,
+        30
+    );
+    for bad in ["2", "3601"] {
+        let text = minimal.replace("id = \"s\"", &format!("id = \"s\"\nlease_secs = {bad}"));
+        assert!(
+            matches!(
+                Config::parse(&text, Path::new("/")),
+                Err(ConfigError::Value {
+                    key: "station.lease_secs",
+                    ..
+                })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn wrong_version_is_an_error() {
+    let text = EXAMPLE.replace("version = 1", "version = 2");
+    assert!(matches!(
+        Config::parse(&text, Path::new("/")),
+        Err(ConfigError::Value { key: "version", .. })
+    ));
+}
+
+#[test]
+fn delivery_defaults_and_example_agree() {
+    let example = Config::parse(EXAMPLE, Path::new("/srv/ks")).unwrap();
+    let minimal = Config::parse(
+        "version = 1\n[station]\nid = \"s\"\n[database]\nurl = \"sqlite://x.db\"\n",
+        Path::new("/srv/ks"),
+    )
+    .unwrap();
+    for d in [&example.delivery, &minimal.delivery] {
+        assert_eq!(d.trigger, DeliveryTrigger::OnShipped);
+        assert_eq!(d.max_attempts, 5);
+        assert_eq!(d.sms.kind, SmsKind::Spool);
+        assert_eq!(d.sms.spool_dir, PathBuf::from("spool/sms"));
+        assert_eq!(d.bank.memo_max_bytes, 40);
+        assert!(!d.bank.batch);
+    }
+    assert_eq!(example.delivery.sms.template, minimal.delivery.sms.template);
+    assert_eq!(
+        example.delivery.bank.memo_template,
+        minimal.delivery.bank.memo_template
+    );
+}
+
+#[test]
+fn templates_that_cannot_fit_are_refused_at_load() {
+    let long = EXAMPLE.replace(
+        "template = \"贵单位数字证书",
+        "template = \"这是一段很长很长很长的说明文字用来把短信撑到两条以上贵单位数字证书",
+    );
+    assert!(matches!(
+        Config::parse(&long, Path::new("/")),
+        Err(ConfigError::Value {
+            key: "delivery.sms.template",
+            ..
+        })
+    ));
+    let two = long.replace("max_segments = 1", "max_segments = 2");
+    assert!(Config::parse(&two, Path::new("/")).is_ok());
+    let memo = EXAMPLE.replace("memo_max_bytes = 40", "memo_max_bytes = 30");
+    let err = Config::parse(&memo, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delivery.bank.memo_template"), "{err}");
+    // A 16-character PIN does not fit the default memo either.
+    let pin16 = EXAMPLE.replace("length = 8", "length = 16");
+    assert!(Config::parse(&pin16, Path::new("/")).is_err());
+    let no_pin = EXAMPLE.replace("PIN {pin} REF", "PIN REF");
+    assert!(Config::parse(&no_pin, Path::new("/")).is_err());
+}
+
+#[test]
+fn channel_tables_are_required_and_strict() {
+    let aliyun = EXAMPLE.replace("kind = \"spool\"", "kind = \"aliyun\"");
+    let err = Config::parse(&aliyun, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delivery.sms.aliyun"), "{err}");
+    let with_table = format!(
+        "{aliyun}\n[delivery.sms.aliyun]\naccess_key_id = \"LTAI\"\ntemplate_code = \"SMS_1\"\n"
+    );
+    let cfg = Config::parse(&with_table, Path::new("/")).unwrap();
+    let a = cfg.delivery.sms.aliyun.unwrap();
+    assert_eq!(a.confirm, AliyunConfirm::Acceptance);
+    assert_eq!(
+        a.access_key_secret_file,
+        PathBuf::from("secrets/aliyun-access-key-secret")
+    );
+    let secret_inline = format!("{with_table}access_key_secret = \"oops\"\n");
+    assert!(Config::parse(&secret_inline, Path::new("/")).is_err());
+    let webhook = EXAMPLE.replace("kind = \"spool\"", "kind = \"webhook\"");
+    assert!(Config::parse(&webhook, Path::new("/")).is_err());
+    let bad_bic = EXAMPLE.replace("\"ICBKCNBJ\"", "\"icbk\"");
+    assert!(Config::parse(&bad_bic, Path::new("/")).is_err());
+    let trigger = EXAMPLE.replace("\"on_shipped\"", "\"on_provisioned\"");
+    assert_eq!(
+        Config::parse(&trigger, Path::new("/"))
+            .unwrap()
+            .delivery
+            .trigger,
+        DeliveryTrigger::OnProvisioned
+    );
+}
+
+#[test]
+fn bad_pin_policy_is_an_error() {
+    let text = format!("{EXAMPLE}\n");
+    let text = text.replace("length = 8", "length = 4");
+    assert!(matches!(
+        Config::parse(&text, Path::new("/")),
+        Err(ConfigError::Value {
+            key: "pin.length",
+            ..
+        })
+    ));
+}
