@@ -178,21 +178,9 @@ impl Store {
              WHERE a.order_no = $1 ORDER BY a.role, a.kind",
         )
         .bind(order_no)
+        .try_map(|r: AnyRow| attachment_meta(&r))
         .fetch_all(self.pool())
         .await
-        .ctx("reading attachments")?
-        .iter()
-        .map(|r| -> Result<AttachmentMeta, sqlx::Error> {
-            Ok(AttachmentMeta {
-                role: r.try_get("role")?,
-                kind: r.try_get("kind")?,
-                file_name: r.try_get("file_name")?,
-                media_type: r.try_get("media_type")?,
-                sha256: r.try_get("sha256")?,
-                size: r.try_get("size")?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
         .ctx("reading attachments")?;
         Ok(Some(OrderRecord {
             order,
@@ -213,27 +201,18 @@ impl Store {
         &self,
         state: Option<OrderState>,
     ) -> Result<Vec<OrderSummary>, StoreError> {
-        let rows = match state {
-            Some(s) => {
-                sqlx::query(
-                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
-                     FROM orders WHERE state = $1 ORDER BY submitted_at, order_no",
-                )
-                .bind(s.as_str())
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query(
-                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
-                     FROM orders ORDER BY submitted_at, order_no",
-                )
-                .fetch_all(self.pool())
-                .await
-            }
-        }
-        .ctx("listing orders")?;
-        rows.iter().map(summary).collect()
+        // An empty string never matches: one query text with and without the filter.
+        sqlx::query(
+            "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
+             FROM orders WHERE ($1 = '' OR state = $1) ORDER BY submitted_at, order_no",
+        )
+        .bind(state.map(OrderState::as_str).unwrap_or_default())
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing orders")?
+        .iter()
+        .map(summary)
+        .collect()
     }
 
     /// The content of an attachment.
@@ -255,14 +234,7 @@ impl Store {
         .await
         .ctx("reading an attachment")?;
         let Some(r) = row else { return Ok(None) };
-        let meta = AttachmentMeta {
-            role: r.try_get("role").ctx("reading an attachment")?,
-            kind: r.try_get("kind").ctx("reading an attachment")?,
-            file_name: r.try_get("file_name").ctx("reading an attachment")?,
-            media_type: r.try_get("media_type").ctx("reading an attachment")?,
-            sha256: r.try_get("sha256").ctx("reading an attachment")?,
-            size: r.try_get("size").ctx("reading an attachment")?,
-        };
+        let meta = attachment_meta(&r).ctx("reading an attachment")?;
         let content: Vec<u8> = r.try_get("content").ctx("reading an attachment")?;
         // Content addressing doubles as an integrity check of what we hand to the seal maker.
         if hex::encode(Sha256::digest(&content)) != meta.sha256 {
@@ -465,5 +437,16 @@ fn summary(r: &AnyRow) -> Result<OrderSummary, StoreError> {
         uscc: get("uscc")?,
         auth_method: get("auth_method")?,
         submitted_at: get("submitted_at")?,
+    })
+}
+
+fn attachment_meta(r: &AnyRow) -> Result<AttachmentMeta, sqlx::Error> {
+    Ok(AttachmentMeta {
+        role: r.try_get("role")?,
+        kind: r.try_get("kind")?,
+        file_name: r.try_get("file_name")?,
+        media_type: r.try_get("media_type")?,
+        sha256: r.try_get("sha256")?,
+        size: r.try_get("size")?,
     })
 }

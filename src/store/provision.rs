@@ -76,7 +76,7 @@ pub struct StepRecord {
     pub detail: Option<String>,
 }
 
-fn binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
+fn binding(r: AnyRow) -> Result<Binding, sqlx::Error> {
     Ok(Binding {
         binding_id: r.try_get("binding_id")?,
         order_no: r.try_get("order_no")?,
@@ -91,7 +91,7 @@ fn binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
     })
 }
 
-fn certificate(r: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+fn certificate(r: AnyRow) -> Result<CertificateRecord, sqlx::Error> {
     Ok(CertificateRecord {
         serial: r.try_get("serial")?,
         order_no: r.try_get("order_no")?,
@@ -395,12 +395,9 @@ impl Tx {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(serial)
+            .try_map(certificate)
             .fetch_all(self.conn())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
@@ -427,11 +424,9 @@ impl Store {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(order_no)
+            .try_map(binding)
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a binding")?
-            .map(|r| binding(&r))
-            .transpose()
             .ctx("reading a binding")
     }
 
@@ -442,11 +437,9 @@ impl Store {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(serial)
+            .try_map(binding)
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a binding")?
-            .map(|r| binding(&r))
-            .transpose()
             .ctx("reading a binding")
     }
 
@@ -456,12 +449,9 @@ impl Store {
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE released_at IS NULL ORDER BY bound_at"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
+            .try_map(binding)
             .fetch_all(self.pool())
             .await
-            .ctx("reading bindings")?
-            .iter()
-            .map(binding)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading bindings")
     }
 
@@ -476,29 +466,25 @@ impl Store {
         let Some(attempt) = attempt else {
             return Ok((0, vec![]));
         };
-        let rows = sqlx::query(
+        let steps = sqlx::query(
             "SELECT attempt, step, status, started_at, finished_at, detail FROM provision_steps \
              WHERE order_no = $1 AND attempt = $2 ORDER BY started_at, step",
         )
         .bind(order_no)
         .bind(attempt)
+        .try_map(|r: AnyRow| {
+            Ok(StepRecord {
+                attempt: r.try_get("attempt")?,
+                step: r.try_get("step")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                detail: r.try_get("detail")?,
+            })
+        })
         .fetch_all(self.pool())
         .await
         .ctx("reading the journal")?;
-        let steps = rows
-            .iter()
-            .map(|r| -> Result<StepRecord, sqlx::Error> {
-                Ok(StepRecord {
-                    attempt: r.try_get("attempt")?,
-                    step: r.try_get("step")?,
-                    status: r.try_get("status")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("reading the journal")?;
         Ok((attempt, steps))
     }
 
@@ -512,12 +498,9 @@ impl Store {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(order_no)
+            .try_map(certificate)
             .fetch_all(self.pool())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
@@ -525,12 +508,9 @@ impl Store {
     pub async fn all_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at, serial");
         sqlx::query(sqlx::AssertSqlSafe(sql))
+            .try_map(certificate)
             .fetch_all(self.pool())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
@@ -539,27 +519,21 @@ impl Store {
         &self,
         order_no: &str,
     ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
+        sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
             .bind(order_no)
+            .try_map(|r: AnyRow| Ok((r.try_get("token_serial")?, r.try_get("sealed")?)))
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a sealed PIN")?;
-        row.map(|r| -> Result<(String, Vec<u8>), sqlx::Error> {
-            Ok((r.try_get("token_serial")?, r.try_get("sealed")?))
-        })
-        .transpose()
-        .ctx("reading a sealed PIN")
+            .ctx("reading a sealed PIN")
     }
 
     /// A station material fact.
     pub async fn material(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM station_material WHERE name = $1")
+        sqlx::query("SELECT value FROM station_material WHERE name = $1")
             .bind(name)
+            .try_map(|r: AnyRow| r.try_get("value"))
             .fetch_optional(self.pool())
             .await
-            .ctx("reading station material")?;
-        row.map(|r| r.try_get::<String, _>("value"))
-            .transpose()
             .ctx("reading station material")
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{DbContext, Store, StoreError};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// A recorded revocation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,15 +26,12 @@ pub struct RevocationRecord {
 impl Store {
     /// The revocation of the certificate with `serial` (hex), if the station revoked it.
     pub async fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
-        let row = sqlx::query(
+        sqlx::query(
             "SELECT serial, order_no, reason, detail, revoked_at, revoked_by \
              FROM revocations WHERE serial = $1",
         )
         .bind(serial)
-        .fetch_optional(self.pool())
-        .await
-        .ctx("reading a revocation")?;
-        row.map(|r| -> Result<RevocationRecord, sqlx::Error> {
+        .try_map(|r: AnyRow| {
             Ok(RevocationRecord {
                 serial: r.try_get("serial")?,
                 order_no: r.try_get("order_no")?,
@@ -43,7 +41,8 @@ impl Store {
                 revoked_by: r.try_get("revoked_by")?,
             })
         })
-        .transpose()
+        .fetch_optional(self.pool())
+        .await
         .ctx("reading a revocation")
     }
 }
