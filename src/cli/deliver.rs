@@ -3,7 +3,7 @@
 use super::opts::{BankCmd, DeliverCmd, ShipArgs};
 use super::signals::wait_for_stop_signal;
 use super::{CliError, output};
-use crate::domain::{DeliveryState, Severity, Violation};
+use crate::domain::DeliveryState;
 use crate::station::delivery::ShipRequest;
 use crate::station::error_code as ec;
 use crate::station::{DeliveryFilter, Station};
@@ -88,18 +88,9 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             let state = state
                 .map(|s| {
                     DeliveryState::parse(&s).ok_or_else(|| {
-                        CliError::invalid(
-                            "invalid --state",
-                            vec![Violation {
-                                field: "--state".into(),
-                                code: "enum_invalid",
-                                message: format!(
-                                    "{s:?} is not a delivery state: {}",
-                                    DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
-                                ),
-                                severity: Severity::Error,
-                            }],
-                        )
+                        let states = DeliveryState::ALL.map(DeliveryState::as_str).join(", ");
+                        let message = format!("{s:?} is not a delivery state: {states}");
+                        CliError::invalid_argument("--state", "enum_invalid", message)
                     })
                 })
                 .transpose()?;

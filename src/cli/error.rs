@@ -57,6 +57,18 @@ impl CliError {
         }
     }
 
+    /// One invalid argument: `field` names it, `code` says what is wrong with it (exit 2).
+    pub fn invalid_argument(
+        field: &str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> CliError {
+        CliError::invalid(
+            format!("invalid {field}"),
+            vec![Violation::error(field, code, message)],
+        )
+    }
+
     /// A negative verdict whose report the command printed already.
     pub fn verdict(code: ErrorCode, message: impl Into<String>) -> CliError {
         CliError {
