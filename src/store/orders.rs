@@ -5,8 +5,8 @@ use crate::clock::format_utc;
 use crate::domain::order::{Order, OrderEvent, OrderState};
 use crate::domain::validate::Violation;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 /// An attachment to store with a new order.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct NewOrder {
 }
 
 /// Stored facts about an attachment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AttachmentMeta {
     /// `document` or `seal`.
     pub role: String,
@@ -172,13 +172,12 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("order {order_no}: {e}")))?;
         let warnings = serde_json::from_str(&get("warnings_json")?.unwrap_or_default())
             .unwrap_or(serde_json::Value::Array(vec![]));
-        let attachments = sqlx::query(
+        let attachments = sqlx::query_as(
             "SELECT a.role, a.kind, a.file_name, a.media_type, a.sha256, b.size \
              FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
              WHERE a.order_no = $1 ORDER BY a.role, a.kind",
         )
         .bind(order_no)
-        .try_map(|r: AnyRow| attachment_meta(&r))
         .fetch_all(self.pool())
         .await
         .ctx("reading attachments")?;
@@ -234,7 +233,7 @@ impl Store {
         .await
         .ctx("reading an attachment")?;
         let Some(r) = row else { return Ok(None) };
-        let meta = attachment_meta(&r).ctx("reading an attachment")?;
+        let meta = AttachmentMeta::from_row(&r).ctx("reading an attachment")?;
         let content: Vec<u8> = r.try_get("content").ctx("reading an attachment")?;
         // Content addressing doubles as an integrity check of what we hand to the seal maker.
         if hex::encode(Sha256::digest(&content)) != meta.sha256 {
@@ -437,16 +436,5 @@ fn summary(r: &AnyRow) -> Result<OrderSummary, StoreError> {
         uscc: get("uscc")?,
         auth_method: get("auth_method")?,
         submitted_at: get("submitted_at")?,
-    })
-}
-
-fn attachment_meta(r: &AnyRow) -> Result<AttachmentMeta, sqlx::Error> {
-    Ok(AttachmentMeta {
-        role: r.try_get("role")?,
-        kind: r.try_get("kind")?,
-        file_name: r.try_get("file_name")?,
-        media_type: r.try_get("media_type")?,
-        sha256: r.try_get("sha256")?,
-        size: r.try_get("size")?,
     })
 }
