@@ -85,15 +85,9 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             Ok(())
         }
         DeliverCmd::Status { order, state } => {
-            let state = state
-                .map(|s| {
-                    DeliveryState::parse(&s).ok_or_else(|| {
-                        let states = DeliveryState::ALL.map(DeliveryState::as_str).join(", ");
-                        let message = format!("{s:?} is not a delivery state: {states}");
-                        CliError::invalid_argument("--state", "enum_invalid", message)
-                    })
-                })
-                .transpose()?;
+            let states = DeliveryState::ALL.map(DeliveryState::as_str);
+            let state =
+                CliError::state_filter(state, DeliveryState::parse, "a delivery state", &states)?;
             let list = station
                 .delivery_status(&DeliveryFilter {
                     order_no: order,

@@ -51,15 +51,8 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             Ok(())
         }
         OrderCmd::List { state } => {
-            let state = state
-                .map(|s| {
-                    OrderState::parse(&s).ok_or_else(|| {
-                        let states = OrderState::ALL.map(OrderState::as_str).join(", ");
-                        let message = format!("{s:?} is not a state: {states}");
-                        CliError::invalid_argument("--state", "enum_invalid", message)
-                    })
-                })
-                .transpose()?;
+            let states = OrderState::ALL.map(OrderState::as_str);
+            let state = CliError::state_filter(state, OrderState::parse, "a state", &states)?;
             let orders = station.list_orders(state).await?;
             if json {
                 return output::json(&orders);
