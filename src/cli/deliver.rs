@@ -3,7 +3,7 @@
 use super::opts::{BankCmd, DeliverCmd, ShipArgs};
 use super::signals::wait_for_stop_signal;
 use super::{CliError, output};
-use crate::domain::{DeliveryState, Severity, Violation};
+use crate::domain::DeliveryState;
 use crate::station::delivery::ShipRequest;
 use crate::station::error_code as ec;
 use crate::station::{DeliveryFilter, Station};
@@ -85,24 +85,9 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             Ok(())
         }
         DeliverCmd::Status { order, state } => {
-            let state = state
-                .map(|s| {
-                    DeliveryState::parse(&s).ok_or_else(|| {
-                        CliError::invalid(
-                            "invalid --state",
-                            vec![Violation {
-                                field: "--state".into(),
-                                code: "enum_invalid",
-                                message: format!(
-                                    "{s:?} is not a delivery state: {}",
-                                    DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
-                                ),
-                                severity: Severity::Error,
-                            }],
-                        )
-                    })
-                })
-                .transpose()?;
+            let states = DeliveryState::ALL.map(DeliveryState::as_str);
+            let state =
+                CliError::state_filter(state, DeliveryState::parse, "a delivery state", &states)?;
             let list = station
                 .delivery_status(&DeliveryFilter {
                     order_no: order,

@@ -57,6 +57,36 @@ impl CliError {
         }
     }
 
+    /// One invalid argument: `field` names it, `code` says what is wrong with it (exit 2).
+    pub fn invalid_argument(
+        field: &str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> CliError {
+        CliError::invalid(
+            format!("invalid {field}"),
+            vec![Violation::error(field, code, message)],
+        )
+    }
+
+    /// A `--state` filter: parsed by `parse`, or refused naming the `states` there are (`what`:
+    /// "a state", "a delivery state").
+    pub fn state_filter<T>(
+        value: Option<String>,
+        parse: impl Fn(&str) -> Option<T>,
+        what: &str,
+        states: &[&str],
+    ) -> Result<Option<T>, CliError> {
+        value
+            .map(|s| {
+                parse(&s).ok_or_else(|| {
+                    let message = format!("{s:?} is not {what}: {}", states.join(", "));
+                    CliError::invalid_argument("--state", "enum_invalid", message)
+                })
+            })
+            .transpose()
+    }
+
     /// A negative verdict whose report the command printed already.
     pub fn verdict(code: ErrorCode, message: impl Into<String>) -> CliError {
         CliError {
@@ -135,5 +165,43 @@ pub fn report(e: &CliError, as_json: bool, operation: &OperationId) {
             v.field.as_str()
         };
         eprintln!("{field}: {} [{}]", v.message, v.code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::DeliveryState;
+
+    #[test]
+    fn a_state_filter_parses_or_refuses_naming_the_states() {
+        let states = DeliveryState::ALL.map(DeliveryState::as_str);
+        let filter = |v: Option<&str>| {
+            CliError::state_filter(
+                v.map(str::to_owned),
+                DeliveryState::parse,
+                "a delivery state",
+                &states,
+            )
+        };
+        assert_eq!(filter(None).unwrap(), None);
+        assert_eq!(
+            filter(Some("Needs-Operator")).unwrap(),
+            Some(DeliveryState::NeedsOperator)
+        );
+        let refused = filter(Some("lost")).unwrap_err();
+        assert_eq!(refused.exit_code(), 2);
+        assert_eq!(refused.message, "invalid --state");
+        let [v] = refused.violations.as_slice() else {
+            panic!("one violation: {:?}", refused.violations)
+        };
+        assert_eq!((v.field.as_str(), v.code), ("--state", "enum_invalid"));
+        assert!(
+            v.message
+                .starts_with("\"lost\" is not a delivery state: queued, sending,"),
+            "{}",
+            v.message
+        );
     }
 }

@@ -7,9 +7,9 @@
 
 use super::opts::OrderCmd;
 use super::{CliError, output};
+use crate::domain::OrderState;
 use crate::domain::normalize;
 use crate::domain::text::escape_for_display as shown;
-use crate::domain::{OrderState, Violation};
 use crate::station::intake::{ImportOptions, IntakeError};
 use crate::station::{DeliveryRecord, Station};
 
@@ -51,24 +51,8 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             Ok(())
         }
         OrderCmd::List { state } => {
-            let state = state
-                .map(|s| {
-                    OrderState::parse(&s).ok_or_else(|| {
-                        CliError::invalid(
-                            "invalid --state",
-                            vec![Violation {
-                                field: "--state".into(),
-                                code: "enum_invalid",
-                                message: format!(
-                                    "{s:?} is not a state: {}",
-                                    OrderState::ALL.map(OrderState::as_str).join(", ")
-                                ),
-                                severity: crate::domain::Severity::Error,
-                            }],
-                        )
-                    })
-                })
-                .transpose()?;
+            let states = OrderState::ALL.map(OrderState::as_str);
+            let state = CliError::state_filter(state, OrderState::parse, "a state", &states)?;
             let orders = station.list_orders(state).await?;
             if json {
                 return output::json(&orders);
@@ -230,14 +214,10 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             reason,
         } => {
             if reason.trim().is_empty() {
-                return Err(CliError::invalid(
-                    "invalid --reason",
-                    vec![Violation {
-                        field: "--reason".into(),
-                        code: "required",
-                        message: "a rejection needs a reason".into(),
-                        severity: crate::domain::Severity::Error,
-                    }],
+                return Err(CliError::invalid_argument(
+                    "--reason",
+                    "required",
+                    "a rejection needs a reason",
                 ));
             }
             let order_no = normalize::order_no(&order_no);

@@ -327,22 +327,18 @@ mod tests {
 
     #[test]
     fn mobile_vectors_from_domain_doc() {
-        assert_eq!(
-            normalize_mobile("13800138000").as_deref(),
-            Some("13800138000")
-        );
-        assert_eq!(
-            normalize_mobile("+86 138-0013-8000").as_deref(),
-            Some("13800138000")
-        );
-        assert_eq!(
-            normalize_mobile("0086 13800138000").as_deref(),
-            Some("13800138000")
-        );
-        assert_eq!(
-            normalize_mobile("8613800138000").as_deref(),
-            Some("13800138000")
-        );
+        for written in [
+            "13800138000",
+            "+86 138-0013-8000",
+            "0086 13800138000",
+            "8613800138000",
+        ] {
+            assert_eq!(
+                normalize_mobile(written).as_deref(),
+                Some("13800138000"),
+                "{written}"
+            );
+        }
         assert_eq!(normalize_mobile("12345678901"), None);
         assert_eq!(normalize_mobile("1380013800"), None);
     }

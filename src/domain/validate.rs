@@ -59,7 +59,8 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn error(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error about `field`.
+    pub fn error(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Violation {
             field: field.into(),
             code,

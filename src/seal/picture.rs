@@ -162,69 +162,60 @@ fn limits() -> Limits {
     limits
 }
 
+/// A picture over the side limits, naming its dimensions.
+fn too_large(width: u32, height: u32) -> SealError {
+    SealError::PictureTooLarge {
+        width,
+        height,
+        max_side: MAX_INPUT_SIDE,
+    }
+}
+
+/// A decoder's refusal: over its limits (for a picture of `width` × `height`), or unreadable.
+fn refused(e: ImageError, width: u32, height: u32) -> SealError {
+    match e {
+        ImageError::Limits(_) => too_large(width, height),
+        other => SealError::UnreadablePicture(other.to_string()),
+    }
+}
+
 fn decode_bounded(bytes: &[u8], format: PictureFormat) -> Result<DynamicImage, SealError> {
-    let unreadable = |e: ImageError| SealError::UnreadablePicture(e.to_string());
     // The PNG decoder checks the side limits inside its constructor, where a refusal cannot say
     // which dimensions it refused: the IHDR chunk (always first) is read here to name them.
     if format == PictureFormat::Png {
         if let Some((width, height)) = png_dimensions(bytes) {
             if width > MAX_INPUT_SIDE || height > MAX_INPUT_SIDE {
-                return Err(SealError::PictureTooLarge {
-                    width,
-                    height,
-                    max_side: MAX_INPUT_SIDE,
-                });
+                return Err(too_large(width, height));
             }
         }
     }
     // Header-only construction: no pixel buffer is allocated yet.
     let mut decoder: Box<dyn ImageDecoder + '_> = match format {
         PictureFormat::Png => Box::new(
-            PngDecoder::with_limits(Cursor::new(bytes), limits()).map_err(|e| match e {
-                ImageError::Limits(_) => {
-                    let (width, height) = png_dimensions(bytes).unwrap_or((0, 0));
-                    SealError::PictureTooLarge {
-                        width,
-                        height,
-                        max_side: MAX_INPUT_SIDE,
-                    }
-                }
-                other => unreadable(other),
+            PngDecoder::with_limits(Cursor::new(bytes), limits()).map_err(|e| {
+                let (width, height) = png_dimensions(bytes).unwrap_or((0, 0));
+                refused(e, width, height)
             })?,
         ),
-        PictureFormat::Jpeg => Box::new(JpegDecoder::new(Cursor::new(bytes)).map_err(unreadable)?),
+        PictureFormat::Jpeg => Box::new(
+            JpegDecoder::new(Cursor::new(bytes))
+                .map_err(|e| SealError::UnreadablePicture(e.to_string()))?,
+        ),
     };
     let (width, height) = decoder.dimensions();
-    let too_large = SealError::PictureTooLarge {
-        width,
-        height,
-        max_side: MAX_INPUT_SIDE,
-    };
     if width > MAX_INPUT_SIDE || height > MAX_INPUT_SIDE {
-        return Err(too_large);
+        return Err(too_large(width, height));
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut limits = limits();
     // Same accounting as `ImageReader::decode`: the output buffer counts against max_alloc.
     if limits.reserve(decoder.total_bytes()).is_err() {
-        return Err(too_large);
+        return Err(too_large(width, height));
     }
-    decoder.set_limits(limits).map_err(|e| match e {
-        ImageError::Limits(_) => SealError::PictureTooLarge {
-            width,
-            height,
-            max_side: MAX_INPUT_SIDE,
-        },
-        other => unreadable(other),
-    })?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        ImageError::Limits(_) => SealError::PictureTooLarge {
-            width,
-            height,
-            max_side: MAX_INPUT_SIDE,
-        },
-        other => unreadable(other),
-    })?;
+    decoder
+        .set_limits(limits)
+        .map_err(|e| refused(e, width, height))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| refused(e, width, height))?;
     image.apply_orientation(orientation);
     Ok(image)
 }

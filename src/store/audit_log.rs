@@ -7,8 +7,10 @@ use sqlx::any::AnyRow;
 
 const RECORD_COLUMNS: &str = "seq, at, actor, operation_id, action, order_no, token_serial, \
                               cert_serial, details, prev_hash, hash";
+const ANCHOR_COLUMNS: &str = "seq, head_hash, at, actor, signature";
+const HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
-fn record_of(r: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
+fn record_of(r: AnyRow) -> Result<AuditRecord, sqlx::Error> {
     Ok(AuditRecord {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,
@@ -24,7 +26,7 @@ fn record_of(r: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
     })
 }
 
-fn anchor_of(r: &AnyRow) -> Result<Anchor, sqlx::Error> {
+fn anchor_of(r: AnyRow) -> Result<Anchor, sqlx::Error> {
     Ok(Anchor {
         seq: r.try_get("seq")?,
         head_hash: r.try_get("head_hash")?,
@@ -34,7 +36,7 @@ fn anchor_of(r: &AnyRow) -> Result<Anchor, sqlx::Error> {
     })
 }
 
-fn head_of(r: &AnyRow) -> Result<(i64, String), sqlx::Error> {
+fn head_of(r: AnyRow) -> Result<(i64, String), sqlx::Error> {
     Ok((r.try_get("seq")?, r.try_get("hash")?))
 }
 
@@ -51,80 +53,59 @@ impl Store {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = match &filter.order_no {
-            Some(no) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {RECORD_COLUMNS} FROM audit_events WHERE order_no = $1 ORDER BY seq"
-                )))
-                .bind(no)
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {RECORD_COLUMNS} FROM audit_events ORDER BY seq"
-                )))
-                .fetch_all(self.pool())
-                .await
-            }
-        }
-        .ctx("reading the audit trail")?;
-        rows.iter()
-            .map(record_of)
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("reading the audit trail")
+        // An empty string never matches: one query text with and without the filter.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_events WHERE ($1 = '' OR order_no = $1) ORDER BY seq"
+        )))
+        .bind(filter.order_no.clone().unwrap_or_default())
+        .try_map(record_of)
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading the audit trail")
     }
 
     /// The stored head of the chain: (last seq, its hash).
     pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        sqlx::query(HEAD)
+            .try_map(head_of)
             .fetch_one(self.pool())
             .await
-            .ctx("reading the audit head")?;
-        head_of(&r).ctx("reading the audit head")
+            .ctx("reading the audit head")
     }
 
     /// Orders with no audit record at all (every order has at least its import's).
     pub async fn orders_without_audit(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT o.order_no FROM orders o WHERE NOT EXISTS \
              (SELECT 1 FROM audit_events e WHERE e.order_no = o.order_no) ORDER BY o.order_no",
         )
+        .try_map(|r: AnyRow| r.try_get("order_no"))
         .fetch_all(self.pool())
         .await
-        .ctx("looking for orders without audit records")?;
-        rows.iter()
-            .map(|r| r.try_get("order_no"))
-            .collect::<Result<Vec<String>, _>>()
-            .ctx("looking for orders without audit records")
+        .ctx("looking for orders without audit records")
     }
 }
 
 impl Store {
     /// Every anchor, in seq order.
     pub async fn anchors(&self) -> Result<Vec<Anchor>, StoreError> {
-        sqlx::query("SELECT seq, head_hash, at, actor, signature FROM audit_anchors ORDER BY seq")
-            .fetch_all(self.pool())
-            .await
-            .ctx("reading audit anchors")?
-            .iter()
-            .map(anchor_of)
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("reading audit anchors")
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq"
+        )))
+        .try_map(anchor_of)
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading audit anchors")
     }
 
     /// The newest signed anchor, if any.
     pub async fn latest_anchor(&self) -> Result<Option<Anchor>, StoreError> {
-        sqlx::query(
-            "SELECT seq, head_hash, at, actor, signature FROM audit_anchors \
-             ORDER BY seq DESC LIMIT 1",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1"
+        )))
+        .try_map(anchor_of)
         .fetch_optional(self.pool())
         .await
-        .ctx("reading audit anchors")?
-        .as_ref()
-        .map(anchor_of)
-        .transpose()
         .ctx("reading audit anchors")
     }
 }
@@ -134,11 +115,11 @@ impl Store {
 impl Tx {
     /// The head of the chain, as this transaction sees it.
     pub async fn audit_head(&mut self) -> Result<(i64, String), StoreError> {
-        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        sqlx::query(HEAD)
+            .try_map(head_of)
             .fetch_one(self.conn())
             .await
-            .ctx("reading the audit head")?;
-        head_of(&r).ctx("reading the audit head")
+            .ctx("reading the audit head")
     }
 
     /// Audit records from `seq` on, in chain order.
@@ -147,26 +128,22 @@ impl Tx {
             "SELECT {RECORD_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq"
         )))
         .bind(seq)
+        .try_map(record_of)
         .fetch_all(self.conn())
         .await
-        .ctx("reading the audit trail")?
-        .iter()
-        .map(record_of)
-        .collect::<Result<Vec<_>, _>>()
         .ctx("reading the audit trail")
     }
 
     /// The signed anchor of record `seq`, if any.
     pub async fn anchor_at(&mut self, seq: i64) -> Result<Option<Anchor>, StoreError> {
-        sqlx::query("SELECT seq, head_hash, at, actor, signature FROM audit_anchors WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(self.conn())
-            .await
-            .ctx("reading audit anchors")?
-            .as_ref()
-            .map(anchor_of)
-            .transpose()
-            .ctx("reading audit anchors")
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ANCHOR_COLUMNS} FROM audit_anchors WHERE seq = $1"
+        )))
+        .bind(seq)
+        .try_map(anchor_of)
+        .fetch_optional(self.conn())
+        .await
+        .ctx("reading audit anchors")
     }
 
     /// Records a signed anchor of the chain head (a second one for the same record is ignored).

@@ -32,7 +32,7 @@ use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -298,12 +298,7 @@ impl std::fmt::Debug for Tx {
 impl Tx {
     /// Appends an audit record inside this transaction, chained to the current head.
     pub async fn audit(&mut self, actor: &Actor, entry: AuditEntry) -> Result<i64, StoreError> {
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *self.inner)
-            .await
-            .ctx("reading the audit head")?;
-        let prev_seq: i64 = head.try_get("seq").ctx("reading the audit head")?;
-        let prev_hash: String = head.try_get("hash").ctx("reading the audit head")?;
+        let (prev_seq, prev_hash) = self.audit_head().await?;
         let mut rec = AuditRecord {
             seq: prev_seq + 1,
             at: format_utc(self.now),

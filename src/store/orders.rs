@@ -5,8 +5,8 @@ use crate::clock::format_utc;
 use crate::domain::order::{Order, OrderEvent, OrderState};
 use crate::domain::validate::Violation;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 /// An attachment to store with a new order.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct NewOrder {
 }
 
 /// Stored facts about an attachment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AttachmentMeta {
     /// `document` or `seal`.
     pub role: String,
@@ -172,7 +172,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("order {order_no}: {e}")))?;
         let warnings = serde_json::from_str(&get("warnings_json")?.unwrap_or_default())
             .unwrap_or(serde_json::Value::Array(vec![]));
-        let attachments = sqlx::query(
+        let attachments = sqlx::query_as(
             "SELECT a.role, a.kind, a.file_name, a.media_type, a.sha256, b.size \
              FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
              WHERE a.order_no = $1 ORDER BY a.role, a.kind",
@@ -180,19 +180,6 @@ impl Store {
         .bind(order_no)
         .fetch_all(self.pool())
         .await
-        .ctx("reading attachments")?
-        .iter()
-        .map(|r| -> Result<AttachmentMeta, sqlx::Error> {
-            Ok(AttachmentMeta {
-                role: r.try_get("role")?,
-                kind: r.try_get("kind")?,
-                file_name: r.try_get("file_name")?,
-                media_type: r.try_get("media_type")?,
-                sha256: r.try_get("sha256")?,
-                size: r.try_get("size")?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
         .ctx("reading attachments")?;
         Ok(Some(OrderRecord {
             order,
@@ -213,27 +200,18 @@ impl Store {
         &self,
         state: Option<OrderState>,
     ) -> Result<Vec<OrderSummary>, StoreError> {
-        let rows = match state {
-            Some(s) => {
-                sqlx::query(
-                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
-                     FROM orders WHERE state = $1 ORDER BY submitted_at, order_no",
-                )
-                .bind(s.as_str())
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query(
-                    "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
-                     FROM orders ORDER BY submitted_at, order_no",
-                )
-                .fetch_all(self.pool())
-                .await
-            }
-        }
-        .ctx("listing orders")?;
-        rows.iter().map(summary).collect()
+        // An empty string never matches: one query text with and without the filter.
+        sqlx::query(
+            "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
+             FROM orders WHERE ($1 = '' OR state = $1) ORDER BY submitted_at, order_no",
+        )
+        .bind(state.map(OrderState::as_str).unwrap_or_default())
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing orders")?
+        .iter()
+        .map(summary)
+        .collect()
     }
 
     /// The content of an attachment.
@@ -255,14 +233,7 @@ impl Store {
         .await
         .ctx("reading an attachment")?;
         let Some(r) = row else { return Ok(None) };
-        let meta = AttachmentMeta {
-            role: r.try_get("role").ctx("reading an attachment")?,
-            kind: r.try_get("kind").ctx("reading an attachment")?,
-            file_name: r.try_get("file_name").ctx("reading an attachment")?,
-            media_type: r.try_get("media_type").ctx("reading an attachment")?,
-            sha256: r.try_get("sha256").ctx("reading an attachment")?,
-            size: r.try_get("size").ctx("reading an attachment")?,
-        };
+        let meta = AttachmentMeta::from_row(&r).ctx("reading an attachment")?;
         let content: Vec<u8> = r.try_get("content").ctx("reading an attachment")?;
         // Content addressing doubles as an integrity check of what we hand to the seal maker.
         if hex::encode(Sha256::digest(&content)) != meta.sha256 {

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// An order's binding to a token.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Binding {
     /// Binding id (UUID).
     pub binding_id: String,
@@ -34,7 +34,7 @@ pub struct Binding {
 }
 
 /// A certificate the CA issued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct CertificateRecord {
     /// Serial, hex.
     pub serial: String,
@@ -60,7 +60,7 @@ pub struct CertificateRecord {
 }
 
 /// One journal line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StepRecord {
     /// Attempt number (a restart from the beginning opens a new attempt).
     pub attempt: i64,
@@ -74,36 +74,6 @@ pub struct StepRecord {
     pub finished_at: Option<String>,
     /// Error or facts.
     pub detail: Option<String>,
-}
-
-fn binding(r: &AnyRow) -> Result<Binding, sqlx::Error> {
-    Ok(Binding {
-        binding_id: r.try_get("binding_id")?,
-        order_no: r.try_get("order_no")?,
-        station_id: r.try_get("station_id")?,
-        so_identity: r.try_get("so_identity")?,
-        token_serial: r.try_get("token_serial")?,
-        token_label: r.try_get("token_label")?,
-        key_algorithm: r.try_get("key_algorithm")?,
-        key_id: r.try_get("key_id")?,
-        public_key: r.try_get("public_key")?,
-        bound_at: r.try_get("bound_at")?,
-    })
-}
-
-fn certificate(r: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
-    Ok(CertificateRecord {
-        serial: r.try_get("serial")?,
-        order_no: r.try_get("order_no")?,
-        binding_id: r.try_get("binding_id")?,
-        token_serial: r.try_get("token_serial")?,
-        der: r.try_get("der")?,
-        fingerprint_sha256: r.try_get("fingerprint_sha256")?,
-        not_before: r.try_get("not_before")?,
-        not_after: r.try_get("not_after")?,
-        status: r.try_get("status")?,
-        issued_at: r.try_get("issued_at")?,
-    })
 }
 
 /// A unique-index violation on token_bindings means the token (or the order) is already bound.
@@ -393,14 +363,10 @@ impl Tx {
             "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = \
              (SELECT order_no FROM certificates WHERE serial = $1) ORDER BY issued_at, serial"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(serial)
             .fetch_all(self.conn())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
@@ -425,13 +391,10 @@ impl Store {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE order_no = $1 AND released_at IS NULL"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_no)
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a binding")?
-            .map(|r| binding(&r))
-            .transpose()
             .ctx("reading a binding")
     }
 
@@ -440,13 +403,10 @@ impl Store {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE token_serial = $1 AND released_at IS NULL"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(serial)
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a binding")?
-            .map(|r| binding(&r))
-            .transpose()
             .ctx("reading a binding")
     }
 
@@ -455,13 +415,9 @@ impl Store {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE released_at IS NULL ORDER BY bound_at"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await
-            .ctx("reading bindings")?
-            .iter()
-            .map(binding)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading bindings")
     }
 
@@ -476,7 +432,7 @@ impl Store {
         let Some(attempt) = attempt else {
             return Ok((0, vec![]));
         };
-        let rows = sqlx::query(
+        let steps = sqlx::query_as(
             "SELECT attempt, step, status, started_at, finished_at, detail FROM provision_steps \
              WHERE order_no = $1 AND attempt = $2 ORDER BY started_at, step",
         )
@@ -485,20 +441,6 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .ctx("reading the journal")?;
-        let steps = rows
-            .iter()
-            .map(|r| -> Result<StepRecord, sqlx::Error> {
-                Ok(StepRecord {
-                    attempt: r.try_get("attempt")?,
-                    step: r.try_get("step")?,
-                    status: r.try_get("status")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("reading the journal")?;
         Ok((attempt, steps))
     }
 
@@ -510,27 +452,19 @@ impl Store {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = $1 ORDER BY issued_at, serial"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_no)
             .fetch_all(self.pool())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
     /// Every certificate (for `check`).
     pub async fn all_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at, serial");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await
-            .ctx("reading certificates")?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>, _>>()
             .ctx("reading certificates")
     }
 
@@ -539,27 +473,21 @@ impl Store {
         &self,
         order_no: &str,
     ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
+        sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
             .bind(order_no)
+            .try_map(|r: AnyRow| Ok((r.try_get("token_serial")?, r.try_get("sealed")?)))
             .fetch_optional(self.pool())
             .await
-            .ctx("reading a sealed PIN")?;
-        row.map(|r| -> Result<(String, Vec<u8>), sqlx::Error> {
-            Ok((r.try_get("token_serial")?, r.try_get("sealed")?))
-        })
-        .transpose()
-        .ctx("reading a sealed PIN")
+            .ctx("reading a sealed PIN")
     }
 
     /// A station material fact.
     pub async fn material(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM station_material WHERE name = $1")
+        sqlx::query("SELECT value FROM station_material WHERE name = $1")
             .bind(name)
+            .try_map(|r: AnyRow| r.try_get("value"))
             .fetch_optional(self.pool())
             .await
-            .ctx("reading station material")?;
-        row.map(|r| r.try_get::<String, _>("value"))
-            .transpose()
             .ctx("reading station material")
     }
 }

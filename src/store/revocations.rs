@@ -3,10 +3,9 @@
 //! wherever it judges a certificate, so that a certificate it revoked is never reported valid.
 
 use super::{DbContext, Store, StoreError};
-use sqlx::Row;
 
 /// A recorded revocation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct RevocationRecord {
     /// Certificate serial, hex.
     pub serial: String,
@@ -25,25 +24,13 @@ pub struct RevocationRecord {
 impl Store {
     /// The revocation of the certificate with `serial` (hex), if the station revoked it.
     pub async fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT serial, order_no, reason, detail, revoked_at, revoked_by \
              FROM revocations WHERE serial = $1",
         )
         .bind(serial)
         .fetch_optional(self.pool())
         .await
-        .ctx("reading a revocation")?;
-        row.map(|r| -> Result<RevocationRecord, sqlx::Error> {
-            Ok(RevocationRecord {
-                serial: r.try_get("serial")?,
-                order_no: r.try_get("order_no")?,
-                reason: r.try_get("reason")?,
-                detail: r.try_get("detail")?,
-                revoked_at: r.try_get("revoked_at")?,
-                revoked_by: r.try_get("revoked_by")?,
-            })
-        })
-        .transpose()
         .ctx("reading a revocation")
     }
 }
