@@ -18,7 +18,7 @@ pub mod validate;
 pub use delivery::{DeliveryEvent, DeliveryState};
 pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
-pub use pin::{Pin, PinPolicy, SoPin};
+pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
 pub use validate::{
     FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,
     validate_order,

@@ -12,10 +12,10 @@
 
 use super::Station;
 use super::lease::keeps_others_out;
+use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{OrderEvent, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
-use serde_json::json;
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
 pub const REJECTION_REVOCATION_REASON: &str = "privilegeWithdrawn";
@@ -121,15 +121,18 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry {
-                action: "order.rejected".into(),
-                order_no: Some(order_no.to_string()),
                 token_serial: binding.as_ref().and_then(|b| b.token_serial.clone()),
-                details: json!({
-                    "operator": operator, "reason": reason, "from": from,
-                    "certificates_revoked": revoked, "binding_released": released,
-                    "sealed_pin_destroyed": destroyed,
-                }),
-                ..AuditEntry::default()
+                ..AuditEntry::order(
+                    order_no,
+                    AuditEvent::OrderRejected(OrderRejected {
+                        operator: operator.to_string(),
+                        reason: reason.to_string(),
+                        from,
+                        certificates_revoked: revoked.clone(),
+                        binding_released: released.clone(),
+                        sealed_pin_destroyed: destroyed,
+                    }),
+                )
             },
         )
         .await?;

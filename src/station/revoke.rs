@@ -18,10 +18,10 @@
 use super::Station;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{DeliveryEvent, DeliveryState, OrderEvent, OrderState};
 use crate::store::{AuditEntry, DeliveryFilter};
-use serde_json::json;
 
 /// RFC 5280 CRLReason names accepted for a revocation.
 pub const REVOCATION_REASONS: [&str; 6] = [
@@ -161,13 +161,14 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry {
-                action: "certificate.revoked".into(),
                 order_no: Some(no.clone()),
                 token_serial: cert.token_serial.clone(),
                 cert_serial: Some(serial.clone()),
-                details: json!({
-                    "reason": reason, "detail": detail, "previous_status": cert.status,
-                    "order_state": state,
+                event: AuditEvent::CertificateRevoked(CertificateRevoked {
+                    reason: reason.to_string(),
+                    detail: detail.to_string(),
+                    previous_status: cert.status.clone(),
+                    order_state: Some(state),
                 }),
             },
         )
@@ -243,12 +244,15 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry::order(
-                "order.revoked",
                 order_no,
-                json!({
-                    "reason": reason, "detail": detail, "from": from,
-                    "certificates": revoked, "deliveries_cancelled": cancelled,
-                    "deliveries_in_flight": in_flight, "sealed_pin_destroyed": destroyed,
+                AuditEvent::OrderRevoked(OrderRevoked {
+                    reason: reason.to_string(),
+                    detail: detail.map(str::to_string),
+                    from,
+                    certificates: revoked.clone(),
+                    deliveries_cancelled: cancelled.clone(),
+                    deliveries_in_flight: in_flight.clone(),
+                    sealed_pin_destroyed: destroyed,
                 }),
             ),
         )

@@ -3,9 +3,18 @@
 use super::orders::transition;
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{OrderEvent, OrderState, SealedPin};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+/// A sealed PIN as the store keeps it: the blob and the token it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPin {
+    /// The token the PIN opens (part of the blob's additional data).
+    pub token_serial: String,
+    /// The blob.
+    pub sealed: SealedPin,
+}
 
 /// An order's binding to a token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -254,7 +263,7 @@ impl Tx {
         &mut self,
         order_no: &str,
         token_serial: &str,
-        sealed: &[u8],
+        sealed: &SealedPin,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
@@ -263,7 +272,7 @@ impl Tx {
         )
         .bind(order_no)
         .bind(token_serial)
-        .bind(sealed)
+        .bind(&sealed.0)
         .bind(&now)
         .execute(self.conn())
         .await
@@ -468,14 +477,16 @@ impl Store {
             .ctx("reading certificates")
     }
 
-    /// The sealed PIN of an order: (token serial, blob).
-    pub async fn sealed_pin(
-        &self,
-        order_no: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    /// The sealed PIN of an order, with the token it opens.
+    pub async fn sealed_pin(&self, order_no: &str) -> Result<Option<StoredPin>, StoreError> {
         sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
             .bind(order_no)
-            .try_map(|r: AnyRow| Ok((r.try_get("token_serial")?, r.try_get("sealed")?)))
+            .try_map(|r: AnyRow| {
+                Ok(StoredPin {
+                    token_serial: r.try_get("token_serial")?,
+                    sealed: SealedPin(r.try_get("sealed")?),
+                })
+            })
             .fetch_optional(self.pool())
             .await
             .ctx("reading a sealed PIN")

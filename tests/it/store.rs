@@ -6,6 +6,7 @@
 
 use crate::pg::PgDatabase;
 use crate::support::order_fixtures;
+use keystation::audit::event::{AuditEvent, TokenReleased};
 use keystation::audit::{GENESIS_HASH, verify_chain};
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
 use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};
@@ -535,9 +536,11 @@ async fn audit_chain_verifies(db: &Db) {
     tx.audit(
         &operator("carol"),
         AuditEntry::order(
-            "order.note",
             "KS-ST-0002",
-            serde_json::json!({"note": "called"}),
+            AuditEvent::TokenReleased(TokenReleased {
+                binding_id: "b-1".into(),
+                reason: "called".into(),
+            }),
         ),
     )
     .await
@@ -551,7 +554,7 @@ async fn audit_chain_verifies(db: &Db) {
             "order.imported",
             "order.approved",
             "order.rejected",
-            "order.note"
+            "provision.token_released"
         ]
     );
     let records = db.audit_all().await;
@@ -611,7 +614,13 @@ async fn failed_batch_rolls_back_completely(db: &Db) {
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.audit(
         &operator("carol"),
-        AuditEntry::order("order.note", "KS-ST-0001", serde_json::json!({})),
+        AuditEntry::order(
+            "KS-ST-0001",
+            AuditEvent::TokenReleased(TokenReleased {
+                binding_id: "b-1".into(),
+                reason: "dropped".into(),
+            }),
+        ),
     )
     .await
     .unwrap();

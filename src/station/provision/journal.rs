@@ -3,6 +3,7 @@
 //! lease; and the pure decisions on what a new run continues, redoes or revokes.
 
 use super::step::Step;
+use crate::audit::event::{AuditEvent, CertificateRevoked, LeaseTakenOver};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{Order, OrderEvent, OrderState};
 use crate::station::Station;
@@ -10,7 +11,6 @@ use crate::station::lease::probe;
 use crate::store::{
     Actor, AuditEntry, Binding, CertificateRecord, LeaseRequest, Retry, StepRecord, StoreError, Tx,
 };
-use serde_json::json;
 use std::collections::HashSet;
 
 /// Group commit. Every step's "started" and "done" records (with their audit records) are
@@ -77,7 +77,7 @@ pub(super) enum Write {
     SealedPin {
         order_no: String,
         serial: String,
-        sealed: Vec<u8>,
+        sealed: crate::domain::SealedPin,
     },
     BindingKey {
         binding_id: String,
@@ -122,12 +122,11 @@ impl Write {
                     (taken.decision, taken.previous)
                 {
                     let entry = AuditEntry::order(
-                        "provision.lease_taken_over",
                         order_no,
-                        json!({
-                            "reason": reason,
-                            "previous": previous.holder,
-                            "previous_expires_at": crate::clock::format_utc(previous.expires_at),
+                        AuditEvent::LeaseTakenOver(LeaseTakenOver {
+                            reason,
+                            previous: previous.holder,
+                            previous_expires_at: crate::clock::format_utc(previous.expires_at),
                         }),
                     );
                     tx.audit(actor, entry).await?;
@@ -257,11 +256,15 @@ pub(super) async fn commit(
 /// The audit record of a certificate revoked as superseded.
 pub(super) fn revoked_entry(c: &CertificateRecord, detail: &str) -> AuditEntry {
     AuditEntry {
-        action: "certificate.revoked".into(),
         order_no: Some(c.order_no.clone()),
         token_serial: c.token_serial.clone(),
         cert_serial: Some(c.serial.clone()),
-        details: json!({"reason": "superseded", "detail": detail, "previous_status": c.status}),
+        event: AuditEvent::CertificateRevoked(CertificateRevoked {
+            reason: "superseded".into(),
+            detail: detail.to_string(),
+            previous_status: c.status.clone(),
+            order_state: None,
+        }),
     }
 }
 

@@ -8,11 +8,11 @@ use super::super::journal::Write;
 use super::super::step::Step;
 use super::super::token_access::blocking;
 use super::random_bytes;
+use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
 use crate::ca::csr::verify_csr;
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
-use serde_json::json;
 
 impl Job<'_> {
     pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
@@ -34,7 +34,7 @@ impl Job<'_> {
         };
         let entry = AuditEntry {
             cert_serial: Some(serial_hex.clone()),
-            ..self.entry("certificate.serial_reserved", json!({}))
+            ..self.entry(AuditEvent::SerialReserved)
         };
         let write = Write::InsertCertificate(Box::new(reserved.clone()));
         self.flush(vec![write, Write::Audit(Box::new(entry))])
@@ -91,8 +91,13 @@ impl Job<'_> {
         self.cert = Some(rec.clone());
         self.done(
             Step::IssueCertificate,
-            json!({"serial": rec.serial, "fingerprint_sha256": rec.fingerprint_sha256,
-                   "not_before": rec.not_before, "not_after": rec.not_after, "subject": summary.subject}),
+            StepOutcome::IssueCertificate(CertificateIssued {
+                serial: rec.serial.clone(),
+                fingerprint_sha256: rec.fingerprint_sha256.clone(),
+                not_before: rec.not_before.clone(),
+                not_after: rec.not_after.clone(),
+                subject: summary.subject.clone(),
+            }),
             Some(Write::CertificateIssued(Box::new(rec))),
         )
         .await
@@ -119,7 +124,10 @@ impl Job<'_> {
         }
         self.done(
             Step::WriteCertificate,
-            json!({"serial": serial, "key_id": hex::encode(&key.id)}),
+            StepOutcome::WriteCertificate(CertificateWritten {
+                serial: serial.clone(),
+                key_id: hex::encode(&key.id),
+            }),
             Some(Write::CertificateOnToken(serial)),
         )
         .await
