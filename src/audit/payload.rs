@@ -15,6 +15,7 @@ use crate::domain::delivery::DeliveryState;
 use crate::domain::lease::{LeaseHolder, TakeoverReason};
 use crate::domain::order::OrderState;
 use crate::domain::pin::PinAlphabet;
+use crate::domain::status::CertificateStatus;
 
 pub(super) mod sealed {
     /// Only this module's list of plain types implements it.
@@ -40,6 +41,7 @@ plain_data!(
     OrderState,
     DeliveryState,
     PinAlphabet,
+    CertificateStatus,
     LeaseHolder,
     TakeoverReason,
 );
@@ -178,7 +180,7 @@ payload! {
         /// Free text.
         pub detail: String,
         /// The certificate's status before.
-        pub previous_status: String,
+        pub previous_status: CertificateStatus,
         /// The order's state, when an operator revoked it.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub order_state: Option<OrderState>,

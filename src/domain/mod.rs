@@ -12,6 +12,7 @@ pub mod lease;
 pub mod normalize;
 pub mod order;
 pub mod pin;
+pub mod status;
 pub mod text;
 pub mod validate;
 
@@ -19,6 +20,7 @@ pub use delivery::{DeliveryEvent, DeliveryState};
 pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
+pub use status::{CertificateStatus, StepStatus};
 pub use validate::{
     FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,
     validate_order,

@@ -14,7 +14,7 @@ use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, OrderEvent, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
@@ -99,7 +99,10 @@ impl Station {
         )
         .await?;
         let mut revoked = Vec::new();
-        for c in certs.iter().filter(|c| c.status != "revoked") {
+        for c in certs
+            .iter()
+            .filter(|c| c.status != CertificateStatus::Revoked)
+        {
             tx.revoke_certificate(
                 &c.serial,
                 order_no,

@@ -20,7 +20,7 @@ use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{DeliveryEvent, DeliveryState, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderState};
 use crate::store::{AuditEntry, DeliveryFilter};
 
 /// RFC 5280 CRLReason names accepted for a revocation.
@@ -60,7 +60,7 @@ pub struct CertificateRevokeReport {
     /// The token it was meant for.
     pub token_serial: Option<String>,
     /// Its status before (`reserved`, `issued`, `on_token`).
-    pub previous_status: String,
+    pub previous_status: CertificateStatus,
     /// RFC 5280 reason.
     pub reason: String,
     /// Who revoked it.
@@ -128,7 +128,7 @@ impl Station {
             });
         };
         let no = cert.order_no.clone();
-        if cert.status == "revoked" {
+        if cert.status == CertificateStatus::Revoked {
             return Err(DeliveryError::Refused(format!(
                 "certificate {serial} (order {no}) is already revoked"
             )));
@@ -142,9 +142,15 @@ impl Station {
                 )));
             }
         }
-        let on_token = certs.iter().filter(|c| c.status == "on_token").count();
+        let on_token = certs
+            .iter()
+            .filter(|c| c.status == CertificateStatus::OnToken)
+            .count();
         let state = tx.order_state(&no).await?;
-        if cert.status == "on_token" && on_token == 1 && state != OrderState::Revoked {
+        if cert.status == CertificateStatus::OnToken
+            && on_token == 1
+            && state != OrderState::Revoked
+        {
             let way = if matches!(state, OrderState::Provisioning | OrderState::Failed) {
                 format!("start its token over with `keystation provision {no} --reinit`")
             } else {
@@ -167,7 +173,7 @@ impl Station {
                 event: AuditEvent::CertificateRevoked(CertificateRevoked {
                     reason: reason.to_string(),
                     detail: detail.to_string(),
-                    previous_status: cert.status.clone(),
+                    previous_status: cert.status,
                     order_state: Some(state),
                 }),
             },
@@ -177,7 +183,7 @@ impl Station {
         Ok(CertificateRevokeReport {
             still_live: certs
                 .iter()
-                .filter(|c| c.serial != serial && c.status != "revoked")
+                .filter(|c| c.serial != serial && c.status != CertificateStatus::Revoked)
                 .map(|c| c.serial.clone())
                 .collect(),
             serial,
@@ -212,7 +218,10 @@ impl Station {
         tx.transition(order_no, Some(from), OrderEvent::Revoke)
             .await?;
         let mut revoked = Vec::new();
-        for c in certs.iter().filter(|c| c.status != "revoked") {
+        for c in certs
+            .iter()
+            .filter(|c| c.status != CertificateStatus::Revoked)
+        {
             tx.revoke_certificate(
                 &c.serial,
                 order_no,

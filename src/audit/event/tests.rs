@@ -54,7 +54,7 @@ fn events_encode_to_the_stored_action_and_details() {
             AuditEvent::CertificateRevoked(CertificateRevoked {
                 reason: "superseded".into(),
                 detail: "re-issued".into(),
-                previous_status: "issued".into(),
+                previous_status: crate::domain::CertificateStatus::Issued,
                 order_state: None,
             }),
             "certificate.revoked",
@@ -64,7 +64,7 @@ fn events_encode_to_the_stored_action_and_details() {
             AuditEvent::CertificateRevoked(CertificateRevoked {
                 reason: "keyCompromise".into(),
                 detail: "lost".into(),
-                previous_status: "on_token".into(),
+                previous_status: crate::domain::CertificateStatus::OnToken,
                 order_state: Some(OrderState::Shipped),
             }),
             "certificate.revoked",

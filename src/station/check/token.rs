@@ -5,7 +5,7 @@
 use super::report::{CheckReport, Level};
 use super::token_content::{Expected, Found, Verdict, judge};
 use crate::config::KeyAlgorithm;
-use crate::domain::OrderState;
+use crate::domain::{CertificateStatus, OrderState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::store::{StoreError, StoredPin};
@@ -61,7 +61,7 @@ impl Station {
             .certificates_of_order(no)
             .await?
             .into_iter()
-            .filter(|c| c.status == "on_token")
+            .filter(|c| c.status == CertificateStatus::OnToken)
             .collect();
         let [cert] = live.as_slice() else {
             report.add(

@@ -11,7 +11,7 @@ use super::step::Step;
 use super::token_access::{blank_token_lock, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{Order, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, Order, OrderEvent, OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
@@ -208,7 +208,7 @@ impl Station {
             order_no: no.to_string(),
             attempt,
             step: Step::Claim,
-            status: "done",
+            status: StepStatus::Done,
             detail: None,
         });
         writes.push(Write::Audit(Box::new(claimed)));
@@ -239,7 +239,7 @@ impl Station {
         let mut writes = Vec::new();
         for c in certs
             .iter()
-            .filter(|c| c.binding_id == b.binding_id && c.status != "revoked")
+            .filter(|c| c.binding_id == b.binding_id && c.status != CertificateStatus::Revoked)
         {
             writes.push(Write::RevokeCertificate {
                 serial: c.serial.clone(),

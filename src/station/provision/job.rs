@@ -9,7 +9,7 @@ use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::blocking;
 use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
-use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
+use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin, StepStatus};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
@@ -208,7 +208,7 @@ impl Job<'_> {
             order_no: self.no().to_string(),
             attempt: self.attempt,
             step,
-            status: "done",
+            status: StepStatus::Done,
             detail: Some(
                 outcome
                     .details()
@@ -244,7 +244,7 @@ impl Job<'_> {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step,
-                status: "failed",
+                status: StepStatus::Failed,
                 detail: Some(message.clone()),
             },
             Write::Transition {

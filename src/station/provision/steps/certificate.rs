@@ -11,6 +11,7 @@ use super::random_bytes;
 use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
 use crate::ca::csr::verify_csr;
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
+use crate::domain::CertificateStatus;
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
 
@@ -29,7 +30,7 @@ impl Job<'_> {
             fingerprint_sha256: String::new(),
             not_before: String::new(),
             not_after: String::new(),
-            status: "reserved".into(),
+            status: CertificateStatus::Reserved,
             issued_at: crate::clock::format_utc(self.station.clock.now()),
         };
         let entry = AuditEntry {
@@ -87,7 +88,7 @@ impl Job<'_> {
         rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
         rec.not_before = crate::clock::format_utc(summary.not_before);
         rec.not_after = crate::clock::format_utc(summary.not_after);
-        rec.status = "issued".into();
+        rec.status = CertificateStatus::Issued;
         self.cert = Some(rec.clone());
         self.done(
             Step::IssueCertificate,
@@ -120,7 +121,7 @@ impl Job<'_> {
         })?;
         let serial = cert.serial.clone();
         if let Some(c) = self.cert.as_mut() {
-            c.status = "on_token".into();
+            c.status = CertificateStatus::OnToken;
         }
         self.done(
             Step::WriteCertificate,

@@ -8,7 +8,7 @@ use super::super::step::Step;
 use super::super::token_access::blocking;
 use crate::audit::event::{AuditEvent, OrderProvisioned, SealsWritten, StepOutcome};
 use crate::config::DeliveryTrigger;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{OrderEvent, OrderState, StepStatus};
 use crate::station::seals::build_order_seals;
 
 impl Job<'_> {
@@ -64,7 +64,7 @@ impl Job<'_> {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step: Step::Finish,
-                status: "done",
+                status: StepStatus::Done,
                 detail: None,
             },
             Write::Transition {

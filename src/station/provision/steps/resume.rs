@@ -6,6 +6,7 @@ use super::super::job::{AtStep, Job, StepResult};
 use super::super::journal::{Write, commit, revoked_entry, superseded};
 use super::super::step::Step;
 use super::super::token_access::blocking;
+use crate::domain::CertificateStatus;
 use crate::token::KeyPairInfo;
 use crate::token::vault::pin_aad;
 
@@ -18,7 +19,7 @@ impl Job<'_> {
     ) -> Result<(), StepError> {
         let certs = self.station.store.certificates_of_order(self.no()).await?;
         for c in certs {
-            let Some(detail) = superseded(&c.status, token_started_over) else {
+            let Some(detail) = superseded(c.status, token_started_over) else {
                 continue;
             };
             let no = self.no().to_string();
@@ -75,7 +76,7 @@ impl Job<'_> {
             .await
             .at(step)?
             .into_iter()
-            .find(|c| c.status == "on_token");
+            .find(|c| c.status == CertificateStatus::OnToken);
         let alg = self.station.config.product.key_algorithm;
         let key_id = self
             .binding
