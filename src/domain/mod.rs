@@ -6,6 +6,7 @@
 
 pub mod application_json;
 pub mod delivery;
+pub mod identifiers;
 pub mod ids;
 pub mod key_algorithm;
 pub mod lease;
@@ -17,6 +18,7 @@ pub mod text;
 pub mod validate;
 
 pub use delivery::{DeliveryEvent, DeliveryState};
+pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSerial};
 pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
