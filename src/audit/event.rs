@@ -4,7 +4,7 @@
 //! Every record the station writes is an [`AuditEvent`]; [`AuditEvent::encode`] is the only
 //! place an action string or a details JSON is produced, so the stored format (action names,
 //! detail keys and values) is defined here and nowhere else. Payload fields are
-//! [`AuditField`](super::payload::AuditField)s: no secret type can be one (see `payload`).
+//! [`AuditField`]s: no secret type can be one (see the `payload` module).
 
 pub use super::delivery_payload::*;
 pub use super::payload::*;
