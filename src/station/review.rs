@@ -14,7 +14,7 @@ use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertificateStatus, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
@@ -42,10 +42,11 @@ impl Station {
     /// audit record in one transaction. Returns the new state.
     pub async fn approve_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         operator: &str,
         reason: Option<&str>,
     ) -> Result<OrderState, StoreError> {
+        let order_no = order_no.as_str();
         let review = Review {
             event: OrderEvent::Approve,
             operator: operator.to_string(),
@@ -64,10 +65,11 @@ impl Station {
     /// Rejects `order_no` (Submitted or Failed). See the module docs.
     pub async fn reject_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         operator: &str,
         reason: &str,
     ) -> Result<RejectReport, StoreError> {
+        let order_no = order_no.as_str();
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;

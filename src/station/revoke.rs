@@ -20,7 +20,9 @@ use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderState};
+use crate::domain::{
+    CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
+};
 use crate::store::{AuditEntry, DeliveryFilter};
 
 /// RFC 5280 CRLReason names accepted for a revocation.
@@ -198,11 +200,12 @@ impl Station {
     /// Revokes `order_no`'s certificate(s). See the module docs.
     pub async fn revoke_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         reason: &str,
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
