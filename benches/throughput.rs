@@ -199,7 +199,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
         .expect("importing");
     for no in &report.imported {
         station
-            .approve_order(no, "bench-reviewer", None)
+            .approve_order(&no.parse().unwrap(), "bench-reviewer", None)
             .await
             .unwrap();
     }

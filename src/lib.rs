@@ -35,7 +35,8 @@
 //! - [`delivery/`](delivery): the PIN's channels: SMS (spool, Aliyun, webhook) and the bank
 //!   transfer memo (pain.001 out, pain.002 / camt.054 in);
 //! - [`store/`](store): SQLite and PostgreSQL, the only SQL; one migration set per backend;
-//! - [`audit.rs`](audit): the audit trail's hash chain (canonical bytes, chain rules);
+//! - [`audit/`](audit): the audit trail: its hash chain (canonical bytes, chain rules) and the
+//!   closed set of events a record may say, serialised in one place;
 //! - [`station/`](station): orchestration: intake, provisioning, sealing, delivery jobs, batch
 //!   runs, recovery after a crash; the one door of every front (one operation id per command);
 //! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`); it

@@ -6,19 +6,23 @@
 
 pub mod application_json;
 pub mod delivery;
+pub mod identifiers;
 pub mod ids;
 pub mod key_algorithm;
 pub mod lease;
 pub mod normalize;
 pub mod order;
 pub mod pin;
+pub mod status;
 pub mod text;
 pub mod validate;
 
 pub use delivery::{DeliveryEvent, DeliveryState};
+pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSerial};
 pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
-pub use pin::{Pin, PinPolicy, SoPin};
+pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
+pub use status::{CertificateStatus, StepStatus};
 pub use validate::{
     FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,
     validate_order,

@@ -248,3 +248,16 @@ mod tests {
         assert!(SoPin::from_mac(&[0u8; 8]).is_none());
     }
 }
+
+/// A user PIN sealed by the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`. Defined here, not beside the
+/// vault, because the store keeps it and hands it out, and the store does not know the token.
+/// Not a secret in itself (it opens only inside the vault HSM), but kept out of the audit trail
+/// all the same: no `Serialize`, and `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPin(pub Vec<u8>);
+
+impl fmt::Debug for SealedPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedPin({} bytes)", self.0.len())
+    }
+}

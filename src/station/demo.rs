@@ -15,7 +15,7 @@ use super::Station;
 use super::batch::{BatchOptions, BatchProgress};
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionReport, Step};
-use crate::domain::{DeliveryChannel, DeliveryState, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, DeliveryChannel, DeliveryState, OrderEvent, OrderState};
 use crate::station::delivery::{DeliveryChannels, ShipRequest};
 use crate::station::intake::ImportOptions;
 use crate::store::{DeliveryFilter, Review};
@@ -495,7 +495,7 @@ impl Station {
             .await
             .map_err(|e| err(e.to_string()))?
             .into_iter()
-            .find(|c| c.status == "on_token");
+            .find(|c| c.status == CertificateStatus::OnToken);
         let delivery = self
             .store
             .deliveries(&DeliveryFilter {

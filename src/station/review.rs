@@ -12,10 +12,10 @@
 
 use super::Station;
 use super::lease::keeps_others_out;
+use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
-use serde_json::json;
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
 pub const REJECTION_REVOCATION_REASON: &str = "privilegeWithdrawn";
@@ -42,10 +42,11 @@ impl Station {
     /// audit record in one transaction. Returns the new state.
     pub async fn approve_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         operator: &str,
         reason: Option<&str>,
     ) -> Result<OrderState, StoreError> {
+        let order_no = order_no.as_str();
         let review = Review {
             event: OrderEvent::Approve,
             operator: operator.to_string(),
@@ -64,10 +65,11 @@ impl Station {
     /// Rejects `order_no` (Submitted or Failed). See the module docs.
     pub async fn reject_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         operator: &str,
         reason: &str,
     ) -> Result<RejectReport, StoreError> {
+        let order_no = order_no.as_str();
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;
@@ -99,7 +101,10 @@ impl Station {
         )
         .await?;
         let mut revoked = Vec::new();
-        for c in certs.iter().filter(|c| c.status != "revoked") {
+        for c in certs
+            .iter()
+            .filter(|c| c.status != CertificateStatus::Revoked)
+        {
             tx.revoke_certificate(
                 &c.serial,
                 order_no,
@@ -121,15 +126,18 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry {
-                action: "order.rejected".into(),
-                order_no: Some(order_no.to_string()),
                 token_serial: binding.as_ref().and_then(|b| b.token_serial.clone()),
-                details: json!({
-                    "operator": operator, "reason": reason, "from": from,
-                    "certificates_revoked": revoked, "binding_released": released,
-                    "sealed_pin_destroyed": destroyed,
-                }),
-                ..AuditEntry::default()
+                ..AuditEntry::order(
+                    order_no,
+                    AuditEvent::OrderRejected(OrderRejected {
+                        operator: operator.to_string(),
+                        reason: reason.to_string(),
+                        from,
+                        certificates_revoked: revoked.clone(),
+                        binding_released: released.clone(),
+                        sealed_pin_destroyed: destroyed,
+                    }),
+                )
             },
         )
         .await?;

@@ -18,10 +18,12 @@
 use super::Station;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{DeliveryEvent, DeliveryState, OrderEvent, OrderState};
+use crate::domain::{
+    CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
+};
 use crate::store::{AuditEntry, DeliveryFilter};
-use serde_json::json;
 
 /// RFC 5280 CRLReason names accepted for a revocation.
 pub const REVOCATION_REASONS: [&str; 6] = [
@@ -60,7 +62,7 @@ pub struct CertificateRevokeReport {
     /// The token it was meant for.
     pub token_serial: Option<String>,
     /// Its status before (`reserved`, `issued`, `on_token`).
-    pub previous_status: String,
+    pub previous_status: CertificateStatus,
     /// RFC 5280 reason.
     pub reason: String,
     /// Who revoked it.
@@ -128,7 +130,7 @@ impl Station {
             });
         };
         let no = cert.order_no.clone();
-        if cert.status == "revoked" {
+        if cert.status == CertificateStatus::Revoked {
             return Err(DeliveryError::Refused(format!(
                 "certificate {serial} (order {no}) is already revoked"
             )));
@@ -142,9 +144,15 @@ impl Station {
                 )));
             }
         }
-        let on_token = certs.iter().filter(|c| c.status == "on_token").count();
+        let on_token = certs
+            .iter()
+            .filter(|c| c.status == CertificateStatus::OnToken)
+            .count();
         let state = tx.order_state(&no).await?;
-        if cert.status == "on_token" && on_token == 1 && state != OrderState::Revoked {
+        if cert.status == CertificateStatus::OnToken
+            && on_token == 1
+            && state != OrderState::Revoked
+        {
             let way = if matches!(state, OrderState::Provisioning | OrderState::Failed) {
                 format!("start its token over with `keystation provision {no} --reinit`")
             } else {
@@ -161,13 +169,14 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry {
-                action: "certificate.revoked".into(),
                 order_no: Some(no.clone()),
                 token_serial: cert.token_serial.clone(),
                 cert_serial: Some(serial.clone()),
-                details: json!({
-                    "reason": reason, "detail": detail, "previous_status": cert.status,
-                    "order_state": state,
+                event: AuditEvent::CertificateRevoked(CertificateRevoked {
+                    reason: reason.to_string(),
+                    detail: detail.to_string(),
+                    previous_status: cert.status,
+                    order_state: Some(state),
                 }),
             },
         )
@@ -176,7 +185,7 @@ impl Station {
         Ok(CertificateRevokeReport {
             still_live: certs
                 .iter()
-                .filter(|c| c.serial != serial && c.status != "revoked")
+                .filter(|c| c.serial != serial && c.status != CertificateStatus::Revoked)
                 .map(|c| c.serial.clone())
                 .collect(),
             serial,
@@ -191,11 +200,12 @@ impl Station {
     /// Revokes `order_no`'s certificate(s). See the module docs.
     pub async fn revoke_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         reason: &str,
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
@@ -211,7 +221,10 @@ impl Station {
         tx.transition(order_no, Some(from), OrderEvent::Revoke)
             .await?;
         let mut revoked = Vec::new();
-        for c in certs.iter().filter(|c| c.status != "revoked") {
+        for c in certs
+            .iter()
+            .filter(|c| c.status != CertificateStatus::Revoked)
+        {
             tx.revoke_certificate(
                 &c.serial,
                 order_no,
@@ -243,12 +256,15 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry::order(
-                "order.revoked",
                 order_no,
-                json!({
-                    "reason": reason, "detail": detail, "from": from,
-                    "certificates": revoked, "deliveries_cancelled": cancelled,
-                    "deliveries_in_flight": in_flight, "sealed_pin_destroyed": destroyed,
+                AuditEvent::OrderRevoked(OrderRevoked {
+                    reason: reason.to_string(),
+                    detail: detail.map(str::to_string),
+                    from,
+                    certificates: revoked.clone(),
+                    deliveries_cancelled: cancelled.clone(),
+                    deliveries_in_flight: in_flight.clone(),
+                    sealed_pin_destroyed: destroyed,
                 }),
             ),
         )

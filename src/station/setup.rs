@@ -8,6 +8,7 @@
 use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
 use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
 use super::{OperationContext, Station};
+use crate::audit::event::{AuditEvent, StationInitialized};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::{Pin, Severity, SoPin, Violation};
@@ -342,10 +343,15 @@ pub async fn create_station(
     tx.audit(
         &station.station_actor(),
         AuditEntry {
-            action: "station.initialized".into(),
             token_serial: Some(summary.ca_token_serial.clone()),
-            details: serde_json::to_value(&summary)?,
-            ..AuditEntry::default()
+            ..AuditEntry::new(AuditEvent::StationInitialized(StationInitialized {
+                ca_token_serial: summary.ca_token_serial.clone(),
+                vault_token_serial: summary.vault_token_serial.clone(),
+                ca_fingerprint: summary.ca_fingerprint.clone(),
+                ca_subject: summary.ca_subject.clone(),
+                seal_maker_fingerprint: summary.seal_maker_fingerprint.clone(),
+                audit_anchor_spki: summary.audit_anchor_spki.clone(),
+            }))
         },
     )
     .await?;

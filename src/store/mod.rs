@@ -20,15 +20,13 @@ mod provision;
 mod revocations;
 
 pub use audit_log::AuditFilter;
-pub use delivery::{
-    AttemptRecord, DeliveryAudit, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment,
-};
+pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
-pub use provision::{Binding, CertificateRecord, StepRecord};
+pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use revocations::RevocationRecord;
 
-use crate::audit::{AuditRecord, GENESIS_HASH};
+use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -255,28 +253,34 @@ pub struct Actor {
 }
 
 /// An audit record to append (seq, hashes and time are filled in by the store).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
-    /// What happened.
-    pub action: String,
+    /// What happened; encoded into the record's action and details by [`AuditEvent::encode`].
+    pub event: AuditEvent,
     /// Order concerned.
     pub order_no: Option<String>,
     /// Token concerned.
     pub token_serial: Option<String>,
     /// Certificate concerned.
     pub cert_serial: Option<String>,
-    /// Non-secret details.
-    pub details: serde_json::Value,
 }
 
 impl AuditEntry {
-    /// An entry about an order.
-    pub fn order(action: &str, order_no: &str, details: serde_json::Value) -> Self {
+    /// An entry about nothing in particular (the station, a bank file).
+    pub fn new(event: AuditEvent) -> Self {
         AuditEntry {
-            action: action.to_string(),
+            event,
+            order_no: None,
+            token_serial: None,
+            cert_serial: None,
+        }
+    }
+
+    /// An entry about an order.
+    pub fn order(order_no: &str, event: AuditEvent) -> Self {
+        AuditEntry {
             order_no: Some(order_no.to_string()),
-            details,
-            ..AuditEntry::default()
+            ..AuditEntry::new(event)
         }
     }
 }
@@ -299,16 +303,22 @@ impl Tx {
     /// Appends an audit record inside this transaction, chained to the current head.
     pub async fn audit(&mut self, actor: &Actor, entry: AuditEntry) -> Result<i64, StoreError> {
         let (prev_seq, prev_hash) = self.audit_head().await?;
+        let (action, details) = entry.event.encode().map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the details of a {} record do not encode: {e}",
+                entry.event.action()
+            ))
+        })?;
         let mut rec = AuditRecord {
             seq: prev_seq + 1,
             at: format_utc(self.now),
             actor: actor.name.clone(),
             operation_id: actor.operation_id.clone(),
-            action: entry.action,
+            action,
             order_no: entry.order_no,
             token_serial: entry.token_serial,
             cert_serial: entry.cert_serial,
-            details: entry.details.to_string(),
+            details,
             prev_hash,
             hash: String::new(),
         };

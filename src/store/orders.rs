@@ -1,6 +1,7 @@
 //! Orders and their attachments.
 
 use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx};
+use crate::audit::event::{AttachmentHash, AuditEvent, OrderImported, Reviewed};
 use crate::clock::format_utc;
 use crate::domain::order::{Order, OrderEvent, OrderState};
 use crate::domain::validate::Violation;
@@ -255,17 +256,14 @@ impl Store {
         let mut tx = self.begin_write(now).await?;
         let to = transition(&mut tx, order_no, None, review.event).await?;
         tx.record_review(order_no, review).await?;
-        let action = match review.event {
-            OrderEvent::Approve => "order.approved",
-            _ => "order.rejected",
+        let reviewed = Reviewed {
+            approved: review.event == OrderEvent::Approve,
+            operator: review.operator.clone(),
+            reason: review.reason.clone(),
         };
         tx.audit(
             actor,
-            AuditEntry::order(
-                action,
-                order_no,
-                serde_json::json!({ "operator": review.operator, "reason": review.reason }),
-            ),
+            AuditEntry::order(order_no, AuditEvent::Reviewed(reviewed)),
         )
         .await?;
         tx.commit().await?;
@@ -405,19 +403,22 @@ async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), 
         .execute(tx.conn())
         .await
         .ctx("storing an attachment")?;
-        hashes.push(serde_json::json!({ "role": a.role, "kind": a.kind, "sha256": sha }));
+        hashes.push(AttachmentHash {
+            role: a.role.to_string(),
+            kind: a.kind.to_string(),
+            sha256: sha,
+        });
     }
     tx.audit(
         actor,
         AuditEntry::order(
-            "order.imported",
             &o.order_no,
-            serde_json::json!({
-                "uscc": o.company.uscc,
-                "auth_method": enum_name(&o.auth_method),
-                "uscc_override_reason": new.uscc_override_reason,
-                "warnings": new.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
-                "attachments": hashes,
+            AuditEvent::OrderImported(OrderImported {
+                uscc: o.company.uscc.clone(),
+                auth_method: enum_name(&o.auth_method),
+                uscc_override_reason: new.uscc_override_reason.clone(),
+                warnings: new.warnings.iter().map(|w| w.code.to_string()).collect(),
+                attachments: hashes,
             }),
         ),
     )

@@ -3,9 +3,18 @@
 use super::orders::transition;
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, OrderEvent, OrderState, SealedPin, StepStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+/// A sealed PIN as the store keeps it: the blob and the token it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPin {
+    /// The token the PIN opens (part of the blob's additional data).
+    pub token_serial: String,
+    /// The blob.
+    pub sealed: SealedPin,
+}
 
 /// An order's binding to a token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -34,7 +43,7 @@ pub struct Binding {
 }
 
 /// A certificate the CA issued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertificateRecord {
     /// Serial, hex.
     pub serial: String,
@@ -53,27 +62,71 @@ pub struct CertificateRecord {
     pub not_before: String,
     /// Validity end (RFC 3339).
     pub not_after: String,
-    /// `issued`, `on_token` or `revoked`.
-    pub status: String,
+    /// Where it stands.
+    pub status: CertificateStatus,
     /// When issued.
     pub issued_at: String,
 }
 
 /// One journal line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StepRecord {
     /// Attempt number (a restart from the beginning opens a new attempt).
     pub attempt: i64,
     /// Step name.
     pub step: String,
-    /// `started`, `done` or `failed`.
-    pub status: String,
+    /// Where the step stands.
+    pub status: StepStatus,
     /// When started.
     pub started_at: String,
     /// When finished.
     pub finished_at: Option<String>,
     /// Error or facts.
     pub detail: Option<String>,
+}
+
+/// Reads the `status` column of `r` as a `T`; an unknown value is an error naming `column`.
+/// (Written out rather than derived: sqlx's derived `try_from` loses the parse error's text.)
+fn parse_status<T>(r: &AnyRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.try_get("status")?;
+    text.parse().map_err(|e: T::Err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
+impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(CertificateRecord {
+            serial: r.try_get("serial")?,
+            order_no: r.try_get("order_no")?,
+            binding_id: r.try_get("binding_id")?,
+            token_serial: r.try_get("token_serial")?,
+            der: r.try_get("der")?,
+            fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+            not_before: r.try_get("not_before")?,
+            not_after: r.try_get("not_after")?,
+            status: parse_status(r, "certificates.status")?,
+            issued_at: r.try_get("issued_at")?,
+        })
+    }
+}
+
+impl sqlx::FromRow<'_, AnyRow> for StepRecord {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(StepRecord {
+            attempt: r.try_get("attempt")?,
+            step: r.try_get("step")?,
+            status: parse_status(r, "provision_steps.status")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+            detail: r.try_get("detail")?,
+        })
+    }
 }
 
 /// A unique-index violation on token_bindings means the token (or the order) is already bound.
@@ -132,7 +185,7 @@ impl Tx {
         order_no: &str,
         attempt: i64,
         step: &str,
-        status: &str,
+        status: StepStatus,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
@@ -140,7 +193,7 @@ impl Tx {
             "UPDATE provision_steps SET status = $1, finished_at = $2, detail = $3 \
              WHERE order_no = $4 AND attempt = $5 AND step = $6",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(&now)
         .bind(detail)
         .bind(order_no)
@@ -254,7 +307,7 @@ impl Tx {
         &mut self,
         order_no: &str,
         token_serial: &str,
-        sealed: &[u8],
+        sealed: &SealedPin,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
@@ -263,7 +316,7 @@ impl Tx {
         )
         .bind(order_no)
         .bind(token_serial)
-        .bind(sealed)
+        .bind(&sealed.0)
         .bind(&now)
         .execute(self.conn())
         .await
@@ -285,7 +338,7 @@ impl Tx {
         .bind(&c.fingerprint_sha256)
         .bind(&c.not_before)
         .bind(&c.not_after)
-        .bind(&c.status)
+        .bind(c.status.as_str())
         .bind(&c.issued_at)
         .execute(self.conn())
         .await
@@ -468,14 +521,16 @@ impl Store {
             .ctx("reading certificates")
     }
 
-    /// The sealed PIN of an order: (token serial, blob).
-    pub async fn sealed_pin(
-        &self,
-        order_no: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    /// The sealed PIN of an order, with the token it opens.
+    pub async fn sealed_pin(&self, order_no: &str) -> Result<Option<StoredPin>, StoreError> {
         sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
             .bind(order_no)
-            .try_map(|r: AnyRow| Ok((r.try_get("token_serial")?, r.try_get("sealed")?)))
+            .try_map(|r: AnyRow| {
+                Ok(StoredPin {
+                    token_serial: r.try_get("token_serial")?,
+                    sealed: SealedPin(r.try_get("sealed")?),
+                })
+            })
             .fetch_optional(self.pool())
             .await
             .ctx("reading a sealed PIN")

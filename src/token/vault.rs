@@ -33,7 +33,6 @@ use super::objects::ObjectClassName;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};
-use std::fmt;
 use zeroize::Zeroizing;
 
 const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
@@ -53,15 +52,7 @@ pub fn pin_aad(order_no: &str, token_serial: &str) -> Vec<u8> {
     format!("keystation/pin/v1|order={order_no}|token={token_serial}").into_bytes()
 }
 
-/// A user PIN sealed by the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SealedPin(pub Vec<u8>);
-
-impl fmt::Debug for SealedPin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedPin({} bytes)", self.0.len())
-    }
-}
+pub use crate::domain::pin::SealedPin;
 
 /// The latest anchored audit record, as the vault holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -186,9 +186,9 @@ fn a_station_bound_to_an_operation_records_its_operators_under_that_id() {
     assert_eq!(station.operation(), &first);
     assert_eq!(bound.operation(), &second);
 
-    rt.block_on(station.approve_order("OPL-0001", "alice", Some("checked")))
+    rt.block_on(station.approve_order(&"OPL-0001".parse().unwrap(), "alice", Some("checked")))
         .unwrap();
-    rt.block_on(bound.reject_order("OPL-0002", "bob", "licence expired"))
+    rt.block_on(bound.reject_order(&"OPL-0002".parse().unwrap(), "bob", "licence expired"))
         .unwrap();
 
     for (no, operator, operation) in [("OPL-0001", "alice", &first), ("OPL-0002", "bob", &second)] {

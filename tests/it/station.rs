@@ -273,14 +273,14 @@ pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
             &station.config().database_url(),
         ))
         .unwrap();
-    let (sealed_serial, sealed) = rt.block_on(store.sealed_pin(order_no)).unwrap().unwrap();
-    assert_eq!(sealed_serial, serial);
+    let stored = rt.block_on(store.sealed_pin(order_no)).unwrap().unwrap();
+    assert_eq!(stored.token_serial, serial);
     rt.block_on(async {
         tokio::task::block_in_place(|| {
             let v = hsm.vault().unwrap();
             let pin = v
                 .unseal_pin(
-                    &keystation::token::SealedPin(sealed),
+                    &stored.sealed,
                     &keystation::token::vault::pin_aad(order_no, &serial),
                 )
                 .unwrap();

@@ -6,6 +6,7 @@
 
 use crate::pg::PgDatabase;
 use crate::support::order_fixtures;
+use keystation::audit::event::{AuditEvent, TokenReleased};
 use keystation::audit::{GENESIS_HASH, verify_chain};
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
 use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};
@@ -535,9 +536,11 @@ async fn audit_chain_verifies(db: &Db) {
     tx.audit(
         &operator("carol"),
         AuditEntry::order(
-            "order.note",
             "KS-ST-0002",
-            serde_json::json!({"note": "called"}),
+            AuditEvent::TokenReleased(TokenReleased {
+                binding_id: "b-1".into(),
+                reason: "called".into(),
+            }),
         ),
     )
     .await
@@ -551,7 +554,7 @@ async fn audit_chain_verifies(db: &Db) {
             "order.imported",
             "order.approved",
             "order.rejected",
-            "order.note"
+            "provision.token_released"
         ]
     );
     let records = db.audit_all().await;
@@ -611,7 +614,13 @@ async fn failed_batch_rolls_back_completely(db: &Db) {
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.audit(
         &operator("carol"),
-        AuditEntry::order("order.note", "KS-ST-0001", serde_json::json!({})),
+        AuditEntry::order(
+            "KS-ST-0001",
+            AuditEvent::TokenReleased(TokenReleased {
+                binding_id: "b-1".into(),
+                reason: "dropped".into(),
+            }),
+        ),
     )
     .await
     .unwrap();
@@ -832,7 +841,7 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
         fingerprint_sha256: "00".into(),
         not_before: "2026-11-24T02:00:00.000000Z".into(),
         not_after: "2027-11-24T15:59:59.000000Z".into(),
-        status: "on_token".into(),
+        status: "on_token".parse().unwrap(),
         issued_at: "2026-11-24T02:00:00.000000Z".into(),
     };
     let mut tx = db.store.begin_write(T0).await.unwrap();
@@ -853,6 +862,63 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
     assert_eq!(r.revoked_by, "林芳");
     assert_eq!(r.revoked_at, "2026-11-24T02:00:00.000000Z");
     assert_eq!(db.store.revocation("4a0c").await.unwrap(), None);
+}
+
+async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    let cert = keystation::store::CertificateRecord {
+        serial: "4a0d".into(),
+        order_no: "KS-ST-0001".into(),
+        binding_id: "b-1".into(),
+        token_serial: Some("T-1".into()),
+        der: vec![0x30, 0x00],
+        fingerprint_sha256: "00".into(),
+        not_before: "2026-11-24T02:00:00.000000Z".into(),
+        not_after: "2027-11-24T15:59:59.000000Z".into(),
+        status: keystation::domain::CertificateStatus::Issued,
+        issued_at: "2026-11-24T02:00:00.000000Z".into(),
+    };
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_certificate(&cert).await.unwrap();
+    tx.step_started("KS-ST-0001", 1, "init_token")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let read = db.store.certificates_of_order("KS-ST-0001").await.unwrap();
+    assert_eq!(
+        read[0].status,
+        keystation::domain::CertificateStatus::Issued
+    );
+    let (_, journal) = db.store.journal("KS-ST-0001").await.unwrap();
+    assert_eq!(journal[0].status, keystation::domain::StepStatus::Started);
+
+    // Written behind the store's back: read, it is refused by name, not taken for another.
+    db.raw("UPDATE certificates SET status = 'lost' WHERE serial = '4a0d'")
+        .await
+        .unwrap();
+    db.raw("UPDATE provision_steps SET status = 'half' WHERE order_no = 'KS-ST-0001'")
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .certificates_of_order("KS-ST-0001")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("certificates.status") && err.contains("\"lost\""),
+        "{err}"
+    );
+    let err = db
+        .store
+        .journal("KS-ST-0001")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("provision_steps.status") && err.contains("\"half\""),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -880,6 +946,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    an_unknown_stored_status_is_an_error_naming_its_column,
     insert_and_read_back_equal,
     duplicate_order_is_rejected_and_changes_nothing,
     list_by_state_is_fifo,

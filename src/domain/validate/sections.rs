@@ -39,11 +39,7 @@ pub(super) fn order_no(root: &Root) -> Checked<Option<String>> {
     section(root, |r| {
         let order_no = r.string("order_no", Norm::OrderNo);
         if let Some(no) = &order_no {
-            if no.len() > MAX_ORDER_NO_LEN
-                || !no
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if !crate::domain::identifiers::is_order_no(no) {
                 r.violation(
                     "order_no",
                     "order_no_invalid",

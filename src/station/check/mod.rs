@@ -25,7 +25,7 @@ pub use report::{CheckReport, Finding, Level};
 
 use super::Station;
 use super::hsm::{Hsm, read_certificate};
-use crate::domain::OrderState;
+use crate::domain::{CertificateStatus, OrderState, StepStatus};
 use crate::store::StoreError;
 use std::collections::HashMap;
 use token::StationMaterial;
@@ -60,8 +60,8 @@ impl Station {
 
         for c in self.store.all_certificates().await? {
             let state = states.get(&c.order_no).copied();
-            match c.status.as_str() {
-                "reserved" | "issued"
+            match c.status {
+                CertificateStatus::Reserved | CertificateStatus::Issued
                     if state == Some(OrderState::Provisioning)
                         || state == Some(OrderState::Failed) =>
                 {
@@ -76,7 +76,7 @@ impl Station {
                         ),
                     );
                 }
-                "reserved" | "issued" => report.add(
+                CertificateStatus::Reserved | CertificateStatus::Issued => report.add(
                     Level::Violation,
                     "certificate_orphan",
                     &c.order_no,
@@ -124,7 +124,7 @@ impl Station {
                     let last = journal
                         .iter()
                         .rev()
-                        .find(|s| s.status != "done")
+                        .find(|s| s.status != StepStatus::Done)
                         .or(journal.last())
                         .map(|s| format!("{} ({})", s.step, s.status))
                         .unwrap_or_else(|| "claim".into());

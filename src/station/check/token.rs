@@ -5,12 +5,12 @@
 use super::report::{CheckReport, Level};
 use super::token_content::{Expected, Found, Verdict, judge};
 use crate::config::KeyAlgorithm;
-use crate::domain::OrderState;
+use crate::domain::{CertificateStatus, OrderState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredPin};
 use crate::token::vault::pin_aad;
-use crate::token::{SealedPin, TokenError, TokenSelector};
+use crate::token::{TokenError, TokenSelector};
 
 /// What reading the token gave.
 enum TokenRead {
@@ -35,7 +35,7 @@ impl Station {
         material: &StationMaterial,
         no: &str,
         state: OrderState,
-        sealed: Option<(String, Vec<u8>)>,
+        sealed: Option<StoredPin>,
         report: &mut CheckReport,
     ) -> Result<(), StoreError> {
         let Some(b) = self.store.active_binding(no).await? else {
@@ -61,7 +61,7 @@ impl Station {
             .certificates_of_order(no)
             .await?
             .into_iter()
-            .filter(|c| c.status == "on_token")
+            .filter(|c| c.status == CertificateStatus::OnToken)
             .collect();
         let [cert] = live.as_slice() else {
             report.add(
@@ -130,7 +130,7 @@ fn read_token(
     serial: &str,
     key_id: &[u8],
     alg: KeyAlgorithm,
-    sealed: Option<&(String, Vec<u8>)>,
+    sealed: Option<&StoredPin>,
 ) -> Result<TokenRead, TokenError> {
     let mut t = match hsm
         .module()
@@ -150,14 +150,14 @@ fn read_token(
                  seals) were not checked"
             ),
         )),
-        Some((pin_serial, _)) if pin_serial != serial => Err((
+        Some(stored) if stored.token_serial != serial => Err((
             Level::Violation,
             "pin_token",
             "the sealed PIN belongs to another token".into(),
         )),
-        Some((_, blob)) => hsm
+        Some(stored) => hsm
             .vault()?
-            .unseal_pin(&SealedPin(blob.clone()), &pin_aad(no, serial))
+            .unseal_pin(&stored.sealed, &pin_aad(no, serial))
             .map_err(|_| {
                 (
                     Level::Violation,

@@ -17,13 +17,14 @@
 use super::error::DeliveryError;
 use super::files::DeliveryPaths;
 use super::outbox::confirm_in_tx;
+use crate::audit::event::{AuditEvent, BankChange, BankImported, DeliveryRejected};
 use crate::delivery::bank::{
     BankError, Camt054Report, CreditDebit, EntryStatus, MAX_INPUT_BYTES, Pain002Report,
     TxStatusCode, parse_camt054, parse_pain002,
 };
 use crate::domain::{DeliveryEvent, DeliveryState};
 use crate::station::Station;
-use crate::store::{AuditEntry, DeliveryAudit, DeliveryRecord};
+use crate::store::{AuditEntry, DeliveryRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -236,11 +237,12 @@ impl Station {
                                 "the bank rejected the transfer: {reason}; no transfer happened — \
                                  fix the cause, then `deliver retry --force-new-transfer` or cancel"
                             ));
-                            Some(DeliveryAudit::new(
-                                "delivery.rejected",
-                                json!({"delivery_id": d.id, "end_to_end_id": d.end_to_end_id,
-                                       "reason": reason, "evidence": evidence}),
-                            ))
+                            Some(AuditEvent::DeliveryRejected(DeliveryRejected {
+                                delivery_id: d.id.clone(),
+                                end_to_end_id: d.end_to_end_id.clone(),
+                                reason: reason.to_string(),
+                                evidence: evidence.clone(),
+                            }))
                         })
                         .await?;
                         changes.push(ImportChange {
@@ -267,15 +269,22 @@ impl Station {
         }
         tx.audit(
             &actor,
-            AuditEntry {
-                action: "bank.imported".into(),
-                details: json!({
-                    "file": file_name, "sha256": sha256, "kind": kind, "message_id": message_id,
-                    "changes": changes.iter().map(|c| json!({"delivery_id": c.delivery_id, "to": c.to, "code": c.code})).collect::<Vec<_>>(),
-                    "pending": pending.len(), "problems": problems.len(),
-                }),
-                ..AuditEntry::default()
-            },
+            AuditEntry::new(AuditEvent::BankImported(BankImported {
+                file: file_name.to_string(),
+                sha256: sha256.clone(),
+                kind: kind.to_string(),
+                message_id: message_id.clone(),
+                changes: changes
+                    .iter()
+                    .map(|c| BankChange {
+                        delivery_id: c.delivery_id.clone(),
+                        to: c.to,
+                        code: c.code.clone(),
+                    })
+                    .collect(),
+                pending: pending.len(),
+                problems: problems.len(),
+            })),
         )
         .await?;
         tx.commit().await?;

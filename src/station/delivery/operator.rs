@@ -6,12 +6,12 @@
 use super::error::{DeliveryError, check_label};
 use super::files::DeliveryPaths;
 use super::outbox::{order_is_deliverable, queue_delivery};
+use crate::audit::event::{AuditEvent, DeliveryCancelled, DeliveryRequeued, DeliveryRetried};
 use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState};
 use crate::station::Station;
-use crate::store::{AuditEntry, DeliveryAudit, DeliveryRecord};
-use serde_json::json;
+use crate::store::{AuditEntry, DeliveryRecord};
 
 /// What an operator's retry did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -121,11 +121,15 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry::order(
-                "delivery.requeued",
                 order_no,
-                json!({
-                    "delivery_id": id, "replaces": replaces,
-                    "declared_not_delivered": if not_delivered { reached.clone() } else { Vec::new() },
+                AuditEvent::DeliveryRequeued(DeliveryRequeued {
+                    delivery_id: id.clone(),
+                    replaces: replaces.clone(),
+                    declared_not_delivered: if not_delivered {
+                        reached.clone()
+                    } else {
+                        Vec::new()
+                    },
                 }),
             ),
         )
@@ -181,16 +185,13 @@ impl Station {
         // The one record of the operator's retry; on the superseded path it also stands for the
         // old delivery's cancellation (written in the same transaction).
         let retried = |queued: &str, superseded: Option<&str>| {
-            DeliveryAudit::new(
-                "delivery.retried",
-                json!({
-                    "delivery_id": id,
-                    "from": before,
-                    "force_new_transfer": force_new_transfer,
-                    "queued": queued,
-                    "superseded": superseded,
-                }),
-            )
+            AuditEvent::DeliveryRetried(DeliveryRetried {
+                delivery_id: id.to_string(),
+                from: before,
+                force_new_transfer,
+                queued: queued.to_string(),
+                superseded: superseded.map(str::to_string),
+            })
         };
         let requeue = |d: &mut DeliveryRecord| {
             d.attempts = 0;
@@ -293,10 +294,11 @@ impl Station {
         }
         tx.transition_delivery(&actor, &mut d, DeliveryEvent::Cancel, |d| {
             d.cancel_reason = Some(reason.trim().to_string());
-            Some(DeliveryAudit::new(
-                "delivery.cancelled",
-                json!({"delivery_id": id, "from": before, "reason": d.cancel_reason}),
-            ))
+            Some(AuditEvent::DeliveryCancelled(DeliveryCancelled {
+                delivery_id: id.to_string(),
+                from: before,
+                reason: d.cancel_reason.clone(),
+            }))
         })
         .await?;
         tx.commit().await?;

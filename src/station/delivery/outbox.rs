@@ -1,12 +1,12 @@
 //! The outbox: a delivery queued in the transaction of the state change that calls for it, and
 //! confirmed in one transaction with the order, the sealed PIN and the receipt.
 
+use crate::audit::event::{AuditEvent, DeliveryConfirmed, DeliveryQueued, Receipt};
 use crate::delivery::bank::end_to_end_id;
 use crate::domain::delivery::{channel_name, mask_account, mask_phone};
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
-use crate::store::{Actor, AuditEntry, DeliveryAudit, DeliveryRecord, NewDelivery, StoreError, Tx};
-use serde_json::json;
+use crate::store::{Actor, AuditEntry, DeliveryRecord, NewDelivery, StoreError, Tx};
 
 /// Order states in which a PIN may be sent: the key exists and is not revoked.
 pub(crate) fn order_is_deliverable(state: OrderState) -> bool {
@@ -57,13 +57,12 @@ pub(crate) async fn queue_delivery(
     tx.audit(
         actor,
         AuditEntry::order(
-            "delivery.queued",
             &order.order_no,
-            json!({
-                "delivery_id": id,
-                "channel": channel_name(channel),
-                "destination": new.destination_masked,
-                "end_to_end_id": e2e,
+            AuditEvent::DeliveryQueued(DeliveryQueued {
+                delivery_id: id.clone(),
+                channel: channel_name(channel).to_string(),
+                destination: new.destination_masked.clone(),
+                end_to_end_id: e2e.clone(),
             }),
         ),
     )
@@ -105,24 +104,21 @@ pub(crate) async fn confirm_in_tx(
             d.sent_at = Some(now.clone());
         }
         d.last_error = None;
-        Some(DeliveryAudit::new(
-            "delivery.confirmed",
-            json!({
-                "delivery_id": d.id,
-                "receipt": {
-                    "channel": channel_name(d.channel),
-                    "destination": d.destination_masked,
-                    "provider_id": d.provider_id,
-                    "end_to_end_id": d.end_to_end_id,
-                    "sent_at": d.sent_at,
-                    "confirmed_at": now,
-                    "message_hmac": d.message_hmac,
-                },
-                "evidence": evidence,
-                "sealed_pin_destroyed": destroyed,
-                "order_note": order_note,
-            }),
-        ))
+        Some(AuditEvent::DeliveryConfirmed(DeliveryConfirmed {
+            delivery_id: d.id.clone(),
+            receipt: Receipt {
+                channel: channel_name(d.channel).to_string(),
+                destination: d.destination_masked.clone(),
+                provider_id: d.provider_id.clone(),
+                end_to_end_id: d.end_to_end_id.clone(),
+                sent_at: d.sent_at.clone(),
+                confirmed_at: now,
+                message_hmac: d.message_hmac.clone(),
+            },
+            evidence,
+            sealed_pin_destroyed: destroyed,
+            order_note,
+        }))
     })
     .await?;
     tracing::info!(delivery = %d.id, order = %d.order_no, "delivery confirmed, sealed PIN destroyed");

@@ -2,10 +2,10 @@
 
 use super::error::{DeliveryError, check_label};
 use super::outbox::queue_delivery;
+use crate::audit::event::{AuditEvent, OrderShipped};
 use crate::domain::{OrderEvent, OrderState};
 use crate::station::Station;
 use crate::store::{AuditEntry, DeliveryFilter, DeliveryRecord, Shipment};
-use serde_json::json;
 
 /// What `keystation ship` asks for.
 #[derive(Debug, Clone)]
@@ -83,13 +83,12 @@ impl Station {
         tx.audit(
             &actor,
             AuditEntry::order(
-                "order.shipped",
                 no,
-                json!({
-                    "tracking_no": shipment.tracking_no,
-                    "carrier": shipment.carrier,
-                    "from": from,
-                    "delivery_id": delivery_id,
+                AuditEvent::OrderShipped(OrderShipped {
+                    tracking_no: shipment.tracking_no.clone(),
+                    carrier: shipment.carrier.clone(),
+                    from,
+                    delivery_id: delivery_id.clone(),
                 }),
             ),
         )

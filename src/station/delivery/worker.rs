@@ -32,6 +32,10 @@ use super::error::DeliveryError;
 use super::files::{self, PublishError};
 use super::outbox::{confirm_in_tx, order_is_deliverable};
 use super::station_copies::remove_spool_message;
+use crate::audit::event::{
+    AuditEvent, DeliveryFailed, DeliveryHeld, DeliveryRescheduled, DeliverySending, DeliverySent,
+    DeliveryWithdrawn,
+};
 use crate::clock::{format_utc, parse_utc};
 use crate::config::SmsKind;
 use crate::delivery::bank::{
@@ -43,9 +47,9 @@ use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
-use crate::store::{Actor, DeliveryAudit, DeliveryRecord, StoreError, Tx};
+use crate::store::{Actor, DeliveryRecord, StoreError, StoredPin, Tx};
 use crate::token::vault::pin_aad;
-use crate::token::{SealedPin, TokenError, Vault};
+use crate::token::{TokenError, Vault};
 use serde_json::json;
 use std::time::Duration;
 

@@ -9,14 +9,14 @@ use super::journal::{Resume, Write, commit, revoked_entry};
 use super::report::ProvisionRequest;
 use super::step::Step;
 use super::token_access::{blank_token_lock, blocking};
+use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{Order, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, Order, OrderEvent, OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
 use crate::store::{Actor, AuditEntry, Binding};
 use crate::token::{Token, TokenInfo, TokenSelector};
-use serde_json::json;
 
 /// What the claim hands to the job.
 pub(super) struct Claimed {
@@ -158,18 +158,21 @@ impl Station {
         let holder = self.lease_holder();
         let lease_id = uuid::Uuid::new_v4().to_string();
         let claimed = AuditEntry {
-            action: "provision.claimed".into(),
-            order_no: Some(no.to_string()),
             token_serial: binding.token_serial.clone(),
-            details: json!({
-                "attempt": attempt,
-                "binding_id": binding.binding_id,
-                "so_identity": binding.so_identity,
-                "resume": resume.continues,
-                "reinit": req.reinit,
-                "lease": {"lease_id": lease_id, "holder": holder},
-            }),
-            ..AuditEntry::default()
+            ..AuditEntry::order(
+                no,
+                AuditEvent::Claimed(event::Claimed {
+                    attempt,
+                    binding_id: binding.binding_id.clone(),
+                    so_identity: binding.so_identity.clone(),
+                    resume: resume.continues,
+                    reinit: req.reinit,
+                    lease: LeaseTaken {
+                        lease_id: lease_id.clone(),
+                        holder: holder.clone(),
+                    },
+                }),
+            )
         };
         // The claim: the lease first (refused while a live process holds it), then the order
         // as it was read (another process may have moved it on since), then the rest.
@@ -205,7 +208,7 @@ impl Station {
             order_no: no.to_string(),
             attempt,
             step: Step::Claim,
-            status: "done",
+            status: StepStatus::Done,
             detail: None,
         });
         writes.push(Write::Audit(Box::new(claimed)));
@@ -236,7 +239,7 @@ impl Station {
         let mut writes = Vec::new();
         for c in certs
             .iter()
-            .filter(|c| c.binding_id == b.binding_id && c.status != "revoked")
+            .filter(|c| c.binding_id == b.binding_id && c.status != CertificateStatus::Revoked)
         {
             writes.push(Write::RevokeCertificate {
                 serial: c.serial.clone(),
@@ -251,11 +254,14 @@ impl Station {
             reason: reason.to_string(),
         });
         writes.push(Write::Audit(Box::new(AuditEntry {
-            action: "provision.token_released".into(),
-            order_no: Some(b.order_no.clone()),
             token_serial: b.token_serial.clone(),
-            details: json!({"binding_id": b.binding_id, "reason": reason}),
-            ..AuditEntry::default()
+            ..AuditEntry::order(
+                &b.order_no,
+                AuditEvent::TokenReleased(TokenReleased {
+                    binding_id: b.binding_id.clone(),
+                    reason: reason.to_string(),
+                }),
+            )
         })));
         Ok(writes)
     }

@@ -8,14 +8,14 @@ use super::journal::{Fence, Resume, Write, commit, durable_before};
 use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::blocking;
-use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin};
+use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
+use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin, StepStatus};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
 use crate::station::lease::KeptLease;
 use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, StoreError};
 use crate::token::{KeyPairInfo, Token, TokenSelector, TokenSession, Vault};
-use serde_json::json;
 
 /// One run of one order, from the claim to `finish` or the failure record. Its fields are the
 /// steps' working state ([`super::steps`]).
@@ -153,10 +153,10 @@ impl Job<'_> {
         if self.lease.lost() {
             return Err(StoreError::LeaseLost { subject: no }.into());
         }
-        let entry = self.entry(
-            &format!("provision.{step}.started"),
-            json!({"attempt": self.attempt}),
-        );
+        let entry = self.entry(AuditEvent::StepStarted(StepStarted {
+            step: step.name().to_string(),
+            attempt: self.attempt,
+        }));
         self.pending.extend([
             Write::StepStarted {
                 order_no: no.clone(),
@@ -199,31 +199,38 @@ impl Job<'_> {
     pub async fn done(
         &mut self,
         step: Step,
-        details: serde_json::Value,
+        outcome: StepOutcome,
         extra: Option<Write>,
     ) -> Result<(), StepError> {
+        debug_assert_eq!(step.name(), outcome.step_name());
         self.failpoint(&format!("provision.{step}.before_done"))?;
         let finished = Write::StepFinished {
             order_no: self.no().to_string(),
             attempt: self.attempt,
             step,
-            status: "done",
-            detail: Some(details.to_string()),
+            status: StepStatus::Done,
+            detail: Some(
+                outcome
+                    .details()
+                    .map_err(|e| {
+                        StepError::Inconsistent(format!("the step's details do not encode: {e}"))
+                    })?
+                    .to_string(),
+            ),
         };
-        let entry = self.entry(&format!("provision.{step}.done"), details);
+        let entry = self.entry(AuditEvent::StepDone(outcome));
         self.pending.extend(extra);
         self.pending
             .extend([finished, Write::Audit(Box::new(entry))]);
         Ok(())
     }
 
-    pub fn entry(&self, action: &str, details: serde_json::Value) -> AuditEntry {
+    pub fn entry(&self, event: AuditEvent) -> AuditEntry {
         AuditEntry {
-            action: action.to_string(),
+            event,
             order_no: Some(self.order.order_no.clone()),
             token_serial: self.binding.token_serial.clone(),
             cert_serial: self.cert.as_ref().map(|c| c.serial.clone()),
-            details,
         }
     }
 
@@ -237,7 +244,7 @@ impl Job<'_> {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step,
-                status: "failed",
+                status: StepStatus::Failed,
                 detail: Some(message.clone()),
             },
             Write::Transition {
@@ -246,11 +253,12 @@ impl Job<'_> {
                 event: OrderEvent::Fail,
             },
         ]);
-        let entry = self.entry(
-            "provision.failed",
-            json!({"step": step.name(), "error": message, "attempt": self.attempt,
-                   "token_removed": err.token_removed()}),
-        );
+        let entry = self.entry(AuditEvent::ProvisionFailed(ProvisionFailed {
+            step: step.name().to_string(),
+            error: message,
+            attempt: self.attempt,
+            token_removed: err.token_removed(),
+        }));
         writes.push(Write::Audit(Box::new(entry)));
         self.lease.stop_renewing();
         let result = commit(self.station, &self.actor, &writes, self.fence(true)).await;

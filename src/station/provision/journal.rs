@@ -3,14 +3,14 @@
 //! lease; and the pure decisions on what a new run continues, redoes or revokes.
 
 use super::step::Step;
+use crate::audit::event::{AuditEvent, CertificateRevoked, LeaseTakenOver};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
-use crate::domain::{Order, OrderEvent, OrderState};
+use crate::domain::{CertificateStatus, Order, OrderEvent, OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::lease::probe;
 use crate::store::{
     Actor, AuditEntry, Binding, CertificateRecord, LeaseRequest, Retry, StepRecord, StoreError, Tx,
 };
-use serde_json::json;
 use std::collections::HashSet;
 
 /// Group commit. Every step's "started" and "done" records (with their audit records) are
@@ -52,7 +52,7 @@ pub(super) enum Write {
         order_no: String,
         attempt: i64,
         step: Step,
-        status: &'static str,
+        status: StepStatus,
         detail: Option<String>,
     },
     Transition {
@@ -77,7 +77,7 @@ pub(super) enum Write {
     SealedPin {
         order_no: String,
         serial: String,
-        sealed: Vec<u8>,
+        sealed: crate::domain::SealedPin,
     },
     BindingKey {
         binding_id: String,
@@ -122,12 +122,11 @@ impl Write {
                     (taken.decision, taken.previous)
                 {
                     let entry = AuditEntry::order(
-                        "provision.lease_taken_over",
                         order_no,
-                        json!({
-                            "reason": reason,
-                            "previous": previous.holder,
-                            "previous_expires_at": crate::clock::format_utc(previous.expires_at),
+                        AuditEvent::LeaseTakenOver(LeaseTakenOver {
+                            reason,
+                            previous: previous.holder,
+                            previous_expires_at: crate::clock::format_utc(previous.expires_at),
                         }),
                     );
                     tx.audit(actor, entry).await?;
@@ -157,7 +156,7 @@ impl Write {
                 status,
                 detail,
             } => {
-                tx.step_finished(order_no, *attempt, step.name(), status, detail.as_deref())
+                tx.step_finished(order_no, *attempt, step.name(), *status, detail.as_deref())
                     .await
             }
             Write::Transition {
@@ -257,11 +256,15 @@ pub(super) async fn commit(
 /// The audit record of a certificate revoked as superseded.
 pub(super) fn revoked_entry(c: &CertificateRecord, detail: &str) -> AuditEntry {
     AuditEntry {
-        action: "certificate.revoked".into(),
         order_no: Some(c.order_no.clone()),
         token_serial: c.token_serial.clone(),
         cert_serial: Some(c.serial.clone()),
-        details: json!({"reason": "superseded", "detail": detail, "previous_status": c.status}),
+        event: AuditEvent::CertificateRevoked(CertificateRevoked {
+            reason: "superseded".into(),
+            detail: detail.to_string(),
+            previous_status: c.status,
+            order_state: None,
+        }),
     }
 }
 
@@ -286,7 +289,7 @@ impl Resume {
     pub fn plan(last_attempt: i64, journal: &[StepRecord], reinit: bool, bound: bool) -> Resume {
         let done: HashSet<String> = journal
             .iter()
-            .filter(|s| s.status == "done")
+            .filter(|s| s.status == StepStatus::Done)
             .map(|s| s.step.clone())
             .collect();
         let continues = !reinit && bound && done.contains(Step::WriteCertificate.name());
@@ -312,12 +315,17 @@ impl Resume {
 /// it records: one reserved or issued but never written to its token always (it would otherwise
 /// stay valid on no token), the one on the token only when that token is started over
 /// (`token_started_over`, `--reinit`); a revoked one is left as it is.
-pub(super) fn superseded(status: &str, token_started_over: bool) -> Option<&'static str> {
+pub(super) fn superseded(
+    status: CertificateStatus,
+    token_started_over: bool,
+) -> Option<&'static str> {
     match status {
-        "reserved" | "issued" => {
+        CertificateStatus::Reserved | CertificateStatus::Issued => {
             Some("issued (or reserved) but never written to its token; superseded by a new attempt")
         }
-        "on_token" if token_started_over => Some("the token was started over (--reinit)"),
+        CertificateStatus::OnToken if token_started_over => {
+            Some("the token was started over (--reinit)")
+        }
         _ => None,
     }
 }
@@ -326,11 +334,11 @@ pub(super) fn superseded(status: &str, token_started_over: bool) -> Option<&'sta
 mod tests {
     use super::*;
 
-    fn record(step: Step, status: &str) -> StepRecord {
+    fn record(step: Step, status: StepStatus) -> StepRecord {
         StepRecord {
             attempt: 3,
             step: step.name().to_string(),
-            status: status.to_string(),
+            status,
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: None,
             detail: None,
@@ -338,11 +346,11 @@ mod tests {
     }
 
     /// The latest attempt's journal up to `last` done, then `last_status` for the step after.
-    fn journal_through(last: Step, next_status: Option<&str>) -> Vec<StepRecord> {
-        let mut steps = vec![record(Step::Claim, "done")];
+    fn journal_through(last: Step, next_status: Option<StepStatus>) -> Vec<StepRecord> {
+        let mut steps = vec![record(Step::Claim, StepStatus::Done)];
         let mut after = Step::AFTER_CLAIM.into_iter();
         for step in after.by_ref() {
-            steps.push(record(step, "done"));
+            steps.push(record(step, StepStatus::Done));
             if step == last {
                 break;
             }
@@ -362,7 +370,7 @@ mod tests {
 
     #[test]
     fn once_the_certificate_is_on_the_token_the_attempt_continues_after_it() {
-        let journal = journal_through(Step::WriteCertificate, Some("failed"));
+        let journal = journal_through(Step::WriteCertificate, Some(StepStatus::Failed));
         let r = Resume::plan(3, &journal, false, true);
         assert_eq!((r.attempt, r.continues), (3, true));
         let run: Vec<Step> = Step::AFTER_CLAIM
@@ -375,7 +383,7 @@ mod tests {
     #[test]
     fn before_the_certificate_is_on_the_token_a_new_attempt_redoes_everything() {
         for last in [Step::InitToken, Step::IssueCertificate] {
-            for next in [None, Some("started"), Some("failed")] {
+            for next in [None, Some(StepStatus::Started), Some(StepStatus::Failed)] {
                 let r = Resume::plan(3, &journal_through(last, next), false, true);
                 assert_eq!((r.attempt, r.continues), (4, false), "{last} then {next:?}");
                 assert!(Step::AFTER_CLAIM.iter().all(|s| !r.skips(*s)));
@@ -385,7 +393,7 @@ mod tests {
         // the token, so it is not continued either.
         let r = Resume::plan(
             3,
-            &journal_through(Step::IssueCertificate, Some("started")),
+            &journal_through(Step::IssueCertificate, Some(StepStatus::Started)),
             false,
             true,
         );
@@ -394,7 +402,7 @@ mod tests {
 
     #[test]
     fn reinit_or_a_released_binding_starts_a_new_attempt() {
-        let journal = journal_through(Step::WriteSeals, Some("failed"));
+        let journal = journal_through(Step::WriteSeals, Some(StepStatus::Failed));
         for (reinit, bound) in [(true, true), (false, false), (true, false)] {
             let r = Resume::plan(3, &journal, reinit, bound);
             assert_eq!(
@@ -425,16 +433,16 @@ mod tests {
 
     #[test]
     fn a_new_attempt_revokes_what_never_reached_the_token() {
-        for status in ["reserved", "issued"] {
+        for status in [CertificateStatus::Reserved, CertificateStatus::Issued] {
             for reinit in [false, true] {
                 assert!(superseded(status, reinit).is_some(), "{status}");
             }
         }
-        assert_eq!(superseded("on_token", false), None);
+        assert_eq!(superseded(CertificateStatus::OnToken, false), None);
         assert_eq!(
-            superseded("on_token", true),
+            superseded(CertificateStatus::OnToken, true),
             Some("the token was started over (--reinit)")
         );
-        assert_eq!(superseded("revoked", true), None);
+        assert_eq!(superseded(CertificateStatus::Revoked, true), None);
     }
 }

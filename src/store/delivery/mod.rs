@@ -15,7 +15,6 @@ mod attempts;
 mod transition;
 
 pub use attempts::AttemptRecord;
-pub use transition::DeliveryAudit;
 
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;

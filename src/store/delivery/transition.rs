@@ -4,24 +4,9 @@
 
 use super::super::{Actor, AuditEntry, DbContext, StoreError, Tx};
 use super::DeliveryRecord;
+use crate::audit::AuditEvent;
 use crate::clock::format_utc;
 use crate::domain::{DeliveryEvent, DeliveryState};
-
-/// The audit record of a delivery change, about the delivery's order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryAudit {
-    /// What happened (`delivery.cancelled`, `delivery.sent`, ...).
-    pub action: &'static str,
-    /// Non-secret details.
-    pub details: serde_json::Value,
-}
-
-impl DeliveryAudit {
-    /// An audit record `action` with `details`.
-    pub fn new(action: &'static str, details: serde_json::Value) -> Self {
-        DeliveryAudit { action, details }
-    }
-}
 
 impl Tx {
     /// Applies `event` to `d` (read in this transaction) through the domain's table, lets
@@ -38,7 +23,7 @@ impl Tx {
         actor: &Actor,
         d: &mut DeliveryRecord,
         event: DeliveryEvent,
-        change: impl FnOnce(&mut DeliveryRecord) -> Option<DeliveryAudit>,
+        change: impl FnOnce(&mut DeliveryRecord) -> Option<AuditEvent>,
     ) -> Result<DeliveryState, StoreError> {
         let from = d.state;
         // Callers decide on the state they read; a move the table refuses here is a bug, and
@@ -58,7 +43,7 @@ impl Tx {
         &mut self,
         actor: &Actor,
         d: &mut DeliveryRecord,
-        change: impl FnOnce(&mut DeliveryRecord) -> Option<DeliveryAudit>,
+        change: impl FnOnce(&mut DeliveryRecord) -> Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let state = d.state;
         let audit = change(d);
@@ -72,7 +57,7 @@ impl Tx {
         d: &DeliveryRecord,
         from: DeliveryState,
         to: DeliveryState,
-        audit: Option<DeliveryAudit>,
+        audit: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         if d.state != to {
             return Err(StoreError::Corrupt(format!(
@@ -82,8 +67,7 @@ impl Tx {
         }
         self.save_delivery(d, from).await?;
         if let Some(a) = audit {
-            self.audit(actor, AuditEntry::order(a.action, &d.order_no, a.details))
-                .await?;
+            self.audit(actor, AuditEntry::order(&d.order_no, a)).await?;
         }
         Ok(())
     }

@@ -258,7 +258,7 @@ async fn a_revoked_orders_pin_is_never_sent() {
     let store = st.store().await;
     assert!(store.sealed_pin(&bank).await.unwrap().is_none());
     let certs = store.certificates_of_order(&bank).await.unwrap();
-    assert!(certs.iter().all(|c| c.status == "revoked"));
+    assert!(certs.iter().all(|c| c.status.as_str() == "revoked"));
     store.close().await;
 }
 

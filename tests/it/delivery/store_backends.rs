@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::pg::PgDatabase;
+use keystation::audit::event::{AuditEvent, DeliverySending};
+use keystation::domain::SealedPin;
 use keystation::domain::delivery::mask_phone;
 use keystation::domain::order::DeliveryChannel;
 use keystation::domain::{
@@ -11,7 +13,7 @@ use keystation::domain::{
     validate_order,
 };
 use keystation::store::{
-    Actor, DeliveryAudit, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
+    Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
 };
 
 pub(super) fn now() -> time::OffsetDateTime {
@@ -71,7 +73,7 @@ async fn exercise(url: &str) {
     ] {
         tx.transition(no, None, e).await.unwrap();
     }
-    tx.put_sealed_pin(no, "SERIAL1", b"sealed-blob")
+    tx.put_sealed_pin(no, "SERIAL1", &SealedPin(b"sealed-blob".to_vec()))
         .await
         .unwrap();
     tx.insert_shipment(&Shipment {
@@ -143,10 +145,13 @@ async fn exercise(url: &str) {
         d.attempts = 1;
         d.bank_file = Some("KSd-1.xml".into());
         d.bank_message_id = Some("MSG1".into());
-        Some(DeliveryAudit::new(
-            "delivery.sending",
-            serde_json::json!({}),
-        ))
+        Some(AuditEvent::DeliverySending(DeliverySending {
+            delivery_id: d.id.clone(),
+            channel: "bank".into(),
+            destination: d.destination_masked.clone(),
+            attempt: d.attempts,
+            bank_file: d.bank_file.clone(),
+        }))
     })
     .await
     .unwrap();

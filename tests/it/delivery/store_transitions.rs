@@ -5,8 +5,9 @@
 
 use super::store_backends::{actor, new_delivery, new_order, now};
 use crate::pg::PgDatabase;
+use keystation::audit::event::{AuditEvent, DeliveryHeld, DeliverySending};
 use keystation::domain::{DeliveryEvent, DeliveryState, OrderEvent};
-use keystation::store::{AuditFilter, DeliveryAudit, DeliveryRecord, Store, StoreError};
+use keystation::store::{AuditFilter, DeliveryRecord, Store, StoreError};
 use serde_json::json;
 
 const ORDER: &str = "BJ20261124-0010";
@@ -61,6 +62,17 @@ async fn stored(store: &Store) -> DeliveryRecord {
     store.delivery(DELIVERY).await.unwrap().unwrap()
 }
 
+/// The record of a claim.
+fn sending(d: &DeliveryRecord) -> AuditEvent {
+    AuditEvent::DeliverySending(DeliverySending {
+        delivery_id: d.id.clone(),
+        channel: "bank".into(),
+        destination: d.destination_masked.clone(),
+        attempt: d.attempts,
+        bank_file: d.bank_file.clone(),
+    })
+}
+
 /// A legal move: the fields, the state and the audit record, together, or not at all.
 async fn legal_move(url: &str) {
     let store = queued_delivery(url).await;
@@ -68,10 +80,7 @@ async fn legal_move(url: &str) {
     let claim = |d: &mut DeliveryRecord| {
         d.attempts += 1;
         d.bank_file = Some("KSd-10.xml".into());
-        Some(DeliveryAudit::new(
-            "delivery.sending",
-            json!({"delivery_id": d.id, "attempt": d.attempts}),
-        ))
+        Some(sending(d))
     };
 
     // Rolled back: neither the move nor its record remains.
@@ -115,7 +124,9 @@ async fn legal_move(url: &str) {
         ("test", "op-1")
     );
     let details: serde_json::Value = serde_json::from_str(&last.details).unwrap();
-    assert_eq!(details, json!({"delivery_id": DELIVERY, "attempt": 1}));
+    assert_eq!(details["delivery_id"], json!(DELIVERY));
+    assert_eq!(details["attempt"], json!(1));
+    assert_eq!(details["bank_file"], json!("KSd-10.xml"));
     store.close().await;
 }
 
@@ -133,10 +144,10 @@ async fn the_state_machine_decides(url: &str) {
             .transition_delivery(&actor(), &mut d, event, |d| {
                 changed = true;
                 d.last_error = Some("changed".into());
-                Some(DeliveryAudit::new(
-                    "delivery.test",
-                    json!({"event": format!("{event:?}")}),
-                ))
+                Some(AuditEvent::DeliveryInDoubt(DeliveryHeld {
+                    delivery_id: d.id.clone(),
+                    reason: Some(format!("{event:?}")),
+                }))
             })
             .await;
         match allowed {
@@ -177,7 +188,7 @@ async fn no_move_beside_the_state_machine(url: &str) {
     let sneaked = tx
         .transition_delivery(&actor(), &mut d, DeliveryEvent::Claim, |d| {
             d.state = DeliveryState::Confirmed;
-            Some(DeliveryAudit::new("delivery.sending", json!({})))
+            Some(sending(d))
         })
         .await;
     assert!(
@@ -215,10 +226,10 @@ async fn update_without_a_move(url: &str) {
     .unwrap();
     tx.update_delivery(&actor(), &mut d, |d| {
         d.last_error = Some("outcome unknown".into());
-        Some(DeliveryAudit::new(
-            "delivery.in_doubt",
-            json!({"delivery_id": d.id}),
-        ))
+        Some(AuditEvent::DeliveryInDoubt(DeliveryHeld {
+            delivery_id: d.id.clone(),
+            reason: None,
+        }))
     })
     .await
     .unwrap();

@@ -11,13 +11,13 @@ impl Worker<'_> {
     pub(super) fn with_pin<T>(
         &self,
         order_no: &str,
-        sealed: &(String, Vec<u8>),
+        sealed: &StoredPin,
         build: impl FnOnce(&Vault, &str) -> Result<T, Unpreparable>,
     ) -> Result<Result<T, Unpreparable>, DeliveryError> {
         blocking(|| {
             let vault = self.hsm.vault()?;
-            let aad = pin_aad(order_no, &sealed.0);
-            let pin = match vault.unseal_pin(&SealedPin(sealed.1.clone()), &aad) {
+            let aad = pin_aad(order_no, &sealed.token_serial);
+            let pin = match vault.unseal_pin(&sealed.sealed, &aad) {
                 Ok(p) => p,
                 Err(e @ TokenError::Unexpected { .. }) => {
                     return Ok(Err(Unpreparable(format!(
@@ -35,7 +35,7 @@ impl Worker<'_> {
         &self,
         d: &DeliveryRecord,
         order: &Order,
-        sealed: &(String, Vec<u8>),
+        sealed: &StoredPin,
     ) -> Result<Result<PreparedSms, Unpreparable>, DeliveryError> {
         let template = &self.channels.template;
         self.with_pin(&order.order_no, sealed, |vault, pin| {
@@ -60,7 +60,7 @@ impl Worker<'_> {
         &self,
         d: &DeliveryRecord,
         order: &Order,
-        sealed: &(String, Vec<u8>),
+        sealed: &StoredPin,
     ) -> Result<Result<PreparedTransfer, Unpreparable>, DeliveryError> {
         let bank = &self.channels.bank;
         let Some(account) = order.corporate_account.as_ref() else {

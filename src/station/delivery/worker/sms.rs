@@ -77,10 +77,10 @@ impl Worker<'_> {
                     d.last_error = Some(format!(
                         "outcome unknown, the provider will be asked: {reason}"
                     ));
-                    Some(DeliveryAudit::new(
-                        "delivery.in_doubt",
-                        json!({"delivery_id": d.id, "reason": reason}),
-                    ))
+                    Some(AuditEvent::DeliveryInDoubt(DeliveryHeld {
+                        delivery_id: d.id.clone(),
+                        reason: Some(reason.to_string()),
+                    }))
                 })
                 .await?;
                 format!("outcome unknown: {reason}")

@@ -11,7 +11,7 @@ impl Worker<'_> {
     pub(super) async fn load(
         &mut self,
         d: &DeliveryRecord,
-    ) -> Result<Option<(Order, (String, Vec<u8>))>, DeliveryError> {
+    ) -> Result<Option<(Order, StoredPin)>, DeliveryError> {
         let Some(rec) = self.station.store.order(&d.order_no).await? else {
             return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
         };
@@ -59,10 +59,11 @@ impl Worker<'_> {
         let from = tx
             .transition_delivery(&self.actor, cur, DeliveryEvent::Cancel, |d| {
                 d.cancel_reason = Some(format!("order is {order_state}: its PIN is never sent"));
-                Some(DeliveryAudit::new(
-                    "delivery.cancelled",
-                    json!({"delivery_id": d.id, "reason": d.cancel_reason, "order_state": order_state}),
-                ))
+                Some(AuditEvent::DeliveryWithdrawn(DeliveryWithdrawn {
+                    delivery_id: d.id.clone(),
+                    reason: d.cancel_reason.clone(),
+                    order_state,
+                }))
             })
             .await?;
         Ok(from)
@@ -83,10 +84,11 @@ impl Worker<'_> {
         let from = tx
             .transition_delivery(&self.actor, &mut cur, DeliveryEvent::Reject, |d| {
                 d.last_error = Some(format!("not sent: {reason}"));
-                Some(DeliveryAudit::new(
-                    "delivery.failed",
-                    json!({"delivery_id": d.id, "reason": reason, "channel_contacted": false}),
-                ))
+                Some(AuditEvent::DeliveryFailed(DeliveryFailed {
+                    delivery_id: d.id.clone(),
+                    reason: reason.to_string(),
+                    channel_contacted: false,
+                }))
             })
             .await?;
         tx.commit().await?;
@@ -129,16 +131,13 @@ impl Worker<'_> {
                 d.bank_file = Some(file.to_string());
                 d.bank_message_id = Some(message_id.to_string());
             }
-            Some(DeliveryAudit::new(
-                "delivery.sending",
-                json!({
-                    "delivery_id": d.id,
-                    "channel": channel_name(d.channel),
-                    "destination": d.destination_masked,
-                    "attempt": d.attempts,
-                    "bank_file": d.bank_file,
-                }),
-            ))
+            Some(AuditEvent::DeliverySending(DeliverySending {
+                delivery_id: d.id.clone(),
+                channel: channel_name(d.channel).to_string(),
+                destination: d.destination_masked.clone(),
+                attempt: d.attempts,
+                bank_file: d.bank_file.clone(),
+            }))
         })
         .await?;
         let seq = tx.attempt_started(&cur.id, kind).await?;
@@ -168,10 +167,10 @@ impl Worker<'_> {
         let policy = &self.channels.retry;
         let attempts = u32::try_from(cur.attempts).unwrap_or(u32::MAX);
         let now = tx.now();
-        let (event, action) = if attempts >= policy.max_attempts {
-            (DeliveryEvent::Escalate, "delivery.needs_operator")
+        let event = if attempts >= policy.max_attempts {
+            DeliveryEvent::Escalate
         } else {
-            (DeliveryEvent::RetryLater, "delivery.retry_scheduled")
+            DeliveryEvent::RetryLater
         };
         tx.transition_delivery(&self.actor, cur, event, |d| {
             if event == DeliveryEvent::Escalate {
@@ -187,11 +186,13 @@ impl Worker<'_> {
                 d.next_attempt_at = format_utc(now + delay);
                 d.last_error = Some(reason.to_string());
             }
-            Some(DeliveryAudit::new(
-                action,
-                json!({"delivery_id": d.id, "attempt": d.attempts, "reason": d.last_error,
-                       "next_attempt_at": d.next_attempt_at}),
-            ))
+            Some(AuditEvent::DeliveryRescheduled(DeliveryRescheduled {
+                escalated: event == DeliveryEvent::Escalate,
+                delivery_id: d.id.clone(),
+                attempt: d.attempts,
+                reason: d.last_error.clone(),
+                next_attempt_at: d.next_attempt_at.clone(),
+            }))
         })
         .await?;
         Ok(())
@@ -206,10 +207,10 @@ impl Worker<'_> {
     ) -> Result<(), DeliveryError> {
         tx.transition_delivery(&self.actor, cur, DeliveryEvent::Escalate, |d| {
             d.last_error = Some(reason);
-            Some(DeliveryAudit::new(
-                "delivery.needs_operator",
-                json!({"delivery_id": d.id, "reason": d.last_error}),
-            ))
+            Some(AuditEvent::DeliveryNeedsOperator(DeliveryHeld {
+                delivery_id: d.id.clone(),
+                reason: d.last_error.clone(),
+            }))
         })
         .await?;
         Ok(())
@@ -241,11 +242,12 @@ impl Worker<'_> {
         tx.transition_delivery(&self.actor, cur, DeliveryEvent::Accepted, |d| {
             d.last_error = None;
             d.next_attempt_at = next_attempt_at;
-            Some(DeliveryAudit::new(
-                "delivery.sent",
-                json!({"delivery_id": d.id, "provider_id": provider_id,
-                       "message_hmac": d.message_hmac, "evidence": evidence}),
-            ))
+            Some(AuditEvent::DeliverySent(DeliverySent {
+                delivery_id: d.id.clone(),
+                provider_id: provider_id.to_string(),
+                message_hmac: d.message_hmac.clone(),
+                evidence,
+            }))
         })
         .await?;
         Ok(())

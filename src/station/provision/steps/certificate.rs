@@ -8,11 +8,12 @@ use super::super::journal::Write;
 use super::super::step::Step;
 use super::super::token_access::blocking;
 use super::random_bytes;
+use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
 use crate::ca::csr::verify_csr;
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
+use crate::domain::CertificateStatus;
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
-use serde_json::json;
 
 impl Job<'_> {
     pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
@@ -29,12 +30,12 @@ impl Job<'_> {
             fingerprint_sha256: String::new(),
             not_before: String::new(),
             not_after: String::new(),
-            status: "reserved".into(),
+            status: CertificateStatus::Reserved,
             issued_at: crate::clock::format_utc(self.station.clock.now()),
         };
         let entry = AuditEntry {
             cert_serial: Some(serial_hex.clone()),
-            ..self.entry("certificate.serial_reserved", json!({}))
+            ..self.entry(AuditEvent::SerialReserved)
         };
         let write = Write::InsertCertificate(Box::new(reserved.clone()));
         self.flush(vec![write, Write::Audit(Box::new(entry))])
@@ -87,12 +88,17 @@ impl Job<'_> {
         rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
         rec.not_before = crate::clock::format_utc(summary.not_before);
         rec.not_after = crate::clock::format_utc(summary.not_after);
-        rec.status = "issued".into();
+        rec.status = CertificateStatus::Issued;
         self.cert = Some(rec.clone());
         self.done(
             Step::IssueCertificate,
-            json!({"serial": rec.serial, "fingerprint_sha256": rec.fingerprint_sha256,
-                   "not_before": rec.not_before, "not_after": rec.not_after, "subject": summary.subject}),
+            StepOutcome::IssueCertificate(CertificateIssued {
+                serial: rec.serial.clone(),
+                fingerprint_sha256: rec.fingerprint_sha256.clone(),
+                not_before: rec.not_before.clone(),
+                not_after: rec.not_after.clone(),
+                subject: summary.subject.clone(),
+            }),
             Some(Write::CertificateIssued(Box::new(rec))),
         )
         .await
@@ -115,11 +121,14 @@ impl Job<'_> {
         })?;
         let serial = cert.serial.clone();
         if let Some(c) = self.cert.as_mut() {
-            c.status = "on_token".into();
+            c.status = CertificateStatus::OnToken;
         }
         self.done(
             Step::WriteCertificate,
-            json!({"serial": serial, "key_id": hex::encode(&key.id)}),
+            StepOutcome::WriteCertificate(CertificateWritten {
+                serial: serial.clone(),
+                key_id: hex::encode(&key.id),
+            }),
             Some(Write::CertificateOnToken(serial)),
         )
         .await

@@ -6,10 +6,10 @@ use super::super::job::Job;
 use super::super::journal::{Write, commit};
 use super::super::step::Step;
 use super::super::token_access::blocking;
+use crate::audit::event::{AuditEvent, OrderProvisioned, SealsWritten, StepOutcome};
 use crate::config::DeliveryTrigger;
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{OrderEvent, OrderState, StepStatus};
 use crate::station::seals::build_order_seals;
-use serde_json::json;
 
 impl Job<'_> {
     pub(in super::super) async fn write_seals(&mut self) -> Result<(), StepError> {
@@ -39,7 +39,10 @@ impl Job<'_> {
         self.seals = labels.clone();
         self.done(
             Step::WriteSeals,
-            json!({"seals": labels, "replaced_data_objects": removed}),
+            StepOutcome::WriteSeals(SealsWritten {
+                seals: labels,
+                replaced_data_objects: removed,
+            }),
             None,
         )
         .await
@@ -50,17 +53,18 @@ impl Job<'_> {
         self.failpoint("provision.finish.before_done")?;
         // The last commit releases the lease: no renewal may come after it.
         self.lease.stop_renewing();
-        let provisioned = self.entry(
-            "order.provisioned",
-            json!({"key_id": self.binding.key_id, "seals": self.seals, "attempt": self.attempt}),
-        );
+        let provisioned = self.entry(AuditEvent::OrderProvisioned(OrderProvisioned {
+            key_id: self.binding.key_id.clone(),
+            seals: self.seals.clone(),
+            attempt: self.attempt,
+        }));
         let mut writes = std::mem::take(&mut self.pending);
         writes.extend([
             Write::StepFinished {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step: Step::Finish,
-                status: "done",
+                status: StepStatus::Done,
                 detail: None,
             },
             Write::Transition {

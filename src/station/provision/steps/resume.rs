@@ -6,8 +6,9 @@ use super::super::job::{AtStep, Job, StepResult};
 use super::super::journal::{Write, commit, revoked_entry, superseded};
 use super::super::step::Step;
 use super::super::token_access::blocking;
+use crate::domain::CertificateStatus;
+use crate::token::KeyPairInfo;
 use crate::token::vault::pin_aad;
-use crate::token::{KeyPairInfo, SealedPin};
 
 impl Job<'_> {
     /// Revokes the certificates of this order that a new attempt supersedes ([`superseded`]:
@@ -18,7 +19,7 @@ impl Job<'_> {
     ) -> Result<(), StepError> {
         let certs = self.station.store.certificates_of_order(self.no()).await?;
         for c in certs {
-            let Some(detail) = superseded(&c.status, token_started_over) else {
+            let Some(detail) = superseded(c.status, token_started_over) else {
                 continue;
             };
             let no = self.no().to_string();
@@ -46,7 +47,7 @@ impl Job<'_> {
     pub(in super::super) async fn load_for_continuation(&mut self) -> StepResult<()> {
         let step = Step::WriteSeals;
         let serial = self.token_serial().at(step)?;
-        let (sealed_serial, sealed) = self
+        let stored = self
             .station
             .store
             .sealed_pin(self.no())
@@ -54,7 +55,7 @@ impl Job<'_> {
             .at(step)?
             .ok_or_else(|| StepError::Inconsistent("no sealed PIN for a provisioned token".into()))
             .at(step)?;
-        if sealed_serial != serial {
+        if stored.token_serial != serial {
             return Err((
                 step,
                 StepError::Inconsistent("the sealed PIN belongs to another token".into()),
@@ -63,7 +64,7 @@ impl Job<'_> {
         let aad = pin_aad(self.no(), &serial);
         let pin = blocking(|| {
             self.vault()?
-                .unseal_pin(&SealedPin(sealed), &aad)
+                .unseal_pin(&stored.sealed, &aad)
                 .map_err(StepError::from)
         })
         .at(step)?;
@@ -75,7 +76,7 @@ impl Job<'_> {
             .await
             .at(step)?
             .into_iter()
-            .find(|c| c.status == "on_token");
+            .find(|c| c.status == CertificateStatus::OnToken);
         let alg = self.station.config.product.key_algorithm;
         let key_id = self
             .binding

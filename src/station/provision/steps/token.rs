@@ -7,10 +7,10 @@ use super::super::journal::Write;
 use super::super::step::Step;
 use super::super::token_access::{blank_token_lock, blocking};
 use super::random_bytes;
+use crate::audit::event::{KeyGenerated, PinInitialized, StepOutcome, TokenInitialized};
 use crate::domain::Pin;
 use crate::token::vault::pin_aad;
 use crate::token::{KeyPairInfo, TokenError, TokenSelector};
-use serde_json::json;
 
 impl Job<'_> {
     pub(in super::super) async fn init_token(&mut self) -> Result<(), StepError> {
@@ -85,7 +85,11 @@ impl Job<'_> {
         self.binding.token_serial = Some(serial.clone());
         self.done(
             Step::InitToken,
-            json!({"token_serial": serial, "label": label, "so_identity": self.binding.so_identity}),
+            StepOutcome::InitToken(TokenInitialized {
+                token_serial: serial.clone(),
+                label: label.clone(),
+                so_identity: self.binding.so_identity.clone(),
+            }),
             Some(Write::BindingSerial { binding_id, serial }),
         )
         .await
@@ -114,8 +118,16 @@ impl Job<'_> {
         let no = self.no().to_string();
         self.done(
             Step::InitPin,
-            json!({"pin_length": policy.length, "alphabet": policy.alphabet, "sealed_bytes": sealed.0.len()}),
-            Some(Write::SealedPin { order_no: no, serial, sealed: sealed.0 }),
+            StepOutcome::InitPin(PinInitialized {
+                pin_length: policy.length,
+                alphabet: policy.alphabet,
+                sealed_bytes: sealed.0.len(),
+            }),
+            Some(Write::SealedPin {
+                order_no: no,
+                serial,
+                sealed,
+            }),
         )
         .await
     }
@@ -135,8 +147,17 @@ impl Job<'_> {
         self.key = Some(key);
         self.done(
             Step::GenerateKey,
-            json!({"algorithm": alg.as_str(), "key_id": id_hex, "extractable": false, "sensitive": true}),
-            Some(Write::BindingKey { binding_id, key_id_hex: id_hex, spki }),
+            StepOutcome::GenerateKey(KeyGenerated {
+                algorithm: alg.as_str().to_string(),
+                key_id: id_hex.clone(),
+                extractable: false,
+                sensitive: true,
+            }),
+            Some(Write::BindingKey {
+                binding_id,
+                key_id_hex: id_hex,
+                spki,
+            }),
         )
         .await
     }

@@ -17,10 +17,18 @@
 //!
 //! # Security notes
 //! Records name the actor, the operation id, the order, the token serial and the certificate
-//! serial, and carry JSON details. They never contain a PIN, an SO PIN or key material; callers
-//! build details from non-secret facts only (see the secret-scan test).
+//! serial, and carry JSON details. They never contain a PIN, an SO PIN or key material: every
+//! record is an [`AuditEvent`] whose payload fields are plain data by construction (see
+//! [`event`]), and the secret-scan test checks the stored trail.
 
 use sha2::{Digest, Sha256};
+
+#[macro_use]
+mod payload;
+mod delivery_payload;
+pub mod event;
+
+pub use event::AuditEvent;
 
 /// Predecessor hash of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -1,0 +1,209 @@
+//! The closed set of audit events, and their one serialisation into a record's `action` and
+//! `details`.
+//!
+//! Every record the station writes is an [`AuditEvent`]; [`AuditEvent::encode`] is the only
+//! place an action string or a details JSON is produced, so the stored format (action names,
+//! detail keys and values) is defined here and nowhere else. Payload fields are
+//! [`AuditField`]s: no secret type can be one (see the `payload` module).
+
+pub use super::delivery_payload::*;
+pub use super::payload::*;
+
+/// What one audit record says happened.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// `order.imported`.
+    OrderImported(OrderImported),
+    /// `order.approved` / `order.rejected` at review.
+    Reviewed(Reviewed),
+    /// `order.rejected` with what the rejection undid.
+    OrderRejected(OrderRejected),
+    /// `order.shipped`.
+    OrderShipped(OrderShipped),
+    /// `order.revoked`.
+    OrderRevoked(OrderRevoked),
+    /// `order.provisioned`.
+    OrderProvisioned(OrderProvisioned),
+    /// `certificate.serial_reserved`.
+    SerialReserved,
+    /// `certificate.revoked`.
+    CertificateRevoked(CertificateRevoked),
+    /// `provision.claimed`.
+    Claimed(Claimed),
+    /// `provision.token_released`.
+    TokenReleased(TokenReleased),
+    /// `provision.lease_taken_over`.
+    LeaseTakenOver(LeaseTakenOver),
+    /// `provision.<step>.started`.
+    StepStarted(StepStarted),
+    /// `provision.<step>.done`.
+    StepDone(StepOutcome),
+    /// `provision.failed`.
+    ProvisionFailed(ProvisionFailed),
+    /// `station.initialized`.
+    StationInitialized(StationInitialized),
+    /// `bank.imported`.
+    BankImported(BankImported),
+    /// `delivery.queued`.
+    DeliveryQueued(DeliveryQueued),
+    /// `delivery.requeued`.
+    DeliveryRequeued(DeliveryRequeued),
+    /// `delivery.sending`.
+    DeliverySending(DeliverySending),
+    /// `delivery.sent`.
+    DeliverySent(DeliverySent),
+    /// `delivery.confirmed`.
+    DeliveryConfirmed(DeliveryConfirmed),
+    /// `delivery.rejected`.
+    DeliveryRejected(DeliveryRejected),
+    /// `delivery.retry_scheduled` / `delivery.needs_operator`.
+    DeliveryRescheduled(DeliveryRescheduled),
+    /// `delivery.needs_operator`.
+    DeliveryNeedsOperator(DeliveryHeld),
+    /// `delivery.in_doubt`.
+    DeliveryInDoubt(DeliveryHeld),
+    /// `delivery.failed`.
+    DeliveryFailed(DeliveryFailed),
+    /// `delivery.cancelled` by the worker.
+    DeliveryWithdrawn(DeliveryWithdrawn),
+    /// `delivery.cancelled` by an operator.
+    DeliveryCancelled(DeliveryCancelled),
+    /// `delivery.retried`.
+    DeliveryRetried(DeliveryRetried),
+}
+
+/// What a provisioning step recorded when it was done (`provision.<step>.done`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StepOutcome {
+    /// `init_token`.
+    InitToken(TokenInitialized),
+    /// `init_pin`.
+    InitPin(PinInitialized),
+    /// `generate_key`.
+    GenerateKey(KeyGenerated),
+    /// `issue_certificate`.
+    IssueCertificate(CertificateIssued),
+    /// `write_certificate`.
+    WriteCertificate(CertificateWritten),
+    /// `write_seals`.
+    WriteSeals(SealsWritten),
+}
+
+impl StepOutcome {
+    /// The step's journal name.
+    pub fn step_name(&self) -> &'static str {
+        match self {
+            StepOutcome::InitToken(_) => "init_token",
+            StepOutcome::InitPin(_) => "init_pin",
+            StepOutcome::GenerateKey(_) => "generate_key",
+            StepOutcome::IssueCertificate(_) => "issue_certificate",
+            StepOutcome::WriteCertificate(_) => "write_certificate",
+            StepOutcome::WriteSeals(_) => "write_seals",
+        }
+    }
+
+    /// The details, as journaled beside the step and in its audit record.
+    pub fn details(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            StepOutcome::InitToken(p) => to_json(p),
+            StepOutcome::InitPin(p) => to_json(p),
+            StepOutcome::GenerateKey(p) => to_json(p),
+            StepOutcome::IssueCertificate(p) => to_json(p),
+            StepOutcome::WriteCertificate(p) => to_json(p),
+            StepOutcome::WriteSeals(p) => to_json(p),
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize + AuditField>(
+    p: &T,
+) -> Result<serde_json::Value, serde_json::Error> {
+    // Payloads hold no maps (no `AuditField` is one), so this does not fail in practice; a
+    // failure is still an error for the caller's transaction, never a panic.
+    serde_json::to_value(p)
+}
+
+impl AuditEvent {
+    /// The record's action name.
+    pub fn action(&self) -> String {
+        use AuditEvent as E;
+        let fixed = match self {
+            E::OrderImported(_) => "order.imported",
+            E::Reviewed(r) if r.approved => "order.approved",
+            E::Reviewed(_) | E::OrderRejected(_) => "order.rejected",
+            E::OrderShipped(_) => "order.shipped",
+            E::OrderRevoked(_) => "order.revoked",
+            E::OrderProvisioned(_) => "order.provisioned",
+            E::SerialReserved => "certificate.serial_reserved",
+            E::CertificateRevoked(_) => "certificate.revoked",
+            E::Claimed(_) => "provision.claimed",
+            E::TokenReleased(_) => "provision.token_released",
+            E::LeaseTakenOver(_) => "provision.lease_taken_over",
+            E::StepStarted(s) => return format!("provision.{}.started", s.step),
+            E::StepDone(o) => return format!("provision.{}.done", o.step_name()),
+            E::ProvisionFailed(_) => "provision.failed",
+            E::StationInitialized(_) => "station.initialized",
+            E::BankImported(_) => "bank.imported",
+            E::DeliveryQueued(_) => "delivery.queued",
+            E::DeliveryRequeued(_) => "delivery.requeued",
+            E::DeliverySending(_) => "delivery.sending",
+            E::DeliverySent(_) => "delivery.sent",
+            E::DeliveryConfirmed(_) => "delivery.confirmed",
+            E::DeliveryRejected(_) => "delivery.rejected",
+            E::DeliveryRescheduled(r) if r.escalated => "delivery.needs_operator",
+            E::DeliveryRescheduled(_) => "delivery.retry_scheduled",
+            E::DeliveryNeedsOperator(_) => "delivery.needs_operator",
+            E::DeliveryInDoubt(_) => "delivery.in_doubt",
+            E::DeliveryFailed(_) => "delivery.failed",
+            E::DeliveryWithdrawn(_) | E::DeliveryCancelled(_) => "delivery.cancelled",
+            E::DeliveryRetried(_) => "delivery.retried",
+        };
+        fixed.to_string()
+    }
+
+    /// The record's details (a JSON object).
+    pub fn details(&self) -> Result<serde_json::Value, serde_json::Error> {
+        use AuditEvent as E;
+        match self {
+            E::OrderImported(p) => to_json(p),
+            E::Reviewed(p) => to_json(p),
+            E::OrderRejected(p) => to_json(p),
+            E::OrderShipped(p) => to_json(p),
+            E::OrderRevoked(p) => to_json(p),
+            E::OrderProvisioned(p) => to_json(p),
+            E::SerialReserved => Ok(serde_json::json!({})),
+            E::CertificateRevoked(p) => to_json(p),
+            E::Claimed(p) => to_json(p),
+            E::TokenReleased(p) => to_json(p),
+            E::LeaseTakenOver(p) => to_json(p),
+            E::StepStarted(p) => to_json(p),
+            E::StepDone(o) => o.details(),
+            E::ProvisionFailed(p) => to_json(p),
+            E::StationInitialized(p) => to_json(p),
+            E::BankImported(p) => to_json(p),
+            E::DeliveryQueued(p) => to_json(p),
+            E::DeliveryRequeued(p) => to_json(p),
+            E::DeliverySending(p) => to_json(p),
+            E::DeliverySent(p) => to_json(p),
+            E::DeliveryConfirmed(p) => to_json(p),
+            E::DeliveryRejected(p) => to_json(p),
+            E::DeliveryRescheduled(p) => to_json(p),
+            E::DeliveryNeedsOperator(p) | E::DeliveryInDoubt(p) => to_json(p),
+            E::DeliveryFailed(p) => to_json(p),
+            E::DeliveryWithdrawn(p) => to_json(p),
+            E::DeliveryCancelled(p) => to_json(p),
+            E::DeliveryRetried(p) => to_json(p),
+        }
+    }
+
+    /// The stored form: (action, details JSON text). The text is serde_json's compact form of
+    /// an object whose keys are sorted, exactly what the records held before events were typed.
+    pub fn encode(&self) -> Result<(String, String), serde_json::Error> {
+        Ok((self.action(), self.details()?.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::domain::delivery::DeliveryState;
+use crate::domain::order::OrderState;
+use crate::domain::pin::PinAlphabet;
+
+// The stored format, byte for byte, as the records held it when details were written with
+// `json!` at each call site: a change here changes the audit trail.
+#[test]
+fn events_encode_to_the_stored_action_and_details() {
+    let cases: Vec<(AuditEvent, &str, &str)> = vec![
+        (
+            AuditEvent::Reviewed(Reviewed {
+                approved: true,
+                operator: "alice".into(),
+                reason: None,
+            }),
+            "order.approved",
+            r#"{"operator":"alice","reason":null}"#,
+        ),
+        (
+            AuditEvent::Reviewed(Reviewed {
+                approved: false,
+                operator: "bob".into(),
+                reason: Some("stamp missing".into()),
+            }),
+            "order.rejected",
+            r#"{"operator":"bob","reason":"stamp missing"}"#,
+        ),
+        (
+            AuditEvent::StepStarted(StepStarted {
+                step: "init_pin".into(),
+                attempt: 2,
+            }),
+            "provision.init_pin.started",
+            r#"{"attempt":2}"#,
+        ),
+        (
+            AuditEvent::StepDone(StepOutcome::InitPin(PinInitialized {
+                pin_length: 8,
+                alphabet: PinAlphabet::Digits,
+                sealed_bytes: 60,
+            })),
+            "provision.init_pin.done",
+            r#"{"alphabet":"digits","pin_length":8,"sealed_bytes":60}"#,
+        ),
+        (
+            AuditEvent::SerialReserved,
+            "certificate.serial_reserved",
+            "{}",
+        ),
+        (
+            AuditEvent::CertificateRevoked(CertificateRevoked {
+                reason: "superseded".into(),
+                detail: "re-issued".into(),
+                previous_status: crate::domain::CertificateStatus::Issued,
+                order_state: None,
+            }),
+            "certificate.revoked",
+            r#"{"detail":"re-issued","previous_status":"issued","reason":"superseded"}"#,
+        ),
+        (
+            AuditEvent::CertificateRevoked(CertificateRevoked {
+                reason: "keyCompromise".into(),
+                detail: "lost".into(),
+                previous_status: crate::domain::CertificateStatus::OnToken,
+                order_state: Some(OrderState::Shipped),
+            }),
+            "certificate.revoked",
+            r#"{"detail":"lost","order_state":"Shipped","previous_status":"on_token","reason":"keyCompromise"}"#,
+        ),
+        (
+            AuditEvent::DeliveryRescheduled(DeliveryRescheduled {
+                escalated: true,
+                delivery_id: "d1".into(),
+                attempt: 3,
+                reason: Some("gave up".into()),
+                next_attempt_at: "2026-01-01T00:00:00Z".into(),
+            }),
+            "delivery.needs_operator",
+            r#"{"attempt":3,"delivery_id":"d1","next_attempt_at":"2026-01-01T00:00:00Z","reason":"gave up"}"#,
+        ),
+        (
+            AuditEvent::DeliveryCancelled(DeliveryCancelled {
+                delivery_id: "d2".into(),
+                from: DeliveryState::Queued,
+                reason: Some("duplicate".into()),
+            }),
+            "delivery.cancelled",
+            r#"{"delivery_id":"d2","from":"queued","reason":"duplicate"}"#,
+        ),
+    ];
+    for (event, action, details) in cases {
+        assert_eq!(
+            event.encode().unwrap(),
+            (action.to_string(), details.to_string())
+        );
+    }
+}
+
+// Compile-time guard: if any secret type ever became an `AuditField`, the calls below would be
+// ambiguous and this module would not compile (the `static_assertions` "not impl" trick).
+trait AmbiguousIfAuditField<A> {
+    fn check() {}
+}
+impl<T: ?Sized> AmbiguousIfAuditField<()> for T {}
+#[allow(dead_code)]
+struct IsAuditField;
+impl<T: ?Sized + AuditField> AmbiguousIfAuditField<IsAuditField> for T {}
+
+const _: fn() = || {
+    <crate::domain::pin::Pin as AmbiguousIfAuditField<_>>::check();
+    <crate::domain::pin::SoPin as AmbiguousIfAuditField<_>>::check();
+    <crate::token::vault::SealedPin as AmbiguousIfAuditField<_>>::check();
+    <zeroize::Zeroizing<String> as AmbiguousIfAuditField<_>>::check();
+    <Vec<u8> as AmbiguousIfAuditField<_>>::check();
+};

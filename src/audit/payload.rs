@@ -1,0 +1,313 @@
+//! The payloads of audit events, and the rule that keeps secrets out of them by construction.
+//!
+//! Every payload is declared through [`payload!`], which derives `Serialize` and checks, at
+//! compile time, that each field's type is an [`AuditField`]. `AuditField` is sealed and
+//! implemented here only for plain data: strings, numbers, booleans, the domain's state enums,
+//! lists and options of those, and the payloads themselves. A `Pin`, `SoPin`, `SealedPin` or any
+//! other secret type is not one, so a payload that names one does not compile; making one an
+//! `AuditField` would mean editing this file (the compile-time check in the tests fails then).
+//!
+//! The one exception is [`serde_json::Value`], for channel evidence that arrives as JSON already
+//! (an SMS gateway's or a bank's receipt): it carries what the provider said, never a PIN, and
+//! no secret type can become a `Value` because none is `Serialize`.
+
+use crate::domain::delivery::DeliveryState;
+use crate::domain::lease::{LeaseHolder, TakeoverReason};
+use crate::domain::order::OrderState;
+use crate::domain::pin::PinAlphabet;
+use crate::domain::status::CertificateStatus;
+
+pub(super) mod sealed {
+    /// Only this module's list of plain types implements it.
+    pub trait Sealed {}
+}
+
+/// A type that may be a field of an audit payload: plain, non-secret data (see the module docs).
+pub trait AuditField: sealed::Sealed {}
+
+macro_rules! plain_data {
+    ($($t:ty),* $(,)?) => {
+        $(impl sealed::Sealed for $t {} impl AuditField for $t {})*
+    };
+}
+
+plain_data!(
+    String,
+    bool,
+    i64,
+    u32,
+    usize,
+    serde_json::Value,
+    OrderState,
+    DeliveryState,
+    PinAlphabet,
+    CertificateStatus,
+    LeaseHolder,
+    TakeoverReason,
+);
+impl<T: AuditField> sealed::Sealed for Option<T> {}
+impl<T: AuditField> AuditField for Option<T> {}
+impl<T: AuditField> sealed::Sealed for Vec<T> {}
+impl<T: AuditField> AuditField for Vec<T> {}
+
+/// Compile-time check used by [`payload!`].
+pub(crate) const fn plain<T: AuditField + ?Sized>() {}
+
+/// Declares a payload struct: `Serialize`, and every field an [`AuditField`].
+macro_rules! payload {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+        }
+        impl sealed::Sealed for $name {}
+        impl AuditField for $name {}
+        const _: () = { $(plain::<$t>();)* };
+    };
+}
+
+payload! {
+    /// `order.imported`.
+    pub struct OrderImported {
+        /// The company's USCC.
+        pub uscc: String,
+        /// How the applicant authenticated (snake_case name).
+        pub auth_method: String,
+        /// Why a failing USCC was accepted, if it was.
+        pub uscc_override_reason: Option<String>,
+        /// Codes of the validation warnings accepted.
+        pub warnings: Vec<String>,
+        /// The attached documents by hash.
+        pub attachments: Vec<AttachmentHash>,
+    }
+}
+
+payload! {
+    /// One attachment of an imported order.
+    pub struct AttachmentHash {
+        /// `document` or `seal`.
+        pub role: String,
+        /// Document or seal kind.
+        pub kind: String,
+        /// SHA-256 of the content, hex.
+        pub sha256: String,
+    }
+}
+
+payload! {
+    /// `order.approved` / `order.rejected` at review.
+    pub struct Reviewed {
+        /// Approved (else rejected); names the action, not in the details.
+        #[serde(skip)]
+        pub approved: bool,
+        /// The reviewer.
+        pub operator: String,
+        /// The reviewer's note.
+        pub reason: Option<String>,
+    }
+}
+
+payload! {
+    /// `order.rejected` of a Submitted or Failed order, with what the rejection undid.
+    pub struct OrderRejected {
+        /// The operator.
+        pub operator: String,
+        /// Why.
+        pub reason: String,
+        /// The state before.
+        pub from: OrderState,
+        /// Certificates revoked.
+        pub certificates_revoked: Vec<String>,
+        /// The binding released.
+        pub binding_released: Option<String>,
+        /// Whether a sealed PIN was destroyed.
+        pub sealed_pin_destroyed: bool,
+    }
+}
+
+payload! {
+    /// `order.shipped`.
+    pub struct OrderShipped {
+        /// Carrier's tracking number.
+        pub tracking_no: String,
+        /// The carrier.
+        pub carrier: Option<String>,
+        /// The state before.
+        pub from: OrderState,
+        /// The delivery queued with the shipment, if one was.
+        pub delivery_id: Option<String>,
+    }
+}
+
+payload! {
+    /// `order.revoked`.
+    pub struct OrderRevoked {
+        /// RFC 5280 reason name.
+        pub reason: String,
+        /// The operator's free text.
+        pub detail: Option<String>,
+        /// The state before.
+        pub from: OrderState,
+        /// Certificates revoked.
+        pub certificates: Vec<String>,
+        /// Deliveries cancelled.
+        pub deliveries_cancelled: Vec<String>,
+        /// Deliveries that were sending or sent.
+        pub deliveries_in_flight: Vec<String>,
+        /// Whether a sealed PIN was destroyed.
+        pub sealed_pin_destroyed: bool,
+    }
+}
+
+payload! {
+    /// `order.provisioned`.
+    pub struct OrderProvisioned {
+        /// The key pair's CKA_ID, hex.
+        pub key_id: Option<String>,
+        /// The seal labels on the token.
+        pub seals: Vec<String>,
+        /// The attempt.
+        pub attempt: i64,
+    }
+}
+
+payload! {
+    /// `certificate.revoked`.
+    pub struct CertificateRevoked {
+        /// RFC 5280 reason name.
+        pub reason: String,
+        /// Free text.
+        pub detail: String,
+        /// The certificate's status before.
+        pub previous_status: CertificateStatus,
+        /// The order's state, when an operator revoked it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub order_state: Option<OrderState>,
+    }
+}
+
+payload! {
+    /// `provision.claimed`.
+    pub struct Claimed {
+        /// The attempt.
+        pub attempt: i64,
+        /// The binding.
+        pub binding_id: String,
+        /// The SO PIN's derivation identity (not the SO PIN).
+        pub so_identity: String,
+        /// Whether the latest attempt is continued.
+        pub resume: bool,
+        /// Whether a re-initialisation was asked for.
+        pub reinit: bool,
+        /// The lease taken.
+        pub lease: LeaseTaken,
+    }
+}
+
+payload! {
+    /// The lease of a claim.
+    pub struct LeaseTaken {
+        /// Its id.
+        pub lease_id: String,
+        /// Its holder.
+        pub holder: LeaseHolder,
+    }
+}
+
+payload! {
+    /// `provision.token_released`.
+    pub struct TokenReleased {
+        /// The binding released.
+        pub binding_id: String,
+        /// Why.
+        pub reason: String,
+    }
+}
+
+payload! {
+    /// `provision.lease_taken_over`.
+    pub struct LeaseTakenOver {
+        /// Why the previous holder's lease could be taken.
+        pub reason: TakeoverReason,
+        /// The previous holder.
+        pub previous: LeaseHolder,
+        /// When its lease would have expired.
+        pub previous_expires_at: String,
+    }
+}
+
+payload! {
+    /// `provision.<step>.started`.
+    pub struct StepStarted {
+        /// The step's name; names the action, not in the details.
+        #[serde(skip)]
+        pub step: String,
+        /// The attempt.
+        pub attempt: i64,
+    }
+}
+
+payload! {
+    /// `provision.failed`.
+    pub struct ProvisionFailed {
+        /// The step that failed.
+        pub step: String,
+        /// The error's message.
+        pub error: String,
+        /// The attempt.
+        pub attempt: i64,
+        /// Whether the token was pulled out.
+        pub token_removed: bool,
+    }
+}
+
+payload! {
+    /// `station.initialized`.
+    pub struct StationInitialized {
+        /// CA token serial.
+        pub ca_token_serial: String,
+        /// Vault token serial.
+        pub vault_token_serial: String,
+        /// CA certificate SHA-256 fingerprint.
+        pub ca_fingerprint: String,
+        /// CA certificate subject.
+        pub ca_subject: String,
+        /// Seal-maker certificate fingerprint.
+        pub seal_maker_fingerprint: String,
+        /// The audit anchor key's SPKI, hex.
+        pub audit_anchor_spki: String,
+    }
+}
+
+payload! {
+    /// `bank.imported`.
+    pub struct BankImported {
+        /// The file's name.
+        pub file: String,
+        /// Its SHA-256.
+        pub sha256: String,
+        /// `pain.002` or `camt.054`.
+        pub kind: String,
+        /// The message id.
+        pub message_id: String,
+        /// The deliveries it moved.
+        pub changes: Vec<BankChange>,
+        /// Transactions still pending.
+        pub pending: usize,
+        /// Problems reported.
+        pub problems: usize,
+    }
+}
+
+payload! {
+    /// A delivery moved by a bank file.
+    pub struct BankChange {
+        /// The delivery.
+        pub delivery_id: String,
+        /// Its state after.
+        pub to: DeliveryState,
+        /// The bank's status code.
+        pub code: String,
+    }
+}

@@ -1,0 +1,141 @@
+//! The station's own identifiers as types: an order number, a token serial, a certificate serial
+//! and a token binding id. Each is parsed once where it enters (the application, the command
+//! line, a stored row) and is then known to be well formed; `--json` and serde see the plain
+//! string (`#[serde(transparent)]`), so formats do not change.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An identifier that does not have its type's form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is not valid: {rule}")]
+pub struct InvalidIdentifier {
+    /// Which identifier (`order number`, `token serial`, ...).
+    pub what: &'static str,
+    /// The value given.
+    pub value: String,
+    /// The rule it breaks.
+    pub rule: &'static str,
+}
+
+macro_rules! identifier {
+    ($(#[$m:meta])* $name:ident, $what:literal, $rule:literal, $valid:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses `s`, refusing a value without the identifier's form.
+            pub fn parse(s: &str) -> Result<Self, InvalidIdentifier> {
+                let valid: fn(&str) -> bool = $valid;
+                if valid(s) {
+                    Ok($name(s.to_string()))
+                } else {
+                    Err(InvalidIdentifier { what: $what, value: s.to_string(), rule: $rule })
+                }
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidIdentifier;
+            fn from_str(s: &str) -> Result<Self, InvalidIdentifier> {
+                $name::parse(s)
+            }
+        }
+    };
+}
+
+/// Whether `s` has an order number's form: it becomes the USB key's label.
+pub fn is_order_no(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= super::validate::MAX_ORDER_NO_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_printable_label(s: &str) -> bool {
+    // CK_TOKEN_INFO.serialNumber is 16 bytes of printable ASCII, blank-padded (trimmed here).
+    !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn is_binding_id(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok()
+}
+
+identifier!(
+    /// An order number: 1-32 characters of A-Z, a-z, 0-9, `-` and `_`.
+    OrderNo, "order number", "1-32 characters of A-Z, 0-9, '-' and '_'", is_order_no
+);
+identifier!(
+    /// A PKCS#11 token's serial number (CK_TOKEN_INFO.serialNumber, trimmed).
+    TokenSerial, "token serial", "1-16 printable ASCII characters", is_printable_label
+);
+identifier!(
+    /// A certificate serial number, hex.
+    CertSerial, "certificate serial", "1-64 hex digits", is_hex
+);
+identifier!(
+    /// A token binding's id (a UUID).
+    BindingId, "binding id", "a UUID", is_binding_id
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_identifiers_parse_and_serialise_as_their_text() {
+        let no = OrderNo::parse("BJ20261124-0001").ok();
+        assert_eq!(no.as_ref().map(OrderNo::as_str), Some("BJ20261124-0001"));
+        assert_eq!(
+            no.and_then(|n| serde_json::to_string(&n).ok()).as_deref(),
+            Some("\"BJ20261124-0001\"")
+        );
+        assert!(TokenSerial::parse("0a1b2c3d4e5f6071").is_ok());
+        assert!(CertSerial::parse("4A0B").is_ok());
+        assert!(BindingId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").is_ok());
+    }
+
+    #[test]
+    fn malformed_identifiers_are_refused_by_name() {
+        for bad in ["", "BJ 0001", "BJ/0001", &"A".repeat(33), "订单1"] {
+            let err = OrderNo::parse(bad).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.what),
+                Some("order number"),
+                "{bad:?}"
+            );
+        }
+        assert!(TokenSerial::parse("").is_err());
+        assert!(TokenSerial::parse("seventeen-chars-x").is_err());
+        assert!(CertSerial::parse("4g").is_err());
+        assert!(BindingId::parse("b-1").is_err());
+        let msg = OrderNo::parse("a b").err().map(|e| e.to_string());
+        assert_eq!(
+            msg.as_deref(),
+            Some("order number \"a b\" is not valid: 1-32 characters of A-Z, 0-9, '-' and '_'")
+        );
+    }
+}
