@@ -13,7 +13,11 @@
 //!
 //! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
 //! share them (no delimiter ambiguity), and they are computed from the stored text exactly as
-//! stored: nothing is re-serialised before hashing.
+//! stored: nothing is re-serialised before hashing. A record that names the station whose
+//! process wrote it (every record since several stations share one installation) is hashed
+//! under the tag `keystation-audit-v2` with the station after the actor; an older record, which
+//! names none, keeps its `keystation-audit-v1` bytes, so chains written before stay valid and
+//! removing a record's station breaks its hash.
 //!
 //! # Security notes
 //! Records name the actor, the operation id, the order, the token serial and the certificate
@@ -42,6 +46,8 @@ pub struct AuditRecord {
     pub at: String,
     /// Who: an operator name, or `station:<id>` for automated work.
     pub actor: String,
+    /// The station whose process wrote the record (none on records older than the fleet).
+    pub station_id: Option<String>,
     /// The CLI invocation or job this belongs to.
     pub operation_id: String,
     /// What happened (`order.imported`, `order.approved`, `provision.step.done`, ...).
@@ -71,13 +77,20 @@ fn put(buf: &mut Vec<u8>, field: Option<&[u8]>) {
 }
 
 impl AuditRecord {
-    /// The canonical bytes: a version tag, then every field but `hash`, length-prefixed.
+    /// The canonical bytes: a version tag, then every field but `hash`, length-prefixed (the
+    /// station only in a v2 record, one that names it: see the module docs).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(256 + self.details.len());
-        buf.extend_from_slice(b"keystation-audit-v1");
+        match &self.station_id {
+            None => buf.extend_from_slice(b"keystation-audit-v1"),
+            Some(_) => buf.extend_from_slice(b"keystation-audit-v2"),
+        }
         buf.extend_from_slice(&self.seq.to_be_bytes());
         put(&mut buf, Some(self.at.as_bytes()));
         put(&mut buf, Some(self.actor.as_bytes()));
+        if let Some(station) = &self.station_id {
+            put(&mut buf, Some(station.as_bytes()));
+        }
         put(&mut buf, Some(self.operation_id.as_bytes()));
         put(&mut buf, Some(self.action.as_bytes()));
         put(&mut buf, self.order_no.as_deref().map(str::as_bytes));
@@ -376,6 +389,7 @@ mod tests {
                 seq,
                 at: format!("2026-11-24T05:00:0{seq}.000000Z"),
                 actor: "op".into(),
+                station_id: None,
                 operation_id: "op-1".into(),
                 action: "order.imported".into(),
                 order_no: Some(format!("O{seq}")),
@@ -467,6 +481,30 @@ mod tests {
         a.token_serial = None;
         b.token_serial = Some(String::new());
         assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+    }
+
+    /// A record that names its station hashes under v2; one without keeps its v1 bytes (chains
+    /// written before the fleet stay valid), and taking a station off a record, or changing it,
+    /// is caught like any other edit.
+    #[test]
+    fn the_station_is_in_the_hash_of_a_record_that_names_it() {
+        let v1 = chain(1).remove(0);
+        assert!(v1.canonical_bytes().starts_with(b"keystation-audit-v1"));
+        let mut v2 = v1.clone();
+        v2.station_id = Some("desk-2".into());
+        assert!(v2.canonical_bytes().starts_with(b"keystation-audit-v2"));
+        v2.hash = v2.compute_hash();
+        assert_ne!(v2.hash, v1.hash);
+        let (s, h) = (v2.seq, v2.hash.clone());
+        assert_eq!(verify_chain(std::slice::from_ref(&v2), (s, &h)), Ok(()));
+        for forged in [None, Some("desk-3".to_string()), Some(String::new())] {
+            let mut f = v2.clone();
+            f.station_id = forged;
+            assert_eq!(
+                verify_chain(&[f], (s, &h)),
+                Err(ChainBreak::Content { seq: 1 })
+            );
+        }
     }
 
     fn anchor_of(r: &AuditRecord) -> Anchor {

@@ -145,6 +145,7 @@ impl Station {
     pub fn station_actor(&self) -> Actor {
         Actor {
             name: format!("station:{}", self.config.station.id),
+            station_id: Some(self.config.station.id.clone()),
             operation_id: self.operation.id().to_string(),
         }
     }
@@ -153,6 +154,7 @@ impl Station {
     pub fn operator_actor(&self, operator: &str) -> Actor {
         Actor {
             name: operator.to_string(),
+            station_id: Some(self.config.station.id.clone()),
             operation_id: self.operation.id().to_string(),
         }
     }

@@ -23,6 +23,7 @@ pub(super) fn now() -> time::OffsetDateTime {
 pub(super) fn actor() -> Actor {
     Actor {
         name: "test".into(),
+        station_id: Some("station-test".into()),
         operation_id: "op-1".into(),
     }
 }

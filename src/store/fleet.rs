@@ -1,0 +1,243 @@
+//! Several stations, one installation: the stations registered to it and their heartbeats, the
+//! claim of the next approved order (`FOR UPDATE SKIP LOCKED` on PostgreSQL), and what
+//! `keystation fleet status` reads (stations, leases, queue depth per state).
+//!
+//! Claiming the next order: on PostgreSQL the claim transaction first picks the oldest approved
+//! order with `SELECT ... FOR UPDATE SKIP LOCKED`, so two stations claiming at once pick two
+//! different orders without waiting for each other; only then does it take the audit head
+//! ([`Store::begin_write`]'s lock), under which the claim is written. A transaction holding the
+//! audit head that then wants the row another claim picked (an operator's `provision ORDER` on
+//! that very order) is a deadlock PostgreSQL breaks by failing one of the two: a serialisation
+//! failure the caller retries ([`super::Retry`]). SQLite keeps its single writer: the claim takes
+//! the write lock first and reads the oldest approved order under it.
+
+use super::{Backend, DbContext, Store, StoreError, Tx};
+use crate::clock::format_utc;
+use crate::domain::OrderState;
+use crate::domain::lease::{Lease, LeaseHolder};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+/// How a station came to the installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// It created the installation (`init` on an empty database).
+    Init,
+    /// It joined an existing installation.
+    Join,
+}
+
+impl Registration {
+    fn as_str(self) -> &'static str {
+        match self {
+            Registration::Init => "init",
+            Registration::Join => "join",
+        }
+    }
+}
+
+/// A station of the installation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StationRecord {
+    /// Its id (`station.id`).
+    pub station_id: String,
+    /// When it was registered.
+    pub registered_at: String,
+    /// `init`, `join`, or `backfill` (a station of an installation older than the registry).
+    pub registered_by: String,
+    /// The last heartbeat of one of its processes (a lease renewed, a delivery pass).
+    pub last_heartbeat_at: Option<String>,
+    /// The host that process ran on.
+    pub last_host: Option<String>,
+    /// Its pid.
+    pub last_pid: Option<i64>,
+}
+
+/// How many orders or deliveries are in one state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StateCount {
+    /// The state, as stored.
+    pub state: String,
+    /// How many.
+    pub count: i64,
+}
+
+impl Tx {
+    /// Registers station `id`; [`StoreError::StationExists`] when an installation already has a
+    /// station of that id.
+    pub async fn register_station(
+        &mut self,
+        id: &str,
+        how: Registration,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "INSERT INTO stations (station_id, registered_at, registered_by) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(&now)
+        .bind(how.as_str())
+        .execute(self.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::StationExists(id.to_string())
+            }
+            _ => StoreError::Db {
+                context: "registering a station",
+                source: e,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// Records a heartbeat of `holder`'s station (nothing when the station is not registered).
+    pub async fn heartbeat(&mut self, holder: &LeaseHolder) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        let host = holder.host.split(':').next().unwrap_or_default();
+        sqlx::query(
+            "UPDATE stations SET last_heartbeat_at = $1, last_host = $2, last_pid = $3 \
+             WHERE station_id = $4",
+        )
+        .bind(&now)
+        .bind(host)
+        .bind(i64::from(holder.pid))
+        .bind(&holder.station_id)
+        .execute(self.conn())
+        .await
+        .ctx("recording a heartbeat")?;
+        Ok(())
+    }
+
+    /// Moves an order's binding to `station` (a takeover that goes on on the same key).
+    pub async fn set_binding_station(
+        &mut self,
+        binding_id: &str,
+        station: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE token_bindings SET station_id = $1 WHERE binding_id = $2")
+            .bind(station)
+            .bind(binding_id)
+            .execute(self.conn())
+            .await
+            .ctx("moving a binding to another station")?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Begins the claim transaction of the next approved order (see the module docs): the
+    /// transaction, holding the audit head, and the order it picked — none when no approved
+    /// order is left that no other claim is picking.
+    pub async fn begin_claim_next(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(Tx, Option<String>), StoreError> {
+        let approved = OrderState::Approved.as_str();
+        match self.backend {
+            Backend::Postgres => {
+                let mut inner = self.pool.begin().await.ctx("beginning a transaction")?;
+                let picked = sqlx::query(
+                    "SELECT order_no FROM orders WHERE state = $1 \
+                     ORDER BY submitted_at, order_no LIMIT 1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(approved)
+                .fetch_optional(&mut *inner)
+                .await
+                .ctx("picking the next approved order")?
+                .map(|r| r.try_get::<String, _>("order_no"))
+                .transpose()
+                .ctx("picking the next approved order")?;
+                sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
+                    .bind(format_utc(now))
+                    .execute(&mut *inner)
+                    .await
+                    .ctx("locking the audit head")?;
+                Ok((Tx { inner, now }, picked))
+            }
+            Backend::Sqlite => {
+                let mut tx = self.begin_write(now).await?;
+                let picked = sqlx::query(
+                    "SELECT order_no FROM orders WHERE state = $1 \
+                     ORDER BY submitted_at, order_no LIMIT 1",
+                )
+                .bind(approved)
+                .fetch_optional(tx.conn())
+                .await
+                .ctx("picking the next approved order")?
+                .map(|r| r.try_get::<String, _>("order_no"))
+                .transpose()
+                .ctx("picking the next approved order")?;
+                Ok((tx, picked))
+            }
+        }
+    }
+
+    /// The stations of the installation, by id.
+    pub async fn stations(&self) -> Result<Vec<StationRecord>, StoreError> {
+        sqlx::query(
+            "SELECT station_id, registered_at, registered_by, last_heartbeat_at, last_host, \
+             last_pid FROM stations ORDER BY station_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .ctx("reading the stations")?
+        .iter()
+        .map(|r| -> Result<StationRecord, sqlx::Error> {
+            Ok(StationRecord {
+                station_id: r.try_get("station_id")?,
+                registered_at: r.try_get("registered_at")?,
+                registered_by: r.try_get("registered_by")?,
+                last_heartbeat_at: r.try_get("last_heartbeat_at")?,
+                last_host: r.try_get("last_host")?,
+                last_pid: r.try_get("last_pid")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("reading the stations")
+    }
+
+    /// Every lease held, of every kind, oldest first.
+    pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM leases ORDER BY acquired_at, kind, subject",
+            super::lease::LEASE_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await
+            .ctx("reading the leases")?
+            .iter()
+            .map(super::lease::lease)
+            .collect()
+    }
+
+    /// How many orders are in each state (states without any are left out).
+    pub async fn orders_per_state(&self) -> Result<Vec<StateCount>, StoreError> {
+        self.count_per_state("orders").await
+    }
+
+    /// How many PIN deliveries are in each state.
+    pub async fn deliveries_per_state(&self) -> Result<Vec<StateCount>, StoreError> {
+        self.count_per_state("deliveries").await
+    }
+
+    async fn count_per_state(&self, table: &'static str) -> Result<Vec<StateCount>, StoreError> {
+        // `table` is one of two constants above.
+        let sql = format!("SELECT state, COUNT(*) AS n FROM {table} GROUP BY state ORDER BY state");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await
+            .ctx("counting per state")?
+            .iter()
+            .map(|r| -> Result<StateCount, sqlx::Error> {
+                Ok(StateCount {
+                    state: r.try_get("state")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("counting per state")
+    }
+}
