@@ -54,6 +54,22 @@ pub struct StationRecord {
     pub last_pid: Option<i64>,
 }
 
+/// The installation's material as its database records it (written once, when the installation
+/// was created; a joining station verifies its HSM against it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Installation {
+    /// SHA-256 fingerprint of the CA certificate (hex).
+    pub ca_fingerprint: String,
+    /// Serial of the CA token.
+    pub ca_token_serial: String,
+    /// Serial of the vault token.
+    pub vault_token_serial: String,
+    /// SHA-256 fingerprint of the seal maker's certificate.
+    pub seal_maker_fingerprint: String,
+    /// SubjectPublicKeyInfo of the audit anchor key (hex).
+    pub audit_anchor_spki: String,
+}
+
 /// How many orders or deliveries are in one state.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StateCount {
@@ -171,6 +187,35 @@ impl Store {
                 .ctx("picking the next approved order")?;
                 Ok((tx, picked))
             }
+        }
+    }
+
+    /// The installation this database holds, if one was created in it; an installation whose
+    /// material is recorded in part is corrupt.
+    pub async fn installation(&self) -> Result<Option<Installation>, StoreError> {
+        let ca_fingerprint = self.material("ca_fingerprint").await?;
+        let ca_token_serial = self.material("ca_token_serial").await?;
+        let vault_token_serial = self.material("vault_token_serial").await?;
+        let seal_maker_fingerprint = self.material("seal_maker_fingerprint").await?;
+        let audit_anchor_spki = self.material("audit_anchor_spki").await?;
+        match (
+            ca_fingerprint,
+            ca_token_serial,
+            vault_token_serial,
+            seal_maker_fingerprint,
+            audit_anchor_spki,
+        ) {
+            (None, None, None, None, None) => Ok(None),
+            (Some(a), Some(b), Some(c), Some(d), Some(e)) => Ok(Some(Installation {
+                ca_fingerprint: a,
+                ca_token_serial: b,
+                vault_token_serial: c,
+                seal_maker_fingerprint: d,
+                audit_anchor_spki: e,
+            })),
+            _ => Err(StoreError::Corrupt(
+                "the installation's material is recorded in part only".into(),
+            )),
         }
     }
 

@@ -22,7 +22,7 @@ mod revocations;
 
 pub use audit_log::AuditFilter;
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
-pub use fleet::{Registration, StateCount, StationRecord};
+pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
