@@ -11,6 +11,7 @@ use super::hsm::HsmError;
 use super::init::InitError;
 use super::input_file::InputFileError;
 use super::intake::IntakeError;
+use super::join::JoinError;
 use super::inventory::InventoryError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
@@ -188,6 +189,16 @@ impl Coded for SealInspectionError {
             SealInspectionError::CaFile(_) => ec::INPUT_FILE,
             SealInspectionError::Token(e) => e.code(),
             SealInspectionError::Store(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for JoinError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            JoinError::NotReachable { .. } => ec::INSTALLATION_UNREACHABLE,
+            JoinError::Mismatch { .. } => ec::INSTALLATION_MISMATCH,
+            JoinError::Token(e) => e.code(),
         }
     }
 }

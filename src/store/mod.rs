@@ -146,6 +146,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::Corrupt(_) => ec::STORE_CORRUPT,
             StoreError::LeaseHeld { .. } => ec::LEASE_HELD,
             StoreError::LeaseLost { .. } => ec::LEASE_LOST,
+            StoreError::StationExists(_) => ec::STATION_EXISTS,
         }
     }
 }
