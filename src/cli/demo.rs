@@ -37,6 +37,8 @@ pub(super) async fn run(
                 existing_ca_cert: None,
                 ca_token_label: None,
                 ca_key_label: None,
+                softhsm2_conf: None,
+                pkcs11_module: None,
             },
             operation,
         )

@@ -26,6 +26,7 @@ mod certs;
 mod deliver;
 mod demo;
 mod error;
+mod fleet;
 mod init;
 pub mod opts;
 mod orders;
@@ -78,7 +79,12 @@ pub fn main() -> ExitCode {
 /// A station keeps its own SoftHSM configuration (`pkcs11.softhsm2_conf`), exported here.
 fn select_softhsm_config(cli: &Cli) {
     let conf = match &cli.command {
-        Command::Init(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
+        Command::Init(args) => std::path::absolute(
+            args.softhsm2_conf
+                .clone()
+                .unwrap_or_else(|| args.dir.join("softhsm2.conf")),
+        )
+        .ok(),
         Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
         _ => config_path(cli.config.as_deref())
             .and_then(|p| Config::load(&p).ok())
@@ -184,6 +190,10 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let result = deliver::bank(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
+        }
+        Command::Fleet(cmd) => {
+            let station = open_station(config, operation).await?;
+            fleet::run(&station, cmd, cli.json).await
         }
     }
 }

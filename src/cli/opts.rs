@@ -60,6 +60,17 @@ pub enum Command {
     /// The bank's files: import pain.002 status reports and camt.054 notifications.
     #[command(subcommand)]
     Bank(BankCmd),
+    /// Several stations, one installation: its stations, their leases, the queue.
+    #[command(subcommand)]
+    Fleet(FleetCmd),
+}
+
+/// `keystation fleet ...`
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Every station with its last heartbeat and the leases it holds; orders and PIN deliveries
+    /// per state.
+    Status,
 }
 
 /// `keystation station ...`
@@ -313,6 +324,14 @@ pub struct InitArgs {
     /// Label of the existing CA's key (default issuing-ca).
     #[arg(long, value_name = "LABEL", requires = "existing_ca_cert")]
     pub ca_key_label: Option<String>,
+    /// The installation's HSM is a SoftHSM store shared by its stations: its softhsm2.conf
+    /// (instead of a store of the station's own in DIR). What a joining station needs, in tests
+    /// and demos.
+    #[arg(long, value_name = "FILE")]
+    pub softhsm2_conf: Option<PathBuf>,
+    /// The installation's HSM is reached through this PKCS#11 module (a network HSM's).
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 /// `keystation order ...`

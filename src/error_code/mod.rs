@@ -239,6 +239,8 @@ codes! {
         "init: no blank token (slot) for the CA or vault token.";
     EXISTING_CA = "E-EXISTING-CA", Failure,
         "init: the existing CA given cannot be used.";
+    INSTALLATION_EXISTS = "E-INSTALLATION-EXISTS", Refusal,
+        "init: the database already holds an installation; a new station joins it instead.";
     STATION_EXISTS = "E-STATION-EXISTS", Refusal,
         "init: the installation in this database already has a station with this id.";
     INSTALLATION_UNREACHABLE = "E-INSTALLATION-UNREACHABLE", Failure,

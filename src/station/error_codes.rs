@@ -11,8 +11,8 @@ use super::hsm::HsmError;
 use super::init::InitError;
 use super::input_file::InputFileError;
 use super::intake::IntakeError;
-use super::join::JoinError;
 use super::inventory::InventoryError;
+use super::join::JoinError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
 use super::setup::SetupError;
@@ -154,6 +154,8 @@ impl Coded for SetupError {
             SetupError::Database(e) => e.code(),
             SetupError::Store(e) => e.code(),
             SetupError::Material(e) => e.code(),
+            SetupError::Join(e) => e.code(),
+            SetupError::JoinUsage(_) => ec::USAGE,
             SetupError::Token(e) => e.code(),
             SetupError::Details(_) => ec::OUTPUT,
             SetupError::Anchor(e) => e.code(),

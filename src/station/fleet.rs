@@ -6,7 +6,8 @@
 use super::Station;
 use super::lease::keeps_others_out;
 use crate::clock::format_utc;
-use crate::store::{StateCount, StationRecord, StoreError};
+use crate::store::StoreError;
+pub use crate::store::{StateCount, StationRecord};
 
 /// One lease as `fleet status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -12,11 +12,19 @@
 //! every desk reaches through the vendor's PKCS#11 module; each desk's own USB keys are its own.
 //! In tests and the demo, stations reach one SoftHSM store for the shared HSM.
 
-use super::hsm::Hsm;
+use super::hsm::{Hsm, certificate_pem, read_pin_file, write_secret_file};
+use super::init::MaterialSummary;
+use super::setup::{
+    Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
+};
+use super::{OperationContext, Station};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Pin;
-use crate::store::Installation;
+use crate::private_files;
+use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError, TokenSelector};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 /// Why a station cannot join the installation. Nothing was written when one of these is returned.
@@ -186,5 +194,145 @@ pub fn verify_installation(
     Ok(Verified {
         ca_cert_der,
         maker_cert_der,
+    })
+}
+
+/// Whether the database at `url` holds an installation (a station `init` there joins it).
+pub async fn installation_at(url: &str) -> Result<bool, SetupError> {
+    let store = Store::connect(url).await.map_err(SetupError::Database)?;
+    let found = store.installation().await?.is_some();
+    store.close().await;
+    Ok(found)
+}
+
+/// Makes a station that joins the installation in `req.database_url` (see the module docs),
+/// acting for `operation`. `station_pin` is the installation's (the user PIN of its CA and vault
+/// tokens); it goes to the station's PIN file. Like a station that creates an installation,
+/// `station.toml` is written last: a refused join leaves no directory that looks like a station.
+pub async fn join_station(
+    req: &NewStation,
+    station_pin: Pin,
+    operation: &OperationContext,
+) -> Result<Created, SetupError> {
+    let dir = &req.dir;
+    check_free(dir)?;
+    if req.softhsm2_conf.is_none() && req.pkcs11_module.is_none() {
+        return Err(SetupError::JoinUsage(
+            "this database holds an installation: the station joins it and needs its HSM — \
+             --softhsm2-conf FILE (a shared SoftHSM store) or --pkcs11-module PATH (a network HSM)"
+                .into(),
+        ));
+    }
+    let config_path = dir.join(crate::config::FILE_NAME);
+    let text = config_text(req)?;
+    let dir_abs = std::path::absolute(dir).map_err(io(format!("resolving {}", dir.display())))?;
+    let cfg = Config::parse(&text, &dir_abs)?;
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .map_err(SetupError::Database)?;
+    let Some(inst) = store.installation().await? else {
+        return Err(SetupError::JoinUsage(format!(
+            "{} holds no installation to join",
+            cfg.database_url()
+        )));
+    };
+    // Refused before the HSM is even opened (the registration refuses it again, for good).
+    let id = &cfg.station.id;
+    if store.stations().await?.iter().any(|s| s.station_id == *id) {
+        return Err(StoreError::StationExists(id.clone()).into());
+    }
+    private_files::create_dir(&dir_abs)
+        .and_then(|()| std::fs::set_permissions(&dir_abs, std::fs::Permissions::from_mode(0o700)))
+        .map_err(io(format!("creating {}", dir_abs.display())))?;
+    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
+    if !usb.exists() {
+        private_files::write_file(&usb, USB_TOKENS.as_bytes())
+            .map_err(io(format!("writing {}", usb.display())))?;
+    }
+    let pin_path = cfg.path(&cfg.pkcs11.pin_file);
+    if pin_path.exists() {
+        return Err(SetupError::DirectoryTaken(format!(
+            "{} exists already; remove it or choose another directory",
+            pin_path.display()
+        )));
+    }
+    write_secret_file(&pin_path, station_pin.expose_secret())
+        .map_err(io(format!("writing {}", pin_path.display())))?;
+    drop(station_pin);
+    let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
+    let module = tokio::task::block_in_place(|| Pkcs11Module::load(cfg.pkcs11.module.as_deref()))?;
+    let verified = match tokio::task::block_in_place(|| {
+        verify_installation(&cfg, &module, station_pin, &inst)
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            // The PIN file would make the directory look half a station: nothing of it stays.
+            let _ = std::fs::remove_file(&pin_path);
+            return Err(e.into());
+        }
+    };
+    for (path, der) in [
+        (cfg.path(&cfg.ca.certificate), &verified.ca_cert_der),
+        (
+            cfg.path(&cfg.seal.maker_certificate),
+            &verified.maker_cert_der,
+        ),
+    ] {
+        if let Some(parent) = path.parent() {
+            private_files::create_dir(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        private_files::write_file(&path, certificate_pem(der).as_bytes())
+            .map_err(io(format!("writing {}", path.display())))?;
+    }
+    let ca_subject = crate::ca::issuance::cert_summary(&verified.ca_cert_der)
+        .map(|c| c.subject)
+        .unwrap_or_default();
+    let summary = MaterialSummary {
+        ca_token_serial: inst.ca_token_serial.clone(),
+        vault_token_serial: inst.vault_token_serial.clone(),
+        ca_fingerprint: inst.ca_fingerprint.clone(),
+        ca_subject,
+        seal_maker_fingerprint: inst.seal_maker_fingerprint.clone(),
+        audit_anchor_spki: inst.audit_anchor_spki.clone(),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let station = Station {
+        config: Arc::new(cfg.clone()),
+        store: store.clone(),
+        clock,
+        operation: operation.clone(),
+    };
+    let mut tx = store.begin_write(now).await?;
+    tx.register_station(id, Registration::Join).await?;
+    tx.audit(
+        &station.station_actor(),
+        AuditEntry {
+            action: "station.joined".into(),
+            token_serial: Some(inst.ca_token_serial.clone()),
+            details: serde_json::json!({
+                "station_id": id,
+                "installation": inst,
+                "pkcs11_module": module.path(),
+            }),
+            ..AuditEntry::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // Whichever station anchors, the vault's anchor only moves forward.
+    let pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
+    let hsm = Hsm::from_parts(module, pin, Arc::new(cfg.clone()), verified.ca_cert_der);
+    station.anchor_audit(&hsm).await?;
+    store.close().await;
+    private_files::write_file(&config_path, text.as_bytes())
+        .map_err(io(format!("writing {}", config_path.display())))?;
+    Ok(Created {
+        config_path,
+        config: cfg,
+        summary,
+        demo_values: demo_values(&text),
+        joined: true,
     })
 }

@@ -108,6 +108,34 @@ impl Tx {
         Ok(())
     }
 
+    /// Records the installation's material, once: [`StoreError::InstallationExists`] when this
+    /// database already holds an installation (it is never overwritten: the first station's
+    /// audit anchor and CA depend on it).
+    pub async fn record_installation(&mut self, inst: &Installation) -> Result<(), StoreError> {
+        for (name, value) in [
+            ("ca_fingerprint", &inst.ca_fingerprint),
+            ("ca_token_serial", &inst.ca_token_serial),
+            ("vault_token_serial", &inst.vault_token_serial),
+            ("seal_maker_fingerprint", &inst.seal_maker_fingerprint),
+            ("audit_anchor_spki", &inst.audit_anchor_spki),
+        ] {
+            let added = sqlx::query(
+                "INSERT INTO station_material (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(self.conn())
+            .await
+            .ctx("recording the installation")?
+            .rows_affected();
+            if added == 0 {
+                return Err(StoreError::InstallationExists);
+            }
+        }
+        Ok(())
+    }
+
     /// Records a heartbeat of `holder`'s station (nothing when the station is not registered).
     pub async fn heartbeat(&mut self, holder: &LeaseHolder) -> Result<(), StoreError> {
         let now = format_utc(self.now());

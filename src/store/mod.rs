@@ -117,6 +117,12 @@ pub enum StoreError {
         /// Until when, unless renewed.
         expires_at: String,
     },
+    /// The database already holds an installation (its material is never overwritten).
+    #[error(
+        "this database already holds an installation: a new station joins it (init with the \
+         installation's station PIN and its HSM) instead of creating another"
+    )]
+    InstallationExists,
     /// The installation already has a station of this id.
     #[error("the installation already has a station {0}: give this one another --station-id")]
     StationExists(String),
@@ -147,6 +153,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::LeaseHeld { .. } => ec::LEASE_HELD,
             StoreError::LeaseLost { .. } => ec::LEASE_LOST,
             StoreError::StationExists(_) => ec::STATION_EXISTS,
+            StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
         }
     }
 }
