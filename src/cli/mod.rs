@@ -25,6 +25,7 @@ mod audit;
 mod certs;
 mod deliver;
 mod demo;
+mod demo_fleet;
 mod error;
 mod fleet;
 mod init;
@@ -85,6 +86,10 @@ fn select_softhsm_config(cli: &Cli) {
                 .unwrap_or_else(|| args.dir.join("softhsm2.conf")),
         )
         .ok(),
+        // A fleet's stations share station 1's SoftHSM store (the installation's HSM).
+        Command::Demo(args) if args.stations.is_some() => {
+            std::path::absolute(demo_fleet::station_dir(&args.dir, 1).join("softhsm2.conf")).ok()
+        }
         Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
         _ => config_path(cli.config.as_deref())
             .and_then(|p| Config::load(&p).ok())

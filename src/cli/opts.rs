@@ -277,9 +277,16 @@ pub struct DemoArgs {
     /// Generate N valid orders instead of the three fixture orders.
     #[arg(long, value_name = "N")]
     pub orders: Option<usize>,
-    /// Provisioning workers.
+    /// Provisioning workers (per station).
     #[arg(long, value_name = "W", default_value_t = 2)]
     pub workers: usize,
+    /// Run N stations of one installation, each as its own processes, on one PostgreSQL queue
+    /// (needs --database-url); their directories are DIR/station-1 ... DIR/station-N.
+    #[arg(long, value_name = "N", requires = "database_url")]
+    pub stations: Option<usize>,
+    /// The installation's database (PostgreSQL) for --stations.
+    #[arg(long, value_name = "URL", requires = "stations")]
+    pub database_url: Option<String>,
 }
 
 /// `keystation init`

@@ -54,6 +54,14 @@ pub struct FleetStatus {
 }
 
 impl Station {
+    /// Records that this station's process is at work (its heartbeat in `fleet status`); lease
+    /// renewals record it too.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        tx.heartbeat(&self.lease_holder()).await?;
+        tx.commit().await
+    }
+
     /// The installation's stations, leases and queue depth (see the module docs).
     pub async fn fleet_status(&self) -> Result<FleetStatus, StoreError> {
         let now = self.clock.now();

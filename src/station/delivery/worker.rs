@@ -191,6 +191,9 @@ impl Station {
                 }
             }
             w.report.passes += 1;
+            if let Err(e) = self.heartbeat().await {
+                tracing::warn!(error = %e, "could not record the station's heartbeat");
+            }
             self.anchor_if_needed(hsm).await;
             if once || *stop.borrow() {
                 break;

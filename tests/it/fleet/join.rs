@@ -27,7 +27,13 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
     // over the first (what `init` did before): refused, nothing written.
     let mut second = crate::support::keystation();
     second
-        .args(["--json", "init", "--generate-pins", "--station-id", "desk-x"])
+        .args([
+            "--json",
+            "init",
+            "--generate-pins",
+            "--station-id",
+            "desk-x",
+        ])
         .arg("--dir")
         .arg(fleet.tmp().join("desk-x"))
         .args(["--database-url", &fleet.db.url]);
@@ -47,7 +53,11 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
         Some(recorded("ca_fingerprint").as_str()),
         "{joined}"
     );
-    assert_eq!(fleet.material(), before, "the installation's material changed");
+    assert_eq!(
+        fleet.material(),
+        before,
+        "the installation's material changed"
+    );
     let stations = fleet.sql("SELECT station_id, registered_by FROM stations ORDER BY station_id");
     assert_eq!(stations, [["desk-1", "init"], ["desk-2", "join"]]);
 
@@ -69,7 +79,10 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
         details(join_record[0])["installation"]["vault_token_serial"],
         recorded("vault_token_serial").as_str()
     );
-    assert_eq!(records(&audit, "station.initialized")[0]["station_id"], "desk-1");
+    assert_eq!(
+        records(&audit, "station.initialized")[0]["station_id"],
+        "desk-1"
+    );
     // The joined station reads the CA the installation made.
     assert_eq!(
         std::fs::read(desk2.dir.join("ca/ca.pem")).unwrap(),
@@ -96,7 +109,13 @@ fn a_duplicate_station_id_or_a_foreign_hsm_is_refused_and_nothing_is_written() {
         assert_eq!(out.status.code(), Some(code), "{v}");
         assert_eq!(v["code"], error, "{v}");
         assert!(!fleet.tmp().join(dir).join("station.toml").exists());
-        assert!(!fleet.tmp().join(dir).join("secrets/station-hsm.pin").exists());
+        assert!(
+            !fleet
+                .tmp()
+                .join(dir)
+                .join("secrets/station-hsm.pin")
+                .exists()
+        );
         assert_eq!(fleet.material(), before);
         v
     };
@@ -108,21 +127,24 @@ fn a_duplicate_station_id_or_a_foreign_hsm_is_refused_and_nothing_is_written() {
 
     // No HSM given: the station cannot reach the installation's.
     let mut bare = crate::support::keystation();
-    bare.args(["init", "--station-id", "desk-3", "--database-url", &fleet.db.url])
-        .arg("--dir")
-        .arg(fleet.tmp().join("desk-3"))
-        .arg("--pin-file")
-        .arg(fleet.desk(1).dir.join("secrets/station-hsm.pin"));
+    bare.args([
+        "init",
+        "--station-id",
+        "desk-3",
+        "--database-url",
+        &fleet.db.url,
+    ])
+    .arg("--dir")
+    .arg(fleet.tmp().join("desk-3"))
+    .arg("--pin-file")
+    .arg(fleet.desk(1).dir.join("secrets/station-hsm.pin"));
     refused(bare, "desk-3", 2, "E-USAGE");
 
     // Another installation's HSM (its own CA and vault tokens, under the same labels).
     let other = crate::station::TestStation::new();
     let foreign = fleet.join_command_at("desk-4", "desk-4", &other.softhsm_conf());
     let v = refused(foreign, "desk-4", 1, "E-INSTALLATION-MISMATCH");
-    assert!(
-        v["message"].as_str().unwrap().contains("CA token"),
-        "{v}"
-    );
+    assert!(v["message"].as_str().unwrap().contains("CA token"), "{v}");
     let stations = fleet.sql("SELECT station_id FROM stations ORDER BY station_id");
     assert_eq!(stations, [["desk-1"]]);
     fleet.desk(1).json(&["audit", "verify"]);

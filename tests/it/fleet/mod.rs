@@ -8,8 +8,10 @@
 //! - `takeover`: a killed station's order, taken over on its key or, the key out of reach, on a
 //!   new one;
 //! - `senders`: a delivery another station is sending is never taken for one in doubt;
+//! - `demo`: the fleet demo, two stations;
 //! - `three_stations`: three desks provisioning and delivering one queue at once, one killed.
 
+mod demo;
 mod join;
 mod queue;
 mod senders;
@@ -180,7 +182,10 @@ impl Fleet {
                 ("outbound_dir", "bank/outbound"),
                 ("inbound_dir", "bank/inbound"),
             ] {
-                d.set(key, &format!("{:?}", shared.join(dir).display().to_string()));
+                d.set(
+                    key,
+                    &format!("{:?}", shared.join(dir).display().to_string()),
+                );
             }
             d.set("trigger", "\"on_provisioned\"");
             d.set("poll_interval_secs", "1");
@@ -295,13 +300,20 @@ pub fn details(record: &Value) -> Value {
 pub fn check_passes(desk: &Desk) -> Value {
     let out = desk.run(&["--json", "check"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("check printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "check printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     let violations: Vec<&Value> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["level"].as_str().is_some_and(|l| l.eq_ignore_ascii_case("violation")))
+        .filter(|f| {
+            f["level"]
+                .as_str()
+                .is_some_and(|l| l.eq_ignore_ascii_case("violation"))
+        })
         .collect();
     assert!(out.status.success() && violations.is_empty(), "{report:#}");
     report

@@ -32,7 +32,10 @@ fn two_claims_at_once_pick_two_orders() {
             }
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!second.is_finished(), "the second claim did not wait for the audit head");
+        assert!(
+            !second.is_finished(),
+            "the second claim did not wait for the audit head"
+        );
         // The first gives up: its order is free again, but the second had already skipped it.
         drop(first);
         let picked = second.await.unwrap();

@@ -23,7 +23,10 @@ fn worker_at(fleet: &Fleet, i: usize, point: &str, action: &str) -> Child {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let marker = format!("failpoint {point} reached");
     assert!(
-        lines.by_ref().map_while(Result::ok).any(|l| l.contains(&marker)),
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains(&marker)),
         "{point} not reached"
     );
     std::thread::spawn(move || lines.for_each(drop));
@@ -70,10 +73,21 @@ fn a_live_senders_delivery_is_left_alone_and_a_dead_ones_taken_over_once() {
         .iter()
         .filter(|e| e["delivery_id"] == id.as_str())
         .collect();
-    assert!(touched.is_empty(), "desk 2 touched a delivery in flight: {report:#}");
-    assert_eq!(delivery_of(&fleet, live).2, "1", "a second attempt was made");
+    assert!(
+        touched.is_empty(),
+        "desk 2 touched a delivery in flight: {report:#}"
+    );
+    assert_eq!(
+        delivery_of(&fleet, live).2,
+        "1",
+        "a second attempt was made"
+    );
     let out = sender.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(delivery_of(&fleet, live).1, "sent");
 
     // 2. Desk 1's worker dies while sending `dead`: desk 2 takes the delivery over, finds

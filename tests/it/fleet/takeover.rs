@@ -22,7 +22,10 @@ fn paused_at(desk: &Desk, order: &str, point: &str) -> Child {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let marker = format!("failpoint {point} reached");
     assert!(
-        lines.by_ref().map_while(Result::ok).any(|l| l.contains(&marker)),
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains(&marker)),
         "{point} not reached"
     );
     std::thread::spawn(move || lines.for_each(drop));
@@ -94,7 +97,10 @@ fn a_key_left_at_the_dead_station_is_lost_its_certificate_revoked_and_a_new_key_
     let (desk1, desk2) = (fleet.desk(1), fleet.desk(2));
     killed(paused_at(desk1, order, "provision.write_seals.started"));
     let before = desk1.json(&["order", "show", order]);
-    let old_serial = before["token"]["token_serial"].as_str().unwrap().to_string();
+    let old_serial = before["token"]["token_serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let old_cert = certificates(desk1, order)[0]["serial"].clone();
     // The key stays at desk 1: out of desk 2's reach.
     let token = softhsm_token_dir(&desk1.dir.join("tokens"), &old_serial);
@@ -139,10 +145,7 @@ fn a_failed_order_stays_with_its_station_unless_started_over() {
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["code"], "E-ORDER-CLAIMED", "{v}");
-    assert!(
-        v["message"].as_str().unwrap().contains("--reinit"),
-        "{v}"
-    );
+    assert!(v["message"].as_str().unwrap().contains("--reinit"), "{v}");
     // Nothing was written: still desk 1's, still Failed.
     let show = desk2.json(&["order", "show", order]);
     assert_eq!(show["state"], "Failed");
