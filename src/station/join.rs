@@ -12,7 +12,7 @@
 //! every desk reaches through the vendor's PKCS#11 module; each desk's own USB keys are its own.
 //! In tests and the demo, stations reach one SoftHSM store for the shared HSM.
 
-use super::hsm::{Hsm, certificate_pem, read_pin_file, write_secret_file};
+use super::hsm::{Hsm, blocking, certificate_pem, read_pin_file, write_secret_file};
 use super::init::MaterialSummary;
 use super::setup::{
     Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
@@ -22,6 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Pin;
 use crate::private_files;
+use crate::random::OsRandom;
 use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError, TokenSelector};
 use std::os::unix::fs::PermissionsExt;
@@ -260,10 +261,8 @@ pub async fn join_station(
         .map_err(io(format!("writing {}", pin_path.display())))?;
     drop(station_pin);
     let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
-    let module = tokio::task::block_in_place(|| Pkcs11Module::load(cfg.pkcs11.module.as_deref()))?;
-    let verified = match tokio::task::block_in_place(|| {
-        verify_installation(&cfg, &module, station_pin, &inst)
-    }) {
+    let module = blocking(|| Pkcs11Module::load(cfg.pkcs11.module.as_deref()))?;
+    let verified = match blocking(|| verify_installation(&cfg, &module, station_pin, &inst)) {
         Ok(v) => v,
         Err(e) => {
             // The PIN file would make the directory look half a station: nothing of it stays.
@@ -302,6 +301,7 @@ pub async fn join_station(
         config: Arc::new(cfg.clone()),
         store: store.clone(),
         clock,
+        random: Arc::new(OsRandom),
         operation: operation.clone(),
     };
     let mut tx = store.begin_write(now).await?;
