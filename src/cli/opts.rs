@@ -28,8 +28,9 @@ pub enum Command {
     /// The whole pipeline on embedded defaults in DIR: init, import, approve, provision, ship,
     /// deliver PINs (with a simulated bank); safe to re-run.
     Demo(DemoArgs),
-    /// Create a station in DIR: station.toml, database, SoftHSM token directory.
-    Init(InitArgs),
+    /// Create a station in DIR: station.toml, database, SoftHSM token directory (or join the
+    /// installation a PostgreSQL database holds).
+    Init(Box<InitArgs>),
     /// Take in, list, show and review certificate orders.
     #[command(subcommand)]
     Order(OrderCmd),

@@ -69,8 +69,12 @@ pub fn decide(
     if bound_to == me {
         return Takeover::Own;
     }
-    let interrupted = state == OrderState::Provisioning;
-    if !interrupted && !(state == OrderState::Failed && start_over) {
+    let taken = match state {
+        OrderState::Provisioning => true,
+        OrderState::Failed => start_over,
+        _ => false,
+    };
+    if !taken {
         return Takeover::Refuse;
     }
     match (key_in_reach, point) {
