@@ -20,16 +20,30 @@
 //! reported apart, never as a failure of this batch.
 
 use super::Station;
-use super::hsm::Hsm;
+use super::hsm::{Hsm, blocking};
 use super::lease::keeps_others_out;
 use super::provision::{Progress, ProvisionError, ProvisionReport, ProvisionRequest};
 use crate::domain::OrderState;
 use crate::domain::lease::LeaseKind;
 use crate::store::StoreError;
+use crate::token::TokenError;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Mutex;
+
+/// Why a batch did not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The station's CA or vault token cannot be used: the batch took no order (each would
+    /// only have failed at its first step).
+    #[error("the station's HSM cannot be used, so no order was taken: {0}")]
+    Hsm(#[source] TokenError),
+}
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +130,15 @@ impl Station {
         opts: BatchOptions,
         progress: Arc<dyn BatchProgress>,
         stop: Arc<AtomicBool>,
-    ) -> Result<BatchSummary, StoreError> {
+    ) -> Result<BatchSummary, BatchError> {
+        // The tokens every job needs, opened (and kept in the pools) before any order is taken.
+        blocking(|| -> Result<(), TokenError> {
+            drop(hsm.vault()?);
+            drop(hsm.ca_signer()?);
+            drop(hsm.seal_maker_signer()?);
+            Ok(())
+        })
+        .map_err(BatchError::Hsm)?;
         let own = self.interrupted_here().await?;
         let approved = self.store.list_orders(Some(OrderState::Approved)).await?;
         let estimate = own.len() + approved.len();

@@ -5,6 +5,7 @@
 use super::OpenError;
 use super::anchor::AnchorError;
 use super::audit_verify::AuditVerifyError;
+use super::batch::BatchError;
 use super::delivery::DeliveryError;
 use super::demo::DemoError;
 use super::hsm::HsmError;
@@ -201,6 +202,15 @@ impl Coded for JoinError {
             JoinError::NotReachable { .. } => ec::INSTALLATION_UNREACHABLE,
             JoinError::Mismatch { .. } => ec::INSTALLATION_MISMATCH,
             JoinError::Token(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for BatchError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            BatchError::Store(e) => e.code(),
+            BatchError::Hsm(e) => e.code(),
         }
     }
 }

@@ -181,6 +181,7 @@ impl Station {
         };
         let poll = channels.poll_interval;
         loop {
+            let events_before = w.report.events.len();
             match w.pass(&stop).await {
                 Ok(()) => {}
                 Err(e) if once => return Err(e),
@@ -194,7 +195,12 @@ impl Station {
             if let Err(e) = self.heartbeat().await {
                 tracing::warn!(error = %e, "could not record the station's heartbeat");
             }
-            self.anchor_if_needed(hsm).await;
+            // A pass that changed nothing anchors nothing: the records other stations append
+            // are theirs to anchor, and every write to the shared vault token is one more
+            // moment another process may find it mid-change.
+            if w.report.events.len() > events_before {
+                self.anchor_if_needed(hsm).await;
+            }
             if once || *stop.borrow() {
                 break;
             }

@@ -18,7 +18,30 @@ fn a_fleet_demo_delivers_every_order_from_several_stations() {
             .arg("--dir")
             .arg(&dir)
             .args(extra);
-        stdout_json(&run_ok(&mut cmd))
+        let out = cmd.output().unwrap();
+        if !out.status.success() {
+            // The stations' own output says why.
+            let logs: Vec<String> = std::fs::read_dir(dir.join("logs"))
+                .map(|d| {
+                    d.map(|e| {
+                        let p = e.unwrap().path();
+                        format!(
+                            "--- {}\n{}",
+                            p.display(),
+                            std::fs::read_to_string(&p).unwrap()
+                        )
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            panic!(
+                "demo failed: {}\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                logs.join("\n")
+            );
+        }
+        stdout_json(&out)
     };
     let first = demo(&[]);
     let report = &first["report"];

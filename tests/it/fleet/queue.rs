@@ -47,3 +47,30 @@ fn two_claims_at_once_pick_two_orders() {
         store.close().await;
     });
 }
+
+/// A batch that cannot use the installation's HSM takes no order: each would only fail at its
+/// first step (it did, order after order, before the batch looked first).
+#[test]
+fn a_batch_without_the_hsm_takes_no_order() {
+    let fleet = Fleet::new(1);
+    let orders = fleet.approved_orders(2);
+    let desk = fleet.desk(1);
+    let vault = fleet
+        .sql("SELECT value FROM station_material WHERE name = 'vault_token_serial'")
+        .remove(0)
+        .remove(0);
+    std::fs::remove_dir_all(super::softhsm_token_dir(&desk.dir.join("tokens"), &vault)).unwrap();
+    let out = desk.run(&["--json", "provision", "--all-approved"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("no order was taken"),
+        "{v}"
+    );
+    for no in &orders {
+        assert_eq!(desk.json(&["order", "show", no])["state"], "Approved");
+    }
+}
