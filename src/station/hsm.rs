@@ -25,6 +25,45 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+/// With SoftHSM as the installation's HSM, its store is shared by every station process, and
+/// SoftHSM is not safe against itself across processes there: it reads the whole store when it
+/// is initialised, and rewrites a token's `token.object` when a user logs in to it, so a process
+/// starting while another logs in to the CA or vault token may find that token unreadable and
+/// miss it for the rest of its life (a batch then found no vault). Both are therefore done under
+/// an exclusive `flock` on `<softhsm2.conf>.lock`, beside the store's configuration. Another
+/// module (a network HSM's) needs no such lock and gets none.
+fn softhsm_store_lock(config: &Config) -> Option<std::fs::File> {
+    let conf = config.pkcs11.softhsm2_conf.as_ref()?;
+    let mut path = config.path(conf).into_os_string();
+    path.push(".lock");
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+    };
+    match file {
+        Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .ok()
+            .map(|()| f),
+        // No lock is no reason not to go on: only the rare race above is left open.
+        Err(e) => {
+            tracing::debug!(error = %e, "no lock on the SoftHSM store");
+            None
+        }
+    }
+}
+
+/// Loads the PKCS#11 module of `config` (once per process), under the SoftHSM store's lock
+/// (see `softhsm_store_lock`).
+pub fn load_module(config: &Config) -> Result<Pkcs11Module, TokenError> {
+    let _lock = softhsm_store_lock(config);
+    Pkcs11Module::load(config.pkcs11.module.as_deref())
+}
+
 /// Errors setting up the HSM context.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -247,7 +286,7 @@ impl std::fmt::Debug for Hsm {
 impl Hsm {
     /// Loads the module, reads the station PIN and the CA certificate.
     pub fn open(config: Arc<Config>) -> Result<Hsm, HsmError> {
-        let module = Pkcs11Module::load(config.pkcs11.module.as_deref())?;
+        let module = load_module(&config)?;
         let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
         let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
         Ok(Hsm {
@@ -298,6 +337,7 @@ impl Hsm {
     pub fn vault(&self) -> Result<Lease<'_, Vault>, TokenError> {
         self.sessions.vault.take(|| {
             let mut t = self.station_token(&self.config.vault.token_label)?;
+            let _lock = softhsm_store_lock(&self.config);
             Vault::open(&mut t, &self.station_pin)
         })
     }
@@ -306,7 +346,10 @@ impl Hsm {
     /// issuing CA's and the seal maker's).
     pub fn ca_token_signer(&self, key_label: &str) -> Result<TokenSigner, TokenError> {
         let mut t = self.station_token(&self.config.ca.token_label)?;
-        let session = t.login_user(&self.station_pin)?;
+        let session = {
+            let _lock = softhsm_store_lock(&self.config);
+            t.login_user(&self.station_pin)?
+        };
         TokenSigner::by_label(session, key_label, self.config.ca.key_algorithm)
     }
 

@@ -12,7 +12,7 @@
 //! every desk reaches through the vendor's PKCS#11 module; each desk's own USB keys are its own.
 //! In tests and the demo, stations reach one SoftHSM store for the shared HSM.
 
-use super::hsm::{Hsm, blocking, certificate_pem, read_pin_file, write_secret_file};
+use super::hsm::{Hsm, blocking, certificate_pem, load_module, read_pin_file, write_secret_file};
 use super::init::MaterialSummary;
 use super::setup::{
     Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
@@ -261,7 +261,7 @@ pub async fn join_station(
         .map_err(io(format!("writing {}", pin_path.display())))?;
     drop(station_pin);
     let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
-    let module = blocking(|| Pkcs11Module::load(cfg.pkcs11.module.as_deref()))?;
+    let module = blocking(|| load_module(&cfg))?;
     let verified = match blocking(|| verify_installation(&cfg, &module, station_pin, &inst)) {
         Ok(v) => v,
         Err(e) => {

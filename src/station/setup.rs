@@ -5,7 +5,9 @@
 //! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
 //! failed init never leaves a directory that looks like a working station.
 
-use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
+use super::hsm::{
+    Hsm, HsmError, blocking, load_module, read_certificate, read_pin_file, write_secret_file,
+};
 use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
 use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, StationInitialized};
@@ -15,7 +17,7 @@ use crate::domain::{Pin, Severity, SoPin, Violation};
 use crate::private_files;
 use crate::random::{OsRandom, Random};
 use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
-use crate::token::{Pkcs11Module, TokenError};
+use crate::token::TokenError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -334,7 +336,7 @@ pub async fn create_station(
     let random: Arc<dyn Random> = Arc::new(OsRandom);
     let now = clock.now();
     let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
-        let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+        let module = load_module(&cfg)?;
         let source = match &existing_ca {
             Some(der) => CaSource::Existing(der),
             None => CaSource::Create,
@@ -390,7 +392,7 @@ pub async fn create_station(
     let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
     let hsm = blocking(|| -> Result<Hsm, TokenError> {
         Ok(Hsm::from_parts(
-            Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
+            load_module(&cfg)?,
             station_pin,
             Arc::new(cfg.clone()),
             ca_der,
