@@ -102,7 +102,8 @@ async fn approved(config: &Path, dir: &Path, orders: usize) {
         .await
         .unwrap();
     for no in &imported.imported {
-        station.approve_order(no, "bench", None).await.unwrap();
+        let no = no.parse().unwrap();
+        station.approve_order(&no, "bench", None).await.unwrap();
     }
     station.close().await;
 }

@@ -18,6 +18,7 @@ use super::setup::{
     Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
 };
 use super::{OperationContext, Station};
+use crate::audit::event::{AuditEvent, InstallationMaterial, StationJoined};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Pin;
@@ -309,14 +310,18 @@ pub async fn join_station(
     tx.audit(
         &station.station_actor(),
         AuditEntry {
-            action: "station.joined".into(),
             token_serial: Some(inst.ca_token_serial.clone()),
-            details: serde_json::json!({
-                "station_id": id,
-                "installation": inst,
-                "pkcs11_module": module.path(),
-            }),
-            ..AuditEntry::default()
+            ..AuditEntry::new(AuditEvent::StationJoined(StationJoined {
+                station_id: id.to_string(),
+                installation: InstallationMaterial {
+                    ca_fingerprint: inst.ca_fingerprint.clone(),
+                    ca_token_serial: inst.ca_token_serial.clone(),
+                    vault_token_serial: inst.vault_token_serial.clone(),
+                    seal_maker_fingerprint: inst.seal_maker_fingerprint.clone(),
+                    audit_anchor_spki: inst.audit_anchor_spki.clone(),
+                },
+                pkcs11_module: module.path().display().to_string(),
+            }))
         },
     )
     .await?;

@@ -11,13 +11,13 @@ use super::error::ProvisionError;
 use super::journal::Write;
 use super::step::Step;
 use super::token_access::blocking;
-use crate::domain::OrderState;
+use crate::audit::event::{AuditEvent, OrderTakenOver};
 use crate::domain::takeover::{JournalPoint, Takeover, decide};
+use crate::domain::{OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::store::{AuditEntry, Binding, StepRecord};
 use crate::token::{TokenError, TokenSelector};
-use serde_json::json;
 
 /// What a takeover writes with the claim, and the binding the job goes on with (none: a new
 /// binding at this station).
@@ -31,7 +31,7 @@ pub(super) fn journal_point(journal: &[StepRecord]) -> JournalPoint {
     let done = |step: Step| {
         journal
             .iter()
-            .any(|s| s.step == step.name() && s.status == "done")
+            .any(|s| s.step == step.name() && s.status == StepStatus::Done)
     };
     if done(Step::WriteCertificate) {
         JournalPoint::CertificateOnKey
@@ -60,18 +60,18 @@ impl Station {
         let in_reach = key_in_reach(hsm, &b)?;
         let decision = decide(&b.station_id, &me, state, point, in_reach, start_over);
         let entry = AuditEntry {
-            action: "provision.taken_over".into(),
-            order_no: Some(no.clone()),
             token_serial: b.token_serial.clone(),
-            details: json!({
-                "from_station": b.station_id,
-                "decision": decision,
-                "journal_point": point,
-                "key_in_reach": in_reach,
-                "binding_id": b.binding_id,
-                "order_state": state,
-            }),
-            ..AuditEntry::default()
+            ..AuditEntry::order(
+                &no,
+                AuditEvent::OrderTakenOver(OrderTakenOver {
+                    from_station: b.station_id.clone(),
+                    decision,
+                    journal_point: point,
+                    key_in_reach: in_reach,
+                    binding_id: b.binding_id.clone(),
+                    order_state: state,
+                }),
+            )
         };
         match decision {
             Takeover::Own => Ok(TakenOver {
@@ -138,11 +138,11 @@ fn key_in_reach(hsm: &Hsm, b: &Binding) -> Result<bool, ProvisionError> {
 mod tests {
     use super::*;
 
-    fn record(step: Step, status: &str) -> StepRecord {
+    fn record(step: Step, status: StepStatus) -> StepRecord {
         StepRecord {
             attempt: 1,
             step: step.name().to_string(),
-            status: status.to_string(),
+            status,
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: None,
             detail: None,
@@ -152,24 +152,24 @@ mod tests {
     #[test]
     fn the_journal_says_what_reached_the_key() {
         assert_eq!(journal_point(&[]), JournalPoint::NothingOnKey);
-        let claimed = [record(Step::Claim, "done")];
+        let claimed = [record(Step::Claim, StepStatus::Done)];
         assert_eq!(journal_point(&claimed), JournalPoint::NothingOnKey);
         // C_InitToken may have run as soon as its step was started.
         let init = [
-            record(Step::Claim, "done"),
-            record(Step::InitToken, "started"),
+            record(Step::Claim, StepStatus::Done),
+            record(Step::InitToken, StepStatus::Started),
         ];
         assert_eq!(journal_point(&init), JournalPoint::KeyTouched);
         let written = [
-            record(Step::Claim, "done"),
-            record(Step::InitToken, "done"),
-            record(Step::WriteCertificate, "started"),
+            record(Step::Claim, StepStatus::Done),
+            record(Step::InitToken, StepStatus::Done),
+            record(Step::WriteCertificate, StepStatus::Started),
         ];
         assert_eq!(journal_point(&written), JournalPoint::KeyTouched);
         let on_key = [
-            record(Step::InitToken, "done"),
-            record(Step::WriteCertificate, "done"),
-            record(Step::WriteSeals, "started"),
+            record(Step::InitToken, StepStatus::Done),
+            record(Step::WriteCertificate, StepStatus::Done),
+            record(Step::WriteSeals, StepStatus::Started),
         ];
         assert_eq!(journal_point(&on_key), JournalPoint::CertificateOnKey);
     }

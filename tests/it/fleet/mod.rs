@@ -251,7 +251,8 @@ impl Fleet {
         assert_eq!(numbers.len(), n, "{imported}");
         let (rt, station) = desk.open();
         for no in &numbers {
-            rt.block_on(station.approve_order(no, "reviewer", None))
+            let no: keystation::domain::OrderNo = no.parse().unwrap();
+            rt.block_on(station.approve_order(&no, "reviewer", None))
                 .unwrap();
         }
         rt.block_on(station.close());

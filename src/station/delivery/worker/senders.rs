@@ -14,6 +14,7 @@
 //! nothing more about that delivery.
 
 use super::*;
+use crate::audit::event::DeliverySenderTakenOver;
 use crate::domain::lease::{LeaseDecision, LeaseKind};
 use crate::station::lease::{KeptLease, probe};
 use crate::store::{AuditEntry, LeaseRequest};
@@ -45,13 +46,12 @@ impl Worker<'_> {
         if let (LeaseDecision::TakeOver(reason), Some(previous)) = (taken.decision, taken.previous)
         {
             let entry = AuditEntry::order(
-                "delivery.sender_taken_over",
                 order_no,
-                json!({
-                    "delivery_id": id,
-                    "reason": reason,
-                    "previous": previous.holder,
-                    "previous_expires_at": format_utc(previous.expires_at),
+                AuditEvent::DeliverySenderTakenOver(DeliverySenderTakenOver {
+                    delivery_id: id.to_string(),
+                    reason,
+                    previous: previous.holder,
+                    previous_expires_at: format_utc(previous.expires_at),
                 }),
             );
             tx.audit(&self.actor, entry).await?;
