@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::domain::Pin;
-use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
+use crate::token::{Pkcs11Module, StoreLock, Token, TokenError, TokenSelector, TokenSigner, Vault};
 use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -25,43 +25,19 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-/// With SoftHSM as the installation's HSM, its store is shared by every station process, and
-/// SoftHSM is not safe against itself across processes there: it reads the whole store when it
-/// is initialised, and rewrites a token's `token.object` when a user logs in to it, so a process
-/// starting while another logs in to the CA or vault token may find that token unreadable and
-/// miss it for the rest of its life (a batch then found no vault). Both are therefore done under
-/// an exclusive `flock` on `<softhsm2.conf>.lock`, beside the store's configuration. Another
-/// module (a network HSM's) needs no such lock and gets none.
-fn softhsm_store_lock(config: &Config) -> Option<std::fs::File> {
-    let conf = config.pkcs11.softhsm2_conf.as_ref()?;
-    let mut path = config.path(conf).into_os_string();
-    path.push(".lock");
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-    };
-    match file {
-        Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .ok()
-            .map(|()| f),
-        // No lock is no reason not to go on: only the rare race above is left open.
-        Err(e) => {
-            tracing::debug!(error = %e, "no lock on the SoftHSM store");
-            None
-        }
-    }
-}
-
-/// Loads the PKCS#11 module of `config` (once per process), under the SoftHSM store's lock
-/// (see `softhsm_store_lock`).
+/// Loads the PKCS#11 module of `config` (once per process). With SoftHSM as the installation's
+/// HSM, its store is shared by every station process, and the module then takes the store's
+/// lock, `<softhsm2.conf>.lock`, around what SoftHSM does not make safe across processes (see
+/// [`crate::token::store_lock`]). Another module (a network HSM's) needs no such lock and gets
+/// none.
 pub fn load_module(config: &Config) -> Result<Pkcs11Module, TokenError> {
-    let _lock = softhsm_store_lock(config);
-    Pkcs11Module::load(config.pkcs11.module.as_deref())
+    let module = config.pkcs11.module.as_deref();
+    match &config.pkcs11.softhsm2_conf {
+        Some(conf) => {
+            Pkcs11Module::load_shared_store(module, StoreLock::beside(&config.path(conf)))
+        }
+        None => Pkcs11Module::load(module),
+    }
 }
 
 /// Errors setting up the HSM context.
@@ -337,7 +313,6 @@ impl Hsm {
     pub fn vault(&self) -> Result<Lease<'_, Vault>, TokenError> {
         self.sessions.vault.take(|| {
             let mut t = self.station_token(&self.config.vault.token_label)?;
-            let _lock = softhsm_store_lock(&self.config);
             Vault::open(&mut t, &self.station_pin)
         })
     }
@@ -346,10 +321,7 @@ impl Hsm {
     /// issuing CA's and the seal maker's).
     pub fn ca_token_signer(&self, key_label: &str) -> Result<TokenSigner, TokenError> {
         let mut t = self.station_token(&self.config.ca.token_label)?;
-        let session = {
-            let _lock = softhsm_store_lock(&self.config);
-            t.login_user(&self.station_pin)?
-        };
+        let session = t.login_user(&self.station_pin)?;
         TokenSigner::by_label(session, key_label, self.config.ca.key_algorithm)
     }
 
