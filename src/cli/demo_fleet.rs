@@ -116,7 +116,10 @@ pub(super) async fn run(
         for c in &configs {
             println!("  station             {}", c.display());
         }
-        println!("  database            {database_url}");
+        println!(
+            "  database            {}",
+            crate::store::redacted_url(database_url)
+        );
         println!("  shared spool, bank  {}", dir.join("shared").display());
         println!("  stations' output    {}", dir.join("logs").display());
         println!(

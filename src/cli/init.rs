@@ -13,6 +13,7 @@ use crate::station::join::{installation_at, join_station};
 use crate::station::setup::{
     Created, DEMO_MARK, NewStation, SetupError, check_free, create_station,
 };
+use crate::store::redacted_url;
 use zeroize::Zeroizing;
 
 fn check_len(what: &str, s: &str) -> Result<(), CliError> {
@@ -94,7 +95,7 @@ pub(super) async fn run(
     }
     if json {
         return output::json(&serde_json::json!({
-            "config": config_path, "database": cfg.database_url(), "material": summary,
+            "config": config_path, "database": redacted_url(&cfg.database_url()), "material": summary,
             "ca_certificate": cfg.path(&cfg.ca.certificate), "demo_values": demo_values,
             "joined": joined, "station_id": cfg.station.id,
         }));
@@ -103,7 +104,7 @@ pub(super) async fn run(
         println!(
             "station {} joined the installation in {}: {}",
             cfg.station.id,
-            cfg.database_url(),
+            redacted_url(&cfg.database_url()),
             config_path.display()
         );
     } else {
