@@ -3,6 +3,7 @@
 //! installation, the others join it (as `init` does, with the installation's station PIN and its
 //! SoftHSM store); each then runs as its own processes.
 
+use super::error::io_error;
 use super::opts::{DemoArgs, InitArgs};
 use super::{CliError, output};
 use crate::config::Config;
@@ -66,13 +67,17 @@ pub(super) async fn run(
             )
             .await?;
         }
-        share_channels(&config, &dir.join("shared"))
-            .map_err(|e| CliError::new(ec::IO, format!("{}: {e}", config.display())))?;
+        share_channels(&config, &dir.join("shared")).map_err(|e| {
+            io_error(
+                format!("pointing {} at the shared channels", config.display()),
+                e,
+            )
+        })?;
         configs.push(config);
     }
     let station = Station::open_for(Config::load(&configs[0])?, operation).await?;
-    let binary = std::env::current_exe()
-        .map_err(|e| CliError::new(ec::IO, format!("the keystation binary: {e}")))?;
+    let binary =
+        std::env::current_exe().map_err(|e| io_error("finding the keystation binary".into(), e))?;
     let say: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|line: &str| eprintln!("demo: {line}"));
     let report = station
         .run_fleet_demo(

@@ -172,16 +172,22 @@ pub fn claim_demo_dir(dir: &Path) -> Result<bool, SetupError> {
 /// `text` with the first `key = ...` line (a demonstration value and its comment) replaced by
 /// `key = "value"`, the value written as a TOML string.
 fn set_value(text: &str, key: &str, value: &str) -> String {
+    set_line(
+        text,
+        key,
+        &toml::Value::String(value.to_string()).to_string(),
+    )
+}
+
+/// `text` with its first `key = ...` line replaced by `key = value` (`value`: TOML text).
+pub(super) fn set_line(text: &str, key: &str, value: &str) -> String {
     let prefix = format!("{key} =");
     let mut done = false;
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         if !done && line.starts_with(&prefix) {
             done = true;
-            out.push_str(&format!(
-                "{key} = {}",
-                toml::Value::String(value.to_string())
-            ));
+            out.push_str(&format!("{key} = {value}"));
         } else {
             out.push_str(line);
         }

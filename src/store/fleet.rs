@@ -38,7 +38,7 @@ impl Registration {
 }
 
 /// A station of the installation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StationRecord {
     /// Its id (`station.id`).
     pub station_id: String,
@@ -71,7 +71,7 @@ pub struct Installation {
 }
 
 /// How many orders or deliveries are in one state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StateCount {
     /// The state, as stored.
     pub state: String,
@@ -249,25 +249,12 @@ impl Store {
 
     /// The stations of the installation, by id.
     pub async fn stations(&self) -> Result<Vec<StationRecord>, StoreError> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT station_id, registered_at, registered_by, last_heartbeat_at, last_host, \
              last_pid FROM stations ORDER BY station_id",
         )
         .fetch_all(self.pool())
         .await
-        .ctx("reading the stations")?
-        .iter()
-        .map(|r| -> Result<StationRecord, sqlx::Error> {
-            Ok(StationRecord {
-                station_id: r.try_get("station_id")?,
-                registered_at: r.try_get("registered_at")?,
-                registered_by: r.try_get("registered_by")?,
-                last_heartbeat_at: r.try_get("last_heartbeat_at")?,
-                last_host: r.try_get("last_host")?,
-                last_pid: r.try_get("last_pid")?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
         .ctx("reading the stations")
     }
 
@@ -298,19 +285,11 @@ impl Store {
 
     async fn count_per_state(&self, table: &'static str) -> Result<Vec<StateCount>, StoreError> {
         // `table` is one of two constants above.
-        let sql = format!("SELECT state, COUNT(*) AS n FROM {table} GROUP BY state ORDER BY state");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql =
+            format!("SELECT state, COUNT(*) AS count FROM {table} GROUP BY state ORDER BY state");
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await
-            .ctx("counting per state")?
-            .iter()
-            .map(|r| -> Result<StateCount, sqlx::Error> {
-                Ok(StateCount {
-                    state: r.try_get("state")?,
-                    count: r.try_get("n")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
             .ctx("counting per state")
     }
 }

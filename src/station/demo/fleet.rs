@@ -11,6 +11,7 @@ use super::{DemoError, DemoRow, step_err};
 use crate::domain::OrderState;
 use crate::station::Station;
 use crate::station::fleet::FleetStatus;
+use crate::station::setup::set_line;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -34,23 +35,6 @@ pub fn share_channels(config: &Path, shared: &Path) -> std::io::Result<()> {
     text = set_line(&text, "trigger", "\"on_provisioned\"");
     text = set_line(&text, "poll_interval_secs", "1");
     crate::private_files::write_file(config, text.as_bytes())
-}
-
-/// `text` with its first `key = ...` line replaced by `key = value`.
-fn set_line(text: &str, key: &str, value: &str) -> String {
-    let prefix = format!("{key} =");
-    let mut done = false;
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        if !done && line.starts_with(&prefix) {
-            done = true;
-            out.push_str(&format!("{key} = {value}"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// The stations of a fleet demo and how to run them.

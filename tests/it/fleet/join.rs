@@ -4,7 +4,8 @@
 //! a second installation over the first, a duplicate station id and an HSM that is not the
 //! installation's are refused, with nothing written.
 
-use super::{Fleet, details, records};
+use super::{Fleet, details};
+use crate::support::audit_records;
 use crate::support::{run_ok, stdout_json};
 use serde_json::Value;
 
@@ -71,7 +72,7 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
     };
     assert_eq!(desk2.json(&["audit", "verify"])["ok"], true);
     let audit = desk1.json(&["audit", "show"]);
-    let join_record = records(&audit, "station.joined");
+    let join_record = audit_records(&audit, "station.joined");
     assert_eq!(join_record.len(), 1, "{audit:#}");
     assert_eq!(join_record[0]["station_id"], "desk-2");
     assert_eq!(join_record[0]["actor"], "station:desk-2");
@@ -80,7 +81,7 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
         recorded("vault_token_serial").as_str()
     );
     assert_eq!(
-        records(&audit, "station.initialized")[0]["station_id"],
+        audit_records(&audit, "station.initialized")[0]["station_id"],
         "desk-1"
     );
     // The joined station reads the CA the installation made.

@@ -281,16 +281,6 @@ pub fn signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-/// The audit records (as `audit show --json` prints them) whose action is `action`.
-pub fn records<'a>(audit: &'a Value, action: &str) -> Vec<&'a Value> {
-    audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == action)
-        .collect()
-}
-
 /// The JSON details of an audit record.
 pub fn details(record: &Value) -> Value {
     serde_json::from_str(record["details"].as_str().unwrap()).unwrap()

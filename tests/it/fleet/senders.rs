@@ -3,8 +3,9 @@
 //! leaves a delivery that a live sender is sending alone, and takes over one whose sender died
 //! (resolving it from the channel, never sending it twice).
 
-use super::{Fleet, details, records, signal};
+use super::{Fleet, details, signal};
 use crate::delivery::gateway_agent_takes;
+use crate::support::audit_records;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -116,7 +117,7 @@ fn a_live_senders_delivery_is_left_alone_and_a_dead_ones_taken_over_once() {
         );
     }
     let audit = fleet.desk(2).json(&["audit", "show", "--order", dead]);
-    let takeover = records(&audit, "delivery.sender_taken_over");
+    let takeover = audit_records(&audit, "delivery.sender_taken_over");
     assert_eq!(takeover.len(), 1, "{audit:#}");
     assert_eq!(takeover[0]["station_id"], "desk-2");
     assert_eq!(details(takeover[0])["reason"], "holder_gone");

@@ -5,7 +5,8 @@
 //! stayed at the dead desk: its certificate is revoked). A live holder is never taken from, and
 //! an order that failed at its station stays there unless started over.
 
-use super::{Desk, Fleet, details, records, signal, softhsm_token_dir};
+use super::{Desk, Fleet, details, signal, softhsm_token_dir};
+use crate::support::audit_records;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -40,7 +41,7 @@ fn killed(mut child: Child) {
 /// The order's one `provision.taken_over` record's details.
 fn taken_over(desk: &Desk, order: &str) -> Value {
     let audit = desk.json(&["audit", "show", "--order", order]);
-    let found = records(&audit, "provision.taken_over");
+    let found = audit_records(&audit, "provision.taken_over");
     assert_eq!(found.len(), 1, "{audit:#}");
     assert_eq!(found[0]["station_id"], desk.id.as_str());
     details(found[0])

@@ -9,8 +9,9 @@
 //!
 //! It runs at the full size, 300 orders (under a minute in a debug build here).
 
-use super::{Desk, Fleet, check_passes, records, signal};
+use super::{Desk, Fleet, check_passes, signal};
 use crate::delivery::{gateway_agent_takes, pain002_file, xmllint};
+use crate::support::audit_records;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -323,7 +324,7 @@ fn three_stations(orders: usize) {
         // whom.
         let audit = desk1.json(&["audit", "show"]);
         let by_desk3 = |action: &str| -> BTreeSet<String> {
-            records(&audit, action)
+            audit_records(&audit, action)
                 .iter()
                 .filter(|r| r["station_id"] == "desk-3")
                 .map(|r| r["order_no"].as_str().unwrap().to_string())
@@ -339,7 +340,7 @@ fn three_stations(orders: usize) {
         );
         let mut decisions = Vec::new();
         for no in &abandoned {
-            let taken: Vec<&Value> = records(&audit, "provision.taken_over")
+            let taken: Vec<&Value> = audit_records(&audit, "provision.taken_over")
                 .into_iter()
                 .filter(|r| r["order_no"] == no.as_str())
                 .collect();
