@@ -123,7 +123,7 @@ pub(super) async fn run(
         }
         println!(
             "  database            {}",
-            crate::store::redacted_url(database_url)
+            crate::config::redacted_url(database_url)
         );
         println!("  shared spool, bank  {}", dir.join("shared").display());
         println!("  stations' output    {}", dir.join("logs").display());

@@ -6,6 +6,7 @@
 
 use super::opts::InitArgs;
 use super::{CliError, output, pin_input};
+use crate::config::redacted_url;
 use crate::domain::pin::{PinAlphabet, PinPolicy};
 use crate::domain::{Pin, SoPin};
 use crate::station::OperationContext;
@@ -13,7 +14,6 @@ use crate::station::join::{installation_at, join_station};
 use crate::station::setup::{
     Created, DEMO_MARK, NewStation, SetupError, check_free, create_station,
 };
-use crate::store::redacted_url;
 use zeroize::Zeroizing;
 
 fn check_len(what: &str, s: &str) -> Result<(), CliError> {

@@ -235,7 +235,7 @@ pub async fn join_station(
     let Some(inst) = store.installation().await? else {
         return Err(SetupError::JoinUsage(format!(
             "{} holds no installation to join",
-            crate::store::redacted_url(&cfg.database_url())
+            crate::config::redacted_url(&cfg.database_url())
         )));
     };
     // Refused before the HSM is even opened (the registration refuses it again, for good).

@@ -384,23 +384,6 @@ impl Tx {
     }
 }
 
-/// `url` as a message or the terminal may show it: a password in it (`scheme://user:PASSWORD@host`)
-/// becomes `***`, since no secret goes into a log, an error or an output.
-pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
 impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -482,28 +465,3 @@ impl Store {
 
 /// The hash a fresh chain starts from (re-exported for tests and `audit verify`).
 pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;
-
-#[cfg(test)]
-mod tests {
-    use super::redacted_url;
-
-    #[test]
-    fn a_password_in_a_database_url_is_never_shown() {
-        assert_eq!(
-            redacted_url("postgres://ks:s3cr%40t@db.example:5432/ks?sslmode=require"),
-            "postgres://ks:***@db.example:5432/ks?sslmode=require"
-        );
-        assert_eq!(
-            redacted_url("postgres://ks:p@ss@db/ks"),
-            "postgres://ks:***@db/ks"
-        );
-        for plain in [
-            "postgres:///ks?host=/var/run/postgresql",
-            "postgres://ks@db/ks",
-            "sqlite:///tmp/station.db",
-            "not a url",
-        ] {
-            assert_eq!(redacted_url(plain), plain);
-        }
-    }
-}
