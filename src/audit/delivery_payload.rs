@@ -2,6 +2,7 @@
 
 use super::payload::{AuditField, plain, sealed};
 use crate::domain::delivery::DeliveryState;
+use crate::domain::lease::{LeaseHolder, TakeoverReason};
 use crate::domain::order::OrderState;
 use crate::domain::pin::PinAlphabet;
 
@@ -44,6 +45,21 @@ payload! {
         pub attempt: i64,
         /// The pain.001 file, for a bank transfer.
         pub bank_file: Option<String>,
+    }
+}
+
+payload! {
+    /// `delivery.sender_taken_over`: the sender lease of a delivery taken from a sender that is
+    /// gone or let it expire.
+    pub struct DeliverySenderTakenOver {
+        /// The delivery.
+        pub delivery_id: String,
+        /// Why the previous sender's lease could be taken.
+        pub reason: TakeoverReason,
+        /// The previous sender.
+        pub previous: LeaseHolder,
+        /// When its lease would have expired.
+        pub previous_expires_at: String,
     }
 }
 

@@ -35,6 +35,8 @@ pub enum AuditEvent {
     TokenReleased(TokenReleased),
     /// `provision.lease_taken_over`.
     LeaseTakenOver(LeaseTakenOver),
+    /// `provision.taken_over`.
+    OrderTakenOver(OrderTakenOver),
     /// `provision.<step>.started`.
     StepStarted(StepStarted),
     /// `provision.<step>.done`.
@@ -43,6 +45,8 @@ pub enum AuditEvent {
     ProvisionFailed(ProvisionFailed),
     /// `station.initialized`.
     StationInitialized(StationInitialized),
+    /// `station.joined`.
+    StationJoined(StationJoined),
     /// `bank.imported`.
     BankImported(BankImported),
     /// `delivery.queued`.
@@ -51,6 +55,8 @@ pub enum AuditEvent {
     DeliveryRequeued(DeliveryRequeued),
     /// `delivery.sending`.
     DeliverySending(DeliverySending),
+    /// `delivery.sender_taken_over`.
+    DeliverySenderTakenOver(DeliverySenderTakenOver),
     /// `delivery.sent`.
     DeliverySent(DeliverySent),
     /// `delivery.confirmed`.
@@ -141,14 +147,17 @@ impl AuditEvent {
             E::Claimed(_) => "provision.claimed",
             E::TokenReleased(_) => "provision.token_released",
             E::LeaseTakenOver(_) => "provision.lease_taken_over",
+            E::OrderTakenOver(_) => "provision.taken_over",
             E::StepStarted(s) => return format!("provision.{}.started", s.step),
             E::StepDone(o) => return format!("provision.{}.done", o.step_name()),
             E::ProvisionFailed(_) => "provision.failed",
             E::StationInitialized(_) => "station.initialized",
+            E::StationJoined(_) => "station.joined",
             E::BankImported(_) => "bank.imported",
             E::DeliveryQueued(_) => "delivery.queued",
             E::DeliveryRequeued(_) => "delivery.requeued",
             E::DeliverySending(_) => "delivery.sending",
+            E::DeliverySenderTakenOver(_) => "delivery.sender_taken_over",
             E::DeliverySent(_) => "delivery.sent",
             E::DeliveryConfirmed(_) => "delivery.confirmed",
             E::DeliveryRejected(_) => "delivery.rejected",
@@ -178,14 +187,17 @@ impl AuditEvent {
             E::Claimed(p) => to_json(p),
             E::TokenReleased(p) => to_json(p),
             E::LeaseTakenOver(p) => to_json(p),
+            E::OrderTakenOver(p) => to_json(p),
             E::StepStarted(p) => to_json(p),
             E::StepDone(o) => o.details(),
             E::ProvisionFailed(p) => to_json(p),
             E::StationInitialized(p) => to_json(p),
+            E::StationJoined(p) => to_json(p),
             E::BankImported(p) => to_json(p),
             E::DeliveryQueued(p) => to_json(p),
             E::DeliveryRequeued(p) => to_json(p),
             E::DeliverySending(p) => to_json(p),
+            E::DeliverySenderTakenOver(p) => to_json(p),
             E::DeliverySent(p) => to_json(p),
             E::DeliveryConfirmed(p) => to_json(p),
             E::DeliveryRejected(p) => to_json(p),

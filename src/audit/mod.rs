@@ -13,7 +13,11 @@
 //!
 //! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
 //! share them (no delimiter ambiguity), and they are computed from the stored text exactly as
-//! stored: nothing is re-serialised before hashing.
+//! stored: nothing is re-serialised before hashing. A record that names the station whose
+//! process wrote it (every record since several stations share one installation) is hashed
+//! under the tag `keystation-audit-v2` with the station after the actor; an older record, which
+//! names none, keeps its `keystation-audit-v1` bytes, so chains written before stay valid and
+//! removing a record's station breaks its hash.
 //!
 //! # Security notes
 //! Records name the actor, the operation id, the order, the token serial and the certificate
@@ -42,6 +46,8 @@ pub struct AuditRecord {
     pub at: String,
     /// Who: an operator name, or `station:<id>` for automated work.
     pub actor: String,
+    /// The station whose process wrote the record (none on records older than the fleet).
+    pub station_id: Option<String>,
     /// The CLI invocation or job this belongs to.
     pub operation_id: String,
     /// What happened (`order.imported`, `order.approved`, `provision.step.done`, ...).
@@ -71,13 +77,20 @@ fn put(buf: &mut Vec<u8>, field: Option<&[u8]>) {
 }
 
 impl AuditRecord {
-    /// The canonical bytes: a version tag, then every field but `hash`, length-prefixed.
+    /// The canonical bytes: a version tag, then every field but `hash`, length-prefixed (the
+    /// station only in a v2 record, one that names it: see the module docs).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(256 + self.details.len());
-        buf.extend_from_slice(b"keystation-audit-v1");
+        match &self.station_id {
+            None => buf.extend_from_slice(b"keystation-audit-v1"),
+            Some(_) => buf.extend_from_slice(b"keystation-audit-v2"),
+        }
         buf.extend_from_slice(&self.seq.to_be_bytes());
         put(&mut buf, Some(self.at.as_bytes()));
         put(&mut buf, Some(self.actor.as_bytes()));
+        if let Some(station) = &self.station_id {
+            put(&mut buf, Some(station.as_bytes()));
+        }
         put(&mut buf, Some(self.operation_id.as_bytes()));
         put(&mut buf, Some(self.action.as_bytes()));
         put(&mut buf, self.order_no.as_deref().map(str::as_bytes));
@@ -364,190 +377,4 @@ pub fn verify_held_anchor(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn chain(n: i64) -> Vec<AuditRecord> {
-        let mut out: Vec<AuditRecord> = Vec::new();
-        let mut prev = GENESIS_HASH.to_string();
-        for seq in 1..=n {
-            let mut r = AuditRecord {
-                seq,
-                at: format!("2026-11-24T05:00:0{seq}.000000Z"),
-                actor: "op".into(),
-                operation_id: "op-1".into(),
-                action: "order.imported".into(),
-                order_no: Some(format!("O{seq}")),
-                token_serial: None,
-                cert_serial: None,
-                details: "{}".into(),
-                prev_hash: prev.clone(),
-                hash: String::new(),
-            };
-            r.hash = r.compute_hash();
-            prev = r.hash.clone();
-            out.push(r);
-        }
-        out
-    }
-
-    fn head(c: &[AuditRecord]) -> (i64, String) {
-        c.last()
-            .map(|r| (r.seq, r.hash.clone()))
-            .unwrap_or((0, GENESIS_HASH.into()))
-    }
-
-    #[test]
-    fn intact_chain_verifies() {
-        let c = chain(5);
-        let (s, h) = head(&c);
-        assert_eq!(verify_chain(&c, (s, &h)), Ok(()));
-        assert_eq!(verify_chain(&[], (0, GENESIS_HASH)), Ok(()));
-    }
-
-    #[test]
-    fn edited_record_is_named() {
-        let mut c = chain(5);
-        let (s, h) = head(&c);
-        c[2].details = "{\"x\":1}".into();
-        assert_eq!(
-            verify_chain(&c, (s, &h)),
-            Err(ChainBreak::Content { seq: 3 })
-        );
-    }
-
-    #[test]
-    fn rehashed_forgery_breaks_the_link() {
-        let mut c = chain(5);
-        let (s, h) = head(&c);
-        c[2].actor = "mallory".into();
-        c[2].hash = c[2].compute_hash();
-        assert_eq!(
-            verify_chain(&c, (s, &h)),
-            Err(ChainBreak::Link { seq: 4, prev: 3 })
-        );
-    }
-
-    #[test]
-    fn deleted_and_reordered_records_are_found() {
-        let c = chain(5);
-        let (s, h) = head(&c);
-        let mut deleted = c.clone();
-        deleted.remove(1);
-        assert!(matches!(
-            verify_chain(&deleted, (s, &h)),
-            Err(ChainBreak::Sequence {
-                expected: 2,
-                found: 3,
-                ..
-            })
-        ));
-        let mut swapped = c.clone();
-        swapped.swap(1, 2);
-        assert!(matches!(
-            verify_chain(&swapped, (s, &h)),
-            Err(ChainBreak::Sequence { .. })
-        ));
-        let truncated = &c[..4];
-        assert_eq!(
-            verify_chain(truncated, (s, &h)),
-            Err(ChainBreak::Head {
-                last: 4,
-                head_seq: 5
-            })
-        );
-    }
-
-    #[test]
-    fn canonical_bytes_distinguish_none_from_empty() {
-        let c = chain(1);
-        let mut a = c[0].clone();
-        let mut b = c[0].clone();
-        a.token_serial = None;
-        b.token_serial = Some(String::new());
-        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
-    }
-
-    fn anchor_of(r: &AuditRecord) -> Anchor {
-        Anchor {
-            seq: r.seq,
-            head_hash: r.hash.clone(),
-            at: "2026-11-24T05:00:00.000000Z".into(),
-            actor: "station:t".into(),
-            signature: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_chain_extends_its_held_record() {
-        let c = chain(6);
-        let (s, h) = head(&c);
-        assert_eq!(
-            verify_chain_after(&c[3..], (3, &c[2].hash), (s, &h)),
-            Ok(())
-        );
-        assert_eq!(verify_chain_after(&[], (6, &h), (s, &h)), Ok(()));
-        // The held record itself was re-hashed: its successor no longer links to the held hash.
-        assert_eq!(
-            verify_chain_after(&c[3..], (3, &c[1].hash), (s, &h)),
-            Err(ChainBreak::Link { seq: 4, prev: 3 })
-        );
-        // Nothing after the held record, but the head claims another hash for it.
-        assert!(matches!(
-            verify_chain_after(&[], (6, &c[4].hash), (s, &h)),
-            Err(ChainBreak::Head { .. })
-        ));
-    }
-
-    #[test]
-    fn the_held_anchor_finds_truncation_and_rewrites() {
-        let c = chain(8);
-        let held = (8, c[7].hash.clone());
-        let held = Some((held.0, held.1.as_str()));
-        assert_eq!(verify_held_anchor(&c, &[], held), Ok(()));
-        assert_eq!(verify_held_anchor(&c, &[], None), Ok(()));
-        let cut = &c[..5];
-        let err = verify_held_anchor(cut, &[], held).unwrap_err();
-        assert_eq!(
-            err,
-            AnchorBreak::Truncated {
-                last: 5,
-                anchored: 8,
-                anchored_hash: c[7].hash.clone(),
-                holder: HELD_BY_VAULT,
-            }
-        );
-        assert!(
-            err.to_string().contains("records 6 to 8 are missing"),
-            "{err}"
-        );
-        let one = verify_held_anchor(&c[..7], &[], held).unwrap_err();
-        assert!(one.to_string().contains("record 8 is missing"), "{one}");
-        assert!(matches!(
-            verify_held_anchor(&[], &[], held),
-            Err(AnchorBreak::Truncated { last: 0, .. })
-        ));
-        let mut rewritten = c.clone();
-        rewritten[7].actor = "mallory".into();
-        rewritten[7].hash = rewritten[7].compute_hash();
-        assert_eq!(
-            verify_held_anchor(&rewritten, &[], held),
-            Err(AnchorBreak::HeldMismatch { seq: 8 })
-        );
-    }
-
-    #[test]
-    fn a_signed_anchor_past_the_held_one_means_the_vault_went_back() {
-        let c = chain(8);
-        let held = Some((5, c[4].hash.as_str()));
-        assert_eq!(
-            verify_held_anchor(&c, &[anchor_of(&c[2]), anchor_of(&c[4])], held),
-            Ok(())
-        );
-        assert_eq!(
-            verify_held_anchor(&c, &[anchor_of(&c[4]), anchor_of(&c[6])], held),
-            Err(AnchorBreak::HeldBehind { seq: 7, held: 5 })
-        );
-    }
-}
+mod tests;

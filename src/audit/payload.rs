@@ -16,6 +16,7 @@ use crate::domain::lease::{LeaseHolder, TakeoverReason};
 use crate::domain::order::OrderState;
 use crate::domain::pin::PinAlphabet;
 use crate::domain::status::CertificateStatus;
+use crate::domain::takeover::{JournalPoint, Takeover};
 
 pub(super) mod sealed {
     /// Only this module's list of plain types implements it.
@@ -44,6 +45,8 @@ plain_data!(
     CertificateStatus,
     LeaseHolder,
     TakeoverReason,
+    JournalPoint,
+    Takeover,
 );
 impl<T: AuditField> sealed::Sealed for Option<T> {}
 impl<T: AuditField> AuditField for Option<T> {}
@@ -238,6 +241,25 @@ payload! {
 }
 
 payload! {
+    /// `provision.taken_over`: another station's abandoned order taken over (see
+    /// [`crate::domain::takeover`]).
+    pub struct OrderTakenOver {
+        /// The station the order was bound to.
+        pub from_station: String,
+        /// What this station does with it.
+        pub decision: Takeover,
+        /// Where the abandoned job's journal stopped.
+        pub journal_point: JournalPoint,
+        /// Whether the bound key is present at this station.
+        pub key_in_reach: bool,
+        /// The binding taken over.
+        pub binding_id: String,
+        /// The order's state when it was taken over.
+        pub order_state: OrderState,
+    }
+}
+
+payload! {
     /// `provision.<step>.started`.
     pub struct StepStarted {
         /// The step's name; names the action, not in the details.
@@ -277,6 +299,34 @@ payload! {
         pub seal_maker_fingerprint: String,
         /// The audit anchor key's SPKI, hex.
         pub audit_anchor_spki: String,
+    }
+}
+
+payload! {
+    /// The installation's material, as its database records it.
+    pub struct InstallationMaterial {
+        /// CA certificate SHA-256 fingerprint.
+        pub ca_fingerprint: String,
+        /// CA token serial.
+        pub ca_token_serial: String,
+        /// Vault token serial.
+        pub vault_token_serial: String,
+        /// Seal-maker certificate fingerprint.
+        pub seal_maker_fingerprint: String,
+        /// The audit anchor key's SPKI, hex.
+        pub audit_anchor_spki: String,
+    }
+}
+
+payload! {
+    /// `station.joined`: a station registered in an installation that existed already.
+    pub struct StationJoined {
+        /// The station that joined.
+        pub station_id: String,
+        /// The installation's material its HSM was verified against.
+        pub installation: InstallationMaterial,
+        /// The PKCS#11 module through which it reaches the installation's HSM.
+        pub pkcs11_module: String,
     }
 }
 

@@ -14,6 +14,9 @@ pub(super) async fn run(
     json: bool,
     operation: &OperationContext,
 ) -> Result<(), CliError> {
+    if let (Some(n), Some(url)) = (args.stations, &args.database_url) {
+        return super::demo_fleet::run(args, n, url, json, operation).await;
+    }
     let dir = &args.dir;
     let config_path = dir.join(crate::config::FILE_NAME);
     if claim_demo_dir(dir)? {
@@ -37,6 +40,8 @@ pub(super) async fn run(
                 existing_ca_cert: None,
                 ca_token_label: None,
                 ca_key_label: None,
+                softhsm2_conf: None,
+                pkcs11_module: None,
             },
             operation,
         )

@@ -1,12 +1,16 @@
 //! `keystation init --dir DIR`: takes the station PIN and the SO PIN (files, prompts or the
 //! generator) and has the station made ([`crate::station::setup`]), then says what was made and
-//! which demonstration values remain.
+//! which demonstration values remain. On a database that already holds an installation the
+//! station joins it instead ([`crate::station::join`]): it takes only the installation's station
+//! PIN, and needs the installation's HSM (`--softhsm2-conf`, `--pkcs11-module`).
 
 use super::opts::InitArgs;
 use super::{CliError, output, pin_input};
+use crate::config::redacted_url;
 use crate::domain::pin::{PinAlphabet, PinPolicy};
 use crate::domain::{Pin, SoPin};
 use crate::station::OperationContext;
+use crate::station::join::{installation_at, join_station};
 use crate::station::setup::{
     Created, DEMO_MARK, NewStation, SetupError, check_free, create_station,
 };
@@ -65,6 +69,7 @@ pub(super) async fn run(
         config: cfg,
         summary,
         demo_values,
+        joined,
     } = create(args, operation).await?;
     if !demo_values.is_empty() {
         // A plain init makes a working station with demonstration names and a demonstration
@@ -74,9 +79,11 @@ pub(super) async fn run(
             config_path.display(),
             demo_values.join(", ")
         );
-        if demo_values
-            .iter()
-            .any(|k| k == "ca.organization" || k == "ca.common_name")
+        // A joining station's CA is the installation's: its names are not this init's to give.
+        if !joined
+            && demo_values
+                .iter()
+                .any(|k| k == "ca.organization" || k == "ca.common_name")
         {
             eprintln!(
                 "warning: the CA certificate is named \"{}\"; for a real CA run init again with \
@@ -88,11 +95,21 @@ pub(super) async fn run(
     }
     if json {
         return output::json(&serde_json::json!({
-            "config": config_path, "database": cfg.database_url(), "material": summary,
+            "config": config_path, "database": redacted_url(&cfg.database_url()), "material": summary,
             "ca_certificate": cfg.path(&cfg.ca.certificate), "demo_values": demo_values,
+            "joined": joined, "station_id": cfg.station.id,
         }));
     }
-    println!("station created: {}", config_path.display());
+    if joined {
+        println!(
+            "station {} joined the installation in {}: {}",
+            cfg.station.id,
+            redacted_url(&cfg.database_url()),
+            config_path.display()
+        );
+    } else {
+        println!("station created: {}", config_path.display());
+    }
     println!(
         "CA certificate:  {} ({})",
         cfg.path(&cfg.ca.certificate).display(),
@@ -117,7 +134,10 @@ pub(super) async fn create(
 ) -> Result<Created, CliError> {
     // Before asking for PINs: a directory that holds a station is refused at once.
     check_free(&args.dir)?;
-    let (station_pin, so_pin) = station_pins(args)?;
+    let joining = match &args.database_url {
+        Some(url) => installation_at(url).await?,
+        None => false,
+    };
     let req = NewStation {
         dir: args.dir.clone(),
         station_id: args.station_id.clone(),
@@ -128,7 +148,29 @@ pub(super) async fn create(
         existing_ca_cert: args.existing_ca_cert.clone(),
         ca_token_label: args.ca_token_label.clone(),
         ca_key_label: args.ca_key_label.clone(),
+        softhsm2_conf: args.softhsm2_conf.clone(),
+        pkcs11_module: args.pkcs11_module.clone(),
     };
+    if joining {
+        if args.generate_pins || args.existing_ca_cert.is_some() {
+            return Err(CliError::usage(
+                "this database holds an installation: the new station joins it with the \
+                 installation's station PIN (--pin-file FILE, or the prompt); --generate-pins and \
+                 --existing-ca-cert make a new installation",
+            ));
+        }
+        let pin = match &args.pin_file {
+            Some(p) => pin_input::read_file(p, "station PIN")?,
+            None => pin_input::prompt_twice(
+                "station PIN of the installation (user PIN of its CA and vault tokens)",
+                "--pin-file FILE",
+            )?,
+        };
+        return join_station(&req, Pin::from_secret(pin), operation)
+            .await
+            .map_err(CliError::from);
+    }
+    let (station_pin, so_pin) = station_pins(args)?;
     create_station(&req, station_pin, so_pin, operation)
         .await
         .map_err(|e| match e {

@@ -25,7 +25,9 @@ mod audit;
 mod certs;
 mod deliver;
 mod demo;
+mod demo_fleet;
 mod error;
+mod fleet;
 mod init;
 pub mod opts;
 mod orders;
@@ -78,7 +80,16 @@ pub fn main() -> ExitCode {
 /// A station keeps its own SoftHSM configuration (`pkcs11.softhsm2_conf`), exported here.
 fn select_softhsm_config(cli: &Cli) {
     let conf = match &cli.command {
-        Command::Init(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
+        Command::Init(args) => std::path::absolute(
+            args.softhsm2_conf
+                .clone()
+                .unwrap_or_else(|| args.dir.join("softhsm2.conf")),
+        )
+        .ok(),
+        // A fleet's stations share station 1's SoftHSM store (the installation's HSM).
+        Command::Demo(args) if args.stations.is_some() => {
+            std::path::absolute(demo_fleet::station_dir(&args.dir, 1).join("softhsm2.conf")).ok()
+        }
         Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
         _ => config_path(cli.config.as_deref())
             .and_then(|p| Config::load(&p).ok())
@@ -184,6 +195,10 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let result = deliver::bank(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
+        }
+        Command::Fleet(cmd) => {
+            let station = open_station(config, operation).await?;
+            fleet::run(&station, cmd, cli.json).await
         }
     }
 }

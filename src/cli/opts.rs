@@ -28,8 +28,9 @@ pub enum Command {
     /// The whole pipeline on embedded defaults in DIR: init, import, approve, provision, ship,
     /// deliver PINs (with a simulated bank); safe to re-run.
     Demo(DemoArgs),
-    /// Create a station in DIR: station.toml, database, SoftHSM token directory.
-    Init(InitArgs),
+    /// Create a station in DIR: station.toml, database, SoftHSM token directory (or join the
+    /// installation a PostgreSQL database holds).
+    Init(Box<InitArgs>),
     /// Take in, list, show and review certificate orders.
     #[command(subcommand)]
     Order(OrderCmd),
@@ -60,6 +61,17 @@ pub enum Command {
     /// The bank's files: import pain.002 status reports and camt.054 notifications.
     #[command(subcommand)]
     Bank(BankCmd),
+    /// Several stations, one installation: its stations, their leases, the queue.
+    #[command(subcommand)]
+    Fleet(FleetCmd),
+}
+
+/// `keystation fleet ...`
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Every station with its last heartbeat and the leases it holds; orders and PIN deliveries
+    /// per state.
+    Status,
 }
 
 /// `keystation station ...`
@@ -266,9 +278,16 @@ pub struct DemoArgs {
     /// Generate N valid orders instead of the three fixture orders.
     #[arg(long, value_name = "N")]
     pub orders: Option<usize>,
-    /// Provisioning workers.
+    /// Provisioning workers (per station).
     #[arg(long, value_name = "W", default_value_t = 2)]
     pub workers: usize,
+    /// Run N stations of one installation, each as its own processes, on one PostgreSQL queue
+    /// (needs --database-url); their directories are DIR/station-1 ... DIR/station-N.
+    #[arg(long, value_name = "N", requires = "database_url")]
+    pub stations: Option<usize>,
+    /// The installation's database (PostgreSQL) for --stations.
+    #[arg(long, value_name = "URL", requires = "stations")]
+    pub database_url: Option<String>,
 }
 
 /// `keystation init`
@@ -313,6 +332,14 @@ pub struct InitArgs {
     /// Label of the existing CA's key (default issuing-ca).
     #[arg(long, value_name = "LABEL", requires = "existing_ca_cert")]
     pub ca_key_label: Option<String>,
+    /// The installation's HSM is a SoftHSM store shared by its stations: its softhsm2.conf
+    /// (instead of a store of the station's own in DIR). What a joining station needs, in tests
+    /// and demos.
+    #[arg(long, value_name = "FILE")]
+    pub softhsm2_conf: Option<PathBuf>,
+    /// The installation's HSM is reached through this PKCS#11 module (a network HSM's).
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 /// `keystation order ...`

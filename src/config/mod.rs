@@ -207,3 +207,20 @@ fn without_dot_components(p: &Path) -> PathBuf {
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
 }
+
+/// `url` as a message or the terminal may show it: a password in it (`scheme://user:PASSWORD@host`)
+/// becomes `***`, since no secret goes into a log, an error or an output.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

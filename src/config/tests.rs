@@ -160,3 +160,23 @@ fn bad_pin_policy_is_an_error() {
         })
     ));
 }
+
+#[test]
+fn a_password_in_a_database_url_is_never_shown() {
+    assert_eq!(
+        redacted_url("postgres://ks:s3cr%40t@db.example:5432/ks?sslmode=require"),
+        "postgres://ks:***@db.example:5432/ks?sslmode=require"
+    );
+    assert_eq!(
+        redacted_url("postgres://ks:p@ss@db/ks"),
+        "postgres://ks:***@db/ks"
+    );
+    for plain in [
+        "postgres:///ks?host=/var/run/postgresql",
+        "postgres://ks@db/ks",
+        "sqlite:///tmp/station.db",
+        "not a url",
+    ] {
+        assert_eq!(redacted_url(plain), plain);
+    }
+}

@@ -1,4 +1,5 @@
-//! Job leases: which one live process may work on a job (today: provisioning one order) now.
+//! Job leases: which one live process may work on a job (provisioning one order, sending one PIN
+//! delivery) now.
 //!
 //! A lease names its holder — the station, a per-process instance id, and where that process runs
 //! (host, pid, process start) — and an expiry. The holder renews it while the job runs and
@@ -19,6 +20,9 @@ use time::{Duration, OffsetDateTime};
 pub enum LeaseKind {
     /// Provisioning an order (subject: the order number).
     Provision,
+    /// Sending a PIN delivery, from its claim to its outcome (subject: the delivery id): while
+    /// it is held, no other sender takes the delivery for one in doubt.
+    Delivery,
 }
 
 impl LeaseKind {
@@ -26,7 +30,15 @@ impl LeaseKind {
     pub fn as_str(self) -> &'static str {
         match self {
             LeaseKind::Provision => "provision",
+            LeaseKind::Delivery => "deliver",
         }
+    }
+
+    /// The kind stored as `s`.
+    pub fn parse(s: &str) -> Option<LeaseKind> {
+        [LeaseKind::Provision, LeaseKind::Delivery]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -225,6 +237,14 @@ mod tests {
             decide(Some(&held), "mine", NOW, Liveness::Gone),
             LeaseDecision::TakeOver(TakeoverReason::HolderGone)
         );
+    }
+
+    #[test]
+    fn a_kind_reads_back_as_stored() {
+        for k in [LeaseKind::Provision, LeaseKind::Delivery] {
+            assert_eq!(LeaseKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(LeaseKind::parse("Provision"), None);
     }
 
     #[test]

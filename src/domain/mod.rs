@@ -1,4 +1,5 @@
-//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases.
+//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases
+//! and the takeover of an abandoned job.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
@@ -14,6 +15,7 @@ pub mod normalize;
 pub mod order;
 pub mod pin;
 pub mod status;
+pub mod takeover;
 pub mod text;
 pub mod validate;
 

@@ -125,7 +125,7 @@ codes! {
     ORDER_SHIPPED = "E-ORDER-SHIPPED", Refusal,
         "The order was shipped already.";
     ORDER_CLAIMED = "E-ORDER-CLAIMED", Refusal,
-        "Another station is provisioning the order.";
+        "Another station has the order (it failed there and is resumed there); `provision ORDER --reinit --token NEW` starts it over here.";
     LEASE_HELD = "E-LEASE-HELD", Refusal,
         "A live process holds the order's lease (it is being worked on); run again once it has ended.";
     LEASE_LOST = "E-LEASE-LOST", Failure,
@@ -239,6 +239,14 @@ codes! {
         "init: no blank token (slot) for the CA or vault token.";
     EXISTING_CA = "E-EXISTING-CA", Failure,
         "init: the existing CA given cannot be used.";
+    INSTALLATION_EXISTS = "E-INSTALLATION-EXISTS", Refusal,
+        "init: the database already holds an installation; a new station joins it instead.";
+    STATION_EXISTS = "E-STATION-EXISTS", Refusal,
+        "init: the installation in this database already has a station with this id.";
+    INSTALLATION_UNREACHABLE = "E-INSTALLATION-UNREACHABLE", Failure,
+        "init: the installation's CA or vault token is not reachable through this station's PKCS#11 module.";
+    INSTALLATION_MISMATCH = "E-INSTALLATION-MISMATCH", Failure,
+        "init: the HSM does not hold the installation's material as its database records it (named).";
     DEMO_STEP = "E-DEMO-STEP", Failure,
         "A stage of the demo failed.";
     DEMO_INCOMPLETE = "E-DEMO-INCOMPLETE", Failure,

@@ -2,8 +2,8 @@
 //! database, and held by the vault HSM itself, where a database writer cannot roll it back.
 //!
 //! Run at the end of every command that changes state (a front calls
-//! [`Station::anchor_after_change`] once the command's own transactions are committed), after each pass of the delivery worker
-//! and each order at a desk ([`Station::anchor_if_needed`]), and by `keystation audit anchor`,
+//! [`Station::anchor_after_change`] once the command's own transactions are committed), after each
+//! pass of the delivery worker that changed something and each order at a desk ([`Station::anchor_if_needed`]), and by `keystation audit anchor`,
 //! so the unanchored tail of the trail is at most one command or unit of work long.
 //!
 //! A head is anchored only if the trail extends what the vault holds: the vault's record is still

@@ -9,6 +9,7 @@
 //! are played by the demo ([`peers`]). Re-running continues where a previous run stopped and says
 //! when there is nothing left to do.
 
+pub mod fleet;
 pub mod peers;
 
 use super::Station;
@@ -249,10 +250,115 @@ impl Station {
         opts: DemoOptions,
         say: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<DemoReport, DemoError> {
+        let order_nos = self.demo_intake(opts.generated, &say).await?;
+        let before: Vec<OrderState> = self.states(&order_nos).await?;
+        let already_ran =
+            !before.is_empty() && before.iter().all(|s| *s == OrderState::PinDelivered);
+
+        // 3. Provisioning, each order onto its own fresh SoftHSM token.
+        let waiting = before
+            .iter()
+            .any(|s| matches!(s, OrderState::Approved | OrderState::Provisioning));
+        if waiting {
+            let lines = Arc::new(Lines(say.clone()));
+            let summary = self
+                .provision_batch(
+                    hsm,
+                    BatchOptions {
+                        workers: opts.workers.max(1),
+                        limit: None,
+                    },
+                    lines,
+                    Arc::new(AtomicBool::new(false)),
+                )
+                .await
+                .map_err(|e| step_err("provision")(e.to_string()))?;
+            say(&format!(
+                "provisioned {} order(s), {} failed",
+                summary.ok.len(),
+                summary.failed.len()
+            ));
+            let _ = self.anchor_audit(hsm).await;
+        }
+
+        // 4. Shipping (queues each PIN delivery in the same transaction).
+        for (i, no) in order_nos.iter().enumerate() {
+            if self
+                .store
+                .order(no)
+                .await
+                .map_err(|e| step_err("ship")(e.to_string()))?
+                .map(|r| r.state)
+                == Some(OrderState::Provisioned)
+            {
+                self.ship(&ShipRequest {
+                    order_no: no.clone(),
+                    tracking_no: format!("SF{:010}", 1_000_000 + i),
+                    carrier: Some("SF Express (demo)".into()),
+                    operator: Some("demo-shipping".into()),
+                })
+                .await
+                .map_err(|e| step_err("ship")(e.to_string()))?;
+            }
+        }
+
+        // 5. PIN delivery: SMS into the spool, pain.001 files into the bank's outbound directory.
+        let channels = DeliveryChannels::from_config(&self.config, self.clock.clone())
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let run = self
+            .deliver_run(hsm, &channels, true, stop_rx)
+            .await
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        if !run.events.is_empty() {
+            say(&format!(
+                "delivery: {} message(s) handed to their channel",
+                run.events.len()
+            ));
+        }
+
+        // 6. The demo plays the gateway agent and the bank: the SMS go out with their receipts,
+        //    every transfer is accepted; a second pass confirms the SMS by their receipts.
+        self.simulated_gateway(&say).await?;
+        self.simulated_bank(&say).await?;
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let confirmed = self
+            .deliver_run(hsm, &channels, true, stop_rx)
+            .await
+            .map_err(|e| step_err("deliver")(e.to_string()))?;
+        if !confirmed.events.is_empty() {
+            say(&format!(
+                "delivery: {} SMS confirmed by the gateway's receipts",
+                confirmed.events.len()
+            ));
+        }
+        let _ = self.anchor_audit(hsm).await;
+
+        // 7. The summary.
+        let mut rows = Vec::new();
+        for no in &order_nos {
+            rows.push(self.demo_row(no).await?);
+        }
+        let complete = rows.iter().all(|r| r.state == OrderState::PinDelivered);
+        Ok(DemoReport {
+            rows,
+            complete,
+            already_ran,
+        })
+    }
+
+    /// The demo's intake and review: the fixture orders (or `generated` ones) imported — those
+    /// already in are not imported again — and approved by the demo's reviewer. Returns the
+    /// demo's order numbers.
+    pub(super) async fn demo_intake(
+        &self,
+        generated: Option<usize>,
+        say: &Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Vec<String>, DemoError> {
         let apps = self.config.data_dir().join("applications");
         write_fixture_pictures(&apps)?;
         let mut files = Vec::new();
-        match opts.generated {
+        match generated {
             Some(n) => {
                 let f = apps.join(format!("generated-{n}.json"));
                 files.push(if f.exists() {
@@ -365,100 +471,7 @@ impl Station {
             ));
         }
 
-        let before: Vec<OrderState> = self.states(&order_nos).await?;
-        let already_ran =
-            !before.is_empty() && before.iter().all(|s| *s == OrderState::PinDelivered);
-
-        // 3. Provisioning, each order onto its own fresh SoftHSM token.
-        let waiting = before
-            .iter()
-            .any(|s| matches!(s, OrderState::Approved | OrderState::Provisioning));
-        if waiting {
-            let lines = Arc::new(Lines(say.clone()));
-            let summary = self
-                .provision_batch(
-                    hsm,
-                    BatchOptions {
-                        workers: opts.workers.max(1),
-                        limit: None,
-                    },
-                    lines,
-                    Arc::new(AtomicBool::new(false)),
-                )
-                .await
-                .map_err(|e| step_err("provision")(e.to_string()))?;
-            say(&format!(
-                "provisioned {} order(s), {} failed",
-                summary.ok.len(),
-                summary.failed.len()
-            ));
-            let _ = self.anchor_audit(hsm).await;
-        }
-
-        // 4. Shipping (queues each PIN delivery in the same transaction).
-        for (i, no) in order_nos.iter().enumerate() {
-            if self
-                .store
-                .order(no)
-                .await
-                .map_err(|e| step_err("ship")(e.to_string()))?
-                .map(|r| r.state)
-                == Some(OrderState::Provisioned)
-            {
-                self.ship(&ShipRequest {
-                    order_no: no.clone(),
-                    tracking_no: format!("SF{:010}", 1_000_000 + i),
-                    carrier: Some("SF Express (demo)".into()),
-                    operator: Some("demo-shipping".into()),
-                })
-                .await
-                .map_err(|e| step_err("ship")(e.to_string()))?;
-            }
-        }
-
-        // 5. PIN delivery: SMS into the spool, pain.001 files into the bank's outbound directory.
-        let channels = DeliveryChannels::from_config(&self.config, self.clock.clone())
-            .map_err(|e| step_err("deliver")(e.to_string()))?;
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let run = self
-            .deliver_run(hsm, &channels, true, stop_rx)
-            .await
-            .map_err(|e| step_err("deliver")(e.to_string()))?;
-        if !run.events.is_empty() {
-            say(&format!(
-                "delivery: {} message(s) handed to their channel",
-                run.events.len()
-            ));
-        }
-
-        // 6. The demo plays the gateway agent and the bank: the SMS go out with their receipts,
-        //    every transfer is accepted; a second pass confirms the SMS by their receipts.
-        self.simulated_gateway(&say).await?;
-        self.simulated_bank(&say).await?;
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let confirmed = self
-            .deliver_run(hsm, &channels, true, stop_rx)
-            .await
-            .map_err(|e| step_err("deliver")(e.to_string()))?;
-        if !confirmed.events.is_empty() {
-            say(&format!(
-                "delivery: {} SMS confirmed by the gateway's receipts",
-                confirmed.events.len()
-            ));
-        }
-        let _ = self.anchor_audit(hsm).await;
-
-        // 7. The summary.
-        let mut rows = Vec::new();
-        for no in &order_nos {
-            rows.push(self.demo_row(no).await?);
-        }
-        let complete = rows.iter().all(|r| r.state == OrderState::PinDelivered);
-        Ok(DemoReport {
-            rows,
-            complete,
-            already_ran,
-        })
+        Ok(order_nos)
     }
 
     async fn states(&self, order_nos: &[String]) -> Result<Vec<OrderState>, DemoError> {

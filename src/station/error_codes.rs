@@ -5,6 +5,7 @@
 use super::OpenError;
 use super::anchor::AnchorError;
 use super::audit_verify::AuditVerifyError;
+use super::batch::BatchError;
 use super::delivery::DeliveryError;
 use super::demo::DemoError;
 use super::hsm::HsmError;
@@ -12,6 +13,7 @@ use super::init::InitError;
 use super::input_file::InputFileError;
 use super::intake::IntakeError;
 use super::inventory::InventoryError;
+use super::join::JoinError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
 use super::setup::SetupError;
@@ -153,6 +155,8 @@ impl Coded for SetupError {
             SetupError::Database(e) => e.code(),
             SetupError::Store(e) => e.code(),
             SetupError::Material(e) => e.code(),
+            SetupError::Join(e) => e.code(),
+            SetupError::JoinUsage(_) => ec::USAGE,
             SetupError::Token(e) => e.code(),
             SetupError::Details(_) => ec::OUTPUT,
             SetupError::Anchor(e) => e.code(),
@@ -188,6 +192,25 @@ impl Coded for SealInspectionError {
             SealInspectionError::CaFile(_) => ec::INPUT_FILE,
             SealInspectionError::Token(e) => e.code(),
             SealInspectionError::Store(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for JoinError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            JoinError::NotReachable { .. } => ec::INSTALLATION_UNREACHABLE,
+            JoinError::Mismatch { .. } => ec::INSTALLATION_MISMATCH,
+            JoinError::Token(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for BatchError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            BatchError::Store(e) => e.code(),
+            BatchError::Hsm(e) => e.code(),
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::domain::Pin;
-use crate::token::{Pkcs11Module, Token, TokenError, TokenSelector, TokenSigner, Vault};
+use crate::token::{Pkcs11Module, StoreLock, Token, TokenError, TokenSelector, TokenSigner, Vault};
 use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -23,6 +23,21 @@ use zeroize::Zeroizing;
 /// other tasks elsewhere meanwhile.
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
+}
+
+/// Loads the PKCS#11 module of `config` (once per process). With SoftHSM as the installation's
+/// HSM, its store is shared by every station process, and the module then takes the store's
+/// lock, `<softhsm2.conf>.lock`, around what SoftHSM does not make safe across processes (see
+/// [`crate::token::store_lock`]). Another module (a network HSM's) needs no such lock and gets
+/// none.
+pub fn load_module(config: &Config) -> Result<Pkcs11Module, TokenError> {
+    let module = config.pkcs11.module.as_deref();
+    match &config.pkcs11.softhsm2_conf {
+        Some(conf) => {
+            Pkcs11Module::load_shared_store(module, StoreLock::beside(&config.path(conf)))
+        }
+        None => Pkcs11Module::load(module),
+    }
 }
 
 /// Errors setting up the HSM context.
@@ -247,7 +262,7 @@ impl std::fmt::Debug for Hsm {
 impl Hsm {
     /// Loads the module, reads the station PIN and the CA certificate.
     pub fn open(config: Arc<Config>) -> Result<Hsm, HsmError> {
-        let module = Pkcs11Module::load(config.pkcs11.module.as_deref())?;
+        let module = load_module(&config)?;
         let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
         let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
         Ok(Hsm {

@@ -3,7 +3,7 @@
 
 use super::Station;
 use crate::store::StoreError;
-use crate::token::{Pkcs11Module, TokenError, TokenInfo};
+use crate::token::{TokenError, TokenInfo};
 use crate::usb::{UsbCatalog, UsbKey, list_usb_keys};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ impl Station {
         let cfg = &self.config;
         let (module, infos) =
             super::hsm::blocking(|| -> Result<(PathBuf, Vec<TokenInfo>), TokenError> {
-                let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+                let module = crate::station::hsm::load_module(cfg)?;
                 let infos = module.tokens()?.iter().map(|t| t.info().clone()).collect();
                 Ok((module.path().to_path_buf(), infos))
             })?;

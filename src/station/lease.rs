@@ -1,5 +1,6 @@
 //! This process as a lease holder, whether another holder still runs, and keeping a job's lease
-//! alive while the job works (rules: [`crate::domain::lease`]).
+//! alive while the job works (rules: [`crate::domain::lease`]). Every renewal also records the
+//! station's heartbeat (`keystation fleet status`).
 //!
 //! A holder is named by the station id, a random instance id drawn once per process, and where
 //! the process runs: the host (host name, boot id and pid namespace, so that a container or a
@@ -133,21 +134,26 @@ impl Station {
         Duration::seconds(i64::try_from(self.config.station.lease_secs).unwrap_or(i64::MAX))
     }
 
-    /// Renews the job `lease_id`'s lease in a transaction of its own.
-    async fn renew_lease(
+    /// Renews the job `lease_id`'s leases on `subjects` in a transaction of its own, with this
+    /// station's heartbeat.
+    async fn renew_leases(
         &self,
         kind: LeaseKind,
-        subject: &str,
+        subjects: &[String],
         lease_id: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
-        tx.renew_lease(kind, subject, lease_id, self.lease_ttl())
-            .await?;
+        for subject in subjects {
+            tx.renew_lease(kind, subject, lease_id, self.lease_ttl())
+                .await?;
+        }
+        tx.heartbeat(&self.lease_holder()).await?;
         tx.commit().await
     }
 }
 
-/// A lease the job holds, renewed in the background until dropped.
+/// A lease the job holds (on one subject, or on several taken together under one lease id: a
+/// bank file's deliveries), renewed in the background until dropped.
 #[derive(Debug)]
 pub struct KeptLease {
     lease_id: String,
@@ -158,28 +164,34 @@ pub struct KeptLease {
 impl KeptLease {
     /// Starts renewing `lease_id` (just taken) on `kind`/`subject`.
     pub fn start(station: &Station, kind: LeaseKind, subject: &str, lease_id: &str) -> KeptLease {
+        KeptLease::start_many(station, kind, vec![subject.to_string()], lease_id)
+    }
+
+    /// Starts renewing `lease_id` (just taken) on every one of `subjects`, in one transaction
+    /// each time; lost as soon as one of them is.
+    pub fn start_many(
+        station: &Station,
+        kind: LeaseKind,
+        subjects: Vec<String>,
+        lease_id: &str,
+    ) -> KeptLease {
         let lost = Arc::new(AtomicBool::new(false));
         let every = renew_interval(station.lease_ttl()).unsigned_abs();
-        let (station, subject, id, flag) = (
-            station.clone(),
-            subject.to_string(),
-            lease_id.to_string(),
-            lost.clone(),
-        );
+        let (station, id, flag) = (station.clone(), lease_id.to_string(), lost.clone());
         let renewal = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                match station.renew_lease(kind, &subject, &id).await {
+                match station.renew_leases(kind, &subjects, &id).await {
                     Ok(()) => {}
                     Err(e @ StoreError::LeaseLost { .. }) => {
-                        tracing::error!(subject = %subject, error = %e, "lease lost");
+                        tracing::error!(kind = kind.as_str(), error = %e, "lease lost");
                         flag.store(true, Ordering::SeqCst);
                         return;
                     }
                     // The database is away for a moment: the next renewal (or the job's next
                     // commit) tries again; two may fail before the lease expires.
                     Err(e) => {
-                        tracing::warn!(subject = %subject, error = %e, "could not renew a lease")
+                        tracing::warn!(kind = kind.as_str(), error = %e, "could not renew a lease")
                     }
                 }
             }

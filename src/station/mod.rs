@@ -17,11 +17,13 @@ pub mod check;
 pub mod delivery;
 pub mod demo;
 mod error_codes;
+pub mod fleet;
 pub mod hsm;
 pub mod init;
 pub mod input_file;
 pub mod intake;
 pub mod inventory;
+pub mod join;
 pub mod lease;
 pub mod operation;
 pub mod provision;
@@ -145,6 +147,7 @@ impl Station {
     pub fn station_actor(&self) -> Actor {
         Actor {
             name: format!("station:{}", self.config.station.id),
+            station_id: Some(self.config.station.id.clone()),
             operation_id: self.operation.id().to_string(),
         }
     }
@@ -153,6 +156,7 @@ impl Station {
     pub fn operator_actor(&self, operator: &str) -> Actor {
         Actor {
             name: operator.to_string(),
+            station_id: Some(self.config.station.id.clone()),
             operation_id: self.operation.id().to_string(),
         }
     }

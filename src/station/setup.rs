@@ -5,7 +5,9 @@
 //! Order of work: everything is prepared and checked first, `station.toml` is written LAST, so a
 //! failed init never leaves a directory that looks like a working station.
 
-use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
+use super::hsm::{
+    Hsm, HsmError, blocking, load_module, read_certificate, read_pin_file, write_secret_file,
+};
 use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
 use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, StationInitialized};
@@ -14,14 +16,14 @@ use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::{Pin, Severity, SoPin, Violation};
 use crate::private_files;
 use crate::random::{OsRandom, Random};
-use crate::store::{AuditEntry, Store, StoreError};
-use crate::token::{Pkcs11Module, TokenError};
+use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
+use crate::token::TokenError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The USB key catalogue copied into a new station.
-const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
+pub(super) const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
 
 /// The comment that marks a demonstration value in `station.example.toml`.
 pub const DEMO_MARK: &str = "# DEMO";
@@ -50,6 +52,11 @@ pub struct NewStation {
     pub ca_token_label: Option<String>,
     /// Label of the existing CA's key.
     pub ca_key_label: Option<String>,
+    /// The installation's HSM is a SoftHSM store shared with other stations: its configuration
+    /// file (instead of a store of the station's own in its directory).
+    pub softhsm2_conf: Option<PathBuf>,
+    /// The installation's HSM is reached through this PKCS#11 module (a network HSM's).
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 /// What was created.
@@ -63,6 +70,8 @@ pub struct Created {
     pub summary: MaterialSummary,
     /// Keys of `station.toml` still holding a demonstration value ([`DEMO_MARK`]).
     pub demo_values: Vec<String>,
+    /// The station joined an installation that existed already (see [`super::join`]).
+    pub joined: bool,
 }
 
 /// Why a station could not be made.
@@ -110,9 +119,15 @@ pub enum SetupError {
     /// The first anchor of the audit trail failed.
     #[error(transparent)]
     Anchor(#[from] super::anchor::AnchorError),
+    /// The installation could not be joined (see [`super::join`]).
+    #[error(transparent)]
+    Join(#[from] super::join::JoinError),
+    /// Joining needs what was not given (the shared HSM, the installation's station PIN).
+    #[error("{0}")]
+    JoinUsage(String),
 }
 
-fn io(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
+pub(super) fn io(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
     move |source| SetupError::Io { what, source }
 }
 
@@ -157,16 +172,22 @@ pub fn claim_demo_dir(dir: &Path) -> Result<bool, SetupError> {
 /// `text` with the first `key = ...` line (a demonstration value and its comment) replaced by
 /// `key = "value"`, the value written as a TOML string.
 fn set_value(text: &str, key: &str, value: &str) -> String {
+    set_line(
+        text,
+        key,
+        &toml::Value::String(value.to_string()).to_string(),
+    )
+}
+
+/// `text` with its first `key = ...` line replaced by `key = value` (`value`: TOML text).
+pub(super) fn set_line(text: &str, key: &str, value: &str) -> String {
     let prefix = format!("{key} =");
     let mut done = false;
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         if !done && line.starts_with(&prefix) {
             done = true;
-            out.push_str(&format!(
-                "{key} = {}",
-                toml::Value::String(value.to_string())
-            ));
+            out.push_str(&format!("{key} = {value}"));
         } else {
             out.push_str(line);
         }
@@ -176,7 +197,7 @@ fn set_value(text: &str, key: &str, value: &str) -> String {
 }
 
 /// The dotted keys of `text` whose line still carries the [`DEMO_MARK`].
-fn demo_values(text: &str) -> Vec<String> {
+pub(super) fn demo_values(text: &str) -> Vec<String> {
     let mut table = String::new();
     let mut found = Vec::new();
     for line in text.lines().map(str::trim) {
@@ -192,7 +213,7 @@ fn demo_values(text: &str) -> Vec<String> {
 }
 
 /// The text of the new station's `station.toml`.
-fn config_text(req: &NewStation) -> Result<String, SetupError> {
+pub(super) fn config_text(req: &NewStation) -> Result<String, SetupError> {
     let mut text = EXAMPLE.replace("id = \"station-01\"", &format!("id = {:?}", req.station_id));
     if let Some(url) = &req.database_url {
         text = text.replace(
@@ -224,6 +245,27 @@ fn config_text(req: &NewStation) -> Result<String, SetupError> {
         text = text.replace(
             "key_algorithm = \"ecdsa-p256\"                   # or \"rsa-2048\"",
             &format!("key_algorithm = {alg:?}"),
+        );
+    }
+    let absolute =
+        |p: &PathBuf| std::path::absolute(p).map_err(io(format!("resolving {}", p.display())));
+    if let Some(conf) = &req.softhsm2_conf {
+        let conf = absolute(conf)?;
+        text = text.replacen(
+            "softhsm2_conf = \"softhsm2.conf\"                # SoftHSM only: token directory of this station",
+            &format!(
+                "softhsm2_conf = {:?}   # SoftHSM only: the installation's shared store",
+                conf.display().to_string()
+            ),
+            1,
+        );
+    }
+    if let Some(module) = &req.pkcs11_module {
+        let module = absolute(module)?;
+        text = text.replacen(
+            "# module = \"/usr/lib/softhsm/libsofthsm2.so\"   # default: SoftHSM2 in its usual Debian paths",
+            &format!("module = {:?}", module.display().to_string()),
+            1,
         );
     }
     for (key, value) in [
@@ -265,19 +307,17 @@ pub async fn create_station(
     private_files::create_dir(&dir_abs)
         .and_then(|()| std::fs::set_permissions(&dir_abs, std::fs::Permissions::from_mode(0o700)))
         .map_err(io(format!("creating {}", dir_abs.display())))?;
-    let tokens = dir_abs.join("tokens");
-    private_files::create_dir(&tokens).map_err(io(format!("creating {}", tokens.display())))?;
-    private_files::write_file(
-        &dir_abs.join("softhsm2.conf"),
-        format!(
-            "# SoftHSM2 configuration of this station (SOFTHSM2_CONF={}/softhsm2.conf)\n\
-             directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            dir_abs.display(),
-            tokens.display()
-        )
-        .as_bytes(),
-    )
-    .map_err(io("writing softhsm2.conf".into()))?;
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .map_err(SetupError::Database)?;
+    // Never a second installation over the first: its material stays as it is (`record_installation`
+    // refuses it too, in the transaction).
+    if store.installation().await?.is_some() {
+        return Err(SetupError::Store(StoreError::InstallationExists));
+    }
+    if req.softhsm2_conf.is_none() {
+        write_softhsm_store(&dir_abs)?;
+    }
     let usb = cfg.path(&cfg.pkcs11.usb_tokens);
     if !usb.exists() {
         private_files::write_file(&usb, USB_TOKENS.as_bytes())
@@ -298,14 +338,11 @@ pub async fn create_station(
     // Read back through the same checks the station applies at every start.
     let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
 
-    let store = Store::connect(&cfg.database_url())
-        .await
-        .map_err(SetupError::Database)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let random: Arc<dyn Random> = Arc::new(OsRandom);
     let now = clock.now();
     let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
-        let module = Pkcs11Module::load(cfg.pkcs11.module.as_deref())?;
+        let module = load_module(&cfg)?;
         let source = match &existing_ca {
             Some(der) => CaSource::Existing(der),
             None => CaSource::Create,
@@ -331,15 +368,16 @@ pub async fn create_station(
         operation: operation.clone(),
     };
     let mut tx = store.begin_write(now).await?;
-    for (name, value) in [
-        ("ca_fingerprint", &summary.ca_fingerprint),
-        ("ca_token_serial", &summary.ca_token_serial),
-        ("vault_token_serial", &summary.vault_token_serial),
-        ("seal_maker_fingerprint", &summary.seal_maker_fingerprint),
-        ("audit_anchor_spki", &summary.audit_anchor_spki),
-    ] {
-        tx.put_material(name, value).await?;
-    }
+    tx.record_installation(&Installation {
+        ca_fingerprint: summary.ca_fingerprint.clone(),
+        ca_token_serial: summary.ca_token_serial.clone(),
+        vault_token_serial: summary.vault_token_serial.clone(),
+        seal_maker_fingerprint: summary.seal_maker_fingerprint.clone(),
+        audit_anchor_spki: summary.audit_anchor_spki.clone(),
+    })
+    .await?;
+    tx.register_station(&cfg.station.id, Registration::Init)
+        .await?;
     tx.audit(
         &station.station_actor(),
         AuditEntry {
@@ -360,7 +398,7 @@ pub async fn create_station(
     let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
     let hsm = blocking(|| -> Result<Hsm, TokenError> {
         Ok(Hsm::from_parts(
-            Pkcs11Module::load(cfg.pkcs11.module.as_deref())?,
+            load_module(&cfg)?,
             station_pin,
             Arc::new(cfg.clone()),
             ca_der,
@@ -376,7 +414,25 @@ pub async fn create_station(
         config: cfg,
         summary,
         demo_values: demo_values(&text),
+        joined: false,
     })
+}
+
+/// A SoftHSM store of the station's own in `dir` (`tokens/`, `softhsm2.conf`).
+fn write_softhsm_store(dir: &Path) -> Result<(), SetupError> {
+    let tokens = dir.join("tokens");
+    private_files::create_dir(&tokens).map_err(io(format!("creating {}", tokens.display())))?;
+    private_files::write_file(
+        &dir.join("softhsm2.conf"),
+        format!(
+            "# SoftHSM2 configuration of this station (SOFTHSM2_CONF={}/softhsm2.conf)\n\
+             directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            dir.display(),
+            tokens.display()
+        )
+        .as_bytes(),
+    )
+    .map_err(io("writing softhsm2.conf".into()))
 }
 
 #[cfg(test)]

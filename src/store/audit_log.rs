@@ -5,8 +5,8 @@ use crate::audit::{Anchor, AuditRecord};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-const RECORD_COLUMNS: &str = "seq, at, actor, operation_id, action, order_no, token_serial, \
-                              cert_serial, details, prev_hash, hash";
+const RECORD_COLUMNS: &str = "seq, at, actor, station_id, operation_id, action, order_no, \
+                              token_serial, cert_serial, details, prev_hash, hash";
 const ANCHOR_COLUMNS: &str = "seq, head_hash, at, actor, signature";
 const HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
@@ -15,6 +15,7 @@ fn record_of(r: AnyRow) -> Result<AuditRecord, sqlx::Error> {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,
         actor: r.try_get("actor")?,
+        station_id: r.try_get("station_id")?,
         operation_id: r.try_get("operation_id")?,
         action: r.try_get("action")?,
         order_no: r.try_get("order_no")?,

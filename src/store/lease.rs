@@ -37,19 +37,17 @@ pub struct LeaseRequest<'a> {
     pub ttl: Duration,
 }
 
-const LEASE_COLUMNS: &str = "kind, subject, lease_id, station_id, instance_id, host, pid, \
+pub(super) const LEASE_COLUMNS: &str = "kind, subject, lease_id, station_id, instance_id, host, pid, \
      process_start, acquired_at, expires_at";
 
-fn lease(r: &AnyRow) -> Result<Lease, StoreError> {
+pub(super) fn lease(r: &AnyRow) -> Result<Lease, StoreError> {
     let read = |e: sqlx::Error| StoreError::Db {
         context: "reading a lease",
         source: e,
     };
     let kind: String = r.try_get("kind").map_err(read)?;
-    let kind = match kind.as_str() {
-        "provision" => LeaseKind::Provision,
-        other => return Err(StoreError::Corrupt(format!("lease kind {other:?}"))),
-    };
+    let kind = LeaseKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("lease kind {kind:?}")))?;
     let time = |col: &str| -> Result<time::OffsetDateTime, StoreError> {
         let text: String = r.try_get(col).map_err(read)?;
         parse_utc(&text).ok_or_else(|| StoreError::Corrupt(format!("lease {col} {text:?}")))

@@ -14,6 +14,7 @@
 
 mod audit_log;
 mod delivery;
+mod fleet;
 mod lease;
 mod orders;
 mod provision;
@@ -21,6 +22,7 @@ mod revocations;
 
 pub use audit_log::AuditFilter;
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
+pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
@@ -115,6 +117,15 @@ pub enum StoreError {
         /// Until when, unless renewed.
         expires_at: String,
     },
+    /// The database already holds an installation (its material is never overwritten).
+    #[error(
+        "this database already holds an installation: a new station joins it (init with the \
+         installation's station PIN and its HSM) instead of creating another"
+    )]
+    InstallationExists,
+    /// The installation already has a station of this id.
+    #[error("the installation already has a station {0}: give this one another --station-id")]
+    StationExists(String),
     /// The job's lease is no longer its own (it expired and another process took it over).
     #[error("the lease on {subject} was lost: another process took the job over")]
     LeaseLost {
@@ -141,6 +152,8 @@ impl crate::error_code::Coded for StoreError {
             StoreError::Corrupt(_) => ec::STORE_CORRUPT,
             StoreError::LeaseHeld { .. } => ec::LEASE_HELD,
             StoreError::LeaseLost { .. } => ec::LEASE_LOST,
+            StoreError::StationExists(_) => ec::STATION_EXISTS,
+            StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
         }
     }
 }
@@ -243,11 +256,14 @@ pub struct Store {
     backend: Backend,
 }
 
-/// Who does something and as part of which operation; goes into every audit record.
+/// Who does something, at which station and as part of which operation; goes into every audit
+/// record.
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// Operator name, or `station:<id>` for automated work.
     pub name: String,
+    /// The station whose process acts (none only for tools outside a station).
+    pub station_id: Option<String>,
     /// Operation id (one per CLI invocation or job).
     pub operation_id: String,
 }
@@ -313,6 +329,7 @@ impl Tx {
             seq: prev_seq + 1,
             at: format_utc(self.now),
             actor: actor.name.clone(),
+            station_id: actor.station_id.clone(),
             operation_id: actor.operation_id.clone(),
             action,
             order_no: entry.order_no,
@@ -324,12 +341,14 @@ impl Tx {
         };
         rec.hash = rec.compute_hash();
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, operation_id, action, order_no, token_serial, \
-             cert_serial, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO audit_events (seq, at, actor, station_id, operation_id, action, order_no, \
+             token_serial, cert_serial, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(rec.seq)
         .bind(&rec.at)
         .bind(&rec.actor)
+        .bind(&rec.station_id)
         .bind(&rec.operation_id)
         .bind(&rec.action)
         .bind(&rec.order_no)

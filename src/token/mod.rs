@@ -44,6 +44,7 @@ pub mod session;
 pub mod signer;
 #[cfg(feature = "test-hooks")]
 mod sim;
+pub mod store_lock;
 pub mod vault;
 pub mod vendor;
 
@@ -53,6 +54,7 @@ pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
 pub use session::{TokenSession, UserKind};
 pub use signer::TokenSigner;
+pub use store_lock::StoreLock;
 pub use vault::{HeldAnchor, SealedPin, Vault};
 
 use cryptoki::error::{Error as CkError, RvError};

@@ -8,6 +8,7 @@
 
 use super::TokenError;
 use super::backend::TokenBackend;
+use super::store_lock::{StoreGuard, StoreLock};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub const SOFTHSM_PATHS: &[&str] = &[
 pub struct Pkcs11Module {
     backend: Arc<dyn TokenBackend>,
     path: PathBuf,
+    /// The lock of the SoftHSM store the module shares with other processes, if it does.
+    store_lock: Option<Arc<StoreLock>>,
 }
 
 impl fmt::Debug for Pkcs11Module {
@@ -141,13 +144,49 @@ impl Pkcs11Module {
         let backend: Arc<dyn TokenBackend> = Arc::new(super::pkcs11::CryptokiBackend::load(&path)?);
         #[cfg(feature = "test-hooks")]
         let backend = super::sim::around(backend);
-        Ok(Pkcs11Module { backend, path })
+        Ok(Pkcs11Module {
+            backend,
+            path,
+            store_lock: None,
+        })
+    }
+
+    /// [`Pkcs11Module::load`] for a SoftHSM store other processes use too: initialised under
+    /// `lock` taken exclusive, and every later token read and token state write under it (see
+    /// [`super::store_lock`]).
+    pub fn load_shared_store(
+        path: Option<&Path>,
+        lock: StoreLock,
+    ) -> Result<Pkcs11Module, TokenError> {
+        let module = {
+            let _exclusive = lock.exclusive();
+            Pkcs11Module::load(path)?
+        };
+        Ok(Pkcs11Module {
+            store_lock: Some(Arc::new(lock)),
+            ..module
+        })
+    }
+
+    /// The store's lock taken shared, when the module has one.
+    pub(crate) fn reading_store(&self) -> Option<StoreGuard> {
+        self.store_lock.as_ref().and_then(|l| l.shared())
+    }
+
+    /// The store's lock taken exclusive, when the module has one. Only a backend call may run
+    /// under it (a token read there would wait for itself).
+    pub(crate) fn writing_store(&self) -> Option<StoreGuard> {
+        self.store_lock.as_ref().and_then(|l| l.exclusive())
     }
 
     /// A module over another backend (`path` names it in messages): what a test stands behind
     /// the seam with.
     pub fn with_backend(backend: Arc<dyn TokenBackend>, path: PathBuf) -> Pkcs11Module {
-        Pkcs11Module { backend, path }
+        Pkcs11Module {
+            backend,
+            path,
+            store_lock: None,
+        }
     }
 
     /// The module's path.
@@ -161,10 +200,11 @@ impl Pkcs11Module {
 
     /// Every token present, in slot order.
     pub fn tokens(&self) -> Result<Vec<Token>, TokenError> {
+        let _reading = self.reading_store();
         let slots = self.backend.slots()?;
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            match self.info(slot) {
+            match self.backend.token_info(slot) {
                 Ok(info) => out.push(Token {
                     module: self.clone(),
                     slot,
@@ -179,6 +219,7 @@ impl Pkcs11Module {
     }
 
     fn info(&self, slot: u64) -> Result<TokenInfo, TokenError> {
+        let _reading = self.reading_store();
         self.backend.token_info(slot)
     }
 

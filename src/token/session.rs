@@ -67,7 +67,10 @@ impl Token {
                 info.so_pin_final_try,
             )?;
         }
-        self.module().backend().init_token(&info, so_pin, label)?;
+        {
+            let _writing = self.module().writing_store();
+            self.module().backend().init_token(&info, so_pin, label)?;
+        }
         self.refresh()?;
         Ok(())
     }
@@ -159,12 +162,20 @@ impl TokenSession {
                 }
             }
         }
+        let _writing = self.token.module().writing_store();
         self.backend.login(credential)
     }
 
     /// `C_InitPIN` (in an SO session): sets the user PIN.
     pub fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError> {
+        let _writing = self.token.module().writing_store();
         self.backend.init_user_pin(pin)
+    }
+
+    /// The token store's lock taken exclusive, if the module shares one (see
+    /// [`super::store_lock`]): for a write to a token other processes read.
+    pub(super) fn writing_store(&self) -> Option<super::store_lock::StoreGuard> {
+        self.token.module().writing_store()
     }
 
     /// `C_GenerateRandom` from the token's RNG.

@@ -210,6 +210,8 @@ impl Vault {
                 // New object first, then the old ones go: interrupted in between, the vault holds
                 // both and [`Vault::held_anchor`] reads the later, so it never goes back.
                 let value = next.encode();
+                // Every station reads this vault: no process reads it half-written.
+                let _writing = self.session.writing_store();
                 self.session.write_data(
                     HELD_ANCHOR_APPLICATION,
                     HELD_ANCHOR_LABEL,

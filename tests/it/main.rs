@@ -14,6 +14,7 @@ mod delivery;
 mod demo;
 mod file_modes;
 mod fixtures;
+mod fleet;
 mod fuzz_seeds;
 mod hostile;
 mod intake_cli;

@@ -133,6 +133,7 @@ impl Db {
 fn operator(name: &str) -> Actor {
     Actor {
         name: name.to_string(),
+        station_id: Some("station-test".into()),
         operation_id: format!("op-{name}"),
     }
 }

@@ -90,6 +90,49 @@ fn events_encode_to_the_stored_action_and_details() {
             "delivery.cancelled",
             r#"{"delivery_id":"d2","from":"queued","reason":"duplicate"}"#,
         ),
+        (
+            AuditEvent::OrderTakenOver(OrderTakenOver {
+                from_station: "desk-1".into(),
+                decision: crate::domain::takeover::Takeover::KeyLost,
+                journal_point: crate::domain::takeover::JournalPoint::KeyTouched,
+                key_in_reach: false,
+                binding_id: "b1".into(),
+                order_state: OrderState::Provisioning,
+            }),
+            "provision.taken_over",
+            r#"{"binding_id":"b1","decision":"key_lost","from_station":"desk-1","journal_point":"key_touched","key_in_reach":false,"order_state":"Provisioning"}"#,
+        ),
+        (
+            AuditEvent::DeliverySenderTakenOver(DeliverySenderTakenOver {
+                delivery_id: "d3".into(),
+                reason: crate::domain::lease::TakeoverReason::HolderGone,
+                previous: crate::domain::lease::LeaseHolder {
+                    station_id: "desk-2".into(),
+                    instance_id: "i".into(),
+                    host: "h:boot".into(),
+                    pid: 7,
+                    process_start: "42".into(),
+                },
+                previous_expires_at: "2026-01-01T00:00:00Z".into(),
+            }),
+            "delivery.sender_taken_over",
+            r#"{"delivery_id":"d3","previous":{"host":"h:boot","instance_id":"i","pid":7,"process_start":"42","station_id":"desk-2"},"previous_expires_at":"2026-01-01T00:00:00Z","reason":"holder_gone"}"#,
+        ),
+        (
+            AuditEvent::StationJoined(StationJoined {
+                station_id: "desk-3".into(),
+                installation: InstallationMaterial {
+                    ca_fingerprint: "ca".into(),
+                    ca_token_serial: "s1".into(),
+                    vault_token_serial: "s2".into(),
+                    seal_maker_fingerprint: "sm".into(),
+                    audit_anchor_spki: "30".into(),
+                },
+                pkcs11_module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            }),
+            "station.joined",
+            r#"{"installation":{"audit_anchor_spki":"30","ca_fingerprint":"ca","ca_token_serial":"s1","seal_maker_fingerprint":"sm","vault_token_serial":"s2"},"pkcs11_module":"/usr/lib/softhsm/libsofthsm2.so","station_id":"desk-3"}"#,
+        ),
     ];
     for (event, action, details) in cases {
         assert_eq!(

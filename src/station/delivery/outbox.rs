@@ -32,7 +32,8 @@ fn masked_destination(order: &Order) -> Result<String, StoreError> {
 }
 
 /// Queues the PIN delivery of `order` inside `tx` (the outbox half of a state change) and
-/// audits it. `station_id` is the station whose vault sealed the PIN: only it can send it.
+/// audits it. `station_id` is the station that sealed the PIN (recorded; every station of the
+/// installation reaches the vault and may send it).
 pub(crate) async fn queue_delivery(
     tx: &mut Tx,
     actor: &Actor,

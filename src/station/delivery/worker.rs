@@ -23,10 +23,13 @@
 //! Failpoints (debug builds): `deliver.sms.before_send`, `deliver.sms.after_send`,
 //! `deliver.bank.before_write`, `deliver.bank.after_write`.
 //!
+//! Every station of an installation may run this worker at once; each delivery has one sender
+//! at a time (`senders`).
+//!
 //! This file holds the run, its passes and its report; the channels' set-up, the preparation of
-//! a message (the only place the PIN is in clear), each channel's sending and recovery, and the
-//! transactions both channels share live in the submodules `channels`, `prepare`, `sms`, `bank`
-//! and `transitions`.
+//! a message (the only place the PIN is in clear), the sender leases, each channel's sending and
+//! recovery, and the transactions both channels share live in the submodules `channels`,
+//! `prepare`, `senders`, `sms`, `bank` and `transitions`.
 
 use super::error::DeliveryError;
 use super::files::{self, PublishError};
@@ -56,6 +59,7 @@ use std::time::Duration;
 mod bank;
 mod channels;
 mod prepare;
+mod senders;
 mod sms;
 mod transitions;
 
@@ -177,6 +181,7 @@ impl Station {
         };
         let poll = channels.poll_interval;
         loop {
+            let events_before = w.report.events.len();
             match w.pass(&stop).await {
                 Ok(()) => {}
                 Err(e) if once => return Err(e),
@@ -187,7 +192,15 @@ impl Station {
                 }
             }
             w.report.passes += 1;
-            self.anchor_if_needed(hsm).await;
+            if let Err(e) = self.heartbeat().await {
+                tracing::warn!(error = %e, "could not record the station's heartbeat");
+            }
+            // A pass that changed nothing anchors nothing: the records other stations append
+            // are theirs to anchor, and every write to the shared vault token is one more
+            // moment another process may find it mid-change.
+            if w.report.events.len() > events_before {
+                self.anchor_if_needed(hsm).await;
+            }
             if once || *stop.borrow() {
                 break;
             }
@@ -209,10 +222,6 @@ impl Worker<'_> {
         self.station.clock.now()
     }
 
-    fn me(&self) -> &str {
-        &self.station.config.station.id
-    }
-
     fn event(&mut self, d: &DeliveryRecord, from: DeliveryState, note: impl Into<String>) {
         let note = note.into();
         tracing::info!(delivery = %d.id, order = %d.order_no, %from, to = %d.state, %note, "delivery");
@@ -231,9 +240,8 @@ impl Worker<'_> {
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), DeliveryError> {
         let store = &self.station.store;
-        let me = self.me().to_string();
         for d in store
-            .due_deliveries(&me, DeliveryState::Sending, self.now())
+            .due_deliveries(DeliveryState::Sending, self.now())
             .await?
         {
             if *stop.borrow() {
@@ -242,7 +250,7 @@ impl Worker<'_> {
             self.resolve_in_doubt(d).await?;
         }
         let queued = store
-            .due_deliveries(&me, DeliveryState::Queued, self.now())
+            .due_deliveries(DeliveryState::Queued, self.now())
             .await?;
         let (bank, sms): (Vec<_>, Vec<_>) = queued
             .into_iter()
@@ -267,7 +275,7 @@ impl Worker<'_> {
         }
         if !self.channels.confirms_on_acceptance() {
             for d in store
-                .due_deliveries(&me, DeliveryState::Sent, self.now())
+                .due_deliveries(DeliveryState::Sent, self.now())
                 .await?
                 .into_iter()
                 .filter(|d| d.channel == DeliveryChannel::Sms)
@@ -283,13 +291,5 @@ impl Worker<'_> {
             }
         }
         Ok(())
-    }
-
-    /// A delivery in `sending` with no send in flight (crash, timeout): ask, never resend.
-    async fn resolve_in_doubt(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        match d.channel {
-            DeliveryChannel::BankTransfer => self.resolve_bank(d).await,
-            DeliveryChannel::Sms => self.resolve_sms(d).await,
-        }
     }
 }

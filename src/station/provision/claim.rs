@@ -1,7 +1,8 @@
 //! The claim: what is checked before the order is touched (its state, a live holder of its
-//! lease, the station it is bound to, the token asked for or a blank one present), then one
-//! transaction that takes the lease, moves the order to Provisioning, binds a token and journals
-//! the claim. Nothing is written when a check fails.
+//! lease, the station it is bound to — another station's abandoned order is taken over, see
+//! `takeover` — the token asked for or a blank one present), then one transaction that takes the
+//! lease, moves the order to Provisioning, binds a token and journals the claim. Nothing is
+//! written when a check fails. The claim of the next approved order (`next`) writes the same.
 
 use super::error::ProvisionError;
 use super::error::not_provisionable;
@@ -17,6 +18,22 @@ use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
 use crate::store::{Actor, AuditEntry, Binding};
 use crate::token::{Token, TokenInfo, TokenSelector};
+
+/// What a claim is about to write (see [`Station::claim_writes`]).
+pub(super) struct ClaimPlan<'a> {
+    /// The order's state as read before the claim.
+    pub state: OrderState,
+    /// Its binding (new, or the one it had).
+    pub binding: &'a Binding,
+    /// The binding is new.
+    pub insert_binding: bool,
+    /// Where the journal is picked up.
+    pub resume: &'a Resume,
+    /// `--reinit`.
+    pub reinit: bool,
+    /// The job's lease id.
+    pub lease_id: &'a str,
+}
 
 /// What the claim hands to the job.
 pub(super) struct Claimed {
@@ -67,19 +84,20 @@ impl Station {
                 });
             }
         }
-        let existing = self.store.active_binding(no).await?;
-        if let Some(b) = &existing {
-            if b.station_id != self.config.station.id {
-                return Err(ProvisionError::ClaimedElsewhere {
-                    order_no: no.to_string(),
-                    station: b.station_id.clone(),
-                });
+        let mut existing = self.store.active_binding(no).await?;
+        // Writes that must commit with the claim (a takeover, a binding being replaced).
+        let mut claim_writes = Vec::new();
+        if let Some(b) = existing.take() {
+            if b.station_id == self.config.station.id {
+                existing = Some(b);
+            } else {
+                // Another station's order, whose job is not live any more (the look above).
+                let taken = self.take_over(hsm, b, rec.state, req.reinit).await?;
+                claim_writes = taken.writes;
+                existing = taken.binding;
             }
         }
-        let mut existing = existing;
         let mut token = None;
-        // Writes that must commit with the claim (releasing a binding being replaced).
-        let mut claim_writes = Vec::new();
         if let Some(sel) = &req.token {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
                 ProvisionError::TokenRefused {
@@ -97,12 +115,8 @@ impl Station {
                 // binding is released and its certificates revoked (they are on no usable token).
                 self.check_token_usable(&t, no, None).await?;
                 if let Some(old) = existing.take() {
-                    claim_writes = self
-                        .release_binding(
-                            &old,
-                            &format!("replaced by token {}", t.info().display_name()),
-                        )
-                        .await?;
+                    let reason = format!("replaced by token {}", t.info().display_name());
+                    claim_writes.extend(self.release_binding(&old, &reason).await?);
                 }
             } else {
                 self.check_token_usable(&t, no, existing.as_ref()).await?;
@@ -133,85 +147,18 @@ impl Station {
         let actor = self.station_actor();
         let (last_attempt, journal) = self.store.journal(no).await?;
         let resume = Resume::plan(last_attempt, &journal, req.reinit, existing.is_some());
-        let attempt = resume.attempt;
-
-        // Claim: state, binding and journal in one transaction.
         let insert_binding = existing.is_none();
-        let binding = match existing {
-            Some(b) => b,
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                Binding {
-                    so_identity: format!("blank:{id}"),
-                    binding_id: id,
-                    order_no: no.to_string(),
-                    station_id: self.config.station.id.clone(),
-                    token_serial: None,
-                    token_label: no.to_string(),
-                    key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
-                    key_id: None,
-                    public_key: None,
-                    bound_at: crate::clock::format_utc(self.clock.now()),
-                }
-            }
-        };
-        let holder = self.lease_holder();
+        let binding = existing.unwrap_or_else(|| self.new_binding(no));
         let lease_id = uuid::Uuid::new_v4().to_string();
-        let claimed = AuditEntry {
-            token_serial: binding.token_serial.clone(),
-            ..AuditEntry::order(
-                no,
-                AuditEvent::Claimed(event::Claimed {
-                    attempt,
-                    binding_id: binding.binding_id.clone(),
-                    so_identity: binding.so_identity.clone(),
-                    resume: resume.continues,
-                    reinit: req.reinit,
-                    lease: LeaseTaken {
-                        lease_id: lease_id.clone(),
-                        holder: holder.clone(),
-                    },
-                }),
-            )
+        let claim = ClaimPlan {
+            state: rec.state,
+            binding: &binding,
+            insert_binding,
+            resume: &resume,
+            reinit: req.reinit,
+            lease_id: &lease_id,
         };
-        // The claim: the lease first (refused while a live process holds it), then the order
-        // as it was read (another process may have moved it on since), then the rest.
-        let mut writes = vec![
-            Write::TakeLease {
-                order_no: no.to_string(),
-                lease_id: lease_id.clone(),
-                holder: Box::new(holder),
-                ttl: self.lease_ttl(),
-            },
-            Write::ExpectState {
-                order_no: no.to_string(),
-                state: rec.state,
-            },
-        ];
-        writes.append(&mut claim_writes);
-        if rec.state != OrderState::Provisioning {
-            writes.push(Write::Transition {
-                order_no: no.to_string(),
-                expected: Some(rec.state),
-                event: OrderEvent::Claim,
-            });
-        }
-        if insert_binding {
-            writes.push(Write::InsertBinding(Box::new(binding.clone())));
-        }
-        writes.push(Write::StepStarted {
-            order_no: no.to_string(),
-            attempt,
-            step: Step::Claim,
-        });
-        writes.push(Write::StepFinished {
-            order_no: no.to_string(),
-            attempt,
-            step: Step::Claim,
-            status: StepStatus::Done,
-            detail: None,
-        });
-        writes.push(Write::Audit(Box::new(claimed)));
+        let writes = self.claim_writes(&claim, claim_writes);
         commit(self, &actor, &writes, None)
             .await
             .map_err(|e| ProvisionError::at_claim(no, e))?;
@@ -227,9 +174,89 @@ impl Station {
         })
     }
 
-    /// The writes releasing a binding whose token is being replaced: its certificates are
-    /// revoked. They commit with the claim, under its lease.
-    async fn release_binding(
+    /// A new binding of order `no` to a token not chosen yet, at this station.
+    pub(super) fn new_binding(&self, no: &str) -> Binding {
+        let id = uuid::Uuid::new_v4().to_string();
+        Binding {
+            so_identity: format!("blank:{id}"),
+            binding_id: id,
+            order_no: no.to_string(),
+            station_id: self.config.station.id.clone(),
+            token_serial: None,
+            token_label: no.to_string(),
+            key_algorithm: self.config.product.key_algorithm.as_str().to_string(),
+            key_id: None,
+            public_key: None,
+            bound_at: crate::clock::format_utc(self.clock.now()),
+        }
+    }
+
+    /// The claim transaction's writes: the lease first (refused while a live process holds it),
+    /// then the order as it was read (another process may have moved it on since), `before`
+    /// (a takeover, a binding replaced), the state change, the binding, the journal and the
+    /// claim's audit record.
+    pub(super) fn claim_writes(&self, c: &ClaimPlan<'_>, before: Vec<Write>) -> Vec<Write> {
+        let no = c.binding.order_no.as_str();
+        let holder = self.lease_holder();
+        let claimed = AuditEntry {
+            token_serial: c.binding.token_serial.clone(),
+            ..AuditEntry::order(
+                no,
+                AuditEvent::Claimed(event::Claimed {
+                    attempt: c.resume.attempt,
+                    binding_id: c.binding.binding_id.clone(),
+                    so_identity: c.binding.so_identity.clone(),
+                    resume: c.resume.continues,
+                    reinit: c.reinit,
+                    lease: LeaseTaken {
+                        lease_id: c.lease_id.to_string(),
+                        holder: holder.clone(),
+                    },
+                }),
+            )
+        };
+        let mut writes = vec![
+            Write::TakeLease {
+                order_no: no.to_string(),
+                lease_id: c.lease_id.to_string(),
+                holder: Box::new(holder),
+                ttl: self.lease_ttl(),
+            },
+            Write::ExpectState {
+                order_no: no.to_string(),
+                state: c.state,
+            },
+        ];
+        writes.extend(before);
+        if c.state != OrderState::Provisioning {
+            writes.push(Write::Transition {
+                order_no: no.to_string(),
+                expected: Some(c.state),
+                event: OrderEvent::Claim,
+            });
+        }
+        if c.insert_binding {
+            writes.push(Write::InsertBinding(Box::new(c.binding.clone())));
+        }
+        writes.push(Write::StepStarted {
+            order_no: no.to_string(),
+            attempt: c.resume.attempt,
+            step: Step::Claim,
+        });
+        writes.push(Write::StepFinished {
+            order_no: no.to_string(),
+            attempt: c.resume.attempt,
+            step: Step::Claim,
+            status: StepStatus::Done,
+            detail: None,
+        });
+        writes.push(Write::Audit(Box::new(claimed)));
+        writes
+    }
+
+    /// The writes releasing a binding whose token is being replaced (or was left at another
+    /// station): its certificates are revoked. They commit with the claim, under its lease.
+    pub(super) async fn release_binding(
         &self,
         b: &Binding,
         reason: &str,

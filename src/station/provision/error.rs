@@ -26,8 +26,13 @@ pub enum ProvisionError {
         /// What to do.
         hint: &'static str,
     },
-    /// Another station holds the order.
-    #[error("order {order_no} is being provisioned by station {station}")]
+    /// The order failed at another station, which resumes it (see
+    /// [`crate::domain::takeover`]).
+    #[error(
+        "order {order_no} failed at station {station}, which resumes it with its key; \
+         `keystation provision {order_no} --reinit --token NEW` starts it over here on a new key \
+         (the old key's certificate is revoked)"
+    )]
     ClaimedElsewhere {
         /// The order.
         order_no: String,
@@ -136,7 +141,25 @@ impl ProvisionError {
             ProvisionError::Held { .. }
                 | ProvisionError::ClaimedElsewhere { .. }
                 | ProvisionError::State { .. }
+                // Its lease expired and another station took the order over mid-run.
+                | ProvisionError::Step {
+                    source: StepError::Store(StoreError::LeaseLost { .. }),
+                    ..
+                }
         )
+    }
+
+    /// The order the error is about, when it names one.
+    pub fn order_no(&self) -> Option<&str> {
+        match self {
+            ProvisionError::NotFound(no) | ProvisionError::NoBlankToken(no) => Some(no),
+            ProvisionError::State { order_no, .. }
+            | ProvisionError::ClaimedElsewhere { order_no, .. }
+            | ProvisionError::Held { order_no, .. }
+            | ProvisionError::TokenRefused { order_no, .. }
+            | ProvisionError::Step { order_no, .. } => Some(order_no),
+            ProvisionError::Store(_) => None,
+        }
     }
 
     /// The claim transaction found the lease held, or the order changed since it was read.

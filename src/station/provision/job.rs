@@ -378,14 +378,25 @@ impl Station {
         progress: &dyn Progress,
     ) -> Result<ProvisionReport, ProvisionError> {
         let claimed = self.claim(hsm, req).await?;
-        progress.step(&req.order_no, Step::Claim, Phase::Done);
+        self.run_claimed(hsm, claimed, progress).await
+    }
+
+    /// Runs the job of an order just claimed, to `finish` or its failure record.
+    pub(super) async fn run_claimed(
+        &self,
+        hsm: &Hsm,
+        claimed: Claimed,
+        progress: &dyn Progress,
+    ) -> Result<ProvisionReport, ProvisionError> {
+        let no = claimed.order.order_no.clone();
+        progress.step(&no, Step::Claim, Phase::Done);
         let mut job = Job::new(self, hsm, progress, claimed);
         match job.run().await {
             Ok(()) => Ok(job.report()),
             Err((step, source)) => {
-                progress.step(&req.order_no, step, Phase::Failed);
+                progress.step(&no, step, Phase::Failed);
                 let err = ProvisionError::Step {
-                    order_no: req.order_no.clone(),
+                    order_no: no,
                     step,
                     source,
                 };

@@ -61,6 +61,11 @@ pub(super) enum Write {
         event: OrderEvent,
     },
     InsertBinding(Box<Binding>),
+    /// A takeover that goes on on the same key: the binding moves to this station.
+    BindingStation {
+        binding_id: String,
+        station: String,
+    },
     ReleaseBinding {
         binding_id: String,
         reason: String,
@@ -118,6 +123,7 @@ impl Write {
                     ttl: *ttl,
                 };
                 let taken = tx.take_lease(&want, &probe).await?;
+                tx.heartbeat(holder).await?;
                 if let (LeaseDecision::TakeOver(reason), Some(previous)) =
                     (taken.decision, taken.previous)
                 {
@@ -165,6 +171,10 @@ impl Write {
                 event,
             } => tx.transition(order_no, *expected, *event).await.map(|_| ()),
             Write::InsertBinding(b) => tx.insert_binding(b).await,
+            Write::BindingStation {
+                binding_id,
+                station,
+            } => tx.set_binding_station(binding_id, station).await,
             Write::ReleaseBinding { binding_id, reason } => {
                 tx.release_binding(binding_id, reason).await
             }
@@ -236,9 +246,7 @@ pub(super) async fn commit(
                 tx.renew_lease(kind, f.order_no, f.lease_id, station.lease_ttl())
                     .await?;
             }
-            for w in writes {
-                w.apply(&mut tx, actor).await?;
-            }
+            apply_all(&mut tx, actor, writes).await?;
             if let Some(f) = fence.as_ref().filter(|f| f.release) {
                 tx.release_lease(LeaseKind::Provision, f.order_no, f.lease_id)
                     .await?;
@@ -251,6 +259,19 @@ pub(super) async fn commit(
         }
         return r;
     }
+}
+
+/// Applies `writes` in order inside `tx` (a transaction its caller began: the claim of the next
+/// approved order picks it first).
+pub(super) async fn apply_all(
+    tx: &mut Tx,
+    actor: &Actor,
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    for w in writes {
+        w.apply(tx, actor).await?;
+    }
+    Ok(())
 }
 
 /// The audit record of a certificate revoked as superseded.

@@ -31,7 +31,9 @@
 //!
 //! Rooms, in the order of the pipeline:
 //! - `claim`: what is checked before the order is touched, the token chosen, and the claim
-//!   transaction (lease, order state, binding, journal);
+//!   transaction (lease, order state, binding, journal); `next`: the claim of the next approved
+//!   order, picked inside that transaction (several stations, one queue); `takeover`: another
+//!   station's abandoned order, taken over according to its journal and where its key is;
 //! - `job`: one run's state, and the journal bookkeeping around every step;
 //! - `steps`: what a new or continued attempt does first, then the seven steps after the claim;
 //! - `journal`: the job's database writes, their group commit under the order's lease, and
@@ -45,9 +47,11 @@ mod claim;
 mod error;
 mod job;
 mod journal;
+mod next;
 mod report;
 mod step;
 mod steps;
+mod takeover;
 mod token_access;
 
 pub use error::{ProvisionError, StepError};

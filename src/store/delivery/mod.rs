@@ -341,19 +341,18 @@ impl Store {
             .collect()
     }
 
-    /// Deliveries of `station_id` in `state` that are due at `now`, oldest first.
+    /// Deliveries in `state` that are due at `now`, oldest first, whichever station queued them
+    /// (every station of an installation may send any: they share the vault).
     pub async fn due_deliveries(
         &self,
-        station_id: &str,
         state: DeliveryState,
         now: time::OffsetDateTime,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE station_id = $1 AND state = $2 \
-             AND next_attempt_at <= $3 ORDER BY next_attempt_at, created_at, id"
+            "SELECT {COLUMNS} FROM deliveries WHERE state = $1 \
+             AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at, id"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(station_id)
             .bind(state.as_str())
             .bind(format_utc(now))
             .fetch_all(self.pool())

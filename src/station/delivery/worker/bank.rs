@@ -43,7 +43,8 @@ impl Worker<'_> {
         };
         let file_name = format!("{message_id}.xml");
 
-        // Record `sending` and the file name BEFORE the file exists.
+        // Record `sending` and the file name BEFORE the file exists, under one sender lease.
+        let lease_id = uuid::Uuid::new_v4().to_string();
         let mut claimed = Vec::new();
         let mut tx = self.station.store.begin_write(self.now()).await?;
         for p in prepared {
@@ -54,6 +55,7 @@ impl Worker<'_> {
                     &p.mac,
                     "file",
                     Some((&file_name, &message_id)),
+                    &lease_id,
                 )
                 .await?
             {
@@ -64,6 +66,10 @@ impl Worker<'_> {
         if claimed.is_empty() {
             return Ok(());
         }
+        let kept = self.keep_senders(
+            claimed.iter().map(|(c, _, _)| c.id.clone()).collect(),
+            &lease_id,
+        );
         let batch = self.batch(
             &message_id,
             claimed.iter().map(|(_, _, t)| t.clone()).collect(),
@@ -90,10 +96,17 @@ impl Worker<'_> {
         let already_exists = matches!(&published, Err(m) if m.contains("already exists"));
         drop(document);
         crate::failpoint!("deliver.bank.after_write");
+        kept.stop_renewing();
 
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut events = Vec::new();
         for (claimed_row, seq, _) in claimed {
+            if !self
+                .release_sender(&mut tx, &claimed_row.id, &lease_id)
+                .await?
+            {
+                continue;
+            }
             let mut cur = tx.delivery(&claimed_row.id).await?;
             let from = cur.state;
             if from != DeliveryState::Sending {

@@ -16,20 +16,26 @@ impl Worker<'_> {
             Ok(p) => p,
             Err(Unpreparable(reason)) => return self.fail_queued(&d, reason).await,
         };
+        let lease_id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let Some((mut cur, seq)) = self
-            .claim_in_tx(&mut tx, &d, &prepared.mac, "send", None)
+            .claim_in_tx(&mut tx, &d, &prepared.mac, "send", None, &lease_id)
             .await?
         else {
             tx.commit().await?;
             return Ok(());
         };
         tx.commit().await?;
+        let kept = self.keep_senders(vec![cur.id.clone()], &lease_id);
         crate::failpoint!("deliver.sms.before_send");
         let outcome = self.channels.sms.send(&prepared.sms).await;
         crate::failpoint!("deliver.sms.after_send");
         drop(prepared);
+        kept.stop_renewing();
         let mut tx = self.station.store.begin_write(self.now()).await?;
+        if !self.release_sender(&mut tx, &cur.id, &lease_id).await? {
+            return Ok(());
+        }
         cur = tx.delivery(&cur.id).await?;
         let from = cur.state;
         if from != DeliveryState::Sending {

@@ -96,9 +96,10 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Claims `d` (must still be queued, its order deliverable) inside `tx`: `sending`, one more
-    /// attempt, the receipt MAC, an attempt journal row. Returns the journal row, or `None` when
-    /// the delivery was cancelled (order revoked meanwhile) or taken by someone else.
+    /// Claims `d` (must still be queued, its order deliverable, its sender lease free) inside
+    /// `tx` for the sender `lease_id`: `sending`, one more attempt, the receipt MAC, an attempt
+    /// journal row. Returns the journal row, or `None` when the delivery was cancelled (order
+    /// revoked meanwhile) or taken by someone else.
     pub(super) async fn claim_in_tx(
         &mut self,
         tx: &mut Tx,
@@ -106,9 +107,16 @@ impl Worker<'_> {
         mac: &str,
         kind: &str,
         bank_file: Option<(&str, &str)>,
+        lease_id: &str,
     ) -> Result<Option<(DeliveryRecord, i64)>, DeliveryError> {
         let mut cur = tx.delivery(&d.id).await?;
         if cur.state != DeliveryState::Queued {
+            return Ok(None);
+        }
+        if !self
+            .take_sender(tx, &cur.id, &cur.order_no, lease_id)
+            .await?
+        {
             return Ok(None);
         }
         let order_state = tx.order_state(&cur.order_no).await?;

@@ -1,0 +1,103 @@
+//! The claim of the next approved order, the way a batch takes its work when several stations
+//! share one queue: no list is read beforehand, so no station ever tries an order another one
+//! claimed meanwhile. One transaction picks the oldest approved order that no other claim is
+//! picking (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite:
+//! [`crate::store::Store::begin_claim_next`]) and writes the same claim as
+//! [`Station::provision`] does for an order it is given.
+//!
+//! An approved order has never been claimed: no binding, no journal, no lease. What the claim
+//! checks before it writes is only that a blank key is present here to take it.
+
+use super::claim::{ClaimPlan, Claimed};
+use super::error::ProvisionError;
+use super::journal::{Resume, apply_all};
+use super::report::ProvisionReport;
+use super::step::{Progress, Step};
+use super::token_access::{blank_token_lock, blocking};
+use crate::domain::OrderState;
+use crate::domain::lease::LeaseKind;
+use crate::station::Station;
+use crate::station::hsm::Hsm;
+use crate::station::lease::KeptLease;
+use crate::store::{Retry, StoreError};
+
+impl Station {
+    /// Claims the next approved order and provisions it; `None` when no approved order is left.
+    /// [`ProvisionError::NoBlankToken`] (naming the oldest approved order) when one is left but
+    /// no blank key is present: nothing was claimed.
+    pub async fn provision_next(
+        &self,
+        hsm: &Hsm,
+        progress: &dyn Progress,
+    ) -> Result<Option<ProvisionReport>, ProvisionError> {
+        match self.claim_next(hsm).await? {
+            Some(claimed) => self.run_claimed(hsm, claimed, progress).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn claim_next(&self, hsm: &Hsm) -> Result<Option<Claimed>, ProvisionError> {
+        let blank = {
+            // As for an order given by number: another worker's C_InitToken in progress must not
+            // make the slot list look blank-less.
+            let _guard = blank_token_lock().lock().await;
+            blocking(|| hsm.module().first_blank())
+                .map_err(|e| ProvisionError::Step {
+                    order_no: "(the next approved order)".into(),
+                    step: Step::Claim,
+                    source: e.into(),
+                })?
+                .is_some()
+        };
+        if !blank {
+            let waiting = self.store.list_orders(Some(OrderState::Approved)).await?;
+            return match waiting.into_iter().next() {
+                Some(o) => Err(ProvisionError::NoBlankToken(o.order_no)),
+                None => Ok(None),
+            };
+        }
+        let actor = self.station_actor();
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let mut retry = Retry::new();
+        let claimed = loop {
+            let r: Result<_, StoreError> = async {
+                let (mut tx, picked) = self.store.begin_claim_next(self.clock.now()).await?;
+                let Some(no) = picked else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let order = tx.order_in_tx(&no).await?;
+                let binding = self.new_binding(&no);
+                let resume = Resume::plan(0, &[], false, false);
+                let plan = ClaimPlan {
+                    state: OrderState::Approved,
+                    binding: &binding,
+                    insert_binding: true,
+                    resume: &resume,
+                    reinit: false,
+                    lease_id: &lease_id,
+                };
+                apply_all(&mut tx, &actor, &self.claim_writes(&plan, Vec::new())).await?;
+                tx.commit().await?;
+                Ok(Some((order, binding, resume)))
+            }
+            .await;
+            if retry.again(&r).await {
+                continue;
+            }
+            break r?;
+        };
+        Ok(claimed.map(|(order, binding, resume)| {
+            let lease = KeptLease::start(self, LeaseKind::Provision, &order.order_no, &lease_id);
+            Claimed {
+                actor,
+                order,
+                binding,
+                token: None,
+                resume,
+                reinit: false,
+                lease,
+            }
+        }))
+    }
+}
