@@ -892,26 +892,26 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
     db.raw("UPDATE provision_steps SET status = 'half' WHERE order_no = 'KS-ST-0001'")
         .await
         .unwrap();
-    let err = db
-        .store
-        .certificates_of_order("KS-ST-0001")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("certificates.status") && err.contains("\"lost\""),
-        "{err}"
+    refused_by_name(
+        db.store
+            .certificates_of_order("KS-ST-0001")
+            .await
+            .unwrap_err(),
+        "certificates.status",
+        "\"lost\"",
     );
-    let err = db
-        .store
-        .journal("KS-ST-0001")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("provision_steps.status") && err.contains("\"half\""),
-        "{err}"
+    refused_by_name(
+        db.store.journal("KS-ST-0001").await.unwrap_err(),
+        "provision_steps.status",
+        "\"half\"",
     );
+}
+
+/// `err` names the column and the value it could not read.
+#[track_caller]
+fn refused_by_name(err: StoreError, column: &str, value: &str) {
+    let err = err.to_string();
+    assert!(err.contains(column) && err.contains(value), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -153,19 +153,14 @@ fn classify_send_answers() {
             provider_id: "900619746936498440^0".to_owned()
         }
     );
-    for code in [
+    let retryable: &[&str] = &[
         "isv.BUSINESS_LIMIT_CONTROL",
         "isv.DAY_LIMIT_CONTROL",
         "Throttling.User",
         "Throttling",
         "isp.SYSTEM_ERROR",
-    ] {
-        let body = format!(r#"{{"Code":"{code}","Message":"x","RequestId":"R1"}}"#);
-        let o = classify_send_answer(200, body.as_bytes());
-        assert!(matches!(o, SendOutcome::Retryable { .. }), "{code}: {o:?}");
-        assert!(reason(&o).contains(code) && reason(&o).contains("R1"));
-    }
-    for code in [
+    ];
+    let permanent: &[&str] = &[
         "isv.MOBILE_NUMBER_ILLEGAL",
         "isv.MOBILE_COUNT_OVER_LIMIT",
         "SignatureDoesNotMatch",
@@ -173,11 +168,17 @@ fn classify_send_answers() {
         "isv.SMS_TEMPLATE_ILLEGAL",
         "isv.SMS_SIGNATURE_ILLEGAL",
         "isv.AMOUNT_NOT_ENOUGH",
+    ];
+    for (status, request_id, expected, codes) in [
+        (200, "R1", "retryable", retryable),
+        (400, "R2", "permanent", permanent),
     ] {
-        let body = format!(r#"{{"Code":"{code}","Message":"x","RequestId":"R2"}}"#);
-        let o = classify_send_answer(400, body.as_bytes());
-        assert!(matches!(o, SendOutcome::Permanent { .. }), "{code}: {o:?}");
-        assert!(reason(&o).contains(code));
+        for code in codes {
+            let body = format!(r#"{{"Code":"{code}","Message":"x","RequestId":"{request_id}"}}"#);
+            let o = classify_send_answer(status, body.as_bytes());
+            assert_eq!(kind(&o), expected, "{code}: {o:?}");
+            assert!(reason(&o).contains(code) && reason(&o).contains(request_id));
+        }
     }
     let cases: [(u16, &[u8], &str); 6] = [
         (503, b"<html>busy</html>", "retryable"),
