@@ -342,6 +342,19 @@ pub enum SendOutcome {
     },
 }
 
+impl SendOutcome {
+    /// The outcome's name without its details (`accepted`, `retryable`, `permanent`,
+    /// `unknown`), as a delivery attempt is recorded.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SendOutcome::Accepted { .. } => "accepted",
+            SendOutcome::Retryable { .. } => "retryable",
+            SendOutcome::Permanent { .. } => "permanent",
+            SendOutcome::Unknown { .. } => "unknown",
+        }
+    }
+}
+
 /// What the provider knows about a message whose send outcome was unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryOutcome {

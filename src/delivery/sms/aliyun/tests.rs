@@ -134,15 +134,6 @@ fn reason(o: &SendOutcome) -> &str {
     }
 }
 
-fn kind(o: &SendOutcome) -> &'static str {
-    match o {
-        SendOutcome::Accepted { .. } => "accepted",
-        SendOutcome::Retryable { .. } => "retryable",
-        SendOutcome::Permanent { .. } => "permanent",
-        SendOutcome::Unknown { .. } => "unknown",
-    }
-}
-
 #[test]
 fn classify_send_answers() {
     let ok =
@@ -176,7 +167,7 @@ fn classify_send_answers() {
         for code in codes {
             let body = format!(r#"{{"Code":"{code}","Message":"x","RequestId":"{request_id}"}}"#);
             let o = classify_send_answer(status, body.as_bytes());
-            assert_eq!(kind(&o), expected, "{code}: {o:?}");
+            assert_eq!(o.name(), expected, "{code}: {o:?}");
             assert!(reason(&o).contains(code) && reason(&o).contains(request_id));
         }
     }
@@ -190,7 +181,7 @@ fn classify_send_answers() {
     ];
     for (status, body, expected) in cases {
         let o = classify_send_answer(status, body);
-        assert_eq!(kind(&o), expected, "HTTP {status}: {o:?}");
+        assert_eq!(o.name(), expected, "HTTP {status}: {o:?}");
     }
 }
 
