@@ -93,6 +93,13 @@ fn order_file(root: &Path, n: usize) -> PathBuf {
     generated_orders(&dir, n).expect("generating orders")
 }
 
+/// Checks that all `n` orders of the run ended in `state`, then closes the station.
+async fn close_with_every_order_in(station: &Station, state: OrderState, n: usize) {
+    let orders = station.list_orders(Some(state)).await.unwrap();
+    assert_eq!(orders.len(), n, "every order {state:?}");
+    station.close().await;
+}
+
 /// Imports `n` generated orders into a fresh station; returns the time of `import_orders`.
 async fn bench_import(config: &Path, root: &Path, n: usize) -> Duration {
     let station = open_station(config).await;
@@ -108,12 +115,7 @@ async fn bench_import(config: &Path, root: &Path, n: usize) -> Duration {
         .expect("importing the generated orders");
     let elapsed = t.elapsed();
     assert_eq!(report.imported.len(), n, "every order imported");
-    let stored = station
-        .list_orders(Some(OrderState::Submitted))
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), n, "every order stored as Submitted");
-    station.close().await;
+    close_with_every_order_in(&station, OrderState::Submitted, n).await;
     elapsed
 }
 
@@ -253,12 +255,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     assert_eq!(received.len(), n, "every message reached the gateway");
     assert_eq!(fake.requests(), n, "no message sent twice");
     assert_eq!(fake.rejected_signatures(), 0);
-    let orders = station
-        .list_orders(Some(OrderState::PinDelivered))
-        .await
-        .unwrap();
-    assert_eq!(orders.len(), n, "every order PinDelivered");
-    station.close().await;
+    close_with_every_order_in(&station, OrderState::PinDelivered, n).await;
     SmsFigures { setup, deliver }
 }
 

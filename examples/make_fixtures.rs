@@ -31,6 +31,7 @@
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
+use keystation::domain::validate::SECTIONS;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -354,6 +355,15 @@ fn case(name: &'static str, body: Body, expected: &[(&'static str, &'static str)
     }
 }
 
+/// A USCC broken in one way, written as the invoice's taxpayer id too: an 18-character
+/// taxpayer id that differs from the USCC would add a mismatch warning to the file.
+fn uscc_everywhere(uscc: &'static str) -> Body {
+    edit(order_beijing, move |v| {
+        v["company"]["uscc"] = json!(uscc);
+        v["invoice"]["taxpayer_id"] = json!(uscc);
+    })
+}
+
 fn remove(v: &mut Value, key: &str) {
     if let Some(m) = v.as_object_mut() {
         m.remove(key);
@@ -603,18 +613,12 @@ fn invalid_cases() -> Vec<Case> {
         ),
         case(
             "uscc_charset",
-            edit(bj, |v| {
-                v["company"]["uscc"] = json!("9111000060003734IL");
-                v["invoice"]["taxpayer_id"] = json!("9111000060003734IL");
-            }),
+            uscc_everywhere("9111000060003734IL"),
             &[("company.uscc", "uscc_charset")],
         ),
         case(
             "uscc_checksum",
-            edit(bj, |v| {
-                v["company"]["uscc"] = json!("91110000600037341M");
-                v["invoice"]["taxpayer_id"] = json!("91110000600037341M");
-            }),
+            uscc_everywhere("91110000600037341M"),
             &[("company.uscc", "uscc_checksum")],
         ),
         case(
@@ -624,10 +628,7 @@ fn invalid_cases() -> Vec<Case> {
         ),
         case(
             "uscc_region",
-            edit(bj, |v| {
-                v["company"]["uscc"] = json!("91A10000600037341L");
-                v["invoice"]["taxpayer_id"] = json!("91A10000600037341L");
-            }),
+            uscc_everywhere("91A10000600037341L"),
             &[("company.uscc", "uscc_region")],
         ),
         case(
@@ -728,18 +729,9 @@ fn invalid_cases() -> Vec<Case> {
 // JSON text: pretty-printed with keys in application-form order (serde_json's map is sorted,
 // which would put `order_no` in the middle of an order).
 
-const KEY_ORDER: &[&str] = &[
-    "order_no",
-    "auth_method",
-    "company",
-    "legal_rep",
-    "product",
-    "invoice",
-    "handler",
-    "shipping",
-    "corporate_account",
-    "documents",
-    "seals",
+/// The keys inside a section, in form order; the sections themselves come first, in the order
+/// the domain reads them.
+const FIELD_ORDER: &[&str] = &[
     "name",
     "uscc",
     "department",
@@ -770,10 +762,11 @@ const KEY_ORDER: &[&str] = &[
 ];
 
 fn rank(key: &str) -> usize {
-    KEY_ORDER
+    SECTIONS
         .iter()
+        .chain(FIELD_ORDER)
         .position(|k| *k == key)
-        .unwrap_or(KEY_ORDER.len())
+        .unwrap_or(SECTIONS.len() + FIELD_ORDER.len())
 }
 
 fn sorted_keys(m: &serde_json::Map<String, Value>) -> Vec<&String> {

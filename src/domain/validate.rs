@@ -26,6 +26,8 @@ mod attachments;
 mod reader;
 mod sections;
 
+pub use sections::SECTIONS;
+
 /// Largest accepted document or seal picture: 1.5 MiB (the application form's limit).
 pub const MAX_DOCUMENT_BYTES: u64 = 1_572_864;
 /// Longest order number: PKCS#11 token labels are 32 bytes and the order number is the label.

@@ -4,7 +4,7 @@
 //! orphan certificates; tokens of other orders untouched.
 
 use crate::station::{
-    TestStation, full_order, keystation_at, open_station, order_json, pkcs11_tool,
+    TestStation, full_order, keystation_at, open_station, order_json, pkcs11_tool, token_binding,
 };
 use crate::support::{assert_success, audit_records, items, run_ok, stdout_json, strings};
 use serde_json::Value;
@@ -203,12 +203,7 @@ fn check_profile(st: &TestStation, report: &Value, rsa: bool) {
 fn check_pins_in_child(dir: &Path, order_no: &str) {
     let (user_pin, so_pin) = crate::station::unseal_pins(dir, order_no);
     let (rt, station, hsm) = open_station(dir);
-    let binding = rt
-        .block_on(station.order_details(order_no))
-        .unwrap()
-        .token
-        .unwrap();
-    let serial = binding.token_serial.clone().unwrap();
+    let (binding, serial) = token_binding(&rt, &station, order_no);
     let module = crate::station::softhsm_module();
     let tool = |args: &[&str], envs: &[(&str, &str)]| {
         let mut c = Command::new("pkcs11-tool");

@@ -196,6 +196,21 @@ pub fn open_station(
     (rt, station, hsm)
 }
 
+/// The active token binding of `order_no`, and its token serial.
+pub fn token_binding(
+    rt: &tokio::runtime::Runtime,
+    station: &keystation::station::Station,
+    order_no: &str,
+) -> (keystation::store::Binding, String) {
+    let binding = rt
+        .block_on(station.order_details(order_no))
+        .unwrap()
+        .token
+        .unwrap();
+    let serial = binding.token_serial.clone().unwrap();
+    (binding, serial)
+}
+
 /// A valid order application. `auth`: legal_rep_phone | legal_rep_bank_card | corporate_transfer;
 /// `seals`: company_and_legal_rep | company | none; `role`: main | secondary.
 pub fn order_json(no: &str, auth: &str, seals: &str, role: &str) -> Value {
@@ -261,12 +276,7 @@ pub fn softhsm_module() -> &'static str {
 /// its SO PIN re-derived (test-only access to what the station otherwise only sends out).
 pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
     let (rt, station, hsm) = open_station(dir);
-    let binding = rt
-        .block_on(station.order_details(order_no))
-        .unwrap()
-        .token
-        .unwrap();
-    let serial = binding.token_serial.clone().unwrap();
+    let (binding, serial) = token_binding(&rt, &station, order_no);
     // The sealed PIN is nothing a front reads: straight from the database.
     let store = rt
         .block_on(keystation::store::Store::connect(

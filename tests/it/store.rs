@@ -9,7 +9,9 @@ use crate::support::order_fixtures;
 use keystation::audit::event::{AuditEvent, TokenReleased};
 use keystation::audit::{GENESIS_HASH, verify_chain};
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
-use keystation::domain::{ImageType, OrderEvent, OrderState, ValidationContext, validate_order};
+use keystation::domain::{
+    CertificateStatus, ImageType, OrderEvent, OrderState, ValidationContext, validate_order,
+};
 use keystation::store::{
     Actor, AuditEntry, AuditFilter, Backend, LeaseRequest, LeaseTaken, NewAttachment, NewOrder,
     Review, Store, StoreError,
@@ -831,10 +833,10 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
     assert_eq!(won, 1);
 }
 
-async fn revocations_are_read_back_as_recorded(db: &Db) {
-    db.import(&[sample(0, "KS-ST-0001")], T0).await;
-    let cert = keystation::store::CertificateRecord {
-        serial: "4a0b".into(),
+/// Certificate `serial` of the first sample order, bound to token `T-1`.
+fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::CertificateRecord {
+    keystation::store::CertificateRecord {
+        serial: serial.into(),
         order_no: "KS-ST-0001".into(),
         binding_id: "b-1".into(),
         token_serial: Some("T-1".into()),
@@ -842,9 +844,14 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
         fingerprint_sha256: "00".into(),
         not_before: "2026-11-24T02:00:00.000000Z".into(),
         not_after: "2027-11-24T15:59:59.000000Z".into(),
-        status: "on_token".parse().unwrap(),
+        status,
         issued_at: "2026-11-24T02:00:00.000000Z".into(),
-    };
+    }
+}
+
+async fn revocations_are_read_back_as_recorded(db: &Db) {
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    let cert = certificate("4a0b", "on_token".parse().unwrap());
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.insert_certificate(&cert).await.unwrap();
     tx.commit().await.unwrap();
@@ -867,18 +874,7 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
 
 async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
     db.import(&[sample(0, "KS-ST-0001")], T0).await;
-    let cert = keystation::store::CertificateRecord {
-        serial: "4a0d".into(),
-        order_no: "KS-ST-0001".into(),
-        binding_id: "b-1".into(),
-        token_serial: Some("T-1".into()),
-        der: vec![0x30, 0x00],
-        fingerprint_sha256: "00".into(),
-        not_before: "2026-11-24T02:00:00.000000Z".into(),
-        not_after: "2027-11-24T15:59:59.000000Z".into(),
-        status: keystation::domain::CertificateStatus::Issued,
-        issued_at: "2026-11-24T02:00:00.000000Z".into(),
-    };
+    let cert = certificate("4a0d", CertificateStatus::Issued);
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.insert_certificate(&cert).await.unwrap();
     tx.step_started("KS-ST-0001", 1, "init_token")
@@ -886,10 +882,7 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
         .unwrap();
     tx.commit().await.unwrap();
     let read = db.store.certificates_of_order("KS-ST-0001").await.unwrap();
-    assert_eq!(
-        read[0].status,
-        keystation::domain::CertificateStatus::Issued
-    );
+    assert_eq!(read[0].status, CertificateStatus::Issued);
     let (_, journal) = db.store.journal("KS-ST-0001").await.unwrap();
     assert_eq!(journal[0].status, keystation::domain::StepStatus::Started);
 
@@ -900,26 +893,26 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
     db.raw("UPDATE provision_steps SET status = 'half' WHERE order_no = 'KS-ST-0001'")
         .await
         .unwrap();
-    let err = db
-        .store
-        .certificates_of_order("KS-ST-0001")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("certificates.status") && err.contains("\"lost\""),
-        "{err}"
+    refused_by_name(
+        db.store
+            .certificates_of_order("KS-ST-0001")
+            .await
+            .unwrap_err(),
+        "certificates.status",
+        "\"lost\"",
     );
-    let err = db
-        .store
-        .journal("KS-ST-0001")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("provision_steps.status") && err.contains("\"half\""),
-        "{err}"
+    refused_by_name(
+        db.store.journal("KS-ST-0001").await.unwrap_err(),
+        "provision_steps.status",
+        "\"half\"",
     );
+}
+
+/// `err` names the column and the value it could not read.
+#[track_caller]
+fn refused_by_name(err: StoreError, column: &str, value: &str) {
+    let err = err.to_string();
+    assert!(err.contains(column) && err.contains(value), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

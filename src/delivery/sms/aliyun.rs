@@ -42,9 +42,12 @@ use time::macros::{format_description, offset};
 use time::{OffsetDateTime, UtcOffset};
 use zeroize::Zeroizing;
 
+use super::http::{
+    check_endpoint, check_signing_secret, error_chain, http_client, transport_outcome,
+};
 use super::{
-    OutgoingSms, QueryOutcome, RequestStamps, SendOutcome, SmsError, check_endpoint, error_chain,
-    http_client, json_escaped_bound, sanitize, to_json_zeroizing, transport_outcome,
+    OutgoingSms, QueryOutcome, RequestStamps, SendOutcome, SmsError, json_escaped_bound, sanitize,
+    to_json_zeroizing,
 };
 
 /// Aliyun's public Dysmsapi endpoint.
@@ -164,6 +167,13 @@ struct QueryPage {
     total: u64,
 }
 
+/// Why a request got no answer: it could not be signed (nothing left the station), or the HTTP
+/// exchange failed ([`transport_outcome`] tells whether it may have arrived).
+enum Unsent {
+    Unsigned(SmsError),
+    Transport(reqwest::Error),
+}
+
 impl AliyunChannel {
     /// Checks the configuration and builds the HTTP client.
     pub fn new(
@@ -185,12 +195,7 @@ impl AliyunChannel {
                 });
             }
         }
-        if credentials.access_key_secret.is_empty() {
-            return Err(SmsError::InvalidConfig {
-                field: "aliyun.access_key_secret",
-                reason: "is empty".to_owned(),
-            });
-        }
+        check_signing_secret("aliyun.access_key_secret", &credentials.access_key_secret)?;
         let client = http_client(config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             endpoint,
@@ -218,17 +223,14 @@ impl AliyunChannel {
             ("TemplateParam", template_param.as_str()),
             ("OutId", sms.delivery_id()),
         ];
-        let body = match self.signed_body(&action) {
-            Ok(b) => b,
-            Err(e) => {
+        let response = match self.post(&action).await {
+            Ok(r) => r,
+            Err(Unsent::Unsigned(e)) => {
                 return SendOutcome::Retryable {
                     reason: format!("aliyun: cannot sign the request: {e}"),
                 };
             }
-        };
-        let response = match self.post(&body).await {
-            Ok(r) => r,
-            Err(e) => return transport_outcome("aliyun", e),
+            Err(Unsent::Transport(e)) => return transport_outcome("aliyun", e),
         };
         let status = response.status().as_u16();
         match response.bytes().await {
@@ -254,17 +256,14 @@ impl AliyunChannel {
                     ("PageSize", page_size.as_str()),
                     ("CurrentPage", current_page.as_str()),
                 ];
-                let body = match self.signed_body(&action) {
-                    Ok(b) => b,
-                    Err(e) => {
+                let response = match self.post(&action).await {
+                    Ok(r) => r,
+                    Err(Unsent::Unsigned(e)) => {
                         return QueryOutcome::Failed {
                             reason: format!("aliyun: cannot sign the query: {e}"),
                         };
                     }
-                };
-                let response = match self.post(&body).await {
-                    Ok(r) => r,
-                    Err(e) => {
+                    Err(Unsent::Transport(e)) => {
                         return QueryOutcome::Failed {
                             reason: format!(
                                 "aliyun: QuerySendDetails failed: {}",
@@ -302,7 +301,9 @@ impl AliyunChannel {
         QueryOutcome::NotFound
     }
 
-    async fn post(&self, body: &Zeroizing<String>) -> Result<reqwest::Response, reqwest::Error> {
+    /// Signs `action` and POSTs it.
+    async fn post(&self, action: &[(&str, &str)]) -> Result<reqwest::Response, Unsent> {
+        let body = self.signed_body(action).map_err(Unsent::Unsigned)?;
         self.client
             .post(self.endpoint.clone())
             .header(
@@ -314,6 +315,7 @@ impl AliyunChannel {
             .body(body.as_bytes().to_vec())
             .send()
             .await
+            .map_err(Unsent::Transport)
     }
 
     /// Adds the common parameters to an action's and returns the signed form body.

@@ -25,6 +25,7 @@
 //! - Time and nonces come from an injected [`RequestStamps`], so tests fix them.
 
 pub mod aliyun;
+mod http;
 pub mod message;
 pub mod spool;
 pub mod webhook;
@@ -341,6 +342,19 @@ pub enum SendOutcome {
     },
 }
 
+impl SendOutcome {
+    /// The outcome's name without its details (`accepted`, `retryable`, `permanent`,
+    /// `unknown`), as a delivery attempt is recorded.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SendOutcome::Accepted { .. } => "accepted",
+            SendOutcome::Retryable { .. } => "retryable",
+            SendOutcome::Permanent { .. } => "permanent",
+            SendOutcome::Unknown { .. } => "unknown",
+        }
+    }
+}
+
 /// What the provider knows about a message whose send outcome was unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryOutcome {
@@ -475,124 +489,25 @@ fn to_json_zeroizing<T: serde::Serialize>(
     Ok(out)
 }
 
+/// Serializes a message document (spool record, webhook body) whose string values are `fields`,
+/// the text with the PIN among them, into a buffer sized up front. It cannot succeed on a second
+/// try, so a failure is `Permanent`.
+fn message_json<T: serde::Serialize>(
+    channel: &str,
+    what: &str,
+    message: &T,
+    fields: &[&str],
+) -> Result<Zeroizing<Vec<u8>>, SendOutcome> {
+    // 128: the keys and punctuation of either document.
+    let capacity = 128 + fields.iter().map(|f| json_escaped_bound(f)).sum::<usize>();
+    to_json_zeroizing(message, capacity).map_err(|e| SendOutcome::Permanent {
+        reason: format!("{channel}: cannot serialize the {what}: {e}"),
+    })
+}
+
 /// Upper bound of the JSON-escaped size of a string: at worst every byte becomes `\u00XX`.
 fn json_escaped_bound(s: &str) -> usize {
     s.len() * 6 + 2
-}
-
-/// Renders an error with its source chain ("error sending request: connection refused"), because
-/// reqwest's top-level message alone does not say what happened.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// Checks an HTTP endpoint: `https`, or plain `http` only to a loopback host (tests, a local
-/// gateway agent), because the request body carries the PIN.
-fn check_endpoint(field: &'static str, url: &str) -> Result<reqwest::Url, SmsError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| SmsError::InvalidConfig {
-        field,
-        reason: format!("not a URL ({e})"),
-    })?;
-    // `host_str` writes IPv6 addresses in brackets.
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        "http" => Err(SmsError::InvalidConfig {
-            field,
-            reason: "plain http is only allowed to a loopback host; use https".to_owned(),
-        }),
-        other => Err(SmsError::InvalidConfig {
-            field,
-            reason: format!("unsupported scheme {other:?}"),
-        }),
-    }
-}
-
-/// Builds the HTTP client shared by the HTTP channels: explicit timeouts, and no redirects (a
-/// redirect would re-send the PIN to a host we did not configure).
-fn http_client(
-    connect_timeout: std::time::Duration,
-    request_timeout: std::time::Duration,
-) -> Result<reqwest::Client, SmsError> {
-    if connect_timeout.is_zero() {
-        return Err(SmsError::InvalidConfig {
-            field: "connect_timeout",
-            reason: "must be greater than zero".to_owned(),
-        });
-    }
-    if request_timeout.is_zero() {
-        return Err(SmsError::InvalidConfig {
-            field: "request_timeout",
-            reason: "must be greater than zero".to_owned(),
-        });
-    }
-    install_ring_tls_provider();
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .timeout(request_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| SmsError::HttpClient {
-            reason: error_chain(&e),
-        })
-}
-
-/// Makes ring the process's rustls crypto provider, before an HTTP client is built.
-///
-/// reqwest is compiled with `rustls-no-provider` (no aws-lc: ring is the station's one crypto
-/// stack), so it takes the process-wide default provider and panics when there is none. It is
-/// installed here, where every HTTP client is built, rather than in `main`, so that every caller
-/// of the library (tests, benchmarks) gets it as well.
-fn install_ring_tls_provider() {
-    // `Err` only when a provider is installed already: a previous call, or a library user's
-    // choice, which is theirs to make. ring is the only provider compiled in.
-    let _already_installed = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Classifies a transport-level failure of an HTTP send.
-///
-/// A failure to connect means nothing was sent: retry. Anything later (timeout while waiting for
-/// the answer, connection reset, unreadable body) may have reached the provider: unknown.
-fn transport_outcome(channel: &str, err: reqwest::Error) -> SendOutcome {
-    let err = err.without_url();
-    let chain = error_chain(&err);
-    if err.is_builder() {
-        SendOutcome::Permanent {
-            reason: format!("{channel}: could not build the HTTP request: {chain}"),
-        }
-    } else if err.is_connect() {
-        SendOutcome::Retryable {
-            reason: format!("{channel}: could not connect (nothing sent): {chain}"),
-        }
-    } else if err.is_timeout() {
-        SendOutcome::Unknown {
-            reason: format!(
-                "{channel}: timed out after sending, the provider may have the message: {chain}"
-            ),
-        }
-    } else {
-        SendOutcome::Unknown {
-            reason: format!(
-                "{channel}: HTTP exchange failed after sending, the provider may have the message: {chain}"
-            ),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -37,9 +37,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use super::{
-    OutgoingSms, QueryOutcome, RequestStamps, SendOutcome, json_escaped_bound, to_json_zeroizing,
-};
+use super::{OutgoingSms, QueryOutcome, RequestStamps, SendOutcome, message_json};
 
 /// Spool directory channel.
 #[derive(Debug)]
@@ -214,19 +212,16 @@ impl SpoolChannel {
             text: sms.text().expose_secret(),
             created_at: &created_at,
         };
-        let capacity = 128
-            + json_escaped_bound(record.delivery_id)
-            + json_escaped_bound(record.to)
-            + json_escaped_bound(record.order_no)
-            + json_escaped_bound(record.text)
-            + json_escaped_bound(record.created_at);
-        let bytes = match to_json_zeroizing(&record, capacity) {
+        let fields = [
+            record.delivery_id,
+            record.to,
+            record.order_no,
+            record.text,
+            record.created_at,
+        ];
+        let bytes = match message_json("spool", "record", &record, &fields) {
             Ok(b) => b,
-            Err(e) => {
-                return SendOutcome::Permanent {
-                    reason: format!("spool: cannot serialize the record: {e}"),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         let final_path = self.final_path(sms.delivery_id());
         let temp_path = self.dir.join(format!(".{}.{nonce}.tmp", sms.delivery_id()));

@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::{
-    OutgoingSms, RequestStamps, SendOutcome, SmsError, check_endpoint, error_chain, http_client,
-    json_escaped_bound, sanitize, to_json_zeroizing, transport_outcome,
+use super::http::{
+    check_endpoint, check_signing_secret, error_chain, http_client, transport_outcome,
 };
+use super::{OutgoingSms, RequestStamps, SendOutcome, SmsError, message_json, sanitize};
 
 /// Header carrying the unix time the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Keystation-Timestamp";
@@ -138,12 +138,7 @@ impl WebhookChannel {
     /// Checks the configuration and builds the HTTP client.
     pub fn new(config: WebhookConfig, stamps: Arc<dyn RequestStamps>) -> Result<Self, SmsError> {
         let url = check_endpoint("webhook.url", &config.url)?;
-        if config.secret.is_empty() {
-            return Err(SmsError::InvalidConfig {
-                field: "webhook.secret",
-                reason: "is empty".to_owned(),
-            });
-        }
+        check_signing_secret("webhook.secret", &config.secret)?;
         let client = http_client(config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             url,
@@ -160,18 +155,15 @@ impl WebhookChannel {
             order_no: sms.order_no(),
             text: sms.text().expose_secret(),
         };
-        let capacity = 64
-            + json_escaped_bound(payload.delivery_id)
-            + json_escaped_bound(payload.to)
-            + json_escaped_bound(payload.order_no)
-            + json_escaped_bound(payload.text);
-        let body = match to_json_zeroizing(&payload, capacity) {
+        let fields = [
+            payload.delivery_id,
+            payload.to,
+            payload.order_no,
+            payload.text,
+        ];
+        let body = match message_json("webhook", "body", &payload, &fields) {
             Ok(b) => b,
-            Err(e) => {
-                return SendOutcome::Permanent {
-                    reason: format!("webhook: cannot serialize the body: {e}"),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         let timestamp = self.stamps.now().unix_timestamp().to_string();
         let signature = match webhook_signature(self.config.secret.as_bytes(), &timestamp, &body) {

@@ -18,7 +18,7 @@ const MAX_DN_PLACE: usize = 128;
 const MAX_TEXT: usize = 256;
 
 /// The top-level keys of an application, in form order; any other key is refused.
-pub(super) const SECTIONS: &[&str] = &[
+pub const SECTIONS: &[&str] = &[
     "order_no",
     "auth_method",
     "company",

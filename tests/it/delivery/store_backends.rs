@@ -13,7 +13,7 @@ use keystation::domain::{
     validate_order,
 };
 use keystation::store::{
-    Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError,
+    Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError, Tx,
 };
 
 pub(super) fn now() -> time::OffsetDateTime {
@@ -59,9 +59,8 @@ pub(super) fn new_delivery(id: &str, no: &str) -> NewDelivery {
     }
 }
 
-async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    let no = "BJ20261124-0009";
+/// Stores order `no` and moves it to Provisioned in a write transaction left open for the caller.
+pub(super) async fn provisioned_order(store: &Store, no: &str) -> Tx {
     store
         .insert_orders(&[new_order(no)], &actor(), now())
         .await
@@ -74,6 +73,18 @@ async fn exercise(url: &str) {
     ] {
         tx.transition(no, None, e).await.unwrap();
     }
+    tx
+}
+
+/// A fresh SQLite database file in `dir`.
+pub(super) fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())
+}
+
+async fn exercise(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let no = "BJ20261124-0009";
+    let mut tx = provisioned_order(&store, no).await;
     tx.put_sealed_pin(no, "SERIAL1", &SealedPin(b"sealed-blob".to_vec()))
         .await
         .unwrap();
@@ -235,11 +246,7 @@ async fn exercise(url: &str) {
 #[tokio::test]
 async fn delivery_queries_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("s.db").display()
-    ))
-    .await;
+    exercise(&sqlite_url(&dir)).await;
 }
 
 #[tokio::test]

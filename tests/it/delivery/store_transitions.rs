@@ -3,10 +3,10 @@
 //! and the audit record are written in the caller's transaction, and nothing is written when
 //! the move is refused.
 
-use super::store_backends::{actor, new_delivery, new_order, now};
+use super::store_backends::{actor, new_delivery, now, provisioned_order, sqlite_url};
 use crate::pg::PgDatabase;
 use keystation::audit::event::{AuditEvent, DeliveryHeld, DeliverySending};
-use keystation::domain::{DeliveryEvent, DeliveryState, OrderEvent};
+use keystation::domain::{DeliveryEvent, DeliveryState};
 use keystation::store::{AuditFilter, DeliveryRecord, Store, StoreError};
 use serde_json::json;
 
@@ -27,18 +27,7 @@ const EVENTS: [DeliveryEvent; 8] = [
 /// A Provisioned order with one queued delivery, committed.
 async fn queued_delivery(url: &str) -> Store {
     let store = Store::connect(url).await.unwrap();
-    store
-        .insert_orders(&[new_order(ORDER)], &actor(), now())
-        .await
-        .unwrap();
-    let mut tx = store.begin_write(now()).await.unwrap();
-    for e in [
-        OrderEvent::Approve,
-        OrderEvent::Claim,
-        OrderEvent::CompleteProvisioning,
-    ] {
-        tx.transition(ORDER, None, e).await.unwrap();
-    }
+    let mut tx = provisioned_order(&store, ORDER).await;
     tx.insert_delivery(&new_delivery(DELIVERY, ORDER))
         .await
         .unwrap();
@@ -74,7 +63,7 @@ fn sending(d: &DeliveryRecord) -> AuditEvent {
 }
 
 /// A legal move: the fields, the state and the audit record, together, or not at all.
-async fn legal_move(url: &str) {
+async fn legal_move_with_its_audit_record(url: &str) {
     let store = queued_delivery(url).await;
     let before = audit_actions(&store).await;
     let claim = |d: &mut DeliveryRecord| {
@@ -244,54 +233,34 @@ async fn update_without_a_move(url: &str) {
     store.close().await;
 }
 
-#[tokio::test]
-async fn legal_move_with_its_audit_record_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    legal_move(&sqlite_url(&dir)).await;
+/// Every case on both backends: `store_transitions::sqlite::<case>` and
+/// `store_transitions::postgres::<case>`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$case(&super::sqlite_url(&dir)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = super::PgDatabase::create().await;
+                    super::$case(&db.url).await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn legal_move_with_its_audit_record_on_postgres() {
-    let db = PgDatabase::create().await;
-    legal_move(&db.url).await;
-}
-
-#[tokio::test]
-async fn state_machine_decides_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    the_state_machine_decides(&sqlite_url(&dir)).await;
-}
-
-#[tokio::test]
-async fn state_machine_decides_on_postgres() {
-    let db = PgDatabase::create().await;
-    the_state_machine_decides(&db.url).await;
-}
-
-#[tokio::test]
-async fn no_move_beside_the_state_machine_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    no_move_beside_the_state_machine(&sqlite_url(&dir)).await;
-}
-
-#[tokio::test]
-async fn no_move_beside_the_state_machine_on_postgres() {
-    let db = PgDatabase::create().await;
-    no_move_beside_the_state_machine(&db.url).await;
-}
-
-#[tokio::test]
-async fn update_without_a_move_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    update_without_a_move(&sqlite_url(&dir)).await;
-}
-
-#[tokio::test]
-async fn update_without_a_move_on_postgres() {
-    let db = PgDatabase::create().await;
-    update_without_a_move(&db.url).await;
-}
-
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())
-}
+on_both_backends!(
+    legal_move_with_its_audit_record,
+    the_state_machine_decides,
+    no_move_beside_the_state_machine,
+    update_without_a_move,
+);

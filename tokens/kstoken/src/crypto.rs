@@ -10,9 +10,11 @@ use cryptoki_sys::*;
 use std::sync::{Arc, Mutex};
 
 /// The two operations a session can have under way at once.
-#[derive(Clone, Copy)]
-enum Purpose {
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    /// `C_SignInit` .. `C_Sign`/`C_SignFinal`.
     Sign,
+    /// `C_VerifyInit` .. `C_Verify`/`C_VerifyFinal`.
     Verify,
 }
 
@@ -154,7 +156,7 @@ impl Module {
     }
 
     /// `C_SignInit` / `C_VerifyInit`: one operation of each kind at a time per session.
-    fn init_operation(
+    pub fn init_operation(
         &mut self,
         s: CK_SESSION_HANDLE,
         purpose: Purpose,
@@ -175,7 +177,7 @@ impl Module {
     }
 
     /// `C_SignUpdate` / `C_VerifyUpdate`: more data for the active operation.
-    fn update_operation(
+    pub fn update_operation(
         &mut self,
         s: CK_SESSION_HANDLE,
         purpose: Purpose,
@@ -189,20 +191,20 @@ impl Module {
         Ok(())
     }
 
-    /// `C_SignInit`.
-    pub fn sign_init(
+    /// Ends the active operation of kind `purpose` with its last data: the operation is over
+    /// whether or not the signature or verification then succeeds.
+    fn finish_operation(
         &mut self,
         s: CK_SESSION_HANDLE,
-        mechanism: CK_MECHANISM_TYPE,
-        parameter: &[u8],
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<(), CK_RV> {
-        self.init_operation(s, Purpose::Sign, mechanism, parameter, key)
-    }
-
-    /// `C_SignUpdate`.
-    pub fn sign_update(&mut self, s: CK_SESSION_HANDLE, data: &[u8]) -> Result<(), CK_RV> {
-        self.update_operation(s, Purpose::Sign, data)
+        purpose: Purpose,
+        last: &[u8],
+    ) -> Result<Operation, CK_RV> {
+        let mut op = self
+            .operation(s, purpose)?
+            .take()
+            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
+        op.data.extend_from_slice(last);
+        Ok(op)
     }
 
     /// The length a signature of the active operation needs (for a size query).
@@ -219,30 +221,9 @@ impl Module {
     /// Finishes the active signature over its data plus `last`; the operation ends either way.
     pub fn sign_finish(&mut self, s: CK_SESSION_HANDLE, last: &[u8]) -> Result<Vec<u8>, CK_RV> {
         let enc = self.config.sm2.signature;
-        let mut op = self
-            .session(s)?
-            .sign
-            .take()
-            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        op.data.extend_from_slice(last);
+        let op = self.finish_operation(s, Purpose::Sign, last)?;
         let secret = self.private_secret(s, op.key)?;
         mechanisms::sign(&op.spec, &secret, &op.data, enc)
-    }
-
-    /// `C_VerifyInit`.
-    pub fn verify_init(
-        &mut self,
-        s: CK_SESSION_HANDLE,
-        mechanism: CK_MECHANISM_TYPE,
-        parameter: &[u8],
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<(), CK_RV> {
-        self.init_operation(s, Purpose::Verify, mechanism, parameter, key)
-    }
-
-    /// `C_VerifyUpdate`.
-    pub fn verify_update(&mut self, s: CK_SESSION_HANDLE, data: &[u8]) -> Result<(), CK_RV> {
-        self.update_operation(s, Purpose::Verify, data)
     }
 
     /// Finishes the active verification; the operation ends either way.
@@ -252,12 +233,7 @@ impl Module {
         last: &[u8],
         signature: &[u8],
     ) -> Result<(), CK_RV> {
-        let mut op = self
-            .session(s)?
-            .verify
-            .take()
-            .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        op.data.extend_from_slice(last);
+        let op = self.finish_operation(s, Purpose::Verify, last)?;
         let v = self.visible(s, op.key)?;
         let point = v.attrs.get(CKA_EC_POINT).ok_or(CKR_KEY_HANDLE_INVALID)?;
         // CKA_EC_POINT is a DER OCTET STRING around the point.

@@ -2,7 +2,7 @@
 
 use super::{bytes, guard, mechanism, put, put_bytes, template};
 use crate::config::SlowOp;
-use crate::crypto::device_time;
+use crate::crypto::{Purpose, device_time};
 use crate::module::with_module;
 use cryptoki_sys::*;
 
@@ -42,6 +42,40 @@ pub(super) unsafe extern "C" fn C_GenerateKeyPair(
     })
 }
 
+/// `C_SignInit` and `C_VerifyInit`, which differ only in the operation they start.
+///
+/// # Safety
+/// `mech` must point to a mechanism.
+unsafe fn init(
+    s: CK_SESSION_HANDLE,
+    mech: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+    purpose: Purpose,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (m, param) = unsafe { mechanism(mech) }?;
+        with_module(|md| md.init_operation(s, purpose, m, &param, key))
+    })
+}
+
+/// `C_SignUpdate` and `C_VerifyUpdate`, which differ only in the operation they feed.
+///
+/// # Safety
+/// `data` must hold `len` bytes.
+unsafe fn update(
+    s: CK_SESSION_HANDLE,
+    data: *mut CK_BYTE,
+    len: CK_ULONG,
+    purpose: Purpose,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let data = unsafe { bytes(data, len) }?;
+        with_module(|m| m.update_operation(s, purpose, data))
+    })
+}
+
 /// # Safety
 /// `mech` must point to a mechanism.
 pub(super) unsafe extern "C" fn C_SignInit(
@@ -49,11 +83,8 @@ pub(super) unsafe extern "C" fn C_SignInit(
     mech: *mut CK_MECHANISM,
     key: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let (m, param) = unsafe { mechanism(mech) }?;
-        with_module(|md| md.sign_init(s, m, &param, key))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { init(s, mech, key, Purpose::Sign) }
 }
 
 /// Answers a length query or a short buffer without ending the operation (PKCS#11 §5.2);
@@ -115,11 +146,8 @@ pub(super) unsafe extern "C" fn C_SignUpdate(
     data: *mut CK_BYTE,
     len: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let data = unsafe { bytes(data, len) }?;
-        with_module(|m| m.sign_update(s, data))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { update(s, data, len, Purpose::Sign) }
 }
 
 /// # Safety
@@ -148,11 +176,8 @@ pub(super) unsafe extern "C" fn C_VerifyInit(
     mech: *mut CK_MECHANISM,
     key: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let (m, param) = unsafe { mechanism(mech) }?;
-        with_module(|md| md.verify_init(s, m, &param, key))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { init(s, mech, key, Purpose::Verify) }
 }
 
 /// # Safety
@@ -180,11 +205,8 @@ pub(super) unsafe extern "C" fn C_VerifyUpdate(
     data: *mut CK_BYTE,
     len: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let data = unsafe { bytes(data, len) }?;
-        with_module(|m| m.verify_update(s, data))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { update(s, data, len, Purpose::Verify) }
 }
 
 /// # Safety
