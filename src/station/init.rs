@@ -148,7 +148,7 @@ pub fn create_station_material(
             };
             let params =
                 self_signed_ca_params(&profile, now, serial_from_random(random16(random)?))?;
-            let ca_cert = self_signed_ca(&params, &ca_signer)?;
+            let ca_cert = self_signed_ca(&params, &ca_signer, &ca_key.spki_der)?;
             ca_signer
                 .session()
                 .write_certificate(&ca_key.id, &cfg.ca.key_label, &ca_cert)?;
@@ -199,7 +199,7 @@ pub fn create_station_material(
                 .zip(x509_parser::parse_x509_certificate(&ca_cert).ok())
                 .is_some_and(|((_, m), (_, c))| {
                     m.issuer().as_raw() == c.subject().as_raw()
-                        && m.verify_signature(Some(c.public_key())).is_ok()
+                        && crate::x509::verify_signed_by(&m, c.public_key()).is_ok()
                 });
             if !issued_here {
                 return Err(InitError::ExistingCa(format!(
