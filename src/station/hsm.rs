@@ -222,6 +222,7 @@ impl<T: Pooled> Drop for Lease<'_, T> {
 #[derive(Clone)]
 pub struct Hsm {
     module: Pkcs11Module,
+    vault_module: Pkcs11Module,
     station_pin: Arc<Pin>,
     config: Arc<Config>,
     ca_cert_der: Arc<Vec<u8>>,
@@ -248,10 +249,12 @@ impl Hsm {
     /// Loads the module, reads the station PIN and the CA certificate.
     pub fn open(config: Arc<Config>) -> Result<Hsm, HsmError> {
         let module = Pkcs11Module::load(config.pkcs11.module.as_deref())?;
+        let vault_module = Pkcs11Module::load(config.vault_module())?;
         let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
         let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
         Ok(Hsm {
             module,
+            vault_module,
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
@@ -262,12 +265,14 @@ impl Hsm {
     /// Assembles a context from parts (used by `init`, which creates them).
     pub fn from_parts(
         module: Pkcs11Module,
+        vault_module: Pkcs11Module,
         station_pin: Pin,
         config: Arc<Config>,
         ca_cert_der: Vec<u8>,
     ) -> Hsm {
         Hsm {
             module,
+            vault_module,
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
@@ -297,7 +302,9 @@ impl Hsm {
     /// A logged-in vault session (kept open for the next caller when dropped).
     pub fn vault(&self) -> Result<Lease<'_, Vault>, TokenError> {
         self.sessions.vault.take(|| {
-            let mut t = self.station_token(&self.config.vault.token_label)?;
+            let mut t = self
+                .vault_module
+                .find(&[TokenSelector::Label(self.config.vault.token_label.clone())])?;
             Vault::open(&mut t, &self.station_pin)
         })
     }

@@ -117,11 +117,13 @@ pub enum CaSource<'a> {
     Existing(&'a [u8]),
 }
 
-/// Creates (or adopts) the CA, and creates the vault token and their keys (blocking). Key ids
-/// and certificate serials come from `random`.
+/// Creates (or adopts) the CA on `module`, and creates the vault token (on `vault_module`, which
+/// may be the same) and their keys (blocking). Key ids and certificate serials come from
+/// `random`.
 pub fn create_station_material(
     cfg: &Config,
     module: &Pkcs11Module,
+    vault_module: &Pkcs11Module,
     station_pin: &Pin,
     so_pin: &SoPin,
     now: OffsetDateTime,
@@ -241,8 +243,13 @@ pub fn create_station_material(
     drop(ca_signer);
 
     // Vault token: derivation, sealing and receipt keys.
-    let mut vault_token =
-        new_station_token(module, &cfg.vault.token_label, "vault", so_pin, station_pin)?;
+    let mut vault_token = new_station_token(
+        vault_module,
+        &cfg.vault.token_label,
+        "vault",
+        so_pin,
+        station_pin,
+    )?;
     let vault = Vault::open(&mut vault_token, station_pin)?;
     vault.create_keys()?;
     let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);

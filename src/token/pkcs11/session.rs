@@ -10,7 +10,7 @@ use super::super::TokenError;
 use super::super::backend::{
     AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
 };
-use super::super::inventory::{ObjectKind, TokenObject};
+use super::super::inventory::{KeyKind, ObjectKind, TokenObject};
 use super::super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind, der_err};
 use super::super::vendor::{PublicKeySource, Sm2Codes};
 use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
@@ -382,6 +382,12 @@ impl SessionBackend for CryptokiSession {
                     Attribute::KeyType(t) => Some(t.into()),
                     _ => None,
                 });
+                // A vendor-defined key type is SM2 when the module's vendor entry says so.
+                if let (Some(KeyKind::Other(code)), Some(codes)) = (o.key_type, &self.sm2)
+                    && code == codes.key_type
+                {
+                    o.key_type = Some(KeyKind::Sm2);
+                }
                 o.usage = Some(self.key_usage(h)?);
                 if o.kind == ObjectKind::PrivateKey {
                     o.protection = Some(self.private_key_attributes(h)?);
