@@ -43,7 +43,7 @@ use crate::config::Config;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{Cli, Command, DeliverCmd, DemoArgs, InitArgs, OrderCmd};
+use opts::{Cli, Command, DeliverCmd, DemoArgs, OrderCmd};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -79,7 +79,11 @@ pub fn main() -> ExitCode {
 /// configuration of each (`pkcs11.softhsm2_conf`, `pkcs11.kstoken_conf`), exported here.
 fn select_softhsm_config(cli: &Cli) {
     let (softhsm, kstoken) = match &cli.command {
-        Command::Init(InitArgs { dir, .. }) | Command::Demo(DemoArgs { dir, .. }) => (
+        Command::Init(args) => (
+            std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
+            std::path::absolute(args.dir.join("kstoken.conf")).ok(),
+        ),
+        Command::Demo(DemoArgs { dir, .. }) => (
             std::path::absolute(dir.join("softhsm2.conf")).ok(),
             std::path::absolute(dir.join("kstoken.conf")).ok(),
         ),

@@ -29,7 +29,7 @@ pub enum Command {
     /// deliver PINs (with a simulated bank); safe to re-run.
     Demo(DemoArgs),
     /// Create a station in DIR: station.toml, database, SoftHSM token directory.
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Take in, list, show and review certificate orders.
     #[command(subcommand)]
     Order(OrderCmd),

@@ -117,19 +117,28 @@ pub enum CaSource<'a> {
     Existing(&'a [u8]),
 }
 
-/// Creates (or adopts) the CA on `module`, and creates the vault token (on `vault_module`, which
-/// may be the same) and their keys (blocking). Key ids and certificate serials come from
-/// `random`.
+/// The modules of the station's tokens: the CA's (also the customers') and the vault's, which
+/// may be the same.
+#[derive(Debug, Clone, Copy)]
+pub struct StationModules<'a> {
+    /// The CA token's module.
+    pub ca: &'a Pkcs11Module,
+    /// The vault token's module.
+    pub vault: &'a Pkcs11Module,
+}
+
+/// Creates (or adopts) the CA, and creates the vault token and their keys (blocking). Key ids
+/// and certificate serials come from `random`.
 pub fn create_station_material(
     cfg: &Config,
-    module: &Pkcs11Module,
-    vault_module: &Pkcs11Module,
+    modules: StationModules<'_>,
     station_pin: &Pin,
     so_pin: &SoPin,
     now: OffsetDateTime,
     random: &dyn Random,
     ca: CaSource<'_>,
 ) -> Result<(MaterialSummary, Vec<u8>), InitError> {
+    let module = modules.ca;
     let (mut ca_token, ca_signer, ca_cert) = match ca {
         CaSource::Create => {
             // CA token: CA key, self-signed certificate.
@@ -244,7 +253,7 @@ pub fn create_station_material(
 
     // Vault token: derivation, sealing and receipt keys.
     let mut vault_token = new_station_token(
-        vault_module,
+        modules.vault,
         &cfg.vault.token_label,
         "vault",
         so_pin,

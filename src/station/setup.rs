@@ -6,7 +6,7 @@
 //! failed init never leaves a directory that looks like a working station.
 
 use super::hsm::{Hsm, HsmError, blocking, read_certificate, read_pin_file, write_secret_file};
-use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
+use super::init::{CaSource, InitError, MaterialSummary, StationModules, create_station_material};
 use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, StationInitialized};
 use crate::clock::{Clock, SystemClock};
@@ -375,8 +375,10 @@ pub async fn create_station(
         };
         let (summary, _) = create_station_material(
             &cfg,
-            &module,
-            &vault_module,
+            StationModules {
+                ca: &module,
+                vault: &vault_module,
+            },
             &station_pin,
             &so_pin,
             now,
