@@ -62,7 +62,7 @@ pub fn serial_from_random(random: [u8; 16]) -> [u8; 16] {
 }
 
 /// Self-signs `params` with the CA key, whose SubjectPublicKeyInfo is `key_spki_der`, and
-/// returns the DER certificate. An SM2 key goes through [`super::sm2_stamp`].
+/// returns the DER certificate. An SM2 key goes through `ca::sm2_stamp`.
 ///
 /// The SKI is derived from `key` (RFC 7093 method 1), overriding whatever `params` says, so that
 /// the AKI of everything this CA issues matches it. The result's signature is verified under its
