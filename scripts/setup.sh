@@ -27,7 +27,8 @@ as_root() {
 
 need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config
            ca-certificates build-essential curl
-           libengine-pkcs11-openssl)   # the libp11 engine: benches/operator.sh, the benchmark's baseline
+           libengine-pkcs11-openssl    # the libp11 engine: benches/operator.sh, the benchmark's baseline
+           python3-venv)               # the venv of the Python checkers (gmssl, below)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -97,5 +98,16 @@ if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ] && ! pg_usable; then
     su postgres -c "psql -qc 'create database \"$me\" owner \"$me\"'" >/dev/null
   fi
   pg_usable || { echo "setup: PostgreSQL still not usable by $me" >&2; exit 1; }
+fi
+# gmssl: a second SM2/SM3 implementation (pure Python, another code base than RustCrypto and
+# OpenSSL) that the SM2 tests verify the station's signatures with. In its own venv, so the
+# system Python stays untouched; tests/it/sm2.rs runs /opt/keystation/gmssl/bin/python.
+gmssl_venv=/opt/keystation/gmssl
+gmssl_version="3.2.2"
+if ! "$gmssl_venv/bin/python" -c "import gmssl" >/dev/null 2>&1; then
+  as_root "installing gmssl $gmssl_version into $gmssl_venv"
+  echo "setup: installing gmssl $gmssl_version into $gmssl_venv"
+  python3 -m venv "$gmssl_venv"
+  "$gmssl_venv/bin/pip" install -q "gmssl==$gmssl_version"
 fi
 echo "setup: ok"

@@ -30,6 +30,8 @@
 //!   vault (SO PIN derivation, PIN sealing);
 //! - [`usb/`](usb): USB keys on the bus (catalogue, matching, hotplug), beside `token`;
 //! - [`x509.rs`](x509): the X.509 rules the CA and the seals share (names, extensions, time);
+//! - [`sm2/`](sm2): SM2 signatures as certificates and seals carry them (OIDs, `Z_A`, verifying
+//!   with the default distinguishing ID);
 //! - [`ca/`](ca): the issuing CA: certificate profiles, issuance through a token-held key, CRLs;
 //! - [`seal/`](seal): GB/T 38540 electronic seals: pictures, `SESeal` DER, verification;
 //! - [`delivery/`](delivery): the PIN's channels: SMS (spool, Aliyun, webhook) and the bank
@@ -60,6 +62,7 @@ pub mod failpoint;
 pub mod private_files;
 pub mod random;
 pub mod seal;
+pub mod sm2;
 pub mod station;
 pub mod store;
 pub mod token;

@@ -67,7 +67,21 @@ pub fn signature_algorithm(key: KeyAlgorithm) -> (ObjectIdentifier, &'static str
     match key {
         KeyAlgorithm::EcdsaP256 => (OID_ECDSA_WITH_SHA256, "ecdsa-with-SHA256"),
         KeyAlgorithm::Rsa2048 => (OID_SHA256_WITH_RSA, "sha256WithRSAEncryption"),
+        KeyAlgorithm::Sm2 => (crate::sm2::OID_SM2_WITH_SM3, "SM2-with-SM3"),
     }
+}
+
+/// Verifies the signature of the certificate `cert` with the issuer's key `issuer`, under the
+/// algorithm the certificate names. x509-parser's own `verify_signature` does not know
+/// SM2-with-SM3: every check of a signature by the CA goes through here instead.
+pub(crate) fn verify_signed_by(
+    cert: &X509Certificate<'_>,
+    issuer: &SubjectPublicKeyInfo<'_>,
+) -> Result<(), String> {
+    let alg = ObjectIdentifier::from_bytes(cert.signature_algorithm.algorithm.as_bytes())
+        .map_err(|e| format!("signature algorithm: {e}"))?;
+    let signature = &cert.signature_value.data;
+    verify_with_key(issuer, &alg, cert.tbs_certificate.as_ref(), signature)
 }
 
 /// Parses one DER X.509 certificate and rejects bytes after it.
@@ -95,8 +109,9 @@ pub(crate) fn verify_with_certificate(
 }
 
 /// Verifies `signature` over `data` with the public key `spki` under the signature algorithm
-/// `alg`: ecdsa-with-SHA256 on P-256 or P-384, or sha256WithRSAEncryption. The key's algorithm
-/// must be the one `alg` names.
+/// `alg`: ecdsa-with-SHA256 on P-256 or P-384, sha256WithRSAEncryption, or SM2-with-SM3 (DER
+/// signature, default distinguishing ID) on sm2p256v1. The key's algorithm must be the one `alg`
+/// names.
 pub(crate) fn verify_with_key(
     spki: &SubjectPublicKeyInfo<'_>,
     alg: &ObjectIdentifier,
@@ -104,19 +119,30 @@ pub(crate) fn verify_with_key(
     signature: &[u8],
 ) -> Result<(), String> {
     let key_alg = spki.algorithm.algorithm.to_id_string();
+    let curve = || {
+        spki.algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|oid| oid.to_id_string())
+    };
+    if *alg == crate::sm2::OID_SM2_WITH_SM3 {
+        if key_alg != OID_EC_PUBLIC_KEY || curve() != Some(crate::sm2::OID_SM2_CURVE.to_string()) {
+            return Err(format!(
+                "signAlgID is SM2-with-SM3 but the key is {key_alg} on {:?}",
+                curve()
+            ));
+        }
+        return crate::sm2::verify(&spki.subject_public_key.data, data, signature)
+            .map_err(|e| e.to_string());
+    }
     let verifier: &dyn VerificationAlgorithm = if *alg == OID_ECDSA_WITH_SHA256 {
         if key_alg != OID_EC_PUBLIC_KEY {
             return Err(format!(
                 "signAlgID is ecdsa-with-SHA256 but the key is {key_alg}"
             ));
         }
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .map(|oid| oid.to_id_string());
-        match curve.as_deref() {
+        match curve().as_deref() {
             Some(OID_CURVE_P256) => &signature::ECDSA_P256_SHA256_ASN1,
             Some(OID_CURVE_P384) => &signature::ECDSA_P384_SHA256_ASN1,
             other => return Err(format!("unsupported EC curve {other:?}")),

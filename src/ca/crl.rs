@@ -35,6 +35,11 @@ pub struct RevokedEntry {
 /// `crl_number` must grow with every CRL the CA publishes (RFC 5280 §5.2.3); the caller keeps
 /// it. `removeFromCRL` is refused: it only has a meaning in delta CRLs, which this CA does not
 /// issue.
+///
+/// An SM2 CA is not supported here yet: rcgen writes ecdsa-with-SHA256 for the SM2 token
+/// signer's placeholder algorithm, so the signature check after signing refuses the CRL. SM2 CRLs
+/// (and OCSP responses) need the CA's algorithm the way `super::sm2_stamp` gives it to
+/// certificates: TBSCertList re-stamped with SM2-with-SM3, signed on the token.
 pub fn build_crl(
     ca_cert_der: &[u8],
     ca_key: &impl SigningKey,

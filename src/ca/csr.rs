@@ -2,16 +2,18 @@
 //! request's self-signature (proof of possession).
 //!
 //! Invariants:
-//! - Accepted keys (CSR, seal maker, CA): ECDSA P-256 (signatures ecdsa-with-SHA256) and RSA of
-//!   at least 2048 bits with an odd public exponent >= 3 (sha256WithRSAEncryption). Anything
-//!   else is refused by name.
+//! - Accepted keys (CSR, seal maker, CA): ECDSA P-256 (signatures ecdsa-with-SHA256), SM2 on
+//!   sm2p256v1 (SM2-with-SM3, default distinguishing ID) and RSA of at least 2048 bits with an
+//!   odd public exponent >= 3 (sha256WithRSAEncryption). Anything else is refused by name.
 //! - A CSR contributes its public key and nothing else: its subject and requested extensions
 //!   are ignored; the unit certificate's subject comes from the order
 //!   ([`super::profile::unit_cert_params`]).
 
 use super::CaError;
+use super::sm2_stamp::{StandIn, assemble, restamp_request, sign_with};
 use crate::domain::KeyAlgorithm;
-use crate::x509::{minimal_unsigned, signature_algorithm};
+use crate::x509::{minimal_unsigned, signature_algorithm, verify_with_key};
+use rcgen::SigningKey;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION};
 use x509_parser::prelude::FromDer;
@@ -27,7 +29,7 @@ pub struct CsrInfo {
     /// [`KeyAlgorithm::Rsa2048`], the station's RSA scheme (PKCS#1 v1.5 with SHA-256), whatever
     /// its length; the length is [`CsrInfo::key_bits`].
     pub key: KeyAlgorithm,
-    /// Size of the key: 256 for P-256, the modulus length for RSA.
+    /// Size of the key: 256 for P-256 and SM2, the modulus length for RSA.
     pub key_bits: usize,
 }
 
@@ -55,8 +57,9 @@ pub fn verify_csr(csr_der: &[u8]) -> Result<CsrInfo, CaError> {
             reason: format!("signature algorithm {sig_alg} (only {expected_name} for this key)"),
         });
     }
-    csr.verify_signature()
-        .map_err(|e| CaError::CsrSignature(e.to_string()))?;
+    let signed = csr.certification_request_info.raw;
+    verify_with_key(spki, &expected, signed, &csr.signature_value.data)
+        .map_err(CaError::CsrSignature)?;
     Ok(CsrInfo {
         spki_der: spki.raw.to_vec(),
         key,
@@ -64,7 +67,41 @@ pub fn verify_csr(csr_der: &[u8]) -> Result<CsrInfo, CaError> {
     })
 }
 
-/// Accepts ECDSA P-256 and RSA >= 2048 SubjectPublicKeyInfos, refuses the rest by name.
+/// A PKCS#10 request with subject `CN=<common_name>` for the key `key` (whose
+/// SubjectPublicKeyInfo is `spki_der`), signed by it: on its token, in the station. The CA
+/// takes nothing from a request but its key ([`verify_csr`]); the name only helps a reader.
+pub fn signed_request(
+    common_name: &str,
+    key: &impl SigningKey,
+    spki_der: &[u8],
+) -> Result<Vec<u8>, CaError> {
+    let (_, spki) =
+        SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| CaError::UnsupportedKey {
+            what: "request key",
+            reason: format!("its public key does not parse: {e}"),
+        })?;
+    let (algorithm, _) = accepted_key("request key", &spki)?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let operation = "sign the request";
+    if algorithm == KeyAlgorithm::Sm2 {
+        let draft = params
+            .serialize_request(&StandIn(key.der_bytes()))
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        let info = restamp_request(draft.der(), spki_der)?;
+        let signature = sign_with(key, &info, operation)?;
+        assemble(&info, algorithm, &signature, "request")
+    } else {
+        let csr = params
+            .serialize_request(key)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        Ok(csr.der().to_vec())
+    }
+}
+
+/// Accepts ECDSA P-256, SM2 and RSA >= 2048 SubjectPublicKeyInfos, refuses the rest by name.
 /// Returns the algorithm and the key's size in bits.
 pub(crate) fn accepted_key(
     what: &'static str,
@@ -78,18 +115,27 @@ pub(crate) fn accepted_key(
             .parameters
             .as_ref()
             .and_then(|p| p.as_oid().ok());
-        if curve.as_ref() != Some(&OID_EC_P256) {
-            return refuse(match curve {
-                Some(c) => format!("EC curve {c} (only P-256, 1.2.840.10045.3.1.7)"),
-                None => "EC key without a named curve (only P-256)".into(),
-            });
-        }
+        let algorithm = match &curve {
+            Some(c) if *c == OID_EC_P256 => KeyAlgorithm::EcdsaP256,
+            Some(c) if c.to_id_string() == crate::sm2::OID_SM2_CURVE.to_string() => {
+                KeyAlgorithm::Sm2
+            }
+            Some(c) => {
+                return refuse(format!(
+                    "EC curve {c} (only P-256, 1.2.840.10045.3.1.7, and sm2p256v1, 1.2.156.10197.1.301)"
+                ));
+            }
+            None => return refuse("EC key without a named curve (only P-256 and SM2)".into()),
+        };
         // Uncompressed point: 0x04 || X || Y, 32 bytes each.
         let point = spki.subject_public_key.data.as_ref();
         if point.len() != 65 || point.first() != Some(&0x04) {
-            return refuse("P-256 public key is not an uncompressed 65-byte point".into());
+            return refuse(format!(
+                "{} public key is not an uncompressed 65-byte point",
+                algorithm.as_str()
+            ));
         }
-        Ok((KeyAlgorithm::EcdsaP256, 256))
+        Ok((algorithm, 256))
     } else if *alg == OID_PKCS1_RSAENCRYPTION {
         // RFC 3279: the parameters MUST be NULL; rcgen re-encodes them so, and the issued
         // certificate must carry the requested SPKI unchanged.
@@ -119,7 +165,7 @@ pub(crate) fn accepted_key(
         Ok((KeyAlgorithm::Rsa2048, bits))
     } else {
         refuse(format!(
-            "key algorithm {alg} (only ECDSA P-256 and RSA >= 2048)"
+            "key algorithm {alg} (only ECDSA P-256, SM2 and RSA >= 2048)"
         ))
     }
 }

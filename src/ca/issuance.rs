@@ -15,9 +15,11 @@
 use super::CaError;
 use super::csr::accepted_key;
 use super::profile::unit_cert_params;
-use crate::domain::Order;
+use super::sm2_stamp::{StandIn, assemble, restamp_certificate, sign_with};
+use crate::domain::{KeyAlgorithm, Order};
 use crate::x509::{
-    key_identifier, minimal_unsigned, parse_certificate, rfc3339, sha256_fingerprint, x509_instant,
+    key_identifier, minimal_unsigned, parse_certificate, rfc3339, sha256_fingerprint,
+    verify_signed_by, x509_instant,
 };
 use rcgen::{
     CertificateParams, CustomExtension, Issuer, KeyIdMethod, KeyUsagePurpose, SerialNumber,
@@ -59,7 +61,8 @@ pub fn serial_from_random(random: [u8; 16]) -> [u8; 16] {
     serial
 }
 
-/// Self-signs `params` with the CA key and returns the DER certificate.
+/// Self-signs `params` with the CA key, whose SubjectPublicKeyInfo is `key_spki_der`, and
+/// returns the DER certificate. An SM2 key goes through `ca::sm2_stamp`.
 ///
 /// The SKI is derived from `key` (RFC 7093 method 1), overriding whatever `params` says, so that
 /// the AKI of everything this CA issues matches it. The result's signature is verified under its
@@ -67,33 +70,45 @@ pub fn serial_from_random(random: [u8; 16]) -> [u8; 16] {
 pub fn self_signed_ca(
     params: &CertificateParams,
     key: &impl SigningKey,
+    key_spki_der: &[u8],
 ) -> Result<Vec<u8>, CaError> {
-    let key_spki = key.subject_public_key_info();
     let (_, spki) =
-        SubjectPublicKeyInfo::from_der(&key_spki).map_err(|e| CaError::UnsupportedKey {
+        SubjectPublicKeyInfo::from_der(key_spki_der).map_err(|e| CaError::UnsupportedKey {
             what: "CA key",
             reason: format!("its public key does not parse: {e}"),
         })?;
-    accepted_key("CA key", &spki)?;
+    let (algorithm, _) = accepted_key("CA key", &spki)?;
+    if spki.subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(CaError::CaKeyMismatch {
+            what: "the signing key's public key differs from the SubjectPublicKeyInfo given",
+        });
+    }
 
     let mut params = params.clone();
     params.not_before = x509_instant("notBefore", params.not_before)?;
     params.not_after = x509_instant("notAfter", params.not_after)?;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
-    let cert = params.self_signed(key).map_err(|source| CaError::Rcgen {
-        operation: "self-sign CA certificate",
-        source,
-    })?;
-    let der = cert.der().to_vec();
+    let operation = "self-sign CA certificate";
+    let der = if algorithm == KeyAlgorithm::Sm2 {
+        let draft = params
+            .self_signed(&StandIn(key.der_bytes()))
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        let tbs = restamp_certificate(draft.der(), key_spki_der, algorithm)?;
+        let signature = sign_with(key, &tbs, operation)?;
+        assemble(&tbs, algorithm, &signature, "certificate")?
+    } else {
+        let cert = params
+            .self_signed(key)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        cert.der().to_vec()
+    };
     let parsed = parse_certificate(&der).map_err(|reason| CaError::SelfCheck {
         artefact: "certificate",
         reason,
     })?;
-    parsed
-        .verify_signature(None)
-        .map_err(|_| CaError::CaKeyMismatch {
-            what: "the CA key's self-signature does not verify under its own public key",
-        })?;
+    verify_signed_by(&parsed, parsed.public_key()).map_err(|_| CaError::CaKeyMismatch {
+        what: "the CA key's self-signature does not verify under its own public key",
+    })?;
     Ok(der)
 }
 
@@ -247,13 +262,7 @@ fn sign_by_ca(
             reason: "trailing bytes after the SubjectPublicKeyInfo".into(),
         });
     }
-    accepted_key(what, &spki)?;
-    let subject_key = rcgen::SubjectPublicKeyInfo::from_der(subject_spki_der).map_err(|e| {
-        CaError::UnsupportedKey {
-            what,
-            reason: e.to_string(),
-        }
-    })?;
+    let (subject_algorithm, _) = accepted_key(what, &spki)?;
 
     // Params may come from the caller (seal maker): re-check what rcgen would panic on or
     // silently replace (without a serial, rcgen's crypto build hashes one up).
@@ -288,6 +297,7 @@ fn sign_by_ca(
         )));
     }
     check_key_matches_ca(&ca, ca_key)?;
+    let (ca_algorithm, _) = accepted_key("CA certificate", ca.public_key())?;
 
     let mut ski = vec![0x04, 20];
     ski.extend_from_slice(&key_identifier(&spki.subject_public_key.data));
@@ -298,18 +308,36 @@ fn sign_by_ca(
             ski,
         ));
 
-    let issuer =
-        Issuer::from_ca_cert_der(&ca_cert_der.into(), ca_key).map_err(|source| CaError::Rcgen {
-            operation: "read CA certificate as issuer",
-            source,
+    let read_issuer = |source| CaError::Rcgen {
+        operation: "read CA certificate as issuer",
+        source,
+    };
+    let operation = "sign certificate";
+    let der = if ca_algorithm == KeyAlgorithm::Sm2 || subject_algorithm == KeyAlgorithm::Sm2 {
+        // rcgen can name neither key: it encodes the profile around stand-ins, the CA key signs
+        // the re-stamped structure.
+        let stand_in = StandIn(ca_key.der_bytes());
+        let issuer =
+            Issuer::from_ca_cert_der(&ca_cert_der.into(), &stand_in).map_err(read_issuer)?;
+        let draft = params
+            .signed_by(&StandIn(&spki.subject_public_key.data), &issuer)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        let tbs = restamp_certificate(draft.der(), subject_spki_der, ca_algorithm)?;
+        let signature = sign_with(ca_key, &tbs, operation)?;
+        assemble(&tbs, ca_algorithm, &signature, "certificate")?
+    } else {
+        let subject_key = rcgen::SubjectPublicKeyInfo::from_der(subject_spki_der).map_err(|e| {
+            CaError::UnsupportedKey {
+                what,
+                reason: e.to_string(),
+            }
         })?;
-    let cert = params
-        .signed_by(&subject_key, &issuer)
-        .map_err(|source| CaError::Rcgen {
-            operation: "sign certificate",
-            source,
-        })?;
-    let der = cert.der().to_vec();
+        let issuer = Issuer::from_ca_cert_der(&ca_cert_der.into(), ca_key).map_err(read_issuer)?;
+        let cert = params
+            .signed_by(&subject_key, &issuer)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        cert.der().to_vec()
+    };
     check_issued(&der, &ca, &ca_ski, subject_spki_der, &params)?;
     Ok(der)
 }
@@ -327,9 +355,7 @@ fn check_issued(
         reason,
     };
     let issued = parse_certificate(der).map_err(fail)?;
-    issued
-        .verify_signature(Some(ca.public_key()))
-        .map_err(|_| CaError::CaKeyMismatch {
+    verify_signed_by(&issued, ca.public_key()).map_err(|_| CaError::CaKeyMismatch {
             what: "the issued certificate's signature does not verify under the CA certificate's public key",
         })?;
     if issued.issuer().as_raw() != ca.subject().as_raw() {

@@ -6,7 +6,9 @@
 //! - [`profile`]: what each certificate contains (subject, extensions, validity), as parameters;
 //! - [`issuance`]: signing with the CA key, serials, the checks before and after signing, and
 //!   certificates read back for records;
-//! - [`crl`]: revocation lists signed by the same key.
+//! - [`crl`]: revocation lists signed by the same key;
+//! - `sm2_stamp`: SM2 certificates and requests on the same builder (rcgen has no SM2: it
+//!   encodes around a stand-in key, the algorithm identifiers are re-stamped, the token signs).
 //!
 //! The X.509 rules they share with the seals (certificate parsing, serials, key identifiers, name
 //! values, instants) are in [`crate::x509`].
@@ -29,6 +31,7 @@ pub mod crl;
 pub mod csr;
 pub mod issuance;
 pub mod profile;
+mod sm2_stamp;
 
 /// Everything that can go wrong while building, signing or reading CA artefacts.
 ///

@@ -197,7 +197,7 @@ pub(crate) fn make_ca(key: &KeyPair, issuance: OffsetDateTime) -> Vec<u8> {
         [0x42; 16],
     )
     .unwrap();
-    self_signed_ca(&params, key).unwrap()
+    self_signed_ca(&params, key, &key.subject_public_key_info()).unwrap()
 }
 
 /// A CSR whose own subject claims to be someone else entirely.

@@ -9,6 +9,26 @@ use crate::station::setup::claim_demo_dir;
 use crate::station::{OperationContext, Station};
 use std::sync::Arc;
 
+/// The test token's module, built beside the keystation binary (`cargo build` puts
+/// `libkstoken.so` in the same directory; a test build in its `deps/`).
+fn test_token_module() -> Result<std::path::PathBuf, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| super::error::io_error("locating the keystation binary".into(), e))?;
+    let dir = exe.parent().unwrap_or(std::path::Path::new("."));
+    [dir.join("libkstoken.so"), dir.join("deps").join("libkstoken.so")]
+        .into_iter()
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            CliError::new(
+                ec::PKCS11_MODULE,
+                format!(
+                    "--algorithm sm2 needs the test token libkstoken.so beside {} (cargo build -p kstoken)",
+                    exe.display()
+                ),
+            )
+        })
+}
+
 pub(super) async fn run(
     args: &DemoArgs,
     json: bool,
@@ -19,9 +39,15 @@ pub(super) async fn run(
     }
     let dir = &args.dir;
     let config_path = dir.join(crate::config::FILE_NAME);
+    let sm2 = args.algorithm.as_deref() == Some("sm2");
     if claim_demo_dir(dir)? {
         eprintln!("demo: continuing the demo station in {}", dir.display());
     } else {
+        let pkcs11_module = if sm2 {
+            Some(test_token_module()?)
+        } else {
+            None
+        };
         eprintln!(
             "demo: creating a station in {} (SoftHSM tokens, SQLite, spool and bank directories)",
             dir.display()
@@ -36,12 +62,13 @@ pub(super) async fn run(
                 generate_pins: true,
                 ca_organization: None,
                 ca_common_name: None,
-                ca_algorithm: None,
+                ca_algorithm: args.algorithm.clone(),
+                key_algorithm: args.algorithm.clone(),
+                pkcs11_module,
                 existing_ca_cert: None,
                 ca_token_label: None,
                 ca_key_label: None,
                 softhsm2_conf: None,
-                pkcs11_module: None,
             },
             operation,
         )
@@ -126,6 +153,18 @@ pub(super) async fn run(
             data.join("tokens").display(),
             data.join("softhsm2.conf").display()
         );
+        // The customers' module's own configuration, for pkcs11-tool.
+        let module_conf = match &cfg.pkcs11.kstoken_conf {
+            Some(conf) => {
+                println!(
+                    "  test-token tokens   {} (KSTOKEN_CONF={}, the CA's and customers' keys)",
+                    data.join("kstoken-tokens").display(),
+                    cfg.path(conf).display()
+                );
+                format!("KSTOKEN_CONF={}", cfg.path(conf).display())
+            }
+            None => format!("SOFTHSM2_CONF={}", data.join("softhsm2.conf").display()),
+        };
         println!(
             "  SMS spool           {} (the gateway's receipts; the station's copies of the \
              messages are removed once confirmed)",
@@ -158,8 +197,8 @@ pub(super) async fn run(
                     .unwrap_or_default()
             );
             println!(
-                "  SOFTHSM2_CONF={} pkcs11-tool --module {} --token-label {} --login --list-objects",
-                data.join("softhsm2.conf").display(),
+                "  {} pkcs11-tool --module {} --token-label {} --login --list-objects",
+                module_conf,
                 hsm.module_path().display(),
                 r.order_no
             );

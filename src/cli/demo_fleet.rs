@@ -57,6 +57,7 @@ pub(super) async fn run(
                     ca_organization: None,
                     ca_common_name: None,
                     ca_algorithm: None,
+                    key_algorithm: None,
                     existing_ca_cert: None,
                     ca_token_label: None,
                     ca_key_label: None,

@@ -145,11 +145,12 @@ pub(super) async fn create(
         ca_organization: args.ca_organization.clone(),
         ca_common_name: args.ca_common_name.clone(),
         ca_algorithm: args.ca_algorithm.clone(),
+        product_algorithm: args.key_algorithm.clone(),
+        pkcs11_module: args.pkcs11_module.clone(),
         existing_ca_cert: args.existing_ca_cert.clone(),
         ca_token_label: args.ca_token_label.clone(),
         ca_key_label: args.ca_key_label.clone(),
         softhsm2_conf: args.softhsm2_conf.clone(),
-        pkcs11_module: args.pkcs11_module.clone(),
     };
     if joining {
         if args.generate_pins || args.existing_ca_cert.is_some() {

@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{Cli, Command, DeliverCmd, OrderCmd};
+use opts::{Cli, Command, DeliverCmd, DemoArgs, OrderCmd};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -76,31 +76,48 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// SoftHSM reads its configuration from `SOFTHSM2_CONF` once, when the module is initialised.
-/// A station keeps its own SoftHSM configuration (`pkcs11.softhsm2_conf`), exported here.
+/// SoftHSM reads its configuration from `SOFTHSM2_CONF` once, when the module is initialised,
+/// and the test token (`tokens/kstoken`) from `KSTOKEN_CONF`. A station keeps its own
+/// configuration of each (`pkcs11.softhsm2_conf`, `pkcs11.kstoken_conf`), exported here.
 fn select_softhsm_config(cli: &Cli) {
-    let conf = match &cli.command {
-        Command::Init(args) => std::path::absolute(
-            args.softhsm2_conf
-                .clone()
-                .unwrap_or_else(|| args.dir.join("softhsm2.conf")),
-        )
-        .ok(),
+    let (softhsm, kstoken) = match &cli.command {
+        Command::Init(args) => (
+            std::path::absolute(
+                args.softhsm2_conf
+                    .clone()
+                    .unwrap_or_else(|| args.dir.join("softhsm2.conf")),
+            )
+            .ok(),
+            std::path::absolute(args.dir.join("kstoken.conf")).ok(),
+        ),
         // A fleet's stations share station 1's SoftHSM store (the installation's HSM).
-        Command::Demo(args) if args.stations.is_some() => {
-            std::path::absolute(demo_fleet::station_dir(&args.dir, 1).join("softhsm2.conf")).ok()
+        Command::Demo(args) if args.stations.is_some() => (
+            std::path::absolute(demo_fleet::station_dir(&args.dir, 1).join("softhsm2.conf")).ok(),
+            None,
+        ),
+        Command::Demo(DemoArgs { dir, .. }) => (
+            std::path::absolute(dir.join("softhsm2.conf")).ok(),
+            std::path::absolute(dir.join("kstoken.conf")).ok(),
+        ),
+        _ => {
+            let cfg = config_path(cli.config.as_deref()).and_then(|p| Config::load(&p).ok());
+            let conf = |pick: fn(&Config) -> Option<&std::path::PathBuf>| {
+                cfg.as_ref().and_then(|c| pick(c).map(|p| c.path(p)))
+            };
+            (
+                conf(|c| c.pkcs11.softhsm2_conf.as_ref()),
+                conf(|c| c.pkcs11.kstoken_conf.as_ref()),
+            )
         }
-        Command::Demo(args) => std::path::absolute(args.dir.join("softhsm2.conf")).ok(),
-        _ => config_path(cli.config.as_deref())
-            .and_then(|p| Config::load(&p).ok())
-            .and_then(|c| c.pkcs11.softhsm2_conf.as_ref().map(|p| c.path(p))),
     };
-    if let Some(conf) = conf {
-        // SAFETY: called from `main` before the runtime or any other thread exists, so nothing
-        // can read the environment concurrently. The value is a path, not a secret.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("SOFTHSM2_CONF", conf);
+    for (name, conf) in [("SOFTHSM2_CONF", softhsm), ("KSTOKEN_CONF", kstoken)] {
+        if let Some(conf) = conf {
+            // SAFETY: called from `main` before the runtime or any other thread exists, so
+            // nothing can read the environment concurrently. The value is a path, not a secret.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::set_var(name, conf);
+            }
         }
     }
 }

@@ -288,6 +288,11 @@ pub struct DemoArgs {
     /// The installation's database (PostgreSQL) for --stations.
     #[arg(long, value_name = "URL", requires = "stations")]
     pub database_url: Option<String>,
+    /// Key algorithm of the demo's CA and customers' keys. `sm2` puts the CA and customers'
+    /// tokens on the project's test token (libkstoken.so, next to the keystation binary), which
+    /// speaks a Chinese vendor's SM2 codes; the vault stays on SoftHSM. Only for a new demo.
+    #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "sm2"], conflicts_with = "stations")]
+    pub algorithm: Option<String>,
 }
 
 /// `keystation init`
@@ -319,9 +324,17 @@ pub struct InitArgs {
     /// Common name (CN) of the CA created by init; without it the demo name is used.
     #[arg(long, value_name = "NAME")]
     pub ca_common_name: Option<String>,
-    /// Key algorithm of the CA created by init (or of the existing CA's key).
-    #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048"])]
+    /// Key algorithm of the CA created by init (or of the existing CA's key). `sm2` needs a
+    /// module with SM2 codes in the vendor table (--pkcs11-module).
+    #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048", "sm2"])]
     pub ca_algorithm: Option<String>,
+    /// Key algorithm of customers' keys (`[product] key_algorithm`).
+    #[arg(long, value_name = "ALG", value_parser = ["ecdsa-p256", "rsa-2048", "sm2"])]
+    pub key_algorithm: Option<String>,
+    /// PKCS#11 module of the CA and customers' tokens (default SoftHSM2; a network HSM's for an
+    /// installation); the vault token stays on SoftHSM. The test token (libkstoken.so) gets its configuration in DIR.
+    #[arg(long, value_name = "MODULE.so")]
+    pub pkcs11_module: Option<PathBuf>,
     /// Use an existing CA instead of creating one: its certificate (PEM or DER). Its key is on
     /// the token --ca-token-label under --ca-key-label, and the station PIN is that token's PIN.
     #[arg(long, value_name = "CA.pem", requires = "pin_file")]
@@ -337,9 +350,6 @@ pub struct InitArgs {
     /// and demos.
     #[arg(long, value_name = "FILE")]
     pub softhsm2_conf: Option<PathBuf>,
-    /// The installation's HSM is reached through this PKCS#11 module (a network HSM's).
-    #[arg(long, value_name = "PATH")]
-    pub pkcs11_module: Option<PathBuf>,
 }
 
 /// `keystation order ...`

@@ -167,6 +167,14 @@ impl Config {
         without_dot_components(&self.config_dir.join(&self.station.data_dir))
     }
 
+    /// The PKCS#11 module of the vault token: `vault.module`, else `pkcs11.module` (none: SoftHSM).
+    pub fn vault_module(&self) -> Option<&Path> {
+        self.vault
+            .module
+            .as_deref()
+            .or(self.pkcs11.module.as_deref())
+    }
+
     /// Resolves a path from the config against the data directory.
     pub fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {

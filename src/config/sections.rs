@@ -40,6 +40,9 @@ pub struct Pkcs11Section {
     pub module: Option<PathBuf>,
     /// SoftHSM only: its configuration file (exported as `SOFTHSM2_CONF` for the module).
     pub softhsm2_conf: Option<PathBuf>,
+    /// The project's test token only (`tokens/kstoken`, the SM2 demo and tests): its
+    /// configuration file (exported as `KSTOKEN_CONF` for the module).
+    pub kstoken_conf: Option<PathBuf>,
     /// File holding the user PIN of the CA and vault tokens (mode 0600, see README "Secrets").
     #[serde(default = "default_pin_file")]
     pub pin_file: PathBuf,
@@ -53,6 +56,7 @@ impl Default for Pkcs11Section {
         Pkcs11Section {
             module: None,
             softhsm2_conf: None,
+            kstoken_conf: None,
             pin_file: default_pin_file(),
             usb_tokens: default_usb_tokens(),
         }
@@ -111,12 +115,17 @@ pub struct VaultSection {
     /// Label of the vault token.
     #[serde(default = "default_vault_token")]
     pub token_label: String,
+    /// PKCS#11 module of the vault token when it is not `pkcs11.module`: the vault needs
+    /// HMAC, AES-GCM and an ECDSA key, which an SM2 module (the CA's and the customers') may
+    /// not offer. Default: `pkcs11.module`.
+    pub module: Option<PathBuf>,
 }
 
 impl Default for VaultSection {
     fn default() -> Self {
         VaultSection {
             token_label: default_vault_token(),
+            module: None,
         }
     }
 }

@@ -13,7 +13,11 @@ fn example_config_parses() {
 
 #[test]
 fn key_algorithm_spellings() {
-    for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+    for alg in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Sm2,
+    ] {
         let v = serde_json::to_value(alg).unwrap();
         assert_eq!(v, alg.as_str());
         assert_eq!(serde_json::from_value::<KeyAlgorithm>(v).unwrap(), alg);

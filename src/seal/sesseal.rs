@@ -420,10 +420,11 @@ pub struct SealSpec {
 pub trait SealSigner {
     /// DER of the seal maker's certificate, issued by the CA for this key.
     fn maker_cert_der(&self) -> &[u8];
-    /// The signature algorithm: [`OID_ECDSA_WITH_SHA256`] or [`OID_SHA256_WITH_RSA`].
+    /// The signature algorithm: [`OID_ECDSA_WITH_SHA256`], [`OID_SHA256_WITH_RSA`] or
+    /// SM2-with-SM3 ([`crate::sm2::OID_SM2_WITH_SM3`], GB/T 38540's algorithm for SM2 seals).
     fn algorithm_oid(&self) -> ObjectIdentifier;
     /// Signs `data` and returns the X.509-style signature bytes: a DER `ECDSA-Sig-Value` for
-    /// ECDSA, the PKCS#1 v1.5 signature for RSA.
+    /// ECDSA, the PKCS#1 v1.5 signature for RSA, DER `SEQUENCE { r, s }` for SM2 (GB/T 35276).
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SealError>;
 }
 
@@ -431,7 +432,13 @@ pub trait SealSigner {
 /// before the seal is returned, so a key/certificate mismatch in the HSM never produces a seal.
 pub fn build_seal(spec: &SealSpec, signer: &dyn SealSigner) -> Result<Vec<u8>, SealError> {
     let sign_alg_id = signer.algorithm_oid();
-    if sign_alg_id != OID_ECDSA_WITH_SHA256 && sign_alg_id != OID_SHA256_WITH_RSA {
+    if ![
+        OID_ECDSA_WITH_SHA256,
+        OID_SHA256_WITH_RSA,
+        crate::sm2::OID_SM2_WITH_SM3,
+    ]
+    .contains(&sign_alg_id)
+    {
         return Err(SealError::UnsupportedAlgorithm {
             oid: sign_alg_id.to_string(),
         });

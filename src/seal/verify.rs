@@ -6,7 +6,8 @@
 //! - `structure`: strict DER parse, header `"ES"` version 4, `certList` type 1 with at least one
 //!   certificate, or type 2. If parsing fails this is the only check;
 //! - `maker_signature`: `signedValue` verifies over [`SesSeal::signed_data_der`] with the public
-//!   key of `cert`, using `signAlgID` (ecdsa-with-SHA256 on P-256/P-384, sha256WithRSAEncryption);
+//!   key of `cert`, using `signAlgID` (ecdsa-with-SHA256 on P-256/P-384, sha256WithRSAEncryption,
+//!   SM2-with-SM3 with the default distinguishing ID);
 //! - `maker_certificate`: `cert` parses, the CA certificate is a CA (basicConstraints cA, and
 //!   keyCertSign when keyUsage is present), `cert`'s issuer is the CA's subject and its signature
 //!   verifies with the CA key;
@@ -206,7 +207,7 @@ fn issued_by_ca(cert: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<
             ca.subject()
         ));
     }
-    cert.verify_signature(Some(ca.public_key()))
+    crate::x509::verify_signed_by(cert, ca.public_key())
         .map_err(|e| format!("signature of {} by the CA: {e}", cert.subject()))?;
     Ok(format!("{} issued by {}", cert.subject(), ca.subject()))
 }

@@ -31,7 +31,15 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// [`crate::token::store_lock`]). Another module (a network HSM's) needs no such lock and gets
 /// none.
 pub fn load_module(config: &Config) -> Result<Pkcs11Module, TokenError> {
-    let module = config.pkcs11.module.as_deref();
+    load_module_at(config, config.pkcs11.module.as_deref())
+}
+
+/// Loads the vault token's module (`vault.module`, else `pkcs11.module`), as [`load_module`] does.
+pub fn load_vault_module(config: &Config) -> Result<Pkcs11Module, TokenError> {
+    load_module_at(config, config.vault_module())
+}
+
+fn load_module_at(config: &Config, module: Option<&Path>) -> Result<Pkcs11Module, TokenError> {
     match &config.pkcs11.softhsm2_conf {
         Some(conf) => {
             Pkcs11Module::load_shared_store(module, StoreLock::beside(&config.path(conf)))
@@ -237,6 +245,7 @@ impl<T: Pooled> Drop for Lease<'_, T> {
 #[derive(Clone)]
 pub struct Hsm {
     module: Pkcs11Module,
+    vault_module: Pkcs11Module,
     station_pin: Arc<Pin>,
     config: Arc<Config>,
     ca_cert_der: Arc<Vec<u8>>,
@@ -263,10 +272,12 @@ impl Hsm {
     /// Loads the module, reads the station PIN and the CA certificate.
     pub fn open(config: Arc<Config>) -> Result<Hsm, HsmError> {
         let module = load_module(&config)?;
+        let vault_module = load_vault_module(&config)?;
         let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
         let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
         Ok(Hsm {
             module,
+            vault_module,
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
@@ -277,12 +288,14 @@ impl Hsm {
     /// Assembles a context from parts (used by `init`, which creates them).
     pub fn from_parts(
         module: Pkcs11Module,
+        vault_module: Pkcs11Module,
         station_pin: Pin,
         config: Arc<Config>,
         ca_cert_der: Vec<u8>,
     ) -> Hsm {
         Hsm {
             module,
+            vault_module,
             station_pin: Arc::new(station_pin),
             config,
             ca_cert_der: Arc::new(ca_cert_der),
@@ -312,7 +325,9 @@ impl Hsm {
     /// A logged-in vault session (kept open for the next caller when dropped).
     pub fn vault(&self) -> Result<Lease<'_, Vault>, TokenError> {
         self.sessions.vault.take(|| {
-            let mut t = self.station_token(&self.config.vault.token_label)?;
+            let mut t = self
+                .vault_module
+                .find(&[TokenSelector::Label(self.config.vault.token_label.clone())])?;
             Vault::open(&mut t, &self.station_pin)
         })
     }

@@ -117,17 +117,28 @@ pub enum CaSource<'a> {
     Existing(&'a [u8]),
 }
 
+/// The modules of the station's tokens: the CA's (also the customers') and the vault's, which
+/// may be the same.
+#[derive(Debug, Clone, Copy)]
+pub struct StationModules<'a> {
+    /// The CA token's module.
+    pub ca: &'a Pkcs11Module,
+    /// The vault token's module.
+    pub vault: &'a Pkcs11Module,
+}
+
 /// Creates (or adopts) the CA, and creates the vault token and their keys (blocking). Key ids
 /// and certificate serials come from `random`.
 pub fn create_station_material(
     cfg: &Config,
-    module: &Pkcs11Module,
+    modules: StationModules<'_>,
     station_pin: &Pin,
     so_pin: &SoPin,
     now: OffsetDateTime,
     random: &dyn Random,
     ca: CaSource<'_>,
 ) -> Result<(MaterialSummary, Vec<u8>), InitError> {
+    let module = modules.ca;
     let (mut ca_token, ca_signer, ca_cert) = match ca {
         CaSource::Create => {
             // CA token: CA key, self-signed certificate.
@@ -148,7 +159,7 @@ pub fn create_station_material(
             };
             let params =
                 self_signed_ca_params(&profile, now, serial_from_random(random16(random)?))?;
-            let ca_cert = self_signed_ca(&params, &ca_signer)?;
+            let ca_cert = self_signed_ca(&params, &ca_signer, &ca_key.spki_der)?;
             ca_signer
                 .session()
                 .write_certificate(&ca_key.id, &cfg.ca.key_label, &ca_cert)?;
@@ -199,7 +210,7 @@ pub fn create_station_material(
                 .zip(x509_parser::parse_x509_certificate(&ca_cert).ok())
                 .is_some_and(|((_, m), (_, c))| {
                     m.issuer().as_raw() == c.subject().as_raw()
-                        && m.verify_signature(Some(c.public_key())).is_ok()
+                        && crate::x509::verify_signed_by(&m, c.public_key()).is_ok()
                 });
             if !issued_here {
                 return Err(InitError::ExistingCa(format!(
@@ -241,8 +252,13 @@ pub fn create_station_material(
     drop(ca_signer);
 
     // Vault token: derivation, sealing and receipt keys.
-    let mut vault_token =
-        new_station_token(module, &cfg.vault.token_label, "vault", so_pin, station_pin)?;
+    let mut vault_token = new_station_token(
+        modules.vault,
+        &cfg.vault.token_label,
+        "vault",
+        so_pin,
+        station_pin,
+    )?;
     let vault = Vault::open(&mut vault_token, station_pin)?;
     vault.create_keys()?;
     let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);

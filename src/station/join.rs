@@ -12,7 +12,10 @@
 //! every desk reaches through the vendor's PKCS#11 module; each desk's own USB keys are its own.
 //! In tests and the demo, stations reach one SoftHSM store for the shared HSM.
 
-use super::hsm::{Hsm, blocking, certificate_pem, load_module, read_pin_file, write_secret_file};
+use super::hsm::{
+    Hsm, blocking, certificate_pem, load_module, load_vault_module, read_pin_file,
+    write_secret_file,
+};
 use super::init::MaterialSummary;
 use super::setup::{
     Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
@@ -83,17 +86,23 @@ fn mismatch(what: &'static str, expected: &str, found: &str) -> JoinError {
     }
 }
 
-/// Verifies (blocking) that `module`, logged in with `station_pin`, holds the installation's
-/// material `inst` (see the module docs).
+/// Verifies (blocking) that `module` (the CA's) and `vault_module`, logged in with
+/// `station_pin`, hold the installation's material `inst` (see the module docs).
 pub fn verify_installation(
     cfg: &Config,
     module: &Pkcs11Module,
+    vault_module: &Pkcs11Module,
     station_pin: Pin,
     inst: &Installation,
 ) -> Result<Verified, JoinError> {
-    for (what, label, serial) in [
-        ("CA", &cfg.ca.token_label, &inst.ca_token_serial),
-        ("vault", &cfg.vault.token_label, &inst.vault_token_serial),
+    for (what, module, label, serial) in [
+        ("CA", module, &cfg.ca.token_label, &inst.ca_token_serial),
+        (
+            "vault",
+            vault_module,
+            &cfg.vault.token_label,
+            &inst.vault_token_serial,
+        ),
     ] {
         let token = match module.find(&[TokenSelector::Label(label.clone())]) {
             Ok(t) => t,
@@ -121,6 +130,7 @@ pub fn verify_installation(
     }
     let hsm = Hsm::from_parts(
         module.clone(),
+        vault_module.clone(),
         station_pin,
         Arc::new(cfg.clone()),
         Vec::new(),
@@ -263,14 +273,16 @@ pub async fn join_station(
     drop(station_pin);
     let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
     let module = blocking(|| load_module(&cfg))?;
-    let verified = match blocking(|| verify_installation(&cfg, &module, station_pin, &inst)) {
-        Ok(v) => v,
-        Err(e) => {
-            // The PIN file would make the directory look half a station: nothing of it stays.
-            let _ = std::fs::remove_file(&pin_path);
-            return Err(e.into());
-        }
-    };
+    let vault_module = blocking(|| load_vault_module(&cfg))?;
+    let verified =
+        match blocking(|| verify_installation(&cfg, &module, &vault_module, station_pin, &inst)) {
+            Ok(v) => v,
+            Err(e) => {
+                // The PIN file would make the directory look half a station: nothing of it stays.
+                let _ = std::fs::remove_file(&pin_path);
+                return Err(e.into());
+            }
+        };
     for (path, der) in [
         (cfg.path(&cfg.ca.certificate), &verified.ca_cert_der),
         (
@@ -328,7 +340,13 @@ pub async fn join_station(
     tx.commit().await?;
     // Whichever station anchors, the vault's anchor only moves forward.
     let pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
-    let hsm = Hsm::from_parts(module, pin, Arc::new(cfg.clone()), verified.ca_cert_der);
+    let hsm = Hsm::from_parts(
+        module,
+        vault_module,
+        pin,
+        Arc::new(cfg.clone()),
+        verified.ca_cert_der,
+    );
     station.anchor_audit(&hsm).await?;
     store.close().await;
     private_files::write_file(&config_path, text.as_bytes())

@@ -109,10 +109,9 @@ pub async fn build_order_seals(
         pictures.push((*kind, bytes));
     }
     let maker_cert = read_certificate(&cfg.path(&cfg.seal.maker_certificate))?;
-    let oid = match cfg.ca.key_algorithm {
-        crate::config::KeyAlgorithm::EcdsaP256 => crate::seal::OID_ECDSA_WITH_SHA256,
-        crate::config::KeyAlgorithm::Rsa2048 => crate::seal::OID_SHA256_WITH_RSA,
-    };
+    // The seal maker's key is made with the CA's algorithm (init): an SM2 station's seals are
+    // signed SM2-with-SM3, as GB/T 38540 verifiers require.
+    let (oid, _) = crate::x509::signature_algorithm(cfg.ca.key_algorithm);
     crate::station::hsm::blocking(|| -> Result<Vec<BuiltSeal>, SealsError> {
         let signer = HsmSealSigner {
             signer: hsm.seal_maker_signer()?,

@@ -6,9 +6,10 @@
 //! failed init never leaves a directory that looks like a working station.
 
 use super::hsm::{
-    Hsm, HsmError, blocking, load_module, read_certificate, read_pin_file, write_secret_file,
+    Hsm, HsmError, blocking, load_module, load_vault_module, read_certificate, read_pin_file,
+    write_secret_file,
 };
-use super::init::{CaSource, InitError, MaterialSummary, create_station_material};
+use super::init::{CaSource, InitError, MaterialSummary, StationModules, create_station_material};
 use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, StationInitialized};
 use crate::clock::{Clock, SystemClock};
@@ -44,8 +45,14 @@ pub struct NewStation {
     pub ca_organization: Option<String>,
     /// Common name (CN) of a CA created here; none: the demo name.
     pub ca_common_name: Option<String>,
-    /// Key algorithm of the CA (`ecdsa-p256`, `rsa-2048`).
+    /// Key algorithm of the CA (`ecdsa-p256`, `rsa-2048`, `sm2`).
     pub ca_algorithm: Option<String>,
+    /// Key algorithm of customers' keys (`[product] key_algorithm`); none: the example's.
+    pub product_algorithm: Option<String>,
+    /// PKCS#11 module of the CA and customers' tokens instead of SoftHSM; the vault stays on
+    /// SoftHSM (`[vault] module`). A test-token module (`libkstoken`) gets its configuration
+    /// file and token directory in the station's directory, as SoftHSM does.
+    pub pkcs11_module: Option<PathBuf>,
     /// An existing CA's certificate to adopt instead of creating a CA.
     pub existing_ca_cert: Option<PathBuf>,
     /// Label of the existing CA's token.
@@ -55,8 +62,6 @@ pub struct NewStation {
     /// The installation's HSM is a SoftHSM store shared with other stations: its configuration
     /// file (instead of a store of the station's own in its directory).
     pub softhsm2_conf: Option<PathBuf>,
-    /// The installation's HSM is reached through this PKCS#11 module (a network HSM's).
-    pub pkcs11_module: Option<PathBuf>,
 }
 
 /// What was created.
@@ -212,6 +217,14 @@ pub(super) fn demo_values(text: &str) -> Vec<String> {
     found
 }
 
+/// True for the project's test token (`tokens/kstoken`), which the station configures as it
+/// configures SoftHSM: a configuration file and a token directory of its own.
+fn is_test_token(module: &Path) -> bool {
+    module
+        .file_name()
+        .is_some_and(|f| f.to_string_lossy().starts_with("libkstoken"))
+}
+
 /// The text of the new station's `station.toml`.
 pub(super) fn config_text(req: &NewStation) -> Result<String, SetupError> {
     let mut text = EXAMPLE.replace("id = \"station-01\"", &format!("id = {:?}", req.station_id));
@@ -242,9 +255,10 @@ pub(super) fn config_text(req: &NewStation) -> Result<String, SetupError> {
         }
     }
     if let Some(alg) = &req.ca_algorithm {
-        text = text.replace(
-            "key_algorithm = \"ecdsa-p256\"                   # or \"rsa-2048\"",
+        text = text.replacen(
+            "key_algorithm = \"ecdsa-p256\"                   # or \"rsa-2048\", or \"sm2\" (a module with SM2 codes in pkcs11-vendors.toml)",
             &format!("key_algorithm = {alg:?}"),
+            1,
         );
     }
     let absolute =
@@ -260,13 +274,37 @@ pub(super) fn config_text(req: &NewStation) -> Result<String, SetupError> {
             1,
         );
     }
+    if let Some(alg) = &req.product_algorithm {
+        text = text.replacen(
+            "key_algorithm = \"ecdsa-p256\"                   # key pair generated on customers' USB keys (or \"rsa-2048\", \"sm2\")",
+            &format!("key_algorithm = {alg:?}"),
+            1,
+        );
+    }
     if let Some(module) = &req.pkcs11_module {
         let module = absolute(module)?;
+        let softhsm = crate::token::module::SOFTHSM_PATHS
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .unwrap_or(Path::new(crate::token::module::SOFTHSM_PATHS[0]));
         text = text.replacen(
             "# module = \"/usr/lib/softhsm/libsofthsm2.so\"   # default: SoftHSM2 in its usual Debian paths",
             &format!("module = {:?}", module.display().to_string()),
             1,
         );
+        text = text.replacen(
+            "# module = \"/usr/lib/softhsm/libsofthsm2.so\"   # default: pkcs11.module; set when that module has no HMAC/AES (SM2 tokens)",
+            &format!("module = {:?}", softhsm.display().to_string()),
+            1,
+        );
+        if is_test_token(&module) {
+            text = text.replacen(
+                "# kstoken_conf = \"kstoken.conf\"",
+                "kstoken_conf = \"kstoken.conf\"",
+                1,
+            );
+        }
     }
     for (key, value) in [
         (
@@ -318,6 +356,22 @@ pub async fn create_station(
     if req.softhsm2_conf.is_none() {
         write_softhsm_store(&dir_abs)?;
     }
+    if req.pkcs11_module.as_deref().is_some_and(is_test_token) {
+        let kstoken_tokens = dir_abs.join("kstoken-tokens");
+        private_files::create_dir(&kstoken_tokens)
+            .map_err(io(format!("creating {}", kstoken_tokens.display())))?;
+        private_files::write_file(
+            &dir_abs.join("kstoken.conf"),
+            format!(
+                "# keystation test token (libkstoken.so) of this station (KSTOKEN_CONF={}/kstoken.conf)\n\
+                 token_dir = {:?}\n",
+                dir_abs.display(),
+                kstoken_tokens.display().to_string()
+            )
+            .as_bytes(),
+        )
+        .map_err(io("writing kstoken.conf".into()))?;
+    }
     let usb = cfg.path(&cfg.pkcs11.usb_tokens);
     if !usb.exists() {
         private_files::write_file(&usb, USB_TOKENS.as_bytes())
@@ -343,13 +397,17 @@ pub async fn create_station(
     let now = clock.now();
     let summary = blocking(|| -> Result<MaterialSummary, SetupError> {
         let module = load_module(&cfg)?;
+        let vault_module = load_vault_module(&cfg)?;
         let source = match &existing_ca {
             Some(der) => CaSource::Existing(der),
             None => CaSource::Create,
         };
         let (summary, _) = create_station_material(
             &cfg,
-            &module,
+            StationModules {
+                ca: &module,
+                vault: &vault_module,
+            },
             &station_pin,
             &so_pin,
             now,
@@ -399,6 +457,7 @@ pub async fn create_station(
     let hsm = blocking(|| -> Result<Hsm, TokenError> {
         Ok(Hsm::from_parts(
             load_module(&cfg)?,
+            load_vault_module(&cfg)?,
             station_pin,
             Arc::new(cfg.clone()),
             ca_der,

@@ -24,6 +24,7 @@ use super::keys::SecretKeyKind;
 use super::module::TokenInfo;
 use super::objects::ObjectClassName;
 use super::session::UserKind;
+use super::vendor::Sm2Codes;
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use std::fmt;
 
@@ -117,6 +118,10 @@ pub trait SessionBackend: Send {
 
     /// `C_DestroyObject`.
     fn destroy(&self, object: ObjectRef) -> Result<(), TokenError>;
+
+    /// The SM2 codes and behaviour of this session's module (its vendor-table entry), if it
+    /// has an entry: how an SM2 key is made, which data `C_Sign` takes, how it encodes.
+    fn sm2_codes(&self) -> Option<&Sm2Codes>;
 
     /// `C_Sign` with `key`.
     fn sign(
@@ -225,6 +230,9 @@ pub enum SignMechanism {
     Sha256RsaPkcs,
     /// `CKM_SHA256_HMAC` with a secret key.
     Sha256Hmac,
+    /// The module's SM2 signature mechanism ([`Sm2Codes::sign_mechanism`]), over the message or
+    /// the caller's `e` as [`Sm2Codes::digest`] says; raw or DER as [`Sm2Codes::signature`] says.
+    Sm2,
 }
 
 /// `CKM_AES_GCM` parameters: a 12-byte IV and the additional authenticated data.

@@ -173,6 +173,10 @@ impl FakeSession {
 }
 
 impl SessionBackend for FakeSession {
+    fn sm2_codes(&self) -> Option<&crate::token::vendor::Sm2Codes> {
+        None
+    }
+
     fn is_user_session(&self) -> bool {
         false
     }

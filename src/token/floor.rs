@@ -29,10 +29,22 @@ fn ck(what: &str) -> impl Fn(cryptoki::error::Error) -> TokenError + '_ {
 
 /// A signing mechanism and its input for `algorithm` (ECDSA signs a SHA-256 digest computed
 /// here, as the station's signer does; RSA hashes inside the token).
-fn sign_input(algorithm: KeyAlgorithm, tbs: &[u8]) -> (Mechanism<'static>, Vec<u8>) {
+fn sign_input(
+    algorithm: KeyAlgorithm,
+    tbs: &[u8],
+) -> Result<(Mechanism<'static>, Vec<u8>), TokenError> {
     match algorithm {
-        KeyAlgorithm::EcdsaP256 => (Mechanism::Ecdsa, sha2::Sha256::digest(tbs).to_vec()),
-        KeyAlgorithm::Rsa2048 => (Mechanism::Sha256RsaPkcs, tbs.to_vec()),
+        KeyAlgorithm::EcdsaP256 => Ok((Mechanism::Ecdsa, sha2::Sha256::digest(tbs).to_vec())),
+        KeyAlgorithm::Rsa2048 => Ok((Mechanism::Sha256RsaPkcs, tbs.to_vec())),
+        KeyAlgorithm::Sm2 => Err(sm2_not_measured()),
+    }
+}
+
+/// The floor measures the standard mechanisms only: SM2 goes through vendor codes.
+fn sm2_not_measured() -> TokenError {
+    TokenError::Unexpected {
+        token: "(benchmark floor)".into(),
+        what: "the raw PKCS#11 floor measures ECDSA P-256 and RSA only, not SM2".into(),
     }
 }
 
@@ -158,6 +170,7 @@ pub fn provision_floor(
     let session = init_and_login(module, slot, so_pin, pin, input.label)?;
     let id = vec![0x01u8; 20];
     let (mechanism, mut public) = match input.algorithm {
+        KeyAlgorithm::Sm2 => return Err(sm2_not_measured()),
         KeyAlgorithm::EcdsaP256 => (
             Mechanism::EccKeyPairGen,
             vec![Attribute::EcParams(P256_PARAMS.to_vec())],
@@ -186,9 +199,9 @@ pub fn provision_floor(
     let (_, key) = session
         .generate_key_pair(&mechanism, &public, &private)
         .map_err(ck(input.label))?;
-    let (m, data) = sign_input(input.algorithm, input.csr_tbs);
+    let (m, data) = sign_input(input.algorithm, input.csr_tbs)?;
     session.sign(&m, key, &data).map_err(ck(input.label))?;
-    let (m, data) = sign_input(ca.algorithm, input.cert_tbs);
+    let (m, data) = sign_input(ca.algorithm, input.cert_tbs)?;
     ca.session.sign(&m, ca.key, &data).map_err(ck("CA"))?;
     session
         .create_object(&[

@@ -49,6 +49,8 @@ pub enum KeyKind {
     GenericSecret,
     /// `CKK_AES`.
     Aes,
+    /// SM2: the vendor-defined key type the module's vendor-table entry names.
+    Sm2,
     /// Any other type (its `CKK_` value).
     Other(u64),
 }
@@ -83,8 +85,12 @@ impl TokenObject {
     /// a key of a type the station never makes).
     pub fn required_usage(&self) -> Option<KeyUsage> {
         match (self.kind, self.key_type?) {
-            (ObjectKind::PrivateKey, KeyKind::Ec | KeyKind::Rsa) => Some(KeyUsage::SIGN),
-            (ObjectKind::PublicKey, KeyKind::Ec | KeyKind::Rsa) => Some(KeyUsage::VERIFY),
+            (ObjectKind::PrivateKey, KeyKind::Ec | KeyKind::Rsa | KeyKind::Sm2) => {
+                Some(KeyUsage::SIGN)
+            }
+            (ObjectKind::PublicKey, KeyKind::Ec | KeyKind::Rsa | KeyKind::Sm2) => {
+                Some(KeyUsage::VERIFY)
+            }
             (ObjectKind::SecretKey, KeyKind::GenericSecret) => {
                 Some(SecretKeyKind::HmacSha256.usage())
             }

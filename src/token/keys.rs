@@ -25,8 +25,8 @@ pub struct KeyPairInfo {
     pub id: Vec<u8>,
     /// Algorithm.
     pub algorithm: KeyAlgorithm,
-    /// The raw public key as rcgen wants it: the uncompressed EC point, or the PKCS#1
-    /// RSAPublicKey DER.
+    /// The raw public key as rcgen wants it: the uncompressed EC point (P-256 or SM2), or the
+    /// PKCS#1 RSAPublicKey DER.
     pub public_raw: Vec<u8>,
     /// SubjectPublicKeyInfo DER.
     pub spki_der: Vec<u8>,
@@ -79,6 +79,12 @@ pub fn spki_der(algorithm: KeyAlgorithm, public_raw: &[u8]) -> Result<Vec<u8>, T
             algorithm: OID_EC_PUBLIC_KEY,
             parameters: Some(der::Any::encode_from(&OID_P256).map_err(der_err("EC parameters"))?),
         },
+        KeyAlgorithm::Sm2 => {
+            return crate::sm2::spki_der(public_raw).map_err(|e| TokenError::Unexpected {
+                token: String::new(),
+                what: e.to_string(),
+            });
+        }
         KeyAlgorithm::Rsa2048 => AlgorithmIdentifier {
             algorithm: OID_RSA,
             parameters: Some(der::Any::encode_from(&Null).map_err(der_err("RSA parameters"))?),

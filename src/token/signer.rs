@@ -4,12 +4,20 @@
 //! [`TokenSigner`]'s `rcgen::SigningKey::sign`; the token signs. ECDSA: the SHA-256 digest is computed here and signed
 //! with `CKM_ECDSA` (SoftHSM and many USB keys lack `CKM_ECDSA_SHA256`), and the raw `r || s`
 //! the token returns is re-encoded as the DER `ECDSA-Sig-Value` X.509 expects. RSA:
-//! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is.
+//! `CKM_SHA256_RSA_PKCS` returns the PKCS#1 v1.5 signature as is. SM2: the module's vendor
+//! mechanism ([`super::vendor`]) gets the message when the module computes `Z_A ‖ M` itself, or
+//! `e = SM3(Z_A ‖ M)` computed here (default distinguishing ID) when it wants the caller's
+//! digest; a raw `r ‖ s` is re-encoded as DER (GB/T 35276).
+//!
+//! rcgen knows no SM2: for an SM2 key, [`rcgen::PublicKeyData::algorithm`] answers P-256 as a
+//! placeholder, and only the CA's re-stamping path (`crate::ca::sm2_stamp`) may hand rcgen an
+//! SM2 key; it replaces the algorithm identifiers before the token signs.
 
 use super::TokenError;
 use super::backend::{ObjectRef, SignMechanism};
 use super::keys::KeyPairInfo;
 use super::session::TokenSession;
+use super::vendor::{DigestBy, SignatureEncoding};
 use crate::config::KeyAlgorithm;
 use der::Encode;
 use der::asn1::UintRef;
@@ -136,6 +144,40 @@ impl TokenSession {
                 })
             }
             KeyAlgorithm::Rsa2048 => self.backend.sign(key, SignMechanism::Sha256RsaPkcs, msg),
+            KeyAlgorithm::Sm2 => self.sign_sm2(key, msg),
+        }
+    }
+
+    /// SM2-with-SM3 over `msg` through the module's vendor codes; DER.
+    fn sign_sm2(&self, key: ObjectRef, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let unexpected = |what: String| TokenError::Unexpected {
+            token: self.name(),
+            what,
+        };
+        let codes = self.backend.sm2_codes().cloned().ok_or_else(|| {
+            unexpected(
+                "its PKCS#11 module has no SM2 entry in the vendor table (hsm-config/pkcs11-vendors.toml)"
+                    .into(),
+            )
+        })?;
+        let signature = match codes.digest {
+            DigestBy::Module => self.backend.sign(key, SignMechanism::Sm2, msg)?,
+            DigestBy::Caller => {
+                let id = self.key_id(key)?;
+                let point = self.public_key(&id, KeyAlgorithm::Sm2)?.public_raw;
+                let e = crate::sm2::message_digest(&point, msg)
+                    .map_err(|e| unexpected(e.to_string()))?;
+                self.backend.sign(key, SignMechanism::Sm2, &e)?
+            }
+        };
+        match codes.signature {
+            SignatureEncoding::Raw if signature.len() == 64 => ecdsa_raw_to_der(&signature)
+                .map_err(|e| unexpected(format!("encoding the SM2 signature: {e}"))),
+            SignatureEncoding::Der if signature.first() == Some(&0x30) => Ok(signature),
+            encoding => Err(unexpected(format!(
+                "an SM2 signature of {} bytes is not the {encoding:?} encoding the vendor table gives",
+                signature.len()
+            ))),
         }
     }
 }
@@ -147,7 +189,8 @@ impl rcgen::PublicKeyData for TokenSigner {
 
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         match self.public.algorithm {
-            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            // SM2: a placeholder, see the module docs.
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
         }
     }

@@ -229,6 +229,10 @@ impl SimulatedSession {
 }
 
 impl SessionBackend for SimulatedSession {
+    fn sm2_codes(&self) -> Option<&super::vendor::Sm2Codes> {
+        self.inner.sm2_codes()
+    }
+
     fn is_user_session(&self) -> bool {
         self.inner.is_user_session()
     }

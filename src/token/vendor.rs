@@ -3,7 +3,9 @@
 //! mechanisms, who hashes `Z_A ‖ M`, the signature encoding, where the public key is read.
 //!
 //! PKCS#11 defines no SM2, so a real vendor module is a configuration entry here, not code.
-//! Only the table and its lookup live here; nothing in provisioning uses it yet.
+//! The cryptoki backend looks its module up in the table built from that file
+//! ([`VendorTable::builtin`]) when it is loaded; an SM2 key on a module without an entry is
+//! refused by name.
 
 use serde::Deserialize;
 use std::path::Path;
@@ -177,6 +179,9 @@ impl crate::error_code::Coded for VendorError {
     }
 }
 
+/// The table shipped in `hsm-config/pkcs11-vendors.toml`, compiled into the binary.
+const BUILTIN: &str = include_str!("../../hsm-config/pkcs11-vendors.toml");
+
 /// The validated table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorTable {
@@ -255,6 +260,15 @@ impl VendorTable {
         }
         Ok(VendorTable {
             modules: raw.module,
+        })
+    }
+
+    /// The table shipped with this build (`hsm-config/pkcs11-vendors.toml`); a file that does
+    /// not validate fails the build's own unit tests, so the fallback to an empty table is never
+    /// taken in practice.
+    pub fn builtin() -> VendorTable {
+        Self::parse(BUILTIN, "hsm-config/pkcs11-vendors.toml").unwrap_or(VendorTable {
+            modules: Vec::new(),
         })
     }
 

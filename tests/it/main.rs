@@ -27,6 +27,7 @@ mod pg;
 mod provision;
 mod random_source;
 mod seals;
+mod sm2;
 mod sms;
 mod softhsm;
 mod station;

@@ -16,7 +16,7 @@ const SO_PIN: &str = "so-pin-8765";
 const USER_PIN: &str = "user-pin-1234";
 
 /// The module built next to this test binary (the `kstoken` dev-dependency builds it).
-fn module_path() -> PathBuf {
+pub(crate) fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let so = exe.parent().unwrap().join("libkstoken.so");
     assert!(

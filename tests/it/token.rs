@@ -88,6 +88,7 @@ softhsm_test!(
             let alg_id = match alg {
                 KeyAlgorithm::EcdsaP256 => x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256,
                 KeyAlgorithm::Rsa2048 => x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA,
+                KeyAlgorithm::Sm2 => unreachable!("SoftHSM has no SM2: tests/it/sm2.rs"),
             };
             let ai = x509_parser::x509::AlgorithmIdentifier::new(alg_id, None);
             let bits = x509_parser::der_parser::asn1_rs::BitString::new(0, &sig);

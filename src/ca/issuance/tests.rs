@@ -107,7 +107,7 @@ fn ca_key_not_matching_ca_certificate_is_detected() {
     ));
     let ca_params = self_signed_ca_params(&profile(), now, [7; 16]).unwrap();
     assert!(matches!(
-        self_signed_ca(&ca_params, &token),
+        self_signed_ca(&ca_params, &token, &token.subject_public_key_info()),
         Err(CaError::CaKeyMismatch { .. })
     ));
     // Control: the honest token issues.
@@ -127,7 +127,7 @@ fn ca_certificate_must_cover_the_issuance() {
     let mut short = profile();
     short.validity_years = 1;
     let params = self_signed_ca_params(&short, created, [2; 16]).unwrap();
-    let ca_der = self_signed_ca(&params, &ca_key).unwrap();
+    let ca_der = self_signed_ca(&params, &ca_key, &ca_key.subject_public_key_info()).unwrap();
     let mut order = sample_order();
     order.product.years = 3;
     let now = created + time::Duration::days(30);

@@ -394,7 +394,7 @@ fn self_signed_ca_profile() {
     for key in [p256(), rsa(2048)] {
         let now = beijing(2025, 1, 2, 9, 0, 0);
         let params = self_signed_ca_params(&profile(), now, [0x8e; 16]).unwrap();
-        let der = self_signed_ca(&params, &key).unwrap();
+        let der = self_signed_ca(&params, &key, &key.subject_public_key_info()).unwrap();
         let ca = parse(&der);
         assert_eq!(ca.subject().as_raw(), ca.issuer().as_raw());
         let subject: Vec<(String, Tag)> = ca
@@ -457,7 +457,7 @@ fn self_signed_ca_profile() {
     let params =
         self_signed_ca_params(&profile(), datetime!(2025-01-01 0:00 UTC), [1; 16]).unwrap();
     assert!(matches!(
-        self_signed_ca(&params, &p384),
+        self_signed_ca(&params, &p384, &p384.subject_public_key_info()),
         Err(CaError::UnsupportedKey { what: "CA key", .. })
     ));
 }

@@ -351,6 +351,7 @@ fn build_rejects_invalid_specs_and_mismatched_keys() {
         build_seal(&good, &wrong_alg),
         Err(SealError::SignatureSelfCheck(_))
     ));
+    // An ECDSA P-256 key announced as SM2: SM2 seals are made, this one fails its self-check.
     let sm2 = SoftSigner {
         key: KeyPair::generate().unwrap(),
         cert: pki.signer.cert.clone(),
@@ -358,6 +359,15 @@ fn build_rejects_invalid_specs_and_mismatched_keys() {
     };
     assert!(matches!(
         build_seal(&good, &sm2),
+        Err(SealError::SignatureSelfCheck(_))
+    ));
+    let sha384 = SoftSigner {
+        key: KeyPair::generate().unwrap(),
+        cert: pki.signer.cert.clone(),
+        oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3"),
+    };
+    assert!(matches!(
+        build_seal(&good, &sha384),
         Err(SealError::UnsupportedAlgorithm { .. })
     ));
 }

@@ -74,10 +74,14 @@ impl Station {
         };
         let order = self.store.order(no).await?.map(|r| r.order);
         let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
-        let alg = [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048]
-            .into_iter()
-            .find(|a| a.as_str() == b.key_algorithm)
-            .unwrap_or(self.config.product.key_algorithm);
+        let alg = [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Sm2,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == b.key_algorithm)
+        .unwrap_or(self.config.product.key_algorithm);
         let read = crate::station::hsm::blocking(|| {
             read_token(hsm, no, &serial, &key_id_bytes, alg, sealed.as_ref())
         });

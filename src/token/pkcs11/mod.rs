@@ -14,6 +14,7 @@ use super::TokenError;
 use super::backend::{SessionBackend, TokenBackend};
 use super::module::TokenInfo;
 use super::session::UserKind;
+use super::vendor::{Sm2Codes, VendorTable};
 use crate::domain::SoPin;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -26,6 +27,9 @@ use std::sync::{Mutex, OnceLock};
 
 /// DER of the prime256v1 OID, the `CKA_EC_PARAMS` of a P-256 key.
 pub(crate) const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+/// DER of the sm2p256v1 OID (1.2.156.10197.1.301), the `CKA_EC_PARAMS` of an SM2 key on modules
+/// whose vendor entry says `ec_params = true`.
+pub(crate) const SM2_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x81, 0x1C, 0xCF, 0x55, 0x01, 0x82, 0x2D];
 
 fn loaded() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
     static LOADED: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
@@ -62,6 +66,8 @@ pub(crate) fn slot(id: u64) -> Result<Slot, TokenError> {
 pub struct CryptokiBackend {
     ctx: Pkcs11,
     path: PathBuf,
+    /// The module's SM2 codes from the vendor table, found by its file name.
+    sm2: Option<Sm2Codes>,
 }
 
 impl fmt::Debug for CryptokiBackend {
@@ -73,11 +79,16 @@ impl fmt::Debug for CryptokiBackend {
 }
 
 impl CryptokiBackend {
-    /// Loads and initialises the module at `path` (once per process).
+    /// Loads and initialises the module at `path` (once per process), with its entry of the
+    /// vendor table, if any.
     pub fn load(path: &Path) -> Result<CryptokiBackend, TokenError> {
+        let sm2 = VendorTable::builtin()
+            .for_module(path)
+            .map(|m| m.sm2.clone());
         Ok(CryptokiBackend {
             ctx: context(path)?,
             path: path.to_path_buf(),
+            sm2,
         })
     }
 
@@ -151,7 +162,11 @@ impl TokenBackend for CryptokiBackend {
             .ctx
             .open_rw_session(explainer.slot)
             .map_err(|e| explainer.explain(e))?;
-        Ok(Box::new(session::CryptokiSession::new(session, explainer)))
+        Ok(Box::new(session::CryptokiSession::new(
+            session,
+            explainer,
+            self.sm2.clone(),
+        )))
     }
 }
 

@@ -10,14 +10,16 @@ use super::super::TokenError;
 use super::super::backend::{
     AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
 };
-use super::super::inventory::{ObjectKind, TokenObject};
+use super::super::inventory::{KeyKind, ObjectKind, TokenObject};
 use super::super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind, der_err};
+use super::super::vendor::{PublicKeySource, Sm2Codes};
 use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
-use super::{Explainer, P256_PARAMS};
+use super::{Explainer, P256_PARAMS, SM2_PARAMS};
 use crate::domain::{KeyAlgorithm, Pin};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{
     Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
 };
@@ -40,14 +42,57 @@ pub(super) struct CryptokiSession {
     explainer: Explainer,
     /// Handles by number: an [`ObjectRef`] carries the number, cryptoki wants its own type back.
     handles: RefCell<HashMap<u64, ObjectHandle>>,
+    /// The module's SM2 codes (vendor table), if it has an entry.
+    sm2: Option<Sm2Codes>,
 }
 
 impl CryptokiSession {
-    pub(super) fn new(session: Session, explainer: Explainer) -> CryptokiSession {
+    pub(super) fn new(
+        session: Session,
+        explainer: Explainer,
+        sm2: Option<Sm2Codes>,
+    ) -> CryptokiSession {
         CryptokiSession {
             session,
             explainer,
             handles: RefCell::new(HashMap::new()),
+            sm2,
+        }
+    }
+
+    /// The SM2 codes, or an error naming the token: its module has no vendor-table entry.
+    fn sm2(&self) -> Result<&Sm2Codes, TokenError> {
+        self.sm2.as_ref().ok_or_else(|| {
+            self.unexpected(
+                "its PKCS#11 module has no SM2 entry in the vendor table (hsm-config/pkcs11-vendors.toml)",
+            )
+        })
+    }
+
+    /// A vendor-defined mechanism without parameter.
+    fn vendor_mechanism(&self, code: u64) -> Result<Mechanism<'static>, TokenError> {
+        let mechanism = MechanismType::new_vendor_defined(code)
+            .map_err(|e| self.unexpected(&format!("mechanism {code:#x}: {e}")))?;
+        Ok(Mechanism::VendorDefined(VendorDefinedMechanism::new::<()>(
+            mechanism, None,
+        )))
+    }
+
+    /// The uncompressed point in a `CKA_EC_POINT` value (a DER OCTET STRING around it, or the
+    /// bare point as some modules return it).
+    fn ec_point(&self, value: Vec<u8>, what: &str) -> Result<Vec<u8>, TokenError> {
+        if value.len() == 65 && value[0] == 0x04 {
+            return Ok(value);
+        }
+        let not_a_point =
+            || self.unexpected(&format!("{what} is not an uncompressed 65-byte point"));
+        let inner = <OctetString as der::Decode>::from_der(&value)
+            .map(OctetString::into_bytes)
+            .map_err(|_| not_a_point())?;
+        if inner.len() == 65 && inner[0] == 0x04 {
+            Ok(inner.into_vec())
+        } else {
+            Err(not_a_point())
         }
     }
 
@@ -209,6 +254,17 @@ impl SessionBackend for CryptokiSession {
                 Mechanism::EccKeyPairGen,
                 vec![Attribute::EcParams(P256_PARAMS.to_vec())],
             ),
+            KeyAlgorithm::Sm2 => {
+                let codes = self.sm2()?;
+                let key_type = KeyType::new_vendor_defined(codes.key_type).map_err(|e| {
+                    self.unexpected(&format!("key type {:#x}: {e}", codes.key_type))
+                })?;
+                let mut public = vec![Attribute::KeyType(key_type)];
+                if codes.ec_params {
+                    public.push(Attribute::EcParams(SM2_PARAMS.to_vec()));
+                }
+                (self.vendor_mechanism(codes.keygen_mechanism)?, public)
+            }
             KeyAlgorithm::Rsa2048 => (
                 Mechanism::RsaPkcsKeyPairGen,
                 vec![
@@ -326,6 +382,12 @@ impl SessionBackend for CryptokiSession {
                     Attribute::KeyType(t) => Some(t.into()),
                     _ => None,
                 });
+                // A vendor-defined key type is SM2 when the module's vendor entry says so.
+                if let (Some(KeyKind::Other(code)), Some(codes)) = (o.key_type, &self.sm2)
+                    && code == codes.key_type
+                {
+                    o.key_type = Some(KeyKind::Sm2);
+                }
                 o.usage = Some(self.key_usage(h)?);
                 if o.kind == ObjectKind::PrivateKey {
                     o.protection = Some(self.private_key_attributes(h)?);
@@ -348,20 +410,27 @@ impl SessionBackend for CryptokiSession {
                         _ => None,
                     })
                     .ok_or_else(|| self.unexpected("the public key has no CKA_EC_POINT"))?;
-                // PKCS#11 wraps the point in a DER OCTET STRING; some modules return it bare.
-                if point.len() == 65 && point[0] == 0x04 {
-                    return Ok(point);
-                }
-                let inner = <OctetString as der::Decode>::from_der(&point)
-                    .map(OctetString::into_bytes)
-                    .map_err(|_| {
-                        self.unexpected("CKA_EC_POINT is not an uncompressed P-256 point")
-                    })?;
-                if inner.len() == 65 && inner[0] == 0x04 {
-                    Ok(inner.into_vec())
-                } else {
-                    Err(self.unexpected("CKA_EC_POINT is not an uncompressed P-256 point"))
-                }
+                self.ec_point(point, "CKA_EC_POINT")
+            }
+            KeyAlgorithm::Sm2 => {
+                let (kind, what) = match self.sm2()?.public_key {
+                    PublicKeySource::EcPoint => {
+                        (AttributeType::EcPoint, "CKA_EC_POINT".to_string())
+                    }
+                    PublicKeySource::Attribute(code) => (
+                        AttributeType::VendorDefined(code),
+                        format!("vendor attribute {code:#x}"),
+                    ),
+                };
+                let point = self
+                    .attributes(handle, &[kind])?
+                    .into_iter()
+                    .find_map(|a| match a {
+                        Attribute::EcPoint(p) | Attribute::VendorDefined((_, p)) => Some(p),
+                        _ => None,
+                    })
+                    .ok_or_else(|| self.unexpected(&format!("the SM2 public key has no {what}")))?;
+                self.ec_point(point, &what)
             }
             KeyAlgorithm::Rsa2048 => {
                 let attrs = self.attributes(
@@ -461,6 +530,10 @@ impl SessionBackend for CryptokiSession {
         Ok(())
     }
 
+    fn sm2_codes(&self) -> Option<&Sm2Codes> {
+        self.sm2.as_ref()
+    }
+
     fn sign(
         &self,
         key: ObjectRef,
@@ -472,6 +545,7 @@ impl SessionBackend for CryptokiSession {
             SignMechanism::Ecdsa => Mechanism::Ecdsa,
             SignMechanism::Sha256RsaPkcs => Mechanism::Sha256RsaPkcs,
             SignMechanism::Sha256Hmac => Mechanism::Sha256Hmac,
+            SignMechanism::Sm2 => self.vendor_mechanism(self.sm2()?.sign_mechanism)?,
         };
         self.ck(self.session.sign(&mechanism, key, data))
     }

@@ -101,3 +101,18 @@ fn unknown_keys_wrong_versions_and_bad_codes_are_refused_by_name() {
         .to_string();
     assert!(e.contains("/nonexistent/pkcs11-vendors.toml"), "{e}");
 }
+
+#[test]
+fn the_builtin_table_is_the_shipped_file_and_finds_the_test_token() {
+    let table = VendorTable::builtin();
+    assert!(table.by_name("kstoken").is_some());
+    let m = table
+        .for_module(Path::new("/x/target/debug/libkstoken.so"))
+        .unwrap();
+    assert_eq!(m.sm2.key_type, 0x8000_0004);
+    assert!(
+        table
+            .for_module(Path::new("/usr/lib/softhsm/libsofthsm2.so"))
+            .is_none()
+    );
+}

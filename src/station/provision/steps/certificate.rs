@@ -9,7 +9,7 @@ use super::super::step::Step;
 use super::super::token_access::blocking;
 use super::random_bytes;
 use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
-use crate::ca::csr::verify_csr;
+use crate::ca::csr::{signed_request, verify_csr};
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
 use crate::domain::CertificateStatus;
 use crate::store::{AuditEntry, CertificateRecord};
@@ -52,14 +52,9 @@ impl Job<'_> {
                 .take()
                 .ok_or_else(|| StepError::Inconsistent("token session missing".into()))?;
             let signer = TokenSigner::new(s, key.clone())?;
-            let mut params = rcgen::CertificateParams::default();
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, company.as_str());
-            let csr = params.serialize_request(&signer);
+            let csr = signed_request(&company, &signer, &key.spki_der);
             self.session = Some(signer.into_session());
-            let csr = csr.map_err(|e| StepError::Inconsistent(format!("CSR on the token: {e}")))?;
-            Ok(csr.der().to_vec())
+            csr.map_err(|e| StepError::Inconsistent(format!("CSR on the token: {e}")))
         })?;
         let csr = verify_csr(&csr_der)?;
         if csr.spki_der != key.spki_der {

@@ -1,0 +1,308 @@
+//! Issue 18 item 3: SM2 in the station. `keystation demo --algorithm sm2` on the test token
+//! (libkstoken.so, TASS's vendor codes): every order delivered; each unit certificate read off
+//! its token with pkcs11-tool and checked by OpenSSL (with the default distinguishing ID and no
+//! other, and refused with a flipped signature byte) and by gmssl, a second SM2 implementation
+//! from another code base; the SM2 seals read off a token verify with `seal verify`, and their
+//! signature with `openssl pkeyutl` over the bytes GM/T 0031 says are signed.
+
+use crate::delivery::all_files;
+use crate::station::keystation_at;
+use crate::support::{assert_success, items, keystation, run_ok, stdout_json};
+use crate::testtoken::module_path;
+use der::{Any, Decode, Encode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SM2_WITH_SM3: &str = "1.2.156.10197.1.501";
+const SM2_CURVE: &str = "1.2.156.10197.1.301";
+const GMSSL_PYTHON: &str = "/opt/keystation/gmssl/bin/python";
+
+fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed (scripts/setup.sh)")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `pkcs11-tool` on the demo's test-token store, optionally logged in with `pin`.
+fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
+    let mut c = Command::new("pkcs11-tool");
+    c.arg("--module")
+        .arg(module_path())
+        .args(args)
+        .env("KSTOKEN_CONF", dir.join("kstoken.conf"));
+    if let Some(p) = pin {
+        c.args(["--login", "--pin", "env:KS_PIN"]).env("KS_PIN", p);
+    }
+    c.output()
+        .expect("pkcs11-tool must be installed (scripts/setup.sh)")
+}
+
+fn verify_cert(ca: &Path, cert: &Path, distid: &str) -> Output {
+    openssl(&[
+        "verify",
+        "-vfyopt",
+        &format!("distid:{distid}"),
+        "-CAfile",
+        s(ca),
+        s(cert),
+    ])
+}
+
+/// gmssl's verdict on the DER SM2 `signature` of `msg` by the SM2 key of the certificate
+/// `signer_pem`.
+fn gmssl_verifies(signer_pem: &Path, msg: &[u8], signature: &[u8]) -> bool {
+    let der = openssl(&["x509", "-in", s(signer_pem), "-outform", "DER"]);
+    assert_success(&der, "openssl x509 -outform DER");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der.stdout).unwrap();
+    let point = cert.public_key().subject_public_key.data.to_vec();
+    assert_eq!(point[0], 0x04);
+    // The message (a seal's carries its picture) goes through stdin.
+    let script = "import sys, gmssl.sm2 as s\n\
+                  k, sig, msg = sys.argv[1], sys.argv[2], sys.stdin.buffer.read()\n\
+                  ok = s.CryptSM2(private_key=None, public_key=k, asn1=True).verify_with_sm3(sig, msg)\n\
+                  print('ok' if ok else 'bad')\n";
+    let mut child = Command::new(GMSSL_PYTHON)
+        .args([
+            "-c",
+            script,
+            &hex::encode(&point[1..]),
+            &hex::encode(signature),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{GMSSL_PYTHON}: {e} (run scripts/setup.sh)"));
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(msg).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "gmssl verify");
+    String::from_utf8_lossy(&out.stdout).trim() == "ok"
+}
+
+/// The signed part and the signature of a DER certificate.
+fn tbs_and_signature(cert_der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).unwrap();
+    (
+        cert.tbs_certificate.as_ref().to_vec(),
+        cert.signature_value.data.to_vec(),
+    )
+}
+
+/// The PIN of `order` as its SMS carried it (`...密码:XXXX，...`).
+fn sms_pin(dir: &Path, order: &str) -> String {
+    for f in all_files(&dir.join("simulated-sms-gateway")) {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        if v["order_no"] == order {
+            let text = v["text"].as_str().unwrap();
+            let after = text.split("密码:").nth(1).unwrap();
+            return after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+        }
+    }
+    panic!("no SMS for {order}");
+}
+
+#[test]
+fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = keystation()
+        .args(["demo", "--algorithm", "sm2", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_success(&out, "keystation demo --algorithm sm2");
+    let orders = stdout_json(&run_ok(&mut keystation_at(
+        &dir,
+        &["order", "list", "--json"],
+    )));
+    let orders = items(&orders);
+    assert_eq!(orders.len(), 3);
+    assert!(
+        orders.iter().all(|o| o["state"] == "PinDelivered"),
+        "{orders:?}"
+    );
+    let cfg = std::fs::read_to_string(dir.join("station.toml")).unwrap();
+    assert!(cfg.contains("libkstoken.so"), "{cfg}");
+    // The station's own check reads the SM2 keys back and finds them as provisioned.
+    run_ok(&mut keystation_at(&dir, &["check"]));
+
+    let ca = dir.join("ca/ca.pem");
+    let ca_text = openssl(&["x509", "-in", s(&ca), "-noout", "-text"]);
+    assert!(
+        String::from_utf8_lossy(&ca_text.stdout).contains("SM2-with-SM3"),
+        "{ca_text:?}"
+    );
+    for order in orders {
+        let no = order["order_no"].as_str().unwrap();
+        // The unit certificate, read off the token by pkcs11-tool.
+        let der_path = tmp.path().join(format!("{no}.der"));
+        let read = tool(
+            &dir,
+            &[
+                "--token-label",
+                no,
+                "--read-object",
+                "--type",
+                "cert",
+                "--label",
+                no,
+                "--output-file",
+                s(&der_path),
+            ],
+            None,
+        );
+        assert_success(&read, "pkcs11-tool --read-object");
+        let pem = tmp.path().join(format!("{no}.pem"));
+        let conv = openssl(&[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            s(&der_path),
+            "-out",
+            s(&pem),
+        ]);
+        assert_success(&conv, "openssl x509");
+        let ok = verify_cert(&ca, &pem, "1234567812345678");
+        assert!(ok.status.success(), "{no}: {ok:?}");
+        assert!(!verify_cert(&ca, &pem, "1234567812345679").status.success());
+
+        let mut flipped = std::fs::read(&der_path).unwrap();
+        let at = flipped.len() - 3;
+        flipped[at] ^= 0x01;
+        let bad_der = tmp.path().join(format!("{no}-flipped.der"));
+        std::fs::write(&bad_der, &flipped).unwrap();
+        let bad_pem = tmp.path().join(format!("{no}-flipped.pem"));
+        let conv = openssl(&[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            s(&bad_der),
+            "-out",
+            s(&bad_pem),
+        ]);
+        assert_success(&conv, "openssl x509 (flipped)");
+        let rejected = verify_cert(&ca, &bad_pem, "1234567812345678");
+        assert!(
+            !rejected.status.success(),
+            "{no}: a flipped signature verified"
+        );
+
+        let dump = openssl(&["asn1parse", "-inform", "DER", "-in", s(&der_path)]);
+        let dump = String::from_utf8_lossy(&dump.stdout);
+        assert!(dump.contains("SM2-with-SM3"), "{dump}");
+        assert!(dump.contains(":SM2") || dump.contains(SM2_CURVE), "{dump}");
+        let cert_der = std::fs::read(&der_path).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).unwrap();
+        assert_eq!(
+            cert.signature_algorithm.algorithm.to_id_string(),
+            SM2_WITH_SM3
+        );
+
+        // gmssl, another code base, accepts the same signature and refuses the flipped one.
+        let (tbs, sig) = tbs_and_signature(&std::fs::read(&der_path).unwrap());
+        assert!(gmssl_verifies(&ca, &tbs, &sig), "{no}: gmssl rejects");
+        let (tbs, sig) = tbs_and_signature(&flipped);
+        assert!(
+            !gmssl_verifies(&ca, &tbs, &sig),
+            "{no}: gmssl accepts a flipped one"
+        );
+    }
+
+    // SM2 seals, read off KS-DEMO-0001 (two seals) with the PIN its SMS carried.
+    let pin = sms_pin(&dir, "KS-DEMO-0001");
+    let mut seals = Vec::new();
+    for label in ["seal:company", "seal:legal_rep"] {
+        let path: PathBuf = tmp.path().join(format!("{}.der", label.replace(':', "-")));
+        let read = tool(
+            &dir,
+            &[
+                "--token-label",
+                "KS-DEMO-0001",
+                "--read-object",
+                "--type",
+                "data",
+                "--label",
+                label,
+                "--output-file",
+                s(&path),
+            ],
+            Some(&pin),
+        );
+        assert_success(&read, &format!("pkcs11-tool --read-object {label}"));
+        seals.push(path);
+    }
+    let maker = dir.join("ca/seal-maker.pem");
+    let maker_key = tmp.path().join("maker-key.pem");
+    let key = openssl(&[
+        "x509",
+        "-in",
+        s(&maker),
+        "-pubkey",
+        "-noout",
+        "-out",
+        s(&maker_key),
+    ]);
+    assert_success(&key, "openssl x509 -pubkey");
+    for seal in &seals {
+        let verdict = run_ok(&mut keystation_at(
+            &dir,
+            &["--json", "seal", "verify", s(seal), "--ca", s(&ca)],
+        ));
+        let verdict = stdout_json(&verdict);
+        assert!(verdict.to_string().contains(SM2_WITH_SM3), "{verdict}");
+
+        // GM/T 0031: the maker signs SEQUENCE { eSealInfo, cert, signAlgID }, the SESeal
+        // without its signedValue. Rebuilt here from the seal's DER, not by the station.
+        let parts = Vec::<Any>::from_der(&std::fs::read(seal).unwrap()).unwrap();
+        assert_eq!(parts.len(), 4, "SESeal has four fields");
+        let alg: const_oid::ObjectIdentifier =
+            const_oid::ObjectIdentifier::from_der(&parts[2].to_der().unwrap()).unwrap();
+        assert_eq!(alg.to_string(), SM2_WITH_SM3, "signAlgID");
+        let signed = parts[..3].to_vec().to_der().unwrap();
+        let signature = der::asn1::BitString::from_der(&parts[3].to_der().unwrap())
+            .unwrap()
+            .raw_bytes()
+            .to_vec();
+        let (msg, sig) = (tmp.path().join("seal.tbs"), tmp.path().join("seal.sig"));
+        std::fs::write(&msg, &signed).unwrap();
+        std::fs::write(&sig, &signature).unwrap();
+        let pkeyutl = |distid: &str| {
+            openssl(&[
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                s(&maker_key),
+                "-rawin",
+                "-digest",
+                "sm3",
+                "-in",
+                s(&msg),
+                "-sigfile",
+                s(&sig),
+                "-pkeyopt",
+                &format!("distid:{distid}"),
+            ])
+        };
+        let ok = pkeyutl("1234567812345678");
+        assert!(ok.status.success(), "{ok:?}");
+        assert!(!pkeyutl("1234567812345679").status.success());
+        assert!(
+            gmssl_verifies(&maker, &signed, &signature),
+            "gmssl rejects the seal"
+        );
+    }
+}
