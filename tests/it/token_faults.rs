@@ -2,7 +2,8 @@
 //! wrong SO PIN, a full token: each a clear error, the order resumable, nothing lost. SoftHSM
 //! never locks or fills up, so a locking/full token is simulated by the token layer's test-only
 //! fault simulator (`KEYSTATION_TOKEN_SIM`, PKCS#11 flags and return values; test builds only,
-//! the `test-hooks` feature).
+//! the `test-hooks` feature). The PIN faults are also run against the project's test token
+//! (`libkstoken.so`, issue 18 item 4), which counts wrong PINs and locks for real.
 
 use crate::station::{TestStation, full_order, order_json};
 use crate::support::items;
@@ -226,5 +227,166 @@ fn a_full_token_is_a_clear_error_and_the_order_resumes() {
     let (code, text) = run(&st, &["provision", "TF-4", "--json"]);
     assert_eq!(code, Some(0), "{text}");
     let (code, text) = run(&st, &["check"]);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+// Issue 18 item 4: the same faults on the test token (`libkstoken.so`), which counts wrong PINs
+// and locks for real (no simulator): its own flags, set by the module, are what the station reads.
+
+/// A station whose CA and customers' keys are on the test token, locking after 3 wrong user PINs.
+fn kstoken_station() -> TestStation {
+    let module = crate::testtoken::module_path();
+    let st = TestStation::with_args(&[
+        "--ca-algorithm",
+        "sm2",
+        "--key-algorithm",
+        "sm2",
+        "--pkcs11-module",
+        module.to_str().unwrap(),
+    ]);
+    let conf = st.path().join("kstoken.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("[pin]\nuser_max_tries = 3\n");
+    std::fs::write(&conf, text).unwrap();
+    st
+}
+
+/// One login as the user of token `label` with a wrong PIN, by pkcs11-tool (an independent
+/// client: the try the station refuses to make, made by someone else).
+fn kstoken_wrong_login(st: &TestStation, label: &str) -> String {
+    let out = std::process::Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(crate::testtoken::module_path())
+        .args(["--token-label", label, "--login", "--pin", "env:KS_WRONG"])
+        .arg("--list-objects")
+        .env("KSTOKEN_CONF", st.path().join("kstoken.conf"))
+        .env("KS_WRONG", "definitely-wrong")
+        .output()
+        .expect("pkcs11-tool (scripts/setup.sh installs opensc)");
+    assert!(!out.status.success(), "a wrong PIN logged in");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn kstoken_flags(st: &TestStation, label: &str) -> serde_json::Value {
+    let v = st.json(&["token", "list"]);
+    items(&v["tokens"])
+        .iter()
+        .find(|t| t["token"]["label"] == label)
+        .unwrap_or_else(|| panic!("no token {label} in {v}"))["token"]
+        .clone()
+}
+
+fn kstoken_run(st: &TestStation, args: &[&str]) -> (Option<i32>, String) {
+    let out = st.run(args, &[]);
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn on_the_test_token_wrong_pins_lock_for_real_and_the_station_refuses_the_final_try() {
+    let st = kstoken_station();
+    st.import_approved(&order_json("TK-1", "legal_rep_phone", "company", "main"));
+    st.ok(&["provision", "TK-1"]);
+    let wrong = wrong_pin_file(st.tmp());
+    let show = [
+        "seal",
+        "show",
+        "--token",
+        "TK-1",
+        "--pin-file",
+        wrong.to_str().unwrap(),
+    ];
+    let flags = |f: &serde_json::Value| {
+        (
+            f["user_pin_count_low"].as_bool(),
+            f["user_pin_final_try"].as_bool(),
+            f["user_pin_locked"].as_bool(),
+        )
+    };
+    assert_eq!(
+        flags(&kstoken_flags(&st, "TK-1")),
+        (Some(false), Some(false), Some(false))
+    );
+
+    // Two wrong PINs through the station: the module's own counter moves.
+    let (code, text) = kstoken_run(&st, &show);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("wrong user PIN"), "{text}");
+    assert!(!text.contains("definitely-wrong"), "the PIN leaked: {text}");
+    assert_eq!(
+        flags(&kstoken_flags(&st, "TK-1")),
+        (Some(true), Some(false), Some(false))
+    );
+    let (_, text) = kstoken_run(&st, &show);
+    assert!(text.contains("wrong user PIN"), "{text}");
+    assert_eq!(
+        flags(&kstoken_flags(&st, "TK-1")),
+        (Some(true), Some(true), Some(false))
+    );
+
+    // The final try: the station does not make it, so the token is still not locked.
+    let (code, text) = kstoken_run(&st, &show);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("final try") && text.contains("will not risk locking it"),
+        "{text}"
+    );
+    assert_eq!(
+        kstoken_flags(&st, "TK-1")["user_pin_locked"],
+        false,
+        "the station made the final try"
+    );
+
+    // Someone else makes it: the token locks for real, and the station says so with the way out.
+    kstoken_wrong_login(&st, "TK-1");
+    assert_eq!(kstoken_flags(&st, "TK-1")["user_pin_locked"], true);
+    let (code, text) = kstoken_run(&st, &show);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("user PIN is locked") && text.contains("unlock it with the SO PIN"),
+        "{text}"
+    );
+}
+
+#[test]
+fn on_the_test_token_count_low_proceeds_and_a_really_locked_pin_is_recovered_by_reinit() {
+    let st = kstoken_station();
+    for no in ["TK-2A", "TK-2B"] {
+        st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
+        // Stop after the certificate is on the token: resuming needs a user login.
+        st.provision_failing_at(no, "provision.write_seals.started");
+    }
+    kstoken_wrong_login(&st, "TK-2A");
+    for _ in 0..3 {
+        kstoken_wrong_login(&st, "TK-2B");
+    }
+    assert_eq!(kstoken_flags(&st, "TK-2A")["user_pin_count_low"], true);
+    assert_eq!(kstoken_flags(&st, "TK-2B")["user_pin_locked"], true);
+
+    // Count low: the station's PIN is right, so it proceeds, says so, and the module resets
+    // its counter on the good login.
+    let (code, text) = kstoken_run(&st, &["provision", "TK-2A"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("retry counter is low"), "{text}");
+    assert_eq!(kstoken_flags(&st, "TK-2A")["user_pin_count_low"], false);
+
+    // Locked for real: a clear error, the order kept, resumable.
+    let (code, text) = kstoken_run(&st, &["provision", "TK-2B"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("user PIN is locked"), "{text}");
+    assert_eq!(st.json(&["order", "show", "TK-2B"])["state"], "Failed");
+    // --reinit: C_InitToken with the derived SO PIN starts the token over, which the module
+    // allows on a user-locked token (its SO PIN is not locked).
+    let (code, text) = kstoken_run(&st, &["provision", "TK-2B", "--reinit", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(st.json(&["order", "show", "TK-2B"])["state"], "Provisioned");
+    assert_eq!(kstoken_flags(&st, "TK-2B")["user_pin_locked"], false);
+    let (code, text) = kstoken_run(&st, &["check"]);
     assert_eq!(code, Some(0), "{text}");
 }
