@@ -73,9 +73,21 @@ enum Subject {
     Script,
 }
 
+/// The PKCS#11 module of the CA's and customers' keys (the vault stays on SoftHSM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Module {
+    #[default]
+    Softhsm,
+    /// The project's test token (`tokens/kstoken`, `libkstoken.so`): the only module here that
+    /// signs SM2, so the one where SM2 and P-256 are compared.
+    Kstoken,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Plan {
     subject: Subject,
+    module: Module,
     algorithm: String,
     medium: Medium,
     /// Tokens already in the store before the measured ones.
@@ -90,8 +102,12 @@ impl Plan {
             Subject::Keystation => format!("keystation-{}w", self.workers),
             s => format!("{s:?}").to_lowercase(),
         };
+        let on = match self.module {
+            Module::Softhsm => "",
+            Module::Kstoken => "/kstoken",
+        };
         format!(
-            "{who}/{}/{:?}/prefill{}",
+            "{who}/{}/{:?}/prefill{}{on}",
             self.algorithm, self.medium, self.prefill
         )
         .to_lowercase()
@@ -188,6 +204,7 @@ fn parent(full: bool) -> Result<(), BoxError> {
         for &medium in media {
             let p = |subject, workers, prefill| Plan {
                 subject,
+                module: Module::Softhsm,
                 algorithm: alg.to_string(),
                 medium,
                 prefill,
@@ -205,8 +222,21 @@ fn parent(full: bool) -> Result<(), BoxError> {
             }
         }
     }
+    // SM2 against P-256, both on the test token (the only module here that signs SM2).
+    for alg in ["sm2", "ecdsa-p256"] {
+        plans.push(Plan {
+            subject: Subject::Keystation,
+            module: Module::Kstoken,
+            algorithm: alg.into(),
+            medium: Medium::Tmpfs,
+            prefill: 0,
+            tokens,
+            workers: 1,
+        });
+    }
     let memory_plan = Plan {
         subject: Subject::Keystation,
+        module: Module::Softhsm,
         algorithm: "ecdsa-p256".into(),
         medium: Medium::Tmpfs,
         prefill: 0,
@@ -308,6 +338,10 @@ fn new_station(plan: &Plan) -> Result<PathBuf, BoxError> {
         .args(["init", "--generate-pins", "--station-id", "bench"])
         .args(["--ca-algorithm", &plan.algorithm])
         .args(["--key-algorithm", &plan.algorithm])
+        .args(match plan.module {
+            Module::Softhsm => Vec::new(),
+            Module::Kstoken => vec!["--pkcs11-module".into(), kstoken_path()?],
+        })
         .arg("--dir")
         .arg(&dir)
         .stdin(Stdio::null())
@@ -322,11 +356,26 @@ fn new_station(plan: &Plan) -> Result<PathBuf, BoxError> {
     Ok(dir)
 }
 
+/// The test token built beside this benchmark (`kstoken` is a dev-dependency).
+fn kstoken_path() -> Result<std::ffi::OsString, BoxError> {
+    let exe = std::env::current_exe()?;
+    let so = exe
+        .parent()
+        .ok_or("the benchmark has no directory")?
+        .join("libkstoken.so");
+    if !so.exists() {
+        return Err(format!("{} is missing (cargo build -p kstoken)", so.display()).into());
+    }
+    Ok(so.into_os_string())
+}
+
 fn run_child(dir: &Path, args: &[String]) -> Result<Samples, BoxError> {
     let out = Command::new(std::env::current_exe()?)
         .arg("--child")
         .args(args)
         .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+        // Read only when the station's module is the test token (its init wrote this file).
+        .env("KSTOKEN_CONF", dir.join("kstoken.conf"))
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()?;
@@ -453,7 +502,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     let mut groups: Vec<(String, Medium)> = Vec::new();
-    for (p, _) in results {
+    for (p, _) in results.iter().filter(|(p, _)| p.module == Module::Softhsm) {
         if !groups.contains(&(p.algorithm.clone(), p.medium)) {
             groups.push((p.algorithm.clone(), p.medium));
         }
@@ -473,6 +522,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
         let get = |subject: Subject, workers: usize, prefill: usize| {
             find(results, |p| {
                 p.subject == subject
+                    && p.module == Module::Softhsm
                     && p.workers == workers
                     && p.prefill == prefill
                     && &p.algorithm == alg
@@ -524,7 +574,19 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
                 "stats": stats(s),
             })
         });
-    json!({"full": full, "rows": rows, "ratios": ratios, "memory": mem})
+    let on_test_token = |alg: &str| {
+        find(results, |p| {
+            p.module == Module::Kstoken && p.algorithm == alg
+        })
+        .map(|(_, s)| s)
+    };
+    let (sm2, p256) = (on_test_token("sm2"), on_test_token("ecdsa-p256"));
+    let test_token = json!({
+        "sm2_median_ms": sm2.as_ref().map(|s| s.median_ms),
+        "ecdsa_p256_median_ms": p256.as_ref().map(|s| s.median_ms),
+        "sm2_over_p256": ratio(sm2.map(|s| s.median_ms), p256.map(|s| s.median_ms)),
+    });
+    json!({"full": full, "rows": rows, "ratios": ratios, "memory": mem, "test_token": test_token})
 }
 
 fn fmt_ratio(v: &Value) -> String {
@@ -607,6 +669,14 @@ fn print_report(r: &Value) {
             line.join(", ")
         );
     }
+    let t = &r["test_token"];
+    println!(
+        "\ntest token (libkstoken, no latency configured), keystation 1 worker, median ms per token: \
+         SM2 {:.1}, P-256 {:.1}, SM2/P-256 {}",
+        t["sm2_median_ms"].as_f64().unwrap_or(f64::NAN),
+        t["ecdsa_p256_median_ms"].as_f64().unwrap_or(f64::NAN),
+        fmt_ratio(&t["sm2_over_p256"]),
+    );
     if let Some(m) = r["memory"].as_object() {
         let rss: Vec<String> = m["rss_kib"]
             .as_array()
