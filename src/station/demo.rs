@@ -399,11 +399,7 @@ impl Station {
             };
             let numbers: Vec<String> = numbers
                 .iter()
-                .map(|n| {
-                    crate::domain::normalize::fold_width(n)
-                        .trim()
-                        .to_uppercase()
-                })
+                .map(|n| crate::domain::normalize::order_no(n))
                 .collect();
             let existing = self
                 .store
