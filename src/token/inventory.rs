@@ -79,6 +79,22 @@ pub struct TokenObject {
 }
 
 impl TokenObject {
+    /// An object of class `kind` with `label` and `id` and no other attribute read yet (public,
+    /// no value, not a key): where reading an object's attributes starts.
+    pub fn new(kind: ObjectKind, label: impl Into<String>, id: impl Into<Vec<u8>>) -> TokenObject {
+        TokenObject {
+            kind,
+            label: label.into(),
+            id: id.into(),
+            application: None,
+            private: false,
+            value: None,
+            key_type: None,
+            usage: None,
+            protection: None,
+        }
+    }
+
     /// The usages the station gives a key of this class and type, the only ones it may carry:
     /// an asymmetric key signs (private half) or verifies (public half); an HMAC key signs and
     /// verifies MACs; an AES key encrypts and decrypts. `None` for anything else (not a key, or

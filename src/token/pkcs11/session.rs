@@ -340,17 +340,7 @@ impl SessionBackend for CryptokiSession {
                 AttributeType::Private,
             ],
         )?;
-        let mut o = TokenObject {
-            kind: ObjectKind::Other(u64::MAX),
-            label: String::new(),
-            id: Vec::new(),
-            application: None,
-            private: false,
-            value: None,
-            key_type: None,
-            usage: None,
-            protection: None,
-        };
+        let mut o = TokenObject::new(ObjectKind::Other(u64::MAX), String::new(), Vec::new());
         for a in attrs {
             match a {
                 Attribute::Class(c) => o.kind = c.into(),
