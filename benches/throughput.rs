@@ -221,7 +221,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     for (i, no) in report.imported.iter().enumerate() {
         let shipped = station
             .ship(&ShipRequest {
-                order_no: no.clone(),
+                order_no: no.parse().expect("an imported order number"),
                 tracking_no: format!("SF{:010}", i + 1),
                 carrier: None,
                 operator: Some("bench-shipping".into()),
