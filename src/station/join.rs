@@ -14,8 +14,9 @@
 
 use super::hsm::{Hsm, blocking, certificate_pem, load_module, load_vault_module, read_pin_file};
 use super::init::MaterialSummary;
+pub use super::join_error::JoinError;
 use super::setup::{
-    Created, NewStation, SetupError, check_free, complete_station, config_text, demo_values, io,
+    Created, NewStation, SetupError, check_free, complete_station, config_text, io,
     write_station_files,
 };
 use super::{OperationContext, Station};
@@ -29,43 +30,6 @@ use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError, TokenSelector};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-
-/// Why a station cannot join the installation. Nothing was written when one of these is returned.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// A token of the installation is not among those the station's PKCS#11 module shows.
-    #[error(
-        "the installation's {what} token {label:?} (serial {serial}) is not reachable through this \
-         station's PKCS#11 module {module}: give `init` the shared HSM (--softhsm2-conf FILE for \
-         SoftHSM, --pkcs11-module PATH for a network HSM)"
-    )]
-    NotReachable {
-        /// `CA` or `vault`.
-        what: &'static str,
-        /// The label looked for.
-        label: String,
-        /// The serial the database records.
-        serial: String,
-        /// The module looked through.
-        module: String,
-    },
-    /// The HSM holds something other than what the installation's database records.
-    #[error(
-        "the HSM does not hold this installation's {what}: the database records {expected}, the HSM has {found}"
-    )]
-    Mismatch {
-        /// What differs.
-        what: &'static str,
-        /// What the database records.
-        expected: String,
-        /// What the HSM has.
-        found: String,
-    },
-    /// A token operation failed (a wrong station PIN among them).
-    #[error(transparent)]
-    Token(#[from] TokenError),
-}
 
 /// The installation's certificates, as its CA token holds them, verified.
 #[derive(Debug, Clone)]
@@ -330,12 +294,5 @@ pub async fn join_station(
         Arc::new(cfg.clone()),
         verified.ca_cert_der,
     );
-    let created = Created {
-        config_path,
-        config: cfg,
-        summary,
-        demo_values: demo_values(&text),
-        joined: true,
-    };
-    complete_station(&station, &hsm, &store, &text, created).await
+    complete_station(&station, &hsm, text, config_path, cfg, summary, true).await
 }

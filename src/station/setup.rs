@@ -128,7 +128,7 @@ pub enum SetupError {
     Anchor(#[from] super::anchor::AnchorError),
     /// The installation could not be joined (see [`super::join`]).
     #[error(transparent)]
-    Join(#[from] super::join::JoinError),
+    Join(#[from] super::join_error::JoinError),
     /// Joining needs what was not given (the shared HSM, the installation's station PIN).
     #[error("{0}")]
     JoinUsage(String),
@@ -487,31 +487,32 @@ pub async fn create_station(
             ca_der,
         ))
     })?;
-    let created = Created {
-        config_path,
-        config: cfg,
-        summary,
-        demo_values: demo_values(&text),
-        joined: false,
-    };
-    complete_station(&station, &hsm, &store, &text, created).await
+    complete_station(&station, &hsm, text, config_path, cfg, summary, false).await
 }
 
 /// The last steps of `init` and `join`, once the station is registered: the first audit anchor
 /// it makes (whichever station anchors, the vault's anchor only moves forward), then its
-/// `station.toml` (`text`), written last.
+/// `station.toml` (`text`, at `config_path`), written last. Says what was made.
 pub(super) async fn complete_station(
     station: &Station,
     hsm: &Hsm,
-    store: &Store,
-    text: &str,
-    created: Created,
+    text: String,
+    config_path: PathBuf,
+    config: Config,
+    summary: MaterialSummary,
+    joined: bool,
 ) -> Result<Created, SetupError> {
     station.anchor_audit(hsm).await?;
-    store.close().await;
-    private_files::write_file(&created.config_path, text.as_bytes())
-        .map_err(io(format!("writing {}", created.config_path.display())))?;
-    Ok(created)
+    station.store.close().await;
+    private_files::write_file(&config_path, text.as_bytes())
+        .map_err(io(format!("writing {}", config_path.display())))?;
+    Ok(Created {
+        config_path,
+        config,
+        summary,
+        demo_values: demo_values(&text),
+        joined,
+    })
 }
 
 /// A SoftHSM store of the station's own in `dir` (`tokens/`, `softhsm2.conf`).
