@@ -48,7 +48,7 @@ pub mod store_lock;
 pub mod vault;
 pub mod vendor;
 
-pub use backend::{ObjectRef, SessionBackend, TokenBackend};
+pub use backend::{DataObject, ObjectRef, SessionBackend, TokenBackend};
 pub use inventory::{KeyKind, ObjectKind, TokenObject};
 pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};

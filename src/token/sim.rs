@@ -18,7 +18,8 @@
 
 use super::TokenError;
 use super::backend::{
-    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism, TokenBackend,
+    AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
+    TokenBackend,
 };
 use super::inventory::TokenObject;
 use super::keys::SecretKeyKind;
@@ -311,15 +312,9 @@ impl SessionBackend for SimulatedSession {
         self.inner.create_certificate(id, label, cert_der)
     }
 
-    fn create_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError> {
+    fn create_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
         self.room_for_objects(1)?;
-        self.inner.create_data(application, label, value, private)
+        self.inner.create_data(data)
     }
 
     fn destroy(&self, object: ObjectRef) -> Result<(), TokenError> {

@@ -8,7 +8,7 @@
 
 use super::super::TokenError;
 use super::super::backend::{
-    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
+    AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
 };
 use super::super::inventory::{KeyKind, ObjectKind, TokenObject};
 use super::super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind, der_err};
@@ -495,20 +495,14 @@ impl SessionBackend for CryptokiSession {
     /// (data objects have none) is refused with `CKR_ATTRIBUTE_TYPE_INVALID`, and SoftHSM then
     /// leaves behind the empty, unlabelled private object it had already created: a failed
     /// `C_CreateObject` is not guaranteed to leave the token as it was.
-    fn create_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError> {
+    fn create_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
         let handle = self.ck(self.session.create_object(&[
             Attribute::Class(ObjectClass::DATA),
             Attribute::Token(true),
-            Attribute::Private(private),
-            Attribute::Application(application.as_bytes().to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Value(value.to_vec()),
+            Attribute::Private(data.private),
+            Attribute::Application(data.application.as_bytes().to_vec()),
+            Attribute::Label(data.label.as_bytes().to_vec()),
+            Attribute::Value(data.value.to_vec()),
         ]))?;
         Ok(self.remember(handle))
     }
