@@ -63,6 +63,18 @@ pub struct DataObject<'a> {
     pub private: bool,
 }
 
+impl<'a> DataObject<'a> {
+    /// A private data object, as the station writes them (seals, the vault's held anchor).
+    pub fn private(application: &'a str, label: &'a str, value: &'a [u8]) -> DataObject<'a> {
+        DataObject {
+            application,
+            label,
+            value,
+            private: true,
+        }
+    }
+}
+
 /// The value's length only: a data object's bytes are for the token.
 impl fmt::Debug for DataObject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -212,12 +212,11 @@ impl Vault {
                 let value = next.encode();
                 // Every station reads this vault: no process reads it half-written.
                 let _writing = self.session.writing_store();
-                self.session.write_data(&DataObject {
-                    application: HELD_ANCHOR_APPLICATION,
-                    label: HELD_ANCHOR_LABEL,
-                    value: &value,
-                    private: true,
-                })?;
+                self.session.write_data(&DataObject::private(
+                    HELD_ANCHOR_APPLICATION,
+                    HELD_ANCHOR_LABEL,
+                    &value,
+                ))?;
                 self.destroy_held_anchors_except(&value)?;
                 Ok(next.clone())
             }

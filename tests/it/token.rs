@@ -204,12 +204,11 @@ softhsm_test!(
         let s = signer.into_session();
         s.write_certificate(b"id-7", "company", cert.der()).unwrap();
         assert_eq!(s.certificates(b"id-7").unwrap(), vec![cert.der().to_vec()]);
-        s.write_data(&DataObject {
-            application: "GB/T 38540 SESeal",
-            label: "seal:company",
-            value: b"\x30\x00",
-            private: true,
-        })
+        s.write_data(&DataObject::private(
+            "GB/T 38540 SESeal",
+            "seal:company",
+            b"\x30\x00",
+        ))
         .unwrap();
         let objs = s.inventory().unwrap();
         for kind in [

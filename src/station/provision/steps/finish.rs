@@ -32,12 +32,11 @@ impl Job<'_> {
             let mut labels = Vec::new();
             for seal in &seals {
                 let label = seal.label();
-                s.write_data(&DataObject {
-                    application: crate::seal::SEAL_APPLICATION,
-                    label: &label,
-                    value: &seal.der,
-                    private: true,
-                })?;
+                s.write_data(&DataObject::private(
+                    crate::seal::SEAL_APPLICATION,
+                    &label,
+                    &seal.der,
+                ))?;
                 labels.push(label);
             }
             Ok((labels, removed))
