@@ -18,6 +18,7 @@
 #[allow(dead_code)]
 #[path = "../tests/it/sms/fake_sms_gateway.rs"]
 mod fake_sms_gateway;
+mod figures;
 // The test suite's PostgreSQL harness: the same server (`KEYSTATION_TEST_PG`), and no skipping.
 #[allow(dead_code)]
 #[path = "../tests/it/pg.rs"]
@@ -376,16 +377,5 @@ fn main() {
         "sms_webhook": figure(n_messages, sms.deliver),
         "sms_setup_seconds": sms.setup.as_secs_f64(),
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let out_dir = target.join("bench");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(if bench {
-        "throughput.json"
-    } else {
-        "throughput-smoke.json"
-    });
-    std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
-    println!("figures written to {}", out.display());
+    figures::write("throughput", bench, &report);
 }
