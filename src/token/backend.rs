@@ -19,11 +19,7 @@
 //! secret or private values).
 
 use super::TokenError;
-use super::inventory::TokenObject;
-use super::keys::SecretKeyKind;
-use super::module::TokenInfo;
-use super::objects::ObjectClassName;
-use super::session::UserKind;
+use super::model::{ObjectClassName, SecretKeyKind, TokenInfo, TokenObject, UserKind};
 use super::vendor::Sm2Codes;
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use std::fmt;

@@ -37,6 +37,7 @@ pub(crate) mod fake;
 pub mod floor;
 pub mod inventory;
 pub mod keys;
+pub mod model;
 pub mod module;
 pub mod objects;
 mod pkcs11;

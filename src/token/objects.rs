@@ -1,6 +1,8 @@
 //! Stored objects on a token: certificates and data objects, written, read and destroyed.
 //! (Keys: [`super::keys`]; everything on a token read back: [`super::inventory`].)
 
+pub use super::model::ObjectClassName;
+
 use super::TokenError;
 use super::backend::{DataObject, ObjectQuery, ObjectRef};
 use super::session::TokenSession;
@@ -77,19 +79,4 @@ impl TokenSession {
         }
         Ok(handles.len())
     }
-}
-
-/// Object classes callers may name without importing cryptoki.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectClassName {
-    /// `CKO_DATA`.
-    Data,
-    /// `CKO_CERTIFICATE`.
-    Certificate,
-    /// `CKO_PRIVATE_KEY`.
-    PrivateKey,
-    /// `CKO_PUBLIC_KEY`.
-    PublicKey,
-    /// `CKO_SECRET_KEY`.
-    SecretKey,
 }

@@ -21,10 +21,7 @@ use super::backend::{
     AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
     TokenBackend,
 };
-use super::inventory::TokenObject;
-use super::keys::SecretKeyKind;
-use super::module::TokenInfo;
-use super::session::UserKind;
+use super::model::{SecretKeyKind, TokenInfo, TokenObject, UserKind};
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -10,8 +10,10 @@ use super::super::TokenError;
 use super::super::backend::{
     AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
 };
-use super::super::inventory::{KeyKind, ObjectKind, TokenObject};
-use super::super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind, der_err};
+use super::super::keys::der_err;
+use super::super::model::{
+    KeyKind, KeyUsage, ObjectKind, PrivateKeyAttributes, SecretKeyKind, TokenObject,
+};
 use super::super::vendor::{PublicKeySource, Sm2Codes};
 use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
 use super::{Explainer, P256_PARAMS, SM2_PARAMS};
