@@ -170,12 +170,7 @@ fn main() {
     } else {
         std::env::temp_dir()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (rt, load) = figures::start();
     println!("fleet ({mode}): {orders} orders, load {}", load.trim());
 
     // The database work of one order, on one station with the statement log on.

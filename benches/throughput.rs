@@ -302,12 +302,7 @@ fn main() {
     }
     let sqlite_config = init_station(&disk.path().join("import-sqlite"), &[]);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (rt, load) = figures::start();
     println!(
         "throughput ({mode}): {n_orders} orders, {n_messages} messages, {} CPU(s), load {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

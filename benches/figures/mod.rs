@@ -1,6 +1,19 @@
-//! What the throughput benches share: where their figures go.
+//! What the throughput benches share: the runtime they run on, the load they start under, and
+//! where their figures go.
 
 use std::path::{Path, PathBuf};
+
+/// The multi-threaded runtime a bench runs on (two workers), and the load average it starts
+/// under (`/proc/loadavg`, trimmed; recorded with the figures).
+pub fn start() -> (tokio::runtime::Runtime, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    (rt, load.trim().to_string())
+}
 
 /// Writes `report` as `NAME.json` (a `--bench` run) or `NAME-smoke.json` (a smoke run) under
 /// `$CARGO_TARGET_DIR/bench/`, and says where.
