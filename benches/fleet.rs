@@ -20,6 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod figures;
 #[allow(dead_code)]
 #[path = "../tests/it/pg.rs"]
 mod pg;
@@ -169,12 +170,7 @@ fn main() {
     } else {
         std::env::temp_dir()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (rt, load) = figures::start();
     println!("fleet ({mode}): {orders} orders, load {}", load.trim());
 
     // The database work of one order, on one station with the statement log on.
@@ -240,16 +236,5 @@ fn main() {
         rows.push(json!({"stations": stations, "orders": orders, "seconds": seconds, "tokens_per_second": rate}));
     }
     let report = json!({"mode": mode, "loadavg_at_start": load.trim(), "per_order": per_order, "stations": rows});
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let out_dir = target.join("bench");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(if bench {
-        "fleet.json"
-    } else {
-        "fleet-smoke.json"
-    });
-    std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
-    println!("figures written to {}", out.display());
+    figures::write("fleet", bench, &report);
 }

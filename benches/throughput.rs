@@ -18,6 +18,7 @@
 #[allow(dead_code)]
 #[path = "../tests/it/sms/fake_sms_gateway.rs"]
 mod fake_sms_gateway;
+mod figures;
 // The test suite's PostgreSQL harness: the same server (`KEYSTATION_TEST_PG`), and no skipping.
 #[allow(dead_code)]
 #[path = "../tests/it/pg.rs"]
@@ -221,7 +222,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     for (i, no) in report.imported.iter().enumerate() {
         let shipped = station
             .ship(&ShipRequest {
-                order_no: no.clone(),
+                order_no: no.parse().expect("an imported order number"),
                 tracking_no: format!("SF{:010}", i + 1),
                 carrier: None,
                 operator: Some("bench-shipping".into()),
@@ -301,12 +302,7 @@ fn main() {
     }
     let sqlite_config = init_station(&disk.path().join("import-sqlite"), &[]);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (rt, load) = figures::start();
     println!(
         "throughput ({mode}): {n_orders} orders, {n_messages} messages, {} CPU(s), load {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -376,16 +372,5 @@ fn main() {
         "sms_webhook": figure(n_messages, sms.deliver),
         "sms_setup_seconds": sms.setup.as_secs_f64(),
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let out_dir = target.join("bench");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(if bench {
-        "throughput.json"
-    } else {
-        "throughput-smoke.json"
-    });
-    std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
-    println!("figures written to {}", out.display());
+    figures::write("throughput", bench, &report);
 }

@@ -1,8 +1,7 @@
 //! `keystation audit ...` handlers.
 
 use super::opts::AuditCmd;
-use super::{CliError, output};
-use crate::domain::normalize;
+use super::{CliError, order_no_arg, output};
 use crate::station::Station;
 use crate::station::anchor::AnchorOutcome;
 use crate::station::error_code as ec;
@@ -72,8 +71,8 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
         }
         AuditCmd::Show { order } => {
             // Typed by an operator: same spelling rules as at intake.
-            let order = order.as_deref().map(normalize::order_no);
-            let records = station.audit_records(order.as_deref()).await?;
+            let order = order.as_deref().map(order_no_arg).transpose()?;
+            let records = station.audit_records(order.as_ref()).await?;
             if json {
                 return output::json(&records);
             }

@@ -2,7 +2,7 @@
 
 use super::opts::{BankCmd, DeliverCmd, ShipArgs};
 use super::signals::wait_for_stop_signal;
-use super::{CliError, output};
+use super::{CliError, order_no_arg, output};
 use crate::domain::DeliveryState;
 use crate::station::delivery::ShipRequest;
 use crate::station::error_code as ec;
@@ -11,7 +11,7 @@ use crate::station::{DeliveryFilter, Station};
 pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Result<(), CliError> {
     let report = station
         .ship(&ShipRequest {
-            order_no: args.order_no.clone(),
+            order_no: order_no_arg(&args.order_no)?,
             tracking_no: args.tracking.clone(),
             carrier: args.carrier.clone(),
             operator: args.operator.clone(),
@@ -90,7 +90,11 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                 CliError::state_filter(state, DeliveryState::parse, "a delivery state", &states)?;
             let list = station
                 .delivery_status(&DeliveryFilter {
-                    order_no: order,
+                    order_no: order
+                        .as_deref()
+                        .map(order_no_arg)
+                        .transpose()?
+                        .map(|no| no.to_string()),
                     state,
                 })
                 .await?;
@@ -165,9 +169,8 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
             operator,
             not_delivered,
         } => {
-            let order_no = crate::domain::normalize::order_no(&order_no);
             let report = station
-                .requeue_delivery(&order_no, &operator, not_delivered)
+                .requeue_delivery(&order_no_arg(&order_no)?, &operator, not_delivered)
                 .await?;
             if json {
                 return output::json(&report);

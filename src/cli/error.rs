@@ -14,7 +14,6 @@
 //! `"violations"` for invalid input. The code's class gives the exit code: 2 for a refused
 //! request, 1 for a failure.
 
-use super::output;
 use crate::domain::Violation;
 use crate::station::OperationId;
 use crate::station::error_code::{self as ec, Coded, ErrorCode};
@@ -152,7 +151,11 @@ pub fn report(e: &CliError, as_json: bool, operation: &OperationId) {
         if invalid {
             doc["violations"] = serde_json::json!(e.violations);
         }
-        let _ = output::json(&doc);
+        // Printed as `output::json` prints (through the CLI's `println!`), but without its
+        // error: a document of strings always serialises, and this is the last word anyway.
+        if let Ok(text) = serde_json::to_string_pretty(&doc) {
+            println!("{text}");
+        }
     }
     eprintln!("error[{}]: {} (operation {operation})", e.code, e.message);
     for cause in &e.causes {

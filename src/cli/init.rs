@@ -7,14 +7,12 @@
 use super::opts::InitArgs;
 use super::{CliError, output, pin_input};
 use crate::config::redacted_url;
-use crate::domain::pin::{PinAlphabet, PinPolicy};
 use crate::domain::{Pin, SoPin};
 use crate::station::OperationContext;
 use crate::station::join::{installation_at, join_station};
 use crate::station::setup::{
-    Created, DEMO_MARK, NewStation, SetupError, check_free, create_station,
+    Created, DEMO_MARK, NewStation, SetupError, check_free, create_station, generated_pins,
 };
-use zeroize::Zeroizing;
 
 fn check_len(what: &str, s: &str) -> Result<(), CliError> {
     if s.chars().count() < 8 || s.len() > 64 {
@@ -28,17 +26,7 @@ fn check_len(what: &str, s: &str) -> Result<(), CliError> {
 /// Station PIN and SO PIN from files, prompts, or the generator.
 fn station_pins(args: &InitArgs) -> Result<(Pin, SoPin), CliError> {
     if args.generate_pins {
-        let policy = PinPolicy {
-            length: 16,
-            alphabet: PinAlphabet::Unambiguous,
-        };
-        let mut rng = rand::TryRngCore::unwrap_err(rand::rngs::OsRng);
-        let user = Pin::generate(&policy, &mut rng);
-        let so = Pin::generate(&policy, &mut rng);
-        return Ok((
-            user,
-            SoPin::from_secret(Zeroizing::new(so.expose_secret().to_string())),
-        ));
+        return Ok(generated_pins());
     }
     let user = match &args.pin_file {
         Some(p) => pin_input::read_file(p, "station PIN")?,

@@ -262,6 +262,14 @@ async fn check(station: &Station, json: bool) -> Result<(), CliError> {
 
 /// The configuration file: `--config`, else `KEYSTATION_CONFIG` (clap reads both into
 /// `explicit`), else `station.toml` in the current directory — where `init --dir .` puts it.
+/// An order number typed by an operator, taken as intake takes one (width-folded, trimmed,
+/// upper-cased) and parsed where it enters: a malformed one is bad input (exit 2), named, rather
+/// than an order the store does not find.
+fn order_no_arg(raw: &str) -> Result<crate::domain::OrderNo, CliError> {
+    crate::domain::OrderNo::parse(&crate::domain::normalize::order_no(raw))
+        .map_err(|e| CliError::invalid_argument("ORDER_NO", "order_no_invalid", e.to_string()))
+}
+
 fn config_path(explicit: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
     match explicit {
         Some(p) => Some(p.to_path_buf()),

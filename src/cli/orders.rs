@@ -6,10 +6,9 @@
 //! JSON-escaped by serde and left as stored.
 
 use super::opts::OrderCmd;
-use super::{CliError, output};
-use crate::domain::normalize;
+use super::{CliError, order_no_arg, output};
+use crate::domain::OrderState;
 use crate::domain::text::escape_for_display as shown;
-use crate::domain::{OrderNo, OrderState};
 use crate::station::intake::{ImportOptions, IntakeError};
 use crate::station::{DeliveryRecord, Station};
 
@@ -86,8 +85,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             Ok(())
         }
         OrderCmd::Show { order_no } => {
-            let order_no = normalize::order_no(&order_no);
-            let details = station.order_details(&order_no).await?;
+            let details = station.order_details(&order_no_arg(&order_no)?).await?;
             if json {
                 return output::json(&details);
             }
@@ -182,7 +180,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             detail,
             operator,
         } => {
-            let no = parse_order_no(&order_no)?;
+            let no = order_no_arg(&order_no)?;
             let report = station
                 .revoke_order(&no, &reason, detail.as_deref(), &operator)
                 .await?;
@@ -221,7 +219,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     "a rejection needs a reason",
                 ));
             }
-            let order_no = parse_order_no(&normalize::order_no(&order_no))?;
+            let order_no = order_no_arg(&order_no)?;
             if operator.trim().is_empty() {
                 return Err(CliError::usage(
                     "--operator must name the reviewing operator",
@@ -251,13 +249,6 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
     }
 }
 
-/// The order number argument, parsed where it enters: a malformed one is bad input (exit 2),
-/// named, rather than an order the store does not find.
-fn parse_order_no(raw: &str) -> Result<OrderNo, CliError> {
-    OrderNo::parse(raw)
-        .map_err(|e| CliError::invalid_argument("ORDER_NO", "order_no_invalid", e.to_string()))
-}
-
 async fn review(
     station: &Station,
     order_no: &str,
@@ -265,7 +256,7 @@ async fn review(
     reason: Option<String>,
     json: bool,
 ) -> Result<(), CliError> {
-    let order_no = &parse_order_no(&normalize::order_no(order_no))?;
+    let order_no = &order_no_arg(order_no)?;
     if operator.trim().is_empty() {
         return Err(CliError::usage(
             "--operator must name the reviewing operator",

@@ -63,10 +63,13 @@ macro_rules! identifier {
     };
 }
 
+/// Longest order number: PKCS#11 token labels are 32 bytes and the order number is the label.
+pub const MAX_ORDER_NO_LEN: usize = 32;
+
 /// Whether `s` has an order number's form: it becomes the USB key's label.
 pub fn is_order_no(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= super::validate::MAX_ORDER_NO_LEN
+        && s.len() <= MAX_ORDER_NO_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -322,6 +322,21 @@ impl Order {
             KeyRole::Main => self.product.seal_service.seals(),
         }
     }
+
+    /// The files attached to this order, documents first, then seal pictures, each as
+    /// (role: `document` or `seal`, its kind's name, the file as given in the order) — the
+    /// attachments a stored order keeps.
+    pub fn attached_files(&self) -> impl Iterator<Item = (&'static str, &'static str, &String)> {
+        let documents = self
+            .documents
+            .iter()
+            .map(|d| ("document", d.kind.as_str(), &d.file));
+        let seals = self
+            .seals
+            .iter()
+            .map(|s| ("seal", s.kind.as_str(), &s.picture));
+        documents.chain(seals)
+    }
 }
 
 /// Where an order is in its life.

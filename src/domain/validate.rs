@@ -30,8 +30,7 @@ pub use sections::SECTIONS;
 
 /// Largest accepted document or seal picture: 1.5 MiB (the application form's limit).
 pub const MAX_DOCUMENT_BYTES: u64 = 1_572_864;
-/// Longest order number: PKCS#11 token labels are 32 bytes and the order number is the label.
-pub const MAX_ORDER_NO_LEN: usize = 32;
+pub use super::identifiers::MAX_ORDER_NO_LEN;
 /// X.509 upper bound for O, OU and CN (RFC 5280 ub-organization-name etc.), in characters.
 pub const MAX_DN_NAME: usize = 64;
 /// Certificate terms the CA sells, in years.

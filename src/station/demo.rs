@@ -16,7 +16,9 @@ use super::Station;
 use super::batch::{BatchOptions, BatchProgress};
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionReport, Step};
-use crate::domain::{CertificateStatus, DeliveryChannel, DeliveryState, OrderEvent, OrderState};
+use crate::domain::{
+    CertificateStatus, DeliveryChannel, DeliveryState, OrderEvent, OrderNo, OrderState,
+};
 use crate::station::delivery::{DeliveryChannels, ShipRequest};
 use crate::station::intake::ImportOptions;
 use crate::store::{DeliveryFilter, Review};
@@ -292,7 +294,7 @@ impl Station {
                 == Some(OrderState::Provisioned)
             {
                 self.ship(&ShipRequest {
-                    order_no: no.clone(),
+                    order_no: OrderNo::parse(no).map_err(|e| step_err("ship")(e.to_string()))?,
                     tracking_no: format!("SF{:010}", 1_000_000 + i),
                     carrier: Some("SF Express (demo)".into()),
                     operator: Some("demo-shipping".into()),
@@ -399,11 +401,7 @@ impl Station {
             };
             let numbers: Vec<String> = numbers
                 .iter()
-                .map(|n| {
-                    crate::domain::normalize::fold_width(n)
-                        .trim()
-                        .to_uppercase()
-                })
+                .map(|n| crate::domain::normalize::order_no(n))
                 .collect();
             let existing = self
                 .store

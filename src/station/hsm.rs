@@ -275,14 +275,13 @@ impl Hsm {
         let vault_module = load_vault_module(&config)?;
         let station_pin = read_pin_file(&config.path(&config.pkcs11.pin_file))?;
         let ca_cert_der = read_certificate(&config.path(&config.ca.certificate))?;
-        Ok(Hsm {
+        Ok(Hsm::from_parts(
             module,
             vault_module,
-            station_pin: Arc::new(station_pin),
+            station_pin,
             config,
-            ca_cert_der: Arc::new(ca_cert_der),
-            sessions: Arc::default(),
-        })
+            ca_cert_der,
+        ))
     }
 
     /// Assembles a context from parts (used by `init`, which creates them).

@@ -54,22 +54,9 @@ pub enum InitError {
     Random(String),
 }
 
-/// What `init` created, for the operator and the audit trail.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MaterialSummary {
-    /// CA token serial.
-    pub ca_token_serial: String,
-    /// Vault token serial.
-    pub vault_token_serial: String,
-    /// CA certificate SHA-256 fingerprint.
-    pub ca_fingerprint: String,
-    /// CA certificate subject.
-    pub ca_subject: String,
-    /// Seal-maker certificate fingerprint.
-    pub seal_maker_fingerprint: String,
-    /// SubjectPublicKeyInfo of the audit anchor key (hex), for `audit verify`.
-    pub audit_anchor_spki: String,
-}
+/// What `init` created, for the operator and the audit trail: the audit record's payload is
+/// the summary itself, so the two cannot drift apart.
+pub type MaterialSummary = crate::audit::event::StationInitialized;
 
 fn random16(random: &dyn Random) -> Result<[u8; 16], InitError> {
     random

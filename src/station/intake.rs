@@ -346,15 +346,7 @@ impl<'p> DocumentReader<'p> {
 
     fn attachments(&self, order: &crate::domain::Order) -> Vec<NewAttachment> {
         let mut out = Vec::new();
-        let docs = order
-            .documents
-            .iter()
-            .map(|d| ("document", d.kind.as_str(), &d.file));
-        let seals = order
-            .seals
-            .iter()
-            .map(|s| ("seal", s.kind.as_str(), &s.picture));
-        for (role, kind, file) in docs.chain(seals) {
+        for (role, kind, file) in order.attached_files() {
             if let Some((bytes, Some(image))) = self.read.get(file.as_str()) {
                 out.push(NewAttachment {
                     role,

@@ -12,13 +12,12 @@
 //! every desk reaches through the vendor's PKCS#11 module; each desk's own USB keys are its own.
 //! In tests and the demo, stations reach one SoftHSM store for the shared HSM.
 
-use super::hsm::{
-    Hsm, blocking, certificate_pem, load_module, load_vault_module, read_pin_file,
-    write_secret_file,
-};
+use super::hsm::{Hsm, blocking, certificate_pem, load_module, load_vault_module, read_pin_file};
 use super::init::MaterialSummary;
+pub use super::join_error::JoinError;
 use super::setup::{
-    Created, NewStation, SetupError, USB_TOKENS, check_free, config_text, demo_values, io,
+    Created, NewStation, SetupError, check_free, complete_station, config_text, io,
+    write_station_files,
 };
 use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, InstallationMaterial, StationJoined};
@@ -31,43 +30,6 @@ use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
 use crate::token::{Pkcs11Module, TokenError, TokenSelector};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-
-/// Why a station cannot join the installation. Nothing was written when one of these is returned.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// A token of the installation is not among those the station's PKCS#11 module shows.
-    #[error(
-        "the installation's {what} token {label:?} (serial {serial}) is not reachable through this \
-         station's PKCS#11 module {module}: give `init` the shared HSM (--softhsm2-conf FILE for \
-         SoftHSM, --pkcs11-module PATH for a network HSM)"
-    )]
-    NotReachable {
-        /// `CA` or `vault`.
-        what: &'static str,
-        /// The label looked for.
-        label: String,
-        /// The serial the database records.
-        serial: String,
-        /// The module looked through.
-        module: String,
-    },
-    /// The HSM holds something other than what the installation's database records.
-    #[error(
-        "the HSM does not hold this installation's {what}: the database records {expected}, the HSM has {found}"
-    )]
-    Mismatch {
-        /// What differs.
-        what: &'static str,
-        /// What the database records.
-        expected: String,
-        /// What the HSM has.
-        found: String,
-    },
-    /// A token operation failed (a wrong station PIN among them).
-    #[error(transparent)]
-    Token(#[from] TokenError),
-}
 
 /// The installation's certificates, as its CA token holds them, verified.
 #[derive(Debug, Clone)]
@@ -256,22 +218,8 @@ pub async fn join_station(
     private_files::create_dir(&dir_abs)
         .and_then(|()| std::fs::set_permissions(&dir_abs, std::fs::Permissions::from_mode(0o700)))
         .map_err(io(format!("creating {}", dir_abs.display())))?;
-    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
-    if !usb.exists() {
-        private_files::write_file(&usb, USB_TOKENS.as_bytes())
-            .map_err(io(format!("writing {}", usb.display())))?;
-    }
+    let station_pin = write_station_files(&cfg, station_pin)?;
     let pin_path = cfg.path(&cfg.pkcs11.pin_file);
-    if pin_path.exists() {
-        return Err(SetupError::DirectoryTaken(format!(
-            "{} exists already; remove it or choose another directory",
-            pin_path.display()
-        )));
-    }
-    write_secret_file(&pin_path, station_pin.expose_secret())
-        .map_err(io(format!("writing {}", pin_path.display())))?;
-    drop(station_pin);
-    let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
     let module = blocking(|| load_module(&cfg))?;
     let vault_module = blocking(|| load_vault_module(&cfg))?;
     let verified =
@@ -338,7 +286,6 @@ pub async fn join_station(
     )
     .await?;
     tx.commit().await?;
-    // Whichever station anchors, the vault's anchor only moves forward.
     let pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
     let hsm = Hsm::from_parts(
         module,
@@ -347,15 +294,5 @@ pub async fn join_station(
         Arc::new(cfg.clone()),
         verified.ca_cert_der,
     );
-    station.anchor_audit(&hsm).await?;
-    store.close().await;
-    private_files::write_file(&config_path, text.as_bytes())
-        .map_err(io(format!("writing {}", config_path.display())))?;
-    Ok(Created {
-        config_path,
-        config: cfg,
-        summary,
-        demo_values: demo_values(&text),
-        joined: true,
-    })
+    complete_station(&station, &hsm, text, config_path, cfg, summary, true).await
 }

@@ -24,6 +24,7 @@ pub mod input_file;
 pub mod intake;
 pub mod inventory;
 pub mod join;
+mod join_error;
 pub mod lease;
 pub mod operation;
 pub mod provision;

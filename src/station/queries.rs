@@ -6,7 +6,7 @@ use super::{
     OrderSummary, Station,
 };
 use crate::audit::AuditRecord;
-use crate::domain::OrderState;
+use crate::domain::{OrderNo, OrderState};
 use crate::store::{AuditFilter, StoreError};
 
 /// One order with its token, certificates, deliveries and history (`order show`).
@@ -58,19 +58,20 @@ impl Station {
     }
 
     /// One order as stored.
-    pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.store.order(order_no).await
+    pub async fn order(&self, order_no: &OrderNo) -> Result<Option<OrderRecord>, StoreError> {
+        self.store.order(order_no.as_str()).await
     }
 
     /// One order with everything about it; [`StoreError::OrderNotFound`] when there is none.
-    pub async fn order_details(&self, order_no: &str) -> Result<OrderDetails, StoreError> {
+    pub async fn order_details(&self, no: &OrderNo) -> Result<OrderDetails, StoreError> {
+        let order_no = no.as_str();
         let record = self
             .store
             .order(order_no)
             .await?
             .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
         let history = self
-            .audit_records(Some(order_no))
+            .audit_records(Some(no))
             .await?
             .into_iter()
             .map(|r| HistoryEntry {
@@ -98,11 +99,11 @@ impl Station {
     /// Audit records in chain order, all or one order's.
     pub async fn audit_records(
         &self,
-        order_no: Option<&str>,
+        order_no: Option<&OrderNo>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.store
             .audit_records(&AuditFilter {
-                order_no: order_no.map(str::to_string),
+                order_no: order_no.map(OrderNo::to_string),
             })
             .await
     }

@@ -14,7 +14,7 @@ use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertificateStatus, OrderEvent, OrderNo, OrderState};
+use crate::domain::{OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
@@ -100,21 +100,15 @@ impl Station {
             },
         )
         .await?;
-        let mut revoked = Vec::new();
-        for c in certs
-            .iter()
-            .filter(|c| c.status != CertificateStatus::Revoked)
-        {
-            tx.revoke_certificate(
-                &c.serial,
+        let revoked = tx
+            .revoke_live_certificates(
+                &certs,
                 order_no,
                 REJECTION_REVOCATION_REASON,
                 &format!("order rejected: {reason}"),
                 operator,
             )
             .await?;
-            revoked.push(c.serial.clone());
-        }
         let released = match &binding {
             Some(b) => {
                 tx.release_binding(&b.binding_id, "order rejected").await?;

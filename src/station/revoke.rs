@@ -220,21 +220,15 @@ impl Station {
         let from = tx.order_state(order_no).await?;
         tx.transition(order_no, Some(from), OrderEvent::Revoke)
             .await?;
-        let mut revoked = Vec::new();
-        for c in certs
-            .iter()
-            .filter(|c| c.status != CertificateStatus::Revoked)
-        {
-            tx.revoke_certificate(
-                &c.serial,
+        let revoked = tx
+            .revoke_live_certificates(
+                &certs,
                 order_no,
                 reason,
                 detail.unwrap_or("revoked by an operator"),
                 operator,
             )
             .await?;
-            revoked.push(c.serial.clone());
-        }
         let mut cancelled = Vec::new();
         let mut in_flight = Vec::new();
         for d in &deliveries {

@@ -11,9 +11,10 @@ use super::hsm::{
 };
 use super::init::{CaSource, InitError, MaterialSummary, StationModules, create_station_material};
 use super::{OperationContext, Station};
-use crate::audit::event::{AuditEvent, StationInitialized};
+use crate::audit::event::AuditEvent;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
+use crate::domain::pin::{PinAlphabet, PinPolicy};
 use crate::domain::{Pin, Severity, SoPin, Violation};
 use crate::private_files;
 use crate::random::{OsRandom, Random};
@@ -22,6 +23,7 @@ use crate::token::TokenError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// The USB key catalogue copied into a new station.
 pub(super) const USB_TOKENS: &str = include_str!("../../hsm-config/usb-tokens.toml");
@@ -126,7 +128,7 @@ pub enum SetupError {
     Anchor(#[from] super::anchor::AnchorError),
     /// The installation could not be joined (see [`super::join`]).
     #[error(transparent)]
-    Join(#[from] super::join::JoinError),
+    Join(#[from] super::join_error::JoinError),
     /// Joining needs what was not given (the shared HSM, the installation's station PIN).
     #[error("{0}")]
     JoinUsage(String),
@@ -134,6 +136,53 @@ pub enum SetupError {
 
 pub(super) fn io(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
     move |source| SetupError::Io { what, source }
+}
+
+/// Writes the files every new station directory gets beside its `station.toml` (by `init` and
+/// by `join`): the USB token list (unless one is there) and the station PIN file, which must not
+/// exist yet. Returns the PIN as read back through the checks the station applies at every start.
+pub(super) fn write_station_files(cfg: &Config, station_pin: Pin) -> Result<Pin, SetupError> {
+    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
+    if !usb.exists() {
+        private_files::write_file(&usb, USB_TOKENS.as_bytes())
+            .map_err(io(format!("writing {}", usb.display())))?;
+    }
+    let pin_path = cfg.path(&cfg.pkcs11.pin_file);
+    if pin_path.exists() {
+        return Err(SetupError::DirectoryTaken(format!(
+            "{} exists already; remove it or choose another directory",
+            pin_path.display()
+        )));
+    }
+    // The station PIN is stored in the station's PIN file (0600 in a 0700 directory) — see the
+    // README's "Secrets" section for why that is where an HSM-backed service keeps it.
+    write_secret_file(&pin_path, station_pin.expose_secret())
+        .map_err(io(format!("writing {}", pin_path.display())))?;
+    drop(station_pin);
+    read_pin_file(&pin_path).map_err(SetupError::Hsm)
+}
+
+/// The PINs `init --generate-pins` makes: 16 characters of the unambiguous alphabet.
+const GENERATED_PINS: PinPolicy = PinPolicy {
+    length: 16,
+    alphabet: PinAlphabet::Unambiguous,
+};
+
+/// A station PIN and an SO PIN for `init --generate-pins`, drawn from the randomness every
+/// production station is given ([`OsRandom`]).
+pub fn generated_pins() -> (Pin, SoPin) {
+    generate_pins(&OsRandom)
+}
+
+/// A station PIN and an SO PIN drawn from `random` (panics if it fails, as `Random::rng` says:
+/// a PIN is never made from less).
+fn generate_pins(random: &dyn Random) -> (Pin, SoPin) {
+    let mut rng = random.rng();
+    let user = Pin::generate(&GENERATED_PINS, &mut rng);
+    let so = Pin::generate(&GENERATED_PINS, &mut rng);
+    // Both are drawn the same way; the SO PIN is only typed apart.
+    let so = SoPin::from_secret(Zeroizing::new(so.expose_secret().to_string()));
+    (user, so)
 }
 
 /// Refuses a directory that holds a station already (its `station.toml`).
@@ -372,25 +421,7 @@ pub async fn create_station(
         )
         .map_err(io("writing kstoken.conf".into()))?;
     }
-    let usb = cfg.path(&cfg.pkcs11.usb_tokens);
-    if !usb.exists() {
-        private_files::write_file(&usb, USB_TOKENS.as_bytes())
-            .map_err(io(format!("writing {}", usb.display())))?;
-    }
-    let pin_path = cfg.path(&cfg.pkcs11.pin_file);
-    if pin_path.exists() {
-        return Err(SetupError::DirectoryTaken(format!(
-            "{} exists already; remove it or choose another directory",
-            pin_path.display()
-        )));
-    }
-    // The station PIN is stored in the station's PIN file (0600 in a 0700 directory) — see the
-    // README's "Secrets" section for why that is where an HSM-backed service keeps it.
-    write_secret_file(&pin_path, station_pin.expose_secret())
-        .map_err(io(format!("writing {}", pin_path.display())))?;
-    drop(station_pin);
-    // Read back through the same checks the station applies at every start.
-    let station_pin = read_pin_file(&pin_path).map_err(SetupError::Hsm)?;
+    let station_pin = write_station_files(&cfg, station_pin)?;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let random: Arc<dyn Random> = Arc::new(OsRandom);
@@ -440,14 +471,7 @@ pub async fn create_station(
         &station.station_actor(),
         AuditEntry {
             token_serial: Some(summary.ca_token_serial.clone()),
-            ..AuditEntry::new(AuditEvent::StationInitialized(StationInitialized {
-                ca_token_serial: summary.ca_token_serial.clone(),
-                vault_token_serial: summary.vault_token_serial.clone(),
-                ca_fingerprint: summary.ca_fingerprint.clone(),
-                ca_subject: summary.ca_subject.clone(),
-                seal_maker_fingerprint: summary.seal_maker_fingerprint.clone(),
-                audit_anchor_spki: summary.audit_anchor_spki.clone(),
-            }))
+            ..AuditEntry::new(AuditEvent::StationInitialized(summary.clone()))
         },
     )
     .await?;
@@ -463,17 +487,31 @@ pub async fn create_station(
             ca_der,
         ))
     })?;
-    station.anchor_audit(&hsm).await?;
-    store.close().await;
+    complete_station(&station, &hsm, text, config_path, cfg, summary, false).await
+}
 
+/// The last steps of `init` and `join`, once the station is registered: the first audit anchor
+/// it makes (whichever station anchors, the vault's anchor only moves forward), then its
+/// `station.toml` (`text`, at `config_path`), written last. Says what was made.
+pub(super) async fn complete_station(
+    station: &Station,
+    hsm: &Hsm,
+    text: String,
+    config_path: PathBuf,
+    config: Config,
+    summary: MaterialSummary,
+    joined: bool,
+) -> Result<Created, SetupError> {
+    station.anchor_audit(hsm).await?;
+    station.store.close().await;
     private_files::write_file(&config_path, text.as_bytes())
         .map_err(io(format!("writing {}", config_path.display())))?;
     Ok(Created {
         config_path,
-        config: cfg,
+        config,
         summary,
         demo_values: demo_values(&text),
-        joined: false,
+        joined,
     })
 }
 
@@ -516,5 +554,17 @@ mod tests {
         assert_eq!(left.len(), all.len() - 1);
         let cfg = Config::parse(&named, Path::new("/tmp")).unwrap();
         assert_eq!(cfg.ca.organization, "北京某某CA \"有限\"公司");
+    }
+    #[test]
+    fn generated_pins_come_from_the_given_randomness() {
+        let (user, so) = generate_pins(&crate::random::SeededRandom::new(7));
+        let (again, so_again) = generate_pins(&crate::random::SeededRandom::new(7));
+        assert_eq!(user.expose_secret(), again.expose_secret());
+        assert_eq!(so.expose_secret(), so_again.expose_secret());
+        assert_ne!(user.expose_secret(), so.expose_secret());
+        assert_eq!(user.len(), 16);
+        assert_eq!(so.expose_secret().chars().count(), 16);
+        let (other, _) = generate_pins(&crate::random::SeededRandom::new(8));
+        assert_ne!(user.expose_secret(), other.expose_secret());
     }
 }

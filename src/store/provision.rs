@@ -406,6 +406,28 @@ impl Tx {
         Ok(())
     }
 
+    /// Revokes each of `certs` (the certificates of `order_no`) not revoked yet, as
+    /// [`Tx::revoke_certificate`] does; returns their serials, in the order given.
+    pub async fn revoke_live_certificates(
+        &mut self,
+        certs: &[CertificateRecord],
+        order_no: &str,
+        reason: &str,
+        detail: &str,
+        by: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut revoked = Vec::new();
+        for c in certs
+            .iter()
+            .filter(|c| c.status != CertificateStatus::Revoked)
+        {
+            self.revoke_certificate(&c.serial, order_no, reason, detail, by)
+                .await?;
+            revoked.push(c.serial.clone());
+        }
+        Ok(revoked)
+    }
+
     /// The certificates of the order holding certificate `serial` (none when no certificate has
     /// that serial), read inside this transaction.
     pub async fn certificates_beside(

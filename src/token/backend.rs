@@ -19,11 +19,7 @@
 //! secret or private values).
 
 use super::TokenError;
-use super::inventory::TokenObject;
-use super::keys::SecretKeyKind;
-use super::module::TokenInfo;
-use super::objects::ObjectClassName;
-use super::session::UserKind;
+use super::model::{ObjectClassName, SecretKeyKind, TokenInfo, TokenObject, UserKind};
 use super::vendor::Sm2Codes;
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use std::fmt;
@@ -46,6 +42,45 @@ pub trait TokenBackend: Send + Sync + fmt::Debug {
 
     /// A read-write session on `token` (`C_OpenSession`).
     fn open_session(&self, token: &TokenInfo) -> Result<Box<dyn SessionBackend>, TokenError>;
+}
+
+/// A data object (`CKO_DATA`) to write. It has no `CKA_ID`: PKCS#11 defines none for data
+/// objects (a template naming one is refused, and SoftHSM then leaves behind the empty object it
+/// had already created).
+#[derive(Clone, Copy)]
+pub struct DataObject<'a> {
+    /// `CKA_APPLICATION`: whose object it is.
+    pub application: &'a str,
+    /// `CKA_LABEL`.
+    pub label: &'a str,
+    /// `CKA_VALUE`.
+    pub value: &'a [u8],
+    /// `CKA_PRIVATE`: readable only after a user login.
+    pub private: bool,
+}
+
+impl<'a> DataObject<'a> {
+    /// A private data object, as the station writes them (seals, the vault's held anchor).
+    pub fn private(application: &'a str, label: &'a str, value: &'a [u8]) -> DataObject<'a> {
+        DataObject {
+            application,
+            label,
+            value,
+            private: true,
+        }
+    }
+}
+
+/// The value's length only: a data object's bytes are for the token.
+impl fmt::Debug for DataObject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataObject")
+            .field("application", &self.application)
+            .field("label", &self.label)
+            .field("value_len", &self.value.len())
+            .field("private", &self.private)
+            .finish()
+    }
 }
 
 /// An open read-write session on one token.
@@ -106,15 +141,8 @@ pub trait SessionBackend: Send {
         cert_der: &[u8],
     ) -> Result<ObjectRef, TokenError>;
 
-    /// `C_CreateObject`: a data object of `application`, private (readable only after a user
-    /// login) when `private`.
-    fn create_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError>;
+    /// `C_CreateObject`: the data object `data`.
+    fn create_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError>;
 
     /// `C_DestroyObject`.
     fn destroy(&self, object: ObjectRef) -> Result<(), TokenError>;

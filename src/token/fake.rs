@@ -6,12 +6,10 @@
 
 use super::TokenError;
 use super::backend::{
-    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism, TokenBackend,
+    AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
+    TokenBackend,
 };
-use super::inventory::TokenObject;
-use super::keys::SecretKeyKind;
-use super::module::TokenInfo;
-use super::session::UserKind;
+use super::model::{SecretKeyKind, TokenInfo, TokenObject, UserKind};
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -265,13 +263,7 @@ impl SessionBackend for FakeSession {
         self.create(1)
     }
 
-    fn create_data(
-        &self,
-        _application: &str,
-        _label: &str,
-        _value: &[u8],
-        _private: bool,
-    ) -> Result<ObjectRef, TokenError> {
+    fn create_data(&self, _data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
         self.create(1)
     }
 

@@ -7,9 +7,11 @@
 //! never leaving one to a module's defaults. Private and secret keys are sensitive and never
 //! extractable.
 
+pub use super::model::{KeyUsage, PrivateKeyAttributes, SecretKeyKind};
+
 use super::TokenError;
 use super::backend::{ObjectQuery, ObjectRef};
-use super::objects::ObjectClassName;
+use super::model::ObjectClassName;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use der::Encode;
@@ -30,27 +32,6 @@ pub struct KeyPairInfo {
     pub public_raw: Vec<u8>,
     /// SubjectPublicKeyInfo DER.
     pub spki_der: Vec<u8>,
-}
-
-/// The security attributes of a private key, read back from the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct PrivateKeyAttributes {
-    /// `CKA_TOKEN`.
-    pub token: bool,
-    /// `CKA_PRIVATE`.
-    pub private: bool,
-    /// `CKA_SENSITIVE`.
-    pub sensitive: bool,
-    /// `CKA_EXTRACTABLE`.
-    pub extractable: bool,
-    /// `CKA_ALWAYS_SENSITIVE`.
-    pub always_sensitive: bool,
-    /// `CKA_NEVER_EXTRACTABLE`.
-    pub never_extractable: bool,
-    /// `CKA_LOCAL` (generated on the token).
-    pub local: bool,
-    /// `CKA_SIGN`.
-    pub sign: bool,
 }
 
 #[derive(der::Sequence)]
@@ -202,99 +183,5 @@ impl TokenSession {
             [] => Err(self.unexpected(&format!("no secret key labelled {label:?}"))),
             _ => Err(self.unexpected(&format!("several secret keys labelled {label:?}"))),
         }
-    }
-}
-
-/// Kinds of vault secret keys.
-#[derive(Debug, Clone, Copy)]
-pub enum SecretKeyKind {
-    /// 256-bit generic secret for `CKM_SHA256_HMAC`.
-    HmacSha256,
-    /// AES-256 for `CKM_AES_GCM`.
-    Aes256,
-}
-
-impl SecretKeyKind {
-    /// The usages a vault key of this kind needs: HMAC keys sign and verify MACs, the AES key
-    /// seals and opens PINs.
-    pub fn usage(self) -> KeyUsage {
-        match self {
-            SecretKeyKind::HmacSha256 => KeyUsage {
-                sign: true,
-                verify: true,
-                ..KeyUsage::NONE
-            },
-            SecretKeyKind::Aes256 => KeyUsage {
-                encrypt: true,
-                decrypt: true,
-                ..KeyUsage::NONE
-            },
-        }
-    }
-}
-
-/// What a key may be used for: its PKCS#11 usage attributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct KeyUsage {
-    /// `CKA_SIGN`.
-    pub sign: bool,
-    /// `CKA_VERIFY`.
-    pub verify: bool,
-    /// `CKA_SIGN_RECOVER`.
-    pub sign_recover: bool,
-    /// `CKA_VERIFY_RECOVER`.
-    pub verify_recover: bool,
-    /// `CKA_ENCRYPT`.
-    pub encrypt: bool,
-    /// `CKA_DECRYPT`.
-    pub decrypt: bool,
-    /// `CKA_WRAP`.
-    pub wrap: bool,
-    /// `CKA_UNWRAP`.
-    pub unwrap: bool,
-    /// `CKA_DERIVE`.
-    pub derive: bool,
-}
-
-impl KeyUsage {
-    /// No usage at all.
-    pub const NONE: KeyUsage = KeyUsage {
-        sign: false,
-        verify: false,
-        sign_recover: false,
-        verify_recover: false,
-        encrypt: false,
-        decrypt: false,
-        wrap: false,
-        unwrap: false,
-        derive: false,
-    };
-    /// A signing private key: signs, nothing else.
-    pub const SIGN: KeyUsage = KeyUsage {
-        sign: true,
-        ..KeyUsage::NONE
-    };
-    /// The public half of a signing key: verifies, nothing else.
-    pub const VERIFY: KeyUsage = KeyUsage {
-        verify: true,
-        ..KeyUsage::NONE
-    };
-
-    /// The usages granted, by name (`sign`, `unwrap`, ...), for messages.
-    pub fn names(&self) -> Vec<&'static str> {
-        [
-            (self.sign, "sign"),
-            (self.verify, "verify"),
-            (self.sign_recover, "sign_recover"),
-            (self.verify_recover, "verify_recover"),
-            (self.encrypt, "encrypt"),
-            (self.decrypt, "decrypt"),
-            (self.wrap, "wrap"),
-            (self.unwrap, "unwrap"),
-            (self.derive, "derive"),
-        ]
-        .into_iter()
-        .filter_map(|(granted, name)| granted.then_some(name))
-        .collect()
     }
 }

@@ -32,11 +32,12 @@
 
 pub mod backend;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(feature = "bench-floor")]
 pub mod floor;
 pub mod inventory;
 pub mod keys;
+pub mod model;
 pub mod module;
 pub mod objects;
 mod pkcs11;
@@ -48,7 +49,7 @@ pub mod store_lock;
 pub mod vault;
 pub mod vendor;
 
-pub use backend::{ObjectRef, SessionBackend, TokenBackend};
+pub use backend::{DataObject, ObjectRef, SessionBackend, TokenBackend};
 pub use inventory::{KeyKind, ObjectKind, TokenObject};
 pub use keys::{KeyPairInfo, KeyUsage, PrivateKeyAttributes};
 pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
@@ -58,6 +59,65 @@ pub use store_lock::StoreLock;
 pub use vault::{HeldAnchor, SealedPin, Vault};
 
 use cryptoki::error::{Error as CkError, RvError};
+
+/// A PKCS#11 return value (`CKR_...`) a module answered with, in the station's own terms (the
+/// cryptoki type stays inside this module). Displayed as the standard describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnValue(Box<ReturnValueParts>);
+
+/// Boxed, so that errors carrying a [`ReturnValue`] stay small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReturnValueParts {
+    name: String,
+    code: Option<u64>,
+    description: String,
+}
+
+impl ReturnValue {
+    /// Its name as the standard spells it, e.g. `CKR_ATTRIBUTE_SENSITIVE`
+    /// (`CKR_VENDOR_DEFINED` for a vendor's own, `CKR_UNKNOWN` for a value the standard lacks).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The numeric value, where it is not implied by the name (a vendor-defined or unknown one).
+    pub fn code(&self) -> Option<u64> {
+        self.0.code
+    }
+}
+
+impl std::fmt::Display for ReturnValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.description)
+    }
+}
+
+impl From<RvError> for ReturnValue {
+    fn from(rv: RvError) -> ReturnValue {
+        let description = rv.to_string();
+        let (name, code) = match rv {
+            RvError::VendorDefined(code) => ("CKR_VENDOR_DEFINED".to_string(), Some(code)),
+            RvError::UnknownErrorCode(code) => ("CKR_UNKNOWN".to_string(), Some(code)),
+            // The variants are the standard's names in CamelCase: `AttributeSensitive` is
+            // `CKR_ATTRIBUTE_SENSITIVE`.
+            named => {
+                let mut name = String::from("CKR");
+                for c in format!("{named:?}").chars() {
+                    if c.is_ascii_uppercase() {
+                        name.push('_');
+                    }
+                    name.push(c.to_ascii_uppercase());
+                }
+                (name, None)
+            }
+        };
+        ReturnValue(Box::new(ReturnValueParts {
+            name,
+            code,
+            description,
+        }))
+    }
+}
 
 /// Errors of token operations. Each names the token and, for PKCS#11 failures, the function.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +147,7 @@ pub enum TokenError {
         /// The PKCS#11 function, e.g. `C_GenerateKeyPair`.
         function: String,
         /// The return value.
-        rv: RvError,
+        rv: ReturnValue,
     },
     /// No token matches the selector.
     #[error("no token with {0}")]
@@ -193,7 +253,7 @@ impl TokenError {
                     rv => TokenError::Pkcs11 {
                         token: token.to_string(),
                         function,
-                        rv,
+                        rv: ReturnValue::from(rv),
                     },
                 }
             }
@@ -207,5 +267,25 @@ impl TokenError {
     /// True when the token vanished (an order is then resumable once it is back).
     pub fn is_removed(&self) -> bool {
         matches!(self, TokenError::Removed { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_value_keeps_the_standard_name_and_a_vendor_code() {
+        let rv = ReturnValue::from(RvError::AttributeSensitive);
+        assert_eq!(rv.name(), "CKR_ATTRIBUTE_SENSITIVE");
+        assert_eq!(rv.code(), None);
+        assert_eq!(rv.to_string(), RvError::AttributeSensitive.to_string());
+        assert_eq!(
+            ReturnValue::from(RvError::SlotIdInvalid).name(),
+            "CKR_SLOT_ID_INVALID"
+        );
+        let vendor = ReturnValue::from(RvError::VendorDefined(0x8000_0101));
+        assert_eq!(vendor.name(), "CKR_VENDOR_DEFINED");
+        assert_eq!(vendor.code(), Some(0x8000_0101));
     }
 }

@@ -6,6 +6,8 @@
 //! renumbering or a token moved to another reader does not make the station write to the wrong
 //! key.
 
+pub use super::model::TokenInfo;
+
 use super::TokenError;
 use super::backend::TokenBackend;
 use super::store_lock::{StoreGuard, StoreLock};
@@ -64,63 +66,6 @@ impl fmt::Display for TokenSelector {
             TokenSelector::Serial(s) => write!(f, "serial {s}"),
             TokenSelector::Label(l) => write!(f, "label {l:?}"),
         }
-    }
-}
-
-/// What a token says about itself (`C_GetTokenInfo`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TokenInfo {
-    /// Serial number (empty on a SoftHSM blank slot until `C_InitToken`).
-    pub serial: String,
-    /// Label.
-    pub label: String,
-    /// Manufacturer.
-    pub manufacturer: String,
-    /// Model.
-    pub model: String,
-    /// `CKF_TOKEN_INITIALIZED`.
-    pub initialized: bool,
-    /// `CKF_USER_PIN_INITIALIZED`.
-    pub user_pin_initialized: bool,
-    /// `CKF_LOGIN_REQUIRED`.
-    pub login_required: bool,
-    /// `CKF_USER_PIN_COUNT_LOW`.
-    pub user_pin_count_low: bool,
-    /// `CKF_USER_PIN_FINAL_TRY`.
-    pub user_pin_final_try: bool,
-    /// `CKF_USER_PIN_LOCKED`.
-    pub user_pin_locked: bool,
-    /// `CKF_SO_PIN_COUNT_LOW`.
-    pub so_pin_count_low: bool,
-    /// `CKF_SO_PIN_FINAL_TRY`.
-    pub so_pin_final_try: bool,
-    /// `CKF_SO_PIN_LOCKED`.
-    pub so_pin_locked: bool,
-    /// PIN length limits.
-    pub min_pin_len: usize,
-    /// PIN length limits.
-    pub max_pin_len: usize,
-    /// Free private memory, when the token reports it.
-    pub free_private_memory: Option<usize>,
-    /// Slot id in this process (diagnostics only: never used to select a token).
-    pub slot_id: u64,
-}
-
-impl TokenInfo {
-    /// "serial S (label L)" or "blank token in slot N", for messages.
-    pub fn display_name(&self) -> String {
-        if self.serial.is_empty() {
-            format!("blank token in slot {}", self.slot_id)
-        } else if self.label.is_empty() {
-            format!("serial {}", self.serial)
-        } else {
-            format!("serial {} ({})", self.serial, self.label)
-        }
-    }
-
-    /// A token the station may initialise: not initialised at all.
-    pub fn is_blank(&self) -> bool {
-        !self.initialized
     }
 }
 

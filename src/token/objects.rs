@@ -1,8 +1,10 @@
 //! Stored objects on a token: certificates and data objects, written, read and destroyed.
 //! (Keys: [`super::keys`]; everything on a token read back: [`super::inventory`].)
 
+pub use super::model::ObjectClassName;
+
 use super::TokenError;
-use super::backend::{ObjectQuery, ObjectRef};
+use super::backend::{DataObject, ObjectQuery, ObjectRef};
 use super::session::TokenSession;
 
 impl TokenSession {
@@ -47,20 +49,11 @@ impl TokenSession {
         Ok(out)
     }
 
-    /// Writes a data object (`CKO_DATA`) readable only after a user login when `private`.
-    ///
-    /// A data object has no `CKA_ID` (PKCS#11 defines none for it; a template naming one is
-    /// refused, and SoftHSM then leaves behind the empty object it had already created). For
-    /// seals, the tie to the key is the company certificate inside the seal, on the token under
-    /// the key's `CKA_ID`.
-    pub fn write_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError> {
-        self.backend.create_data(application, label, value, private)
+    /// Writes the data object `data` (`CKO_DATA`; see [`DataObject`] on why it has no `CKA_ID`).
+    /// For seals, the tie to the key is the company certificate inside the seal, on the token
+    /// under the key's `CKA_ID`.
+    pub fn write_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
+        self.backend.create_data(data)
     }
 
     /// Data objects of `application`: (label, value).
@@ -86,19 +79,4 @@ impl TokenSession {
         }
         Ok(handles.len())
     }
-}
-
-/// Object classes callers may name without importing cryptoki.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectClassName {
-    /// `CKO_DATA`.
-    Data,
-    /// `CKO_CERTIFICATE`.
-    Certificate,
-    /// `CKO_PRIVATE_KEY`.
-    PrivateKey,
-    /// `CKO_PUBLIC_KEY`.
-    PublicKey,
-    /// `CKO_SECRET_KEY`.
-    SecretKey,
 }

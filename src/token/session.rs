@@ -7,29 +7,13 @@
 //! `C_Logout` on shared station tokens: closing a session is enough, and logging out would log
 //! out every other worker's session too.
 
+pub use super::model::UserKind;
+
 use super::TokenError;
 use super::backend::{Credential, SessionBackend};
 use super::module::Token;
 use crate::domain::{Pin, SoPin};
 use std::fmt;
-
-/// Which PIN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserKind {
-    /// The normal user (the certificate holder; the station operator on station tokens).
-    User,
-    /// The security officer.
-    So,
-}
-
-impl fmt::Display for UserKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            UserKind::User => "user",
-            UserKind::So => "SO",
-        })
-    }
-}
 
 /// An open read-write session on one token.
 pub struct TokenSession {

@@ -18,12 +18,10 @@
 
 use super::TokenError;
 use super::backend::{
-    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism, TokenBackend,
+    AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
+    TokenBackend,
 };
-use super::inventory::TokenObject;
-use super::keys::SecretKeyKind;
-use super::module::TokenInfo;
-use super::session::UserKind;
+use super::model::{SecretKeyKind, TokenInfo, TokenObject, UserKind};
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -311,15 +309,9 @@ impl SessionBackend for SimulatedSession {
         self.inner.create_certificate(id, label, cert_der)
     }
 
-    fn create_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError> {
+    fn create_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
         self.room_for_objects(1)?;
-        self.inner.create_data(application, label, value, private)
+        self.inner.create_data(data)
     }
 
     fn destroy(&self, object: ObjectRef) -> Result<(), TokenError> {

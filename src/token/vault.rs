@@ -26,7 +26,7 @@
 //! the station PIN they reveal nothing.
 
 use super::TokenError;
-use super::backend::{AesGcm, ObjectQuery, SignMechanism};
+use super::backend::{AesGcm, DataObject, ObjectQuery, SignMechanism};
 use super::keys::SecretKeyKind;
 use super::module::Token;
 use super::objects::ObjectClassName;
@@ -212,12 +212,11 @@ impl Vault {
                 let value = next.encode();
                 // Every station reads this vault: no process reads it half-written.
                 let _writing = self.session.writing_store();
-                self.session.write_data(
+                self.session.write_data(&DataObject::private(
                     HELD_ANCHOR_APPLICATION,
                     HELD_ANCHOR_LABEL,
                     &value,
-                    true,
-                )?;
+                ))?;
                 self.destroy_held_anchors_except(&value)?;
                 Ok(next.clone())
             }

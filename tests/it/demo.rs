@@ -5,8 +5,25 @@
 use crate::delivery::{all_files as files_under, memos_in_pain001};
 use crate::station::{keystation, keystation_at, softhsm_module};
 use crate::support::{assert_success, items, run_ok, stdout_json};
-use std::path::PathBuf;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The three fixture orders of the demo run in `dir` (`order list --json`), each checked to
+/// have reached PinDelivered.
+pub fn delivered_orders(dir: &Path) -> Vec<Value> {
+    let orders = stdout_json(&run_ok(&mut keystation_at(
+        dir,
+        &["order", "list", "--json"],
+    )));
+    let orders = items(&orders).to_vec();
+    assert_eq!(orders.len(), 3);
+    assert!(
+        orders.iter().all(|o| o["state"] == "PinDelivered"),
+        "{orders:?}"
+    );
+    orders
+}
 
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -49,23 +66,14 @@ fn the_demo_delivers_every_pin_and_leaks_none() {
     );
 
     // Every fixture order reached PinDelivered.
-    let orders = stdout_json(&run_ok(&mut keystation_at(
-        &dir,
-        &["order", "list", "--json"],
-    )));
-    let orders = items(&orders);
-    assert_eq!(orders.len(), 3);
-    assert!(
-        orders.iter().all(|o| o["state"] == "PinDelivered"),
-        "{orders:?}"
-    );
+    let orders = delivered_orders(&dir);
 
     // The PINs, as delivered: the messages as the simulated gateway and bank received them.
     // The station's own copies (spool, outbound) are gone once confirmed: the scan below finds
     // each PIN in its one received message and nowhere else.
     let mut delivered: Vec<(String, String, PathBuf)> = Vec::new(); // (order, pin, message file)
     for f in files_under(&dir.join("simulated-sms-gateway")) {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         let pin = pin_in(v["text"].as_str().unwrap()).unwrap();
         delivered.push((v["order_no"].as_str().unwrap().to_string(), pin, f));
     }

@@ -5,7 +5,7 @@
 
 use crate::pg::PgDatabase;
 use crate::station::{TestStation, keystation, order_json};
-use crate::support::{audit_record, items, stdout_json, strings};
+use crate::support::{audit_record, items, spawn_to_failpoint, stdout_json, strings};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -128,22 +128,12 @@ fn two_provision_processes_on_one_order_issue_one_certificate(
 
 /// Starts `provision NO` paused at `point` (a live holder); returns it once it got there.
 fn paused_at(st: &TestStation, no: &str, point: &str) -> Child {
-    let mut child = spawn(
-        st,
-        &["provision", no],
-        &[("KEYSTATION_FAILPOINTS", &format!("{point}=pause"))],
-    );
-    let stderr = child.stderr.take().unwrap();
-    let marker = format!("failpoint {point} reached");
-    let mut lines = BufReader::new(stderr).lines();
-    let reached = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains(&marker));
-    assert!(reached, "{point} not reached");
-    // Keep draining stderr so the paused process never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    child
+    let mut cmd = keystation();
+    cmd.arg("--config")
+        .arg(st.config())
+        .args(["provision", no])
+        .stdout(Stdio::piped());
+    spawn_to_failpoint(cmd, point, "pause")
 }
 
 fn a_live_holder_is_refused_and_a_killed_one_resumed(st: &TestStation, db: Option<&PgDatabase>) {

@@ -192,7 +192,9 @@ fn a_station_bound_to_an_operation_records_its_operators_under_that_id() {
         .unwrap();
 
     for (no, operator, operation) in [("OPL-0001", "alice", &first), ("OPL-0002", "bob", &second)] {
-        let records = rt.block_on(station.audit_records(Some(no))).unwrap();
+        let records = rt
+            .block_on(station.audit_records(Some(&no.parse().unwrap())))
+            .unwrap();
         let by_operator: Vec<_> = records.iter().filter(|r| r.actor == operator).collect();
         assert!(
             !by_operator.is_empty(),

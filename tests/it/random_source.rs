@@ -43,7 +43,9 @@ fn provisioning_draws_pin_key_id_and_serial_from_the_injected_source() {
     let key_id = hex::encode(replay.bytes::<16>().unwrap());
     let serial = hex::encode(serial_from_random(replay.bytes::<16>().unwrap()));
 
-    let details = rt.block_on(station.order_details("RND-1")).unwrap();
+    let details = rt
+        .block_on(station.order_details(&"RND-1".parse().unwrap()))
+        .unwrap();
     let binding = details.token.unwrap();
     assert_eq!(
         binding.key_id.as_deref(),

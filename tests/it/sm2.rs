@@ -7,7 +7,7 @@
 
 use crate::delivery::all_files;
 use crate::station::keystation_at;
-use crate::support::{assert_success, items, keystation, run_ok, stdout_json};
+use crate::support::{assert_success, keystation, run_ok, stdout_json};
 use crate::testtoken::module_path;
 use der::{Any, Decode, Encode};
 use std::path::{Path, PathBuf};
@@ -122,16 +122,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         .output()
         .unwrap();
     assert_success(&out, "keystation demo --algorithm sm2");
-    let orders = stdout_json(&run_ok(&mut keystation_at(
-        &dir,
-        &["order", "list", "--json"],
-    )));
-    let orders = items(&orders);
-    assert_eq!(orders.len(), 3);
-    assert!(
-        orders.iter().all(|o| o["state"] == "PinDelivered"),
-        "{orders:?}"
-    );
+    let orders = crate::demo::delivered_orders(&dir);
     let cfg = std::fs::read_to_string(dir.join("station.toml")).unwrap();
     assert!(cfg.contains("libkstoken.so"), "{cfg}");
     // The station's own check reads the SM2 keys back and finds them as provisioned.
@@ -143,7 +134,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         String::from_utf8_lossy(&ca_text.stdout).contains("SM2-with-SM3"),
         "{ca_text:?}"
     );
-    for order in orders {
+    for order in &orders {
         let no = order["order_no"].as_str().unwrap();
         // The unit certificate, read off the token by pkcs11-tool.
         let der_path = tmp.path().join(format!("{no}.der"));

@@ -203,7 +203,7 @@ pub fn token_binding(
     order_no: &str,
 ) -> (keystation::store::Binding, String) {
     let binding = rt
-        .block_on(station.order_details(order_no))
+        .block_on(station.order_details(&order_no.parse().unwrap()))
         .unwrap()
         .token
         .unwrap();

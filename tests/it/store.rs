@@ -167,16 +167,8 @@ fn sample(index: usize, order_no: &str) -> NewOrder {
     })
     .unwrap();
     let order = &valid.order;
-    let documents = order
-        .documents
-        .iter()
-        .map(|d| ("document", d.kind.as_str(), &d.file));
-    let seals = order
-        .seals
-        .iter()
-        .map(|s| ("seal", s.kind.as_str(), &s.picture));
-    let attachments = documents
-        .chain(seals)
+    let attachments = order
+        .attached_files()
         .map(|(role, kind, file)| attachment(role, kind, file, read(file)))
         .collect();
     NewOrder {

@@ -2,8 +2,9 @@
 //! (A fresh PostgreSQL database per test: [`crate::pg`].)
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Where the order fixtures live (`fixtures/orders`).
 pub fn order_fixtures() -> PathBuf {
@@ -227,6 +228,28 @@ impl Station {
             .cloned()
             .collect()
     }
+}
+
+/// Spawns `cmd` (a `keystation` command, its stdout set up by the caller) with the failpoint
+/// `point=action` (`pause`, `sleepN`), and returns it once it reports reaching `point`. Its
+/// stderr is then drained in the background, so a paused process never blocks on a full pipe.
+pub fn spawn_to_failpoint(mut cmd: Command, point: &str, action: &str) -> Child {
+    let mut child = cmd
+        .env("KEYSTATION_FAILPOINTS", format!("{point}={action}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let marker = format!("failpoint {point} reached");
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains(&marker)),
+        "{point} not reached"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    child
 }
 
 /// Runs `cmd`, which must exit 0: the binary under test or an independent checker (openssl,

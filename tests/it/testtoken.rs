@@ -7,6 +7,7 @@
 //! PINs reach pkcs11-tool through the environment (`--pin env:...`), never argv.
 
 use crate::support::assert_success;
+use keystation::token::DataObject;
 use keystation::token::vendor::{DigestBy, VendorTable};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -751,8 +752,13 @@ fn keystation_token_layer_provisions_a_p256_key_on_the_test_token() {
         .unwrap();
     s.write_certificate(b"k1", "company", cert.der()).unwrap();
     assert_eq!(s.certificates(b"k1").unwrap(), vec![cert.der().to_vec()]);
-    s.write_data("keystation", "seal-1", b"seal", false)
-        .unwrap();
+    s.write_data(&DataObject {
+        application: "keystation",
+        label: "seal-1",
+        value: b"seal",
+        private: false,
+    })
+    .unwrap();
     assert_eq!(
         s.data_objects("keystation").unwrap(),
         vec![("seal-1".to_string(), b"seal".to_vec())]

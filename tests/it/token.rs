@@ -7,7 +7,7 @@ use crate::softhsm_test;
 use keystation::config::KeyAlgorithm;
 use keystation::domain::{Pin, SoPin};
 use keystation::token::{
-    KeyUsage, ObjectKind, Pkcs11Module, TokenError, TokenSelector, TokenSigner, Vault,
+    DataObject, KeyUsage, ObjectKind, Pkcs11Module, TokenError, TokenSelector, TokenSigner, Vault,
 };
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
@@ -204,8 +204,12 @@ softhsm_test!(
         let s = signer.into_session();
         s.write_certificate(b"id-7", "company", cert.der()).unwrap();
         assert_eq!(s.certificates(b"id-7").unwrap(), vec![cert.der().to_vec()]);
-        s.write_data("GB/T 38540 SESeal", "seal:company", b"\x30\x00", true)
-            .unwrap();
+        s.write_data(&DataObject::private(
+            "GB/T 38540 SESeal",
+            "seal:company",
+            b"\x30\x00",
+        ))
+        .unwrap();
         let objs = s.inventory().unwrap();
         for kind in [
             ObjectKind::Certificate,

@@ -142,7 +142,10 @@ fn child(dir: &Path) {
         "{lines}"
     );
     assert!(lines.contains("Order W-2 is kept and resumable"), "{lines}");
-    let rec = rt.block_on(station.order("W-2")).unwrap().unwrap();
+    let rec = rt
+        .block_on(station.order(&"W-2".parse().unwrap()))
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.state, keystation::domain::OrderState::Failed);
 
     // 3. The key goes back in; a fresh station process (as after re-plugging) resumes the order.
@@ -154,7 +157,10 @@ fn child(dir: &Path) {
             .arg(dir.join("station.toml"))
             .args(["provision", "W-2", "--json"]),
     );
-    let rec = rt.block_on(station.order("W-2")).unwrap().unwrap();
+    let rec = rt
+        .block_on(station.order(&"W-2".parse().unwrap()))
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.state, keystation::domain::OrderState::Provisioned);
 }
 

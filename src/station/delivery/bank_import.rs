@@ -127,6 +127,37 @@ fn note(reference: &str, note: impl Into<String>) -> ImportNote {
     }
 }
 
+/// The bank reports something (`reported`: its code or reason) that the delivery's state
+/// (`state`) cannot take: nothing changes, the operator checks with the bank.
+fn unexpected(
+    reference: &str,
+    reported: &str,
+    delivery: &DeliveryRecord,
+    state: DeliveryState,
+) -> ImportNote {
+    note(
+        reference,
+        format!(
+            "the bank reports {reported} but delivery {} is {state}: nothing changed, check with the bank",
+            delivery.id
+        ),
+    )
+}
+
+impl ImportChange {
+    /// The change an import made to `delivery`, which was in `from`, on the bank's `code`.
+    fn new(delivery: &DeliveryRecord, from: DeliveryState, code: &str) -> ImportChange {
+        ImportChange {
+            delivery_id: delivery.id.clone(),
+            order_no: delivery.order_no.clone(),
+            end_to_end_id: delivery.end_to_end_id.clone(),
+            from,
+            to: delivery.state,
+            code: code.to_string(),
+        }
+    }
+}
+
 impl Station {
     /// Imports one pain.002 or camt.054 file. See the module docs.
     pub async fn bank_import(
@@ -201,37 +232,33 @@ impl Station {
             });
             match &st.verdict {
                 Verdict::Pending => {
-                    pending.push(note(&reference, format!("{}: not final yet, still {from}", st.code)));
+                    pending.push(note(
+                        &reference,
+                        format!("{}: not final yet, still {from}", st.code),
+                    ));
                 }
                 Verdict::Confirm => match from {
                     DeliveryState::Sending | DeliveryState::Sent | DeliveryState::NeedsOperator => {
                         tx.attempt_record(&cur.id, "import", "confirmed", Some(&message_id), None)
                             .await?;
                         confirm_in_tx(&mut tx, &actor, &mut cur, evidence).await?;
-                        changes.push(ImportChange {
-                            delivery_id: cur.id.clone(),
-                            order_no: cur.order_no.clone(),
-                            end_to_end_id: cur.end_to_end_id.clone(),
-                            from,
-                            to: cur.state,
-                            code: st.code.clone(),
-                        });
+                        changes.push(ImportChange::new(&cur, from, &st.code));
                     }
                     DeliveryState::Confirmed => {
                         problems.push(note(&reference, "already confirmed: nothing changed"));
                     }
-                    other => problems.push(note(
-                        &reference,
-                        format!(
-                            "the bank reports {} but delivery {} is {other}: nothing changed, check with the bank",
-                            st.code, cur.id
-                        ),
-                    )),
+                    other => problems.push(unexpected(&reference, &st.code, &cur, other)),
                 },
                 Verdict::Reject(reason) => match from {
                     DeliveryState::Sending | DeliveryState::Sent | DeliveryState::NeedsOperator => {
-                        tx.attempt_record(&cur.id, "import", "rejected", Some(&message_id), Some(reason))
-                            .await?;
+                        tx.attempt_record(
+                            &cur.id,
+                            "import",
+                            "rejected",
+                            Some(&message_id),
+                            Some(reason),
+                        )
+                        .await?;
                         tx.transition_delivery(&actor, &mut cur, DeliveryEvent::Reject, |d| {
                             d.last_error = Some(format!(
                                 "the bank rejected the transfer: {reason}; no transfer happened — \
@@ -245,25 +272,12 @@ impl Station {
                             }))
                         })
                         .await?;
-                        changes.push(ImportChange {
-                            delivery_id: cur.id.clone(),
-                            order_no: cur.order_no.clone(),
-                            end_to_end_id: cur.end_to_end_id.clone(),
-                            from,
-                            to: cur.state,
-                            code: st.code.clone(),
-                        });
+                        changes.push(ImportChange::new(&cur, from, &st.code));
                     }
                     DeliveryState::Failed => {
                         problems.push(note(&reference, "already failed: nothing changed"));
                     }
-                    other => problems.push(note(
-                        &reference,
-                        format!(
-                            "the bank reports {reason} but delivery {} is {other}: nothing changed, check with the bank",
-                            cur.id
-                        ),
-                    )),
+                    other => problems.push(unexpected(&reference, reason, &cur, other)),
                 },
             }
         }

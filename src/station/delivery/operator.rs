@@ -9,7 +9,7 @@ use super::outbox::{order_is_deliverable, queue_delivery};
 use crate::audit::event::{AuditEvent, DeliveryCancelled, DeliveryRequeued, DeliveryRetried};
 use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
-use crate::domain::{DeliveryEvent, DeliveryState};
+use crate::domain::{DeliveryEvent, DeliveryState, OrderNo};
 use crate::station::Station;
 use crate::store::{AuditEntry, DeliveryRecord};
 
@@ -48,10 +48,11 @@ impl Station {
     /// `deliver retry --force-new-transfer` was already declared so.
     pub async fn requeue_delivery(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         operator: &str,
         not_delivered: bool,
     ) -> Result<RequeueReport, DeliveryError> {
+        let order_no = order_no.as_str();
         check_label("--operator", operator, 64)?;
         let actor = self.operator_actor(operator);
         let all = self

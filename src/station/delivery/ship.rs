@@ -3,7 +3,7 @@
 use super::error::{DeliveryError, check_label};
 use super::outbox::queue_delivery;
 use crate::audit::event::{AuditEvent, OrderShipped};
-use crate::domain::{OrderEvent, OrderState};
+use crate::domain::{OrderEvent, OrderNo, OrderState};
 use crate::station::Station;
 use crate::store::{AuditEntry, DeliveryFilter, DeliveryRecord, Shipment};
 
@@ -11,7 +11,7 @@ use crate::store::{AuditEntry, DeliveryFilter, DeliveryRecord, Shipment};
 #[derive(Debug, Clone)]
 pub struct ShipRequest {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The courier's tracking number.
     pub tracking_no: String,
     /// The courier.

@@ -50,7 +50,7 @@ use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
-use crate::store::{Actor, DeliveryRecord, StoreError, StoredPin, Tx};
+use crate::store::{Actor, DeliveryRecord, OrderRecord, StoreError, StoredPin, Tx};
 use crate::token::vault::pin_aad;
 use crate::token::{TokenError, Vault};
 use serde_json::json;
@@ -117,15 +117,6 @@ impl RunReport {
             })
             .cloned()
             .collect()
-    }
-}
-
-fn outcome_name(o: &SendOutcome) -> &'static str {
-    match o {
-        SendOutcome::Accepted { .. } => "accepted",
-        SendOutcome::Retryable { .. } => "retryable",
-        SendOutcome::Permanent { .. } => "permanent",
-        SendOutcome::Unknown { .. } => "unknown",
     }
 }
 

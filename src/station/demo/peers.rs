@@ -13,7 +13,7 @@ use crate::delivery::sms::spool::RECEIPT_SUFFIX;
 use crate::domain::{DeliveryChannel, DeliveryState};
 use crate::private_files;
 use crate::station::Station;
-use crate::store::DeliveryFilter;
+use crate::store::{DeliveryFilter, DeliveryRecord};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -38,18 +38,23 @@ impl Station {
         self.config.data_dir().join(BANK_DIR).join(file)
     }
 
-    /// Plays the gateway agent: each spool message without a receipt is "sent" (kept in the
-    /// gateway's directory), then acknowledged with its receipt, as the agent contract says.
-    pub(super) async fn simulated_gateway(&self, say: &Say) -> Result<(), DemoError> {
-        let spool = self.config.path(&self.config.delivery.sms.spool_dir);
-        let sent = self
-            .store
+    /// The deliveries in `sent`, which the simulated peers answer; a failure is the demo's
+    /// `step`.
+    async fn sent_deliveries(&self, step: &'static str) -> Result<Vec<DeliveryRecord>, DemoError> {
+        self.store
             .deliveries(&DeliveryFilter {
                 order_no: None,
                 state: Some(DeliveryState::Sent),
             })
             .await
-            .map_err(|e| step_err("gateway")(e.to_string()))?;
+            .map_err(|e| step_err(step)(e.to_string()))
+    }
+
+    /// Plays the gateway agent: each spool message without a receipt is "sent" (kept in the
+    /// gateway's directory), then acknowledged with its receipt, as the agent contract says.
+    pub(super) async fn simulated_gateway(&self, say: &Say) -> Result<(), DemoError> {
+        let spool = self.config.path(&self.config.delivery.sms.spool_dir);
+        let sent = self.sent_deliveries("gateway").await?;
         let mut n = 0;
         for d in sent.iter().filter(|d| d.channel == DeliveryChannel::Sms) {
             let message = spool.join(format!("{}.json", d.id));
@@ -88,14 +93,7 @@ impl Station {
     /// bank's copy, writes the bank's pain.002 acceptance (ACSC) into the inbound directory and
     /// imports it.
     pub(super) async fn simulated_bank(&self, say: &Say) -> Result<(), DemoError> {
-        let sent = self
-            .store
-            .deliveries(&DeliveryFilter {
-                order_no: None,
-                state: Some(DeliveryState::Sent),
-            })
-            .await
-            .map_err(|e| step_err("bank")(e.to_string()))?;
+        let sent = self.sent_deliveries("bank").await?;
         let mut by_message: std::collections::BTreeMap<String, (String, Vec<String>)> =
             Default::default();
         for d in sent

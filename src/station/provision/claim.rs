@@ -361,27 +361,13 @@ fn token_refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::fake::FakeToken;
 
     fn token(serial: &str, label: &str, initialized: bool) -> TokenInfo {
-        TokenInfo {
-            serial: serial.into(),
-            label: label.into(),
-            manufacturer: "test".into(),
-            model: "test".into(),
-            initialized,
-            user_pin_initialized: initialized,
-            login_required: true,
-            user_pin_count_low: false,
-            user_pin_final_try: false,
-            user_pin_locked: false,
-            so_pin_count_low: false,
-            so_pin_final_try: false,
-            so_pin_locked: false,
-            min_pin_len: 4,
-            max_pin_len: 255,
-            free_private_memory: None,
-            slot_id: 0,
-        }
+        let mut token = FakeToken::initialised(serial, label);
+        token.info.initialized = initialized;
+        token.info.user_pin_initialized = initialized;
+        token.info
     }
 
     fn binding(serial: Option<&str>) -> Binding {

@@ -1,9 +1,7 @@
 //! PKCS#11 attributes of the station's objects: the usage template of each key class, and the
 //! conversions between cryptoki's classes and types and the seam's.
 
-use super::super::inventory::{KeyKind, ObjectKind};
-use super::super::keys::KeyUsage;
-use super::super::objects::ObjectClassName;
+use super::super::model::{KeyKind, KeyUsage, ObjectClassName, ObjectKind};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 
 pub(super) const USAGE_ATTRIBUTES: [AttributeType; 9] = [

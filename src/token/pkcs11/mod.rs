@@ -12,8 +12,7 @@ mod session;
 
 use super::TokenError;
 use super::backend::{SessionBackend, TokenBackend};
-use super::module::TokenInfo;
-use super::session::UserKind;
+use super::model::{TokenInfo, UserKind};
 use super::vendor::{Sm2Codes, VendorTable};
 use crate::domain::SoPin;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};

@@ -8,10 +8,12 @@
 
 use super::super::TokenError;
 use super::super::backend::{
-    AesGcm, Credential, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
+    AesGcm, Credential, DataObject, ObjectQuery, ObjectRef, SessionBackend, SignMechanism,
 };
-use super::super::inventory::{KeyKind, ObjectKind, TokenObject};
-use super::super::keys::{KeyUsage, PrivateKeyAttributes, SecretKeyKind, der_err};
+use super::super::keys::der_err;
+use super::super::model::{
+    KeyKind, KeyUsage, ObjectKind, PrivateKeyAttributes, SecretKeyKind, TokenObject,
+};
 use super::super::vendor::{PublicKeySource, Sm2Codes};
 use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
 use super::{Explainer, P256_PARAMS, SM2_PARAMS};
@@ -340,17 +342,7 @@ impl SessionBackend for CryptokiSession {
                 AttributeType::Private,
             ],
         )?;
-        let mut o = TokenObject {
-            kind: ObjectKind::Other(u64::MAX),
-            label: String::new(),
-            id: Vec::new(),
-            application: None,
-            private: false,
-            value: None,
-            key_type: None,
-            usage: None,
-            protection: None,
-        };
+        let mut o = TokenObject::new(ObjectKind::Other(u64::MAX), String::new(), Vec::new());
         for a in attrs {
             match a {
                 Attribute::Class(c) => o.kind = c.into(),
@@ -505,20 +497,14 @@ impl SessionBackend for CryptokiSession {
     /// (data objects have none) is refused with `CKR_ATTRIBUTE_TYPE_INVALID`, and SoftHSM then
     /// leaves behind the empty, unlabelled private object it had already created: a failed
     /// `C_CreateObject` is not guaranteed to leave the token as it was.
-    fn create_data(
-        &self,
-        application: &str,
-        label: &str,
-        value: &[u8],
-        private: bool,
-    ) -> Result<ObjectRef, TokenError> {
+    fn create_data(&self, data: &DataObject<'_>) -> Result<ObjectRef, TokenError> {
         let handle = self.ck(self.session.create_object(&[
             Attribute::Class(ObjectClass::DATA),
             Attribute::Token(true),
-            Attribute::Private(private),
-            Attribute::Application(application.as_bytes().to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Value(value.to_vec()),
+            Attribute::Private(data.private),
+            Attribute::Application(data.application.as_bytes().to_vec()),
+            Attribute::Label(data.label.as_bytes().to_vec()),
+            Attribute::Value(data.value.to_vec()),
         ]))?;
         Ok(self.remember(handle))
     }

@@ -118,7 +118,8 @@ fn a_full_token_refuses_what_does_not_fit_before_creating_anything() {
     token.objects = 1;
     let sim = Sim::new(vec![token], json!({"tokens": {"0001": {"max_objects": 3}}}));
     let s = sim.token("0001").login_user(&pin("user-pin")).unwrap();
-    s.write_data("app", "one", b"v", true).unwrap();
+    s.write_data(&DataObject::private("app", "one", b"v"))
+        .unwrap();
     let err = s
         .generate_key_pair(KeyAlgorithm::EcdsaP256, b"id", "key")
         .unwrap_err();
@@ -128,7 +129,7 @@ fn a_full_token_refuses_what_does_not_fit_before_creating_anything() {
     );
     s.write_certificate(b"id", "cert", b"der").unwrap();
     assert!(matches!(
-        s.write_data("app", "two", b"v", true),
+        s.write_data(&DataObject::private("app", "two", b"v")),
         Err(TokenError::Full { .. })
     ));
     assert_eq!(

@@ -5,33 +5,18 @@
 
 use super::{Fleet, details, signal};
 use crate::delivery::gateway_agent_takes;
-use crate::support::audit_records;
+use crate::support::{audit_records, spawn_to_failpoint};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 /// `deliver run --once --json` at desk `i`, stopped at failpoint `point` (`pause` or `sleepN`);
 /// returned once it got there.
 fn worker_at(fleet: &Fleet, i: usize, point: &str, action: &str) -> Child {
-    let mut child = fleet
+    let mut cmd = fleet
         .desk(i)
-        .command(&["--json", "deliver", "run", "--once"])
-        .env("KEYSTATION_FAILPOINTS", format!("{point}={action}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let marker = format!("failpoint {point} reached");
-    assert!(
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.contains(&marker)),
-        "{point} not reached"
-    );
-    std::thread::spawn(move || lines.for_each(drop));
-    child
+        .command(&["--json", "deliver", "run", "--once"]);
+    cmd.stdout(Stdio::piped());
+    spawn_to_failpoint(cmd, point, action)
 }
 
 fn delivery_of(fleet: &Fleet, order: &str) -> (String, String, String) {

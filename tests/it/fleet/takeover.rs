@@ -6,31 +6,15 @@
 //! an order that failed at its station stays there unless started over.
 
 use super::{Desk, Fleet, details, signal, softhsm_token_dir};
-use crate::support::audit_records;
+use crate::support::{audit_records, spawn_to_failpoint};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 /// `provision ORDER` at `desk`, paused at failpoint `point`; returned once it got there.
 fn paused_at(desk: &Desk, order: &str, point: &str) -> Child {
-    let mut child = desk
-        .command(&["provision", order])
-        .env("KEYSTATION_FAILPOINTS", format!("{point}=pause"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let marker = format!("failpoint {point} reached");
-    assert!(
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.contains(&marker)),
-        "{point} not reached"
-    );
-    std::thread::spawn(move || lines.for_each(drop));
-    child
+    let mut cmd = desk.command(&["provision", order]);
+    cmd.stdout(Stdio::null());
+    spawn_to_failpoint(cmd, point, "pause")
 }
 
 fn killed(mut child: Child) {

@@ -28,17 +28,7 @@ fn expected() -> Expected<'static> {
 }
 
 fn object(kind: ObjectKind, label: &str, id: &[u8]) -> TokenObject {
-    TokenObject {
-        kind,
-        label: label.into(),
-        id: id.to_vec(),
-        application: None,
-        private: false,
-        value: None,
-        key_type: None,
-        usage: None,
-        protection: None,
-    }
+    TokenObject::new(kind, label, id)
 }
 
 fn protected() -> PrivateKeyAttributes {

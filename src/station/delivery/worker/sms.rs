@@ -45,7 +45,7 @@ impl Worker<'_> {
                 SendOutcome::Accepted { provider_id } => Some(provider_id.as_str()),
                 _ => None,
             };
-            tx.attempt_finished(&cur.id, seq, outcome_name(&outcome), provider_id, None)
+            tx.attempt_finished(&cur.id, seq, outcome.name(), provider_id, None)
                 .await?;
             tx.commit().await?;
             tracing::warn!(delivery = %cur.id, state = %from, "delivery changed during the send");
@@ -53,7 +53,7 @@ impl Worker<'_> {
         }
         let note = match &outcome {
             SendOutcome::Accepted { provider_id } => {
-                tx.attempt_finished(&cur.id, seq, "accepted", Some(provider_id), None)
+                tx.attempt_finished(&cur.id, seq, outcome.name(), Some(provider_id), None)
                     .await?;
                 let confirmed = self.channels.confirms_on_acceptance();
                 let evidence =
@@ -63,13 +63,13 @@ impl Worker<'_> {
                 format!("accepted by the provider as {provider_id}")
             }
             SendOutcome::Retryable { reason } => {
-                tx.attempt_finished(&cur.id, seq, "retryable", None, Some(reason))
+                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
                     .await?;
                 self.retry_or_escalate(&mut tx, &mut cur, reason).await?;
                 reason.clone()
             }
             SendOutcome::Permanent { reason } => {
-                tx.attempt_finished(&cur.id, seq, "permanent", None, Some(reason))
+                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
                     .await?;
                 self.escalate_in_tx(&mut tx, &mut cur, reason.clone())
                     .await?;
@@ -77,7 +77,7 @@ impl Worker<'_> {
             }
             SendOutcome::Unknown { reason } => {
                 // In doubt: stays `sending`, due at once; the next pass asks the provider.
-                tx.attempt_finished(&cur.id, seq, "unknown", None, Some(reason))
+                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
                     .await?;
                 tx.update_delivery(&self.actor, &mut cur, |d| {
                     d.last_error = Some(format!(
@@ -121,14 +121,39 @@ impl Worker<'_> {
         ))
     }
 
-    pub(super) async fn resolve_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let from = d.state;
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
+    /// The carrier reported a message the provider had accepted as undelivered: journaled, and
+    /// handed to an operator with `why` (returned), never sent again automatically.
+    async fn undelivered_in_tx(
+        &mut self,
+        tx: &mut Tx,
+        cur: &mut DeliveryRecord,
+        provider_id: &str,
+        reason: &str,
+        why: String,
+    ) -> Result<String, DeliveryError> {
+        tx.attempt_record(
+            &cur.id,
+            "query",
+            "undelivered",
+            Some(provider_id),
+            Some(reason),
+        )
+        .await?;
+        self.escalate_in_tx(tx, cur, why.clone()).await?;
+        Ok(why)
+    }
+
+    /// Asks the provider what became of `d`'s message, sent at the returned time (when it
+    /// went `sending`). The message is prepared again for the question (the query names it) and
+    /// dropped after; without a sealed PIN, or when it cannot be prepared, nobody is asked.
+    async fn ask_provider(
+        &mut self,
+        d: &DeliveryRecord,
+    ) -> Result<(Result<QueryOutcome, Unpreparable>, time::OffsetDateTime), DeliveryError> {
+        let order = self.order_of(d).await?;
         let sealed = self.station.store.sealed_pin(&d.order_no).await?;
         let prepared = match &sealed {
-            Some(sealed) => self.prepare_sms(&d, &rec.order, sealed)?,
+            Some(sealed) => self.prepare_sms(d, &order.order, sealed)?,
             None => Err(Unpreparable("the order has no sealed PIN".into())),
         };
         let sent_at = d
@@ -140,6 +165,12 @@ impl Worker<'_> {
             Ok(p) => Ok(self.channels.sms.query(&p.sms, sent_at).await),
             Err(u) => Err(u),
         };
+        Ok((query, sent_at))
+    }
+
+    pub(super) async fn resolve_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
+        let from = d.state;
+        let (query, sent_at) = self.ask_provider(&d).await?;
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut cur = tx.delivery(&d.id).await?;
         if cur.state != DeliveryState::Sending {
@@ -171,21 +202,13 @@ impl Worker<'_> {
                 provider_id,
                 reason,
             } => {
-                tx.attempt_record(
-                    &cur.id,
-                    "query",
-                    "undelivered",
-                    Some(&provider_id),
-                    Some(&reason),
-                )
-                .await?;
                 cur.provider_id = Some(provider_id.clone());
                 let why = format!(
                     "the provider accepted it ({provider_id}) but the carrier reported {reason}; \
                      it is not sent again automatically"
                 );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
+                self.undelivered_in_tx(&mut tx, &mut cur, &provider_id, &reason, why)
+                    .await?
             }
             QueryOutcome::NotFound if self.channels.sms_kind == SmsKind::Spool => {
                 // The spool directory is the provider: no file means nothing was published.
@@ -337,22 +360,9 @@ impl Worker<'_> {
         d: DeliveryRecord,
     ) -> Result<(), DeliveryError> {
         let from = d.state;
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
-        let Some(sealed) = self.station.store.sealed_pin(&d.order_no).await? else {
+        let (Ok(query), _) = self.ask_provider(&d).await? else {
             return Ok(());
         };
-        let Ok(prepared) = self.prepare_sms(&d, &rec.order, &sealed)? else {
-            return Ok(());
-        };
-        let sent_at = d
-            .sending_at
-            .as_deref()
-            .and_then(parse_utc)
-            .unwrap_or_else(|| self.now());
-        let query = self.channels.sms.query(&prepared.sms, sent_at).await;
-        drop(prepared);
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut cur = tx.delivery(&d.id).await?;
         if cur.state != DeliveryState::Sent {
@@ -375,19 +385,11 @@ impl Worker<'_> {
                 provider_id,
                 reason,
             } => {
-                tx.attempt_record(
-                    &cur.id,
-                    "query",
-                    "undelivered",
-                    Some(&provider_id),
-                    Some(&reason),
-                )
-                .await?;
                 let why = format!(
                     "the carrier reported {reason}; the provider accepted it, so it is not sent again automatically"
                 );
-                self.escalate_in_tx(&mut tx, &mut cur, why.clone()).await?;
-                why
+                self.undelivered_in_tx(&mut tx, &mut cur, &provider_id, &reason, why)
+                    .await?
             }
             other => {
                 let outcome = match &other {

@@ -6,15 +6,21 @@
 use super::*;
 
 impl Worker<'_> {
+    /// The order of delivery `d` (which the store's foreign key guarantees).
+    pub(super) async fn order_of(&self, d: &DeliveryRecord) -> Result<OrderRecord, DeliveryError> {
+        match self.station.store.order(&d.order_no).await? {
+            Some(rec) => Ok(rec),
+            None => Err(StoreError::OrderNotFound(d.order_no.clone()).into()),
+        }
+    }
+
     /// Reads what a send needs; `None` when the delivery was settled here instead (order no
     /// longer deliverable -> cancelled; no sealed PIN -> failed).
     pub(super) async fn load(
         &mut self,
         d: &DeliveryRecord,
     ) -> Result<Option<(Order, StoredPin)>, DeliveryError> {
-        let Some(rec) = self.station.store.order(&d.order_no).await? else {
-            return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
-        };
+        let rec = self.order_of(d).await?;
         if !order_is_deliverable(rec.state) {
             self.cancel_for_order(d, rec.state).await?;
             return Ok(None);

@@ -10,6 +10,7 @@ use crate::audit::event::{AuditEvent, OrderProvisioned, SealsWritten, StepOutcom
 use crate::config::DeliveryTrigger;
 use crate::domain::{OrderEvent, OrderState, StepStatus};
 use crate::station::seals::build_order_seals;
+use crate::token::DataObject;
 
 impl Job<'_> {
     pub(in super::super) async fn write_seals(&mut self) -> Result<(), StepError> {
@@ -31,7 +32,11 @@ impl Job<'_> {
             let mut labels = Vec::new();
             for seal in &seals {
                 let label = seal.label();
-                s.write_data(crate::seal::SEAL_APPLICATION, &label, &seal.der, true)?;
+                s.write_data(&DataObject::private(
+                    crate::seal::SEAL_APPLICATION,
+                    &label,
+                    &seal.der,
+                ))?;
                 labels.push(label);
             }
             Ok((labels, removed))
