@@ -30,6 +30,24 @@ pub struct RevokedEntry {
     pub reason: RevocationReason,
 }
 
+/// The RFC 5280 CRLReason of a reason as the station records it: its ASN.1 name
+/// (`keyCompromise`, ...). `removeFromCRL` is none (it only exists in delta CRLs).
+pub fn reason_from_name(name: &str) -> Option<RevocationReason> {
+    use RevocationReason as R;
+    Some(match name {
+        "unspecified" => R::Unspecified,
+        "keyCompromise" => R::KeyCompromise,
+        "cACompromise" => R::CaCompromise,
+        "affiliationChanged" => R::AffiliationChanged,
+        "superseded" => R::Superseded,
+        "cessationOfOperation" => R::CessationOfOperation,
+        "certificateHold" => R::CertificateHold,
+        "privilegeWithdrawn" => R::PrivilegeWithdrawn,
+        "aACompromise" => R::AaCompromise,
+        _ => return None,
+    })
+}
+
 /// Builds and signs a full CRL listing `revoked`, returned in DER.
 ///
 /// `crl_number` must grow with every CRL the CA publishes (RFC 5280 §5.2.3); the caller keeps
@@ -286,6 +304,28 @@ mod tests {
             } else {
                 assert!(ok, "{out}{err}");
             }
+        }
+    }
+
+    #[test]
+    fn reason_names_are_rfc_5280_asn1_names() {
+        use RevocationReason as R;
+        for (name, reason, code) in [
+            ("unspecified", R::Unspecified, 0),
+            ("keyCompromise", R::KeyCompromise, 1),
+            ("cACompromise", R::CaCompromise, 2),
+            ("affiliationChanged", R::AffiliationChanged, 3),
+            ("superseded", R::Superseded, 4),
+            ("cessationOfOperation", R::CessationOfOperation, 5),
+            ("certificateHold", R::CertificateHold, 6),
+            ("privilegeWithdrawn", R::PrivilegeWithdrawn, 9),
+            ("aACompromise", R::AaCompromise, 10),
+        ] {
+            assert_eq!(reason_from_name(name), Some(reason), "{name}");
+            assert_eq!(reason as u8, code, "{name}");
+        }
+        for bad in ["removeFromCRL", "KeyCompromise", "key_compromise", ""] {
+            assert_eq!(reason_from_name(bad), None, "{bad:?}");
         }
     }
 

@@ -357,5 +357,6 @@ pub async fn join_station(
         summary,
         demo_values: demo_values(&text),
         joined: true,
+        crl: None,
     })
 }

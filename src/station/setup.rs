@@ -77,6 +77,8 @@ pub struct Created {
     pub demo_values: Vec<String>,
     /// The station joined an installation that existed already (see [`super::join`]).
     pub joined: bool,
+    /// The first CRL of a new installation (none for a station that joined one).
+    pub crl: Option<super::crl::CrlOutcome>,
 }
 
 /// Why a station could not be made.
@@ -463,6 +465,8 @@ pub async fn create_station(
             ca_der,
         ))
     })?;
+    // CRL number 1: the distribution point named in every certificate has a CRL from the start.
+    let crl = station.crl_after(Some(&hsm), "init").await;
     station.anchor_audit(&hsm).await?;
     store.close().await;
 
@@ -474,6 +478,7 @@ pub async fn create_station(
         summary,
         demo_values: demo_values(&text),
         joined: false,
+        crl: Some(crl),
     })
 }
 
