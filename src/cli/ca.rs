@@ -35,7 +35,10 @@ pub(super) async fn run(station: &Station, cmd: CaCmd, json: bool) -> Result<(),
 }
 
 fn print_crl(r: &CrlReport) {
-    println!("CRL          number {} ({} revoked certificates)", r.number, r.entries);
+    println!(
+        "CRL          number {} ({} revoked certificates)",
+        r.number, r.entries
+    );
     println!("valid        {} to {}", r.this_update, r.next_update);
     println!("published    {} (served as {})", r.path.display(), r.url);
 }

@@ -80,7 +80,9 @@ pub(super) async fn run(
             }
             Some(CrlOutcome::Skipped { reason }) => eprintln!("demo: no CRL: {reason}"),
             Some(CrlOutcome::Failed { error }) => {
-                eprintln!("demo: warning: no CRL was issued ({error}); `keystation ca crl` issues it")
+                eprintln!(
+                    "demo: warning: no CRL was issued ({error}); `keystation ca crl` issues it"
+                )
             }
             None => {}
         }

@@ -22,8 +22,8 @@ pub use delivery::{
     SmsSection, WebhookSection,
 };
 pub use sections::{
-    CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection, StationSection,
-    VaultSection,
+    CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection,
+    StationSection, VaultSection,
 };
 
 use crate::domain::PinPolicy;

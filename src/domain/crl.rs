@@ -131,6 +131,7 @@ impl CrlSchedule {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use std::path::Path;
     use time::macros::datetime;
@@ -139,10 +140,17 @@ mod tests {
     fn the_crl_is_published_at_the_url_path_under_the_directory() {
         for (url, path) in [
             ("http://crl.keystation.invalid/unit-ca.crl", "unit-ca.crl"),
-            ("https://pki.example.cn:8443/crl/2026/unit.crl", "crl/2026/unit.crl"),
+            (
+                "https://pki.example.cn:8443/crl/2026/unit.crl",
+                "crl/2026/unit.crl",
+            ),
             ("http://x/a~b_c-d.crl", "a~b_c-d.crl"),
         ] {
-            assert_eq!(publication_path(url).as_deref(), Ok(Path::new(path)), "{url}");
+            assert_eq!(
+                publication_path(url).as_deref(),
+                Ok(Path::new(path)),
+                "{url}"
+            );
         }
         assert_eq!(
             crl_url_path("http://crl.keystation.invalid/unit-ca.crl"),
@@ -184,7 +192,10 @@ mod tests {
             datetime!(2026-12-02 00:00 UTC)
         );
         let n = newest(2);
-        assert_eq!(s.due(None, 0, datetime!(2026-12-01 00:00 UTC)), Some(CrlDue::First));
+        assert_eq!(
+            s.due(None, 0, datetime!(2026-12-01 00:00 UTC)),
+            Some(CrlDue::First)
+        );
         // Three quarters in: 6 h left of 24 is a quarter: due; a second earlier it is not.
         assert_eq!(s.due(Some(&n), 2, datetime!(2026-12-01 17:59:59 UTC)), None);
         assert_eq!(
@@ -204,6 +215,9 @@ mod tests {
         );
         // The quarter is of the newest CRL's own validity, not of today's setting.
         let short = CrlSchedule::hours(1);
-        assert_eq!(short.due(Some(&n), 2, datetime!(2026-12-01 12:00 UTC)), None);
+        assert_eq!(
+            short.due(Some(&n), 2, datetime!(2026-12-01 12:00 UTC)),
+            None
+        );
     }
 }

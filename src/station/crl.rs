@@ -368,8 +368,7 @@ fn due_name(due: CrlDue) -> &'static str {
 /// The CRL number of a DER CRL, if it parses and has one that fits.
 fn crl_number(der: &[u8]) -> Option<i64> {
     use x509_parser::prelude::FromDer;
-    let (_, crl) =
-        x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     let bytes = crl.crl_number()?.to_bytes_be();
     if bytes.len() > 8 {
         return None;
@@ -384,7 +383,9 @@ fn newest_state(crl: &CrlRecord) -> Result<NewestCrl, CrlError> {
 fn newest_state_of(this: &str, next: &str, entries: i64) -> Result<NewestCrl, CrlError> {
     let time = |s: &str| {
         parse_utc(s).ok_or_else(|| {
-            CrlError::Store(StoreError::Corrupt(format!("a CRL's time {s:?} does not parse")))
+            CrlError::Store(StoreError::Corrupt(format!(
+                "a CRL's time {s:?} does not parse"
+            )))
         })
     };
     Ok(NewestCrl {
@@ -406,8 +407,7 @@ fn revoked_entry(r: &RevocationRecord) -> Result<RevokedEntry, CrlError> {
     } else {
         r.serial.clone()
     };
-    let serial =
-        hex::decode(&hex_text).map_err(|e| refuse(format!("serial is not hex: {e}")))?;
+    let serial = hex::decode(&hex_text).map_err(|e| refuse(format!("serial is not hex: {e}")))?;
     let reason = reason_from_name(&r.reason)
         .ok_or_else(|| refuse(format!("{:?} is not an RFC 5280 reason", r.reason)))?;
     let revoked_at = parse_utc(&r.revoked_at)

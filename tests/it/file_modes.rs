@@ -95,7 +95,15 @@ async fn no_station_file_or_directory_is_open_to_group_or_others() {
     }
     // The one exception: the published CRL (public by nature) and its directory.
     let public = data.join("crl");
-    assert!(public.join("unit-ca.crl").exists(), "no CRL published");
+    for (path, mode) in [(public.clone(), 0o755), (public.join("unit-ca.crl"), 0o644)] {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            mode,
+            "{}",
+            path.display()
+        );
+    }
     let open: Vec<(PathBuf, u32)> = open_to_others(&data)
         .into_iter()
         .filter(|(p, mode)| {

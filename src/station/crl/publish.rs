@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Mode of the published CRL: anyone may read it.
 const PUBLIC_FILE: u32 = 0o644;
-/// Mode of a directory created for it.
+/// Mode of a directory created for it (a web server running as another user reaches the file).
 const PUBLIC_DIR: u32 = 0o755;
 
 /// Writes `der` at `path` atomically (see the module docs), creating missing directories.
@@ -18,10 +18,7 @@ pub(super) fn write_atomically(path: &Path, der: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no parent directory")
     })?;
-    DirBuilder::new()
-        .recursive(true)
-        .mode(PUBLIC_DIR)
-        .create(dir)?;
+    create_public_dirs(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -48,6 +45,21 @@ pub(super) fn write_atomically(path: &Path, der: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// Creates `dir` and its missing parents with mode 0755 whatever the umask; directories that
+/// exist keep their mode (the operator's choice, e.g. a group for the web server).
+fn create_public_dirs(dir: &Path) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    for d in missing.into_iter().rev() {
+        match DirBuilder::new().mode(PUBLIC_DIR).create(d) {
+            Ok(()) => fs::set_permissions(d, fs::Permissions::from_mode(PUBLIC_DIR))?,
+            // Another process made it meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -56,6 +68,7 @@ mod tests {
     #[test]
     fn the_file_is_replaced_whole_and_world_readable() {
         let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
         let path = tmp.path().join("crl/a/unit-ca.crl");
         write_atomically(&path, b"first").unwrap();
         write_atomically(&path, b"second").unwrap();
@@ -68,5 +81,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["unit-ca.crl"]);
+        // The directories it made are public too, whatever the process's umask; one that
+        // existed keeps its mode.
+        for made in ["crl", "crl/a"] {
+            let mode = fs::metadata(tmp.path().join(made))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, PUBLIC_DIR, "{made}");
+        }
+        let kept = fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(kept, 0o700);
     }
 }

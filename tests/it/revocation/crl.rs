@@ -60,7 +60,8 @@ fn numbers_in_audit(st: &TestStation) -> Vec<i64> {
     audit_records(&audit, "crl.issued")
         .iter()
         .map(|r| {
-            let d: serde_json::Value = serde_json::from_str(r["details"].as_str().unwrap()).unwrap();
+            let d: serde_json::Value =
+                serde_json::from_str(r["details"].as_str().unwrap()).unwrap();
             d["number"].as_i64().unwrap()
         })
         .collect()
@@ -87,12 +88,23 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
 
     // A made-up reason: refused naming the field, nothing revoked, no CRL issued.
     let out = st.run(
-        &["order", "revoke", "CRL-1", "--reason", "lostIt", "--operator", "alice"],
+        &[
+            "order",
+            "revoke",
+            "CRL-1",
+            "--reason",
+            "lostIt",
+            "--operator",
+            "alice",
+        ],
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--reason") && stderr.contains("lostIt"), "{stderr}");
+    assert!(
+        stderr.contains("--reason") && stderr.contains("lostIt"),
+        "{stderr}"
+    );
     assert_eq!(st.json(&["order", "show", "CRL-1"])["state"], "Provisioned");
     assert_eq!(crl_number(&verified_crl_text(&file, &ca)), 1);
 
@@ -111,7 +123,10 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
     assert_eq!(report["crl"]["entries"], 1);
     let text = verified_crl_text(&file, &ca);
     assert_eq!(crl_number(&text), 2, "{text}");
-    assert!(text.contains(&format!("Serial Number: {}", revoked.to_uppercase())), "{text}");
+    assert!(
+        text.contains(&format!("Serial Number: {}", revoked.to_uppercase())),
+        "{text}"
+    );
     assert!(text.contains("Key Compromise"), "{text}");
     assert!(!text.contains(&live.to_uppercase()), "{text}");
     assert_eq!(lint_errors(&file), Vec::<String>::new());
@@ -137,7 +152,15 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
     )
     .unwrap();
     let out = st.run(
-        &["order", "revoke", "CRL-2", "--reason", "superseded", "--operator", "bob"],
+        &[
+            "order",
+            "revoke",
+            "CRL-2",
+            "--reason",
+            "superseded",
+            "--operator",
+            "bob",
+        ],
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -161,7 +184,10 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
     );
     let text = verified_crl_text(&file, &ca);
     assert_eq!(crl_number(&text), 5, "{text}");
-    assert!(text.contains(&live.to_uppercase()) && text.contains("Superseded"), "{text}");
+    assert!(
+        text.contains(&live.to_uppercase()) && text.contains("Superseded"),
+        "{text}"
+    );
     assert_eq!(lint_errors(&file), Vec::<String>::new());
 
     assert_eq!(numbers_in_audit(&st), vec![1, 2, 3, 4, 5]);
@@ -171,7 +197,7 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
 /// The child half: `crl_tick` at the station.
 fn crl_tick_in_child(dir: &Path) {
     let (rt, station, hsm) = open_station(dir);
-    let now = time::OffsetDateTime::now_utc();
+    let now = station.now();
     let file = published(dir);
 
     // A revocation the newest CRL (3) does not list: CRL 4, at once.
@@ -182,7 +208,10 @@ fn crl_tick_in_child(dir: &Path) {
 
     // Nothing due: nothing issued, nothing written.
     let tick = rt.block_on(station.crl_tick(&hsm, now)).unwrap();
-    assert!(tick.issued.is_none() && tick.republished.is_none(), "{tick:?}");
+    assert!(
+        tick.issued.is_none() && tick.republished.is_none(),
+        "{tick:?}"
+    );
 
     // The published file lost: written again from the database, byte for byte.
     std::fs::remove_file(&file).unwrap();
@@ -242,7 +271,9 @@ fn crl_numbers_only_grow_across_the_stations_of_one_installation() {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            crate::support::stdout_json(&out)["number"].as_i64().unwrap()
+            crate::support::stdout_json(&out)["number"]
+                .as_i64()
+                .unwrap()
         })
         .collect();
     numbers.sort();

@@ -46,7 +46,10 @@ pub fn verified_crl_text(crl_der: &Path, ca_pem: &Path) -> String {
         "-verify",
         "-noout",
     ]);
-    assert!(ok && out.contains("verify OK"), "openssl crl -verify: {out}");
+    assert!(
+        ok && out.contains("verify OK"),
+        "openssl crl -verify: {out}"
+    );
     let (ok, text) = openssl(&[
         "crl",
         "-inform",
