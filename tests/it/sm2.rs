@@ -122,6 +122,10 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         .output()
         .unwrap();
     assert_success(&out, "keystation demo --algorithm sm2");
+    // No CRL for an SM2 CA (rcgen cannot sign one): the demo says so and goes on.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("demo: no CRL: the CA key is sm2"), "{said}");
+    assert!(!dir.join("crl").exists());
     let orders = stdout_json(&run_ok(&mut keystation_at(
         &dir,
         &["order", "list", "--json"],
@@ -305,4 +309,34 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
             "gmssl rejects the seal"
         );
     }
+
+    // `ca crl` refuses naming the algorithm; a revocation stands, with a warning for its CRL.
+    let refused = keystation_at(&dir, &["ca", "crl"]).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("E-CRL-UNSUPPORTED") && said.contains("sm2"),
+        "{said}"
+    );
+    let revoked = keystation_at(
+        &dir,
+        &[
+            "order",
+            "revoke",
+            "KS-DEMO-0002",
+            "--reason",
+            "keyCompromise",
+            "--operator",
+            "alice",
+        ],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&revoked.stderr);
+    assert_success(&revoked, "order revoke on an SM2 installation");
+    assert!(
+        said.contains("warning: no CRL was issued: the CA key is sm2"),
+        "{said}"
+    );
+    assert!(!dir.join("crl").exists());
 }
