@@ -23,6 +23,8 @@ use crate::ca::crl::{RevokedEntry, build_crl, reason_from_name};
 use crate::clock::{format_utc, parse_utc};
 use crate::domain::KeyAlgorithm;
 use crate::domain::crl::{CrlDue, CrlSchedule, CrlUrlError, NewestCrl, publication_path};
+/// A CRL as the history lists it.
+pub use crate::store::CrlSummary;
 use crate::store::{AuditEntry, CrlRecord, NewCrl, RevocationRecord, StoreError};
 use crate::token::TokenError;
 use std::path::PathBuf;
@@ -184,6 +186,11 @@ impl Station {
             next_update: state.next_update,
             der: crl.der,
         }))
+    }
+
+    /// The CRLs issued, newest first, at most `limit` (the history the `crls` table keeps).
+    pub async fn crl_history(&self, limit: i64) -> Result<Vec<CrlSummary>, CrlError> {
+        Ok(self.store.crl_history(limit).await?)
     }
 
     /// The URL path at which the CRL is served (`/unit-ca.crl`, from `[ca] crl_url`).

@@ -233,6 +233,12 @@ fn crl_tick_in_child(dir: &Path) {
     let (due, report) = tick.issued.expect("a renewal");
     assert_eq!(due, keystation::domain::crl::CrlDue::Renewal);
     assert_eq!(report.number, 5);
+
+    // The history: every CRL, newest first, with the station that issued it.
+    let history = rt.block_on(station.crl_history(10)).unwrap();
+    let numbers: Vec<(i64, i64)> = history.iter().map(|c| (c.number, c.entries)).collect();
+    assert_eq!(numbers, [(5, 2), (4, 2), (3, 1), (2, 1), (1, 0)]);
+    assert!(history.iter().all(|c| c.station_id == "station-01"));
 }
 
 #[test]
