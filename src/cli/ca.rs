@@ -12,9 +12,6 @@ use crate::station::hsm::pem_text;
 pub(super) async fn run(station: &Station, cmd: CaCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         CaCmd::Crl { out } => {
-            if let Some(e) = station.crl_unsupported() {
-                return Err(e.into());
-            }
             let hsm = station.open_hsm().await?;
             let report = station.issue_crl(&hsm, station.now()).await?;
             if let Some(out) = &out {
@@ -50,8 +47,8 @@ pub(super) fn after_revocation(crl: Option<&CrlOutcome>, json: bool) -> Result<(
 
 /// What a command says about the CRL that followed its change (`done`: that change, which
 /// stands whatever became of the CRL): nothing more than its number when it was issued and
-/// published, a warning when the CA cannot sign CRLs (SM2), and a failure (exit 1, after the
-/// command's own report) when it could not be issued.
+/// published, and a failure (exit 1, after the command's own report) when it could not be
+/// issued.
 pub(super) fn after_change(
     crl: Option<&CrlOutcome>,
     done: &str,
@@ -67,10 +64,6 @@ pub(super) fn after_change(
                     r.path.display()
                 );
             }
-            Ok(())
-        }
-        Some(CrlOutcome::Skipped { reason }) => {
-            eprintln!("warning: no CRL was issued: {reason}");
             Ok(())
         }
         Some(CrlOutcome::Failed { error }) => Err(CliError::verdict(

@@ -78,7 +78,6 @@ pub(super) async fn run(
             Some(CrlOutcome::Issued(r)) => {
                 eprintln!("demo: CRL {} published at {}", r.number, r.path.display())
             }
-            Some(CrlOutcome::Skipped { reason }) => eprintln!("demo: no CRL: {reason}"),
             Some(CrlOutcome::Failed { error }) => {
                 eprintln!(
                     "demo: warning: no CRL was issued ({error}); `keystation ca crl` issues it"

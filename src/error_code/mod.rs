@@ -259,8 +259,6 @@ codes! {
         "The audit head does not extend what the vault holds: it is not signed.";
     AUDIT_VAULT_UNREADABLE = "E-AUDIT-VAULT-UNREADABLE", Failure,
         "The audit anchor held by the vault HSM cannot be read.";
-    CRL_UNSUPPORTED = "E-CRL-UNSUPPORTED", Failure,
-        "The CA's key algorithm cannot sign CRLs in this station (SM2); the algorithm is named.";
     CRL_PUBLISH = "E-CRL-PUBLISH", Failure,
         "A CRL was issued and recorded but not written into the publication directory; the next `ca crl` writes it.";
     CRL_NOT_ISSUED = "E-CRL-NOT-ISSUED", Failure,

@@ -9,9 +9,8 @@
 //! a CRL that was committed but not written (a full disk) is written by the next `crl_tick`,
 //! which also brings the CRLs another station issued into this station's directory.
 //!
-//! An SM2 CA gets no CRL: rcgen cannot sign one with SM2-with-SM3 (see [`crate::ca::crl`]), so
-//! `ca crl` refuses naming the algorithm, and `init` and the revocation commands say that they
-//! skipped it.
+//! An SM2 CA's CRLs are signed with SM2-with-SM3 on its token, as its certificates are (see
+//! [`crate::ca::crl`]).
 
 mod publish;
 
@@ -21,7 +20,6 @@ use crate::audit::event::{AuditEvent, CrlIssued};
 use crate::ca::CaError;
 use crate::ca::crl::{RevokedEntry, build_crl, reason_from_name};
 use crate::clock::{format_utc, parse_utc};
-use crate::domain::KeyAlgorithm;
 use crate::domain::crl::{CrlDue, CrlSchedule, CrlUrlError, NewestCrl, publication_path};
 /// A CRL as the history lists it.
 pub use crate::store::CrlSummary;
@@ -34,15 +32,6 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrlError {
-    /// The CA's algorithm cannot sign CRLs here.
-    #[error(
-        "the CA key is {algorithm}: this station cannot sign a CRL with it yet (rcgen has no \
-         SM2-with-SM3); relying parties of an SM2 CA get no CRL from keystation"
-    )]
-    Unsupported {
-        /// The CA key's algorithm (`[ca] key_algorithm`).
-        algorithm: &'static str,
-    },
     /// `[ca] crl_url` names no place in the publication directory.
     #[error("[ca] crl_url: {0}")]
     Url(#[from] CrlUrlError),
@@ -131,11 +120,6 @@ pub struct CrlTick {
 pub enum CrlOutcome {
     /// The new CRL lists the revocation.
     Issued(CrlReport),
-    /// None was issued: the CA cannot sign CRLs (SM2).
-    Skipped {
-        /// Why.
-        reason: String,
-    },
     /// Issuing failed: the revocation stands, no CRL lists it yet.
     Failed {
         /// The error.
@@ -202,11 +186,6 @@ impl Station {
     /// with the CA key (with `hsm`, else the HSM opened for it), or the reason it was not.
     /// Never an error: the change stands either way.
     pub(super) async fn crl_after(&self, hsm: Option<&Hsm>, trigger: &str) -> CrlOutcome {
-        if let Some(reason) = self.crl_unsupported() {
-            return CrlOutcome::Skipped {
-                reason: reason.to_string(),
-            };
-        }
         let issued = async {
             let now = self.clock.now();
             match hsm {
@@ -220,13 +199,6 @@ impl Station {
                 error: e.to_string(),
             },
         }
-    }
-
-    /// Why this station cannot issue CRLs, if it cannot.
-    pub fn crl_unsupported(&self) -> Option<CrlError> {
-        (self.config.ca.key_algorithm == KeyAlgorithm::Sm2).then(|| CrlError::Unsupported {
-            algorithm: KeyAlgorithm::Sm2.as_str(),
-        })
     }
 
     /// The schedule of `[crl]`.
@@ -257,9 +229,6 @@ impl Station {
         trigger: &str,
         recheck: bool,
     ) -> Result<Option<CrlReport>, CrlError> {
-        if let Some(e) = self.crl_unsupported() {
-            return Err(e);
-        }
         let relative = publication_path(&self.config.ca.crl_url)?;
         // Whole seconds: what the CRL's UTCTime holds is what is recorded.
         let this_update = now.replace_nanosecond(0).unwrap_or(now);

@@ -32,7 +32,6 @@ impl Coded for OpenError {
 impl Coded for CrlError {
     fn code(&self) -> ErrorCode {
         match self {
-            CrlError::Unsupported { .. } => ec::CRL_UNSUPPORTED,
             CrlError::Url(_) => ec::CONFIG_INVALID,
             CrlError::Revocation { .. } => ec::STORE_CORRUPT,
             CrlError::Hsm(e) => e.code(),
