@@ -110,4 +110,15 @@ if ! "$gmssl_venv/bin/python" -c "import gmssl" >/dev/null 2>&1; then
   python3 -m venv "$gmssl_venv"
   "$gmssl_venv/bin/pip" install -q "gmssl==$gmssl_version"
 fi
+# pkilint: DigiCert's RFC 5280 linter, an independent judge of the station's CRLs (lint_crl) and
+# certificates (lint_pkix_cert). Its own venv; tests/it/revocation runs
+# /opt/keystation/pkilint/bin/lint_crl.
+pkilint_venv=/opt/keystation/pkilint
+pkilint_version="0.13.3"
+if ! "$pkilint_venv/bin/python" -c "import pkilint" >/dev/null 2>&1; then
+  as_root "installing pkilint $pkilint_version into $pkilint_venv"
+  echo "setup: installing pkilint $pkilint_version into $pkilint_venv"
+  python3 -m venv "$pkilint_venv"
+  "$pkilint_venv/bin/pip" install -q "pkilint==$pkilint_version"
+fi
 echo "setup: ok"

@@ -49,6 +49,8 @@ pub enum AuditEvent {
     StationJoined(StationJoined),
     /// `bank.imported`.
     BankImported(BankImported),
+    /// `crl.issued`.
+    CrlIssued(CrlIssued),
     /// `delivery.queued`.
     DeliveryQueued(DeliveryQueued),
     /// `delivery.requeued`.
@@ -154,6 +156,7 @@ impl AuditEvent {
             E::StationInitialized(_) => "station.initialized",
             E::StationJoined(_) => "station.joined",
             E::BankImported(_) => "bank.imported",
+            E::CrlIssued(_) => "crl.issued",
             E::DeliveryQueued(_) => "delivery.queued",
             E::DeliveryRequeued(_) => "delivery.requeued",
             E::DeliverySending(_) => "delivery.sending",
@@ -194,6 +197,7 @@ impl AuditEvent {
             E::StationInitialized(p) => to_json(p),
             E::StationJoined(p) => to_json(p),
             E::BankImported(p) => to_json(p),
+            E::CrlIssued(p) => to_json(p),
             E::DeliveryQueued(p) => to_json(p),
             E::DeliveryRequeued(p) => to_json(p),
             E::DeliverySending(p) => to_json(p),

@@ -331,6 +331,25 @@ payload! {
 }
 
 payload! {
+    /// `crl.issued`: a CRL signed by the CA, recorded with its number.
+    pub struct CrlIssued {
+        /// CRL number.
+        pub number: i64,
+        /// thisUpdate (RFC 3339 UTC).
+        pub this_update: String,
+        /// nextUpdate (RFC 3339 UTC).
+        pub next_update: String,
+        /// How many revoked certificates it lists.
+        pub entries: i64,
+        /// SHA-256 of its DER, hex.
+        pub sha256: String,
+        /// Why it was issued: `init`, `command`, `revocation`, `first`, `renewal`,
+        /// `new_revocation`.
+        pub trigger: String,
+    }
+}
+
+payload! {
     /// `bank.imported`.
     pub struct BankImported {
         /// The file's name.

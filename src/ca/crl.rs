@@ -8,8 +8,12 @@
 //! CRL number, are the store's (the revocations table); this module only encodes and signs.
 
 use super::CaError;
+use super::csr::accepted_key;
 use super::issuance::{check_key_matches_ca, parse_issuing_ca};
-use crate::x509::{checked_serial, minimal_unsigned, rfc3339, x509_instant};
+use super::sm2_stamp::{StandIn, assemble, restamp_crl, sign_with};
+use crate::domain::KeyAlgorithm;
+use crate::x509::{checked_serial, minimal_unsigned, rfc3339, verify_with_key, x509_instant};
+use const_oid::ObjectIdentifier;
 pub use rcgen::RevocationReason;
 use rcgen::{
     CertificateRevocationListParams, Issuer, KeyIdMethod, KeyUsagePurpose, RevokedCertParams,
@@ -30,16 +34,33 @@ pub struct RevokedEntry {
     pub reason: RevocationReason,
 }
 
+/// The RFC 5280 CRLReason of a reason as the station records it: its ASN.1 name
+/// (`keyCompromise`, ...). `removeFromCRL` is none (it only exists in delta CRLs).
+pub fn reason_from_name(name: &str) -> Option<RevocationReason> {
+    use RevocationReason as R;
+    Some(match name {
+        "unspecified" => R::Unspecified,
+        "keyCompromise" => R::KeyCompromise,
+        "cACompromise" => R::CaCompromise,
+        "affiliationChanged" => R::AffiliationChanged,
+        "superseded" => R::Superseded,
+        "cessationOfOperation" => R::CessationOfOperation,
+        "certificateHold" => R::CertificateHold,
+        "privilegeWithdrawn" => R::PrivilegeWithdrawn,
+        "aACompromise" => R::AaCompromise,
+        _ => return None,
+    })
+}
+
 /// Builds and signs a full CRL listing `revoked`, returned in DER.
 ///
 /// `crl_number` must grow with every CRL the CA publishes (RFC 5280 §5.2.3); the caller keeps
 /// it. `removeFromCRL` is refused: it only has a meaning in delta CRLs, which this CA does not
 /// issue.
 ///
-/// An SM2 CA is not supported here yet: rcgen writes ecdsa-with-SHA256 for the SM2 token
-/// signer's placeholder algorithm, so the signature check after signing refuses the CRL. SM2 CRLs
-/// (and OCSP responses) need the CA's algorithm the way `super::sm2_stamp` gives it to
-/// certificates: TBSCertList re-stamped with SM2-with-SM3, signed on the token.
+/// An SM2 CA's CRL goes through `super::sm2_stamp`, as its certificates do: rcgen encodes the
+/// CRL around a stand-in key, the TBSCertList is re-stamped with SM2-with-SM3 and signed by the
+/// CA key on its token.
 pub fn build_crl(
     ca_cert_der: &[u8],
     ca_key: &impl SigningKey,
@@ -83,11 +104,11 @@ pub fn build_crl(
 
     let (ca, ca_ski) = parse_issuing_ca(ca_cert_der, KeyUsagePurpose::CrlSign)?;
     check_key_matches_ca(&ca, ca_key)?;
-    let issuer =
-        Issuer::from_ca_cert_der(&ca_cert_der.into(), ca_key).map_err(|source| CaError::Rcgen {
-            operation: "read CA certificate as CRL issuer",
-            source,
-        })?;
+    let (ca_algorithm, _) = accepted_key("CA certificate", ca.public_key())?;
+    let read_issuer = |source| CaError::Rcgen {
+        operation: "read CA certificate as CRL issuer",
+        source,
+    };
     let params = CertificateRevocationListParams {
         this_update,
         next_update,
@@ -97,11 +118,24 @@ pub fn build_crl(
         // The CRL's AKI must be the CA certificate's SKI, whatever rcgen would derive.
         key_identifier_method: KeyIdMethod::PreSpecified(ca_ski.clone()),
     };
-    let crl = params.signed_by(&issuer).map_err(|source| CaError::Rcgen {
-        operation: "sign CRL",
-        source,
-    })?;
-    let der = crl.der().to_vec();
+    let operation = "sign CRL";
+    let der = if ca_algorithm == KeyAlgorithm::Sm2 {
+        let stand_in = StandIn(ca_key.der_bytes());
+        let issuer =
+            Issuer::from_ca_cert_der(&ca_cert_der.into(), &stand_in).map_err(read_issuer)?;
+        let draft = params
+            .signed_by(&issuer)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        let tbs = restamp_crl(draft.der(), ca_algorithm)?;
+        let signature = sign_with(ca_key, &tbs, operation)?;
+        assemble(&tbs, ca_algorithm, &signature, "CRL")?
+    } else {
+        let issuer = Issuer::from_ca_cert_der(&ca_cert_der.into(), ca_key).map_err(read_issuer)?;
+        let crl = params
+            .signed_by(&issuer)
+            .map_err(|source| CaError::Rcgen { operation, source })?;
+        crl.der().to_vec()
+    };
 
     let fail = |reason: String| CaError::SelfCheck {
         artefact: "CRL",
@@ -112,11 +146,17 @@ pub fn build_crl(
     if !rest.is_empty() {
         return Err(fail("trailing bytes".into()));
     }
-    parsed
-        .verify_signature(ca.public_key())
-        .map_err(|_| CaError::CaKeyMismatch {
-            what: "the CRL's signature does not verify under the CA certificate's public key",
-        })?;
+    let algorithm = ObjectIdentifier::from_bytes(parsed.signature_algorithm.algorithm.as_bytes())
+        .map_err(|e| fail(format!("signature algorithm: {e}")))?;
+    verify_with_key(
+        ca.public_key(),
+        &algorithm,
+        parsed.tbs_cert_list.as_ref(),
+        &parsed.signature_value.data,
+    )
+    .map_err(|_| CaError::CaKeyMismatch {
+        what: "the CRL's signature does not verify under the CA certificate's public key",
+    })?;
     if parsed.issuer().as_raw() != ca.subject().as_raw() {
         return Err(fail(
             "issuer DN is not byte-for-byte the CA certificate's subject".into(),
@@ -286,6 +326,28 @@ mod tests {
             } else {
                 assert!(ok, "{out}{err}");
             }
+        }
+    }
+
+    #[test]
+    fn reason_names_are_rfc_5280_asn1_names() {
+        use RevocationReason as R;
+        for (name, reason, code) in [
+            ("unspecified", R::Unspecified, 0),
+            ("keyCompromise", R::KeyCompromise, 1),
+            ("cACompromise", R::CaCompromise, 2),
+            ("affiliationChanged", R::AffiliationChanged, 3),
+            ("superseded", R::Superseded, 4),
+            ("cessationOfOperation", R::CessationOfOperation, 5),
+            ("certificateHold", R::CertificateHold, 6),
+            ("privilegeWithdrawn", R::PrivilegeWithdrawn, 9),
+            ("aACompromise", R::AaCompromise, 10),
+        ] {
+            assert_eq!(reason_from_name(name), Some(reason), "{name}");
+            assert_eq!(reason as u8, code, "{name}");
+        }
+        for bad in ["removeFromCRL", "KeyCompromise", "key_compromise", ""] {
+            assert_eq!(reason_from_name(bad), None, "{bad:?}");
         }
     }
 

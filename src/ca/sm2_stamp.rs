@@ -110,6 +110,15 @@ pub(crate) fn restamp_certificate(
     tbs.to_der().map_err(der_error("certificate"))
 }
 
+/// The TBSCertList of rcgen's `draft_der` (a CRL) with the signature AlgorithmIdentifier of
+/// `algorithm`.
+pub(crate) fn restamp_crl(draft_der: &[u8], algorithm: KeyAlgorithm) -> Result<Vec<u8>, CaError> {
+    let mut tbs = signed_part(draft_der, "CRL")?;
+    // TBSCertList: version (v2, always written by rcgen), signature, issuer, thisUpdate, ...
+    replace(&mut tbs, 1, signature_algorithm_der(algorithm), "CRL")?;
+    tbs.to_der().map_err(der_error("CRL"))
+}
+
 /// The CertificationRequestInfo of rcgen's `draft_der` with `spki_der` as its public key.
 pub(crate) fn restamp_request(draft_der: &[u8], spki_der: &[u8]) -> Result<Vec<u8>, CaError> {
     let mut info = signed_part(draft_der, "request")?;
@@ -118,7 +127,7 @@ pub(crate) fn restamp_request(draft_der: &[u8], spki_der: &[u8]) -> Result<Vec<u
     info.to_der().map_err(der_error("request"))
 }
 
-/// `SEQUENCE { signed, AlgorithmIdentifier, BIT STRING signature }`: a certificate or request
+/// `SEQUENCE { signed, AlgorithmIdentifier, BIT STRING signature }`: a certificate, CRL or request
 /// from its signed part and the signature of a key of `algorithm` over it.
 pub(crate) fn assemble(
     signed_der: &[u8],
@@ -138,6 +147,12 @@ pub(crate) fn assemble(
             artefact: what,
             reason: format!("not an RFC 5280 certificate: {e}"),
         })?;
+    } else if what == "CRL" {
+        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&der)
+            .map_err(|e| CaError::SelfCheck {
+                artefact: what,
+                reason: format!("not an RFC 5280 CRL: {e}"),
+            })?;
     } else {
         x509_cert::request::CertReq::from_der(&der).map_err(|e| CaError::SelfCheck {
             artefact: what,

@@ -16,7 +16,8 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
                 .revoke_certificate(&serial, &reason, detail.as_deref(), &operator)
                 .await?;
             if json {
-                return output::json(&report);
+                output::json(&report)?;
+                return super::ca::after_revocation(Some(&report.crl), json);
             }
             println!(
                 "certificate  {} revoked ({}; was {})",
@@ -31,7 +32,7 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
                 [] => println!("still live   none"),
                 live => println!("still live   {}", live.join(", ")),
             }
-            Ok(())
+            super::ca::after_revocation(Some(&report.crl), json)
         }
     }
 }

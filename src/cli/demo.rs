@@ -3,6 +3,7 @@
 use super::opts::{DemoArgs, InitArgs};
 use super::{CliError, output};
 use crate::config::Config;
+use crate::station::crl::CrlOutcome;
 use crate::station::demo::DemoOptions;
 use crate::station::error_code as ec;
 use crate::station::setup::claim_demo_dir;
@@ -52,7 +53,7 @@ pub(super) async fn run(
             "demo: creating a station in {} (SoftHSM tokens, SQLite, spool and bank directories)",
             dir.display()
         );
-        super::init::create(
+        let created = super::init::create(
             &InitArgs {
                 dir: dir.clone(),
                 station_id: "demo-station".into(),
@@ -73,6 +74,17 @@ pub(super) async fn run(
             operation,
         )
         .await?;
+        match &created.crl {
+            Some(CrlOutcome::Issued(r)) => {
+                eprintln!("demo: CRL {} published at {}", r.number, r.path.display())
+            }
+            Some(CrlOutcome::Failed { error }) => {
+                eprintln!(
+                    "demo: warning: no CRL was issued ({error}); `keystation ca crl` issues it"
+                )
+            }
+            None => {}
+        }
     }
     let cfg = Config::load(&config_path)?;
     let station = Station::open_for(cfg, operation).await?;

@@ -58,6 +58,7 @@ pub(super) async fn run(
         summary,
         demo_values,
         joined,
+        crl,
     } = create(args, operation).await?;
     if !demo_values.is_empty() {
         // A plain init makes a working station with demonstration names and a demonstration
@@ -85,8 +86,9 @@ pub(super) async fn run(
         return output::json(&serde_json::json!({
             "config": config_path, "database": redacted_url(&cfg.database_url()), "material": summary,
             "ca_certificate": cfg.path(&cfg.ca.certificate), "demo_values": demo_values,
-            "joined": joined, "station_id": cfg.station.id,
-        }));
+            "joined": joined, "station_id": cfg.station.id, "crl": crl,
+        }))
+        .and_then(|()| super::ca::after_change(crl.as_ref(), "the station is made", json));
     }
     if joined {
         println!(
@@ -112,7 +114,7 @@ pub(super) async fn run(
         "next: keystation --config {} order import FILE.json",
         config_path.display()
     );
-    Ok(())
+    super::ca::after_change(crl.as_ref(), "the station is made", json)
 }
 
 /// Creates a station (see `station::setup`); `init` and `demo` share it.

@@ -22,6 +22,7 @@ macro_rules! println {
 }
 
 mod audit;
+mod ca;
 mod certs;
 mod deliver;
 mod demo;
@@ -165,7 +166,15 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         }
         Command::Cert(cmd) => {
             let station = open_station(config, operation).await?;
-            certs::run(&station, cmd, cli.json).await
+            let result = certs::run(&station, cmd, cli.json).await;
+            audit::anchor_after_change(&station).await;
+            result
+        }
+        Command::Ca(cmd) => {
+            let station = open_station(config, operation).await?;
+            let result = ca::run(&station, cmd, cli.json).await;
+            audit::anchor_after_change(&station).await;
+            result
         }
         Command::Seal(cmd) => {
             // Without a station (`seal verify FILE --ca CA.pem`) a seal is judged on its own;

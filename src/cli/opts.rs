@@ -64,6 +64,23 @@ pub enum Command {
     /// Several stations, one installation: its stations, their leases, the queue.
     #[command(subcommand)]
     Fleet(FleetCmd),
+    /// The issuing CA: its certificate revocation lists.
+    #[command(subcommand)]
+    Ca(CaCmd),
+}
+
+/// `keystation ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Issue the next CRL now: every revoked certificate, the next CRL number, signed by the CA
+    /// key in the HSM, recorded, and published at the path of `[ca] crl_url` under
+    /// `[crl] publish_dir` (DER).
+    Crl {
+        /// Also write the CRL here, in PEM (what `openssl crl -in` and `openssl verify -CRLfile`
+        /// read as it is).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `keystation fleet ...`
@@ -223,7 +240,7 @@ pub enum CertCmd {
         /// Certificate serial in hex, as `order show` lists it (upper case and colons accepted).
         serial: String,
         /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn.
+        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued at once.
         #[arg(long)]
         reason: String,
         /// Free-text detail recorded with the revocation.
@@ -394,7 +411,7 @@ pub enum OrderCmd {
         /// Order number.
         order_no: String,
         /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn.
+        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued at once.
         #[arg(long)]
         reason: String,
         /// Free-text detail recorded with the revocation.

@@ -185,7 +185,8 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 .revoke_order(&no, &reason, detail.as_deref(), &operator)
                 .await?;
             if json {
-                return output::json(&report);
+                output::json(&report)?;
+                return super::ca::after_revocation(report.crl.as_ref(), json);
             }
             println!("{order_no} Revoked (was {})", report.from);
             for c in &report.certificates {
@@ -200,7 +201,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             if report.sealed_pin_destroyed {
                 println!("sealed PIN   destroyed");
             }
-            Ok(())
+            super::ca::after_revocation(report.crl.as_ref(), json)
         }
         OrderCmd::Approve {
             order_no,

@@ -4,6 +4,10 @@
 
 use super::{CONFIG_VERSION, Config, ConfigError, SmsKind};
 
+/// The longest CRL validity accepted: 31 days (relying parties cache a CRL until nextUpdate, so
+/// a revocation could go unseen for that long if the station stopped issuing).
+const MAX_CRL_HOURS: u32 = 31 * 24;
+
 impl Config {
     /// Every rule; the first broken one is the error.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
@@ -60,6 +64,16 @@ impl Config {
             });
         }
         self.check_delivery()?;
+        crate::domain::crl::crl_url_path(&self.ca.crl_url).map_err(|e| ConfigError::Value {
+            key: "ca.crl_url",
+            message: e.to_string(),
+        })?;
+        if !(1..=MAX_CRL_HOURS).contains(&self.crl.validity_hours) {
+            return Err(ConfigError::Value {
+                key: "crl.validity_hours",
+                message: format!("must be 1 to {MAX_CRL_HOURS} hours"),
+            });
+        }
         for (key, label) in [
             ("ca.token_label", &self.ca.token_label),
             ("vault.token_label", &self.vault.token_label),

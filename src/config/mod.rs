@@ -7,7 +7,7 @@
 //!
 //! - this file: the [`Config`] as a whole, loading it, and the paths it resolves;
 //! - `sections`: the station's own tables (`[station]`, `[database]`, `[pkcs11]`, `[ca]`,
-//!   `[vault]`, `[product]`, `[seal]`) with their defaults;
+//!   `[vault]`, `[product]`, `[seal]`, `[crl]`) with their defaults;
 //! - `delivery`: the `[delivery]` tables (trigger, retries, SMS channels, bank) with theirs;
 //! - `check`: the rules a loaded file must meet, checked once at start-up.
 
@@ -22,8 +22,8 @@ pub use delivery::{
     SmsSection, WebhookSection,
 };
 pub use sections::{
-    CaSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection, StationSection,
-    VaultSection,
+    CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection,
+    StationSection, VaultSection,
 };
 
 use crate::domain::PinPolicy;
@@ -124,6 +124,9 @@ pub struct Config {
     /// PIN delivery: trigger, retries, SMS and bank channels.
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// Certificate revocation lists: validity, publication.
+    #[serde(default)]
+    pub crl: CrlSection,
     /// Directory the config file is in (not a key of the file).
     #[serde(skip)]
     pub config_dir: PathBuf,

@@ -1,5 +1,5 @@
 //! The station's own tables of `station.toml` — `[station]`, `[database]`, `[pkcs11]`, `[ca]`,
-//! `[vault]`, `[product]`, `[seal]` — and the default of every key that has one.
+//! `[vault]`, `[product]`, `[seal]`, `[crl]` — and the default of every key that has one.
 
 use crate::domain::KeyAlgorithm;
 use serde::Deserialize;
@@ -180,6 +180,34 @@ impl Default for SealSection {
     }
 }
 
+/// `[crl]`: the CRLs of the issuing CA (see [`crate::domain::crl`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlSection {
+    /// Publication directory: the CRL is written at the URL path of `[ca] crl_url` under it
+    /// (`crl/unit-ca.crl`), world-readable, for the web server of the distribution point.
+    #[serde(default = "default_crl_dir")]
+    pub publish_dir: PathBuf,
+    /// From thisUpdate to nextUpdate, in hours; a new CRL is issued when a quarter is left.
+    #[serde(default = "default_crl_hours")]
+    pub validity_hours: u32,
+}
+
+impl Default for CrlSection {
+    fn default() -> Self {
+        CrlSection {
+            publish_dir: default_crl_dir(),
+            validity_hours: default_crl_hours(),
+        }
+    }
+}
+
+fn default_crl_dir() -> PathBuf {
+    PathBuf::from("crl")
+}
+fn default_crl_hours() -> u32 {
+    24
+}
 fn default_vid() -> String {
     "KEYSTATION".into()
 }

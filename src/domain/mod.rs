@@ -6,6 +6,7 @@
 //! exhaustively and every other module depends on this one, never the reverse.
 
 pub mod application_json;
+pub mod crl;
 pub mod delivery;
 pub mod identifiers;
 pub mod ids;

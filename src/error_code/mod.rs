@@ -259,6 +259,10 @@ codes! {
         "The audit head does not extend what the vault holds: it is not signed.";
     AUDIT_VAULT_UNREADABLE = "E-AUDIT-VAULT-UNREADABLE", Failure,
         "The audit anchor held by the vault HSM cannot be read.";
+    CRL_PUBLISH = "E-CRL-PUBLISH", Failure,
+        "A CRL was issued and recorded but not written into the publication directory; the next `ca crl` writes it.";
+    CRL_NOT_ISSUED = "E-CRL-NOT-ISSUED", Failure,
+        "The change (a revocation, a new installation) is recorded and stands, but no CRL was issued for it; run `keystation ca crl`.";
     DB = "E-DB", Failure,
         "The database failed (what the station was doing is named).";
     DB_MIGRATION = "E-DB-MIGRATION", Failure,

@@ -6,6 +6,7 @@ use super::OpenError;
 use super::anchor::AnchorError;
 use super::audit_verify::AuditVerifyError;
 use super::batch::BatchError;
+use super::crl::CrlError;
 use super::delivery::DeliveryError;
 use super::demo::DemoError;
 use super::hsm::HsmError;
@@ -24,6 +25,20 @@ impl Coded for OpenError {
         match self {
             OpenError::NotPrivate(e) => e.code(),
             OpenError::Store(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for CrlError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            CrlError::Url(_) => ec::CONFIG_INVALID,
+            CrlError::Revocation { .. } => ec::STORE_CORRUPT,
+            CrlError::Hsm(e) => e.code(),
+            CrlError::Token(e) => e.code(),
+            CrlError::Ca(e) => e.code(),
+            CrlError::Store(e) => e.code(),
+            CrlError::Publish { .. } => ec::CRL_PUBLISH,
         }
     }
 }

@@ -138,14 +138,19 @@ pub fn read_certificate(path: &Path) -> Result<Vec<u8>, HsmError> {
 
 /// PEM text of a DER certificate.
 pub fn certificate_pem(der: &[u8]) -> String {
+    pem_text("CERTIFICATE", der)
+}
+
+/// PEM text of a DER object under `label` (`CERTIFICATE`, `X509 CRL`).
+pub fn pem_text(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(chunk));
         out.push('\n');
     }
-    out.push_str("-----END CERTIFICATE-----\n");
+    out.push_str(&format!("-----END {label}-----\n"));
     out
 }
 

@@ -294,5 +294,5 @@ pub async fn join_station(
         Arc::new(cfg.clone()),
         verified.ca_cert_der,
     );
-    complete_station(&station, &hsm, text, config_path, cfg, summary, true).await
+    complete_station(&station, &hsm, text, config_path, cfg, summary, None).await
 }

@@ -14,6 +14,7 @@ pub mod anchor;
 pub mod audit_verify;
 pub mod batch;
 pub mod check;
+pub mod crl;
 pub mod delivery;
 pub mod demo;
 mod error_codes;
@@ -120,6 +121,11 @@ impl Station {
     /// The operation this station acts for.
     pub fn operation(&self) -> &OperationContext {
         &self.operation
+    }
+
+    /// The station clock's time (what a front passes to the methods that take one).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     /// The configuration (read-only).

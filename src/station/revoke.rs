@@ -6,7 +6,9 @@
 //! the provisioning job writes for superseded certificates), deliveries that have not reached a
 //! channel (queued, failed, needs_operator) cancelled, the sealed PIN destroyed, one audit record.
 //! A delivery already `sending` or `sent` is left as it is (the message may be out) and reported.
-//! Publishing the CRL is not part of this command.
+//! Once it has committed, a new CRL listing the revocation is issued and published
+//! ([`super::crl`]); the report says whether it was (a CRL that failed leaves the revocation
+//! standing: `keystation ca crl` issues it later, as does the serving loop).
 //!
 //! Revoking ONE certificate (`keystation cert revoke SERIAL`) is the operator's way out of what
 //! `check` finds — a second live certificate of an order (a duplicate issuance), a certificate
@@ -16,6 +18,7 @@
 //! without one (that is `order revoke`, or for an interrupted order `provision --reinit`).
 
 use super::Station;
+use super::crl::CrlOutcome;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
@@ -50,6 +53,8 @@ pub struct RevokeReport {
     pub deliveries_in_flight: Vec<String>,
     /// Whether a sealed PIN was destroyed.
     pub sealed_pin_destroyed: bool,
+    /// The CRL issued after the revocation (none when no certificate was revoked).
+    pub crl: Option<CrlOutcome>,
 }
 
 /// What revoking one certificate did.
@@ -69,6 +74,8 @@ pub struct CertificateRevokeReport {
     pub revoked_by: String,
     /// The order's certificates still live afterwards.
     pub still_live: Vec<String>,
+    /// The CRL issued after the revocation.
+    pub crl: CrlOutcome,
 }
 
 /// Checks the common arguments of a revocation.
@@ -182,7 +189,9 @@ impl Station {
         )
         .await?;
         tx.commit().await?;
+        let crl = self.crl_after(None, "revocation").await;
         Ok(CertificateRevokeReport {
+            crl,
             still_live: certs
                 .iter()
                 .filter(|c| c.serial != serial && c.status != CertificateStatus::Revoked)
@@ -264,7 +273,13 @@ impl Station {
         )
         .await?;
         tx.commit().await?;
+        let crl = if revoked.is_empty() {
+            None
+        } else {
+            Some(self.crl_after(None, "revocation").await)
+        };
         Ok(RevokeReport {
+            crl,
             order_no: order_no.to_string(),
             from,
             certificates: revoked,
@@ -305,6 +320,10 @@ mod tests {
 
     #[test]
     fn reasons_are_rfc_5280_names_and_the_operator_is_named() {
+        // Every reason an operator may give has its CRL reason code.
+        for name in REVOCATION_REASONS {
+            assert!(crate::ca::crl::reason_from_name(name).is_some(), "{name}");
+        }
         assert!(check_reason_and_operator("superseded", "alice").is_ok());
         assert!(matches!(
             check_reason_and_operator("duplicate", "alice"),

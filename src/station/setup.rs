@@ -79,6 +79,8 @@ pub struct Created {
     pub demo_values: Vec<String>,
     /// The station joined an installation that existed already (see [`super::join`]).
     pub joined: bool,
+    /// The first CRL of a new installation (none for a station that joined one).
+    pub crl: Option<super::crl::CrlOutcome>,
 }
 
 /// Why a station could not be made.
@@ -487,12 +489,15 @@ pub async fn create_station(
             ca_der,
         ))
     })?;
-    complete_station(&station, &hsm, text, config_path, cfg, summary, false).await
+    // CRL number 1: the distribution point named in every certificate has a CRL from the start.
+    let crl = station.crl_after(Some(&hsm), "init").await;
+    complete_station(&station, &hsm, text, config_path, cfg, summary, Some(crl)).await
 }
 
 /// The last steps of `init` and `join`, once the station is registered: the first audit anchor
 /// it makes (whichever station anchors, the vault's anchor only moves forward), then its
-/// `station.toml` (`text`, at `config_path`), written last. Says what was made.
+/// `station.toml` (`text`, at `config_path`), written last. Says what was made; `first_crl` is
+/// the first CRL of a new installation (none: the station joined one).
 pub(super) async fn complete_station(
     station: &Station,
     hsm: &Hsm,
@@ -500,7 +505,7 @@ pub(super) async fn complete_station(
     config_path: PathBuf,
     config: Config,
     summary: MaterialSummary,
-    joined: bool,
+    first_crl: Option<super::crl::CrlOutcome>,
 ) -> Result<Created, SetupError> {
     station.anchor_audit(hsm).await?;
     station.store.close().await;
@@ -511,7 +516,8 @@ pub(super) async fn complete_station(
         config,
         summary,
         demo_values: demo_values(&text),
-        joined,
+        joined: first_crl.is_none(),
+        crl: first_crl,
     })
 }
 

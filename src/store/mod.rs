@@ -13,6 +13,7 @@
 //!   their delivery is confirmed; a delivered message only as its vault HMAC.
 
 mod audit_log;
+mod crls;
 mod delivery;
 mod fleet;
 mod lease;
@@ -21,6 +22,7 @@ mod provision;
 mod revocations;
 
 pub use audit_log::AuditFilter;
+pub use crls::{CrlRecord, CrlSummary, NewCrl};
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};

@@ -1,6 +1,6 @@
 //! Issue 12, item 6: personal data on disk. The station's files are 0600 and its directories
 //! 0700 (the database and its -wal/-shm, the token store, the spool and bank directories,
-//! everything it creates), a looser directory is refused like a loose PIN file, and once a
+//! everything it creates but the published CRL, which is public), a looser directory is refused like a loose PIN file, and once a
 //! delivery is confirmed no clear PIN is left in the station's own spool or outbound copy.
 
 use crate::delivery::{
@@ -93,7 +93,25 @@ async fn no_station_file_or_directory_is_open_to_group_or_others() {
     ] {
         assert!(data.join(expected).exists(), "{expected} missing");
     }
-    let open = open_to_others(&data);
+    // The one exception: the published CRL (public by nature) and its directory.
+    let public = data.join("crl");
+    for (path, mode) in [(public.clone(), 0o755), (public.join("unit-ca.crl"), 0o644)] {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            mode,
+            "{}",
+            path.display()
+        );
+    }
+    let open: Vec<(PathBuf, u32)> = open_to_others(&data)
+        .into_iter()
+        .filter(|(p, mode)| {
+            let is_public = *p == public && *mode == 0o755
+                || *p == public.join("unit-ca.crl") && *mode == 0o644;
+            !is_public
+        })
+        .collect();
     assert!(
         open.is_empty(),
         "open to group or others: {:#?}",

@@ -26,6 +26,7 @@ mod operator_dead_ends;
 mod pg;
 mod provision;
 mod random_source;
+mod revocation;
 mod seals;
 mod sm2;
 mod sms;

@@ -3,7 +3,8 @@
 //! its token with pkcs11-tool and checked by OpenSSL (with the default distinguishing ID and no
 //! other, and refused with a flipped signature byte) and by gmssl, a second SM2 implementation
 //! from another code base; the SM2 seals read off a token verify with `seal verify`, and their
-//! signature with `openssl pkeyutl` over the bytes GM/T 0031 says are signed.
+//! signature with `openssl pkeyutl` over the bytes GM/T 0031 says are signed; the SM2 CA's CRL,
+//! with a revocation and its reason, verifies with gmssl.
 
 use crate::delivery::all_files;
 use crate::station::keystation_at;
@@ -12,6 +13,7 @@ use crate::testtoken::module_path;
 use der::{Any, Decode, Encode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use x509_parser::prelude::FromDer;
 
 const SM2_WITH_SM3: &str = "1.2.156.10197.1.501";
 const SM2_CURVE: &str = "1.2.156.10197.1.301";
@@ -122,6 +124,8 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         .output()
         .unwrap();
     assert_success(&out, "keystation demo --algorithm sm2");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("demo: CRL 1 published at"), "{said}");
     let orders = crate::demo::delivered_orders(&dir);
     let cfg = std::fs::read_to_string(dir.join("station.toml")).unwrap();
     assert!(cfg.contains("libkstoken.so"), "{cfg}");
@@ -296,4 +300,55 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
             "gmssl rejects the seal"
         );
     }
+
+    // The CRL of an SM2 CA: signed with SM2-with-SM3 on the test token, number 2 from `ca crl`,
+    // 3 after a revocation, which it lists with its reason. gmssl checks the signature (OpenSSL's
+    // `crl -verify` sets no SM2 distinguishing ID for a CRL).
+    let crl_file = dir.join("crl/unit-ca.crl");
+    let issued = stdout_json(&run_ok(&mut keystation_at(&dir, &["--json", "ca", "crl"])));
+    assert_eq!(issued["number"], 2, "{issued}");
+    run_ok(&mut keystation_at(
+        &dir,
+        &[
+            "order",
+            "revoke",
+            "KS-DEMO-0002",
+            "--reason",
+            "keyCompromise",
+            "--operator",
+            "alice",
+        ],
+    ));
+    let text = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        s(&crl_file),
+        "-text",
+        "-noout",
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("SM2-with-SM3") && text.contains("Key Compromise"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 CRL Number: \n                3\n"),
+        "{text}"
+    );
+    let der = std::fs::read(&crl_file).unwrap();
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+    let (tbs, sig) = (
+        crl.tbs_cert_list.as_ref().to_vec(),
+        crl.signature_value.data.to_vec(),
+    );
+    assert!(gmssl_verifies(&ca, &tbs, &sig), "gmssl rejects the CRL");
+    let mut flipped = sig.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x01;
+    assert!(
+        !gmssl_verifies(&ca, &tbs, &flipped),
+        "gmssl accepts a flipped CRL"
+    );
 }

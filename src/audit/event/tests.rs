@@ -133,6 +133,18 @@ fn events_encode_to_the_stored_action_and_details() {
             "station.joined",
             r#"{"installation":{"audit_anchor_spki":"30","ca_fingerprint":"ca","ca_token_serial":"s1","seal_maker_fingerprint":"sm","vault_token_serial":"s2"},"pkcs11_module":"/usr/lib/softhsm/libsofthsm2.so","station_id":"desk-3"}"#,
         ),
+        (
+            AuditEvent::CrlIssued(CrlIssued {
+                number: 3,
+                this_update: "2026-12-01T00:00:00.000000Z".into(),
+                next_update: "2026-12-02T00:00:00.000000Z".into(),
+                entries: 1,
+                sha256: "ab".into(),
+                trigger: "revocation".into(),
+            }),
+            "crl.issued",
+            r#"{"entries":1,"next_update":"2026-12-02T00:00:00.000000Z","number":3,"sha256":"ab","this_update":"2026-12-01T00:00:00.000000Z","trigger":"revocation"}"#,
+        ),
     ];
     for (event, action, details) in cases {
         assert_eq!(
