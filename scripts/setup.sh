@@ -110,4 +110,14 @@ if ! "$gmssl_venv/bin/python" -c "import gmssl" >/dev/null 2>&1; then
   python3 -m venv "$gmssl_venv"
   "$gmssl_venv/bin/pip" install -q "gmssl==$gmssl_version"
 fi
+# pkilint: an independent linter of certificates, CRLs and OCSP responses (RFC 5280, RFC 6960);
+# tests/it/ocsp runs /opt/keystation/pkilint/bin/lint_pkix_cert and lint_ocsp_response.
+pkilint_venv=/opt/keystation/pkilint
+pkilint_version="0.13.3"
+if ! "$pkilint_venv/bin/python" -c "import pkilint" >/dev/null 2>&1; then
+  as_root "installing pkilint $pkilint_version into $pkilint_venv"
+  echo "setup: installing pkilint $pkilint_version into $pkilint_venv"
+  python3 -m venv "$pkilint_venv"
+  "$pkilint_venv/bin/pip" install -q "pkilint==$pkilint_version"
+fi
 echo "setup: ok"

@@ -29,12 +29,14 @@ mod demo_fleet;
 mod error;
 mod fleet;
 mod init;
+mod ocsp;
 pub mod opts;
 mod orders;
 mod output;
 mod pin_input;
 mod provision;
 mod seal;
+mod serve;
 mod signals;
 mod tokens;
 mod workstation;
@@ -216,6 +218,18 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         Command::Fleet(cmd) => {
             let station = open_station(config, operation).await?;
             fleet::run(&station, cmd, cli.json).await
+        }
+        Command::Ca(cmd) => {
+            let station = open_station(config, operation).await?;
+            let result = match cmd {
+                opts::CaCmd::OcspSigner => ocsp::signer(&station, cli.json).await,
+            };
+            audit::anchor_after_change(&station).await;
+            result
+        }
+        Command::Serve(args) => {
+            let station = open_station(config, operation).await?;
+            serve::run(&station, &args, cli.json).await
         }
     }
 }

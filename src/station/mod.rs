@@ -25,6 +25,8 @@ pub mod intake;
 pub mod inventory;
 pub mod join;
 pub mod lease;
+pub mod ocsp;
+pub mod ocsp_signer;
 pub mod operation;
 pub mod provision;
 pub mod queries;

@@ -436,6 +436,11 @@ pub async fn create_station(
     .await?;
     tx.register_station(&cfg.station.id, Registration::Init)
         .await?;
+    if let Some(signer) = &summary.ocsp_signer {
+        tx.record_ocsp_signer(signer).await?;
+        let entry = super::ocsp_signer::signer_issued(signer, None).map_err(InitError::from)?;
+        tx.audit(&station.station_actor(), entry).await?;
+    }
     tx.audit(
         &station.station_actor(),
         AuditEntry {
