@@ -348,6 +348,7 @@ async fn measure(
     nonce: bool,
     secs: f64,
 ) -> f64 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = if keep_alive {
         reqwest::Client::new()
     } else {

@@ -76,7 +76,7 @@ fn bad_requests_get_their_error_status_and_the_server_keeps_serving() {
     // server is unharmed (checked below).
     let rt = crate::support::runtime();
     let sent = rt.block_on(
-        reqwest::Client::new()
+        super::client()
             .post(&serve.url)
             .body(vec![0x30u8; 1 << 20])
             .send(),

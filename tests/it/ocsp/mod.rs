@@ -178,11 +178,17 @@ pub fn eventually(what: &str, mut probe: impl FnMut() -> Option<String>) -> Stri
     }
 }
 
+/// An HTTP client (plain HTTP here; reqwest still wants a TLS provider: ring, the station's).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// POSTs `body` to the responder; (HTTP status, headers, body).
 pub fn post(url: &str, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let rt = crate::support::runtime();
     rt.block_on(async {
-        let r = reqwest::Client::new()
+        let r = client()
             .post(url)
             .header("content-type", "application/ocsp-request")
             .body(body)
@@ -199,7 +205,7 @@ pub fn post(url: &str, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u
 pub fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let rt = crate::support::runtime();
     rt.block_on(async {
-        let mut req = reqwest::Client::new().get(url);
+        let mut req = client().get(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
