@@ -44,10 +44,12 @@ use keystation::station::demo::{generated_orders, write_fixture_pictures};
 use keystation::station::hsm::{Hsm, certificate_pem};
 use keystation::station::intake::ImportOptions;
 use rand::RngCore;
+use rcgen::PublicKeyData;
 use serde_json::json;
 use sha1::{Digest, Sha1};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,8 +216,9 @@ struct Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
+        // Its process group: `openssl ocsp -multi` leaves its children behind otherwise.
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
@@ -232,6 +235,7 @@ fn start_keystation(config: &Path) -> Responder {
         .arg(config)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -249,11 +253,29 @@ fn start_keystation(config: &Path) -> Responder {
     }
 }
 
+/// Whether a responder on `port` answers the DER request `probe` (HTTP/1.0, as OpenSSL's).
+fn answers(port: u16, probe: &[u8]) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let head = format!(
+        "POST / HTTP/1.0\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
+        probe.len()
+    );
+    let mut answer = Vec::new();
+    s.write_all(head.as_bytes()).is_ok()
+        && s.write_all(probe).is_ok()
+        && s.read_to_end(&mut answer).is_ok()
+        && answer.starts_with(b"HTTP/1.0 200")
+}
+
 fn start_openssl(
     dir: &Path,
     ca: &Path,
     signer: &(PathBuf, PathBuf),
     multi: Option<u32>,
+    probe: &[u8],
 ) -> Responder {
     let port = free_port();
     let mut cmd = Command::new("openssl");
@@ -267,15 +289,18 @@ fn start_openssl(
         .arg(&signer.1)
         .args(["-nmin", "240", "-ignore_err"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        .process_group(0);
     if let Some(n) = multi {
         cmd.args(["-multi", &n.to_string()]);
     }
     let child = cmd.spawn().unwrap();
+    // Ready once it answers a real request. (A bare connect as a probe is not harmless: OpenSSL
+    // 3.0's responder spins on a connection closed before it sent a request.)
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "openssl ocsp did not listen");
-        std::thread::sleep(Duration::from_millis(20));
+    while !answers(port, probe) {
+        assert!(Instant::now() < deadline, "openssl ocsp did not answer");
+        std::thread::sleep(Duration::from_millis(50));
     }
     Responder {
         child,
@@ -469,6 +494,7 @@ fn main() {
         .map(|s| (cert_id(&ca_der, &s.hex), s.revoked))
         .collect();
 
+    let probe = request(&ids[0].0, false);
     let mut rows = Vec::new();
     let targets: [(&str, Option<u32>); 3] = [
         ("keystation serve", None),
@@ -478,8 +504,8 @@ fn main() {
     for (name, multi) in targets {
         let responder = match multi {
             None => start_keystation(&config),
-            Some(1) => start_openssl(root.path(), &ca_pem, &signer, None),
-            Some(n) => start_openssl(root.path(), &ca_pem, &signer, Some(n)),
+            Some(1) => start_openssl(root.path(), &ca_pem, &signer, None, &probe),
+            Some(n) => start_openssl(root.path(), &ca_pem, &signer, Some(n), &probe),
         };
         for keep_alive in [true, false] {
             for nonce in [false, true] {
