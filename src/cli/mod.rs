@@ -6,8 +6,8 @@
 //! printed with its stable code and the command's operation id (see [`CliError`]).
 //!
 //! The CLI is a front of [`crate::station::Station`]: it names `station`, `domain` and `config`
-//! only, never the store, the tokens or SQL (a test greps for it), and does no blocking PKCS#11
-//! work itself. Each invocation is one [`OperationContext`].
+//! only (and `web`, the HTTP front `serve` starts), never the store, the tokens or SQL (a test
+//! greps for it), and does no blocking PKCS#11 work itself. Each invocation is one [`OperationContext`].
 
 /// The CLI's `println!`: this definition shadows the standard macro in every module below, so
 /// all output goes through [`output::print_line`], which ends quietly when the reader of a pipe
