@@ -15,7 +15,7 @@ const UNAUTHORIZED: u8 = 6;
 fn bad_requests_get_their_error_status_and_the_server_keeps_serving() {
     let (st, cert, _) = station_with_certificate("OCSP-BAD-1");
     let ca = ca_pem(&st);
-    let serve = Serve::start(&st);
+    let serve = Serve::start(&st.config());
 
     // Garbage.
     let (status, headers, body) = post(&serve.url, b"GET / HTTP/1.0\r\n\r\n".to_vec());

@@ -5,10 +5,13 @@
 //! - `relying_party`: good, revoked (with its reason) after `order revoke`, unknown; nonce; GET
 //!   with its caching headers; the signer certificate and the answers linted;
 //! - `bad_input`: garbage, a truncated request, a 1 MiB body, another CA's certificate;
-//! - `signer`: `ca ocsp-signer` renews the signer and a running server takes it into use.
+//! - `signer`: `ca ocsp-signer` renews the signer and a running server takes it into use;
+//! - `shared_database`: a revocation by another station of the installation (one PostgreSQL)
+//!   reaches this station's answers.
 
 mod bad_input;
 mod relying_party;
+mod shared_database;
 mod signer;
 
 use crate::station::{TestStation, order_json};
@@ -29,11 +32,12 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts `keystation serve --listen 127.0.0.1:0` for `st` and waits for its first line.
-    pub fn start(st: &TestStation) -> Serve {
+    /// Starts `keystation serve --listen 127.0.0.1:0` for the station of `config` and waits for
+    /// its first line.
+    pub fn start(config: &Path) -> Serve {
         let mut child = crate::support::keystation()
             .arg("--config")
-            .arg(st.config())
+            .arg(config)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

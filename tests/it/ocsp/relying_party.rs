@@ -52,7 +52,7 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
         "the unit certificate names the responder (AIA): {text}"
     );
 
-    let serve = Serve::start(&st);
+    let serve = Serve::start(&st.config());
     let (ok, out) = ask(&serve, &ca, &cert);
     assert!(ok, "{out}");
     assert!(out.contains("Response verify OK"), "{out}");

@@ -44,7 +44,7 @@ fn ca_ocsp_signer_makes_and_renews_the_signer_and_serve_takes_it_up() {
     let first = st.json(&["ca", "ocsp-signer"]);
     assert!(first["replaces"].is_null(), "{first}");
     let first_der = der_of(&signer_pem);
-    let serve = Serve::start(&st);
+    let serve = Serve::start(&st.config());
     let respout = st.tmp().join("resp.der");
     let ask = || {
         let (ok, out) = openssl_ocsp(&[
