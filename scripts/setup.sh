@@ -110,9 +110,9 @@ if ! "$gmssl_venv/bin/python" -c "import gmssl" >/dev/null 2>&1; then
   python3 -m venv "$gmssl_venv"
   "$gmssl_venv/bin/pip" install -q "gmssl==$gmssl_version"
 fi
-# pkilint: DigiCert's RFC 5280 linter, an independent judge of the station's CRLs (lint_crl) and
-# certificates (lint_pkix_cert). Its own venv; tests/it/revocation runs
-# /opt/keystation/pkilint/bin/lint_crl.
+# pkilint: DigiCert's independent linter of certificates, CRLs and OCSP responses (RFC 5280,
+# RFC 6960), in its own venv; tests/it/revocation runs /opt/keystation/pkilint/bin/lint_crl,
+# tests/it/ocsp lint_pkix_cert and lint_ocsp_response.
 pkilint_venv=/opt/keystation/pkilint
 pkilint_version="0.13.3"
 if ! "$pkilint_venv/bin/python" -c "import pkilint" >/dev/null 2>&1; then

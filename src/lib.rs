@@ -17,7 +17,7 @@
 //! One line per top-level module, as the folders under `src/` stand (the test at the end of this
 //! file checks that each entry exists, and that every module file or folder is listed).
 //! Dependency direction: [`domain`] <- (`token`, `ca`, `seal`, `delivery`, `store`, `audit`)
-//! <- [`station`] <- [`cli`].
+//! <- [`station`] <- ([`cli`], [`web`]).
 //!
 //! - [`domain/`](domain): the business, pure (no IO, no async): orders and their state machine,
 //!   validation, PINs, PIN deliveries;
@@ -32,7 +32,8 @@
 //! - [`x509.rs`](x509): the X.509 rules the CA and the seals share (names, extensions, time);
 //! - [`sm2/`](sm2): SM2 signatures as certificates and seals carry them (OIDs, `Z_A`, verifying
 //!   with the default distinguishing ID);
-//! - [`ca/`](ca): the issuing CA: certificate profiles, issuance through a token-held key, CRLs;
+//! - [`ca/`](ca): the issuing CA: certificate profiles, issuance through a token-held key, CRLs,
+//!   OCSP requests and responses;
 //! - [`seal/`](seal): GB/T 38540 electronic seals: pictures, `SESeal` DER, verification;
 //! - [`delivery/`](delivery): the PIN's channels: SMS (spool, Aliyun, webhook) and the bank
 //!   transfer memo (pain.001 out, pain.002 / camt.054 in);
@@ -41,6 +42,8 @@
 //!   closed set of events a record may say, serialised in one place;
 //! - [`station/`](station): orchestration: intake, provisioning, sealing, delivery jobs, batch
 //!   runs, recovery after a crash; the one door of every front (one operation id per command);
+//! - [`web/`](web): `keystation serve`, the station's long-running server: the OCSP responder
+//!   over HTTP, and the periodic work beside it; it calls `station` only;
 //! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`); it
 //!   names `station`, `domain` and `config` only;
 //! - [`error_code/`](error_code): the stable code of every error, as operators and scripts read
@@ -67,6 +70,7 @@ pub mod station;
 pub mod store;
 pub mod token;
 pub mod usb;
+pub mod web;
 pub mod x509;
 
 #[cfg(test)]

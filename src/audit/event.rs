@@ -47,6 +47,8 @@ pub enum AuditEvent {
     StationInitialized(StationInitialized),
     /// `station.joined`.
     StationJoined(StationJoined),
+    /// `ca.ocsp_signer_issued`.
+    OcspSignerIssued(OcspSignerIssued),
     /// `bank.imported`.
     BankImported(BankImported),
     /// `crl.issued`.
@@ -155,6 +157,7 @@ impl AuditEvent {
             E::ProvisionFailed(_) => "provision.failed",
             E::StationInitialized(_) => "station.initialized",
             E::StationJoined(_) => "station.joined",
+            E::OcspSignerIssued(_) => "ca.ocsp_signer_issued",
             E::BankImported(_) => "bank.imported",
             E::CrlIssued(_) => "crl.issued",
             E::DeliveryQueued(_) => "delivery.queued",
@@ -196,6 +199,7 @@ impl AuditEvent {
             E::ProvisionFailed(p) => to_json(p),
             E::StationInitialized(p) => to_json(p),
             E::StationJoined(p) => to_json(p),
+            E::OcspSignerIssued(p) => to_json(p),
             E::BankImported(p) => to_json(p),
             E::CrlIssued(p) => to_json(p),
             E::DeliveryQueued(p) => to_json(p),

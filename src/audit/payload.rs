@@ -303,6 +303,25 @@ payload! {
 }
 
 payload! {
+    /// `ca.ocsp_signer_issued`: the CA certified a new delegated OCSP signer (at `init`, or by
+    /// `ca ocsp-signer` for an installation without one or to renew it).
+    pub struct OcspSignerIssued {
+        /// The signer certificate's serial (hex).
+        pub serial: String,
+        /// Its SHA-256 fingerprint.
+        pub fingerprint: String,
+        /// Start of validity (RFC 3339 UTC).
+        pub not_before: String,
+        /// End of validity (RFC 3339 UTC).
+        pub not_after: String,
+        /// CKA_ID of its key pair on the CA token (hex).
+        pub key_id: String,
+        /// The signer it replaces (its certificate's serial), if any.
+        pub replaces: Option<String>,
+    }
+}
+
+payload! {
     /// The installation's material, as its database records it.
     pub struct InstallationMaterial {
         /// CA certificate SHA-256 fingerprint.

@@ -180,7 +180,7 @@ mod tests {
     use super::*;
     use crate::ca::issuance::issue_unit_certificate;
     use crate::ca::testkit::{
-        CRL_URL, MislabelledToken, beijing, make_ca, openssl, openssl_ok, p256, rsa, sample_order,
+        MislabelledToken, URLS, beijing, make_ca, openssl, openssl_ok, p256, rsa, sample_order,
         write_pem,
     };
     use rcgen::{KeyPair, PublicKeyData};
@@ -296,16 +296,9 @@ mod tests {
             .unix_timestamp()
             .to_string();
         for (serial, revoked) in [(&REVOKED_HIGH_BIT[..], true), (&[0x33; 16][..], false)] {
-            let cert = issue_unit_certificate(
-                &sample_order(),
-                &spki,
-                &ca_der,
-                ca_key,
-                serial,
-                now,
-                CRL_URL,
-            )
-            .unwrap();
+            let cert =
+                issue_unit_certificate(&sample_order(), &spki, &ca_der, ca_key, serial, now, URLS)
+                    .unwrap();
             let cert_pem = write_pem(dir.path(), "cert", "x509", &cert);
             let (ok, out, err) = openssl(&[
                 "verify",

@@ -14,7 +14,7 @@
 
 use super::CaError;
 use super::csr::accepted_key;
-use super::profile::unit_cert_params;
+use super::profile::{StatusUrls, unit_cert_params};
 use super::sm2_stamp::{StandIn, assemble, restamp_certificate, sign_with};
 use crate::domain::{KeyAlgorithm, Order};
 use crate::x509::{
@@ -129,6 +129,23 @@ pub fn issue_seal_maker_cert(
     )
 }
 
+/// Issues the certificate of the CA's delegated OCSP signer for `signer_spki_der` (its key on
+/// the CA token), signed by the CA. `params` come from [`super::profile::ocsp_signer_params`].
+pub fn issue_ocsp_signer_cert(
+    params: &CertificateParams,
+    signer_spki_der: &[u8],
+    ca_cert_der: &[u8],
+    ca_key: &impl SigningKey,
+) -> Result<Vec<u8>, CaError> {
+    sign_by_ca(
+        params.clone(),
+        "OCSP signer public key",
+        signer_spki_der,
+        ca_cert_der,
+        ca_key,
+    )
+}
+
 /// Issues the unit certificate of `order` for the public key of a verified CSR
 /// (`csr_spki_der` from [`super::csr::verify_csr`]), signed by the CA key, and returns it in DER.
 ///
@@ -145,9 +162,9 @@ pub fn issue_unit_certificate(
     ca_key: &impl SigningKey,
     serial: &[u8],
     now: OffsetDateTime,
-    crl_url: &str,
+    urls: StatusUrls<'_>,
 ) -> Result<Vec<u8>, CaError> {
-    let params = unit_cert_params(order, serial, now, crl_url)?;
+    let params = unit_cert_params(order, serial, now, urls)?;
     sign_by_ca(params, "CSR", csr_spki_der, ca_cert_der, ca_key)
 }
 

@@ -7,6 +7,7 @@
 //! - [`issuance`]: signing with the CA key, serials, the checks before and after signing, and
 //!   certificates read back for records;
 //! - [`crl`]: revocation lists signed by the same key;
+//! - [`ocsp`]: OCSP requests read and responses encoded for the CA's delegated signer;
 //! - `sm2_stamp`: SM2 certificates and requests on the same builder (rcgen has no SM2: it
 //!   encodes around a stand-in key, the algorithm identifiers are re-stamped, the token signs).
 //!
@@ -30,6 +31,7 @@
 pub mod crl;
 pub mod csr;
 pub mod issuance;
+pub mod ocsp;
 pub mod profile;
 mod sm2_stamp;
 

@@ -17,12 +17,15 @@ use crate::domain::Order;
 use crate::x509::{
     UB_NAME, UB_PLACE, UB_SERIAL_NUMBER, checked_serial, printable_name, utf8_name, x509_instant,
 };
+use der::Encode;
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SerialNumber,
 };
 use time::macros::{offset, time};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
 /// Beijing time, the reference for "the same calendar day" and the 23:59:59 end of validity.
 pub const BEIJING: UtcOffset = offset!(+8);
@@ -33,6 +36,19 @@ pub const OID_USCC_EXTENSION: &[u64] = &[1, 2, 156, 10260, 4, 1, 4];
 
 /// `id-at-serialNumber` (X.520), the subject attribute that repeats the USCC.
 const OID_AT_SERIAL_NUMBER: &[u64] = &[2, 5, 4, 5];
+
+/// `id-pe-authorityInfoAccess` (RFC 5280 §4.2.2.1).
+const OID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+
+/// Where relying parties learn whether a unit certificate is revoked: the CRL distribution
+/// point and the OCSP responder (Authority Information Access), both from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusUrls<'a> {
+    /// CRL distribution point (`ca.crl_url`).
+    pub crl: &'a str,
+    /// OCSP responder (`ocsp.url`).
+    pub ocsp: &'a str,
+}
 
 /// Fewest bytes a caller-provided certificate serial may have: 64 bits of randomness (domain §3).
 pub const MIN_SERIAL_BYTES: usize = 8;
@@ -160,7 +176,8 @@ pub fn maker_cert_params(
 ///
 /// Extensions: keyUsage digitalSignature + nonRepudiation (critical); extendedKeyUsage
 /// clientAuth + emailProtection; AKI (from the CA certificate's SKI) and SKI are added when
-/// signing; CRL distribution point `crl_url`; `1.2.156.10260.4.1.4` non-critical, whose extnValue
+/// signing; CRL distribution point `urls.crl`; Authority Information Access with the OCSP
+/// responder `urls.ocsp`; `1.2.156.10260.4.1.4` non-critical, whose extnValue
 /// is the DER **PrintableString** of the USCC. PrintableString because the GM/T 0015 identity
 /// identifiers under this arc (organisation code, registration and taxation numbers) are
 /// string-valued, PrintableString in the text we know of (to be confirmed against the standard);
@@ -170,7 +187,7 @@ pub fn unit_cert_params(
     order: &Order,
     serial: &[u8],
     now: OffsetDateTime,
-    crl_url: &str,
+    urls: StatusUrls<'_>,
 ) -> Result<CertificateParams, CaError> {
     let company = &order.company;
     let mut dn = DistinguishedName::new();
@@ -217,14 +234,73 @@ pub fn unit_cert_params(
         now,
         order.product.years,
         serial,
-        crl_url,
-        vec![uscc_ext],
+        urls.crl,
+        vec![uscc_ext, ocsp_access(urls.ocsp)?],
     )?;
     params.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ClientAuth,
         ExtendedKeyUsagePurpose::EmailProtection,
     ];
     Ok(params)
+}
+
+/// Parameters of the CA's delegated OCSP signer (RFC 6960 §4.2.2.2): `C=CN, O=<organization>,
+/// CN=<CA common name> OCSP Responder`, keyUsage digitalSignature (critical), extendedKeyUsage
+/// id-kp-OCSPSigning, id-pkix-ocsp-nocheck (relying parties do not ask OCSP about the
+/// responder itself, RFC 6960 §4.2.2.2.1), AKI and SKI (added when signing), valid from `now`
+/// to `not_after`. No CRL distribution point or AIA: with nocheck, nobody looks.
+pub fn ocsp_signer_params(
+    ca_common_name: &str,
+    organization: &str,
+    now: OffsetDateTime,
+    not_after: OffsetDateTime,
+    serial: &[u8],
+) -> Result<CertificateParams, CaError> {
+    let dn = chinese_org_name(
+        ("CA organization", organization),
+        (
+            "CA common name",
+            &format!("{} OCSP Responder", ca_common_name.trim()),
+        ),
+    )?;
+    if not_after <= now {
+        return Err(CaError::InvalidInput {
+            field: "OCSP signer validity",
+            reason: "ends before it starts".into(),
+        });
+    }
+    let mut params = CertificateParams::default();
+    params.not_before = x509_instant("notBefore", now)?;
+    params.not_after = x509_instant("notAfter", not_after)?;
+    params.serial_number = Some(checked_serial("serial", serial, MIN_SERIAL_BYTES)?);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::NoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.custom_extensions = vec![CustomExtension::from_oid_content(
+        crate::ca::ocsp::OID_OCSP_NOCHECK,
+        vec![0x05, 0x00],
+    )];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+/// The Authority Information Access extension naming the OCSP responder at `url`.
+fn ocsp_access(url: &str) -> Result<CustomExtension, CaError> {
+    let url = checked_url("OCSP URL", url)?;
+    let fail = |e: der::Error| CaError::InvalidInput {
+        field: "OCSP URL",
+        reason: e.to_string(),
+    };
+    let location = der::asn1::Ia5String::new(&url).map_err(fail)?;
+    let aia = AuthorityInfoAccessSyntax(vec![AccessDescription {
+        access_method: crate::ca::ocsp::OID_AD_OCSP,
+        access_location: GeneralName::UniformResourceIdentifier(location),
+    }]);
+    Ok(CustomExtension::from_oid_content(
+        OID_PE_AUTHORITY_INFO_ACCESS,
+        aia.to_der().map_err(fail)?,
+    ))
 }
 
 /// `C=CN, O=<organization>, CN=<common name>`, the name of the CA and of the seal maker; each
@@ -275,7 +351,7 @@ fn end_entity_params(
     Ok(params)
 }
 
-/// Checks a URL that goes into an IA5String (CRL distribution point).
+/// Checks a URL that goes into an IA5String (CRL distribution point, AIA).
 fn checked_url(field: &'static str, url: &str) -> Result<String, CaError> {
     let bad = |reason: &str| {
         Err(CaError::InvalidInput {

@@ -19,6 +19,12 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use x509_parser::certificate::X509Certificate;
 
 pub(crate) const CRL_URL: &str = "http://crl.example-ca.cn/unit.crl";
+pub(crate) const OCSP_URL: &str = "http://ocsp.example-ca.cn/ocsp";
+/// The status URLs every test unit certificate carries.
+pub(crate) const URLS: crate::ca::profile::StatusUrls<'static> = crate::ca::profile::StatusUrls {
+    crl: CRL_URL,
+    ocsp: OCSP_URL,
+};
 
 /// 16 serial bytes with the top bit set, so DER must add a 0x00 to keep it positive.
 pub(crate) const HIGH_BIT_SERIAL: [u8; 16] = [

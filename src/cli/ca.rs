@@ -1,4 +1,5 @@
-//! `keystation ca ...` handlers: the issuing CA's own work (its CRLs), and what the revocation
+//! `keystation ca ...` handlers: the issuing CA's own work (its CRLs; its OCSP signer in
+//! [`super::ocsp`]), and what the revocation
 //! commands print about the CRL that follows a revocation.
 
 use super::error::io_error;
@@ -28,6 +29,7 @@ pub(super) async fn run(station: &Station, cmd: CaCmd, json: bool) -> Result<(),
             }
             Ok(())
         }
+        CaCmd::OcspSigner => super::ocsp::signer(station, json).await,
     }
 }
 

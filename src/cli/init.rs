@@ -103,12 +103,15 @@ pub(super) async fn run(
     println!(
         "CA certificate:  {} ({})",
         cfg.path(&cfg.ca.certificate).display(),
-        summary.ca_subject
+        summary.material.ca_subject
     );
-    println!("                 sha256 {}", summary.ca_fingerprint);
+    println!(
+        "                 sha256 {}",
+        summary.material.ca_fingerprint
+    );
     println!(
         "CA token {} / vault token {}",
-        summary.ca_token_serial, summary.vault_token_serial
+        summary.material.ca_token_serial, summary.material.vault_token_serial
     );
     println!(
         "next: keystation --config {} order import FILE.json",

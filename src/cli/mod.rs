@@ -6,8 +6,8 @@
 //! printed with its stable code and the command's operation id (see [`CliError`]).
 //!
 //! The CLI is a front of [`crate::station::Station`]: it names `station`, `domain` and `config`
-//! only, never the store, the tokens or SQL (a test greps for it), and does no blocking PKCS#11
-//! work itself. Each invocation is one [`OperationContext`].
+//! only (and `web`, the HTTP front `serve` starts), never the store, the tokens or SQL (a test
+//! greps for it), and does no blocking PKCS#11 work itself. Each invocation is one [`OperationContext`].
 
 /// The CLI's `println!`: this definition shadows the standard macro in every module below, so
 /// all output goes through [`output::print_line`], which ends quietly when the reader of a pipe
@@ -30,12 +30,14 @@ mod demo_fleet;
 mod error;
 mod fleet;
 mod init;
+mod ocsp;
 pub mod opts;
 mod orders;
 mod output;
 mod pin_input;
 mod provision;
 mod seal;
+mod serve;
 mod signals;
 mod tokens;
 mod workstation;
@@ -225,6 +227,10 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         Command::Fleet(cmd) => {
             let station = open_station(config, operation).await?;
             fleet::run(&station, cmd, cli.json).await
+        }
+        Command::Serve(args) => {
+            let station = open_station(config, operation).await?;
+            serve::run(&station, &args, cli.json).await
         }
     }
 }

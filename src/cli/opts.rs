@@ -64,9 +64,12 @@ pub enum Command {
     /// Several stations, one installation: its stations, their leases, the queue.
     #[command(subcommand)]
     Fleet(FleetCmd),
-    /// The issuing CA: its certificate revocation lists.
+    /// The issuing CA: its certificate revocation lists and its delegated OCSP signer.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Run the station's server until Ctrl-C / SIGTERM: the OCSP responder at the path of
+    /// `ocsp.url` (GET and POST), with the periodic work beside it.
+    Serve(ServeArgs),
 }
 
 /// `keystation ca ...`
@@ -81,6 +84,19 @@ pub enum CaCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Make the installation's delegated OCSP signer (a new key on the CA token, certified by the
+    /// CA), for an installation without one or to renew it; `serve` takes it into use within
+    /// seconds.
+    OcspSigner,
+}
+
+/// `keystation serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: `serve.listen`, 127.0.0.1:8080); port 0 picks a free port,
+    /// printed at start.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 /// `keystation fleet ...`

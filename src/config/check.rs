@@ -50,6 +50,8 @@ impl Config {
                 });
             }
         }
+        self.ocsp.check()?;
+        self.serve.check()?;
         self.pin.validate().map_err(|e| ConfigError::Value {
             key: "pin.length",
             message: e.to_string(),

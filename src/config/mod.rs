@@ -9,11 +9,13 @@
 //! - `sections`: the station's own tables (`[station]`, `[database]`, `[pkcs11]`, `[ca]`,
 //!   `[vault]`, `[product]`, `[seal]`, `[crl]`) with their defaults;
 //! - `delivery`: the `[delivery]` tables (trigger, retries, SMS channels, bank) with theirs;
+//! - `serve`: `[ocsp]` and `[serve]`, what `keystation serve` publishes and where;
 //! - `check`: the rules a loaded file must meet, checked once at start-up.
 
 mod check;
 mod delivery;
 mod sections;
+mod serve;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +27,7 @@ pub use sections::{
     CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection,
     StationSection, VaultSection,
 };
+pub use serve::{OcspSection, RESPONSE_VALIDITY_SECS, ServeSection};
 
 use crate::domain::PinPolicy;
 use serde::Deserialize;
@@ -127,6 +130,12 @@ pub struct Config {
     /// Certificate revocation lists: validity, publication.
     #[serde(default)]
     pub crl: CrlSection,
+    /// The OCSP responder: URL, delegated signer, answer validity.
+    #[serde(default)]
+    pub ocsp: OcspSection,
+    /// `keystation serve`: where it listens.
+    #[serde(default)]
+    pub serve: ServeSection,
     /// Directory the config file is in (not a key of the file).
     #[serde(skip)]
     pub config_dir: PathBuf,

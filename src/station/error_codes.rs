@@ -15,6 +15,8 @@ use super::input_file::InputFileError;
 use super::intake::IntakeError;
 use super::inventory::InventoryError;
 use super::join::JoinError;
+use super::ocsp::OcspStartError;
+use super::ocsp_signer::OcspSignerError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
 use super::setup::SetupError;
@@ -226,6 +228,31 @@ impl Coded for BatchError {
         match self {
             BatchError::Store(e) => e.code(),
             BatchError::Hsm(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for OcspSignerError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            OcspSignerError::Sm2 => ec::OCSP_SM2,
+            OcspSignerError::Hsm(e) => e.code(),
+            OcspSignerError::Token(e) => e.code(),
+            OcspSignerError::Make(e) => e.code(),
+            OcspSignerError::Store(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for OcspStartError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            OcspStartError::NoSigner => ec::OCSP_NO_SIGNER,
+            OcspStartError::Sm2 => ec::OCSP_SM2,
+            OcspStartError::Ocsp(_) => ec::OCSP_RESPONDER,
+            OcspStartError::Hsm(e) => e.code(),
+            OcspStartError::Token(e) => e.code(),
+            OcspStartError::Store(e) => e.code(),
         }
     }
 }

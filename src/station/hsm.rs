@@ -344,6 +344,15 @@ impl Hsm {
         TokenSigner::by_label(session, key_label, self.config.ca.key_algorithm)
     }
 
+    /// A signer over the key pair with CKA_ID `key_id` on the CA token (not pooled: the OCSP
+    /// responder keeps its own sessions). By id, not label: a renewed OCSP signer keeps its label.
+    pub fn ca_token_signer_by_id(&self, key_id: &[u8]) -> Result<TokenSigner, TokenError> {
+        let mut t = self.station_token(&self.config.ca.token_label)?;
+        let session = t.login_user(&self.station_pin)?;
+        let public = session.public_key(key_id, self.config.ca.key_algorithm)?;
+        TokenSigner::new(session, public)
+    }
+
     /// The seal maker's signer (on the CA token), kept open between jobs.
     pub fn seal_maker_signer(&self) -> Result<Lease<'_, TokenSigner>, TokenError> {
         self.sessions

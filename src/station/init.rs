@@ -2,7 +2,8 @@
 //!
 //! - CA token (label `ca.token_label`): the issuing CA's key pair (generated on the token,
 //!   non-extractable) and its self-signed certificate, exported to `ca.certificate` (PEM); the
-//!   seal-maker key pair with its certificate issued by that CA (`seal.maker_certificate`).
+//!   seal-maker key pair with its certificate issued by that CA (`seal.maker_certificate`); the
+//!   delegated OCSP signer's key pair and certificate (`ocsp.signer_certificate`, not for SM2).
 //! - Vault token (label `vault.token_label`): the HMAC key deriving customers' SO PINs, the
 //!   AES key sealing user PINs, the HMAC key of delivery receipts, the audit anchor key pair.
 //!
@@ -10,6 +11,7 @@
 //! file) and is not stored by the station.
 
 use super::hsm::certificate_pem;
+use super::ocsp_signer::{issue_ocsp_signer, write_signer_file};
 use crate::ca::issuance::{issue_seal_maker_cert, self_signed_ca, serial_from_random};
 use crate::ca::profile::{CaProfile, maker_cert_params, self_signed_ca_params};
 use crate::config::Config;
@@ -55,8 +57,18 @@ pub enum InitError {
 }
 
 /// What `init` created, for the operator and the audit trail: the audit record's payload is
-/// the summary itself, so the two cannot drift apart.
-pub type MaterialSummary = crate::audit::event::StationInitialized;
+/// `material` itself, so the two cannot drift apart.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MaterialSummary {
+    /// The tokens, certificates and keys made, as `station.initialized` records them.
+    #[serde(flatten)]
+    pub material: crate::audit::event::StationInitialized,
+    /// The delegated OCSP signer's certificate fingerprint (none for an SM2 CA).
+    pub ocsp_signer_fingerprint: Option<String>,
+    /// The OCSP signer made by `init`, for the installation's records.
+    #[serde(skip)]
+    pub ocsp_signer: Option<crate::store::OcspSignerRecord>,
+}
 
 fn random16(random: &dyn Random) -> Result<[u8; 16], InitError> {
     random
@@ -236,6 +248,18 @@ pub fn create_station_material(
         &cfg.path(&cfg.seal.maker_certificate),
         &certificate_pem(&maker_cert),
     )?;
+    // The delegated OCSP signer, on the CA token too (none for an SM2 CA: see
+    // `super::ocsp_signer`).
+    let ocsp_signer = if cfg.ca.key_algorithm == crate::domain::KeyAlgorithm::Sm2 {
+        tracing::warn!(
+            "the CA key is SM2: no OCSP signer is made (SM2 OCSP answers are not implemented);              relying parties use the CRL"
+        );
+        None
+    } else {
+        let signer = issue_ocsp_signer(cfg, &ca_signer, &ca_cert, now, random)?;
+        write_signer_file(cfg, &signer.cert_der)?;
+        Some(signer)
+    };
     drop(ca_signer);
 
     // Vault token: derivation, sealing and receipt keys.
@@ -255,12 +279,18 @@ pub fn create_station_material(
     let summary = crate::ca::issuance::cert_summary(&ca_cert)?;
     Ok((
         MaterialSummary {
-            ca_token_serial: ca_token.info().serial.clone(),
-            vault_token_serial: vault_token.info().serial.clone(),
-            ca_fingerprint: summary.sha256_fingerprint,
-            ca_subject: summary.subject,
-            seal_maker_fingerprint: crate::x509::sha256_fingerprint(&maker_cert),
-            audit_anchor_spki,
+            material: crate::audit::event::StationInitialized {
+                ca_token_serial: ca_token.info().serial.clone(),
+                vault_token_serial: vault_token.info().serial.clone(),
+                ca_fingerprint: summary.sha256_fingerprint,
+                ca_subject: summary.subject,
+                seal_maker_fingerprint: crate::x509::sha256_fingerprint(&maker_cert),
+                audit_anchor_spki,
+            },
+            ocsp_signer_fingerprint: ocsp_signer
+                .as_ref()
+                .map(|s| crate::x509::sha256_fingerprint(&s.cert_der)),
+            ocsp_signer,
         },
         ca_cert,
     ))

@@ -245,16 +245,28 @@ pub async fn join_station(
         private_files::write_file(&path, certificate_pem(der).as_bytes())
             .map_err(io(format!("writing {}", path.display())))?;
     }
+    // The installation's OCSP signer (none for an SM2 CA or an installation that has not made
+    // one yet), beside the CA certificate.
+    let ocsp_signer = store.ocsp_signer().await?;
+    if let Some(signer) = &ocsp_signer {
+        super::ocsp_signer::write_signer_file(&cfg, &signer.cert_der)?;
+    }
     let ca_subject = crate::ca::issuance::cert_summary(&verified.ca_cert_der)
         .map(|c| c.subject)
         .unwrap_or_default();
     let summary = MaterialSummary {
-        ca_token_serial: inst.ca_token_serial.clone(),
-        vault_token_serial: inst.vault_token_serial.clone(),
-        ca_fingerprint: inst.ca_fingerprint.clone(),
-        ca_subject,
-        seal_maker_fingerprint: inst.seal_maker_fingerprint.clone(),
-        audit_anchor_spki: inst.audit_anchor_spki.clone(),
+        material: crate::audit::event::StationInitialized {
+            ca_token_serial: inst.ca_token_serial.clone(),
+            vault_token_serial: inst.vault_token_serial.clone(),
+            ca_fingerprint: inst.ca_fingerprint.clone(),
+            ca_subject,
+            seal_maker_fingerprint: inst.seal_maker_fingerprint.clone(),
+            audit_anchor_spki: inst.audit_anchor_spki.clone(),
+        },
+        ocsp_signer_fingerprint: ocsp_signer
+            .as_ref()
+            .map(|s| crate::x509::sha256_fingerprint(&s.cert_der)),
+        ocsp_signer: None,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();

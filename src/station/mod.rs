@@ -27,6 +27,8 @@ pub mod inventory;
 pub mod join;
 mod join_error;
 pub mod lease;
+pub mod ocsp;
+pub mod ocsp_signer;
 pub mod operation;
 pub mod provision;
 pub mod queries;

@@ -459,21 +459,27 @@ pub async fn create_station(
         operation: operation.clone(),
     };
     let mut tx = store.begin_write(now).await?;
+    let material = &summary.material;
     tx.record_installation(&Installation {
-        ca_fingerprint: summary.ca_fingerprint.clone(),
-        ca_token_serial: summary.ca_token_serial.clone(),
-        vault_token_serial: summary.vault_token_serial.clone(),
-        seal_maker_fingerprint: summary.seal_maker_fingerprint.clone(),
-        audit_anchor_spki: summary.audit_anchor_spki.clone(),
+        ca_fingerprint: material.ca_fingerprint.clone(),
+        ca_token_serial: material.ca_token_serial.clone(),
+        vault_token_serial: material.vault_token_serial.clone(),
+        seal_maker_fingerprint: material.seal_maker_fingerprint.clone(),
+        audit_anchor_spki: material.audit_anchor_spki.clone(),
     })
     .await?;
     tx.register_station(&cfg.station.id, Registration::Init)
         .await?;
+    if let Some(signer) = &summary.ocsp_signer {
+        tx.record_ocsp_signer(signer).await?;
+        let entry = super::ocsp_signer::signer_issued(signer, None).map_err(InitError::from)?;
+        tx.audit(&station.station_actor(), entry).await?;
+    }
     tx.audit(
         &station.station_actor(),
         AuditEntry {
-            token_serial: Some(summary.ca_token_serial.clone()),
-            ..AuditEntry::new(AuditEvent::StationInitialized(summary.clone()))
+            token_serial: Some(material.ca_token_serial.clone()),
+            ..AuditEntry::new(AuditEvent::StationInitialized(material.clone()))
         },
     )
     .await?;

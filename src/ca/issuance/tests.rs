@@ -3,7 +3,7 @@
 use super::*;
 use crate::ca::profile::{MIN_SERIAL_BYTES, maker_cert_params, self_signed_ca_params};
 use crate::ca::testkit::{
-    CRL_URL, HIGH_BIT_SERIAL, MislabelledToken, beijing, ca_profile as profile, make_ca,
+    CRL_URL, HIGH_BIT_SERIAL, MislabelledToken, URLS, beijing, ca_profile as profile, make_ca,
     openssl_ok, openssl_verify, p256, parse, sample_order, write_pem,
 };
 use crate::ca::{CaError, profile::validity_end};
@@ -48,16 +48,8 @@ fn serials_are_positive_minimal_and_bounded() {
     let ca_der = make_ca(&ca_key, now);
     let spki = p256().subject_public_key_info();
     let serial = serial_from_random(HIGH_BIT_SERIAL);
-    let der = issue_unit_certificate(
-        &sample_order(),
-        &spki,
-        &ca_der,
-        &ca_key,
-        &serial,
-        now,
-        CRL_URL,
-    )
-    .unwrap();
+    let der = issue_unit_certificate(&sample_order(), &spki, &ca_der, &ca_key, &serial, now, URLS)
+        .unwrap();
     assert_eq!(parse(&der).raw_serial(), serial.as_slice());
     assert_eq!(cert_summary(&der).unwrap().serial_hex, hex::encode(serial));
     let err = issue_unit_certificate(
@@ -67,7 +59,7 @@ fn serials_are_positive_minimal_and_bounded() {
         &ca_key,
         &[0x01; 7],
         now,
-        CRL_URL,
+        URLS,
     )
     .unwrap_err();
     assert!(err.to_string().contains("serial"), "{err}");
@@ -85,7 +77,7 @@ fn ca_key_not_matching_ca_certificate_is_detected() {
 
     // A different key altogether: refused before the token is asked to sign.
     let err =
-        issue_unit_certificate(&order, &spki, &ca_der, &other, &serial, now, CRL_URL).unwrap_err();
+        issue_unit_certificate(&order, &spki, &ca_der, &other, &serial, now, URLS).unwrap_err();
     assert!(matches!(err, CaError::CaKeyMismatch { .. }), "{err}");
 
     // Right public key, wrong private key: caught by verifying the signature afterwards.
@@ -94,7 +86,7 @@ fn ca_key_not_matching_ca_certificate_is_detected() {
         private: &other,
     };
     let err =
-        issue_unit_certificate(&order, &spki, &ca_der, &token, &serial, now, CRL_URL).unwrap_err();
+        issue_unit_certificate(&order, &spki, &ca_der, &token, &serial, now, URLS).unwrap_err();
     assert!(
         matches!(&err, CaError::CaKeyMismatch { what } if what.contains("does not verify")),
         "{err}"
@@ -115,7 +107,7 @@ fn ca_key_not_matching_ca_certificate_is_detected() {
         public: &ca_key,
         private: &ca_key,
     };
-    assert!(issue_unit_certificate(&order, &spki, &ca_der, &honest, &serial, now, CRL_URL).is_ok());
+    assert!(issue_unit_certificate(&order, &spki, &ca_der, &honest, &serial, now, URLS).is_ok());
 }
 
 #[test]
@@ -131,8 +123,8 @@ fn ca_certificate_must_cover_the_issuance() {
     let mut order = sample_order();
     order.product.years = 3;
     let now = created + time::Duration::days(30);
-    let err = issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], now, CRL_URL)
-        .unwrap_err();
+    let err =
+        issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], now, URLS).unwrap_err();
     assert!(
         matches!(&err, CaError::CaCertificate(m) if m.contains("renew")),
         "{err}"
@@ -143,7 +135,7 @@ fn ca_certificate_must_cover_the_issuance() {
         created - time::Duration::days(1),
         created + time::Duration::days(800),
     ] {
-        let err = issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], at, CRL_URL)
+        let err = issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], at, URLS)
             .unwrap_err();
         assert!(
             matches!(&err, CaError::CaCertificate(m) if m.contains("not valid")),
@@ -151,16 +143,16 @@ fn ca_certificate_must_cover_the_issuance() {
         );
     }
     // An end-entity certificate is not a CA.
-    let ee = issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], created, CRL_URL)
-        .unwrap();
-    let err = issue_unit_certificate(&order, &spki, &ee, &ca_key, &[4; 16], created, CRL_URL)
-        .unwrap_err();
+    let ee =
+        issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[3; 16], created, URLS).unwrap();
+    let err =
+        issue_unit_certificate(&order, &spki, &ee, &ca_key, &[4; 16], created, URLS).unwrap_err();
     assert!(
         matches!(&err, CaError::CaCertificate(m) if m.contains("not a CA")),
         "{err}"
     );
     assert!(matches!(
-        issue_unit_certificate(&order, &spki, b"junk", &ca_key, &[4; 16], now, CRL_URL),
+        issue_unit_certificate(&order, &spki, b"junk", &ca_key, &[4; 16], now, URLS),
         Err(CaError::CaCertificate(_))
     ));
     // Out-of-range instants are errors, never panics in the encoder.
@@ -212,15 +204,7 @@ fn external_openssl_ca() {
     let now = parse(&ca_der).validity().not_before.to_datetime() + time::Duration::hours(1);
     let spki = p256().subject_public_key_info();
     let issue = |ca_der: &[u8], key: &KeyPair| {
-        issue_unit_certificate(
-            &sample_order(),
-            &spki,
-            ca_der,
-            key,
-            &[0x44; 16],
-            now,
-            CRL_URL,
-        )
+        issue_unit_certificate(&sample_order(), &spki, ca_der, key, &[0x44; 16], now, URLS)
     };
     let der = issue(&ca_der, &key).unwrap();
     assert_eq!(
@@ -253,7 +237,7 @@ fn summary_reads_back_what_was_issued() {
         &ca_key,
         &HIGH_BIT_SERIAL,
         now,
-        CRL_URL,
+        URLS,
     )
     .unwrap();
     let s = cert_summary(&der).unwrap();

@@ -6,7 +6,7 @@ use crate::ca::issuance::{
     issue_seal_maker_cert, issue_unit_certificate, parse_issuing_ca, self_signed_ca,
 };
 use crate::ca::testkit::{
-    CRL_URL, HIGH_BIT_SERIAL, beijing, ca_profile as profile, csr_of, make_ca, openssl_ok,
+    CRL_URL, HIGH_BIT_SERIAL, URLS, beijing, ca_profile as profile, csr_of, make_ca, openssl_ok,
     openssl_verify, p256, parse, rsa, sample_order, write_pem,
 };
 use crate::x509::{key_identifier, x509_instant};
@@ -98,6 +98,7 @@ fn assert_unit_profile(
         oids,
         [
             "1.2.156.10260.4.1.4",
+            "1.3.6.1.5.5.7.1.1",
             "2.5.29.14",
             "2.5.29.15",
             "2.5.29.31",
@@ -161,6 +162,22 @@ fn assert_unit_profile(
         )]))
     );
 
+    let aia = ext("1.3.6.1.5.5.7.1.1");
+    assert!(!aia.critical);
+    let ParsedExtension::AuthorityInfoAccess(aia) = aia.parsed_extension() else {
+        panic!("AIA does not parse")
+    };
+    assert_eq!(aia.accessdescs.len(), 1);
+    assert_eq!(
+        aia.accessdescs[0].access_method.to_id_string(),
+        "1.3.6.1.5.5.7.48.1",
+        "id-ad-ocsp"
+    );
+    assert_eq!(
+        aia.accessdescs[0].access_location,
+        GeneralName::URI(crate::ca::testkit::OCSP_URL)
+    );
+
     let uscc = ext("1.2.156.10260.4.1.4");
     assert!(!uscc.critical, "USCC extension must be non-critical");
     let mut want = vec![0x13, 18];
@@ -189,7 +206,7 @@ fn issue_and_check(ca_key: &KeyPair, subject_key: &KeyPair) {
         ca_key,
         &HIGH_BIT_SERIAL,
         now,
-        CRL_URL,
+        URLS,
     )
     .unwrap();
     let not_after = datetime!(2021-11-26 15:59:59 UTC);
@@ -321,9 +338,8 @@ fn not_after_in_issued_certificates() {
         let ca_der = make_ca(&ca_key, now);
         let mut order = sample_order();
         order.product.years = years;
-        let der =
-            issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[0x5a; 16], now, CRL_URL)
-                .unwrap();
+        let der = issue_unit_certificate(&order, &spki, &ca_der, &ca_key, &[0x5a; 16], now, URLS)
+            .unwrap();
         let cert = parse(&der);
         assert_eq!(
             cert.validity().not_after.to_datetime(),
@@ -517,7 +533,7 @@ fn subject_comes_from_the_order_and_is_validated() {
     let ca_key = p256();
     let ca_der = make_ca(&ca_key, now);
     let spki = p256().subject_public_key_info();
-    let issue = |order: &Order, url: &str| {
+    let issue = |order: &Order, url: StatusUrls<'_>| {
         issue_unit_certificate(order, &spki, &ca_der, &ca_key, &[0x11; 16], now, url)
     };
 
@@ -525,14 +541,14 @@ fn subject_comes_from_the_order_and_is_validated() {
     for department in [None, Some("  ".to_string())] {
         let mut order = sample_order();
         order.company.department = department;
-        let der = issue(&order, CRL_URL).unwrap();
+        let der = issue(&order, URLS).unwrap();
         let cert = parse(&der);
         assert!(cert.subject().iter_organizational_unit().next().is_none());
         assert_eq!(cert.subject().iter_attributes().count(), 6);
     }
 
     let refused = |order: Order, field: &str| {
-        let err = issue(&order, CRL_URL).unwrap_err();
+        let err = issue(&order, URLS).unwrap_err();
         assert!(
             matches!(&err, CaError::InvalidInput { field: f, .. } if *f == field),
             "{field}: {err}"
@@ -561,11 +577,23 @@ fn subject_comes_from_the_order_and_is_validated() {
         "ftp://x/y.crl",
         "http://a b/c",
     ] {
+        let crl = StatusUrls { crl: url, ..URLS };
         assert!(
             matches!(
-                issue(&sample_order(), url),
+                issue(&sample_order(), crl),
                 Err(CaError::InvalidInput {
                     field: "CRL URL",
+                    ..
+                })
+            ),
+            "{url:?}"
+        );
+        let ocsp = StatusUrls { ocsp: url, ..URLS };
+        assert!(
+            matches!(
+                issue(&sample_order(), ocsp),
+                Err(CaError::InvalidInput {
+                    field: "OCSP URL",
                     ..
                 })
             ),

@@ -6,7 +6,7 @@ use super::super::csr::{signed_request, verify_csr};
 use super::super::issuance::{issue_unit_certificate, self_signed_ca};
 use super::super::profile::self_signed_ca_params;
 use super::super::testkit::{
-    CRL_URL, HIGH_BIT_SERIAL, beijing, ca_profile, openssl, openssl_ok, p256, parse, sample_order,
+    HIGH_BIT_SERIAL, URLS, beijing, ca_profile, openssl, openssl_ok, p256, parse, sample_order,
     write_pem,
 };
 use crate::domain::KeyAlgorithm;
@@ -94,7 +94,7 @@ fn an_sm2_unit_certificate_carries_the_p256_profile_and_openssl_verifies_it() {
         &ca_key,
         &HIGH_BIT_SERIAL,
         now,
-        CRL_URL,
+        URLS,
     )
     .unwrap();
 
@@ -110,7 +110,7 @@ fn an_sm2_unit_certificate_carries_the_p256_profile_and_openssl_verifies_it() {
         &p_ca_key,
         &HIGH_BIT_SERIAL,
         now,
-        CRL_URL,
+        URLS,
     )
     .unwrap();
     let (sm2_cert, p256_cert) = (parse(&cert), parse(&p_cert));

@@ -13,7 +13,8 @@ use serde_json::Value;
 fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
     let fleet = Fleet::new(1);
     let before = fleet.material();
-    assert_eq!(before.len(), 5, "{before:?}");
+    // CA, tokens, seal maker, audit anchor, and the OCSP signer (certificate, key id).
+    assert_eq!(before.len(), 7, "{before:?}");
     let recorded = |name: &str| {
         before
             .iter()
@@ -88,6 +89,11 @@ fn a_second_init_joins_the_installation_and_changes_none_of_its_material() {
     assert_eq!(
         std::fs::read(desk2.dir.join("ca/ca.pem")).unwrap(),
         std::fs::read(desk1.dir.join("ca/ca.pem")).unwrap()
+    );
+    // And its OCSP signer, from the installation's records.
+    assert_eq!(
+        std::fs::read(desk2.dir.join("ca/ocsp-signer.pem")).unwrap(),
+        std::fs::read(desk1.dir.join("ca/ocsp-signer.pem")).unwrap()
     );
     let status = desk2.json(&["fleet", "status"]);
     let ids: Vec<&str> = status["stations"]

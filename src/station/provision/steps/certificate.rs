@@ -11,6 +11,7 @@ use super::random_bytes;
 use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
 use crate::ca::csr::{signed_request, verify_csr};
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
+use crate::ca::profile::StatusUrls;
 use crate::domain::CertificateStatus;
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
@@ -63,7 +64,11 @@ impl Job<'_> {
             ));
         }
         let now = self.station.clock.now();
-        let crl_url = self.station.config.ca.crl_url.clone();
+        let config = &self.station.config;
+        let urls = StatusUrls {
+            crl: &config.ca.crl_url,
+            ocsp: &config.ocsp.url,
+        };
         let order = self.order.clone();
         let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
             let ca = self.hsm.ca_signer()?;
@@ -74,7 +79,7 @@ impl Job<'_> {
                 &*ca,
                 &serial_bytes,
                 now,
-                &crl_url,
+                urls,
             )?)
         })?;
         let summary = cert_summary(&cert_der)?;

@@ -1,0 +1,113 @@
+//! `keystation serve`: the station's one long-running server. The public listener serves what
+//! relying parties fetch — the OCSP responder ([`ocsp`]) at the path of `ocsp.url`, the CRL
+//! ([`crl`]) at the path of `ca.crl_url` — and runs the station's periodic work beside it (the
+//! responder's revision poll, every second; the CRL tick, every two).
+//!
+//! A [`Server`] is a set of routes and a set of [`Periodic`] tasks: another front (the
+//! operators' console) adds its routes with [`Server::routes`] and
+//! its ticks with [`Server::every`], and shares the listener, the shutdown and the runtime.
+//! Handlers call `station` only. Shutdown (Ctrl-C, SIGTERM): the listener stops taking
+//! connections, requests in flight are answered, then the periodic tasks end.
+
+mod cache;
+pub mod crl;
+pub mod ocsp;
+
+use axum::Router;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Tick = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Work the server does every `every`, beside answering requests (e.g. polling the revocation
+/// revision, issuing the next CRL). A tick that is still running when the next is due delays it
+/// (ticks never overlap); a tick logs its own failures.
+#[derive(Clone)]
+pub struct Periodic {
+    name: &'static str,
+    every: Duration,
+    tick: Tick,
+}
+
+impl std::fmt::Debug for Periodic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Periodic")
+            .field("name", &self.name)
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Periodic {
+    /// `tick` every `every`, first right at start.
+    pub fn new<F, Fut>(name: &'static str, every: Duration, tick: F) -> Periodic
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Periodic {
+            name,
+            every,
+            tick: Arc::new(move || Box::pin(tick())),
+        }
+    }
+}
+
+/// Routes and periodic tasks, run on one listener until shutdown.
+#[derive(Debug, Default)]
+pub struct Server {
+    router: Router,
+    periodic: Vec<Periodic>,
+}
+
+impl Server {
+    /// A server with nothing yet.
+    pub fn new() -> Server {
+        Server::default()
+    }
+
+    /// Adds `routes` (each with its own state already given).
+    pub fn routes(mut self, routes: Router) -> Server {
+        self.router = self.router.merge(routes);
+        self
+    }
+
+    /// Adds a periodic task.
+    pub fn every(mut self, task: Periodic) -> Server {
+        self.periodic.push(task);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish and
+    /// stops the periodic tasks.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let tasks: Vec<_> = self
+            .periodic
+            .into_iter()
+            .map(|task| {
+                tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(task.every);
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        interval.tick().await;
+                        tracing::trace!(task = task.name, "periodic tick");
+                        (task.tick)().await;
+                    }
+                })
+            })
+            .collect();
+        let served = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in tasks {
+            task.abort();
+        }
+        served
+    }
+}
