@@ -1,6 +1,6 @@
 //! The CA's CRL at its distribution point: `GET <path of ca.crl_url>` answers the newest CRL
 //! the installation has issued (`application/pkix-crl`, DER) with the caching headers relying
-//! parties expect (see [`super::cache`]): `Last-Modified` thisUpdate, `Expires` nextUpdate,
+//! parties expect (the helper `web::cache` sets them): `Last-Modified` thisUpdate, `Expires` nextUpdate,
 //! `max-age` counting down to it, an `ETag` of CRL number and digest, `304` for a matching
 //! `If-None-Match`; `404` before the first CRL.
 //!
