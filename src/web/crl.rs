@@ -1,8 +1,8 @@
 //! The CA's CRL at its distribution point: `GET <path of ca.crl_url>` answers the newest CRL
 //! the installation has issued (`application/pkix-crl`, DER) with the caching headers relying
-//! parties expect (the helper `web::cache` sets them): `Last-Modified` thisUpdate, `Expires` nextUpdate,
-//! `max-age` counting down to it, an `ETag` of CRL number and digest, `304` for a matching
-//! `If-None-Match`; `404` before the first CRL.
+//! parties expect (set by `web::cache`, as for OCSP): `Last-Modified` thisUpdate, `Expires`
+//! nextUpdate, `max-age` counting down to it, an `ETag` of CRL number and digest, `304` for a
+//! matching `If-None-Match`; `404` before the first CRL.
 //!
 //! The CRL served lives in a [`CrlSlot`], refreshed by the server's CRL tick ([`tick`]): every
 //! [`TICK`] it asks the station for the next CRL when one is due (a revocation not yet listed,
