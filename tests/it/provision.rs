@@ -6,7 +6,7 @@
 use crate::station::{
     TestStation, full_order, keystation_at, open_station, order_json, pkcs11_tool, token_binding,
 };
-use crate::support::{assert_success, audit_records, items, run_ok, stdout_json, strings};
+use crate::support::{assert_success, audit_records, items, openssl, run_ok, stdout_json, strings};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,21 +20,6 @@ fn write_der(st: &TestStation, name: &str, der: &[u8]) -> PathBuf {
     let p = st.tmp().join(name);
     std::fs::write(&p, der).unwrap();
     p
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl must be installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// `openssl x509`: the DER certificate `der` as PEM in `pem`.

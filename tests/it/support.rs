@@ -396,3 +396,38 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// `openssl ARGS`: (success, stdout + stderr).
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed (scripts/setup.sh)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The DER certificate `der` written as `dir/name.der` and, by `openssl x509`, as
+/// `dir/name.pem`; returns the PEM file.
+pub fn certificate_as_pem(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
+    let der_path = dir.join(format!("{name}.der"));
+    std::fs::write(&der_path, der).unwrap();
+    let pem = dir.join(format!("{name}.pem"));
+    let (ok, out) = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        der_path.to_str().unwrap(),
+        "-out",
+        pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "openssl x509: {out}");
+    pem
+}

@@ -3,7 +3,8 @@
 //! malformedRequest, malformedRequest with 413, unauthorized), and the server goes on serving.
 
 use super::{
-    Serve, ask, ca_pem, get, openssl_ocsp, post, response_status, station_with_certificate,
+    Serve, ask, ca_pem, get, openssl_ocsp, post, request_der, response_status,
+    station_with_certificate,
 };
 use crate::support::run_ok;
 use std::process::Command;
@@ -27,17 +28,7 @@ fn bad_requests_get_their_error_status_and_the_server_keeps_serving() {
     assert_eq!((status, response_status(&body)), (200, MALFORMED));
 
     // A truncated request (every cut of a real one).
-    let req = st.tmp().join("req.der");
-    run_ok(Command::new("openssl").args([
-        "ocsp",
-        "-issuer",
-        ca.to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-reqout",
-        req.to_str().unwrap(),
-    ]));
-    let req = std::fs::read(req).unwrap();
+    let req = request_der(&ca, &cert, &st.tmp().join("req.der"), &[]);
     for cut in [1, req.len() / 2, req.len() - 1] {
         let (status, _, body) = post(&serve.url, req[..cut].to_vec());
         assert_eq!(

@@ -3,28 +3,15 @@
 //! (another process) the next CRL listing the certificate served within seconds.
 
 use super::{Serve, ca_pem, eventually, get, station_with_certificate};
+use crate::support::openssl;
 use std::path::Path;
-use std::process::Command;
 
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl (scripts/setup.sh)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// The CRL fetched as DER, written as `name.der`; openssl's verdict on its signature.
+/// The CRL fetched as DER, whose signature openssl must verify under `ca`; returns it as PEM
+/// (`name.pem`).
 fn fetched_crl_verifies(dir: &Path, name: &str, der: &[u8], ca: &Path) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.der"));
     std::fs::write(&path, der).unwrap();
+    let pem = dir.join(format!("{name}.pem"));
     let (ok, text) = openssl(&[
         "crl",
         "-inform",
@@ -34,20 +21,10 @@ fn fetched_crl_verifies(dir: &Path, name: &str, der: &[u8], ca: &Path) -> std::p
         "-CAfile",
         ca.to_str().unwrap(),
         "-verify",
-        "-noout",
-    ]);
-    assert!(ok && text.contains("verify OK"), "{text}");
-    let pem = dir.join(format!("{name}.pem"));
-    let (ok, text) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        path.to_str().unwrap(),
         "-out",
         pem.to_str().unwrap(),
     ]);
-    assert!(ok, "{text}");
+    assert!(ok && text.contains("verify OK"), "{text}");
     pem
 }
 

@@ -18,7 +18,6 @@ mod shared_database;
 mod signer;
 
 use crate::station::{TestStation, order_json};
-use crate::support::run_ok;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -123,19 +122,7 @@ pub fn certificate_pem(st: &TestStation, serial: &str) -> PathBuf {
                 .fetch_one(&mut db),
         )
         .unwrap();
-    let der_path = st.tmp().join(format!("{serial}.der"));
-    std::fs::write(&der_path, der).unwrap();
-    let pem = st.tmp().join(format!("{serial}.pem"));
-    run_ok(Command::new("openssl").args([
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        der_path.to_str().unwrap(),
-        "-out",
-        pem.to_str().unwrap(),
-    ]));
-    pem
+    crate::support::certificate_as_pem(st.tmp(), serial, &der)
 }
 
 /// The station's CA certificate.
@@ -145,33 +132,42 @@ pub fn ca_pem(st: &TestStation) -> PathBuf {
 
 /// `openssl ocsp` with `args`; (exit ok, stdout + stderr).
 pub fn openssl_ocsp(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .arg("ocsp")
-        .args(args)
-        .output()
-        .expect("openssl");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut all = vec!["ocsp"];
+    all.extend_from_slice(args);
+    crate::support::openssl(&all)
+}
+
+/// Asks the responder at `url` about `cert` (issued by `ca`) the way a relying party does (with
+/// a nonce unless `extra` says `-no_nonce`), verifying the answer under `ca`; `extra` adds
+/// options (`-respout FILE`, ...).
+pub fn ask_with(url: &str, ca: &Path, cert: &Path, extra: &[&str]) -> (bool, String) {
+    let (ca, cert) = (ca.to_str().unwrap(), cert.to_str().unwrap());
+    let mut args = vec!["-issuer", ca, "-cert", cert, "-url", url, "-CAfile", ca];
+    args.extend_from_slice(extra);
+    openssl_ocsp(&args)
 }
 
 /// Asks the server about `cert` (issued by `ca`) the way a relying party does, with a nonce.
 pub fn ask(serve: &Serve, ca: &Path, cert: &Path) -> (bool, String) {
-    openssl_ocsp(&[
+    ask_with(&serve.url, ca, cert, &[])
+}
+
+/// The DER OCSP request `openssl ocsp` makes for `cert` (with a nonce unless `extra` says
+/// `-no_nonce`), written to `out`.
+pub fn request_der(ca: &Path, cert: &Path, out: &Path, extra: &[&str]) -> Vec<u8> {
+    let (ca, cert) = (ca.to_str().unwrap(), cert.to_str().unwrap());
+    let mut args = vec![
         "-issuer",
-        ca.to_str().unwrap(),
+        ca,
         "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &serve.url,
-        "-CAfile",
-        ca.to_str().unwrap(),
-    ])
+        cert,
+        "-reqout",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, text) = openssl_ocsp(&args);
+    assert!(ok, "openssl ocsp -reqout: {text}");
+    std::fs::read(out).unwrap()
 }
 
 /// Repeats `probe` until it holds (a revocation reaches the answers within seconds); gives up

@@ -3,8 +3,11 @@
 //! headers; answers without a nonce handed out again rather than signed anew; pkilint on the
 //! signer certificate, the unit certificate (now with AIA) and an answer.
 
-use super::{PKILINT, Serve, ask, ca_pem, eventually, get, openssl_ocsp, station_with_certificate};
-use crate::support::run_ok;
+use super::{
+    PKILINT, Serve, ask, ask_with, ca_pem, eventually, get, openssl_ocsp, request_der,
+    station_with_certificate,
+};
+use crate::support::openssl;
 use base64::Engine;
 use std::path::Path;
 use std::process::Command;
@@ -38,15 +41,8 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
     );
     pkilint_clean("lint_pkix_cert", &signer);
     pkilint_clean("lint_pkix_cert", &cert);
-    let text = String::from_utf8(
-        run_ok(
-            Command::new("openssl")
-                .args(["x509", "-noout", "-text", "-in"])
-                .arg(&cert),
-        )
-        .stdout,
-    )
-    .unwrap();
+    let (ok, text) = openssl(&["x509", "-noout", "-text", "-in", cert.to_str().unwrap()]);
+    assert!(ok, "{text}");
     assert!(
         text.contains("OCSP - URI:http://ocsp.keystation.invalid/ocsp"),
         "the unit certificate names the responder (AIA): {text}"
@@ -77,19 +73,12 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
     // equal bytes mean it was not signed anew).
     let answer = |name: &str| {
         let path = st.tmp().join(name);
-        let (ok, out) = openssl_ocsp(&[
-            "-issuer",
-            ca.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
+        let (ok, out) = ask_with(
             &serve.url,
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-no_nonce",
-            "-respout",
-            path.to_str().unwrap(),
-        ]);
+            &ca,
+            &cert,
+            &["-no_nonce", "-respout", path.to_str().unwrap()],
+        );
         assert!(ok && out.contains(": good"), "{out}");
         std::fs::read(path).unwrap()
     };
@@ -108,17 +97,7 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
     // The kept answer ("good", asked without a nonce) is dropped once the revocation's revision
     // is seen: openssl asking without a nonce gets the revocation too.
     let out = eventually("openssl sees the revocation without a nonce", || {
-        let (ok, out) = openssl_ocsp(&[
-            "-issuer",
-            ca.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
-            &serve.url,
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-no_nonce",
-        ]);
+        let (ok, out) = ask_with(&serve.url, &ca, &cert, &["-no_nonce"]);
         (ok && out.contains(": revoked")).then_some(out)
     });
     assert!(out.contains("Reason: keyCompromise"), "{out}");
@@ -129,18 +108,8 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
     assert!(out.contains("Revocation Time:"), "{out}");
 
     // GET (RFC 6960 Appendix A): the request openssl writes, base64 and URL-encoded in the path.
-    let req = st.tmp().join("get-req.der");
-    run_ok(Command::new("openssl").args([
-        "ocsp",
-        "-issuer",
-        ca.to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-no_nonce",
-        "-reqout",
-        req.to_str().unwrap(),
-    ]));
-    let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
+    let req = request_der(&ca, &cert, &st.tmp().join("get-req.der"), &["-no_nonce"]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(req);
     let encoded = b64
         .replace('%', "%25")
         .replace('+', "%2B")
@@ -195,17 +164,12 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
 
     // A GET with a nonce is answered, signed for it alone, and not cacheable.
     let nonce_req = st.tmp().join("nonce-req.der");
-    run_ok(Command::new("openssl").args([
-        "ocsp",
-        "-issuer",
-        ca.to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-reqout",
-        nonce_req.to_str().unwrap(),
-    ]));
-    let b64 =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(std::fs::read(&nonce_req).unwrap());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request_der(
+        &ca,
+        &cert,
+        &nonce_req,
+        &[],
+    ));
     let (status, headers, body) = get(&format!("{}/{b64}", serve.url), &[]);
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "no-store");

@@ -1,10 +1,9 @@
 //! Two stations of one installation on one PostgreSQL database: desk 1 serves OCSP, desk 2
 //! revokes, and desk 1's answers (also the kept ones, asked without a nonce) say revoked.
 
-use super::{Serve, eventually, openssl_ocsp};
+use super::{Serve, ask_with, eventually};
 use crate::fleet::Fleet;
-use crate::support::run_ok;
-use std::process::Command;
+use crate::support::certificate_as_pem;
 
 #[test]
 fn a_revocation_at_another_station_reaches_the_answers() {
@@ -20,33 +19,10 @@ fn a_revocation_at_another_station_reaches_the_answers() {
         "SELECT encode(der, 'hex') FROM certificates WHERE serial = '{serial}'"
     ))[0][0]
         .clone();
-    let der_path = fleet.tmp().join("unit.der");
-    std::fs::write(&der_path, hex::decode(der).unwrap()).unwrap();
-    let cert = fleet.tmp().join("unit.pem");
-    run_ok(Command::new("openssl").args([
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        der_path.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]));
+    let cert = certificate_as_pem(fleet.tmp(), "unit", &hex::decode(der).unwrap());
     let ca = desk1.dir.join("ca/ca.pem");
     let serve = Serve::start(&desk1.config());
-    let ask = || {
-        openssl_ocsp(&[
-            "-issuer",
-            ca.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
-            &serve.url,
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-no_nonce",
-        ])
-    };
+    let ask = || ask_with(&serve.url, &ca, &cert, &["-no_nonce"]);
     let (ok, out) = ask();
     assert!(
         ok && out.contains(": good") && out.contains("Response verify OK"),

@@ -2,7 +2,7 @@
 //! (`serve` refuses, naming the command that makes one); `ca ocsp-signer` makes it, audited;
 //! run again it renews it, and a running server answers with the new signer within seconds.
 
-use super::{Serve, ca_pem, eventually, openssl_ocsp, station_with_certificate};
+use super::{Serve, ask_with, ca_pem, eventually, station_with_certificate};
 use crate::support::{audit_records, run_ok};
 use std::process::Command;
 
@@ -47,18 +47,12 @@ fn ca_ocsp_signer_makes_and_renews_the_signer_and_serve_takes_it_up() {
     let serve = Serve::start(&st.config());
     let respout = st.tmp().join("resp.der");
     let ask = || {
-        let (ok, out) = openssl_ocsp(&[
-            "-issuer",
-            ca.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
+        let (ok, out) = ask_with(
             &serve.url,
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-respout",
-            respout.to_str().unwrap(),
-        ]);
+            &ca,
+            &cert,
+            &["-respout", respout.to_str().unwrap()],
+        );
         assert!(
             ok && out.contains(": good") && out.contains("Response verify OK"),
             "{out}"

@@ -2,36 +2,11 @@
 
 use super::{crl_number, lint_errors, openssl, published, verified_crl_text};
 use crate::fleet::Fleet;
+use crate::ocsp::certificate_pem;
 use crate::station::{TestStation, open_station, order_json};
 use crate::support::audit_records;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// The DER of certificate `serial`, from the station's database, as PEM in the test's directory.
-fn certificate_pem(st: &TestStation, serial: &str) -> PathBuf {
-    let (rt, mut db) = st.sqlite();
-    let (der,): (Vec<u8>,) = rt
-        .block_on(
-            sqlx::query_as("SELECT der FROM certificates WHERE serial = $1")
-                .bind(serial)
-                .fetch_one(&mut db),
-        )
-        .unwrap();
-    let der_path = st.tmp().join(format!("{serial}.der"));
-    std::fs::write(&der_path, der).unwrap();
-    let pem = st.tmp().join(format!("{serial}.pem"));
-    let (ok, out) = openssl(&[
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        der_path.to_str().unwrap(),
-        "-out",
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    pem
-}
+use std::path::Path;
 
 /// `openssl verify -crl_check` of `cert` against the CA and `crl_pem`: (accepted, output).
 fn relying_party(ca: &Path, crl_pem: &Path, cert: &Path) -> (bool, String) {

@@ -8,24 +8,12 @@
 
 mod crl;
 
+pub use crate::support::openssl;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// pkilint's CRL linter, in the venv `scripts/setup.sh` makes.
 pub const LINT_CRL: &str = "/opt/keystation/pkilint/bin/lint_crl";
-
-/// `openssl ARGS`: (success, stdout + stderr).
-pub fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 /// The station's published CRL (DER) at the distribution point's path, `crl/unit-ca.crl`.
 pub fn published(station_dir: &Path) -> PathBuf {
