@@ -26,7 +26,11 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
     let crl_path = station.crl_url_path()?;
     let responder = Arc::new(station.ocsp_responder().await?);
     let hsm = Arc::new(station.open_hsm().await?);
+    // The newest CRL is served from the first request on; the tick keeps it current.
     let crl = CrlSlot::default();
+    if let Some(newest) = station.current_crl().await? {
+        crl.set(newest);
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("listening on {addr}: {e}")))?;
