@@ -162,6 +162,17 @@ impl crate::error_code::Coded for StoreError {
     }
 }
 
+/// An identifier read from a row, parsed: a value without its type's form (a bug or tampering)
+/// is [`StoreError::Corrupt`] naming the column, e.g. `orders.order_no`.
+pub fn stored_id<T>(column: &str, value: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
+{
+    value
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
 impl StoreError {
     /// True for failures that go away by themselves: the database restarting or unreachable for
     /// a moment, a lost connection, SQLite busy or locked, a serialisation conflict. A whole
