@@ -480,3 +480,24 @@ impl Store {
 
 /// The hash a fresh chain starts from (re-exported for tests and `audit verify`).
 pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderNo;
+
+    #[test]
+    fn a_stored_identifier_that_does_not_parse_is_corrupt_data_naming_its_column() {
+        let ok: Result<OrderNo, _> = stored_id("orders.order_no", "KS-0001");
+        assert_eq!(ok.ok().as_ref().map(OrderNo::as_str), Some("KS-0001"));
+        let bad: Result<OrderNo, _> = stored_id("orders.order_no", "KS 0001");
+        let msg = match bad {
+            Err(e @ StoreError::Corrupt(_)) => e.to_string(),
+            other => panic!("not corrupt data: {other:?}"),
+        };
+        assert!(
+            msg.contains("orders.order_no") && msg.contains("order number \"KS 0001\""),
+            "{msg}"
+        );
+    }
+}
