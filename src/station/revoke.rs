@@ -197,6 +197,7 @@ impl Station {
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        let no = order_no;
         let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
@@ -204,7 +205,7 @@ impl Station {
         let deliveries = self
             .store
             .deliveries(&DeliveryFilter {
-                order_no: Some(order_no.to_string()),
+                order_no: Some(no.clone()),
                 state: None,
             })
             .await?;
