@@ -12,6 +12,7 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
             detail,
             operator,
         } => {
+            let serial = super::cert_serial_arg(&serial)?;
             let report = station
                 .revoke_certificate(&serial, &reason, detail.as_deref(), &operator)
                 .await?;

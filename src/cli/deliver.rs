@@ -90,11 +90,7 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                 CliError::state_filter(state, DeliveryState::parse, "a delivery state", &states)?;
             let list = station
                 .delivery_status(&DeliveryFilter {
-                    order_no: order
-                        .as_deref()
-                        .map(order_no_arg)
-                        .transpose()?
-                        .map(|no| no.to_string()),
+                    order_no: order.as_deref().map(order_no_arg).transpose()?,
                     state,
                 })
                 .await?;

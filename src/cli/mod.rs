@@ -275,8 +275,6 @@ async fn check(station: &Station, json: bool) -> Result<(), CliError> {
     }
 }
 
-/// The configuration file: `--config`, else `KEYSTATION_CONFIG` (clap reads both into
-/// `explicit`), else `station.toml` in the current directory — where `init --dir .` puts it.
 /// An order number typed by an operator, taken as intake takes one (width-folded, trimmed,
 /// upper-cased) and parsed where it enters: a malformed one is bad input (exit 2), named, rather
 /// than an order the store does not find.
@@ -285,6 +283,16 @@ fn order_no_arg(raw: &str) -> Result<crate::domain::OrderNo, CliError> {
         .map_err(|e| CliError::invalid_argument("ORDER_NO", "order_no_invalid", e.to_string()))
 }
 
+/// A certificate serial typed or pasted by an operator (upper case and colons as `openssl`
+/// prints it are accepted), parsed where it enters: a malformed one is bad input (exit 2),
+/// named, rather than a certificate the station does not find.
+fn cert_serial_arg(raw: &str) -> Result<crate::domain::CertSerial, CliError> {
+    crate::domain::CertSerial::parse(&crate::domain::normalize::cert_serial(raw))
+        .map_err(|e| CliError::invalid_argument("SERIAL", "cert_serial_invalid", e.to_string()))
+}
+
+/// The configuration file: `--config`, else `KEYSTATION_CONFIG` (clap reads both into
+/// `explicit`), else `station.toml` in the current directory — where `init --dir .` puts it.
 fn config_path(explicit: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
     match explicit {
         Some(p) => Some(p.to_path_buf()),

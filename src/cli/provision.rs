@@ -3,6 +3,7 @@
 use super::opts::ProvisionArgs;
 use super::signals::stop_on_ctrl_c;
 use super::{CliError, output};
+use crate::domain::OrderNo;
 use crate::station::Station;
 use crate::station::batch::{BatchOptions, BatchProgress};
 use crate::station::error_code as ec;
@@ -97,10 +98,10 @@ pub(super) async fn run(
     }
     let order_no = args
         .order_no
-        .clone()
+        .as_deref()
         .ok_or_else(|| CliError::usage("give an ORDER_NO or --all-approved"))?;
     let req = ProvisionRequest {
-        order_no,
+        order_no: super::order_no_arg(order_no)?,
         token: args.token.clone(),
         reinit: args.reinit,
     };
@@ -189,7 +190,12 @@ async fn batch(
         if !summary.not_started.is_empty() && !summary.stopped {
             println!(
                 "  not started (no blank token left): {}",
-                summary.not_started.join(", ")
+                summary
+                    .not_started
+                    .iter()
+                    .map(OrderNo::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }

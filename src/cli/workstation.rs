@@ -41,6 +41,7 @@ pub(super) async fn run(station: &Station, cmd: StationCmd) -> Result<(), CliErr
             yes,
             poll_ms,
         } => {
+            let order = order.as_deref().map(super::order_no_arg).transpose()?;
             let hsm = station.open_hsm().await?;
             let stop = stop_on_ctrl_c("leaving workstation mode");
             let (mut events, usb_unavailable) = station.desk_events(&hsm, stop.clone());

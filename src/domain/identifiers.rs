@@ -1,7 +1,7 @@
 //! The station's own identifiers as types: an order number, a token serial, a certificate serial
 //! and a token binding id. Each is parsed once where it enters (the application, the command
 //! line, a stored row) and is then known to be well formed; `--json` and serde see the plain
-//! string (`#[serde(transparent)]`), so formats do not change.
+//! string, so formats do not change, and deserialising one parses it like [`OrderNo::parse`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -20,17 +20,21 @@ pub struct InvalidIdentifier {
 
 macro_rules! identifier {
     ($(#[$m:meta])* $name:ident, $what:literal, $rule:literal, $valid:expr) => {
+        identifier!($(#[$m])* $name, $what, $rule, $valid, str::to_string);
+    };
+    ($(#[$m:meta])* $name:ident, $what:literal, $rule:literal, $valid:expr, $canonical:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
 
         impl $name {
             /// Parses `s`, refusing a value without the identifier's form.
             pub fn parse(s: &str) -> Result<Self, InvalidIdentifier> {
                 let valid: fn(&str) -> bool = $valid;
+                let canonical: fn(&str) -> String = $canonical;
                 if valid(s) {
-                    Ok($name(s.to_string()))
+                    Ok($name(canonical(s)))
                 } else {
                     Err(InvalidIdentifier { what: $what, value: s.to_string(), rule: $rule })
                 }
@@ -58,6 +62,31 @@ macro_rules! identifier {
             type Err = InvalidIdentifier;
             fn from_str(s: &str) -> Result<Self, InvalidIdentifier> {
                 $name::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidIdentifier;
+            fn try_from(s: String) -> Result<Self, InvalidIdentifier> {
+                $name::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
             }
         }
     };
@@ -96,8 +125,10 @@ identifier!(
     TokenSerial, "token serial", "1-16 printable ASCII characters", is_printable_label
 );
 identifier!(
-    /// A certificate serial number, hex.
-    CertSerial, "certificate serial", "1-64 hex digits", is_hex
+    /// A certificate serial number in hex, held in lower case as the station writes serials
+    /// (`4A0B` parses as `4a0b`). An operator's copy (colons, blanks) goes through
+    /// [`super::normalize::cert_serial`] first.
+    CertSerial, "certificate serial", "1-64 hex digits", is_hex, str::to_ascii_lowercase
 );
 identifier!(
     /// A token binding's id (a UUID).
@@ -117,8 +148,34 @@ mod tests {
             Some("\"BJ20261124-0001\"")
         );
         assert!(TokenSerial::parse("0a1b2c3d4e5f6071").is_ok());
-        assert!(CertSerial::parse("4A0B").is_ok());
+        assert_eq!(
+            CertSerial::parse("4A0B")
+                .ok()
+                .as_ref()
+                .map(CertSerial::as_str),
+            Some("4a0b")
+        );
         assert!(BindingId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").is_ok());
+    }
+
+    #[test]
+    fn serials_are_taken_as_openssl_or_pkcs11_tool_print_them() {
+        let serial = |raw: &str| CertSerial::parse(&crate::domain::normalize::cert_serial(raw));
+        assert_eq!(
+            serial(" 0A:1b:FF ").ok().as_ref().map(CertSerial::as_str),
+            Some("0a1bff")
+        );
+        assert_eq!(
+            serial("663392F9").ok().as_ref().map(CertSerial::as_str),
+            Some("663392f9")
+        );
+        for bad in ["", ":", "0x12", "12 34", "xyz"] {
+            assert_eq!(
+                serial(bad).err().map(|e| e.what),
+                Some("certificate serial"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -135,6 +192,12 @@ mod tests {
         assert!(TokenSerial::parse("seventeen-chars-x").is_err());
         assert!(CertSerial::parse("4g").is_err());
         assert!(BindingId::parse("b-1").is_err());
+        // Deserialising parses too: a malformed value never becomes an identifier.
+        assert!(serde_json::from_str::<OrderNo>("\"BJ 0001\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<OrderNo>("\"BJ-0001\"").ok(),
+            OrderNo::parse("BJ-0001").ok()
+        );
         let msg = OrderNo::parse("a b").err().map(|e| e.to_string());
         assert_eq!(
             msg.as_deref(),

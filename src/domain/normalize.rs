@@ -55,6 +55,17 @@ pub fn order_no(s: &str) -> String {
     fold_width(s).trim().to_uppercase()
 }
 
+/// A certificate serial as an operator may copy it (`openssl` prints upper case, some tools with
+/// colons between the bytes): trimmed, colons removed, lower-cased, which is how the station
+/// writes serials.
+pub fn cert_serial(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// A digit string such as an account number: width-folded, spaces and hyphens removed.
 pub fn digits(s: &str) -> String {
     fold_width(s)

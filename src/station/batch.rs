@@ -23,9 +23,9 @@ use super::Station;
 use super::hsm::{Hsm, blocking};
 use super::lease::keeps_others_out;
 use super::provision::{Progress, ProvisionError, ProvisionReport, ProvisionRequest};
-use crate::domain::OrderState;
 use crate::domain::lease::LeaseKind;
-use crate::store::StoreError;
+use crate::domain::{OrderNo, OrderState};
+use crate::store::{StoreError, stored_id};
 use crate::token::TokenError;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -77,7 +77,7 @@ pub struct BatchSummary {
     /// Orders left to another process that holds them or moved them on, with the reason.
     pub skipped: Vec<(String, String)>,
     /// Orders not started (stop requested, or no blank token left).
-    pub not_started: Vec<String>,
+    pub not_started: Vec<OrderNo>,
     /// A stop was requested.
     pub stopped: bool,
 }
@@ -85,17 +85,17 @@ pub struct BatchSummary {
 impl Station {
     /// This station's orders in Provisioning: interrupted ones to resume, and ones another of
     /// its processes is working on (which a batch tries and reports as skipped).
-    pub async fn interrupted_here(&self) -> Result<Vec<String>, StoreError> {
+    pub async fn interrupted_here(&self) -> Result<Vec<OrderNo>, StoreError> {
         self.provisioning(true).await
     }
 
     /// Other stations' interrupted orders whose job is not live any more: what this station
     /// may take over.
-    pub async fn takeover_candidates(&self) -> Result<Vec<String>, StoreError> {
+    pub async fn takeover_candidates(&self) -> Result<Vec<OrderNo>, StoreError> {
         self.provisioning(false).await
     }
 
-    async fn provisioning(&self, here: bool) -> Result<Vec<String>, StoreError> {
+    async fn provisioning(&self, here: bool) -> Result<Vec<OrderNo>, StoreError> {
         let me = &self.config.station.id;
         let now = self.clock.now();
         let mut out = Vec::new();
@@ -117,7 +117,7 @@ impl Station {
                     .await?
                     .is_some_and(|l| keeps_others_out(&l, now));
             if !live {
-                out.push(o.order_no);
+                out.push(stored_id("orders.order_no", &o.order_no)?);
             }
         }
         Ok(out)
@@ -178,8 +178,10 @@ impl Station {
             if let Some(t) = run.takeover.lock().await.as_mut() {
                 s.not_started.extend(t.drain(..));
             }
-            let left = self.store.list_orders(Some(OrderState::Approved)).await?;
-            s.not_started.extend(left.into_iter().map(|o| o.order_no));
+            for o in self.store.list_orders(Some(OrderState::Approved)).await? {
+                s.not_started
+                    .push(stored_id("orders.order_no", &o.order_no)?);
+            }
         }
         Ok(s)
     }
@@ -190,9 +192,9 @@ struct Run {
     station: Station,
     hsm: Hsm,
     /// This station's interrupted orders, listed at the start.
-    own: Mutex<VecDeque<String>>,
+    own: Mutex<VecDeque<OrderNo>>,
     /// Other stations' abandoned orders, listed once no approved order is left.
-    takeover: Mutex<Option<VecDeque<String>>>,
+    takeover: Mutex<Option<VecDeque<OrderNo>>>,
     approved_left: AtomicBool,
     /// Orders taken so far (for `--limit`).
     started: AtomicUsize,
@@ -206,7 +208,7 @@ struct Run {
 /// What a worker takes next.
 enum Take {
     /// An order by number (this station's interrupted one, or one to take over).
-    Order(String),
+    Order(OrderNo),
     /// The next approved order, picked by its claim.
     Next,
 }
@@ -233,7 +235,7 @@ impl Run {
                         token: None,
                         reinit: false,
                     };
-                    self.progress.started(&no);
+                    self.progress.started(no.as_str());
                     let r = self
                         .station
                         .provision(&self.hsm, &req, self.progress.as_ref())
@@ -280,13 +282,14 @@ impl Run {
 
     async fn record(
         &self,
-        order_no: Option<String>,
+        order_no: Option<OrderNo>,
         result: Result<ProvisionReport, ProvisionError>,
     ) {
         let mut s = self.summary.lock().await;
         let named = |e: &ProvisionError| {
             order_no
-                .clone()
+                .as_ref()
+                .map(OrderNo::to_string)
                 .or_else(|| e.order_no().map(str::to_string))
                 .unwrap_or_else(|| "(the next approved order)".to_string())
         };

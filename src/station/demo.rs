@@ -510,7 +510,7 @@ impl Station {
         let delivery = self
             .store
             .deliveries(&DeliveryFilter {
-                order_no: Some(no.to_string()),
+                order_no: Some(OrderNo::parse(no).map_err(|e| err(e.to_string()))?),
                 state: None,
             })
             .await

@@ -88,7 +88,7 @@ impl Station {
             deliveries: self
                 .store
                 .deliveries(&DeliveryFilter {
-                    order_no: Some(order_no.to_string()),
+                    order_no: Some(no.clone()),
                     state: None,
                 })
                 .await?,
@@ -103,7 +103,7 @@ impl Station {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.store
             .audit_records(&AuditFilter {
-                order_no: order_no.map(OrderNo::to_string),
+                order_no: order_no.cloned(),
             })
             .await
     }

@@ -24,7 +24,7 @@ use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{
-    CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
+    CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
 };
 use crate::store::{AuditEntry, DeliveryFilter};
 
@@ -98,35 +98,18 @@ fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), Deliver
     Ok(())
 }
 
-/// A serial as the station stores it (lower-case hex) from how an operator may copy it
-/// (`openssl` prints upper case, some tools with colons).
-fn normalise_serial(serial: &str) -> Result<String, DeliveryError> {
-    let s: String = serial
-        .trim()
-        .chars()
-        .filter(|c| *c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(DeliveryError::Invalid {
-            field: "SERIAL",
-            message: format!("{serial:?} is not a hexadecimal certificate serial"),
-        });
-    }
-    Ok(s)
-}
-
 impl Station {
     /// Revokes the one certificate `serial`. See the module docs.
     pub async fn revoke_certificate(
         &self,
-        serial: &str,
+        serial: &CertSerial,
         reason: &str,
         detail: Option<&str>,
         operator: &str,
     ) -> Result<CertificateRevokeReport, DeliveryError> {
         check_reason_and_operator(reason, operator)?;
-        let serial = normalise_serial(serial)?;
+        // Lower-case hex, as the station stores serials (`CertSerial`'s canonical form).
+        let serial = serial.as_str().to_string();
         let actor = self.operator_actor(operator);
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let certs = tx.certificates_beside(&serial).await?;
@@ -214,6 +197,7 @@ impl Station {
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        let no = order_no;
         let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
@@ -221,7 +205,7 @@ impl Station {
         let deliveries = self
             .store
             .deliveries(&DeliveryFilter {
-                order_no: Some(order_no.to_string()),
+                order_no: Some(no.clone()),
                 state: None,
             })
             .await?;
@@ -293,30 +277,6 @@ impl Station {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn serials_are_taken_as_openssl_or_pkcs11_tool_print_them() {
-        assert_eq!(
-            normalise_serial(" 0A:1b:FF ").ok().as_deref(),
-            Some("0a1bff")
-        );
-        assert_eq!(
-            normalise_serial("663392F9").ok().as_deref(),
-            Some("663392f9")
-        );
-        for bad in ["", ":", "0x12", "12 34", "xyz"] {
-            assert!(
-                matches!(
-                    normalise_serial(bad),
-                    Err(DeliveryError::Invalid {
-                        field: "SERIAL",
-                        ..
-                    })
-                ),
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn reasons_are_rfc_5280_names_and_the_operator_is_named() {

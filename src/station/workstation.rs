@@ -9,8 +9,8 @@
 use super::Station;
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionRequest, Step};
-use crate::domain::OrderState;
-use crate::store::StoreError;
+use crate::domain::{OrderNo, OrderState};
+use crate::store::{StoreError, stored_id};
 use crate::token::{Pkcs11Module, TokenInfo};
 use crate::usb::{UsbCatalog, UsbEvent, UsbKey};
 use std::collections::HashMap;
@@ -137,7 +137,7 @@ impl DeskEvents for PolledDesk {
 #[derive(Debug, Clone, Default)]
 pub struct WatchOptions {
     /// Provision this order on the next blank key instead of the FIFO choice.
-    pub order: Option<String>,
+    pub order: Option<OrderNo>,
     /// Stop after one key was handled.
     pub once: bool,
     /// How long one poll waits.
@@ -163,29 +163,28 @@ impl Progress for DeskProgress<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct WatchSummary {
     /// Orders provisioned.
-    pub provisioned: Vec<String>,
+    pub provisioned: Vec<OrderNo>,
     /// Orders interrupted (resumable).
-    pub interrupted: Vec<String>,
+    pub interrupted: Vec<OrderNo>,
 }
 
 impl Station {
     /// The next order a blank key should get: the requested one, else the oldest approved.
-    async fn next_order(&self, wanted: Option<&str>) -> Result<Option<String>, StoreError> {
+    async fn next_order(&self, wanted: Option<&OrderNo>) -> Result<Option<OrderNo>, StoreError> {
         if let Some(no) = wanted {
-            return Ok(self
+            let approved = self
                 .store
-                .order(no)
+                .order(no.as_str())
                 .await?
-                .filter(|r| r.state == OrderState::Approved)
-                .map(|r| r.order.order_no));
+                .is_some_and(|r| r.state == OrderState::Approved);
+            return Ok(approved.then(|| no.clone()));
         }
-        Ok(self
-            .store
+        self.store
             .list_orders(Some(OrderState::Approved))
             .await?
-            .into_iter()
-            .next()
-            .map(|o| o.order_no))
+            .first()
+            .map(|o| stored_id("orders.order_no", &o.order_no))
+            .transpose()
     }
 
     /// Runs the desk until `stop` (or after one key with `once`).
@@ -251,18 +250,18 @@ impl Station {
                 Ok(false)
             }
             DeskEvent::TokenInserted(info) if info.is_blank() => {
-                let Some(order_no) = self.next_order(opts.order.as_deref()).await? else {
+                let Some(order_no) = self.next_order(opts.order.as_ref()).await? else {
                     desk.say(&format!(
                         "blank key {} present, but no approved order is waiting{}",
                         info.display_name(),
                         opts.order
-                            .as_deref()
+                            .as_ref()
                             .map(|o| format!(" (order {o} is not approved)"))
                             .unwrap_or_default()
                     ));
                     return Ok(false);
                 };
-                let Some(rec) = self.store.order(&order_no).await? else {
+                let Some(rec) = self.store.order(order_no.as_str()).await? else {
                     return Ok(false);
                 };
                 let o = &rec.order;
@@ -296,7 +295,8 @@ impl Station {
                                 b.order_no
                             ));
                             if desk.confirm(&format!("resume order {}?", b.order_no)) {
-                                self.provision_at_desk(hsm, &b.order_no, Some(info.serial.clone()), desk, summary)
+                                let order_no = stored_id("token_bindings.order_no", &b.order_no)?;
+                                self.provision_at_desk(hsm, &order_no, Some(info.serial.clone()), desk, summary)
                                     .await;
                             }
                         } else {
@@ -322,13 +322,13 @@ impl Station {
     async fn provision_at_desk(
         &self,
         hsm: &Hsm,
-        order_no: &str,
+        order_no: &OrderNo,
         token: Option<String>,
         desk: &dyn Desk,
         summary: &mut WatchSummary,
     ) {
         let req = ProvisionRequest {
-            order_no: order_no.to_string(),
+            order_no: order_no.clone(),
             token,
             reinit: false,
         };
@@ -344,7 +344,7 @@ impl Station {
                         format!(", seals {}", r.seals.join(", "))
                     }
                 ));
-                summary.provisioned.push(order_no.to_string());
+                summary.provisioned.push(order_no.clone());
             }
             Err(e) if e.token_removed() => {
                 desk.say(&format!(
@@ -352,14 +352,14 @@ impl Station {
                      resumable: plug the same key back in and confirm, or run `keystation \
                      provision {order_no}`."
                 ));
-                summary.interrupted.push(order_no.to_string());
+                summary.interrupted.push(order_no.clone());
             }
             Err(e) => {
                 desk.say(&format!(
                     "provisioning of order {order_no} stopped: {e}. The order is kept and \
                      resumable (`keystation provision {order_no}`); do not hand out this key."
                 ));
-                summary.interrupted.push(order_no.to_string());
+                summary.interrupted.push(order_no.clone());
             }
         }
         self.anchor_if_needed(hsm).await;

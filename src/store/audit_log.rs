@@ -45,7 +45,7 @@ fn head_of(r: AnyRow) -> Result<(i64, String), sqlx::Error> {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// Only records about this order.
-    pub order_no: Option<String>,
+    pub order_no: Option<crate::domain::OrderNo>,
 }
 
 impl Store {
@@ -58,7 +58,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM audit_events WHERE ($1 = '' OR order_no = $1) ORDER BY seq"
         )))
-        .bind(filter.order_no.clone().unwrap_or_default())
+        .bind(filter.order_no.as_ref().map_or("", |n| n.as_str()).to_string())
         .try_map(record_of)
         .fetch_all(self.pool())
         .await

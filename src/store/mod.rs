@@ -162,6 +162,17 @@ impl crate::error_code::Coded for StoreError {
     }
 }
 
+/// An identifier read from a row, parsed: a value without its type's form (a bug or tampering)
+/// is [`StoreError::Corrupt`] naming the column, e.g. `orders.order_no`.
+pub fn stored_id<T>(column: &str, value: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
+{
+    value
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
 impl StoreError {
     /// True for failures that go away by themselves: the database restarting or unreachable for
     /// a moment, a lost connection, SQLite busy or locked, a serialisation conflict. A whole
@@ -469,3 +480,24 @@ impl Store {
 
 /// The hash a fresh chain starts from (re-exported for tests and `audit verify`).
 pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderNo;
+
+    #[test]
+    fn a_stored_identifier_that_does_not_parse_is_corrupt_data_naming_its_column() {
+        let ok: Result<OrderNo, _> = stored_id("orders.order_no", "KS-0001");
+        assert_eq!(ok.ok().as_ref().map(OrderNo::as_str), Some("KS-0001"));
+        let bad: Result<OrderNo, _> = stored_id("orders.order_no", "KS 0001");
+        let msg = match bad {
+            Err(e @ StoreError::Corrupt(_)) => e.to_string(),
+            other => panic!("not corrupt data: {other:?}"),
+        };
+        assert!(
+            msg.contains("orders.order_no") && msg.contains("order number \"KS 0001\""),
+            "{msg}"
+        );
+    }
+}

@@ -28,7 +28,7 @@ fn provisioning_draws_pin_key_id_and_serial_from_the_injected_source() {
         .block_on(station.provision(
             &hsm,
             &ProvisionRequest {
-                order_no: "RND-1".into(),
+                order_no: "RND-1".parse().unwrap(),
                 token: None,
                 reinit: false,
             },

@@ -342,7 +342,7 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
     let history = db
         .store
         .audit_records(&AuditFilter {
-            order_no: Some("KS-ST-0001".into()),
+            order_no: Some("KS-ST-0001".parse().unwrap()),
         })
         .await
         .unwrap();
@@ -449,7 +449,7 @@ async fn concurrent_approvals_of_one_order_exactly_one_wins(db: &Db) {
         let approvals = db
             .store
             .audit_records(&AuditFilter {
-                order_no: Some(no.clone()),
+                order_no: Some(no.parse().unwrap()),
             })
             .await
             .unwrap()

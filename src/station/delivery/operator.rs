@@ -52,13 +52,14 @@ impl Station {
         operator: &str,
         not_delivered: bool,
     ) -> Result<RequeueReport, DeliveryError> {
+        let no = order_no;
         let order_no = order_no.as_str();
         check_label("--operator", operator, 64)?;
         let actor = self.operator_actor(operator);
         let all = self
             .store
             .deliveries(&crate::store::DeliveryFilter {
-                order_no: Some(order_no.to_string()),
+                order_no: Some(no.clone()),
                 state: None,
             })
             .await?;

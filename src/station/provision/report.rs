@@ -1,10 +1,12 @@
 //! What a provisioning run is asked to do, and what it did.
 
+use crate::domain::OrderNo;
+
 /// What to provision.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProvisionRequest {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The token (serial or label); default: the bound one, else the first blank token.
     pub token: Option<String>,
     /// Start the token over even where the journal would continue.

@@ -114,7 +114,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     /// Only this order's.
-    pub order_no: Option<String>,
+    pub order_no: Option<crate::domain::OrderNo>,
     /// Only in this state.
     pub state: Option<DeliveryState>,
 }
@@ -315,7 +315,13 @@ impl Store {
              AND ($2 = '' OR state = $2) ORDER BY created_at, id"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(filter.order_no.clone().unwrap_or_default())
+            .bind(
+                filter
+                    .order_no
+                    .as_ref()
+                    .map_or("", |n| n.as_str())
+                    .to_string(),
+            )
             .bind(filter.state.map(|s| s.as_str()).unwrap_or_default())
             .fetch_all(self.pool())
             .await

@@ -197,7 +197,7 @@ async fn exercise(url: &str) {
     assert_eq!(attempts[0].outcome.as_deref(), Some("written"));
     let filtered = store
         .deliveries(&DeliveryFilter {
-            order_no: Some(no.into()),
+            order_no: Some(no.parse().unwrap()),
             state: Some(DeliveryState::Sending),
         })
         .await

@@ -38,7 +38,7 @@ async fn queued_delivery(url: &str) -> Store {
 async fn audit_actions(store: &Store) -> Vec<String> {
     store
         .audit_records(&AuditFilter {
-            order_no: Some(ORDER.into()),
+            order_no: Some(ORDER.parse().unwrap()),
         })
         .await
         .unwrap()
@@ -100,7 +100,7 @@ async fn legal_move_with_its_audit_record(url: &str) {
     assert_eq!(row.bank_file.as_deref(), Some("KSd-10.xml"));
     let records = store
         .audit_records(&AuditFilter {
-            order_no: Some(ORDER.into()),
+            order_no: Some(ORDER.parse().unwrap()),
         })
         .await
         .unwrap();
