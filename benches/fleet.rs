@@ -21,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod figures;
+
+use figures::{keystation, ok};
 #[allow(dead_code)]
 #[path = "../tests/it/pg.rs"]
 mod pg;
@@ -32,27 +34,9 @@ use keystation::station::demo::{generated_orders, write_fixture_pictures};
 use keystation::station::intake::ImportOptions;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn keystation() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keystation"));
-    c.env_remove("KEYSTATION_CONFIG")
-        .env_remove("KEYSTATION_FAILPOINTS")
-        .env_remove("KEYSTATION_LOG");
-    c
-}
-
-fn ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().expect("running keystation");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// An installation of `n` stations under `root` on the database `url`; their configurations.
 fn installation(root: &Path, url: &str, n: usize) -> Vec<PathBuf> {

@@ -24,9 +24,13 @@
 //!
 //! `cargo bench --bench ocsp`; without `--bench` (as `cargo test --all-targets` runs it) a smoke
 //! run (2 orders, a fraction of a second per cell) that checks every answer and claims no figure.
-//! Figures as JSON in `target/bench/ocsp.json`.
+//! Figures as JSON in `target/bench/ocsp.json` (a smoke run: `ocsp-smoke.json`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod figures;
+
+use figures::{keystation, ok};
 
 use der::asn1::{Int, OctetString};
 use der::{Decode, Encode};
@@ -61,25 +65,6 @@ const CONCURRENCY: usize = 8;
 const SHA1_ALG: &[u8] = &[
     0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
 ];
-
-fn keystation() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keystation"));
-    c.env_remove("KEYSTATION_CONFIG")
-        .env_remove("KEYSTATION_FAILPOINTS")
-        .env_remove("KEYSTATION_LOG");
-    c
-}
-
-fn ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().expect("running a command");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// A serial the CA issued, and whether it is revoked.
 #[derive(Debug, Clone)]
@@ -468,16 +453,8 @@ fn main() {
     unsafe {
         std::env::set_var("SOFTHSM2_CONF", station_dir.join("softhsm2.conf"));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!(
-        "ocsp ({mode}): {orders} certificates, {secs} s per cell, load {}",
-        load.trim()
-    );
+    let (rt, load) = figures::start();
+    println!("ocsp ({mode}): {orders} certificates, {secs} s per cell, load {load}");
 
     ok(keystation()
         .args(["init", "--generate-pins", "--dir"])
@@ -550,17 +527,12 @@ fn main() {
             }
         }
     }
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    std::fs::write(
-        out_dir.join("ocsp.json"),
-        serde_json::to_vec_pretty(&json!({
-            "mode": mode, "certificates": orders, "revoked": serials.iter().filter(|s| s.revoked).count(),
-            "seconds_per_cell": secs, "concurrency": CONCURRENCY, "load": load.trim(), "rows": rows,
-        }))
-        .unwrap(),
-    )
-    .unwrap();
+    let report = json!({
+        "mode": mode, "certificates": orders, "revoked": serials.iter().filter(|s| s.revoked).count(),
+        "seconds_per_cell": secs, "concurrency": CONCURRENCY, "load": load, "rows": rows,
+    });
+    // A smoke run's figures go to ocsp-smoke.json, never over a measured run's.
+    figures::write("ocsp", bench, &report);
     if std::env::var_os("KEYSTATION_BENCH_KEEP").is_some() {
         println!("kept {}", root.keep().display());
     }

@@ -99,26 +99,23 @@ if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ] && ! pg_usable; then
   fi
   pg_usable || { echo "setup: PostgreSQL still not usable by $me" >&2; exit 1; }
 fi
+# The Python checkers, each in its own venv under /opt/keystation so the system Python stays
+# untouched: python_checker NAME VERSION (pip package NAME, imported as NAME).
+python_checker() {
+  local venv="/opt/keystation/$1"
+  if ! "$venv/bin/python" -c "import $1" >/dev/null 2>&1; then
+    as_root "installing $1 $2 into $venv"
+    echo "setup: installing $1 $2 into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "$1==$2"
+  fi
+}
 # gmssl: a second SM2/SM3 implementation (pure Python, another code base than RustCrypto and
-# OpenSSL) that the SM2 tests verify the station's signatures with. In its own venv, so the
-# system Python stays untouched; tests/it/sm2.rs runs /opt/keystation/gmssl/bin/python.
-gmssl_venv=/opt/keystation/gmssl
-gmssl_version="3.2.2"
-if ! "$gmssl_venv/bin/python" -c "import gmssl" >/dev/null 2>&1; then
-  as_root "installing gmssl $gmssl_version into $gmssl_venv"
-  echo "setup: installing gmssl $gmssl_version into $gmssl_venv"
-  python3 -m venv "$gmssl_venv"
-  "$gmssl_venv/bin/pip" install -q "gmssl==$gmssl_version"
-fi
+# OpenSSL) that the SM2 tests verify the station's signatures with; tests/it/sm2.rs runs
+# /opt/keystation/gmssl/bin/python.
+python_checker gmssl 3.2.2
 # pkilint: DigiCert's independent linter of certificates, CRLs and OCSP responses (RFC 5280,
-# RFC 6960), in its own venv; tests/it/revocation runs /opt/keystation/pkilint/bin/lint_crl,
-# tests/it/ocsp lint_pkix_cert and lint_ocsp_response.
-pkilint_venv=/opt/keystation/pkilint
-pkilint_version="0.13.3"
-if ! "$pkilint_venv/bin/python" -c "import pkilint" >/dev/null 2>&1; then
-  as_root "installing pkilint $pkilint_version into $pkilint_venv"
-  echo "setup: installing pkilint $pkilint_version into $pkilint_venv"
-  python3 -m venv "$pkilint_venv"
-  "$pkilint_venv/bin/pip" install -q "pkilint==$pkilint_version"
-fi
+# RFC 6960); tests/it/revocation runs /opt/keystation/pkilint/bin/lint_crl, tests/it/ocsp
+# lint_pkix_cert and lint_ocsp_response.
+python_checker pkilint 0.13.3
 echo "setup: ok"

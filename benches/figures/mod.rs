@@ -1,7 +1,32 @@
-//! What the throughput benches share: the runtime they run on, the load they start under, and
-//! where their figures go.
+//! What the benches share: the runtime they run on, the load they start under, where their
+//! figures go, and how they run the `keystation` binary.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `keystation` binary of this build, with none of the environment a developer's shell may
+/// carry (config, failpoints, log level).
+#[allow(dead_code)] // the benches that start processes (fleet, ocsp)
+pub fn keystation() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keystation"));
+    c.env_remove("KEYSTATION_CONFIG")
+        .env_remove("KEYSTATION_FAILPOINTS")
+        .env_remove("KEYSTATION_LOG");
+    c
+}
+
+/// Runs `cmd`, which must succeed; its output.
+#[allow(dead_code)] // the benches that start processes (fleet, ocsp)
+pub fn ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("running a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 /// The multi-threaded runtime a bench runs on (two workers), and the load average it starts
 /// under (`/proc/loadavg`, trimmed; recorded with the figures).
