@@ -87,8 +87,7 @@ async fn approved(config: &Path, dir: &Path, orders: usize) {
         .await
         .unwrap();
     for no in &imported.imported {
-        let no = no.parse().unwrap();
-        station.approve_order(&no, "bench", None).await.unwrap();
+        station.approve_order(no, "bench", None).await.unwrap();
     }
     station.close().await;
 }

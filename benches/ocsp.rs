@@ -87,10 +87,7 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
     };
     let imported = station.import_orders(&file, &options).await.unwrap();
     for no in &imported.imported {
-        station
-            .approve_order(&no.parse().unwrap(), "bench", None)
-            .await
-            .unwrap();
+        station.approve_order(no, "bench", None).await.unwrap();
     }
     station.close().await;
     ok(keystation().arg("--config").arg(config).args([
@@ -103,10 +100,12 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
     let mut serials = Vec::new();
     for (i, no) in imported.imported.iter().enumerate() {
         let shown: serde_json::Value = serde_json::from_slice(
-            &ok(keystation()
-                .arg("--config")
-                .arg(config)
-                .args(["--json", "order", "show", no]))
+            &ok(keystation().arg("--config").arg(config).args([
+                "--json",
+                "order",
+                "show",
+                no.as_str(),
+            ]))
             .stdout,
         )
         .unwrap();
@@ -119,7 +118,7 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
             ok(keystation().arg("--config").arg(config).args([
                 "order",
                 "revoke",
-                no,
+                no.as_str(),
                 "--reason",
                 "keyCompromise",
                 "--operator",

@@ -923,9 +923,8 @@ fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
             )
             .await?;
         for o in station.list_orders(Some(OrderState::Submitted)).await? {
-            let no = keystation::domain::OrderNo::parse(&o.order_no)?;
             station
-                .approve_order(&no, "bench-reviewer", Some("benchmark"))
+                .approve_order(&o.order_no, "bench-reviewer", Some("benchmark"))
                 .await?;
         }
         let hsm = station.open_hsm().await?;

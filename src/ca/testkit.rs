@@ -60,7 +60,7 @@ pub(crate) fn beijing(y: i32, mo: u8, d: u8, h: u8, mi: u8, s: u8) -> OffsetDate
 /// An approved order of a Shenzhen company with a department (OU).
 pub(crate) fn sample_order() -> Order {
     Order {
-        order_no: "BJCA20201126001".into(),
+        order_no: crate::domain::OrderNo::parse("BJCA20201126001").unwrap(),
         auth_method: AuthMethod::LegalRepPhone,
         company: Company {
             name: "深圳市示例科技有限公司".into(),

@@ -103,7 +103,7 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                 .map(|d| {
                     vec![
                         d.id.clone(),
-                        d.order_no.clone(),
+                        d.order_no.to_string(),
                         crate::domain::delivery::channel_name(d.channel).to_string(),
                         d.state.to_string(),
                         d.destination_masked.clone(),

@@ -116,7 +116,7 @@ pub(super) async fn run(
             .iter()
             .map(|r| {
                 vec![
-                    r.order_no.clone(),
+                    r.order_no.to_string(),
                     r.company.clone(),
                     r.token_serial.clone().unwrap_or_else(|| "-".into()),
                     r.certificate_serial.clone().unwrap_or_else(|| "-".into()),

@@ -91,7 +91,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             }
             let rec = &details.record;
             let o = &rec.order;
-            println!("order        {}", shown(&o.order_no));
+            println!("order        {}", shown(o.order_no.as_str()));
             println!("state        {}", rec.state);
             println!(
                 "company      {} ({})",

@@ -290,7 +290,7 @@ pub struct SealPictureRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// The order number; also the label of the USB key (at most 32 bytes, PKCS#11's label size).
-    pub order_no: String,
+    pub order_no: crate::domain::OrderNo,
     /// PIN delivery method.
     pub auth_method: AuthMethod,
     /// The company.

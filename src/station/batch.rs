@@ -25,7 +25,7 @@ use super::lease::keeps_others_out;
 use super::provision::{Progress, ProvisionError, ProvisionReport, ProvisionRequest};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{OrderNo, OrderState};
-use crate::store::{StoreError, stored_id};
+use crate::store::StoreError;
 use crate::token::TokenError;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -113,11 +113,11 @@ impl Station {
             let live = !here
                 && self
                     .store
-                    .lease(LeaseKind::Provision, &o.order_no)
+                    .lease(LeaseKind::Provision, o.order_no.as_str())
                     .await?
                     .is_some_and(|l| keeps_others_out(&l, now));
             if !live {
-                out.push(stored_id("orders.order_no", &o.order_no)?);
+                out.push(o.order_no);
             }
         }
         Ok(out)
@@ -179,8 +179,7 @@ impl Station {
                 s.not_started.extend(t.drain(..));
             }
             for o in self.store.list_orders(Some(OrderState::Approved)).await? {
-                s.not_started
-                    .push(stored_id("orders.order_no", &o.order_no)?);
+                s.not_started.push(o.order_no);
             }
         }
         Ok(s)
@@ -296,7 +295,7 @@ impl Run {
         match result {
             Ok(report) => {
                 self.progress
-                    .finished(&report.order_no, &Ok(report.clone()));
+                    .finished(report.order_no.as_str(), &Ok(report.clone()));
                 s.ok.push(report);
             }
             Err(e @ ProvisionError::NoBlankToken(_)) => {

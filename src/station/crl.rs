@@ -374,14 +374,14 @@ fn newest_state_of(this: &str, next: &str, entries: i64) -> Result<NewestCrl, Cr
 /// A recorded revocation as the CRL lists it.
 fn revoked_entry(r: &RevocationRecord) -> Result<RevokedEntry, CrlError> {
     let refuse = |reason: String| CrlError::Revocation {
-        serial: r.serial.clone(),
+        serial: r.serial.to_string(),
         reason,
     };
     // Serials are stored as the hex of their minimal bytes; an odd length gets its leading zero.
-    let hex_text = if r.serial.len() % 2 == 1 {
+    let hex_text = if r.serial.as_str().len() % 2 == 1 {
         format!("0{}", r.serial)
     } else {
-        r.serial.clone()
+        r.serial.to_string()
     };
     let serial = hex::decode(&hex_text).map_err(|e| refuse(format!("serial is not hex: {e}")))?;
     let reason = reason_from_name(&r.reason)

@@ -111,7 +111,7 @@ pub struct DemoOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DemoRow {
     /// Order number.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Company.
     pub company: String,
     /// Order state.
@@ -294,7 +294,7 @@ impl Station {
                 == Some(OrderState::Provisioned)
             {
                 self.ship(&ShipRequest {
-                    order_no: OrderNo::parse(no).map_err(|e| step_err("ship")(e.to_string()))?,
+                    order_no: no.clone(),
                     tracking_no: format!("SF{:010}", 1_000_000 + i),
                     carrier: Some("SF Express (demo)".into()),
                     operator: Some("demo-shipping".into()),
@@ -356,7 +356,7 @@ impl Station {
         &self,
         generated: Option<usize>,
         say: &Arc<dyn Fn(&str) + Send + Sync>,
-    ) -> Result<Vec<String>, DemoError> {
+    ) -> Result<Vec<OrderNo>, DemoError> {
         let apps = self.config.data_dir().join("applications");
         write_fixture_pictures(&apps)?;
         let mut files = Vec::new();
@@ -399,10 +399,11 @@ impl Station {
                     .into_iter()
                     .collect(),
             };
-            let numbers: Vec<String> = numbers
+            let numbers = numbers
                 .iter()
-                .map(|n| crate::domain::normalize::order_no(n))
-                .collect();
+                .map(|n| OrderNo::parse(&crate::domain::normalize::order_no(n)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| step_err("import")(e.to_string()))?;
             let existing = self
                 .store
                 .existing_orders(&numbers)
@@ -472,7 +473,7 @@ impl Station {
         Ok(order_nos)
     }
 
-    async fn states(&self, order_nos: &[String]) -> Result<Vec<OrderState>, DemoError> {
+    async fn states(&self, order_nos: &[OrderNo]) -> Result<Vec<OrderState>, DemoError> {
         let mut out = Vec::new();
         for no in order_nos {
             if let Some(r) = self
@@ -487,7 +488,7 @@ impl Station {
         Ok(out)
     }
 
-    async fn demo_row(&self, no: &str) -> Result<DemoRow, DemoError> {
+    async fn demo_row(&self, no: &OrderNo) -> Result<DemoRow, DemoError> {
         let err = step_err("summary");
         let rec = self
             .store
@@ -510,7 +511,7 @@ impl Station {
         let delivery = self
             .store
             .deliveries(&DeliveryFilter {
-                order_no: Some(OrderNo::parse(no).map_err(|e| err(e.to_string()))?),
+                order_no: Some(no.clone()),
                 state: None,
             })
             .await
@@ -523,7 +524,7 @@ impl Station {
             DeliveryChannel::BankTransfer => d.bank_file.as_ref().map(|f| self.demo_bank_copy(f)),
         });
         Ok(DemoRow {
-            order_no: no.to_string(),
+            order_no: no.clone(),
             company: rec.order.company.name.clone(),
             state: rec.state,
             token_serial: binding.and_then(|b| b.token_serial),

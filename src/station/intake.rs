@@ -16,7 +16,7 @@ use super::Station;
 use super::input_file::{InputFileError, read_bounded};
 use crate::domain::application_json::{ApplicationJsonError, parse_application};
 use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation, validate_order};
-use crate::domain::{FileUse, ImageType, PictureProblem, ValidationContext};
+use crate::domain::{FileUse, ImageType, OrderNo, PictureProblem, ValidationContext};
 use crate::seal::{SealError, normalize_seal_picture};
 use crate::store::{NewAttachment, NewOrder, StoreError};
 use sha2::{Digest, Sha256};
@@ -59,7 +59,7 @@ pub struct ImportOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportReport {
     /// Order numbers stored, in file order.
-    pub imported: Vec<String>,
+    pub imported: Vec<OrderNo>,
     /// Warnings (field, code, message), located like violations.
     pub warnings: Vec<Violation>,
 }
@@ -170,7 +170,7 @@ impl Station {
             }
         }
 
-        let numbers: Vec<String> = new_orders
+        let numbers: Vec<OrderNo> = new_orders
             .iter()
             .map(|(_, n)| n.order.order_no.clone())
             .collect();

@@ -59,17 +59,17 @@ impl Station {
 
     /// One order as stored.
     pub async fn order(&self, order_no: &OrderNo) -> Result<Option<OrderRecord>, StoreError> {
-        self.store.order(order_no.as_str()).await
+        self.store.order(order_no).await
     }
 
     /// One order with everything about it; [`StoreError::OrderNotFound`] when there is none.
     pub async fn order_details(&self, no: &OrderNo) -> Result<OrderDetails, StoreError> {
-        let order_no = no.as_str();
+        let order_no = no;
         let record = self
             .store
             .order(order_no)
             .await?
-            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.clone()))?;
         let history = self
             .audit_records(Some(no))
             .await?

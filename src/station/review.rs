@@ -24,7 +24,7 @@ pub const REJECTION_REVOCATION_REASON: &str = "privilegeWithdrawn";
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RejectReport {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Its state before (Submitted or Failed).
     pub from: OrderState,
     /// Its state now (Rejected).
@@ -46,7 +46,6 @@ impl Station {
         operator: &str,
         reason: Option<&str>,
     ) -> Result<OrderState, StoreError> {
-        let order_no = order_no.as_str();
         let review = Review {
             event: OrderEvent::Approve,
             operator: operator.to_string(),
@@ -69,14 +68,13 @@ impl Station {
         operator: &str,
         reason: &str,
     ) -> Result<RejectReport, StoreError> {
-        let order_no = order_no.as_str();
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         // A Failed order's job has stopped; a process that still holds its lease (one that
         // may yet resume it) is waited for, as `cert revoke` does.
-        if let Some(l) = tx.lease(LeaseKind::Provision, order_no).await? {
+        if let Some(l) = tx.lease(LeaseKind::Provision, order_no.as_str()).await? {
             if keeps_others_out(&l, tx.now()) {
                 return Err(StoreError::LeaseHeld {
                     subject: format!("order {order_no}"),
@@ -137,7 +135,7 @@ impl Station {
         .await?;
         tx.commit().await?;
         Ok(RejectReport {
-            order_no: order_no.to_string(),
+            order_no: order_no.clone(),
             from,
             state,
             certificates_revoked: revoked,

@@ -42,7 +42,7 @@ pub const REVOCATION_REASONS: [&str; 6] = [
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RevokeReport {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Its state before.
     pub from: OrderState,
     /// Certificates recorded as revoked.
@@ -63,7 +63,7 @@ pub struct CertificateRevokeReport {
     /// The certificate (hex serial).
     pub serial: String,
     /// Its order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The token it was meant for.
     pub token_serial: Option<String>,
     /// Its status before (`reserved`, `issued`, `on_token`).
@@ -125,7 +125,7 @@ impl Station {
                 "certificate {serial} (order {no}) is already revoked"
             )));
         }
-        if let Some(l) = tx.lease(LeaseKind::Provision, &no).await? {
+        if let Some(l) = tx.lease(LeaseKind::Provision, no.as_str()).await? {
             if keeps_others_out(&l, tx.now()) {
                 return Err(DeliveryError::Refused(format!(
                     "order {no} is being provisioned by {}: revoke its certificate once that \
@@ -198,7 +198,6 @@ impl Station {
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
         let no = order_no;
-        let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
         let certs = self.store.certificates_of_order(order_no).await?;
@@ -264,7 +263,7 @@ impl Station {
         };
         Ok(RevokeReport {
             crl,
-            order_no: order_no.to_string(),
+            order_no: order_no.clone(),
             from,
             certificates: revoked,
             deliveries_cancelled: cancelled,

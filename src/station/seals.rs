@@ -6,7 +6,7 @@ use super::Station;
 use super::hsm::{Hsm, HsmError, Lease, read_certificate};
 use crate::ca::CaError;
 use crate::ca::issuance::cert_summary;
-use crate::domain::{Order, SealKind};
+use crate::domain::{CertSerial, Order, SealKind};
 use crate::seal::{
     SealError, SealReport, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture,
     verify_seal,
@@ -103,7 +103,7 @@ pub async fn build_order_seals(
             .attachment_content(&order.order_no, "seal", kind.as_str())
             .await?
             .ok_or_else(|| SealsError::MissingPicture {
-                order_no: order.order_no.clone(),
+                order_no: order.order_no.to_string(),
                 kind: kind.as_str(),
             })?;
         pictures.push((*kind, bytes));
@@ -179,7 +179,12 @@ impl Station {
             let Ok(summary) = cert_summary(cert) else {
                 continue;
             };
-            if let Some(r) = self.store.revocation(&summary.serial_hex).await? {
+            // A serial that is no CertSerial (over 32 bytes) is none the station issued, so
+            // none it revoked.
+            let Ok(serial) = CertSerial::parse(&summary.serial_hex) else {
+                continue;
+            };
+            if let Some(r) = self.store.revocation(&serial).await? {
                 revoked.push(format!(
                     "certList[{i}] (serial {}) was revoked at {} by {}: {}{}",
                     r.serial,

@@ -10,7 +10,7 @@ use super::Station;
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionRequest, Step};
 use crate::domain::{OrderNo, OrderState};
-use crate::store::{StoreError, stored_id};
+use crate::store::StoreError;
 use crate::token::{Pkcs11Module, TokenInfo};
 use crate::usb::{UsbCatalog, UsbEvent, UsbKey};
 use std::collections::HashMap;
@@ -174,17 +174,18 @@ impl Station {
         if let Some(no) = wanted {
             let approved = self
                 .store
-                .order(no.as_str())
+                .order(no)
                 .await?
                 .is_some_and(|r| r.state == OrderState::Approved);
             return Ok(approved.then(|| no.clone()));
         }
-        self.store
+        Ok(self
+            .store
             .list_orders(Some(OrderState::Approved))
             .await?
-            .first()
-            .map(|o| stored_id("orders.order_no", &o.order_no))
-            .transpose()
+            .into_iter()
+            .next()
+            .map(|o| o.order_no))
     }
 
     /// Runs the desk until `stop` (or after one key with `once`).
@@ -261,7 +262,7 @@ impl Station {
                     ));
                     return Ok(false);
                 };
-                let Some(rec) = self.store.order(order_no.as_str()).await? else {
+                let Some(rec) = self.store.order(&order_no).await? else {
                     return Ok(false);
                 };
                 let o = &rec.order;
@@ -295,8 +296,7 @@ impl Station {
                                 b.order_no
                             ));
                             if desk.confirm(&format!("resume order {}?", b.order_no)) {
-                                let order_no = stored_id("token_bindings.order_no", &b.order_no)?;
-                                self.provision_at_desk(hsm, &order_no, Some(info.serial.clone()), desk, summary)
+                                self.provision_at_desk(hsm, &b.order_no, Some(info.serial.clone()), desk, summary)
                                     .await;
                             }
                         } else {

@@ -11,11 +11,10 @@
 //! failure the caller retries ([`super::Retry`]). SQLite keeps its single writer: the claim takes
 //! the write lock first and reads the oldest approved order under it.
 
-use super::{Backend, DbContext, Store, StoreError, Tx};
+use super::{Backend, DbContext, Store, StoreError, Tx, id_column};
 use crate::clock::format_utc;
-use crate::domain::OrderState;
 use crate::domain::lease::{Lease, LeaseHolder};
-use sqlx::Row;
+use crate::domain::{OrderNo, OrderState};
 use time::OffsetDateTime;
 
 /// How a station came to the installation.
@@ -177,7 +176,7 @@ impl Store {
     pub async fn begin_claim_next(
         &self,
         now: OffsetDateTime,
-    ) -> Result<(Tx, Option<String>), StoreError> {
+    ) -> Result<(Tx, Option<OrderNo>), StoreError> {
         let approved = OrderState::Approved.as_str();
         match self.backend {
             Backend::Postgres => {
@@ -190,7 +189,7 @@ impl Store {
                 .fetch_optional(&mut *inner)
                 .await
                 .ctx("picking the next approved order")?
-                .map(|r| r.try_get::<String, _>("order_no"))
+                .map(|r| id_column(&r, "order_no", "orders.order_no"))
                 .transpose()
                 .ctx("picking the next approved order")?;
                 sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
@@ -210,7 +209,7 @@ impl Store {
                 .fetch_optional(tx.conn())
                 .await
                 .ctx("picking the next approved order")?
-                .map(|r| r.try_get::<String, _>("order_no"))
+                .map(|r| id_column(&r, "order_no", "orders.order_no"))
                 .transpose()
                 .ctx("picking the next approved order")?;
                 Ok((tx, picked))

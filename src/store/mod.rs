@@ -34,8 +34,11 @@ pub use revocations::RevocationRecord;
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
+use crate::domain::OrderNo;
 use sqlx::AnyPool;
+use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -66,15 +69,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// An order with this number already exists.
     #[error("order {0} already exists")]
-    DuplicateOrder(String),
+    DuplicateOrder(OrderNo),
     /// No order with this number.
     #[error("no order {0}")]
-    OrderNotFound(String),
+    OrderNotFound(OrderNo),
     /// The order changed under us (another operator or station acted first).
     #[error("order {order_no} is {actual}, not {expected}: another operator or station changed it")]
     StateConflict {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// The state we acted on.
         expected: crate::domain::OrderState,
         /// The state it is in now.
@@ -84,7 +87,7 @@ pub enum StoreError {
     #[error("order {order_no}: {source}")]
     Illegal {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// Why.
         source: crate::domain::order::IllegalTransition,
     },
@@ -93,10 +96,10 @@ pub enum StoreError {
     TokenInUse(String),
     /// The order has a shipment already.
     #[error("order {0} was already shipped")]
-    AlreadyShipped(String),
+    AlreadyShipped(OrderNo),
     /// The order already has a delivery that is not cancelled.
     #[error("order {0} already has a PIN delivery")]
-    DeliveryExists(String),
+    DeliveryExists(OrderNo),
     /// No delivery with this id.
     #[error("no delivery {0}")]
     DeliveryNotFound(String),
@@ -260,8 +263,38 @@ pub(crate) trait DbContext<T> {
 
 impl<T> DbContext<T> for Result<T, sqlx::Error> {
     fn ctx(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Db { context, source })
+        self.map_err(|source| match source {
+            // A stored identifier without its form (see [`id_column`]): corrupt data, as
+            // [`stored_id`] reports it, not a database failure.
+            sqlx::Error::ColumnDecode { index, source }
+                if source.is::<crate::domain::InvalidIdentifier>() =>
+            {
+                StoreError::Corrupt(format!("{index}: {source}"))
+            }
+            source => StoreError::Db { context, source },
+        })
     }
+}
+
+/// Reads column `name` of `r` as an identifier. A value without the identifier's form is a
+/// decode error naming `column` (`table.column`), which [`DbContext::ctx`] turns into
+/// [`StoreError::Corrupt`] as [`stored_id`] does.
+pub(crate) fn id_column<T>(r: &AnyRow, name: &str, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
+{
+    let text: String = r.try_get(name)?;
+    decode_id(&text, column)
+}
+
+fn decode_id<T>(text: &str, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
+{
+    text.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
 }
 
 /// The station's database.
@@ -289,7 +322,7 @@ pub struct AuditEntry {
     /// What happened; encoded into the record's action and details by [`AuditEvent::encode`].
     pub event: AuditEvent,
     /// Order concerned.
-    pub order_no: Option<String>,
+    pub order_no: Option<OrderNo>,
     /// Token concerned.
     pub token_serial: Option<String>,
     /// Certificate concerned.
@@ -308,9 +341,9 @@ impl AuditEntry {
     }
 
     /// An entry about an order.
-    pub fn order(order_no: &str, event: AuditEvent) -> Self {
+    pub fn order(order_no: &OrderNo, event: AuditEvent) -> Self {
         AuditEntry {
-            order_no: Some(order_no.to_string()),
+            order_no: Some(order_no.clone()),
             ..AuditEntry::new(event)
         }
     }
@@ -347,7 +380,7 @@ impl Tx {
             station_id: actor.station_id.clone(),
             operation_id: actor.operation_id.clone(),
             action,
-            order_no: entry.order_no,
+            order_no: entry.order_no.map(String::from),
             token_serial: entry.token_serial,
             cert_serial: entry.cert_serial,
             details,

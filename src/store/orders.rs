@@ -1,8 +1,9 @@
 //! Orders and their attachments.
 
-use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx};
+use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx, stored_id};
 use crate::audit::event::{AttachmentHash, AuditEvent, OrderImported, Reviewed};
 use crate::clock::format_utc;
+use crate::domain::OrderNo;
 use crate::domain::order::{Order, OrderEvent, OrderState};
 use crate::domain::validate::Violation;
 use sha2::{Digest, Sha256};
@@ -94,7 +95,7 @@ pub struct OrderRecord {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OrderSummary {
     /// Order number.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// State.
     pub state: OrderState,
     /// Company name.
@@ -137,11 +138,11 @@ impl Store {
     }
 
     /// Order numbers among `order_nos` that already exist.
-    pub async fn existing_orders(&self, order_nos: &[String]) -> Result<Vec<String>, StoreError> {
+    pub async fn existing_orders(&self, order_nos: &[OrderNo]) -> Result<Vec<OrderNo>, StoreError> {
         let mut found = Vec::new();
         for no in order_nos {
             let row = sqlx::query("SELECT order_no FROM orders WHERE order_no = $1")
-                .bind(no)
+                .bind(no.as_str())
                 .fetch_optional(self.pool())
                 .await
                 .ctx("looking up order numbers")?;
@@ -153,12 +154,12 @@ impl Store {
     }
 
     /// One order with its attachments' metadata.
-    pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
+    pub async fn order(&self, order_no: &OrderNo) -> Result<Option<OrderRecord>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT order_json, state, submitted_at, updated_at, reviewed_by, reviewed_at, \
              review_reason, uscc_override_reason, warnings_json FROM orders WHERE order_no = $1",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .fetch_optional(self.pool())
         .await
         .ctx("reading an order")?
@@ -178,7 +179,7 @@ impl Store {
              FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
              WHERE a.order_no = $1 ORDER BY a.role, a.kind",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .fetch_all(self.pool())
         .await
         .ctx("reading attachments")?;
@@ -218,7 +219,7 @@ impl Store {
     /// The content of an attachment.
     pub async fn attachment_content(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         role: &str,
         kind: &str,
     ) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError> {
@@ -227,7 +228,7 @@ impl Store {
              FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
              WHERE a.order_no = $1 AND a.role = $2 AND a.kind = $3",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(role)
         .bind(kind)
         .fetch_optional(self.pool())
@@ -248,7 +249,7 @@ impl Store {
     /// Records a review decision (approve / reject) with its audit record.
     pub async fn review(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
         review: &Review,
         actor: &Actor,
         now: time::OffsetDateTime,
@@ -275,7 +276,7 @@ impl Tx {
     /// Records who reviewed an order, when and why (approval or rejection).
     pub async fn record_review(
         &mut self,
-        order_no: &str,
+        order_no: &OrderNo,
         review: &Review,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -284,7 +285,7 @@ impl Tx {
         .bind(&review.operator)
         .bind(format_utc(self.now()))
         .bind(&review.reason)
-        .bind(order_no)
+        .bind(order_no.as_str())
         .execute(self.conn())
         .await
         .ctx("recording a review")?;
@@ -297,16 +298,16 @@ impl Tx {
 /// current state (callers that decided on a state they read earlier).
 pub(crate) async fn transition(
     tx: &mut Tx,
-    order_no: &str,
+    order_no: &OrderNo,
     expected: Option<OrderState>,
     event: OrderEvent,
 ) -> Result<OrderState, StoreError> {
     let row = sqlx::query("SELECT state FROM orders WHERE order_no = $1")
-        .bind(order_no)
+        .bind(order_no.as_str())
         .fetch_optional(tx.conn())
         .await
         .ctx("reading an order state")?
-        .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+        .ok_or_else(|| StoreError::OrderNotFound(order_no.clone()))?;
     let from = parse_state(
         &row.try_get::<String, _>("state")
             .ctx("reading an order state")?,
@@ -314,14 +315,14 @@ pub(crate) async fn transition(
     if let Some(expected) = expected {
         if expected != from {
             return Err(StoreError::StateConflict {
-                order_no: order_no.to_string(),
+                order_no: order_no.clone(),
                 expected,
                 actual: from,
             });
         }
     }
     let to = from.apply(event).map_err(|source| StoreError::Illegal {
-        order_no: order_no.to_string(),
+        order_no: order_no.clone(),
         source,
     })?;
     let done = sqlx::query(
@@ -330,14 +331,14 @@ pub(crate) async fn transition(
     )
     .bind(to.as_str())
     .bind(format_utc(tx.now()))
-    .bind(order_no)
+    .bind(order_no.as_str())
     .bind(from.as_str())
     .execute(tx.conn())
     .await
     .ctx("changing an order state")?;
     if done.rows_affected() != 1 {
         return Err(StoreError::StateConflict {
-            order_no: order_no.to_string(),
+            order_no: order_no.clone(),
             expected: from,
             actual: from,
         });
@@ -349,7 +350,7 @@ async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), 
     let o = &new.order;
     let now = format_utc(tx.now());
     let exists = sqlx::query("SELECT 1 AS one FROM orders WHERE order_no = $1")
-        .bind(&o.order_no)
+        .bind(o.order_no.as_str())
         .fetch_optional(tx.conn())
         .await
         .ctx("checking for a duplicate order")?;
@@ -364,7 +365,7 @@ async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), 
          warnings_json, uscc_override_reason, submitted_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(&o.order_no)
+    .bind(o.order_no.as_str())
     .bind(OrderState::Submitted.as_str())
     .bind(enum_name(&o.auth_method))
     .bind(&o.company.name)
@@ -394,7 +395,7 @@ async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), 
             "INSERT INTO attachments (order_no, role, kind, file_name, media_type, sha256) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&o.order_no)
+        .bind(o.order_no.as_str())
         .bind(a.role)
         .bind(a.kind)
         .bind(&a.file_name)
@@ -431,7 +432,7 @@ fn summary(r: &AnyRow) -> Result<OrderSummary, StoreError> {
         r.try_get::<String, _>(c).ctx("listing orders")
     };
     Ok(OrderSummary {
-        order_no: get("order_no")?,
+        order_no: stored_id("orders.order_no", &get("order_no")?)?,
         state: parse_state(&get("state")?)?,
         company_name: get("company_name")?,
         uscc: get("uscc")?,

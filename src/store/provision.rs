@@ -1,9 +1,9 @@
 //! Provisioning records: token bindings, the step journal, certificates, sealed PINs.
 
 use super::orders::transition;
-use super::{DbContext, Store, StoreError, Tx};
+use super::{DbContext, Store, StoreError, Tx, id_column};
 use crate::clock::format_utc;
-use crate::domain::{CertificateStatus, OrderEvent, OrderState, SealedPin, StepStatus};
+use crate::domain::{CertificateStatus, OrderEvent, OrderNo, OrderState, SealedPin, StepStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -17,12 +17,12 @@ pub struct StoredPin {
 }
 
 /// An order's binding to a token.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Binding {
     /// Binding id (UUID).
     pub binding_id: String,
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The station that claimed it.
     pub station_id: String,
     /// What the token's SO PIN is derived from.
@@ -48,7 +48,7 @@ pub struct CertificateRecord {
     /// Serial, hex.
     pub serial: String,
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The binding it was issued for.
     pub binding_id: String,
     /// The token it is meant for.
@@ -103,7 +103,7 @@ impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(CertificateRecord {
             serial: r.try_get("serial")?,
-            order_no: r.try_get("order_no")?,
+            order_no: id_column(r, "order_no", "certificates.order_no")?,
             binding_id: r.try_get("binding_id")?,
             token_serial: r.try_get("token_serial")?,
             der: r.try_get("der")?,
@@ -112,6 +112,23 @@ impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
             not_after: r.try_get("not_after")?,
             status: parse_status(r, "certificates.status")?,
             issued_at: r.try_get("issued_at")?,
+        })
+    }
+}
+
+impl sqlx::FromRow<'_, AnyRow> for Binding {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Binding {
+            binding_id: r.try_get("binding_id")?,
+            order_no: id_column(r, "order_no", "token_bindings.order_no")?,
+            station_id: r.try_get("station_id")?,
+            so_identity: r.try_get("so_identity")?,
+            token_serial: r.try_get("token_serial")?,
+            token_label: r.try_get("token_label")?,
+            key_algorithm: r.try_get("key_algorithm")?,
+            key_id: r.try_get("key_id")?,
+            public_key: r.try_get("public_key")?,
+            bound_at: r.try_get("bound_at")?,
         })
     }
 }
@@ -148,7 +165,7 @@ impl Tx {
     /// Applies an order event inside this transaction (see `orders::transition`).
     pub async fn transition(
         &mut self,
-        order_no: &str,
+        order_no: &OrderNo,
         expected: Option<OrderState>,
         event: OrderEvent,
     ) -> Result<OrderState, StoreError> {
@@ -158,7 +175,7 @@ impl Tx {
     /// Journals a step as started (a new row, or a retried step restarted).
     pub async fn step_started(
         &mut self,
-        order_no: &str,
+        order_no: &OrderNo,
         attempt: i64,
         step: &str,
     ) -> Result<(), StoreError> {
@@ -169,7 +186,7 @@ impl Tx {
              ON CONFLICT (order_no, attempt, step) DO UPDATE SET status = 'started', \
              started_at = $4, finished_at = NULL, detail = NULL",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(attempt)
         .bind(step)
         .bind(&now)
@@ -182,7 +199,7 @@ impl Tx {
     /// Journals a step as finished (`done` or `failed`).
     pub async fn step_finished(
         &mut self,
-        order_no: &str,
+        order_no: &OrderNo,
         attempt: i64,
         step: &str,
         status: StepStatus,
@@ -196,7 +213,7 @@ impl Tx {
         .bind(status.as_str())
         .bind(&now)
         .bind(detail)
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(attempt)
         .bind(step)
         .execute(self.conn())
@@ -213,7 +230,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&b.binding_id)
-        .bind(&b.order_no)
+        .bind(b.order_no.as_str())
         .bind(&b.station_id)
         .bind(&b.so_identity)
         .bind(&b.token_serial)
@@ -225,7 +242,7 @@ impl Tx {
         .execute(self.conn())
         .await
         .map_err(|e| {
-            let token = b.token_serial.as_deref().unwrap_or(&b.order_no);
+            let token = b.token_serial.as_deref().unwrap_or(b.order_no.as_str());
             token_in_use(e, token, "binding a token")
         })?;
         Ok(())
@@ -305,7 +322,7 @@ impl Tx {
     /// Stores (or replaces) the vault-sealed user PIN of an order.
     pub async fn put_sealed_pin(
         &mut self,
-        order_no: &str,
+        order_no: &OrderNo,
         token_serial: &str,
         sealed: &SealedPin,
     ) -> Result<(), StoreError> {
@@ -314,7 +331,7 @@ impl Tx {
             "INSERT INTO sealed_pins (order_no, token_serial, sealed, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (order_no) DO UPDATE SET token_serial = $2, sealed = $3, created_at = $4",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(token_serial)
         .bind(&sealed.0)
         .bind(&now)
@@ -331,7 +348,7 @@ impl Tx {
              not_before, not_after, status, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&c.serial)
-        .bind(&c.order_no)
+        .bind(c.order_no.as_str())
         .bind(&c.binding_id)
         .bind(&c.token_serial)
         .bind(&c.der)
@@ -379,7 +396,7 @@ impl Tx {
     pub async fn revoke_certificate(
         &mut self,
         serial: &str,
-        order_no: &str,
+        order_no: &OrderNo,
         reason: &str,
         detail: &str,
         by: &str,
@@ -395,7 +412,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (serial) DO NOTHING",
         )
         .bind(serial)
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(reason)
         .bind(detail)
         .bind(&now)
@@ -411,7 +428,7 @@ impl Tx {
     pub async fn revoke_live_certificates(
         &mut self,
         certs: &[CertificateRecord],
-        order_no: &str,
+        order_no: &OrderNo,
         reason: &str,
         detail: &str,
         by: &str,
@@ -462,12 +479,12 @@ impl Tx {
 
 impl Store {
     /// The active binding of an order.
-    pub async fn active_binding(&self, order_no: &str) -> Result<Option<Binding>, StoreError> {
+    pub async fn active_binding(&self, order_no: &OrderNo) -> Result<Option<Binding>, StoreError> {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE order_no = $1 AND released_at IS NULL"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_optional(self.pool())
             .await
             .ctx("reading a binding")
@@ -497,9 +514,9 @@ impl Store {
     }
 
     /// The journal of an order's latest attempt (attempt 0 when none).
-    pub async fn journal(&self, order_no: &str) -> Result<(i64, Vec<StepRecord>), StoreError> {
+    pub async fn journal(&self, order_no: &OrderNo) -> Result<(i64, Vec<StepRecord>), StoreError> {
         let row = sqlx::query("SELECT MAX(attempt) AS a FROM provision_steps WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_one(self.pool())
             .await
             .ctx("reading the journal")?;
@@ -511,7 +528,7 @@ impl Store {
             "SELECT attempt, step, status, started_at, finished_at, detail FROM provision_steps \
              WHERE order_no = $1 AND attempt = $2 ORDER BY started_at, step",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .bind(attempt)
         .fetch_all(self.pool())
         .await
@@ -522,13 +539,13 @@ impl Store {
     /// Certificates issued for an order, oldest first.
     pub async fn certificates_of_order(
         &self,
-        order_no: &str,
+        order_no: &OrderNo,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = $1 ORDER BY issued_at, serial"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_all(self.pool())
             .await
             .ctx("reading certificates")
@@ -544,9 +561,9 @@ impl Store {
     }
 
     /// The sealed PIN of an order, with the token it opens.
-    pub async fn sealed_pin(&self, order_no: &str) -> Result<Option<StoredPin>, StoreError> {
+    pub async fn sealed_pin(&self, order_no: &OrderNo) -> Result<Option<StoredPin>, StoreError> {
         sqlx::query("SELECT token_serial, sealed FROM sealed_pins WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .try_map(|r: AnyRow| {
                 Ok(StoredPin {
                     token_serial: r.try_get("token_serial")?,

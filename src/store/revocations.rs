@@ -2,15 +2,18 @@
 //! transaction that decides it, through `Tx::revoke_certificate`). The station consults them
 //! wherever it judges a certificate, so that a certificate it revoked is never reported valid.
 
-use super::{DbContext, Store, StoreError};
+use super::{DbContext, Store, StoreError, id_column};
+use crate::domain::{CertSerial, OrderNo};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// A recorded revocation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RevocationRecord {
     /// Certificate serial, hex.
-    pub serial: String,
+    pub serial: CertSerial,
     /// The order it was issued for.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// RFC 5280 reason name.
     pub reason: String,
     /// Free text the revoker gave.
@@ -21,14 +24,30 @@ pub struct RevocationRecord {
     pub revoked_by: String,
 }
 
+impl sqlx::FromRow<'_, AnyRow> for RevocationRecord {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(RevocationRecord {
+            serial: id_column(r, "serial", "revocations.serial")?,
+            order_no: id_column(r, "order_no", "revocations.order_no")?,
+            reason: r.try_get("reason")?,
+            detail: r.try_get("detail")?,
+            revoked_at: r.try_get("revoked_at")?,
+            revoked_by: r.try_get("revoked_by")?,
+        })
+    }
+}
+
 impl Store {
-    /// The revocation of the certificate with `serial` (hex), if the station revoked it.
-    pub async fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
+    /// The revocation of the certificate with `serial`, if the station revoked it.
+    pub async fn revocation(
+        &self,
+        serial: &CertSerial,
+    ) -> Result<Option<RevocationRecord>, StoreError> {
         sqlx::query_as(
             "SELECT serial, order_no, reason, detail, revoked_at, revoked_by \
              FROM revocations WHERE serial = $1",
         )
-        .bind(serial)
+        .bind(serial.as_str())
         .fetch_optional(self.pool())
         .await
         .ctx("reading a revocation")

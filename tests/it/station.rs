@@ -283,7 +283,10 @@ pub fn unseal_pins(dir: &Path, order_no: &str) -> (String, String) {
             &station.config().database_url(),
         ))
         .unwrap();
-    let stored = rt.block_on(store.sealed_pin(order_no)).unwrap().unwrap();
+    let stored = rt
+        .block_on(store.sealed_pin(&crate::support::order_no(order_no)))
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.token_serial, serial);
     rt.block_on(async {
         tokio::task::block_in_place(|| {

@@ -5,7 +5,7 @@
 //! `store::sqlite::<case>` and `store::postgres::<case>`.
 
 use crate::pg::PgDatabase;
-use crate::support::order_fixtures;
+use crate::support::{cert_serial, order_fixtures, order_no};
 use keystation::audit::event::{AuditEvent, TokenReleased};
 use keystation::audit::{GENESIS_HASH, verify_chain};
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
@@ -97,12 +97,12 @@ impl Db {
     /// The reviewer named in `review` records it at `at`.
     async fn review(
         &self,
-        order_no: &str,
+        no: &str,
         review: &Review,
         at: OffsetDateTime,
     ) -> Result<OrderState, StoreError> {
         self.store
-            .review(order_no, review, &operator(&review.operator), at)
+            .review(&order_no(no), review, &operator(&review.operator), at)
             .await
     }
 
@@ -216,7 +216,12 @@ fn reject(by: &str, why: &str) -> Review {
 async fn insert_and_read_back_equal(db: &Db) {
     let new = sample(0, "KS-ST-0001");
     db.import(std::slice::from_ref(&new), T0).await;
-    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let rec = db
+        .store
+        .order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.order, new.order);
     assert_eq!(rec.state, OrderState::Submitted);
     assert_eq!(rec.submitted_at, "2026-11-24T02:00:00.000000Z");
@@ -236,10 +241,16 @@ async fn insert_and_read_back_equal(db: &Db) {
         assert_eq!(meta.size, a.content.len() as i64);
         assert_eq!(meta.sha256, hex::encode(Sha256::digest(&a.content)));
     }
-    assert!(db.store.order("KS-ST-9999").await.unwrap().is_none());
+    assert!(
+        db.store
+            .order(&order_no("KS-ST-9999"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         db.store
-            .existing_orders(&["KS-ST-0001".into(), "KS-ST-9999".into()])
+            .existing_orders(&[order_no("KS-ST-0001"), order_no("KS-ST-9999")])
             .await
             .unwrap(),
         ["KS-ST-0001"]
@@ -261,7 +272,12 @@ async fn duplicate_order_is_rejected_and_changes_nothing(db: &Db) {
         "{err:?}"
     );
     // The first order is untouched, no audit record was added.
-    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let rec = db
+        .store
+        .order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.order, new.order);
     assert_eq!(db.store.audit_head().await.unwrap(), head);
     assert_eq!(db.count("orders").await, 1);
@@ -330,7 +346,12 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
         .await
         .unwrap();
     assert_eq!(to, OrderState::Approved);
-    let rec = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let rec = db
+        .store
+        .order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.state, OrderState::Approved);
     assert_eq!(rec.reviewed_by.as_deref(), Some("alice"));
     assert_eq!(
@@ -368,7 +389,12 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
-    let rec = db.store.order("KS-ST-0002").await.unwrap().unwrap();
+    let rec = db
+        .store
+        .order(&order_no("KS-ST-0002"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         rec.state,
         OrderState::Submitted,
@@ -384,7 +410,12 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
     db.review("KS-ST-0001", &approve("alice"), T0)
         .await
         .unwrap();
-    let before = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let before = db
+        .store
+        .order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap()
+        .unwrap();
     let head = db.store.audit_head().await.unwrap();
     let later = T0 + time::Duration::days(1);
 
@@ -405,7 +436,12 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
         .unwrap_err();
     assert!(matches!(err, StoreError::OrderNotFound(_)), "{err:?}");
 
-    let after = db.store.order("KS-ST-0001").await.unwrap().unwrap();
+    let after = db
+        .store
+        .order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.state, OrderState::Approved);
     assert_eq!(after.reviewed_by, before.reviewed_by);
     assert_eq!(after.reviewed_at, before.reviewed_at);
@@ -449,7 +485,7 @@ async fn concurrent_approvals_of_one_order_exactly_one_wins(db: &Db) {
         let approvals = db
             .store
             .audit_records(&AuditFilter {
-                order_no: Some(no.parse().unwrap()),
+                order_no: Some(no.clone()),
             })
             .await
             .unwrap()
@@ -484,7 +520,7 @@ async fn attachments_round_trip_with_sha256(db: &Db) {
     }
     assert!(
         db.store
-            .attachment_content("KS-ST-0002", "seal", "legal_rep")
+            .attachment_content(&order_no("KS-ST-0002"), "seal", "legal_rep")
             .await
             .unwrap()
             .is_none()
@@ -510,7 +546,7 @@ async fn attachments_round_trip_with_sha256(db: &Db) {
     db.raw(tamper).await.unwrap();
     let err = db
         .store
-        .attachment_content("KS-ST-0001", "document", "business_license")
+        .attachment_content(&order_no("KS-ST-0001"), "document", "business_license")
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
@@ -531,7 +567,7 @@ async fn audit_chain_verifies(db: &Db) {
     tx.audit(
         &operator("carol"),
         AuditEntry::order(
-            "KS-ST-0002",
+            &order_no("KS-ST-0002"),
             AuditEvent::TokenReleased(TokenReleased {
                 binding_id: "b-1".into(),
                 reason: "called".into(),
@@ -610,7 +646,7 @@ async fn failed_batch_rolls_back_completely(db: &Db) {
     tx.audit(
         &operator("carol"),
         AuditEntry::order(
-            "KS-ST-0001",
+            &order_no("KS-ST-0001"),
             AuditEvent::TokenReleased(TokenReleased {
                 binding_id: "b-1".into(),
                 reason: "dropped".into(),
@@ -829,7 +865,7 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
 fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::CertificateRecord {
     keystation::store::CertificateRecord {
         serial: serial.into(),
-        order_no: "KS-ST-0001".into(),
+        order_no: order_no("KS-ST-0001"),
         binding_id: "b-1".into(),
         token_serial: Some("T-1".into()),
         der: vec![0x30, 0x00],
@@ -847,13 +883,27 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.insert_certificate(&cert).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(db.store.revocation("4a0b").await.unwrap(), None);
+    assert_eq!(
+        db.store.revocation(&cert_serial("4a0b")).await.unwrap(),
+        None
+    );
     let mut tx = db.store.begin_write(T0).await.unwrap();
-    tx.revoke_certificate("4a0b", "KS-ST-0001", "keyCompromise", "lost key", "林芳")
-        .await
-        .unwrap();
+    tx.revoke_certificate(
+        "4a0b",
+        &order_no("KS-ST-0001"),
+        "keyCompromise",
+        "lost key",
+        "林芳",
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    let r = db.store.revocation("4a0b").await.unwrap().unwrap();
+    let r = db
+        .store
+        .revocation(&cert_serial("4a0b"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (r.serial.as_str(), r.order_no.as_str(), r.reason.as_str()),
         ("4a0b", "KS-ST-0001", "keyCompromise")
@@ -861,7 +911,10 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
     assert_eq!(r.detail.as_deref(), Some("lost key"));
     assert_eq!(r.revoked_by, "林芳");
     assert_eq!(r.revoked_at, "2026-11-24T02:00:00.000000Z");
-    assert_eq!(db.store.revocation("4a0c").await.unwrap(), None);
+    assert_eq!(
+        db.store.revocation(&cert_serial("4a0c")).await.unwrap(),
+        None
+    );
 }
 
 async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
@@ -869,13 +922,17 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
     let cert = certificate("4a0d", CertificateStatus::Issued);
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.insert_certificate(&cert).await.unwrap();
-    tx.step_started("KS-ST-0001", 1, "init_token")
+    tx.step_started(&order_no("KS-ST-0001"), 1, "init_token")
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let read = db.store.certificates_of_order("KS-ST-0001").await.unwrap();
+    let read = db
+        .store
+        .certificates_of_order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap();
     assert_eq!(read[0].status, CertificateStatus::Issued);
-    let (_, journal) = db.store.journal("KS-ST-0001").await.unwrap();
+    let (_, journal) = db.store.journal(&order_no("KS-ST-0001")).await.unwrap();
     assert_eq!(journal[0].status, keystation::domain::StepStatus::Started);
 
     // Written behind the store's back: read, it is refused by name, not taken for another.
@@ -887,14 +944,14 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
         .unwrap();
     refused_by_name(
         db.store
-            .certificates_of_order("KS-ST-0001")
+            .certificates_of_order(&order_no("KS-ST-0001"))
             .await
             .unwrap_err(),
         "certificates.status",
         "\"lost\"",
     );
     refused_by_name(
-        db.store.journal("KS-ST-0001").await.unwrap_err(),
+        db.store.journal(&order_no("KS-ST-0001")).await.unwrap_err(),
         "provision_steps.status",
         "\"half\"",
     );

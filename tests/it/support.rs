@@ -11,6 +11,16 @@ pub fn order_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/orders")
 }
 
+/// `s` as an order number (the store's API takes them parsed).
+pub fn order_no(s: &str) -> keystation::domain::OrderNo {
+    s.parse().expect("an order number")
+}
+
+/// `s` as a certificate serial.
+pub fn cert_serial(s: &str) -> keystation::domain::CertSerial {
+    s.parse().expect("a certificate serial")
+}
+
 /// Copies a directory tree (regular files and directories only).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

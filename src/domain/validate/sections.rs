@@ -8,6 +8,7 @@
 
 use super::reader::{Checked, Norm, Reader, section};
 use super::{MAX_DN_NAME, MAX_ORDER_NO_LEN, OFFERED_YEARS, ValidationContext, Violation};
+use crate::domain::OrderNo;
 use crate::domain::ids::{self, TaxpayerIdError, UsccError};
 use crate::domain::order::*;
 use serde_json::{Map, Value};
@@ -35,22 +36,21 @@ pub const SECTIONS: &[&str] = &[
 type Root = Map<String, Value>;
 
 /// `order_no`: it becomes the USB key's label, hence the length and the character set.
-pub(super) fn order_no(root: &Root) -> Checked<Option<String>> {
+pub(super) fn order_no(root: &Root) -> Checked<Option<OrderNo>> {
     section(root, |r| {
-        let order_no = r.string("order_no", Norm::OrderNo);
-        if let Some(no) = &order_no {
-            if !crate::domain::identifiers::is_order_no(no) {
-                r.violation(
-                    "order_no",
-                    "order_no_invalid",
-                    format!(
-                        "order number must be 1-{MAX_ORDER_NO_LEN} characters of A-Z, 0-9, '-' and '_' \
-                         (it becomes the USB key's label)"
-                    ),
-                );
-            }
+        let order_no = r.string("order_no", Norm::OrderNo)?;
+        let parsed = OrderNo::parse(&order_no).ok();
+        if parsed.is_none() {
+            r.violation(
+                "order_no",
+                "order_no_invalid",
+                format!(
+                    "order number must be 1-{MAX_ORDER_NO_LEN} characters of A-Z, 0-9, '-' and '_' \
+                     (it becomes the USB key's label)"
+                ),
+            );
         }
-        order_no
+        parsed
     })
 }
 

@@ -25,7 +25,7 @@ pub use report::{CheckReport, Finding, Level};
 
 use super::Station;
 use super::hsm::{Hsm, read_certificate};
-use crate::domain::{CertificateStatus, OrderState, StepStatus};
+use crate::domain::{CertificateStatus, OrderNo, OrderState, StepStatus};
 use crate::store::StoreError;
 use std::collections::HashMap;
 use token::StationMaterial;
@@ -40,7 +40,7 @@ impl Station {
         let mut by_serial: HashMap<&str, Vec<&str>> = HashMap::new();
         for b in &bindings {
             if let Some(s) = &b.token_serial {
-                by_serial.entry(s).or_default().push(&b.order_no);
+                by_serial.entry(s).or_default().push(b.order_no.as_str());
             }
         }
         for (serial, orders) in &by_serial {
@@ -53,7 +53,7 @@ impl Station {
                 );
             }
         }
-        let states: HashMap<String, OrderState> = orders
+        let states: HashMap<OrderNo, OrderState> = orders
             .iter()
             .map(|o| (o.order_no.clone(), o.state))
             .collect();
@@ -68,7 +68,7 @@ impl Station {
                     report.add(
                         Level::Note,
                         "certificate_pending",
-                        &c.order_no,
+                        c.order_no.as_str(),
                         format!(
                             "certificate {} is {} but not on a token; the order's job is unfinished \
                              and revokes it when resumed",
@@ -79,7 +79,7 @@ impl Station {
                 CertificateStatus::Reserved | CertificateStatus::Issued => report.add(
                     Level::Violation,
                     "certificate_orphan",
-                    &c.order_no,
+                    c.order_no.as_str(),
                     format!(
                         "certificate {} is {} but neither on its token nor revoked",
                         c.serial, c.status
@@ -104,7 +104,7 @@ impl Station {
         let material = self.station_material(hsm, &mut report);
 
         for o in &orders {
-            let no = o.order_no.as_str();
+            let no = &o.order_no;
             let sealed = self.store.sealed_pin(no).await?;
             let delivered_or_closed = matches!(
                 o.state,
@@ -114,7 +114,7 @@ impl Station {
                 report.add(
                     Level::Violation,
                     "pin_not_destroyed",
-                    no,
+                    no.as_str(),
                     format!("order is {} but its sealed PIN still exists", o.state),
                 );
             }
@@ -131,7 +131,7 @@ impl Station {
                     report.add(
                         Level::Note,
                         "job_unfinished",
-                        no,
+                        no.as_str(),
                         format!(
                             "provisioning stopped at {last}; `keystation provision {no}` resumes it"
                         ),
@@ -143,7 +143,7 @@ impl Station {
                         report.add(
                             Level::Violation,
                             "pin_missing",
-                            no,
+                            no.as_str(),
                             "the PIN is not delivered yet but no sealed PIN exists".into(),
                         );
                     }
@@ -205,7 +205,7 @@ impl Station {
                 report.add(
                     Level::Violation,
                     "transfer_twice",
-                    &d.order_no,
+                    d.order_no.as_str(),
                     format!(
                         "{copies} pain.001 files in {} carry EndToEndId {e2e}",
                         outbound.display()

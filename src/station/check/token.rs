@@ -5,7 +5,7 @@
 use super::report::{CheckReport, Level};
 use super::token_content::{Expected, Found, Verdict, judge};
 use crate::config::KeyAlgorithm;
-use crate::domain::{CertificateStatus, OrderState};
+use crate::domain::{CertificateStatus, OrderNo, OrderState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::store::{StoreError, StoredPin};
@@ -33,12 +33,13 @@ impl Station {
         &self,
         hsm: &Hsm,
         material: &StationMaterial,
-        no: &str,
+        order: &OrderNo,
         state: OrderState,
         sealed: Option<StoredPin>,
         report: &mut CheckReport,
     ) -> Result<(), StoreError> {
-        let Some(b) = self.store.active_binding(no).await? else {
+        let no = order.as_str();
+        let Some(b) = self.store.active_binding(order).await? else {
             report.add(
                 Level::Violation,
                 "binding_missing",
@@ -58,7 +59,7 @@ impl Station {
         };
         let live: Vec<_> = self
             .store
-            .certificates_of_order(no)
+            .certificates_of_order(order)
             .await?
             .into_iter()
             .filter(|c| c.status == CertificateStatus::OnToken)
@@ -72,7 +73,7 @@ impl Station {
             );
             return Ok(());
         };
-        let order = self.store.order(no).await?.map(|r| r.order);
+        let order = self.store.order(order).await?.map(|r| r.order);
         let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
         let alg = [
             KeyAlgorithm::EcdsaP256,

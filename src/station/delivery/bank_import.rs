@@ -22,7 +22,7 @@ use crate::delivery::bank::{
     BankError, Camt054Report, CreditDebit, EntryStatus, MAX_INPUT_BYTES, Pain002Report,
     TxStatusCode, parse_camt054, parse_pain002,
 };
-use crate::domain::{DeliveryEvent, DeliveryState};
+use crate::domain::{DeliveryEvent, DeliveryState, OrderNo};
 use crate::station::Station;
 use crate::store::{AuditEntry, DeliveryRecord};
 use serde_json::json;
@@ -57,7 +57,7 @@ pub struct ImportChange {
     /// The delivery.
     pub delivery_id: String,
     /// Its order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The transfer's reference.
     pub end_to_end_id: Option<String>,
     /// State before.

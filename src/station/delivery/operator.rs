@@ -26,7 +26,7 @@ pub struct RetryReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RequeueReport {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The new delivery.
     pub delivery_id: String,
     /// The cancelled deliveries it follows.
@@ -53,7 +53,6 @@ impl Station {
         not_delivered: bool,
     ) -> Result<RequeueReport, DeliveryError> {
         let no = order_no;
-        let order_no = order_no.as_str();
         check_label("--operator", operator, 64)?;
         let actor = self.operator_actor(operator);
         let all = self
@@ -138,7 +137,7 @@ impl Station {
         .await?;
         tx.commit().await?;
         Ok(RequeueReport {
-            order_no: order_no.to_string(),
+            order_no: order_no.clone(),
             delivery_id: id,
             replaces,
         })

@@ -24,7 +24,7 @@ pub struct ShipRequest {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ShipReport {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Its state now.
     pub state: OrderState,
     /// The shipment.
@@ -54,7 +54,7 @@ impl Station {
             }
             None => self.station_actor(),
         };
-        let no = req.order_no.as_str();
+        let no = &req.order_no;
         let vault_station = self
             .store
             .active_binding(no)
@@ -65,7 +65,7 @@ impl Station {
         let from = tx.order_state(no).await?;
         let to = tx.transition(no, Some(from), OrderEvent::Ship).await?;
         let shipment = Shipment {
-            order_no: no.to_string(),
+            order_no: no.clone(),
             tracking_no: req.tracking_no.trim().to_string(),
             carrier: req.carrier.as_ref().map(|c| c.trim().to_string()),
             shipped_at: crate::clock::format_utc(tx.now()),
@@ -95,7 +95,7 @@ impl Station {
         .await?;
         tx.commit().await?;
         Ok(ShipReport {
-            order_no: no.to_string(),
+            order_no: no.clone(),
             state: to,
             shipment,
             delivery_id,

@@ -47,7 +47,7 @@ use crate::delivery::bank::{
 use crate::delivery::sms::{OutgoingSms, QueryOutcome, SendOutcome, SmsChannel, SpoolState};
 use crate::domain::delivery::channel_name;
 use crate::domain::order::DeliveryChannel;
-use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderState};
+use crate::domain::{DeliveryEvent, DeliveryState, Order, OrderNo, OrderState};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{Actor, DeliveryRecord, OrderRecord, StoreError, StoredPin, Tx};
@@ -71,7 +71,7 @@ pub struct RunEvent {
     /// The delivery.
     pub delivery_id: String,
     /// Its order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// `sms` or `bank`.
     pub channel: &'static str,
     /// State before.

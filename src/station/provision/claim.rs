@@ -12,7 +12,7 @@ use super::step::Step;
 use super::token_access::{blank_token_lock, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertificateStatus, Order, OrderEvent, OrderState, StepStatus};
+use crate::domain::{CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
@@ -60,25 +60,25 @@ impl Station {
         hsm: &Hsm,
         req: &ProvisionRequest,
     ) -> Result<Claimed, ProvisionError> {
-        let no = req.order_no.as_str();
+        let no = &req.order_no;
         let rec = self
             .store
             .order(no)
             .await?
-            .ok_or_else(|| ProvisionError::NotFound(no.to_string()))?;
+            .ok_or_else(|| ProvisionError::NotFound(no.clone()))?;
         if let Some(hint) = not_provisionable(rec.state) {
             return Err(ProvisionError::State {
-                order_no: no.to_string(),
+                order_no: no.clone(),
                 state: rec.state,
                 hint,
             });
         }
         // A look at the lease before anything else: a live holder's order is refused before
         // its tokens are even listed. The claim transaction decides for good.
-        if let Some(l) = self.store.lease(LeaseKind::Provision, no).await? {
+        if let Some(l) = self.store.lease(LeaseKind::Provision, no.as_str()).await? {
             if keeps_others_out(&l, self.clock.now()) {
                 return Err(ProvisionError::Held {
-                    order_no: no.to_string(),
+                    order_no: no.clone(),
                     holder: l.holder.to_string(),
                     expires_at: crate::clock::format_utc(l.expires_at),
                 });
@@ -102,7 +102,7 @@ impl Station {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
                 ProvisionError::TokenRefused {
                     token: sel.clone(),
-                    order_no: no.to_string(),
+                    order_no: no.clone(),
                     reason: e.to_string(),
                 }
             })?;
@@ -140,7 +140,7 @@ impl Station {
                 })?
                 .is_some();
             if !mine && !blank {
-                return Err(ProvisionError::NoBlankToken(no.to_string()));
+                return Err(ProvisionError::NoBlankToken(no.clone()));
             }
         }
 
@@ -162,7 +162,7 @@ impl Station {
         commit(self, &actor, &writes, None)
             .await
             .map_err(|e| ProvisionError::at_claim(no, e))?;
-        let lease = KeptLease::start(self, LeaseKind::Provision, no, &lease_id);
+        let lease = KeptLease::start(self, LeaseKind::Provision, no.as_str(), &lease_id);
         Ok(Claimed {
             actor,
             order: rec.order,
@@ -175,12 +175,12 @@ impl Station {
     }
 
     /// A new binding of order `no` to a token not chosen yet, at this station.
-    pub(super) fn new_binding(&self, no: &str) -> Binding {
+    pub(super) fn new_binding(&self, no: &OrderNo) -> Binding {
         let id = uuid::Uuid::new_v4().to_string();
         Binding {
             so_identity: format!("blank:{id}"),
             binding_id: id,
-            order_no: no.to_string(),
+            order_no: no.clone(),
             station_id: self.config.station.id.clone(),
             token_serial: None,
             token_label: no.to_string(),
@@ -196,7 +196,7 @@ impl Station {
     /// (a takeover, a binding replaced), the state change, the binding, the journal and the
     /// claim's audit record.
     pub(super) fn claim_writes(&self, c: &ClaimPlan<'_>, before: Vec<Write>) -> Vec<Write> {
-        let no = c.binding.order_no.as_str();
+        let no = &c.binding.order_no;
         let holder = self.lease_holder();
         let claimed = AuditEntry {
             token_serial: c.binding.token_serial.clone(),
@@ -217,20 +217,20 @@ impl Station {
         };
         let mut writes = vec![
             Write::TakeLease {
-                order_no: no.to_string(),
+                order_no: no.clone(),
                 lease_id: c.lease_id.to_string(),
                 holder: Box::new(holder),
                 ttl: self.lease_ttl(),
             },
             Write::ExpectState {
-                order_no: no.to_string(),
+                order_no: no.clone(),
                 state: c.state,
             },
         ];
         writes.extend(before);
         if c.state != OrderState::Provisioning {
             writes.push(Write::Transition {
-                order_no: no.to_string(),
+                order_no: no.clone(),
                 expected: Some(c.state),
                 event: OrderEvent::Claim,
             });
@@ -239,12 +239,12 @@ impl Station {
             writes.push(Write::InsertBinding(Box::new(c.binding.clone())));
         }
         writes.push(Write::StepStarted {
-            order_no: no.to_string(),
+            order_no: no.clone(),
             attempt: c.resume.attempt,
             step: Step::Claim,
         });
         writes.push(Write::StepFinished {
-            order_no: no.to_string(),
+            order_no: no.clone(),
             attempt: c.resume.attempt,
             step: Step::Claim,
             status: StepStatus::Done,
@@ -298,7 +298,7 @@ impl Station {
     pub(super) async fn check_token_usable(
         &self,
         t: &Token,
-        order_no: &str,
+        order_no: &OrderNo,
         binding: Option<&Binding>,
     ) -> Result<(), ProvisionError> {
         let info = t.info();
@@ -310,11 +310,11 @@ impl Station {
                 .await?
                 .map(|other| other.order_no),
         };
-        match token_refusal(info, order_no, binding, bound_to.as_deref()) {
+        match token_refusal(info, order_no, binding, bound_to.as_ref()) {
             None => Ok(()),
             Some(reason) => Err(ProvisionError::TokenRefused {
                 token: info.display_name(),
-                order_no: order_no.to_string(),
+                order_no: order_no.clone(),
                 reason,
             }),
         }
@@ -327,9 +327,9 @@ impl Station {
 /// initialised token the station did not make for this order: it is never erased.
 fn token_refusal(
     info: &TokenInfo,
-    order_no: &str,
+    order_no: &OrderNo,
     binding: Option<&Binding>,
-    bound_to: Option<&str>,
+    bound_to: Option<&OrderNo>,
 ) -> Option<String> {
     if let Some(other) = bound_to.filter(|other| *other != order_no) {
         return Some(format!("it is bound to order {other}"));
@@ -345,7 +345,7 @@ fn token_refusal(
     if info.initialized {
         let ours = binding.is_some_and(|b| {
             b.token_serial.as_deref() == Some(info.serial.as_str())
-                || (b.token_serial.is_none() && info.label == order_no)
+                || (b.token_serial.is_none() && *order_no == info.label.as_str())
         });
         if !ours {
             return Some(format!(
@@ -360,8 +360,13 @@ fn token_refusal(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::token::fake::FakeToken;
+
+    fn no(s: &str) -> OrderNo {
+        OrderNo::parse(s).unwrap()
+    }
 
     fn token(serial: &str, label: &str, initialized: bool) -> TokenInfo {
         let mut token = FakeToken::initialised(serial, label);
@@ -373,7 +378,7 @@ mod tests {
     fn binding(serial: Option<&str>) -> Binding {
         Binding {
             binding_id: "b-1".into(),
-            order_no: "KS1".into(),
+            order_no: no("KS1"),
             station_id: "station-01".into(),
             so_identity: "blank:b-1".into(),
             token_serial: serial.map(str::to_string),
@@ -388,23 +393,33 @@ mod tests {
     #[test]
     fn a_blank_token_is_usable_for_a_new_order() {
         assert_eq!(
-            token_refusal(&token("", "", false), "KS1", None, None),
+            token_refusal(&token("", "", false), &no("KS1"), None, None),
             None
         );
         assert_eq!(
-            token_refusal(&token("A1", "", false), "KS1", None, None),
+            token_refusal(&token("A1", "", false), &no("KS1"), None, None),
             None
         );
     }
 
     #[test]
     fn a_token_bound_to_another_order_is_refused() {
-        let refusal = token_refusal(&token("A1", "KS2", true), "KS1", None, Some("KS2"));
+        let refusal = token_refusal(
+            &token("A1", "KS2", true),
+            &no("KS1"),
+            None,
+            Some(&no("KS2")),
+        );
         assert_eq!(refusal.as_deref(), Some("it is bound to order KS2"));
         // Its own order's binding is no refusal.
         let b = binding(Some("A1"));
         assert_eq!(
-            token_refusal(&token("A1", "KS1", true), "KS1", Some(&b), Some("KS1")),
+            token_refusal(
+                &token("A1", "KS1", true),
+                &no("KS1"),
+                Some(&b),
+                Some(&no("KS1"))
+            ),
             None
         );
     }
@@ -412,7 +427,7 @@ mod tests {
     #[test]
     fn an_order_bound_to_a_token_refuses_any_other() {
         let b = binding(Some("A1"));
-        let refusal = token_refusal(&token("B2", "", false), "KS1", Some(&b), None);
+        let refusal = token_refusal(&token("B2", "", false), &no("KS1"), Some(&b), None);
         assert!(
             refusal
                 .as_deref()
@@ -424,14 +439,14 @@ mod tests {
     #[test]
     fn an_initialised_token_is_erased_only_when_the_station_made_it_for_the_order() {
         let foreign = token("C3", "someone else's", true);
-        assert!(token_refusal(&foreign, "KS1", None, None).is_some());
-        assert!(token_refusal(&foreign, "KS1", Some(&binding(None)), None).is_some());
+        assert!(token_refusal(&foreign, &no("KS1"), None, None).is_some());
+        assert!(token_refusal(&foreign, &no("KS1"), Some(&binding(None)), None).is_some());
         // A crash inside C_InitToken: the binding has no serial yet, the label is the order's.
         let ours = token("C3", "KS1", true);
         assert_eq!(
-            token_refusal(&ours, "KS1", Some(&binding(None)), None),
+            token_refusal(&ours, &no("KS1"), Some(&binding(None)), None),
             None
         );
-        assert!(token_refusal(&ours, "KS1", None, None).is_some());
+        assert!(token_refusal(&ours, &no("KS1"), None, None).is_some());
     }
 }

@@ -3,7 +3,7 @@
 //! be recorded): a re-run resumes it.
 
 use super::step::Step;
-use crate::domain::OrderState;
+use crate::domain::{OrderNo, OrderState};
 use crate::failpoint::InjectedFailure;
 use crate::station::seals::SealsError;
 use crate::store::StoreError;
@@ -15,12 +15,12 @@ use crate::token::TokenError;
 pub enum ProvisionError {
     /// No such order.
     #[error("no order {0}")]
-    NotFound(String),
+    NotFound(OrderNo),
     /// The order is not in a state that can be provisioned.
     #[error("order {order_no} is {state}: {hint}")]
     State {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// Its state.
         state: OrderState,
         /// What to do.
@@ -35,7 +35,7 @@ pub enum ProvisionError {
     )]
     ClaimedElsewhere {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// The other station.
         station: String,
     },
@@ -46,7 +46,7 @@ pub enum ProvisionError {
     )]
     Held {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// Who holds it.
         holder: String,
         /// Until when, unless renewed.
@@ -58,17 +58,18 @@ pub enum ProvisionError {
         /// The token.
         token: String,
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// Why.
         reason: String,
     },
     /// No blank token is present.
     #[error("no blank token present for order {0}: insert a blank USB key (or give --token)")]
-    NoBlankToken(String),
+    NoBlankToken(OrderNo),
     /// A step failed; the order is Failed and a re-run resumes it.
     #[error("order {order_no}, step {step}: {source}")]
     Step {
-        /// The order.
+        /// The order; `(the next approved order)` when the step failed before one was picked
+        /// (hence text, not an [`OrderNo`]).
         order_no: String,
         /// The step.
         step: Step,
@@ -152,28 +153,28 @@ impl ProvisionError {
     /// The order the error is about, when it names one.
     pub fn order_no(&self) -> Option<&str> {
         match self {
-            ProvisionError::NotFound(no) | ProvisionError::NoBlankToken(no) => Some(no),
+            ProvisionError::NotFound(no) | ProvisionError::NoBlankToken(no) => Some(no.as_str()),
             ProvisionError::State { order_no, .. }
             | ProvisionError::ClaimedElsewhere { order_no, .. }
             | ProvisionError::Held { order_no, .. }
-            | ProvisionError::TokenRefused { order_no, .. }
-            | ProvisionError::Step { order_no, .. } => Some(order_no),
+            | ProvisionError::TokenRefused { order_no, .. } => Some(order_no.as_str()),
+            ProvisionError::Step { order_no, .. } => Some(order_no.as_str()),
             ProvisionError::Store(_) => None,
         }
     }
 
     /// The claim transaction found the lease held, or the order changed since it was read.
-    pub(super) fn at_claim(order_no: &str, e: StoreError) -> ProvisionError {
+    pub(super) fn at_claim(order_no: &OrderNo, e: StoreError) -> ProvisionError {
         match e {
             StoreError::LeaseHeld {
                 holder, expires_at, ..
             } => ProvisionError::Held {
-                order_no: order_no.to_string(),
+                order_no: order_no.clone(),
                 holder,
                 expires_at,
             },
             StoreError::StateConflict { actual, .. } => ProvisionError::State {
-                order_no: order_no.to_string(),
+                order_no: order_no.clone(),
                 state: actual,
                 hint: not_provisionable(actual)
                     .unwrap_or("another process worked on it meanwhile; run this again"),
@@ -198,7 +199,12 @@ pub(super) fn not_provisionable(state: OrderState) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn no(s: &str) -> OrderNo {
+        OrderNo::parse(s).unwrap()
+    }
 
     #[test]
     fn only_approved_failed_or_interrupted_orders_are_provisioned() {
@@ -215,7 +221,7 @@ mod tests {
     #[test]
     fn the_claim_names_who_holds_the_order_or_what_moved_it() {
         let held = ProvisionError::at_claim(
-            "KS1",
+            &no("KS1"),
             StoreError::LeaseHeld {
                 subject: "KS1".into(),
                 holder: "station-02 pid 7".into(),
@@ -227,9 +233,9 @@ mod tests {
         );
         assert!(held.taken_elsewhere());
         let moved = ProvisionError::at_claim(
-            "KS1",
+            &no("KS1"),
             StoreError::StateConflict {
-                order_no: "KS1".into(),
+                order_no: no("KS1"),
                 expected: OrderState::Approved,
                 actual: OrderState::Provisioned,
             },
@@ -241,7 +247,7 @@ mod tests {
         );
         assert!(moved.taken_elsewhere());
         // Another failure is the caller's own: not "taken elsewhere".
-        let other = ProvisionError::at_claim("KS1", StoreError::OrderNotFound("KS1".into()));
+        let other = ProvisionError::at_claim(&no("KS1"), StoreError::OrderNotFound(no("KS1")));
         assert!(matches!(other, ProvisionError::Store(_)));
         assert!(!other.taken_elsewhere());
     }
@@ -255,7 +261,7 @@ mod tests {
         assert!(
             matches!(&missing, StepError::Inconsistent(m) if m == "order KS1 has no company seal picture")
         );
-        let store = StepError::from(SealsError::Store(StoreError::OrderNotFound("KS1".into())));
+        let store = StepError::from(SealsError::Store(StoreError::OrderNotFound(no("KS1"))));
         assert!(matches!(
             store,
             StepError::Store(StoreError::OrderNotFound(_))

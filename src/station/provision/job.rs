@@ -9,7 +9,7 @@ use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::blocking;
 use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
-use crate::domain::{Order, OrderEvent, OrderState, Pin, SoPin, StepStatus};
+use crate::domain::{Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
@@ -100,7 +100,7 @@ impl<'a> Job<'a> {
 }
 
 impl Job<'_> {
-    pub fn no(&self) -> &str {
+    pub fn no(&self) -> &OrderNo {
         &self.order.order_no
     }
 
@@ -126,7 +126,7 @@ impl Job<'_> {
         }
         for step in Step::AFTER_CLAIM {
             if self.resume.skips(step) {
-                self.progress.step(self.no(), step, Phase::Skipped);
+                self.progress.step(self.no().as_str(), step, Phase::Skipped);
                 continue;
             }
             self.begin(step).await.at(step)?;
@@ -142,16 +142,19 @@ impl Job<'_> {
             }
             .at(step)?;
             self.steps_run.push(step.name().to_string());
-            self.progress.step(self.no(), step, Phase::Done);
+            self.progress.step(self.no().as_str(), step, Phase::Done);
         }
         Ok(())
     }
 
     /// Journals `step` as started (and runs its `.started` failpoint).
     pub async fn begin(&mut self, step: Step) -> Result<(), StepError> {
-        let no = self.no().to_string();
+        let no = self.no().clone();
         if self.lease.lost() {
-            return Err(StoreError::LeaseLost { subject: no }.into());
+            return Err(StoreError::LeaseLost {
+                subject: no.to_string(),
+            }
+            .into());
         }
         let entry = self.entry(AuditEvent::StepStarted(StepStarted {
             step: step.name().to_string(),
@@ -168,7 +171,7 @@ impl Job<'_> {
         if durable_before(step) {
             self.flush(Vec::new()).await?;
         }
-        self.progress.step(&no, step, Phase::Started);
+        self.progress.step(no.as_str(), step, Phase::Started);
         self.failpoint(&format!("provision.{step}.started"))
     }
 
@@ -205,7 +208,7 @@ impl Job<'_> {
         debug_assert_eq!(step.name(), outcome.step_name());
         self.failpoint(&format!("provision.{step}.before_done"))?;
         let finished = Write::StepFinished {
-            order_no: self.no().to_string(),
+            order_no: self.no().clone(),
             attempt: self.attempt,
             step,
             status: StepStatus::Done,
@@ -235,7 +238,7 @@ impl Job<'_> {
     }
 
     pub async fn record_failure(&mut self, step: Step, err: &ProvisionError) {
-        let no = self.no().to_string();
+        let no = self.no().clone();
         let message = err.to_string();
         // The previous step's records first: that step did finish.
         let mut writes = std::mem::take(&mut self.pending);
@@ -300,7 +303,7 @@ impl Job<'_> {
         if self.token.is_none() {
             let selectors = match &self.binding.token_serial {
                 Some(s) => vec![TokenSelector::Serial(s.clone())],
-                None => vec![TokenSelector::Label(self.order.order_no.clone())],
+                None => vec![TokenSelector::Label(self.order.order_no.to_string())],
             };
             let t = blocking(|| self.hsm.module().find(&selectors))?;
             self.token = Some(t);
@@ -389,14 +392,14 @@ impl Station {
         progress: &dyn Progress,
     ) -> Result<ProvisionReport, ProvisionError> {
         let no = claimed.order.order_no.clone();
-        progress.step(&no, Step::Claim, Phase::Done);
+        progress.step(no.as_str(), Step::Claim, Phase::Done);
         let mut job = Job::new(self, hsm, progress, claimed);
         match job.run().await {
             Ok(()) => Ok(job.report()),
             Err((step, source)) => {
-                progress.step(&no, step, Phase::Failed);
+                progress.step(no.as_str(), step, Phase::Failed);
                 let err = ProvisionError::Step {
-                    order_no: no,
+                    order_no: no.to_string(),
                     step,
                     source,
                 };

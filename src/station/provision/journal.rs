@@ -5,7 +5,7 @@
 use super::step::Step;
 use crate::audit::event::{AuditEvent, CertificateRevoked, LeaseTakenOver};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
-use crate::domain::{CertificateStatus, Order, OrderEvent, OrderState, StepStatus};
+use crate::domain::{CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus};
 use crate::station::Station;
 use crate::station::lease::probe;
 use crate::store::{
@@ -33,30 +33,30 @@ pub(super) fn durable_before(step: Step) -> bool {
 pub(super) enum Write {
     /// Takes the order's lease (first in the claim transaction); a takeover is audited.
     TakeLease {
-        order_no: String,
+        order_no: OrderNo,
         lease_id: String,
         holder: Box<LeaseHolder>,
         ttl: time::Duration,
     },
     /// The order is still in the state the claim was decided on.
     ExpectState {
-        order_no: String,
+        order_no: OrderNo,
         state: OrderState,
     },
     StepStarted {
-        order_no: String,
+        order_no: OrderNo,
         attempt: i64,
         step: Step,
     },
     StepFinished {
-        order_no: String,
+        order_no: OrderNo,
         attempt: i64,
         step: Step,
         status: StepStatus,
         detail: Option<String>,
     },
     Transition {
-        order_no: String,
+        order_no: OrderNo,
         expected: Option<OrderState>,
         event: OrderEvent,
     },
@@ -80,7 +80,7 @@ pub(super) enum Write {
         serial: String,
     },
     SealedPin {
-        order_no: String,
+        order_no: OrderNo,
         serial: String,
         sealed: crate::domain::SealedPin,
     },
@@ -94,7 +94,7 @@ pub(super) enum Write {
     CertificateOnToken(String),
     RevokeCertificate {
         serial: String,
-        order_no: String,
+        order_no: OrderNo,
         detail: String,
         by: String,
     },
@@ -117,7 +117,7 @@ impl Write {
             } => {
                 let want = LeaseRequest {
                     kind: LeaseKind::Provision,
-                    subject: order_no,
+                    subject: order_no.as_str(),
                     lease_id,
                     holder,
                     ttl: *ttl,
@@ -221,7 +221,7 @@ impl Write {
 /// A job's hold on its order, checked by each of its commits (see [`super::lease`]).
 pub(super) struct Fence<'a> {
     /// The order.
-    pub order_no: &'a str,
+    pub order_no: &'a OrderNo,
     /// The job's lease.
     pub lease_id: &'a str,
     /// The job ends with this commit: the lease is released with it.
@@ -243,12 +243,12 @@ pub(super) async fn commit(
             let mut tx = station.store.begin_write(station.clock.now()).await?;
             if let Some(f) = &fence {
                 let kind = LeaseKind::Provision;
-                tx.renew_lease(kind, f.order_no, f.lease_id, station.lease_ttl())
+                tx.renew_lease(kind, f.order_no.as_str(), f.lease_id, station.lease_ttl())
                     .await?;
             }
             apply_all(&mut tx, actor, writes).await?;
             if let Some(f) = fence.as_ref().filter(|f| f.release) {
-                tx.release_lease(LeaseKind::Provision, f.order_no, f.lease_id)
+                tx.release_lease(LeaseKind::Provision, f.order_no.as_str(), f.lease_id)
                     .await?;
             }
             tx.commit().await

@@ -88,7 +88,12 @@ impl Station {
             break r?;
         };
         Ok(claimed.map(|(order, binding, resume)| {
-            let lease = KeptLease::start(self, LeaseKind::Provision, &order.order_no, &lease_id);
+            let lease = KeptLease::start(
+                self,
+                LeaseKind::Provision,
+                order.order_no.as_str(),
+                &lease_id,
+            );
             Claimed {
                 actor,
                 order,

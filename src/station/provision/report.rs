@@ -17,7 +17,7 @@ pub struct ProvisionRequest {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProvisionReport {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Token serial.
     pub token_serial: String,
     /// Token label.

@@ -121,13 +121,13 @@ impl Station {
 fn key_in_reach(hsm: &Hsm, b: &Binding) -> Result<bool, ProvisionError> {
     let selectors = match &b.token_serial {
         Some(serial) => vec![TokenSelector::Serial(serial.clone())],
-        None => vec![TokenSelector::Label(b.order_no.clone())],
+        None => vec![TokenSelector::Label(b.order_no.to_string())],
     };
     match blocking(|| hsm.module().find(&selectors)) {
         Ok(_) => Ok(true),
         Err(TokenError::NotFound(_)) => Ok(false),
         Err(e) => Err(ProvisionError::Step {
-            order_no: b.order_no.clone(),
+            order_no: b.order_no.to_string(),
             step: Step::Claim,
             source: e.into(),
         }),

@@ -16,12 +16,12 @@ mod transition;
 
 pub use attempts::AttemptRecord;
 
-use super::{DbContext, Store, StoreError, Tx};
+use super::{DbContext, Store, StoreError, Tx, stored_id};
 use crate::clock::format_utc;
 use crate::domain::DeliveryState;
 use crate::domain::delivery::{channel_name, parse_channel};
 use crate::domain::order::DeliveryChannel;
-use crate::domain::{Order, OrderState};
+use crate::domain::{Order, OrderNo, OrderState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -29,7 +29,7 @@ use sqlx::any::AnyRow;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Shipment {
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The courier's tracking number.
     pub tracking_no: String,
     /// The courier.
@@ -47,7 +47,7 @@ pub struct DeliveryRecord {
     /// UUID; also the SMS `OutId` and spool file name.
     pub id: String,
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The station whose vault sealed the PIN (only it can send it).
     pub station_id: String,
     /// SMS or bank transfer.
@@ -99,7 +99,7 @@ pub struct NewDelivery {
     /// UUID.
     pub id: String,
     /// The order.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The station whose vault sealed the PIN.
     pub station_id: String,
     /// The channel.
@@ -114,7 +114,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     /// Only this order's.
-    pub order_no: Option<crate::domain::OrderNo>,
+    pub order_no: Option<OrderNo>,
     /// Only in this state.
     pub state: Option<DeliveryState>,
 }
@@ -135,7 +135,7 @@ fn delivery(r: &AnyRow) -> Result<DeliveryRecord, StoreError> {
     let state = req("state")?;
     Ok(DeliveryRecord {
         id: req("id")?,
-        order_no: req("order_no")?,
+        order_no: stored_id("deliveries.order_no", &req("order_no")?)?,
         station_id: req("station_id")?,
         channel: parse_channel(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown delivery channel {channel:?}")))?,
@@ -166,13 +166,13 @@ fn parse_order_state(s: &str) -> Result<OrderState, StoreError> {
 
 impl Tx {
     /// The current state of an order, read inside this transaction.
-    pub async fn order_state(&mut self, order_no: &str) -> Result<OrderState, StoreError> {
+    pub async fn order_state(&mut self, order_no: &OrderNo) -> Result<OrderState, StoreError> {
         let row = sqlx::query("SELECT state FROM orders WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_optional(self.conn())
             .await
             .ctx("reading an order state")?
-            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.clone()))?;
         parse_order_state(
             &row.try_get::<String, _>("state")
                 .ctx("reading an order state")?,
@@ -180,13 +180,13 @@ impl Tx {
     }
 
     /// The order itself, read inside this transaction.
-    pub async fn order_in_tx(&mut self, order_no: &str) -> Result<Order, StoreError> {
+    pub async fn order_in_tx(&mut self, order_no: &OrderNo) -> Result<Order, StoreError> {
         let row = sqlx::query("SELECT order_json FROM orders WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_optional(self.conn())
             .await
             .ctx("reading an order")?
-            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.clone()))?;
         let json: String = row.try_get("order_json").ctx("reading an order")?;
         serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("order {order_no}: {e}")))
@@ -198,7 +198,7 @@ impl Tx {
             "INSERT INTO shipments (order_no, tracking_no, carrier, shipped_at, shipped_by) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(&s.order_no)
+        .bind(s.order_no.as_str())
         .bind(&s.tracking_no)
         .bind(&s.carrier)
         .bind(&s.shipped_at)
@@ -218,9 +218,9 @@ impl Tx {
     }
 
     /// How many deliveries (in any state) an order has.
-    pub async fn delivery_count(&mut self, order_no: &str) -> Result<i64, StoreError> {
+    pub async fn delivery_count(&mut self, order_no: &OrderNo) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_one(self.conn())
             .await
             .ctx("counting deliveries")?;
@@ -228,9 +228,9 @@ impl Tx {
     }
 
     /// Whether an order still has its sealed PIN.
-    pub async fn has_sealed_pin(&mut self, order_no: &str) -> Result<bool, StoreError> {
+    pub async fn has_sealed_pin(&mut self, order_no: &OrderNo) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT order_no FROM sealed_pins WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_optional(self.conn())
             .await
             .ctx("looking for a sealed PIN")?;
@@ -238,9 +238,9 @@ impl Tx {
     }
 
     /// Destroys an order's sealed PIN (delivery confirmed, or certificate revoked).
-    pub async fn delete_sealed_pin(&mut self, order_no: &str) -> Result<bool, StoreError> {
+    pub async fn delete_sealed_pin(&mut self, order_no: &OrderNo) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sealed_pins WHERE order_no = $1")
-            .bind(order_no)
+            .bind(order_no.as_str())
             .execute(self.conn())
             .await
             .ctx("destroying a sealed PIN")?;
@@ -257,7 +257,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $7, $7)",
         )
         .bind(&d.id)
-        .bind(&d.order_no)
+        .bind(d.order_no.as_str())
         .bind(&d.station_id)
         .bind(channel_name(d.channel))
         .bind(DeliveryState::Queued.as_str())
@@ -403,18 +403,18 @@ impl Store {
     }
 
     /// The shipment of an order.
-    pub async fn shipment(&self, order_no: &str) -> Result<Option<Shipment>, StoreError> {
+    pub async fn shipment(&self, order_no: &OrderNo) -> Result<Option<Shipment>, StoreError> {
         let row = sqlx::query(
             "SELECT order_no, tracking_no, carrier, shipped_at, shipped_by FROM shipments \
              WHERE order_no = $1",
         )
-        .bind(order_no)
+        .bind(order_no.as_str())
         .fetch_optional(self.pool())
         .await
         .ctx("reading a shipment")?;
         row.map(|r| -> Result<Shipment, sqlx::Error> {
             Ok(Shipment {
-                order_no: r.try_get("order_no")?,
+                order_no: order_no.clone(),
                 tracking_no: r.try_get("tracking_no")?,
                 carrier: r.try_get("carrier")?,
                 shipped_at: r.try_get("shipped_at")?,

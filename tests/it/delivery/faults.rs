@@ -198,9 +198,13 @@ async fn a_revoked_orders_pin_is_never_sent() {
             ))
             .await
             .unwrap();
-        tx.transition(&sms, None, keystation::domain::OrderEvent::Revoke)
-            .await
-            .unwrap();
+        tx.transition(
+            &order_no(&sms),
+            None,
+            keystation::domain::OrderEvent::Revoke,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         store.close().await;
     }
@@ -256,8 +260,8 @@ async fn a_revoked_orders_pin_is_never_sent() {
         Some(2)
     );
     let store = st.store().await;
-    assert!(store.sealed_pin(&bank).await.unwrap().is_none());
-    let certs = store.certificates_of_order(&bank).await.unwrap();
+    assert!(store.sealed_pin(&order_no(&bank)).await.unwrap().is_none());
+    let certs = store.certificates_of_order(&order_no(&bank)).await.unwrap();
     assert!(certs.iter().all(|c| c.status.as_str() == "revoked"));
     store.close().await;
 }

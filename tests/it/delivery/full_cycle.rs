@@ -140,8 +140,20 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
 
     // Sealed PINs destroyed; the receipts are in the audit trail; the chain verifies.
     let store = st.store().await;
-    assert!(store.sealed_pin(&sms_no).await.unwrap().is_none());
-    assert!(store.sealed_pin(&bank_no).await.unwrap().is_none());
+    assert!(
+        store
+            .sealed_pin(&order_no(&sms_no))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .sealed_pin(&order_no(&bank_no))
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.close().await;
     let audit = st.json(&["audit", "show", "--order", &bank_no]).await;
     let receipt = audit_record(&audit, "delivery.confirmed");

@@ -14,7 +14,7 @@ mod full_cycle;
 mod store_backends;
 mod store_transitions;
 
-use crate::support::{assert_success, items, run_ok, stdout_json};
+use crate::support::{assert_success, items, order_no, run_ok, stdout_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -51,7 +51,7 @@ pub(super) fn new_order(no: &str) -> NewOrder {
 pub(super) fn new_delivery(id: &str, no: &str) -> NewDelivery {
     NewDelivery {
         id: id.into(),
-        order_no: no.into(),
+        order_no: order_no(no),
         station_id: "station-01".into(),
         channel: DeliveryChannel::BankTransfer,
         destination_masked: mask_phone("13800138000"),
@@ -71,7 +71,7 @@ pub(super) async fn provisioned_order(store: &Store, no: &str) -> Tx {
         OrderEvent::Claim,
         OrderEvent::CompleteProvisioning,
     ] {
-        tx.transition(no, None, e).await.unwrap();
+        tx.transition(&order_no(no), None, e).await.unwrap();
     }
     tx
 }
@@ -85,11 +85,15 @@ async fn exercise(url: &str) {
     let store = Store::connect(url).await.unwrap();
     let no = "BJ20261124-0009";
     let mut tx = provisioned_order(&store, no).await;
-    tx.put_sealed_pin(no, "SERIAL1", &SealedPin(b"sealed-blob".to_vec()))
-        .await
-        .unwrap();
+    tx.put_sealed_pin(
+        &order_no(no),
+        "SERIAL1",
+        &SealedPin(b"sealed-blob".to_vec()),
+    )
+    .await
+    .unwrap();
     tx.insert_shipment(&Shipment {
-        order_no: no.into(),
+        order_no: order_no(no),
         tracking_no: "SF1".into(),
         carrier: None,
         shipped_at: "2026-11-24T06:00:00.000000Z".into(),
@@ -97,11 +101,14 @@ async fn exercise(url: &str) {
     })
     .await
     .unwrap();
-    assert_eq!(tx.delivery_count(no).await.unwrap(), 0);
-    assert!(tx.has_sealed_pin(no).await.unwrap());
+    assert_eq!(tx.delivery_count(&order_no(no)).await.unwrap(), 0);
+    assert!(tx.has_sealed_pin(&order_no(no)).await.unwrap());
     tx.insert_delivery(&new_delivery("d-1", no)).await.unwrap();
-    assert_eq!(tx.order_state(no).await.unwrap(), OrderState::Provisioned);
-    assert_eq!(tx.order_in_tx(no).await.unwrap().order_no, no);
+    assert_eq!(
+        tx.order_state(&order_no(no)).await.unwrap(),
+        OrderState::Provisioned
+    );
+    assert_eq!(tx.order_in_tx(&order_no(no)).await.unwrap().order_no, no);
     tx.commit().await.unwrap();
 
     // One shipment and one live delivery per order (each refusal in its own transaction: a
@@ -109,7 +116,7 @@ async fn exercise(url: &str) {
     let mut tx = store.begin_write(now()).await.unwrap();
     let dup = tx
         .insert_shipment(&Shipment {
-            order_no: no.into(),
+            order_no: order_no(no),
             tracking_no: "SF2".into(),
             carrier: None,
             shipped_at: "x".into(),
@@ -222,7 +229,12 @@ async fn exercise(url: &str) {
         1
     );
     assert_eq!(
-        store.shipment(no).await.unwrap().unwrap().tracking_no,
+        store
+            .shipment(&order_no(no))
+            .await
+            .unwrap()
+            .unwrap()
+            .tracking_no,
         "SF1"
     );
 
@@ -236,9 +248,9 @@ async fn exercise(url: &str) {
     }
     assert_eq!(d.state, DeliveryState::Cancelled);
     tx.insert_delivery(&new_delivery("d-3", no)).await.unwrap();
-    assert_eq!(tx.delivery_count(no).await.unwrap(), 2);
-    assert!(tx.delete_sealed_pin(no).await.unwrap());
-    assert!(!tx.has_sealed_pin(no).await.unwrap());
+    assert_eq!(tx.delivery_count(&order_no(no)).await.unwrap(), 2);
+    assert!(tx.delete_sealed_pin(&order_no(no)).await.unwrap());
+    assert!(!tx.has_sealed_pin(&order_no(no)).await.unwrap());
     tx.commit().await.unwrap();
     store.close().await;
 }

@@ -38,11 +38,11 @@ impl Worker<'_> {
         sealed: &StoredPin,
     ) -> Result<Result<PreparedSms, Unpreparable>, DeliveryError> {
         let template = &self.channels.template;
-        self.with_pin(&order.order_no, sealed, |vault, pin| {
+        self.with_pin(order.order_no.as_str(), sealed, |vault, pin| {
             let sms = OutgoingSms::new(
                 &d.id,
                 &order.legal_rep.mobile,
-                &order.order_no,
+                order.order_no.as_str(),
                 &order.company.name,
                 pin,
                 template,
@@ -71,7 +71,7 @@ impl Worker<'_> {
         let Some(e2e) = d.end_to_end_id.clone() else {
             return Ok(Err(Unpreparable("the delivery has no EndToEndId".into())));
         };
-        let reference = match order_reference(&order.order_no, bank.memo_order_ref_len) {
+        let reference = match order_reference(order.order_no.as_str(), bank.memo_order_ref_len) {
             Ok(r) => r,
             // Only a template with {order_ref} needs one.
             Err(_) if !bank.memo_template.contains("{order_ref}") => String::new(),
@@ -85,7 +85,7 @@ impl Worker<'_> {
             Some(b) => format!("{}{}", account.bank_name, b),
             None => account.bank_name.clone(),
         };
-        self.with_pin(&order.order_no, sealed, |vault, pin| {
+        self.with_pin(order.order_no.as_str(), sealed, |vault, pin| {
             let memo = render_memo(&bank.memo_template, pin, &reference, bank.memo_max_bytes)
                 .map_err(|e| Unpreparable(format!("the memo cannot be rendered: {e}")))?;
             let mac = vault

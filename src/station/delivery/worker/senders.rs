@@ -15,6 +15,7 @@
 
 use super::*;
 use crate::audit::event::DeliverySenderTakenOver;
+use crate::domain::OrderNo;
 use crate::domain::lease::{LeaseDecision, LeaseKind};
 use crate::station::lease::{KeptLease, probe};
 use crate::store::{AuditEntry, LeaseRequest};
@@ -27,7 +28,7 @@ impl Worker<'_> {
         &mut self,
         tx: &mut Tx,
         id: &str,
-        order_no: &str,
+        order_no: &OrderNo,
         lease_id: &str,
     ) -> Result<bool, DeliveryError> {
         let holder = self.station.lease_holder();

@@ -24,7 +24,7 @@ impl Job<'_> {
         // Reserve the serial before the CA signs anything with it.
         let reserved = CertificateRecord {
             serial: serial_hex.clone(),
-            order_no: self.no().to_string(),
+            order_no: self.no().clone(),
             binding_id: self.binding.binding_id.clone(),
             token_serial: Some(token_serial),
             der: Vec::new(),
@@ -116,7 +116,7 @@ impl Job<'_> {
         let label = self.order.order_no.clone();
         blocking(|| -> Result<(), StepError> {
             self.user_session()?
-                .write_certificate(&key.id, &label, &cert.der)?;
+                .write_certificate(&key.id, label.as_str(), &cert.der)?;
             Ok(())
         })?;
         let serial = cert.serial.clone();

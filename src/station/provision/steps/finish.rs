@@ -54,7 +54,7 @@ impl Job<'_> {
     }
 
     pub(in super::super) async fn finish(&mut self) -> Result<(), StepError> {
-        let no = self.no().to_string();
+        let no = self.no().clone();
         self.failpoint("provision.finish.before_done")?;
         // The last commit releases the lease: no renewal may come after it.
         self.lease.stop_renewing();

@@ -22,7 +22,7 @@ impl Job<'_> {
             let Some(detail) = superseded(c.status, token_started_over) else {
                 continue;
             };
-            let no = self.no().to_string();
+            let no = self.no().clone();
             let revoke = Write::RevokeCertificate {
                 serial: c.serial.clone(),
                 order_no: no.clone(),
@@ -61,7 +61,7 @@ impl Job<'_> {
                 StepError::Inconsistent("the sealed PIN belongs to another token".into()),
             ));
         }
-        let aad = pin_aad(self.no(), &serial);
+        let aad = pin_aad(self.no().as_str(), &serial);
         let pin = blocking(|| {
             self.vault()?
                 .unseal_pin(&stored.sealed, &aad)

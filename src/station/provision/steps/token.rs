@@ -26,10 +26,10 @@ impl Job<'_> {
                     blocking(|| {
                         self.hsm
                             .module()
-                            .find(&[TokenSelector::Label(self.order.order_no.clone())])
+                            .find(&[TokenSelector::Label(self.order.order_no.to_string())])
                     })
                 } else {
-                    Err(TokenError::NotFound(self.order.order_no.clone()))
+                    Err(TokenError::NotFound(self.order.order_no.to_string()))
                 };
                 match mine {
                     // A crash inside C_InitToken left our label on a token: it is ours.
@@ -76,7 +76,7 @@ impl Job<'_> {
             .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
         let result = blocking(|| -> Result<String, StepError> {
             let t = self.bound_token()?;
-            t.init_token(&so, &label)?;
+            t.init_token(&so, label.as_str())?;
             Ok(t.info().serial.clone())
         });
         self.so_pin = Some(so);
@@ -87,7 +87,7 @@ impl Job<'_> {
             Step::InitToken,
             StepOutcome::InitToken(TokenInitialized {
                 token_serial: serial.clone(),
-                label: label.clone(),
+                label: label.to_string(),
                 so_identity: self.binding.so_identity.clone(),
             }),
             Some(Write::BindingSerial { binding_id, serial }),
@@ -112,10 +112,10 @@ impl Job<'_> {
         });
         self.so_pin = Some(so);
         r?;
-        let aad = pin_aad(self.no(), &serial);
+        let aad = pin_aad(self.no().as_str(), &serial);
         let sealed = blocking(|| self.vault()?.seal_pin(&pin, &aad).map_err(StepError::from))?;
         self.pin = Some(pin);
-        let no = self.no().to_string();
+        let no = self.no().clone();
         self.done(
             Step::InitPin,
             StepOutcome::InitPin(PinInitialized {
@@ -137,7 +137,9 @@ impl Job<'_> {
         let id = random_bytes::<16>(self.station.random.as_ref())?.to_vec();
         let label = self.order.order_no.clone();
         let key = blocking(|| -> Result<KeyPairInfo, StepError> {
-            Ok(self.user_session()?.generate_key_pair(alg, &id, &label)?)
+            Ok(self
+                .user_session()?
+                .generate_key_pair(alg, &id, label.as_str())?)
         })?;
         let binding_id = self.binding.binding_id.clone();
         let id_hex = hex::encode(&key.id);
