@@ -31,7 +31,13 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
             );
             match report.still_live.as_slice() {
                 [] => println!("still live   none"),
-                live => println!("still live   {}", live.join(", ")),
+                live => println!(
+                    "still live   {}",
+                    live.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
             super::ca::after_revocation(Some(&report.crl), json)
         }

@@ -528,7 +528,7 @@ impl Station {
             company: rec.order.company.name.clone(),
             state: rec.state,
             token_serial: binding.and_then(|b| b.token_serial),
-            certificate_serial: cert.map(|c| c.serial),
+            certificate_serial: cert.map(|c| c.serial.to_string()),
             seals: rec.order.seals_on_key().len(),
             channel: match rec.order.auth_method.delivery_channel() {
                 DeliveryChannel::Sms => "SMS".into(),

@@ -21,7 +21,7 @@ use crate::ca::issuance::{cert_summary, issue_ocsp_signer_cert, serial_from_rand
 use crate::ca::profile::ocsp_signer_params;
 use crate::clock::format_utc;
 use crate::config::Config;
-use crate::domain::KeyAlgorithm;
+use crate::domain::{CertSerial, KeyAlgorithm};
 use crate::random::Random;
 use crate::store::{AuditEntry, OcspSignerRecord, StoreError};
 use crate::token::{TokenError, TokenSigner};
@@ -133,7 +133,10 @@ pub(crate) fn signer_issued(
 ) -> Result<AuditEntry, crate::ca::CaError> {
     let summary = cert_summary(&signer.cert_der)?;
     Ok(AuditEntry {
-        cert_serial: Some(summary.serial_hex.clone()),
+        cert_serial: Some(
+            CertSerial::parse(&summary.serial_hex)
+                .map_err(|e| crate::ca::CaError::CertificateMalformed(e.to_string()))?,
+        ),
         ..AuditEntry::new(AuditEvent::OcspSignerIssued(OcspSignerIssued {
             serial: summary.serial_hex,
             fingerprint: summary.sha256_fingerprint,

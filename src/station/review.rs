@@ -14,7 +14,7 @@ use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{OrderEvent, OrderNo, OrderState};
+use crate::domain::{CertSerial, OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
@@ -30,7 +30,7 @@ pub struct RejectReport {
     /// Its state now (Rejected).
     pub state: OrderState,
     /// Certificates revoked with the rejection.
-    pub certificates_revoked: Vec<String>,
+    pub certificates_revoked: Vec<CertSerial>,
     /// The token binding released, if the order had one.
     pub binding_released: Option<String>,
     /// Whether a sealed PIN was destroyed.
@@ -125,7 +125,7 @@ impl Station {
                         operator: operator.to_string(),
                         reason: reason.to_string(),
                         from,
-                        certificates_revoked: revoked.clone(),
+                        certificates_revoked: revoked.iter().map(CertSerial::to_string).collect(),
                         binding_released: released.clone(),
                         sealed_pin_destroyed: destroyed,
                     }),

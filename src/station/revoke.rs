@@ -46,7 +46,7 @@ pub struct RevokeReport {
     /// Its state before.
     pub from: OrderState,
     /// Certificates recorded as revoked.
-    pub certificates: Vec<String>,
+    pub certificates: Vec<CertSerial>,
     /// Deliveries cancelled.
     pub deliveries_cancelled: Vec<String>,
     /// Deliveries that may already be out (sending / sent), left as they are.
@@ -61,7 +61,7 @@ pub struct RevokeReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CertificateRevokeReport {
     /// The certificate (hex serial).
-    pub serial: String,
+    pub serial: CertSerial,
     /// Its order.
     pub order_no: OrderNo,
     /// The token it was meant for.
@@ -73,7 +73,7 @@ pub struct CertificateRevokeReport {
     /// Who revoked it.
     pub revoked_by: String,
     /// The order's certificates still live afterwards.
-    pub still_live: Vec<String>,
+    pub still_live: Vec<CertSerial>,
     /// The CRL issued after the revocation.
     pub crl: CrlOutcome,
 }
@@ -108,12 +108,10 @@ impl Station {
         operator: &str,
     ) -> Result<CertificateRevokeReport, DeliveryError> {
         check_reason_and_operator(reason, operator)?;
-        // Lower-case hex, as the station stores serials (`CertSerial`'s canonical form).
-        let serial = serial.as_str().to_string();
         let actor = self.operator_actor(operator);
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let certs = tx.certificates_beside(&serial).await?;
-        let Some(cert) = certs.iter().find(|c| c.serial == serial).cloned() else {
+        let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
             return Err(DeliveryError::Invalid {
                 field: "SERIAL",
                 message: format!("no certificate {serial} was issued by this station"),
@@ -177,10 +175,10 @@ impl Station {
             crl,
             still_live: certs
                 .iter()
-                .filter(|c| c.serial != serial && c.status != CertificateStatus::Revoked)
+                .filter(|c| c.serial != *serial && c.status != CertificateStatus::Revoked)
                 .map(|c| c.serial.clone())
                 .collect(),
-            serial,
+            serial: serial.clone(),
             order_no: no,
             token_serial: cert.token_serial,
             previous_status: cert.status,
@@ -247,7 +245,7 @@ impl Station {
                     reason: reason.to_string(),
                     detail: detail.map(str::to_string),
                     from,
-                    certificates: revoked.clone(),
+                    certificates: revoked.iter().map(CertSerial::to_string).collect(),
                     deliveries_cancelled: cancelled.clone(),
                     deliveries_in_flight: in_flight.clone(),
                     sealed_pin_destroyed: destroyed,

@@ -34,7 +34,7 @@ pub use revocations::RevocationRecord;
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
-use crate::domain::OrderNo;
+use crate::domain::{CertSerial, OrderNo};
 use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
@@ -326,7 +326,7 @@ pub struct AuditEntry {
     /// Token concerned.
     pub token_serial: Option<String>,
     /// Certificate concerned.
-    pub cert_serial: Option<String>,
+    pub cert_serial: Option<CertSerial>,
 }
 
 impl AuditEntry {
@@ -382,7 +382,7 @@ impl Tx {
             action,
             order_no: entry.order_no.map(String::from),
             token_serial: entry.token_serial,
-            cert_serial: entry.cert_serial,
+            cert_serial: entry.cert_serial.map(String::from),
             details,
             prev_hash,
             hash: String::new(),
@@ -517,7 +517,6 @@ pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::OrderNo;
 
     #[test]
     fn a_stored_identifier_that_does_not_parse_is_corrupt_data_naming_its_column() {
@@ -532,5 +531,25 @@ mod tests {
             msg.contains("orders.order_no") && msg.contains("order number \"KS 0001\""),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_column_that_does_not_decode_as_an_identifier_is_corrupt_data_naming_it() {
+        // What `id_column` hands back for a stored serial that is no serial.
+        let decoded: Result<CertSerial, sqlx::Error> = decode_id("4a:0b", "certificates.serial");
+        let msg = match decoded.ctx("reading certificates") {
+            Err(e @ StoreError::Corrupt(_)) => e.to_string(),
+            other => panic!("not corrupt data: {other:?}"),
+        };
+        assert!(
+            msg.contains("certificates.serial") && msg.contains("certificate serial \"4a:0b\""),
+            "{msg}"
+        );
+        let ok: Result<CertSerial, sqlx::Error> = decode_id("4A0B", "certificates.serial");
+        assert_eq!(ok.ok().as_ref().map(CertSerial::as_str), Some("4a0b"));
+        // Any other decoding failure stays a database error.
+        let other: Result<(), StoreError> =
+            Err(sqlx::Error::ColumnNotFound("serial".into())).ctx("reading certificates");
+        assert!(matches!(other, Err(StoreError::Db { .. })), "{other:?}");
     }
 }

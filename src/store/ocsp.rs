@@ -4,6 +4,7 @@
 //! so that every station of the installation answers with it).
 
 use super::{DbContext, Store, StoreError, Tx};
+use crate::domain::CertSerial;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -45,12 +46,15 @@ pub struct OcspSignerRecord {
 impl Store {
     /// The status of the certificate `serial` (lower-case hex); `None` when this CA never issued
     /// (nor reserved) that serial.
-    pub async fn issued_status(&self, serial: &str) -> Result<Option<IssuedStatus>, StoreError> {
+    pub async fn issued_status(
+        &self,
+        serial: &CertSerial,
+    ) -> Result<Option<IssuedStatus>, StoreError> {
         let row = sqlx::query(
             "SELECT c.status, r.reason, r.revoked_at FROM certificates c \
              LEFT JOIN revocations r ON r.serial = c.serial WHERE c.serial = $1",
         )
-        .bind(serial)
+        .bind(serial.as_str())
         .fetch_optional(self.pool())
         .await
         .ctx("reading a certificate's status")?;

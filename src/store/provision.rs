@@ -3,7 +3,9 @@
 use super::orders::transition;
 use super::{DbContext, Store, StoreError, Tx, id_column};
 use crate::clock::format_utc;
-use crate::domain::{CertificateStatus, OrderEvent, OrderNo, OrderState, SealedPin, StepStatus};
+use crate::domain::{
+    CertSerial, CertificateStatus, OrderEvent, OrderNo, OrderState, SealedPin, StepStatus,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -46,7 +48,7 @@ pub struct Binding {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertificateRecord {
     /// Serial, hex.
-    pub serial: String,
+    pub serial: CertSerial,
     /// The order.
     pub order_no: OrderNo,
     /// The binding it was issued for.
@@ -102,7 +104,7 @@ where
 impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(CertificateRecord {
-            serial: r.try_get("serial")?,
+            serial: id_column(r, "serial", "certificates.serial")?,
             order_no: id_column(r, "order_no", "certificates.order_no")?,
             binding_id: r.try_get("binding_id")?,
             token_serial: r.try_get("token_serial")?,
@@ -347,7 +349,7 @@ impl Tx {
             "INSERT INTO certificates (serial, order_no, binding_id, token_serial, der, fingerprint_sha256, \
              not_before, not_after, status, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&c.serial)
+        .bind(c.serial.as_str())
         .bind(c.order_no.as_str())
         .bind(&c.binding_id)
         .bind(&c.token_serial)
@@ -373,7 +375,7 @@ impl Tx {
         .bind(&c.fingerprint_sha256)
         .bind(&c.not_before)
         .bind(&c.not_after)
-        .bind(&c.serial)
+        .bind(c.serial.as_str())
         .execute(self.conn())
         .await
         .ctx("recording an issued certificate")?;
@@ -381,11 +383,11 @@ impl Tx {
     }
 
     /// Marks a certificate as written to its token.
-    pub async fn certificate_on_token(&mut self, serial: &str) -> Result<(), StoreError> {
+    pub async fn certificate_on_token(&mut self, serial: &CertSerial) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE certificates SET status = 'on_token' WHERE serial = $1 AND status = 'issued'",
         )
-        .bind(serial)
+        .bind(serial.as_str())
         .execute(self.conn())
         .await
         .ctx("marking a certificate on its token")?;
@@ -395,7 +397,7 @@ impl Tx {
     /// Revokes a certificate: status + a revocations row.
     pub async fn revoke_certificate(
         &mut self,
-        serial: &str,
+        serial: &CertSerial,
         order_no: &OrderNo,
         reason: &str,
         detail: &str,
@@ -403,7 +405,7 @@ impl Tx {
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query("UPDATE certificates SET status = 'revoked' WHERE serial = $1")
-            .bind(serial)
+            .bind(serial.as_str())
             .execute(self.conn())
             .await
             .ctx("revoking a certificate")?;
@@ -411,7 +413,7 @@ impl Tx {
             "INSERT INTO revocations (serial, order_no, reason, detail, revoked_at, revoked_by) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (serial) DO NOTHING",
         )
-        .bind(serial)
+        .bind(serial.as_str())
         .bind(order_no.as_str())
         .bind(reason)
         .bind(detail)
@@ -432,7 +434,7 @@ impl Tx {
         reason: &str,
         detail: &str,
         by: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<CertSerial>, StoreError> {
         let mut revoked = Vec::new();
         for c in certs
             .iter()
@@ -449,14 +451,14 @@ impl Tx {
     /// that serial), read inside this transaction.
     pub async fn certificates_beside(
         &mut self,
-        serial: &str,
+        serial: &CertSerial,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE order_no = \
              (SELECT order_no FROM certificates WHERE serial = $1) ORDER BY issued_at, serial"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(serial)
+            .bind(serial.as_str())
             .fetch_all(self.conn())
             .await
             .ctx("reading certificates")

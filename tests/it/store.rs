@@ -864,7 +864,7 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
 /// Certificate `serial` of the first sample order, bound to token `T-1`.
 fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::CertificateRecord {
     keystation::store::CertificateRecord {
-        serial: serial.into(),
+        serial: cert_serial(serial),
         order_no: order_no("KS-ST-0001"),
         binding_id: "b-1".into(),
         token_serial: Some("T-1".into()),
@@ -889,7 +889,7 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
     );
     let mut tx = db.store.begin_write(T0).await.unwrap();
     tx.revoke_certificate(
-        "4a0b",
+        &cert_serial("4a0b"),
         &order_no("KS-ST-0001"),
         "keyCompromise",
         "lost key",

@@ -17,7 +17,7 @@
 
 pub mod asn1;
 
-use crate::domain::KeyAlgorithm;
+use crate::domain::{CertSerial, KeyAlgorithm};
 use asn1::{
     BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, ResponderId, ResponseBytes,
     ResponseData, ResponseStatus, RevokedInfo, SingleResponse, Version,
@@ -135,15 +135,17 @@ pub fn parse_request(der: &[u8]) -> Result<ParsedRequest, OcspError> {
 }
 
 /// The serial a CertID asks about, as the store keeps serials (lower-case hex of the minimal
-/// unsigned big-endian bytes); `None` for zero or a negative INTEGER, which no certificate of
-/// this CA has.
-pub fn serial_hex(id: &CertId) -> Option<String> {
+/// unsigned big-endian bytes); `None` for zero, a negative INTEGER or one longer than a
+/// [`CertSerial`] (32 bytes), which no certificate of this CA has.
+pub fn serial_hex(id: &CertId) -> Option<CertSerial> {
     let bytes = id.serial_number.as_bytes();
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         return None;
     }
     let minimal = crate::x509::minimal_unsigned(bytes);
-    (!minimal.is_empty() && minimal.iter().any(|b| *b != 0)).then(|| hex::encode(minimal))
+    (!minimal.is_empty() && minimal.iter().any(|b| *b != 0))
+        .then(|| CertSerial::parse(&hex::encode(minimal)).ok())
+        .flatten()
 }
 
 /// The issuing CA as CertIDs name it: the hashes of its subject and of its public key.

@@ -377,6 +377,12 @@ fn serials_and_cache_keys() {
     assert_eq!(serial_hex(&cert_id(&issuer, &[0x80, 1])), None, "negative");
     assert_eq!(serial_hex(&cert_id(&issuer, &[0])), None, "zero");
     assert_eq!(serial_hex(&cert_id(&issuer, &[0x7f])).unwrap(), "7f");
+    // Longer than any serial the CA writes (a CertSerial holds at most 32 bytes).
+    assert_eq!(serial_hex(&cert_id(&issuer, &[0x7f; 33])), None, "too long");
+    assert_eq!(
+        serial_hex(&cert_id(&issuer, &[0x7f; 32])).unwrap(),
+        "7f".repeat(32)
+    );
     let a = parse_request(&request_der(vec![cert_id(&issuer, &[5; 8])], None)).unwrap();
     let b = parse_request(&request_der(vec![cert_id(&issuer, &[5; 8])], None)).unwrap();
     let c = parse_request(&request_der(vec![cert_id(&issuer, &[6; 8])], None)).unwrap();

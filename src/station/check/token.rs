@@ -112,7 +112,7 @@ impl Station {
             serial: &serial,
             label: no,
             key_id: &key_id_bytes,
-            cert_serial: &cert.serial,
+            cert_serial: cert.serial.as_str(),
             cert_der: &cert.der,
             spki: b.public_key.as_deref(),
             seals: order.as_ref().map(|o| o.seals_on_key()).unwrap_or_default(),

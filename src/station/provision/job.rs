@@ -9,7 +9,7 @@ use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::blocking;
 use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
-use crate::domain::{Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus};
+use crate::domain::{CertSerial, Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
@@ -44,7 +44,7 @@ pub(super) struct Job<'a> {
     pub cert: Option<CertificateRecord>,
     pub seals: Vec<String>,
     pub steps_run: Vec<String>,
-    pub revoked: Vec<String>,
+    pub revoked: Vec<CertSerial>,
     /// Journal and audit records written but not yet committed (group commit, see
     /// [`durable_before`]).
     pub pending: Vec<Write>,
@@ -360,7 +360,11 @@ impl Job<'_> {
             token_label: self.binding.token_label.clone(),
             key_algorithm: self.binding.key_algorithm.clone(),
             key_id: self.binding.key_id.clone().unwrap_or_default(),
-            certificate_serial: of_cert(|c| &c.serial),
+            certificate_serial: self
+                .cert
+                .as_ref()
+                .map(|c| c.serial.to_string())
+                .unwrap_or_default(),
             certificate_fingerprint: of_cert(|c| &c.fingerprint_sha256),
             not_after: of_cert(|c| &c.not_after),
             seals: self.seals.clone(),

@@ -5,7 +5,9 @@
 use super::step::Step;
 use crate::audit::event::{AuditEvent, CertificateRevoked, LeaseTakenOver};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
-use crate::domain::{CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus};
+use crate::domain::{
+    CertSerial, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus,
+};
 use crate::station::Station;
 use crate::station::lease::probe;
 use crate::store::{
@@ -91,9 +93,9 @@ pub(super) enum Write {
     },
     InsertCertificate(Box<CertificateRecord>),
     CertificateIssued(Box<CertificateRecord>),
-    CertificateOnToken(String),
+    CertificateOnToken(CertSerial),
     RevokeCertificate {
-        serial: String,
+        serial: CertSerial,
         order_no: OrderNo,
         detail: String,
         by: String,

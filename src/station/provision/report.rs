@@ -1,6 +1,6 @@
 //! What a provisioning run is asked to do, and what it did.
 
-use crate::domain::OrderNo;
+use crate::domain::{CertSerial, OrderNo};
 
 /// What to provision.
 #[derive(Debug, Clone)]
@@ -39,5 +39,5 @@ pub struct ProvisionReport {
     /// Attempt number.
     pub attempt: i64,
     /// Certificates revoked by this run (superseded, never on a token).
-    pub revoked: Vec<String>,
+    pub revoked: Vec<CertSerial>,
 }

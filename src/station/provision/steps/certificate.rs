@@ -12,14 +12,15 @@ use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, Ste
 use crate::ca::csr::{signed_request, verify_csr};
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
 use crate::ca::profile::StatusUrls;
-use crate::domain::CertificateStatus;
+use crate::domain::{CertSerial, CertificateStatus};
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
 
 impl Job<'_> {
     pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
         let serial_bytes = serial_from_random(random_bytes::<16>(self.station.random.as_ref())?);
-        let serial_hex = hex::encode(serial_bytes);
+        let serial_hex = CertSerial::parse(&hex::encode(serial_bytes))
+            .map_err(|e| StepError::Inconsistent(e.to_string()))?;
         let token_serial = self.token_serial()?;
         // Reserve the serial before the CA signs anything with it.
         let reserved = CertificateRecord {
@@ -93,7 +94,7 @@ impl Job<'_> {
         self.done(
             Step::IssueCertificate,
             StepOutcome::IssueCertificate(CertificateIssued {
-                serial: rec.serial.clone(),
+                serial: rec.serial.to_string(),
                 fingerprint_sha256: rec.fingerprint_sha256.clone(),
                 not_before: rec.not_before.clone(),
                 not_after: rec.not_after.clone(),
@@ -126,7 +127,7 @@ impl Job<'_> {
         self.done(
             Step::WriteCertificate,
             StepOutcome::WriteCertificate(CertificateWritten {
-                serial: serial.clone(),
+                serial: serial.to_string(),
                 key_id: hex::encode(&key.id),
             }),
             Some(Write::CertificateOnToken(serial)),
