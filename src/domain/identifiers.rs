@@ -52,6 +52,15 @@ macro_rules! identifier {
             }
         }
 
+        // Read as text where text is wanted (`Option<TokenSerial>::as_deref`, `str` methods);
+        // the other way, text becomes an identifier only through `parse`.
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -119,7 +128,10 @@ fn is_printable_label(s: &str) -> bool {
 }
 
 fn is_binding_id(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok()
+    // Only the form the station writes (`Uuid::new_v4().to_string()`): binding ids are compared
+    // as text in the database, so `{...}`, `urn:uuid:`, upper-case or unhyphenated spellings of
+    // the same UUID, which `Uuid::parse_str` also takes, would name no binding.
+    uuid::Uuid::try_parse(s).is_ok_and(|u| u.hyphenated().to_string() == s)
 }
 
 identifier!(
@@ -137,9 +149,17 @@ identifier!(
     CertSerial, "certificate serial", "1-64 hex digits", is_hex, str::to_ascii_lowercase
 );
 identifier!(
-    /// A token binding's id (a UUID).
-    BindingId, "binding id", "a UUID", is_binding_id
+    /// A token binding's id: a UUID, hyphenated and in lower case as the station writes it.
+    BindingId, "binding id", "a lower-case hyphenated UUID", is_binding_id
 );
+
+impl BindingId {
+    /// The id of a new binding: `id` in the station's spelling (the caller draws the UUID, so
+    /// that this module stays free of randomness).
+    pub fn from_uuid(id: uuid::Uuid) -> BindingId {
+        BindingId(id.hyphenated().to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -198,6 +218,22 @@ mod tests {
         assert!(TokenSerial::parse("seventeen-chars-x").is_err());
         assert!(CertSerial::parse("4g").is_err());
         assert!(BindingId::parse("b-1").is_err());
+        // The station's own spelling only: the database compares binding ids as text.
+        for other in [
+            "67E55044-10B1-426F-9247-BB680E5FE0C8",
+            "{67e55044-10b1-426f-9247-bb680e5fe0c8}",
+            "urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "67e5504410b1426f9247bb680e5fe0c8",
+        ] {
+            assert!(BindingId::parse(other).is_err(), "{other}");
+        }
+        let made = uuid::Uuid::new_v4();
+        let id = BindingId::from_uuid(made);
+        assert_eq!(BindingId::parse(&made.to_string()).ok(), Some(id));
+        // Token serials as SoftHSM and kstoken make them (16 hex digits), and a vendor's.
+        assert!(TokenSerial::parse("9f3c2a1b0d4e5f60").is_ok());
+        assert!(TokenSerial::parse("SN-2026/0042").is_ok());
+        assert!(TokenSerial::parse("12 34").is_err());
         // Deserialising parses too: a malformed value never becomes an identifier.
         assert!(serde_json::from_str::<OrderNo>("\"BJ 0001\"").is_err());
         assert_eq!(

@@ -527,7 +527,7 @@ impl Station {
             order_no: no.clone(),
             company: rec.order.company.name.clone(),
             state: rec.state,
-            token_serial: binding.and_then(|b| b.token_serial),
+            token_serial: binding.and_then(|b| b.token_serial.map(String::from)),
             certificate_serial: cert.map(|c| c.serial.to_string()),
             seals: rec.order.seals_on_key().len(),
             channel: match rec.order.auth_method.delivery_channel() {

@@ -23,7 +23,7 @@ use super::{OperationContext, Station};
 use crate::audit::event::{AuditEvent, InstallationMaterial, StationJoined};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::Pin;
+use crate::domain::{Pin, TokenSerial};
 use crate::private_files;
 use crate::random::OsRandom;
 use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
@@ -282,7 +282,8 @@ pub async fn join_station(
     tx.audit(
         &station.station_actor(),
         AuditEntry {
-            token_serial: Some(inst.ca_token_serial.clone()),
+            // The audit column holds a well-formed serial; the details carry it as read.
+            token_serial: TokenSerial::parse(&inst.ca_token_serial).ok(),
             ..AuditEntry::new(AuditEvent::StationJoined(StationJoined {
                 station_id: id.to_string(),
                 installation: InstallationMaterial {

@@ -14,7 +14,7 @@ use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertSerial, OrderEvent, OrderNo, OrderState};
+use crate::domain::{BindingId, CertSerial, OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
 /// The RFC 5280 reason recorded for the certificates of a rejected order.
@@ -32,7 +32,7 @@ pub struct RejectReport {
     /// Certificates revoked with the rejection.
     pub certificates_revoked: Vec<CertSerial>,
     /// The token binding released, if the order had one.
-    pub binding_released: Option<String>,
+    pub binding_released: Option<BindingId>,
     /// Whether a sealed PIN was destroyed.
     pub sealed_pin_destroyed: bool,
 }
@@ -126,7 +126,7 @@ impl Station {
                         reason: reason.to_string(),
                         from,
                         certificates_revoked: revoked.iter().map(CertSerial::to_string).collect(),
-                        binding_released: released.clone(),
+                        binding_released: released.as_ref().map(BindingId::to_string),
                         sealed_pin_destroyed: destroyed,
                     }),
                 )

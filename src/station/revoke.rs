@@ -25,6 +25,7 @@ use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
+    TokenSerial,
 };
 use crate::store::{AuditEntry, DeliveryFilter};
 
@@ -65,7 +66,7 @@ pub struct CertificateRevokeReport {
     /// Its order.
     pub order_no: OrderNo,
     /// The token it was meant for.
-    pub token_serial: Option<String>,
+    pub token_serial: Option<TokenSerial>,
     /// Its status before (`reserved`, `issued`, `on_token`).
     pub previous_status: CertificateStatus,
     /// RFC 5280 reason.

@@ -15,7 +15,7 @@ use crate::audit::event::AuditEvent;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::pin::{PinAlphabet, PinPolicy};
-use crate::domain::{Pin, Severity, SoPin, Violation};
+use crate::domain::{Pin, Severity, SoPin, TokenSerial, Violation};
 use crate::private_files;
 use crate::random::{OsRandom, Random};
 use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
@@ -478,7 +478,8 @@ pub async fn create_station(
     tx.audit(
         &station.station_actor(),
         AuditEntry {
-            token_serial: Some(material.ca_token_serial.clone()),
+            // The audit column holds a well-formed serial; the details carry it as read.
+            token_serial: TokenSerial::parse(&material.ca_token_serial).ok(),
             ..AuditEntry::new(AuditEvent::StationInitialized(material.clone()))
         },
     )

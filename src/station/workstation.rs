@@ -9,7 +9,7 @@
 use super::Station;
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionRequest, Step};
-use crate::domain::{OrderNo, OrderState};
+use crate::domain::{OrderNo, OrderState, TokenSerial};
 use crate::store::StoreError;
 use crate::token::{Pkcs11Module, TokenInfo};
 use crate::usb::{UsbCatalog, UsbEvent, UsbKey};
@@ -286,7 +286,11 @@ impl Station {
                 Ok(true)
             }
             DeskEvent::TokenInserted(info) => {
-                match self.store.binding_of_token(&info.serial).await? {
+                let bound = match TokenSerial::parse(&info.serial) {
+                    Ok(serial) => self.store.binding_of_token(&serial).await?,
+                    Err(_) => None,
+                };
+                match bound {
                     Some(b) => {
                         let state = self.store.order(&b.order_no).await?.map(|r| r.state);
                         if matches!(state, Some(OrderState::Failed | OrderState::Provisioning)) {

@@ -14,7 +14,7 @@
 use super::{Backend, DbContext, Store, StoreError, Tx, id_column};
 use crate::clock::format_utc;
 use crate::domain::lease::{Lease, LeaseHolder};
-use crate::domain::{OrderNo, OrderState};
+use crate::domain::{BindingId, OrderNo, OrderState};
 use time::OffsetDateTime;
 
 /// How a station came to the installation.
@@ -156,12 +156,12 @@ impl Tx {
     /// Moves an order's binding to `station` (a takeover that goes on on the same key).
     pub async fn set_binding_station(
         &mut self,
-        binding_id: &str,
+        binding_id: &BindingId,
         station: &str,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE token_bindings SET station_id = $1 WHERE binding_id = $2")
             .bind(station)
-            .bind(binding_id)
+            .bind(binding_id.as_str())
             .execute(self.conn())
             .await
             .ctx("moving a binding to another station")?;

@@ -34,7 +34,7 @@ pub use revocations::RevocationRecord;
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
-use crate::domain::{CertSerial, OrderNo};
+use crate::domain::{CertSerial, OrderNo, TokenSerial};
 use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
@@ -287,6 +287,19 @@ where
     decode_id(&text, column)
 }
 
+/// [`id_column`] for a nullable column.
+pub(crate) fn opt_id_column<T>(
+    r: &AnyRow,
+    name: &str,
+    column: &str,
+) -> Result<Option<T>, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
+{
+    let text: Option<String> = r.try_get(name)?;
+    text.map(|t| decode_id(&t, column)).transpose()
+}
+
 fn decode_id<T>(text: &str, column: &str) -> Result<T, sqlx::Error>
 where
     T: std::str::FromStr<Err = crate::domain::InvalidIdentifier>,
@@ -324,7 +337,7 @@ pub struct AuditEntry {
     /// Order concerned.
     pub order_no: Option<OrderNo>,
     /// Token concerned.
-    pub token_serial: Option<String>,
+    pub token_serial: Option<TokenSerial>,
     /// Certificate concerned.
     pub cert_serial: Option<CertSerial>,
 }
@@ -381,7 +394,7 @@ impl Tx {
             operation_id: actor.operation_id.clone(),
             action,
             order_no: entry.order_no.map(String::from),
-            token_serial: entry.token_serial,
+            token_serial: entry.token_serial.map(String::from),
             cert_serial: entry.cert_serial.map(String::from),
             details,
             prev_hash,

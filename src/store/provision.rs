@@ -1,10 +1,11 @@
 //! Provisioning records: token bindings, the step journal, certificates, sealed PINs.
 
 use super::orders::transition;
-use super::{DbContext, Store, StoreError, Tx, id_column};
+use super::{DbContext, Store, StoreError, Tx, id_column, opt_id_column};
 use crate::clock::format_utc;
 use crate::domain::{
-    CertSerial, CertificateStatus, OrderEvent, OrderNo, OrderState, SealedPin, StepStatus,
+    BindingId, CertSerial, CertificateStatus, OrderEvent, OrderNo, OrderState, SealedPin,
+    StepStatus, TokenSerial,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -13,7 +14,7 @@ use sqlx::any::AnyRow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPin {
     /// The token the PIN opens (part of the blob's additional data).
-    pub token_serial: String,
+    pub token_serial: TokenSerial,
     /// The blob.
     pub sealed: SealedPin,
 }
@@ -22,7 +23,7 @@ pub struct StoredPin {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Binding {
     /// Binding id (UUID).
-    pub binding_id: String,
+    pub binding_id: BindingId,
     /// The order.
     pub order_no: OrderNo,
     /// The station that claimed it.
@@ -30,7 +31,7 @@ pub struct Binding {
     /// What the token's SO PIN is derived from.
     pub so_identity: String,
     /// The token's serial, once known.
-    pub token_serial: Option<String>,
+    pub token_serial: Option<TokenSerial>,
     /// The label given to the token (the order number).
     pub token_label: String,
     /// Key algorithm (config spelling).
@@ -52,9 +53,9 @@ pub struct CertificateRecord {
     /// The order.
     pub order_no: OrderNo,
     /// The binding it was issued for.
-    pub binding_id: String,
+    pub binding_id: BindingId,
     /// The token it is meant for.
-    pub token_serial: Option<String>,
+    pub token_serial: Option<TokenSerial>,
     /// DER.
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -106,8 +107,8 @@ impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
         Ok(CertificateRecord {
             serial: id_column(r, "serial", "certificates.serial")?,
             order_no: id_column(r, "order_no", "certificates.order_no")?,
-            binding_id: r.try_get("binding_id")?,
-            token_serial: r.try_get("token_serial")?,
+            binding_id: id_column(r, "binding_id", "certificates.binding_id")?,
+            token_serial: opt_id_column(r, "token_serial", "certificates.token_serial")?,
             der: r.try_get("der")?,
             fingerprint_sha256: r.try_get("fingerprint_sha256")?,
             not_before: r.try_get("not_before")?,
@@ -121,11 +122,11 @@ impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
 impl sqlx::FromRow<'_, AnyRow> for Binding {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Binding {
-            binding_id: r.try_get("binding_id")?,
+            binding_id: id_column(r, "binding_id", "token_bindings.binding_id")?,
             order_no: id_column(r, "order_no", "token_bindings.order_no")?,
             station_id: r.try_get("station_id")?,
             so_identity: r.try_get("so_identity")?,
-            token_serial: r.try_get("token_serial")?,
+            token_serial: opt_id_column(r, "token_serial", "token_bindings.token_serial")?,
             token_label: r.try_get("token_label")?,
             key_algorithm: r.try_get("key_algorithm")?,
             key_id: r.try_get("key_id")?,
@@ -231,11 +232,11 @@ impl Tx {
              token_label, key_algorithm, key_id, public_key, bound_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&b.binding_id)
+        .bind(b.binding_id.as_str())
         .bind(b.order_no.as_str())
         .bind(&b.station_id)
         .bind(&b.so_identity)
-        .bind(&b.token_serial)
+        .bind(b.token_serial.as_ref().map(TokenSerial::as_str))
         .bind(&b.token_label)
         .bind(&b.key_algorithm)
         .bind(&b.key_id)
@@ -244,7 +245,10 @@ impl Tx {
         .execute(self.conn())
         .await
         .map_err(|e| {
-            let token = b.token_serial.as_deref().unwrap_or(b.order_no.as_str());
+            let token = b
+                .token_serial
+                .as_ref()
+                .map_or(b.order_no.as_str(), TokenSerial::as_str);
             token_in_use(e, token, "binding a token")
         })?;
         Ok(())
@@ -253,7 +257,7 @@ impl Tx {
     /// Releases an order's active binding (rollback, or a token that gave up).
     pub async fn release_binding(
         &mut self,
-        binding_id: &str,
+        binding_id: &BindingId,
         reason: &str,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
@@ -263,7 +267,7 @@ impl Tx {
         )
         .bind(&now)
         .bind(reason)
-        .bind(binding_id)
+        .bind(binding_id.as_str())
         .execute(self.conn())
         .await
         .ctx("releasing a binding")?;
@@ -273,48 +277,48 @@ impl Tx {
     /// Records the SO PIN identity and factory serial of a blank token, before it is initialised.
     pub async fn set_binding_identity(
         &mut self,
-        binding_id: &str,
+        binding_id: &BindingId,
         so_identity: &str,
-        serial: &str,
+        serial: &TokenSerial,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE token_bindings SET so_identity = $1, token_serial = $2 WHERE binding_id = $3",
         )
         .bind(so_identity)
-        .bind(serial)
-        .bind(binding_id)
+        .bind(serial.as_str())
+        .bind(binding_id.as_str())
         .execute(self.conn())
         .await
-        .map_err(|e| token_in_use(e, serial, "recording a token identity"))?;
+        .map_err(|e| token_in_use(e, serial.as_str(), "recording a token identity"))?;
         Ok(())
     }
 
     /// Records the serial a token got (SoftHSM: at `C_InitToken`).
     pub async fn set_binding_serial(
         &mut self,
-        binding_id: &str,
-        serial: &str,
+        binding_id: &BindingId,
+        serial: &TokenSerial,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE token_bindings SET token_serial = $1 WHERE binding_id = $2")
-            .bind(serial)
-            .bind(binding_id)
+            .bind(serial.as_str())
+            .bind(binding_id.as_str())
             .execute(self.conn())
             .await
-            .map_err(|e| token_in_use(e, serial, "recording a token serial"))?;
+            .map_err(|e| token_in_use(e, serial.as_str(), "recording a token serial"))?;
         Ok(())
     }
 
     /// Records the key pair generated on the token.
     pub async fn set_binding_key(
         &mut self,
-        binding_id: &str,
+        binding_id: &BindingId,
         key_id_hex: &str,
         spki_der: &[u8],
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE token_bindings SET key_id = $1, public_key = $2 WHERE binding_id = $3")
             .bind(key_id_hex)
             .bind(spki_der)
-            .bind(binding_id)
+            .bind(binding_id.as_str())
             .execute(self.conn())
             .await
             .ctx("recording a key pair")?;
@@ -325,7 +329,7 @@ impl Tx {
     pub async fn put_sealed_pin(
         &mut self,
         order_no: &OrderNo,
-        token_serial: &str,
+        token_serial: &TokenSerial,
         sealed: &SealedPin,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
@@ -334,7 +338,7 @@ impl Tx {
              ON CONFLICT (order_no) DO UPDATE SET token_serial = $2, sealed = $3, created_at = $4",
         )
         .bind(order_no.as_str())
-        .bind(token_serial)
+        .bind(token_serial.as_str())
         .bind(&sealed.0)
         .bind(&now)
         .execute(self.conn())
@@ -351,8 +355,8 @@ impl Tx {
         )
         .bind(c.serial.as_str())
         .bind(c.order_no.as_str())
-        .bind(&c.binding_id)
-        .bind(&c.token_serial)
+        .bind(c.binding_id.as_str())
+        .bind(c.token_serial.as_ref().map(TokenSerial::as_str))
         .bind(&c.der)
         .bind(&c.fingerprint_sha256)
         .bind(&c.not_before)
@@ -493,12 +497,15 @@ impl Store {
     }
 
     /// The active binding of a token, by serial.
-    pub async fn binding_of_token(&self, serial: &str) -> Result<Option<Binding>, StoreError> {
+    pub async fn binding_of_token(
+        &self,
+        serial: &TokenSerial,
+    ) -> Result<Option<Binding>, StoreError> {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM token_bindings WHERE token_serial = $1 AND released_at IS NULL"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(serial)
+            .bind(serial.as_str())
             .fetch_optional(self.pool())
             .await
             .ctx("reading a binding")
@@ -568,7 +575,7 @@ impl Store {
             .bind(order_no.as_str())
             .try_map(|r: AnyRow| {
                 Ok(StoredPin {
-                    token_serial: r.try_get("token_serial")?,
+                    token_serial: id_column(&r, "token_serial", "sealed_pins.token_serial")?,
                     sealed: SealedPin(r.try_get("sealed")?),
                 })
             })

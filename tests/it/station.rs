@@ -208,7 +208,7 @@ pub fn token_binding(
         .token
         .unwrap();
     let serial = binding.token_serial.clone().unwrap();
-    (binding, serial)
+    (binding, serial.into())
 }
 
 /// A valid order application. `auth`: legal_rep_phone | legal_rep_bank_card | corporate_transfer;

@@ -866,8 +866,8 @@ fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::Ce
     keystation::store::CertificateRecord {
         serial: cert_serial(serial),
         order_no: order_no("KS-ST-0001"),
-        binding_id: "b-1".into(),
-        token_serial: Some("T-1".into()),
+        binding_id: "67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap(),
+        token_serial: Some("T-1".parse().unwrap()),
         der: vec![0x30, 0x00],
         fingerprint_sha256: "00".into(),
         not_before: "2026-11-24T02:00:00.000000Z".into(),

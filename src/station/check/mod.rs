@@ -40,7 +40,10 @@ impl Station {
         let mut by_serial: HashMap<&str, Vec<&str>> = HashMap::new();
         for b in &bindings {
             if let Some(s) = &b.token_serial {
-                by_serial.entry(s).or_default().push(b.order_no.as_str());
+                by_serial
+                    .entry(s.as_str())
+                    .or_default()
+                    .push(b.order_no.as_str());
             }
         }
         for (serial, orders) in &by_serial {

@@ -84,7 +84,14 @@ impl Station {
         .find(|a| a.as_str() == b.key_algorithm)
         .unwrap_or(self.config.product.key_algorithm);
         let read = crate::station::hsm::blocking(|| {
-            read_token(hsm, no, &serial, &key_id_bytes, alg, sealed.as_ref())
+            read_token(
+                hsm,
+                no,
+                serial.as_str(),
+                &key_id_bytes,
+                alg,
+                sealed.as_ref(),
+            )
         });
         let (found, pin) = match read {
             Ok(TokenRead::Absent) => {
@@ -109,7 +116,7 @@ impl Station {
             report.add(level, rule, no, message);
         }
         let expected = Expected {
-            serial: &serial,
+            serial: serial.as_str(),
             label: no,
             key_id: &key_id_bytes,
             cert_serial: cert.serial.as_str(),

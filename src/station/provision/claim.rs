@@ -12,7 +12,9 @@ use super::step::Step;
 use super::token_access::{blank_token_lock, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
-use crate::domain::{CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus};
+use crate::domain::{
+    BindingId, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus, TokenSerial,
+};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
@@ -176,7 +178,7 @@ impl Station {
 
     /// A new binding of order `no` to a token not chosen yet, at this station.
     pub(super) fn new_binding(&self, no: &OrderNo) -> Binding {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = BindingId::from_uuid(uuid::Uuid::new_v4());
         Binding {
             so_identity: format!("blank:{id}"),
             binding_id: id,
@@ -204,7 +206,7 @@ impl Station {
                 no,
                 AuditEvent::Claimed(event::Claimed {
                     attempt: c.resume.attempt,
-                    binding_id: c.binding.binding_id.clone(),
+                    binding_id: c.binding.binding_id.to_string(),
                     so_identity: c.binding.so_identity.clone(),
                     resume: c.resume.continues,
                     reinit: c.reinit,
@@ -285,7 +287,7 @@ impl Station {
             ..AuditEntry::order(
                 &b.order_no,
                 AuditEvent::TokenReleased(TokenReleased {
-                    binding_id: b.binding_id.clone(),
+                    binding_id: b.binding_id.to_string(),
                     reason: reason.to_string(),
                 }),
             )
@@ -302,11 +304,12 @@ impl Station {
         binding: Option<&Binding>,
     ) -> Result<(), ProvisionError> {
         let info = t.info();
-        let bound_to = match info.serial.as_str() {
-            "" => None,
-            serial => self
+        // A blank serial (a token not initialised yet) or one no binding can hold is unbound.
+        let bound_to = match TokenSerial::parse(&info.serial) {
+            Err(_) => None,
+            Ok(serial) => self
                 .store
-                .binding_of_token(serial)
+                .binding_of_token(&serial)
                 .await?
                 .map(|other| other.order_no),
         };
@@ -377,11 +380,11 @@ mod tests {
 
     fn binding(serial: Option<&str>) -> Binding {
         Binding {
-            binding_id: "b-1".into(),
+            binding_id: BindingId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap(),
             order_no: no("KS1"),
             station_id: "station-01".into(),
-            so_identity: "blank:b-1".into(),
-            token_serial: serial.map(str::to_string),
+            so_identity: "blank:67e55044-10b1-426f-9247-bb680e5fe0c8".into(),
+            token_serial: serial.map(|s| TokenSerial::parse(s).unwrap()),
             token_label: "KS1".into(),
             key_algorithm: "ecdsa-p256".into(),
             key_id: None,

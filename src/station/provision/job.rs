@@ -9,7 +9,9 @@ use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::blocking;
 use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
-use crate::domain::{CertSerial, Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus};
+use crate::domain::{
+    CertSerial, Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus, TokenSerial,
+};
 use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
@@ -302,7 +304,7 @@ impl Job<'_> {
     pub fn bound_token(&mut self) -> Result<&mut Token, StepError> {
         if self.token.is_none() {
             let selectors = match &self.binding.token_serial {
-                Some(s) => vec![TokenSelector::Serial(s.clone())],
+                Some(s) => vec![TokenSelector::Serial(s.to_string())],
                 None => vec![TokenSelector::Label(self.order.order_no.to_string())],
             };
             let t = blocking(|| self.hsm.module().find(&selectors))?;
@@ -313,7 +315,7 @@ impl Job<'_> {
             .ok_or_else(|| StepError::Inconsistent("token missing".into()))
     }
 
-    pub fn token_serial(&self) -> Result<String, StepError> {
+    pub fn token_serial(&self) -> Result<TokenSerial, StepError> {
         self.binding
             .token_serial
             .clone()
@@ -356,7 +358,12 @@ impl Job<'_> {
         };
         ProvisionReport {
             order_no: self.order.order_no.clone(),
-            token_serial: self.binding.token_serial.clone().unwrap_or_default(),
+            token_serial: self
+                .binding
+                .token_serial
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
             token_label: self.binding.token_label.clone(),
             key_algorithm: self.binding.key_algorithm.clone(),
             key_id: self.binding.key_id.clone().unwrap_or_default(),

@@ -6,7 +6,8 @@ use super::step::Step;
 use crate::audit::event::{AuditEvent, CertificateRevoked, LeaseTakenOver};
 use crate::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind};
 use crate::domain::{
-    CertSerial, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus,
+    BindingId, CertSerial, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus,
+    TokenSerial,
 };
 use crate::station::Station;
 use crate::station::lease::probe;
@@ -65,29 +66,29 @@ pub(super) enum Write {
     InsertBinding(Box<Binding>),
     /// A takeover that goes on on the same key: the binding moves to this station.
     BindingStation {
-        binding_id: String,
+        binding_id: BindingId,
         station: String,
     },
     ReleaseBinding {
-        binding_id: String,
+        binding_id: BindingId,
         reason: String,
     },
     BindingIdentity {
-        binding_id: String,
+        binding_id: BindingId,
         identity: String,
-        serial: String,
+        serial: TokenSerial,
     },
     BindingSerial {
-        binding_id: String,
-        serial: String,
+        binding_id: BindingId,
+        serial: TokenSerial,
     },
     SealedPin {
         order_no: OrderNo,
-        serial: String,
+        serial: TokenSerial,
         sealed: crate::domain::SealedPin,
     },
     BindingKey {
-        binding_id: String,
+        binding_id: BindingId,
         key_id_hex: String,
         spki: Vec<u8>,
     },

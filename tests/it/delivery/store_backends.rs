@@ -87,7 +87,7 @@ async fn exercise(url: &str) {
     let mut tx = provisioned_order(&store, no).await;
     tx.put_sealed_pin(
         &order_no(no),
-        "SERIAL1",
+        &"SERIAL1".parse().unwrap(),
         &SealedPin(b"sealed-blob".to_vec()),
     )
     .await

@@ -16,7 +16,7 @@ impl Worker<'_> {
     ) -> Result<Result<T, Unpreparable>, DeliveryError> {
         blocking(|| {
             let vault = self.hsm.vault()?;
-            let aad = pin_aad(order_no, &sealed.token_serial);
+            let aad = pin_aad(order_no, sealed.token_serial.as_str());
             let pin = match vault.unseal_pin(&sealed.sealed, &aad) {
                 Ok(p) => p,
                 Err(e @ TokenError::Unexpected { .. }) => {

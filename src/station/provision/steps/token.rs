@@ -8,9 +8,9 @@ use super::super::step::Step;
 use super::super::token_access::{blank_token_lock, blocking};
 use super::random_bytes;
 use crate::audit::event::{KeyGenerated, PinInitialized, StepOutcome, TokenInitialized};
-use crate::domain::Pin;
+use crate::domain::{Pin, TokenSerial};
 use crate::token::vault::pin_aad;
-use crate::token::{KeyPairInfo, TokenError, TokenSelector};
+use crate::token::{KeyPairInfo, TokenError, TokenInfo, TokenSelector};
 
 impl Job<'_> {
     pub(in super::super) async fn init_token(&mut self) -> Result<(), StepError> {
@@ -54,7 +54,7 @@ impl Job<'_> {
             && !token.info().serial.is_empty()
             && token.info().is_blank()
         {
-            let serial = token.info().serial.clone();
+            let serial = serial_of(token.info())?;
             let identity = format!("serial:{serial}");
             let write = Write::BindingIdentity {
                 binding_id: self.binding.binding_id.clone(),
@@ -74,10 +74,10 @@ impl Job<'_> {
             .so_pin
             .take()
             .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
-        let result = blocking(|| -> Result<String, StepError> {
+        let result = blocking(|| -> Result<TokenSerial, StepError> {
             let t = self.bound_token()?;
             t.init_token(&so, label.as_str())?;
-            Ok(t.info().serial.clone())
+            serial_of(t.info())
         });
         self.so_pin = Some(so);
         let serial = result?;
@@ -86,7 +86,7 @@ impl Job<'_> {
         self.done(
             Step::InitToken,
             StepOutcome::InitToken(TokenInitialized {
-                token_serial: serial.clone(),
+                token_serial: serial.to_string(),
                 label: label.to_string(),
                 so_identity: self.binding.so_identity.clone(),
             }),
@@ -163,4 +163,11 @@ impl Job<'_> {
         )
         .await
     }
+}
+
+/// The serial `info` reports, as the station records it: a token whose serial is blank or not
+/// printable ASCII cannot be bound (its SO PIN derives from the serial).
+fn serial_of(info: &TokenInfo) -> Result<TokenSerial, StepError> {
+    TokenSerial::parse(&info.serial)
+        .map_err(|e| StepError::Inconsistent(format!("token {}: {e}", info.display_name())))
 }
