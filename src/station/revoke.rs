@@ -111,7 +111,7 @@ impl Station {
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
         let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let certs = tx.certificates_beside(&serial).await?;
+        let certs = tx.certificates_beside(serial).await?;
         let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
             return Err(DeliveryError::Invalid {
                 field: "SERIAL",
@@ -153,7 +153,7 @@ impl Station {
             )));
         }
         let detail = detail.unwrap_or("revoked by an operator");
-        tx.revoke_certificate(&serial, &no, reason, detail, operator)
+        tx.revoke_certificate(serial, &no, reason, detail, operator)
             .await?;
         tx.audit(
             &actor,
