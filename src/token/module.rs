@@ -11,6 +11,7 @@ pub use super::model::TokenInfo;
 use super::TokenError;
 use super::backend::TokenBackend;
 use super::store_lock::{StoreGuard, StoreLock};
+use crate::domain::TokenSerial;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,18 +46,21 @@ impl fmt::Debug for Pkcs11Module {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSelector {
     /// By serial number (unique per token).
-    Serial(String),
+    Serial(TokenSerial),
     /// By label (the order number for customers' keys; the configured label for station tokens).
     Label(String),
 }
 
 impl TokenSelector {
-    /// `SERIAL|LABEL` as typed by an operator: a match on serial wins over a label match.
+    /// `SERIAL|LABEL` as typed by an operator: a match on serial wins over a label match
+    /// (text that is no token serial, e.g. with a blank or over 16 characters, is a label only).
     pub fn either(s: &str) -> Vec<TokenSelector> {
-        vec![
-            TokenSelector::Serial(s.to_string()),
-            TokenSelector::Label(s.to_string()),
-        ]
+        TokenSerial::parse(s)
+            .ok()
+            .map(TokenSelector::Serial)
+            .into_iter()
+            .chain([TokenSelector::Label(s.to_string())])
+            .collect()
     }
 }
 
@@ -175,7 +179,7 @@ impl Pkcs11Module {
             let matches: Vec<&Token> = tokens
                 .iter()
                 .filter(|t| match sel {
-                    TokenSelector::Serial(s) => !t.info.serial.is_empty() && &t.info.serial == s,
+                    TokenSelector::Serial(s) => *s == t.info.serial,
                     TokenSelector::Label(l) => t.info.initialized && &t.info.label == l,
                 })
                 .collect();
@@ -290,16 +294,17 @@ impl Token {
                     *self = found;
                     return Ok(&self.info);
                 }
-                let found = self
-                    .module
-                    .find(&[TokenSelector::Serial(self.info.serial.clone())])
-                    .map_err(|e| match e {
-                        TokenError::NotFound(_) => TokenError::Removed {
-                            token: self.name(),
-                            function: "C_GetTokenInfo".into(),
-                        },
-                        other => other,
-                    })?;
+                // A token without a serial cannot be found again by it: it is gone.
+                let again = TokenSerial::parse(&self.info.serial)
+                    .map(|s| vec![TokenSelector::Serial(s)])
+                    .unwrap_or_default();
+                let found = self.module.find(&again).map_err(|e| match e {
+                    TokenError::NotFound(_) => TokenError::Removed {
+                        token: self.name(),
+                        function: "C_GetTokenInfo".into(),
+                    },
+                    other => other,
+                })?;
                 *self = found;
                 Ok(&self.info)
             }

@@ -251,7 +251,9 @@ fn check_pins_in_child(dir: &Path, order_no: &str) {
         tokio::task::block_in_place(|| {
             let mut t = hsm
                 .module()
-                .find(&[keystation::token::TokenSelector::Serial(serial.clone())])
+                .find(&[keystation::token::TokenSelector::Serial(
+                    serial.parse().unwrap(),
+                )])
                 .unwrap();
             let pin =
                 keystation::domain::Pin::from_secret(zeroize::Zeroizing::new(user_pin.clone()));

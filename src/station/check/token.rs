@@ -5,7 +5,7 @@
 use super::report::{CheckReport, Level};
 use super::token_content::{Expected, Found, Verdict, judge};
 use crate::config::KeyAlgorithm;
-use crate::domain::{CertificateStatus, OrderNo, OrderState};
+use crate::domain::{CertificateStatus, OrderNo, OrderState, TokenSerial};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::store::{StoreError, StoredPin};
@@ -84,14 +84,7 @@ impl Station {
         .find(|a| a.as_str() == b.key_algorithm)
         .unwrap_or(self.config.product.key_algorithm);
         let read = crate::station::hsm::blocking(|| {
-            read_token(
-                hsm,
-                no,
-                serial.as_str(),
-                &key_id_bytes,
-                alg,
-                sealed.as_ref(),
-            )
+            read_token(hsm, no, &serial, &key_id_bytes, alg, sealed.as_ref())
         });
         let (found, pin) = match read {
             Ok(TokenRead::Absent) => {
@@ -139,15 +132,12 @@ impl Station {
 fn read_token(
     hsm: &Hsm,
     no: &str,
-    serial: &str,
+    serial: &TokenSerial,
     key_id: &[u8],
     alg: KeyAlgorithm,
     sealed: Option<&StoredPin>,
 ) -> Result<TokenRead, TokenError> {
-    let mut t = match hsm
-        .module()
-        .find(&[TokenSelector::Serial(serial.to_string())])
-    {
+    let mut t = match hsm.module().find(&[TokenSelector::Serial(serial.clone())]) {
         Ok(t) => t,
         Err(TokenError::NotFound(_)) => return Ok(TokenRead::Absent),
         Err(e) => return Err(e),
@@ -162,7 +152,7 @@ fn read_token(
                  seals) were not checked"
             ),
         )),
-        Some(stored) if stored.token_serial != serial => Err((
+        Some(stored) if stored.token_serial != *serial => Err((
             Level::Violation,
             "pin_token",
             "the sealed PIN belongs to another token".into(),

@@ -304,7 +304,7 @@ impl Job<'_> {
     pub fn bound_token(&mut self) -> Result<&mut Token, StepError> {
         if self.token.is_none() {
             let selectors = match &self.binding.token_serial {
-                Some(s) => vec![TokenSelector::Serial(s.to_string())],
+                Some(s) => vec![TokenSelector::Serial(s.clone())],
                 None => vec![TokenSelector::Label(self.order.order_no.to_string())],
             };
             let t = blocking(|| self.hsm.module().find(&selectors))?;

@@ -120,7 +120,7 @@ impl Station {
 /// when the abandoned job was cut inside `C_InitToken`, before the serial was recorded).
 fn key_in_reach(hsm: &Hsm, b: &Binding) -> Result<bool, ProvisionError> {
     let selectors = match &b.token_serial {
-        Some(serial) => vec![TokenSelector::Serial(serial.to_string())],
+        Some(serial) => vec![TokenSelector::Serial(serial.clone())],
         None => vec![TokenSelector::Label(b.order_no.to_string())],
     };
     match blocking(|| hsm.module().find(&selectors)) {

@@ -24,6 +24,27 @@ fn a_serial_match_wins_over_a_label_match() {
 }
 
 #[test]
+fn text_that_is_no_token_serial_selects_by_label_only() {
+    let label = "Company seal key 2026";
+    assert_eq!(
+        TokenSelector::either(label),
+        vec![TokenSelector::Label(label.into())]
+    );
+    let (_, m) = module(vec![FakeToken::initialised("0001", label)]);
+    assert_eq!(
+        m.find(&TokenSelector::either(label)).unwrap().info().serial,
+        "0001"
+    );
+    assert_eq!(
+        TokenSelector::either("0001"),
+        vec![
+            TokenSelector::Serial("0001".parse().unwrap()),
+            TokenSelector::Label("0001".into())
+        ]
+    );
+}
+
+#[test]
 fn a_label_two_tokens_carry_is_ambiguous_and_names_both_serials() {
     let (_, m) = module(vec![
         FakeToken::initialised("0001", "SAME"),
@@ -55,7 +76,9 @@ fn a_token_pulled_out_is_left_out_of_the_list_and_a_held_one_reports_removed() {
         FakeToken::initialised("0001", "A"),
         FakeToken::initialised("0002", "B"),
     ]);
-    let mut b = m.find(&[TokenSelector::Serial("0002".into())]).unwrap();
+    let mut b = m
+        .find(&[TokenSelector::Serial("0002".parse().unwrap())])
+        .unwrap();
     fake.state().tokens[1].present = false;
     let listed: Vec<String> = m.tokens().unwrap().iter().map(|t| t.name()).collect();
     assert_eq!(listed, ["serial 0001 (A)"]);

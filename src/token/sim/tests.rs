@@ -35,7 +35,7 @@ impl Sim {
 
     fn token(&self, serial: &str) -> Token {
         self.module
-            .find(&[TokenSelector::Serial(serial.into())])
+            .find(&[TokenSelector::Serial(serial.parse().unwrap())])
             .unwrap()
     }
 
