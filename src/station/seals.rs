@@ -6,7 +6,7 @@ use super::Station;
 use super::hsm::{Hsm, HsmError, Lease, read_certificate};
 use crate::ca::CaError;
 use crate::ca::issuance::cert_summary;
-use crate::domain::{CertSerial, Order, SealKind};
+use crate::domain::{CertSerial, Order, OrderNo, SealKind};
 use crate::seal::{
     SealError, SealReport, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture,
     verify_seal,
@@ -34,7 +34,7 @@ pub enum SealsError {
     #[error("order {order_no} has no {kind} seal picture")]
     MissingPicture {
         /// The order.
-        order_no: String,
+        order_no: OrderNo,
         /// Which seal (`company`, `legal_rep`).
         kind: &'static str,
     },
@@ -103,7 +103,7 @@ pub async fn build_order_seals(
             .attachment_content(&order.order_no, "seal", kind.as_str())
             .await?
             .ok_or_else(|| SealsError::MissingPicture {
-                order_no: order.order_no.to_string(),
+                order_no: order.order_no.clone(),
                 kind: kind.as_str(),
             })?;
         pictures.push((*kind, bytes));

@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn a_seal_failure_keeps_its_kind() {
         let missing = StepError::from(SealsError::MissingPicture {
-            order_no: "KS1".into(),
+            order_no: no("KS1"),
             kind: "company",
         });
         assert!(
