@@ -110,7 +110,20 @@ impl Station {
                 o.state,
                 OrderState::PinDelivered | OrderState::Revoked | OrderState::Rejected
             );
-            if delivered_or_closed && sealed.is_some() {
+            // A PIN reset's new PIN stays sealed, on a PinDelivered order, until its own
+            // delivery is settled.
+            let reset_pin_in_delivery = o.state == OrderState::PinDelivered
+                && sealed.is_some()
+                && self
+                    .store
+                    .deliveries(&crate::store::DeliveryFilter {
+                        order_no: crate::domain::OrderNo::parse(no).ok(),
+                        state: None,
+                    })
+                    .await?
+                    .iter()
+                    .any(|d| d.pin_generation > 0 && !d.state.is_final());
+            if delivered_or_closed && sealed.is_some() && !reset_pin_in_delivery {
                 report.add(
                     Level::Violation,
                     "pin_not_destroyed",

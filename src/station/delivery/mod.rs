@@ -5,7 +5,9 @@
 //! Exactly-once rules, in one place:
 //! - a delivery is queued in the SAME transaction as the state change that calls for it
 //!   (`keystation ship`, or the provisioning job's `finish` with `delivery.trigger =
-//!   "on_provisioned"`); an order has at most one delivery that is not cancelled (unique index);
+//!   "on_provisioned"`, or a PIN reset's last step); an order has at most one delivery per PIN
+//!   that is not cancelled (unique index on the order and the PIN's generation: 0 for the PIN
+//!   set at provisioning, n for the n-th reset's);
 //! - the worker records `sending` (and, for the bank, the file name) BEFORE it contacts the
 //!   channel; only `queued` deliveries are ever claimed, so a delivery in doubt (`sending` with no
 //!   send in flight: a crash or a provider timeout) is never sent again blindly — the channel is
@@ -37,6 +39,6 @@ pub mod worker;
 pub use error::DeliveryError;
 pub use files::{DeliveryPaths, WorkerLock};
 pub use operator::{RequeueReport, RetryReport};
-pub(crate) use outbox::queue_delivery;
+pub(crate) use outbox::{queue_delivery, queue_pin_delivery};
 pub use ship::{ShipReport, ShipRequest};
 pub use worker::{DeliveryChannels, RunEvent, RunReport};

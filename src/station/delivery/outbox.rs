@@ -8,9 +8,16 @@ use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
 use crate::store::{Actor, AuditEntry, DeliveryRecord, NewDelivery, StoreError, Tx};
 
-/// Order states in which a PIN may be sent: the key exists and is not revoked.
-pub(crate) fn order_is_deliverable(state: OrderState) -> bool {
-    matches!(state, OrderState::Provisioned | OrderState::Shipped)
+/// Order states in which a PIN of generation `pin_generation` may be sent: the key exists and
+/// is not revoked. The PIN set at provisioning (generation 0) goes before the order is
+/// PinDelivered; a PIN reset's (generation 1 and on) replaces a delivered one, so its order is
+/// PinDelivered.
+pub(crate) fn order_is_deliverable(state: OrderState, pin_generation: i64) -> bool {
+    if pin_generation == 0 {
+        matches!(state, OrderState::Provisioned | OrderState::Shipped)
+    } else {
+        state == OrderState::PinDelivered
+    }
 }
 
 /// Where the PIN of `order` goes, masked: the legal representative's mobile or the corporate
@@ -40,6 +47,18 @@ pub(crate) async fn queue_delivery(
     order: &Order,
     station_id: &str,
 ) -> Result<String, StoreError> {
+    queue_pin_delivery(tx, actor, order, station_id, 0).await
+}
+
+/// [`queue_delivery`] for the PIN of generation `pin_generation` (a PIN reset's; 0 is the PIN
+/// set at provisioning). An order has at most one live delivery per generation.
+pub(crate) async fn queue_pin_delivery(
+    tx: &mut Tx,
+    actor: &Actor,
+    order: &Order,
+    station_id: &str,
+    pin_generation: i64,
+) -> Result<String, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
     let channel = order.auth_method.delivery_channel();
     let e2e = match channel {
@@ -53,6 +72,7 @@ pub(crate) async fn queue_delivery(
         channel,
         destination_masked: masked_destination(order)?,
         end_to_end_id: e2e.clone(),
+        pin_generation,
     };
     tx.insert_delivery(&new).await?;
     tx.audit(

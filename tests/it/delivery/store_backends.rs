@@ -56,6 +56,7 @@ pub(super) fn new_delivery(id: &str, no: &str) -> NewDelivery {
         channel: DeliveryChannel::BankTransfer,
         destination_masked: mask_phone("13800138000"),
         end_to_end_id: Some(format!("KS{id}")),
+        pin_generation: 0,
     }
 }
 
