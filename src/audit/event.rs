@@ -8,6 +8,7 @@
 
 pub use super::delivery_payload::*;
 pub use super::payload::*;
+pub use super::service_payload::*;
 
 /// What one audit record says happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +82,22 @@ pub enum AuditEvent {
     DeliveryCancelled(DeliveryCancelled),
     /// `delivery.retried`.
     DeliveryRetried(DeliveryRetried),
+    /// `service.requested`.
+    ServiceRequested(ServiceRequested),
+    /// `service.approved` / `service.rejected`.
+    ServiceDecided(ServiceDecided),
+    /// `service.cancelled`.
+    ServiceCancelled(ServiceCancelled),
+    /// `service.started`.
+    ServiceStarted(ServiceStarted),
+    /// `pin_reset.<step>.done`.
+    PinResetStepDone(PinResetStepDone),
+    /// `service.done`.
+    ServiceCompleted(ServiceCompleted),
+    /// `service.failed`.
+    ServiceFailed(ServiceFailed),
+    /// `order.reported_lost`.
+    OrderReportedLost(OrderReportedLost),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -174,6 +191,15 @@ impl AuditEvent {
             E::DeliveryFailed(_) => "delivery.failed",
             E::DeliveryWithdrawn(_) | E::DeliveryCancelled(_) => "delivery.cancelled",
             E::DeliveryRetried(_) => "delivery.retried",
+            E::ServiceRequested(_) => "service.requested",
+            E::ServiceDecided(d) if d.approved => "service.approved",
+            E::ServiceDecided(_) => "service.rejected",
+            E::ServiceCancelled(_) => "service.cancelled",
+            E::ServiceStarted(_) => "service.started",
+            E::PinResetStepDone(s) => return format!("pin_reset.{}.done", s.step),
+            E::ServiceCompleted(_) => "service.done",
+            E::ServiceFailed(_) => "service.failed",
+            E::OrderReportedLost(_) => "order.reported_lost",
         };
         fixed.to_string()
     }
@@ -215,6 +241,14 @@ impl AuditEvent {
             E::DeliveryWithdrawn(p) => to_json(p),
             E::DeliveryCancelled(p) => to_json(p),
             E::DeliveryRetried(p) => to_json(p),
+            E::ServiceRequested(p) => to_json(p),
+            E::ServiceDecided(p) => to_json(p),
+            E::ServiceCancelled(p) => to_json(p),
+            E::ServiceStarted(p) => to_json(p),
+            E::PinResetStepDone(p) => to_json(p),
+            E::ServiceCompleted(p) => to_json(p),
+            E::ServiceFailed(p) => to_json(p),
+            E::OrderReportedLost(p) => to_json(p),
         }
     }
 

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 mod payload;
 mod delivery_payload;
 pub mod event;
+mod service_payload;
 
 pub use event::AuditEvent;
 

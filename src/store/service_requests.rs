@@ -363,7 +363,10 @@ impl Tx {
         .fetch_one(self.conn())
         .await
         .ctx("reading an order's PIN generation")?;
-        Ok(row.try_get::<i64, _>("g").ctx("reading an order's PIN generation")? + 1)
+        Ok(row
+            .try_get::<i64, _>("g")
+            .ctx("reading an order's PIN generation")?
+            + 1)
     }
 
     /// The deliveries of `order_no` that are not settled (neither confirmed nor cancelled).
