@@ -302,6 +302,11 @@ impl PinResetStep {
         }
     }
 
+    /// Parses a journaled name.
+    pub fn parse(s: &str) -> Option<PinResetStep> {
+        PinResetStep::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The first step not yet done, given the steps the journal records as done; `None` when
     /// every step is done.
     pub fn next(done: &[PinResetStep]) -> Option<PinResetStep> {

@@ -19,6 +19,7 @@ use super::ocsp::OcspStartError;
 use super::ocsp_signer::OcspSignerError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
+use super::service_desk::ServiceDeskError;
 use super::setup::SetupError;
 use crate::error_code::{self as ec, Coded, ErrorCode};
 
@@ -110,6 +111,22 @@ impl Coded for DeliveryError {
             DeliveryError::Locked(_) => ec::DELIVERY_LOCKED,
             DeliveryError::Invalid { .. } => ec::USAGE,
             DeliveryError::Refused(_) => ec::OPERATION_REFUSED,
+        }
+    }
+}
+
+impl Coded for ServiceDeskError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ServiceDeskError::Store(e) => e.code(),
+            ServiceDeskError::Token(e) => e.code(),
+            ServiceDeskError::Hsm(e) => e.code(),
+            ServiceDeskError::Delivery(e) => e.code(),
+            ServiceDeskError::Injected(e) => e.code(),
+            ServiceDeskError::Invalid { .. } => ec::USAGE,
+            ServiceDeskError::NotRunnable { .. } => ec::REQUEST_TRANSITION,
+            ServiceDeskError::Refused { .. } => ec::OPERATION_REFUSED,
+            ServiceDeskError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod review;
 pub mod revoke;
 pub mod seal_inspection;
 pub mod seals;
+pub mod service_desk;
 pub mod setup;
 pub mod workstation;
 

@@ -21,6 +21,7 @@ use super::Station;
 use super::crl::CrlOutcome;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use super::service_desk::lost::{LostClosed, LostKey};
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::{
@@ -197,6 +198,21 @@ impl Station {
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        self.revoke_order_closing(order_no, reason, detail, operator, None)
+            .await
+            .map(|(report, _)| report)
+    }
+
+    /// [`Station::revoke_order`], closing a lost key's records in the same transaction
+    /// (`order lost`, [`super::service_desk::lost`]).
+    pub(crate) async fn revoke_order_closing(
+        &self,
+        order_no: &OrderNo,
+        reason: &str,
+        detail: Option<&str>,
+        operator: &str,
+        lost: Option<&LostKey>,
+    ) -> Result<(RevokeReport, Option<LostClosed>), DeliveryError> {
         let no = order_no;
         let order_no = order_no.as_str();
         check_reason_and_operator(reason, operator)?;
@@ -240,6 +256,10 @@ impl Station {
             }
         }
         let destroyed = tx.delete_sealed_pin(order_no).await?;
+        let closed = match lost {
+            Some(l) => Some(l.close_in(&mut tx, &actor, order_no).await?),
+            None => None,
+        };
         tx.audit(
             &actor,
             AuditEntry::order(
@@ -262,7 +282,7 @@ impl Station {
         } else {
             Some(self.crl_after(None, "revocation").await)
         };
-        Ok(RevokeReport {
+        let report = RevokeReport {
             crl,
             order_no: order_no.to_string(),
             from,
@@ -270,7 +290,8 @@ impl Station {
             deliveries_cancelled: cancelled,
             deliveries_in_flight: in_flight,
             sealed_pin_destroyed: destroyed,
-        })
+        };
+        Ok((report, closed))
     }
 }
 
