@@ -29,6 +29,7 @@ mod provision;
 mod random_source;
 mod revocation;
 mod seals;
+mod service_desk;
 mod sm2;
 mod sms;
 mod softhsm;
