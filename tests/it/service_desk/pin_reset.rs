@@ -31,6 +31,7 @@ async fn a_pin_reset_needs_a_second_operator_and_delivers_a_new_pin_that_replace
         .await;
     let stderr = assert_refused(&out, "E-OPERATION-REFUSED");
     assert!(stderr.contains("not delivered yet"), "{stderr}");
+    deliver_pin(&st, &pending).await;
     // Evidence is required, named.
     let out = st
         .run(&[
