@@ -81,4 +81,5 @@ async fn a_lost_key_is_revoked_key_compromise_at_once_and_its_binding_closed() {
         .await;
     assert_refused(&out, "E-OPERATION-REFUSED");
     st.ok(&["audit", "verify"]).await;
+    st.ok(&["check"]).await;
 }
