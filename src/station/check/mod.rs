@@ -176,22 +176,28 @@ impl Station {
             .store
             .deliveries(&crate::store::DeliveryFilter::default())
             .await?;
-        let mut emitted: HashMap<&str, usize> = HashMap::new();
+        // One transfer per PIN: a PIN reset's new PIN (a later generation) has its own.
+        let mut emitted: HashMap<(&str, i64), usize> = HashMap::new();
         for d in &deliveries {
             if d.channel == DeliveryChannel::BankTransfer
                 && d.bank_file.is_some()
                 && d.state != DeliveryState::Cancelled
             {
-                *emitted.entry(d.order_no.as_str()).or_default() += 1;
+                *emitted
+                    .entry((d.order_no.as_str(), d.pin_generation))
+                    .or_default() += 1;
             }
         }
-        for (order, n) in emitted {
+        for ((order, generation), n) in emitted {
             if n > 1 {
                 report.add(
                     Level::Violation,
                     "transfer_twice",
                     order,
-                    format!("{n} live bank deliveries emitted a transfer for this order"),
+                    format!(
+                        "{n} live bank deliveries emitted a transfer for this order's PIN \
+                         (generation {generation})"
+                    ),
                 );
             }
         }

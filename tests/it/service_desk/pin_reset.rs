@@ -190,3 +190,62 @@ async fn a_pin_reset_needs_a_second_operator_and_delivers_a_new_pin_that_replace
         assert!(leaks.is_empty(), "a PIN is in {leaks:?}");
     }
 }
+
+/// The order's channel, as at issuance: a corporate-transfer order's new PIN goes in the memo of
+/// a new 0.01 CNY transfer (its own `EndToEndId` and file, valid pain.001), confirmed by the
+/// bank's pain.002; one transfer per PIN, which `check` accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_orders_new_pin_goes_in_the_memo_of_its_own_transfer() {
+    use crate::delivery::{bank_order, pain002_file, pins_in_pain001, xmllint};
+    let st = TestStation::init().await;
+    let no = st.shipped(bank_order("DESK-BANK-1"), "SF9").await;
+    let inbound = st.data_dir().join("bank/inbound");
+    // Issuance: the first PIN by transfer, confirmed by the bank.
+    let transfer = |generation: i64, name: &'static str| {
+        let st = &st;
+        let no = no.clone();
+        let inbound = inbound.clone();
+        async move {
+            st.deliver_once().await;
+            let outbound = st.files_in("bank/outbound");
+            assert_eq!(outbound.len(), 1, "{outbound:?}");
+            xmllint(&outbound[0], "pain.001.001.10.xsd");
+            let pins = pins_in_pain001(&outbound[0]);
+            assert_eq!(pins.len(), 1);
+            let d = deliveries_of_generation(st, &no, generation).await;
+            assert_eq!(d.len(), 1, "{d:#?}");
+            let e2e = d[0]["end_to_end_id"].as_str().unwrap().to_string();
+            let msg = d[0]["bank_message_id"].as_str().unwrap().to_string();
+            let status = pain002_file(&inbound, name, &msg, &[(&e2e, "ACSC", None)]);
+            st.ok(&[
+                "bank",
+                "import",
+                status.to_str().unwrap(),
+                "--operator",
+                "finance",
+            ])
+            .await;
+            assert_eq!(
+                deliveries_of_generation(st, &no, generation).await[0]["state"],
+                "confirmed"
+            );
+            (pins[0].clone(), e2e)
+        }
+    };
+    let (old_pin, old_e2e) = transfer(0, "status-1.xml").await;
+    assert_eq!(st.order_state(&no).await, "PinDelivered");
+    assert!(pin_opens_token(&st, &no, &old_pin));
+
+    let id = request_reset(&st, &no).await;
+    st.ok(&["pin-reset", "approve", &id, "--operator", BOB])
+        .await;
+    let run = st.json(&["pin-reset", "run", &id, "--operator", BOB]).await;
+    assert_eq!(run["channel"], "bank");
+    assert_eq!(run["destination_masked"], "****5671");
+    let (new_pin, new_e2e) = transfer(1, "status-2.xml").await;
+    assert_ne!(new_e2e, old_e2e, "a new transfer, never the old one again");
+    assert!(pin_opens_token(&st, &no, &new_pin));
+    assert!(!pin_opens_token(&st, &no, &old_pin));
+    assert_eq!(st.deliveries(&no).await.len(), 2);
+    st.ok(&["check"]).await;
+}
