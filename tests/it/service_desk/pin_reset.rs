@@ -249,3 +249,38 @@ async fn a_transfer_orders_new_pin_goes_in_the_memo_of_its_own_transfer() {
     assert_eq!(st.deliveries(&no).await.len(), 2);
     st.ok(&["check"]).await;
 }
+
+/// The desk's everyday case: a key locked after too many wrong PINs (simulated: SoftHSM never
+/// locks, `KEYSTATION_TOKEN_SIM` does as a real key would). The reset's SO login and
+/// `C_InitPIN` unlock it, and its new PIN opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_key_is_unlocked_by_its_pin_reset() {
+    let st = TestStation::init().await;
+    let (no, _old) = delivered_sms_order(&st, "DESK-LOCKED").await;
+    let serial = st.json(&["order", "show", &no]).await["token"]["token_serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sim = st.dir.path().join("token-sim.json");
+    std::fs::write(
+        &sim,
+        serde_json::json!({"tokens": {&serial: {"max_user_tries": 6, "user_tries_left": 0}}})
+            .to_string(),
+    )
+    .unwrap();
+    let env = [("KEYSTATION_TOKEN_SIM", sim.to_str().unwrap())];
+    let id = request_reset(&st, &no).await;
+    st.ok(&["pin-reset", "approve", &id, "--operator", BOB])
+        .await;
+    let out = st
+        .run_env(
+            &["--json", "pin-reset", "run", &id, "--operator", BOB],
+            &env,
+        )
+        .await;
+    crate::support::assert_success(&out, "pin-reset run on a locked key");
+    let state: Value = serde_json::from_slice(&std::fs::read(&sim).unwrap()).unwrap();
+    assert_eq!(state["tokens"][&serial]["user_tries_left"], 6, "{state:#}");
+    let new_pin = deliver_pin(&st, &no).await;
+    assert!(pin_opens_token(&st, &no, &new_pin));
+}
