@@ -100,6 +100,28 @@ impl Station {
                     .into(),
             );
         }
+        for r in self
+            .store
+            .service_requests(&crate::store::ServiceRequestFilter::default())
+            .await?
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    crate::domain::RequestState::Executing | crate::domain::RequestState::Failed
+                )
+            })
+        {
+            report.add(
+                Level::Note,
+                "request_unfinished",
+                r.order_no.as_str(),
+                format!(
+                    "{} request {} is {}: `keystation pin-reset run {}` finishes it",
+                    r.kind, r.id, r.state, r.id
+                ),
+            );
+        }
         self.check_station_keys(hsm, &mut report);
         let material = self.station_material(hsm, &mut report);
 

@@ -105,7 +105,10 @@ pub(crate) async fn confirm_in_tx(
 ) -> Result<(), StoreError> {
     let now = crate::clock::format_utc(tx.now());
     let order_state = tx.order_state(&d.order_no).await?;
-    let order_note = if order_state.apply(OrderEvent::ConfirmPinDelivery).is_ok() {
+    let order_note = if d.pin_generation > 0 && order_state == OrderState::PinDelivered {
+        // A PIN reset's new PIN: the order was PinDelivered before and stays so.
+        None
+    } else if order_state.apply(OrderEvent::ConfirmPinDelivery).is_ok() {
         tx.transition(
             &d.order_no,
             Some(order_state),

@@ -43,6 +43,17 @@ async fn a_pin_reset_killed_at_every_step_resumes_and_sends_its_pin_once() {
                 .is_empty(),
             "{point}"
         );
+        // `check` holds, and points at the unfinished request.
+        let check = st.json(&["check"]).await;
+        assert!(
+            check["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["rule"] == "request_unfinished"
+                    && f["message"].as_str().unwrap().contains(&id)),
+            "{point}: {check:#}"
+        );
         // The worker finds nothing to send meanwhile.
         let idle = st.deliver_once().await;
         assert!(
