@@ -35,6 +35,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+pub(crate) use http::install_ring_tls_provider;
 pub use aliyun::{AliyunChannel, AliyunConfig, AliyunCredentials};
 pub use message::{SmsText, check_template, render, segments};
 pub use spool::{SpoolChannel, SpoolState};
