@@ -7,6 +7,7 @@
 //! [`AuditField`]s: no secret type can be one (see the `payload` module).
 
 pub use super::delivery_payload::*;
+pub use super::notice_payload::*;
 pub use super::payload::*;
 
 /// What one audit record says happened.
@@ -81,6 +82,14 @@ pub enum AuditEvent {
     DeliveryCancelled(DeliveryCancelled),
     /// `delivery.retried`.
     DeliveryRetried(DeliveryRetried),
+    /// `notice.queued`.
+    NoticeQueued(NoticeQueued),
+    /// `notice.sent`.
+    NoticeSent(NoticeOutcome),
+    /// `notice.retry_scheduled`.
+    NoticeRetryScheduled(NoticeOutcome),
+    /// `notice.failed`.
+    NoticeFailed(NoticeOutcome),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -174,6 +183,10 @@ impl AuditEvent {
             E::DeliveryFailed(_) => "delivery.failed",
             E::DeliveryWithdrawn(_) | E::DeliveryCancelled(_) => "delivery.cancelled",
             E::DeliveryRetried(_) => "delivery.retried",
+            E::NoticeQueued(_) => "notice.queued",
+            E::NoticeSent(_) => "notice.sent",
+            E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
+            E::NoticeFailed(_) => "notice.failed",
         };
         fixed.to_string()
     }
@@ -215,6 +228,8 @@ impl AuditEvent {
             E::DeliveryWithdrawn(p) => to_json(p),
             E::DeliveryCancelled(p) => to_json(p),
             E::DeliveryRetried(p) => to_json(p),
+            E::NoticeQueued(p) => to_json(p),
+            E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
         }
     }
 

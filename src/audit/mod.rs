@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 #[macro_use]
 mod payload;
 mod delivery_payload;
+mod notice_payload;
 pub mod event;
 
 pub use event::AuditEvent;

@@ -23,6 +23,7 @@ use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
+use crate::domain::notification::Notice;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
 };
@@ -171,6 +172,13 @@ impl Station {
             },
         )
         .await?;
+        let order = tx.order_in_tx(&no).await?;
+        let notice = Notice::Revoked {
+            serial: serial.clone(),
+            reason: reason.to_string(),
+        };
+        self.queue_notices_in(&mut tx, &actor, &order, &notice)
+            .await?;
         tx.commit().await?;
         let crl = self.crl_after(None, "revocation").await;
         Ok(CertificateRevokeReport {
@@ -240,6 +248,15 @@ impl Station {
             }
         }
         let destroyed = tx.delete_sealed_pin(order_no).await?;
+        let order = tx.order_in_tx(order_no).await?;
+        for serial in &revoked {
+            let notice = Notice::Revoked {
+                serial: serial.clone(),
+                reason: reason.to_string(),
+            };
+            self.queue_notices_in(&mut tx, &actor, &order, &notice)
+                .await?;
+        }
         tx.audit(
             &actor,
             AuditEntry::order(
