@@ -116,8 +116,9 @@ impl EmailSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoticesSection {
-    /// Queue notices at all (default true).
-    #[serde(default = "default_true")]
+    /// Queue notices at all. Off by default: a station turns them on once its SMS gateway
+    /// agent (or webhook) and SMTP server expect them, since they share the PIN's SMS channel.
+    #[serde(default)]
     pub enabled: bool,
     /// The texts (Chinese defaults; see `domain::notification`).
     #[serde(default)]
@@ -127,7 +128,7 @@ pub struct NoticesSection {
 impl Default for NoticesSection {
     fn default() -> Self {
         NoticesSection {
-            enabled: true,
+            enabled: false,
             templates: Default::default(),
         }
     }
@@ -305,9 +306,6 @@ impl Default for BankSection {
     }
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_max_attempts() -> u32 {
     5
 }

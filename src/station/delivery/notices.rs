@@ -15,7 +15,9 @@ use crate::domain::delivery::{mask_email, mask_phone};
 use crate::domain::notification::{Notice, NoticeMedium, expiry_threshold};
 use crate::domain::{Order, OrderNo};
 use crate::station::Station;
-use crate::store::{Actor, AuditEntry, NewNotification, NotificationRecord, StoreError, Tx};
+use crate::store::{
+    Actor, AuditEntry, NewNotification, NoticeAttempt, NotificationRecord, StoreError, Tx,
+};
 
 /// The media notices are queued on, as configured.
 pub(crate) fn notice_media(config: &Config) -> Vec<NoticeMedium> {
@@ -81,6 +83,16 @@ pub(crate) async fn queue_notices(
     Ok(queued)
 }
 
+/// A notice and its attempts, as `deliver notices` shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeStatus {
+    /// The notice.
+    #[serde(flatten)]
+    pub notice: NotificationRecord,
+    /// Its attempts.
+    pub attempt_log: Vec<NoticeAttempt>,
+}
+
 /// What the expiry tick queued.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ExpiryTick {
@@ -143,11 +155,20 @@ impl Station {
         Ok(tick)
     }
 
-    /// Notices, for `deliver notices`; only `order_no`'s when given.
-    pub async fn notifications(
+    /// Notices with their attempt journals, for `deliver notices`; only `order_no`'s when
+    /// given.
+    pub async fn notice_status(
         &self,
         order_no: Option<&OrderNo>,
-    ) -> Result<Vec<NotificationRecord>, StoreError> {
-        self.store.notifications(order_no).await
+    ) -> Result<Vec<NoticeStatus>, StoreError> {
+        let mut out = Vec::new();
+        for notice in self.store.notifications(order_no).await? {
+            let attempt_log = self.store.notice_attempts(&notice.id).await?;
+            out.push(NoticeStatus {
+                notice,
+                attempt_log,
+            });
+        }
+        Ok(out)
     }
 }
