@@ -231,7 +231,9 @@ impl EmailChannel {
                 };
             }
             if let Err(e) = conn.starttls(tls.clone(), &hello).await {
-                conn.abort().await;
+                // Dropped, not aborted: a failed upgrade leaves lettre's stream empty, and
+                // writing QUIT to it trips lettre's own debug assertion.
+                drop(conn);
                 return before_handover("STARTTLS", &e);
             }
         }
