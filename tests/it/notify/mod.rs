@@ -6,6 +6,7 @@
 mod email;
 mod expiry;
 mod smtp_server;
+mod store_backends;
 
 use crate::delivery::{SMS_ORDER, TestStation, fixtures, sms_order};
 use crate::sms::fake_sms_gateway::{FakeWebhook, WebhookReceived};
