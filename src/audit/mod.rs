@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 #[macro_use]
 mod payload;
 mod delivery_payload;
-mod notice_payload;
 pub mod event;
+mod notice_payload;
 
 pub use event::AuditEvent;
 

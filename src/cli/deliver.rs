@@ -176,7 +176,14 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                 .collect();
             output::table(
                 &[
-                    "ID", "ORDER", "KIND", "MEDIUM", "STATE", "TO", "ATTEMPTS", "PROVIDER ID / NOTE",
+                    "ID",
+                    "ORDER",
+                    "KIND",
+                    "MEDIUM",
+                    "STATE",
+                    "TO",
+                    "ATTEMPTS",
+                    "PROVIDER ID / NOTE",
                 ],
                 &rows,
             );

@@ -254,9 +254,12 @@ impl Config {
                 "must be at least 1 second".into(),
             ));
         }
-        e.from
-            .parse::<lettre::message::Mailbox>()
-            .map_err(|err| value("delivery.email.from", format!("not an e-mail address ({err})")))?;
+        e.from.parse::<lettre::message::Mailbox>().map_err(|err| {
+            value(
+                "delivery.email.from",
+                format!("not an e-mail address ({err})"),
+            )
+        })?;
         Ok(())
     }
 }

@@ -155,10 +155,7 @@ impl EmailChannel {
                 let mut b = TlsParameters::builder(config.host.clone());
                 if let Some(pem) = &config.extra_roots_pem {
                     // lettre accepts a PEM text without any certificate in it.
-                    if !pem
-                        .windows(27)
-                        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-                    {
+                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                         return Err(EmailError::InvalidConfig {
                             field: "ca_file",
                             reason: "holds no PEM certificate".into(),
@@ -216,13 +213,14 @@ impl EmailChannel {
             _ => None,
         };
         let server = (self.config.host.as_str(), self.config.port);
-        let mut conn =
-            match AsyncSmtpConnection::connect_tokio1(server, timeout, &hello, implicit, None)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => return before_handover("connecting", &e),
-            };
+        let mut conn = match AsyncSmtpConnection::connect_tokio1(
+            server, timeout, &hello, implicit, None,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return before_handover("connecting", &e),
+        };
         if let (SmtpSecurity::Starttls, Some(tls)) = (self.config.security, &self.tls) {
             if !conn.can_starttls() {
                 conn.abort().await;
@@ -343,7 +341,10 @@ mod tests {
     fn debug_is_redacted() {
         let c = config(SmtpSecurity::None);
         let d = format!("{c:?}");
-        assert!(!d.contains("smtp-secret") && d.contains("<redacted>"), "{d}");
+        assert!(
+            !d.contains("smtp-secret") && d.contains("<redacted>"),
+            "{d}"
+        );
         let ch = EmailChannel::new(config(SmtpSecurity::None)).unwrap();
         assert!(!format!("{ch:?}").contains("smtp-secret"));
     }

@@ -164,9 +164,8 @@ impl Notice {
 
     fn value(&self, name: &str) -> Option<String> {
         let v = match (self, name) {
-            (Notice::Rejected { reason }, "reason") | (Notice::Revoked { reason, .. }, "reason") => {
-                reason.clone()
-            }
+            (Notice::Rejected { reason }, "reason")
+            | (Notice::Revoked { reason, .. }, "reason") => reason.clone(),
             (Notice::Shipped { carrier, .. }, "carrier") => {
                 carrier.clone().unwrap_or_else(|| "快递".into())
             }
@@ -257,7 +256,8 @@ fn parse(kind: NoticeKind, template: &str) -> Result<Vec<Piece<'_>>, TemplateErr
             });
         };
         let name = &rest[i + 1..i + 1 + close];
-        let allowed = ["order_no", "company"].contains(&name) || kind.placeholders().contains(&name);
+        let allowed =
+            ["order_no", "company"].contains(&name) || kind.placeholders().contains(&name);
         if !allowed {
             return Err(TemplateError::UnknownPlaceholder {
                 kind,

@@ -13,8 +13,8 @@
 use super::Station;
 use super::lease::keeps_others_out;
 use crate::audit::event::{AuditEvent, OrderRejected, Reviewed};
-use crate::domain::notification::Notice;
 use crate::domain::lease::LeaseKind;
+use crate::domain::notification::Notice;
 use crate::domain::{OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 

@@ -10,9 +10,7 @@
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
 use crate::domain::OrderNo;
-use crate::domain::notification::{
-    Notice, NoticeEvent, NoticeKind, NoticeMedium, NoticeState,
-};
+use crate::domain::notification::{Notice, NoticeEvent, NoticeKind, NoticeMedium, NoticeState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -79,7 +77,8 @@ fn record(r: &AnyRow) -> Result<NotificationRecord, StoreError> {
         r.try_get::<Option<String>, _>(c)
             .ctx("reading a notification")
     };
-    let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("unknown notification {what} {v:?}"));
+    let corrupt =
+        |what: &str, v: &str| StoreError::Corrupt(format!("unknown notification {what} {v:?}"));
     let kind = req("kind")?;
     let medium = req("medium")?;
     let state = req("state")?;
@@ -160,9 +159,9 @@ impl Tx {
         change: impl FnOnce(&mut NotificationRecord),
     ) -> Result<NoticeState, StoreError> {
         let from = n.state;
-        n.state = from
-            .apply(event)
-            .map_err(|e| StoreError::Corrupt(format!("refused notification move of {}: {e}", n.id)))?;
+        n.state = from.apply(event).map_err(|e| {
+            StoreError::Corrupt(format!("refused notification move of {}: {e}", n.id))
+        })?;
         change(n);
         n.updated_at = format_utc(self.now());
         let done = sqlx::query(

@@ -35,8 +35,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-pub(crate) use http::install_ring_tls_provider;
 pub use aliyun::{AliyunChannel, AliyunConfig, AliyunCredentials};
+pub(crate) use http::install_ring_tls_provider;
 pub use message::{SmsText, check_template, render, segments};
 pub use spool::{SpoolChannel, SpoolState};
 pub use webhook::{WebhookChannel, WebhookConfig, verify_webhook_signature};
@@ -319,23 +319,23 @@ impl fmt::Debug for OutgoingSms {
 
 /// The id names a spool file and goes to providers; the phone is a normalized mainland mobile.
 fn check_ids(delivery_id: &str, phone: &str) -> Result<(), SmsError> {
-        let id_ok = (1..=64).contains(&delivery_id.len())
-            && delivery_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok {
-            return Err(SmsError::InvalidDeliveryId {
-                delivery_id: delivery_id.to_owned(),
-            });
-        }
-        let phone_bytes = phone.as_bytes();
-        let phone_ok = phone_bytes.len() == 11
-            && phone_bytes.iter().all(u8::is_ascii_digit)
-            && phone_bytes[0] == b'1'
-            && (b'3'..=b'9').contains(&phone_bytes[1]);
-        if !phone_ok {
-            return Err(SmsError::InvalidPhone);
-        }
+    let id_ok = (1..=64).contains(&delivery_id.len())
+        && delivery_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(SmsError::InvalidDeliveryId {
+            delivery_id: delivery_id.to_owned(),
+        });
+    }
+    let phone_bytes = phone.as_bytes();
+    let phone_ok = phone_bytes.len() == 11
+        && phone_bytes.iter().all(u8::is_ascii_digit)
+        && phone_bytes[0] == b'1'
+        && (b'3'..=b'9').contains(&phone_bytes[1]);
+    if !phone_ok {
+        return Err(SmsError::InvalidPhone);
+    }
     Ok(())
 }
 

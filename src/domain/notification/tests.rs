@@ -102,10 +102,22 @@ fn event_refs_tell_events_apart() {
 fn expiry_thresholds() {
     let end = datetime!(2027-11-26 15:59:59 UTC);
     assert_eq!(expiry_threshold(end - time::Duration::days(31), end), None);
-    assert_eq!(expiry_threshold(end - time::Duration::days(30), end), Some(30));
-    assert_eq!(expiry_threshold(end - time::Duration::days(8), end), Some(30));
-    assert_eq!(expiry_threshold(end - time::Duration::days(7), end), Some(7));
-    assert_eq!(expiry_threshold(end - time::Duration::hours(1), end), Some(7));
+    assert_eq!(
+        expiry_threshold(end - time::Duration::days(30), end),
+        Some(30)
+    );
+    assert_eq!(
+        expiry_threshold(end - time::Duration::days(8), end),
+        Some(30)
+    );
+    assert_eq!(
+        expiry_threshold(end - time::Duration::days(7), end),
+        Some(7)
+    );
+    assert_eq!(
+        expiry_threshold(end - time::Duration::hours(1), end),
+        Some(7)
+    );
     assert_eq!(expiry_threshold(end, end), None);
 }
 

@@ -1,13 +1,13 @@
 //! The outbox: a delivery queued in the transaction of the state change that calls for it, and
 //! confirmed in one transaction with the order, the sealed PIN and the receipt.
 
+use super::notices::queue_notices;
 use crate::audit::event::{AuditEvent, DeliveryConfirmed, DeliveryQueued, Receipt};
 use crate::delivery::bank::end_to_end_id;
 use crate::domain::delivery::{channel_name, mask_account, mask_phone};
 use crate::domain::notification::{Notice, NoticeMedium};
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
-use super::notices::queue_notices;
 use crate::store::{Actor, AuditEntry, DeliveryRecord, NewDelivery, StoreError, Tx};
 
 /// Order states in which a PIN may be sent: the key exists and is not revoked.

@@ -43,15 +43,26 @@ fn assert_no_password(outcome: &SendOutcome) {
 async fn starttls_with_auth_delivers_the_message_encrypted() {
     let (tls, ca) = tls_config();
     let server = SmtpServer::start(Security::Starttls(tls), Some((USER, PASSWORD))).await;
-    let ch = channel(server.addr.port(), SmtpSecurity::Starttls, PASSWORD, Some(&ca));
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        PASSWORD,
+        Some(&ca),
+    );
     let outcome = ch.send(&mail("n-1")).await;
-    assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, SendOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
     let got = server.received();
     assert_eq!(got.len(), 1);
     assert!(got[0].encrypted);
     assert_eq!(got[0].user.as_deref(), Some(USER));
     assert_eq!(got[0].rcpt_to, vec!["li.si@example.com".to_string()]);
-    assert_eq!(got[0].header("Message-ID").as_deref(), Some("<n-1@keystation>"));
+    assert_eq!(
+        got[0].header("Message-ID").as_deref(),
+        Some("<n-1@keystation>")
+    );
     assert_eq!(got[0].body(), "您的单位证书订单BJ1已审核通过。\r\n第二行");
 }
 
@@ -61,7 +72,10 @@ async fn implicit_tls_with_auth_delivers_the_message_encrypted() {
     let server = SmtpServer::start(Security::Tls(tls), Some((USER, PASSWORD))).await;
     let ch = channel(server.addr.port(), SmtpSecurity::Tls, PASSWORD, Some(&ca));
     let outcome = ch.send(&mail("n-2")).await;
-    assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, SendOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
     let got = server.received();
     assert_eq!(got.len(), 1);
     assert!(got[0].encrypted);
@@ -71,9 +85,17 @@ async fn implicit_tls_with_auth_delivers_the_message_encrypted() {
 async fn a_wrong_password_is_permanent_and_nothing_is_delivered() {
     let (tls, ca) = tls_config();
     let server = SmtpServer::start(Security::Starttls(tls), Some((USER, PASSWORD))).await;
-    let ch = channel(server.addr.port(), SmtpSecurity::Starttls, "not-it", Some(&ca));
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        "not-it",
+        Some(&ca),
+    );
     let outcome = ch.send(&mail("n-3")).await;
-    assert!(matches!(outcome, SendOutcome::Permanent { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, SendOutcome::Permanent { .. }),
+        "{outcome:?}"
+    );
     assert!(format!("{outcome:?}").contains("535"), "{outcome:?}");
     assert_eq!(server.auth_failures(), 1);
     assert!(server.received().is_empty());
@@ -87,7 +109,10 @@ async fn an_untrusted_certificate_is_refused_before_anything_is_sent() {
     // The platform's roots do not include the receiver's self-signed certificate.
     let ch = channel(server.addr.port(), SmtpSecurity::Starttls, PASSWORD, None);
     let outcome = ch.send(&mail("n-4")).await;
-    assert!(matches!(outcome, SendOutcome::Retryable { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, SendOutcome::Retryable { .. }),
+        "{outcome:?}"
+    );
     assert!(format!("{outcome:?}").contains("TLS"), "{outcome:?}");
     assert_eq!(server.auth_failures(), 0);
     assert!(server.received().is_empty());
@@ -99,9 +124,17 @@ async fn starttls_is_required_when_configured() {
     // A server that offers no STARTTLS: the channel does not fall back to plain text.
     let server = SmtpServer::start(Security::None, Some((USER, PASSWORD))).await;
     let (_, ca) = tls_config();
-    let ch = channel(server.addr.port(), SmtpSecurity::Starttls, PASSWORD, Some(&ca));
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        PASSWORD,
+        Some(&ca),
+    );
     let outcome = ch.send(&mail("n-5")).await;
-    assert!(matches!(outcome, SendOutcome::Permanent { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, SendOutcome::Permanent { .. }),
+        "{outcome:?}"
+    );
     assert!(server.received().is_empty());
     assert_eq!(server.auth_failures(), 0);
 }

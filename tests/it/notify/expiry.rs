@@ -21,7 +21,9 @@ async fn expiring(st: &TestStation, order_no: &str) -> Vec<Value> {
 /// `deliver run --once` in this process, at `at`.
 async fn deliver_at(st: &TestStation, at: time::OffsetDateTime) {
     let cfg = keystation::config::Config::load(&st.config).unwrap();
-    let station = Station::open(cfg, Arc::new(FixedClock::new(at))).await.unwrap();
+    let station = Station::open(cfg, Arc::new(FixedClock::new(at)))
+        .await
+        .unwrap();
     let hsm = station.open_hsm().await.unwrap();
     let channels = station.delivery_channels().unwrap();
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -58,7 +60,10 @@ async fn expiring_notices_go_once_at_30_and_7_days() {
     deliver_at(&st, at + time::Duration::days(2)).await;
     let e = expiring(&st, &a).await;
     assert_eq!(e.len(), 2, "{e:#?}");
-    assert!(e.iter().all(|n| n["event_ref"].as_str().unwrap().starts_with("30d:")));
+    assert!(
+        e.iter()
+            .all(|n| n["event_ref"].as_str().unwrap().starts_with("30d:"))
+    );
     assert!(e.iter().all(|n| n["state"] == "sent"), "{e:#?}");
 
     // 5 days before: the 7-day notice, once.
@@ -81,7 +86,15 @@ async fn expiring_notices_go_once_at_30_and_7_days() {
     let sms: Vec<String> = notice_sms(&webhook).iter().map(sms_text).collect();
     let mail = mail_texts(&smtp.received());
     for texts in [&sms, &mail] {
-        assert_eq!(count_containing(texts, &["到期", "不足30天"]), 1, "{texts:#?}");
-        assert_eq!(count_containing(texts, &["到期", "不足7天"]), 1, "{texts:#?}");
+        assert_eq!(
+            count_containing(texts, &["到期", "不足30天"]),
+            1,
+            "{texts:#?}"
+        );
+        assert_eq!(
+            count_containing(texts, &["到期", "不足7天"]),
+            1,
+            "{texts:#?}"
+        );
     }
 }

@@ -75,7 +75,12 @@ async fn kinds(st: &TestStation, order_no: &str) -> Vec<(String, String)> {
 fn pairs(kinds: &[&str]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = kinds
         .iter()
-        .flat_map(|k| [(k.to_string(), "email".into()), (k.to_string(), "sms".into())])
+        .flat_map(|k| {
+            [
+                (k.to_string(), "email".into()),
+                (k.to_string(), "sms".into()),
+            ]
+        })
         .collect();
     v.sort();
     v
@@ -119,17 +124,35 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
     let a = st.provisioned(sms_order(SMS_ORDER, "13800138000")).await;
     let b = imported(&st, sms_order("BJ20261124-0003", "13700137000")).await;
     st.ok(&[
-        "order", "reject", &b, "--operator", "reviewer", "--reason", "营业执照复印件不清晰",
+        "order",
+        "reject",
+        &b,
+        "--operator",
+        "reviewer",
+        "--reason",
+        "营业执照复印件不清晰",
     ])
     .await;
     // Queued with the review, not sent yet: nothing has reached a server.
     assert_eq!(kinds(&st, &a).await, pairs(&["approved"]));
     assert_eq!(kinds(&st, &b).await, pairs(&["rejected"]));
-    assert!(notices(&st, &a).await.iter().all(|n| n["state"] == "queued"));
+    assert!(
+        notices(&st, &a)
+            .await
+            .iter()
+            .all(|n| n["state"] == "queued")
+    );
     assert!(webhook.received().is_empty() && smtp.received().is_empty());
 
-    st.ok(&["ship", &a, "--tracking", "SF1234567890", "--carrier", "顺丰"])
-        .await;
+    st.ok(&[
+        "ship",
+        &a,
+        "--tracking",
+        "SF1234567890",
+        "--carrier",
+        "顺丰",
+    ])
+    .await;
     let report = st.deliver_once().await;
     // The PIN went by SMS to the legal representative, and was confirmed on acceptance: the
     // PIN-sent notice was queued in that transaction and sent in the same pass.
@@ -156,7 +179,13 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
     );
 
     st.ok(&[
-        "order", "revoke", &a, "--reason", "keyCompromise", "--operator", "op1",
+        "order",
+        "revoke",
+        &a,
+        "--reason",
+        "keyCompromise",
+        "--operator",
+        "op1",
     ])
     .await;
     st.deliver_once().await;
@@ -169,7 +198,11 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
         pairs(&["approved", "pin_sent", "revoked", "shipped"])
     );
     assert_eq!(kinds(&st, &b).await, pairs(&["rejected"]));
-    for n in notices(&st, &a).await.iter().chain(notices(&st, &b).await.iter()) {
+    for n in notices(&st, &a)
+        .await
+        .iter()
+        .chain(notices(&st, &b).await.iter())
+    {
         assert_eq!(n["state"], "sent", "{n:#}");
         assert_eq!(n["attempts"], 1, "{n:#}");
         let log = items(&n["attempt_log"]);
@@ -182,7 +215,10 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
         .map(|n| n["destination_masked"].as_str().unwrap().to_string())
         .collect();
     assert!(masked.contains(&"139****9000".to_string()), "{masked:?}");
-    assert!(masked.contains(&"l***@example.com".to_string()), "{masked:?}");
+    assert!(
+        masked.contains(&"l***@example.com".to_string()),
+        "{masked:?}"
+    );
 
     // Counted at the servers: 5 events (A: approved, shipped, PIN sent, revoked; B: rejected),
     // one SMS to the handler's mobile and one e-mail to the handler's address each.
@@ -199,7 +235,10 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
     }
     for texts in [&sms, &mail] {
         assert_eq!(count_containing(texts, &[&a, "审核通过"]), 1, "{texts:#?}");
-        assert_eq!(count_containing(texts, &[&b, "未通过审核", "营业执照复印件不清晰"]), 1);
+        assert_eq!(
+            count_containing(texts, &[&b, "未通过审核", "营业执照复印件不清晰"]),
+            1
+        );
         assert_eq!(count_containing(texts, &[&a, "顺丰", "SF1234567890"]), 1);
         assert_eq!(count_containing(texts, &[&a, "短信", "138****8000"]), 1);
         assert_eq!(count_containing(texts, &["吊销", "keyCompromise"]), 1);
@@ -285,5 +324,8 @@ async fn configuration_refuses_plain_smtp_to_a_remote_host_and_a_pin_in_a_templa
     let out = st.run(&["deliver", "notices"]).await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("delivery.notices.templates") && err.contains("{pin}"), "{err}");
+    assert!(
+        err.contains("delivery.notices.templates") && err.contains("{pin}"),
+        "{err}"
+    );
 }

@@ -138,7 +138,9 @@ impl SmtpServer {
                             }
                         }
                         Security::Starttls(config) => {
-                            if let Ok(Some(stream)) = session(socket, &settings, &mb, false, true).await {
+                            if let Ok(Some(stream)) =
+                                session(socket, &settings, &mb, false, true).await
+                            {
                                 let acceptor = tokio_rustls::TlsAcceptor::from(config);
                                 if let Ok(tls) = acceptor.accept(stream).await {
                                     let _ = session(tls, &settings, &mb, true, false).await;
@@ -175,7 +177,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> std::io::Result<Option<S>> {
     let mut io = BufReader::new(stream);
     if greet {
-        io.write_all(b"220 loopback.test ESMTP keystation-test\r\n").await?;
+        io.write_all(b"220 loopback.test ESMTP keystation-test\r\n")
+            .await?;
     }
     let starttls_offered = matches!(settings.security, Security::Starttls(_)) && !encrypted;
     let tls_required = !matches!(settings.security, Security::None);
@@ -241,7 +244,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             if rcpt.is_empty() {
                 "503 5.5.1 need RCPT first\r\n".into()
             } else {
-                io.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n").await?;
+                io.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
                 io.flush().await?;
                 let mut data = String::new();
                 loop {
@@ -342,8 +346,7 @@ pub fn tls_config() -> (Arc<ServerConfig>, String) {
             .unwrap();
     let cert = params.self_signed(&key).unwrap();
     let der = CertificateDer::from(cert.der().to_vec());
-    let key_der = PrivateKeyDer::try_from(key.serialize_der())
-        .unwrap();
+    let key_der = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

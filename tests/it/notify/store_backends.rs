@@ -26,21 +26,46 @@ async fn exercise(url: &str) {
         destination_masked: "139****9000",
     };
     let mut tx = store.begin_write(now()).await.unwrap();
-    let sms = tx.queue_notification(&new(NoticeMedium::Sms)).await.unwrap();
-    let email = tx.queue_notification(&new(NoticeMedium::Email)).await.unwrap();
+    let sms = tx
+        .queue_notification(&new(NoticeMedium::Sms))
+        .await
+        .unwrap();
+    let email = tx
+        .queue_notification(&new(NoticeMedium::Email))
+        .await
+        .unwrap();
     assert!(sms.is_some() && email.is_some());
     // The same event again: nothing new, and the transaction goes on (no failed statement).
-    assert_eq!(tx.queue_notification(&new(NoticeMedium::Sms)).await.unwrap(), None);
+    assert_eq!(
+        tx.queue_notification(&new(NoticeMedium::Sms))
+            .await
+            .unwrap(),
+        None
+    );
     tx.commit().await.unwrap();
     let mut tx = store.begin_write(now()).await.unwrap();
-    assert_eq!(tx.queue_notification(&new(NoticeMedium::Email)).await.unwrap(), None);
+    assert_eq!(
+        tx.queue_notification(&new(NoticeMedium::Email))
+            .await
+            .unwrap(),
+        None
+    );
     tx.commit().await.unwrap();
 
     let all = store.notifications(Some(&order_no)).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].notice, notice);
-    assert!(store.notifications(Some(&"BJ20261124-0020".parse().unwrap())).await.unwrap().is_empty());
-    let due = store.due_notifications(NoticeState::Queued, now()).await.unwrap();
+    assert!(
+        store
+            .notifications(Some(&"BJ20261124-0020".parse().unwrap()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .due_notifications(NoticeState::Queued, now())
+        .await
+        .unwrap();
     assert_eq!(due.len(), 2);
     assert!(
         store
@@ -73,7 +98,10 @@ async fn exercise(url: &str) {
     let refused = tx
         .transition_notification(&mut again, NoticeEvent::Claim, |_| {})
         .await;
-    assert!(matches!(refused, Err(StoreError::Corrupt(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt(_))),
+        "{refused:?}"
+    );
     drop(tx);
     let log = store.notice_attempts(&id).await.unwrap();
     assert_eq!(log.len(), 1);

@@ -8,11 +8,11 @@ use super::super::error::DeliveryError;
 use super::super::files::{self, DeliveryPaths};
 use crate::clock::Clock;
 use crate::config::{AliyunConfirm, BankSection, Config, SmsKind};
+use crate::delivery::email::{EmailChannel, EmailConfig};
 use crate::delivery::sms::{
     AliyunChannel, AliyunConfig, AliyunCredentials, SmsChannel, SmsTemplate, SpoolChannel,
     SystemStamps, WebhookChannel, WebhookConfig,
 };
-use crate::delivery::email::{EmailChannel, EmailConfig};
 use crate::domain::delivery::backoff;
 use crate::domain::notification::NoticeTemplates;
 use std::sync::Arc;
@@ -106,10 +106,9 @@ impl DeliveryChannels {
         let email = match &d.email {
             Some(e) => {
                 let credentials = match (&e.username, &e.password_file) {
-                    (Some(user), Some(file)) => Some((
-                        user.clone(),
-                        files::read_secret_file(&config.path(file))?,
-                    )),
+                    (Some(user), Some(file)) => {
+                        Some((user.clone(), files::read_secret_file(&config.path(file))?))
+                    }
                     _ => None,
                 };
                 let extra_roots_pem = match &e.ca_file {

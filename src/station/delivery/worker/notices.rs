@@ -119,8 +119,11 @@ impl Worker<'_> {
             NoticeState::Queued => AuditEvent::NoticeRetryScheduled(outcome),
             NoticeState::Failed | NoticeState::Sending => AuditEvent::NoticeFailed(outcome),
         };
-        tx.audit(&self.actor, crate::store::AuditEntry::order(&n.order_no, event))
-            .await?;
+        tx.audit(
+            &self.actor,
+            crate::store::AuditEntry::order(&n.order_no, event),
+        )
+        .await?;
         Ok(())
     }
 
@@ -140,23 +143,25 @@ impl Worker<'_> {
             self.channels
                 .notices
                 .render(&cur.notice, &order.order_no, &order.company.name);
-        let message = rendered.map_err(|e| e.to_string()).and_then(|r| match cur.medium {
-            NoticeMedium::Sms => OutgoingSms::notice(
-                &cur.id,
-                &order.handler.mobile,
-                &order.order_no,
-                &self.channels.template.sign_name,
-                &r.body,
-            )
-            .map(Message::Sms)
-            .map_err(|e| e.to_string()),
-            NoticeMedium::Email => Ok(Message::Email(OutgoingEmail {
-                id: cur.id.clone(),
-                to: order.handler.email.clone(),
-                subject: r.subject,
-                body: r.body,
-            })),
-        });
+        let message = rendered
+            .map_err(|e| e.to_string())
+            .and_then(|r| match cur.medium {
+                NoticeMedium::Sms => OutgoingSms::notice(
+                    &cur.id,
+                    &order.handler.mobile,
+                    &order.order_no,
+                    &self.channels.template.sign_name,
+                    &r.body,
+                )
+                .map(Message::Sms)
+                .map_err(|e| e.to_string()),
+                NoticeMedium::Email => Ok(Message::Email(OutgoingEmail {
+                    id: cur.id.clone(),
+                    to: order.handler.email.clone(),
+                    subject: r.subject,
+                    body: r.body,
+                })),
+            });
         let message = match message {
             Ok(m) => m,
             Err(why) => {
