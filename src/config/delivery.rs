@@ -113,7 +113,7 @@ impl EmailSection {
 }
 
 /// `[delivery.notices]`: what the applicant is told, and how.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoticesSection {
     /// Queue notices at all. Off by default: a station turns them on once its SMS gateway
@@ -125,14 +125,6 @@ pub struct NoticesSection {
     pub templates: crate::domain::notification::NoticeTemplates,
 }
 
-impl Default for NoticesSection {
-    fn default() -> Self {
-        NoticesSection {
-            enabled: false,
-            templates: Default::default(),
-        }
-    }
-}
 
 /// Which SMS channel carries PINs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use NoticeEvent as E;
 use NoticeState as S;
