@@ -125,7 +125,6 @@ pub struct NoticesSection {
     pub templates: crate::domain::notification::NoticeTemplates,
 }
 
-
 /// Which SMS channel carries PINs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
