@@ -19,7 +19,7 @@ async fn expiring(st: &TestStation, order_no: &str) -> Vec<Value> {
 }
 
 /// `deliver run --once` in this process, at `at`.
-async fn deliver_at(st: &TestStation, at: time::OffsetDateTime) {
+pub(super) async fn deliver_at(st: &TestStation, at: time::OffsetDateTime) {
     let cfg = keystation::config::Config::load(&st.config).unwrap();
     let station = Station::open(cfg, Arc::new(FixedClock::new(at)))
         .await

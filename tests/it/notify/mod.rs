@@ -3,6 +3,7 @@
 //! SQLite) driven through the CLI, its SMS through the fake signed-webhook gateway and its
 //! e-mail through the loopback receiver, where every message is counted and read.
 
+mod crash;
 mod email;
 mod expiry;
 mod smtp_server;

@@ -7,6 +7,8 @@
 //! transaction, or a worker that stopped while it was `sending`) is `failed`, never sent again
 //! automatically. A notice still `sending` longer than a station lease after its claim belongs
 //! to a worker that is gone.
+//!
+//! Failpoints (debug builds): `deliver.notice.before_send`, `deliver.notice.after_send`.
 
 use super::*;
 use crate::audit::event::NoticeOutcome;
@@ -186,6 +188,7 @@ impl Worker<'_> {
         let seq = tx.notice_attempt_started(&cur.id).await?;
         tx.commit().await?;
 
+        crate::failpoint!("deliver.notice.before_send");
         let outcome = match &message {
             Message::Sms(sms) => self.channels.sms.send(sms).await,
             Message::Email(mail) => match &self.channels.email {
@@ -196,6 +199,7 @@ impl Worker<'_> {
             },
         };
 
+        crate::failpoint!("deliver.notice.after_send");
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut cur = tx.notification(&n.id).await?;
         let (provider_id, error) = match &outcome {
