@@ -7,6 +7,7 @@
 //! [`AuditField`]s: no secret type can be one (see the `payload` module).
 
 pub use super::delivery_payload::*;
+pub use super::notice_payload::*;
 pub use super::payload::*;
 pub use super::service_payload::*;
 
@@ -98,6 +99,14 @@ pub enum AuditEvent {
     ServiceFailed(ServiceFailed),
     /// `order.reported_lost`.
     OrderReportedLost(OrderReportedLost),
+    /// `notice.queued`.
+    NoticeQueued(NoticeQueued),
+    /// `notice.sent`.
+    NoticeSent(NoticeOutcome),
+    /// `notice.retry_scheduled`.
+    NoticeRetryScheduled(NoticeOutcome),
+    /// `notice.failed`.
+    NoticeFailed(NoticeOutcome),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -200,6 +209,10 @@ impl AuditEvent {
             E::ServiceCompleted(_) => "service.done",
             E::ServiceFailed(_) => "service.failed",
             E::OrderReportedLost(_) => "order.reported_lost",
+            E::NoticeQueued(_) => "notice.queued",
+            E::NoticeSent(_) => "notice.sent",
+            E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
+            E::NoticeFailed(_) => "notice.failed",
         };
         fixed.to_string()
     }
@@ -249,6 +262,8 @@ impl AuditEvent {
             E::ServiceCompleted(p) => to_json(p),
             E::ServiceFailed(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
+            E::NoticeQueued(p) => to_json(p),
+            E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
         }
     }
 

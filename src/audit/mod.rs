@@ -32,6 +32,7 @@ mod payload;
 mod delivery_payload;
 pub mod event;
 mod service_payload;
+mod notice_payload;
 
 pub use event::AuditEvent;
 

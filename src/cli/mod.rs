@@ -221,7 +221,7 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         }
         Command::Deliver(cmd) => {
             let station = open_station(config, operation).await?;
-            let changes = !matches!(cmd, DeliverCmd::Status { .. });
+            let changes = !matches!(cmd, DeliverCmd::Status { .. } | DeliverCmd::Notices { .. });
             let result = deliver::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;

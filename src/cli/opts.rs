@@ -277,6 +277,13 @@ pub enum DeliverCmd {
         #[arg(long)]
         state: Option<String>,
     },
+    /// List the applicant's notices (review outcome, shipped, PIN sent, expiring, revoked) and
+    /// their attempts.
+    Notices {
+        /// Only this order's notices.
+        #[arg(long, value_name = "ORDER_NO")]
+        order: Option<String>,
+    },
     /// Put a failed / needs_operator delivery back in the queue.
     Retry {
         /// Delivery id.

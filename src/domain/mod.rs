@@ -13,6 +13,7 @@ pub mod ids;
 pub mod key_algorithm;
 pub mod lease;
 pub mod normalize;
+pub mod notification;
 pub mod order;
 pub mod pin;
 pub mod service_request;

@@ -104,6 +104,7 @@ impl Coded for DeliveryError {
             DeliveryError::Token(e) => e.code(),
             DeliveryError::Hsm(e) => e.code(),
             DeliveryError::Sms(e) => e.code(),
+            DeliveryError::Email(e) => e.code(),
             DeliveryError::BankFile { .. } => ec::BANK_FILE,
             DeliveryError::Io { .. } => ec::IO,
             DeliveryError::SecretFile { .. } => ec::SECRET_FILE,

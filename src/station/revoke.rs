@@ -24,6 +24,7 @@ use super::lease::keeps_others_out;
 use super::service_desk::lost::{LostClosed, LostKey};
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
+use crate::domain::notification::Notice;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
 };
@@ -172,6 +173,13 @@ impl Station {
             },
         )
         .await?;
+        let order = tx.order_in_tx(&no).await?;
+        let notice = Notice::Revoked {
+            serial: serial.clone(),
+            reason: reason.to_string(),
+        };
+        self.queue_notices_in(&mut tx, &actor, &order, &notice)
+            .await?;
         tx.commit().await?;
         let crl = self.crl_after(None, "revocation").await;
         Ok(CertificateRevokeReport {
@@ -260,6 +268,15 @@ impl Station {
             Some(l) => Some(l.close_in(&mut tx, &actor, order_no).await?),
             None => None,
         };
+        let order = tx.order_in_tx(order_no).await?;
+        for serial in &revoked {
+            let notice = Notice::Revoked {
+                serial: serial.clone(),
+                reason: reason.to_string(),
+            };
+            self.queue_notices_in(&mut tx, &actor, &order, &notice)
+                .await?;
+        }
         tx.audit(
             &actor,
             AuditEntry::order(

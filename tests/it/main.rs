@@ -21,6 +21,7 @@ mod intake_cli;
 mod intake_input;
 mod lease;
 mod newcomer;
+mod notify;
 mod ocsp;
 mod operation_id;
 mod operator_dead_ends;

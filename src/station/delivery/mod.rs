@@ -22,7 +22,8 @@
 //! (spool file, HTTPS request, pain.001 memo). The database keeps the message's vault HMAC, never
 //! the message; audit details, errors and logs carry masked destinations, ids and provider codes.
 //!
-//! Rooms: `outbox` (queue and confirm, inside the caller's transaction), [`ship`], the
+//! Rooms: `outbox` (queue and confirm, inside the caller's transaction), [`notices`] (the
+//! applicant's notices, queued the same way), [`ship`], the
 //! [`worker`] and its channels, [`bank_import`], the [`operator`]'s actions, the station's own
 //! copies of messages (`station_copies`), the worker's files and directories (`files`), and
 //! [`error`].
@@ -30,6 +31,7 @@
 pub mod bank_import;
 pub mod error;
 mod files;
+pub mod notices;
 pub mod operator;
 mod outbox;
 pub mod ship;
@@ -38,6 +40,7 @@ pub mod worker;
 
 pub use error::DeliveryError;
 pub use files::{DeliveryPaths, WorkerLock};
+pub use notices::ExpiryTick;
 pub use operator::{RequeueReport, RetryReport};
 pub(crate) use outbox::{queue_delivery, queue_pin_delivery};
 pub use ship::{ShipReport, ShipRequest};

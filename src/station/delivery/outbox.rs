@@ -1,9 +1,11 @@
 //! The outbox: a delivery queued in the transaction of the state change that calls for it, and
 //! confirmed in one transaction with the order, the sealed PIN and the receipt.
 
+use super::notices::queue_notices;
 use crate::audit::event::{AuditEvent, DeliveryConfirmed, DeliveryQueued, Receipt};
 use crate::delivery::bank::end_to_end_id;
 use crate::domain::delivery::{channel_name, mask_account, mask_phone};
+use crate::domain::notification::{Notice, NoticeMedium};
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
 use crate::store::{Actor, AuditEntry, DeliveryRecord, NewDelivery, StoreError, Tx};
@@ -97,9 +99,12 @@ pub(crate) async fn queue_pin_delivery(
 /// If the order can no longer become PinDelivered (revoked while the message travelled), the
 /// delivery is still confirmed (the company has the PIN) and the sealed PIN still destroyed; the
 /// receipt notes the order's state.
+///
+/// The applicant's `pin_sent` notices (`media`) are queued in the same transaction.
 pub(crate) async fn confirm_in_tx(
     tx: &mut Tx,
     actor: &Actor,
+    media: &[NoticeMedium],
     d: &mut DeliveryRecord,
     evidence: serde_json::Value,
 ) -> Result<(), StoreError> {
@@ -145,6 +150,12 @@ pub(crate) async fn confirm_in_tx(
         }))
     })
     .await?;
+    let order = tx.order_in_tx(&d.order_no).await?;
+    let notice = Notice::PinSent {
+        channel: channel_name(d.channel).to_string(),
+        destination: d.destination_masked.clone(),
+    };
+    queue_notices(tx, actor, media, &order, &notice, Some(&d.id)).await?;
     tracing::info!(delivery = %d.id, order = %d.order_no, "delivery confirmed, sealed PIN destroyed");
     Ok(())
 }

@@ -243,7 +243,9 @@ impl Worker<'_> {
         cur.provider_id = Some(provider_id.to_string());
         cur.sent_at = Some(format_utc(tx.now()));
         if confirmed {
-            return Ok(confirm_in_tx(tx, &self.actor, cur, evidence).await?);
+            return Ok(
+                confirm_in_tx(tx, &self.actor, &self.station.notice_media(), cur, evidence).await?,
+            );
         }
         // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
         // are polled with backoff; a bank transfer waits for `bank import`.
