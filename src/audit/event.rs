@@ -7,7 +7,9 @@
 //! [`AuditField`]s: no secret type can be one (see the `payload` module).
 
 pub use super::delivery_payload::*;
+pub use super::notice_payload::*;
 pub use super::payload::*;
+pub use super::service_payload::*;
 
 /// What one audit record says happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,30 @@ pub enum AuditEvent {
     DeliveryCancelled(DeliveryCancelled),
     /// `delivery.retried`.
     DeliveryRetried(DeliveryRetried),
+    /// `service.requested`.
+    ServiceRequested(ServiceRequested),
+    /// `service.approved` / `service.rejected`.
+    ServiceDecided(ServiceDecided),
+    /// `service.cancelled`.
+    ServiceCancelled(ServiceCancelled),
+    /// `service.started`.
+    ServiceStarted(ServiceStarted),
+    /// `pin_reset.<step>.done`.
+    PinResetStepDone(PinResetStepDone),
+    /// `service.done`.
+    ServiceCompleted(ServiceCompleted),
+    /// `service.failed`.
+    ServiceFailed(ServiceFailed),
+    /// `order.reported_lost`.
+    OrderReportedLost(OrderReportedLost),
+    /// `notice.queued`.
+    NoticeQueued(NoticeQueued),
+    /// `notice.sent`.
+    NoticeSent(NoticeOutcome),
+    /// `notice.retry_scheduled`.
+    NoticeRetryScheduled(NoticeOutcome),
+    /// `notice.failed`.
+    NoticeFailed(NoticeOutcome),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -174,6 +200,19 @@ impl AuditEvent {
             E::DeliveryFailed(_) => "delivery.failed",
             E::DeliveryWithdrawn(_) | E::DeliveryCancelled(_) => "delivery.cancelled",
             E::DeliveryRetried(_) => "delivery.retried",
+            E::ServiceRequested(_) => "service.requested",
+            E::ServiceDecided(d) if d.approved => "service.approved",
+            E::ServiceDecided(_) => "service.rejected",
+            E::ServiceCancelled(_) => "service.cancelled",
+            E::ServiceStarted(_) => "service.started",
+            E::PinResetStepDone(s) => return format!("pin_reset.{}.done", s.step),
+            E::ServiceCompleted(_) => "service.done",
+            E::ServiceFailed(_) => "service.failed",
+            E::OrderReportedLost(_) => "order.reported_lost",
+            E::NoticeQueued(_) => "notice.queued",
+            E::NoticeSent(_) => "notice.sent",
+            E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
+            E::NoticeFailed(_) => "notice.failed",
         };
         fixed.to_string()
     }
@@ -215,6 +254,16 @@ impl AuditEvent {
             E::DeliveryWithdrawn(p) => to_json(p),
             E::DeliveryCancelled(p) => to_json(p),
             E::DeliveryRetried(p) => to_json(p),
+            E::ServiceRequested(p) => to_json(p),
+            E::ServiceDecided(p) => to_json(p),
+            E::ServiceCancelled(p) => to_json(p),
+            E::ServiceStarted(p) => to_json(p),
+            E::PinResetStepDone(p) => to_json(p),
+            E::ServiceCompleted(p) => to_json(p),
+            E::ServiceFailed(p) => to_json(p),
+            E::OrderReportedLost(p) => to_json(p),
+            E::NoticeQueued(p) => to_json(p),
+            E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
         }
     }
 

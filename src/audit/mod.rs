@@ -31,6 +31,8 @@ use sha2::{Digest, Sha256};
 mod payload;
 mod delivery_payload;
 pub mod event;
+mod notice_payload;
+mod service_payload;
 
 pub use event::AuditEvent;
 

@@ -61,7 +61,13 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                         e.delivery_id, e.order_no, e.channel, e.from, e.to, e.note
                     );
                 }
-                if report.events.is_empty() {
+                for n in &report.notices {
+                    println!(
+                        "notice {} {} {} {} -> {}: {}",
+                        n.notification_id, n.order_no, n.kind, n.medium, n.to, n.note
+                    );
+                }
+                if report.events.is_empty() && report.notices.is_empty() {
                     eprintln!("nothing was due");
                 }
             }
@@ -134,6 +140,49 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                     "TO",
                     "ATTEMPTS",
                     "NEXT / UPDATED",
+                    "PROVIDER ID / NOTE",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        DeliverCmd::Notices { order } => {
+            let order = order.as_deref().map(order_no_arg).transpose()?;
+            let list = station.notice_status(order.as_ref()).await?;
+            if json {
+                return output::json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| &s.notice)
+                .map(|n| {
+                    vec![
+                        n.id.clone(),
+                        n.order_no.to_string(),
+                        n.kind.to_string(),
+                        n.medium.as_str().to_string(),
+                        n.state.to_string(),
+                        n.destination_masked.clone(),
+                        n.attempts.to_string(),
+                        n.provider_id
+                            .clone()
+                            .or_else(|| n.last_error.clone())
+                            .unwrap_or_default()
+                            .chars()
+                            .take(100)
+                            .collect(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "ID",
+                    "ORDER",
+                    "KIND",
+                    "MEDIUM",
+                    "STATE",
+                    "TO",
+                    "ATTEMPTS",
                     "PROVIDER ID / NOTE",
                 ],
                 &rows,

@@ -38,6 +38,7 @@ mod pin_input;
 mod provision;
 mod seal;
 mod serve;
+mod service_desk;
 mod signals;
 mod tokens;
 mod workstation;
@@ -48,7 +49,7 @@ use crate::config::Config;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{Cli, Command, DeliverCmd, DemoArgs, OrderCmd};
+use opts::{Cli, Command, DeliverCmd, DemoArgs, OrderCmd, PinResetCmd};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -209,9 +210,18 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             audit::anchor_after_change(&station).await;
             result
         }
+        Command::PinReset(cmd) => {
+            let station = open_station(config, operation).await?;
+            let changes = !matches!(cmd, PinResetCmd::List { .. } | PinResetCmd::Show { .. });
+            let result = service_desk::pin_reset(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
         Command::Deliver(cmd) => {
             let station = open_station(config, operation).await?;
-            let changes = !matches!(cmd, DeliverCmd::Status { .. });
+            let changes = !matches!(cmd, DeliverCmd::Status { .. } | DeliverCmd::Notices { .. });
             let result = deliver::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;

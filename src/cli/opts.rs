@@ -55,6 +55,11 @@ pub enum Command {
     Check,
     /// Record that an order's key left with a courier (queues its PIN delivery by default).
     Ship(ShipArgs),
+    /// The service desk's PIN reset for a delivered key brought to the desk: requested by one
+    /// operator, approved by a second, run with the key plugged in; the new PIN goes by the
+    /// order's channel, as at issuance.
+    #[command(subcommand)]
+    PinReset(PinResetCmd),
     /// PIN delivery: run the worker, list deliveries, retry, cancel or requeue.
     #[command(subcommand)]
     Deliver(DeliverCmd),
@@ -174,6 +179,82 @@ pub struct ShipArgs {
     pub operator: Option<String>,
 }
 
+/// `keystation pin-reset ...`
+#[derive(Debug, Subcommand)]
+pub enum PinResetCmd {
+    /// Ask for a PIN reset of a delivered key (order PinDelivered, key at the desk).
+    Request {
+        /// Order number.
+        order_no: String,
+        /// Why (the customer's account, e.g. "PIN forgotten").
+        #[arg(long)]
+        reason: String,
+        /// What the desk checked, e.g. "营业执照原件 + 经办人身份证".
+        #[arg(long)]
+        evidence: String,
+        /// Operator making the request.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+    },
+    /// Approve a request: a second operator, never the one who made it. Does not touch the key.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Approving operator.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// A note recorded with the approval.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a request: a second operator, with the reason.
+    Reject {
+        /// Request id.
+        id: String,
+        /// Rejecting operator.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw a request that has not been carried out (or give up a failed one).
+    Cancel {
+        /// Request id.
+        id: String,
+        /// Operator withdrawing it.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Carry out an approved request with the key plugged in (resumes a stopped run): a new
+    /// PIN on the key, queued for delivery (`keystation deliver run` sends it).
+    Run {
+        /// Request id.
+        id: String,
+        /// Operator at the desk.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+    },
+    /// List requests.
+    List {
+        /// Only this order's.
+        #[arg(long, value_name = "ORDER_NO")]
+        order: Option<String>,
+        /// Only in this state (requested, approved, rejected, cancelled, executing, done,
+        /// failed).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one request with its execution journal.
+    Show {
+        /// Request id.
+        id: String,
+    },
+}
+
 /// `keystation deliver ...`
 #[derive(Debug, Subcommand)]
 pub enum DeliverCmd {
@@ -195,6 +276,13 @@ pub enum DeliverCmd {
         /// needs_operator, cancelled).
         #[arg(long)]
         state: Option<String>,
+    },
+    /// List the applicant's notices (review outcome, shipped, PIN sent, expiring, revoked) and
+    /// their attempts.
+    Notices {
+        /// Only this order's notices.
+        #[arg(long, value_name = "ORDER_NO")]
+        order: Option<String>,
     },
     /// Put a failed / needs_operator delivery back in the queue.
     Retry {
@@ -436,6 +524,18 @@ pub enum OrderCmd {
         /// Operator revoking it.
         #[arg(long)]
         operator: String,
+    },
+    /// Report an order's key lost: its certificates are revoked (keyCompromise) at once, a new
+    /// CRL issued, its token binding closed.
+    Lost {
+        /// Order number.
+        order_no: String,
+        /// Operator taking the report.
+        #[arg(long)]
+        operator: String,
+        /// The customer's account of it.
+        #[arg(long)]
+        detail: Option<String>,
     },
     /// Reject a submitted order, or give up a failed one (its certificates are revoked, its token
     /// binding released, its sealed PIN destroyed).

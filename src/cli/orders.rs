@@ -203,6 +203,13 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             }
             super::ca::after_revocation(report.crl.as_ref(), json)
         }
+        OrderCmd::Lost {
+            order_no,
+            operator,
+            detail,
+        } => {
+            super::service_desk::lost(station, &order_no, &operator, detail.as_deref(), json).await
+        }
         OrderCmd::Approve {
             order_no,
             operator,

@@ -68,7 +68,8 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
             &crl_path,
         ))
         .every(poll)
-        .every(crate::web::crl::tick(station.clone(), hsm, crl));
+        .every(crate::web::crl::tick(station.clone(), hsm, crl))
+        .every(crate::web::notices::tick(station.clone()));
 
     if json {
         output::json(&serde_json::json!({

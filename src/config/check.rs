@@ -66,6 +66,7 @@ impl Config {
             });
         }
         self.check_delivery()?;
+        self.check_notices()?;
         crate::domain::crl::crl_url_path(&self.ca.crl_url).map_err(|e| ConfigError::Value {
             key: "ca.crl_url",
             message: e.to_string(),
@@ -208,6 +209,57 @@ impl Config {
                     .map_err(|e| value(key, e.to_string()))?;
             }
         }
+        Ok(())
+    }
+
+    /// `[delivery.email]` and `[delivery.notices]`: templates checked (no placeholder but the
+    /// kind's own, so never a PIN), an SMTP connection in clear only to a loopback host, a
+    /// password only from a file and only with a user name.
+    fn check_notices(&self) -> Result<(), ConfigError> {
+        let value = |key: &'static str, message: String| ConfigError::Value { key, message };
+        self.delivery
+            .notices
+            .templates
+            .check()
+            .map_err(|e| value("delivery.notices.templates", e.to_string()))?;
+        let Some(e) = &self.delivery.email else {
+            return Ok(());
+        };
+        if e.host.trim().is_empty() {
+            return Err(value("delivery.email.host", "is empty".into()));
+        }
+        let loopback = e.host == "localhost"
+            || e.host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if e.security == super::SmtpSecurity::None && !loopback {
+            return Err(value(
+                "delivery.email.security",
+                "\"none\" (no TLS) is only allowed to a loopback host; use \"starttls\" or \"tls\""
+                    .into(),
+            ));
+        }
+        if e.username.is_some() != e.password_file.is_some() {
+            return Err(value(
+                "delivery.email.password_file",
+                "username and password_file go together".into(),
+            ));
+        }
+        if e.port() == 0 {
+            return Err(value("delivery.email.port", "must be 1 to 65535".into()));
+        }
+        if e.timeout_secs == 0 {
+            return Err(value(
+                "delivery.email.timeout_secs",
+                "must be at least 1 second".into(),
+            ));
+        }
+        e.from.parse::<lettre::message::Mailbox>().map_err(|err| {
+            value(
+                "delivery.email.from",
+                format!("not an e-mail address ({err})"),
+            )
+        })?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The `[delivery]` tables of `station.toml` — when a PIN delivery is queued, its retries, the
-//! SMS channels (spool, Aliyun, webhook) and the bank transfer — and their defaults.
+//! SMS channels (spool, Aliyun, webhook), the bank transfer, the SMTP server of e-mail notices
+//! and the notices' templates — and their defaults.
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -41,6 +42,11 @@ pub struct DeliverySection {
     /// Bank channel (orders whose PIN goes in the memo of a 0.01 CNY transfer).
     #[serde(default)]
     pub bank: BankSection,
+    /// SMTP server for e-mail notices (none: e-mail notices are not queued).
+    pub email: Option<EmailSection>,
+    /// Notices to the applicant (`[delivery.notices]`).
+    #[serde(default)]
+    pub notices: NoticesSection,
 }
 
 impl Default for DeliverySection {
@@ -53,8 +59,70 @@ impl Default for DeliverySection {
             poll_interval_secs: default_poll_interval(),
             sms: SmsSection::default(),
             bank: BankSection::default(),
+            email: None,
+            notices: NoticesSection::default(),
         }
     }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with `STARTTLS` (required, never optional; port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: refused unless `host` is a loopback address (a local relay, tests).
+    None,
+}
+
+/// `[delivery.email]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    /// SMTP server host name (also the name its TLS certificate must carry).
+    pub host: String,
+    /// Port (default: 587 for `starttls`, 465 for `tls`, 25 for `none`).
+    pub port: Option<u16>,
+    /// Connection protection.
+    pub security: SmtpSecurity,
+    /// User name for `AUTH` (none: no authentication).
+    pub username: Option<String>,
+    /// File holding the password (mode 0600; the password never goes in this file, nor in the
+    /// environment). Required with `username`.
+    pub password_file: Option<PathBuf>,
+    /// `From:` address (and envelope sender).
+    pub from: String,
+    /// Extra PEM root certificate(s) to trust for the server (a private relay's CA).
+    pub ca_file: Option<PathBuf>,
+    /// Seconds for each SMTP command; past it the outcome is unknown.
+    #[serde(default = "default_request_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl EmailSection {
+    /// The port, defaulted from the security mode.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        })
+    }
+}
+
+/// `[delivery.notices]`: what the applicant is told, and how.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesSection {
+    /// Queue notices at all. Off by default: a station turns them on once its SMS gateway
+    /// agent (or webhook) and SMTP server expect them, since they share the PIN's SMS channel.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The texts (Chinese defaults; see `domain::notification`).
+    #[serde(default)]
+    pub templates: crate::domain::notification::NoticeTemplates,
 }
 
 /// Which SMS channel carries PINs.

@@ -20,8 +20,8 @@ mod serve;
 mod tests;
 
 pub use delivery::{
-    AliyunConfirm, AliyunSection, BankSection, DeliverySection, DeliveryTrigger, SmsKind,
-    SmsSection, WebhookSection,
+    AliyunConfirm, AliyunSection, BankSection, DeliverySection, DeliveryTrigger, EmailSection,
+    NoticesSection, SmsKind, SmsSection, SmtpSecurity, WebhookSection,
 };
 pub use sections::{
     CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection,

@@ -184,3 +184,66 @@ fn a_password_in_a_database_url_is_never_shown() {
         assert_eq!(redacted_url(plain), plain);
     }
 }
+
+#[test]
+fn email_and_notices_rules() {
+    // Off and absent by default.
+    let cfg = Config::parse(EXAMPLE, Path::new("/")).unwrap();
+    assert!(!cfg.delivery.notices.enabled);
+    assert!(cfg.delivery.email.is_none());
+    let err = |extra: &str| {
+        Config::parse(&format!("{EXAMPLE}\n{extra}"), Path::new("/"))
+            .unwrap_err()
+            .to_string()
+    };
+    let ok = |extra: &str| Config::parse(&format!("{EXAMPLE}\n{extra}"), Path::new("/")).unwrap();
+    let base = "[delivery.email]\nfrom = \"ca@example.com\"\n";
+    let e = ok(&format!(
+        "{base}host = \"smtp.example.com\"\nsecurity = \"starttls\"\n"
+    ))
+    .delivery
+    .email
+    .unwrap();
+    assert_eq!(e.port(), 587);
+    let e = ok(&format!(
+        "{base}host = \"smtp.example.com\"\nsecurity = \"tls\"\n"
+    ))
+    .delivery
+    .email
+    .unwrap();
+    assert_eq!(e.port(), 465);
+    assert_eq!(
+        ok(&format!(
+            "{base}host = \"localhost\"\nsecurity = \"none\"\n"
+        ))
+        .delivery
+        .email
+        .unwrap()
+        .port(),
+        25
+    );
+    let m = err(&format!(
+        "{base}host = \"smtp.example.com\"\nsecurity = \"none\"\n"
+    ));
+    assert!(m.contains("delivery.email.security"), "{m}");
+    let m = err(&format!(
+        "{base}host = \"smtp.example.com\"\nsecurity = \"tls\"\nusername = \"u\"\n"
+    ));
+    assert!(m.contains("delivery.email.password_file"), "{m}");
+    // A password is never a value of this file.
+    let m = err(&format!(
+        "{base}host = \"smtp.example.com\"\nsecurity = \"tls\"\npassword = \"oops\"\n"
+    ));
+    assert!(m.contains("password"), "{m}");
+    let m = err("[delivery.email]\nfrom = \"not an address\"\nhost = \"h\"\nsecurity = \"tls\"\n");
+    assert!(m.contains("delivery.email.from"), "{m}");
+    let m = err(
+        "[delivery.notices]\nenabled = true\n[delivery.notices.templates]\napproved = \"{pin}\"\n",
+    );
+    assert!(
+        m.contains("delivery.notices.templates") && m.contains("{pin}"),
+        "{m}"
+    );
+    let m = err("[delivery.notices.templates]\nrevoked = \"{tracking_no}\"\n");
+    assert!(m.contains("tracking_no"), "{m}");
+}

@@ -182,6 +182,18 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}****{tail}")
 }
 
+/// An e-mail address as it may be shown and stored: `l***@example.com` (first character of
+/// the local part, the domain).
+pub fn mask_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        _ => "***".to_string(),
+    }
+}
+
 /// An account number as it may be shown and stored: `****1234` (last 4).
 pub fn mask_account(account: &str) -> String {
     let chars: Vec<char> = account.chars().collect();
@@ -273,6 +285,8 @@ mod tests {
         assert_eq!(mask_account("0200001009012345671"), "****5671");
         assert_eq!(mask_account("123"), "****");
         assert_eq!(mask_phone("123"), "****");
+        assert_eq!(mask_email("li.si@example.com"), "l***@example.com");
+        assert_eq!(mask_email("nobody"), "***");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases
-//! and the takeover of an abandoned job.
+//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases,
+//! the takeover of an abandoned job, and the service desk's requests (four-eyes).
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
@@ -13,8 +13,10 @@ pub mod ids;
 pub mod key_algorithm;
 pub mod lease;
 pub mod normalize;
+pub mod notification;
 pub mod order;
 pub mod pin;
+pub mod service_request;
 pub mod status;
 pub mod takeover;
 pub mod text;
@@ -25,6 +27,9 @@ pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSe
 pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
+pub use service_request::{
+    OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
+};
 pub use status::{CertificateStatus, StepStatus};
 pub use validate::{
     FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,

@@ -156,6 +156,17 @@ codes! {
         "The order has a PIN delivery that is not cancelled already.";
     OPERATION_REFUSED = "E-OPERATION-REFUSED", Refusal,
         "The current state does not allow the operation; the message says what to do instead.";
+    // The service desk.
+    REQUEST_NOT_FOUND = "E-REQUEST-NOT-FOUND", Refusal,
+        "No service request has this id.";
+    REQUEST_OPEN = "E-REQUEST-OPEN", Refusal,
+        "The order has an open request of this kind already: decide, run or cancel it first.";
+    REQUEST_SAME_OPERATOR = "E-REQUEST-SAME-OPERATOR", Refusal,
+        "Four-eyes: the operator who made a request cannot approve or reject it; a second, different operator must.";
+    REQUEST_TRANSITION = "E-REQUEST-TRANSITION", Refusal,
+        "The request's state does not allow this (e.g. running one that is not approved).";
+    REQUEST_CHANGED = "E-REQUEST-CHANGED", Refusal,
+        "The request changed meanwhile (another operator or run acted first); look at it again.";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,

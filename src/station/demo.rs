@@ -16,12 +16,10 @@ use super::Station;
 use super::batch::{BatchOptions, BatchProgress};
 use super::hsm::Hsm;
 use super::provision::{Phase, Progress, ProvisionReport, Step};
-use crate::domain::{
-    CertificateStatus, DeliveryChannel, DeliveryState, OrderEvent, OrderNo, OrderState,
-};
+use crate::domain::{CertificateStatus, DeliveryChannel, DeliveryState, OrderNo, OrderState};
 use crate::station::delivery::{DeliveryChannels, ShipRequest};
 use crate::station::intake::ImportOptions;
-use crate::store::{DeliveryFilter, Review};
+use crate::store::DeliveryFilter;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -447,18 +445,7 @@ impl Station {
                 .map_err(|e| step_err("review")(e.to_string()))?
                 .map(|r| r.state);
             if state == Some(OrderState::Submitted) {
-                let actor = self.operator_actor("demo-reviewer");
-                self.store
-                    .review(
-                        no,
-                        &Review {
-                            event: OrderEvent::Approve,
-                            operator: "demo-reviewer".into(),
-                            reason: Some("demo".into()),
-                        },
-                        &actor,
-                        self.clock.now(),
-                    )
+                self.approve_order(no, "demo-reviewer", Some("demo"))
                     .await
                     .map_err(|e| step_err("review")(e.to_string()))?;
                 approved += 1;

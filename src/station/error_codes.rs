@@ -19,6 +19,7 @@ use super::ocsp::OcspStartError;
 use super::ocsp_signer::OcspSignerError;
 use super::provision::{ProvisionError, StepError};
 use super::seal_inspection::SealInspectionError;
+use super::service_desk::ServiceDeskError;
 use super::setup::SetupError;
 use crate::error_code::{self as ec, Coded, ErrorCode};
 
@@ -103,6 +104,7 @@ impl Coded for DeliveryError {
             DeliveryError::Token(e) => e.code(),
             DeliveryError::Hsm(e) => e.code(),
             DeliveryError::Sms(e) => e.code(),
+            DeliveryError::Email(e) => e.code(),
             DeliveryError::BankFile { .. } => ec::BANK_FILE,
             DeliveryError::Io { .. } => ec::IO,
             DeliveryError::SecretFile { .. } => ec::SECRET_FILE,
@@ -110,6 +112,22 @@ impl Coded for DeliveryError {
             DeliveryError::Locked(_) => ec::DELIVERY_LOCKED,
             DeliveryError::Invalid { .. } => ec::USAGE,
             DeliveryError::Refused(_) => ec::OPERATION_REFUSED,
+        }
+    }
+}
+
+impl Coded for ServiceDeskError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ServiceDeskError::Store(e) => e.code(),
+            ServiceDeskError::Token(e) => e.code(),
+            ServiceDeskError::Hsm(e) => e.code(),
+            ServiceDeskError::Delivery(e) => e.code(),
+            ServiceDeskError::Injected(e) => e.code(),
+            ServiceDeskError::Invalid { .. } => ec::USAGE,
+            ServiceDeskError::NotRunnable { .. } => ec::REQUEST_TRANSITION,
+            ServiceDeskError::Refused { .. } => ec::OPERATION_REFUSED,
+            ServiceDeskError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod review;
 pub mod revoke;
 pub mod seal_inspection;
 pub mod seals;
+pub mod service_desk;
 pub mod setup;
 pub mod workstation;
 
@@ -46,7 +47,7 @@ pub use crate::private_files::restrict_umask;
 /// Records the fronts show as they are.
 pub use crate::store::{
     AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OrderRecord,
-    OrderSummary,
+    OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
 pub use operation::{OperationContext, OperationId};
 

@@ -12,8 +12,9 @@
 
 use super::Station;
 use super::lease::keeps_others_out;
-use crate::audit::event::{AuditEvent, OrderRejected};
+use crate::audit::event::{AuditEvent, OrderRejected, Reviewed};
 use crate::domain::lease::LeaseKind;
+use crate::domain::notification::Notice;
 use crate::domain::{BindingId, CertSerial, OrderEvent, OrderNo, OrderState};
 use crate::store::{AuditEntry, Review, StoreError};
 
@@ -38,8 +39,8 @@ pub struct RejectReport {
 }
 
 impl Station {
-    /// Approves the Submitted order `order_no`: the review (operator, optional note) and its
-    /// audit record in one transaction. Returns the new state.
+    /// Approves the Submitted order `order_no`: the review (operator, optional note), its audit
+    /// record and the applicant's notices in one transaction. Returns the new state.
     pub async fn approve_order(
         &self,
         order_no: &OrderNo,
@@ -51,14 +52,27 @@ impl Station {
             operator: operator.to_string(),
             reason: reason.map(str::to_string),
         };
-        self.store
-            .review(
+        let actor = self.operator_actor(operator);
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let to = tx.transition(order_no, None, OrderEvent::Approve).await?;
+        tx.record_review(order_no, &review).await?;
+        tx.audit(
+            &actor,
+            AuditEntry::order(
                 order_no,
-                &review,
-                &self.operator_actor(operator),
-                self.clock.now(),
-            )
-            .await
+                AuditEvent::Reviewed(Reviewed {
+                    approved: true,
+                    operator: review.operator.clone(),
+                    reason: review.reason.clone(),
+                }),
+            ),
+        )
+        .await?;
+        let order = tx.order_in_tx(order_no).await?;
+        self.queue_notices_in(&mut tx, &actor, &order, &Notice::Approved)
+            .await?;
+        tx.commit().await?;
+        Ok(to)
     }
 
     /// Rejects `order_no` (Submitted or Failed). See the module docs.
@@ -115,6 +129,12 @@ impl Station {
             None => None,
         };
         let destroyed = tx.delete_sealed_pin(order_no).await?;
+        let order = tx.order_in_tx(order_no).await?;
+        let notice = Notice::Rejected {
+            reason: reason.to_string(),
+        };
+        self.queue_notices_in(&mut tx, &actor, &order, &notice)
+            .await?;
         tx.audit(
             &actor,
             AuditEntry {

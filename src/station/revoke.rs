@@ -21,8 +21,10 @@ use super::Station;
 use super::crl::CrlOutcome;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use super::service_desk::lost::{LostClosed, LostKey};
 use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
 use crate::domain::lease::LeaseKind;
+use crate::domain::notification::Notice;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
     TokenSerial,
@@ -170,6 +172,13 @@ impl Station {
             },
         )
         .await?;
+        let order = tx.order_in_tx(&no).await?;
+        let notice = Notice::Revoked {
+            serial: serial.to_string(),
+            reason: reason.to_string(),
+        };
+        self.queue_notices_in(&mut tx, &actor, &order, &notice)
+            .await?;
         tx.commit().await?;
         let crl = self.crl_after(None, "revocation").await;
         Ok(CertificateRevokeReport {
@@ -196,6 +205,21 @@ impl Station {
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
+        self.revoke_order_closing(order_no, reason, detail, operator, None)
+            .await
+            .map(|(report, _)| report)
+    }
+
+    /// [`Station::revoke_order`], closing a lost key's records in the same transaction
+    /// (`order lost`, [`super::service_desk::lost`]).
+    pub(crate) async fn revoke_order_closing(
+        &self,
+        order_no: &OrderNo,
+        reason: &str,
+        detail: Option<&str>,
+        operator: &str,
+        lost: Option<&LostKey>,
+    ) -> Result<(RevokeReport, Option<LostClosed>), DeliveryError> {
         let no = order_no;
         check_reason_and_operator(reason, operator)?;
         let actor = self.operator_actor(operator);
@@ -238,6 +262,19 @@ impl Station {
             }
         }
         let destroyed = tx.delete_sealed_pin(order_no).await?;
+        let closed = match lost {
+            Some(l) => Some(l.close_in(&mut tx, &actor, order_no).await?),
+            None => None,
+        };
+        let order = tx.order_in_tx(order_no).await?;
+        for serial in &revoked {
+            let notice = Notice::Revoked {
+                serial: serial.to_string(),
+                reason: reason.to_string(),
+            };
+            self.queue_notices_in(&mut tx, &actor, &order, &notice)
+                .await?;
+        }
         tx.audit(
             &actor,
             AuditEntry::order(
@@ -260,7 +297,7 @@ impl Station {
         } else {
             Some(self.crl_after(None, "revocation").await)
         };
-        Ok(RevokeReport {
+        let report = RevokeReport {
             crl,
             order_no: order_no.clone(),
             from,
@@ -268,7 +305,8 @@ impl Station {
             deliveries_cancelled: cancelled,
             deliveries_in_flight: in_flight,
             sealed_pin_destroyed: destroyed,
-        })
+        };
+        Ok((report, closed))
     }
 }
 

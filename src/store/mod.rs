@@ -17,20 +17,26 @@ mod crls;
 mod delivery;
 mod fleet;
 mod lease;
+mod notifications;
 mod ocsp;
 mod orders;
 mod provision;
 mod revocations;
+mod service_requests;
 
 pub use audit_log::AuditFilter;
 pub use crls::{CrlRecord, CrlSummary, NewCrl};
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
+pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use revocations::RevocationRecord;
+pub use service_requests::{
+    NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
@@ -139,6 +145,33 @@ pub enum StoreError {
         /// The job's subject (the order number).
         subject: String,
     },
+    /// No service request with this id.
+    #[error("no service request {0}")]
+    RequestNotFound(String),
+    /// The order has an open request of this kind already.
+    #[error("order {order_no} already has an open {kind} request: decide, run or cancel it first")]
+    RequestOpen {
+        /// The order.
+        order_no: String,
+        /// The kind.
+        kind: crate::domain::RequestKind,
+    },
+    /// The domain refused the request's move (the four-eyes rule, or its state).
+    #[error("service request {id}: {source}")]
+    Request {
+        /// The request.
+        id: String,
+        /// Why.
+        source: crate::domain::RequestError,
+    },
+    /// The request changed under us (another operator or run acted first).
+    #[error("service request {id} is no longer {expected}: another operator or run changed it")]
+    RequestConflict {
+        /// The request.
+        id: String,
+        /// The state we acted on.
+        expected: crate::domain::RequestState,
+    },
 }
 
 impl crate::error_code::Coded for StoreError {
@@ -161,6 +194,14 @@ impl crate::error_code::Coded for StoreError {
             StoreError::LeaseLost { .. } => ec::LEASE_LOST,
             StoreError::StationExists(_) => ec::STATION_EXISTS,
             StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
+            StoreError::RequestNotFound(_) => ec::REQUEST_NOT_FOUND,
+            StoreError::RequestOpen { .. } => ec::REQUEST_OPEN,
+            StoreError::Request {
+                source: crate::domain::RequestError::SameOperator { .. },
+                ..
+            } => ec::REQUEST_SAME_OPERATOR,
+            StoreError::Request { .. } => ec::REQUEST_TRANSITION,
+            StoreError::RequestConflict { .. } => ec::REQUEST_CHANGED,
         }
     }
 }

@@ -82,6 +82,19 @@ impl Token {
         s.login(Credential::So(so_pin))?;
         Ok(s)
     }
+
+    /// Replaces the user PIN (PKCS#11 has no PUK: SO login, then `C_InitPIN`), then proves the
+    /// new one by logging in with it. May be repeated with the same `pin` (a run resumed after a
+    /// crash): the result is the same token.
+    pub fn reset_user_pin(&mut self, so_pin: &SoPin, pin: &Pin) -> Result<(), TokenError> {
+        {
+            let so = self.login_so(so_pin)?;
+            so.init_user_pin(pin)?;
+        }
+        self.refresh()?;
+        drop(self.login_user(pin)?);
+        Ok(())
+    }
 }
 
 fn refuse_if_unsafe(

@@ -1,7 +1,8 @@
 //! `keystation serve`: the station's one long-running server. The public listener serves what
 //! relying parties fetch — the OCSP responder ([`ocsp`]) at the path of `ocsp.url`, the CRL
 //! ([`crl`]) at the path of `ca.crl_url` — and runs the station's periodic work beside it (the
-//! responder's revision poll, every second; the CRL tick, every two).
+//! responder's revision poll, every second; the CRL tick, every two; the expiry-notice tick
+//! ([`notices`]), every minute).
 //!
 //! A [`Server`] is a set of routes and a set of [`Periodic`] tasks: another front (the
 //! operators' console) adds its routes with [`Server::routes`] and
@@ -11,6 +12,7 @@
 
 mod cache;
 pub mod crl;
+pub mod notices;
 pub mod ocsp;
 
 use axum::Router;

@@ -145,6 +145,28 @@ fn events_encode_to_the_stored_action_and_details() {
             "crl.issued",
             r#"{"entries":1,"next_update":"2026-12-02T00:00:00.000000Z","number":3,"sha256":"ab","this_update":"2026-12-01T00:00:00.000000Z","trigger":"revocation"}"#,
         ),
+        (
+            AuditEvent::ServiceDecided(ServiceDecided {
+                request_id: "r1".into(),
+                kind: "pin_reset".into(),
+                approved: true,
+                requested_by: "alice".into(),
+                decided_by: "bob".into(),
+                note: None,
+            }),
+            "service.approved",
+            r#"{"approved":true,"decided_by":"bob","kind":"pin_reset","note":null,"request_id":"r1","requested_by":"alice"}"#,
+        ),
+        (
+            AuditEvent::PinResetStepDone(PinResetStepDone {
+                request_id: "r1".into(),
+                step: "init_pin".into(),
+                token_serial: "abc".into(),
+                runs: 2,
+            }),
+            "pin_reset.init_pin.done",
+            r#"{"request_id":"r1","runs":2,"step":"init_pin","token_serial":"abc"}"#,
+        ),
     ];
     for (event, action, details) in cases {
         assert_eq!(

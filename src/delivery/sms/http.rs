@@ -94,7 +94,7 @@ pub(super) fn http_client(
 /// stack), so it takes the process-wide default provider and panics when there is none. It is
 /// installed here, where every HTTP client is built, rather than in `main`, so that every caller
 /// of the library (tests, benchmarks) gets it as well.
-fn install_ring_tls_provider() {
+pub(crate) fn install_ring_tls_provider() {
     // `Err` only when a provider is installed already: a previous call, or a library user's
     // choice, which is theirs to make. ring is the only provider compiled in.
     let _already_installed = rustls::crypto::ring::default_provider().install_default();

@@ -200,6 +200,13 @@ pub fn check_template(
     Ok(())
 }
 
+/// `【sign_name】` + `body`, for a notice to the applicant (no PIN in it; the type is the PIN
+/// message's so that every channel takes it unchanged).
+pub fn notice_text(sign_name: &str, body: &str) -> Result<SmsText, SmsError> {
+    check_sign_name(sign_name)?;
+    Ok(SmsText(Zeroizing::new(format!("【{sign_name}】{body}"))))
+}
+
 /// Renders `【sign_name】` + `template` with the placeholders replaced by the given values.
 pub fn render(
     sign_name: &str,

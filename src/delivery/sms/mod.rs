@@ -36,6 +36,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 pub use aliyun::{AliyunChannel, AliyunConfig, AliyunCredentials};
+pub(crate) use http::install_ring_tls_provider;
 pub use message::{SmsText, check_template, render, segments};
 pub use spool::{SpoolChannel, SpoolState};
 pub use webhook::{WebhookChannel, WebhookConfig, verify_webhook_signature};
@@ -222,23 +223,7 @@ impl OutgoingSms {
         pin: &str,
         template: &SmsTemplate,
     ) -> Result<Self, SmsError> {
-        let id_ok = (1..=64).contains(&delivery_id.len())
-            && delivery_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok {
-            return Err(SmsError::InvalidDeliveryId {
-                delivery_id: delivery_id.to_owned(),
-            });
-        }
-        let phone_bytes = phone.as_bytes();
-        let phone_ok = phone_bytes.len() == 11
-            && phone_bytes.iter().all(u8::is_ascii_digit)
-            && phone_bytes[0] == b'1'
-            && (b'3'..=b'9').contains(&phone_bytes[1]);
-        if !phone_ok {
-            return Err(SmsError::InvalidPhone);
-        }
+        check_ids(delivery_id, phone)?;
         let text = render(&template.sign_name, &template.body, order_no, company, pin)?;
         let template_params = vec![
             (
@@ -254,6 +239,25 @@ impl OutgoingSms {
             order_no: order_no.to_owned(),
             text,
             template_params,
+        })
+    }
+
+    /// A notice to the applicant (no PIN): `【sign_name】body` to `phone`. Template-based
+    /// providers (Aliyun) need an approved template per notice and are not offered notices.
+    pub fn notice(
+        notice_id: &str,
+        phone: &str,
+        order_no: &str,
+        sign_name: &str,
+        body: &str,
+    ) -> Result<Self, SmsError> {
+        check_ids(notice_id, phone)?;
+        Ok(Self {
+            delivery_id: notice_id.to_owned(),
+            phone: phone.to_owned(),
+            order_no: order_no.to_owned(),
+            text: message::notice_text(sign_name, body)?,
+            template_params: Vec::new(),
         })
     }
 
@@ -311,6 +315,28 @@ impl fmt::Debug for OutgoingSms {
             .field("template_params", &param_names)
             .finish()
     }
+}
+
+/// The id names a spool file and goes to providers; the phone is a normalized mainland mobile.
+fn check_ids(delivery_id: &str, phone: &str) -> Result<(), SmsError> {
+    let id_ok = (1..=64).contains(&delivery_id.len())
+        && delivery_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(SmsError::InvalidDeliveryId {
+            delivery_id: delivery_id.to_owned(),
+        });
+    }
+    let phone_bytes = phone.as_bytes();
+    let phone_ok = phone_bytes.len() == 11
+        && phone_bytes.iter().all(u8::is_ascii_digit)
+        && phone_bytes[0] == b'1'
+        && (b'3'..=b'9').contains(&phone_bytes[1]);
+    if !phone_ok {
+        return Err(SmsError::InvalidPhone);
+    }
+    Ok(())
 }
 
 /// What happened to one send attempt.

@@ -103,6 +103,28 @@ impl Station {
                     .into(),
             );
         }
+        for r in self
+            .store
+            .service_requests(&crate::store::ServiceRequestFilter::default())
+            .await?
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    crate::domain::RequestState::Executing | crate::domain::RequestState::Failed
+                )
+            })
+        {
+            report.add(
+                Level::Note,
+                "request_unfinished",
+                r.order_no.as_str(),
+                format!(
+                    "{} request {} is {}: `keystation pin-reset run {}` finishes it",
+                    r.kind, r.id, r.state, r.id
+                ),
+            );
+        }
         self.check_station_keys(hsm, &mut report);
         let material = self.station_material(hsm, &mut report);
 
@@ -113,7 +135,20 @@ impl Station {
                 o.state,
                 OrderState::PinDelivered | OrderState::Revoked | OrderState::Rejected
             );
-            if delivered_or_closed && sealed.is_some() {
+            // A PIN reset's new PIN stays sealed, on a PinDelivered order, until its own
+            // delivery is settled.
+            let reset_pin_in_delivery = o.state == OrderState::PinDelivered
+                && sealed.is_some()
+                && self
+                    .store
+                    .deliveries(&crate::store::DeliveryFilter {
+                        order_no: Some(no.clone()),
+                        state: None,
+                    })
+                    .await?
+                    .iter()
+                    .any(|d| d.pin_generation > 0 && !d.state.is_final());
+            if delivered_or_closed && sealed.is_some() && !reset_pin_in_delivery {
                 report.add(
                     Level::Violation,
                     "pin_not_destroyed",
@@ -166,22 +201,28 @@ impl Station {
             .store
             .deliveries(&crate::store::DeliveryFilter::default())
             .await?;
-        let mut emitted: HashMap<&str, usize> = HashMap::new();
+        // One transfer per PIN: a PIN reset's new PIN (a later generation) has its own.
+        let mut emitted: HashMap<(&str, i64), usize> = HashMap::new();
         for d in &deliveries {
             if d.channel == DeliveryChannel::BankTransfer
                 && d.bank_file.is_some()
                 && d.state != DeliveryState::Cancelled
             {
-                *emitted.entry(d.order_no.as_str()).or_default() += 1;
+                *emitted
+                    .entry((d.order_no.as_str(), d.pin_generation))
+                    .or_default() += 1;
             }
         }
-        for (order, n) in emitted {
+        for ((order, generation), n) in emitted {
             if n > 1 {
                 report.add(
                     Level::Violation,
                     "transfer_twice",
                     order,
-                    format!("{n} live bank deliveries emitted a transfer for this order"),
+                    format!(
+                        "{n} live bank deliveries emitted a transfer for this order's PIN \
+                         (generation {generation})"
+                    ),
                 );
             }
         }

@@ -241,7 +241,8 @@ impl Station {
                     DeliveryState::Sending | DeliveryState::Sent | DeliveryState::NeedsOperator => {
                         tx.attempt_record(&cur.id, "import", "confirmed", Some(&message_id), None)
                             .await?;
-                        confirm_in_tx(&mut tx, &actor, &mut cur, evidence).await?;
+                        confirm_in_tx(&mut tx, &actor, &self.notice_media(), &mut cur, evidence)
+                            .await?;
                         changes.push(ImportChange::new(&cur, from, &st.code));
                     }
                     DeliveryState::Confirmed => {

@@ -22,6 +22,9 @@ pub enum DeliveryError {
     /// A channel could not be set up from the configuration.
     #[error("SMS channel: {0}")]
     Sms(#[from] SmsError),
+    /// The e-mail channel could not be set up from the configuration.
+    #[error("e-mail channel: {0}")]
+    Email(#[from] crate::delivery::email::EmailError),
     /// A bank file could not be read as pain.002 / camt.054 (names the element, never a value).
     #[error("{path}: {source}")]
     BankFile {

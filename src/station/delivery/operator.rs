@@ -5,7 +5,7 @@
 
 use super::error::{DeliveryError, check_label};
 use super::files::DeliveryPaths;
-use super::outbox::{order_is_deliverable, queue_delivery};
+use super::outbox::{order_is_deliverable, queue_delivery, queue_pin_delivery};
 use crate::audit::event::{AuditEvent, DeliveryCancelled, DeliveryRequeued, DeliveryRetried};
 use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
@@ -77,7 +77,8 @@ impl Station {
         }
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let order_state = tx.order_state(order_no).await?;
-        if !order_is_deliverable(order_state) {
+        // Requeue is for the PIN set at provisioning; a PIN reset's delivery is retried.
+        if !order_is_deliverable(order_state, 0) {
             return Err(DeliveryError::Refused(format!(
                 "order {order_no} is {order_state}: only a Provisioned or Shipped order waits for \
                  its PIN"
@@ -170,7 +171,7 @@ impl Station {
             )));
         }
         let order_state = tx.order_state(&d.order_no).await?;
-        if !order_is_deliverable(order_state) {
+        if !order_is_deliverable(order_state, d.pin_generation) {
             return Err(DeliveryError::Refused(format!(
                 "order {} is {order_state}: its PIN is not delivered any more; cancel the delivery",
                 d.order_no
@@ -257,7 +258,14 @@ impl Station {
                         None
                     })
                     .await?;
-                    let new_id = queue_delivery(&mut tx, &actor, &order, &d.station_id).await?;
+                    let new_id = queue_pin_delivery(
+                        &mut tx,
+                        &actor,
+                        &order,
+                        &d.station_id,
+                        d.pin_generation,
+                    )
+                    .await?;
                     tx.update_delivery(&actor, &mut d, |d| {
                         d.superseded_by = Some(new_id.clone());
                         Some(retried(&new_id, Some(id)))

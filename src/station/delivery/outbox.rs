@@ -1,16 +1,25 @@
 //! The outbox: a delivery queued in the transaction of the state change that calls for it, and
 //! confirmed in one transaction with the order, the sealed PIN and the receipt.
 
+use super::notices::queue_notices;
 use crate::audit::event::{AuditEvent, DeliveryConfirmed, DeliveryQueued, Receipt};
 use crate::delivery::bank::end_to_end_id;
 use crate::domain::delivery::{channel_name, mask_account, mask_phone};
+use crate::domain::notification::{Notice, NoticeMedium};
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, Order, OrderEvent, OrderState};
 use crate::store::{Actor, AuditEntry, DeliveryRecord, NewDelivery, StoreError, Tx};
 
-/// Order states in which a PIN may be sent: the key exists and is not revoked.
-pub(crate) fn order_is_deliverable(state: OrderState) -> bool {
-    matches!(state, OrderState::Provisioned | OrderState::Shipped)
+/// Order states in which a PIN of generation `pin_generation` may be sent: the key exists and
+/// is not revoked. The PIN set at provisioning (generation 0) goes before the order is
+/// PinDelivered; a PIN reset's (generation 1 and on) replaces a delivered one, so its order is
+/// PinDelivered.
+pub(crate) fn order_is_deliverable(state: OrderState, pin_generation: i64) -> bool {
+    if pin_generation == 0 {
+        matches!(state, OrderState::Provisioned | OrderState::Shipped)
+    } else {
+        state == OrderState::PinDelivered
+    }
 }
 
 /// Where the PIN of `order` goes, masked: the legal representative's mobile or the corporate
@@ -40,6 +49,18 @@ pub(crate) async fn queue_delivery(
     order: &Order,
     station_id: &str,
 ) -> Result<String, StoreError> {
+    queue_pin_delivery(tx, actor, order, station_id, 0).await
+}
+
+/// [`queue_delivery`] for the PIN of generation `pin_generation` (a PIN reset's; 0 is the PIN
+/// set at provisioning). An order has at most one live delivery per generation.
+pub(crate) async fn queue_pin_delivery(
+    tx: &mut Tx,
+    actor: &Actor,
+    order: &Order,
+    station_id: &str,
+    pin_generation: i64,
+) -> Result<String, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
     let channel = order.auth_method.delivery_channel();
     let e2e = match channel {
@@ -53,6 +74,7 @@ pub(crate) async fn queue_delivery(
         channel,
         destination_masked: masked_destination(order)?,
         end_to_end_id: e2e.clone(),
+        pin_generation,
     };
     tx.insert_delivery(&new).await?;
     tx.audit(
@@ -77,15 +99,21 @@ pub(crate) async fn queue_delivery(
 /// If the order can no longer become PinDelivered (revoked while the message travelled), the
 /// delivery is still confirmed (the company has the PIN) and the sealed PIN still destroyed; the
 /// receipt notes the order's state.
+///
+/// The applicant's `pin_sent` notices (`media`) are queued in the same transaction.
 pub(crate) async fn confirm_in_tx(
     tx: &mut Tx,
     actor: &Actor,
+    media: &[NoticeMedium],
     d: &mut DeliveryRecord,
     evidence: serde_json::Value,
 ) -> Result<(), StoreError> {
     let now = crate::clock::format_utc(tx.now());
     let order_state = tx.order_state(&d.order_no).await?;
-    let order_note = if order_state.apply(OrderEvent::ConfirmPinDelivery).is_ok() {
+    let order_note = if d.pin_generation > 0 && order_state == OrderState::PinDelivered {
+        // A PIN reset's new PIN: the order was PinDelivered before and stays so.
+        None
+    } else if order_state.apply(OrderEvent::ConfirmPinDelivery).is_ok() {
         tx.transition(
             &d.order_no,
             Some(order_state),
@@ -122,6 +150,12 @@ pub(crate) async fn confirm_in_tx(
         }))
     })
     .await?;
+    let order = tx.order_in_tx(&d.order_no).await?;
+    let notice = Notice::PinSent {
+        channel: channel_name(d.channel).to_string(),
+        destination: d.destination_masked.clone(),
+    };
+    queue_notices(tx, actor, media, &order, &notice, Some(&d.id)).await?;
     tracing::info!(delivery = %d.id, order = %d.order_no, "delivery confirmed, sealed PIN destroyed");
     Ok(())
 }

@@ -3,6 +3,7 @@
 use super::error::{DeliveryError, check_label};
 use super::outbox::queue_delivery;
 use crate::audit::event::{AuditEvent, OrderShipped};
+use crate::domain::notification::Notice;
 use crate::domain::{OrderEvent, OrderNo, OrderState};
 use crate::station::Station;
 use crate::store::{AuditEntry, DeliveryFilter, DeliveryRecord, Shipment};
@@ -72,12 +73,18 @@ impl Station {
             shipped_by: actor.name.clone(),
         };
         tx.insert_shipment(&shipment).await?;
+        let order = tx.order_in_tx(no).await?;
+        let notice = Notice::Shipped {
+            carrier: shipment.carrier.clone(),
+            tracking_no: shipment.tracking_no.clone(),
+        };
+        self.queue_notices_in(&mut tx, &actor, &order, &notice)
+            .await?;
         let mut delivery_id = None;
         if to == OrderState::Shipped
             && tx.delivery_count(no).await? == 0
             && tx.has_sealed_pin(no).await?
         {
-            let order = tx.order_in_tx(no).await?;
             delivery_id = Some(queue_delivery(&mut tx, &actor, &order, &vault_station).await?);
         }
         tx.audit(

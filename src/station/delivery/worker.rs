@@ -29,7 +29,8 @@
 //! This file holds the run, its passes and its report; the channels' set-up, the preparation of
 //! a message (the only place the PIN is in clear), the sender leases, each channel's sending and
 //! recovery, and the transactions both channels share live in the submodules `channels`,
-//! `prepare`, `senders`, `sms`, `bank` and `transitions`.
+//! `prepare`, `senders`, `sms`, `bank` and `transitions`; the applicant's notices, sent after
+//! the deliveries of each pass, in `notices`.
 
 use super::error::DeliveryError;
 use super::files::{self, PublishError};
@@ -58,12 +59,14 @@ use std::time::Duration;
 
 mod bank;
 mod channels;
+mod notices;
 mod prepare;
 mod senders;
 mod sms;
 mod transitions;
 
 pub use channels::DeliveryChannels;
+pub use notices::NoticeRunEvent;
 
 /// One state change made by the worker.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,6 +95,9 @@ pub struct RunReport {
     /// The deliveries this run touched that did not reach their channel: the last change of
     /// each left it queued for a retry, in doubt (`sending`), failed or needing an operator.
     pub unfinished: Vec<RunEvent>,
+    /// Every change of an applicant's notice, in order (they do not count as unfinished
+    /// deliveries: no PIN waits on them).
+    pub notices: Vec<NoticeRunEvent>,
 }
 
 impl RunReport {
@@ -172,7 +178,7 @@ impl Station {
         };
         let poll = channels.poll_interval;
         loop {
-            let events_before = w.report.events.len();
+            let events_before = w.report.events.len() + w.report.notices.len();
             match w.pass(&stop).await {
                 Ok(()) => {}
                 Err(e) if once => return Err(e),
@@ -189,7 +195,7 @@ impl Station {
             // A pass that changed nothing anchors nothing: the records other stations append
             // are theirs to anchor, and every write to the shared vault token is one more
             // moment another process may find it mid-change.
-            if w.report.events.len() > events_before {
+            if w.report.events.len() + w.report.notices.len() > events_before {
                 self.anchor_if_needed(hsm).await;
             }
             if once || *stop.borrow() {
@@ -264,6 +270,7 @@ impl Worker<'_> {
             }
             self.send_sms(d).await?;
         }
+        self.notices_pass(stop).await?;
         if !self.channels.confirms_on_acceptance() {
             for d in store
                 .due_deliveries(DeliveryState::Sent, self.now())

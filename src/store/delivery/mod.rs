@@ -83,6 +83,9 @@ pub struct DeliveryRecord {
     pub cancel_reason: Option<String>,
     /// The delivery that replaced this one (`--force-new-transfer`).
     pub superseded_by: Option<String>,
+    /// Which of the order's PINs it carries: 0 = the PIN set at provisioning, n = the PIN of
+    /// the n-th PIN reset.
+    pub pin_generation: i64,
     /// When queued.
     pub created_at: String,
     /// Last change.
@@ -108,6 +111,8 @@ pub struct NewDelivery {
     pub destination_masked: String,
     /// Bank: the transfer's `EndToEndId`.
     pub end_to_end_id: Option<String>,
+    /// Which of the order's PINs it carries (0 = the PIN set at provisioning).
+    pub pin_generation: i64,
 }
 
 /// Which deliveries to list.
@@ -122,7 +127,7 @@ pub struct DeliveryFilter {
 const COLUMNS: &str = "id, order_no, station_id, channel, state, destination_masked, attempts, \
      next_attempt_at, provider_id, end_to_end_id, bank_message_id, bank_file, last_error, \
      message_hmac, sending_at, sent_at, confirmed_at, cancel_reason, superseded_by, created_at, \
-     updated_at";
+     updated_at, pin_generation";
 
 fn delivery(r: &AnyRow) -> Result<DeliveryRecord, StoreError> {
     let get = |c: &'static str| -> Result<Option<String>, StoreError> {
@@ -155,6 +160,7 @@ fn delivery(r: &AnyRow) -> Result<DeliveryRecord, StoreError> {
         confirmed_at: get("confirmed_at")?,
         cancel_reason: get("cancel_reason")?,
         superseded_by: get("superseded_by")?,
+        pin_generation: r.try_get("pin_generation").ctx("reading a delivery")?,
         created_at: req("created_at")?,
         updated_at: req("updated_at")?,
     })
@@ -247,14 +253,14 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Queues a delivery (state `queued`, due now). An order has at most one delivery that is
-    /// not cancelled: a second one is [`StoreError::DeliveryExists`].
+    /// Queues a delivery (state `queued`, due now). An order has at most one delivery per PIN
+    /// generation that is not cancelled: a second one is [`StoreError::DeliveryExists`].
     pub async fn insert_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
             "INSERT INTO deliveries (id, order_no, station_id, channel, state, destination_masked, \
-             attempts, next_attempt_at, end_to_end_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $7, $7)",
+             attempts, next_attempt_at, end_to_end_id, created_at, updated_at, pin_generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $7, $7, $9)",
         )
         .bind(&d.id)
         .bind(d.order_no.as_str())
@@ -264,6 +270,7 @@ impl Tx {
         .bind(&d.destination_masked)
         .bind(&now)
         .bind(&d.end_to_end_id)
+        .bind(d.pin_generation)
         .execute(self.conn())
         .await
         .map_err(|e| match &e {

@@ -11,7 +11,7 @@ mod aliyun;
 mod bank;
 mod faults;
 mod full_cycle;
-mod store_backends;
+pub(crate) mod store_backends;
 mod store_transitions;
 
 use crate::support::{assert_success, items, order_no, run_ok, stdout_json};

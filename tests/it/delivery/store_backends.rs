@@ -16,11 +16,11 @@ use keystation::store::{
     Actor, DeliveryFilter, NewDelivery, NewOrder, Shipment, Store, StoreError, Tx,
 };
 
-pub(super) fn now() -> time::OffsetDateTime {
+pub(crate) fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-24 06:00 UTC)
 }
 
-pub(super) fn actor() -> Actor {
+pub(crate) fn actor() -> Actor {
     Actor {
         name: "test".into(),
         station_id: Some("station-test".into()),
@@ -28,7 +28,7 @@ pub(super) fn actor() -> Actor {
     }
 }
 
-pub(super) fn new_order(no: &str) -> NewOrder {
+pub(crate) fn new_order(no: &str) -> NewOrder {
     let ctx = ValidationContext {
         today: time::macros::date!(2026 - 11 - 24),
         uscc_checksum_override: None,
@@ -56,11 +56,12 @@ pub(super) fn new_delivery(id: &str, no: &str) -> NewDelivery {
         channel: DeliveryChannel::BankTransfer,
         destination_masked: mask_phone("13800138000"),
         end_to_end_id: Some(format!("KS{id}")),
+        pin_generation: 0,
     }
 }
 
 /// Stores order `no` and moves it to Provisioned in a write transaction left open for the caller.
-pub(super) async fn provisioned_order(store: &Store, no: &str) -> Tx {
+pub(crate) async fn provisioned_order(store: &Store, no: &str) -> Tx {
     store
         .insert_orders(&[new_order(no)], &actor(), now())
         .await
@@ -77,7 +78,7 @@ pub(super) async fn provisioned_order(store: &Store, no: &str) -> Tx {
 }
 
 /// A fresh SQLite database file in `dir`.
-pub(super) fn sqlite_url(dir: &tempfile::TempDir) -> String {
+pub(crate) fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())
 }
 

@@ -1,17 +1,20 @@
 //! The channels a `deliver run` sends through, built once from `[delivery]`: the directories
 //! resolved against the data directory ([`DeliveryPaths`]), the SMS channel (spool, Aliyun,
-//! webhook) with its template, the pain.001 settings, and the retry policy. The worker reads
+//! webhook) with its template, the pain.001 settings, the SMTP server and the notices' texts,
+//! and the retry policy. The worker reads
 //! them from here, never from the configuration again.
 
 use super::super::error::DeliveryError;
 use super::super::files::{self, DeliveryPaths};
 use crate::clock::Clock;
 use crate::config::{AliyunConfirm, BankSection, Config, SmsKind};
+use crate::delivery::email::{EmailChannel, EmailConfig};
 use crate::delivery::sms::{
     AliyunChannel, AliyunConfig, AliyunCredentials, SmsChannel, SmsTemplate, SpoolChannel,
     SystemStamps, WebhookChannel, WebhookConfig,
 };
 use crate::domain::delivery::backoff;
+use crate::domain::notification::NoticeTemplates;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +53,10 @@ pub struct DeliveryChannels {
     pub(super) retry: RetryPolicy,
     /// Between two passes of a long-running worker.
     pub(super) poll_interval: Duration,
+    /// The SMTP server of e-mail notices (`[delivery.email]`).
+    pub(super) email: Option<EmailChannel>,
+    /// The notices' texts.
+    pub(super) notices: NoticeTemplates,
 }
 
 impl DeliveryChannels {
@@ -96,7 +103,40 @@ impl DeliveryChannels {
         };
         files::ensure_dir(&paths.outbound_dir)?;
         files::ensure_dir(&paths.inbound_dir)?;
+        let email = match &d.email {
+            Some(e) => {
+                let credentials = match (&e.username, &e.password_file) {
+                    (Some(user), Some(file)) => {
+                        Some((user.clone(), files::read_secret_file(&config.path(file))?))
+                    }
+                    _ => None,
+                };
+                let extra_roots_pem = match &e.ca_file {
+                    Some(f) => {
+                        let path = config.path(f);
+                        Some(std::fs::read(&path).map_err(|source| DeliveryError::Io {
+                            what: "reading delivery.email.ca_file",
+                            path: path.display().to_string(),
+                            source,
+                        })?)
+                    }
+                    None => None,
+                };
+                Some(EmailChannel::new(EmailConfig {
+                    host: e.host.clone(),
+                    port: e.port(),
+                    security: e.security,
+                    credentials,
+                    from: e.from.clone(),
+                    extra_roots_pem,
+                    timeout: Duration::from_secs(e.timeout_secs),
+                })?)
+            }
+            None => None,
+        };
         Ok(DeliveryChannels {
+            email,
+            notices: d.notices.templates.clone(),
             sms,
             sms_kind: d.sms.kind,
             template: SmsTemplate {

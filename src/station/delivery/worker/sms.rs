@@ -326,6 +326,7 @@ impl Worker<'_> {
                 confirm_in_tx(
                     &mut tx,
                     &self.actor,
+                    &self.station.notice_media(),
                     &mut cur,
                     json!({"confirmed_by": "gateway agent receipt", "receipt": receipt,
                            "gateway_id": gateway_id}),
@@ -375,6 +376,7 @@ impl Worker<'_> {
                 confirm_in_tx(
                     &mut tx,
                     &self.actor,
+                    &self.station.notice_media(),
                     &mut cur,
                     json!({"confirmed_by": "carrier delivery report"}),
                 )

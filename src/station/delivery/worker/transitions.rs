@@ -21,7 +21,7 @@ impl Worker<'_> {
         d: &DeliveryRecord,
     ) -> Result<Option<(Order, StoredPin)>, DeliveryError> {
         let rec = self.order_of(d).await?;
-        if !order_is_deliverable(rec.state) {
+        if !order_is_deliverable(rec.state, d.pin_generation) {
             self.cancel_for_order(d, rec.state).await?;
             return Ok(None);
         }
@@ -126,7 +126,7 @@ impl Worker<'_> {
             return Ok(None);
         }
         let order_state = tx.order_state(&cur.order_no).await?;
-        if !order_is_deliverable(order_state) {
+        if !order_is_deliverable(order_state, cur.pin_generation) {
             let from = self
                 .cancel_for_order_in_tx(tx, &mut cur, order_state)
                 .await?;
@@ -243,7 +243,9 @@ impl Worker<'_> {
         cur.provider_id = Some(provider_id.to_string());
         cur.sent_at = Some(format_utc(tx.now()));
         if confirmed {
-            return Ok(confirm_in_tx(tx, &self.actor, cur, evidence).await?);
+            return Ok(
+                confirm_in_tx(tx, &self.actor, &self.station.notice_media(), cur, evidence).await?,
+            );
         }
         // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
         // are polled with backoff; a bank transfer waits for `bank import`.

@@ -1,0 +1,128 @@
+//! Payloads of the service desk's audit events: a request's moves (with both operators of the
+//! four-eyes rule), a PIN reset's steps, and a key reported lost. None carries a PIN: the new PIN
+//! of a reset is only ever named by its delivery.
+
+use super::payload::{AuditField, plain, sealed};
+
+payload! {
+    /// `service.requested`.
+    pub struct ServiceRequested {
+        /// The request.
+        pub request_id: String,
+        /// Its kind (`pin_reset`).
+        pub kind: String,
+        /// Who asked.
+        pub requested_by: String,
+        /// Why.
+        pub reason: String,
+        /// What the desk checked.
+        pub evidence: String,
+    }
+}
+
+payload! {
+    /// `service.approved` / `service.rejected`.
+    pub struct ServiceDecided {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// Approved (else rejected).
+        pub approved: bool,
+        /// Who asked.
+        pub requested_by: String,
+        /// Who decided (never the requester).
+        pub decided_by: String,
+        /// The decider's note.
+        pub note: Option<String>,
+    }
+}
+
+payload! {
+    /// `service.cancelled`.
+    pub struct ServiceCancelled {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// Who withdrew it.
+        pub cancelled_by: String,
+        /// Why.
+        pub note: Option<String>,
+    }
+}
+
+payload! {
+    /// `service.started`: execution begins, or resumes after a failure.
+    pub struct ServiceStarted {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// The key it acts on.
+        pub token_serial: String,
+        /// Who runs it at the desk.
+        pub run_by: String,
+        /// The state it started from (`approved` or `failed`).
+        pub from: String,
+    }
+}
+
+payload! {
+    /// `pin_reset.<step>.done`.
+    pub struct PinResetStepDone {
+        /// The request.
+        pub request_id: String,
+        /// The step (`seal_pin`, `init_pin`).
+        pub step: String,
+        /// The key.
+        pub token_serial: String,
+        /// How many times the step was started (more than 1 after a crash).
+        pub runs: i64,
+    }
+}
+
+payload! {
+    /// `service.done`: a PIN reset's new PIN is on the key and queued for delivery.
+    pub struct ServiceCompleted {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// The delivery queued for the new PIN.
+        pub delivery_id: String,
+        /// The order's PIN generation (1 = the first reset).
+        pub pin_generation: i64,
+    }
+}
+
+payload! {
+    /// `service.failed`: a run stopped; a later run resumes from the journal.
+    pub struct ServiceFailed {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// The step that failed.
+        pub step: String,
+        /// Why (never a secret).
+        pub error: String,
+    }
+}
+
+payload! {
+    /// `order.reported_lost`: the key is gone; its certificates are revoked (keyCompromise,
+    /// recorded by the `order.revoked` record of the same transaction) and its binding closed.
+    pub struct OrderReportedLost {
+        /// Who took the report.
+        pub operator: String,
+        /// The customer's account of it.
+        pub detail: Option<String>,
+        /// The binding closed.
+        pub binding_id: Option<String>,
+        /// The lost key.
+        pub token_serial: Option<String>,
+        /// Service requests cancelled with it.
+        pub requests_cancelled: Vec<String>,
+    }
+}

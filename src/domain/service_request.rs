@@ -1,0 +1,324 @@
+//! Requests an operator makes at the service desk after a key was delivered (PIN reset today;
+//! unlock, reissue and retire later), with the four-eyes rule, pure.
+//!
+//! ```text
+//!  requested ──approve (another operator)──▶ approved ──start──▶ executing ──complete──▶ done
+//!      │  │                                     │   ▲               │
+//!      │  └──reject──▶ rejected                 │   └────start──── failed ◀──fail──┘
+//!      └──cancel──▶ cancelled ◀────cancel───────┘         │
+//!                                    ▲────────cancel──────┘
+//! ```
+//!
+//! [`RequestState::apply`] is the one table of legal moves. The four-eyes rule lives in it too:
+//! [`RequestEvent::Approve`] and [`RequestEvent::Reject`] carry the deciding operator, and an
+//! operator never decides their own request ([`RequestError::SameOperator`]). A `failed` request
+//! is resumable (`start` again: its execution journal says what was done); `cancel` from
+//! `failed` gives it up. `done`, `rejected` and `cancelled` are final.
+//!
+//! Operators are typed values ([`OperatorId`]) so that registered operator accounts (issue 17)
+//! replace the string inside without changing the rules.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Who acts at the service desk. Today the name an operator gives; later a registered account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct OperatorId(String);
+
+/// The most characters an operator name may have.
+pub const OPERATOR_MAX_CHARS: usize = 64;
+
+/// An operator name without the form of one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operator {0:?} is not valid: a name of 1-64 characters without control characters")]
+pub struct InvalidOperator(pub String);
+
+impl OperatorId {
+    /// Parses an operator name (trimmed): 1-64 characters, no control characters.
+    pub fn parse(s: &str) -> Result<OperatorId, InvalidOperator> {
+        let t = s.trim();
+        if t.is_empty() || t.chars().count() > OPERATOR_MAX_CHARS || t.chars().any(char::is_control)
+        {
+            return Err(InvalidOperator(s.to_string()));
+        }
+        Ok(OperatorId(t.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for OperatorId {
+    type Error = InvalidOperator;
+    fn try_from(s: String) -> Result<Self, InvalidOperator> {
+        OperatorId::parse(&s)
+    }
+}
+
+impl From<OperatorId> for String {
+    fn from(o: OperatorId) -> String {
+        o.0
+    }
+}
+
+/// What the desk is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A new user PIN on a key the company brought to the desk (the SO PIN re-derived, `C_InitPIN`).
+    PinReset,
+}
+
+impl RequestKind {
+    /// Every kind.
+    pub const ALL: [RequestKind; 1] = [RequestKind::PinReset];
+
+    /// Stable name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::PinReset => "pin_reset",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<RequestKind> {
+        RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Asked for; waiting for a second operator's decision.
+    Requested,
+    /// Approved by a second operator; may be executed.
+    Approved,
+    /// Refused by a second operator (final).
+    Rejected,
+    /// Withdrawn before it was done (final).
+    Cancelled,
+    /// Being carried out; its journal says how far (a crash leaves it here, and a run resumes).
+    Executing,
+    /// Carried out (final).
+    Done,
+    /// Stopped on an error; a run resumes it from its journal, or it is cancelled.
+    Failed,
+}
+
+impl RequestState {
+    /// Every state.
+    pub const ALL: [RequestState; 7] = [
+        RequestState::Requested,
+        RequestState::Approved,
+        RequestState::Rejected,
+        RequestState::Cancelled,
+        RequestState::Executing,
+        RequestState::Done,
+        RequestState::Failed,
+    ];
+
+    /// Stable name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Requested => "requested",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
+            RequestState::Cancelled => "cancelled",
+            RequestState::Executing => "executing",
+            RequestState::Done => "done",
+            RequestState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored or typed name (case-insensitive).
+    pub fn parse(s: &str) -> Option<RequestState> {
+        RequestState::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// No event leads anywhere from here.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RequestState::Done | RequestState::Rejected | RequestState::Cancelled
+        )
+    }
+
+    /// Still to be decided or carried out (an order has at most one open request of a kind).
+    pub fn is_open(self) -> bool {
+        !self.is_final()
+    }
+
+    /// The one table of legal moves, with the four-eyes rule: `requested_by` is who asked.
+    pub fn apply(
+        self,
+        requested_by: &OperatorId,
+        event: &RequestEvent,
+    ) -> Result<RequestState, RequestError> {
+        use RequestEvent as E;
+        use RequestState as S;
+        if let E::Approve { by } | E::Reject { by } = event {
+            if by == requested_by {
+                return Err(RequestError::SameOperator {
+                    operator: by.clone(),
+                });
+            }
+        }
+        let to = match (self, event) {
+            (S::Requested, E::Approve { .. }) => S::Approved,
+            (S::Requested, E::Reject { .. }) => S::Rejected,
+            (S::Requested | S::Approved | S::Failed, E::Cancel { .. }) => S::Cancelled,
+            (S::Approved | S::Failed, E::Start) => S::Executing,
+            (S::Executing, E::Complete) => S::Done,
+            (S::Executing, E::Fail) => S::Failed,
+            _ => {
+                return Err(RequestError::Illegal {
+                    from: self,
+                    event: event.name(),
+                });
+            }
+        };
+        Ok(to)
+    }
+}
+
+impl fmt::Display for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something that happens to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RequestEvent {
+    /// A second operator approves it.
+    Approve {
+        /// Who approves (never the requester).
+        by: OperatorId,
+    },
+    /// A second operator refuses it.
+    Reject {
+        /// Who refuses (never the requester).
+        by: OperatorId,
+    },
+    /// Someone withdraws it (the requester may: withdrawing needs no second pair of eyes).
+    Cancel {
+        /// Who withdraws it.
+        by: OperatorId,
+    },
+    /// Execution begins (or resumes after a failure).
+    Start,
+    /// Execution finished.
+    Complete,
+    /// Execution stopped on an error.
+    Fail,
+}
+
+impl RequestEvent {
+    /// Stable name, for messages and audit records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestEvent::Approve { .. } => "approve",
+            RequestEvent::Reject { .. } => "reject",
+            RequestEvent::Cancel { .. } => "cancel",
+            RequestEvent::Start => "start",
+            RequestEvent::Complete => "complete",
+            RequestEvent::Fail => "fail",
+        }
+    }
+}
+
+/// A move the rules refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The requester tried to decide their own request.
+    #[error(
+        "operator {operator} made this request and cannot also decide it: a second, different \
+         operator must approve or reject it"
+    )]
+    SameOperator {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// The state does not allow the event.
+    #[error("a {from} request cannot {event}")]
+    Illegal {
+        /// The state the request was in.
+        from: RequestState,
+        /// The refused event's name.
+        event: &'static str,
+    },
+}
+
+/// The steps of a PIN reset, in the order they run; each is journaled before and after.
+///
+/// `seal_pin` draws the new PIN and keeps it only sealed (with the request), so a crash after it
+/// re-sets the SAME PIN; `init_pin` logs in as SO with the re-derived SO PIN and sets it
+/// (`C_InitPIN`, which may be repeated with the same PIN); `queue_delivery` moves the sealed PIN
+/// to the order, queues its delivery and completes the request in one transaction, so it is
+/// queued exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinResetStep {
+    /// Draw a new PIN, seal it in the vault, keep the sealed blob with the request.
+    SealPin,
+    /// Set it on the token (SO login with the derived SO PIN, `C_InitPIN`).
+    InitPin,
+    /// Hand the sealed PIN to the outbox and complete the request.
+    QueueDelivery,
+}
+
+impl PinResetStep {
+    /// Every step, in order.
+    pub const ALL: [PinResetStep; 3] = [
+        PinResetStep::SealPin,
+        PinResetStep::InitPin,
+        PinResetStep::QueueDelivery,
+    ];
+
+    /// Stable name, as journaled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinResetStep::SealPin => "seal_pin",
+            PinResetStep::InitPin => "init_pin",
+            PinResetStep::QueueDelivery => "queue_delivery",
+        }
+    }
+
+    /// Parses a journaled name.
+    pub fn parse(s: &str) -> Option<PinResetStep> {
+        PinResetStep::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The first step not yet done, given the steps the journal records as done; `None` when
+    /// every step is done.
+    pub fn next(done: &[PinResetStep]) -> Option<PinResetStep> {
+        PinResetStep::ALL.into_iter().find(|s| !done.contains(s))
+    }
+}
+
+impl fmt::Display for PinResetStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;

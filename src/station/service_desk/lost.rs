@@ -1,0 +1,156 @@
+//! A key reported lost (`keystation order lost ORDER`): its certificates revoked keyCompromise at
+//! once, through the revocation path of `order revoke` (one transaction, then an immediate CRL),
+//! and in that same transaction its token binding closed and any open service request of the
+//! order cancelled. No second operator is needed: the report only takes rights away, and waiting
+//! would leave a lost key's certificate valid.
+
+use super::{ServiceDeskError, operator, optional_text};
+use crate::audit::event::{AuditEvent, OrderReportedLost, ServiceCancelled};
+use crate::domain::{OrderNo, RequestEvent};
+use crate::station::Station;
+use crate::station::revoke::RevokeReport;
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx};
+
+/// The RFC 5280 reason of a lost key's revocation.
+pub const LOST_KEY_REASON: &str = "keyCompromise";
+
+/// What reporting a key lost did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LostReport {
+    /// The revocation (certificates, deliveries cancelled, CRL).
+    #[serde(flatten)]
+    pub revocation: RevokeReport,
+    /// The binding closed.
+    pub binding_closed: Option<String>,
+    /// The lost key.
+    pub token_serial: Option<String>,
+    /// Service requests cancelled.
+    pub requests_cancelled: Vec<String>,
+}
+
+/// What the revocation's transaction closes besides the certificates (read before it begins).
+pub(crate) struct LostKey {
+    pub(crate) operator: String,
+    pub(crate) detail: Option<String>,
+    pub(crate) binding: Option<Binding>,
+    pub(crate) open_requests: Vec<String>,
+}
+
+/// What [`LostKey::close_in`] closed.
+pub(crate) struct LostClosed {
+    pub(crate) binding_closed: Option<String>,
+    pub(crate) token_serial: Option<String>,
+    pub(crate) requests_cancelled: Vec<String>,
+}
+
+impl LostKey {
+    /// In the revocation's transaction: the binding closed, open requests cancelled, the report
+    /// audited.
+    pub(crate) async fn close_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        order_no: &OrderNo,
+    ) -> Result<LostClosed, StoreError> {
+        if let Some(b) = &self.binding {
+            tx.release_binding(&b.binding_id, "reported lost").await?;
+        }
+        let mut cancelled = Vec::new();
+        let by = crate::domain::OperatorId::parse(&self.operator)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for id in &self.open_requests {
+            let mut r = tx.service_request(id).await?;
+            let event = RequestEvent::Cancel { by: by.clone() };
+            if r.state.apply(&r.requested_by, &event).is_err() {
+                continue;
+            }
+            tx.transition_service_request(actor, &mut r, &event, |r| {
+                r.decision_note = Some("the key was reported lost".into());
+                AuditEvent::ServiceCancelled(ServiceCancelled {
+                    request_id: r.id.clone(),
+                    kind: r.kind.as_str().to_string(),
+                    cancelled_by: by.to_string(),
+                    note: r.decision_note.clone(),
+                })
+            })
+            .await?;
+            cancelled.push(id.clone());
+        }
+        let closed = LostClosed {
+            binding_closed: self.binding.as_ref().map(|b| b.binding_id.to_string()),
+            token_serial: self
+                .binding
+                .as_ref()
+                .and_then(|b| b.token_serial.as_deref().map(str::to_string)),
+            requests_cancelled: cancelled,
+        };
+        tx.audit(
+            actor,
+            AuditEntry {
+                token_serial: self.binding.as_ref().and_then(|b| b.token_serial.clone()),
+                ..AuditEntry::order(
+                    order_no,
+                    AuditEvent::OrderReportedLost(OrderReportedLost {
+                        operator: self.operator.clone(),
+                        detail: self.detail.clone(),
+                        binding_id: closed.binding_closed.clone(),
+                        token_serial: closed.token_serial.clone(),
+                        requests_cancelled: closed.requests_cancelled.clone(),
+                    }),
+                )
+            },
+        )
+        .await?;
+        Ok(closed)
+    }
+}
+
+impl Station {
+    /// `order lost ORDER`: see the module docs.
+    pub async fn report_lost(
+        &self,
+        order_no: &OrderNo,
+        reported_by: &str,
+        detail: Option<&str>,
+    ) -> Result<LostReport, ServiceDeskError> {
+        let by = operator(reported_by)?;
+        let detail = optional_text("--detail", detail)?;
+        let binding = self.store.active_binding(order_no).await?;
+        let open_requests = self
+            .store
+            .service_requests(&ServiceRequestFilter {
+                order_no: Some(order_no.clone()),
+                state: None,
+            })
+            .await?
+            .into_iter()
+            .filter(|r| r.state.is_open())
+            .map(|r| r.id)
+            .collect();
+        let lost = LostKey {
+            operator: by.to_string(),
+            detail: detail.clone(),
+            binding,
+            open_requests,
+        };
+        let detail = detail.unwrap_or_else(|| "key reported lost".into());
+        let (revocation, closed) = self
+            .revoke_order_closing(
+                order_no,
+                LOST_KEY_REASON,
+                Some(&detail),
+                by.as_str(),
+                Some(&lost),
+            )
+            .await?;
+        let closed = closed.ok_or_else(|| {
+            ServiceDeskError::Inconsistent("the lost key's records were not closed".into())
+        })?;
+        Ok(LostReport {
+            revocation,
+            binding_closed: closed.binding_closed,
+            token_serial: closed.token_serial,
+            requests_cancelled: closed.requests_cancelled,
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! The service desk: requests after a key was delivered, decided by a second operator
+//! (four-eyes), then carried out — a PIN reset today ([`pin_reset`]) — and a key reported lost
+//! ([`lost`], which needs no second operator: it only ever takes rights away, at once).
+//!
+//! A request moves through the domain's machine ([`crate::domain::service_request`]) by the
+//! store's one writer ([`crate::store::Tx::transition_service_request`]): each move is one
+//! transaction with its typed audit record, which names both operators.
+//!
+//! Design: approving a PIN reset does not touch the key; `pin-reset run` does, at the desk where
+//! the key is plugged in. Approval and execution are separate because the approver need not be
+//! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
+
+mod error;
+pub mod lost;
+pub mod pin_reset;
+
+pub use error::ServiceDeskError;
+
+use super::Station;
+use crate::audit::event::{AuditEvent, ServiceCancelled, ServiceDecided, ServiceRequested};
+use crate::domain::{OperatorId, OrderNo, OrderState, RequestEvent, RequestKind};
+use crate::store::{
+    NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+};
+
+/// The most characters of a reason, evidence or note.
+const TEXT_MAX: usize = 500;
+
+/// An operator named on the command line, parsed (`--operator`).
+fn operator(name: &str) -> Result<OperatorId, ServiceDeskError> {
+    OperatorId::parse(name).map_err(|e| ServiceDeskError::Invalid {
+        field: "--operator",
+        message: e.to_string(),
+    })
+}
+
+/// A free text an operator gives: not empty, at most 500 characters, no control characters
+/// other than line breaks.
+fn text(field: &'static str, value: &str) -> Result<String, ServiceDeskError> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(ServiceDeskError::Invalid {
+            field,
+            message: "must not be empty".into(),
+        });
+    }
+    if t.chars().count() > TEXT_MAX || t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ServiceDeskError::Invalid {
+            field,
+            message: format!("must be at most {TEXT_MAX} characters without control characters"),
+        });
+    }
+    Ok(t.to_string())
+}
+
+fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<String>, ServiceDeskError> {
+    value.map(|v| text(field, v)).transpose()
+}
+
+/// A request with its execution journal (`pin-reset show`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestDetail {
+    /// The request.
+    #[serde(flatten)]
+    pub request: ServiceRequestRecord,
+    /// Its execution journal.
+    pub steps: Vec<RequestStepRecord>,
+}
+
+impl Station {
+    /// `pin-reset request ORDER`: records a PIN reset request for a delivered key. Refused
+    /// unless the order is PinDelivered (an undelivered PIN is retried, not reset), its key is
+    /// bound, and no PIN of it is still on its way.
+    pub async fn request_pin_reset(
+        &self,
+        order_no: &OrderNo,
+        requested_by: &str,
+        reason: &str,
+        evidence: &str,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        let by = operator(requested_by)?;
+        let reason = text("--reason", reason)?;
+        let evidence = text("--evidence", evidence)?;
+        let binding = self.store.active_binding(order_no).await?;
+        let actor = self.operator_actor(by.as_str());
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let state = tx.order_state(order_no).await?;
+        pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.insert_service_request(&NewServiceRequest {
+            id: id.clone(),
+            kind: RequestKind::PinReset,
+            order_no: order_no.clone(),
+            requested_by: by.clone(),
+            reason: reason.clone(),
+            evidence: evidence.clone(),
+        })
+        .await?;
+        tx.audit(
+            &actor,
+            crate::store::AuditEntry::order(
+                order_no,
+                AuditEvent::ServiceRequested(ServiceRequested {
+                    request_id: id.clone(),
+                    kind: RequestKind::PinReset.as_str().to_string(),
+                    requested_by: by.to_string(),
+                    reason,
+                    evidence,
+                }),
+            ),
+        )
+        .await?;
+        let rec = tx.service_request(&id).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    /// `pin-reset approve ID` / `reject ID`: a second operator's decision. The requester's own
+    /// decision is refused ([`crate::domain::RequestError::SameOperator`]), nothing written.
+    pub async fn decide_request(
+        &self,
+        id: &str,
+        decided_by: &str,
+        approve: bool,
+        note: Option<&str>,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        let by = operator(decided_by)?;
+        let note = if approve {
+            optional_text("--note", note)?
+        } else {
+            Some(text("--reason", note.unwrap_or_default())?)
+        };
+        let actor = self.operator_actor(by.as_str());
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        let event = if approve {
+            RequestEvent::Approve { by: by.clone() }
+        } else {
+            RequestEvent::Reject { by: by.clone() }
+        };
+        let now = crate::clock::format_utc(tx.now());
+        tx.transition_service_request(&actor, &mut r, &event, |r| {
+            r.decided_by = Some(by.clone());
+            r.decided_at = Some(now);
+            r.decision_note = note.clone();
+            AuditEvent::ServiceDecided(ServiceDecided {
+                request_id: r.id.clone(),
+                kind: r.kind.as_str().to_string(),
+                approved: approve,
+                requested_by: r.requested_by.to_string(),
+                decided_by: by.to_string(),
+                note,
+            })
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// `pin-reset cancel ID`: withdraws a request not yet carried out (or given up after a
+    /// failure).
+    pub async fn cancel_request(
+        &self,
+        id: &str,
+        cancelled_by: &str,
+        note: Option<&str>,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        let by = operator(cancelled_by)?;
+        let note = optional_text("--note", note)?;
+        let actor = self.operator_actor(by.as_str());
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        tx.transition_service_request(
+            &actor,
+            &mut r,
+            &RequestEvent::Cancel { by: by.clone() },
+            |r| {
+                r.decision_note = note.clone();
+                AuditEvent::ServiceCancelled(ServiceCancelled {
+                    request_id: r.id.clone(),
+                    kind: r.kind.as_str().to_string(),
+                    cancelled_by: by.to_string(),
+                    note,
+                })
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// `pin-reset list`: requests, oldest first.
+    pub async fn service_requests(
+        &self,
+        filter: &ServiceRequestFilter,
+    ) -> Result<Vec<ServiceRequestRecord>, ServiceDeskError> {
+        Ok(self.store.service_requests(filter).await?)
+    }
+
+    /// `pin-reset show ID`: a request and its execution journal.
+    pub async fn service_request(&self, id: &str) -> Result<RequestDetail, ServiceDeskError> {
+        let request = self
+            .store
+            .service_request(id)
+            .await?
+            .ok_or_else(|| crate::store::StoreError::RequestNotFound(id.to_string()))?;
+        let steps = self.store.request_steps(id).await?;
+        Ok(RequestDetail { request, steps })
+    }
+}
+
+/// Why an order's key is not one the desk can reset, or `None`.
+fn not_resettable(state: OrderState) -> Option<String> {
+    match state {
+        OrderState::PinDelivered => None,
+        OrderState::Provisioned | OrderState::Shipped => Some(format!(
+            "the order is {state}: its first PIN is not delivered yet — retry or requeue that \
+             delivery (`keystation deliver ...`) instead of resetting the PIN"
+        )),
+        other => Some(format!(
+            "the order is {other}: only a delivered key (PinDelivered) has its PIN reset"
+        )),
+    }
+}

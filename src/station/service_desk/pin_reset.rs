@@ -1,0 +1,465 @@
+//! Carrying out an approved PIN reset at the desk (`keystation pin-reset run ID`), with the key
+//! plugged in.
+//!
+//! Steps, each journaled before and after it runs (`service_request_steps`), so that a run that
+//! stops anywhere — an error, a pulled key, a crash — is resumed by running it again:
+//! 1. `seal_pin`: a new user PIN from the station's random source, sealed in the vault at once
+//!    and kept only sealed, with the request. A crash before this is recorded loses only a PIN
+//!    that was never set anywhere; after it, every later run sets that SAME PIN.
+//! 2. `init_pin`: the SO PIN re-derived in the vault from the binding's SO identity, SO login,
+//!    `C_InitPIN` with the sealed PIN, then a login with it as proof. Repeating it after a crash
+//!    sets the same PIN again: the token is never left with a PIN nobody can learn, and the old
+//!    PIN stops working at the first `C_InitPIN`.
+//! 3. `queue_delivery`: ONE transaction moves the sealed PIN to the order's sealed PIN, queues
+//!    its delivery by the order's channel (the outbox, exactly as at issuance, as the order's
+//!    next PIN generation), journals the step and completes the request. Either all of it is
+//!    committed or none: the delivery is queued exactly once, and the worker's own rules then
+//!    send it at most once.
+//!
+//! Failpoints (test builds): `pin_reset.<step>.started`, `pin_reset.<step>.before_done`,
+//! `pin_reset.queue_delivery.before_commit`.
+//!
+//! # Security notes
+//! The new PIN exists in clear only in zeroizing memory: between drawing and sealing it, and
+//! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
+//! name the request, the key's serial and the delivery, never the PIN.
+
+use super::{ServiceDeskError, not_resettable, operator};
+use crate::audit::event::{
+    AuditEvent, PinResetStepDone, ServiceCompleted, ServiceFailed, ServiceStarted,
+};
+use crate::domain::delivery::channel_name;
+use crate::domain::{
+    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestState, TokenSerial,
+};
+use crate::station::Station;
+use crate::station::hsm::{Hsm, blocking};
+use crate::store::{Actor, Binding, ServiceRequestRecord, StoreError, Tx, stored_id};
+use crate::token::TokenSelector;
+use crate::token::vault::pin_aad;
+
+/// What `pin-reset run` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PinResetReport {
+    /// The request.
+    pub request_id: String,
+    /// Its order.
+    pub order_no: String,
+    /// The key whose PIN was reset.
+    pub token_serial: String,
+    /// True when this run continued an earlier one (crashed, or failed).
+    pub resumed: bool,
+    /// The steps this run carried out.
+    pub steps_run: Vec<&'static str>,
+    /// The delivery queued for the new PIN (`keystation deliver run` sends it).
+    pub delivery_id: String,
+    /// The order's PIN generation (1 = first reset).
+    pub pin_generation: i64,
+    /// `sms` or `bank`, as at issuance.
+    pub channel: String,
+    /// Where it goes, masked.
+    pub destination_masked: String,
+}
+
+/// Refuses an order whose key the desk cannot reset; returns the bound key's serial.
+pub(super) async fn check_order_resettable(
+    tx: &mut Tx,
+    order_no: &OrderNo,
+    state: OrderState,
+    binding: Option<&Binding>,
+) -> Result<TokenSerial, ServiceDeskError> {
+    let refused = |message: String| ServiceDeskError::Refused {
+        order_no: order_no.to_string(),
+        message,
+    };
+    if let Some(why) = not_resettable(state) {
+        return Err(refused(why));
+    }
+    let Some(serial) = binding
+        .filter(|b| b.order_no == order_no.as_str())
+        .and_then(|b| b.token_serial.clone())
+    else {
+        return Err(refused(
+            "no key is bound to the order (it was reported lost or released)".into(),
+        ));
+    };
+    let unsettled = tx.unsettled_deliveries(order_no).await?;
+    if !unsettled.is_empty() {
+        return Err(refused(format!(
+            "a PIN of this order is still on its way (delivery {}): wait until it is confirmed, \
+             or cancel it, before its PIN is reset",
+            unsettled.join(", ")
+        )));
+    }
+    Ok(serial)
+}
+
+struct Run<'a> {
+    station: &'a Station,
+    hsm: &'a Hsm,
+    actor: Actor,
+    request: ServiceRequestRecord,
+    binding: Binding,
+    serial: TokenSerial,
+    steps_run: Vec<&'static str>,
+}
+
+impl Station {
+    /// `pin-reset run ID`: carries out (or resumes) an approved PIN reset. See the module docs.
+    /// A request still waiting for its second operator is refused
+    /// ([`ServiceDeskError::NotRunnable`]) before anything is touched.
+    pub async fn run_pin_reset(
+        &self,
+        hsm: &Hsm,
+        id: &str,
+        run_by: &str,
+    ) -> Result<PinResetReport, ServiceDeskError> {
+        let by = operator(run_by)?;
+        let actor = self.operator_actor(by.as_str());
+        let (request, binding, resumed) = self.start_pin_reset(&actor, id).await?;
+        let serial = request.token_serial.as_deref().ok_or_else(|| {
+            ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
+        })?;
+        let serial = stored_id("service_requests.token_serial", serial)?;
+        let mut run = Run {
+            station: self,
+            hsm,
+            actor,
+            request,
+            binding,
+            serial,
+            steps_run: Vec::new(),
+        };
+        match run.steps().await {
+            Ok(()) => run.report(resumed).await,
+            Err((step, e)) => {
+                run.fail(step, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
+    /// it acts on; a request found `executing` (a crashed run) is resumed as it is.
+    async fn start_pin_reset(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
+        let Some(found) = self.store.service_request(id).await? else {
+            return Err(StoreError::RequestNotFound(id.to_string()).into());
+        };
+        let binding = self.store.active_binding(&found.order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        let resumed = match r.state {
+            RequestState::Executing => true,
+            RequestState::Approved | RequestState::Failed => {
+                let state = tx.order_state(&r.order_no).await?;
+                let serial =
+                    check_order_resettable(&mut tx, &r.order_no, state, binding.as_ref()).await?;
+                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
+                    return Err(ServiceDeskError::Inconsistent(format!(
+                        "request {id} began on key {} but the order is now bound to key {serial}",
+                        r.token_serial.as_deref().unwrap_or_default()
+                    )));
+                }
+                let from = r.state;
+                let run_by = actor.name.clone();
+                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
+                    r.token_serial = Some(serial.to_string());
+                    r.last_error = None;
+                    AuditEvent::ServiceStarted(ServiceStarted {
+                        request_id: r.id.clone(),
+                        kind: r.kind.as_str().to_string(),
+                        token_serial: serial.to_string(),
+                        run_by,
+                        from: from.as_str().to_string(),
+                    })
+                })
+                .await?;
+                from == RequestState::Failed
+            }
+            other => {
+                let hint = if other == RequestState::Requested {
+                    format!(
+                        "it needs a second, different operator's approval before it runs \
+                         (`keystation pin-reset approve {id} --operator NAME`)"
+                    )
+                } else {
+                    "it is settled; make a new request".to_string()
+                };
+                return Err(ServiceDeskError::NotRunnable {
+                    id: id.to_string(),
+                    state: other,
+                    hint,
+                });
+            }
+        };
+        tx.commit().await?;
+        let binding = binding.ok_or_else(|| ServiceDeskError::Refused {
+            order_no: r.order_no.to_string(),
+            message: "no key is bound to the order (it was reported lost or released)".into(),
+        })?;
+        Ok((r, binding, resumed))
+    }
+}
+
+impl Run<'_> {
+    fn id(&self) -> &str {
+        &self.request.id
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        pin_aad(self.request.order_no.as_str(), &self.serial)
+    }
+
+    async fn steps(&mut self) -> Result<(), (PinResetStep, ServiceDeskError)> {
+        loop {
+            let done: Vec<PinResetStep> = self
+                .station
+                .store
+                .request_steps(self.id())
+                .await
+                .map_err(|e| (PinResetStep::SealPin, e.into()))?
+                .iter()
+                .filter(|s| s.status == "done")
+                .filter_map(|s| PinResetStep::parse(&s.step))
+                .collect();
+            let Some(step) = PinResetStep::next(&done) else {
+                return Ok(());
+            };
+            let r = match step {
+                PinResetStep::SealPin => self.seal_pin().await,
+                PinResetStep::InitPin => self.init_pin().await,
+                PinResetStep::QueueDelivery => self.queue_delivery().await,
+            };
+            r.map_err(|e| (step, e))?;
+            self.steps_run.push(step.as_str());
+        }
+    }
+
+    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
+        crate::failpoint::check(name)?;
+        Ok(())
+    }
+
+    /// Journals `step` as started, in its own transaction: a crash after it is visible.
+    async fn started(&self, step: PinResetStep) -> Result<i64, ServiceDeskError> {
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        tx.request_step_started(self.id(), step).await?;
+        tx.commit().await?;
+        self.failpoint(&format!("pin_reset.{step}.started"))?;
+        let runs = self
+            .station
+            .store
+            .request_steps(self.id())
+            .await?
+            .iter()
+            .find(|s| s.step == step.as_str())
+            .map_or(1, |s| s.runs);
+        Ok(runs)
+    }
+
+    /// Journals `step` as done with its audit record, in `tx`.
+    async fn done_in(&self, tx: &mut Tx, step: PinResetStep, runs: i64) -> Result<(), StoreError> {
+        tx.request_step_done(self.id(), step).await?;
+        tx.audit(
+            &self.actor,
+            crate::store::AuditEntry {
+                token_serial: Some(self.serial.clone()),
+                ..crate::store::AuditEntry::order(
+                    &self.request.order_no,
+                    AuditEvent::PinResetStepDone(PinResetStepDone {
+                        request_id: self.id().to_string(),
+                        step: step.as_str().to_string(),
+                        token_serial: self.serial.to_string(),
+                        runs,
+                    }),
+                )
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn seal_pin(&mut self) -> Result<(), ServiceDeskError> {
+        let step = PinResetStep::SealPin;
+        let runs = self.started(step).await?;
+        let policy = self.station.config.pin;
+        let aad = self.aad();
+        let sealed = {
+            let pin = Pin::generate(&policy, &mut self.station.random.rng());
+            blocking(|| self.hsm.vault()?.seal_pin(&pin, &aad))?
+        };
+        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        // A PIN sealed by an earlier run of this step stays the one: this one is dropped.
+        tx.set_pending_pin(self.id(), &sealed).await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn init_pin(&mut self) -> Result<(), ServiceDeskError> {
+        let step = PinResetStep::InitPin;
+        let runs = self.started(step).await?;
+        let sealed = {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            let sealed = tx.pending_pin(self.id()).await?;
+            tx.commit().await?;
+            sealed.ok_or_else(|| {
+                ServiceDeskError::Inconsistent(format!(
+                    "request {}: seal_pin is journaled done but no sealed PIN is kept",
+                    self.id()
+                ))
+            })?
+        };
+        let aad = self.aad();
+        let identity = self.binding.so_identity.clone();
+        let serial = self.serial.clone();
+        blocking(|| -> Result<(), ServiceDeskError> {
+            let (pin, so) = {
+                let vault = self.hsm.vault()?;
+                (
+                    vault.unseal_pin(&sealed, &aad)?,
+                    vault.derive_so_pin(&identity)?,
+                )
+            };
+            let mut token = self.hsm.module().find(&[TokenSelector::Serial(serial)])?;
+            token.reset_user_pin(&so, &pin)?;
+            Ok(())
+        })?;
+        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue_delivery(&mut self) -> Result<(), ServiceDeskError> {
+        let step = PinResetStep::QueueDelivery;
+        let runs = self.started(step).await?;
+        let no = self.request.order_no.clone();
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        let mut r = tx.service_request(self.id()).await?;
+        let state = tx.order_state(&no).await?;
+        check_order_resettable(&mut tx, &no, state, Some(&self.binding)).await?;
+        let sealed = tx.pending_pin(self.id()).await?.ok_or_else(|| {
+            ServiceDeskError::Inconsistent(format!(
+                "request {}: its new PIN is set but no sealed copy is kept",
+                self.id()
+            ))
+        })?;
+        let generation = tx.next_pin_generation(&no).await?;
+        tx.put_sealed_pin(&no, &self.serial, &sealed).await?;
+        tx.clear_pending_pin(self.id()).await?;
+        let order = tx.order_in_tx(&no).await?;
+        let station_id = self.station.config.station.id.clone();
+        let delivery_id = crate::station::delivery::queue_pin_delivery(
+            &mut tx,
+            &self.actor,
+            &order,
+            &station_id,
+            generation,
+        )
+        .await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
+            r.delivery_id = Some(delivery_id.clone());
+            r.pin_generation = Some(generation);
+            r.last_error = None;
+            AuditEvent::ServiceCompleted(ServiceCompleted {
+                request_id: r.id.clone(),
+                kind: r.kind.as_str().to_string(),
+                delivery_id,
+                pin_generation: generation,
+            })
+        })
+        .await?;
+        crate::failpoint!("pin_reset.queue_delivery.before_commit");
+        tx.commit().await?;
+        self.request = r;
+        Ok(())
+    }
+
+    /// Records that the run stopped at `step` (the request `failed`: a later run resumes it).
+    /// Best effort: if even this cannot be written, the request stays `executing`, which a run
+    /// resumes the same way.
+    async fn fail(&self, step: PinResetStep, e: &ServiceDeskError) {
+        let r: Result<(), StoreError> = async {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            let mut r = tx.service_request(self.id()).await?;
+            if r.state != RequestState::Executing {
+                return Ok(());
+            }
+            let error = e.to_string();
+            tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Fail, |r| {
+                r.last_error = Some(error.clone());
+                AuditEvent::ServiceFailed(ServiceFailed {
+                    request_id: r.id.clone(),
+                    kind: r.kind.as_str().to_string(),
+                    step: step.as_str().to_string(),
+                    error,
+                })
+            })
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = r {
+            tracing::error!(request = %self.id(), error = %err, "could not record the failed PIN reset run");
+        }
+    }
+
+    async fn report(&self, resumed: bool) -> Result<PinResetReport, ServiceDeskError> {
+        let request = match self.station.store.service_request(self.id()).await? {
+            Some(r) => r,
+            None => return Err(StoreError::RequestNotFound(self.id().to_string()).into()),
+        };
+        let delivery_id = request.delivery_id.clone().ok_or_else(|| {
+            ServiceDeskError::Inconsistent(format!(
+                "request {} is done without a delivery",
+                request.id
+            ))
+        })?;
+        let Some(d) = self.station.store.delivery(&delivery_id).await? else {
+            return Err(StoreError::DeliveryNotFound(delivery_id).into());
+        };
+        Ok(PinResetReport {
+            request_id: request.id.clone(),
+            order_no: request.order_no.to_string(),
+            token_serial: self.serial.to_string(),
+            resumed,
+            steps_run: self.steps_run.clone(),
+            delivery_id,
+            pin_generation: d.pin_generation,
+            channel: channel_name(d.channel).to_string(),
+            destination_masked: d.destination_masked,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The e-mail channel against the loopback SMTP receiver: STARTTLS and implicit TLS through
+//! rustls on ring with AUTH, what each failure means, and no password in any outcome.
+
+use std::time::Duration;
+
+use keystation::config::SmtpSecurity;
+use keystation::delivery::email::{EmailChannel, EmailConfig, OutgoingEmail};
+use keystation::delivery::sms::SendOutcome;
+use zeroize::Zeroizing;
+
+use super::smtp_server::{Security, SmtpServer, tls_config};
+
+const USER: &str = "station";
+const PASSWORD: &str = "smtp-secret-42";
+
+fn channel(port: u16, security: SmtpSecurity, password: &str, ca: Option<&str>) -> EmailChannel {
+    EmailChannel::new(EmailConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security,
+        credentials: Some((USER.into(), Zeroizing::new(password.into()))),
+        from: "北京CA <ca@example.com>".into(),
+        extra_roots_pem: ca.map(|c| c.as_bytes().to_vec()),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn mail(id: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        id: id.into(),
+        to: "li.si@example.com".into(),
+        subject: "【北京CA】订单BJ1通知".into(),
+        body: "您的单位证书订单BJ1已审核通过。\n第二行".into(),
+    }
+}
+
+fn assert_no_password(outcome: &SendOutcome) {
+    assert!(!format!("{outcome:?}").contains(PASSWORD), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn starttls_with_auth_delivers_the_message_encrypted() {
+    let (tls, ca) = tls_config();
+    let server = SmtpServer::start(Security::Starttls(tls), Some((USER, PASSWORD))).await;
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        PASSWORD,
+        Some(&ca),
+    );
+    let outcome = ch.send(&mail("n-1")).await;
+    assert!(
+        matches!(outcome, SendOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].encrypted);
+    assert_eq!(got[0].user.as_deref(), Some(USER));
+    assert_eq!(got[0].rcpt_to, vec!["li.si@example.com".to_string()]);
+    assert_eq!(
+        got[0].header("Message-ID").as_deref(),
+        Some("<n-1@keystation>")
+    );
+    assert_eq!(got[0].body(), "您的单位证书订单BJ1已审核通过。\r\n第二行");
+}
+
+#[tokio::test]
+async fn implicit_tls_with_auth_delivers_the_message_encrypted() {
+    let (tls, ca) = tls_config();
+    let server = SmtpServer::start(Security::Tls(tls), Some((USER, PASSWORD))).await;
+    let ch = channel(server.addr.port(), SmtpSecurity::Tls, PASSWORD, Some(&ca));
+    let outcome = ch.send(&mail("n-2")).await;
+    assert!(
+        matches!(outcome, SendOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].encrypted);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_permanent_and_nothing_is_delivered() {
+    let (tls, ca) = tls_config();
+    let server = SmtpServer::start(Security::Starttls(tls), Some((USER, PASSWORD))).await;
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        "not-it",
+        Some(&ca),
+    );
+    let outcome = ch.send(&mail("n-3")).await;
+    assert!(
+        matches!(outcome, SendOutcome::Permanent { .. }),
+        "{outcome:?}"
+    );
+    assert!(format!("{outcome:?}").contains("535"), "{outcome:?}");
+    assert_eq!(server.auth_failures(), 1);
+    assert!(server.received().is_empty());
+    assert_no_password(&outcome);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_before_anything_is_sent() {
+    let (tls, _ca) = tls_config();
+    let server = SmtpServer::start(Security::Starttls(tls), Some((USER, PASSWORD))).await;
+    // The platform's roots do not include the receiver's self-signed certificate.
+    let ch = channel(server.addr.port(), SmtpSecurity::Starttls, PASSWORD, None);
+    let outcome = ch.send(&mail("n-4")).await;
+    assert!(
+        matches!(outcome, SendOutcome::Retryable { .. }),
+        "{outcome:?}"
+    );
+    assert!(format!("{outcome:?}").contains("TLS"), "{outcome:?}");
+    assert_eq!(server.auth_failures(), 0);
+    assert!(server.received().is_empty());
+    assert_no_password(&outcome);
+}
+
+#[tokio::test]
+async fn starttls_is_required_when_configured() {
+    // A server that offers no STARTTLS: the channel does not fall back to plain text.
+    let server = SmtpServer::start(Security::None, Some((USER, PASSWORD))).await;
+    let (_, ca) = tls_config();
+    let ch = channel(
+        server.addr.port(),
+        SmtpSecurity::Starttls,
+        PASSWORD,
+        Some(&ca),
+    );
+    let outcome = ch.send(&mail("n-5")).await;
+    assert!(
+        matches!(outcome, SendOutcome::Permanent { .. }),
+        "{outcome:?}"
+    );
+    assert!(server.received().is_empty());
+    assert_eq!(server.auth_failures(), 0);
+}

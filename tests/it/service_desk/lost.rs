@@ -1,0 +1,95 @@
+//! A key reported lost: revoked keyCompromise at once (the published CRL says so, as `openssl
+//! crl` reads it), its token binding closed, its open PIN reset cancelled, all audited.
+
+use super::*;
+use crate::revocation::{published, verified_crl_text};
+use crate::support::audit_records;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_key_is_revoked_key_compromise_at_once_and_its_binding_closed() {
+    let st = TestStation::init().await;
+    let (no, _pin) = delivered_sms_order(&st, "DESK-LOST").await;
+    let open = request_reset(&st, &no).await;
+
+    // The operator is named, or nothing happens.
+    let out = st.run(&["order", "lost", &no, "--operator", " "]).await;
+    assert!(assert_refused(&out, "E-USAGE").contains("--operator"));
+    assert_eq!(st.order_state(&no).await, "PinDelivered");
+
+    let report = st
+        .json(&[
+            "order",
+            "lost",
+            &no,
+            "--operator",
+            ALICE,
+            "--detail",
+            "客户来电：证书介质遗失",
+        ])
+        .await;
+    assert_eq!(report["from"], "PinDelivered", "{report:#}");
+    let certs: Vec<String> = report["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(certs.len(), 1, "{report:#}");
+    assert!(report["binding_closed"].is_string(), "{report:#}");
+    assert!(report["token_serial"].is_string(), "{report:#}");
+    assert_eq!(report["requests_cancelled"], serde_json::json!([open]));
+    assert_eq!(report["crl"]["outcome"], "issued", "{report:#}");
+    assert_eq!(st.order_state(&no).await, "Revoked");
+
+    // The published CRL, verified under the CA, lists it as Key Compromise.
+    let text = verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"));
+    assert!(
+        text.contains(&format!("Serial Number: {}", certs[0].to_uppercase())),
+        "{text}"
+    );
+    assert!(text.contains("Key Compromise"), "{text}");
+
+    // The store: revoked keyCompromise, no binding left, the request cancelled.
+    let store = st.store().await;
+    let rev = store
+        .revocation(&crate::support::cert_serial(&certs[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rev.reason, "keyCompromise");
+    assert!(
+        store
+            .active_binding(&crate::support::order_no(&no))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+    assert_eq!(
+        st.json(&["pin-reset", "show", &open]).await["state"],
+        "cancelled"
+    );
+
+    // Audited in the revocation's transaction; a second report is refused.
+    let audit = st.json(&["audit", "show", "--order", &no]).await;
+    assert_eq!(audit_records(&audit, "order.reported_lost").len(), 1);
+    assert_eq!(audit_records(&audit, "order.revoked").len(), 1);
+    let out = st.run(&["order", "lost", &no, "--operator", BOB]).await;
+    assert_refused(&out, "E-ORDER-TRANSITION");
+    let out = st
+        .run(&[
+            "pin-reset",
+            "request",
+            &no,
+            "--reason",
+            "r",
+            "--evidence",
+            "e",
+            "--operator",
+            BOB,
+        ])
+        .await;
+    assert_refused(&out, "E-OPERATION-REFUSED");
+    st.ok(&["audit", "verify"]).await;
+    st.ok(&["check"]).await;
+}
