@@ -67,6 +67,9 @@ impl Station {
                     return Ok(None);
                 };
                 let order = tx.order_in_tx(&no).await?;
+                // As for an order given by number: a secondary key whose main key is no
+                // longer live is refused (the transaction rolls back, nothing is claimed).
+                tx.require_live_main_key(&order).await?;
                 let binding = self.new_binding(&no);
                 let resume = Resume::plan(0, &[], false, false);
                 let plan = ClaimPlan {
