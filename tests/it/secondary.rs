@@ -3,7 +3,8 @@
 //! with one it gets its own key pair, certificate and PIN and no seals, and `order show` lists
 //! the company's keys together. Real SoftHSM tokens, openssl and pkcs11-tool as checkers.
 
-use crate::station::{TestStation, order_json, unseal_pins};
+use crate::pg::PgDatabase;
+use crate::station::{TestStation, child_station, order_json, unseal_pins};
 use crate::support::{items, openssl, run_ok};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -95,7 +96,28 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
     let Some(st) = TestStation::unless_child(&[], child_checks) else {
         return;
     };
+    scenario(
+        &st,
+        "secondary::a_secondary_key_needs_its_companys_live_main_key",
+    );
+}
 
+#[test]
+fn a_secondary_key_needs_its_companys_live_main_key_on_postgres() {
+    if let Some(dir) = child_station() {
+        child_checks(&dir);
+        return;
+    }
+    let pg = PgDatabase::create_blocking();
+    let st = TestStation::with_args(&["--database-url", &pg.url]);
+    scenario(
+        &st,
+        "secondary::a_secondary_key_needs_its_companys_live_main_key_on_postgres",
+    );
+}
+
+/// The whole story on one station; `test_path` runs [`child_checks`] in a child.
+fn scenario(st: &TestStation, test_path: &str) {
     // Validation: a secondary key that names no main order is refused at import, by field.
     let file = st.write_order(&secondary("BJ-SEC-0", None));
     let out = st.run(&["order", "import", file.to_str().unwrap()], &[]);
@@ -108,8 +130,8 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
     );
 
     // No such main order.
-    import(&st, &secondary("BJ-SEC-NONE", Some("BJ-NOWHERE")));
-    approve_refused(&st, "BJ-SEC-NONE", "BJ-NOWHERE");
+    import(st, &secondary("BJ-SEC-NONE", Some("BJ-NOWHERE")));
+    approve_refused(st, "BJ-SEC-NONE", "BJ-NOWHERE");
 
     // The main key of another company, live.
     st.import_approved(&of_other_company(order_json(
@@ -119,8 +141,8 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
         "main",
     )));
     st.json(&["provision", "SH-MAIN"]);
-    import(&st, &secondary("BJ-SEC-SH", Some("SH-MAIN")));
-    approve_refused(&st, "BJ-SEC-SH", "SH-MAIN");
+    import(st, &secondary("BJ-SEC-SH", Some("SH-MAIN")));
+    approve_refused(st, "BJ-SEC-SH", "SH-MAIN");
 
     // Its own company's main key, approved but not provisioned yet: not live.
     st.import_approved(&order_json(
@@ -129,12 +151,12 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
         "company_and_legal_rep",
         "main",
     ));
-    import(&st, &secondary("BJ-SEC-1", Some("BJ-MAIN")));
-    approve_refused(&st, "BJ-SEC-1", "BJ-MAIN");
+    import(st, &secondary("BJ-SEC-1", Some("BJ-MAIN")));
+    approve_refused(st, "BJ-SEC-1", "BJ-MAIN");
 
     // Live: accepted and provisioned, with its own key pair, certificate and PIN, no seals.
     let main = st.json(&["provision", "BJ-MAIN"]);
-    approve(&st, "BJ-SEC-1");
+    approve(st, "BJ-SEC-1");
     let sec = st.json(&["provision", "BJ-SEC-1"]);
     assert_eq!(sec["seals"], json!([]), "{sec}");
     assert_ne!(sec["token_serial"], main["token_serial"]);
@@ -196,17 +218,14 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
     assert_eq!(strings_of(&sh["company_keys"]), ["SH-MAIN"]);
 
     // Seal objects, read with each key's own PIN (in a child bound to the SoftHSM).
-    st.run_child(
-        "secondary::a_secondary_key_needs_its_companys_live_main_key",
-        &[],
-    );
+    st.run_child(test_path, &[]);
 
     // Approved while the main key was live, then the main key revoked: provisioning refuses it
     // before any token is touched, and a new secondary is refused at approval. The secondary
     // made before stays as it is.
-    import(&st, &secondary("BJ-SEC-2", Some("BJ-MAIN")));
-    approve(&st, "BJ-SEC-2");
-    import(&st, &secondary("BJ-SEC-3", Some("BJ-MAIN")));
+    import(st, &secondary("BJ-SEC-2", Some("BJ-MAIN")));
+    approve(st, "BJ-SEC-2");
+    import(st, &secondary("BJ-SEC-3", Some("BJ-MAIN")));
     st.ok(&[
         "order",
         "revoke",
@@ -216,8 +235,8 @@ fn a_secondary_key_needs_its_companys_live_main_key() {
         "--operator",
         "reviewer",
     ]);
-    approve_refused(&st, "BJ-SEC-3", "BJ-MAIN");
-    refused(&st, &["provision", "BJ-SEC-2"], "BJ-MAIN");
+    approve_refused(st, "BJ-SEC-3", "BJ-MAIN");
+    refused(st, &["provision", "BJ-SEC-2"], "BJ-MAIN");
     let two = st.json(&["order", "show", "BJ-SEC-2"]);
     assert_eq!(two["state"], "Approved");
     assert_eq!(two["token"], Value::Null);
