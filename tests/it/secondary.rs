@@ -237,6 +237,15 @@ fn scenario(st: &TestStation, test_path: &str) {
     ]);
     approve_refused(st, "BJ-SEC-3", "BJ-MAIN");
     refused(st, &["provision", "BJ-SEC-2"], "BJ-MAIN");
+    // The batch passes over it (left Approved, not failed) and provisions what it can.
+    st.import_approved(&order_json("BJ-MAIN-2", "legal_rep_phone", "none", "main"));
+    let batch = st.json(&["provision", "--all-approved"]);
+    let done: Vec<&str> = items(&batch["ok"])
+        .iter()
+        .map(|r| r["order_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, ["BJ-MAIN-2"], "{batch}");
+    assert_eq!(batch["failed"], json!([]), "{batch}");
     let two = st.json(&["order", "show", "BJ-SEC-2"]);
     assert_eq!(two["state"], "Approved");
     assert_eq!(two["token"], Value::Null);
