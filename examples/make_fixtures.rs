@@ -288,24 +288,31 @@ fn order_shanghai(order_no: &str) -> Value {
     })
 }
 
-/// Secondary key (no seals, no seal collection form), PIN by SMS (legal rep's bank card method).
+/// Secondary key (no seals, no seal collection form) of the Beijing company, for a second
+/// employee at its Shenzhen office; it names the company's main-key order KS-DEMO-0001. PIN by
+/// SMS (legal rep's bank card method).
 fn order_shenzhen(order_no: &str) -> Value {
     json!({
         "order_no": order_no,
         "auth_method": "legal_rep_bank_card",
         "company": {
-            "name": "深圳南山启明电子有限公司",
-            "uscc": "9144030071526726XG",
-            "department": "采购部"
+            "name": "北京星河数智科技有限公司",
+            "uscc": "91110000600037341L",
+            "department": "深圳办事处"
         },
         "legal_rep": {
-            "name": "刘海涛",
-            "mobile": "15817356642",
+            "name": "王建国",
+            "mobile": "13800138000",
             "id_type": "resident_id",
-            "id_number": "440305198512310026"
+            "id_number": "11010519491231002X"
         },
-        "product": { "key_role": "secondary", "years": 1, "seal_service": "none" },
-        "invoice": { "title": "深圳南山启明电子有限公司", "taxpayer_id": "9144030071526726XG" },
+        "product": {
+            "key_role": "secondary",
+            "years": 1,
+            "seal_service": "none",
+            "main_order_no": "KS-DEMO-0001"
+        },
+        "invoice": { "title": "北京星河数智科技有限公司", "taxpayer_id": "91110000600037341L" },
         "handler": {
             "name": "黄敏",
             "mobile": "13560781234",
@@ -743,6 +750,7 @@ const FIELD_ORDER: &[&str] = &[
     "key_role",
     "years",
     "seal_service",
+    "main_order_no",
     "title",
     "taxpayer_id",
     "address_phone",

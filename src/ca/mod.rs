@@ -128,4 +128,4 @@ impl crate::error_code::Coded for CaError {
 }
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;

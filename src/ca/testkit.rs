@@ -78,6 +78,7 @@ pub(crate) fn sample_order() -> Order {
             key_role: KeyRole::Main,
             years: 1,
             seal_service: SealService::CompanyAndLegalRep,
+            main_order_no: None,
         },
         invoice: Invoice {
             title: "深圳市示例科技有限公司".into(),

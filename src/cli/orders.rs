@@ -7,8 +7,8 @@
 
 use super::opts::OrderCmd;
 use super::{CliError, order_no_arg, output};
-use crate::domain::OrderState;
 use crate::domain::text::escape_for_display as shown;
+use crate::domain::{KeyRole, OrderState};
 use crate::station::intake::{ImportOptions, IntakeError};
 use crate::station::{DeliveryRecord, Station};
 
@@ -119,6 +119,9 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 "product      {:?} key, {} year(s), seals: {:?}",
                 o.product.key_role, o.product.years, o.product.seal_service
             );
+            if let Some(main) = &o.product.main_order_no {
+                println!("main key     order {main}");
+            }
             println!("pin channel  {:?}", o.auth_method.delivery_channel());
             println!(
                 "ship to      {} {} {}",
@@ -152,6 +155,9 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             }
             for d in &details.deliveries {
                 println!("{}", delivery_line(d));
+            }
+            for k in &details.company_keys {
+                println!("{}", company_key_line(k));
             }
             for a in &rec.attachments {
                 println!(
@@ -304,4 +310,31 @@ fn delivery_line(d: &DeliveryRecord) -> String {
         }
     }
     line
+}
+
+/// One of the company's keys in `order show`: role, order, state, token and certificates.
+fn company_key_line(k: &crate::station::queries::CompanyKeyView) -> String {
+    let role = match k.key_role {
+        KeyRole::Main => "main".to_string(),
+        KeyRole::Secondary => format!(
+            "secondary of {}",
+            shown(k.main_order_no.as_deref().unwrap_or("?"))
+        ),
+    };
+    let certs: Vec<String> = k
+        .certificates
+        .iter()
+        .map(|c| format!("{} [{}]", c.serial, c.status))
+        .collect();
+    format!(
+        "company key  {} ({role}) {} token {} certificates {}",
+        shown(&k.order_no),
+        k.state,
+        shown(k.token_serial.as_deref().unwrap_or("-")),
+        if certs.is_empty() {
+            "-".to_string()
+        } else {
+            certs.join(", ")
+        }
+    )
 }

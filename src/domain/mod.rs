@@ -1,5 +1,6 @@
 //! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases,
-//! the takeover of an abandoned job, and the service desk's requests (four-eyes).
+//! the takeover of an abandoned job, the service desk's requests (four-eyes), and the rule that
+//! ties a secondary key to its company's live main key.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
@@ -16,6 +17,7 @@ pub mod normalize;
 pub mod notification;
 pub mod order;
 pub mod pin;
+pub mod secondary_key;
 pub mod service_request;
 pub mod status;
 pub mod takeover;

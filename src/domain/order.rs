@@ -211,6 +211,10 @@ pub struct Product {
     pub years: u8,
     /// Seals on the key.
     pub seal_service: SealService,
+    /// For a secondary key: the company's main-key order it is added to (required then, absent
+    /// for a main key). See [`super::secondary_key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_order_no: Option<super::OrderNo>,
 }
 
 /// Invoice details (发票).

@@ -192,6 +192,10 @@ pub fn validate_order(
     let documents = attachments::documents(root, product.as_ref(), probe).into_value(&mut out);
     let seals = attachments::seals(root, product.as_ref(), probe).into_value(&mut out);
     out.extend(sections::known_sections(root));
+    out.extend(sections::main_order_is_another(
+        order_no.as_ref(),
+        product.as_ref(),
+    ));
     let uscc_override_reason = sections::uscc(company.as_ref(), ctx).into_value(&mut out);
     out.extend(sections::taxpayer_id_matches_uscc(
         company.as_ref(),

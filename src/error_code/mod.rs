@@ -124,6 +124,8 @@ codes! {
         "The order is in a state that cannot be provisioned; the message says what to do.";
     ORDER_SHIPPED = "E-ORDER-SHIPPED", Refusal,
         "The order was shipped already.";
+    MAIN_KEY_NOT_LIVE = "E-MAIN-KEY-NOT-LIVE", Refusal,
+        "A secondary key (副锁) is refused: the main-key order it names does not exist, is no main key, belongs to another company, or has no live certificate on a bound token.";
     ORDER_CLAIMED = "E-ORDER-CLAIMED", Refusal,
         "Another station has the order (it failed there and is resumed there); `provision ORDER --reinit --token NEW` starts it over here.";
     LEASE_HELD = "E-LEASE-HELD", Refusal,

@@ -255,30 +255,42 @@ impl Station {
         let already_ran =
             !before.is_empty() && before.iter().all(|s| *s == OrderState::PinDelivered);
 
-        // 3. Provisioning, each order onto its own fresh SoftHSM token.
-        let waiting = before
-            .iter()
-            .any(|s| matches!(s, OrderState::Approved | OrderState::Provisioning));
-        if waiting {
-            let lines = Arc::new(Lines(say.clone()));
-            let summary = self
-                .provision_batch(
-                    hsm,
-                    BatchOptions {
-                        workers: opts.workers.max(1),
-                        limit: None,
-                    },
-                    lines,
-                    Arc::new(AtomicBool::new(false)),
-                )
-                .await
-                .map_err(|e| step_err("provision")(e.to_string()))?;
-            say(&format!(
-                "provisioned {} order(s), {} failed",
-                summary.ok.len(),
-                summary.failed.len()
-            ));
-            let _ = self.anchor_audit(hsm).await;
+        // 3. Provisioning, each order onto its own fresh SoftHSM token. A secondary key is
+        //    approved only once its company's main key is live: a second round reviews and
+        //    provisions the ones the first round's main keys made possible.
+        for round in 0..2 {
+            let states = if round == 0 {
+                before.clone()
+            } else {
+                if self.demo_review(&order_nos, &say).await? == 0 {
+                    break;
+                }
+                self.states(&order_nos).await?
+            };
+            let waiting = states
+                .iter()
+                .any(|s| matches!(s, OrderState::Approved | OrderState::Provisioning));
+            if waiting {
+                let lines = Arc::new(Lines(say.clone()));
+                let summary = self
+                    .provision_batch(
+                        hsm,
+                        BatchOptions {
+                            workers: opts.workers.max(1),
+                            limit: None,
+                        },
+                        lines,
+                        Arc::new(AtomicBool::new(false)),
+                    )
+                    .await
+                    .map_err(|e| step_err("provision")(e.to_string()))?;
+                say(&format!(
+                    "provisioned {} order(s), {} failed",
+                    summary.ok.len(),
+                    summary.failed.len()
+                ));
+                let _ = self.anchor_audit(hsm).await;
+            }
         }
 
         // 4. Shipping (queues each PIN delivery in the same transaction).
@@ -436,8 +448,20 @@ impl Station {
         }
 
         // 2. Review.
+        self.demo_review(&order_nos, say).await?;
+        Ok(order_nos)
+    }
+
+    /// The demo's review: every Submitted order approved by the demo's reviewer, except a
+    /// secondary key whose main key is not live yet (left for the next round). Returns how many
+    /// were approved.
+    async fn demo_review(
+        &self,
+        order_nos: &[OrderNo],
+        say: &Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<usize, DemoError> {
         let mut approved = 0;
-        for no in &order_nos {
+        for no in order_nos {
             let state = self
                 .store
                 .order(no)
@@ -445,10 +469,13 @@ impl Station {
                 .map_err(|e| step_err("review")(e.to_string()))?
                 .map(|r| r.state);
             if state == Some(OrderState::Submitted) {
-                self.approve_order(no, "demo-reviewer", Some("demo"))
-                    .await
-                    .map_err(|e| step_err("review")(e.to_string()))?;
-                approved += 1;
+                match self.approve_order(no, "demo-reviewer", Some("demo")).await {
+                    Ok(_) => approved += 1,
+                    Err(e @ crate::store::StoreError::MainKey { .. }) => {
+                        say(&format!("review of {no} waits: {e}"));
+                    }
+                    Err(e) => return Err(step_err("review")(e.to_string())),
+                }
             }
         }
         if approved > 0 {
@@ -456,8 +483,7 @@ impl Station {
                 "approved {approved} order(s) (operator demo-reviewer)"
             ));
         }
-
-        Ok(order_nos)
+        Ok(approved)
     }
 
     async fn states(&self, order_nos: &[OrderNo]) -> Result<Vec<OrderState>, DemoError> {

@@ -6,7 +6,8 @@ use super::{
     OrderSummary, Station,
 };
 use crate::audit::AuditRecord;
-use crate::domain::{OrderNo, OrderState};
+use crate::domain::secondary_key::{CompanyKey, arrange_company_keys};
+use crate::domain::{CertSerial, CertificateStatus, KeyRole, OrderNo, OrderState, TokenSerial};
 use crate::store::{AuditFilter, StoreError};
 
 /// One order with its token, certificates, deliveries and history (`order show`).
@@ -23,6 +24,49 @@ pub struct OrderDetails {
     pub deliveries: Vec<DeliveryRecord>,
     /// Its audit records, in chain order.
     pub history: Vec<HistoryEntry>,
+    /// The company's keys (every order with its USCC): each main key followed by the
+    /// secondary keys that name it.
+    pub company_keys: Vec<CompanyKeyView>,
+}
+
+/// One of a company's keys, as `order show` lists them together.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompanyKeyView {
+    /// The order.
+    pub order_no: OrderNo,
+    /// Main or secondary key.
+    pub key_role: KeyRole,
+    /// The main-key order a secondary key names.
+    pub main_order_no: Option<OrderNo>,
+    /// The order's state.
+    pub state: OrderState,
+    /// The serial of the token bound to it now.
+    pub token_serial: Option<TokenSerial>,
+    /// Its certificates, oldest first, with their status.
+    pub certificates: Vec<CompanyKeyCertificate>,
+}
+
+/// A certificate in [`CompanyKeyView`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompanyKeyCertificate {
+    /// Serial, hex.
+    pub serial: CertSerial,
+    /// Where it stands.
+    pub status: CertificateStatus,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+}
+
+impl CompanyKey for CompanyKeyView {
+    fn order_no(&self) -> &str {
+        &self.order_no
+    }
+    fn key_role(&self) -> KeyRole {
+        self.key_role
+    }
+    fn main_order_no(&self) -> Option<&str> {
+        self.main_order_no.as_deref()
+    }
 }
 
 /// An audit record of an order, as `order show` lists it.
@@ -81,7 +125,9 @@ impl Station {
                 action: r.action,
             })
             .collect();
+        let company_keys = self.company_keys(&record.order.company.uscc).await?;
         Ok(OrderDetails {
+            company_keys,
             record,
             token: self.store.active_binding(order_no).await?,
             certificates: self.store.certificates_of_order(order_no).await?,
@@ -94,6 +140,39 @@ impl Station {
                 .await?,
             history,
         })
+    }
+
+    /// The keys of the company with this USCC (see [`OrderDetails::company_keys`]).
+    pub async fn company_keys(&self, uscc: &str) -> Result<Vec<CompanyKeyView>, StoreError> {
+        let mut keys = Vec::new();
+        for o in self.store.company_orders(uscc).await? {
+            let no = o.order.order_no;
+            let token_serial = self
+                .store
+                .active_binding(&no)
+                .await?
+                .and_then(|b| b.token_serial);
+            let certificates = self
+                .store
+                .certificates_of_order(&no)
+                .await?
+                .into_iter()
+                .map(|c| CompanyKeyCertificate {
+                    serial: c.serial,
+                    status: c.status,
+                    not_after: c.not_after,
+                })
+                .collect();
+            keys.push(CompanyKeyView {
+                key_role: o.order.product.key_role,
+                main_order_no: o.order.product.main_order_no,
+                order_no: no,
+                state: o.state,
+                token_serial,
+                certificates,
+            });
+        }
+        Ok(arrange_company_keys(keys))
     }
 
     /// Audit records in chain order, all or one order's.

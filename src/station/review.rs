@@ -40,7 +40,9 @@ pub struct RejectReport {
 
 impl Station {
     /// Approves the Submitted order `order_no`: the review (operator, optional note), its audit
-    /// record and the applicant's notices in one transaction. Returns the new state.
+    /// record and the applicant's notices in one transaction. Returns the new state. A
+    /// secondary key is refused ([`StoreError::MainKey`]) unless its company has a live main key
+    /// (see [`crate::domain::secondary_key`]).
     pub async fn approve_order(
         &self,
         order_no: &OrderNo,
@@ -55,6 +57,9 @@ impl Station {
         let actor = self.operator_actor(operator);
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let to = tx.transition(order_no, None, OrderEvent::Approve).await?;
+        // A secondary key only while its company has a live main key (refused: nothing written).
+        let order = tx.order_in_tx(order_no).await?;
+        tx.require_live_main_key(&order).await?;
         tx.record_review(order_no, &review).await?;
         tx.audit(
             &actor,
@@ -68,7 +73,6 @@ impl Station {
             ),
         )
         .await?;
-        let order = tx.order_in_tx(order_no).await?;
         self.queue_notices_in(&mut tx, &actor, &order, &Notice::Approved)
             .await?;
         tx.commit().await?;

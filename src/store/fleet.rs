@@ -177,21 +177,42 @@ impl Store {
         &self,
         now: OffsetDateTime,
     ) -> Result<(Tx, Option<OrderNo>), StoreError> {
+        self.begin_claim_next_except(now, &[]).await
+    }
+
+    /// [`Store::begin_claim_next`], passing over the approved orders in `skip` (the claim found
+    /// them not to be claimable now, e.g. a secondary key whose main key is no longer live).
+    pub async fn begin_claim_next_except(
+        &self,
+        now: OffsetDateTime,
+        skip: &[OrderNo],
+    ) -> Result<(Tx, Option<OrderNo>), StoreError> {
         let approved = OrderState::Approved.as_str();
+        // `$2, $3, ...`: one placeholder per skipped order, the numbers bound below.
+        let except = if skip.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 2)).collect();
+            format!(" AND order_no NOT IN ({})", marks.join(", "))
+        };
         match self.backend {
             Backend::Postgres => {
                 let mut inner = self.pool.begin().await.ctx("beginning a transaction")?;
-                let picked = sqlx::query(
-                    "SELECT order_no FROM orders WHERE state = $1 \
-                     ORDER BY submitted_at, order_no LIMIT 1 FOR UPDATE SKIP LOCKED",
-                )
-                .bind(approved)
-                .fetch_optional(&mut *inner)
-                .await
-                .ctx("picking the next approved order")?
-                .map(|r| id_column(&r, "order_no", "orders.order_no"))
-                .transpose()
-                .ctx("picking the next approved order")?;
+                let sql = format!(
+                    "SELECT order_no FROM orders WHERE state = $1{except} \
+                     ORDER BY submitted_at, order_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(approved);
+                for no in skip {
+                    q = q.bind(no.as_str());
+                }
+                let picked = q
+                    .fetch_optional(&mut *inner)
+                    .await
+                    .ctx("picking the next approved order")?
+                    .map(|r| id_column(&r, "order_no", "orders.order_no"))
+                    .transpose()
+                    .ctx("picking the next approved order")?;
                 sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
                     .bind(format_utc(now))
                     .execute(&mut *inner)
@@ -201,17 +222,21 @@ impl Store {
             }
             Backend::Sqlite => {
                 let mut tx = self.begin_write(now).await?;
-                let picked = sqlx::query(
-                    "SELECT order_no FROM orders WHERE state = $1 \
-                     ORDER BY submitted_at, order_no LIMIT 1",
-                )
-                .bind(approved)
-                .fetch_optional(tx.conn())
-                .await
-                .ctx("picking the next approved order")?
-                .map(|r| id_column(&r, "order_no", "orders.order_no"))
-                .transpose()
-                .ctx("picking the next approved order")?;
+                let sql = format!(
+                    "SELECT order_no FROM orders WHERE state = $1{except} \
+                     ORDER BY submitted_at, order_no LIMIT 1"
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(approved);
+                for no in skip {
+                    q = q.bind(no.as_str());
+                }
+                let picked = q
+                    .fetch_optional(tx.conn())
+                    .await
+                    .ctx("picking the next approved order")?
+                    .map(|r| id_column(&r, "order_no", "orders.order_no"))
+                    .transpose()
+                    .ctx("picking the next approved order")?;
                 Ok((tx, picked))
             }
         }

@@ -13,6 +13,7 @@
 //!   their delivery is confirmed; a delivered message only as its vault HMAC.
 
 mod audit_log;
+mod company_keys;
 mod crls;
 mod delivery;
 mod fleet;
@@ -25,6 +26,7 @@ mod revocations;
 mod service_requests;
 
 pub use audit_log::AuditFilter;
+pub use company_keys::CompanyOrder;
 pub use crls::{CrlRecord, CrlSummary, NewCrl};
 pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
 pub use fleet::{Installation, Registration, StateCount, StationRecord};
@@ -164,6 +166,14 @@ pub enum StoreError {
         /// Why.
         source: crate::domain::RequestError,
     },
+    /// A secondary key without its company's live main key (approval or provisioning refused).
+    #[error("order {order_no} is refused: {source}")]
+    MainKey {
+        /// The secondary-key order.
+        order_no: OrderNo,
+        /// Why (names the main-key order).
+        source: crate::domain::secondary_key::MainKeyRefusal,
+    },
     /// The request changed under us (another operator or run acted first).
     #[error("service request {id} is no longer {expected}: another operator or run changed it")]
     RequestConflict {
@@ -201,6 +211,7 @@ impl crate::error_code::Coded for StoreError {
                 ..
             } => ec::REQUEST_SAME_OPERATOR,
             StoreError::Request { .. } => ec::REQUEST_TRANSITION,
+            StoreError::MainKey { .. } => ec::MAIN_KEY_NOT_LIVE,
             StoreError::RequestConflict { .. } => ec::REQUEST_CHANGED,
         }
     }

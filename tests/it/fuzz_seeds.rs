@@ -192,7 +192,11 @@ fn regenerate() {
         (
             "array-secondary.json",
             serde_json::Value::Array(vec![
-                order_json("FZ-3", "legal_rep_bank_card", "none", "secondary"),
+                {
+                    let mut o = order_json("FZ-3", "legal_rep_bank_card", "none", "secondary");
+                    o["product"]["main_order_no"] = serde_json::json!("FZ-4");
+                    o
+                },
                 order_json("FZ-4", "legal_rep_phone", "none", "main"),
             ]),
         ),

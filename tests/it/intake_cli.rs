@@ -125,7 +125,7 @@ fn valid_fixtures_import_and_list_oldest_first() {
         [
             ["Submitted", "91110000600037341L", "legal_rep_phone"],
             ["Submitted", "91310115MA1K3BTP2B", "corporate_transfer"],
-            ["Submitted", "9144030071526726XG", "legal_rep_bank_card"],
+            ["Submitted", "91110000600037341L", "legal_rep_bank_card"],
         ]
     );
     assert_eq!(station.audit_verifies(), 3);

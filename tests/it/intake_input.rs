@@ -125,10 +125,10 @@ fn duplicate_keys_are_refused_at_any_depth_and_nothing_of_the_file_is_imported()
     let bundle = valid_bundle();
     let orders: Vec<Value> = valid_orders().into_iter().map(|(_, v)| v).collect();
     let text = serde_json::to_string_pretty(&Value::Array(orders)).unwrap();
-    // The third order's company name twice, then the second order's first seal kind twice.
+    // The third order's company department twice, then the second order's first seal kind twice.
     let text = text.replacen(
-        "\"name\": \"深圳南山启明电子有限公司\",",
-        "\"name\": \"深圳南山启明电子有限公司\", \"name\": \"深圳某某公司\",",
+        "\"department\": \"深圳办事处\"",
+        "\"department\": \"深圳办事处\", \"department\": \"深圳某某部\"",
         1,
     );
     let text = text.replacen(
@@ -145,7 +145,7 @@ fn duplicate_keys_are_refused_at_any_depth_and_nothing_of_the_file_is_imported()
     run.expect_code(2);
     for line in [
         "[0].seals[0].kind: \"kind\" is given twice",
-        "[2].company.name: \"name\" is given twice",
+        "[2].company.department: \"department\" is given twice",
     ] {
         assert!(
             run.stderr

@@ -30,6 +30,7 @@ mod provision;
 mod random_source;
 mod revocation;
 mod seals;
+mod secondary;
 mod service_desk;
 mod sm2;
 mod sms;

@@ -141,14 +141,78 @@ pub(super) fn product(root: &Root) -> Checked<Option<Product>> {
                     "a secondary key carries no seals: seal_service must be \"none\"",
                 );
             }
-            p.finish(&["key_role", "years", "seal_service"]);
+            let main_order_no = main_order_no(p, key_role);
+            p.finish(&["key_role", "years", "seal_service", "main_order_no"]);
             Some(Product {
                 key_role: key_role?,
                 years: years?,
                 seal_service: seal_service?,
+                main_order_no: main_order_no?,
             })
         })
         .flatten()
+    })
+}
+
+/// `product.main_order_no`: the company's main-key order a secondary key is added to — required
+/// for a secondary key, refused on a main key. `Some(None)` is a valid absence; `None` a
+/// violation (or an unknown key role, already reported).
+fn main_order_no(p: &mut Reader<'_, '_>, key_role: Option<KeyRole>) -> Option<Option<OrderNo>> {
+    let no = p.opt_string("main_order_no", Norm::OrderNo);
+    match (key_role?, no) {
+        (KeyRole::Main, None) => Some(None),
+        (KeyRole::Main, Some(_)) => {
+            p.violation(
+                "main_order_no",
+                "main_order_on_main_key",
+                "only a secondary key names a main-key order; a main key has none",
+            );
+            None
+        }
+        (KeyRole::Secondary, None) => {
+            // `opt_string` already reported a value of the wrong type; a missing one is ours.
+            let missing = match p.map.get("main_order_no") {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => Norm::OrderNo.apply(s).is_empty(),
+                Some(_) => false,
+            };
+            if missing {
+                p.violation(
+                    "main_order_no",
+                    "main_order_required",
+                    "a secondary key (副锁) names its company's main-key order (主锁订单号)",
+                );
+            }
+            None
+        }
+        (KeyRole::Secondary, Some(no)) => match OrderNo::parse(&no) {
+            Ok(no) => Some(Some(no)),
+            Err(_) => {
+                p.violation(
+                    "main_order_no",
+                    "order_no_invalid",
+                    format!(
+                        "order number must be 1-{MAX_ORDER_NO_LEN} characters of A-Z, 0-9, '-' and '_'"
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A secondary key cannot name itself as its main key.
+pub(super) fn main_order_is_another(
+    order_no: Option<&OrderNo>,
+    product: Option<&Product>,
+) -> Option<Violation> {
+    let main = product?.main_order_no.as_ref()?;
+    (order_no? == main).then(|| {
+        Violation::error(
+            "product.main_order_no",
+            "main_order_self",
+            "a secondary key names its company's main-key order, not its own order number",
+        )
     })
 }
 

@@ -196,7 +196,7 @@ fn documents_are_checked_by_content_size_and_completeness() {
 #[test]
 fn secondary_key_needs_no_seal_form_and_no_seals() {
     let mut v = valid();
-    v["product"] = json!({"key_role": "secondary", "years": 1, "seal_service": "none"});
+    v["product"] = json!({"key_role": "secondary", "years": 1, "seal_service": "none", "main_order_no": "BJ-MAIN-1"});
     v["documents"].as_array_mut().unwrap().pop();
     assert_eq!(
         errors(&v),
@@ -212,6 +212,45 @@ fn secondary_key_needs_no_seal_form_and_no_seals() {
         errors(&v),
         vec![("product.seal_service".into(), "seal_service_secondary")]
     );
+}
+
+#[test]
+fn a_secondary_key_names_its_main_order_and_only_it_does() {
+    let mut v = valid();
+    v["product"] = json!({"key_role": "secondary", "years": 1, "seal_service": "none"});
+    v["documents"].as_array_mut().unwrap().pop();
+    v["seals"] = json!([]);
+    let field = || "product.main_order_no".to_string();
+    assert_eq!(errors(&v), vec![(field(), "main_order_required")]);
+    for missing in [json!(null), json!("  ")] {
+        v["product"]["main_order_no"] = missing;
+        assert_eq!(errors(&v), vec![(field(), "main_order_required")]);
+    }
+    v["product"]["main_order_no"] = json!(7);
+    assert_eq!(errors(&v), vec![(field(), "wrong_type")]);
+    v["product"]["main_order_no"] = json!("BJ/MAIN");
+    assert_eq!(errors(&v), vec![(field(), "order_no_invalid")]);
+    v["product"]["main_order_no"] = json!("bj20261124-0001");
+    assert_eq!(errors(&v), vec![(field(), "main_order_self")]);
+    // Normalised like an order number.
+    v["product"]["main_order_no"] = json!(" bj-main-1 ");
+    let o = validate_order(&v, &ctx(), &mut png_probe).unwrap().order;
+    assert_eq!(
+        o.product.main_order_no.as_ref().map(|n| n.as_str()),
+        Some("BJ-MAIN-1")
+    );
+
+    let mut main = valid();
+    assert_eq!(
+        validate_order(&main, &ctx(), &mut png_probe)
+            .unwrap()
+            .order
+            .product
+            .main_order_no,
+        None
+    );
+    main["product"]["main_order_no"] = json!("BJ-MAIN-1");
+    assert_eq!(errors(&main), vec![(field(), "main_order_on_main_key")]);
 }
 
 #[test]

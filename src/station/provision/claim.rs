@@ -75,6 +75,13 @@ impl Station {
                 hint,
             });
         }
+        // A secondary key that has not started yet: its main key must still be live (checked
+        // at approval, again here before any token is touched). One under way is finished.
+        if rec.state == OrderState::Approved {
+            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            tx.require_live_main_key(&rec.order).await?;
+            drop(tx);
+        }
         // A look at the lease before anything else: a live holder's order is refused before
         // its tokens are even listed. The claim transaction decides for good.
         if let Some(l) = self.store.lease(LeaseKind::Provision, no.as_str()).await? {

@@ -59,14 +59,23 @@ impl Station {
         let actor = self.station_actor();
         let lease_id = uuid::Uuid::new_v4().to_string();
         let mut retry = Retry::new();
+        // Secondary keys whose main key is no longer live: left Approved, passed over.
+        let mut refused: Vec<crate::domain::OrderNo> = Vec::new();
         let claimed = loop {
             let r: Result<_, StoreError> = async {
-                let (mut tx, picked) = self.store.begin_claim_next(self.clock.now()).await?;
+                let (mut tx, picked) = self
+                    .store
+                    .begin_claim_next_except(self.clock.now(), &refused)
+                    .await?;
                 let Some(no) = picked else {
                     tx.commit().await?;
                     return Ok(None);
                 };
                 let order = tx.order_in_tx(&no).await?;
+                // As for an order given by number: a secondary key whose main key is no
+                // longer live is not claimed (this transaction rolls back) but passed over,
+                // so that it does not hold up the queue; `provision ORDER` names the reason.
+                tx.require_live_main_key(&order).await?;
                 let binding = self.new_binding(&no);
                 let resume = Resume::plan(0, &[], false, false);
                 let plan = ClaimPlan {
@@ -82,6 +91,11 @@ impl Station {
                 Ok(Some((order, binding, resume)))
             }
             .await;
+            if let Err(e @ StoreError::MainKey { order_no, .. }) = &r {
+                tracing::warn!(order = %order_no, error = %e, "not claimed: left Approved");
+                refused.push(order_no.clone());
+                continue;
+            }
             if retry.again(&r).await {
                 continue;
             }

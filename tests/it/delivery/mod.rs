@@ -261,7 +261,7 @@ pub fn sms_order(order_no: &str, mobile: &str) -> Value {
       "auth_method": "legal_rep_phone",
       "company": { "name": "北京示例科技有限公司", "uscc": "91110000600037341L" },
       "legal_rep": { "name": "张三", "mobile": mobile, "id_type": "resident_id", "id_number": "11010519491231002X" },
-      "product": { "key_role": "secondary", "years": 1, "seal_service": "none" },
+      "product": { "key_role": "main", "years": 1, "seal_service": "none" },
       "invoice": { "title": "北京示例科技有限公司", "taxpayer_id": "91110000600037341L" },
       "handler": { "name": "李四", "mobile": "13900139000", "id_type": "resident_id", "id_number": "110108200001011237", "email": "li.si@example.com" },
       "shipping": { "province": "北京市", "city": "北京市", "address": "海淀区某路1号" },
