@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod notification;
 pub mod order;
 pub mod pin;
+pub mod renewal;
 pub mod service_request;
 pub mod status;
 pub mod takeover;
