@@ -82,22 +82,5 @@ pub fn renewal_order_no(root: &str, n: u32) -> Result<OrderNo, InvalidIdentifier
     OrderNo::parse(&format!("{root}-R{n}"))
 }
 
-/// The first renewal number of `original` (see [`renewal_root`]) that `taken` does not hold,
-/// trying `-R1` to `-R`[`MAX_RENEWALS`]; `None` when all are taken.
-pub fn next_renewal_order_no(
-    original: &OrderNo,
-    original_is_renewal: bool,
-    taken: impl Fn(&OrderNo) -> bool,
-) -> Result<Option<OrderNo>, InvalidIdentifier> {
-    let root = renewal_root(original, original_is_renewal);
-    for n in 1..=MAX_RENEWALS {
-        let no = renewal_order_no(root, n)?;
-        if !taken(&no) {
-            return Ok(Some(no));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,8 @@ pub struct OrderDetails {
     pub deliveries: Vec<DeliveryRecord>,
     /// Its audit records, in chain order.
     pub history: Vec<HistoryEntry>,
+    /// Its renewal orders (`order renew`), oldest first; `renewal_of` names the other way.
+    pub renewals: Vec<crate::store::RenewalLink>,
 }
 
 /// An audit record of an order, as `order show` lists it.
@@ -93,6 +95,7 @@ impl Station {
                 })
                 .await?,
             history,
+            renewals: self.store.renewals_of(no).await?,
         })
     }
 

@@ -66,7 +66,8 @@ impl Tx {
         original: &OrderNo,
         renewal: &Order,
     ) -> Result<Vec<AttachmentHash>, StoreError> {
-        let json = serde_json::to_string(renewal).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(renewal).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = format_utc(self.now());
         let done = sqlx::query(
             "INSERT INTO orders (order_no, state, auth_method, company_name, uscc, order_json, \
