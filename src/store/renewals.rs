@@ -120,6 +120,18 @@ impl Tx {
 }
 
 impl Store {
+    /// The order `order_no` renews, if it is a renewal order.
+    pub async fn renewal_of(&self, order_no: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT renewal_of FROM orders WHERE order_no = $1")
+            .bind(order_no)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a renewal link")?
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.to_string()))?;
+        row.try_get::<Option<String>, _>("renewal_of")
+            .ctx("reading a renewal link")
+    }
+
     /// The renewal orders of `original`.
     pub async fn renewals_of(&self, original: &OrderNo) -> Result<Vec<RenewalLink>, StoreError> {
         let rows = sqlx::query(
