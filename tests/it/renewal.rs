@@ -1,0 +1,197 @@
+//! Issue 16 item 5: renewal (证书更新). `order renew` is refused before the 30-day window and
+//! for an order without a live certificate; inside the window (the station in this process on
+//! a fixed clock) it makes ORDER-R1 with the form and documents carried over by hash, which is
+//! reviewed and provisioned like a new order onto a new key. Then the company has two
+//! certificates: the new one on the new token (read back with pkcs11-tool) verifying with
+//! `openssl verify -crl_check`, the old one revoked as superseded and in the CRL that
+//! provisioning issued (`openssl crl -text`: reason Superseded).
+
+use crate::ocsp::{ca_pem, certificate_pem};
+use crate::revocation::{openssl, published, verified_crl_text};
+use crate::service_desk::assert_refused;
+use crate::station::{TestStation, order_json};
+use crate::support::{audit_records, items};
+use keystation::clock::{FixedClock, format_utc, parse_utc};
+use keystation::error_code::Coded;
+use keystation::station::renewal::{RenewalError, RenewalReport};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// `order renew` run by a station opened in this process with its clock at `at`.
+fn renew_at(
+    st: &TestStation,
+    order_no: &str,
+    at: time::OffsetDateTime,
+) -> Result<RenewalReport, RenewalError> {
+    let rt = crate::support::runtime();
+    rt.block_on(async {
+        let cfg = keystation::config::Config::load(&st.config()).unwrap();
+        let station = keystation::station::Station::open(cfg, Arc::new(FixedClock::new(at)))
+            .await
+            .unwrap();
+        let no = keystation::domain::OrderNo::parse(order_no).unwrap();
+        let r = station.renew_order(&no, "desk-alice").await;
+        station.close().await;
+        r
+    })
+}
+
+fn renew_cli(st: &TestStation, order_no: &str) -> std::process::Output {
+    st.run(
+        &["order", "renew", order_no, "--operator", "desk-alice"],
+        &[],
+    )
+}
+
+fn certificate<'a>(show: &'a Value) -> &'a Value {
+    let certs = items(&show["certificates"]);
+    assert_eq!(certs.len(), 1, "{show:#}");
+    &certs[0]
+}
+
+#[test]
+fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
+    let st = TestStation::new();
+    st.import_approved(&order_json("REN-1", "legal_rep_phone", "company", "main"));
+    let old = st.json(&["provision", "REN-1"]);
+    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
+    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let opens = format_utc(not_after - time::Duration::days(30));
+
+    // A fresh certificate: refused, naming the date renewal opens; nothing made.
+    let stderr = assert_refused(&renew_cli(&st, "REN-1"), "E-RENEWAL-NOT-OPEN");
+    assert!(stderr.contains(&opens), "{stderr}");
+    let just_before = not_after - time::Duration::days(30) - time::Duration::seconds(1);
+    let e = renew_at(&st, "REN-1", just_before).unwrap_err();
+    assert_eq!(e.code().to_string(), "E-RENEWAL-NOT-OPEN", "{e}");
+    // No live certificate: an order not provisioned yet, and one that is expired.
+    st.import_approved(&order_json("REN-2", "legal_rep_phone", "company", "main"));
+    assert_refused(&renew_cli(&st, "REN-2"), "E-RENEWAL-NO-CERTIFICATE");
+    let e = renew_at(&st, "REN-1", not_after).unwrap_err();
+    assert_eq!(e.code().to_string(), "E-RENEWAL-NO-CERTIFICATE", "{e}");
+    assert_refused(&renew_cli(&st, "NO-SUCH"), "E-ORDER-NOT-FOUND");
+    let orders: Vec<String> = items(&st.json(&["order", "list"]))
+        .iter()
+        .map(|o| o["order_no"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(orders, ["REN-1", "REN-2"]);
+
+    // 20 days before notAfter: REN-1-R1, Submitted, same company, documents by the same hashes.
+    let at = not_after - time::Duration::days(20);
+    let report = renew_at(&st, "REN-1", at).unwrap();
+    assert_eq!(report.order_no, "REN-1-R1");
+    assert_eq!(report.certificate, old_serial);
+    // One renewal at a time.
+    let e = renew_at(&st, "REN-1", at).unwrap_err();
+    assert_eq!(e.code().to_string(), "E-RENEWAL-PENDING", "{e}");
+    let original = st.json(&["order", "show", "REN-1"]);
+    let renewal = st.json(&["order", "show", "REN-1-R1"]);
+    assert_eq!(renewal["state"], "Submitted");
+    assert_eq!(renewal["renewal_of"], "REN-1");
+    assert_eq!(original["renewals"][0]["order_no"], "REN-1-R1");
+    assert_eq!(renewal["order"]["company"], original["order"]["company"]);
+    assert_eq!(renewal["order"]["order_no"], "REN-1-R1");
+    let hashes = |v: &Value| -> Vec<(String, String)> {
+        items(&v["attachments"])
+            .iter()
+            .map(|a| (a["kind"].to_string(), a["sha256"].to_string()))
+            .collect()
+    };
+    assert!(!hashes(&original).is_empty());
+    assert_eq!(hashes(&renewal), hashes(&original));
+    let text = st.ok(&["order", "show", "REN-1-R1"]);
+    assert!(text.contains("renewal of   REN-1"), "{text}");
+
+    // Reviewed like a new order: not provisioned before approval.
+    let out = st.run(&["provision", "REN-1-R1"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    st.ok(&["order", "approve", "REN-1-R1", "--operator", "reviewer"]);
+    let new = st.json(&["provision", "REN-1-R1"]);
+    let new_serial = new["certificate_serial"].as_str().unwrap().to_string();
+    assert_ne!(new_serial, old_serial);
+    assert_ne!(new["token_serial"], old["token_serial"], "a new key");
+    assert_ne!(new["key_id"].as_str(), None);
+    assert_eq!(new["revoked"], serde_json::json!([old_serial]));
+
+    // Two certificates for the company: the old one revoked as superseded, the new on its token.
+    let original = st.json(&["order", "show", "REN-1"]);
+    let renewal = st.json(&["order", "show", "REN-1-R1"]);
+    assert_eq!(certificate(&original)["status"], "revoked");
+    assert_eq!(certificate(&renewal)["status"], "on_token");
+    assert_eq!(renewal["state"], "Provisioned");
+    let on_token = st.read_object("REN-1-R1", "cert", new["key_id"].as_str().unwrap());
+    let new_pem = certificate_pem(&st, &new_serial);
+    let (ok, der_of_pem) = openssl(&[
+        "x509",
+        "-in",
+        new_pem.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        st.tmp().join("new.der").to_str().unwrap(),
+    ]);
+    assert!(ok, "{der_of_pem}");
+    assert_eq!(on_token, std::fs::read(st.tmp().join("new.der")).unwrap());
+
+    // The CRL provisioning issued lists the old certificate, reason Superseded, not the new one.
+    let ca = ca_pem(&st);
+    let crl_der = published(&st.path());
+    let text = verified_crl_text(&crl_der, &ca);
+    let listed = text.split("Serial Number: ").skip(1).collect::<Vec<_>>();
+    assert_eq!(listed.len(), 1, "{text}");
+    assert!(listed[0].starts_with(&old_serial.to_uppercase()), "{text}");
+    assert!(listed[0].contains("Superseded"), "{text}");
+    assert!(!text.contains(&new_serial.to_uppercase()), "{text}");
+
+    // Relying parties: the new certificate verifies against CA and CRL, the old one is revoked.
+    let crl_pem = st.tmp().join("crl.pem");
+    let (ok, out) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl_der.to_str().unwrap(),
+        "-out",
+        crl_pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let verify = |cert: &std::path::Path| {
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            crl_pem.to_str().unwrap(),
+            "-CAfile",
+            ca.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = verify(&new_pem);
+    assert!(ok && out.contains("OK"), "{out}");
+    let (ok, out) = verify(&certificate_pem(&st, &old_serial));
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+
+    // Audited: the renewal order's making, the supersession, and the chain holds.
+    let audit = st.json(&["audit", "show"]);
+    let made = audit_records(&audit, "order.renewal_requested");
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0]["order_no"], "REN-1-R1");
+    let revoked: Vec<&Value> = audit_records(&audit, "certificate.revoked")
+        .into_iter()
+        .filter(|r| r["cert_serial"] == old_serial.as_str())
+        .collect();
+    assert_eq!(revoked.len(), 1, "{audit:#}");
+    assert!(
+        revoked[0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("superseded"),
+        "{:#}",
+        revoked[0]
+    );
+    st.ok(&["audit", "verify"]);
+
+    // The renewal is done: a second renewal of the original is refused (its certificate is
+    // revoked); the renewal order itself renews from its own window.
+    assert_refused(&renew_cli(&st, "REN-1"), "E-RENEWAL-NO-CERTIFICATE");
+}
