@@ -195,3 +195,85 @@ fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
     // revoked); the renewal order itself renews from its own window.
     assert_refused(&renew_cli(&st, "REN-1"), "E-RENEWAL-NO-CERTIFICATE");
 }
+
+/// The renewal's store records on both backends, one query text: the link, the form under the
+/// new number, attachments carried over by hash (no second blob), renewals listed.
+async fn store_exercise(url: &str) {
+    use crate::delivery::store_backends::{actor, new_order, now};
+    use keystation::domain::{OrderNo, OrderState};
+    use keystation::store::{NewAttachment, Store};
+    let store = Store::connect(url).await.unwrap();
+    let mut original = new_order("BJ20261124-0031");
+    original.attachments = vec![NewAttachment {
+        role: "document",
+        kind: "business_license",
+        file_name: "license.png".into(),
+        media_type: "image/png",
+        content: b"license bytes".to_vec(),
+    }];
+    store
+        .insert_orders(&[original.clone()], &actor(), now())
+        .await
+        .unwrap();
+    let no = OrderNo::parse("BJ20261124-0031").unwrap();
+    let mut renewal = original.order.clone();
+    renewal.order_no = "BJ20261124-0031-R1".into();
+    let renewal_no = OrderNo::parse(&renewal.order_no).unwrap();
+    let mut tx = store.begin_write(now()).await.unwrap();
+    assert!(!tx.order_exists(&renewal_no).await.unwrap());
+    let carried = tx.insert_renewal_order(&no, &renewal).await.unwrap();
+    assert_eq!(carried.len(), 1);
+    assert!(tx.order_exists(&renewal_no).await.unwrap());
+    assert_eq!(
+        tx.renewal_of_in_tx(&renewal_no).await.unwrap().as_deref(),
+        Some("BJ20261124-0031")
+    );
+    assert_eq!(tx.renewal_of_in_tx(&no).await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    let rec = store.order("BJ20261124-0031-R1").await.unwrap().unwrap();
+    assert_eq!(rec.state, OrderState::Submitted);
+    assert_eq!(rec.renewal_of.as_deref(), Some("BJ20261124-0031"));
+    assert_eq!(rec.order.company, original.order.company);
+    let before = store.order("BJ20261124-0031").await.unwrap().unwrap();
+    assert_eq!(before.renewal_of, None);
+    assert_eq!(rec.attachments, before.attachments);
+    let (_, content) = store
+        .attachment_content("BJ20261124-0031-R1", "document", "business_license")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(content, b"license bytes");
+    let links = store.renewals_of(&no).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].order_no, "BJ20261124-0031-R1");
+    assert_eq!(
+        store
+            .renewal_of("BJ20261124-0031-R1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("BJ20261124-0031")
+    );
+    // A renewal of an order that does not exist stores nothing.
+    let mut tx = store.begin_write(now()).await.unwrap();
+    let mut ghost = original.order.clone();
+    ghost.order_no = "GHOST-R1".into();
+    assert!(
+        tx.insert_renewal_order(&OrderNo::parse("GHOST").unwrap(), &ghost)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn renewal_records_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    store_exercise(&crate::delivery::store_backends::sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn renewal_records_on_postgres() {
+    let db = crate::pg::PgDatabase::create().await;
+    store_exercise(&db.url).await;
+}
