@@ -43,7 +43,7 @@ fn renew_cli(st: &TestStation, order_no: &str) -> std::process::Output {
     )
 }
 
-fn certificate<'a>(show: &'a Value) -> &'a Value {
+fn certificate(show: &Value) -> &Value {
     let certs = items(&show["certificates"]);
     assert_eq!(certs.len(), 1, "{show:#}");
     &certs[0]
