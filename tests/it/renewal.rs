@@ -190,6 +190,13 @@ fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
         revoked[0]
     );
     st.ok(&["audit", "verify"]);
+    let report = st.check_passes("after the renewal");
+    assert!(
+        items(&report["findings"])
+            .iter()
+            .any(|f| f["rule"] == "renewed" && f["order_no"] == "REN-1"),
+        "{report:#}"
+    );
 
     // The renewal is done: a second renewal of the original is refused (its certificate is
     // revoked); the renewal order itself renews from its own window.
