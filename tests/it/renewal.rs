@@ -284,3 +284,31 @@ async fn renewal_records_on_postgres() {
     let db = crate::pg::PgDatabase::create().await;
     store_exercise(&db.url).await;
 }
+
+/// A renewal whose provisioning stops just before its last commit leaves the old certificate
+/// live (the customer keeps a working key); resuming it supersedes the old one then, once.
+#[test]
+fn an_interrupted_renewal_revokes_the_old_certificate_only_when_it_finishes() {
+    let st = TestStation::new();
+    st.import_approved(&order_json("REN-5", "legal_rep_phone", "company", "main"));
+    let old = st.json(&["provision", "REN-5"]);
+    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
+    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let r = renew_at(&st, "REN-5", not_after - time::Duration::days(3)).unwrap();
+    assert_eq!(r.order_no, "REN-5-R1");
+    st.ok(&["order", "approve", "REN-5-R1", "--operator", "reviewer"]);
+
+    st.provision_failing_at("REN-5-R1", "provision.finish.before_done");
+    let original = st.json(&["order", "show", "REN-5"]);
+    assert_eq!(certificate(&original)["status"], "on_token", "{original:#}");
+    assert_eq!(st.json(&["order", "show", "REN-5-R1"])["state"], "Failed");
+
+    let resumed = st.json(&["provision", "REN-5-R1"]);
+    assert_eq!(resumed["revoked"], serde_json::json!([old_serial]));
+    let original = st.json(&["order", "show", "REN-5"]);
+    assert_eq!(certificate(&original)["status"], "revoked");
+    let text = verified_crl_text(&published(&st.path()), &ca_pem(&st));
+    assert_eq!(text.matches("Superseded").count(), 1, "{text}");
+    assert!(text.contains(&old_serial.to_uppercase()), "{text}");
+    st.check_passes("after the resumed renewal");
+}
