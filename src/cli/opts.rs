@@ -525,8 +525,9 @@ pub enum OrderCmd {
         #[arg(long)]
         operator: String,
     },
-    /// Renew an order's certificate (证书更新): makes a renewal order ORDER-R<n> for the same
-    /// company with the form and documents carried over, Submitted for review like a new one.
+    /// Renew an order's certificate (证书更新): makes a renewal order (ORDER-R1, -R2, ...) for
+    /// the same company with the form and documents carried over, Submitted for review like a
+    /// new one.
     /// Offered from 30 days before the live certificate expires. Once the renewal is provisioned
     /// onto its new key, the old certificate is revoked (superseded) and a CRL issued.
     Renew {

@@ -8,6 +8,13 @@ use crate::clock::format_utc;
 use crate::domain::{Order, OrderNo, OrderState};
 use sqlx::Row;
 
+/// The renewal orders of `$1`, oldest first.
+const RENEWALS_OF: &str =
+    "SELECT order_no, state FROM orders WHERE renewal_of = $1 ORDER BY submitted_at, order_no";
+
+/// The order `$1` renews (NULL when it is no renewal).
+const RENEWAL_OF: &str = "SELECT renewal_of FROM orders WHERE order_no = $1";
+
 /// A renewal order of some order, as `order show` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenewalLink {
@@ -33,7 +40,7 @@ impl Tx {
         &mut self,
         order_no: &OrderNo,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT renewal_of FROM orders WHERE order_no = $1")
+        let row = sqlx::query(RENEWAL_OF)
             .bind(order_no.as_str())
             .fetch_optional(self.conn())
             .await
@@ -48,13 +55,11 @@ impl Tx {
         &mut self,
         original: &OrderNo,
     ) -> Result<Vec<RenewalLink>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT order_no, state FROM orders WHERE renewal_of = $1 ORDER BY submitted_at, order_no",
-        )
-        .bind(original.as_str())
-        .fetch_all(self.conn())
-        .await
-        .ctx("listing renewal orders")?;
+        let rows = sqlx::query(RENEWALS_OF)
+            .bind(original.as_str())
+            .fetch_all(self.conn())
+            .await
+            .ctx("listing renewal orders")?;
         rows.iter().map(link).collect()
     }
 
@@ -122,7 +127,7 @@ impl Tx {
 impl Store {
     /// The order `order_no` renews, if it is a renewal order.
     pub async fn renewal_of(&self, order_no: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT renewal_of FROM orders WHERE order_no = $1")
+        let row = sqlx::query(RENEWAL_OF)
             .bind(order_no)
             .fetch_optional(self.pool())
             .await
@@ -134,13 +139,11 @@ impl Store {
 
     /// The renewal orders of `original`.
     pub async fn renewals_of(&self, original: &OrderNo) -> Result<Vec<RenewalLink>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT order_no, state FROM orders WHERE renewal_of = $1 ORDER BY submitted_at, order_no",
-        )
-        .bind(original.as_str())
-        .fetch_all(self.pool())
-        .await
-        .ctx("listing renewal orders")?;
+        let rows = sqlx::query(RENEWALS_OF)
+            .bind(original.as_str())
+            .fetch_all(self.pool())
+            .await
+            .ctx("listing renewal orders")?;
         rows.iter().map(link).collect()
     }
 }
