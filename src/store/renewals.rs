@@ -126,9 +126,9 @@ impl Tx {
 
 impl Store {
     /// The order `order_no` renews, if it is a renewal order.
-    pub async fn renewal_of(&self, order_no: &str) -> Result<Option<String>, StoreError> {
+    pub async fn renewal_of(&self, order_no: &OrderNo) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(RENEWAL_OF)
-            .bind(order_no)
+            .bind(order_no.as_str())
             .fetch_optional(self.pool())
             .await
             .ctx("reading a renewal link")?

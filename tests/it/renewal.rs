@@ -255,11 +255,7 @@ async fn store_exercise(url: &str) {
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].order_no, "BJ20261124-0031-R1");
     assert_eq!(
-        store
-            .renewal_of("BJ20261124-0031-R1")
-            .await
-            .unwrap()
-            .as_deref(),
+        store.renewal_of(&renewal_no).await.unwrap().as_deref(),
         Some("BJ20261124-0031")
     );
     // A renewal of an order that does not exist stores nothing.

@@ -120,7 +120,9 @@ async fn supersede_renewed(
     by: &str,
     writes: &mut Vec<Write>,
 ) -> Result<Vec<String>, StepError> {
-    let Some(original) = station.store.renewal_of(no).await? else {
+    let order_no = crate::domain::OrderNo::parse(no)
+        .map_err(|e| StepError::Inconsistent(format!("the job's order number: {e}")))?;
+    let Some(original) = station.store.renewal_of(&order_no).await? else {
         return Ok(Vec::new());
     };
     let detail = format!("superseded by renewal order {no}");
