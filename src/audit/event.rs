@@ -99,6 +99,8 @@ pub enum AuditEvent {
     ServiceFailed(ServiceFailed),
     /// `order.reported_lost`.
     OrderReportedLost(OrderReportedLost),
+    /// `order.renewal_requested`.
+    RenewalRequested(RenewalRequested),
     /// `notice.queued`.
     NoticeQueued(NoticeQueued),
     /// `notice.sent`.
@@ -209,6 +211,7 @@ impl AuditEvent {
             E::ServiceCompleted(_) => "service.done",
             E::ServiceFailed(_) => "service.failed",
             E::OrderReportedLost(_) => "order.reported_lost",
+            E::RenewalRequested(_) => "order.renewal_requested",
             E::NoticeQueued(_) => "notice.queued",
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
@@ -261,6 +264,7 @@ impl AuditEvent {
             E::PinResetStepDone(p) => to_json(p),
             E::ServiceCompleted(p) => to_json(p),
             E::ServiceFailed(p) => to_json(p),
+            E::RenewalRequested(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),

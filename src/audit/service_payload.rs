@@ -2,7 +2,7 @@
 //! four-eyes rule), a PIN reset's steps, and a key reported lost. None carries a PIN: the new PIN
 //! of a reset is only ever named by its delivery.
 
-use super::payload::{AuditField, plain, sealed};
+use super::payload::{AttachmentHash, AuditField, plain, sealed};
 
 payload! {
     /// `service.requested`.
@@ -124,5 +124,21 @@ payload! {
         pub token_serial: Option<String>,
         /// Service requests cancelled with it.
         pub requests_cancelled: Vec<String>,
+    }
+}
+
+payload! {
+    /// `order.renewal_requested`: a renewal order was made from a delivered one.
+    pub struct RenewalRequested {
+        /// The order renewed.
+        pub original: String,
+        /// Its live certificate, which the renewal supersedes once provisioned.
+        pub certificate: String,
+        /// That certificate's notAfter.
+        pub not_after: String,
+        /// The operator who made the renewal order.
+        pub operator: String,
+        /// The original's attachments carried over, by hash (not uploaded again).
+        pub attachments: Vec<AttachmentHash>,
     }
 }

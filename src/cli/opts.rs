@@ -525,6 +525,18 @@ pub enum OrderCmd {
         #[arg(long)]
         operator: String,
     },
+    /// Renew an order's certificate (证书更新): makes a renewal order (ORDER-R1, -R2, ...) for
+    /// the same company with the form and documents carried over, Submitted for review like a
+    /// new one.
+    /// Offered from 30 days before the live certificate expires. Once the renewal is provisioned
+    /// onto its new key, the old certificate is revoked (superseded) and a CRL issued.
+    Renew {
+        /// The order to renew.
+        order_no: String,
+        /// Operator making the renewal order.
+        #[arg(long)]
+        operator: String,
+    },
     /// Report an order's key lost: its certificates are revoked (keyCompromise) at once, a new
     /// CRL issued, its token binding closed.
     Lost {

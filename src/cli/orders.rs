@@ -130,6 +130,12 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 shown(&o.shipping.address)
             );
             println!("submitted    {}", rec.submitted_at);
+            if let Some(of) = &rec.renewal_of {
+                println!("renewal of   {}", shown(of));
+            }
+            for r in &details.renewals {
+                println!("renewed by   {} ({})", shown(&r.order_no), r.state);
+            }
             if let Some(by) = &rec.reviewed_by {
                 println!(
                     "reviewed     by {} at {} {}",
@@ -215,6 +221,25 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             detail,
         } => {
             super::service_desk::lost(station, &order_no, &operator, detail.as_deref(), json).await
+        }
+        OrderCmd::Renew { order_no, operator } => {
+            let report = station
+                .renew_order(&order_no_arg(&order_no)?, &operator)
+                .await?;
+            if json {
+                return output::json(&report);
+            }
+            println!(
+                "{} Submitted: renewal of {} (certificate {} valid to {}), {} attachment(s) \
+                 carried over; review it with `keystation order approve {}`",
+                report.order_no,
+                report.renewal_of,
+                report.certificate,
+                report.not_after,
+                report.attachments,
+                report.order_no
+            );
+            Ok(())
         }
         OrderCmd::Approve {
             order_no,

@@ -17,6 +17,7 @@ pub mod normalize;
 pub mod notification;
 pub mod order;
 pub mod pin;
+pub mod renewal;
 pub mod secondary_key;
 pub mod service_request;
 pub mod status;

@@ -398,7 +398,7 @@ mod defaults {
             .into()
     }
     pub fn expiring() -> String {
-        "{company}的单位证书（序列号{serial}）将于{not_after}到期（不足{days}天），请及时办理证书更新。"
+        "{company}的单位证书（序列号{serial}）将于{not_after}到期（不足{days}天）。到期前30天内可办理证书更新：请联系客服或到服务网点，报订单号{order_no}申请更新，审核通过后将为您制作新证书，原证书随之作废。"
             .into()
     }
     pub fn revoked() -> String {

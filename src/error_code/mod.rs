@@ -158,6 +158,15 @@ codes! {
         "The order has a PIN delivery that is not cancelled already.";
     OPERATION_REFUSED = "E-OPERATION-REFUSED", Refusal,
         "The current state does not allow the operation; the message says what to do instead.";
+    // Renewal.
+    RENEWAL_NOT_OPEN = "E-RENEWAL-NOT-OPEN", Refusal,
+        "Renewal opens 30 days before the certificate expires; the message names the date.";
+    RENEWAL_NO_CERTIFICATE = "E-RENEWAL-NO-CERTIFICATE", Refusal,
+        "The order has no live certificate to renew (none on its token, revoked or expired): make a new order.";
+    RENEWAL_PENDING = "E-RENEWAL-PENDING", Refusal,
+        "The order has a renewal order under way already (named): review, provision or reject it first.";
+    RENEWAL_NUMBER = "E-RENEWAL-NUMBER", Refusal,
+        "No renewal order number can be made (all of -R1..-R99 taken, or the number would pass 32 characters).";
     // The service desk.
     REQUEST_NOT_FOUND = "E-REQUEST-NOT-FOUND", Refusal,
         "No service request has this id.";

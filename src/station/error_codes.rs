@@ -18,6 +18,7 @@ use super::join::JoinError;
 use super::ocsp::OcspStartError;
 use super::ocsp_signer::OcspSignerError;
 use super::provision::{ProvisionError, StepError};
+use super::renewal::RenewalError;
 use super::seal_inspection::SealInspectionError;
 use super::service_desk::ServiceDeskError;
 use super::setup::SetupError;
@@ -271,6 +272,19 @@ impl Coded for OcspStartError {
             OcspStartError::Hsm(e) => e.code(),
             OcspStartError::Token(e) => e.code(),
             OcspStartError::Store(e) => e.code(),
+        }
+    }
+}
+
+impl Coded for RenewalError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            RenewalError::Store(e) => e.code(),
+            RenewalError::Invalid { .. } => ec::USAGE,
+            RenewalError::NoLiveCertificate { .. } => ec::RENEWAL_NO_CERTIFICATE,
+            RenewalError::NotYetOpen { .. } => ec::RENEWAL_NOT_OPEN,
+            RenewalError::Pending { .. } => ec::RENEWAL_PENDING,
+            RenewalError::Numbering { .. } => ec::RENEWAL_NUMBER,
         }
     }
 }

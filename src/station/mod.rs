@@ -32,6 +32,7 @@ pub mod ocsp_signer;
 pub mod operation;
 pub mod provision;
 pub mod queries;
+pub mod renewal;
 pub mod review;
 pub mod revoke;
 pub mod seal_inspection;

@@ -27,6 +27,8 @@ pub struct OrderDetails {
     /// The company's keys (every order with its USCC): each main key followed by the
     /// secondary keys that name it.
     pub company_keys: Vec<CompanyKeyView>,
+    /// Its renewal orders (`order renew`), oldest first; `renewal_of` names the other way.
+    pub renewals: Vec<crate::store::RenewalLink>,
 }
 
 /// One of a company's keys, as `order show` lists them together.
@@ -139,6 +141,7 @@ impl Station {
                 })
                 .await?,
             history,
+            renewals: self.store.renewals_of(no).await?,
         })
     }
 

@@ -22,6 +22,7 @@ mod notifications;
 mod ocsp;
 mod orders;
 mod provision;
+mod renewals;
 mod revocations;
 mod service_requests;
 
@@ -35,6 +36,7 @@ pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
+pub use renewals::RenewalLink;
 pub use revocations::RevocationRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,

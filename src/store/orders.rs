@@ -89,6 +89,8 @@ pub struct OrderRecord {
     pub warnings: serde_json::Value,
     /// Attachments.
     pub attachments: Vec<AttachmentMeta>,
+    /// The order this one renews (a renewal order, `order renew`).
+    pub renewal_of: Option<String>,
 }
 
 /// A line of an order listing.
@@ -157,7 +159,7 @@ impl Store {
     pub async fn order(&self, order_no: &OrderNo) -> Result<Option<OrderRecord>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT order_json, state, submitted_at, updated_at, reviewed_by, reviewed_at, \
-             review_reason, uscc_override_reason, warnings_json FROM orders WHERE order_no = $1",
+             review_reason, uscc_override_reason, warnings_json, renewal_of FROM orders WHERE order_no = $1",
         )
         .bind(order_no.as_str())
         .fetch_optional(self.pool())
@@ -194,6 +196,7 @@ impl Store {
             uscc_override_reason: get("uscc_override_reason")?,
             warnings,
             attachments,
+            renewal_of: get("renewal_of")?,
         }))
     }
 

@@ -52,6 +52,12 @@ fn defaults_check_and_render_every_kind() {
     assert!(r.body.contains("顺丰") && r.body.contains("SF123"));
     let r = t.render(&notices[3], "BJ1", "示例公司").unwrap();
     assert!(r.body.contains("短信") && r.body.contains("138****8000"));
+    // The expiry notice says how to renew: from 30 days before, with the order number.
+    let r = t.render(&notices[4], "BJ1", "示例公司").unwrap();
+    assert!(
+        r.body.contains("证书更新") && r.body.contains("30天") && r.body.contains("订单号BJ1"),
+        "{r:?}"
+    );
 }
 
 #[test]

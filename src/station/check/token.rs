@@ -64,6 +64,22 @@ impl Station {
             .into_iter()
             .filter(|c| c.status == CertificateStatus::OnToken)
             .collect();
+        if live.is_empty() {
+            if let Some(renewal) = self.superseding_renewal(order).await? {
+                // Renewed: the commit that provisioned the renewal revoked this order's
+                // certificate (superseded); its key keeps only that revoked certificate.
+                report.add(
+                    Level::Note,
+                    "renewed",
+                    no,
+                    format!(
+                        "superseded by renewal order {renewal}: its certificate is revoked; \
+                         token {serial} not checked"
+                    ),
+                );
+                return Ok(());
+            }
+        }
         let [cert] = live.as_slice() else {
             report.add(
                 Level::Violation,
@@ -182,4 +198,26 @@ fn read_token(
         logged_in: pin.is_none(),
     };
     Ok(TokenRead::Read { found, pin })
+}
+
+impl Station {
+    /// The renewal order of `no` that has been provisioned (and so superseded `no`'s
+    /// certificates), if any.
+    async fn superseding_renewal(&self, no: &OrderNo) -> Result<Option<OrderNo>, StoreError> {
+        Ok(self
+            .store
+            .renewals_of(no)
+            .await?
+            .into_iter()
+            .find(|r| {
+                matches!(
+                    r.state,
+                    OrderState::Provisioned
+                        | OrderState::Shipped
+                        | OrderState::PinDelivered
+                        | OrderState::Revoked
+                )
+            })
+            .map(|r| r.order_no))
+    }
 }

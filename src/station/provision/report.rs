@@ -38,6 +38,7 @@ pub struct ProvisionReport {
     pub steps_run: Vec<String>,
     /// Attempt number.
     pub attempt: i64,
-    /// Certificates revoked by this run (superseded, never on a token).
+    /// Certificates revoked by this run as superseded: never on a token, or (a renewal order)
+    /// the renewed order's.
     pub revoked: Vec<CertSerial>,
 }

@@ -1,14 +1,16 @@
 //! The last steps: `write_seals` (the order's GB/T 38540 seals as data objects) and `finish`
-//! (Provisioned, with the PIN delivery queued in the same transaction when so configured).
+//! (Provisioned, with the PIN delivery queued in the same transaction when so configured, and
+//! for a renewal order the original's certificates revoked as superseded, then a CRL).
 
 use super::super::error::StepError;
 use super::super::job::Job;
-use super::super::journal::{Write, commit};
+use super::super::journal::{Write, commit, revoked_entry};
 use super::super::step::Step;
 use super::super::token_access::blocking;
 use crate::audit::event::{AuditEvent, OrderProvisioned, SealsWritten, StepOutcome};
 use crate::config::DeliveryTrigger;
-use crate::domain::{OrderEvent, OrderState, StepStatus};
+use crate::domain::{CertificateStatus, OrderEvent, OrderState, StepStatus};
+use crate::station::crl::CrlOutcome;
 use crate::station::seals::build_order_seals;
 use crate::token::DataObject;
 
@@ -56,6 +58,10 @@ impl Job<'_> {
     pub(in super::super) async fn finish(&mut self) -> Result<(), StepError> {
         let no = self.no().clone();
         self.failpoint("provision.finish.before_done")?;
+        // Read before the pending records are taken: a failure here leaves them pending.
+        let mut supersede = Vec::new();
+        let superseded =
+            supersede_renewed(self.station, &no, &self.actor.name, &mut supersede).await?;
         // The last commit releases the lease: no renewal may come after it.
         self.lease.stop_renewing();
         let provisioned = self.entry(AuditEvent::OrderProvisioned(OrderProvisioned {
@@ -87,7 +93,55 @@ impl Job<'_> {
                 station_id: self.binding.station_id.clone(),
             });
         }
+        writes.extend(supersede);
         commit(self.station, &self.actor, &writes, self.fence(true)).await?;
+        if !superseded.is_empty() {
+            self.revoked.extend(superseded);
+            // The revocation stands whatever happens to this CRL: the serving loop's tick or
+            // `keystation ca crl` lists it later.
+            if let CrlOutcome::Failed { error } =
+                self.station.crl_after(Some(self.hsm), "renewal").await
+            {
+                tracing::warn!(order_no = %no, %error, "no CRL after the renewal's revocation");
+            }
+        }
         Ok(())
     }
+}
+
+/// For a renewal order (`renewal_of`), the writes that revoke the original's certificates not
+/// revoked yet as `superseded`, in the commit that records the new certificate on its token and
+/// makes the renewal Provisioned; their serials. Read afresh on every run, so a run resumed after
+/// a crash before that commit revokes them then. (A free function: a job is not `Sync`, so
+/// `&self` must not be held across an await.)
+async fn supersede_renewed(
+    station: &crate::station::Station,
+    no: &str,
+    by: &str,
+    writes: &mut Vec<Write>,
+) -> Result<Vec<crate::domain::CertSerial>, StepError> {
+    let order_no = crate::domain::OrderNo::parse(no)
+        .map_err(|e| StepError::Inconsistent(format!("the job's order number: {e}")))?;
+    let Some(original) = station.store.renewal_of(&order_no).await? else {
+        return Ok(Vec::new());
+    };
+    let detail = format!("superseded by renewal order {no}");
+    let mut serials = Vec::new();
+    for c in station
+        .store
+        .certificates_of_order(&original)
+        .await?
+        .into_iter()
+        .filter(|c| c.status != CertificateStatus::Revoked)
+    {
+        writes.push(Write::RevokeCertificate {
+            serial: c.serial.clone(),
+            order_no: original.clone(),
+            detail: detail.clone(),
+            by: by.to_string(),
+        });
+        writes.push(Write::Audit(Box::new(revoked_entry(&c, &detail))));
+        serials.push(c.serial);
+    }
+    Ok(serials)
 }
