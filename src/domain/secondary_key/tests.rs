@@ -14,7 +14,7 @@ fn no(s: &str) -> OrderNo {
 fn secondary(main: Option<&str>) -> Order {
     // The CA's sample order (a Shenzhen company), turned into a secondary key.
     let mut o = crate::ca::testkit::sample_order();
-    o.order_no = OrderNo::parse("SZ-SEC-1").expect("order number");
+    o.order_no = OrderNo::parse("SZ-SEC-1").unwrap();
     o.product.key_role = KeyRole::Secondary;
     o.product.main_order_no = main.map(no);
     o
