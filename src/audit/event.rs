@@ -101,6 +101,14 @@ pub enum AuditEvent {
     OrderReportedLost(OrderReportedLost),
     /// `order.renewal_requested`.
     RenewalRequested(RenewalRequested),
+    /// `order.reported_broken`.
+    OrderReportedBroken(OrderReportedLost),
+    /// `retire.<step>.done`.
+    RetireStepDone(PinResetStepDone),
+    /// `token.retired`: a retire request's `close` (the request done).
+    TokenRetired(TokenRetired),
+    /// `order.reissue_requested`.
+    ReissueRequested(ReissueRequested),
     /// `notice.queued`.
     NoticeQueued(NoticeQueued),
     /// `notice.sent`.
@@ -212,6 +220,10 @@ impl AuditEvent {
             E::ServiceFailed(_) => "service.failed",
             E::OrderReportedLost(_) => "order.reported_lost",
             E::RenewalRequested(_) => "order.renewal_requested",
+            E::OrderReportedBroken(_) => "order.reported_broken",
+            E::RetireStepDone(s) => return format!("retire.{}.done", s.step),
+            E::TokenRetired(_) => "token.retired",
+            E::ReissueRequested(_) => "order.reissue_requested",
             E::NoticeQueued(_) => "notice.queued",
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
@@ -265,6 +277,10 @@ impl AuditEvent {
             E::ServiceCompleted(p) => to_json(p),
             E::ServiceFailed(p) => to_json(p),
             E::RenewalRequested(p) => to_json(p),
+            E::OrderReportedBroken(p) => to_json(p),
+            E::RetireStepDone(p) => to_json(p),
+            E::TokenRetired(p) => to_json(p),
+            E::ReissueRequested(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),

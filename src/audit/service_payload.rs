@@ -142,3 +142,33 @@ payload! {
         pub attachments: Vec<AttachmentHash>,
     }
 }
+
+payload! {
+    /// `token.retired`: a returned key wiped (`C_InitToken`), its binding closed; the retire
+    /// request is done and the key reusable as a blank key.
+    pub struct TokenRetired {
+        /// The request.
+        pub request_id: String,
+        /// The key.
+        pub token_serial: String,
+        /// The binding closed.
+        pub binding_id: String,
+        /// The label the key has now.
+        pub label: String,
+    }
+}
+
+payload! {
+    /// `order.reissue_requested`: a reissue (补办) order was made for an order whose key was
+    /// reported lost or broken, or retired.
+    pub struct ReissueRequested {
+        /// The order whose key is replaced.
+        pub original: String,
+        /// What became of its key (`lost`, `broken`, `retired`).
+        pub disposition: String,
+        /// The operator who made the reissue order.
+        pub operator: String,
+        /// The original's attachments carried over, by hash (not uploaded again).
+        pub attachments: Vec<AttachmentHash>,
+    }
+}

@@ -17,6 +17,7 @@ pub mod normalize;
 pub mod notification;
 pub mod order;
 pub mod pin;
+pub mod reissue;
 pub mod renewal;
 pub mod secondary_key;
 pub mod service_request;
@@ -31,7 +32,8 @@ pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
 pub use service_request::{
-    OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
+    JournaledStep, OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
+    RetireStep,
 };
 pub use status::{CertificateStatus, StepStatus};
 pub use validate::{

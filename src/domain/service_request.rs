@@ -76,16 +76,20 @@ impl From<OperatorId> for String {
 pub enum RequestKind {
     /// A new user PIN on a key the company brought to the desk (the SO PIN re-derived, `C_InitPIN`).
     PinReset,
+    /// A returned key (退锁) wiped with `C_InitToken` under its SO PIN, its binding closed, its live
+    /// certificates revoked; the key is then a blank key for another order.
+    Retire,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 1] = [RequestKind::PinReset];
+    pub const ALL: [RequestKind; 2] = [RequestKind::PinReset, RequestKind::Retire];
 
     /// Stable name, as stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
             RequestKind::PinReset => "pin_reset",
+            RequestKind::Retire => "retire",
         }
     }
 
@@ -315,6 +319,80 @@ impl PinResetStep {
 }
 
 impl fmt::Display for PinResetStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step of a request's execution journal (`service_request_steps`): its stable name, and
+/// where it stands among its kind's steps.
+pub trait JournaledStep: Copy + Sized + 'static {
+    /// Every step of the kind, in order.
+    const STEPS: &'static [Self];
+
+    /// Stable name, as journaled.
+    fn name(self) -> &'static str;
+}
+
+impl JournaledStep for PinResetStep {
+    const STEPS: &'static [Self] = &PinResetStep::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// The steps of retiring a returned key (退锁), in the order they run; each journaled before and
+/// after.
+///
+/// `revoke` revokes the order's live certificates (cessationOfOperation) in one transaction, or
+/// does nothing when there are none (the order already revoked); `wipe` re-derives the SO PIN and
+/// runs `C_InitToken` with the retired label — repeatable, since the SO PIN does not change;
+/// `close` closes the binding, records the key as retired (reusable as a blank key) and
+/// completes the request in one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetireStep {
+    /// Revoke the order's live certificates (cessationOfOperation), if any.
+    Revoke,
+    /// `C_InitToken` under the key's SO PIN: every object gone, the retired label.
+    Wipe,
+    /// Close the binding, record the retired key, complete the request.
+    Close,
+}
+
+impl RetireStep {
+    /// Every step, in order.
+    pub const ALL: [RetireStep; 3] = [RetireStep::Revoke, RetireStep::Wipe, RetireStep::Close];
+
+    /// Stable name, as journaled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetireStep::Revoke => "revoke",
+            RetireStep::Wipe => "wipe",
+            RetireStep::Close => "close",
+        }
+    }
+
+    /// Parses a journaled name.
+    pub fn parse(s: &str) -> Option<RetireStep> {
+        RetireStep::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The first step not yet done, given the steps the journal records as done; `None` when
+    /// every step is done.
+    pub fn next(done: &[RetireStep]) -> Option<RetireStep> {
+        RetireStep::ALL.into_iter().find(|s| !done.contains(s))
+    }
+}
+
+impl JournaledStep for RetireStep {
+    const STEPS: &'static [Self] = &RetireStep::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for RetireStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -178,6 +178,10 @@ codes! {
         "The request's state does not allow this (e.g. running one that is not approved).";
     REQUEST_CHANGED = "E-REQUEST-CHANGED", Refusal,
         "The request changed meanwhile (another operator or run acted first); look at it again.";
+    RETIRE_REFUSED = "E-RETIRE-REFUSED", Refusal,
+        "The order's key cannot be retired: it was not made, or is no longer bound to the order (lost, broken, retired).";
+    REISSUE_REFUSED = "E-REISSUE-REFUSED", Refusal,
+        "No reissue (补办) of the order: its key is not reported lost or broken nor retired, or a reissue is under way already.";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,

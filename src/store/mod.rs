@@ -23,6 +23,7 @@ mod ocsp;
 mod orders;
 mod provision;
 mod renewals;
+mod retired;
 mod revocations;
 mod service_requests;
 
@@ -37,6 +38,7 @@ pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
+pub use retired::RetiredToken;
 pub use revocations::RevocationRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,

@@ -15,7 +15,16 @@ const RENEWALS_OF: &str =
 /// The order `$1` renews (NULL when it is no renewal).
 const RENEWAL_OF: &str = "SELECT renewal_of FROM orders WHERE order_no = $1";
 
-/// A renewal order of some order, as `order show` lists it.
+/// How a new order made from another is linked to it.
+#[derive(Debug, Clone, Copy)]
+enum LinkedBy {
+    /// `renewal_of`.
+    Renewal,
+    /// `reissue_of`.
+    Reissue,
+}
+
+/// A renewal (or reissue) order of some order, as `order show` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenewalLink {
     /// The renewal order.
@@ -70,15 +79,58 @@ impl Tx {
         original: &OrderNo,
         renewal: &Order,
     ) -> Result<Vec<AttachmentHash>, StoreError> {
+        self.insert_linked_order(original, renewal, LinkedBy::Renewal)
+            .await
+    }
+
+    /// Stores `reissue` (the original's form under its new number) as a Submitted order that
+    /// replaces the lost, broken or retired key of `original` (`reissue_of`, migration 0014),
+    /// like [`Tx::insert_renewal_order`]. The caller audits.
+    pub async fn insert_reissue_order(
+        &mut self,
+        original: &OrderNo,
+        reissue: &Order,
+    ) -> Result<Vec<AttachmentHash>, StoreError> {
+        self.insert_linked_order(original, reissue, LinkedBy::Reissue)
+            .await
+    }
+
+    /// The reissue orders of `original`, read inside this transaction, oldest first.
+    pub async fn reissues_in_tx(
+        &mut self,
+        original: &OrderNo,
+    ) -> Result<Vec<RenewalLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT order_no, state FROM orders WHERE reissue_of = $1 \
+             ORDER BY submitted_at, order_no",
+        )
+        .bind(original.as_str())
+        .fetch_all(self.conn())
+        .await
+        .ctx("listing reissue orders")?;
+        rows.iter().map(link).collect()
+    }
+
+    async fn insert_linked_order(
+        &mut self,
+        original: &OrderNo,
+        renewal: &Order,
+        linked_by: LinkedBy,
+    ) -> Result<Vec<AttachmentHash>, StoreError> {
         let json =
             serde_json::to_string(renewal).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = format_utc(self.now());
-        let done = sqlx::query(
+        let column = match linked_by {
+            LinkedBy::Renewal => "renewal_of",
+            LinkedBy::Reissue => "reissue_of",
+        };
+        let sql = format!(
             "INSERT INTO orders (order_no, state, auth_method, company_name, uscc, order_json, \
-             warnings_json, uscc_override_reason, submitted_at, updated_at, renewal_of) \
+             warnings_json, uscc_override_reason, submitted_at, updated_at, {column}) \
              SELECT $1, $2, auth_method, company_name, uscc, $3, warnings_json, \
-             uscc_override_reason, $4, $4, order_no FROM orders WHERE order_no = $5",
-        )
+             uscc_override_reason, $4, $4, order_no FROM orders WHERE order_no = $5"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(renewal.order_no.as_str())
         .bind(OrderState::Submitted.as_str())
         .bind(json)

@@ -13,7 +13,8 @@ use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx, stored_id};
 use crate::audit::AuditEvent;
 use crate::clock::format_utc;
 use crate::domain::{
-    OperatorId, OrderNo, PinResetStep, RequestEvent, RequestKind, RequestState, SealedPin,
+    JournaledStep, OperatorId, OrderNo, PinResetStep, RequestEvent, RequestKind, RequestState,
+    RetireStep, SealedPin,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -312,10 +313,10 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as started (again, after a crash: `runs` counts).
-    pub async fn request_step_started(
+    pub async fn request_step_started<S: JournaledStep>(
         &mut self,
         id: &str,
-        step: PinResetStep,
+        step: S,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
@@ -325,7 +326,7 @@ impl Tx {
              runs = service_request_steps.runs + 1",
         )
         .bind(id)
-        .bind(step.as_str())
+        .bind(step.name())
         .bind(&now)
         .execute(self.conn())
         .await
@@ -334,10 +335,10 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as done.
-    pub async fn request_step_done(
+    pub async fn request_step_done<S: JournaledStep>(
         &mut self,
         id: &str,
-        step: PinResetStep,
+        step: S,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
@@ -346,7 +347,7 @@ impl Tx {
         )
         .bind(&now)
         .bind(id)
-        .bind(step.as_str())
+        .bind(step.name())
         .execute(self.conn())
         .await
         .ctx("journaling a request step")?;
@@ -454,10 +455,13 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()
             .ctx("reading a request's journal")?;
+        // Each kind's steps have names of their own: one list orders them all.
         let position = |s: &RequestStepRecord| {
             PinResetStep::ALL
                 .iter()
-                .position(|k| k.as_str() == s.step)
+                .map(|k| k.as_str())
+                .chain(RetireStep::ALL.iter().map(|k| k.as_str()))
+                .position(|k| k == s.step)
                 .unwrap_or(usize::MAX)
         };
         steps.sort_by_key(position);

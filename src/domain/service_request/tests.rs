@@ -109,6 +109,20 @@ fn steps_run_in_order() {
         Some(PinResetStep::InitPin)
     );
     assert_eq!(PinResetStep::next(&PinResetStep::ALL), None);
+    assert_eq!(RetireStep::next(&[]), Some(RetireStep::Revoke));
+    assert_eq!(
+        RetireStep::next(&[RetireStep::Revoke]),
+        Some(RetireStep::Wipe)
+    );
+    assert_eq!(
+        RetireStep::next(&[RetireStep::Revoke, RetireStep::Wipe]),
+        Some(RetireStep::Close)
+    );
+    assert_eq!(RetireStep::next(&RetireStep::ALL), None);
+    for s in RetireStep::ALL {
+        assert_eq!(RetireStep::parse(s.as_str()), Some(s));
+        assert!(PinResetStep::parse(s.as_str()).is_none(), "{s} is a name of its own");
+    }
 }
 
 proptest! {
