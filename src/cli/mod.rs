@@ -36,6 +36,8 @@ mod orders;
 mod output;
 mod pin_input;
 mod provision;
+pub mod reissue;
+pub mod retire;
 mod seal;
 mod serve;
 mod service_desk;
@@ -214,6 +216,15 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let station = open_station(config, operation).await?;
             let changes = !matches!(cmd, PinResetCmd::List { .. } | PinResetCmd::Show { .. });
             let result = service_desk::pin_reset(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
+        Command::Retire(cmd) => {
+            let station = open_station(config, operation).await?;
+            let changes = !matches!(cmd, retire::RetireCmd::Show { .. });
+            let result = retire::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;
             }

@@ -60,6 +60,10 @@ pub enum Command {
     /// order's channel, as at issuance.
     #[command(subcommand)]
     PinReset(PinResetCmd),
+    /// The service desk's retirement of a returned key (退锁): requested by one operator,
+    /// approved by a second, run with the key plugged in; the key is wiped and reusable.
+    #[command(subcommand)]
+    Retire(super::retire::RetireCmd),
     /// PIN delivery: run the worker, list deliveries, retry, cancel or requeue.
     #[command(subcommand)]
     Deliver(DeliverCmd),
@@ -537,8 +541,12 @@ pub enum OrderCmd {
         #[arg(long)]
         operator: String,
     },
-    /// Report an order's key lost: its certificates are revoked (keyCompromise) at once, a new
-    /// CRL issued, its token binding closed.
+    /// Make the replacement order (补办, ORDER-B1, -B2, ...) of an order whose key was reported
+    /// lost or broken, or retired: same company, form and documents, Submitted for review, then
+    /// provisioned onto a new key.
+    Reissue(super::reissue::ReissueArgs),
+    /// Report an order's key lost (or --broken): its certificates are revoked (keyCompromise;
+    /// cessationOfOperation when broken) at once, a new CRL issued, its token binding closed.
     Lost {
         /// Order number.
         order_no: String,
@@ -548,6 +556,9 @@ pub enum OrderCmd {
         /// The customer's account of it.
         #[arg(long)]
         detail: Option<String>,
+        /// The key is broken, not lost: revoked cessationOfOperation instead of keyCompromise.
+        #[arg(long)]
+        broken: bool,
     },
     /// Reject a submitted order, or give up a failed one (its certificates are revoked, its token
     /// binding released, its sealed PIN destroyed).

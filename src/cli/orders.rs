@@ -219,9 +219,12 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             order_no,
             operator,
             detail,
+            broken,
         } => {
-            super::service_desk::lost(station, &order_no, &operator, detail.as_deref(), json).await
+            let detail = detail.as_deref();
+            super::service_desk::lost(station, &order_no, &operator, detail, broken, json).await
         }
+        OrderCmd::Reissue(args) => super::reissue::run(station, args, json).await,
         OrderCmd::Renew { order_no, operator } => {
             let report = station
                 .renew_order(&order_no_arg(&order_no)?, &operator)

@@ -5,7 +5,7 @@ use super::{CliError, order_no_arg, output};
 use crate::domain::RequestState;
 use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
 
-fn print_request(r: &ServiceRequestRecord) {
+pub(super) fn print_request(r: &ServiceRequestRecord) {
     println!(
         "{} {} {} {} requested by {}{}",
         r.id,
@@ -125,20 +125,26 @@ pub(super) async fn lost(
     order_no: &str,
     operator: &str,
     detail: Option<&str>,
+    broken: bool,
     json: bool,
 ) -> Result<(), CliError> {
     let no = order_no_arg(order_no)?;
-    let report = station.report_lost(&no, operator, detail).await?;
+    let report = station.report_lost(&no, operator, detail, broken).await?;
     if json {
         output::json(&report)?;
         return super::ca::after_revocation(report.revocation.crl.as_ref(), json);
     }
+    let (what, reason) = if broken {
+        ("broken", "cessationOfOperation")
+    } else {
+        ("lost", "keyCompromise")
+    };
     println!(
-        "{no} reported lost: Revoked (was {})",
+        "{no} reported {what}: Revoked (was {})",
         report.revocation.from
     );
     for c in &report.revocation.certificates {
-        println!("certificate  {c} revoked (keyCompromise)");
+        println!("certificate  {c} revoked ({reason})");
     }
     if let Some(b) = &report.binding_closed {
         println!(

@@ -128,6 +128,8 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::Invalid { .. } => ec::USAGE,
             ServiceDeskError::NotRunnable { .. } => ec::REQUEST_TRANSITION,
             ServiceDeskError::Refused { .. } => ec::OPERATION_REFUSED,
+            ServiceDeskError::RetireRefused { .. } => ec::RETIRE_REFUSED,
+            ServiceDeskError::ReissueRefused { .. } => ec::REISSUE_REFUSED,
             ServiceDeskError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
         }
     }

@@ -320,6 +320,15 @@ impl Station {
                 .await?
                 .map(|other| other.order_no),
         };
+        // A returned key retired at the desk (wiped, bound to nobody) is a blank key for an order
+        // that has no key yet: its SO identity is adopted by the `init_token` step.
+        if bound_to.is_none() && binding.is_none_or(|b| b.token_serial.is_none()) {
+            if let Ok(serial) = TokenSerial::parse(&info.serial) {
+                if self.store.available_retired_token(&serial).await?.is_some() {
+                    return Ok(());
+                }
+            }
+        }
         match token_refusal(info, order_no, binding, bound_to.as_ref()) {
             None => Ok(()),
             Some(reason) => Err(ProvisionError::TokenRefused {

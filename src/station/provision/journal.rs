@@ -82,6 +82,11 @@ pub(super) enum Write {
         binding_id: BindingId,
         serial: TokenSerial,
     },
+    /// A retired key (wiped at the desk) taken by this binding: reusable once.
+    ReuseRetiredToken {
+        binding_id: BindingId,
+        serial: TokenSerial,
+    },
     SealedPin {
         order_no: OrderNo,
         serial: TokenSerial,
@@ -188,6 +193,14 @@ impl Write {
             } => tx.set_binding_identity(binding_id, identity, serial).await,
             Write::BindingSerial { binding_id, serial } => {
                 tx.set_binding_serial(binding_id, serial).await
+            }
+            Write::ReuseRetiredToken { binding_id, serial } => {
+                if tx.reuse_retired_token(serial, binding_id).await? {
+                    Ok(())
+                } else {
+                    // Another order took the retired key first (its binding holds the serial).
+                    Err(StoreError::TokenInUse(serial.to_string()))
+                }
             }
             Write::SealedPin {
                 order_no,

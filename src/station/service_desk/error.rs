@@ -48,6 +48,22 @@ pub enum ServiceDeskError {
         /// Why, and what to do instead.
         message: String,
     },
+    /// The order's key cannot be retired (not made, or no longer bound to it) (exit 2).
+    #[error("order {order_no}: {message}")]
+    RetireRefused {
+        /// The order.
+        order_no: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
+    /// No reissue (补办) of the order can be made (exit 2).
+    #[error("order {order_no}: {message}")]
+    ReissueRefused {
+        /// The order.
+        order_no: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
     /// The station's records contradict each other; an operator must look.
     #[error("{0}")]
     Inconsistent(String),

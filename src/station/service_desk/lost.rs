@@ -1,5 +1,5 @@
-//! A key reported lost (`keystation order lost ORDER`): its certificates revoked keyCompromise at
-//! once, through the revocation path of `order revoke` (one transaction, then an immediate CRL),
+//! A key reported lost (`keystation order lost ORDER`) or broken (`order lost ORDER --broken`):
+//! its certificates revoked at once — keyCompromise when lost, cessationOfOperation when broken — through the revocation path of `order revoke` (one transaction, then an immediate CRL),
 //! and in that same transaction its token binding closed and any open service request of the
 //! order cancelled. No second operator is needed: the report only takes rights away, and waiting
 //! would leave a lost key's certificate valid.
@@ -7,12 +7,19 @@
 use super::{ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, OrderReportedLost, ServiceCancelled};
 use crate::domain::{OrderNo, RequestEvent};
+use crate::domain::reissue::KeyDisposition;
 use crate::station::Station;
 use crate::station::revoke::RevokeReport;
-use crate::store::{Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx};
+use crate::store::{
+    Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx,
+};
 
 /// The RFC 5280 reason of a lost key's revocation.
 pub const LOST_KEY_REASON: &str = "keyCompromise";
+
+/// The RFC 5280 reason of a broken key's revocation: the key is destroyed, nobody else holds
+/// it, the certificate is simply no longer used.
+pub const BROKEN_KEY_REASON: &str = "cessationOfOperation";
 
 /// What reporting a key lost did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,6 +33,8 @@ pub struct LostReport {
     pub token_serial: Option<String>,
     /// Service requests cancelled.
     pub requests_cancelled: Vec<String>,
+    /// Reported broken (else lost).
+    pub broken: bool,
 }
 
 /// What the revocation's transaction closes besides the certificates (read before it begins).
@@ -34,6 +43,7 @@ pub(crate) struct LostKey {
     pub(crate) detail: Option<String>,
     pub(crate) binding: Option<Binding>,
     pub(crate) open_requests: Vec<String>,
+    pub(crate) broken: bool,
 }
 
 /// What [`LostKey::close_in`] closed.
@@ -52,12 +62,25 @@ impl LostKey {
         actor: &Actor,
         order_no: &OrderNo,
     ) -> Result<LostClosed, StoreError> {
+        let (what, disposition) = if self.broken {
+            ("broken", KeyDisposition::Broken)
+        } else {
+            ("lost", KeyDisposition::Lost)
+        };
         if let Some(b) = &self.binding {
-            tx.release_binding(&b.binding_id, "reported lost").await?;
+            tx.release_binding(&b.binding_id, &format!("reported {what}"))
+                .await?;
         }
         let mut cancelled = Vec::new();
         let by = crate::domain::OperatorId::parse(&self.operator)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.record_key_disposition(
+            order_no,
+            disposition,
+            self.binding.as_ref().and_then(|b| b.token_serial.as_ref()),
+            &by,
+        )
+        .await?;
         for id in &self.open_requests {
             let mut r = tx.service_request(id).await?;
             let event = RequestEvent::Cancel { by: by.clone() };
@@ -65,7 +88,7 @@ impl LostKey {
                 continue;
             }
             tx.transition_service_request(actor, &mut r, &event, |r| {
-                r.decision_note = Some("the key was reported lost".into());
+                r.decision_note = Some(format!("the key was reported {what}"));
                 AuditEvent::ServiceCancelled(ServiceCancelled {
                     request_id: r.id.clone(),
                     kind: r.kind.as_str().to_string(),
@@ -84,20 +107,23 @@ impl LostKey {
                 .and_then(|b| b.token_serial.as_deref().map(str::to_string)),
             requests_cancelled: cancelled,
         };
+        let report = OrderReportedLost {
+            operator: self.operator.clone(),
+            detail: self.detail.clone(),
+            binding_id: closed.binding_closed.clone(),
+            token_serial: closed.token_serial.clone(),
+            requests_cancelled: closed.requests_cancelled.clone(),
+        };
+        let event = if self.broken {
+            AuditEvent::OrderReportedBroken(report)
+        } else {
+            AuditEvent::OrderReportedLost(report)
+        };
         tx.audit(
             actor,
             AuditEntry {
                 token_serial: self.binding.as_ref().and_then(|b| b.token_serial.clone()),
-                ..AuditEntry::order(
-                    order_no,
-                    AuditEvent::OrderReportedLost(OrderReportedLost {
-                        operator: self.operator.clone(),
-                        detail: self.detail.clone(),
-                        binding_id: closed.binding_closed.clone(),
-                        token_serial: closed.token_serial.clone(),
-                        requests_cancelled: closed.requests_cancelled.clone(),
-                    }),
-                )
+                ..AuditEntry::order(order_no, event)
             },
         )
         .await?;
@@ -106,12 +132,13 @@ impl LostKey {
 }
 
 impl Station {
-    /// `order lost ORDER`: see the module docs.
+    /// `order lost ORDER [--broken]`: see the module docs.
     pub async fn report_lost(
         &self,
         order_no: &OrderNo,
         reported_by: &str,
         detail: Option<&str>,
+        broken: bool,
     ) -> Result<LostReport, ServiceDeskError> {
         let by = operator(reported_by)?;
         let detail = optional_text("--detail", detail)?;
@@ -132,12 +159,18 @@ impl Station {
             detail: detail.clone(),
             binding,
             open_requests,
+            broken,
         };
-        let detail = detail.unwrap_or_else(|| "key reported lost".into());
+        let (reason, default_detail) = if broken {
+            (BROKEN_KEY_REASON, "key reported broken")
+        } else {
+            (LOST_KEY_REASON, "key reported lost")
+        };
+        let detail = detail.unwrap_or_else(|| default_detail.into());
         let (revocation, closed) = self
             .revoke_order_closing(
                 order_no,
-                LOST_KEY_REASON,
+                reason,
                 Some(&detail),
                 by.as_str(),
                 Some(&lost),
@@ -151,6 +184,7 @@ impl Station {
             binding_closed: closed.binding_closed,
             token_serial: closed.token_serial,
             requests_cancelled: closed.requests_cancelled,
+            broken,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The service desk: requests after a key was delivered, decided by a second operator
-//! (four-eyes), then carried out — a PIN reset today ([`pin_reset`]) — and a key reported lost
+//! (four-eyes), then carried out — a PIN reset ([`pin_reset`]), a returned key retired
+//! ([`retire`]) — and a key reported lost or broken
 //! ([`lost`], which needs no second operator: it only ever takes rights away, at once).
 //!
 //! A request moves through the domain's machine ([`crate::domain::service_request`]) by the
@@ -13,6 +14,8 @@
 mod error;
 pub mod lost;
 pub mod pin_reset;
+pub mod reissue;
+pub mod retire;
 
 pub use error::ServiceDeskError;
 
@@ -89,31 +92,16 @@ impl Station {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.insert_service_request(&NewServiceRequest {
-            id: id.clone(),
-            kind: RequestKind::PinReset,
-            order_no: order_no.clone(),
-            requested_by: by.clone(),
-            reason: reason.clone(),
-            evidence: evidence.clone(),
-        })
-        .await?;
-        tx.audit(
+        let rec = record_request_in(
+            &mut tx,
             &actor,
-            crate::store::AuditEntry::order(
-                order_no,
-                AuditEvent::ServiceRequested(ServiceRequested {
-                    request_id: id.clone(),
-                    kind: RequestKind::PinReset.as_str().to_string(),
-                    requested_by: by.to_string(),
-                    reason,
-                    evidence,
-                }),
-            ),
+            RequestKind::PinReset,
+            order_no,
+            &by,
+            reason,
+            evidence,
         )
         .await?;
-        let rec = tx.service_request(&id).await?;
         tx.commit().await?;
         Ok(rec)
     }
@@ -210,6 +198,44 @@ impl Station {
         let steps = self.store.request_steps(id).await?;
         Ok(RequestDetail { request, steps })
     }
+}
+
+/// Records a new request of `kind` (state `requested`) with its audit record, in `tx` (the
+/// caller checked the order first, in the same transaction).
+async fn record_request_in(
+    tx: &mut crate::store::Tx,
+    actor: &crate::store::Actor,
+    kind: RequestKind,
+    order_no: &OrderNo,
+    by: &OperatorId,
+    reason: String,
+    evidence: String,
+) -> Result<ServiceRequestRecord, ServiceDeskError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.insert_service_request(&NewServiceRequest {
+        id: id.clone(),
+        kind,
+        order_no: order_no.clone(),
+        requested_by: by.clone(),
+        reason: reason.clone(),
+        evidence: evidence.clone(),
+    })
+    .await?;
+    tx.audit(
+        actor,
+        crate::store::AuditEntry::order(
+            order_no,
+            AuditEvent::ServiceRequested(ServiceRequested {
+                request_id: id.clone(),
+                kind: kind.as_str().to_string(),
+                requested_by: by.to_string(),
+                reason,
+                evidence,
+            }),
+        ),
+    )
+    .await?;
+    Ok(tx.service_request(&id).await?)
 }
 
 /// Why an order's key is not one the desk can reset, or `None`.

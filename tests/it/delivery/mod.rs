@@ -144,6 +144,13 @@ impl TestStation {
 
     /// Imports, approves and provisions one order; returns its number.
     pub async fn provisioned(&self, order: Value) -> String {
+        let no = self.approved(order).await;
+        self.ok(&["provision", &no]).await;
+        no
+    }
+
+    /// Imports and approves one order; returns its number.
+    pub async fn approved(&self, order: Value) -> String {
         let no = order["order_no"].as_str().unwrap().to_string();
         let dir = self.dir.path().join(format!("order-{no}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -153,7 +160,6 @@ impl TestStation {
         self.ok(&["order", "import", file.to_str().unwrap()]).await;
         self.ok(&["order", "approve", &no, "--operator", "reviewer"])
             .await;
-        self.ok(&["provision", &no]).await;
         no
     }
 

@@ -93,3 +93,53 @@ async fn a_lost_key_is_revoked_key_compromise_at_once_and_its_binding_closed() {
     st.ok(&["audit", "verify"]).await;
     st.ok(&["check"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_key_is_revoked_cessation_of_operation_at_once_and_its_binding_closed() {
+    let st = TestStation::init().await;
+    let (no, _pin) = delivered_sms_order(&st, "DESK-BROKEN").await;
+    let report = st
+        .json(&[
+            "order",
+            "lost",
+            &no,
+            "--broken",
+            "--operator",
+            ALICE,
+            "--detail",
+            "介质损坏，无法识别",
+        ])
+        .await;
+    assert_eq!(report["broken"], true, "{report:#}");
+    assert!(report["binding_closed"].is_string(), "{report:#}");
+    let certs = report["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{report:#}");
+    let cert = certs[0].as_str().unwrap();
+    assert_eq!(st.order_state(&no).await, "Revoked");
+    let text = verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"));
+    assert!(
+        text.contains(&format!("Serial Number: {}", cert.to_uppercase())),
+        "{text}"
+    );
+    assert!(text.contains("Cessation Of Operation"), "{text}");
+    assert!(!text.contains("Key Compromise"), "{text}");
+    let store = st.store().await;
+    let rev = store
+        .revocation(&crate::support::cert_serial(cert))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rev.reason, "cessationOfOperation");
+    assert!(
+        store
+            .active_binding(&crate::support::order_no(&no))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+    let audit = st.json(&["audit", "show", "--order", &no]).await;
+    assert_eq!(audit_records(&audit, "order.reported_broken").len(), 1);
+    assert_eq!(audit_records(&audit, "order.reported_lost").len(), 0);
+    st.ok(&["audit", "verify"]).await;
+}

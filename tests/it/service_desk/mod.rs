@@ -2,12 +2,14 @@
 //! desk — requested by one operator, approved by a second, run against the real SoftHSM token,
 //! the new PIN delivered by the order's channel exactly as at issuance and checked with
 //! `pkcs11-tool`; the run killed at every journaled step and resumed; a key reported lost,
-//! revoked keyCompromise at once and seen so in the published CRL by `openssl crl`; and the
-//! store's request records on SQLite and PostgreSQL.
+//! revoked keyCompromise at once (cessationOfOperation when broken) and seen so in the published
+//! CRL by `openssl crl`; a returned key retired (wiped) and reused; and the store's request
+//! records on SQLite and PostgreSQL.
 
 mod crash;
 mod lost;
 mod pin_reset;
+mod retire;
 mod store;
 
 use crate::delivery::{TestStation, gateway_agent_takes, pin_in_spool_file};

@@ -48,6 +48,29 @@ impl Job<'_> {
             .check_token_usable(&token, self.no(), Some(&self.binding))
             .await
             .map_err(|e| StepError::Inconsistent(e.to_string()))?;
+        // A retired key (wiped at the desk): its SO PIN is still the one derived from the SO
+        // identity it had; the binding adopts that identity (and takes the key, once) BEFORE
+        // the token is touched.
+        if self.binding.token_serial.is_none() && !token.info().is_blank() {
+            let serial = serial_of(token.info())?;
+            if let Some(retired) = self.station.store.available_retired_token(&serial).await? {
+                let writes = vec![
+                    Write::BindingIdentity {
+                        binding_id: self.binding.binding_id.clone(),
+                        identity: retired.so_identity.clone(),
+                        serial: serial.clone(),
+                    },
+                    Write::ReuseRetiredToken {
+                        binding_id: self.binding.binding_id.clone(),
+                        serial: serial.clone(),
+                    },
+                ];
+                self.flush(writes).await?;
+                self.binding.so_identity = retired.so_identity;
+                self.binding.token_serial = Some(serial);
+                self.so_pin = None;
+            }
+        }
         // A blank token with a factory serial: the SO PIN derives from that serial. Recorded
         // BEFORE the token is touched, so a crash inside C_InitToken can still re-derive it.
         if self.binding.token_serial.is_none()

@@ -1,0 +1,484 @@
+//! Retiring a returned key (退锁) at the desk: `keystation retire request ORDER` by one operator,
+//! `retire approve ID` by a second, `retire run ID` with the key plugged in.
+//!
+//! Steps ([`RetireStep`]), each journaled before and after it runs, so that a run stopped
+//! anywhere (an error, a pulled key, a crash) is resumed by running it again:
+//! 1. `revoke`: the order's live certificates revoked `cessationOfOperation` through the
+//!    revocation path of `order revoke` (one transaction, then a CRL). An order already revoked
+//!    has nothing live: the step does nothing, so a crash after the revocation committed repeats
+//!    nothing.
+//! 2. `wipe`: the SO PIN re-derived in the vault ([`retire_so_pin`]), `C_InitToken` with the label
+//!    [`RETIRED_LABEL`]: every object on the key is gone. `C_InitToken` keeps the SO PIN, so a
+//!    repeat after a crash does the same again.
+//! 3. `close`: ONE transaction closes the binding, records the key's disposition (`retired`) and
+//!    the retired key (with the SO identity its SO PIN still derives from), journals the step and
+//!    completes the request.
+//!
+//! A retired key is then a blank key for a new order: `keystation provision ORDER --token SERIAL`
+//! takes it (the new binding adopts the retired key's SO identity, and its `init_token` step
+//! re-initialises it under the order's label).
+//!
+//! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
+//! `retire.close.before_commit`.
+
+use super::{ServiceDeskError, operator, record_request_in, text};
+use crate::audit::event::{
+    AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
+};
+use crate::domain::{
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
+    SoPin, TokenSerial,
+};
+use crate::domain::reissue::KeyDisposition;
+use crate::station::Station;
+use crate::station::hsm::{Hsm, blocking};
+use crate::store::{
+    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestRecord, StoreError,
+    Tx,
+};
+use crate::token::vault::Vault;
+use crate::token::{TokenError, TokenSelector};
+
+/// The label a retired key gets.
+pub const RETIRED_LABEL: &str = "keystation-retired";
+
+/// The RFC 5280 reason of a returned key's certificates: no longer needed, no suspicion that
+/// the key was compromised.
+pub const RETIRED_KEY_REASON: &str = "cessationOfOperation";
+
+/// The SO PIN a bound key has now. The ONE place retiring derives it (as `pin-reset`'s
+/// `init_pin` does: from the binding's SO identity), so that it can follow SO PIN generations.
+pub(crate) fn retire_so_pin(vault: &Vault, binding: &Binding) -> Result<SoPin, TokenError> {
+    vault.derive_so_pin(&binding.so_identity)
+}
+
+/// What `retire run` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RetireReport {
+    /// The request.
+    pub request_id: String,
+    /// Its order.
+    pub order_no: String,
+    /// The key wiped.
+    pub token_serial: String,
+    /// The label it has now.
+    pub label: &'static str,
+    /// The binding closed.
+    pub binding_closed: String,
+    /// True when this run continued an earlier one (crashed, or failed).
+    pub resumed: bool,
+    /// The steps this run carried out.
+    pub steps_run: Vec<&'static str>,
+    /// Certificates this run revoked (cessationOfOperation).
+    pub certificates_revoked: Vec<String>,
+}
+
+/// Refuses an order whose key cannot be retired; returns the bound key's serial.
+fn check_retirable(
+    order_no: &OrderNo,
+    state: OrderState,
+    binding: Option<&Binding>,
+) -> Result<TokenSerial, ServiceDeskError> {
+    let refused = |message: String| ServiceDeskError::RetireRefused {
+        order_no: order_no.to_string(),
+        message,
+    };
+    if !matches!(
+        state,
+        OrderState::Provisioned
+            | OrderState::Shipped
+            | OrderState::PinDelivered
+            | OrderState::Revoked
+            | OrderState::Failed
+    ) {
+        return Err(refused(format!(
+            "the order is {state}: only a key that was made (Provisioned, Shipped, \
+             PinDelivered, Failed or Revoked) is retired"
+        )));
+    }
+    binding
+        .filter(|b| b.order_no == *order_no)
+        .and_then(|b| b.token_serial.clone())
+        .ok_or_else(|| {
+            refused(
+                "no key is bound to the order (reported lost or broken, retired, or released): \
+                 there is no key of it to retire"
+                    .into(),
+            )
+        })
+}
+
+struct Run<'a> {
+    station: &'a Station,
+    hsm: &'a Hsm,
+    actor: Actor,
+    request: ServiceRequestRecord,
+    binding: Binding,
+    serial: TokenSerial,
+    steps_run: Vec<&'static str>,
+    revoked: Vec<String>,
+}
+
+impl Station {
+    /// `retire request ORDER`: records a request to retire a returned key. Refused unless the
+    /// order's key was made and is still bound to it (E-RETIRE-REFUSED).
+    pub async fn request_retire(
+        &self,
+        order_no: &OrderNo,
+        requested_by: &str,
+        reason: &str,
+        evidence: &str,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        let by = operator(requested_by)?;
+        let reason = text("--reason", reason)?;
+        let evidence = text("--evidence", evidence)?;
+        let binding = self.store.active_binding(order_no).await?;
+        let actor = self.operator_actor(by.as_str());
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let state = tx.order_state(order_no).await?;
+        check_retirable(order_no, state, binding.as_ref())?;
+        let rec = record_request_in(
+            &mut tx,
+            &actor,
+            RequestKind::Retire,
+            order_no,
+            &by,
+            reason,
+            evidence,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    /// `retire run ID`: carries out (or resumes) an approved retirement. See the module docs.
+    pub async fn run_retire(
+        &self,
+        hsm: &Hsm,
+        id: &str,
+        run_by: &str,
+    ) -> Result<RetireReport, ServiceDeskError> {
+        let by = operator(run_by)?;
+        let actor = self.operator_actor(by.as_str());
+        let (request, binding, resumed) = self.start_retire(&actor, id).await?;
+        let serial = binding.token_serial.clone().ok_or_else(|| {
+            ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
+        })?;
+        let mut run = Run {
+            station: self,
+            hsm,
+            actor,
+            request,
+            binding,
+            serial,
+            steps_run: Vec::new(),
+            revoked: Vec::new(),
+        };
+        match run.steps().await {
+            Ok(()) => Ok(RetireReport {
+                request_id: run.request.id.clone(),
+                order_no: run.request.order_no.to_string(),
+                token_serial: run.serial.to_string(),
+                label: RETIRED_LABEL,
+                binding_closed: run.binding.binding_id.to_string(),
+                resumed,
+                steps_run: run.steps_run,
+                certificates_revoked: run.revoked,
+            }),
+            Err((step, e)) => {
+                run.fail(step, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
+    /// it acts on; a request found `executing` (a crashed run) is resumed as it is. Its binding
+    /// is still open: `close`, which closes it, also completes the request.
+    async fn start_retire(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
+        let Some(found) = self.store.service_request(id).await? else {
+            return Err(StoreError::RequestNotFound(id.to_string()).into());
+        };
+        if found.kind != RequestKind::Retire {
+            return Err(ServiceDeskError::Invalid {
+                field: "ID",
+                message: format!("request {id} is a {} request, not a retire request", found.kind),
+            });
+        }
+        let binding = self.store.active_binding(&found.order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        let state = tx.order_state(&r.order_no).await?;
+        let resumed = match r.state {
+            RequestState::Executing => true,
+            RequestState::Approved | RequestState::Failed => {
+                let serial = check_retirable(&r.order_no, state, binding.as_ref())?;
+                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
+                    return Err(ServiceDeskError::Inconsistent(format!(
+                        "request {id} began on key {} but the order is now bound to key {serial}",
+                        r.token_serial.as_deref().unwrap_or_default()
+                    )));
+                }
+                let from = r.state;
+                let run_by = actor.name.clone();
+                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
+                    r.token_serial = Some(serial.to_string());
+                    r.last_error = None;
+                    AuditEvent::ServiceStarted(ServiceStarted {
+                        request_id: r.id.clone(),
+                        kind: r.kind.as_str().to_string(),
+                        token_serial: serial.to_string(),
+                        run_by,
+                        from: from.as_str().to_string(),
+                    })
+                })
+                .await?;
+                from == RequestState::Failed
+            }
+            other => {
+                let hint = if other == RequestState::Requested {
+                    format!(
+                        "it needs a second, different operator's approval before it runs \
+                         (`keystation retire approve {id} --operator NAME`)"
+                    )
+                } else {
+                    "it is settled; make a new request".to_string()
+                };
+                return Err(ServiceDeskError::NotRunnable {
+                    id: id.to_string(),
+                    state: other,
+                    hint,
+                });
+            }
+        };
+        tx.commit().await?;
+        let binding = binding.ok_or_else(|| ServiceDeskError::RetireRefused {
+            order_no: r.order_no.to_string(),
+            message: "no key is bound to the order any more".into(),
+        })?;
+        Ok((r, binding, resumed))
+    }
+}
+
+impl Run<'_> {
+    fn id(&self) -> &str {
+        &self.request.id
+    }
+
+    async fn steps(&mut self) -> Result<(), (RetireStep, ServiceDeskError)> {
+        loop {
+            let done: Vec<RetireStep> = self
+                .station
+                .store
+                .request_steps(self.id())
+                .await
+                .map_err(|e| (RetireStep::Revoke, e.into()))?
+                .iter()
+                .filter(|s| s.status == "done")
+                .filter_map(|s| RetireStep::parse(&s.step))
+                .collect();
+            let Some(step) = RetireStep::next(&done) else {
+                return Ok(());
+            };
+            let r = match step {
+                RetireStep::Revoke => self.revoke().await,
+                RetireStep::Wipe => self.wipe().await,
+                RetireStep::Close => self.close().await,
+            };
+            r.map_err(|e| (step, e))?;
+            self.steps_run.push(step.as_str());
+        }
+    }
+
+    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
+        crate::failpoint::check(name)?;
+        Ok(())
+    }
+
+    /// Journals `step` as started, in its own transaction; returns how often it was started.
+    async fn started(&self, step: RetireStep) -> Result<i64, ServiceDeskError> {
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        tx.request_step_started(self.id(), step).await?;
+        tx.commit().await?;
+        self.failpoint(&format!("retire.{step}.started"))?;
+        Ok(self
+            .station
+            .store
+            .request_steps(self.id())
+            .await?
+            .iter()
+            .find(|s| s.step == step.name())
+            .map_or(1, |s| s.runs))
+    }
+
+    /// Journals `step` as done with its audit record, in `tx`.
+    async fn done_in(&self, tx: &mut Tx, step: RetireStep, runs: i64) -> Result<(), StoreError> {
+        tx.request_step_done(self.id(), step).await?;
+        tx.audit(
+            &self.actor,
+            AuditEntry {
+                token_serial: Some(self.serial.clone()),
+                ..AuditEntry::order(
+                    &self.request.order_no,
+                    AuditEvent::RetireStepDone(PinResetStepDone {
+                        request_id: self.id().to_string(),
+                        step: step.name().to_string(),
+                        token_serial: self.serial.to_string(),
+                        runs,
+                    }),
+                )
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn done(&self, step: RetireStep, runs: i64) -> Result<(), ServiceDeskError> {
+        self.failpoint(&format!("retire.{step}.before_done"))?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke(&mut self) -> Result<(), ServiceDeskError> {
+        let step = RetireStep::Revoke;
+        let runs = self.started(step).await?;
+        let no = self.request.order_no.clone();
+        let state = {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            let state = tx.order_state(&no).await?;
+            tx.commit().await?;
+            state
+        };
+        if state != OrderState::Revoked {
+            let detail = format!("key returned and retired (request {})", self.id());
+            let report = self
+                .station
+                .revoke_order(&no, RETIRED_KEY_REASON, Some(&detail), &self.actor.name)
+                .await?;
+            self.revoked = report
+                .certificates
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        self.done(step, runs).await
+    }
+
+    async fn wipe(&mut self) -> Result<(), ServiceDeskError> {
+        let step = RetireStep::Wipe;
+        let runs = self.started(step).await?;
+        let serial = self.serial.clone();
+        blocking(|| -> Result<(), ServiceDeskError> {
+            let so = retire_so_pin(&*self.hsm.vault()?, &self.binding)?;
+            let mut token = self
+                .hsm
+                .module()
+                .find(&[TokenSelector::Serial(serial.clone())])?;
+            token.init_token(&so, RETIRED_LABEL)?;
+            let info = token.info();
+            if info.serial != serial.as_str() || info.label != RETIRED_LABEL {
+                return Err(ServiceDeskError::Inconsistent(format!(
+                    "key {serial} reads serial {:?} label {:?} after C_InitToken",
+                    info.serial, info.label
+                )));
+            }
+            Ok(())
+        })?;
+        self.done(step, runs).await
+    }
+
+    async fn close(&mut self) -> Result<(), ServiceDeskError> {
+        let step = RetireStep::Close;
+        let runs = self.started(step).await?;
+        let by = operator(&self.actor.name)?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
+        let mut r = tx.service_request(self.id()).await?;
+        let b = &self.binding;
+        tx.release_binding(&b.binding_id, "retired (returned key wiped)")
+            .await?;
+        tx.record_key_disposition(&r.order_no, KeyDisposition::Retired, Some(&self.serial), &by)
+            .await?;
+        tx.insert_retired_token(&RetiredToken {
+            request_id: r.id.clone(),
+            token_serial: self.serial.clone(),
+            so_identity: b.so_identity.clone(),
+            order_no: r.order_no.clone(),
+            binding_id: b.binding_id.clone(),
+            label: RETIRED_LABEL.to_string(),
+            retired_at: crate::clock::format_utc(tx.now()),
+        })
+        .await?;
+        self.done_in(&mut tx, step, runs).await?;
+        let serial = self.serial.to_string();
+        let binding_id = b.binding_id.to_string();
+        tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
+            r.last_error = None;
+            AuditEvent::TokenRetired(TokenRetired {
+                request_id: r.id.clone(),
+                token_serial: serial,
+                binding_id,
+                label: RETIRED_LABEL.to_string(),
+            })
+        })
+        .await?;
+        crate::failpoint!("retire.close.before_commit");
+        tx.commit().await?;
+        self.request = r;
+        Ok(())
+    }
+
+    /// Records that the run stopped at `step` (the request `failed`: a later run resumes it).
+    /// Best effort: if even this cannot be written, the request stays `executing`, which a run
+    /// resumes the same way.
+    async fn fail(&self, step: RetireStep, e: &ServiceDeskError) {
+        let r: Result<(), StoreError> = async {
+            let mut tx = self
+                .station
+                .store
+                .begin_write(self.station.clock.now())
+                .await?;
+            let mut r = tx.service_request(self.id()).await?;
+            if r.state != RequestState::Executing {
+                return Ok(());
+            }
+            let error = e.to_string();
+            tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Fail, |r| {
+                r.last_error = Some(error.clone());
+                AuditEvent::ServiceFailed(ServiceFailed {
+                    request_id: r.id.clone(),
+                    kind: r.kind.as_str().to_string(),
+                    step: step.name().to_string(),
+                    error,
+                })
+            })
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = r {
+            tracing::error!(request = %self.id(), error = %err, "could not record the failed retire run");
+        }
+    }
+}
