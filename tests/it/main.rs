@@ -28,6 +28,7 @@ mod operator_dead_ends;
 mod pg;
 mod provision;
 mod random_source;
+mod reissue;
 mod renewal;
 mod revocation;
 mod seals;

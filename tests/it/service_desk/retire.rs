@@ -188,6 +188,7 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
     let slot = token_listing(&st, &serial);
     assert!(slot.contains(&next), "{slot}");
     assert!(!slot.contains(RETIRED), "{slot}");
+    assert!(slot.contains("PIN initialized"), "{slot}");
     let (ok, objects) = pkcs11_tool(&st, &["--token-label", &next, "--list-objects"], None);
     assert!(ok && objects.contains("Certificate Object"), "{objects}");
     let (_, pem) = certificate_file(&st, &next).await;
