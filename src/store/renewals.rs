@@ -131,14 +131,14 @@ impl Tx {
              uscc_override_reason, $4, $4, order_no FROM orders WHERE order_no = $5"
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(renewal.order_no.as_str())
-        .bind(OrderState::Submitted.as_str())
-        .bind(json)
-        .bind(&now)
-        .bind(original.as_str())
-        .execute(self.conn())
-        .await
-        .ctx("inserting a renewal order")?;
+            .bind(renewal.order_no.as_str())
+            .bind(OrderState::Submitted.as_str())
+            .bind(json)
+            .bind(&now)
+            .bind(original.as_str())
+            .execute(self.conn())
+            .await
+            .ctx("inserting a renewal order")?;
         if done.rows_affected() != 1 {
             return Err(StoreError::OrderNotFound(original.clone()));
         }

@@ -25,24 +25,18 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
         .await;
     assert_refused(&out, "E-ORDER-NOT-FOUND");
 
-    let lost = st
-        .json(&["order", "lost", &no, "--operator", ALICE])
-        .await;
+    let lost = st.json(&["order", "lost", &no, "--operator", ALICE]).await;
     let old_cert = lost["certificates"][0].as_str().unwrap().to_string();
     let old_key = lost["token_serial"].as_str().unwrap().to_string();
 
-    let report = st
-        .json(&["order", "reissue", &no, "--operator", BOB])
-        .await;
+    let report = st.json(&["order", "reissue", &no, "--operator", BOB]).await;
     let b1 = format!("{no}-B1");
     assert_eq!(report["order_no"], b1.as_str(), "{report:#}");
     assert_eq!(report["reissue_of"], no.as_str());
     assert_eq!(report["disposition"], "lost");
     assert!(report["attachments"].as_u64().unwrap() > 0, "{report:#}");
     // One at a time.
-    let out = st
-        .run(&["order", "reissue", &no, "--operator", BOB])
-        .await;
+    let out = st.run(&["order", "reissue", &no, "--operator", BOB]).await;
     assert!(assert_refused(&out, "E-REISSUE-REFUSED").contains(&b1));
 
     // The same identity, reviewed anew.
@@ -77,7 +71,12 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
     assert_eq!(certs.len(), 1);
     let pem = certificate_as_pem(st.dir.path(), &new_cert, &certs[0].der);
     let ca = st.data_dir().join("ca/ca.pem");
-    let (ok, out) = openssl(&["verify", "-CAfile", ca.to_str().unwrap(), pem.to_str().unwrap()]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        pem.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}");
     let crl = verified_crl_text(&published(&st.data_dir()), &ca);
     assert!(

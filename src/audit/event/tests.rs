@@ -167,6 +167,26 @@ fn events_encode_to_the_stored_action_and_details() {
             "pin_reset.init_pin.done",
             r#"{"request_id":"r1","runs":2,"step":"init_pin","token_serial":"abc"}"#,
         ),
+        (
+            AuditEvent::RetireStepDone(PinResetStepDone {
+                request_id: "r2".into(),
+                step: "wipe".into(),
+                token_serial: "abc".into(),
+                runs: 1,
+            }),
+            "retire.wipe.done",
+            r#"{"request_id":"r2","runs":1,"step":"wipe","token_serial":"abc"}"#,
+        ),
+        (
+            AuditEvent::TokenRetired(TokenRetired {
+                request_id: "r2".into(),
+                token_serial: "abc".into(),
+                binding_id: "b1".into(),
+                label: "keystation-retired".into(),
+            }),
+            "token.retired",
+            r#"{"binding_id":"b1","label":"keystation-retired","request_id":"r2","token_serial":"abc"}"#,
+        ),
     ];
     for (event, action, details) in cases {
         assert_eq!(

@@ -121,7 +121,10 @@ fn steps_run_in_order() {
     assert_eq!(RetireStep::next(&RetireStep::ALL), None);
     for s in RetireStep::ALL {
         assert_eq!(RetireStep::parse(s.as_str()), Some(s));
-        assert!(PinResetStep::parse(s.as_str()).is_none(), "{s} is a name of its own");
+        assert!(
+            PinResetStep::parse(s.as_str()).is_none(),
+            "{s} is a name of its own"
+        );
     }
 }
 

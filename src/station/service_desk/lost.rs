@@ -6,13 +6,11 @@
 
 use super::{ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, OrderReportedLost, ServiceCancelled};
-use crate::domain::{OrderNo, RequestEvent};
 use crate::domain::reissue::KeyDisposition;
+use crate::domain::{OrderNo, RequestEvent};
 use crate::station::Station;
 use crate::station::revoke::RevokeReport;
-use crate::store::{
-    Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx,
-};
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx};
 
 /// The RFC 5280 reason of a lost key's revocation.
 pub const LOST_KEY_REASON: &str = "keyCompromise";
@@ -168,13 +166,7 @@ impl Station {
         };
         let detail = detail.unwrap_or_else(|| default_detail.into());
         let (revocation, closed) = self
-            .revoke_order_closing(
-                order_no,
-                reason,
-                Some(&detail),
-                by.as_str(),
-                Some(&lost),
-            )
+            .revoke_order_closing(order_no, reason, Some(&detail), by.as_str(), Some(&lost))
             .await?;
         let closed = closed.ok_or_else(|| {
             ServiceDeskError::Inconsistent("the lost key's records were not closed".into())

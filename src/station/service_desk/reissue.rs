@@ -68,8 +68,7 @@ impl Station {
         let disposition = disposition.ok_or_else(|| refused("no key disposition".into()))?;
         let mut new_no = None;
         for n in 1..=MAX_REISSUES {
-            let candidate =
-                reissue_order_no(original, n).map_err(|e| refused(format!("{e}")))?;
+            let candidate = reissue_order_no(original, n).map_err(|e| refused(format!("{e}")))?;
             if !tx.order_exists(&candidate).await? {
                 new_no = Some(candidate);
                 break;

@@ -25,16 +25,15 @@ use super::{ServiceDeskError, operator, record_request_in, text};
 use crate::audit::event::{
     AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
 };
-use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
-    SoPin, TokenSerial,
-};
 use crate::domain::reissue::KeyDisposition;
+use crate::domain::{
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep, SoPin,
+    TokenSerial,
+};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{
-    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestRecord, StoreError,
-    Tx,
+    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestRecord, StoreError, Tx,
 };
 use crate::token::vault::Vault;
 use crate::token::{TokenError, TokenSelector};
@@ -206,7 +205,10 @@ impl Station {
         if found.kind != RequestKind::Retire {
             return Err(ServiceDeskError::Invalid {
                 field: "ID",
-                message: format!("request {id} is a {} request, not a retire request", found.kind),
+                message: format!(
+                    "request {id} is a {} request, not a retire request",
+                    found.kind
+                ),
             });
         }
         let binding = self.store.active_binding(&found.order_no).await?;
@@ -418,8 +420,13 @@ impl Run<'_> {
         let b = &self.binding;
         tx.release_binding(&b.binding_id, "retired (returned key wiped)")
             .await?;
-        tx.record_key_disposition(&r.order_no, KeyDisposition::Retired, Some(&self.serial), &by)
-            .await?;
+        tx.record_key_disposition(
+            &r.order_no,
+            KeyDisposition::Retired,
+            Some(&self.serial),
+            &by,
+        )
+        .await?;
         tx.insert_retired_token(&RetiredToken {
             request_id: r.id.clone(),
             token_serial: self.serial.clone(),

@@ -123,15 +123,15 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
     assert!(slot.contains(RETIRED), "{slot}");
     assert!(!slot.contains(&no), "{slot}");
     assert!(!slot.contains("PIN initialized"), "{slot}");
-    let (ok, objects) = pkcs11_tool(
-        &st,
-        &["--token-label", RETIRED, "--list-objects"],
-        None,
-    );
+    let (ok, objects) = pkcs11_tool(&st, &["--token-label", RETIRED, "--list-objects"], None);
     assert!(ok, "{objects}");
     assert!(!objects.contains("Certificate Object"), "{objects}");
     assert!(!objects.contains("Public Key Object"), "{objects}");
-    let (opened, _) = pkcs11_tool(&st, &["--token-label", RETIRED, "--list-objects"], Some(&pin));
+    let (opened, _) = pkcs11_tool(
+        &st,
+        &["--token-label", RETIRED, "--list-objects"],
+        Some(&pin),
+    );
     assert!(!opened, "the old PIN must not open the wiped key");
 
     // Revoked cessationOfOperation, in the CRL; the order Revoked, its binding closed.
@@ -181,9 +181,7 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
     assert_refused(&out, "E-RETIRE-REFUSED");
 
     // The wiped key is a blank key for another order: provisioned onto it, by serial.
-    let next = st
-        .approved(sms_order("DESK-RET2", "13800138000"))
-        .await;
+    let next = st.approved(sms_order("DESK-RET2", "13800138000")).await;
     st.ok(&["provision", &next, "--token", &serial]).await;
     let slot = token_listing(&st, &serial);
     assert!(slot.contains(&next), "{slot}");
@@ -201,12 +199,8 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
     ]);
     assert!(ok, "{out}");
     // ... once: it is bound to that order now, not waiting for reuse.
-    let other = st
-        .approved(sms_order("DESK-RET3", "13800138000"))
-        .await;
-    let out = st
-        .run(&["provision", &other, "--token", &serial])
-        .await;
+    let other = st.approved(sms_order("DESK-RET3", "13800138000")).await;
+    let out = st.run(&["provision", &other, "--token", &serial]).await;
     assert!(!out.status.success());
     st.ok(&["audit", "verify"]).await;
     st.ok(&["check"]).await;

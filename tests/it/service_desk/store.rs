@@ -5,12 +5,14 @@ use crate::delivery::sms_order;
 use crate::pg::PgDatabase;
 use keystation::audit::event::{AuditEvent, ServiceDecided};
 use keystation::domain::order::DeliveryChannel;
+use keystation::domain::reissue::KeyDisposition;
 use keystation::domain::{
-    FileFacts, ImageType, OperatorId, OrderNo, PinResetStep, RequestError, RequestEvent,
-    RequestKind, RequestState, SealedPin, ValidationContext, validate_order,
+    BindingId, FileFacts, ImageType, OperatorId, OrderNo, PinResetStep, RequestError, RequestEvent,
+    RequestKind, RequestState, SealedPin, TokenSerial, ValidationContext, validate_order,
 };
 use keystation::store::{
-    Actor, NewDelivery, NewOrder, NewServiceRequest, ServiceRequestFilter, Store, StoreError,
+    Actor, NewDelivery, NewOrder, NewServiceRequest, RetiredToken, ServiceRequestFilter, Store,
+    StoreError,
 };
 
 fn now() -> time::OffsetDateTime {
@@ -228,7 +230,54 @@ async fn exercise(url: &str) {
             .unwrap()
             .is_empty()
     );
+    retired_keys(&store, &no).await;
     store.close().await;
+}
+
+/// Key dispositions (one per order) and retired keys (reused once), on either backend.
+async fn retired_keys(store: &Store, no: &OrderNo) {
+    let serial = TokenSerial::parse("0123456789abcdef").unwrap();
+    let old = BindingId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
+    let new = BindingId::parse("77e55044-10b1-426f-9247-bb680e5fe0c9").unwrap();
+    let mut tx = store.begin_write(now()).await.unwrap();
+    assert_eq!(tx.key_disposition(no).await.unwrap(), None);
+    tx.record_key_disposition(no, KeyDisposition::Retired, Some(&serial), &op("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.key_disposition(no).await.unwrap(),
+        Some(KeyDisposition::Retired)
+    );
+    let retired = RetiredToken {
+        request_id: "r-1".into(),
+        token_serial: serial.clone(),
+        so_identity: "blank:67e55044-10b1-426f-9247-bb680e5fe0c8".into(),
+        order_no: no.clone(),
+        binding_id: old,
+        label: "keystation-retired".into(),
+        retired_at: "2026-12-01T02:00:00.000000Z".into(),
+    };
+    tx.insert_retired_token(&retired).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.available_retired_token(&serial).await.unwrap(),
+        Some(retired)
+    );
+    let mut tx = store.begin_write(now()).await.unwrap();
+    assert!(tx.reuse_retired_token(&serial, &new).await.unwrap());
+    assert!(
+        !tx.reuse_retired_token(&serial, &new).await.unwrap(),
+        "once"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.available_retired_token(&serial).await.unwrap(), None);
+    // A second disposition of the same order is refused.
+    let mut tx = store.begin_write(now()).await.unwrap();
+    assert!(
+        tx.record_key_disposition(no, KeyDisposition::Lost, None, &op("bob"))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
