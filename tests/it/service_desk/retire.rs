@@ -180,6 +180,9 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
         .await;
     assert_refused(&out, "E-RETIRE-REFUSED");
 
+    // The station's invariants hold with a retired key waiting for reuse.
+    st.ok(&["check"]).await;
+
     // The wiped key is a blank key for another order: provisioned onto it, by serial.
     let next = st.approved(sms_order("DESK-RET2", "13800138000")).await;
     st.ok(&["provision", &next, "--token", &serial]).await;
@@ -212,6 +215,20 @@ async fn a_retire_run_stopped_at_a_step_resumes_without_repeating_what_was_done(
     let (no, _pin) = delivered_sms_order(&st, "DESK-RET4").await;
     let id = request_retire(&st, &no).await;
     st.ok(&["retire", "approve", &id, "--operator", BOB]).await;
+
+    // Killed after the revocation committed, before it was journaled: the order is Revoked.
+    let out = st
+        .run_env(
+            &["retire", "run", &id, "--operator", "carol"],
+            &[("KEYSTATION_FAILPOINTS", "retire.revoke.before_done=abort")],
+        )
+        .await;
+    assert!(!out.status.success());
+    assert_eq!(st.order_state(&no).await, "Revoked");
+    assert_eq!(
+        st.json(&["retire", "show", &id]).await["state"],
+        "executing"
+    );
 
     // The wipe happened but was not journaled done: the run fails, the request is failed.
     let out = st
