@@ -7,7 +7,7 @@
 use super::{ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, OrderReportedLost, ServiceCancelled};
 use crate::domain::reissue::KeyDisposition;
-use crate::domain::{OrderNo, RequestEvent};
+use crate::domain::{OperatorId, OrderNo, RequestEvent};
 use crate::station::Station;
 use crate::station::revoke::RevokeReport;
 use crate::store::{Actor, AuditEntry, Binding, ServiceRequestFilter, StoreError, Tx};
@@ -44,6 +44,37 @@ pub(crate) struct LostKey {
     pub(crate) broken: bool,
 }
 
+/// Cancels, in `tx`, those of the requests `ids` that may still be cancelled (the key they
+/// were for is gone), each with its audit record; returns the ids cancelled.
+pub(crate) async fn cancel_requests_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    by: &OperatorId,
+    ids: &[String],
+    note: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut cancelled = Vec::new();
+    for id in ids {
+        let mut r = tx.service_request(id).await?;
+        let event = RequestEvent::Cancel { by: by.clone() };
+        if r.state.apply(&r.requested_by, &event).is_err() {
+            continue;
+        }
+        tx.transition_service_request(actor, &mut r, &event, |r| {
+            r.decision_note = Some(note.to_string());
+            AuditEvent::ServiceCancelled(ServiceCancelled {
+                request_id: r.id.clone(),
+                kind: r.kind.as_str().to_string(),
+                cancelled_by: by.to_string(),
+                note: r.decision_note.clone(),
+            })
+        })
+        .await?;
+        cancelled.push(id.clone());
+    }
+    Ok(cancelled)
+}
+
 /// What [`LostKey::close_in`] closed.
 pub(crate) struct LostClosed {
     pub(crate) binding_closed: Option<String>,
@@ -69,7 +100,6 @@ impl LostKey {
             tx.release_binding(&b.binding_id, &format!("reported {what}"))
                 .await?;
         }
-        let mut cancelled = Vec::new();
         let by = crate::domain::OperatorId::parse(&self.operator)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.record_key_disposition(
@@ -79,24 +109,8 @@ impl LostKey {
             &by,
         )
         .await?;
-        for id in &self.open_requests {
-            let mut r = tx.service_request(id).await?;
-            let event = RequestEvent::Cancel { by: by.clone() };
-            if r.state.apply(&r.requested_by, &event).is_err() {
-                continue;
-            }
-            tx.transition_service_request(actor, &mut r, &event, |r| {
-                r.decision_note = Some(format!("the key was reported {what}"));
-                AuditEvent::ServiceCancelled(ServiceCancelled {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    cancelled_by: by.to_string(),
-                    note: r.decision_note.clone(),
-                })
-            })
-            .await?;
-            cancelled.push(id.clone());
-        }
+        let note = format!("the key was reported {what}");
+        let cancelled = cancel_requests_in(tx, actor, &by, &self.open_requests, &note).await?;
         let closed = LostClosed {
             binding_closed: self.binding.as_ref().map(|b| b.binding_id.to_string()),
             token_serial: self

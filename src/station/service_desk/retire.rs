@@ -21,6 +21,7 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
+use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator, record_request_in, text};
 use crate::audit::event::{
     AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
@@ -33,7 +34,8 @@ use crate::domain::{
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{
-    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestRecord, StoreError, Tx,
+    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord,
+    StoreError, Tx,
 };
 use crate::token::vault::Vault;
 use crate::token::{TokenError, TokenSelector};
@@ -411,6 +413,19 @@ impl Run<'_> {
         let step = RetireStep::Close;
         let runs = self.started(step).await?;
         let by = operator(&self.actor.name)?;
+        // Other open requests of the order (a PIN reset) were for the key now wiped.
+        let others: Vec<String> = self
+            .station
+            .store
+            .service_requests(&ServiceRequestFilter {
+                order_no: Some(self.request.order_no.clone()),
+                state: None,
+            })
+            .await?
+            .into_iter()
+            .filter(|o| o.id != self.request.id && o.state.is_open())
+            .map(|o| o.id)
+            .collect();
         let mut tx = self
             .station
             .store
@@ -437,6 +452,8 @@ impl Run<'_> {
             retired_at: crate::clock::format_utc(tx.now()),
         })
         .await?;
+        let note = format!("the key was retired (request {})", r.id);
+        cancel_requests_in(&mut tx, &self.actor, &by, &others, &note).await?;
         self.done_in(&mut tx, step, runs).await?;
         let serial = self.serial.to_string();
         let binding_id = b.binding_id.to_string();
