@@ -100,8 +100,8 @@ impl LostKey {
             tx.release_binding(&b.binding_id, &format!("reported {what}"))
                 .await?;
         }
-        let by = crate::domain::OperatorId::parse(&self.operator)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let by =
+            OperatorId::parse(&self.operator).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.record_key_disposition(
             order_no,
             disposition,
