@@ -109,6 +109,8 @@ pub enum AuditEvent {
     TokenRetired(TokenRetired),
     /// `order.reissue_requested`.
     ReissueRequested(ReissueRequested),
+    /// `provision.old_key_removed`.
+    OldKeyRemoved(OldKeyRemoved),
     /// `notice.queued`.
     NoticeQueued(NoticeQueued),
     /// `notice.sent`.
@@ -224,6 +226,7 @@ impl AuditEvent {
             E::RetireStepDone(s) => return format!("retire.{}.done", s.step),
             E::TokenRetired(_) => "token.retired",
             E::ReissueRequested(_) => "order.reissue_requested",
+            E::OldKeyRemoved(_) => "provision.old_key_removed",
             E::NoticeQueued(_) => "notice.queued",
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
@@ -281,6 +284,7 @@ impl AuditEvent {
             E::RetireStepDone(p) => to_json(p),
             E::TokenRetired(p) => to_json(p),
             E::ReissueRequested(p) => to_json(p),
+            E::OldKeyRemoved(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),

@@ -172,3 +172,17 @@ payload! {
         pub attachments: Vec<AttachmentHash>,
     }
 }
+
+payload! {
+    /// `provision.old_key_removed`: a renewal made on the company's existing key removed the old
+    /// key pair and certificate once its own certificate was on the key (the old one revoked
+    /// superseded in that commit).
+    pub struct OldKeyRemoved {
+        /// The key.
+        pub token_serial: String,
+        /// The `CKA_ID` (hex) of the key pair kept: the renewal's.
+        pub kept_key_id: String,
+        /// How many objects (certificates, private and public keys) were removed.
+        pub objects: i64,
+    }
+}

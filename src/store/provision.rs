@@ -43,6 +43,10 @@ pub struct Binding {
     pub public_key: Option<Vec<u8>>,
     /// When bound.
     pub bound_at: String,
+    /// A renewal onto the company's existing key: the original's binding this one continues
+    /// on (the token is kept, not re-initialised).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_from: Option<BindingId>,
 }
 
 /// A certificate the CA issued.
@@ -132,6 +136,7 @@ impl sqlx::FromRow<'_, AnyRow> for Binding {
             key_id: r.try_get("key_id")?,
             public_key: r.try_get("public_key")?,
             bound_at: r.try_get("bound_at")?,
+            kept_from: opt_id_column(r, "kept_from", "token_bindings.kept_from")?,
         })
     }
 }
@@ -160,7 +165,7 @@ fn token_in_use(e: sqlx::Error, token: &str, context: &'static str) -> StoreErro
 }
 
 const BINDING_COLUMNS: &str = "binding_id, order_no, station_id, so_identity, token_serial, token_label, \
-     key_algorithm, key_id, public_key, bound_at";
+     key_algorithm, key_id, public_key, bound_at, kept_from";
 const CERT_COLUMNS: &str = "serial, order_no, binding_id, token_serial, der, fingerprint_sha256, not_before, \
      not_after, status, issued_at";
 
@@ -229,8 +234,8 @@ impl Tx {
     pub async fn insert_binding(&mut self, b: &Binding) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO token_bindings (binding_id, order_no, station_id, so_identity, token_serial, \
-             token_label, key_algorithm, key_id, public_key, bound_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             token_label, key_algorithm, key_id, public_key, bound_at, kept_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(b.binding_id.as_str())
         .bind(b.order_no.as_str())
@@ -242,6 +247,7 @@ impl Tx {
         .bind(&b.key_id)
         .bind(&b.public_key)
         .bind(&b.bound_at)
+        .bind(b.kept_from.as_ref().map(BindingId::as_str))
         .execute(self.conn())
         .await
         .map_err(|e| {

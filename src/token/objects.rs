@@ -70,6 +70,26 @@ impl TokenSession {
         Ok(out)
     }
 
+    /// Destroys the key pairs and certificates this session sees whose `CKA_ID` is not `keep`
+    /// (a renewal made on the same key: the old key pair and certificate go once the new
+    /// certificate is on the token); returns how many objects.
+    pub fn destroy_keys_except(&self, keep: &[u8]) -> Result<usize, TokenError> {
+        let mut destroyed = 0;
+        for class in [
+            ObjectClassName::Certificate,
+            ObjectClassName::PrivateKey,
+            ObjectClassName::PublicKey,
+        ] {
+            for h in self.backend.find(&ObjectQuery::class(class))? {
+                if self.backend.object(h)?.id != keep {
+                    self.backend.destroy(h)?;
+                    destroyed += 1;
+                }
+            }
+        }
+        Ok(destroyed)
+    }
+
     /// Destroys every object of `class` this session sees (a user session sees the private
     /// ones too); returns how many.
     pub fn destroy_all(&self, class: ObjectClassName) -> Result<usize, TokenError> {

@@ -9,7 +9,7 @@
 use crate::ocsp::{ca_pem, certificate_pem};
 use crate::revocation::{openssl, published, verified_crl_text};
 use crate::service_desk::assert_refused;
-use crate::station::{TestStation, order_json};
+use crate::station::{TestStation, order_json, pkcs11_tool};
 use crate::support::{audit_records, items};
 use keystation::clock::{FixedClock, format_utc, parse_utc};
 use keystation::error_code::Coded;
@@ -307,4 +307,99 @@ fn an_interrupted_renewal_revokes_the_old_certificate_only_when_it_finishes() {
     assert_eq!(text.matches("Superseded").count(), 1, "{text}");
     assert!(text.contains(&old_serial.to_uppercase()), "{text}");
     st.check_passes("after the resumed renewal");
+}
+
+/// Issue 16 item 5 (rest): the company brings its key to the desk. The renewal is provisioned
+/// onto that same token (`provision ORDER-R1 --token SERIAL`): no `C_InitToken`, a new key
+/// pair and certificate beside the old ones, the old certificate revoked as superseded in the
+/// commit that records the new one on the token, and only then the old key pair and
+/// certificate removed — pkcs11-tool lists exactly the new ones.
+#[test]
+fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
+    let st = TestStation::new();
+    st.import_approved(&order_json("REN-2", "legal_rep_phone", "company", "main"));
+    let old = st.json(&["provision", "REN-2"]);
+    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
+    let old_key = old["key_id"].as_str().unwrap().to_string();
+    let token = old["token_serial"].as_str().unwrap().to_string();
+    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let report = renew_at(&st, "REN-2", not_after - time::Duration::days(20)).unwrap();
+    assert_eq!(report.order_no, "REN-2-R1");
+    st.ok(&["order", "approve", "REN-2-R1", "--operator", "reviewer"]);
+
+    let new = st.json(&["provision", "REN-2-R1", "--token", &token]);
+    assert_eq!(new["token_serial"], token.as_str(), "the same key");
+    let new_key = new["key_id"].as_str().unwrap().to_string();
+    let new_serial = new["certificate_serial"].as_str().unwrap().to_string();
+    assert_ne!(new_key, old_key, "a new key pair");
+    assert_eq!(new["revoked"], serde_json::json!([old_serial]));
+
+    // On the token (still labelled REN-2), as pkcs11-tool lists its public objects: the new
+    // public key and certificate only (the old key pair went with one call, private key too).
+    let out = pkcs11_tool(&st, &["--token-label", "REN-2", "--list-objects"], None);
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{listing}");
+    assert!(
+        listing.contains(&format!("ID:         {new_key}")),
+        "{listing}"
+    );
+    assert!(!listing.contains(&old_key), "{listing}");
+    assert_eq!(listing.matches("Public Key Object").count(), 1, "{listing}");
+    assert_eq!(
+        listing.matches("Certificate Object").count(),
+        1,
+        "{listing}"
+    );
+    let on_token = st.read_object("REN-2", "cert", &new_key);
+    let new_pem = certificate_pem(&st, &new_serial);
+    let der = st.tmp().join("desk-new.der");
+    let (ok, out) = openssl(&[
+        "x509",
+        "-in",
+        new_pem.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(on_token, std::fs::read(&der).unwrap());
+
+    // The new certificate verifies under the CA and its CRL; the old one is revoked superseded.
+    let ca = ca_pem(&st);
+    let crl_der = published(&st.path());
+    let text = verified_crl_text(&crl_der, &ca);
+    assert!(text.contains(&old_serial.to_uppercase()), "{text}");
+    assert!(text.contains("Superseded"), "{text}");
+    let crl_pem = st.tmp().join("desk-crl.pem");
+    let (ok, out) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl_der.to_str().unwrap(),
+        "-out",
+        crl_pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let verify = |cert: &std::path::Path| {
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            crl_pem.to_str().unwrap(),
+            "-CAfile",
+            ca.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = verify(&new_pem);
+    assert!(ok && out.contains("OK"), "{out}");
+    let (ok, out) = verify(&certificate_pem(&st, &old_serial));
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+
+    let audit = st.json(&["audit", "show"]);
+    assert_eq!(audit_records(&audit, "provision.old_key_removed").len(), 1);
+    st.ok(&["audit", "verify"]);
+    st.check_passes("after the renewal at the desk");
 }

@@ -40,6 +40,16 @@ impl Station {
     ) -> Result<(), StoreError> {
         let no = order.as_str();
         let Some(b) = self.store.active_binding(order).await? else {
+            if let Some(renewal) = self.superseding_renewal(order).await? {
+                // Renewed at the desk on this order's own key: the renewal holds the key now.
+                report.add(
+                    Level::Note,
+                    "renewed",
+                    no,
+                    format!("superseded by renewal order {renewal}, made on this order's key"),
+                );
+                return Ok(());
+            }
             report.add(
                 Level::Violation,
                 "binding_missing",
@@ -126,7 +136,8 @@ impl Station {
         }
         let expected = Expected {
             serial: serial.as_str(),
-            label: no,
+            // The order number, or the original's on a key kept for its renewal.
+            label: &b.token_label,
             key_id: &key_id_bytes,
             cert_serial: cert.serial.as_str(),
             cert_der: &cert.der,

@@ -107,6 +107,7 @@ impl Station {
             }
         }
         let mut token = None;
+        let mut kept = None;
         if let Some(sel) = &req.token {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
                 ProvisionError::TokenRefused {
@@ -115,22 +116,55 @@ impl Station {
                     reason: e.to_string(),
                 }
             })?;
-            let moving = existing.as_ref().is_some_and(|b| {
-                b.token_serial.is_some()
-                    && b.token_serial.as_deref() != Some(t.info().serial.as_str())
-            });
-            if moving && req.reinit {
-                // The order's token is lost or broken: start over on another one. The old
-                // binding is released and its certificates revoked (they are on no usable token).
-                self.check_token_usable(&t, no, None).await?;
-                if let Some(old) = existing.take() {
-                    let reason = format!("replaced by token {}", t.info().display_name());
-                    claim_writes.extend(self.release_binding(&old, &reason).await?);
+            if existing.is_none() {
+                if let Some(original) = self.renewal_key_at_desk(no, &t).await? {
+                    // The renewal continues on the original's key: its binding is released
+                    // (its certificate stays valid until the renewal's is on the key) and the
+                    // renewal's binding inherits the key and its SO identity.
+                    let reason = format!("renewed on the same key by order {no}");
+                    claim_writes.push(Write::ReleaseBinding {
+                        binding_id: original.binding_id.clone(),
+                        reason: reason.clone(),
+                    });
+                    claim_writes.push(Write::Audit(Box::new(AuditEntry {
+                        token_serial: original.token_serial.clone(),
+                        ..AuditEntry::order(
+                            &original.order_no,
+                            AuditEvent::TokenReleased(TokenReleased {
+                                binding_id: original.binding_id.to_string(),
+                                reason,
+                            }),
+                        )
+                    })));
+                    kept = Some(Binding {
+                        so_identity: original.so_identity.clone(),
+                        token_serial: original.token_serial.clone(),
+                        token_label: original.token_label.clone(),
+                        kept_from: Some(original.binding_id.clone()),
+                        ..self.new_binding(no)
+                    });
                 }
-            } else {
-                self.check_token_usable(&t, no, existing.as_ref()).await?;
             }
-            token = Some(t);
+            if kept.is_some() {
+                token = Some(t);
+            } else {
+                let moving = existing.as_ref().is_some_and(|b| {
+                    b.token_serial.is_some()
+                        && b.token_serial.as_deref() != Some(t.info().serial.as_str())
+                });
+                if moving && req.reinit {
+                    // The order's token is lost or broken: start over on another one. The old
+                    // binding is released and its certificates revoked (they are on no usable token).
+                    self.check_token_usable(&t, no, None).await?;
+                    if let Some(old) = existing.take() {
+                        let reason = format!("replaced by token {}", t.info().display_name());
+                        claim_writes.extend(self.release_binding(&old, &reason).await?);
+                    }
+                } else {
+                    self.check_token_usable(&t, no, existing.as_ref()).await?;
+                }
+                token = Some(t);
+            }
         } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
             // Nothing bound yet: refuse early, before the order is claimed, when no blank
             // token is there (the init step re-selects under the blank-token lock anyway). The
@@ -157,7 +191,7 @@ impl Station {
         let (last_attempt, journal) = self.store.journal(no).await?;
         let resume = Resume::plan(last_attempt, &journal, req.reinit, existing.is_some());
         let insert_binding = existing.is_none();
-        let binding = existing.unwrap_or_else(|| self.new_binding(no));
+        let binding = existing.or(kept).unwrap_or_else(|| self.new_binding(no));
         let lease_id = uuid::Uuid::new_v4().to_string();
         let claim = ClaimPlan {
             state: rec.state,
@@ -183,6 +217,26 @@ impl Station {
         })
     }
 
+    /// For a renewal order `no` provisioned with `t`: the original's binding when `t` is the
+    /// original's key (the company brought it to the desk), else `None`.
+    async fn renewal_key_at_desk(
+        &self,
+        no: &OrderNo,
+        t: &Token,
+    ) -> Result<Option<Binding>, ProvisionError> {
+        let Some(original) = self.store.renewal_of(no).await? else {
+            return Ok(None);
+        };
+        let Ok(serial) = TokenSerial::parse(&t.info().serial) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .binding_of_token(&serial)
+            .await?
+            .filter(|b| b.order_no == original))
+    }
+
     /// A new binding of order `no` to a token not chosen yet, at this station.
     pub(super) fn new_binding(&self, no: &OrderNo) -> Binding {
         let id = BindingId::from_uuid(uuid::Uuid::new_v4());
@@ -197,6 +251,7 @@ impl Station {
             key_id: None,
             public_key: None,
             bound_at: crate::clock::format_utc(self.clock.now()),
+            kept_from: None,
         }
     }
 
@@ -406,6 +461,7 @@ mod tests {
             key_id: None,
             public_key: None,
             bound_at: "2026-01-01T00:00:00Z".into(),
+            kept_from: None,
         }
     }
 

@@ -7,11 +7,12 @@ use super::super::job::Job;
 use super::super::journal::{Write, commit, revoked_entry};
 use super::super::step::Step;
 use super::super::token_access::blocking;
-use crate::audit::event::{AuditEvent, OrderProvisioned, SealsWritten, StepOutcome};
+use crate::audit::event::{AuditEvent, OldKeyRemoved, OrderProvisioned, SealsWritten, StepOutcome};
 use crate::config::DeliveryTrigger;
 use crate::domain::{CertificateStatus, OrderEvent, OrderState, StepStatus};
 use crate::station::crl::CrlOutcome;
 use crate::station::seals::build_order_seals;
+use crate::store::AuditEntry;
 use crate::token::DataObject;
 
 impl Job<'_> {
@@ -105,6 +106,43 @@ impl Job<'_> {
                 tracing::warn!(order_no = %no, %error, "no CRL after the renewal's revocation");
             }
         }
+        if self.binding.kept_from.is_some() {
+            self.remove_old_key().await?;
+        }
+        Ok(())
+    }
+
+    /// A renewal made on the company's existing key: once the commit above put the new
+    /// certificate on record and revoked the old one, the old key pair and certificate are
+    /// removed from the key. (A crash before this leaves them, revoked, beside the new ones;
+    /// `provision ORDER` on the Provisioned renewal does not come back here.)
+    async fn remove_old_key(&mut self) -> Result<(), StepError> {
+        let key_id = self
+            .binding
+            .key_id
+            .clone()
+            .ok_or_else(|| StepError::Inconsistent("the renewal's key has no id".into()))?;
+        let keep = hex::decode(&key_id)
+            .map_err(|e| StepError::Inconsistent(format!("key id {key_id:?}: {e}")))?;
+        let serial = self.token_serial()?;
+        let removed = blocking(|| -> Result<usize, StepError> {
+            Ok(self.user_session()?.destroy_keys_except(&keep)?)
+        })?;
+        let entry = AuditEntry {
+            token_serial: Some(serial.clone()),
+            ..self.entry(AuditEvent::OldKeyRemoved(OldKeyRemoved {
+                token_serial: serial.to_string(),
+                kept_key_id: key_id,
+                objects: i64::try_from(removed).unwrap_or(i64::MAX),
+            }))
+        };
+        commit(
+            self.station,
+            &self.actor,
+            &[Write::Audit(Box::new(entry))],
+            None,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -14,6 +14,9 @@ use crate::token::{KeyPairInfo, TokenError, TokenInfo, TokenSelector};
 
 impl Job<'_> {
     pub(in super::super) async fn init_token(&mut self) -> Result<(), StepError> {
+        if self.binding.kept_from.is_some() {
+            return self.keep_token().await;
+        }
         let _guard = blank_token_lock().lock().await;
         // Choose the token: the bound one, else the requested one, else the first blank.
         let token = match (&self.binding.token_serial, &self.token) {
@@ -114,6 +117,35 @@ impl Job<'_> {
                 so_identity: self.binding.so_identity.clone(),
             }),
             Some(Write::BindingSerial { binding_id, serial }),
+        )
+        .await
+    }
+
+    /// `init_token` of a renewal onto the company's existing key: the key is NOT re-initialised
+    /// (its certificate stays valid and on it until the renewal's is written); the step checks
+    /// that it is the key bound and that its SO PIN (re-derived from the inherited identity)
+    /// still opens it, and is journaled done under the key's own label.
+    async fn keep_token(&mut self) -> Result<(), StepError> {
+        let serial = self.token_serial()?;
+        self.so_pin()?;
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let r = blocking(|| -> Result<(), StepError> {
+            drop(self.bound_token()?.login_so(&so)?);
+            Ok(())
+        });
+        self.so_pin = Some(so);
+        r?;
+        self.done(
+            Step::InitToken,
+            StepOutcome::InitToken(TokenInitialized {
+                token_serial: serial.to_string(),
+                label: self.binding.token_label.clone(),
+                so_identity: self.binding.so_identity.clone(),
+            }),
+            None,
         )
         .await
     }

@@ -31,3 +31,8 @@ CREATE UNIQUE INDEX retired_tokens_one_available ON retired_tokens (token_serial
 -- Reissue (补办): the order whose lost, broken or retired key this order replaces.
 ALTER TABLE orders ADD COLUMN reissue_of TEXT REFERENCES orders (order_no);
 CREATE INDEX orders_by_reissue_of ON orders (reissue_of) WHERE reissue_of IS NOT NULL;
+
+-- Renewal onto the company's existing key at the desk: the renewal's binding continues on the
+-- original's key (kept_from names the original's binding, released when the renewal was
+-- claimed); the token is not re-initialised, the new key pair is made beside the old one.
+ALTER TABLE token_bindings ADD COLUMN kept_from TEXT;
