@@ -403,3 +403,68 @@ fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
     st.ok(&["audit", "verify"]);
     st.check_passes("after the renewal at the desk");
 }
+
+/// A renewal at the desk stopped after its certificate was issued but before it was on the key:
+/// the original's certificate is still valid and on the key, and the next run makes a new
+/// attempt WITHOUT re-initialising the key (the original's certificate survives it), revokes the
+/// unwritten certificate, and in the end leaves only the final key pair and certificate.
+#[test]
+fn an_interrupted_renewal_at_the_desk_never_wipes_the_companys_key() {
+    let st = TestStation::new();
+    st.import_approved(&order_json("REN-6", "legal_rep_phone", "company", "main"));
+    let old = st.json(&["provision", "REN-6"]);
+    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
+    let old_key = old["key_id"].as_str().unwrap().to_string();
+    let token = old["token_serial"].as_str().unwrap().to_string();
+    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    renew_at(&st, "REN-6", not_after - time::Duration::days(5)).unwrap();
+    st.ok(&["order", "approve", "REN-6-R1", "--operator", "reviewer"]);
+
+    let out = st.run(
+        &["provision", "REN-6-R1", "--token", &token],
+        &[(
+            "KEYSTATION_FAILPOINTS",
+            "provision.issue_certificate.before_done=error",
+        )],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let original = st.json(&["order", "show", "REN-6"]);
+    assert_eq!(certificate(&original)["status"], "on_token", "{original:#}");
+    let listing = |st: &TestStation| {
+        let out = pkcs11_tool(st, &["--token-label", "REN-6", "--list-objects"], None);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = listing(&st);
+    assert!(
+        before.contains(&format!("ID:         {old_key}")),
+        "{before}"
+    );
+    assert_eq!(before.matches("Certificate Object").count(), 1, "{before}");
+
+    let resumed = st.json(&["provision", "REN-6-R1"]);
+    assert_eq!(resumed["token_serial"], token.as_str());
+    let new_key = resumed["key_id"].as_str().unwrap().to_string();
+    let revoked = resumed["revoked"].as_array().unwrap();
+    assert_eq!(
+        revoked.len(),
+        2,
+        "the unwritten one and the original's: {resumed:#}"
+    );
+    assert!(
+        revoked.iter().any(|s| s == old_serial.as_str()),
+        "{resumed:#}"
+    );
+    let after = listing(&st);
+    assert!(after.contains(&format!("ID:         {new_key}")), "{after}");
+    assert_eq!(after.matches("Public Key Object").count(), 1, "{after}");
+    assert_eq!(after.matches("Certificate Object").count(), 1, "{after}");
+    let original = st.json(&["order", "show", "REN-6"]);
+    assert_eq!(certificate(&original)["status"], "revoked");
+    st.check_passes("after the resumed renewal at the desk");
+}
