@@ -136,6 +136,15 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             for r in &details.renewals {
                 println!("renewed by   {} ({})", shown(&r.order_no), r.state);
             }
+            if let Some(d) = &details.key_disposition {
+                println!("key          {d}");
+            }
+            if let Some(of) = &details.reissue_of {
+                println!("reissue of   {}", shown(of));
+            }
+            for r in &details.reissues {
+                println!("reissued as  {} ({})", shown(&r.order_no), r.state);
+            }
             if let Some(by) = &rec.reviewed_by {
                 println!(
                     "reviewed     by {} at {} {}",

@@ -29,6 +29,12 @@ pub struct OrderDetails {
     pub company_keys: Vec<CompanyKeyView>,
     /// Its renewal orders (`order renew`), oldest first; `renewal_of` names the other way.
     pub renewals: Vec<crate::store::RenewalLink>,
+    /// The order whose lost, broken or retired key this one replaces (`order reissue`).
+    pub reissue_of: Option<OrderNo>,
+    /// Its reissue orders, oldest first.
+    pub reissues: Vec<crate::store::RenewalLink>,
+    /// What became of its key, if it left service (lost, broken, retired).
+    pub key_disposition: Option<crate::domain::reissue::KeyDisposition>,
 }
 
 /// One of a company's keys, as `order show` lists them together.
@@ -142,6 +148,9 @@ impl Station {
                 .await?,
             history,
             renewals: self.store.renewals_of(no).await?,
+            reissue_of: self.store.reissue_of(no).await?,
+            reissues: self.store.reissues_of(no).await?,
+            key_disposition: self.store.key_disposition_of(no).await?,
         })
     }
 

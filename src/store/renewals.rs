@@ -187,6 +187,30 @@ impl Store {
         opt_id_column(&row, "renewal_of", "orders.renewal_of").ctx("reading a renewal link")
     }
 
+    /// The order whose lost, broken or retired key `order_no` replaces, if it is a reissue.
+    pub async fn reissue_of(&self, order_no: &OrderNo) -> Result<Option<OrderNo>, StoreError> {
+        let row = sqlx::query("SELECT reissue_of FROM orders WHERE order_no = $1")
+            .bind(order_no.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading a reissue link")?
+            .ok_or_else(|| StoreError::OrderNotFound(order_no.clone()))?;
+        opt_id_column(&row, "reissue_of", "orders.reissue_of").ctx("reading a reissue link")
+    }
+
+    /// The reissue orders of `original`, oldest first.
+    pub async fn reissues_of(&self, original: &OrderNo) -> Result<Vec<RenewalLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT order_no, state FROM orders WHERE reissue_of = $1 \
+             ORDER BY submitted_at, order_no",
+        )
+        .bind(original.as_str())
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing reissue orders")?;
+        rows.iter().map(link).collect()
+    }
+
     /// The renewal orders of `original`.
     pub async fn renewals_of(&self, original: &OrderNo) -> Result<Vec<RenewalLink>, StoreError> {
         let rows = sqlx::query(RENEWALS_OF)

@@ -8,6 +8,19 @@ use crate::domain::reissue::KeyDisposition;
 use crate::domain::{BindingId, OperatorId, OrderNo, TokenSerial};
 use sqlx::Row;
 
+/// What became of the key of order `$1`.
+const DISPOSITION_OF: &str = "SELECT disposition FROM key_dispositions WHERE order_no = $1";
+
+fn disposition(row: Option<sqlx::any::AnyRow>) -> Result<Option<KeyDisposition>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
+    let d: String = row
+        .try_get("disposition")
+        .ctx("reading what became of a key")?;
+    KeyDisposition::parse(&d)
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown key disposition {d:?}")))
+}
+
 /// A returned key wiped at the desk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RetiredToken {
@@ -58,18 +71,12 @@ impl Tx {
         &mut self,
         order_no: &OrderNo,
     ) -> Result<Option<KeyDisposition>, StoreError> {
-        let row = sqlx::query("SELECT disposition FROM key_dispositions WHERE order_no = $1")
+        let row = sqlx::query(DISPOSITION_OF)
             .bind(order_no.as_str())
             .fetch_optional(self.conn())
             .await
             .ctx("reading what became of a key")?;
-        let Some(row) = row else { return Ok(None) };
-        let d: String = row
-            .try_get("disposition")
-            .ctx("reading what became of a key")?;
-        KeyDisposition::parse(&d)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown key disposition {d:?}")))
+        disposition(row)
     }
 
     /// Records a wiped key as retired, available for reuse.
@@ -112,6 +119,19 @@ impl Tx {
 }
 
 impl Store {
+    /// What became of `order_no`'s key, if it left service.
+    pub async fn key_disposition_of(
+        &self,
+        order_no: &OrderNo,
+    ) -> Result<Option<KeyDisposition>, StoreError> {
+        let row = sqlx::query(DISPOSITION_OF)
+            .bind(order_no.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading what became of a key")?;
+        disposition(row)
+    }
+
     /// The retired key `serial` if it waits for reuse.
     pub async fn available_retired_token(
         &self,

@@ -43,6 +43,11 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
     let original = st.json(&["order", "show", &no]).await;
     let reissue = st.json(&["order", "show", &b1]).await;
     assert_eq!(reissue["state"], "Submitted");
+    assert_eq!(reissue["reissue_of"], no.as_str());
+    assert_eq!(original["key_disposition"], "lost");
+    assert_eq!(original["reissues"][0]["order_no"], b1.as_str());
+    let text = st.ok(&["order", "show", &b1]).await;
+    assert!(text.contains(&format!("reissue of   {no}")), "{text}");
     assert_eq!(reissue["order"]["company"], original["order"]["company"]);
     assert_eq!(reissue["order"]["order_no"], b1.as_str());
     let hashes = |v: &serde_json::Value| -> Vec<String> {
