@@ -116,55 +116,29 @@ impl Station {
                     reason: e.to_string(),
                 }
             })?;
-            if existing.is_none() {
-                if let Some(original) = self.renewal_key_at_desk(no, &t).await? {
-                    // The renewal continues on the original's key: its binding is released
-                    // (its certificate stays valid until the renewal's is on the key) and the
-                    // renewal's binding inherits the key and its SO identity.
-                    let reason = format!("renewed on the same key by order {no}");
-                    claim_writes.push(Write::ReleaseBinding {
-                        binding_id: original.binding_id.clone(),
-                        reason: reason.clone(),
-                    });
-                    claim_writes.push(Write::Audit(Box::new(AuditEntry {
-                        token_serial: original.token_serial.clone(),
-                        ..AuditEntry::order(
-                            &original.order_no,
-                            AuditEvent::TokenReleased(TokenReleased {
-                                binding_id: original.binding_id.to_string(),
-                                reason,
-                            }),
-                        )
-                    })));
-                    kept = Some(Binding {
-                        so_identity: original.so_identity.clone(),
-                        token_serial: original.token_serial.clone(),
-                        token_label: original.token_label.clone(),
-                        kept_from: Some(original.binding_id.clone()),
-                        ..self.new_binding(no)
-                    });
+            // A renewal onto the company's existing key, brought to the desk.
+            let at_desk = match &existing {
+                None => self.renewal_key_at_desk(no, &t).await?,
+                Some(_) => None,
+            };
+            let moving = existing.as_ref().is_some_and(|b| {
+                b.token_serial.is_some()
+                    && b.token_serial.as_deref() != Some(t.info().serial.as_str())
+            });
+            if let Some(original) = at_desk {
+                kept = Some(self.keep_key_for_renewal(no, &original, &mut claim_writes));
+            } else if moving && req.reinit {
+                // The order's token is lost or broken: start over on another one. The old
+                // binding is released and its certificates revoked (they are on no usable token).
+                self.check_token_usable(&t, no, None).await?;
+                if let Some(old) = existing.take() {
+                    let reason = format!("replaced by token {}", t.info().display_name());
+                    claim_writes.extend(self.release_binding(&old, &reason).await?);
                 }
-            }
-            if kept.is_some() {
-                token = Some(t);
             } else {
-                let moving = existing.as_ref().is_some_and(|b| {
-                    b.token_serial.is_some()
-                        && b.token_serial.as_deref() != Some(t.info().serial.as_str())
-                });
-                if moving && req.reinit {
-                    // The order's token is lost or broken: start over on another one. The old
-                    // binding is released and its certificates revoked (they are on no usable token).
-                    self.check_token_usable(&t, no, None).await?;
-                    if let Some(old) = existing.take() {
-                        let reason = format!("replaced by token {}", t.info().display_name());
-                        claim_writes.extend(self.release_binding(&old, &reason).await?);
-                    }
-                } else {
-                    self.check_token_usable(&t, no, existing.as_ref()).await?;
-                }
-                token = Some(t);
+                self.check_token_usable(&t, no, existing.as_ref()).await?;
             }
+            token = Some(t);
         } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
             // Nothing bound yet: refuse early, before the order is claimed, when no blank
             // token is there (the init step re-selects under the blank-token lock anyway). The
@@ -235,6 +209,39 @@ impl Station {
             .binding_of_token(&serial)
             .await?
             .filter(|b| b.order_no == original))
+    }
+
+    /// The renewal `no` continues on `original`'s key: the original's binding is released
+    /// (its certificate stays valid until the renewal's is on the key; the writes go with the
+    /// claim) and the renewal's binding inherits the key, its label and its SO identity.
+    fn keep_key_for_renewal(
+        &self,
+        no: &OrderNo,
+        original: &Binding,
+        writes: &mut Vec<Write>,
+    ) -> Binding {
+        let reason = format!("renewed on the same key by order {no}");
+        writes.push(Write::ReleaseBinding {
+            binding_id: original.binding_id.clone(),
+            reason: reason.clone(),
+        });
+        writes.push(Write::Audit(Box::new(AuditEntry {
+            token_serial: original.token_serial.clone(),
+            ..AuditEntry::order(
+                &original.order_no,
+                AuditEvent::TokenReleased(TokenReleased {
+                    binding_id: original.binding_id.to_string(),
+                    reason,
+                }),
+            )
+        })));
+        Binding {
+            so_identity: original.so_identity.clone(),
+            token_serial: original.token_serial.clone(),
+            token_label: original.token_label.clone(),
+            kept_from: Some(original.binding_id.clone()),
+            ..self.new_binding(no)
+        }
     }
 
     /// A new binding of order `no` to a token not chosen yet, at this station.
