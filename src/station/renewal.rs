@@ -106,8 +106,9 @@ fn live_certificate(certs: &[CertificateRecord]) -> Option<&CertificateRecord> {
         .max_by(|a, b| a.not_after.cmp(&b.not_after))
 }
 
-/// Whether a renewal order in `state` is still under way (a new renewal is refused beside it).
-fn is_open(state: OrderState) -> bool {
+/// Whether a renewal (or reissue) order in `state` is still under way (a new one is refused
+/// beside it).
+pub(crate) fn is_open(state: OrderState) -> bool {
     matches!(
         state,
         OrderState::Submitted

@@ -10,9 +10,10 @@
 
 use super::{ServiceDeskError, operator};
 use crate::audit::event::{AuditEvent, ReissueRequested};
+use crate::domain::OrderNo;
 use crate::domain::reissue::{MAX_REISSUES, reissue_order_no, reissue_refusal};
-use crate::domain::{OrderNo, OrderState};
 use crate::station::Station;
+use crate::station::renewal::is_open;
 use crate::store::AuditEntry;
 
 /// What `order reissue` made.
@@ -26,17 +27,6 @@ pub struct ReissueReport {
     pub disposition: String,
     /// Attachments carried over (by hash).
     pub attachments: usize,
-}
-
-/// Whether a reissue order in `state` is still under way (another is refused beside it).
-fn is_open(state: OrderState) -> bool {
-    matches!(
-        state,
-        OrderState::Submitted
-            | OrderState::Approved
-            | OrderState::Provisioning
-            | OrderState::Failed
-    )
 }
 
 impl Station {
