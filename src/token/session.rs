@@ -95,6 +95,27 @@ impl Token {
         drop(self.login_user(pin)?);
         Ok(())
     }
+
+    /// Remote unlock on the customer's PC: SO login with `so_pin`, `C_InitPIN` with `pin`,
+    /// then `C_SetPIN` as SO from `so_pin` to `next_so_pin`, then a login with `pin` as proof.
+    /// Interrupted after `C_InitPIN`, the same code still opens the SO (its PIN unchanged), so
+    /// running it again finishes the unlock.
+    pub fn unlock_user_pin(
+        &mut self,
+        so_pin: &SoPin,
+        next_so_pin: &SoPin,
+        pin: &Pin,
+    ) -> Result<(), TokenError> {
+        {
+            let so = self.login_so(so_pin)?;
+            so.init_user_pin(pin)?;
+            let _writing = so.writing_store();
+            so.backend.set_so_pin(so_pin, next_so_pin)?;
+        }
+        self.refresh()?;
+        drop(self.login_user(pin)?);
+        Ok(())
+    }
 }
 
 fn refuse_if_unsafe(
