@@ -155,8 +155,8 @@ fn aead_key(
     station_public: &[u8],
 ) -> Result<LessSafeKey, CodeError> {
     let info = [tool_public, station_public];
-    let okm = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT)
-        .extract(shared)
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(shared);
+    let okm = prk
         .expand(&info, &AES_256_GCM)
         .map_err(|_| CodeError::Crypto("HKDF"))?;
     Ok(LessSafeKey::new(UnboundKey::from(okm)))

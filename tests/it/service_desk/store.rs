@@ -171,16 +171,16 @@ async fn exercise(url: &str) {
             .unwrap()
     );
     assert_eq!(tx.pending_pin("r-1").await.unwrap().unwrap().0, b"first");
-    tx.request_step_started("r-1", PinResetStep::InitPin)
+    tx.request_step_started("r-1", PinResetStep::InitPin.as_str())
         .await
         .unwrap();
-    tx.request_step_started("r-1", PinResetStep::SealPin)
+    tx.request_step_started("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
-    tx.request_step_started("r-1", PinResetStep::SealPin)
+    tx.request_step_started("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
-    tx.request_step_done("r-1", PinResetStep::SealPin)
+    tx.request_step_done("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
     tx.clear_pending_pin("r-1").await.unwrap();
@@ -214,6 +214,7 @@ async fn exercise(url: &str) {
         .service_requests(&ServiceRequestFilter {
             order_no: Some(no.clone()),
             state: Some(RequestState::Approved),
+            kind: None,
         })
         .await
         .unwrap();
@@ -223,6 +224,7 @@ async fn exercise(url: &str) {
             .service_requests(&ServiceRequestFilter {
                 order_no: None,
                 state: Some(RequestState::Done),
+                kind: None,
             })
             .await
             .unwrap()
