@@ -25,8 +25,11 @@ enum Command {
         #[arg(long)]
         module: PathBuf,
         /// The slot of the key, when several are plugged in.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "serial")]
         slot: Option<u64>,
+        /// Or the serial of the key (printed on it), when several are plugged in.
+        #[arg(long)]
+        serial: Option<String>,
     },
 }
 
@@ -44,7 +47,11 @@ fn now() -> u64 {
 
 fn main() {
     let cli = Cli::parse();
-    let Command::Request { module, slot } = cli.command;
+    let Command::Request {
+        module,
+        slot,
+        serial,
+    } = cli.command;
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();
     let mut input = stdin.lock();
@@ -54,7 +61,15 @@ fn main() {
         output: &mut output,
         terminal,
     };
-    match request(&RequestArgs { module, slot }, &mut io, &now) {
+    match request(
+        &RequestArgs {
+            module,
+            slot,
+            serial,
+        },
+        &mut io,
+        &now,
+    ) {
         Ok(_) => {}
         Err(e) => {
             eprintln!("keystation-unlock: {e}");

@@ -1,4 +1,4 @@
-//! `keystation-unlock request --module LIB [--slot N]`: the customer's side of a remote unlock.
+//! `keystation-unlock request --module LIB [--slot N | --serial S]`: the customer's side of a remote unlock.
 //!
 //! One process from request to unlock, so the ephemeral private key never leaves its memory:
 //! 1. read the token's serial, create an ephemeral X25519 key, print the request code
@@ -35,6 +35,8 @@ pub struct RequestArgs {
     pub module: PathBuf,
     /// The slot of the key, when more than one is plugged in.
     pub slot: Option<u64>,
+    /// Or the key's serial (printed on it), when more than one is plugged in.
+    pub serial: Option<String>,
 }
 
 /// Why the tool stopped.
@@ -144,8 +146,13 @@ pub struct Unlocked {
     pub so_pin_rotated: bool,
 }
 
-/// The key to unlock: the one in `slot`, or the only initialised key of the module.
-fn pick_token(module: &Pkcs11Module, slot: Option<u64>) -> Result<Token, ToolError> {
+/// The key to unlock: the one in `slot`, the one with `serial`, or the only initialised key of
+/// the module.
+fn pick_token(
+    module: &Pkcs11Module,
+    slot: Option<u64>,
+    serial: Option<&str>,
+) -> Result<Token, ToolError> {
     let tokens: Vec<Token> = module
         .tokens()?
         .into_iter()
@@ -157,6 +164,12 @@ fn pick_token(module: &Pkcs11Module, slot: Option<u64>) -> Result<Token, ToolErr
             .find(|t| t.slot() == n)
             .ok_or_else(|| ToolError::Key(format!("no initialised key in slot {n}")));
     }
+    if let Some(want) = serial {
+        return tokens
+            .into_iter()
+            .find(|t| t.info().serial.trim() == want.trim())
+            .ok_or_else(|| ToolError::Key(format!("no initialised key with serial {want}")));
+    }
     match tokens.len() {
         1 => Ok(tokens.into_iter().next().ok_or_else(|| {
             ToolError::Key("the key disappeared while it was being read".into())
@@ -165,7 +178,7 @@ fn pick_token(module: &Pkcs11Module, slot: Option<u64>) -> Result<Token, ToolErr
             "no initialised key found: plug in the key to unlock".into(),
         )),
         _ => Err(ToolError::Key(format!(
-            "{} keys are plugged in: name one with --slot N (slots {})",
+            "{} keys are plugged in: name one with --slot N or --serial S (slots {})",
             tokens.len(),
             tokens
                 .iter()
@@ -184,7 +197,7 @@ pub fn request(
     now: &dyn Fn() -> u64,
 ) -> Result<Unlocked, ToolError> {
     let module = Pkcs11Module::load(Some(&args.module))?;
-    let mut token = pick_token(&module, args.slot)?;
+    let mut token = pick_token(&module, args.slot, args.serial.as_deref())?;
     let serial = token.info().serial.trim().to_string();
     let (key, req) = new_request(&serial)?;
     io.say(&format!(

@@ -35,10 +35,13 @@ struct Tool {
 }
 
 impl Tool {
-    /// Starts `keystation-unlock request` on the station's SoftHSM and reads its request code.
-    async fn start(st: &TestStation, env: &[(&str, &str)]) -> Tool {
+    /// Starts `keystation-unlock request` on the order's key (the station's SoftHSM also holds
+    /// its vault and CA tokens) and reads its request code.
+    async fn start(st: &TestStation, no: &str, env: &[(&str, &str)]) -> Tool {
+        let serial = key_serial(st, no).await;
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keystation-unlock"));
         cmd.args(["request", "--module", crate::station::softhsm_module()])
+            .args(["--serial", &serial])
             .env("SOFTHSM2_CONF", st.data_dir().join("softhsm2.conf"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -50,11 +53,13 @@ impl Tool {
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let request_code = loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the tool ended before printing its request code");
+            let Some(line) = lines.next_line().await.unwrap() else {
+                let out = child.wait_with_output().await.unwrap();
+                panic!(
+                    "the tool ended before printing its request code: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
             if line.starts_with("KSUR1-") {
                 break line;
             }
@@ -86,6 +91,19 @@ impl Tool {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
+}
+
+/// The serial of the key bound to order `no`.
+async fn key_serial(st: &TestStation, no: &str) -> String {
+    st.store()
+        .await
+        .active_binding(&crate::support::order_no(no))
+        .await
+        .unwrap()
+        .unwrap()
+        .token_serial
+        .unwrap()
+        .to_string()
 }
 
 /// `unlock request` by [`ALICE`] with the tool's code; returns the request id.
@@ -127,7 +145,7 @@ fn code_in_mail(smtp: &SmtpServer, n: usize) -> String {
 /// Whether `so_pin_env` (an environment variable's name, holding the SO PIN) opens the order's
 /// key as SO (`pkcs11-tool --login --login-type so`).
 fn so_pin_opens_token(softhsm_conf: &str, order_no: &str, so_pin: &str) -> bool {
-    std::process::Command::new("pkcs11-tool")
+    let out = std::process::Command::new("pkcs11-tool")
         .env("SOFTHSM2_CONF", softhsm_conf)
         .env("KS_TEST_SO_PIN", so_pin)
         .args([
@@ -140,12 +158,15 @@ fn so_pin_opens_token(softhsm_conf: &str, order_no: &str, so_pin: &str) -> bool 
             "so",
             "--so-pin",
             "env:KS_TEST_SO_PIN",
+            "--session-rw",
             "--list-objects",
         ])
         .output()
-        .unwrap()
-        .status
-        .success()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("pkcs11-tool: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out.status.success()
 }
 
 /// Runs [`so_pin_generation_child`] in a child bound to the station's SoftHSM: the SO PIN of
@@ -216,7 +237,7 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     with_email(&st, &smtp);
     let (no, old_pin) = delivered_sms_order(&st, "UNLK-0001").await;
 
-    let tool = Tool::start(&st, &[]).await;
+    let tool = Tool::start(&st, &no, &[]).await;
     // A mistyped request code is refused, named.
     let mut typo = tool.request_code.clone();
     typo.pop();
@@ -281,7 +302,7 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     assert!(!pin_opens_token(&st, &no, &old_pin));
 
     // Replayed into another run of the tool: refused before the key is touched.
-    let replay = Tool::start(&st, &[]).await;
+    let replay = Tool::start(&st, &no, &[]).await;
     let (status, _, stderr) = replay.finish(&code, "Other-PIN-1357").await;
     assert_eq!(status, Some(2), "{stderr}");
     assert!(stderr.contains("does not belong to this request"), "{stderr}");
@@ -311,7 +332,7 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
         .await;
 
     // An expired code: refused by the tool before the key is touched.
-    let tool = Tool::start(&st, &[("KEYSTATION_TEST_NOW", "4102444800")]).await;
+    let tool = Tool::start(&st, &no, &[("KEYSTATION_TEST_NOW", "4102444800")]).await;
     let id2 = request_unlock(&st, &no, &tool.request_code).await;
     st.ok(&["unlock", "approve", &id2, "--operator", BOB]).await;
     let run = st
@@ -362,16 +383,7 @@ async fn an_unlock_run_killed_at_every_step_never_sends_twice_and_resumes() {
     let st = TestStation::init().await;
     with_email(&st, &smtp);
     let (no, _) = delivered_sms_order(&st, "UNLK-CRASH").await;
-    let serial = st
-        .store()
-        .await
-        .active_binding(&crate::support::order_no(&no))
-        .await
-        .unwrap()
-        .unwrap()
-        .token_serial
-        .unwrap()
-        .to_string();
+    let serial = key_serial(&st, &no).await;
     let mut sent = 0;
     for (point, in_doubt) in UNLOCK_POINTS {
         // The tool's side played by the library: its key stays in this process.
