@@ -39,10 +39,10 @@ pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSumm
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
 pub use revocations::RevocationRecord;
-pub use unlock::{SendRecord, SoPinGeneration, UnlockRecord};
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
+pub use unlock::{SendRecord, SoPinGeneration, UnlockRecord};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
@@ -179,7 +179,9 @@ pub enum StoreError {
         source: crate::domain::secondary_key::MainKeyRefusal,
     },
     /// An unlock request code was used for a request before.
-    #[error("this unlock request code was used for a request already: the customer runs `keystation-unlock request` again for a new one")]
+    #[error(
+        "this unlock request code was used for a request already: the customer runs `keystation-unlock request` again for a new one"
+    )]
     UnlockCodeUsed,
     /// The request changed under us (another operator or run acted first).
     #[error("service request {id} is no longer {expected}: another operator or run changed it")]

@@ -315,11 +315,7 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as started (again, after a crash: `runs` counts).
-    pub async fn request_step_started(
-        &mut self,
-        id: &str,
-        step: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn request_step_started(&mut self, id: &str, step: &str) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
             "INSERT INTO service_request_steps (request_id, step, status, started_at, runs) \
@@ -337,11 +333,7 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as done.
-    pub async fn request_step_done(
-        &mut self,
-        id: &str,
-        step: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn request_step_done(&mut self, id: &str, step: &str) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
             "UPDATE service_request_steps SET status = 'done', finished_at = $1 \

@@ -62,10 +62,8 @@ pub enum SendRecord {
 }
 
 fn generation(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
-    v.map(|g| {
-        u32::try_from(g).map_err(|_| StoreError::Corrupt(format!("{what}: generation {g}")))
-    })
-    .transpose()
+    v.map(|g| u32::try_from(g).map_err(|_| StoreError::Corrupt(format!("{what}: generation {g}"))))
+        .transpose()
 }
 
 fn read_generation(row: Option<AnyRow>) -> Result<SoPinGeneration, StoreError> {
@@ -88,8 +86,7 @@ fn read_generation(row: Option<AnyRow>) -> Result<SoPinGeneration, StoreError> {
     })
 }
 
-const GEN_SQL: &str =
-    "SELECT current_generation, pending_generation, pending_request_id FROM so_pin_generations \
+const GEN_SQL: &str = "SELECT current_generation, pending_generation, pending_request_id FROM so_pin_generations \
      WHERE so_identity = $1";
 
 const UNLOCK_COLUMNS: &str = "request_id, token_serial, request_nonce, ephemeral_public, \

@@ -323,9 +323,14 @@ pub fn new_request(
     token_serial: &str,
 ) -> Result<(EphemeralPrivateKey, UnlockRequestCode), CodeError> {
     let serial = token_serial.trim();
-    if serial.is_empty() || serial.len() > SERIAL_MAX || !serial.bytes().all(|c| c.is_ascii_graphic())
+    if serial.is_empty()
+        || serial.len() > SERIAL_MAX
+        || !serial.bytes().all(|c| c.is_ascii_graphic())
     {
-        return Err(malformed("the token serial", "empty, too long or not printable"));
+        return Err(malformed(
+            "the token serial",
+            "empty, too long or not printable",
+        ));
     }
     let rng = SystemRandom::new();
     let private =

@@ -171,9 +171,10 @@ fn pick_token(
             .ok_or_else(|| ToolError::Key(format!("no initialised key with serial {want}")));
     }
     match tokens.len() {
-        1 => Ok(tokens.into_iter().next().ok_or_else(|| {
-            ToolError::Key("the key disappeared while it was being read".into())
-        })?),
+        1 => Ok(tokens
+            .into_iter()
+            .next()
+            .ok_or_else(|| ToolError::Key("the key disappeared while it was being read".into()))?),
         0 => Err(ToolError::Key(
             "no initialised key found: plug in the key to unlock".into(),
         )),

@@ -295,20 +295,23 @@ impl Job<'_> {
                 .token_serial
                 .as_ref()
                 .map_or_else(|| self.order.order_no.to_string(), ToString::to_string);
-            let generation =
-                crate::station::service_desk::so_pin::current_generation(
-                    &self.station.store,
-                    &identity,
-                    &name,
-                )
-                .await
-                .map_err(|e| match e {
-                    crate::station::service_desk::ServiceDeskError::Store(s) => StepError::Store(s),
-                    other => StepError::Inconsistent(other.to_string()),
-                })?;
+            let generation = crate::station::service_desk::so_pin::current_generation(
+                &self.station.store,
+                &identity,
+                &name,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::station::service_desk::ServiceDeskError::Store(s) => StepError::Store(s),
+                other => StepError::Inconsistent(other.to_string()),
+            })?;
             let so = blocking(|| {
-                crate::station::service_desk::so_pin::so_pin_at(self.vault()?, &identity, generation)
-                    .map_err(StepError::from)
+                crate::station::service_desk::so_pin::so_pin_at(
+                    self.vault()?,
+                    &identity,
+                    generation,
+                )
+                .map_err(StepError::from)
             })?;
             self.so_pin = Some(so);
         }

@@ -71,4 +71,3 @@ pub(super) fn unlock_pair(
         next,
     ))
 }
-

@@ -27,7 +27,9 @@
 //! name the request, the key, the masked address and the expiry.
 
 use super::{ServiceDeskError, operator, optional_text, record_request, text};
-use crate::audit::event::{AuditEvent, UnlockCodeSend, UnlockCodeSent, UnlockConfirmed, UnlockGenerationReserved};
+use crate::audit::event::{
+    AuditEvent, UnlockCodeSend, UnlockCodeSent, UnlockConfirmed, UnlockGenerationReserved,
+};
 use crate::clock::format_utc;
 use crate::delivery::email::OutgoingEmail;
 use crate::delivery::sms::SendOutcome;
@@ -249,12 +251,17 @@ impl Station {
     /// `unlock show ID`: the request, its journal and the sending of its code.
     pub async fn unlock_detail(&self, id: &str) -> Result<UnlockDetail, ServiceDeskError> {
         let detail = self.service_request(id).await?;
-        let unlock = self.store.unlock_request(id).await?.ok_or_else(|| {
-            ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!("request {id} is a {} request, not an unlock", detail.request.kind),
-            }
-        })?;
+        let unlock =
+            self.store
+                .unlock_request(id)
+                .await?
+                .ok_or_else(|| ServiceDeskError::Invalid {
+                    field: "ID",
+                    message: format!(
+                        "request {id} is a {} request, not an unlock",
+                        detail.request.kind
+                    ),
+                })?;
         Ok(UnlockDetail { detail, unlock })
     }
 
@@ -322,17 +329,27 @@ impl Run<'_> {
 
     async fn reserve_generation(&mut self) -> Result<(), ServiceDeskError> {
         let step = UnlockStep::ReserveGeneration;
-        let mut tx = self.station.store.begin_write(self.station.clock.now()).await?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
         tx.request_step_started(self.id(), step.as_str()).await?;
         tx.commit().await?;
         fp(&format!("unlock.{step}.started"))?;
-        let mut tx = self.station.store.begin_write(self.station.clock.now()).await?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
         let serial = tx.unlock_request(self.id()).await?.token_serial;
         let g = tx
             .reserve_so_pin_generation(&self.binding.so_identity, self.id())
             .await?;
         let next = g.pending.ok_or_else(|| {
-            ServiceDeskError::Inconsistent("no pending SO PIN generation after reserving one".into())
+            ServiceDeskError::Inconsistent(
+                "no pending SO PIN generation after reserving one".into(),
+            )
         })?;
         tx.request_step_done(self.id(), step.as_str()).await?;
         let event = AuditEvent::UnlockGenerationReserved(UnlockGenerationReserved {
@@ -359,25 +376,34 @@ impl Run<'_> {
         if u.send_state == "sending" {
             // A run stopped while the server was (maybe) being contacted.
             let reason = "the run stopped while the code was being sent".to_string();
-            self.record_send(&u.token_serial, u.sends, &masked_before, SendRecord::InDoubt(reason.clone()))
-                .await?;
+            self.record_send(
+                &u.token_serial,
+                u.sends,
+                &masked_before,
+                SendRecord::InDoubt(reason.clone()),
+            )
+            .await?;
             if !self.options.resend {
                 return Err(ServiceDeskError::UnlockInDoubt { id, reason });
             }
         } else if u.send_state == "in_doubt" && !self.options.resend {
             return Err(ServiceDeskError::UnlockInDoubt {
                 id,
-                reason: u.last_error.unwrap_or_else(|| "the outcome is unknown".into()),
+                reason: u
+                    .last_error
+                    .unwrap_or_else(|| "the outcome is unknown".into()),
             });
         }
         let no = self.request.order_no.clone();
-        let channel = crate::station::delivery::email_channel(&self.station.config)?.ok_or_else(
-            || ServiceDeskError::UnlockNoEmail {
-                order_no: no.to_string(),
-                message: "no [delivery.email] is configured: the unlock code goes by e-mail only"
-                    .into(),
-            },
-        )?;
+        let channel =
+            crate::station::delivery::email_channel(&self.station.config)?.ok_or_else(|| {
+                ServiceDeskError::UnlockNoEmail {
+                    order_no: no.to_string(),
+                    message:
+                        "no [delivery.email] is configured: the unlock code goes by e-mail only"
+                            .into(),
+                }
+            })?;
         let order = self
             .station
             .store
@@ -431,7 +457,8 @@ impl Run<'_> {
                 destination_masked: masked.clone(),
                 reason: None,
             });
-            tx.audit(&self.actor, self.entry(&u.token_serial, event)).await?;
+            tx.audit(&self.actor, self.entry(&u.token_serial, event))
+                .await?;
             tx.commit().await?;
         }
         fp("unlock.send_code.before_send")?;
@@ -439,14 +466,24 @@ impl Run<'_> {
             id: format!("unlock-{id}-{send}"),
             to,
             subject: format!("【解锁授权码】订单 {no} 的 USB Key（{}）", u.token_serial),
-            body: body(&order.handler.name, &no, &u.token_serial, &code, &expires_text),
+            body: body(
+                &order.handler.name,
+                &no,
+                &u.token_serial,
+                &code,
+                &expires_text,
+            ),
         };
         let outcome = channel.send(&mail).await;
         drop(mail);
         fp("unlock.send_code.after_send")?;
         match outcome {
             SendOutcome::Accepted { .. } => {
-                let mut tx = self.station.store.begin_write(self.station.clock.now()).await?;
+                let mut tx = self
+                    .station
+                    .store
+                    .begin_write(self.station.clock.now())
+                    .await?;
                 tx.record_unlock_send(&id, &SendRecord::Sent).await?;
                 tx.request_step_done(&id, step.as_str()).await?;
                 let mut r = tx.service_request(&id).await?;
@@ -470,13 +507,23 @@ impl Run<'_> {
                 Ok(())
             }
             SendOutcome::Retryable { reason } | SendOutcome::Permanent { reason } => {
-                self.record_send(&u.token_serial, send, &masked, SendRecord::Failed(reason.clone()))
-                    .await?;
+                self.record_send(
+                    &u.token_serial,
+                    send,
+                    &masked,
+                    SendRecord::Failed(reason.clone()),
+                )
+                .await?;
                 Err(ServiceDeskError::UnlockSend { id, reason })
             }
             SendOutcome::Unknown { reason } => {
-                self.record_send(&u.token_serial, send, &masked, SendRecord::InDoubt(reason.clone()))
-                    .await?;
+                self.record_send(
+                    &u.token_serial,
+                    send,
+                    &masked,
+                    SendRecord::InDoubt(reason.clone()),
+                )
+                .await?;
                 Err(ServiceDeskError::UnlockInDoubt { id, reason })
             }
         }
@@ -499,7 +546,11 @@ impl Run<'_> {
                 ));
             }
         };
-        let mut tx = self.station.store.begin_write(self.station.clock.now()).await?;
+        let mut tx = self
+            .station
+            .store
+            .begin_write(self.station.clock.now())
+            .await?;
         tx.record_unlock_send(self.id(), &record).await?;
         let event = AuditEvent::UnlockCodeSend(UnlockCodeSend {
             request_id: self.id().to_string(),
@@ -560,4 +611,3 @@ fn body(handler: &str, no: &OrderNo, serial: &str, code: &str, expires: &str) ->
          使用；仅凭本邮件无法解锁 Key。如非本人申请，请联系我们的服务台。\n"
     )
 }
-

@@ -56,8 +56,8 @@ fn only_the_requesting_key_opens_the_code_before_expiry() {
     );
     // The same key but another token serial or request nonce (the aad) fails.
     let (key, req) = new_request("SERIAL1").unwrap();
-    let code = AuthorisationCode::decode(&seal_authorisation(&req, 1_000, &secrets()).unwrap())
-        .unwrap();
+    let code =
+        AuthorisationCode::decode(&seal_authorisation(&req, 1_000, &secrets()).unwrap()).unwrap();
     let mut lying = req.clone();
     lying.token_serial = "SERIAL2".into();
     assert_eq!(

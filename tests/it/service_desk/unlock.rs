@@ -241,11 +241,24 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     // A mistyped request code is refused, named.
     let mut typo = tool.request_code.clone();
     typo.pop();
-    typo.push(if tool.request_code.ends_with('A') { 'B' } else { 'A' });
+    typo.push(if tool.request_code.ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
     let out = st
         .run(&[
-            "unlock", "request", &no, "--code", &typo, "--reason", "x", "--evidence", "y",
-            "--operator", ALICE,
+            "unlock",
+            "request",
+            &no,
+            "--code",
+            &typo,
+            "--reason",
+            "x",
+            "--evidence",
+            "y",
+            "--operator",
+            ALICE,
         ])
         .await;
     assert!(assert_refused(&out, "E-UNLOCK-CODE").contains("--code"));
@@ -287,8 +300,17 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     // The request code is used once.
     let out = st
         .run(&[
-            "unlock", "request", &no, "--code", &tool.request_code, "--reason", "x",
-            "--evidence", "y", "--operator", ALICE,
+            "unlock",
+            "request",
+            &no,
+            "--code",
+            &tool.request_code,
+            "--reason",
+            "x",
+            "--evidence",
+            "y",
+            "--operator",
+            ALICE,
         ])
         .await;
     assert_refused(&out, "E-UNLOCK-CODE-USED");
@@ -305,7 +327,10 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     let replay = Tool::start(&st, &no, &[]).await;
     let (status, _, stderr) = replay.finish(&code, "Other-PIN-1357").await;
     assert_eq!(status, Some(2), "{stderr}");
-    assert!(stderr.contains("does not belong to this request"), "{stderr}");
+    assert!(
+        stderr.contains("does not belong to this request"),
+        "{stderr}"
+    );
     assert!(stderr.contains("not touched"), "{stderr}");
     assert!(pin_opens_token(&st, &no, CHOSEN_PIN));
     assert!(!pin_opens_token(&st, &no, "Other-PIN-1357"));
@@ -336,7 +361,15 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     let id2 = request_unlock(&st, &no, &tool.request_code).await;
     st.ok(&["unlock", "approve", &id2, "--operator", BOB]).await;
     let run = st
-        .json(&["unlock", "run", &id2, "--operator", "carol", "--valid-hours", "1"])
+        .json(&[
+            "unlock",
+            "run",
+            &id2,
+            "--operator",
+            "carol",
+            "--valid-hours",
+            "1",
+        ])
         .await;
     assert_eq!(run["next_generation"], 2);
     assert_eq!(smtp.received().len(), 2);
@@ -403,8 +436,8 @@ async fn an_unlock_run_killed_at_every_step_never_sends_twice_and_resumes() {
         );
         let shown = st.json(&["unlock", "show", &id]).await;
         assert_eq!(shown["state"], "executing", "{point}: {shown:#}");
-        let reached_server = *point == "unlock.send_code.after_send"
-            || *point == "unlock.send_code.before_commit";
+        let reached_server =
+            *point == "unlock.send_code.after_send" || *point == "unlock.send_code.before_commit";
         if reached_server {
             sent += 1;
         }
@@ -425,10 +458,18 @@ async fn an_unlock_run_killed_at_every_step_never_sends_twice_and_resumes() {
                 .await;
             assert_eq!(resent["resumed"], true, "{point}");
         } else {
-            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
         }
         sent += 1;
-        assert_eq!(smtp.received().len(), sent, "{point}: exactly one more message");
+        assert_eq!(
+            smtp.received().len(),
+            sent,
+            "{point}: exactly one more message"
+        );
         let shown = st.json(&["unlock", "show", &id]).await;
         assert_eq!(shown["state"], "done", "{point}: {shown:#}");
         // The last code opens with this request's key (and carries the pending generation).
