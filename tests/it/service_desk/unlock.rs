@@ -484,3 +484,53 @@ async fn an_unlock_run_killed_at_every_step_never_sends_twice_and_resumes() {
     }
     st.ok(&["audit", "verify"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlock_code_that_did_not_reach_the_server_is_sent_by_the_next_run() {
+    use keystation::unlock::code::new_request;
+    let smtp = SmtpServer::start(Security::None, None).await;
+    let st = TestStation::init().await;
+    let (no, _) = delivered_sms_order(&st, "UNLK-SMTP").await;
+    let (_key, req) = new_request(&key_serial(&st, &no).await).unwrap();
+    let id = request_unlock(&st, &no, &req.encode()).await;
+    st.ok(&["unlock", "approve", &id, "--operator", BOB]).await;
+
+    // No [delivery.email]: refused, named; the request waits (failed) and nothing is sent.
+    let out = st.run(&["unlock", "run", &id, "--operator", ALICE]).await;
+    assert!(assert_refused(&out, "E-UNLOCK-NO-EMAIL").contains("[delivery.email]"));
+    // The server refuses connections: nothing was handed over, so the next run sends.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    st.append(&format!(
+        "[delivery.email]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n\
+         from = \"北京CA <ca@example.com>\"\ntimeout_secs = 5\n"
+    ));
+    let out = st.run(&["unlock", "run", &id, "--operator", ALICE]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[E-UNLOCK-SEND]"));
+    let shown = st.json(&["unlock", "show", &id]).await;
+    assert_eq!(shown["state"], "failed", "{shown:#}");
+    assert_eq!(shown["unlock"]["send_state"], "failed", "{shown:#}");
+
+    let text = std::fs::read_to_string(st.data_dir().join("station.toml")).unwrap();
+    std::fs::write(
+        st.data_dir().join("station.toml"),
+        text.replace(
+            &format!("port = {port}"),
+            &format!("port = {}", smtp.addr.port()),
+        ),
+    )
+    .unwrap();
+    let run = st.json(&["unlock", "run", &id, "--operator", ALICE]).await;
+    assert_eq!(run["resumed"], true, "{run:#}");
+    assert_eq!(run["steps_run"], serde_json::json!(["send_code"]));
+    assert_eq!(run["sends"], 2, "{run:#}");
+    assert_eq!(smtp.received().len(), 1);
+    code_in_mail(&smtp, 0);
+}
