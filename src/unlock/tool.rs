@@ -198,7 +198,17 @@ pub fn request(
     now: &dyn Fn() -> u64,
 ) -> Result<Unlocked, ToolError> {
     let module = Pkcs11Module::load(Some(&args.module))?;
-    let mut token = pick_token(&module, args.slot, args.serial.as_deref())?;
+    request_on(&module, args, io, now)
+}
+
+/// [`request`] on a loaded module.
+pub fn request_on(
+    module: &Pkcs11Module,
+    args: &RequestArgs,
+    io: &mut Io<'_>,
+    now: &dyn Fn() -> u64,
+) -> Result<Unlocked, ToolError> {
+    let mut token = pick_token(module, args.slot, args.serial.as_deref())?;
     let serial = token.info().serial.trim().to_string();
     let (key, req) = new_request(&serial)?;
     io.say(&format!(
@@ -261,3 +271,6 @@ fn check_same_key(token: &mut Token, req: &UnlockRequestCode) -> Result<(), Tool
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
