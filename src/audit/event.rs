@@ -10,6 +10,7 @@ pub use super::delivery_payload::*;
 pub use super::notice_payload::*;
 pub use super::payload::*;
 pub use super::service_payload::*;
+pub use super::unlock_payload::*;
 
 /// What one audit record says happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +102,14 @@ pub enum AuditEvent {
     OrderReportedLost(OrderReportedLost),
     /// `order.renewal_requested`.
     RenewalRequested(RenewalRequested),
+    /// `unlock.generation_reserved`.
+    UnlockGenerationReserved(UnlockGenerationReserved),
+    /// `unlock.code_sending` / `unlock.code_failed` / `unlock.code_in_doubt`.
+    UnlockCodeSend(UnlockCodeSend),
+    /// `unlock.code_sent`.
+    UnlockCodeSent(UnlockCodeSent),
+    /// `unlock.confirmed`.
+    UnlockConfirmed(UnlockConfirmed),
     /// `notice.queued`.
     NoticeQueued(NoticeQueued),
     /// `notice.sent`.
@@ -212,6 +221,10 @@ impl AuditEvent {
             E::ServiceFailed(_) => "service.failed",
             E::OrderReportedLost(_) => "order.reported_lost",
             E::RenewalRequested(_) => "order.renewal_requested",
+            E::UnlockGenerationReserved(_) => "unlock.generation_reserved",
+            E::UnlockCodeSend(s) => return format!("unlock.code_{}", s.state),
+            E::UnlockCodeSent(_) => "unlock.code_sent",
+            E::UnlockConfirmed(_) => "unlock.confirmed",
             E::NoticeQueued(_) => "notice.queued",
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
@@ -266,6 +279,10 @@ impl AuditEvent {
             E::ServiceFailed(p) => to_json(p),
             E::RenewalRequested(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
+            E::UnlockGenerationReserved(p) => to_json(p),
+            E::UnlockCodeSend(p) => to_json(p),
+            E::UnlockCodeSent(p) => to_json(p),
+            E::UnlockConfirmed(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
         }

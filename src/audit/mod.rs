@@ -33,6 +33,7 @@ mod delivery_payload;
 pub mod event;
 mod notice_payload;
 mod service_payload;
+mod unlock_payload;
 
 pub use event::AuditEvent;
 

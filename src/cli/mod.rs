@@ -41,6 +41,8 @@ mod serve;
 mod service_desk;
 mod signals;
 mod tokens;
+mod unlock;
+pub mod unlock_opts;
 mod workstation;
 
 pub use error::CliError;
@@ -214,6 +216,18 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let station = open_station(config, operation).await?;
             let changes = !matches!(cmd, PinResetCmd::List { .. } | PinResetCmd::Show { .. });
             let result = service_desk::pin_reset(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
+        Command::Unlock(cmd) => {
+            let station = open_station(config, operation).await?;
+            let changes = !matches!(
+                cmd,
+                unlock_opts::UnlockCmd::List { .. } | unlock_opts::UnlockCmd::Show { .. }
+            );
+            let result = unlock::unlock(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;
             }

@@ -60,6 +60,10 @@ pub enum Command {
     /// order's channel, as at issuance.
     #[command(subcommand)]
     PinReset(PinResetCmd),
+    /// Remote unlock of a delivered key that stays with the customer: the request code of
+    /// `keystation-unlock`, a second operator's approval, the unlock code e-mailed once.
+    #[command(subcommand)]
+    Unlock(super::unlock_opts::UnlockCmd),
     /// PIN delivery: run the worker, list deliveries, retry, cancel or requeue.
     #[command(subcommand)]
     Deliver(DeliverCmd),

@@ -5,7 +5,7 @@ use super::{CliError, order_no_arg, output};
 use crate::domain::RequestState;
 use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
 
-fn print_request(r: &ServiceRequestRecord) {
+pub(super) fn print_request(r: &ServiceRequestRecord) {
     println!(
         "{} {} {} {} requested by {}{}",
         r.id,
@@ -86,6 +86,7 @@ pub(super) async fn pin_reset(
                 .service_requests(&ServiceRequestFilter {
                     order_no: order.as_deref().map(order_no_arg).transpose()?,
                     state,
+                    kind: Some(crate::domain::RequestKind::PinReset),
                 })
                 .await?;
             if json {

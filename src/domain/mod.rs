@@ -31,7 +31,7 @@ pub use key_algorithm::KeyAlgorithm;
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
 pub use service_request::{
-    OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
+    OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState, UnlockStep,
 };
 pub use status::{CertificateStatus, StepStatus};
 pub use validate::{

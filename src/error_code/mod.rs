@@ -178,6 +178,20 @@ codes! {
         "The request's state does not allow this (e.g. running one that is not approved).";
     REQUEST_CHANGED = "E-REQUEST-CHANGED", Refusal,
         "The request changed meanwhile (another operator or run acted first); look at it again.";
+    UNLOCK_CODE = "E-UNLOCK-CODE", Refusal,
+        "The unlock request code is malformed or mistyped (its checksum names a typing error).";
+    UNLOCK_CODE_USED = "E-UNLOCK-CODE-USED", Refusal,
+        "This unlock request code was used for a request already: the customer runs `keystation-unlock request` again.";
+    UNLOCK_SERIAL = "E-UNLOCK-SERIAL", Refusal,
+        "The unlock request code was made on a key that is not the one bound to the order.";
+    UNLOCK_NO_EMAIL = "E-UNLOCK-NO-EMAIL", Refusal,
+        "An unlock code goes by e-mail only: `[delivery.email]` is not configured, or the order has no handler's address.";
+    UNLOCK_IN_DOUBT = "E-UNLOCK-IN-DOUBT", Refusal,
+        "The unlock code may have reached the mail server already: it is never sent again automatically; ask the handler, then `unlock run ID --resend`.";
+    UNLOCK_SEND = "E-UNLOCK-SEND", Failure,
+        "The mail server did not take the unlock code (nothing was handed over): run it again.";
+    UNLOCK_UNCONFIRMED = "E-UNLOCK-UNCONFIRMED", Refusal,
+        "An unlock code carrying the key's next SO PIN is not confirmed used: `keystation unlock confirm ID` first.";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,

@@ -129,6 +129,12 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::NotRunnable { .. } => ec::REQUEST_TRANSITION,
             ServiceDeskError::Refused { .. } => ec::OPERATION_REFUSED,
             ServiceDeskError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
+            ServiceDeskError::UnlockCode(_) => ec::UNLOCK_CODE,
+            ServiceDeskError::UnlockSerial { .. } => ec::UNLOCK_SERIAL,
+            ServiceDeskError::UnlockNoEmail { .. } => ec::UNLOCK_NO_EMAIL,
+            ServiceDeskError::UnlockInDoubt { .. } => ec::UNLOCK_IN_DOUBT,
+            ServiceDeskError::UnlockSend { .. } => ec::UNLOCK_SEND,
+            ServiceDeskError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
         }
     }
 }

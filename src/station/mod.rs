@@ -48,7 +48,7 @@ pub use crate::private_files::restrict_umask;
 /// Records the fronts show as they are.
 pub use crate::store::{
     AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OrderRecord,
-    OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+    OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord, UnlockRecord,
 };
 pub use operation::{OperationContext, OperationId};
 

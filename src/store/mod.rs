@@ -25,6 +25,7 @@ mod provision;
 mod renewals;
 mod revocations;
 mod service_requests;
+mod unlock;
 
 pub use audit_log::AuditFilter;
 pub use company_keys::CompanyOrder;
@@ -41,6 +42,7 @@ pub use revocations::RevocationRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
+pub use unlock::{SendRecord, SoPinGeneration, UnlockRecord};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
@@ -176,6 +178,11 @@ pub enum StoreError {
         /// Why (names the main-key order).
         source: crate::domain::secondary_key::MainKeyRefusal,
     },
+    /// An unlock request code was used for a request before.
+    #[error(
+        "this unlock request code was used for a request already: the customer runs `keystation-unlock request` again for a new one"
+    )]
+    UnlockCodeUsed,
     /// The request changed under us (another operator or run acted first).
     #[error("service request {id} is no longer {expected}: another operator or run changed it")]
     RequestConflict {
@@ -208,6 +215,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
             StoreError::RequestNotFound(_) => ec::REQUEST_NOT_FOUND,
             StoreError::RequestOpen { .. } => ec::REQUEST_OPEN,
+            StoreError::UnlockCodeUsed => ec::UNLOCK_CODE_USED,
             StoreError::Request {
                 source: crate::domain::RequestError::SameOperator { .. },
                 ..

@@ -14,6 +14,7 @@ use crate::audit::AuditEvent;
 use crate::clock::format_utc;
 use crate::domain::{
     OperatorId, OrderNo, PinResetStep, RequestEvent, RequestKind, RequestState, SealedPin,
+    UnlockStep,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -79,6 +80,8 @@ pub struct ServiceRequestFilter {
     pub order_no: Option<OrderNo>,
     /// Only in this state.
     pub state: Option<RequestState>,
+    /// Only of this kind.
+    pub kind: Option<RequestKind>,
 }
 
 /// One step of a request's execution journal.
@@ -312,11 +315,7 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as started (again, after a crash: `runs` counts).
-    pub async fn request_step_started(
-        &mut self,
-        id: &str,
-        step: PinResetStep,
-    ) -> Result<(), StoreError> {
+    pub async fn request_step_started(&mut self, id: &str, step: &str) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
             "INSERT INTO service_request_steps (request_id, step, status, started_at, runs) \
@@ -325,7 +324,7 @@ impl Tx {
              runs = service_request_steps.runs + 1",
         )
         .bind(id)
-        .bind(step.as_str())
+        .bind(step)
         .bind(&now)
         .execute(self.conn())
         .await
@@ -334,11 +333,7 @@ impl Tx {
     }
 
     /// Journals `step` of request `id` as done.
-    pub async fn request_step_done(
-        &mut self,
-        id: &str,
-        step: PinResetStep,
-    ) -> Result<(), StoreError> {
+    pub async fn request_step_done(&mut self, id: &str, step: &str) -> Result<(), StoreError> {
         let now = format_utc(self.now());
         sqlx::query(
             "UPDATE service_request_steps SET status = 'done', finished_at = $1 \
@@ -346,7 +341,7 @@ impl Tx {
         )
         .bind(&now)
         .bind(id)
-        .bind(step.as_str())
+        .bind(step)
         .execute(self.conn())
         .await
         .ctx("journaling a request step")?;
@@ -412,7 +407,7 @@ impl Store {
         // Empty strings never match: one query text for every combination of filters.
         let sql = format!(
             "SELECT {COLUMNS} FROM service_requests WHERE ($1 = '' OR order_no = $1) \
-             AND ($2 = '' OR state = $2) ORDER BY requested_at, id"
+             AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) ORDER BY requested_at, id"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(
@@ -423,6 +418,7 @@ impl Store {
                     .to_string(),
             )
             .bind(filter.state.map(|s| s.as_str()).unwrap_or_default())
+            .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
             .fetch_all(self.pool())
             .await
             .ctx("listing service requests")?
@@ -458,6 +454,7 @@ impl Store {
             PinResetStep::ALL
                 .iter()
                 .position(|k| k.as_str() == s.step)
+                .or_else(|| UnlockStep::ALL.iter().position(|k| k.as_str() == s.step))
                 .unwrap_or(usize::MAX)
         };
         steps.sort_by_key(position);

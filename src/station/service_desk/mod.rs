@@ -13,6 +13,8 @@
 mod error;
 pub mod lost;
 pub mod pin_reset;
+pub mod so_pin;
+pub mod unlock;
 
 pub use error::ServiceDeskError;
 
@@ -89,28 +91,15 @@ impl Station {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.insert_service_request(&NewServiceRequest {
-            id: id.clone(),
-            kind: RequestKind::PinReset,
-            order_no: order_no.clone(),
-            requested_by: by.clone(),
-            reason: reason.clone(),
-            evidence: evidence.clone(),
-        })
-        .await?;
-        tx.audit(
+        let id = record_request(
+            &mut tx,
             &actor,
-            crate::store::AuditEntry::order(
-                order_no,
-                AuditEvent::ServiceRequested(ServiceRequested {
-                    request_id: id.clone(),
-                    kind: RequestKind::PinReset.as_str().to_string(),
-                    requested_by: by.to_string(),
-                    reason,
-                    evidence,
-                }),
-            ),
+            RequestKind::PinReset,
+            order_no,
+            &by,
+            reason,
+            evidence,
+            None,
         )
         .await?;
         let rec = tx.service_request(&id).await?;
@@ -209,6 +198,92 @@ impl Station {
             .ok_or_else(|| crate::store::StoreError::RequestNotFound(id.to_string()))?;
         let steps = self.store.request_steps(id).await?;
         Ok(RequestDetail { request, steps })
+    }
+}
+
+/// Records a new request of `kind` (state `requested`) with its `service.requested` audit
+/// record, in `tx`; returns its id.
+#[allow(clippy::too_many_arguments)]
+async fn record_request(
+    tx: &mut crate::store::Tx,
+    actor: &crate::store::Actor,
+    kind: RequestKind,
+    order_no: &OrderNo,
+    by: &OperatorId,
+    reason: String,
+    evidence: String,
+    token_serial: Option<crate::domain::TokenSerial>,
+) -> Result<String, ServiceDeskError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.insert_service_request(&NewServiceRequest {
+        id: id.clone(),
+        kind,
+        order_no: order_no.clone(),
+        requested_by: by.clone(),
+        reason: reason.clone(),
+        evidence: evidence.clone(),
+    })
+    .await?;
+    tx.audit(
+        actor,
+        crate::store::AuditEntry {
+            token_serial,
+            ..crate::store::AuditEntry::order(
+                order_no,
+                AuditEvent::ServiceRequested(ServiceRequested {
+                    request_id: id.clone(),
+                    kind: kind.as_str().to_string(),
+                    requested_by: by.to_string(),
+                    reason,
+                    evidence,
+                }),
+            )
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The CLI command of a kind's requests, for hints.
+fn command_of(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::PinReset => "pin-reset",
+        RequestKind::Unlock => "unlock",
+    }
+}
+
+/// Records that a run of request `id` stopped at `step` (the request `failed`: a later run
+/// resumes it). Best effort: if even this cannot be written, the request stays `executing`,
+/// which a run resumes the same way.
+async fn record_failure(
+    station: &Station,
+    actor: &crate::store::Actor,
+    id: &str,
+    step: &str,
+    e: &ServiceDeskError,
+) {
+    let r: Result<(), crate::store::StoreError> = async {
+        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        if r.state != crate::domain::RequestState::Executing {
+            return Ok(());
+        }
+        let error = e.to_string();
+        tx.transition_service_request(actor, &mut r, &RequestEvent::Fail, |r| {
+            r.last_error = Some(error.clone());
+            AuditEvent::ServiceFailed(crate::audit::event::ServiceFailed {
+                request_id: r.id.clone(),
+                kind: r.kind.as_str().to_string(),
+                step: step.to_string(),
+                error,
+            })
+        })
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(err) = r {
+        tracing::error!(request = %id, error = %err, "could not record the failed run");
     }
 }
 

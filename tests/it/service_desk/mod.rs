@@ -9,6 +9,8 @@ mod crash;
 mod lost;
 mod pin_reset;
 mod store;
+mod unlock;
+mod unlock_store;
 
 use crate::delivery::{TestStation, gateway_agent_takes, pin_in_spool_file};
 use serde_json::Value;

@@ -13,7 +13,7 @@ use keystation::store::{
     Actor, NewDelivery, NewOrder, NewServiceRequest, ServiceRequestFilter, Store, StoreError,
 };
 
-fn now() -> time::OffsetDateTime {
+pub(super) fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-12-01 02:00 UTC)
 }
 
@@ -25,7 +25,7 @@ fn actor() -> Actor {
     }
 }
 
-fn op(s: &str) -> OperatorId {
+pub(super) fn op(s: &str) -> OperatorId {
     OperatorId::parse(s).unwrap()
 }
 
@@ -52,9 +52,9 @@ fn delivery(id: &str, no: &OrderNo, generation: i64) -> NewDelivery {
     }
 }
 
-async fn exercise(url: &str) {
+/// A store at `url` with one imported order `no`.
+pub(super) async fn with_order(url: &str, no: &OrderNo) -> Store {
     let store = Store::connect(url).await.unwrap();
-    let no = OrderNo::parse("DESK-STORE-1").unwrap();
     let ctx = ValidationContext {
         today: time::macros::date!(2026 - 12 - 01),
         uscc_checksum_override: None,
@@ -79,6 +79,12 @@ async fn exercise(url: &str) {
         )
         .await
         .unwrap();
+    store
+}
+
+async fn exercise(url: &str) {
+    let no = OrderNo::parse("DESK-STORE-1").unwrap();
+    let store = with_order(url, &no).await;
     let new = |id: &str| NewServiceRequest {
         id: id.into(),
         kind: RequestKind::PinReset,
@@ -171,16 +177,16 @@ async fn exercise(url: &str) {
             .unwrap()
     );
     assert_eq!(tx.pending_pin("r-1").await.unwrap().unwrap().0, b"first");
-    tx.request_step_started("r-1", PinResetStep::InitPin)
+    tx.request_step_started("r-1", PinResetStep::InitPin.as_str())
         .await
         .unwrap();
-    tx.request_step_started("r-1", PinResetStep::SealPin)
+    tx.request_step_started("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
-    tx.request_step_started("r-1", PinResetStep::SealPin)
+    tx.request_step_started("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
-    tx.request_step_done("r-1", PinResetStep::SealPin)
+    tx.request_step_done("r-1", PinResetStep::SealPin.as_str())
         .await
         .unwrap();
     tx.clear_pending_pin("r-1").await.unwrap();
@@ -214,6 +220,7 @@ async fn exercise(url: &str) {
         .service_requests(&ServiceRequestFilter {
             order_no: Some(no.clone()),
             state: Some(RequestState::Approved),
+            kind: None,
         })
         .await
         .unwrap();
@@ -223,6 +230,7 @@ async fn exercise(url: &str) {
             .service_requests(&ServiceRequestFilter {
                 order_no: None,
                 state: Some(RequestState::Done),
+                kind: None,
             })
             .await
             .unwrap()
