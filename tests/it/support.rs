@@ -180,7 +180,9 @@ impl Station {
     /// A command against this station (`--config` set), not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = keystation();
-        cmd.arg("--config").arg(&self.config).args(args);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(with_operator_credential(&self.config, args));
         cmd
     }
 
@@ -440,4 +442,62 @@ pub fn certificate_as_pem(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
     ]);
     assert!(ok, "openssl x509: {out}");
     pem
+}
+
+/// The roles the shared helpers give an operator a test names with `--operator`: every role a
+/// desk's work needs, so existing tests keep their meaning (four-eyes still tells names apart).
+pub const TEST_OPERATOR_ROLES: &str = "reviewer,provisioner,security_officer";
+
+/// The first administrator's credential of the station configured by `config`: `init` writes
+/// it beside `station.toml` (a desk that joined an installation links to its installation's).
+pub fn admin_credential(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .expect("station.toml is in a directory")
+        .join("admin.credential")
+}
+
+/// Where the helpers keep the credentials of the operators tests name: beside the
+/// installation's admin credential, so every desk of an installation finds the same ones.
+fn test_credentials_dir(config: &Path) -> Option<PathBuf> {
+    let admin = std::fs::canonicalize(admin_credential(config)).ok()?;
+    Some(admin.parent()?.join("test-operators"))
+}
+
+/// The credential of operator `name` on the installation of `config`, registered (with
+/// [`TEST_OPERATOR_ROLES`], by the admin credential) on first use; `None` when the name cannot
+/// be registered (a test of a malformed name) or the station has no admin credential.
+pub fn operator_credential(config: &Path, name: &str) -> Option<PathBuf> {
+    let dir = test_credentials_dir(config)?;
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.credential", name.replace('/', "_")));
+    if !file.exists() {
+        let out = keystation()
+            .arg("--config")
+            .arg(config)
+            .arg("--credential")
+            .arg(admin_credential(config))
+            .args(["operator", "add", name, "--role", TEST_OPERATOR_ROLES])
+            .arg("--credential-out")
+            .arg(&file)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return None;
+        }
+    }
+    Some(file)
+}
+
+/// `args` as the shared helpers pass them: when they name `--operator NAME`, the command acts
+/// with that operator's `--credential` (registered on first use), as a desk does.
+pub fn with_operator_credential(config: &Path, args: &[&str]) -> Vec<std::ffi::OsString> {
+    let name = args.windows(2).find(|w| w[0] == "--operator").map(|w| w[1]);
+    let mut out = Vec::new();
+    if let Some(file) = name.and_then(|n| operator_credential(config, n)) {
+        out.push("--credential".into());
+        out.push(file.into_os_string());
+    }
+    out.extend(args.iter().map(|a| std::ffi::OsString::from(*a)));
+    out
 }

@@ -115,7 +115,9 @@ impl Station {
         run_by: &str,
     ) -> Result<PinResetReport, ServiceDeskError> {
         let by = operator(run_by)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
         let (request, binding, resumed) = self.start_pin_reset(&actor, id).await?;
         let serial = request.token_serial.as_deref().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))

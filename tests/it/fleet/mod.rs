@@ -38,7 +38,12 @@ impl Desk {
     /// `keystation --config <desk> ARGS`, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = keystation();
-        c.arg("--config").arg(self.config()).args(args);
+        c.arg("--config")
+            .arg(self.config())
+            .args(crate::support::with_operator_credential(
+                &self.config(),
+                args,
+            ));
         c
     }
 
@@ -122,6 +127,12 @@ impl Fleet {
             let id = format!("desk-{i}");
             run_ok(&mut fleet.join_command(&id));
             let dir = fleet.tmp.path().join(&id);
+            // The installation's operators are every desk's: so is its admin credential.
+            std::os::unix::fs::symlink(
+                crate::support::admin_credential(&fleet.desks[0].config()),
+                crate::support::admin_credential(&dir.join("station.toml")),
+            )
+            .unwrap();
             fleet.desks.push(Desk { id, dir });
         }
         fleet
