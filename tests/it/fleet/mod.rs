@@ -54,8 +54,9 @@ impl Desk {
     /// A command with `--json` that must succeed, parsed.
     #[track_caller]
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut cmd = self.command(&["--json"]);
-        cmd.args(args);
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let mut cmd = self.command(&with_json);
         stdout_json(&run_ok(&mut cmd))
     }
 
@@ -260,6 +261,8 @@ impl Fleet {
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
         assert_eq!(numbers.len(), n, "{imported}");
+        // The station in this process approves by name: a registered reviewer's.
+        crate::support::operator_credential(&desk.config(), "reviewer").unwrap();
         let (rt, station) = desk.open();
         for no in &numbers {
             let no: keystation::domain::OrderNo = no.parse().unwrap();
