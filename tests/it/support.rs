@@ -491,8 +491,14 @@ pub fn operator_credential(config: &Path, name: &str) -> Option<PathBuf> {
 
 /// [`operator_credential`], and whether this call registered it.
 fn registered_operator(config: &Path, name: &str) -> Option<(PathBuf, bool)> {
+    use std::os::unix::fs::DirBuilderExt;
     let dir = test_credentials_dir(config)?;
-    std::fs::create_dir_all(&dir).unwrap();
+    // Inside the station directory, private like the rest of it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .unwrap();
     let file = dir.join(format!("{}.credential", name.replace('/', "_")));
     let registering = !file.exists();
     if registering {
