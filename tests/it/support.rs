@@ -161,7 +161,7 @@ impl Station {
         Run::from_output(out).expect_code(0);
         let config = station_dir.join("station.toml");
         assert!(config.is_file(), "init wrote no {}", config.display());
-        let mut st = Station {
+        let st = Station {
             tmp: dir,
             config,
             baseline: std::cell::Cell::new(0),

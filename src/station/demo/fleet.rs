@@ -136,7 +136,7 @@ impl Station {
     ) -> Result<FleetReport, DemoError> {
         self.demo_operators()
             .await
-            .map_err(|e| super::step_err("operators")(e.to_string()))?;
+            .map_err(|e| step_err("operators")(e.to_string()))?;
         let order_nos = self.demo_intake(demo.generated, &say).await?;
         let already_ran = self
             .states(&order_nos)
