@@ -8,6 +8,7 @@
 
 pub use super::delivery_payload::*;
 pub use super::notice_payload::*;
+pub use super::operator_payload::*;
 pub use super::payload::*;
 pub use super::service_payload::*;
 pub use super::unlock_payload::*;
@@ -118,6 +119,10 @@ pub enum AuditEvent {
     NoticeRetryScheduled(NoticeOutcome),
     /// `notice.failed`.
     NoticeFailed(NoticeOutcome),
+    /// `operator.added`.
+    OperatorAdded(OperatorAdded),
+    /// `operator.changed`.
+    OperatorChanged(OperatorChanged),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -229,6 +234,8 @@ impl AuditEvent {
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
             E::NoticeFailed(_) => "notice.failed",
+            E::OperatorAdded(_) => "operator.added",
+            E::OperatorChanged(_) => "operator.changed",
         };
         fixed.to_string()
     }
@@ -285,6 +292,8 @@ impl AuditEvent {
             E::UnlockConfirmed(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
+            E::OperatorAdded(p) => to_json(p),
+            E::OperatorChanged(p) => to_json(p),
         }
     }
 

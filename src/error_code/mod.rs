@@ -192,6 +192,19 @@ codes! {
         "The mail server did not take the unlock code (nothing was handed over): run it again.";
     UNLOCK_UNCONFIRMED = "E-UNLOCK-UNCONFIRMED", Refusal,
         "An unlock code carrying the key's next SO PIN is not confirmed used: `keystation unlock confirm ID` first.";
+    // Operators.
+    OPERATOR_UNKNOWN = "E-OPERATOR-UNKNOWN", Refusal,
+        "The operator is not registered: an administrator adds it with `keystation operator add`.";
+    OPERATOR_DISABLED = "E-OPERATOR-DISABLED", Refusal,
+        "The operator's account is disabled.";
+    OPERATOR_ROLE = "E-OPERATOR-ROLE", Refusal,
+        "The operator lacks the role the action needs (the message names the action and the roles that permit it).";
+    OPERATOR_CREDENTIAL = "E-OPERATOR-CREDENTIAL", Refusal,
+        "The operator credential file is missing, unreadable, open to others, unknown, or another operator's than --operator names.";
+    OPERATOR_EXISTS = "E-OPERATOR-EXISTS", Refusal,
+        "An operator with this name exists already.";
+    OPERATOR_LAST_ADMIN = "E-OPERATOR-LAST-ADMIN", Refusal,
+        "The change would leave no enabled administrator.";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,

@@ -20,6 +20,7 @@ mod fleet;
 mod lease;
 mod notifications;
 mod ocsp;
+mod operators;
 mod orders;
 mod provision;
 mod renewals;
@@ -35,6 +36,7 @@ pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
+pub use operators::{NewOperator, OperatorRecord};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
@@ -191,6 +193,9 @@ pub enum StoreError {
         /// The state we acted on.
         expected: crate::domain::RequestState,
     },
+    /// The operator may not act (unregistered, disabled, without the role, bad credential).
+    #[error(transparent)]
+    Operator(#[from] crate::domain::OperatorRefused),
 }
 
 impl crate::error_code::Coded for StoreError {
@@ -223,6 +228,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::Request { .. } => ec::REQUEST_TRANSITION,
             StoreError::MainKey { .. } => ec::MAIN_KEY_NOT_LIVE,
             StoreError::RequestConflict { .. } => ec::REQUEST_CHANGED,
+            StoreError::Operator(e) => e.code(),
         }
     }
 }

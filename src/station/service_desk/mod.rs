@@ -87,7 +87,9 @@ impl Station {
         let reason = text("--reason", reason)?;
         let evidence = text("--evidence", evidence)?;
         let binding = self.store.active_binding(order_no).await?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
@@ -122,7 +124,9 @@ impl Station {
         } else {
             Some(text("--reason", note.unwrap_or_default())?)
         };
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::DecideRequest)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
         let event = if approve {
@@ -159,7 +163,9 @@ impl Station {
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(cancelled_by)?;
         let note = optional_text("--note", note)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::CancelRequest)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
         tx.transition_service_request(

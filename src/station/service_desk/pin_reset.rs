@@ -114,7 +114,9 @@ impl Station {
         run_by: &str,
     ) -> Result<PinResetReport, ServiceDeskError> {
         let by = operator(run_by)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
         let (request, binding, resumed) = self
             .start_request(&actor, id, RequestKind::PinReset)
             .await?;

@@ -110,7 +110,9 @@ impl Station {
         let reason = text("--reason", reason)?;
         let evidence = text("--evidence", evidence)?;
         let binding = self.store.active_binding(order_no).await?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         let serial =
@@ -169,7 +171,9 @@ impl Station {
                 message: format!("must be 1-{MAX_VALID_HOURS}"),
             });
         }
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
         let (request, binding, resumed) =
             self.start_request(&actor, id, RequestKind::Unlock).await?;
         let mut run = Run {
@@ -214,7 +218,9 @@ impl Station {
             });
         }
         let binding = self.bound_key(&r).await?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let serial = tx.unlock_request(id).await?.token_serial;
         let before = tx.confirm_so_pin_generation(&binding.so_identity).await?;
