@@ -42,6 +42,8 @@
 //!   closed set of events a record may say, serialised in one place;
 //! - [`station/`](station): orchestration: intake, provisioning, sealing, delivery jobs, batch
 //!   runs, recovery after a crash; the one door of every front (one operation id per command);
+//! - [`unlock/`](unlock): remote unlock: the request and authorisation codes (X25519, HKDF,
+//!   AES-GCM) and the customer's tool; it names `domain` and `token` only;
 //! - [`web/`](web): `keystation serve`, the station's long-running server: the OCSP responder
 //!   over HTTP, and the periodic work beside it; it calls `station` only;
 //! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`); it
@@ -51,7 +53,8 @@
 //! - [`failpoint.rs`](mod@failpoint): crash-test hooks, compiled only into test builds (the
 //!   `test-hooks` feature);
 //! - [`private_files.rs`](private_files): the station's files and directories, its own user's only;
-//! - `main.rs`: the binary, a thin shell over [`cli`].
+//! - `main.rs`: the binary, a thin shell over [`cli`];
+//! - `unlock_main.rs`: the customer's `keystation-unlock` binary, a thin shell over [`unlock`].
 
 pub mod audit;
 pub mod ca;
@@ -69,6 +72,7 @@ pub mod sm2;
 pub mod station;
 pub mod store;
 pub mod token;
+pub mod unlock;
 pub mod usb;
 pub mod web;
 pub mod x509;

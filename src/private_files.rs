@@ -90,6 +90,19 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Creates `path` with mode 0600 and writes `bytes`; refuses (`AlreadyExists`) when something is
+/// there already, so a file written once (an operator's credential) is never overwritten.
+pub fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// Removes a file that held a secret (a PIN in a spool or bank file): its bytes are overwritten
 /// with zeros and synced first, unless another name links to the same file (an agent that
 /// collected it with `link(2)`: that copy is the agent's, and zeroing would destroy it). Then the

@@ -8,8 +8,10 @@
 
 pub use super::delivery_payload::*;
 pub use super::notice_payload::*;
+pub use super::operator_payload::*;
 pub use super::payload::*;
 pub use super::service_payload::*;
+pub use super::unlock_payload::*;
 
 /// What one audit record says happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,14 @@ pub enum AuditEvent {
     ReissueRequested(ReissueRequested),
     /// `provision.old_key_removed`.
     OldKeyRemoved(OldKeyRemoved),
+    /// `unlock.generation_reserved`.
+    UnlockGenerationReserved(UnlockGenerationReserved),
+    /// `unlock.code_sending` / `unlock.code_failed` / `unlock.code_in_doubt`.
+    UnlockCodeSend(UnlockCodeSend),
+    /// `unlock.code_sent`.
+    UnlockCodeSent(UnlockCodeSent),
+    /// `unlock.confirmed`.
+    UnlockConfirmed(UnlockConfirmed),
     /// `notice.queued`.
     NoticeQueued(NoticeQueued),
     /// `notice.sent`.
@@ -119,6 +129,10 @@ pub enum AuditEvent {
     NoticeRetryScheduled(NoticeOutcome),
     /// `notice.failed`.
     NoticeFailed(NoticeOutcome),
+    /// `operator.added`.
+    OperatorAdded(OperatorAdded),
+    /// `operator.changed`.
+    OperatorChanged(OperatorChanged),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -227,10 +241,16 @@ impl AuditEvent {
             E::TokenRetired(_) => "token.retired",
             E::ReissueRequested(_) => "order.reissue_requested",
             E::OldKeyRemoved(_) => "provision.old_key_removed",
+            E::UnlockGenerationReserved(_) => "unlock.generation_reserved",
+            E::UnlockCodeSend(s) => return format!("unlock.code_{}", s.state),
+            E::UnlockCodeSent(_) => "unlock.code_sent",
+            E::UnlockConfirmed(_) => "unlock.confirmed",
             E::NoticeQueued(_) => "notice.queued",
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
             E::NoticeFailed(_) => "notice.failed",
+            E::OperatorAdded(_) => "operator.added",
+            E::OperatorChanged(_) => "operator.changed",
         };
         fixed.to_string()
     }
@@ -286,8 +306,14 @@ impl AuditEvent {
             E::ReissueRequested(p) => to_json(p),
             E::OldKeyRemoved(p) => to_json(p),
             E::OrderReportedLost(p) => to_json(p),
+            E::UnlockGenerationReserved(p) => to_json(p),
+            E::UnlockCodeSend(p) => to_json(p),
+            E::UnlockCodeSent(p) => to_json(p),
+            E::UnlockConfirmed(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
+            E::OperatorAdded(p) => to_json(p),
+            E::OperatorChanged(p) => to_json(p),
         }
     }
 

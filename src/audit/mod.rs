@@ -32,7 +32,9 @@ mod payload;
 mod delivery_payload;
 pub mod event;
 mod notice_payload;
+mod operator_payload;
 mod service_payload;
+mod unlock_payload;
 
 pub use event::AuditEvent;
 

@@ -82,11 +82,19 @@ pub(super) async fn run(
         }
         eprintln!("warning: replace the others in station.toml before production");
     }
+    // A new installation's first administrator (a joining station's operators are the
+    // installation's already).
+    let admin_credential = (!joined).then(|| {
+        crate::station::setup::first_administrator_credential(
+            config_path.parent().unwrap_or(std::path::Path::new(".")),
+        )
+    });
     if json {
         return output::json(&serde_json::json!({
             "config": config_path, "database": redacted_url(&cfg.database_url()), "material": summary,
             "ca_certificate": cfg.path(&cfg.ca.certificate), "demo_values": demo_values,
             "joined": joined, "station_id": cfg.station.id, "crl": crl,
+            "admin_credential": admin_credential,
         }))
         .and_then(|()| super::ca::after_change(crl.as_ref(), "the station is made", json));
     }
@@ -113,6 +121,15 @@ pub(super) async fn run(
         "CA token {} / vault token {}",
         summary.material.ca_token_serial, summary.material.vault_token_serial
     );
+    if let Some(cred) = &admin_credential {
+        println!(
+            "administrator:   {} (credential {}, mode 0600): add operators with \
+             keystation --credential {} operator add NAME --role ROLES --credential-out FILE",
+            crate::station::operators::FIRST_ADMINISTRATOR,
+            cred.display(),
+            cred.display()
+        );
+    }
     println!(
         "next: keystation --config {} order import FILE.json",
         config_path.display()

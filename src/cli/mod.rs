@@ -31,6 +31,7 @@ mod error;
 mod fleet;
 mod init;
 mod ocsp;
+mod operators;
 pub mod opts;
 mod orders;
 mod output;
@@ -43,6 +44,8 @@ mod serve;
 mod service_desk;
 mod signals;
 mod tokens;
+mod unlock;
+pub mod unlock_opts;
 mod workstation;
 
 pub use error::CliError;
@@ -51,7 +54,7 @@ use crate::config::Config;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{Cli, Command, DeliverCmd, DemoArgs, OrderCmd, PinResetCmd};
+use opts::{Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd, PinResetCmd};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -149,11 +152,12 @@ fn init_tracing() {
 /// failed job may have committed steps before it failed.
 pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError> {
     let config = cli.config.as_deref();
+    let credential = cli.credential.as_deref();
     match cli.command {
         Command::Init(args) => init::run(&args, cli.json, operation).await,
         Command::Demo(args) => demo::run(&args, cli.json, operation).await,
         Command::Order(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, OrderCmd::List { .. } | OrderCmd::Show { .. });
             let result = orders::run(&station, cmd, cli.json).await;
             if changes {
@@ -162,21 +166,21 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             result
         }
         Command::Audit(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             audit::run(&station, cmd, cli.json).await
         }
         Command::Token(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             tokens::run(&station, cmd, cli.json).await
         }
         Command::Cert(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = certs::run(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Ca(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = ca::run(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
@@ -185,35 +189,35 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             // Without a station (`seal verify FILE --ca CA.pem`) a seal is judged on its own;
             // with one, also against the revocations the station recorded.
             let station = match config_path(config) {
-                Some(p) => Some(open_station(Some(&p), operation).await?),
+                Some(p) => Some(open_station(Some(&p), credential, operation).await?),
                 None => None,
             };
             seal::run(station.as_ref(), cmd, cli.json).await
         }
         Command::Station(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = workstation::run(&station, cmd).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Check => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             check(&station, cli.json).await
         }
         Command::Provision(args) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = provision::run(&station, &args, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Ship(args) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = deliver::ship(&station, &args, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::PinReset(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, PinResetCmd::List { .. } | PinResetCmd::Show { .. });
             let result = service_desk::pin_reset(&station, cmd, cli.json).await;
             if changes {
@@ -222,7 +226,7 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             result
         }
         Command::Retire(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, retire::RetireCmd::Show { .. });
             let result = retire::run(&station, cmd, cli.json).await;
             if changes {
@@ -230,8 +234,20 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             }
             result
         }
+        Command::Unlock(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(
+                cmd,
+                unlock_opts::UnlockCmd::List { .. } | unlock_opts::UnlockCmd::Show { .. }
+            );
+            let result = unlock::unlock(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
         Command::Deliver(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, DeliverCmd::Status { .. } | DeliverCmd::Notices { .. });
             let result = deliver::run(&station, cmd, cli.json).await;
             if changes {
@@ -240,17 +256,26 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             result
         }
         Command::Bank(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             let result = deliver::bank(&station, cmd, cli.json).await;
             audit::anchor_after_change(&station).await;
             result
         }
         Command::Fleet(cmd) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             fleet::run(&station, cmd, cli.json).await
         }
+        Command::Operator(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(cmd, OperatorCmd::List);
+            let result = operators::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
         Command::Serve(args) => {
-            let station = open_station(config, operation).await?;
+            let station = open_station(config, credential, operation).await?;
             serve::run(&station, &args, cli.json).await
         }
     }
@@ -324,13 +349,17 @@ fn config_path(explicit: Option<&std::path::Path>) -> Option<std::path::PathBuf>
     }
 }
 
+/// Opens the station for `operation`, acting with the operator credential `credential`
+/// (`--credential`; else the configuration's), which the station resolves when a command acts.
 async fn open_station(
     config: Option<&std::path::Path>,
+    credential: Option<&std::path::Path>,
     operation: &OperationContext,
 ) -> Result<Station, CliError> {
     let path = config_path(config).ok_or(crate::config::ConfigError::Missing)?;
     let cfg = Config::load(&path)?;
-    Ok(Station::open_for(cfg, operation).await?)
+    let station = Station::open_for(cfg, operation).await?;
+    Ok(station.with_credential(credential.map(std::path::Path::to_path_buf)))
 }
 
 #[cfg(test)]

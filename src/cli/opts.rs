@@ -17,6 +17,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Act as the operator whose credential is in FILE (from `operator add --credential-out`;
+    /// default: `[operator] credential_file`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub credential: Option<PathBuf>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -64,6 +69,10 @@ pub enum Command {
     /// approved by a second, run with the key plugged in; the key is wiped and reusable.
     #[command(subcommand)]
     Retire(super::retire::RetireCmd),
+    /// Remote unlock of a delivered key that stays with the customer: the request code of
+    /// `keystation-unlock`, a second operator's approval, the unlock code e-mailed once.
+    #[command(subcommand)]
+    Unlock(super::unlock_opts::UnlockCmd),
     /// PIN delivery: run the worker, list deliveries, retry, cancel or requeue.
     #[command(subcommand)]
     Deliver(DeliverCmd),
@@ -79,6 +88,47 @@ pub enum Command {
     /// Run the station's server until Ctrl-C / SIGTERM: the OCSP responder at the path of
     /// `ocsp.url` (GET and POST), with the periodic work beside it.
     Serve(ServeArgs),
+    /// Operator accounts: add (with a credential file), list, disable, enable, set roles. Needs
+    /// an administrator's --credential (the first one is `admin.credential` from `init`).
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+}
+
+/// `keystation operator ...`
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Add an operator and write its credential (once, mode 0600) to FILE; give FILE to them.
+    Add {
+        /// The operator's name (as audit records will give it).
+        name: String,
+        /// Comma-separated roles: reviewer, provisioner, security_officer, auditor,
+        /// administrator.
+        #[arg(long, value_name = "ROLES")]
+        role: String,
+        /// Where to write the new credential (must not exist).
+        #[arg(long, value_name = "FILE")]
+        credential_out: PathBuf,
+    },
+    /// List operators with their roles.
+    List,
+    /// Disable an operator: it can no longer act.
+    Disable {
+        /// The operator.
+        name: String,
+    },
+    /// Enable a disabled operator again.
+    Enable {
+        /// The operator.
+        name: String,
+    },
+    /// Set an operator's roles (replacing the ones it had).
+    Role {
+        /// The operator.
+        name: String,
+        /// Comma-separated roles.
+        #[arg(long, value_name = "ROLES")]
+        set: String,
+    },
 }
 
 /// `keystation ca ...`

@@ -86,6 +86,7 @@ pub(super) async fn pin_reset(
                 .service_requests(&ServiceRequestFilter {
                     order_no: order.as_deref().map(order_no_arg).transpose()?,
                     state,
+                    kind: Some(crate::domain::RequestKind::PinReset),
                 })
                 .await?;
             if json {

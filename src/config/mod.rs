@@ -24,8 +24,8 @@ pub use delivery::{
     NoticesSection, SmsKind, SmsSection, SmtpSecurity, WebhookSection,
 };
 pub use sections::{
-    CaSection, CrlSection, DatabaseSection, Pkcs11Section, ProductSection, SealSection,
-    StationSection, VaultSection,
+    CaSection, CrlSection, DatabaseSection, OperatorSection, Pkcs11Section, ProductSection,
+    SealSection, StationSection, VaultSection,
 };
 pub use serve::{OcspSection, RESPONSE_VALIDITY_SECS, ServeSection};
 
@@ -136,6 +136,9 @@ pub struct Config {
     /// `keystation serve`: where it listens.
     #[serde(default)]
     pub serve: ServeSection,
+    /// Who commands act as: `credential_file`.
+    #[serde(default)]
+    pub operator: OperatorSection,
     /// Directory the config file is in (not a key of the file).
     #[serde(skip)]
     pub config_dir: PathBuf,

@@ -260,3 +260,13 @@ fn default_ca_years() -> u8 {
 fn default_vault_token() -> String {
     "keystation-vault".into()
 }
+
+/// `[operator]`: who this process's commands act as (issue 17).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSection {
+    /// The operator credential file commands use when `--credential` gives none (relative to the
+    /// station directory); it must be the operator's own (mode 0600).
+    #[serde(default)]
+    pub credential_file: Option<PathBuf>,
+}

@@ -1,6 +1,7 @@
 //! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases,
-//! the takeover of an abandoned job, the service desk's requests (four-eyes), and the rule that
-//! ties a secondary key to its company's live main key.
+//! the takeover of an abandoned job, the service desk's requests (four-eyes), what registered
+//! operators' roles permit, and the rule that ties a secondary key to its company's live main
+//! key.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
@@ -15,6 +16,7 @@ pub mod key_algorithm;
 pub mod lease;
 pub mod normalize;
 pub mod notification;
+pub mod operator;
 pub mod order;
 pub mod pin;
 pub mod reissue;
@@ -29,11 +31,12 @@ pub mod validate;
 pub use delivery::{DeliveryEvent, DeliveryState};
 pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSerial};
 pub use key_algorithm::KeyAlgorithm;
+pub use operator::{Action, OperatorRefused, Role, Roles};
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
 pub use service_request::{
     JournaledStep, OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
-    RetireStep,
+    RetireStep, UnlockStep,
 };
 pub use status::{CertificateStatus, StepStatus};
 pub use validate::{

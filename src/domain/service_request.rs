@@ -79,17 +79,25 @@ pub enum RequestKind {
     /// A returned key (退锁) wiped with `C_InitToken` under its SO PIN, its binding closed, its live
     /// certificates revoked; the key is then a blank key for another order.
     Retire,
+    /// An unlock authorisation code e-mailed for a key that stays with the customer (its
+    /// current and next SO PIN, encrypted to the customer's tool).
+    Unlock,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 2] = [RequestKind::PinReset, RequestKind::Retire];
+    pub const ALL: [RequestKind; 3] = [
+        RequestKind::PinReset,
+        RequestKind::Retire,
+        RequestKind::Unlock,
+    ];
 
     /// Stable name, as stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
             RequestKind::PinReset => "pin_reset",
             RequestKind::Retire => "retire",
+            RequestKind::Unlock => "unlock",
         }
     }
 
@@ -395,6 +403,58 @@ impl JournaledStep for RetireStep {
 impl fmt::Display for RetireStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The steps of an unlock run, in order; each is journaled before and after.
+///
+/// `reserve_generation` records the key's next SO PIN generation as pending (kept until the
+/// customer's tool reported the rotation, `unlock confirm`); `send_code` claims the e-mail
+/// before the server is contacted, sends the authorisation code and completes the request in
+/// the transaction that records it accepted. A send whose outcome is unknown is never repeated
+/// without `--resend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlockStep {
+    /// The next SO PIN generation recorded as pending.
+    ReserveGeneration,
+    /// The authorisation code e-mailed to the handler.
+    SendCode,
+}
+
+impl UnlockStep {
+    /// Every step, in order.
+    pub const ALL: [UnlockStep; 2] = [UnlockStep::ReserveGeneration, UnlockStep::SendCode];
+
+    /// Stable name, as journaled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnlockStep::ReserveGeneration => "reserve_generation",
+            UnlockStep::SendCode => "send_code",
+        }
+    }
+
+    /// Parses a journaled name.
+    pub fn parse(s: &str) -> Option<UnlockStep> {
+        UnlockStep::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The first step not yet done; `None` when every step is done.
+    pub fn next(done: &[UnlockStep]) -> Option<UnlockStep> {
+        UnlockStep::ALL.into_iter().find(|s| !done.contains(s))
+    }
+}
+
+impl fmt::Display for UnlockStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl JournaledStep for UnlockStep {
+    const STEPS: &'static [Self] = &UnlockStep::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
     }
 }
 

@@ -182,6 +182,33 @@ codes! {
         "The order's key cannot be retired: it was not made, or is no longer bound to the order (lost, broken, retired).";
     REISSUE_REFUSED = "E-REISSUE-REFUSED", Refusal,
         "No reissue (补办) of the order: its key is not reported lost or broken nor retired, or a reissue is under way already.";
+    UNLOCK_CODE = "E-UNLOCK-CODE", Refusal,
+        "The unlock request code is malformed or mistyped (its checksum names a typing error).";
+    UNLOCK_CODE_USED = "E-UNLOCK-CODE-USED", Refusal,
+        "This unlock request code was used for a request already: the customer runs `keystation-unlock request` again.";
+    UNLOCK_SERIAL = "E-UNLOCK-SERIAL", Refusal,
+        "The unlock request code was made on a key that is not the one bound to the order.";
+    UNLOCK_NO_EMAIL = "E-UNLOCK-NO-EMAIL", Refusal,
+        "An unlock code goes by e-mail only: `[delivery.email]` is not configured, or the order has no handler's address.";
+    UNLOCK_IN_DOUBT = "E-UNLOCK-IN-DOUBT", Refusal,
+        "The unlock code may have reached the mail server already: it is never sent again automatically; ask the handler, then `unlock run ID --resend`.";
+    UNLOCK_SEND = "E-UNLOCK-SEND", Failure,
+        "The mail server did not take the unlock code (nothing was handed over): run it again.";
+    UNLOCK_UNCONFIRMED = "E-UNLOCK-UNCONFIRMED", Refusal,
+        "An unlock code carrying the key's next SO PIN is not confirmed used: `keystation unlock confirm ID` first.";
+    // Operators.
+    OPERATOR_UNKNOWN = "E-OPERATOR-UNKNOWN", Refusal,
+        "The operator is not registered: an administrator adds it with `keystation operator add`.";
+    OPERATOR_DISABLED = "E-OPERATOR-DISABLED", Refusal,
+        "The operator's account is disabled.";
+    OPERATOR_ROLE = "E-OPERATOR-ROLE", Refusal,
+        "The operator lacks the role the action needs (the message names the action and the roles that permit it).";
+    OPERATOR_CREDENTIAL = "E-OPERATOR-CREDENTIAL", Refusal,
+        "The operator credential file is missing, unreadable, open to others, unknown, or another operator's than --operator names.";
+    OPERATOR_EXISTS = "E-OPERATOR-EXISTS", Refusal,
+        "An operator with this name exists already.";
+    OPERATOR_LAST_ADMIN = "E-OPERATOR-LAST-ADMIN", Refusal,
+        "The change would leave no enabled administrator.";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,

@@ -250,6 +250,9 @@ impl Station {
         opts: DemoOptions,
         say: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<DemoReport, DemoError> {
+        self.demo_operators()
+            .await
+            .map_err(|e| step_err("operators")(e.to_string()))?;
         let order_nos = self.demo_intake(opts.generated, &say).await?;
         let before: Vec<OrderState> = self.states(&order_nos).await?;
         let already_ran =

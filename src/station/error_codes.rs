@@ -131,6 +131,12 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::RetireRefused { .. } => ec::RETIRE_REFUSED,
             ServiceDeskError::ReissueRefused { .. } => ec::REISSUE_REFUSED,
             ServiceDeskError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
+            ServiceDeskError::UnlockCode(_) => ec::UNLOCK_CODE,
+            ServiceDeskError::UnlockSerial { .. } => ec::UNLOCK_SERIAL,
+            ServiceDeskError::UnlockNoEmail { .. } => ec::UNLOCK_NO_EMAIL,
+            ServiceDeskError::UnlockInDoubt { .. } => ec::UNLOCK_IN_DOUBT,
+            ServiceDeskError::UnlockSend { .. } => ec::UNLOCK_SEND,
+            ServiceDeskError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
         }
     }
 }
@@ -192,6 +198,7 @@ impl Coded for SetupError {
             SetupError::Io { .. } => ec::IO,
             SetupError::Database(e) => e.code(),
             SetupError::Store(e) => e.code(),
+            SetupError::Operator(e) => e.code(),
             SetupError::Material(e) => e.code(),
             SetupError::Join(e) => e.code(),
             SetupError::JoinUsage(_) => ec::USAGE,
@@ -287,6 +294,34 @@ impl Coded for RenewalError {
             RenewalError::NotYetOpen { .. } => ec::RENEWAL_NOT_OPEN,
             RenewalError::Pending { .. } => ec::RENEWAL_PENDING,
             RenewalError::Numbering { .. } => ec::RENEWAL_NUMBER,
+        }
+    }
+}
+
+impl Coded for crate::domain::OperatorRefused {
+    fn code(&self) -> ErrorCode {
+        use crate::domain::OperatorRefused as R;
+        match self {
+            R::NotRegistered(_) => ec::OPERATOR_UNKNOWN,
+            R::Disabled(_) => ec::OPERATOR_DISABLED,
+            R::MissingRole { .. } => ec::OPERATOR_ROLE,
+            R::BadCredential { .. } | R::UnknownCredential(_) | R::Mismatch { .. } => {
+                ec::OPERATOR_CREDENTIAL
+            }
+            R::Exists(_) => ec::OPERATOR_EXISTS,
+            R::LastAdministrator(_) => ec::OPERATOR_LAST_ADMIN,
+        }
+    }
+}
+
+impl Coded for super::operators::OperatorError {
+    fn code(&self) -> ErrorCode {
+        use super::operators::OperatorError as E;
+        match self {
+            E::Store(e) => e.code(),
+            E::Invalid { .. } => ec::USAGE,
+            E::Random(_) => ec::RANDOM,
+            E::CredentialFile { .. } => ec::OPERATOR_CREDENTIAL,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::Station;
 use super::input_file::{InputFileError, read_bounded};
 use crate::domain::application_json::{ApplicationJsonError, parse_application};
 use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation, validate_order};
-use crate::domain::{FileUse, ImageType, OrderNo, PictureProblem, ValidationContext};
+use crate::domain::{Action, FileUse, ImageType, OrderNo, PictureProblem, ValidationContext};
 use crate::seal::{SealError, normalize_seal_picture};
 use crate::store::{NewAttachment, NewOrder, StoreError};
 use sha2::{Digest, Sha256};
@@ -196,10 +196,9 @@ impl Station {
             return Err(IntakeError::Invalid(violations));
         }
 
-        let actor = match operator {
-            Some(op) => self.operator_actor(op),
-            None => self.station_actor(),
-        };
+        let actor = self
+            .operator_or_station(operator, Action::ImportOrder)
+            .await?;
         let orders: Vec<NewOrder> = new_orders.into_iter().map(|(_, n)| n).collect();
         match self
             .store

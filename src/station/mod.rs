@@ -30,6 +30,7 @@ pub mod lease;
 pub mod ocsp;
 pub mod ocsp_signer;
 pub mod operation;
+pub mod operators;
 pub mod provision;
 pub mod queries;
 pub mod renewal;
@@ -47,8 +48,9 @@ pub use crate::error_code;
 pub use crate::private_files::restrict_umask;
 /// Records the fronts show as they are.
 pub use crate::store::{
-    AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OrderRecord,
-    OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+    AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OperatorRecord,
+    OrderRecord, OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+    UnlockRecord,
 };
 pub use operation::{OperationContext, OperationId};
 
@@ -68,6 +70,8 @@ pub struct Station {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     operation: OperationContext,
+    /// The operator credential file the command gave (see [`operators`]).
+    credential: Option<Arc<std::path::PathBuf>>,
 }
 
 /// Why a station could not be opened.
@@ -95,6 +99,7 @@ impl Station {
             clock,
             random: Arc::new(OsRandom),
             operation: OperationContext::new(),
+            credential: None,
         })
     }
 
@@ -158,15 +163,6 @@ impl Station {
     pub fn station_actor(&self) -> Actor {
         Actor {
             name: format!("station:{}", self.config.station.id),
-            station_id: Some(self.config.station.id.clone()),
-            operation_id: self.operation.id().to_string(),
-        }
-    }
-
-    /// The actor for an operator's command, in the bound operation.
-    pub fn operator_actor(&self, operator: &str) -> Actor {
-        Actor {
-            name: operator.to_string(),
             station_id: Some(self.config.station.id.clone()),
             operation_id: self.operation.id().to_string(),
         }

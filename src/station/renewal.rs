@@ -131,7 +131,9 @@ impl Station {
                 message: "must name the operator".into(),
             });
         }
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::RenewOrder)
+            .await?;
         let now = self.clock.now();
         let no = original;
         let certs = self.store.certificates_of_order(no).await?;

@@ -54,7 +54,9 @@ impl Station {
             operator: operator.to_string(),
             reason: reason.map(str::to_string),
         };
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::ReviewOrder)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let to = tx.transition(order_no, None, OrderEvent::Approve).await?;
         // A secondary key only while its company has a live main key (refused: nothing written).
@@ -86,7 +88,9 @@ impl Station {
         operator: &str,
         reason: &str,
     ) -> Result<RejectReport, StoreError> {
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::ReviewOrder)
+            .await?;
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;

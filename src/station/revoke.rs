@@ -111,7 +111,9 @@ impl Station {
         operator: &str,
     ) -> Result<CertificateRevokeReport, DeliveryError> {
         check_reason_and_operator(reason, operator)?;
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::Revoke)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let certs = tx.certificates_beside(serial).await?;
         let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
@@ -222,7 +224,13 @@ impl Station {
     ) -> Result<(RevokeReport, Option<LostClosed>), DeliveryError> {
         let no = order_no;
         check_reason_and_operator(reason, operator)?;
-        let actor = self.operator_actor(operator);
+        // Reporting a key lost revokes it at once: the desk may (see the role table).
+        let action = if lost.is_some() {
+            crate::domain::Action::ReportLost
+        } else {
+            crate::domain::Action::Revoke
+        };
+        let actor = self.operator_actor(operator, action).await?;
         let certs = self.store.certificates_of_order(order_no).await?;
         let deliveries = self
             .store

@@ -10,12 +10,13 @@ use super::hsm::{
     write_secret_file,
 };
 use super::init::{CaSource, InitError, MaterialSummary, StationModules, create_station_material};
+use super::operators::{FIRST_ADMINISTRATOR, first_administrator_roles};
 use super::{OperationContext, Station};
 use crate::audit::event::AuditEvent;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, EXAMPLE};
 use crate::domain::pin::{PinAlphabet, PinPolicy};
-use crate::domain::{Pin, Severity, SoPin, TokenSerial, Violation};
+use crate::domain::{OperatorId, Pin, Severity, SoPin, TokenSerial, Violation};
 use crate::private_files;
 use crate::random::{OsRandom, Random};
 use crate::store::{AuditEntry, Installation, Registration, Store, StoreError};
@@ -116,6 +117,9 @@ pub enum SetupError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The first administrator could not be made.
+    #[error(transparent)]
+    Operator(#[from] super::operators::OperatorError),
     /// The HSM material could not be made.
     #[error(transparent)]
     Material(#[from] InitError),
@@ -457,6 +461,7 @@ pub async fn create_station(
         clock,
         random,
         operation: operation.clone(),
+        credential: None,
     };
     let mut tx = store.begin_write(now).await?;
     let material = &summary.material;
@@ -470,6 +475,17 @@ pub async fn create_station(
     .await?;
     tx.register_station(&cfg.station.id, Registration::Init)
         .await?;
+    // The first administrator, whose credential adds the other operators (issue 17).
+    let admin_credential = first_administrator_credential(&dir_abs);
+    super::operators::add_in(
+        &mut tx,
+        &station.station_actor(),
+        &OperatorId::parse(FIRST_ADMINISTRATOR).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        &first_administrator_roles(),
+        station.random.as_ref(),
+        &admin_credential,
+    )
+    .await?;
     if let Some(signer) = &summary.ocsp_signer {
         tx.record_ocsp_signer(signer).await?;
         let entry = super::ocsp_signer::signer_issued(signer, None).map_err(InitError::from)?;
@@ -484,7 +500,10 @@ pub async fn create_station(
         },
     )
     .await?;
-    tx.commit().await?;
+    if let Err(e) = tx.commit().await {
+        let _ = private_files::erase_file(&admin_credential);
+        return Err(e.into());
+    }
     // The first anchor covers the station's birth.
     let ca_der = read_certificate(&cfg.path(&cfg.ca.certificate)).map_err(SetupError::Hsm)?;
     let hsm = blocking(|| -> Result<Hsm, TokenError> {
@@ -499,6 +518,12 @@ pub async fn create_station(
     // CRL number 1: the distribution point named in every certificate has a CRL from the start.
     let crl = station.crl_after(Some(&hsm), "init").await;
     complete_station(&station, &hsm, text, config_path, cfg, summary, Some(crl)).await
+}
+
+/// Where `init` writes the first administrator's credential: `admin.credential` in the station
+/// directory (mode 0600).
+pub fn first_administrator_credential(dir: &Path) -> PathBuf {
+    dir.join(format!("{FIRST_ADMINISTRATOR}.credential"))
 }
 
 /// The last steps of `init` and `join`, once the station is registered: the first audit anchor

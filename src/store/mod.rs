@@ -20,12 +20,14 @@ mod fleet;
 mod lease;
 mod notifications;
 mod ocsp;
+mod operators;
 mod orders;
 mod provision;
 mod renewals;
 mod retired;
 mod revocations;
 mod service_requests;
+mod unlock;
 
 pub use audit_log::AuditFilter;
 pub use company_keys::CompanyOrder;
@@ -35,6 +37,7 @@ pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
+pub use operators::{NewOperator, OperatorRecord};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, CertificateRecord, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
@@ -43,6 +46,7 @@ pub use revocations::RevocationRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
+pub use unlock::{SendRecord, SoPinGeneration, UnlockRecord};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;
@@ -178,6 +182,11 @@ pub enum StoreError {
         /// Why (names the main-key order).
         source: crate::domain::secondary_key::MainKeyRefusal,
     },
+    /// An unlock request code was used for a request before.
+    #[error(
+        "this unlock request code was used for a request already: the customer runs `keystation-unlock request` again for a new one"
+    )]
+    UnlockCodeUsed,
     /// The request changed under us (another operator or run acted first).
     #[error("service request {id} is no longer {expected}: another operator or run changed it")]
     RequestConflict {
@@ -186,6 +195,9 @@ pub enum StoreError {
         /// The state we acted on.
         expected: crate::domain::RequestState,
     },
+    /// The operator may not act (unregistered, disabled, without the role, bad credential).
+    #[error(transparent)]
+    Operator(#[from] crate::domain::OperatorRefused),
 }
 
 impl crate::error_code::Coded for StoreError {
@@ -210,6 +222,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
             StoreError::RequestNotFound(_) => ec::REQUEST_NOT_FOUND,
             StoreError::RequestOpen { .. } => ec::REQUEST_OPEN,
+            StoreError::UnlockCodeUsed => ec::UNLOCK_CODE_USED,
             StoreError::Request {
                 source: crate::domain::RequestError::SameOperator { .. },
                 ..
@@ -217,6 +230,7 @@ impl crate::error_code::Coded for StoreError {
             StoreError::Request { .. } => ec::REQUEST_TRANSITION,
             StoreError::MainKey { .. } => ec::MAIN_KEY_NOT_LIVE,
             StoreError::RequestConflict { .. } => ec::REQUEST_CHANGED,
+            StoreError::Operator(e) => e.code(),
         }
     }
 }
@@ -584,41 +598,4 @@ impl Store {
 pub const EMPTY_CHAIN_HEAD: &str = GENESIS_HASH;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stored_identifier_that_does_not_parse_is_corrupt_data_naming_its_column() {
-        let ok: Result<OrderNo, _> = stored_id("orders.order_no", "KS-0001");
-        assert_eq!(ok.ok().as_ref().map(OrderNo::as_str), Some("KS-0001"));
-        let bad: Result<OrderNo, _> = stored_id("orders.order_no", "KS 0001");
-        let msg = match bad {
-            Err(e @ StoreError::Corrupt(_)) => e.to_string(),
-            other => panic!("not corrupt data: {other:?}"),
-        };
-        assert!(
-            msg.contains("orders.order_no") && msg.contains("order number \"KS 0001\""),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn a_column_that_does_not_decode_as_an_identifier_is_corrupt_data_naming_it() {
-        // What `id_column` hands back for a stored serial that is no serial.
-        let decoded: Result<CertSerial, sqlx::Error> = decode_id("4a:0b", "certificates.serial");
-        let msg = match decoded.ctx("reading certificates") {
-            Err(e @ StoreError::Corrupt(_)) => e.to_string(),
-            other => panic!("not corrupt data: {other:?}"),
-        };
-        assert!(
-            msg.contains("certificates.serial") && msg.contains("certificate serial \"4a:0b\""),
-            "{msg}"
-        );
-        let ok: Result<CertSerial, sqlx::Error> = decode_id("4A0B", "certificates.serial");
-        assert_eq!(ok.ok().as_ref().map(CertSerial::as_str), Some("4a0b"));
-        // Any other decoding failure stays a database error.
-        let other: Result<(), StoreError> =
-            Err(sqlx::Error::ColumnNotFound("serial".into())).ctx("reading certificates");
-        assert!(matches!(other, Err(StoreError::Db { .. })), "{other:?}");
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::clock::format_utc;
 use crate::domain::{
     JournaledStep, OperatorId, OrderNo, PinResetStep, RequestEvent, RequestKind, RequestState,
-    RetireStep, SealedPin,
+    RetireStep, SealedPin, UnlockStep,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -80,6 +80,8 @@ pub struct ServiceRequestFilter {
     pub order_no: Option<OrderNo>,
     /// Only in this state.
     pub state: Option<RequestState>,
+    /// Only of this kind.
+    pub kind: Option<RequestKind>,
 }
 
 /// One step of a request's execution journal.
@@ -413,7 +415,7 @@ impl Store {
         // Empty strings never match: one query text for every combination of filters.
         let sql = format!(
             "SELECT {COLUMNS} FROM service_requests WHERE ($1 = '' OR order_no = $1) \
-             AND ($2 = '' OR state = $2) ORDER BY requested_at, id"
+             AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) ORDER BY requested_at, id"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(
@@ -424,6 +426,7 @@ impl Store {
                     .to_string(),
             )
             .bind(filter.state.map(|s| s.as_str()).unwrap_or_default())
+            .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
             .fetch_all(self.pool())
             .await
             .ctx("listing service requests")?
@@ -461,6 +464,7 @@ impl Store {
                 .iter()
                 .map(|k| k.as_str())
                 .chain(RetireStep::ALL.iter().map(|k| k.as_str()))
+                .chain(UnlockStep::ALL.iter().map(|k| k.as_str()))
                 .position(|k| k == s.step)
                 .unwrap_or(usize::MAX)
         };

@@ -96,6 +96,9 @@ pub trait SessionBackend: Send {
     /// `C_InitPIN` in an SO session: sets the user PIN.
     fn init_user_pin(&self, pin: &Pin) -> Result<(), TokenError>;
 
+    /// `C_SetPIN` in an SO session: replaces the SO PIN `old` with `new`.
+    fn set_so_pin(&self, old: &SoPin, new: &SoPin) -> Result<(), TokenError>;
+
     /// `len` bytes from the token's RNG (`C_GenerateRandom`).
     fn random(&self, len: usize) -> Result<Vec<u8>, TokenError>;
 

@@ -211,6 +211,19 @@ impl SessionBackend for FakeSession {
         Ok(())
     }
 
+    fn set_so_pin(&self, old: &SoPin, new: &SoPin) -> Result<(), TokenError> {
+        let mut state = self.module.state();
+        let t = state
+            .tokens
+            .get_mut(self.slot)
+            .ok_or_else(|| not_here("that slot"))?;
+        if t.so_pin != old.expose_secret() {
+            return Err(not_here("that SO PIN"));
+        }
+        t.so_pin = new.expose_secret().into();
+        Ok(())
+    }
+
     fn random(&self, _len: usize) -> Result<Vec<u8>, TokenError> {
         Err(not_here("random"))
     }

@@ -272,6 +272,11 @@ impl Token {
         self.info.display_name()
     }
 
+    /// The slot the token was last seen in (`keystation-unlock --slot`).
+    pub fn slot(&self) -> u64 {
+        self.slot
+    }
+
     pub(crate) fn module(&self) -> &Pkcs11Module {
         &self.module
     }

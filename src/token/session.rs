@@ -95,6 +95,39 @@ impl Token {
         drop(self.login_user(pin)?);
         Ok(())
     }
+
+    /// Remote unlock on the customer's PC: SO login with `so_pin`, `C_InitPIN` with `pin`,
+    /// then `C_SetPIN` as SO from `so_pin` to `next_so_pin`, then a login with `pin` as proof.
+    ///
+    /// When `so_pin` is refused but `next_so_pin` opens the SO, an earlier unlock already
+    /// rotated it (and stopped before the station learnt it): the PIN is set under
+    /// `next_so_pin` and nothing is rotated. Returns whether this call rotated the SO PIN.
+    pub fn unlock_user_pin(
+        &mut self,
+        so_pin: &SoPin,
+        next_so_pin: &SoPin,
+        pin: &Pin,
+    ) -> Result<bool, TokenError> {
+        let rotated = {
+            let (so, rotate) = match self.login_so(so_pin) {
+                Ok(so) => (so, true),
+                Err(TokenError::PinIncorrect { .. }) => {
+                    self.refresh()?;
+                    (self.login_so(next_so_pin)?, false)
+                }
+                Err(e) => return Err(e),
+            };
+            so.init_user_pin(pin)?;
+            if rotate {
+                let _writing = so.writing_store();
+                so.backend.set_so_pin(so_pin, next_so_pin)?;
+            }
+            rotate
+        };
+        self.refresh()?;
+        drop(self.login_user(pin)?);
+        Ok(rotated)
+    }
 }
 
 fn refuse_if_unsafe(

@@ -261,6 +261,10 @@ impl SessionBackend for SimulatedSession {
         Ok(())
     }
 
+    fn set_so_pin(&self, old: &SoPin, new: &SoPin) -> Result<(), TokenError> {
+        self.inner.set_so_pin(old, new)
+    }
+
     fn random(&self, len: usize) -> Result<Vec<u8>, TokenError> {
         self.inner.random(len)
     }

@@ -263,6 +263,21 @@ impl Vault {
         })
     }
 
+    /// The SO PIN of generation `generation` of the token with `identity`: generation 0 is
+    /// [`Self::derive_so_pin`] (every token provisioned before SO PIN rotation), a later one
+    /// mixes the generation in. Callers go through `station::service_desk::so_pin`, which knows
+    /// a binding's current generation.
+    pub fn derive_so_pin_generation(
+        &self,
+        identity: &str,
+        generation: u32,
+    ) -> Result<SoPin, TokenError> {
+        if generation == 0 {
+            return self.derive_so_pin(identity);
+        }
+        self.derive_so_pin(&format!("{identity}\0generation={generation}"))
+    }
+
     /// MAC of a delivered message under the receipt key (hex).
     pub fn receipt_mac(&self, data: &[u8]) -> Result<String, TokenError> {
         let mut input = b"keystation/receipt/v1\0".to_vec();

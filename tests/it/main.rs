@@ -25,6 +25,7 @@ mod notify;
 mod ocsp;
 mod operation_id;
 mod operator_dead_ends;
+mod operators;
 mod pg;
 mod provision;
 mod random_source;

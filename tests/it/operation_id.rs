@@ -178,6 +178,10 @@ fn a_station_bound_to_an_operation_records_its_operators_under_that_id() {
         .enable_all()
         .build()
         .unwrap();
+    // The operators this process acts as by name are registered ones.
+    for name in ["alice", "bob"] {
+        crate::support::operator_credential(&st.config(), name).unwrap();
+    }
     let cfg = keystation::config::Config::load(&st.config()).unwrap();
     let first = OperationContext::new();
     let second = OperationContext::new();

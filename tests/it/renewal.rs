@@ -23,6 +23,8 @@ fn renew_at(
     order_no: &str,
     at: time::OffsetDateTime,
 ) -> Result<RenewalReport, RenewalError> {
+    // The operator this process acts as by name is a registered one.
+    crate::support::operator_credential(&st.config(), "desk-alice").unwrap();
     let rt = crate::support::runtime();
     rt.block_on(async {
         let cfg = keystation::config::Config::load(&st.config()).unwrap();

@@ -103,7 +103,12 @@ impl TestStation {
     /// Runs `keystation --config <station> ARGS` (extra env pairs optional).
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = keystation();
-        c.arg("--config").arg(self.config()).args(args);
+        c.arg("--config")
+            .arg(self.config())
+            .args(crate::support::with_operator_credential(
+                &self.config(),
+                args,
+            ));
         for (k, v) in env {
             c.env(k, v);
         }
@@ -390,7 +395,10 @@ impl Violation {
 /// station directory `dir`).
 pub fn keystation_at(dir: &Path, args: &[&str]) -> Command {
     let mut c = keystation();
-    c.arg("--config").arg(dir.join("station.toml")).args(args);
+    let config = dir.join("station.toml");
+    c.arg("--config")
+        .arg(&config)
+        .args(crate::support::with_operator_credential(&config, args));
     c
 }
 

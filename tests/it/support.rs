@@ -128,8 +128,11 @@ pub struct Station {
     /// Keeps the temporary directory (station and database) alive.
     tmp: tempfile::TempDir,
     pub config: PathBuf,
-    /// Audit records `init` wrote (the station's birth); helpers count what tests add after it.
-    baseline: u64,
+    /// Audit records `init` wrote (the station's birth), and those of the operators the helpers
+    /// registered for the test; helpers count what tests add after them.
+    baseline: std::cell::Cell<u64>,
+    /// The operators the helpers registered (their `operator.added` records are not the test's).
+    helper_operators: std::cell::RefCell<Vec<String>>,
 }
 
 impl Station {
@@ -158,12 +161,13 @@ impl Station {
         Run::from_output(out).expect_code(0);
         let config = station_dir.join("station.toml");
         assert!(config.is_file(), "init wrote no {}", config.display());
-        let mut st = Station {
+        let st = Station {
             tmp: dir,
             config,
-            baseline: 0,
+            baseline: std::cell::Cell::new(0),
+            helper_operators: Default::default(),
         };
-        st.baseline = st.audit_verifies();
+        st.baseline.set(st.audit_verifies());
         st
     }
 
@@ -180,6 +184,12 @@ impl Station {
     /// A command against this station (`--config` set), not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = keystation();
+        let (args, registered) = operator_args(&self.config, args);
+        // `operator add` wrote one record: the helpers', not the test's.
+        if let Some(name) = registered {
+            self.baseline.set(self.baseline.get() + 1);
+            self.helper_operators.borrow_mut().push(name);
+        }
         cmd.arg("--config").arg(&self.config).args(args);
         cmd
     }
@@ -225,16 +235,26 @@ impl Station {
             .expect_code(0)
             .json();
         assert_eq!(v["ok"], Value::Bool(true), "{v}");
-        v["records"].as_u64().unwrap() - self.baseline
+        v["records"].as_u64().unwrap() - self.baseline.get()
     }
 
     /// `audit show --json`, as JSON records added since `init`.
     pub fn audit(&self) -> Vec<Value> {
         let v = self.run(&["--json", "audit", "show"]).expect_code(0).json();
+        let init = self.baseline.get() as usize - self.helper_operators.borrow().len();
+        let helpers = self.helper_operators.borrow();
+        let by_helpers = |r: &Value| {
+            r["action"] == "operator.added"
+                && r["details"].as_str().is_some_and(|d| {
+                    let d: Value = serde_json::from_str(d).unwrap();
+                    helpers.iter().any(|n| d["operator"] == n.as_str())
+                })
+        };
         v.as_array()
             .unwrap()
             .iter()
-            .skip(self.baseline as usize)
+            .skip(init)
+            .filter(|r| !by_helpers(r))
             .cloned()
             .collect()
     }
@@ -440,4 +460,86 @@ pub fn certificate_as_pem(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
     ]);
     assert!(ok, "openssl x509: {out}");
     pem
+}
+
+/// The roles the shared helpers give an operator a test names with `--operator`: every role a
+/// desk's work needs, so existing tests keep their meaning (four-eyes still tells names apart).
+pub const TEST_OPERATOR_ROLES: &str = "reviewer,provisioner,security_officer";
+
+/// The first administrator's credential of the station configured by `config`: `init` writes
+/// it beside `station.toml` (a desk that joined an installation links to its installation's).
+pub fn admin_credential(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .expect("station.toml is in a directory")
+        .join("admin.credential")
+}
+
+/// Where the helpers keep the credentials of the operators tests name: beside the
+/// installation's admin credential, so every desk of an installation finds the same ones.
+fn test_credentials_dir(config: &Path) -> Option<PathBuf> {
+    let admin = std::fs::canonicalize(admin_credential(config)).ok()?;
+    Some(admin.parent()?.join("test-operators"))
+}
+
+/// The credential of operator `name` on the installation of `config`, registered (with
+/// [`TEST_OPERATOR_ROLES`], by the admin credential) on first use; `None` when the name cannot
+/// be registered (a test of a malformed name) or the station has no admin credential.
+pub fn operator_credential(config: &Path, name: &str) -> Option<PathBuf> {
+    registered_operator(config, name).map(|(file, _)| file)
+}
+
+/// [`operator_credential`], and whether this call registered it.
+fn registered_operator(config: &Path, name: &str) -> Option<(PathBuf, bool)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = test_credentials_dir(config)?;
+    // Inside the station directory, private like the rest of it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .unwrap();
+    let file = dir.join(format!("{}.credential", name.replace('/', "_")));
+    let registering = !file.exists();
+    if registering {
+        let out = keystation()
+            .arg("--config")
+            .arg(config)
+            .arg("--credential")
+            .arg(admin_credential(config))
+            .args(["operator", "add", name, "--role", TEST_OPERATOR_ROLES])
+            .arg("--credential-out")
+            .arg(&file)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            // A name that cannot be registered (a test of a malformed one) goes through as is.
+            eprintln!(
+                "test helper: operator {name:?} not registered: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+    }
+    Some((file, registering))
+}
+
+/// `args` as the shared helpers pass them: when they name `--operator NAME`, the command acts
+/// with that operator's `--credential` (registered on first use), as a desk does.
+pub fn with_operator_credential(config: &Path, args: &[&str]) -> Vec<std::ffi::OsString> {
+    operator_args(config, args).0
+}
+
+/// [`with_operator_credential`], and whether the operator was registered by this call.
+fn operator_args(config: &Path, args: &[&str]) -> (Vec<std::ffi::OsString>, Option<String>) {
+    let name = args.windows(2).find(|w| w[0] == "--operator").map(|w| w[1]);
+    let mut out = Vec::new();
+    let mut registered = None;
+    if let Some((file, new)) = name.and_then(|n| registered_operator(config, n)) {
+        out.push("--credential".into());
+        out.push(file.into_os_string());
+        registered = new.then(|| name.unwrap_or_default().to_string());
+    }
+    out.extend(args.iter().map(|a| std::ffi::OsString::from(*a)));
+    (out, registered)
 }

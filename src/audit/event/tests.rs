@@ -187,6 +187,27 @@ fn events_encode_to_the_stored_action_and_details() {
             "token.retired",
             r#"{"binding_id":"b1","label":"keystation-retired","request_id":"r2","token_serial":"abc"}"#,
         ),
+        (
+            AuditEvent::UnlockCodeSend(UnlockCodeSend {
+                request_id: "r2".into(),
+                state: "in_doubt".into(),
+                send: 1,
+                destination_masked: "l***@example.com".into(),
+                reason: Some("timeout".into()),
+            }),
+            "unlock.code_in_doubt",
+            r#"{"destination_masked":"l***@example.com","reason":"timeout","request_id":"r2","send":1,"state":"in_doubt"}"#,
+        ),
+        (
+            AuditEvent::UnlockConfirmed(UnlockConfirmed {
+                request_id: "r2".into(),
+                token_serial: "abc".into(),
+                confirmed_by: "carol".into(),
+                generation: 1,
+            }),
+            "unlock.confirmed",
+            r#"{"confirmed_by":"carol","generation":1,"request_id":"r2","token_serial":"abc"}"#,
+        ),
     ];
     for (event, action, details) in cases {
         assert_eq!(

@@ -163,3 +163,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unlock_steps_run_in_order_and_parse_back() {
+    assert_eq!(UnlockStep::next(&[]), Some(UnlockStep::ReserveGeneration));
+    assert_eq!(
+        UnlockStep::next(&[UnlockStep::ReserveGeneration]),
+        Some(UnlockStep::SendCode)
+    );
+    assert_eq!(UnlockStep::next(&UnlockStep::ALL), None);
+    for s in UnlockStep::ALL {
+        assert_eq!(UnlockStep::parse(s.as_str()), Some(s));
+    }
+    assert_eq!(RequestKind::parse("unlock"), Some(RequestKind::Unlock));
+}

@@ -208,10 +208,9 @@ impl Station {
             ),
         };
 
-        let actor = match operator {
-            Some(op) => self.operator_actor(op),
-            None => self.station_actor(),
-        };
+        let actor = self
+            .operator_or_station(operator, crate::domain::Action::ManageDelivery)
+            .await?;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -44,4 +44,4 @@ pub use notices::ExpiryTick;
 pub use operator::{RequeueReport, RetryReport};
 pub(crate) use outbox::{queue_delivery, queue_pin_delivery};
 pub use ship::{ShipReport, ShipRequest};
-pub use worker::{DeliveryChannels, RunEvent, RunReport};
+pub use worker::{DeliveryChannels, RunEvent, RunReport, email_channel};

@@ -54,7 +54,9 @@ impl Station {
     ) -> Result<RequeueReport, DeliveryError> {
         let no = order_no;
         check_label("--operator", operator, 64)?;
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::ManageDelivery)
+            .await?;
         let all = self
             .store
             .deliveries(&crate::store::DeliveryFilter {
@@ -160,7 +162,9 @@ impl Station {
         force_new_transfer: bool,
     ) -> Result<RetryReport, DeliveryError> {
         check_label("--operator", operator, 64)?;
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::ManageDelivery)
+            .await?;
         let attempts = self.store.delivery_attempts(id).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut d = tx.delivery(id).await?;
@@ -291,7 +295,9 @@ impl Station {
     ) -> Result<DeliveryRecord, DeliveryError> {
         check_label("--reason", reason, 500)?;
         check_label("--operator", operator, 64)?;
-        let actor = self.operator_actor(operator);
+        let actor = self
+            .operator_actor(operator, crate::domain::Action::ManageDelivery)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut d = tx.delivery(id).await?;
         let before = d.state;

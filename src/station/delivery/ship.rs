@@ -48,13 +48,12 @@ impl Station {
         if let Some(c) = &req.carrier {
             check_label("--carrier", c, 64)?;
         }
-        let actor = match &req.operator {
-            Some(op) => {
-                check_label("--operator", op, 64)?;
-                self.operator_actor(op)
-            }
-            None => self.station_actor(),
-        };
+        if let Some(op) = &req.operator {
+            check_label("--operator", op, 64)?;
+        }
+        let actor = self
+            .operator_or_station(req.operator.as_deref(), crate::domain::Action::ShipOrder)
+            .await?;
         let no = &req.order_no;
         let vault_station = self
             .store

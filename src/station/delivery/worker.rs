@@ -65,7 +65,7 @@ mod senders;
 mod sms;
 mod transitions;
 
-pub use channels::DeliveryChannels;
+pub use channels::{DeliveryChannels, email_channel};
 pub use notices::NoticeRunEvent;
 
 /// One state change made by the worker.

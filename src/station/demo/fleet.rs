@@ -134,6 +134,9 @@ impl Station {
         demo: &FleetDemo,
         say: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<FleetReport, DemoError> {
+        self.demo_operators()
+            .await
+            .map_err(|e| step_err("operators")(e.to_string()))?;
         let order_nos = self.demo_intake(demo.generated, &say).await?;
         let already_ran = self
             .states(&order_nos)

@@ -285,13 +285,33 @@ impl Job<'_> {
         Ok(v.get_mut().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn so_pin(&mut self) -> Result<&SoPin, StepError> {
+    /// The bound token's SO PIN, at the generation the station records for its identity
+    /// (a key unlocked remotely keeps its rotated SO PIN across `--reinit`).
+    pub async fn so_pin(&mut self) -> Result<&SoPin, StepError> {
         if self.so_pin.is_none() {
             let identity = self.binding.so_identity.clone();
+            let name = self
+                .binding
+                .token_serial
+                .as_ref()
+                .map_or_else(|| self.order.order_no.to_string(), ToString::to_string);
+            let generation = crate::station::service_desk::so_pin::current_generation(
+                &self.station.store,
+                &identity,
+                &name,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::station::service_desk::ServiceDeskError::Store(s) => StepError::Store(s),
+                other => StepError::Inconsistent(other.to_string()),
+            })?;
             let so = blocking(|| {
-                self.vault()?
-                    .derive_so_pin(&identity)
-                    .map_err(StepError::from)
+                crate::station::service_desk::so_pin::so_pin_at(
+                    self.vault()?,
+                    &identity,
+                    generation,
+                )
+                .map_err(StepError::from)
             })?;
             self.so_pin = Some(so);
         }

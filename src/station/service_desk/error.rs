@@ -64,6 +64,62 @@ pub enum ServiceDeskError {
         /// Why, and what to do instead.
         message: String,
     },
+    /// The unlock request code is malformed or mistyped.
+    #[error("--code: {0}")]
+    UnlockCode(#[from] crate::unlock::code::CodeError),
+    /// The unlock request code was made on another key than the order's.
+    #[error(
+        "order {order_no}: the unlock request code was made on key {code_serial}, but the \
+         order's key is {bound_serial}: the customer runs keystation-unlock with the order's key"
+    )]
+    UnlockSerial {
+        /// The order.
+        order_no: String,
+        /// The key the code names.
+        code_serial: String,
+        /// The key bound to the order.
+        bound_serial: String,
+    },
+    /// An unlock code cannot go out by e-mail.
+    #[error("order {order_no}: {message}")]
+    UnlockNoEmail {
+        /// The order.
+        order_no: String,
+        /// What is missing.
+        message: String,
+    },
+    /// The code may have reached the mail server: not sent again without `--resend`.
+    #[error(
+        "unlock request {id}: the code may have reached the mail server already ({reason}); it \
+         is never sent again automatically: ask the handler whether it arrived, then \
+         `keystation unlock run {id} --resend` (the tool takes either code)"
+    )]
+    UnlockInDoubt {
+        /// The request.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The mail server did not take the code (nothing handed over).
+    #[error("unlock request {id}: the mail server did not take the code ({reason}): run it again")]
+    UnlockSend {
+        /// The request.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A code carrying the key's next SO PIN is not confirmed used.
+    #[error(
+        "key {token_serial}: unlock request {request_id} sent a code that rotates its SO PIN and \
+         its use is not confirmed: `keystation unlock confirm {request_id} --operator NAME` once \
+         the customer's tool reported success"
+    )]
+    UnlockUnconfirmed {
+        /// The key.
+        token_serial: String,
+        /// The unlock request whose code is pending.
+        request_id: String,
+    },
     /// The station's records contradict each other; an operator must look.
     #[error("{0}")]
     Inconsistent(String),

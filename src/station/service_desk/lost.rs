@@ -160,6 +160,7 @@ impl Station {
             .service_requests(&ServiceRequestFilter {
                 order_no: Some(order_no.clone()),
                 state: None,
+                kind: None,
             })
             .await?
             .into_iter()

@@ -16,6 +16,8 @@ pub mod lost;
 pub mod pin_reset;
 pub mod reissue;
 pub mod retire;
+pub mod so_pin;
+pub mod unlock;
 
 pub use error::ServiceDeskError;
 
@@ -88,11 +90,13 @@ impl Station {
         let reason = text("--reason", reason)?;
         let evidence = text("--evidence", evidence)?;
         let binding = self.store.active_binding(order_no).await?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
-        let rec = record_request_in(
+        let id = record_request(
             &mut tx,
             &actor,
             RequestKind::PinReset,
@@ -100,8 +104,10 @@ impl Station {
             &by,
             reason,
             evidence,
+            None,
         )
         .await?;
+        let rec = tx.service_request(&id).await?;
         tx.commit().await?;
         Ok(rec)
     }
@@ -121,7 +127,9 @@ impl Station {
         } else {
             Some(text("--reason", note.unwrap_or_default())?)
         };
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::DecideRequest)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
         let event = if approve {
@@ -158,7 +166,9 @@ impl Station {
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(cancelled_by)?;
         let note = optional_text("--note", note)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::CancelRequest)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
         tx.transition_service_request(
@@ -200,9 +210,10 @@ impl Station {
     }
 }
 
-/// Records a new request of `kind` (state `requested`) with its audit record, in `tx` (the
-/// caller checked the order first, in the same transaction).
-async fn record_request_in(
+/// Records a new request of `kind` (state `requested`) with its `service.requested` audit
+/// record, in `tx`; returns its id.
+#[allow(clippy::too_many_arguments)]
+async fn record_request(
     tx: &mut crate::store::Tx,
     actor: &crate::store::Actor,
     kind: RequestKind,
@@ -210,7 +221,8 @@ async fn record_request_in(
     by: &OperatorId,
     reason: String,
     evidence: String,
-) -> Result<ServiceRequestRecord, ServiceDeskError> {
+    token_serial: Option<crate::domain::TokenSerial>,
+) -> Result<String, ServiceDeskError> {
     let id = uuid::Uuid::new_v4().to_string();
     tx.insert_service_request(&NewServiceRequest {
         id: id.clone(),
@@ -223,19 +235,66 @@ async fn record_request_in(
     .await?;
     tx.audit(
         actor,
-        crate::store::AuditEntry::order(
-            order_no,
-            AuditEvent::ServiceRequested(ServiceRequested {
-                request_id: id.clone(),
-                kind: kind.as_str().to_string(),
-                requested_by: by.to_string(),
-                reason,
-                evidence,
-            }),
-        ),
+        crate::store::AuditEntry {
+            token_serial,
+            ..crate::store::AuditEntry::order(
+                order_no,
+                AuditEvent::ServiceRequested(ServiceRequested {
+                    request_id: id.clone(),
+                    kind: kind.as_str().to_string(),
+                    requested_by: by.to_string(),
+                    reason,
+                    evidence,
+                }),
+            )
+        },
     )
     .await?;
-    Ok(tx.service_request(&id).await?)
+    Ok(id)
+}
+
+/// The CLI command of a kind's requests, for hints.
+fn command_of(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::PinReset => "pin-reset",
+        RequestKind::Unlock => "unlock",
+        RequestKind::Retire => "retire",
+    }
+}
+
+/// Records that a run of request `id` stopped at `step` (the request `failed`: a later run
+/// resumes it). Best effort: if even this cannot be written, the request stays `executing`,
+/// which a run resumes the same way.
+async fn record_failure(
+    station: &Station,
+    actor: &crate::store::Actor,
+    id: &str,
+    step: &str,
+    e: &ServiceDeskError,
+) {
+    let r: Result<(), crate::store::StoreError> = async {
+        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        if r.state != crate::domain::RequestState::Executing {
+            return Ok(());
+        }
+        let error = e.to_string();
+        tx.transition_service_request(actor, &mut r, &RequestEvent::Fail, |r| {
+            r.last_error = Some(error.clone());
+            AuditEvent::ServiceFailed(crate::audit::event::ServiceFailed {
+                request_id: r.id.clone(),
+                kind: r.kind.as_str().to_string(),
+                step: step.to_string(),
+                error,
+            })
+        })
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(err) = r {
+        tracing::error!(request = %id, error = %err, "could not record the failed run");
+    }
 }
 
 /// Why an order's key is not one the desk can reset, or `None`.

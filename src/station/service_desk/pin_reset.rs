@@ -6,7 +6,8 @@
 //! 1. `seal_pin`: a new user PIN from the station's random source, sealed in the vault at once
 //!    and kept only sealed, with the request. A crash before this is recorded loses only a PIN
 //!    that was never set anywhere; after it, every later run sets that SAME PIN.
-//! 2. `init_pin`: the SO PIN re-derived in the vault from the binding's SO identity, SO login,
+//! 2. `init_pin`: the SO PIN re-derived in the vault from the binding's SO identity (at its
+//!    current generation, [`super::so_pin`]), SO login,
 //!    `C_InitPIN` with the sealed PIN, then a login with it as proof. Repeating it after a crash
 //!    sets the same PIN again: the token is never left with a PIN nobody can learn, and the old
 //!    PIN stops working at the first `C_InitPIN`.
@@ -25,12 +26,10 @@
 //! name the request, the key's serial and the delivery, never the PIN.
 
 use super::{ServiceDeskError, not_resettable, operator};
-use crate::audit::event::{
-    AuditEvent, PinResetStepDone, ServiceCompleted, ServiceFailed, ServiceStarted,
-};
+use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted, ServiceStarted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
-    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestState, TokenSerial,
+    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, RequestState, TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
@@ -115,8 +114,12 @@ impl Station {
         run_by: &str,
     ) -> Result<PinResetReport, ServiceDeskError> {
         let by = operator(run_by)?;
-        let actor = self.operator_actor(by.as_str());
-        let (request, binding, resumed) = self.start_pin_reset(&actor, id).await?;
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
+        let (request, binding, resumed) = self
+            .start_request(&actor, id, RequestKind::PinReset)
+            .await?;
         let serial = request.token_serial.as_deref().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
         })?;
@@ -140,15 +143,27 @@ impl Station {
     }
 
     /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
-    /// it acts on; a request found `executing` (a crashed run) is resumed as it is.
-    async fn start_pin_reset(
+    /// it acts on; a request found `executing` (a crashed run) is resumed as it is. A request of
+    /// another kind than `kind` is refused untouched.
+    pub(super) async fn start_request(
         &self,
         actor: &Actor,
         id: &str,
+        kind: RequestKind,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
         let Some(found) = self.store.service_request(id).await? else {
             return Err(StoreError::RequestNotFound(id.to_string()).into());
         };
+        if found.kind != kind {
+            return Err(ServiceDeskError::Invalid {
+                field: "ID",
+                message: format!(
+                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
+                    found.kind,
+                    super::command_of(found.kind)
+                ),
+            });
+        }
         let binding = self.store.active_binding(&found.order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
@@ -184,7 +199,8 @@ impl Station {
                 let hint = if other == RequestState::Requested {
                     format!(
                         "it needs a second, different operator's approval before it runs \
-                         (`keystation pin-reset approve {id} --operator NAME`)"
+                         (`keystation {} approve {id} --operator NAME`)",
+                        super::command_of(kind)
                     )
                 } else {
                     "it is settled; make a new request".to_string()
@@ -330,14 +346,15 @@ impl Run<'_> {
         let aad = self.aad();
         let identity = self.binding.so_identity.clone();
         let serial = self.serial.clone();
+        let so = super::so_pin::current_so_pin(
+            &self.station.store,
+            self.hsm,
+            &identity,
+            serial.as_str(),
+        )
+        .await?;
         blocking(|| -> Result<(), ServiceDeskError> {
-            let (pin, so) = {
-                let vault = self.hsm.vault()?;
-                (
-                    vault.unseal_pin(&sealed, &aad)?,
-                    vault.derive_so_pin(&identity)?,
-                )
-            };
+            let pin = self.hsm.vault()?.unseal_pin(&sealed, &aad)?;
             let mut token = self.hsm.module().find(&[TokenSelector::Serial(serial)])?;
             token.reset_user_pin(&so, &pin)?;
             Ok(())
@@ -403,37 +420,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Records that the run stopped at `step` (the request `failed`: a later run resumes it).
-    /// Best effort: if even this cannot be written, the request stays `executing`, which a run
-    /// resumes the same way.
     async fn fail(&self, step: PinResetStep, e: &ServiceDeskError) {
-        let r: Result<(), StoreError> = async {
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            let mut r = tx.service_request(self.id()).await?;
-            if r.state != RequestState::Executing {
-                return Ok(());
-            }
-            let error = e.to_string();
-            tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Fail, |r| {
-                r.last_error = Some(error.clone());
-                AuditEvent::ServiceFailed(ServiceFailed {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    step: step.as_str().to_string(),
-                    error,
-                })
-            })
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(err) = r {
-            tracing::error!(request = %self.id(), error = %err, "could not record the failed PIN reset run");
-        }
+        super::record_failure(self.station, &self.actor, self.id(), step.as_str(), e).await;
     }
 
     async fn report(&self, resumed: bool) -> Result<PinResetReport, ServiceDeskError> {

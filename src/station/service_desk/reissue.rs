@@ -37,7 +37,9 @@ impl Station {
         by: &str,
     ) -> Result<ReissueReport, ServiceDeskError> {
         let by = operator(by)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RenewOrder)
+            .await?;
         let refused = |message: String| ServiceDeskError::ReissueRefused {
             order_no: original.to_string(),
             message,

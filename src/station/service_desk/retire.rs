@@ -7,7 +7,7 @@
 //!    revocation path of `order revoke` (one transaction, then a CRL). An order already revoked
 //!    has nothing live: the step does nothing, so a crash after the revocation committed repeats
 //!    nothing.
-//! 2. `wipe`: the SO PIN re-derived in the vault ([`retire_so_pin`]), `C_InitToken` with the label
+//! 2. `wipe`: the SO PIN re-derived in the vault ([`super::so_pin::current_so_pin`], generation-aware), `C_InitToken` with the label
 //!    [`RETIRED_LABEL`]: every object on the key is gone. `C_InitToken` keeps the SO PIN, so a
 //!    repeat after a crash does the same again.
 //! 3. `close`: ONE transaction closes the binding, records the key's disposition (`retired`) and
@@ -22,13 +22,13 @@
 //! `retire.close.before_commit`.
 
 use super::lost::cancel_requests_in;
-use super::{ServiceDeskError, operator, record_request_in, text};
+use super::{ServiceDeskError, operator, record_request, text};
 use crate::audit::event::{
     AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
 };
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep, SoPin,
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
     TokenSerial,
 };
 use crate::station::Station;
@@ -37,8 +37,7 @@ use crate::store::{
     Actor, AuditEntry, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord,
     StoreError, Tx,
 };
-use crate::token::vault::Vault;
-use crate::token::{TokenError, TokenSelector};
+use crate::token::TokenSelector;
 
 /// The label a retired key gets.
 pub const RETIRED_LABEL: &str = "keystation-retired";
@@ -46,12 +45,6 @@ pub const RETIRED_LABEL: &str = "keystation-retired";
 /// The RFC 5280 reason of a returned key's certificates: no longer needed, no suspicion that
 /// the key was compromised.
 pub const RETIRED_KEY_REASON: &str = "cessationOfOperation";
-
-/// The SO PIN a bound key has now. The ONE place retiring derives it (as `pin-reset`'s
-/// `init_pin` does: from the binding's SO identity), so that it can follow SO PIN generations.
-pub(crate) fn retire_so_pin(vault: &Vault, binding: &Binding) -> Result<SoPin, TokenError> {
-    vault.derive_so_pin(&binding.so_identity)
-}
 
 /// What `retire run` did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -134,11 +127,13 @@ impl Station {
         let reason = text("--reason", reason)?;
         let evidence = text("--evidence", evidence)?;
         let binding = self.store.active_binding(order_no).await?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
         check_retirable(order_no, state, binding.as_ref())?;
-        let rec = record_request_in(
+        let id = record_request(
             &mut tx,
             &actor,
             RequestKind::Retire,
@@ -146,8 +141,10 @@ impl Station {
             &by,
             reason,
             evidence,
+            binding.as_ref().and_then(|b| b.token_serial.clone()),
         )
         .await?;
+        let rec = tx.service_request(&id).await?;
         tx.commit().await?;
         Ok(rec)
     }
@@ -160,7 +157,9 @@ impl Station {
         run_by: &str,
     ) -> Result<RetireReport, ServiceDeskError> {
         let by = operator(run_by)?;
-        let actor = self.operator_actor(by.as_str());
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
         let (request, binding, resumed) = self.start_retire(&actor, id).await?;
         let serial = binding.token_serial.clone().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
@@ -390,8 +389,15 @@ impl Run<'_> {
         let step = RetireStep::Wipe;
         let runs = self.started(step).await?;
         let serial = self.serial.clone();
+        // Generation-aware, like every SO login: refused while an unlock's rotation is unconfirmed.
+        let so = super::so_pin::current_so_pin(
+            &self.station.store,
+            self.hsm,
+            &self.binding.so_identity,
+            serial.as_str(),
+        )
+        .await?;
         blocking(|| -> Result<(), ServiceDeskError> {
-            let so = retire_so_pin(&*self.hsm.vault()?, &self.binding)?;
             let mut token = self
                 .hsm
                 .module()
@@ -420,6 +426,7 @@ impl Run<'_> {
             .service_requests(&ServiceRequestFilter {
                 order_no: Some(self.request.order_no.clone()),
                 state: None,
+                kind: None,
             })
             .await?
             .into_iter()

@@ -17,7 +17,7 @@ use super::super::model::{
 use super::super::vendor::{PublicKeySource, Sm2Codes};
 use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
 use super::{Explainer, P256_PARAMS, SM2_PARAMS};
-use crate::domain::{KeyAlgorithm, Pin};
+use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
@@ -228,6 +228,13 @@ impl SessionBackend for CryptokiSession {
         // Exposed to C_InitPIN only: setting it on the token is the point.
         let auth = AuthPin::from(pin.expose_secret().to_string());
         self.ck(self.session.init_pin(&auth))
+    }
+
+    fn set_so_pin(&self, old: &SoPin, new: &SoPin) -> Result<(), TokenError> {
+        // Exposed to C_SetPIN only: rotating the SO PIN on the token is the point.
+        let old = AuthPin::from(old.expose_secret().to_string());
+        let new = AuthPin::from(new.expose_secret().to_string());
+        self.ck(self.session.set_pin(&old, &new))
     }
 
     fn random(&self, len: usize) -> Result<Vec<u8>, TokenError> {

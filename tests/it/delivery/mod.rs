@@ -103,7 +103,7 @@ impl TestStation {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keystation"));
         cmd.arg("--config")
             .arg(&self.config)
-            .args(args)
+            .args(crate::support::with_operator_credential(&self.config, args))
             .env("KEYSTATION_LOG", "trace")
             .env("NO_COLOR", "1")
             .env_remove("KEYSTATION_FAILPOINTS")

@@ -38,7 +38,12 @@ impl Desk {
     /// `keystation --config <desk> ARGS`, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = keystation();
-        c.arg("--config").arg(self.config()).args(args);
+        c.arg("--config")
+            .arg(self.config())
+            .args(crate::support::with_operator_credential(
+                &self.config(),
+                args,
+            ));
         c
     }
 
@@ -49,8 +54,9 @@ impl Desk {
     /// A command with `--json` that must succeed, parsed.
     #[track_caller]
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut cmd = self.command(&["--json"]);
-        cmd.args(args);
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let mut cmd = self.command(&with_json);
         stdout_json(&run_ok(&mut cmd))
     }
 
@@ -122,6 +128,12 @@ impl Fleet {
             let id = format!("desk-{i}");
             run_ok(&mut fleet.join_command(&id));
             let dir = fleet.tmp.path().join(&id);
+            // The installation's operators are every desk's: so is its admin credential.
+            std::os::unix::fs::symlink(
+                crate::support::admin_credential(&fleet.desks[0].config()),
+                crate::support::admin_credential(&dir.join("station.toml")),
+            )
+            .unwrap();
             fleet.desks.push(Desk { id, dir });
         }
         fleet
@@ -249,6 +261,8 @@ impl Fleet {
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
         assert_eq!(numbers.len(), n, "{imported}");
+        // The station in this process approves by name: a registered reviewer's.
+        crate::support::operator_credential(&desk.config(), "reviewer").unwrap();
         let (rt, station) = desk.open();
         for no in &numbers {
             let no: keystation::domain::OrderNo = no.parse().unwrap();

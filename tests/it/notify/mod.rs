@@ -6,7 +6,7 @@
 mod crash;
 mod email;
 mod expiry;
-mod smtp_server;
+pub mod smtp_server;
 mod store_backends;
 
 use crate::delivery::{SMS_ORDER, TestStation, fixtures, sms_order};

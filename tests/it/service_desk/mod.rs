@@ -11,6 +11,8 @@ mod lost;
 mod pin_reset;
 mod retire;
 mod store;
+mod unlock;
+mod unlock_store;
 
 use crate::delivery::{TestStation, gateway_agent_takes, pin_in_spool_file};
 use serde_json::Value;

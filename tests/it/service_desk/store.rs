@@ -15,7 +15,7 @@ use keystation::store::{
     StoreError,
 };
 
-fn now() -> time::OffsetDateTime {
+pub(super) fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-12-01 02:00 UTC)
 }
 
@@ -27,7 +27,7 @@ fn actor() -> Actor {
     }
 }
 
-fn op(s: &str) -> OperatorId {
+pub(super) fn op(s: &str) -> OperatorId {
     OperatorId::parse(s).unwrap()
 }
 
@@ -54,9 +54,9 @@ fn delivery(id: &str, no: &OrderNo, generation: i64) -> NewDelivery {
     }
 }
 
-async fn exercise(url: &str) {
+/// A store at `url` with one imported order `no`.
+pub(super) async fn with_order(url: &str, no: &OrderNo) -> Store {
     let store = Store::connect(url).await.unwrap();
-    let no = OrderNo::parse("DESK-STORE-1").unwrap();
     let ctx = ValidationContext {
         today: time::macros::date!(2026 - 12 - 01),
         uscc_checksum_override: None,
@@ -81,6 +81,12 @@ async fn exercise(url: &str) {
         )
         .await
         .unwrap();
+    store
+}
+
+async fn exercise(url: &str) {
+    let no = OrderNo::parse("DESK-STORE-1").unwrap();
+    let store = with_order(url, &no).await;
     let new = |id: &str| NewServiceRequest {
         id: id.into(),
         kind: RequestKind::PinReset,
@@ -216,6 +222,7 @@ async fn exercise(url: &str) {
         .service_requests(&ServiceRequestFilter {
             order_no: Some(no.clone()),
             state: Some(RequestState::Approved),
+            kind: None,
         })
         .await
         .unwrap();
@@ -225,6 +232,7 @@ async fn exercise(url: &str) {
             .service_requests(&ServiceRequestFilter {
                 order_no: None,
                 state: Some(RequestState::Done),
+                kind: None,
             })
             .await
             .unwrap()

@@ -103,37 +103,7 @@ impl DeliveryChannels {
         };
         files::ensure_dir(&paths.outbound_dir)?;
         files::ensure_dir(&paths.inbound_dir)?;
-        let email = match &d.email {
-            Some(e) => {
-                let credentials = match (&e.username, &e.password_file) {
-                    (Some(user), Some(file)) => {
-                        Some((user.clone(), files::read_secret_file(&config.path(file))?))
-                    }
-                    _ => None,
-                };
-                let extra_roots_pem = match &e.ca_file {
-                    Some(f) => {
-                        let path = config.path(f);
-                        Some(std::fs::read(&path).map_err(|source| DeliveryError::Io {
-                            what: "reading delivery.email.ca_file",
-                            path: path.display().to_string(),
-                            source,
-                        })?)
-                    }
-                    None => None,
-                };
-                Some(EmailChannel::new(EmailConfig {
-                    host: e.host.clone(),
-                    port: e.port(),
-                    security: e.security,
-                    credentials,
-                    from: e.from.clone(),
-                    extra_roots_pem,
-                    timeout: Duration::from_secs(e.timeout_secs),
-                })?)
-            }
-            None => None,
-        };
+        let email = email_channel(config)?;
         Ok(DeliveryChannels {
             email,
             notices: d.notices.templates.clone(),
@@ -171,4 +141,41 @@ impl DeliveryChannels {
             _ => None,
         }
     }
+}
+
+/// The SMTP server of `[delivery.email]`, or `None` when none is configured: the one builder of
+/// it, for the worker's notices and the service desk's unlock codes.
+pub fn email_channel(config: &Config) -> Result<Option<EmailChannel>, DeliveryError> {
+    let d = &config.delivery;
+    Ok(match &d.email {
+        Some(e) => {
+            let credentials = match (&e.username, &e.password_file) {
+                (Some(user), Some(file)) => {
+                    Some((user.clone(), files::read_secret_file(&config.path(file))?))
+                }
+                _ => None,
+            };
+            let extra_roots_pem = match &e.ca_file {
+                Some(f) => {
+                    let path = config.path(f);
+                    Some(std::fs::read(&path).map_err(|source| DeliveryError::Io {
+                        what: "reading delivery.email.ca_file",
+                        path: path.display().to_string(),
+                        source,
+                    })?)
+                }
+                None => None,
+            };
+            Some(EmailChannel::new(EmailConfig {
+                host: e.host.clone(),
+                port: e.port(),
+                security: e.security,
+                credentials,
+                from: e.from.clone(),
+                extra_roots_pem,
+                timeout: Duration::from_secs(e.timeout_secs),
+            })?)
+        }
+        None => None,
+    })
 }

@@ -93,7 +93,7 @@ impl Job<'_> {
             self.so_pin = None;
         }
         self.token = Some(token);
-        self.so_pin()?;
+        self.so_pin().await?;
         self.failpoint("provision.init_token.before_init")?;
         let label = self.order.order_no.clone();
         let so = self
@@ -127,7 +127,7 @@ impl Job<'_> {
     /// still opens it, and is journaled done under the key's own label.
     async fn keep_token(&mut self) -> Result<(), StepError> {
         let serial = self.token_serial()?;
-        self.so_pin()?;
+        self.so_pin().await?;
         let so = self
             .so_pin
             .take()
@@ -154,7 +154,7 @@ impl Job<'_> {
         let serial = self.token_serial()?;
         let policy = self.station.config.pin;
         let pin = Pin::generate(&policy, &mut self.station.random.rng());
-        self.so_pin()?;
+        self.so_pin().await?;
         let so = self
             .so_pin
             .take()

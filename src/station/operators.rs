@@ -1,0 +1,422 @@
+//! Who is acting (issue 17): registered operators, their credentials, and the one check every
+//! state-changing command goes through ([`Station::operator_actor`]).
+//!
+//! Identity is a per-operator credential file: a random 32-byte token (hex, with a `ksop1_`
+//! prefix) written once, mode 0600, by `operator add --credential-out FILE` (the first
+//! administrator's by `init`), and stored in the database only as its SHA-256. A command names
+//! it with `--credential FILE` or `[operator] credential_file`; the station reads it, finds the
+//! account, and checks that it is enabled and holds a role that permits the action
+//! ([`crate::domain::operator`]). Every audit record the command writes names that account.
+//!
+//! Transition: commands still take `--operator NAME`. With a credential, NAME must be the
+//! credential's operator; without one, NAME must be a registered, enabled account with the role
+//! (and the audit trail names it). Managing operators always needs the credential.
+
+use super::Station;
+use crate::audit::event::{AuditEvent, OperatorAdded, OperatorChanged};
+use crate::domain::operator::{Roles, authorize, roles_text};
+use crate::domain::{Action, OperatorId, OperatorRefused, Role};
+use crate::random::RandomError;
+use crate::store::{Actor, AuditEntry, NewOperator, OperatorRecord, StoreError, Tx};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The prefix of a credential token (its format's version).
+const TOKEN_PREFIX: &str = "ksop1_";
+
+/// The most bytes read from a credential file.
+const CREDENTIAL_MAX_BYTES: u64 = 1024;
+
+/// The first administrator's name at `init`.
+pub const FIRST_ADMINISTRATOR: &str = "admin";
+
+/// Errors managing operators.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperatorError {
+    /// Refused (who acts, or the change itself), or the database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An argument is not acceptable (named).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The argument.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No token could be drawn.
+    #[error("drawing an operator credential: {0}")]
+    Random(#[from] RandomError),
+    /// The credential file could not be written (it is never overwritten).
+    #[error("writing the credential file {path}: {source}")]
+    CredentialFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What an administrator changes on an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorChange {
+    /// It may no longer act.
+    Disable,
+    /// It may act again.
+    Enable,
+    /// Its roles become these.
+    SetRoles(Roles),
+}
+
+/// SHA-256 (hex) of a credential token, as stored.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new credential token from `random`.
+fn new_token(random: &dyn crate::random::Random) -> Result<Zeroizing<String>, RandomError> {
+    let bytes = Zeroizing::new(random.bytes::<32>()?);
+    Ok(Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{}",
+        hex::encode(bytes.as_slice())
+    )))
+}
+
+/// Reads the token of the credential file `path` (never in an error).
+fn read_token(path: &Path) -> Result<Zeroizing<String>, OperatorRefused> {
+    let bad = |problem: String| OperatorRefused::BadCredential {
+        file: path.display().to_string(),
+        problem,
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if let Some(why) = crate::private_files::too_open(&meta) {
+        return Err(bad(why));
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.take(CREDENTIAL_MAX_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|_| bad("not a credential (not text)".into()))?;
+    let token = text.trim();
+    let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    });
+    if !well_formed {
+        return Err(bad(format!(
+            "not a credential (one line: {TOKEN_PREFIX} and 64 hex digits)"
+        )));
+    }
+    Ok(Zeroizing::new(token.to_string()))
+}
+
+impl Station {
+    /// The same station acting with the operator credential in `file` (a front passes
+    /// `--credential`); without one, the configuration's `[operator] credential_file`.
+    pub fn with_credential(self, file: Option<PathBuf>) -> Station {
+        let credential = file
+            .or_else(|| {
+                self.config
+                    .operator
+                    .credential_file
+                    .as_ref()
+                    .map(|p| self.config.path(p))
+            })
+            .map(std::sync::Arc::new);
+        Station { credential, ..self }
+    }
+
+    /// The account of the station's credential, if it has one (unknown credential: refused).
+    async fn credential_operator(&self) -> Result<Option<OperatorRecord>, StoreError> {
+        let Some(path) = &self.credential else {
+            return Ok(None);
+        };
+        let token = read_token(path)?;
+        let account = self
+            .store
+            .operator_by_credential(&token_hash(&token))
+            .await?
+            .ok_or_else(|| OperatorRefused::UnknownCredential(path.display().to_string()))?;
+        Ok(Some(account))
+    }
+
+    /// The one check of who acts: the registered operator doing `action`, as the actor of the
+    /// audit records it writes. `claimed` is the name the front was given (`--operator`, see the
+    /// module docs); `None` requires the credential.
+    pub async fn acting_operator(
+        &self,
+        claimed: Option<&str>,
+        action: Action,
+    ) -> Result<(OperatorRecord, Actor), StoreError> {
+        let claimed = claimed
+            .map(|c| {
+                OperatorId::parse(c).map_err(|e| OperatorRefused::BadCredential {
+                    file: "--operator".into(),
+                    problem: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let account = match (self.credential_operator().await?, claimed) {
+            (Some(account), Some(claimed)) if claimed != account.name => {
+                return Err(OperatorRefused::Mismatch {
+                    claimed,
+                    credential: account.name,
+                }
+                .into());
+            }
+            (Some(account), _) => account,
+            (None, Some(claimed)) => self
+                .store
+                .operator(&claimed)
+                .await?
+                .ok_or(OperatorRefused::NotRegistered(claimed))?,
+            (None, None) => {
+                return Err(OperatorRefused::BadCredential {
+                    file: "(none)".into(),
+                    problem: "no credential given: --credential FILE or [operator] \
+                              credential_file"
+                        .into(),
+                }
+                .into());
+            }
+        };
+        authorize(&account.name, &account.roles, account.enabled, action)?;
+        let actor = self.operator_actor_unchecked(account.name.as_str());
+        Ok((account, actor))
+    }
+
+    /// [`Station::acting_operator`] for a command that names its operator: the actor.
+    pub async fn operator_actor(&self, claimed: &str, action: Action) -> Result<Actor, StoreError> {
+        Ok(self.acting_operator(Some(claimed), action).await?.1)
+    }
+
+    /// The actor of a command whose operator is optional (`order import`, `ship`, `bank
+    /// import`): the operator when one is named or a credential given, else the station.
+    pub async fn operator_or_station(
+        &self,
+        claimed: Option<&str>,
+        action: Action,
+    ) -> Result<Actor, StoreError> {
+        if claimed.is_none() && self.credential.is_none() {
+            return Ok(self.station_actor());
+        }
+        Ok(self.acting_operator(claimed, action).await?.1)
+    }
+
+    /// Every operator account, by name.
+    pub async fn operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        self.store.operators().await
+    }
+
+    /// `operator add NAME --role R,.. --credential-out FILE`: an administrator (by credential)
+    /// adds an account and writes its credential to `credential_out` (created, 0600, never
+    /// overwritten).
+    pub async fn add_operator(
+        &self,
+        name: &str,
+        roles: Roles,
+        credential_out: &Path,
+    ) -> Result<OperatorRecord, OperatorError> {
+        let name = OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
+            field: "NAME",
+            message: e.to_string(),
+        })?;
+        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        add_in(
+            &mut tx,
+            &actor,
+            &name,
+            &roles,
+            self.random.as_ref(),
+            credential_out,
+        )
+        .await?;
+        let added = tx
+            .operator_in_tx(&name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("operator {name} was not stored")))?;
+        if let Err(e) = tx.commit().await {
+            let _ = crate::private_files::erase_file(credential_out);
+            return Err(e.into());
+        }
+        Ok(added)
+    }
+
+    /// `operator disable|enable|role NAME`: an administrator (by credential) changes an account;
+    /// the last enabled administrator stays one.
+    pub async fn change_operator(
+        &self,
+        name: &str,
+        change: OperatorChange,
+    ) -> Result<OperatorRecord, OperatorError> {
+        let name = OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
+            field: "NAME",
+            message: e.to_string(),
+        })?;
+        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let before = tx
+            .operator_in_tx(&name)
+            .await?
+            .ok_or_else(|| StoreError::from(OperatorRefused::NotRegistered(name.clone())))?;
+        let mut after = before.clone();
+        match change {
+            OperatorChange::Disable => after.enabled = false,
+            OperatorChange::Enable => after.enabled = true,
+            OperatorChange::SetRoles(roles) => after.roles = roles,
+        }
+        if before.is_active_administrator()
+            && !after.is_active_administrator()
+            && tx.active_administrators().await? == [name.clone()]
+        {
+            return Err(StoreError::from(OperatorRefused::LastAdministrator(name)).into());
+        }
+        tx.update_operator(&name, &after.roles, after.enabled)
+            .await?;
+        tx.audit(
+            &actor,
+            AuditEntry::new(AuditEvent::OperatorChanged(OperatorChanged {
+                operator: name.to_string(),
+                roles_before: roles_text(&before.roles),
+                roles: roles_text(&after.roles),
+                enabled_before: before.enabled,
+                enabled: after.enabled,
+                changed_by: actor.name.clone(),
+            })),
+        )
+        .await?;
+        let changed = tx
+            .operator_in_tx(&name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("operator {name} vanished")))?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// The demo's operators (`demo-intake`, `demo-reviewer`, `demo-shipping`, the simulated bank), added by the
+    /// station itself when missing, each with its credential in the data directory.
+    pub(super) async fn demo_operators(&self) -> Result<(), OperatorError> {
+        for (name, role) in [
+            ("demo-intake", Role::Reviewer),
+            ("demo-reviewer", Role::Reviewer),
+            ("demo-shipping", Role::Provisioner),
+            ("demo-simulated-bank", Role::Provisioner),
+        ] {
+            let name = OperatorId::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if self.store.operator(&name).await?.is_some() {
+                continue;
+            }
+            let file = self.config.data_dir().join(format!("{name}.credential"));
+            let actor = self.station_actor();
+            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            add_in(
+                &mut tx,
+                &actor,
+                &name,
+                &[role].into(),
+                self.random.as_ref(),
+                &file,
+            )
+            .await?;
+            if let Err(e) = tx.commit().await {
+                let _ = crate::private_files::erase_file(&file);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The actor named `name` in the bound operation, unchecked: only for
+    /// [`Station::acting_operator`] and the station's own first administrator.
+    fn operator_actor_unchecked(&self, name: &str) -> Actor {
+        Actor {
+            name: name.to_string(),
+            station_id: Some(self.config.station.id.clone()),
+            operation_id: self.operation.id().to_string(),
+        }
+    }
+}
+
+/// Adds the account `name` in `tx` (audited as `actor`) and writes its new credential to
+/// `credential_out`; the caller commits, or erases the file when it cannot.
+pub(super) async fn add_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    name: &OperatorId,
+    roles: &Roles,
+    random: &dyn crate::random::Random,
+    credential_out: &Path,
+) -> Result<(), OperatorError> {
+    let token = new_token(random)?;
+    tx.insert_operator(&NewOperator {
+        name: name.clone(),
+        roles: roles.clone(),
+        credential_hash: token_hash(&token),
+        created_by: actor.name.clone(),
+    })
+    .await?;
+    tx.audit(
+        actor,
+        AuditEntry::new(AuditEvent::OperatorAdded(OperatorAdded {
+            operator: name.to_string(),
+            roles: roles_text(roles),
+            added_by: actor.name.clone(),
+        })),
+    )
+    .await?;
+    let line = Zeroizing::new(format!("{}\n", token.as_str()));
+    crate::private_files::write_new_file(credential_out, line.as_bytes()).map_err(|source| {
+        OperatorError::CredentialFile {
+            path: credential_out.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// The roles of the first administrator `init` makes.
+pub fn first_administrator_roles() -> Roles {
+    [Role::Administrator].into()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_token_is_prefixed_hex_of_32_bytes_and_read_back_only_from_a_private_file() {
+        let random = crate::random::SeededRandom::new(3);
+        let token = new_token(&random).unwrap();
+        assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
+        assert_ne!(token.as_str(), new_token(&random).unwrap().as_str());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cred");
+        crate::private_files::write_new_file(&path, format!("{}\n", *token).as_bytes()).unwrap();
+        assert_eq!(read_token(&path).unwrap().as_str(), token.as_str());
+        // Written once: never overwritten.
+        assert!(crate::private_files::write_new_file(&path, b"x").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_token(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        assert!(!e.contains(&token[TOKEN_PREFIX.len()..]), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "ksop1_nothex").unwrap();
+        assert!(
+            read_token(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("not a credential")
+        );
+        assert_eq!(token_hash(&token).len(), 64);
+        assert_ne!(token_hash(&token), token[TOKEN_PREFIX.len()..]);
+    }
+}

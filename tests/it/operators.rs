@@ -1,0 +1,330 @@
+//! Issue 17, item 1: registered operators. `init` makes the first administrator (its credential
+//! beside station.toml); an administrator adds, lists, disables operators and sets their roles;
+//! the station resolves who acts from the credential file and refuses an unregistered or
+//! disabled operator, one without the role, a credential that is not theirs, and leaves the
+//! last administrator in place. The audit trail names the registered operator.
+//!
+//! These run the binary WITHOUT the shared helpers' credential plumbing (`raw`), so that what
+//! is refused is what a desk would see.
+
+use crate::support::{Run, Station, admin_credential, keystation, valid_bundle, write_order};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `keystation --config <st> [--credential FILE] ARGS`, as typed.
+fn raw(st: &Station, credential: Option<&Path>, args: &[&str]) -> Run {
+    let mut c = keystation();
+    c.arg("--config").arg(&st.config);
+    if let Some(f) = credential {
+        c.arg("--credential").arg(f);
+    }
+    let out = c.args(args).output().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Exit 2 with `code` in the error.
+#[track_caller]
+fn refused_with(run: &Run, code: &str) {
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(code),
+        "expected {code}:\n{}",
+        run.stderr
+    );
+}
+
+/// The admin adds `name` with `roles`; its credential's path.
+#[track_caller]
+fn add(st: &Station, name: &str, roles: &str) -> PathBuf {
+    let file = st.tmp().join(format!("{name}.credential"));
+    let admin = admin_credential(&st.config);
+    raw(
+        st,
+        Some(&admin),
+        &["operator", "add", name, "--role", roles, "--credential-out"],
+    )
+    .expect_code(2); // --credential-out needs its FILE: clap's usage error
+    raw(
+        st,
+        Some(&admin),
+        &[
+            "operator",
+            "add",
+            name,
+            "--role",
+            roles,
+            "--credential-out",
+            file.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    file
+}
+
+/// A station with one Submitted order; its number.
+fn with_order(st: &Station) -> String {
+    let bundle = valid_bundle();
+    let (_, mut order) = crate::support::valid_orders().remove(1);
+    order["order_no"] = Value::from("OPS-0001");
+    let file = write_order(bundle.path(), "ops.json", &order);
+    st.import(&file, &[]).expect_code(0);
+    // The bundle's documents were read at import; the directory may go.
+    drop(bundle);
+    "OPS-0001".into()
+}
+
+#[test]
+fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
+    let st = Station::sqlite();
+    let admin = admin_credential(&st.config);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&admin).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "admin credential mode");
+    }
+    let rita = add(&st, "rita", "reviewer");
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&rita).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode, 0o600);
+    // Written once: the same file is never overwritten.
+    let again = raw(
+        &st,
+        Some(&admin),
+        &[
+            "operator",
+            "add",
+            "rita2",
+            "--role",
+            "reviewer",
+            "--credential-out",
+            rita.to_str().unwrap(),
+        ],
+    );
+    refused_with(&again, "E-OPERATOR-CREDENTIAL");
+    // A name taken.
+    let dup = raw(
+        &st,
+        Some(&admin),
+        &[
+            "operator",
+            "add",
+            "rita",
+            "--role",
+            "auditor",
+            "--credential-out",
+            st.tmp().join("x").to_str().unwrap(),
+        ],
+    );
+    refused_with(&dup, "E-OPERATOR-EXISTS");
+
+    let list = raw(&st, None, &["--json", "operator", "list"]);
+    let list = list.expect_code(0).json();
+    let names: Vec<(&str, &str, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap(),
+                o["created_by"].as_str().unwrap(),
+                o["enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names[0].0, "admin");
+    assert!(names[0].1.starts_with("station:"), "{list}");
+    assert_eq!(names[1], ("rita", "admin", true), "{list}");
+    assert_eq!(list[1]["roles"], serde_json::json!(["reviewer"]), "{list}");
+
+    // Roles set, then disabled: each audited with the administrator.
+    raw(
+        &st,
+        Some(&admin),
+        &["operator", "role", "rita", "--set", "reviewer,auditor"],
+    )
+    .expect_code(0);
+    raw(&st, Some(&admin), &["operator", "disable", "rita"]).expect_code(0);
+    let audit = st.audit();
+    let changes: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["action"] == "operator.changed")
+        .collect();
+    assert_eq!(changes.len(), 2, "{audit:?}");
+    assert!(changes.iter().all(|r| r["actor"] == "admin"));
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "operator.added" && r["actor"] == "admin")
+    );
+    let details = |r: &Value| -> Value {
+        match &r["details"] {
+            Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        }
+    };
+    assert_eq!(details(changes[0])["roles"], "reviewer,auditor");
+    assert_eq!(details(changes[1])["enabled"], false);
+    // No credential in the trail.
+    let token = std::fs::read_to_string(&rita).unwrap();
+    let trail = serde_json::to_string(&audit).unwrap();
+    assert!(!trail.contains(token.trim()));
+    assert!(!trail.contains(&token.trim()["ksop1_".len()..]));
+
+    // The last enabled administrator stays one; a non-administrator manages nothing.
+    refused_with(
+        &raw(&st, Some(&admin), &["operator", "disable", "admin"]),
+        "E-OPERATOR-LAST-ADMIN",
+    );
+    let sam = add(&st, "sam", "security_officer");
+    refused_with(
+        &raw(&st, Some(&sam), &["operator", "disable", "admin"]),
+        "E-OPERATOR-ROLE",
+    );
+    // Managing operators needs the credential, not a name.
+    refused_with(
+        &raw(&st, None, &["operator", "disable", "sam"]),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    st.audit_verifies();
+}
+
+#[test]
+fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
+    let st = Station::sqlite();
+    let no = with_order(&st);
+    // Unregistered: by name, and by a credential no account has.
+    refused_with(
+        &raw(&st, None, &["order", "approve", &no, "--operator", "ghost"]),
+        "E-OPERATOR-UNKNOWN",
+    );
+    let forged = st.tmp().join("forged.credential");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&forged, format!("ksop1_{}\n", "ab".repeat(32))).unwrap();
+        std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    refused_with(
+        &raw(
+            &st,
+            Some(&forged),
+            &["order", "approve", &no, "--operator", "ghost"],
+        ),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    // Another operator's credential does not make a name.
+    let rita = add(&st, "rita", "reviewer");
+    let sam = add(&st, "sam", "reviewer");
+    let mismatch = raw(
+        &st,
+        Some(&sam),
+        &["order", "approve", &no, "--operator", "rita"],
+    );
+    refused_with(&mismatch, "E-OPERATOR-CREDENTIAL");
+    assert!(mismatch.stderr.contains("sam"), "{}", mismatch.stderr);
+    // A credential open to others is refused, naming the chmod.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&rita, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = raw(
+            &st,
+            Some(&rita),
+            &["order", "approve", &no, "--operator", "rita"],
+        );
+        refused_with(&open, "E-OPERATOR-CREDENTIAL");
+        assert!(open.stderr.contains("chmod 600"), "{}", open.stderr);
+        std::fs::set_permissions(&rita, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Disabled.
+    raw(
+        &st,
+        Some(&admin_credential(&st.config)),
+        &["operator", "disable", "sam"],
+    )
+    .expect_code(0);
+    refused_with(
+        &raw(
+            &st,
+            Some(&sam),
+            &["order", "approve", &no, "--operator", "sam"],
+        ),
+        "E-OPERATOR-DISABLED",
+    );
+    // Nothing of that changed the order.
+    assert_eq!(st.show(&no)["state"], "Submitted");
+
+    // The registered reviewer approves; the record names her.
+    raw(
+        &st,
+        Some(&rita),
+        &["order", "approve", &no, "--operator", "rita"],
+    )
+    .expect_code(0);
+    assert_eq!(st.show(&no)["state"], "Approved");
+    let audit = st.audit();
+    let approved = audit
+        .iter()
+        .find(|r| r["action"] == "order.approved")
+        .unwrap();
+    assert_eq!(approved["actor"], "rita", "{approved}");
+    st.audit_verifies();
+}
+
+#[test]
+fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
+    let st = Station::sqlite();
+    let no = with_order(&st);
+    let rita = add(&st, "rita", "reviewer");
+    for args in [
+        vec![
+            "order",
+            "revoke",
+            &no,
+            "--reason",
+            "keyCompromise",
+            "--operator",
+            "rita",
+        ],
+        vec![
+            "cert",
+            "revoke",
+            "7e57000000000000000000000000d0b1",
+            "--reason",
+            "keyCompromise",
+            "--operator",
+            "rita",
+        ],
+        vec![
+            "pin-reset",
+            "approve",
+            "00000000-0000-0000-0000-000000000000",
+            "--operator",
+            "rita",
+        ],
+    ] {
+        let run = raw(&st, Some(&rita), &args);
+        refused_with(&run, "E-OPERATOR-ROLE");
+        assert!(run.stderr.contains("rita"), "{args:?}: {}", run.stderr);
+    }
+    // A security officer is let through to the next check (the request does not exist).
+    let sam = add(&st, "sam", "security_officer");
+    refused_with(
+        &raw(
+            &st,
+            Some(&sam),
+            &[
+                "pin-reset",
+                "approve",
+                "00000000-0000-0000-0000-000000000000",
+                "--operator",
+                "sam",
+            ],
+        ),
+        "E-REQUEST-NOT-FOUND",
+    );
+}
