@@ -63,6 +63,8 @@ fn installation(root: &Path, url: &str, n: usize) -> Vec<PathBuf> {
             .arg("--softhsm2-conf")
             .arg(first.join("softhsm2.conf")));
     }
+    // The installation's operators are every desk's.
+    figures::register_operators(&first.join("station.toml"), &["bench"]);
     (1..=n)
         .map(|i| root.join(format!("desk-{i}/station.toml")))
         .collect()

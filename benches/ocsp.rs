@@ -115,15 +115,20 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
             .to_string();
         let revoked = i % 2 == 1;
         if revoked {
-            ok(keystation().arg("--config").arg(config).args([
-                "order",
-                "revoke",
-                no.as_str(),
-                "--reason",
-                "keyCompromise",
-                "--operator",
-                "bench",
-            ]));
+            ok(keystation()
+                .arg("--config")
+                .arg(config)
+                .args([
+                    "order",
+                    "revoke",
+                    no.as_str(),
+                    "--reason",
+                    "keyCompromise",
+                    "--operator",
+                    "bench",
+                    "--credential",
+                ])
+                .arg(config.parent().unwrap().join("bench.credential")));
         }
         serials.push(Serial { hex, revoked });
     }
@@ -459,6 +464,7 @@ fn main() {
         .args(["init", "--generate-pins", "--dir"])
         .arg(&station_dir));
     let config = station_dir.join("station.toml");
+    figures::register_operators(&config, &["bench"]);
     let serials = rt.block_on(certificates(&config, &root.path().join("orders"), orders));
     let signer = openssl_signer(&config, root.path());
     std::fs::write(root.path().join("index.txt"), index_txt(&serials)).unwrap();

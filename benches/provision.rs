@@ -13,6 +13,9 @@
 //! its own SQLite database — so each starts with one `C_Initialize` on a fresh store, as a
 //! station process does.
 
+#[allow(dead_code)] // only its operator registration
+mod figures;
+
 use keystation::config::{Config, KeyAlgorithm};
 use keystation::domain::pin::{PinAlphabet, PinPolicy};
 use keystation::domain::{OrderState, Pin, SoPin};
@@ -353,6 +356,10 @@ fn new_station(plan: &Plan) -> Result<PathBuf, BoxError> {
         )
         .into());
     }
+    figures::register_operators(
+        &dir.join("station.toml"),
+        &["bench-intake", "bench-reviewer"],
+    );
     Ok(dir)
 }
 

@@ -69,7 +69,12 @@ fn init_station(dir: &Path, extra: &[&str]) -> PathBuf {
         "keystation init failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dir.join("station.toml")
+    let config = dir.join("station.toml");
+    figures::register_operators(
+        &config,
+        &["bench-intake", "bench-reviewer", "bench-shipping"],
+    );
+    config
 }
 
 async fn open_station(config: &Path) -> Station {

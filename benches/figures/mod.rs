@@ -6,7 +6,6 @@ use std::process::Command;
 
 /// The `keystation` binary of this build, with none of the environment a developer's shell may
 /// carry (config, failpoints, log level).
-#[allow(dead_code)] // the benches that start processes (fleet, ocsp)
 pub fn keystation() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keystation"));
     c.env_remove("KEYSTATION_CONFIG")
@@ -16,7 +15,6 @@ pub fn keystation() -> Command {
 }
 
 /// Runs `cmd`, which must succeed; its output.
-#[allow(dead_code)] // the benches that start processes (fleet, ocsp)
 pub fn ok(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().expect("running a command");
     assert!(
@@ -26,6 +24,28 @@ pub fn ok(cmd: &mut Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Registers `names` as operators (reviewer, provisioner, security officer) at the station of
+/// `config`, by the administrator credential `init` wrote beside it; each one's credential file.
+pub fn register_operators(config: &Path, names: &[&str]) -> Vec<PathBuf> {
+    let dir = config.parent().expect("station.toml is in a directory");
+    names
+        .iter()
+        .map(|name| {
+            let file = dir.join(format!("{name}.credential"));
+            ok(keystation()
+                .arg("--config")
+                .arg(config)
+                .arg("--credential")
+                .arg(dir.join("admin.credential"))
+                .args(["operator", "add", name])
+                .args(["--role", "reviewer,provisioner,security_officer"])
+                .arg("--credential-out")
+                .arg(&file));
+            file
+        })
+        .collect()
 }
 
 /// The multi-threaded runtime a bench runs on (two workers), and the load average it starts
