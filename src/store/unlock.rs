@@ -170,7 +170,7 @@ impl Tx {
     }
 
     /// Records an unlock request's public half. A request code used before is
-    /// [`StoreError::Conflict`]-like: [`StoreError::UnlockCodeUsed`].
+    /// [`StoreError::UnlockCodeUsed`].
     pub async fn insert_unlock_request(
         &mut self,
         request_id: &str,
