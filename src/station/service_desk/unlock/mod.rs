@@ -115,9 +115,14 @@ impl Station {
             .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
-        let serial =
-            super::pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref())
-                .await?;
+        let serial = super::pin_reset::check_order_resettable(
+            &mut tx,
+            order_no,
+            state,
+            binding.as_ref(),
+            RequestKind::Unlock,
+        )
+        .await?;
         if serial.as_str() != code.token_serial {
             return Err(ServiceDeskError::UnlockSerial {
                 order_no: order_no.to_string(),
