@@ -595,6 +595,11 @@ async fn an_unconfirmed_unlock_stops_renewal_at_the_desk_by_name_and_check_notes
     let smtp = SmtpServer::start(Security::None, None).await;
     let st = TestStation::init().await;
     with_email(&st, &smtp);
+    // The e-mail's text from station.toml: the station's own words around the code.
+    st.append(
+        "[delivery.email.templates]\n\
+         unlock_body = \"订单{order_no}，Key {serial}，有效期至{expires_at}：\\n{code}\\n\"\n",
+    );
     let (no, _) = delivered_sms_order(&st, "UNLK-RENEW").await;
     let serial = key_serial(&st, &no).await;
     assert!(unconfirmed_notes(&st).await.is_empty());
@@ -603,6 +608,17 @@ async fn an_unconfirmed_unlock_stops_renewal_at_the_desk_by_name_and_check_notes
     let id = request_unlock(&st, &no, &tool.request_code).await;
     st.ok(&["unlock", "approve", &id, "--operator", BOB]).await;
     st.ok(&["unlock", "run", &id, "--operator", "carol"]).await;
+    let body = smtp.received()[0].body();
+    let masked = format!(
+        "{}{}",
+        "*".repeat(serial.len() - 4),
+        &serial[serial.len() - 4..]
+    );
+    assert!(
+        body.contains(&format!("订单{no}，Key {masked}，有效期至")),
+        "{body}"
+    );
+    assert!(!body.contains(&serial), "{body}");
     let (status, stdout, stderr) = tool.finish(&code_in_mail(&smtp, 0), CHOSEN_PIN).await;
     assert_eq!(status, Some(0), "{stdout}\n{stderr}");
 
