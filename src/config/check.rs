@@ -225,6 +225,9 @@ impl Config {
         let Some(e) = &self.delivery.email else {
             return Ok(());
         };
+        e.templates
+            .check()
+            .map_err(|err| value("delivery.email.templates", err.to_string()))?;
         if e.host.trim().is_empty() {
             return Err(value("delivery.email.host", "is empty".into()));
         }

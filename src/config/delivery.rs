@@ -99,6 +99,10 @@ pub struct EmailSection {
     /// Seconds for each SMTP command; past it the outcome is unknown.
     #[serde(default = "default_request_timeout")]
     pub timeout_secs: u64,
+    /// The unlock e-mail's texts (`[delivery.email.templates]`, Chinese defaults; see
+    /// `domain::unlock_mail`).
+    #[serde(default)]
+    pub templates: crate::domain::unlock_mail::UnlockMailTemplates,
 }
 
 impl EmailSection {

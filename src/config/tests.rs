@@ -246,4 +246,13 @@ fn email_and_notices_rules() {
     );
     let m = err("[delivery.notices.templates]\nrevoked = \"{tracking_no}\"\n");
     assert!(m.contains("tracking_no"), "{m}");
+    // The unlock e-mail's texts: only its own placeholders.
+    let m = err(&format!(
+        "{base}host = \"127.0.0.1\"\nsecurity = \"none\"\n[delivery.email.templates]\n\
+         unlock_body = \"{{code}} {{so_pin}}\"\n"
+    ));
+    assert!(
+        m.contains("delivery.email.templates") && m.contains("{so_pin}"),
+        "{m}"
+    );
 }

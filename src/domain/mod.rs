@@ -26,6 +26,7 @@ pub mod service_request;
 pub mod status;
 pub mod takeover;
 pub mod text;
+pub mod unlock_mail;
 pub mod validate;
 
 pub use delivery::{DeliveryEvent, DeliveryState};

@@ -230,39 +230,47 @@ pub enum TemplateError {
 }
 
 /// One part of a parsed template.
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Text(&'a str),
     Placeholder(&'a str),
 }
 
 fn parse(kind: NoticeKind, template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
+    let allowed =
+        |name: &str| ["order_no", "company"].contains(&name) || kind.placeholders().contains(&name);
+    scan(template, allowed).map_err(|e| match e {
+        Scan::Empty => TemplateError::Empty { kind },
+        Scan::StrayBrace(offset) => TemplateError::StrayBrace { kind, offset },
+        Scan::Unknown(name) => TemplateError::UnknownPlaceholder { kind, name },
+    })
+}
+
+/// Why [`scan`] refused a template.
+pub(crate) enum Scan {
+    Empty,
+    StrayBrace(usize),
+    Unknown(String),
+}
+
+/// Splits `template` into text and `{placeholder}`s, each of which `allowed` must accept: the
+/// one template syntax of the station's texts (notices, the unlock e-mail).
+pub(crate) fn scan(template: &str, allowed: impl Fn(&str) -> bool) -> Result<Vec<Piece<'_>>, Scan> {
     if template.trim().is_empty() {
-        return Err(TemplateError::Empty { kind });
+        return Err(Scan::Empty);
     }
     let mut pieces = Vec::new();
     let mut rest = template;
     let mut offset = 0;
     while let Some(i) = rest.find(['{', '}']) {
         if rest.as_bytes()[i] == b'}' {
-            return Err(TemplateError::StrayBrace {
-                kind,
-                offset: offset + i,
-            });
+            return Err(Scan::StrayBrace(offset + i));
         }
         let Some(close) = rest[i + 1..].find('}') else {
-            return Err(TemplateError::StrayBrace {
-                kind,
-                offset: offset + i,
-            });
+            return Err(Scan::StrayBrace(offset + i));
         };
         let name = &rest[i + 1..i + 1 + close];
-        let allowed =
-            ["order_no", "company"].contains(&name) || kind.placeholders().contains(&name);
-        if !allowed {
-            return Err(TemplateError::UnknownPlaceholder {
-                kind,
-                name: name.to_string(),
-            });
+        if !allowed(name) {
+            return Err(Scan::Unknown(name.to_string()));
         }
         pieces.push(Piece::Text(&rest[..i]));
         pieces.push(Piece::Placeholder(name));

@@ -76,6 +76,11 @@ impl Coded for ProvisionError {
             ProvisionError::Held { .. } => ec::LEASE_HELD,
             ProvisionError::TokenRefused { .. } => ec::TOKEN_REFUSED,
             ProvisionError::NoBlankToken(_) => ec::NO_BLANK_TOKEN,
+            // An unconfirmed unlock code must be confirmed before the re-run: its own code.
+            ProvisionError::Step {
+                source: StepError::UnlockUnconfirmed { .. },
+                ..
+            } => ec::UNLOCK_UNCONFIRMED,
             // The step's own cause is printed after the message; what the operator does next
             // (resume the order) is the same whatever it was.
             ProvisionError::Step { .. } => ec::PROVISION_STEP,
@@ -93,6 +98,7 @@ impl Coded for StepError {
             StepError::Seal(e) => e.code(),
             StepError::Injected(e) => e.code(),
             StepError::Random(_) => ec::RANDOM,
+            StepError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
             StepError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
         }
     }

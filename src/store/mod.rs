@@ -46,7 +46,7 @@ pub use revocations::RevocationRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
-pub use unlock::{SendRecord, SoPinGeneration, UnlockRecord};
+pub use unlock::{PendingUnlock, SendRecord, SoPinGeneration, UnlockRecord};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;

@@ -43,6 +43,19 @@ pub struct UnlockRecord {
     pub last_error: Option<String>,
 }
 
+/// A key whose SO PIN rotation by an unlock code is not confirmed (for `check`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PendingUnlock {
+    /// The unlock request whose code carried the pending generation last.
+    pub request_id: String,
+    /// The order of that request.
+    pub order_no: String,
+    /// The key, from the request code.
+    pub token_serial: String,
+    /// When the code last sent expires (none before it was sent).
+    pub expires_at: Option<String>,
+}
+
 /// How a send of the code ended, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendRecord {
@@ -280,5 +293,30 @@ impl Store {
             .map(|r| unlock_row(&r))
             .transpose()
             .ctx("reading an unlock request")
+    }
+
+    /// Every key whose SO PIN rotation by an unlock code is not confirmed, by request id.
+    pub async fn pending_unlocks(&self) -> Result<Vec<PendingUnlock>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.pending_request_id, r.order_no, u.token_serial, u.expires_at \
+             FROM so_pin_generations g \
+             JOIN unlock_requests u ON u.request_id = g.pending_request_id \
+             JOIN service_requests r ON r.id = g.pending_request_id \
+             WHERE g.pending_generation IS NOT NULL ORDER BY g.pending_request_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing unconfirmed unlock codes")?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingUnlock {
+                    request_id: r.try_get("pending_request_id")?,
+                    order_no: r.try_get("order_no")?,
+                    token_serial: r.try_get("token_serial")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .ctx("listing unconfirmed unlock codes")
     }
 }

@@ -352,6 +352,16 @@ fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
         1,
         "{listing}"
     );
+    // Logged in with the renewal's new PIN: one private key, the new one; the old one is gone.
+    st.run_child(
+        "renewal::renewal_private_keys_child",
+        &[
+            ("KS_RENEWAL_ORDER", "REN-2-R1"),
+            ("KS_RENEWAL_LABEL", "REN-2"),
+            ("KS_RENEWAL_NEW_KEY", &new_key),
+            ("KS_RENEWAL_OLD_KEY", &old_key),
+        ],
+    );
     let on_token = st.read_object("REN-2", "cert", &new_key);
     let new_pem = certificate_pem(&st, &new_serial);
     let der = st.tmp().join("desk-new.der");
@@ -404,6 +414,46 @@ fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
     assert_eq!(audit_records(&audit, "provision.old_key_removed").len(), 1);
     st.ok(&["audit", "verify"]);
     st.check_passes("after the renewal at the desk");
+}
+
+/// Child half of [`renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token`]: the
+/// renewal's user PIN unsealed from the vault logs in with `pkcs11-tool`, which lists exactly
+/// one private key, the new one (does nothing when run on its own).
+#[test]
+fn renewal_private_keys_child() {
+    let Some(dir) = crate::station::child_station() else {
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap();
+    let pin = crate::station::unseal_pins(&dir, &var("KS_RENEWAL_ORDER")).0;
+    let out = std::process::Command::new("pkcs11-tool")
+        .args(["--module", crate::station::softhsm_module()])
+        .args(["--token-label", &var("KS_RENEWAL_LABEL")])
+        .args(["--login", "--pin", "env:KS_TEST_PIN", "--list-objects"])
+        .env("KS_TEST_PIN", &pin)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{listing}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        listing.matches("Private Key Object").count(),
+        1,
+        "{listing}"
+    );
+    let new_key = var("KS_RENEWAL_NEW_KEY");
+    let old_key = var("KS_RENEWAL_OLD_KEY");
+    // The private key's block: from its heading to the next object's.
+    let start = listing.find("Private Key Object").unwrap() + "Private Key Object".len();
+    let private = listing[start..].split("Object;").next().unwrap();
+    assert!(
+        private.contains(&format!("ID:         {new_key}")),
+        "{listing}"
+    );
+    assert!(!listing.contains(&old_key), "{listing}");
 }
 
 /// A renewal at the desk stopped after its certificate was issued but before it was on the key:

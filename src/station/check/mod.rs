@@ -13,6 +13,7 @@
 //! - no bank transfer was emitted twice: no two pain.001 files in the outbound directory carry
 //!   one EndToEndId, and no order has two live bank deliveries that each emitted a file.
 //! - every order has a history in the audit trail (at least the record of its import).
+//! - (note) a key whose SO PIN rotation by an unlock code is unconfirmed, with the way out.
 //!
 //! Findings are violations (the invariant is broken) or notes (work in progress, tokens shipped).
 
@@ -93,6 +94,7 @@ impl Station {
         }
 
         self.check_transfers(&mut report).await?;
+        self.check_unlocks(&mut report).await?;
         for no in self.store.orders_without_audit().await? {
             report.add(
                 Level::Violation,
@@ -195,6 +197,33 @@ impl Station {
     }
 
     /// No bank transfer emitted twice (see the module docs).
+    /// A key whose SO PIN rotation by an unlock code is unconfirmed: nothing logs in on it as
+    /// SO until the desk confirms (see [`super::service_desk::so_pin`]).
+    async fn check_unlocks(&self, report: &mut CheckReport) -> Result<(), StoreError> {
+        let now = crate::clock::format_utc(self.clock.now());
+        for p in self.store.pending_unlocks().await? {
+            let expiry = match &p.expires_at {
+                Some(t) if *t <= now => format!("its code expired at {t}"),
+                Some(t) => format!("its code is valid to {t}"),
+                None => "its code is not sent yet".to_string(),
+            };
+            report.add(
+                Level::Note,
+                "unlock_unconfirmed",
+                &p.order_no,
+                format!(
+                    "key {}: unlock request {} rotates its SO PIN and its use is not confirmed \
+                     ({expiry}); PIN reset, retire, renewal at the desk and --reinit are refused \
+                     on it until `keystation unlock confirm {} --operator NAME` once the \
+                     customer's tool reported success (an unused code: a new unlock request \
+                     carries the same next SO PIN)",
+                    p.token_serial, p.request_id, p.request_id
+                ),
+            );
+        }
+        Ok(())
+    }
+
     async fn check_transfers(&self, report: &mut CheckReport) -> Result<(), StoreError> {
         use crate::domain::{DeliveryChannel, DeliveryState};
         let deliveries = self

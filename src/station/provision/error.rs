@@ -104,6 +104,19 @@ pub enum StepError {
     /// The OS random generator failed.
     #[error("OS random generator: {0}")]
     Random(String),
+    /// The bound key's SO PIN is one of two: an unlock code rotating it is not confirmed used
+    /// (see [`crate::station::service_desk::so_pin`]); nothing logged in as SO.
+    #[error(
+        "key {token_serial}: unlock request {request_id} sent a code that rotates its SO PIN and \
+         its use is not confirmed: `keystation unlock confirm {request_id} --operator NAME` once \
+         the customer's tool reported success, then run this again"
+    )]
+    UnlockUnconfirmed {
+        /// The key (or the order, before a serial is bound).
+        token_serial: String,
+        /// The unlock request whose code is pending.
+        request_id: String,
+    },
     /// Inconsistent records.
     #[error("{0}")]
     Inconsistent(String),

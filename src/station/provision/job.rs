@@ -16,6 +16,7 @@ use crate::failpoint::check as failpoint;
 use crate::station::Station;
 use crate::station::hsm::{Hsm, Lease};
 use crate::station::lease::KeptLease;
+use crate::station::service_desk::ServiceDeskError;
 use crate::store::{Actor, AuditEntry, Binding, CertificateRecord, StoreError};
 use crate::token::{KeyPairInfo, Token, TokenSelector, TokenSession, Vault};
 
@@ -302,7 +303,14 @@ impl Job<'_> {
             )
             .await
             .map_err(|e| match e {
-                crate::station::service_desk::ServiceDeskError::Store(s) => StepError::Store(s),
+                ServiceDeskError::Store(s) => StepError::Store(s),
+                ServiceDeskError::UnlockUnconfirmed {
+                    token_serial,
+                    request_id,
+                } => StepError::UnlockUnconfirmed {
+                    token_serial,
+                    request_id,
+                },
                 other => StepError::Inconsistent(other.to_string()),
             })?;
             let so = blocking(|| {

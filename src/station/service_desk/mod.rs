@@ -95,7 +95,14 @@ impl Station {
             .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
-        pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref()).await?;
+        pin_reset::check_order_resettable(
+            &mut tx,
+            order_no,
+            state,
+            binding.as_ref(),
+            RequestKind::PinReset,
+        )
+        .await?;
         let id = record_request(
             &mut tx,
             &actor,
@@ -297,16 +304,46 @@ async fn record_failure(
     }
 }
 
-/// Why an order's key is not one the desk can reset, or `None`.
-fn not_resettable(state: OrderState) -> Option<String> {
+/// Why an order's key is not one the desk can reset (or unlock, by `kind`), or `None`.
+fn not_resettable(state: OrderState, kind: RequestKind) -> Option<String> {
+    let (instead, done) = match kind {
+        RequestKind::Unlock => ("unlocking the key", "is unlocked"),
+        _ => ("resetting the PIN", "has its PIN reset"),
+    };
     match state {
         OrderState::PinDelivered => None,
         OrderState::Provisioned | OrderState::Shipped => Some(format!(
             "the order is {state}: its first PIN is not delivered yet — retry or requeue that \
-             delivery (`keystation deliver ...`) instead of resetting the PIN"
+             delivery (`keystation deliver ...`) instead of {instead}"
         )),
         other => Some(format!(
-            "the order is {other}: only a delivered key (PinDelivered) has its PIN reset"
+            "the order is {other}: only a delivered key (PinDelivered) {done}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unlock_refusal_speaks_of_unlocking_and_a_reset_refusal_of_the_reset() {
+        assert_eq!(
+            not_resettable(OrderState::PinDelivered, RequestKind::Unlock),
+            None
+        );
+        for state in OrderState::ALL {
+            if state == OrderState::PinDelivered {
+                continue;
+            }
+            let unlock = not_resettable(state, RequestKind::Unlock).unwrap_or_default();
+            let reset = not_resettable(state, RequestKind::PinReset).unwrap_or_default();
+            assert!(
+                unlock.contains("unlocked") || unlock.contains("unlocking"),
+                "{unlock}"
+            );
+            assert!(!unlock.contains("reset"), "{unlock}");
+            assert!(reset.contains("reset"), "{reset}");
+        }
     }
 }

@@ -60,18 +60,20 @@ pub struct PinResetReport {
     pub destination_masked: String,
 }
 
-/// Refuses an order whose key the desk cannot reset; returns the bound key's serial.
+/// Refuses an order whose key the desk cannot reset (or unlock, by `kind`: the refusal is
+/// worded for it); returns the bound key's serial.
 pub(super) async fn check_order_resettable(
     tx: &mut Tx,
     order_no: &OrderNo,
     state: OrderState,
     binding: Option<&Binding>,
+    kind: RequestKind,
 ) -> Result<TokenSerial, ServiceDeskError> {
     let refused = |message: String| ServiceDeskError::Refused {
         order_no: order_no.to_string(),
         message,
     };
-    if let Some(why) = not_resettable(state) {
+    if let Some(why) = not_resettable(state, kind) {
         return Err(refused(why));
     }
     let Some(serial) = binding
@@ -84,9 +86,13 @@ pub(super) async fn check_order_resettable(
     };
     let unsettled = tx.unsettled_deliveries(order_no).await?;
     if !unsettled.is_empty() {
+        let before = match kind {
+            RequestKind::Unlock => "its key is unlocked",
+            _ => "its PIN is reset",
+        };
         return Err(refused(format!(
             "a PIN of this order is still on its way (delivery {}): wait until it is confirmed, \
-             or cancel it, before its PIN is reset",
+             or cancel it, before {before}",
             unsettled.join(", ")
         )));
     }
@@ -171,8 +177,14 @@ impl Station {
             RequestState::Executing => true,
             RequestState::Approved | RequestState::Failed => {
                 let state = tx.order_state(&r.order_no).await?;
-                let serial =
-                    check_order_resettable(&mut tx, &r.order_no, state, binding.as_ref()).await?;
+                let serial = check_order_resettable(
+                    &mut tx,
+                    &r.order_no,
+                    state,
+                    binding.as_ref(),
+                    RequestKind::PinReset,
+                )
+                .await?;
                 if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
                     return Err(ServiceDeskError::Inconsistent(format!(
                         "request {id} began on key {} but the order is now bound to key {serial}",
@@ -381,7 +393,14 @@ impl Run<'_> {
             .await?;
         let mut r = tx.service_request(self.id()).await?;
         let state = tx.order_state(&no).await?;
-        check_order_resettable(&mut tx, &no, state, Some(&self.binding)).await?;
+        check_order_resettable(
+            &mut tx,
+            &no,
+            state,
+            Some(&self.binding),
+            RequestKind::PinReset,
+        )
+        .await?;
         let sealed = tx.pending_pin(self.id()).await?.ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!(
                 "request {}: its new PIN is set but no sealed copy is kept",

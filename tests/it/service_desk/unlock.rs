@@ -172,6 +172,12 @@ fn so_pin_opens_token(softhsm_conf: &str, order_no: &str, so_pin: &str) -> bool 
 /// Runs [`so_pin_generation_child`] in a child bound to the station's SoftHSM: the SO PIN of
 /// generation `generation` opens the key as SO and that of `generation - 1` does not.
 fn assert_so_pin_generation(st: &TestStation, no: &str, generation: u32) {
+    assert_so_pin_generation_bound(st, no, no, generation);
+}
+
+/// [`assert_so_pin_generation`] for the key labelled `no` whose binding order `bound` now holds
+/// (a renewal onto the same key).
+fn assert_so_pin_generation_bound(st: &TestStation, no: &str, bound: &str, generation: u32) {
     let conf = st.data_dir().join("softhsm2.conf");
     crate::support::run_child_test(
         "service_desk::unlock::so_pin_generation_child",
@@ -179,6 +185,7 @@ fn assert_so_pin_generation(st: &TestStation, no: &str, generation: u32) {
             ("SOFTHSM2_CONF", conf.into_os_string()),
             ("KS_STATION_DIR", st.data_dir().into_os_string()),
             ("KS_UNLOCK_ORDER", no.into()),
+            ("KS_UNLOCK_BOUND_ORDER", bound.into()),
             ("KS_UNLOCK_GENERATION", generation.to_string().into()),
         ],
     );
@@ -197,6 +204,7 @@ fn so_pin_generation_child() {
         .parse()
         .unwrap();
     let conf = std::env::var("SOFTHSM2_CONF").unwrap();
+    let bound = std::env::var("KS_UNLOCK_BOUND_ORDER").unwrap();
     let (rt, station, hsm) = crate::station::open_station(&dir);
     let store = rt
         .block_on(keystation::store::Store::connect(
@@ -204,7 +212,7 @@ fn so_pin_generation_child() {
         ))
         .unwrap();
     let binding = rt
-        .block_on(store.active_binding(&crate::support::order_no(&no)))
+        .block_on(store.active_binding(&crate::support::order_no(&bound)))
         .unwrap()
         .unwrap();
     let (now, before) = rt.block_on(async {
@@ -533,4 +541,117 @@ async fn an_unlock_code_that_did_not_reach_the_server_is_sent_by_the_next_run() 
     assert_eq!(run["sends"], 2, "{run:#}");
     assert_eq!(smtp.received().len(), 1);
     code_in_mail(&smtp, 0);
+}
+
+/// `order renew NO` by a station opened in this process, its clock 20 days before the order's
+/// certificate's notAfter (inside the renewal window); approved by [`BOB`]. Returns the
+/// renewal order's number.
+async fn renewal_approved(st: &TestStation, no: &str) -> String {
+    use keystation::clock::{FixedClock, parse_utc};
+    crate::support::operator_credential(&st.config, ALICE).unwrap();
+    let cert = st
+        .store()
+        .await
+        .all_certificates()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.order_no.as_str() == no)
+        .unwrap();
+    let at = parse_utc(&cert.not_after).unwrap() - time::Duration::days(20);
+    let cfg = keystation::config::Config::load(&st.config).unwrap();
+    let station = keystation::station::Station::open(cfg, std::sync::Arc::new(FixedClock::new(at)))
+        .await
+        .unwrap();
+    let report = station
+        .renew_order(&crate::support::order_no(no), ALICE)
+        .await
+        .unwrap();
+    station.close().await;
+    st.ok(&["order", "approve", &report.order_no, "--operator", BOB])
+        .await;
+    report.order_no
+}
+
+/// The `unlock_unconfirmed` notes of `check` (a note: the check itself passes).
+async fn unconfirmed_notes(st: &TestStation) -> Vec<Value> {
+    let report = st.json(&["check"]).await;
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "unlock_unconfirmed")
+        .cloned()
+        .collect()
+}
+
+/// While a used unlock code's SO PIN rotation is unconfirmed, renewal onto the key at the desk
+/// (which logs in as SO) is refused `E-UNLOCK-UNCONFIRMED` naming `keystation unlock confirm
+/// ID`, not as a generic step failure, without touching the key; `check` notes the key with
+/// the way out. Confirmed (the request's order released the key to its renewal meanwhile),
+/// the renewal resumes onto the key under the rotated SO PIN and the note is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_unlock_stops_renewal_at_the_desk_by_name_and_check_notes_it() {
+    let smtp = SmtpServer::start(Security::None, None).await;
+    let st = TestStation::init().await;
+    with_email(&st, &smtp);
+    // The e-mail's text from station.toml: the station's own words around the code.
+    st.append(
+        "[delivery.email.templates]\n\
+         unlock_body = \"订单{order_no}，Key {serial}，有效期至{expires_at}：\\n{code}\\n\"\n",
+    );
+    let (no, _) = delivered_sms_order(&st, "UNLK-RENEW").await;
+    let serial = key_serial(&st, &no).await;
+    assert!(unconfirmed_notes(&st).await.is_empty());
+
+    let tool = Tool::start(&st, &no, &[]).await;
+    let id = request_unlock(&st, &no, &tool.request_code).await;
+    st.ok(&["unlock", "approve", &id, "--operator", BOB]).await;
+    st.ok(&["unlock", "run", &id, "--operator", "carol"]).await;
+    let body = smtp.received()[0].body();
+    let masked = format!(
+        "{}{}",
+        "*".repeat(serial.len() - 4),
+        &serial[serial.len() - 4..]
+    );
+    assert!(
+        body.contains(&format!("订单{no}，Key {masked}，有效期至")),
+        "{body}"
+    );
+    assert!(!body.contains(&serial), "{body}");
+    let (status, stdout, stderr) = tool.finish(&code_in_mail(&smtp, 0), CHOSEN_PIN).await;
+    assert_eq!(status, Some(0), "{stdout}\n{stderr}");
+
+    let notes = unconfirmed_notes(&st).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["level"], "note");
+    assert_eq!(notes[0]["order_no"], no.as_str());
+    let message = notes[0]["message"].as_str().unwrap();
+    assert!(message.contains(&serial), "{message}");
+    assert!(
+        message.contains(&format!("keystation unlock confirm {id}")),
+        "{message}"
+    );
+
+    let renewal = renewal_approved(&st, &no).await;
+    let out = st
+        .run(&["provision", &renewal, "--token", &serial, "--json"])
+        .await;
+    let stderr = assert_refused(&out, "E-UNLOCK-UNCONFIRMED");
+    assert!(
+        stderr.contains(&format!("keystation unlock confirm {id}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("E-PROVISION-STEP"), "{stderr}");
+    // Nothing logged in as SO: the customer's PIN still opens the key.
+    assert!(pin_opens_token(&st, &no, CHOSEN_PIN));
+
+    let confirmed = st
+        .json(&["unlock", "confirm", &id, "--operator", "carol"])
+        .await;
+    assert_eq!(confirmed["generation"], 1, "{confirmed:#}");
+    let new = st.json(&["provision", &renewal, "--token", &serial]).await;
+    assert_eq!(new["token_serial"], serial.as_str(), "{new:#}");
+    assert!(unconfirmed_notes(&st).await.is_empty());
+    assert_so_pin_generation_bound(&st, &no, &renewal, 1);
 }

@@ -115,9 +115,14 @@ impl Station {
             .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
-        let serial =
-            super::pin_reset::check_order_resettable(&mut tx, order_no, state, binding.as_ref())
-                .await?;
+        let serial = super::pin_reset::check_order_resettable(
+            &mut tx,
+            order_no,
+            state,
+            binding.as_ref(),
+            RequestKind::Unlock,
+        )
+        .await?;
         if serial.as_str() != code.token_serial {
             return Err(ServiceDeskError::UnlockSerial {
                 order_no: order_no.to_string(),
@@ -217,7 +222,7 @@ impl Station {
                 ),
             });
         }
-        let binding = self.bound_key(&r).await?;
+        let binding = self.unlocked_key(&r).await?;
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
             .await?;
@@ -266,6 +271,23 @@ impl Station {
                     ),
                 })?;
         Ok(UnlockDetail { detail, unlock })
+    }
+
+    /// The key an unlock code was sent for, by the serial in its request code: the order's
+    /// binding, or the one of a renewal onto the same key that took it over meanwhile (it keeps
+    /// the key's SO identity, hence its pending generation).
+    async fn unlocked_key(&self, r: &ServiceRequestRecord) -> Result<Binding, ServiceDeskError> {
+        let serial = self
+            .store
+            .unlock_request(&r.id)
+            .await?
+            .and_then(|u| crate::domain::TokenSerial::parse(&u.token_serial).ok());
+        if let Some(serial) = serial
+            && let Some(b) = self.store.binding_of_token(&serial).await?
+        {
+            return Ok(b);
+        }
+        self.bound_key(r).await
     }
 
     async fn bound_key(&self, r: &ServiceRequestRecord) -> Result<Binding, ServiceDeskError> {

@@ -6,7 +6,8 @@ use crate::clock::format_utc;
 use crate::delivery::email::OutgoingEmail;
 use crate::delivery::sms::SendOutcome;
 use crate::domain::delivery::mask_email;
-use crate::domain::{OrderNo, RequestEvent, UnlockStep};
+use crate::domain::unlock_mail::UnlockMail;
+use crate::domain::{RequestEvent, UnlockStep};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::station::service_desk::{ServiceDeskError, so_pin};
@@ -198,17 +199,27 @@ impl Run<'_> {
             tx.commit().await?;
         }
         fp("unlock.send_code.before_send")?;
+        let templates = self
+            .station
+            .config
+            .delivery
+            .email
+            .as_ref()
+            .map(|e| e.templates.clone())
+            .unwrap_or_default();
+        let (subject, body) = templates
+            .render(&UnlockMail {
+                code: &code,
+                expires_at: &expires_text,
+                order_no: no.as_str(),
+                token_serial: &u.token_serial,
+            })
+            .map_err(|e| ServiceDeskError::Inconsistent(e.to_string()))?;
         let mail = OutgoingEmail {
             id: format!("unlock-{id}-{send}"),
             to,
-            subject: format!("【解锁授权码】订单 {no} 的 USB Key（{}）", u.token_serial),
-            body: body(
-                &order.handler.name,
-                &no,
-                &u.token_serial,
-                &code,
-                &expires_text,
-            ),
+            subject,
+            body,
         };
         let outcome = channel.send(&mail).await;
         drop(mail);
@@ -334,16 +345,4 @@ fn hex_array<const N: usize>(s: &str, column: &str) -> Result<[u8; N], ServiceDe
         .ok_or_else(|| {
             StoreError::Corrupt(format!("unlock_requests.{column} is not {N} hex bytes")).into()
         })
-}
-
-/// The e-mail's text. The code alone opens nothing: it is encrypted to the waiting tool.
-fn body(handler: &str, no: &OrderNo, serial: &str, code: &str, expires: &str) -> String {
-    format!(
-        "{handler} 您好：\n\n\
-         订单 {no} 的 USB Key（序列号 {serial}）的解锁授权码如下。请将整行粘贴到仍在等待的 \
-         keystation-unlock 程序中，然后按提示两次输入新的 PIN：\n\n\
-         {code}\n\n\
-         有效期至 {expires}（UTC）。此授权码只能由发起本次申请的那一次 keystation-unlock \
-         使用；仅凭本邮件无法解锁 Key。如非本人申请，请联系我们的服务台。\n"
-    )
 }
