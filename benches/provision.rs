@@ -13,7 +13,8 @@
 //! its own SQLite database — so each starts with one `C_Initialize` on a fresh store, as a
 //! station process does.
 
-#[allow(dead_code)] // only its operator registration
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+// only its operator registration; a bench helper may panic
 mod figures;
 
 use keystation::config::{Config, KeyAlgorithm};
