@@ -12,6 +12,7 @@
 //! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
 
 mod error;
+mod journal;
 pub mod lost;
 pub mod pin_reset;
 pub mod reissue;

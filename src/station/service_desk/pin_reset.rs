@@ -25,8 +25,8 @@
 //! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
 //! name the request, the key's serial and the delivery, never the PIN.
 
-use super::{ServiceDeskError, not_resettable, operator};
-use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted, ServiceStarted};
+use super::{ServiceDeskError, journal, not_resettable, operator};
+use crate::audit::event::{AuditEvent, ServiceCompleted, ServiceStarted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
     OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, RequestState, TokenSerial,
@@ -232,17 +232,8 @@ impl Run<'_> {
 
     async fn steps(&mut self) -> Result<(), (PinResetStep, ServiceDeskError)> {
         loop {
-            let done: Vec<PinResetStep> = self
-                .station
-                .store
-                .request_steps(self.id())
-                .await
-                .map_err(|e| (PinResetStep::SealPin, e.into()))?
-                .iter()
-                .filter(|s| s.status == "done")
-                .filter_map(|s| PinResetStep::parse(&s.step))
-                .collect();
-            let Some(step) = PinResetStep::next(&done) else {
+            let Some(step) = journal::next_step::<PinResetStep>(self.station, self.id()).await?
+            else {
                 return Ok(());
             };
             let r = match step {
@@ -262,45 +253,21 @@ impl Run<'_> {
 
     /// Journals `step` as started, in its own transaction: a crash after it is visible.
     async fn started(&self, step: PinResetStep) -> Result<i64, ServiceDeskError> {
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.request_step_started(self.id(), step).await?;
-        tx.commit().await?;
-        self.failpoint(&format!("pin_reset.{step}.started"))?;
-        let runs = self
-            .station
-            .store
-            .request_steps(self.id())
-            .await?
-            .iter()
-            .find(|s| s.step == step.as_str())
-            .map_or(1, |s| s.runs);
-        Ok(runs)
+        journal::step_started(self.station, self.id(), "pin_reset", step).await
     }
 
     /// Journals `step` as done with its audit record, in `tx`.
     async fn done_in(&self, tx: &mut Tx, step: PinResetStep, runs: i64) -> Result<(), StoreError> {
-        tx.request_step_done(self.id(), step).await?;
-        tx.audit(
-            &self.actor,
-            crate::store::AuditEntry {
-                token_serial: Some(self.serial.clone()),
-                ..crate::store::AuditEntry::order(
-                    &self.request.order_no,
-                    AuditEvent::PinResetStepDone(PinResetStepDone {
-                        request_id: self.id().to_string(),
-                        step: step.as_str().to_string(),
-                        token_serial: self.serial.to_string(),
-                        runs,
-                    }),
-                )
-            },
+        let (actor, request, serial) = (&self.actor, &self.request, &self.serial);
+        journal::step_done_in(
+            tx,
+            actor,
+            request,
+            serial,
+            (step, runs),
+            AuditEvent::PinResetStepDone,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn seal_pin(&mut self) -> Result<(), ServiceDeskError> {

@@ -22,10 +22,8 @@
 //! `retire.close.before_commit`.
 
 use super::lost::cancel_requests_in;
-use super::{ServiceDeskError, operator, record_request, text};
-use crate::audit::event::{
-    AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
-};
+use super::{ServiceDeskError, journal, operator, record_request, text};
+use crate::audit::event::{AuditEvent, ServiceStarted, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
     JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
@@ -34,8 +32,7 @@ use crate::domain::{
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{
-    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord,
-    StoreError, Tx,
+    Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, StoreError, Tx,
 };
 use crate::token::TokenSelector;
 
@@ -274,17 +271,8 @@ impl Run<'_> {
 
     async fn steps(&mut self) -> Result<(), (RetireStep, ServiceDeskError)> {
         loop {
-            let done: Vec<RetireStep> = self
-                .station
-                .store
-                .request_steps(self.id())
-                .await
-                .map_err(|e| (RetireStep::Revoke, e.into()))?
-                .iter()
-                .filter(|s| s.status == "done")
-                .filter_map(|s| RetireStep::parse(&s.step))
-                .collect();
-            let Some(step) = RetireStep::next(&done) else {
+            let Some(step) = journal::next_step::<RetireStep>(self.station, self.id()).await?
+            else {
                 return Ok(());
             };
             let r = match step {
@@ -304,44 +292,21 @@ impl Run<'_> {
 
     /// Journals `step` as started, in its own transaction; returns how often it was started.
     async fn started(&self, step: RetireStep) -> Result<i64, ServiceDeskError> {
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.request_step_started(self.id(), step).await?;
-        tx.commit().await?;
-        self.failpoint(&format!("retire.{step}.started"))?;
-        Ok(self
-            .station
-            .store
-            .request_steps(self.id())
-            .await?
-            .iter()
-            .find(|s| s.step == step.name())
-            .map_or(1, |s| s.runs))
+        journal::step_started(self.station, self.id(), "retire", step).await
     }
 
     /// Journals `step` as done with its audit record, in `tx`.
     async fn done_in(&self, tx: &mut Tx, step: RetireStep, runs: i64) -> Result<(), StoreError> {
-        tx.request_step_done(self.id(), step).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry {
-                token_serial: Some(self.serial.clone()),
-                ..AuditEntry::order(
-                    &self.request.order_no,
-                    AuditEvent::RetireStepDone(PinResetStepDone {
-                        request_id: self.id().to_string(),
-                        step: step.name().to_string(),
-                        token_serial: self.serial.to_string(),
-                        runs,
-                    }),
-                )
-            },
+        let (actor, request, serial) = (&self.actor, &self.request, &self.serial);
+        journal::step_done_in(
+            tx,
+            actor,
+            request,
+            serial,
+            (step, runs),
+            AuditEvent::RetireStepDone,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn done(&self, step: RetireStep, runs: i64) -> Result<(), ServiceDeskError> {
@@ -484,32 +449,6 @@ impl Run<'_> {
     /// Best effort: if even this cannot be written, the request stays `executing`, which a run
     /// resumes the same way.
     async fn fail(&self, step: RetireStep, e: &ServiceDeskError) {
-        let r: Result<(), StoreError> = async {
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            let mut r = tx.service_request(self.id()).await?;
-            if r.state != RequestState::Executing {
-                return Ok(());
-            }
-            let error = e.to_string();
-            tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Fail, |r| {
-                r.last_error = Some(error.clone());
-                AuditEvent::ServiceFailed(ServiceFailed {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    step: step.name().to_string(),
-                    error,
-                })
-            })
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(err) = r {
-            tracing::error!(request = %self.id(), error = %err, "could not record the failed retire run");
-        }
+        super::record_failure(self.station, &self.actor, self.id(), step.name(), e).await;
     }
 }

@@ -1,0 +1,79 @@
+//! A request run's execution journal (`service_request_steps`), as the PIN reset and retire runs
+//! keep it: which step comes next, a step journaled as started, a step journaled as done.
+
+use super::ServiceDeskError;
+use crate::audit::AuditEvent;
+use crate::audit::event::PinResetStepDone;
+use crate::domain::{JournaledStep, TokenSerial};
+use crate::station::Station;
+use crate::store::{Actor, AuditEntry, ServiceRequestRecord, StoreError, Tx};
+
+/// The first step of `S` that the journal of request `id` does not record as done; `None` when
+/// every step is done. A failed read is charged to the first step.
+pub(super) async fn next_step<S: JournaledStep + PartialEq>(
+    station: &Station,
+    id: &str,
+) -> Result<Option<S>, (S, ServiceDeskError)> {
+    let done: Vec<S> = station
+        .store
+        .request_steps(id)
+        .await
+        .map_err(|e| (S::FIRST, e.into()))?
+        .iter()
+        .filter(|s| s.status == "done")
+        .filter_map(|s| S::STEPS.iter().copied().find(|k| k.name() == s.step))
+        .collect();
+    Ok(S::STEPS.iter().copied().find(|s| !done.contains(s)))
+}
+
+/// Journals `step` of request `id` as started, in its own transaction (a crash after it is
+/// visible), then passes the failpoint `{run}.{step}.started`; returns how often the step has
+/// been started.
+pub(super) async fn step_started<S: JournaledStep>(
+    station: &Station,
+    id: &str,
+    run: &str,
+    step: S,
+) -> Result<i64, ServiceDeskError> {
+    let mut tx = station.store.begin_write(station.clock.now()).await?;
+    tx.request_step_started(id, step).await?;
+    tx.commit().await?;
+    crate::failpoint::check(&format!("{run}.{}.started", step.name()))?;
+    Ok(station
+        .store
+        .request_steps(id)
+        .await?
+        .iter()
+        .find(|s| s.step == step.name())
+        .map_or(1, |s| s.runs))
+}
+
+/// Journals `step` of `request` (acting on token `serial`) as done with its audit record
+/// (`event` of the step's facts), in `tx`.
+pub(super) async fn step_done_in<S: JournaledStep>(
+    tx: &mut Tx,
+    actor: &Actor,
+    request: &ServiceRequestRecord,
+    serial: &TokenSerial,
+    (step, runs): (S, i64),
+    event: fn(PinResetStepDone) -> AuditEvent,
+) -> Result<(), StoreError> {
+    tx.request_step_done(&request.id, step).await?;
+    tx.audit(
+        actor,
+        AuditEntry {
+            token_serial: Some(serial.clone()),
+            ..AuditEntry::order(
+                &request.order_no,
+                event(PinResetStepDone {
+                    request_id: request.id.clone(),
+                    step: step.name().to_string(),
+                    token_serial: serial.to_string(),
+                    runs,
+                }),
+            )
+        },
+    )
+    .await?;
+    Ok(())
+}
