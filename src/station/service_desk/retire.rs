@@ -22,7 +22,7 @@
 //! `retire.close.before_commit`.
 
 use super::lost::cancel_requests_in;
-use super::{ServiceDeskError, journal, operator, record_request, text};
+use super::{ServiceDeskError, journal, operator};
 use crate::audit::event::{AuditEvent, ServiceStarted, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
@@ -120,30 +120,17 @@ impl Station {
         reason: &str,
         evidence: &str,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        let by = operator(requested_by)?;
-        let reason = text("--reason", reason)?;
-        let evidence = text("--evidence", evidence)?;
-        let binding = self.store.active_binding(order_no).await?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
-            .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let state = tx.order_state(order_no).await?;
-        check_retirable(order_no, state, binding.as_ref())?;
-        let id = record_request(
-            &mut tx,
-            &actor,
+        self.intake_request(
             RequestKind::Retire,
             order_no,
-            &by,
-            reason,
-            evidence,
-            binding.as_ref().and_then(|b| b.token_serial.clone()),
+            requested_by,
+            (reason, evidence),
+            async |_: &mut Tx, state, binding: Option<&Binding>| {
+                check_retirable(order_no, state, binding)?;
+                Ok(binding.and_then(|b| b.token_serial.clone()))
+            },
         )
-        .await?;
-        let rec = tx.service_request(&id).await?;
-        tx.commit().await?;
-        Ok(rec)
+        .await
     }
 
     /// `retire run ID`: carries out (or resumes) an approved retirement. See the module docs.
