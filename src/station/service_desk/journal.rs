@@ -1,5 +1,6 @@
 //! A request run's execution journal (`service_request_steps`), as the PIN reset and retire runs
-//! keep it: which step comes next, a step journaled as started, a step journaled as done.
+//! keep it: which step comes next, a step journaled as started, a step journaled as done; and
+//! the run itself ([`JournaledRun`]), which each kind gives only its parts and its steps.
 
 use super::ServiceDeskError;
 use crate::audit::AuditEvent;
@@ -10,7 +11,7 @@ use crate::store::{Actor, AuditEntry, ServiceRequestRecord, StoreError, Tx};
 
 /// The first step of `S` that the journal of request `id` does not record as done; `None` when
 /// every step is done. A failed read is charged to the first step.
-pub(super) async fn next_step<S: JournaledStep + PartialEq>(
+async fn next_step<S: JournaledStep + PartialEq>(
     station: &Station,
     id: &str,
 ) -> Result<Option<S>, (S, ServiceDeskError)> {
@@ -29,7 +30,7 @@ pub(super) async fn next_step<S: JournaledStep + PartialEq>(
 /// Journals `step` of request `id` as started, in its own transaction (a crash after it is
 /// visible), then passes the failpoint `{run}.{step}.started`; returns how often the step has
 /// been started.
-pub(super) async fn step_started<S: JournaledStep>(
+async fn step_started<S: JournaledStep>(
     station: &Station,
     id: &str,
     run: &str,
@@ -50,7 +51,7 @@ pub(super) async fn step_started<S: JournaledStep>(
 
 /// Journals `step` of `request` (acting on token `serial`) as done with its audit record
 /// (`event` of the step's facts), in `tx`.
-pub(super) async fn step_done_in<S: JournaledStep>(
+async fn step_done_in<S: JournaledStep>(
     tx: &mut Tx,
     actor: &Actor,
     request: &ServiceRequestRecord,
@@ -76,4 +77,49 @@ pub(super) async fn step_done_in<S: JournaledStep>(
     )
     .await?;
     Ok(())
+}
+
+/// A run of a journaled request (PIN reset, retire): the steps of its kind not done yet, carried
+/// out in order, each journaled before and after. A kind gives its parts and its steps.
+pub(super) trait JournaledRun {
+    /// The kind's steps.
+    type Step: JournaledStep + PartialEq;
+    /// The prefix of its failpoints (`{RUN}.{step}.started`).
+    const RUN: &'static str;
+    /// The audit event of one of its steps done.
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent;
+
+    /// The station, the acting operator, the request and the token of the run.
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial);
+
+    /// The names of the steps this run carried out, in order.
+    fn steps_run(&mut self) -> &mut Vec<&'static str>;
+
+    /// Carries out `step`.
+    async fn step(&mut self, step: Self::Step) -> Result<(), ServiceDeskError>;
+
+    /// Carries out the steps not done yet, in order; a failure names its step.
+    async fn steps(&mut self) -> Result<(), (Self::Step, ServiceDeskError)> {
+        loop {
+            let (station, _, request, _) = self.parts();
+            let Some(step) = next_step::<Self::Step>(station, &request.id).await? else {
+                return Ok(());
+            };
+            self.step(step).await.map_err(|e| (step, e))?;
+            self.steps_run().push(step.name());
+        }
+    }
+
+    /// Journals `step` as started, in its own transaction (a crash after it is visible);
+    /// returns how often it was started.
+    async fn started(&self, step: Self::Step) -> Result<i64, ServiceDeskError> {
+        let (station, _, request, _) = self.parts();
+        step_started(station, &request.id, Self::RUN, step).await
+    }
+
+    /// Journals `step` as done with its audit record, in `tx`.
+    async fn done_in(&self, tx: &mut Tx, step: Self::Step, runs: i64) -> Result<(), StoreError> {
+        let (_, actor, request, serial) = self.parts();
+        step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
+    }
 }

@@ -25,8 +25,9 @@
 //! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
 //! name the request, the key's serial and the delivery, never the PIN.
 
-use super::{ServiceDeskError, journal, not_resettable, operator};
-use crate::audit::event::{AuditEvent, ServiceCompleted, ServiceStarted};
+use super::journal::JournaledRun;
+use super::{ServiceDeskError, not_resettable, operator};
+use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted, ServiceStarted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
     OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, RequestState, TokenSerial,
@@ -221,6 +222,28 @@ impl Station {
     }
 }
 
+impl JournaledRun for Run<'_> {
+    type Step = PinResetStep;
+    const RUN: &'static str = "pin_reset";
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::PinResetStepDone;
+
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
+        (self.station, &self.actor, &self.request, &self.serial)
+    }
+
+    fn steps_run(&mut self) -> &mut Vec<&'static str> {
+        &mut self.steps_run
+    }
+
+    async fn step(&mut self, step: PinResetStep) -> Result<(), ServiceDeskError> {
+        match step {
+            PinResetStep::SealPin => self.seal_pin().await,
+            PinResetStep::InitPin => self.init_pin().await,
+            PinResetStep::QueueDelivery => self.queue_delivery().await,
+        }
+    }
+}
+
 impl Run<'_> {
     fn id(&self) -> &str {
         &self.request.id
@@ -230,44 +253,9 @@ impl Run<'_> {
         pin_aad(self.request.order_no.as_str(), &self.serial)
     }
 
-    async fn steps(&mut self) -> Result<(), (PinResetStep, ServiceDeskError)> {
-        loop {
-            let Some(step) = journal::next_step::<PinResetStep>(self.station, self.id()).await?
-            else {
-                return Ok(());
-            };
-            let r = match step {
-                PinResetStep::SealPin => self.seal_pin().await,
-                PinResetStep::InitPin => self.init_pin().await,
-                PinResetStep::QueueDelivery => self.queue_delivery().await,
-            };
-            r.map_err(|e| (step, e))?;
-            self.steps_run.push(step.as_str());
-        }
-    }
-
     fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
         crate::failpoint::check(name)?;
         Ok(())
-    }
-
-    /// Journals `step` as started, in its own transaction: a crash after it is visible.
-    async fn started(&self, step: PinResetStep) -> Result<i64, ServiceDeskError> {
-        journal::step_started(self.station, self.id(), "pin_reset", step).await
-    }
-
-    /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: PinResetStep, runs: i64) -> Result<(), StoreError> {
-        let (actor, request, serial) = (&self.actor, &self.request, &self.serial);
-        journal::step_done_in(
-            tx,
-            actor,
-            request,
-            serial,
-            (step, runs),
-            AuditEvent::PinResetStepDone,
-        )
-        .await
     }
 
     async fn seal_pin(&mut self) -> Result<(), ServiceDeskError> {

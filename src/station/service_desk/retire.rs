@@ -21,9 +21,10 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
+use super::journal::JournaledRun;
 use super::lost::cancel_requests_in;
-use super::{ServiceDeskError, journal, operator};
-use crate::audit::event::{AuditEvent, ServiceStarted, TokenRetired};
+use super::{ServiceDeskError, operator};
+use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceStarted, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
     JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
@@ -251,49 +252,36 @@ impl Station {
     }
 }
 
+impl JournaledRun for Run<'_> {
+    type Step = RetireStep;
+    const RUN: &'static str = "retire";
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::RetireStepDone;
+
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
+        (self.station, &self.actor, &self.request, &self.serial)
+    }
+
+    fn steps_run(&mut self) -> &mut Vec<&'static str> {
+        &mut self.steps_run
+    }
+
+    async fn step(&mut self, step: RetireStep) -> Result<(), ServiceDeskError> {
+        match step {
+            RetireStep::Revoke => self.revoke().await,
+            RetireStep::Wipe => self.wipe().await,
+            RetireStep::Close => self.close().await,
+        }
+    }
+}
+
 impl Run<'_> {
     fn id(&self) -> &str {
         &self.request.id
     }
 
-    async fn steps(&mut self) -> Result<(), (RetireStep, ServiceDeskError)> {
-        loop {
-            let Some(step) = journal::next_step::<RetireStep>(self.station, self.id()).await?
-            else {
-                return Ok(());
-            };
-            let r = match step {
-                RetireStep::Revoke => self.revoke().await,
-                RetireStep::Wipe => self.wipe().await,
-                RetireStep::Close => self.close().await,
-            };
-            r.map_err(|e| (step, e))?;
-            self.steps_run.push(step.as_str());
-        }
-    }
-
     fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
         crate::failpoint::check(name)?;
         Ok(())
-    }
-
-    /// Journals `step` as started, in its own transaction; returns how often it was started.
-    async fn started(&self, step: RetireStep) -> Result<i64, ServiceDeskError> {
-        journal::step_started(self.station, self.id(), "retire", step).await
-    }
-
-    /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: RetireStep, runs: i64) -> Result<(), StoreError> {
-        let (actor, request, serial) = (&self.actor, &self.request, &self.serial);
-        journal::step_done_in(
-            tx,
-            actor,
-            request,
-            serial,
-            (step, runs),
-            AuditEvent::RetireStepDone,
-        )
-        .await
     }
 
     async fn done(&self, step: RetireStep, runs: i64) -> Result<(), ServiceDeskError> {
