@@ -4,10 +4,12 @@
 
 use super::ServiceDeskError;
 use crate::audit::AuditEvent;
-use crate::audit::event::PinResetStepDone;
-use crate::domain::{JournaledStep, TokenSerial};
+use crate::audit::event::{PinResetStepDone, ServiceStarted};
+use crate::domain::{
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, TokenSerial,
+};
 use crate::station::Station;
-use crate::store::{Actor, AuditEntry, ServiceRequestRecord, StoreError, Tx};
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 
 /// The first step of `S` that the journal of request `id` does not record as done; `None` when
 /// every step is done. A failed read is charged to the first step.
@@ -121,5 +123,88 @@ pub(super) trait JournaledRun {
     async fn done_in(&self, tx: &mut Tx, step: Self::Step, runs: i64) -> Result<(), StoreError> {
         let (_, actor, request, serial) = self.parts();
         step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
+    }
+}
+
+impl Station {
+    /// Moves request `id` of `kind` to `executing` (from `approved`, or `failed` to resume),
+    /// fixing the key it acts on, which `check` gives from the order (its state and binding);
+    /// a request found `executing` (a crashed run) is resumed as it is. A request of another
+    /// kind is refused untouched. Returns the request, the order's binding (if any) and
+    /// whether the run resumes an earlier one.
+    pub(super) async fn start_run(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: RequestKind,
+        check: impl AsyncFnOnce(
+            &mut Tx,
+            &OrderNo,
+            OrderState,
+            Option<&Binding>,
+        ) -> Result<TokenSerial, ServiceDeskError>,
+    ) -> Result<(ServiceRequestRecord, Option<Binding>, bool), ServiceDeskError> {
+        let Some(found) = self.store.service_request(id).await? else {
+            return Err(StoreError::RequestNotFound(id.to_string()).into());
+        };
+        if found.kind != kind {
+            return Err(ServiceDeskError::Invalid {
+                field: "ID",
+                message: format!(
+                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
+                    found.kind,
+                    super::command_of(found.kind)
+                ),
+            });
+        }
+        let binding = self.store.active_binding(&found.order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        let resumed = match r.state {
+            RequestState::Executing => true,
+            RequestState::Approved | RequestState::Failed => {
+                let state = tx.order_state(&r.order_no).await?;
+                let serial = check(&mut tx, &r.order_no, state, binding.as_ref()).await?;
+                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
+                    return Err(ServiceDeskError::Inconsistent(format!(
+                        "request {id} began on key {} but the order is now bound to key {serial}",
+                        r.token_serial.as_deref().unwrap_or_default()
+                    )));
+                }
+                let from = r.state;
+                let run_by = actor.name.clone();
+                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
+                    r.token_serial = Some(serial.to_string());
+                    r.last_error = None;
+                    AuditEvent::ServiceStarted(ServiceStarted {
+                        request_id: r.id.clone(),
+                        kind: r.kind.as_str().to_string(),
+                        token_serial: serial.to_string(),
+                        run_by,
+                        from: from.as_str().to_string(),
+                    })
+                })
+                .await?;
+                from == RequestState::Failed
+            }
+            other => {
+                let hint = if other == RequestState::Requested {
+                    format!(
+                        "it needs a second, different operator's approval before it runs \
+                         (`keystation {} approve {id} --operator NAME`)",
+                        super::command_of(kind)
+                    )
+                } else {
+                    "it is settled; make a new request".to_string()
+                };
+                return Err(ServiceDeskError::NotRunnable {
+                    id: id.to_string(),
+                    state: other,
+                    hint,
+                });
+            }
+        };
+        tx.commit().await?;
+        Ok((r, binding, resumed))
     }
 }

@@ -27,10 +27,10 @@
 
 use super::journal::JournaledRun;
 use super::{ServiceDeskError, not_resettable, operator};
-use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted, ServiceStarted};
+use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
-    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, RequestState, TokenSerial,
+    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
@@ -152,68 +152,16 @@ impl Station {
         id: &str,
         kind: RequestKind,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let Some(found) = self.store.service_request(id).await? else {
-            return Err(StoreError::RequestNotFound(id.to_string()).into());
-        };
-        if found.kind != kind {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
-                    found.kind,
-                    super::command_of(found.kind)
-                ),
-            });
-        }
-        let binding = self.store.active_binding(&found.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        let resumed = match r.state {
-            RequestState::Executing => true,
-            RequestState::Approved | RequestState::Failed => {
-                let state = tx.order_state(&r.order_no).await?;
-                let serial =
-                    check_order_resettable(&mut tx, &r.order_no, state, binding.as_ref()).await?;
-                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
-                    return Err(ServiceDeskError::Inconsistent(format!(
-                        "request {id} began on key {} but the order is now bound to key {serial}",
-                        r.token_serial.as_deref().unwrap_or_default()
-                    )));
-                }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: serial.to_string(),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
-            }
-            other => {
-                let hint = if other == RequestState::Requested {
-                    format!(
-                        "it needs a second, different operator's approval before it runs \
-                         (`keystation {} approve {id} --operator NAME`)",
-                        super::command_of(kind)
-                    )
-                } else {
-                    "it is settled; make a new request".to_string()
-                };
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: other,
-                    hint,
-                });
-            }
-        };
-        tx.commit().await?;
+        let (r, binding, resumed) = self
+            .start_run(
+                actor,
+                id,
+                kind,
+                async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                    check_order_resettable(tx, order_no, state, binding).await
+                },
+            )
+            .await?;
         let binding = binding.ok_or_else(|| ServiceDeskError::Refused {
             order_no: r.order_no.to_string(),
             message: "no key is bound to the order (it was reported lost or released)".into(),

@@ -24,17 +24,14 @@
 use super::journal::JournaledRun;
 use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator};
-use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceStarted, TokenRetired};
+use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
-    TokenSerial,
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
-use crate::store::{
-    Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, StoreError, Tx,
-};
+use crate::store::{Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, Tx};
 use crate::token::TokenSelector;
 
 /// The label a retired key gets.
@@ -185,65 +182,16 @@ impl Station {
         actor: &Actor,
         id: &str,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let Some(found) = self.store.service_request(id).await? else {
-            return Err(StoreError::RequestNotFound(id.to_string()).into());
-        };
-        if found.kind != RequestKind::Retire {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request, not a retire request",
-                    found.kind
-                ),
-            });
-        }
-        let binding = self.store.active_binding(&found.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        let state = tx.order_state(&r.order_no).await?;
-        let resumed = match r.state {
-            RequestState::Executing => true,
-            RequestState::Approved | RequestState::Failed => {
-                let serial = check_retirable(&r.order_no, state, binding.as_ref())?;
-                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
-                    return Err(ServiceDeskError::Inconsistent(format!(
-                        "request {id} began on key {} but the order is now bound to key {serial}",
-                        r.token_serial.as_deref().unwrap_or_default()
-                    )));
-                }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: serial.to_string(),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
-            }
-            other => {
-                let hint = if other == RequestState::Requested {
-                    format!(
-                        "it needs a second, different operator's approval before it runs \
-                         (`keystation retire approve {id} --operator NAME`)"
-                    )
-                } else {
-                    "it is settled; make a new request".to_string()
-                };
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: other,
-                    hint,
-                });
-            }
-        };
-        tx.commit().await?;
+        let (r, binding, resumed) = self
+            .start_run(
+                actor,
+                id,
+                RequestKind::Retire,
+                async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                    check_retirable(order_no, state, binding)
+                },
+            )
+            .await?;
         let binding = binding.ok_or_else(|| ServiceDeskError::RetireRefused {
             order_no: r.order_no.to_string(),
             message: "no key is bound to the order any more".into(),
