@@ -33,6 +33,7 @@ mod init;
 mod ocsp;
 mod operators;
 pub mod opts;
+pub mod order_opts;
 mod orders;
 mod output;
 mod pin_input;

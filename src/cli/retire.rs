@@ -1,7 +1,7 @@
 //! `keystation retire ...`: the service desk's retirement of a returned key (退锁), four-eyes
 //! like a PIN reset: requested by one operator, approved by a second, run at the desk.
 
-use super::service_desk::print_request;
+use super::service_desk::{Decision, decide, print_request};
 use super::{CliError, order_no_arg, output};
 use crate::station::Station;
 use clap::Subcommand;
@@ -87,23 +87,15 @@ pub(super) async fn run(station: &Station, cmd: RetireCmd, json: bool) -> Result
                 .await?
         }
         RetireCmd::Approve { id, operator, note } => {
-            station
-                .decide_request(&id, &operator, true, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Approve(note)).await?
         }
         RetireCmd::Reject {
             id,
             operator,
             reason,
-        } => {
-            station
-                .decide_request(&id, &operator, false, Some(&reason))
-                .await?
-        }
+        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
         RetireCmd::Cancel { id, operator, note } => {
-            station
-                .cancel_request(&id, &operator, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Cancel(note)).await?
         }
         RetireCmd::Run { id, operator } => {
             let hsm = station.open_hsm().await?;

@@ -2,7 +2,7 @@
 
 use super::opts::PinResetCmd;
 use super::{CliError, order_no_arg, output};
-use crate::domain::RequestState;
+use crate::domain::{RequestKind, RequestState};
 use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
 
 pub(super) fn print_request(r: &ServiceRequestRecord) {
@@ -18,6 +18,68 @@ pub(super) fn print_request(r: &ServiceRequestRecord) {
             .map(|d| format!(", decided by {d}"))
             .unwrap_or_default()
     );
+}
+
+/// A second operator's word on a request, as `pin-reset`, `retire` and `unlock` take it.
+pub(super) enum Decision {
+    /// Approve, with an optional note.
+    Approve(Option<String>),
+    /// Reject, with the reason.
+    Reject(String),
+    /// Cancel, with an optional note.
+    Cancel(Option<String>),
+}
+
+/// `... approve|reject|cancel ID --operator NAME`: the request as it stands after it.
+pub(super) async fn decide(
+    station: &Station,
+    id: &str,
+    operator: &str,
+    decision: Decision,
+) -> Result<ServiceRequestRecord, CliError> {
+    Ok(match decision {
+        Decision::Approve(note) => {
+            station
+                .decide_request(id, operator, true, note.as_deref())
+                .await?
+        }
+        Decision::Reject(reason) => {
+            station
+                .decide_request(id, operator, false, Some(&reason))
+                .await?
+        }
+        Decision::Cancel(note) => {
+            station
+                .cancel_request(id, operator, note.as_deref())
+                .await?
+        }
+    })
+}
+
+/// `... list [--order ORDER] [--state STATE]`: the requests of `kind`.
+pub(super) async fn list_requests(
+    station: &Station,
+    kind: RequestKind,
+    order: Option<String>,
+    state: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let states = RequestState::ALL.map(RequestState::as_str);
+    let state = CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
+    let list = station
+        .service_requests(&ServiceRequestFilter {
+            order_no: order.as_deref().map(order_no_arg).transpose()?,
+            state,
+            kind: Some(kind),
+        })
+        .await?;
+    if json {
+        return output::json(&list);
+    }
+    for r in &list {
+        print_request(r);
+    }
+    Ok(())
 }
 
 pub(super) async fn pin_reset(
@@ -38,23 +100,15 @@ pub(super) async fn pin_reset(
                 .await?
         }
         PinResetCmd::Approve { id, operator, note } => {
-            station
-                .decide_request(&id, &operator, true, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Approve(note)).await?
         }
         PinResetCmd::Reject {
             id,
             operator,
             reason,
-        } => {
-            station
-                .decide_request(&id, &operator, false, Some(&reason))
-                .await?
-        }
+        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
         PinResetCmd::Cancel { id, operator, note } => {
-            station
-                .cancel_request(&id, &operator, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Cancel(note)).await?
         }
         PinResetCmd::Run { id, operator } => {
             let hsm = station.open_hsm().await?;
@@ -79,23 +133,7 @@ pub(super) async fn pin_reset(
             return Ok(());
         }
         PinResetCmd::List { order, state } => {
-            let states = RequestState::ALL.map(RequestState::as_str);
-            let state =
-                CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
-            let list = station
-                .service_requests(&ServiceRequestFilter {
-                    order_no: order.as_deref().map(order_no_arg).transpose()?,
-                    state,
-                    kind: Some(crate::domain::RequestKind::PinReset),
-                })
-                .await?;
-            if json {
-                return output::json(&list);
-            }
-            for r in &list {
-                print_request(r);
-            }
-            return Ok(());
+            return list_requests(station, RequestKind::PinReset, order, state, json).await;
         }
         PinResetCmd::Show { id } => {
             let detail = station.service_request(&id).await?;

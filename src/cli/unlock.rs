@@ -1,11 +1,11 @@
 //! `keystation unlock ...` handlers: remote unlock with an unlock authorisation code.
 
-use super::service_desk::print_request;
+use super::service_desk::{Decision, decide, list_requests, print_request};
 use super::unlock_opts::UnlockCmd;
 use super::{CliError, order_no_arg, output};
-use crate::domain::{RequestKind, RequestState};
+use crate::domain::RequestKind;
+use crate::station::Station;
 use crate::station::service_desk::unlock::RunOptions;
-use crate::station::{ServiceRequestFilter, Station};
 
 pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Result<(), CliError> {
     let r = match cmd {
@@ -22,23 +22,15 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
                 .await?
         }
         UnlockCmd::Approve { id, operator, note } => {
-            station
-                .decide_request(&id, &operator, true, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Approve(note)).await?
         }
         UnlockCmd::Reject {
             id,
             operator,
             reason,
-        } => {
-            station
-                .decide_request(&id, &operator, false, Some(&reason))
-                .await?
-        }
+        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
         UnlockCmd::Cancel { id, operator, note } => {
-            station
-                .cancel_request(&id, &operator, note.as_deref())
-                .await?
+            decide(station, &id, &operator, Decision::Cancel(note)).await?
         }
         UnlockCmd::Run {
             id,
@@ -84,23 +76,7 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
             return Ok(());
         }
         UnlockCmd::List { order, state } => {
-            let states = RequestState::ALL.map(RequestState::as_str);
-            let state =
-                CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
-            let list = station
-                .service_requests(&ServiceRequestFilter {
-                    order_no: order.as_deref().map(order_no_arg).transpose()?,
-                    state,
-                    kind: Some(RequestKind::Unlock),
-                })
-                .await?;
-            if json {
-                return output::json(&list);
-            }
-            for r in &list {
-                print_request(r);
-            }
-            return Ok(());
+            return list_requests(station, RequestKind::Unlock, order, state, json).await;
         }
         UnlockCmd::Show { id } => {
             let d = station.unlock_detail(&id).await?;

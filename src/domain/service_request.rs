@@ -338,12 +338,16 @@ pub trait JournaledStep: Copy + Sized + 'static {
     /// Every step of the kind, in order.
     const STEPS: &'static [Self];
 
+    /// The first step (a failed read of the journal before any step is charged to it).
+    const FIRST: Self;
+
     /// Stable name, as journaled.
     fn name(self) -> &'static str;
 }
 
 impl JournaledStep for PinResetStep {
     const STEPS: &'static [Self] = &PinResetStep::ALL;
+    const FIRST: Self = PinResetStep::ALL[0];
     fn name(self) -> &'static str {
         self.as_str()
     }
@@ -395,6 +399,7 @@ impl RetireStep {
 
 impl JournaledStep for RetireStep {
     const STEPS: &'static [Self] = &RetireStep::ALL;
+    const FIRST: Self = RetireStep::ALL[0];
     fn name(self) -> &'static str {
         self.as_str()
     }
@@ -453,6 +458,7 @@ impl fmt::Display for UnlockStep {
 
 impl JournaledStep for UnlockStep {
     const STEPS: &'static [Self] = &UnlockStep::ALL;
+    const FIRST: Self = UnlockStep::ALL[0];
     fn name(self) -> &'static str {
         self.as_str()
     }

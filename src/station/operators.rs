@@ -224,10 +224,7 @@ impl Station {
         roles: Roles,
         credential_out: &Path,
     ) -> Result<OperatorRecord, OperatorError> {
-        let name = OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
-            field: "NAME",
-            message: e.to_string(),
-        })?;
+        let name = name_arg(name)?;
         let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         add_in(
@@ -257,10 +254,7 @@ impl Station {
         name: &str,
         change: OperatorChange,
     ) -> Result<OperatorRecord, OperatorError> {
-        let name = OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
-            field: "NAME",
-            message: e.to_string(),
-        })?;
+        let name = name_arg(name)?;
         let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let before = tx
@@ -384,6 +378,14 @@ pub(super) async fn add_in(
 /// The roles of the first administrator `init` makes.
 pub fn first_administrator_roles() -> Roles {
     [Role::Administrator].into()
+}
+
+/// The `NAME` argument of an operator command, parsed.
+fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
+    OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
+        field: "NAME",
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]

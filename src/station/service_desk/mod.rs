@@ -12,6 +12,7 @@
 //! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
 
 mod error;
+mod journal;
 pub mod lost;
 pub mod pin_reset;
 pub mod reissue;
@@ -23,9 +24,9 @@ pub use error::ServiceDeskError;
 
 use super::Station;
 use crate::audit::event::{AuditEvent, ServiceCancelled, ServiceDecided, ServiceRequested};
-use crate::domain::{OperatorId, OrderNo, OrderState, RequestEvent, RequestKind};
+use crate::domain::{OperatorId, OrderNo, OrderState, RequestEvent, RequestKind, TokenSerial};
 use crate::store::{
-    NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
+    Binding, NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord, Tx,
 };
 
 /// The most characters of a reason, evidence or note.
@@ -86,6 +87,41 @@ impl Station {
         reason: &str,
         evidence: &str,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        self.intake_request(
+            RequestKind::PinReset,
+            order_no,
+            requested_by,
+            (reason, evidence),
+            async |tx: &mut Tx, state, binding: Option<&Binding>| {
+                pin_reset::check_order_resettable(
+                    tx,
+                    order_no,
+                    state,
+                    binding,
+                    RequestKind::PinReset,
+                )
+                .await?;
+                Ok(None)
+            },
+        )
+        .await
+    }
+
+    /// A request's intake, as each kind's `request` command does it: the requester, reason and
+    /// evidence checked, then in one transaction the order `check`ed (its state and binding)
+    /// and the request of `kind` recorded, its audit record naming the token `check` returns.
+    async fn intake_request(
+        &self,
+        kind: RequestKind,
+        order_no: &OrderNo,
+        requested_by: &str,
+        (reason, evidence): (&str, &str),
+        check: impl AsyncFnOnce(
+            &mut Tx,
+            OrderState,
+            Option<&Binding>,
+        ) -> Result<Option<TokenSerial>, ServiceDeskError>,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(requested_by)?;
         let reason = text("--reason", reason)?;
         let evidence = text("--evidence", evidence)?;
@@ -95,23 +131,9 @@ impl Station {
             .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let state = tx.order_state(order_no).await?;
-        pin_reset::check_order_resettable(
-            &mut tx,
-            order_no,
-            state,
-            binding.as_ref(),
-            RequestKind::PinReset,
-        )
-        .await?;
+        let token = check(&mut tx, state, binding.as_ref()).await?;
         let id = record_request(
-            &mut tx,
-            &actor,
-            RequestKind::PinReset,
-            order_no,
-            &by,
-            reason,
-            evidence,
-            None,
+            &mut tx, &actor, kind, order_no, &by, reason, evidence, token,
         )
         .await?;
         let rec = tx.service_request(&id).await?;
@@ -221,14 +243,14 @@ impl Station {
 /// record, in `tx`; returns its id.
 #[allow(clippy::too_many_arguments)]
 async fn record_request(
-    tx: &mut crate::store::Tx,
+    tx: &mut Tx,
     actor: &crate::store::Actor,
     kind: RequestKind,
     order_no: &OrderNo,
     by: &OperatorId,
     reason: String,
     evidence: String,
-    token_serial: Option<crate::domain::TokenSerial>,
+    token_serial: Option<TokenSerial>,
 ) -> Result<String, ServiceDeskError> {
     let id = uuid::Uuid::new_v4().to_string();
     tx.insert_service_request(&NewServiceRequest {

@@ -25,11 +25,12 @@
 //! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
 //! name the request, the key's serial and the delivery, never the PIN.
 
+use super::journal::JournaledRun;
 use super::{ServiceDeskError, not_resettable, operator};
-use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted, ServiceStarted};
+use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
-    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, RequestState, TokenSerial,
+    OrderNo, OrderState, Pin, PinResetStep, RequestEvent, RequestKind, TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
@@ -157,79 +158,43 @@ impl Station {
         id: &str,
         kind: RequestKind,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let Some(found) = self.store.service_request(id).await? else {
-            return Err(StoreError::RequestNotFound(id.to_string()).into());
-        };
-        if found.kind != kind {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
-                    found.kind,
-                    super::command_of(found.kind)
-                ),
-            });
-        }
-        let binding = self.store.active_binding(&found.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        let resumed = match r.state {
-            RequestState::Executing => true,
-            RequestState::Approved | RequestState::Failed => {
-                let state = tx.order_state(&r.order_no).await?;
-                let serial = check_order_resettable(
-                    &mut tx,
-                    &r.order_no,
-                    state,
-                    binding.as_ref(),
-                    RequestKind::PinReset,
-                )
-                .await?;
-                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
-                    return Err(ServiceDeskError::Inconsistent(format!(
-                        "request {id} began on key {} but the order is now bound to key {serial}",
-                        r.token_serial.as_deref().unwrap_or_default()
-                    )));
-                }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: serial.to_string(),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
-            }
-            other => {
-                let hint = if other == RequestState::Requested {
-                    format!(
-                        "it needs a second, different operator's approval before it runs \
-                         (`keystation {} approve {id} --operator NAME`)",
-                        super::command_of(kind)
-                    )
-                } else {
-                    "it is settled; make a new request".to_string()
-                };
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: other,
-                    hint,
-                });
-            }
-        };
-        tx.commit().await?;
+        let (r, binding, resumed) = self
+            .start_run(
+                actor,
+                id,
+                kind,
+                async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                    check_order_resettable(tx, order_no, state, binding, kind).await
+                },
+            )
+            .await?;
         let binding = binding.ok_or_else(|| ServiceDeskError::Refused {
             order_no: r.order_no.to_string(),
             message: "no key is bound to the order (it was reported lost or released)".into(),
         })?;
         Ok((r, binding, resumed))
+    }
+}
+
+impl JournaledRun for Run<'_> {
+    type Step = PinResetStep;
+    const RUN: &'static str = "pin_reset";
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::PinResetStepDone;
+
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
+        (self.station, &self.actor, &self.request, &self.serial)
+    }
+
+    fn steps_run(&mut self) -> &mut Vec<&'static str> {
+        &mut self.steps_run
+    }
+
+    async fn step(&mut self, step: PinResetStep) -> Result<(), ServiceDeskError> {
+        match step {
+            PinResetStep::SealPin => self.seal_pin().await,
+            PinResetStep::InitPin => self.init_pin().await,
+            PinResetStep::QueueDelivery => self.queue_delivery().await,
+        }
     }
 }
 
@@ -242,76 +207,8 @@ impl Run<'_> {
         pin_aad(self.request.order_no.as_str(), &self.serial)
     }
 
-    async fn steps(&mut self) -> Result<(), (PinResetStep, ServiceDeskError)> {
-        loop {
-            let done: Vec<PinResetStep> = self
-                .station
-                .store
-                .request_steps(self.id())
-                .await
-                .map_err(|e| (PinResetStep::SealPin, e.into()))?
-                .iter()
-                .filter(|s| s.status == "done")
-                .filter_map(|s| PinResetStep::parse(&s.step))
-                .collect();
-            let Some(step) = PinResetStep::next(&done) else {
-                return Ok(());
-            };
-            let r = match step {
-                PinResetStep::SealPin => self.seal_pin().await,
-                PinResetStep::InitPin => self.init_pin().await,
-                PinResetStep::QueueDelivery => self.queue_delivery().await,
-            };
-            r.map_err(|e| (step, e))?;
-            self.steps_run.push(step.as_str());
-        }
-    }
-
     fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
         crate::failpoint::check(name)?;
-        Ok(())
-    }
-
-    /// Journals `step` as started, in its own transaction: a crash after it is visible.
-    async fn started(&self, step: PinResetStep) -> Result<i64, ServiceDeskError> {
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.request_step_started(self.id(), step).await?;
-        tx.commit().await?;
-        self.failpoint(&format!("pin_reset.{step}.started"))?;
-        let runs = self
-            .station
-            .store
-            .request_steps(self.id())
-            .await?
-            .iter()
-            .find(|s| s.step == step.as_str())
-            .map_or(1, |s| s.runs);
-        Ok(runs)
-    }
-
-    /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: PinResetStep, runs: i64) -> Result<(), StoreError> {
-        tx.request_step_done(self.id(), step).await?;
-        tx.audit(
-            &self.actor,
-            crate::store::AuditEntry {
-                token_serial: Some(self.serial.clone()),
-                ..crate::store::AuditEntry::order(
-                    &self.request.order_no,
-                    AuditEvent::PinResetStepDone(PinResetStepDone {
-                        request_id: self.id().to_string(),
-                        step: step.as_str().to_string(),
-                        token_serial: self.serial.to_string(),
-                        runs,
-                    }),
-                )
-            },
-        )
-        .await?;
         Ok(())
     }
 

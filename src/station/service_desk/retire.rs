@@ -21,22 +21,17 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
+use super::journal::JournaledRun;
 use super::lost::cancel_requests_in;
-use super::{ServiceDeskError, operator, record_request, text};
-use crate::audit::event::{
-    AuditEvent, PinResetStepDone, ServiceFailed, ServiceStarted, TokenRetired,
-};
+use super::{ServiceDeskError, operator};
+use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
 use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, RetireStep,
-    TokenSerial,
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
-use crate::store::{
-    Actor, AuditEntry, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord,
-    StoreError, Tx,
-};
+use crate::store::{Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, Tx};
 use crate::token::TokenSelector;
 
 /// The label a retired key gets.
@@ -123,30 +118,17 @@ impl Station {
         reason: &str,
         evidence: &str,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        let by = operator(requested_by)?;
-        let reason = text("--reason", reason)?;
-        let evidence = text("--evidence", evidence)?;
-        let binding = self.store.active_binding(order_no).await?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
-            .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let state = tx.order_state(order_no).await?;
-        check_retirable(order_no, state, binding.as_ref())?;
-        let id = record_request(
-            &mut tx,
-            &actor,
+        self.intake_request(
             RequestKind::Retire,
             order_no,
-            &by,
-            reason,
-            evidence,
-            binding.as_ref().and_then(|b| b.token_serial.clone()),
+            requested_by,
+            (reason, evidence),
+            async |_: &mut Tx, state, binding: Option<&Binding>| {
+                check_retirable(order_no, state, binding)?;
+                Ok(binding.and_then(|b| b.token_serial.clone()))
+            },
         )
-        .await?;
-        let rec = tx.service_request(&id).await?;
-        tx.commit().await?;
-        Ok(rec)
+        .await
     }
 
     /// `retire run ID`: carries out (or resumes) an approved retirement. See the module docs.
@@ -200,65 +182,16 @@ impl Station {
         actor: &Actor,
         id: &str,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let Some(found) = self.store.service_request(id).await? else {
-            return Err(StoreError::RequestNotFound(id.to_string()).into());
-        };
-        if found.kind != RequestKind::Retire {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request, not a retire request",
-                    found.kind
-                ),
-            });
-        }
-        let binding = self.store.active_binding(&found.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        let state = tx.order_state(&r.order_no).await?;
-        let resumed = match r.state {
-            RequestState::Executing => true,
-            RequestState::Approved | RequestState::Failed => {
-                let serial = check_retirable(&r.order_no, state, binding.as_ref())?;
-                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
-                    return Err(ServiceDeskError::Inconsistent(format!(
-                        "request {id} began on key {} but the order is now bound to key {serial}",
-                        r.token_serial.as_deref().unwrap_or_default()
-                    )));
-                }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: serial.to_string(),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
-            }
-            other => {
-                let hint = if other == RequestState::Requested {
-                    format!(
-                        "it needs a second, different operator's approval before it runs \
-                         (`keystation retire approve {id} --operator NAME`)"
-                    )
-                } else {
-                    "it is settled; make a new request".to_string()
-                };
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: other,
-                    hint,
-                });
-            }
-        };
-        tx.commit().await?;
+        let (r, binding, resumed) = self
+            .start_run(
+                actor,
+                id,
+                RequestKind::Retire,
+                async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                    check_retirable(order_no, state, binding)
+                },
+            )
+            .await?;
         let binding = binding.ok_or_else(|| ServiceDeskError::RetireRefused {
             order_no: r.order_no.to_string(),
             message: "no key is bound to the order any more".into(),
@@ -267,80 +200,35 @@ impl Station {
     }
 }
 
+impl JournaledRun for Run<'_> {
+    type Step = RetireStep;
+    const RUN: &'static str = "retire";
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::RetireStepDone;
+
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
+        (self.station, &self.actor, &self.request, &self.serial)
+    }
+
+    fn steps_run(&mut self) -> &mut Vec<&'static str> {
+        &mut self.steps_run
+    }
+
+    async fn step(&mut self, step: RetireStep) -> Result<(), ServiceDeskError> {
+        match step {
+            RetireStep::Revoke => self.revoke().await,
+            RetireStep::Wipe => self.wipe().await,
+            RetireStep::Close => self.close().await,
+        }
+    }
+}
+
 impl Run<'_> {
     fn id(&self) -> &str {
         &self.request.id
     }
 
-    async fn steps(&mut self) -> Result<(), (RetireStep, ServiceDeskError)> {
-        loop {
-            let done: Vec<RetireStep> = self
-                .station
-                .store
-                .request_steps(self.id())
-                .await
-                .map_err(|e| (RetireStep::Revoke, e.into()))?
-                .iter()
-                .filter(|s| s.status == "done")
-                .filter_map(|s| RetireStep::parse(&s.step))
-                .collect();
-            let Some(step) = RetireStep::next(&done) else {
-                return Ok(());
-            };
-            let r = match step {
-                RetireStep::Revoke => self.revoke().await,
-                RetireStep::Wipe => self.wipe().await,
-                RetireStep::Close => self.close().await,
-            };
-            r.map_err(|e| (step, e))?;
-            self.steps_run.push(step.as_str());
-        }
-    }
-
     fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
         crate::failpoint::check(name)?;
-        Ok(())
-    }
-
-    /// Journals `step` as started, in its own transaction; returns how often it was started.
-    async fn started(&self, step: RetireStep) -> Result<i64, ServiceDeskError> {
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        tx.request_step_started(self.id(), step).await?;
-        tx.commit().await?;
-        self.failpoint(&format!("retire.{step}.started"))?;
-        Ok(self
-            .station
-            .store
-            .request_steps(self.id())
-            .await?
-            .iter()
-            .find(|s| s.step == step.name())
-            .map_or(1, |s| s.runs))
-    }
-
-    /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: RetireStep, runs: i64) -> Result<(), StoreError> {
-        tx.request_step_done(self.id(), step).await?;
-        tx.audit(
-            &self.actor,
-            AuditEntry {
-                token_serial: Some(self.serial.clone()),
-                ..AuditEntry::order(
-                    &self.request.order_no,
-                    AuditEvent::RetireStepDone(PinResetStepDone {
-                        request_id: self.id().to_string(),
-                        step: step.name().to_string(),
-                        token_serial: self.serial.to_string(),
-                        runs,
-                    }),
-                )
-            },
-        )
-        .await?;
         Ok(())
     }
 
@@ -484,32 +372,6 @@ impl Run<'_> {
     /// Best effort: if even this cannot be written, the request stays `executing`, which a run
     /// resumes the same way.
     async fn fail(&self, step: RetireStep, e: &ServiceDeskError) {
-        let r: Result<(), StoreError> = async {
-            let mut tx = self
-                .station
-                .store
-                .begin_write(self.station.clock.now())
-                .await?;
-            let mut r = tx.service_request(self.id()).await?;
-            if r.state != RequestState::Executing {
-                return Ok(());
-            }
-            let error = e.to_string();
-            tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Fail, |r| {
-                r.last_error = Some(error.clone());
-                AuditEvent::ServiceFailed(ServiceFailed {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    step: step.name().to_string(),
-                    error,
-                })
-            })
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(err) = r {
-            tracing::error!(request = %self.id(), error = %err, "could not record the failed retire run");
-        }
+        super::record_failure(self.station, &self.actor, self.id(), step.name(), e).await;
     }
 }

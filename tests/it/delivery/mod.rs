@@ -372,23 +372,28 @@ pub fn xmllint(path: &Path, schema: &str) {
 
 /// Logs in to an order's token with `pin` (pkcs11-tool): the delivered PIN is the token's.
 pub fn assert_pin_opens_token(station: &TestStation, order_no: &str, pin: &str) {
-    run_ok(
-        std::process::Command::new("pkcs11-tool")
-            .env("SOFTHSM2_CONF", station.data_dir().join("softhsm2.conf"))
-            .env("KS_TEST_PIN", pin)
-            .args([
-                "--module",
-                crate::station::softhsm_module(),
-                "--token-label",
-                order_no,
-                "--login",
-                "--pin",
-                "env:KS_TEST_PIN",
-                "--list-objects",
-                "--type",
-                "privkey",
-            ]),
-    );
+    run_ok(&mut pin_login(station, order_no, pin));
+}
+
+/// `pkcs11-tool --login` as the user of the order's token with `pin`, passed through the
+/// environment, never on a command line.
+pub fn pin_login(station: &TestStation, order_no: &str, pin: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("pkcs11-tool");
+    c.env("SOFTHSM2_CONF", station.data_dir().join("softhsm2.conf"))
+        .env("KS_TEST_PIN", pin)
+        .args([
+            "--module",
+            crate::station::softhsm_module(),
+            "--token-label",
+            order_no,
+            "--login",
+            "--pin",
+            "env:KS_TEST_PIN",
+            "--list-objects",
+            "--type",
+            "privkey",
+        ]);
+    c
 }
 
 /// Every file under `dir`, recursively.

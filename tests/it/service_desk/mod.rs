@@ -46,21 +46,7 @@ pub async fn deliver_pin(st: &TestStation, no: &str) -> String {
 /// Whether `pin` opens the order's token as its user (`pkcs11-tool --login`), the PIN passed
 /// through the environment, never on a command line.
 pub fn pin_opens_token(st: &TestStation, order_no: &str, pin: &str) -> bool {
-    std::process::Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", st.data_dir().join("softhsm2.conf"))
-        .env("KS_TEST_PIN", pin)
-        .args([
-            "--module",
-            crate::station::softhsm_module(),
-            "--token-label",
-            order_no,
-            "--login",
-            "--pin",
-            "env:KS_TEST_PIN",
-            "--list-objects",
-            "--type",
-            "privkey",
-        ])
+    crate::delivery::pin_login(st, order_no, pin)
         .output()
         .unwrap()
         .status

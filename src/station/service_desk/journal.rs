@@ -1,0 +1,210 @@
+//! A request run's execution journal (`service_request_steps`), as the PIN reset and retire runs
+//! keep it: which step comes next, a step journaled as started, a step journaled as done; and
+//! the run itself ([`JournaledRun`]), which each kind gives only its parts and its steps.
+
+use super::ServiceDeskError;
+use crate::audit::AuditEvent;
+use crate::audit::event::{PinResetStepDone, ServiceStarted};
+use crate::domain::{
+    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, TokenSerial,
+};
+use crate::station::Station;
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
+
+/// The first step of `S` that the journal of request `id` does not record as done; `None` when
+/// every step is done. A failed read is charged to the first step.
+async fn next_step<S: JournaledStep + PartialEq>(
+    station: &Station,
+    id: &str,
+) -> Result<Option<S>, (S, ServiceDeskError)> {
+    let done: Vec<S> = station
+        .store
+        .request_steps(id)
+        .await
+        .map_err(|e| (S::FIRST, e.into()))?
+        .iter()
+        .filter(|s| s.status == "done")
+        .filter_map(|s| S::STEPS.iter().copied().find(|k| k.name() == s.step))
+        .collect();
+    Ok(S::STEPS.iter().copied().find(|s| !done.contains(s)))
+}
+
+/// Journals `step` of request `id` as started, in its own transaction (a crash after it is
+/// visible), then passes the failpoint `{run}.{step}.started`; returns how often the step has
+/// been started.
+async fn step_started<S: JournaledStep>(
+    station: &Station,
+    id: &str,
+    run: &str,
+    step: S,
+) -> Result<i64, ServiceDeskError> {
+    let mut tx = station.store.begin_write(station.clock.now()).await?;
+    tx.request_step_started(id, step).await?;
+    tx.commit().await?;
+    crate::failpoint::check(&format!("{run}.{}.started", step.name()))?;
+    Ok(station
+        .store
+        .request_steps(id)
+        .await?
+        .iter()
+        .find(|s| s.step == step.name())
+        .map_or(1, |s| s.runs))
+}
+
+/// Journals `step` of `request` (acting on token `serial`) as done with its audit record
+/// (`event` of the step's facts), in `tx`.
+async fn step_done_in<S: JournaledStep>(
+    tx: &mut Tx,
+    actor: &Actor,
+    request: &ServiceRequestRecord,
+    serial: &TokenSerial,
+    (step, runs): (S, i64),
+    event: fn(PinResetStepDone) -> AuditEvent,
+) -> Result<(), StoreError> {
+    tx.request_step_done(&request.id, step).await?;
+    tx.audit(
+        actor,
+        AuditEntry {
+            token_serial: Some(serial.clone()),
+            ..AuditEntry::order(
+                &request.order_no,
+                event(PinResetStepDone {
+                    request_id: request.id.clone(),
+                    step: step.name().to_string(),
+                    token_serial: serial.to_string(),
+                    runs,
+                }),
+            )
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A run of a journaled request (PIN reset, retire): the steps of its kind not done yet, carried
+/// out in order, each journaled before and after. A kind gives its parts and its steps.
+pub(super) trait JournaledRun {
+    /// The kind's steps.
+    type Step: JournaledStep + PartialEq;
+    /// The prefix of its failpoints (`{RUN}.{step}.started`).
+    const RUN: &'static str;
+    /// The audit event of one of its steps done.
+    const STEP_DONE: fn(PinResetStepDone) -> AuditEvent;
+
+    /// The station, the acting operator, the request and the token of the run.
+    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial);
+
+    /// The names of the steps this run carried out, in order.
+    fn steps_run(&mut self) -> &mut Vec<&'static str>;
+
+    /// Carries out `step`.
+    async fn step(&mut self, step: Self::Step) -> Result<(), ServiceDeskError>;
+
+    /// Carries out the steps not done yet, in order; a failure names its step.
+    async fn steps(&mut self) -> Result<(), (Self::Step, ServiceDeskError)> {
+        loop {
+            let (station, _, request, _) = self.parts();
+            let Some(step) = next_step::<Self::Step>(station, &request.id).await? else {
+                return Ok(());
+            };
+            self.step(step).await.map_err(|e| (step, e))?;
+            self.steps_run().push(step.name());
+        }
+    }
+
+    /// Journals `step` as started, in its own transaction (a crash after it is visible);
+    /// returns how often it was started.
+    async fn started(&self, step: Self::Step) -> Result<i64, ServiceDeskError> {
+        let (station, _, request, _) = self.parts();
+        step_started(station, &request.id, Self::RUN, step).await
+    }
+
+    /// Journals `step` as done with its audit record, in `tx`.
+    async fn done_in(&self, tx: &mut Tx, step: Self::Step, runs: i64) -> Result<(), StoreError> {
+        let (_, actor, request, serial) = self.parts();
+        step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
+    }
+}
+
+impl Station {
+    /// Moves request `id` of `kind` to `executing` (from `approved`, or `failed` to resume),
+    /// fixing the key it acts on, which `check` gives from the order (its state and binding);
+    /// a request found `executing` (a crashed run) is resumed as it is. A request of another
+    /// kind is refused untouched. Returns the request, the order's binding (if any) and
+    /// whether the run resumes an earlier one.
+    pub(super) async fn start_run(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: RequestKind,
+        check: impl AsyncFnOnce(
+            &mut Tx,
+            &OrderNo,
+            OrderState,
+            Option<&Binding>,
+        ) -> Result<TokenSerial, ServiceDeskError>,
+    ) -> Result<(ServiceRequestRecord, Option<Binding>, bool), ServiceDeskError> {
+        let Some(found) = self.store.service_request(id).await? else {
+            return Err(StoreError::RequestNotFound(id.to_string()).into());
+        };
+        if found.kind != kind {
+            return Err(ServiceDeskError::Invalid {
+                field: "ID",
+                message: format!(
+                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
+                    found.kind,
+                    super::command_of(found.kind)
+                ),
+            });
+        }
+        let binding = self.store.active_binding(&found.order_no).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut r = tx.service_request(id).await?;
+        let resumed = match r.state {
+            RequestState::Executing => true,
+            RequestState::Approved | RequestState::Failed => {
+                let state = tx.order_state(&r.order_no).await?;
+                let serial = check(&mut tx, &r.order_no, state, binding.as_ref()).await?;
+                if r.token_serial.as_ref().is_some_and(|s| serial != *s) {
+                    return Err(ServiceDeskError::Inconsistent(format!(
+                        "request {id} began on key {} but the order is now bound to key {serial}",
+                        r.token_serial.as_deref().unwrap_or_default()
+                    )));
+                }
+                let from = r.state;
+                let run_by = actor.name.clone();
+                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
+                    r.token_serial = Some(serial.to_string());
+                    r.last_error = None;
+                    AuditEvent::ServiceStarted(ServiceStarted {
+                        request_id: r.id.clone(),
+                        kind: r.kind.as_str().to_string(),
+                        token_serial: serial.to_string(),
+                        run_by,
+                        from: from.as_str().to_string(),
+                    })
+                })
+                .await?;
+                from == RequestState::Failed
+            }
+            other => {
+                let hint = if other == RequestState::Requested {
+                    format!(
+                        "it needs a second, different operator's approval before it runs \
+                         (`keystation {} approve {id} --operator NAME`)",
+                        super::command_of(kind)
+                    )
+                } else {
+                    "it is settled; make a new request".to_string()
+                };
+                return Err(ServiceDeskError::NotRunnable {
+                    id: id.to_string(),
+                    state: other,
+                    hint,
+                });
+            }
+        };
+        tx.commit().await?;
+        Ok((r, binding, resumed))
+    }
+}
