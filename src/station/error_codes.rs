@@ -269,7 +269,6 @@ impl Coded for BatchError {
 impl Coded for OcspSignerError {
     fn code(&self) -> ErrorCode {
         match self {
-            OcspSignerError::Sm2 => ec::OCSP_SM2,
             OcspSignerError::Hsm(e) => e.code(),
             OcspSignerError::Token(e) => e.code(),
             OcspSignerError::Make(e) => e.code(),
@@ -282,7 +281,6 @@ impl Coded for OcspStartError {
     fn code(&self) -> ErrorCode {
         match self {
             OcspStartError::NoSigner => ec::OCSP_NO_SIGNER,
-            OcspStartError::Sm2 => ec::OCSP_SM2,
             OcspStartError::Ocsp(_) => ec::OCSP_RESPONDER,
             OcspStartError::Hsm(e) => e.code(),
             OcspStartError::Token(e) => e.code(),

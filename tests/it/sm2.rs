@@ -4,7 +4,8 @@
 //! other, and refused with a flipped signature byte) and by gmssl, a second SM2 implementation
 //! from another code base; the SM2 seals read off a token verify with `seal verify`, and their
 //! signature with `openssl pkeyutl` over the bytes GM/T 0031 says are signed; the SM2 CA's CRL,
-//! with a revocation and its reason, verifies with gmssl.
+//! with a revocation and its reason, verifies with gmssl, and so do its OCSP answers (signed
+//! SM2-with-SM3 by the delegated signer), which `openssl ocsp` reads as good and revoked.
 
 use crate::delivery::all_files;
 use crate::station::keystation_at;
@@ -350,5 +351,109 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
     assert!(
         !gmssl_verifies(&ca, &tbs, &flipped),
         "gmssl accepts a flipped CRL"
+    );
+
+    sm2_ocsp_answers(&dir, tmp.path());
+}
+
+/// The SM2 CA's OCSP answers from `keystation serve`: `openssl ocsp` reads KS-DEMO-0001 as good
+/// and KS-DEMO-0002 as revoked (keyCompromise); the answer names SM2-with-SM3, and its signature
+/// over tbsResponseData verifies with `openssl pkeyutl` (default distinguishing ID, not another)
+/// and gmssl under the delegated signer's key, whose certificate OpenSSL checks against the CA.
+fn sm2_ocsp_answers(dir: &Path, tmp: &Path) {
+    let ca = dir.join("ca/ca.pem");
+    let signer = dir.join("ca/ocsp-signer.pem");
+    let ok = verify_cert(&ca, &signer, "1234567812345678");
+    assert!(ok.status.success(), "OCSP signer certificate: {ok:?}");
+    let serve = crate::ocsp::Serve::start(&dir.join("station.toml"));
+    let ask = |no: &str| {
+        let respout = tmp.join(format!("{no}.ocsp"));
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            s(&ca),
+            "-cert",
+            s(&tmp.join(format!("{no}.pem"))),
+            "-url",
+            &serve.url,
+            "-noverify",
+            "-respout",
+            s(&respout),
+        ]);
+        assert_success(&out, &format!("openssl ocsp {no}"));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            std::fs::read(&respout).unwrap(),
+        )
+    };
+    let (good, _) = ask("KS-DEMO-0001");
+    assert!(good.contains(": good"), "{good}");
+    let (revoked, der) = ask("KS-DEMO-0002");
+    assert!(
+        revoked.contains(": revoked") && revoked.contains("keyCompromise"),
+        "{revoked}"
+    );
+    drop(serve);
+
+    // OCSPResponse { status, [0] ResponseBytes { id-pkix-ocsp-basic, OCTET STRING
+    // BasicOCSPResponse { tbsResponseData, signatureAlgorithm, signature, [0] certs } } }
+    let top = Vec::<Any>::from_der(&der).unwrap();
+    let bytes = Vec::<Any>::from_der(top[1].value()).unwrap();
+    let basic = der::asn1::OctetString::from_der(&bytes[1].to_der().unwrap()).unwrap();
+    let basic = Vec::<Any>::from_der(basic.as_bytes()).unwrap();
+    let tbs = basic[0].to_der().unwrap();
+    let alg: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::from_der(basic[1].value()).unwrap();
+    assert_eq!(alg.to_string(), SM2_WITH_SM3, "signatureAlgorithm");
+    assert_eq!(basic[1].value().len(), 10, "SM2-with-SM3 has no parameters");
+    let signature = der::asn1::BitString::from_der(&basic[2].to_der().unwrap())
+        .unwrap()
+        .raw_bytes()
+        .to_vec();
+    let signer_key = tmp.join("ocsp-signer-key.pem");
+    let key = openssl(&[
+        "x509",
+        "-in",
+        s(&signer),
+        "-pubkey",
+        "-noout",
+        "-out",
+        s(&signer_key),
+    ]);
+    assert_success(&key, "openssl x509 -pubkey (OCSP signer)");
+    let (msg, sig) = (tmp.join("ocsp.tbs"), tmp.join("ocsp.sig"));
+    std::fs::write(&msg, &tbs).unwrap();
+    std::fs::write(&sig, &signature).unwrap();
+    let pkeyutl = |distid: &str| {
+        openssl(&[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            s(&signer_key),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-in",
+            s(&msg),
+            "-sigfile",
+            s(&sig),
+            "-pkeyopt",
+            &format!("distid:{distid}"),
+        ])
+    };
+    let verified = pkeyutl("1234567812345678");
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(!pkeyutl("1234567812345679").status.success());
+    assert!(
+        gmssl_verifies(&signer, &tbs, &signature),
+        "gmssl rejects the OCSP answer"
+    );
+    let mut flipped = signature.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x01;
+    assert!(
+        !gmssl_verifies(&signer, &tbs, &flipped),
+        "gmssl accepts a flipped OCSP answer"
     );
 }
