@@ -7,8 +7,8 @@
 //! only catches a careless cut, since whoever can delete records can also rewrite the head.
 //!
 //! Anchors: the head (seq, hash) is signed by the installation's anchor key (ECDSA P-256, or
-//! SM2) and recorded in the database, and the latest anchored (seq, hash) is also kept in the vault HSM itself, where a
-//! database writer cannot roll it back. Every signed anchor must match the chain at its seq; the
+//! SM2) and recorded in the database, and the latest anchored (seq, hash) is also kept in the
+//! vault HSM itself, where a database writer cannot roll it back. Every signed anchor must match the chain at its seq; the
 //! HSM-held one must too, and records missing after it are a truncation ([`verify_held_anchor`]).
 //!
 //! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
