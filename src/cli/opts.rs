@@ -534,7 +534,7 @@ pub struct InitArgs {
 pub enum AuditCmd {
     /// Verify the hash chain and its signed anchors; names the first bad record.
     Verify,
-    /// Sign the current head of the chain with the vault's anchor key.
+    /// Sign the current head of the chain with the installation's anchor key (the vault's; an SM2 CA's on its token).
     Anchor,
     /// Show audit records.
     Show {

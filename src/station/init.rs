@@ -253,6 +253,18 @@ pub fn create_station_material(
     let ocsp_signer = issue_ocsp_signer(cfg, &ca_signer, &ca_cert, now, random)?;
     write_signer_file(cfg, &ocsp_signer.cert_der)?;
     let ocsp_signer = Some(ocsp_signer);
+    // The audit anchor key in the CA's algorithm: for an SM2 CA an SM2 key on the CA token (the
+    // vault token, SoftHSM, has no SM2); otherwise the vault's ECDSA P-256 key, below.
+    let sm2_anchor = if cfg.ca.key_algorithm == crate::domain::KeyAlgorithm::Sm2 {
+        let key = ca_signer.session().find_or_generate_key_pair(
+            crate::domain::KeyAlgorithm::Sm2,
+            &random16(random)?,
+            crate::token::vault::ANCHOR_KEY,
+        )?;
+        Some(key.spki_der)
+    } else {
+        None
+    };
     drop(ca_signer);
 
     // Vault token: derivation, sealing and receipt keys.
@@ -265,7 +277,10 @@ pub fn create_station_material(
     )?;
     let vault = Vault::open(&mut vault_token, station_pin)?;
     vault.create_keys()?;
-    let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);
+    let audit_anchor_spki = hex::encode(match sm2_anchor {
+        Some(spki) => spki,
+        None => vault.anchor_public_key()?,
+    });
     drop(vault);
 
     ca_token.refresh()?;

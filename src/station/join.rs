@@ -149,8 +149,9 @@ pub fn verify_installation(
             &format!("sha256 {maker_fingerprint}"),
         ));
     }
+    let recorded = hex::decode(&inst.audit_anchor_spki).unwrap_or_default();
+    let anchor = hex::encode(hsm.anchor_public_key(&recorded)?);
     let vault = hsm.vault()?;
-    let anchor = hex::encode(vault.anchor_public_key()?);
     if anchor != inst.audit_anchor_spki {
         return Err(mismatch(
             "audit anchor key",

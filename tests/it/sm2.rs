@@ -354,6 +354,69 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
     );
 
     sm2_ocsp_answers(&dir, tmp.path());
+    sm2_audit_anchors(&dir);
+}
+
+/// The SM2 installation's audit anchors: its anchor key on record is SM2 (`station.initialized`),
+/// an SM2 key pair labelled `keystation:audit-anchor` on the CA token (pkcs11-tool); every
+/// command anchored and `audit verify` checks their SM2-with-SM3 signatures: one flipped byte in
+/// a stored anchor's signature is named.
+fn sm2_audit_anchors(dir: &Path) {
+    let records = stdout_json(&run_ok(&mut keystation_at(
+        dir,
+        &["--json", "audit", "show"],
+    )));
+    let init = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "station.initialized")
+        .expect("station.initialized");
+    let details: serde_json::Value =
+        serde_json::from_str(init["details"].as_str().unwrap()).unwrap();
+    let spki = details["audit_anchor_spki"].as_str().unwrap().to_string();
+    // id-ecPublicKey on sm2p256v1 (OID 1.2.156.10197.1.301).
+    assert!(spki.contains("06082a811ccf5501822d"), "{spki}");
+
+    let cfg = std::fs::read_to_string(dir.join("station.toml")).unwrap();
+    let ca_label = cfg
+        .lines()
+        .skip_while(|l| l.trim() != "[ca]")
+        .find_map(|l| l.trim().strip_prefix("token_label = "))
+        .map(|v| v.split('"').nth(1).unwrap().to_string())
+        .expect("[ca] token_label");
+    let listed = tool(dir, &["--token-label", &ca_label, "--list-objects"], None);
+    assert_success(&listed, "pkcs11-tool --list-objects (CA token)");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("keystation:audit-anchor"), "{listed}");
+
+    let verdict = stdout_json(&run_ok(&mut keystation_at(
+        dir,
+        &["--json", "audit", "verify"],
+    )));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert!(verdict["anchors"].as_i64().unwrap() >= 3, "{verdict}");
+
+    // One byte of the first anchor's signature flipped (its last hex digit), as someone with
+    // the database file could: the signature no longer verifies under the SM2 key on record.
+    let mut db = crate::audit::Attacker::at(&dir.join("station.toml"));
+    db.exec(
+        "UPDATE audit_anchors SET signature = substr(signature, 1, length(signature) - 1) || \
+         CASE substr(signature, -1) WHEN '0' THEN '1' ELSE '0' END \
+         WHERE seq = (SELECT MIN(seq) FROM audit_anchors)",
+    );
+    let out = keystation_at(dir, &["--json", "audit", "verify"])
+        .output()
+        .unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["code"], "E-AUDIT-BROKEN", "{verdict}");
+    assert!(
+        verdict["message"]
+            .as_str()
+            .unwrap()
+            .contains("has an invalid signature"),
+        "{verdict}"
+    );
 }
 
 /// The SM2 CA's OCSP answers from `keystation serve`: `openssl ocsp` reads KS-DEMO-0001 as good
