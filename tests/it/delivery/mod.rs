@@ -38,6 +38,11 @@ pub struct TestStation {
 impl TestStation {
     /// `keystation init --dir <tmp>/st --generate-pins`.
     pub async fn init() -> TestStation {
+        TestStation::init_with(&[]).await
+    }
+
+    /// `keystation init --dir <tmp>/st --generate-pins EXTRA...`.
+    pub async fn init_with(extra: &[&str]) -> TestStation {
         let dir = tempfile::tempdir().unwrap();
         let st = dir.path().join("st");
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keystation"))
@@ -45,6 +50,7 @@ impl TestStation {
             .arg("--dir")
             .arg(&st)
             .arg("--generate-pins")
+            .args(extra)
             .env_remove("KEYSTATION_CONFIG")
             .env_remove("KEYSTATION_FAILPOINTS")
             .output()
