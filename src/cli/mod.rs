@@ -40,6 +40,7 @@ mod pin_input;
 mod provision;
 pub mod reissue;
 pub mod retire;
+mod revoke;
 mod seal;
 mod serve;
 mod service_desk;
@@ -230,6 +231,18 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, retire::RetireCmd::Show { .. });
             let result = retire::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
+        Command::Revoke(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(
+                cmd,
+                revoke::RevokeCmd::List { .. } | revoke::RevokeCmd::Show { .. }
+            );
+            let result = revoke::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;
             }

@@ -373,7 +373,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
     };
     assert!(verify().status.success());
 
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         "V-1",

@@ -1,6 +1,7 @@
 //! The service desk: requests after a key was delivered, decided by a second operator
 //! (four-eyes), then carried out — a PIN reset ([`pin_reset`]), a returned key retired
-//! ([`retire`]) — and a key reported lost or broken
+//! ([`retire`]), an order or one certificate revoked ([`revoke`], carried out as soon as it is
+//! approved) — and a key reported lost or broken
 //! ([`lost`], which needs no second operator: it only ever takes rights away, at once).
 //!
 //! A request moves through the domain's machine ([`crate::domain::service_request`]) by the
@@ -17,6 +18,7 @@ pub mod lost;
 pub mod pin_reset;
 pub mod reissue;
 pub mod retire;
+pub mod revoke;
 pub mod so_pin;
 pub mod unlock;
 
@@ -288,6 +290,7 @@ fn command_of(kind: RequestKind) -> &'static str {
         RequestKind::PinReset => "pin-reset",
         RequestKind::Unlock => "unlock",
         RequestKind::Retire => "retire",
+        RequestKind::Revoke | RequestKind::RevokeCertificate => "revoke",
     }
 }
 
