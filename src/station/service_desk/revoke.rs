@@ -173,7 +173,18 @@ impl Station {
                 "revocation request {id} has no record of what it revokes"
             ))
         })?;
-        let why = (revocation.crl_reason.as_str(), revocation.detail.as_deref());
+        // The revocation's record says who decided it, beside its own words: relying parties
+        // and `seal show` read it there.
+        let detail = format!(
+            "{} (requested by {}, approved by {})",
+            revocation
+                .detail
+                .as_deref()
+                .unwrap_or("revoked by an operator"),
+            r.requested_by,
+            r.decided_by.as_ref().map_or("?", |d| d.as_str()),
+        );
+        let why = (revocation.crl_reason.as_str(), Some(detail.as_str()));
         let outcome: Result<_, ServiceDeskError> = async {
             // A test makes the revocation fail here, after the approval committed.
             crate::failpoint::check("revoke.run")?;
