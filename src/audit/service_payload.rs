@@ -2,7 +2,7 @@
 //! four-eyes rule), a PIN reset's steps, and a key reported lost. None carries a PIN: the new PIN
 //! of a reset is only ever named by its delivery.
 
-use super::payload::{AttachmentHash, AuditField, plain, sealed};
+use super::payload::{AttachmentHash, AuditField, FourEyes, plain, sealed};
 
 payload! {
     /// `service.requested`.
@@ -173,6 +173,9 @@ payload! {
         pub operator: String,
         /// The original's attachments carried over, by hash (not uploaded again).
         pub attachments: Vec<AttachmentHash>,
+        /// The four-eyes request it carried out: who asked and who approved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 

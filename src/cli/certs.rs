@@ -16,7 +16,7 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
             let r = station
                 .request_certificate_revoke(&serial, &reason, detail.as_deref(), &operator)
                 .await?;
-            super::revoke::requested(&r, json)
+            super::at_approval::requested(&r, json)
         }
     }
 }

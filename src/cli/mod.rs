@@ -21,6 +21,7 @@ macro_rules! println {
     };
 }
 
+pub mod at_approval;
 mod audit;
 mod ca;
 mod certs;
@@ -40,7 +41,6 @@ mod pin_input;
 mod provision;
 pub mod reissue;
 pub mod retire;
-mod revoke;
 mod seal;
 mod serve;
 mod service_desk;
@@ -53,6 +53,7 @@ mod workstation;
 pub use error::CliError;
 
 use crate::config::Config;
+use crate::domain::RequestKind;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
@@ -238,15 +239,11 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         }
         Command::Revoke(cmd) => {
             let station = open_station(config, credential, operation).await?;
-            let changes = !matches!(
-                cmd,
-                revoke::RevokeCmd::List { .. } | revoke::RevokeCmd::Show { .. }
-            );
-            let result = revoke::run(&station, cmd, cli.json).await;
-            if changes {
-                audit::anchor_after_change(&station).await;
-            }
-            result
+            at_approval::run_anchored(&station, RequestKind::Revoke, cmd, cli.json).await
+        }
+        Command::Reissue(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            at_approval::run_anchored(&station, RequestKind::Reissue, cmd, cli.json).await
         }
         Command::Unlock(cmd) => {
             let station = open_station(config, credential, operation).await?;

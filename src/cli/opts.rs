@@ -74,7 +74,11 @@ pub enum Command {
     /// A second operator's decision on a revocation `order revoke` or `cert revoke` requested:
     /// approved, it is carried out at once (certificates revoked, a new CRL issued).
     #[command(subcommand)]
-    Revoke(super::revoke::RevokeCmd),
+    Revoke(super::at_approval::AtApprovalCmd),
+    /// A second operator's decision on a reissue order (补办) `order reissue` requested:
+    /// approved, the replacement order is made at once, Submitted for review.
+    #[command(subcommand)]
+    Reissue(super::at_approval::AtApprovalCmd),
     /// Remote unlock of a delivered key that stays with the customer: the request code of
     /// `keystation-unlock`, a second operator's approval, the unlock code e-mailed once.
     #[command(subcommand)]

@@ -205,7 +205,7 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             let r = station
                 .request_order_revoke(&no, &reason, detail.as_deref(), &operator)
                 .await?;
-            super::revoke::requested(&r, json)
+            super::at_approval::requested(&r, json)
         }
         OrderCmd::Lost {
             order_no,

@@ -89,16 +89,20 @@ pub enum RequestKind {
     /// One certificate revoked (`cert revoke SERIAL`), its order keeping its state, once a
     /// second operator approved.
     RevokeCertificate,
+    /// The replacement order (补办) of an order whose key was reported lost or broken, or
+    /// retired (`order reissue`), made once a second operator approved.
+    Reissue,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 5] = [
+    pub const ALL: [RequestKind; 6] = [
         RequestKind::PinReset,
         RequestKind::Retire,
         RequestKind::Unlock,
         RequestKind::Revoke,
         RequestKind::RevokeCertificate,
+        RequestKind::Reissue,
     ];
 
     /// Stable name, as stored and printed.
@@ -109,6 +113,7 @@ impl RequestKind {
             RequestKind::Unlock => "unlock",
             RequestKind::Revoke => "revoke",
             RequestKind::RevokeCertificate => "revoke_certificate",
+            RequestKind::Reissue => "reissue",
         }
     }
 
@@ -117,9 +122,16 @@ impl RequestKind {
         RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// A revocation: carried out at the station as soon as it is approved (no key at the desk).
+    /// A revocation (of an order or of one certificate).
     pub fn is_revocation(self) -> bool {
         matches!(self, RequestKind::Revoke | RequestKind::RevokeCertificate)
+    }
+
+    /// Carried out at the station as soon as it is approved, by the approver: it needs no key
+    /// at the desk (a revocation, a reissue order), unlike a PIN reset, an unlock or a retire,
+    /// which a `run` carries out where the key is.
+    pub fn runs_at_approval(self) -> bool {
+        self.is_revocation() || self == RequestKind::Reissue
     }
 }
 

@@ -27,19 +27,16 @@ use super::Station;
 use super::crl::CrlOutcome;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use super::service_desk::carry_out_in;
 use super::service_desk::lost::{LostClosed, LostKey};
-use crate::audit::event::{
-    AuditEvent, CertificateRevoked, FourEyes, OrderRevoked, ServiceCompleted, ServiceStarted,
-};
+use crate::audit::event::{AuditEvent, CertificateRevoked, FourEyes, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::notification::Notice;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
-    RequestEvent, RequestState, TokenSerial,
+    TokenSerial,
 };
-use crate::store::{
-    Actor, AuditEntry, CertificateRecord, DeliveryFilter, ServiceRequestRecord, StoreError, Tx,
-};
+use crate::store::{AuditEntry, CertificateRecord, DeliveryFilter, Tx};
 
 /// RFC 5280 CRLReason names accepted for a revocation.
 pub const REVOCATION_REASONS: [&str; 6] = [
@@ -183,52 +180,6 @@ pub(crate) fn revocable_order(order_no: &OrderNo, state: OrderState) -> Result<(
     })
 }
 
-/// Moves approved revocation request `id` to `done` in the revocation's transaction `tx`
-/// (through `executing`, with their audit records), and names both of its operators.
-async fn carry_out_request_in(
-    tx: &mut Tx,
-    actor: &Actor,
-    id: &str,
-) -> Result<(ServiceRequestRecord, FourEyes), StoreError> {
-    let mut r = tx.service_request(id).await?;
-    let Some(approved_by) = r.decided_by.clone() else {
-        return Err(StoreError::Corrupt(format!(
-            "revocation request {id} is {} but names no approver",
-            r.state
-        )));
-    };
-    if r.state != RequestState::Executing {
-        let from = r.state.as_str().to_string();
-        let run_by = actor.name.clone();
-        tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-            r.last_error = None;
-            AuditEvent::ServiceStarted(ServiceStarted {
-                request_id: r.id.clone(),
-                kind: r.kind.as_str().to_string(),
-                token_serial: None,
-                run_by,
-                from,
-            })
-        })
-        .await?;
-    }
-    tx.transition_service_request(actor, &mut r, &RequestEvent::Complete, |r| {
-        AuditEvent::ServiceCompleted(ServiceCompleted {
-            request_id: r.id.clone(),
-            kind: r.kind.as_str().to_string(),
-            delivery_id: None,
-            pin_generation: None,
-        })
-    })
-    .await?;
-    let four_eyes = FourEyes {
-        request_id: r.id.clone(),
-        requested_by: r.requested_by.to_string(),
-        approved_by: approved_by.to_string(),
-    };
-    Ok((r, four_eyes))
-}
-
 impl Station {
     /// Revokes the one certificate `serial`, carrying out approved four-eyes request
     /// `request_id` in the same transaction. See the module docs.
@@ -246,7 +197,7 @@ impl Station {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let (cert, state, certs) = revocable_certificate(&mut tx, serial).await?;
         let no = cert.order_no.clone();
-        let (_, four_eyes) = carry_out_request_in(&mut tx, &actor, request_id).await?;
+        let four_eyes = carry_out_in(&mut tx, &actor, request_id).await?;
         let detail = detail.unwrap_or("revoked by an operator");
         tx.revoke_certificate(serial, &no, reason, detail, operator)
             .await?;
@@ -366,10 +317,7 @@ impl Station {
         let destroyed = tx.delete_sealed_pin(order_no).await?;
         let (closed, four_eyes) = match closing {
             Closing::Lost(l) => (Some(l.close_in(&mut tx, &actor, order_no).await?), None),
-            Closing::Request(id) => (
-                None,
-                Some(carry_out_request_in(&mut tx, &actor, id).await?.1),
-            ),
+            Closing::Request(id) => (None, Some(carry_out_in(&mut tx, &actor, id).await?)),
             Closing::Nothing => (None, None),
         };
         let order = tx.order_in_tx(order_no).await?;

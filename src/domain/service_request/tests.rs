@@ -188,6 +188,19 @@ fn only_the_revocation_kinds_are_revocations_and_they_keep_the_four_eyes_rule() 
         revocations,
         [RequestKind::Revoke, RequestKind::RevokeCertificate]
     );
+    let at_approval: Vec<RequestKind> = RequestKind::ALL
+        .into_iter()
+        .filter(|k| k.runs_at_approval())
+        .collect();
+    assert_eq!(
+        at_approval,
+        [
+            RequestKind::Revoke,
+            RequestKind::RevokeCertificate,
+            RequestKind::Reissue
+        ]
+    );
+    assert_eq!(RequestKind::parse("reissue"), Some(RequestKind::Reissue));
     assert_eq!(RequestKind::parse("revoke"), Some(RequestKind::Revoke));
     assert_eq!(
         RequestKind::parse("revoke_certificate"),

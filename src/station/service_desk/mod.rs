@@ -12,6 +12,7 @@
 //! the key is plugged in. Approval and execution are separate because the approver need not be
 //! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
 
+mod at_approval;
 mod error;
 mod journal;
 pub mod lost;
@@ -22,6 +23,7 @@ pub mod revoke;
 pub mod so_pin;
 pub mod unlock;
 
+pub(crate) use at_approval::carry_out_in;
 pub use error::ServiceDeskError;
 
 use super::Station;
@@ -291,6 +293,7 @@ fn command_of(kind: RequestKind) -> &'static str {
         RequestKind::Unlock => "unlock",
         RequestKind::Retire => "retire",
         RequestKind::Revoke | RequestKind::RevokeCertificate => "revoke",
+        RequestKind::Reissue => "reissue",
     }
 }
 

@@ -12,15 +12,15 @@
 //! The request moves to `done` in the revocation's own transaction, whose audit record names
 //! both operators.
 
+use super::at_approval::{record_failure_at_approval, runnable_at_approval};
 use super::{ServiceDeskError, operator, optional_text, record_request};
-use crate::audit::event::{AuditEvent, ServiceFailed, ServiceStarted};
-use crate::domain::{Action, CertSerial, OrderNo, RequestEvent, RequestKind, RequestState};
+use crate::domain::{Action, CertSerial, OrderNo, RequestKind};
 use crate::station::Station;
 use crate::station::revoke::{
     CertificateRevokeReport, Closing, RevokeReport, check_reason_and_operator,
     revocable_certificate, revocable_order,
 };
-use crate::store::{Actor, RevokeRequestRecord, ServiceRequestRecord, StoreError};
+use crate::store::{RevokeRequestRecord, ServiceRequestRecord, StoreError};
 
 /// What carrying out a revocation request did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -134,7 +134,7 @@ impl Station {
         approved_by: &str,
         note: Option<&str>,
     ) -> Result<RevokeRun, ServiceDeskError> {
-        self.revocation_request(id, "approve").await?;
+        runnable_at_approval(self, id, RequestKind::Revoke, "approve").await?;
         self.decide_request(id, approved_by, true, note).await?;
         self.run_revoke(id, approved_by).await
     }
@@ -147,27 +147,7 @@ impl Station {
         operator: &str,
     ) -> Result<RevokeRun, ServiceDeskError> {
         let actor = self.operator_actor(operator, Action::Revoke).await?;
-        let r = self.revocation_request(id, "run").await?;
-        match r.state {
-            RequestState::Approved | RequestState::Failed | RequestState::Executing => {}
-            RequestState::Requested => {
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: r.state,
-                    hint: format!(
-                        "it needs a second, different operator's approval before anything is \
-                         revoked (`keystation revoke approve {id} --operator NAME`)"
-                    ),
-                });
-            }
-            other => {
-                return Err(ServiceDeskError::NotRunnable {
-                    id: id.to_string(),
-                    state: other,
-                    hint: "it is settled; make a new request".to_string(),
-                });
-            }
-        }
+        let r = runnable_at_approval(self, id, RequestKind::Revoke, "run").await?;
         let revocation = self.store.revoke_request(id).await?.ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!(
                 "revocation request {id} has no record of what it revokes"
@@ -203,7 +183,7 @@ impl Station {
         let (order, certificate) = match outcome {
             Ok(done) => done,
             Err(e) => {
-                record_revoke_failure(self, &actor, id, &e).await;
+                record_failure_at_approval(self, &actor, id, "revoke", &e).await;
                 return Err(e);
             }
         };
@@ -218,73 +198,5 @@ impl Station {
             order,
             certificate,
         })
-    }
-
-    /// Request `id`, refused untouched unless it is a revocation request (`verb` names the
-    /// command refused).
-    async fn revocation_request(
-        &self,
-        id: &str,
-        verb: &str,
-    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        let r = self
-            .store
-            .service_request(id)
-            .await?
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_string()))?;
-        if !r.kind.is_revocation() {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request: `keystation {} {verb} {id}` handles it",
-                    r.kind,
-                    super::command_of(r.kind)
-                ),
-            });
-        }
-        Ok(r)
-    }
-}
-
-/// Records that the revocation of request `id` failed (the request `failed`, its error kept: a
-/// later `revoke run` carries it out). Best effort: if even this cannot be written, the request
-/// stays `approved`, which a run carries out the same way.
-async fn record_revoke_failure(station: &Station, actor: &Actor, id: &str, e: &ServiceDeskError) {
-    let r: Result<(), StoreError> = async {
-        let mut tx = station.store.begin_write(station.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        if matches!(r.state, RequestState::Approved | RequestState::Failed) {
-            let from = r.state.as_str().to_string();
-            let run_by = actor.name.clone();
-            tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                AuditEvent::ServiceStarted(ServiceStarted {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    token_serial: None,
-                    run_by,
-                    from,
-                })
-            })
-            .await?;
-        }
-        if r.state != RequestState::Executing {
-            return Ok(());
-        }
-        let error = e.to_string();
-        tx.transition_service_request(actor, &mut r, &RequestEvent::Fail, |r| {
-            r.last_error = Some(error.clone());
-            AuditEvent::ServiceFailed(ServiceFailed {
-                request_id: r.id.clone(),
-                kind: r.kind.as_str().to_string(),
-                step: "revoke".to_string(),
-                error,
-            })
-        })
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(err) = r {
-        tracing::error!(request = %id, error = %err, "could not record the failed revocation");
     }
 }

@@ -1,20 +1,23 @@
-//! `keystation revoke ...`: the second operator's side of a revocation. `order revoke` and
-//! `cert revoke` only request one; `revoke approve` (a different operator) carries it out.
+//! `keystation revoke ...` and `keystation reissue ...`: the second operator's side of the
+//! requests carried out at approval. `order revoke` and `cert revoke` only request a
+//! revocation, `order reissue` a reissue order; `revoke approve` / `reissue approve` (a
+//! different operator) carries it out.
 
 use super::service_desk::{Decision, decide, print_request};
 use super::{CliError, order_no_arg, output};
-use crate::domain::RequestState;
+use crate::domain::{RequestKind, RequestState};
 use crate::station::service_desk::revoke::RevokeRun;
 use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
 use clap::Subcommand;
 
-/// `keystation revoke ...`
+/// `keystation revoke ...` / `keystation reissue ...`
 #[derive(Debug, Subcommand)]
-pub enum RevokeCmd {
-    /// Approve a revocation request and carry it out at once: a second operator, never the one
-    /// who made it. The certificate(s) are revoked and a new CRL issued.
+pub enum AtApprovalCmd {
+    /// Approve a request and carry it out at once: a second operator, never the one who made
+    /// it. A revocation: the certificate(s) revoked and a new CRL issued; a reissue: the
+    /// replacement order made, Submitted for review.
     Approve {
-        /// Request id (as `order revoke` / `cert revoke` printed it).
+        /// Request id (as the request command printed it).
         id: String,
         /// Approving operator.
         #[arg(long, value_name = "NAME")]
@@ -23,7 +26,7 @@ pub enum RevokeCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Reject a revocation request: a second operator, with the reason. Nothing is revoked.
+    /// Reject a request: a second operator, with the reason. Nothing is done.
     Reject {
         /// Request id.
         id: String,
@@ -34,7 +37,7 @@ pub enum RevokeCmd {
         #[arg(long)]
         reason: String,
     },
-    /// Withdraw a revocation request not carried out (or give up one whose revocation failed).
+    /// Withdraw a request not carried out (or give up one that failed).
     Cancel {
         /// Request id.
         id: String,
@@ -45,7 +48,7 @@ pub enum RevokeCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Carry out an approved revocation whose revocation failed (after the cause is fixed).
+    /// Carry out an approved request that failed (after the cause is fixed).
     Run {
         /// Request id.
         id: String,
@@ -53,7 +56,7 @@ pub enum RevokeCmd {
         #[arg(long, value_name = "NAME")]
         operator: String,
     },
-    /// List revocation requests (of orders and of single certificates), oldest first.
+    /// List the requests (revocations: of orders and of single certificates), oldest first.
     List {
         /// Only this order's.
         #[arg(long)]
@@ -62,48 +65,87 @@ pub enum RevokeCmd {
         #[arg(long)]
         state: Option<String>,
     },
-    /// Show one revocation request.
+    /// Show one request.
     Show {
         /// Request id.
         id: String,
     },
 }
 
-/// What `order revoke` / `cert revoke` print: the pending request, and who must act next.
+/// What `order revoke` / `cert revoke` / `order reissue` print: the pending request, and who
+/// must act next.
 pub(super) fn requested(r: &ServiceRequestRecord, json: bool) -> Result<(), CliError> {
     if json {
         return output::json(r);
     }
     print_request(r);
+    let (nothing, command) = if r.kind.is_revocation() {
+        ("nothing is revoked yet", "revoke")
+    } else {
+        ("no order is made yet", "reissue")
+    };
     println!(
-        "nothing is revoked yet: a second, different operator approves it with \
-         `keystation revoke approve {} --operator NAME`",
+        "{nothing}: a second, different operator approves it with \
+         `keystation {command} approve {} --operator NAME`",
         r.id
     );
     Ok(())
 }
 
-pub(super) async fn run(station: &Station, cmd: RevokeCmd, json: bool) -> Result<(), CliError> {
+/// [`run`], then the audit anchor moved when the command may have changed something.
+pub(super) async fn run_anchored(
+    station: &Station,
+    family: RequestKind,
+    cmd: AtApprovalCmd,
+    json: bool,
+) -> Result<(), CliError> {
+    let changes = !matches!(cmd, AtApprovalCmd::List { .. } | AtApprovalCmd::Show { .. });
+    let result = run(station, family, cmd, json).await;
+    if changes {
+        super::audit::anchor_after_change(station).await;
+    }
+    result
+}
+
+/// `keystation revoke|reissue ...`: the requests of `family` (`Revoke` for both revocation
+/// kinds, or `Reissue`).
+async fn run(
+    station: &Station,
+    family: RequestKind,
+    cmd: AtApprovalCmd,
+    json: bool,
+) -> Result<(), CliError> {
+    let revocation = family.is_revocation();
     let r = match cmd {
-        RevokeCmd::Approve { id, operator, note } => {
+        AtApprovalCmd::Approve { id, operator, note } if revocation => {
             let done = station
                 .approve_revoke(&id, &operator, note.as_deref())
                 .await?;
             return carried_out(&done, json);
         }
-        RevokeCmd::Run { id, operator } => {
+        AtApprovalCmd::Approve { id, operator, note } => {
+            let made = station
+                .approve_reissue(&id, &operator, note.as_deref())
+                .await?;
+            return super::reissue::made(&made, json);
+        }
+        AtApprovalCmd::Run { id, operator } if revocation => {
             let done = station.run_revoke(&id, &operator).await?;
             return carried_out(&done, json);
         }
-        RevokeCmd::Reject {
+        AtApprovalCmd::Run { id, operator } => {
+            let made = station.run_reissue(&id, &operator).await?;
+            return super::reissue::made(&made, json);
+        }
+        AtApprovalCmd::Reject {
             id,
             operator,
             reason,
         } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
-        RevokeCmd::Cancel { id, operator, note } => {
+        AtApprovalCmd::Cancel { id, operator, note } => {
             decide(station, &id, &operator, Decision::Cancel(note)).await?
         }
-        RevokeCmd::List { order, state } => {
+        AtApprovalCmd::List { order, state } => {
             let states = RequestState::ALL.map(RequestState::as_str);
             let state =
                 CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
@@ -115,7 +157,13 @@ pub(super) async fn run(station: &Station, cmd: RevokeCmd, json: bool) -> Result
                 })
                 .await?
                 .into_iter()
-                .filter(|r| r.kind.is_revocation())
+                .filter(|r| {
+                    if revocation {
+                        r.kind.is_revocation()
+                    } else {
+                        r.kind == family
+                    }
+                })
                 .collect();
             if json {
                 return output::json(&list);
@@ -123,7 +171,7 @@ pub(super) async fn run(station: &Station, cmd: RevokeCmd, json: bool) -> Result
             list.iter().for_each(print_request);
             return Ok(());
         }
-        RevokeCmd::Show { id } => {
+        AtApprovalCmd::Show { id } => {
             let detail = station.service_request(&id).await?;
             if json {
                 return output::json(&detail);
