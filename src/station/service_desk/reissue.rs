@@ -6,7 +6,7 @@
 //!
 //! Four-eyes (issue 17): `order reissue ORDER` by one operator only records a request (kind
 //! `reissue`), refused at once when no reissue can be made; a second, different operator's
-//! `reissue approve ID` makes the order at once ([`super::at_approval`]), `reissue run ID`
+//! `reissue approve ID` makes the order at once (`service_desk/at_approval.rs`), `reissue run ID`
 //! again after a failure.
 //!
 //! Making it is one transaction: what became of the original's key is read
