@@ -155,3 +155,17 @@ pub(super) async fn record_failure_at_approval(
         tracing::error!(request = %id, error = %err, "could not record the failed request");
     }
 }
+
+/// After its approval: `run`'s outcome, a failure saying that the approval stands and how the
+/// request is carried out later.
+pub(super) fn after_approval<T>(
+    id: &str,
+    kind: RequestKind,
+    run: Result<T, ServiceDeskError>,
+) -> Result<T, ServiceDeskError> {
+    run.map_err(|cause| ServiceDeskError::ApprovedNotDone {
+        id: id.to_string(),
+        command: super::command_of(kind),
+        cause: Box::new(cause),
+    })
+}

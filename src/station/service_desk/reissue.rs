@@ -14,7 +14,7 @@
 //! the order stored, the request moved to `done` and `order.reissue_requested` audited with
 //! both operators.
 
-use super::at_approval::{record_failure_at_approval, runnable_at_approval};
+use super::at_approval::{after_approval, record_failure_at_approval, runnable_at_approval};
 use super::{ServiceDeskError, carry_out_in, operator, record_request};
 use crate::audit::event::{AuditEvent, FourEyes, ReissueRequested};
 use crate::domain::reissue::{KeyDisposition, MAX_REISSUES, reissue_order_no, reissue_refusal};
@@ -95,7 +95,11 @@ impl Station {
     ) -> Result<ReissueReport, ServiceDeskError> {
         runnable_at_approval(self, id, RequestKind::Reissue, "approve").await?;
         self.decide_request(id, approved_by, true, note).await?;
-        self.run_reissue(id, approved_by).await
+        after_approval(
+            id,
+            RequestKind::Reissue,
+            self.run_reissue(id, approved_by).await,
+        )
     }
 
     /// `reissue run ID`: makes the reissue order of an approved request (or one that failed).

@@ -12,7 +12,7 @@
 //! The request moves to `done` in the revocation's own transaction, whose audit record names
 //! both operators.
 
-use super::at_approval::{record_failure_at_approval, runnable_at_approval};
+use super::at_approval::{after_approval, record_failure_at_approval, runnable_at_approval};
 use super::{ServiceDeskError, operator, optional_text, record_request};
 use crate::domain::{Action, CertSerial, OrderNo, RequestKind};
 use crate::station::Station;
@@ -136,7 +136,11 @@ impl Station {
     ) -> Result<RevokeRun, ServiceDeskError> {
         runnable_at_approval(self, id, RequestKind::Revoke, "approve").await?;
         self.decide_request(id, approved_by, true, note).await?;
-        self.run_revoke(id, approved_by).await
+        after_approval(
+            id,
+            RequestKind::Revoke,
+            self.run_revoke(id, approved_by).await,
+        )
     }
 
     /// `revoke run ID`: carries out an approved revocation request (or one whose revocation

@@ -207,7 +207,15 @@ async fn an_approved_revoke_whose_revocation_failed_is_carried_out_by_revoke_run
             &[("KEYSTATION_FAILPOINTS", "revoke.run=error")],
         )
         .await;
-    assert!(!out.status.success(), "the revocation was meant to fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the revocation was meant to fail: {stderr}"
+    );
+    assert!(
+        stderr.contains("the approval stands") && stderr.contains(&format!("revoke run {id}")),
+        "{stderr}"
+    );
     let shown = st.json(&["revoke", "show", &id]).await;
     assert_eq!(shown["state"], "failed", "{shown:#}");
     assert_eq!(shown["decided_by"], BOB, "{shown:#}");
