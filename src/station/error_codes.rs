@@ -143,6 +143,7 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::UnlockInDoubt { .. } => ec::UNLOCK_IN_DOUBT,
             ServiceDeskError::UnlockSend { .. } => ec::UNLOCK_SEND,
             ServiceDeskError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
+            ServiceDeskError::ApprovedNotDone { cause, .. } => cause.code(),
         }
     }
 }

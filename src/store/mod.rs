@@ -28,6 +28,7 @@ mod provision;
 mod renewals;
 mod retired;
 mod revocations;
+mod revoke_requests;
 mod service_requests;
 mod unlock;
 
@@ -47,6 +48,7 @@ pub use provision::{Binding, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
 pub use retired::RetiredToken;
 pub use revocations::RevocationRecord;
+pub use revoke_requests::RevokeRequestRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };

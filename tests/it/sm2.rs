@@ -308,7 +308,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
     let crl_file = dir.join("crl/unit-ca.crl");
     let issued = stdout_json(&run_ok(&mut keystation_at(&dir, &["--json", "ca", "crl"])));
     assert_eq!(issued["number"], 2, "{issued}");
-    run_ok(&mut keystation_at(
+    let requested = run_ok(&mut keystation_at(
         &dir,
         &[
             "order",
@@ -319,6 +319,11 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
             "--operator",
             "alice",
         ],
+    ));
+    let id = crate::support::request_id(&String::from_utf8_lossy(&requested.stdout));
+    run_ok(&mut keystation_at(
+        &dir,
+        &crate::support::approve_revoke_args(&id),
     ));
     let text = openssl(&[
         "crl",

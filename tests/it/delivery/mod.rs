@@ -143,6 +143,22 @@ impl TestStation {
         serde_json::from_str(&self.ok(&a).await).unwrap()
     }
 
+    /// A revocation as four-eyes makes it: `args` (`order revoke ...`, naming `--operator`)
+    /// requests it and [`crate::support::SECOND_OFFICER`] approves it; returns what it revoked.
+    pub async fn revoke(&self, args: &[&str]) -> Value {
+        let id = crate::support::request_id(&self.json(args).await.to_string());
+        let approved = self
+            .json(&[
+                "revoke",
+                "approve",
+                &id,
+                "--operator",
+                crate::support::SECOND_OFFICER,
+            ])
+            .await;
+        crate::support::revocation_report(&approved)
+    }
+
     /// Everything the CLI printed so far (stderr with trace logs, and stdout).
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
