@@ -154,6 +154,13 @@ pub async fn page(
         &serde_json::to_value(&record.order).unwrap_or_default(),
         &mut fields,
     );
+    // In the order of the application form (the table's), then whatever else it has.
+    fields.sort_by_key(|f| {
+        FIELD_LABELS
+            .iter()
+            .position(|(_, l)| *l == f.label)
+            .unwrap_or(usize::MAX)
+    });
     let warnings = record
         .warnings
         .as_array()
