@@ -1,6 +1,8 @@
 //! The console over HTTP (reqwest, no redirects followed, the session cookie kept by hand).
 
-use super::{ORDER, csrf_of, fixture_document, register, state_of, station_with_console, url};
+use super::{
+    ORDER, console_of, csrf_of, fixture_document, register, state_of, station_with_console, url,
+};
 use crate::ocsp::Serve;
 use crate::support::{audit_records, keystation};
 use serde_json::Value;
@@ -282,6 +284,71 @@ fn the_station_refuses_a_role_the_operator_lacks_403() {
     assert!(revoke.text().contains("E-OPERATOR-ROLE"));
     assert!(revoke.text().contains("security_officer"));
     assert_eq!(state_of(&st, ORDER), "Submitted");
+}
+
+#[test]
+fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused_at_once() {
+    let db = crate::pg::PgDatabase::create_blocking();
+    let (st, serve) = console_of(crate::support::Station::with_database(&db.url));
+    let token = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &token).status, 303);
+    let reject = format!("/orders/{ORDER}/reject");
+
+    let csrf = c.review_csrf(&serve);
+    let no_reason = c.post(&serve, &reject, &[("csrf", &csrf), ("reason", "  ")]);
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text());
+    assert!(no_reason.text().contains("reason"));
+
+    // Disabled while logged in: the station refuses the next action.
+    let admin = |args: &[&str]| {
+        crate::support::run_ok(
+            keystation()
+                .arg("--config")
+                .arg(&st.config)
+                .arg("--credential")
+                .arg(crate::support::admin_credential(&st.config))
+                .args(args),
+        )
+    };
+    admin(&["operator", "disable", "console-rita"]);
+    let refused = c.post(
+        &serve,
+        &reject,
+        &[("csrf", &csrf), ("reason", "营业执照模糊")],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.text().contains("E-OPERATOR-DISABLED"));
+    assert_eq!(state_of(&st, ORDER), "Submitted");
+    // And a disabled account cannot log in (audited with its name).
+    let mut other = Client::new();
+    assert_eq!(other.login(&serve, &token).status, 401);
+
+    admin(&["operator", "enable", "console-rita"]);
+    let rejected = c.post(
+        &serve,
+        &reject,
+        &[("csrf", &csrf), ("reason", "营业执照模糊")],
+    );
+    assert_eq!(rejected.status, 303, "{}", rejected.text());
+    assert_eq!(state_of(&st, ORDER), "Rejected");
+    let page = c.get(&serve, &format!("/orders/{ORDER}")).text();
+    assert!(
+        page.contains("已驳回") && page.contains("营业执照模糊"),
+        "{page}"
+    );
+
+    let audit = Value::Array(st.audit());
+    let rejection = audit_records(&audit, "order.rejected");
+    assert_eq!(rejection.len(), 1, "{audit}");
+    assert_eq!(rejection[0]["actor"], "console-rita");
+    assert_eq!(detail(rejection[0], "reason"), "营业执照模糊");
+    let failed = audit_records(&audit, "console.login_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(detail(failed[0], "reason"), "disabled");
+    assert_eq!(detail(failed[0], "operator"), "console-rita");
+    st.audit_verifies();
+    drop(serve);
 }
 
 #[test]

@@ -18,9 +18,14 @@ use std::path::{Path, PathBuf};
 /// The fixture order the tests review (its documents are PNG and JPEG pictures).
 pub const ORDER: &str = "KS-DEMO-0001";
 
-/// A station with the fixture order `ORDER` imported (Submitted), and its console running.
+/// A station (SQLite) with the fixture order `ORDER` imported (Submitted), and its console
+/// running.
 pub fn station_with_console() -> (Station, Serve) {
-    let st = Station::sqlite();
+    console_of(Station::sqlite())
+}
+
+/// [`station_with_console`] for the station `st`.
+pub fn console_of(st: Station) -> (Station, Serve) {
     let file = order_fixtures()
         .join("valid")
         .join("0001_main-key_two-seals_legal-rep-phone.json");
