@@ -2,7 +2,8 @@
 # Idempotent set-up of everything keystation needs on a Debian machine (run as root).
 #
 #   - system packages: SoftHSM2 (tokens), OpenSC (pkcs11-tool, the independent token checker),
-#     libxml2-utils (xmllint, the ISO 20022 schema checker), OpenSSL (and its libp11 PKCS#11
+#     libxml2-utils (xmllint, the ISO 20022 schema checker), Chromium, ChromeDriver and a
+#     CJK font (the console's browser tests and their screenshots), OpenSSL (and its libp11 PKCS#11
 #     engine, for the benchmark's operator script), PostgreSQL (second store
 #     backend), libusb + pkg-config (USB key detection through rusb), a C toolchain (ring and the
 #     bundled SQLite compile C code) and curl;
@@ -28,7 +29,9 @@ as_root() {
 need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config
            ca-certificates build-essential curl
            libengine-pkcs11-openssl    # the libp11 engine: benches/operator.sh, the benchmark's baseline
-           python3-venv)               # the venv of the Python checkers (gmssl, below)
+           python3-venv                # the venv of the Python checkers (gmssl, below)
+           chromium chromium-driver    # the console's browser tests (tests/it/console, over WebDriver)
+           fonts-wqy-zenhei)           # a CJK font, so the console's screenshots show its Chinese
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

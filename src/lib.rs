@@ -45,7 +45,8 @@
 //! - [`unlock/`](unlock): remote unlock: the request and authorisation codes (X25519, HKDF,
 //!   AES-GCM) and the customer's tool; it names `domain` and `token` only;
 //! - [`web/`](web): `keystation serve`, the station's long-running server: the OCSP responder
-//!   over HTTP, and the periodic work beside it; it calls `station` only;
+//!   and the CRL over HTTP, the periodic work beside it, and the operators' console on its own
+//!   listener; it calls `station` only;
 //! - [`cli/`](cli): the `keystation` command line (options apart from handlers, `--json`); it
 //!   names `station`, `domain` and `config` only;
 //! - [`error_code/`](error_code): the stable code of every error, as operators and scripts read

@@ -133,6 +133,10 @@ pub enum AuditEvent {
     OperatorAdded(OperatorAdded),
     /// `operator.changed`.
     OperatorChanged(OperatorChanged),
+    /// `console.login`.
+    ConsoleLogin(ConsoleLogin),
+    /// `console.login_failed`.
+    ConsoleLoginFailed(ConsoleLoginFailed),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -251,6 +255,8 @@ impl AuditEvent {
             E::NoticeFailed(_) => "notice.failed",
             E::OperatorAdded(_) => "operator.added",
             E::OperatorChanged(_) => "operator.changed",
+            E::ConsoleLogin(_) => "console.login",
+            E::ConsoleLoginFailed(_) => "console.login_failed",
         };
         fixed.to_string()
     }
@@ -314,6 +320,8 @@ impl AuditEvent {
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
             E::OperatorAdded(p) => to_json(p),
             E::OperatorChanged(p) => to_json(p),
+            E::ConsoleLogin(p) => to_json(p),
+            E::ConsoleLoginFailed(p) => to_json(p),
         }
     }
 

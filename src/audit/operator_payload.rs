@@ -32,3 +32,25 @@ payload! {
         pub changed_by: String,
     }
 }
+
+payload! {
+    /// `console.login`: an operator logged in to the console (with their credential token).
+    pub struct ConsoleLogin {
+        /// The operator.
+        pub operator: String,
+        /// The client's address.
+        pub remote: String,
+    }
+}
+
+payload! {
+    /// `console.login_failed`: a console login was refused. The token typed is never recorded.
+    pub struct ConsoleLoginFailed {
+        /// The client's address.
+        pub remote: String,
+        /// Why (`unknown_credential`, `malformed`, `disabled`, `rate_limited`).
+        pub reason: String,
+        /// The account the token belongs to, when it names a (disabled) one.
+        pub operator: Option<String>,
+    }
+}

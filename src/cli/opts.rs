@@ -166,6 +166,11 @@ pub struct ServeArgs {
     /// printed at start.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Address of the operators' console (default: `console.listen`; neither: no console). A
+    /// loopback address only: the console has no TLS yet. Port 0 picks a free port, printed
+    /// at start.
+    #[arg(long, value_name = "ADDR")]
+    pub console_listen: Option<String>,
 }
 
 /// `keystation fleet ...`

@@ -1,6 +1,9 @@
-//! `keystation serve [--listen ADDR]`: the station's server (see [`crate::web`]: OCSP, the CRL
-//! at its distribution point, the CRL tick) until Ctrl-C or SIGTERM. The first line on stdout says where it listens (`--json`: one JSON object), so that
-//! a supervisor or a test given port 0 learns the port.
+//! `keystation serve [--listen ADDR] [--console-listen ADDR]`: the station's server (see
+//! [`crate::web`]: OCSP, the CRL at its distribution point, the CRL tick) and, on its own
+//! listener, the operators' console ([`crate::web::console`]), until Ctrl-C or SIGTERM. The
+//! first line on stdout says where it listens (`--json`: one JSON object, with `console_listen`);
+//! in text, a second line says where the console is. A supervisor or a test given port 0 learns
+//! the ports.
 
 use super::opts::ServeArgs;
 use super::signals::wait_for_stop_signal;
@@ -60,6 +63,14 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
             }
         })
     };
+    let console = match console_listener(station, args).await? {
+        Some((listener, addr)) => {
+            let idle = time::Duration::minutes(config.console.idle_timeout_minutes.into());
+            let routes = crate::web::console::Console::new(station.clone(), idle).routes();
+            Some((Server::new().routes(routes), listener, addr))
+        }
+        None => None,
+    };
     let server = Server::new()
         .routes(crate::web::ocsp::routes(responder, &ocsp_path))
         .routes(crate::web::crl::routes(
@@ -71,21 +82,87 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
         .every(crate::web::crl::tick(station.clone(), hsm, crl))
         .every(crate::web::notices::tick(station.clone()));
 
+    let console_addr = console.as_ref().map(|(_, _, addr)| *addr);
     if json {
         output::json(&serde_json::json!({
             "listen": local.to_string(),
             "ocsp_path": ocsp_path,
             "crl_path": crl_path,
+            "console_listen": console_addr.map(|a| a.to_string()),
         }))?;
     } else {
         println!(
             "keystation serve: listening on http://{local} (OCSP at {ocsp_path}, CRL at {crl_path})"
         );
+        if let Some(addr) = console_addr {
+            println!("keystation serve: console on http://{addr}/");
+        }
     }
-    server
-        .run(listener, wait_for_stop_signal())
-        .await
-        .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("serving on {local}: {e}")))?;
+    // One stop signal ends both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let console_run = async {
+        match console {
+            Some((server, listener, addr)) => server
+                .run(listener, until_stopped())
+                .await
+                .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}"))),
+            None => Ok(()),
+        }
+    };
+    let public_run = async {
+        server
+            .run(listener, until_stopped())
+            .await
+            .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("serving on {local}: {e}")))
+    };
+    let (public, console) = tokio::join!(public_run, console_run);
+    public?;
+    console?;
     eprintln!("keystation serve: stopped");
     Ok(())
+}
+
+/// The console's listener, when `--console-listen` or `[console] listen` asks for one: on a
+/// loopback address only (no TLS yet), refused otherwise with `E-CONSOLE-INSECURE`.
+async fn console_listener(
+    station: &Station,
+    args: &ServeArgs,
+) -> Result<Option<(tokio::net::TcpListener, std::net::SocketAddr)>, CliError> {
+    let Some(listen) = args
+        .console_listen
+        .clone()
+        .or_else(|| station.config().console.listen.clone())
+    else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        CliError::invalid_argument("--console-listen", "address", format!("{listen:?}: {e}"))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(CliError::new(
+            ec::CONSOLE_INSECURE,
+            format!(
+                "--console-listen {addr}: the console has no TLS yet, so it listens on a \
+                 loopback address only (127.0.0.1 or ::1); reach it from another machine \
+                 through an SSH tunnel"
+            ),
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}")))?;
+    Ok(Some((listener, local)))
 }

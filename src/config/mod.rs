@@ -9,7 +9,7 @@
 //! - `sections`: the station's own tables (`[station]`, `[database]`, `[pkcs11]`, `[ca]`,
 //!   `[vault]`, `[product]`, `[seal]`, `[crl]`) with their defaults;
 //! - `delivery`: the `[delivery]` tables (trigger, retries, SMS channels, bank) with theirs;
-//! - `serve`: `[ocsp]` and `[serve]`, what `keystation serve` publishes and where;
+//! - `serve`: `[ocsp]`, `[serve]` and `[console]`, what `keystation serve` publishes and where;
 //! - `check`: the rules a loaded file must meet, checked once at start-up.
 
 mod check;
@@ -27,7 +27,7 @@ pub use sections::{
     CaSection, CrlSection, DatabaseSection, OperatorSection, Pkcs11Section, ProductSection,
     SealSection, StationSection, VaultSection,
 };
-pub use serve::{OcspSection, RESPONSE_VALIDITY_SECS, ServeSection};
+pub use serve::{ConsoleSection, OcspSection, RESPONSE_VALIDITY_SECS, ServeSection};
 
 use crate::domain::PinPolicy;
 use serde::Deserialize;
@@ -136,6 +136,9 @@ pub struct Config {
     /// `keystation serve`: where it listens.
     #[serde(default)]
     pub serve: ServeSection,
+    /// The operators' console of `keystation serve`.
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// Who commands act as: `credential_file`.
     #[serde(default)]
     pub operator: OperatorSection,

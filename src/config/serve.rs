@@ -129,6 +129,55 @@ impl ServeSection {
     }
 }
 
+/// `[console]`: the operators' console of `keystation serve` (see `crate::web::console`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Address of the console's own listener when `serve` gets no `--console-listen`; none:
+    /// no console. A loopback address only (there is no TLS for it yet).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Minutes without a request after which a session ends.
+    #[serde(default = "default_idle_minutes")]
+    pub idle_timeout_minutes: u32,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        ConsoleSection {
+            listen: None,
+            idle_timeout_minutes: default_idle_minutes(),
+        }
+    }
+}
+
+impl ConsoleSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.listen {
+            listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| ConfigError::Value {
+                    key: "console.listen",
+                    message: format!("{listen:?}: {e} (e.g. 127.0.0.1:8443)"),
+                })?;
+        }
+        if !(1..=24 * 60).contains(&self.idle_timeout_minutes) {
+            return Err(ConfigError::Value {
+                key: "console.idle_timeout_minutes",
+                message: format!(
+                    "{} is not between 1 and 1440 minutes",
+                    self.idle_timeout_minutes
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn default_idle_minutes() -> u32 {
+    15
+}
+
 fn default_ocsp_url() -> String {
     "http://ocsp.keystation.invalid/ocsp".into()
 }

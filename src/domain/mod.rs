@@ -8,6 +8,7 @@
 //! exhaustively and every other module depends on this one, never the reverse.
 
 pub mod application_json;
+pub mod console;
 pub mod crl;
 pub mod delivery;
 pub mod identifiers;

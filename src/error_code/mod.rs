@@ -209,6 +209,8 @@ codes! {
         "An operator with this name exists already.";
     OPERATOR_LAST_ADMIN = "E-OPERATOR-LAST-ADMIN", Refusal,
         "The change would leave no enabled administrator.";
+    CONSOLE_LOGIN = "E-CONSOLE-LOGIN", Refusal,
+        "A console login was refused: not a credential token, no registered operator has it, the account is disabled, or too many failed logins from this client (recorded in the audit trail).";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,
@@ -306,6 +308,10 @@ codes! {
         "The OCSP responder cannot start: its signer's certificate or key is unusable (named).";
     SERVE_LISTEN = "E-SERVE-LISTEN", Failure,
         "`keystation serve` cannot listen on the address (in use, not permitted) or its server failed.";
+    CONSOLE_CSRF = "E-CONSOLE-CSRF", Refusal,
+        "A console form was posted without this session's CSRF token, or without a live session (log in again).";
+    CONSOLE_INSECURE = "E-CONSOLE-INSECURE", Refusal,
+        "The console's address is not a loopback address: without TLS (not yet supported) the console listens on loopback only.";
     DEMO_STEP = "E-DEMO-STEP", Failure,
         "A stage of the demo failed.";
     DEMO_INCOMPLETE = "E-DEMO-INCOMPLETE", Failure,

@@ -14,6 +14,7 @@ pub mod anchor;
 pub mod audit_verify;
 pub mod batch;
 pub mod check;
+pub mod console;
 pub mod crl;
 pub mod delivery;
 pub mod demo;

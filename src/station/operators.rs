@@ -72,7 +72,7 @@ pub enum OperatorChange {
 }
 
 /// SHA-256 (hex) of a credential token, as stored.
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -83,6 +83,15 @@ fn new_token(random: &dyn crate::random::Random) -> Result<Zeroizing<String>, Ra
         "{TOKEN_PREFIX}{}",
         hex::encode(bytes.as_slice())
     )))
+}
+
+/// Whether `token` has the form of a credential token (prefix, 64 lower-case hex digits).
+pub(super) fn well_formed(token: &str) -> bool {
+    token.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 /// Reads the token of the credential file `path` (never in an error).
@@ -104,12 +113,7 @@ fn read_token(path: &Path) -> Result<Zeroizing<String>, OperatorRefused> {
         .read_to_string(&mut text)
         .map_err(|_| bad("not a credential (not text)".into()))?;
     let token = text.trim();
-    let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    });
-    if !well_formed {
+    if !well_formed(token) {
         return Err(bad(format!(
             "not a credential (one line: {TOKEN_PREFIX} and 64 hex digits)"
         )));
@@ -330,7 +334,7 @@ impl Station {
 
     /// The actor named `name` in the bound operation, unchecked: only for
     /// [`Station::acting_operator`] and the station's own first administrator.
-    fn operator_actor_unchecked(&self, name: &str) -> Actor {
+    pub(super) fn operator_actor_unchecked(&self, name: &str) -> Actor {
         Actor {
             name: name.to_string(),
             station_id: Some(self.config.station.id.clone()),

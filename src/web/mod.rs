@@ -4,13 +4,14 @@
 //! responder's revision poll, every second; the CRL tick, every two; the expiry-notice tick
 //! ([`notices`]), every minute).
 //!
-//! A [`Server`] is a set of routes and a set of [`Periodic`] tasks: another front (the
-//! operators' console) adds its routes with [`Server::routes`] and
-//! its ticks with [`Server::every`], and shares the listener, the shutdown and the runtime.
+//! A [`Server`] is a set of routes and a set of [`Periodic`] tasks on one listener. The
+//! operators' console ([`console`]) is a second [`Server`] on its own listener, sharing the
+//! shutdown and the runtime. Handlers learn the client's address (`ConnectInfo<SocketAddr>`).
 //! Handlers call `station` only. Shutdown (Ctrl-C, SIGTERM): the listener stops taking
 //! connections, requests in flight are answered, then the periodic tasks end.
 
 mod cache;
+pub mod console;
 pub mod crl;
 pub mod notices;
 pub mod ocsp;
@@ -104,7 +105,10 @@ impl Server {
                 })
             })
             .collect();
-        let served = axum::serve(listener, self.router)
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         for task in tasks {

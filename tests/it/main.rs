@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod cert_revoke;
 mod check_tokens;
+mod console;
 mod crash;
 mod crash_import;
 mod db_faults;

@@ -33,23 +33,38 @@ pub struct Serve {
     pub url: String,
     /// `http://127.0.0.1:PORT/unit-ca.crl`: the CRL at its distribution point's path.
     pub crl_url: String,
+    /// `http://127.0.0.1:PORT/`: the operators' console, when started with it.
+    pub console_url: Option<String>,
 }
 
 impl Serve {
     /// Starts `keystation serve --listen 127.0.0.1:0` for the station of `config` and waits for
     /// its first line.
     pub fn start(config: &Path) -> Serve {
+        Serve::start_with(config, &[])
+    }
+
+    /// [`Serve::start`] with the console on its own free loopback port
+    /// (`--console-listen 127.0.0.1:0`); waits for its line too.
+    pub fn start_with_console(config: &Path) -> Serve {
+        Serve::start_with(config, &["--console-listen", "127.0.0.1:0"])
+    }
+
+    fn start_with(config: &Path, extra: &[&str]) -> Serve {
+        let console = !extra.is_empty();
         let mut child = crate::support::keystation()
             .arg("--config")
             .arg(config)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting keystation serve");
         let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut line)
             .expect("reading serve's first line");
         // "keystation serve: listening on http://127.0.0.1:PORT (OCSP at /ocsp, CRL at /x.crl)"
@@ -63,9 +78,21 @@ impl Serve {
             .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
             .and_then(|paths| paths.split_once(", CRL at "))
             .unwrap_or_else(|| panic!("no OCSP and CRL paths in {line:?}"));
+        // "keystation serve: console on http://127.0.0.1:PORT/"
+        let console_url = console.then(|| {
+            let mut line = String::new();
+            stdout
+                .read_line(&mut line)
+                .expect("reading serve's console line");
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .unwrap_or_else(|| panic!("serve did not say where the console is: {line:?}"))
+                .to_string()
+        });
         Serve {
             url: format!("{base}{path}"),
             crl_url: format!("{base}{crl_path}"),
+            console_url,
             child,
         }
     }

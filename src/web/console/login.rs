@@ -1,0 +1,159 @@
+//! Login and logout. This slice logs an operator in by the token of their credential file
+//! (`ksop1_...`, pasted into a password field); see `crate::station::console`.
+
+use super::{Console, Frame, csrf_refused, error_page, render, station_error};
+use crate::error_code as ec;
+use crate::station::console::{ConsoleLoginError, LoginRefused};
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
+use zeroize::Zeroizing;
+
+/// The login page.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    operator: Option<String>,
+    csrf: String,
+    refused: Option<String>,
+}
+
+/// The login form as posted.
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    /// Moved into a [`Zeroizing`] as soon as the form is read.
+    #[serde(default)]
+    token: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginForm { .. }")
+    }
+}
+
+/// The logout form as posted.
+#[derive(Debug, serde::Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `GET /login`: the form, in the request's session (a new one when it has none).
+pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if let Some(session) = console.session(&headers) {
+        if session.operator.is_some() {
+            return Redirect::to("/").into_response();
+        }
+        return render(&LoginPage {
+            operator: None,
+            csrf: session.csrf,
+            refused: None,
+        });
+    }
+    let (session, cookie) = match console.start_session(None) {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let page = render(&LoginPage {
+        operator: None,
+        csrf: session.csrf,
+        refused: None,
+    });
+    ([(header::SET_COOKIE, cookie)], page).into_response()
+}
+
+/// `POST /login`: CSRF first, then the client's throttle, then the station's check of the token.
+/// Success: a new session for the operator, and the queue.
+pub async fn submit(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Some(session) = console
+        .session(&headers)
+        .filter(|s| s.csrf_matches(&form.csrf))
+    else {
+        return csrf_refused(None);
+    };
+    let remote = peer.ip().to_string();
+    let station = console.station();
+    let now = station.now();
+    let allowed = console
+        .inner
+        .throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .allows(&remote, now);
+    let outcome = if allowed {
+        station
+            .console_login(Zeroizing::new(form.token), &remote)
+            .await
+    } else {
+        Err(station
+            .console_login_refused(&remote, LoginRefused::RateLimited)
+            .await)
+    };
+    match outcome {
+        Ok(account) => {
+            console.inner.sessions.end(&session.id);
+            let (_, cookie) =
+                match console.start_session(Some((account.name.clone(), account.roles.clone()))) {
+                    Ok(s) => s,
+                    Err(page) => return page,
+                };
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Err(ConsoleLoginError::Refused(why)) => {
+            if why != LoginRefused::RateLimited {
+                console
+                    .inner
+                    .throttle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed(&remote, now);
+            }
+            let (status, message) = match why {
+                LoginRefused::RateLimited => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "登录失败次数过多，请稍后再试。",
+                ),
+                _ => (StatusCode::UNAUTHORIZED, "登录失败：凭据无效或账户已停用。"),
+            };
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let frame = Frame {
+                    operator: None,
+                    csrf: session.csrf,
+                };
+                return error_page(status, ec::CONSOLE_LOGIN, message, Some(&frame));
+            }
+            let page = render(&LoginPage {
+                operator: None,
+                csrf: session.csrf,
+                refused: Some(format!("{message}（{}）", ec::CONSOLE_LOGIN)),
+            });
+            (status, page).into_response()
+        }
+        Err(e) => station_error(&e, &Frame::default()),
+    }
+}
+
+/// `POST /logout`: ends the session.
+pub async fn logout(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    match console.posted(&headers, &form.csrf) {
+        Ok(l) => {
+            console.inner.sessions.end(&l.session.id);
+            Redirect::to("/login").into_response()
+        }
+        Err(page) => page,
+    }
+}

@@ -1,0 +1,300 @@
+//! The operators' console (issue 17, item 2, first slice): zh-CN pages served by `keystation
+//! serve` on its own listener (`--console-listen`, `[console] listen`; loopback only, since it
+//! has no TLS yet).
+//!
+//! Pages: login ([`login`]), the queue with its state filter and search ([`queue`]), an order's
+//! review page with its form fields beside its documents rendered as images, its validation
+//! warnings, and the approve / reject / revoke forms ([`review`]). Every change goes through the
+//! same [`Station`] method as the CLI, acting as the logged-in operator, so the role checks are
+//! the station's: a refusal is a 403 page naming the code.
+//!
+//! Security notes: server-side sessions ([`session`]) behind an `HttpOnly`, `SameSite=Strict`
+//! cookie (`Secure` once there is TLS); a CSRF token in every form, checked before anything else
+//! on every POST (refused: 403, `E-CONSOLE-CSRF`); failed logins limited per client
+//! ([`crate::domain::console::LoginThrottle`]) and audited; a Content-Security-Policy that
+//! allows no script at all and only the console's own style sheet and images; no secret is ever
+//! rendered (the login token is only hashed by the station). Templates are compiled in
+//! (askama) and escape everything they print.
+
+// A handler's early answer (the login redirect, a refusal page) is an axum `Response`, returned
+// as the `Err` of small helpers once per request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod login;
+pub mod queue;
+pub mod review;
+pub mod session;
+
+use crate::domain::OperatorId;
+use crate::domain::console::LoginThrottle;
+use crate::error_code::{self as ec, Class, Coded, ErrorCode};
+use crate::station::Station;
+use crate::station::operation::OperationContext;
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use session::{Session, Sessions};
+use std::sync::{Arc, Mutex};
+
+/// The console's Content-Security-Policy: no script, nothing from elsewhere, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+const STYLE_SHEET: &str = include_str!("static/console.css");
+
+/// The console's shared state: the station, the sessions, the login throttle.
+#[derive(Debug, Clone)]
+pub struct Console {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    station: Station,
+    sessions: Sessions,
+    throttle: Mutex<LoginThrottle>,
+    /// Served over TLS: cookies are `Secure` (never yet: see the module docs).
+    tls: bool,
+}
+
+/// A logged-in request: its session and operator.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The session.
+    pub session: Session,
+    /// Its operator.
+    pub operator: OperatorId,
+}
+
+impl Console {
+    /// The console of `station` (sessions end after `idle` without a request).
+    pub fn new(station: Station, idle: time::Duration) -> Console {
+        Console {
+            inner: Arc::new(Inner {
+                station,
+                sessions: Sessions::new(idle),
+                throttle: Mutex::new(LoginThrottle::default()),
+                tls: false,
+            }),
+        }
+    }
+
+    /// Its routes.
+    pub fn routes(self) -> Router {
+        Router::new()
+            .route("/", get(queue::page))
+            .route("/login", get(login::page).post(login::submit))
+            .route("/logout", post(login::logout))
+            .route("/orders/{order_no}", get(review::page))
+            .route(
+                "/orders/{order_no}/documents/{role}/{kind}",
+                get(review::document),
+            )
+            .route("/orders/{order_no}/approve", post(review::approve))
+            .route("/orders/{order_no}/reject", post(review::reject))
+            .route("/orders/{order_no}/revoke", post(review::revoke))
+            .route("/static/console.css", get(style_sheet))
+            .layer(axum::middleware::map_response(security_headers))
+            .with_state(self)
+    }
+
+    /// The station, bound to a new operation, acting for the logged-in operator.
+    fn station(&self) -> Station {
+        self.inner
+            .station
+            .for_operation(&OperationContext::new())
+            .for_console_operator()
+    }
+
+    /// The live session of the request, if any.
+    fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let id = session::id_from_cookies(cookies)?;
+        self.inner.sessions.get(id, self.inner.station.now())
+    }
+
+    /// The logged-in session of a page request; otherwise the way to the login page.
+    fn logged_in(&self, headers: &HeaderMap) -> Result<LoggedIn, Response> {
+        match self.session(headers) {
+            Some(session) => match session.operator.clone() {
+                Some((operator, _)) => Ok(LoggedIn { session, operator }),
+                None => Err(Redirect::to("/login").into_response()),
+            },
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+
+    /// The logged-in session of a form post whose CSRF token is `csrf`; a 403 otherwise.
+    fn posted(&self, headers: &HeaderMap, csrf: &str) -> Result<LoggedIn, Response> {
+        let session = self
+            .session(headers)
+            .filter(|s| s.csrf_matches(csrf))
+            .ok_or_else(|| csrf_refused(None))?;
+        match session.operator.clone() {
+            Some((operator, _)) => Ok(LoggedIn { session, operator }),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+
+    /// A new session (fresh id and CSRF token), with its `Set-Cookie` value.
+    fn start_session(
+        &self,
+        operator: Option<(OperatorId, crate::domain::Roles)>,
+    ) -> Result<(Session, HeaderValue), Response> {
+        let station = &self.inner.station;
+        let draw = || {
+            station
+                .console_secret()
+                .map(|s| s.to_string())
+                .map_err(|e| failure(ec::RANDOM, &e.to_string(), None))
+        };
+        let session = self
+            .inner
+            .sessions
+            .start(draw()?, draw()?, operator, station.now());
+        let cookie = HeaderValue::from_str(&session::set_cookie(&session.id, self.inner.tls))
+            .map_err(|e| failure(ec::IO, &e.to_string(), None))?;
+        Ok((session, cookie))
+    }
+}
+
+/// What every page shows of its session: the operator (none on the login page) and the CSRF
+/// token its forms carry.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    /// The operator's name.
+    pub operator: Option<String>,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+impl From<&LoggedIn> for Frame {
+    fn from(l: &LoggedIn) -> Frame {
+        Frame {
+            operator: Some(l.operator.to_string()),
+            csrf: l.session.csrf.clone(),
+        }
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    operator: Option<String>,
+    csrf: String,
+    title: &'a str,
+    code: &'a str,
+    message: &'a str,
+}
+
+/// An error page with `status`.
+fn error_page(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    frame: Option<&Frame>,
+) -> Response {
+    let frame = frame.cloned().unwrap_or_default();
+    let title = match status {
+        StatusCode::FORBIDDEN => "无权执行此操作",
+        StatusCode::NOT_FOUND => "未找到",
+        StatusCode::TOO_MANY_REQUESTS => "登录尝试过多",
+        s if s.is_server_error() => "内部错误",
+        _ => "操作被拒绝",
+    };
+    let page = ErrorPage {
+        operator: frame.operator,
+        csrf: frame.csrf,
+        title,
+        code: code.as_str(),
+        message,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// A refused form post (no CSRF token, another session's, or no session).
+fn csrf_refused(frame: Option<&Frame>) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        ec::CONSOLE_CSRF,
+        "表单缺少本会话的 CSRF 令牌或会话已过期，请重新打开页面后再提交。",
+        frame,
+    )
+}
+
+/// A failure (logged; the page names its code, no detail).
+fn failure(code: ErrorCode, detail: &str, frame: Option<&Frame>) -> Response {
+    tracing::error!(code = %code, error = detail, "console: request failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        code,
+        "内部错误，详情见服务日志。",
+        frame,
+    )
+}
+
+/// The page for an error of a station method: 403 when the operator may not, 404 for an
+/// unknown order, 409 for another refusal (its message names what), 500 for a failure.
+fn station_error<E: Coded + std::fmt::Display>(e: &E, frame: &Frame) -> Response {
+    let code = e.code();
+    let status = if [
+        ec::OPERATOR_ROLE,
+        ec::OPERATOR_DISABLED,
+        ec::OPERATOR_UNKNOWN,
+        ec::OPERATOR_CREDENTIAL,
+    ]
+    .contains(&code)
+    {
+        StatusCode::FORBIDDEN
+    } else if code == ec::ORDER_NOT_FOUND {
+        StatusCode::NOT_FOUND
+    } else if code.class() == Class::Refusal {
+        StatusCode::CONFLICT
+    } else {
+        return failure(code, &e.to_string(), Some(frame));
+    };
+    error_page(status, code, &e.to_string(), Some(frame))
+}
+
+/// A template rendered as HTML (a template that cannot render is a failure page).
+fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console: a template did not render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+async fn style_sheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLE_SHEET,
+    )
+        .into_response()
+}
+
+/// Headers on every answer of the console.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,406 @@
+//! The console over HTTP (reqwest, no redirects followed, the session cookie kept by hand).
+
+use super::{
+    ORDER, console_of, csrf_of, fixture_document, register, state_of, station_with_console, url,
+};
+use crate::ocsp::Serve;
+use crate::support::{audit_records, keystation};
+use serde_json::Value;
+
+/// One browser-like client: its own session cookie.
+struct Client {
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    cookie: Option<String>,
+}
+
+/// An answer: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Client {
+    fn new() -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            rt: crate::support::runtime(),
+            cookie: None,
+        }
+    }
+
+    fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let answer = self.rt.block_on(async {
+            let r = req.send().await.expect("request");
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            Answer {
+                status,
+                headers,
+                body: r.bytes().await.expect("body").to_vec(),
+            }
+        });
+        if let Some(set) = answer.headers.get("set-cookie") {
+            let set = set.to_str().unwrap();
+            self.cookie = Some(set.split(';').next().unwrap().to_string());
+        }
+        answer
+    }
+
+    fn get(&mut self, serve: &Serve, path: &str) -> Answer {
+        let req = self.http.get(url(serve, path));
+        self.send(req)
+    }
+
+    fn post(&mut self, serve: &Serve, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = self
+            .http
+            .post(url(serve, path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req)
+    }
+
+    /// Opens the login page and logs in with `token`; the answer to the login.
+    fn login(&mut self, serve: &Serve, token: &str) -> Answer {
+        let page = self.get(serve, "/login");
+        assert_eq!(page.status, 200, "{}", page.text());
+        let csrf = csrf_of(&page.text());
+        self.post(serve, "/login", &[("csrf", &csrf), ("token", token)])
+    }
+
+    /// The CSRF token of the order's review page.
+    fn review_csrf(&mut self, serve: &Serve) -> String {
+        let page = self.get(serve, &format!("/orders/{ORDER}"));
+        assert_eq!(page.status, 200, "{}", page.text());
+        csrf_of(&page.text())
+    }
+}
+
+fn detail(record: &Value, key: &str) -> Value {
+    let d: Value = serde_json::from_str(record["details"].as_str().unwrap()).unwrap();
+    d[key].clone()
+}
+
+#[test]
+fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name() {
+    let (st, serve) = station_with_console();
+    let token = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+
+    // Not logged in: pages lead to the login page.
+    let queue = c.get(&serve, "/");
+    assert_eq!(queue.status, 303);
+    assert_eq!(queue.header("location"), "/login");
+
+    // The login page: a session cookie before login, the security headers, no script at all.
+    let page = c.get(&serve, "/login");
+    assert_eq!(page.status, 200);
+    let cookie = page.header("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(!page.text().contains("<script"), "{}", page.text());
+    assert!(page.text().contains("操作员登录"));
+    let before_login = c.cookie.clone();
+
+    // A wrong token: refused, audited, never echoed.
+    let wrong = format!("ksop1_{}", "0".repeat(64));
+    let refused = c.post(
+        &serve,
+        "/login",
+        &[("csrf", &csrf_of(&page.text())), ("token", &wrong)],
+    );
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(refused.text().contains("E-CONSOLE-LOGIN"));
+    assert!(!refused.text().contains(&wrong));
+
+    // The right one: a new session (the id known before login is worth nothing after).
+    let ok = c.login(&serve, &token);
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    assert_eq!(ok.header("location"), "/");
+    assert_ne!(c.cookie, before_login);
+
+    // The queue: filter by state, search by number, company or USCC.
+    let queue = c.get(&serve, "/").text();
+    assert!(queue.contains(ORDER), "{queue}");
+    assert!(queue.contains("console-rita"));
+    for q in ["ks-demo-0001", "星河数智", "9111 0000 6000 3734 1l"] {
+        let path = format!("/?state=submitted&q={}", urlencode(q));
+        assert!(c.get(&serve, &path).text().contains(ORDER), "search {q}");
+    }
+    assert!(!c.get(&serve, "/?state=approved").text().contains(ORDER));
+    assert!(!c.get(&serve, "/?q=nothing-like-it").text().contains(ORDER));
+
+    // The review page: fields beside the documents; the documents as stored, with their type.
+    let review = c.get(&serve, &format!("/orders/{ORDER}")).text();
+    assert!(review.contains("北京星河数智科技有限公司") && review.contains("统一社会信用代码"));
+    assert!(review.contains("待审核"));
+    let src = format!("/orders/{ORDER}/documents/document/business_license");
+    assert!(review.contains(&format!("src=\"{src}\"")), "{review}");
+    assert!(!review.contains(&token));
+    let doc = c.get(&serve, &src);
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.header("content-type"), "image/png");
+    assert_eq!(doc.body, fixture_document("business_license.png"));
+    let jpeg = c.get(
+        &serve,
+        &format!("/orders/{ORDER}/documents/document/handler_id_front"),
+    );
+    assert_eq!(jpeg.header("content-type"), "image/jpeg");
+    assert_eq!(jpeg.body, fixture_document("handler_id_front.jpg"));
+    assert_eq!(
+        c.get(&serve, &format!("/orders/{ORDER}/documents/document/nope"))
+            .status,
+        404
+    );
+
+    // Approve: the CLI's station method; the order moves and the trail names the operator.
+    let csrf = c.review_csrf(&serve);
+    let approved = c.post(
+        &serve,
+        &format!("/orders/{ORDER}/approve"),
+        &[("csrf", &csrf), ("note", "证照齐全")],
+    );
+    assert_eq!(approved.status, 303, "{}", approved.text());
+    assert_eq!(state_of(&st, ORDER), "Approved");
+    let audit = Value::Array(st.audit());
+    let record = audit_records(&audit, "order.approved");
+    assert_eq!(record.len(), 1, "{audit}");
+    assert_eq!(record[0]["actor"], "console-rita", "{}", record[0]);
+    let logins = audit_records(&audit, "console.login");
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0]["actor"], "console-rita");
+    let failed = audit_records(&audit, "console.login_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(detail(failed[0], "reason"), "unknown_credential");
+    assert!(
+        !audit.to_string().contains(&token[6..]),
+        "no token in the trail"
+    );
+    st.audit_verifies();
+
+    // Logout ends the session.
+    let csrf = c.review_csrf(&serve);
+    assert_eq!(c.post(&serve, "/logout", &[("csrf", &csrf)]).status, 303);
+    assert_eq!(c.get(&serve, "/").status, 303);
+}
+
+#[test]
+fn a_form_without_its_sessions_csrf_token_is_refused() {
+    let (st, serve) = station_with_console();
+    let token = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &token).status, 303);
+    let approve = format!("/orders/{ORDER}/approve");
+
+    let none = c.post(&serve, &approve, &[("note", "x")]);
+    assert_eq!(none.status, 403, "{}", none.text());
+    assert!(none.text().contains("E-CONSOLE-CSRF"));
+    // Another session's token is not this one's.
+    let mut other = Client::new();
+    let their_csrf = csrf_of(&other.get(&serve, "/login").text());
+    let foreign = c.post(&serve, &approve, &[("csrf", &their_csrf)]);
+    assert_eq!(foreign.status, 403);
+    // The login form too.
+    assert_eq!(
+        other.post(&serve, "/login", &[("token", &token)]).status,
+        403
+    );
+    assert_eq!(state_of(&st, ORDER), "Submitted");
+    assert!(
+        Value::Array(st.audit())
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] != "order.approved")
+    );
+}
+
+#[test]
+fn the_station_refuses_a_role_the_operator_lacks_403() {
+    let (st, serve) = station_with_console();
+    // An auditor may look, not review.
+    let auditor = register(&st, "console-audra", "auditor");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &auditor).status, 303);
+    let csrf = c.review_csrf(&serve);
+    let refused = c.post(
+        &serve,
+        &format!("/orders/{ORDER}/approve"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("E-OPERATOR-ROLE"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(state_of(&st, ORDER), "Submitted");
+
+    // A reviewer cannot reach a security officer's action (revoke).
+    let reviewer = register(&st, "console-rita", "reviewer");
+    let mut r = Client::new();
+    assert_eq!(r.login(&serve, &reviewer).status, 303);
+    let csrf = r.review_csrf(&serve);
+    let revoke = r.post(
+        &serve,
+        &format!("/orders/{ORDER}/revoke"),
+        &[("csrf", &csrf), ("reason", "keyCompromise")],
+    );
+    assert_eq!(revoke.status, 403, "{}", revoke.text());
+    assert!(revoke.text().contains("E-OPERATOR-ROLE"));
+    assert!(revoke.text().contains("security_officer"));
+    assert_eq!(state_of(&st, ORDER), "Submitted");
+}
+
+#[test]
+fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused_at_once() {
+    let db = crate::pg::PgDatabase::create_blocking();
+    let (st, serve) = console_of(crate::support::Station::with_database(&db.url));
+    let token = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &token).status, 303);
+    let reject = format!("/orders/{ORDER}/reject");
+
+    let csrf = c.review_csrf(&serve);
+    let no_reason = c.post(&serve, &reject, &[("csrf", &csrf), ("reason", "  ")]);
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text());
+    assert!(no_reason.text().contains("reason"));
+
+    // Disabled while logged in: the station refuses the next action.
+    let admin = |args: &[&str]| {
+        crate::support::run_ok(
+            keystation()
+                .arg("--config")
+                .arg(&st.config)
+                .arg("--credential")
+                .arg(crate::support::admin_credential(&st.config))
+                .args(args),
+        )
+    };
+    admin(&["operator", "disable", "console-rita"]);
+    let refused = c.post(
+        &serve,
+        &reject,
+        &[("csrf", &csrf), ("reason", "营业执照模糊")],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.text().contains("E-OPERATOR-DISABLED"));
+    assert_eq!(state_of(&st, ORDER), "Submitted");
+    // And a disabled account cannot log in (audited with its name).
+    let mut other = Client::new();
+    assert_eq!(other.login(&serve, &token).status, 401);
+
+    admin(&["operator", "enable", "console-rita"]);
+    let rejected = c.post(
+        &serve,
+        &reject,
+        &[("csrf", &csrf), ("reason", "营业执照模糊")],
+    );
+    assert_eq!(rejected.status, 303, "{}", rejected.text());
+    assert_eq!(state_of(&st, ORDER), "Rejected");
+    let page = c.get(&serve, &format!("/orders/{ORDER}")).text();
+    assert!(
+        page.contains("已驳回") && page.contains("营业执照模糊"),
+        "{page}"
+    );
+
+    let audit = Value::Array(st.audit());
+    let rejection = audit_records(&audit, "order.rejected");
+    assert_eq!(rejection.len(), 1, "{audit}");
+    assert_eq!(rejection[0]["actor"], "console-rita");
+    assert_eq!(detail(rejection[0], "reason"), "营业执照模糊");
+    let failed = audit_records(&audit, "console.login_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(detail(failed[0], "reason"), "disabled");
+    assert_eq!(detail(failed[0], "operator"), "console-rita");
+    st.audit_verifies();
+    drop(serve);
+}
+
+#[test]
+fn failed_logins_are_limited_per_client_and_audited() {
+    let (st, serve) = station_with_console();
+    let token = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+    for _ in 0..5 {
+        assert_eq!(c.login(&serve, "not-a-token").status, 401);
+    }
+    // The sixth attempt is refused without looking at the token, even the right one.
+    let limited = c.login(&serve, &token);
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    assert!(limited.text().contains("E-CONSOLE-LOGIN"));
+    let audit = Value::Array(st.audit());
+    let failed = audit_records(&audit, "console.login_failed");
+    let reasons: Vec<_> = failed.iter().map(|r| detail(r, "reason")).collect();
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+    assert!(reasons[..5].iter().all(|r| r == "malformed"), "{reasons:?}");
+    assert_eq!(reasons[5], "rate_limited");
+    assert!(audit_records(&audit, "console.login").is_empty());
+}
+
+#[test]
+fn a_console_on_a_non_loopback_address_is_refused_without_tls() {
+    let st = crate::support::Station::sqlite();
+    let out = keystation()
+        .arg("--config")
+        .arg(&st.config)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--console-listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("E-CONSOLE-INSECURE") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+}
+
+/// Percent-encodes a query value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
