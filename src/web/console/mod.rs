@@ -4,7 +4,8 @@
 //!
 //! Pages: login ([`login`]), the queue with its state filter and search ([`queue`]), an order's
 //! review page with its form fields beside its documents rendered as images, its validation
-//! warnings, and the approve / reject / revoke forms ([`review`]). Every change goes through the
+//! warnings, and the approve / reject / revoke-request forms ([`review`]), with the order's
+//! revoke requests waiting for a second security officer ([`requests`]). Every change goes through the
 //! same [`Station`] method as the CLI, acting as the logged-in operator, so the role checks are
 //! the station's: a refusal is a 403 page naming the code.
 //!
@@ -22,6 +23,7 @@
 
 pub mod login;
 pub mod queue;
+pub mod requests;
 pub mod review;
 pub mod session;
 
@@ -96,6 +98,8 @@ impl Console {
             .route("/orders/{order_no}/approve", post(review::approve))
             .route("/orders/{order_no}/reject", post(review::reject))
             .route("/orders/{order_no}/revoke", post(review::revoke))
+            .route("/requests/{id}/approve", post(requests::approve))
+            .route("/requests/{id}/reject", post(requests::reject))
             .route("/static/console.css", get(style_sheet))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self)
@@ -246,6 +250,7 @@ fn station_error<E: Coded + std::fmt::Display>(e: &E, frame: &Frame) -> Response
         ec::OPERATOR_DISABLED,
         ec::OPERATOR_UNKNOWN,
         ec::OPERATOR_CREDENTIAL,
+        ec::REQUEST_SAME_OPERATOR,
     ]
     .contains(&code)
     {

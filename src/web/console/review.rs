@@ -89,6 +89,7 @@ struct ReviewPage {
     can_approve: bool,
     can_reject: bool,
     can_revoke: bool,
+    pending_revokes: Vec<super::requests::PendingRevoke>,
 }
 
 /// The scalar fields of the order's JSON, depth first, by path (lists are shown elsewhere).
@@ -220,6 +221,10 @@ pub async fn page(
             size: a.size,
         })
         .collect();
+    let pending_revokes = match super::requests::pending_revokes(&console, &no).await {
+        Ok(p) => p,
+        Err(e) => return station_error(&e, &frame),
+    };
     let state = record.state;
     render(&ReviewPage {
         operator: frame.operator,
@@ -242,7 +247,8 @@ pub async fn page(
         can_revoke: matches!(
             state,
             OrderState::Provisioned | OrderState::Shipped | OrderState::PinDelivered
-        ),
+        ) && pending_revokes.is_empty(),
+        pending_revokes,
     })
 }
 
@@ -313,7 +319,7 @@ fn decision(
 }
 
 /// After a decision: back to the order's page.
-fn back_to(no: &OrderNo) -> Response {
+pub(super) fn back_to(no: &OrderNo) -> Response {
     Redirect::to(&format!("/orders/{no}")).into_response()
 }
 
@@ -371,7 +377,8 @@ pub async fn reject(
     }
 }
 
-/// `POST /orders/{order_no}/revoke` (`order revoke`; a security officer's action).
+/// `POST /orders/{order_no}/revoke` (`order revoke`; a security officer's request, which
+/// revokes nothing until a second security officer approves it: [`super::requests`]).
 pub async fn revoke(
     State(console): State<Console>,
     headers: HeaderMap,
@@ -384,7 +391,7 @@ pub async fn revoke(
     };
     match console
         .station()
-        .revoke_order(
+        .request_order_revoke(
             &no,
             form.reason.trim(),
             non_empty(&form.detail),

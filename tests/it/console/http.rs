@@ -404,3 +404,87 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The id in the page's first `/requests/{id}/approve` form.
+fn pending_request_id(html: &str) -> String {
+    let at = html
+        .find("action=\"/requests/")
+        .unwrap_or_else(|| panic!("no pending request on the page: {html}"));
+    let rest = &html[at + "action=\"/requests/".len()..];
+    rest[..rest.find('/').unwrap()].to_string()
+}
+
+/// Issue 17's four-eyes through the console: a security officer's revoke is only a request (the
+/// order keeps its state, its page shows the request and no second revoke form); the
+/// requester's own approval is refused 403 naming `E-REQUEST-SAME-OPERATOR`; a second security
+/// officer's approval revokes the order, and its audit record names both.
+#[test]
+fn a_revoke_requested_in_the_console_waits_for_a_second_security_officer() {
+    let (st, serve) = station_with_console();
+    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
+        .expect_code(0);
+    st.run(&["provision", ORDER]).expect_code(0);
+    assert_eq!(state_of(&st, ORDER), "Provisioned");
+    let first = register(&st, "console-sophia", "security_officer");
+    let second = register(&st, "console-simon", "security_officer");
+
+    let mut a = Client::new();
+    assert_eq!(a.login(&serve, &first).status, 303);
+    let csrf = a.review_csrf(&serve);
+    let asked = a.post(
+        &serve,
+        &format!("/orders/{ORDER}/revoke"),
+        &[
+            ("csrf", &csrf),
+            ("reason", "keyCompromise"),
+            ("detail", "客户报告私钥可能泄露"),
+        ],
+    );
+    assert_eq!(asked.status, 303, "{}", asked.text());
+    assert_eq!(
+        state_of(&st, ORDER),
+        "Provisioned",
+        "revoked by one operator"
+    );
+    let page = a.get(&serve, &format!("/orders/{ORDER}")).text();
+    assert!(page.contains("待第二位安全员批准的吊销申请"), "{page}");
+    assert!(page.contains("console-sophia"), "{page}");
+    assert!(
+        !page.contains("id=\"revoke\""),
+        "a second request offered: {page}"
+    );
+    let id = pending_request_id(&page);
+
+    let own = a.post(
+        &serve,
+        &format!("/requests/{id}/approve"),
+        &[("csrf", &csrf_of(&page))],
+    );
+    assert_eq!(own.status, 403, "{}", own.text());
+    assert!(
+        own.text().contains("E-REQUEST-SAME-OPERATOR"),
+        "{}",
+        own.text()
+    );
+    assert_eq!(state_of(&st, ORDER), "Provisioned");
+
+    let mut b = Client::new();
+    assert_eq!(b.login(&serve, &second).status, 303);
+    let csrf = b.review_csrf(&serve);
+    let approved = b.post(
+        &serve,
+        &format!("/requests/{id}/approve"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(approved.status, 303, "{}", approved.text());
+    assert_eq!(state_of(&st, ORDER), "Revoked");
+    let revoked = st
+        .audit()
+        .into_iter()
+        .find(|r| r["action"] == "order.revoked")
+        .expect("order.revoked");
+    assert_eq!(revoked["actor"], "console-simon", "{revoked}");
+    let four_eyes = detail(&revoked, "four_eyes");
+    assert_eq!(four_eyes["requested_by"], "console-sophia", "{revoked}");
+    assert_eq!(four_eyes["approved_by"], "console-simon", "{revoked}");
+}
