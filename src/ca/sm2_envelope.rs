@@ -19,7 +19,7 @@
 //! no `Display` or `Serialize`); [`EncryptionKeyPair::expose_secret_for_escrow`] is the one way
 //! out, for the vault to seal the escrow copy. The SM4 key is random per envelope and zeroized.
 
-use crate::error_code::{self, Coded, ErrorCode};
+use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::random::Random;
 use der::asn1::{Any, BitString, ObjectIdentifier};
 use der::{Decode, Encode, Sequence};
@@ -55,7 +55,7 @@ impl Coded for EnvelopeError {
             EnvelopeError::Random(_)
             | EnvelopeError::SigningKey
             | EnvelopeError::Escrow
-            | EnvelopeError::Encoding(_) => error_code::ENVELOPE,
+            | EnvelopeError::Encoding(_) => ec::ENVELOPE,
         }
     }
 }
