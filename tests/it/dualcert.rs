@@ -131,3 +131,144 @@ fn an_enveloped_encryption_key_is_imported_on_the_token_and_decrypts_there() {
     );
     assert_eq!(dump.matches("BIT STRING").count(), 2, "{dump}");
 }
+
+/// `pkcs11-tool --module libkstoken.so` on a demo directory's token store.
+fn tool_at(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(module_path())
+        .args(args)
+        .env("KSTOKEN_CONF", dir.join("kstoken.conf"))
+        .output()
+        .expect("pkcs11-tool must be installed (scripts/setup.sh)")
+}
+
+/// The SM2 demo's station switched to dual certificates provisions one more order: the token
+/// holds the signing certificate and, beside it under its own CKA_ID, the encryption
+/// certificate (keyEncipherment + dataEncipherment, verified by OpenSSL with the default ID);
+/// the database holds the encryption key's escrow copy only sealed, and its public key is the
+/// certificate's.
+#[test]
+fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrows_the_key() {
+    use crate::station::{full_order, keystation_at};
+    use crate::support::{assert_success, keystation, run_ok};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = keystation()
+        .args(["demo", "--algorithm", "sm2", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_success(&out, "keystation demo --algorithm sm2");
+    let config = dir.join("station.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("[product]").unwrap();
+    let line = text[at..].find("key_algorithm = \"sm2\"").unwrap() + at;
+    let end = text[line..].find('\n').unwrap() + line;
+    let text = format!("{}\ndual_certificate = true{}", &text[..end], &text[end..]);
+    std::fs::write(&config, text).unwrap();
+
+    let no = "KS-DUAL-0001";
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let seals = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seals");
+    for f in ["company.png", "legal_rep.jpg"] {
+        std::fs::copy(seals.join(f), app.join(f)).unwrap();
+    }
+    let order = app.join("order.json");
+    std::fs::write(&order, serde_json::to_vec(&full_order(no)).unwrap()).unwrap();
+    run_ok(&mut keystation_at(
+        &dir,
+        &["order", "import", order.to_str().unwrap()],
+    ));
+    run_ok(&mut keystation_at(
+        &dir,
+        &["order", "approve", no, "--operator", "张伟"],
+    ));
+    run_ok(&mut keystation_at(&dir, &["provision", no]));
+
+    // Two certificates on the token, the encryption one under the signing key's id + "-enc".
+    let listed = tool_at(&dir, &["--token-label", no, "--list-objects", "--type", "cert"]);
+    assert_success(&listed, "pkcs11-tool --list-objects");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert_eq!(listed.matches("Certificate Object").count(), 2, "{listed}");
+    let ids: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ID:"))
+        .map(|id| id.trim().to_string())
+        .collect();
+    let enc_id = ids
+        .iter()
+        .find(|id| id.ends_with(&hex::encode("-enc")))
+        .unwrap_or_else(|| panic!("no encryption certificate: {listed}"))
+        .clone();
+    let enc_der = tmp.path().join("enc.der");
+    let read = tool_at(
+        &dir,
+        &[
+            "--token-label",
+            no,
+            "--read-object",
+            "--type",
+            "cert",
+            "--id",
+            &enc_id,
+            "--output-file",
+            enc_der.to_str().unwrap(),
+        ],
+    );
+    assert_success(&read, "pkcs11-tool --read-object (encryption certificate)");
+    let enc_pem = tmp.path().join("enc.pem");
+    let conv = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        enc_der.to_str().unwrap(),
+        "-out",
+        enc_pem.to_str().unwrap(),
+    ]);
+    assert_success(&conv, "openssl x509");
+    let ca = dir.join("ca/ca.pem");
+    let verified = openssl(&[
+        "verify",
+        "-vfyopt",
+        "distid:1234567812345678",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        enc_pem.to_str().unwrap(),
+    ]);
+    assert_success(&verified, "openssl verify (encryption certificate)");
+    let shown = openssl(&["x509", "-in", enc_pem.to_str().unwrap(), "-noout", "-text"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("Key Encipherment, Data Encipherment"),
+        "{shown}"
+    );
+    assert!(shown.contains("SM2-with-SM3"), "{shown}");
+
+    // The escrow copy: one row, sealed (KSP1 ‖ IV ‖ ciphertext ‖ tag), for the certificate's key.
+    let enc_cert = std::fs::read(&enc_der).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&enc_cert).unwrap();
+    let point = cert.public_key().subject_public_key.data.to_vec();
+    let serial = hex::encode(cert.raw_serial());
+    let rt = crate::support::runtime();
+    let rows: Vec<(String, String, Vec<u8>)> = rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("station.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as("SELECT serial, public_point, sealed FROM escrowed_keys WHERE order_no = $1")
+            .bind(no)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(rows.len(), 1, "one escrowed key");
+    let (row_serial, row_point, sealed) = &rows[0];
+    assert_eq!(row_serial.trim_start_matches('0'), serial.trim_start_matches('0'));
+    assert_eq!(row_point, &hex::encode(&point));
+    assert!(sealed.starts_with(b"KSP1"), "sealed by the vault");
+    assert_eq!(sealed.len(), 4 + 12 + 32 + 16, "IV, the 32-byte key, the tag");
+    // The station's check still finds the order's token as provisioned.
+    run_ok(&mut keystation_at(&dir, &["check"]));
+}

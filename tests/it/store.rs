@@ -874,6 +874,7 @@ fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::Ce
         not_after: "2027-11-24T15:59:59.000000Z".into(),
         status,
         issued_at: "2026-11-24T02:00:00.000000Z".into(),
+        purpose: keystation::domain::CertificatePurpose::Signing,
     }
 }
 

@@ -73,6 +73,8 @@ impl Station {
             .await?
             .into_iter()
             .filter(|c| c.status == CertificateStatus::OnToken)
+            // One live SIGNING certificate; a dual certificate's encryption one is beside it.
+            .filter(|c| c.purpose == crate::domain::CertificatePurpose::Signing)
             .collect();
         if live.is_empty() {
             if let Some(renewal) = self.superseding_renewal(order).await? {
