@@ -363,7 +363,11 @@ impl Vault {
         sealed: &SealedKey,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
-        self.unseal_bytes(&sealed.0, aad, "escrowed key (of this order and certificate)")
+        self.unseal_bytes(
+            &sealed.0,
+            aad,
+            "escrowed key (of this order and certificate)",
+        )
     }
 }
 

@@ -188,7 +188,10 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     run_ok(&mut keystation_at(&dir, &["provision", no]));
 
     // Two certificates on the token, the encryption one under the signing key's id + "-enc".
-    let listed = tool_at(&dir, &["--token-label", no, "--list-objects", "--type", "cert"]);
+    let listed = tool_at(
+        &dir,
+        &["--token-label", no, "--list-objects", "--type", "cert"],
+    );
     assert_success(&listed, "pkcs11-tool --list-objects");
     let listed = String::from_utf8_lossy(&listed.stdout).to_string();
     assert_eq!(listed.matches("Certificate Object").count(), 2, "{listed}");
@@ -265,10 +268,17 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     });
     assert_eq!(rows.len(), 1, "one escrowed key");
     let (row_serial, row_point, sealed) = &rows[0];
-    assert_eq!(row_serial.trim_start_matches('0'), serial.trim_start_matches('0'));
+    assert_eq!(
+        row_serial.trim_start_matches('0'),
+        serial.trim_start_matches('0')
+    );
     assert_eq!(row_point, &hex::encode(&point));
     assert!(sealed.starts_with(b"KSP1"), "sealed by the vault");
-    assert_eq!(sealed.len(), 4 + 12 + 32 + 16, "IV, the 32-byte key, the tag");
+    assert_eq!(
+        sealed.len(),
+        4 + 12 + 32 + 16,
+        "IV, the 32-byte key, the tag"
+    );
     // The station's check still finds the order's token as provisioned.
     run_ok(&mut keystation_at(&dir, &["check"]));
 }

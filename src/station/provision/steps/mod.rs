@@ -19,3 +19,4 @@ fn random_bytes<const N: usize>(random: &dyn Random) -> Result<[u8; N], StepErro
         .bytes::<N>()
         .map_err(|e| StepError::Random(e.to_string()))
 }
+pub(crate) use dual::encryption_key_id;
