@@ -281,4 +281,120 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     );
     // The station's check still finds the order's token as provisioned.
     run_ok(&mut keystation_at(&dir, &["check"]));
+
+    // OpenSSL encrypts to the encryption certificate's key; the child decrypts on the token.
+    let enc_pub = tmp.path().join("enc-pub.pem");
+    let key = openssl(&[
+        "x509",
+        "-in",
+        enc_pem.to_str().unwrap(),
+        "-pubkey",
+        "-noout",
+        "-out",
+        enc_pub.to_str().unwrap(),
+    ]);
+    assert_success(&key, "openssl x509 -pubkey");
+    std::fs::write(dir.join("dual-msg.bin"), MESSAGE).unwrap();
+    let enc = openssl(&[
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        enc_pub.to_str().unwrap(),
+        "-in",
+        dir.join("dual-msg.bin").to_str().unwrap(),
+        "-out",
+        dir.join("dual-ct.bin").to_str().unwrap(),
+    ]);
+    assert_success(&enc, "openssl pkeyutl -encrypt");
+    crate::support::run_child_test(
+        "dualcert::escrow_child",
+        [
+            ("SOFTHSM2_CONF", dir.join("softhsm2.conf").into_os_string()),
+            ("KSTOKEN_CONF", dir.join("kstoken.conf").into_os_string()),
+            (ESCROW_CHILD, dir.clone().into_os_string()),
+        ],
+    );
+}
+
+const ESCROW_CHILD: &str = "KS_DUAL_ESCROW_CHILD";
+const MESSAGE: &[u8] = "会话密钥 for the dual certificate".as_bytes();
+
+/// Child half of the station test (a no-op when run on its own): the escrowed key unsealed by
+/// the vault is the certificate's key, its raw scalar appears nowhere in the database file
+/// (orders, certificates, escrow, audit trail), and the token decrypts OpenSSL's ciphertext
+/// with the imported key, logged in with the order's PIN.
+#[test]
+fn escrow_child() {
+    use crate::station::{open_station, token_binding};
+    use keystation::token::TokenSelector;
+    let Some(dir) = std::env::var_os(ESCROW_CHILD).map(std::path::PathBuf::from) else {
+        return;
+    };
+    let no = "KS-DUAL-0001";
+    let (rt, station, hsm) = open_station(&dir);
+    let (binding, serial) = token_binding(&rt, &station, no);
+    let store = rt
+        .block_on(keystation::store::Store::connect(
+            &station.config().database_url(),
+        ))
+        .unwrap();
+    let order = crate::support::order_no(no);
+    let escrowed = rt.block_on(store.escrowed_keys(&order)).unwrap();
+    let [e] = escrowed.as_slice() else {
+        panic!("{escrowed:?}")
+    };
+    let stored = rt.block_on(store.sealed_pin(&order)).unwrap().unwrap();
+    let (secret, pin) = rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            let v = hsm.vault().unwrap();
+            let aad = keystation::token::vault::escrow_aad(no, e.serial.as_str());
+            let secret = v.unseal_key(&e.sealed, &aad).unwrap();
+            // Bound to its certificate: another serial's AAD does not open it.
+            let other = keystation::token::vault::escrow_aad(no, "01");
+            assert!(v.unseal_key(&e.sealed, &other).is_err());
+            let pin = v
+                .unseal_pin(
+                    &stored.sealed,
+                    &keystation::token::vault::pin_aad(no, &serial),
+                )
+                .unwrap();
+            (secret, pin)
+        })
+    });
+    let pair = EncryptionKeyPair::from_escrow(&secret).unwrap();
+    assert_eq!(hex::encode(pair.public_point()), e.public_point);
+    let mut db = std::fs::read(dir.join("station.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.join("station.db-wal")) {
+        db.extend(wal);
+    }
+    assert!(
+        !db.windows(32).any(|w| w == &secret[..]),
+        "raw scalar in the DB"
+    );
+    let hex_secret = hex::encode(&secret[..]);
+    assert!(
+        !String::from_utf8_lossy(&db)
+            .to_lowercase()
+            .contains(&hex_secret),
+        "hex scalar in the DB"
+    );
+
+    let ct = std::fs::read(dir.join("dual-ct.bin")).unwrap();
+    let key_id = hex::decode(binding.key_id.clone().unwrap()).unwrap();
+    let enc_id = [key_id.as_slice(), b"-enc"].concat();
+    rt.block_on(async {
+        tokio::task::block_in_place(|| {
+            let mut t = hsm
+                .module()
+                .find(&[TokenSelector::Serial(serial.parse().unwrap())])
+                .unwrap();
+            let s = t.login_user(&pin).unwrap();
+            assert_eq!(s.sm2_decrypt(&enc_id, &ct).unwrap(), MESSAGE);
+            assert!(
+                s.sm2_decrypt(&key_id, &ct).is_err(),
+                "the signing key does not decrypt"
+            );
+        })
+    });
 }
