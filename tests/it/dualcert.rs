@@ -185,6 +185,17 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
         &dir,
         &["order", "approve", no, "--operator", "张伟"],
     ));
+    // Killed once the encryption key is on the token, before anything of it committed ...
+    let killed = keystation_at(&dir, &["provision", no])
+        .env(
+            "KEYSTATION_FAILPOINTS",
+            "provision.dual_certificate.imported=abort",
+        )
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "{killed:?}");
+    // ... a re-run starts a new attempt (the token wiped, the first attempt's certificates
+    // revoked as superseded) and finishes.
     run_ok(&mut keystation_at(&dir, &["provision", no]));
 
     // Two certificates on the token, the encryption one under the signing key's id + "-enc".
@@ -266,7 +277,27 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
             .await
             .unwrap()
     });
-    assert_eq!(rows.len(), 1, "one escrowed key");
+    assert_eq!(
+        rows.len(),
+        1,
+        "one escrowed key: the killed attempt's never committed"
+    );
+    let certs: Vec<(String, String)> = rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("station.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as("SELECT purpose, status FROM certificates WHERE order_no = $1")
+            .bind(no)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    });
+    let count = |p: &str, st: &str| certs.iter().filter(|c| c.0 == p && c.1 == st).count();
+    assert_eq!(count("encryption", "revoked"), 1, "{certs:?}");
+    assert_eq!(count("encryption", "on_token"), 1, "{certs:?}");
+    assert_eq!(count("signing", "revoked"), 1, "{certs:?}");
+    assert_eq!(count("signing", "on_token"), 1, "{certs:?}");
+    assert_eq!(certs.len(), 4, "{certs:?}");
     let (row_serial, row_point, sealed) = &rows[0];
     assert_eq!(
         row_serial.trim_start_matches('0'),
