@@ -115,10 +115,12 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
             .to_string();
         let revoked = i % 2 == 1;
         if revoked {
-            ok(keystation()
+            // Four-eyes: requested by one operator, approved (and carried out) by another.
+            let requested = ok(keystation()
                 .arg("--config")
                 .arg(config)
                 .args([
+                    "--json",
                     "order",
                     "revoke",
                     no.as_str(),
@@ -129,6 +131,20 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
                     "--credential",
                 ])
                 .arg(config.parent().unwrap().join("bench.credential")));
+            let request: serde_json::Value = serde_json::from_slice(&requested.stdout).unwrap();
+            let id = request["id"].as_str().expect("request id");
+            ok(keystation()
+                .arg("--config")
+                .arg(config)
+                .args([
+                    "revoke",
+                    "approve",
+                    id,
+                    "--operator",
+                    "bench-2",
+                    "--credential",
+                ])
+                .arg(config.parent().unwrap().join("bench-2.credential")));
         }
         serials.push(Serial { hex, revoked });
     }
@@ -464,7 +480,7 @@ fn main() {
         .args(["init", "--generate-pins", "--dir"])
         .arg(&station_dir));
     let config = station_dir.join("station.toml");
-    figures::register_operators(&config, &["bench"]);
+    figures::register_operators(&config, &["bench", "bench-2"]);
     let serials = rt.block_on(certificates(&config, &root.path().join("orders"), orders));
     let signer = openssl_signer(&config, root.path());
     std::fs::write(root.path().join("index.txt"), index_txt(&serials)).unwrap();

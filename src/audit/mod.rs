@@ -6,9 +6,9 @@
 //! cutting the tail is caught by the anchor the vault HSM holds (see below); `audit_head` alone
 //! only catches a careless cut, since whoever can delete records can also rewrite the head.
 //!
-//! Anchors: the head (seq, hash) is signed by the vault's anchor key and recorded in the
-//! database, and the latest anchored (seq, hash) is also kept in the vault HSM itself, where a
-//! database writer cannot roll it back. Every signed anchor must match the chain at its seq; the
+//! Anchors: the head (seq, hash) is signed by the installation's anchor key (ECDSA P-256, or
+//! SM2) and recorded in the database, and the latest anchored (seq, hash) is also kept in the
+//! vault HSM itself, where a database writer cannot roll it back. Every signed anchor must match the chain at its seq; the
 //! HSM-held one must too, and records missing after it are a truncation ([`verify_held_anchor`]).
 //!
 //! Canonical bytes are length-prefixed fields in a fixed order, so no two different records can
@@ -288,9 +288,15 @@ fn missing_records(last: i64, anchored: i64) -> String {
     }
 }
 
-/// True when the anchor's signature verifies under the anchor key (SPKI DER).
+/// True when the anchor's signature verifies under the anchor key (SPKI DER): ECDSA P-256 with
+/// SHA-256, or SM2-with-SM3 (default distinguishing ID) for an SM2 key.
 fn anchor_signature_ok(a: &Anchor, anchor_spki: &[u8]) -> bool {
     use x509_parser::prelude::FromDer;
+    if let Some(point) = crate::sm2::point_of_spki(anchor_spki) {
+        return hex::decode(&a.signature).ok().is_some_and(|sig| {
+            crate::sm2::verify(point, &anchor_message(a.seq, &a.head_hash, &a.at), &sig).is_ok()
+        });
+    }
     hex::decode(&a.signature).ok().is_some_and(|sig| {
         x509_parser::x509::SubjectPublicKeyInfo::from_der(anchor_spki).is_ok_and(|(_, spki)| {
             let alg = x509_parser::x509::AlgorithmIdentifier::new(

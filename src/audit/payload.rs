@@ -130,6 +130,18 @@ payload! {
 }
 
 payload! {
+    /// Both operators of a four-eyes action: who asked and who approved.
+    pub struct FourEyes {
+        /// The service request.
+        pub request_id: String,
+        /// Who asked.
+        pub requested_by: String,
+        /// Who approved (never the requester).
+        pub approved_by: String,
+    }
+}
+
+payload! {
     /// `order.shipped`.
     pub struct OrderShipped {
         /// Carrier's tracking number.
@@ -160,6 +172,10 @@ payload! {
         pub deliveries_in_flight: Vec<String>,
         /// Whether a sealed PIN was destroyed.
         pub sealed_pin_destroyed: bool,
+        /// The four-eyes request it carried out (`order revoke`); none for a revocation that
+        /// needs no second operator (a key reported lost, a retired key's).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 
@@ -187,6 +203,9 @@ payload! {
         /// The order's state, when an operator revoked it.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub order_state: Option<OrderState>,
+        /// The four-eyes request it carried out (`cert revoke`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 

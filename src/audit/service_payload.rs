@@ -2,7 +2,7 @@
 //! four-eyes rule), a PIN reset's steps, and a key reported lost. None carries a PIN: the new PIN
 //! of a reset is only ever named by its delivery.
 
-use super::payload::{AttachmentHash, AuditField, plain, sealed};
+use super::payload::{AttachmentHash, AuditField, FourEyes, plain, sealed};
 
 payload! {
     /// `service.requested`.
@@ -59,8 +59,9 @@ payload! {
         pub request_id: String,
         /// Its kind.
         pub kind: String,
-        /// The key it acts on.
-        pub token_serial: String,
+        /// The key it acts on (none for a revocation, which acts on certificates).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub token_serial: Option<String>,
         /// Who runs it at the desk.
         pub run_by: String,
         /// The state it started from (`approved` or `failed`).
@@ -89,10 +90,12 @@ payload! {
         pub request_id: String,
         /// Its kind.
         pub kind: String,
-        /// The delivery queued for the new PIN.
-        pub delivery_id: String,
-        /// The order's PIN generation (1 = the first reset).
-        pub pin_generation: i64,
+        /// The delivery queued for the new PIN (a PIN reset).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub delivery_id: Option<String>,
+        /// The order's PIN generation (1 = the first reset; a PIN reset).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub pin_generation: Option<i64>,
     }
 }
 
@@ -170,6 +173,9 @@ payload! {
         pub operator: String,
         /// The original's attachments carried over, by hash (not uploaded again).
         pub attachments: Vec<AttachmentHash>,
+        /// The four-eyes request it carried out: who asked and who approved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 

@@ -208,3 +208,37 @@ fn a_signed_anchor_past_the_held_one_means_the_vault_went_back() {
         Err(AnchorBreak::HeldBehind { seq: 7, held: 5 })
     );
 }
+
+/// An SM2 installation's anchors (its anchor key is SM2, on the CA token): signed SM2-with-SM3
+/// with the default distinguishing ID over the anchor message, verified under the key on record;
+/// a flipped signature byte, or the signature of another anchor, is a signature break.
+#[test]
+fn sm2_anchors_verify_under_an_sm2_anchor_key() {
+    use sm2::dsa::signature::Signer;
+    let key = sm2::dsa::SigningKey::from_slice(crate::sm2::DEFAULT_DISTID, &[0x3c; 32]).unwrap();
+    let spki = crate::sm2::spki_der(&key.verifying_key().to_sec1_bytes()).unwrap();
+    let c = chain(4);
+    let sign = |a: &mut Anchor| {
+        let sig: sm2::dsa::Signature = key.sign(&anchor_message(a.seq, &a.head_hash, &a.at));
+        a.signature = hex::encode(sig.to_der().as_bytes());
+    };
+    let mut anchors: Vec<Anchor> = [&c[1], &c[3]].into_iter().map(anchor_of).collect();
+    anchors.iter_mut().for_each(sign);
+    assert_eq!(verify_anchors(&c, &anchors, &spki), Ok(()));
+
+    let mut flipped = anchors.clone();
+    let mut sig = hex::decode(&flipped[1].signature).unwrap();
+    let at = sig.len() - 2;
+    sig[at] ^= 1;
+    flipped[1].signature = hex::encode(sig);
+    assert_eq!(
+        verify_anchors(&c, &flipped, &spki),
+        Err(AnchorBreak::Signature { seq: 4 })
+    );
+    let mut swapped = anchors.clone();
+    swapped[0].signature = anchors[1].signature.clone();
+    assert_eq!(
+        verify_anchors(&c, &swapped, &spki),
+        Err(AnchorBreak::Signature { seq: 2 })
+    );
+}

@@ -21,6 +21,7 @@ macro_rules! println {
     };
 }
 
+pub mod at_approval;
 mod audit;
 mod ca;
 mod certs;
@@ -52,6 +53,7 @@ mod workstation;
 pub use error::CliError;
 
 use crate::config::Config;
+use crate::domain::RequestKind;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
@@ -234,6 +236,14 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
                 audit::anchor_after_change(&station).await;
             }
             result
+        }
+        Command::Revoke(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            at_approval::run_anchored(&station, RequestKind::Revoke, cmd, cli.json).await
+        }
+        Command::Reissue(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            at_approval::run_anchored(&station, RequestKind::Reissue, cmd, cli.json).await
         }
         Command::Unlock(cmd) => {
             let station = open_station(config, credential, operation).await?;

@@ -71,6 +71,14 @@ pub enum Command {
     /// approved by a second, run with the key plugged in; the key is wiped and reusable.
     #[command(subcommand)]
     Retire(super::retire::RetireCmd),
+    /// A second operator's decision on a revocation `order revoke` or `cert revoke` requested:
+    /// approved, it is carried out at once (certificates revoked, a new CRL issued).
+    #[command(subcommand)]
+    Revoke(super::at_approval::AtApprovalCmd),
+    /// A second operator's decision on a reissue order (补办) `order reissue` requested:
+    /// approved, the replacement order is made at once, Submitted for review.
+    #[command(subcommand)]
+    Reissue(super::at_approval::AtApprovalCmd),
     /// Remote unlock of a delivered key that stays with the customer: the request code of
     /// `keystation-unlock`, a second operator's approval, the unlock code e-mailed once.
     #[command(subcommand)]
@@ -395,18 +403,20 @@ pub enum BankCmd {
 /// `keystation cert ...`
 #[derive(Debug, Subcommand)]
 pub enum CertCmd {
-    /// Revoke ONE certificate (e.g. a duplicate `check` reports); its order keeps its state.
+    /// Request the revocation of ONE certificate (e.g. a duplicate `check` reports); its order
+    /// keeps its state. Nothing is revoked until a second operator approves it
+    /// (`keystation revoke approve ID`).
     Revoke {
         /// Certificate serial in hex, as `order show` lists it (upper case and colons accepted).
         serial: String,
         /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued at once.
+        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued once approved.
         #[arg(long)]
         reason: String,
         /// Free-text detail recorded with the revocation.
         #[arg(long)]
         detail: Option<String>,
-        /// Operator revoking it.
+        /// Operator requesting it.
         #[arg(long)]
         operator: String,
     },
@@ -534,7 +544,7 @@ pub struct InitArgs {
 pub enum AuditCmd {
     /// Verify the hash chain and its signed anchors; names the first bad record.
     Verify,
-    /// Sign the current head of the chain with the vault's anchor key.
+    /// Sign the current head of the chain with the installation's anchor key (the vault's; an SM2 CA's on its token).
     Anchor,
     /// Show audit records.
     Show {

@@ -39,19 +39,20 @@ pub enum OrderCmd {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Revoke an order's certificate: records the revocation, cancels its pending PIN delivery
-    /// and destroys its sealed PIN.
+    /// Request an order's revocation (four-eyes): nothing is revoked until a second, different
+    /// operator approves it (`keystation revoke approve ID`); then its certificates are revoked,
+    /// its pending PIN delivery cancelled and its sealed PIN destroyed.
     Revoke {
         /// Order number.
         order_no: String,
         /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued at once.
+        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued once approved.
         #[arg(long)]
         reason: String,
         /// Free-text detail recorded with the revocation.
         #[arg(long)]
         detail: Option<String>,
-        /// Operator revoking it.
+        /// Operator requesting it.
         #[arg(long)]
         operator: String,
     },

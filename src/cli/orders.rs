@@ -202,27 +202,10 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             operator,
         } => {
             let no = order_no_arg(&order_no)?;
-            let report = station
-                .revoke_order(&no, &reason, detail.as_deref(), &operator)
+            let r = station
+                .request_order_revoke(&no, &reason, detail.as_deref(), &operator)
                 .await?;
-            if json {
-                output::json(&report)?;
-                return super::ca::after_revocation(report.crl.as_ref(), json);
-            }
-            println!("{order_no} Revoked (was {})", report.from);
-            for c in &report.certificates {
-                println!("certificate  {c} revoked ({reason})");
-            }
-            for d in &report.deliveries_cancelled {
-                println!("delivery     {d} cancelled");
-            }
-            for d in &report.deliveries_in_flight {
-                println!("delivery     {d} may already be out (sending/sent): check it");
-            }
-            if report.sealed_pin_destroyed {
-                println!("sealed PIN   destroyed");
-            }
-            super::ca::after_revocation(report.crl.as_ref(), json)
+            super::at_approval::requested(&r, json)
         }
         OrderCmd::Lost {
             order_no,

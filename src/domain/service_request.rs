@@ -1,5 +1,6 @@
-//! Requests an operator makes at the service desk after a key was delivered (PIN reset today;
-//! unlock, reissue and retire later), with the four-eyes rule, pure.
+//! Requests an operator makes at the service desk after a key was delivered (PIN reset, unlock,
+//! retire) and the dangerous actions that need a second operator (revoking an order or one
+//! certificate), with the four-eyes rule, pure.
 //!
 //! ```text
 //!  requested ──approve (another operator)──▶ approved ──start──▶ executing ──complete──▶ done
@@ -82,14 +83,26 @@ pub enum RequestKind {
     /// An unlock authorisation code e-mailed for a key that stays with the customer (its
     /// current and next SO PIN, encrypted to the customer's tool).
     Unlock,
+    /// An order withdrawn (`order revoke`): its live certificates revoked, its pending PIN
+    /// delivery cancelled, once a second operator approved.
+    Revoke,
+    /// One certificate revoked (`cert revoke SERIAL`), its order keeping its state, once a
+    /// second operator approved.
+    RevokeCertificate,
+    /// The replacement order (补办) of an order whose key was reported lost or broken, or
+    /// retired (`order reissue`), made once a second operator approved.
+    Reissue,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 3] = [
+    pub const ALL: [RequestKind; 6] = [
         RequestKind::PinReset,
         RequestKind::Retire,
         RequestKind::Unlock,
+        RequestKind::Revoke,
+        RequestKind::RevokeCertificate,
+        RequestKind::Reissue,
     ];
 
     /// Stable name, as stored and printed.
@@ -98,12 +111,27 @@ impl RequestKind {
             RequestKind::PinReset => "pin_reset",
             RequestKind::Retire => "retire",
             RequestKind::Unlock => "unlock",
+            RequestKind::Revoke => "revoke",
+            RequestKind::RevokeCertificate => "revoke_certificate",
+            RequestKind::Reissue => "reissue",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<RequestKind> {
         RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// A revocation (of an order or of one certificate).
+    pub fn is_revocation(self) -> bool {
+        matches!(self, RequestKind::Revoke | RequestKind::RevokeCertificate)
+    }
+
+    /// Carried out at the station as soon as it is approved, by the approver: it needs no key
+    /// at the desk (a revocation, a reissue order), unlike a PIN reset, an unlock or a retire,
+    /// which a `run` carries out where the key is.
+    pub fn runs_at_approval(self) -> bool {
+        self.is_revocation() || self == RequestKind::Reissue
     }
 }
 

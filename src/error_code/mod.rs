@@ -302,8 +302,6 @@ codes! {
         "init: the installation's CA or vault token is not reachable through this station's PKCS#11 module.";
     INSTALLATION_MISMATCH = "E-INSTALLATION-MISMATCH", Failure,
         "init: the HSM does not hold the installation's material as its database records it (named).";
-    OCSP_SM2 = "E-OCSP-SM2", Refusal,
-        "The CA key is SM2: OCSP answers cannot be signed with SM2 yet; relying parties use the CRL.";
     OCSP_NO_SIGNER = "E-OCSP-NO-SIGNER", Refusal,
         "The installation has no OCSP signer: make one with `keystation ca ocsp-signer`.";
     OCSP_RESPONDER = "E-OCSP-RESPONDER", Failure,

@@ -45,6 +45,14 @@ pub fn spki_der(point: &[u8]) -> Result<Vec<u8>, Sm2Error> {
     Ok(der)
 }
 
+/// The uncompressed point of an SM2 SubjectPublicKeyInfo (DER, as [`spki_der`] writes it);
+/// `None` for any other key (P-256 shares `id-ecPublicKey` but not the curve).
+pub fn point_of_spki(spki: &[u8]) -> Option<&[u8]> {
+    let prefix = hex::decode(SPKI_PREFIX).ok()?;
+    spki.strip_prefix(prefix.as_slice())
+        .filter(|point| point.len() == 65 && point[0] == 0x04)
+}
+
 /// Why an SM2 signature or key is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("SM2: {0}")]

@@ -65,3 +65,18 @@ fn the_spki_names_id_ec_public_key_on_sm2p256v1() {
     assert_eq!(spki.subject_public_key.data.as_ref(), point.as_slice());
     assert!(spki_der(&point[1..]).is_err());
 }
+
+#[test]
+fn the_point_of_an_sm2_spki_and_of_no_other() {
+    let (_, point) = key();
+    let spki = spki_der(&point).unwrap();
+    assert_eq!(point_of_spki(&spki), Some(point.as_slice()));
+    // A P-256 SubjectPublicKeyInfo: id-ecPublicKey too, on prime256v1.
+    let mut p256 = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+    p256.extend_from_slice(&point);
+    assert_eq!(point_of_spki(&p256), None);
+    assert_eq!(point_of_spki(&spki[..spki.len() - 1]), None);
+    let mut longer = spki.clone();
+    longer.push(0);
+    assert_eq!(point_of_spki(&longer), None);
+}

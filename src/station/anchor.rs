@@ -1,5 +1,7 @@
-//! Anchoring the audit trail: the chain head signed by the vault's anchor key, recorded in the
-//! database, and held by the vault HSM itself, where a database writer cannot roll it back.
+//! Anchoring the audit trail: the chain head signed by the installation's anchor key (the
+//! vault's ECDSA P-256 key, or an SM2 CA's SM2 key on the CA token:
+//! [`super::hsm::Hsm::sign_anchor`]), recorded in the database, and held by the vault HSM
+//! itself, where a database writer cannot roll it back.
 //!
 //! Run at the end of every command that changes state (a front calls
 //! [`Station::anchor_after_change`] once the command's own transactions are committed), after each
@@ -130,7 +132,13 @@ impl Station {
             None => {
                 let at = format_utc(self.clock.now());
                 let msg = anchor_message(seq, &head_hash, &at);
-                let signature = crate::station::hsm::blocking(|| hsm.vault()?.sign_anchor(&msg))?;
+                let key = self
+                    .store
+                    .material("audit_anchor_spki")
+                    .await?
+                    .and_then(|h| hex::decode(h).ok());
+                let signature =
+                    crate::station::hsm::blocking(|| hsm.sign_anchor(key.as_deref(), &msg))?;
                 Anchor {
                     seq,
                     head_hash: head_hash.clone(),

@@ -144,6 +144,7 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::UnlockInDoubt { .. } => ec::UNLOCK_IN_DOUBT,
             ServiceDeskError::UnlockSend { .. } => ec::UNLOCK_SEND,
             ServiceDeskError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
+            ServiceDeskError::ApprovedNotDone { cause, .. } => cause.code(),
         }
     }
 }
@@ -270,7 +271,6 @@ impl Coded for BatchError {
 impl Coded for OcspSignerError {
     fn code(&self) -> ErrorCode {
         match self {
-            OcspSignerError::Sm2 => ec::OCSP_SM2,
             OcspSignerError::Hsm(e) => e.code(),
             OcspSignerError::Token(e) => e.code(),
             OcspSignerError::Make(e) => e.code(),
@@ -283,7 +283,6 @@ impl Coded for OcspStartError {
     fn code(&self) -> ErrorCode {
         match self {
             OcspStartError::NoSigner => ec::OCSP_NO_SIGNER,
-            OcspStartError::Sm2 => ec::OCSP_SM2,
             OcspStartError::Ocsp(_) => ec::OCSP_RESPONDER,
             OcspStartError::Hsm(e) => e.code(),
             OcspStartError::Token(e) => e.code(),

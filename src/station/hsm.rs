@@ -353,6 +353,36 @@ impl Hsm {
         TokenSigner::new(session, public)
     }
 
+    /// Signs `msg` with the installation's audit anchor key, where the key on record
+    /// (`recorded_spki`, none on a station from before it was recorded) says it lives: an SM2 key
+    /// on the CA token, or else the vault's ECDSA P-256 key.
+    pub fn sign_anchor(
+        &self,
+        recorded_spki: Option<&[u8]>,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, TokenError> {
+        if recorded_spki.is_some_and(|k| crate::sm2::point_of_spki(k).is_some()) {
+            self.ca_token_signer(crate::token::vault::ANCHOR_KEY)?
+                .sign_message(msg)
+        } else {
+            self.vault()?.sign_anchor(msg)
+        }
+    }
+
+    /// The public key (SPKI DER) of the audit anchor key where the key on record says it lives
+    /// (see [`Hsm::sign_anchor`]).
+    pub fn anchor_public_key(&self, recorded_spki: &[u8]) -> Result<Vec<u8>, TokenError> {
+        if crate::sm2::point_of_spki(recorded_spki).is_some() {
+            Ok(self
+                .ca_token_signer(crate::token::vault::ANCHOR_KEY)?
+                .public()
+                .spki_der
+                .clone())
+        } else {
+            self.vault()?.anchor_public_key()
+        }
+    }
+
     /// The seal maker's signer (on the CA token), kept open between jobs.
     pub fn seal_maker_signer(&self) -> Result<Lease<'_, TokenSigner>, TokenError> {
         self.sessions

@@ -3,7 +3,7 @@
 //! - CA token (label `ca.token_label`): the issuing CA's key pair (generated on the token,
 //!   non-extractable) and its self-signed certificate, exported to `ca.certificate` (PEM); the
 //!   seal-maker key pair with its certificate issued by that CA (`seal.maker_certificate`); the
-//!   delegated OCSP signer's key pair and certificate (`ocsp.signer_certificate`, not for SM2).
+//!   delegated OCSP signer's key pair and certificate (`ocsp.signer_certificate`), in the CA's algorithm.
 //! - Vault token (label `vault.token_label`): the HMAC key deriving customers' SO PINs, the
 //!   AES key sealing user PINs, the HMAC key of delivery receipts, the audit anchor key pair.
 //!
@@ -63,7 +63,8 @@ pub struct MaterialSummary {
     /// The tokens, certificates and keys made, as `station.initialized` records them.
     #[serde(flatten)]
     pub material: crate::audit::event::StationInitialized,
-    /// The delegated OCSP signer's certificate fingerprint (none for an SM2 CA).
+    /// The delegated OCSP signer's certificate fingerprint (none for an installation made before
+    /// OCSP signers existed, which a joining station reports as it finds it).
     pub ocsp_signer_fingerprint: Option<String>,
     /// The OCSP signer made by `init`, for the installation's records.
     #[serde(skip)]
@@ -248,17 +249,21 @@ pub fn create_station_material(
         &cfg.path(&cfg.seal.maker_certificate),
         &certificate_pem(&maker_cert),
     )?;
-    // The delegated OCSP signer, on the CA token too (none for an SM2 CA: see
-    // `super::ocsp_signer`).
-    let ocsp_signer = if cfg.ca.key_algorithm == crate::domain::KeyAlgorithm::Sm2 {
-        tracing::warn!(
-            "the CA key is SM2: no OCSP signer is made (SM2 OCSP answers are not implemented);              relying parties use the CRL"
-        );
-        None
+    // The delegated OCSP signer, on the CA token too, in the CA's algorithm.
+    let ocsp_signer = issue_ocsp_signer(cfg, &ca_signer, &ca_cert, now, random)?;
+    write_signer_file(cfg, &ocsp_signer.cert_der)?;
+    let ocsp_signer = Some(ocsp_signer);
+    // The audit anchor key in the CA's algorithm: for an SM2 CA an SM2 key on the CA token (the
+    // vault token, SoftHSM, has no SM2); otherwise the vault's ECDSA P-256 key, below.
+    let sm2_anchor = if cfg.ca.key_algorithm == crate::domain::KeyAlgorithm::Sm2 {
+        let key = ca_signer.session().find_or_generate_key_pair(
+            crate::domain::KeyAlgorithm::Sm2,
+            &random16(random)?,
+            crate::token::vault::ANCHOR_KEY,
+        )?;
+        Some(key.spki_der)
     } else {
-        let signer = issue_ocsp_signer(cfg, &ca_signer, &ca_cert, now, random)?;
-        write_signer_file(cfg, &signer.cert_der)?;
-        Some(signer)
+        None
     };
     drop(ca_signer);
 
@@ -272,7 +277,10 @@ pub fn create_station_material(
     )?;
     let vault = Vault::open(&mut vault_token, station_pin)?;
     vault.create_keys()?;
-    let audit_anchor_spki = hex::encode(vault.anchor_public_key()?);
+    let audit_anchor_spki = hex::encode(match sm2_anchor {
+        Some(spki) => spki,
+        None => vault.anchor_public_key()?,
+    });
     drop(vault);
 
     ca_token.refresh()?;

@@ -149,8 +149,9 @@ pub fn verify_installation(
             &format!("sha256 {maker_fingerprint}"),
         ));
     }
+    let recorded = hex::decode(&inst.audit_anchor_spki).unwrap_or_default();
+    let anchor = hex::encode(hsm.anchor_public_key(&recorded)?);
     let vault = hsm.vault()?;
-    let anchor = hex::encode(vault.anchor_public_key()?);
     if anchor != inst.audit_anchor_spki {
         return Err(mismatch(
             "audit anchor key",
@@ -245,8 +246,8 @@ pub async fn join_station(
         private_files::write_file(&path, certificate_pem(der).as_bytes())
             .map_err(io(format!("writing {}", path.display())))?;
     }
-    // The installation's OCSP signer (none for an SM2 CA or an installation that has not made
-    // one yet), beside the CA certificate.
+    // The installation's OCSP signer (none for an installation that has not made one
+    // yet), beside the CA certificate.
     let ocsp_signer = store.ocsp_signer().await?;
     if let Some(signer) = &ocsp_signer {
         super::ocsp_signer::write_signer_file(&cfg, &signer.cert_der)?;

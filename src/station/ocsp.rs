@@ -42,14 +42,8 @@ const MAX_CACHED: usize = 100_000;
 #[non_exhaustive]
 pub enum OcspStartError {
     /// The installation has no OCSP signer.
-    #[error(
-        "the installation has no OCSP signer: make one with `keystation ca ocsp-signer` (an SM2 \
-         CA has none)"
-    )]
+    #[error("the installation has no OCSP signer: make one with `keystation ca ocsp-signer`")]
     NoSigner,
-    /// The CA's key is SM2.
-    #[error("the CA key is SM2: OCSP answers cannot be signed with SM2-with-SM3 yet")]
-    Sm2,
     /// The signer or CA certificate cannot be used.
     #[error(transparent)]
     Ocsp(#[from] OcspError),
@@ -142,9 +136,6 @@ impl Station {
     /// (its key opened on the CA token and checked against its certificate).
     pub async fn ocsp_responder(&self) -> Result<OcspResponder, OcspStartError> {
         let algorithm = self.config.ca.key_algorithm;
-        if algorithm == KeyAlgorithm::Sm2 {
-            return Err(OcspStartError::Sm2);
-        }
         let hsm = self.open_hsm().await?;
         let issuer = IssuerHashes::of_ca(hsm.ca_cert_der())?;
         let record = self

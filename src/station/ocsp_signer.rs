@@ -10,8 +10,8 @@
 //! signs nothing more once the new record is committed. Every issuance is audited
 //! (`ca.ocsp_signer_issued`).
 //!
-//! An SM2 CA has none: OCSP answers are not signed with SM2-with-SM3 yet (as for CRLs, see
-//! `ca::crl`), and `init` says so with a warning instead of failing.
+//! The signer's key is of the CA's algorithm: an SM2 CA's signer is an SM2 key on its token,
+//! certified SM2-with-SM3, and signs its answers SM2-with-SM3 (default distinguishing ID).
 
 use super::Station;
 use super::hsm::{HsmError, blocking, certificate_pem};
@@ -21,7 +21,7 @@ use crate::ca::issuance::{cert_summary, issue_ocsp_signer_cert, serial_from_rand
 use crate::ca::profile::ocsp_signer_params;
 use crate::clock::format_utc;
 use crate::config::Config;
-use crate::domain::{CertSerial, KeyAlgorithm};
+use crate::domain::CertSerial;
 use crate::random::Random;
 use crate::store::{AuditEntry, OcspSignerRecord, StoreError};
 use crate::token::{TokenError, TokenSigner};
@@ -31,12 +31,6 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OcspSignerError {
-    /// The CA's key is SM2.
-    #[error(
-        "the CA key is SM2: OCSP answers cannot be signed with SM2-with-SM3 yet, so an SM2 CA has \
-         no OCSP signer (relying parties use its CRL)"
-    )]
-    Sm2,
     /// The station's HSM context could not be opened.
     #[error(transparent)]
     Hsm(#[from] HsmError),
@@ -152,9 +146,6 @@ impl Station {
     /// Makes a new delegated OCSP signer for the installation (the first, or a renewal) and
     /// records it; see the module docs.
     pub async fn renew_ocsp_signer(&self) -> Result<OcspSignerReport, OcspSignerError> {
-        if self.config.ca.key_algorithm == KeyAlgorithm::Sm2 {
-            return Err(OcspSignerError::Sm2);
-        }
         let previous = self.store.ocsp_signer().await?;
         let replaces = previous
             .map(|p| cert_summary(&p.cert_der).map(|s| s.serial_hex))

@@ -1,6 +1,12 @@
 //! Revoking an order's certificate (`keystation order revoke`): the minimal path the delivery
 //! rules need — a revoked order's PIN is never delivered.
 //!
+//! Four-eyes (issue 17): an operator's revocation is a service request
+//! ([`super::service_desk::revoke`]) that a second operator approves; only then does this module
+//! revoke, and the request moves to `done` in the revocation's own transaction, whose audit
+//! record names both operators ([`FourEyes`]). Nothing here is public to the CLI or the console:
+//! the only ways in are that request, a key reported lost, and a retire request's run.
+//!
 //! One transaction: order -> Revoked, every certificate of the order not yet revoked recorded in
 //! `revocations` (RFC 5280 reason name, through the store's `revoke_certificate`, the same record
 //! the provisioning job writes for superseded certificates), deliveries that have not reached a
@@ -21,15 +27,16 @@ use super::Station;
 use super::crl::CrlOutcome;
 use super::delivery::DeliveryError;
 use super::lease::keeps_others_out;
+use super::service_desk::carry_out_in;
 use super::service_desk::lost::{LostClosed, LostKey};
-use crate::audit::event::{AuditEvent, CertificateRevoked, OrderRevoked};
+use crate::audit::event::{AuditEvent, CertificateRevoked, FourEyes, OrderRevoked};
 use crate::domain::lease::LeaseKind;
 use crate::domain::notification::Notice;
 use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
     TokenSerial,
 };
-use crate::store::{AuditEntry, DeliveryFilter};
+use crate::store::{AuditEntry, CertificateRecord, DeliveryFilter, Tx};
 
 /// RFC 5280 CRLReason names accepted for a revocation.
 pub const REVOCATION_REASONS: [&str; 6] = [
@@ -58,6 +65,8 @@ pub struct RevokeReport {
     pub sealed_pin_destroyed: bool,
     /// The CRL issued after the revocation (none when no certificate was revoked).
     pub crl: Option<CrlOutcome>,
+    /// The four-eyes request carried out: who asked and who approved.
+    pub four_eyes: Option<FourEyes>,
 }
 
 /// What revoking one certificate did.
@@ -79,10 +88,22 @@ pub struct CertificateRevokeReport {
     pub still_live: Vec<CertSerial>,
     /// The CRL issued after the revocation.
     pub crl: CrlOutcome,
+    /// The four-eyes request carried out: who asked and who approved.
+    pub four_eyes: FourEyes,
+}
+
+/// What a revocation of an order closes in its own transaction.
+pub(crate) enum Closing<'a> {
+    /// Nothing beside the revocation (a retire request's run).
+    Nothing,
+    /// A lost or broken key's records (`order lost`).
+    Lost(&'a LostKey),
+    /// The approved four-eyes request `id` it carries out (`order revoke`).
+    Request(&'a str),
 }
 
 /// Checks the common arguments of a revocation.
-fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), DeliveryError> {
+pub(crate) fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), DeliveryError> {
     if !REVOCATION_REASONS.contains(&reason) {
         return Err(DeliveryError::Invalid {
             field: "--reason",
@@ -101,61 +122,82 @@ fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), Deliver
     Ok(())
 }
 
+/// A certificate an operator may revoke alone (its order keeps its state), read in `tx`: the
+/// certificate, the order's state, and the order's other certificates. See the module docs for
+/// what is refused.
+pub(crate) async fn revocable_certificate(
+    tx: &mut Tx,
+    serial: &CertSerial,
+) -> Result<(CertificateRecord, OrderState, Vec<CertificateRecord>), DeliveryError> {
+    let certs = tx.certificates_beside(serial).await?;
+    let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
+        return Err(DeliveryError::Invalid {
+            field: "SERIAL",
+            message: format!("no certificate {serial} was issued by this station"),
+        });
+    };
+    let no = cert.order_no.clone();
+    if cert.status == CertificateStatus::Revoked {
+        return Err(DeliveryError::Refused(format!(
+            "certificate {serial} (order {no}) is already revoked"
+        )));
+    }
+    if let Some(l) = tx.lease(LeaseKind::Provision, no.as_str()).await? {
+        if keeps_others_out(&l, tx.now()) {
+            return Err(DeliveryError::Refused(format!(
+                "order {no} is being provisioned by {}: revoke its certificate once that \
+                 process has ended",
+                l.holder
+            )));
+        }
+    }
+    let on_token = certs
+        .iter()
+        .filter(|c| c.status == CertificateStatus::OnToken)
+        .count();
+    let state = tx.order_state(&no).await?;
+    if cert.status == CertificateStatus::OnToken && on_token == 1 && state != OrderState::Revoked {
+        let way = if matches!(state, OrderState::Provisioning | OrderState::Failed) {
+            format!("start its token over with `keystation provision {no} --reinit`")
+        } else {
+            format!("withdraw the order with `keystation order revoke {no}`")
+        };
+        return Err(DeliveryError::Refused(format!(
+            "certificate {serial} is the only certificate on order {no}'s token ({state}): \
+             revoking it alone would leave the order without one; {way}"
+        )));
+    }
+    Ok((cert, state, certs))
+}
+
+/// An order an operator may revoke: refused (naming its state) when the order's machine has no
+/// revocation from where it is.
+pub(crate) fn revocable_order(order_no: &OrderNo, state: OrderState) -> Result<(), DeliveryError> {
+    state.apply(OrderEvent::Revoke).map(|_| ()).map_err(|_| {
+        DeliveryError::Refused(format!(
+            "order {order_no} is {state}: it cannot be revoked from there"
+        ))
+    })
+}
+
 impl Station {
-    /// Revokes the one certificate `serial`. See the module docs.
-    pub async fn revoke_certificate(
+    /// Revokes the one certificate `serial`, carrying out approved four-eyes request
+    /// `request_id` in the same transaction. See the module docs.
+    pub(crate) async fn revoke_certificate(
         &self,
         serial: &CertSerial,
-        reason: &str,
-        detail: Option<&str>,
+        (reason, detail): (&str, Option<&str>),
         operator: &str,
+        request_id: &str,
     ) -> Result<CertificateRevokeReport, DeliveryError> {
         check_reason_and_operator(reason, operator)?;
         let actor = self
             .operator_actor(operator, crate::domain::Action::Revoke)
             .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let certs = tx.certificates_beside(serial).await?;
-        let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
-            return Err(DeliveryError::Invalid {
-                field: "SERIAL",
-                message: format!("no certificate {serial} was issued by this station"),
-            });
-        };
+        let (cert, state, certs) = revocable_certificate(&mut tx, serial).await?;
         let no = cert.order_no.clone();
-        if cert.status == CertificateStatus::Revoked {
-            return Err(DeliveryError::Refused(format!(
-                "certificate {serial} (order {no}) is already revoked"
-            )));
-        }
-        if let Some(l) = tx.lease(LeaseKind::Provision, no.as_str()).await? {
-            if keeps_others_out(&l, tx.now()) {
-                return Err(DeliveryError::Refused(format!(
-                    "order {no} is being provisioned by {}: revoke its certificate once that \
-                     process has ended",
-                    l.holder
-                )));
-            }
-        }
-        let on_token = certs
-            .iter()
-            .filter(|c| c.status == CertificateStatus::OnToken)
-            .count();
-        let state = tx.order_state(&no).await?;
-        if cert.status == CertificateStatus::OnToken
-            && on_token == 1
-            && state != OrderState::Revoked
-        {
-            let way = if matches!(state, OrderState::Provisioning | OrderState::Failed) {
-                format!("start its token over with `keystation provision {no} --reinit`")
-            } else {
-                format!("withdraw the order with `keystation order revoke {no}`")
-            };
-            return Err(DeliveryError::Refused(format!(
-                "certificate {serial} is the only certificate on order {no}'s token ({state}): \
-                 revoking it alone would leave the order without one; {way}"
-            )));
-        }
+        let four_eyes = carry_out_in(&mut tx, &actor, request_id).await?;
         let detail = detail.unwrap_or("revoked by an operator");
         tx.revoke_certificate(serial, &no, reason, detail, operator)
             .await?;
@@ -170,6 +212,7 @@ impl Station {
                     detail: detail.to_string(),
                     previous_status: cert.status,
                     order_state: Some(state),
+                    four_eyes: Some(four_eyes.clone()),
                 }),
             },
         )
@@ -196,36 +239,38 @@ impl Station {
             previous_status: cert.status,
             reason: reason.to_string(),
             revoked_by: operator.to_string(),
+            four_eyes,
         })
     }
 
-    /// Revokes `order_no`'s certificate(s). See the module docs.
-    pub async fn revoke_order(
+    /// Revokes `order_no`'s certificate(s) with no second operator: only a retire request's run
+    /// calls it, which a second operator approved already. See the module docs.
+    pub(crate) async fn revoke_order(
         &self,
         order_no: &OrderNo,
         reason: &str,
         detail: Option<&str>,
         operator: &str,
     ) -> Result<RevokeReport, DeliveryError> {
-        self.revoke_order_closing(order_no, reason, detail, operator, None)
+        self.revoke_order_closing(order_no, (reason, detail), operator, Closing::Nothing)
             .await
             .map(|(report, _)| report)
     }
 
-    /// [`Station::revoke_order`], closing a lost key's records in the same transaction
-    /// (`order lost`, [`super::service_desk::lost`]).
+    /// [`Station::revoke_order`], closing in the same transaction what `closing` names: a lost
+    /// key's records (`order lost`, [`super::service_desk::lost`]) or the approved four-eyes
+    /// request it carries out (`order revoke`).
     pub(crate) async fn revoke_order_closing(
         &self,
         order_no: &OrderNo,
-        reason: &str,
-        detail: Option<&str>,
+        (reason, detail): (&str, Option<&str>),
         operator: &str,
-        lost: Option<&LostKey>,
+        closing: Closing<'_>,
     ) -> Result<(RevokeReport, Option<LostClosed>), DeliveryError> {
         let no = order_no;
         check_reason_and_operator(reason, operator)?;
         // Reporting a key lost revokes it at once: the desk may (see the role table).
-        let action = if lost.is_some() {
+        let action = if matches!(closing, Closing::Lost(_)) {
             crate::domain::Action::ReportLost
         } else {
             crate::domain::Action::Revoke
@@ -270,9 +315,10 @@ impl Station {
             }
         }
         let destroyed = tx.delete_sealed_pin(order_no).await?;
-        let closed = match lost {
-            Some(l) => Some(l.close_in(&mut tx, &actor, order_no).await?),
-            None => None,
+        let (closed, four_eyes) = match closing {
+            Closing::Lost(l) => (Some(l.close_in(&mut tx, &actor, order_no).await?), None),
+            Closing::Request(id) => (None, Some(carry_out_in(&mut tx, &actor, id).await?)),
+            Closing::Nothing => (None, None),
         };
         let order = tx.order_in_tx(order_no).await?;
         for serial in &revoked {
@@ -295,6 +341,7 @@ impl Station {
                     deliveries_cancelled: cancelled.clone(),
                     deliveries_in_flight: in_flight.clone(),
                     sealed_pin_destroyed: destroyed,
+                    four_eyes: four_eyes.clone(),
                 }),
             ),
         )
@@ -313,6 +360,7 @@ impl Station {
             deliveries_cancelled: cancelled,
             deliveries_in_flight: in_flight,
             sealed_pin_destroyed: destroyed,
+            four_eyes,
         };
         Ok((report, closed))
     }

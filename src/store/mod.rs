@@ -29,6 +29,7 @@ mod provision;
 mod renewals;
 mod retired;
 mod revocations;
+mod revoke_requests;
 mod service_requests;
 mod unlock;
 
@@ -49,6 +50,7 @@ pub use provision::{Binding, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
 pub use retired::RetiredToken;
 pub use revocations::RevocationRecord;
+pub use revoke_requests::RevokeRequestRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };

@@ -189,6 +189,21 @@ impl TokenSession {
         self.backend.value_is_protected(key)
     }
 
+    /// The key pair labelled `label` when the token has one, or a new one of `algorithm` with
+    /// CKA_ID `id` (needs a user login): a station key that another station of the same
+    /// installation may already have made on the shared token is reused, never duplicated.
+    pub fn find_or_generate_key_pair(
+        &self,
+        algorithm: KeyAlgorithm,
+        id: &[u8],
+        label: &str,
+    ) -> Result<KeyPairInfo, TokenError> {
+        match self.find_private_key_by_label(label)? {
+            Some(key) => self.public_key(&self.key_id(key)?, algorithm),
+            None => self.generate_key_pair(algorithm, id, label),
+        }
+    }
+
     /// The `CKA_ID` of a key (empty when it has none).
     pub(crate) fn key_id(&self, key: ObjectRef) -> Result<Vec<u8>, TokenError> {
         Ok(self.backend.object(key)?.id)

@@ -38,7 +38,9 @@ use zeroize::Zeroizing;
 const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
 const PIN_SEAL_KEY: &str = "keystation:pin-seal-aes";
 const RECEIPT_KEY: &str = "keystation:receipt-hmac";
-const ANCHOR_KEY: &str = "keystation:audit-anchor";
+/// The label of the audit anchor key pair: on the vault token (ECDSA P-256), or for an SM2 CA on
+/// the CA token (SM2; the vault token, SoftHSM, has no SM2).
+pub const ANCHOR_KEY: &str = "keystation:audit-anchor";
 const HELD_ANCHOR_APPLICATION: &str = "keystation:audit";
 const HELD_ANCHOR_LABEL: &str = "keystation:audit-anchor-held";
 const HELD_ANCHOR_MAGIC: &str = "keystation-held-anchor-v1";

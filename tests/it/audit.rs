@@ -16,7 +16,7 @@ use sqlx::Connection;
 
 /// Someone with the database (the SQLite file, or the PostgreSQL owner's connection): the
 /// append-only triggers are no obstacle to them.
-struct Attacker {
+pub(crate) struct Attacker {
     rt: tokio::runtime::Runtime,
     conn: sqlx::AnyConnection,
     postgres: bool,
@@ -24,7 +24,12 @@ struct Attacker {
 
 impl Attacker {
     fn of(st: &TestStation) -> Attacker {
-        let url = keystation::config::Config::load(&st.config())
+        Attacker::at(&st.config())
+    }
+
+    /// The database of the station whose configuration is `config`.
+    pub(crate) fn at(config: &std::path::Path) -> Attacker {
+        let url = keystation::config::Config::load(config)
             .unwrap()
             .database_url();
         sqlx::any::install_default_drivers();
@@ -37,7 +42,7 @@ impl Attacker {
         }
     }
 
-    fn exec(&mut self, sql: &str) {
+    pub(crate) fn exec(&mut self, sql: &str) {
         self.rt
             .block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut self.conn))
             .unwrap();
@@ -49,7 +54,7 @@ impl Attacker {
             .map(|_| ())
     }
 
-    fn drop_append_only_guards(&mut self) {
+    pub(crate) fn drop_append_only_guards(&mut self) {
         if self.postgres {
             self.exec(
                 "DROP TRIGGER audit_events_append_only ON audit_events; \

@@ -1,7 +1,8 @@
 //! Issue 12, item 1: the operator's way out of what `check` finds — `keystation cert revoke
-//! SERIAL` revokes exactly that certificate (recorded in `revocations`, audited with the
-//! operator), refuses unknown or already revoked serials and the only certificate of a
-//! provisioned order (exit 2), and `check` then no longer reports the duplicate.
+//! SERIAL`, once a second operator approved the request (issue 17), revokes exactly that
+//! certificate (recorded in `revocations`, audited with both operators), refuses unknown or
+//! already revoked serials and the only certificate of a provisioned order (exit 2), and `check`
+//! then no longer reports the duplicate.
 
 use crate::station::{TestStation, order_json};
 use crate::support::{audit_records, items};
@@ -69,7 +70,8 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
 
     // The duplicate, named as openssl prints serials (upper case, colons).
     let shouted = "7E:57:00:00:00:00:00:00:00:00:00:00:00:00:D0:B1";
-    let done = st.json(&[
+    // Four-eyes: alice's request revokes nothing until a second operator approves it.
+    let done = st.revoke(&[
         "cert",
         "revoke",
         shouted,
@@ -108,7 +110,7 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
             duplicate.to_string(),
             "revoked".into(),
             "superseded".into(),
-            "alice".into(),
+            crate::support::SECOND_OFFICER.into(),
         ),
     ];
     expected.sort();
@@ -118,8 +120,14 @@ fn revoking_one_named_certificate_clears_a_duplicate_and_nothing_else() {
         .pop()
         .unwrap_or_else(|| panic!("no audit record: {audit:#}"))
         .clone();
-    assert_eq!(record["actor"], "alice");
+    assert_eq!(record["actor"], crate::support::SECOND_OFFICER);
     assert_eq!(record["cert_serial"], duplicate);
+    let details: Value = serde_json::from_str(record["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["four_eyes"]["requested_by"], "alice", "{details:#}");
+    assert_eq!(
+        details["four_eyes"]["approved_by"],
+        crate::support::SECOND_OFFICER
+    );
     assert_eq!(st.json(&["order", "show", no])["state"], "Provisioned");
 
     // check no longer reports the duplicate: all invariants hold.

@@ -373,7 +373,7 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
     };
     assert!(verify().status.success());
 
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         "V-1",
@@ -397,7 +397,10 @@ fn a_seal_whose_company_certificate_is_revoked_is_not_valid() {
     assert_eq!(v["valid"], false);
     let detail = revoked_check(&v["seals"][0]);
     assert!(
-        detail.contains("revoked") && detail.contains("keyCompromise") && detail.contains("林芳"),
+        detail.contains("revoked")
+            && detail.contains("keyCompromise")
+            && detail.contains("requested by 林芳")
+            && detail.contains(&format!("approved by {}", crate::support::SECOND_OFFICER)),
         "{detail}"
     );
     let stderr = String::from_utf8_lossy(&after.stderr);

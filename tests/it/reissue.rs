@@ -1,5 +1,6 @@
 //! Issue 16 item 7: reissue (补办). Refused while the original's key is in service; after the
-//! key is reported lost, `order reissue` makes ORDER-B1 under the same identity (company, form,
+//! key is reported lost, `order reissue` requests ORDER-B1 and, once a second operator approved
+//! (issue 17: never the requester), it is made under the same identity (company, form,
 //! documents by hash), Submitted and reviewed anew, one at a time; provisioned onto a new key,
 //! its certificate verifies with `openssl verify` under the CA while the original's is in the
 //! CRL as revoked.
@@ -29,8 +30,25 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
     let old_cert = lost["certificates"][0].as_str().unwrap().to_string();
     let old_key = lost["token_serial"].as_str().unwrap().to_string();
 
-    let report = st.json(&["order", "reissue", &no, "--operator", BOB]).await;
+    let request = st.json(&["order", "reissue", &no, "--operator", BOB]).await;
+    assert_eq!(request["state"], "requested", "{request:#}");
+    assert_eq!(request["kind"], "reissue", "{request:#}");
+    let id = request["id"].as_str().unwrap().to_string();
     let b1 = format!("{no}-B1");
+    // Nothing made until a second operator approves; the requester cannot.
+    let out = st
+        .run(&["reissue", "approve", &id, "--operator", BOB])
+        .await;
+    assert_refused(&out, "E-REQUEST-SAME-OPERATOR");
+    let out = st.run(&["order", "show", &b1]).await;
+    assert_refused(&out, "E-ORDER-NOT-FOUND");
+    let report = st
+        .json(&["reissue", "approve", &id, "--operator", ALICE])
+        .await;
+    assert_eq!(report["four_eyes"]["requested_by"], BOB, "{report:#}");
+    assert_eq!(report["four_eyes"]["approved_by"], ALICE, "{report:#}");
+    let shown = st.json(&["reissue", "show", &id]).await;
+    assert_eq!(shown["state"], "done", "{shown:#}");
     assert_eq!(report["order_no"], b1.as_str(), "{report:#}");
     assert_eq!(report["reissue_of"], no.as_str());
     assert_eq!(report["disposition"], "lost");
@@ -95,5 +113,9 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
     let audit = st.json(&["audit", "show", "--order", &b1]).await;
     let made = audit_records(&audit, "order.reissue_requested");
     assert_eq!(made.len(), 1, "{audit:#}");
+    assert_eq!(made[0]["actor"], ALICE, "{audit:#}");
+    let d: serde_json::Value = serde_json::from_str(made[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(d["four_eyes"]["requested_by"], BOB, "{d:#}");
+    assert_eq!(d["four_eyes"]["approved_by"], ALICE, "{d:#}");
     st.ok(&["audit", "verify"]).await;
 }

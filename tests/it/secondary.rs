@@ -226,7 +226,7 @@ fn scenario(st: &TestStation, test_path: &str) {
     import(st, &secondary("BJ-SEC-2", Some("BJ-MAIN")));
     approve(st, "BJ-SEC-2");
     import(st, &secondary("BJ-SEC-3", Some("BJ-MAIN")));
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         "BJ-MAIN",

@@ -4,7 +4,8 @@
 //! other, and refused with a flipped signature byte) and by gmssl, a second SM2 implementation
 //! from another code base; the SM2 seals read off a token verify with `seal verify`, and their
 //! signature with `openssl pkeyutl` over the bytes GM/T 0031 says are signed; the SM2 CA's CRL,
-//! with a revocation and its reason, verifies with gmssl.
+//! with a revocation and its reason, verifies with gmssl, and so do its OCSP answers (signed
+//! SM2-with-SM3 by the delegated signer), which `openssl ocsp` reads as good and revoked.
 
 use crate::delivery::all_files;
 use crate::station::keystation_at;
@@ -307,7 +308,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
     let crl_file = dir.join("crl/unit-ca.crl");
     let issued = stdout_json(&run_ok(&mut keystation_at(&dir, &["--json", "ca", "crl"])));
     assert_eq!(issued["number"], 2, "{issued}");
-    run_ok(&mut keystation_at(
+    let requested = run_ok(&mut keystation_at(
         &dir,
         &[
             "order",
@@ -318,6 +319,11 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
             "--operator",
             "alice",
         ],
+    ));
+    let id = crate::support::request_id(&String::from_utf8_lossy(&requested.stdout));
+    run_ok(&mut keystation_at(
+        &dir,
+        &crate::support::approve_revoke_args(&id),
     ));
     let text = openssl(&[
         "crl",
@@ -350,5 +356,172 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
     assert!(
         !gmssl_verifies(&ca, &tbs, &flipped),
         "gmssl accepts a flipped CRL"
+    );
+
+    sm2_ocsp_answers(&dir, tmp.path());
+    sm2_audit_anchors(&dir);
+}
+
+/// The SM2 installation's audit anchors: its anchor key on record is SM2 (`station.initialized`),
+/// an SM2 key pair labelled `keystation:audit-anchor` on the CA token (pkcs11-tool); every
+/// command anchored and `audit verify` checks their SM2-with-SM3 signatures: one flipped byte in
+/// a stored anchor's signature is named.
+fn sm2_audit_anchors(dir: &Path) {
+    let records = stdout_json(&run_ok(&mut keystation_at(
+        dir,
+        &["--json", "audit", "show"],
+    )));
+    let init = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "station.initialized")
+        .expect("station.initialized");
+    let details: serde_json::Value =
+        serde_json::from_str(init["details"].as_str().unwrap()).unwrap();
+    let spki = details["audit_anchor_spki"].as_str().unwrap().to_string();
+    // id-ecPublicKey on sm2p256v1 (OID 1.2.156.10197.1.301).
+    assert!(spki.contains("06082a811ccf5501822d"), "{spki}");
+
+    let cfg = std::fs::read_to_string(dir.join("station.toml")).unwrap();
+    let ca_label = cfg
+        .lines()
+        .skip_while(|l| l.trim() != "[ca]")
+        .find_map(|l| l.trim().strip_prefix("token_label = "))
+        .map(|v| v.split('"').nth(1).unwrap().to_string())
+        .expect("[ca] token_label");
+    let listed = tool(dir, &["--token-label", &ca_label, "--list-objects"], None);
+    assert_success(&listed, "pkcs11-tool --list-objects (CA token)");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("keystation:audit-anchor"), "{listed}");
+
+    let verdict = stdout_json(&run_ok(&mut keystation_at(
+        dir,
+        &["--json", "audit", "verify"],
+    )));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert!(verdict["anchors"].as_i64().unwrap() >= 3, "{verdict}");
+
+    // One byte of the first anchor's signature flipped (its last hex digit), as someone with
+    // the database file could: the signature no longer verifies under the SM2 key on record.
+    let mut db = crate::audit::Attacker::at(&dir.join("station.toml"));
+    db.exec(
+        "UPDATE audit_anchors SET signature = substr(signature, 1, length(signature) - 1) || \
+         CASE substr(signature, -1) WHEN '0' THEN '1' ELSE '0' END \
+         WHERE seq = (SELECT MIN(seq) FROM audit_anchors)",
+    );
+    let out = keystation_at(dir, &["--json", "audit", "verify"])
+        .output()
+        .unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["code"], "E-AUDIT-BROKEN", "{verdict}");
+    assert!(
+        verdict["message"]
+            .as_str()
+            .unwrap()
+            .contains("has an invalid signature"),
+        "{verdict}"
+    );
+}
+
+/// The SM2 CA's OCSP answers from `keystation serve`: `openssl ocsp` reads KS-DEMO-0001 as good
+/// and KS-DEMO-0002 as revoked (keyCompromise); the answer names SM2-with-SM3, and its signature
+/// over tbsResponseData verifies with `openssl pkeyutl` (default distinguishing ID, not another)
+/// and gmssl under the delegated signer's key, whose certificate OpenSSL checks against the CA.
+fn sm2_ocsp_answers(dir: &Path, tmp: &Path) {
+    let ca = dir.join("ca/ca.pem");
+    let signer = dir.join("ca/ocsp-signer.pem");
+    let ok = verify_cert(&ca, &signer, "1234567812345678");
+    assert!(ok.status.success(), "OCSP signer certificate: {ok:?}");
+    let serve = crate::ocsp::Serve::start(&dir.join("station.toml"));
+    let ask = |no: &str| {
+        let respout = tmp.join(format!("{no}.ocsp"));
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            s(&ca),
+            "-cert",
+            s(&tmp.join(format!("{no}.pem"))),
+            "-url",
+            &serve.url,
+            "-noverify",
+            "-respout",
+            s(&respout),
+        ]);
+        assert_success(&out, &format!("openssl ocsp {no}"));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            std::fs::read(&respout).unwrap(),
+        )
+    };
+    let (good, _) = ask("KS-DEMO-0001");
+    assert!(good.contains(": good"), "{good}");
+    let (revoked, der) = ask("KS-DEMO-0002");
+    assert!(
+        revoked.contains(": revoked") && revoked.contains("keyCompromise"),
+        "{revoked}"
+    );
+    drop(serve);
+
+    // OCSPResponse { status, [0] ResponseBytes { id-pkix-ocsp-basic, OCTET STRING
+    // BasicOCSPResponse { tbsResponseData, signatureAlgorithm, signature, [0] certs } } }
+    let top = Vec::<Any>::from_der(&der).unwrap();
+    let bytes = Vec::<Any>::from_der(top[1].value()).unwrap();
+    let basic = der::asn1::OctetString::from_der(&bytes[1].to_der().unwrap()).unwrap();
+    let basic = Vec::<Any>::from_der(basic.as_bytes()).unwrap();
+    let tbs = basic[0].to_der().unwrap();
+    let alg: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::from_der(basic[1].value()).unwrap();
+    assert_eq!(alg.to_string(), SM2_WITH_SM3, "signatureAlgorithm");
+    assert_eq!(basic[1].value().len(), 10, "SM2-with-SM3 has no parameters");
+    let signature = der::asn1::BitString::from_der(&basic[2].to_der().unwrap())
+        .unwrap()
+        .raw_bytes()
+        .to_vec();
+    let signer_key = tmp.join("ocsp-signer-key.pem");
+    let key = openssl(&[
+        "x509",
+        "-in",
+        s(&signer),
+        "-pubkey",
+        "-noout",
+        "-out",
+        s(&signer_key),
+    ]);
+    assert_success(&key, "openssl x509 -pubkey (OCSP signer)");
+    let (msg, sig) = (tmp.join("ocsp.tbs"), tmp.join("ocsp.sig"));
+    std::fs::write(&msg, &tbs).unwrap();
+    std::fs::write(&sig, &signature).unwrap();
+    let pkeyutl = |distid: &str| {
+        openssl(&[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            s(&signer_key),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-in",
+            s(&msg),
+            "-sigfile",
+            s(&sig),
+            "-pkeyopt",
+            &format!("distid:{distid}"),
+        ])
+    };
+    let verified = pkeyutl("1234567812345678");
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(!pkeyutl("1234567812345679").status.success());
+    assert!(
+        gmssl_verifies(&signer, &tbs, &signature),
+        "gmssl rejects the OCSP answer"
+    );
+    let mut flipped = signature.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x01;
+    assert!(
+        !gmssl_verifies(&signer, &tbs, &flipped),
+        "gmssl accepts a flipped OCSP answer"
     );
 }

@@ -130,6 +130,21 @@ impl TestStation {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
     }
 
+    /// A revocation as four-eyes makes it: `args` (`order revoke ...` / `cert revoke ...`,
+    /// naming `--operator`) requests it and [`crate::support::SECOND_OFFICER`] approves it;
+    /// returns what it revoked ([`crate::support::revocation_report`]).
+    pub fn revoke(&self, args: &[&str]) -> Value {
+        let id = crate::support::request_id(&self.json(args).to_string());
+        let approved = self.json(&[
+            "revoke",
+            "approve",
+            &id,
+            "--operator",
+            crate::support::SECOND_OFFICER,
+        ]);
+        crate::support::revocation_report(&approved)
+    }
+
     /// Writes an order application (with its pictures) under the station's temp dir; returns
     /// the JSON file path.
     pub fn write_order(&self, order: &Value) -> PathBuf {

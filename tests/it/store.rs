@@ -988,6 +988,77 @@ async fn an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back(db: 
     );
 }
 
+/// A revocation request (issue 17) as the station records it: its service request and, beside
+/// it, what it revokes; read back inside a transaction and outside; one open request of a kind
+/// per order.
+async fn revoke_requests_are_read_back_as_recorded(db: &Db) {
+    use keystation::domain::{OperatorId, RequestKind, RequestState};
+    use keystation::store::{NewServiceRequest, RevokeRequestRecord};
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    let request = |id: &str, kind| NewServiceRequest {
+        id: id.to_string(),
+        kind,
+        order_no: order_no("KS-ST-0001"),
+        requested_by: OperatorId::parse("alice").unwrap(),
+        reason: "keyCompromise".into(),
+        evidence: "no detail given".into(),
+    };
+    let whole = RevokeRequestRecord {
+        request_id: "r-order".into(),
+        cert_serial: None,
+        crl_reason: "keyCompromise".into(),
+        detail: None,
+    };
+    let one = RevokeRequestRecord {
+        request_id: "r-cert".into(),
+        cert_serial: Some(cert_serial("4a0b")),
+        crl_reason: "superseded".into(),
+        detail: Some("重复签发".into()),
+    };
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_service_request(&request("r-order", RequestKind::Revoke))
+        .await
+        .unwrap();
+    tx.insert_revoke_request(&whole).await.unwrap();
+    tx.insert_service_request(&request("r-cert", RequestKind::RevokeCertificate))
+        .await
+        .unwrap();
+    tx.insert_revoke_request(&one).await.unwrap();
+    assert_eq!(tx.revoke_request("r-cert").await.unwrap(), one);
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        db.store.revoke_request("r-order").await.unwrap(),
+        Some(whole)
+    );
+    assert_eq!(db.store.revoke_request("r-cert").await.unwrap(), Some(one));
+    assert_eq!(db.store.revoke_request("r-none").await.unwrap(), None);
+    let stored = db.store.service_request("r-cert").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.kind, stored.state),
+        (RequestKind::RevokeCertificate, RequestState::Requested)
+    );
+
+    // A second open revocation of the order is refused, and nothing of it is written.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    let second = tx
+        .insert_service_request(&request("r-again", RequestKind::Revoke))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            second,
+            StoreError::RequestOpen {
+                kind: RequestKind::Revoke,
+                ..
+            }
+        ),
+        "{second}"
+    );
+    drop(tx);
+    assert_eq!(db.store.service_request("r-again").await.unwrap(), None);
+}
+
 async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
     db.import(&[sample(0, "KS-ST-0001")], T0).await;
     let cert = certificate("4a0d", CertificateStatus::Issued);
@@ -1077,4 +1148,5 @@ store_suite!(
     concurrent_lease_takers_exactly_one_wins,
     revocations_are_read_back_as_recorded,
     an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back,
+    revoke_requests_are_read_back_as_recorded,
 );

@@ -543,3 +543,49 @@ fn operator_args(config: &Path, args: &[&str]) -> (Vec<std::ffi::OsString>, Opti
     out.extend(args.iter().map(|a| std::ffi::OsString::from(*a)));
     (out, registered)
 }
+
+/// The second operator the helpers approve revocations with: four-eyes (issue 17) needs an
+/// operator other than the one who asked (registered on first use, like any named operator).
+pub const SECOND_OFFICER: &str = "second-officer";
+
+/// The id of the request `order revoke` / `cert revoke` printed (`--json` or text: the text's
+/// first word).
+#[track_caller]
+pub fn request_id(stdout: &str) -> String {
+    match serde_json::from_str::<Value>(stdout) {
+        Ok(v) => v["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no request id in {v:#}"))
+            .to_string(),
+        Err(_) => stdout
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("no request id in {stdout:?}"))
+            .to_string(),
+    }
+}
+
+/// `--json revoke approve ID --operator SECOND_OFFICER`: the second operator's approval, which
+/// carries the revocation out.
+pub fn approve_revoke_args(id: &str) -> [&str; 6] {
+    [
+        "--json",
+        "revoke",
+        "approve",
+        id,
+        "--operator",
+        SECOND_OFFICER,
+    ]
+}
+
+/// The report of what an approved revocation revoked, in `revoke approve`'s JSON: the order's
+/// (`order revoke`) or the one certificate's (`cert revoke`), with `four_eyes` naming both
+/// operators.
+#[track_caller]
+pub fn revocation_report(approved: &Value) -> Value {
+    assert_eq!(approved["request"]["state"], "done", "{approved:#}");
+    match &approved["order"] {
+        Value::Null => approved["certificate"].clone(),
+        order => order.clone(),
+    }
+}

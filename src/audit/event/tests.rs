@@ -56,6 +56,7 @@ fn events_encode_to_the_stored_action_and_details() {
                 detail: "re-issued".into(),
                 previous_status: crate::domain::CertificateStatus::Issued,
                 order_state: None,
+                four_eyes: None,
             }),
             "certificate.revoked",
             r#"{"detail":"re-issued","previous_status":"issued","reason":"superseded"}"#,
@@ -66,9 +67,25 @@ fn events_encode_to_the_stored_action_and_details() {
                 detail: "lost".into(),
                 previous_status: crate::domain::CertificateStatus::OnToken,
                 order_state: Some(OrderState::Shipped),
+                four_eyes: None,
             }),
             "certificate.revoked",
             r#"{"detail":"lost","order_state":"Shipped","previous_status":"on_token","reason":"keyCompromise"}"#,
+        ),
+        (
+            AuditEvent::CertificateRevoked(CertificateRevoked {
+                reason: "superseded".into(),
+                detail: "duplicate".into(),
+                previous_status: crate::domain::CertificateStatus::OnToken,
+                order_state: Some(OrderState::PinDelivered),
+                four_eyes: Some(FourEyes {
+                    request_id: "r1".into(),
+                    requested_by: "alice".into(),
+                    approved_by: "bob".into(),
+                }),
+            }),
+            "certificate.revoked",
+            r#"{"detail":"duplicate","four_eyes":{"approved_by":"bob","request_id":"r1","requested_by":"alice"},"order_state":"PinDelivered","previous_status":"on_token","reason":"superseded"}"#,
         ),
         (
             AuditEvent::DeliveryRescheduled(DeliveryRescheduled {

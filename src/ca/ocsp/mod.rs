@@ -245,15 +245,10 @@ impl ResponderKey {
         let cert = crate::x509::parse_certificate(signer_cert_der)
             .map_err(|e| OcspError::Responder(format!("OCSP signer certificate: {e}")))?;
         let key_hash = Sha1::digest(cert.public_key().subject_public_key.data.as_ref()).to_vec();
+        // No parameters for ECDSA (RFC 5758) and SM2-with-SM3 (GM/T 0015), NULL for RSA.
         let parameters = match algorithm {
-            KeyAlgorithm::EcdsaP256 => None,
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => None,
             KeyAlgorithm::Rsa2048 => Some(Any::from(Null)),
-            KeyAlgorithm::Sm2 => {
-                return Err(OcspError::Responder(
-                    "an SM2 CA has no OCSP responder (SM2 OCSP responses are not implemented)"
-                        .into(),
-                ));
-            }
         };
         let (oid, _) = crate::x509::signature_algorithm(algorithm);
         Ok(ResponderKey {

@@ -429,8 +429,41 @@ fn the_signer_certificate_is_a_delegated_ocsp_signer() {
         pem.to_str().unwrap(),
     ]);
     assert!(out.contains("OK"), "{out}");
-    assert!(
-        ResponderKey::new(&fx.signer_der, KeyAlgorithm::Sm2).is_err(),
-        "SM2 answers are refused"
-    );
+}
+
+/// The signatureAlgorithm an answer names is its signer's: SM2-with-SM3 without parameters
+/// (GM/T 0015), ecdsa-with-SHA256 without, sha256WithRSAEncryption with NULL; byte for byte the
+/// AlgorithmIdentifier certificates of the same key carry. (An SM2 answer signed on a token and
+/// checked by OpenSSL and gmssl: `tests/it/sm2.rs`.)
+#[test]
+fn an_answer_names_its_signers_algorithm() {
+    let fx = fixture();
+    let request = parse_request(&request_der(
+        vec![cert_id(&IssuerHashes::of_ca(&fx.ca_der).unwrap(), &[0x42])],
+        None,
+    ))
+    .unwrap();
+    for algorithm in [
+        KeyAlgorithm::Sm2,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::Rsa2048,
+    ] {
+        let responder = ResponderKey::new(&fx.signer_der, algorithm).unwrap();
+        let validity = Validity {
+            produced_at: fx.now,
+            this_update: fx.now,
+            next_update: fx.now + time::Duration::hours(1),
+        };
+        let tbs = response_data(&responder, &request, &[Status::Good], validity).unwrap();
+        let der = signed_response(&responder, &tbs, &[0x30, 0x00]).unwrap();
+        let response = OcspResponse::from_der(&der).unwrap();
+        let basic =
+            BasicOcspResponse::from_der(response.response_bytes.unwrap().response.as_bytes())
+                .unwrap();
+        assert_eq!(
+            basic.signature_algorithm.to_der().unwrap(),
+            crate::ca::sm2_stamp::signature_algorithm_der(algorithm),
+            "{algorithm:?}"
+        );
+    }
 }

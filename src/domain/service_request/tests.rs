@@ -177,3 +177,44 @@ fn unlock_steps_run_in_order_and_parse_back() {
     }
     assert_eq!(RequestKind::parse("unlock"), Some(RequestKind::Unlock));
 }
+
+#[test]
+fn only_the_revocation_kinds_are_revocations_and_they_keep_the_four_eyes_rule() {
+    let revocations: Vec<RequestKind> = RequestKind::ALL
+        .into_iter()
+        .filter(|k| k.is_revocation())
+        .collect();
+    assert_eq!(
+        revocations,
+        [RequestKind::Revoke, RequestKind::RevokeCertificate]
+    );
+    let at_approval: Vec<RequestKind> = RequestKind::ALL
+        .into_iter()
+        .filter(|k| k.runs_at_approval())
+        .collect();
+    assert_eq!(
+        at_approval,
+        [
+            RequestKind::Revoke,
+            RequestKind::RevokeCertificate,
+            RequestKind::Reissue
+        ]
+    );
+    assert_eq!(RequestKind::parse("reissue"), Some(RequestKind::Reissue));
+    assert_eq!(RequestKind::parse("revoke"), Some(RequestKind::Revoke));
+    assert_eq!(
+        RequestKind::parse("revoke_certificate"),
+        Some(RequestKind::RevokeCertificate)
+    );
+    // The same machine for every kind: the requester never approves, a rejected one never runs.
+    let alice = op("alice");
+    assert!(matches!(
+        RequestState::Requested.apply(&alice, &RequestEvent::Approve { by: op("alice") }),
+        Err(RequestError::SameOperator { .. })
+    ));
+    assert!(
+        RequestState::Rejected
+            .apply(&alice, &RequestEvent::Start)
+            .is_err()
+    );
+}

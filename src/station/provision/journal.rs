@@ -317,6 +317,7 @@ pub(super) fn revoked_entry(c: &CertificateRecord, detail: &str) -> AuditEntry {
             detail: detail.to_string(),
             previous_status: c.status,
             order_state: None,
+            four_eyes: None,
         }),
     }
 }

@@ -123,4 +123,18 @@ pub enum ServiceDeskError {
     /// The station's records contradict each other; an operator must look.
     #[error("{0}")]
     Inconsistent(String),
+    /// A request carried out at approval was approved (the approval stands) but carrying it out
+    /// failed; its kind's `run` carries it out once the cause is fixed. Coded as the cause.
+    #[error(
+        "request {id} is approved (the approval stands) but carrying it out failed: {cause}; \
+         `keystation {command} run {id} --operator NAME` carries it out once that is fixed"
+    )]
+    ApprovedNotDone {
+        /// The request.
+        id: String,
+        /// The CLI command of its kind (`revoke`, `reissue`).
+        command: &'static str,
+        /// Why it was not carried out.
+        cause: Box<ServiceDeskError>,
+    },
 }

@@ -179,7 +179,7 @@ impl Station {
                     AuditEvent::ServiceStarted(ServiceStarted {
                         request_id: r.id.clone(),
                         kind: r.kind.as_str().to_string(),
-                        token_serial: serial.to_string(),
+                        token_serial: Some(serial.to_string()),
                         run_by,
                         from: from.as_str().to_string(),
                     })

@@ -181,7 +181,12 @@ impl Station {
         };
         let detail = detail.unwrap_or_else(|| default_detail.into());
         let (revocation, closed) = self
-            .revoke_order_closing(order_no, reason, Some(&detail), by.as_str(), Some(&lost))
+            .revoke_order_closing(
+                order_no,
+                (reason, Some(&detail)),
+                by.as_str(),
+                crate::station::revoke::Closing::Lost(&lost),
+            )
             .await?;
         let closed = closed.ok_or_else(|| {
             ServiceDeskError::Inconsistent("the lost key's records were not closed".into())

@@ -1,6 +1,7 @@
 //! The service desk: requests after a key was delivered, decided by a second operator
 //! (four-eyes), then carried out — a PIN reset ([`pin_reset`]), a returned key retired
-//! ([`retire`]) — and a key reported lost or broken
+//! ([`retire`]), an order or one certificate revoked ([`revoke`], carried out as soon as it is
+//! approved) — and a key reported lost or broken
 //! ([`lost`], which needs no second operator: it only ever takes rights away, at once).
 //!
 //! A request moves through the domain's machine ([`crate::domain::service_request`]) by the
@@ -11,15 +12,18 @@
 //! the key is plugged in. Approval and execution are separate because the approver need not be
 //! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
 
+mod at_approval;
 mod error;
 mod journal;
 pub mod lost;
 pub mod pin_reset;
 pub mod reissue;
 pub mod retire;
+pub mod revoke;
 pub mod so_pin;
 pub mod unlock;
 
+pub(crate) use at_approval::carry_out_in;
 pub use error::ServiceDeskError;
 
 use super::Station;
@@ -288,6 +292,8 @@ fn command_of(kind: RequestKind) -> &'static str {
         RequestKind::PinReset => "pin-reset",
         RequestKind::Unlock => "unlock",
         RequestKind::Retire => "retire",
+        RequestKind::Revoke | RequestKind::RevokeCertificate => "revoke",
+        RequestKind::Reissue => "reissue",
     }
 }
 

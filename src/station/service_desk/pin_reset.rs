@@ -325,8 +325,8 @@ impl Run<'_> {
             AuditEvent::ServiceCompleted(ServiceCompleted {
                 request_id: r.id.clone(),
                 kind: r.kind.as_str().to_string(),
-                delivery_id,
-                pin_generation: generation,
+                delivery_id: Some(delivery_id),
+                pin_generation: Some(generation),
             })
         })
         .await?;

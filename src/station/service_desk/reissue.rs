@@ -4,17 +4,24 @@
 //! provisioned onto a new key like any order. See [`crate::domain::reissue`] for the rule and
 //! the numbering (`ORIGINAL-B<n>`).
 //!
+//! Four-eyes (issue 17): `order reissue ORDER` by one operator only records a request (kind
+//! `reissue`), refused at once when no reissue can be made; a second, different operator's
+//! `reissue approve ID` makes the order at once (`service_desk/at_approval.rs`), `reissue run ID`
+//! again after a failure.
+//!
 //! Making it is one transaction: what became of the original's key is read
 //! (`key_dispositions`), a reissue still under way is refused, the next free number is taken,
-//! the order stored and `order.reissue_requested` audited.
+//! the order stored, the request moved to `done` and `order.reissue_requested` audited with
+//! both operators.
 
-use super::{ServiceDeskError, operator};
-use crate::audit::event::{AuditEvent, ReissueRequested};
-use crate::domain::OrderNo;
-use crate::domain::reissue::{MAX_REISSUES, reissue_order_no, reissue_refusal};
+use super::at_approval::{after_approval, record_failure_at_approval, runnable_at_approval};
+use super::{ServiceDeskError, carry_out_in, operator, record_request};
+use crate::audit::event::{AuditEvent, FourEyes, ReissueRequested};
+use crate::domain::reissue::{KeyDisposition, MAX_REISSUES, reissue_order_no, reissue_refusal};
+use crate::domain::{Action, OrderNo, RequestKind};
 use crate::station::Station;
 use crate::station::renewal::is_open;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, ServiceRequestRecord, Tx};
 
 /// What `order reissue` made.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -27,37 +34,104 @@ pub struct ReissueReport {
     pub disposition: String,
     /// Attachments carried over (by hash).
     pub attachments: usize,
+    /// The four-eyes request carried out: who asked and who approved.
+    pub four_eyes: FourEyes,
+}
+
+/// What became of `original`'s key, read in `tx`, when a reissue of it may be made now (an
+/// unknown order is named as such).
+async fn reissuable(tx: &mut Tx, original: &OrderNo) -> Result<KeyDisposition, ServiceDeskError> {
+    let refused = |message: String| ServiceDeskError::ReissueRefused {
+        order_no: original.to_string(),
+        message,
+    };
+    tx.order_state(original).await?;
+    let disposition = tx.key_disposition(original).await?;
+    let open = tx
+        .reissues_in_tx(original)
+        .await?
+        .into_iter()
+        .find(|r| is_open(r.state))
+        .map(|r| r.order_no);
+    if let Some(why) = reissue_refusal(disposition, open.as_ref()) {
+        return Err(refused(why));
+    }
+    disposition.ok_or_else(|| refused("no key disposition".into()))
 }
 
 impl Station {
-    /// Makes the reissue order of `original` (see the module docs).
-    pub async fn reissue_order(
+    /// `order reissue ORDER`: records a request for the reissue order of `original`, refused
+    /// at once when none may be made. Makes nothing: a second operator approves it.
+    pub async fn request_reissue(
+        &self,
+        original: &OrderNo,
+        requested_by: &str,
+    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
+        let by = operator(requested_by)?;
+        let actor = self.operator_actor(by.as_str(), Action::RenewOrder).await?;
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let disposition = reissuable(&mut tx, original).await?;
+        let reason = format!(
+            "the key was {}: a replacement order (补办)",
+            disposition.as_str()
+        );
+        let evidence = "no detail given".to_string();
+        let kind = RequestKind::Reissue;
+        let id =
+            record_request(&mut tx, &actor, kind, original, &by, reason, evidence, None).await?;
+        let rec = tx.service_request(&id).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    /// `reissue approve ID`: a second operator's approval (never the requester's), then the
+    /// reissue order made at once by the approver. If making it fails, the approval stands and
+    /// the request is `failed`: `reissue run ID` makes it later.
+    pub async fn approve_reissue(
+        &self,
+        id: &str,
+        approved_by: &str,
+        note: Option<&str>,
+    ) -> Result<ReissueReport, ServiceDeskError> {
+        runnable_at_approval(self, id, RequestKind::Reissue, "approve").await?;
+        self.decide_request(id, approved_by, true, note).await?;
+        after_approval(
+            id,
+            RequestKind::Reissue,
+            self.run_reissue(id, approved_by).await,
+        )
+    }
+
+    /// `reissue run ID`: makes the reissue order of an approved request (or one that failed).
+    /// The approver's authority carries it: a security officer, who decides requests.
+    pub async fn run_reissue(&self, id: &str, by: &str) -> Result<ReissueReport, ServiceDeskError> {
+        let actor = self.operator_actor(by, Action::DecideRequest).await?;
+        let r = runnable_at_approval(self, id, RequestKind::Reissue, "run").await?;
+        let made = self.reissue_order(&r.order_no, by, id).await;
+        if let Err(e) = &made {
+            record_failure_at_approval(self, &actor, id, "reissue", e).await;
+        }
+        made
+    }
+
+    /// Makes the reissue order of `original`, carrying out approved request `request_id` in
+    /// the same transaction (see the module docs).
+    async fn reissue_order(
         &self,
         original: &OrderNo,
         by: &str,
+        request_id: &str,
     ) -> Result<ReissueReport, ServiceDeskError> {
         let by = operator(by)?;
         let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RenewOrder)
+            .operator_actor(by.as_str(), Action::DecideRequest)
             .await?;
         let refused = |message: String| ServiceDeskError::ReissueRefused {
             order_no: original.to_string(),
             message,
         };
         let mut tx = self.store.begin_write(self.clock.now()).await?;
-        // An unknown order is named as such.
-        tx.order_state(original).await?;
-        let disposition = tx.key_disposition(original).await?;
-        let open = tx
-            .reissues_in_tx(original)
-            .await?
-            .into_iter()
-            .find(|r| is_open(r.state))
-            .map(|r| r.order_no);
-        if let Some(why) = reissue_refusal(disposition, open.as_ref()) {
-            return Err(refused(why));
-        }
-        let disposition = disposition.ok_or_else(|| refused("no key disposition".into()))?;
+        let disposition = reissuable(&mut tx, original).await?;
         let mut new_no = None;
         for n in 1..=MAX_REISSUES {
             let candidate = reissue_order_no(original, n).map_err(|e| refused(format!("{e}")))?;
@@ -75,6 +149,7 @@ impl Station {
         order.order_no = new_no.clone();
         let attachments = tx.insert_reissue_order(original, &order).await?;
         let count = attachments.len();
+        let four_eyes = carry_out_in(&mut tx, &actor, request_id).await?;
         tx.audit(
             &actor,
             AuditEntry::order(
@@ -84,6 +159,7 @@ impl Station {
                     disposition: disposition.as_str().to_string(),
                     operator: by.to_string(),
                     attachments,
+                    four_eyes: Some(four_eyes.clone()),
                 }),
             ),
         )
@@ -94,6 +170,7 @@ impl Station {
             reissue_of: original.to_string(),
             disposition: disposition.as_str().to_string(),
             attachments: count,
+            four_eyes,
         })
     }
 }

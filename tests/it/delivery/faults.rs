@@ -213,7 +213,7 @@ async fn a_revoked_orders_pin_is_never_sent() {
     // 2. Revoked by the operator command: revocation recorded, delivery cancelled, sealed PIN
     //    destroyed, in one transaction.
     let r = st
-        .json(&[
+        .revoke(&[
             "order",
             "revoke",
             &bank,

@@ -38,6 +38,11 @@ pub struct TestStation {
 impl TestStation {
     /// `keystation init --dir <tmp>/st --generate-pins`.
     pub async fn init() -> TestStation {
+        TestStation::init_with(&[]).await
+    }
+
+    /// `keystation init --dir <tmp>/st --generate-pins EXTRA...`.
+    pub async fn init_with(extra: &[&str]) -> TestStation {
         let dir = tempfile::tempdir().unwrap();
         let st = dir.path().join("st");
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keystation"))
@@ -45,6 +50,7 @@ impl TestStation {
             .arg("--dir")
             .arg(&st)
             .arg("--generate-pins")
+            .args(extra)
             .env_remove("KEYSTATION_CONFIG")
             .env_remove("KEYSTATION_FAILPOINTS")
             .output()
@@ -135,6 +141,22 @@ impl TestStation {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
         serde_json::from_str(&self.ok(&a).await).unwrap()
+    }
+
+    /// A revocation as four-eyes makes it: `args` (`order revoke ...`, naming `--operator`)
+    /// requests it and [`crate::support::SECOND_OFFICER`] approves it; returns what it revoked.
+    pub async fn revoke(&self, args: &[&str]) -> Value {
+        let id = crate::support::request_id(&self.json(args).await.to_string());
+        let approved = self
+            .json(&[
+                "revoke",
+                "approve",
+                &id,
+                "--operator",
+                crate::support::SECOND_OFFICER,
+            ])
+            .await;
+        crate::support::revocation_report(&approved)
     }
 
     /// Everything the CLI printed so far (stderr with trace logs, and stdout).

@@ -60,6 +60,21 @@ impl Desk {
         stdout_json(&run_ok(&mut cmd))
     }
 
+    /// A revocation as four-eyes makes it: `args` (`order revoke ...`, naming `--operator`)
+    /// requests it and [`crate::support::SECOND_OFFICER`] approves it; returns what it revoked.
+    #[track_caller]
+    pub fn revoke(&self, args: &[&str]) -> Value {
+        let id = crate::support::request_id(&self.json(args).to_string());
+        let approved = self.json(&[
+            "revoke",
+            "approve",
+            &id,
+            "--operator",
+            crate::support::SECOND_OFFICER,
+        ]);
+        crate::support::revocation_report(&approved)
+    }
+
     /// The desk's station, opened in this process (for what a test does in bulk: approving
     /// hundreds of orders).
     pub fn open(&self) -> (tokio::runtime::Runtime, keystation::station::Station) {

@@ -179,7 +179,7 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
         pairs(&["approved", "pin_sent", "shipped"])
     );
 
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         &a,

@@ -83,7 +83,7 @@ fn serve_hands_out_the_crl_with_caching_headers_and_the_next_one_after_a_revocat
     assert!(body.is_empty());
 
     // Revoked by another process: its CRL reaches the server through the store.
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         "CRLS-1",

@@ -85,7 +85,7 @@ fn openssl_sees_good_then_revoked_with_its_reason_then_unknown() {
     assert_eq!(answer("a.der"), answer("b.der"));
     pkilint_clean("lint_ocsp_response", &st.tmp().join("a.der"));
 
-    st.ok(&[
+    st.revoke(&[
         "order",
         "revoke",
         "OCSP-RP-1",

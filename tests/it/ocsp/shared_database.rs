@@ -30,7 +30,7 @@ fn a_revocation_at_another_station_reaches_the_answers() {
     );
 
     let desk2 = fleet.desk(2);
-    desk2.json(&[
+    desk2.revoke(&[
         "order",
         "revoke",
         &no,

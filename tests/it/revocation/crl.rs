@@ -83,8 +83,10 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
     assert_eq!(st.json(&["order", "show", "CRL-1"])["state"], "Provisioned");
     assert_eq!(crl_number(&verified_crl_text(&file, &ca)), 1);
 
-    // keyCompromise: the revocation commits, CRL 2 lists it with its reason at once.
-    let report = st.json(&[
+    // keyCompromise, requested by alice: pending, nothing revoked, no CRL issued; alice cannot
+    // approve her own request. A second operator's approval commits it, and CRL 2 lists it
+    // with its reason at once.
+    let request = st.json(&[
         "order",
         "revoke",
         "CRL-1",
@@ -93,6 +95,27 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
         "--operator",
         "alice",
     ]);
+    assert_eq!(request["state"], "requested", "{request:#}");
+    let id = request["id"].as_str().unwrap();
+    let own = st.run(&["revoke", "approve", id, "--operator", "alice"], &[]);
+    let stderr = String::from_utf8_lossy(&own.stderr);
+    assert_eq!(own.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("E-REQUEST-SAME-OPERATOR"), "{stderr}");
+    assert_eq!(st.json(&["order", "show", "CRL-1"])["state"], "Provisioned");
+    assert_eq!(crl_number(&verified_crl_text(&file, &ca)), 1);
+    let approved = st.json(&[
+        "revoke",
+        "approve",
+        id,
+        "--operator",
+        crate::support::SECOND_OFFICER,
+    ]);
+    let report = crate::support::revocation_report(&approved);
+    assert_eq!(report["four_eyes"]["requested_by"], "alice", "{report:#}");
+    assert_eq!(
+        report["four_eyes"]["approved_by"],
+        crate::support::SECOND_OFFICER
+    );
     assert_eq!(report["crl"]["outcome"], "issued", "{report:#}");
     assert_eq!(report["crl"]["number"], 2);
     assert_eq!(report["crl"]["entries"], 1);
@@ -126,15 +149,23 @@ fn revocations_reach_relying_parties_through_numbered_crls() {
         config.replace("key_label = \"issuing-ca\"", "key_label = \"no-such-key\""),
     )
     .unwrap();
+    let request = st.json(&[
+        "order",
+        "revoke",
+        "CRL-2",
+        "--reason",
+        "superseded",
+        "--operator",
+        "bob",
+    ]);
+    let id = request["id"].as_str().unwrap();
     let out = st.run(
         &[
-            "order",
             "revoke",
-            "CRL-2",
-            "--reason",
-            "superseded",
+            "approve",
+            id,
             "--operator",
-            "bob",
+            crate::support::SECOND_OFFICER,
         ],
         &[],
     );

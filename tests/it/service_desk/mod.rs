@@ -10,6 +10,7 @@ mod crash;
 mod lost;
 mod pin_reset;
 mod retire;
+mod revoke;
 mod store;
 mod unlock;
 mod unlock_store;

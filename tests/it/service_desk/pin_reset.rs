@@ -288,3 +288,75 @@ async fn a_locked_key_is_unlocked_by_its_pin_reset() {
     let new_pin = deliver_pin(&st, &no).await;
     assert!(pin_opens_token(&st, &no, &new_pin));
 }
+
+/// A login as the user of token `label` on the test token (libkstoken.so, which counts wrong
+/// PINs and locks for real), by pkcs11-tool with `pin` through the environment; its output.
+fn kstoken_login(st: &TestStation, label: &str, pin: &str) -> Output {
+    std::process::Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(crate::testtoken::module_path())
+        .args([
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            "env:KS_TEST_PIN",
+        ])
+        .arg("--list-objects")
+        .env("KSTOKEN_CONF", st.data_dir().join("kstoken.conf"))
+        .env("KS_TEST_PIN", pin)
+        .output()
+        .expect("pkcs11-tool (scripts/setup.sh installs opensc)")
+}
+
+/// Issue 18's lockout for real, ended by issue 16's PIN reset: on the test token, whose user PIN
+/// locks after three wrong tries, a delivered key is locked by wrong PINs typed elsewhere (its
+/// right PIN is then refused too); the desk's PIN reset (four-eyes) unlocks it with `C_InitPIN`
+/// under its SO PIN, and the new PIN, delivered by SMS as at issuance, opens it; the old one
+/// does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_test_token_a_really_locked_key_is_unlocked_by_its_pin_reset() {
+    let module = crate::testtoken::module_path();
+    let st = TestStation::init_with(&[
+        "--ca-algorithm",
+        "sm2",
+        "--key-algorithm",
+        "sm2",
+        "--pkcs11-module",
+        module.to_str().unwrap(),
+    ])
+    .await;
+    let conf = st.data_dir().join("kstoken.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("[pin]\nuser_max_tries = 3\n");
+    std::fs::write(&conf, text).unwrap();
+
+    let (no, old_pin) = delivered_sms_order(&st, "TK-LOCKED").await;
+    assert!(kstoken_login(&st, &no, &old_pin).status.success());
+    for _ in 0..3 {
+        let out = kstoken_login(&st, &no, "definitely-wrong");
+        assert!(!out.status.success(), "a wrong PIN logged in");
+    }
+    let locked = kstoken_login(&st, &no, &old_pin);
+    assert!(!locked.status.success(), "the locked key opened");
+    assert!(
+        String::from_utf8_lossy(&locked.stderr).contains("CKR_PIN_LOCKED"),
+        "{locked:?}"
+    );
+
+    let id = request_reset(&st, &no).await;
+    st.ok(&["pin-reset", "approve", &id, "--operator", BOB])
+        .await;
+    let done = st.json(&["pin-reset", "run", &id, "--operator", BOB]).await;
+    assert_eq!(
+        done["steps_run"],
+        serde_json::json!(["seal_pin", "init_pin", "queue_delivery"]),
+        "{done:#}"
+    );
+    assert_eq!(done["pin_generation"], 1);
+    let new_pin = deliver_pin(&st, &no).await;
+    assert_ne!(new_pin, old_pin);
+    let opened = kstoken_login(&st, &no, &new_pin);
+    assert!(opened.status.success(), "{opened:?}");
+    assert!(!kstoken_login(&st, &no, &old_pin).status.success());
+}
