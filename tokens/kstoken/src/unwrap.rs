@@ -141,8 +141,8 @@ impl Module {
     }
 
     /// `C_Decrypt` (single part): the plaintext of the DER `SM2Cipher` `ciphertext`. With
-    /// `keep` (a length query or a short buffer, PKCS#11 §5.2) the operation stays active;
-    /// otherwise it ends, whether or not the decryption succeeds.
+    /// `keep` (a length query or a short buffer, PKCS#11 §5.2) a successful decryption leaves
+    /// the operation active; otherwise, and after any failure, it ends.
     pub fn decrypt(
         &mut self,
         s: CK_SESSION_HANDLE,
@@ -156,7 +156,12 @@ impl Module {
             session.decrypt.take()
         }
         .ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        let secret = self.private_secret(s, key)?;
-        envelope::decrypt(&secret, ciphertext)
+        let plain = self
+            .private_secret(s, key)
+            .and_then(|secret| envelope::decrypt(&secret, ciphertext));
+        if plain.is_err() {
+            self.session(s)?.decrypt = None;
+        }
+        plain
     }
 }
