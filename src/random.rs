@@ -36,6 +36,11 @@ impl dyn Random + '_ {
     pub fn rng(&self) -> rand::rand_core::UnwrapErr<RandomRng<'_>> {
         RandomRng(self).unwrap_err()
     }
+
+    /// This source for the curve crates (SM2 encryption); failures are errors, not panics.
+    pub fn curve_rng(&self) -> CurveRng<'_> {
+        CurveRng(self)
+    }
 }
 
 /// The operating system's CSPRNG (`getrandom`), the source of every production station.
@@ -96,6 +101,34 @@ impl TryRngCore for RandomRng<'_> {
 /// Only as secure as the source it wraps: production sources are CSPRNGs (see the module's
 /// security notes).
 impl TryCryptoRng for RandomRng<'_> {}
+
+/// A [`Random`] seen as a generator of the RustCrypto curve crates (`rand_core` 0.10, a newer
+/// trait than `rand`'s), for SM2 encryption's ephemeral key (made by `Random::curve_rng`).
+#[derive(Debug)]
+pub struct CurveRng<'a>(&'a dyn Random);
+
+impl sm2::elliptic_curve::rand_core::TryRng for CurveRng<'_> {
+    type Error = RandomError;
+
+    fn try_next_u32(&mut self) -> Result<u32, RandomError> {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, RandomError> {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RandomError> {
+        self.0.fill(dst)
+    }
+}
+
+/// Only as secure as the source it wraps, like [`RandomRng`].
+impl sm2::elliptic_curve::rand_core::TryCryptoRng for CurveRng<'_> {}
 
 #[cfg(test)]
 mod tests {

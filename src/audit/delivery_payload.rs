@@ -271,6 +271,24 @@ payload! {
 }
 
 payload! {
+    /// `provision.dual_certificate.done`: the encryption certificate of an SM2 dual certificate,
+    /// its key pair made by the station, escrowed sealed, imported onto the token. No key
+    /// material: the public key's fingerprint only.
+    pub struct DualCertificateIssued {
+        /// The encryption certificate's serial, hex.
+        pub serial: String,
+        /// Its SHA-256 fingerprint, hex.
+        pub fingerprint_sha256: String,
+        /// The encryption key pair's CKA_ID on the token, hex.
+        pub key_id: String,
+        /// SHA-256 of the encryption public key (`04 ‖ x ‖ y`), hex.
+        pub public_key_sha256: String,
+        /// The signing key (CKA_ID, hex) the envelope was opened with.
+        pub enveloped_to: String,
+    }
+}
+
+payload! {
     /// `provision.write_seals.done`.
     pub struct SealsWritten {
         /// The seal labels written.

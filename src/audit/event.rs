@@ -151,6 +151,8 @@ pub enum StepOutcome {
     GenerateKey(KeyGenerated),
     /// `issue_certificate`.
     IssueCertificate(CertificateIssued),
+    /// `dual_certificate`.
+    DualCertificate(DualCertificateIssued),
     /// `write_certificate`.
     WriteCertificate(CertificateWritten),
     /// `write_seals`.
@@ -165,6 +167,7 @@ impl StepOutcome {
             StepOutcome::InitPin(_) => "init_pin",
             StepOutcome::GenerateKey(_) => "generate_key",
             StepOutcome::IssueCertificate(_) => "issue_certificate",
+            StepOutcome::DualCertificate(_) => "dual_certificate",
             StepOutcome::WriteCertificate(_) => "write_certificate",
             StepOutcome::WriteSeals(_) => "write_seals",
         }
@@ -177,6 +180,7 @@ impl StepOutcome {
             StepOutcome::InitPin(p) => to_json(p),
             StepOutcome::GenerateKey(p) => to_json(p),
             StepOutcome::IssueCertificate(p) => to_json(p),
+            StepOutcome::DualCertificate(p) => to_json(p),
             StepOutcome::WriteCertificate(p) => to_json(p),
             StepOutcome::WriteSeals(p) => to_json(p),
         }

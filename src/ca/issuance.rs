@@ -168,6 +168,36 @@ pub fn issue_unit_certificate(
     sign_by_ca(params, "CSR", csr_spki_der, ca_cert_der, ca_key)
 }
 
+/// Issues the ENCRYPTION certificate of an SM2 dual certificate (双证书) for the encryption
+/// public key `encryption_spki_der`, made by the station's key management (there is no CSR: the
+/// private key was never where it could sign one before it reached the token). The profile is
+/// the unit certificate's (same subject, validity, CRL and OCSP locations, USCC extension) with
+/// keyUsage keyEncipherment + dataEncipherment instead of digitalSignature + nonRepudiation, and
+/// no extendedKeyUsage. Checked after signing as [`issue_unit_certificate`] is.
+pub fn issue_encryption_certificate(
+    order: &Order,
+    encryption_spki_der: &[u8],
+    ca_cert_der: &[u8],
+    ca_key: &impl SigningKey,
+    serial: &[u8],
+    now: OffsetDateTime,
+    urls: StatusUrls<'_>,
+) -> Result<Vec<u8>, CaError> {
+    let mut params = unit_cert_params(order, serial, now, urls)?;
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::DataEncipherment,
+    ];
+    params.extended_key_usages = Vec::new();
+    sign_by_ca(
+        params,
+        "encryption public key",
+        encryption_spki_der,
+        ca_cert_der,
+        ca_key,
+    )
+}
+
 /// Reads back serial, subject, issuer, validity and fingerprint of a DER certificate.
 pub fn cert_summary(der: &[u8]) -> Result<CertSummary, CaError> {
     let cert = parse_certificate(der).map_err(CaError::CertificateMalformed)?;

@@ -8,6 +8,8 @@
 //!   certificates read back for records;
 //! - [`crl`]: revocation lists signed by the same key;
 //! - [`ocsp`]: OCSP requests read and responses encoded for the CA's delegated signer;
+//! - [`sm2_envelope`]: the encryption key pair of an SM2 dual certificate, made by the station
+//!   and sent to its token as an `SM2EnvelopedKey`;
 //! - `sm2_stamp`: SM2 certificates and requests on the same builder (rcgen has no SM2: it
 //!   encodes around a stand-in key, the algorithm identifiers are re-stamped, the token signs).
 //!
@@ -33,6 +35,7 @@ pub mod csr;
 pub mod issuance;
 pub mod ocsp;
 pub mod profile;
+pub mod sm2_envelope;
 mod sm2_stamp;
 
 /// Everything that can go wrong while building, signing or reading CA artefacts.

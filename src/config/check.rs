@@ -50,6 +50,17 @@ impl Config {
                 });
             }
         }
+        if self.product.dual_certificate
+            && self.product.key_algorithm != crate::domain::KeyAlgorithm::Sm2
+        {
+            return Err(ConfigError::Value {
+                key: "product.dual_certificate",
+                message: format!(
+                    "dual certificates (双证书) are SM2's: product.key_algorithm is {}, not sm2",
+                    self.product.key_algorithm.as_str()
+                ),
+            });
+        }
         self.ocsp.check()?;
         self.serve.check()?;
         self.console.check()?;

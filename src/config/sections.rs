@@ -137,12 +137,18 @@ pub struct ProductSection {
     /// Algorithm of the company key pair generated on the USB key.
     #[serde(default = "default_alg")]
     pub key_algorithm: KeyAlgorithm,
+    /// SM2 dual certificates (双证书): beside the signing certificate, an encryption key pair
+    /// made by the station (escrowed, sealed by the vault), enveloped onto the token, and its
+    /// encryption certificate. SM2 only; default false.
+    #[serde(default)]
+    pub dual_certificate: bool,
 }
 
 impl Default for ProductSection {
     fn default() -> Self {
         ProductSection {
             key_algorithm: default_alg(),
+            dual_certificate: false,
         }
     }
 }

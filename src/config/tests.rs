@@ -256,3 +256,25 @@ fn email_and_notices_rules() {
         "{m}"
     );
 }
+
+#[test]
+fn dual_certificates_are_off_by_default_and_refused_for_a_non_sm2_product() {
+    let minimal = "version = 1\n[station]\nid = \"s\"\n[database]\nurl = \"sqlite://x.db\"\n";
+    let cfg = Config::parse(minimal, Path::new("/")).unwrap();
+    assert!(!cfg.product.dual_certificate);
+    let sm2 = format!("{minimal}[product]\nkey_algorithm = \"sm2\"\ndual_certificate = true\n");
+    assert!(
+        Config::parse(&sm2, Path::new("/"))
+            .unwrap()
+            .product
+            .dual_certificate
+    );
+    let p256 = format!("{minimal}[product]\ndual_certificate = true\n");
+    let err = Config::parse(&p256, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("product.dual_certificate") && err.contains("ecdsa-p256"),
+        "{err}"
+    );
+}

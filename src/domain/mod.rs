@@ -35,12 +35,12 @@ pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSe
 pub use key_algorithm::KeyAlgorithm;
 pub use operator::{Action, OperatorRefused, Role, Roles};
 pub use order::*;
-pub use pin::{Pin, PinPolicy, SealedPin, SoPin};
+pub use pin::{Pin, PinPolicy, SealedKey, SealedPin, SoPin};
 pub use service_request::{
     JournaledStep, OperatorId, PinResetStep, RequestError, RequestEvent, RequestKind, RequestState,
     RetireStep, UnlockStep,
 };
-pub use status::{CertificateStatus, StepStatus};
+pub use status::{CertificatePurpose, CertificateStatus, StepStatus};
 pub use validate::{
     FileFacts, FileUse, PictureProblem, Severity, Validated, ValidationContext, Violation,
     validate_order,

@@ -261,3 +261,16 @@ impl fmt::Debug for SealedPin {
         write!(f, "SealedPin({} bytes)", self.0.len())
     }
 }
+
+/// The escrow copy of a dual certificate's SM2 encryption private key, sealed by the vault like a
+/// PIN (`KSP1 ‖ IV ‖ ciphertext ‖ tag`, its own AAD): kept by the station's key management, it
+/// opens only inside the vault HSM. Beside [`SealedPin`] for the same reason, and as guarded:
+/// no `Serialize`, `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedKey(pub Vec<u8>);
+
+impl fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedKey({} bytes)", self.0.len())
+    }
+}

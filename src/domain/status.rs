@@ -1,4 +1,5 @@
-//! The statuses the station journals as text: a provisioning step's and a certificate's.
+//! The statuses the station journals as text: a provisioning step's and a certificate's (and a
+//! certificate's purpose).
 //!
 //! The store keeps them as their snake_case names (the columns `provision_steps.status` and
 //! `certificates.status`) and parses them when it reads a row, so the rest of the station never
@@ -80,6 +81,17 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// What a certificate's key is for: one signing certificate per order, and with an SM2 dual
+    /// certificate (双证书) an encryption certificate beside it.
+    CertificatePurpose, "certificate purpose" {
+        /// The key made on the token: signatures (the unit certificate).
+        Signing => "signing",
+        /// The encryption key pair made by the station's key management and escrowed.
+        Encryption => "encryption",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +119,8 @@ mod tests {
             Some("unknown step status \"Done\"".to_string())
         );
         assert!("onToken".parse::<CertificateStatus>().is_err());
+        for p in [CertificatePurpose::Signing, CertificatePurpose::Encryption] {
+            assert_eq!(p.as_str().parse::<CertificatePurpose>(), Ok(p));
+        }
     }
 }

@@ -279,6 +279,8 @@ codes! {
         "An issued certificate or CRL failed the station's own check; it was not handed out.";
     CERTIFICATE_MALFORMED = "E-CERTIFICATE-MALFORMED", Failure,
         "A certificate does not parse.";
+    ENVELOPE = "E-ENVELOPE", Failure,
+        "A dual certificate's SM2 encryption key pair could not be made, escrowed or put in its envelope (SM2EnvelopedKey) for the token.";
     SEAL_DATA = "E-SEAL-DATA", Failure,
         "Seal data is invalid (a field, its DER, its algorithm or its certificates).";
     SEAL_SIGNING = "E-SEAL-SIGNING", Failure,

@@ -523,7 +523,10 @@ impl Station {
             .await
             .map_err(|e| err(e.to_string()))?
             .into_iter()
-            .find(|c| c.status == CertificateStatus::OnToken);
+            .find(|c| {
+                c.status == CertificateStatus::OnToken
+                    && c.purpose == crate::domain::CertificatePurpose::Signing
+            });
         let delivery = self
             .store
             .deliveries(&DeliveryFilter {

@@ -98,6 +98,7 @@ impl Coded for StepError {
             StepError::Seal(e) => e.code(),
             StepError::Injected(e) => e.code(),
             StepError::Random(_) => ec::RANDOM,
+            StepError::Envelope(e) => e.code(),
             StepError::UnlockUnconfirmed { .. } => ec::UNLOCK_UNCONFIRMED,
             StepError::Inconsistent(_) => ec::INCONSISTENT_RECORDS,
         }

@@ -103,6 +103,8 @@ fn live_certificate(certs: &[CertificateRecord]) -> Option<&CertificateRecord> {
     certs
         .iter()
         .filter(|c| c.status == CertificateStatus::OnToken)
+        // The signing certificate: a dual certificate's encryption one is renewed with it.
+        .filter(|c| c.purpose == crate::domain::CertificatePurpose::Signing)
         .max_by(|a, b| a.not_after.cmp(&b.not_after))
 }
 

@@ -3,7 +3,9 @@
 use super::provision::parse_status;
 use super::{DbContext, Store, StoreError, Tx, id_column, opt_id_column};
 use crate::clock::format_utc;
-use crate::domain::{BindingId, CertSerial, CertificateStatus, OrderNo, TokenSerial};
+use crate::domain::{
+    BindingId, CertSerial, CertificatePurpose, CertificateStatus, OrderNo, TokenSerial,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -31,6 +33,8 @@ pub struct CertificateRecord {
     pub status: CertificateStatus,
     /// When issued.
     pub issued_at: String,
+    /// What its key is for (signing, or the encryption key of a dual certificate).
+    pub purpose: CertificatePurpose,
 }
 
 impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
@@ -46,19 +50,26 @@ impl sqlx::FromRow<'_, AnyRow> for CertificateRecord {
             not_after: r.try_get("not_after")?,
             status: parse_status(r, "certificates.status")?,
             issued_at: r.try_get("issued_at")?,
+            purpose: {
+                let text: String = r.try_get("purpose")?;
+                text.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                    index: "certificates.purpose".into(),
+                    source: Box::new(e),
+                })?
+            },
         })
     }
 }
 
 const CERT_COLUMNS: &str = "serial, order_no, binding_id, token_serial, der, fingerprint_sha256, not_before, \
-     not_after, status, issued_at";
+     not_after, status, issued_at, purpose";
 
 impl Tx {
     /// Records an issued certificate (status `issued`, not yet on the token).
     pub async fn insert_certificate(&mut self, c: &CertificateRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO certificates (serial, order_no, binding_id, token_serial, der, fingerprint_sha256, \
-             not_before, not_after, status, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             not_before, not_after, status, issued_at, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(c.serial.as_str())
         .bind(c.order_no.as_str())
@@ -70,6 +81,7 @@ impl Tx {
         .bind(&c.not_after)
         .bind(c.status.as_str())
         .bind(&c.issued_at)
+        .bind(c.purpose.as_str())
         .execute(self.conn())
         .await
         .ctx("recording a certificate")?;

@@ -3,7 +3,8 @@
 //!
 //! [`TokenBackend`] lists tokens, reads what they say about themselves, initialises them and
 //! opens sessions; [`SessionBackend`] logs in, sets the user PIN, generates keys, finds, reads,
-//! creates and destroys objects, signs, and seals with AES-GCM. The list comes from what the
+//! creates and destroys objects, signs, seals with AES-GCM, and imports and uses a dual
+//! certificate's SM2 encryption key. The list comes from what the
 //! station calls: everything else of PKCS#11 stays out.
 //!
 //! The cryptoki implementation is the private `token::pkcs11`; every policy that does not
@@ -168,6 +169,22 @@ pub trait SessionBackend: Send {
     /// `C_Decrypt` with AES-GCM: fails when the ciphertext, tag, IV or additional data was
     /// altered.
     fn decrypt(&self, key: ObjectRef, gcm: AesGcm<'_>, data: &[u8]) -> Result<Vec<u8>, TokenError>;
+
+    /// `C_UnwrapKey` with the module's SM2 `envelope_unwrap_mechanism`: imports the
+    /// `SM2EnvelopedKey` `envelope` (opened on the token with the SM2 signing private key
+    /// `signing_key`) as a key pair with `id` and `label`; the private key private, sensitive,
+    /// never extractable and allowed only to decrypt and unwrap. Returns the private key.
+    fn unwrap_sm2_envelope(
+        &self,
+        signing_key: ObjectRef,
+        envelope: &[u8],
+        id: &[u8],
+        label: &str,
+    ) -> Result<ObjectRef, TokenError>;
+
+    /// `C_Decrypt` with the module's SM2 `encrypt_mechanism`: the plaintext of a GM/T 0009 DER
+    /// `SM2Cipher`.
+    fn sm2_decrypt(&self, key: ObjectRef, ciphertext: &[u8]) -> Result<Vec<u8>, TokenError>;
 }
 
 /// An object a session found or made; meaningful in that session only.

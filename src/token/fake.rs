@@ -310,4 +310,18 @@ impl SessionBackend for FakeSession {
     ) -> Result<Vec<u8>, TokenError> {
         Err(not_here("decrypting"))
     }
+
+    fn unwrap_sm2_envelope(
+        &self,
+        _signing_key: ObjectRef,
+        _envelope: &[u8],
+        _id: &[u8],
+        _label: &str,
+    ) -> Result<ObjectRef, TokenError> {
+        Err(not_here("unwrapping"))
+    }
+
+    fn sm2_decrypt(&self, _key: ObjectRef, _ciphertext: &[u8]) -> Result<Vec<u8>, TokenError> {
+        Err(not_here("decrypting"))
+    }
 }

@@ -100,6 +100,37 @@ impl TokenSession {
         })
     }
 
+    /// Imports a dual certificate's SM2 encryption key pair: `envelope` (an `SM2EnvelopedKey`
+    /// made for this token's SIGNING key `signing_id`) is opened ON the token, and the pair it
+    /// holds is stored with `id` and `label`, its private key sensitive, never extractable, and
+    /// allowed only to decrypt and unwrap. Returns its public key as the token reads it.
+    pub fn import_sm2_envelope(
+        &self,
+        signing_id: &[u8],
+        envelope: &[u8],
+        id: &[u8],
+        label: &str,
+    ) -> Result<KeyPairInfo, TokenError> {
+        let signing = self.find_private_key(signing_id)?.ok_or_else(|| {
+            self.unexpected(&format!(
+                "no signing private key with CKA_ID {} to open the envelope",
+                hex::encode(signing_id)
+            ))
+        })?;
+        self.backend
+            .unwrap_sm2_envelope(signing, envelope, id, label)?;
+        self.public_key(id, KeyAlgorithm::Sm2)
+    }
+
+    /// SM2 decryption ON the token with the private key `id` (a dual certificate's encryption
+    /// key): the plaintext of a GM/T 0009 DER `SM2Cipher`.
+    pub fn sm2_decrypt(&self, id: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let key = self.find_private_key(id)?.ok_or_else(|| {
+            self.unexpected(&format!("no private key with CKA_ID {}", hex::encode(id)))
+        })?;
+        self.backend.sm2_decrypt(key, ciphertext)
+    }
+
     /// The private key with `id`, if present (needs a user login).
     pub fn find_private_key(&self, id: &[u8]) -> Result<Option<ObjectRef>, TokenError> {
         let found = self

@@ -56,7 +56,7 @@ pub use module::{Pkcs11Module, Token, TokenInfo, TokenSelector};
 pub use session::{TokenSession, UserKind};
 pub use signer::TokenSigner;
 pub use store_lock::StoreLock;
-pub use vault::{HeldAnchor, SealedPin, Vault};
+pub use vault::{HeldAnchor, SealedKey, SealedPin, Vault};
 
 use cryptoki::error::{Error as CkError, RvError};
 

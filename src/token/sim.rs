@@ -338,6 +338,21 @@ impl SessionBackend for SimulatedSession {
     fn decrypt(&self, key: ObjectRef, gcm: AesGcm<'_>, data: &[u8]) -> Result<Vec<u8>, TokenError> {
         self.inner.decrypt(key, gcm, data)
     }
+
+    fn unwrap_sm2_envelope(
+        &self,
+        signing_key: ObjectRef,
+        envelope: &[u8],
+        id: &[u8],
+        label: &str,
+    ) -> Result<ObjectRef, TokenError> {
+        self.inner
+            .unwrap_sm2_envelope(signing_key, envelope, id, label)
+    }
+
+    fn sm2_decrypt(&self, key: ObjectRef, ciphertext: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.inner.sm2_decrypt(key, ciphertext)
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //!
 //! # Security notes
 //! The plaintext of a sealed PIN exists only in zeroizing memory between generation and sealing,
-//! and between unsealing and sending. Sealed blobs are safe to store: without the vault token and
+//! and between unsealing and sending; so does an escrowed encryption key's. Sealed blobs are safe to store: without the vault token and
 //! the station PIN they reveal nothing.
 
 use super::TokenError;
@@ -54,7 +54,14 @@ pub fn pin_aad(order_no: &str, token_serial: &str) -> Vec<u8> {
     format!("keystation/pin/v1|order={order_no}|token={token_serial}").into_bytes()
 }
 
-pub use crate::domain::pin::SealedPin;
+pub use crate::domain::pin::{SealedKey, SealedPin};
+
+/// The additional data an escrowed encryption key is sealed with ([`Vault::seal_key`]): its
+/// order and its certificate's serial. Another prefix than [`pin_aad`]'s, so a sealed PIN and a
+/// sealed key can never stand in for each other.
+pub fn escrow_aad(order_no: &str, cert_serial: &str) -> Vec<u8> {
+    format!("keystation/escrow/v1|order={order_no}|certificate={cert_serial}").into_bytes()
+}
 
 /// The latest anchored audit record, as the vault holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -287,43 +294,82 @@ impl Vault {
         Ok(hex::encode(self.hmac(RECEIPT_KEY, &input)?))
     }
 
-    /// Seals `pin` with AES-GCM inside the vault; `aad` binds it to its order and token.
-    pub fn seal_pin(&self, pin: &Pin, aad: &[u8]) -> Result<SealedPin, TokenError> {
+    /// Seals `plain` with AES-GCM inside the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`.
+    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, TokenError> {
         let key = self.session.secret_key(PIN_SEAL_KEY)?;
         let iv = self.session.random(IV_LEN)?;
-        // Exposed to the vault's AES-GCM only: sealing is what makes storing it acceptable.
-        let ct = self.session.backend.encrypt(
-            key,
-            AesGcm { iv: &iv, aad },
-            pin.expose_secret().as_bytes(),
-        )?;
+        let ct = self
+            .session
+            .backend
+            .encrypt(key, AesGcm { iv: &iv, aad }, plain)?;
         let mut out = SEALED_MAGIC.to_vec();
         out.extend_from_slice(&iv);
         out.extend_from_slice(&ct);
-        Ok(SealedPin(out))
+        Ok(out)
     }
 
-    /// Opens a sealed PIN; fails if the blob or `aad` was altered.
-    pub fn unseal_pin(&self, sealed: &SealedPin, aad: &[u8]) -> Result<Pin, TokenError> {
+    /// Opens what [`Vault::seal_bytes`] sealed; `what` names it in the error.
+    fn unseal_bytes(
+        &self,
+        blob: &[u8],
+        aad: &[u8],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
         let bad = || TokenError::Unexpected {
             token: self.session.name(),
-            what: "sealed PIN is malformed or does not belong to this order and token".into(),
+            what: format!("{what} is malformed or does not belong to this order"),
         };
-        let blob = &sealed.0;
         if blob.len() < SEALED_MAGIC.len() + IV_LEN + 16 || !blob.starts_with(SEALED_MAGIC) {
             return Err(bad());
         }
         let iv = &blob[4..4 + IV_LEN];
         let ct = &blob[4 + IV_LEN..];
         let key = self.session.secret_key(PIN_SEAL_KEY)?;
-        let plain = Zeroizing::new(
+        Ok(Zeroizing::new(
             self.session
                 .backend
                 .decrypt(key, AesGcm { iv, aad }, ct)
                 .map_err(|_| bad())?,
-        );
-        let text = std::str::from_utf8(&plain).map_err(|_| bad())?;
+        ))
+    }
+
+    /// Seals `pin` with AES-GCM inside the vault; `aad` binds it to its order and token.
+    pub fn seal_pin(&self, pin: &Pin, aad: &[u8]) -> Result<SealedPin, TokenError> {
+        // Exposed to the vault's AES-GCM only: sealing is what makes storing it acceptable.
+        Ok(SealedPin(
+            self.seal_bytes(pin.expose_secret().as_bytes(), aad)?,
+        ))
+    }
+
+    /// Opens a sealed PIN; fails if the blob or `aad` was altered.
+    pub fn unseal_pin(&self, sealed: &SealedPin, aad: &[u8]) -> Result<Pin, TokenError> {
+        let what = "sealed PIN (of this order and token)";
+        let plain = self.unseal_bytes(&sealed.0, aad, what)?;
+        let text = std::str::from_utf8(&plain).map_err(|_| TokenError::Unexpected {
+            token: self.session.name(),
+            what: format!("{what} is malformed"),
+        })?;
         Ok(Pin::from_secret(Zeroizing::new(text.to_string())))
+    }
+
+    /// Seals the escrow copy of a dual certificate's encryption private key (the raw scalar)
+    /// with AES-GCM inside the vault; `aad` ([`escrow_aad`]) binds it to its order and
+    /// certificate.
+    pub fn seal_key(&self, secret: &[u8], aad: &[u8]) -> Result<SealedKey, TokenError> {
+        Ok(SealedKey(self.seal_bytes(secret, aad)?))
+    }
+
+    /// Opens an escrowed key; fails if the blob or `aad` was altered.
+    pub fn unseal_key(
+        &self,
+        sealed: &SealedKey,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
+        self.unseal_bytes(
+            &sealed.0,
+            aad,
+            "escrowed key (of this order and certificate)",
+        )
     }
 }
 

@@ -95,6 +95,13 @@ pub struct Sm2Codes {
     pub public_key: PublicKeySource,
     /// Whether the key generation template carries `CKA_EC_PARAMS` (sm2p256v1).
     pub ec_params: bool,
+    /// `CKM_` of SM2 decryption (`C_Decrypt` of a GM/T 0009 DER `SM2Cipher`), if known: the
+    /// encryption key of a dual certificate decrypts with it.
+    pub encrypt_mechanism: Option<u64>,
+    /// `CKM_` importing an `SM2EnvelopedKey` with `C_UnwrapKey`, the unwrapping key being the
+    /// token's SM2 signing private key, if known: how a dual certificate's encryption key pair
+    /// reaches the token.
+    pub envelope_unwrap_mechanism: Option<u64>,
 }
 
 /// One module of the table.
@@ -244,6 +251,11 @@ impl VendorTable {
                 ("sign_mechanism", s.sign_mechanism),
             ];
             codes.extend(s.prehash_mechanism.map(|c| ("prehash_mechanism", c)));
+            codes.extend(s.encrypt_mechanism.map(|c| ("encrypt_mechanism", c)));
+            codes.extend(
+                s.envelope_unwrap_mechanism
+                    .map(|c| ("envelope_unwrap_mechanism", c)),
+            );
             if let PublicKeySource::Attribute(c) = s.public_key {
                 codes.push(("public_key", c));
             }

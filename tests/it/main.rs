@@ -13,6 +13,7 @@ mod crash_import;
 mod db_faults;
 mod delivery;
 mod demo;
+mod dualcert;
 mod file_modes;
 mod fixtures;
 mod fleet;

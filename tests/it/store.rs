@@ -874,6 +874,7 @@ fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::Ce
         not_after: "2027-11-24T15:59:59.000000Z".into(),
         status,
         issued_at: "2026-11-24T02:00:00.000000Z".into(),
+        purpose: keystation::domain::CertificatePurpose::Signing,
     }
 }
 
@@ -914,6 +915,76 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
     assert_eq!(
         db.store.revocation(&cert_serial("4a0c")).await.unwrap(),
         None
+    );
+}
+
+async fn an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back(db: &Db) {
+    use keystation::domain::{CertificatePurpose, SealedKey};
+    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    let signing = certificate("4a10", CertificateStatus::OnToken);
+    let encryption = keystation::store::CertificateRecord {
+        purpose: CertificatePurpose::Encryption,
+        ..certificate("4a11", CertificateStatus::OnToken)
+    };
+    let sealed = SealedKey(b"KSP1 sealed by the vault".to_vec());
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_certificate(&signing).await.unwrap();
+    tx.insert_certificate(&encryption).await.unwrap();
+    tx.put_escrowed_key(
+        &cert_serial("4a11"),
+        &order_no("KS-ST-0001"),
+        "04ab",
+        &sealed,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let certs = db
+        .store
+        .certificates_of_order(&order_no("KS-ST-0001"))
+        .await
+        .unwrap();
+    assert_eq!(certs, vec![signing, encryption]);
+    let escrowed = db
+        .store
+        .escrowed_keys(&order_no("KS-ST-0001"))
+        .await
+        .unwrap();
+    assert_eq!(escrowed.len(), 1);
+    let e = &escrowed[0];
+    assert_eq!(
+        (
+            e.serial.as_str(),
+            e.order_no.as_str(),
+            e.public_point.as_str()
+        ),
+        ("4a11", "KS-ST-0001", "04ab")
+    );
+    assert_eq!(e.sealed, sealed);
+    assert_eq!(e.escrowed_at, "2026-11-24T02:00:00.000000Z");
+    // One escrow copy per certificate; none for a certificate that does not exist.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    assert!(
+        tx.put_escrowed_key(
+            &cert_serial("4a11"),
+            &order_no("KS-ST-0001"),
+            "04ab",
+            &sealed
+        )
+        .await
+        .is_err()
+    );
+    drop(tx);
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    assert!(
+        tx.put_escrowed_key(
+            &cert_serial("4a12"),
+            &order_no("KS-ST-0001"),
+            "04ab",
+            &sealed
+        )
+        .await
+        .is_err()
     );
 }
 
@@ -1076,5 +1147,6 @@ store_suite!(
     a_lease_holds_until_it_expires_or_its_holder_is_gone,
     concurrent_lease_takers_exactly_one_wins,
     revocations_are_read_back_as_recorded,
+    an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back,
     revoke_requests_are_read_back_as_recorded,
 );

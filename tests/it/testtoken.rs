@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const CHILD: &str = "KS_KSTOKEN_CHILD";
-const SO_PIN: &str = "so-pin-8765";
-const USER_PIN: &str = "user-pin-1234";
+pub(crate) const SO_PIN: &str = "so-pin-8765";
+pub(crate) const USER_PIN: &str = "user-pin-1234";
 
 /// The module built next to this test binary (the `kstoken` dev-dependency builds it).
 pub(crate) fn module_path() -> PathBuf {
@@ -29,25 +29,25 @@ pub(crate) fn module_path() -> PathBuf {
 }
 
 /// A fresh token store with its configuration file.
-struct TestToken {
+pub(crate) struct TestToken {
     dir: tempfile::TempDir,
     conf: PathBuf,
 }
 
 impl TestToken {
-    fn new(extra: &str) -> TestToken {
+    pub(crate) fn new(extra: &str) -> TestToken {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("kstoken.conf");
         std::fs::write(&conf, format!("token_dir = \"tokens\"\n{extra}")).unwrap();
         TestToken { dir, conf }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `pkcs11-tool --module libkstoken.so ARGS`; `pin` and `so_pin` go through the environment.
-    fn tool(&self, args: &[&str], pin: Option<&str>, so_pin: Option<&str>) -> Output {
+    pub(crate) fn tool(&self, args: &[&str], pin: Option<&str>, so_pin: Option<&str>) -> Output {
         let mut c = Command::new("pkcs11-tool");
         c.arg("--module")
             .arg(module_path())
@@ -65,7 +65,7 @@ impl TestToken {
     }
 
     /// Like [`TestToken::tool`], failing the test unless it succeeds; returns stdout+stderr.
-    fn ok(&self, args: &[&str], pin: Option<&str>, so_pin: Option<&str>) -> String {
+    pub(crate) fn ok(&self, args: &[&str], pin: Option<&str>, so_pin: Option<&str>) -> String {
         let out = self.tool(args, pin, so_pin);
         assert_success(&out, &format!("pkcs11-tool {args:?}"));
         format!(
@@ -108,7 +108,7 @@ impl TestToken {
 
     /// Runs the test `name` (module path below `it::`) again in a child process bound to this
     /// token store; the child runs the body behind `if child() {...}`.
-    fn run_child(&self, name: &str) {
+    pub(crate) fn run_child(&self, name: &str) {
         crate::support::run_child_test(
             name,
             [
@@ -120,11 +120,11 @@ impl TestToken {
 }
 
 /// The child's working directory (the parent's token store), when this is the child.
-fn child() -> Option<PathBuf> {
+pub(crate) fn child() -> Option<PathBuf> {
     std::env::var_os(CHILD).map(PathBuf::from)
 }
 
-fn openssl(args: &[&str]) -> Output {
+pub(crate) fn openssl(args: &[&str]) -> Output {
     Command::new("openssl")
         .args(args)
         .output()
@@ -389,7 +389,7 @@ fn certificates_and_data_objects_are_stored_and_read_back() {
 }
 
 /// The SubjectPublicKeyInfo of an SM2 public point (id-ecPublicKey, sm2p256v1).
-fn sm2_spki_pem(point: &[u8]) -> String {
+pub(crate) fn sm2_spki_pem(point: &[u8]) -> String {
     assert_eq!(point.len(), 65);
     let mut der = hex::decode("3059301306072a8648ce3d020106082a811ccf5501822d034200").unwrap();
     der.extend_from_slice(point);

@@ -270,3 +270,63 @@ fn an_sm2_crl_is_signed_with_sm2_with_sm3_and_openssl_checks_its_signature() {
     assert!(verify("1234567812345678"));
     assert!(!verify("1234567812345679"));
 }
+
+#[test]
+fn an_sm2_encryption_certificate_has_the_signing_ones_subject_and_encipherment_key_usage() {
+    use super::super::issuance::issue_encryption_certificate;
+    use super::super::sm2_envelope::EncryptionKeyPair;
+    let ca_key = SoftSm2::new(7);
+    let ca_der = sm2_ca(&ca_key);
+    let now = beijing(2026, 3, 2, 9, 30, 0);
+    let order = sample_order();
+    let signing = SoftSm2::new(9);
+    let sign_cert = issue_unit_certificate(
+        &order,
+        &signing.spki(),
+        &ca_der,
+        &ca_key,
+        &HIGH_BIT_SERIAL,
+        now,
+        URLS,
+    )
+    .unwrap();
+    let enc = EncryptionKeyPair::generate(&crate::random::SeededRandom::new(5)).unwrap();
+    let enc_spki = crate::sm2::spki_der(enc.public_point()).unwrap();
+    let mut serial = HIGH_BIT_SERIAL;
+    serial[15] ^= 1;
+    let enc_cert =
+        issue_encryption_certificate(&order, &enc_spki, &ca_der, &ca_key, &serial, now, URLS)
+            .unwrap();
+    let (s, e) = (parse(&sign_cert), parse(&enc_cert));
+    assert_eq!(s.subject().as_raw(), e.subject().as_raw());
+    assert_eq!(e.public_key().raw, enc_spki.as_slice());
+    assert_eq!(e.signature_algorithm.algorithm.to_id_string(), SM2_WITH_SM3);
+    let ku = e.key_usage().unwrap().unwrap().value;
+    assert!(ku.key_encipherment() && ku.data_encipherment());
+    assert!(!ku.digital_signature() && !ku.non_repudiation());
+    assert!(e.extended_key_usage().unwrap().is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_pem = write_pem(dir.path(), "ca", "x509", &ca_der);
+    let enc_pem = write_pem(dir.path(), "enc", "x509", &enc_cert);
+    let at = (now + time::Duration::hours(1))
+        .unix_timestamp()
+        .to_string();
+    let (ok, out, err) = openssl(&[
+        "verify",
+        "-attime",
+        &at,
+        "-vfyopt",
+        "distid:1234567812345678",
+        "-CAfile",
+        ca_pem.to_str().unwrap(),
+        enc_pem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    let text = openssl_ok(&["x509", "-noout", "-text", "-in", enc_pem.to_str().unwrap()]);
+    assert!(
+        text.contains("Key Encipherment, Data Encipherment"),
+        "{text}"
+    );
+    assert!(!text.contains("Digital Signature"), "{text}");
+}

@@ -3,7 +3,7 @@
 //! delivered) every private one too — judged by [`super::token_content`].
 
 use super::report::{CheckReport, Level};
-use super::token_content::{Expected, Found, Verdict, judge};
+use super::token_content::{Expected, ExpectedEncryption, Found, Verdict, judge};
 use crate::config::KeyAlgorithm;
 use crate::domain::{CertificateStatus, OrderNo, OrderState, TokenSerial};
 use crate::station::Station;
@@ -74,6 +74,10 @@ impl Station {
             .into_iter()
             .filter(|c| c.status == CertificateStatus::OnToken)
             .collect();
+        // One live SIGNING certificate; a dual certificate's encryption one is beside it.
+        let (live, encryption): (Vec<_>, Vec<_>) = live
+            .into_iter()
+            .partition(|c| c.purpose == crate::domain::CertificatePurpose::Signing);
         if live.is_empty() {
             if let Some(renewal) = self.superseding_renewal(order).await? {
                 // Renewed: the commit that provisioned the renewal revoked this order's
@@ -101,6 +105,7 @@ impl Station {
         };
         let order = self.store.order(order).await?.map(|r| r.order);
         let key_id_bytes = hex::decode(&key_id).unwrap_or_default();
+        let enc_key_id = crate::station::provision::encryption_key_id(&key_id_bytes);
         let alg = [
             KeyAlgorithm::EcdsaP256,
             KeyAlgorithm::Rsa2048,
@@ -146,6 +151,26 @@ impl Station {
             ca_der: &material.ca_der,
             maker_der: material.maker_der.as_deref(),
             now: self.clock.now(),
+            encryption: match encryption.as_slice() {
+                [] => None,
+                [c] => Some(ExpectedEncryption {
+                    key_id: &enc_key_id,
+                    cert_serial: c.serial.as_str(),
+                    cert_der: &c.der,
+                }),
+                more => {
+                    report.add(
+                        Level::Violation,
+                        "certificate_count",
+                        no,
+                        format!(
+                            "{} live encryption certificates (at most one expected)",
+                            more.len()
+                        ),
+                    );
+                    return Ok(());
+                }
+            },
         };
         for (level, rule, message) in judge(&expected, &found) {
             report.add(level, rule, no, message);

@@ -8,6 +8,10 @@
 //!   extractable and generated on the token; and one private data object per seal of the order,
 //!   labelled `seal:<kind>`, each a valid seal of this station's seal maker, of its kind, bound
 //!   to the token's certificate;
+//! - with an SM2 dual certificate, beside them under the encryption key's `CKA_ID`: its
+//!   encryption certificate, its public key (which may only encrypt and wrap) and, behind the
+//!   PIN, its private key (which may only decrypt and unwrap; sensitive, never extractable, and
+//!   imported: made by the station, not on the token);
 //! - nothing else: any other object (a foreign certificate, an extra key, an empty data object
 //!   left by a failed write) is a violation naming it.
 
@@ -40,7 +44,31 @@ pub(super) struct Expected<'a> {
     pub maker_der: Option<&'a [u8]>,
     /// The station's clock.
     pub now: OffsetDateTime,
+    /// The dual certificate's encryption half, if the order has one.
+    pub encryption: Option<ExpectedEncryption<'a>>,
 }
+
+/// The encryption half of an SM2 dual certificate the token must hold.
+#[derive(Debug)]
+pub(super) struct ExpectedEncryption<'a> {
+    /// `CKA_ID` of the encryption key pair.
+    pub key_id: &'a [u8],
+    /// The encryption certificate's serial (hex) and DER.
+    pub cert_serial: &'a str,
+    pub cert_der: &'a [u8],
+}
+
+/// The usages of a dual certificate's encryption public key and private key.
+pub(super) const ENCRYPT: KeyUsage = KeyUsage {
+    encrypt: true,
+    wrap: true,
+    ..KeyUsage::NONE
+};
+pub(super) const DECRYPT: KeyUsage = KeyUsage {
+    decrypt: true,
+    unwrap: true,
+    ..KeyUsage::NONE
+};
 
 /// What was read off the token.
 #[derive(Debug)]
@@ -76,8 +104,13 @@ pub(super) fn judge(e: &Expected<'_>, f: &Found) -> Vec<Verdict> {
     let mut public_keys = Vec::new();
     let mut private_keys = Vec::new();
     let mut seals: Vec<(&SealKind, Vec<&[u8]>)> = e.seals.iter().map(|k| (k, Vec::new())).collect();
+    let mut encryption: Vec<&TokenObject> = Vec::new();
     for o in &f.objects {
         let ours = o.id == e.key_id;
+        if e.encryption.as_ref().is_some_and(|x| o.id == x.key_id) {
+            encryption.push(o);
+            continue;
+        }
         match o.kind {
             ObjectKind::Certificate if ours && o.value.as_deref() == Some(e.cert_der) => certs += 1,
             ObjectKind::Certificate => out.push(violation(
@@ -130,6 +163,11 @@ pub(super) fn judge(e: &Expected<'_>, f: &Found) -> Vec<Verdict> {
             out.push(violation("token_key_usage", format!("token {t}: {msg}")));
         }
     }
+    if let Some(x) = &e.encryption {
+        out.extend(judge_encryption(t, x, &encryption, f.logged_in));
+    } else {
+        debug_assert!(encryption.is_empty());
+    }
     if !f.logged_in {
         return out;
     }
@@ -171,6 +209,76 @@ pub(super) fn judge(e: &Expected<'_>, f: &Found) -> Vec<Verdict> {
                 "token_seals",
                 format!("token {t} holds {} seals labelled {label:?}", more.len()),
             )),
+        }
+    }
+    out
+}
+
+/// The encryption half of a dual certificate: exactly its certificate, its public key and
+/// (logged in) its private key under its `CKA_ID`, each with exactly its usages.
+fn judge_encryption(
+    t: &str,
+    x: &ExpectedEncryption<'_>,
+    objects: &[&TokenObject],
+    logged_in: bool,
+) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    let (mut certs, mut publics, mut privates) = (0, 0, 0);
+    for o in objects {
+        let (want, count) = match o.kind {
+            ObjectKind::Certificate if o.value.as_deref() == Some(x.cert_der) => {
+                certs += 1;
+                continue;
+            }
+            ObjectKind::PublicKey => (ENCRYPT, &mut publics),
+            ObjectKind::PrivateKey => (DECRYPT, &mut privates),
+            _ => {
+                out.push(unexpected(t, o));
+                continue;
+            }
+        };
+        *count += 1;
+        let found = o.usage.unwrap_or(KeyUsage::NONE);
+        if found != want {
+            out.push(violation(
+                "token_key_usage",
+                format!(
+                    "token {t}: {} may {}; its only usage must be {}",
+                    o.describe(),
+                    list(&found.names()),
+                    list(&want.names())
+                ),
+            ));
+        }
+        if o.kind == ObjectKind::PrivateKey {
+            let protected = o
+                .protection
+                .is_some_and(|p| p.token && p.private && p.sensitive && !p.extractable && !p.sign);
+            if !protected {
+                out.push(violation(
+                    "token_private_key",
+                    format!(
+                        "token {t}: {} is not a private, sensitive, unextractable, non-signing token key",
+                        o.describe()
+                    ),
+                ));
+            }
+        }
+    }
+    let id = hex::encode(x.key_id);
+    for (n, what, needed) in [
+        (certs, "encryption certificate", true),
+        (publics, "encryption public key", true),
+        (privates, "encryption private key", logged_in),
+    ] {
+        if needed && n != 1 {
+            out.push(violation(
+                "token_encryption_key",
+                format!(
+                    "token {t} holds {n} {what}s under CKA_ID {id} (exactly one expected; certificate {})",
+                    x.cert_serial
+                ),
+            ));
         }
     }
     out

@@ -104,6 +104,9 @@ pub enum StepError {
     /// The OS random generator failed.
     #[error("OS random generator: {0}")]
     Random(String),
+    /// A dual certificate's encryption key pair could not be made or enveloped.
+    #[error(transparent)]
+    Envelope(#[from] crate::ca::sm2_envelope::EnvelopeError),
     /// The bound key's SO PIN is one of two: an unlock code rotating it is not confirmed used
     /// (see [`crate::station::service_desk::so_pin`]); nothing logged in as SO.
     #[error(

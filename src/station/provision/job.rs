@@ -128,6 +128,10 @@ impl Job<'_> {
                 .at(Step::InitToken)?;
         }
         for step in Step::AFTER_CLAIM {
+            if step == Step::DualCertificate && !self.station.config.product.dual_certificate {
+                // Not a step of this station's orders: not journaled, not reported.
+                continue;
+            }
             if self.resume.skips(step) {
                 self.progress.step(self.no().as_str(), step, Phase::Skipped);
                 continue;
@@ -138,6 +142,7 @@ impl Job<'_> {
                 Step::InitPin => self.init_pin().await,
                 Step::GenerateKey => self.generate_key().await,
                 Step::IssueCertificate => self.issue_certificate().await,
+                Step::DualCertificate => self.dual_certificate().await,
                 Step::WriteCertificate => self.write_certificate().await,
                 Step::WriteSeals => self.write_seals().await,
                 Step::Finish => self.finish().await,

@@ -100,6 +100,13 @@ pub(super) enum Write {
     InsertCertificate(Box<CertificateRecord>),
     CertificateIssued(Box<CertificateRecord>),
     CertificateOnToken(CertSerial),
+    /// The sealed escrow copy of a dual certificate's encryption key.
+    EscrowKey {
+        serial: CertSerial,
+        order_no: OrderNo,
+        public_point_hex: String,
+        sealed: crate::domain::SealedKey,
+    },
     RevokeCertificate {
         serial: CertSerial,
         order_no: OrderNo,
@@ -215,6 +222,15 @@ impl Write {
             Write::InsertCertificate(rec) => tx.insert_certificate(rec).await,
             Write::CertificateIssued(rec) => tx.certificate_issued(rec).await,
             Write::CertificateOnToken(serial) => tx.certificate_on_token(serial).await,
+            Write::EscrowKey {
+                serial,
+                order_no,
+                public_point_hex,
+                sealed,
+            } => {
+                tx.put_escrowed_key(serial, order_no, public_point_hex, sealed)
+                    .await
+            }
             Write::RevokeCertificate {
                 serial,
                 order_no,

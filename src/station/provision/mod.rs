@@ -57,3 +57,4 @@ mod token_access;
 pub use error::{ProvisionError, StepError};
 pub use report::{ProvisionReport, ProvisionRequest};
 pub use step::{Phase, Progress, Silent, Step};
+pub(crate) use steps::encryption_key_id;

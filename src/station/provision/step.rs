@@ -16,6 +16,9 @@ pub enum Step {
     GenerateKey,
     /// CSR on the token, certificate from the CA.
     IssueCertificate,
+    /// SM2 dual certificate only: the encryption key pair made, escrowed, enveloped onto the
+    /// token, its certificate issued and written (skipped, unjournaled, for other orders).
+    DualCertificate,
     /// Certificate onto the token.
     WriteCertificate,
     /// Seals onto the token.
@@ -26,11 +29,12 @@ pub enum Step {
 
 impl Step {
     /// Every step after the claim, in order.
-    pub const AFTER_CLAIM: [Step; 7] = [
+    pub const AFTER_CLAIM: [Step; 8] = [
         Step::InitToken,
         Step::InitPin,
         Step::GenerateKey,
         Step::IssueCertificate,
+        Step::DualCertificate,
         Step::WriteCertificate,
         Step::WriteSeals,
         Step::Finish,
@@ -44,6 +48,7 @@ impl Step {
             Step::InitPin => "init_pin",
             Step::GenerateKey => "generate_key",
             Step::IssueCertificate => "issue_certificate",
+            Step::DualCertificate => "dual_certificate",
             Step::WriteCertificate => "write_certificate",
             Step::WriteSeals => "write_seals",
             Step::Finish => "finish",

@@ -32,6 +32,8 @@ use der::asn1::{OctetString, UintRef};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+mod sm2_encryption;
+
 #[derive(der::Sequence)]
 struct RsaPublicKey<'a> {
     modulus: UintRef<'a>,
@@ -555,5 +557,19 @@ impl SessionBackend for CryptokiSession {
         let mut iv = gcm.iv.to_vec();
         let params = self.gcm_params(&mut iv, gcm.aad)?;
         self.ck(self.session.decrypt(&Mechanism::AesGcm(params), key, data))
+    }
+
+    fn unwrap_sm2_envelope(
+        &self,
+        signing_key: ObjectRef,
+        envelope: &[u8],
+        id: &[u8],
+        label: &str,
+    ) -> Result<ObjectRef, TokenError> {
+        self.unwrap_envelope(signing_key, envelope, id, label)
+    }
+
+    fn sm2_decrypt(&self, key: ObjectRef, ciphertext: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.decrypt_sm2(key, ciphertext)
     }
 }

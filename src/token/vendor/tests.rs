@@ -40,6 +40,18 @@ fn the_shipped_table_loads_with_the_test_token_and_tass() {
     assert_eq!(tass.status, Status::Unconfirmed);
     assert_eq!(tass.sm2.signature, SignatureEncoding::Der);
     assert_eq!(tass.sm2.prehash_mechanism, Some(0x8000_8000));
+    // Dual certificates: only the test token's codes are known.
+    assert_eq!(
+        (k.sm2.encrypt_mechanism, k.sm2.envelope_unwrap_mechanism),
+        (Some(0x8000_8200), Some(0x8000_8201))
+    );
+    assert_eq!(
+        (
+            tass.sm2.encrypt_mechanism,
+            tass.sm2.envelope_unwrap_mechanism
+        ),
+        (None, None)
+    );
     assert!(t.modules().len() >= 3);
 }
 
@@ -84,6 +96,14 @@ fn unknown_keys_wrong_versions_and_bad_codes_are_refused_by_name() {
         .to_string();
     assert!(e.contains("sign_mechanism 0x1041"), "{e}");
     assert!(e.contains("\"x\""), "names the entry: {e}");
+    let standard = ONE.replace(
+        "ec_params = false",
+        "ec_params = false\nenvelope_unwrap_mechanism = 0x2000",
+    );
+    let e = VendorTable::from_toml_str(&standard)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("envelope_unwrap_mechanism 0x2000"), "{e}");
 
     let twice = format!("{ONE}\n{}", &ONE[ONE.find("[[module]]").unwrap()..]);
     let e = VendorTable::from_toml_str(&twice).unwrap_err().to_string();

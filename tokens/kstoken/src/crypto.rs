@@ -8,6 +8,7 @@ use crate::module::{Module, with_module};
 use crate::session::Operation;
 use cryptoki_sys::*;
 use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
 
 /// The two operations a session can have under way at once.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +34,8 @@ pub fn device_time(s: CK_SESSION_HANDLE, op: SlowOp) -> Result<(), CK_RV> {
     Ok(())
 }
 
-fn template_for(class: CK_OBJECT_CLASS, mut t: Attributes) -> Result<Attributes, CK_RV> {
+/// A key template of `class`, checked: attributes the token decides are refused.
+pub(crate) fn template_for(class: CK_OBJECT_CLASS, mut t: Attributes) -> Result<Attributes, CK_RV> {
     match t.get_ulong(CKA_CLASS) {
         None => t.set(CKA_CLASS, attrs::ulong_bytes(class)),
         Some(c) if c == class => {}
@@ -61,6 +63,33 @@ fn template_for(class: CK_OBJECT_CLASS, mut t: Attributes) -> Result<Attributes,
     Ok(t)
 }
 
+/// The defaults of a new key pair's templates (PKCS#11 v2.40 §4.8–4.9).
+pub(crate) fn pair_defaults(public: &mut Attributes, private: &mut Attributes) {
+    for a in [&mut *public, &mut *private] {
+        a.set_default(CKA_TOKEN, bool_bytes(false));
+        a.set_default(CKA_MODIFIABLE, bool_bytes(true));
+        a.set_default(CKA_DESTROYABLE, bool_bytes(true));
+        a.set_default(CKA_COPYABLE, bool_bytes(false));
+        a.set_default(CKA_LABEL, Vec::new());
+        a.set_default(CKA_ID, Vec::new());
+        a.set_default(CKA_DERIVE, bool_bytes(false));
+    }
+    public.set_default(CKA_PRIVATE, bool_bytes(false));
+    public.set_default(CKA_VERIFY, bool_bytes(true));
+    public.set_default(CKA_ENCRYPT, bool_bytes(false));
+    public.set_default(CKA_WRAP, bool_bytes(false));
+    private.set_default(CKA_PRIVATE, bool_bytes(true));
+    private.set_default(CKA_SIGN, bool_bytes(true));
+    private.set_default(CKA_DECRYPT, bool_bytes(false));
+    private.set_default(CKA_UNWRAP, bool_bytes(false));
+    private.set_default(CKA_ALWAYS_AUTHENTICATE, bool_bytes(false));
+    private.set_default(
+        CKA_SUBJECT,
+        public.get(CKA_SUBJECT).unwrap_or_default().to_vec(),
+    );
+    public.set_default(CKA_SUBJECT, Vec::new());
+}
+
 impl Module {
     /// `C_GenerateKeyPair`.
     pub fn generate_key_pair(
@@ -79,36 +108,25 @@ impl Module {
             return Err(CKR_ATTRIBUTE_VALUE_INVALID);
         }
         let curve = mechanisms::keygen_curve(mechanism, &public)?;
-        for a in [&mut public, &mut private] {
-            a.set_default(CKA_TOKEN, bool_bytes(false));
-            a.set_default(CKA_MODIFIABLE, bool_bytes(true));
-            a.set_default(CKA_DESTROYABLE, bool_bytes(true));
-            a.set_default(CKA_COPYABLE, bool_bytes(false));
-            a.set_default(CKA_LABEL, Vec::new());
-            a.set_default(CKA_ID, Vec::new());
-            a.set_default(CKA_DERIVE, bool_bytes(false));
-        }
-        public.set_default(CKA_PRIVATE, bool_bytes(false));
-        public.set_default(CKA_VERIFY, bool_bytes(true));
-        public.set_default(CKA_ENCRYPT, bool_bytes(false));
-        public.set_default(CKA_WRAP, bool_bytes(false));
-        private.set_default(CKA_PRIVATE, bool_bytes(true));
-        private.set_default(CKA_SIGN, bool_bytes(true));
-        private.set_default(CKA_DECRYPT, bool_bytes(false));
-        private.set_default(CKA_UNWRAP, bool_bytes(false));
-        private.set_default(CKA_ALWAYS_AUTHENTICATE, bool_bytes(false));
-        private.set_default(
-            CKA_SUBJECT,
-            public.get(CKA_SUBJECT).unwrap_or_default().to_vec(),
-        );
-        public.set_default(CKA_SUBJECT, Vec::new());
+        pair_defaults(&mut public, &mut private);
         let kp = mechanisms::generate(curve)?;
         mechanisms::fixed_key_attributes(&kp, mechanism, &mut public, &mut private);
+        self.store_pair(s, public, private, kp.secret)
+    }
+
+    /// Stores a key pair: no half pair, the public key goes if its private half could not be
+    /// stored. Answers the handles (public, private).
+    pub(crate) fn store_pair(
+        &mut self,
+        s: CK_SESSION_HANDLE,
+        public: Attributes,
+        private: Attributes,
+        secret: Zeroizing<Vec<u8>>,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
         let pub_h = self.store_object(s, public, None)?;
-        match self.store_object(s, private, Some(kp.secret)) {
+        match self.store_object(s, private, Some(secret)) {
             Ok(priv_h) => Ok((pub_h, priv_h)),
             Err(e) => {
-                // No half pair: the public key goes if its private half could not be stored.
                 let _ = self.destroy_object(s, pub_h);
                 Err(e)
             }

@@ -11,12 +11,15 @@
 //! - [`pin`]: retry counters and the PIN-wrapped key that seals key material at rest;
 //! - [`attrs`] and [`objects`]: attributes and object rules;
 //! - [`mechanisms`] and [`crypto`]: key generation and signatures (RustCrypto `p256`, `sm2`);
+//! - [`envelope`] and [`unwrap`]: SM2 decryption and the import of an `SM2EnvelopedKey`
+//!   (the encryption key pair of a dual certificate);
 //! - [`module`] and [`session`]: slots, tokens, sessions and logins;
 //! - `ffi`: the C entry points (the only `unsafe` code).
 
 pub mod attrs;
 pub mod config;
 pub mod crypto;
+pub mod envelope;
 mod ffi;
 pub mod mechanisms;
 pub mod module;
@@ -25,5 +28,6 @@ pub mod pin;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod unwrap;
 
 pub use ffi::C_GetFunctionList;

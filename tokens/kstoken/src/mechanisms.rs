@@ -46,6 +46,11 @@ pub fn mechanism_list() -> Vec<(CK_MECHANISM_TYPE, CK_FLAGS)> {
         (CKM_SM2_KEY_PAIR_GEN, CKF_HW | CKF_GENERATE_KEY_PAIR),
         (CKM_SM3_SM2, CKF_HW | CKF_SIGN | CKF_VERIFY),
         (CKM_SM2, CKF_HW | CKF_SIGN | CKF_VERIFY),
+        (crate::envelope::CKM_SM2_ENCRYPT, CKF_HW | CKF_DECRYPT),
+        (
+            crate::envelope::CKM_SM2_ENVELOPE_UNWRAP,
+            CKF_HW | CKF_UNWRAP,
+        ),
     ]
 }
 

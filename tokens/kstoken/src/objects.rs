@@ -6,7 +6,8 @@
 //! - token objects are written only in read-write sessions;
 //! - certificates (`CKO_CERTIFICATE`, X.509), data objects (`CKO_DATA`) and public keys may be
 //!   created; private keys only come from `C_GenerateKeyPair` (a key made elsewhere is not a key
-//!   this token vouches for);
+//!   this token vouches for) or, for a dual certificate's encryption key, from an
+//!   `SM2EnvelopedKey` opened with the token's own signing key (`C_UnwrapKey`, [`crate::unwrap`]);
 //! - a private key's `CKA_VALUE` is never returned (`CKR_ATTRIBUTE_SENSITIVE`), and it is
 //!   stored sealed with the token key.
 

@@ -40,6 +40,8 @@ pub struct Session {
     pub sign: Option<Operation>,
     /// Verification in progress.
     pub verify: Option<Operation>,
+    /// Decryption in progress (`C_DecryptInit` .. `C_Decrypt`): the key.
+    pub decrypt: Option<CK_OBJECT_HANDLE>,
 }
 
 impl Module {
@@ -87,6 +89,7 @@ impl Module {
                 find: None,
                 sign: None,
                 verify: None,
+                decrypt: None,
             },
         );
         Ok(h)

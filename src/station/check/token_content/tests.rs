@@ -24,6 +24,7 @@ fn expected() -> Expected<'static> {
         ca_der: b"ca",
         maker_der: Some(b"maker"),
         now: datetime!(2026-01-01 00:00:00 UTC),
+        encryption: None,
     }
 }
 
@@ -214,4 +215,60 @@ fn a_wrong_label_is_reported() {
     let mut f = found(provisioned());
     f.label = "O-2".into();
     assert_eq!(rules(&f), ["token_label"]);
+}
+
+const ENC_ID: &[u8] = b"\x01\x02-enc";
+const ENC_CERT: &[u8] = b"the order's encryption certificate";
+
+/// The encryption half of a dual certificate as provisioning leaves it.
+fn dual_objects() -> Vec<TokenObject> {
+    let cert = TokenObject {
+        value: Some(ENC_CERT.to_vec()),
+        ..object(ObjectKind::Certificate, "O-1", ENC_ID)
+    };
+    let public = TokenObject {
+        usage: Some(ENCRYPT),
+        ..object(ObjectKind::PublicKey, "O-1", ENC_ID)
+    };
+    let private = TokenObject {
+        private: true,
+        usage: Some(DECRYPT),
+        protection: Some(PrivateKeyAttributes {
+            always_sensitive: false,
+            never_extractable: false,
+            local: false,
+            sign: false,
+            ..protected()
+        }),
+        ..object(ObjectKind::PrivateKey, "O-1", ENC_ID)
+    };
+    vec![cert, public, private]
+}
+
+#[test]
+fn a_dual_certificate_token_passes_and_its_encryption_key_is_held_to_its_usages() {
+    let dual = Expected {
+        encryption: Some(ExpectedEncryption {
+            key_id: ENC_ID,
+            cert_serial: "4a02",
+            cert_der: ENC_CERT,
+        }),
+        ..expected()
+    };
+    let mut objects = provisioned();
+    objects.extend(dual_objects());
+    assert!(judge(&dual, &found(objects.clone())).is_empty());
+    // Without the expectation the same objects are foreign.
+    assert!(!judge(&expected(), &found(objects.clone())).is_empty());
+    // An encryption private key that may sign is named, and a missing encryption certificate.
+    let n = objects.len();
+    if let Some(u) = objects[n - 1].usage.as_mut() {
+        u.sign = true;
+    }
+    objects.remove(n - 3);
+    let rules: Vec<&str> = judge(&dual, &found(objects))
+        .into_iter()
+        .map(|(_, r, _)| r)
+        .collect();
+    assert_eq!(rules, ["token_key_usage", "token_encryption_key"]);
 }

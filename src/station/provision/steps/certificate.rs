@@ -12,7 +12,7 @@ use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, Ste
 use crate::ca::csr::{signed_request, verify_csr};
 use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
 use crate::ca::profile::StatusUrls;
-use crate::domain::{CertSerial, CertificateStatus};
+use crate::domain::{CertSerial, CertificatePurpose, CertificateStatus};
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
 
@@ -34,6 +34,7 @@ impl Job<'_> {
             not_after: String::new(),
             status: CertificateStatus::Reserved,
             issued_at: crate::clock::format_utc(self.station.clock.now()),
+            purpose: CertificatePurpose::Signing,
         };
         let entry = AuditEntry {
             cert_serial: Some(serial_hex.clone()),

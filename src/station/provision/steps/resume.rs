@@ -76,7 +76,10 @@ impl Job<'_> {
             .await
             .at(step)?
             .into_iter()
-            .find(|c| c.status == CertificateStatus::OnToken);
+            .find(|c| {
+                c.status == CertificateStatus::OnToken
+                    && c.purpose == crate::domain::CertificatePurpose::Signing
+            });
         let alg = self.station.config.product.key_algorithm;
         let key_id = self
             .binding

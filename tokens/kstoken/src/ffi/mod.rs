@@ -8,6 +8,7 @@
 // The entry points keep their C names.
 #![allow(non_snake_case)]
 
+mod decryption;
 mod general;
 mod objects;
 mod signing;
@@ -186,8 +187,8 @@ static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
     C_Encrypt: Some(unsupported::C_Encrypt),
     C_EncryptUpdate: Some(unsupported::C_EncryptUpdate),
     C_EncryptFinal: Some(unsupported::C_EncryptFinal),
-    C_DecryptInit: Some(unsupported::C_DecryptInit),
-    C_Decrypt: Some(unsupported::C_Decrypt),
+    C_DecryptInit: Some(decryption::C_DecryptInit),
+    C_Decrypt: Some(decryption::C_Decrypt),
     C_DecryptUpdate: Some(unsupported::C_DecryptUpdate),
     C_DecryptFinal: Some(unsupported::C_DecryptFinal),
     C_DigestInit: Some(unsupported::C_DigestInit),
@@ -214,7 +215,7 @@ static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
     C_GenerateKey: Some(unsupported::C_GenerateKey),
     C_GenerateKeyPair: Some(signing::C_GenerateKeyPair),
     C_WrapKey: Some(unsupported::C_WrapKey),
-    C_UnwrapKey: Some(unsupported::C_UnwrapKey),
+    C_UnwrapKey: Some(decryption::C_UnwrapKey),
     C_DeriveKey: Some(unsupported::C_DeriveKey),
     C_SeedRandom: Some(signing::C_SeedRandom),
     C_GenerateRandom: Some(signing::C_GenerateRandom),

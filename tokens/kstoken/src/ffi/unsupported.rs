@@ -1,4 +1,4 @@
-//! Entry points for what this token does not do (encryption, digests, key wrapping, …): each
+//! Entry points for what this token does not do (encryption, multi-part decryption, digests, key wrapping, …): each
 //! answers `CKR_FUNCTION_NOT_SUPPORTED` (PKCS#11 v2.40 §5.1) and touches none of its arguments.
 
 use cryptoki_sys::*;
@@ -29,8 +29,6 @@ not_supported! {
     C_Encrypt(S, B, CK_ULONG, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_EncryptUpdate(S, B, CK_ULONG, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_EncryptFinal(S, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
-    C_DecryptInit(S, M, O) => CKR_FUNCTION_NOT_SUPPORTED;
-    C_Decrypt(S, B, CK_ULONG, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_DecryptUpdate(S, B, CK_ULONG, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_DecryptFinal(S, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_DigestInit(S, M) => CKR_FUNCTION_NOT_SUPPORTED;
@@ -48,7 +46,6 @@ not_supported! {
     C_DecryptVerifyUpdate(S, B, CK_ULONG, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
     C_GenerateKey(S, M, A, CK_ULONG, *mut O) => CKR_FUNCTION_NOT_SUPPORTED;
     C_WrapKey(S, M, O, O, B, L) => CKR_FUNCTION_NOT_SUPPORTED;
-    C_UnwrapKey(S, M, O, B, CK_ULONG, A, CK_ULONG, *mut O) => CKR_FUNCTION_NOT_SUPPORTED;
     C_DeriveKey(S, M, O, A, CK_ULONG, *mut O) => CKR_FUNCTION_NOT_SUPPORTED;
     C_GetFunctionStatus(S) => CKR_FUNCTION_NOT_PARALLEL;
     C_CancelFunction(S) => CKR_FUNCTION_NOT_PARALLEL;
