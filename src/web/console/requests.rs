@@ -4,8 +4,9 @@
 //! own decision comes back refused (`E-REQUEST-SAME-OPERATOR`, 403).
 
 use super::review::back_to;
-use super::{Console, Frame, station_error};
+use super::{Console, Frame, LoggedIn, station_error};
 use crate::domain::{OrderNo, RequestKind, RequestState};
+use crate::station::Station;
 use crate::station::service_desk::ServiceDeskError;
 use crate::store::ServiceRequestFilter;
 use axum::extract::{Form, Path, State};
@@ -61,6 +62,22 @@ pub struct RequestForm {
     note: String,
 }
 
+/// A decision posted on request `id`: its session and CSRF token checked, the station acting
+/// for the logged-in operator, and the request's order (where the answer goes back to).
+async fn posted_on(
+    console: &Console,
+    headers: &HeaderMap,
+    form: &RequestForm,
+    id: &str,
+) -> Result<(LoggedIn, Station, OrderNo), Response> {
+    let l = console.posted(headers, &form.csrf)?;
+    let station = console.station();
+    match station.service_request(id).await {
+        Ok(d) => Ok((l, station, d.request.order_no)),
+        Err(e) => Err(station_error(&e, &Frame::from(&l))),
+    }
+}
+
 /// `POST /requests/{id}/approve`: the second security officer's approval, which carries out
 /// the revocation at once (`revoke approve ID`).
 pub async fn approve(
@@ -69,14 +86,9 @@ pub async fn approve(
     Path(id): Path<String>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
+    let (l, station, order) = match posted_on(&console, &headers, &form, &id).await {
+        Ok(p) => p,
         Err(page) => return page,
-    };
-    let station = console.station();
-    let order = match station.service_request(&id).await {
-        Ok(d) => d.request.order_no,
-        Err(e) => return station_error(&e, &Frame::from(&l)),
     };
     match station.approve_revoke(&id, l.operator.as_str(), None).await {
         Ok(_) => back_to(&order),
@@ -92,14 +104,9 @@ pub async fn reject(
     Path(id): Path<String>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
+    let (l, station, order) = match posted_on(&console, &headers, &form, &id).await {
+        Ok(p) => p,
         Err(page) => return page,
-    };
-    let station = console.station();
-    let order = match station.service_request(&id).await {
-        Ok(d) => d.request.order_no,
-        Err(e) => return station_error(&e, &Frame::from(&l)),
     };
     match station
         .decide_request(&id, l.operator.as_str(), false, Some(form.note.trim()))
