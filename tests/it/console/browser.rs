@@ -1,5 +1,8 @@
 //! The console in a real browser: Debian's Chromium, headless, driven by ChromeDriver over
-//! WebDriver (fantoccini on plain HTTP to the driver on loopback: no TLS stack involved).
+//! WebDriver (fantoccini on plain HTTP to the driver on loopback: no TLS stack involved). A
+//! reviewer approves an order seeing its documents rendered; a revoke requested by one security
+//! officer stays pending, its requester cannot approve it, and a second officer's approval
+//! revokes the order.
 
 use super::{ORDER, publish_shot, register, state_of, station_with_console, url};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -177,4 +180,116 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
     let audit = serde_json::Value::Array(st.audit());
     let approved = crate::support::audit_record(&audit, "order.approved");
     assert_eq!(approved["actor"], "console-rita");
+}
+
+/// Logs `b` in with `token` and waits for the page to name `name`.
+async fn log_in(b: &Client, serve: &crate::ocsp::Serve, token: &str, name: &str) {
+    b.goto(&url(serve, "/login")).await.unwrap();
+    b.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    b.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
+    assert_eq!(who.text().await.unwrap(), name);
+}
+
+/// The page's source once `check` holds for it, within 20 s.
+async fn page_once(b: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let html = b.source().await.unwrap_or_default();
+        if check(&html) {
+            return html;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {html}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
+    let (st, serve) = station_with_console();
+    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
+        .expect_code(0);
+    st.run(&["provision", ORDER]).expect_code(0);
+    let first = register(&st, "console-sophia", "security_officer");
+    let second = register(&st, "console-simon", "security_officer");
+    let driver = Driver::start();
+    let shots = st.tmp().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let rt = crate::support::runtime();
+    let pending_file = shots.join("console-revoke-pending.png");
+    rt.block_on(async {
+        let a = connect(&driver).await;
+        log_in(&a, &serve, &first, "console-sophia").await;
+        a.goto(&url(&serve, &format!("/orders/{ORDER}")))
+            .await
+            .unwrap();
+        a.find(Locator::Id("revoke"))
+            .await
+            .expect("the revoke form of a provisioned order")
+            .click()
+            .await
+            .unwrap();
+        // Back on the order's page: the request waits, the order is as it was.
+        let page = page_once(&a, "a pending request", |h| {
+            h.contains("id=\"approve-revoke\"")
+        })
+        .await;
+        assert!(page.contains("待第二位安全员批准的吊销申请"), "{page}");
+        assert!(page.contains("已制作"), "{page}");
+        a.execute(
+            "document.querySelector('div.pending').scrollIntoView(); window.scrollBy(0, -80);",
+            vec![],
+        )
+        .await
+        .unwrap();
+        std::fs::write(&pending_file, a.screenshot().await.unwrap()).unwrap();
+
+        // Its requester cannot approve it.
+        a.find(Locator::Id("approve-revoke"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        page_once(&a, "the requester refused", |h| {
+            h.contains("E-REQUEST-SAME-OPERATOR")
+        })
+        .await;
+        a.close().await.unwrap();
+        assert_eq!(
+            state_of(&st, ORDER),
+            "Provisioned",
+            "one officer revoked it"
+        );
+
+        // A second security officer, in another browser session, approves it.
+        let b = connect(&driver).await;
+        log_in(&b, &serve, &second, "console-simon").await;
+        b.goto(&url(&serve, &format!("/orders/{ORDER}")))
+            .await
+            .unwrap();
+        b.find(Locator::Id("approve-revoke"))
+            .await
+            .expect("the pending request on the second officer's page")
+            .click()
+            .await
+            .unwrap();
+        page_once(&b, "revoked", |h| h.contains("已吊销")).await;
+        b.close().await.unwrap();
+    });
+    publish_shot(&pending_file);
+    assert_eq!(state_of(&st, ORDER), "Revoked");
+    let audit = serde_json::Value::Array(st.audit());
+    let revoked = crate::support::audit_record(&audit, "order.revoked");
+    assert_eq!(revoked["actor"], "console-simon", "{revoked}");
 }
