@@ -42,6 +42,33 @@ const FIELD_LABELS: &[(&str, &str)] = &[
     ("shipping.address", "收件地址"),
 ];
 
+/// Chinese names of the form's coded values, by field path and value (the code itself is shown
+/// beside them: the reviewer sees what the portal sent).
+const VALUE_LABELS: &[(&str, &str, &str)] = &[
+    ("auth_method", "legal_rep_phone", "法定代表人手机"),
+    ("auth_method", "legal_rep_bank_card", "法定代表人银行卡"),
+    ("auth_method", "corporate_transfer", "对公打款"),
+    ("legal_rep.id_type", "resident_id", "居民身份证"),
+    ("handler.id_type", "resident_id", "居民身份证"),
+    ("product.key_role", "main", "主密钥"),
+    ("product.key_role", "secondary", "副密钥（副锁）"),
+    (
+        "product.seal_service",
+        "company_and_legal_rep",
+        "单位印章和法定代表人印章",
+    ),
+    ("product.seal_service", "company", "单位印章"),
+    ("product.seal_service", "none", "不制作电子印章"),
+];
+
+/// A coded value as the reviewer reads it: its Chinese name and the code, or the value as it is.
+fn value_label(path: &str, value: &str) -> String {
+    VALUE_LABELS
+        .iter()
+        .find(|(p, v, _)| *p == path && *v == value)
+        .map_or_else(|| value.to_string(), |(_, v, l)| format!("{l}（{v}）"))
+}
+
 /// Chinese names of the documents and seal pictures, by kind.
 const DOCUMENT_LABELS: &[(&str, &str)] = &[
     ("business_license", "营业执照"),
@@ -108,7 +135,7 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<Field>) {
         serde_json::Value::Array(_) | serde_json::Value::Null => {}
         serde_json::Value::String(s) => out.push(Field {
             label: label(FIELD_LABELS, prefix).to_string(),
-            value: s.clone(),
+            value: value_label(prefix, s),
         }),
         other => out.push(Field {
             label: label(FIELD_LABELS, prefix).to_string(),

@@ -167,6 +167,13 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
     // The review page: fields beside the documents; the documents as stored, with their type.
     let review = c.get(&serve, &format!("/orders/{ORDER}")).text();
     assert!(review.contains("北京星河数智科技有限公司") && review.contains("统一社会信用代码"));
+    // Coded values in Chinese, with the code the portal sent beside them.
+    assert!(
+        review.contains("法定代表人手机（legal_rep_phone）")
+            && review.contains("居民身份证（resident_id）")
+            && review.contains("单位印章和法定代表人印章（company_and_legal_rep）"),
+        "{review}"
+    );
     assert!(review.contains("待审核"));
     let src = format!("/orders/{ORDER}/documents/document/business_license");
     assert!(review.contains(&format!("src=\"{src}\"")), "{review}");
