@@ -191,14 +191,19 @@ async fn log_in(b: &Client, serve: &crate::ocsp::Serve, token: &str, name: &str)
         .send_keys(token)
         .await
         .unwrap();
-    b.find(Locator::Id("login"))
+    click(b, "login", "the login button").await;
+    let who = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
+    assert_eq!(who.text().await.unwrap(), name);
+}
+
+/// Clicks the element with id `id` (`what` names it when it is missing).
+async fn click(b: &Client, id: &str, what: &str) {
+    b.find(Locator::Id(id))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
         .click()
         .await
         .unwrap();
-    let who = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
-    assert_eq!(who.text().await.unwrap(), name);
 }
 
 /// The page's source once `check` holds for it, within 20 s.
@@ -233,12 +238,7 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
         a.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();
-        a.find(Locator::Id("revoke"))
-            .await
-            .expect("the revoke form of a provisioned order")
-            .click()
-            .await
-            .unwrap();
+        click(&a, "revoke", "the revoke form of a provisioned order").await;
         // Back on the order's page: the request waits, the order is as it was.
         let page = page_once(&a, "a pending request", |h| {
             h.contains("id=\"approve-revoke\"")
@@ -255,12 +255,7 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
         std::fs::write(&pending_file, a.screenshot().await.unwrap()).unwrap();
 
         // Its requester cannot approve it.
-        a.find(Locator::Id("approve-revoke"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&a, "approve-revoke", "the pending request").await;
         page_once(&a, "the requester refused", |h| {
             h.contains("E-REQUEST-SAME-OPERATOR")
         })
@@ -278,12 +273,12 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
         b.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();
-        b.find(Locator::Id("approve-revoke"))
-            .await
-            .expect("the pending request on the second officer's page")
-            .click()
-            .await
-            .unwrap();
+        click(
+            &b,
+            "approve-revoke",
+            "the pending request on the second officer's page",
+        )
+        .await;
         page_once(&b, "revoked", |h| h.contains("已吊销")).await;
         b.close().await.unwrap();
     });
