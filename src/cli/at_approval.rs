@@ -3,7 +3,8 @@
 //! revocation, `order reissue` a reissue order; `revoke approve` / `reissue approve` (a
 //! different operator) carries it out.
 
-use super::service_desk::{Decision, decide, print_request};
+use super::opts::DecideCmd;
+use super::service_desk::{decide, print_request};
 use super::{CliError, order_no_arg, output};
 use crate::domain::{RequestKind, RequestState};
 use crate::station::service_desk::revoke::RevokeRun;
@@ -13,41 +14,9 @@ use clap::Subcommand;
 /// `keystation revoke ...` / `keystation reissue ...`
 #[derive(Debug, Subcommand)]
 pub enum AtApprovalCmd {
-    /// Approve a request and carry it out at once: a second operator, never the one who made
-    /// it. A revocation: the certificate(s) revoked and a new CRL issued; a reissue: the
-    /// replacement order made, Submitted for review.
-    Approve {
-        /// Request id (as the request command printed it).
-        id: String,
-        /// Approving operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Reject a request: a second operator, with the reason. Nothing is done.
-    Reject {
-        /// Request id.
-        id: String,
-        /// Rejecting operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Withdraw a request not carried out (or give up one that failed).
-    Cancel {
-        /// Request id.
-        id: String,
-        /// Operator withdrawing it.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    /// approve, reject, cancel: a second operator's word on the request.
+    #[command(flatten)]
+    Decide(DecideCmd),
     /// Carry out an approved request that failed (after the cause is fixed).
     Run {
         /// Request id.
@@ -117,13 +86,13 @@ async fn run(
 ) -> Result<(), CliError> {
     let revocation = family.is_revocation();
     let r = match cmd {
-        AtApprovalCmd::Approve { id, operator, note } if revocation => {
+        AtApprovalCmd::Decide(DecideCmd::Approve { id, operator, note }) if revocation => {
             let done = station
                 .approve_revoke(&id, &operator, note.as_deref())
                 .await?;
             return carried_out(&done, json);
         }
-        AtApprovalCmd::Approve { id, operator, note } => {
+        AtApprovalCmd::Decide(DecideCmd::Approve { id, operator, note }) => {
             let made = station
                 .approve_reissue(&id, &operator, note.as_deref())
                 .await?;
@@ -137,14 +106,7 @@ async fn run(
             let made = station.run_reissue(&id, &operator).await?;
             return super::reissue::made(&made, json);
         }
-        AtApprovalCmd::Reject {
-            id,
-            operator,
-            reason,
-        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
-        AtApprovalCmd::Cancel { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Cancel(note)).await?
-        }
+        AtApprovalCmd::Decide(cmd) => decide(station, cmd).await?,
         AtApprovalCmd::List { order, state } => {
             let states = RequestState::ALL.map(RequestState::as_str);
             let state =

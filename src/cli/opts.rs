@@ -248,26 +248,14 @@ pub struct ShipArgs {
     pub operator: Option<String>,
 }
 
-/// `keystation pin-reset ...`
+/// A second operator's word on a service-desk request, the same for every kind (`pin-reset`,
+/// `retire`, `unlock`, `revoke`, `reissue`): the station enforces who may give it.
 #[derive(Debug, Subcommand)]
-pub enum PinResetCmd {
-    /// Ask for a PIN reset of a delivered key (order PinDelivered, key at the desk).
-    Request {
-        /// Order number.
-        order_no: String,
-        /// Why (the customer's account, e.g. "PIN forgotten").
-        #[arg(long)]
-        reason: String,
-        /// What the desk checked, e.g. "营业执照原件 + 经办人身份证".
-        #[arg(long)]
-        evidence: String,
-        /// Operator making the request.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
-    /// Approve a request: a second operator, never the one who made it. Does not touch the key.
+pub enum DecideCmd {
+    /// Approve a request: a second operator, never the one who made it. A PIN reset, retire or
+    /// unlock is then carried out by `run`; a revocation or a reissue at once.
     Approve {
-        /// Request id.
+        /// Request id (as the request command printed it).
         id: String,
         /// Approving operator.
         #[arg(long, value_name = "NAME")]
@@ -276,7 +264,7 @@ pub enum PinResetCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Reject a request: a second operator, with the reason.
+    /// Reject a request: a second operator, with the reason. Nothing is done.
     Reject {
         /// Request id.
         id: String,
@@ -298,6 +286,28 @@ pub enum PinResetCmd {
         #[arg(long)]
         note: Option<String>,
     },
+}
+
+/// `keystation pin-reset ...`
+#[derive(Debug, Subcommand)]
+pub enum PinResetCmd {
+    /// Ask for a PIN reset of a delivered key (order PinDelivered, key at the desk).
+    Request {
+        /// Order number.
+        order_no: String,
+        /// Why (the customer's account, e.g. "PIN forgotten").
+        #[arg(long)]
+        reason: String,
+        /// What the desk checked, e.g. "营业执照原件 + 经办人身份证".
+        #[arg(long)]
+        evidence: String,
+        /// Operator making the request.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+    },
+    /// approve, reject, cancel: a second operator's word on the request.
+    #[command(flatten)]
+    Decide(DecideCmd),
     /// Carry out an approved request with the key plugged in (resumes a stopped run): a new
     /// PIN on the key, queued for delivery (`keystation deliver run` sends it).
     Run {

@@ -1,7 +1,8 @@
 //! `keystation retire ...`: the service desk's retirement of a returned key (退锁), four-eyes
 //! like a PIN reset: requested by one operator, approved by a second, run at the desk.
 
-use super::service_desk::{Decision, decide, print_request};
+use super::opts::DecideCmd;
+use super::service_desk::{decide, print_request};
 use super::{CliError, order_no_arg, output};
 use crate::station::Station;
 use clap::Subcommand;
@@ -23,39 +24,9 @@ pub enum RetireCmd {
         #[arg(long, value_name = "NAME")]
         operator: String,
     },
-    /// Approve a request: a second operator, never the one who made it. Does not touch the key.
-    Approve {
-        /// Request id.
-        id: String,
-        /// Approving operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Reject a request: a second operator, with the reason.
-    Reject {
-        /// Request id.
-        id: String,
-        /// Rejecting operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Withdraw a request that has not been carried out (or give up a failed one).
-    Cancel {
-        /// Request id.
-        id: String,
-        /// Operator withdrawing it.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    /// approve, reject, cancel: a second operator's word on the request.
+    #[command(flatten)]
+    Decide(DecideCmd),
     /// Carry out an approved request with the key plugged in (resumes a stopped run): live
     /// certificates revoked (cessationOfOperation), the key wiped (`C_InitToken`), the binding
     /// closed. The key is then a blank key (`keystation provision ORDER --token SERIAL`).
@@ -86,17 +57,7 @@ pub(super) async fn run(station: &Station, cmd: RetireCmd, json: bool) -> Result
                 .request_retire(&no, &operator, &reason, &evidence)
                 .await?
         }
-        RetireCmd::Approve { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Approve(note)).await?
-        }
-        RetireCmd::Reject {
-            id,
-            operator,
-            reason,
-        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
-        RetireCmd::Cancel { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Cancel(note)).await?
-        }
+        RetireCmd::Decide(cmd) => decide(station, cmd).await?,
         RetireCmd::Run { id, operator } => {
             let hsm = station.open_hsm().await?;
             let report = station.run_retire(&hsm, &id, &operator).await?;

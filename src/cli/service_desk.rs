@@ -1,6 +1,6 @@
 //! `keystation pin-reset ...` and `keystation order lost` handlers: the service desk.
 
-use super::opts::PinResetCmd;
+use super::opts::{DecideCmd, PinResetCmd};
 use super::{CliError, order_no_arg, output};
 use crate::domain::{RequestKind, RequestState};
 use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
@@ -20,37 +20,29 @@ pub(super) fn print_request(r: &ServiceRequestRecord) {
     );
 }
 
-/// A second operator's word on a request, as `pin-reset`, `retire` and `unlock` take it.
-pub(super) enum Decision {
-    /// Approve, with an optional note.
-    Approve(Option<String>),
-    /// Reject, with the reason.
-    Reject(String),
-    /// Cancel, with an optional note.
-    Cancel(Option<String>),
-}
-
 /// `... approve|reject|cancel ID --operator NAME`: the request as it stands after it.
 pub(super) async fn decide(
     station: &Station,
-    id: &str,
-    operator: &str,
-    decision: Decision,
+    cmd: DecideCmd,
 ) -> Result<ServiceRequestRecord, CliError> {
-    Ok(match decision {
-        Decision::Approve(note) => {
+    Ok(match cmd {
+        DecideCmd::Approve { id, operator, note } => {
             station
-                .decide_request(id, operator, true, note.as_deref())
+                .decide_request(&id, &operator, true, note.as_deref())
                 .await?
         }
-        Decision::Reject(reason) => {
+        DecideCmd::Reject {
+            id,
+            operator,
+            reason,
+        } => {
             station
-                .decide_request(id, operator, false, Some(&reason))
+                .decide_request(&id, &operator, false, Some(&reason))
                 .await?
         }
-        Decision::Cancel(note) => {
+        DecideCmd::Cancel { id, operator, note } => {
             station
-                .cancel_request(id, operator, note.as_deref())
+                .cancel_request(&id, &operator, note.as_deref())
                 .await?
         }
     })
@@ -99,17 +91,7 @@ pub(super) async fn pin_reset(
                 .request_pin_reset(&no, &operator, &reason, &evidence)
                 .await?
         }
-        PinResetCmd::Approve { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Approve(note)).await?
-        }
-        PinResetCmd::Reject {
-            id,
-            operator,
-            reason,
-        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
-        PinResetCmd::Cancel { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Cancel(note)).await?
-        }
+        PinResetCmd::Decide(cmd) => decide(station, cmd).await?,
         PinResetCmd::Run { id, operator } => {
             let hsm = station.open_hsm().await?;
             let report = station.run_pin_reset(&hsm, &id, &operator).await?;

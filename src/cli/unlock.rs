@@ -1,6 +1,6 @@
 //! `keystation unlock ...` handlers: remote unlock with an unlock authorisation code.
 
-use super::service_desk::{Decision, decide, list_requests, print_request};
+use super::service_desk::{decide, list_requests, print_request};
 use super::unlock_opts::UnlockCmd;
 use super::{CliError, order_no_arg, output};
 use crate::domain::RequestKind;
@@ -21,17 +21,7 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
                 .request_unlock(&no, &code, &operator, &reason, &evidence)
                 .await?
         }
-        UnlockCmd::Approve { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Approve(note)).await?
-        }
-        UnlockCmd::Reject {
-            id,
-            operator,
-            reason,
-        } => decide(station, &id, &operator, Decision::Reject(reason)).await?,
-        UnlockCmd::Cancel { id, operator, note } => {
-            decide(station, &id, &operator, Decision::Cancel(note)).await?
-        }
+        UnlockCmd::Decide(cmd) => decide(station, cmd).await?,
         UnlockCmd::Run {
             id,
             operator,

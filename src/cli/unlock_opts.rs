@@ -1,5 +1,6 @@
 //! `keystation unlock ...` options (the handlers are in `unlock.rs`).
 
+use super::opts::DecideCmd;
 use clap::Subcommand;
 
 /// `keystation unlock ...`
@@ -23,39 +24,10 @@ pub enum UnlockCmd {
         #[arg(long, value_name = "NAME")]
         operator: String,
     },
-    /// Approve a request: a second operator, never the one who made it.
-    Approve {
-        /// Request id.
-        id: String,
-        /// Approving operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Reject a request: a second operator, with the reason.
-    Reject {
-        /// Request id.
-        id: String,
-        /// Rejecting operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Withdraw a request that has not been carried out (or give up a failed one).
-    Cancel {
-        /// Request id.
-        id: String,
-        /// Operator withdrawing it.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    /// approve, reject, cancel: a second operator's word on the request.
+    /// approve, reject, cancel: a second operator's word on the request.
+    #[command(flatten)]
+    Decide(DecideCmd),
     /// Carry out an approved request: e-mail the unlock authorisation code to the handler,
     /// exactly once (resumes a stopped run).
     Run {
