@@ -10,39 +10,96 @@ use super::super::token_access::blocking;
 use super::random_bytes;
 use crate::audit::event::{AuditEvent, CertificateIssued, CertificateWritten, StepOutcome};
 use crate::ca::csr::{signed_request, verify_csr};
-use crate::ca::issuance::{cert_summary, issue_unit_certificate, serial_from_random};
+use crate::ca::issuance::{CertSummary, cert_summary, issue_unit_certificate, serial_from_random};
 use crate::ca::profile::StatusUrls;
 use crate::domain::{CertSerial, CertificatePurpose, CertificateStatus};
 use crate::store::{AuditEntry, CertificateRecord};
 use crate::token::TokenSigner;
 
+/// How the CA issues a certificate of the order for a public key (SPKI DER): the unit
+/// (signing) certificate, or a dual certificate's encryption half.
+pub(super) type Issue = fn(
+    &crate::domain::Order,
+    &[u8],
+    &[u8],
+    &TokenSigner,
+    &[u8],
+    time::OffsetDateTime,
+    StatusUrls<'_>,
+) -> Result<Vec<u8>, crate::ca::CaError>;
+
 impl Job<'_> {
-    pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
+    /// A new serial for a certificate of `purpose`, reserved (recorded and audited) before the
+    /// CA signs anything with it: its bytes and the reserved record.
+    pub(super) async fn reserve_serial(
+        &mut self,
+        purpose: CertificatePurpose,
+    ) -> Result<([u8; 16], CertificateRecord), StepError> {
         let serial_bytes = serial_from_random(random_bytes::<16>(self.station.random.as_ref())?);
-        let serial_hex = CertSerial::parse(&hex::encode(serial_bytes))
+        let serial = CertSerial::parse(&hex::encode(serial_bytes))
             .map_err(|e| StepError::Inconsistent(e.to_string()))?;
-        let token_serial = self.token_serial()?;
-        // Reserve the serial before the CA signs anything with it.
         let reserved = CertificateRecord {
-            serial: serial_hex.clone(),
+            serial: serial.clone(),
             order_no: self.no().clone(),
             binding_id: self.binding.binding_id.clone(),
-            token_serial: Some(token_serial),
+            token_serial: Some(self.token_serial()?),
             der: Vec::new(),
             fingerprint_sha256: String::new(),
             not_before: String::new(),
             not_after: String::new(),
             status: CertificateStatus::Reserved,
             issued_at: crate::clock::format_utc(self.station.clock.now()),
-            purpose: CertificatePurpose::Signing,
+            purpose,
         };
         let entry = AuditEntry {
-            cert_serial: Some(serial_hex.clone()),
+            cert_serial: Some(serial),
             ..self.entry(AuditEvent::SerialReserved)
         };
         let write = Write::InsertCertificate(Box::new(reserved.clone()));
         self.flush(vec![write, Write::Audit(Box::new(entry))])
             .await?;
+        Ok((serial_bytes, reserved))
+    }
+
+    /// The certificate `issue` makes for `spki_der` under the reserved `serial_bytes`, signed
+    /// by the CA key on its token now: `reserved` filled in as Issued, and its summary.
+    pub(super) fn issued_record(
+        &self,
+        issue: Issue,
+        spki_der: &[u8],
+        serial_bytes: &[u8],
+        reserved: CertificateRecord,
+    ) -> Result<(CertificateRecord, CertSummary), StepError> {
+        let now = self.station.clock.now();
+        let config = &self.station.config;
+        let urls = StatusUrls {
+            crl: &config.ca.crl_url,
+            ocsp: &config.ocsp.url,
+        };
+        let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
+            let ca = self.hsm.ca_signer()?;
+            Ok(issue(
+                &self.order,
+                spki_der,
+                self.hsm.ca_cert_der(),
+                &ca,
+                serial_bytes,
+                now,
+                urls,
+            )?)
+        })?;
+        let summary = cert_summary(&cert_der)?;
+        let mut rec = reserved;
+        rec.der = cert_der;
+        rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
+        rec.not_before = crate::clock::format_utc(summary.not_before);
+        rec.not_after = crate::clock::format_utc(summary.not_after);
+        rec.status = CertificateStatus::Issued;
+        Ok((rec, summary))
+    }
+
+    pub(in super::super) async fn issue_certificate(&mut self) -> Result<(), StepError> {
+        let (serial_bytes, reserved) = self.reserve_serial(CertificatePurpose::Signing).await?;
         let key = self
             .key
             .clone()
@@ -65,32 +122,12 @@ impl Job<'_> {
                 "the CSR's public key is not the token key's".into(),
             ));
         }
-        let now = self.station.clock.now();
-        let config = &self.station.config;
-        let urls = StatusUrls {
-            crl: &config.ca.crl_url,
-            ocsp: &config.ocsp.url,
-        };
-        let order = self.order.clone();
-        let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
-            let ca = self.hsm.ca_signer()?;
-            Ok(issue_unit_certificate(
-                &order,
-                &csr.spki_der,
-                self.hsm.ca_cert_der(),
-                &*ca,
-                &serial_bytes,
-                now,
-                urls,
-            )?)
-        })?;
-        let summary = cert_summary(&cert_der)?;
-        let mut rec = reserved;
-        rec.der = cert_der;
-        rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
-        rec.not_before = crate::clock::format_utc(summary.not_before);
-        rec.not_after = crate::clock::format_utc(summary.not_after);
-        rec.status = CertificateStatus::Issued;
+        let (rec, summary) = self.issued_record(
+            issue_unit_certificate,
+            &csr.spki_der,
+            &serial_bytes,
+            reserved,
+        )?;
         self.cert = Some(rec.clone());
         self.done(
             Step::IssueCertificate,

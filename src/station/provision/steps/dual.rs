@@ -21,13 +21,10 @@ use super::super::job::Job;
 use super::super::journal::Write;
 use super::super::step::Step;
 use super::super::token_access::blocking;
-use super::random_bytes;
-use crate::audit::event::{AuditEvent, DualCertificateIssued, StepOutcome};
-use crate::ca::issuance::{cert_summary, issue_encryption_certificate, serial_from_random};
-use crate::ca::profile::StatusUrls;
+use crate::audit::event::{DualCertificateIssued, StepOutcome};
+use crate::ca::issuance::issue_encryption_certificate;
 use crate::ca::sm2_envelope::EncryptionKeyPair;
-use crate::domain::{CertSerial, CertificatePurpose, CertificateStatus, KeyAlgorithm};
-use crate::store::{AuditEntry, CertificateRecord};
+use crate::domain::{CertificatePurpose, KeyAlgorithm};
 use crate::token::KeyPairInfo;
 use crate::token::vault::escrow_aad;
 use sha2::{Digest, Sha256};
@@ -48,31 +45,8 @@ impl Job<'_> {
                 "a dual certificate needs an SM2 signing key".into(),
             ));
         }
-        let serial_bytes = serial_from_random(random_bytes::<16>(self.station.random.as_ref())?);
-        let serial = CertSerial::parse(&hex::encode(serial_bytes))
-            .map_err(|e| StepError::Inconsistent(e.to_string()))?;
-        let reserved = CertificateRecord {
-            serial: serial.clone(),
-            order_no: self.no().clone(),
-            binding_id: self.binding.binding_id.clone(),
-            token_serial: Some(self.token_serial()?),
-            der: Vec::new(),
-            fingerprint_sha256: String::new(),
-            not_before: String::new(),
-            not_after: String::new(),
-            status: CertificateStatus::Reserved,
-            issued_at: crate::clock::format_utc(self.station.clock.now()),
-            purpose: CertificatePurpose::Encryption,
-        };
-        let entry = AuditEntry {
-            cert_serial: Some(serial.clone()),
-            ..self.entry(AuditEvent::SerialReserved)
-        };
-        self.flush(vec![
-            Write::InsertCertificate(Box::new(reserved.clone())),
-            Write::Audit(Box::new(entry)),
-        ])
-        .await?;
+        let (serial_bytes, reserved) = self.reserve_serial(CertificatePurpose::Encryption).await?;
+        let serial = reserved.serial.clone();
 
         // Key management: the pair, its escrow copy sealed by the vault, the envelope.
         let pair = EncryptionKeyPair::generate(self.station.random.as_ref())?;
@@ -102,37 +76,17 @@ impl Job<'_> {
         drop(pair);
         self.failpoint("provision.dual_certificate.imported")?;
 
-        let now = self.station.clock.now();
-        let config = &self.station.config;
-        let urls = StatusUrls {
-            crl: &config.ca.crl_url,
-            ocsp: &config.ocsp.url,
-        };
-        let order = self.order.clone();
-        let cert_der = blocking(|| -> Result<Vec<u8>, StepError> {
-            let ca = self.hsm.ca_signer()?;
-            Ok(issue_encryption_certificate(
-                &order,
-                &imported.spki_der,
-                self.hsm.ca_cert_der(),
-                &*ca,
-                &serial_bytes,
-                now,
-                urls,
-            )?)
-        })?;
-        let summary = cert_summary(&cert_der)?;
+        let (rec, _) = self.issued_record(
+            issue_encryption_certificate,
+            &imported.spki_der,
+            &serial_bytes,
+            reserved,
+        )?;
         blocking(|| -> Result<(), StepError> {
             self.user_session()?
-                .write_certificate(&enc_id, label.as_str(), &cert_der)?;
+                .write_certificate(&enc_id, label.as_str(), &rec.der)?;
             Ok(())
         })?;
-        let mut rec = reserved;
-        rec.der = cert_der;
-        rec.fingerprint_sha256 = summary.sha256_fingerprint.clone();
-        rec.not_before = crate::clock::format_utc(summary.not_before);
-        rec.not_after = crate::clock::format_utc(summary.not_after);
-        rec.status = CertificateStatus::Issued;
         let outcome = DualCertificateIssued {
             serial: serial.to_string(),
             fingerprint_sha256: rec.fingerprint_sha256.clone(),
