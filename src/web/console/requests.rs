@@ -3,7 +3,7 @@
 //! rule is the station's: the console only passes the logged-in operator, and the requester's
 //! own decision comes back refused (`E-REQUEST-SAME-OPERATOR`, 403).
 
-use super::review::back_to;
+use super::review::decided;
 use super::{Console, Frame, LoggedIn, station_error};
 use crate::domain::{OrderNo, RequestKind, RequestState};
 use crate::station::Station;
@@ -90,10 +90,11 @@ pub async fn approve(
         Ok(p) => p,
         Err(page) => return page,
     };
-    match station.approve_revoke(&id, l.operator.as_str(), None).await {
-        Ok(_) => back_to(&order),
-        Err(e) => station_error(&e, &Frame::from(&l)),
-    }
+    decided(
+        station.approve_revoke(&id, l.operator.as_str(), None).await,
+        &order,
+        &l,
+    )
 }
 
 /// `POST /requests/{id}/reject`: a second security officer turns the request down, with a
@@ -108,11 +109,11 @@ pub async fn reject(
         Ok(p) => p,
         Err(page) => return page,
     };
-    match station
-        .decide_request(&id, l.operator.as_str(), false, Some(form.note.trim()))
-        .await
-    {
-        Ok(_) => back_to(&order),
-        Err(e) => station_error(&e, &Frame::from(&l)),
-    }
+    decided(
+        station
+            .decide_request(&id, l.operator.as_str(), false, Some(form.note.trim()))
+            .await,
+        &order,
+        &l,
+    )
 }

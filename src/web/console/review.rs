@@ -6,7 +6,7 @@
 use super::queue::state_label;
 use super::{Console, Frame, LoggedIn, error_page, render, station_error};
 use crate::domain::{OrderNo, OrderState};
-use crate::error_code as ec;
+use crate::error_code::{self as ec, Coded};
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -346,8 +346,21 @@ fn decision(
 }
 
 /// After a decision: back to the order's page.
-pub(super) fn back_to(no: &OrderNo) -> Response {
+fn back_to(no: &OrderNo) -> Response {
     Redirect::to(&format!("/orders/{no}")).into_response()
+}
+
+/// The answer to a decision on order `no` by the logged-in `l`: back to the order's page, or
+/// the station's refusal.
+pub(super) fn decided<T, E: Coded + std::fmt::Display>(
+    result: Result<T, E>,
+    no: &OrderNo,
+    l: &LoggedIn,
+) -> Response {
+    match result {
+        Ok(_) => back_to(no),
+        Err(e) => station_error(&e, &Frame::from(l)),
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -365,14 +378,11 @@ pub async fn approve(
         Ok(d) => d,
         Err(page) => return page,
     };
-    let station = console.station();
-    match station
+    let result = console
+        .station()
         .approve_order(&no, l.operator.as_str(), non_empty(&form.note))
-        .await
-    {
-        Ok(_) => back_to(&no),
-        Err(e) => station_error(&e, &Frame::from(&l)),
-    }
+        .await;
+    decided(result, &no, &l)
 }
 
 /// `POST /orders/{order_no}/reject` (`order reject`): the reason is required.
@@ -394,14 +404,11 @@ pub async fn reject(
             Some(&Frame::from(&l)),
         );
     };
-    match console
+    let result = console
         .station()
         .reject_order(&no, l.operator.as_str(), reason)
-        .await
-    {
-        Ok(_) => back_to(&no),
-        Err(e) => station_error(&e, &Frame::from(&l)),
-    }
+        .await;
+    decided(result, &no, &l)
 }
 
 /// `POST /orders/{order_no}/revoke` (`order revoke`; a security officer's request, which
@@ -416,7 +423,7 @@ pub async fn revoke(
         Ok(d) => d,
         Err(page) => return page,
     };
-    match console
+    let result = console
         .station()
         .request_order_revoke(
             &no,
@@ -424,9 +431,6 @@ pub async fn revoke(
             non_empty(&form.detail),
             l.operator.as_str(),
         )
-        .await
-    {
-        Ok(_) => back_to(&no),
-        Err(e) => station_error(&e, &Frame::from(&l)),
-    }
+        .await;
+    decided(result, &no, &l)
 }
