@@ -14,6 +14,7 @@
 //! keygen_ms = 0
 //! sign_ms = 0
 //! login_ms = 0
+//! none_for_labels = ["KS-CA"]   # tokens that stand for an HSM partition (the CA's): no device time
 //!
 //! [sm2]
 //! signature = "raw"             # "raw" r‖s (64 bytes) or "der" SEQUENCE { r, s }
@@ -75,10 +76,23 @@ pub struct Latency {
     pub sign_ms: u64,
     /// `C_Login`.
     pub login_ms: u64,
+    /// Labels of tokens that stand for an HSM partition rather than a USB key (the CA's
+    /// token, when one module holds both): they spend no device time. A station's customers'
+    /// keys are slow, its HSM is not.
+    pub none_for_labels: Vec<String>,
 }
 
 impl Latency {
-    /// The delay of one operation.
+    /// The delay of one operation on the token labelled `label`.
+    pub fn on(&self, label: &str, op: SlowOp) -> Duration {
+        if self.none_for_labels.iter().any(|l| l == label) {
+            Duration::ZERO
+        } else {
+            self.of(op)
+        }
+    }
+
+    /// The delay of one operation on a USB key.
     pub fn of(&self, op: SlowOp) -> Duration {
         Duration::from_millis(match op {
             SlowOp::KeyGen => self.keygen_ms,
@@ -198,7 +212,7 @@ mod tests {
     fn every_setting_is_read() {
         let c = Config::parse(
             "token_dir = \"/t\"\n[pin]\nuser_max_tries = 3\nso_max_tries = 5\nmin_len = 6\nmax_len = 16\n\
-             [latency]\nkeygen_ms = 300\nsign_ms = 150\nlogin_ms = 20\n[sm2]\nsignature = \"der\"\n",
+             [latency]\nkeygen_ms = 300\nsign_ms = 150\nlogin_ms = 20\nnone_for_labels = [\"CA\"]\n[sm2]\nsignature = \"der\"\n",
             Path::new("/"),
         )
         .unwrap();
@@ -207,6 +221,11 @@ mod tests {
         assert_eq!((c.pin.min_len, c.pin.max_len), (6, 16));
         assert_eq!(c.latency.of(SlowOp::KeyGen), Duration::from_millis(300));
         assert_eq!(c.latency.of(SlowOp::Login), Duration::from_millis(20));
+        assert_eq!(
+            c.latency.on("ORDER-1", SlowOp::Sign),
+            Duration::from_millis(150)
+        );
+        assert_eq!(c.latency.on("CA", SlowOp::Sign), Duration::ZERO);
         assert_eq!(c.sm2.signature, SignatureEncoding::Der);
     }
 

@@ -24,8 +24,13 @@ pub enum Purpose {
 pub fn device_time(s: CK_SESSION_HANDLE, op: SlowOp) -> Result<(), CK_RV> {
     let (device, delay): (Arc<Mutex<()>>, _) = with_module(|m| {
         let slot = m.session(s)?.slot;
-        let delay = m.config.latency.of(op);
-        Ok((m.slot(slot)?.device.clone(), delay))
+        let slot = m.slot(slot)?;
+        let device = slot.device.clone();
+        let label = slot.token.as_ref().map(|t| t.label().to_string());
+        Ok((
+            device,
+            m.config.latency.on(label.as_deref().unwrap_or(""), op),
+        ))
     })?;
     if !delay.is_zero() {
         let _busy = device.lock().unwrap_or_else(|p| p.into_inner());

@@ -41,6 +41,11 @@ impl Token {
         &self.file.serial
     }
 
+    /// The token's label as last read.
+    pub fn label(&self) -> &str {
+        &self.file.label
+    }
+
     /// True while the token's directory holds its file.
     pub fn present(&self) -> bool {
         self.dir.present()
