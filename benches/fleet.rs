@@ -77,7 +77,8 @@ async fn approved(config: &Path, dir: &Path, orders: usize) {
     let file = generated_orders(dir, orders).unwrap();
     let station = Station::open(Config::load(config).unwrap(), Arc::new(SystemClock))
         .await
-        .unwrap();
+        .unwrap()
+        .with_credential(Some(figures::credential(config, "bench")));
     let imported = station
         .import_orders(
             &file,

@@ -324,6 +324,12 @@ fn child(args: &[String]) -> Result<(), BoxError> {
     let samples = rt.block_on(async {
         let cfg = Config::load(&dir.join("station.toml"))?;
         let station = Station::open(cfg, Arc::new(keystation::clock::SystemClock)).await?;
+        let config = dir.join("station.toml");
+        let as_operator = |name| {
+            station
+                .clone()
+                .with_credential(Some(figures::credential(&config, name)))
+        };
         let apps = dir.join("applications");
         keystation::station::demo::write_fixture_pictures(&apps)?;
         let file = keystation::station::demo::generated_orders(&apps, plan.keys)?;
@@ -331,9 +337,11 @@ fn child(args: &[String]) -> Result<(), BoxError> {
             operator: Some("hub-intake".into()),
             uscc_checksum_override: None,
         };
-        station.import_orders(&file, &options).await?;
+        as_operator("hub-intake")
+            .import_orders(&file, &options)
+            .await?;
         for o in station.list_orders(Some(OrderState::Submitted)).await? {
-            station
+            as_operator("hub-reviewer")
                 .approve_order(&o.order_no, "hub-reviewer", Some("benchmark"))
                 .await?;
         }

@@ -80,7 +80,8 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
     let file = generated_orders(dir, orders).unwrap();
     let station = Station::open(Config::load(config).unwrap(), Arc::new(SystemClock))
         .await
-        .unwrap();
+        .unwrap()
+        .with_credential(Some(figures::credential(config, "bench")));
     let options = ImportOptions {
         operator: Some("bench".into()),
         uscc_checksum_override: None,

@@ -919,8 +919,14 @@ fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
     rt.block_on(async {
         let cfg = Config::load(&dir.join("station.toml"))?;
         let station = Station::open(cfg, Arc::new(keystation::clock::SystemClock)).await?;
+        let config = dir.join("station.toml");
+        let as_operator = |name| {
+            station
+                .clone()
+                .with_credential(Some(figures::credential(&config, name)))
+        };
         let file = bench_orders(&dir.join("applications"), plan.tokens)?;
-        station
+        as_operator("bench-intake")
             .import_orders(
                 &file,
                 &ImportOptions {
@@ -930,7 +936,7 @@ fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
             )
             .await?;
         for o in station.list_orders(Some(OrderState::Submitted)).await? {
-            station
+            as_operator("bench-reviewer")
                 .approve_order(&o.order_no, "bench-reviewer", Some("benchmark"))
                 .await?;
         }

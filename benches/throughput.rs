@@ -84,6 +84,14 @@ async fn open_station(config: &Path) -> Station {
         .expect("opening the station")
 }
 
+/// `station` acting as the registered operator `name` (by the credential
+/// `figures::register_operators` wrote).
+fn as_operator(station: &Station, config: &Path, name: &str) -> Station {
+    station
+        .clone()
+        .with_credential(Some(figures::credential(config, name)))
+}
+
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -115,7 +123,7 @@ async fn bench_import(config: &Path, root: &Path, n: usize) -> Duration {
         uscc_checksum_override: None,
     };
     let t = Instant::now();
-    let report = station
+    let report = as_operator(&station, config, "bench-intake")
         .import_orders(&file, &opts)
         .await
         .expect("importing the generated orders");
@@ -206,7 +214,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
         .await
         .expect("importing");
     for no in &report.imported {
-        station
+        as_operator(&station, config, "bench-reviewer")
             .approve_order(no, "bench-reviewer", None)
             .await
             .unwrap();
@@ -225,7 +233,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
         .expect("provisioning");
     assert_eq!(summary.ok.len(), n, "every order provisioned");
     for (i, no) in report.imported.iter().enumerate() {
-        let shipped = station
+        let shipped = as_operator(&station, config, "bench-shipping")
             .ship(&ShipRequest {
                 order_no: no.clone(),
                 tracking_no: format!("SF{:010}", i + 1),

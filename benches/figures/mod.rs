@@ -26,6 +26,15 @@ pub fn ok(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// The credential file of operator `name` that [`register_operators`] wrote for the station of
+/// `config`.
+pub fn credential(config: &Path, name: &str) -> PathBuf {
+    config
+        .parent()
+        .expect("station.toml is in a directory")
+        .join(format!("{name}.credential"))
+}
+
 /// Registers `names` as operators (reviewer, provisioner, security officer) at the station of
 /// `config`, by the administrator credential `init` wrote beside it; each one's credential file.
 pub fn register_operators(config: &Path, names: &[&str]) -> Vec<PathBuf> {
@@ -33,7 +42,7 @@ pub fn register_operators(config: &Path, names: &[&str]) -> Vec<PathBuf> {
     names
         .iter()
         .map(|name| {
-            let file = dir.join(format!("{name}.credential"));
+            let file = credential(config, name);
             ok(keystation()
                 .arg("--config")
                 .arg(config)

@@ -275,4 +275,10 @@ pub struct OperatorSection {
     /// station directory); it must be the operator's own (mode 0600).
     #[serde(default)]
     pub credential_file: Option<PathBuf>,
+    /// `[operator.os_users]`: OS login name -> operator name. A command run by a mapped login
+    /// (the effective uid's name in the password database, never `$USER`) acts as that operator
+    /// without a credential file; the installation's administrator keeps this file as sudoers
+    /// is kept (writable by root alone).
+    #[serde(default)]
+    pub os_users: std::collections::BTreeMap<String, String>,
 }

@@ -255,14 +255,25 @@ pub enum OperatorRefused {
     UnknownCredential(String),
     /// The credential is another operator's than the one named on the command line.
     #[error(
-        "--operator {claimed} does not match the operator of the credential ({credential}): \
-         act as the credential's operator"
+        "--operator {claimed} does not match the operator the credential or the OS user proves \
+         ({credential}): act as that operator"
     )]
     Mismatch {
         /// The name given.
         claimed: OperatorId,
-        /// The credential's operator.
+        /// The operator proven (by the credential, or the OS user's mapping).
         credential: OperatorId,
+    },
+    /// Nothing proves who acts: no credential, and the OS user (`os_user`, empty for a front)
+    /// is not mapped to an operator.
+    #[error(
+        "no operator credential: give --credential FILE, set [operator] credential_file, or map \
+         the OS user{} to an operator in [operator.os_users] (a name alone proves nothing)",
+        if os_user.is_empty() { String::new() } else { format!(" {os_user}") }
+    )]
+    NoProof {
+        /// The login name running the command.
+        os_user: String,
     },
     /// An account with this name exists already.
     #[error("operator {0} exists already")]
@@ -282,6 +293,8 @@ fn roles_list(roles: &[Role]) -> String {
         .collect::<Vec<_>>()
         .join(" or ")
 }
+
+pub mod proof;
 
 #[cfg(test)]
 mod tests;

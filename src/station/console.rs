@@ -150,7 +150,7 @@ impl Station {
     /// process's own credential file: the console authenticated the operator at login).
     pub fn for_console_operator(&self) -> Station {
         Station {
-            credential: None,
+            identity: super::operators::Identity::Front,
             ..self.clone()
         }
     }

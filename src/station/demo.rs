@@ -306,14 +306,15 @@ impl Station {
                 .map(|r| r.state)
                 == Some(OrderState::Provisioned)
             {
-                self.ship(&ShipRequest {
-                    order_no: no.clone(),
-                    tracking_no: format!("SF{:010}", 1_000_000 + i),
-                    carrier: Some("SF Express (demo)".into()),
-                    operator: Some("demo-shipping".into()),
-                })
-                .await
-                .map_err(|e| step_err("ship")(e.to_string()))?;
+                self.as_demo_operator("demo-shipping")
+                    .ship(&ShipRequest {
+                        order_no: no.clone(),
+                        tracking_no: format!("SF{:010}", 1_000_000 + i),
+                        carrier: Some("SF Express (demo)".into()),
+                        operator: Some("demo-shipping".into()),
+                    })
+                    .await
+                    .map_err(|e| step_err("ship")(e.to_string()))?;
             }
         }
 
@@ -424,6 +425,7 @@ impl Station {
                 .map_err(|e| step_err("import")(e.to_string()))?;
             if existing.len() < numbers.len() {
                 let r = self
+                    .as_demo_operator("demo-intake")
                     .import_orders(
                         f,
                         &ImportOptions {
@@ -472,7 +474,11 @@ impl Station {
                 .map_err(|e| step_err("review")(e.to_string()))?
                 .map(|r| r.state);
             if state == Some(OrderState::Submitted) {
-                match self.approve_order(no, "demo-reviewer", Some("demo")).await {
+                match self
+                    .as_demo_operator("demo-reviewer")
+                    .approve_order(no, "demo-reviewer", Some("demo"))
+                    .await
+                {
                     Ok(_) => approved += 1,
                     Err(e @ crate::store::StoreError::MainKey { .. }) => {
                         say(&format!("review of {no} waits: {e}"));

@@ -311,9 +311,10 @@ impl Coded for crate::domain::OperatorRefused {
             R::NotRegistered(_) => ec::OPERATOR_UNKNOWN,
             R::Disabled(_) => ec::OPERATOR_DISABLED,
             R::MissingRole { .. } => ec::OPERATOR_ROLE,
-            R::BadCredential { .. } | R::UnknownCredential(_) | R::Mismatch { .. } => {
-                ec::OPERATOR_CREDENTIAL
-            }
+            R::BadCredential { .. }
+            | R::UnknownCredential(_)
+            | R::Mismatch { .. }
+            | R::NoProof { .. } => ec::OPERATOR_CREDENTIAL,
             R::Exists(_) => ec::OPERATOR_EXISTS,
             R::LastAdministrator(_) => ec::OPERATOR_LAST_ADMIN,
         }

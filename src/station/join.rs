@@ -277,7 +277,7 @@ pub async fn join_station(
         clock,
         random: Arc::new(OsRandom),
         operation: operation.clone(),
-        credential: None,
+        identity: super::operators::Identity::default(),
     };
     let mut tx = store.begin_write(now).await?;
     tx.register_station(id, Registration::Join).await?;

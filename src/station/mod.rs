@@ -71,8 +71,8 @@ pub struct Station {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     operation: OperationContext,
-    /// The operator credential file the command gave (see [`operators`]).
-    credential: Option<Arc<std::path::PathBuf>>,
+    /// How the station knows who acts (see [`operators`]).
+    identity: operators::Identity,
 }
 
 /// Why a station could not be opened.
@@ -100,7 +100,7 @@ impl Station {
             clock,
             random: Arc::new(OsRandom),
             operation: OperationContext::new(),
-            credential: None,
+            identity: operators::Identity::default(),
         })
     }
 

@@ -8,12 +8,16 @@
 //! account, and checks that it is enabled and holds a role that permits the action
 //! ([`crate::domain::operator`]). Every audit record the command writes names that account.
 //!
-//! Transition: commands still take `--operator NAME`. With a credential, NAME must be the
-//! credential's operator; without one, NAME must be a registered, enabled account with the role
-//! (and the audit trail names it). Managing operators always needs the credential.
+//! The other proofs: the OS user running the command, mapped to an operator in
+//! `[operator.os_users]` (the password database's name of the effective uid, never `$USER`), and
+//! a front that authenticated its operator itself (the console's login,
+//! [`Station::for_console_operator`]). `--operator NAME` must name the operator proven; a name
+//! alone proves nothing and is refused (`E-OPERATOR-CREDENTIAL`,
+//! [`crate::domain::operator::proof`]).
 
 use super::Station;
 use crate::audit::event::{AuditEvent, OperatorAdded, OperatorChanged};
+use crate::domain::operator::proof::{Proof, claimed_operator};
 use crate::domain::operator::{Roles, authorize, roles_text};
 use crate::domain::{Action, OperatorId, OperatorRefused, Role};
 use crate::random::RandomError;
@@ -121,11 +125,31 @@ fn read_token(path: &Path) -> Result<Zeroizing<String>, OperatorRefused> {
     Ok(Zeroizing::new(token.to_string()))
 }
 
+/// How a station instance knows who acts (see the module docs and
+/// [`crate::domain::operator::proof`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Identity {
+    /// A command: the OS user running it, when `[operator.os_users]` maps it.
+    #[default]
+    Command,
+    /// A command with an operator credential file.
+    Credential(std::sync::Arc<PathBuf>),
+    /// A front that authenticated its operator itself (the console after login): it acts by
+    /// the name it passes.
+    Front,
+}
+
+/// The login name of the effective uid (the password database, never `$USER`).
+fn os_user() -> String {
+    whoami::username().unwrap_or_else(|_| format!("uid {}", rustix::process::geteuid().as_raw()))
+}
+
 impl Station {
     /// The same station acting with the operator credential in `file` (a front passes
-    /// `--credential`); without one, the configuration's `[operator] credential_file`.
+    /// `--credential`); without one, the configuration's `[operator] credential_file`; without
+    /// either, as the OS user's operator (`[operator.os_users]`), if mapped.
     pub fn with_credential(self, file: Option<PathBuf>) -> Station {
-        let credential = file
+        let identity = file
             .or_else(|| {
                 self.config
                     .operator
@@ -133,27 +157,46 @@ impl Station {
                     .as_ref()
                     .map(|p| self.config.path(p))
             })
-            .map(std::sync::Arc::new);
-        Station { credential, ..self }
+            .map(|f| Identity::Credential(std::sync::Arc::new(f)))
+            .unwrap_or_default();
+        Station { identity, ..self }
     }
 
-    /// The account of the station's credential, if it has one (unknown credential: refused).
-    async fn credential_operator(&self) -> Result<Option<OperatorRecord>, StoreError> {
-        let Some(path) = &self.credential else {
-            return Ok(None);
-        };
-        let token = read_token(path)?;
-        let account = self
-            .store
-            .operator_by_credential(&token_hash(&token))
-            .await?
-            .ok_or_else(|| OperatorRefused::UnknownCredential(path.display().to_string()))?;
-        Ok(Some(account))
+    /// What proves who acts ([`Proof`]): the credential's account (unknown credential:
+    /// refused), the OS user and its mapping, or the front.
+    async fn proof(&self) -> Result<Proof, StoreError> {
+        match &self.identity {
+            Identity::Credential(path) => {
+                let token = read_token(path)?;
+                let account = self
+                    .store
+                    .operator_by_credential(&token_hash(&token))
+                    .await?
+                    .ok_or_else(|| {
+                        OperatorRefused::UnknownCredential(path.display().to_string())
+                    })?;
+                Ok(Proof::Credential(account.name))
+            }
+            Identity::Command => {
+                let user = os_user();
+                let operator = match self.config.operator.os_users.get(&user) {
+                    Some(name) => Some(OperatorId::parse(name).map_err(|e| {
+                        OperatorRefused::BadCredential {
+                            file: format!("[operator.os_users] {user}"),
+                            problem: e.to_string(),
+                        }
+                    })?),
+                    None => None,
+                };
+                Ok(Proof::OsUser { user, operator })
+            }
+            Identity::Front => Ok(Proof::Front),
+        }
     }
 
     /// The one check of who acts: the registered operator doing `action`, as the actor of the
-    /// audit records it writes. `claimed` is the name the front was given (`--operator`, see the
-    /// module docs); `None` requires the credential.
+    /// audit records it writes. `claimed` is the name the front was given (`--operator`), which
+    /// must be the one proven ([`claimed_operator`]).
     pub async fn acting_operator(
         &self,
         claimed: Option<&str>,
@@ -167,30 +210,12 @@ impl Station {
                 })
             })
             .transpose()?;
-        let account = match (self.credential_operator().await?, claimed) {
-            (Some(account), Some(claimed)) if claimed != account.name => {
-                return Err(OperatorRefused::Mismatch {
-                    claimed,
-                    credential: account.name,
-                }
-                .into());
-            }
-            (Some(account), _) => account,
-            (None, Some(claimed)) => self
-                .store
-                .operator(&claimed)
-                .await?
-                .ok_or(OperatorRefused::NotRegistered(claimed))?,
-            (None, None) => {
-                return Err(OperatorRefused::BadCredential {
-                    file: "(none)".into(),
-                    problem: "no credential given: --credential FILE or [operator] \
-                              credential_file"
-                        .into(),
-                }
-                .into());
-            }
-        };
+        let name = claimed_operator(&self.proof().await?, claimed.as_ref())?;
+        let account = self
+            .store
+            .operator(&name)
+            .await?
+            .ok_or(OperatorRefused::NotRegistered(name))?;
         authorize(&account.name, &account.roles, account.enabled, action)?;
         let actor = self.operator_actor_unchecked(account.name.as_str());
         Ok((account, actor))
@@ -208,7 +233,11 @@ impl Station {
         claimed: Option<&str>,
         action: Action,
     ) -> Result<Actor, StoreError> {
-        if claimed.is_none() && self.credential.is_none() {
+        let unproven = match self.identity {
+            Identity::Command => !self.config.operator.os_users.contains_key(&os_user()),
+            Identity::Credential(_) | Identity::Front => false,
+        };
+        if claimed.is_none() && unproven {
             return Ok(self.station_actor());
         }
         Ok(self.acting_operator(claimed, action).await?.1)
@@ -330,6 +359,13 @@ impl Station {
             }
         }
         Ok(())
+    }
+
+    /// The station acting as the demo's operator `name` ([`Station::demo_operators`]), by its
+    /// credential in the data directory.
+    pub(super) fn as_demo_operator(&self, name: &str) -> Station {
+        let file = self.config.data_dir().join(format!("{name}.credential"));
+        self.clone().with_credential(Some(file))
     }
 
     /// The actor named `name` in the bound operation, unchecked: only for

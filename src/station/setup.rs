@@ -461,7 +461,7 @@ pub async fn create_station(
         clock,
         random,
         operation: operation.clone(),
-        credential: None,
+        identity: super::operators::Identity::default(),
     };
     let mut tx = store.begin_write(now).await?;
     let material = &summary.material;

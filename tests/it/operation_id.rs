@@ -178,10 +178,9 @@ fn a_station_bound_to_an_operation_records_its_operators_under_that_id() {
         .enable_all()
         .build()
         .unwrap();
-    // The operators this process acts as by name are registered ones.
-    for name in ["alice", "bob"] {
-        crate::support::operator_credential(&st.config(), name).unwrap();
-    }
+    // The operators this process acts as, by their credentials.
+    let [alice, bob] =
+        ["alice", "bob"].map(|name| crate::support::operator_credential(&st.config(), name));
     let cfg = keystation::config::Config::load(&st.config()).unwrap();
     let first = OperationContext::new();
     let second = OperationContext::new();
@@ -190,9 +189,13 @@ fn a_station_bound_to_an_operation_records_its_operators_under_that_id() {
     assert_eq!(station.operation(), &first);
     assert_eq!(bound.operation(), &second);
 
-    rt.block_on(station.approve_order(&"OPL-0001".parse().unwrap(), "alice", Some("checked")))
+    let as_alice = station.clone().with_credential(alice);
+    assert_eq!(as_alice.operation(), &first);
+    rt.block_on(as_alice.approve_order(&"OPL-0001".parse().unwrap(), "alice", Some("checked")))
         .unwrap();
-    rt.block_on(bound.reject_order(&"OPL-0002".parse().unwrap(), "bob", "licence expired"))
+    let as_bob = bound.with_credential(bob);
+    assert_eq!(as_bob.operation(), &second);
+    rt.block_on(as_bob.reject_order(&"OPL-0002".parse().unwrap(), "bob", "licence expired"))
         .unwrap();
 
     for (no, operator, operation) in [("OPL-0001", "alice", &first), ("OPL-0002", "bob", &second)] {

@@ -198,11 +198,17 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
 fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     let st = Station::sqlite();
     let no = with_order(&st);
-    // Unregistered: by name, and by a credential no account has.
-    refused_with(
-        &raw(&st, None, &["order", "approve", &no, "--operator", "ghost"]),
-        "E-OPERATOR-UNKNOWN",
-    );
+    // A name alone proves nothing, registered or not: no credential, no mapped OS user.
+    for name in ["ghost", "admin"] {
+        let by_name = raw(&st, None, &["order", "approve", &no, "--operator", name]);
+        refused_with(&by_name, "E-OPERATOR-CREDENTIAL");
+        assert!(
+            by_name.stderr.contains("a name alone proves nothing"),
+            "{}",
+            by_name.stderr
+        );
+    }
+    // Unregistered: a credential no account has.
     let forged = st.tmp().join("forged.credential");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -272,6 +278,74 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
         .find(|r| r["action"] == "order.approved")
         .unwrap();
     assert_eq!(approved["actor"], "rita", "{approved}");
+    st.audit_verifies();
+}
+
+/// The login name running the tests, as the password database has it.
+fn os_user() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
+    let st = Station::sqlite();
+    let no = with_order(&st);
+    let rita = add(&st, "rita", "reviewer");
+    let _sam = add(&st, "sam", "reviewer");
+    let text = std::fs::read_to_string(&st.config).unwrap();
+    let map = |operator: &str| {
+        std::fs::write(
+            &st.config,
+            format!(
+                "{text}\n[operator.os_users]\n{:?} = {operator:?}\n",
+                os_user()
+            ),
+        )
+        .unwrap();
+    };
+    // Mapped to an account that does not exist: named as unregistered.
+    map("ghost");
+    refused_with(
+        &raw(&st, None, &["order", "approve", &no, "--operator", "ghost"]),
+        "E-OPERATOR-UNKNOWN",
+    );
+    // Mapped to rita: another name on the command line is refused; hers acts as rita.
+    map("rita");
+    let other = raw(&st, None, &["order", "approve", &no, "--operator", "sam"]);
+    refused_with(&other, "E-OPERATOR-CREDENTIAL");
+    assert!(other.stderr.contains("rita"), "{}", other.stderr);
+    assert_eq!(st.show(&no)["state"], "Submitted");
+    raw(&st, None, &["order", "approve", &no, "--operator", "rita"]).expect_code(0);
+    assert_eq!(st.show(&no)["state"], "Approved");
+    let audit = st.audit();
+    let approved = audit
+        .iter()
+        .find(|r| r["action"] == "order.approved")
+        .unwrap();
+    assert_eq!(approved["actor"], "rita", "{approved}");
+    // A credential still wins over the mapping: sam's credential is sam, whoever runs it.
+    let sam = st.tmp().join("sam.credential");
+    let mismatch = raw(
+        &st,
+        Some(&sam),
+        &[
+            "order",
+            "reject",
+            &no,
+            "--operator",
+            "rita",
+            "--reason",
+            "x",
+        ],
+    );
+    refused_with(&mismatch, "E-OPERATOR-CREDENTIAL");
+    assert!(mismatch.stderr.contains("sam"), "{}", mismatch.stderr);
+    assert_eq!(st.show(&no)["state"], "Approved");
+    drop(rita);
     st.audit_verifies();
 }
 

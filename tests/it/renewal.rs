@@ -23,14 +23,15 @@ fn renew_at(
     order_no: &str,
     at: time::OffsetDateTime,
 ) -> Result<RenewalReport, RenewalError> {
-    // The operator this process acts as by name is a registered one.
-    crate::support::operator_credential(&st.config(), "desk-alice").unwrap();
+    // The operator this process acts as, by its credential.
+    let credential = crate::support::operator_credential(&st.config(), "desk-alice").unwrap();
     let rt = crate::support::runtime();
     rt.block_on(async {
         let cfg = keystation::config::Config::load(&st.config()).unwrap();
         let station = keystation::station::Station::open(cfg, Arc::new(FixedClock::new(at)))
             .await
-            .unwrap();
+            .unwrap()
+            .with_credential(Some(credential));
         let no = keystation::domain::OrderNo::parse(order_no).unwrap();
         let r = station.renew_order(&no, "desk-alice").await;
         station.close().await;

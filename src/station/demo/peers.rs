@@ -156,7 +156,8 @@ impl Station {
                 e2es.len(),
                 answer.display()
             ));
-            self.bank_import(&answer, Some("demo-simulated-bank"))
+            self.as_demo_operator("demo-simulated-bank")
+                .bank_import(&answer, Some("demo-simulated-bank"))
                 .await
                 .map_err(|e| step_err("bank")(e.to_string()))?;
         }

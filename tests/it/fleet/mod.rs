@@ -276,9 +276,10 @@ impl Fleet {
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
         assert_eq!(numbers.len(), n, "{imported}");
-        // The station in this process approves by name: a registered reviewer's.
-        crate::support::operator_credential(&desk.config(), "reviewer").unwrap();
+        // The station in this process approves as a registered reviewer, by its credential.
+        let credential = crate::support::operator_credential(&desk.config(), "reviewer");
         let (rt, station) = desk.open();
+        let station = station.with_credential(credential);
         for no in &numbers {
             let no: keystation::domain::OrderNo = no.parse().unwrap();
             rt.block_on(station.approve_order(&no, "reviewer", None))
