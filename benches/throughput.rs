@@ -198,6 +198,8 @@ fn sms_order_file(root: &Path, n: usize) -> PathBuf {
 struct SmsFigures {
     setup: Duration,
     deliver: Duration,
+    /// The most requests the gateway handled at once.
+    max_in_flight: usize,
 }
 
 /// Provisions and ships `n` SMS orders, then times `deliver_run` until all are sent.
@@ -270,7 +272,11 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     assert_eq!(fake.requests(), n, "no message sent twice");
     assert_eq!(fake.rejected_signatures(), 0);
     close_with_every_order_in(&station, OrderState::PinDelivered, n).await;
-    SmsFigures { setup, deliver }
+    SmsFigures {
+        setup,
+        deliver,
+        max_in_flight: fake.max_in_flight(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -371,8 +377,10 @@ fn main() {
         );
     }
     println!(
-        "(SMS set-up: import, approval, SoftHSM provisioning and shipping of {n_messages} orders took {:.1} s, not measured above)",
-        sms.setup.as_secs_f64()
+        "(SMS set-up: import, approval, SoftHSM provisioning and shipping of {n_messages} orders took {:.1} s, not measured above; \
+         at most {} requests at the gateway at once)",
+        sms.setup.as_secs_f64(),
+        sms.max_in_flight
     );
 
     let figure = |n: usize, t: Duration| json!({"items": n, "seconds": t.as_secs_f64(), "per_second": rate(n, t)});
@@ -384,6 +392,7 @@ fn main() {
         "import_postgres": figure(n_orders, pg),
         "sms_webhook": figure(n_messages, sms.deliver),
         "sms_setup_seconds": sms.setup.as_secs_f64(),
+        "sms_gateway_max_in_flight": sms.max_in_flight,
     });
     figures::write("throughput", bench, &report);
 }

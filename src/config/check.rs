@@ -124,6 +124,12 @@ impl Config {
             ));
         }
         let sms = &d.sms;
+        if !(1..=1024).contains(&sms.max_in_flight) {
+            return Err(value(
+                "delivery.sms.max_in_flight",
+                "must be 1 to 1024".into(),
+            ));
+        }
         if sms.max_segments == 0 {
             return Err(value(
                 "delivery.sms.max_segments",

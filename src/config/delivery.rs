@@ -166,6 +166,14 @@ pub struct SmsSection {
     /// with a delay); until then an in-doubt delivery waits.
     #[serde(default = "default_query_delay")]
     pub query_delay_secs: u64,
+    /// Messages sent at once (1 to 1,024): the worker claims this many due deliveries in one
+    /// transaction, sends them concurrently, and records their outcomes in one transaction.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// The provider's rate limit, messages a second (0: none). Sends start at most this
+    /// often (a token bucket with a burst of one), whatever `max_in_flight` allows.
+    #[serde(default)]
+    pub rate_limit_per_sec: u32,
     /// Aliyun settings (kind `aliyun`).
     pub aliyun: Option<AliyunSection>,
     /// Webhook settings (kind `webhook`).
@@ -181,6 +189,8 @@ impl Default for SmsSection {
             max_segments: default_max_segments(),
             spool_dir: default_spool_dir(),
             query_delay_secs: default_query_delay(),
+            max_in_flight: default_max_in_flight(),
+            rate_limit_per_sec: 0,
             aliyun: None,
             webhook: None,
         }
@@ -241,6 +251,12 @@ pub struct WebhookSection {
     /// Seconds for the whole exchange.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Seconds the gateway keeps an `Idempotency-Key` (0: the station does not rely on it). A
+    /// message whose outcome is unknown (a timeout, a killed worker) and whose first attempt is
+    /// younger than this is sent again under the same key, and the gateway answers with the
+    /// message it already has; an older one goes to an operator.
+    #[serde(default = "default_webhook_dedup_window")]
+    pub dedup_window_secs: u64,
 }
 
 /// `[delivery.bank]`
@@ -327,6 +343,12 @@ fn default_spool_dir() -> PathBuf {
 }
 fn default_query_delay() -> u64 {
     300
+}
+fn default_max_in_flight() -> usize {
+    32
+}
+fn default_webhook_dedup_window() -> u64 {
+    3600
 }
 fn default_aliyun_endpoint() -> String {
     crate::delivery::sms::aliyun::DEFAULT_ENDPOINT.into()

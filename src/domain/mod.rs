@@ -1,11 +1,7 @@
-//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases,
-//! the takeover of an abandoned job, the service desk's requests (four-eyes), what registered
-//! operators' roles permit, and the rule that ties a secondary key to its company's live main
-//! key.
-//!
-//! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
-//! a function of its arguments (time and randomness included), so the rules are unit-tested
-//! exhaustively and every other module depends on this one, never the reverse.
+//! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, a
+//! provider's rate limit, job leases, the takeover of an abandoned job, the service desk's
+//! requests (four-eyes), what registered operators' roles permit, and the rule that ties a
+//! secondary key to its company's live main key.
 
 pub mod application_json;
 pub mod console;
@@ -20,6 +16,7 @@ pub mod notification;
 pub mod operator;
 pub mod order;
 pub mod pin;
+pub mod rate_limit;
 pub mod reissue;
 pub mod renewal;
 pub mod secondary_key;

@@ -10,7 +10,11 @@
 //! 3. the channel is contacted;
 //! 4. one transaction records the outcome: confirmed (with the order and the sealed PIN), sent,
 //!    queued again with backoff, or needs_operator. An unknown outcome leaves it `sending`: in
-//!    doubt, resolved by asking the channel at the next pass, never by sending again.
+//!    doubt, resolved by asking the channel at the next pass, never by sending again blindly.
+//!
+//! SMS go in groups of `delivery.sms.max_in_flight` (`send`): the transactions of steps 2 and
+//! 4 are each one for the whole group, and the group's messages are sent concurrently, under
+//! the provider's rate limit. A bank file's transfers are claimed and recorded together too.
 //!
 //! Channel confirmation: the webhook confirms on acceptance (the gateway took it, and
 //! de-duplicates); the spool confirms on the gateway agent's receipt (`{id}.sent`, see
@@ -29,7 +33,7 @@
 //! This file holds the run, its passes and its report; the channels' set-up, the preparation of
 //! a message (the only place the PIN is in clear), the sender leases, each channel's sending and
 //! recovery, and the transactions both channels share live in the submodules `channels`,
-//! `prepare`, `senders`, `sms`, `bank` and `transitions`; the applicant's notices, sent after
+//! `prepare`, `senders`, `send` (SMS), `sms`, `bank` and `transitions`; the applicant's notices, sent after
 //! the deliveries of each pass, in `notices`.
 
 use super::error::DeliveryError;
@@ -61,6 +65,7 @@ mod bank;
 mod channels;
 mod notices;
 mod prepare;
+mod send;
 mod senders;
 mod sms;
 mod transitions;
@@ -264,12 +269,7 @@ impl Worker<'_> {
                 self.send_bank(vec![d]).await?;
             }
         }
-        for d in sms {
-            if *stop.borrow() {
-                return Ok(());
-            }
-            self.send_sms(d).await?;
-        }
+        self.send_sms(sms, stop).await?;
         self.notices_pass(stop).await?;
         if !self.channels.confirms_on_acceptance() {
             for d in store

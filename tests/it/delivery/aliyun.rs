@@ -266,8 +266,12 @@ async fn webhook_unknown_outcome_goes_to_the_operator_and_the_gateway_deduplicat
     let fake = FakeWebhook::start(b"webhook-shared-secret").await;
     let st = TestStation::init().await;
     st.set("kind", "\"webhook\"");
+    // This station does not rely on the gateway's de-duplication (`dedup_window_secs = 0`): a
+    // message in doubt goes to the operator (the default re-sends it under the same key: see
+    // `concurrent`).
     st.append(&format!(
-        "[delivery.sms.webhook]\nurl = \"{}\"\nconnect_timeout_secs = 2\nrequest_timeout_secs = 1\n",
+        "[delivery.sms.webhook]\nurl = \"{}\"\nconnect_timeout_secs = 2\nrequest_timeout_secs = 1\n\
+         dedup_window_secs = 0\n",
         fake.url
     ));
     st.secret_file("secrets/sms-webhook.secret", "webhook-shared-secret");

@@ -9,6 +9,7 @@
 
 mod aliyun;
 mod bank;
+mod concurrent;
 mod faults;
 mod full_cycle;
 pub(crate) mod store_backends;

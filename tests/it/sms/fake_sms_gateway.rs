@@ -8,7 +8,9 @@
 //!   (whose message echoes the string to sign, PIN included). Accepted messages are recorded and
 //!   can be queried back by `QuerySendDetails`, with pagination and the `Content` field.
 //! - [`FakeWebhook`]: a gateway receiving the signed JSON webhook; it checks the HMAC with its own
-//!   code and de-duplicates on `Idempotency-Key`.
+//!   code and de-duplicates on `Idempotency-Key`. It counts the requests for each key, and the
+//!   requests in flight (the most at once too); it can hold a run of requests (recorded, not yet
+//!   answered) until the test releases them.
 //!
 //! Both can be scripted per request (throttle, 5xx, hang past the client timeout, invalid number).
 
@@ -499,6 +501,25 @@ struct WebhookInner {
     received: Vec<WebhookReceived>,
     rejected_signatures: usize,
     requests: usize,
+    requests_per_key: BTreeMap<String, usize>,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Requests number `held.0 + 1 ..= held.0 + held.1` (in arrival order) wait for `release`.
+    held: (usize, usize),
+    release: tokio::sync::watch::Sender<bool>,
+    /// Requests waiting for `release` now.
+    waiting: usize,
+}
+
+/// Counts a request out of the gateway's in-flight ones when its handler ends, however it ends.
+struct InFlight(WebhookState);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.0.lock() {
+            inner.in_flight -= 1;
+        }
+    }
 }
 
 type WebhookState = Arc<Mutex<WebhookInner>>;
@@ -517,6 +538,12 @@ impl FakeWebhook {
             received: Vec::new(),
             rejected_signatures: 0,
             requests: 0,
+            requests_per_key: BTreeMap::new(),
+            in_flight: 0,
+            max_in_flight: 0,
+            held: (0, 0),
+            release: tokio::sync::watch::channel(false).0,
+            waiting: 0,
         }));
         let app = Router::new()
             .route("/sms", post(webhook_receive))
@@ -542,6 +569,40 @@ impl FakeWebhook {
 
     pub fn requests(&self) -> usize {
         self.state.lock().unwrap().requests
+    }
+
+    /// Correctly signed requests per `Idempotency-Key`, re-sends included.
+    pub fn requests_per_key(&self) -> BTreeMap<String, usize> {
+        self.state.lock().unwrap().requests_per_key.clone()
+    }
+
+    /// The most requests ever handled at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    /// Holds the `count` requests after the first `after` (recorded like any other, answered
+    /// only after [`FakeWebhook::release`]).
+    pub fn hold(&self, after: usize, count: usize) {
+        let mut inner = self.state.lock().unwrap();
+        inner.held = (after, count);
+        inner.release.send_replace(false);
+    }
+
+    /// Answers the held requests (and holds no more).
+    pub fn release(&self) {
+        self.state.lock().unwrap().release.send_replace(true);
+    }
+
+    /// Waits (up to a minute) until `n` requests are held at once; false if they never are.
+    pub async fn wait_held(&self, n: usize) -> bool {
+        for _ in 0..6000 {
+            if self.state.lock().unwrap().waiting >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
     }
 }
 
@@ -575,9 +636,18 @@ async fn webhook_receive(
     let timestamp = header("x-keystation-timestamp");
     let signature = header("x-keystation-signature");
     let idempotency_key = header("idempotency-key");
-    let hang = {
+    let _in_flight = {
+        let mut inner = state.lock().unwrap();
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+        InFlight(state.clone())
+    };
+    let (hang, mut hold) = {
         let mut inner = state.lock().unwrap();
         inner.requests += 1;
+        let (after, count) = inner.held;
+        let hold = (inner.requests > after && inner.requests <= after + count)
+            .then(|| inner.release.subscribe());
         if header("content-type") != "application/json"
             || timestamp.parse::<i64>().is_err()
             || !receiver_signature_ok(&inner.secret, &timestamp, &body, &signature)
@@ -599,6 +669,10 @@ async fn webhook_receive(
             )
                 .into_response();
         }
+        *inner
+            .requests_per_key
+            .entry(idempotency_key.clone())
+            .or_default() += 1;
         let script = inner.scripts.pop_front().unwrap_or(WebhookScript::Normal);
         if let WebhookScript::Status(code) = script {
             return StatusCode::from_u16(code).unwrap().into_response();
@@ -627,8 +701,16 @@ async fn webhook_receive(
             WebhookScript::Hang(d) => d,
             _ => Duration::ZERO,
         };
-        (delay, axum::Json(json!({ "id": id })).into_response())
+        (
+            (delay, axum::Json(json!({ "id": id })).into_response()),
+            hold,
+        )
     };
+    if let Some(release) = hold.as_mut() {
+        state.lock().unwrap().waiting += 1;
+        let _ = release.wait_for(|released| *released).await;
+        state.lock().unwrap().waiting -= 1;
+    }
     tokio::time::sleep(hang.0).await;
     hang.1
 }

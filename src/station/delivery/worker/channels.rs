@@ -15,6 +15,8 @@ use crate::delivery::sms::{
 };
 use crate::domain::delivery::backoff;
 use crate::domain::notification::NoticeTemplates;
+use crate::domain::rate_limit::TokenBucket;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,11 +39,52 @@ impl RetryPolicy {
     }
 }
 
+/// A channel's rate limit in real (monotonic) time: a send waits its turn here before it
+/// starts. Shared by the concurrent sends of a run.
+#[derive(Debug)]
+pub(super) struct SendPace {
+    started: tokio::time::Instant,
+    bucket: std::sync::Mutex<TokenBucket>,
+}
+
+impl SendPace {
+    fn new(per_second: NonZeroU32) -> Self {
+        SendPace {
+            started: tokio::time::Instant::now(),
+            bucket: std::sync::Mutex::new(TokenBucket::new(per_second, NonZeroU32::MIN)),
+        }
+    }
+
+    /// Returns when a send may start (and counts it).
+    pub(super) async fn wait_turn(&self) {
+        loop {
+            let wait = {
+                // A poisoned lock still holds a consistent bucket: `take` cannot panic midway.
+                let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+                bucket.take(self.started.elapsed())
+            };
+            match wait {
+                None => return,
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+}
+
 /// The configured channels, built once per `deliver run`.
 #[derive(Debug)]
 pub struct DeliveryChannels {
-    pub(super) sms: SmsChannel,
+    /// Shared with the concurrent sends of a group.
+    pub(super) sms: Arc<SmsChannel>,
     pub(super) sms_kind: SmsKind,
+    /// SMS sent at once, and claimed together (`delivery.sms.max_in_flight`).
+    pub(super) max_in_flight: usize,
+    /// The SMS provider's rate limit (`delivery.sms.rate_limit_per_sec`), kept across the
+    /// groups and passes of a run.
+    pub(super) sms_pace: Option<Arc<SendPace>>,
+    /// How long the webhook gateway remembers an `Idempotency-Key` (zero for other channels,
+    /// and when the station must not rely on it).
+    pub(super) webhook_dedup_window: Duration,
     pub(super) template: SmsTemplate,
     pub(super) aliyun_confirm: AliyunConfirm,
     pub(super) query_delay: Duration,
@@ -107,8 +150,15 @@ impl DeliveryChannels {
         Ok(DeliveryChannels {
             email,
             notices: d.notices.templates.clone(),
-            sms,
+            sms: Arc::new(sms),
             sms_kind: d.sms.kind,
+            max_in_flight: d.sms.max_in_flight.max(1),
+            sms_pace: NonZeroU32::new(d.sms.rate_limit_per_sec)
+                .map(|per_second| Arc::new(SendPace::new(per_second))),
+            webhook_dedup_window: match (d.sms.kind, &d.sms.webhook) {
+                (SmsKind::Webhook, Some(w)) => Duration::from_secs(w.dedup_window_secs),
+                _ => Duration::ZERO,
+            },
             template: SmsTemplate {
                 sign_name: d.sms.sign_name.clone(),
                 body: d.sms.template.clone(),
@@ -136,7 +186,7 @@ impl DeliveryChannels {
 
     /// The spool channel, when SMS go through one.
     pub fn spool(&self) -> Option<&SpoolChannel> {
-        match &self.sms {
+        match &*self.sms {
             SmsChannel::Spool(s) => Some(s),
             _ => None,
         }

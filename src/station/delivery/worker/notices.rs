@@ -190,7 +190,13 @@ impl Worker<'_> {
 
         crate::failpoint!("deliver.notice.before_send");
         let outcome = match &message {
-            Message::Sms(sms) => self.channels.sms.send(sms).await,
+            Message::Sms(sms) => {
+                // The provider's rate limit counts every SMS, PIN or notice.
+                if let Some(pace) = &self.channels.sms_pace {
+                    pace.wait_turn().await;
+                }
+                self.channels.sms.send(sms).await
+            }
             Message::Email(mail) => match &self.channels.email {
                 Some(channel) => channel.send(mail).await,
                 None => SendOutcome::Retryable {

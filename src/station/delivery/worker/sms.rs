@@ -1,5 +1,6 @@
-//! SMS deliveries: send, resolve one in doubt by asking the channel (never by sending again),
-//! and confirm a sent one by the spool agent's receipt or the carrier's delivery report.
+//! SMS deliveries after their send (which is in `send`): resolve one in doubt by asking the
+//! channel (never by sending again blindly), and confirm a sent one by the spool agent's
+//! receipt or the carrier's delivery report.
 
 use super::*;
 
@@ -8,95 +9,6 @@ const TAKEN_WITHOUT_RECEIPT: &str = "the spool message is gone but the gateway a
      receipt: ask the agent whether it sent the SMS";
 
 impl Worker<'_> {
-    pub(super) async fn send_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
-        let Some((order, sealed)) = self.load(&d).await? else {
-            return Ok(());
-        };
-        let prepared = match self.prepare_sms(&d, &order, &sealed)? {
-            Ok(p) => p,
-            Err(Unpreparable(reason)) => return self.fail_queued(&d, reason).await,
-        };
-        let lease_id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let Some((mut cur, seq)) = self
-            .claim_in_tx(&mut tx, &d, &prepared.mac, "send", None, &lease_id)
-            .await?
-        else {
-            tx.commit().await?;
-            return Ok(());
-        };
-        tx.commit().await?;
-        let kept = self.keep_senders(vec![cur.id.clone()], &lease_id);
-        crate::failpoint!("deliver.sms.before_send");
-        let outcome = self.channels.sms.send(&prepared.sms).await;
-        crate::failpoint!("deliver.sms.after_send");
-        drop(prepared);
-        kept.stop_renewing();
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        if !self.release_sender(&mut tx, &cur.id, &lease_id).await? {
-            return Ok(());
-        }
-        cur = tx.delivery(&cur.id).await?;
-        let from = cur.state;
-        if from != DeliveryState::Sending {
-            // Changed while the message travelled (cannot happen through this station's
-            // commands, which leave `sending` alone): keep the journal, change nothing else.
-            let provider_id = match &outcome {
-                SendOutcome::Accepted { provider_id } => Some(provider_id.as_str()),
-                _ => None,
-            };
-            tx.attempt_finished(&cur.id, seq, outcome.name(), provider_id, None)
-                .await?;
-            tx.commit().await?;
-            tracing::warn!(delivery = %cur.id, state = %from, "delivery changed during the send");
-            return Ok(());
-        }
-        let note = match &outcome {
-            SendOutcome::Accepted { provider_id } => {
-                tx.attempt_finished(&cur.id, seq, outcome.name(), Some(provider_id), None)
-                    .await?;
-                let confirmed = self.channels.confirms_on_acceptance();
-                let evidence =
-                    json!({"confirmed_by": "provider acceptance", "attempt": cur.attempts});
-                self.accepted_in_tx(&mut tx, &mut cur, provider_id, confirmed, evidence)
-                    .await?;
-                format!("accepted by the provider as {provider_id}")
-            }
-            SendOutcome::Retryable { reason } => {
-                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
-                    .await?;
-                self.retry_or_escalate(&mut tx, &mut cur, reason).await?;
-                reason.clone()
-            }
-            SendOutcome::Permanent { reason } => {
-                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
-                    .await?;
-                self.escalate_in_tx(&mut tx, &mut cur, reason.clone())
-                    .await?;
-                reason.clone()
-            }
-            SendOutcome::Unknown { reason } => {
-                // In doubt: stays `sending`, due at once; the next pass asks the provider.
-                tx.attempt_finished(&cur.id, seq, outcome.name(), None, Some(reason))
-                    .await?;
-                tx.update_delivery(&self.actor, &mut cur, |d| {
-                    d.last_error = Some(format!(
-                        "outcome unknown, the provider will be asked: {reason}"
-                    ));
-                    Some(AuditEvent::DeliveryInDoubt(DeliveryHeld {
-                        delivery_id: d.id.clone(),
-                        reason: Some(reason.to_string()),
-                    }))
-                })
-                .await?;
-                format!("outcome unknown: {reason}")
-            }
-        };
-        tx.commit().await?;
-        self.event(&cur, from, note);
-        Ok(())
-    }
-
     /// The provider has a message whose send outcome was unknown: it is never sent again.
     async fn found_in_tx(
         &mut self,
@@ -168,9 +80,32 @@ impl Worker<'_> {
         Ok((query, sent_at))
     }
 
+    /// True when the webhook gateway still remembers the `Idempotency-Key` of `d` (its first
+    /// send attempt began within `dedup_window_secs`), so sending it again under that key
+    /// cannot deliver it twice.
+    async fn gateway_still_deduplicates(&self, d: &DeliveryRecord) -> Result<bool, DeliveryError> {
+        let window = self.channels.webhook_dedup_window;
+        if window.is_zero() {
+            return Ok(false);
+        }
+        let attempts = self.station.store.delivery_attempts(&d.id).await?;
+        let Some(first) = attempts
+            .iter()
+            .filter(|a| a.kind == "send")
+            .filter_map(|a| parse_utc(&a.started_at))
+            .min()
+        else {
+            return Ok(false);
+        };
+        let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
+        Ok(self.now() - first < window)
+    }
+
     pub(super) async fn resolve_sms(&mut self, d: DeliveryRecord) -> Result<(), DeliveryError> {
         let from = d.state;
         let (query, sent_at) = self.ask_provider(&d).await?;
+        let resend_is_safe = matches!(query, Ok(QueryOutcome::Unsupported))
+            && self.gateway_still_deduplicates(&d).await?;
         let mut tx = self.station.store.begin_write(self.now()).await?;
         let mut cur = tx.delivery(&d.id).await?;
         if cur.state != DeliveryState::Sending {
@@ -212,7 +147,7 @@ impl Worker<'_> {
             }
             QueryOutcome::NotFound if self.channels.sms_kind == SmsKind::Spool => {
                 // The spool directory is the provider: no file means nothing was published.
-                if let SmsChannel::Spool(spool) = &self.channels.sms {
+                if let SmsChannel::Spool(spool) = &*self.channels.sms {
                     let removed = spool.remove_stale_temps(&cur.id);
                     if removed > 0 {
                         tracing::warn!(delivery = %cur.id, removed, "removed unpublished spool temp files of an interrupted send");
@@ -253,6 +188,21 @@ impl Worker<'_> {
                     .await?;
                     "not found yet; asking again later".to_string()
                 }
+            }
+            QueryOutcome::Unsupported if resend_is_safe => {
+                tx.attempt_record(&cur.id, "query", "unsupported", None, None)
+                    .await?;
+                self.requeue_or_escalate(
+                    &mut tx,
+                    &mut cur,
+                    "outcome unknown; sent again under the same Idempotency-Key, which the \
+                     gateway de-duplicates",
+                    false,
+                )
+                .await?;
+                "outcome unknown: queued again under the same Idempotency-Key (the gateway \
+                 answers with the message it already has)"
+                    .to_string()
             }
             QueryOutcome::Unsupported => {
                 tx.attempt_record(&cur.id, "query", "unsupported", None, None)
