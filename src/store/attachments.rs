@@ -204,7 +204,6 @@ pub(super) async fn insert_attachments(
 ) -> Result<Vec<AttachmentHash>, StoreError> {
     let mut hashes = Vec::new();
     for a in attachments {
-        let sha = a.content.sha256().to_string();
         insert_blob(tx, &a.content, stored).await?;
         if let Some(kept) = &a.normalized {
             let key = (a.content.sha256.clone(), kept.version);
@@ -214,7 +213,7 @@ pub(super) async fn insert_attachments(
                     "INSERT INTO normalized_pictures (source_sha256, version, png_sha256) \
                      VALUES ($1, $2, $3) ON CONFLICT (source_sha256, version) DO NOTHING",
                 )
-                .bind(&sha)
+                .bind(a.content.sha256())
                 .bind(kept.version)
                 .bind(kept.png.sha256())
                 .execute(tx.conn())
@@ -223,24 +222,48 @@ pub(super) async fn insert_attachments(
                 stored.kept.insert(key);
             }
         }
-        sqlx::query(
-            "INSERT INTO attachments (order_no, role, kind, file_name, media_type, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(order_no.as_str())
-        .bind(a.role)
-        .bind(a.kind)
-        .bind(&a.file_name)
-        .bind(a.media_type)
-        .bind(&sha)
-        .execute(tx.conn())
-        .await
-        .ctx("storing an attachment")?;
         hashes.push(AttachmentHash {
             role: a.role.to_string(),
             kind: a.kind.to_string(),
-            sha256: sha,
+            sha256: a.content.sha256().to_string(),
         });
     }
+    if attachments.is_empty() {
+        return Ok(hashes);
+    }
+    // One statement for all of the order's attachments (a round trip each on PostgreSQL
+    // otherwise); only placeholders are formatted into the text.
+    let rows: Vec<String> = (0..attachments.len())
+        .map(|i| {
+            let p = |k: usize| format!("${}", i * 6 + k);
+            format!(
+                "({}, {}, {}, {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO attachments (order_no, role, kind, file_name, media_type, sha256) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in attachments {
+        query = query
+            .bind(order_no.as_str())
+            .bind(a.role)
+            .bind(a.kind)
+            .bind(&a.file_name)
+            .bind(a.media_type)
+            .bind(a.content.sha256());
+    }
+    query
+        .execute(tx.conn())
+        .await
+        .ctx("storing an order's attachments")?;
     Ok(hashes)
 }

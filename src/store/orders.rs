@@ -316,14 +316,6 @@ async fn insert_order(
 ) -> Result<(), StoreError> {
     let o = &new.order;
     let now = format_utc(tx.now());
-    let exists = sqlx::query("SELECT 1 AS one FROM orders WHERE order_no = $1")
-        .bind(o.order_no.as_str())
-        .fetch_optional(tx.conn())
-        .await
-        .ctx("checking for a duplicate order")?;
-    if exists.is_some() {
-        return Err(StoreError::DuplicateOrder(o.order_no.clone()));
-    }
     let json = serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let warnings =
         serde_json::to_string(&new.warnings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -344,7 +336,16 @@ async fn insert_order(
     .bind(&now)
     .execute(tx.conn())
     .await
-    .ctx("inserting an order")?;
+    // The primary key refuses a number stored already (the whole transaction then rolls back).
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::DuplicateOrder(o.order_no.clone())
+        }
+        _ => StoreError::Db {
+            context: "inserting an order",
+            source: e,
+        },
+    })?;
     let hashes = insert_attachments(tx, &o.order_no, &new.attachments, stored).await?;
     tx.audit(
         actor,
