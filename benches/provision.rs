@@ -13,7 +13,7 @@
 //! its own SQLite database — so each starts with one `C_Initialize` on a fresh store, as a
 //! station process does.
 
-#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // the test suite's gateway
+#[allow(dead_code)] // the test suite's gateway, of which the full path uses a part
 #[path = "../tests/it/sms/fake_sms_gateway.rs"]
 mod fake_sms_gateway;
 #[allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // operators and the SMS webhook
