@@ -569,7 +569,7 @@ async fn kept_seal_pictures_round_trip(db: &Db) {
     };
     let first = keep(sample(0, "KS-ST-0001")); // company + legal_rep seals
     let second = keep(sample(1, "KS-ST-0002")); // the same company picture
-    db.import(&[first.clone()], T0).await;
+    db.import(std::slice::from_ref(&first), T0).await;
     db.import(&[second], T0).await;
     assert_eq!(db.count("normalized_pictures").await, 1);
     let picture = |no: &'static str, kind: &'static str, version: i64| async move {
