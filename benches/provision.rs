@@ -13,8 +13,13 @@
 //! its own SQLite database — so each starts with one `C_Initialize` on a fresh store, as a
 //! station process does.
 
-#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // only its operator registration
+#[allow(dead_code)] // the test suite's gateway, of which the full path uses a part
+#[path = "../tests/it/sms/fake_sms_gateway.rs"]
+mod fake_sms_gateway;
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // operators and the SMS webhook
 mod figures;
+#[path = "provision/full_path.rs"]
+mod full_path;
 
 use keystation::config::{Config, KeyAlgorithm};
 use keystation::domain::pin::{PinAlphabet, PinPolicy};
@@ -40,8 +45,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const KEYSTATION: &str = env!("CARGO_BIN_EXE_keystation");
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-/// The data object the floor and the script write; keystation writes its seal (see BENCHMARKS.md).
-const DATA_LEN: usize = 20 * 1024;
+/// What a seal holds besides its picture: the maker's and the company's certificates, the
+/// fields, the signature (about 2 KB for EC). The floor's and the script's data objects are the
+/// seals' pictures plus this (see BENCHMARKS.md).
+const SEAL_OVERHEAD: usize = 2 * 1024;
+/// The bench orders' seal pictures (the fixtures): a company seal (800x800 PNG, 62 KB) and a
+/// legal representative's (400x400 JPEG, 15 KB), as an applicant scans them.
+const SEAL_PICTURES: [(&str, &str); 2] = [
+    ("company", "seals/company.png"),
+    ("legal_rep", "seals/legal_rep.jpg"),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -74,6 +87,8 @@ enum Subject {
     Floor,
     Keystation,
     Script,
+    /// One order at a time from import to PinDelivered (`full_path`).
+    FullPath,
 }
 
 /// The PKCS#11 module of the CA's and customers' keys (the vault stays on SoftHSM).
@@ -103,6 +118,7 @@ impl Plan {
     fn name(&self) -> String {
         let who = match self.subject {
             Subject::Keystation => format!("keystation-{}w", self.workers),
+            Subject::FullPath => format!("full-path-{}w", self.workers),
             s => format!("{s:?}").to_lowercase(),
         };
         let on = match self.module {
@@ -216,6 +232,9 @@ fn parent(full: bool) -> Result<(), BoxError> {
             };
             plans.push(p(Subject::Floor, 1, 0));
             plans.push(p(Subject::Keystation, 1, 0));
+            if *alg == "ecdsa-p256" && medium == Medium::Tmpfs {
+                plans.push(p(Subject::FullPath, 1, 0));
+            }
             plans.push(p(Subject::Keystation, 2, 0));
             plans.push(p(Subject::Script, 1, 0));
             if *alg == "ecdsa-p256" {
@@ -431,8 +450,8 @@ fn script_tools() -> Result<(), String> {
 /// The operator's pipeline, one process tree per token, against the station's CA token.
 fn script(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
     let cfg = Config::load(&dir.join("station.toml"))?;
-    let data = dir.join("data-20k.bin");
-    std::fs::write(&data, data_object())?;
+    let data = dir.join("seal-data.bin");
+    std::fs::write(&data, data_objects()?.concat())?;
     let work = dir.join("script-work");
     std::fs::create_dir_all(&work)?;
     let module = cfg
@@ -485,9 +504,23 @@ fn script(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
     Ok(samples)
 }
 
-fn data_object() -> Vec<u8> {
-    (0..DATA_LEN)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+/// One data object per seal of the bench's orders, each the size of that seal: its picture as
+/// keystation normalises it, plus [`SEAL_OVERHEAD`]. Incompressible filler.
+fn data_objects() -> Result<Vec<Vec<u8>>, BoxError> {
+    let fixtures = Path::new(MANIFEST).join("fixtures");
+    SEAL_PICTURES
+        .iter()
+        .map(|(_, file)| {
+            let name = Path::new(file).file_name().ok_or("picture name")?;
+            let picture = std::fs::read(fixtures.join("seals").join(name))?;
+            let len = keystation::seal::normalize_seal_picture(&picture)?
+                .png
+                .len()
+                + SEAL_OVERHEAD;
+            Ok((0..len)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect())
+        })
         .collect()
 }
 
@@ -541,6 +574,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
         let ks1 = get(Subject::Keystation, 1, 0).map(|(_, s)| s);
         let ks2 = get(Subject::Keystation, 2, 0).map(|(_, s)| s);
         let script = get(Subject::Script, 1, 0).map(|(_, s)| s.median_ms);
+        let full_path = get(Subject::FullPath, 1, 0).map(|(_, s)| s.median_ms);
         let prefill = results.iter().map(|(p, _)| p.prefill).max().unwrap_or(0);
         let ks_full = get(Subject::Keystation, 1, prefill)
             .filter(|_| prefill > 0)
@@ -556,6 +590,7 @@ fn report(results: &[(Plan, Samples)], memory: &Plan, full: bool) -> Value {
             "algorithm": alg, "medium": medium,
             "keystation_over_floor": ratio(ks1_median, floor),
             "script_over_keystation": ratio(script, ks1_median),
+            "full_path_over_keystation": ratio(full_path, ks1_median),
             "two_workers_throughput_gain": ratio(ks2.as_ref().map(|s| s.tokens_per_s), ks1.as_ref().map(|s| s.tokens_per_s)),
             "prefilled_store": if prefill > 0 && ks_full.is_some() { json!({
                 "tokens_already_in_store": prefill,
@@ -631,11 +666,12 @@ fn print_report(r: &Value) {
         }
     }
     println!(
-        "\n{:<11} {:<6} {:>10} {:>11} {:>10} {:>13} {:>12} {:>13}",
+        "\n{:<11} {:<6} {:>10} {:>11} {:>10} {:>10} {:>13} {:>12} {:>13}",
         "algorithm",
         "store",
         "ks/floor",
         "script/ks",
+        "path/ks",
         "2w gain",
         "ks full/empty",
         "script full",
@@ -644,11 +680,12 @@ fn print_report(r: &Value) {
     for x in r["ratios"].as_array().into_iter().flatten() {
         let pf = &x["prefilled_store"];
         println!(
-            "{:<11} {:<6} {:>10} {:>11} {:>10} {:>13} {:>12} {:>13}",
+            "{:<11} {:<6} {:>10} {:>11} {:>10} {:>10} {:>13} {:>12} {:>13}",
             x["algorithm"].as_str().unwrap_or(""),
             x["medium"].as_str().unwrap_or(""),
             fmt_ratio(&x["keystation_over_floor"]),
             fmt_ratio(&x["script_over_keystation"]),
+            fmt_ratio(&x["full_path_over_keystation"]),
             fmt_ratio(&x["two_workers_throughput_gain"]),
             fmt_ratio(&pf["keystation_full_over_empty"]),
             fmt_ratio(&pf["script_full_over_empty"]),
@@ -673,6 +710,22 @@ fn print_report(r: &Value) {
             .collect();
         println!(
             "\nkeystation, EC P-256, tmpfs, 1 worker, median ms per step: {}",
+            line.join(", ")
+        );
+    }
+    if let Some(steps) = r["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|row| row["subject"] == "full_path")
+        .and_then(|row| row["step_median_ms"].as_array())
+    {
+        let line: Vec<String> = steps
+            .iter()
+            .filter_map(|s| Some(format!("{} {:.2}", s[0].as_str()?, s[1].as_f64()?)))
+            .collect();
+        println!(
+            "full path, EC P-256, tmpfs, median ms per stage: {}",
             line.join(", ")
         );
     }
@@ -712,6 +765,7 @@ fn child(args: &[String]) -> Result<(), BoxError> {
             match plan.subject {
                 Subject::Floor => child_floor(&plan, Path::new(dir))?,
                 Subject::Keystation => child_keystation(&plan, Path::new(dir))?,
+                Subject::FullPath => full_path::child_full_path(&plan, Path::new(dir))?,
                 Subject::Script => return Err("the script runs from the parent".into()),
             }
         }
@@ -782,7 +836,8 @@ fn child_floor(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
         .subject()
         .as_raw()
         .to_vec();
-    let data = data_object();
+    let data = data_objects()?;
+    let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
     // Sizes of the real thing: a CSR's to-be-signed part (~250 B EC, ~500 B RSA) and a unit
     // certificate's (~700 B).
     let csr_tbs = vec![0x30u8; 500];
@@ -815,15 +870,18 @@ fn child_floor(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
     Ok(samples)
 }
 
-/// Orders for the benchmark: the demo's generated orders, each with a company seal whose
-/// picture (15 KB) makes a seal data object of about the floor's 20 KB.
+/// Orders for the benchmark: the demo's generated orders, each shaped like a real main-key order
+/// with both seals ([`SEAL_PICTURES`]): two seal objects on every token.
 fn bench_orders(apps: &Path, n: usize) -> Result<PathBuf, BoxError> {
     keystation::station::demo::write_fixture_pictures(apps)?;
     let file = keystation::station::demo::generated_orders(apps, n)?;
     let mut orders: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
     for o in orders.as_array_mut().into_iter().flatten() {
-        o["product"]["seal_service"] = json!("company");
-        o["seals"] = json!([{"kind": "company", "picture": "seals/legal_rep.jpg"}]);
+        o["product"]["seal_service"] = json!("company_and_legal_rep");
+        o["seals"] = SEAL_PICTURES
+            .iter()
+            .map(|(kind, picture)| json!({"kind": kind, "picture": picture}))
+            .collect();
         let docs = o["documents"].as_array_mut().ok_or("documents")?;
         if !docs.iter().any(|d| d["kind"] == "seal_collection_form") {
             docs.push(

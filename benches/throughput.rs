@@ -152,35 +152,6 @@ impl BatchProgress for Quiet {
     }
 }
 
-/// Appends the webhook channel to a station's configuration and writes its secret (mode 0600).
-fn use_webhook(config: &Path, url: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = config.parent().unwrap();
-    let secret = dir.join("secrets/sms-webhook.secret");
-    std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
-    std::fs::write(&secret, format!("{WEBHOOK_SECRET}\n")).unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let text = std::fs::read_to_string(config).unwrap();
-    let mut replaced = false;
-    let mut out: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if !replaced && l.trim_start().starts_with("kind =") {
-                replaced = true;
-                "kind = \"webhook\"".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    assert!(replaced, "no delivery.sms kind in station.toml");
-    out.push(String::new());
-    out.push(format!(
-        "[delivery.sms.webhook]\nurl = \"{url}\"\nsecret_file = \"secrets/sms-webhook.secret\""
-    ));
-    std::fs::write(config, out.join("\n") + "\n").unwrap();
-}
-
 /// The generated orders, all with an SMS channel (corporate transfers become legal-rep phone).
 fn sms_order_file(root: &Path, n: usize) -> PathBuf {
     let file = order_file(root, n);
@@ -205,7 +176,7 @@ struct SmsFigures {
 /// Provisions and ships `n` SMS orders, then times `deliver_run` until all are sent.
 async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
     let fake = FakeWebhook::start(WEBHOOK_SECRET.as_bytes()).await;
-    use_webhook(config, &fake.url);
+    figures::use_webhook(config, &fake.url, WEBHOOK_SECRET);
     let station = open_station(config).await;
     let hsm = station.open_hsm().await.expect("opening the station's HSM");
 

@@ -85,3 +85,34 @@ pub fn write(name: &str, bench: bool, report: &serde_json::Value) {
     std::fs::write(&out, serde_json::to_vec_pretty(report).unwrap()).unwrap();
     println!("figures written to {}", out.display());
 }
+
+/// Makes the SMS channel of the station of `config` the generic webhook at `url` (the test
+/// suite's loopback gateway), with its shared `secret` written beside it (mode 0600).
+#[allow(dead_code)] // the benches that deliver SMS: throughput, provision (full path)
+pub fn use_webhook(config: &Path, url: &str, secret: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config.parent().unwrap();
+    let secret_file = dir.join("secrets/sms-webhook.secret");
+    std::fs::create_dir_all(secret_file.parent().unwrap()).unwrap();
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = std::fs::read_to_string(config).unwrap();
+    let mut replaced = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !replaced && l.trim_start().starts_with("kind =") {
+                replaced = true;
+                "kind = \"webhook\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(replaced, "no delivery.sms kind in station.toml");
+    out.push(String::new());
+    out.push(format!(
+        "[delivery.sms.webhook]\nurl = \"{url}\"\nsecret_file = \"secrets/sms-webhook.secret\""
+    ));
+    std::fs::write(config, out.join("\n") + "\n").unwrap();
+}

@@ -28,7 +28,7 @@ pub mod sesseal;
 pub mod verify;
 
 pub use crate::x509::{OID_ECDSA_WITH_SHA256, OID_SHA256_WITH_RSA, generalized_time_to_offset};
-pub use picture::{NormalizedPicture, normalize_seal_picture};
+pub use picture::{NORMALIZATION_VERSION, NormalizedPicture, normalize_seal_picture};
 pub use sesseal::{
     CertDigestObj, ExtData, SealSigner, SealSpec, SealType, SesCertList, SesEsPictureInfo,
     SesEsPropertyInfo, SesHeader, SesSeal, SesSealInfo, build_seal, parse_seal,

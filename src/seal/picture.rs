@@ -19,7 +19,9 @@
 //! 7. encode as PNG RGBA.
 //!
 //! The intake runs this same function on every seal picture of an order (`station::intake`),
-//! so a picture that provisioning could not use is refused before the order exists.
+//! so a picture that provisioning could not use is refused before the order exists, and keeps
+//! the result (under [`NORMALIZATION_VERSION`]): provisioning seals the kept PNG instead of
+//! normalising the picture again.
 //!
 //! Ink thresholds (on 8-bit channels, `dominance = r - max(g, b)`):
 //! - `r >= INK_MIN_RED (100)` and `dominance >= INK_FULL_DOMINANCE (60)`: seal ink, colour and
@@ -52,6 +54,12 @@ pub const MAX_INPUT_SIDE: u32 = 8000;
 pub const MAX_OUTPUT_SIDE: u32 = 600;
 /// Memory the decoder may allocate for one picture (an 8000x8000 RGBA8 image).
 pub const MAX_DECODE_ALLOC: u64 = 256 * 1024 * 1024;
+/// Version of [`normalize_seal_picture`]'s output. The intake keeps each picture's normalised
+/// PNG under this number, and provisioning uses a kept PNG only when its number is this one: a
+/// change to the pipeline that changes a single output byte (thresholds, margin, filter, PNG
+/// encoder settings, an `image` upgrade that resamples differently) must bump it, so pictures
+/// kept before are normalised again rather than sealed as the old code made them.
+pub const NORMALIZATION_VERSION: i64 = 1;
 
 const INK_MIN_RED: u8 = 100;
 const INK_FULL_DOMINANCE: i32 = 60;

@@ -17,11 +17,11 @@ use super::input_file::{InputFileError, read_bounded};
 use crate::domain::application_json::{ApplicationJsonError, parse_application};
 use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation, validate_order};
 use crate::domain::{Action, FileUse, ImageType, OrderNo, PictureProblem, ValidationContext};
-use crate::seal::{SealError, normalize_seal_picture};
-use crate::store::{NewAttachment, NewOrder, StoreError};
-use sha2::{Digest, Sha256};
+use crate::seal::{NORMALIZATION_VERSION, SealError, normalize_seal_picture};
+use crate::store::{HashedBytes, KeptPicture, NewAttachment, NewOrder, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// Largest application JSON file accepted.
 pub const MAX_ORDER_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -124,7 +124,7 @@ impl Station {
         let mut warnings = Vec::new();
         let mut new_orders = Vec::new();
         let mut seen_numbers = BTreeSet::new();
-        let mut pictures = PictureVerdicts::default();
+        let mut files = DocumentReader::new(&base);
         for (i, item) in items.iter().enumerate() {
             let prefix = if prefixed {
                 format!("[{i}]")
@@ -132,7 +132,6 @@ impl Station {
                 String::new()
             };
             let locate = |v: Violation| if prefixed { v.prefixed(&prefix) } else { v };
-            let mut files = DocumentReader::new(&base, &mut pictures);
             match validate_order(item, &ctx, &mut |p, u| files.probe(p, u)) {
                 Ok(valid) => {
                     if !seen_numbers.insert(valid.order.order_no.clone()) {
@@ -225,50 +224,61 @@ impl Station {
 }
 
 /// What normalising each distinct seal picture of one import gave, by SHA-256 of its bytes: a
-/// picture shared by many orders of a file (a batch from one customer) is decoded once.
+/// picture shared by many orders of a file (a batch from one customer) is decoded once, and its
+/// normalised PNG is kept with the orders (provisioning seals it without normalising again).
 #[derive(Default)]
-struct PictureVerdicts(HashMap<[u8; 32], Option<PictureProblem>>);
+struct PictureVerdicts(HashMap<Arc<str>, Result<HashedBytes, PictureProblem>>);
 
 impl PictureVerdicts {
-    /// `None` when provisioning will be able to make a seal of `bytes`.
-    fn check(&mut self, bytes: &[u8]) -> Option<PictureProblem> {
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        self.0
-            .entry(digest)
-            .or_insert_with(|| match normalize_seal_picture(bytes) {
-                Ok(_) => None,
+    /// The normalised PNG of `picture`, or why provisioning could not make a seal of it.
+    fn check(&mut self, picture: &HashedBytes) -> &Result<HashedBytes, PictureProblem> {
+        self.0.entry(picture.sha256().into()).or_insert_with(|| {
+            match normalize_seal_picture(picture.bytes()) {
+                Ok(normalized) => Ok(HashedBytes::new(normalized.png)),
                 Err(SealError::PictureTooLarge {
                     width,
                     height,
                     max_side,
-                }) => Some(PictureProblem::TooLarge {
+                }) => Err(PictureProblem::TooLarge {
                     width,
                     height,
                     max_side,
                 }),
-                Err(SealError::EmptyPicture) => Some(PictureProblem::Empty),
-                Err(SealError::UnreadablePicture(why)) => Some(PictureProblem::Unreadable(why)),
-                Err(e) => Some(PictureProblem::Unreadable(e.to_string())),
-            })
-            .clone()
+                Err(SealError::EmptyPicture) => Err(PictureProblem::Empty),
+                Err(SealError::UnreadablePicture(why)) => Err(PictureProblem::Unreadable(why)),
+                Err(e) => Err(PictureProblem::Unreadable(e.to_string())),
+            }
+        })
+    }
+
+    /// The kept PNG of a picture [`PictureVerdicts::check`] accepted.
+    fn kept(&self, picture: &HashedBytes) -> Option<KeptPicture> {
+        match self.0.get(picture.sha256()) {
+            Some(Ok(png)) => Some(KeptPicture {
+                version: NORMALIZATION_VERSION,
+                png: png.clone(),
+            }),
+            _ => None,
+        }
     }
 }
 
-/// Reads an application's documents, remembering the bytes of those that pass the path rules.
-struct DocumentReader<'p> {
+/// Reads an import's documents, remembering the bytes (hashed once, as they are read) of those
+/// that pass the path rules: a file many orders of the import reference is read once.
+struct DocumentReader {
     base: PathBuf,
     canonical_base: Option<PathBuf>,
-    read: HashMap<String, (Vec<u8>, Option<ImageType>)>,
-    pictures: &'p mut PictureVerdicts,
+    read: HashMap<String, (HashedBytes, Option<ImageType>)>,
+    pictures: PictureVerdicts,
 }
 
-impl<'p> DocumentReader<'p> {
-    fn new(base: &Path, pictures: &'p mut PictureVerdicts) -> Self {
+impl DocumentReader {
+    fn new(base: &Path) -> Self {
         DocumentReader {
             base: base.to_path_buf(),
             canonical_base: std::fs::canonicalize(base).ok(),
             read: HashMap::new(),
-            pictures,
+            pictures: PictureVerdicts::default(),
         }
     }
 
@@ -281,8 +291,8 @@ impl<'p> DocumentReader<'p> {
                 Some((bytes, Some(ImageType::Png | ImageType::Jpeg))),
             ) = (&facts, self.read.get(rel))
             {
-                if let Some(problem) = self.pictures.check(bytes) {
-                    return FileFacts::BadPicture(problem);
+                if let Err(problem) = self.pictures.check(bytes) {
+                    return FileFacts::BadPicture(problem.clone());
                 }
             }
         }
@@ -292,7 +302,7 @@ impl<'p> DocumentReader<'p> {
     fn read_file(&mut self, rel: &str) -> FileFacts {
         if let Some((bytes, image)) = self.read.get(rel) {
             return FileFacts::Found {
-                size: bytes.len() as u64,
+                size: bytes.bytes().len() as u64,
                 image: *image,
             };
         }
@@ -335,7 +345,8 @@ impl<'p> DocumentReader<'p> {
                     size: bytes.len() as u64,
                     image,
                 };
-                self.read.insert(rel.to_string(), (bytes, image));
+                self.read
+                    .insert(rel.to_string(), (HashedBytes::new(bytes), image));
                 facts
             }
             Err(InputFileError::TooLarge { .. }) => FileFacts::TooLarge,
@@ -343,6 +354,7 @@ impl<'p> DocumentReader<'p> {
         }
     }
 
+    /// The order's attachments, sharing the bytes read (never copied per order).
     fn attachments(&self, order: &crate::domain::Order) -> Vec<NewAttachment> {
         let mut out = Vec::new();
         for (role, kind, file) in order.attached_files() {
@@ -353,6 +365,9 @@ impl<'p> DocumentReader<'p> {
                     file_name: file.clone(),
                     media_type: image.media_type(),
                     content: bytes.clone(),
+                    normalized: (role == "seal")
+                        .then(|| self.pictures.kept(bytes))
+                        .flatten(),
                 });
             }
         }

@@ -1,4 +1,5 @@
-//! An order's GB/T 38540 seals: built from the store's pictures, normalised, signed by the
+//! An order's GB/T 38540 seals: built from the store's pictures (normalised at intake and kept;
+//! an order imported before that is normalised here), signed by the
 //! station's seal-maker key (on the CA token, certificate issued by the station's CA); and any
 //! seal verified as the station sees it, which includes the revocations it recorded.
 
@@ -8,10 +9,10 @@ use crate::ca::CaError;
 use crate::ca::issuance::cert_summary;
 use crate::domain::{CertSerial, Order, OrderNo, SealKind};
 use crate::seal::{
-    SealError, SealReport, SealSigner, SealSpec, SealType, build_seal, normalize_seal_picture,
-    verify_seal,
+    NORMALIZATION_VERSION, SealError, SealReport, SealSigner, SealSpec, SealType, build_seal,
+    normalize_seal_picture, verify_seal,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredSealPicture};
 use crate::token::{TokenError, TokenSigner};
 use const_oid::ObjectIdentifier;
 
@@ -96,18 +97,7 @@ pub async fn build_order_seals(
 ) -> Result<Vec<BuiltSeal>, SealsError> {
     let cfg = &station.config;
     let cert = cert_summary(company_cert_der)?;
-    let mut pictures = Vec::new();
-    for kind in order.seals_on_key() {
-        let (_, bytes) = station
-            .store
-            .attachment_content(&order.order_no, "seal", kind.as_str())
-            .await?
-            .ok_or_else(|| SealsError::MissingPicture {
-                order_no: order.order_no.clone(),
-                kind: kind.as_str(),
-            })?;
-        pictures.push((*kind, bytes));
-    }
+    let pictures = stored_seal_pictures(station, order).await?;
     let maker_cert = read_certificate(&cfg.path(&cfg.seal.maker_certificate))?;
     // The seal maker's key is made with the CA's algorithm (init): an SM2 station's seals are
     // signed SM2-with-SM3, as GB/T 38540 verifiers require.
@@ -119,8 +109,8 @@ pub async fn build_order_seals(
             oid,
         };
         let mut out = Vec::new();
-        for (kind, bytes) in pictures {
-            let picture = normalize_seal_picture(&bytes)?;
+        for (kind, picture) in pictures {
+            let picture_png = seal_picture_png(picture)?;
             let (seal_type, name, (w, h), tag) = match kind {
                 SealKind::Company => (
                     SealType::Organisation,
@@ -148,7 +138,7 @@ pub async fn build_order_seals(
                 create_date: cert.not_before,
                 valid_start: cert.not_before,
                 valid_end: cert.not_after,
-                picture_png: picture.png,
+                picture_png,
                 width_mm: w,
                 height_mm: h,
             };
@@ -161,7 +151,53 @@ pub async fn build_order_seals(
     })
 }
 
+/// The order's seal pictures as the store has them: the PNGs kept at intake, or (an order
+/// imported before they were kept) the pictures as imported.
+async fn stored_seal_pictures(
+    station: &Station,
+    order: &Order,
+) -> Result<Vec<(SealKind, StoredSealPicture)>, SealsError> {
+    let mut pictures = Vec::new();
+    for kind in order.seals_on_key() {
+        let picture = station
+            .store
+            .seal_picture(&order.order_no, kind.as_str(), NORMALIZATION_VERSION)
+            .await?
+            .ok_or_else(|| SealsError::MissingPicture {
+                order_no: order.order_no.clone(),
+                kind: kind.as_str(),
+            })?;
+        pictures.push((*kind, picture));
+    }
+    Ok(pictures)
+}
+
+/// The PNG a seal carries: the kept one as it is, or the picture normalised now (the same
+/// function the intake ran, so the same bytes).
+fn seal_picture_png(picture: StoredSealPicture) -> Result<Vec<u8>, SealError> {
+    match picture {
+        StoredSealPicture::Normalized(png) => Ok(png),
+        StoredSealPicture::Source(bytes) => Ok(normalize_seal_picture(&bytes)?.png),
+    }
+}
+
 impl Station {
+    /// The PNG each of the order's seals carries (kept at intake, or normalised now for an order
+    /// imported before pictures were kept), in the order of [`Order::seals_on_key`]; what
+    /// provisioning puts in the order's seals.
+    pub async fn seal_picture_pngs(
+        &self,
+        order: &Order,
+    ) -> Result<Vec<(SealKind, Vec<u8>)>, SealsError> {
+        let pictures = stored_seal_pictures(self, order).await?;
+        crate::station::hsm::blocking(|| {
+            pictures
+                .into_iter()
+                .map(|(kind, p)| Ok((kind, seal_picture_png(p)?)))
+                .collect()
+        })
+    }
+
     /// Verifies a seal against `ca_der` (and the token's certificate, when given) at the
     /// station's clock, like [`verify_seal`], and adds `company_revocation`: a seal whose
     /// company certificate the station revoked is not valid, and the report says when, by whom

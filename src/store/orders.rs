@@ -1,29 +1,16 @@
-//! Orders and their attachments.
+//! Orders: intake, reading, review and state transitions. Their documents and seal pictures:
+//! [`super::attachments`].
 
+use super::attachments::{NewAttachment, Written, insert_attachments};
 use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx, stored_id};
-use crate::audit::event::{AttachmentHash, AuditEvent, OrderImported, Reviewed};
+use crate::audit::event::{AuditEvent, OrderImported, Reviewed};
 use crate::clock::format_utc;
 use crate::domain::OrderNo;
 use crate::domain::order::{Order, OrderEvent, OrderState};
 use crate::domain::validate::Violation;
-use sha2::{Digest, Sha256};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
-
-/// An attachment to store with a new order.
-#[derive(Debug, Clone)]
-pub struct NewAttachment {
-    /// `document` or `seal`.
-    pub role: &'static str,
-    /// Document or seal kind name.
-    pub kind: &'static str,
-    /// File name as given in the application.
-    pub file_name: String,
-    /// Media type recognised from the content.
-    pub media_type: &'static str,
-    /// The bytes.
-    pub content: Vec<u8>,
-}
+use std::collections::HashSet;
 
 /// A validated order ready to be stored.
 #[derive(Debug, Clone)]
@@ -36,23 +23,6 @@ pub struct NewOrder {
     pub uscc_override_reason: Option<String>,
     /// Documents and seal pictures.
     pub attachments: Vec<NewAttachment>,
-}
-
-/// Stored facts about an attachment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct AttachmentMeta {
-    /// `document` or `seal`.
-    pub role: String,
-    /// Kind name.
-    pub kind: String,
-    /// File name as given.
-    pub file_name: String,
-    /// Media type.
-    pub media_type: String,
-    /// SHA-256 of the content, hex.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: i64,
 }
 
 /// A review decision.
@@ -88,7 +58,7 @@ pub struct OrderRecord {
     /// Warnings recorded at import.
     pub warnings: serde_json::Value,
     /// Attachments.
-    pub attachments: Vec<AttachmentMeta>,
+    pub attachments: Vec<super::AttachmentMeta>,
     /// The order this one renews (a renewal order, `order renew`).
     pub renewal_of: Option<String>,
 }
@@ -132,27 +102,46 @@ impl Store {
         now: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write(now).await?;
+        // What this transaction already stored: orders of one import share documents.
+        let mut stored = Written::default();
         for new in orders {
-            insert_order(&mut tx, new, actor).await?;
+            insert_order(&mut tx, new, actor, &mut stored).await?;
         }
         crate::failpoint!("import.before_commit");
         tx.commit().await
     }
 
-    /// Order numbers among `order_nos` that already exist.
+    /// Order numbers among `order_nos` that already exist, in the order given; one query per
+    /// 500 numbers.
     pub async fn existing_orders(&self, order_nos: &[OrderNo]) -> Result<Vec<OrderNo>, StoreError> {
-        let mut found = Vec::new();
-        for no in order_nos {
-            let row = sqlx::query("SELECT order_no FROM orders WHERE order_no = $1")
-                .bind(no.as_str())
-                .fetch_optional(self.pool())
+        let mut stored = HashSet::new();
+        for chunk in order_nos.chunks(500) {
+            // Only placeholders are formatted into the text; the numbers are bound.
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT order_no FROM orders WHERE order_no IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for no in chunk {
+                query = query.bind(no.as_str());
+            }
+            for row in query
+                .fetch_all(self.pool())
                 .await
-                .ctx("looking up order numbers")?;
-            if row.is_some() {
-                found.push(no.clone());
+                .ctx("looking up order numbers")?
+            {
+                stored.insert(
+                    row.try_get::<String, _>("order_no")
+                        .ctx("looking up order numbers")?,
+                );
             }
         }
-        Ok(found)
+        Ok(order_nos
+            .iter()
+            .filter(|no| stored.contains(no.as_str()))
+            .cloned()
+            .collect())
     }
 
     /// One order with its attachments' metadata.
@@ -217,36 +206,6 @@ impl Store {
         .iter()
         .map(summary)
         .collect()
-    }
-
-    /// The content of an attachment.
-    pub async fn attachment_content(
-        &self,
-        order_no: &OrderNo,
-        role: &str,
-        kind: &str,
-    ) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.role, a.kind, a.file_name, a.media_type, a.sha256, b.size, b.content \
-             FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 \
-             WHERE a.order_no = $1 AND a.role = $2 AND a.kind = $3",
-        )
-        .bind(order_no.as_str())
-        .bind(role)
-        .bind(kind)
-        .fetch_optional(self.pool())
-        .await
-        .ctx("reading an attachment")?;
-        let Some(r) = row else { return Ok(None) };
-        let meta = AttachmentMeta::from_row(&r).ctx("reading an attachment")?;
-        let content: Vec<u8> = r.try_get("content").ctx("reading an attachment")?;
-        // Content addressing doubles as an integrity check of what we hand to the seal maker.
-        if hex::encode(Sha256::digest(&content)) != meta.sha256 {
-            return Err(StoreError::Corrupt(format!(
-                "attachment {role}/{kind} of order {order_no} does not match its SHA-256"
-            )));
-        }
-        Ok(Some((meta, content)))
     }
 
     /// Records a review decision (approve / reject) with its audit record.
@@ -349,17 +308,14 @@ pub(crate) async fn transition(
     Ok(to)
 }
 
-async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), StoreError> {
+async fn insert_order(
+    tx: &mut Tx,
+    new: &NewOrder,
+    actor: &Actor,
+    stored: &mut Written,
+) -> Result<(), StoreError> {
     let o = &new.order;
     let now = format_utc(tx.now());
-    let exists = sqlx::query("SELECT 1 AS one FROM orders WHERE order_no = $1")
-        .bind(o.order_no.as_str())
-        .fetch_optional(tx.conn())
-        .await
-        .ctx("checking for a duplicate order")?;
-    if exists.is_some() {
-        return Err(StoreError::DuplicateOrder(o.order_no.clone()));
-    }
     let json = serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let warnings =
         serde_json::to_string(&new.warnings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -380,39 +336,17 @@ async fn insert_order(tx: &mut Tx, new: &NewOrder, actor: &Actor) -> Result<(), 
     .bind(&now)
     .execute(tx.conn())
     .await
-    .ctx("inserting an order")?;
-    let mut hashes = Vec::new();
-    for a in &new.attachments {
-        let sha = hex::encode(Sha256::digest(&a.content));
-        sqlx::query(
-            "INSERT INTO blobs (sha256, size, content) VALUES ($1, $2, $3) \
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&sha)
-        .bind(a.content.len() as i64)
-        .bind(&a.content)
-        .execute(tx.conn())
-        .await
-        .ctx("storing a document")?;
-        sqlx::query(
-            "INSERT INTO attachments (order_no, role, kind, file_name, media_type, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(o.order_no.as_str())
-        .bind(a.role)
-        .bind(a.kind)
-        .bind(&a.file_name)
-        .bind(a.media_type)
-        .bind(&sha)
-        .execute(tx.conn())
-        .await
-        .ctx("storing an attachment")?;
-        hashes.push(AttachmentHash {
-            role: a.role.to_string(),
-            kind: a.kind.to_string(),
-            sha256: sha,
-        });
-    }
+    // The primary key refuses a number stored already (the whole transaction then rolls back).
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::DuplicateOrder(o.order_no.clone())
+        }
+        _ => StoreError::Db {
+            context: "inserting an order",
+            source: e,
+        },
+    })?;
+    let hashes = insert_attachments(tx, &o.order_no, &new.attachments, stored).await?;
     tx.audit(
         actor,
         AuditEntry::order(

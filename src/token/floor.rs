@@ -6,7 +6,7 @@
 //! `C_OpenSession`, `C_Login(SO)`, `C_InitPIN`, `C_Logout`, `C_Login(user)`,
 //! `C_GenerateKeyPair`, `C_Sign` (a CSR-sized input, with the new key), `C_Sign` on the CA
 //! token (a certificate-sized input, CA session opened once), `C_CreateObject` (certificate),
-//! `C_CreateObject` (a data object, 20 KB in the benchmark), `C_CloseSession`.
+//! `C_CreateObject` (data objects: in the benchmark, one per seal, each the size of a seal), `C_CloseSession`.
 //!
 //! Not used by the station itself, and not part of its API: compiled only with the
 //! `bench-floor` feature, which the package's dev-dependency on itself turns on for its
@@ -152,8 +152,8 @@ pub struct FloorInput<'a> {
     pub cert_der: &'a [u8],
     /// Its subject (DER), `CKA_SUBJECT` being required for certificate objects.
     pub cert_subject: &'a [u8],
-    /// Data object value written to the token.
-    pub data: &'a [u8],
+    /// Values of the data objects written to the token (one per seal in the benchmark).
+    pub data: &'a [&'a [u8]],
 }
 
 /// Provisions the first blank token with the raw call sequence (see the module docs); returns
@@ -213,15 +213,17 @@ pub fn provision_floor(
             Attribute::Value(input.cert_der.to_vec()),
         ])
         .map_err(ck(input.label))?;
-    session
-        .create_object(&[
-            Attribute::Class(ObjectClass::DATA),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Label(b"seal".to_vec()),
-            Attribute::Value(input.data.to_vec()),
-        ])
-        .map_err(ck(input.label))?;
+    for (i, data) in input.data.iter().enumerate() {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Label(format!("seal:{i}").into_bytes()),
+                Attribute::Value(data.to_vec()),
+            ])
+            .map_err(ck(input.label))?;
+    }
     drop(session);
     ctx.get_token_info(slot)
         .map(|t| t.serial_number().trim().to_string())

@@ -21,6 +21,7 @@ mod fuzz_seeds;
 mod hostile;
 mod intake_cli;
 mod intake_input;
+mod kept_pictures;
 mod lease;
 mod newcomer;
 mod notify;

@@ -211,7 +211,7 @@ fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
 async fn store_exercise(url: &str) {
     use crate::delivery::store_backends::{actor, new_order, now};
     use keystation::domain::{OrderNo, OrderState};
-    use keystation::store::{NewAttachment, Store};
+    use keystation::store::{HashedBytes, NewAttachment, Store};
     let store = Store::connect(url).await.unwrap();
     let mut original = new_order("BJ20261124-0031");
     original.attachments = vec![NewAttachment {
@@ -219,7 +219,8 @@ async fn store_exercise(url: &str) {
         kind: "business_license",
         file_name: "license.png".into(),
         media_type: "image/png",
-        content: b"license bytes".to_vec(),
+        content: HashedBytes::new(b"license bytes".to_vec()),
+        normalized: None,
     }];
     store
         .insert_orders(&[original.clone()], &actor(), now())

@@ -13,8 +13,8 @@ use keystation::domain::{
     CertificateStatus, ImageType, OrderEvent, OrderState, ValidationContext, validate_order,
 };
 use keystation::store::{
-    Actor, AuditEntry, AuditFilter, Backend, LeaseRequest, LeaseTaken, NewAttachment, NewOrder,
-    Review, Store, StoreError,
+    Actor, AuditEntry, AuditFilter, Backend, HashedBytes, KeptPicture, LeaseRequest, LeaseTaken,
+    NewAttachment, NewOrder, Review, Store, StoreError, StoredSealPicture,
 };
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -78,6 +78,7 @@ impl Db {
             "orders" => "SELECT COUNT(*) AS n FROM orders",
             "blobs" => "SELECT COUNT(*) AS n FROM blobs",
             "attachments" => "SELECT COUNT(*) AS n FROM attachments",
+            "normalized_pictures" => "SELECT COUNT(*) AS n FROM normalized_pictures",
             "audit_events" => "SELECT COUNT(*) AS n FROM audit_events",
             other => panic!("no table {other} in this test"),
         };
@@ -190,7 +191,8 @@ fn attachment(
         kind,
         file_name: file.to_string(),
         media_type: ImageType::sniff(&content).unwrap().media_type(),
-        content,
+        content: HashedBytes::new(content),
+        normalized: None,
     }
 }
 
@@ -238,8 +240,8 @@ async fn insert_and_read_back_equal(db: &Db) {
             .unwrap();
         assert_eq!(meta.file_name, a.file_name);
         assert_eq!(meta.media_type, a.media_type);
-        assert_eq!(meta.size, a.content.len() as i64);
-        assert_eq!(meta.sha256, hex::encode(Sha256::digest(&a.content)));
+        assert_eq!(meta.size, a.content.bytes().len() as i64);
+        assert_eq!(meta.sha256, a.content.sha256());
     }
     assert!(
         db.store
@@ -512,7 +514,7 @@ async fn attachments_round_trip_with_sha256(db: &Db) {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(content, a.content, "{} {}", a.role, a.kind);
+            assert_eq!(content, a.content.bytes(), "{} {}", a.role, a.kind);
             assert_eq!(meta.sha256, hex::encode(Sha256::digest(&content)));
             assert_eq!(meta.size, content.len() as i64);
             assert_eq!(meta.media_type, a.media_type);
@@ -530,7 +532,7 @@ async fn attachments_round_trip_with_sha256(db: &Db) {
         .attachments
         .iter()
         .chain(&second.attachments)
-        .map(|a| Sha256::digest(&a.content))
+        .map(|a| a.content.sha256().to_string())
         .collect();
     assert_eq!(db.count("blobs").await, distinct.len() as i64);
     assert_eq!(
@@ -547,6 +549,65 @@ async fn attachments_round_trip_with_sha256(db: &Db) {
     let err = db
         .store
         .attachment_content(&order_no("KS-ST-0001"), "document", "business_license")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+/// A seal picture's normalised PNG kept at intake is handed to provisioning, checked against its
+/// SHA-256, once per distinct picture; without one of the asked version, the picture itself.
+async fn kept_seal_pictures_round_trip(db: &Db) {
+    let png = HashedBytes::new(b"\x89PNG\r\n\x1a\n a normalised picture".to_vec());
+    let keep = |mut new: NewOrder| {
+        for a in new.attachments.iter_mut().filter(|a| a.kind == "company") {
+            a.normalized = Some(KeptPicture {
+                version: 7,
+                png: png.clone(),
+            });
+        }
+        new
+    };
+    let first = keep(sample(0, "KS-ST-0001")); // company + legal_rep seals
+    let second = keep(sample(1, "KS-ST-0002")); // the same company picture
+    db.import(std::slice::from_ref(&first), T0).await;
+    db.import(&[second], T0).await;
+    assert_eq!(db.count("normalized_pictures").await, 1);
+    let picture = |no: &'static str, kind: &'static str, version: i64| async move {
+        db.store
+            .seal_picture(&order_no(no), kind, version)
+            .await
+            .unwrap()
+    };
+    let kept = Some(StoredSealPicture::Normalized(png.bytes().to_vec()));
+    assert_eq!(picture("KS-ST-0001", "company", 7).await, kept);
+    assert_eq!(picture("KS-ST-0002", "company", 7).await, kept);
+    let source = |kind: &str| {
+        let a = first.attachments.iter().find(|a| a.kind == kind).unwrap();
+        Some(StoredSealPicture::Source(a.content.bytes().to_vec()))
+    };
+    // Another normalisation version, or a picture nothing was kept for: the picture itself.
+    assert_eq!(picture("KS-ST-0001", "company", 8).await, source("company"));
+    assert_eq!(
+        picture("KS-ST-0001", "legal_rep", 7).await,
+        source("legal_rep")
+    );
+    assert_eq!(picture("KS-ST-0002", "legal_rep", 7).await, None);
+
+    // A kept PNG altered behind the store's back is caught on read, never sealed.
+    let tamper = match db.store.backend() {
+        Backend::Sqlite => {
+            "UPDATE blobs SET content = X'89504E470D0A1A0A01' \
+                            WHERE sha256 IN (SELECT png_sha256 FROM normalized_pictures)"
+        }
+        Backend::Postgres => {
+            "UPDATE blobs SET content = decode('89504e470d0a1a0a01', 'hex') \
+                              WHERE sha256 IN (SELECT png_sha256 FROM normalized_pictures)"
+        }
+    };
+    assert_eq!(db.raw(tamper).await.unwrap(), 1);
+    let err = db
+        .store
+        .seal_picture(&order_no("KS-ST-0001"), "company", 7)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
@@ -1139,6 +1200,7 @@ store_suite!(
     illegal_transition_is_refused_and_changes_nothing,
     concurrent_approvals_of_one_order_exactly_one_wins,
     attachments_round_trip_with_sha256,
+    kept_seal_pictures_round_trip,
     audit_chain_verifies,
     audit_events_are_append_only,
     failed_batch_rolls_back_completely,
