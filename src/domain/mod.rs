@@ -7,6 +7,7 @@
 //! a function of its arguments (time and randomness included), so the rules are unit-tested
 //! exhaustively and every other module depends on this one, never the reverse.
 
+pub mod api;
 pub mod application_json;
 pub mod console;
 pub mod crl;
