@@ -103,10 +103,11 @@ if [ "${KEYSTATION_SKIP_POSTGRES:-0}" != "1" ] && ! pg_usable; then
   pg_usable || { echo "setup: PostgreSQL still not usable by $me" >&2; exit 1; }
 fi
 # The Python checkers, each in its own venv under /opt/keystation so the system Python stays
-# untouched: python_checker NAME VERSION (pip package NAME, imported as NAME).
+# untouched: python_checker NAME VERSION [MODULE] (pip package NAME, imported as MODULE, by
+# default NAME).
 python_checker() {
   local venv="/opt/keystation/$1"
-  if ! "$venv/bin/python" -c "import $1" >/dev/null 2>&1; then
+  if ! "$venv/bin/python" -c "import ${3:-$1}" >/dev/null 2>&1; then
     as_root "installing $1 $2 into $venv"
     echo "setup: installing $1 $2 into $venv"
     python3 -m venv "$venv"
@@ -121,4 +122,8 @@ python_checker gmssl 3.2.2
 # RFC 6960); tests/it/revocation runs /opt/keystation/pkilint/bin/lint_crl, tests/it/ocsp
 # lint_pkix_cert and lint_ocsp_response.
 python_checker pkilint 0.13.3
+# openapi-spec-validator: an independent check of the order API's OpenAPI document (OpenAPI
+# 3.1 and its JSON Schema); tests/it/console/api.rs runs
+# /opt/keystation/openapi-spec-validator/bin/openapi-spec-validator on the served document.
+python_checker openapi-spec-validator 0.9.0 openapi_spec_validator
 echo "setup: ok"

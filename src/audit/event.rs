@@ -137,6 +137,12 @@ pub enum AuditEvent {
     ConsoleLogin(ConsoleLogin),
     /// `console.login_failed`.
     ConsoleLoginFailed(ConsoleLoginFailed),
+    /// `api_token.added`.
+    ApiTokenAdded(ApiTokenAdded),
+    /// `api_token.revoked`.
+    ApiTokenRevoked(ApiTokenRevoked),
+    /// `api.order_submitted`.
+    ApiOrderSubmitted(ApiOrderSubmitted),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -261,6 +267,9 @@ impl AuditEvent {
             E::OperatorChanged(_) => "operator.changed",
             E::ConsoleLogin(_) => "console.login",
             E::ConsoleLoginFailed(_) => "console.login_failed",
+            E::ApiTokenAdded(_) => "api_token.added",
+            E::ApiTokenRevoked(_) => "api_token.revoked",
+            E::ApiOrderSubmitted(_) => "api.order_submitted",
         };
         fixed.to_string()
     }
@@ -326,6 +335,9 @@ impl AuditEvent {
             E::OperatorChanged(p) => to_json(p),
             E::ConsoleLogin(p) => to_json(p),
             E::ConsoleLoginFailed(p) => to_json(p),
+            E::ApiTokenAdded(p) => to_json(p),
+            E::ApiTokenRevoked(p) => to_json(p),
+            E::ApiOrderSubmitted(p) => to_json(p),
         }
     }
 

@@ -54,3 +54,42 @@ payload! {
         pub operator: Option<String>,
     }
 }
+
+payload! {
+    /// `api_token.added`: an administrator gave an operator an API token. The token itself
+    /// (and its hash) is never recorded.
+    pub struct ApiTokenAdded {
+        /// The token's id.
+        pub token_id: i64,
+        /// The operator it acts as.
+        pub operator: String,
+        /// Its scopes (`orders:submit,orders:read`).
+        pub scopes: String,
+        /// The administrator who added it.
+        pub added_by: String,
+    }
+}
+
+payload! {
+    /// `api_token.revoked`: an administrator revoked an API token.
+    pub struct ApiTokenRevoked {
+        /// The token's id.
+        pub token_id: i64,
+        /// The operator it acted as.
+        pub operator: String,
+        /// The administrator who revoked it.
+        pub revoked_by: String,
+    }
+}
+
+payload! {
+    /// `api.order_submitted`: the order beside it (`order.imported`, same transaction) came
+    /// through the order API, with this token.
+    pub struct ApiOrderSubmitted {
+        /// The token's id.
+        pub token_id: i64,
+        /// SHA-256 (hex) of the request body (canonical JSON), what a repeated submission is
+        /// compared with.
+        pub request_sha256: String,
+    }
+}

@@ -21,6 +21,7 @@ macro_rules! println {
     };
 }
 
+mod api_tokens;
 pub mod at_approval;
 mod audit;
 mod ca;
@@ -57,7 +58,7 @@ use crate::domain::RequestKind;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd, PinResetCmd};
+use opts::{ApiTokenCmd, Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd, PinResetCmd};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -280,6 +281,15 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, OperatorCmd::List);
             let result = operators::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
+        Command::ApiToken(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(cmd, ApiTokenCmd::List);
+            let result = api_tokens::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;
             }

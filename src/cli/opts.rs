@@ -102,6 +102,35 @@ pub enum Command {
     /// an administrator's --credential (the first one is `admin.credential` from `init`).
     #[command(subcommand)]
     Operator(OperatorCmd),
+    /// API tokens of the order API (`serve --console-listen`, `/api/v1/`): add (written to a
+    /// file), list, revoke. Adding and revoking need an administrator's --credential.
+    #[command(subcommand)]
+    ApiToken(ApiTokenCmd),
+}
+
+/// `keystation api-token ...`
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCmd {
+    /// Give a registered operator an API token with scopes, written (once, mode 0600) to FILE;
+    /// requests made with it are audited as that operator.
+    Add {
+        /// The registered operator the token acts as.
+        #[arg(long, value_name = "NAME")]
+        operator: String,
+        /// Comma-separated scopes: orders:submit, orders:read.
+        #[arg(long, value_name = "SCOPES")]
+        scope: String,
+        /// Where to write the new token (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// List API tokens (never the tokens themselves).
+    List,
+    /// Revoke an API token: it authenticates nobody from now on.
+    Revoke {
+        /// The token's id (`api-token list`).
+        id: i64,
+    },
 }
 
 /// `keystation operator ...`

@@ -1,6 +1,7 @@
 //! `keystation serve [--listen ADDR] [--console-listen ADDR]`: the station's server (see
 //! [`crate::web`]: OCSP, the CRL at its distribution point, the CRL tick) and, on its own
-//! listener, the operators' console ([`crate::web::console`]), until Ctrl-C or SIGTERM. The
+//! listener, the operators' console ([`crate::web::console`]) and the order API
+//! ([`crate::web::api`], under `/api/v1/`), until Ctrl-C or SIGTERM. The
 //! first line on stdout says where it listens (`--json`: one JSON object, with `console_listen`);
 //! in text, a second line says where the console is. A supervisor or a test given port 0 learns
 //! the ports.
@@ -67,7 +68,8 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
         Some((listener, addr)) => {
             let idle = time::Duration::minutes(config.console.idle_timeout_minutes.into());
             let routes = crate::web::console::Console::new(station.clone(), idle).routes();
-            Some((Server::new().routes(routes), listener, addr))
+            let api = crate::web::api::Api::new(station.clone()).routes();
+            Some((Server::new().routes(routes).routes(api), listener, addr))
         }
         None => None,
     };

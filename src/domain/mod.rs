@@ -3,6 +3,7 @@
 //! requests (four-eyes), what registered operators' roles permit, and the rule that ties a
 //! secondary key to its company's live main key.
 
+pub mod api;
 pub mod application_json;
 pub mod console;
 pub mod crl;

@@ -458,6 +458,21 @@ impl OrderState {
         }
     }
 
+    /// The state in Chinese, as the console and the portal's progress page (订单查询) show it.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            OrderState::Submitted => "待审核",
+            OrderState::Approved => "已批准",
+            OrderState::Rejected => "已驳回",
+            OrderState::Provisioning => "制作中",
+            OrderState::Provisioned => "已制作",
+            OrderState::Shipped => "已发货",
+            OrderState::PinDelivered => "PIN 已送达",
+            OrderState::Failed => "制作失败",
+            OrderState::Revoked => "已吊销",
+        }
+    }
+
     /// Parses a stored or typed state name (case-insensitive).
     pub fn parse(s: &str) -> Option<OrderState> {
         OrderState::ALL

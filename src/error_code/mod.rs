@@ -314,6 +314,22 @@ codes! {
         "A console form was posted without this session's CSRF token, or without a live session (log in again).";
     CONSOLE_INSECURE = "E-CONSOLE-INSECURE", Refusal,
         "The console's address is not a loopback address: without TLS (not yet supported) the console listens on loopback only.";
+    API_UNAUTHENTICATED = "E-API-UNAUTHENTICATED", Refusal,
+        "An order API request has no API token, or one that is unknown, revoked or whose operator is disabled (401).";
+    API_SCOPE = "E-API-SCOPE", Refusal,
+        "The API token lacks the scope the request needs (403; the message names it).";
+    API_JSON = "E-API-JSON", Refusal,
+        "An order API request's body is not JSON (400).";
+    API_MEDIA_TYPE = "E-API-MEDIA-TYPE", Refusal,
+        "An order API request's body is not `application/json` (415).";
+    API_TOO_LARGE = "E-API-TOO-LARGE", Refusal,
+        "An order API request's body is larger than the API takes (413).";
+    API_CONFLICT = "E-API-CONFLICT", Refusal,
+        "An order with this number exists already with other content: an order number is submitted once (409).";
+    API_TOKEN_NOT_FOUND = "E-API-TOKEN-NOT-FOUND", Refusal,
+        "No API token has this id.";
+    API_TOKEN_REVOKED = "E-API-TOKEN-REVOKED", Refusal,
+        "The API token is revoked already.";
     DEMO_STEP = "E-DEMO-STEP", Failure,
         "A stage of the demo failed.";
     DEMO_INCOMPLETE = "E-DEMO-INCOMPLETE", Failure,

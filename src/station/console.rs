@@ -7,12 +7,12 @@
 //! The station compares its SHA-256 with the stored ones, exactly as for `--credential`, so the
 //! console has no second secret to manage; every login and every refused one is audited (the
 //! token never is). Once logged in, the console acts by the account's name on a station without
-//! a credential file ([`Station::for_console_operator`]): each command still goes through
+//! a credential file ([`Station::for_authenticated_operator`]): each command still goes through
 //! [`Station::operator_actor`], which checks the account is registered, enabled and holds the
 //! role.
 
 use super::Station;
-use super::operators::{token_hash, well_formed};
+use super::operators::{TOKEN_PREFIX, token_hash, well_formed};
 use crate::audit::event::{AuditEvent, ConsoleLogin, ConsoleLoginFailed};
 use crate::domain::console::QueueSearch;
 use crate::domain::{OperatorId, OrderNo, OrderState};
@@ -81,7 +81,7 @@ impl Station {
         remote: &str,
     ) -> Result<OperatorRecord, ConsoleLoginError> {
         let token = token.trim();
-        let account = if well_formed(token) {
+        let account = if well_formed(token, TOKEN_PREFIX) {
             self.store
                 .operator_by_credential(&token_hash(token))
                 .await?
@@ -145,10 +145,10 @@ impl Station {
         }
     }
 
-    /// The same station for a logged-in console operator: the commands it calls name the
-    /// account, and [`Station::operator_actor`] resolves that name (without the serving
-    /// process's own credential file: the console authenticated the operator at login).
-    pub fn for_console_operator(&self) -> Station {
+    /// The same station for an operator a web front authenticated (a console login, an API
+    /// token): the commands it calls name the account, and [`Station::operator_actor`]
+    /// resolves that name (without the serving process's own credential file).
+    pub fn for_authenticated_operator(&self) -> Station {
         Station {
             identity: super::operators::Identity::Front,
             ..self.clone()

@@ -1,6 +1,10 @@
 //! Order intake: read an application file (one order or an array), read the documents it
 //! references, validate everything, and store the valid orders in one transaction.
 //!
+//! The validation of an application ([`check_items`]) is shared with the order API
+//! ([`super::api_orders`]), whose documents come with the request ([`DocumentSource::Inline`])
+//! instead of from the application file's directory.
+//!
 //! Hostile input is expected here: the JSON file and every document are read with a size bound,
 //! document paths must stay inside the application's directory (no absolute paths, no `..`, no
 //! symlink escapes), and nothing is stored unless EVERY order of the file is valid — a file is
@@ -19,7 +23,7 @@ use crate::domain::validate::{FileFacts, MAX_DOCUMENT_BYTES, Severity, Violation
 use crate::domain::{Action, FileUse, ImageType, OrderNo, PictureProblem, ValidationContext};
 use crate::seal::{NORMALIZATION_VERSION, SealError, normalize_seal_picture};
 use crate::store::{HashedBytes, KeptPicture, NewAttachment, NewOrder, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -120,54 +124,11 @@ impl Station {
             uscc_checksum_override: opts.uscc_checksum_override.clone(),
         };
 
-        let mut violations = Vec::new();
-        let mut warnings = Vec::new();
-        let mut new_orders = Vec::new();
-        let mut seen_numbers = BTreeSet::new();
-        let mut files = DocumentReader::new(&base);
-        for (i, item) in items.iter().enumerate() {
-            let prefix = if prefixed {
-                format!("[{i}]")
-            } else {
-                String::new()
-            };
-            let locate = |v: Violation| if prefixed { v.prefixed(&prefix) } else { v };
-            match validate_order(item, &ctx, &mut |p, u| files.probe(p, u)) {
-                Ok(valid) => {
-                    if !seen_numbers.insert(valid.order.order_no.clone()) {
-                        violations.push(locate(Violation {
-                            field: "order_no".into(),
-                            code: "order_no_duplicate",
-                            message: format!(
-                                "order {} appears twice in this file",
-                                valid.order.order_no
-                            ),
-                            severity: Severity::Error,
-                        }));
-                        continue;
-                    }
-                    warnings.extend(valid.warnings.iter().cloned().map(locate));
-                    let attachments = files.attachments(&valid.order);
-                    new_orders.push((
-                        prefix.clone(),
-                        NewOrder {
-                            order: valid.order,
-                            warnings: valid.warnings,
-                            uscc_override_reason: valid.uscc_override_reason,
-                            attachments,
-                        },
-                    ));
-                }
-                Err(vs) => {
-                    for v in vs {
-                        match v.severity {
-                            Severity::Error => violations.push(locate(v)),
-                            Severity::Warning => warnings.push(locate(v)),
-                        }
-                    }
-                }
-            }
-        }
+        let Checked {
+            orders: new_orders,
+            mut violations,
+            warnings,
+        } = check_items(&items, prefixed, DocumentSource::Directory(&base), &ctx);
 
         let numbers: Vec<OrderNo> = new_orders
             .iter()
@@ -223,6 +184,90 @@ impl Station {
     }
 }
 
+/// Where an application's documents come from.
+pub(super) enum DocumentSource<'a> {
+    /// Files under the application file's directory (`order import`).
+    Directory(&'a Path),
+    /// Sent with the application, by the name its form gives (the order API).
+    Inline(&'a BTreeMap<String, Vec<u8>>),
+}
+
+/// The orders of an application that passed validation, with their attachments, ready to
+/// store (each with the prefix that locates it in the application: `[i]` or nothing), and
+/// everything wrong or worth a look. Whether a number exists already is the caller's question.
+pub(super) struct Checked {
+    /// Valid orders.
+    pub orders: Vec<(String, NewOrder)>,
+    /// Error-severity violations, located.
+    pub violations: Vec<Violation>,
+    /// Warnings, located.
+    pub warnings: Vec<Violation>,
+}
+
+/// Validates each of `items` (an array's elements when `prefixed`), reading its documents from
+/// `source`: the one validation of an application, for a file and for the API alike.
+pub(super) fn check_items(
+    items: &[&serde_json::Value],
+    prefixed: bool,
+    source: DocumentSource<'_>,
+    ctx: &ValidationContext,
+) -> Checked {
+    let mut violations = Vec::new();
+    let mut warnings = Vec::new();
+    let mut new_orders = Vec::new();
+    let mut seen_numbers = BTreeSet::new();
+    let mut files = DocumentReader::new(&source);
+    for (i, item) in items.iter().enumerate() {
+        let prefix = if prefixed {
+            format!("[{i}]")
+        } else {
+            String::new()
+        };
+        let locate = |v: Violation| if prefixed { v.prefixed(&prefix) } else { v };
+        match validate_order(item, ctx, &mut |p, u| files.probe(p, u)) {
+            Ok(valid) => {
+                if !seen_numbers.insert(valid.order.order_no.clone()) {
+                    violations.push(locate(Violation {
+                        field: "order_no".into(),
+                        code: "order_no_duplicate",
+                        message: format!(
+                            "order {} appears twice in this file",
+                            valid.order.order_no
+                        ),
+                        severity: Severity::Error,
+                    }));
+                    continue;
+                }
+                warnings.extend(valid.warnings.iter().cloned().map(locate));
+                let attachments = files.attachments(&valid.order);
+                new_orders.push((
+                    prefix.clone(),
+                    NewOrder {
+                        order: valid.order,
+                        warnings: valid.warnings,
+                        uscc_override_reason: valid.uscc_override_reason,
+                        attachments,
+                    },
+                ));
+            }
+            Err(vs) => {
+                for v in vs {
+                    match v.severity {
+                        Severity::Error => violations.push(locate(v)),
+                        Severity::Warning => warnings.push(locate(v)),
+                    }
+                }
+            }
+        }
+    }
+
+    Checked {
+        orders: new_orders,
+        violations,
+        warnings,
+    }
+}
+
 /// What normalising each distinct seal picture of one import gave, by SHA-256 of its bytes: a
 /// picture shared by many orders of a file (a batch from one customer) is decoded once, and its
 /// normalised PNG is kept with the orders (provisioning seals it without normalising again).
@@ -263,20 +308,23 @@ impl PictureVerdicts {
     }
 }
 
-/// Reads an import's documents, remembering the bytes (hashed once, as they are read) of those
-/// that pass the path rules: a file many orders of the import reference is read once.
-struct DocumentReader {
-    base: PathBuf,
+/// Reads an application's documents, remembering the bytes (hashed once, as they are read) of
+/// those that pass the path rules: a file many orders of the application reference is read once.
+struct DocumentReader<'s> {
+    source: &'s DocumentSource<'s>,
     canonical_base: Option<PathBuf>,
     read: HashMap<String, (HashedBytes, Option<ImageType>)>,
     pictures: PictureVerdicts,
 }
 
-impl DocumentReader {
-    fn new(base: &Path) -> Self {
+impl<'s> DocumentReader<'s> {
+    fn new(source: &'s DocumentSource<'s>) -> Self {
         DocumentReader {
-            base: base.to_path_buf(),
-            canonical_base: std::fs::canonicalize(base).ok(),
+            source,
+            canonical_base: match source {
+                DocumentSource::Directory(base) => std::fs::canonicalize(base).ok(),
+                DocumentSource::Inline(_) => None,
+            },
             read: HashMap::new(),
             pictures: PictureVerdicts::default(),
         }
@@ -306,52 +354,65 @@ impl DocumentReader {
                 image: *image,
             };
         }
+        let bytes = match self.source {
+            DocumentSource::Directory(base) => match self.read_under(base, rel) {
+                Ok(bytes) => bytes,
+                Err(facts) => return facts,
+            },
+            DocumentSource::Inline(files) => match files.get(rel) {
+                None => return FileFacts::Missing,
+                Some(b) if b.len() as u64 > MAX_DOCUMENT_BYTES => return FileFacts::TooLarge,
+                Some(b) => b.clone(),
+            },
+        };
+        let image = ImageType::sniff(&bytes);
+        let facts = FileFacts::Found {
+            size: bytes.len() as u64,
+            image,
+        };
+        self.read
+            .insert(rel.to_string(), (HashedBytes::new(bytes), image));
+        facts
+    }
+
+    /// The bytes of the file `rel` under `base`, by the path rules of the module docs.
+    fn read_under(&self, base: &Path, rel: &str) -> Result<Vec<u8>, FileFacts> {
         let p = Path::new(rel);
         if rel.is_empty() {
-            return FileFacts::PathRejected("empty path");
+            return Err(FileFacts::PathRejected("empty path"));
         }
         if p.is_absolute()
             || p.components()
                 .any(|c| matches!(c, Component::Prefix(_) | Component::RootDir))
         {
-            return FileFacts::PathRejected(
+            return Err(FileFacts::PathRejected(
                 "absolute paths are not allowed; give a path relative to the order file",
-            );
+            ));
         }
         if p.components().any(|c| c == Component::ParentDir) {
-            return FileFacts::PathRejected(
+            return Err(FileFacts::PathRejected(
                 "'..' is not allowed: documents must be inside the order file's directory",
-            );
+            ));
         }
-        let full = self.base.join(p);
+        let full = base.join(p);
         let canonical = match std::fs::canonicalize(&full) {
             Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileFacts::Missing,
-            Err(_) => return FileFacts::Unreadable,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileFacts::Missing),
+            Err(_) => return Err(FileFacts::Unreadable),
         };
         // A symlink inside the directory must not lead outside it.
         match &self.canonical_base {
             Some(base) if canonical.starts_with(base) => {}
             _ => {
-                return FileFacts::PathRejected(
+                return Err(FileFacts::PathRejected(
                     "the path leads outside the order file's directory",
-                );
+                ));
             }
         }
-        match read_bounded(&canonical, MAX_DOCUMENT_BYTES) {
-            Ok(bytes) => {
-                let image = ImageType::sniff(&bytes);
-                let facts = FileFacts::Found {
-                    size: bytes.len() as u64,
-                    image,
-                };
-                self.read
-                    .insert(rel.to_string(), (HashedBytes::new(bytes), image));
-                facts
-            }
-            Err(InputFileError::TooLarge { .. }) => FileFacts::TooLarge,
-            Err(InputFileError::NotRegularFile | InputFileError::Io(_)) => FileFacts::Unreadable,
-        }
+        read_bounded(&canonical, MAX_DOCUMENT_BYTES).map_err(|e| match e {
+            InputFileError::TooLarge { .. } => FileFacts::TooLarge,
+            InputFileError::NotRegularFile | InputFileError::Io(_) => FileFacts::Unreadable,
+        })
     }
 
     /// The order's attachments, sharing the bytes read (never copied per order).

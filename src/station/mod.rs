@@ -11,6 +11,8 @@
 //! Blocking PKCS#11 work crosses into async inside the station's methods, never in a front.
 
 pub mod anchor;
+pub mod api_orders;
+pub mod api_tokens;
 pub mod audit_verify;
 pub mod batch;
 pub mod check;

@@ -11,7 +11,7 @@
 //! The other proofs: the OS user running the command, mapped to an operator in
 //! `[operator.os_users]` (the password database's name of the effective uid, never `$USER`), and
 //! a front that authenticated its operator itself (the console's login,
-//! [`Station::for_console_operator`]). `--operator NAME` must name the operator proven; a name
+//! [`Station::for_authenticated_operator`]). `--operator NAME` must name the operator proven; a name
 //! alone proves nothing and is refused (`E-OPERATOR-CREDENTIAL`,
 //! [`crate::domain::operator::proof`]).
 
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// The prefix of a credential token (its format's version).
-const TOKEN_PREFIX: &str = "ksop1_";
+pub(super) const TOKEN_PREFIX: &str = "ksop1_";
 
 /// The most bytes read from a credential file.
 const CREDENTIAL_MAX_BYTES: u64 = 1024;
@@ -80,18 +80,22 @@ pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A new credential token from `random`.
-fn new_token(random: &dyn crate::random::Random) -> Result<Zeroizing<String>, RandomError> {
+/// A new token from `random`: `prefix` and 32 random bytes in hex (an operator's credential,
+/// an API token).
+pub(super) fn new_token(
+    random: &dyn crate::random::Random,
+    prefix: &str,
+) -> Result<Zeroizing<String>, RandomError> {
     let bytes = Zeroizing::new(random.bytes::<32>()?);
     Ok(Zeroizing::new(format!(
-        "{TOKEN_PREFIX}{}",
+        "{prefix}{}",
         hex::encode(bytes.as_slice())
     )))
 }
 
-/// Whether `token` has the form of a credential token (prefix, 64 lower-case hex digits).
-pub(super) fn well_formed(token: &str) -> bool {
-    token.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
+/// Whether `token` has the form [`new_token`] gives with `prefix` (64 lower-case hex digits).
+pub(super) fn well_formed(token: &str, prefix: &str) -> bool {
+    token.strip_prefix(prefix).is_some_and(|h| {
         h.len() == 64
             && h.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
@@ -117,7 +121,7 @@ fn read_token(path: &Path) -> Result<Zeroizing<String>, OperatorRefused> {
         .read_to_string(&mut text)
         .map_err(|_| bad("not a credential (not text)".into()))?;
     let token = text.trim();
-    if !well_formed(token) {
+    if !well_formed(token, TOKEN_PREFIX) {
         return Err(bad(format!(
             "not a credential (one line: {TOKEN_PREFIX} and 64 hex digits)"
         )));
@@ -389,7 +393,7 @@ pub(super) async fn add_in(
     random: &dyn crate::random::Random,
     credential_out: &Path,
 ) -> Result<(), OperatorError> {
-    let token = new_token(random)?;
+    let token = new_token(random, TOKEN_PREFIX)?;
     tx.insert_operator(&NewOperator {
         name: name.clone(),
         roles: roles.clone(),
@@ -436,9 +440,12 @@ mod tests {
     #[test]
     fn a_token_is_prefixed_hex_of_32_bytes_and_read_back_only_from_a_private_file() {
         let random = crate::random::SeededRandom::new(3);
-        let token = new_token(&random).unwrap();
+        let token = new_token(&random, TOKEN_PREFIX).unwrap();
         assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
-        assert_ne!(token.as_str(), new_token(&random).unwrap().as_str());
+        assert_ne!(
+            token.as_str(),
+            new_token(&random, TOKEN_PREFIX).unwrap().as_str()
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cred");
         crate::private_files::write_new_file(&path, format!("{}\n", *token).as_bytes()).unwrap();

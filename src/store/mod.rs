@@ -12,6 +12,7 @@
 //! - nothing secret is ever written here: PINs only as vault-sealed blobs, destroyed once
 //!   their delivery is confirmed; a delivered message only as its vault HMAC.
 
+mod api_tokens;
 mod attachments;
 mod audit_log;
 mod certificates;
@@ -34,6 +35,7 @@ mod revoke_requests;
 mod service_requests;
 mod unlock;
 
+pub use api_tokens::{ApiSubmission, ApiTokenRecord, NewApiToken};
 pub use attachments::{AttachmentMeta, HashedBytes, KeptPicture, NewAttachment, StoredSealPicture};
 pub use audit_log::AuditFilter;
 pub use certificates::CertificateRecord;
@@ -47,7 +49,7 @@ pub use lease::{LeaseRequest, LeaseTaken};
 pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
 pub use operators::{NewOperator, OperatorRecord};
-pub use orders::{NewOrder, OrderRecord, OrderSummary, Review};
+pub use orders::{ChangedAfter, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
 pub use retired::RetiredToken;

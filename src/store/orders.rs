@@ -78,6 +78,17 @@ pub struct OrderSummary {
     pub auth_method: String,
     /// Import time.
     pub submitted_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// Where a page of [`Store::orders_changed`] starts: after this order, changed at this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedAfter {
+    /// The last change of the last order of the previous page.
+    pub updated_at: String,
+    /// That order.
+    pub order_no: OrderNo,
 }
 
 fn parse_state(s: &str) -> Result<OrderState, StoreError> {
@@ -196,13 +207,43 @@ impl Store {
     ) -> Result<Vec<OrderSummary>, StoreError> {
         // An empty string never matches: one query text with and without the filter.
         sqlx::query(
-            "SELECT order_no, state, company_name, uscc, auth_method, submitted_at \
+            "SELECT order_no, state, company_name, uscc, auth_method, submitted_at, updated_at \
              FROM orders WHERE ($1 = '' OR state = $1) ORDER BY submitted_at, order_no",
         )
         .bind(state.map(OrderState::as_str).unwrap_or_default())
         .fetch_all(self.pool())
         .await
         .ctx("listing orders")?
+        .iter()
+        .map(summary)
+        .collect()
+    }
+
+    /// At most `limit` orders, optionally in one state, last changed at or after `since`
+    /// (stored form, [`format_utc`]; all: empty), in the order they last changed; a page starts
+    /// after `after`.
+    pub async fn orders_changed(
+        &self,
+        state: Option<OrderState>,
+        since: &str,
+        after: Option<&ChangedAfter>,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        // Empty strings never restrict: one query text with and without each filter.
+        sqlx::query(
+            "SELECT order_no, state, company_name, uscc, auth_method, submitted_at, updated_at \
+             FROM orders WHERE ($1 = '' OR state = $1) AND updated_at >= $2 \
+             AND (updated_at > $3 OR (updated_at = $3 AND order_no > $4)) \
+             ORDER BY updated_at, order_no LIMIT $5",
+        )
+        .bind(state.map(OrderState::as_str).unwrap_or_default())
+        .bind(since)
+        .bind(after.map(|a| a.updated_at.as_str()).unwrap_or_default())
+        .bind(after.map(|a| a.order_no.as_str()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing changed orders")?
         .iter()
         .map(summary)
         .collect()
@@ -308,7 +349,7 @@ pub(crate) async fn transition(
     Ok(to)
 }
 
-async fn insert_order(
+pub(super) async fn insert_order(
     tx: &mut Tx,
     new: &NewOrder,
     actor: &Actor,
@@ -375,5 +416,6 @@ fn summary(r: &AnyRow) -> Result<OrderSummary, StoreError> {
         uscc: get("uscc")?,
         auth_method: get("auth_method")?,
         submitted_at: get("submitted_at")?,
+        updated_at: get("updated_at")?,
     })
 }

@@ -5,22 +5,49 @@
 //! ([`notices`]), every minute).
 //!
 //! A [`Server`] is a set of routes and a set of [`Periodic`] tasks on one listener. The
-//! operators' console ([`console`]) is a second [`Server`] on its own listener, sharing the
+//! operators' console ([`console`]), with the order API ([`api`]), is a second [`Server`] on its
+//! own listener, sharing the
 //! shutdown and the runtime. Handlers learn the client's address (`ConnectInfo<SocketAddr>`).
 //! Handlers call `station` only. Shutdown (Ctrl-C, SIGTERM): the listener stops taking
 //! connections, requests in flight are answered, then the periodic tasks end.
 
+pub mod api;
 mod cache;
 pub mod console;
 pub mod crl;
 pub mod notices;
 pub mod ocsp;
 
+use crate::error_code::{self as ec, Class, ErrorCode};
 use axum::Router;
+use axum::http::StatusCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The HTTP status of a refused station call, by its code: 403 when the operator may not (not
+/// registered, disabled, lacking the role, deciding their own request), 404 for an unknown
+/// order, 409 for any other refusal (the state does not allow it); `None` for a failure (500).
+pub(crate) fn refusal_status(code: ErrorCode) -> Option<StatusCode> {
+    if [
+        ec::OPERATOR_ROLE,
+        ec::OPERATOR_DISABLED,
+        ec::OPERATOR_UNKNOWN,
+        ec::OPERATOR_CREDENTIAL,
+        ec::REQUEST_SAME_OPERATOR,
+    ]
+    .contains(&code)
+    {
+        Some(StatusCode::FORBIDDEN)
+    } else if code == ec::ORDER_NOT_FOUND {
+        Some(StatusCode::NOT_FOUND)
+    } else if code.class() == Class::Refusal {
+        Some(StatusCode::CONFLICT)
+    } else {
+        None
+    }
+}
 
 type Tick = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 

@@ -1212,3 +1212,7 @@ store_suite!(
     an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back,
     revoke_requests_are_read_back_as_recorded,
 );
+
+/// The order API's tables (migration 0018), on both backends.
+#[path = "store_api.rs"]
+mod api;

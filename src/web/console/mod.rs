@@ -29,7 +29,7 @@ pub mod session;
 
 use crate::domain::OperatorId;
 use crate::domain::console::LoginThrottle;
-use crate::error_code::{self as ec, Class, Coded, ErrorCode};
+use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::station::Station;
 use crate::station::operation::OperationContext;
 use askama::Template;
@@ -110,7 +110,7 @@ impl Console {
         self.inner
             .station
             .for_operation(&OperationContext::new())
-            .for_console_operator()
+            .for_authenticated_operator()
     }
 
     /// The live session of the request, if any.
@@ -241,28 +241,14 @@ fn failure(code: ErrorCode, detail: &str, frame: Option<&Frame>) -> Response {
     )
 }
 
-/// The page for an error of a station method: 403 when the operator may not, 404 for an
-/// unknown order, 409 for another refusal (its message names what), 500 for a failure.
+/// The page for an error of a station method: the status [`super::refusal_status`] gives a
+/// refusal (its message names what), 500 for a failure.
 fn station_error<E: Coded + std::fmt::Display>(e: &E, frame: &Frame) -> Response {
     let code = e.code();
-    let status = if [
-        ec::OPERATOR_ROLE,
-        ec::OPERATOR_DISABLED,
-        ec::OPERATOR_UNKNOWN,
-        ec::OPERATOR_CREDENTIAL,
-        ec::REQUEST_SAME_OPERATOR,
-    ]
-    .contains(&code)
-    {
-        StatusCode::FORBIDDEN
-    } else if code == ec::ORDER_NOT_FOUND {
-        StatusCode::NOT_FOUND
-    } else if code.class() == Class::Refusal {
-        StatusCode::CONFLICT
-    } else {
-        return failure(code, &e.to_string(), Some(frame));
-    };
-    error_page(status, code, &e.to_string(), Some(frame))
+    match super::refusal_status(code) {
+        Some(status) => error_page(status, code, &e.to_string(), Some(frame)),
+        None => failure(code, &e.to_string(), Some(frame)),
+    }
 }
 
 /// A template rendered as HTML (a template that cannot render is a failure page).

@@ -17,21 +17,6 @@ pub struct QueueQuery {
     q: String,
 }
 
-/// An order state in Chinese, as the pages show it.
-pub fn state_label(state: OrderState) -> &'static str {
-    match state {
-        OrderState::Submitted => "待审核",
-        OrderState::Approved => "已批准",
-        OrderState::Rejected => "已驳回",
-        OrderState::Provisioning => "制作中",
-        OrderState::Provisioned => "已制作",
-        OrderState::Shipped => "已发货",
-        OrderState::PinDelivered => "PIN 已送达",
-        OrderState::Failed => "制作失败",
-        OrderState::Revoked => "已吊销",
-    }
-}
-
 struct StateOption {
     value: &'static str,
     label: &'static str,
@@ -83,7 +68,7 @@ pub async fn page(
             .into_iter()
             .map(|s| StateOption {
                 value: s.as_str(),
-                label: state_label(s),
+                label: s.label_zh(),
                 selected: Some(s) == state,
             })
             .collect(),
@@ -93,7 +78,7 @@ pub async fn page(
             .map(|o| Row {
                 order_no: o.order_no.to_string(),
                 state: o.state.as_str(),
-                state_label: state_label(o.state),
+                state_label: o.state.label_zh(),
                 company_name: o.company_name,
                 uscc: o.uscc,
                 auth_method: o.auth_method,

@@ -3,7 +3,6 @@
 //! the history; and the decisions — approve, reject with a reason, revoke — each the CLI's
 //! station method, acting as the logged-in operator.
 
-use super::queue::state_label;
 use super::{Console, Frame, LoggedIn, error_page, render, station_error};
 use crate::domain::{OrderNo, OrderState};
 use crate::error_code::{self as ec, Coded};
@@ -223,7 +222,7 @@ pub async fn page(
                 } else {
                     "副密钥"
                 },
-                state_label(k.state)
+                k.state.label_zh()
             )
         })
         .collect();
@@ -258,7 +257,7 @@ pub async fn page(
         csrf: frame.csrf,
         order_no: no.to_string(),
         state: state.as_str(),
-        state_label: state_label(state),
+        state_label: state.label_zh(),
         fields,
         warnings,
         other_keys,

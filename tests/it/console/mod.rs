@@ -8,6 +8,7 @@
 //! - `browser`: Debian's Chromium through ChromeDriver (fantoccini): log in, see a fixture
 //!   order's documents rendered, approve it, screenshots of the queue and the review page.
 
+mod api;
 mod browser;
 mod http;
 

@@ -1,0 +1,104 @@
+//! Who calls the API: the bearer token of a request, resolved by the station
+//! ([`Station::api_caller`]), and the scope the route needs.
+//!
+//! Security notes: the token is read from the `Authorization` header only (never a query
+//! string, which proxies log), handed to the station, and never logged or echoed; a refusal says
+//! why in general terms (unknown, revoked) and is logged with the client's address.
+
+use super::{Api, Problem, station_error};
+use crate::domain::api::Scope;
+use crate::error_code as ec;
+use crate::station::Station;
+use crate::station::api_tokens::{ApiAuthError, ApiCaller};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use zeroize::Zeroizing;
+
+/// The challenge of a 401 (RFC 6750).
+const CHALLENGE: &str = "Bearer realm=\"keystation\"";
+
+/// The bearer token of `headers`, if it has one (scheme case-insensitive).
+fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Zeroizing::new(token.trim().to_string()))
+}
+
+impl Api {
+    /// The caller of a request to a route that needs `scope`, and the station acting for it;
+    /// otherwise the answer: 401 (with the challenge) or 403.
+    pub(super) async fn caller(
+        &self,
+        headers: &HeaderMap,
+        remote: SocketAddr,
+        scope: Scope,
+    ) -> Result<(ApiCaller, Station), Response> {
+        let station = self.station();
+        let token = bearer(headers).unwrap_or_default();
+        let caller = match station.api_caller(&token).await {
+            Ok(caller) => caller,
+            Err(ApiAuthError::Refused(why)) => {
+                tracing::warn!(%remote, reason = %why, "api: request refused");
+                let challenge = if token.is_empty() {
+                    CHALLENGE.to_string()
+                } else {
+                    format!("{CHALLENGE}, error=\"invalid_token\"")
+                };
+                let mut response = Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    ec::API_UNAUTHENTICATED,
+                    why.to_string(),
+                )
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                return Err(response);
+            }
+            Err(e) => return Err(station_error(&e)),
+        };
+        if !caller.may(scope) {
+            tracing::warn!(%remote, token = caller.token_id, %scope, "api: scope missing");
+            let mut response = Problem::new(
+                StatusCode::FORBIDDEN,
+                ec::API_SCOPE,
+                format!("the API token lacks the scope {scope}"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{CHALLENGE}, error=\"insufficient_scope\", scope=\"{scope}\""
+            )) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            return Err(response);
+        }
+        Ok((caller, station))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_bearer_token_is_the_authorization_headers_second_word() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_none());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  ksapi1_x "),
+        );
+        assert_eq!(bearer(&h).unwrap().as_str(), "ksapi1_x");
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic a2V5"),
+        );
+        assert!(bearer(&h).is_none());
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer"));
+        assert!(bearer(&h).is_none());
+    }
+}
