@@ -137,6 +137,10 @@ pub enum AuditEvent {
     ConsoleLogin(ConsoleLogin),
     /// `console.login_failed`.
     ConsoleLoginFailed(ConsoleLoginFailed),
+    /// `operator.password_set`.
+    OperatorPasswordSet(OperatorSecretSet),
+    /// `operator.totp_enrolled`.
+    OperatorTotpEnrolled(OperatorSecretSet),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -261,6 +265,8 @@ impl AuditEvent {
             E::OperatorChanged(_) => "operator.changed",
             E::ConsoleLogin(_) => "console.login",
             E::ConsoleLoginFailed(_) => "console.login_failed",
+            E::OperatorPasswordSet(_) => "operator.password_set",
+            E::OperatorTotpEnrolled(_) => "operator.totp_enrolled",
         };
         fixed.to_string()
     }
@@ -326,6 +332,7 @@ impl AuditEvent {
             E::OperatorChanged(p) => to_json(p),
             E::ConsoleLogin(p) => to_json(p),
             E::ConsoleLoginFailed(p) => to_json(p),
+            E::OperatorPasswordSet(p) | E::OperatorTotpEnrolled(p) => to_json(p),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, job leases,
 //! the takeover of an abandoned job, the service desk's requests (four-eyes), what registered
-//! operators' roles permit, and the rule that ties a secondary key to its company's live main
+//! operators' roles permit, their console passwords and one-time codes, and the rule that ties a secondary key to its company's live main
 //! key.
 //!
 //! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
@@ -19,6 +19,7 @@ pub mod normalize;
 pub mod notification;
 pub mod operator;
 pub mod order;
+pub mod password;
 pub mod pin;
 pub mod reissue;
 pub mod renewal;
@@ -27,6 +28,7 @@ pub mod service_request;
 pub mod status;
 pub mod takeover;
 pub mod text;
+pub mod totp;
 pub mod unlock_mail;
 pub mod validate;
 

@@ -50,6 +50,12 @@ pub enum OperatorError {
     /// No token could be drawn.
     #[error("drawing an operator credential: {0}")]
     Random(#[from] RandomError),
+    /// A new console password does not meet the policy.
+    #[error("password: {0}")]
+    Password(crate::domain::password::PasswordRefused),
+    /// The HSM (the vault, sealing a TOTP secret) failed.
+    #[error(transparent)]
+    Hsm(#[from] super::hsm::HsmError),
     /// The credential file could not be written (it is never overwritten).
     #[error("writing the credential file {path}: {source}")]
     CredentialFile {
@@ -72,7 +78,7 @@ pub enum OperatorChange {
 }
 
 /// SHA-256 (hex) of a credential token, as stored.
-pub(super) fn token_hash(token: &str) -> String {
+fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -86,7 +92,7 @@ fn new_token(random: &dyn crate::random::Random) -> Result<Zeroizing<String>, Ra
 }
 
 /// Whether `token` has the form of a credential token (prefix, 64 lower-case hex digits).
-pub(super) fn well_formed(token: &str) -> bool {
+fn well_formed(token: &str) -> bool {
     token.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
         h.len() == 64
             && h.bytes()
@@ -194,6 +200,23 @@ impl Station {
         authorize(&account.name, &account.roles, account.enabled, action)?;
         let actor = self.operator_actor_unchecked(account.name.as_str());
         Ok((account, actor))
+    }
+
+    /// Who may change `name`'s own login secrets (console password, TOTP): the operator
+    /// themselves by their own credential (enabled), or an administrator by theirs.
+    pub(super) async fn self_or_administrator(
+        &self,
+        name: &OperatorId,
+    ) -> Result<Actor, StoreError> {
+        if let Some(account) = self.credential_operator().await? {
+            if account.name == *name {
+                if !account.enabled {
+                    return Err(OperatorRefused::Disabled(account.name).into());
+                }
+                return Ok(self.operator_actor_unchecked(account.name.as_str()));
+            }
+        }
+        Ok(self.acting_operator(None, Action::ManageOperators).await?.1)
     }
 
     /// [`Station::acting_operator`] for a command that names its operator: the actor.
@@ -385,7 +408,7 @@ pub fn first_administrator_roles() -> Roles {
 }
 
 /// The `NAME` argument of an operator command, parsed.
-fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
+pub(super) fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
     OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
         field: "NAME",
         message: e.to_string(),

@@ -44,7 +44,7 @@ pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
-pub use operators::{NewOperator, OperatorRecord};
+pub use operators::{LoginSecrets, NewOperator, OperatorRecord};
 pub use orders::{AttachmentMeta, NewAttachment, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, StepRecord, StoredPin};
 pub use renewals::RenewalLink;
