@@ -21,9 +21,13 @@ fn configure_tls(st: &crate::support::Station) -> String {
     let key_file = dir.join("console.key");
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut config = std::fs::read_to_string(&st.config).unwrap();
-    assert!(!config.contains("[console]"), "{config}");
-    config.push_str("\n[console]\ntls_cert = \"console.crt\"\ntls_key = \"console.key\"\n");
+    let config = std::fs::read_to_string(&st.config).unwrap();
+    assert_eq!(config.matches("\n[console]\n").count(), 1, "{config}");
+    let config = config.replacen(
+        "\n[console]\n",
+        "\n[console]\ntls_cert = \"console.crt\"\ntls_key = \"console.key\"\n",
+        1,
+    );
     std::fs::write(&st.config, config).unwrap();
     cert.pem()
 }
