@@ -182,10 +182,16 @@ mod tests {
         let later = t0 + Duration::seconds(10);
         assert!(sessions.get("a0", later).is_some());
         sessions.start("new".into(), "c".into(), None, later);
-        assert!(sessions.get("a1", later).is_none(), "the oldest was dropped");
+        assert!(
+            sessions.get("a1", later).is_none(),
+            "the oldest was dropped"
+        );
         assert!(sessions.get("a0", later).is_some());
         assert!(sessions.get("new", later).is_some());
-        assert!(sessions.get("rita", later).is_some(), "a logged-in one stays");
+        assert!(
+            sessions.get("rita", later).is_some(),
+            "a logged-in one stays"
+        );
         assert_eq!(sessions.map().len(), MAX_ANONYMOUS + 1);
     }
 

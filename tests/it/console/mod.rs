@@ -102,7 +102,7 @@ pub fn register(st: &Station, name: &str, roles: &str) -> Login {
         .trim()
         .to_string();
     assert!(
-        stdout.contains(&format!("uri: otpauth://totp/")) && stdout.contains(&secret),
+        stdout.contains("uri: otpauth://totp/") && stdout.contains(&secret),
         "{stdout}"
     );
     Login {
