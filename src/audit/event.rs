@@ -143,6 +143,10 @@ pub enum AuditEvent {
     ApiTokenRevoked(ApiTokenRevoked),
     /// `api.order_submitted`.
     ApiOrderSubmitted(ApiOrderSubmitted),
+    /// `operator.password_set`.
+    OperatorPasswordSet(OperatorSecretSet),
+    /// `operator.totp_enrolled`.
+    OperatorTotpEnrolled(OperatorSecretSet),
 }
 
 /// What a provisioning step recorded when it was done (`provision.<step>.done`).
@@ -270,6 +274,8 @@ impl AuditEvent {
             E::ApiTokenAdded(_) => "api_token.added",
             E::ApiTokenRevoked(_) => "api_token.revoked",
             E::ApiOrderSubmitted(_) => "api.order_submitted",
+            E::OperatorPasswordSet(_) => "operator.password_set",
+            E::OperatorTotpEnrolled(_) => "operator.totp_enrolled",
         };
         fixed.to_string()
     }
@@ -338,6 +344,7 @@ impl AuditEvent {
             E::ApiTokenAdded(p) => to_json(p),
             E::ApiTokenRevoked(p) => to_json(p),
             E::ApiOrderSubmitted(p) => to_json(p),
+            E::OperatorPasswordSet(p) | E::OperatorTotpEnrolled(p) => to_json(p),
         }
     }
 

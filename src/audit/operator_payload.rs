@@ -34,7 +34,7 @@ payload! {
 }
 
 payload! {
-    /// `console.login`: an operator logged in to the console (with their credential token).
+    /// `console.login`: an operator logged in to the console (password and TOTP code).
     pub struct ConsoleLogin {
         /// The operator.
         pub operator: String,
@@ -44,13 +44,15 @@ payload! {
 }
 
 payload! {
-    /// `console.login_failed`: a console login was refused. The token typed is never recorded.
+    /// `console.login_failed`: a console login was refused. Neither the password nor the code
+    /// typed is ever recorded.
     pub struct ConsoleLoginFailed {
         /// The client's address.
         pub remote: String,
-        /// Why (`unknown_credential`, `malformed`, `disabled`, `rate_limited`).
+        /// Why (`unknown_operator`, `disabled`, `not_enrolled`, `wrong_password`,
+        /// `wrong_code`, `replayed_code`, `rate_limited`).
         pub reason: String,
-        /// The account the token belongs to, when it names a (disabled) one.
+        /// The operator name typed, when it names a registered account.
         pub operator: Option<String>,
     }
 }
@@ -91,5 +93,17 @@ payload! {
         /// SHA-256 (hex) of the request body (canonical JSON), what a repeated submission is
         /// compared with.
         pub request_sha256: String,
+    }
+}
+
+payload! {
+    /// `operator.password_set` / `operator.totp_enrolled`: an operator's console password was set
+    /// or their TOTP secret (re-)enrolled — by themselves or by an administrator. The secret
+    /// never is part of it.
+    pub struct OperatorSecretSet {
+        /// The operator whose secret it is.
+        pub operator: String,
+        /// Who set it (the operator themselves, or an administrator).
+        pub set_by: String,
     }
 }

@@ -4,6 +4,7 @@
 use super::opts::OperatorCmd;
 use super::{CliError, output};
 use crate::domain::operator::{parse_roles, roles_text};
+use crate::domain::password::Password;
 use crate::station::Station;
 use crate::station::operators::OperatorChange;
 
@@ -65,6 +66,37 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
             station
                 .change_operator(&name, OperatorChange::SetRoles(roles))
                 .await?
+        }
+        OperatorCmd::Password { name } => {
+            let text = super::pin_input::new_secret("new console password")?;
+            let record = station
+                .set_console_password(&name, Password::from_secret(text))
+                .await?;
+            if !json {
+                println!("operator {}: console password set", record.name);
+                return Ok(());
+            }
+            record
+        }
+        OperatorCmd::Totp { name } => {
+            let hsm = station.open_hsm().await?;
+            let enrolled = station.enrol_totp(&hsm, &name).await?;
+            // Shown once, to the operator at their terminal, for their authenticator app: the
+            // station keeps the secret only sealed by the vault.
+            if json {
+                return output::json(&serde_json::json!({
+                    "operator": enrolled.operator.to_string(),
+                    "secret": enrolled.secret_base32.as_str(),
+                    "uri": enrolled.uri.as_str(),
+                }));
+            }
+            println!(
+                "operator {}: TOTP enrolled. Add it to the authenticator app now; it is not shown again.",
+                enrolled.operator
+            );
+            println!("secret: {}", enrolled.secret_base32.as_str());
+            println!("uri: {}", enrolled.uri.as_str());
+            return Ok(());
         }
     };
     if json {

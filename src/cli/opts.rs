@@ -168,6 +168,19 @@ pub enum OperatorCmd {
         #[arg(long, value_name = "ROLES")]
         set: String,
     },
+    /// Set an operator's console password (your own, or anyone's as an administrator): asked
+    /// twice without echo, or the first line of standard input when it is not a terminal.
+    Password {
+        /// The operator.
+        name: String,
+    },
+    /// Enrol an operator's TOTP for console logins (your own, or anyone's as an
+    /// administrator): prints the secret and its otpauth:// URI once, for an authenticator
+    /// app; replaces any earlier secret.
+    Totp {
+        /// The operator.
+        name: String,
+    },
 }
 
 /// `keystation ca ...`

@@ -47,6 +47,26 @@ fn require_terminal(what: &str, instead: &str) -> Result<(), CliError> {
     }
 }
 
+/// A new secret `what` (a console password): asked twice at a terminal; otherwise the first
+/// line of standard input (a script, a test), never an argument or an environment variable.
+pub(super) fn new_secret(what: &str) -> Result<Zeroizing<String>, CliError> {
+    if std::io::stdin().is_terminal() {
+        return prompt_twice(what, "it on standard input");
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| io_error(format!("reading the {what} from standard input"), e))?;
+    let text = line.trim_end_matches(['\n', '\r']);
+    if text.is_empty() {
+        return Err(CliError::new(
+            ec::PIN_INPUT,
+            format!("no {what} on standard input"),
+        ));
+    }
+    Ok(Zeroizing::new(text.to_string()))
+}
+
 /// The first line of `path`, which holds the `what` (e.g. "user PIN of token T").
 pub(super) fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {

@@ -3,7 +3,7 @@
 //! listener, the operators' console ([`crate::web::console`]) and the order API
 //! ([`crate::web::api`], under `/api/v1/`), until Ctrl-C or SIGTERM. The
 //! first line on stdout says where it listens (`--json`: one JSON object, with `console_listen`);
-//! in text, a second line says where the console is. A supervisor or a test given port 0 learns
+//! in text, a second line says where the console is (`https://` with `[console] tls_cert`). A supervisor or a test given port 0 learns
 //! the ports.
 
 use super::opts::ServeArgs;
@@ -12,6 +12,7 @@ use super::{CliError, output};
 use crate::station::Station;
 use crate::station::error_code as ec;
 use crate::web::crl::CrlSlot;
+use crate::web::tls::{TlsListener, server_config};
 use crate::web::{Periodic, Server};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +68,9 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
     let console = match console_listener(station, args).await? {
         Some((listener, addr)) => {
             let idle = time::Duration::minutes(config.console.idle_timeout_minutes.into());
-            let routes = crate::web::console::Console::new(station.clone(), idle).routes();
+            let tls = matches!(listener, ConsoleListener::Tls(_));
+            let routes =
+                crate::web::console::Console::new(station.clone(), hsm.clone(), idle, tls).routes();
             let api = crate::web::api::Api::new(station.clone()).routes();
             Some((Server::new().routes(routes).routes(api), listener, addr))
         }
@@ -96,8 +99,12 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
         println!(
             "keystation serve: listening on http://{local} (OCSP at {ocsp_path}, CRL at {crl_path})"
         );
-        if let Some(addr) = console_addr {
-            println!("keystation serve: console on http://{addr}/");
+        if let Some((_, listener, addr)) = &console {
+            let scheme = match listener {
+                ConsoleListener::Tls(_) => "https",
+                ConsoleListener::Plain(_) => "http",
+            };
+            println!("keystation serve: console on {scheme}://{addr}/");
         }
     }
     // One stop signal ends both servers.
@@ -114,10 +121,11 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
     };
     let console_run = async {
         match console {
-            Some((server, listener, addr)) => server
-                .run(listener, until_stopped())
-                .await
-                .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}"))),
+            Some((server, listener, addr)) => match listener {
+                ConsoleListener::Plain(l) => server.run(l, until_stopped()).await,
+                ConsoleListener::Tls(l) => server.run(l, until_stopped()).await,
+            }
+            .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}"))),
             None => Ok(()),
         }
     };
@@ -134,29 +142,46 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
     Ok(())
 }
 
-/// The console's listener, when `--console-listen` or `[console] listen` asks for one: on a
-/// loopback address only (no TLS yet), refused otherwise with `E-CONSOLE-INSECURE`.
+/// The console's listener: HTTPS when `[console] tls_cert` and `tls_key` are set, else plain
+/// HTTP on loopback only.
+#[derive(Debug)]
+enum ConsoleListener {
+    Plain(tokio::net::TcpListener),
+    Tls(TlsListener),
+}
+
+/// The console's listener, when `--console-listen` or `[console] listen` asks for one. Without
+/// TLS only on a loopback address, refused otherwise with `E-CONSOLE-INSECURE`: a session cookie
+/// and a password must not cross a network in clear.
 async fn console_listener(
     station: &Station,
     args: &ServeArgs,
-) -> Result<Option<(tokio::net::TcpListener, std::net::SocketAddr)>, CliError> {
+) -> Result<Option<(ConsoleListener, std::net::SocketAddr)>, CliError> {
+    let config = station.config();
     let Some(listen) = args
         .console_listen
         .clone()
-        .or_else(|| station.config().console.listen.clone())
+        .or_else(|| config.console.listen.clone())
     else {
         return Ok(None);
     };
     let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
         CliError::invalid_argument("--console-listen", "address", format!("{listen:?}: {e}"))
     })?;
-    if !addr.ip().is_loopback() {
+    let tls = match (&config.console.tls_cert, &config.console.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            server_config(&config.path(cert), &config.path(key))
+                .map_err(|e| CliError::new(ec::CONSOLE_TLS, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    if tls.is_none() && !addr.ip().is_loopback() {
         return Err(CliError::new(
             ec::CONSOLE_INSECURE,
             format!(
-                "--console-listen {addr}: the console has no TLS yet, so it listens on a \
-                 loopback address only (127.0.0.1 or ::1); reach it from another machine \
-                 through an SSH tunnel"
+                "--console-listen {addr}: without TLS the console listens on a loopback address \
+                 only (127.0.0.1 or ::1): set [console] tls_cert and tls_key to serve it on \
+                 {addr}, or reach it from another machine through an SSH tunnel"
             ),
         ));
     }
@@ -166,5 +191,12 @@ async fn console_listener(
     let local = listener
         .local_addr()
         .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}")))?;
+    let listener = match tls {
+        Some(tls) => ConsoleListener::Tls(
+            TlsListener::new(listener, tls)
+                .map_err(|e| CliError::new(ec::SERVE_LISTEN, format!("console on {addr}: {e}")))?,
+        ),
+        None => ConsoleListener::Plain(listener),
+    };
     Ok(Some((listener, local)))
 }

@@ -134,12 +134,19 @@ impl ServeSection {
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSection {
     /// Address of the console's own listener when `serve` gets no `--console-listen`; none:
-    /// no console. A loopback address only (there is no TLS for it yet).
+    /// no console. Without TLS, a loopback address only.
     #[serde(default)]
     pub listen: Option<String>,
     /// Minutes without a request after which a session ends.
     #[serde(default = "default_idle_minutes")]
     pub idle_timeout_minutes: u32,
+    /// The console's TLS certificate chain (PEM, leaf first; relative: to the data directory).
+    /// With `tls_key`, the console speaks HTTPS only and may listen on any address.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM: PKCS#8, PKCS#1 or SEC1), a file of mode 0600.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ConsoleSection {
@@ -147,6 +154,8 @@ impl Default for ConsoleSection {
         ConsoleSection {
             listen: None,
             idle_timeout_minutes: default_idle_minutes(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -160,6 +169,16 @@ impl ConsoleSection {
                     key: "console.listen",
                     message: format!("{listen:?}: {e} (e.g. 127.0.0.1:8443)"),
                 })?;
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Value {
+                key: if self.tls_cert.is_some() {
+                    "console.tls_key"
+                } else {
+                    "console.tls_cert"
+                },
+                message: "tls_cert and tls_key go together: give both, or neither".into(),
+            });
         }
         if !(1..=24 * 60).contains(&self.idle_timeout_minutes) {
             return Err(ConfigError::Value {

@@ -1,7 +1,11 @@
 //! The business, pure: orders, their validation and lifecycle, PINs, PIN deliveries, a
 //! provider's rate limit, job leases, the takeover of an abandoned job, the service desk's
-//! requests (four-eyes), what registered operators' roles permit, and the rule that ties a
-//! secondary key to its company's live main key.
+//! requests (four-eyes), what registered operators' roles permit, their console passwords and
+//! one-time codes, and the rule that ties a secondary key to its company's live main key.
+//!
+//! Invariant: nothing in here does IO, awaits, or names a cryptoki or sqlx type. Everything is
+//! a function of its arguments (time and randomness included), so the rules are unit-tested
+//! exhaustively and every other module depends on this one, never the reverse.
 
 pub mod api;
 pub mod application_json;
@@ -16,6 +20,7 @@ pub mod normalize;
 pub mod notification;
 pub mod operator;
 pub mod order;
+pub mod password;
 pub mod pin;
 pub mod rate_limit;
 pub mod reissue;
@@ -25,6 +30,7 @@ pub mod service_request;
 pub mod status;
 pub mod takeover;
 pub mod text;
+pub mod totp;
 pub mod unlock_mail;
 pub mod validate;
 

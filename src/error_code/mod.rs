@@ -210,7 +210,9 @@ codes! {
     OPERATOR_LAST_ADMIN = "E-OPERATOR-LAST-ADMIN", Refusal,
         "The change would leave no enabled administrator.";
     CONSOLE_LOGIN = "E-CONSOLE-LOGIN", Refusal,
-        "A console login was refused: not a credential token, no registered operator has it, the account is disabled, or too many failed logins from this client (recorded in the audit trail).";
+        "A console login was refused: unknown operator, wrong password, wrong or already used TOTP code, no password or TOTP enrolled, the account is disabled, or too many failed logins from this client (the audit trail records which).";
+    OPERATOR_PASSWORD = "E-OPERATOR-PASSWORD", Refusal,
+        "The new console password does not meet the policy (named: at least 12 characters, no control characters, no white space at either end).";
     DELIVERY_UNSENT = "E-DELIVERY-UNSENT", Failure,
         "`deliver run --once` left a due delivery unsent (queued for a retry, in doubt, failed).";
     DELIVERY_LOCKED = "E-DELIVERY-LOCKED", Failure,
@@ -313,7 +315,9 @@ codes! {
     CONSOLE_CSRF = "E-CONSOLE-CSRF", Refusal,
         "A console form was posted without this session's CSRF token, or without a live session (log in again).";
     CONSOLE_INSECURE = "E-CONSOLE-INSECURE", Refusal,
-        "The console's address is not a loopback address: without TLS (not yet supported) the console listens on loopback only.";
+        "The console's address is not a loopback address: without TLS (`[console] tls_cert` and `tls_key`) the console listens on loopback only.";
+    CONSOLE_TLS = "E-CONSOLE-TLS", Refusal,
+        "The console's TLS certificate or key (`[console] tls_cert`, `tls_key`) cannot be read, is open to others, or they do not match (named).";
     API_UNAUTHENTICATED = "E-API-UNAUTHENTICATED", Refusal,
         "An order API request has no API token, or one that is unknown, revoked or whose operator is disabled (401).";
     API_SCOPE = "E-API-SCOPE", Refusal,

@@ -329,6 +329,8 @@ impl Coded for super::operators::OperatorError {
             E::Invalid { .. } => ec::USAGE,
             E::Random(_) => ec::RANDOM,
             E::CredentialFile { .. } => ec::OPERATOR_CREDENTIAL,
+            E::Password(_) => ec::OPERATOR_PASSWORD,
+            E::Hsm(e) => e.code(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod inventory;
 pub mod join;
 mod join_error;
 pub mod lease;
+pub mod login;
 pub mod ocsp;
 pub mod ocsp_signer;
 pub mod operation;

@@ -54,6 +54,12 @@ pub enum OperatorError {
     /// No token could be drawn.
     #[error("drawing an operator credential: {0}")]
     Random(#[from] RandomError),
+    /// A new console password does not meet the policy.
+    #[error("password: {0}")]
+    Password(crate::domain::password::PasswordRefused),
+    /// The HSM (the vault, sealing a TOTP secret) failed.
+    #[error(transparent)]
+    Hsm(#[from] super::hsm::HsmError),
     /// The credential file could not be written (it is never overwritten).
     #[error("writing the credential file {path}: {source}")]
     CredentialFile {
@@ -223,6 +229,33 @@ impl Station {
         authorize(&account.name, &account.roles, account.enabled, action)?;
         let actor = self.operator_actor_unchecked(account.name.as_str());
         Ok((account, actor))
+    }
+
+    /// Who may change `name`'s own login secrets (console password, TOTP): the operator
+    /// themselves by their own credential or mapped OS user (enabled), or an administrator.
+    pub(super) async fn self_or_administrator(
+        &self,
+        name: &OperatorId,
+    ) -> Result<Actor, StoreError> {
+        let proven = match self.proof().await? {
+            Proof::Credential(op)
+            | Proof::OsUser {
+                operator: Some(op), ..
+            } => Some(op),
+            Proof::OsUser { operator: None, .. } | Proof::Front => None,
+        };
+        if proven.as_ref() == Some(name) {
+            let account = self
+                .store
+                .operator(name)
+                .await?
+                .ok_or_else(|| OperatorRefused::NotRegistered(name.clone()))?;
+            if !account.enabled {
+                return Err(OperatorRefused::Disabled(account.name).into());
+            }
+            return Ok(self.operator_actor_unchecked(account.name.as_str()));
+        }
+        Ok(self.acting_operator(None, Action::ManageOperators).await?.1)
     }
 
     /// [`Station::acting_operator`] for a command that names its operator: the actor.
@@ -425,7 +458,7 @@ pub fn first_administrator_roles() -> Roles {
 }
 
 /// The `NAME` argument of an operator command, parsed.
-fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
+pub(super) fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
     OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
         field: "NAME",
         message: e.to_string(),

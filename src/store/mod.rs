@@ -48,7 +48,7 @@ pub use fleet::{Installation, Registration, StateCount, StationRecord};
 pub use lease::{LeaseRequest, LeaseTaken};
 pub use notifications::{NewNotification, NoticeAttempt, NotificationRecord};
 pub use ocsp::{IssuedStatus, OcspSignerRecord, StatusRevision};
-pub use operators::{NewOperator, OperatorRecord};
+pub use operators::{LoginSecrets, NewOperator, OperatorRecord};
 pub use orders::{ChangedAfter, NewOrder, OrderRecord, OrderSummary, Review};
 pub use provision::{Binding, StepRecord, StoredPin};
 pub use renewals::RenewalLink;

@@ -1,11 +1,12 @@
 //! Registered operators (migration 0015): name, roles, enabled, who added them, and the hash of
-//! their credential (never the credential itself). The station resolves and authorises; the
-//! store only keeps the rows.
+//! their credential (never the credential itself); for the console (migration 0018), the
+//! argon2id hash of their password, their TOTP secret sealed by the vault, and the last TOTP
+//! step accepted. The station resolves and authorises; the store only keeps the rows.
 
 use super::{DbContext, Store, StoreError, Tx};
 use crate::clock::format_utc;
 use crate::domain::operator::{Role, Roles, parse_roles, roles_text};
-use crate::domain::{OperatorId, OperatorRefused};
+use crate::domain::{OperatorId, OperatorRefused, SealedKey};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -55,6 +56,19 @@ pub struct NewOperator {
     pub credential_hash: String,
     /// Who adds it.
     pub created_by: String,
+}
+
+/// What a console login checks of an account, as stored (nothing here is a secret in clear).
+#[derive(Debug, Clone)]
+pub struct LoginSecrets {
+    /// The account.
+    pub account: OperatorRecord,
+    /// Its argon2id PHC string, once a password is set.
+    pub password_hash: Option<String>,
+    /// Its TOTP secret sealed by the vault, once enrolled.
+    pub totp_sealed: Option<SealedKey>,
+    /// The last TOTP time step accepted.
+    pub totp_last_step: Option<i64>,
 }
 
 fn record(r: &AnyRow) -> Result<OperatorRecord, StoreError> {
@@ -151,7 +165,105 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Sets the account's console password hash (the caller audits).
+    pub async fn set_operator_password(
+        &mut self,
+        name: &OperatorId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        let done =
+            sqlx::query("UPDATE operators SET password_hash = $1, updated_at = $2 WHERE name = $3")
+                .bind(password_hash)
+                .bind(&now)
+                .bind(name.as_str())
+                .execute(self.conn())
+                .await
+                .ctx("setting an operator's password")?;
+        if done.rows_affected() != 1 {
+            return Err(OperatorRefused::NotRegistered(name.clone()).into());
+        }
+        Ok(())
+    }
+
+    /// Sets the account's sealed TOTP secret; no step of the new secret is used yet (the caller
+    /// audits).
+    pub async fn set_operator_totp(
+        &mut self,
+        name: &OperatorId,
+        sealed: &SealedKey,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        let done = sqlx::query(
+            "UPDATE operators SET totp_sealed = $1, totp_last_step = NULL, updated_at = $2 \
+             WHERE name = $3",
+        )
+        .bind(&sealed.0)
+        .bind(&now)
+        .bind(name.as_str())
+        .execute(self.conn())
+        .await
+        .ctx("enrolling an operator's TOTP")?;
+        if done.rows_affected() != 1 {
+            return Err(OperatorRefused::NotRegistered(name.clone()).into());
+        }
+        Ok(())
+    }
+
+    /// Records `step` as the account's last accepted TOTP step, only if it is later than the
+    /// stored one: false when another login took this step (or a later one) first. One
+    /// conditional `UPDATE`, so two logins racing with the same code cannot both win.
+    pub async fn take_totp_step(
+        &mut self,
+        name: &OperatorId,
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operators SET totp_last_step = $1 \
+             WHERE name = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(name.as_str())
+        .execute(self.conn())
+        .await
+        .ctx("recording a TOTP step")?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 impl Store {
+    /// What a console login checks of the account `name`, if registered.
+    pub async fn login_secrets(
+        &self,
+        name: &OperatorId,
+    ) -> Result<Option<LoginSecrets>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, roles, enabled, created_by, created_at, updated_at, password_hash, \
+             totp_sealed, totp_last_step FROM operators WHERE name = $1",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("reading an operator's login")?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(LoginSecrets {
+            account: record(&r)?,
+            password_hash: r
+                .try_get("password_hash")
+                .ctx("reading an operator's login")?,
+            totp_sealed: r
+                .try_get::<Option<Vec<u8>>, _>("totp_sealed")
+                .ctx("reading an operator's login")?
+                .map(SealedKey),
+            totp_last_step: r
+                .try_get("totp_last_step")
+                .ctx("reading an operator's login")?,
+        }))
+    }
+
     /// The account `name`, if registered.
     pub async fn operator(&self, name: &OperatorId) -> Result<Option<OperatorRecord>, StoreError> {
         let row = sqlx::query(select_operators!("WHERE name = $1"))

@@ -13,6 +13,8 @@
 //!   from time to time, so a rewritten trail (even one re-hashed end to end) no longer matches a
 //!   signature only the HSM could make.
 //!
+//! The same AES key seals operators' TOTP secrets (AAD: the operator's name, [`totp_aad`]).
+//!
 //! Object (private `CKO_DATA`, application `keystation:audit`):
 //! - `keystation:audit-anchor-held` — the latest anchored audit record (seq, hash, time). It
 //!   lives here rather than in the database because a database writer could delete the last
@@ -32,6 +34,7 @@ use super::module::Token;
 use super::objects::ObjectClassName;
 use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
+use crate::domain::totp::TotpSecret;
 use crate::domain::{Pin, SoPin};
 use zeroize::Zeroizing;
 
@@ -61,6 +64,13 @@ pub use crate::domain::pin::{SealedKey, SealedPin};
 /// sealed key can never stand in for each other.
 pub fn escrow_aad(order_no: &str, cert_serial: &str) -> Vec<u8> {
     format!("keystation/escrow/v1|order={order_no}|certificate={cert_serial}").into_bytes()
+}
+
+/// The additional data an operator's TOTP secret is sealed with ([`Vault::seal_totp_secret`]):
+/// the operator's name, so a sealed secret copied to another account's row does not open. Its
+/// own prefix, like [`escrow_aad`]'s.
+pub fn totp_aad(operator: &str) -> Vec<u8> {
+    format!("keystation/totp/v1|operator={operator}").into_bytes()
 }
 
 /// The latest anchored audit record, as the vault holds it.
@@ -370,6 +380,27 @@ impl Vault {
             aad,
             "escrowed key (of this order and certificate)",
         )
+    }
+
+    /// Seals an operator's TOTP secret with AES-GCM inside the vault, like a PIN or an escrowed
+    /// key; `aad` ([`totp_aad`]) binds it to the operator.
+    pub fn seal_totp_secret(
+        &self,
+        secret: &TotpSecret,
+        aad: &[u8],
+    ) -> Result<SealedKey, TokenError> {
+        // Exposed to the vault's AES-GCM only: sealing is what makes storing it acceptable.
+        Ok(SealedKey(self.seal_bytes(secret.expose_secret(), aad)?))
+    }
+
+    /// Opens an operator's sealed TOTP secret; fails if the blob or `aad` was altered.
+    pub fn unseal_totp_secret(
+        &self,
+        sealed: &SealedKey,
+        aad: &[u8],
+    ) -> Result<TotpSecret, TokenError> {
+        let plain = self.unseal_bytes(&sealed.0, aad, "sealed TOTP secret (of this operator)")?;
+        Ok(TotpSecret::from_bytes(plain))
     }
 }
 

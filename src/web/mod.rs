@@ -17,10 +17,12 @@ pub mod console;
 pub mod crl;
 pub mod notices;
 pub mod ocsp;
+pub mod tls;
 
 use crate::error_code::{self as ec, Class, ErrorCode};
 use axum::Router;
 use axum::http::StatusCode;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -110,13 +112,16 @@ impl Server {
         self
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish and
-    /// stops the periodic tasks.
-    pub async fn run(
+    /// Serves on `listener` (plain TCP, or [`tls::TlsListener`]) until `shutdown` completes,
+    /// then lets requests in flight finish and stops the periodic tasks.
+    pub async fn run<L>(
         self,
-        listener: tokio::net::TcpListener,
+        listener: L,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    {
         let tasks: Vec<_> = self
             .periodic
             .into_iter()
@@ -135,7 +140,9 @@ impl Server {
         let app = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(listener, app)
+        // `tap_io` (doing nothing) is what gives any listener's connections their client
+        // address as `ConnectInfo<SocketAddr>`, a TLS one's as a TCP one's.
+        let served = axum::serve(listener.tap_io(|_| {}), app)
             .with_graceful_shutdown(shutdown)
             .await;
         for task in tasks {

@@ -1,9 +1,12 @@
-//! Login and logout. This slice logs an operator in by the token of their credential file
-//! (`ksop1_...`, pasted into a password field); see `crate::station::console`.
+//! Login and logout: operator name, password and TOTP code, checked by the station
+//! ([`crate::station::login`]). Every refusal gets the same page and message, whatever failed
+//! (the audit trail says what); only the throttle's refusal differs (429), since it is about the
+//! client, not the account.
 
 use super::{Console, Frame, csrf_refused, error_page, render, station_error};
+use crate::domain::password::Password;
 use crate::error_code as ec;
-use crate::station::console::{ConsoleLoginError, LoginRefused};
+use crate::station::login::{ConsoleLoginError, LoginRefused};
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,9 +28,14 @@ struct LoginPage {
 pub struct LoginForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    operator: String,
+    /// Moved into a [`Password`] as soon as the form is read.
+    #[serde(default)]
+    password: String,
     /// Moved into a [`Zeroizing`] as soon as the form is read.
     #[serde(default)]
-    token: String,
+    code: String,
 }
 
 impl std::fmt::Debug for LoginForm {
@@ -67,7 +75,8 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     ([(header::SET_COOKIE, cookie)], page).into_response()
 }
 
-/// `POST /login`: CSRF first, then the client's throttle, then the station's check of the token.
+/// `POST /login`: CSRF first, then the client's throttle, then the station's check of the
+/// operator's password and code.
 /// Success: a new session for the operator, and the queue.
 pub async fn submit(
     State(console): State<Console>,
@@ -90,9 +99,19 @@ pub async fn submit(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .allows(&remote, now);
+    let LoginForm {
+        operator,
+        password,
+        code,
+        ..
+    } = form;
+    let (password, code) = (
+        Password::from_secret(Zeroizing::new(password)),
+        Zeroizing::new(code),
+    );
     let outcome = if allowed {
         station
-            .console_login(Zeroizing::new(form.token), &remote)
+            .console_login(&console.inner.hsm, &operator, password, code, &remote)
             .await
     } else {
         Err(station
@@ -123,7 +142,10 @@ pub async fn submit(
                     StatusCode::TOO_MANY_REQUESTS,
                     "登录失败次数过多，请稍后再试。",
                 ),
-                _ => (StatusCode::UNAUTHORIZED, "登录失败：凭据无效或账户已停用。"),
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    "登录失败：操作员、密码或动态验证码不正确，或账户已停用。",
+                ),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let frame = Frame {

@@ -1,6 +1,6 @@
-//! The operators' console (issue 17, item 2, first slice): zh-CN pages served by `keystation
-//! serve` on its own listener (`--console-listen`, `[console] listen`; loopback only, since it
-//! has no TLS yet).
+//! The operators' console (issue 17, item 2): zh-CN pages served by `keystation serve` on its
+//! own listener (`--console-listen`, `[console] listen`): HTTPS with `[console] tls_cert` and
+//! `tls_key` ([`crate::web::tls`]), else plain HTTP on loopback only.
 //!
 //! Pages: login ([`login`]), the queue with its state filter and search ([`queue`]), an order's
 //! review page with its form fields beside its documents rendered as images, its validation
@@ -10,11 +10,12 @@
 //! the station's: a refusal is a 403 page naming the code.
 //!
 //! Security notes: server-side sessions ([`session`]) behind an `HttpOnly`, `SameSite=Strict`
-//! cookie (`Secure` once there is TLS); a CSRF token in every form, checked before anything else
-//! on every POST (refused: 403, `E-CONSOLE-CSRF`); failed logins limited per client
-//! ([`crate::domain::console::LoginThrottle`]) and audited; a Content-Security-Policy that
-//! allows no script at all and only the console's own style sheet and images; no secret is ever
-//! rendered (the login token is only hashed by the station). Templates are compiled in
+//! cookie (`Secure` when served over TLS); login by operator name, password and TOTP code
+//! ([`crate::station::login`]); a CSRF token in every form, checked before anything else on
+//! every POST (refused: 403, `E-CONSOLE-CSRF`); failed logins limited per client
+//! ([`crate::domain::console::LoginThrottle`]), answered with one message whatever failed, and
+//! audited with what failed; a Content-Security-Policy that allows no script at all and only
+//! the console's own style sheet and images; no secret is ever rendered. Templates are compiled in
 //! (askama) and escape everything they print.
 
 // A handler's early answer (the login redirect, a refusal page) is an axum `Response`, returned
@@ -31,6 +32,7 @@ use crate::domain::OperatorId;
 use crate::domain::console::LoginThrottle;
 use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::station::Station;
+use crate::station::hsm::Hsm;
 use crate::station::operation::OperationContext;
 use askama::Template;
 use axum::Router;
@@ -56,9 +58,11 @@ pub struct Console {
 #[derive(Debug)]
 struct Inner {
     station: Station,
+    /// The vault opens operators' TOTP secrets at login.
+    hsm: Arc<Hsm>,
     sessions: Sessions,
     throttle: Mutex<LoginThrottle>,
-    /// Served over TLS: cookies are `Secure` (never yet: see the module docs).
+    /// Served over TLS: cookies are `Secure`.
     tls: bool,
 }
 
@@ -72,14 +76,16 @@ pub struct LoggedIn {
 }
 
 impl Console {
-    /// The console of `station` (sessions end after `idle` without a request).
-    pub fn new(station: Station, idle: time::Duration) -> Console {
+    /// The console of `station` with its `hsm` (sessions end after `idle` without a request;
+    /// `tls`: it is served over HTTPS, so its cookie is `Secure`).
+    pub fn new(station: Station, hsm: Arc<Hsm>, idle: time::Duration, tls: bool) -> Console {
         Console {
             inner: Arc::new(Inner {
                 station,
+                hsm,
                 sessions: Sessions::new(idle),
                 throttle: Mutex::new(LoginThrottle::default()),
-                tls: false,
+                tls,
             }),
         }
     }

@@ -5,6 +5,11 @@
 //! new CSRF token) so that an id known before login is worth nothing after. A session ends after
 //! `idle` without a request, or at logout. Ids and CSRF tokens are 32 random bytes from the
 //! station's source; a CSRF token is compared in constant time.
+//!
+//! Anyone can open the login page, and each visit without a cookie makes a session: at most
+//! [`MAX_ANONYMOUS`] such sessions are kept, the least recently used dropped for a new one, so a
+//! client fetching the login page in a loop cannot grow the map without bound. Logged-in
+//! sessions are not counted: they cost a password and a TOTP code each.
 
 use crate::domain::{OperatorId, Roles};
 use std::collections::HashMap;
@@ -13,6 +18,9 @@ use time::{Duration, OffsetDateTime};
 
 /// The cookie that carries the session id.
 pub const COOKIE: &str = "ks_console";
+
+/// The most sessions kept that nobody has logged in to yet.
+pub const MAX_ANONYMOUS: usize = 1024;
 
 /// Who a session is, and its CSRF token.
 #[derive(Clone)]
@@ -90,13 +98,20 @@ impl Sessions {
         operator: Option<(OperatorId, Roles)>,
         now: OffsetDateTime,
     ) -> Session {
+        let mut map = self.map();
+        if operator.is_none() {
+            map.retain(|_, s| now - s.last_seen < self.idle);
+            while let Some(oldest) = least_recent_anonymous_over_cap(&map) {
+                map.remove(&oldest);
+            }
+        }
         let session = Session {
             id: id.clone(),
             operator,
             csrf,
             last_seen: now,
         };
-        self.map().insert(id, session.clone());
+        map.insert(id, session.clone());
         session
     }
 
@@ -104,6 +119,15 @@ impl Sessions {
     pub fn end(&self, id: &str) {
         self.map().remove(id);
     }
+}
+
+/// The least recently used anonymous session while there are [`MAX_ANONYMOUS`] or more.
+fn least_recent_anonymous_over_cap(map: &HashMap<String, Session>) -> Option<String> {
+    let anonymous = map.values().filter(|s| s.operator.is_none());
+    if anonymous.clone().count() < MAX_ANONYMOUS {
+        return None;
+    }
+    anonymous.min_by_key(|s| s.last_seen).map(|s| s.id.clone())
 }
 
 /// The session id in a `Cookie` header's value.
@@ -142,6 +166,33 @@ mod tests {
             sessions.get("a", t0).is_none(),
             "an ended session stays ended"
         );
+    }
+
+    #[test]
+    fn anonymous_sessions_are_capped_dropping_the_least_recently_used() {
+        let t0 = datetime!(2026-01-01 0:00 UTC);
+        let sessions = Sessions::new(Duration::minutes(15));
+        let operator = Some((OperatorId::parse("rita").unwrap(), Roles::new()));
+        sessions.start("rita".into(), "c".into(), operator, t0);
+        for i in 0..MAX_ANONYMOUS {
+            let at = t0 + Duration::milliseconds(i as i64);
+            sessions.start(format!("a{i}"), "c".into(), None, at);
+        }
+        // a0 is used again: a1 is now the least recently used.
+        let later = t0 + Duration::seconds(10);
+        assert!(sessions.get("a0", later).is_some());
+        sessions.start("new".into(), "c".into(), None, later);
+        assert!(
+            sessions.get("a1", later).is_none(),
+            "the oldest was dropped"
+        );
+        assert!(sessions.get("a0", later).is_some());
+        assert!(sessions.get("new", later).is_some());
+        assert!(
+            sessions.get("rita", later).is_some(),
+            "a logged-in one stays"
+        );
+        assert_eq!(sessions.map().len(), MAX_ANONYMOUS + 1);
     }
 
     #[test]

@@ -172,12 +172,12 @@ fn the_api_refuses_a_client_without_a_token_a_revoked_one_and_one_without_the_sc
         assert!(a.header("www-authenticate").contains("invalid_token"));
         assert!(!String::from_utf8_lossy(&a.body).contains(bad));
     }
-    // An operator's console credential is not an API token.
-    let console_credential = register(&st, "someone", "reviewer");
-    assert_eq!(
-        get(&serve, "/api/v1/orders", Some(&console_credential)).status,
-        401
-    );
+    // An operator's credential token, or console password, is not an API token.
+    let console_login = register(&st, "someone", "reviewer");
+    let credential = std::fs::read_to_string(st.tmp().join("someone.credential")).unwrap();
+    for not_api in [credential.trim(), console_login.password.as_str()] {
+        assert_eq!(get(&serve, "/api/v1/orders", Some(not_api)).status, 401);
+    }
 
     // A read-only token reads, but may not submit: 403 naming the scope.
     assert_eq!(get(&serve, "/api/v1/orders", Some(&reader)).status, 200);

@@ -4,7 +4,7 @@
 //! officer stays pending, its requester cannot approve it, and a second officer's approval
 //! revokes the order.
 
-use super::{ORDER, publish_shot, register, state_of, station_with_console, url};
+use super::{Login, ORDER, publish_shot, register, state_of, station_with_console, url};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -78,29 +78,15 @@ async fn connect(driver: &Driver) -> Client {
 #[test]
 fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
     let (st, serve) = station_with_console();
-    let token = register(&st, "console-rita", "reviewer");
+    let rita = register(&st, "console-rita", "reviewer");
     let driver = Driver::start();
     let shots = st.tmp().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let rt = crate::support::runtime();
     rt.block_on(async {
         let b = connect(&driver).await;
-        // Log in with the credential token.
-        b.goto(&url(&serve, "/login")).await.unwrap();
-        b.find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(&token)
-            .await
-            .unwrap();
-        b.find(Locator::Id("login"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let who = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
-        assert_eq!(who.text().await.unwrap(), "console-rita");
+        // Log in with name, password and the authenticator's code.
+        log_in(&b, &serve, &rita).await;
 
         // The queue, with the fixture order.
         let link = b
@@ -182,18 +168,25 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
     assert_eq!(approved["actor"], "console-rita");
 }
 
-/// Logs `b` in with `token` and waits for the page to name `name`.
-async fn log_in(b: &Client, serve: &crate::ocsp::Serve, token: &str, name: &str) {
+/// Logs `b` in as `who` (name, password, the current TOTP code typed into the form) and waits
+/// for the page to name them.
+async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
     b.goto(&url(serve, "/login")).await.unwrap();
-    b.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(token)
-        .await
-        .unwrap();
+    for (field, value) in [
+        ("operator", who.name.clone()),
+        ("password", who.password.clone()),
+        ("code", who.code()),
+    ] {
+        b.find(Locator::Id(field))
+            .await
+            .unwrap_or_else(|e| panic!("the login form's {field} field: {e}"))
+            .send_keys(&value)
+            .await
+            .unwrap();
+    }
     click(b, "login", "the login button").await;
-    let who = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
-    assert_eq!(who.text().await.unwrap(), name);
+    let shown = b.wait().for_element(Locator::Id("whoami")).await.unwrap();
+    assert_eq!(shown.text().await.unwrap(), who.name);
 }
 
 /// Clicks the element with id `id` (`what` names it when it is missing).
@@ -234,7 +227,7 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
     let pending_file = shots.join("console-revoke-pending.png");
     rt.block_on(async {
         let a = connect(&driver).await;
-        log_in(&a, &serve, &first, "console-sophia").await;
+        log_in(&a, &serve, &first).await;
         a.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();
@@ -269,7 +262,7 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
 
         // A second security officer, in another browser session, approves it.
         let b = connect(&driver).await;
-        log_in(&b, &serve, &second, "console-simon").await;
+        log_in(&b, &serve, &second).await;
         b.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();

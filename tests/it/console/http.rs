@@ -1,31 +1,32 @@
 //! The console over HTTP (reqwest, no redirects followed, the session cookie kept by hand).
 
 use super::{
-    ORDER, console_of, csrf_of, fixture_document, register, state_of, station_with_console, url,
+    Login, ORDER, console_of, csrf_of, fixture_document, register, state_of, station_with_console,
+    url,
 };
 use crate::ocsp::Serve;
 use crate::support::{audit_records, keystation};
 use serde_json::Value;
 
 /// One browser-like client: its own session cookie.
-struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
     cookie: Option<String>,
 }
 
 /// An answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    fn header(&self, name: &str) -> String {
+    pub(super) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_string())
@@ -34,10 +35,15 @@ impl Answer {
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(super) fn new() -> Client {
+        Client::with(reqwest::Client::builder())
+    }
+
+    /// A client built from `builder` (e.g. trusting a test CA), following no redirects.
+    pub(super) fn with(builder: reqwest::ClientBuilder) -> Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
-            http: reqwest::Client::builder()
+            http: builder
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -68,12 +74,12 @@ impl Client {
         answer
     }
 
-    fn get(&mut self, serve: &Serve, path: &str) -> Answer {
+    pub(super) fn get(&mut self, serve: &Serve, path: &str) -> Answer {
         let req = self.http.get(url(serve, path));
         self.send(req)
     }
 
-    fn post(&mut self, serve: &Serve, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(super) fn post(&mut self, serve: &Serve, path: &str, form: &[(&str, &str)]) -> Answer {
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
@@ -87,12 +93,32 @@ impl Client {
         self.send(req)
     }
 
-    /// Opens the login page and logs in with `token`; the answer to the login.
-    fn login(&mut self, serve: &Serve, token: &str) -> Answer {
+    /// Opens the login page and logs in as `who` with the current code; the answer.
+    pub(super) fn login(&mut self, serve: &Serve, who: &Login) -> Answer {
+        self.login_with(serve, &who.name, &who.password, &who.code())
+    }
+
+    /// Opens the login page and posts these name, password and code; the answer.
+    pub(super) fn login_with(
+        &mut self,
+        serve: &Serve,
+        name: &str,
+        password: &str,
+        code: &str,
+    ) -> Answer {
         let page = self.get(serve, "/login");
         assert_eq!(page.status, 200, "{}", page.text());
         let csrf = csrf_of(&page.text());
-        self.post(serve, "/login", &[("csrf", &csrf), ("token", token)])
+        self.post(
+            serve,
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("operator", name),
+                ("password", password),
+                ("code", code),
+            ],
+        )
     }
 
     /// The CSRF token of the order's review page.
@@ -103,7 +129,7 @@ impl Client {
     }
 }
 
-fn detail(record: &Value, key: &str) -> Value {
+pub(super) fn detail(record: &Value, key: &str) -> Value {
     let d: Value = serde_json::from_str(record["details"].as_str().unwrap()).unwrap();
     d[key].clone()
 }
@@ -111,7 +137,7 @@ fn detail(record: &Value, key: &str) -> Value {
 #[test]
 fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name() {
     let (st, serve) = station_with_console();
-    let token = register(&st, "console-rita", "reviewer");
+    let rita = register(&st, "console-rita", "reviewer");
     let mut c = Client::new();
 
     // Not logged in: pages lead to the login page.
@@ -136,19 +162,24 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
     assert!(page.text().contains("操作员登录"));
     let before_login = c.cookie.clone();
 
-    // A wrong token: refused, audited, never echoed.
-    let wrong = format!("ksop1_{}", "0".repeat(64));
+    // A wrong password: refused, audited, never echoed.
+    let wrong = "not rita's password at all";
     let refused = c.post(
         &serve,
         "/login",
-        &[("csrf", &csrf_of(&page.text())), ("token", &wrong)],
+        &[
+            ("csrf", &csrf_of(&page.text())),
+            ("operator", "console-rita"),
+            ("password", wrong),
+            ("code", &rita.code()),
+        ],
     );
     assert_eq!(refused.status, 401, "{}", refused.text());
     assert!(refused.text().contains("E-CONSOLE-LOGIN"));
-    assert!(!refused.text().contains(&wrong));
+    assert!(!refused.text().contains(wrong));
 
-    // The right one: a new session (the id known before login is worth nothing after).
-    let ok = c.login(&serve, &token);
+    // The right ones: a new session (the id known before login is worth nothing after).
+    let ok = c.login(&serve, &rita);
     assert_eq!(ok.status, 303, "{}", ok.text());
     assert_eq!(ok.header("location"), "/");
     assert_ne!(c.cookie, before_login);
@@ -177,7 +208,7 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
     assert!(review.contains("待审核"));
     let src = format!("/orders/{ORDER}/documents/document/business_license");
     assert!(review.contains(&format!("src=\"{src}\"")), "{review}");
-    assert!(!review.contains(&token));
+    assert!(!review.contains(&rita.password) && !review.contains(&rita.secret));
     let doc = c.get(&serve, &src);
     assert_eq!(doc.status, 200);
     assert_eq!(doc.header("content-type"), "image/png");
@@ -212,10 +243,12 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
     assert_eq!(logins[0]["actor"], "console-rita");
     let failed = audit_records(&audit, "console.login_failed");
     assert_eq!(failed.len(), 1);
-    assert_eq!(detail(failed[0], "reason"), "unknown_credential");
+    assert_eq!(detail(failed[0], "reason"), "wrong_password");
+    assert_eq!(detail(failed[0], "operator"), "console-rita");
+    let trail = audit.to_string();
     assert!(
-        !audit.to_string().contains(&token[6..]),
-        "no token in the trail"
+        !trail.contains(&rita.password) && !trail.contains(wrong) && !trail.contains(&rita.secret),
+        "no secret in the trail"
     );
     st.audit_verifies();
 
@@ -228,9 +261,9 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
 #[test]
 fn a_form_without_its_sessions_csrf_token_is_refused() {
     let (st, serve) = station_with_console();
-    let token = register(&st, "console-rita", "reviewer");
+    let rita = register(&st, "console-rita", "reviewer");
     let mut c = Client::new();
-    assert_eq!(c.login(&serve, &token).status, 303);
+    assert_eq!(c.login(&serve, &rita).status, 303);
     let approve = format!("/orders/{ORDER}/approve");
 
     let none = c.post(&serve, &approve, &[("note", "x")]);
@@ -242,10 +275,12 @@ fn a_form_without_its_sessions_csrf_token_is_refused() {
     let foreign = c.post(&serve, &approve, &[("csrf", &their_csrf)]);
     assert_eq!(foreign.status, 403);
     // The login form too.
-    assert_eq!(
-        other.post(&serve, "/login", &[("token", &token)]).status,
-        403
-    );
+    let no_csrf = [
+        ("operator", "console-rita"),
+        ("password", rita.password.as_str()),
+        ("code", &rita.code_at_offset(1)),
+    ];
+    assert_eq!(other.post(&serve, "/login", &no_csrf).status, 403);
     assert_eq!(state_of(&st, ORDER), "Submitted");
     assert!(
         Value::Array(st.audit())
@@ -297,9 +332,9 @@ fn the_station_refuses_a_role_the_operator_lacks_403() {
 fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused_at_once() {
     let db = crate::pg::PgDatabase::create_blocking();
     let (st, serve) = console_of(crate::support::Station::with_database(&db.url));
-    let token = register(&st, "console-rita", "reviewer");
+    let rita = register(&st, "console-rita", "reviewer");
     let mut c = Client::new();
-    assert_eq!(c.login(&serve, &token).status, 303);
+    assert_eq!(c.login(&serve, &rita).status, 303);
     let reject = format!("/orders/{ORDER}/reject");
 
     let csrf = c.review_csrf(&serve);
@@ -327,9 +362,16 @@ fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert!(refused.text().contains("E-OPERATOR-DISABLED"));
     assert_eq!(state_of(&st, ORDER), "Submitted");
-    // And a disabled account cannot log in (audited with its name).
+    // And a disabled account cannot log in with the right password and an unused code
+    // (audited with its name).
     let mut other = Client::new();
-    assert_eq!(other.login(&serve, &token).status, 401);
+    let next = rita.code_at_offset(1);
+    assert_eq!(
+        other
+            .login_with(&serve, &rita.name, &rita.password, &next)
+            .status,
+        401
+    );
 
     admin(&["operator", "enable", "console-rita"]);
     let rejected = c.post(
@@ -361,20 +403,24 @@ fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused
 #[test]
 fn failed_logins_are_limited_per_client_and_audited() {
     let (st, serve) = station_with_console();
-    let token = register(&st, "console-rita", "reviewer");
+    let rita = register(&st, "console-rita", "reviewer");
     let mut c = Client::new();
     for _ in 0..5 {
-        assert_eq!(c.login(&serve, "not-a-token").status, 401);
+        let wrong = c.login_with(&serve, &rita.name, "a guessed password", &rita.code());
+        assert_eq!(wrong.status, 401);
     }
-    // The sixth attempt is refused without looking at the token, even the right one.
-    let limited = c.login(&serve, &token);
+    // The sixth attempt is refused without looking at the password, even the right one.
+    let limited = c.login(&serve, &rita);
     assert_eq!(limited.status, 429, "{}", limited.text());
     assert!(limited.text().contains("E-CONSOLE-LOGIN"));
     let audit = Value::Array(st.audit());
     let failed = audit_records(&audit, "console.login_failed");
     let reasons: Vec<_> = failed.iter().map(|r| detail(r, "reason")).collect();
     assert_eq!(reasons.len(), 6, "{reasons:?}");
-    assert!(reasons[..5].iter().all(|r| r == "malformed"), "{reasons:?}");
+    assert!(
+        reasons[..5].iter().all(|r| r == "wrong_password"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[5], "rate_limited");
     assert!(audit_records(&audit, "console.login").is_empty());
 }

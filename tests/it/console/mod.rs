@@ -1,16 +1,22 @@
-//! Issue 17, item 2 (first slice): the operators' console of `keystation serve
+//! Issue 17, item 2: the operators' console of `keystation serve
 //! --console-listen`, against a real server on a loopback port.
 //!
-//! - `http`: over reqwest — login (and a refused one, audited), the CSRF token every form needs,
+//! - `http`: over reqwest — login by password and TOTP (and a refused one, audited), the CSRF
+//!   token every form needs,
 //!   the station's role checks (403), the queue's filter and search, a document served with its
 //!   type, approve naming the logged-in operator in the audit trail, the login throttle, a
 //!   non-loopback console refused;
 //! - `browser`: Debian's Chromium through ChromeDriver (fantoccini): log in, see a fixture
-//!   order's documents rendered, approve it, screenshots of the queue and the review page.
+//!   order's documents rendered, approve it, screenshots of the queue and the review page;
+//! - `login`: codes refused when wrong or replayed, accounts without a password or TOTP, the
+//!   CLI that sets them (policy, whose), no secret in clear in the trail or the database;
+//! - `tls`: HTTPS with a certificate made by the test, the `Secure` cookie, a bad key refused.
 
 mod api;
 mod browser;
 mod http;
+mod login;
+mod tls;
 
 use crate::ocsp::Serve;
 use crate::support::{Station, admin_credential, keystation, order_fixtures, run_ok};
@@ -35,21 +41,89 @@ pub fn console_of(st: Station) -> (Station, Serve) {
     (st, serve)
 }
 
-/// Registers operator `name` with `roles` (by the admin credential); returns its credential
-/// token, as the operator would paste it.
-pub fn register(st: &Station, name: &str, roles: &str) -> String {
+/// What an operator logs in to the console with: name, password, TOTP secret (base32).
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The operator's name.
+    pub name: String,
+    /// The console password.
+    pub password: String,
+    /// The TOTP secret, base32, as `operator totp` printed it.
+    pub secret: String,
+}
+
+impl Login {
+    /// The TOTP code of the current time step (the server reads the system clock too).
+    pub fn code(&self) -> String {
+        self.code_at_offset(0)
+    }
+
+    /// The code `steps` time steps from now.
+    pub fn code_at_offset(&self, steps: i64) -> String {
+        use keystation::domain::totp;
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(self.secret.as_bytes())
+            .expect("base32 secret");
+        #[allow(clippy::disallowed_methods)] // the server under test runs on the system clock
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        totp::code_at(&secret, totp::time_step(now) + steps)
+    }
+}
+
+/// Registers operator `name` with `roles` (by the admin credential), sets its console password
+/// (on standard input, as a script would) and enrols its TOTP, reading the secret from the
+/// command's stdout as the operator would read it off the terminal.
+pub fn register(st: &Station, name: &str, roles: &str) -> Login {
     let file = st.tmp().join(format!("{name}.credential"));
-    run_ok(
-        keystation()
-            .arg("--config")
+    let admin = || {
+        let mut cmd = keystation();
+        cmd.arg("--config")
             .arg(&st.config)
             .arg("--credential")
-            .arg(admin_credential(&st.config))
+            .arg(admin_credential(&st.config));
+        cmd
+    };
+    run_ok(
+        admin()
             .args(["operator", "add", name, "--role", roles])
             .arg("--credential-out")
             .arg(&file),
     );
-    std::fs::read_to_string(&file).unwrap().trim().to_string()
+    let password = format!("{name} 的控制台密码 correct horse");
+    set_password(admin().args(["operator", "password", name]), &password);
+    let out = run_ok(admin().args(["operator", "totp", name]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap_or_else(|| panic!("no secret printed: {stdout}"))
+        .trim()
+        .to_string();
+    assert!(
+        stdout.contains("uri: otpauth://totp/") && stdout.contains(&secret),
+        "{stdout}"
+    );
+    Login {
+        name: name.to_string(),
+        password,
+        secret,
+    }
+}
+
+/// Runs `cmd` (an `operator password` command) with `password` on its standard input.
+pub fn set_password(cmd: &mut std::process::Command, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// The fixture document `name` (under `fixtures/orders/valid/docs`).

@@ -50,7 +50,9 @@ impl Serve {
         Serve::start_with(config, &["--console-listen", "127.0.0.1:0"])
     }
 
-    fn start_with(config: &Path, extra: &[&str]) -> Serve {
+    /// [`Serve::start`] with `extra` arguments that start the console (e.g. its address);
+    /// waits for the console's line too.
+    pub fn start_with(config: &Path, extra: &[&str]) -> Serve {
         let console = !extra.is_empty();
         let mut child = crate::support::keystation()
             .arg("--config")
@@ -78,14 +80,14 @@ impl Serve {
             .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
             .and_then(|paths| paths.split_once(", CRL at "))
             .unwrap_or_else(|| panic!("no OCSP and CRL paths in {line:?}"));
-        // "keystation serve: console on http://127.0.0.1:PORT/"
+        // "keystation serve: console on http://127.0.0.1:PORT/" (https:// with TLS)
         let console_url = console.then(|| {
             let mut line = String::new();
             stdout
                 .read_line(&mut line)
                 .expect("reading serve's console line");
             line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
                 .unwrap_or_else(|| panic!("serve did not say where the console is: {line:?}"))
                 .to_string()
         });
