@@ -314,6 +314,8 @@ codes! {
         "A console form was posted without this session's CSRF token, or without a live session (log in again).";
     CONSOLE_INSECURE = "E-CONSOLE-INSECURE", Refusal,
         "The console's address is not a loopback address: without TLS (not yet supported) the console listens on loopback only.";
+    CONSOLE_BATCH_RUNNING = "E-CONSOLE-BATCH-RUNNING", Refusal,
+        "A provisioning batch started from this console is still running: one at a time per console.";
     DEMO_STEP = "E-DEMO-STEP", Failure,
         "A stage of the demo failed.";
     DEMO_INCOMPLETE = "E-DEMO-INCOMPLETE", Failure,

@@ -18,6 +18,7 @@ pub mod console;
 pub mod crl;
 pub mod delivery;
 pub mod demo;
+pub mod desk;
 mod error_codes;
 pub mod fleet;
 pub mod hsm;
@@ -73,6 +74,9 @@ pub struct Station {
     operation: OperationContext,
     /// The operator credential file the command gave (see [`operators`]).
     credential: Option<Arc<std::path::PathBuf>>,
+    /// The operator a console batch provisions for (see [`desk`]): its jobs' records name
+    /// them; `None`, the station's own work.
+    job_operator: Option<crate::domain::OperatorId>,
 }
 
 /// Why a station could not be opened.
@@ -101,6 +105,7 @@ impl Station {
             random: Arc::new(OsRandom),
             operation: OperationContext::new(),
             credential: None,
+            job_operator: None,
         })
     }
 

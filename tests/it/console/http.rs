@@ -7,25 +7,25 @@ use crate::ocsp::Serve;
 use crate::support::{audit_records, keystation};
 use serde_json::Value;
 
-/// One browser-like client: its own session cookie.
-struct Client {
-    http: reqwest::Client,
+/// One browser-like client: its own session cookie (the other console test modules use it too).
+pub(super) struct Client {
+    pub(super) http: reqwest::Client,
     rt: tokio::runtime::Runtime,
-    cookie: Option<String>,
+    pub(super) cookie: Option<String>,
 }
 
 /// An answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    fn header(&self, name: &str) -> String {
+    pub(super) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_string())
@@ -34,7 +34,7 @@ impl Answer {
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(super) fn new() -> Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
             http: reqwest::Client::builder()
@@ -46,7 +46,7 @@ impl Client {
         }
     }
 
-    fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+    pub(super) fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
         let req = match &self.cookie {
             Some(c) => req.header("cookie", c),
             None => req,
@@ -68,12 +68,12 @@ impl Client {
         answer
     }
 
-    fn get(&mut self, serve: &Serve, path: &str) -> Answer {
+    pub(super) fn get(&mut self, serve: &Serve, path: &str) -> Answer {
         let req = self.http.get(url(serve, path));
         self.send(req)
     }
 
-    fn post(&mut self, serve: &Serve, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(super) fn post(&mut self, serve: &Serve, path: &str, form: &[(&str, &str)]) -> Answer {
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
@@ -88,7 +88,7 @@ impl Client {
     }
 
     /// Opens the login page and logs in with `token`; the answer to the login.
-    fn login(&mut self, serve: &Serve, token: &str) -> Answer {
+    pub(super) fn login(&mut self, serve: &Serve, token: &str) -> Answer {
         let page = self.get(serve, "/login");
         assert_eq!(page.status, 200, "{}", page.text());
         let csrf = csrf_of(&page.text());
@@ -96,7 +96,7 @@ impl Client {
     }
 
     /// The CSRF token of the order's review page.
-    fn review_csrf(&mut self, serve: &Serve) -> String {
+    pub(super) fn review_csrf(&mut self, serve: &Serve) -> String {
         let page = self.get(serve, &format!("/orders/{ORDER}"));
         assert_eq!(page.status, 200, "{}", page.text());
         csrf_of(&page.text())

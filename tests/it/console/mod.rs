@@ -10,6 +10,8 @@
 
 mod browser;
 mod http;
+mod provision;
+mod provision_browser;
 
 use crate::ocsp::Serve;
 use crate::support::{Station, admin_credential, keystation, order_fixtures, run_ok};
