@@ -10,6 +10,7 @@
 
 mod browser;
 mod http;
+mod pages;
 mod provision;
 mod provision_browser;
 
