@@ -38,6 +38,9 @@ fn the_read_pages_show_real_data_to_their_roles_and_refuse_the_others() {
         .unwrap()
         .to_string();
     st.run(&["ca", "crl"]).expect_code(0);
+    // Shipping queues the PIN's delivery.
+    st.run(&["ship", ORDER, "--tracking", "SF0001"])
+        .expect_code(0);
 
     // Anonymous: every page leads to the login page, nothing rendered.
     let mut anonymous = Client::new();
@@ -84,7 +87,10 @@ fn the_read_pages_show_real_data_to_their_roles_and_refuse_the_others() {
         let id = d["id"].as_str().or(d["delivery"]["id"].as_str()).unwrap();
         assert!(html.contains(id), "delivery {id} not on the page: {html}");
     }
-    assert!(!shown.as_array().unwrap().is_empty(), "provisioning queues the PIN's delivery");
+    assert!(
+        !shown.as_array().unwrap().is_empty(),
+        "shipping queued the PIN's delivery"
+    );
     assert!(html.contains(ORDER) && html.contains("排队中"), "{html}");
 
     let check = a.get(&serve, "/check");
