@@ -37,7 +37,7 @@ pub mod validate;
 pub use delivery::{DeliveryEvent, DeliveryState};
 pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSerial};
 pub use key_algorithm::KeyAlgorithm;
-pub use operator::{Action, OperatorRefused, Role, Roles};
+pub use operator::{Action, OperatorRefused, Role, Roles, View};
 pub use order::*;
 pub use pin::{Pin, PinPolicy, SealedKey, SealedPin, SoPin};
 pub use service_request::{

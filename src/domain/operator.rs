@@ -66,6 +66,7 @@ impl Role {
             Role::Provisioner => matches!(
                 action,
                 A::ImportOrder
+                    | A::Provision
                     | A::RenewOrder
                     | A::ShipOrder
                     | A::ManageDelivery
@@ -100,6 +101,8 @@ pub enum Action {
     ReviewOrder,
     /// `order renew`, `order reissue` (a linked order, reviewed anew).
     RenewOrder,
+    /// `provision`: a batch started from the console (its records name the operator).
+    Provision,
     /// `ship`.
     ShipOrder,
     /// `deliver retry|requeue|cancel`, `bank import`.
@@ -122,10 +125,11 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ImportOrder,
         Action::ReviewOrder,
         Action::RenewOrder,
+        Action::Provision,
         Action::ShipOrder,
         Action::ManageDelivery,
         Action::Revoke,
@@ -143,6 +147,7 @@ impl Action {
             Action::ImportOrder => "import_order",
             Action::ReviewOrder => "review_order",
             Action::RenewOrder => "renew_order",
+            Action::Provision => "provision",
             Action::ShipOrder => "ship_order",
             Action::ManageDelivery => "manage_delivery",
             Action::Revoke => "revoke",
@@ -164,6 +169,90 @@ impl Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A console page that shows more than the queue: reading changes nothing, but each shows
+/// only to the roles whose work it is (an auditor reads them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// The desk's keys and the approved orders waiting (`/provision`).
+    Desk,
+    /// Requests waiting for a second approval (`/requests`).
+    Requests,
+    /// Certificates and the CRL (`/certificates`).
+    Certificates,
+    /// PIN deliveries (`/deliveries`).
+    Deliveries,
+    /// The audit trail and its verification (`/audit`).
+    Audit,
+    /// `keystation check`'s results (`/check`).
+    Check,
+}
+
+impl View {
+    /// Every view.
+    pub const ALL: [View; 6] = [
+        View::Desk,
+        View::Requests,
+        View::Certificates,
+        View::Deliveries,
+        View::Audit,
+        View::Check,
+    ];
+
+    /// Stable name, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Desk => "view_desk",
+            View::Requests => "view_requests",
+            View::Certificates => "view_certificates",
+            View::Deliveries => "view_deliveries",
+            View::Audit => "view_audit",
+            View::Check => "view_check",
+        }
+    }
+
+    /// The roles that may look (the one table of reads).
+    pub fn roles(self) -> Vec<Role> {
+        use Role as R;
+        let mut roles = match self {
+            View::Desk | View::Deliveries => vec![R::Provisioner],
+            View::Requests => vec![R::Reviewer, R::Provisioner, R::SecurityOfficer],
+            View::Certificates => vec![R::Provisioner, R::SecurityOfficer],
+            View::Audit | View::Check => vec![],
+        };
+        roles.push(R::Auditor);
+        roles
+    }
+}
+
+impl fmt::Display for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an account holding `roles`, `enabled` or not, may look at `view`; why not otherwise.
+pub fn authorize_view(
+    operator: &OperatorId,
+    roles: &Roles,
+    enabled: bool,
+    view: View,
+) -> Result<(), OperatorRefused> {
+    if !enabled {
+        return Err(OperatorRefused::Disabled(operator.clone()));
+    }
+    let needs = view.roles();
+    if roles.iter().any(|r| needs.contains(r)) {
+        Ok(())
+    } else {
+        Err(OperatorRefused::MayNotSee {
+            operator: operator.clone(),
+            view,
+            needs,
+        })
     }
 }
 
@@ -240,6 +329,19 @@ pub enum OperatorRefused {
         /// What it tried.
         action: Action,
         /// The roles that would permit it.
+        needs: Vec<Role>,
+    },
+    /// The account lacks a role that may look at a console page.
+    #[error(
+        "operator {operator} may not {view}: it needs the role {}",
+        roles_list(needs)
+    )]
+    MayNotSee {
+        /// The operator.
+        operator: OperatorId,
+        /// What it tried to see.
+        view: View,
+        /// The roles that would let it.
         needs: Vec<Role>,
     },
     /// The credential file is missing, unreadable, open to others or not a credential.

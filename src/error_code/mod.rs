@@ -334,6 +334,8 @@ codes! {
         "No API token has this id.";
     API_TOKEN_REVOKED = "E-API-TOKEN-REVOKED", Refusal,
         "The API token is revoked already.";
+    CONSOLE_BATCH_RUNNING = "E-CONSOLE-BATCH-RUNNING", Refusal,
+        "A provisioning batch started from this console is still running: one at a time per console.";
     DEMO_STEP = "E-DEMO-STEP", Failure,
         "A stage of the demo failed.";
     DEMO_INCOMPLETE = "E-DEMO-INCOMPLETE", Failure,

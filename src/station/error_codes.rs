@@ -310,7 +310,7 @@ impl Coded for crate::domain::OperatorRefused {
         match self {
             R::NotRegistered(_) => ec::OPERATOR_UNKNOWN,
             R::Disabled(_) => ec::OPERATOR_DISABLED,
-            R::MissingRole { .. } => ec::OPERATOR_ROLE,
+            R::MissingRole { .. } | R::MayNotSee { .. } => ec::OPERATOR_ROLE,
             R::BadCredential { .. }
             | R::UnknownCredential(_)
             | R::Mismatch { .. }

@@ -278,6 +278,7 @@ pub async fn join_station(
         random: Arc::new(OsRandom),
         operation: operation.clone(),
         identity: super::operators::Identity::default(),
+        job_operator: None,
     };
     let mut tx = store.begin_write(now).await?;
     tx.register_station(id, Registration::Join).await?;

@@ -20,6 +20,7 @@ pub mod console;
 pub mod crl;
 pub mod delivery;
 pub mod demo;
+pub mod desk;
 mod error_codes;
 pub mod fleet;
 pub mod hsm;
@@ -76,6 +77,9 @@ pub struct Station {
     operation: OperationContext,
     /// How the station knows who acts (see [`operators`]).
     identity: operators::Identity,
+    /// The operator a console batch provisions for (see [`desk`]): its jobs' records name
+    /// them; `None`, the station's own work.
+    job_operator: Option<crate::domain::OperatorId>,
 }
 
 /// Why a station could not be opened.
@@ -104,6 +108,7 @@ impl Station {
             random: Arc::new(OsRandom),
             operation: OperationContext::new(),
             identity: operators::Identity::default(),
+            job_operator: None,
         })
     }
 

@@ -214,4 +214,9 @@ impl Station {
         }
         Ok(out)
     }
+
+    /// Every certificate the CA issued (or reserved a serial for), as stored.
+    pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.store.all_certificates().await
+    }
 }

@@ -462,6 +462,7 @@ pub async fn create_station(
         random,
         operation: operation.clone(),
         identity: super::operators::Identity::default(),
+        job_operator: None,
     };
     let mut tx = store.begin_write(now).await?;
     let material = &summary.material;

@@ -18,6 +18,7 @@ fn the_role_table() {
         (A::ImportOrder, &[R::Reviewer, R::Provisioner]),
         (A::ReviewOrder, &[R::Reviewer]),
         (A::RenewOrder, &[R::Reviewer, R::Provisioner]),
+        (A::Provision, &[R::Provisioner]),
         (A::ShipOrder, &[R::Provisioner]),
         (A::ManageDelivery, &[R::Provisioner]),
         (A::Revoke, &[R::SecurityOfficer]),
@@ -96,4 +97,24 @@ fn role_lists_parse_and_print() {
     for r in Role::ALL {
         assert_eq!(Role::parse(r.as_str()), Some(r));
     }
+}
+
+#[test]
+fn an_auditor_sees_every_page_and_a_reviewer_not_the_audit_trail() {
+    let auditor: Roles = [Role::Auditor].into();
+    let reviewer: Roles = [Role::Reviewer].into();
+    for v in View::ALL {
+        assert!(
+            authorize_view(&op("audra"), &auditor, true, v).is_ok(),
+            "{v}"
+        );
+        assert_eq!(
+            authorize_view(&op("audra"), &auditor, false, v),
+            Err(OperatorRefused::Disabled(op("audra")))
+        );
+    }
+    let err = authorize_view(&op("rita"), &reviewer, true, View::Audit).unwrap_err();
+    assert!(err.to_string().contains("auditor"), "{err}");
+    assert!(authorize_view(&op("rita"), &reviewer, true, View::Requests).is_ok());
+    assert!(authorize_view(&op("rita"), &reviewer, true, View::Desk).is_err());
 }

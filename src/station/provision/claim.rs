@@ -39,7 +39,8 @@ pub(super) struct ClaimPlan<'a> {
 
 /// What the claim hands to the job.
 pub(super) struct Claimed {
-    /// The station's actor, for every record of the run.
+    /// The job's actor, for every record of the run: the station's, or the operator's whose
+    /// console batch runs it ([`Station::job_actor`]).
     pub actor: Actor,
     /// The order as read before the claim.
     pub order: Order,
@@ -161,7 +162,7 @@ impl Station {
             }
         }
 
-        let actor = self.station_actor();
+        let actor = self.job_actor();
         let (last_attempt, journal) = self.store.journal(no).await?;
         let resume = Resume::plan(last_attempt, &journal, req.reinit, existing.is_some());
         let insert_binding = existing.is_none();
@@ -332,7 +333,7 @@ impl Station {
         b: &Binding,
         reason: &str,
     ) -> Result<Vec<Write>, ProvisionError> {
-        let actor = self.station_actor();
+        let actor = self.job_actor();
         let certs = self.store.certificates_of_order(&b.order_no).await?;
         let mut writes = Vec::new();
         for c in certs

@@ -56,7 +56,7 @@ impl Station {
                 None => Ok(None),
             };
         }
-        let actor = self.station_actor();
+        let actor = self.job_actor();
         let lease_id = uuid::Uuid::new_v4().to_string();
         let mut retry = Retry::new();
         // Secondary keys whose main key is no longer live: left Approved, passed over.

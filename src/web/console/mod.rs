@@ -5,7 +5,11 @@
 //! Pages: login ([`login`]), the queue with its state filter and search ([`queue`]), an order's
 //! review page with its form fields beside its documents rendered as images, its validation
 //! warnings, and the approve / reject / revoke-request forms ([`review`]), with the order's
-//! revoke requests waiting for a second security officer ([`requests`]). Every change goes through the
+//! revoke requests waiting for a second security officer; every request waiting for a second
+//! approval ([`requests`]); the provisioning desk with its batch and live progress over
+//! server-sent events ([`provision`], [`batch_board`]); certificates and the CRL
+//! ([`certificates`]); PIN deliveries ([`deliveries`]); the audit trail with its verdict
+//! ([`audit`]); `check`'s results ([`check`]). Every change goes through the
 //! same [`Station`] method as the CLI, acting as the logged-in operator, so the role checks are
 //! the station's: a refusal is a 403 page naming the code.
 //!
@@ -14,15 +18,22 @@
 //! ([`crate::station::login`]); a CSRF token in every form, checked before anything else on
 //! every POST (refused: 403, `E-CONSOLE-CSRF`); failed logins limited per client
 //! ([`crate::domain::console::LoginThrottle`]), answered with one message whatever failed, and
-//! audited with what failed; a Content-Security-Policy that allows no script at all and only
-//! the console's own style sheet and images; no secret is ever rendered. Templates are compiled in
+//! audited with what failed; a Content-Security-Policy that allows only the console's own
+//! script (`/static/provision.js`, the provisioning page's event stream reader), style sheet,
+//! images and event stream, nothing inline; no secret is ever rendered. Templates are compiled in
 //! (askama) and escape everything they print.
 
 // A handler's early answer (the login redirect, a refusal page) is an axum `Response`, returned
 // as the `Err` of small helpers once per request: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod audit;
+pub mod batch_board;
+pub mod certificates;
+pub mod check;
+pub mod deliveries;
 pub mod login;
+pub mod provision;
 pub mod queue;
 pub mod requests;
 pub mod review;
@@ -42,10 +53,11 @@ use axum::routing::{get, post};
 use session::{Session, Sessions};
 use std::sync::{Arc, Mutex};
 
-/// The console's Content-Security-Policy: no script, nothing from elsewhere, no framing.
+/// The console's Content-Security-Policy: only its own script, style sheet, images and event
+/// stream; nothing inline, nothing from elsewhere, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-     base-uri 'none'";
+     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 const STYLE_SHEET: &str = include_str!("static/console.css");
 
@@ -62,6 +74,8 @@ struct Inner {
     hsm: Arc<Hsm>,
     sessions: Sessions,
     throttle: Mutex<LoginThrottle>,
+    /// The provisioning batch started from this console (one at a time).
+    board: batch_board::Board,
     /// Served over TLS: cookies are `Secure`.
     tls: bool,
 }
@@ -85,6 +99,7 @@ impl Console {
                 hsm,
                 sessions: Sessions::new(idle),
                 throttle: Mutex::new(LoginThrottle::default()),
+                board: batch_board::Board::default(),
                 tls,
             }),
         }
@@ -107,8 +122,26 @@ impl Console {
             .route("/requests/{id}/approve", post(requests::approve))
             .route("/requests/{id}/reject", post(requests::reject))
             .route("/static/console.css", get(style_sheet))
+            .merge(Self::page_routes())
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self)
+    }
+
+    /// The pages beyond the queue and the review (issue 17, item 2: provisioning, requests,
+    /// certificates, audit, deliveries, check), in a block of their own.
+    fn page_routes() -> Router<Console> {
+        Router::new()
+            .route("/provision", get(provision::page))
+            .route("/provision/batch", post(provision::start))
+            .route("/provision/events", get(batch_board::events))
+            .route("/static/provision.js", get(provision::script))
+            .route("/requests", get(requests::page))
+            .route("/certificates", get(certificates::page))
+            .route("/audit", get(audit::page))
+            .route("/deliveries", get(deliveries::page))
+            .route("/deliveries/{id}/retry", post(deliveries::retry))
+            .route("/deliveries/{id}/cancel", post(deliveries::cancel))
+            .route("/check", get(check::page))
     }
 
     /// The station, bound to a new operation, acting for the logged-in operator.

@@ -1,14 +1,19 @@
-//! Revocation requests waiting for a second security officer, shown on their order's review
-//! page, and the decision on one (the CLI's `revoke approve` / `revoke reject`). The four-eyes
-//! rule is the station's: the console only passes the logged-in operator, and the requester's
-//! own decision comes back refused (`E-REQUEST-SAME-OPERATOR`, 403).
+//! Requests waiting for a second approval: every pending service-desk request on `/requests`
+//! (PIN reset, retirement, unlock, revocation of an order or a certificate, reissue), an
+//! order's revocation requests on its review page, and the decision on one — the CLI's own
+//! decision for its kind: `revoke approve` (carried out at once), `reissue approve` (the
+//! replacement order made at once), `pin-reset|retire|unlock approve` (approved; carried out at
+//! the desk later), and `... reject` for all. The four-eyes rule is the station's: the console
+//! only passes the logged-in operator, and the requester's own decision comes back refused
+//! (`E-REQUEST-SAME-OPERATOR`, 403).
 
 use super::review::decided;
-use super::{Console, Frame, LoggedIn, station_error};
-use crate::domain::{OrderNo, RequestKind, RequestState};
+use super::{Console, Frame, LoggedIn, render, station_error};
+use crate::domain::{OrderNo, RequestKind, RequestState, View};
 use crate::station::Station;
 use crate::station::service_desk::ServiceDeskError;
 use crate::store::ServiceRequestFilter;
+use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -69,43 +74,121 @@ async fn posted_on(
     headers: &HeaderMap,
     form: &RequestForm,
     id: &str,
-) -> Result<(LoggedIn, Station, OrderNo), Response> {
+) -> Result<(LoggedIn, Station, OrderNo, RequestKind), Response> {
     let l = console.posted(headers, &form.csrf)?;
     let station = console.station();
     match station.service_request(id).await {
-        Ok(d) => Ok((l, station, d.request.order_no)),
+        Ok(d) => Ok((l, station, d.request.order_no, d.request.kind)),
         Err(e) => Err(station_error(&e, &Frame::from(&l))),
     }
 }
 
-/// `POST /requests/{id}/approve`: the second security officer's approval, which carries out
-/// the revocation at once (`revoke approve ID`).
+/// A request kind in Chinese.
+fn kind_label(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::PinReset => "重置 PIN",
+        RequestKind::Retire => "退锁（注销令牌）",
+        RequestKind::Unlock => "远程解锁",
+        RequestKind::Revoke => "吊销订单",
+        RequestKind::RevokeCertificate => "吊销证书",
+        RequestKind::Reissue => "补办",
+    }
+}
+
+struct WaitingRow {
+    id: String,
+    kind: &'static str,
+    kind_code: &'static str,
+    order_no: String,
+    requested_by: String,
+    requested_at: String,
+    reason: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+struct RequestsPage {
+    operator: Option<String>,
+    csrf: String,
+    requests: Vec<WaitingRow>,
+}
+
+/// `GET /requests`: every request waiting for its second operator, oldest first.
+pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let l = match console.logged_in(&headers) {
+        Ok(l) => l,
+        Err(to_login) => return to_login,
+    };
+    let frame = Frame::from(&l);
+    let station = console.station();
+    if let Err(e) = station.viewer(l.operator.as_str(), View::Requests).await {
+        return station_error(&e, &frame);
+    }
+    let filter = ServiceRequestFilter {
+        order_no: None,
+        state: Some(RequestState::Requested),
+        kind: None,
+    };
+    let requests = match station.service_requests(&filter).await {
+        Ok(r) => r,
+        Err(e) => return station_error(&e, &frame),
+    };
+    render(&RequestsPage {
+        operator: frame.operator,
+        csrf: frame.csrf,
+        requests: requests
+            .into_iter()
+            .map(|r| WaitingRow {
+                id: r.id,
+                kind: kind_label(r.kind),
+                kind_code: r.kind.as_str(),
+                order_no: r.order_no.to_string(),
+                requested_by: r.requested_by.to_string(),
+                requested_at: r.requested_at,
+                reason: r.reason,
+                detail: r.evidence,
+            })
+            .collect(),
+    })
+}
+
+/// `POST /requests/{id}/approve`: the second operator's approval, as the CLI decides the
+/// request's kind (see the module docs).
 pub async fn approve(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let (l, station, order) = match posted_on(&console, &headers, &form, &id).await {
+    let (l, station, order, kind) = match posted_on(&console, &headers, &form, &id).await {
         Ok(p) => p,
         Err(page) => return page,
     };
-    decided(
-        station.approve_revoke(&id, l.operator.as_str(), None).await,
-        &order,
-        &l,
-    )
+    let by = l.operator.as_str();
+    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
+    match kind {
+        RequestKind::Revoke | RequestKind::RevokeCertificate => {
+            decided(station.approve_revoke(&id, by, note).await, &order, &l)
+        }
+        RequestKind::Reissue => decided(station.approve_reissue(&id, by, note).await, &order, &l),
+        RequestKind::PinReset | RequestKind::Retire | RequestKind::Unlock => decided(
+            station.decide_request(&id, by, true, note).await,
+            &order,
+            &l,
+        ),
+    }
 }
 
 /// `POST /requests/{id}/reject`: a second security officer turns the request down, with a
-/// note (`revoke reject ID --reason`); the certificate stays live.
+/// note (`... reject ID --reason`); nothing is carried out.
 pub async fn reject(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let (l, station, order) = match posted_on(&console, &headers, &form, &id).await {
+    let (l, station, order, _) = match posted_on(&console, &headers, &form, &id).await {
         Ok(p) => p,
         Err(page) => return page,
     };

@@ -14,13 +14,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A ChromeDriver on a free loopback port; killed when dropped.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(super) fn start() -> Driver {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(tool).exists(),
@@ -56,7 +56,7 @@ impl Drop for Driver {
     }
 }
 
-async fn connect(driver: &Driver) -> Client {
+pub(super) async fn connect(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -170,7 +170,7 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
 
 /// Logs `b` in as `who` (name, password, the current TOTP code typed into the form) and waits
 /// for the page to name them.
-async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
+pub(super) async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
     b.goto(&url(serve, "/login")).await.unwrap();
     for (field, value) in [
         ("operator", who.name.clone()),
@@ -190,7 +190,7 @@ async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
 }
 
 /// Clicks the element with id `id` (`what` names it when it is missing).
-async fn click(b: &Client, id: &str, what: &str) {
+pub(super) async fn click(b: &Client, id: &str, what: &str) {
     b.find(Locator::Id(id))
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"))
@@ -200,7 +200,7 @@ async fn click(b: &Client, id: &str, what: &str) {
 }
 
 /// The page's source once `check` holds for it, within 20 s.
-async fn page_once(b: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
+pub(super) async fn page_once(b: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let html = b.source().await.unwrap_or_default();

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 /// One browser-like client: its own session cookie.
 pub(super) struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     rt: tokio::runtime::Runtime,
-    cookie: Option<String>,
+    pub(super) cookie: Option<String>,
 }
 
 /// An answer: status, headers, body.
@@ -52,7 +52,7 @@ impl Client {
         }
     }
 
-    fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+    pub(super) fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
         let req = match &self.cookie {
             Some(c) => req.header("cookie", c),
             None => req,
@@ -122,7 +122,7 @@ impl Client {
     }
 
     /// The CSRF token of the order's review page.
-    fn review_csrf(&mut self, serve: &Serve) -> String {
+    pub(super) fn review_csrf(&mut self, serve: &Serve) -> String {
         let page = self.get(serve, &format!("/orders/{ORDER}"));
         assert_eq!(page.status, 200, "{}", page.text());
         csrf_of(&page.text())

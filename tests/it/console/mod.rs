@@ -16,6 +16,9 @@ mod api;
 mod browser;
 mod http;
 mod login;
+mod pages;
+mod provision;
+mod provision_browser;
 mod tls;
 
 use crate::ocsp::Serve;

@@ -1,0 +1,99 @@
+//! `GET /certificates`: every certificate the CA issued, with its state, and the revocation
+//! list as published (its number, this and next update). Read-only; for the roles of
+//! [`View::Certificates`]. Revocation itself is requested on an order's page (two operators).
+
+use super::{Console, Frame, render, station_error};
+use crate::domain::{CertificateStatus, View};
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+/// A certificate's state in Chinese.
+fn status_label(s: CertificateStatus) -> &'static str {
+    match s {
+        CertificateStatus::Reserved => "已预留序列号",
+        CertificateStatus::Issued => "已签发（未写入令牌）",
+        CertificateStatus::OnToken => "有效（已写入令牌）",
+        CertificateStatus::Revoked => "已吊销",
+    }
+}
+
+struct CertRow {
+    serial: String,
+    order_no: String,
+    purpose: &'static str,
+    status: &'static str,
+    status_code: &'static str,
+    token_serial: String,
+    not_before: String,
+    not_after: String,
+    fingerprint: String,
+}
+
+struct CrlView {
+    number: i64,
+    this_update: String,
+    next_update: String,
+}
+
+#[derive(Template)]
+#[template(path = "certificates.html")]
+struct CertificatesPage {
+    operator: Option<String>,
+    csrf: String,
+    crl: Option<CrlView>,
+    crl_path: String,
+    certificates: Vec<CertRow>,
+}
+
+/// `GET /certificates`.
+pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let l = match console.logged_in(&headers) {
+        Ok(l) => l,
+        Err(to_login) => return to_login,
+    };
+    let frame = Frame::from(&l);
+    let station = console.station();
+    if let Err(e) = station
+        .viewer(l.operator.as_str(), View::Certificates)
+        .await
+    {
+        return station_error(&e, &frame);
+    }
+    let crl = match station.current_crl().await {
+        Ok(c) => c,
+        Err(e) => return station_error(&e, &frame),
+    };
+    let certificates = match station.certificates().await {
+        Ok(c) => c,
+        Err(e) => return station_error(&e, &frame),
+    };
+    render(&CertificatesPage {
+        operator: frame.operator,
+        csrf: frame.csrf,
+        crl: crl.map(|c| CrlView {
+            number: c.number,
+            this_update: crate::clock::format_utc(c.this_update),
+            next_update: crate::clock::format_utc(c.next_update),
+        }),
+        crl_path: station.crl_url_path().unwrap_or_default(),
+        certificates: certificates
+            .into_iter()
+            .map(|c| CertRow {
+                serial: c.serial.to_string(),
+                order_no: c.order_no.to_string(),
+                purpose: match c.purpose {
+                    crate::domain::CertificatePurpose::Signing => "签名",
+                    crate::domain::CertificatePurpose::Encryption => "加密",
+                },
+                status: status_label(c.status),
+                status_code: c.status.as_str(),
+                token_serial: c.token_serial.map(|t| t.to_string()).unwrap_or_default(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                fingerprint: c.fingerprint_sha256,
+            })
+            .collect(),
+    })
+}

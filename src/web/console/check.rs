@@ -1,0 +1,67 @@
+//! `GET /check`: `keystation check`'s results — the station's invariants checked against the
+//! database and the tokens, each finding with its rule and order. Read-only; for the roles of
+//! [`View::Check`] (auditor). The check runs when the page is opened.
+
+use super::{Console, Frame, render, station_error};
+use crate::domain::View;
+use crate::station::check::Level;
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+struct Row {
+    violation: bool,
+    rule: &'static str,
+    order_no: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "check.html")]
+struct CheckPage {
+    operator: Option<String>,
+    csrf: String,
+    ok: bool,
+    orders: usize,
+    tokens: usize,
+    findings: Vec<Row>,
+}
+
+/// `GET /check`.
+pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let l = match console.logged_in(&headers) {
+        Ok(l) => l,
+        Err(to_login) => return to_login,
+    };
+    let frame = Frame::from(&l);
+    let station = console.station();
+    if let Err(e) = station.viewer(l.operator.as_str(), View::Check).await {
+        return station_error(&e, &frame);
+    }
+    let hsm = match station.open_hsm().await {
+        Ok(h) => h,
+        Err(e) => return station_error(&e, &frame),
+    };
+    let report = match station.check(&hsm).await {
+        Ok(r) => r,
+        Err(e) => return station_error(&e, &frame),
+    };
+    render(&CheckPage {
+        operator: frame.operator,
+        csrf: frame.csrf,
+        ok: report.ok(),
+        orders: report.orders,
+        tokens: report.tokens_checked,
+        findings: report
+            .findings
+            .into_iter()
+            .map(|f| Row {
+                violation: f.level == Level::Violation,
+                rule: f.rule,
+                order_no: f.order_no.unwrap_or_default(),
+                message: f.message,
+            })
+            .collect(),
+    })
+}

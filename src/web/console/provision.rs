@@ -1,0 +1,224 @@
+//! `/provision`: the desk — the tokens the station's PKCS#11 module sees (blank ones are what a
+//! batch uses), the approved orders waiting for a key — and the form that starts a batch with N
+//! workers: the same [`crate::station::Station::provision_batch`] as `provision
+//! --all-approved`, run on the server's runtime as a background job, acting for the logged-in
+//! operator (see `crate::station::desk`: the station checks the `provisioner` role, 403
+//! otherwise, and every record of the batch names the operator). One batch at a time per
+//! console (409, `E-CONSOLE-BATCH-RUNNING`). Its progress reaches the page over server-sent
+//! events ([`super::batch_board`]), read by the console's one script, `/static/provision.js`
+//! (the Content-Security-Policy allows no inline script).
+
+use super::batch_board::LogProgress;
+use super::{Console, Frame, error_page, render, station_error};
+use crate::domain::View;
+use crate::error_code as ec;
+use crate::station::batch::BatchOptions;
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// The most workers a console batch may ask for.
+pub const MAX_WORKERS: usize = 8;
+
+/// The script of the page's live progress.
+pub const SCRIPT: &str = include_str!("static/provision.js");
+
+struct TokenRow {
+    serial: String,
+    label: String,
+    model: String,
+    role: String,
+    blank: bool,
+}
+
+struct WaitingRow {
+    order_no: String,
+    company_name: String,
+    uscc: String,
+    auth_method: String,
+}
+
+#[derive(Template)]
+#[template(path = "provision.html")]
+struct ProvisionPage {
+    operator: Option<String>,
+    csrf: String,
+    tokens: Vec<TokenRow>,
+    blank: usize,
+    usb: Vec<String>,
+    waiting: Vec<WaitingRow>,
+    running_by: Option<String>,
+    max_workers: usize,
+}
+
+/// A token's role for this station, in Chinese (`inventory` names them in English).
+fn role_label(role: &str) -> String {
+    match role {
+        "station CA" => "本站 CA".into(),
+        "station vault" => "本站 PIN 保险库".into(),
+        "blank" => "空白（可制作）".into(),
+        r => match r.strip_prefix("order ") {
+            Some(no) => format!("订单 {no}"),
+            None => "非本站制作".into(),
+        },
+    }
+}
+
+/// `GET /provision`.
+pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let l = match console.logged_in(&headers) {
+        Ok(l) => l,
+        Err(to_login) => return to_login,
+    };
+    let frame = Frame::from(&l);
+    let station = console.station();
+    if let Err(e) = station.viewer(l.operator.as_str(), View::Desk).await {
+        return station_error(&e, &frame);
+    }
+    let listing = match station.token_listing().await {
+        Ok(t) => t,
+        Err(e) => return station_error(&e, &frame),
+    };
+    let waiting = match station.waiting_for_keys().await {
+        Ok(w) => w,
+        Err(e) => return station_error(&e, &frame),
+    };
+    let tokens: Vec<TokenRow> = listing
+        .tokens
+        .iter()
+        .map(|t| TokenRow {
+            serial: t.token.serial.clone(),
+            label: t.token.label.clone(),
+            model: t.token.model.clone(),
+            role: role_label(&t.role),
+            blank: t.role == "blank",
+        })
+        .collect();
+    let usb = match (&listing.usb.devices, &listing.usb.reason) {
+        (Some(keys), _) => keys.iter().map(|k| k.line.clone()).collect(),
+        (None, reason) => vec![format!(
+            "无法列出 USB 设备：{}",
+            reason.as_deref().unwrap_or("不可用")
+        )],
+    };
+    let running_by = console
+        .inner
+        .board
+        .current()
+        .filter(|b| !b.ended())
+        .map(|b| b.started_by().to_string());
+    render(&ProvisionPage {
+        operator: frame.operator,
+        csrf: frame.csrf,
+        blank: tokens.iter().filter(|t| t.blank).count(),
+        tokens,
+        usb,
+        waiting: waiting
+            .into_iter()
+            .map(|o| WaitingRow {
+                order_no: o.order_no.to_string(),
+                company_name: o.company_name,
+                uscc: o.uscc,
+                auth_method: o.auth_method,
+            })
+            .collect(),
+        running_by,
+        max_workers: MAX_WORKERS,
+    })
+}
+
+/// The batch form as posted.
+#[derive(Debug, serde::Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    workers: String,
+}
+
+/// `POST /provision/batch`: starts a batch (see the module docs) and answers at once with the
+/// way back to the page, where its progress shows.
+pub async fn start(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let l = match console.posted(&headers, &form.csrf) {
+        Ok(l) => l,
+        Err(refused) => return refused,
+    };
+    let frame = Frame::from(&l);
+    let workers = match form.workers.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+        _ => {
+            return error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ec::USAGE,
+                &format!("workers：并发数须为 1 到 {MAX_WORKERS} 之间的整数。"),
+                Some(&frame),
+            );
+        }
+    };
+    let station = match console.station().for_provisioner(l.operator.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return station_error(&e, &frame),
+    };
+    let Some(log) = console.inner.board.begin(l.operator.as_str()) else {
+        return error_page(
+            StatusCode::CONFLICT,
+            ec::CONSOLE_BATCH_RUNNING,
+            "本控制台已有一个批量制作任务在运行，请等待其结束后再开始新的任务。",
+            Some(&frame),
+        );
+    };
+    let hsm = match station.open_hsm().await {
+        Ok(h) => h,
+        Err(e) => {
+            log.end(&Err(e.to_string()));
+            return station_error(&e, &frame);
+        }
+    };
+    let progress = Arc::new(LogProgress(log.clone()));
+    let run = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let opts = BatchOptions {
+                workers,
+                limit: None,
+            };
+            // No stop from the console: a server shutdown ends the runtime, and the orders in
+            // hand stay journaled, resumable by the next batch.
+            let stop = Arc::new(AtomicBool::new(false));
+            match station.provision_batch(&hsm, opts, progress, stop).await {
+                Ok(summary) => log.end(&Ok(summary)),
+                Err(e) => {
+                    tracing::error!(error = %e, "console: a provisioning batch did not run");
+                    log.end_error(&e);
+                }
+            }
+        })
+    };
+    // A batch that panicked still ends on the board (the next one may start).
+    tokio::spawn(async move {
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "console: a provisioning batch stopped abnormally");
+            log.end(&Err("批量任务异常终止，详情见服务日志。".into()));
+        }
+    });
+    Redirect::to("/provision").into_response()
+}
+
+/// `GET /static/provision.js`.
+pub async fn script() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        SCRIPT,
+    )
+        .into_response()
+}
