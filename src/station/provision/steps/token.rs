@@ -17,7 +17,10 @@ impl Job<'_> {
         if self.binding.kept_from.is_some() {
             return self.keep_token().await;
         }
-        let _guard = blank_token_lock().lock().await;
+        // Held while a blank token is chosen and until C_InitToken has made it ours (labelled,
+        // no longer blank); the step's journal write after it needs no lock, so that workers on
+        // other keys do not queue behind it.
+        let guard = blank_token_lock().lock().await;
         // Choose the token: the bound one, else the requested one, else the first blank.
         let token = match (&self.binding.token_serial, &self.token) {
             (Some(_), _) => self.bound_token()?.clone(),
@@ -106,6 +109,7 @@ impl Job<'_> {
             serial_of(t.info())
         });
         self.so_pin = Some(so);
+        drop(guard);
         let serial = result?;
         let binding_id = self.binding.binding_id.clone();
         self.binding.token_serial = Some(serial.clone());
