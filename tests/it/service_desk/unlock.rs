@@ -548,7 +548,7 @@ async fn an_unlock_code_that_did_not_reach_the_server_is_sent_by_the_next_run() 
 /// renewal order's number.
 async fn renewal_approved(st: &TestStation, no: &str) -> String {
     use keystation::clock::{FixedClock, parse_utc};
-    crate::support::operator_credential(&st.config, ALICE).unwrap();
+    let credential = crate::support::operator_credential(&st.config, ALICE).unwrap();
     let cert = st
         .store()
         .await
@@ -562,7 +562,8 @@ async fn renewal_approved(st: &TestStation, no: &str) -> String {
     let cfg = keystation::config::Config::load(&st.config).unwrap();
     let station = keystation::station::Station::open(cfg, std::sync::Arc::new(FixedClock::new(at)))
         .await
-        .unwrap();
+        .unwrap()
+        .with_credential(Some(credential));
     let report = station
         .renew_order(&crate::support::order_no(no), ALICE)
         .await
