@@ -66,10 +66,7 @@ pub async fn page(
     if let Err(e) = station.viewer(l.operator.as_str(), View::Audit).await {
         return station_error(&e, &frame);
     }
-    let hsm = match station.open_hsm().await {
-        Ok(h) => h,
-        Err(e) => return station_error(&e, &frame),
-    };
+    let hsm = console.hsm();
     let verdict = match station.verify_audit(&hsm).await {
         Ok(v) => v,
         Err(e) => return station_error(&e, &frame),

@@ -39,10 +39,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     if let Err(e) = station.viewer(l.operator.as_str(), View::Check).await {
         return station_error(&e, &frame);
     }
-    let hsm = match station.open_hsm().await {
-        Ok(h) => h,
-        Err(e) => return station_error(&e, &frame),
-    };
+    let hsm = console.hsm();
     let report = match station.check(&hsm).await {
         Ok(r) => r,
         Err(e) => return station_error(&e, &frame),

@@ -144,6 +144,12 @@ impl Console {
             .route("/check", get(check::page))
     }
 
+    /// The HSM context `serve` opened (its session pools shared by every request and by a
+    /// console batch).
+    fn hsm(&self) -> Arc<Hsm> {
+        self.inner.hsm.clone()
+    }
+
     /// The station, bound to a new operation, acting for the logged-in operator.
     fn station(&self) -> Station {
         self.inner

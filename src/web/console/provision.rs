@@ -174,13 +174,7 @@ pub async fn start(
             Some(&frame),
         );
     };
-    let hsm = match station.open_hsm().await {
-        Ok(h) => h,
-        Err(e) => {
-            log.end(&Err(e.to_string()));
-            return station_error(&e, &frame);
-        }
-    };
+    let hsm = console.hsm();
     let progress = Arc::new(LogProgress(log.clone()));
     let run = {
         let log = log.clone();

@@ -499,7 +499,7 @@ fn the_openapi_document_is_served_valid_and_documents_every_route_the_router_ser
 }
 
 /// A submission declaring a 17 MiB body, its headers only; the server's whole answer.
-fn too_large_request(serve: &crate::ocsp::Serve, token: &str) -> String {
+fn too_large_request(serve: &Serve, token: &str) -> String {
     use std::io::{Read, Write};
     let base = url(serve, "/");
     let host = base
