@@ -1,7 +1,7 @@
 //! What the order API (`crate::web::api`) asks of the station: take an order in with its
 //! documents, say where an order stands, list orders by state and time.
 //!
-//! A submission is validated by the very code `order import` runs ([`check_items`]), with its
+//! A submission is validated by the very code `order import` runs (`intake::check_items`), with its
 //! documents read from the request instead of a directory, and stored as an import stores it
 //! (the `order.imported` record names the token's registered operator, who needs the role for
 //! `import_order`), plus an `api.order_submitted` record naming the token.

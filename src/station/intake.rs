@@ -1,8 +1,8 @@
 //! Order intake: read an application file (one order or an array), read the documents it
 //! references, validate everything, and store the valid orders in one transaction.
 //!
-//! The validation of an application ([`check_items`]) is shared with the order API
-//! ([`super::api_orders`]), whose documents come with the request ([`DocumentSource::Inline`])
+//! The validation of an application (`check_items`) is shared with the order API
+//! (`station::api_orders`), whose documents come with the request (`DocumentSource::Inline`)
 //! instead of from the application file's directory.
 //!
 //! Hostile input is expected here: the JSON file and every document are read with a size bound,

@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the API's OpenAPI 3.1 document, hand-written
 //! (`openapi.json` beside this file) and served as it is. It documents exactly the routes of
-//! [`ApiRoute::ALL`] (checked below, and by an independent validator in the integration tests).
+//! [`super::ApiRoute::ALL`] (checked below, and by an independent validator in the integration tests).
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
