@@ -204,7 +204,7 @@ codes! {
     OPERATOR_ROLE = "E-OPERATOR-ROLE", Refusal,
         "The operator lacks the role the action needs (the message names the action and the roles that permit it).";
     OPERATOR_CREDENTIAL = "E-OPERATOR-CREDENTIAL", Refusal,
-        "The operator credential file is missing, unreadable, open to others, unknown, or another operator's than --operator names.";
+        "No proof of who acts (no credential, OS user not in `[operator.os_users]`), or the credential file is missing, unreadable, open to others, unknown, or another operator's than --operator names.";
     OPERATOR_EXISTS = "E-OPERATOR-EXISTS", Refusal,
         "An operator with this name exists already.";
     OPERATOR_LAST_ADMIN = "E-OPERATOR-LAST-ADMIN", Refusal,
