@@ -33,6 +33,7 @@ mod error;
 mod fleet;
 mod init;
 mod ocsp;
+pub mod operator_opts;
 mod operators;
 pub mod opts;
 pub mod order_opts;
