@@ -21,15 +21,15 @@
 #[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 mod figures;
 
+use figures::recorder::{Recorder, Timings, median};
 use keystation::config::Config;
 use keystation::domain::OrderState;
 use keystation::station::Station;
-use keystation::station::batch::{BatchOptions, BatchProgress};
+use keystation::station::batch::BatchOptions;
 use keystation::station::intake::ImportOptions;
-use keystation::station::provision::{Phase, Progress, ProvisionReport, Step};
+use keystation::station::provision::Step;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -248,67 +248,6 @@ fn kstoken_path() -> Result<PathBuf, BoxError> {
         return Err(format!("{} is missing (cargo build -p kstoken)", so.display()).into());
     }
     Ok(so)
-}
-
-#[derive(Default)]
-struct Timings {
-    started: HashMap<String, Instant>,
-    per_token_ms: Vec<f64>,
-    step_started: HashMap<(String, Step), Instant>,
-    steps: HashMap<Step, Vec<f64>>,
-    failed: Vec<String>,
-}
-
-struct Recorder(Mutex<Timings>);
-
-impl Recorder {
-    fn with<T>(&self, f: impl FnOnce(&mut Timings) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl Progress for Recorder {
-    fn step(&self, order_no: &str, step: Step, phase: Phase) {
-        let now = Instant::now();
-        self.with(|t| match phase {
-            Phase::Started => {
-                t.step_started.insert((order_no.to_string(), step), now);
-            }
-            Phase::Done => {
-                if step == Step::Claim {
-                    t.started.entry(order_no.to_string()).or_insert(now);
-                }
-                if let Some(s) = t.step_started.remove(&(order_no.to_string(), step)) {
-                    t.steps
-                        .entry(step)
-                        .or_default()
-                        .push((now - s).as_secs_f64() * 1e3);
-                }
-            }
-            Phase::Skipped | Phase::Failed => {}
-        });
-    }
-}
-
-impl BatchProgress for Recorder {
-    fn begin(&self, _total: usize) {}
-
-    fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
-        let now = Instant::now();
-        self.with(|t| match result {
-            Ok(_) => {
-                if let Some(s) = t.started.remove(order_no) {
-                    t.per_token_ms.push((now - s).as_secs_f64() * 1e3);
-                }
-            }
-            Err(e) => t.failed.push(format!("{order_no}: {e}")),
-        });
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The child: import and approve `keys` orders, then one batch of `workers` workers over them.

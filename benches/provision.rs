@@ -21,19 +21,19 @@ mod figures;
 #[path = "provision/full_path.rs"]
 mod full_path;
 
+use figures::recorder::{Recorder, Timings, median, rss_kib};
 use keystation::config::{Config, KeyAlgorithm};
 use keystation::domain::pin::{PinAlphabet, PinPolicy};
 use keystation::domain::{OrderState, Pin, SoPin};
 use keystation::station::Station;
-use keystation::station::batch::{BatchOptions, BatchProgress};
+use keystation::station::batch::BatchOptions;
 use keystation::station::hsm::{read_certificate, read_pin_file};
 use keystation::station::intake::ImportOptions;
-use keystation::station::provision::{Phase, Progress, ProvisionReport, Step};
+use keystation::station::provision::Step;
 use keystation::token::Pkcs11Module;
 use keystation::token::floor::{FloorCa, FloorInput, prefill, provision_floor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -775,16 +775,6 @@ fn child(args: &[String]) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn throwaway_pins() -> (SoPin, Pin) {
     let policy = PinPolicy {
         length: 16,
@@ -891,83 +881,6 @@ fn bench_orders(apps: &Path, n: usize) -> Result<PathBuf, BoxError> {
     }
     std::fs::write(&file, serde_json::to_vec(&orders)?)?;
     Ok(file)
-}
-
-#[derive(Default)]
-struct Timings {
-    started: HashMap<String, Instant>,
-    per_token_ms: Vec<f64>,
-    step_started: HashMap<(String, Step), Instant>,
-    steps: HashMap<Step, Vec<f64>>,
-    rss: Vec<(usize, u64)>,
-    failed: Vec<String>,
-    sample_every: usize,
-}
-
-struct Recorder(Mutex<Timings>);
-
-impl Recorder {
-    fn with<T>(&self, f: impl FnOnce(&mut Timings) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl Progress for Recorder {
-    fn step(&self, order_no: &str, step: Step, phase: Phase) {
-        let now = Instant::now();
-        self.with(|t| match phase {
-            Phase::Started => {
-                t.step_started.insert((order_no.to_string(), step), now);
-            }
-            Phase::Done => {
-                // A batch worker claims the next approved order without knowing its number
-                // (SKIP LOCKED), so `started` is not called for it: its time counts from the
-                // claim (the claim's own query is left out of the per-token figure).
-                if step == Step::Claim {
-                    t.started.entry(order_no.to_string()).or_insert(now);
-                }
-                if let Some(s) = t.step_started.remove(&(order_no.to_string(), step)) {
-                    t.steps
-                        .entry(step)
-                        .or_default()
-                        .push((now - s).as_secs_f64() * 1e3);
-                }
-            }
-            Phase::Skipped | Phase::Failed => {}
-        });
-    }
-}
-
-impl BatchProgress for Recorder {
-    fn begin(&self, _total: usize) {}
-
-    fn started(&self, order_no: &str) {
-        let now = Instant::now();
-        self.with(|t| t.started.insert(order_no.to_string(), now));
-    }
-
-    fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
-        let now = Instant::now();
-        self.with(|t| {
-            match result {
-                Ok(_) => {
-                    if let Some(s) = t.started.remove(order_no) {
-                        t.per_token_ms.push((now - s).as_secs_f64() * 1e3);
-                    }
-                }
-                Err(e) => t.failed.push(format!("{order_no}: {e}")),
-            }
-            if t.sample_every > 0 && t.per_token_ms.len() % t.sample_every == 0 {
-                let n = t.per_token_ms.len();
-                t.rss.push((n, rss_kib("VmRSS:")));
-            }
-        });
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {

@@ -1,6 +1,9 @@
 //! What the benches share: the runtime they run on, the load they start under, where their
 //! figures go, and how they run the `keystation` binary.
 
+#[allow(dead_code)] // the provisioning benches' only
+pub mod recorder;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
