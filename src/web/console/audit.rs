@@ -3,6 +3,7 @@
 //! the anchor the vault HSM holds). Read-only; for the roles of [`View::Audit`] (auditor).
 //! Records hold no secret (see `crate::audit`); their details are shown as stored.
 
+use super::texts::Texts;
 use super::{Console, Frame, render, station_error};
 use crate::domain::View;
 use askama::Template;
@@ -43,6 +44,7 @@ struct Verdict {
 struct AuditPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     verdict: Verdict,
     rows: Vec<Row>,
     page: usize,
@@ -100,6 +102,7 @@ pub async fn page(
     render(&AuditPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         verdict: Verdict {
             ok: verdict.ok,
             records: verdict.records,

@@ -5,7 +5,7 @@
 //! Events (`event:` name, `data:` one JSON object, `id:` the event's number from 0):
 //! `begin` `{total, by}`; `job` `{order}` (a worker took an order by number);
 //! `step` `{order, step, phase}` (each phase of each step of each order, as the job reports it:
-//! `started`, `done`, `skipped`, `failed`); `finished` `{order, ok, detail}`; `skipped`
+//! `started`, `done`, `skipped`, `failed`); `finished` `{order, ok, detail}` (and `token`, `serial` when ok); `skipped`
 //! `{order, why}` (another process holds the order); `end` `{ok, failed, skipped, not_started,
 //! error}`. A page that (re)connects gets every event from the first (or after its
 //! `Last-Event-ID`), then the new ones as they come; the stream ends after `end`. Without any
@@ -162,20 +162,22 @@ impl BatchProgress for LogProgress {
     }
 
     fn finished(&self, order_no: &str, result: &Result<ProvisionReport, String>) {
-        let (ok, detail) = match result {
-            Ok(r) => (
-                true,
-                format!(
+        // A success carries its serials, which the page words in its own language; `detail`
+        // stays for any other reader of the stream.
+        let event = match result {
+            Ok(r) => json!({
+                "order": order_no,
+                "ok": true,
+                "detail": format!(
                     "令牌 {}，证书序列号 {}",
                     r.token_serial, r.certificate_serial
                 ),
-            ),
-            Err(e) => (false, e.clone()),
+                "token": r.token_serial.to_string(),
+                "serial": r.certificate_serial.to_string(),
+            }),
+            Err(e) => json!({"order": order_no, "ok": false, "detail": e}),
         };
-        self.0.push(
-            "finished",
-            json!({"order": order_no, "ok": ok, "detail": detail}),
-        );
+        self.0.push("finished", event);
     }
 
     fn skipped(&self, order_no: &str, why: &str) {

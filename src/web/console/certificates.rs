@@ -2,22 +2,13 @@
 //! list as published (its number, this and next update). Read-only; for the roles of
 //! [`View::Certificates`]. Revocation itself is requested on an order's page (two operators).
 
+use super::texts::Texts;
 use super::{Console, Frame, render, station_error};
-use crate::domain::{CertificateStatus, View};
+use crate::domain::View;
 use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-
-/// A certificate's state in Chinese.
-fn status_label(s: CertificateStatus) -> &'static str {
-    match s {
-        CertificateStatus::Reserved => "已预留序列号",
-        CertificateStatus::Issued => "已签发（未写入令牌）",
-        CertificateStatus::OnToken => "有效（已写入令牌）",
-        CertificateStatus::Revoked => "已吊销",
-    }
-}
 
 struct CertRow {
     serial: String,
@@ -42,6 +33,7 @@ struct CrlView {
 struct CertificatesPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     crl: Option<CrlView>,
     crl_path: String,
     certificates: Vec<CertRow>,
@@ -72,6 +64,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     render(&CertificatesPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         crl: crl.map(|c| CrlView {
             number: c.number,
             this_update: crate::clock::format_utc(c.this_update),
@@ -83,11 +76,8 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
             .map(|c| CertRow {
                 serial: c.serial.to_string(),
                 order_no: c.order_no.to_string(),
-                purpose: match c.purpose {
-                    crate::domain::CertificatePurpose::Signing => "签名",
-                    crate::domain::CertificatePurpose::Encryption => "加密",
-                },
-                status: status_label(c.status),
+                purpose: frame.t.purpose(c.purpose),
+                status: frame.t.certificate_status(c.status),
                 status_code: c.status.as_str(),
                 token_serial: c.token_serial.map(|t| t.to_string()).unwrap_or_default(),
                 not_before: c.not_before,

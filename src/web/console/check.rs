@@ -2,6 +2,7 @@
 //! database and the tokens, each finding with its rule and order. Read-only; for the roles of
 //! [`View::Check`] (auditor). The check runs when the page is opened.
 
+use super::texts::Texts;
 use super::{Console, Frame, render, station_error};
 use crate::domain::View;
 use crate::station::check::Level;
@@ -22,6 +23,7 @@ struct Row {
 struct CheckPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     ok: bool,
     orders: usize,
     tokens: usize,
@@ -47,6 +49,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     render(&CheckPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         ok: report.ok(),
         orders: report.orders,
         tokens: report.tokens_checked,

@@ -4,27 +4,15 @@
 //! logged-in operator (the station checks the `provisioner` role). Seeing the page needs a role
 //! of [`View::Deliveries`]. No PIN is ever here: the destination is masked as stored.
 
+use super::texts::Texts;
 use super::{Console, Frame, error_page, render, station_error};
-use crate::domain::{DeliveryChannel, DeliveryState, View};
+use crate::domain::{DeliveryState, View};
 use crate::error_code as ec;
 use crate::store::DeliveryFilter;
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-
-/// A delivery state in Chinese.
-fn state_label(s: DeliveryState) -> &'static str {
-    match s {
-        DeliveryState::Queued => "排队中",
-        DeliveryState::Sending => "发送中",
-        DeliveryState::Sent => "已发送",
-        DeliveryState::Confirmed => "已确认送达",
-        DeliveryState::Failed => "失败",
-        DeliveryState::NeedsOperator => "需人工处理",
-        DeliveryState::Cancelled => "已取消",
-    }
-}
 
 struct Row {
     id: String,
@@ -44,6 +32,7 @@ struct Row {
 struct DeliveriesPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     deliveries: Vec<Row>,
 }
 
@@ -65,6 +54,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     render(&DeliveriesPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         deliveries: list
             .into_iter()
             .map(|s| {
@@ -82,11 +72,8 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
                     ),
                     id: d.id,
                     order_no: d.order_no.to_string(),
-                    channel: match d.channel {
-                        DeliveryChannel::Sms => "短信",
-                        DeliveryChannel::BankTransfer => "对公打款附言",
-                    },
-                    state: state_label(d.state),
+                    channel: frame.t.channel(d.channel),
+                    state: frame.t.delivery_state(d.state),
                     state_code: d.state.as_str(),
                     destination: d.destination_masked,
                     attempts: d.attempts,
@@ -144,7 +131,7 @@ pub async fn cancel(
         return error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             ec::USAGE,
-            "reason：取消送达必须填写原因。",
+            l.t.cancel_needs_reason,
             Some(&Frame::from(&l)),
         );
     }

@@ -3,6 +3,7 @@
 //! (the audit trail says what); only the throttle's refusal differs (429), since it is about the
 //! client, not the account.
 
+use super::texts::Texts;
 use super::{Console, Frame, csrf_refused, error_page, render, station_error};
 use crate::domain::password::Password;
 use crate::error_code as ec;
@@ -20,6 +21,7 @@ use zeroize::Zeroizing;
 struct LoginPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     refused: Option<String>,
 }
 
@@ -53,6 +55,7 @@ pub struct LogoutForm {
 
 /// `GET /login`: the form, in the request's session (a new one when it has none).
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let t = Console::lang(&headers).texts();
     if let Some(session) = console.session(&headers) {
         if session.operator.is_some() {
             return Redirect::to("/").into_response();
@@ -60,6 +63,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
         return render(&LoginPage {
             operator: None,
             csrf: session.csrf,
+            t,
             refused: None,
         });
     }
@@ -70,6 +74,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     let page = render(&LoginPage {
         operator: None,
         csrf: session.csrf,
+        t,
         refused: None,
     });
     ([(header::SET_COOKIE, cookie)], page).into_response()
@@ -84,11 +89,12 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let t = Console::lang(&headers).texts();
     let Some(session) = console
         .session(&headers)
         .filter(|s| s.csrf_matches(&form.csrf))
     else {
-        return csrf_refused(None);
+        return csrf_refused(&Frame::anonymous(t, String::new()));
     };
     let remote = peer.ip().to_string();
     let station = console.station();
@@ -138,30 +144,22 @@ pub async fn submit(
                     .failed(&remote, now);
             }
             let (status, message) = match why {
-                LoginRefused::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "登录失败次数过多，请稍后再试。",
-                ),
-                _ => (
-                    StatusCode::UNAUTHORIZED,
-                    "登录失败：操作员、密码或动态验证码不正确，或账户已停用。",
-                ),
+                LoginRefused::RateLimited => (StatusCode::TOO_MANY_REQUESTS, t.login_throttled),
+                _ => (StatusCode::UNAUTHORIZED, t.login_refused),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let frame = Frame {
-                    operator: None,
-                    csrf: session.csrf,
-                };
+                let frame = Frame::anonymous(t, session.csrf);
                 return error_page(status, ec::CONSOLE_LOGIN, message, Some(&frame));
             }
             let page = render(&LoginPage {
                 operator: None,
                 csrf: session.csrf,
-                refused: Some(format!("{message}（{}）", ec::CONSOLE_LOGIN)),
+                t,
+                refused: Some(t.with_code(message, ec::CONSOLE_LOGIN.as_str())),
             });
             (status, page).into_response()
         }
-        Err(e) => station_error(&e, &Frame::default()),
+        Err(e) => station_error(&e, &Frame::anonymous(t, String::new())),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The operators' console (issue 17, item 2): zh-CN pages served by `keystation serve` on its
-//! own listener (`--console-listen`, `[console] listen`): HTTPS with `[console] tls_cert` and
-//! `tls_key` ([`crate::web::tls`]), else plain HTTP on loopback only.
+//! The operators' console (issue 17, item 2): zh-CN pages (English at the switch in every
+//! page's header, [`language`]; every text from the catalogue of [`texts`]) served by
+//! `keystation serve` on its own listener (`--console-listen`, `[console] listen`): HTTPS with
+//! `[console] tls_cert` and `tls_key` ([`crate::web::tls`]), else plain HTTP on loopback only.
 //!
 //! Pages: login ([`login`]), the queue with its state filter and search ([`queue`]), an order's
 //! review page with its form fields beside its documents rendered as images, its validation
@@ -32,12 +33,14 @@ pub mod batch_board;
 pub mod certificates;
 pub mod check;
 pub mod deliveries;
+pub mod language;
 pub mod login;
 pub mod provision;
 pub mod queue;
 pub mod requests;
 pub mod review;
 pub mod session;
+pub mod texts;
 
 use crate::domain::OperatorId;
 use crate::domain::console::LoginThrottle;
@@ -52,6 +55,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use session::{Session, Sessions};
 use std::sync::{Arc, Mutex};
+use texts::{Lang, Texts};
 
 /// The console's Content-Security-Policy: only its own script, style sheet, images and event
 /// stream; nothing inline, nothing from elsewhere, no framing.
@@ -87,6 +91,8 @@ pub struct LoggedIn {
     pub session: Session,
     /// Its operator.
     pub operator: OperatorId,
+    /// The texts of the request's language.
+    pub t: &'static Texts,
 }
 
 impl Console {
@@ -123,6 +129,10 @@ impl Console {
             .route("/requests/{id}/reject", post(requests::reject))
             .route("/static/console.css", get(style_sheet))
             .merge(Self::page_routes())
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                language::switch,
+            ))
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self)
     }
@@ -165,11 +175,22 @@ impl Console {
         self.inner.sessions.get(id, self.inner.station.now())
     }
 
+    /// The language of a request (its cookie's, its browser's, or zh-CN).
+    fn lang(headers: &HeaderMap) -> Lang {
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Lang::of_request(header(header::COOKIE), header(header::ACCEPT_LANGUAGE))
+    }
+
     /// The logged-in session of a page request; otherwise the way to the login page.
     fn logged_in(&self, headers: &HeaderMap) -> Result<LoggedIn, Response> {
+        let t = Self::lang(headers).texts();
         match self.session(headers) {
             Some(session) => match session.operator.clone() {
-                Some((operator, _)) => Ok(LoggedIn { session, operator }),
+                Some((operator, _)) => Ok(LoggedIn {
+                    session,
+                    operator,
+                    t,
+                }),
                 None => Err(Redirect::to("/login").into_response()),
             },
             None => Err(Redirect::to("/login").into_response()),
@@ -178,12 +199,17 @@ impl Console {
 
     /// The logged-in session of a form post whose CSRF token is `csrf`; a 403 otherwise.
     fn posted(&self, headers: &HeaderMap, csrf: &str) -> Result<LoggedIn, Response> {
+        let t = Self::lang(headers).texts();
         let session = self
             .session(headers)
             .filter(|s| s.csrf_matches(csrf))
-            .ok_or_else(|| csrf_refused(None))?;
+            .ok_or_else(|| csrf_refused(&Frame::anonymous(t, String::new())))?;
         match session.operator.clone() {
-            Some((operator, _)) => Ok(LoggedIn { session, operator }),
+            Some((operator, _)) => Ok(LoggedIn {
+                session,
+                operator,
+                t,
+            }),
             None => Err(Redirect::to("/login").into_response()),
         }
     }
@@ -210,14 +236,34 @@ impl Console {
     }
 }
 
-/// What every page shows of its session: the operator (none on the login page) and the CSRF
-/// token its forms carry.
-#[derive(Debug, Clone, Default)]
+/// What every page shows of its session: the operator (none on the login page), the CSRF
+/// token its forms carry, and the texts of its language.
+#[derive(Debug, Clone)]
 pub struct Frame {
     /// The operator's name.
     pub operator: Option<String>,
     /// The session's CSRF token.
     pub csrf: String,
+    /// The texts of the request's language.
+    pub t: &'static Texts,
+}
+
+impl Default for Frame {
+    /// Nobody, no token, zh-CN.
+    fn default() -> Frame {
+        Frame::anonymous(Lang::default().texts(), String::new())
+    }
+}
+
+impl Frame {
+    /// The frame of a page before login, in `t`'s language, its forms carrying `csrf`.
+    pub fn anonymous(t: &'static Texts, csrf: String) -> Frame {
+        Frame {
+            operator: None,
+            csrf,
+            t,
+        }
+    }
 }
 
 impl From<&LoggedIn> for Frame {
@@ -225,6 +271,7 @@ impl From<&LoggedIn> for Frame {
         Frame {
             operator: Some(l.operator.to_string()),
             csrf: l.session.csrf.clone(),
+            t: l.t,
         }
     }
 }
@@ -235,6 +282,7 @@ impl From<&LoggedIn> for Frame {
 struct ErrorPage<'a> {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     title: &'a str,
     code: &'a str,
     message: &'a str,
@@ -248,16 +296,18 @@ fn error_page(
     frame: Option<&Frame>,
 ) -> Response {
     let frame = frame.cloned().unwrap_or_default();
+    let t = frame.t;
     let title = match status {
-        StatusCode::FORBIDDEN => "无权执行此操作",
-        StatusCode::NOT_FOUND => "未找到",
-        StatusCode::TOO_MANY_REQUESTS => "登录尝试过多",
-        s if s.is_server_error() => "内部错误",
-        _ => "操作被拒绝",
+        StatusCode::FORBIDDEN => t.err_forbidden,
+        StatusCode::NOT_FOUND => t.err_not_found,
+        StatusCode::TOO_MANY_REQUESTS => t.err_too_many,
+        s if s.is_server_error() => t.err_internal,
+        _ => t.err_refused,
     };
     let page = ErrorPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t,
         title,
         code: code.as_str(),
         message,
@@ -266,22 +316,23 @@ fn error_page(
 }
 
 /// A refused form post (no CSRF token, another session's, or no session).
-fn csrf_refused(frame: Option<&Frame>) -> Response {
+fn csrf_refused(frame: &Frame) -> Response {
     error_page(
         StatusCode::FORBIDDEN,
         ec::CONSOLE_CSRF,
-        "表单缺少本会话的 CSRF 令牌或会话已过期，请重新打开页面后再提交。",
-        frame,
+        frame.t.err_csrf,
+        Some(frame),
     )
 }
 
 /// A failure (logged; the page names its code, no detail).
 fn failure(code: ErrorCode, detail: &str, frame: Option<&Frame>) -> Response {
     tracing::error!(code = %code, error = detail, "console: request failed");
+    let t = frame.map_or(Lang::default().texts(), |f| f.t);
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         code,
-        "内部错误，详情见服务日志。",
+        t.err_failure,
         frame,
     )
 }

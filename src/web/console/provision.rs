@@ -9,6 +9,7 @@
 //! (the Content-Security-Policy allows no inline script).
 
 use super::batch_board::LogProgress;
+use super::texts::Texts;
 use super::{Console, Frame, error_page, render, station_error};
 use crate::domain::View;
 use crate::error_code as ec;
@@ -46,25 +47,13 @@ struct WaitingRow {
 struct ProvisionPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     tokens: Vec<TokenRow>,
     blank: usize,
     usb: Vec<String>,
     waiting: Vec<WaitingRow>,
     running_by: Option<String>,
     max_workers: usize,
-}
-
-/// A token's role for this station, in Chinese (`inventory` names them in English).
-fn role_label(role: &str) -> String {
-    match role {
-        "station CA" => "本站 CA".into(),
-        "station vault" => "本站 PIN 保险库".into(),
-        "blank" => "空白（可制作）".into(),
-        r => match r.strip_prefix("order ") {
-            Some(no) => format!("订单 {no}"),
-            None => "非本站制作".into(),
-        },
-    }
 }
 
 /// `GET /provision`.
@@ -93,15 +82,15 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
             serial: t.token.serial.clone(),
             label: t.token.label.clone(),
             model: t.token.model.clone(),
-            role: role_label(&t.role),
+            role: frame.t.token_role(&t.role),
             blank: t.role == "blank",
         })
         .collect();
     let usb = match (&listing.usb.devices, &listing.usb.reason) {
         (Some(keys), _) => keys.iter().map(|k| k.line.clone()).collect(),
-        (None, reason) => vec![format!(
-            "无法列出 USB 设备：{}",
-            reason.as_deref().unwrap_or("不可用")
+        (None, reason) => vec![frame.t.f1(
+            frame.t.usb_unavailable,
+            reason.as_deref().unwrap_or(frame.t.unavailable),
         )],
     };
     let running_by = console
@@ -113,6 +102,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     render(&ProvisionPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         blank: tokens.iter().filter(|t| t.blank).count(),
         tokens,
         usb,
@@ -157,7 +147,7 @@ pub async fn start(
             return error_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ec::USAGE,
-                &format!("workers：并发数须为 1 到 {MAX_WORKERS} 之间的整数。"),
+                &frame.t.f1(frame.t.workers_invalid, MAX_WORKERS),
                 Some(&frame),
             );
         }
@@ -170,7 +160,7 @@ pub async fn start(
         return error_page(
             StatusCode::CONFLICT,
             ec::CONSOLE_BATCH_RUNNING,
-            "本控制台已有一个批量制作任务在运行，请等待其结束后再开始新的任务。",
+            frame.t.batch_conflict,
             Some(&frame),
         );
     };

@@ -1,5 +1,6 @@
 //! `GET /`: the queue — orders filtered by state and found by order number, company or USCC.
 
+use super::texts::Texts;
 use super::{Console, Frame, render, station_error};
 use crate::domain::OrderState;
 use crate::domain::console::QueueSearch;
@@ -38,6 +39,7 @@ struct Row {
 struct QueuePage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     states: Vec<StateOption>,
     q: String,
     orders: Vec<Row>,
@@ -64,11 +66,12 @@ pub async fn page(
     render(&QueuePage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         states: OrderState::ALL
             .into_iter()
             .map(|s| StateOption {
                 value: s.as_str(),
-                label: s.label_zh(),
+                label: frame.t.order_state(s),
                 selected: Some(s) == state,
             })
             .collect(),
@@ -78,7 +81,7 @@ pub async fn page(
             .map(|o| Row {
                 order_no: o.order_no.to_string(),
                 state: o.state.as_str(),
-                state_label: o.state.label_zh(),
+                state_label: frame.t.order_state(o.state),
                 company_name: o.company_name,
                 uscc: o.uscc,
                 auth_method: o.auth_method,

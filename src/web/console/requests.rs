@@ -8,6 +8,7 @@
 //! (`E-REQUEST-SAME-OPERATOR`, 403).
 
 use super::review::decided;
+use super::texts::Texts;
 use super::{Console, Frame, LoggedIn, render, station_error};
 use crate::domain::{OrderNo, RequestKind, RequestState, View};
 use crate::station::Station;
@@ -83,18 +84,6 @@ async fn posted_on(
     }
 }
 
-/// A request kind in Chinese.
-fn kind_label(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::PinReset => "重置 PIN",
-        RequestKind::Retire => "退锁（注销令牌）",
-        RequestKind::Unlock => "远程解锁",
-        RequestKind::Revoke => "吊销订单",
-        RequestKind::RevokeCertificate => "吊销证书",
-        RequestKind::Reissue => "补办",
-    }
-}
-
 struct WaitingRow {
     id: String,
     kind: &'static str,
@@ -111,6 +100,7 @@ struct WaitingRow {
 struct RequestsPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     requests: Vec<WaitingRow>,
 }
 
@@ -137,11 +127,12 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
     render(&RequestsPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t: frame.t,
         requests: requests
             .into_iter()
             .map(|r| WaitingRow {
                 id: r.id,
-                kind: kind_label(r.kind),
+                kind: frame.t.request_kind(r.kind),
                 kind_code: r.kind.as_str(),
                 order_no: r.order_no.to_string(),
                 requested_by: r.requested_by.to_string(),

@@ -3,6 +3,7 @@
 //! the history; and the decisions — approve, reject with a reason, revoke — each the CLI's
 //! station method, acting as the logged-in operator.
 
+use super::texts::Texts;
 use super::{Console, Frame, LoggedIn, error_page, render, station_error};
 use crate::domain::{OrderNo, OrderState};
 use crate::error_code::{self as ec, Coded};
@@ -10,81 +11,6 @@ use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-
-/// Chinese labels of the application's fields, by their path in the order; others show the path.
-const FIELD_LABELS: &[(&str, &str)] = &[
-    ("order_no", "订单号"),
-    ("auth_method", "PIN 送达方式"),
-    ("company.name", "单位名称"),
-    ("company.uscc", "统一社会信用代码"),
-    ("company.department", "部门"),
-    ("company.phone", "单位电话"),
-    ("legal_rep.name", "法定代表人"),
-    ("legal_rep.mobile", "法定代表人手机"),
-    ("legal_rep.id_type", "法定代表人证件类型"),
-    ("legal_rep.id_number", "法定代表人证件号码"),
-    ("product.key_role", "密钥类型"),
-    ("product.main_order_no", "主密钥订单"),
-    ("product.years", "有效期（年）"),
-    ("product.seal_service", "印章服务"),
-    ("invoice.title", "发票抬头"),
-    ("invoice.taxpayer_id", "纳税人识别号"),
-    ("invoice.address_phone", "地址、电话"),
-    ("invoice.bank_account", "开户行及账号"),
-    ("handler.name", "经办人"),
-    ("handler.mobile", "经办人手机"),
-    ("handler.id_type", "经办人证件类型"),
-    ("handler.id_number", "经办人证件号码"),
-    ("handler.email", "经办人邮箱"),
-    ("shipping.province", "省"),
-    ("shipping.city", "市"),
-    ("shipping.address", "收件地址"),
-];
-
-/// Chinese names of the form's coded values, by field path and value (the code itself is shown
-/// beside them: the reviewer sees what the portal sent).
-const VALUE_LABELS: &[(&str, &str, &str)] = &[
-    ("auth_method", "legal_rep_phone", "法定代表人手机"),
-    ("auth_method", "legal_rep_bank_card", "法定代表人银行卡"),
-    ("auth_method", "corporate_transfer", "对公打款"),
-    ("legal_rep.id_type", "resident_id", "居民身份证"),
-    ("handler.id_type", "resident_id", "居民身份证"),
-    ("product.key_role", "main", "主密钥"),
-    ("product.key_role", "secondary", "副密钥（副锁）"),
-    (
-        "product.seal_service",
-        "company_and_legal_rep",
-        "单位印章和法定代表人印章",
-    ),
-    ("product.seal_service", "company", "单位印章"),
-    ("product.seal_service", "none", "不制作电子印章"),
-];
-
-/// A coded value as the reviewer reads it: its Chinese name and the code, or the value as it is.
-fn value_label(path: &str, value: &str) -> String {
-    VALUE_LABELS
-        .iter()
-        .find(|(p, v, _)| *p == path && *v == value)
-        .map_or_else(|| value.to_string(), |(_, v, l)| format!("{l}（{v}）"))
-}
-
-/// Chinese names of the documents and seal pictures, by kind.
-const DOCUMENT_LABELS: &[(&str, &str)] = &[
-    ("business_license", "营业执照"),
-    ("handler_id_front", "经办人身份证（人像面）"),
-    ("handler_id_back", "经办人身份证（国徽面）"),
-    ("power_of_attorney", "授权委托书"),
-    ("seal_collection_form", "印章采集表"),
-    ("company", "单位印章图片"),
-    ("legal_rep", "法定代表人印章图片"),
-];
-
-fn label<'a>(table: &[(&str, &'a str)], key: &'a str) -> &'a str {
-    table
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(key, |(_, l)| *l)
-}
 
 struct Field {
     label: String,
@@ -103,6 +29,7 @@ struct Document {
 struct ReviewPage {
     operator: Option<String>,
     csrf: String,
+    t: &'static Texts,
     order_no: String,
     state: &'static str,
     state_label: &'static str,
@@ -118,8 +45,9 @@ struct ReviewPage {
     pending_revokes: Vec<super::requests::PendingRevoke>,
 }
 
-/// The scalar fields of the order's JSON, depth first, by path (lists are shown elsewhere).
-fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<Field>) {
+/// The scalar fields of the order's JSON, depth first, labelled in `t`'s language, with their
+/// path (lists are shown elsewhere).
+fn flatten(t: &Texts, prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Field)>) {
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
@@ -128,18 +56,24 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<Field>) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten(&path, v, out);
+                flatten(t, &path, v, out);
             }
         }
         serde_json::Value::Array(_) | serde_json::Value::Null => {}
-        serde_json::Value::String(s) => out.push(Field {
-            label: label(FIELD_LABELS, prefix).to_string(),
-            value: value_label(prefix, s),
-        }),
-        other => out.push(Field {
-            label: label(FIELD_LABELS, prefix).to_string(),
-            value: other.to_string(),
-        }),
+        serde_json::Value::String(s) => out.push((
+            prefix.to_string(),
+            Field {
+                label: t.field_label(prefix).to_string(),
+                value: t.value_label(prefix, s),
+            },
+        )),
+        other => out.push((
+            prefix.to_string(),
+            Field {
+                label: t.field_label(prefix).to_string(),
+                value: other.to_string(),
+            },
+        )),
     }
 }
 
@@ -175,19 +109,17 @@ pub async fn page(
         Err(e) => return station_error(&e, &frame),
     };
     let record = &details.record;
+    let t = frame.t;
     let mut fields = Vec::new();
     flatten(
+        t,
         "",
         &serde_json::to_value(&record.order).unwrap_or_default(),
         &mut fields,
     );
     // In the order of the application form (the table's), then whatever else it has.
-    fields.sort_by_key(|f| {
-        FIELD_LABELS
-            .iter()
-            .position(|(_, l)| *l == f.label)
-            .unwrap_or(usize::MAX)
-    });
+    fields.sort_by_key(|(path, _)| t.field_rank(path));
+    let fields = fields.into_iter().map(|(_, f)| f).collect();
     let warnings = record
         .warnings
         .as_array()
@@ -195,13 +127,13 @@ pub async fn page(
         .flatten()
         .map(|w| {
             let get = |k: &str| w.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-            format!("{}：{}［{}］", get("field"), get("message"), get("code"))
+            t.f3(t.warning_line, get("field"), get("message"), get("code"))
         })
         .chain(
             record
                 .uscc_override_reason
                 .iter()
-                .map(|r| format!("统一社会信用代码校验未通过，已按理由接受：{r}")),
+                .map(|r| t.f1(t.uscc_override, r)),
         )
         .collect();
     let other_keys = details
@@ -214,35 +146,33 @@ pub async fn page(
                 .iter()
                 .filter(|c| c.status == crate::domain::CertificateStatus::Issued)
                 .count();
-            format!(
-                "{}（{}）{}，有效证书 {live} 张",
-                k.order_no,
+            t.f4(
+                t.other_key_line,
+                &k.order_no,
                 if k.key_role == crate::domain::KeyRole::Main {
-                    "主密钥"
+                    t.key_main
                 } else {
-                    "副密钥"
+                    t.key_secondary
                 },
-                k.state.label_zh()
+                t.order_state(k.state),
+                live,
             )
         })
         .collect();
     let review = record.reviewed_by.as_ref().map(|by| {
-        format!(
-            "审核人 {by}，{}{}",
+        let reason = record.review_reason.as_ref();
+        t.f2(
+            t.reviewed_by,
+            by,
             record.reviewed_at.as_deref().unwrap_or_default(),
-            record
-                .review_reason
-                .as_ref()
-                .map(|r| format!("：{r}"))
-                .unwrap_or_default()
-        )
+        ) + &reason.map(|r| t.f1(t.reason_suffix, r)).unwrap_or_default()
     });
     let documents = record
         .attachments
         .iter()
         .map(|a| Document {
             url: format!("/orders/{no}/documents/{}/{}", a.role, a.kind),
-            label: label(DOCUMENT_LABELS, &a.kind).to_string(),
+            label: t.document_label(&a.kind).to_string(),
             file_name: a.file_name.clone(),
             size: a.size,
         })
@@ -255,9 +185,10 @@ pub async fn page(
     render(&ReviewPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        t,
         order_no: no.to_string(),
         state: state.as_str(),
-        state_label: state.label_zh(),
+        state_label: t.order_state(state),
         fields,
         warnings,
         other_keys,
@@ -312,7 +243,9 @@ pub async fn document(
         Ok(None) => error_page(
             StatusCode::NOT_FOUND,
             ec::ORDER_NOT_FOUND,
-            &format!("订单 {no} 没有材料 {role}/{kind}"),
+            &frame
+                .t
+                .f2(frame.t.no_document, &no, format!("{role}/{kind}")),
             Some(&frame),
         ),
         Err(e) => station_error(&e, &frame),
@@ -399,7 +332,7 @@ pub async fn reject(
         return error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             ec::USAGE,
-            "reason：驳回必须填写原因。",
+            l.t.reject_needs_reason,
             Some(&Frame::from(&l)),
         );
     };

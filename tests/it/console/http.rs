@@ -8,11 +8,13 @@ use crate::ocsp::Serve;
 use crate::support::{audit_records, keystation};
 use serde_json::Value;
 
-/// One browser-like client: its own session cookie.
+/// One browser-like client: its own session cookie, and any other cookie the console sets (the
+/// language's).
 pub(super) struct Client {
     pub(super) http: reqwest::Client,
     rt: tokio::runtime::Runtime,
     pub(super) cookie: Option<String>,
+    pub(super) other_cookies: std::collections::BTreeMap<String, String>,
 }
 
 /// An answer: status, headers, body.
@@ -49,13 +51,21 @@ impl Client {
                 .unwrap(),
             rt: crate::support::runtime(),
             cookie: None,
+            other_cookies: Default::default(),
         }
     }
 
     pub(super) fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
-        let req = match &self.cookie {
-            Some(c) => req.header("cookie", c),
-            None => req,
+        let cookies: Vec<String> = self
+            .cookie
+            .iter()
+            .cloned()
+            .chain(self.other_cookies.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookies.join("; "))
         };
         let answer = self.rt.block_on(async {
             let r = req.send().await.expect("request");
@@ -67,9 +77,15 @@ impl Client {
                 body: r.bytes().await.expect("body").to_vec(),
             }
         });
-        if let Some(set) = answer.headers.get("set-cookie") {
-            let set = set.to_str().unwrap();
-            self.cookie = Some(set.split(';').next().unwrap().to_string());
+        for set in answer.headers.get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
+            match pair.split_once('=') {
+                Some((name, value)) if name != "ks_console" => {
+                    self.other_cookies
+                        .insert(name.to_string(), value.to_string());
+                }
+                _ => self.cookie = Some(pair),
+            }
         }
         answer
     }

@@ -10,11 +10,13 @@
 //!   order's documents rendered, approve it, screenshots of the queue and the review page;
 //! - `login`: codes refused when wrong or replayed, accounts without a password or TOTP, the
 //!   CLI that sets them (policy, whose), no secret in clear in the trail or the database;
-//! - `tls`: HTTPS with a certificate made by the test, the `Secure` cookie, a bad key refused.
+//! - `tls`: HTTPS with a certificate made by the test, the `Secure` cookie, a bad key refused;
+//! - `language`: the English switch, over HTTP and clicked in Chromium.
 
 mod api;
 mod browser;
 mod http;
+mod language;
 mod login;
 mod pages;
 mod provision;

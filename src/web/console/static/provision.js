@@ -3,21 +3,35 @@
 // Served by the console itself (CSP: script-src 'self'); text is set with textContent only.
 "use strict";
 
-const STEP_LABELS = {
-  claim: "领取订单",
-  init_token: "初始化令牌",
-  init_pin: "设置用户 PIN",
-  generate_key: "生成密钥对",
-  issue_certificate: "签发证书",
-  dual_certificate: "加密证书（双证书）",
-  write_certificate: "写入证书",
-  write_seals: "写入电子印章",
-  finish: "完成制作",
+// The page's texts, in its language, from the console's catalogue (src/web/console/texts):
+// data-* attributes of the #jobs table, so this script holds no text of its own.
+let T = {};
+
+const STEPS = {
+  claim: "stepClaim",
+  init_token: "stepInitToken",
+  init_pin: "stepInitPin",
+  generate_key: "stepGenerateKey",
+  issue_certificate: "stepIssueCertificate",
+  dual_certificate: "stepDualCertificate",
+  write_certificate: "stepWriteCertificate",
+  write_seals: "stepWriteSeals",
+  finish: "stepFinish",
 };
-const PHASE_LABELS = { started: "进行中", done: "完成", skipped: "已完成（跳过）", failed: "失败" };
+const PHASES = { started: "phaseStarted", done: "phaseDone", skipped: "phaseSkipped", failed: "phaseFailed" };
+
+// A catalogue pattern with its "{}" filled in order.
+function fill(pattern, ...args) {
+  let i = 0;
+  return (pattern || "").replace(/\{\}/g, () => String(args[i++] ?? ""));
+}
 
 function stepLabel(step) {
-  return STEP_LABELS[step] || step;
+  return T[STEPS[step]] || step;
+}
+
+function phaseLabel(phase) {
+  return T[PHASES[phase]] || phase;
 }
 
 function jobRow(order) {
@@ -37,7 +51,7 @@ function jobRow(order) {
   }
   row.querySelector("td.order").textContent = order;
   row.querySelector("td.steps").appendChild(document.createElement("ol")).className = "steps";
-  setState(row, "running", "进行中");
+  setState(row, "running", T.jobRunning);
   body.appendChild(row);
   return row;
 }
@@ -55,13 +69,12 @@ function setStatus(text) {
 function onStep(e) {
   const d = JSON.parse(e.data);
   const row = jobRow(d.order);
-  row.querySelector("td.step").textContent =
-    stepLabel(d.step) + "：" + (PHASE_LABELS[d.phase] || d.phase);
+  row.querySelector("td.step").textContent = stepLabel(d.step) + fill(T.reasonSuffix, phaseLabel(d.phase));
   if (d.phase !== "started") {
     const item = document.createElement("li");
     item.dataset.step = d.step;
     item.className = d.phase;
-    item.textContent = stepLabel(d.step) + "（" + (PHASE_LABELS[d.phase] || d.phase) + "）";
+    item.textContent = fill(T.withCode, stepLabel(d.step), phaseLabel(d.phase));
     row.querySelector("ol.steps").appendChild(item);
   }
 }
@@ -69,22 +82,24 @@ function onStep(e) {
 function onFinished(e) {
   const d = JSON.parse(e.data);
   const row = jobRow(d.order);
-  setState(row, d.ok ? "done" : "failed", d.ok ? "已制作" : "失败");
-  row.querySelector("td.detail").textContent = d.detail;
+  setState(row, d.ok ? "done" : "failed", d.ok ? T.jobDone : T.jobFailed);
+  row.querySelector("td.detail").textContent =
+    d.ok && d.token !== undefined ? fill(T.jobDetail, d.token, d.serial) : d.detail;
 }
 
 function onSkipped(e) {
   const d = JSON.parse(e.data);
   const row = jobRow(d.order);
-  setState(row, "skipped", "已跳过");
+  setState(row, "skipped", T.jobSkipped);
   row.querySelector("td.detail").textContent = d.why;
 }
 
 function watch() {
+  T = document.getElementById("jobs").dataset;
   const source = new EventSource("/provision/events");
   source.addEventListener("begin", (e) => {
     const d = JSON.parse(e.data);
-    setStatus("批量制作进行中：" + d.by + " 启动，共 " + d.total + " 个订单。");
+    setStatus(fill(T.batchBegun, d.by, d.total));
     document.getElementById("batch-status").dataset.state = "running";
   });
   source.addEventListener("job", (e) => jobRow(JSON.parse(e.data).order));
@@ -100,10 +115,9 @@ function watch() {
       running.hidden = true;
     }
     if (d.error) {
-      setStatus("批量制作未能运行：" + d.error);
+      setStatus(fill(T.batchNotRun, d.error));
     } else {
-      setStatus("批量制作结束：成功 " + d.ok + " 个，失败 " + d.failed + " 个，跳过 " +
-        d.skipped + " 个，未开始 " + d.not_started + " 个。");
+      setStatus(fill(T.batchEnded, d.ok, d.failed, d.skipped, d.not_started));
     }
     source.close();
   });
