@@ -65,6 +65,9 @@ pub(super) async fn connect(driver: &Driver) -> Client {
             // Root in a container: no sandbox; no GPU; a window large enough for the review page.
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--window-size=1400,1200", "--lang=zh-CN"],
+            // A Chinese operator's browser: headless Chromium ignores --lang for the
+            // Accept-Language it sends (en-US), which the console takes as its default.
+            "prefs": {"intl.accept_languages": "zh-CN,zh"},
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
