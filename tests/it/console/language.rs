@@ -240,3 +240,42 @@ fn the_switch_clicked_in_chromium_gives_the_english_queue() {
         publish_shot(file);
     }
 }
+
+#[test]
+fn every_other_page_comes_in_english_after_the_switch() {
+    let (st, serve) = station_with_console();
+    let audra = register(&st, "console-audra", "auditor");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &audra).status, 303);
+    assert_eq!(c.get(&serve, "/?lang=en").status, 303);
+    for (path, title, text) in [
+        (
+            "/provision",
+            "Provisioning",
+            "data-job-done=\"Provisioned\"",
+        ),
+        (
+            "/requests",
+            "Pending requests",
+            "No request is waiting for approval.",
+        ),
+        (
+            "/certificates",
+            "Certificates &#38; revocation",
+            "Certificate revocation list (CRL)",
+        ),
+        ("/deliveries", "PIN deliveries", "Deliveries: 0"),
+        ("/audit", "Audit log", "Audit chain verified"),
+        ("/check", "Check", "<h1>Consistency check</h1>"),
+    ] {
+        let page = c.get(&serve, path);
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        let html = page.text();
+        assert!(html.contains("<html lang=\"en\">"), "{path}: {html}");
+        assert!(
+            html.contains(&format!("<title>{title} · keystation console</title>")),
+            "{path}: {html}"
+        );
+        assert!(html.contains(text), "{path}: no {text:?} in {html}");
+    }
+}

@@ -59,6 +59,15 @@ fn over_tls_the_cookie_is_secure_and_a_login_by_password_and_totp_works() {
     let queue = c.get(&serve, "/");
     assert_eq!(queue.status, 200);
     assert!(queue.text().contains("console-rita"));
+    // The language's cookie is `Secure` too.
+    let switched = c.get(&serve, "/?lang=en");
+    assert_eq!(switched.status, 303);
+    let cookie = switched.header("set-cookie");
+    assert!(
+        cookie.starts_with("ks_lang=en;") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
+    assert!(c.get(&serve, "/").text().contains("<html lang=\"en\">"));
 
     // A client that does not trust the certificate gets no answer; plain HTTP none either.
     let rt = crate::support::runtime();
