@@ -2,7 +2,8 @@
 //! over HTTP, the `?lang=` link sets a cookie and the pages (queue, review, login, an error
 //! page) come in English with `<html lang="en">` until switched back; `Accept-Language` only
 //! sets the default. In Chromium, the switch in the header is clicked and the English queue is
-//! saved as a screenshot beside the Chinese one.
+//! saved as a screenshot beside the Chinese one; a batch's live progress (the page's script)
+//! speaks English too.
 
 use super::browser::{Driver, click, connect, log_in, page_once};
 use super::http::{Answer, Client};
@@ -278,4 +279,54 @@ fn every_other_page_comes_in_english_after_the_switch() {
         );
         assert!(html.contains(text), "{path}: no {text:?} in {html}");
     }
+}
+
+#[test]
+fn a_batch_s_live_progress_speaks_english_after_the_switch_in_chromium() {
+    use super::provision::{SECOND, approved_station};
+    let (st, serve) = approved_station();
+    let paul = register(&st, "console-paul", "provisioner");
+    let driver = Driver::start();
+    let shots = st.tmp().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("console-provision-en.png");
+    let rt = crate::support::runtime();
+    rt.block_on(async {
+        let b = connect(&driver).await;
+        log_in(&b, &serve, &paul).await;
+        b.goto(&url(&serve, "/provision?lang=en")).await.unwrap();
+        click(&b, "start-batch", "the batch form's button").await;
+        let html = page_once(&b, "the batch's end", |h| {
+            h.contains("data-state=\"ended\"")
+        })
+        .await;
+        let status = b
+            .find(Locator::Id("batch-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            status.starts_with("Batch ended: 2 succeeded, 0 failed"),
+            "{status}"
+        );
+        for no in [ORDER, SECOND] {
+            let row = b.find(Locator::Id(&format!("job-{no}"))).await.unwrap();
+            let text = row.text().await.unwrap();
+            assert!(
+                text.contains("Provisioned")
+                    && text.contains("Finish: done")
+                    && text.contains("token ")
+                    && text.contains("certificate serial"),
+                "{no}: {text}"
+            );
+            assert!(han(&text).is_empty(), "{no}: {text}");
+        }
+        assert!(html.contains("<html lang=\"en\">"));
+        std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
+        b.close().await.unwrap();
+    });
+    publish_shot(&shot);
+    assert_eq!(super::state_of(&st, SECOND), "Provisioned");
 }
