@@ -15,7 +15,8 @@
 //! the station's: a refusal is a 403 page naming the code.
 //!
 //! Security notes: server-side sessions ([`session`]) behind an `HttpOnly`, `SameSite=Strict`
-//! cookie (`Secure` when served over TLS); login by operator name, password and TOTP code
+//! cookie (`Secure` when served over TLS; the language's cookie, `ks_lang`, holds only `en` or
+//! `zh-CN`, with the same attributes); login by operator name, password and TOTP code
 //! ([`crate::station::login`]); a CSRF token in every form, checked before anything else on
 //! every POST (refused: 403, `E-CONSOLE-CSRF`); failed logins limited per client
 //! ([`crate::domain::console::LoginThrottle`]), answered with one message whatever failed, and
