@@ -24,6 +24,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The console's batch: the one running, or the last one (its events stay for the page).
@@ -66,6 +67,9 @@ pub struct BatchLog {
     started_by: String,
     events: Mutex<Vec<Logged>>,
     count: tokio::sync::watch::Sender<usize>,
+    /// The batch's stop flag ([`crate::station::Station::provision_batch`]'s): once set, its
+    /// workers finish the orders in hand and take no new one.
+    stop: Arc<AtomicBool>,
 }
 
 impl BatchLog {
@@ -74,7 +78,26 @@ impl BatchLog {
             started_by: by.to_string(),
             events: Mutex::new(Vec::new()),
             count: tokio::sync::watch::Sender::new(0),
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag the batch's workers watch.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Asks the running batch to stop, as Ctrl-C does for the CLI's: the orders in hand are
+    /// finished (or stay journaled, resumable), no new one is taken. Logs a `stopping` event
+    /// naming `by` the first time; false when the batch has ended already.
+    pub fn request_stop(&self, by: &str) -> bool {
+        if self.ended() {
+            return false;
+        }
+        if !self.stop.swap(true, Ordering::SeqCst) {
+            self.push("stopping", json!({ "by": by }));
+        }
+        true
     }
 
     /// Who started it.
@@ -111,9 +134,12 @@ impl BatchLog {
                 "failed": s.failed.len(),
                 "skipped": s.skipped.len(),
                 "not_started": s.not_started.len(),
+                "stopped": s.stopped,
                 "error": null,
             }),
-            Err(e) => json!({"ok": 0, "failed": 0, "skipped": 0, "not_started": 0, "error": e}),
+            Err(e) => json!({
+                "ok": 0, "failed": 0, "skipped": 0, "not_started": 0, "stopped": false, "error": e,
+            }),
         };
         self.push("end", data);
     }

@@ -144,6 +144,7 @@ impl Console {
         Router::new()
             .route("/provision", get(provision::page))
             .route("/provision/batch", post(provision::start))
+            .route("/provision/stop", post(provision::stop))
             .route("/provision/events", get(batch_board::events))
             .route("/static/provision.js", get(provision::script))
             .route("/requests", get(requests::page))

@@ -19,7 +19,6 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// The most workers a console batch may ask for.
 pub const MAX_WORKERS: usize = 8;
@@ -173,9 +172,9 @@ pub async fn start(
                 workers,
                 limit: None,
             };
-            // No stop from the console: a server shutdown ends the runtime, and the orders in
-            // hand stay journaled, resumable by the next batch.
-            let stop = Arc::new(AtomicBool::new(false));
+            // Set by `POST /provision/stop`. A server shutdown ends the runtime instead, and
+            // the orders in hand stay journaled, resumable by the next batch.
+            let stop = log.stop_flag();
             match station.provision_batch(&hsm, opts, progress, stop).await {
                 Ok(summary) => log.end(&Ok(summary)),
                 Err(e) => {
@@ -192,6 +191,42 @@ pub async fn start(
             log.end(&Err("批量任务异常终止，详情见服务日志。".into()));
         }
     });
+    Redirect::to("/provision").into_response()
+}
+
+/// The stop form as posted.
+#[derive(Debug, serde::Deserialize)]
+pub struct StopForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /provision/stop`: a provisioner (the station checks the role, as for a start) asks the
+/// running batch to stop: its workers finish the orders in hand and take no new one; the
+/// orders not started stay Approved. The batch's `stopping` event names who asked. Without a
+/// running batch there is nothing to stop: back to the page.
+pub async fn stop(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<StopForm>,
+) -> Response {
+    let l = match console.posted(&headers, &form.csrf) {
+        Ok(l) => l,
+        Err(refused) => return refused,
+    };
+    let frame = Frame::from(&l);
+    if let Err(e) = console.station().for_provisioner(l.operator.as_str()).await {
+        return station_error(&e, &frame);
+    }
+    if let Some(batch) = console.inner.board.current() {
+        if batch.request_stop(l.operator.as_str()) {
+            tracing::info!(
+                operator = %l.operator,
+                started_by = %batch.started_by(),
+                "console: stop of the provisioning batch requested"
+            );
+        }
+    }
     Redirect::to("/provision").into_response()
 }
 

@@ -228,3 +228,75 @@ fn a_batch_form_without_csrf_or_from_a_reviewer_is_refused_and_starts_nothing() 
     assert_eq!(anonymous.get(&serve, "/provision").status, 303);
     assert_eq!(anonymous.get(&serve, "/provision/events").status, 303);
 }
+
+#[test]
+fn a_provisioner_stops_a_running_batch_which_finishes_the_order_in_hand_and_takes_no_other() {
+    let (st, serve) = approved_station();
+    // The first order's key generation takes two seconds: time to ask for the stop.
+    drop(serve);
+    let serve = crate::ocsp::Serve::start_with_env(
+        &st.config,
+        &["--console-listen", "127.0.0.1:0"],
+        &[(
+            "KEYSTATION_FAILPOINTS",
+            "provision.generate_key.started=sleep2000",
+        )],
+    );
+    let paul = register(&st, "console-paul", "provisioner");
+    let rita = register(&st, "console-rita", "reviewer");
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &paul).status, 303);
+    // No batch: no stop button, and a stop changes nothing.
+    let page = c.get(&serve, "/provision").text();
+    assert!(!page.contains("id=\"stop-batch\""), "{page}");
+    let csrf = super::csrf_of(&page);
+    assert_eq!(
+        c.post(&serve, "/provision/stop", &[("csrf", &csrf)]).status,
+        303
+    );
+    let started = c.post(
+        &serve,
+        "/provision/batch",
+        &[("csrf", &csrf), ("workers", "1")],
+    );
+    assert_eq!(started.status, 303, "{}", started.text());
+    // Once the first order is in hand, the page offers the stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ![ORDER, SECOND]
+        .iter()
+        .any(|no| state_of(&st, no) == "Provisioning")
+    {
+        assert!(std::time::Instant::now() < deadline, "no order taken");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let page = c.get(&serve, "/provision").text();
+    assert!(page.contains("id=\"stop-batch\""), "{page}");
+
+    // A reviewer may not stop it (the station's role check), nor a form without its token.
+    let mut r = Client::new();
+    assert_eq!(r.login(&serve, &rita).status, 303);
+    let rita_csrf = super::csrf_of(&r.get(&serve, "/").text());
+    let refused = r.post(&serve, "/provision/stop", &[("csrf", &rita_csrf)]);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.text().contains("E-OPERATOR-ROLE"));
+    let tokenless = c.post(&serve, "/provision/stop", &[]);
+    assert_eq!(tokenless.status, 403, "{}", tokenless.text());
+
+    let stop = c.post(&serve, "/provision/stop", &[("csrf", &csrf)]);
+    assert_eq!(stop.status, 303, "{}", stop.text());
+    assert_eq!(stop.header("location"), "/provision");
+    let events = parse_events(&c.get(&serve, "/provision/events").text());
+    let stopping: Vec<&Sent> = events.iter().filter(|e| e.name == "stopping").collect();
+    assert_eq!(stopping.len(), 1, "one stopping event: {events:?}");
+    assert_eq!(stopping[0].data["by"], "console-paul");
+    let end = events.last().unwrap();
+    assert_eq!(end.name, "end", "{events:?}");
+    assert_eq!(end.data["stopped"], true, "{}", end.data);
+    assert_eq!(end.data["ok"], 1, "{}", end.data);
+    assert_eq!(end.data["not_started"], 1, "{}", end.data);
+    // The order in hand was finished; the other was never taken.
+    let mut states: Vec<String> = [ORDER, SECOND].iter().map(|no| state_of(&st, no)).collect();
+    states.sort();
+    assert_eq!(states, ["Approved", "Provisioned"]);
+    st.audit_verifies();
+}

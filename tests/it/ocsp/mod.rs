@@ -53,12 +53,18 @@ impl Serve {
     /// [`Serve::start`] with `extra` arguments that start the console (e.g. its address);
     /// waits for the console's line too.
     pub fn start_with(config: &Path, extra: &[&str]) -> Serve {
+        Serve::start_with_env(config, extra, &[])
+    }
+
+    /// [`Serve::start_with`], the server's environment with `env` added (e.g. failpoints).
+    pub fn start_with_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let console = !extra.is_empty();
         let mut child = crate::support::keystation()
             .arg("--config")
             .arg(config)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

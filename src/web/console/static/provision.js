@@ -106,18 +106,25 @@ function watch() {
   source.addEventListener("step", onStep);
   source.addEventListener("finished", onFinished);
   source.addEventListener("skipped", onSkipped);
+  source.addEventListener("stopping", (e) => {
+    setStatus(fill(T.batchStopping, JSON.parse(e.data).by));
+    document.getElementById("batch-status").dataset.state = "stopping";
+  });
   source.addEventListener("end", (e) => {
     const d = JSON.parse(e.data);
     const status = document.getElementById("batch-status");
     status.dataset.state = "ended";
-    const running = document.getElementById("batch-running");
-    if (running) {
-      running.hidden = true;
+    for (const id of ["batch-running", "stop-form"]) {
+      const shown = document.getElementById(id);
+      if (shown) {
+        shown.hidden = true;
+      }
     }
     if (d.error) {
       setStatus(fill(T.batchNotRun, d.error));
     } else {
-      setStatus(fill(T.batchEnded, d.ok, d.failed, d.skipped, d.not_started));
+      const pattern = d.stopped ? T.batchStopped : T.batchEnded;
+      setStatus(fill(pattern, d.ok, d.failed, d.skipped, d.not_started));
     }
     source.close();
   });

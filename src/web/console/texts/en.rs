@@ -200,6 +200,8 @@ pub const EN: Texts = Texts {
     role_foreign: "Not made by this station",
     workers_invalid: "workers: the number of workers must be a whole number from 1 to {}.",
     batch_conflict: "A batch started from this console is running; wait for it to end before starting another.",
+    stop_batch: "Stop the batch",
+    stop_hint: "Orders in hand are finished (or stay journaled, resumable); no new order is started; orders not started stay Approved.",
     step_claim: "Claim the order",
     step_init_token: "Initialise the token",
     step_init_pin: "Set the user PIN",
@@ -221,6 +223,8 @@ pub const EN: Texts = Texts {
     batch_begun: "Batch running: started by {}; orders: {}.",
     batch_not_run: "The batch could not run: {}",
     batch_ended: "Batch ended: {} succeeded, {} failed, {} skipped, {} not started.",
+    batch_stopping: "{} asked the batch to stop: it ends once the orders in hand are done.",
+    batch_stopped: "Batch stopped: {} succeeded, {} failed, {} skipped, {} not started.",
     field_labels: &[
         ("order_no", "Order number"),
         ("auth_method", "PIN delivery method"),

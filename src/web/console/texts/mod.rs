@@ -214,12 +214,12 @@ texts! {
     usb_none, usb_unavailable, unavailable, waiting_heading, no_waiting, batch_heading,
     batch_running, workers, start_batch, batch_hint, batch_none, col_step, col_steps_done,
     col_result, role_ca, role_vault, role_blank, role_order, role_foreign, workers_invalid,
-    batch_conflict,
+    batch_conflict, stop_batch, stop_hint,
     // Provisioning, the live progress (read by provision.js from the page).
     step_claim, step_init_token, step_init_pin, step_generate_key, step_issue_certificate,
     step_dual_certificate, step_write_certificate, step_write_seals, step_finish, phase_started,
     phase_done, phase_skipped, phase_failed, job_running, job_done, job_failed, job_skipped,
-    job_detail, batch_begun, batch_not_run, batch_ended,
+    job_detail, batch_begun, batch_not_run, batch_ended, batch_stopping, batch_stopped,
 }
 
 impl Texts {

@@ -199,6 +199,8 @@ pub const ZH: Texts = Texts {
     role_foreign: "非本站制作",
     workers_invalid: "workers：并发数须为 1 到 {} 之间的整数。",
     batch_conflict: "本控制台已有一个批量制作任务在运行，请等待其结束后再开始新的任务。",
+    stop_batch: "停止批量制作",
+    stop_hint: "正在制作的订单会完成（或保留日志以便续做），不再开始新的订单；未开始的订单保持已批准。",
     step_claim: "领取订单",
     step_init_token: "初始化令牌",
     step_init_pin: "设置用户 PIN",
@@ -220,6 +222,8 @@ pub const ZH: Texts = Texts {
     batch_begun: "批量制作进行中：{} 启动，共 {} 个订单。",
     batch_not_run: "批量制作未能运行：{}",
     batch_ended: "批量制作结束：成功 {} 个，失败 {} 个，跳过 {} 个，未开始 {} 个。",
+    batch_stopping: "{} 已要求停止：正在制作的订单完成后结束。",
+    batch_stopped: "批量制作已停止：成功 {} 个，失败 {} 个，跳过 {} 个，未开始 {} 个。",
     field_labels: &[
         ("order_no", "订单号"),
         ("auth_method", "PIN 送达方式"),
