@@ -121,6 +121,8 @@ fn batches(configs: &[PathBuf], log: bool) -> (f64, usize) {
             let mut cmd = keystation();
             cmd.arg("--config")
                 .arg(c)
+                .arg("--credential")
+                .arg(figures::credential(&configs[0], "bench"))
                 .args(["--json", "provision", "--all-approved", "--workers", "2"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());

@@ -287,7 +287,7 @@ fn child(args: &[String]) -> Result<(), BoxError> {
         let hsm = station.open_hsm().await?;
         let recorder = Arc::new(Recorder(Mutex::new(Timings::default())));
         let all = Instant::now();
-        let summary = station
+        let summary = as_operator("hub-reviewer")
             .provision_batch(
                 &hsm,
                 BatchOptions {

@@ -91,13 +91,12 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
         station.approve_order(no, "bench", None).await.unwrap();
     }
     station.close().await;
-    ok(keystation().arg("--config").arg(config).args([
-        "--json",
-        "provision",
-        "--all-approved",
-        "--workers",
-        "2",
-    ]));
+    ok(keystation()
+        .arg("--config")
+        .arg(config)
+        .arg("--credential")
+        .arg(figures::credential(config, "bench"))
+        .args(["--json", "provision", "--all-approved", "--workers", "2"]));
     let mut serials = Vec::new();
     for (i, no) in imported.imported.iter().enumerate() {
         let shown: serde_json::Value = serde_json::from_slice(

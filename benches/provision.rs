@@ -917,7 +917,7 @@ fn child_keystation(plan: &Plan, dir: &Path) -> Result<Samples, BoxError> {
             ..Timings::default()
         })));
         let all = Instant::now();
-        let summary = station
+        let summary = as_operator("bench-reviewer")
             .provision_batch(
                 &hsm,
                 BatchOptions {

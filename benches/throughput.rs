@@ -182,7 +182,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
 
     let setup = Instant::now();
     let file = sms_order_file(root, n);
-    let report = station
+    let report = as_operator(&station, config, "bench-intake")
         .import_orders(&file, &ImportOptions::default())
         .await
         .expect("importing");
@@ -192,7 +192,7 @@ async fn bench_sms(config: &Path, root: &Path, n: usize) -> SmsFigures {
             .await
             .unwrap();
     }
-    let summary = station
+    let summary = as_operator(&station, config, "bench-reviewer")
         .provision_batch(
             &hsm,
             BatchOptions {

@@ -101,7 +101,7 @@ pub(super) fn child_full_path(plan: &Plan, dir: &Path) -> Result<Samples, BoxErr
                 .approve_order(no, "bench-reviewer", Some("benchmark"))
                 .await?;
             lap(1);
-            let done = station
+            let done = reviewer
                 .provision_batch(
                     &hsm,
                     BatchOptions {

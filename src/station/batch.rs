@@ -131,6 +131,7 @@ impl Station {
         progress: Arc<dyn BatchProgress>,
         stop: Arc<AtomicBool>,
     ) -> Result<BatchSummary, BatchError> {
+        let me = self.as_provisioning_operator().await?;
         // The tokens every job needs, opened (and kept in the pools) before any order is taken.
         blocking(|| -> Result<(), TokenError> {
             drop(hsm.vault()?);
@@ -139,12 +140,12 @@ impl Station {
             Ok(())
         })
         .map_err(BatchError::Hsm)?;
-        let own = self.interrupted_here().await?;
-        let approved = self.store.list_orders(Some(OrderState::Approved)).await?;
+        let own = me.interrupted_here().await?;
+        let approved = me.store.list_orders(Some(OrderState::Approved)).await?;
         let estimate = own.len() + approved.len();
         progress.begin(opts.limit.map_or(estimate, |n| n.min(estimate)));
         let run = Arc::new(Run {
-            station: self.clone(),
+            station: me,
             hsm: hsm.clone(),
             own: Mutex::new(VecDeque::from(own)),
             takeover: Mutex::new(None),

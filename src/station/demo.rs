@@ -276,6 +276,7 @@ impl Station {
             if waiting {
                 let lines = Arc::new(Lines(say.clone()));
                 let summary = self
+                    .as_demo_operator("demo-desk")
                     .provision_batch(
                         hsm,
                         BatchOptions {

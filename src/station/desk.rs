@@ -1,10 +1,10 @@
 //! The console's provisioning desk (issue 17): what a batch started from the console needs of
 //! the station beyond `provision --all-approved`.
 //!
-//! Attribution: the CLI's batch is the station's own work (its records name `station:<id>`).
-//! A batch started from the console is an operator's decision, so the station checks that the
-//! logged-in operator may provision ([`Action::Provision`], the `provisioner` role) and then runs
-//! the same [`Station::provision_batch`] acting for them: every record its jobs write (claim,
+//! Attribution: provisioning is an operator's decision, from the console or the CLI. The station
+//! checks that the operator (logged in at the console, or proven by the command's credential or
+//! mapped OS user) may provision ([`Action::Provision`], the `provisioner` role) and then runs
+//! [`Station::provision_batch`] (or one order's job) acting for them: every record its jobs write (claim,
 //! each step, the certificate, the delivery queued at the end) names the operator as actor, with
 //! the station id beside it. Leases, token bindings and the takeover rules stay the station's
 //! (they are about which process holds an order, not who asked).
@@ -26,13 +26,29 @@ impl Station {
         })
     }
 
-    /// The operator this station provisions for, if a console batch made it.
+    /// The station a provisioning entry ([`Station::provision`], [`Station::provision_next`],
+    /// [`Station::provision_batch`]) works as: the operator of a console batch
+    /// ([`Station::for_provisioner`]), else the operator the command proves (credential or
+    /// mapped OS user) holding [`Action::Provision`]. Provisioning is an operator's act: without
+    /// that proof it is refused (`E-OPERATOR-CREDENTIAL`) before anything is claimed.
+    pub(super) async fn as_provisioning_operator(&self) -> Result<Station, StoreError> {
+        if self.job_operator.is_some() {
+            return Ok(self.clone());
+        }
+        let (account, _) = self.acting_operator(None, Action::Provision).await?;
+        Ok(Station {
+            job_operator: Some(account.name),
+            ..self.clone()
+        })
+    }
+
+    /// The operator this station provisions for, once a provisioning entry resolved it.
     pub fn job_operator(&self) -> Option<&OperatorId> {
         self.job_operator.as_ref()
     }
 
-    /// The actor of a provisioning job's records: the operator of a console batch, else the
-    /// station.
+    /// The actor of a provisioning job's records: the operator the provisioning entry resolved
+    /// ([`Station::as_provisioning_operator`]; the station only if a job ever ran without one).
     pub(super) fn job_actor(&self) -> Actor {
         match &self.job_operator {
             Some(op) => self.operator_actor_unchecked(op.as_str()),

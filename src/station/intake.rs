@@ -156,9 +156,7 @@ impl Station {
             return Err(IntakeError::Invalid(violations));
         }
 
-        let actor = self
-            .operator_or_station(operator, Action::ImportOrder)
-            .await?;
+        let actor = self.acting_operator(operator, Action::ImportOrder).await?.1;
         let orders: Vec<NewOrder> = new_orders.into_iter().map(|(_, n)| n).collect();
         match self
             .store

@@ -263,23 +263,6 @@ impl Station {
         Ok(self.acting_operator(Some(claimed), action).await?.1)
     }
 
-    /// The actor of a command whose operator is optional (`order import`, `ship`, `bank
-    /// import`): the operator when one is named or a credential given, else the station.
-    pub async fn operator_or_station(
-        &self,
-        claimed: Option<&str>,
-        action: Action,
-    ) -> Result<Actor, StoreError> {
-        let unproven = match self.identity {
-            Identity::Command => !self.config.operator.os_users.contains_key(&os_user()),
-            Identity::Credential(_) | Identity::Front => false,
-        };
-        if claimed.is_none() && unproven {
-            return Ok(self.station_actor());
-        }
-        Ok(self.acting_operator(claimed, action).await?.1)
-    }
-
     /// Every operator account, by name.
     pub async fn operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
         self.store.operators().await
@@ -371,6 +354,7 @@ impl Station {
         for (name, role) in [
             ("demo-intake", Role::Reviewer),
             ("demo-reviewer", Role::Reviewer),
+            ("demo-desk", Role::Provisioner),
             ("demo-shipping", Role::Provisioner),
             ("demo-simulated-bank", Role::Provisioner),
         ] {

@@ -167,6 +167,7 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     let end = text[line..].find('\n').unwrap() + line;
     let text = format!("{}\ndual_certificate = true{}", &text[..end], &text[end..]);
     std::fs::write(&config, text).unwrap();
+    crate::support::map_os_user_to_desk(&config);
 
     let no = "KS-DUAL-0001";
     let app = tmp.path().join("app");

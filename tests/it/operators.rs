@@ -7,7 +7,9 @@
 //! These run the binary WITHOUT the shared helpers' credential plumbing (`raw`), so that what
 //! is refused is what a desk would see.
 
-use crate::support::{Run, Station, admin_credential, keystation, valid_bundle, write_order};
+use crate::support::{
+    Run, Station, admin_credential, keystation, os_user, valid_bundle, write_order,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -80,6 +82,8 @@ fn with_order(st: &Station) -> String {
 #[test]
 fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
     let st = Station::sqlite();
+    // Proofs are what this test is about: no desk operator proven by the OS user.
+    st.unmap_os_user();
     let admin = admin_credential(&st.config);
     {
         use std::os::unix::fs::PermissionsExt;
@@ -125,9 +129,14 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
 
     let list = raw(&st, None, &["--json", "operator", "list"]);
     let list = list.expect_code(0).json();
-    let names: Vec<(&str, &str, bool)> = list
+    // Without the helpers' desk operator.
+    let list: Vec<&Value> = list
         .as_array()
         .unwrap()
+        .iter()
+        .filter(|o| o["name"] != crate::support::DESK_OPERATOR)
+        .collect();
+    let names: Vec<(&str, &str, bool)> = list
         .iter()
         .map(|o| {
             (
@@ -138,9 +147,13 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
         })
         .collect();
     assert_eq!(names[0].0, "admin");
-    assert!(names[0].1.starts_with("station:"), "{list}");
-    assert_eq!(names[1], ("rita", "admin", true), "{list}");
-    assert_eq!(list[1]["roles"], serde_json::json!(["reviewer"]), "{list}");
+    assert!(names[0].1.starts_with("station:"), "{list:?}");
+    assert_eq!(names[1], ("rita", "admin", true), "{list:?}");
+    assert_eq!(
+        list[1]["roles"],
+        serde_json::json!(["reviewer"]),
+        "{list:?}"
+    );
 
     // Roles set, then disabled: each audited with the administrator.
     raw(
@@ -198,6 +211,7 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
 fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     let st = Station::sqlite();
     let no = with_order(&st);
+    st.unmap_os_user();
     // A name alone proves nothing, registered or not: no credential, no mapped OS user.
     for name in ["ghost", "admin"] {
         let by_name = raw(&st, None, &["order", "approve", &no, "--operator", name]);
@@ -281,21 +295,13 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     st.audit_verifies();
 }
 
-/// The login name running the tests, as the password database has it.
-fn os_user() -> String {
-    let out = std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
     let st = Station::sqlite();
     let no = with_order(&st);
     let rita = add(&st, "rita", "reviewer");
     let _sam = add(&st, "sam", "reviewer");
+    st.unmap_os_user();
     let text = std::fs::read_to_string(&st.config).unwrap();
     let map = |operator: &str| {
         std::fs::write(
@@ -401,4 +407,74 @@ fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
         ),
         "E-REQUEST-NOT-FOUND",
     );
+}
+
+#[test]
+fn every_command_that_changes_an_order_acts_as_a_proven_operator() {
+    let st = Station::sqlite();
+    // At a desk whose OS user is mapped, the import is that registered operator's.
+    let no = with_order(&st);
+    let audit = st.audit();
+    let imported = audit
+        .iter()
+        .find(|r| r["action"] == "order.imported")
+        .unwrap();
+    assert_eq!(
+        imported["actor"],
+        crate::support::DESK_OPERATOR,
+        "{imported}"
+    );
+    let rita = add(&st, "rita", "reviewer");
+    let paul = add(&st, "paul", "provisioner");
+    raw(
+        &st,
+        Some(&rita),
+        &["order", "approve", &no, "--operator", "rita"],
+    )
+    .expect_code(0);
+
+    // Without a credential and without the mapping, nothing is taken in, provisioned or
+    // shipped: each refusal names the missing proof, and nothing changed.
+    st.unmap_os_user();
+    let bundle = valid_bundle();
+    let (_, mut second) = crate::support::valid_orders().remove(1);
+    second["order_no"] = Value::from("OPS-0002");
+    let file = write_order(bundle.path(), "ops2.json", &second);
+    refused_with(
+        &raw(&st, None, &["order", "import", file.to_str().unwrap()]),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    refused_with(
+        &raw(&st, None, &["provision", &no]),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    refused_with(
+        &raw(&st, None, &["provision", "--all-approved"]),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    refused_with(
+        &raw(&st, None, &["ship", &no, "--tracking", "SF1"]),
+        "E-OPERATOR-CREDENTIAL",
+    );
+    // A reviewer proves who they are but may not provision.
+    refused_with(
+        &raw(&st, Some(&rita), &["provision", &no]),
+        "E-OPERATOR-ROLE",
+    );
+    assert_eq!(st.order_numbers(), vec![no.as_str()]);
+    assert_eq!(st.show(&no)["state"], "Approved");
+
+    // The provisioner's batch: every record of the job names them.
+    let before = st.audit().len();
+    raw(&st, Some(&paul), &["provision", "--all-approved"]).expect_code(0);
+    assert_eq!(st.show(&no)["state"], "Provisioned");
+    let job: Vec<Value> = st.audit().split_off(before);
+    assert!(
+        job.iter().any(|r| r["action"] == "order.provisioned"),
+        "{job:#?}"
+    );
+    for r in &job {
+        assert_eq!(r["actor"], "paul", "{r}");
+    }
+    st.audit_verifies();
 }

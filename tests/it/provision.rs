@@ -498,6 +498,7 @@ fn init_can_adopt_an_existing_ca_and_refuses_a_mismatched_one() {
             .unwrap()
     };
     assert_success(&init_adopting(&b_dir, &a_ca), "init --existing-ca-cert");
+    crate::support::map_os_user_to_desk(&b_dir.join("station.toml"));
     assert_eq!(
         std::fs::read(b_dir.join("ca/ca.pem")).unwrap(),
         std::fs::read(&a_ca).unwrap()

@@ -167,8 +167,28 @@ impl Station {
             baseline: std::cell::Cell::new(0),
             helper_operators: Default::default(),
         };
+        st.map_os_user_to_desk();
         st.baseline.set(st.audit_verifies());
         st
+    }
+
+    /// [`map_os_user_to_desk`] for this station, its `operator.added` record counted as the
+    /// helpers'.
+    fn map_os_user_to_desk(&self) {
+        if map_os_user_to_desk(&self.config) {
+            self.helper_operators
+                .borrow_mut()
+                .push(DESK_OPERATOR.to_string());
+        }
+    }
+
+    /// Takes the desk's OS-user mapping out of the configuration: a command without a
+    /// credential then proves no operator (for tests of that refusal).
+    pub fn unmap_os_user(&self) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let unmapped = text.replace(&os_user_mapping(), "");
+        assert_ne!(text, unmapped, "the station had no desk mapping");
+        std::fs::write(&self.config, unmapped).unwrap();
     }
 
     /// The temporary directory around the station (room for test files).
@@ -465,6 +485,39 @@ pub fn certificate_as_pem(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
 /// The roles the shared helpers give an operator a test names with `--operator`: every role a
 /// desk's work needs, so existing tests keep their meaning (four-eyes still tells names apart).
 pub const TEST_OPERATOR_ROLES: &str = "reviewer,provisioner,security_officer";
+
+/// The operator a test station's OS user is mapped to (`[operator.os_users]`): commands run
+/// without a credential act as this registered operator.
+pub const DESK_OPERATOR: &str = "desk";
+
+/// The login name running the tests, as the password database has it (what the station reads
+/// from the effective uid).
+pub fn os_user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    assert!(out.status.success(), "id -un failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The `[operator.os_users]` section mapping [`os_user`] to [`DESK_OPERATOR`], as appended to a
+/// test station's configuration.
+pub fn os_user_mapping() -> String {
+    format!(
+        "\n[operator.os_users]\n{:?} = {DESK_OPERATOR:?}\n",
+        os_user()
+    )
+}
+
+/// Makes the station of `config` a desk whose OS user acts as [`DESK_OPERATOR`]
+/// (`[operator.os_users]`; the operator registered with [`TEST_OPERATOR_ROLES`] on first use):
+/// a command run there without a credential is that registered operator's, as at a real desk,
+/// never anonymous. Whether this call registered the operator.
+pub fn map_os_user_to_desk(config: &Path) -> bool {
+    let (_, registered) =
+        registered_operator(config, DESK_OPERATOR).expect("the desk operator registers");
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, format!("{text}{}", os_user_mapping())).unwrap();
+    registered
+}
 
 /// The first administrator's credential of the station configured by `config`: `init` writes
 /// it beside `station.toml` (a desk that joined an installation links to its installation's).

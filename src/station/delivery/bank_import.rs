@@ -209,8 +209,9 @@ impl Station {
         };
 
         let actor = self
-            .operator_or_station(operator, crate::domain::Action::ManageDelivery)
-            .await?;
+            .acting_operator(operator, crate::domain::Action::ManageDelivery)
+            .await?
+            .1;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

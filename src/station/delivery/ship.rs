@@ -52,8 +52,9 @@ impl Station {
             check_label("--operator", op, 64)?;
         }
         let actor = self
-            .operator_or_station(req.operator.as_deref(), crate::domain::Action::ShipOrder)
-            .await?;
+            .acting_operator(req.operator.as_deref(), crate::domain::Action::ShipOrder)
+            .await?
+            .1;
         let no = &req.order_no;
         let vault_station = self
             .store

@@ -145,6 +145,9 @@ impl Station {
             .all(|s| *s == OrderState::PinDelivered);
         let started = Instant::now();
         let workers = demo.workers.max(1).to_string();
+        // Provisioning is an operator's act: each station's batch proves the demo's desk operator.
+        let desk = self.config.data_dir().join("demo-desk.credential");
+        let desk = desk.to_string_lossy();
         let mut senders = Vec::new();
         let mut batches = Vec::new();
         for config in demo.configs.iter().filter(|_| !already_ran) {
@@ -158,7 +161,14 @@ impl Station {
                 demo,
                 config,
                 "provision",
-                &["provision", "--all-approved", "--workers", &workers],
+                &[
+                    "--credential",
+                    &desk,
+                    "provision",
+                    "--all-approved",
+                    "--workers",
+                    &workers,
+                ],
             )?);
         }
         if !already_ran {

@@ -39,8 +39,8 @@ pub(super) struct ClaimPlan<'a> {
 
 /// What the claim hands to the job.
 pub(super) struct Claimed {
-    /// The job's actor, for every record of the run: the station's, or the operator's whose
-    /// console batch runs it ([`Station::job_actor`]).
+    /// The job's actor, for every record of the run: the operator who provisions, from the
+    /// console or the CLI ([`Station::job_actor`]).
     pub actor: Actor,
     /// The order as read before the claim.
     pub order: Order,

@@ -424,8 +424,9 @@ impl Station {
         req: &ProvisionRequest,
         progress: &dyn Progress,
     ) -> Result<ProvisionReport, ProvisionError> {
-        let claimed = self.claim(hsm, req).await?;
-        self.run_claimed(hsm, claimed, progress).await
+        let me = self.as_provisioning_operator().await?;
+        let claimed = me.claim(hsm, req).await?;
+        me.run_claimed(hsm, claimed, progress).await
     }
 
     /// Runs the job of an order just claimed, to `finish` or its failure record.

@@ -30,8 +30,9 @@ impl Station {
         hsm: &Hsm,
         progress: &dyn Progress,
     ) -> Result<Option<ProvisionReport>, ProvisionError> {
-        match self.claim_next(hsm).await? {
-            Some(claimed) => self.run_claimed(hsm, claimed, progress).await.map(Some),
+        let me = self.as_provisioning_operator().await?;
+        match me.claim_next(hsm).await? {
+            Some(claimed) => me.run_claimed(hsm, claimed, progress).await.map(Some),
             None => Ok(None),
         }
     }

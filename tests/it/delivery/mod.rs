@@ -58,6 +58,7 @@ impl TestStation {
             .await
             .unwrap();
         assert_success(&out, "keystation init");
+        crate::support::map_os_user_to_desk(&st.join("station.toml"));
         TestStation {
             config: st.join("station.toml"),
             dir,

@@ -135,6 +135,7 @@ impl Fleet {
                 .arg(&first)
                 .args(["--database-url", &fleet.db.url]),
         );
+        crate::support::map_os_user_to_desk(&first.join("station.toml"));
         fleet.desks.push(Desk {
             id: "desk-1".into(),
             dir: first,
@@ -149,6 +150,7 @@ impl Fleet {
                 crate::support::admin_credential(&dir.join("station.toml")),
             )
             .unwrap();
+            crate::support::map_os_user_to_desk(&dir.join("station.toml"));
             fleet.desks.push(Desk { id, dir });
         }
         fleet
