@@ -4,7 +4,7 @@
 //! Records hold no secret (see `crate::audit`); their details are shown as stored.
 
 use super::texts::Texts;
-use super::{Console, Frame, render, station_error};
+use super::{Console, render, station_error};
 use crate::domain::View;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -59,15 +59,10 @@ pub async fn page(
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Audit).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station.viewer(l.operator.as_str(), View::Audit).await {
-        return station_error(&e, &frame);
-    }
     let hsm = console.hsm();
     let verdict = match station.verify_audit(&hsm).await {
         Ok(v) => v,

@@ -3,7 +3,7 @@
 //! [`View::Certificates`]. Revocation itself is requested on an order's page (two operators).
 
 use super::texts::Texts;
-use super::{Console, Frame, render, station_error};
+use super::{Console, render, station_error};
 use crate::domain::View;
 use askama::Template;
 use axum::extract::State;
@@ -41,18 +41,10 @@ struct CertificatesPage {
 
 /// `GET /certificates`.
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Certificates).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station
-        .viewer(l.operator.as_str(), View::Certificates)
-        .await
-    {
-        return station_error(&e, &frame);
-    }
     let crl = match station.current_crl().await {
         Ok(c) => c,
         Err(e) => return station_error(&e, &frame),

@@ -3,7 +3,7 @@
 //! [`View::Check`] (auditor). The check runs when the page is opened.
 
 use super::texts::Texts;
-use super::{Console, Frame, render, station_error};
+use super::{Console, render, station_error};
 use crate::domain::View;
 use crate::station::check::Level;
 use askama::Template;
@@ -32,15 +32,10 @@ struct CheckPage {
 
 /// `GET /check`.
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Check).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station.viewer(l.operator.as_str(), View::Check).await {
-        return station_error(&e, &frame);
-    }
     let hsm = console.hsm();
     let report = match station.check(&hsm).await {
         Ok(r) => r,

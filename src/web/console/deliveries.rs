@@ -38,15 +38,10 @@ struct DeliveriesPage {
 
 /// `GET /deliveries`.
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Deliveries).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station.viewer(l.operator.as_str(), View::Deliveries).await {
-        return station_error(&e, &frame);
-    }
     let list = match station.delivery_status(&DeliveryFilter::default()).await {
         Ok(d) => d,
         Err(e) => return station_error(&e, &frame),

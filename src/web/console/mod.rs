@@ -43,8 +43,8 @@ pub mod review;
 pub mod session;
 pub mod texts;
 
-use crate::domain::OperatorId;
 use crate::domain::console::LoginThrottle;
+use crate::domain::{OperatorId, View};
 use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
@@ -200,6 +200,19 @@ impl Console {
     }
 
     /// The logged-in session of a form post whose CSRF token is `csrf`; a 403 otherwise.
+    /// A page's opening: the session's operator (else the way to the login page), who may look
+    /// at `view` (the station checks: else its refusal page); the page's frame, and the station
+    /// acting for the request.
+    async fn viewing(&self, headers: &HeaderMap, view: View) -> Result<(Frame, Station), Response> {
+        let l = self.logged_in(headers)?;
+        let frame = Frame::from(&l);
+        let station = self.station();
+        if let Err(e) = station.viewer(l.operator.as_str(), view).await {
+            return Err(station_error(&e, &frame));
+        }
+        Ok((frame, station))
+    }
+
     fn posted(&self, headers: &HeaderMap, csrf: &str) -> Result<LoggedIn, Response> {
         let t = Self::lang(headers).texts();
         let session = self

@@ -57,15 +57,10 @@ struct ProvisionPage {
 
 /// `GET /provision`.
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Desk).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station.viewer(l.operator.as_str(), View::Desk).await {
-        return station_error(&e, &frame);
-    }
     let listing = match station.token_listing().await {
         Ok(t) => t,
         Err(e) => return station_error(&e, &frame),

@@ -106,15 +106,10 @@ struct RequestsPage {
 
 /// `GET /requests`: every request waiting for its second operator, oldest first.
 pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let l = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
+    let (frame, station) = match console.viewing(&headers, View::Requests).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
     };
-    let frame = Frame::from(&l);
-    let station = console.station();
-    if let Err(e) = station.viewer(l.operator.as_str(), View::Requests).await {
-        return station_error(&e, &frame);
-    }
     let filter = ServiceRequestFilter {
         order_no: None,
         state: Some(RequestState::Requested),

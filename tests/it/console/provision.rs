@@ -234,7 +234,7 @@ fn a_provisioner_stops_a_running_batch_which_finishes_the_order_in_hand_and_take
     let (st, serve) = approved_station();
     // The first order's key generation takes two seconds: time to ask for the stop.
     drop(serve);
-    let serve = crate::ocsp::Serve::start_with_env(
+    let serve = Serve::start_with_env(
         &st.config,
         &["--console-listen", "127.0.0.1:0"],
         &[(
