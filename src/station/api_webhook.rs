@@ -208,12 +208,14 @@ impl Station {
         };
         let actor = self.station_actor();
         let abandoned_before = self.clock.now() - self.lease_ttl();
-        let mut busy: HashSet<OrderNo> = HashSet::new();
+        // Orders whose earliest unsettled event is still unsettled after this pass's look at
+        // it: their later events wait.
+        let mut blocked: HashSet<OrderNo> = HashSet::new();
         for e in self.store.pending_webhook_events().await? {
-            if !busy.insert(e.order_no.clone()) {
-                continue; // an earlier event of this order is unsettled
+            if blocked.contains(&e.order_no) {
+                continue;
             }
-            match e.state {
+            let after = match e.state {
                 NoticeState::Sending => {
                     let stale = e
                         .sending_at
@@ -221,17 +223,24 @@ impl Station {
                         .and_then(parse_utc)
                         .is_none_or(|at| at < abandoned_before);
                     if stale {
-                        self.abandon_webhook_event(&actor, &e, &mut run).await?;
+                        self.abandon_webhook_event(&actor, &e, &mut run).await?
+                    } else {
+                        e.state
                     }
                 }
                 NoticeState::Queued => {
                     let due = parse_utc(&e.next_attempt_at).is_none_or(|at| at <= self.clock.now());
                     if due {
                         self.send_webhook_event(sender, &actor, &e, &mut run)
-                            .await?;
+                            .await?
+                    } else {
+                        e.state
                     }
                 }
-                NoticeState::Sent | NoticeState::Failed => {}
+                settled @ (NoticeState::Sent | NoticeState::Failed) => settled,
+            };
+            if matches!(after, NoticeState::Queued | NoticeState::Sending) {
+                blocked.insert(e.order_no.clone());
             }
         }
         Ok(run)
@@ -274,11 +283,11 @@ impl Station {
         actor: &Actor,
         e: &WebhookEventRecord,
         run: &mut WebhookRun,
-    ) -> Result<(), WebhookError> {
+    ) -> Result<NoticeState, WebhookError> {
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut cur = tx.webhook_event(&e.id).await?;
         if cur.state != NoticeState::Sending {
-            return Ok(());
+            return Ok(cur.state);
         }
         let why = "interrupted while sending: the receiver may have it, so it is not sent again";
         tx.transition_webhook_event(&mut cur, NoticeEvent::Fail, |c| {
@@ -289,7 +298,7 @@ impl Station {
         audit(&mut tx, actor, &cur, "interrupted", Some(why.into())).await?;
         tx.commit().await?;
         note(run, &cur, why);
-        Ok(())
+        Ok(cur.state)
     }
 
     async fn send_webhook_event(
@@ -298,12 +307,12 @@ impl Station {
         actor: &Actor,
         e: &WebhookEventRecord,
         run: &mut WebhookRun,
-    ) -> Result<(), WebhookError> {
+    ) -> Result<NoticeState, WebhookError> {
         // Claim, before the receiver is contacted.
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut cur = tx.webhook_event(&e.id).await?;
         if cur.state != NoticeState::Queued {
-            return Ok(());
+            return Ok(cur.state);
         }
         let now = format_utc(tx.now());
         tx.transition_webhook_event(&mut cur, NoticeEvent::Claim, |c| {
@@ -372,7 +381,7 @@ impl Station {
         .await?;
         tx.commit().await?;
         note(run, &cur, note_text);
-        Ok(())
+        Ok(cur.state)
     }
 }
 
