@@ -3,8 +3,8 @@
 //! what the outbox does next ([`next_move`]).
 //!
 //! Every order state change queues one event, keyed by the order and its version after the
-//! change, so a change is queued once. The event's life is a notice's ([`NoticeState`], the
-//! same table):
+//! change, so a change is queued once. The event's life is a notice's (the same table,
+//! [`NoticeState`](crate::domain::notification::NoticeState)):
 //!
 //! ```text
 //!  queued ──claim──▶ sending ──2xx──▶ sent
