@@ -104,6 +104,23 @@ impl ApiAuthRefused {
     }
 }
 
+/// A refused API request, as audited (never the token's text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRefusal {
+    /// The client's address.
+    pub remote: String,
+    /// Why: an [`ApiAuthRefused`]'s name, or `scope_missing`.
+    pub reason: &'static str,
+    /// The scope the route needs, when that is why.
+    pub scope: Option<Scope>,
+    /// The live token's id, when it lacks the scope.
+    pub token_id: Option<i64>,
+    /// The status answered (401, 403).
+    pub status: u16,
+    /// Refusals of this client left unrecorded since its previous record.
+    pub suppressed: u64,
+}
+
 /// Errors authenticating an API request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -236,7 +253,15 @@ impl Station {
     /// Records a refused API request (`api.request_refused`, as the station: nobody is
     /// identified). The web front decides which refusals are recorded
     /// ([`crate::domain::console::RefusalAudit`]) so a client cannot flood the trail.
-    pub async fn api_request_refused(&self, refusal: ApiRequestRefused) -> Result<(), StoreError> {
+    pub async fn api_request_refused(&self, refusal: &ApiRefusal) -> Result<(), StoreError> {
+        let refusal = ApiRequestRefused {
+            remote: refusal.remote.clone(),
+            reason: refusal.reason.to_string(),
+            scope: refusal.scope.map(|s| s.to_string()),
+            token_id: refusal.token_id,
+            status: i64::from(refusal.status),
+            suppressed: i64::try_from(refusal.suppressed).unwrap_or(i64::MAX),
+        };
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         tx.audit(
             &self.station_actor(),

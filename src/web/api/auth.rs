@@ -8,11 +8,10 @@
 //! [`crate::domain::console::RefusalAudit`].
 
 use super::{Api, Problem, station_error};
-use crate::audit::event::ApiRequestRefused;
 use crate::domain::api::Scope;
 use crate::error_code as ec;
 use crate::station::Station;
-use crate::station::api_tokens::{ApiAuthError, ApiCaller};
+use crate::station::api_tokens::{ApiAuthError, ApiCaller, ApiRefusal};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -99,7 +98,7 @@ impl Api {
         &self,
         station: &Station,
         remote: SocketAddr,
-        reason: &str,
+        reason: &'static str,
         scope: Option<Scope>,
         token_id: Option<i64>,
         status: u16,
@@ -113,15 +112,15 @@ impl Api {
         let Some(suppressed) = suppressed else {
             return;
         };
-        let refusal = ApiRequestRefused {
+        let refusal = ApiRefusal {
             remote: client,
-            reason: reason.to_string(),
-            scope: scope.map(|s| s.to_string()),
+            reason,
+            scope,
             token_id,
-            status: i64::from(status),
-            suppressed: i64::try_from(suppressed).unwrap_or(i64::MAX),
+            status,
+            suppressed,
         };
-        if let Err(e) = station.api_request_refused(refusal).await {
+        if let Err(e) = station.api_request_refused(&refusal).await {
             tracing::error!(error = %e, "api: the refusal could not be audited");
         }
     }
