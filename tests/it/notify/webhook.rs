@@ -330,6 +330,30 @@ async fn a_receiver_that_never_answers_leaves_the_event_failed_and_not_sent_agai
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystation_serve_pushes_the_events_itself_once() {
+    let receiver = Receiver::start(0).await;
+    let st = station_with_webhook(&receiver.url, "").await;
+    let no = st
+        .approved(sms_order("BJ20261207-0005", "13800138000"))
+        .await;
+    let config = st.config.clone();
+    let serve = tokio::task::block_in_place(|| crate::ocsp::Serve::start(&config));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while receiver.got().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Two more ticks: nothing sent again.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    tokio::task::block_in_place(|| drop(serve));
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(verifies(SECRET.as_bytes(), &got[0]));
+    assert_eq!(got[0].json()["order_no"], no.as_str());
+    assert_eq!(got[0].json()["to"], "Approved");
+    assert_eq!(events(&st, &no).await[0]["state"], "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_webhook_events_are_kept_and_nothing_is_sent_and_a_bad_config_is_refused() {
     let st = TestStation::init().await;
     let no = st
