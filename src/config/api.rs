@@ -78,8 +78,9 @@ impl ApiWebhookSection {
             key: "api.webhook.url",
             message,
         };
+        let shown = super::redacted_url(&self.url);
         let url = reqwest::Url::parse(&self.url)
-            .map_err(|e| bad(format!("{:?} is not a URL ({e})", self.url)))?;
+            .map_err(|e| bad(format!("{shown:?} is not a URL ({e})")))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad(
                 "must not carry credentials (the requests are signed instead)".into(),
@@ -95,12 +96,10 @@ impl ApiWebhookSection {
             "https" if !host.is_empty() => Ok(url),
             "http" if loopback => Ok(url),
             "http" => Err(bad(format!(
-                "{:?}: plain http is only allowed to a loopback address; use https",
-                self.url
+                "{shown:?}: plain http is only allowed to a loopback address; use https"
             ))),
             other => Err(bad(format!(
-                "{:?}: unsupported scheme {other:?} (https, or http to a loopback address)",
-                self.url
+                "{shown:?}: unsupported scheme {other:?} (https, or http to a loopback address)"
             ))),
         }
     }
