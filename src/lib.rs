@@ -36,7 +36,7 @@
 //!   OCSP requests and responses;
 //! - [`seal/`](seal): GB/T 38540 electronic seals: pictures, `SESeal` DER, verification;
 //! - [`delivery/`](delivery): the PIN's channels: SMS (spool, Aliyun, webhook) and the bank
-//!   transfer memo (pain.001 out, pain.002 / camt.054 in);
+//!   transfer memo (pain.001 out, pain.002 / camt.054 in); the order API's webhook transport;
 //! - [`store/`](store): SQLite and PostgreSQL, the only SQL; one migration set per backend;
 //! - [`audit/`](audit): the audit trail: its hash chain (canonical bytes, chain rules) and the
 //!   closed set of events a record may say, serialised in one place;

@@ -129,6 +129,16 @@ pub enum AuditEvent {
     NoticeRetryScheduled(NoticeOutcome),
     /// `notice.failed`.
     NoticeFailed(NoticeOutcome),
+    /// `webhook.sent`.
+    WebhookSent(WebhookAttempt),
+    /// `webhook.retry_scheduled`.
+    WebhookRetryScheduled(WebhookAttempt),
+    /// `webhook.failed`.
+    WebhookFailed(WebhookAttempt),
+    /// `webhook.requeued`.
+    WebhookRequeued(WebhookAttempt),
+    /// `api.request_refused`.
+    ApiRequestRefused(ApiRequestRefused),
     /// `operator.added`.
     OperatorAdded(OperatorAdded),
     /// `operator.changed`.
@@ -267,6 +277,11 @@ impl AuditEvent {
             E::NoticeSent(_) => "notice.sent",
             E::NoticeRetryScheduled(_) => "notice.retry_scheduled",
             E::NoticeFailed(_) => "notice.failed",
+            E::WebhookSent(_) => "webhook.sent",
+            E::WebhookRetryScheduled(_) => "webhook.retry_scheduled",
+            E::WebhookFailed(_) => "webhook.failed",
+            E::WebhookRequeued(_) => "webhook.requeued",
+            E::ApiRequestRefused(_) => "api.request_refused",
             E::OperatorAdded(_) => "operator.added",
             E::OperatorChanged(_) => "operator.changed",
             E::ConsoleLogin(_) => "console.login",
@@ -337,6 +352,11 @@ impl AuditEvent {
             E::UnlockConfirmed(p) => to_json(p),
             E::NoticeQueued(p) => to_json(p),
             E::NoticeSent(p) | E::NoticeRetryScheduled(p) | E::NoticeFailed(p) => to_json(p),
+            E::WebhookSent(p)
+            | E::WebhookRetryScheduled(p)
+            | E::WebhookFailed(p)
+            | E::WebhookRequeued(p) => to_json(p),
+            E::ApiRequestRefused(p) => to_json(p),
             E::OperatorAdded(p) => to_json(p),
             E::OperatorChanged(p) => to_json(p),
             E::ConsoleLogin(p) => to_json(p),

@@ -34,3 +34,39 @@ payload! {
         pub error: Option<String>,
     }
 }
+
+payload! {
+    /// `webhook.sent` / `webhook.retry_scheduled` / `webhook.failed` / `webhook.requeued`: an
+    /// attempt to push an order's state change to the API's webhook, or an operator's requeue.
+    pub struct WebhookAttempt {
+        /// The event (`X-Keystation-Event`).
+        pub event_id: String,
+        /// The order's version after the change.
+        pub sequence: i64,
+        /// The attempt (0 for a requeue).
+        pub attempt: i64,
+        /// `delivered`, `retryable`, `refused`, `unknown`, `interrupted`, `requeued`.
+        pub outcome: String,
+        /// Why it was not delivered (a status or a transport error, never a body).
+        pub error: Option<String>,
+    }
+}
+
+payload! {
+    /// `api.request_refused`: the order API refused a request's credentials (401) or scope
+    /// (403). The token's text is never recorded; its id only when it is a live token.
+    pub struct ApiRequestRefused {
+        /// The client's address.
+        pub remote: String,
+        /// `missing`, `unknown`, `revoked`, `operator_disabled`, `scope_missing`.
+        pub reason: String,
+        /// The route's scope, for `scope_missing`.
+        pub scope: Option<String>,
+        /// The token's id, for `scope_missing` (a live token).
+        pub token_id: Option<i64>,
+        /// The 401 / 403 answered.
+        pub status: i64,
+        /// Refusals of this client not recorded since its previous record (the rate limit).
+        pub suppressed: i64,
+    }
+}

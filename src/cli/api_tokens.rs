@@ -57,6 +57,83 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
             added
         }
         ApiTokenCmd::Revoke { id } => station.revoke_api_token(id).await?,
+        ApiTokenCmd::WebhookSecret { out } => {
+            station.write_webhook_secret(&out)?;
+            if json {
+                return output::json(&serde_json::json!({ "written": out }));
+            }
+            println!(
+                "webhook key written to {} (mode 0600): name it in [api.webhook] secret_file \
+                 and give the receiver a copy",
+                out.display()
+            );
+            return Ok(());
+        }
+        ApiTokenCmd::WebhookSend => {
+            let sender = station.webhook_sender()?;
+            let run = station.webhook_send(sender.as_ref()).await?;
+            if json {
+                return output::json(&run);
+            }
+            if !run.configured {
+                println!("no [api.webhook] configured: nothing sent");
+            }
+            for e in &run.events {
+                println!(
+                    "{} {} #{} {}: {}",
+                    e.event_id, e.order_no, e.sequence, e.to, e.note
+                );
+            }
+            return Ok(());
+        }
+        ApiTokenCmd::WebhookEvents { order } => {
+            let order = order
+                .map(|o| o.parse::<crate::domain::OrderNo>())
+                .transpose()
+                .map_err(|e| CliError::usage(format!("--order: {e}")))?;
+            let events = station.webhook_events(order.as_ref()).await?;
+            if json {
+                return output::json(&events);
+            }
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.clone(),
+                        e.order_no.to_string(),
+                        e.sequence.to_string(),
+                        format!("{} -> {}", e.from, e.to),
+                        e.state.to_string(),
+                        e.attempts.to_string(),
+                        e.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "EVENT",
+                    "ORDER",
+                    "SEQ",
+                    "CHANGE",
+                    "STATE",
+                    "ATTEMPTS",
+                    "LAST ERROR",
+                ],
+                &rows,
+            );
+            return Ok(());
+        }
+        ApiTokenCmd::WebhookRequeue { id } => {
+            let e = station.requeue_webhook_event(&id).await?;
+            if json {
+                return output::json(&e);
+            }
+            println!(
+                "webhook event {} of order {}: queued again",
+                e.id, e.order_no
+            );
+            return Ok(());
+        }
     };
     if json {
         return output::json(&record);

@@ -289,7 +289,12 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
         }
         Command::ApiToken(cmd) => {
             let station = open_station(config, credential, operation).await?;
-            let changes = !matches!(cmd, ApiTokenCmd::List);
+            let changes = !matches!(
+                cmd,
+                ApiTokenCmd::List
+                    | ApiTokenCmd::WebhookSecret { .. }
+                    | ApiTokenCmd::WebhookEvents { .. }
+            );
             let result = api_tokens::run(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;

@@ -27,6 +27,26 @@ pub enum ApiTokenCmd {
         /// The token's id (`api-token list`).
         id: i64,
     },
+    /// Write a new HMAC key for `[api.webhook] secret_file` to FILE (mode 0600, never
+    /// overwritten); give the portal a copy to check the signatures.
+    WebhookSecret {
+        /// Where to write the key (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Push the due webhook events once (what `serve` does every five seconds).
+    WebhookSend,
+    /// List the webhook events (one per order state change) and where each is.
+    WebhookEvents {
+        /// Only this order's.
+        #[arg(long, value_name = "ORDER_NO")]
+        order: Option<String>,
+    },
+    /// Queue a failed webhook event again (the receiver de-duplicates on its id).
+    WebhookRequeue {
+        /// The event's id (`api-token webhook-events`).
+        id: String,
+    },
 }
 
 /// `keystation operator ...`

@@ -76,7 +76,9 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
         }
         None => None,
     };
-    let server = Server::new()
+    // `[api.webhook]`: its key is read and checked here, so a bad one stops the start.
+    let webhook = station.webhook_sender()?.map(Arc::new);
+    let mut server = Server::new()
         .routes(crate::web::ocsp::routes(responder, &ocsp_path))
         .routes(crate::web::crl::routes(
             crl.clone(),
@@ -86,6 +88,9 @@ pub(super) async fn run(station: &Station, args: &ServeArgs, json: bool) -> Resu
         .every(poll)
         .every(crate::web::crl::tick(station.clone(), hsm, crl))
         .every(crate::web::notices::tick(station.clone()));
+    if let Some(sender) = webhook {
+        server = server.every(crate::web::webhook::tick(station.clone(), sender));
+    }
 
     let console_addr = console.as_ref().map(|(_, _, addr)| *addr);
     if json {

@@ -64,6 +64,7 @@ impl Config {
         self.ocsp.check()?;
         self.serve.check()?;
         self.console.check()?;
+        self.api.check()?;
         self.pin.validate().map_err(|e| ConfigError::Value {
             key: "pin.length",
             message: e.to_string(),

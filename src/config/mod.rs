@@ -10,8 +10,10 @@
 //!   `[vault]`, `[product]`, `[seal]`, `[crl]`) with their defaults;
 //! - `delivery`: the `[delivery]` tables (trigger, retries, SMS channels, bank) with theirs;
 //! - `serve`: `[ocsp]`, `[serve]` and `[console]`, what `keystation serve` publishes and where;
+//! - `api`: `[api]`, the order API's webhook;
 //! - `check`: the rules a loaded file must meet, checked once at start-up.
 
+mod api;
 mod check;
 mod delivery;
 mod sections;
@@ -19,6 +21,7 @@ mod serve;
 #[cfg(test)]
 mod tests;
 
+pub use api::{ApiSection, ApiWebhookSection};
 pub use delivery::{
     AliyunConfirm, AliyunSection, BankSection, DeliverySection, DeliveryTrigger, EmailSection,
     NoticesSection, SmsKind, SmsSection, SmtpSecurity, WebhookSection,
@@ -142,6 +145,9 @@ pub struct Config {
     /// Who commands act as: `credential_file`.
     #[serde(default)]
     pub operator: OperatorSection,
+    /// The order API: its webhook.
+    #[serde(default)]
+    pub api: ApiSection,
     /// Directory the config file is in (not a key of the file).
     #[serde(skip)]
     pub config_dir: PathBuf,

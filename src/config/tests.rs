@@ -278,3 +278,82 @@ fn dual_certificates_are_off_by_default_and_refused_for_a_non_sm2_product() {
         "{err}"
     );
 }
+
+#[test]
+fn the_api_webhook_needs_https_or_loopback_http_and_bounded_values() {
+    let minimal = "version = 1\n[station]\nid = \"s\"\n[database]\nurl = \"sqlite://x.db\"\n";
+    let cfg = Config::parse(minimal, Path::new("/")).unwrap();
+    assert!(cfg.api.webhook.is_none());
+    let with =
+        |table: &str| Config::parse(&format!("{minimal}[api.webhook]\n{table}"), Path::new("/"));
+    let key = "secret_file = \"secrets/webhook.key\"\n";
+    for ok in [
+        "https://portal.example/hook",
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://[::1]:8080/hook",
+    ] {
+        let cfg = with(&format!("url = \"{ok}\"\n{key}")).unwrap();
+        let w = cfg.api.webhook.unwrap();
+        assert_eq!(w.endpoint().unwrap().as_str(), ok);
+        assert_eq!(
+            (w.timeout_secs, w.max_attempts, w.retry_initial_secs),
+            (10, 5, 30)
+        );
+    }
+    for (table, named) in [
+        (
+            format!("url = \"http://portal.example/hook\"\n{key}"),
+            "api.webhook.url",
+        ),
+        (
+            format!("url = \"http://10.0.0.1/hook\"\n{key}"),
+            "api.webhook.url",
+        ),
+        (
+            format!("url = \"ftp://127.0.0.1/hook\"\n{key}"),
+            "api.webhook.url",
+        ),
+        (
+            format!("url = \"https://u:p@portal.example/\"\n{key}"),
+            "api.webhook.url",
+        ),
+        (format!("url = \"not a url\"\n{key}"), "api.webhook.url"),
+        (
+            "url = \"https://p.example/\"\nsecret_file = \"\"\n".to_string(),
+            "api.webhook.secret_file",
+        ),
+        (
+            format!("url = \"https://p.example/\"\n{key}timeout_secs = 0\n"),
+            "api.webhook.timeout_secs",
+        ),
+        (
+            format!("url = \"https://p.example/\"\n{key}max_attempts = 0\n"),
+            "api.webhook.max_attempts",
+        ),
+        (
+            format!("url = \"https://p.example/\"\n{key}retry_initial_secs = 0\n"),
+            "api.webhook.retry_initial_secs",
+        ),
+    ] {
+        let err = with(&table).unwrap_err().to_string();
+        assert!(err.contains(named), "{table}: {err}");
+    }
+    // The key itself is not a key of the file.
+    let err = with(&format!(
+        "url = \"https://p.example/\"\n{key}secret = \"k\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("secret"), "{err}");
+    // The password of a refused URL is not shown.
+    let err = with(&format!(
+        "url = \"http://u:hunter2@portal.example/\"\n{key}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("api.webhook.url") && !err.contains("hunter2"),
+        "{err}"
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! - [`sms`]: SMS to the legal representative (spool files, Aliyun SendSms, signed webhook);
 //! - [`bank`]: the memo of a 0.01 CNY ISO 20022 credit transfer to the corporate account;
-//! - [`email`]: SMTP (STARTTLS / TLS, AUTH), for notices to the applicant.
+//! - [`email`]: SMTP (STARTTLS / TLS, AUTH), for notices to the applicant;
+//! - [`webhook`]: the order API's signed POST of an order's state change (no PIN in it).
 //!
 //! # Security notes
 //! A rendered message holds the PIN: it lives in zeroizing memory, is never logged, never part of
@@ -12,3 +13,4 @@
 pub mod bank;
 pub mod email;
 pub mod sms;
+pub mod webhook;

@@ -1,6 +1,7 @@
-//! The operators' console, pure: which orders a queue search finds ([`QueueSearch`]), and when
-//! failed logins stop being accepted ([`LoginThrottle`]). The web layer holds the state; the rules
-//! are here, with time a parameter.
+//! The operators' console and the order API, pure: which orders a queue search finds
+//! ([`QueueSearch`]), when failed logins stop being accepted ([`LoginThrottle`]), and which
+//! refused API requests are audited one by one ([`RefusalAudit`]). The web layer holds the
+//! state; the rules are here, with time a parameter.
 
 use std::collections::{BTreeMap, VecDeque};
 use time::{Duration, OffsetDateTime};
@@ -86,6 +87,59 @@ impl LoginThrottle {
     }
 }
 
+/// Refused API requests, audited without letting a client flood the trail: per client, the
+/// first [`RefusalAudit::MAX_PER_CLIENT`] refusals within [`RefusalAudit::WINDOW`] are
+/// recorded one by one, and at most [`RefusalAudit::MAX_TOTAL`] of all clients together;
+/// the others are only counted, and the count rides on the client's next recorded refusal
+/// (`suppressed`), so none goes unaccounted once the client comes back after the window.
+#[derive(Debug, Clone, Default)]
+pub struct RefusalAudit {
+    clients: BTreeMap<String, ClientRefusals>,
+    recorded: VecDeque<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ClientRefusals {
+    recorded: VecDeque<OffsetDateTime>,
+    suppressed: u64,
+}
+
+impl RefusalAudit {
+    /// Records per client within [`RefusalAudit::WINDOW`].
+    pub const MAX_PER_CLIENT: usize = 5;
+    /// Records of all clients within [`RefusalAudit::WINDOW`].
+    pub const MAX_TOTAL: usize = 60;
+    /// How long a record counts.
+    pub const WINDOW: Duration = Duration::minutes(1);
+
+    /// A refusal of `client` at `now`: `Some(n)` when it is to be recorded, `n` being the
+    /// refusals of this client left unrecorded since its last record; `None` when it is only
+    /// counted.
+    pub fn refused(&mut self, client: &str, now: OffsetDateTime) -> Option<u64> {
+        while self
+            .recorded
+            .front()
+            .is_some_and(|t| now - *t >= Self::WINDOW)
+        {
+            self.recorded.pop_front();
+        }
+        self.clients.retain(|_, c| {
+            while c.recorded.front().is_some_and(|t| now - *t >= Self::WINDOW) {
+                c.recorded.pop_front();
+            }
+            !c.recorded.is_empty() || c.suppressed > 0
+        });
+        let c = self.clients.entry(client.to_string()).or_default();
+        if c.recorded.len() >= Self::MAX_PER_CLIENT || self.recorded.len() >= Self::MAX_TOTAL {
+            c.suppressed += 1;
+            return None;
+        }
+        c.recorded.push_back(now);
+        self.recorded.push_back(now);
+        Some(std::mem::take(&mut c.suppressed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +175,34 @@ mod tests {
         th.failed("127.0.0.1", later);
         assert!(!th.allows("127.0.0.1", later));
         assert!(th.allows("127.0.0.1", later + LoginThrottle::WINDOW));
+    }
+    #[test]
+    fn refusals_are_recorded_up_to_the_limits_and_the_rest_counted_into_the_next_record() {
+        let t0 = datetime!(2026-12-07 03:00 UTC);
+        let mut audit = RefusalAudit::default();
+        for i in 0..RefusalAudit::MAX_PER_CLIENT {
+            assert_eq!(
+                audit.refused("10.0.0.1", t0 + Duration::seconds(i as i64)),
+                Some(0)
+            );
+        }
+        for _ in 0..7 {
+            assert_eq!(audit.refused("10.0.0.1", t0 + Duration::seconds(10)), None);
+        }
+        // Another client is recorded meanwhile.
+        assert_eq!(
+            audit.refused("10.0.0.2", t0 + Duration::seconds(10)),
+            Some(0)
+        );
+        // After the window: recorded again, with the 7 counted ones.
+        let later = t0 + RefusalAudit::WINDOW + Duration::seconds(5);
+        assert_eq!(audit.refused("10.0.0.1", later), Some(7));
+        assert_eq!(audit.refused("10.0.0.1", later), Some(0));
+        // Many clients together: at most MAX_TOTAL records per window.
+        let t1 = later + RefusalAudit::WINDOW * 2;
+        let recorded = (0..RefusalAudit::MAX_TOTAL + 40)
+            .filter(|i| audit.refused(&format!("client-{i}"), t1).is_some())
+            .count();
+        assert_eq!(recorded, RefusalAudit::MAX_TOTAL);
     }
 }

@@ -33,6 +33,7 @@ pub mod text;
 pub mod totp;
 pub mod unlock_mail;
 pub mod validate;
+pub mod webhook;
 
 pub use delivery::{DeliveryEvent, DeliveryState};
 pub use identifiers::{BindingId, CertSerial, InvalidIdentifier, OrderNo, TokenSerial};

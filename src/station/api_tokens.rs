@@ -10,12 +10,13 @@
 //! nor does a token whose operator is disabled.
 //!
 //! Security notes: the token is never on a command line, in an environment variable, a log, an
-//! error or an audit record; failed authentications are not audited (a client cannot flood the
-//! trail), the web front logs them without the token.
+//! error or an audit record; a refused request is audited (`api.request_refused`) without it,
+//! at most its id when the token is live but lacks the scope, and the web front rate-limits
+//! those records per client so a client cannot flood the trail.
 
 use super::Station;
 use super::operators::{new_token, token_hash, well_formed};
-use crate::audit::event::{ApiTokenAdded, ApiTokenRevoked, AuditEvent};
+use crate::audit::event::{ApiRequestRefused, ApiTokenAdded, ApiTokenRevoked, AuditEvent};
 use crate::domain::api::{Scope, Scopes, scopes_text};
 use crate::domain::{Action, OperatorId, OperatorRefused};
 use crate::error_code::{self as ec, Coded, ErrorCode};
@@ -89,6 +90,35 @@ pub enum ApiAuthRefused {
     /// The token's operator is disabled.
     #[error("the API token's operator is disabled")]
     OperatorDisabled,
+}
+
+impl ApiAuthRefused {
+    /// Stable name, as audited (`missing`, `unknown`, `revoked`, `operator_disabled`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ApiAuthRefused::Missing => "missing",
+            ApiAuthRefused::Unknown => "unknown",
+            ApiAuthRefused::Revoked => "revoked",
+            ApiAuthRefused::OperatorDisabled => "operator_disabled",
+        }
+    }
+}
+
+/// A refused API request, as audited (never the token's text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRefusal {
+    /// The client's address.
+    pub remote: String,
+    /// Why: an [`ApiAuthRefused`]'s name, or `scope_missing`.
+    pub reason: &'static str,
+    /// The scope the route needs, when that is why.
+    pub scope: Option<Scope>,
+    /// The live token's id, when it lacks the scope.
+    pub token_id: Option<i64>,
+    /// The status answered (401, 403).
+    pub status: u16,
+    /// Refusals of this client left unrecorded since its previous record.
+    pub suppressed: u64,
 }
 
 /// Errors authenticating an API request.
@@ -218,6 +248,27 @@ impl Station {
             .ok_or(ApiTokenError::NotFound(id))?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Records a refused API request (`api.request_refused`, as the station: nobody is
+    /// identified). The web front decides which refusals are recorded
+    /// ([`crate::domain::console::RefusalAudit`]) so a client cannot flood the trail.
+    pub async fn api_request_refused(&self, refusal: &ApiRefusal) -> Result<(), StoreError> {
+        let refusal = ApiRequestRefused {
+            remote: refusal.remote.clone(),
+            reason: refusal.reason.to_string(),
+            scope: refusal.scope.map(|s| s.to_string()),
+            token_id: refusal.token_id,
+            status: i64::from(refusal.status),
+            suppressed: i64::try_from(refusal.suppressed).unwrap_or(i64::MAX),
+        };
+        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        tx.audit(
+            &self.station_actor(),
+            AuditEntry::new(AuditEvent::ApiRequestRefused(refusal)),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// The caller presenting `token`: a registered, unrevoked token of an enabled operator.

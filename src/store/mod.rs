@@ -34,6 +34,7 @@ mod revocations;
 mod revoke_requests;
 mod service_requests;
 mod unlock;
+mod webhooks;
 
 pub use api_tokens::{ApiSubmission, ApiTokenRecord, NewApiToken};
 pub use attachments::{AttachmentMeta, HashedBytes, KeptPicture, NewAttachment, StoredSealPicture};
@@ -59,6 +60,7 @@ pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
 pub use unlock::{PendingUnlock, SendRecord, SoPinGeneration, UnlockRecord};
+pub use webhooks::WebhookEventRecord;
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_utc;

@@ -298,14 +298,16 @@ impl Tx {
 
 /// Applies `event` to an order inside `tx`: reads the state, asks the domain for the next one,
 /// and writes it only if nobody changed the order meanwhile. `expected`, when given, must be the
-/// current state (callers that decided on a state they read earlier).
+/// current state (callers that decided on a state they read earlier). Every change queues its
+/// order API webhook event in the same transaction (`webhooks`), keyed by the version
+/// it makes, so each change is pushed at most once.
 pub(crate) async fn transition(
     tx: &mut Tx,
     order_no: &OrderNo,
     expected: Option<OrderState>,
     event: OrderEvent,
 ) -> Result<OrderState, StoreError> {
-    let row = sqlx::query("SELECT state FROM orders WHERE order_no = $1")
+    let row = sqlx::query("SELECT state, version FROM orders WHERE order_no = $1")
         .bind(order_no.as_str())
         .fetch_optional(tx.conn())
         .await
@@ -346,6 +348,9 @@ pub(crate) async fn transition(
             actual: from,
         });
     }
+    // The API's webhook hears of every change, once (keyed by the version it made).
+    let version: i64 = row.try_get("version").ctx("reading an order state")?;
+    super::webhooks::queue_webhook_event(tx, order_no, version + 1, from, to).await?;
     Ok(to)
 }
 

@@ -18,6 +18,7 @@ pub mod crl;
 pub mod notices;
 pub mod ocsp;
 pub mod tls;
+pub mod webhook;
 
 use crate::error_code::{self as ec, Class, ErrorCode};
 use axum::Router;

@@ -3,13 +3,15 @@
 //!
 //! Security notes: the token is read from the `Authorization` header only (never a query
 //! string, which proxies log), handed to the station, and never logged or echoed; a refusal says
-//! why in general terms (unknown, revoked) and is logged with the client's address.
+//! why in general terms (unknown, revoked) and is logged with the client's address, and audited
+//! (`api.request_refused`, without the token) within the per-client limits of
+//! [`crate::domain::console::RefusalAudit`].
 
 use super::{Api, Problem, station_error};
 use crate::domain::api::Scope;
 use crate::error_code as ec;
 use crate::station::Station;
-use crate::station::api_tokens::{ApiAuthError, ApiCaller};
+use crate::station::api_tokens::{ApiAuthError, ApiCaller, ApiRefusal};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -42,6 +44,8 @@ impl Api {
             Ok(caller) => caller,
             Err(ApiAuthError::Refused(why)) => {
                 tracing::warn!(%remote, reason = %why, "api: request refused");
+                self.audit_refusal(&station, remote, why.as_str(), None, None, 401)
+                    .await;
                 let challenge = if token.is_empty() {
                     CHALLENGE.to_string()
                 } else {
@@ -62,6 +66,15 @@ impl Api {
         };
         if !caller.may(scope) {
             tracing::warn!(%remote, token = caller.token_id, %scope, "api: scope missing");
+            self.audit_refusal(
+                &station,
+                remote,
+                "scope_missing",
+                Some(scope),
+                Some(caller.token_id),
+                403,
+            )
+            .await;
             let mut response = Problem::new(
                 StatusCode::FORBIDDEN,
                 ec::API_SCOPE,
@@ -76,6 +89,40 @@ impl Api {
             return Err(response);
         }
         Ok((caller, station))
+    }
+
+    /// Audits a refusal unless the client's refusals are over the limit (then it is counted,
+    /// and the count rides on its next record). A failure to record is logged: the answer is a
+    /// refusal either way.
+    async fn audit_refusal(
+        &self,
+        station: &Station,
+        remote: SocketAddr,
+        reason: &'static str,
+        scope: Option<Scope>,
+        token_id: Option<i64>,
+        status: u16,
+    ) {
+        let client = remote.ip().to_string();
+        let suppressed = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .refused(&client, station.now());
+        let Some(suppressed) = suppressed else {
+            return;
+        };
+        let refusal = ApiRefusal {
+            remote: client,
+            reason,
+            scope,
+            token_id,
+            status,
+            suppressed,
+        };
+        if let Err(e) = station.api_request_refused(&refusal).await {
+            tracing::error!(error = %e, "api: the refusal could not be audited");
+        }
     }
 }
 

@@ -31,10 +31,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
-/// The API's shared state: the station.
+/// The API's shared state: the station, and which refusals were audited lately.
 #[derive(Debug, Clone)]
 pub struct Api {
     station: Station,
+    refusals: std::sync::Arc<std::sync::Mutex<crate::domain::console::RefusalAudit>>,
 }
 
 /// Every route of the API: the router serves exactly these, and the OpenAPI document documents
@@ -90,7 +91,10 @@ impl ApiRoute {
 impl Api {
     /// The API of `station`.
     pub fn new(station: Station) -> Api {
-        Api { station }
+        Api {
+            station,
+            refusals: Default::default(),
+        }
     }
 
     /// Its routes: [`ApiRoute::ALL`], the methods of one path together.

@@ -242,6 +242,60 @@ fn the_api_refuses_a_client_without_a_token_a_revoked_one_and_one_without_the_sc
 }
 
 #[test]
+fn refused_requests_are_audited_without_the_token_and_a_flood_is_capped() {
+    let (st, serve) = station_with_api();
+    let (_, reader) = api_token(&st, "portal-bot", "orders:read");
+    let (revoked_id, revoked) = api_token(&st, "portal-bot", "orders:submit");
+    run_ok(
+        keystation()
+            .arg("--config")
+            .arg(&st.config)
+            .arg("--credential")
+            .arg(admin_credential(&st.config))
+            .args(["api-token", "revoke", &revoked_id.to_string()]),
+    );
+    let unknown = format!("ksapi1_{}", "7".repeat(64));
+    assert_eq!(get(&serve, "/api/v1/orders", None).status, 401);
+    assert_eq!(get(&serve, "/api/v1/orders", Some(&unknown)).status, 401);
+    assert_eq!(get(&serve, "/api/v1/orders", Some(&revoked)).status, 401);
+    assert_eq!(submit(&serve, &reader, &fixture_submission()).status, 403);
+
+    let audit = st.run(&["--json", "audit", "show"]).expect_code(0).json();
+    let refused: Vec<Value> = audit_records(&audit, "api.request_refused")
+        .iter()
+        .map(|r| serde_json::from_str(r["details"].as_str().unwrap()).unwrap())
+        .collect();
+    let reasons: Vec<&str> = refused
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["missing", "unknown", "revoked", "scope_missing"]);
+    let scope = &refused[3];
+    assert_eq!(scope["status"], 403);
+    assert_eq!(scope["scope"], "orders:submit");
+    assert!(scope["token_id"].is_i64());
+    assert_eq!(refused[0]["status"], 401);
+    assert_eq!(refused[0]["remote"], "127.0.0.1");
+    assert_eq!(refused[0]["suppressed"], 0);
+    let text = audit.to_string();
+    for token in [&reader, &revoked, &unknown] {
+        assert!(!text.contains(&token[7..]), "a token in the trail");
+    }
+
+    // A flood from one client: a few records, the rest only counted.
+    for _ in 0..30 {
+        assert_eq!(get(&serve, "/api/v1/orders", Some(&unknown)).status, 401);
+    }
+    let audit = st.run(&["--json", "audit", "show"]).expect_code(0).json();
+    let refused = audit_records(&audit, "api.request_refused");
+    assert_eq!(
+        refused.len(),
+        keystation::domain::console::RefusalAudit::MAX_PER_CLIENT
+    );
+    st.run(&["audit", "verify"]).expect_code(0);
+}
+
+#[test]
 fn an_order_submitted_twice_is_stored_once_audited_under_the_tokens_operator_and_followed() {
     let (st, serve) = station_with_api();
     let (token_id, token) = api_token(&st, "portal-bot", "orders:submit,orders:read");

@@ -8,6 +8,7 @@ mod email;
 mod expiry;
 pub mod smtp_server;
 mod store_backends;
+mod webhook;
 
 use crate::delivery::{SMS_ORDER, TestStation, fixtures, sms_order};
 use crate::sms::fake_sms_gateway::{FakeWebhook, WebhookReceived};
