@@ -47,6 +47,7 @@ mod seal;
 mod serve;
 mod service_desk;
 mod signals;
+mod station_requests;
 mod tokens;
 mod unlock;
 pub mod unlock_opts;
@@ -320,6 +321,20 @@ async fn check(station: &Station, json: bool) -> Result<(), CliError> {
                 f.rule,
                 f.order_no.as_deref().unwrap_or("-"),
                 f.message
+            );
+        }
+        if report.operator_changes == "bootstrap" {
+            println!(
+                "operators: a single enabled administrator ({}): operator and API token changes \
+                 take effect at once (bootstrap); add a second administrator to make each need \
+                 a second one's approval",
+                report.administrators.join(", ")
+            );
+        } else {
+            println!(
+                "operators: {} enabled administrators: operator and API token changes need a \
+                 second administrator's approval (four-eyes)",
+                report.administrators.len()
             );
         }
         println!(

@@ -33,6 +33,7 @@ mod retired;
 mod revocations;
 mod revoke_requests;
 mod service_requests;
+mod station_requests;
 mod unlock;
 
 pub use api_tokens::{ApiSubmission, ApiTokenRecord, NewApiToken};
@@ -58,6 +59,7 @@ pub use revoke_requests::RevokeRequestRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
+pub use station_requests::StationRequestRecord;
 pub use unlock::{PendingUnlock, SendRecord, SoPinGeneration, UnlockRecord};
 
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
