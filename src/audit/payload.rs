@@ -224,6 +224,10 @@ payload! {
         pub reinit: bool,
         /// The lease taken.
         pub lease: LeaseTaken,
+        /// The approved reinit request this claim consumed (`--reinit`): who asked, who
+        /// approved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 

@@ -60,7 +60,10 @@ use crate::domain::RequestKind;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{ApiTokenCmd, Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd, PinResetCmd};
+use opts::{
+    ApiTokenCmd, ChangeRequestCmd, Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd,
+    PinResetCmd, ReinitCmd,
+};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -292,6 +295,15 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             let station = open_station(config, credential, operation).await?;
             let changes = !matches!(cmd, ApiTokenCmd::List);
             let result = api_tokens::run(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
+        Command::Reinit(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(cmd, ReinitCmd::Decide(ChangeRequestCmd::Requests { .. }));
+            let result = station_requests::reinit(&station, cmd, cli.json).await;
             if changes {
                 audit::anchor_after_change(&station).await;
             }

@@ -145,3 +145,26 @@ pub enum OperatorCmd {
         name: String,
     },
 }
+
+/// `keystation reinit ...`
+#[derive(Debug, Subcommand)]
+pub enum ReinitCmd {
+    /// Ask for the order's token to be started over (`provision ORDER --reinit`): prints the
+    /// request's id for a second operator to approve.
+    Request {
+        /// The order.
+        order_no: String,
+    },
+    /// Approve someone else's reinit request; `provision ORDER --reinit` then carries it out
+    /// (once).
+    Approve {
+        /// Request id.
+        id: String,
+        /// A note recorded with the approval.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// reject, cancel, requests: the other words on its requests.
+    #[command(flatten)]
+    Decide(ChangeRequestCmd),
+}

@@ -5,7 +5,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use super::operator_opts::{ApiTokenCmd, ChangeRequestCmd, OperatorCmd};
+pub use super::operator_opts::{ApiTokenCmd, ChangeRequestCmd, OperatorCmd, ReinitCmd};
 pub use super::order_opts::OrderCmd;
 
 /// keystation — provisioning station for a CA back office.
@@ -107,6 +107,11 @@ pub enum Command {
     /// file), list, revoke. Adding and revoking need an administrator's --credential.
     #[command(subcommand)]
     ApiToken(ApiTokenCmd),
+    /// Four-eyes on `provision ORDER --reinit` (which wipes a token keystation initialised and
+    /// revokes its certificate): a provisioner asks, a second operator (a security officer)
+    /// approves, and `provision --reinit` consumes the approved request.
+    #[command(subcommand)]
+    Reinit(ReinitCmd),
 }
 
 /// `keystation ca ...`

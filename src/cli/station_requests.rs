@@ -3,7 +3,7 @@
 //! rejection, a withdrawal, the listing. Never a secret: a new credential or token only goes
 //! to the file the approver named.
 
-use super::opts::ChangeRequestCmd;
+use super::opts::{ChangeRequestCmd, ReinitCmd};
 use super::{CliError, output};
 use crate::domain::RequestState;
 use crate::domain::station_request::ChangeFamily;
@@ -16,7 +16,7 @@ fn out_flag(family: ChangeFamily) -> &'static str {
     match family {
         ChangeFamily::ApiToken => " --out FILE",
         ChangeFamily::Operator => " --credential-out FILE (for an add)",
-        ChangeFamily::Ca => "",
+        ChangeFamily::Ca | ChangeFamily::Reinit => "",
     }
 }
 
@@ -52,6 +52,7 @@ pub(super) fn asked(
                 match family {
                     ChangeFamily::Ca => "security officer or administrator",
                     ChangeFamily::Operator | ChangeFamily::ApiToken => "administrator",
+                    ChangeFamily::Reinit => "security officer",
                 },
                 family.command(),
                 request.id,
@@ -83,6 +84,21 @@ pub(super) async fn approve(
     let (request, carried) = station.decide_change(id, family, true, note, out).await?;
     if json {
         return output::json(&serde_json::json!({ "request": request, "carried": carried }));
+    }
+    if !request.change.runs_at_approval() {
+        println!(
+            "request {} approved by {} (asked by {}): {}; `keystation provision ... --reinit` \
+             carries it out (once)",
+            request.id,
+            request
+                .decided_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            request.requested_by,
+            request.change.summary()
+        );
+        return Ok(());
     }
     println!(
         "request {} approved by {} (asked by {}) and carried out: {}",
@@ -169,4 +185,27 @@ pub(super) async fn decide(
         request.change.summary()
     );
     Ok(())
+}
+
+/// `keystation reinit ...`.
+pub(super) async fn reinit(station: &Station, cmd: ReinitCmd, json: bool) -> Result<(), CliError> {
+    match cmd {
+        ReinitCmd::Request { order_no } => {
+            let order_no = super::order_no_arg(&order_no)?;
+            let asked = station.request_reinit(&order_no).await?;
+            self::asked(&asked, json, |_| {})
+        }
+        ReinitCmd::Approve { id, note } => {
+            approve(
+                station,
+                ChangeFamily::Reinit,
+                (&id, note.as_deref()),
+                None,
+                json,
+                |_| {},
+            )
+            .await
+        }
+        ReinitCmd::Decide(cmd) => decide(station, ChangeFamily::Reinit, cmd, json).await,
+    }
 }

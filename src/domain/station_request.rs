@@ -1,6 +1,7 @@
-//! Four-eyes on changes that are not about an order (issue 17, item 1), pure: who may act
-//! (operators and their roles, API tokens) and the CA's own operations that make a CA-certified
-//! key (`ca ocsp-signer`).
+//! Four-eyes on changes outside the service desk (issue 17, item 1), pure: who may act
+//! (operators and their roles, API tokens), the CA's own operations that make a CA-certified
+//! key (`ca ocsp-signer`), and starting over a token keystation initialised
+//! (`provision ORDER --reinit`, which consumes an approved request).
 //!
 //! Such a change is a *station request*: it moves through the service desk's machine
 //! ([`RequestState::apply`](super::RequestState::apply), with its four-eyes rule — the
@@ -17,6 +18,7 @@
 //! two operators (security officers or administrators).
 
 use super::api::{Scopes, scopes_text};
+use super::identifiers::{OrderNo, TokenSerial};
 use super::operator::{Action, Roles, roles_text};
 use super::service_request::OperatorId;
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,14 @@ pub enum StationChange {
     },
     /// `ca ocsp-signer`: a new delegated OCSP signer, a key the CA certifies.
     OcspSigner,
+    /// `reinit request ORDER`: the order's token started over by `provision ORDER --reinit`
+    /// (wiped, its certificate revoked), which consumes the approved request.
+    Reinit {
+        /// The order.
+        order_no: OrderNo,
+        /// The token bound to it when asked, if any.
+        token_serial: Option<TokenSerial>,
+    },
 }
 
 /// Which command handles a request (its `approve`, `reject`, `cancel`).
@@ -75,6 +85,8 @@ pub enum ChangeFamily {
     ApiToken,
     /// `keystation ca ...`.
     Ca,
+    /// `keystation reinit ...`.
+    Reinit,
 }
 
 impl ChangeFamily {
@@ -84,13 +96,14 @@ impl ChangeFamily {
             ChangeFamily::Operator => "operator",
             ChangeFamily::ApiToken => "api-token",
             ChangeFamily::Ca => "ca",
+            ChangeFamily::Reinit => "reinit",
         }
     }
 }
 
 impl StationChange {
     /// Every kind's stable name, as stored.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "operator_add",
         "operator_disable",
         "operator_enable",
@@ -98,6 +111,7 @@ impl StationChange {
         "api_token_add",
         "api_token_revoke",
         "ocsp_signer",
+        "provision_reinit",
     ];
 
     /// Stable name of its kind, as stored and printed.
@@ -110,6 +124,7 @@ impl StationChange {
             StationChange::ApiTokenAdd { .. } => 4,
             StationChange::ApiTokenRevoke { .. } => 5,
             StationChange::OcspSigner => 6,
+            StationChange::Reinit { .. } => 7,
         };
         Self::KINDS[i]
     }
@@ -125,6 +140,7 @@ impl StationChange {
             StationChange::ApiTokenAdd { operator, .. } => format!("api_token_of:{operator}"),
             StationChange::ApiTokenRevoke { token_id } => format!("api_token:{token_id}"),
             StationChange::OcspSigner => "ca:ocsp_signer".into(),
+            StationChange::Reinit { order_no, .. } => format!("order:{order_no}"),
         }
     }
 
@@ -139,15 +155,41 @@ impl StationChange {
                 ChangeFamily::ApiToken
             }
             StationChange::OcspSigner => ChangeFamily::Ca,
+            StationChange::Reinit { .. } => ChangeFamily::Reinit,
         }
     }
 
-    /// What both the requester and the approver must be permitted ([`super::Role::permits`]).
+    /// What the requester must be permitted ([`super::Role::permits`]).
     pub fn action(&self) -> Action {
         match self.family() {
             ChangeFamily::Operator | ChangeFamily::ApiToken => Action::ManageOperators,
             ChangeFamily::Ca => Action::ManageCa,
+            ChangeFamily::Reinit => Action::Provision,
         }
+    }
+
+    /// What the approver (or rejecter) must be permitted: the same as the requester, but a
+    /// reinit, which a security officer decides like a service request.
+    pub fn decide_action(&self) -> Action {
+        match self.family() {
+            ChangeFamily::Reinit => Action::DecideRequest,
+            _ => self.action(),
+        }
+    }
+
+    /// What withdrawing it needs: the requester's permission, or for a reinit any operator
+    /// who may withdraw a service request.
+    pub fn cancel_action(&self) -> Action {
+        match self.family() {
+            ChangeFamily::Reinit => Action::CancelRequest,
+            _ => self.action(),
+        }
+    }
+
+    /// Carried out by its approval (everything but a reinit, which `provision --reinit`
+    /// carries out where the token is).
+    pub fn runs_at_approval(&self) -> bool {
+        self.family() != ChangeFamily::Reinit
     }
 
     /// Whether carrying it out writes a new secret to a file the approver names (a credential,
@@ -175,6 +217,13 @@ impl StationChange {
             }
             StationChange::ApiTokenRevoke { token_id } => format!("revoke API token {token_id}"),
             StationChange::OcspSigner => "issue a new OCSP signer".into(),
+            StationChange::Reinit {
+                order_no,
+                token_serial,
+            } => match token_serial {
+                Some(t) => format!("start over the token {t} of order {order_no} (--reinit)"),
+                None => format!("start over the token of order {order_no} (--reinit)"),
+            },
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::audit::event::{
     AuditEvent, FourEyes, StationRequestCancelled, StationRequestDecided, StationRequested,
 };
 use crate::domain::station_request::{ChangeFamily, StationChange, takes_effect_at_once};
-use crate::domain::{OperatorRefused, RequestEvent, RequestState};
+use crate::domain::{OperatorRefused, OrderNo, RequestEvent, RequestState};
 use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::store::{Actor, ApiTokenRecord, OperatorRecord, StationRequestRecord, StoreError, Tx};
 use std::path::Path;
@@ -103,7 +103,7 @@ pub enum Asked {
 fn out_flag(change: &StationChange) -> &'static str {
     match change.family() {
         ChangeFamily::ApiToken => "--out",
-        ChangeFamily::Operator | ChangeFamily::Ca => "--credential-out",
+        ChangeFamily::Operator | ChangeFamily::Ca | ChangeFamily::Reinit => "--credential-out",
     }
 }
 
@@ -143,6 +143,9 @@ async fn precheck_in(tx: &mut Tx, change: &StationChange) -> Result<(), FourEyes
         }
         StationChange::ApiTokenRevoke { token_id } => {
             live_token_in(tx, *token_id).await?;
+        }
+        StationChange::Reinit { order_no, .. } => {
+            tx.order_state(order_no).await?;
         }
         StationChange::OcspSigner => {}
     }
@@ -184,10 +187,11 @@ async fn carry_out_in(
             let revoked = revoke_token_in(tx, actor, *token_id, how).await?;
             return Ok(Carried::ApiToken(revoked));
         }
-        StationChange::OcspSigner => {
-            return Err(StoreError::Corrupt(
-                "an OCSP signer is made outside the transaction that records it".into(),
-            )
+        StationChange::OcspSigner | StationChange::Reinit { .. } => {
+            return Err(StoreError::Corrupt(format!(
+                "a {} request is not carried out with operators' changes",
+                change.kind()
+            ))
             .into());
         }
         StationChange::OperatorDisable { operator } => {
@@ -315,7 +319,9 @@ impl Station {
             (false, n) => Some(note_text("--reason", n.unwrap_or_default())?),
         };
         let read = self.station_request_of(id, family).await?;
-        let (account, actor) = self.acting_operator(None, read.change.action()).await?;
+        let (account, actor) = self
+            .acting_operator(None, read.change.decide_action())
+            .await?;
         let by = account.name.clone();
         let event = if approve {
             RequestEvent::Approve { by: by.clone() }
@@ -358,7 +364,8 @@ impl Station {
             }))
         })
         .await?;
-        if !approve {
+        if !approve || !r.change.runs_at_approval() {
+            // A rejection; or an approved reinit, which `provision --reinit` consumes.
             tx.commit().await?;
             return Ok((r, None));
         }
@@ -411,7 +418,9 @@ impl Station {
     ) -> Result<StationRequestRecord, FourEyesError> {
         let note = note.map(|n| note_text("--note", n)).transpose()?;
         let read = self.station_request_of(id, family).await?;
-        let (account, actor) = self.acting_operator(None, read.change.action()).await?;
+        let (account, actor) = self
+            .acting_operator(None, read.change.cancel_action())
+            .await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
         let mut r = tx.station_request(id).await?;
         let by = account.name.clone();
@@ -435,6 +444,22 @@ impl Station {
         .await?;
         tx.commit().await?;
         Ok(r)
+    }
+
+    /// `reinit request ORDER`: asks for the order's token to be started over by `provision
+    /// ORDER --reinit` (a provisioner asks, a security officer approves); the request names the
+    /// token bound to the order now, if any.
+    pub async fn request_reinit(&self, order_no: &OrderNo) -> Result<Asked, FourEyesError> {
+        let token_serial = self
+            .store
+            .active_binding(order_no)
+            .await?
+            .and_then(|b| b.token_serial);
+        let change = StationChange::Reinit {
+            order_no: order_no.clone(),
+            token_serial,
+        };
+        self.ask_change(change, None).await
     }
 
     /// Station requests of `family` (every family when none), oldest first; only those in

@@ -192,6 +192,26 @@ impl Store {
             .transpose()
     }
 
+    /// The open request (not done, rejected or cancelled) of `kind` about `subject`, if any.
+    pub async fn open_station_request(
+        &self,
+        kind: &str,
+        subject: &str,
+    ) -> Result<Option<StationRequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM station_requests WHERE kind = $1 AND subject = $2 \
+             AND state IN ('requested', 'approved', 'executing', 'failed')"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(subject)
+            .fetch_optional(self.pool())
+            .await
+            .ctx("reading an open station request")?
+            .map(|r| record(&r))
+            .transpose()
+    }
+
     /// Station requests, oldest first: only those in `state`, when given.
     pub async fn station_requests(
         &self,

@@ -488,3 +488,100 @@ fn a_new_ocsp_signer_needs_a_second_officer() {
     assert_eq!(records(&st, "ca.ocsp_signer_issued").len(), 1);
     st.audit_verifies();
 }
+
+#[test]
+fn provision_reinit_needs_an_approved_request_and_consumes_it() {
+    use crate::station::{TestStation, order_json};
+    let st = TestStation::new();
+    let config = st.config();
+    st.import_approved(&order_json("FE-RE-1", "legal_rep_phone", "none", "main"));
+    st.provision_failing_at("FE-RE-1", "provision.generate_key.started");
+    let bound = st.json(&["order", "show", "FE-RE-1"]);
+    assert_eq!(bound["state"], "Failed");
+    let serial = bound["token"]["token_serial"].as_str().unwrap().to_string();
+
+    // Without a request: refused before anything is touched.
+    let reinit = ["--json", "provision", "FE-RE-1", "--reinit"];
+    let refused = raw(&config, None, &reinit);
+    refused_with(&refused, "E-REINIT-NOT-APPROVED");
+    assert!(
+        refused.stdout.contains("reinit request FE-RE-1"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(st.json(&["order", "show", "FE-RE-1"])["state"], "Failed");
+
+    // Asked for by one operator (the request names the bound token), not yet approved.
+    let asker = crate::support::operator_credential(&config, "desk-a").unwrap();
+    let second = crate::support::operator_credential(&config, "desk-b").unwrap();
+    let asked = raw(
+        &config,
+        Some(&asker),
+        &["--json", "reinit", "request", "FE-RE-1"],
+    );
+    let id = requested(&asked);
+    assert_eq!(
+        asked.json()["change"]["token_serial"],
+        serial.as_str(),
+        "{}",
+        asked.stdout
+    );
+    refused_with(&raw(&config, None, &reinit), "E-REINIT-NOT-APPROVED");
+    refused_with(
+        &raw(&config, Some(&asker), &["reinit", "approve", &id]),
+        "E-REQUEST-SAME-OPERATOR",
+    );
+    // A reviewer-only operator may not decide it.
+    let admin = admin_credential(&config);
+    let rita = st.tmp().join("rita.credential");
+    raw(
+        &config,
+        Some(&admin),
+        &[
+            "operator",
+            "add",
+            "rita",
+            "--role",
+            "reviewer",
+            "--credential-out",
+            rita.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    refused_with(
+        &raw(&config, Some(&rita), &["reinit", "approve", &id]),
+        "E-OPERATOR-ROLE",
+    );
+    let approved = raw(
+        &config,
+        Some(&second),
+        &["--json", "reinit", "approve", &id],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(approved["request"]["state"], "approved", "{approved}");
+    assert!(approved["carried"].is_null(), "{approved}");
+
+    // Approved: provisioning with --reinit starts the token over and consumes the request.
+    let report = raw(&config, None, &reinit).expect_code(0).json();
+    assert_eq!(report["steps_run"][1], "init_token", "{report}");
+    assert_eq!(
+        st.json(&["order", "show", "FE-RE-1"])["state"],
+        "Provisioned"
+    );
+    let listed = raw(&config, None, &["--json", "reinit", "requests"])
+        .expect_code(0)
+        .json();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["state"], "done", "{listed}");
+    // The claim's record names both operators.
+    let audit = st.json(&["audit", "show"]);
+    let claims = crate::support::audit_records(&audit, "provision.claimed");
+    let last = details(claims.last().unwrap());
+    assert_eq!(last["reinit"], true, "{last}");
+    assert_eq!(last["four_eyes"]["request_id"], id.as_str(), "{last}");
+    assert_eq!(last["four_eyes"]["requested_by"], "desk-a");
+    assert_eq!(last["four_eyes"]["approved_by"], "desk-b");
+    st.check_passes("after the approved reinit");
+    st.ok(&["audit", "verify"]);
+}

@@ -33,6 +33,10 @@ fn every_change() -> Vec<StationChange> {
         },
         StationChange::ApiTokenRevoke { token_id: 7 },
         StationChange::OcspSigner,
+        StationChange::Reinit {
+            order_no: OrderNo::parse("KS-0001").unwrap(),
+            token_serial: Some(TokenSerial::parse("0123456789abcdef").unwrap()),
+        },
     ]
 }
 
@@ -75,7 +79,19 @@ fn changes_of_one_operator_share_a_subject_and_each_family_its_action() {
     assert_eq!(all[6].family(), ChangeFamily::Ca);
     assert_eq!(all[4].family().command(), "api-token");
     let secrets: Vec<bool> = all.iter().map(StationChange::writes_secret).collect();
-    assert_eq!(secrets, [true, false, false, false, true, false, false]);
+    assert_eq!(
+        secrets,
+        [true, false, false, false, true, false, false, false]
+    );
+    // A reinit: asked by a provisioner, decided by a security officer, run by `provision`.
+    let reinit = &all[7];
+    assert_eq!(reinit.subject(), "order:KS-0001");
+    assert_eq!(reinit.action(), Action::Provision);
+    assert_eq!(reinit.decide_action(), Action::DecideRequest);
+    assert_eq!(reinit.cancel_action(), Action::CancelRequest);
+    assert!(!reinit.runs_at_approval());
+    assert!(all[..7].iter().all(StationChange::runs_at_approval));
+    assert!(all[..7].iter().all(|c| c.decide_action() == c.action()));
     assert_eq!(
         all[3].summary(),
         "set the roles of olga to reviewer,auditor"
@@ -83,9 +99,9 @@ fn changes_of_one_operator_share_a_subject_and_each_family_its_action() {
 }
 
 #[test]
-fn only_the_one_administrator_changes_operators_at_once_and_never_the_ca() {
+fn only_the_one_administrator_changes_operators_at_once_and_never_the_ca_nor_a_reinit() {
     for c in every_change() {
-        let ca = c.action() == Action::ManageCa;
+        let ca = c.action() != Action::ManageOperators;
         assert_eq!(takes_effect_at_once(&c, 1), !ca, "{c:?}");
         assert!(!takes_effect_at_once(&c, 2), "{c:?}");
         assert!(!takes_effect_at_once(&c, 5), "{c:?}");
