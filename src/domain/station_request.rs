@@ -67,6 +67,7 @@ pub enum StationChange {
     OcspSigner,
     /// `reinit request ORDER`: the order's token started over by `provision ORDER --reinit`
     /// (wiped, its certificate revoked), which consumes the approved request.
+    #[serde(rename = "provision_reinit")]
     Reinit {
         /// The order.
         order_no: OrderNo,
