@@ -335,6 +335,16 @@ impl Station {
                 id: id.to_string(),
                 source,
             })?;
+        if let (Some(file), false) = (out, approve && read.change.writes_secret()) {
+            return Err(FourEyesError::Invalid {
+                field: out_flag(&read.change),
+                message: format!(
+                    "not written ({}): a {} request makes no new secret",
+                    file.display(),
+                    read.change.kind()
+                ),
+            });
+        }
         if approve && read.change.writes_secret() && out.is_none() {
             return Err(FourEyesError::Invalid {
                 field: out_flag(&read.change),

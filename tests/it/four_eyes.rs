@@ -250,6 +250,23 @@ fn operator_changes_need_a_second_administrator(st: &Station) {
         &raw(&st.config, Some(&bea), &["operator", "approve", &id]),
         "E-REQUEST-SAME-OPERATOR",
     );
+    // A role change makes no credential: a file named for one is refused, nothing written.
+    let stray = st.tmp().join("stray.credential");
+    refused_with(
+        &raw(
+            &st.config,
+            Some(&admin),
+            &[
+                "operator",
+                "approve",
+                &id,
+                "--credential-out",
+                stray.to_str().unwrap(),
+            ],
+        ),
+        "E-USAGE",
+    );
+    assert!(!stray.exists());
     raw(&st.config, Some(&admin), &["operator", "approve", &id]).expect_code(0);
     assert!(operators(st).contains(&(
         "olga".into(),
