@@ -5,10 +5,12 @@
 //! replacement order made at once), `pin-reset|retire|unlock approve` (approved; carried out at
 //! the desk later), and `... reject` for all. The four-eyes rule is the station's: the console
 //! only passes the logged-in operator, and the requester's own decision comes back refused
-//! (`E-REQUEST-SAME-OPERATOR`, 403).
+//! (`E-REQUEST-SAME-OPERATOR`, 403). The station's own requests (operators, API tokens, the
+//! CA's OCSP signer, a token's reinit) are listed too, to be decided on the command line.
 
 use super::review::decided;
 use super::{Console, Frame, LoggedIn, render, station_error};
+use crate::domain::station_request::StationChange;
 use crate::domain::{OrderNo, RequestKind, RequestState, View};
 use crate::station::Station;
 use crate::station::service_desk::ServiceDeskError;
@@ -95,6 +97,32 @@ fn kind_label(kind: RequestKind) -> &'static str {
     }
 }
 
+/// A station request (operators, API tokens, the CA, a reinit) waiting for its second
+/// operator: shown, decided on the command line (an approval may write a credential file the
+/// approver hands over, which a browser page does not do).
+struct StationRow {
+    id: String,
+    kind: &'static str,
+    summary: String,
+    command: &'static str,
+    requested_by: String,
+    requested_at: String,
+}
+
+/// A station request's kind in Chinese.
+fn change_label(change: &StationChange) -> &'static str {
+    match change {
+        StationChange::OperatorAdd { .. } => "新增操作员",
+        StationChange::OperatorDisable { .. } => "停用操作员",
+        StationChange::OperatorEnable { .. } => "启用操作员",
+        StationChange::OperatorRoles { .. } => "变更操作员角色",
+        StationChange::ApiTokenAdd { .. } => "新增 API 令牌",
+        StationChange::ApiTokenRevoke { .. } => "吊销 API 令牌",
+        StationChange::OcspSigner => "签发 OCSP 签名证书",
+        StationChange::Reinit { .. } => "重新初始化令牌",
+    }
+}
+
 struct WaitingRow {
     id: String,
     kind: &'static str,
@@ -112,6 +140,7 @@ struct RequestsPage {
     operator: Option<String>,
     csrf: String,
     requests: Vec<WaitingRow>,
+    station_requests: Vec<StationRow>,
 }
 
 /// `GET /requests`: every request waiting for its second operator, oldest first.
@@ -134,9 +163,27 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
         Ok(r) => r,
         Err(e) => return station_error(&e, &frame),
     };
+    let waiting = match station
+        .station_requests(None, Some(RequestState::Requested))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return station_error(&e, &frame),
+    };
     render(&RequestsPage {
         operator: frame.operator,
         csrf: frame.csrf,
+        station_requests: waiting
+            .into_iter()
+            .map(|r| StationRow {
+                kind: change_label(&r.change),
+                summary: r.change.summary(),
+                command: r.change.family().command(),
+                id: r.id,
+                requested_by: r.requested_by.to_string(),
+                requested_at: r.requested_at,
+            })
+            .collect(),
         requests: requests
             .into_iter()
             .map(|r| WaitingRow {
