@@ -169,7 +169,6 @@ async fn carry_out_in(
         })
     };
     let random = station.random.as_ref();
-    let operator_change = |operator, c| (operator, c);
     let (name, op_change) = match change {
         StationChange::OperatorAdd { operator, roles } => {
             add_in(tx, actor, (operator, roles), random, need_out()?, how).await?;
@@ -194,14 +193,10 @@ async fn carry_out_in(
             ))
             .into());
         }
-        StationChange::OperatorDisable { operator } => {
-            operator_change(operator, OperatorChange::Disable)
-        }
-        StationChange::OperatorEnable { operator } => {
-            operator_change(operator, OperatorChange::Enable)
-        }
+        StationChange::OperatorDisable { operator } => (operator, OperatorChange::Disable),
+        StationChange::OperatorEnable { operator } => (operator, OperatorChange::Enable),
         StationChange::OperatorRoles { operator, roles } => {
-            operator_change(operator, OperatorChange::SetRoles(roles.clone()))
+            (operator, OperatorChange::SetRoles(roles.clone()))
         }
     };
     Ok(Carried::Operator(
