@@ -147,6 +147,12 @@ pub enum AuditEvent {
     ConsoleLogin(ConsoleLogin),
     /// `console.login_failed`.
     ConsoleLoginFailed(ConsoleLoginFailed),
+    /// `station_request.requested`.
+    StationRequested(StationRequested),
+    /// `station_request.approved` / `station_request.rejected`.
+    StationRequestDecided(StationRequestDecided),
+    /// `station_request.cancelled`.
+    StationRequestCancelled(StationRequestCancelled),
     /// `api_token.added`.
     ApiTokenAdded(ApiTokenAdded),
     /// `api_token.revoked`.
@@ -286,6 +292,10 @@ impl AuditEvent {
             E::OperatorChanged(_) => "operator.changed",
             E::ConsoleLogin(_) => "console.login",
             E::ConsoleLoginFailed(_) => "console.login_failed",
+            E::StationRequested(_) => "station_request.requested",
+            E::StationRequestDecided(d) if d.approved => "station_request.approved",
+            E::StationRequestDecided(_) => "station_request.rejected",
+            E::StationRequestCancelled(_) => "station_request.cancelled",
             E::ApiTokenAdded(_) => "api_token.added",
             E::ApiTokenRevoked(_) => "api_token.revoked",
             E::ApiOrderSubmitted(_) => "api.order_submitted",
@@ -361,6 +371,9 @@ impl AuditEvent {
             E::OperatorChanged(p) => to_json(p),
             E::ConsoleLogin(p) => to_json(p),
             E::ConsoleLoginFailed(p) => to_json(p),
+            E::StationRequested(p) => to_json(p),
+            E::StationRequestDecided(p) => to_json(p),
+            E::StationRequestCancelled(p) => to_json(p),
             E::ApiTokenAdded(p) => to_json(p),
             E::ApiTokenRevoked(p) => to_json(p),
             E::ApiOrderSubmitted(p) => to_json(p),

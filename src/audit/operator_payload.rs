@@ -1,7 +1,7 @@
 //! Payloads of the operator accounts' audit events (issue 17): who was added or changed, with
 //! which roles, by whom. No credential is ever named, not even its hash.
 
-use super::payload::{AuditField, plain, sealed};
+use super::payload::{AuditField, FourEyes, plain, sealed};
 
 payload! {
     /// `operator.added`.
@@ -12,6 +12,14 @@ payload! {
         pub roles: String,
         /// Who added it (an administrator, or `station:<id>` for the first one at `init`).
         pub added_by: String,
+        /// The station request it carried out, naming who asked and who approved; none when
+        /// it took effect at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
+        /// True when it took effect at once because the station had a single enabled
+        /// administrator (nobody else could approve it: bootstrap).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pub bootstrap: bool,
     }
 }
 
@@ -30,6 +38,14 @@ payload! {
         pub enabled: bool,
         /// The administrator who changed it.
         pub changed_by: String,
+        /// The station request it carried out, naming who asked and who approved; none when
+        /// it took effect at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
+        /// True when it took effect at once because the station had a single enabled
+        /// administrator (nobody else could approve it: bootstrap).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pub bootstrap: bool,
     }
 }
 
@@ -69,6 +85,14 @@ payload! {
         pub scopes: String,
         /// The administrator who added it.
         pub added_by: String,
+        /// The station request it carried out, naming who asked and who approved; none when
+        /// it took effect at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
+        /// True when it took effect at once because the station had a single enabled
+        /// administrator (nobody else could approve it: bootstrap).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pub bootstrap: bool,
     }
 }
 
@@ -81,6 +105,14 @@ payload! {
         pub operator: String,
         /// The administrator who revoked it.
         pub revoked_by: String,
+        /// The station request it carried out, naming who asked and who approved; none when
+        /// it took effect at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
+        /// True when it took effect at once because the station had a single enabled
+        /// administrator (nobody else could approve it: bootstrap).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pub bootstrap: bool,
     }
 }
 
@@ -105,5 +137,55 @@ payload! {
         pub operator: String,
         /// Who set it (the operator themselves, or an administrator).
         pub set_by: String,
+    }
+}
+
+payload! {
+    /// `station_request.requested`: a change that needs a second operator was asked for
+    /// (operators, API tokens, the CA's OCSP signer).
+    pub struct StationRequested {
+        /// The request.
+        pub request_id: String,
+        /// Its kind (`operator_add`, ...).
+        pub kind: String,
+        /// What it asks, in one line (never a secret).
+        pub summary: String,
+        /// Who asked.
+        pub requested_by: String,
+    }
+}
+
+payload! {
+    /// `station_request.approved` / `station_request.rejected`: a second operator's decision.
+    pub struct StationRequestDecided {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// Approved (else rejected); names the action, not in the details.
+        #[serde(skip)]
+        pub approved: bool,
+        /// Who asked.
+        pub requested_by: String,
+        /// Who decided (never the requester).
+        pub decided_by: String,
+        /// The decider's note.
+        pub note: Option<String>,
+    }
+}
+
+payload! {
+    /// `station_request.cancelled`: withdrawn before it was carried out.
+    pub struct StationRequestCancelled {
+        /// The request.
+        pub request_id: String,
+        /// Its kind.
+        pub kind: String,
+        /// Who asked.
+        pub requested_by: String,
+        /// Who withdrew it.
+        pub cancelled_by: String,
+        /// Why.
+        pub note: Option<String>,
     }
 }

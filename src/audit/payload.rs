@@ -132,7 +132,7 @@ payload! {
 payload! {
     /// Both operators of a four-eyes action: who asked and who approved.
     pub struct FourEyes {
-        /// The service request.
+        /// The service (or station) request.
         pub request_id: String,
         /// Who asked.
         pub requested_by: String,
@@ -224,6 +224,10 @@ payload! {
         pub reinit: bool,
         /// The lease taken.
         pub lease: LeaseTaken,
+        /// The approved reinit request this claim consumed (`--reinit`): who asked, who
+        /// approved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 
@@ -337,6 +341,10 @@ payload! {
         pub key_id: String,
         /// The signer it replaces (its certificate's serial), if any.
         pub replaces: Option<String>,
+        /// The station request it carried out (`ca ocsp-signer`: who asked, who approved);
+        /// none at `init`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub four_eyes: Option<FourEyes>,
     }
 }
 

@@ -2,12 +2,18 @@
 //! credential and does the change; this prints what it did (never a token).
 
 use super::opts::ApiTokenCmd;
+use super::station_requests;
 use super::{CliError, output};
+use crate::domain::OperatorId;
 use crate::domain::api::{parse_scopes, scopes_text};
+use crate::domain::station_request::{ChangeFamily, StationChange};
+use crate::station::ApiTokenRecord;
 use crate::station::Station;
+use crate::station::four_eyes::Carried;
+use std::path::Path;
 
 pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Result<(), CliError> {
-    let record = match cmd {
+    match cmd {
         ApiTokenCmd::List => {
             let all = station.api_tokens().await?;
             if json {
@@ -33,7 +39,7 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                 &["ID", "OPERATOR", "SCOPES", "STATE", "ADDED BY", "ADDED AT"],
                 &rows,
             );
-            return Ok(());
+            Ok(())
         }
         ApiTokenCmd::Add {
             operator,
@@ -42,21 +48,33 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
         } => {
             let scopes =
                 parse_scopes(&scope).map_err(|e| CliError::usage(format!("--scope: {e}")))?;
-            let added = station.add_api_token(&operator, scopes, &out).await?;
-            if !json {
-                println!(
-                    "API token {} added for operator {} ({}); written to {} (mode 0600): hand it \
-                     to the client",
-                    added.id,
-                    added.operator,
-                    scopes_text(&added.scopes),
-                    out.display()
-                );
-                return Ok(());
-            }
-            added
+            let operator = OperatorId::parse(&operator)
+                .map_err(|e| CliError::usage(format!("--operator: {e}")))?;
+            let out = out.as_deref();
+            let change = StationChange::ApiTokenAdd { operator, scopes };
+            let asked = station.ask_change(change, out).await?;
+            station_requests::asked(&asked, json, |c| print_carried(c, out))
         }
-        ApiTokenCmd::Revoke { id } => station.revoke_api_token(id).await?,
+        ApiTokenCmd::Approve { id, out, note } => {
+            let out = out.as_deref();
+            station_requests::approve(
+                station,
+                ChangeFamily::ApiToken,
+                (&id, note.as_deref()),
+                out,
+                json,
+                |c| print_carried(c, out),
+            )
+            .await
+        }
+        ApiTokenCmd::Decide(cmd) => {
+            station_requests::decide(station, ChangeFamily::ApiToken, cmd, json).await
+        }
+        ApiTokenCmd::Revoke { id } => {
+            let change = StationChange::ApiTokenRevoke { token_id: id };
+            let asked = station.ask_change(change, None).await?;
+            station_requests::asked(&asked, json, |c| print_carried(c, None))
+        }
         ApiTokenCmd::WebhookSecret { out } => {
             station.write_webhook_secret(&out)?;
             if json {
@@ -134,10 +152,26 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
             );
             return Ok(());
         }
-    };
-    if json {
-        return output::json(&record);
     }
+}
+
+/// What a carried-out token change made (`out`: where an added token went).
+fn print_carried(carried: &Carried, out: Option<&Path>) {
+    match (carried, out) {
+        (Carried::ApiToken(added), Some(file)) => println!(
+            "API token {} added for operator {} ({}); written to {} (mode 0600): hand it to the \
+             client",
+            added.id,
+            added.operator,
+            scopes_text(&added.scopes),
+            file.display()
+        ),
+        (Carried::ApiToken(record), None) => print_record(record),
+        (other, _) => println!("{other:?}"),
+    }
+}
+
+fn print_record(record: &ApiTokenRecord) {
     println!(
         "API token {} of operator {}: {}",
         record.id,
@@ -148,5 +182,4 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
             "active"
         }
     );
-    Ok(())
 }

@@ -5,6 +5,7 @@
 use super::error::io_error;
 use super::opts::CaCmd;
 use super::{CliError, output};
+use crate::domain::station_request::{ChangeFamily, StationChange};
 use crate::station::Station;
 use crate::station::crl::{CrlOutcome, CrlReport};
 use crate::station::error_code as ec;
@@ -29,7 +30,24 @@ pub(super) async fn run(station: &Station, cmd: CaCmd, json: bool) -> Result<(),
             }
             Ok(())
         }
-        CaCmd::OcspSigner => super::ocsp::signer(station, json).await,
+        CaCmd::OcspSigner => {
+            let asked = station.ask_change(StationChange::OcspSigner, None).await?;
+            super::station_requests::asked(&asked, json, super::ocsp::print_signer)
+        }
+        CaCmd::Approve { id, note } => {
+            super::station_requests::approve(
+                station,
+                ChangeFamily::Ca,
+                (&id, note.as_deref()),
+                None,
+                json,
+                super::ocsp::print_signer,
+            )
+            .await
+        }
+        CaCmd::Decide(cmd) => {
+            super::station_requests::decide(station, ChangeFamily::Ca, cmd, json).await
+        }
     }
 }
 

@@ -47,6 +47,7 @@ mod seal;
 mod serve;
 mod service_desk;
 mod signals;
+mod station_requests;
 mod tokens;
 mod unlock;
 pub mod unlock_opts;
@@ -59,7 +60,10 @@ use crate::domain::RequestKind;
 use crate::station::error_code as ec;
 use crate::station::{OperationContext, Station};
 use clap::Parser;
-use opts::{ApiTokenCmd, Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd, PinResetCmd};
+use opts::{
+    ApiTokenCmd, ChangeRequestCmd, Cli, Command, DeliverCmd, DemoArgs, OperatorCmd, OrderCmd,
+    PinResetCmd, ReinitCmd,
+};
 use std::process::ExitCode;
 
 /// Entry point of the binary.
@@ -301,6 +305,15 @@ pub async fn run(cli: Cli, operation: &OperationContext) -> Result<(), CliError>
             }
             result
         }
+        Command::Reinit(cmd) => {
+            let station = open_station(config, credential, operation).await?;
+            let changes = !matches!(cmd, ReinitCmd::Decide(ChangeRequestCmd::Requests { .. }));
+            let result = station_requests::reinit(&station, cmd, cli.json).await;
+            if changes {
+                audit::anchor_after_change(&station).await;
+            }
+            result
+        }
         Command::Serve(args) => {
             let station = open_station(config, credential, operation).await?;
             serve::run(&station, &args, cli.json).await
@@ -325,6 +338,20 @@ async fn check(station: &Station, json: bool) -> Result<(), CliError> {
                 f.rule,
                 f.order_no.as_deref().unwrap_or("-"),
                 f.message
+            );
+        }
+        if report.operator_changes == "bootstrap" {
+            println!(
+                "operators: a single enabled administrator ({}): operator and API token changes \
+                 take effect at once (bootstrap); add a second administrator to make each need \
+                 a second one's approval",
+                report.administrators.join(", ")
+            );
+        } else {
+            println!(
+                "operators: {} enabled administrators: operator and API token changes need a \
+                 second administrator's approval (four-eyes)",
+                report.administrators.len()
             );
         }
         println!(

@@ -1,13 +1,13 @@
-//! `keystation ca ocsp-signer [--json]`: a new delegated OCSP signer for the installation.
+//! What `keystation ca ocsp-signer` / `ca approve ID` print about a new delegated OCSP signer.
 
-use super::{CliError, output};
-use crate::station::Station;
+use crate::station::four_eyes::Carried;
 
-pub(super) async fn signer(station: &Station, json: bool) -> Result<(), CliError> {
-    let report = station.renew_ocsp_signer().await?;
-    if json {
-        return output::json(&report);
-    }
+/// Prints the signer a carried-out `ca ocsp-signer` request made.
+pub(super) fn print_signer(carried: &Carried) {
+    let Carried::OcspSigner(report) = carried else {
+        println!("{carried:?}");
+        return;
+    };
     println!("OCSP signer {} ({})", report.serial, report.subject);
     println!("  valid     {} to {}", report.not_before, report.not_after);
     println!("  sha256    {}", report.fingerprint);
@@ -15,5 +15,4 @@ pub(super) async fn signer(station: &Station, json: bool) -> Result<(), CliError
     if let Some(old) = &report.replaces {
         println!("  replaces  {old} (a running `keystation serve` switches within seconds)");
     }
-    Ok(())
 }

@@ -2,11 +2,16 @@
 //! credential and does the change; this prints what it did.
 
 use super::opts::OperatorCmd;
+use super::station_requests;
 use super::{CliError, output};
+use crate::domain::OperatorId;
 use crate::domain::operator::{parse_roles, roles_text};
 use crate::domain::password::Password;
+use crate::domain::station_request::{ChangeFamily, StationChange};
+use crate::station::OperatorRecord;
 use crate::station::Station;
-use crate::station::operators::OperatorChange;
+use crate::station::four_eyes::Carried;
+use std::path::Path;
 
 pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Result<(), CliError> {
     let roles_arg = |flag: &str, text: &str| {
@@ -38,34 +43,54 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
             role,
             credential_out,
         } => {
-            let roles = roles_arg("--role", &role)?;
-            let added = station.add_operator(&name, roles, &credential_out).await?;
-            if !json {
-                println!(
-                    "operator {} added ({}); credential written to {} (mode 0600): hand it to them",
-                    added.name,
-                    roles_text(&added.roles),
-                    credential_out.display()
-                );
-                return Ok(());
-            }
-            added
+            let change = StationChange::OperatorAdd {
+                operator: name_arg(&name)?,
+                roles: roles_arg("--role", &role)?,
+            };
+            let out = credential_out.as_deref();
+            let asked = station.ask_change(change, out).await?;
+            return station_requests::asked(&asked, json, |c| print_carried(c, out));
+        }
+        OperatorCmd::Approve {
+            id,
+            credential_out,
+            note,
+        } => {
+            let out = credential_out.as_deref();
+            return station_requests::approve(
+                station,
+                ChangeFamily::Operator,
+                (&id, note.as_deref()),
+                out,
+                json,
+                |c| print_carried(c, out),
+            )
+            .await;
+        }
+        OperatorCmd::Decide(cmd) => {
+            return station_requests::decide(station, ChangeFamily::Operator, cmd, json).await;
         }
         OperatorCmd::Disable { name } => {
-            station
-                .change_operator(&name, OperatorChange::Disable)
-                .await?
+            let change = StationChange::OperatorDisable {
+                operator: name_arg(&name)?,
+            };
+            let asked = station.ask_change(change, None).await?;
+            return station_requests::asked(&asked, json, |c| print_carried(c, None));
         }
         OperatorCmd::Enable { name } => {
-            station
-                .change_operator(&name, OperatorChange::Enable)
-                .await?
+            let change = StationChange::OperatorEnable {
+                operator: name_arg(&name)?,
+            };
+            let asked = station.ask_change(change, None).await?;
+            return station_requests::asked(&asked, json, |c| print_carried(c, None));
         }
         OperatorCmd::Role { name, set } => {
-            let roles = roles_arg("--set", &set)?;
-            station
-                .change_operator(&name, OperatorChange::SetRoles(roles))
-                .await?
+            let change = StationChange::OperatorRoles {
+                operator: name_arg(&name)?,
+                roles: roles_arg("--set", &set)?,
+            };
+            let asked = station.ask_change(change, None).await?;
+            return station_requests::asked(&asked, json, |c| print_carried(c, None));
         }
         OperatorCmd::Password { name } => {
             let text = super::pin_input::new_secret("new console password")?;
@@ -102,6 +127,30 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
     if json {
         return output::json(&record);
     }
+    print_record(&record);
+    Ok(())
+}
+
+/// The `NAME` argument, parsed.
+fn name_arg(name: &str) -> Result<OperatorId, CliError> {
+    OperatorId::parse(name).map_err(|e| CliError::usage(format!("NAME: {e}")))
+}
+
+/// What a carried-out operator change made (`out`: where an added operator's credential went).
+fn print_carried(carried: &Carried, out: Option<&Path>) {
+    match (carried, out) {
+        (Carried::Operator(added), Some(file)) => println!(
+            "operator {} added ({}); credential written to {} (mode 0600): hand it to them",
+            added.name,
+            roles_text(&added.roles),
+            file.display()
+        ),
+        (Carried::Operator(record), None) => print_record(record),
+        (other, _) => println!("{other:?}"),
+    }
+}
+
+fn print_record(record: &OperatorRecord) {
     println!(
         "operator {}: {} ({})",
         record.name,
@@ -112,5 +161,4 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
         },
         roles_text(&record.roles)
     );
-    Ok(())
 }

@@ -5,7 +5,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use super::operator_opts::{ApiTokenCmd, OperatorCmd};
+pub use super::operator_opts::{ApiTokenCmd, ChangeRequestCmd, OperatorCmd, ReinitCmd};
 pub use super::order_opts::OrderCmd;
 
 /// keystation — provisioning station for a CA back office.
@@ -107,6 +107,11 @@ pub enum Command {
     /// file), list, revoke. Adding and revoking need an administrator's --credential.
     #[command(subcommand)]
     ApiToken(ApiTokenCmd),
+    /// Four-eyes on `provision ORDER --reinit` (which wipes a token keystation initialised and
+    /// revokes its certificate): a provisioner asks, a second operator (a security officer)
+    /// approves, and `provision --reinit` consumes the approved request.
+    #[command(subcommand)]
+    Reinit(ReinitCmd),
 }
 
 /// `keystation ca ...`
@@ -121,10 +126,22 @@ pub enum CaCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Make the installation's delegated OCSP signer (a new key on the CA token, certified by the
-    /// CA), for an installation without one or to renew it; `serve` takes it into use within
-    /// seconds.
+    /// Ask for a new delegated OCSP signer for the installation (a new key on the CA token,
+    /// certified by the CA), for an installation without one or to renew it: a request that a
+    /// second, different security officer or administrator approves (`ca approve ID`), which
+    /// makes it; `serve` takes it into use within seconds.
     OcspSigner,
+    /// Approve someone else's CA request (`ca ocsp-signer`) and carry it out now.
+    Approve {
+        /// Request id.
+        id: String,
+        /// A note recorded with the approval.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// reject, cancel, requests: the other words on its requests.
+    #[command(flatten)]
+    Decide(ChangeRequestCmd),
 }
 
 /// `keystation serve`

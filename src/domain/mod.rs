@@ -27,6 +27,7 @@ pub mod reissue;
 pub mod renewal;
 pub mod secondary_key;
 pub mod service_request;
+pub mod station_request;
 pub mod status;
 pub mod takeover;
 pub mod text;

@@ -77,10 +77,10 @@ impl Role {
             ),
             Role::SecurityOfficer => matches!(
                 action,
-                A::Revoke | A::DecideRequest | A::CancelRequest | A::ReportLost
+                A::Revoke | A::DecideRequest | A::CancelRequest | A::ReportLost | A::ManageCa
             ),
             Role::Auditor => false,
-            Role::Administrator => matches!(action, A::ManageOperators),
+            Role::Administrator => matches!(action, A::ManageOperators | A::ManageCa),
         }
     }
 }
@@ -119,13 +119,17 @@ pub enum Action {
     RunRequest,
     /// Withdrawing a service request.
     CancelRequest,
-    /// `operator add|disable|role`.
+    /// `operator add|disable|role`, `api-token add|revoke` (and deciding others' requests
+    /// of these).
     ManageOperators,
+    /// The CA's own operations that make a CA-certified key (`ca ocsp-signer`), asked for and
+    /// approved by two different operators.
+    ManageCa,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::ImportOrder,
         Action::ReviewOrder,
         Action::RenewOrder,
@@ -139,6 +143,7 @@ impl Action {
         Action::RunRequest,
         Action::CancelRequest,
         Action::ManageOperators,
+        Action::ManageCa,
     ];
 
     /// Stable name, for messages and audit records.
@@ -157,6 +162,7 @@ impl Action {
             Action::RunRequest => "run_request",
             Action::CancelRequest => "cancel_request",
             Action::ManageOperators => "manage_operators",
+            Action::ManageCa => "manage_ca",
         }
     }
 

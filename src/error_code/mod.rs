@@ -178,6 +178,8 @@ codes! {
         "The request's state does not allow this (e.g. running one that is not approved).";
     REQUEST_CHANGED = "E-REQUEST-CHANGED", Refusal,
         "The request changed meanwhile (another operator or run acted first); look at it again.";
+    REINIT_NOT_APPROVED = "E-REINIT-NOT-APPROVED", Refusal,
+        "`provision --reinit` needs a reinit request a second operator approved (`reinit request ORDER`, `reinit approve ID`).";
     RETIRE_REFUSED = "E-RETIRE-REFUSED", Refusal,
         "The order's key cannot be retired: it was not made, or is no longer bound to the order (lost, broken, retired).";
     REISSUE_REFUSED = "E-REISSUE-REFUSED", Refusal,

@@ -7,7 +7,8 @@
 //! change made with it is audited under that operator's name (and `api.order_submitted` names
 //! the token), and has [`Scope`]s. Managing tokens (add, revoke) needs an administrator's
 //! credential, like managing operators, and is audited; a revoked token authenticates nobody,
-//! nor does a token whose operator is disabled.
+//! nor does a token whose operator is disabled. Adding or revoking a token is four-eyes once the
+//! station has two administrators (`super::four_eyes`): an API token is an identity.
 //!
 //! Security notes: the token is never on a command line, in an environment variable, a log, an
 //! error or an audit record; a refused request is audited (`api.request_refused`) without it,
@@ -15,13 +16,14 @@
 //! those records per client so a client cannot flood the trail.
 
 use super::Station;
+use super::operators::Provenance;
 use super::operators::{new_token, token_hash, well_formed};
 use crate::audit::event::{ApiRequestRefused, ApiTokenAdded, ApiTokenRevoked, AuditEvent};
 use crate::domain::api::{Scope, Scopes, scopes_text};
-use crate::domain::{Action, OperatorId, OperatorRefused};
+use crate::domain::{OperatorId, OperatorRefused};
 use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::random::RandomError;
-use crate::store::{ApiTokenRecord, AuditEntry, NewApiToken, StoreError};
+use crate::store::{Actor, ApiTokenRecord, AuditEntry, NewApiToken, StoreError, Tx};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -161,93 +163,9 @@ impl ApiCaller {
 }
 
 impl Station {
-    /// `api-token add --operator NAME --scope S,.. --out FILE`: an administrator (by
-    /// credential) gives the registered operator `operator` a token with `scopes`, written to
-    /// `out` (created, 0600, never overwritten).
-    pub async fn add_api_token(
-        &self,
-        operator: &str,
-        scopes: Scopes,
-        out: &Path,
-    ) -> Result<ApiTokenRecord, ApiTokenError> {
-        let operator = OperatorId::parse(operator).map_err(|e| ApiTokenError::Invalid {
-            field: "--operator",
-            message: e.to_string(),
-        })?;
-        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        if tx.operator_in_tx(&operator).await?.is_none() {
-            return Err(StoreError::from(OperatorRefused::NotRegistered(operator)).into());
-        }
-        let token = new_token(self.random.as_ref(), API_TOKEN_PREFIX)?;
-        let id = tx
-            .insert_api_token(&NewApiToken {
-                operator: operator.clone(),
-                scopes: scopes.clone(),
-                token_hash: token_hash(&token),
-                created_by: actor.name.clone(),
-            })
-            .await?;
-        tx.audit(
-            &actor,
-            AuditEntry::new(AuditEvent::ApiTokenAdded(ApiTokenAdded {
-                token_id: id,
-                operator: operator.to_string(),
-                scopes: scopes_text(&scopes),
-                added_by: actor.name.clone(),
-            })),
-        )
-        .await?;
-        let added = tx
-            .api_token_in_tx(id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("API token {id} was not stored")))?;
-        let line = Zeroizing::new(format!("{}\n", token.as_str()));
-        crate::private_files::write_new_file(out, line.as_bytes()).map_err(|source| {
-            ApiTokenError::TokenFile {
-                path: out.to_path_buf(),
-                source,
-            }
-        })?;
-        if let Err(e) = tx.commit().await {
-            let _ = crate::private_files::erase_file(out);
-            return Err(e.into());
-        }
-        Ok(added)
-    }
-
     /// Every API token (revoked ones too), by id.
     pub async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
         self.store.api_tokens().await
-    }
-
-    /// `api-token revoke ID`: an administrator (by credential) revokes a token.
-    pub async fn revoke_api_token(&self, id: i64) -> Result<ApiTokenRecord, ApiTokenError> {
-        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let token = tx
-            .api_token_in_tx(id)
-            .await?
-            .ok_or(ApiTokenError::NotFound(id))?;
-        if token.revoked_at.is_some() {
-            return Err(ApiTokenError::AlreadyRevoked(id));
-        }
-        tx.revoke_api_token(id, &actor.name).await?;
-        tx.audit(
-            &actor,
-            AuditEntry::new(AuditEvent::ApiTokenRevoked(ApiTokenRevoked {
-                token_id: id,
-                operator: token.operator.to_string(),
-                revoked_by: actor.name.clone(),
-            })),
-        )
-        .await?;
-        let revoked = tx
-            .api_token_in_tx(id)
-            .await?
-            .ok_or(ApiTokenError::NotFound(id))?;
-        tx.commit().await?;
-        Ok(revoked)
     }
 
     /// Records a refused API request (`api.request_refused`, as the station: nobody is
@@ -299,4 +217,90 @@ impl Station {
             scopes: record.scopes,
         })
     }
+}
+
+/// Gives the registered operator `operator` a new token with `scopes` in `tx` (audited as
+/// `actor`, `how` it came to be) and writes it to `out` (created, 0600, never overwritten); the
+/// caller commits, or erases `out` when it cannot.
+pub(super) async fn add_token_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    (operator, scopes): (&OperatorId, &Scopes),
+    random: &dyn crate::random::Random,
+    out: &Path,
+    how: &Provenance,
+) -> Result<ApiTokenRecord, ApiTokenError> {
+    if tx.operator_in_tx(operator).await?.is_none() {
+        return Err(StoreError::from(OperatorRefused::NotRegistered(operator.clone())).into());
+    }
+    let token = new_token(random, API_TOKEN_PREFIX)?;
+    let id = tx
+        .insert_api_token(&NewApiToken {
+            operator: operator.clone(),
+            scopes: scopes.clone(),
+            token_hash: token_hash(&token),
+            created_by: actor.name.clone(),
+        })
+        .await?;
+    tx.audit(
+        actor,
+        AuditEntry::new(AuditEvent::ApiTokenAdded(ApiTokenAdded {
+            token_id: id,
+            operator: operator.to_string(),
+            scopes: scopes_text(scopes),
+            added_by: actor.name.clone(),
+            four_eyes: how.four_eyes.clone(),
+            bootstrap: how.bootstrap,
+        })),
+    )
+    .await?;
+    let added = tx
+        .api_token_in_tx(id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("API token {id} was not stored")))?;
+    let line = Zeroizing::new(format!("{}\n", token.as_str()));
+    crate::private_files::write_new_file(out, line.as_bytes()).map_err(|source| {
+        ApiTokenError::TokenFile {
+            path: out.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(added)
+}
+
+/// Whether token `id` exists and is live (a revoke request is refused otherwise).
+pub(super) async fn live_token_in(tx: &mut Tx, id: i64) -> Result<ApiTokenRecord, ApiTokenError> {
+    let token = tx
+        .api_token_in_tx(id)
+        .await?
+        .ok_or(ApiTokenError::NotFound(id))?;
+    if token.revoked_at.is_some() {
+        return Err(ApiTokenError::AlreadyRevoked(id));
+    }
+    Ok(token)
+}
+
+/// Revokes token `id` in `tx` (audited as `actor`, `how` it came to be); the caller commits.
+pub(super) async fn revoke_token_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: i64,
+    how: &Provenance,
+) -> Result<ApiTokenRecord, ApiTokenError> {
+    let token = live_token_in(tx, id).await?;
+    tx.revoke_api_token(id, &actor.name).await?;
+    tx.audit(
+        actor,
+        AuditEntry::new(AuditEvent::ApiTokenRevoked(ApiTokenRevoked {
+            token_id: id,
+            operator: token.operator.to_string(),
+            revoked_by: actor.name.clone(),
+            four_eyes: how.four_eyes.clone(),
+            bootstrap: how.bootstrap,
+        })),
+    )
+    .await?;
+    tx.api_token_in_tx(id)
+        .await?
+        .ok_or(ApiTokenError::NotFound(id))
 }

@@ -20,10 +20,11 @@ use crate::audit::event::{AuditEvent, CrlIssued};
 use crate::ca::CaError;
 use crate::ca::crl::{RevokedEntry, build_crl, reason_from_name};
 use crate::clock::{format_utc, parse_utc};
+use crate::domain::Action;
 use crate::domain::crl::{CrlDue, CrlSchedule, CrlUrlError, NewestCrl, publication_path};
 /// A CRL as the history lists it.
 pub use crate::store::CrlSummary;
-use crate::store::{AuditEntry, CrlRecord, NewCrl, RevocationRecord, StoreError};
+use crate::store::{Actor, AuditEntry, CrlRecord, NewCrl, RevocationRecord, StoreError};
 use crate::token::TokenError;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -128,9 +129,16 @@ pub enum CrlOutcome {
 }
 
 impl Station {
-    /// Issues the next CRL now (see the module docs).
+    /// Issues the next CRL now (`ca crl`, see the module docs), as the operator the command
+    /// proves (credential or mapped OS user) holding [`Action::ManageCa`]: refused before
+    /// anything is signed otherwise. Its `crl.issued` record names that operator.
     pub async fn issue_crl(&self, hsm: &Hsm, now: OffsetDateTime) -> Result<CrlReport, CrlError> {
-        self.issue(hsm, now, "command").await
+        let (_, actor) = self.acting_operator(None, Action::ManageCa).await?;
+        match self.issue_if(hsm, now, "command", false, &actor).await? {
+            Some(report) => Ok(report),
+            // Without the re-check a CRL is always issued.
+            None => unreachable!(),
+        }
     }
 
     /// Keeps the published CRL current: issues one when it is due ([`CrlSchedule::due`]: none
@@ -142,7 +150,8 @@ impl Station {
         let revocations = self.store.revocation_count().await?;
         let state = newest.as_ref().map(newest_state).transpose()?;
         if let Some(due) = self.schedule().due(state.as_ref(), revocations, now) {
-            let report = self.issue_if(hsm, now, due_name(due), true).await?;
+            let actor = self.station_actor();
+            let report = self.issue_if(hsm, now, due_name(due), true, &actor).await?;
             return Ok(CrlTick {
                 issued: report.map(|r| (due, r)),
                 republished: None,
@@ -213,7 +222,10 @@ impl Station {
         now: OffsetDateTime,
         trigger: &str,
     ) -> Result<CrlReport, CrlError> {
-        match self.issue_if(hsm, now, trigger, false).await? {
+        match self
+            .issue_if(hsm, now, trigger, false, &self.station_actor())
+            .await?
+        {
             Some(report) => Ok(report),
             // Without the re-check a CRL is always issued.
             None => unreachable!(),
@@ -228,6 +240,7 @@ impl Station {
         now: OffsetDateTime,
         trigger: &str,
         recheck: bool,
+        actor: &Actor,
     ) -> Result<Option<CrlReport>, CrlError> {
         let relative = publication_path(&self.config.ca.crl_url)?;
         // Whole seconds: what the CRL's UTCTime holds is what is recorded.
@@ -272,7 +285,7 @@ impl Station {
             })
             .await?;
         tx.audit(
-            &self.station_actor(),
+            actor,
             AuditEntry::new(AuditEvent::CrlIssued(CrlIssued {
                 number: record.number,
                 this_update: record.this_update.clone(),

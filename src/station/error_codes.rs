@@ -76,6 +76,7 @@ impl Coded for ProvisionError {
             ProvisionError::Held { .. } => ec::LEASE_HELD,
             ProvisionError::TokenRefused { .. } => ec::TOKEN_REFUSED,
             ProvisionError::NoBlankToken(_) => ec::NO_BLANK_TOKEN,
+            ProvisionError::ReinitNotApproved { .. } => ec::REINIT_NOT_APPROVED,
             // An unconfirmed unlock code must be confirmed before the re-run: its own code.
             ProvisionError::Step {
                 source: StepError::UnlockUnconfirmed { .. },

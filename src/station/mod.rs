@@ -24,6 +24,7 @@ pub mod demo;
 pub mod desk;
 mod error_codes;
 pub mod fleet;
+pub mod four_eyes;
 pub mod hsm;
 pub mod init;
 pub mod input_file;
@@ -54,9 +55,9 @@ pub use crate::error_code;
 pub use crate::private_files::restrict_umask;
 /// Records the fronts show as they are.
 pub use crate::store::{
-    AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord, OperatorRecord,
-    OrderRecord, OrderSummary, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
-    UnlockRecord,
+    ApiTokenRecord, AttemptRecord, Binding, CertificateRecord, DeliveryFilter, DeliveryRecord,
+    OperatorRecord, OrderRecord, OrderSummary, RequestStepRecord, ServiceRequestFilter,
+    ServiceRequestRecord, StationRequestRecord, UnlockRecord,
 };
 pub use operation::{OperationContext, OperationId};
 

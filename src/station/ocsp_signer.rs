@@ -3,8 +3,9 @@
 //! certificate and the CKA_ID of its key) so that every station of the installation answers
 //! with it, and written beside the CA certificate (`ocsp.signer_certificate`).
 //!
-//! `init` makes the first one; `keystation ca ocsp-signer` makes one for an installation
-//! without (made before this existed) and renews it. A renewal generates a new key pair under
+//! `init` makes the first one; `keystation ca ocsp-signer` asks for one for an installation
+//! without (made before this existed) or a renewal, and a second, different operator's
+//! `ca approve ID` makes it (four-eyes, `super::four_eyes`). A renewal generates a new key pair under
 //! the same label with a new CKA_ID; the responder finds the key by that id, never by label, so
 //! the old key (left on the token: a key is never destroyed by a command that can be re-run)
 //! signs nothing more once the new record is committed. Every issuance is audited
@@ -124,6 +125,7 @@ pub(crate) fn write_signer_file(cfg: &Config, cert_der: &[u8]) -> Result<(), Ini
 pub(crate) fn signer_issued(
     signer: &OcspSignerRecord,
     replaces: Option<String>,
+    four_eyes: Option<crate::audit::event::FourEyes>,
 ) -> Result<AuditEntry, crate::ca::CaError> {
     let summary = cert_summary(&signer.cert_der)?;
     Ok(AuditEntry {
@@ -138,14 +140,25 @@ pub(crate) fn signer_issued(
             not_after: format_utc(summary.not_after),
             key_id: hex::encode(&signer.key_id),
             replaces,
+            four_eyes,
         }))
     })
 }
 
+/// A signer made on the CA token, not yet recorded ([`Station::make_ocsp_signer`]).
+#[derive(Debug)]
+pub(crate) struct MadeSigner {
+    /// The key's id and its certificate.
+    pub signer: OcspSignerRecord,
+    /// The serial of the signer it replaces, if any.
+    pub replaces: Option<String>,
+}
+
 impl Station {
-    /// Makes a new delegated OCSP signer for the installation (the first, or a renewal) and
-    /// records it; see the module docs.
-    pub async fn renew_ocsp_signer(&self) -> Result<OcspSignerReport, OcspSignerError> {
+    /// Makes a new delegated OCSP signer on the CA token (the first, or a renewal), not yet
+    /// recorded: [`Station::record_ocsp_signer_in`] records it in the transaction of the
+    /// approval that allows it (`ca ocsp-signer` is four-eyes, see `super::four_eyes`).
+    pub(crate) async fn make_ocsp_signer(&self) -> Result<MadeSigner, OcspSignerError> {
         let previous = self.store.ocsp_signer().await?;
         let replaces = previous
             .map(|p| cert_summary(&p.cert_der).map(|s| s.serial_hex))
@@ -165,13 +178,31 @@ impl Station {
                 random.as_ref(),
             )?)
         })?;
-        let entry = signer_issued(&signer, replaces.clone()).map_err(InitError::from)?;
-        let mut tx = self.store.begin_write(now).await?;
-        tx.record_ocsp_signer(&signer).await?;
-        tx.audit(&self.station_actor(), entry).await?;
-        tx.commit().await?;
-        write_signer_file(&self.config, &signer.cert_der)?;
-        let summary = cert_summary(&signer.cert_der).map_err(InitError::from)?;
+        Ok(MadeSigner { signer, replaces })
+    }
+
+    /// Records `made` in `tx`, audited as `actor` with the request it carries out.
+    pub(crate) async fn record_ocsp_signer_in(
+        tx: &mut crate::store::Tx,
+        actor: &crate::store::Actor,
+        made: &MadeSigner,
+        four_eyes: crate::audit::event::FourEyes,
+    ) -> Result<(), OcspSignerError> {
+        let entry = signer_issued(&made.signer, made.replaces.clone(), Some(four_eyes))
+            .map_err(InitError::from)?;
+        tx.record_ocsp_signer(&made.signer).await?;
+        tx.audit(actor, entry).await?;
+        Ok(())
+    }
+
+    /// After the transaction that recorded `made` committed: its certificate file written, and
+    /// what `ca ocsp-signer` prints.
+    pub(crate) fn publish_ocsp_signer(
+        &self,
+        made: &MadeSigner,
+    ) -> Result<OcspSignerReport, OcspSignerError> {
+        write_signer_file(&self.config, &made.signer.cert_der)?;
+        let summary = cert_summary(&made.signer.cert_der).map_err(InitError::from)?;
         Ok(OcspSignerReport {
             serial: summary.serial_hex,
             fingerprint: summary.sha256_fingerprint,
@@ -183,7 +214,7 @@ impl Station {
                 .path(&self.config.ocsp.signer_certificate)
                 .display()
                 .to_string(),
-            replaces,
+            replaces: made.replaces.clone(),
         })
     }
 }

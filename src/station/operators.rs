@@ -16,7 +16,7 @@
 //! [`crate::domain::operator::proof`]).
 
 use super::Station;
-use crate::audit::event::{AuditEvent, OperatorAdded, OperatorChanged};
+use crate::audit::event::{AuditEvent, FourEyes, OperatorAdded, OperatorChanged};
 use crate::domain::operator::proof::{Proof, claimed_operator};
 use crate::domain::operator::{Roles, authorize, roles_text};
 use crate::domain::{Action, OperatorId, OperatorRefused, Role};
@@ -268,86 +268,6 @@ impl Station {
         self.store.operators().await
     }
 
-    /// `operator add NAME --role R,.. --credential-out FILE`: an administrator (by credential)
-    /// adds an account and writes its credential to `credential_out` (created, 0600, never
-    /// overwritten).
-    pub async fn add_operator(
-        &self,
-        name: &str,
-        roles: Roles,
-        credential_out: &Path,
-    ) -> Result<OperatorRecord, OperatorError> {
-        let name = name_arg(name)?;
-        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        add_in(
-            &mut tx,
-            &actor,
-            &name,
-            &roles,
-            self.random.as_ref(),
-            credential_out,
-        )
-        .await?;
-        let added = tx
-            .operator_in_tx(&name)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("operator {name} was not stored")))?;
-        if let Err(e) = tx.commit().await {
-            let _ = crate::private_files::erase_file(credential_out);
-            return Err(e.into());
-        }
-        Ok(added)
-    }
-
-    /// `operator disable|enable|role NAME`: an administrator (by credential) changes an account;
-    /// the last enabled administrator stays one.
-    pub async fn change_operator(
-        &self,
-        name: &str,
-        change: OperatorChange,
-    ) -> Result<OperatorRecord, OperatorError> {
-        let name = name_arg(name)?;
-        let (_, actor) = self.acting_operator(None, Action::ManageOperators).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let before = tx
-            .operator_in_tx(&name)
-            .await?
-            .ok_or_else(|| StoreError::from(OperatorRefused::NotRegistered(name.clone())))?;
-        let mut after = before.clone();
-        match change {
-            OperatorChange::Disable => after.enabled = false,
-            OperatorChange::Enable => after.enabled = true,
-            OperatorChange::SetRoles(roles) => after.roles = roles,
-        }
-        if before.is_active_administrator()
-            && !after.is_active_administrator()
-            && tx.active_administrators().await? == [name.clone()]
-        {
-            return Err(StoreError::from(OperatorRefused::LastAdministrator(name)).into());
-        }
-        tx.update_operator(&name, &after.roles, after.enabled)
-            .await?;
-        tx.audit(
-            &actor,
-            AuditEntry::new(AuditEvent::OperatorChanged(OperatorChanged {
-                operator: name.to_string(),
-                roles_before: roles_text(&before.roles),
-                roles: roles_text(&after.roles),
-                enabled_before: before.enabled,
-                enabled: after.enabled,
-                changed_by: actor.name.clone(),
-            })),
-        )
-        .await?;
-        let changed = tx
-            .operator_in_tx(&name)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("operator {name} vanished")))?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-
     /// The demo's operators (`demo-intake`, `demo-reviewer`, `demo-shipping`, the simulated bank), added by the
     /// station itself when missing, each with its credential in the data directory.
     pub(super) async fn demo_operators(&self) -> Result<(), OperatorError> {
@@ -368,10 +288,10 @@ impl Station {
             add_in(
                 &mut tx,
                 &actor,
-                &name,
-                &[role].into(),
+                (&name, &[role].into()),
                 self.random.as_ref(),
                 &file,
+                &Provenance::default(),
             )
             .await?;
             if let Err(e) = tx.commit().await {
@@ -405,10 +325,10 @@ impl Station {
 pub(super) async fn add_in(
     tx: &mut Tx,
     actor: &Actor,
-    name: &OperatorId,
-    roles: &Roles,
+    (name, roles): (&OperatorId, &Roles),
     random: &dyn crate::random::Random,
     credential_out: &Path,
+    how: &Provenance,
 ) -> Result<(), OperatorError> {
     let token = new_token(random, TOKEN_PREFIX)?;
     tx.insert_operator(&NewOperator {
@@ -424,6 +344,8 @@ pub(super) async fn add_in(
             operator: name.to_string(),
             roles: roles_text(roles),
             added_by: actor.name.clone(),
+            four_eyes: how.four_eyes.clone(),
+            bootstrap: how.bootstrap,
         })),
     )
     .await?;
@@ -434,6 +356,61 @@ pub(super) async fn add_in(
             source,
         }
     })
+}
+
+/// How a change of operators or API tokens came to be carried out, as its audit record says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Provenance {
+    /// The station request it carries out (who asked, who approved).
+    pub four_eyes: Option<FourEyes>,
+    /// It took effect at once: the station's only enabled administrator made it.
+    pub bootstrap: bool,
+}
+
+/// Changes the account `name` in `tx` (audited as `actor`); the last enabled administrator
+/// stays one. The caller commits.
+pub(super) async fn change_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    name: &OperatorId,
+    change: OperatorChange,
+    how: &Provenance,
+) -> Result<OperatorRecord, OperatorError> {
+    let before = tx
+        .operator_in_tx(name)
+        .await?
+        .ok_or_else(|| StoreError::from(OperatorRefused::NotRegistered(name.clone())))?;
+    let mut after = before.clone();
+    match change {
+        OperatorChange::Disable => after.enabled = false,
+        OperatorChange::Enable => after.enabled = true,
+        OperatorChange::SetRoles(roles) => after.roles = roles,
+    }
+    if before.is_active_administrator()
+        && !after.is_active_administrator()
+        && tx.active_administrators().await? == [name.clone()]
+    {
+        return Err(StoreError::from(OperatorRefused::LastAdministrator(name.clone())).into());
+    }
+    tx.update_operator(name, &after.roles, after.enabled)
+        .await?;
+    tx.audit(
+        actor,
+        AuditEntry::new(AuditEvent::OperatorChanged(OperatorChanged {
+            operator: name.to_string(),
+            roles_before: roles_text(&before.roles),
+            roles: roles_text(&after.roles),
+            enabled_before: before.enabled,
+            enabled: after.enabled,
+            changed_by: actor.name.clone(),
+            four_eyes: how.four_eyes.clone(),
+            bootstrap: how.bootstrap,
+        })),
+    )
+    .await?;
+    tx.operator_in_tx(name)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("operator {name} vanished")).into())
 }
 
 /// The roles of the first administrator `init` makes.

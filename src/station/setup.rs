@@ -481,15 +481,20 @@ pub async fn create_station(
     super::operators::add_in(
         &mut tx,
         &station.station_actor(),
-        &OperatorId::parse(FIRST_ADMINISTRATOR).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        &first_administrator_roles(),
+        (
+            &OperatorId::parse(FIRST_ADMINISTRATOR)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            &first_administrator_roles(),
+        ),
         station.random.as_ref(),
         &admin_credential,
+        &super::operators::Provenance::default(),
     )
     .await?;
     if let Some(signer) = &summary.ocsp_signer {
         tx.record_ocsp_signer(signer).await?;
-        let entry = super::ocsp_signer::signer_issued(signer, None).map_err(InitError::from)?;
+        let entry =
+            super::ocsp_signer::signer_issued(signer, None, None).map_err(InitError::from)?;
         tx.audit(&station.station_actor(), entry).await?;
     }
     tx.audit(

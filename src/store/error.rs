@@ -101,6 +101,14 @@ pub enum StoreError {
         /// The kind.
         kind: crate::domain::RequestKind,
     },
+    /// The subject has an open station request of this kind already.
+    #[error("{subject} already has an open {kind} request: approve, reject or cancel it first")]
+    StationRequestOpen {
+        /// What it is about (`operator:NAME`, `api_token:ID`, ...).
+        subject: String,
+        /// The kind.
+        kind: &'static str,
+    },
     /// The domain refused the request's move (the four-eyes rule, or its state).
     #[error("service request {id}: {source}")]
     Request {
@@ -156,7 +164,9 @@ impl crate::error_code::Coded for StoreError {
             StoreError::StationExists(_) => ec::STATION_EXISTS,
             StoreError::InstallationExists => ec::INSTALLATION_EXISTS,
             StoreError::RequestNotFound(_) => ec::REQUEST_NOT_FOUND,
-            StoreError::RequestOpen { .. } => ec::REQUEST_OPEN,
+            StoreError::RequestOpen { .. } | StoreError::StationRequestOpen { .. } => {
+                ec::REQUEST_OPEN
+            }
             StoreError::UnlockCodeUsed => ec::UNLOCK_CODE_USED,
             StoreError::Request {
                 source: crate::domain::RequestError::SameOperator { .. },

@@ -33,6 +33,7 @@ mod retired;
 mod revocations;
 mod revoke_requests;
 mod service_requests;
+mod station_requests;
 mod unlock;
 mod webhooks;
 
@@ -59,6 +60,7 @@ pub use revoke_requests::RevokeRequestRecord;
 pub use service_requests::{
     NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord,
 };
+pub use station_requests::StationRequestRecord;
 pub use unlock::{PendingUnlock, SendRecord, SoPinGeneration, UnlockRecord};
 pub use webhooks::WebhookEventRecord;
 

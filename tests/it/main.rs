@@ -17,6 +17,7 @@ mod dualcert;
 mod file_modes;
 mod fixtures;
 mod fleet;
+mod four_eyes;
 mod fuzz_seeds;
 mod hostile;
 mod intake_cli;

@@ -410,7 +410,7 @@ fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
 }
 
 #[test]
-fn every_command_that_changes_an_order_acts_as_a_proven_operator() {
+fn every_command_that_changes_an_order_or_issues_a_crl_acts_as_a_proven_operator() {
     let st = Station::sqlite();
     // At a desk whose OS user is mapped, the import is that registered operator's.
     let no = with_order(&st);
@@ -424,6 +424,15 @@ fn every_command_that_changes_an_order_acts_as_a_proven_operator() {
         crate::support::DESK_OPERATOR,
         "{imported}"
     );
+    // So is a CRL issued by hand (`ca crl`), unlike the ones the station issues on its own.
+    raw(&st, None, &["ca", "crl"]).expect_code(0);
+    let audit = st.audit();
+    let crl = audit
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "crl.issued")
+        .unwrap();
+    assert_eq!(crl["actor"], crate::support::DESK_OPERATOR, "{crl}");
     let rita = add(&st, "rita", "reviewer");
     let paul = add(&st, "paul", "provisioner");
     raw(
@@ -456,6 +465,7 @@ fn every_command_that_changes_an_order_acts_as_a_proven_operator() {
         &raw(&st, None, &["ship", &no, "--tracking", "SF1"]),
         "E-OPERATOR-CREDENTIAL",
     );
+    refused_with(&raw(&st, None, &["ca", "crl"]), "E-OPERATOR-CREDENTIAL");
     // A reviewer proves who they are but may not provision.
     refused_with(
         &raw(&st, Some(&rita), &["provision", &no]),

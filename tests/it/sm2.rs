@@ -125,6 +125,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         .output()
         .unwrap();
     assert_success(&out, "keystation demo --algorithm sm2");
+    crate::support::map_os_user_to_desk(&dir.join("station.toml"));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("demo: CRL 1 published at"), "{said}");
     let orders = crate::demo::delivered_orders(&dir);

@@ -223,7 +223,131 @@ async fn orders_are_listed_by_last_change_a_page_at_a_time(db: &Db) {
     assert_eq!(numbers(&recent), ["KS-CH-0003", "KS-CH-0001"]);
 }
 
+/// Station requests (migration 0021): recorded once per open subject, moved only by the
+/// domain's machine (the requester's own approval refused, nothing written), a stale move
+/// refused, and found open until done.
+async fn station_requests_move_by_the_machine_one_open_per_subject(db: &Db) {
+    use keystation::domain::station_request::StationChange;
+    use keystation::domain::{RequestEvent, RequestState};
+    register(db, "ada").await;
+    register(db, "bert").await;
+    let ada = OperatorId::parse("ada").unwrap();
+    let bert = OperatorId::parse("bert").unwrap();
+    let change = StationChange::OperatorAdd {
+        operator: OperatorId::parse("olga").unwrap(),
+        roles: parse_roles("reviewer,auditor").unwrap(),
+    };
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_station_request("r-1", &change, &ada)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    let again = tx.insert_station_request("r-2", &change, &ada).await;
+    assert!(
+        matches!(again, Err(StoreError::StationRequestOpen { .. })),
+        "{again:?}"
+    );
+    drop(tx);
+    let open = db
+        .store
+        .open_station_request(change.kind(), &change.subject())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open.id, "r-1");
+    assert_eq!(open.change, change);
+    assert_eq!(open.state, RequestState::Requested);
+
+    // The requester's own approval: refused by the machine, nothing written.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    let mut r = tx.station_request("r-1").await.unwrap();
+    let own = tx
+        .transition_station_request(
+            &operator("ada"),
+            &mut r,
+            &RequestEvent::Approve { by: ada.clone() },
+            |_| None,
+        )
+        .await;
+    assert!(matches!(own, Err(StoreError::Request { .. })), "{own:?}");
+    drop(tx);
+    // A second operator's, then a stale copy's move: refused as changed meanwhile.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    let mut r = tx.station_request("r-1").await.unwrap();
+    let mut stale = r.clone();
+    tx.transition_station_request(
+        &operator("bert"),
+        &mut r,
+        &RequestEvent::Approve { by: bert.clone() },
+        |r| {
+            r.decided_by = Some(bert.clone());
+            None
+        },
+    )
+    .await
+    .unwrap();
+    let conflict = tx
+        .transition_station_request(
+            &operator("bert"),
+            &mut stale,
+            &RequestEvent::Reject { by: bert.clone() },
+            |_| None,
+        )
+        .await;
+    assert!(
+        matches!(conflict, Err(StoreError::RequestConflict { .. })),
+        "{conflict:?}"
+    );
+    drop(tx);
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    let mut r = tx.station_request("r-1").await.unwrap();
+    for event in [
+        RequestEvent::Approve { by: bert.clone() },
+        RequestEvent::Start,
+        RequestEvent::Complete,
+    ] {
+        tx.transition_station_request(&operator("bert"), &mut r, &event, |r| {
+            r.decided_by.get_or_insert(bert.clone());
+            None
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let done = db.store.station_request("r-1").await.unwrap().unwrap();
+    assert_eq!(done.state, RequestState::Done);
+    assert_eq!(done.decided_by, Some(bert));
+    assert!(
+        db.store
+            .open_station_request(change.kind(), &change.subject())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = db
+        .store
+        .station_requests(Some(RequestState::Done))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        db.store
+            .station_requests(Some(RequestState::Requested))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Closed: the subject may be asked about again.
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.insert_station_request("r-3", &change, &ada)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 store_suite!(
+    station_requests_move_by_the_machine_one_open_per_subject,
     api_tokens_are_numbered_found_by_hash_and_revoked_once,
     an_api_order_is_stored_with_its_submission_in_one_transaction,
     orders_are_listed_by_last_change_a_page_at_a_time,

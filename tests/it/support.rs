@@ -597,6 +597,27 @@ fn operator_args(config: &Path, args: &[&str]) -> (Vec<std::ffi::OsString>, Opti
     (out, registered)
 }
 
+/// Four-eyes on `provision ORDER --reinit`: `reinit request ORDER` by one test operator,
+/// approved by [`SECOND_OFFICER`] (both registered on first use); the request's id.
+pub fn approved_reinit(config: &Path, order_no: &str) -> String {
+    let asker = operator_credential(config, "reinit-asker").expect("a test operator");
+    let second = operator_credential(config, SECOND_OFFICER).expect("a test operator");
+    let by = |credential: &Path, args: &[&str]| {
+        run_ok(
+            keystation()
+                .arg("--config")
+                .arg(config)
+                .arg("--credential")
+                .arg(credential)
+                .args(args),
+        )
+    };
+    let asked = stdout_json(&by(&asker, &["--json", "reinit", "request", order_no]));
+    let id = asked["id"].as_str().expect("a request id").to_string();
+    by(&second, &["reinit", "approve", &id]);
+    id
+}
+
 /// The second operator the helpers approve revocations with: four-eyes (issue 17) needs an
 /// operator other than the one who asked (registered on first use, like any named operator).
 pub const SECOND_OFFICER: &str = "second-officer";

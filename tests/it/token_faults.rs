@@ -169,7 +169,9 @@ fn count_low_warns_and_proceeds_a_locked_pin_stops_and_reinit_recovers() {
     assert_eq!(code, Some(1));
     assert!(text.contains("user PIN is locked"), "{text}");
     assert_eq!(st.json(&["order", "show", "TF-2B"])["state"], "Failed");
-    // --reinit: C_InitToken with the derived SO PIN starts the token over (unlocking it).
+    // --reinit: C_InitToken with the derived SO PIN starts the token over (unlocking it), once
+    // a second operator approved it.
+    crate::support::approved_reinit(&st.config(), "TF-2B");
     let (code, text) = run(&st, &["provision", "TF-2B", "--reinit", "--json"]);
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(st.json(&["order", "show", "TF-2B"])["state"], "Provisioned");
@@ -383,6 +385,7 @@ fn on_the_test_token_count_low_proceeds_and_a_really_locked_pin_is_recovered_by_
     assert_eq!(st.json(&["order", "show", "TK-2B"])["state"], "Failed");
     // --reinit: C_InitToken with the derived SO PIN starts the token over, which the module
     // allows on a user-locked token (its SO PIN is not locked).
+    crate::support::approved_reinit(&st.config(), "TK-2B");
     let (code, text) = kstoken_run(&st, &["provision", "TK-2B", "--reinit", "--json"]);
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(st.json(&["order", "show", "TK-2B"])["state"], "Provisioned");

@@ -31,6 +31,7 @@ fn the_role_table() {
             &[R::Reviewer, R::Provisioner, R::SecurityOfficer],
         ),
         (A::ManageOperators, &[R::Administrator]),
+        (A::ManageCa, &[R::SecurityOfficer, R::Administrator]),
     ];
     assert_eq!(expected.len(), Action::ALL.len(), "every action is listed");
     for (action, roles) in expected {
@@ -39,12 +40,12 @@ fn the_role_table() {
 }
 
 #[test]
-fn an_auditor_changes_nothing_and_an_administrator_only_manages_operators() {
+fn an_auditor_changes_nothing_and_an_administrator_only_manages_operators_and_the_ca() {
     for a in Action::ALL {
         assert!(!Role::Auditor.permits(a), "{a}");
         assert_eq!(
             Role::Administrator.permits(a),
-            a == Action::ManageOperators,
+            matches!(a, Action::ManageOperators | Action::ManageCa),
             "{a}"
         );
     }

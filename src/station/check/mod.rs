@@ -35,6 +35,20 @@ impl Station {
     /// Checks every invariant (see the module docs).
     pub async fn check(&self, hsm: &Hsm) -> Result<CheckReport, StoreError> {
         let mut report = CheckReport::default();
+        report.administrators = self
+            .store
+            .operators()
+            .await?
+            .into_iter()
+            .filter(|o| o.is_active_administrator())
+            .map(|o| o.name.to_string())
+            .collect();
+        report.operator_changes =
+            if crate::domain::station_request::is_bootstrap(report.administrators.len()) {
+                "bootstrap"
+            } else {
+                "four_eyes"
+            };
         let orders = self.store.list_orders(None).await?;
         report.orders = orders.len();
         let bindings = self.store.active_bindings().await?;

@@ -32,6 +32,11 @@ pub struct CheckReport {
     pub tokens_checked: usize,
     /// Findings.
     pub findings: Vec<Finding>,
+    /// How operator and API token changes are made: `bootstrap` (a single enabled
+    /// administrator: at once) or `four_eyes` (a second administrator approves each).
+    pub operator_changes: &'static str,
+    /// The enabled administrators.
+    pub administrators: Vec<String>,
 }
 
 impl CheckReport {

@@ -12,13 +12,15 @@ use super::step::Step;
 use super::token_access::{blank_token_lock, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
+use crate::domain::station_request::StationChange;
 use crate::domain::{
-    BindingId, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, StepStatus, TokenSerial,
+    BindingId, CertificateStatus, Order, OrderEvent, OrderNo, OrderState, RequestState, StepStatus,
+    TokenSerial,
 };
 use crate::station::Station;
 use crate::station::hsm::Hsm;
 use crate::station::lease::{KeptLease, keeps_others_out};
-use crate::store::{Actor, AuditEntry, Binding};
+use crate::store::{Actor, AuditEntry, Binding, StoreError};
 use crate::token::{Token, TokenInfo, TokenSelector};
 
 /// What a claim is about to write (see [`Station::claim_writes`]).
@@ -35,6 +37,8 @@ pub(super) struct ClaimPlan<'a> {
     pub reinit: bool,
     /// The job's lease id.
     pub lease_id: &'a str,
+    /// The approved reinit request consumed (`--reinit`), named in the claim's record.
+    pub four_eyes: Option<event::FourEyes>,
 }
 
 /// What the claim hands to the job.
@@ -76,6 +80,12 @@ impl Station {
                 hint,
             });
         }
+        // `--reinit` wipes a token keystation initialised and revokes its certificate: only with
+        // a reinit request a second operator approved, consumed by this claim's transaction.
+        let reinit_request = match req.reinit {
+            true => Some(self.approved_reinit(no).await?),
+            false => None,
+        };
         // A secondary key that has not started yet: its main key must still be live (checked
         // at approval, again here before any token is touched). One under way is finished.
         if rec.state == OrderState::Approved {
@@ -168,6 +178,10 @@ impl Station {
         let insert_binding = existing.is_none();
         let binding = existing.or(kept).unwrap_or_else(|| self.new_binding(no));
         let lease_id = uuid::Uuid::new_v4().to_string();
+        let four_eyes = reinit_request.map(|(id, four_eyes)| {
+            claim_writes.push(Write::CompleteStationRequest { id });
+            four_eyes
+        });
         let claim = ClaimPlan {
             state: rec.state,
             binding: &binding,
@@ -175,6 +189,7 @@ impl Station {
             resume: &resume,
             reinit: req.reinit,
             lease_id: &lease_id,
+            four_eyes,
         };
         let writes = self.claim_writes(&claim, claim_writes);
         commit(self, &actor, &writes, None)
@@ -190,6 +205,39 @@ impl Station {
             reinit: req.reinit,
             lease,
         })
+    }
+
+    /// The approved reinit request of order `no` (its id, and both operators), or
+    /// [`ProvisionError::ReinitNotApproved`].
+    async fn approved_reinit(
+        &self,
+        no: &OrderNo,
+    ) -> Result<(String, event::FourEyes), ProvisionError> {
+        let change = StationChange::Reinit {
+            order_no: no.clone(),
+            token_serial: None,
+        };
+        let open = self
+            .store
+            .open_station_request(change.kind(), &change.subject())
+            .await?;
+        match open {
+            Some(r) if r.state == RequestState::Approved => {
+                let approved_by = r.decided_by.clone().ok_or_else(|| {
+                    StoreError::Corrupt(format!("request {} is approved by nobody", r.id))
+                })?;
+                let four_eyes = event::FourEyes {
+                    request_id: r.id.clone(),
+                    requested_by: r.requested_by.to_string(),
+                    approved_by: approved_by.to_string(),
+                };
+                Ok((r.id, four_eyes))
+            }
+            other => Err(ProvisionError::ReinitNotApproved {
+                order_no: no.clone(),
+                pending: other.map(|r| format!("request {} is {}", r.id, r.state)),
+            }),
+        }
     }
 
     /// For a renewal order `no` provisioned with `t`: the original's binding when `t` is the
@@ -284,6 +332,7 @@ impl Station {
                         lease_id: c.lease_id.to_string(),
                         holder: holder.clone(),
                     },
+                    four_eyes: c.four_eyes.clone(),
                 }),
             )
         };

@@ -31,7 +31,8 @@ pub enum ProvisionError {
     #[error(
         "order {order_no} failed at station {station}, which resumes it with its key; \
          `keystation provision {order_no} --reinit --token NEW` starts it over here on a new key \
-         (the old key's certificate is revoked)"
+         (the old key's certificate is revoked), once a second operator approved \
+         `keystation reinit request {order_no}`"
     )]
     ClaimedElsewhere {
         /// The order.
@@ -61,6 +62,19 @@ pub enum ProvisionError {
         order_no: OrderNo,
         /// Why.
         reason: String,
+    },
+    /// `--reinit` without a reinit request a second operator approved.
+    #[error(
+        "order {order_no}: --reinit wipes its token and revokes its certificate, and needs a \
+         second operator's approval: `keystation reinit request {order_no}`, then another \
+         operator's `keystation reinit approve ID`{}",
+        pending.as_ref().map(|p| format!(" ({p})")).unwrap_or_default()
+    )]
+    ReinitNotApproved {
+        /// The order.
+        order_no: OrderNo,
+        /// The open request that is not approved yet, if any.
+        pending: Option<String>,
     },
     /// No blank token is present.
     #[error("no blank token present for order {0}: insert a blank USB key (or give --token)")]
@@ -173,7 +187,8 @@ impl ProvisionError {
             ProvisionError::State { order_no, .. }
             | ProvisionError::ClaimedElsewhere { order_no, .. }
             | ProvisionError::Held { order_no, .. }
-            | ProvisionError::TokenRefused { order_no, .. } => Some(order_no.as_str()),
+            | ProvisionError::TokenRefused { order_no, .. }
+            | ProvisionError::ReinitNotApproved { order_no, .. } => Some(order_no.as_str()),
             ProvisionError::Step { order_no, .. } => Some(order_no.as_str()),
             ProvisionError::Store(_) => None,
         }

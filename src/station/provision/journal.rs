@@ -119,6 +119,12 @@ pub(super) enum Write {
     },
     /// An audit record, appended at its place in the transaction.
     Audit(Box<AuditEntry>),
+    /// The approved reinit request `--reinit` consumed: `executing`, then `done` (the claim's
+    /// record names its operators). Applied again after a transient failure: the transaction
+    /// that moved it rolled back.
+    CompleteStationRequest {
+        id: String,
+    },
 }
 
 impl Write {
@@ -241,6 +247,17 @@ impl Write {
                     .await
             }
             Write::Audit(entry) => tx.audit(actor, (**entry).clone()).await.map(|_| ()),
+            Write::CompleteStationRequest { id } => {
+                let mut r = tx.station_request(id).await?;
+                for event in [
+                    crate::domain::RequestEvent::Start,
+                    crate::domain::RequestEvent::Complete,
+                ] {
+                    tx.transition_station_request(actor, &mut r, &event, |_| None)
+                        .await?;
+                }
+                Ok(())
+            }
             Write::QueueDelivery { order, station_id } => {
                 crate::station::delivery::queue_delivery(tx, actor, order, station_id)
                     .await

@@ -86,6 +86,7 @@ impl Station {
                     resume: &resume,
                     reinit: false,
                     lease_id: &lease_id,
+                    four_eyes: None,
                 };
                 apply_all(&mut tx, &actor, &self.claim_writes(&plan, Vec::new())).await?;
                 tx.commit().await?;

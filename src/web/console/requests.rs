@@ -5,7 +5,8 @@
 //! replacement order made at once), `pin-reset|retire|unlock approve` (approved; carried out at
 //! the desk later), and `... reject` for all. The four-eyes rule is the station's: the console
 //! only passes the logged-in operator, and the requester's own decision comes back refused
-//! (`E-REQUEST-SAME-OPERATOR`, 403).
+//! (`E-REQUEST-SAME-OPERATOR`, 403). The station's own requests (operators, API tokens, the
+//! CA's OCSP signer, a token's reinit) are listed too, to be decided on the command line.
 
 use super::review::decided;
 use super::texts::Texts;
@@ -84,6 +85,18 @@ async fn posted_on(
     }
 }
 
+/// A station request (operators, API tokens, the CA, a reinit) waiting for its second
+/// operator: shown, decided on the command line (an approval may write a credential file the
+/// approver hands over, which a browser page does not do).
+struct StationRow {
+    id: String,
+    kind: &'static str,
+    summary: String,
+    command: &'static str,
+    requested_by: String,
+    requested_at: String,
+}
+
 struct WaitingRow {
     id: String,
     kind: &'static str,
@@ -102,6 +115,7 @@ struct RequestsPage {
     csrf: String,
     t: &'static Texts,
     requests: Vec<WaitingRow>,
+    station_requests: Vec<StationRow>,
 }
 
 /// `GET /requests`: every request waiting for its second operator, oldest first.
@@ -119,10 +133,28 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
         Ok(r) => r,
         Err(e) => return station_error(&e, &frame),
     };
+    let waiting = match station
+        .station_requests(None, Some(RequestState::Requested))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return station_error(&e, &frame),
+    };
     render(&RequestsPage {
         operator: frame.operator,
         csrf: frame.csrf,
         t: frame.t,
+        station_requests: waiting
+            .into_iter()
+            .map(|r| StationRow {
+                kind: frame.t.station_change(&r.change),
+                summary: r.change.summary(),
+                command: r.change.family().command(),
+                id: r.id,
+                requested_by: r.requested_by.to_string(),
+                requested_at: r.requested_at,
+            })
+            .collect(),
         requests: requests
             .into_iter()
             .map(|r| WaitingRow {

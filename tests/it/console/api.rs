@@ -583,3 +583,88 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// `keystation --config <st> --credential FILE --json ARGS`, which must succeed: its JSON.
+fn as_json(st: &Station, credential: &std::path::Path, args: &[&str]) -> Value {
+    let out = run_ok(
+        keystation()
+            .arg("--config")
+            .arg(&st.config)
+            .arg("--credential")
+            .arg(credential)
+            .arg("--json")
+            .args(args),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn with_two_administrators_a_token_is_made_and_revoked_by_a_second_ones_approval() {
+    let (st, serve) = station_with_api();
+    let admin = admin_credential(&st.config);
+    // The second administrator, added at once by the only one (bootstrap).
+    register(&st, "bea", "administrator");
+    let bea = st.tmp().join("bea.credential");
+
+    // Adding a token now only records a request; no token file from the asker.
+    let asked = as_json(
+        &st,
+        &admin,
+        &[
+            "api-token",
+            "add",
+            "--operator",
+            "portal-bot",
+            "--scope",
+            "orders:read",
+        ],
+    );
+    assert_eq!(asked["state"], "requested", "{asked}");
+    let id = asked["id"].as_str().unwrap().to_string();
+    let file = st.tmp().join("approved.token");
+    // The asker's own approval is refused, nothing written.
+    let own = keystation()
+        .arg("--config")
+        .arg(&st.config)
+        .arg("--credential")
+        .arg(&admin)
+        .args(["api-token", "approve", &id, "--out", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(own.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&own.stderr);
+    assert!(stderr.contains("E-REQUEST-SAME-OPERATOR"), "{stderr}");
+    assert!(!file.exists());
+    // The second administrator's approval writes a token the API accepts.
+    let approved = as_json(
+        &st,
+        &bea,
+        &["api-token", "approve", &id, "--out", file.to_str().unwrap()],
+    );
+    assert_eq!(approved["request"]["state"], "done", "{approved}");
+    let token_id = approved["carried"]["id"].as_i64().unwrap();
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(!approved.to_string().contains(&token));
+    assert_eq!(get(&serve, "/api/v1/orders", Some(&token)).status, 200);
+
+    // Revoking is four-eyes too: asked by bea, the token works until the admin approves.
+    let asked = as_json(&st, &bea, &["api-token", "revoke", &token_id.to_string()]);
+    let id2 = asked["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&serve, "/api/v1/orders", Some(&token)).status, 200);
+    as_json(&st, &admin, &["api-token", "approve", &id2]);
+    assert_eq!(get(&serve, "/api/v1/orders", Some(&token)).status, 401);
+
+    // Both audited with both identities, never the token.
+    let audit = st.run(&["--json", "audit", "show"]).expect_code(0).json();
+    let added = audit_records(&audit, "api_token.added");
+    let d: Value = serde_json::from_str(added[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(added[0]["actor"], "bea");
+    assert_eq!(d["four_eyes"]["requested_by"], "admin", "{d}");
+    assert_eq!(d["four_eyes"]["approved_by"], "bea", "{d}");
+    let revoked = audit_records(&audit, "api_token.revoked");
+    let d: Value = serde_json::from_str(revoked[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(d["four_eyes"]["requested_by"], "bea", "{d}");
+    assert_eq!(d["four_eyes"]["approved_by"], "admin", "{d}");
+    assert!(!audit.to_string().contains(&token[7..]));
+    assert!(serve.stop().success());
+}

@@ -557,3 +557,50 @@ fn a_revoke_requested_in_the_console_waits_for_a_second_security_officer() {
     assert_eq!(four_eyes["requested_by"], "console-sophia", "{revoked}");
     assert_eq!(four_eyes["approved_by"], "console-simon", "{revoked}");
 }
+
+/// The station's own four-eyes requests (here an operator to add, asked for while two
+/// administrators exist) are listed on `/requests`, with the command that decides them; the
+/// page offers no form for them.
+#[test]
+fn an_operator_change_waiting_for_a_second_administrator_is_listed_on_the_requests_page() {
+    let (st, serve) = station_with_console();
+    // Registered while the admin is the only administrator (bootstrap), the second one last.
+    let officer = register(&st, "console-sophia", "security_officer");
+    register(&st, "console-bea", "administrator");
+    let out = keystation()
+        .arg("--config")
+        .arg(&st.config)
+        .arg("--credential")
+        .arg(crate::support::admin_credential(&st.config))
+        .args(["--json", "operator", "add", "olga", "--role", "reviewer"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = asked["id"].as_str().unwrap();
+
+    let mut c = Client::new();
+    assert_eq!(c.login(&serve, &officer).status, 303);
+    let page = c.get(&serve, "/requests");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    let row = &html[html
+        .find(&format!("id=\"station-request-{id}\""))
+        .unwrap_or_else(|| panic!("request {id} not listed: {html}"))..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("新增操作员"), "{row}");
+    assert!(row.contains("add operator olga (reviewer)"), "{row}");
+    assert!(row.contains("admin"), "{row}");
+    assert!(
+        row.contains(&format!("keystation operator approve {id}")),
+        "{row}"
+    );
+    assert!(
+        !html.contains(&format!("/requests/{id}/approve")),
+        "no form for it"
+    );
+}

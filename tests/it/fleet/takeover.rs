@@ -136,7 +136,9 @@ fn a_failed_order_stays_with_its_station_unless_started_over() {
     assert_eq!(show["state"], "Failed");
     assert_eq!(show["token"]["station_id"], "desk-1");
 
-    // Started over here: a new attempt on the key (within reach), from the beginning.
+    // Started over here, once a second operator approved it: a new attempt on the key (within
+    // reach), from the beginning.
+    crate::support::approved_reinit(&desk2.config(), order);
     let report = desk2.json(&["provision", order, "--reinit"]);
     assert_eq!(report["steps_run"][1], "init_token", "{report}");
     assert_eq!(taken_over(desk2, order)["decision"], "resume_here");

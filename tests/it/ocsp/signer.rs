@@ -1,9 +1,9 @@
 //! The delegated OCSP signer over its life: an installation made before it existed has none
-//! (`serve` refuses, naming the command that makes one); `ca ocsp-signer` makes it, audited;
-//! run again it renews it, and a running server answers with the new signer within seconds.
+//! (`serve` refuses, naming the command that makes one); `ca ocsp-signer`, approved by a second
+//! officer, makes it, audited; asked for and approved again it renews it, and a running server answers with the new signer within seconds.
 
 use super::{Serve, ask_with, ca_pem, eventually, station_with_certificate};
-use crate::support::{audit_records, run_ok};
+use crate::support::{SECOND_OFFICER, audit_records, operator_credential, run_ok};
 use std::process::Command;
 
 fn der_of(pem: &std::path::Path) -> Vec<u8> {
@@ -41,7 +41,12 @@ fn ca_ocsp_signer_makes_and_renews_the_signer_and_serve_takes_it_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let first = st.json(&["ca", "ocsp-signer"]);
+    // Four-eyes: one officer asks, a second approves (`four_eyes::ocsp_signer_by_two`).
+    let officer = operator_credential(&st.config(), "signer-officer").unwrap();
+    let second = operator_credential(&st.config(), SECOND_OFFICER).unwrap();
+    let by_two =
+        || crate::four_eyes::ocsp_signer_by_two(&st.config(), &officer, &second)["carried"].clone();
+    let first = by_two();
     assert!(first["replaces"].is_null(), "{first}");
     let first_der = der_of(&signer_pem);
     let serve = Serve::start(&st.config());
@@ -65,7 +70,7 @@ fn ca_ocsp_signer_makes_and_renews_the_signer_and_serve_takes_it_up() {
         "the answer carries the signer's certificate"
     );
 
-    let renewed = st.json(&["ca", "ocsp-signer"]);
+    let renewed = by_two();
     assert_eq!(renewed["replaces"], first["serial"], "{renewed}");
     let second_der = der_of(&signer_pem);
     assert_ne!(first_der, second_der);

@@ -18,6 +18,7 @@ mod zh;
 #[cfg(test)]
 mod tests;
 
+use crate::domain::station_request::StationChange;
 use crate::domain::{
     CertificatePurpose, CertificateStatus, DeliveryChannel, DeliveryState, OrderState, RequestKind,
 };
@@ -192,7 +193,10 @@ texts! {
     requests_heading, requests_hint, count_requests, col_request_id, col_kind,
     col_requested_by, col_requested_at, col_reason, col_detail, col_decision,
     reject_note_placeholder, no_requests, kind_pin_reset, kind_retire, kind_unlock, kind_revoke,
-    kind_revoke_certificate, kind_reissue,
+    kind_revoke_certificate, kind_reissue, station_requests_heading, station_requests_hint,
+    col_summary, col_command, no_station_requests, change_operator_add, change_operator_disable,
+    change_operator_enable, change_operator_roles, change_api_token_add, change_api_token_revoke,
+    change_ocsp_signer, change_reinit,
     // Deliveries.
     count_deliveries, col_delivery_id, col_channel, col_destination, col_attempts,
     col_last_error, col_actions, retry, cancel, cancel_placeholder, cancel_needs_reason,
@@ -318,6 +322,20 @@ impl Texts {
             RequestKind::Revoke => self.kind_revoke,
             RequestKind::RevokeCertificate => self.kind_revoke_certificate,
             RequestKind::Reissue => self.kind_reissue,
+        }
+    }
+
+    /// A station request's kind (operators, API tokens, the CA, a reinit).
+    pub fn station_change(&self, change: &StationChange) -> &'static str {
+        match change {
+            StationChange::OperatorAdd { .. } => self.change_operator_add,
+            StationChange::OperatorDisable { .. } => self.change_operator_disable,
+            StationChange::OperatorEnable { .. } => self.change_operator_enable,
+            StationChange::OperatorRoles { .. } => self.change_operator_roles,
+            StationChange::ApiTokenAdd { .. } => self.change_api_token_add,
+            StationChange::ApiTokenRevoke { .. } => self.change_api_token_revoke,
+            StationChange::OcspSigner => self.change_ocsp_signer,
+            StationChange::Reinit { .. } => self.change_reinit,
         }
     }
 
