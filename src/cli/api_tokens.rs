@@ -85,7 +85,7 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                  and give the receiver a copy",
                 out.display()
             );
-            return Ok(());
+            Ok(())
         }
         ApiTokenCmd::WebhookSend => {
             let sender = station.webhook_sender()?;
@@ -102,7 +102,7 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                     e.event_id, e.order_no, e.sequence, e.to, e.note
                 );
             }
-            return Ok(());
+            Ok(())
         }
         ApiTokenCmd::WebhookEvents { order } => {
             let order = order
@@ -139,7 +139,7 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                 ],
                 &rows,
             );
-            return Ok(());
+            Ok(())
         }
         ApiTokenCmd::WebhookRequeue { id } => {
             let e = station.requeue_webhook_event(&id).await?;
@@ -150,7 +150,7 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                 "webhook event {} of order {}: queued again",
                 e.id, e.order_no
             );
-            return Ok(());
+            Ok(())
         }
     }
 }
