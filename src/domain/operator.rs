@@ -225,7 +225,13 @@ impl View {
         use Role as R;
         let mut roles = match self {
             View::Desk | View::Deliveries => vec![R::Provisioner],
-            View::Requests => vec![R::Reviewer, R::Provisioner, R::SecurityOfficer],
+            // Administrators decide the operator and API token changes listed there.
+            View::Requests => vec![
+                R::Reviewer,
+                R::Provisioner,
+                R::SecurityOfficer,
+                R::Administrator,
+            ],
             View::Certificates => vec![R::Provisioner, R::SecurityOfficer],
             View::Audit | View::Check => vec![],
         };

@@ -446,6 +446,8 @@ pub fn ocsp_signer_by_two(config: &Path, asker: &Path, approver: &Path) -> Value
 #[test]
 fn a_new_ocsp_signer_needs_a_second_officer() {
     let st = Station::sqlite();
+    // Every command here names its operator by credential; without one, nobody is proven.
+    st.unmap_os_user();
     let sam = add_at_once(&st, "sam", "security_officer");
     let sue = add_at_once(&st, "sue", "security_officer");
     let rita = add_at_once(&st, "rita", "reviewer");

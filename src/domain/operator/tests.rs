@@ -118,4 +118,11 @@ fn an_auditor_sees_every_page_and_a_reviewer_not_the_audit_trail() {
     assert!(err.to_string().contains("auditor"), "{err}");
     assert!(authorize_view(&op("rita"), &reviewer, true, View::Requests).is_ok());
     assert!(authorize_view(&op("rita"), &reviewer, true, View::Desk).is_err());
+    // An administrator sees the requests (the operator changes waiting for a second one), and
+    // nothing of the work on orders.
+    let admin: Roles = [Role::Administrator].into();
+    assert!(authorize_view(&op("ada"), &admin, true, View::Requests).is_ok());
+    for v in [View::Desk, View::Deliveries, View::Certificates] {
+        assert!(authorize_view(&op("ada"), &admin, true, v).is_err(), "{v}");
+    }
 }
