@@ -8,35 +8,11 @@
 //! These run the binary with explicit credentials (`raw`), as a desk would.
 
 use crate::pg::PgDatabase;
-use crate::support::{Run, Station, admin_credential, keystation, valid_bundle, write_order};
+use crate::support::{
+    Run, Station, admin_credential, raw, refused_with, valid_bundle, write_order,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// `keystation --config <st> [--credential FILE] ARGS`, as typed.
-fn raw(config: &Path, credential: Option<&Path>, args: &[&str]) -> Run {
-    let mut c = keystation();
-    c.arg("--config").arg(config);
-    if let Some(f) = credential {
-        c.arg("--credential").arg(f);
-    }
-    let out = c.args(args).output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Exit 2 with `code` in the error.
-#[track_caller]
-fn refused_with(run: &Run, code: &str) {
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains(code),
-        "expected {code}:\n{}",
-        run.stderr
-    );
-}
 
 /// A record's details as JSON.
 fn details(r: &Value) -> Value {

@@ -8,36 +8,10 @@
 //! is refused is what a desk would see.
 
 use crate::support::{
-    Run, Station, admin_credential, keystation, os_user, valid_bundle, write_order,
+    Station, admin_credential, os_user, raw, refused_with, valid_bundle, write_order,
 };
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// `keystation --config <st> [--credential FILE] ARGS`, as typed.
-fn raw(st: &Station, credential: Option<&Path>, args: &[&str]) -> Run {
-    let mut c = keystation();
-    c.arg("--config").arg(&st.config);
-    if let Some(f) = credential {
-        c.arg("--credential").arg(f);
-    }
-    let out = c.args(args).output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Exit 2 with `code` in the error.
-#[track_caller]
-fn refused_with(run: &Run, code: &str) {
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains(code),
-        "expected {code}:\n{}",
-        run.stderr
-    );
-}
+use std::path::PathBuf;
 
 /// The admin adds `name` with `roles`; its credential's path.
 #[track_caller]
@@ -45,13 +19,13 @@ fn add(st: &Station, name: &str, roles: &str) -> PathBuf {
     let file = st.tmp().join(format!("{name}.credential"));
     let admin = admin_credential(&st.config);
     raw(
-        st,
+        &st.config,
         Some(&admin),
         &["operator", "add", name, "--role", roles, "--credential-out"],
     )
     .expect_code(2); // --credential-out needs its FILE: clap's usage error
     raw(
-        st,
+        &st.config,
         Some(&admin),
         &[
             "operator",
@@ -98,7 +72,7 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
     assert_eq!(mode, 0o600);
     // Written once: the same file is never overwritten.
     let again = raw(
-        &st,
+        &st.config,
         Some(&admin),
         &[
             "operator",
@@ -113,7 +87,7 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
     refused_with(&again, "E-OPERATOR-CREDENTIAL");
     // A name taken.
     let dup = raw(
-        &st,
+        &st.config,
         Some(&admin),
         &[
             "operator",
@@ -127,7 +101,7 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
     );
     refused_with(&dup, "E-OPERATOR-EXISTS");
 
-    let list = raw(&st, None, &["--json", "operator", "list"]);
+    let list = raw(&st.config, None, &["--json", "operator", "list"]);
     let list = list.expect_code(0).json();
     // Without the helpers' desk operator.
     let list: Vec<&Value> = list
@@ -157,12 +131,12 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
 
     // Roles set, then disabled: each audited with the administrator.
     raw(
-        &st,
+        &st.config,
         Some(&admin),
         &["operator", "role", "rita", "--set", "reviewer,auditor"],
     )
     .expect_code(0);
-    raw(&st, Some(&admin), &["operator", "disable", "rita"]).expect_code(0);
+    raw(&st.config, Some(&admin), &["operator", "disable", "rita"]).expect_code(0);
     let audit = st.audit();
     let changes: Vec<&Value> = audit
         .iter()
@@ -191,17 +165,17 @@ fn init_makes_an_administrator_who_adds_lists_and_changes_operators() {
 
     // The last enabled administrator stays one; a non-administrator manages nothing.
     refused_with(
-        &raw(&st, Some(&admin), &["operator", "disable", "admin"]),
+        &raw(&st.config, Some(&admin), &["operator", "disable", "admin"]),
         "E-OPERATOR-LAST-ADMIN",
     );
     let sam = add(&st, "sam", "security_officer");
     refused_with(
-        &raw(&st, Some(&sam), &["operator", "disable", "admin"]),
+        &raw(&st.config, Some(&sam), &["operator", "disable", "admin"]),
         "E-OPERATOR-ROLE",
     );
     // Managing operators needs the credential, not a name.
     refused_with(
-        &raw(&st, None, &["operator", "disable", "sam"]),
+        &raw(&st.config, None, &["operator", "disable", "sam"]),
         "E-OPERATOR-CREDENTIAL",
     );
     st.audit_verifies();
@@ -214,7 +188,11 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     st.unmap_os_user();
     // A name alone proves nothing, registered or not: no credential, no mapped OS user.
     for name in ["ghost", "admin"] {
-        let by_name = raw(&st, None, &["order", "approve", &no, "--operator", name]);
+        let by_name = raw(
+            &st.config,
+            None,
+            &["order", "approve", &no, "--operator", name],
+        );
         refused_with(&by_name, "E-OPERATOR-CREDENTIAL");
         assert!(
             by_name.stderr.contains("a name alone proves nothing"),
@@ -231,7 +209,7 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     }
     refused_with(
         &raw(
-            &st,
+            &st.config,
             Some(&forged),
             &["order", "approve", &no, "--operator", "ghost"],
         ),
@@ -241,7 +219,7 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     let rita = add(&st, "rita", "reviewer");
     let sam = add(&st, "sam", "reviewer");
     let mismatch = raw(
-        &st,
+        &st.config,
         Some(&sam),
         &["order", "approve", &no, "--operator", "rita"],
     );
@@ -252,7 +230,7 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&rita, std::fs::Permissions::from_mode(0o644)).unwrap();
         let open = raw(
-            &st,
+            &st.config,
             Some(&rita),
             &["order", "approve", &no, "--operator", "rita"],
         );
@@ -262,14 +240,14 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     }
     // Disabled.
     raw(
-        &st,
+        &st.config,
         Some(&admin_credential(&st.config)),
         &["operator", "disable", "sam"],
     )
     .expect_code(0);
     refused_with(
         &raw(
-            &st,
+            &st.config,
             Some(&sam),
             &["order", "approve", &no, "--operator", "sam"],
         ),
@@ -280,7 +258,7 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
 
     // The registered reviewer approves; the record names her.
     raw(
-        &st,
+        &st.config,
         Some(&rita),
         &["order", "approve", &no, "--operator", "rita"],
     )
@@ -316,16 +294,29 @@ fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
     // Mapped to an account that does not exist: named as unregistered.
     map("ghost");
     refused_with(
-        &raw(&st, None, &["order", "approve", &no, "--operator", "ghost"]),
+        &raw(
+            &st.config,
+            None,
+            &["order", "approve", &no, "--operator", "ghost"],
+        ),
         "E-OPERATOR-UNKNOWN",
     );
     // Mapped to rita: another name on the command line is refused; hers acts as rita.
     map("rita");
-    let other = raw(&st, None, &["order", "approve", &no, "--operator", "sam"]);
+    let other = raw(
+        &st.config,
+        None,
+        &["order", "approve", &no, "--operator", "sam"],
+    );
     refused_with(&other, "E-OPERATOR-CREDENTIAL");
     assert!(other.stderr.contains("rita"), "{}", other.stderr);
     assert_eq!(st.show(&no)["state"], "Submitted");
-    raw(&st, None, &["order", "approve", &no, "--operator", "rita"]).expect_code(0);
+    raw(
+        &st.config,
+        None,
+        &["order", "approve", &no, "--operator", "rita"],
+    )
+    .expect_code(0);
     assert_eq!(st.show(&no)["state"], "Approved");
     let audit = st.audit();
     let approved = audit
@@ -336,7 +327,7 @@ fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
     // A credential still wins over the mapping: sam's credential is sam, whoever runs it.
     let sam = st.tmp().join("sam.credential");
     let mismatch = raw(
-        &st,
+        &st.config,
         Some(&sam),
         &[
             "order",
@@ -387,7 +378,7 @@ fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
             "rita",
         ],
     ] {
-        let run = raw(&st, Some(&rita), &args);
+        let run = raw(&st.config, Some(&rita), &args);
         refused_with(&run, "E-OPERATOR-ROLE");
         assert!(run.stderr.contains("rita"), "{args:?}: {}", run.stderr);
     }
@@ -395,7 +386,7 @@ fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
     let sam = add(&st, "sam", "security_officer");
     refused_with(
         &raw(
-            &st,
+            &st.config,
             Some(&sam),
             &[
                 "pin-reset",
@@ -425,7 +416,7 @@ fn every_command_that_changes_an_order_or_issues_a_crl_acts_as_a_proven_operator
         "{imported}"
     );
     // So is a CRL issued by hand (`ca crl`), unlike the ones the station issues on its own.
-    raw(&st, None, &["ca", "crl"]).expect_code(0);
+    raw(&st.config, None, &["ca", "crl"]).expect_code(0);
     let audit = st.audit();
     let crl = audit
         .iter()
@@ -436,7 +427,7 @@ fn every_command_that_changes_an_order_or_issues_a_crl_acts_as_a_proven_operator
     let rita = add(&st, "rita", "reviewer");
     let paul = add(&st, "paul", "provisioner");
     raw(
-        &st,
+        &st.config,
         Some(&rita),
         &["order", "approve", &no, "--operator", "rita"],
     )
@@ -450,25 +441,32 @@ fn every_command_that_changes_an_order_or_issues_a_crl_acts_as_a_proven_operator
     second["order_no"] = Value::from("OPS-0002");
     let file = write_order(bundle.path(), "ops2.json", &second);
     refused_with(
-        &raw(&st, None, &["order", "import", file.to_str().unwrap()]),
+        &raw(
+            &st.config,
+            None,
+            &["order", "import", file.to_str().unwrap()],
+        ),
         "E-OPERATOR-CREDENTIAL",
     );
     refused_with(
-        &raw(&st, None, &["provision", &no]),
+        &raw(&st.config, None, &["provision", &no]),
         "E-OPERATOR-CREDENTIAL",
     );
     refused_with(
-        &raw(&st, None, &["provision", "--all-approved"]),
+        &raw(&st.config, None, &["provision", "--all-approved"]),
         "E-OPERATOR-CREDENTIAL",
     );
     refused_with(
-        &raw(&st, None, &["ship", &no, "--tracking", "SF1"]),
+        &raw(&st.config, None, &["ship", &no, "--tracking", "SF1"]),
         "E-OPERATOR-CREDENTIAL",
     );
-    refused_with(&raw(&st, None, &["ca", "crl"]), "E-OPERATOR-CREDENTIAL");
+    refused_with(
+        &raw(&st.config, None, &["ca", "crl"]),
+        "E-OPERATOR-CREDENTIAL",
+    );
     // A reviewer proves who they are but may not provision.
     refused_with(
-        &raw(&st, Some(&rita), &["provision", &no]),
+        &raw(&st.config, Some(&rita), &["provision", &no]),
         "E-OPERATOR-ROLE",
     );
     assert_eq!(st.order_numbers(), vec![no.as_str()]);
@@ -476,7 +474,7 @@ fn every_command_that_changes_an_order_or_issues_a_crl_acts_as_a_proven_operator
 
     // The provisioner's batch: every record of the job names them.
     let before = st.audit().len();
-    raw(&st, Some(&paul), &["provision", "--all-approved"]).expect_code(0);
+    raw(&st.config, Some(&paul), &["provision", "--all-approved"]).expect_code(0);
     assert_eq!(st.show(&no)["state"], "Provisioned");
     let job: Vec<Value> = st.audit().split_off(before);
     assert!(

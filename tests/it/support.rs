@@ -280,6 +280,28 @@ impl Station {
     }
 }
 
+/// `keystation --config CONFIG [--credential FILE] ARGS`, as a desk types it: nothing added
+/// (no operator registered, no credential chosen for it).
+pub fn raw(config: &Path, credential: Option<&Path>, args: &[&str]) -> Run {
+    let mut c = keystation();
+    c.arg("--config").arg(config);
+    if let Some(f) = credential {
+        c.arg("--credential").arg(f);
+    }
+    Run::from_output(c.args(args).output().unwrap())
+}
+
+/// Exit 2 with `code` in the error.
+#[track_caller]
+pub fn refused_with(run: &Run, code: &str) {
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(code),
+        "expected {code}:\n{}",
+        run.stderr
+    );
+}
+
 /// Spawns `cmd` (a `keystation` command, its stdout set up by the caller) with the failpoint
 /// `point=action` (`pause`, `sleepN`), and returns it once it reports reaching `point`. Its
 /// stderr is then drained in the background, so a paused process never blocks on a full pipe.
