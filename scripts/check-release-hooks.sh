@@ -42,10 +42,19 @@ env -u KEYSTATION_FAILPOINTS -u KEYSTATION_TOKEN_SIM -u KEYSTATION_CONFIG \
 }
 config="$work/station/station.toml"
 cp -r fixtures/orders/valid "$work/orders"
+# An import is an operator's act: a reviewer, added by init's administrator (alone: bootstrap).
+"$bin" --config "$config" --credential "$work/station/admin.credential" \
+  operator add intake --role reviewer --credential-out "$work/intake.credential" \
+  >"$work/operator.out" 2>&1 || {
+  cat "$work/operator.out" >&2
+  echo "check-release-hooks: keystation operator add failed" >&2
+  exit 1
+}
 
 # A failpoint that would abort the import before its commit.
 if KEYSTATION_FAILPOINTS=import.before_commit=abort \
-  "$bin" --config "$config" order import "$work/orders/0001_main-key_two-seals_legal-rep-phone.json" \
+  "$bin" --config "$config" --credential "$work/intake.credential" \
+  order import "$work/orders/0001_main-key_two-seals_legal-rep-phone.json" \
   >"$work/import.out" 2>&1 &&
   "$bin" --config "$config" --json order list | grep -q '"order_no"'; then
   :
