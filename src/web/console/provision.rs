@@ -106,7 +106,7 @@ pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Respons
                 order_no: o.order_no.to_string(),
                 company_name: o.company_name,
                 uscc: o.uscc,
-                auth_method: o.auth_method,
+                auth_method: frame.t.value_label("auth_method", &o.auth_method),
             })
             .collect(),
         running_by,

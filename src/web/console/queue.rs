@@ -84,7 +84,7 @@ pub async fn page(
                 state_label: frame.t.order_state(o.state),
                 company_name: o.company_name,
                 uscc: o.uscc,
-                auth_method: o.auth_method,
+                auth_method: frame.t.value_label("auth_method", &o.auth_method),
                 submitted_at: o.submitted_at,
             })
             .collect(),

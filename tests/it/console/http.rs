@@ -204,6 +204,10 @@ fn a_reviewer_logs_in_finds_the_order_sees_its_documents_and_approves_it_by_name
     let queue = c.get(&serve, "/").text();
     assert!(queue.contains(ORDER), "{queue}");
     assert!(queue.contains("console-rita"));
+    assert!(
+        queue.contains("<td>法定代表人手机（legal_rep_phone）</td>"),
+        "the PIN's channel named: {queue}"
+    );
     for q in ["ks-demo-0001", "星河数智", "9111 0000 6000 3734 1l"] {
         let path = format!("/?state=submitted&q={}", urlencode(q));
         assert!(c.get(&serve, &path).text().contains(ORDER), "search {q}");

@@ -99,6 +99,8 @@ fn the_switch_turns_the_console_english_and_back_and_the_choice_persists() {
         "<th>Company name</th>",
         ">Awaiting review</td>",
         "Orders: 1",
+        // The PIN's channel named, its code beside it.
+        "s phone (legal_rep_phone)</td>",
         COMPANY,
     ] {
         assert!(html.contains(text), "no {text:?} in {html}");
