@@ -85,32 +85,23 @@ pub(super) async fn approve(
     if json {
         return output::json(&serde_json::json!({ "request": request, "carried": carried }));
     }
+    let approved_by = request
+        .decided_by
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let what = format!(
+        "request {} approved by {approved_by} (asked by {})",
+        request.id, request.requested_by
+    );
     if !request.change.runs_at_approval() {
         println!(
-            "request {} approved by {} (asked by {}): {}; `keystation provision ... --reinit` \
-             carries it out (once)",
-            request.id,
-            request
-                .decided_by
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            request.requested_by,
+            "{what}: {}; `keystation provision ... --reinit` carries it out (once)",
             request.change.summary()
         );
         return Ok(());
     }
-    println!(
-        "request {} approved by {} (asked by {}) and carried out: {}",
-        request.id,
-        request
-            .decided_by
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        request.requested_by,
-        request.change.summary()
-    );
+    println!("{what} and carried out: {}", request.change.summary());
     if let Some(c) = &carried {
         print_done(c);
     }

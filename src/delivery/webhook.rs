@@ -9,6 +9,7 @@
 //! Security notes: the HMAC key is held in zeroizing memory and redacted from `Debug`; the
 //! body carries no secret.
 
+use crate::delivery::sms::{error_chain, http_client};
 use crate::domain::webhook::{
     EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookOutcome, signature,
 };
@@ -40,13 +41,8 @@ impl WebhookChannel {
         key: Zeroizing<Vec<u8>>,
         timeout: Duration,
     ) -> Result<WebhookChannel, String> {
-        crate::delivery::sms::install_ring_tls_provider();
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| error_chain(&e))?;
+        let client =
+            http_client(timeout.min(Duration::from_secs(5)), timeout).map_err(|e| e.to_string())?;
         Ok(WebhookChannel { url, key, client })
     }
 
@@ -91,19 +87,4 @@ fn transport_outcome(err: reqwest::Error) -> WebhookOutcome {
             reason: format!("the exchange failed after sending, the receiver may have it: {chain}"),
         }
     }
-}
-
-/// An error with its sources ("error sending request: connection refused").
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

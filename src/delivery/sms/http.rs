@@ -5,7 +5,7 @@ use super::{SendOutcome, SmsError};
 
 /// Renders an error with its source chain ("error sending request: connection refused"), because
 /// reqwest's top-level message alone does not say what happened.
-pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -61,7 +61,7 @@ pub(super) fn check_signing_secret(field: &'static str, secret: &str) -> Result<
 
 /// Builds the HTTP client shared by the HTTP channels: explicit timeouts, and no redirects (a
 /// redirect would re-send the PIN to a host we did not configure).
-pub(super) fn http_client(
+pub(crate) fn http_client(
     connect_timeout: std::time::Duration,
     request_timeout: std::time::Duration,
 ) -> Result<reqwest::Client, SmsError> {

@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 pub use aliyun::{AliyunChannel, AliyunConfig, AliyunCredentials};
-pub(crate) use http::install_ring_tls_provider;
+pub(crate) use http::{error_chain, http_client, install_ring_tls_provider};
 pub use message::{SmsText, check_template, render, segments};
 pub use spool::{SpoolChannel, SpoolState};
 pub use webhook::{WebhookChannel, WebhookConfig, verify_webhook_signature};
