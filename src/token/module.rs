@@ -30,6 +30,8 @@ pub const SOFTHSM_PATHS: &[&str] = &[
 pub struct Pkcs11Module {
     backend: Arc<dyn TokenBackend>,
     path: PathBuf,
+    /// Whether the library is SoftHSM.
+    softhsm: bool,
     /// The lock of the SoftHSM store the module shares with other processes, if it does.
     store_lock: Option<Arc<StoreLock>>,
 }
@@ -90,19 +92,24 @@ impl Pkcs11Module {
                     searched: SOFTHSM_PATHS.join(", "),
                 })?,
         };
-        let backend: Arc<dyn TokenBackend> = Arc::new(super::pkcs11::CryptokiBackend::load(&path)?);
+        let cryptoki = super::pkcs11::CryptokiBackend::load(&path)?;
+        let softhsm = cryptoki.is_softhsm();
+        let backend: Arc<dyn TokenBackend> = Arc::new(cryptoki);
         #[cfg(feature = "test-hooks")]
         let backend = super::sim::around(backend);
         Ok(Pkcs11Module {
             backend,
             path,
+            softhsm,
             store_lock: None,
         })
     }
 
     /// [`Pkcs11Module::load`] for a SoftHSM store other processes use too: initialised under
     /// `lock` taken exclusive, and every later token read and token state write under it (see
-    /// [`super::store_lock`]).
+    /// [`super::store_lock`]). A module that is not SoftHSM (the test token, a USB key's) keeps
+    /// its own store safe and gets no lock: its logins, each a device's PIN check, are not made
+    /// to wait for each other's.
     pub fn load_shared_store(
         path: Option<&Path>,
         lock: StoreLock,
@@ -111,10 +118,16 @@ impl Pkcs11Module {
             let _exclusive = lock.exclusive();
             Pkcs11Module::load(path)?
         };
+        let store_lock = module.softhsm.then(|| Arc::new(lock));
         Ok(Pkcs11Module {
-            store_lock: Some(Arc::new(lock)),
+            store_lock,
             ..module
         })
+    }
+
+    /// Whether the module takes a SoftHSM store's lock (see [`Pkcs11Module::load_shared_store`]).
+    pub fn locks_shared_store(&self) -> bool {
+        self.store_lock.is_some()
     }
 
     /// The store's lock taken shared, when the module has one.
@@ -134,6 +147,7 @@ impl Pkcs11Module {
         Pkcs11Module {
             backend,
             path,
+            softhsm: false,
             store_lock: None,
         }
     }
@@ -229,8 +243,17 @@ impl Pkcs11Module {
     /// of a list that grows with every token the station made, and a station with hundreds of
     /// tokens must not read them all for every order.
     pub fn first_blank(&self) -> Result<Option<Token>, TokenError> {
+        self.first_blank_except(&std::collections::HashSet::new())
+    }
+
+    /// [`Pkcs11Module::first_blank`], passing over the slots in `taken` (blank tokens other
+    /// workers of the process are initialising).
+    pub fn first_blank_except(
+        &self,
+        taken: &std::collections::HashSet<u64>,
+    ) -> Result<Option<Token>, TokenError> {
         let slots = self.backend.slots()?;
-        for slot in slots.into_iter().rev() {
+        for slot in slots.into_iter().rev().filter(|s| !taken.contains(s)) {
             match self.info(slot) {
                 Ok(info) if info.is_blank() => {
                     return Ok(Some(Token {

@@ -776,3 +776,45 @@ fn keystation_token_layer_provisions_a_p256_key_on_the_test_token() {
         ["certificate", "data object", "private key", "public key"]
     );
 }
+
+/// The SoftHSM store's cross-process lock (`token::store_lock`) is taken only for SoftHSM: the
+/// test token keeps its own store safe, and a lock around its logins would make every key of a
+/// hub wait for every other key's PIN check.
+#[test]
+fn only_softhsm_takes_the_shared_store_lock() {
+    use keystation::token::{Pkcs11Module, StoreLock};
+
+    let Some(dir) = child() else {
+        let tt = TestToken::new("");
+        let conf = tt.path("softhsm2.conf");
+        std::fs::create_dir(tt.path("softhsm-tokens")).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\n",
+                tt.path("softhsm-tokens").display()
+            ),
+        )
+        .unwrap();
+        crate::support::run_child_test(
+            "testtoken::only_softhsm_takes_the_shared_store_lock",
+            [
+                ("KSTOKEN_CONF", tt.conf.as_os_str()),
+                (CHILD, tt.dir.path().as_os_str()),
+                ("SOFTHSM2_CONF", conf.as_os_str()),
+            ],
+        );
+        return;
+    };
+    let lock = || StoreLock::beside(&dir.join("softhsm2.conf"));
+    let kstoken = Pkcs11Module::load_shared_store(Some(&module_path()), lock()).unwrap();
+    assert!(
+        !kstoken.locks_shared_store(),
+        "the test token got SoftHSM's lock"
+    );
+    let softhsm = Pkcs11Module::load_shared_store(None, lock()).unwrap();
+    assert!(
+        softhsm.locks_shared_store(),
+        "SoftHSM went without its lock"
+    );
+}

@@ -91,6 +91,14 @@ impl CryptokiBackend {
         })
     }
 
+    /// Whether the module is SoftHSM (by its library information), whose token store needs the
+    /// station's lock across processes ([`crate::token::store_lock`]).
+    pub fn is_softhsm(&self) -> bool {
+        self.ctx
+            .get_library_info()
+            .is_ok_and(|i| i.manufacturer_id().trim() == "SoftHSM")
+    }
+
     fn explainer(&self, token: &TokenInfo) -> Result<Explainer, TokenError> {
         Ok(Explainer {
             ctx: self.ctx.clone(),
