@@ -9,7 +9,7 @@ use super::error::not_provisionable;
 use super::journal::{Resume, Write, commit, revoked_entry};
 use super::report::ProvisionRequest;
 use super::step::Step;
-use super::token_access::{blank_token_lock, blocking};
+use super::token_access::{blank_tokens, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
 use crate::domain::station_request::StationChange;
@@ -152,22 +152,12 @@ impl Station {
             token = Some(t);
         } else if existing.as_ref().is_none_or(|b| b.token_serial.is_none()) {
             // Nothing bound yet: refuse early, before the order is claimed, when no blank
-            // token is there (the init step re-selects under the blank-token lock anyway). The
-            // lock is held for the look too: another worker's C_InitToken in progress must not
-            // make the slot list look blank-less.
-            let _guard = blank_token_lock().lock().await;
+            // token is there (the init step reserves one anyway).
             // A token labelled for this order can only exist after an earlier claim (a crash
             // inside C_InitToken): without a binding there is nothing to look for.
             let mine = existing.is_some()
                 && blocking(|| hsm.module().find(&[TokenSelector::Label(no.to_string())])).is_ok();
-            let blank = blocking(|| hsm.module().first_blank())
-                .map_err(|e| ProvisionError::Step {
-                    order_no: no.to_string(),
-                    step: Step::Claim,
-                    source: e.into(),
-                })?
-                .is_some();
-            if !mine && !blank {
+            if !mine && !self.blank_token_there(hsm, no.as_str()).await? {
                 return Err(ProvisionError::NoBlankToken(no.clone()));
             }
         }
@@ -416,6 +406,24 @@ impl Station {
 
     /// Refuses a token that belongs to another order, or that the station did not make (see
     /// [`token_refusal`]).
+    /// Whether a blank token is there for the order `what` to claim: one is free, or another
+    /// worker's C_InitToken in progress will leave one (SoftHSM shows its next blank slot only
+    /// after it), which is waited for rather than taken for "no blank token".
+    pub(super) async fn blank_token_there(
+        &self,
+        hsm: &Hsm,
+        what: &str,
+    ) -> Result<bool, ProvisionError> {
+        blank_tokens()
+            .any(hsm.module())
+            .await
+            .map_err(|e| ProvisionError::Step {
+                order_no: what.to_string(),
+                step: Step::Claim,
+                source: e.into(),
+            })
+    }
+
     pub(super) async fn check_token_usable(
         &self,
         t: &Token,

@@ -12,8 +12,7 @@ use super::claim::{ClaimPlan, Claimed};
 use super::error::ProvisionError;
 use super::journal::{Resume, apply_all};
 use super::report::ProvisionReport;
-use super::step::{Progress, Step};
-use super::token_access::{blank_token_lock, blocking};
+use super::step::Progress;
 use crate::domain::OrderState;
 use crate::domain::lease::LeaseKind;
 use crate::station::Station;
@@ -38,19 +37,10 @@ impl Station {
     }
 
     async fn claim_next(&self, hsm: &Hsm) -> Result<Option<Claimed>, ProvisionError> {
-        let blank = {
-            // As for an order given by number: another worker's C_InitToken in progress must not
-            // make the slot list look blank-less.
-            let _guard = blank_token_lock().lock().await;
-            blocking(|| hsm.module().first_blank())
-                .map_err(|e| ProvisionError::Step {
-                    order_no: "(the next approved order)".into(),
-                    step: Step::Claim,
-                    source: e.into(),
-                })?
-                .is_some()
-        };
-        if !blank {
+        if !self
+            .blank_token_there(hsm, "(the next approved order)")
+            .await?
+        {
             let waiting = self.store.list_orders(Some(OrderState::Approved)).await?;
             return match waiting.into_iter().next() {
                 Some(o) => Err(ProvisionError::NoBlankToken(o.order_no)),

@@ -5,7 +5,7 @@ use super::super::error::StepError;
 use super::super::job::Job;
 use super::super::journal::Write;
 use super::super::step::Step;
-use super::super::token_access::{blank_token_lock, blocking};
+use super::super::token_access::{blank_tokens, blocking};
 use super::random_bytes;
 use crate::audit::event::{KeyGenerated, PinInitialized, StepOutcome, TokenInitialized};
 use crate::domain::{Pin, TokenSerial};
@@ -17,14 +17,16 @@ impl Job<'_> {
         if self.binding.kept_from.is_some() {
             return self.keep_token().await;
         }
-        // Held while a blank token is chosen and until C_InitToken has made it ours (labelled,
-        // no longer blank); the step's journal write after it needs no lock, so that workers on
-        // other keys do not queue behind it.
-        let guard = blank_token_lock().lock().await;
-        // Choose the token: the bound one, else the requested one, else the first blank.
-        let token = match (&self.binding.token_serial, &self.token) {
-            (Some(_), _) => self.bound_token()?.clone(),
-            (None, Some(t)) => t.clone(),
+        // The SO PIN of the binding's identity is derived before a token is chosen, so that
+        // no other worker waits for it (a key with a factory serial, or a retired one, brings
+        // its own identity below, and its SO PIN is derived again).
+        self.so_pin().await?;
+        // The token chosen is reserved until C_InitToken has made it ours (labelled, no longer
+        // blank): no other worker of this process takes it, and workers on other keys go on.
+        let tokens = blank_tokens();
+        let reserved = match (&self.binding.token_serial, &self.token) {
+            (Some(_), _) => tokens.hold(self.bound_token()?.clone()).await,
+            (None, Some(t)) => tokens.hold(t.clone()).await,
             (None, None) => {
                 // Only an earlier attempt can have left our label on a token (a crash inside
                 // C_InitToken); the first attempt need not read every token's label.
@@ -39,17 +41,19 @@ impl Job<'_> {
                 };
                 match mine {
                     // A crash inside C_InitToken left our label on a token: it is ours.
-                    Ok(t) => t,
-                    Err(TokenError::NotFound(_)) => blocking(|| self.hsm.module().first_blank())?
-                        .ok_or_else(|| {
-                        StepError::Token(TokenError::NotFound(
-                            "a blank token (insert a blank USB key)".into(),
-                        ))
-                    })?,
+                    Ok(t) => tokens.hold(t).await,
+                    Err(TokenError::NotFound(_)) => {
+                        tokens.reserve(self.hsm.module()).await?.ok_or_else(|| {
+                            StepError::Token(TokenError::NotFound(
+                                "a blank token (insert a blank USB key)".into(),
+                            ))
+                        })?
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
         };
+        let token = reserved.token().clone();
         self.station
             .check_token_usable(&token, self.no(), Some(&self.binding))
             .await
@@ -109,7 +113,7 @@ impl Job<'_> {
             serial_of(t.info())
         });
         self.so_pin = Some(so);
-        drop(guard);
+        drop(reserved);
         let serial = result?;
         let binding_id = self.binding.binding_id.clone();
         self.binding.token_serial = Some(serial.clone());
