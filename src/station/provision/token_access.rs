@@ -5,6 +5,7 @@
 
 use crate::token::{Pkcs11Module, Token, TokenError};
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use tokio::sync::Notify;
 
@@ -19,8 +20,8 @@ pub(super) struct BlankTokens {
 
 #[derive(Default)]
 struct Held {
-    /// Slots of the reserved tokens.
-    slots: HashSet<u64>,
+    /// The reserved tokens: their module's path and slot.
+    slots: HashSet<(PathBuf, u64)>,
     /// How many reservations have ended: a look that overlapped one looks again.
     ended: u64,
 }
@@ -51,11 +52,16 @@ impl Reserved {
 impl Drop for Reserved {
     fn drop(&mut self) {
         let mut held = self.owner.lock();
-        held.slots.remove(&self.token.slot());
+        held.slots.remove(&key(&self.token));
         held.ended += 1;
         drop(held);
         self.owner.released.notify_waiters();
     }
+}
+
+/// What a reservation is known by: the token's module and slot.
+fn key(token: &Token) -> (PathBuf, u64) {
+    (token.module().path().to_path_buf(), token.slot())
 }
 
 impl BlankTokens {
@@ -79,13 +85,14 @@ impl BlankTokens {
             released.as_mut().enable();
             let (held, ended) = {
                 let h = self.lock();
-                (h.slots.clone(), h.ended)
+                let mine = h.slots.iter().filter(|(m, _)| m == module.path());
+                (mine.map(|(_, s)| *s).collect::<HashSet<u64>>(), h.ended)
             };
             let found = blocking(|| module.first_blank_except(&held))?;
             {
                 let mut h = self.lock();
                 match found {
-                    Some(token) if h.slots.insert(token.slot()) => {
+                    Some(token) if h.slots.insert(key(&token)) => {
                         return Ok(Some(Reserved { token, owner: self }));
                     }
                     // Taken by another worker since the look: look again.
@@ -107,7 +114,7 @@ impl BlankTokens {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            if self.lock().slots.insert(token.slot()) {
+            if self.lock().slots.insert(key(&token)) {
                 return Reserved { token, owner: self };
             }
             released.await;
@@ -119,5 +126,73 @@ impl BlankTokens {
     /// it ends). Reserves nothing.
     pub(super) async fn any(&'static self, module: &Pkcs11Module) -> Result<bool, TokenError> {
         Ok(self.reserve(module).await?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::fake::{FakeModule, FakeToken};
+    use futures_util::FutureExt;
+    use std::sync::Arc;
+
+    /// A module of `tokens` under a path of its own (reservations are per module and process).
+    fn module(name: &str, tokens: Vec<FakeToken>) -> (FakeModule, Pkcs11Module) {
+        let fake = FakeModule::new(tokens);
+        let module = Pkcs11Module::with_backend(Arc::new(fake.clone()), PathBuf::from(name));
+        (fake, module)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn workers_reserve_different_blank_tokens_and_none_when_none_is_blank() {
+        let (_, m) = module(
+            "reserve-two",
+            vec![
+                FakeToken::blank(),
+                FakeToken::initialised("a1", "A"),
+                FakeToken::blank(),
+            ],
+        );
+        let first = blank_tokens().reserve(&m).await.unwrap().unwrap();
+        let second = blank_tokens().reserve(&m).await.unwrap().unwrap();
+        assert_eq!(first.token().slot(), 2, "searched from the last slot");
+        assert_eq!(
+            second.token().slot(),
+            0,
+            "the first one's slot is passed over"
+        );
+        drop((first, second));
+        let (_, none) = module("reserve-none", vec![FakeToken::initialised("b1", "B")]);
+        assert!(blank_tokens().reserve(&none).await.unwrap().is_none());
+        assert!(!blank_tokens().any(&none).await.unwrap());
+    }
+
+    /// SoftHSM's way: one blank slot, and a new one after each C_InitToken. A second worker
+    /// waits for the first one's token instead of finding "no blank token".
+    #[tokio::test(flavor = "multi_thread")]
+    async fn with_one_blank_slot_a_second_worker_waits_for_the_first_ones_init() {
+        let (fake, m) = module("reserve-one", vec![FakeToken::blank()]);
+        let m = Arc::new(m);
+        let first = blank_tokens().reserve(&m).await.unwrap().unwrap();
+        let mut second = Box::pin({
+            let m = m.clone();
+            async move { blank_tokens().reserve(&m).await }
+        });
+        assert!(
+            (&mut second).now_or_never().is_none(),
+            "the only blank token is reserved: the second worker must wait, not give up"
+        );
+        let mut also_held = Box::pin(blank_tokens().hold(first.token().clone()));
+        assert!(
+            (&mut also_held).now_or_never().is_none(),
+            "a reserved token is not held twice"
+        );
+        drop(also_held);
+        // The first worker's C_InitToken: its token is no longer blank; a blank slot appears.
+        fake.state().tokens[0] = FakeToken::initialised("c1", "ORDER-1");
+        fake.state().tokens.push(FakeToken::blank());
+        drop(first);
+        let second = second.await.unwrap().expect("the new blank slot");
+        assert_eq!(second.token().slot(), 1);
     }
 }
