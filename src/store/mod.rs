@@ -29,6 +29,7 @@ mod operators;
 mod orders;
 mod provision;
 mod renewals;
+mod requests;
 mod retired;
 mod revocations;
 mod revoke_requests;
