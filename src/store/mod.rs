@@ -14,6 +14,7 @@
 
 mod api_tokens;
 mod attachments;
+mod attempt_journal;
 mod audit_log;
 mod certificates;
 mod company_keys;
