@@ -4,10 +4,8 @@
 
 use super::ServiceDeskError;
 use crate::audit::AuditEvent;
-use crate::audit::event::{PinResetStepDone, ServiceStarted};
-use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, TokenSerial,
-};
+use crate::audit::event::PinResetStepDone;
+use crate::domain::{JournaledStep, OrderNo, OrderState, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
 use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 
@@ -124,14 +122,36 @@ pub(super) trait JournaledRun {
         let (_, actor, request, serial) = self.parts();
         step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
     }
+
+    /// Passes the failpoint `{RUN}.{step}.before_done`, then journals `step` as done with its
+    /// audit record in a transaction of its own.
+    async fn done(&self, step: Self::Step, runs: i64) -> Result<(), ServiceDeskError> {
+        crate::failpoint::check(&format!("{}.{}.before_done", Self::RUN, step.name()))?;
+        let (station, ..) = self.parts();
+        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Carries out the steps not done yet ([`JournaledRun::steps`]); a failure is recorded on
+    /// the request (`failed`, naming its step, for a later run to resume) and returned.
+    async fn carry_out(&mut self) -> Result<(), ServiceDeskError> {
+        let Err((step, e)) = self.steps().await else {
+            return Ok(());
+        };
+        let (station, actor, request, _) = self.parts();
+        super::record_failure(station, actor, &request.id, step.name(), &e).await;
+        Err(e)
+    }
 }
 
 impl Station {
     /// Moves request `id` of `kind` to `executing` (from `approved`, or `failed` to resume),
     /// fixing the key it acts on, which `check` gives from the order (its state and binding);
     /// a request found `executing` (a crashed run) is resumed as it is. A request of another
-    /// kind is refused untouched. Returns the request, the order's binding (if any) and
-    /// whether the run resumes an earlier one.
+    /// kind is refused untouched. Returns the request, the order's binding (`unbound`, given
+    /// the order, when it has none) and whether the run resumes an earlier one.
     pub(super) async fn start_run(
         &self,
         actor: &Actor,
@@ -143,19 +163,13 @@ impl Station {
             OrderState,
             Option<&Binding>,
         ) -> Result<TokenSerial, ServiceDeskError>,
-    ) -> Result<(ServiceRequestRecord, Option<Binding>, bool), ServiceDeskError> {
+        unbound: impl FnOnce(String) -> ServiceDeskError,
+    ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
         let Some(found) = self.store.service_request(id).await? else {
             return Err(StoreError::RequestNotFound(id.to_string()).into());
         };
         if found.kind != kind {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
-                    found.kind,
-                    super::command_of(found.kind)
-                ),
-            });
+            return Err(super::other_kind(id, found.kind, "run"));
         }
         let binding = self.store.active_binding(&found.order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
@@ -171,21 +185,9 @@ impl Station {
                         r.token_serial.as_deref().unwrap_or_default()
                     )));
                 }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: Some(serial.to_string()),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
+                let resumed = r.state == RequestState::Failed;
+                super::start_in(&mut tx, actor, &mut r, Some(&serial)).await?;
+                resumed
             }
             other => {
                 let hint = if other == RequestState::Requested {
@@ -205,6 +207,7 @@ impl Station {
             }
         };
         tx.commit().await?;
+        let binding = binding.ok_or_else(|| unbound(r.order_no.to_string()))?;
         Ok((r, binding, resumed))
     }
 }

@@ -140,13 +140,8 @@ impl Station {
             serial,
             steps_run: Vec::new(),
         };
-        match run.steps().await {
-            Ok(()) => run.report(resumed).await,
-            Err((step, e)) => {
-                run.fail(step, &e).await;
-                Err(e)
-            }
-        }
+        run.carry_out().await?;
+        run.report(resumed).await
     }
 
     /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
@@ -158,21 +153,19 @@ impl Station {
         id: &str,
         kind: RequestKind,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let (r, binding, resumed) = self
-            .start_run(
-                actor,
-                id,
-                kind,
-                async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
-                    check_order_resettable(tx, order_no, state, binding, kind).await
-                },
-            )
-            .await?;
-        let binding = binding.ok_or_else(|| ServiceDeskError::Refused {
-            order_no: r.order_no.to_string(),
-            message: "no key is bound to the order (it was reported lost or released)".into(),
-        })?;
-        Ok((r, binding, resumed))
+        self.start_run(
+            actor,
+            id,
+            kind,
+            async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                check_order_resettable(tx, order_no, state, binding, kind).await
+            },
+            |order_no| ServiceDeskError::Refused {
+                order_no,
+                message: "no key is bound to the order (it was reported lost or released)".into(),
+            },
+        )
+        .await
     }
 }
 
@@ -207,11 +200,6 @@ impl Run<'_> {
         pin_aad(self.request.order_no.as_str(), &self.serial)
     }
 
-    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
-        crate::failpoint::check(name)?;
-        Ok(())
-    }
-
     async fn seal_pin(&mut self) -> Result<(), ServiceDeskError> {
         let step = PinResetStep::SealPin;
         let runs = self.started(step).await?;
@@ -221,7 +209,7 @@ impl Run<'_> {
             let pin = Pin::generate(&policy, &mut self.station.random.rng());
             blocking(|| self.hsm.vault()?.seal_pin(&pin, &aad))?
         };
-        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
+        crate::failpoint::check(&format!("pin_reset.{step}.before_done"))?;
         let mut tx = self
             .station
             .store
@@ -268,15 +256,7 @@ impl Run<'_> {
             token.reset_user_pin(&so, &pin)?;
             Ok(())
         })?;
-        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        self.done_in(&mut tx, step, runs).await?;
-        tx.commit().await?;
-        Ok(())
+        self.done(step, runs).await
     }
 
     async fn queue_delivery(&mut self) -> Result<(), ServiceDeskError> {
@@ -334,10 +314,6 @@ impl Run<'_> {
         tx.commit().await?;
         self.request = r;
         Ok(())
-    }
-
-    async fn fail(&self, step: PinResetStep, e: &ServiceDeskError) {
-        super::record_failure(self.station, &self.actor, self.id(), step.as_str(), e).await;
     }
 
     async fn report(&self, resumed: bool) -> Result<PinResetReport, ServiceDeskError> {

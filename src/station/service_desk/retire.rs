@@ -26,9 +26,7 @@ use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator};
 use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
-use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial,
-};
+use crate::domain::{OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, Tx};
@@ -156,22 +154,17 @@ impl Station {
             steps_run: Vec::new(),
             revoked: Vec::new(),
         };
-        match run.steps().await {
-            Ok(()) => Ok(RetireReport {
-                request_id: run.request.id.clone(),
-                order_no: run.request.order_no.to_string(),
-                token_serial: run.serial.to_string(),
-                label: RETIRED_LABEL,
-                binding_closed: run.binding.binding_id.to_string(),
-                resumed,
-                steps_run: run.steps_run,
-                certificates_revoked: run.revoked,
-            }),
-            Err((step, e)) => {
-                run.fail(step, &e).await;
-                Err(e)
-            }
-        }
+        run.carry_out().await?;
+        Ok(RetireReport {
+            request_id: run.request.id.clone(),
+            order_no: run.request.order_no.to_string(),
+            token_serial: run.serial.to_string(),
+            label: RETIRED_LABEL,
+            binding_closed: run.binding.binding_id.to_string(),
+            resumed,
+            steps_run: run.steps_run,
+            certificates_revoked: run.revoked,
+        })
     }
 
     /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
@@ -182,21 +175,19 @@ impl Station {
         actor: &Actor,
         id: &str,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let (r, binding, resumed) = self
-            .start_run(
-                actor,
-                id,
-                RequestKind::Retire,
-                async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
-                    check_retirable(order_no, state, binding)
-                },
-            )
-            .await?;
-        let binding = binding.ok_or_else(|| ServiceDeskError::RetireRefused {
-            order_no: r.order_no.to_string(),
-            message: "no key is bound to the order any more".into(),
-        })?;
-        Ok((r, binding, resumed))
+        self.start_run(
+            actor,
+            id,
+            RequestKind::Retire,
+            async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                check_retirable(order_no, state, binding)
+            },
+            |order_no| ServiceDeskError::RetireRefused {
+                order_no,
+                message: "no key is bound to the order any more".into(),
+            },
+        )
+        .await
     }
 }
 
@@ -225,23 +216,6 @@ impl JournaledRun for Run<'_> {
 impl Run<'_> {
     fn id(&self) -> &str {
         &self.request.id
-    }
-
-    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
-        crate::failpoint::check(name)?;
-        Ok(())
-    }
-
-    async fn done(&self, step: RetireStep, runs: i64) -> Result<(), ServiceDeskError> {
-        self.failpoint(&format!("retire.{step}.before_done"))?;
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        self.done_in(&mut tx, step, runs).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn revoke(&mut self) -> Result<(), ServiceDeskError> {
@@ -366,12 +340,5 @@ impl Run<'_> {
         tx.commit().await?;
         self.request = r;
         Ok(())
-    }
-
-    /// Records that the run stopped at `step` (the request `failed`: a later run resumes it).
-    /// Best effort: if even this cannot be written, the request stays `executing`, which a run
-    /// resumes the same way.
-    async fn fail(&self, step: RetireStep, e: &ServiceDeskError) {
-        super::record_failure(self.station, &self.actor, self.id(), step.name(), e).await;
     }
 }

@@ -224,7 +224,7 @@ impl Run<'_> {
         let outcome = channel.send(&mail).await;
         drop(mail);
         fp("unlock.send_code.after_send")?;
-        match outcome {
+        let (record, error) = match outcome {
             SendOutcome::Accepted { .. } => {
                 let mut tx = self
                     .station
@@ -251,29 +251,20 @@ impl Run<'_> {
                 crate::failpoint!("unlock.send_code.before_commit");
                 tx.commit().await?;
                 self.request = r;
-                Ok(())
+                return Ok(());
             }
-            SendOutcome::Retryable { reason } | SendOutcome::Permanent { reason } => {
-                self.record_send(
-                    &u.token_serial,
-                    send,
-                    &masked,
-                    SendRecord::Failed(reason.clone()),
-                )
-                .await?;
-                Err(ServiceDeskError::UnlockSend { id, reason })
-            }
-            SendOutcome::Unknown { reason } => {
-                self.record_send(
-                    &u.token_serial,
-                    send,
-                    &masked,
-                    SendRecord::InDoubt(reason.clone()),
-                )
-                .await?;
-                Err(ServiceDeskError::UnlockInDoubt { id, reason })
-            }
-        }
+            SendOutcome::Retryable { reason } | SendOutcome::Permanent { reason } => (
+                SendRecord::Failed(reason.clone()),
+                ServiceDeskError::UnlockSend { id, reason },
+            ),
+            SendOutcome::Unknown { reason } => (
+                SendRecord::InDoubt(reason.clone()),
+                ServiceDeskError::UnlockInDoubt { id, reason },
+            ),
+        };
+        self.record_send(&u.token_serial, send, &masked, record)
+            .await?;
+        Err(error)
     }
 
     /// Records a failed or in-doubt send with its audit record.
