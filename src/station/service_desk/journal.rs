@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::audit::event::PinResetStepDone;
 use crate::domain::{JournaledStep, OrderNo, OrderState, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
+use crate::station::hsm::Hsm;
 use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 
 /// The first step of `S` that the journal of request `id` does not record as done; `None` when
@@ -79,6 +80,19 @@ async fn step_done_in<S: JournaledStep>(
     Ok(())
 }
 
+/// What a run of a request works with, whatever its kind (PIN reset, retire, unlock): the
+/// station and its HSM, the operator who runs it, the request, the key's binding, the steps it
+/// carried out and whether it resumes an earlier run.
+pub(super) struct RunBase<'a> {
+    pub(super) station: &'a Station,
+    pub(super) hsm: &'a Hsm,
+    pub(super) actor: Actor,
+    pub(super) request: ServiceRequestRecord,
+    pub(super) binding: Binding,
+    pub(super) steps_run: Vec<&'static str>,
+    pub(super) resumed: bool,
+}
+
 /// A run of a journaled request (PIN reset, retire): the steps of its kind not done yet, carried
 /// out in order, each journaled before and after. A kind gives its parts and its steps.
 pub(super) trait JournaledRun {
@@ -147,6 +161,34 @@ pub(super) trait JournaledRun {
 }
 
 impl Station {
+    /// Opens a run for operator `run_by`, who must be allowed to run requests: `start` moves
+    /// the request to `executing` and gives it with the key's binding and whether the run
+    /// resumes an earlier one.
+    pub(super) async fn open_run<'a>(
+        &'a self,
+        hsm: &'a Hsm,
+        run_by: &str,
+        start: impl AsyncFnOnce(
+            &Actor,
+        )
+            -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError>,
+    ) -> Result<RunBase<'a>, ServiceDeskError> {
+        let by = super::operator(run_by)?;
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
+        let (request, binding, resumed) = start(&actor).await?;
+        Ok(RunBase {
+            station: self,
+            hsm,
+            actor,
+            request,
+            binding,
+            steps_run: Vec::new(),
+            resumed,
+        })
+    }
+
     /// Moves request `id` of `kind` to `executing` (from `approved`, or `failed` to resume),
     /// fixing the key it acts on, which `check` gives from the order (its state and binding);
     /// a request found `executing` (a crashed run) is resumed as it is. A request of another

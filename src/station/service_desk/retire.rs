@@ -21,7 +21,7 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
-use super::journal::JournaledRun;
+use super::journal::{JournaledRun, RunBase};
 use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator};
 use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
@@ -96,13 +96,8 @@ fn check_retirable(
 }
 
 struct Run<'a> {
-    station: &'a Station,
-    hsm: &'a Hsm,
-    actor: Actor,
-    request: ServiceRequestRecord,
-    binding: Binding,
+    base: RunBase<'a>,
     serial: TokenSerial,
-    steps_run: Vec<&'static str>,
     revoked: Vec<String>,
 }
 
@@ -136,33 +131,29 @@ impl Station {
         id: &str,
         run_by: &str,
     ) -> Result<RetireReport, ServiceDeskError> {
-        let by = operator(run_by)?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+        let base = self
+            .open_run(hsm, run_by, async |actor: &Actor| {
+                self.start_retire(actor, id).await
+            })
             .await?;
-        let (request, binding, resumed) = self.start_retire(&actor, id).await?;
-        let serial = binding.token_serial.clone().ok_or_else(|| {
+        let serial = base.binding.token_serial.clone().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
         })?;
         let mut run = Run {
-            station: self,
-            hsm,
-            actor,
-            request,
-            binding,
+            base,
             serial,
-            steps_run: Vec::new(),
             revoked: Vec::new(),
         };
         run.carry_out().await?;
+        let base = run.base;
         Ok(RetireReport {
-            request_id: run.request.id.clone(),
-            order_no: run.request.order_no.to_string(),
+            request_id: base.request.id.clone(),
+            order_no: base.request.order_no.to_string(),
             token_serial: run.serial.to_string(),
             label: RETIRED_LABEL,
-            binding_closed: run.binding.binding_id.to_string(),
-            resumed,
-            steps_run: run.steps_run,
+            binding_closed: base.binding.binding_id.to_string(),
+            resumed: base.resumed,
+            steps_run: base.steps_run,
             certificates_revoked: run.revoked,
         })
     }
@@ -197,11 +188,16 @@ impl JournaledRun for Run<'_> {
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::RetireStepDone;
 
     fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
-        (self.station, &self.actor, &self.request, &self.serial)
+        (
+            self.base.station,
+            &self.base.actor,
+            &self.base.request,
+            &self.serial,
+        )
     }
 
     fn steps_run(&mut self) -> &mut Vec<&'static str> {
-        &mut self.steps_run
+        &mut self.base.steps_run
     }
 
     async fn step(&mut self, step: RetireStep) -> Result<(), ServiceDeskError> {
@@ -215,18 +211,19 @@ impl JournaledRun for Run<'_> {
 
 impl Run<'_> {
     fn id(&self) -> &str {
-        &self.request.id
+        &self.base.request.id
     }
 
     async fn revoke(&mut self) -> Result<(), ServiceDeskError> {
         let step = RetireStep::Revoke;
         let runs = self.started(step).await?;
-        let no = self.request.order_no.clone();
+        let no = self.base.request.order_no.clone();
         let state = {
             let mut tx = self
+                .base
                 .station
                 .store
-                .begin_write(self.station.clock.now())
+                .begin_write(self.base.station.clock.now())
                 .await?;
             let state = tx.order_state(&no).await?;
             tx.commit().await?;
@@ -235,8 +232,14 @@ impl Run<'_> {
         if state != OrderState::Revoked {
             let detail = format!("key returned and retired (request {})", self.id());
             let report = self
+                .base
                 .station
-                .revoke_order(&no, RETIRED_KEY_REASON, Some(&detail), &self.actor.name)
+                .revoke_order(
+                    &no,
+                    RETIRED_KEY_REASON,
+                    Some(&detail),
+                    &self.base.actor.name,
+                )
                 .await?;
             self.revoked = report
                 .certificates
@@ -253,14 +256,15 @@ impl Run<'_> {
         let serial = self.serial.clone();
         // Generation-aware, like every SO login: refused while an unlock's rotation is unconfirmed.
         let so = super::so_pin::current_so_pin(
-            &self.station.store,
-            self.hsm,
-            &self.binding.so_identity,
+            &self.base.station.store,
+            self.base.hsm,
+            &self.base.binding.so_identity,
             serial.as_str(),
         )
         .await?;
         blocking(|| -> Result<(), ServiceDeskError> {
             let mut token = self
+                .base
                 .hsm
                 .module()
                 .find(&[TokenSelector::Serial(serial.clone())])?;
@@ -280,28 +284,30 @@ impl Run<'_> {
     async fn close(&mut self) -> Result<(), ServiceDeskError> {
         let step = RetireStep::Close;
         let runs = self.started(step).await?;
-        let by = operator(&self.actor.name)?;
+        let by = operator(&self.base.actor.name)?;
         // Other open requests of the order (a PIN reset) were for the key now wiped.
         let others: Vec<String> = self
+            .base
             .station
             .store
             .service_requests(&ServiceRequestFilter {
-                order_no: Some(self.request.order_no.clone()),
+                order_no: Some(self.base.request.order_no.clone()),
                 state: None,
                 kind: None,
             })
             .await?
             .into_iter()
-            .filter(|o| o.id != self.request.id && o.state.is_open())
+            .filter(|o| o.id != self.base.request.id && o.state.is_open())
             .map(|o| o.id)
             .collect();
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         let mut r = tx.service_request(self.id()).await?;
-        let b = &self.binding;
+        let b = &self.base.binding;
         tx.release_binding(&b.binding_id, "retired (returned key wiped)")
             .await?;
         tx.record_key_disposition(
@@ -322,11 +328,11 @@ impl Run<'_> {
         })
         .await?;
         let note = format!("the key was retired (request {})", r.id);
-        cancel_requests_in(&mut tx, &self.actor, &by, &others, &note).await?;
+        cancel_requests_in(&mut tx, &self.base.actor, &by, &others, &note).await?;
         self.done_in(&mut tx, step, runs).await?;
         let serial = self.serial.to_string();
         let binding_id = b.binding_id.to_string();
-        tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
+        tx.transition_service_request(&self.base.actor, &mut r, &RequestEvent::Complete, |r| {
             r.last_error = None;
             AuditEvent::TokenRetired(TokenRetired {
                 request_id: r.id.clone(),
@@ -338,7 +344,7 @@ impl Run<'_> {
         .await?;
         crate::failpoint!("retire.close.before_commit");
         tx.commit().await?;
-        self.request = r;
+        self.base.request = r;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ use crate::audit::event::{AuditEvent, UnlockConfirmed};
 use crate::domain::{OrderNo, RequestKind, RequestState};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::store::{AuditEntry, Binding, ServiceRequestRecord, StoreError};
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError};
 use crate::unlock::code::UnlockRequestCode;
 
 mod run;
@@ -169,31 +169,22 @@ impl Station {
         run_by: &str,
         options: RunOptions,
     ) -> Result<UnlockReport, ServiceDeskError> {
-        let by = operator(run_by)?;
         if options.valid_hours == 0 || options.valid_hours > MAX_VALID_HOURS {
             return Err(ServiceDeskError::Invalid {
                 field: "--valid-hours",
                 message: format!("must be 1-{MAX_VALID_HOURS}"),
             });
         }
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+        let base = self
+            .open_run(hsm, run_by, async |actor: &Actor| {
+                self.start_request(actor, id, RequestKind::Unlock).await
+            })
             .await?;
-        let (request, binding, resumed) =
-            self.start_request(&actor, id, RequestKind::Unlock).await?;
-        let mut run = Run {
-            station: self,
-            hsm,
-            actor,
-            request,
-            binding,
-            options,
-            steps_run: Vec::new(),
-        };
+        let mut run = Run { base, options };
         match run.steps().await {
-            Ok(()) => run.report(resumed).await,
+            Ok(()) => run.report().await,
             Err((step, e)) => {
-                super::record_failure(self, &run.actor, id, step.as_str(), &e).await;
+                super::record_failure(self, &run.base.actor, id, step.as_str(), &e).await;
                 Err(e)
             }
         }
