@@ -93,9 +93,10 @@ pub(super) struct RunBase<'a> {
     pub(super) resumed: bool,
 }
 
-/// A run of a journaled request (PIN reset, retire): the steps of its kind not done yet, carried
-/// out in order, each journaled before and after. A kind gives its parts and its steps.
-pub(super) trait JournaledRun {
+/// A kind of journaled request (PIN reset, retire): its steps, how each is carried out, and the
+/// names of its failpoints and step records. The kind's value is what a run of it keeps beside
+/// its base (retire: the certificates it revoked).
+pub(super) trait JournaledKind: Sized {
     /// The kind's steps.
     type Step: JournaledStep + PartialEq;
     /// The prefix of its failpoints (`{RUN}.{step}.started`).
@@ -103,59 +104,83 @@ pub(super) trait JournaledRun {
     /// The audit event of one of its steps done.
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent;
 
-    /// The station, the acting operator, the request and the token of the run.
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial);
+    /// Carries out `step` of `run`.
+    async fn step(
+        run: &mut JournaledRun<'_, Self>,
+        step: Self::Step,
+    ) -> Result<(), ServiceDeskError>;
+}
 
-    /// The names of the steps this run carried out, in order.
-    fn steps_run(&mut self) -> &mut Vec<&'static str>;
+/// A run of a journaled request of kind `K`: the steps of its kind not done yet, carried out in
+/// order on the key `serial`, each journaled before and after.
+pub(super) struct JournaledRun<'a, K> {
+    pub(super) base: RunBase<'a>,
+    pub(super) serial: TokenSerial,
+    pub(super) kind: K,
+}
 
-    /// Carries out `step`.
-    async fn step(&mut self, step: Self::Step) -> Result<(), ServiceDeskError>;
+impl<K: JournaledKind> JournaledRun<'_, K> {
+    /// The request's id.
+    pub(super) fn id(&self) -> &str {
+        &self.base.request.id
+    }
 
     /// Carries out the steps not done yet, in order; a failure names its step.
-    async fn steps(&mut self) -> Result<(), (Self::Step, ServiceDeskError)> {
+    async fn steps(&mut self) -> Result<(), (K::Step, ServiceDeskError)> {
         loop {
-            let (station, _, request, _) = self.parts();
-            let Some(step) = next_step::<Self::Step>(station, &request.id).await? else {
+            let Some(step) = next_step::<K::Step>(self.base.station, self.id()).await? else {
                 return Ok(());
             };
-            self.step(step).await.map_err(|e| (step, e))?;
-            self.steps_run().push(step.name());
+            K::step(self, step).await.map_err(|e| (step, e))?;
+            self.base.steps_run.push(step.name());
         }
     }
 
     /// Journals `step` as started, in its own transaction (a crash after it is visible);
     /// returns how often it was started.
-    async fn started(&self, step: Self::Step) -> Result<i64, ServiceDeskError> {
-        let (station, _, request, _) = self.parts();
-        step_started(station, &request.id, Self::RUN, step).await
+    pub(super) async fn started(&self, step: K::Step) -> Result<i64, ServiceDeskError> {
+        step_started(self.base.station, self.id(), K::RUN, step).await
     }
 
     /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: Self::Step, runs: i64) -> Result<(), StoreError> {
-        let (_, actor, request, serial) = self.parts();
-        step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
+    pub(super) async fn done_in(
+        &self,
+        tx: &mut Tx,
+        step: K::Step,
+        runs: i64,
+    ) -> Result<(), StoreError> {
+        let base = &self.base;
+        let done = (step, runs);
+        step_done_in(
+            tx,
+            &base.actor,
+            &base.request,
+            &self.serial,
+            done,
+            K::STEP_DONE,
+        )
+        .await
     }
 
     /// Passes the failpoint `{RUN}.{step}.before_done`, then journals `step` as done with its
     /// audit record in a transaction of its own.
-    async fn done(&self, step: Self::Step, runs: i64) -> Result<(), ServiceDeskError> {
-        crate::failpoint::check(&format!("{}.{}.before_done", Self::RUN, step.name()))?;
-        let (station, ..) = self.parts();
+    pub(super) async fn done(&self, step: K::Step, runs: i64) -> Result<(), ServiceDeskError> {
+        crate::failpoint::check(&format!("{}.{}.before_done", K::RUN, step.name()))?;
+        let station = self.base.station;
         let mut tx = station.store.begin_write(station.clock.now()).await?;
         self.done_in(&mut tx, step, runs).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Carries out the steps not done yet ([`JournaledRun::steps`]); a failure is recorded on
-    /// the request (`failed`, naming its step, for a later run to resume) and returned.
-    async fn carry_out(&mut self) -> Result<(), ServiceDeskError> {
+    /// Carries out the steps not done yet; a failure is recorded on the request (`failed`,
+    /// naming its step, for a later run to resume) and returned.
+    pub(super) async fn carry_out(&mut self) -> Result<(), ServiceDeskError> {
         let Err((step, e)) = self.steps().await else {
             return Ok(());
         };
-        let (station, actor, request, _) = self.parts();
-        super::record_failure(station, actor, &request.id, step.name(), &e).await;
+        let base = &self.base;
+        super::record_failure(base.station, &base.actor, self.id(), step.name(), &e).await;
         Err(e)
     }
 }

@@ -25,7 +25,7 @@
 //! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
 //! name the request, the key's serial and the delivery, never the PIN.
 
-use super::journal::{JournaledRun, RunBase};
+use super::journal::{JournaledKind, JournaledRun};
 use super::{ServiceDeskError, not_resettable};
 use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted};
 use crate::domain::delivery::channel_name;
@@ -100,10 +100,10 @@ pub(super) async fn check_order_resettable(
     Ok(serial)
 }
 
-struct Run<'a> {
-    base: RunBase<'a>,
-    serial: TokenSerial,
-}
+/// A PIN reset, as a kind of journaled run.
+struct PinReset;
+
+type Run<'a> = JournaledRun<'a, PinReset>;
 
 impl Station {
     /// `pin-reset run ID`: carries out (or resumes) an approved PIN reset. See the module docs.
@@ -124,7 +124,11 @@ impl Station {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
         })?;
         let serial = stored_id("service_requests.token_serial", serial)?;
-        let mut run = Run { base, serial };
+        let mut run = Run {
+            base,
+            serial,
+            kind: PinReset,
+        };
         run.carry_out().await?;
         run.report().await
     }
@@ -154,38 +158,21 @@ impl Station {
     }
 }
 
-impl JournaledRun for Run<'_> {
+impl JournaledKind for PinReset {
     type Step = PinResetStep;
     const RUN: &'static str = "pin_reset";
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::PinResetStepDone;
 
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
-        (
-            self.base.station,
-            &self.base.actor,
-            &self.base.request,
-            &self.serial,
-        )
-    }
-
-    fn steps_run(&mut self) -> &mut Vec<&'static str> {
-        &mut self.base.steps_run
-    }
-
-    async fn step(&mut self, step: PinResetStep) -> Result<(), ServiceDeskError> {
+    async fn step(run: &mut Run<'_>, step: PinResetStep) -> Result<(), ServiceDeskError> {
         match step {
-            PinResetStep::SealPin => self.seal_pin().await,
-            PinResetStep::InitPin => self.init_pin().await,
-            PinResetStep::QueueDelivery => self.queue_delivery().await,
+            PinResetStep::SealPin => run.seal_pin().await,
+            PinResetStep::InitPin => run.init_pin().await,
+            PinResetStep::QueueDelivery => run.queue_delivery().await,
         }
     }
 }
 
 impl Run<'_> {
-    fn id(&self) -> &str {
-        &self.base.request.id
-    }
-
     fn aad(&self) -> Vec<u8> {
         pin_aad(self.base.request.order_no.as_str(), &self.serial)
     }

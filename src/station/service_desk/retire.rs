@@ -21,7 +21,7 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
-use super::journal::{JournaledRun, RunBase};
+use super::journal::{JournaledKind, JournaledRun};
 use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator};
 use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
@@ -95,11 +95,12 @@ fn check_retirable(
         })
 }
 
-struct Run<'a> {
-    base: RunBase<'a>,
-    serial: TokenSerial,
+/// A retirement, as a kind of journaled run: the certificates it revoked.
+struct Retire {
     revoked: Vec<String>,
 }
+
+type Run<'a> = JournaledRun<'a, Retire>;
 
 impl Station {
     /// `retire request ORDER`: records a request to retire a returned key. Refused unless the
@@ -142,7 +143,9 @@ impl Station {
         let mut run = Run {
             base,
             serial,
-            revoked: Vec::new(),
+            kind: Retire {
+                revoked: Vec::new(),
+            },
         };
         run.carry_out().await?;
         let base = run.base;
@@ -154,7 +157,7 @@ impl Station {
             binding_closed: base.binding.binding_id.to_string(),
             resumed: base.resumed,
             steps_run: base.steps_run,
-            certificates_revoked: run.revoked,
+            certificates_revoked: run.kind.revoked,
         })
     }
 
@@ -182,38 +185,21 @@ impl Station {
     }
 }
 
-impl JournaledRun for Run<'_> {
+impl JournaledKind for Retire {
     type Step = RetireStep;
     const RUN: &'static str = "retire";
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::RetireStepDone;
 
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
-        (
-            self.base.station,
-            &self.base.actor,
-            &self.base.request,
-            &self.serial,
-        )
-    }
-
-    fn steps_run(&mut self) -> &mut Vec<&'static str> {
-        &mut self.base.steps_run
-    }
-
-    async fn step(&mut self, step: RetireStep) -> Result<(), ServiceDeskError> {
+    async fn step(run: &mut Run<'_>, step: RetireStep) -> Result<(), ServiceDeskError> {
         match step {
-            RetireStep::Revoke => self.revoke().await,
-            RetireStep::Wipe => self.wipe().await,
-            RetireStep::Close => self.close().await,
+            RetireStep::Revoke => run.revoke().await,
+            RetireStep::Wipe => run.wipe().await,
+            RetireStep::Close => run.close().await,
         }
     }
 }
 
 impl Run<'_> {
-    fn id(&self) -> &str {
-        &self.base.request.id
-    }
-
     async fn revoke(&mut self) -> Result<(), ServiceDeskError> {
         let step = RetireStep::Revoke;
         let runs = self.started(step).await?;
@@ -241,7 +227,7 @@ impl Run<'_> {
                     &self.base.actor.name,
                 )
                 .await?;
-            self.revoked = report
+            self.kind.revoked = report
                 .certificates
                 .iter()
                 .map(ToString::to_string)
