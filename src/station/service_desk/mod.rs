@@ -109,13 +109,15 @@ impl Station {
                 .await?;
                 Ok(None)
             },
+            nothing_more,
         )
         .await
     }
 
     /// A request's intake, as each kind's `request` command does it: the requester, reason and
-    /// evidence checked, then in one transaction the order `check`ed (its state and binding)
-    /// and the request of `kind` recorded, its audit record naming the token `check` returns.
+    /// evidence checked, then in one transaction the order `check`ed (its state and binding),
+    /// the request of `kind` recorded, its audit record naming the token `check` returns, and
+    /// what `record_more` keeps beside it (given its id and that token).
     async fn intake_request(
         &self,
         kind: RequestKind,
@@ -127,6 +129,11 @@ impl Station {
             OrderState,
             Option<&Binding>,
         ) -> Result<Option<TokenSerial>, ServiceDeskError>,
+        record_more: impl AsyncFnOnce(
+            &mut Tx,
+            &str,
+            Option<&TokenSerial>,
+        ) -> Result<(), ServiceDeskError>,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(requested_by)?;
         let reason = text("--reason", reason)?;
@@ -139,9 +146,17 @@ impl Station {
         let state = tx.order_state(order_no).await?;
         let token = check(&mut tx, state, binding.as_ref()).await?;
         let id = record_request(
-            &mut tx, &actor, kind, order_no, &by, reason, evidence, token,
+            &mut tx,
+            &actor,
+            kind,
+            order_no,
+            &by,
+            reason,
+            evidence,
+            token.clone(),
         )
         .await?;
+        record_more(&mut tx, &id, token.as_ref()).await?;
         let rec = tx.service_request(&id).await?;
         tx.commit().await?;
         Ok(rec)
@@ -243,6 +258,15 @@ impl Station {
         let steps = self.store.request_steps(id).await?;
         Ok(RequestDetail { request, steps })
     }
+}
+
+/// What a kind without rows of its own keeps beside a new request: nothing.
+async fn nothing_more(
+    _: &mut Tx,
+    _: &str,
+    _: Option<&TokenSerial>,
+) -> Result<(), ServiceDeskError> {
+    Ok(())
 }
 
 /// Records a new request of `kind` (state `requested`) with its `service.requested` audit

@@ -121,6 +121,7 @@ impl Station {
                 check_retirable(order_no, state, binding)?;
                 Ok(binding.and_then(|b| b.token_serial.clone()))
             },
+            super::nothing_more,
         )
         .await
     }
