@@ -52,6 +52,25 @@ pub fn too_open(meta: &Metadata) -> Option<String> {
     })
 }
 
+/// Reads a secret file (a PIN, a credential, a key): its first line, without a trailing `\r`.
+/// Refused with the reason, for the caller to name the file, unless it is a file only its owner
+/// may read and that line is not empty.
+pub fn read_secret_line(path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a file".into());
+    }
+    if let Some(reason) = too_open(&meta) {
+        return Err(reason);
+    }
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(|e| e.to_string())?);
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(zeroize::Zeroizing::new(line.to_string()))
+}
+
 /// Requires `path` to be a directory only its owner may open.
 pub fn check_dir(path: &Path, what: &'static str) -> Result<(), NotPrivate> {
     let refuse = |reason: String| NotPrivate {

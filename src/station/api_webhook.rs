@@ -136,22 +136,12 @@ pub struct WebhookRun {
 
 /// Reads the key: the first line of a file only its owner may read.
 fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, WebhookError> {
-    let err = |reason: String| WebhookError::SecretFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(err("not a file".into()));
-    }
-    if let Some(reason) = crate::private_files::too_open(&meta) {
-        return Err(err(reason));
-    }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(err("empty".into()));
-    }
+    let line = crate::private_files::read_secret_line(path).map_err(|reason| {
+        WebhookError::SecretFile {
+            path: path.display().to_string(),
+            reason,
+        }
+    })?;
     Ok(Zeroizing::new(line.as_bytes().to_vec()))
 }
 

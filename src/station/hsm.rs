@@ -12,7 +12,6 @@ use crate::domain::Pin;
 use crate::token::{Pkcs11Module, StoreLock, Token, TokenError, TokenSelector, TokenSigner, Vault};
 use std::path::Path;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 /// Runs blocking work from async code without stalling the runtime: the one place where the
 /// station's async code crosses into PKCS#11 (every function of [`crate::token`] blocks), and
@@ -78,23 +77,15 @@ pub enum HsmError {
 
 /// Reads the station PIN file: one line, mode 0600 (or stricter), in a directory of mode 0700.
 pub fn read_pin_file(path: &Path) -> Result<Pin, HsmError> {
-    let err = |reason: String| HsmError::PinFile {
-        path: path.display().to_string(),
-        reason,
-    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::private_files::check_dir(dir, "directory of the station PIN file")?;
     }
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if let Some(reason) = crate::private_files::too_open(&meta) {
-        return Err(err(reason));
-    }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(err("empty".into()));
-    }
-    Ok(Pin::from_secret(Zeroizing::new(line.to_string())))
+    let line =
+        crate::private_files::read_secret_line(path).map_err(|reason| HsmError::PinFile {
+            path: path.display().to_string(),
+            reason,
+        })?;
+    Ok(Pin::from_secret(line))
 }
 
 /// Writes a secret to a new file with mode 0600 (its directory 0700), refusing to overwrite.

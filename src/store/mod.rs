@@ -14,6 +14,7 @@
 
 mod api_tokens;
 mod attachments;
+mod attempt_journal;
 mod audit_log;
 mod certificates;
 mod company_keys;
@@ -29,6 +30,7 @@ mod operators;
 mod orders;
 mod provision;
 mod renewals;
+mod requests;
 mod retired;
 mod revocations;
 mod revoke_requests;

@@ -7,6 +7,7 @@
 //! [`NoticeState`] table and writes the row back only if it is still in the state it was read
 //! in. Nothing here is secret (see the migration).
 
+use super::attempt_journal::NOTIFICATION_ATTEMPTS;
 use super::{DbContext, Store, StoreError, Tx, id_column, stored_id};
 use crate::clock::format_utc;
 use crate::domain::notification::{Notice, NoticeEvent, NoticeKind, NoticeMedium, NoticeState};
@@ -193,29 +194,8 @@ impl Tx {
 
     /// Journals the start of a contact with the server; returns its sequence number.
     pub async fn notice_attempt_started(&mut self, id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM notification_attempts \
-             WHERE notification_id = $1",
-        )
-        .bind(id)
-        .fetch_one(self.conn())
-        .await
-        .ctx("journaling a notification attempt")?;
-        let seq = row
-            .try_get::<i64, _>("last")
-            .ctx("journaling a notification attempt")?
-            + 1;
-        sqlx::query(
-            "INSERT INTO notification_attempts (notification_id, seq, started_at) \
-             VALUES ($1, $2, $3)",
-        )
-        .bind(id)
-        .bind(seq)
-        .bind(format_utc(self.now()))
-        .execute(self.conn())
-        .await
-        .ctx("journaling a notification attempt")?;
-        Ok(seq)
+        self.journal_attempt_started(&NOTIFICATION_ATTEMPTS, id, None)
+            .await
     }
 
     /// Journals the end of a contact.
@@ -227,20 +207,14 @@ impl Tx {
         provider_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notification_attempts SET finished_at = $1, outcome = $2, provider_id = $3, \
-             error = $4 WHERE notification_id = $5 AND seq = $6",
+        self.journal_attempt_finished(
+            &NOTIFICATION_ATTEMPTS,
+            (id, seq),
+            outcome,
+            provider_id,
+            error,
         )
-        .bind(format_utc(self.now()))
-        .bind(outcome)
-        .bind(provider_id)
-        .bind(error)
-        .bind(id)
-        .bind(seq)
-        .execute(self.conn())
         .await
-        .ctx("journaling a notification attempt")?;
-        Ok(())
     }
 }
 

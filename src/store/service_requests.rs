@@ -9,6 +9,7 @@
 //! Nothing secret is stored: the new PIN of a reset only as the vault's sealed blob
 //! (`pending_pin`), moved to `sealed_pins` when its delivery is queued.
 
+use super::requests::{Bound, RequestRow, StoredRequest, request_fields};
 use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx, stored_id};
 use crate::audit::AuditEvent;
 use crate::clock::format_utc;
@@ -99,47 +100,56 @@ pub struct RequestStepRecord {
     pub runs: i64,
 }
 
-const COLUMNS: &str = "id, kind, order_no, state, requested_by, reason, evidence, requested_at, \
-     decided_by, decided_at, decision_note, token_serial, pin_generation, delivery_id, last_error, \
-     updated_at";
+impl StoredRequest for ServiceRequestRecord {
+    const TABLE: &'static str = "service_requests";
+    const NOUN: &'static str = "service request";
+    const READING: &'static str = "reading a service request";
+    const UPDATING: &'static str = "updating a service request";
+    const COLUMNS: &'static str = "id, kind, order_no, state, requested_by, reason, evidence, \
+         requested_at, decided_by, decided_at, decision_note, token_serial, pin_generation, \
+         delivery_id, last_error, updated_at";
+    const UPDATE: &'static str = "UPDATE service_requests SET state = $1, decided_by = $2, \
+         decided_at = $3, decision_note = $4, token_serial = $5, pin_generation = $6, \
+         delivery_id = $7, last_error = $8, updated_at = $9 WHERE id = $10 AND state = $11";
 
-fn request(r: &AnyRow) -> Result<ServiceRequestRecord, StoreError> {
-    let get = |c: &'static str| -> Result<Option<String>, StoreError> {
-        r.try_get::<Option<String>, _>(c)
-            .ctx("reading a service request")
-    };
-    let req = |c: &'static str| -> Result<String, StoreError> {
-        r.try_get::<String, _>(c).ctx("reading a service request")
-    };
-    let operator = |column: &str, v: String| {
-        OperatorId::parse(&v).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-    };
-    let kind = req("kind")?;
-    let state = req("state")?;
-    Ok(ServiceRequestRecord {
-        id: req("id")?,
-        kind: RequestKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown request kind {kind:?}")))?,
-        order_no: stored_id("service_requests.order_no", &req("order_no")?)?,
-        state: RequestState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown request state {state:?}")))?,
-        requested_by: operator("service_requests.requested_by", req("requested_by")?)?,
-        reason: req("reason")?,
-        evidence: req("evidence")?,
-        requested_at: req("requested_at")?,
-        decided_by: get("decided_by")?
-            .map(|v| operator("service_requests.decided_by", v))
-            .transpose()?,
-        decided_at: get("decided_at")?,
-        decision_note: get("decision_note")?,
-        token_serial: get("token_serial")?,
-        pin_generation: r
-            .try_get::<Option<i64>, _>("pin_generation")
-            .ctx("reading a service request")?,
-        delivery_id: get("delivery_id")?,
-        last_error: get("last_error")?,
-        updated_at: req("updated_at")?,
-    })
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let row = RequestRow::<Self>::new(r);
+        let kind = row.text("kind")?;
+        Ok(ServiceRequestRecord {
+            id: row.text("id")?,
+            kind: RequestKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown request kind {kind:?}")))?,
+            order_no: stored_id("service_requests.order_no", &row.text("order_no")?)?,
+            state: row.state()?,
+            requested_by: row.requested_by()?,
+            reason: row.text("reason")?,
+            evidence: row.text("evidence")?,
+            requested_at: row.text("requested_at")?,
+            decided_by: row.decided_by()?,
+            decided_at: row.opt("decided_at")?,
+            decision_note: row.opt("decision_note")?,
+            token_serial: row.opt("token_serial")?,
+            pin_generation: r
+                .try_get::<Option<i64>, _>("pin_generation")
+                .ctx(Self::READING)?,
+            delivery_id: row.opt("delivery_id")?,
+            last_error: row.opt("last_error")?,
+            updated_at: row.text("updated_at")?,
+        })
+    }
+
+    fn bind_changes<'q>(&self, q: Bound<'q>) -> Bound<'q> {
+        q.bind(self.token_serial.clone())
+            .bind(self.pin_generation)
+            .bind(self.delivery_id.clone())
+            .bind(self.last_error.clone())
+    }
+
+    request_fields!();
+
+    fn audit_entry(&self, event: AuditEvent) -> AuditEntry {
+        AuditEntry::order(&self.order_no, event)
+    }
 }
 
 impl Tx {
@@ -179,14 +189,7 @@ impl Tx {
 
     /// A request, read inside this transaction.
     pub async fn service_request(&mut self, id: &str) -> Result<ServiceRequestRecord, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM service_requests WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .ctx("reading a service request")?
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_string()))?;
-        request(&row)
+        self.stored_request(id).await
     }
 
     /// Applies `event` to `r` (read in this transaction) through the domain's table — the
@@ -201,25 +204,7 @@ impl Tx {
         event: &RequestEvent,
         change: impl FnOnce(&mut ServiceRequestRecord) -> AuditEvent,
     ) -> Result<RequestState, StoreError> {
-        let from = r.state;
-        let to = from
-            .apply(&r.requested_by, event)
-            .map_err(|source| StoreError::Request {
-                id: r.id.clone(),
-                source,
-            })?;
-        r.state = to;
-        let audit = change(r);
-        if r.state != to {
-            return Err(StoreError::Corrupt(format!(
-                "service request {} was moved to {} beside the state machine (expected {to})",
-                r.id, r.state
-            )));
-        }
-        self.save_service_request(r, from).await?;
-        self.audit(actor, AuditEntry::order(&r.order_no, audit))
-            .await?;
-        Ok(from)
+        self.transition_request((r, event), actor, change).await
     }
 
     /// Like [`Self::transition_service_request`] for fields that change without a move.
@@ -229,45 +214,8 @@ impl Tx {
         r: &ServiceRequestRecord,
         audit: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.save_service_request(r, r.state).await?;
-        if let Some(a) = audit {
-            self.audit(actor, AuditEntry::order(&r.order_no, a)).await?;
-        }
-        Ok(())
-    }
-
-    async fn save_service_request(
-        &mut self,
-        r: &ServiceRequestRecord,
-        expected: RequestState,
-    ) -> Result<(), StoreError> {
-        let now = format_utc(self.now());
-        let done = sqlx::query(
-            "UPDATE service_requests SET state = $1, decided_by = $2, decided_at = $3, \
-             decision_note = $4, token_serial = $5, pin_generation = $6, delivery_id = $7, \
-             last_error = $8, updated_at = $9 WHERE id = $10 AND state = $11",
-        )
-        .bind(r.state.as_str())
-        .bind(r.decided_by.as_ref().map(OperatorId::as_str))
-        .bind(&r.decided_at)
-        .bind(&r.decision_note)
-        .bind(&r.token_serial)
-        .bind(r.pin_generation)
-        .bind(&r.delivery_id)
-        .bind(&r.last_error)
-        .bind(&now)
-        .bind(&r.id)
-        .bind(expected.as_str())
-        .execute(self.conn())
-        .await
-        .ctx("updating a service request")?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::RequestConflict {
-                id: r.id.clone(),
-                expected,
-            });
-        }
-        Ok(())
+        self.save_request(r, r.state).await?;
+        self.audit_request(actor, r, audit).await
     }
 
     /// Keeps the sealed new PIN of request `id`, unless it has one already (a concurrent or
@@ -397,14 +345,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<ServiceRequestRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM service_requests WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .ctx("reading a service request")?
-            .map(|r| request(&r))
-            .transpose()
+        self.stored_request(id).await
     }
 
     /// Requests, oldest first.
@@ -414,8 +355,9 @@ impl Store {
     ) -> Result<Vec<ServiceRequestRecord>, StoreError> {
         // Empty strings never match: one query text for every combination of filters.
         let sql = format!(
-            "SELECT {COLUMNS} FROM service_requests WHERE ($1 = '' OR order_no = $1) \
-             AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) ORDER BY requested_at, id"
+            "SELECT {} FROM service_requests WHERE ($1 = '' OR order_no = $1) \
+             AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) ORDER BY requested_at, id",
+            ServiceRequestRecord::COLUMNS
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(
@@ -431,7 +373,7 @@ impl Store {
             .await
             .ctx("listing service requests")?
             .iter()
-            .map(request)
+            .map(ServiceRequestRecord::from_row)
             .collect()
     }
 

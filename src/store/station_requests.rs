@@ -7,12 +7,12 @@
 //! if it is still in the state that was read, and appends the move's typed audit record — all in
 //! the caller's transaction. The change is stored as typed JSON; nothing secret is stored.
 
+use super::requests::{Bound, RequestRow, StoredRequest, request_fields};
 use super::{Actor, AuditEntry, DbContext, Store, StoreError, Tx};
 use crate::audit::AuditEvent;
 use crate::clock::format_utc;
 use crate::domain::station_request::StationChange;
 use crate::domain::{OperatorId, RequestEvent, RequestState};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A station request as stored.
@@ -38,36 +38,41 @@ pub struct StationRequestRecord {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "id, change_json, state, requested_by, requested_at, decided_by, \
-     decided_at, decision_note, updated_at";
+impl StoredRequest for StationRequestRecord {
+    const TABLE: &'static str = "station_requests";
+    const NOUN: &'static str = "station request";
+    const READING: &'static str = "reading a station request";
+    const UPDATING: &'static str = "updating a station request";
+    const COLUMNS: &'static str = "id, change_json, state, requested_by, requested_at, \
+         decided_by, decided_at, decision_note, updated_at";
+    const UPDATE: &'static str = "UPDATE station_requests SET state = $1, decided_by = $2, \
+         decided_at = $3, decision_note = $4, updated_at = $5 WHERE id = $6 AND state = $7";
 
-fn record(r: &AnyRow) -> Result<StationRequestRecord, StoreError> {
-    let get = |c: &'static str| -> Result<Option<String>, StoreError> {
-        r.try_get::<Option<String>, _>(c)
-            .ctx("reading a station request")
-    };
-    let req = |c: &'static str| -> Result<String, StoreError> {
-        r.try_get::<String, _>(c).ctx("reading a station request")
-    };
-    let operator = |column: &str, v: String| {
-        OperatorId::parse(&v).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-    };
-    let state = req("state")?;
-    Ok(StationRequestRecord {
-        id: req("id")?,
-        change: serde_json::from_str(&req("change_json")?)
-            .map_err(|e| StoreError::Corrupt(format!("station_requests.change_json: {e}")))?,
-        state: RequestState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown request state {state:?}")))?,
-        requested_by: operator("station_requests.requested_by", req("requested_by")?)?,
-        requested_at: req("requested_at")?,
-        decided_by: get("decided_by")?
-            .map(|v| operator("station_requests.decided_by", v))
-            .transpose()?,
-        decided_at: get("decided_at")?,
-        decision_note: get("decision_note")?,
-        updated_at: req("updated_at")?,
-    })
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let row = RequestRow::<Self>::new(r);
+        Ok(StationRequestRecord {
+            id: row.text("id")?,
+            change: serde_json::from_str(&row.text("change_json")?)
+                .map_err(|e| StoreError::Corrupt(format!("station_requests.change_json: {e}")))?,
+            state: row.state()?,
+            requested_by: row.requested_by()?,
+            requested_at: row.text("requested_at")?,
+            decided_by: row.decided_by()?,
+            decided_at: row.opt("decided_at")?,
+            decision_note: row.opt("decision_note")?,
+            updated_at: row.text("updated_at")?,
+        })
+    }
+
+    fn bind_changes<'q>(&self, q: Bound<'q>) -> Bound<'q> {
+        q
+    }
+
+    request_fields!();
+
+    fn audit_entry(&self, event: AuditEvent) -> AuditEntry {
+        AuditEntry::new(event)
+    }
 }
 
 impl Tx {
@@ -110,14 +115,7 @@ impl Tx {
 
     /// A station request, read inside this transaction.
     pub async fn station_request(&mut self, id: &str) -> Result<StationRequestRecord, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM station_requests WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .ctx("reading a station request")?
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_string()))?;
-        record(&row)
+        self.stored_request(id).await
     }
 
     /// Applies `event` to `r` (read in this transaction) through the domain's table — a refused
@@ -132,47 +130,7 @@ impl Tx {
         event: &RequestEvent,
         change: impl FnOnce(&mut StationRequestRecord) -> Option<AuditEvent>,
     ) -> Result<RequestState, StoreError> {
-        let from = r.state;
-        let to = from
-            .apply(&r.requested_by, event)
-            .map_err(|source| StoreError::Request {
-                id: r.id.clone(),
-                source,
-            })?;
-        r.state = to;
-        let audit = change(r);
-        if r.state != to {
-            return Err(StoreError::Corrupt(format!(
-                "station request {} was moved to {} beside the state machine (expected {to})",
-                r.id, r.state
-            )));
-        }
-        let now = format_utc(self.now());
-        let done = sqlx::query(
-            "UPDATE station_requests SET state = $1, decided_by = $2, decided_at = $3, \
-             decision_note = $4, updated_at = $5 WHERE id = $6 AND state = $7",
-        )
-        .bind(r.state.as_str())
-        .bind(r.decided_by.as_ref().map(OperatorId::as_str))
-        .bind(&r.decided_at)
-        .bind(&r.decision_note)
-        .bind(&now)
-        .bind(&r.id)
-        .bind(from.as_str())
-        .execute(self.conn())
-        .await
-        .ctx("updating a station request")?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::RequestConflict {
-                id: r.id.clone(),
-                expected: from,
-            });
-        }
-        r.updated_at = now;
-        if let Some(a) = audit {
-            self.audit(actor, AuditEntry::new(a)).await?;
-        }
-        Ok(from)
+        self.transition_request((r, event), actor, change).await
     }
 }
 
@@ -182,14 +140,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<StationRequestRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM station_requests WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .ctx("reading a station request")?
-            .map(|r| record(&r))
-            .transpose()
+        self.stored_request(id).await
     }
 
     /// The open request (not done, rejected or cancelled) of `kind` about `subject`, if any.
@@ -199,8 +150,9 @@ impl Store {
         subject: &str,
     ) -> Result<Option<StationRequestRecord>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM station_requests WHERE kind = $1 AND subject = $2 \
-             AND state IN ('requested', 'approved', 'executing', 'failed')"
+            "SELECT {} FROM station_requests WHERE kind = $1 AND subject = $2 \
+             AND state IN ('requested', 'approved', 'executing', 'failed')",
+            StationRequestRecord::COLUMNS
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(kind)
@@ -208,7 +160,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .ctx("reading an open station request")?
-            .map(|r| record(&r))
+            .map(|r| StationRequestRecord::from_row(&r))
             .transpose()
     }
 
@@ -219,8 +171,9 @@ impl Store {
     ) -> Result<Vec<StationRequestRecord>, StoreError> {
         // An empty string never matches: one query text with or without the filter.
         let sql = format!(
-            "SELECT {COLUMNS} FROM station_requests WHERE ($1 = '' OR state = $1) \
-             ORDER BY requested_at, id"
+            "SELECT {} FROM station_requests WHERE ($1 = '' OR state = $1) \
+             ORDER BY requested_at, id",
+            StationRequestRecord::COLUMNS
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(state.map(RequestState::as_str).unwrap_or_default())
@@ -228,7 +181,7 @@ impl Store {
             .await
             .ctx("listing station requests")?
             .iter()
-            .map(record)
+            .map(StationRequestRecord::from_row)
             .collect()
     }
 }

@@ -89,20 +89,10 @@ impl WorkerLock {
 
 /// Reads a channel credential: the first line of a file only the station user may read.
 pub(super) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, DeliveryError> {
-    let err = |reason: String| DeliveryError::SecretFile {
+    crate::private_files::read_secret_line(path).map_err(|reason| DeliveryError::SecretFile {
         path: path.display().to_string(),
         reason,
-    };
-    let meta = fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if let Some(reason) = crate::private_files::too_open(&meta) {
-        return Err(err(reason));
-    }
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(err("empty".into()));
-    }
-    Ok(Zeroizing::new(line.to_string()))
+    })
 }
 
 /// Creates a directory the worker writes into (mode 0700), or requires the existing one to be

@@ -291,6 +291,22 @@ impl Job<'_> {
         Ok(v.get_mut().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Runs `f` with the bound token's SO PIN (see `so_pin`) on a blocking thread; the PIN stays
+    /// kept for the steps after it.
+    pub async fn with_so_pin<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self, &SoPin) -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
+        self.so_pin().await?;
+        let so = self
+            .so_pin
+            .take()
+            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
+        let r = blocking(|| f(self, &so));
+        self.so_pin = Some(so);
+        r
+    }
+
     /// The bound token's SO PIN, at the generation the station records for its identity
     /// (a key unlocked remotely keeps its rotated SO PIN across `--reinit`).
     pub async fn so_pin(&mut self) -> Result<&SoPin, StepError> {

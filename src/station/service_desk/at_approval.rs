@@ -6,7 +6,7 @@
 //! later: the work is one transaction, so there is no journal to resume, only the request.
 
 use super::ServiceDeskError;
-use crate::audit::event::{AuditEvent, FourEyes, ServiceCompleted, ServiceStarted};
+use crate::audit::event::{AuditEvent, FourEyes, ServiceCompleted};
 use crate::domain::{RequestEvent, RequestKind, RequestState};
 use crate::station::Station;
 use crate::store::{ServiceRequestRecord, Tx};
@@ -27,19 +27,7 @@ pub(crate) async fn carry_out_in(
         )));
     };
     if r.state != RequestState::Executing {
-        let from = r.state.as_str().to_string();
-        let run_by = actor.name.clone();
-        tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-            r.last_error = None;
-            AuditEvent::ServiceStarted(ServiceStarted {
-                request_id: r.id.clone(),
-                kind: r.kind.as_str().to_string(),
-                token_serial: None,
-                run_by,
-                from,
-            })
-        })
-        .await?;
+        super::start_in(tx, actor, &mut r, None).await?;
     }
     tx.transition_service_request(actor, &mut r, &RequestEvent::Complete, |r| {
         AuditEvent::ServiceCompleted(ServiceCompleted {
@@ -77,14 +65,7 @@ pub(super) async fn runnable_at_approval(
         r.kind == family
     };
     if !same {
-        return Err(ServiceDeskError::Invalid {
-            field: "ID",
-            message: format!(
-                "request {id} is a {} request: `keystation {} {verb} {id}` handles it",
-                r.kind,
-                super::command_of(r.kind)
-            ),
-        });
+        return Err(super::other_kind(id, r.kind, verb));
     }
     if verb == "run" {
         let hint = match r.state {
@@ -105,55 +86,6 @@ pub(super) async fn runnable_at_approval(
         });
     }
     Ok(r)
-}
-
-/// Records that carrying out request `id` (of a kind carried out at approval) failed: the
-/// request `failed`, its error kept; a later `run` carries it out. Best effort: if even this
-/// cannot be written, the request stays `approved`, which a `run` carries out the same way.
-pub(super) async fn record_failure_at_approval(
-    station: &Station,
-    actor: &crate::store::Actor,
-    id: &str,
-    step: &str,
-    e: &ServiceDeskError,
-) {
-    let r: Result<(), crate::store::StoreError> = async {
-        let mut tx = station.store.begin_write(station.clock.now()).await?;
-        let mut r = tx.service_request(id).await?;
-        if matches!(r.state, RequestState::Approved | RequestState::Failed) {
-            let from = r.state.as_str().to_string();
-            let run_by = actor.name.clone();
-            tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                AuditEvent::ServiceStarted(ServiceStarted {
-                    request_id: r.id.clone(),
-                    kind: r.kind.as_str().to_string(),
-                    token_serial: None,
-                    run_by,
-                    from,
-                })
-            })
-            .await?;
-        }
-        if r.state != RequestState::Executing {
-            return Ok(());
-        }
-        let error = e.to_string();
-        tx.transition_service_request(actor, &mut r, &RequestEvent::Fail, |r| {
-            r.last_error = Some(error.clone());
-            AuditEvent::ServiceFailed(crate::audit::event::ServiceFailed {
-                request_id: r.id.clone(),
-                kind: r.kind.as_str().to_string(),
-                step: step.to_string(),
-                error,
-            })
-        })
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(err) = r {
-        tracing::error!(request = %id, error = %err, "could not record the failed request");
-    }
 }
 
 /// After its approval: `run`'s outcome, a failure saying that the approval stands and how the

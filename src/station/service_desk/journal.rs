@@ -4,11 +4,10 @@
 
 use super::ServiceDeskError;
 use crate::audit::AuditEvent;
-use crate::audit::event::{PinResetStepDone, ServiceStarted};
-use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RequestState, TokenSerial,
-};
+use crate::audit::event::PinResetStepDone;
+use crate::domain::{JournaledStep, OrderNo, OrderState, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
+use crate::station::hsm::Hsm;
 use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 
 /// The first step of `S` that the journal of request `id` does not record as done; `None` when
@@ -81,9 +80,23 @@ async fn step_done_in<S: JournaledStep>(
     Ok(())
 }
 
-/// A run of a journaled request (PIN reset, retire): the steps of its kind not done yet, carried
-/// out in order, each journaled before and after. A kind gives its parts and its steps.
-pub(super) trait JournaledRun {
+/// What a run of a request works with, whatever its kind (PIN reset, retire, unlock): the
+/// station and its HSM, the operator who runs it, the request, the key's binding, the steps it
+/// carried out and whether it resumes an earlier run.
+pub(super) struct RunBase<'a> {
+    pub(super) station: &'a Station,
+    pub(super) hsm: &'a Hsm,
+    pub(super) actor: Actor,
+    pub(super) request: ServiceRequestRecord,
+    pub(super) binding: Binding,
+    pub(super) steps_run: Vec<&'static str>,
+    pub(super) resumed: bool,
+}
+
+/// A kind of journaled request (PIN reset, retire): its steps, how each is carried out, and the
+/// names of its failpoints and step records. The kind's value is what a run of it keeps beside
+/// its base (retire: the certificates it revoked).
+pub(super) trait JournaledKind: Sized {
     /// The kind's steps.
     type Step: JournaledStep + PartialEq;
     /// The prefix of its failpoints (`{RUN}.{step}.started`).
@@ -91,47 +104,121 @@ pub(super) trait JournaledRun {
     /// The audit event of one of its steps done.
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent;
 
-    /// The station, the acting operator, the request and the token of the run.
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial);
+    /// Carries out `step` of `run`.
+    async fn step(
+        run: &mut JournaledRun<'_, Self>,
+        step: Self::Step,
+    ) -> Result<(), ServiceDeskError>;
+}
 
-    /// The names of the steps this run carried out, in order.
-    fn steps_run(&mut self) -> &mut Vec<&'static str>;
+/// A run of a journaled request of kind `K`: the steps of its kind not done yet, carried out in
+/// order on the key `serial`, each journaled before and after.
+pub(super) struct JournaledRun<'a, K> {
+    pub(super) base: RunBase<'a>,
+    pub(super) serial: TokenSerial,
+    pub(super) kind: K,
+}
 
-    /// Carries out `step`.
-    async fn step(&mut self, step: Self::Step) -> Result<(), ServiceDeskError>;
+impl<K: JournaledKind> JournaledRun<'_, K> {
+    /// The request's id.
+    pub(super) fn id(&self) -> &str {
+        &self.base.request.id
+    }
 
     /// Carries out the steps not done yet, in order; a failure names its step.
-    async fn steps(&mut self) -> Result<(), (Self::Step, ServiceDeskError)> {
+    async fn steps(&mut self) -> Result<(), (K::Step, ServiceDeskError)> {
         loop {
-            let (station, _, request, _) = self.parts();
-            let Some(step) = next_step::<Self::Step>(station, &request.id).await? else {
+            let Some(step) = next_step::<K::Step>(self.base.station, self.id()).await? else {
                 return Ok(());
             };
-            self.step(step).await.map_err(|e| (step, e))?;
-            self.steps_run().push(step.name());
+            K::step(self, step).await.map_err(|e| (step, e))?;
+            self.base.steps_run.push(step.name());
         }
     }
 
     /// Journals `step` as started, in its own transaction (a crash after it is visible);
     /// returns how often it was started.
-    async fn started(&self, step: Self::Step) -> Result<i64, ServiceDeskError> {
-        let (station, _, request, _) = self.parts();
-        step_started(station, &request.id, Self::RUN, step).await
+    pub(super) async fn started(&self, step: K::Step) -> Result<i64, ServiceDeskError> {
+        step_started(self.base.station, self.id(), K::RUN, step).await
     }
 
     /// Journals `step` as done with its audit record, in `tx`.
-    async fn done_in(&self, tx: &mut Tx, step: Self::Step, runs: i64) -> Result<(), StoreError> {
-        let (_, actor, request, serial) = self.parts();
-        step_done_in(tx, actor, request, serial, (step, runs), Self::STEP_DONE).await
+    pub(super) async fn done_in(
+        &self,
+        tx: &mut Tx,
+        step: K::Step,
+        runs: i64,
+    ) -> Result<(), StoreError> {
+        let base = &self.base;
+        let done = (step, runs);
+        step_done_in(
+            tx,
+            &base.actor,
+            &base.request,
+            &self.serial,
+            done,
+            K::STEP_DONE,
+        )
+        .await
+    }
+
+    /// Passes the failpoint `{RUN}.{step}.before_done`, then journals `step` as done with its
+    /// audit record in a transaction of its own.
+    pub(super) async fn done(&self, step: K::Step, runs: i64) -> Result<(), ServiceDeskError> {
+        crate::failpoint::check(&format!("{}.{}.before_done", K::RUN, step.name()))?;
+        let station = self.base.station;
+        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        self.done_in(&mut tx, step, runs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Carries out the steps not done yet; a failure is recorded on the request (`failed`,
+    /// naming its step, for a later run to resume) and returned.
+    pub(super) async fn carry_out(&mut self) -> Result<(), ServiceDeskError> {
+        let Err((step, e)) = self.steps().await else {
+            return Ok(());
+        };
+        let base = &self.base;
+        super::record_failure(base.station, &base.actor, self.id(), step.name(), &e).await;
+        Err(e)
     }
 }
 
 impl Station {
+    /// Opens a run for operator `run_by`, who must be allowed to run requests: `start` moves
+    /// the request to `executing` and gives it with the key's binding and whether the run
+    /// resumes an earlier one.
+    pub(super) async fn open_run<'a>(
+        &'a self,
+        hsm: &'a Hsm,
+        run_by: &str,
+        start: impl AsyncFnOnce(
+            &Actor,
+        )
+            -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError>,
+    ) -> Result<RunBase<'a>, ServiceDeskError> {
+        let by = super::operator(run_by)?;
+        let actor = self
+            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+            .await?;
+        let (request, binding, resumed) = start(&actor).await?;
+        Ok(RunBase {
+            station: self,
+            hsm,
+            actor,
+            request,
+            binding,
+            steps_run: Vec::new(),
+            resumed,
+        })
+    }
+
     /// Moves request `id` of `kind` to `executing` (from `approved`, or `failed` to resume),
     /// fixing the key it acts on, which `check` gives from the order (its state and binding);
     /// a request found `executing` (a crashed run) is resumed as it is. A request of another
-    /// kind is refused untouched. Returns the request, the order's binding (if any) and
-    /// whether the run resumes an earlier one.
+    /// kind is refused untouched. Returns the request, the order's binding (`unbound`, given
+    /// the order, when it has none) and whether the run resumes an earlier one.
     pub(super) async fn start_run(
         &self,
         actor: &Actor,
@@ -143,19 +230,13 @@ impl Station {
             OrderState,
             Option<&Binding>,
         ) -> Result<TokenSerial, ServiceDeskError>,
-    ) -> Result<(ServiceRequestRecord, Option<Binding>, bool), ServiceDeskError> {
+        unbound: impl FnOnce(String) -> ServiceDeskError,
+    ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
         let Some(found) = self.store.service_request(id).await? else {
             return Err(StoreError::RequestNotFound(id.to_string()).into());
         };
         if found.kind != kind {
-            return Err(ServiceDeskError::Invalid {
-                field: "ID",
-                message: format!(
-                    "request {id} is a {} request: `keystation {} run {id}` carries it out",
-                    found.kind,
-                    super::command_of(found.kind)
-                ),
-            });
+            return Err(super::other_kind(id, found.kind, "run"));
         }
         let binding = self.store.active_binding(&found.order_no).await?;
         let mut tx = self.store.begin_write(self.clock.now()).await?;
@@ -171,21 +252,9 @@ impl Station {
                         r.token_serial.as_deref().unwrap_or_default()
                     )));
                 }
-                let from = r.state;
-                let run_by = actor.name.clone();
-                tx.transition_service_request(actor, &mut r, &RequestEvent::Start, |r| {
-                    r.token_serial = Some(serial.to_string());
-                    r.last_error = None;
-                    AuditEvent::ServiceStarted(ServiceStarted {
-                        request_id: r.id.clone(),
-                        kind: r.kind.as_str().to_string(),
-                        token_serial: Some(serial.to_string()),
-                        run_by,
-                        from: from.as_str().to_string(),
-                    })
-                })
-                .await?;
-                from == RequestState::Failed
+                let resumed = r.state == RequestState::Failed;
+                super::start_in(&mut tx, actor, &mut r, Some(&serial)).await?;
+                resumed
             }
             other => {
                 let hint = if other == RequestState::Requested {
@@ -205,6 +274,7 @@ impl Station {
             }
         };
         tx.commit().await?;
+        let binding = binding.ok_or_else(|| unbound(r.order_no.to_string()))?;
         Ok((r, binding, resumed))
     }
 }

@@ -27,7 +27,9 @@ pub(crate) use at_approval::carry_out_in;
 pub use error::ServiceDeskError;
 
 use super::Station;
-use crate::audit::event::{AuditEvent, ServiceCancelled, ServiceDecided, ServiceRequested};
+use crate::audit::event::{
+    AuditEvent, ServiceCancelled, ServiceDecided, ServiceRequested, ServiceStarted,
+};
 use crate::domain::{OperatorId, OrderNo, OrderState, RequestEvent, RequestKind, TokenSerial};
 use crate::store::{
     Binding, NewServiceRequest, RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord, Tx,
@@ -107,13 +109,15 @@ impl Station {
                 .await?;
                 Ok(None)
             },
+            nothing_more,
         )
         .await
     }
 
     /// A request's intake, as each kind's `request` command does it: the requester, reason and
-    /// evidence checked, then in one transaction the order `check`ed (its state and binding)
-    /// and the request of `kind` recorded, its audit record naming the token `check` returns.
+    /// evidence checked, then in one transaction the order `check`ed (its state and binding),
+    /// the request of `kind` recorded, its audit record naming the token `check` returns, and
+    /// what `record_more` keeps beside it (given its id and that token).
     async fn intake_request(
         &self,
         kind: RequestKind,
@@ -125,6 +129,11 @@ impl Station {
             OrderState,
             Option<&Binding>,
         ) -> Result<Option<TokenSerial>, ServiceDeskError>,
+        record_more: impl AsyncFnOnce(
+            &mut Tx,
+            &str,
+            Option<&TokenSerial>,
+        ) -> Result<(), ServiceDeskError>,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(requested_by)?;
         let reason = text("--reason", reason)?;
@@ -137,9 +146,17 @@ impl Station {
         let state = tx.order_state(order_no).await?;
         let token = check(&mut tx, state, binding.as_ref()).await?;
         let id = record_request(
-            &mut tx, &actor, kind, order_no, &by, reason, evidence, token,
+            &mut tx,
+            &actor,
+            kind,
+            order_no,
+            &by,
+            reason,
+            evidence,
+            token.clone(),
         )
         .await?;
+        record_more(&mut tx, &id, token.as_ref()).await?;
         let rec = tx.service_request(&id).await?;
         tx.commit().await?;
         Ok(rec)
@@ -243,6 +260,15 @@ impl Station {
     }
 }
 
+/// What a kind without rows of its own keeps beside a new request: nothing.
+async fn nothing_more(
+    _: &mut Tx,
+    _: &str,
+    _: Option<&TokenSerial>,
+) -> Result<(), ServiceDeskError> {
+    Ok(())
+}
+
 /// Records a new request of `kind` (state `requested`) with its `service.requested` audit
 /// record, in `tx`; returns its id.
 #[allow(clippy::too_many_arguments)]
@@ -286,6 +312,18 @@ async fn record_request(
     Ok(id)
 }
 
+/// Request `id` is of `kind`, not of the kind the command given `verb` handles: refused, naming
+/// the command that does.
+fn other_kind(id: &str, kind: RequestKind, verb: &str) -> ServiceDeskError {
+    ServiceDeskError::Invalid {
+        field: "ID",
+        message: format!(
+            "request {id} is a {kind} request: `keystation {} {verb} {id}` handles it",
+            command_of(kind)
+        ),
+    }
+}
+
 /// The CLI command of a kind's requests, for hints.
 fn command_of(kind: RequestKind) -> &'static str {
     match kind {
@@ -297,9 +335,40 @@ fn command_of(kind: RequestKind) -> &'static str {
     }
 }
 
+/// Moves request `r` to `executing` (from `approved`, or `failed` to resume) in `tx`, its last
+/// error cleared, fixing the key it acts on when `serial` names one; its `service.started`
+/// record names the operator who runs it and the state it left.
+async fn start_in(
+    tx: &mut Tx,
+    actor: &crate::store::Actor,
+    r: &mut ServiceRequestRecord,
+    serial: Option<&TokenSerial>,
+) -> Result<(), crate::store::StoreError> {
+    let from = r.state.as_str().to_string();
+    let run_by = actor.name.clone();
+    let serial = serial.map(TokenSerial::to_string);
+    tx.transition_service_request(actor, r, &RequestEvent::Start, |r| {
+        if serial.is_some() {
+            r.token_serial.clone_from(&serial);
+        }
+        r.last_error = None;
+        AuditEvent::ServiceStarted(ServiceStarted {
+            request_id: r.id.clone(),
+            kind: r.kind.as_str().to_string(),
+            token_serial: serial,
+            run_by,
+            from,
+        })
+    })
+    .await?;
+    Ok(())
+}
+
 /// Records that a run of request `id` stopped at `step` (the request `failed`: a later run
-/// resumes it). Best effort: if even this cannot be written, the request stays `executing`,
-/// which a run resumes the same way.
+/// resumes it). A kind carried out at approval ([`RequestKind::runs_at_approval`]) fails from
+/// `approved` (or `failed` again) through `executing`, as carrying it out would have moved it.
+/// Best effort: if even this cannot be written, the request stays `executing` (or `approved`),
+/// which a run resumes (or carries out) the same way.
 async fn record_failure(
     station: &Station,
     actor: &crate::store::Actor,
@@ -310,6 +379,14 @@ async fn record_failure(
     let r: Result<(), crate::store::StoreError> = async {
         let mut tx = station.store.begin_write(station.clock.now()).await?;
         let mut r = tx.service_request(id).await?;
+        if r.kind.runs_at_approval()
+            && matches!(
+                r.state,
+                crate::domain::RequestState::Approved | crate::domain::RequestState::Failed
+            )
+        {
+            start_in(&mut tx, actor, &mut r, None).await?;
+        }
         if r.state != crate::domain::RequestState::Executing {
             return Ok(());
         }

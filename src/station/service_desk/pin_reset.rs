@@ -25,8 +25,8 @@
 //! between unsealing it and `C_InitPIN` / the proving login. Journal, audit records and errors
 //! name the request, the key's serial and the delivery, never the PIN.
 
-use super::journal::JournaledRun;
-use super::{ServiceDeskError, not_resettable, operator};
+use super::journal::{JournaledKind, JournaledRun};
+use super::{ServiceDeskError, not_resettable};
 use crate::audit::event::{AuditEvent, PinResetStepDone, ServiceCompleted};
 use crate::domain::delivery::channel_name;
 use crate::domain::{
@@ -100,15 +100,10 @@ pub(super) async fn check_order_resettable(
     Ok(serial)
 }
 
-struct Run<'a> {
-    station: &'a Station,
-    hsm: &'a Hsm,
-    actor: Actor,
-    request: ServiceRequestRecord,
-    binding: Binding,
-    serial: TokenSerial,
-    steps_run: Vec<&'static str>,
-}
+/// A PIN reset, as a kind of journaled run.
+struct PinReset;
+
+type Run<'a> = JournaledRun<'a, PinReset>;
 
 impl Station {
     /// `pin-reset run ID`: carries out (or resumes) an approved PIN reset. See the module docs.
@@ -120,33 +115,22 @@ impl Station {
         id: &str,
         run_by: &str,
     ) -> Result<PinResetReport, ServiceDeskError> {
-        let by = operator(run_by)?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+        let base = self
+            .open_run(hsm, run_by, async |actor: &Actor| {
+                self.start_request(actor, id, RequestKind::PinReset).await
+            })
             .await?;
-        let (request, binding, resumed) = self
-            .start_request(&actor, id, RequestKind::PinReset)
-            .await?;
-        let serial = request.token_serial.as_deref().ok_or_else(|| {
+        let serial = base.request.token_serial.as_deref().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
         })?;
         let serial = stored_id("service_requests.token_serial", serial)?;
         let mut run = Run {
-            station: self,
-            hsm,
-            actor,
-            request,
-            binding,
+            base,
             serial,
-            steps_run: Vec::new(),
+            kind: PinReset,
         };
-        match run.steps().await {
-            Ok(()) => run.report(resumed).await,
-            Err((step, e)) => {
-                run.fail(step, &e).await;
-                Err(e)
-            }
-        }
+        run.carry_out().await?;
+        run.report().await
     }
 
     /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
@@ -158,74 +142,56 @@ impl Station {
         id: &str,
         kind: RequestKind,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let (r, binding, resumed) = self
-            .start_run(
-                actor,
-                id,
-                kind,
-                async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
-                    check_order_resettable(tx, order_no, state, binding, kind).await
-                },
-            )
-            .await?;
-        let binding = binding.ok_or_else(|| ServiceDeskError::Refused {
-            order_no: r.order_no.to_string(),
-            message: "no key is bound to the order (it was reported lost or released)".into(),
-        })?;
-        Ok((r, binding, resumed))
+        self.start_run(
+            actor,
+            id,
+            kind,
+            async |tx: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                check_order_resettable(tx, order_no, state, binding, kind).await
+            },
+            |order_no| ServiceDeskError::Refused {
+                order_no,
+                message: "no key is bound to the order (it was reported lost or released)".into(),
+            },
+        )
+        .await
     }
 }
 
-impl JournaledRun for Run<'_> {
+impl JournaledKind for PinReset {
     type Step = PinResetStep;
     const RUN: &'static str = "pin_reset";
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::PinResetStepDone;
 
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
-        (self.station, &self.actor, &self.request, &self.serial)
-    }
-
-    fn steps_run(&mut self) -> &mut Vec<&'static str> {
-        &mut self.steps_run
-    }
-
-    async fn step(&mut self, step: PinResetStep) -> Result<(), ServiceDeskError> {
+    async fn step(run: &mut Run<'_>, step: PinResetStep) -> Result<(), ServiceDeskError> {
         match step {
-            PinResetStep::SealPin => self.seal_pin().await,
-            PinResetStep::InitPin => self.init_pin().await,
-            PinResetStep::QueueDelivery => self.queue_delivery().await,
+            PinResetStep::SealPin => run.seal_pin().await,
+            PinResetStep::InitPin => run.init_pin().await,
+            PinResetStep::QueueDelivery => run.queue_delivery().await,
         }
     }
 }
 
 impl Run<'_> {
-    fn id(&self) -> &str {
-        &self.request.id
-    }
-
     fn aad(&self) -> Vec<u8> {
-        pin_aad(self.request.order_no.as_str(), &self.serial)
-    }
-
-    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
-        crate::failpoint::check(name)?;
-        Ok(())
+        pin_aad(self.base.request.order_no.as_str(), &self.serial)
     }
 
     async fn seal_pin(&mut self) -> Result<(), ServiceDeskError> {
         let step = PinResetStep::SealPin;
         let runs = self.started(step).await?;
-        let policy = self.station.config.pin;
+        let policy = self.base.station.config.pin;
         let aad = self.aad();
         let sealed = {
-            let pin = Pin::generate(&policy, &mut self.station.random.rng());
-            blocking(|| self.hsm.vault()?.seal_pin(&pin, &aad))?
+            let pin = Pin::generate(&policy, &mut self.base.station.random.rng());
+            blocking(|| self.base.hsm.vault()?.seal_pin(&pin, &aad))?
         };
-        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
+        crate::failpoint::check(&format!("pin_reset.{step}.before_done"))?;
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         // A PIN sealed by an earlier run of this step stays the one: this one is dropped.
         tx.set_pending_pin(self.id(), &sealed).await?;
@@ -239,9 +205,10 @@ impl Run<'_> {
         let runs = self.started(step).await?;
         let sealed = {
             let mut tx = self
+                .base
                 .station
                 .store
-                .begin_write(self.station.clock.now())
+                .begin_write(self.base.station.clock.now())
                 .await?;
             let sealed = tx.pending_pin(self.id()).await?;
             tx.commit().await?;
@@ -253,40 +220,37 @@ impl Run<'_> {
             })?
         };
         let aad = self.aad();
-        let identity = self.binding.so_identity.clone();
+        let identity = self.base.binding.so_identity.clone();
         let serial = self.serial.clone();
         let so = super::so_pin::current_so_pin(
-            &self.station.store,
-            self.hsm,
+            &self.base.station.store,
+            self.base.hsm,
             &identity,
             serial.as_str(),
         )
         .await?;
         blocking(|| -> Result<(), ServiceDeskError> {
-            let pin = self.hsm.vault()?.unseal_pin(&sealed, &aad)?;
-            let mut token = self.hsm.module().find(&[TokenSelector::Serial(serial)])?;
+            let pin = self.base.hsm.vault()?.unseal_pin(&sealed, &aad)?;
+            let mut token = self
+                .base
+                .hsm
+                .module()
+                .find(&[TokenSelector::Serial(serial)])?;
             token.reset_user_pin(&so, &pin)?;
             Ok(())
         })?;
-        self.failpoint(&format!("pin_reset.{step}.before_done"))?;
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        self.done_in(&mut tx, step, runs).await?;
-        tx.commit().await?;
-        Ok(())
+        self.done(step, runs).await
     }
 
     async fn queue_delivery(&mut self) -> Result<(), ServiceDeskError> {
         let step = PinResetStep::QueueDelivery;
         let runs = self.started(step).await?;
-        let no = self.request.order_no.clone();
+        let no = self.base.request.order_no.clone();
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         let mut r = tx.service_request(self.id()).await?;
         let state = tx.order_state(&no).await?;
@@ -294,7 +258,7 @@ impl Run<'_> {
             &mut tx,
             &no,
             state,
-            Some(&self.binding),
+            Some(&self.base.binding),
             RequestKind::PinReset,
         )
         .await?;
@@ -308,17 +272,17 @@ impl Run<'_> {
         tx.put_sealed_pin(&no, &self.serial, &sealed).await?;
         tx.clear_pending_pin(self.id()).await?;
         let order = tx.order_in_tx(&no).await?;
-        let station_id = self.station.config.station.id.clone();
+        let station_id = self.base.station.config.station.id.clone();
         let delivery_id = crate::station::delivery::queue_pin_delivery(
             &mut tx,
-            &self.actor,
+            &self.base.actor,
             &order,
             &station_id,
             generation,
         )
         .await?;
         self.done_in(&mut tx, step, runs).await?;
-        tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
+        tx.transition_service_request(&self.base.actor, &mut r, &RequestEvent::Complete, |r| {
             r.delivery_id = Some(delivery_id.clone());
             r.pin_generation = Some(generation);
             r.last_error = None;
@@ -332,16 +296,12 @@ impl Run<'_> {
         .await?;
         crate::failpoint!("pin_reset.queue_delivery.before_commit");
         tx.commit().await?;
-        self.request = r;
+        self.base.request = r;
         Ok(())
     }
 
-    async fn fail(&self, step: PinResetStep, e: &ServiceDeskError) {
-        super::record_failure(self.station, &self.actor, self.id(), step.as_str(), e).await;
-    }
-
-    async fn report(&self, resumed: bool) -> Result<PinResetReport, ServiceDeskError> {
-        let request = match self.station.store.service_request(self.id()).await? {
+    async fn report(&self) -> Result<PinResetReport, ServiceDeskError> {
+        let request = match self.base.station.store.service_request(self.id()).await? {
             Some(r) => r,
             None => return Err(StoreError::RequestNotFound(self.id().to_string()).into()),
         };
@@ -351,15 +311,15 @@ impl Run<'_> {
                 request.id
             ))
         })?;
-        let Some(d) = self.station.store.delivery(&delivery_id).await? else {
+        let Some(d) = self.base.station.store.delivery(&delivery_id).await? else {
             return Err(StoreError::DeliveryNotFound(delivery_id).into());
         };
         Ok(PinResetReport {
             request_id: request.id.clone(),
             order_no: request.order_no.to_string(),
             token_serial: self.serial.to_string(),
-            resumed,
-            steps_run: self.steps_run.clone(),
+            resumed: self.base.resumed,
+            steps_run: self.base.steps_run.clone(),
             delivery_id,
             pin_generation: d.pin_generation,
             channel: channel_name(d.channel).to_string(),

@@ -14,7 +14,7 @@
 //! the order stored, the request moved to `done` and `order.reissue_requested` audited with
 //! both operators.
 
-use super::at_approval::{after_approval, record_failure_at_approval, runnable_at_approval};
+use super::at_approval::{after_approval, runnable_at_approval};
 use super::{ServiceDeskError, carry_out_in, operator, record_request};
 use crate::audit::event::{AuditEvent, FourEyes, ReissueRequested};
 use crate::domain::reissue::{KeyDisposition, MAX_REISSUES, reissue_order_no, reissue_refusal};
@@ -109,7 +109,7 @@ impl Station {
         let r = runnable_at_approval(self, id, RequestKind::Reissue, "run").await?;
         let made = self.reissue_order(&r.order_no, by, id).await;
         if let Err(e) = &made {
-            record_failure_at_approval(self, &actor, id, "reissue", e).await;
+            super::record_failure(self, &actor, id, "reissue", e).await;
         }
         made
     }

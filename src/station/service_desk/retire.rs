@@ -21,14 +21,12 @@
 //! Failpoints (test builds): `retire.<step>.started`, `retire.<step>.before_done`,
 //! `retire.close.before_commit`.
 
-use super::journal::JournaledRun;
+use super::journal::{JournaledKind, JournaledRun};
 use super::lost::cancel_requests_in;
 use super::{ServiceDeskError, operator};
 use crate::audit::event::{AuditEvent, PinResetStepDone, TokenRetired};
 use crate::domain::reissue::KeyDisposition;
-use crate::domain::{
-    JournaledStep, OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial,
-};
+use crate::domain::{OrderNo, OrderState, RequestEvent, RequestKind, RetireStep, TokenSerial};
 use crate::station::Station;
 use crate::station::hsm::{Hsm, blocking};
 use crate::store::{Actor, Binding, RetiredToken, ServiceRequestFilter, ServiceRequestRecord, Tx};
@@ -97,16 +95,12 @@ fn check_retirable(
         })
 }
 
-struct Run<'a> {
-    station: &'a Station,
-    hsm: &'a Hsm,
-    actor: Actor,
-    request: ServiceRequestRecord,
-    binding: Binding,
-    serial: TokenSerial,
-    steps_run: Vec<&'static str>,
+/// A retirement, as a kind of journaled run: the certificates it revoked.
+struct Retire {
     revoked: Vec<String>,
 }
+
+type Run<'a> = JournaledRun<'a, Retire>;
 
 impl Station {
     /// `retire request ORDER`: records a request to retire a returned key. Refused unless the
@@ -127,6 +121,7 @@ impl Station {
                 check_retirable(order_no, state, binding)?;
                 Ok(binding.and_then(|b| b.token_serial.clone()))
             },
+            super::nothing_more,
         )
         .await
     }
@@ -138,40 +133,33 @@ impl Station {
         id: &str,
         run_by: &str,
     ) -> Result<RetireReport, ServiceDeskError> {
-        let by = operator(run_by)?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+        let base = self
+            .open_run(hsm, run_by, async |actor: &Actor| {
+                self.start_retire(actor, id).await
+            })
             .await?;
-        let (request, binding, resumed) = self.start_retire(&actor, id).await?;
-        let serial = binding.token_serial.clone().ok_or_else(|| {
+        let serial = base.binding.token_serial.clone().ok_or_else(|| {
             ServiceDeskError::Inconsistent(format!("request {id} runs without a key serial"))
         })?;
         let mut run = Run {
-            station: self,
-            hsm,
-            actor,
-            request,
-            binding,
+            base,
             serial,
-            steps_run: Vec::new(),
-            revoked: Vec::new(),
+            kind: Retire {
+                revoked: Vec::new(),
+            },
         };
-        match run.steps().await {
-            Ok(()) => Ok(RetireReport {
-                request_id: run.request.id.clone(),
-                order_no: run.request.order_no.to_string(),
-                token_serial: run.serial.to_string(),
-                label: RETIRED_LABEL,
-                binding_closed: run.binding.binding_id.to_string(),
-                resumed,
-                steps_run: run.steps_run,
-                certificates_revoked: run.revoked,
-            }),
-            Err((step, e)) => {
-                run.fail(step, &e).await;
-                Err(e)
-            }
-        }
+        run.carry_out().await?;
+        let base = run.base;
+        Ok(RetireReport {
+            request_id: base.request.id.clone(),
+            order_no: base.request.order_no.to_string(),
+            token_serial: run.serial.to_string(),
+            label: RETIRED_LABEL,
+            binding_closed: base.binding.binding_id.to_string(),
+            resumed: base.resumed,
+            steps_run: base.steps_run,
+            certificates_revoked: run.kind.revoked,
+        })
     }
 
     /// Moves the request to `executing` (from `approved`, or `failed` to resume), fixing the key
@@ -182,77 +170,47 @@ impl Station {
         actor: &Actor,
         id: &str,
     ) -> Result<(ServiceRequestRecord, Binding, bool), ServiceDeskError> {
-        let (r, binding, resumed) = self
-            .start_run(
-                actor,
-                id,
-                RequestKind::Retire,
-                async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
-                    check_retirable(order_no, state, binding)
-                },
-            )
-            .await?;
-        let binding = binding.ok_or_else(|| ServiceDeskError::RetireRefused {
-            order_no: r.order_no.to_string(),
-            message: "no key is bound to the order any more".into(),
-        })?;
-        Ok((r, binding, resumed))
+        self.start_run(
+            actor,
+            id,
+            RequestKind::Retire,
+            async |_: &mut Tx, order_no: &OrderNo, state, binding: Option<&Binding>| {
+                check_retirable(order_no, state, binding)
+            },
+            |order_no| ServiceDeskError::RetireRefused {
+                order_no,
+                message: "no key is bound to the order any more".into(),
+            },
+        )
+        .await
     }
 }
 
-impl JournaledRun for Run<'_> {
+impl JournaledKind for Retire {
     type Step = RetireStep;
     const RUN: &'static str = "retire";
     const STEP_DONE: fn(PinResetStepDone) -> AuditEvent = AuditEvent::RetireStepDone;
 
-    fn parts(&self) -> (&Station, &Actor, &ServiceRequestRecord, &TokenSerial) {
-        (self.station, &self.actor, &self.request, &self.serial)
-    }
-
-    fn steps_run(&mut self) -> &mut Vec<&'static str> {
-        &mut self.steps_run
-    }
-
-    async fn step(&mut self, step: RetireStep) -> Result<(), ServiceDeskError> {
+    async fn step(run: &mut Run<'_>, step: RetireStep) -> Result<(), ServiceDeskError> {
         match step {
-            RetireStep::Revoke => self.revoke().await,
-            RetireStep::Wipe => self.wipe().await,
-            RetireStep::Close => self.close().await,
+            RetireStep::Revoke => run.revoke().await,
+            RetireStep::Wipe => run.wipe().await,
+            RetireStep::Close => run.close().await,
         }
     }
 }
 
 impl Run<'_> {
-    fn id(&self) -> &str {
-        &self.request.id
-    }
-
-    fn failpoint(&self, name: &str) -> Result<(), ServiceDeskError> {
-        crate::failpoint::check(name)?;
-        Ok(())
-    }
-
-    async fn done(&self, step: RetireStep, runs: i64) -> Result<(), ServiceDeskError> {
-        self.failpoint(&format!("retire.{step}.before_done"))?;
-        let mut tx = self
-            .station
-            .store
-            .begin_write(self.station.clock.now())
-            .await?;
-        self.done_in(&mut tx, step, runs).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn revoke(&mut self) -> Result<(), ServiceDeskError> {
         let step = RetireStep::Revoke;
         let runs = self.started(step).await?;
-        let no = self.request.order_no.clone();
+        let no = self.base.request.order_no.clone();
         let state = {
             let mut tx = self
+                .base
                 .station
                 .store
-                .begin_write(self.station.clock.now())
+                .begin_write(self.base.station.clock.now())
                 .await?;
             let state = tx.order_state(&no).await?;
             tx.commit().await?;
@@ -261,10 +219,16 @@ impl Run<'_> {
         if state != OrderState::Revoked {
             let detail = format!("key returned and retired (request {})", self.id());
             let report = self
+                .base
                 .station
-                .revoke_order(&no, RETIRED_KEY_REASON, Some(&detail), &self.actor.name)
+                .revoke_order(
+                    &no,
+                    RETIRED_KEY_REASON,
+                    Some(&detail),
+                    &self.base.actor.name,
+                )
                 .await?;
-            self.revoked = report
+            self.kind.revoked = report
                 .certificates
                 .iter()
                 .map(ToString::to_string)
@@ -279,14 +243,15 @@ impl Run<'_> {
         let serial = self.serial.clone();
         // Generation-aware, like every SO login: refused while an unlock's rotation is unconfirmed.
         let so = super::so_pin::current_so_pin(
-            &self.station.store,
-            self.hsm,
-            &self.binding.so_identity,
+            &self.base.station.store,
+            self.base.hsm,
+            &self.base.binding.so_identity,
             serial.as_str(),
         )
         .await?;
         blocking(|| -> Result<(), ServiceDeskError> {
             let mut token = self
+                .base
                 .hsm
                 .module()
                 .find(&[TokenSelector::Serial(serial.clone())])?;
@@ -306,28 +271,30 @@ impl Run<'_> {
     async fn close(&mut self) -> Result<(), ServiceDeskError> {
         let step = RetireStep::Close;
         let runs = self.started(step).await?;
-        let by = operator(&self.actor.name)?;
+        let by = operator(&self.base.actor.name)?;
         // Other open requests of the order (a PIN reset) were for the key now wiped.
         let others: Vec<String> = self
+            .base
             .station
             .store
             .service_requests(&ServiceRequestFilter {
-                order_no: Some(self.request.order_no.clone()),
+                order_no: Some(self.base.request.order_no.clone()),
                 state: None,
                 kind: None,
             })
             .await?
             .into_iter()
-            .filter(|o| o.id != self.request.id && o.state.is_open())
+            .filter(|o| o.id != self.base.request.id && o.state.is_open())
             .map(|o| o.id)
             .collect();
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         let mut r = tx.service_request(self.id()).await?;
-        let b = &self.binding;
+        let b = &self.base.binding;
         tx.release_binding(&b.binding_id, "retired (returned key wiped)")
             .await?;
         tx.record_key_disposition(
@@ -348,11 +315,11 @@ impl Run<'_> {
         })
         .await?;
         let note = format!("the key was retired (request {})", r.id);
-        cancel_requests_in(&mut tx, &self.actor, &by, &others, &note).await?;
+        cancel_requests_in(&mut tx, &self.base.actor, &by, &others, &note).await?;
         self.done_in(&mut tx, step, runs).await?;
         let serial = self.serial.to_string();
         let binding_id = b.binding_id.to_string();
-        tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
+        tx.transition_service_request(&self.base.actor, &mut r, &RequestEvent::Complete, |r| {
             r.last_error = None;
             AuditEvent::TokenRetired(TokenRetired {
                 request_id: r.id.clone(),
@@ -364,14 +331,7 @@ impl Run<'_> {
         .await?;
         crate::failpoint!("retire.close.before_commit");
         tx.commit().await?;
-        self.request = r;
+        self.base.request = r;
         Ok(())
-    }
-
-    /// Records that the run stopped at `step` (the request `failed`: a later run resumes it).
-    /// Best effort: if even this cannot be written, the request stays `executing`, which a run
-    /// resumes the same way.
-    async fn fail(&self, step: RetireStep, e: &ServiceDeskError) {
-        super::record_failure(self.station, &self.actor, self.id(), step.name(), e).await;
     }
 }

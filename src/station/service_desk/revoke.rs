@@ -12,7 +12,7 @@
 //! The request moves to `done` in the revocation's own transaction, whose audit record names
 //! both operators.
 
-use super::at_approval::{after_approval, record_failure_at_approval, runnable_at_approval};
+use super::at_approval::{after_approval, runnable_at_approval};
 use super::{ServiceDeskError, operator, optional_text, record_request};
 use crate::domain::{Action, CertSerial, OrderNo, RequestKind};
 use crate::station::Station;
@@ -187,7 +187,7 @@ impl Station {
         let (order, certificate) = match outcome {
             Ok(done) => done,
             Err(e) => {
-                record_failure_at_approval(self, &actor, id, "revoke", &e).await;
+                super::record_failure(self, &actor, id, "revoke", &e).await;
                 return Err(e);
             }
         };

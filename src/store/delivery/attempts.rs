@@ -1,8 +1,8 @@
 //! The attempt journal of a delivery: each contact with a channel, started before it and
 //! finished after it, so an interrupted one is visible.
 
+use super::super::attempt_journal::DELIVERY_ATTEMPTS;
 use super::super::{DbContext, Store, StoreError, Tx};
-use crate::clock::format_utc;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -44,28 +44,8 @@ impl Tx {
         delivery_id: &str,
         kind: &str,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM delivery_attempts WHERE delivery_id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_one(self.conn())
-        .await
-        .ctx("journaling a delivery attempt")?;
-        let seq = row
-            .try_get::<i64, _>("last")
-            .ctx("journaling a delivery attempt")?
-            + 1;
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, seq, kind, started_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(delivery_id)
-        .bind(seq)
-        .bind(kind)
-        .bind(format_utc(self.now()))
-        .execute(self.conn())
-        .await
-        .ctx("journaling a delivery attempt")?;
-        Ok(seq)
+        self.journal_attempt_started(&DELIVERY_ATTEMPTS, delivery_id, Some(kind))
+            .await
     }
 
     /// Journals the end of a contact.
@@ -77,20 +57,14 @@ impl Tx {
         provider_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE delivery_attempts SET finished_at = $1, outcome = $2, provider_id = $3, error = $4 \
-             WHERE delivery_id = $5 AND seq = $6",
+        self.journal_attempt_finished(
+            &DELIVERY_ATTEMPTS,
+            (delivery_id, seq),
+            outcome,
+            provider_id,
+            error,
         )
-        .bind(format_utc(self.now()))
-        .bind(outcome)
-        .bind(provider_id)
-        .bind(error)
-        .bind(delivery_id)
-        .bind(seq)
-        .execute(self.conn())
         .await
-        .ctx("journaling a delivery attempt")?;
-        Ok(())
     }
 
     /// Journals a finished contact in one go (queries, restart checks, imports).

@@ -175,11 +175,9 @@ impl Worker<'_> {
                 }
                 dir.join(f).is_file()
             });
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sending {
+        let Some((mut tx, mut cur)) = self.still_in(&d, DeliveryState::Sending).await? else {
             return Ok(());
-        }
+        };
         let note = match (present, cur.bank_file.clone()) {
             (Some(true), Some(file)) => {
                 tx.attempt_record(&cur.id, "recover", "found", Some(&file), None)

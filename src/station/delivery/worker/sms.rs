@@ -106,11 +106,9 @@ impl Worker<'_> {
         let (query, sent_at) = self.ask_provider(&d).await?;
         let resend_is_safe = matches!(query, Ok(QueryOutcome::Unsupported))
             && self.gateway_still_deduplicates(&d).await?;
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sending {
+        let Some((mut tx, mut cur)) = self.still_in(&d, DeliveryState::Sending).await? else {
             return Ok(());
-        }
+        };
         let query = match query {
             Ok(q) => q,
             Err(Unpreparable(reason)) => {
@@ -262,12 +260,10 @@ impl Worker<'_> {
             }
             _ => {}
         }
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        let from = cur.state;
-        if from != DeliveryState::Sent {
+        let Some((mut tx, mut cur)) = self.still_in(&d, DeliveryState::Sent).await? else {
             return Ok(());
-        }
+        };
+        let from = cur.state;
         let note = match state {
             SpoolState::Received { gateway_id } => {
                 let receipt = format!("{}{}", cur.id, crate::delivery::sms::spool::RECEIPT_SUFFIX);
@@ -314,11 +310,9 @@ impl Worker<'_> {
         let (Ok(query), _) = self.ask_provider(&d).await? else {
             return Ok(());
         };
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Sent {
+        let Some((mut tx, mut cur)) = self.still_in(&d, DeliveryState::Sent).await? else {
             return Ok(());
-        }
+        };
         let note = match query {
             QueryOutcome::Delivered { provider_id } => {
                 tx.attempt_record(&cur.id, "query", "delivered", Some(&provider_id), None)

@@ -6,6 +6,18 @@
 use super::*;
 
 impl Worker<'_> {
+    /// Delivery `d` read again in a new write transaction, if it is still `state`; `None` when
+    /// it moved since it was listed (another pass or station settled it), nothing written.
+    pub(super) async fn still_in(
+        &self,
+        d: &DeliveryRecord,
+        state: DeliveryState,
+    ) -> Result<Option<(Tx, DeliveryRecord)>, DeliveryError> {
+        let mut tx = self.station.store.begin_write(self.now()).await?;
+        let cur = tx.delivery(&d.id).await?;
+        Ok((cur.state == state).then_some((tx, cur)))
+    }
+
     /// The order of delivery `d` (which the store's foreign key guarantees).
     pub(super) async fn order_of(&self, d: &DeliveryRecord) -> Result<OrderRecord, DeliveryError> {
         match self.station.store.order(&d.order_no).await? {
@@ -41,11 +53,9 @@ impl Worker<'_> {
         d: &DeliveryRecord,
         order_state: OrderState,
     ) -> Result<(), DeliveryError> {
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Queued {
+        let Some((mut tx, mut cur)) = self.still_in(d, DeliveryState::Queued).await? else {
             return Ok(());
-        }
+        };
         let from = self
             .cancel_for_order_in_tx(&mut tx, &mut cur, order_state)
             .await?;
@@ -82,11 +92,9 @@ impl Worker<'_> {
         d: &DeliveryRecord,
         reason: String,
     ) -> Result<(), DeliveryError> {
-        let mut tx = self.station.store.begin_write(self.now()).await?;
-        let mut cur = tx.delivery(&d.id).await?;
-        if cur.state != DeliveryState::Queued {
+        let Some((mut tx, mut cur)) = self.still_in(d, DeliveryState::Queued).await? else {
             return Ok(());
-        }
+        };
         let from = tx
             .transition_delivery(&self.actor, &mut cur, DeliveryEvent::Reject, |d| {
                 d.last_error = Some(format!("not sent: {reason}"));

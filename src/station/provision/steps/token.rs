@@ -103,16 +103,13 @@ impl Job<'_> {
         self.so_pin().await?;
         self.failpoint("provision.init_token.before_init")?;
         let label = self.order.order_no.clone();
-        let so = self
-            .so_pin
-            .take()
-            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
-        let result = blocking(|| -> Result<TokenSerial, StepError> {
-            let t = self.bound_token()?;
-            t.init_token(&so, label.as_str())?;
-            serial_of(t.info())
-        });
-        self.so_pin = Some(so);
+        let result = self
+            .with_so_pin(|job, so| -> Result<TokenSerial, StepError> {
+                let t = job.bound_token()?;
+                t.init_token(so, label.as_str())?;
+                serial_of(t.info())
+            })
+            .await;
         drop(reserved);
         let serial = result?;
         let binding_id = self.binding.binding_id.clone();
@@ -135,17 +132,11 @@ impl Job<'_> {
     /// still opens it, and is journaled done under the key's own label.
     async fn keep_token(&mut self) -> Result<(), StepError> {
         let serial = self.token_serial()?;
-        self.so_pin().await?;
-        let so = self
-            .so_pin
-            .take()
-            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
-        let r = blocking(|| -> Result<(), StepError> {
-            drop(self.bound_token()?.login_so(&so)?);
+        self.with_so_pin(|job, so| -> Result<(), StepError> {
+            drop(job.bound_token()?.login_so(so)?);
             Ok(())
-        });
-        self.so_pin = Some(so);
-        r?;
+        })
+        .await?;
         self.done(
             Step::InitToken,
             StepOutcome::InitToken(TokenInitialized {
@@ -162,19 +153,13 @@ impl Job<'_> {
         let serial = self.token_serial()?;
         let policy = self.station.config.pin;
         let pin = Pin::generate(&policy, &mut self.station.random.rng());
-        self.so_pin().await?;
-        let so = self
-            .so_pin
-            .take()
-            .ok_or_else(|| StepError::Inconsistent("SO PIN missing".into()))?;
-        let r = blocking(|| -> Result<(), StepError> {
-            let t = self.bound_token()?;
-            let s = t.login_so(&so)?;
+        self.with_so_pin(|job, so| -> Result<(), StepError> {
+            let t = job.bound_token()?;
+            let s = t.login_so(so)?;
             s.init_user_pin(&pin)?;
             Ok(())
-        });
-        self.so_pin = Some(so);
-        r?;
+        })
+        .await?;
         let aad = pin_aad(self.no().as_str(), &serial);
         let sealed = blocking(|| self.vault()?.seal_pin(&pin, &aad).map_err(StepError::from))?;
         self.pin = Some(pin);

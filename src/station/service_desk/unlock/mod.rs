@@ -26,12 +26,12 @@
 //! SO PINs exist in zeroizing memory between derivation and sealing. Journal, audit and errors
 //! name the request, the key, the masked address and the expiry.
 
-use super::{ServiceDeskError, operator, optional_text, record_request, text};
+use super::{ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, UnlockConfirmed};
-use crate::domain::{OrderNo, RequestKind, RequestState};
+use crate::domain::{OrderNo, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
 use crate::station::hsm::Hsm;
-use crate::store::{AuditEntry, Binding, ServiceRequestRecord, StoreError};
+use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 use crate::unlock::code::UnlockRequestCode;
 
 mod run;
@@ -105,59 +105,53 @@ impl Station {
         reason: &str,
         evidence: &str,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        let by = operator(requested_by)?;
         let code = UnlockRequestCode::decode(code)?;
-        let reason = text("--reason", reason)?;
-        let evidence = text("--evidence", evidence)?;
-        let binding = self.store.active_binding(order_no).await?;
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RequestService)
-            .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
-        let state = tx.order_state(order_no).await?;
-        let serial = super::pin_reset::check_order_resettable(
-            &mut tx,
-            order_no,
-            state,
-            binding.as_ref(),
-            RequestKind::Unlock,
-        )
-        .await?;
-        if serial.as_str() != code.token_serial {
-            return Err(ServiceDeskError::UnlockSerial {
-                order_no: order_no.to_string(),
-                code_serial: code.token_serial,
-                bound_serial: serial.to_string(),
-            });
-        }
-        let order = tx.order_in_tx(order_no).await?;
-        if order.handler.email.trim().is_empty() {
-            return Err(ServiceDeskError::UnlockNoEmail {
-                order_no: order_no.to_string(),
-                message: "the order has no handler's e-mail address for the unlock code".into(),
-            });
-        }
-        let id = record_request(
-            &mut tx,
-            &actor,
+        self.intake_request(
             RequestKind::Unlock,
             order_no,
-            &by,
-            reason,
-            evidence,
-            Some(serial.clone()),
+            requested_by,
+            (reason, evidence),
+            async |tx: &mut Tx, state, binding: Option<&Binding>| {
+                let serial = super::pin_reset::check_order_resettable(
+                    tx,
+                    order_no,
+                    state,
+                    binding,
+                    RequestKind::Unlock,
+                )
+                .await?;
+                if serial.as_str() != code.token_serial {
+                    return Err(ServiceDeskError::UnlockSerial {
+                        order_no: order_no.to_string(),
+                        code_serial: code.token_serial.clone(),
+                        bound_serial: serial.to_string(),
+                    });
+                }
+                let order = tx.order_in_tx(order_no).await?;
+                if order.handler.email.trim().is_empty() {
+                    return Err(ServiceDeskError::UnlockNoEmail {
+                        order_no: order_no.to_string(),
+                        message: "the order has no handler's e-mail address for the unlock code"
+                            .into(),
+                    });
+                }
+                Ok(Some(serial))
+            },
+            async |tx: &mut Tx, id: &str, serial: Option<&TokenSerial>| {
+                let serial = serial.ok_or_else(|| {
+                    ServiceDeskError::Inconsistent(format!("unlock request {id} names no key"))
+                })?;
+                tx.insert_unlock_request(
+                    id,
+                    serial.as_str(),
+                    &hex::encode(code.request_nonce),
+                    &hex::encode(code.ephemeral_public),
+                )
+                .await?;
+                Ok(())
+            },
         )
-        .await?;
-        tx.insert_unlock_request(
-            &id,
-            serial.as_str(),
-            &hex::encode(code.request_nonce),
-            &hex::encode(code.ephemeral_public),
-        )
-        .await?;
-        let rec = tx.service_request(&id).await?;
-        tx.commit().await?;
-        Ok(rec)
+        .await
     }
 
     /// `unlock run ID [--resend]`: carries out (or resumes) an approved unlock. See the module
@@ -169,31 +163,22 @@ impl Station {
         run_by: &str,
         options: RunOptions,
     ) -> Result<UnlockReport, ServiceDeskError> {
-        let by = operator(run_by)?;
         if options.valid_hours == 0 || options.valid_hours > MAX_VALID_HOURS {
             return Err(ServiceDeskError::Invalid {
                 field: "--valid-hours",
                 message: format!("must be 1-{MAX_VALID_HOURS}"),
             });
         }
-        let actor = self
-            .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
+        let base = self
+            .open_run(hsm, run_by, async |actor: &Actor| {
+                self.start_request(actor, id, RequestKind::Unlock).await
+            })
             .await?;
-        let (request, binding, resumed) =
-            self.start_request(&actor, id, RequestKind::Unlock).await?;
-        let mut run = Run {
-            station: self,
-            hsm,
-            actor,
-            request,
-            binding,
-            options,
-            steps_run: Vec::new(),
-        };
+        let mut run = Run { base, options };
         match run.steps().await {
-            Ok(()) => run.report(resumed).await,
+            Ok(()) => run.report().await,
             Err((step, e)) => {
-                super::record_failure(self, &run.actor, id, step.as_str(), &e).await;
+                super::record_failure(self, &run.base.actor, id, step.as_str(), &e).await;
                 Err(e)
             }
         }
@@ -281,7 +266,7 @@ impl Station {
             .store
             .unlock_request(&r.id)
             .await?
-            .and_then(|u| crate::domain::TokenSerial::parse(&u.token_serial).ok());
+            .and_then(|u| TokenSerial::parse(&u.token_serial).ok());
         if let Some(serial) = serial
             && let Some(b) = self.store.binding_of_token(&serial).await?
         {

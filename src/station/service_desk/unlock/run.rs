@@ -8,20 +8,15 @@ use crate::delivery::sms::SendOutcome;
 use crate::domain::delivery::mask_email;
 use crate::domain::unlock_mail::UnlockMail;
 use crate::domain::{RequestEvent, UnlockStep};
-use crate::station::Station;
-use crate::station::hsm::{Hsm, blocking};
+use crate::station::hsm::blocking;
+use crate::station::service_desk::journal::RunBase;
 use crate::station::service_desk::{ServiceDeskError, so_pin};
-use crate::store::{Actor, AuditEntry, Binding, SendRecord, ServiceRequestRecord, StoreError};
+use crate::store::{AuditEntry, SendRecord, SoPinGeneration, StoreError, UnlockRecord};
 use crate::unlock::code::{UnlockRequestCode, UnlockSecrets, seal_authorisation};
 /// One run of an approved unlock request.
 pub(super) struct Run<'a> {
-    pub(super) station: &'a Station,
-    pub(super) hsm: &'a Hsm,
-    pub(super) actor: Actor,
-    pub(super) request: ServiceRequestRecord,
-    pub(super) binding: Binding,
+    pub(super) base: RunBase<'a>,
     pub(super) options: RunOptions,
-    pub(super) steps_run: Vec<&'static str>,
 }
 
 fn fp(name: &str) -> Result<(), ServiceDeskError> {
@@ -31,12 +26,28 @@ fn fp(name: &str) -> Result<(), ServiceDeskError> {
 
 impl Run<'_> {
     fn id(&self) -> &str {
-        &self.request.id
+        &self.base.request.id
+    }
+
+    /// The SO PIN generations of the run's key (current, and the one a code in flight carries).
+    async fn so_pin_generation(&self) -> Result<SoPinGeneration, StoreError> {
+        let store = &self.base.station.store;
+        store
+            .so_pin_generation(&self.base.binding.so_identity)
+            .await
+    }
+
+    /// The run's unlock request (its code and the sending of it).
+    async fn unlock_record(&self) -> Result<UnlockRecord, ServiceDeskError> {
+        let id = self.id();
+        let u = self.base.station.store.unlock_request(id).await?;
+        Ok(u.ok_or_else(|| StoreError::RequestNotFound(id.to_string()))?)
     }
 
     pub(super) async fn steps(&mut self) -> Result<(), (UnlockStep, ServiceDeskError)> {
         loop {
             let done: Vec<UnlockStep> = self
+                .base
                 .station
                 .store
                 .request_steps(self.id())
@@ -54,35 +65,37 @@ impl Run<'_> {
                 UnlockStep::SendCode => self.send_code().await,
             };
             r.map_err(|e| (step, e))?;
-            self.steps_run.push(step.as_str());
+            self.base.steps_run.push(step.as_str());
         }
     }
 
     fn entry(&self, serial: &str, event: AuditEvent) -> AuditEntry {
         AuditEntry {
             token_serial: crate::store::stored_id("unlock_requests.token_serial", serial).ok(),
-            ..AuditEntry::order(&self.request.order_no, event)
+            ..AuditEntry::order(&self.base.request.order_no, event)
         }
     }
 
     async fn reserve_generation(&mut self) -> Result<(), ServiceDeskError> {
         let step = UnlockStep::ReserveGeneration;
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         tx.request_step_started(self.id(), step).await?;
         tx.commit().await?;
         fp(&format!("unlock.{step}.started"))?;
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         let serial = tx.unlock_request(self.id()).await?.token_serial;
         let g = tx
-            .reserve_so_pin_generation(&self.binding.so_identity, self.id())
+            .reserve_so_pin_generation(&self.base.binding.so_identity, self.id())
             .await?;
         let next = g.pending.ok_or_else(|| {
             ServiceDeskError::Inconsistent(
@@ -96,7 +109,8 @@ impl Run<'_> {
             current_generation: g.current,
             next_generation: next,
         });
-        tx.audit(&self.actor, self.entry(&serial, event)).await?;
+        tx.audit(&self.base.actor, self.entry(&serial, event))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -104,12 +118,7 @@ impl Run<'_> {
     async fn send_code(&mut self) -> Result<(), ServiceDeskError> {
         let step = UnlockStep::SendCode;
         let id = self.id().to_string();
-        let u = self
-            .station
-            .store
-            .unlock_request(&id)
-            .await?
-            .ok_or_else(|| StoreError::RequestNotFound(id.clone()))?;
+        let u = self.unlock_record().await?;
         let masked_before = u.destination_masked.clone().unwrap_or_default();
         if u.send_state == "sending" {
             // A run stopped while the server was (maybe) being contacted.
@@ -132,17 +141,15 @@ impl Run<'_> {
                     .unwrap_or_else(|| "the outcome is unknown".into()),
             });
         }
-        let no = self.request.order_no.clone();
-        let channel =
-            crate::station::delivery::email_channel(&self.station.config)?.ok_or_else(|| {
-                ServiceDeskError::UnlockNoEmail {
-                    order_no: no.to_string(),
-                    message:
-                        "no [delivery.email] is configured: the unlock code goes by e-mail only"
-                            .into(),
-                }
+        let no = self.base.request.order_no.clone();
+        let channel = crate::station::delivery::email_channel(&self.base.station.config)?
+            .ok_or_else(|| ServiceDeskError::UnlockNoEmail {
+                order_no: no.to_string(),
+                message: "no [delivery.email] is configured: the unlock code goes by e-mail only"
+                    .into(),
             })?;
         let order = self
+            .base
             .station
             .store
             .order(&no)
@@ -156,18 +163,15 @@ impl Run<'_> {
             ephemeral_public: hex_array(&u.ephemeral_public, "ephemeral_public")?,
             request_nonce: hex_array(&u.request_nonce, "request_nonce")?,
         };
-        let now = self.station.clock.now();
+        let now = self.base.station.clock.now();
         let expires = now + time::Duration::hours(i64::from(self.options.valid_hours));
         let expires_text = format_utc(expires);
         let expires_unix = u64::try_from(expires.unix_timestamp()).unwrap_or(0);
-        let g = self
-            .station
-            .store
-            .so_pin_generation(&self.binding.so_identity)
-            .await?;
-        let identity = self.binding.so_identity.clone();
+        let g = self.so_pin_generation().await?;
+        let identity = self.base.binding.so_identity.clone();
         let (code, next) = blocking(|| -> Result<(String, u32), ServiceDeskError> {
-            let (current_so_pin, next_so_pin, next) = so_pin::unlock_pair(self.hsm, &identity, &g)?;
+            let (current_so_pin, next_so_pin, next) =
+                so_pin::unlock_pair(self.base.hsm, &identity, &g)?;
             let secrets = UnlockSecrets {
                 current_so_pin,
                 next_so_pin,
@@ -177,7 +181,7 @@ impl Run<'_> {
         let send = u.sends + 1;
         // Claim before contacting the server: a crash from here on is in doubt, never resent.
         {
-            let mut tx = self.station.store.begin_write(now).await?;
+            let mut tx = self.base.station.store.begin_write(now).await?;
             tx.request_step_started(&id, step).await?;
             tx.record_unlock_send(
                 &id,
@@ -194,12 +198,13 @@ impl Run<'_> {
                 destination_masked: masked.clone(),
                 reason: None,
             });
-            tx.audit(&self.actor, self.entry(&u.token_serial, event))
+            tx.audit(&self.base.actor, self.entry(&u.token_serial, event))
                 .await?;
             tx.commit().await?;
         }
         fp("unlock.send_code.before_send")?;
         let templates = self
+            .base
             .station
             .config
             .delivery
@@ -224,12 +229,13 @@ impl Run<'_> {
         let outcome = channel.send(&mail).await;
         drop(mail);
         fp("unlock.send_code.after_send")?;
-        match outcome {
+        let (record, error) = match outcome {
             SendOutcome::Accepted { .. } => {
                 let mut tx = self
+                    .base
                     .station
                     .store
-                    .begin_write(self.station.clock.now())
+                    .begin_write(self.base.station.clock.now())
                     .await?;
                 tx.record_unlock_send(&id, &SendRecord::Sent).await?;
                 tx.request_step_done(&id, step).await?;
@@ -243,37 +249,33 @@ impl Run<'_> {
                     send,
                     next_generation: next,
                 };
-                tx.transition_service_request(&self.actor, &mut r, &RequestEvent::Complete, |r| {
-                    r.last_error = None;
-                    AuditEvent::UnlockCodeSent(event)
-                })
+                tx.transition_service_request(
+                    &self.base.actor,
+                    &mut r,
+                    &RequestEvent::Complete,
+                    |r| {
+                        r.last_error = None;
+                        AuditEvent::UnlockCodeSent(event)
+                    },
+                )
                 .await?;
                 crate::failpoint!("unlock.send_code.before_commit");
                 tx.commit().await?;
-                self.request = r;
-                Ok(())
+                self.base.request = r;
+                return Ok(());
             }
-            SendOutcome::Retryable { reason } | SendOutcome::Permanent { reason } => {
-                self.record_send(
-                    &u.token_serial,
-                    send,
-                    &masked,
-                    SendRecord::Failed(reason.clone()),
-                )
-                .await?;
-                Err(ServiceDeskError::UnlockSend { id, reason })
-            }
-            SendOutcome::Unknown { reason } => {
-                self.record_send(
-                    &u.token_serial,
-                    send,
-                    &masked,
-                    SendRecord::InDoubt(reason.clone()),
-                )
-                .await?;
-                Err(ServiceDeskError::UnlockInDoubt { id, reason })
-            }
-        }
+            SendOutcome::Retryable { reason } | SendOutcome::Permanent { reason } => (
+                SendRecord::Failed(reason.clone()),
+                ServiceDeskError::UnlockSend { id, reason },
+            ),
+            SendOutcome::Unknown { reason } => (
+                SendRecord::InDoubt(reason.clone()),
+                ServiceDeskError::UnlockInDoubt { id, reason },
+            ),
+        };
+        self.record_send(&u.token_serial, send, &masked, record)
+            .await?;
+        Err(error)
     }
 
     /// Records a failed or in-doubt send with its audit record.
@@ -294,9 +296,10 @@ impl Run<'_> {
             }
         };
         let mut tx = self
+            .base
             .station
             .store
-            .begin_write(self.station.clock.now())
+            .begin_write(self.base.station.clock.now())
             .await?;
         tx.record_unlock_send(self.id(), &record).await?;
         let event = AuditEvent::UnlockCodeSend(UnlockCodeSend {
@@ -306,30 +309,22 @@ impl Run<'_> {
             destination_masked: masked.to_string(),
             reason: Some(reason),
         });
-        tx.audit(&self.actor, self.entry(serial, event)).await?;
+        tx.audit(&self.base.actor, self.entry(serial, event))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(super) async fn report(&self, resumed: bool) -> Result<UnlockReport, ServiceDeskError> {
+    pub(super) async fn report(&self) -> Result<UnlockReport, ServiceDeskError> {
         let id = self.id().to_string();
-        let u = self
-            .station
-            .store
-            .unlock_request(&id)
-            .await?
-            .ok_or_else(|| StoreError::RequestNotFound(id.clone()))?;
-        let g = self
-            .station
-            .store
-            .so_pin_generation(&self.binding.so_identity)
-            .await?;
+        let u = self.unlock_record().await?;
+        let g = self.so_pin_generation().await?;
         Ok(UnlockReport {
             request_id: id,
-            order_no: self.request.order_no.to_string(),
+            order_no: self.base.request.order_no.to_string(),
             token_serial: u.token_serial,
-            resumed,
-            steps_run: self.steps_run.clone(),
+            resumed: self.base.resumed,
+            steps_run: self.base.steps_run.clone(),
             destination_masked: u.destination_masked.unwrap_or_default(),
             expires_at: u.expires_at.unwrap_or_default(),
             sends: u.sends,
