@@ -38,6 +38,14 @@ pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Resu
     Ok(())
 }
 
+/// The tables' last column: the first of `texts` there is, cut to 100 characters.
+fn note<const N: usize>(texts: [&Option<String>; N]) -> String {
+    let first = texts.into_iter().flatten().next();
+    first
+        .map(|t| t.chars().take(100).collect())
+        .unwrap_or_default()
+}
+
 pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         DeliverCmd::Run { once } => {
@@ -100,13 +108,21 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                     state,
                 })
                 .await?;
-            if json {
-                return output::json(&list);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| &s.delivery)
-                .map(|d| {
+            output::listing(
+                &list,
+                json,
+                &[
+                    "ID",
+                    "ORDER",
+                    "CHANNEL",
+                    "STATE",
+                    "TO",
+                    "ATTEMPTS",
+                    "NEXT / UPDATED",
+                    "PROVIDER ID / NOTE",
+                ],
+                |s| {
+                    let d = &s.delivery;
                     vec![
                         d.id.clone(),
                         d.order_no.to_string(),
@@ -120,61 +136,17 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                             }
                             _ => d.updated_at.clone(),
                         },
-                        d.provider_id
-                            .clone()
-                            .or_else(|| d.cancel_reason.clone())
-                            .or_else(|| d.last_error.clone())
-                            .unwrap_or_default()
-                            .chars()
-                            .take(100)
-                            .collect(),
+                        note([&d.provider_id, &d.cancel_reason, &d.last_error]),
                     ]
-                })
-                .collect();
-            output::table(
-                &[
-                    "ID",
-                    "ORDER",
-                    "CHANNEL",
-                    "STATE",
-                    "TO",
-                    "ATTEMPTS",
-                    "NEXT / UPDATED",
-                    "PROVIDER ID / NOTE",
-                ],
-                &rows,
-            );
-            Ok(())
+                },
+            )
         }
         DeliverCmd::Notices { order } => {
             let order = order.as_deref().map(order_no_arg).transpose()?;
             let list = station.notice_status(order.as_ref()).await?;
-            if json {
-                return output::json(&list);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| &s.notice)
-                .map(|n| {
-                    vec![
-                        n.id.clone(),
-                        n.order_no.to_string(),
-                        n.kind.to_string(),
-                        n.medium.as_str().to_string(),
-                        n.state.to_string(),
-                        n.destination_masked.clone(),
-                        n.attempts.to_string(),
-                        n.provider_id
-                            .clone()
-                            .or_else(|| n.last_error.clone())
-                            .unwrap_or_default()
-                            .chars()
-                            .take(100)
-                            .collect(),
-                    ]
-                })
-                .collect();
-            output::table(
+            output::listing(
+                &list,
+                json,
                 &[
                     "ID",
                     "ORDER",
@@ -185,9 +157,20 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                     "ATTEMPTS",
                     "PROVIDER ID / NOTE",
                 ],
-                &rows,
-            );
-            Ok(())
+                |s| {
+                    let n = &s.notice;
+                    vec![
+                        n.id.clone(),
+                        n.order_no.to_string(),
+                        n.kind.to_string(),
+                        n.medium.as_str().to_string(),
+                        n.state.to_string(),
+                        n.destination_masked.clone(),
+                        n.attempts.to_string(),
+                        note([&n.provider_id, &n.last_error]),
+                    ]
+                },
+            )
         }
         DeliverCmd::Retry {
             id,
