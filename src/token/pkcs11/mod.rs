@@ -10,6 +10,8 @@
 mod attributes;
 mod session;
 
+pub(super) use attributes::standard_keygen;
+
 use super::TokenError;
 use super::backend::{SessionBackend, TokenBackend};
 use super::model::{TokenInfo, UserKind};
