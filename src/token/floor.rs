@@ -13,7 +13,8 @@
 //! benchmarks (and tests).
 
 use super::module::Pkcs11Module;
-use super::pkcs11::{P256_PARAMS, context, slot as slot_of, standard_keygen};
+use super::pkcs11::attributes::standard_keygen;
+use super::pkcs11::{P256_PARAMS, context, slot as slot_of};
 use super::{TokenError, TokenSelector};
 use crate::config::KeyAlgorithm;
 use crate::domain::{Pin, SoPin};

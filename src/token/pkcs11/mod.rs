@@ -7,10 +7,8 @@
 //! ([`Explainer`]): the slot is asked again, and a token that no longer answers with the same
 //! serial is reported as removed.
 
-mod attributes;
+pub(super) mod attributes;
 mod session;
-
-pub(super) use attributes::standard_keygen;
 
 use super::TokenError;
 use super::backend::{SessionBackend, TokenBackend};
