@@ -74,6 +74,28 @@ impl Random for SeededRandom {
     }
 }
 
+/// The methods of a fallible generator over the [`Random`] in `self.0` (words little-endian):
+/// the same for `rand`'s trait and the curve crates' newer one, which differ in name only.
+macro_rules! generator_over_random {
+    () => {
+        fn try_next_u32(&mut self) -> Result<u32, RandomError> {
+            let mut b = [0u8; 4];
+            self.0.fill(&mut b)?;
+            Ok(u32::from_le_bytes(b))
+        }
+
+        fn try_next_u64(&mut self) -> Result<u64, RandomError> {
+            let mut b = [0u8; 8];
+            self.0.fill(&mut b)?;
+            Ok(u64::from_le_bytes(b))
+        }
+
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RandomError> {
+            self.0.fill(dst)
+        }
+    };
+}
+
 /// A [`Random`] seen as a `rand` generator (made by `Random::rng`).
 #[derive(Debug)]
 pub struct RandomRng<'a>(&'a dyn Random);
@@ -81,21 +103,7 @@ pub struct RandomRng<'a>(&'a dyn Random);
 impl TryRngCore for RandomRng<'_> {
     type Error = RandomError;
 
-    fn try_next_u32(&mut self) -> Result<u32, RandomError> {
-        let mut b = [0u8; 4];
-        self.0.fill(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, RandomError> {
-        let mut b = [0u8; 8];
-        self.0.fill(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RandomError> {
-        self.0.fill(dst)
-    }
+    generator_over_random!();
 }
 
 /// Only as secure as the source it wraps: production sources are CSPRNGs (see the module's
@@ -110,21 +118,7 @@ pub struct CurveRng<'a>(&'a dyn Random);
 impl sm2::elliptic_curve::rand_core::TryRng for CurveRng<'_> {
     type Error = RandomError;
 
-    fn try_next_u32(&mut self) -> Result<u32, RandomError> {
-        let mut b = [0u8; 4];
-        self.0.fill(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, RandomError> {
-        let mut b = [0u8; 8];
-        self.0.fill(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RandomError> {
-        self.0.fill(dst)
-    }
+    generator_over_random!();
 }
 
 /// Only as secure as the source it wraps, like [`RandomRng`].

@@ -12,15 +12,8 @@ payload! {
         pub roles: String,
         /// Who added it (an administrator, or `station:<id>` for the first one at `init`).
         pub added_by: String,
-        /// The station request it carried out, naming who asked and who approved; none when
-        /// it took effect at once.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub four_eyes: Option<FourEyes>,
-        /// True when it took effect at once because the station had a single enabled
-        /// administrator (nobody else could approve it: bootstrap).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        pub bootstrap: bool,
     }
+    four_eyes_or_bootstrap
 }
 
 payload! {
@@ -38,15 +31,8 @@ payload! {
         pub enabled: bool,
         /// The administrator who changed it.
         pub changed_by: String,
-        /// The station request it carried out, naming who asked and who approved; none when
-        /// it took effect at once.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub four_eyes: Option<FourEyes>,
-        /// True when it took effect at once because the station had a single enabled
-        /// administrator (nobody else could approve it: bootstrap).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        pub bootstrap: bool,
     }
+    four_eyes_or_bootstrap
 }
 
 payload! {
@@ -85,15 +71,8 @@ payload! {
         pub scopes: String,
         /// The administrator who added it.
         pub added_by: String,
-        /// The station request it carried out, naming who asked and who approved; none when
-        /// it took effect at once.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub four_eyes: Option<FourEyes>,
-        /// True when it took effect at once because the station had a single enabled
-        /// administrator (nobody else could approve it: bootstrap).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        pub bootstrap: bool,
     }
+    four_eyes_or_bootstrap
 }
 
 payload! {
@@ -105,15 +84,8 @@ payload! {
         pub operator: String,
         /// The administrator who revoked it.
         pub revoked_by: String,
-        /// The station request it carried out, naming who asked and who approved; none when
-        /// it took effect at once.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub four_eyes: Option<FourEyes>,
-        /// True when it took effect at once because the station had a single enabled
-        /// administrator (nobody else could approve it: bootstrap).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        pub bootstrap: bool,
     }
+    four_eyes_or_bootstrap
 }
 
 payload! {

@@ -56,8 +56,27 @@ impl<T: AuditField> AuditField for Vec<T> {}
 /// Compile-time check used by [`payload!`].
 pub(crate) const fn plain<T: AuditField + ?Sized>() {}
 
-/// Declares a payload struct: `Serialize`, and every field an [`AuditField`].
+/// Declares a payload struct: `Serialize`, and every field an [`AuditField`]. Followed by
+/// `four_eyes_or_bootstrap`, the struct ends with the two fields of an administrator's change
+/// to the station's accounts (`four_eyes`, `bootstrap`), the same in every such event.
 macro_rules! payload {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }
+     four_eyes_or_bootstrap) => {
+        payload! {
+            $(#[$m])*
+            pub struct $name {
+                $($(#[$fm])* pub $f: $t,)*
+                /// The station request it carried out, naming who asked and who approved;
+                /// none when it took effect at once.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub four_eyes: Option<FourEyes>,
+                /// True when it took effect at once because the station had a single enabled
+                /// administrator (nobody else could approve it: bootstrap).
+                #[serde(skip_serializing_if = "std::ops::Not::not")]
+                pub bootstrap: bool,
+            }
+        }
+    };
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -2,7 +2,7 @@
 //! order with Chinese names, and a runner for the real `openssl` CLI (the independent checker).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::ca::issuance::self_signed_ca;
+use crate::ca::issuance::{issue_unit_certificate, self_signed_ca};
 use crate::ca::profile::{CaProfile, self_signed_ca_params};
 use crate::domain::{
     AuthMethod, Company, Handler, IdType, Invoice, KeyRole, LegalRep, Order, Product, SealService,
@@ -30,6 +30,18 @@ pub(crate) const URLS: crate::ca::profile::StatusUrls<'static> = crate::ca::prof
 pub(crate) const HIGH_BIT_SERIAL: [u8; 16] = [
     0x9a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f,
 ];
+
+/// The sample order's unit certificate for the public key `spki`, serial [`HIGH_BIT_SERIAL`],
+/// with the test [`URLS`], issued at `now` by the CA certificate `ca_der` and its key.
+pub(crate) fn issue_sample(
+    spki: &[u8],
+    ca_der: &[u8],
+    ca_key: &impl SigningKey,
+    now: OffsetDateTime,
+) -> Vec<u8> {
+    let order = sample_order();
+    issue_unit_certificate(&order, spki, ca_der, ca_key, &HIGH_BIT_SERIAL, now, URLS).unwrap()
+}
 
 /// A software ECDSA P-256 key (what a token's default key looks like to rcgen).
 pub(crate) fn p256() -> KeyPair {

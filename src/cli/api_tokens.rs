@@ -16,12 +16,11 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
     match cmd {
         ApiTokenCmd::List => {
             let all = station.api_tokens().await?;
-            if json {
-                return output::json(&all);
-            }
-            let rows: Vec<Vec<String>> = all
-                .iter()
-                .map(|t| {
+            output::listing(
+                &all,
+                json,
+                &["ID", "OPERATOR", "SCOPES", "STATE", "ADDED BY", "ADDED AT"],
+                |t| {
                     vec![
                         t.id.to_string(),
                         t.operator.to_string(),
@@ -33,13 +32,8 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                         t.created_by.clone(),
                         t.created_at.clone(),
                     ]
-                })
-                .collect();
-            output::table(
-                &["ID", "OPERATOR", "SCOPES", "STATE", "ADDED BY", "ADDED AT"],
-                &rows,
-            );
-            Ok(())
+                },
+            )
         }
         ApiTokenCmd::Add {
             operator,
@@ -110,24 +104,9 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                 .transpose()
                 .map_err(|e| CliError::usage(format!("--order: {e}")))?;
             let events = station.webhook_events(order.as_ref()).await?;
-            if json {
-                return output::json(&events);
-            }
-            let rows: Vec<Vec<String>> = events
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.id.clone(),
-                        e.order_no.to_string(),
-                        e.sequence.to_string(),
-                        format!("{} -> {}", e.from, e.to),
-                        e.state.to_string(),
-                        e.attempts.to_string(),
-                        e.last_error.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            output::table(
+            output::listing(
+                &events,
+                json,
                 &[
                     "EVENT",
                     "ORDER",
@@ -137,9 +116,18 @@ pub(super) async fn run(station: &Station, cmd: ApiTokenCmd, json: bool) -> Resu
                     "ATTEMPTS",
                     "LAST ERROR",
                 ],
-                &rows,
-            );
-            Ok(())
+                |e| {
+                    vec![
+                        e.id.clone(),
+                        e.order_no.to_string(),
+                        e.sequence.to_string(),
+                        format!("{} -> {}", e.from, e.to),
+                        e.state.to_string(),
+                        e.attempts.to_string(),
+                        e.last_error.clone().unwrap_or_default(),
+                    ]
+                },
+            )
         }
         ApiTokenCmd::WebhookRequeue { id } => {
             let e = station.requeue_webhook_event(&id).await?;

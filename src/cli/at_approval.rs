@@ -3,12 +3,12 @@
 //! revocation, `order reissue` a reissue order; `revoke approve` / `reissue approve` (a
 //! different operator) carries it out.
 
-use super::opts::DecideCmd;
-use super::service_desk::{decide, print_request};
-use super::{CliError, order_no_arg, output};
-use crate::domain::{RequestKind, RequestState};
+use super::opts::{DecideCmd, RequestListArgs, RunArgs};
+use super::service_desk::{decide, list_requests, print_last_error, print_record, print_request};
+use super::{CliError, output};
+use crate::domain::RequestKind;
 use crate::station::service_desk::revoke::RevokeRun;
-use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
+use crate::station::{ServiceRequestRecord, Station};
 use clap::Subcommand;
 
 /// `keystation revoke ...` / `keystation reissue ...`
@@ -18,22 +18,9 @@ pub enum AtApprovalCmd {
     #[command(flatten)]
     Decide(DecideCmd),
     /// Carry out an approved request that failed (after the cause is fixed).
-    Run {
-        /// Request id.
-        id: String,
-        /// Operator carrying it out.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
+    Run(RunArgs),
     /// List the requests (revocations: of orders and of single certificates), oldest first.
-    List {
-        /// Only this order's.
-        #[arg(long)]
-        order: Option<String>,
-        /// Only requests in this state (requested, approved, done, ...).
-        #[arg(long)]
-        state: Option<String>,
-    },
+    List(RequestListArgs),
     /// Show one request.
     Show {
         /// Request id.
@@ -98,40 +85,24 @@ async fn run(
                 .await?;
             return super::reissue::made(&made, json);
         }
-        AtApprovalCmd::Run { id, operator } if revocation => {
+        AtApprovalCmd::Run(RunArgs { id, operator }) if revocation => {
             let done = station.run_revoke(&id, &operator).await?;
             return carried_out(&done, json);
         }
-        AtApprovalCmd::Run { id, operator } => {
+        AtApprovalCmd::Run(RunArgs { id, operator }) => {
             let made = station.run_reissue(&id, &operator).await?;
             return super::reissue::made(&made, json);
         }
         AtApprovalCmd::Decide(cmd) => decide(station, cmd).await?,
-        AtApprovalCmd::List { order, state } => {
-            let states = RequestState::ALL.map(RequestState::as_str);
-            let state =
-                CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
-            let list: Vec<_> = station
-                .service_requests(&ServiceRequestFilter {
-                    order_no: order.as_deref().map(order_no_arg).transpose()?,
-                    state,
-                    kind: None,
-                })
-                .await?
-                .into_iter()
-                .filter(|r| {
-                    if revocation {
-                        r.kind.is_revocation()
-                    } else {
-                        r.kind == family
-                    }
-                })
-                .collect();
-            if json {
-                return output::json(&list);
-            }
-            list.iter().for_each(print_request);
-            return Ok(());
+        AtApprovalCmd::List(args) => {
+            let keep = |r: &ServiceRequestRecord| {
+                if revocation {
+                    r.kind.is_revocation()
+                } else {
+                    r.kind == family
+                }
+            };
+            return list_requests(station, None, keep, args, json).await;
         }
         AtApprovalCmd::Show { id } => {
             let detail = station.service_request(&id).await?;
@@ -141,17 +112,11 @@ async fn run(
             print_request(&detail.request);
             println!("reason    {}", detail.request.reason);
             println!("detail    {}", detail.request.evidence);
-            if let Some(e) = &detail.request.last_error {
-                println!("error     {e}");
-            }
+            print_last_error(&detail.request);
             return Ok(());
         }
     };
-    if json {
-        return output::json(&r);
-    }
-    print_request(&r);
-    Ok(())
+    print_record(&r, json)
 }
 
 /// What an approved revocation did, and the CRL that followed it.

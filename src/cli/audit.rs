@@ -73,12 +73,11 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
             // Typed by an operator: same spelling rules as at intake.
             let order = order.as_deref().map(order_no_arg).transpose()?;
             let records = station.audit_records(order.as_ref()).await?;
-            if json {
-                return output::json(&records);
-            }
-            let rows: Vec<Vec<String>> = records
-                .iter()
-                .map(|r| {
+            output::listing(
+                &records,
+                json,
+                &["SEQ", "AT", "ACTOR", "ACTION", "ORDER", "DETAILS"],
+                |r| {
                     vec![
                         r.seq.to_string(),
                         r.at.clone(),
@@ -87,10 +86,8 @@ pub(super) async fn run(station: &Station, cmd: AuditCmd, json: bool) -> Result<
                         r.order_no.clone().unwrap_or_default(),
                         r.details.clone(),
                     ]
-                })
-                .collect();
-            output::table(&["SEQ", "AT", "ACTOR", "ACTION", "ORDER", "DETAILS"], &rows);
-            Ok(())
+                },
+            )
         }
     }
 }

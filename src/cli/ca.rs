@@ -3,7 +3,7 @@
 //! commands print about the CRL that follows a revocation.
 
 use super::error::io_error;
-use super::opts::CaCmd;
+use super::opts::{ApproveArgs, CaCmd};
 use super::{CliError, output};
 use crate::domain::station_request::{ChangeFamily, StationChange};
 use crate::station::Station;
@@ -34,7 +34,7 @@ pub(super) async fn run(station: &Station, cmd: CaCmd, json: bool) -> Result<(),
             let asked = station.ask_change(StationChange::OcspSigner, None).await?;
             super::station_requests::asked(&asked, json, super::ocsp::print_signer)
         }
-        CaCmd::Approve { id, note } => {
+        CaCmd::Approve(ApproveArgs { id, note }) => {
             super::station_requests::approve(
                 station,
                 ChangeFamily::Ca,

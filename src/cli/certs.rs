@@ -8,13 +8,11 @@ pub(super) async fn run(station: &Station, cmd: CertCmd, json: bool) -> Result<(
     match cmd {
         CertCmd::Revoke {
             serial,
-            reason,
-            detail,
-            operator,
+            revocation: a,
         } => {
             let serial = super::cert_serial_arg(&serial)?;
             let r = station
-                .request_certificate_revoke(&serial, &reason, detail.as_deref(), &operator)
+                .request_certificate_revoke(&serial, &a.reason, a.detail.as_deref(), &a.operator)
                 .await?;
             super::at_approval::requested(&r, json)
         }

@@ -38,6 +38,38 @@ pub(super) async fn ship(station: &Station, args: &ShipArgs, json: bool) -> Resu
     Ok(())
 }
 
+/// The columns of `deliver status`.
+const DELIVERY_COLUMNS: [&str; 8] = [
+    "ID",
+    "ORDER",
+    "CHANNEL",
+    "STATE",
+    "TO",
+    "ATTEMPTS",
+    "NEXT / UPDATED",
+    "PROVIDER ID / NOTE",
+];
+
+/// The columns of `deliver notices`.
+const NOTICE_COLUMNS: [&str; 8] = [
+    "ID",
+    "ORDER",
+    "KIND",
+    "MEDIUM",
+    "STATE",
+    "TO",
+    "ATTEMPTS",
+    "PROVIDER ID / NOTE",
+];
+
+/// The tables' last column: the first of `texts` there is, cut to 100 characters.
+fn note<const N: usize>(texts: [&Option<String>; N]) -> String {
+    let first = texts.into_iter().flatten().next();
+    first
+        .map(|t| t.chars().take(100).collect())
+        .unwrap_or_default()
+}
+
 pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Result<(), CliError> {
     match cmd {
         DeliverCmd::Run { once } => {
@@ -100,94 +132,39 @@ pub(super) async fn run(station: &Station, cmd: DeliverCmd, json: bool) -> Resul
                     state,
                 })
                 .await?;
-            if json {
-                return output::json(&list);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| &s.delivery)
-                .map(|d| {
-                    vec![
-                        d.id.clone(),
-                        d.order_no.to_string(),
-                        crate::domain::delivery::channel_name(d.channel).to_string(),
-                        d.state.to_string(),
-                        d.destination_masked.clone(),
-                        d.attempts.to_string(),
-                        match d.state {
-                            DeliveryState::Queued | DeliveryState::Sending => {
-                                d.next_attempt_at.clone()
-                            }
-                            _ => d.updated_at.clone(),
-                        },
-                        d.provider_id
-                            .clone()
-                            .or_else(|| d.cancel_reason.clone())
-                            .or_else(|| d.last_error.clone())
-                            .unwrap_or_default()
-                            .chars()
-                            .take(100)
-                            .collect(),
-                    ]
-                })
-                .collect();
-            output::table(
-                &[
-                    "ID",
-                    "ORDER",
-                    "CHANNEL",
-                    "STATE",
-                    "TO",
-                    "ATTEMPTS",
-                    "NEXT / UPDATED",
-                    "PROVIDER ID / NOTE",
-                ],
-                &rows,
-            );
-            Ok(())
+            output::listing(&list, json, &DELIVERY_COLUMNS, |s| {
+                let d = &s.delivery;
+                vec![
+                    d.id.clone(),
+                    d.order_no.to_string(),
+                    crate::domain::delivery::channel_name(d.channel).to_string(),
+                    d.state.to_string(),
+                    d.destination_masked.clone(),
+                    d.attempts.to_string(),
+                    match d.state {
+                        DeliveryState::Queued | DeliveryState::Sending => d.next_attempt_at.clone(),
+                        _ => d.updated_at.clone(),
+                    },
+                    note([&d.provider_id, &d.cancel_reason, &d.last_error]),
+                ]
+            })
         }
         DeliverCmd::Notices { order } => {
             let order = order.as_deref().map(order_no_arg).transpose()?;
             let list = station.notice_status(order.as_ref()).await?;
-            if json {
-                return output::json(&list);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| &s.notice)
-                .map(|n| {
-                    vec![
-                        n.id.clone(),
-                        n.order_no.to_string(),
-                        n.kind.to_string(),
-                        n.medium.as_str().to_string(),
-                        n.state.to_string(),
-                        n.destination_masked.clone(),
-                        n.attempts.to_string(),
-                        n.provider_id
-                            .clone()
-                            .or_else(|| n.last_error.clone())
-                            .unwrap_or_default()
-                            .chars()
-                            .take(100)
-                            .collect(),
-                    ]
-                })
-                .collect();
-            output::table(
-                &[
-                    "ID",
-                    "ORDER",
-                    "KIND",
-                    "MEDIUM",
-                    "STATE",
-                    "TO",
-                    "ATTEMPTS",
-                    "PROVIDER ID / NOTE",
-                ],
-                &rows,
-            );
-            Ok(())
+            output::listing(&list, json, &NOTICE_COLUMNS, |s| {
+                let n = &s.notice;
+                vec![
+                    n.id.clone(),
+                    n.order_no.to_string(),
+                    n.kind.to_string(),
+                    n.medium.as_str().to_string(),
+                    n.state.to_string(),
+                    n.destination_masked.clone(),
+                    n.attempts.to_string(),
+                    note([&n.provider_id, &n.last_error]),
+                ]
+            })
         }
         DeliverCmd::Retry {
             id,

@@ -42,6 +42,7 @@ mod output;
 mod pin_input;
 mod provision;
 pub mod reissue;
+pub mod request_opts;
 pub mod retire;
 mod seal;
 mod serve;

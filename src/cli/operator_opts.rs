@@ -2,6 +2,7 @@
 //! `operators.rs` and `api_tokens.rs`), and the decisions on their four-eyes requests (shared
 //! with `keystation ca ...`; handled in `station_requests.rs`).
 
+use super::request_opts::ApproveArgs;
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -177,13 +178,7 @@ pub enum ReinitCmd {
     },
     /// Approve someone else's reinit request; `provision ORDER --reinit` then carries it out
     /// (once).
-    Approve {
-        /// Request id.
-        id: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Approve(ApproveArgs),
     /// reject, cancel, requests: the other words on its requests.
     #[command(flatten)]
     Decide(ChangeRequestCmd),

@@ -20,12 +20,11 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
     let record = match cmd {
         OperatorCmd::List => {
             let all = station.operators().await?;
-            if json {
-                return output::json(&all);
-            }
-            let rows: Vec<Vec<String>> = all
-                .iter()
-                .map(|o| {
+            return output::listing(
+                &all,
+                json,
+                &["NAME", "ROLES", "STATE", "ADDED BY", "ADDED AT"],
+                |o| {
                     vec![
                         o.name.to_string(),
                         roles_text(&o.roles),
@@ -33,10 +32,8 @@ pub(super) async fn run(station: &Station, cmd: OperatorCmd, json: bool) -> Resu
                         o.created_by.clone(),
                         o.created_at.clone(),
                     ]
-                })
-                .collect();
-            output::table(&["NAME", "ROLES", "STATE", "ADDED BY", "ADDED AT"], &rows);
-            return Ok(());
+                },
+            );
         }
         OperatorCmd::Add {
             name,

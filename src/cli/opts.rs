@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 pub use super::operator_opts::{ApiTokenCmd, ChangeRequestCmd, OperatorCmd, ReinitCmd};
 pub use super::order_opts::OrderCmd;
+pub use super::request_opts::{
+    ApproveArgs, DecideCmd, DeskRequestArgs, RequestListArgs, RevocationArgs, RunArgs,
+};
 
 /// keystation — provisioning station for a CA back office.
 #[derive(Debug, Parser)]
@@ -132,13 +135,7 @@ pub enum CaCmd {
     /// makes it; `serve` takes it into use within seconds.
     OcspSigner,
     /// Approve someone else's CA request (`ca ocsp-signer`) and carry it out now.
-    Approve {
-        /// Request id.
-        id: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Approve(ApproveArgs),
     /// reject, cancel, requests: the other words on its requests.
     #[command(flatten)]
     Decide(ChangeRequestCmd),
@@ -233,85 +230,20 @@ pub struct ShipArgs {
     pub operator: Option<String>,
 }
 
-/// A second operator's word on a service-desk request, the same for every kind (`pin-reset`,
-/// `retire`, `unlock`, `revoke`, `reissue`): the station enforces who may give it.
-#[derive(Debug, Subcommand)]
-pub enum DecideCmd {
-    /// Approve a request: a second operator, never the one who made it. A PIN reset, retire or
-    /// unlock is then carried out by `run`; a revocation or a reissue at once.
-    Approve {
-        /// Request id (as the request command printed it).
-        id: String,
-        /// Approving operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// A note recorded with the approval.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Reject a request: a second operator, with the reason. Nothing is done.
-    Reject {
-        /// Request id.
-        id: String,
-        /// Rejecting operator.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Withdraw a request that has not been carried out (or give up a failed one).
-    Cancel {
-        /// Request id.
-        id: String,
-        /// Operator withdrawing it.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-        /// Why.
-        #[arg(long)]
-        note: Option<String>,
-    },
-}
-
 /// `keystation pin-reset ...`
 #[derive(Debug, Subcommand)]
 pub enum PinResetCmd {
-    /// Ask for a PIN reset of a delivered key (order PinDelivered, key at the desk).
-    Request {
-        /// Order number.
-        order_no: String,
-        /// Why (the customer's account, e.g. "PIN forgotten").
-        #[arg(long)]
-        reason: String,
-        /// What the desk checked, e.g. "营业执照原件 + 经办人身份证".
-        #[arg(long)]
-        evidence: String,
-        /// Operator making the request.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
+    /// Ask for a PIN reset of a delivered key (order PinDelivered, key at the desk), e.g.
+    /// `--reason "PIN forgotten" --evidence "营业执照原件 + 经办人身份证"`.
+    Request(DeskRequestArgs),
     /// approve, reject, cancel: a second operator's word on the request.
     #[command(flatten)]
     Decide(DecideCmd),
     /// Carry out an approved request with the key plugged in (resumes a stopped run): a new
     /// PIN on the key, queued for delivery (`keystation deliver run` sends it).
-    Run {
-        /// Request id.
-        id: String,
-        /// Operator at the desk.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
+    Run(RunArgs),
     /// List requests.
-    List {
-        /// Only this order's.
-        #[arg(long, value_name = "ORDER_NO")]
-        order: Option<String>,
-        /// Only in this state (requested, approved, rejected, cancelled, executing, done,
-        /// failed).
-        #[arg(long)]
-        state: Option<String>,
-    },
+    List(RequestListArgs),
     /// Show one request with its execution journal.
     Show {
         /// Request id.
@@ -409,16 +341,9 @@ pub enum CertCmd {
     Revoke {
         /// Certificate serial in hex, as `order show` lists it (upper case and colons accepted).
         serial: String,
-        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued once approved.
-        #[arg(long)]
-        reason: String,
-        /// Free-text detail recorded with the revocation.
-        #[arg(long)]
-        detail: Option<String>,
-        /// Operator requesting it.
-        #[arg(long)]
-        operator: String,
+        /// Why, and who asks.
+        #[command(flatten)]
+        revocation: RevocationArgs,
     },
 }
 

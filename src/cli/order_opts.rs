@@ -1,5 +1,6 @@
 //! `keystation order ...` options (the handlers are in `orders.rs`).
 
+use super::request_opts::RevocationArgs;
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -45,16 +46,9 @@ pub enum OrderCmd {
     Revoke {
         /// Order number.
         order_no: String,
-        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn. A new CRL listing it is issued once approved.
-        #[arg(long)]
-        reason: String,
-        /// Free-text detail recorded with the revocation.
-        #[arg(long)]
-        detail: Option<String>,
-        /// Operator requesting it.
-        #[arg(long)]
-        operator: String,
+        /// Why, and who asks.
+        #[command(flatten)]
+        revocation: RevocationArgs,
     },
     /// Renew an order's certificate (证书更新): makes a renewal order (ORDER-R1, -R2, ...) for
     /// the same company with the form and documents carried over, Submitted for review like a

@@ -53,12 +53,18 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
             let states = OrderState::ALL.map(OrderState::as_str);
             let state = CliError::state_filter(state, OrderState::parse, "a state", &states)?;
             let orders = station.list_orders(state).await?;
-            if json {
-                return output::json(&orders);
-            }
-            let rows: Vec<Vec<String>> = orders
-                .iter()
-                .map(|o| {
+            output::listing(
+                &orders,
+                json,
+                &[
+                    "ORDER",
+                    "STATE",
+                    "COMPANY",
+                    "USCC",
+                    "AUTH METHOD",
+                    "SUBMITTED",
+                ],
+                |o| {
                     [
                         o.order_no.as_str(),
                         &o.state.to_string(),
@@ -69,20 +75,8 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                     ]
                     .map(|cell| shown(cell).into_owned())
                     .to_vec()
-                })
-                .collect();
-            output::table(
-                &[
-                    "ORDER",
-                    "STATE",
-                    "COMPANY",
-                    "USCC",
-                    "AUTH METHOD",
-                    "SUBMITTED",
-                ],
-                &rows,
-            );
-            Ok(())
+                },
+            )
         }
         OrderCmd::Show { order_no } => {
             let details = station.order_details(&order_no_arg(&order_no)?).await?;
@@ -197,13 +191,11 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
         }
         OrderCmd::Revoke {
             order_no,
-            reason,
-            detail,
-            operator,
+            revocation: a,
         } => {
             let no = order_no_arg(&order_no)?;
             let r = station
-                .request_order_revoke(&no, &reason, detail.as_deref(), &operator)
+                .request_order_revoke(&no, &a.reason, a.detail.as_deref(), &a.operator)
                 .await?;
             super::at_approval::requested(&r, json)
         }

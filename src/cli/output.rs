@@ -51,6 +51,21 @@ pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints a list as JSON, or as a [`table`] under `headers` with one `row` per item.
+pub fn listing<T: Serialize>(
+    items: &[T],
+    as_json: bool,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<(), CliError> {
+    if as_json {
+        return json(&items);
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(headers, &rows);
+    Ok(())
+}
+
 /// Prints rows as a left-aligned table (widths by character count, good enough for CJK mixed
 /// with ASCII in a terminal that renders CJK double-width: we count CJK as two columns).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {

@@ -1,8 +1,8 @@
 //! `keystation retire ...`: the service desk's retirement of a returned key (退锁), four-eyes
 //! like a PIN reset: requested by one operator, approved by a second, run at the desk.
 
-use super::opts::DecideCmd;
-use super::service_desk::{decide, print_request};
+use super::opts::{DecideCmd, DeskRequestArgs, RunArgs};
+use super::service_desk::{decide, print_record, print_request, print_steps};
 use super::{CliError, order_no_arg, output};
 use crate::station::Station;
 use clap::Subcommand;
@@ -10,33 +10,16 @@ use clap::Subcommand;
 /// `keystation retire ...`
 #[derive(Debug, Subcommand)]
 pub enum RetireCmd {
-    /// Ask for a returned key to be retired (its order's key made and still bound to it).
-    Request {
-        /// Order number.
-        order_no: String,
-        /// Why (e.g. "company closed its account", "key returned").
-        #[arg(long)]
-        reason: String,
-        /// What the desk checked, e.g. "营业执照原件 + 经办人身份证 + 退回的 USB key".
-        #[arg(long)]
-        evidence: String,
-        /// Operator making the request.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
+    /// Ask for a returned key to be retired (its order's key made and still bound to it), e.g.
+    /// `--reason "key returned" --evidence "营业执照原件 + 经办人身份证 + 退回的 USB key"`.
+    Request(DeskRequestArgs),
     /// approve, reject, cancel: a second operator's word on the request.
     #[command(flatten)]
     Decide(DecideCmd),
     /// Carry out an approved request with the key plugged in (resumes a stopped run): live
     /// certificates revoked (cessationOfOperation), the key wiped (`C_InitToken`), the binding
     /// closed. The key is then a blank key (`keystation provision ORDER --token SERIAL`).
-    Run {
-        /// Request id.
-        id: String,
-        /// Operator at the desk.
-        #[arg(long, value_name = "NAME")]
-        operator: String,
-    },
+    Run(RunArgs),
     /// Show one request with its execution journal.
     Show {
         /// Request id.
@@ -46,19 +29,14 @@ pub enum RetireCmd {
 
 pub(super) async fn run(station: &Station, cmd: RetireCmd, json: bool) -> Result<(), CliError> {
     let r = match cmd {
-        RetireCmd::Request {
-            order_no,
-            reason,
-            evidence,
-            operator,
-        } => {
-            let no = order_no_arg(&order_no)?;
+        RetireCmd::Request(a) => {
+            let no = order_no_arg(&a.order_no)?;
             station
-                .request_retire(&no, &operator, &reason, &evidence)
+                .request_retire(&no, &a.operator, &a.reason, &a.evidence)
                 .await?
         }
         RetireCmd::Decide(cmd) => decide(station, cmd).await?,
-        RetireCmd::Run { id, operator } => {
+        RetireCmd::Run(RunArgs { id, operator }) => {
             let hsm = station.open_hsm().await?;
             let report = station.run_retire(&hsm, &id, &operator).await?;
             if json {
@@ -88,15 +66,9 @@ pub(super) async fn run(station: &Station, cmd: RetireCmd, json: bool) -> Result
                 return output::json(&detail);
             }
             print_request(&detail.request);
-            for s in &detail.steps {
-                println!("step      {} {} (runs {})", s.step, s.status, s.runs);
-            }
+            print_steps(&detail.steps);
             return Ok(());
         }
     };
-    if json {
-        return output::json(&r);
-    }
-    print_request(&r);
-    Ok(())
+    print_record(&r, json)
 }

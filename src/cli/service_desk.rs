@@ -1,9 +1,9 @@
 //! `keystation pin-reset ...` and `keystation order lost` handlers: the service desk.
 
-use super::opts::{DecideCmd, PinResetCmd};
+use super::opts::{DecideCmd, PinResetCmd, RequestListArgs, RunArgs};
 use super::{CliError, order_no_arg, output};
 use crate::domain::{RequestKind, RequestState};
-use crate::station::{ServiceRequestFilter, ServiceRequestRecord, Station};
+use crate::station::{RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord, Station};
 
 pub(super) fn print_request(r: &ServiceRequestRecord) {
     println!(
@@ -18,6 +18,29 @@ pub(super) fn print_request(r: &ServiceRequestRecord) {
             .map(|d| format!(", decided by {d}"))
             .unwrap_or_default()
     );
+}
+
+/// A request as a command left it: JSON, or its line.
+pub(super) fn print_record(r: &ServiceRequestRecord, json: bool) -> Result<(), CliError> {
+    if json {
+        return output::json(r);
+    }
+    print_request(r);
+    Ok(())
+}
+
+/// A request's execution journal, a line a step.
+pub(super) fn print_steps(steps: &[RequestStepRecord]) {
+    for s in steps {
+        println!("step      {} {} (runs {})", s.step, s.status, s.runs);
+    }
+}
+
+/// Why the request's last run failed, when it did.
+pub(super) fn print_last_error(r: &ServiceRequestRecord) {
+    if let Some(e) = &r.last_error {
+        println!("error     {e}");
+    }
 }
 
 /// `... approve|reject|cancel ID --operator NAME`: the request as it stands after it.
@@ -48,23 +71,26 @@ pub(super) async fn decide(
     })
 }
 
-/// `... list [--order ORDER] [--state STATE]`: the requests of `kind`.
+/// `... list [--order ORDER] [--state STATE]`: the requests `keep` keeps of those of `kind`
+/// (all kinds when `None`).
 pub(super) async fn list_requests(
     station: &Station,
-    kind: RequestKind,
-    order: Option<String>,
-    state: Option<String>,
+    kind: Option<RequestKind>,
+    keep: impl Fn(&ServiceRequestRecord) -> bool,
+    args: RequestListArgs,
     json: bool,
 ) -> Result<(), CliError> {
     let states = RequestState::ALL.map(RequestState::as_str);
-    let state = CliError::state_filter(state, RequestState::parse, "a request state", &states)?;
-    let list = station
+    let state =
+        CliError::state_filter(args.state, RequestState::parse, "a request state", &states)?;
+    let mut list = station
         .service_requests(&ServiceRequestFilter {
-            order_no: order.as_deref().map(order_no_arg).transpose()?,
+            order_no: args.order.as_deref().map(order_no_arg).transpose()?,
             state,
-            kind: Some(kind),
+            kind,
         })
         .await?;
+    list.retain(keep);
     if json {
         return output::json(&list);
     }
@@ -80,19 +106,14 @@ pub(super) async fn pin_reset(
     json: bool,
 ) -> Result<(), CliError> {
     let r = match cmd {
-        PinResetCmd::Request {
-            order_no,
-            reason,
-            evidence,
-            operator,
-        } => {
-            let no = order_no_arg(&order_no)?;
+        PinResetCmd::Request(a) => {
+            let no = order_no_arg(&a.order_no)?;
             station
-                .request_pin_reset(&no, &operator, &reason, &evidence)
+                .request_pin_reset(&no, &a.operator, &a.reason, &a.evidence)
                 .await?
         }
         PinResetCmd::Decide(cmd) => decide(station, cmd).await?,
-        PinResetCmd::Run { id, operator } => {
+        PinResetCmd::Run(RunArgs { id, operator }) => {
             let hsm = station.open_hsm().await?;
             let report = station.run_pin_reset(&hsm, &id, &operator).await?;
             if json {
@@ -114,8 +135,9 @@ pub(super) async fn pin_reset(
             );
             return Ok(());
         }
-        PinResetCmd::List { order, state } => {
-            return list_requests(station, RequestKind::PinReset, order, state, json).await;
+        PinResetCmd::List(args) => {
+            let kind = Some(RequestKind::PinReset);
+            return list_requests(station, kind, |_| true, args, json).await;
         }
         PinResetCmd::Show { id } => {
             let detail = station.service_request(&id).await?;
@@ -125,20 +147,12 @@ pub(super) async fn pin_reset(
             print_request(&detail.request);
             println!("reason    {}", detail.request.reason);
             println!("evidence  {}", detail.request.evidence);
-            for s in &detail.steps {
-                println!("step      {} {} (runs {})", s.step, s.status, s.runs);
-            }
-            if let Some(e) = &detail.request.last_error {
-                println!("error     {e}");
-            }
+            print_steps(&detail.steps);
+            print_last_error(&detail.request);
             return Ok(());
         }
     };
-    if json {
-        return output::json(&r);
-    }
-    print_request(&r);
-    Ok(())
+    print_record(&r, json)
 }
 
 pub(super) async fn lost(

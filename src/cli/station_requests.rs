@@ -3,7 +3,7 @@
 //! rejection, a withdrawal, the listing. Never a secret: a new credential or token only goes
 //! to the file the approver named.
 
-use super::opts::{ChangeRequestCmd, ReinitCmd};
+use super::opts::{ApproveArgs, ChangeRequestCmd, ReinitCmd};
 use super::{CliError, output};
 use crate::domain::RequestState;
 use crate::domain::station_request::ChangeFamily;
@@ -133,12 +133,18 @@ pub(super) async fn decide(
                 })
                 .transpose()?;
             let all = station.station_requests(Some(family), state).await?;
-            if json {
-                return output::json(&all);
-            }
-            let rows: Vec<Vec<String>> = all
-                .iter()
-                .map(|r| {
+            return output::listing(
+                &all,
+                json,
+                &[
+                    "ID",
+                    "STATE",
+                    "CHANGE",
+                    "ASKED BY",
+                    "DECIDED BY",
+                    "ASKED AT",
+                ],
+                |r| {
                     vec![
                         r.id.clone(),
                         r.state.to_string(),
@@ -150,20 +156,8 @@ pub(super) async fn decide(
                             .unwrap_or_default(),
                         r.requested_at.clone(),
                     ]
-                })
-                .collect();
-            output::table(
-                &[
-                    "ID",
-                    "STATE",
-                    "CHANGE",
-                    "ASKED BY",
-                    "DECIDED BY",
-                    "ASKED AT",
-                ],
-                &rows,
+                },
             );
-            return Ok(());
         }
     };
     if json {
@@ -186,7 +180,7 @@ pub(super) async fn reinit(station: &Station, cmd: ReinitCmd, json: bool) -> Res
             let asked = station.request_reinit(&order_no).await?;
             self::asked(&asked, json, |_| {})
         }
-        ReinitCmd::Approve { id, note } => {
+        ReinitCmd::Approve(ApproveArgs { id, note }) => {
             approve(
                 station,
                 ChangeFamily::Reinit,

@@ -1,6 +1,9 @@
 //! `keystation unlock ...` handlers: remote unlock with an unlock authorisation code.
 
-use super::service_desk::{decide, list_requests, print_request};
+use super::opts::RunArgs;
+use super::service_desk::{
+    decide, list_requests, print_last_error, print_record, print_request, print_steps,
+};
 use super::unlock_opts::UnlockCmd;
 use super::{CliError, order_no_arg, output};
 use crate::domain::RequestKind;
@@ -9,22 +12,15 @@ use crate::station::service_desk::unlock::RunOptions;
 
 pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Result<(), CliError> {
     let r = match cmd {
-        UnlockCmd::Request {
-            order_no,
-            code,
-            reason,
-            evidence,
-            operator,
-        } => {
-            let no = order_no_arg(&order_no)?;
+        UnlockCmd::Request { desk: a, code } => {
+            let no = order_no_arg(&a.order_no)?;
             station
-                .request_unlock(&no, &code, &operator, &reason, &evidence)
+                .request_unlock(&no, &code, &a.operator, &a.reason, &a.evidence)
                 .await?
         }
         UnlockCmd::Decide(cmd) => decide(station, cmd).await?,
         UnlockCmd::Run {
-            id,
-            operator,
+            run: RunArgs { id, operator },
             resend,
             valid_hours,
         } => {
@@ -65,8 +61,9 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
             );
             return Ok(());
         }
-        UnlockCmd::List { order, state } => {
-            return list_requests(station, RequestKind::Unlock, order, state, json).await;
+        UnlockCmd::List(args) => {
+            let kind = Some(RequestKind::Unlock);
+            return list_requests(station, kind, |_| true, args, json).await;
         }
         UnlockCmd::Show { id } => {
             let d = station.unlock_detail(&id).await?;
@@ -77,9 +74,7 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
             println!("key       {}", d.unlock.token_serial);
             println!("reason    {}", d.detail.request.reason);
             println!("evidence  {}", d.detail.request.evidence);
-            for s in &d.detail.steps {
-                println!("step      {} {} (runs {})", s.step, s.status, s.runs);
-            }
+            print_steps(&d.detail.steps);
             println!(
                 "code      {} (sends {}){}",
                 d.unlock.send_state,
@@ -90,15 +85,9 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
                     .map(|e| format!(", expires {e}"))
                     .unwrap_or_default()
             );
-            if let Some(e) = &d.detail.request.last_error {
-                println!("error     {e}");
-            }
+            print_last_error(&d.detail.request);
             return Ok(());
         }
     };
-    if json {
-        return output::json(&r);
-    }
-    print_request(&r);
-    Ok(())
+    print_record(&r, json)
 }

@@ -13,6 +13,7 @@
 //! benchmarks (and tests).
 
 use super::module::Pkcs11Module;
+use super::pkcs11::attributes::standard_keygen;
 use super::pkcs11::{P256_PARAMS, context, slot as slot_of};
 use super::{TokenError, TokenSelector};
 use crate::config::KeyAlgorithm;
@@ -169,19 +170,8 @@ pub fn provision_floor(
     let slot = blank_slot(module)?;
     let session = init_and_login(module, slot, so_pin, pin, input.label)?;
     let id = vec![0x01u8; 20];
-    let (mechanism, mut public) = match input.algorithm {
-        KeyAlgorithm::Sm2 => return Err(sm2_not_measured()),
-        KeyAlgorithm::EcdsaP256 => (
-            Mechanism::EccKeyPairGen,
-            vec![Attribute::EcParams(P256_PARAMS.to_vec())],
-        ),
-        KeyAlgorithm::Rsa2048 => (
-            Mechanism::RsaPkcsKeyPairGen,
-            vec![
-                Attribute::ModulusBits(2048u64.into()),
-                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-            ],
-        ),
+    let Some((mechanism, mut public)) = standard_keygen(input.algorithm) else {
+        return Err(sm2_not_measured());
     };
     public.extend([
         Attribute::Token(true),

@@ -162,6 +162,18 @@ fn aead_key(
     Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
+/// A fresh X25519 key pair for one agreement, and its public half.
+fn ephemeral_key(
+    rng: &SystemRandom,
+) -> Result<(EphemeralPrivateKey, agreement::PublicKey), CodeError> {
+    let private =
+        EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| CodeError::Crypto("X25519"))?;
+    let public = private
+        .compute_public_key()
+        .map_err(|_| CodeError::Crypto("X25519"))?;
+    Ok((private, public))
+}
+
 fn push_secret(out: &mut Zeroizing<Vec<u8>>, s: &str) {
     out.push(s.len() as u8);
     out.extend_from_slice(s.as_bytes());
@@ -188,11 +200,7 @@ pub fn seal_authorisation(
     secrets: &UnlockSecrets,
 ) -> Result<String, CodeError> {
     let rng = SystemRandom::new();
-    let private =
-        EphemeralPrivateKey::generate(&X25519, &rng).map_err(|_| CodeError::Crypto("X25519"))?;
-    let public = private
-        .compute_public_key()
-        .map_err(|_| CodeError::Crypto("X25519"))?;
+    let (private, public) = ephemeral_key(&rng)?;
     let station_public = public.as_ref().to_vec();
     let peer = UnparsedPublicKey::new(&X25519, request.ephemeral_public);
     let key = agreement::agree_ephemeral(private, &peer, |shared| {
@@ -333,11 +341,7 @@ pub fn new_request(
         ));
     }
     let rng = SystemRandom::new();
-    let private =
-        EphemeralPrivateKey::generate(&X25519, &rng).map_err(|_| CodeError::Crypto("X25519"))?;
-    let public = private
-        .compute_public_key()
-        .map_err(|_| CodeError::Crypto("X25519"))?;
+    let (private, public) = ephemeral_key(&rng)?;
     let mut ephemeral_public = [0u8; KEY_LEN];
     ephemeral_public.copy_from_slice(public.as_ref());
     let mut request_nonce = [0u8; REQUEST_NONCE_LEN];

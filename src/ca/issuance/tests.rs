@@ -3,8 +3,8 @@
 use super::*;
 use crate::ca::profile::{MIN_SERIAL_BYTES, maker_cert_params, self_signed_ca_params};
 use crate::ca::testkit::{
-    CRL_URL, HIGH_BIT_SERIAL, MislabelledToken, URLS, beijing, ca_profile as profile, make_ca,
-    openssl_ok, openssl_verify, p256, parse, sample_order, write_pem,
+    CRL_URL, HIGH_BIT_SERIAL, MislabelledToken, URLS, beijing, ca_profile as profile, issue_sample,
+    make_ca, openssl_ok, openssl_verify, p256, parse, sample_order, write_pem,
 };
 use crate::ca::{CaError, profile::validity_end};
 use crate::x509::checked_serial;
@@ -230,16 +230,7 @@ fn summary_reads_back_what_was_issued() {
     let ca_key = p256();
     let ca_der = make_ca(&ca_key, now);
     let spki = p256().subject_public_key_info();
-    let der = issue_unit_certificate(
-        &sample_order(),
-        &spki,
-        &ca_der,
-        &ca_key,
-        &HIGH_BIT_SERIAL,
-        now,
-        URLS,
-    )
-    .unwrap();
+    let der = issue_sample(&spki, &ca_der, &ca_key, now);
     let s = cert_summary(&der).unwrap();
     assert_eq!(s.serial_hex, hex::encode(HIGH_BIT_SERIAL));
     assert_eq!(s.not_before, datetime!(2020-11-26 05:55:21 UTC));

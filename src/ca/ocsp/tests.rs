@@ -134,8 +134,7 @@ fn openssl_reads_good_revoked_and_unknown_from_the_delegated_signer() {
         req_path.to_str().unwrap(),
     );
     // openssl writes the request (with its nonce) for the unit certificate and two serials.
-    openssl_ok(&[
-        "ocsp",
+    let asked = [
         "-issuer",
         ca,
         "-cert",
@@ -144,9 +143,8 @@ fn openssl_reads_good_revoked_and_unknown_from_the_delegated_signer() {
         "0x7b7b7b7b7b7b7b7b7b",
         "-serial",
         "0x0102030405060708",
-        "-reqout",
-        req,
-    ]);
+    ];
+    openssl_ok(&[&["ocsp"][..], &asked, &["-reqout", req]].concat());
     let parsed = parse_request(&std::fs::read(&req_path).unwrap()).unwrap();
     assert_eq!(parsed.cert_ids.len(), 3);
     assert!(
@@ -171,37 +169,22 @@ fn openssl_reads_good_revoked_and_unknown_from_the_delegated_signer() {
     let resp = sign(&fx, &parsed, &statuses);
     let resp_path = dir.path().join("resp.der");
     std::fs::write(&resp_path, &resp).unwrap();
-    let out = openssl_ok(&[
-        "ocsp",
-        "-respin",
-        resp_path.to_str().unwrap(),
-        "-no_nonce",
-        "-CAfile",
-        ca,
-        "-issuer",
-        ca,
-        "-cert",
-        unit_p,
-        "-serial",
-        "0x7b7b7b7b7b7b7b7b7b",
-        "-serial",
-        "0x0102030405060708",
-    ]);
+    let resp_p = resp_path.to_str().unwrap();
+    let out = openssl_ok(
+        &[
+            &["ocsp", "-respin", resp_p, "-no_nonce", "-CAfile", ca][..],
+            &asked,
+        ]
+        .concat(),
+    );
     assert!(out.contains(&format!("{unit_p}: good")), "{out}");
     assert!(out.contains("0x7b7b7b7b7b7b7b7b7b: revoked"), "{out}");
     assert!(out.contains("Reason: keyCompromise"), "{out}");
     assert!(out.contains("0x0102030405060708: unknown"), "{out}");
 
     // The verdict on the signature, the delegation and the nonce comes from openssl alone.
-    let (ok, stdout, stderr) = openssl(&[
-        "ocsp",
-        "-respin",
-        resp_path.to_str().unwrap(),
-        "-reqin",
-        req,
-        "-CAfile",
-        ca,
-    ]);
+    let verify = ["ocsp", "-respin", resp_p, "-reqin", req, "-CAfile", ca];
+    let (ok, stdout, stderr) = openssl(&verify);
     assert!(
         ok && stderr.contains("Response verify OK"),
         "{stdout}{stderr}"
@@ -217,15 +200,7 @@ fn openssl_reads_good_revoked_and_unknown_from_the_delegated_signer() {
     let tbs = response_data(&responder, &parsed, &statuses, validity).unwrap();
     let forged = signed_response(&responder, &tbs, &p256().sign(&tbs).unwrap()).unwrap();
     std::fs::write(&resp_path, &forged).unwrap();
-    let (_, stdout, stderr) = openssl(&[
-        "ocsp",
-        "-respin",
-        resp_path.to_str().unwrap(),
-        "-reqin",
-        req,
-        "-CAfile",
-        ca,
-    ]);
+    let (_, stdout, stderr) = openssl(&verify);
     assert!(!stderr.contains("Response verify OK"), "{stdout}{stderr}");
 }
 

@@ -3,11 +3,11 @@
 //! a token, checked by x509-parser (structure), by this crate's SM2 verification and by OpenSSL.
 
 use super::super::csr::{signed_request, verify_csr};
-use super::super::issuance::{issue_unit_certificate, self_signed_ca};
+use super::super::issuance::self_signed_ca;
 use super::super::profile::self_signed_ca_params;
 use super::super::testkit::{
-    HIGH_BIT_SERIAL, URLS, beijing, ca_profile, openssl, openssl_ok, p256, parse, sample_order,
-    write_pem,
+    HIGH_BIT_SERIAL, URLS, beijing, ca_profile, issue_sample, openssl, openssl_ok, p256, parse,
+    sample_order, write_pem,
 };
 use crate::domain::KeyAlgorithm;
 use crate::x509::verify_signed_by;
@@ -58,19 +58,22 @@ fn sm2_ca(key: &SoftSm2) -> Vec<u8> {
 
 const SM2_WITH_SM3: &str = "1.2.156.10197.1.501";
 
+/// A signed structure names its algorithm twice, outside and inside what is signed: both say
+/// SM2-with-SM3.
+fn assert_signed_with_sm2_with_sm3(
+    outer: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    inner: &x509_parser::x509::AlgorithmIdentifier<'_>,
+) {
+    assert_eq!(outer.algorithm.to_id_string(), SM2_WITH_SM3);
+    assert_eq!(inner.algorithm.to_id_string(), SM2_WITH_SM3);
+}
+
 #[test]
 fn an_sm2_ca_signs_itself_with_sm2_with_sm3_and_an_sm2_public_key() {
     let key = SoftSm2::new(7);
     let der = sm2_ca(&key);
     let ca = parse(&der);
-    assert_eq!(
-        ca.signature_algorithm.algorithm.to_id_string(),
-        SM2_WITH_SM3
-    );
-    assert_eq!(
-        ca.tbs_certificate.signature.algorithm.to_id_string(),
-        SM2_WITH_SM3
-    );
+    assert_signed_with_sm2_with_sm3(&ca.signature_algorithm, &ca.tbs_certificate.signature);
     assert!(ca.signature_algorithm.parameters.is_none());
     assert_eq!(ca.public_key().raw, key.spki().as_slice());
     assert!(ca.is_ca());
@@ -86,33 +89,14 @@ fn an_sm2_unit_certificate_carries_the_p256_profile_and_openssl_verifies_it() {
     let info = verify_csr(&csr).unwrap();
     assert_eq!(info.key, KeyAlgorithm::Sm2);
     let now = beijing(2026, 3, 2, 9, 30, 0);
-    let order = sample_order();
-    let cert = issue_unit_certificate(
-        &order,
-        &info.spki_der,
-        &ca_der,
-        &ca_key,
-        &HIGH_BIT_SERIAL,
-        now,
-        URLS,
-    )
-    .unwrap();
+    let cert = issue_sample(&info.spki_der, &ca_der, &ca_key, now);
 
     // The same order issued by a P-256 CA for a P-256 key: the same extensions in the same
     // order, the same subject and validity.
     let p_ca_key = p256();
     let p_ca = super::super::testkit::make_ca(&p_ca_key, now);
     let p_company = p256();
-    let p_cert = issue_unit_certificate(
-        &order,
-        &p_company.subject_public_key_info(),
-        &p_ca,
-        &p_ca_key,
-        &HIGH_BIT_SERIAL,
-        now,
-        URLS,
-    )
-    .unwrap();
+    let p_cert = issue_sample(&p_company.subject_public_key_info(), &p_ca, &p_ca_key, now);
     let (sm2_cert, p256_cert) = (parse(&cert), parse(&p_cert));
     let oids = |c: &x509_parser::certificate::X509Certificate<'_>| {
         c.extensions()
@@ -202,14 +186,7 @@ fn an_sm2_crl_is_signed_with_sm2_with_sm3_and_openssl_checks_its_signature() {
     )
     .unwrap();
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
-    assert_eq!(
-        crl.signature_algorithm.algorithm.to_id_string(),
-        SM2_WITH_SM3
-    );
-    assert_eq!(
-        crl.tbs_cert_list.signature.algorithm.to_id_string(),
-        SM2_WITH_SM3
-    );
+    assert_signed_with_sm2_with_sm3(&crl.signature_algorithm, &crl.tbs_cert_list.signature);
     // A wrong key is refused before signing.
     let other = SoftSm2::new(10);
     assert!(
@@ -280,16 +257,7 @@ fn an_sm2_encryption_certificate_has_the_signing_ones_subject_and_encipherment_k
     let now = beijing(2026, 3, 2, 9, 30, 0);
     let order = sample_order();
     let signing = SoftSm2::new(9);
-    let sign_cert = issue_unit_certificate(
-        &order,
-        &signing.spki(),
-        &ca_der,
-        &ca_key,
-        &HIGH_BIT_SERIAL,
-        now,
-        URLS,
-    )
-    .unwrap();
+    let sign_cert = issue_sample(&signing.spki(), &ca_der, &ca_key, now);
     let enc = EncryptionKeyPair::generate(&crate::random::SeededRandom::new(5)).unwrap();
     let enc_spki = crate::sm2::spki_der(enc.public_point()).unwrap();
     let mut serial = HIGH_BIT_SERIAL;

@@ -2,6 +2,9 @@
 //! conversions between cryptoki's classes and types and the seam's.
 
 use super::super::model::{KeyKind, KeyUsage, ObjectClassName, ObjectKind};
+use super::P256_PARAMS;
+use crate::domain::KeyAlgorithm;
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 
 pub(super) const USAGE_ATTRIBUTES: [AttributeType; 9] = [
@@ -52,6 +55,43 @@ pub(super) fn usage_template(usage: KeyUsage, class: KeyClass) -> Vec<Attribute>
         ]),
     }
     out
+}
+
+/// The template of a private key that never leaves its token (a token object, private,
+/// sensitive, not extractable), named by `id` and `label`, for `usage` only.
+pub(super) fn private_key_template(id: &[u8], label: &str, usage: KeyUsage) -> Vec<Attribute> {
+    let mut out = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    out.extend(usage_template(usage, KeyClass::Private));
+    out
+}
+
+/// The key-pair generation mechanism of a standard `algorithm` and what its public template
+/// must say of the key (P-256's curve; RSA-2048's size and exponent, 65537); `None` for SM2,
+/// whose mechanism and key type are the module vendor's.
+pub(in super::super) fn standard_keygen(
+    algorithm: KeyAlgorithm,
+) -> Option<(Mechanism<'static>, Vec<Attribute>)> {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => Some((
+            Mechanism::EccKeyPairGen,
+            vec![Attribute::EcParams(P256_PARAMS.to_vec())],
+        )),
+        KeyAlgorithm::Rsa2048 => Some((
+            Mechanism::RsaPkcsKeyPairGen,
+            vec![
+                Attribute::ModulusBits(2048u64.into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ],
+        )),
+        KeyAlgorithm::Sm2 => None,
+    }
 }
 
 impl From<ObjectClassName> for ObjectClass {

@@ -7,7 +7,7 @@
 //! ([`Explainer`]): the slot is asked again, and a token that no longer answers with the same
 //! serial is reported as removed.
 
-mod attributes;
+pub(super) mod attributes;
 mod session;
 
 use super::TokenError;

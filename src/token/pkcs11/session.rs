@@ -15,8 +15,10 @@ use super::super::model::{
     KeyKind, KeyUsage, ObjectKind, PrivateKeyAttributes, SecretKeyKind, TokenObject,
 };
 use super::super::vendor::{PublicKeySource, Sm2Codes};
-use super::attributes::{KeyClass, USAGE_ATTRIBUTES, usage_template};
-use super::{Explainer, P256_PARAMS, SM2_PARAMS};
+use super::attributes::{
+    KeyClass, USAGE_ATTRIBUTES, private_key_template, standard_keygen, usage_template,
+};
+use super::{Explainer, SM2_PARAMS};
 use crate::domain::{KeyAlgorithm, Pin, SoPin};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
@@ -251,21 +253,10 @@ impl SessionBackend for CryptokiSession {
         id: &[u8],
         label: &str,
     ) -> Result<(ObjectRef, ObjectRef), TokenError> {
-        let mut private = vec![
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ];
-        private.extend(usage_template(KeyUsage::SIGN, KeyClass::Private));
-        let (mechanism, mut public) = match algorithm {
-            KeyAlgorithm::EcdsaP256 => (
-                Mechanism::EccKeyPairGen,
-                vec![Attribute::EcParams(P256_PARAMS.to_vec())],
-            ),
-            KeyAlgorithm::Sm2 => {
+        let private = private_key_template(id, label, KeyUsage::SIGN);
+        let (mechanism, mut public) = match standard_keygen(algorithm) {
+            Some(standard) => standard,
+            None => {
                 let codes = self.sm2()?;
                 let key_type = KeyType::new_vendor_defined(codes.key_type).map_err(|e| {
                     self.unexpected(&format!("key type {:#x}: {e}", codes.key_type))
@@ -276,13 +267,6 @@ impl SessionBackend for CryptokiSession {
                 }
                 (self.vendor_mechanism(codes.keygen_mechanism)?, public)
             }
-            KeyAlgorithm::Rsa2048 => (
-                Mechanism::RsaPkcsKeyPairGen,
-                vec![
-                    Attribute::ModulusBits(2048u64.into()),
-                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-                ],
-            ),
         };
         public.extend([
             Attribute::Token(true),

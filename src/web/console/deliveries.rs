@@ -5,12 +5,12 @@
 //! of [`View::Deliveries`]. No PIN is ever here: the destination is masked as stored.
 
 use super::texts::Texts;
-use super::{Console, Frame, error_page, render, station_error};
+use super::{Console, CsrfForm, Frame, Posted, error_page, render, station_error};
 use crate::domain::{DeliveryState, View};
 use crate::error_code as ec;
 use crate::store::DeliveryFilter;
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -88,18 +88,19 @@ pub struct DeliveryForm {
     reason: String,
 }
 
+impl CsrfForm for DeliveryForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /deliveries/{id}/retry` (`deliver retry ID`; a new bank transfer is the CLI's
 /// `--force-new-transfer`, which needs the bank's word, and is not offered here).
 pub async fn retry(
     State(console): State<Console>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<DeliveryForm>,
+    Posted { l, .. }: Posted<DeliveryForm>,
 ) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
-        Err(refused) => return refused,
-    };
     match console
         .station()
         .retry_delivery(&id, l.operator.as_str(), false)
@@ -113,14 +114,9 @@ pub async fn retry(
 /// `POST /deliveries/{id}/cancel` (`deliver cancel ID --reason`, the reason required).
 pub async fn cancel(
     State(console): State<Console>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<DeliveryForm>,
+    Posted { l, form }: Posted<DeliveryForm>,
 ) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
-        Err(refused) => return refused,
-    };
     let reason = form.reason.trim();
     if reason.is_empty() {
         return error_page(

@@ -51,9 +51,11 @@ use crate::station::hsm::Hsm;
 use crate::station::operation::OperationContext;
 use askama::Template;
 use axum::Router;
+use axum::extract::{Form, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use session::{Session, Sessions};
 use std::sync::{Arc, Mutex};
 use texts::{Lang, Texts};
@@ -83,6 +85,34 @@ struct Inner {
     board: batch_board::Board,
     /// Served over TLS: cookies are `Secure`.
     tls: bool,
+}
+
+/// A console form: it carries the session's CSRF token besides its own fields.
+pub trait CsrfForm {
+    /// The CSRF token as posted.
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted by a logged-in operator, its CSRF token checked against the session: the
+/// handlers' last argument. Refused, the answer is the CSRF refusal (403) or the way to the
+/// login page.
+#[derive(Debug)]
+pub struct Posted<F> {
+    l: LoggedIn,
+    form: F,
+}
+
+impl<F: CsrfForm + DeserializeOwned + Send> FromRequest<Console> for Posted<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Form(form) = Form::<F>::from_request(req, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let l = console.posted(&headers, form.csrf())?;
+        Ok(Self { l, form })
+    }
 }
 
 /// A logged-in request: its session and operator.

@@ -10,12 +10,12 @@
 
 use super::batch_board::LogProgress;
 use super::texts::Texts;
-use super::{Console, Frame, error_page, render, station_error};
+use super::{Console, CsrfForm, Frame, Posted, error_page, render, station_error};
 use crate::domain::View;
 use crate::error_code as ec;
 use crate::station::batch::BatchOptions;
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
@@ -123,17 +123,18 @@ pub struct StartForm {
     workers: String,
 }
 
+impl CsrfForm for StartForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /provision/batch`: starts a batch (see the module docs) and answers at once with the
 /// way back to the page, where its progress shows.
 pub async fn start(
     State(console): State<Console>,
-    headers: HeaderMap,
-    Form(form): Form<StartForm>,
+    Posted { l, form }: Posted<StartForm>,
 ) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
-        Err(refused) => return refused,
-    };
     let frame = Frame::from(&l);
     let workers = match form.workers.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
@@ -196,19 +197,17 @@ pub struct StopForm {
     csrf: String,
 }
 
+impl CsrfForm for StopForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /provision/stop`: a provisioner (the station checks the role, as for a start) asks the
 /// running batch to stop: its workers finish the orders in hand and take no new one; the
 /// orders not started stay Approved. The batch's `stopping` event names who asked. Without a
 /// running batch there is nothing to stop: back to the page.
-pub async fn stop(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Form(form): Form<StopForm>,
-) -> Response {
-    let l = match console.posted(&headers, &form.csrf) {
-        Ok(l) => l,
-        Err(refused) => return refused,
-    };
+pub async fn stop(State(console): State<Console>, Posted { l, .. }: Posted<StopForm>) -> Response {
     let frame = Frame::from(&l);
     if let Err(e) = console.station().for_provisioner(l.operator.as_str()).await {
         return station_error(&e, &frame);

@@ -4,11 +4,11 @@
 //! station method, acting as the logged-in operator.
 
 use super::texts::Texts;
-use super::{Console, Frame, LoggedIn, error_page, render, station_error};
+use super::{Console, CsrfForm, Frame, LoggedIn, Posted, error_page, render, station_error};
 use crate::domain::{OrderNo, OrderState};
 use crate::error_code::{self as ec, Coded};
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -89,20 +89,27 @@ fn order_no(text: &str, frame: &Frame) -> Result<OrderNo, Response> {
     })
 }
 
+/// The opening of a page of order `no`: the logged-in operator's frame and the order number;
+/// the way to the login page, or a 404 page, otherwise.
+fn order_page(
+    console: &Console,
+    headers: &HeaderMap,
+    no: &str,
+) -> Result<(Frame, OrderNo), Response> {
+    let frame = Frame::from(&console.logged_in(headers)?);
+    let no = order_no(no, &frame)?;
+    Ok((frame, no))
+}
+
 /// `GET /orders/{order_no}`.
 pub async fn page(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(no): Path<String>,
 ) -> Response {
-    let logged_in = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
-    };
-    let frame = Frame::from(&logged_in);
-    let no = match order_no(&no, &frame) {
-        Ok(no) => no,
-        Err(page) => return page,
+    let (frame, no) = match order_page(&console, &headers, &no) {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
     let details = match console.station().order_details(&no).await {
         Ok(d) => d,
@@ -215,14 +222,9 @@ pub async fn document(
     headers: HeaderMap,
     Path((no, role, kind)): Path<(String, String, String)>,
 ) -> Response {
-    let logged_in = match console.logged_in(&headers) {
-        Ok(l) => l,
-        Err(to_login) => return to_login,
-    };
-    let frame = Frame::from(&logged_in);
-    let no = match order_no(&no, &frame) {
-        Ok(no) => no,
-        Err(page) => return page,
+    let (frame, no) = match order_page(&console, &headers, &no) {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
     match console.station().order_attachment(&no, &role, &kind).await {
         // Only pictures are shown inline; the store recognised the type from the content.
@@ -265,16 +267,33 @@ pub struct DecisionForm {
     detail: String,
 }
 
-/// CSRF and session of a decision, and its order; the page to answer otherwise.
-fn decision(
-    console: &Console,
-    headers: &HeaderMap,
-    no: &str,
-    form: &DecisionForm,
-) -> Result<(LoggedIn, OrderNo), Response> {
-    let logged_in = console.posted(headers, &form.csrf)?;
-    let no = order_no(no, &Frame::from(&logged_in))?;
-    Ok((logged_in, no))
+/// A decision posted on order `{order_no}`: the operator (CSRF checked), the order, the form.
+#[derive(Debug)]
+pub struct Decision {
+    l: LoggedIn,
+    no: OrderNo,
+    form: DecisionForm,
+}
+
+impl CsrfForm for DecisionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl FromRequest<Console> for Decision {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(no) = Path::<String>::from_request_parts(&mut parts, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let posted = Request::from_parts(parts, body);
+        let Posted { l, form } = Posted::<DecisionForm>::from_request(posted, console).await?;
+        let no = order_no(&no, &Frame::from(&l))?;
+        Ok(Self { l, no, form })
+    }
 }
 
 /// After a decision: back to the order's page.
@@ -302,14 +321,8 @@ fn non_empty(s: &str) -> Option<&str> {
 /// `POST /orders/{order_no}/approve` (`order approve`).
 pub async fn approve(
     State(console): State<Console>,
-    headers: HeaderMap,
-    Path(no): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Decision { l, no, form }: Decision,
 ) -> Response {
-    let (l, no) = match decision(&console, &headers, &no, &form) {
-        Ok(d) => d,
-        Err(page) => return page,
-    };
     let result = console
         .station()
         .approve_order(&no, l.operator.as_str(), non_empty(&form.note))
@@ -320,14 +333,8 @@ pub async fn approve(
 /// `POST /orders/{order_no}/reject` (`order reject`): the reason is required.
 pub async fn reject(
     State(console): State<Console>,
-    headers: HeaderMap,
-    Path(no): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Decision { l, no, form }: Decision,
 ) -> Response {
-    let (l, no) = match decision(&console, &headers, &no, &form) {
-        Ok(d) => d,
-        Err(page) => return page,
-    };
     let Some(reason) = non_empty(&form.reason) else {
         return error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -347,14 +354,8 @@ pub async fn reject(
 /// revokes nothing until a second security officer approves it: [`super::requests`]).
 pub async fn revoke(
     State(console): State<Console>,
-    headers: HeaderMap,
-    Path(no): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Decision { l, no, form }: Decision,
 ) -> Response {
-    let (l, no) = match decision(&console, &headers, &no, &form) {
-        Ok(d) => d,
-        Err(page) => return page,
-    };
     let result = console
         .station()
         .request_order_revoke(

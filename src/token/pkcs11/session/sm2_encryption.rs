@@ -6,7 +6,7 @@
 use super::super::super::TokenError;
 use super::super::super::backend::ObjectRef;
 use super::super::super::model::KeyUsage;
-use super::super::attributes::{KeyClass, usage_template};
+use super::super::attributes::private_key_template;
 use super::CryptokiSession;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 
@@ -33,24 +33,16 @@ impl CryptokiSession {
         let key_type = KeyType::new_vendor_defined(codes.key_type)
             .map_err(|e| self.unexpected(&format!("key type {:#x}: {e}", codes.key_type)))?;
         let mechanism = self.vendor_mechanism(code)?;
+        let usage = KeyUsage {
+            decrypt: true,
+            unwrap: true,
+            ..KeyUsage::NONE
+        };
         let mut template = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(key_type),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
         ];
-        template.extend(usage_template(
-            KeyUsage {
-                decrypt: true,
-                unwrap: true,
-                ..KeyUsage::NONE
-            },
-            KeyClass::Private,
-        ));
+        template.extend(private_key_template(id, label, usage));
         let signing = self.handle(signing_key)?;
         let key = self.ck(self
             .session
