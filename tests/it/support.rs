@@ -214,6 +214,17 @@ impl Station {
         cmd
     }
 
+    /// `keystation --config CONFIG --credential ADMIN`: a command run as the bootstrap
+    /// administrator, its arguments still to add.
+    pub fn admin_command(&self) -> Command {
+        let mut cmd = keystation();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--credential")
+            .arg(admin_credential(&self.config));
+        cmd
+    }
+
     /// Runs a command against this station.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from_output(self.command(args).output().unwrap())
@@ -659,6 +670,33 @@ pub fn request_id(stdout: &str) -> String {
             .unwrap_or_else(|| panic!("no request id in {stdout:?}"))
             .to_string(),
     }
+}
+
+/// `order revoke NO --reason keyCompromise --operator OPERATOR`: a revocation asked for.
+pub fn revoke_order_args<'a>(no: &'a str, operator: &'a str) -> [&'a str; 7] {
+    [
+        "order",
+        "revoke",
+        no,
+        "--reason",
+        "keyCompromise",
+        "--operator",
+        operator,
+    ]
+}
+
+/// `ARGS --credential-out FILE`: a command that writes a new operator's credential to `file`.
+pub fn credential_out<'a>(args: &[&'a str], file: &'a Path) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(["--credential-out", file.to_str().unwrap()]);
+    all
+}
+
+/// `valid_orders()`'s second order, numbered `no`, written into `dir` as `NO.json`: its path.
+pub fn numbered_order(dir: &Path, no: &str) -> PathBuf {
+    let (_, mut order) = valid_orders().remove(1);
+    order["order_no"] = Value::from(no);
+    write_order(dir, &format!("{}.json", no.to_lowercase()), &order)
 }
 
 /// `--json revoke approve ID --operator SECOND_OFFICER`: the second operator's approval, which
