@@ -151,15 +151,10 @@ fn tool_at(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrows_the_key() {
     use crate::station::{full_order, keystation_at};
-    use crate::support::{assert_success, keystation, run_ok};
+    use crate::support::{assert_success, run_ok};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let out = keystation()
-        .args(["demo", "--algorithm", "sm2", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_success(&out, "keystation demo --algorithm sm2");
+    crate::sm2::sm2_demo(&dir);
     let config = dir.join("station.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let at = text.find("[product]").unwrap();
