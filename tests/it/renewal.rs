@@ -72,15 +72,8 @@ fn string(report: &Value, field: &str) -> String {
 #[track_caller]
 fn der_of(st: &TestStation, pem: &Path) -> Vec<u8> {
     let der = st.tmp().join("new.der");
-    let (ok, out) = openssl(&[
-        "x509",
-        "-in",
-        pem.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        der.to_str().unwrap(),
-    ]);
+    let [pem_file, der_file] = [pem, &der].map(|p| p.to_str().unwrap());
+    let (ok, out) = openssl(&["x509", "-in", pem_file, "-outform", "DER", "-out", der_file]);
     assert!(ok, "{out}");
     std::fs::read(&der).unwrap()
 }

@@ -480,6 +480,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// `pkcs11-tool --module MODULE --token-label LABEL --login --pin env:KS_TEST_PIN`, `pin` in
+/// that variable of its environment (never on a command line): the command, its action (and the
+/// token configuration's variable) still to add.
+pub fn pkcs11_login(module: impl AsRef<std::ffi::OsStr>, label: &str, pin: &str) -> Command {
+    let mut c = Command::new("pkcs11-tool");
+    c.arg("--module")
+        .arg(module)
+        .args([
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            "env:KS_TEST_PIN",
+        ])
+        .env("KS_TEST_PIN", pin);
+    c
+}
+
 /// `openssl ARGS`: (success, stdout + stderr).
 pub fn openssl(args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
@@ -610,6 +628,16 @@ fn registered_operator(config: &Path, name: &str) -> Option<(PathBuf, bool)> {
     Some((file, registering))
 }
 
+/// `keystation --config CONFIG ARGS` with the operator's credential the arguments name
+/// ([`with_operator_credential`]): the command, not yet run.
+pub fn operator_command(config: &Path, args: &[&str]) -> Command {
+    let mut c = keystation();
+    c.arg("--config")
+        .arg(config)
+        .args(with_operator_credential(config, args));
+    c
+}
+
 /// `args` as the shared helpers pass them: when they name `--operator NAME`, the command acts
 /// with that operator's `--credential` (registered on first use), as a desk does.
 pub fn with_operator_credential(config: &Path, args: &[&str]) -> Vec<std::ffi::OsString> {
@@ -710,6 +738,15 @@ pub fn approve_revoke_args(id: &str) -> [&str; 6] {
         "--operator",
         SECOND_OFFICER,
     ]
+}
+
+/// A revocation as four-eyes makes it, through a station's `json` runner (a command with
+/// `--json` that must succeed): `args` (naming `--operator`) requests it and [`SECOND_OFFICER`]
+/// approves it; returns what it revoked ([`revocation_report`]).
+pub fn revoked_by_four_eyes(json: impl Fn(&[&str]) -> Value, args: &[&str]) -> Value {
+    let id = request_id(&json(args).to_string());
+    let approved = json(&["revoke", "approve", &id, "--operator", SECOND_OFFICER]);
+    revocation_report(&approved)
 }
 
 /// The report of what an approved revocation revoked, in `revoke approve`'s JSON: the order's

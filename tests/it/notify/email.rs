@@ -74,17 +74,12 @@ fn assert_refused(
     server: &SmtpServer,
     auth_failures: usize,
 ) {
-    if permanent {
-        assert!(
-            matches!(outcome, SendOutcome::Permanent { .. }),
-            "{outcome:?}"
-        );
-    } else {
-        assert!(
-            matches!(outcome, SendOutcome::Retryable { .. }),
-            "{outcome:?}"
-        );
-    }
+    let refused_permanently = match outcome {
+        SendOutcome::Permanent { .. } => Some(true),
+        SendOutcome::Retryable { .. } => Some(false),
+        _ => None,
+    };
+    assert_eq!(refused_permanently, Some(permanent), "{outcome:?}");
     if let Some(why) = why {
         assert!(format!("{outcome:?}").contains(why), "{outcome:?}");
     }

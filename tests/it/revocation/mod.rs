@@ -21,7 +21,7 @@ pub fn published(station_dir: &Path) -> PathBuf {
 }
 
 /// `openssl crl -inform DER -in crl_der` with `args` after: (succeeded, output).
-fn openssl_crl(crl_der: &Path, args: &[&str]) -> (bool, String) {
+pub fn openssl_crl(crl_der: &Path, args: &[&str]) -> (bool, String) {
     let der = crl_der.to_str().unwrap();
     openssl(&[&["crl", "-inform", "DER", "-in", der][..], args].concat())
 }
@@ -49,15 +49,8 @@ pub fn crl_as_pem(crl_der: &Path, pem: &Path) {
 
 /// `openssl verify -crl_check` of `cert` against the CA and `crl_pem`: (accepted, output).
 pub fn relying_party(ca: &Path, crl_pem: &Path, cert: &Path) -> (bool, String) {
-    openssl(&[
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        crl_pem.to_str().unwrap(),
-        "-CAfile",
-        ca.to_str().unwrap(),
-        cert.to_str().unwrap(),
-    ])
+    let [ca, crl, cert] = [ca, crl_pem, cert].map(|p| p.to_str().unwrap());
+    openssl(&["verify", "-crl_check", "-CRLfile", crl, "-CAfile", ca, cert])
 }
 
 /// The CRL number `openssl crl -text` shows.
