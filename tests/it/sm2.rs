@@ -32,7 +32,7 @@ fn s(p: &Path) -> &str {
 }
 
 /// `pkcs11-tool` on the demo's test-token store, optionally logged in with `pin`.
-fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
+pub fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
     let mut c = Command::new("pkcs11-tool");
     c.arg("--module")
         .arg(module_path())
@@ -151,6 +151,25 @@ fn gmssl_refuses_flipped(signer: &Path, signed: &[u8], signature: &[u8], what: &
     );
 }
 
+/// The certificate chosen by `selector` (`["--label", LABEL]`, `["--id", HEX]`) on token
+/// `token` of the demo's test-token store, read by pkcs11-tool into `der` and converted by
+/// openssl to PEM beside it: the PEM's path.
+#[track_caller]
+pub fn certificate_off_token(dir: &Path, token: &str, selector: [&str; 2], der: &Path) -> PathBuf {
+    let [by, chosen] = selector;
+    let args = ["--token-label", token, "--read-object", "--type", "cert"];
+    let read = tool(
+        dir,
+        &[&args[..], &[by, chosen, "--output-file", s(der)]].concat(),
+        None,
+    );
+    assert_success(&read, &format!("pkcs11-tool --read-object {by} {chosen}"));
+    let pem = der.with_extension("pem");
+    let conv = openssl(&["x509", "-inform", "DER", "-in", s(der), "-out", s(&pem)]);
+    assert_success(&conv, "openssl x509");
+    pem
+}
+
 /// `keystation demo --algorithm sm2 --dir DIR`, which must succeed: its output.
 pub fn sm2_demo(dir: &Path) -> Output {
     let out = keystation()
@@ -211,33 +230,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         let no = order["order_no"].as_str().unwrap();
         // The unit certificate, read off the token by pkcs11-tool.
         let der_path = tmp.path().join(format!("{no}.der"));
-        let read = tool(
-            &dir,
-            &[
-                "--token-label",
-                no,
-                "--read-object",
-                "--type",
-                "cert",
-                "--label",
-                no,
-                "--output-file",
-                s(&der_path),
-            ],
-            None,
-        );
-        assert_success(&read, "pkcs11-tool --read-object");
-        let pem = tmp.path().join(format!("{no}.pem"));
-        let conv = openssl(&[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            s(&der_path),
-            "-out",
-            s(&pem),
-        ]);
-        assert_success(&conv, "openssl x509");
+        let pem = certificate_off_token(&dir, no, ["--label", no], &der_path);
         let ok = verify_cert(&ca, &pem, "1234567812345678");
         assert!(ok.status.success(), "{no}: {ok:?}");
         assert!(!verify_cert(&ca, &pem, "1234567812345679").status.success());
