@@ -202,14 +202,7 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     let enc_der = tmp.path().join("enc.der");
     let enc_pem = crate::sm2::certificate_off_token(&dir, no, ["--id", &enc_id], &enc_der);
     let ca = dir.join("ca/ca.pem");
-    let verified = openssl(&[
-        "verify",
-        "-vfyopt",
-        "distid:1234567812345678",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        enc_pem.to_str().unwrap(),
-    ]);
+    let verified = crate::sm2::verify_cert(&ca, &enc_pem, "1234567812345678");
     assert_success(&verified, "openssl verify (encryption certificate)");
     let shown = openssl(&["x509", "-in", enc_pem.to_str().unwrap(), "-noout", "-text"]);
     let shown = String::from_utf8_lossy(&shown.stdout);

@@ -45,7 +45,8 @@ pub fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
         .expect("pkcs11-tool must be installed (scripts/setup.sh)")
 }
 
-fn verify_cert(ca: &Path, cert: &Path, distid: &str) -> Output {
+/// `openssl verify` of the SM2 certificate `cert` under `ca`, with the distinguishing ID `distid`.
+pub fn verify_cert(ca: &Path, cert: &Path, distid: &str) -> Output {
     openssl(&[
         "verify",
         "-vfyopt",
