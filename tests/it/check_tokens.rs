@@ -8,25 +8,12 @@ use crate::station::{TestStation, full_order, order_json, softhsm_module, unseal
 use crate::support::{assert_success, items, run_ok, stdout_json};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// `pkcs11-tool` on token `label`, logged in with `pin` (passed through the environment), in a
 /// child process whose `SOFTHSM2_CONF` is the station's.
 fn tool(label: &str, pin: &str, args: &[&str]) -> Output {
-    run_ok(
-        Command::new("pkcs11-tool")
-            .arg("--module")
-            .arg(softhsm_module())
-            .args([
-                "--token-label",
-                label,
-                "--login",
-                "--pin",
-                "env:KS_TEST_PIN",
-            ])
-            .args(args)
-            .env("KS_TEST_PIN", pin),
-    )
+    run_ok(crate::support::pkcs11_login(softhsm_module(), label, pin).args(args))
 }
 
 fn user_pin(dir: &Path, order_no: &str) -> String {

@@ -132,17 +132,6 @@ fn an_enveloped_encryption_key_is_imported_on_the_token_and_decrypts_there() {
     assert_eq!(dump.matches("BIT STRING").count(), 2, "{dump}");
 }
 
-/// `pkcs11-tool --module libkstoken.so` on a demo directory's token store.
-fn tool_at(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("pkcs11-tool")
-        .arg("--module")
-        .arg(module_path())
-        .args(args)
-        .env("KSTOKEN_CONF", dir.join("kstoken.conf"))
-        .output()
-        .expect("pkcs11-tool must be installed (scripts/setup.sh)")
-}
-
 /// The SM2 demo's station switched to dual certificates provisions one more order: the token
 /// holds the signing certificate and, beside it under its own CKA_ID, the encryption
 /// certificate (keyEncipherment + dataEncipherment, verified by OpenSSL with the default ID);
@@ -151,15 +140,10 @@ fn tool_at(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrows_the_key() {
     use crate::station::{full_order, keystation_at};
-    use crate::support::{assert_success, keystation, run_ok};
+    use crate::support::{assert_success, run_ok};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let out = keystation()
-        .args(["demo", "--algorithm", "sm2", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_success(&out, "keystation demo --algorithm sm2");
+    crate::sm2::sm2_demo(&dir);
     let config = dir.join("station.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let at = text.find("[product]").unwrap();
@@ -200,10 +184,8 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
     run_ok(&mut keystation_at(&dir, &["provision", no]));
 
     // Two certificates on the token, the encryption one under the signing key's id + "-enc".
-    let listed = tool_at(
-        &dir,
-        &["--token-label", no, "--list-objects", "--type", "cert"],
-    );
+    let list = ["--token-label", no, "--list-objects", "--type", "cert"];
+    let listed = crate::sm2::tool(&dir, &list, None);
     assert_success(&listed, "pkcs11-tool --list-objects");
     let listed = String::from_utf8_lossy(&listed.stdout).to_string();
     assert_eq!(listed.matches("Certificate Object").count(), 2, "{listed}");
@@ -218,41 +200,9 @@ fn an_sm2_station_with_dual_certificates_provisions_both_certificates_and_escrow
         .unwrap_or_else(|| panic!("no encryption certificate: {listed}"))
         .clone();
     let enc_der = tmp.path().join("enc.der");
-    let read = tool_at(
-        &dir,
-        &[
-            "--token-label",
-            no,
-            "--read-object",
-            "--type",
-            "cert",
-            "--id",
-            &enc_id,
-            "--output-file",
-            enc_der.to_str().unwrap(),
-        ],
-    );
-    assert_success(&read, "pkcs11-tool --read-object (encryption certificate)");
-    let enc_pem = tmp.path().join("enc.pem");
-    let conv = openssl(&[
-        "x509",
-        "-inform",
-        "DER",
-        "-in",
-        enc_der.to_str().unwrap(),
-        "-out",
-        enc_pem.to_str().unwrap(),
-    ]);
-    assert_success(&conv, "openssl x509");
+    let enc_pem = crate::sm2::certificate_off_token(&dir, no, ["--id", &enc_id], &enc_der);
     let ca = dir.join("ca/ca.pem");
-    let verified = openssl(&[
-        "verify",
-        "-vfyopt",
-        "distid:1234567812345678",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        enc_pem.to_str().unwrap(),
-    ]);
+    let verified = crate::sm2::verify_cert(&ca, &enc_pem, "1234567812345678");
     assert_success(&verified, "openssl verify (encryption certificate)");
     let shown = openssl(&["x509", "-in", enc_pem.to_str().unwrap(), "-noout", "-text"]);
     let shown = String::from_utf8_lossy(&shown.stdout);

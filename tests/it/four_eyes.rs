@@ -9,7 +9,7 @@
 
 use crate::pg::PgDatabase;
 use crate::support::{
-    Run, Station, admin_credential, raw, refused_with, valid_bundle, write_order,
+    Run, Station, admin_credential, credential_out, numbered_order, raw, refused_with, valid_bundle,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -125,13 +125,7 @@ fn operator_changes_need_a_second_administrator(st: &Station) {
     let own = raw(
         &st.config,
         Some(&admin),
-        &[
-            "operator",
-            "approve",
-            &id,
-            "--credential-out",
-            olga_file.to_str().unwrap(),
-        ],
+        &credential_out(&["operator", "approve", &id], &olga_file),
     );
     refused_with(&own, "E-REQUEST-SAME-OPERATOR");
     assert!(!olga_file.exists());
@@ -232,13 +226,7 @@ fn operator_changes_need_a_second_administrator(st: &Station) {
         &raw(
             &st.config,
             Some(&admin),
-            &[
-                "operator",
-                "approve",
-                &id,
-                "--credential-out",
-                stray.to_str().unwrap(),
-            ],
+            &credential_out(&["operator", "approve", &id], &stray),
         ),
         "E-USAGE",
     );
@@ -338,27 +326,15 @@ fn add_at_once_refused_now(st: &Station, bea: &Path) -> PathBuf {
         Some(bea),
         &["--json", "operator", "add", "rita", "--role", "reviewer"],
     ));
-    raw(
-        &st.config,
-        Some(&admin),
-        &[
-            "operator",
-            "approve",
-            &id,
-            "--credential-out",
-            file.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
+    let args = credential_out(&["operator", "approve", &id], &file);
+    raw(&st.config, Some(&admin), &args).expect_code(0);
     file
 }
 
 /// A station with one Submitted order; its number.
 fn with_order(st: &Station) -> String {
     let bundle = valid_bundle();
-    let (_, mut order) = crate::support::valid_orders().remove(1);
-    order["order_no"] = Value::from("FE-0001");
-    let file = write_order(bundle.path(), "fe.json", &order);
+    let file = numbered_order(bundle.path(), "FE-0001");
     raw(
         &st.config,
         None,

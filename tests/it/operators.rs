@@ -8,10 +8,11 @@
 //! is refused is what a desk would see.
 
 use crate::support::{
-    Station, admin_credential, os_user, raw, refused_with, valid_bundle, write_order,
+    Run, Station, admin_credential, credential_out, numbered_order, os_user, raw, refused_with,
+    revoke_order_args, valid_bundle, write_order,
 };
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The admin adds `name` with `roles`; its credential's path.
 #[track_caller]
@@ -24,33 +25,48 @@ fn add(st: &Station, name: &str, roles: &str) -> PathBuf {
         &["operator", "add", name, "--role", roles, "--credential-out"],
     )
     .expect_code(2); // --credential-out needs its FILE: clap's usage error
-    raw(
-        &st.config,
-        Some(&admin),
-        &[
-            "operator",
-            "add",
-            name,
-            "--role",
-            roles,
-            "--credential-out",
-            file.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
+    let args = credential_out(&["operator", "add", name, "--role", roles], &file);
+    raw(&st.config, Some(&admin), &args).expect_code(0);
     file
 }
 
 /// A station with one Submitted order; its number.
 fn with_order(st: &Station) -> String {
     let bundle = valid_bundle();
-    let (_, mut order) = crate::support::valid_orders().remove(1);
-    order["order_no"] = Value::from("OPS-0001");
-    let file = write_order(bundle.path(), "ops.json", &order);
+    let file = numbered_order(bundle.path(), "OPS-0001");
     st.import(&file, &[]).expect_code(0);
     // The bundle's documents were read at import; the directory may go.
     drop(bundle);
     "OPS-0001".into()
+}
+
+/// A station with one Submitted order and the reviewer rita: the station, the order's number
+/// and rita's credential.
+fn with_order_and_rita() -> (Station, String, PathBuf) {
+    let st = Station::sqlite();
+    let no = with_order(&st);
+    let rita = add(&st, "rita", "reviewer");
+    (st, no, rita)
+}
+
+/// `order approve NO --operator NAME` with `credential` (or none), nothing added.
+fn approve(st: &Station, credential: Option<&Path>, no: &str, name: &str) -> Run {
+    raw(
+        &st.config,
+        credential,
+        &["order", "approve", no, "--operator", name],
+    )
+}
+
+/// The `order.approved` record names rita.
+#[track_caller]
+fn approved_by_rita(st: &Station) {
+    let audit = st.audit();
+    let approved = audit
+        .iter()
+        .find(|r| r["action"] == "order.approved")
+        .unwrap();
+    assert_eq!(approved["actor"], "rita", "{approved}");
 }
 
 #[test]
@@ -186,13 +202,10 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
     let st = Station::sqlite();
     let no = with_order(&st);
     st.unmap_os_user();
+    let approve = |credential: Option<&Path>, name: &str| approve(&st, credential, &no, name);
     // A name alone proves nothing, registered or not: no credential, no mapped OS user.
     for name in ["ghost", "admin"] {
-        let by_name = raw(
-            &st.config,
-            None,
-            &["order", "approve", &no, "--operator", name],
-        );
+        let by_name = approve(None, name);
         refused_with(&by_name, "E-OPERATOR-CREDENTIAL");
         assert!(
             by_name.stderr.contains("a name alone proves nothing"),
@@ -207,33 +220,18 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
         std::fs::write(&forged, format!("ksop1_{}\n", "ab".repeat(32))).unwrap();
         std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    refused_with(
-        &raw(
-            &st.config,
-            Some(&forged),
-            &["order", "approve", &no, "--operator", "ghost"],
-        ),
-        "E-OPERATOR-CREDENTIAL",
-    );
+    refused_with(&approve(Some(&forged), "ghost"), "E-OPERATOR-CREDENTIAL");
     // Another operator's credential does not make a name.
     let rita = add(&st, "rita", "reviewer");
     let sam = add(&st, "sam", "reviewer");
-    let mismatch = raw(
-        &st.config,
-        Some(&sam),
-        &["order", "approve", &no, "--operator", "rita"],
-    );
+    let mismatch = approve(Some(&sam), "rita");
     refused_with(&mismatch, "E-OPERATOR-CREDENTIAL");
     assert!(mismatch.stderr.contains("sam"), "{}", mismatch.stderr);
     // A credential open to others is refused, naming the chmod.
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&rita, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let open = raw(
-            &st.config,
-            Some(&rita),
-            &["order", "approve", &no, "--operator", "rita"],
-        );
+        let open = approve(Some(&rita), "rita");
         refused_with(&open, "E-OPERATOR-CREDENTIAL");
         assert!(open.stderr.contains("chmod 600"), "{}", open.stderr);
         std::fs::set_permissions(&rita, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -245,39 +243,20 @@ fn an_unregistered_or_disabled_operator_or_a_foreign_credential_is_refused() {
         &["operator", "disable", "sam"],
     )
     .expect_code(0);
-    refused_with(
-        &raw(
-            &st.config,
-            Some(&sam),
-            &["order", "approve", &no, "--operator", "sam"],
-        ),
-        "E-OPERATOR-DISABLED",
-    );
+    refused_with(&approve(Some(&sam), "sam"), "E-OPERATOR-DISABLED");
     // Nothing of that changed the order.
     assert_eq!(st.show(&no)["state"], "Submitted");
 
     // The registered reviewer approves; the record names her.
-    raw(
-        &st.config,
-        Some(&rita),
-        &["order", "approve", &no, "--operator", "rita"],
-    )
-    .expect_code(0);
+    approve(Some(&rita), "rita").expect_code(0);
     assert_eq!(st.show(&no)["state"], "Approved");
-    let audit = st.audit();
-    let approved = audit
-        .iter()
-        .find(|r| r["action"] == "order.approved")
-        .unwrap();
-    assert_eq!(approved["actor"], "rita", "{approved}");
+    approved_by_rita(&st);
     st.audit_verifies();
 }
 
 #[test]
 fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
-    let st = Station::sqlite();
-    let no = with_order(&st);
-    let rita = add(&st, "rita", "reviewer");
+    let (st, no, rita) = with_order_and_rita();
     let _sam = add(&st, "sam", "reviewer");
     st.unmap_os_user();
     let text = std::fs::read_to_string(&st.config).unwrap();
@@ -293,37 +272,16 @@ fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
     };
     // Mapped to an account that does not exist: named as unregistered.
     map("ghost");
-    refused_with(
-        &raw(
-            &st.config,
-            None,
-            &["order", "approve", &no, "--operator", "ghost"],
-        ),
-        "E-OPERATOR-UNKNOWN",
-    );
+    refused_with(&approve(&st, None, &no, "ghost"), "E-OPERATOR-UNKNOWN");
     // Mapped to rita: another name on the command line is refused; hers acts as rita.
     map("rita");
-    let other = raw(
-        &st.config,
-        None,
-        &["order", "approve", &no, "--operator", "sam"],
-    );
+    let other = approve(&st, None, &no, "sam");
     refused_with(&other, "E-OPERATOR-CREDENTIAL");
     assert!(other.stderr.contains("rita"), "{}", other.stderr);
     assert_eq!(st.show(&no)["state"], "Submitted");
-    raw(
-        &st.config,
-        None,
-        &["order", "approve", &no, "--operator", "rita"],
-    )
-    .expect_code(0);
+    approve(&st, None, &no, "rita").expect_code(0);
     assert_eq!(st.show(&no)["state"], "Approved");
-    let audit = st.audit();
-    let approved = audit
-        .iter()
-        .find(|r| r["action"] == "order.approved")
-        .unwrap();
-    assert_eq!(approved["actor"], "rita", "{approved}");
+    approved_by_rita(&st);
     // A credential still wins over the mapping: sam's credential is sam, whoever runs it.
     let sam = st.tmp().join("sam.credential");
     let mismatch = raw(
@@ -348,19 +306,9 @@ fn a_command_acts_as_the_operator_its_os_user_is_mapped_to() {
 
 #[test]
 fn a_reviewer_can_neither_revoke_nor_decide_a_request() {
-    let st = Station::sqlite();
-    let no = with_order(&st);
-    let rita = add(&st, "rita", "reviewer");
+    let (st, no, rita) = with_order_and_rita();
     for args in [
-        vec![
-            "order",
-            "revoke",
-            &no,
-            "--reason",
-            "keyCompromise",
-            "--operator",
-            "rita",
-        ],
+        revoke_order_args(&no, "rita").to_vec(),
         vec![
             "cert",
             "revoke",

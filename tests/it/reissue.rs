@@ -6,9 +6,11 @@
 //! CRL as revoked.
 
 use crate::delivery::TestStation;
-use crate::revocation::{published, verified_crl_text};
-use crate::service_desk::{ALICE, BOB, assert_refused, delivered_sms_order};
-use crate::support::{audit_records, certificate_as_pem, items, openssl};
+use crate::service_desk::{
+    ALICE, BOB, assert_refused, certificates_of, crl_lists, delivered_sms_order,
+    verifies_under_the_ca,
+};
+use crate::support::{audit_records, certificate_as_pem, items};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
@@ -85,27 +87,11 @@ async fn a_lost_key_is_reissued_under_the_same_identity_onto_a_new_key() {
     assert_ne!(new["token_serial"].as_str().unwrap(), old_key, "a new key");
 
     // The new certificate verifies under the CA; the old one is revoked, in the CRL.
-    let store = st.store().await;
-    let certs = store
-        .certificates_of_order(&crate::support::order_no(&b1))
-        .await
-        .unwrap();
-    store.close().await;
+    let certs = certificates_of(&st, &b1).await;
     assert_eq!(certs.len(), 1);
     let pem = certificate_as_pem(st.dir.path(), &new_cert, &certs[0].der);
-    let ca = st.data_dir().join("ca/ca.pem");
-    let (ok, out) = openssl(&[
-        "verify",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let crl = verified_crl_text(&published(&st.data_dir()), &ca);
-    assert!(
-        crl.contains(&format!("Serial Number: {}", old_cert.to_uppercase())),
-        "{crl}"
-    );
+    verifies_under_the_ca(&st, &pem);
+    let crl = crl_lists(&st, &old_cert);
     assert!(
         !crl.contains(&format!("Serial Number: {}", new_cert.to_uppercase())),
         "{crl}"

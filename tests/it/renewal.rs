@@ -7,7 +7,7 @@
 //! provisioning issued (`openssl crl -text`: reason Superseded).
 
 use crate::ocsp::{ca_pem, certificate_pem};
-use crate::revocation::{openssl, published, verified_crl_text};
+use crate::revocation::{crl_as_pem, openssl, published, relying_party, verified_crl_text};
 use crate::service_desk::assert_refused;
 use crate::station::{TestStation, order_json, pkcs11_tool};
 use crate::support::{audit_records, items};
@@ -15,6 +15,7 @@ use keystation::clock::{FixedClock, format_utc, parse_utc};
 use keystation::error_code::Coded;
 use keystation::station::renewal::{RenewalError, RenewalReport};
 use serde_json::Value;
+use std::path::Path;
 use std::sync::Arc;
 
 /// `order renew` run by a station opened in this process with its clock at `at`.
@@ -52,13 +53,53 @@ fn certificate(show: &Value) -> &Value {
     &certs[0]
 }
 
+/// A main-key order `no` imported, approved and provisioned: what `provision` printed, the
+/// certificate's serial and its end of validity.
+fn provisioned(st: &TestStation, no: &str) -> (Value, String, time::OffsetDateTime) {
+    st.import_approved(&order_json(no, "legal_rep_phone", "company", "main"));
+    let report = st.json(&["provision", no]);
+    let serial = string(&report, "certificate_serial");
+    let not_after = parse_utc(report["not_after"].as_str().unwrap()).unwrap();
+    (report, serial, not_after)
+}
+
+/// The string `field` of a report.
+fn string(report: &Value, field: &str) -> String {
+    report[field].as_str().unwrap().to_string()
+}
+
+/// The DER bytes of the certificate at `pem`, as `openssl x509 -outform DER` writes them.
+#[track_caller]
+fn der_of(st: &TestStation, pem: &Path) -> Vec<u8> {
+    let der = st.tmp().join("new.der");
+    let [pem_file, der_file] = [pem, &der].map(|p| p.to_str().unwrap());
+    let (ok, out) = openssl(&["x509", "-in", pem_file, "-outform", "DER", "-out", der_file]);
+    assert!(ok, "{out}");
+    std::fs::read(&der).unwrap()
+}
+
+/// Relying parties, through the published CRL `crl_der`: `new_pem` verifies against the CA,
+/// the old certificate `old_serial` is refused as revoked.
+#[track_caller]
+fn new_verifies_old_is_revoked(
+    st: &TestStation,
+    ca: &Path,
+    crl_der: &Path,
+    new_pem: &Path,
+    old_serial: &str,
+) {
+    let crl_pem = st.tmp().join("crl.pem");
+    crl_as_pem(crl_der, &crl_pem);
+    let (ok, out) = relying_party(ca, &crl_pem, new_pem);
+    assert!(ok && out.contains("OK"), "{out}");
+    let (ok, out) = relying_party(ca, &crl_pem, &certificate_pem(st, old_serial));
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+}
+
 #[test]
 fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
     let st = TestStation::new();
-    st.import_approved(&order_json("REN-1", "legal_rep_phone", "company", "main"));
-    let old = st.json(&["provision", "REN-1"]);
-    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
-    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let (old, old_serial, not_after) = provisioned(&st, "REN-1");
     let opens = format_utc(not_after - time::Duration::days(30));
 
     // A fresh certificate: refused, naming the date renewal opens; nothing made.
@@ -124,17 +165,7 @@ fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
     assert_eq!(renewal["state"], "Provisioned");
     let on_token = st.read_object("REN-1-R1", "cert", new["key_id"].as_str().unwrap());
     let new_pem = certificate_pem(&st, &new_serial);
-    let (ok, der_of_pem) = openssl(&[
-        "x509",
-        "-in",
-        new_pem.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        st.tmp().join("new.der").to_str().unwrap(),
-    ]);
-    assert!(ok, "{der_of_pem}");
-    assert_eq!(on_token, std::fs::read(st.tmp().join("new.der")).unwrap());
+    assert_eq!(on_token, der_of(&st, &new_pem));
 
     // The CRL provisioning issued lists the old certificate, reason Superseded, not the new one.
     let ca = ca_pem(&st);
@@ -147,32 +178,7 @@ fn renewal_supersedes_the_old_certificate_once_the_new_key_has_its_own() {
     assert!(!text.contains(&new_serial.to_uppercase()), "{text}");
 
     // Relying parties: the new certificate verifies against CA and CRL, the old one is revoked.
-    let crl_pem = st.tmp().join("crl.pem");
-    let (ok, out) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        crl_der.to_str().unwrap(),
-        "-out",
-        crl_pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let verify = |cert: &std::path::Path| {
-        openssl(&[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            crl_pem.to_str().unwrap(),
-            "-CAfile",
-            ca.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ])
-    };
-    let (ok, out) = verify(&new_pem);
-    assert!(ok && out.contains("OK"), "{out}");
-    let (ok, out) = verify(&certificate_pem(&st, &old_serial));
-    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    new_verifies_old_is_revoked(&st, &ca, &crl_der, &new_pem, &old_serial);
 
     // Audited: the renewal order's making, the supersession, and the chain holds.
     let audit = st.json(&["audit", "show"]);
@@ -290,10 +296,7 @@ async fn renewal_records_on_postgres() {
 #[test]
 fn an_interrupted_renewal_revokes_the_old_certificate_only_when_it_finishes() {
     let st = TestStation::new();
-    st.import_approved(&order_json("REN-5", "legal_rep_phone", "company", "main"));
-    let old = st.json(&["provision", "REN-5"]);
-    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
-    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let (_, old_serial, not_after) = provisioned(&st, "REN-5");
     let r = renew_at(&st, "REN-5", not_after - time::Duration::days(3)).unwrap();
     assert_eq!(r.order_no, "REN-5-R1");
     st.ok(&["order", "approve", "REN-5-R1", "--operator", "reviewer"]);
@@ -321,12 +324,8 @@ fn an_interrupted_renewal_revokes_the_old_certificate_only_when_it_finishes() {
 #[test]
 fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
     let st = TestStation::new();
-    st.import_approved(&order_json("REN-2", "legal_rep_phone", "company", "main"));
-    let old = st.json(&["provision", "REN-2"]);
-    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
-    let old_key = old["key_id"].as_str().unwrap().to_string();
-    let token = old["token_serial"].as_str().unwrap().to_string();
-    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let (old, old_serial, not_after) = provisioned(&st, "REN-2");
+    let (old_key, token) = (string(&old, "key_id"), string(&old, "token_serial"));
     let report = renew_at(&st, "REN-2", not_after - time::Duration::days(20)).unwrap();
     assert_eq!(report.order_no, "REN-2-R1");
     st.ok(&["order", "approve", "REN-2-R1", "--operator", "reviewer"]);
@@ -366,18 +365,7 @@ fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
     );
     let on_token = st.read_object("REN-2", "cert", &new_key);
     let new_pem = certificate_pem(&st, &new_serial);
-    let der = st.tmp().join("desk-new.der");
-    let (ok, out) = openssl(&[
-        "x509",
-        "-in",
-        new_pem.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        der.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    assert_eq!(on_token, std::fs::read(&der).unwrap());
+    assert_eq!(on_token, der_of(&st, &new_pem));
 
     // The new certificate verifies under the CA and its CRL; the old one is revoked superseded.
     let ca = ca_pem(&st);
@@ -385,32 +373,7 @@ fn renewal_at_the_desk_puts_the_new_key_on_the_companys_existing_token() {
     let text = verified_crl_text(&crl_der, &ca);
     assert!(text.contains(&old_serial.to_uppercase()), "{text}");
     assert!(text.contains("Superseded"), "{text}");
-    let crl_pem = st.tmp().join("desk-crl.pem");
-    let (ok, out) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        crl_der.to_str().unwrap(),
-        "-out",
-        crl_pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let verify = |cert: &std::path::Path| {
-        openssl(&[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            crl_pem.to_str().unwrap(),
-            "-CAfile",
-            ca.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ])
-    };
-    let (ok, out) = verify(&new_pem);
-    assert!(ok && out.contains("OK"), "{out}");
-    let (ok, out) = verify(&certificate_pem(&st, &old_serial));
-    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    new_verifies_old_is_revoked(&st, &ca, &crl_der, &new_pem, &old_serial);
 
     let audit = st.json(&["audit", "show"]);
     assert_eq!(audit_records(&audit, "provision.old_key_removed").len(), 1);
@@ -465,12 +428,8 @@ fn renewal_private_keys_child() {
 #[test]
 fn an_interrupted_renewal_at_the_desk_never_wipes_the_companys_key() {
     let st = TestStation::new();
-    st.import_approved(&order_json("REN-6", "legal_rep_phone", "company", "main"));
-    let old = st.json(&["provision", "REN-6"]);
-    let old_serial = old["certificate_serial"].as_str().unwrap().to_string();
-    let old_key = old["key_id"].as_str().unwrap().to_string();
-    let token = old["token_serial"].as_str().unwrap().to_string();
-    let not_after = parse_utc(old["not_after"].as_str().unwrap()).unwrap();
+    let (old, old_serial, not_after) = provisioned(&st, "REN-6");
+    let (old_key, token) = (string(&old, "key_id"), string(&old, "token_serial"));
     renew_at(&st, "REN-6", not_after - time::Duration::days(5)).unwrap();
     st.ok(&["order", "approve", "REN-6-R1", "--operator", "reviewer"]);
 

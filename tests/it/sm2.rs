@@ -32,7 +32,7 @@ fn s(p: &Path) -> &str {
 }
 
 /// `pkcs11-tool` on the demo's test-token store, optionally logged in with `pin`.
-fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
+pub fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
     let mut c = Command::new("pkcs11-tool");
     c.arg("--module")
         .arg(module_path())
@@ -45,7 +45,8 @@ fn tool(dir: &Path, args: &[&str], pin: Option<&str>) -> Output {
         .expect("pkcs11-tool must be installed (scripts/setup.sh)")
 }
 
-fn verify_cert(ca: &Path, cert: &Path, distid: &str) -> Output {
+/// `openssl verify` of the SM2 certificate `cert` under `ca`, with the distinguishing ID `distid`.
+pub fn verify_cert(ca: &Path, cert: &Path, distid: &str) -> Output {
     openssl(&[
         "verify",
         "-vfyopt",
@@ -90,6 +91,97 @@ fn gmssl_verifies(signer_pem: &Path, msg: &[u8], signature: &[u8]) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "ok"
 }
 
+/// The SM2 `signature` over `signed` by the key of the certificate `signer` (PEM):
+/// `openssl pkeyutl` verifies it with the default distinguishing ID and not with another, and
+/// gmssl accepts it. Its files go to `tmp`, named after `what`.
+#[track_caller]
+fn sm2_signature_verifies(tmp: &Path, what: &str, signer: &Path, signed: &[u8], signature: &[u8]) {
+    let key = tmp.join(format!("{what}-signer-key.pem"));
+    let out = openssl(&[
+        "x509",
+        "-in",
+        s(signer),
+        "-pubkey",
+        "-noout",
+        "-out",
+        s(&key),
+    ]);
+    assert_success(&out, &format!("openssl x509 -pubkey ({what})"));
+    let (msg, sig) = (
+        tmp.join(format!("{what}.tbs")),
+        tmp.join(format!("{what}.sig")),
+    );
+    std::fs::write(&msg, signed).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    let pkeyutl = |distid: &str| {
+        openssl(&[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            s(&key),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-in",
+            s(&msg),
+            "-sigfile",
+            s(&sig),
+            "-pkeyopt",
+            &format!("distid:{distid}"),
+        ])
+    };
+    let verified = pkeyutl("1234567812345678");
+    assert!(verified.status.success(), "{what}: {verified:?}");
+    assert!(!pkeyutl("1234567812345679").status.success(), "{what}");
+    assert!(
+        gmssl_verifies(signer, signed, signature),
+        "gmssl rejects the {what}"
+    );
+}
+
+/// gmssl refuses `signature` over `signed` with one byte flipped.
+#[track_caller]
+fn gmssl_refuses_flipped(signer: &Path, signed: &[u8], signature: &[u8], what: &str) {
+    let mut flipped = signature.to_vec();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x01;
+    assert!(
+        !gmssl_verifies(signer, signed, &flipped),
+        "gmssl accepts a flipped {what}"
+    );
+}
+
+/// The certificate chosen by `selector` (`["--label", LABEL]`, `["--id", HEX]`) on token
+/// `token` of the demo's test-token store, read by pkcs11-tool into `der` and converted by
+/// openssl to PEM beside it: the PEM's path.
+#[track_caller]
+pub fn certificate_off_token(dir: &Path, token: &str, selector: [&str; 2], der: &Path) -> PathBuf {
+    let [by, chosen] = selector;
+    let args = ["--token-label", token, "--read-object", "--type", "cert"];
+    let read = tool(
+        dir,
+        &[&args[..], &[by, chosen, "--output-file", s(der)]].concat(),
+        None,
+    );
+    assert_success(&read, &format!("pkcs11-tool --read-object {by} {chosen}"));
+    let pem = der.with_extension("pem");
+    let conv = openssl(&["x509", "-inform", "DER", "-in", s(der), "-out", s(&pem)]);
+    assert_success(&conv, "openssl x509");
+    pem
+}
+
+/// `keystation demo --algorithm sm2 --dir DIR`, which must succeed: its output.
+pub fn sm2_demo(dir: &Path) -> Output {
+    let out = keystation()
+        .args(["demo", "--algorithm", "sm2", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_success(&out, "keystation demo --algorithm sm2");
+    out
+}
+
 /// The signed part and the signature of a DER certificate.
 fn tbs_and_signature(cert_der: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).unwrap();
@@ -119,12 +211,7 @@ fn sms_pin(dir: &Path, order: &str) -> String {
 fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let out = keystation()
-        .args(["demo", "--algorithm", "sm2", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_success(&out, "keystation demo --algorithm sm2");
+    let out = sm2_demo(&dir);
     crate::support::map_os_user_to_desk(&dir.join("station.toml"));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("demo: CRL 1 published at"), "{said}");
@@ -144,33 +231,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         let no = order["order_no"].as_str().unwrap();
         // The unit certificate, read off the token by pkcs11-tool.
         let der_path = tmp.path().join(format!("{no}.der"));
-        let read = tool(
-            &dir,
-            &[
-                "--token-label",
-                no,
-                "--read-object",
-                "--type",
-                "cert",
-                "--label",
-                no,
-                "--output-file",
-                s(&der_path),
-            ],
-            None,
-        );
-        assert_success(&read, "pkcs11-tool --read-object");
-        let pem = tmp.path().join(format!("{no}.pem"));
-        let conv = openssl(&[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            s(&der_path),
-            "-out",
-            s(&pem),
-        ]);
-        assert_success(&conv, "openssl x509");
+        let pem = certificate_off_token(&dir, no, ["--label", no], &der_path);
         let ok = verify_cert(&ca, &pem, "1234567812345678");
         assert!(ok.status.success(), "{no}: {ok:?}");
         assert!(!verify_cert(&ca, &pem, "1234567812345679").status.success());
@@ -242,17 +303,6 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         seals.push(path);
     }
     let maker = dir.join("ca/seal-maker.pem");
-    let maker_key = tmp.path().join("maker-key.pem");
-    let key = openssl(&[
-        "x509",
-        "-in",
-        s(&maker),
-        "-pubkey",
-        "-noout",
-        "-out",
-        s(&maker_key),
-    ]);
-    assert_success(&key, "openssl x509 -pubkey");
     for seal in &seals {
         let verdict = run_ok(&mut keystation_at(
             &dir,
@@ -273,34 +323,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
             .unwrap()
             .raw_bytes()
             .to_vec();
-        let (msg, sig) = (tmp.path().join("seal.tbs"), tmp.path().join("seal.sig"));
-        std::fs::write(&msg, &signed).unwrap();
-        std::fs::write(&sig, &signature).unwrap();
-        let pkeyutl = |distid: &str| {
-            openssl(&[
-                "pkeyutl",
-                "-verify",
-                "-pubin",
-                "-inkey",
-                s(&maker_key),
-                "-rawin",
-                "-digest",
-                "sm3",
-                "-in",
-                s(&msg),
-                "-sigfile",
-                s(&sig),
-                "-pkeyopt",
-                &format!("distid:{distid}"),
-            ])
-        };
-        let ok = pkeyutl("1234567812345678");
-        assert!(ok.status.success(), "{ok:?}");
-        assert!(!pkeyutl("1234567812345679").status.success());
-        assert!(
-            gmssl_verifies(&maker, &signed, &signature),
-            "gmssl rejects the seal"
-        );
+        sm2_signature_verifies(tmp.path(), "seal", &maker, &signed, &signature);
     }
 
     // The CRL of an SM2 CA: signed with SM2-with-SM3 on the test token, number 2 from `ca crl`,
@@ -351,13 +374,7 @@ fn the_sm2_demo_delivers_sm2_certificates_and_seals_that_openssl_and_gmssl_verif
         crl.signature_value.data.to_vec(),
     );
     assert!(gmssl_verifies(&ca, &tbs, &sig), "gmssl rejects the CRL");
-    let mut flipped = sig.clone();
-    let at = flipped.len() - 3;
-    flipped[at] ^= 0x01;
-    assert!(
-        !gmssl_verifies(&ca, &tbs, &flipped),
-        "gmssl accepts a flipped CRL"
-    );
+    gmssl_refuses_flipped(&ca, &tbs, &sig, "CRL");
 
     sm2_ocsp_answers(&dir, tmp.path());
     sm2_audit_anchors(&dir);
@@ -479,50 +496,6 @@ fn sm2_ocsp_answers(dir: &Path, tmp: &Path) {
         .unwrap()
         .raw_bytes()
         .to_vec();
-    let signer_key = tmp.join("ocsp-signer-key.pem");
-    let key = openssl(&[
-        "x509",
-        "-in",
-        s(&signer),
-        "-pubkey",
-        "-noout",
-        "-out",
-        s(&signer_key),
-    ]);
-    assert_success(&key, "openssl x509 -pubkey (OCSP signer)");
-    let (msg, sig) = (tmp.join("ocsp.tbs"), tmp.join("ocsp.sig"));
-    std::fs::write(&msg, &tbs).unwrap();
-    std::fs::write(&sig, &signature).unwrap();
-    let pkeyutl = |distid: &str| {
-        openssl(&[
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            s(&signer_key),
-            "-rawin",
-            "-digest",
-            "sm3",
-            "-in",
-            s(&msg),
-            "-sigfile",
-            s(&sig),
-            "-pkeyopt",
-            &format!("distid:{distid}"),
-        ])
-    };
-    let verified = pkeyutl("1234567812345678");
-    assert!(verified.status.success(), "{verified:?}");
-    assert!(!pkeyutl("1234567812345679").status.success());
-    assert!(
-        gmssl_verifies(&signer, &tbs, &signature),
-        "gmssl rejects the OCSP answer"
-    );
-    let mut flipped = signature.clone();
-    let at = flipped.len() - 3;
-    flipped[at] ^= 0x01;
-    assert!(
-        !gmssl_verifies(&signer, &tbs, &flipped),
-        "gmssl accepts a flipped OCSP answer"
-    );
+    sm2_signature_verifies(tmp, "ocsp", &signer, &tbs, &signature);
+    gmssl_refuses_flipped(&signer, &tbs, &signature, "OCSP answer");
 }

@@ -102,13 +102,7 @@ impl TestStation {
 
     /// Runs `keystation --config <station> ARGS` (extra env pairs optional).
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = keystation();
-        c.arg("--config")
-            .arg(self.config())
-            .args(crate::support::with_operator_credential(
-                &self.config(),
-                args,
-            ));
+        let mut c = crate::support::operator_command(&self.config(), args);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -134,15 +128,7 @@ impl TestStation {
     /// naming `--operator`) requests it and [`crate::support::SECOND_OFFICER`] approves it;
     /// returns what it revoked ([`crate::support::revocation_report`]).
     pub fn revoke(&self, args: &[&str]) -> Value {
-        let id = crate::support::request_id(&self.json(args).to_string());
-        let approved = self.json(&[
-            "revoke",
-            "approve",
-            &id,
-            "--operator",
-            crate::support::SECOND_OFFICER,
-        ]);
-        crate::support::revocation_report(&approved)
+        crate::support::revoked_by_four_eyes(|a| self.json(a), args)
     }
 
     /// Writes an order application (with its pictures) under the station's temp dir; returns

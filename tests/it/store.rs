@@ -8,14 +8,16 @@ use crate::pg::PgDatabase;
 use crate::support::{cert_serial, order_fixtures, order_no};
 use keystation::audit::event::{AuditEvent, TokenReleased};
 use keystation::audit::{GENESIS_HASH, verify_chain};
+use keystation::domain::SealedKey;
 use keystation::domain::lease::{LeaseDecision, LeaseHolder, LeaseKind, Liveness, TakeoverReason};
 use keystation::domain::{
     CertificateStatus, ImageType, OrderEvent, OrderState, ValidationContext, validate_order,
 };
 use keystation::store::{
     Actor, AuditEntry, AuditFilter, Backend, HashedBytes, KeptPicture, LeaseRequest, LeaseTaken,
-    NewAttachment, NewOrder, Review, Store, StoreError, StoredSealPicture,
+    NewAttachment, NewOrder, Review, Store, StoreError, StoredSealPicture, Tx,
 };
+use keystation::store::{CertificateRecord, OrderRecord};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use time::OffsetDateTime;
@@ -114,6 +116,28 @@ impl Db {
         self.review("KS-ST-0001", &approve("alice"), T0)
             .await
             .unwrap();
+    }
+
+    /// The stored order `no`, which must exist.
+    async fn order(&self, no: &str) -> OrderRecord {
+        self.store.order(&order_no(no)).await.unwrap().unwrap()
+    }
+
+    /// KS-ST-0001 (fixture 0) imported at T0, with `certificates` written for it.
+    async fn one_order_with(&self, certificates: &[&CertificateRecord]) {
+        self.import(&[sample(0, "KS-ST-0001")], T0).await;
+        let mut tx = self.store.begin_write(T0).await.unwrap();
+        for cert in certificates {
+            tx.insert_certificate(cert).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// KS-ST-0001's certificates as the store reads them.
+    async fn certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.store
+            .certificates_of_order(&order_no("KS-ST-0001"))
+            .await
     }
 
     /// Every audit record, in chain order.
@@ -218,12 +242,7 @@ fn reject(by: &str, why: &str) -> Review {
 async fn insert_and_read_back_equal(db: &Db) {
     let new = sample(0, "KS-ST-0001");
     db.import(std::slice::from_ref(&new), T0).await;
-    let rec = db
-        .store
-        .order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = db.order("KS-ST-0001").await;
     assert_eq!(rec.order, new.order);
     assert_eq!(rec.state, OrderState::Submitted);
     assert_eq!(rec.submitted_at, "2026-11-24T02:00:00.000000Z");
@@ -274,12 +293,7 @@ async fn duplicate_order_is_rejected_and_changes_nothing(db: &Db) {
         "{err:?}"
     );
     // The first order is untouched, no audit record was added.
-    let rec = db
-        .store
-        .order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = db.order("KS-ST-0001").await;
     assert_eq!(rec.order, new.order);
     assert_eq!(db.store.audit_head().await.unwrap(), head);
     assert_eq!(db.count("orders").await, 1);
@@ -348,12 +362,7 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
         .await
         .unwrap();
     assert_eq!(to, OrderState::Approved);
-    let rec = db
-        .store
-        .order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = db.order("KS-ST-0001").await;
     assert_eq!(rec.state, OrderState::Approved);
     assert_eq!(rec.reviewed_by.as_deref(), Some("alice"));
     assert_eq!(
@@ -391,12 +400,7 @@ async fn review_changes_state_and_audits_in_one_transaction(db: &Db) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
-    let rec = db
-        .store
-        .order(&order_no("KS-ST-0002"))
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = db.order("KS-ST-0002").await;
     assert_eq!(
         rec.state,
         OrderState::Submitted,
@@ -412,12 +416,7 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
     db.review("KS-ST-0001", &approve("alice"), T0)
         .await
         .unwrap();
-    let before = db
-        .store
-        .order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = db.order("KS-ST-0001").await;
     let head = db.store.audit_head().await.unwrap();
     let later = T0 + time::Duration::days(1);
 
@@ -438,12 +437,7 @@ async fn illegal_transition_is_refused_and_changes_nothing(db: &Db) {
         .unwrap_err();
     assert!(matches!(err, StoreError::OrderNotFound(_)), "{err:?}");
 
-    let after = db
-        .store
-        .order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = db.order("KS-ST-0001").await;
     assert_eq!(after.state, OrderState::Approved);
     assert_eq!(after.reviewed_by, before.reviewed_by);
     assert_eq!(after.reviewed_at, before.reviewed_at);
@@ -923,8 +917,8 @@ async fn concurrent_lease_takers_exactly_one_wins(db: &Db) {
 }
 
 /// Certificate `serial` of the first sample order, bound to token `T-1`.
-fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::CertificateRecord {
-    keystation::store::CertificateRecord {
+fn certificate(serial: &str, status: CertificateStatus) -> CertificateRecord {
+    CertificateRecord {
         serial: cert_serial(serial),
         order_no: order_no("KS-ST-0001"),
         binding_id: "67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap(),
@@ -940,11 +934,8 @@ fn certificate(serial: &str, status: CertificateStatus) -> keystation::store::Ce
 }
 
 async fn revocations_are_read_back_as_recorded(db: &Db) {
-    db.import(&[sample(0, "KS-ST-0001")], T0).await;
     let cert = certificate("4a0b", "on_token".parse().unwrap());
-    let mut tx = db.store.begin_write(T0).await.unwrap();
-    tx.insert_certificate(&cert).await.unwrap();
-    tx.commit().await.unwrap();
+    db.one_order_with(&[&cert]).await;
     assert_eq!(
         db.store.revocation(&cert_serial("4a0b")).await.unwrap(),
         None
@@ -980,32 +971,18 @@ async fn revocations_are_read_back_as_recorded(db: &Db) {
 }
 
 async fn an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back(db: &Db) {
-    use keystation::domain::{CertificatePurpose, SealedKey};
-    db.import(&[sample(0, "KS-ST-0001")], T0).await;
+    use keystation::domain::CertificatePurpose;
     let signing = certificate("4a10", CertificateStatus::OnToken);
-    let encryption = keystation::store::CertificateRecord {
+    let encryption = CertificateRecord {
         purpose: CertificatePurpose::Encryption,
         ..certificate("4a11", CertificateStatus::OnToken)
     };
     let sealed = SealedKey(b"KSP1 sealed by the vault".to_vec());
+    db.one_order_with(&[&signing, &encryption]).await;
     let mut tx = db.store.begin_write(T0).await.unwrap();
-    tx.insert_certificate(&signing).await.unwrap();
-    tx.insert_certificate(&encryption).await.unwrap();
-    tx.put_escrowed_key(
-        &cert_serial("4a11"),
-        &order_no("KS-ST-0001"),
-        "04ab",
-        &sealed,
-    )
-    .await
-    .unwrap();
+    escrow(&mut tx, "4a11", &sealed).await.unwrap();
     tx.commit().await.unwrap();
-    let certs = db
-        .store
-        .certificates_of_order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap();
-    assert_eq!(certs, vec![signing, encryption]);
+    assert_eq!(db.certificates().await.unwrap(), vec![signing, encryption]);
     let escrowed = db
         .store
         .escrowed_keys(&order_no("KS-ST-0001"))
@@ -1024,29 +1001,24 @@ async fn an_encryption_certificate_and_its_sealed_escrow_copy_are_read_back(db: 
     assert_eq!(e.sealed, sealed);
     assert_eq!(e.escrowed_at, "2026-11-24T02:00:00.000000Z");
     // One escrow copy per certificate; none for a certificate that does not exist.
-    let mut tx = db.store.begin_write(T0).await.unwrap();
-    assert!(
-        tx.put_escrowed_key(
-            &cert_serial("4a11"),
-            &order_no("KS-ST-0001"),
-            "04ab",
-            &sealed
-        )
-        .await
-        .is_err()
-    );
-    drop(tx);
-    let mut tx = db.store.begin_write(T0).await.unwrap();
-    assert!(
-        tx.put_escrowed_key(
-            &cert_serial("4a12"),
-            &order_no("KS-ST-0001"),
-            "04ab",
-            &sealed
-        )
-        .await
-        .is_err()
-    );
+    for serial in ["4a11", "4a12"] {
+        let mut tx = db.store.begin_write(T0).await.unwrap();
+        assert!(
+            escrow(&mut tx, serial, &sealed).await.is_err(),
+            "a second or orphan escrow copy of {serial} was accepted"
+        );
+    }
+}
+
+/// Escrows `sealed` (public point `04ab`) for certificate `serial` of KS-ST-0001.
+async fn escrow(tx: &mut Tx, serial: &str, sealed: &SealedKey) -> Result<(), StoreError> {
+    tx.put_escrowed_key(
+        &cert_serial(serial),
+        &order_no("KS-ST-0001"),
+        "04ab",
+        sealed,
+    )
+    .await
 }
 
 /// A revocation request (issue 17) as the station records it: its service request and, beside
@@ -1121,19 +1093,14 @@ async fn revoke_requests_are_read_back_as_recorded(db: &Db) {
 }
 
 async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
-    db.import(&[sample(0, "KS-ST-0001")], T0).await;
-    let cert = certificate("4a0d", CertificateStatus::Issued);
+    db.one_order_with(&[&certificate("4a0d", CertificateStatus::Issued)])
+        .await;
     let mut tx = db.store.begin_write(T0).await.unwrap();
-    tx.insert_certificate(&cert).await.unwrap();
     tx.step_started(&order_no("KS-ST-0001"), 1, "init_token")
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let read = db
-        .store
-        .certificates_of_order(&order_no("KS-ST-0001"))
-        .await
-        .unwrap();
+    let read = db.certificates().await.unwrap();
     assert_eq!(read[0].status, CertificateStatus::Issued);
     let (_, journal) = db.store.journal(&order_no("KS-ST-0001")).await.unwrap();
     assert_eq!(journal[0].status, keystation::domain::StepStatus::Started);
@@ -1146,10 +1113,7 @@ async fn an_unknown_stored_status_is_an_error_naming_its_column(db: &Db) {
         .await
         .unwrap();
     refused_by_name(
-        db.store
-            .certificates_of_order(&order_no("KS-ST-0001"))
-            .await
-            .unwrap_err(),
+        db.certificates().await.unwrap_err(),
         "certificates.status",
         "\"lost\"",
     );

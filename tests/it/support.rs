@@ -214,6 +214,17 @@ impl Station {
         cmd
     }
 
+    /// `keystation --config CONFIG --credential ADMIN`: a command run as the bootstrap
+    /// administrator, its arguments still to add.
+    pub fn admin_command(&self) -> Command {
+        let mut cmd = keystation();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--credential")
+            .arg(admin_credential(&self.config));
+        cmd
+    }
+
     /// Runs a command against this station.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from_output(self.command(args).output().unwrap())
@@ -469,6 +480,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// `pkcs11-tool --module MODULE --token-label LABEL --login --pin env:KS_TEST_PIN`, `pin` in
+/// that variable of its environment (never on a command line): the command, its action (and the
+/// token configuration's variable) still to add.
+pub fn pkcs11_login(module: impl AsRef<std::ffi::OsStr>, label: &str, pin: &str) -> Command {
+    let mut c = Command::new("pkcs11-tool");
+    c.arg("--module")
+        .arg(module)
+        .args([
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            "env:KS_TEST_PIN",
+        ])
+        .env("KS_TEST_PIN", pin);
+    c
+}
+
 /// `openssl ARGS`: (success, stdout + stderr).
 pub fn openssl(args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
@@ -599,6 +628,16 @@ fn registered_operator(config: &Path, name: &str) -> Option<(PathBuf, bool)> {
     Some((file, registering))
 }
 
+/// `keystation --config CONFIG ARGS` with the operator's credential the arguments name
+/// ([`with_operator_credential`]): the command, not yet run.
+pub fn operator_command(config: &Path, args: &[&str]) -> Command {
+    let mut c = keystation();
+    c.arg("--config")
+        .arg(config)
+        .args(with_operator_credential(config, args));
+    c
+}
+
 /// `args` as the shared helpers pass them: when they name `--operator NAME`, the command acts
 /// with that operator's `--credential` (registered on first use), as a desk does.
 pub fn with_operator_credential(config: &Path, args: &[&str]) -> Vec<std::ffi::OsString> {
@@ -661,6 +700,33 @@ pub fn request_id(stdout: &str) -> String {
     }
 }
 
+/// `order revoke NO --reason keyCompromise --operator OPERATOR`: a revocation asked for.
+pub fn revoke_order_args<'a>(no: &'a str, operator: &'a str) -> [&'a str; 7] {
+    [
+        "order",
+        "revoke",
+        no,
+        "--reason",
+        "keyCompromise",
+        "--operator",
+        operator,
+    ]
+}
+
+/// `ARGS --credential-out FILE`: a command that writes a new operator's credential to `file`.
+pub fn credential_out<'a>(args: &[&'a str], file: &'a Path) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(["--credential-out", file.to_str().unwrap()]);
+    all
+}
+
+/// `valid_orders()`'s second order, numbered `no`, written into `dir` as `NO.json`: its path.
+pub fn numbered_order(dir: &Path, no: &str) -> PathBuf {
+    let (_, mut order) = valid_orders().remove(1);
+    order["order_no"] = Value::from(no);
+    write_order(dir, &format!("{}.json", no.to_lowercase()), &order)
+}
+
 /// `--json revoke approve ID --operator SECOND_OFFICER`: the second operator's approval, which
 /// carries the revocation out.
 pub fn approve_revoke_args(id: &str) -> [&str; 6] {
@@ -672,6 +738,15 @@ pub fn approve_revoke_args(id: &str) -> [&str; 6] {
         "--operator",
         SECOND_OFFICER,
     ]
+}
+
+/// A revocation as four-eyes makes it, through a station's `json` runner (a command with
+/// `--json` that must succeed): `args` (naming `--operator`) requests it and [`SECOND_OFFICER`]
+/// approves it; returns what it revoked ([`revocation_report`]).
+pub fn revoked_by_four_eyes(json: impl Fn(&[&str]) -> Value, args: &[&str]) -> Value {
+    let id = request_id(&json(args).to_string());
+    let approved = json(&["revoke", "approve", &id, "--operator", SECOND_OFFICER]);
+    revocation_report(&approved)
 }
 
 /// The report of what an approved revocation revoked, in `revoke approve`'s JSON: the order's

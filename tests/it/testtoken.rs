@@ -16,6 +16,25 @@ const CHILD: &str = "KS_KSTOKEN_CHILD";
 pub(crate) const SO_PIN: &str = "so-pin-8765";
 pub(crate) const USER_PIN: &str = "user-pin-1234";
 
+/// `init` arguments putting the CA's and the customers' keys, SM2, on the test token `module`.
+pub(crate) fn sm2_on_test_token_args(module: &Path) -> [&str; 6] {
+    [
+        "--ca-algorithm",
+        "sm2",
+        "--key-algorithm",
+        "sm2",
+        "--pkcs11-module",
+        module.to_str().unwrap(),
+    ]
+}
+
+/// The test token configured by `kstoken_conf` locks a user PIN after three wrong tries.
+pub(crate) fn lock_after_three_tries(kstoken_conf: &Path) {
+    let mut text = std::fs::read_to_string(kstoken_conf).unwrap();
+    text.push_str("[pin]\nuser_max_tries = 3\n");
+    std::fs::write(kstoken_conf, text).unwrap();
+}
+
 /// The module built next to this test binary (the `kstoken` dev-dependency builds it).
 pub(crate) fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

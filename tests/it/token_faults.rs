@@ -238,18 +238,8 @@ fn a_full_token_is_a_clear_error_and_the_order_resumes() {
 /// A station whose CA and customers' keys are on the test token, locking after 3 wrong user PINs.
 fn kstoken_station() -> TestStation {
     let module = crate::testtoken::module_path();
-    let st = TestStation::with_args(&[
-        "--ca-algorithm",
-        "sm2",
-        "--key-algorithm",
-        "sm2",
-        "--pkcs11-module",
-        module.to_str().unwrap(),
-    ]);
-    let conf = st.path().join("kstoken.conf");
-    let mut text = std::fs::read_to_string(&conf).unwrap();
-    text.push_str("[pin]\nuser_max_tries = 3\n");
-    std::fs::write(&conf, text).unwrap();
+    let st = TestStation::with_args(&crate::testtoken::sm2_on_test_token_args(&module));
+    crate::testtoken::lock_after_three_tries(&st.path().join("kstoken.conf"));
     st
 }
 

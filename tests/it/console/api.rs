@@ -4,7 +4,7 @@
 //! (400, 413, 415), an order's progress and the listing, and the OpenAPI document checked by an
 //! independent validator.
 
-use super::{ORDER, register, url};
+use super::{ORDER, register, url, urlencode};
 use crate::ocsp::Serve;
 use crate::support::{
     Station, admin_credential, audit_records, keystation, order_fixtures, run_ok,
@@ -96,11 +96,7 @@ fn api_token(st: &Station, operator: &str, scopes: &str) -> (i64, String) {
         .tmp()
         .join(format!("{operator}-{}.token", scopes.replace(':', "_")));
     let out = run_ok(
-        keystation()
-            .arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config))
+        st.admin_command()
             .args(["--json", "api-token", "add", "--operator", operator])
             .args(["--scope", scopes, "--out"])
             .arg(&file),
@@ -203,14 +199,7 @@ fn the_api_refuses_a_client_without_a_token_a_revoked_one_and_one_without_the_sc
     assert!(!list.stdout.contains(&reader));
     assert_eq!(list.json()[0]["scopes"], json!(["orders:read"]));
     let id = read_id.to_string();
-    run_ok(
-        keystation()
-            .arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config))
-            .args(["api-token", "revoke", &id]),
-    );
+    run_ok(st.admin_command().args(["api-token", "revoke", &id]));
     assert_eq!(get(&serve, "/api/v1/orders", Some(&reader)).status, 401);
     // Revoking needs an administrator.
     let by_nobody = st.run(&["api-token", "revoke", &id]);
@@ -231,11 +220,7 @@ fn the_api_refuses_a_client_without_a_token_a_revoked_one_and_one_without_the_sc
     let (_, submitter) = api_token(&st, "portal-bot", "orders:submit,orders:read");
     assert_eq!(get(&serve, "/api/v1/orders", Some(&submitter)).status, 200);
     run_ok(
-        keystation()
-            .arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config))
+        st.admin_command()
             .args(["operator", "disable", "portal-bot"]),
     );
     assert_eq!(get(&serve, "/api/v1/orders", Some(&submitter)).status, 401);
@@ -247,11 +232,7 @@ fn refused_requests_are_audited_without_the_token_and_a_flood_is_capped() {
     let (_, reader) = api_token(&st, "portal-bot", "orders:read");
     let (revoked_id, revoked) = api_token(&st, "portal-bot", "orders:submit");
     run_ok(
-        keystation()
-            .arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config))
+        st.admin_command()
             .args(["api-token", "revoke", &revoked_id.to_string()]),
     );
     let unknown = format!("ksapi1_{}", "7".repeat(64));
@@ -573,15 +554,6 @@ fn too_large_request(serve: &Serve, token: &str) -> String {
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `keystation --config <st> --credential FILE --json ARGS`, which must succeed: its JSON.

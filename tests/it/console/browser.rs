@@ -4,9 +4,14 @@
 //! officer stays pending, its requester cannot approve it, and a second officer's approval
 //! revokes the order.
 
-use super::{Login, ORDER, publish_shot, register, state_of, station_with_console, url};
+use super::{
+    Login, ORDER, provisioned_with_two_officers, publish_shot, register, state_of,
+    station_with_console, url,
+};
+use crate::support::Station;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,13 +19,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A ChromeDriver on a free loopback port; killed when dropped.
-pub(super) struct Driver {
+struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    pub(super) fn start() -> Driver {
+    fn start() -> Driver {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(tool).exists(),
@@ -56,7 +61,41 @@ impl Drop for Driver {
     }
 }
 
-pub(super) async fn connect(driver: &Driver) -> Client {
+/// What a browser test runs in: a ChromeDriver, the station's screenshot directory (made) and
+/// the runtime the WebDriver sessions run on.
+pub(super) struct Chromium {
+    driver: Driver,
+    pub(super) shots: PathBuf,
+    pub(super) rt: tokio::runtime::Runtime,
+}
+
+impl Chromium {
+    pub(super) fn start(st: &Station) -> Chromium {
+        let shots = st.tmp().join("screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Chromium {
+            driver: Driver::start(),
+            shots,
+            rt: crate::support::runtime(),
+        }
+    }
+
+    /// A new browser session, logged in as `who` with name, password and the authenticator's
+    /// code.
+    pub(super) async fn logged_in(&self, serve: &crate::ocsp::Serve, who: &Login) -> Client {
+        let b = connect(&self.driver).await;
+        log_in(&b, serve, who).await;
+        b
+    }
+}
+
+/// The text of the element with id `id` on the current page.
+pub(super) async fn text_of(b: &Client, id: &str) -> String {
+    let element = b.find(Locator::Id(id)).await.unwrap();
+    element.text().await.unwrap()
+}
+
+async fn connect(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -82,14 +121,10 @@ pub(super) async fn connect(driver: &Driver) -> Client {
 fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
     let (st, serve) = station_with_console();
     let rita = register(&st, "console-rita", "reviewer");
-    let driver = Driver::start();
-    let shots = st.tmp().join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let rt = crate::support::runtime();
-    rt.block_on(async {
-        let b = connect(&driver).await;
+    let chromium = Chromium::start(&st);
+    chromium.rt.block_on(async {
         // Log in with name, password and the authenticator's code.
-        log_in(&b, &serve, &rita).await;
+        let b = chromium.logged_in(&serve, &rita).await;
 
         // The queue, with the fixture order.
         let link = b
@@ -97,7 +132,7 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
             .await
             .expect("the order in the queue");
         let queue_png = b.screenshot().await.unwrap();
-        let queue_file = shots.join("console-queue.png");
+        let queue_file = chromium.shots.join("console-queue.png");
         std::fs::write(&queue_file, &queue_png).unwrap();
         link.click().await.unwrap();
 
@@ -128,7 +163,7 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
             assert!(width > 0, "{src} is not rendered (naturalWidth 0)");
         }
         let review_png = b.screenshot().await.unwrap();
-        let review_file = shots.join("console-review.png");
+        let review_file = chromium.shots.join("console-review.png");
         std::fs::write(&review_file, &review_png).unwrap();
 
         // Approve it.
@@ -173,7 +208,7 @@ fn a_reviewer_sees_the_documents_rendered_and_approves_in_chromium() {
 
 /// Logs `b` in as `who` (name, password, the current TOTP code typed into the form) and waits
 /// for the page to name them.
-pub(super) async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
+async fn log_in(b: &Client, serve: &crate::ocsp::Serve, who: &Login) {
     b.goto(&url(serve, "/login")).await.unwrap();
     for (field, value) in [
         ("operator", who.name.clone()),
@@ -218,19 +253,11 @@ pub(super) async fn page_once(b: &Client, what: &str, check: impl Fn(&str) -> bo
 #[test]
 fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
     let (st, serve) = station_with_console();
-    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
-        .expect_code(0);
-    st.run(&["provision", ORDER]).expect_code(0);
-    let first = register(&st, "console-sophia", "security_officer");
-    let second = register(&st, "console-simon", "security_officer");
-    let driver = Driver::start();
-    let shots = st.tmp().join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let rt = crate::support::runtime();
-    let pending_file = shots.join("console-revoke-pending.png");
-    rt.block_on(async {
-        let a = connect(&driver).await;
-        log_in(&a, &serve, &first).await;
+    let (first, second) = provisioned_with_two_officers(&st);
+    let chromium = Chromium::start(&st);
+    let pending_file = chromium.shots.join("console-revoke-pending.png");
+    chromium.rt.block_on(async {
+        let a = chromium.logged_in(&serve, &first).await;
         a.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();
@@ -264,8 +291,7 @@ fn a_revoke_requested_by_one_officer_waits_for_a_second_in_chromium() {
         );
 
         // A second security officer, in another browser session, approves it.
-        let b = connect(&driver).await;
-        log_in(&b, &serve, &second).await;
+        let b = chromium.logged_in(&serve, &second).await;
         b.goto(&url(&serve, &format!("/orders/{ORDER}")))
             .await
             .unwrap();

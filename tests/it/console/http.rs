@@ -1,11 +1,12 @@
 //! The console over HTTP (reqwest, no redirects followed, the session cookie kept by hand).
 
 use super::{
-    Login, ORDER, console_of, csrf_of, fixture_document, register, state_of, station_with_console,
-    url,
+    Login, ORDER, console_of, csrf_of, first_request_id, fixture_document,
+    provisioned_with_two_officers, register, serve_refused, state_of, station_with_console, url,
+    urlencode,
 };
 use crate::ocsp::Serve;
-use crate::support::{audit_records, keystation};
+use crate::support::{Station, audit_records};
 use serde_json::Value;
 
 /// One browser-like client: its own session cookie, and any other cookie the console sets (the
@@ -143,6 +144,55 @@ impl Client {
         assert_eq!(page.status, 200, "{}", page.text());
         csrf_of(&page.text())
     }
+}
+
+/// ORDER approved and provisioned; security officer console-sophia (registered with a second
+/// one, console-simon) logs in and asks to revoke it (keyCompromise, 客户报告私钥可能泄露),
+/// which the console accepts. Her logged-in client, and console-simon's login.
+pub(super) fn revoke_asked_by_one_officer(st: &Station, serve: &Serve) -> (Client, Login) {
+    let (first, second) = provisioned_with_two_officers(st);
+    let mut a = Client::new();
+    assert_eq!(a.login(serve, &first).status, 303);
+    let csrf = a.review_csrf(serve);
+    let asked = a.post(
+        serve,
+        &format!("/orders/{ORDER}/revoke"),
+        &[
+            ("csrf", &csrf),
+            ("reason", "keyCompromise"),
+            ("detail", "客户报告私钥可能泄露"),
+        ],
+    );
+    assert_eq!(asked.status, 303, "{}", asked.text());
+    (a, second)
+}
+
+/// The requester approving request `id` (from the form on `page`) is refused 403 by the
+/// station, naming `E-REQUEST-SAME-OPERATOR`.
+#[track_caller]
+pub(super) fn own_approval_is_refused(a: &mut Client, serve: &Serve, id: &str, page: &str) {
+    let own = a.post(
+        serve,
+        &format!("/requests/{id}/approve"),
+        &[("csrf", &csrf_of(page))],
+    );
+    assert_eq!(own.status, 403, "{}", own.text());
+    assert!(
+        own.text().contains("E-REQUEST-SAME-OPERATOR"),
+        "{}",
+        own.text()
+    );
+}
+
+/// The `order.revoked` record names console-simon as its actor and, as four-eyes, console-sophia
+/// as the requester and console-simon as the approver.
+#[track_caller]
+pub(super) fn revoke_names_both_officers(st: &Station) {
+    let revoked = crate::support::audit_record(&Value::Array(st.audit()), "order.revoked").clone();
+    assert_eq!(revoked["actor"], "console-simon", "{revoked}");
+    let four_eyes = detail(&revoked, "four_eyes");
+    assert_eq!(four_eyes["requested_by"], "console-sophia", "{revoked}");
+    assert_eq!(four_eyes["approved_by"], "console-simon", "{revoked}");
 }
 
 pub(super) fn detail(record: &Value, key: &str) -> Value {
@@ -351,7 +401,7 @@ fn the_station_refuses_a_role_the_operator_lacks_403() {
 #[test]
 fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused_at_once() {
     let db = crate::pg::PgDatabase::create_blocking();
-    let (st, serve) = console_of(crate::support::Station::with_database(&db.url));
+    let (st, serve) = console_of(Station::with_database(&db.url));
     let rita = register(&st, "console-rita", "reviewer");
     let mut c = Client::new();
     assert_eq!(c.login(&serve, &rita).status, 303);
@@ -363,16 +413,7 @@ fn on_postgresql_a_rejection_needs_its_reason_and_a_disabled_operator_is_refused
     assert!(no_reason.text().contains("reason"));
 
     // Disabled while logged in: the station refuses the next action.
-    let admin = |args: &[&str]| {
-        crate::support::run_ok(
-            keystation()
-                .arg("--config")
-                .arg(&st.config)
-                .arg("--credential")
-                .arg(crate::support::admin_credential(&st.config))
-                .args(args),
-        )
-    };
+    let admin = |args: &[&str]| crate::support::run_ok(st.admin_command().args(args));
     admin(&["operator", "disable", "console-rita"]);
     let refused = c.post(
         &serve,
@@ -447,44 +488,12 @@ fn failed_logins_are_limited_per_client_and_audited() {
 
 #[test]
 fn a_console_on_a_non_loopback_address_is_refused_without_tls() {
-    let st = crate::support::Station::sqlite();
-    let out = keystation()
-        .arg("--config")
-        .arg(&st.config)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "0.0.0.0:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let st = Station::sqlite();
+    let stderr = serve_refused(&st, "0.0.0.0:0");
     assert!(
         stderr.contains("E-CONSOLE-INSECURE") && stderr.contains("loopback"),
         "{stderr}"
     );
-}
-
-/// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The id in the page's first `/requests/{id}/approve` form.
-fn pending_request_id(html: &str) -> String {
-    let at = html
-        .find("action=\"/requests/")
-        .unwrap_or_else(|| panic!("no pending request on the page: {html}"));
-    let rest = &html[at + "action=\"/requests/".len()..];
-    rest[..rest.find('/').unwrap()].to_string()
 }
 
 /// Issue 17's four-eyes through the console: a security officer's revoke is only a request (the
@@ -494,26 +503,7 @@ fn pending_request_id(html: &str) -> String {
 #[test]
 fn a_revoke_requested_in_the_console_waits_for_a_second_security_officer() {
     let (st, serve) = station_with_console();
-    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
-        .expect_code(0);
-    st.run(&["provision", ORDER]).expect_code(0);
-    assert_eq!(state_of(&st, ORDER), "Provisioned");
-    let first = register(&st, "console-sophia", "security_officer");
-    let second = register(&st, "console-simon", "security_officer");
-
-    let mut a = Client::new();
-    assert_eq!(a.login(&serve, &first).status, 303);
-    let csrf = a.review_csrf(&serve);
-    let asked = a.post(
-        &serve,
-        &format!("/orders/{ORDER}/revoke"),
-        &[
-            ("csrf", &csrf),
-            ("reason", "keyCompromise"),
-            ("detail", "客户报告私钥可能泄露"),
-        ],
-    );
-    assert_eq!(asked.status, 303, "{}", asked.text());
+    let (mut a, second) = revoke_asked_by_one_officer(&st, &serve);
     assert_eq!(
         state_of(&st, ORDER),
         "Provisioned",
@@ -526,19 +516,8 @@ fn a_revoke_requested_in_the_console_waits_for_a_second_security_officer() {
         !page.contains("id=\"revoke\""),
         "a second request offered: {page}"
     );
-    let id = pending_request_id(&page);
-
-    let own = a.post(
-        &serve,
-        &format!("/requests/{id}/approve"),
-        &[("csrf", &csrf_of(&page))],
-    );
-    assert_eq!(own.status, 403, "{}", own.text());
-    assert!(
-        own.text().contains("E-REQUEST-SAME-OPERATOR"),
-        "{}",
-        own.text()
-    );
+    let id = first_request_id(&page);
+    own_approval_is_refused(&mut a, &serve, &id, &page);
     assert_eq!(state_of(&st, ORDER), "Provisioned");
 
     let mut b = Client::new();
@@ -551,15 +530,7 @@ fn a_revoke_requested_in_the_console_waits_for_a_second_security_officer() {
     );
     assert_eq!(approved.status, 303, "{}", approved.text());
     assert_eq!(state_of(&st, ORDER), "Revoked");
-    let revoked = st
-        .audit()
-        .into_iter()
-        .find(|r| r["action"] == "order.revoked")
-        .expect("order.revoked");
-    assert_eq!(revoked["actor"], "console-simon", "{revoked}");
-    let four_eyes = detail(&revoked, "four_eyes");
-    assert_eq!(four_eyes["requested_by"], "console-sophia", "{revoked}");
-    assert_eq!(four_eyes["approved_by"], "console-simon", "{revoked}");
+    revoke_names_both_officers(&st);
 }
 
 /// The station's own four-eyes requests (here an operator to add, asked for while two
@@ -571,11 +542,8 @@ fn an_operator_change_waiting_for_a_second_administrator_is_listed_on_the_reques
     // Registered while the admin is the only administrator (bootstrap), the second one last.
     let officer = register(&st, "console-sophia", "security_officer");
     register(&st, "console-bea", "administrator");
-    let out = keystation()
-        .arg("--config")
-        .arg(&st.config)
-        .arg("--credential")
-        .arg(crate::support::admin_credential(&st.config))
+    let out = st
+        .admin_command()
         .args(["--json", "operator", "add", "olga", "--role", "reviewer"])
         .output()
         .unwrap();

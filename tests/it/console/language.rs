@@ -5,7 +5,7 @@
 //! saved as a screenshot beside the Chinese one; a batch's live progress (the page's script)
 //! speaks English too.
 
-use super::browser::{Driver, click, connect, log_in, page_once};
+use super::browser::{Chromium, click, page_once, text_of};
 use super::http::{Answer, Client};
 use super::{ORDER, csrf_of, publish_shot, register, station_with_console, url};
 use fantoccini::Locator;
@@ -195,17 +195,13 @@ fn the_browser_s_language_is_only_the_default() {
 fn the_switch_clicked_in_chromium_gives_the_english_queue() {
     let (st, serve) = station_with_console();
     let rita = register(&st, "console-rita", "reviewer");
-    let driver = Driver::start();
-    let shots = st.tmp().join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let chromium = Chromium::start(&st);
     let (zh_file, en_file) = (
-        shots.join("console-queue-zh.png"),
-        shots.join("console-queue-en.png"),
+        chromium.shots.join("console-queue-zh.png"),
+        chromium.shots.join("console-queue-en.png"),
     );
-    let rt = crate::support::runtime();
-    rt.block_on(async {
-        let b = connect(&driver).await;
-        log_in(&b, &serve, &rita).await;
+    chromium.rt.block_on(async {
+        let b = chromium.logged_in(&serve, &rita).await;
         b.find(Locator::LinkText(ORDER)).await.unwrap();
         let lang = b.find(Locator::Css("html")).await.unwrap();
         assert_eq!(lang.attr("lang").await.unwrap().as_deref(), Some("zh-CN"));
@@ -285,30 +281,19 @@ fn every_other_page_comes_in_english_after_the_switch() {
 
 #[test]
 fn a_batch_s_live_progress_speaks_english_after_the_switch_in_chromium() {
-    use super::provision::{SECOND, approved_station};
-    let (st, serve) = approved_station();
-    let paul = register(&st, "console-paul", "provisioner");
-    let driver = Driver::start();
-    let shots = st.tmp().join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("console-provision-en.png");
-    let rt = crate::support::runtime();
-    rt.block_on(async {
-        let b = connect(&driver).await;
-        log_in(&b, &serve, &paul).await;
+    use super::provision::{SECOND, approved_station_and_provisioner};
+    let (st, serve, paul) = approved_station_and_provisioner();
+    let chromium = Chromium::start(&st);
+    let shot = chromium.shots.join("console-provision-en.png");
+    chromium.rt.block_on(async {
+        let b = chromium.logged_in(&serve, &paul).await;
         b.goto(&url(&serve, "/provision?lang=en")).await.unwrap();
         click(&b, "start-batch", "the batch form's button").await;
         let html = page_once(&b, "the batch's end", |h| {
             h.contains("data-state=\"ended\"")
         })
         .await;
-        let status = b
-            .find(Locator::Id("batch-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let status = text_of(&b, "batch-status").await;
         assert!(
             status.starts_with("Batch ended: 2 succeeded, 0 failed"),
             "{status}"

@@ -4,7 +4,7 @@
 
 use super::http::{Client, detail};
 use super::{register, set_password, station_with_console};
-use crate::support::{admin_credential, audit_records, keystation, run_ok};
+use crate::support::{audit_records, keystation, run_ok};
 use serde_json::Value;
 
 /// The message of every refused login, whatever failed.
@@ -61,11 +61,7 @@ fn a_code_is_refused_when_wrong_or_used_twice_and_every_refusal_reads_the_same()
 fn an_operator_without_a_password_or_totp_cannot_log_in() {
     let (st, serve) = station_with_console();
     run_ok(
-        keystation()
-            .arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config))
+        st.admin_command()
             .args(["operator", "add", "console-nora", "--role", "reviewer"])
             .arg("--credential-out")
             .arg(st.tmp().join("nora.credential")),

@@ -24,7 +24,7 @@ mod provision_browser;
 mod tls;
 
 use crate::ocsp::Serve;
-use crate::support::{Station, admin_credential, keystation, order_fixtures, run_ok};
+use crate::support::{Station, keystation, order_fixtures, run_ok};
 use std::path::{Path, PathBuf};
 
 /// The fixture order the tests review (its documents are PNG and JPEG pictures).
@@ -83,14 +83,7 @@ impl Login {
 /// command's stdout as the operator would read it off the terminal.
 pub fn register(st: &Station, name: &str, roles: &str) -> Login {
     let file = st.tmp().join(format!("{name}.credential"));
-    let admin = || {
-        let mut cmd = keystation();
-        cmd.arg("--config")
-            .arg(&st.config)
-            .arg("--credential")
-            .arg(admin_credential(&st.config));
-        cmd
-    };
+    let admin = || st.admin_command();
     run_ok(
         admin()
             .args(["operator", "add", name, "--role", roles])
@@ -142,18 +135,66 @@ pub fn url(serve: &Serve, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
 }
 
+/// The text after the first `marker` in `html`, up to `end`; `what` names it if it is missing.
+fn text_after(html: &str, marker: &str, end: char, what: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {what} in {html}"));
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find(end).unwrap()].to_string()
+}
+
 /// The CSRF token in a page's forms.
 pub fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no CSRF field in {html}"));
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
+    text_after(html, "name=\"csrf\" value=\"", '"', "CSRF field")
+}
+
+/// The id in the page's first `/requests/{id}/approve` form.
+pub fn first_request_id(html: &str) -> String {
+    text_after(html, "action=\"/requests/", '/', "request form")
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Where screenshots are copied for people to look at.
 pub fn shots_dir() -> PathBuf {
     PathBuf::from("/work/console-shots")
+}
+
+/// ORDER approved and provisioned, and two security officers registered: console-sophia, who
+/// will ask for a revocation, and console-simon, who may approve it.
+pub fn provisioned_with_two_officers(st: &Station) -> (Login, Login) {
+    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
+        .expect_code(0);
+    st.run(&["provision", ORDER]).expect_code(0);
+    assert_eq!(state_of(st, ORDER), "Provisioned");
+    (
+        register(st, "console-sophia", "security_officer"),
+        register(st, "console-simon", "security_officer"),
+    )
+}
+
+/// `serve` with its console on `console_listen`, which must refuse to start (exit code 2): its
+/// standard error.
+#[track_caller]
+pub fn serve_refused(st: &Station, console_listen: &str) -> String {
+    let out = keystation()
+        .arg("--config")
+        .arg(&st.config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--console-listen", console_listen])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The state of `order` as `order show` gives it.

@@ -3,8 +3,10 @@
 //! deliveries, `check`'s results — each with real data, each refused to an anonymous client and
 //! to a role that has no business there.
 
-use super::http::Client;
-use super::{ORDER, csrf_of, register, state_of, station_with_console};
+use super::http::{
+    Client, own_approval_is_refused, revoke_asked_by_one_officer, revoke_names_both_officers,
+};
+use super::{ORDER, csrf_of, first_request_id, register, state_of, station_with_console};
 use serde_json::Value;
 
 const PAGES: [&str; 5] = [
@@ -14,15 +16,6 @@ const PAGES: [&str; 5] = [
     "/deliveries",
     "/check",
 ];
-
-/// The id in the page's first `/requests/{id}/approve` form.
-fn first_request_id(html: &str) -> String {
-    let at = html
-        .find("action=\"/requests/")
-        .unwrap_or_else(|| panic!("no request on the page: {html}"));
-    let rest = &html[at + "action=\"/requests/".len()..];
-    rest[..rest.find('/').unwrap()].to_string()
-}
 
 #[test]
 fn the_read_pages_show_real_data_to_their_roles_and_refuse_the_others() {
@@ -137,26 +130,8 @@ fn the_read_pages_show_real_data_to_their_roles_and_refuse_the_others() {
 #[test]
 fn a_request_waiting_on_the_requests_page_is_decided_there_by_a_second_officer_only() {
     let (st, serve) = station_with_console();
-    st.run(&["order", "approve", ORDER, "--operator", "console-reviewer"])
-        .expect_code(0);
-    st.run(&["provision", ORDER]).expect_code(0);
-    let first = register(&st, "console-sophia", "security_officer");
-    let second = register(&st, "console-simon", "security_officer");
+    let (mut a, second) = revoke_asked_by_one_officer(&st, &serve);
     let reviewer = register(&st, "console-rita", "reviewer");
-
-    let mut a = Client::new();
-    assert_eq!(a.login(&serve, &first).status, 303);
-    let csrf = a.review_csrf(&serve);
-    let asked = a.post(
-        &serve,
-        &format!("/orders/{ORDER}/revoke"),
-        &[
-            ("csrf", &csrf),
-            ("reason", "keyCompromise"),
-            ("detail", "客户报告私钥可能泄露"),
-        ],
-    );
-    assert_eq!(asked.status, 303, "{}", asked.text());
 
     // Listed with its kind, order, requester and words.
     let page = a.get(&serve, "/requests");
@@ -167,13 +142,7 @@ fn a_request_waiting_on_the_requests_page_is_decided_there_by_a_second_officer_o
     let id = first_request_id(&html);
 
     // The requester's own approval: refused by the station.
-    let own = a.post(
-        &serve,
-        &format!("/requests/{id}/approve"),
-        &[("csrf", &csrf_of(&html))],
-    );
-    assert_eq!(own.status, 403, "{}", own.text());
-    assert!(own.text().contains("E-REQUEST-SAME-OPERATOR"));
+    own_approval_is_refused(&mut a, &serve, &id, &html);
     // A reviewer sees the list but may not decide.
     let mut r = Client::new();
     assert_eq!(r.login(&serve, &reviewer).status, 303);
@@ -206,6 +175,5 @@ fn a_request_waiting_on_the_requests_page_is_decided_there_by_a_second_officer_o
     assert_eq!(approved.status, 303, "{}", approved.text());
     assert_eq!(state_of(&st, ORDER), "Revoked");
     assert!(!b.get(&serve, "/requests").text().contains(&id));
-    let revoked = crate::support::audit_record(&Value::Array(st.audit()), "order.revoked").clone();
-    assert_eq!(revoked["actor"], "console-simon", "{revoked}");
+    revoke_names_both_officers(&st);
 }

@@ -3,7 +3,7 @@
 //! audit trail naming the operator who started it.
 
 use super::http::Client;
-use super::{ORDER, register, state_of, station_with_console};
+use super::{Login, ORDER, register, state_of, station_with_console};
 use crate::ocsp::Serve;
 use crate::support::{Station, order_fixtures};
 use serde_json::Value;
@@ -24,6 +24,23 @@ pub fn approved_station() -> (Station, Serve) {
     }
     (st, serve)
 }
+
+/// `approved_station`, and the provisioner console-paul registered there.
+pub fn approved_station_and_provisioner() -> (Station, Serve, Login) {
+    let (st, serve) = approved_station();
+    let paul = register(&st, "console-paul", "provisioner");
+    (st, serve, paul)
+}
+
+/// The provisioning steps of a main key, in order.
+pub const STEPS: [&str; 6] = [
+    "init_token",
+    "init_pin",
+    "generate_key",
+    "issue_certificate",
+    "write_certificate",
+    "finish",
+];
 
 /// One server-sent event: its id, name and JSON data.
 #[derive(Debug)]
@@ -62,8 +79,7 @@ fn parse_events(body: &str) -> Vec<Sent> {
 
 #[test]
 fn a_provisioner_starts_a_batch_and_its_event_stream_tells_each_step_of_each_order() {
-    let (st, serve) = approved_station();
-    let token = register(&st, "console-paul", "provisioner");
+    let (st, serve, token) = approved_station_and_provisioner();
     let mut c = Client::new();
     assert_eq!(c.login(&serve, &token).status, 303);
 
@@ -136,13 +152,8 @@ fn a_provisioner_starts_a_batch_and_its_event_stream_tells_each_step_of_each_ord
             .filter(|e| e.name == "step" && e.data["order"] == no && e.data["phase"] == "done")
             .map(|e| e.data["step"].as_str().unwrap())
             .collect();
-        for step in [
-            "init_token",
-            "init_pin",
-            "generate_key",
-            "issue_certificate",
-        ] {
-            assert!(done.contains(&step), "{no}: {step} not done in {done:?}");
+        for step in &STEPS[..4] {
+            assert!(done.contains(step), "{no}: {step} not done in {done:?}");
         }
         assert_eq!(done.last(), Some(&"finish"), "{no}: {done:?}");
         let finished = events

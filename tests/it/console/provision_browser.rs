@@ -2,9 +2,9 @@
 //! orders, each job's progress appears on the page as the server-sent events arrive (read from
 //! the DOM), and the batch ends with every order Provisioned (checked through the CLI too).
 
-use super::browser::{Driver, click, connect, log_in, page_once};
-use super::provision::{SECOND, approved_station};
-use super::{ORDER, publish_shot, register, state_of, url};
+use super::browser::{Chromium, click, page_once, text_of};
+use super::provision::{SECOND, STEPS, approved_station_and_provisioner};
+use super::{ORDER, publish_shot, state_of, url};
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
@@ -27,16 +27,11 @@ async fn jobs_shown(b: &fantoccini::Client) -> serde_json::Value {
 
 #[test]
 fn a_provisioner_watches_a_batch_live_in_chromium_until_every_order_is_provisioned() {
-    let (st, serve) = approved_station();
-    let token = register(&st, "console-paul", "provisioner");
-    let driver = Driver::start();
-    let shots = st.tmp().join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("console-provision.png");
-    let rt = crate::support::runtime();
-    let last = rt.block_on(async {
-        let b = connect(&driver).await;
-        log_in(&b, &serve, &token).await;
+    let (st, serve, token) = approved_station_and_provisioner();
+    let chromium = Chromium::start(&st);
+    let shot = chromium.shots.join("console-provision.png");
+    let last = chromium.rt.block_on(async {
+        let b = chromium.logged_in(&serve, &token).await;
         b.goto(&url(&serve, "/provision")).await.unwrap();
         let waiting = b.find(Locator::Id("waiting")).await.unwrap();
         let text = waiting.text().await.unwrap();
@@ -63,13 +58,7 @@ fn a_provisioner_watches_a_batch_live_in_chromium_until_every_order_is_provision
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let last = jobs_shown(&b).await;
-        let status = b
-            .find(Locator::Id("batch-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let status = text_of(&b, "batch-status").await;
         assert!(status.contains("成功 2 个，失败 0 个"), "{status}");
         std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
 
@@ -93,14 +82,7 @@ fn a_provisioner_watches_a_batch_live_in_chromium_until_every_order_is_provision
             .iter()
             .map(|s| s.as_str().unwrap())
             .collect();
-        for step in [
-            "init_token",
-            "init_pin",
-            "generate_key",
-            "issue_certificate",
-            "write_certificate",
-            "finish",
-        ] {
+        for step in STEPS {
             assert!(steps.contains(&step), "{no}: {step} missing from {steps:?}");
         }
         // Listed as each event came: in the job's order of steps.

@@ -3,9 +3,8 @@
 //! login by password and TOTP goes through. A key file open to others is refused, named.
 
 use super::http::Client;
-use super::{console_of, register};
+use super::{console_of, register, serve_refused};
 use crate::ocsp::Serve;
-use crate::support::keystation;
 use std::os::unix::fs::PermissionsExt;
 
 /// Writes a self-signed certificate for 127.0.0.1 and its key (mode 0600) into the station's
@@ -85,20 +84,7 @@ fn a_console_key_open_to_others_is_refused_naming_it() {
     configure_tls(&st);
     let key = st.dir().join("console.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = keystation()
-        .arg("--config")
-        .arg(&st.config)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&st, "127.0.0.1:0");
     assert!(
         stderr.contains("E-CONSOLE-TLS")
             && stderr.contains("console.tls_key")

@@ -307,16 +307,7 @@ async fn webhook_unknown_outcome_goes_to_the_operator_and_the_gateway_deduplicat
     );
     assert_eq!(fake.received().len(), 2, "the gateway has it once");
     assert_eq!(fake.rejected_signatures(), 0);
-    let pin = fake.received()[1].body["text"]
-        .as_str()
-        .unwrap()
-        .split("密码:")
-        .nth(1)
-        .unwrap()
-        .split('，')
-        .next()
-        .unwrap()
-        .to_string();
+    let pin = pin_in_sms_text(fake.received()[1].body["text"].as_str().unwrap());
     assert_pin_opens_token(&st, &b, &pin);
     assert!(!st.logs().contains(&pin));
     assert!(files_containing(&st.data_dir(), pin.as_bytes(), &[]).is_empty());

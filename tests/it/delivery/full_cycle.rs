@@ -108,15 +108,7 @@ async fn provision_ship_deliver_confirm_and_no_pin_left_anywhere() {
     // station's copy of the pain.001 is removed (the bank has its own).
     let inbound = st.data_dir().join("bank/inbound");
     let status = pain002_file(&inbound, "status-1.xml", msg_id, &[(e2e, "ACSC", None)]);
-    let imported = st
-        .json(&[
-            "bank",
-            "import",
-            status.to_str().unwrap(),
-            "--operator",
-            "finance",
-        ])
-        .await;
+    let imported = st.bank_import_by_finance(&status).await;
     assert_eq!(
         imported["changes"].as_array().unwrap().len(),
         1,

@@ -212,6 +212,13 @@ impl TestStation {
         assert!(!out.status.success(), "the worker was meant to crash");
     }
 
+    /// `bank import FILE --operator finance`, which must succeed: its JSON report.
+    pub async fn bank_import_by_finance(&self, file: &Path) -> Value {
+        let file = file.to_str().unwrap();
+        self.json(&["bank", "import", file, "--operator", "finance"])
+            .await
+    }
+
     /// `bank import FILE` changes nothing and reports a problem whose note says `note`.
     pub async fn bank_import_refused(&self, file: &Path, note: &str) {
         let r = self.json(&["bank", "import", file.to_str().unwrap()]).await;
@@ -271,6 +278,14 @@ impl TestStation {
     pub async fn store(&self) -> keystation::store::Store {
         let url = format!("sqlite://{}", self.data_dir().join("station.db").display());
         keystation::store::Store::connect(&url).await.unwrap()
+    }
+
+    /// What `read` gets from a fresh connection to the station's store, closed afterwards.
+    pub async fn read_store<T>(&self, read: impl AsyncFnOnce(&keystation::store::Store) -> T) -> T {
+        let store = self.store().await;
+        let value = read(&store).await;
+        store.close().await;
+        value
     }
 
     pub fn files_in(&self, rel: &str) -> Vec<PathBuf> {
@@ -359,7 +374,11 @@ pub fn gateway_agent_takes(spool: &Path, agent_dir: &Path) -> Vec<PathBuf> {
 /// The PIN in a spool file's text (`...密码:PIN，...`).
 pub fn pin_in_spool_file(path: &Path) -> String {
     let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let text = v["text"].as_str().unwrap();
+    pin_in_sms_text(v["text"].as_str().unwrap())
+}
+
+/// The PIN in an SMS text: what stands between `密码:` and the next `，`.
+pub fn pin_in_sms_text(text: &str) -> String {
     let after = text.split("密码:").nth(1).unwrap();
     after.split('，').next().unwrap().to_string()
 }
@@ -402,21 +421,9 @@ pub fn assert_pin_opens_token(station: &TestStation, order_no: &str, pin: &str) 
 /// `pkcs11-tool --login` as the user of the order's token with `pin`, passed through the
 /// environment, never on a command line.
 pub fn pin_login(station: &TestStation, order_no: &str, pin: &str) -> std::process::Command {
-    let mut c = std::process::Command::new("pkcs11-tool");
+    let mut c = crate::support::pkcs11_login(crate::station::softhsm_module(), order_no, pin);
     c.env("SOFTHSM2_CONF", station.data_dir().join("softhsm2.conf"))
-        .env("KS_TEST_PIN", pin)
-        .args([
-            "--module",
-            crate::station::softhsm_module(),
-            "--token-label",
-            order_no,
-            "--login",
-            "--pin",
-            "env:KS_TEST_PIN",
-            "--list-objects",
-            "--type",
-            "privkey",
-        ]);
+        .args(["--list-objects", "--type", "privkey"]);
     c
 }
 

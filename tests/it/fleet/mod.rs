@@ -37,14 +37,7 @@ impl Desk {
 
     /// `keystation --config <desk> ARGS`, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = keystation();
-        c.arg("--config")
-            .arg(self.config())
-            .args(crate::support::with_operator_credential(
-                &self.config(),
-                args,
-            ));
-        c
+        crate::support::operator_command(&self.config(), args)
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -64,15 +57,7 @@ impl Desk {
     /// requests it and [`crate::support::SECOND_OFFICER`] approves it; returns what it revoked.
     #[track_caller]
     pub fn revoke(&self, args: &[&str]) -> Value {
-        let id = crate::support::request_id(&self.json(args).to_string());
-        let approved = self.json(&[
-            "revoke",
-            "approve",
-            &id,
-            "--operator",
-            crate::support::SECOND_OFFICER,
-        ]);
-        crate::support::revocation_report(&approved)
+        crate::support::revoked_by_four_eyes(|a| self.json(a), args)
     }
 
     /// The desk's station, opened in this process (for what a test does in bulk: approving

@@ -165,14 +165,7 @@ async fn each_event_sends_one_sms_and_one_email_and_none_carries_the_pin() {
         .collect();
     assert_eq!(pin_sms.len(), 1, "{report:#}");
     let pin_text = sms_text(&pin_sms[0]);
-    let pin = pin_text
-        .split("密码:")
-        .nth(1)
-        .unwrap()
-        .split('，')
-        .next()
-        .unwrap()
-        .to_string();
+    let pin = crate::delivery::pin_in_sms_text(&pin_text);
     assert_eq!(pin.len(), 8, "{pin_text}");
     assert_eq!(st.order_state(&a).await, "PinDelivered");
     assert_eq!(

@@ -3,7 +3,7 @@
 //! (another process) the next CRL listing the certificate served within seconds.
 
 use super::{Serve, ca_pem, eventually, get, station_with_certificate};
-use crate::support::openssl;
+use crate::revocation::{openssl, openssl_crl, relying_party};
 use std::path::Path;
 
 /// The CRL fetched as DER, whose signature openssl must verify under `ca`; returns it as PEM
@@ -12,32 +12,10 @@ fn fetched_crl_verifies(dir: &Path, name: &str, der: &[u8], ca: &Path) -> std::p
     let path = dir.join(format!("{name}.der"));
     std::fs::write(&path, der).unwrap();
     let pem = dir.join(format!("{name}.pem"));
-    let (ok, text) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        path.to_str().unwrap(),
-        "-CAfile",
-        ca.to_str().unwrap(),
-        "-verify",
-        "-out",
-        pem.to_str().unwrap(),
-    ]);
+    let [ca, out] = [ca, &pem].map(|p| p.to_str().unwrap());
+    let (ok, text) = openssl_crl(&path, &["-CAfile", ca, "-verify", "-out", out]);
     assert!(ok && text.contains("verify OK"), "{text}");
     pem
-}
-
-fn verify_with_crl(ca: &Path, crl: &Path, cert: &Path) -> (bool, String) {
-    openssl(&[
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        crl.to_str().unwrap(),
-        "-CAfile",
-        ca.to_str().unwrap(),
-        cert.to_str().unwrap(),
-    ])
 }
 
 fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
@@ -75,7 +53,7 @@ fn serve_hands_out_the_crl_with_caching_headers_and_the_next_one_after_a_revocat
     }
     let etag = header(&headers, "etag");
     let crl = fetched_crl_verifies(st.tmp(), "first", &body, &ca);
-    let (ok, text) = verify_with_crl(&ca, &crl, &cert);
+    let (ok, text) = relying_party(&ca, &crl, &cert);
     assert!(ok, "a live certificate: {text}");
 
     let (status, _, body) = get(&serve.crl_url, &[("if-none-match", &etag)]);
@@ -100,7 +78,7 @@ fn serve_hands_out_the_crl_with_caching_headers_and_the_next_one_after_a_revocat
         })
     });
     let crl = fetched_crl_verifies(st.tmp(), "after", &hex::decode(newer).unwrap(), &ca);
-    let (ok, text) = verify_with_crl(&ca, &crl, &cert);
+    let (ok, text) = relying_party(&ca, &crl, &cert);
     assert!(!ok && text.contains("certificate revoked"), "{text}");
     let (_, listing) = openssl(&["crl", "-in", crl.to_str().unwrap(), "-noout", "-text"]);
     assert!(

@@ -3,7 +3,7 @@
 
 use super::{Serve, ask_with, eventually};
 use crate::fleet::Fleet;
-use crate::support::certificate_as_pem;
+use crate::support::{certificate_as_pem, revoke_order_args};
 
 #[test]
 fn a_revocation_at_another_station_reaches_the_answers() {
@@ -30,15 +30,7 @@ fn a_revocation_at_another_station_reaches_the_answers() {
     );
 
     let desk2 = fleet.desk(2);
-    desk2.revoke(&[
-        "order",
-        "revoke",
-        &no,
-        "--reason",
-        "keyCompromise",
-        "--operator",
-        "desk-2-operator",
-    ]);
+    desk2.revoke(&revoke_order_args(&no, "desk-2-operator"));
     let out = eventually("desk 1 answers revoked after desk 2's revocation", || {
         let (ok, out) = ask();
         (ok && out.contains(": revoked")).then_some(out)

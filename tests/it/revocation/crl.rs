@@ -1,25 +1,12 @@
 //! Issue 15, items 1 and 3: numbered CRLs, with OpenSSL as the relying party.
 
-use super::{crl_number, lint_errors, openssl, published, verified_crl_text};
+use super::{crl_number, lint_errors, published, relying_party, verified_crl_text};
 use crate::fleet::Fleet;
 use crate::ocsp::certificate_pem;
 use crate::station::{TestStation, open_station, order_json};
 use crate::support::audit_records;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-/// `openssl verify -crl_check` of `cert` against the CA and `crl_pem`: (accepted, output).
-fn relying_party(ca: &Path, crl_pem: &Path, cert: &Path) -> (bool, String) {
-    openssl(&[
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        crl_pem.to_str().unwrap(),
-        "-CAfile",
-        ca.to_str().unwrap(),
-        cert.to_str().unwrap(),
-    ])
-}
 
 /// Imports, approves and provisions `no`; returns its certificate's serial.
 fn provisioned(st: &TestStation, no: &str) -> String {

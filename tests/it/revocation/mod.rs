@@ -20,35 +20,37 @@ pub fn published(station_dir: &Path) -> PathBuf {
     station_dir.join("crl/unit-ca.crl")
 }
 
+/// `openssl crl -inform DER -in crl_der` with `args` after: (succeeded, output).
+pub fn openssl_crl(crl_der: &Path, args: &[&str]) -> (bool, String) {
+    let der = crl_der.to_str().unwrap();
+    openssl(&[&["crl", "-inform", "DER", "-in", der][..], args].concat())
+}
+
 /// `openssl crl -text` of a DER CRL; the CRL's signature must verify under `ca.pem`.
 #[track_caller]
 pub fn verified_crl_text(crl_der: &Path, ca_pem: &Path) -> String {
-    let (ok, out) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        crl_der.to_str().unwrap(),
-        "-CAfile",
-        ca_pem.to_str().unwrap(),
-        "-verify",
-        "-noout",
-    ]);
+    let ca = ca_pem.to_str().unwrap();
+    let (ok, out) = openssl_crl(crl_der, &["-CAfile", ca, "-verify", "-noout"]);
     assert!(
         ok && out.contains("verify OK"),
         "openssl crl -verify: {out}"
     );
-    let (ok, text) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        crl_der.to_str().unwrap(),
-        "-text",
-        "-noout",
-    ]);
+    let (ok, text) = openssl_crl(crl_der, &["-text", "-noout"]);
     assert!(ok, "{text}");
     text
+}
+
+/// The DER CRL `crl_der` written as PEM at `pem`, what `openssl verify -CRLfile` reads.
+#[track_caller]
+pub fn crl_as_pem(crl_der: &Path, pem: &Path) {
+    let (ok, out) = openssl_crl(crl_der, &["-out", pem.to_str().unwrap()]);
+    assert!(ok, "{out}");
+}
+
+/// `openssl verify -crl_check` of `cert` against the CA and `crl_pem`: (accepted, output).
+pub fn relying_party(ca: &Path, crl_pem: &Path, cert: &Path) -> (bool, String) {
+    let [ca, crl, cert] = [ca, crl_pem, cert].map(|p| p.to_str().unwrap());
+    openssl(&["verify", "-crl_check", "-CRLfile", crl, "-CAfile", ca, cert])
 }
 
 /// The CRL number `openssl crl -text` shows.

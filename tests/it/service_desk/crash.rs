@@ -21,19 +21,8 @@ async fn a_pin_reset_killed_at_every_step_resumes_and_sends_its_pin_once() {
     for (i, point) in PIN_RESET_POINTS.iter().enumerate() {
         let generation = i as i64 + 1;
         let id = request_reset(&st, &no).await;
-        st.ok(&["pin-reset", "approve", &id, "--operator", BOB])
-            .await;
-        let out = st
-            .run_env(
-                &["pin-reset", "run", &id, "--operator", ALICE],
-                &[("KEYSTATION_FAILPOINTS", &format!("{point}=abort"))],
-            )
-            .await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && stderr.contains(&format!("failpoint {point} reached")),
-            "{point}: the run was meant to crash there: {stderr}"
-        );
+        let out = approved_and_run_with(&st, "pin-reset", &id, &format!("{point}=abort")).await;
+        crashed_at(&out, point);
         // Killed: still executing, nothing queued yet.
         let shown = st.json(&["pin-reset", "show", &id]).await;
         assert_eq!(shown["state"], "executing", "{point}: {shown:#}");
@@ -111,17 +100,13 @@ async fn a_run_that_fails_is_recorded_failed_and_resumes() {
     let st = TestStation::init().await;
     let (no, old_pin) = delivered_sms_order(&st, "DESK-FAIL").await;
     let id = request_reset(&st, &no).await;
-    st.ok(&["pin-reset", "approve", &id, "--operator", BOB])
-        .await;
-    let out = st
-        .run_env(
-            &["pin-reset", "run", &id, "--operator", ALICE],
-            &[(
-                "KEYSTATION_FAILPOINTS",
-                "pin_reset.init_pin.before_done=error",
-            )],
-        )
-        .await;
+    let out = approved_and_run_with(
+        &st,
+        "pin-reset",
+        &id,
+        "pin_reset.init_pin.before_done=error",
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(1),

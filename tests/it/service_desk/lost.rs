@@ -2,7 +2,6 @@
 //! crl` reads it), its token binding closed, its open PIN reset cancelled, all audited.
 
 use super::*;
-use crate::revocation::{published, verified_crl_text};
 use crate::support::audit_records;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,29 +41,12 @@ async fn a_lost_key_is_revoked_key_compromise_at_once_and_its_binding_closed() {
     assert_eq!(st.order_state(&no).await, "Revoked");
 
     // The published CRL, verified under the CA, lists it as Key Compromise.
-    let text = verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"));
-    assert!(
-        text.contains(&format!("Serial Number: {}", certs[0].to_uppercase())),
-        "{text}"
-    );
+    let text = crl_lists(&st, &certs[0]);
     assert!(text.contains("Key Compromise"), "{text}");
 
     // The store: revoked keyCompromise, no binding left, the request cancelled.
-    let store = st.store().await;
-    let rev = store
-        .revocation(&crate::support::cert_serial(&certs[0]))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(rev.reason, "keyCompromise");
-    assert!(
-        store
-            .active_binding(&crate::support::order_no(&no))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store.close().await;
+    assert_eq!(revocation_reason(&st, &certs[0]).await, "keyCompromise");
+    assert!(!has_active_binding(&st, &no).await);
     assert_eq!(
         st.json(&["pin-reset", "show", &open]).await["state"],
         "cancelled"
@@ -76,19 +58,7 @@ async fn a_lost_key_is_revoked_key_compromise_at_once_and_its_binding_closed() {
     assert_eq!(audit_records(&audit, "order.revoked").len(), 1);
     let out = st.run(&["order", "lost", &no, "--operator", BOB]).await;
     assert_refused(&out, "E-ORDER-TRANSITION");
-    let out = st
-        .run(&[
-            "pin-reset",
-            "request",
-            &no,
-            "--reason",
-            "r",
-            "--evidence",
-            "e",
-            "--operator",
-            BOB,
-        ])
-        .await;
+    let out = st.run(&reset_request(&no, "e", BOB)).await;
     assert_refused(&out, "E-OPERATION-REFUSED");
     st.ok(&["audit", "verify"]).await;
     st.ok(&["check"]).await;
@@ -116,28 +86,11 @@ async fn a_broken_key_is_revoked_cessation_of_operation_at_once_and_its_binding_
     assert_eq!(certs.len(), 1, "{report:#}");
     let cert = certs[0].as_str().unwrap();
     assert_eq!(st.order_state(&no).await, "Revoked");
-    let text = verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"));
-    assert!(
-        text.contains(&format!("Serial Number: {}", cert.to_uppercase())),
-        "{text}"
-    );
+    let text = crl_lists(&st, cert);
     assert!(text.contains("Cessation Of Operation"), "{text}");
     assert!(!text.contains("Key Compromise"), "{text}");
-    let store = st.store().await;
-    let rev = store
-        .revocation(&crate::support::cert_serial(cert))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(rev.reason, "cessationOfOperation");
-    assert!(
-        store
-            .active_binding(&crate::support::order_no(&no))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store.close().await;
+    assert_eq!(revocation_reason(&st, cert).await, "cessationOfOperation");
+    assert!(!has_active_binding(&st, &no).await);
     let audit = st.json(&["audit", "show", "--order", &no]).await;
     assert_eq!(audit_records(&audit, "order.reported_broken").len(), 1);
     assert_eq!(audit_records(&audit, "order.reported_lost").len(), 0);

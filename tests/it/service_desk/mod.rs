@@ -16,6 +16,7 @@ mod unlock;
 mod unlock_store;
 
 use crate::delivery::{TestStation, gateway_agent_takes, pin_in_spool_file};
+use crate::revocation::{published, verified_crl_text};
 use serde_json::Value;
 use std::process::Output;
 
@@ -54,20 +55,25 @@ pub fn pin_opens_token(st: &TestStation, order_no: &str, pin: &str) -> bool {
         .success()
 }
 
+/// `pin-reset request NO --reason … --evidence EVIDENCE --operator OPERATOR`.
+pub fn reset_request<'a>(no: &'a str, evidence: &'a str, operator: &'a str) -> [&'a str; 9] {
+    [
+        "pin-reset",
+        "request",
+        no,
+        "--reason",
+        "客户遗忘证书密码",
+        "--evidence",
+        evidence,
+        "--operator",
+        operator,
+    ]
+}
+
 /// `pin-reset request` by [`ALICE`]; returns the request id.
 pub async fn request_reset(st: &TestStation, no: &str) -> String {
     let r = st
-        .json(&[
-            "pin-reset",
-            "request",
-            no,
-            "--reason",
-            "客户遗忘证书密码",
-            "--evidence",
-            "营业执照原件 + 经办人身份证",
-            "--operator",
-            ALICE,
-        ])
+        .json(&reset_request(no, "营业执照原件 + 经办人身份证", ALICE))
         .await;
     assert_eq!(r["state"], "requested", "{r:#}");
     assert_eq!(r["requested_by"], ALICE);
@@ -90,4 +96,74 @@ pub async fn deliveries_of_generation(st: &TestStation, no: &str, generation: i6
         .into_iter()
         .filter(|d| d["pin_generation"] == generation)
         .collect()
+}
+
+/// The station's published CRL, verified under its CA: its text (`openssl crl -text`).
+pub fn published_crl_text(st: &TestStation) -> String {
+    verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"))
+}
+
+/// The published CRL, verified under the CA, lists certificate `serial`: its text.
+#[track_caller]
+pub fn crl_lists(st: &TestStation, serial: &str) -> String {
+    let text = published_crl_text(st);
+    assert!(
+        text.contains(&format!("Serial Number: {}", serial.to_uppercase())),
+        "{text}"
+    );
+    text
+}
+
+/// Whether order `no` has an active key binding in the store.
+pub async fn has_active_binding(st: &TestStation, no: &str) -> bool {
+    let no = crate::support::order_no(no);
+    st.read_store(async |s| s.active_binding(&no).await.unwrap().is_some())
+        .await
+}
+
+/// The reason the store records for certificate `serial`'s revocation.
+pub async fn revocation_reason(st: &TestStation, serial: &str) -> String {
+    let serial = crate::support::cert_serial(serial);
+    st.read_store(async |s| s.revocation(&serial).await.unwrap().unwrap().reason)
+        .await
+}
+
+/// The certificates the store holds for order `no`.
+pub async fn certificates_of(
+    st: &TestStation,
+    no: &str,
+) -> Vec<keystation::store::CertificateRecord> {
+    let no = crate::support::order_no(no);
+    st.read_store(async |s| s.certificates_of_order(&no).await.unwrap())
+        .await
+}
+
+/// Request `id` of `kind` (`pin-reset`, `unlock`) approved by [`BOB`], then run by [`ALICE`]
+/// with the failpoints `spec` (`POINT=abort`, `POINT=error`): the run's output.
+pub async fn approved_and_run_with(st: &TestStation, kind: &str, id: &str, spec: &str) -> Output {
+    st.ok(&[kind, "approve", id, "--operator", BOB]).await;
+    st.run_env(
+        &[kind, "run", id, "--operator", ALICE],
+        &[("KEYSTATION_FAILPOINTS", spec)],
+    )
+    .await
+}
+
+/// `out` is a run killed at the failpoint `point`.
+#[track_caller]
+pub fn crashed_at(out: &Output, point: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains(&format!("failpoint {point} reached")),
+        "{point}: the run was meant to crash there: {stderr}"
+    );
+}
+
+/// The certificate at `pem` verifies under the station's CA (`openssl verify`).
+#[track_caller]
+pub fn verifies_under_the_ca(st: &TestStation, pem: &std::path::Path) {
+    let ca = st.data_dir().join("ca/ca.pem");
+    let [ca, pem] = [&ca, pem].map(|p| p.to_str().unwrap());
+    let (ok, out) = crate::support::openssl(&["verify", "-CAfile", ca, pem]);
+    assert!(ok, "{out}");
 }

@@ -16,53 +16,17 @@ async fn a_pin_reset_needs_a_second_operator_and_delivers_a_new_pin_that_replace
 
     // A key whose PIN is not delivered yet is not reset (its delivery is retried instead).
     let pending = st.shipped_sms("DESK-0002").await;
-    let out = st
-        .run(&[
-            "pin-reset",
-            "request",
-            &pending,
-            "--reason",
-            "x",
-            "--evidence",
-            "y",
-            "--operator",
-            ALICE,
-        ])
-        .await;
+    let out = st.run(&reset_request(&pending, "y", ALICE)).await;
     let stderr = assert_refused(&out, "E-OPERATION-REFUSED");
     assert!(stderr.contains("not delivered yet"), "{stderr}");
     deliver_pin(&st, &pending).await;
     // Evidence is required, named.
-    let out = st
-        .run(&[
-            "pin-reset",
-            "request",
-            &no,
-            "--reason",
-            "forgot",
-            "--evidence",
-            " ",
-            "--operator",
-            ALICE,
-        ])
-        .await;
+    let out = st.run(&reset_request(&no, " ", ALICE)).await;
     assert!(assert_refused(&out, "E-USAGE").contains("--evidence"));
 
     let id = request_reset(&st, &no).await;
     // One open request per order and kind.
-    let out = st
-        .run(&[
-            "pin-reset",
-            "request",
-            &no,
-            "--reason",
-            "again",
-            "--evidence",
-            "id",
-            "--operator",
-            BOB,
-        ])
-        .await;
+    let out = st.run(&reset_request(&no, "id", BOB)).await;
     assert_refused(&out, "E-REQUEST-OPEN");
 
     // Unapproved: cannot run; the key is not touched.
@@ -221,14 +185,7 @@ async fn a_transfer_orders_new_pin_goes_in_the_memo_of_its_own_transfer() {
             let e2e = d[0]["end_to_end_id"].as_str().unwrap().to_string();
             let msg = d[0]["bank_message_id"].as_str().unwrap().to_string();
             let status = pain002_file(&inbound, name, &msg, &[(&e2e, "ACSC", None)]);
-            st.ok(&[
-                "bank",
-                "import",
-                status.to_str().unwrap(),
-                "--operator",
-                "finance",
-            ])
-            .await;
+            st.bank_import_by_finance(&status).await;
             assert_eq!(
                 deliveries_of_generation(st, &no, generation).await[0]["state"],
                 "confirmed"
@@ -292,19 +249,9 @@ async fn a_locked_key_is_unlocked_by_its_pin_reset() {
 /// A login as the user of token `label` on the test token (libkstoken.so, which counts wrong
 /// PINs and locks for real), by pkcs11-tool with `pin` through the environment; its output.
 fn kstoken_login(st: &TestStation, label: &str, pin: &str) -> Output {
-    std::process::Command::new("pkcs11-tool")
-        .arg("--module")
-        .arg(crate::testtoken::module_path())
-        .args([
-            "--token-label",
-            label,
-            "--login",
-            "--pin",
-            "env:KS_TEST_PIN",
-        ])
+    crate::support::pkcs11_login(crate::testtoken::module_path(), label, pin)
         .arg("--list-objects")
         .env("KSTOKEN_CONF", st.data_dir().join("kstoken.conf"))
-        .env("KS_TEST_PIN", pin)
         .output()
         .expect("pkcs11-tool (scripts/setup.sh installs opensc)")
 }
@@ -317,19 +264,8 @@ fn kstoken_login(st: &TestStation, label: &str, pin: &str) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_test_token_a_really_locked_key_is_unlocked_by_its_pin_reset() {
     let module = crate::testtoken::module_path();
-    let st = TestStation::init_with(&[
-        "--ca-algorithm",
-        "sm2",
-        "--key-algorithm",
-        "sm2",
-        "--pkcs11-module",
-        module.to_str().unwrap(),
-    ])
-    .await;
-    let conf = st.data_dir().join("kstoken.conf");
-    let mut text = std::fs::read_to_string(&conf).unwrap();
-    text.push_str("[pin]\nuser_max_tries = 3\n");
-    std::fs::write(&conf, text).unwrap();
+    let st = TestStation::init_with(&crate::testtoken::sm2_on_test_token_args(&module)).await;
+    crate::testtoken::lock_after_three_tries(&st.data_dir().join("kstoken.conf"));
 
     let (no, old_pin) = delivered_sms_order(&st, "TK-LOCKED").await;
     assert!(kstoken_login(&st, &no, &old_pin).status.success());

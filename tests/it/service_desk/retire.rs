@@ -7,8 +7,7 @@
 
 use super::*;
 use crate::delivery::sms_order;
-use crate::revocation::{published, verified_crl_text};
-use crate::support::{audit_records, certificate_as_pem, openssl};
+use crate::support::{audit_records, certificate_as_pem};
 
 const RETIRED: &str = "keystation-retired";
 
@@ -65,12 +64,7 @@ async fn request_retire(st: &TestStation, no: &str) -> String {
 
 /// A certificate of `no` in the store, as a PEM file; its serial and PEM path.
 async fn certificate_file(st: &TestStation, no: &str) -> (String, std::path::PathBuf) {
-    let store = st.store().await;
-    let certs = store
-        .certificates_of_order(&crate::support::order_no(no))
-        .await
-        .unwrap();
-    store.close().await;
+    let certs = certificates_of(st, no).await;
     assert_eq!(certs.len(), 1, "{no}: {certs:?}");
     let serial = certs[0].serial.to_string();
     let pem = certificate_as_pem(st.dir.path(), &serial, &certs[0].der);
@@ -134,21 +128,9 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
 
     // Revoked cessationOfOperation, in the CRL; the order Revoked, its binding closed.
     assert_eq!(st.order_state(&no).await, "Revoked");
-    let text = verified_crl_text(&published(&st.data_dir()), &st.data_dir().join("ca/ca.pem"));
-    assert!(
-        text.contains(&format!("Serial Number: {}", old_cert.to_uppercase())),
-        "{text}"
-    );
+    let text = crl_lists(&st, &old_cert);
     assert!(text.contains("Cessation Of Operation"), "{text}");
-    let store = st.store().await;
-    assert!(
-        store
-            .active_binding(&crate::support::order_no(&no))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store.close().await;
+    assert!(!has_active_binding(&st, &no).await);
 
     // The PIN reset asked for the wiped key is cancelled with it.
     let reset = st.json(&["pin-reset", "show", &reset]).await;
@@ -195,14 +177,7 @@ async fn a_returned_key_is_wiped_under_four_eyes_and_reused_as_a_blank_key() {
     let (ok, objects) = pkcs11_tool(&st, &["--token-label", &next, "--list-objects"], None);
     assert!(ok && objects.contains("Certificate Object"), "{objects}");
     let (_, pem) = certificate_file(&st, &next).await;
-    let ca = st.data_dir().join("ca/ca.pem");
-    let (ok, out) = openssl(&[
-        "verify",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        pem.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
+    verifies_under_the_ca(&st, &pem);
     // ... once: it is bound to that order now, not waiting for reuse.
     let other = st.approved(sms_order("DESK-RET3", "13800138000")).await;
     let out = st.run(&["provision", &other, "--token", &serial]).await;
@@ -252,16 +227,10 @@ async fn a_retire_run_stopped_at_a_step_resumes_without_repeating_what_was_done(
         )
         .await;
     assert!(!out.status.success());
-    let store = st.store().await;
     assert!(
-        store
-            .active_binding(&crate::support::order_no(&no))
-            .await
-            .unwrap()
-            .is_some(),
+        has_active_binding(&st, &no).await,
         "the binding is closed only with the request's completion"
     );
-    store.close().await;
 
     // The next run finishes; the revocation is not repeated, the wipe ran again (same SO PIN).
     let run = st

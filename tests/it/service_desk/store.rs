@@ -291,11 +291,7 @@ async fn retired_keys(store: &Store, no: &OrderNo) {
 #[tokio::test]
 async fn service_requests_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("s.db").display()
-    ))
-    .await;
+    exercise(&crate::delivery::store_backends::sqlite_url(&dir)).await;
 }
 
 #[tokio::test]

@@ -106,23 +106,26 @@ async fn key_serial(st: &TestStation, no: &str) -> String {
         .to_string()
 }
 
+/// `unlock request NO --code CODE` with its reason and evidence, by [`ALICE`].
+fn unlock_request<'a>(no: &'a str, code: &'a str) -> [&'a str; 11] {
+    [
+        "unlock",
+        "request",
+        no,
+        "--code",
+        code,
+        "--reason",
+        "PIN 多次输错已锁定",
+        "--evidence",
+        "经办人来电，核对身份证号后四位与预留手机",
+        "--operator",
+        ALICE,
+    ]
+}
+
 /// `unlock request` by [`ALICE`] with the tool's code; returns the request id.
 async fn request_unlock(st: &TestStation, no: &str, code: &str) -> String {
-    let r = st
-        .json(&[
-            "unlock",
-            "request",
-            no,
-            "--code",
-            code,
-            "--reason",
-            "PIN 多次输错已锁定",
-            "--evidence",
-            "经办人来电，核对身份证号后四位与预留手机",
-            "--operator",
-            ALICE,
-        ])
-        .await;
+    let r = st.json(&unlock_request(no, code)).await;
     assert_eq!(r["state"], "requested", "{r:#}");
     assert_eq!(r["kind"], "unlock", "{r:#}");
     r["id"].as_str().unwrap().to_string()
@@ -254,21 +257,7 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     } else {
         'A'
     });
-    let out = st
-        .run(&[
-            "unlock",
-            "request",
-            &no,
-            "--code",
-            &typo,
-            "--reason",
-            "x",
-            "--evidence",
-            "y",
-            "--operator",
-            ALICE,
-        ])
-        .await;
+    let out = st.run(&unlock_request(&no, &typo)).await;
     assert!(assert_refused(&out, "E-UNLOCK-CODE").contains("--code"));
 
     let id = request_unlock(&st, &no, &tool.request_code).await;
@@ -306,21 +295,7 @@ async fn a_remote_unlock_sets_the_customers_pin_and_rotates_the_so_pin_once() {
     );
     assert!(!st.logs().contains(&code));
     // The request code is used once.
-    let out = st
-        .run(&[
-            "unlock",
-            "request",
-            &no,
-            "--code",
-            &tool.request_code,
-            "--reason",
-            "x",
-            "--evidence",
-            "y",
-            "--operator",
-            ALICE,
-        ])
-        .await;
+    let out = st.run(&unlock_request(&no, &tool.request_code)).await;
     assert_refused(&out, "E-UNLOCK-CODE-USED");
 
     // The customer pastes it; the chosen PIN opens the key, the old one does not.
@@ -430,18 +405,8 @@ async fn an_unlock_run_killed_at_every_step_never_sends_twice_and_resumes() {
         // The tool's side played by the library: its key stays in this process.
         let (key, req) = new_request(&serial).unwrap();
         let id = request_unlock(&st, &no, &req.encode()).await;
-        st.ok(&["unlock", "approve", &id, "--operator", BOB]).await;
-        let out = st
-            .run_env(
-                &["unlock", "run", &id, "--operator", ALICE],
-                &[("KEYSTATION_FAILPOINTS", &format!("{point}=abort"))],
-            )
-            .await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && stderr.contains(&format!("failpoint {point} reached")),
-            "{point}: the run was meant to crash there: {stderr}"
-        );
+        let out = approved_and_run_with(&st, "unlock", &id, &format!("{point}=abort")).await;
+        crashed_at(&out, point);
         let shown = st.json(&["unlock", "show", &id]).await;
         assert_eq!(shown["state"], "executing", "{point}: {shown:#}");
         let reached_server =

@@ -89,11 +89,7 @@ async fn exercise(url: &str) {
 #[tokio::test]
 async fn unlock_records_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("s.db").display()
-    ))
-    .await;
+    exercise(&crate::delivery::store_backends::sqlite_url(&dir)).await;
 }
 
 #[tokio::test]
