@@ -131,6 +131,7 @@ impl BlankTokens {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::token::fake::{FakeModule, FakeToken};
     use futures_util::FutureExt;
