@@ -47,10 +47,17 @@ fn a_provisioner_watches_a_batch_live_in_chromium_until_every_order_is_provision
             if seen.last() != Some(&jobs) {
                 seen.push(jobs);
             }
-            let ended = match b.find(Locator::Id("batch-status")).await {
-                Ok(e) => e.attr("data-state").await.unwrap() == Some("ended".to_string()),
-                Err(_) => false,
-            };
+            // Read in one script: the page replaces the status element as events arrive, so a
+            // found element can be stale by the time its attribute is asked for.
+            let ended = b
+                .execute(
+                    "const e = document.getElementById('batch-status');
+                     return e !== null && e.dataset.state === 'ended';",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                == serde_json::Value::Bool(true);
             if ended {
                 break;
             }
