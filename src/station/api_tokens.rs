@@ -23,6 +23,7 @@ use crate::domain::api::{Scope, Scopes, scopes_text};
 use crate::domain::{OperatorId, OperatorRefused};
 use crate::error_code::{self as ec, Coded, ErrorCode};
 use crate::random::RandomError;
+use crate::station::argument::InvalidArgument;
 use crate::store::{Actor, ApiTokenRecord, AuditEntry, NewApiToken, StoreError, Tx};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -38,13 +39,8 @@ pub enum ApiTokenError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An argument is not acceptable (named).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// No token could be drawn.
     #[error("drawing an API token: {0}")]
     Random(#[from] RandomError),
@@ -68,7 +64,7 @@ impl Coded for ApiTokenError {
     fn code(&self) -> ErrorCode {
         match self {
             ApiTokenError::Store(e) => e.code(),
-            ApiTokenError::Invalid { .. } => ec::USAGE,
+            ApiTokenError::Invalid(_) => ec::USAGE,
             ApiTokenError::Random(_) => ec::RANDOM,
             ApiTokenError::TokenFile { .. } => ec::IO,
             ApiTokenError::NotFound(_) => ec::API_TOKEN_NOT_FOUND,

@@ -119,7 +119,7 @@ impl Coded for DeliveryError {
             DeliveryError::SecretFile { .. } => ec::SECRET_FILE,
             DeliveryError::NotPrivate(e) => e.code(),
             DeliveryError::Locked(_) => ec::DELIVERY_LOCKED,
-            DeliveryError::Invalid { .. } => ec::USAGE,
+            DeliveryError::Invalid(_) => ec::USAGE,
             DeliveryError::Refused(_) => ec::OPERATION_REFUSED,
         }
     }
@@ -133,7 +133,7 @@ impl Coded for ServiceDeskError {
             ServiceDeskError::Hsm(e) => e.code(),
             ServiceDeskError::Delivery(e) => e.code(),
             ServiceDeskError::Injected(e) => e.code(),
-            ServiceDeskError::Invalid { .. } => ec::USAGE,
+            ServiceDeskError::Invalid(_) => ec::USAGE,
             ServiceDeskError::NotRunnable { .. } => ec::REQUEST_TRANSITION,
             ServiceDeskError::Refused { .. } => ec::OPERATION_REFUSED,
             ServiceDeskError::RetireRefused { .. } => ec::RETIRE_REFUSED,
@@ -296,7 +296,7 @@ impl Coded for RenewalError {
     fn code(&self) -> ErrorCode {
         match self {
             RenewalError::Store(e) => e.code(),
-            RenewalError::Invalid { .. } => ec::USAGE,
+            RenewalError::Invalid(_) => ec::USAGE,
             RenewalError::NoLiveCertificate { .. } => ec::RENEWAL_NO_CERTIFICATE,
             RenewalError::NotYetOpen { .. } => ec::RENEWAL_NOT_OPEN,
             RenewalError::Pending { .. } => ec::RENEWAL_PENDING,
@@ -327,7 +327,7 @@ impl Coded for super::operators::OperatorError {
         use super::operators::OperatorError as E;
         match self {
             E::Store(e) => e.code(),
-            E::Invalid { .. } => ec::USAGE,
+            E::Invalid(_) => ec::USAGE,
             E::Random(_) => ec::RANDOM,
             E::CredentialFile { .. } => ec::OPERATOR_CREDENTIAL,
             E::Password(_) => ec::OPERATOR_PASSWORD,

@@ -27,6 +27,7 @@ use crate::audit::event::{
 use crate::domain::station_request::{ChangeFamily, StationChange, takes_effect_at_once};
 use crate::domain::{OperatorRefused, OrderNo, RequestEvent, RequestState};
 use crate::error_code::{self as ec, Coded, ErrorCode};
+use crate::station::argument::InvalidArgument;
 use crate::store::{Actor, ApiTokenRecord, OperatorRecord, StationRequestRecord, StoreError, Tx};
 use std::path::Path;
 
@@ -41,13 +42,8 @@ pub enum FourEyesError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An argument is not acceptable (named).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// Carrying out an operator change failed (nothing was changed).
     #[error(transparent)]
     Operator(#[from] OperatorError),
@@ -63,7 +59,7 @@ impl Coded for FourEyesError {
     fn code(&self) -> ErrorCode {
         match self {
             FourEyesError::Store(e) => e.code(),
-            FourEyesError::Invalid { .. } => ec::USAGE,
+            FourEyesError::Invalid(_) => ec::USAGE,
             FourEyesError::Operator(e) => e.code(),
             FourEyesError::ApiToken(e) => e.code(),
             FourEyesError::OcspSigner(e) => e.code(),
@@ -114,10 +110,10 @@ fn note_text(field: &'static str, value: &str) -> Result<String, FourEyesError> 
         || t.chars().count() > NOTE_MAX
         || t.chars().any(|c| c.is_control() && c != '\n')
     {
-        return Err(FourEyesError::Invalid {
+        return Err(FourEyesError::Invalid(InvalidArgument {
             field,
             message: format!("1-{NOTE_MAX} characters without control characters"),
-        });
+        }));
     }
     Ok(t.to_string())
 }
@@ -163,9 +159,11 @@ async fn carry_out_in(
     how: &Provenance,
 ) -> Result<Carried, FourEyesError> {
     let need_out = || {
-        out.ok_or_else(|| FourEyesError::Invalid {
-            field: out_flag(change),
-            message: "the file the new secret is written to is required".into(),
+        out.ok_or_else(|| {
+            FourEyesError::Invalid(InvalidArgument {
+                field: out_flag(change),
+                message: "the file the new secret is written to is required".into(),
+            })
         })
     };
     let random = station.random.as_ref();
@@ -226,7 +224,7 @@ impl Station {
             return self.commit_or_erase(tx, out, Asked::Done { carried }).await;
         }
         if let Some(file) = out {
-            return Err(FourEyesError::Invalid {
+            return Err(FourEyesError::Invalid(InvalidArgument {
                 field: out_flag(&change),
                 message: format!(
                     "not written ({}): this change needs a second operator's approval, and the \
@@ -235,7 +233,7 @@ impl Station {
                     change.family().command(),
                     out_flag(&change)
                 ),
-            });
+            }));
         }
         precheck_in(&mut tx, &change).await?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -284,7 +282,7 @@ impl Station {
             .await?
             .ok_or_else(|| StoreError::RequestNotFound(id.to_string()))?;
         if r.change.family() != family {
-            return Err(FourEyesError::Invalid {
+            return Err(FourEyesError::Invalid(InvalidArgument {
                 field: "ID",
                 message: format!(
                     "request {id} is a {} request: `keystation {} approve|reject|cancel {id}` \
@@ -292,7 +290,7 @@ impl Station {
                     r.change.kind(),
                     r.change.family().command()
                 ),
-            });
+            }));
         }
         Ok(r)
     }
@@ -331,22 +329,22 @@ impl Station {
                 source,
             })?;
         if let (Some(file), false) = (out, approve && read.change.writes_secret()) {
-            return Err(FourEyesError::Invalid {
+            return Err(FourEyesError::Invalid(InvalidArgument {
                 field: out_flag(&read.change),
                 message: format!(
                     "not written ({}): a {} request makes no new secret",
                     file.display(),
                     read.change.kind()
                 ),
-            });
+            }));
         }
         if approve && read.change.writes_secret() && out.is_none() {
-            return Err(FourEyesError::Invalid {
+            return Err(FourEyesError::Invalid(InvalidArgument {
                 field: out_flag(&read.change),
                 message: "the approver writes the new secret to a file (it must not exist), to \
                           hand over"
                     .into(),
-            });
+            }));
         }
         let made = match (&read.change, approve) {
             (StationChange::OcspSigner, true) => Some(self.make_ocsp_signer().await?),

@@ -14,6 +14,7 @@ pub mod anchor;
 pub mod api_orders;
 pub mod api_tokens;
 pub mod api_webhook;
+pub mod argument;
 pub mod audit_verify;
 pub mod batch;
 pub mod check;

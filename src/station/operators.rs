@@ -21,6 +21,7 @@ use crate::domain::operator::proof::{Proof, claimed_operator};
 use crate::domain::operator::{Roles, authorize, roles_text};
 use crate::domain::{Action, OperatorId, OperatorRefused, Role};
 use crate::random::RandomError;
+use crate::station::argument::InvalidArgument;
 use crate::store::{Actor, AuditEntry, NewOperator, OperatorRecord, StoreError, Tx};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -44,13 +45,8 @@ pub enum OperatorError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An argument is not acceptable (named).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// No token could be drawn.
     #[error("drawing an operator credential: {0}")]
     Random(#[from] RandomError),
@@ -420,9 +416,11 @@ pub fn first_administrator_roles() -> Roles {
 
 /// The `NAME` argument of an operator command, parsed.
 pub(super) fn name_arg(name: &str) -> Result<OperatorId, OperatorError> {
-    OperatorId::parse(name).map_err(|e| OperatorError::Invalid {
-        field: "NAME",
-        message: e.to_string(),
+    OperatorId::parse(name).map_err(|e| {
+        OperatorError::Invalid(InvalidArgument {
+            field: "NAME",
+            message: e.to_string(),
+        })
     })
 }
 

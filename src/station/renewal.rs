@@ -20,6 +20,7 @@ use crate::domain::renewal::{
     MAX_RENEWALS, RenewalRefusal, renewal_order_no, renewal_root, renewal_window,
 };
 use crate::domain::{CertificateStatus, OrderNo, OrderState};
+use crate::station::argument::InvalidArgument;
 use crate::store::{AuditEntry, CertificateRecord, StoreError};
 
 /// Why no renewal order was made.
@@ -30,13 +31,8 @@ pub enum RenewalError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An argument is unusable.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// The order has no live certificate to renew (none on a token, revoked, or expired).
     #[error("order {order_no} has no live certificate to renew: {why}")]
     NoLiveCertificate {
@@ -128,10 +124,10 @@ impl Station {
         operator: &str,
     ) -> Result<RenewalReport, RenewalError> {
         if operator.trim().is_empty() {
-            return Err(RenewalError::Invalid {
+            return Err(RenewalError::Invalid(InvalidArgument {
                 field: "--operator",
                 message: "must name the operator".into(),
-            });
+            }));
         }
         let actor = self
             .operator_actor(operator, crate::domain::Action::RenewOrder)

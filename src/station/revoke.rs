@@ -36,6 +36,7 @@ use crate::domain::{
     CertSerial, CertificateStatus, DeliveryEvent, DeliveryState, OrderEvent, OrderNo, OrderState,
     TokenSerial,
 };
+use crate::station::argument::InvalidArgument;
 use crate::store::{AuditEntry, CertificateRecord, DeliveryFilter, Tx};
 
 /// RFC 5280 CRLReason names accepted for a revocation.
@@ -105,19 +106,19 @@ pub(crate) enum Closing<'a> {
 /// Checks the common arguments of a revocation.
 pub(crate) fn check_reason_and_operator(reason: &str, operator: &str) -> Result<(), DeliveryError> {
     if !REVOCATION_REASONS.contains(&reason) {
-        return Err(DeliveryError::Invalid {
+        return Err(DeliveryError::Invalid(InvalidArgument {
             field: "--reason",
             message: format!(
                 "{reason:?} is not an RFC 5280 reason: {}",
                 REVOCATION_REASONS.join(", ")
             ),
-        });
+        }));
     }
     if operator.trim().is_empty() {
-        return Err(DeliveryError::Invalid {
+        return Err(DeliveryError::Invalid(InvalidArgument {
             field: "--operator",
             message: "must name the operator".into(),
-        });
+        }));
     }
     Ok(())
 }
@@ -131,10 +132,10 @@ pub(crate) async fn revocable_certificate(
 ) -> Result<(CertificateRecord, OrderState, Vec<CertificateRecord>), DeliveryError> {
     let certs = tx.certificates_beside(serial).await?;
     let Some(cert) = certs.iter().find(|c| c.serial == *serial).cloned() else {
-        return Err(DeliveryError::Invalid {
+        return Err(DeliveryError::Invalid(InvalidArgument {
             field: "SERIAL",
             message: format!("no certificate {serial} was issued by this station"),
-        });
+        }));
     };
     let no = cert.order_no.clone();
     if cert.status == CertificateStatus::Revoked {
@@ -379,17 +380,17 @@ mod tests {
         assert!(check_reason_and_operator("superseded", "alice").is_ok());
         assert!(matches!(
             check_reason_and_operator("duplicate", "alice"),
-            Err(DeliveryError::Invalid {
+            Err(DeliveryError::Invalid(InvalidArgument {
                 field: "--reason",
                 ..
-            })
+            }))
         ));
         assert!(matches!(
             check_reason_and_operator("superseded", " "),
-            Err(DeliveryError::Invalid {
+            Err(DeliveryError::Invalid(InvalidArgument {
                 field: "--operator",
                 ..
-            })
+            }))
         ));
     }
 }

@@ -24,6 +24,7 @@ use crate::delivery::bank::{
 };
 use crate::domain::{DeliveryEvent, DeliveryState, OrderNo};
 use crate::station::Station;
+use crate::station::argument::InvalidArgument;
 use crate::store::{AuditEntry, DeliveryRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -172,13 +173,13 @@ impl Station {
             Err(BankError::WrongDocument { .. }) => match parse_camt054(&bytes) {
                 Ok(r) => Parsed::Camt054(r),
                 Err(BankError::WrongDocument { found, .. }) => {
-                    return Err(DeliveryError::Invalid {
+                    return Err(DeliveryError::Invalid(InvalidArgument {
                         field: "FILE",
                         message: format!(
                             "{} is neither a pain.002.001.11 nor a camt.054.001.08 document (found {found})",
                             path.display()
                         ),
-                    });
+                    }));
                 }
                 Err(source) => {
                     return Err(DeliveryError::BankFile {

@@ -3,6 +3,7 @@
 
 use crate::delivery::bank::BankError;
 use crate::delivery::sms::SmsError;
+use crate::station::argument::InvalidArgument;
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -58,13 +59,8 @@ pub enum DeliveryError {
     #[error("another `deliver run` is active for this station (lock {0})")]
     Locked(String),
     /// An argument is unusable (exit 2).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// The operation is refused in the current state (exit 2), with what to do instead.
     #[error("{0}")]
     Refused(String),
@@ -75,7 +71,7 @@ impl DeliveryError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            DeliveryError::Invalid { .. }
+            DeliveryError::Invalid(_)
                 | DeliveryError::Refused(_)
                 | DeliveryError::BankFile { .. }
                 | DeliveryError::Store(
@@ -97,16 +93,16 @@ pub(super) fn check_label(
     max: usize,
 ) -> Result<(), DeliveryError> {
     if value.trim().is_empty() {
-        return Err(DeliveryError::Invalid {
+        return Err(DeliveryError::Invalid(InvalidArgument {
             field,
             message: "must not be empty".into(),
-        });
+        }));
     }
     if value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(DeliveryError::Invalid {
+        return Err(DeliveryError::Invalid(InvalidArgument {
             field,
             message: format!("must be at most {max} characters without control characters"),
-        });
+        }));
     }
     Ok(())
 }

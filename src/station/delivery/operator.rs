@@ -11,6 +11,7 @@ use crate::config::SmsKind;
 use crate::domain::order::DeliveryChannel;
 use crate::domain::{DeliveryEvent, DeliveryState, OrderNo};
 use crate::station::Station;
+use crate::station::argument::InvalidArgument;
 use crate::store::{AuditEntry, DeliveryRecord};
 
 /// What an operator's retry did.
@@ -221,10 +222,10 @@ impl Station {
                     )));
                 }
                 if force_new_transfer {
-                    return Err(DeliveryError::Invalid {
+                    return Err(DeliveryError::Invalid(InvalidArgument {
                         field: "--force-new-transfer",
                         message: "only applies to bank deliveries".into(),
-                    });
+                    }));
                 }
                 tx.transition_delivery(&actor, &mut d, DeliveryEvent::OperatorRetry, requeue)
                     .await?;

@@ -1,5 +1,6 @@
 //! Why a service-desk operation did not happen.
 
+use crate::station::argument::InvalidArgument;
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -23,13 +24,8 @@ pub enum ServiceDeskError {
     #[error(transparent)]
     Injected(#[from] crate::failpoint::InjectedFailure),
     /// An argument is unusable (exit 2).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The argument.
-        field: &'static str,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
     /// The request may not run yet: it waits for a second operator's approval, or is settled.
     #[error("service request {id} is {state}: {hint}")]
     NotRunnable {

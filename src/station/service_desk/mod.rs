@@ -12,6 +12,7 @@
 //! the key is plugged in. Approval and execution are separate because the approver need not be
 //! at the desk, and a run that stops (a key pulled, a crash) is resumed by running it again.
 
+use crate::station::argument::InvalidArgument;
 mod at_approval;
 mod error;
 mod journal;
@@ -40,9 +41,11 @@ const TEXT_MAX: usize = 500;
 
 /// An operator named on the command line, parsed (`--operator`).
 fn operator(name: &str) -> Result<OperatorId, ServiceDeskError> {
-    OperatorId::parse(name).map_err(|e| ServiceDeskError::Invalid {
-        field: "--operator",
-        message: e.to_string(),
+    OperatorId::parse(name).map_err(|e| {
+        ServiceDeskError::Invalid(InvalidArgument {
+            field: "--operator",
+            message: e.to_string(),
+        })
     })
 }
 
@@ -51,16 +54,16 @@ fn operator(name: &str) -> Result<OperatorId, ServiceDeskError> {
 fn text(field: &'static str, value: &str) -> Result<String, ServiceDeskError> {
     let t = value.trim();
     if t.is_empty() {
-        return Err(ServiceDeskError::Invalid {
+        return Err(ServiceDeskError::Invalid(InvalidArgument {
             field,
             message: "must not be empty".into(),
-        });
+        }));
     }
     if t.chars().count() > TEXT_MAX || t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ServiceDeskError::Invalid {
+        return Err(ServiceDeskError::Invalid(InvalidArgument {
             field,
             message: format!("must be at most {TEXT_MAX} characters without control characters"),
-        });
+        }));
     }
     Ok(t.to_string())
 }
@@ -315,13 +318,13 @@ async fn record_request(
 /// Request `id` is of `kind`, not of the kind the command given `verb` handles: refused, naming
 /// the command that does.
 fn other_kind(id: &str, kind: RequestKind, verb: &str) -> ServiceDeskError {
-    ServiceDeskError::Invalid {
+    ServiceDeskError::Invalid(InvalidArgument {
         field: "ID",
         message: format!(
             "request {id} is a {kind} request: `keystation {} {verb} {id}` handles it",
             command_of(kind)
         ),
-    }
+    })
 }
 
 /// The CLI command of a kind's requests, for hints.

@@ -16,6 +16,7 @@ use crate::delivery::sms::{
 use crate::domain::delivery::backoff;
 use crate::domain::notification::NoticeTemplates;
 use crate::domain::rate_limit::TokenBucket;
+use crate::station::argument::InvalidArgument;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +117,7 @@ impl DeliveryChannels {
                 SmsChannel::Spool(SpoolChannel::new(paths.spool_dir.clone(), stamps))
             }
             SmsKind::Aliyun => {
-                let a = d.sms.aliyun.as_ref().ok_or(DeliveryError::Invalid {
+                let a = d.sms.aliyun.as_ref().ok_or(InvalidArgument {
                     field: "delivery.sms.aliyun",
                     message: "missing".into(),
                 })?;
@@ -133,7 +134,7 @@ impl DeliveryChannels {
                 SmsChannel::Aliyun(AliyunChannel::new(c, creds, stamps)?)
             }
             SmsKind::Webhook => {
-                let w = d.sms.webhook.as_ref().ok_or(DeliveryError::Invalid {
+                let w = d.sms.webhook.as_ref().ok_or(InvalidArgument {
                     field: "delivery.sms.webhook",
                     message: "missing".into(),
                 })?;

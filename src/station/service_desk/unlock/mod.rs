@@ -30,6 +30,7 @@ use super::{ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, UnlockConfirmed};
 use crate::domain::{OrderNo, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
+use crate::station::argument::InvalidArgument;
 use crate::station::hsm::Hsm;
 use crate::store::{Actor, AuditEntry, Binding, ServiceRequestRecord, StoreError, Tx};
 use crate::unlock::code::UnlockRequestCode;
@@ -164,10 +165,10 @@ impl Station {
         options: RunOptions,
     ) -> Result<UnlockReport, ServiceDeskError> {
         if options.valid_hours == 0 || options.valid_hours > MAX_VALID_HOURS {
-            return Err(ServiceDeskError::Invalid {
+            return Err(ServiceDeskError::Invalid(InvalidArgument {
                 field: "--valid-hours",
                 message: format!("must be 1-{MAX_VALID_HOURS}"),
-            });
+            }));
         }
         let base = self
             .open_run(hsm, run_by, async |actor: &Actor| {
@@ -244,17 +245,15 @@ impl Station {
     /// `unlock show ID`: the request, its journal and the sending of its code.
     pub async fn unlock_detail(&self, id: &str) -> Result<UnlockDetail, ServiceDeskError> {
         let detail = self.service_request(id).await?;
-        let unlock =
-            self.store
-                .unlock_request(id)
-                .await?
-                .ok_or_else(|| ServiceDeskError::Invalid {
-                    field: "ID",
-                    message: format!(
-                        "request {id} is a {} request, not an unlock",
-                        detail.request.kind
-                    ),
-                })?;
+        let unlock = self.store.unlock_request(id).await?.ok_or_else(|| {
+            ServiceDeskError::Invalid(InvalidArgument {
+                field: "ID",
+                message: format!(
+                    "request {id} is a {} request, not an unlock",
+                    detail.request.kind
+                ),
+            })
+        })?;
         Ok(UnlockDetail { detail, unlock })
     }
 
