@@ -242,3 +242,38 @@ softhsm_test!(
         );
     }
 );
+
+softhsm_test!(
+    /// SoftHSM adds a new blank slot inside `C_GetSlotList` once the last one is initialised,
+    /// without a lock of its own: two threads listing at that moment both add it and SoftHSM
+    /// aborts the process (`SlotManager::insertToken`). The module serialises its slot lists,
+    /// so workers that look for blank tokens while others initialise theirs are safe.
+    fn threads_listing_slots_while_the_last_blank_one_is_initialised_do_not_abort_softhsm() {
+        let module = Pkcs11Module::load(None).unwrap();
+        let listers = 8;
+        let rounds = 60;
+        for round in 0..rounds {
+            let mut t = module.first_blank().unwrap().expect("a blank slot");
+            t.init_token(&so("so-secret-1"), &format!("T{round}"))
+                .unwrap();
+            // No blank slot now: every lister's C_GetSlotList wants to add one.
+            let start = std::sync::Barrier::new(listers);
+            std::thread::scope(|s| {
+                for _ in 0..listers {
+                    s.spawn(|| {
+                        start.wait();
+                        module.tokens().unwrap()
+                    });
+                }
+            });
+        }
+        let tokens = module.tokens().unwrap();
+        let initialised = tokens.iter().filter(|t| t.info().initialized).count();
+        assert_eq!(initialised, rounds, "every round's token, once");
+        assert_eq!(
+            tokens.iter().filter(|t| !t.info().initialized).count(),
+            1,
+            "one blank slot"
+        );
+    }
+);

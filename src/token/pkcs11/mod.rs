@@ -22,7 +22,7 @@ use cryptoki::types::AuthPin;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// DER of the prime256v1 OID, the `CKA_EC_PARAMS` of a P-256 key.
 pub(crate) const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
@@ -52,6 +52,15 @@ pub(crate) fn context(path: &Path) -> Result<Pkcs11, TokenError> {
     Ok(ctx)
 }
 
+/// SoftHSM 2.6 grows its slot map inside `C_GetSlotList` (a new blank slot once the last one is
+/// initialised) without a lock of its own: two threads listing at that moment both add the slot
+/// and SoftHSM aborts the process (`SlotManager::insertToken`: `Assertion result.second`), and a
+/// call that looks a slot up while the map grows reads it mid-change. With SoftHSM, a slot list
+/// takes this lock alone and every call naming a slot shares it. Other modules keep their own
+/// slot lists safe, as PKCS#11 requires, and a real key's `C_InitToken` may take seconds: they
+/// go without it.
+static SOFTHSM_SLOT_MAP: RwLock<()> = RwLock::new(());
+
 /// The cryptoki slot of a slot id.
 pub(crate) fn slot(id: u64) -> Result<Slot, TokenError> {
     Slot::try_from(id).map_err(|e| TokenError::Unexpected {
@@ -67,6 +76,8 @@ pub struct CryptokiBackend {
     path: PathBuf,
     /// The module's SM2 codes from the vendor table, found by its file name.
     sm2: Option<Sm2Codes>,
+    /// [`SOFTHSM_SLOT_MAP`] when the module is SoftHSM.
+    slot_map: Option<&'static RwLock<()>>,
 }
 
 impl fmt::Debug for CryptokiBackend {
@@ -84,23 +95,33 @@ impl CryptokiBackend {
         let sm2 = VendorTable::builtin()
             .for_module(path)
             .map(|m| m.sm2.clone());
+        let ctx = context(path)?;
+        let softhsm = ctx
+            .get_library_info()
+            .is_ok_and(|i| i.manufacturer_id().trim() == "SoftHSM");
         Ok(CryptokiBackend {
-            ctx: context(path)?,
+            ctx,
             path: path.to_path_buf(),
             sm2,
+            slot_map: softhsm.then_some(&SOFTHSM_SLOT_MAP),
         })
     }
 
     /// Whether the module is SoftHSM (by its library information), whose token store needs the
     /// station's lock across processes ([`crate::token::store_lock`]).
     pub fn is_softhsm(&self) -> bool {
-        self.ctx
-            .get_library_info()
-            .is_ok_and(|i| i.manufacturer_id().trim() == "SoftHSM")
+        self.slot_map.is_some()
+    }
+
+    /// Held across a slot list (SoftHSM only, see [`SOFTHSM_SLOT_MAP`]).
+    fn listing_slots(&self) -> Option<RwLockWriteGuard<'static, ()>> {
+        self.slot_map
+            .map(|l| l.write().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn explainer(&self, token: &TokenInfo) -> Result<Explainer, TokenError> {
         Ok(Explainer {
+            slot_map: self.slot_map,
             ctx: self.ctx.clone(),
             slot: slot(token.slot_id)?,
             name: token.display_name(),
@@ -111,6 +132,7 @@ impl CryptokiBackend {
 
 impl TokenBackend for CryptokiBackend {
     fn slots(&self) -> Result<Vec<u64>, TokenError> {
+        let _listing = self.listing_slots();
         let slots = self
             .ctx
             .get_slots_with_token()
@@ -119,6 +141,7 @@ impl TokenBackend for CryptokiBackend {
     }
 
     fn token_info(&self, slot_id: u64) -> Result<TokenInfo, TokenError> {
+        let _naming = naming_a_slot(self.slot_map);
         let ti = self.ctx.get_token_info(slot(slot_id)?).map_err(|e| {
             let name = format!("in slot {slot_id}");
             match e {
@@ -158,17 +181,21 @@ impl TokenBackend for CryptokiBackend {
         let explainer = self.explainer(token)?;
         // Exposed to C_InitToken only: the SO PIN's one purpose.
         let pin = AuthPin::from(so_pin.expose_secret().to_string());
-        self.ctx
-            .init_token(explainer.slot, &pin, label)
-            .map_err(|e| explainer.login_failure(UserKind::So, e))
+        let done = {
+            let _naming = naming_a_slot(self.slot_map);
+            self.ctx.init_token(explainer.slot, &pin, label)
+        };
+        // Explained without the slot map lock, which the explanation takes again.
+        done.map_err(|e| explainer.login_failure(UserKind::So, e))
     }
 
     fn open_session(&self, token: &TokenInfo) -> Result<Box<dyn SessionBackend>, TokenError> {
         let explainer = self.explainer(token)?;
-        let session = self
-            .ctx
-            .open_rw_session(explainer.slot)
-            .map_err(|e| explainer.explain(e))?;
+        let opened = {
+            let _naming = naming_a_slot(self.slot_map);
+            self.ctx.open_rw_session(explainer.slot)
+        };
+        let session = opened.map_err(|e| explainer.explain(e))?;
         Ok(Box::new(session::CryptokiSession::new(
             session,
             explainer,
@@ -177,8 +204,14 @@ impl TokenBackend for CryptokiBackend {
     }
 }
 
+/// Held across a call that names a slot (SoftHSM only, see [`SOFTHSM_SLOT_MAP`]).
+fn naming_a_slot(slot_map: Option<&'static RwLock<()>>) -> Option<RwLockReadGuard<'static, ()>> {
+    slot_map.map(|l| l.read().unwrap_or_else(PoisonError::into_inner))
+}
+
 /// Turns failed calls on one token into [`TokenError`]s that name it.
 pub(super) struct Explainer {
+    slot_map: Option<&'static RwLock<()>>,
     ctx: Pkcs11,
     slot: Slot,
     name: String,
@@ -207,6 +240,7 @@ impl Explainer {
             function,
         ) = &e
         {
+            let _naming = naming_a_slot(self.slot_map);
             let still_here = self
                 .ctx
                 .get_token_info(self.slot)
