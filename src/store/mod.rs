@@ -45,7 +45,9 @@ pub use audit_log::AuditFilter;
 pub use certificates::CertificateRecord;
 pub use company_keys::CompanyOrder;
 pub use crls::{CrlRecord, CrlSummary, NewCrl};
-pub use delivery::{AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, Shipment};
+pub use delivery::{
+    AttemptRecord, DeliveryFilter, DeliveryRecord, NewDelivery, SendMaterial, Shipment,
+};
 pub use error::{Retry, StoreError};
 pub use escrow::EscrowedKey;
 pub use fleet::{Installation, Registration, StateCount, StationRecord};

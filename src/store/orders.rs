@@ -91,7 +91,7 @@ pub struct ChangedAfter {
     pub order_no: OrderNo,
 }
 
-fn parse_state(s: &str) -> Result<OrderState, StoreError> {
+pub(super) fn parse_state(s: &str) -> Result<OrderState, StoreError> {
     OrderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown order state {s:?}")))
 }
 

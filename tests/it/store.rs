@@ -278,6 +278,33 @@ async fn insert_and_read_back_equal(db: &Db) {
     );
 }
 
+/// What a group of sends reads in one query: each order with its state and its sealed PIN
+/// (none before one is stored), and nothing for an order that does not exist.
+async fn send_material_reads_a_group_of_orders_with_their_sealed_pins(db: &Db) {
+    let (a, b) = (sample(0, "KS-ST-0001"), sample(1, "KS-ST-0002"));
+    db.import(&[a.clone(), b.clone()], T0).await;
+    let serial: keystation::domain::TokenSerial = "0123456789abcdef".parse().unwrap();
+    let sealed = keystation::domain::SealedPin(b"KSP1 sealed blob".to_vec());
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    tx.put_sealed_pin(&order_no("KS-ST-0002"), &serial, &sealed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (n1, n2, missing) = (
+        order_no("KS-ST-0001"),
+        order_no("KS-ST-0002"),
+        order_no("KS-ST-9999"),
+    );
+    let got = db.store.send_material(&[&n1, &n2, &missing]).await.unwrap();
+    assert_eq!(got.len(), 2, "the missing order is absent");
+    assert_eq!(got[&n1].order, a.order);
+    assert_eq!(got[&n1].state, OrderState::Submitted);
+    assert!(got[&n1].sealed.is_none());
+    assert_eq!(got[&n2].order, b.order);
+    let pin = got[&n2].sealed.as_ref().expect("the stored sealed PIN");
+    assert_eq!((&pin.token_serial, &pin.sealed), (&serial, &sealed));
+}
+
 async fn duplicate_order_is_rejected_and_changes_nothing(db: &Db) {
     let new = sample(0, "KS-ST-0001");
     db.import(std::slice::from_ref(&new), T0).await;
@@ -1158,6 +1185,7 @@ macro_rules! store_suite {
 store_suite!(
     an_unknown_stored_status_is_an_error_naming_its_column,
     insert_and_read_back_equal,
+    send_material_reads_a_group_of_orders_with_their_sealed_pins,
     duplicate_order_is_rejected_and_changes_nothing,
     list_by_state_is_fifo,
     review_changes_state_and_audits_in_one_transaction,

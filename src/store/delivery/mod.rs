@@ -16,14 +16,28 @@ mod transition;
 
 pub use attempts::AttemptRecord;
 
-use super::{DbContext, Store, StoreError, Tx, stored_id};
+use super::orders::parse_state;
+use super::{DbContext, Store, StoreError, StoredPin, Tx, id_column, stored_id};
+
 use crate::clock::format_utc;
 use crate::domain::DeliveryState;
 use crate::domain::delivery::{channel_name, parse_channel};
 use crate::domain::order::DeliveryChannel;
-use crate::domain::{Order, OrderNo, OrderState};
+use crate::domain::{Order, OrderNo, OrderState, SealedPin};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
+
+/// What a send reads of one order: the order as imported, its state, and its sealed PIN.
+#[derive(Debug, Clone)]
+pub struct SendMaterial {
+    /// The normalised order (its destination and company name).
+    pub order: Order,
+    /// Its state now (a send goes only to an order that may still receive its PIN).
+    pub state: OrderState,
+    /// The PIN to send, sealed; `None` once destroyed (or never stored).
+    pub sealed: Option<StoredPin>,
+}
 
 /// A key handed to a courier.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -431,4 +445,64 @@ impl Store {
         .transpose()
         .ctx("reading a shipment")
     }
+
+    /// What the sends of a group need of their orders, in one read per 200 orders (one row
+    /// per order, its sealed PIN joined). An order not found is absent from the map.
+    pub async fn send_material(
+        &self,
+        order_nos: &[&OrderNo],
+    ) -> Result<HashMap<OrderNo, SendMaterial>, StoreError> {
+        let mut out = HashMap::with_capacity(order_nos.len());
+        for chunk in order_nos.chunks(200) {
+            // `$1, $2, ...`: one placeholder per order, bound below.
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT o.order_no, o.order_json, o.state, p.token_serial, p.sealed \
+                 FROM orders o LEFT JOIN sealed_pins p ON p.order_no = o.order_no \
+                 WHERE o.order_no IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for no in chunk {
+                q = q.bind(no.as_str());
+            }
+            for r in q
+                .fetch_all(self.pool())
+                .await
+                .ctx("reading orders to send")?
+            {
+                let (no, material) = send_material(&r)?;
+                out.insert(no, material);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn send_material(r: &AnyRow) -> Result<(OrderNo, SendMaterial), StoreError> {
+    let no: OrderNo = id_column(r, "order_no", "orders.order_no").ctx("reading orders to send")?;
+    let json: String = r.try_get("order_json").ctx("reading orders to send")?;
+    let order: Order =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("order {no}: {e}")))?;
+    let state = parse_state(
+        &r.try_get::<String, _>("state")
+            .ctx("reading orders to send")?,
+    )?;
+    let serial: Option<String> = r.try_get("token_serial").ctx("reading orders to send")?;
+    let sealed = match serial {
+        None => None,
+        Some(_) => Some(StoredPin {
+            token_serial: id_column(r, "token_serial", "sealed_pins.token_serial")
+                .ctx("reading orders to send")?,
+            sealed: SealedPin(r.try_get("sealed").ctx("reading orders to send")?),
+        }),
+    };
+    Ok((
+        no,
+        SendMaterial {
+            order,
+            state,
+            sealed,
+        },
+    ))
 }

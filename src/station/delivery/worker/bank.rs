@@ -11,10 +11,7 @@ impl Worker<'_> {
         due: Vec<DeliveryRecord>,
     ) -> Result<(), DeliveryError> {
         let mut prepared = Vec::new();
-        for d in due {
-            let Some((order, sealed)) = self.load(&d).await? else {
-                continue;
-            };
+        for (d, order, sealed) in self.load(due).await? {
             match self.prepare_transfer(&d, &order, &sealed)? {
                 Ok(p) => {
                     // Checked alone first, so one unusable transfer never blocks a batch.

@@ -41,10 +41,7 @@ impl Worker<'_> {
 
     async fn send_sms_group(&mut self, group: Vec<DeliveryRecord>) -> Result<(), DeliveryError> {
         let mut prepared = Vec::with_capacity(group.len());
-        for d in group {
-            let Some((order, sealed)) = self.load(&d).await? else {
-                continue;
-            };
+        for (d, order, sealed) in self.load(group).await? {
             match self.prepare_sms(&d, &order, &sealed)? {
                 Ok(p) => prepared.push((d, p)),
                 Err(Unpreparable(reason)) => self.fail_queued(&d, reason).await?,

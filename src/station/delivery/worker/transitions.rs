@@ -26,25 +26,35 @@ impl Worker<'_> {
         }
     }
 
-    /// Reads what a send needs; `None` when the delivery was settled here instead (order no
-    /// longer deliverable -> cancelled; no sealed PIN -> failed).
+    /// Reads what the sends of `due` need, in one read for the group; a delivery settled here
+    /// instead is left out (order no longer deliverable -> cancelled; no sealed PIN -> failed).
     pub(super) async fn load(
         &mut self,
-        d: &DeliveryRecord,
-    ) -> Result<Option<(Order, StoredPin)>, DeliveryError> {
-        let rec = self.order_of(d).await?;
-        if !order_is_deliverable(rec.state, d.pin_generation) {
-            self.cancel_for_order(d, rec.state).await?;
-            return Ok(None);
-        }
-        match self.station.store.sealed_pin(&d.order_no).await? {
-            Some(sealed) => Ok(Some((rec.order, sealed))),
-            None => {
-                self.fail_queued(d, "the order has no sealed PIN: nothing can be sent".into())
-                    .await?;
-                Ok(None)
+        due: Vec<DeliveryRecord>,
+    ) -> Result<Vec<(DeliveryRecord, Order, StoredPin)>, DeliveryError> {
+        let order_nos: Vec<&OrderNo> = due.iter().map(|d| &d.order_no).collect();
+        let mut material = self.station.store.send_material(&order_nos).await?;
+        let mut ready = Vec::with_capacity(due.len());
+        for d in due {
+            let Some(m) = material.remove(&d.order_no) else {
+                return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
+            };
+            if !order_is_deliverable(m.state, d.pin_generation) {
+                self.cancel_for_order(&d, m.state).await?;
+                continue;
+            }
+            match m.sealed {
+                Some(sealed) => ready.push((d, m.order, sealed)),
+                None => {
+                    self.fail_queued(
+                        &d,
+                        "the order has no sealed PIN: nothing can be sent".into(),
+                    )
+                    .await?
+                }
             }
         }
+        Ok(ready)
     }
 
     /// A queued delivery whose order may not receive its PIN any more: cancelled, never sent.
