@@ -18,7 +18,6 @@ pub use attempts::AttemptRecord;
 
 use super::orders::parse_state;
 use super::{DbContext, Store, StoreError, StoredPin, Tx, id_column, stored_id};
-
 use crate::clock::format_utc;
 use crate::domain::DeliveryState;
 use crate::domain::delivery::{channel_name, parse_channel};

@@ -33,10 +33,12 @@ impl Worker<'_> {
         due: Vec<DeliveryRecord>,
     ) -> Result<Vec<(DeliveryRecord, Order, StoredPin)>, DeliveryError> {
         let order_nos: Vec<&OrderNo> = due.iter().map(|d| &d.order_no).collect();
-        let mut material = self.station.store.send_material(&order_nos).await?;
+        let material = self.station.store.send_material(&order_nos).await?;
         let mut ready = Vec::with_capacity(due.len());
         for d in due {
-            let Some(m) = material.remove(&d.order_no) else {
+            // Cloned, not taken: two deliveries of one order (a PIN reset's beside the first
+            // PIN's) may be in one group.
+            let Some(m) = material.get(&d.order_no).cloned() else {
                 return Err(StoreError::OrderNotFound(d.order_no.clone()).into());
             };
             if !order_is_deliverable(m.state, d.pin_generation) {
