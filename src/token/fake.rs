@@ -72,6 +72,18 @@ pub(crate) struct FakeState {
     pub(crate) login_attempts: usize,
     /// Objects created through the backend.
     pub(crate) created: usize,
+    /// Run once, after the next `C_GetTokenInfo` has read its answer and before it returns it:
+    /// what another thread does in that moment.
+    pub(crate) after_token_info: Option<AfterTokenInfo>,
+}
+
+/// A one-shot action for [`FakeState::after_token_info`].
+pub(crate) struct AfterTokenInfo(pub(crate) Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for AfterTokenInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterTokenInfo")
+    }
 }
 
 /// Tokens in slots numbered by their place in the list.
@@ -108,16 +120,24 @@ impl TokenBackend for FakeModule {
     }
 
     fn token_info(&self, slot: u64) -> Result<TokenInfo, TokenError> {
-        match self.state().tokens.get(slot_index(slot)) {
-            Some(t) if t.present => Ok(TokenInfo {
-                slot_id: slot,
-                ..t.info.clone()
-            }),
-            _ => Err(TokenError::Removed {
-                token: format!("in slot {slot}"),
-                function: "C_GetTokenInfo".into(),
-            }),
+        let (info, after) = {
+            let mut state = self.state();
+            let info = match state.tokens.get(slot_index(slot)) {
+                Some(t) if t.present => Ok(TokenInfo {
+                    slot_id: slot,
+                    ..t.info.clone()
+                }),
+                _ => Err(TokenError::Removed {
+                    token: format!("in slot {slot}"),
+                    function: "C_GetTokenInfo".into(),
+                }),
+            };
+            (info, state.after_token_info.take())
+        };
+        if let Some(AfterTokenInfo(after)) = after {
+            after();
         }
+        info
     }
 
     fn init_token(&self, token: &TokenInfo, so_pin: &SoPin, label: &str) -> Result<(), TokenError> {

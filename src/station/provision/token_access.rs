@@ -92,10 +92,14 @@ impl BlankTokens {
             {
                 let mut h = self.lock();
                 match found {
-                    Some(token) if h.slots.insert(key(&token)) => {
+                    // Nobody's reservation ended during the look, so a token found blank is
+                    // still blank unless someone holds it now.
+                    Some(token) if h.ended == ended && h.slots.insert(key(&token)) => {
                         return Ok(Some(Reserved { token, owner: self }));
                     }
-                    // Taken by another worker since the look: look again.
+                    // Held by another worker, or possibly initialised by one whose reservation
+                    // ended during the look (its C_InitToken done, the token no longer blank,
+                    // the slot free to insert again): look again.
                     Some(_) => continue,
                     None if h.slots.is_empty() && h.ended == ended => return Ok(None),
                     // Ended during the look: look again.
@@ -195,5 +199,39 @@ mod tests {
         drop(first);
         let second = second.await.unwrap().expect("the new blank slot");
         assert_eq!(second.token().slot(), 1);
+    }
+
+    /// A worker's look finds the blank slot; before it reserves it, another worker reserves
+    /// the same slot, initialises its token and ends its reservation. The first worker must not
+    /// take the now-initialised token (C_InitToken on it fails with CKR_SESSION_EXISTS, seen in
+    /// the throughput bench's set-up): it looks again and takes the new blank slot.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_token_initialised_by_another_worker_during_the_look_is_not_taken() {
+        let (fake, m) = module("reserve-raced", vec![FakeToken::blank()]);
+        let other = fake.clone();
+        let path = m.path().to_path_buf();
+        fake.state().after_token_info =
+            Some(crate::token::fake::AfterTokenInfo(Box::new(move || {
+                let owner = blank_tokens();
+                // The other worker: reserves slot 0, initialises it (SoftHSM shows a new blank
+                // slot), and ends its reservation.
+                assert!(owner.lock().slots.insert((path.clone(), 0)));
+                other.state().tokens[0] = FakeToken::initialised("d1", "ORDER-2");
+                other.state().tokens.push(FakeToken::blank());
+                let mut held = owner.lock();
+                held.slots.remove(&(path, 0));
+                held.ended += 1;
+            })));
+        let mine = blank_tokens()
+            .reserve(&m)
+            .await
+            .unwrap()
+            .expect("a blank token");
+        assert_eq!(
+            mine.token().slot(),
+            1,
+            "the new blank slot, not the other's token"
+        );
+        assert!(!mine.token().info().initialized);
     }
 }
