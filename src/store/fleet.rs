@@ -192,8 +192,10 @@ impl Store {
         let except = if skip.is_empty() {
             String::new()
         } else {
-            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 2)).collect();
-            format!(" AND order_no NOT IN ({})", marks.join(", "))
+            format!(
+                " AND order_no NOT IN ({})",
+                super::placeholders(2, skip.len())
+            )
         };
         match self.backend {
             Backend::Postgres => {

@@ -119,6 +119,15 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// The placeholders `$first, $first+1, ...` (`count` of them) of an `IN (...)` list: only they
+/// are formatted into a statement's text, the values are bound.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Reads column `name` of `r` as an identifier. A value without the identifier's form is a
 /// decode error naming `column` (`table.column`), which [`DbContext::ctx`] turns into
 /// [`StoreError::Corrupt`] as [`stored_id`] does.

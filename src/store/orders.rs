@@ -127,11 +127,9 @@ impl Store {
     pub async fn existing_orders(&self, order_nos: &[OrderNo]) -> Result<Vec<OrderNo>, StoreError> {
         let mut stored = HashSet::new();
         for chunk in order_nos.chunks(500) {
-            // Only placeholders are formatted into the text; the numbers are bound.
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT order_no FROM orders WHERE order_no IN ({})",
-                placeholders.join(", ")
+                super::placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for no in chunk {

@@ -36,3 +36,10 @@ fn a_column_that_does_not_decode_as_an_identifier_is_corrupt_data_naming_it() {
         Err(sqlx::Error::ColumnNotFound("serial".into())).ctx("reading certificates");
     assert!(matches!(other, Err(StoreError::Db { .. })), "{other:?}");
 }
+
+#[test]
+fn an_in_list_has_one_numbered_placeholder_per_value_from_the_first_number() {
+    assert_eq!(placeholders(1, 3), "$1, $2, $3");
+    assert_eq!(placeholders(2, 1), "$2");
+    assert_eq!(placeholders(4, 0), "");
+}

@@ -453,13 +453,11 @@ impl Store {
     ) -> Result<HashMap<OrderNo, SendMaterial>, StoreError> {
         let mut out = HashMap::with_capacity(order_nos.len());
         for chunk in order_nos.chunks(200) {
-            // `$1, $2, ...`: one placeholder per order, bound below.
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT o.order_no, o.order_json, o.state, p.token_serial, p.sealed \
                  FROM orders o LEFT JOIN sealed_pins p ON p.order_no = o.order_no \
                  WHERE o.order_no IN ({})",
-                marks.join(", ")
+                super::placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for no in chunk {
