@@ -117,7 +117,7 @@ impl Station {
     }
 
     async fn anchor_in(&self, tx: &mut Tx, hsm: &Hsm) -> Result<AnchorOutcome, AnchorError> {
-        let (seq, head_hash) = tx.audit_head().await?;
+        let (seq, head_hash) = tx.audit_head();
         let held = crate::station::hsm::blocking(|| hsm.vault()?.held_anchor())?;
         self.check_extends_held(tx, held.as_ref(), (seq, &head_hash))
             .await?;

@@ -37,7 +37,7 @@ fn anchor_of(r: AnyRow) -> Result<Anchor, sqlx::Error> {
     })
 }
 
-fn head_of(r: AnyRow) -> Result<(i64, String), sqlx::Error> {
+pub(super) fn head_of(r: AnyRow) -> Result<(i64, String), sqlx::Error> {
     Ok((r.try_get("seq")?, r.try_get("hash")?))
 }
 
@@ -114,15 +114,6 @@ impl Store {
 /// Anchoring runs in a writing transaction: it holds the audit head, so no record is appended
 /// and no other station anchors meanwhile.
 impl Tx {
-    /// The head of the chain, as this transaction sees it.
-    pub async fn audit_head(&mut self) -> Result<(i64, String), StoreError> {
-        sqlx::query(HEAD)
-            .try_map(head_of)
-            .fetch_one(self.conn())
-            .await
-            .ctx("reading the audit head")
-    }
-
     /// Audit records from `seq` on, in chain order.
     pub async fn audit_records_from(&mut self, seq: i64) -> Result<Vec<AuditRecord>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -215,12 +215,7 @@ impl Store {
                     .map(|r| id_column(&r, "order_no", "orders.order_no"))
                     .transpose()
                     .ctx("picking the next approved order")?;
-                sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
-                    .bind(format_utc(now))
-                    .execute(&mut *inner)
-                    .await
-                    .ctx("locking the audit head")?;
-                Ok((Tx { inner, now }, picked))
+                Ok((Tx::locked(inner, now).await?, picked))
             }
             Backend::Sqlite => {
                 let mut tx = self.begin_write(now).await?;

@@ -215,9 +215,16 @@ impl AuditEntry {
 }
 
 /// A writing transaction that holds the audit head.
+///
+/// The head is read once, when the row is taken, and kept here: records appended in the
+/// transaction chain to it in memory, and the row is written once, at [`Tx::commit`].
 pub struct Tx {
     inner: Transaction<'static, Any>,
     now: OffsetDateTime,
+    /// The chain's head as this transaction sees it: (last seq, its hash).
+    head: (i64, String),
+    /// True once a record was appended: the head row is written at commit.
+    head_moved: bool,
 }
 
 impl std::fmt::Debug for Tx {
@@ -229,9 +236,30 @@ impl std::fmt::Debug for Tx {
 }
 
 impl Tx {
+    /// Takes the audit head row in `inner` (the writers' lock, see the module docs) and reads
+    /// the head.
+    async fn locked(
+        mut inner: Transaction<'static, Any>,
+        now: OffsetDateTime,
+    ) -> Result<Tx, StoreError> {
+        let head =
+            sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(format_utc(now))
+                .try_map(audit_log::head_of)
+                .fetch_one(&mut *inner)
+                .await
+                .ctx("locking the audit head")?;
+        Ok(Tx {
+            inner,
+            now,
+            head,
+            head_moved: false,
+        })
+    }
+
     /// Appends an audit record inside this transaction, chained to the current head.
     pub async fn audit(&mut self, actor: &Actor, entry: AuditEntry) -> Result<i64, StoreError> {
-        let (prev_seq, prev_hash) = self.audit_head().await?;
+        let (prev_seq, prev_hash) = self.head.clone();
         let (action, details) = entry.event.encode().map_err(|e| {
             StoreError::Corrupt(format!(
                 "the details of a {} record do not encode: {e}",
@@ -273,17 +301,26 @@ impl Tx {
         .execute(&mut *self.inner)
         .await
         .ctx("appending an audit record")?;
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(rec.seq)
-            .bind(&rec.hash)
-            .execute(&mut *self.inner)
-            .await
-            .ctx("advancing the audit head")?;
-        Ok(rec.seq)
+        self.head = (rec.seq, rec.hash);
+        self.head_moved = true;
+        Ok(self.head.0)
     }
 
-    /// Commits.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// The head of the chain, as this transaction sees it (its own records included).
+    pub fn audit_head(&self) -> (i64, String) {
+        self.head.clone()
+    }
+
+    /// Writes the head row if records were appended, then commits.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if self.head_moved {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(self.head.0)
+                .bind(&self.head.1)
+                .execute(&mut *self.inner)
+                .await
+                .ctx("advancing the audit head")?;
+        }
         self.inner.commit().await.ctx("committing")
     }
 
@@ -362,13 +399,8 @@ impl Store {
 
     /// Begins a writing transaction: takes the audit head row first (see module docs).
     pub async fn begin_write(&self, now: OffsetDateTime) -> Result<Tx, StoreError> {
-        let mut inner = self.pool.begin().await.ctx("beginning a transaction")?;
-        sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
-            .bind(format_utc(now))
-            .execute(&mut *inner)
-            .await
-            .ctx("locking the audit head")?;
-        Ok(Tx { inner, now })
+        let inner = self.pool.begin().await.ctx("beginning a transaction")?;
+        Tx::locked(inner, now).await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
