@@ -73,6 +73,30 @@ fn png_is_cropped_made_transparent_and_bounded() {
 }
 
 #[test]
+fn the_downscaled_rim_keeps_the_ink_colour() {
+    // A one-colour disc downscaled 2000 -> 600: the rim is partly transparent, and weighting by
+    // alpha keeps its colour the ink's, instead of blending it towards the transparent white
+    // (below alpha 32, the 8-bit colour of so faint a pixel is too coarse to compare).
+    let out = normalize_seal_picture(&png_bytes(&disc(2000, 2000, 1000.0, 1000.0, 900.0))).unwrap();
+    let img = decode_png(&out.png);
+    let rim: Vec<_> = img
+        .pixels()
+        .filter(|p| (32..200).contains(&p.0[3]))
+        .collect();
+    assert!(rim.len() > 100, "only {} rim pixels", rim.len());
+    for p in rim {
+        let [r, g, b, _] = p.0;
+        let near = |c: u8, ink: u8| c.abs_diff(ink) <= 24;
+        assert!(
+            near(r, INK.0[0]) && near(g, INK.0[1]) && near(b, INK.0[2]),
+            "rim pixel {:?} is not the ink's colour {:?}",
+            p.0,
+            INK.0
+        );
+    }
+}
+
+#[test]
 fn jpeg_small_input_is_cropped_not_scaled() {
     // 500x400, disc radius 120: the crop is ~ 250 px, smaller than the input, below 600.
     let input = jpeg_bytes(&disc(500, 400, 250.0, 200.0, 120.0), 90);
