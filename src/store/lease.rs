@@ -95,6 +95,16 @@ impl Tx {
         probe: &(dyn Fn(&LeaseHolder) -> Liveness + Send + Sync),
     ) -> Result<LeaseTaken, StoreError> {
         let now = self.now();
+        // Nobody holds it (the usual case): taken in one statement.
+        if self
+            .insert_lease(want, now, " ON CONFLICT (kind, subject) DO NOTHING")
+            .await?
+        {
+            return Ok(LeaseTaken {
+                decision: LeaseDecision::Take,
+                previous: None,
+            });
+        }
         let current = self.lease(want.kind, want.subject).await?;
         let liveness = current
             .as_ref()
@@ -125,30 +135,44 @@ impl Tx {
             self.release_lease(want.kind, want.subject, &old.lease_id)
                 .await?;
         }
-        let h = want.holder;
-        let at = format_utc(now);
-        sqlx::query(
-            "INSERT INTO leases (kind, subject, lease_id, station_id, instance_id, host, pid, \
-             process_start, acquired_at, renewed_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-        )
-        .bind(want.kind.as_str())
-        .bind(want.subject)
-        .bind(want.lease_id)
-        .bind(&h.station_id)
-        .bind(&h.instance_id)
-        .bind(&h.host)
-        .bind(i64::from(h.pid))
-        .bind(&h.process_start)
-        .bind(&at)
-        .bind(format_utc(now + want.ttl))
-        .execute(self.conn())
-        .await
-        .ctx("taking a lease")?;
+        self.insert_lease(want, now, "").await?;
         Ok(LeaseTaken {
             decision,
             previous: current,
         })
+    }
+
+    /// Inserts the lease `want` asks for, acquired at `now`; with `or_nothing` set to
+    /// `" ON CONFLICT (kind, subject) DO NOTHING"`, a lease already there is left as it is.
+    /// True when the row was written.
+    async fn insert_lease(
+        &mut self,
+        want: &LeaseRequest<'_>,
+        now: time::OffsetDateTime,
+        or_nothing: &'static str,
+    ) -> Result<bool, StoreError> {
+        let h = want.holder;
+        let sql = format!(
+            "INSERT INTO leases (kind, subject, lease_id, station_id, instance_id, host, pid, \
+             process_start, acquired_at, renewed_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10){or_nothing}"
+        );
+        let written = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(want.kind.as_str())
+            .bind(want.subject)
+            .bind(want.lease_id)
+            .bind(&h.station_id)
+            .bind(&h.instance_id)
+            .bind(&h.host)
+            .bind(i64::from(h.pid))
+            .bind(&h.process_start)
+            .bind(format_utc(now))
+            .bind(format_utc(now + want.ttl))
+            .execute(self.conn())
+            .await
+            .ctx("taking a lease")?
+            .rows_affected();
+        Ok(written == 1)
     }
 
     /// Extends the job `lease_id`'s lease to now + `ttl`; [`StoreError::LeaseLost`] when the
@@ -182,21 +206,24 @@ impl Tx {
         Ok(())
     }
 
-    /// Releases the job `lease_id`'s lease (nothing when it is not that job's any more).
+    /// Releases the job `lease_id`'s lease; false (and nothing changed) when it is not that
+    /// job's any more.
     pub async fn release_lease(
         &mut self,
         kind: LeaseKind,
         subject: &str,
         lease_id: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE kind = $1 AND subject = $2 AND lease_id = $3")
-            .bind(kind.as_str())
-            .bind(subject)
-            .bind(lease_id)
-            .execute(self.conn())
-            .await
-            .ctx("releasing a lease")?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let released =
+            sqlx::query("DELETE FROM leases WHERE kind = $1 AND subject = $2 AND lease_id = $3")
+                .bind(kind.as_str())
+                .bind(subject)
+                .bind(lease_id)
+                .execute(self.conn())
+                .await
+                .ctx("releasing a lease")?
+                .rows_affected();
+        Ok(released == 1)
     }
 }
 

@@ -842,12 +842,15 @@ async fn renew(store: &Store, lease_id: &str, at: OffsetDateTime) -> Result<(), 
     tx.commit().await
 }
 
-async fn release(store: &Store, lease_id: &str, at: OffsetDateTime) {
+/// True when `lease_id` held the lease, now released.
+async fn release(store: &Store, lease_id: &str, at: OffsetDateTime) -> bool {
     let mut tx = store.begin_write(at).await.unwrap();
-    tx.release_lease(LeaseKind::Provision, "KS-LEASE", lease_id)
+    let released = tx
+        .release_lease(LeaseKind::Provision, "KS-LEASE", lease_id)
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    released
 }
 
 async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
@@ -890,7 +893,10 @@ async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
         matches!(lost, Err(StoreError::LeaseLost { .. })),
         "{lost:?}"
     );
-    release(s, "job-a", at(38)).await;
+    assert!(
+        !release(s, "job-a", at(38)).await,
+        "not job-a's lease any more"
+    );
     let now = s
         .lease(LeaseKind::Provision, "KS-LEASE")
         .await
@@ -913,7 +919,7 @@ async fn a_lease_holds_until_it_expires_or_its_holder_is_gone(db: &Db) {
         LeaseDecision::TakeOver(TakeoverReason::Expired)
     );
     // Released by its job, the lease is gone.
-    release(s, "job-c", at(68)).await;
+    assert!(release(s, "job-c", at(68)).await);
     assert_eq!(
         s.lease(LeaseKind::Provision, "KS-LEASE").await.unwrap(),
         None

@@ -69,13 +69,8 @@ impl Worker<'_> {
         id: &str,
         lease_id: &str,
     ) -> Result<bool, DeliveryError> {
-        let ours = tx
-            .lease(LeaseKind::Delivery, id)
-            .await?
-            .is_some_and(|l| l.lease_id == lease_id);
-        if ours {
-            tx.release_lease(LeaseKind::Delivery, id, lease_id).await?;
-        } else {
+        let ours = tx.release_lease(LeaseKind::Delivery, id, lease_id).await?;
+        if !ours {
             tracing::warn!(delivery = %id, "another sender took this delivery over; its outcome here is not recorded");
         }
         Ok(ours)
