@@ -41,31 +41,25 @@ impl Tx {
             owner: column,
             context,
         } = journal;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM {table} WHERE {column} = $1"
-        )))
-        .bind(owner)
-        .fetch_one(self.conn())
-        .await
-        .ctx(context)?;
-        let seq = row.try_get::<i64, _>("last").ctx(context)? + 1;
         let (kind_column, kind_value) = if kind.is_some() {
-            (", kind", ", $4")
+            (", kind", ", $3")
         } else {
             ("", "")
         };
+        // The next number and the row in one statement: the transaction holds the audit head,
+        // so no other writer numbers this owner's attempts meanwhile.
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {table} ({column}, seq, started_at{kind_column}) \
-             VALUES ($1, $2, $3{kind_value})"
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2{kind_value} FROM {table} \
+             WHERE {column} = $1 RETURNING seq"
         )))
         .bind(owner)
-        .bind(seq)
         .bind(format_utc(self.now()));
         if let Some(kind) = kind {
             insert = insert.bind(kind);
         }
-        insert.execute(self.conn()).await.ctx(context)?;
-        Ok(seq)
+        let row = insert.fetch_one(self.conn()).await.ctx(context)?;
+        row.try_get::<i64, _>("seq").ctx(context)
     }
 
     /// Journals the end of contact `seq` of `owner` in `journal`.
