@@ -5,8 +5,9 @@
 #     libxml2-utils (xmllint, the ISO 20022 schema checker), Chromium, ChromeDriver and a
 #     CJK font (the console's browser tests and their screenshots), OpenSSL (and its libp11 PKCS#11
 #     engine, for the benchmark's operator script), PostgreSQL (second store
-#     backend), libusb + pkg-config (USB key detection through rusb), a C toolchain (ring and the
-#     bundled SQLite compile C code) and curl;
+#     backend), the sqlite3 shell (a test reads the database as an outsider would), libusb +
+#     pkg-config (USB key detection through rusb), a C toolchain (ring and the bundled SQLite
+#     compile C code) and curl;
 #   - a Rust toolchain (rustup, stable, with rustfmt and clippy) when cargo is missing or older
 #     than the package's rust-version; scripts/test.sh and scripts/demo.sh pick it up from
 #     ~/.cargo/bin;
@@ -29,6 +30,7 @@ as_root() {
 need_pkgs=(softhsm2 opensc libxml2-utils openssl postgresql libusb-1.0-0-dev pkg-config
            ca-certificates build-essential curl
            libengine-pkcs11-openssl    # the libp11 engine: benches/operator.sh, the benchmark's baseline
+           sqlite3                     # the SQLite shell: a console test reads the operators table with it
            python3-venv                # the venv of the Python checkers (gmssl, below)
            chromium chromium-driver    # the console's browser tests (tests/it/console, over WebDriver)
            fonts-wqy-zenhei)           # a CJK font, so the console's screenshots show its Chinese
