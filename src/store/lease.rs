@@ -96,10 +96,7 @@ impl Tx {
     ) -> Result<LeaseTaken, StoreError> {
         let now = self.now();
         // Nobody holds it (the usual case): taken in one statement.
-        if self
-            .insert_lease(want, now, " ON CONFLICT (kind, subject) DO NOTHING")
-            .await?
-        {
+        if self.insert_lease(want, now, true).await? {
             return Ok(LeaseTaken {
                 decision: LeaseDecision::Take,
                 previous: None,
@@ -135,23 +132,27 @@ impl Tx {
             self.release_lease(want.kind, want.subject, &old.lease_id)
                 .await?;
         }
-        self.insert_lease(want, now, "").await?;
+        self.insert_lease(want, now, false).await?;
         Ok(LeaseTaken {
             decision,
             previous: current,
         })
     }
 
-    /// Inserts the lease `want` asks for, acquired at `now`; with `or_nothing` set to
-    /// `" ON CONFLICT (kind, subject) DO NOTHING"`, a lease already there is left as it is.
-    /// True when the row was written.
+    /// Inserts the lease `want` asks for, acquired at `now`; with `only_if_free`, a lease
+    /// already there is left as it is. True when the row was written.
     async fn insert_lease(
         &mut self,
         want: &LeaseRequest<'_>,
         now: time::OffsetDateTime,
-        or_nothing: &'static str,
+        only_if_free: bool,
     ) -> Result<bool, StoreError> {
         let h = want.holder;
+        let or_nothing = if only_if_free {
+            " ON CONFLICT (kind, subject) DO NOTHING"
+        } else {
+            ""
+        };
         let sql = format!(
             "INSERT INTO leases (kind, subject, lease_id, station_id, instance_id, host, pid, \
              process_start, acquired_at, renewed_at, expires_at) \
