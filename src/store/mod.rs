@@ -217,15 +217,22 @@ impl AuditEntry {
 /// A writing transaction that holds the audit head.
 ///
 /// The head is read once, when the row is taken, and kept here: records appended in the
-/// transaction chain to it in memory, and the row is written once, at [`Tx::commit`].
+/// transaction chain to it in memory and wait in it; at [`Tx::commit`] they are inserted
+/// together (a few rows per statement, [`AUDIT_ROWS_PER_INSERT`]), the head row is written once,
+/// and the transaction commits. Nothing reads `audit_events` inside a writing transaction, and a
+/// transaction dropped without commit loses its records with everything else it wrote.
 pub struct Tx {
     inner: Transaction<'static, Any>,
     now: OffsetDateTime,
     /// The chain's head as this transaction sees it: (last seq, its hash).
     head: (i64, String),
-    /// True once a record was appended: the head row is written at commit.
-    head_moved: bool,
+    /// Records appended and not yet inserted, in chain order.
+    unwritten: Vec<AuditRecord>,
 }
+
+/// Most audit records one `INSERT` carries (12 parameters each: far below SQLite's and
+/// PostgreSQL's limits on the parameters of a statement).
+const AUDIT_ROWS_PER_INSERT: usize = 64;
 
 impl std::fmt::Debug for Tx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,7 +260,7 @@ impl Tx {
             inner,
             now,
             head,
-            head_moved: false,
+            unwritten: Vec::new(),
         })
     }
 
@@ -281,28 +288,8 @@ impl Tx {
             hash: String::new(),
         };
         rec.hash = rec.compute_hash();
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, station_id, operation_id, action, order_no, \
-             token_serial, cert_serial, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(rec.seq)
-        .bind(&rec.at)
-        .bind(&rec.actor)
-        .bind(&rec.station_id)
-        .bind(&rec.operation_id)
-        .bind(&rec.action)
-        .bind(&rec.order_no)
-        .bind(&rec.token_serial)
-        .bind(&rec.cert_serial)
-        .bind(&rec.details)
-        .bind(&rec.prev_hash)
-        .bind(&rec.hash)
-        .execute(&mut *self.inner)
-        .await
-        .ctx("appending an audit record")?;
-        self.head = (rec.seq, rec.hash);
-        self.head_moved = true;
+        self.head = (rec.seq, rec.hash.clone());
+        self.unwritten.push(rec);
         Ok(self.head.0)
     }
 
@@ -311,9 +298,13 @@ impl Tx {
         self.head.clone()
     }
 
-    /// Writes the head row if records were appended, then commits.
+    /// Inserts the records appended, writes the head row if there were any, then commits.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        if self.head_moved {
+        if !self.unwritten.is_empty() {
+            let records = std::mem::take(&mut self.unwritten);
+            for rows in records.chunks(AUDIT_ROWS_PER_INSERT) {
+                insert_audit_records(&mut self.inner, rows).await?;
+            }
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                 .bind(self.head.0)
                 .bind(&self.head.1)
@@ -332,6 +323,45 @@ impl Tx {
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.inner
     }
+}
+
+/// The `INSERT` of `rows` audit records (`$1`... numbered across the rows).
+fn audit_insert_sql(rows: usize) -> String {
+    const COLUMNS: usize = 12;
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", placeholders(r * COLUMNS + 1, COLUMNS)))
+        .collect();
+    format!(
+        "INSERT INTO audit_events (seq, at, actor, station_id, operation_id, action, order_no, \
+         token_serial, cert_serial, details, prev_hash, hash) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// Inserts `rows` in one statement.
+async fn insert_audit_records(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[AuditRecord],
+) -> Result<(), StoreError> {
+    // Built from a count only: no value reaches the text, every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(audit_insert_sql(rows.len())));
+    for rec in rows {
+        q = q
+            .bind(rec.seq)
+            .bind(&rec.at)
+            .bind(&rec.actor)
+            .bind(&rec.station_id)
+            .bind(&rec.operation_id)
+            .bind(&rec.action)
+            .bind(&rec.order_no)
+            .bind(&rec.token_serial)
+            .bind(&rec.cert_serial)
+            .bind(&rec.details)
+            .bind(&rec.prev_hash)
+            .bind(&rec.hash);
+    }
+    q.execute(conn).await.ctx("appending audit records")?;
+    Ok(())
 }
 
 impl Store {

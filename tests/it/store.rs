@@ -683,6 +683,48 @@ async fn audit_chain_verifies(db: &Db) {
     assert!(verify_chain(&edited, (seq, &hash)).is_err());
 }
 
+async fn many_records_in_one_transaction_are_chained_in_order(db: &Db) {
+    // A transaction's records wait in it and are inserted at commit, many rows per statement:
+    // 150 records make more than two statements' worth, each row with its own values.
+    let record = |i: usize| {
+        AuditEntry::order(
+            &order_no("KS-ST-0001"),
+            AuditEvent::TokenReleased(TokenReleased {
+                binding_id: format!("b-{i}"),
+                reason: format!("reason {i}"),
+            }),
+        )
+    };
+    // A transaction dropped without commit leaves none of its records, nor the head moved.
+    let mut dropped = db.store.begin_write(T0).await.unwrap();
+    for i in 0..3 {
+        dropped.audit(&operator("carol"), record(i)).await.unwrap();
+    }
+    drop(dropped);
+    assert!(db.audit_all().await.is_empty());
+    assert_eq!(db.store.audit_head().await.unwrap().0, 0);
+
+    let mut tx = db.store.begin_write(T0).await.unwrap();
+    for i in 0..150 {
+        let seq = tx.audit(&operator("carol"), record(i)).await.unwrap();
+        assert_eq!(seq, i64::try_from(i).unwrap() + 1);
+    }
+    let head_in_tx = tx.audit_head();
+    tx.commit().await.unwrap();
+
+    let records = db.audit_all().await;
+    assert_eq!(records.len(), 150);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i64::try_from(i).unwrap() + 1);
+        let details: serde_json::Value = serde_json::from_str(&r.details).unwrap();
+        assert_eq!(details["binding_id"], format!("b-{i}"), "record {}", r.seq);
+        assert_eq!(details["reason"], format!("reason {i}"), "record {}", r.seq);
+    }
+    let head = db.store.audit_head().await.unwrap();
+    assert_eq!(head, head_in_tx);
+    assert_eq!(verify_chain(&records, (head.0, &head.1)), Ok(()));
+}
+
 async fn audit_events_are_append_only(db: &Db) {
     db.import(&[sample(0, "KS-ST-0001")], T0).await;
     let before = db.audit_all().await;
@@ -1200,6 +1242,7 @@ store_suite!(
     attachments_round_trip_with_sha256,
     kept_seal_pictures_round_trip,
     audit_chain_verifies,
+    many_records_in_one_transaction_are_chained_in_order,
     audit_events_are_append_only,
     failed_batch_rolls_back_completely,
     orders_without_audit_records_are_found,
