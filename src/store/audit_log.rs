@@ -114,8 +114,9 @@ impl Store {
 /// Anchoring runs in a writing transaction: it holds the audit head, so no record is appended
 /// and no other station anchors meanwhile.
 impl Tx {
-    /// Audit records from `seq` on, in chain order.
+    /// Audit records from `seq` on, in chain order (this transaction's own included).
     pub async fn audit_records_from(&mut self, seq: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.write_audit_records().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq"
         )))

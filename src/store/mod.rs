@@ -217,10 +217,10 @@ impl AuditEntry {
 /// A writing transaction that holds the audit head.
 ///
 /// The head is read once, when the row is taken, and kept here: records appended in the
-/// transaction chain to it in memory and wait in it; at [`Tx::commit`] they are inserted
-/// together (a few rows per statement, [`AUDIT_ROWS_PER_INSERT`]), the head row is written once,
-/// and the transaction commits. Nothing reads `audit_events` inside a writing transaction, and a
-/// transaction dropped without commit loses its records with everything else it wrote.
+/// transaction chain to it in memory and wait in it; at [`Tx::commit`] (or before the
+/// transaction reads the trail) they are inserted together, up to [`AUDIT_ROWS_PER_INSERT`] rows
+/// per statement, and the head row is written once, at commit. A transaction dropped without
+/// commit loses its records with everything else it wrote.
 pub struct Tx {
     inner: Transaction<'static, Any>,
     now: OffsetDateTime,
@@ -228,6 +228,8 @@ pub struct Tx {
     head: (i64, String),
     /// Records appended and not yet inserted, in chain order.
     unwritten: Vec<AuditRecord>,
+    /// True once a record was appended: the head row is written at commit.
+    head_moved: bool,
 }
 
 /// Most audit records one `INSERT` carries (12 parameters each: far below SQLite's and
@@ -261,6 +263,7 @@ impl Tx {
             now,
             head,
             unwritten: Vec::new(),
+            head_moved: false,
         })
     }
 
@@ -289,6 +292,7 @@ impl Tx {
         };
         rec.hash = rec.compute_hash();
         self.head = (rec.seq, rec.hash.clone());
+        self.head_moved = true;
         self.unwritten.push(rec);
         Ok(self.head.0)
     }
@@ -298,13 +302,19 @@ impl Tx {
         self.head.clone()
     }
 
-    /// Inserts the records appended, writes the head row if there were any, then commits.
+    /// Inserts the records appended and not yet inserted.
+    async fn write_audit_records(&mut self) -> Result<(), StoreError> {
+        let records = std::mem::take(&mut self.unwritten);
+        for rows in records.chunks(AUDIT_ROWS_PER_INSERT) {
+            insert_audit_records(&mut self.inner, rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the records appended, writes the head row if it moved, then commits.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        if !self.unwritten.is_empty() {
-            let records = std::mem::take(&mut self.unwritten);
-            for rows in records.chunks(AUDIT_ROWS_PER_INSERT) {
-                insert_audit_records(&mut self.inner, rows).await?;
-            }
+        self.write_audit_records().await?;
+        if self.head_moved {
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                 .bind(self.head.0)
                 .bind(&self.head.1)

@@ -710,6 +710,15 @@ async fn many_records_in_one_transaction_are_chained_in_order(db: &Db) {
         assert_eq!(seq, i64::try_from(i).unwrap() + 1);
     }
     let head_in_tx = tx.audit_head();
+    // The transaction reads its own records (anchoring reads the trail in its transaction).
+    let own: Vec<i64> = tx
+        .audit_records_from(140)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(own, (140..=150).collect::<Vec<i64>>());
     tx.commit().await.unwrap();
 
     let records = db.audit_all().await;
