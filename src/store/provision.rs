@@ -185,6 +185,35 @@ impl Tx {
         Ok(())
     }
 
+    /// Journals a step started and finished at this transaction's instant, in one statement
+    /// (what [`Tx::step_started`] then [`Tx::step_finished`] would leave).
+    pub async fn step_recorded(
+        &mut self,
+        order_no: &OrderNo,
+        attempt: i64,
+        step: &str,
+        status: StepStatus,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = format_utc(self.now());
+        sqlx::query(
+            "INSERT INTO provision_steps (order_no, attempt, step, status, started_at, \
+             finished_at, detail) VALUES ($1, $2, $3, $4, $5, $5, $6) \
+             ON CONFLICT (order_no, attempt, step) DO UPDATE SET status = $4, started_at = $5, \
+             finished_at = $5, detail = $6",
+        )
+        .bind(order_no.as_str())
+        .bind(attempt)
+        .bind(step)
+        .bind(status.as_str())
+        .bind(&now)
+        .bind(detail)
+        .execute(self.conn())
+        .await
+        .ctx("journaling a step")?;
+        Ok(())
+    }
+
     /// Creates an order's binding.
     pub async fn insert_binding(&mut self, b: &Binding) -> Result<(), StoreError> {
         sqlx::query(

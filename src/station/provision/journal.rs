@@ -311,16 +311,90 @@ pub(super) async fn commit(
 }
 
 /// Applies `writes` in order inside `tx` (a transaction its caller began: the claim of the next
-/// approved order picks it first).
+/// approved order picks it first). A step started and finished in the same transaction is
+/// journaled by one statement ([`merge_steps`]).
 pub(super) async fn apply_all(
     tx: &mut Tx,
     actor: &Actor,
     writes: &[Write],
 ) -> Result<(), StoreError> {
-    for w in writes {
-        w.apply(tx, actor).await?;
+    for w in merge_steps(writes) {
+        match w {
+            Merged::One(w) => w.apply(tx, actor).await?,
+            Merged::Step {
+                order_no,
+                attempt,
+                step,
+                status,
+                detail,
+            } => {
+                tx.step_recorded(order_no, attempt, step.name(), status, detail)
+                    .await?
+            }
+        }
     }
     Ok(())
+}
+
+/// A write as [`apply_all`] applies it.
+pub(super) enum Merged<'w> {
+    One(&'w Write),
+    /// A step started and finished in the same transaction: one journal row, written as
+    /// finished (the transaction's one instant is both its start and its end).
+    Step {
+        order_no: &'w OrderNo,
+        attempt: i64,
+        step: Step,
+        status: StepStatus,
+        detail: Option<&'w str>,
+    },
+}
+
+/// `writes` in order, except that a step's start followed later in the same list by its finish
+/// becomes one [`Merged::Step`] at the start's place, and the finish is dropped. All of it is
+/// one transaction: what is committed is the same rows, with one statement fewer per step.
+pub(super) fn merge_steps(writes: &[Write]) -> Vec<Merged<'_>> {
+    let mut merged_finishes = HashSet::new();
+    let mut out = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        if merged_finishes.contains(&i) {
+            continue;
+        }
+        if let Write::StepStarted {
+            order_no,
+            attempt,
+            step,
+        } = w
+        {
+            let finish = writes
+                .iter()
+                .enumerate()
+                .skip(i + 1)
+                .find_map(|(j, f)| match f {
+                    Write::StepFinished {
+                        order_no: o,
+                        attempt: a,
+                        step: s,
+                        status,
+                        detail,
+                    } if o == order_no && a == attempt && s == step => Some((j, *status, detail)),
+                    _ => None,
+                });
+            if let Some((j, status, detail)) = finish {
+                merged_finishes.insert(j);
+                out.push(Merged::Step {
+                    order_no,
+                    attempt: *attempt,
+                    step: *step,
+                    status,
+                    detail: detail.as_deref(),
+                });
+                continue;
+            }
+        }
+        out.push(Merged::One(w));
+    }
+    out
 }
 
 /// The audit record of a certificate revoked as superseded.
@@ -402,118 +476,4 @@ pub(super) fn superseded(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(step: Step, status: StepStatus) -> StepRecord {
-        StepRecord {
-            attempt: 3,
-            step: step.name().to_string(),
-            status,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: None,
-            detail: None,
-        }
-    }
-
-    /// The latest attempt's journal up to `last` done, then `last_status` for the step after.
-    fn journal_through(last: Step, next_status: Option<StepStatus>) -> Vec<StepRecord> {
-        let mut steps = vec![record(Step::Claim, StepStatus::Done)];
-        let mut after = Step::AFTER_CLAIM.into_iter();
-        for step in after.by_ref() {
-            steps.push(record(step, StepStatus::Done));
-            if step == last {
-                break;
-            }
-        }
-        if let (Some(status), Some(next)) = (next_status, after.next()) {
-            steps.push(record(next, status));
-        }
-        steps
-    }
-
-    #[test]
-    fn a_first_run_is_attempt_one_and_skips_nothing() {
-        let r = Resume::plan(0, &[], false, false);
-        assert_eq!((r.attempt, r.continues), (1, false));
-        assert!(Step::AFTER_CLAIM.iter().all(|s| !r.skips(*s)));
-    }
-
-    #[test]
-    fn once_the_certificate_is_on_the_token_the_attempt_continues_after_it() {
-        let journal = journal_through(Step::WriteCertificate, Some(StepStatus::Failed));
-        let r = Resume::plan(3, &journal, false, true);
-        assert_eq!((r.attempt, r.continues), (3, true));
-        let run: Vec<Step> = Step::AFTER_CLAIM
-            .into_iter()
-            .filter(|s| !r.skips(*s))
-            .collect();
-        assert_eq!(run, [Step::WriteSeals, Step::Finish]);
-    }
-
-    #[test]
-    fn before_the_certificate_is_on_the_token_a_new_attempt_redoes_everything() {
-        for last in [Step::InitToken, Step::IssueCertificate] {
-            for next in [None, Some(StepStatus::Started), Some(StepStatus::Failed)] {
-                let r = Resume::plan(3, &journal_through(last, next), false, true);
-                assert_eq!((r.attempt, r.continues), (4, false), "{last} then {next:?}");
-                assert!(Step::AFTER_CLAIM.iter().all(|s| !r.skips(*s)));
-            }
-        }
-        // `write_certificate` started but not journaled as done: the certificate may not be on
-        // the token, so it is not continued either.
-        let r = Resume::plan(
-            3,
-            &journal_through(Step::IssueCertificate, Some(StepStatus::Started)),
-            false,
-            true,
-        );
-        assert!(!r.continues);
-    }
-
-    #[test]
-    fn reinit_or_a_released_binding_starts_a_new_attempt() {
-        let journal = journal_through(Step::WriteSeals, Some(StepStatus::Failed));
-        for (reinit, bound) in [(true, true), (false, false), (true, false)] {
-            let r = Resume::plan(3, &journal, reinit, bound);
-            assert_eq!(
-                (r.attempt, r.continues),
-                (4, false),
-                "reinit {reinit}, bound {bound}"
-            );
-        }
-    }
-
-    /// Group commit: the records are committed before the token is erased (`init_token`: the
-    /// binding names the token being wiped) and before anything runs after the continuation
-    /// point (`write_seals`: "the certificate is on the token" must be durable, or a crash would
-    /// make the next run revoke the certificate on the token). No other step forces a commit.
-    #[test]
-    fn commits_come_before_the_token_is_erased_and_after_the_continuation_point() {
-        let durable: Vec<Step> = Step::AFTER_CLAIM
-            .into_iter()
-            .filter(|s| durable_before(*s))
-            .collect();
-        assert_eq!(durable, [Step::InitToken, Step::WriteSeals]);
-        let journal = journal_through(Step::WriteCertificate, None);
-        let first_continued = Step::AFTER_CLAIM
-            .into_iter()
-            .find(|s| !Resume::plan(1, &journal, false, true).skips(*s));
-        assert_eq!(first_continued.map(durable_before), Some(true));
-    }
-
-    #[test]
-    fn a_new_attempt_revokes_what_never_reached_the_token() {
-        for status in [CertificateStatus::Reserved, CertificateStatus::Issued] {
-            for reinit in [false, true] {
-                assert!(superseded(status, reinit).is_some(), "{status}");
-            }
-        }
-        assert_eq!(superseded(CertificateStatus::OnToken, false), None);
-        assert_eq!(
-            superseded(CertificateStatus::OnToken, true),
-            Some("the token was started over (--reinit)")
-        );
-        assert_eq!(superseded(CertificateStatus::Revoked, true), None);
-    }
-}
+mod tests;
