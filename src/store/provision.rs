@@ -142,21 +142,8 @@ impl Tx {
         attempt: i64,
         step: &str,
     ) -> Result<(), StoreError> {
-        let now = format_utc(self.now());
-        sqlx::query(
-            "INSERT INTO provision_steps (order_no, attempt, step, status, started_at) \
-             VALUES ($1, $2, $3, 'started', $4) \
-             ON CONFLICT (order_no, attempt, step) DO UPDATE SET status = 'started', \
-             started_at = $4, finished_at = NULL, detail = NULL",
-        )
-        .bind(order_no.as_str())
-        .bind(attempt)
-        .bind(step)
-        .bind(&now)
-        .execute(self.conn())
-        .await
-        .ctx("journaling a step start")?;
-        Ok(())
+        self.step_recorded(order_no, attempt, step, StepStatus::Started, None)
+            .await
     }
 
     /// Journals a step as finished (`done` or `failed`).
@@ -185,8 +172,9 @@ impl Tx {
         Ok(())
     }
 
-    /// Journals a step started and finished at this transaction's instant, in one statement
-    /// (what [`Tx::step_started`] then [`Tx::step_finished`] would leave).
+    /// Writes a step's row (new, or replacing a retried step's) as `status` at this
+    /// transaction's instant: started, with no end and no detail; or started and finished then,
+    /// in one statement (what [`Tx::step_started`] then [`Tx::step_finished`] would leave).
     pub async fn step_recorded(
         &mut self,
         order_no: &OrderNo,
@@ -196,17 +184,19 @@ impl Tx {
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = format_utc(self.now());
+        let finished_at = (status != StepStatus::Started).then_some(now.as_str());
         sqlx::query(
             "INSERT INTO provision_steps (order_no, attempt, step, status, started_at, \
-             finished_at, detail) VALUES ($1, $2, $3, $4, $5, $5, $6) \
+             finished_at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (order_no, attempt, step) DO UPDATE SET status = $4, started_at = $5, \
-             finished_at = $5, detail = $6",
+             finished_at = $6, detail = $7",
         )
         .bind(order_no.as_str())
         .bind(attempt)
         .bind(step)
         .bind(status.as_str())
-        .bind(&now)
+        .bind(now.as_str())
+        .bind(finished_at)
         .bind(detail)
         .execute(self.conn())
         .await
