@@ -218,7 +218,7 @@ impl AuditEntry {
 ///
 /// The head is read once, when the row is taken, and kept here: records appended in the
 /// transaction chain to it in memory and wait in it; at [`Tx::commit`] (or before the
-/// transaction reads the trail) they are inserted together, up to [`AUDIT_ROWS_PER_INSERT`] rows
+/// transaction reads the trail) they are inserted together, up to 64 rows
 /// per statement, and the head row is written once, at commit. A transaction dropped without
 /// commit loses its records with everything else it wrote.
 pub struct Tx {
