@@ -9,12 +9,14 @@
 //! - `C_GetTokenInfo` reports COUNT_LOW after a wrong try, FINAL_TRY at one try left, LOCKED at
 //!   none; a locked PIN answers `CKR_PIN_LOCKED` without being tried;
 //! - `C_InitPIN` (SO unlock) resets the user counter, `C_InitToken` everything;
-//! - creating an object beyond `max_objects` answers `CKR_DEVICE_MEMORY`.
+//! - creating an object beyond `max_objects` answers `CKR_DEVICE_MEMORY`;
+//! - every slot listing is counted (`slot_listings`), for tests of how often the station lists.
 //!
 //! Compiled only with the `test-hooks` feature (test builds); [`around`] puts it around the
 //! backend where [`super::Pkcs11Module::load`] opens it. A release build ignores the variable.
 //! State: `{"tokens": {"<serial>" | "*": {"max_user_tries": 3, "user_tries_left": 3,
-//! "max_so_tries": 3, "so_tries_left": 3, "max_objects": 10}}}` (`*` = any other token).
+//! "max_so_tries": 3, "so_tries_left": 3, "max_objects": 10}}, "slot_listings": 0}` (`*` = any
+//! other token).
 
 use super::TokenError;
 use super::backend::{
@@ -51,6 +53,10 @@ struct TokenSim {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     tokens: BTreeMap<String, TokenSim>,
+    /// How many times the station listed the slots (`C_GetSlotList`): each listing reads every
+    /// token of the store, so a test counts them per order.
+    #[serde(default)]
+    slot_listings: u64,
 }
 
 /// The simulator's state, in a file that the test and every station process share. A missing
@@ -81,9 +87,21 @@ impl StateFile {
         let Some(mut state) = self.load() else { return };
         if let Some(t) = StateFile::entry(&mut state, serial) {
             f(t);
-            if let Ok(text) = serde_json::to_string_pretty(&state) {
-                let _ = std::fs::write(&self.0, text);
-            }
+            self.save(&state);
+        }
+    }
+
+    fn save(&self, state: &State) {
+        if let Ok(text) = serde_json::to_string_pretty(state) {
+            let _ = std::fs::write(&self.0, text);
+        }
+    }
+
+    /// Counts one listing of the slots.
+    fn slots_listed(&self) {
+        if let Some(mut state) = self.load() {
+            state.slot_listings += 1;
+            self.save(&state);
         }
     }
 
@@ -158,6 +176,7 @@ struct SimulatedFaults {
 
 impl TokenBackend for SimulatedFaults {
     fn slots(&self) -> Result<Vec<u64>, TokenError> {
+        self.state.slots_listed();
         self.inner.slots()
     }
 
