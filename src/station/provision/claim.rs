@@ -9,7 +9,7 @@ use super::error::not_provisionable;
 use super::journal::{Resume, Write, commit, revoked_entry};
 use super::report::ProvisionRequest;
 use super::step::Step;
-use super::token_access::{blank_tokens, blocking};
+use super::token_access::{Reserved, blank_tokens, blocking};
 use crate::audit::event::{self, AuditEvent, LeaseTaken, TokenReleased};
 use crate::domain::lease::LeaseKind;
 use crate::domain::station_request::StationChange;
@@ -52,6 +52,9 @@ pub(super) struct Claimed {
     pub binding: Binding,
     /// The token asked for, already found.
     pub token: Option<Token>,
+    /// The blank token that the claim found there for an order with no token yet, reserved
+    /// for this job's `init_token` (which would otherwise list the slots again).
+    pub blank: Option<Reserved>,
     /// Where the journal is picked up.
     pub resume: Resume,
     /// The token is started over even where the journal would continue.
@@ -118,6 +121,7 @@ impl Station {
             }
         }
         let mut token = None;
+        let mut blank = None;
         let mut kept = None;
         if let Some(sel) = &req.token {
             let t = blocking(|| hsm.module().find(&TokenSelector::either(sel))).map_err(|e| {
@@ -157,8 +161,12 @@ impl Station {
             // inside C_InitToken): without a binding there is nothing to look for.
             let mine = existing.is_some()
                 && blocking(|| hsm.module().find(&[TokenSelector::Label(no.to_string())])).is_ok();
-            if !mine && !self.blank_token_there(hsm, no.as_str()).await? {
-                return Err(ProvisionError::NoBlankToken(no.clone()));
+            if !mine {
+                blank = Some(
+                    self.reserve_blank(hsm, no.as_str())
+                        .await?
+                        .ok_or_else(|| ProvisionError::NoBlankToken(no.clone()))?,
+                );
             }
         }
 
@@ -191,6 +199,7 @@ impl Station {
             order: rec.order,
             binding,
             token,
+            blank,
             resume,
             reinit: req.reinit,
             lease,
@@ -404,18 +413,17 @@ impl Station {
         Ok(writes)
     }
 
-    /// Refuses a token that belongs to another order, or that the station did not make (see
-    /// [`token_refusal`]).
-    /// Whether a blank token is there for the order `what` to claim: one is free, or another
-    /// worker's C_InitToken in progress will leave one (SoftHSM shows its next blank slot only
-    /// after it), which is waited for rather than taken for "no blank token".
-    pub(super) async fn blank_token_there(
+    /// A blank token for the order `what` to claim, reserved for its job: one that is free, or
+    /// the one that another worker's C_InitToken in progress will leave (SoftHSM shows its next
+    /// blank slot only after it), which is waited for rather than taken for "no blank token".
+    /// `None` when no token is blank and none is being initialised.
+    pub(super) async fn reserve_blank(
         &self,
         hsm: &Hsm,
         what: &str,
-    ) -> Result<bool, ProvisionError> {
+    ) -> Result<Option<Reserved>, ProvisionError> {
         blank_tokens()
-            .any(hsm.module())
+            .reserve(hsm.module())
             .await
             .map_err(|e| ProvisionError::Step {
                 order_no: what.to_string(),
@@ -424,6 +432,8 @@ impl Station {
             })
     }
 
+    /// Refuses a token that belongs to another order, or that the station did not make (see
+    /// [`token_refusal`]).
     pub(super) async fn check_token_usable(
         &self,
         t: &Token,

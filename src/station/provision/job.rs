@@ -7,7 +7,7 @@ use super::error::{ProvisionError, StepError};
 use super::journal::{Fence, Resume, Write, commit, durable_before};
 use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
-use super::token_access::blocking;
+use super::token_access::{Reserved, blocking};
 use crate::audit::event::{AuditEvent, ProvisionFailed, StepOutcome, StepStarted};
 use crate::domain::{
     CertSerial, Order, OrderEvent, OrderNo, OrderState, Pin, SoPin, StepStatus, TokenSerial,
@@ -35,6 +35,8 @@ pub(super) struct Job<'a> {
     /// The token is started over (`--reinit`).
     pub reinit: bool,
     pub token: Option<Token>,
+    /// The blank token the claim reserved, for `init_token` (released once it has run).
+    pub blank: Option<Reserved>,
     pub so_pin: Option<SoPin>,
     pub pin: Option<Pin>,
     /// In a Mutex only to make the job `Sync` (cryptoki sessions are `Send`, not `Sync`); it is
@@ -87,6 +89,7 @@ impl<'a> Job<'a> {
             resume: claimed.resume,
             reinit: claimed.reinit,
             token: claimed.token,
+            blank: claimed.blank,
             so_pin: None,
             pin: None,
             vault: None,
@@ -133,6 +136,10 @@ impl Job<'_> {
                 continue;
             }
             if self.resume.skips(step) {
+                if step == Step::InitToken {
+                    // Not needed: other workers may take it.
+                    self.blank = None;
+                }
                 self.progress.step(self.no().as_str(), step, Phase::Skipped);
                 continue;
             }

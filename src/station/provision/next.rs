@@ -6,7 +6,8 @@
 //! [`Station::provision`] does for an order it is given.
 //!
 //! An approved order has never been claimed: no binding, no journal, no lease. What the claim
-//! checks before it writes is only that a blank key is present here to take it.
+//! checks before it writes is only that a blank key is present here to take it; it reserves that
+//! key for the job's `init_token`.
 
 use super::claim::{ClaimPlan, Claimed};
 use super::error::ProvisionError;
@@ -37,16 +38,13 @@ impl Station {
     }
 
     async fn claim_next(&self, hsm: &Hsm) -> Result<Option<Claimed>, ProvisionError> {
-        if !self
-            .blank_token_there(hsm, "(the next approved order)")
-            .await?
-        {
+        let Some(blank) = self.reserve_blank(hsm, "(the next approved order)").await? else {
             let waiting = self.store.list_orders(Some(OrderState::Approved)).await?;
             return match waiting.into_iter().next() {
                 Some(o) => Err(ProvisionError::NoBlankToken(o.order_no)),
                 None => Ok(None),
             };
-        }
+        };
         let actor = self.job_actor();
         let lease_id = uuid::Uuid::new_v4().to_string();
         let mut retry = Retry::new();
@@ -105,6 +103,7 @@ impl Station {
                 order,
                 binding,
                 token: None,
+                blank: Some(blank),
                 resume,
                 reinit: false,
                 lease,

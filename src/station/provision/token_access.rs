@@ -124,13 +124,6 @@ impl BlankTokens {
             released.await;
         }
     }
-
-    /// Whether a worker can find a blank token in `module`: one is there, or is being
-    /// initialised by a worker of this process (then, as [`BlankTokens::reserve`] does, after
-    /// it ends). Reserves nothing.
-    pub(super) async fn any(&'static self, module: &Pkcs11Module) -> Result<bool, TokenError> {
-        Ok(self.reserve(module).await?.is_some())
-    }
 }
 
 #[cfg(test)]
@@ -169,7 +162,6 @@ mod tests {
         drop((first, second));
         let (_, none) = module("reserve-none", vec![FakeToken::initialised("b1", "B")]);
         assert!(blank_tokens().reserve(&none).await.unwrap().is_none());
-        assert!(!blank_tokens().any(&none).await.unwrap());
     }
 
     /// SoftHSM's way: one blank slot, and a new one after each C_InitToken. A second worker

@@ -14,6 +14,12 @@ use crate::token::{KeyPairInfo, TokenError, TokenInfo, TokenSelector};
 
 impl Job<'_> {
     pub(in super::super) async fn init_token(&mut self) -> Result<(), StepError> {
+        // The blank token the claim reserved, if any: taken below when a blank one is wanted,
+        // released now otherwise.
+        let wants_blank = self.binding.kept_from.is_none()
+            && self.binding.token_serial.is_none()
+            && self.token.is_none();
+        let claimed_blank = self.blank.take().filter(|_| wants_blank);
         if self.binding.kept_from.is_some() {
             return self.keep_token().await;
         }
@@ -42,13 +48,14 @@ impl Job<'_> {
                 match mine {
                     // A crash inside C_InitToken left our label on a token: it is ours.
                     Ok(t) => tokens.hold(t).await,
-                    Err(TokenError::NotFound(_)) => {
-                        tokens.reserve(self.hsm.module()).await?.ok_or_else(|| {
+                    Err(TokenError::NotFound(_)) => match claimed_blank {
+                        Some(reserved) => reserved,
+                        None => tokens.reserve(self.hsm.module()).await?.ok_or_else(|| {
                             StepError::Token(TokenError::NotFound(
                                 "a blank token (insert a blank USB key)".into(),
                             ))
-                        })?
-                    }
+                        })?,
+                    },
                     Err(e) => return Err(e.into()),
                 }
             }
