@@ -11,10 +11,11 @@
 //! 3. apply the EXIF orientation (phone photos);
 //! 4. find the bounding box of the seal ink (see "Ink thresholds") on the decoded pixels, and
 //!    refuse a picture without any ([`SealError::EmptyPicture`]: blank, all white, transparent);
-//! 5. crop to that box plus a small margin, convert the crop to RGBA8 and keep only the ink:
-//!    everything else becomes fully transparent. Cropping before converting keeps the worst
-//!    case at the decoded buffer (within `MAX_DECODE_ALLOC`) plus an RGBA8 copy of the crop;
-//!    a blank picture costs only the decoded buffer;
+//! 5. crop to that box plus a small margin, converting the crop to RGBA8 and keeping only the
+//!    ink (everything else fully transparent) in the same pass. 8-bit RGB and RGBA (every JPEG
+//!    and most PNGs) are read in place, so the worst case is the decoded buffer (within
+//!    `MAX_DECODE_ALLOC`) plus an RGBA8 copy of the crop; other layouts are converted to RGBA8
+//!    whole first, the decoded buffer dropped once converted;
 //! 6. downscale (Lanczos3 convolution, aspect kept, colour weighted by alpha) so the long side
 //!    is at most [`MAX_OUTPUT_SIDE`] px;
 //! 7. encode as PNG RGBA.
@@ -43,7 +44,7 @@ use std::io::Cursor;
 use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngDecoder, PngEncoder};
 use image::{
-    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, Limits, Pixel,
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, Limits,
     metadata::Orientation,
 };
 
@@ -91,24 +92,13 @@ enum PictureFormat {
 pub fn normalize_seal_picture(bytes: &[u8]) -> Result<NormalizedPicture, SealError> {
     let format = detect_format(bytes)?;
     let decoded = decode_bounded(bytes, format)?;
-    let (x0, y0, x1, y1) = ink_bounds(&decoded).ok_or(SealError::EmptyPicture)?;
-
-    // Margin: 2 % of the impression's long side, at least 2 px, so the resampling filter has
-    // transparent pixels to fade into and the rim is not clipped.
-    let long = (x1 - x0 + 1).max(y1 - y0 + 1);
-    let margin = (long / 50).max(2);
-    let (width, height) = (decoded.width(), decoded.height());
-    let left = x0.saturating_sub(margin);
-    let top = y0.saturating_sub(margin);
-    let right = x1.saturating_add(margin).min(width - 1);
-    let bottom = y1.saturating_add(margin).min(height - 1);
-    let mut cropped = decoded
-        .crop_imm(left, top, right - left + 1, bottom - top + 1)
-        .into_rgba8();
-    drop(decoded);
-    for pixel in cropped.pixels_mut() {
-        *pixel = keep_ink(*pixel);
-    }
+    let width = decoded.width();
+    let mut cropped = match decoded {
+        DynamicImage::ImageRgb8(img) => ink_crop(img.as_raw(), width, 3)?,
+        DynamicImage::ImageRgba8(img) => ink_crop(img.as_raw(), width, 4)?,
+        // Other layouts (grey, 16-bit): converted whole, the decoded buffer given up for it.
+        other => ink_crop(other.into_rgba8().as_raw(), width, 4)?,
+    };
 
     let (cw, ch) = cropped.dimensions();
     let long_side = cw.max(ch);
@@ -260,32 +250,60 @@ fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((be(16)?, be(20)?))
 }
 
-/// Bounding box `(min_x, min_y, max_x, max_y)` of the pixels [`keep_ink`] keeps, if any. Reads
-/// 8-bit RGB and RGBA in place (every JPEG and most PNGs); other layouts through an RGBA8 copy
-/// that is dropped before the crop is made.
-fn ink_bounds(image: &DynamicImage) -> Option<(u32, u32, u32, u32)> {
-    fn scan(
-        pixels: impl Iterator<Item = (u32, u32, image::Rgba<u8>)>,
-    ) -> Option<(u32, u32, u32, u32)> {
-        pixels
-            .filter(|(_, _, p)| keep_ink(*p).0[3] > 0)
-            .fold(None, |bounds, (x, y, _)| {
-                Some(match bounds {
-                    None => (x, y, x, y),
-                    Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
-                })
-            })
+/// The ink of an 8-bit picture (`channels` 3 for RGB, 4 for RGBA; rows of `width` pixels, read
+/// in place): the bounding box of the pixels [`keep_ink`] keeps plus a margin, copied as RGBA8
+/// with only the ink kept, in one pass over the box. [`SealError::EmptyPicture`] when no pixel is
+/// ink.
+fn ink_crop(raw: &[u8], width: u32, channels: usize) -> Result<image::RgbaImage, SealError> {
+    let pixel = |c: &[u8]| match *c {
+        [r, g, b] => image::Rgba([r, g, b, 255]),
+        [r, g, b, a] => image::Rgba([r, g, b, a]),
+        _ => TRANSPARENT,
+    };
+    let is_ink = |c: &[u8]| keep_ink(pixel(c)).0[3] > 0;
+    let stride = usize::try_from(width).unwrap_or(0) * channels;
+    if stride == 0 {
+        return Err(SealError::EmptyPicture);
     }
-    match image {
-        DynamicImage::ImageRgb8(img) => {
-            scan(img.enumerate_pixels().map(|(x, y, p)| (x, y, p.to_rgba())))
-        }
-        DynamicImage::ImageRgba8(img) => scan(img.enumerate_pixels().map(|(x, y, p)| (x, y, *p))),
-        other => {
-            let rgba = other.to_rgba8();
-            scan(rgba.enumerate_pixels().map(|(x, y, p)| (x, y, *p)))
+    let height = raw.len() / stride;
+    // (min_x, min_y, max_x, max_y): each row is searched from both ends only.
+    let mut bounds: Option<(usize, usize, usize, usize)> = None;
+    for (y, row) in raw.chunks_exact(stride).enumerate() {
+        let Some(first) = row.chunks_exact(channels).position(is_ink) else {
+            continue;
+        };
+        let last = row
+            .chunks_exact(channels)
+            .rposition(is_ink)
+            .unwrap_or(first);
+        bounds = Some(match bounds {
+            None => (first, y, last, y),
+            Some((x0, y0, x1, _)) => (x0.min(first), y0, x1.max(last), y),
+        });
+    }
+    let (x0, y0, x1, y1) = bounds.ok_or(SealError::EmptyPicture)?;
+
+    // Margin: 2 % of the impression's long side, at least 2 px, so the resampling filter has
+    // transparent pixels to fade into and the rim is not clipped.
+    let long = (x1 - x0 + 1).max(y1 - y0 + 1);
+    let margin = (long / 50).max(2);
+    let left = x0.saturating_sub(margin);
+    let top = y0.saturating_sub(margin);
+    let right = x1.saturating_add(margin).min(stride / channels - 1);
+    let bottom = y1.saturating_add(margin).min(height - 1);
+    let (crop_w, crop_h) = (right - left + 1, bottom - top + 1);
+    let mut out = Vec::with_capacity(crop_w * crop_h * 4);
+    for row in raw.chunks_exact(stride).skip(top).take(crop_h) {
+        let ink = row
+            .get(left * channels..(right + 1) * channels)
+            .unwrap_or(&[]);
+        for c in ink.chunks_exact(channels) {
+            out.extend_from_slice(&keep_ink(pixel(c)).0);
         }
     }
+    let side = |n: usize| u32::try_from(n).map_err(|_| SealError::EmptyPicture);
+    image::RgbaImage::from_raw(side(crop_w)?, side(crop_h)?, out)
+        .ok_or_else(|| SealError::PictureEncode("cropping the ink".into()))
 }
 
 /// Applies the ink thresholds of the module docs to one pixel.

@@ -72,6 +72,49 @@ fn png_is_cropped_made_transparent_and_bounded() {
     assert_centre_red(&img);
 }
 
+/// 8-bit RGB and RGBA are read in place, other layouts converted first: the same impression
+/// in any of them gives the same picture, to the byte.
+#[test]
+fn every_pixel_layout_of_one_impression_gives_the_same_picture() {
+    let rgb = disc(300, 200, 120.0, 90.0, 70.0);
+    let encode = |img: DynamicImage| {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        normalize_seal_picture(&out.into_inner()).unwrap()
+    };
+    let reference = encode(DynamicImage::ImageRgb8(rgb.clone()));
+    assert_eq!((reference.width_px, reference.height_px), (144, 144));
+    let rgba = DynamicImage::ImageRgb8(rgb.clone()).to_rgba8();
+    let wide = DynamicImage::ImageRgb8(rgb);
+    for (layout, img) in [
+        ("RGBA8", DynamicImage::ImageRgba8(rgba)),
+        ("RGB16", DynamicImage::ImageRgb16(wide.to_rgb16())),
+        ("RGBA16", DynamicImage::ImageRgba16(wide.to_rgba16())),
+    ] {
+        assert_eq!(encode(img), reference, "{layout}");
+    }
+    // Alpha is read: the same ink, fully transparent, is no ink.
+    let mut clear = DynamicImage::ImageRgb8(disc(300, 200, 120.0, 90.0, 70.0)).to_rgba8();
+    clear.pixels_mut().for_each(|p| p.0[3] = 0);
+    let mut bytes = Cursor::new(Vec::new());
+    clear.write_to(&mut bytes, ImageFormat::Png).unwrap();
+    assert!(matches!(
+        normalize_seal_picture(&bytes.into_inner()),
+        Err(SealError::EmptyPicture)
+    ));
+}
+
+/// An impression touching the picture's edges: the margin stops at the edge.
+#[test]
+fn ink_at_the_edges_is_cropped_within_the_picture() {
+    let out = normalize_seal_picture(&png_bytes(&disc(120, 90, 0.0, 90.0, 60.0))).unwrap();
+    // Ink from x 0 to 59 and y 30 to 89, margin 2: x 0..=61, y 28..=89.
+    assert_eq!((out.width_px, out.height_px), (62, 62));
+    let img = decode_png(&out.png);
+    assert_eq!(img.get_pixel(0, 61).0[3], 255, "the corner's ink is kept");
+    assert_eq!(img.get_pixel(61, 0).0[3], 0);
+}
+
 #[test]
 fn the_downscaled_rim_keeps_the_ink_colour() {
     // A one-colour disc downscaled 2000 -> 600: the rim is partly transparent, and weighting by
