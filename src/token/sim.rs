@@ -10,13 +10,13 @@
 //!   none; a locked PIN answers `CKR_PIN_LOCKED` without being tried;
 //! - `C_InitPIN` (SO unlock) resets the user counter, `C_InitToken` everything;
 //! - creating an object beyond `max_objects` answers `CKR_DEVICE_MEMORY`;
-//! - every slot listing is counted (`slot_listings`), for tests of how often the station lists.
+//! - every slot listing is counted, one line in `<state file>.listings`, for tests of how often
+//!   the station lists the slots (each listing reads every token of the store).
 //!
 //! Compiled only with the `test-hooks` feature (test builds); [`around`] puts it around the
 //! backend where [`super::Pkcs11Module::load`] opens it. A release build ignores the variable.
 //! State: `{"tokens": {"<serial>" | "*": {"max_user_tries": 3, "user_tries_left": 3,
-//! "max_so_tries": 3, "so_tries_left": 3, "max_objects": 10}}, "slot_listings": 0}` (`*` = any
-//! other token).
+//! "max_so_tries": 3, "so_tries_left": 3, "max_objects": 10}}}` (`*` = any other token).
 
 use super::TokenError;
 use super::backend::{
@@ -53,10 +53,6 @@ struct TokenSim {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     tokens: BTreeMap<String, TokenSim>,
-    /// How many times the station listed the slots (`C_GetSlotList`): each listing reads every
-    /// token of the store, so a test counts them per order.
-    #[serde(default)]
-    slot_listings: u64,
 }
 
 /// The simulator's state, in a file that the test and every station process share. A missing
@@ -87,21 +83,27 @@ impl StateFile {
         let Some(mut state) = self.load() else { return };
         if let Some(t) = StateFile::entry(&mut state, serial) {
             f(t);
-            self.save(&state);
+            if let Ok(text) = serde_json::to_string_pretty(&state) {
+                let _ = std::fs::write(&self.0, text);
+            }
         }
     }
 
-    fn save(&self, state: &State) {
-        if let Ok(text) = serde_json::to_string_pretty(state) {
-            let _ = std::fs::write(&self.0, text);
-        }
-    }
-
-    /// Counts one listing of the slots.
+    /// Counts one listing of the slots: a line appended to `<state file>.listings`, apart from
+    /// the state, so that a listing never races with a PIN counter's read-modify-write.
     fn slots_listed(&self) {
-        if let Some(mut state) = self.load() {
-            state.slot_listings += 1;
-            self.save(&state);
+        if !self.0.exists() {
+            return;
+        }
+        let mut name = self.0.clone().into_os_string();
+        name.push(".listings");
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(name)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"C_GetSlotList\n"));
+        if let Err(e) = appended {
+            tracing::warn!(error = %e, "token simulator: cannot count a slot listing");
         }
     }
 
