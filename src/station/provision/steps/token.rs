@@ -46,8 +46,12 @@ impl Job<'_> {
                     Err(TokenError::NotFound(self.order.order_no.to_string()))
                 };
                 match mine {
-                    // A crash inside C_InitToken left our label on a token: it is ours.
-                    Ok(t) => tokens.hold(t).await,
+                    // A crash inside C_InitToken left our label on a token: it is ours, and the
+                    // blank one the claim reserved is not wanted.
+                    Ok(t) => {
+                        drop(claimed_blank);
+                        tokens.hold(t).await
+                    }
                     Err(TokenError::NotFound(_)) => match claimed_blank {
                         Some(reserved) => reserved,
                         None => tokens.reserve(self.hsm.module()).await?.ok_or_else(|| {
