@@ -110,7 +110,7 @@ impl Station {
     /// Anchors the current chain head (see the module docs for the checks and the order of the
     /// writes).
     pub async fn anchor_audit(&self, hsm: &Hsm) -> Result<AnchorOutcome, AnchorError> {
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let outcome = self.anchor_in(&mut tx, hsm).await?;
         tx.commit().await?;
         Ok(outcome)

@@ -176,7 +176,7 @@ impl Station {
             status: i64::from(refusal.status),
             suppressed: i64::try_from(refusal.suppressed).unwrap_or(i64::MAX),
         };
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         tx.audit(
             &self.station_actor(),
             AuditEntry::new(AuditEvent::ApiRequestRefused(refusal)),

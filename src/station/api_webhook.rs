@@ -245,7 +245,7 @@ impl Station {
         let (_, actor) = self
             .acting_operator(None, crate::domain::Action::ManageDelivery)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut e = match tx.webhook_event(id).await {
             Ok(e) => e,
             Err(StoreError::Corrupt(_)) => return Err(WebhookError::NotFound(id.to_string())),
@@ -274,7 +274,7 @@ impl Station {
         e: &WebhookEventRecord,
         run: &mut WebhookRun,
     ) -> Result<NoticeState, WebhookError> {
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut cur = tx.webhook_event(&e.id).await?;
         if cur.state != NoticeState::Sending {
             return Ok(cur.state);
@@ -299,7 +299,7 @@ impl Station {
         run: &mut WebhookRun,
     ) -> Result<NoticeState, WebhookError> {
         // Claim, before the receiver is contacted.
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut cur = tx.webhook_event(&e.id).await?;
         if cur.state != NoticeState::Queued {
             return Ok(cur.state);
@@ -319,7 +319,7 @@ impl Station {
         let outcome = sender.channel.post(&cur.id, &timestamp, &body).await;
         crate::failpoint!("webhook.after_send");
 
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut cur = tx.webhook_event(&e.id).await?;
         let attempts = u32::try_from(cur.attempts).unwrap_or(u32::MAX);
         let (event, delay) = next_move(

@@ -57,7 +57,7 @@ impl Station {
     /// Records that this station's process is at work (its heartbeat in `fleet status`); lease
     /// renewals record it too.
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         tx.heartbeat(&self.lease_holder()).await?;
         tx.commit().await
     }

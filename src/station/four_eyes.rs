@@ -213,7 +213,7 @@ impl Station {
         out: Option<&Path>,
     ) -> Result<Asked, FourEyesError> {
         let (account, actor) = self.acting_operator(None, change.action()).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let administrators = tx.active_administrators().await?.len();
         if takes_effect_at_once(&change, administrators) {
             let how = Provenance {
@@ -350,7 +350,7 @@ impl Station {
             (StationChange::OcspSigner, true) => Some(self.make_ocsp_signer().await?),
             _ => None,
         };
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut r = tx.station_request(id).await?;
         let now = crate::clock::format_utc(tx.now());
         tx.transition_station_request(&actor, &mut r, &event, |r| {
@@ -424,7 +424,7 @@ impl Station {
         let (account, actor) = self
             .acting_operator(None, read.change.cancel_action())
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut r = tx.station_request(id).await?;
         let by = account.name.clone();
         tx.transition_station_request(

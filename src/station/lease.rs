@@ -142,7 +142,7 @@ impl Station {
         subjects: &[String],
         lease_id: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         for subject in subjects {
             tx.renew_lease(kind, subject, lease_id, self.lease_ttl())
                 .await?;

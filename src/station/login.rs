@@ -147,7 +147,7 @@ impl Station {
         let salt = self.random.bytes::<{ password::SALT_BYTES }>()?;
         // Hashing takes argon2's tens of milliseconds: off the async workers.
         let hash = blocking(|| password::hash(&new, &salt)).map_err(StoreError::Corrupt)?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         tx.set_operator_password(&name, &hash).await?;
         tx.audit(
             &actor,
@@ -178,7 +178,7 @@ impl Station {
                 .seal_totp_secret(&secret, &totp_aad(name.as_str()))
         })
         .map_err(|e| OperatorError::Hsm(HsmError::Token(e)))?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         tx.set_operator_totp(&name, &sealed).await?;
         tx.audit(
             &actor,
@@ -304,7 +304,7 @@ impl Station {
             operator: why.operator().map(|o| o.to_string()),
         });
         let recorded = async {
-            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            let mut tx = self.begin_write().await?;
             tx.audit(&self.station_actor(), AuditEntry::new(event))
                 .await?;
             tx.commit().await

@@ -149,6 +149,11 @@ impl Station {
         self.clock.now()
     }
 
+    /// Opens a write transaction stamped with the station clock's time.
+    pub(crate) async fn begin_write(&self) -> Result<crate::store::Tx, crate::store::StoreError> {
+        self.store.begin_write(self.clock.now()).await
+    }
+
     /// The configuration (read-only).
     pub fn config(&self) -> &Config {
         &self.config

@@ -280,7 +280,7 @@ impl Station {
             }
             let file = self.config.data_dir().join(format!("{name}.credential"));
             let actor = self.station_actor();
-            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            let mut tx = self.begin_write().await?;
             add_in(
                 &mut tx,
                 &actor,

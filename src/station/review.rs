@@ -57,7 +57,7 @@ impl Station {
         let actor = self
             .operator_actor(operator, crate::domain::Action::ReviewOrder)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let to = tx.transition(order_no, None, OrderEvent::Approve).await?;
         // A secondary key only while its company has a live main key (refused: nothing written).
         let order = tx.order_in_tx(order_no).await?;
@@ -93,7 +93,7 @@ impl Station {
             .await?;
         let certs = self.store.certificates_of_order(order_no).await?;
         let binding = self.store.active_binding(order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         // A Failed order's job has stopped; a process that still holds its lease (one that
         // may yet resume it) is waited for, as `cert revoke` does.
         if let Some(l) = tx.lease(LeaseKind::Provision, order_no.as_str()).await? {

@@ -195,7 +195,7 @@ impl Station {
         let actor = self
             .operator_actor(operator, crate::domain::Action::Revoke)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let (cert, state, certs) = revocable_certificate(&mut tx, serial).await?;
         let no = cert.order_no.clone();
         let four_eyes = carry_out_in(&mut tx, &actor, request_id).await?;
@@ -285,7 +285,7 @@ impl Station {
                 state: None,
             })
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let from = tx.order_state(order_no).await?;
         tx.transition(order_no, Some(from), OrderEvent::Revoke)
             .await?;

@@ -219,7 +219,7 @@ impl Station {
             .unwrap_or_default();
         let mut changes = Vec::new();
         let mut pending = Vec::new();
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         for st in statements {
             let reference = st
                 .end_to_end_id

@@ -78,7 +78,7 @@ impl Station {
                 reached.push(d.id.clone());
             }
         }
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let order_state = tx.order_state(order_no).await?;
         // Requeue is for the PIN set at provisioning; a PIN reset's delivery is retried.
         if !order_is_deliverable(order_state, 0) {
@@ -167,7 +167,7 @@ impl Station {
             .operator_actor(operator, crate::domain::Action::ManageDelivery)
             .await?;
         let attempts = self.store.delivery_attempts(id).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut d = tx.delivery(id).await?;
         let before = d.state;
         if !matches!(before, DeliveryState::Failed | DeliveryState::NeedsOperator) {
@@ -299,7 +299,7 @@ impl Station {
         let actor = self
             .operator_actor(operator, crate::domain::Action::ManageDelivery)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut d = tx.delivery(id).await?;
         let before = d.state;
         if before.apply(DeliveryEvent::Cancel).is_err() {

@@ -62,7 +62,7 @@ impl Station {
             .await?
             .map(|b| b.station_id)
             .unwrap_or_else(|| self.config.station.id.clone());
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let from = tx.order_state(no).await?;
         let to = tx.transition(no, Some(from), OrderEvent::Ship).await?;
         let shipment = Shipment {

@@ -92,7 +92,7 @@ impl Station {
         // A secondary key that has not started yet: its main key must still be live (checked
         // at approval, again here before any token is touched). One under way is finished.
         if rec.state == OrderState::Approved {
-            let mut tx = self.store.begin_write(self.clock.now()).await?;
+            let mut tx = self.begin_write().await?;
             tx.require_live_main_key(&rec.order).await?;
             drop(tx);
         }

@@ -289,7 +289,7 @@ pub(super) async fn commit(
     let mut retry = Retry::new();
     loop {
         let r: Result<(), StoreError> = async {
-            let mut tx = station.store.begin_write(station.clock.now()).await?;
+            let mut tx = station.begin_write().await?;
             if let Some(f) = &fence {
                 let kind = LeaseKind::Provision;
                 tx.renew_lease(kind, f.order_no.as_str(), f.lease_id, station.lease_ttl())

@@ -37,7 +37,7 @@ async fn step_started<S: JournaledStep>(
     run: &str,
     step: S,
 ) -> Result<i64, ServiceDeskError> {
-    let mut tx = station.store.begin_write(station.clock.now()).await?;
+    let mut tx = station.begin_write().await?;
     tx.request_step_started(id, step).await?;
     tx.commit().await?;
     crate::failpoint::check(&format!("{run}.{}.started", step.name()))?;
@@ -167,7 +167,7 @@ impl<K: JournaledKind> JournaledRun<'_, K> {
     pub(super) async fn done(&self, step: K::Step, runs: i64) -> Result<(), ServiceDeskError> {
         crate::failpoint::check(&format!("{}.{}.before_done", K::RUN, step.name()))?;
         let station = self.base.station;
-        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        let mut tx = station.begin_write().await?;
         self.done_in(&mut tx, step, runs).await?;
         tx.commit().await?;
         Ok(())
@@ -239,7 +239,7 @@ impl Station {
             return Err(super::other_kind(id, found.kind, "run"));
         }
         let binding = self.store.active_binding(&found.order_no).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut r = tx.service_request(id).await?;
         let resumed = match r.state {
             RequestState::Executing => true,

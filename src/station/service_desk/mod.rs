@@ -145,7 +145,7 @@ impl Station {
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::RequestService)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let state = tx.order_state(order_no).await?;
         let token = check(&mut tx, state, binding.as_ref()).await?;
         let id = record_request(
@@ -183,7 +183,7 @@ impl Station {
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::DecideRequest)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut r = tx.service_request(id).await?;
         let event = if approve {
             RequestEvent::Approve { by: by.clone() }
@@ -222,7 +222,7 @@ impl Station {
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::CancelRequest)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let mut r = tx.service_request(id).await?;
         tx.transition_service_request(
             &actor,
@@ -380,7 +380,7 @@ async fn record_failure(
     e: &ServiceDeskError,
 ) {
     let r: Result<(), crate::store::StoreError> = async {
-        let mut tx = station.store.begin_write(station.clock.now()).await?;
+        let mut tx = station.begin_write().await?;
         let mut r = tx.service_request(id).await?;
         if r.kind.runs_at_approval()
             && matches!(

@@ -187,12 +187,7 @@ impl Run<'_> {
             blocking(|| self.base.hsm.vault()?.seal_pin(&pin, &aad))?
         };
         crate::failpoint::check(&format!("pin_reset.{step}.before_done"))?;
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         // A PIN sealed by an earlier run of this step stays the one: this one is dropped.
         tx.set_pending_pin(self.id(), &sealed).await?;
         self.done_in(&mut tx, step, runs).await?;
@@ -204,12 +199,7 @@ impl Run<'_> {
         let step = PinResetStep::InitPin;
         let runs = self.started(step).await?;
         let sealed = {
-            let mut tx = self
-                .base
-                .station
-                .store
-                .begin_write(self.base.station.clock.now())
-                .await?;
+            let mut tx = self.base.station.begin_write().await?;
             let sealed = tx.pending_pin(self.id()).await?;
             tx.commit().await?;
             sealed.ok_or_else(|| {
@@ -246,12 +236,7 @@ impl Run<'_> {
         let step = PinResetStep::QueueDelivery;
         let runs = self.started(step).await?;
         let no = self.base.request.order_no.clone();
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         let mut r = tx.service_request(self.id()).await?;
         let state = tx.order_state(&no).await?;
         check_order_resettable(

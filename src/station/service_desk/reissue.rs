@@ -69,7 +69,7 @@ impl Station {
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let by = operator(requested_by)?;
         let actor = self.operator_actor(by.as_str(), Action::RenewOrder).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let disposition = reissuable(&mut tx, original).await?;
         let reason = format!(
             "the key was {}: a replacement order (补办)",
@@ -130,7 +130,7 @@ impl Station {
             order_no: original.to_string(),
             message,
         };
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let disposition = reissuable(&mut tx, original).await?;
         let mut new_no = None;
         for n in 1..=MAX_REISSUES {

@@ -206,12 +206,7 @@ impl Run<'_> {
         let runs = self.started(step).await?;
         let no = self.base.request.order_no.clone();
         let state = {
-            let mut tx = self
-                .base
-                .station
-                .store
-                .begin_write(self.base.station.clock.now())
-                .await?;
+            let mut tx = self.base.station.begin_write().await?;
             let state = tx.order_state(&no).await?;
             tx.commit().await?;
             state
@@ -287,12 +282,7 @@ impl Run<'_> {
             .filter(|o| o.id != self.base.request.id && o.state.is_open())
             .map(|o| o.id)
             .collect();
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         let mut r = tx.service_request(self.id()).await?;
         let b = &self.base.binding;
         tx.release_binding(&b.binding_id, "retired (returned key wiped)")

@@ -81,7 +81,7 @@ impl Station {
         let by = operator(requested_by)?;
         let detail = optional_text("--detail", detail)?;
         let actor = self.operator_actor(by.as_str(), Action::Revoke).await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let (kind, order_no, token, cert_serial, what) = match target {
             Target::Order(no) => {
                 let state = tx.order_state(no).await?;

@@ -212,7 +212,7 @@ impl Station {
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::RunRequest)
             .await?;
-        let mut tx = self.store.begin_write(self.clock.now()).await?;
+        let mut tx = self.begin_write().await?;
         let serial = tx.unlock_request(id).await?.token_serial;
         let before = tx.confirm_so_pin_generation(&binding.so_identity).await?;
         let Some(generation) = before.pending else {

@@ -78,21 +78,11 @@ impl Run<'_> {
 
     async fn reserve_generation(&mut self) -> Result<(), ServiceDeskError> {
         let step = UnlockStep::ReserveGeneration;
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         tx.request_step_started(self.id(), step).await?;
         tx.commit().await?;
         fp(&format!("unlock.{step}.started"))?;
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         let serial = tx.unlock_request(self.id()).await?.token_serial;
         let g = tx
             .reserve_so_pin_generation(&self.base.binding.so_identity, self.id())
@@ -231,12 +221,7 @@ impl Run<'_> {
         fp("unlock.send_code.after_send")?;
         let (record, error) = match outcome {
             SendOutcome::Accepted { .. } => {
-                let mut tx = self
-                    .base
-                    .station
-                    .store
-                    .begin_write(self.base.station.clock.now())
-                    .await?;
+                let mut tx = self.base.station.begin_write().await?;
                 tx.record_unlock_send(&id, &SendRecord::Sent).await?;
                 tx.request_step_done(&id, step).await?;
                 let mut r = tx.service_request(&id).await?;
@@ -295,12 +280,7 @@ impl Run<'_> {
                 ));
             }
         };
-        let mut tx = self
-            .base
-            .station
-            .store
-            .begin_write(self.base.station.clock.now())
-            .await?;
+        let mut tx = self.base.station.begin_write().await?;
         tx.record_unlock_send(self.id(), &record).await?;
         let event = AuditEvent::UnlockCodeSend(UnlockCodeSend {
             request_id: self.id().to_string(),
