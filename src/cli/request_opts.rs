@@ -2,6 +2,7 @@
 //! `revoke`, `reissue`, the revocations and the station's change requests): one definition
 //! each, flattened into the families' commands, so a flag means the same everywhere.
 
+use crate::station::service_desk::DeskRequest;
 use clap::{Args, Subcommand};
 
 /// A second operator's word on a service-desk request, the same for every kind (`pin-reset`,
@@ -58,6 +59,17 @@ pub struct DeskRequestArgs {
     /// Operator making the request.
     #[arg(long, value_name = "NAME")]
     pub operator: String,
+}
+
+impl DeskRequestArgs {
+    /// Who asks, why and on what evidence, as the station takes it.
+    pub fn asked(&self) -> DeskRequest<'_> {
+        DeskRequest {
+            requested_by: &self.operator,
+            reason: &self.reason,
+            evidence: &self.evidence,
+        }
+    }
 }
 
 /// `run ID --operator NAME`: carry out an approved request (resumes a stopped run).

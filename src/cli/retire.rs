@@ -5,6 +5,7 @@ use super::opts::{DecideCmd, DeskRequestArgs, RunArgs};
 use super::service_desk::{decide, print_record, print_request, print_steps};
 use super::{CliError, order_no_arg, output};
 use crate::station::Station;
+use crate::station::service_desk::DeskAsk;
 use clap::Subcommand;
 
 /// `keystation retire ...`
@@ -32,7 +33,7 @@ pub(super) async fn run(station: &Station, cmd: RetireCmd, json: bool) -> Result
         RetireCmd::Request(a) => {
             let no = order_no_arg(&a.order_no)?;
             station
-                .request_retire(&no, &a.operator, &a.reason, &a.evidence)
+                .request_desk(DeskAsk::Retire, &no, &a.asked())
                 .await?
         }
         RetireCmd::Decide(cmd) => decide(station, cmd).await?,

@@ -3,6 +3,7 @@
 use super::opts::{DecideCmd, PinResetCmd, RequestListArgs, RunArgs};
 use super::{CliError, order_no_arg, output};
 use crate::domain::{RequestKind, RequestState};
+use crate::station::service_desk::DeskAsk;
 use crate::station::{RequestStepRecord, ServiceRequestFilter, ServiceRequestRecord, Station};
 
 pub(super) fn print_request(r: &ServiceRequestRecord) {
@@ -109,7 +110,7 @@ pub(super) async fn pin_reset(
         PinResetCmd::Request(a) => {
             let no = order_no_arg(&a.order_no)?;
             station
-                .request_pin_reset(&no, &a.operator, &a.reason, &a.evidence)
+                .request_desk(DeskAsk::PinReset, &no, &a.asked())
                 .await?
         }
         PinResetCmd::Decide(cmd) => decide(station, cmd).await?,

@@ -8,6 +8,7 @@ use super::unlock_opts::UnlockCmd;
 use super::{CliError, order_no_arg, output};
 use crate::domain::RequestKind;
 use crate::station::Station;
+use crate::station::service_desk::DeskAsk;
 use crate::station::service_desk::unlock::RunOptions;
 
 pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Result<(), CliError> {
@@ -15,7 +16,7 @@ pub(super) async fn unlock(station: &Station, cmd: UnlockCmd, json: bool) -> Res
         UnlockCmd::Request { desk: a, code } => {
             let no = order_no_arg(&a.order_no)?;
             station
-                .request_unlock(&no, &code, &a.operator, &a.reason, &a.evidence)
+                .request_desk(DeskAsk::Unlock { code: &code }, &no, &a.asked())
                 .await?
         }
         UnlockCmd::Decide(cmd) => decide(station, cmd).await?,

@@ -75,6 +75,32 @@ fn optional_text(
     value.map(|v| text(field, v)).transpose()
 }
 
+/// What a desk request asks for ([`Station::request_desk`]).
+#[derive(Debug, Clone, Copy)]
+pub enum DeskAsk<'a> {
+    /// A new PIN on a delivered key.
+    PinReset,
+    /// A returned key retired.
+    Retire,
+    /// A remote unlock, with the request code the key's software showed (`KSUR1-...`).
+    Unlock {
+        /// The request code.
+        code: &'a str,
+    },
+}
+
+/// Who asks for a desk request, why, and what the desk checked (`--operator`, `--reason`,
+/// `--evidence`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeskRequest<'a> {
+    /// The operator making the request.
+    pub requested_by: &'a str,
+    /// Why (the customer's account).
+    pub reason: &'a str,
+    /// What the desk checked (identity of the caller, documents seen).
+    pub evidence: &'a str,
+}
+
 /// A request with its execution journal (`pin-reset show`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RequestDetail {
@@ -86,35 +112,39 @@ pub struct RequestDetail {
 }
 
 impl Station {
-    /// `pin-reset request ORDER`: records a PIN reset request for a delivered key. Refused
-    /// unless the order is PinDelivered (an undelivered PIN is retried, not reset), its key is
-    /// bound, and no PIN of it is still on its way.
-    pub async fn request_pin_reset(
+    /// `pin-reset request`, `retire request`, `unlock request`: records a desk request on an
+    /// order's key, refused unless the order allows it:
+    /// - a PIN reset: the order is PinDelivered (an undelivered PIN is retried, not reset), its
+    ///   key is bound, and no PIN of it is still on its way;
+    /// - a retirement: the order's key was made and is still bound to it (E-RETIRE-REFUSED);
+    /// - an unlock: as a PIN reset, and the code was made on that key and never used for a
+    ///   request before.
+    pub async fn request_desk(
         &self,
+        ask: DeskAsk<'_>,
         order_no: &OrderNo,
-        requested_by: &str,
-        reason: &str,
-        evidence: &str,
+        by: &DeskRequest<'_>,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        self.intake_request(
-            RequestKind::PinReset,
-            order_no,
-            requested_by,
-            (reason, evidence),
-            async |tx: &mut Tx, state, binding: Option<&Binding>| {
-                pin_reset::check_order_resettable(
-                    tx,
-                    order_no,
-                    state,
-                    binding,
-                    RequestKind::PinReset,
-                )
-                .await?;
-                Ok(None)
-            },
-            nothing_more,
-        )
-        .await
+        match ask {
+            DeskAsk::PinReset => {
+                let check = async |tx: &mut Tx, state, binding: Option<&Binding>| {
+                    let kind = RequestKind::PinReset;
+                    pin_reset::check_order_resettable(tx, order_no, state, binding, kind).await?;
+                    Ok(None)
+                };
+                self.intake_request(RequestKind::PinReset, order_no, by, check, nothing_more)
+                    .await
+            }
+            DeskAsk::Retire => {
+                let check = async |_: &mut Tx, state, binding: Option<&Binding>| {
+                    retire::check_retirable(order_no, state, binding)?;
+                    Ok(binding.and_then(|b| b.token_serial.clone()))
+                };
+                self.intake_request(RequestKind::Retire, order_no, by, check, nothing_more)
+                    .await
+            }
+            DeskAsk::Unlock { code } => self.request_unlock(order_no, code, by).await,
+        }
     }
 
     /// A request's intake, as each kind's `request` command does it: the requester, reason and
@@ -125,8 +155,7 @@ impl Station {
         &self,
         kind: RequestKind,
         order_no: &OrderNo,
-        requested_by: &str,
-        (reason, evidence): (&str, &str),
+        asked: &DeskRequest<'_>,
         check: impl AsyncFnOnce(
             &mut Tx,
             OrderState,
@@ -138,9 +167,9 @@ impl Station {
             Option<&TokenSerial>,
         ) -> Result<(), ServiceDeskError>,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        let by = operator(requested_by)?;
-        let reason = text("--reason", reason)?;
-        let evidence = text("--evidence", evidence)?;
+        let by = operator(asked.requested_by)?;
+        let reason = text("--reason", asked.reason)?;
+        let evidence = text("--evidence", asked.evidence)?;
         let binding = self.store.active_binding(order_no).await?;
         let actor = self
             .operator_actor(by.as_str(), crate::domain::Action::RequestService)

@@ -61,7 +61,7 @@ pub struct RetireReport {
 }
 
 /// Refuses an order whose key cannot be retired; returns the bound key's serial.
-fn check_retirable(
+pub(super) fn check_retirable(
     order_no: &OrderNo,
     state: OrderState,
     binding: Option<&Binding>,
@@ -103,29 +103,6 @@ struct Retire {
 type Run<'a> = JournaledRun<'a, Retire>;
 
 impl Station {
-    /// `retire request ORDER`: records a request to retire a returned key. Refused unless the
-    /// order's key was made and is still bound to it (E-RETIRE-REFUSED).
-    pub async fn request_retire(
-        &self,
-        order_no: &OrderNo,
-        requested_by: &str,
-        reason: &str,
-        evidence: &str,
-    ) -> Result<ServiceRequestRecord, ServiceDeskError> {
-        self.intake_request(
-            RequestKind::Retire,
-            order_no,
-            requested_by,
-            (reason, evidence),
-            async |_: &mut Tx, state, binding: Option<&Binding>| {
-                check_retirable(order_no, state, binding)?;
-                Ok(binding.and_then(|b| b.token_serial.clone()))
-            },
-            super::nothing_more,
-        )
-        .await
-    }
-
     /// `retire run ID`: carries out (or resumes) an approved retirement. See the module docs.
     pub async fn run_retire(
         &self,

@@ -26,7 +26,7 @@
 //! SO PINs exist in zeroizing memory between derivation and sealing. Journal, audit and errors
 //! name the request, the key, the masked address and the expiry.
 
-use super::{ServiceDeskError, operator, optional_text};
+use super::{DeskRequest, ServiceDeskError, operator, optional_text};
 use crate::audit::event::{AuditEvent, UnlockConfirmed};
 use crate::domain::{OrderNo, RequestKind, RequestState, TokenSerial};
 use crate::station::Station;
@@ -95,23 +95,19 @@ impl Default for RunOptions {
 }
 
 impl Station {
-    /// `unlock request ORDER --code KSUR1-...`: records a remote unlock request. Refused unless
-    /// the order's key is delivered and bound, the code was made on that key, and the code was
-    /// never used for a request before.
-    pub async fn request_unlock(
+    /// `unlock request ORDER --code KSUR1-...` ([`Station::request_desk`]): the code decoded,
+    /// then the intake, which keeps the code's nonce and key beside the request.
+    pub(super) async fn request_unlock(
         &self,
         order_no: &OrderNo,
         code: &str,
-        requested_by: &str,
-        reason: &str,
-        evidence: &str,
+        by: &DeskRequest<'_>,
     ) -> Result<ServiceRequestRecord, ServiceDeskError> {
         let code = UnlockRequestCode::decode(code)?;
         self.intake_request(
             RequestKind::Unlock,
             order_no,
-            requested_by,
-            (reason, evidence),
+            by,
             async |tx: &mut Tx, state, binding: Option<&Binding>| {
                 let serial = super::pin_reset::check_order_resettable(
                     tx,
