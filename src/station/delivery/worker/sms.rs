@@ -227,12 +227,7 @@ impl Worker<'_> {
                 format!("query failed: {reason}")
             }
         };
-        tx.commit().await?;
-        if let (DeliveryState::Confirmed, Some(spool)) = (cur.state, self.channels.spool()) {
-            remove_spool_message(spool, &cur.id);
-        }
-        self.event(&cur, from, note);
-        Ok(())
+        self.poll_done(tx, &cur, from, note).await
     }
 
     /// A spool SMS in `sent`: confirmed once the gateway agent's receipt is there, then the
@@ -294,10 +289,7 @@ impl Worker<'_> {
                 return Ok(());
             }
         };
-        tx.commit().await?;
-        remove_spool_message(spool, &cur.id);
-        self.event(&cur, from, note);
-        Ok(())
+        self.poll_done(tx, &cur, from, note).await
     }
 
     /// Aliyun with `confirm = "delivery_report"`: a sent SMS is confirmed by the carrier's
@@ -353,8 +345,24 @@ impl Worker<'_> {
                 return Ok(());
             }
         };
+        self.poll_done(tx, &cur, from, note).await
+    }
+
+    /// The end of a poll that moved `cur` (from `from`): `tx` committed, then, if the SMS is
+    /// confirmed and went through the spool, the station's copy of the message removed (the
+    /// agent's receipt makes it redundant), and the move reported.
+    async fn poll_done(
+        &mut self,
+        tx: Tx,
+        cur: &DeliveryRecord,
+        from: DeliveryState,
+        note: String,
+    ) -> Result<(), DeliveryError> {
         tx.commit().await?;
-        self.event(&cur, from, note);
+        if let (DeliveryState::Confirmed, Some(spool)) = (cur.state, self.channels.spool()) {
+            remove_spool_message(spool, &cur.id);
+        }
+        self.event(cur, from, note);
         Ok(())
     }
 }
