@@ -268,18 +268,36 @@ impl Station {
         Ok(e)
     }
 
+    /// A write transaction with event `id`, if the event is still in `state`; otherwise the
+    /// state another pass moved it to.
+    async fn webhook_event_still(
+        &self,
+        id: &str,
+        state: NoticeState,
+    ) -> Result<Result<(Tx, WebhookEventRecord), NoticeState>, WebhookError> {
+        let mut tx = self.begin_write().await?;
+        let cur = tx.webhook_event(id).await?;
+        Ok(if cur.state == state {
+            Ok((tx, cur))
+        } else {
+            Err(cur.state)
+        })
+    }
+
     async fn abandon_webhook_event(
         &self,
         actor: &Actor,
         e: &WebhookEventRecord,
         run: &mut WebhookRun,
     ) -> Result<NoticeState, WebhookError> {
-        let mut tx = self.begin_write().await?;
-        let mut cur = tx.webhook_event(&e.id).await?;
-        if cur.state != NoticeState::Sending {
-            return Ok(cur.state);
-        }
         let why = "interrupted while sending: the receiver may have it, so it is not sent again";
+        let (mut tx, mut cur) = match self
+            .webhook_event_still(&e.id, NoticeState::Sending)
+            .await?
+        {
+            Ok(found) => found,
+            Err(moved) => return Ok(moved),
+        };
         tx.transition_webhook_event(&mut cur, NoticeEvent::Fail, |c| {
             c.last_outcome = Some("interrupted".into());
             c.last_error = Some(why.into());
@@ -299,11 +317,10 @@ impl Station {
         run: &mut WebhookRun,
     ) -> Result<NoticeState, WebhookError> {
         // Claim, before the receiver is contacted.
-        let mut tx = self.begin_write().await?;
-        let mut cur = tx.webhook_event(&e.id).await?;
-        if cur.state != NoticeState::Queued {
-            return Ok(cur.state);
-        }
+        let (mut tx, mut cur) = match self.webhook_event_still(&e.id, NoticeState::Queued).await? {
+            Ok(found) => found,
+            Err(moved) => return Ok(moved),
+        };
         let now = format_utc(tx.now());
         tx.transition_webhook_event(&mut cur, NoticeEvent::Claim, |c| {
             c.attempts += 1;
