@@ -6,7 +6,7 @@
 
 use super::error::ProvisionError;
 use super::error::not_provisionable;
-use super::journal::{Resume, Write, commit, revoked_entry};
+use super::journal::{Resume, StepEnd, Write, commit, revoked_entry};
 use super::report::ProvisionRequest;
 use super::step::Step;
 use super::token_access::{Reserved, blank_tokens, blocking};
@@ -363,13 +363,13 @@ impl Station {
             attempt: c.resume.attempt,
             step: Step::Claim,
         });
-        writes.push(Write::StepFinished {
+        writes.push(Write::StepFinished(StepEnd {
             order_no: no.clone(),
             attempt: c.resume.attempt,
             step: Step::Claim,
             status: StepStatus::Done,
             detail: None,
-        });
+        }));
         writes.push(Write::Audit(Box::new(claimed)));
         writes
     }

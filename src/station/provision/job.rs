@@ -4,7 +4,7 @@
 
 use super::claim::Claimed;
 use super::error::{ProvisionError, StepError};
-use super::journal::{Fence, Resume, Write, commit, durable_before};
+use super::journal::{Fence, Resume, StepEnd, Write, commit, durable_before};
 use super::report::{ProvisionReport, ProvisionRequest};
 use super::step::{Phase, Progress, Step};
 use super::token_access::{Reserved, blocking};
@@ -222,7 +222,7 @@ impl Job<'_> {
     ) -> Result<(), StepError> {
         debug_assert_eq!(step.name(), outcome.step_name());
         self.failpoint(&format!("provision.{step}.before_done"))?;
-        let finished = Write::StepFinished {
+        let finished = Write::StepFinished(StepEnd {
             order_no: self.no().clone(),
             attempt: self.attempt,
             step,
@@ -235,7 +235,7 @@ impl Job<'_> {
                     })?
                     .to_string(),
             ),
-        };
+        });
         let entry = self.entry(AuditEvent::StepDone(outcome));
         self.pending.extend(extra);
         self.pending
@@ -258,13 +258,13 @@ impl Job<'_> {
         // The previous step's records first: that step did finish.
         let mut writes = std::mem::take(&mut self.pending);
         writes.extend([
-            Write::StepFinished {
+            Write::StepFinished(StepEnd {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step,
                 status: StepStatus::Failed,
                 detail: Some(message.clone()),
-            },
+            }),
             Write::Transition {
                 order_no: no.clone(),
                 expected: Some(OrderState::Provisioning),

@@ -29,6 +29,31 @@ pub(super) fn durable_before(step: Step) -> bool {
     matches!(step, Step::InitToken | Step::WriteSeals)
 }
 
+/// A step's end, as the journal keeps it.
+pub(super) struct StepEnd {
+    pub(super) order_no: OrderNo,
+    pub(super) attempt: i64,
+    pub(super) step: Step,
+    pub(super) status: StepStatus,
+    pub(super) detail: Option<String>,
+}
+
+impl StepEnd {
+    /// Journals this end in `tx`: the step's started row updated or, when its start is in the
+    /// same transaction (`whole`), the row written once, started and finished at the
+    /// transaction's instant.
+    async fn write(&self, tx: &mut Tx, whole: bool) -> Result<(), StoreError> {
+        let (no, name, detail) = (&self.order_no, self.step.name(), self.detail.as_deref());
+        if whole {
+            tx.step_recorded(no, self.attempt, name, self.status, detail)
+                .await
+        } else {
+            tx.step_finished(no, self.attempt, name, self.status, detail)
+                .await
+        }
+    }
+}
+
 /// One database write of the provisioning job. A step's writes and audit records are
 /// committed together by [`commit`], which retries the whole transaction when the database
 /// fails transiently (a restart, a lost connection, SQLite busy) — every write here can be
@@ -51,13 +76,7 @@ pub(super) enum Write {
         attempt: i64,
         step: Step,
     },
-    StepFinished {
-        order_no: OrderNo,
-        attempt: i64,
-        step: Step,
-        status: StepStatus,
-        detail: Option<String>,
-    },
+    StepFinished(StepEnd),
     Transition {
         order_no: OrderNo,
         expected: Option<OrderState>,
@@ -176,16 +195,7 @@ impl Write {
                 attempt,
                 step,
             } => tx.step_started(order_no, *attempt, step.name()).await,
-            Write::StepFinished {
-                order_no,
-                attempt,
-                step,
-                status,
-                detail,
-            } => {
-                tx.step_finished(order_no, *attempt, step.name(), *status, detail.as_deref())
-                    .await
-            }
+            Write::StepFinished(end) => end.write(tx, false).await,
             Write::Transition {
                 order_no,
                 expected,
@@ -321,16 +331,7 @@ pub(super) async fn apply_all(
     for w in merge_steps(writes) {
         match w {
             Merged::One(w) => w.apply(tx, actor).await?,
-            Merged::Step {
-                order_no,
-                attempt,
-                step,
-                status,
-                detail,
-            } => {
-                tx.step_recorded(order_no, attempt, step.name(), status, detail)
-                    .await?
-            }
+            Merged::Step(end) => end.write(tx, true).await?,
         }
     }
     Ok(())
@@ -341,13 +342,7 @@ pub(super) enum Merged<'w> {
     One(&'w Write),
     /// A step started and finished in the same transaction: one journal row, written as
     /// finished (the transaction's one instant is both its start and its end).
-    Step {
-        order_no: &'w OrderNo,
-        attempt: i64,
-        step: Step,
-        status: StepStatus,
-        detail: Option<&'w str>,
-    },
+    Step(&'w StepEnd),
 }
 
 /// `writes` in order, except that a step's start followed later in the same list by its finish
@@ -371,24 +366,18 @@ pub(super) fn merge_steps(writes: &[Write]) -> Vec<Merged<'_>> {
                 .enumerate()
                 .skip(i + 1)
                 .find_map(|(j, f)| match f {
-                    Write::StepFinished {
-                        order_no: o,
-                        attempt: a,
-                        step: s,
-                        status,
-                        detail,
-                    } if o == order_no && a == attempt && s == step => Some((j, *status, detail)),
+                    Write::StepFinished(end)
+                        if end.order_no == *order_no
+                            && end.attempt == *attempt
+                            && end.step == *step =>
+                    {
+                        Some((j, end))
+                    }
                     _ => None,
                 });
-            if let Some((j, status, detail)) = finish {
+            if let Some((j, end)) = finish {
                 merged_finishes.insert(j);
-                out.push(Merged::Step {
-                    order_no,
-                    attempt: *attempt,
-                    step: *step,
-                    status,
-                    detail: detail.as_deref(),
-                });
+                out.push(Merged::Step(end));
                 continue;
             }
         }

@@ -123,13 +123,13 @@ fn started(no: &OrderNo, step: Step) -> Write {
 }
 
 fn finished(no: &OrderNo, step: Step, status: StepStatus) -> Write {
-    Write::StepFinished {
+    Write::StepFinished(StepEnd {
         order_no: no.clone(),
         attempt: 2,
         step,
         status,
         detail: (status == StepStatus::Failed).then(|| "token removed".to_string()),
-    }
+    })
 }
 
 /// What `merge_steps` gives, as text: `step name=status` for a merged step, the variant's
@@ -138,19 +138,17 @@ fn shape(writes: &[Write]) -> Vec<String> {
     merge_steps(writes)
         .iter()
         .map(|m| match m {
-            Merged::Step {
-                step,
-                status,
-                detail,
-                ..
-            } => format!(
+            Merged::Step(end) => format!(
                 "step {}={}{}",
-                step.name(),
-                status.as_str(),
-                detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                end.step.name(),
+                end.status.as_str(),
+                end.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ),
             Merged::One(Write::StepStarted { step, .. }) => format!("started {}", step.name()),
-            Merged::One(Write::StepFinished { step, .. }) => format!("finished {}", step.name()),
+            Merged::One(Write::StepFinished(end)) => format!("finished {}", end.step.name()),
             Merged::One(Write::Audit(_)) => "audit".to_string(),
             Merged::One(_) => "other".to_string(),
         })
@@ -210,8 +208,8 @@ fn only_the_same_order_attempt_and_step_are_merged() {
     let no: OrderNo = "KS-20260101-0001".parse().unwrap();
     let other: OrderNo = "KS-20260101-0002".parse().unwrap();
     let mut earlier_attempt = finished(&no, Step::InitPin, StepStatus::Done);
-    if let Write::StepFinished { attempt, .. } = &mut earlier_attempt {
-        *attempt = 1;
+    if let Write::StepFinished(end) = &mut earlier_attempt {
+        end.attempt = 1;
     }
     let writes = [
         started(&no, Step::InitPin),

@@ -4,7 +4,7 @@
 
 use super::super::error::StepError;
 use super::super::job::Job;
-use super::super::journal::{Write, commit, revoked_entry};
+use super::super::journal::{StepEnd, Write, commit, revoked_entry};
 use super::super::step::Step;
 use super::super::token_access::blocking;
 use crate::audit::event::{AuditEvent, OldKeyRemoved, OrderProvisioned, SealsWritten, StepOutcome};
@@ -72,13 +72,13 @@ impl Job<'_> {
         }));
         let mut writes = std::mem::take(&mut self.pending);
         writes.extend([
-            Write::StepFinished {
+            Write::StepFinished(StepEnd {
                 order_no: no.clone(),
                 attempt: self.attempt,
                 step: Step::Finish,
                 status: StepStatus::Done,
                 detail: None,
-            },
+            }),
             Write::Transition {
                 order_no: no.clone(),
                 expected: Some(OrderState::Provisioning),
