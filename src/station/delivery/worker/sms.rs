@@ -264,15 +264,9 @@ impl Worker<'_> {
                 let receipt = format!("{}{}", cur.id, crate::delivery::sms::spool::RECEIPT_SUFFIX);
                 tx.attempt_record(&cur.id, "receipt", "delivered", Some(&receipt), None)
                     .await?;
-                confirm_in_tx(
-                    &mut tx,
-                    &self.actor,
-                    &self.station.notice_media(),
-                    &mut cur,
-                    json!({"confirmed_by": "gateway agent receipt", "receipt": receipt,
-                           "gateway_id": gateway_id}),
-                )
-                .await?;
+                let evidence = json!({"confirmed_by": "gateway agent receipt",
+                                      "receipt": receipt, "gateway_id": gateway_id});
+                self.confirm_in(&mut tx, &mut cur, evidence).await?;
                 "the gateway agent's receipt is in the spool".to_string()
             }
             SpoolState::Waiting => return Ok(()),
@@ -309,14 +303,8 @@ impl Worker<'_> {
             QueryOutcome::Delivered { provider_id } => {
                 tx.attempt_record(&cur.id, "query", "delivered", Some(&provider_id), None)
                     .await?;
-                confirm_in_tx(
-                    &mut tx,
-                    &self.actor,
-                    &self.station.notice_media(),
-                    &mut cur,
-                    json!({"confirmed_by": "carrier delivery report"}),
-                )
-                .await?;
+                let evidence = json!({"confirmed_by": "carrier delivery report"});
+                self.confirm_in(&mut tx, &mut cur, evidence).await?;
                 "carrier delivery report received".to_string()
             }
             QueryOutcome::Undelivered {

@@ -250,6 +250,17 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// `cur` confirmed in `tx` by what `evidence` says (see [`confirm_in_tx`]).
+    pub(super) async fn confirm_in(
+        &self,
+        tx: &mut Tx,
+        cur: &mut DeliveryRecord,
+        evidence: serde_json::Value,
+    ) -> Result<(), DeliveryError> {
+        let media = self.station.notice_media();
+        Ok(confirm_in_tx(tx, &self.actor, &media, cur, evidence).await?)
+    }
+
     /// `cur` (in `sending`) reached the provider: confirmed at once, or `sent` awaiting the
     /// delivery report.
     pub(super) async fn accepted_in_tx(
@@ -263,9 +274,7 @@ impl Worker<'_> {
         cur.provider_id = Some(provider_id.to_string());
         cur.sent_at = Some(format_utc(tx.now()));
         if confirmed {
-            return Ok(
-                confirm_in_tx(tx, &self.actor, &self.station.notice_media(), cur, evidence).await?,
-            );
+            return self.confirm_in(tx, cur, evidence).await;
         }
         // A spool receipt is a local file, looked for at every pass; Aliyun delivery reports
         // are polled with backoff; a bank transfer waits for `bank import`.
