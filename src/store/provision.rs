@@ -254,37 +254,26 @@ impl Tx {
         Ok(())
     }
 
-    /// Records the SO PIN identity and factory serial of a blank token, before it is initialised.
-    pub async fn set_binding_identity(
-        &mut self,
-        binding_id: &BindingId,
-        so_identity: &str,
-        serial: &TokenSerial,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE token_bindings SET so_identity = $1, token_serial = $2 WHERE binding_id = $3",
-        )
-        .bind(so_identity)
-        .bind(serial.as_str())
-        .bind(binding_id.as_str())
-        .execute(self.conn())
-        .await
-        .map_err(|e| token_in_use(e, serial.as_str(), "recording a token identity"))?;
-        Ok(())
-    }
-
-    /// Records the serial a token got (SoftHSM: at `C_InitToken`).
+    /// Records the serial a token got or has, and with it the SO PIN identity when the token's
+    /// SO PIN derives from something new (a blank token's factory serial, a retired key's
+    /// identity), which is recorded before the token is initialised; `None` keeps the
+    /// binding's identity (SoftHSM: the serial comes at `C_InitToken`).
     pub async fn set_binding_serial(
         &mut self,
         binding_id: &BindingId,
         serial: &TokenSerial,
+        so_identity: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE token_bindings SET token_serial = $1 WHERE binding_id = $2")
-            .bind(serial.as_str())
-            .bind(binding_id.as_str())
-            .execute(self.conn())
-            .await
-            .map_err(|e| token_in_use(e, serial.as_str(), "recording a token serial"))?;
+        sqlx::query(
+            "UPDATE token_bindings SET token_serial = $1, so_identity = COALESCE($2, so_identity) \
+             WHERE binding_id = $3",
+        )
+        .bind(serial.as_str())
+        .bind(so_identity)
+        .bind(binding_id.as_str())
+        .execute(self.conn())
+        .await
+        .map_err(|e| token_in_use(e, serial.as_str(), "recording a token serial"))?;
         Ok(())
     }
 

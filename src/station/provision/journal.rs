@@ -92,14 +92,12 @@ pub(super) enum Write {
         binding_id: BindingId,
         reason: String,
     },
-    BindingIdentity {
-        binding_id: BindingId,
-        identity: String,
-        serial: TokenSerial,
-    },
+    /// The token's serial, with the SO PIN identity when it changes (see
+    /// [`Tx::set_binding_serial`]).
     BindingSerial {
         binding_id: BindingId,
         serial: TokenSerial,
+        identity: Option<String>,
     },
     /// A retired key (wiped at the desk) taken by this binding: reusable once.
     ReuseRetiredToken {
@@ -209,13 +207,13 @@ impl Write {
             Write::ReleaseBinding { binding_id, reason } => {
                 tx.release_binding(binding_id, reason).await
             }
-            Write::BindingIdentity {
+            Write::BindingSerial {
                 binding_id,
-                identity,
                 serial,
-            } => tx.set_binding_identity(binding_id, identity, serial).await,
-            Write::BindingSerial { binding_id, serial } => {
-                tx.set_binding_serial(binding_id, serial).await
+                identity,
+            } => {
+                tx.set_binding_serial(binding_id, serial, identity.as_deref())
+                    .await
             }
             Write::ReuseRetiredToken { binding_id, serial } => {
                 if tx.reuse_retired_token(serial, binding_id).await? {

@@ -76,10 +76,10 @@ impl Job<'_> {
             let serial = serial_of(token.info())?;
             if let Some(retired) = self.station.store.available_retired_token(&serial).await? {
                 let writes = vec![
-                    Write::BindingIdentity {
+                    Write::BindingSerial {
                         binding_id: self.binding.binding_id.clone(),
-                        identity: retired.so_identity.clone(),
                         serial: serial.clone(),
+                        identity: Some(retired.so_identity.clone()),
                     },
                     Write::ReuseRetiredToken {
                         binding_id: self.binding.binding_id.clone(),
@@ -100,10 +100,10 @@ impl Job<'_> {
         {
             let serial = serial_of(token.info())?;
             let identity = format!("serial:{serial}");
-            let write = Write::BindingIdentity {
+            let write = Write::BindingSerial {
                 binding_id: self.binding.binding_id.clone(),
-                identity: identity.clone(),
                 serial: serial.clone(),
+                identity: Some(identity.clone()),
             };
             self.flush(vec![write]).await?;
             self.binding.so_identity = identity;
@@ -132,7 +132,11 @@ impl Job<'_> {
                 label: label.to_string(),
                 so_identity: self.binding.so_identity.clone(),
             }),
-            Some(Write::BindingSerial { binding_id, serial }),
+            Some(Write::BindingSerial {
+                binding_id,
+                serial,
+                identity: None,
+            }),
         )
         .await
     }
