@@ -30,8 +30,6 @@ mod pg;
 use keystation::clock::SystemClock;
 use keystation::config::Config;
 use keystation::station::Station;
-use keystation::station::demo::{generated_orders, write_fixture_pictures};
-use keystation::station::intake::ImportOptions;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -68,31 +66,6 @@ fn installation(root: &Path, url: &str, n: usize) -> Vec<PathBuf> {
     (1..=n)
         .map(|i| root.join(format!("desk-{i}/station.toml")))
         .collect()
-}
-
-/// `orders` generated orders imported and approved at the station of `config`.
-async fn approved(config: &Path, dir: &Path, orders: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    write_fixture_pictures(dir).unwrap();
-    let file = generated_orders(dir, orders).unwrap();
-    let station = Station::open(Config::load(config).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap()
-        .with_credential(Some(figures::credential(config, "bench")));
-    let imported = station
-        .import_orders(
-            &file,
-            &ImportOptions {
-                operator: Some("bench".into()),
-                uscc_checksum_override: None,
-            },
-        )
-        .await
-        .unwrap();
-    for no in &imported.imported {
-        station.approve_order(no, "bench", None).await.unwrap();
-    }
-    station.close().await;
 }
 
 /// Transactions PostgreSQL committed (and rolled back) in the database of `url` so far.
@@ -170,7 +143,11 @@ fn main() {
             .tempdir_in(&shm_root)
             .unwrap();
         let configs = installation(root.path(), &db.url, 1);
-        rt.block_on(approved(&configs[0], &root.path().join("apps"), probe));
+        rt.block_on(figures::orders::approved(
+            &configs[0],
+            &root.path().join("apps"),
+            probe,
+        ));
         let before = rt.block_on(transactions(&db.url));
         let (_, statements) = batches(&configs, true);
         // The backends' counts reach pg_stat_database when they end, or within a second.
@@ -198,7 +175,11 @@ fn main() {
             .tempdir_in(&shm_root)
             .unwrap();
         let configs = installation(root.path(), &db.url, stations);
-        rt.block_on(approved(&configs[0], &root.path().join("apps"), orders));
+        rt.block_on(figures::orders::approved(
+            &configs[0],
+            &root.path().join("apps"),
+            orders,
+        ));
         let (seconds, _) = batches(&configs, false);
         let provisioned = rt.block_on(async {
             let station = Station::open(Config::load(&configs[0]).unwrap(), Arc::new(SystemClock))

@@ -43,10 +43,7 @@ use keystation::ca::ocsp::asn1::{
 use keystation::ca::profile::ocsp_signer_params;
 use keystation::clock::{Clock, SystemClock};
 use keystation::config::Config;
-use keystation::station::Station;
-use keystation::station::demo::{generated_orders, write_fixture_pictures};
 use keystation::station::hsm::{Hsm, certificate_pem};
-use keystation::station::intake::ImportOptions;
 use rand::RngCore;
 use rcgen::PublicKeyData;
 use serde_json::json;
@@ -75,22 +72,7 @@ struct Serial {
 
 /// `orders` orders imported, approved and provisioned; every other one revoked.
 async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
-    std::fs::create_dir_all(dir).unwrap();
-    write_fixture_pictures(dir).unwrap();
-    let file = generated_orders(dir, orders).unwrap();
-    let station = Station::open(Config::load(config).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap()
-        .with_credential(Some(figures::credential(config, "bench")));
-    let options = ImportOptions {
-        operator: Some("bench".into()),
-        uscc_checksum_override: None,
-    };
-    let imported = station.import_orders(&file, &options).await.unwrap();
-    for no in &imported.imported {
-        station.approve_order(no, "bench", None).await.unwrap();
-    }
-    station.close().await;
+    let imported = figures::orders::approved(config, dir, orders).await;
     ok(keystation()
         .arg("--config")
         .arg(config)
@@ -98,7 +80,7 @@ async fn certificates(config: &Path, dir: &Path, orders: usize) -> Vec<Serial> {
         .arg(figures::credential(config, "bench"))
         .args(["--json", "provision", "--all-approved", "--workers", "2"]));
     let mut serials = Vec::new();
-    for (i, no) in imported.imported.iter().enumerate() {
+    for (i, no) in imported.iter().enumerate() {
         let shown: serde_json::Value = serde_json::from_slice(
             &ok(keystation().arg("--config").arg(config).args([
                 "--json",
@@ -370,6 +352,21 @@ fn decoded_revoked(answer: &[u8]) -> bool {
     }
 }
 
+/// POSTs the OCSP request `body` to `url`; the answer's body.
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Vec<u8> {
+    client
+        .post(url)
+        .header("content-type", "application/ocsp-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
 /// Answers per second from `url` over `secs` seconds; every answer checked.
 async fn measure(
     url: &str,
@@ -389,16 +386,7 @@ async fn measure(
     };
     // The first answer of each serial, decoded: the right status, or no figure at all.
     for (id, revoked) in ids {
-        let body = client
-            .post(url)
-            .header("content-type", "application/ocsp-request")
-            .body(request(id, nonce))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = post(&client, url, request(id, nonce)).await;
         assert_eq!(decoded_revoked(&body), *revoked, "{url}: wrong status");
     }
     let done = Arc::new(AtomicU64::new(0));
@@ -415,16 +403,7 @@ async fn measure(
                 while Instant::now() < deadline {
                     let body = request(&ids[i % ids.len()].0, nonce);
                     i += 1;
-                    let answer = client
-                        .post(&url)
-                        .header("content-type", "application/ocsp-request")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap();
+                    let answer = post(&client, &url, body).await;
                     // SEQUENCE, then ENUMERATED successful(0).
                     let at = if answer[1] & 0x80 != 0 {
                         2 + usize::from(answer[1] & 0x7f)

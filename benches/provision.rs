@@ -692,42 +692,30 @@ fn print_report(r: &Value) {
             fmt_ratio(&pf["script_full_over_keystation_full"]),
         );
     }
-    if let Some(steps) = r["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|row| {
-            row["subject"] == "keystation"
-                && row["workers"] == 1
-                && row["prefill"] == 0
-                && row["medium"] == "tmpfs"
-        })
-        .and_then(|row| row["step_median_ms"].as_array())
-    {
-        let line: Vec<String> = steps
+    // The medians per step of the first row `pick` chooses, as one line.
+    let steps_of = |pick: &dyn Fn(&Value) -> bool| {
+        let row = r["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|row| pick(row))?;
+        let line: Vec<String> = row["step_median_ms"]
+            .as_array()?
             .iter()
             .filter_map(|s| Some(format!("{} {:.2}", s[0].as_str()?, s[1].as_f64()?)))
             .collect();
-        println!(
-            "\nkeystation, EC P-256, tmpfs, 1 worker, median ms per step: {}",
-            line.join(", ")
-        );
+        Some(line.join(", "))
+    };
+    if let Some(line) = steps_of(&|row| {
+        row["subject"] == "keystation"
+            && row["workers"] == 1
+            && row["prefill"] == 0
+            && row["medium"] == "tmpfs"
+    }) {
+        println!("\nkeystation, EC P-256, tmpfs, 1 worker, median ms per step: {line}");
     }
-    if let Some(steps) = r["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|row| row["subject"] == "full_path")
-        .and_then(|row| row["step_median_ms"].as_array())
-    {
-        let line: Vec<String> = steps
-            .iter()
-            .filter_map(|s| Some(format!("{} {:.2}", s[0].as_str()?, s[1].as_f64()?)))
-            .collect();
-        println!(
-            "full path, EC P-256, tmpfs, median ms per stage: {}",
-            line.join(", ")
-        );
+    if let Some(line) = steps_of(&|row| row["subject"] == "full_path") {
+        println!("full path, EC P-256, tmpfs, median ms per stage: {line}");
     }
     let t = &r["test_token"];
     println!(

@@ -1,6 +1,8 @@
 //! What the benches share: the runtime they run on, the load they start under, where their
 //! figures go, and how they run the `keystation` binary.
 
+#[allow(dead_code)] // the fleet and OCSP benches' only
+pub mod orders;
 #[allow(dead_code)] // the provisioning benches' only
 pub mod recorder;
 

@@ -169,23 +169,13 @@ pub(super) async fn run(station: &Station, cmd: OrderCmd, json: bool) -> Result<
                 println!("{}", company_key_line(k));
             }
             for a in &rec.attachments {
-                println!(
-                    "{:<12} {} {} ({} bytes, sha256 {})",
-                    a.role,
-                    a.kind,
-                    shown(&a.file_name),
-                    a.size,
-                    a.sha256
-                );
+                let (name, size) = (shown(&a.file_name), a.size);
+                let kind = format!("{:<12} {}", a.role, a.kind);
+                println!("{kind} {name} ({size} bytes, sha256 {})", a.sha256);
             }
             for r in &details.history {
-                println!(
-                    "history      #{} {} {} {}",
-                    r.seq,
-                    r.at,
-                    shown(&r.actor),
-                    r.action
-                );
+                let actor = shown(&r.actor);
+                println!("history      #{} {} {actor} {}", r.seq, r.at, r.action);
             }
             Ok(())
         }
