@@ -28,7 +28,7 @@
 //! the station PIN they reveal nothing.
 
 use super::TokenError;
-use super::backend::{AesGcm, DataObject, ObjectQuery, SignMechanism};
+use super::backend::{AesGcm, DataObject, ObjectQuery, ObjectRef, SignMechanism};
 use super::keys::SecretKeyKind;
 use super::module::Token;
 use super::objects::ObjectClassName;
@@ -36,6 +36,7 @@ use super::session::TokenSession;
 use crate::config::KeyAlgorithm;
 use crate::domain::totp::TotpSecret;
 use crate::domain::{Pin, SoPin};
+use std::sync::{Mutex, PoisonError};
 use zeroize::Zeroizing;
 
 const SO_PIN_KEY: &str = "keystation:so-pin-hmac";
@@ -118,6 +119,9 @@ impl HeldAnchor {
 #[derive(Debug)]
 pub struct Vault {
     session: TokenSession,
+    /// The secret keys' handles, each looked up once in this session: the keys are made at
+    /// `init` and never replaced or destroyed.
+    keys: Mutex<Vec<(&'static str, ObjectRef)>>,
 }
 
 impl Vault {
@@ -125,7 +129,19 @@ impl Vault {
     pub fn open(token: &mut Token, station_pin: &Pin) -> Result<Vault, TokenError> {
         Ok(Vault {
             session: token.login_user(station_pin)?,
+            keys: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The handle of the secret key `label`, looked up in the first call of this session.
+    fn key(&self, label: &'static str) -> Result<ObjectRef, TokenError> {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, key)) = keys.iter().find(|(l, _)| *l == label) {
+            return Ok(*key);
+        }
+        let key = self.session.secret_key(label)?;
+        keys.push((label, key));
+        Ok(key)
     }
 
     /// True while the vault session is open and logged in.
@@ -263,8 +279,8 @@ impl Vault {
         Ok(())
     }
 
-    fn hmac(&self, key_label: &str, data: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let key = self.session.secret_key(key_label)?;
+    fn hmac(&self, key_label: &'static str, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let key = self.key(key_label)?;
         self.session
             .backend
             .sign(key, SignMechanism::Sha256Hmac, data)
@@ -306,7 +322,7 @@ impl Vault {
 
     /// Seals `plain` with AES-GCM inside the vault: `KSP1 ‖ IV ‖ ciphertext ‖ tag`.
     fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let key = self.session.secret_key(PIN_SEAL_KEY)?;
+        let key = self.key(PIN_SEAL_KEY)?;
         let iv = self.session.random(IV_LEN)?;
         let ct = self
             .session
@@ -334,7 +350,7 @@ impl Vault {
         }
         let iv = &blob[4..4 + IV_LEN];
         let ct = &blob[4 + IV_LEN..];
-        let key = self.session.secret_key(PIN_SEAL_KEY)?;
+        let key = self.key(PIN_SEAL_KEY)?;
         Ok(Zeroizing::new(
             self.session
                 .backend
