@@ -352,8 +352,12 @@ fn decoded_revoked(answer: &[u8]) -> bool {
     }
 }
 
-/// POSTs the OCSP request `body` to `url`; the answer's body.
-async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Vec<u8> {
+/// POSTs the OCSP request `body` to `url`; the answer's body (as received, not copied).
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> impl std::ops::Deref<Target = [u8]> {
     client
         .post(url)
         .header("content-type", "application/ocsp-request")
@@ -364,7 +368,6 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Vec<u8> {
         .bytes()
         .await
         .unwrap()
-        .to_vec()
 }
 
 /// Answers per second from `url` over `secs` seconds; every answer checked.
